@@ -1,0 +1,96 @@
+/*
+ * config.h: pagemill's configuration, read from one INI file (libinih) and
+ * validated as a whole. A profile says what to do to each page; the
+ * [pagemill] section holds process-wide settings. Every error names the
+ * file, the line and the key.
+ *
+ * This module parses and validates; it calls nothing else in the project.
+ */
+#ifndef PM_CONFIG_H
+#define PM_CONFIG_H
+
+#include <stddef.h>
+
+#define PM_PROFILE_NAME_MAX 64
+#define PM_LANGS_MAX        64
+
+typedef enum {
+    PM_COLOR_AUTO = 0, /* keep bitonal/gray/colour as scanned */
+    PM_COLOR_BITONAL,  /* binarize every page (CCITT G4 output) */
+    PM_COLOR_GRAY,     /* colour becomes gray; bitonal stays bitonal */
+} pm_color_mode_t;
+
+typedef enum {
+    PM_CODEC_JPEG = 0,
+    PM_CODEC_JP2,
+} pm_gray_codec_t;
+
+/* What to do to every page. Plain data: copied freely, sent to workers. */
+typedef struct pm_profile {
+    char name[PM_PROFILE_NAME_MAX];
+    char languages[PM_LANGS_MAX]; /* Tesseract form, "eng+deu" */
+    int ocr;                      /* run OCR at all */
+    int ocr_psm;                  /* Tesseract page segmentation mode */
+    int orient;                   /* detect orientation with OSD */
+    double orient_min_confidence; /* apply a rotation only above this */
+    int deskew;
+    double deskew_max_angle;      /* search +/- this many degrees */
+    double deskew_min_confidence; /* apply only above this */
+    double blank_ink_ratio;       /* blank below this ink fraction */
+    pm_color_mode_t color_mode;
+    pm_gray_codec_t gray_codec;
+    int jpeg_quality;   /* 1..100 */
+    int jp2_quality;    /* 1..100 (libvips Q) */
+    int fallback_dpi;   /* when the file's resolution is missing/absurd */
+    long long max_pixels; /* refuse larger images before decoding */
+} pm_profile_t;
+
+/* Process-wide settings plus the profiles. */
+typedef struct pm_config {
+    int workers;           /* 0: one per core */
+    int page_timeout;      /* seconds before a page's worker is killed */
+    int worker_memory_mb;  /* address-space limit per worker, 0: none */
+    char *icc_profile;     /* sRGB ICC file for the PDF/A OutputIntent */
+    char *tessdata;        /* NULL: Tesseract's default */
+    char *source;          /* file the config came from, or NULL */
+    pm_profile_t *profiles;
+    size_t nprofiles;
+} pm_config_t;
+
+/* Fills `p` with the built-in "default" profile. */
+void pm_profile_defaults(pm_profile_t *p);
+
+/*
+ * Returns a new configuration with built-in defaults (one profile,
+ * "default"), which the caller owns and frees with pm_config_free(), or
+ * NULL when out of memory.
+ */
+pm_config_t *pm_config_new(void);
+
+/*
+ * Reads and validates `path` on top of the defaults. On success stores a
+ * new configuration in *out (caller owns it) and returns 0. On failure
+ * returns PM_ECONFIG (or -errno if the file can't be read), *out is NULL
+ * and *errors holds a new string (caller frees with pm_free) with one line
+ * per problem: "FILE:LINE: [section] key: what is wrong".
+ */
+int pm_config_load(const char *path, pm_config_t **out, char **errors);
+
+/* Frees a configuration. Accepts NULL. */
+void pm_config_free(pm_config_t *cfg);
+
+/* Returns the profile named `name` (borrowed), or NULL. */
+const pm_profile_t *pm_config_profile(const pm_config_t *cfg,
+                                      const char *name);
+
+/* Returns "auto"/"bitonal"/"gray" and "jpeg"/"jp2". */
+const char *pm_color_mode_name(pm_color_mode_t m);
+const char *pm_gray_codec_name(pm_gray_codec_t c);
+/* Parse the names above; -1 if unknown. */
+int pm_color_mode_parse(const char *s);
+int pm_gray_codec_parse(const char *s);
+
+/* Default location of the sRGB profile (Debian icc-profiles-free). */
+#define PM_DEFAULT_ICC "/usr/share/color/icc/sRGB.icc"
+
+#endif /* PM_CONFIG_H */

@@ -1,0 +1,677 @@
+/*
+ * convert.c: `pagemill convert`, the one-shot path. Inputs become
+ * documents (a file is one document of its frames; a folder is one
+ * document of its images in natural order), pages go to a pool of warm
+ * workers, each finished document is assembled on a worker, and a report
+ * per document says what became of every page.
+ *
+ * Nothing is written over an input; every output goes through a temp name,
+ * fsync and rename. Exit status: 0 all pages converted, 3 some failed (the
+ * rest are written), 2 usage, 1 nothing could run.
+ */
+#include "pipeline/convert.h"
+
+#include <dirent.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <uv.h>
+
+#include "config/config.h"
+#include "pipeline/pm.h"
+#include "pipeline/pool.h"
+#include "pipeline/proto.h"
+#include "workers/engine.h"
+
+#define MAX_ATTEMPTS 2 /* a page whose worker died is tried once more */
+
+typedef struct doc {
+    char *name;
+    char *pdf, *txt, *report;
+    pm_page_result_t *pages;
+    int *attempts;
+    size_t npages, finished;
+    int assembled;
+    pm_doc_result_t result;
+    char *intake_error; /* the input could not even be listed */
+} doc_t;
+
+typedef struct convert {
+    const pm_config_t *cfg;
+    const pm_profile_t *profile;
+    char *out_dir, *work_dir;
+    doc_t *docs;
+    size_t ndocs;
+    long long page_tasks; /* task ids below this are pages */
+    long long *task_doc;  /* task id -> doc index */
+    long long *task_page; /* task id -> page index */
+    size_t docs_done;
+    pm_pool_t *pool;
+    int failed;           /* some page or document failed */
+} convert_t;
+
+static const char usage_text[] =
+    "usage: pagemill convert [--jobs N] [--profile P] [--config FILE]\n"
+    "                        [--out DIR] [--keep-work] INPUT...\n"
+    "\n"
+    "Converts scans into searchable PDF/A. Each INPUT file becomes one\n"
+    "document of its pages; each INPUT folder becomes one document of the\n"
+    "images in it, in natural name order. For each document writes\n"
+    "DIR/<name>.pdf, DIR/<name>.txt and DIR/<name>.pages.json.\n"
+    "\n"
+    "  -j, --jobs N      worker processes (default: number of cores)\n"
+    "  -p, --profile P   profile from the config file (default: default)\n"
+    "  -c, --config F    configuration file (INI)\n"
+    "  -o, --out DIR     output folder (default: current folder)\n"
+    "      --keep-work   keep per-page artifacts in DIR/.pagemill-work.*\n"
+    "\n"
+    "Exit status: 0 every page converted; 3 some pages failed (the rest are\n"
+    "written and the report names each failure); 2 usage or configuration\n"
+    "error; 1 nothing could be done.\n";
+
+/* ---- building the document list ---- */
+
+static const char *image_exts[] = {".tif", ".tiff", ".png", ".jpg", ".jpeg",
+                                   ".jp2", ".j2k",  ".jpf", ".bmp", ".pnm",
+                                   ".pgm", ".ppm",  ".pbm"};
+
+static int has_image_ext(const char *name)
+{
+    const char *dot = strrchr(name, '.');
+
+    for (size_t i = 0; dot && i < sizeof(image_exts) / sizeof(*image_exts);
+         i++)
+        if (strcasecmp(dot, image_exts[i]) == 0)
+            return 1;
+    return 0;
+}
+
+static int cmp_natural(const void *a, const void *b)
+{
+    return pm_natural_cmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Lists the image files of a folder, natural order; hidden and temp files
+ * are never taken. */
+static int list_folder(const char *dir, char ***files, size_t *n)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char **v = NULL;
+    size_t cnt = 0;
+    int err = 0;
+
+    *files = NULL;
+    *n = 0;
+    if (d == NULL)
+        return -errno;
+    while ((e = readdir(d)) != NULL) {
+        char *path, **grown;
+        struct stat st;
+
+        if (e->d_name[0] == '.' || !has_image_ext(e->d_name))
+            continue;
+        path = pm_asprintf("%s/%s", dir, e->d_name);
+        if (path == NULL) {
+            err = PM_ENOMEM;
+            break;
+        }
+        if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
+            pm_free(path);
+            continue;
+        }
+        grown = pm_realloc(v, (cnt + 1) * sizeof(*v));
+        if (grown == NULL) {
+            pm_free(path);
+            err = PM_ENOMEM;
+            break;
+        }
+        v = grown;
+        v[cnt++] = path;
+    }
+    closedir(d);
+    if (err) {
+        for (size_t i = 0; i < cnt; i++)
+            pm_free(v[i]);
+        pm_free(v);
+        return err;
+    }
+    qsort(v, cnt, sizeof(*v), cmp_natural);
+    *files = v;
+    *n = cnt;
+    return 0;
+}
+
+static int add_page(doc_t *doc, const char *src, int frame)
+{
+    pm_page_result_t *grown =
+        pm_realloc(doc->pages, (doc->npages + 1) * sizeof(*grown));
+
+    if (grown == NULL)
+        return PM_ENOMEM;
+    doc->pages = grown;
+    memset(&grown[doc->npages], 0, sizeof(*grown));
+    grown[doc->npages].page = (int)doc->npages + 1;
+    grown[doc->npages].frame = frame;
+    grown[doc->npages].src = pm_strdup(src);
+    if (grown[doc->npages].src == NULL)
+        return PM_ENOMEM;
+    doc->npages++;
+    return 0;
+}
+
+/* Adds every frame of `file` to the document. A file whose frames can't be
+ * counted still becomes one page, which fails with the reason. */
+static int add_file(pm_engine_t *eng, doc_t *doc, const char *file)
+{
+    int nframes = 0, err;
+
+    if (pm_load_count_frames(eng, file, &nframes) != 0) {
+        err = add_page(doc, file, 0);
+        if (err)
+            return err;
+        doc->pages[doc->npages - 1].error =
+            pm_strdup(pm_engine_errmsg(eng));
+        return 0;
+    }
+    for (int f = 0; f < nframes; f++)
+        if ((err = add_page(doc, file, f)) != 0)
+            return err;
+    return 0;
+}
+
+static int add_doc(convert_t *c, pm_engine_t *eng, const char *input)
+{
+    struct stat st;
+    doc_t *doc, *grown;
+    char **files = NULL;
+    size_t nfiles = 0;
+    int err = 0;
+
+    grown = pm_realloc(c->docs, (c->ndocs + 1) * sizeof(*grown));
+    if (grown == NULL)
+        return PM_ENOMEM;
+    c->docs = grown;
+    doc = &c->docs[c->ndocs++];
+    memset(doc, 0, sizeof(*doc));
+    doc->name = pm_path_stem(input);
+    if (doc->name == NULL)
+        return PM_ENOMEM;
+    if (stat(input, &st) != 0) {
+        doc->intake_error = pm_asprintf("%s: %s", input, strerror(errno));
+        return doc->intake_error ? 0 : PM_ENOMEM;
+    }
+    if (!S_ISDIR(st.st_mode))
+        return add_file(eng, doc, input);
+    err = list_folder(input, &files, &nfiles);
+    if (err == 0 && nfiles == 0)
+        doc->intake_error = pm_asprintf("%s: folder has no images", input);
+    else if (err)
+        doc->intake_error = pm_asprintf("%s: %s", input, pm_strerror(err));
+    for (size_t i = 0; i < nfiles; i++) {
+        if (err == 0)
+            err = add_file(eng, doc, files[i]);
+        pm_free(files[i]);
+    }
+    pm_free(files);
+    return err == PM_ENOMEM ? err : 0;
+}
+
+/* Output paths; refuses two inputs that would write the same names. */
+static int plan_outputs(convert_t *c)
+{
+    for (size_t i = 0; i < c->ndocs; i++) {
+        doc_t *d = &c->docs[i];
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(c->docs[j].name, d->name) == 0) {
+                fprintf(stderr,
+                        "pagemill convert: two inputs would both write "
+                        "%s/%s.pdf; rename one or convert them apart\n",
+                        c->out_dir, d->name);
+                return PM_EINVAL;
+            }
+        }
+        d->pdf = pm_asprintf("%s/%s.pdf", c->out_dir, d->name);
+        d->txt = pm_asprintf("%s/%s.txt", c->out_dir, d->name);
+        d->report = pm_asprintf("%s/%s.pages.json", c->out_dir, d->name);
+        d->attempts = pm_calloc(d->npages, sizeof(int));
+        if (!d->pdf || !d->txt || !d->report || !d->attempts)
+            return PM_ENOMEM;
+    }
+    return 0;
+}
+
+/* ---- reports ---- */
+
+static json_t *doc_report(const convert_t *c, const doc_t *d)
+{
+    json_t *pages = json_array();
+    size_t ok = 0, blank = 0, billable = 0;
+    const char *status;
+
+    for (size_t i = 0; pages != NULL && i < d->npages; i++) {
+        const pm_page_result_t *p = &d->pages[i];
+        json_t *pj = pm_proto_page_result_json(p);
+        /* Artifacts live in the work folder, which is removed. */
+        json_object_del(pj, "image");
+        json_object_del(pj, "text_pdf");
+        json_object_del(pj, "text");
+        json_array_append_new(pages, pj);
+        if (p->ok) {
+            ok++;
+            blank += (size_t)p->blank;
+            billable += (size_t)!p->blank;
+        }
+    }
+    if (d->intake_error != NULL || !d->result.ok)
+        status = "failed";
+    else
+        status = ok == d->npages ? "ok" : "partial";
+    if (!d->result.ok)
+        billable = 0;
+    return json_pack(
+        "{s:s, s:s, s:s?, s:s?, s:s, s:i, s:i, s:i, s:i, s:i, s:I, s:f, "
+        "s:s?, s:o}",
+        "document", d->name, "status", status, "pdf",
+        d->result.ok ? d->pdf : NULL, "txt", d->result.ok ? d->txt : NULL,
+        "profile", c->profile->name, "pages", (int)d->npages, "converted",
+        (int)ok, "failed", (int)(d->npages - ok), "blank", (int)blank,
+        "billable_pages", (int)billable, "pdf_bytes",
+        (json_int_t)d->result.pdf_bytes, "assembly_ms", d->result.ms,
+        "error", d->intake_error ? d->intake_error : d->result.error,
+        "page_results", pages);
+}
+
+static int write_report(const convert_t *c, const doc_t *d)
+{
+    json_t *rep = doc_report(c, d);
+    char *text;
+    int err;
+
+    if (rep == NULL)
+        return PM_ENOMEM;
+    text = json_dumps(rep, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    json_decref(rep);
+    if (text == NULL)
+        return PM_ENOMEM;
+    err = pm_write_file_atomic(d->report, text, strlen(text));
+    free(text);
+    return err;
+}
+
+static void print_summary(const doc_t *d)
+{
+    size_t ok = 0, blank = 0;
+
+    for (size_t i = 0; i < d->npages; i++) {
+        ok += (size_t)d->pages[i].ok;
+        blank += (size_t)(d->pages[i].ok && d->pages[i].blank);
+    }
+    if (d->result.ok)
+        printf("%s: %zu page(s), %zu converted, %zu failed, %zu blank, "
+               "%zu billable -> %s (%lld bytes), %s, %s\n",
+               d->name, d->npages, ok, d->npages - ok, blank, ok - blank,
+               d->pdf, d->result.pdf_bytes, d->txt, d->report);
+    else
+        printf("%s: FAILED, no PDF written: %s; report %s\n", d->name,
+               d->intake_error ? d->intake_error
+               : d->result.error ? d->result.error
+                                 : "no page converted",
+               d->report);
+    for (size_t i = 0; i < d->npages; i++)
+        if (!d->pages[i].ok)
+            printf("  page %d failed: %s\n", d->pages[i].page,
+                   d->pages[i].error ? d->pages[i].error : "unknown");
+}
+
+/* ---- driving the pool ---- */
+
+static void doc_finished(convert_t *c, doc_t *d)
+{
+    int err;
+
+    for (size_t i = 0; i < d->npages; i++)
+        if (!d->pages[i].ok)
+            c->failed = 1;
+    if (!d->result.ok)
+        c->failed = 1;
+    err = write_report(c, d);
+    if (err) {
+        fprintf(stderr, "pagemill convert: cannot write %s: %s\n", d->report,
+                pm_strerror(err));
+        c->failed = 1;
+    }
+    print_summary(d);
+    if (++c->docs_done == c->ndocs)
+        pm_pool_close(c->pool);
+}
+
+static void submit_assembly(convert_t *c, size_t di)
+{
+    doc_t *d = &c->docs[di];
+    pm_doc_task_t t;
+    size_t ok = 0;
+    char *line;
+
+    for (size_t i = 0; i < d->npages; i++)
+        ok += (size_t)d->pages[i].ok;
+    if (ok == 0 || d->intake_error != NULL) {
+        d->result.ok = 0;
+        doc_finished(c, d);
+        return;
+    }
+    t.title = d->name;
+    t.pdf = d->pdf;
+    t.txt = d->txt;
+    t.icc_profile = c->cfg->icc_profile;
+    line = pm_proto_assemble_task(c->page_tasks + (long long)di, &t, d->pages,
+                                  d->npages, c->profile);
+    if (pm_pool_submit(c->pool, c->page_tasks + (long long)di, line, 1) != 0) {
+        d->result.error = pm_strdup("out of memory");
+        doc_finished(c, d);
+    }
+}
+
+static int submit_page(convert_t *c, long long task)
+{
+    doc_t *d = &c->docs[c->task_doc[task]];
+    pm_page_result_t *p = &d->pages[c->task_page[task]];
+    pm_page_task_t t;
+    char base[64];
+    char *path;
+
+    snprintf(base, sizeof(base), "/d%lld-p%05d", c->task_doc[task], p->page);
+    path = pm_asprintf("%s%s", c->work_dir, base);
+    if (path == NULL)
+        return PM_ENOMEM;
+    t.page = p->page;
+    t.src = p->src;
+    t.frame = p->frame;
+    t.out_base = path;
+    d->attempts[c->task_page[task]]++;
+    char *line = pm_proto_page_task(task, &t, c->profile);
+    pm_free(path);
+    return pm_pool_submit(c->pool, task, line, 0);
+}
+
+static void page_done(convert_t *c, long long task, const pm_proto_msg_t *m,
+                      const char *why)
+{
+    long long di = c->task_doc[task], pi = c->task_page[task];
+    doc_t *d = &c->docs[di];
+    pm_page_result_t *p = &d->pages[pi];
+
+    if (m == NULL && d->attempts[pi] < MAX_ATTEMPTS) {
+        pm_log(PM_LOG_WARN, "convert", "page %d of %s lost (%s); retrying",
+               p->page, d->name, why);
+        if (submit_page(c, task) == 0)
+            return;
+    }
+    if (m != NULL && m->type == PM_MSG_PAGE_RESULT) {
+        pm_page_result_t copy;
+        if (pm_page_result_copy(&copy, &m->result) == 0) {
+            pm_page_result_cleanup(p);
+            *p = copy;
+        }
+    } else {
+        p->ok = 0;
+        pm_free(p->error);
+        p->error = pm_asprintf("%s frame %d: %s", p->src, p->frame + 1,
+                               why ? why : "unexpected reply");
+    }
+    if (++d->finished == d->npages)
+        submit_assembly(c, (size_t)di);
+}
+
+static void on_task_done(void *arg, long long task, const pm_proto_msg_t *m,
+                         const char *why)
+{
+    convert_t *c = arg;
+    doc_t *d;
+
+    if (task < c->page_tasks) {
+        page_done(c, task, m, why);
+        return;
+    }
+    d = &c->docs[task - c->page_tasks];
+    if (m != NULL && m->type == PM_MSG_DOC_RESULT) {
+        pm_free(d->result.error);
+        d->result = m->doc_result;
+        d->result.error = pm_strdup(m->doc_result.error);
+    } else {
+        d->result.ok = 0;
+        d->result.error = pm_strdup(why ? why : "unexpected reply");
+    }
+    doc_finished(c, d);
+}
+
+static int start_tasks(convert_t *c)
+{
+    long long n = 0, task = 0;
+
+    for (size_t i = 0; i < c->ndocs; i++)
+        n += (long long)c->docs[i].npages;
+    c->page_tasks = n;
+    c->task_doc = pm_calloc((size_t)n + 1, sizeof(long long));
+    c->task_page = pm_calloc((size_t)n + 1, sizeof(long long));
+    if (c->task_doc == NULL || c->task_page == NULL)
+        return PM_ENOMEM;
+    for (size_t i = 0; i < c->ndocs; i++) {
+        doc_t *d = &c->docs[i];
+        if (d->intake_error != NULL || d->npages == 0) {
+            doc_finished(c, d);
+            continue;
+        }
+        for (size_t j = 0; j < d->npages; j++, task++) {
+            c->task_doc[task] = (long long)i;
+            c->task_page[task] = (long long)j;
+            if (d->pages[j].error != NULL) {
+                /* Failed at intake: counted, never sent. */
+                if (++d->finished == d->npages)
+                    submit_assembly(c, i);
+                continue;
+            }
+            int err = submit_page(c, task);
+            if (err)
+                return err;
+        }
+    }
+    return 0;
+}
+
+/* ---- command ---- */
+
+static void convert_cleanup(convert_t *c)
+{
+    for (size_t i = 0; i < c->ndocs; i++) {
+        doc_t *d = &c->docs[i];
+        for (size_t j = 0; j < d->npages; j++)
+            pm_page_result_cleanup(&d->pages[j]);
+        pm_free(d->pages);
+        pm_free(d->attempts);
+        pm_free(d->name);
+        pm_free(d->pdf);
+        pm_free(d->txt);
+        pm_free(d->report);
+        pm_free(d->intake_error);
+        pm_doc_result_cleanup(&d->result);
+    }
+    pm_free(c->docs);
+    pm_free(c->task_doc);
+    pm_free(c->task_page);
+    pm_free(c->out_dir);
+    pm_free(c->work_dir);
+}
+
+typedef struct convert_args {
+    int jobs;
+    const char *profile, *config, *out;
+    int keep_work;
+    int first_input;
+} convert_args_t;
+
+static int parse_args(int argc, char **argv, convert_args_t *a)
+{
+    static const struct option opts[] = {
+        {"jobs", required_argument, NULL, 'j'},
+        {"profile", required_argument, NULL, 'p'},
+        {"config", required_argument, NULL, 'c'},
+        {"out", required_argument, NULL, 'o'},
+        {"keep-work", no_argument, NULL, 'k'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    int ch;
+    char *end;
+
+    memset(a, 0, sizeof(*a));
+    a->profile = "default";
+    a->out = ".";
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "j:p:c:o:h", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'j':
+            a->jobs = (int)strtol(optarg, &end, 10);
+            if (*end != '\0' || a->jobs < 1 || a->jobs > 256) {
+                fprintf(stderr, "pagemill convert: --jobs wants 1..256, got "
+                                "'%s'\n", optarg);
+                return -1;
+            }
+            break;
+        case 'p':
+            a->profile = optarg;
+            break;
+        case 'c':
+            a->config = optarg;
+            break;
+        case 'o':
+            a->out = optarg;
+            break;
+        case 'k':
+            a->keep_work = 1;
+            break;
+        case 'h':
+            fputs(usage_text, stdout);
+            return 1;
+        default:
+            fputs(usage_text, stderr);
+            return -1;
+        }
+    }
+    if (optind >= argc) {
+        fprintf(stderr, "pagemill convert: no INPUT given\n\n%s", usage_text);
+        return -1;
+    }
+    a->first_input = optind;
+    return 0;
+}
+
+static int load_config(const char *path, pm_config_t **cfg)
+{
+    char *errors = NULL;
+    int err;
+
+    if (path == NULL) {
+        *cfg = pm_config_new();
+        return *cfg ? 0 : PM_ENOMEM;
+    }
+    err = pm_config_load(path, cfg, &errors);
+    if (err) {
+        fprintf(stderr, "%s", errors ? errors : pm_strerror(err));
+        pm_free(errors);
+    }
+    return err;
+}
+
+static int run(convert_t *c, const convert_args_t *a, int argc, char **argv)
+{
+    pm_engine_t *eng = NULL;
+    pm_pool_opts_t po;
+    uv_loop_t loop;
+    char exe[4096];
+    size_t exe_len = sizeof(exe);
+    int err;
+
+    err = pm_engine_open(c->cfg->tessdata, &eng);
+    for (int i = a->first_input; err == 0 && i < argc; i++)
+        err = add_doc(c, eng, argv[i]);
+    pm_engine_close(eng);
+    if (err == 0)
+        err = plan_outputs(c);
+    if (err)
+        return err == PM_EINVAL ? PM_EXIT_USAGE : PM_EXIT_FAILURE;
+
+    if (uv_exepath(exe, &exe_len) != 0 || uv_loop_init(&loop) != 0)
+        return PM_EXIT_FAILURE;
+    memset(&po, 0, sizeof(po));
+    po.exe = exe;
+    po.tessdata = c->cfg->tessdata;
+    po.workers = a->jobs > 0 ? a->jobs
+                 : c->cfg->workers > 0 ? c->cfg->workers
+                                       : pm_ncpu();
+    po.task_timeout = c->cfg->page_timeout;
+    po.memory_mb = c->cfg->worker_memory_mb;
+    err = pm_pool_open(&loop, &po, on_task_done, c, &c->pool);
+    if (err == 0)
+        err = start_tasks(c);
+    if (err) {
+        fprintf(stderr, "pagemill convert: cannot start workers: %s\n",
+                pm_strerror(err));
+        pm_pool_close(c->pool);
+    } else if (c->docs_done == c->ndocs && c->ndocs > 0 &&
+               pm_pool_pending(c->pool) == 0) {
+        /* Every document failed at intake; doc_finished closed the pool. */
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    if (err)
+        return PM_EXIT_FAILURE;
+    return c->failed ? PM_EXIT_PARTIAL : PM_EXIT_OK;
+}
+
+int pm_convert_main(int argc, char **argv)
+{
+    convert_args_t a;
+    convert_t c;
+    pm_config_t *cfg = NULL;
+    int rc;
+
+    rc = parse_args(argc, argv, &a);
+    if (rc != 0)
+        return rc > 0 ? PM_EXIT_OK : PM_EXIT_USAGE;
+    if (load_config(a.config, &cfg) != 0)
+        return PM_EXIT_USAGE;
+    memset(&c, 0, sizeof(c));
+    c.cfg = cfg;
+    c.profile = pm_config_profile(cfg, a.profile);
+    if (c.profile == NULL) {
+        fprintf(stderr, "pagemill convert: no profile '%s' in %s\n",
+                a.profile, cfg->source ? cfg->source : "built-in defaults");
+        pm_config_free(cfg);
+        return PM_EXIT_USAGE;
+    }
+    c.out_dir = pm_strdup(a.out);
+    c.work_dir = pm_asprintf("%s/.pagemill-work.%ld", a.out, (long)getpid());
+    if (c.out_dir == NULL || c.work_dir == NULL ||
+        pm_mkdir_p(c.work_dir) != 0) {
+        fprintf(stderr, "pagemill convert: cannot create %s: %s\n", a.out,
+                strerror(errno));
+        convert_cleanup(&c);
+        pm_config_free(cfg);
+        return PM_EXIT_FAILURE;
+    }
+    rc = run(&c, &a, argc, argv);
+    if (!a.keep_work)
+        pm_rmtree(c.work_dir);
+    else
+        fprintf(stderr, "pagemill convert: page artifacts kept in %s\n",
+                c.work_dir);
+    convert_cleanup(&c);
+    pm_config_free(cfg);
+    return rc;
+}

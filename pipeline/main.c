@@ -1,0 +1,102 @@
+/*
+ * main.c: the `pagemill` entry point. It only parses the command line and
+ * calls into the parts; each subcommand lives with the part it drives.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "config/config.h"
+#include "pipeline/convert.h"
+#include "pipeline/pm.h"
+#include "workers/worker.h"
+
+#ifndef PM_VERSION
+#define PM_VERSION "dev"
+#endif
+
+static const char usage_text[] =
+    "usage: pagemill <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  convert       convert scans to searchable PDF/A (one-shot)\n"
+    "  config check  validate a configuration file\n"
+    "  worker        page worker process (started by pagemill itself)\n"
+    "  version       print the version\n"
+    "\n"
+    "Run 'pagemill <command> --help' for a command's options.\n"
+    "Set PAGEMILL_LOG=debug|info|warn|error for more or less logging.\n";
+
+static int config_check(int argc, char **argv)
+{
+    pm_config_t *cfg = NULL;
+    char *errors = NULL;
+    int err;
+
+    if (argc != 2 || strcmp(argv[1], "--help") == 0) {
+        fprintf(argc == 2 ? stdout : stderr,
+                "usage: pagemill config check FILE\n"
+                "Validates FILE; prints FILE:LINE: [section] key: problem for "
+                "each error.\nExit status 0 when valid, 2 otherwise.\n");
+        return argc == 2 ? PM_EXIT_OK : PM_EXIT_USAGE;
+    }
+    err = pm_config_load(argv[1], &cfg, &errors);
+    if (err) {
+        fputs(errors ? errors : pm_strerror(err), stderr);
+        pm_free(errors);
+        return PM_EXIT_USAGE;
+    }
+    printf("%s: OK, %zu profile(s)\n", argv[1], cfg->nprofiles);
+    pm_config_free(cfg);
+    return PM_EXIT_OK;
+}
+
+static int worker_main(int argc, char **argv)
+{
+    const char *tessdata = NULL;
+
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--tessdata") == 0 && i + 1 < argc) {
+            tessdata = argv[++i];
+        } else if (strcmp(argv[i], "--memory-mb") == 0 && i + 1 < argc) {
+            struct rlimit rl;
+            long mb = strtol(argv[++i], NULL, 10);
+            rl.rlim_cur = rl.rlim_max = (rlim_t)mb << 20;
+            if (mb > 0 && setrlimit(RLIMIT_AS, &rl) != 0)
+                pm_log(PM_LOG_WARN, "worker", "cannot limit memory to %ld MiB",
+                       mb);
+        } else {
+            fprintf(stderr,
+                    "usage: pagemill worker [--tessdata DIR] "
+                    "[--memory-mb N]\nReads tasks as JSON lines on stdin; "
+                    "started by pagemill, not by hand.\n");
+            return PM_EXIT_USAGE;
+        }
+    }
+    return pm_worker_run(tessdata, stdin, stdout);
+}
+
+int main(int argc, char **argv)
+{
+    pm_log_init_from_env();
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
+        strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+        fputs(usage_text, argc < 2 ? stderr : stdout);
+        return argc < 2 ? PM_EXIT_USAGE : PM_EXIT_OK;
+    }
+    if (strcmp(argv[1], "convert") == 0)
+        return pm_convert_main(argc - 1, argv + 1);
+    if (strcmp(argv[1], "worker") == 0)
+        return worker_main(argc - 1, argv + 1);
+    if (strcmp(argv[1], "config") == 0 && argc >= 3 &&
+        strcmp(argv[2], "check") == 0)
+        return config_check(argc - 2, argv + 2);
+    if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
+        printf("pagemill %s\n", PM_VERSION);
+        return PM_EXIT_OK;
+    }
+    fprintf(stderr, "pagemill: unknown command '%s'\n\n%s", argv[1],
+            usage_text);
+    return PM_EXIT_USAGE;
+}

@@ -1,0 +1,138 @@
+/*
+ * pm.h: the base every part of pagemill links. Error codes, the allocation
+ * choke point (with failure injection for tests), the one logging macro,
+ * monotonic time, and the small file helpers that make every output durable
+ * (write to a temp name, fsync, rename, fsync the directory).
+ *
+ * Nothing here knows about pages, catalogs or processes.
+ */
+#ifndef PM_PM_H
+#define PM_PM_H
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Errors are 0 or negative: negated errno values pass through unchanged
+ * (as libuv's do), project codes live below -1000. */
+enum {
+    PM_OK = 0,
+    PM_ENOMEM = -ENOMEM,
+    PM_EINVAL = -EINVAL,
+    PM_EIO = -EIO,
+    PM_ENOENT = -ENOENT,
+    PM_ECORRUPT = -1001,  /* an input document is malformed */
+    PM_ECATALOG = -1002,  /* the catalog reported an error */
+    PM_EWORKER = -1003,   /* a worker process died or broke protocol */
+    PM_ETOOBIG = -1004,   /* an input exceeds a configured limit */
+    PM_EUNSUPP = -1005,   /* an input format or feature is not supported */
+    PM_EOCR = -1006,      /* the OCR engine failed */
+    PM_EENCODE = -1007,   /* an image encoder failed */
+    PM_EPDF = -1008,      /* PDF assembly failed */
+    PM_ECONFIG = -1009,   /* configuration is invalid */
+    PM_EPROTO = -1010,    /* a protocol message is malformed */
+};
+
+/* Process exit statuses that scripts can trust. */
+enum {
+    PM_EXIT_OK = 0,      /* everything converted */
+    PM_EXIT_FAILURE = 1, /* nothing could be done (I/O, setup) */
+    PM_EXIT_USAGE = 2,   /* bad command line or configuration */
+    PM_EXIT_PARTIAL = 3, /* outputs written, but some pages failed */
+};
+
+/* Returns a static, human-readable name for any pagemill or errno code. */
+const char *pm_strerror(int err);
+
+/* ---- memory: all heap memory goes through these ---- */
+
+void *pm_malloc(size_t size);
+void *pm_calloc(size_t n, size_t size);
+void *pm_realloc(void *p, size_t size);
+/* Accepts NULL. */
+void pm_free(void *p);
+/* Returns a new copy of `s` that the caller owns, or NULL (also for NULL). */
+char *pm_strdup(const char *s);
+/* Returns a new printf-formatted string that the caller owns, or NULL. */
+char *pm_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Test hook: make the n-th allocation from now fail (0 turns it off). */
+void pm_alloc_fail_at(long n);
+
+/* ---- logging: one line per event on stderr ---- */
+
+typedef enum {
+    PM_LOG_DEBUG = 0,
+    PM_LOG_INFO = 1,
+    PM_LOG_WARN = 2,
+    PM_LOG_ERROR = 3,
+} pm_log_level_t;
+
+extern int pm_log_threshold;
+
+/* The level is checked before the arguments are evaluated. */
+#define pm_log(level, component, ...)                        \
+    do {                                                     \
+        if ((int)(level) >= pm_log_threshold)                \
+            pm_log_write((level), (component), __VA_ARGS__); \
+    } while (0)
+
+/* Writes "<UTC time> <LEVEL> <component> <message>\n" to stderr. */
+void pm_log_write(pm_log_level_t level, const char *component, const char *fmt,
+                  ...) __attribute__((format(printf, 3, 4)));
+
+/* Parses "debug", "info", "warn" or "error"; returns -1 if unknown. */
+int pm_log_level_parse(const char *name);
+
+/* Sets the threshold from $PAGEMILL_LOG if it names a level. */
+void pm_log_init_from_env(void);
+
+/* ---- time ---- */
+
+/* Milliseconds on the monotonic clock. */
+double pm_now_ms(void);
+
+/* Writes the current UTC time as "2026-11-23T12:00:00Z" into buf[32]. */
+void pm_utc_iso8601(char buf[32]);
+
+/* ---- files ---- */
+
+/* Creates `path` and its parents (mode 0777 & umask); 0 or -errno. */
+int pm_mkdir_p(const char *path);
+
+/* fsyncs the directory that contains `path`; 0 or -errno. */
+int pm_fsync_parent(const char *path);
+
+/*
+ * Durable replace: writes `len` bytes to a temp file beside `path`, fsyncs
+ * it, renames it over `path` and fsyncs the directory. 0 or -errno; on
+ * failure `path` is untouched and no temp file is left behind.
+ */
+int pm_write_file_atomic(const char *path, const void *data, size_t len);
+
+/*
+ * Makes `tmp_path` (already written and closed) durable and renames it to
+ * `path`: fsync file, rename, fsync directory. On failure unlinks tmp.
+ */
+int pm_commit_file(const char *tmp_path, const char *path);
+
+/* Reads a whole file into a new buffer the caller owns (NUL-terminated for
+ * convenience). Refuses files larger than `max` bytes with PM_ETOOBIG. */
+int pm_read_file(const char *path, size_t max, unsigned char **out,
+                 size_t *len);
+
+/* Removes a directory tree (used only on pagemill's own work folders). */
+int pm_rmtree(const char *path);
+
+/* Returns the basename of `path` without its last extension, in a new
+ * string the caller owns. "a/b/scan.01.tif" -> "scan.01". */
+char *pm_path_stem(const char *path);
+
+/* Natural order compare ("p2" < "p10"), for page file names. */
+int pm_natural_cmp(const char *a, const char *b);
+
+/* Returns the number of online CPUs (at least 1). */
+int pm_ncpu(void);
+
+#endif /* PM_PM_H */

@@ -1,0 +1,545 @@
+/*
+ * pool.c: worker processes on the libuv loop (pool.h).
+ *
+ * Each worker has five handles: the process, its stdin/stdout/stderr
+ * pipes and a timer for the task timeout. A worker struct is freed only
+ * when all five are closed. State per worker is small: is it ready, what
+ * task is it on. The queue is a doubly ended list of task lines.
+ */
+#include "pipeline/pool.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pipeline/pm.h"
+
+#define WORKER_HANDLES 5
+#define MAX_LINE       (64u << 20) /* a result line is never this long */
+
+extern char **environ;
+
+static char omp_limit[] = "OMP_THREAD_LIMIT=1";
+
+typedef struct qitem {
+    long long task;
+    char *line;
+    struct qitem *next;
+} qitem_t;
+
+typedef struct worker {
+    pm_pool_t *pool;
+    int id;
+    uv_process_t proc;
+    uv_pipe_t in, out, err;
+    uv_timer_t timer;
+    int open_handles;
+    int ready;     /* sent its ready line */
+    int exited;
+    long long task; /* running task, or -1 */
+    char why[256]; /* set when we kill it */
+    char *obuf, *ebuf;
+    size_t olen, elen;
+    struct worker *next;
+} worker_t;
+
+struct pm_pool {
+    uv_loop_t *loop;
+    pm_pool_opts_t opts;
+    char *exe, *tessdata;
+    char **env;
+    pm_pool_done_cb cb;
+    void *arg;
+    worker_t *workers;
+    int next_id;
+    qitem_t *head, *tail;
+    size_t queued, running;
+    int start_failures; /* workers that died before saying ready */
+    int closing;
+};
+
+typedef struct write_req {
+    uv_write_t req;
+    char *data;
+} write_req_t;
+
+#define MAX_START_FAILURES 3
+
+static int spawn_worker(pm_pool_t *pool);
+static void dispatch(pm_pool_t *pool);
+
+/* Workers cannot start at all: every queued task is lost. */
+static void drain_queue(pm_pool_t *pool, const char *why)
+{
+    qitem_t *q;
+
+    while ((q = pool->head) != NULL) {
+        pool->head = q->next;
+        pool->queued--;
+        pool->cb(pool->arg, q->task, NULL, why);
+        pm_free(q->line);
+        pm_free(q);
+    }
+    pool->tail = NULL;
+}
+
+/* ---- environment: ours plus OMP_THREAD_LIMIT=1 ---- */
+
+static char **make_env(void)
+{
+    size_t n = 0, j = 0;
+    char **env;
+
+    while (environ[n] != NULL)
+        n++;
+    env = pm_calloc(n + 2, sizeof(char *));
+    if (env == NULL)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(environ[i], "OMP_THREAD_LIMIT=", 17) != 0)
+            env[j++] = environ[i];
+    env[j++] = omp_limit;
+    env[j] = NULL;
+    return env;
+}
+
+/* ---- worker lifetime ---- */
+
+static void unlink_worker(pm_pool_t *pool, worker_t *w)
+{
+    for (worker_t **p = &pool->workers; *p != NULL; p = &(*p)->next) {
+        if (*p == w) {
+            *p = w->next;
+            return;
+        }
+    }
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    worker_t *w = h->data;
+    pm_pool_t *pool = w->pool;
+
+    if (--w->open_handles > 0)
+        return;
+    unlink_worker(pool, w);
+    pm_free(w->obuf);
+    pm_free(w->ebuf);
+    pm_free(w);
+    if (pool->closing && pool->workers == NULL) {
+        pm_free(pool->env);
+        pm_free(pool->exe);
+        pm_free(pool->tessdata);
+        pm_free(pool);
+    }
+}
+
+static void close_handle(uv_handle_t *h)
+{
+    if (!uv_is_closing(h))
+        uv_close(h, on_handle_closed);
+}
+
+static void close_worker(worker_t *w)
+{
+    close_handle((uv_handle_t *)&w->in);
+    close_handle((uv_handle_t *)&w->out);
+    close_handle((uv_handle_t *)&w->err);
+    close_handle((uv_handle_t *)&w->timer);
+    if (w->exited)
+        close_handle((uv_handle_t *)&w->proc);
+}
+
+/* The worker's current task is lost: tell the caller once. */
+static void lose_task(worker_t *w, const char *why)
+{
+    pm_pool_t *pool = w->pool;
+    long long task = w->task;
+
+    if (task < 0)
+        return;
+    w->task = -1;
+    pool->running--;
+    uv_timer_stop(&w->timer);
+    pool->cb(pool->arg, task, NULL, why);
+}
+
+static void kill_worker(worker_t *w, const char *why)
+{
+    if (w->why[0] == '\0')
+        snprintf(w->why, sizeof(w->why), "%s", why);
+    if (!w->exited)
+        uv_process_kill(&w->proc, SIGKILL);
+}
+
+static int has_live_worker(const pm_pool_t *pool);
+
+static void on_worker_exit(uv_process_t *proc, int64_t status, int sig)
+{
+    worker_t *w = proc->data;
+    pm_pool_t *pool = w->pool;
+    char why[320];
+
+    w->exited = 1;
+    if (w->why[0] != '\0')
+        snprintf(why, sizeof(why), "%s", w->why);
+    else if (sig != 0)
+        snprintf(why, sizeof(why), "worker %d (pid %d) killed by signal %d",
+                 w->id, proc->pid, sig);
+    else
+        snprintf(why, sizeof(why), "worker %d (pid %d) exited with status %d",
+                 w->id, proc->pid, (int)status);
+    if (w->task >= 0 || !pool->closing)
+        pm_log(w->task >= 0 ? PM_LOG_ERROR : PM_LOG_WARN, "pool", "%s%s", why,
+               w->task >= 0 ? " during a task" : "");
+    lose_task(w, why);
+    close_worker(w);
+    close_handle((uv_handle_t *)&w->proc);
+    if (pool->closing)
+        return;
+    if (!w->ready && ++pool->start_failures >= MAX_START_FAILURES) {
+        pm_log(PM_LOG_ERROR, "pool",
+               "workers die before they are ready; not restarting (last: "
+               "%s)", why);
+        pool->opts.workers = 0;
+    }
+    if (pool->opts.workers > 0 && spawn_worker(pool) != 0)
+        pm_log(PM_LOG_ERROR, "pool", "cannot replace worker %d", w->id);
+    if (pool->opts.workers == 0 || !has_live_worker(pool))
+        drain_queue(pool, why);
+}
+
+static int has_live_worker(const pm_pool_t *pool)
+{
+    for (const worker_t *w = pool->workers; w != NULL; w = w->next)
+        if (!w->exited)
+            return 1;
+    return 0;
+}
+
+static void on_timeout(uv_timer_t *t)
+{
+    worker_t *w = t->data;
+    char why[256];
+
+    snprintf(why, sizeof(why),
+             "worker %d (pid %d) killed: task ran past the %d s timeout",
+             w->id, w->proc.pid, w->pool->opts.task_timeout);
+    pm_log(PM_LOG_ERROR, "pool", "%s", why);
+    kill_worker(w, why);
+}
+
+/* ---- reading lines ---- */
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)h;
+    buf->base = pm_malloc(suggested);
+    buf->len = buf->base != NULL ? suggested : 0;
+}
+
+/* Appends data to *acc and calls fn for each complete line. */
+static int split_lines(worker_t *w, char **acc, size_t *len, const char *data,
+                       size_t n, void (*fn)(worker_t *, char *, size_t))
+{
+    char *grown = pm_realloc(*acc, *len + n + 1);
+    size_t start = 0;
+
+    if (grown == NULL)
+        return PM_ENOMEM;
+    *acc = grown;
+    memcpy(*acc + *len, data, n);
+    *len += n;
+    for (size_t i = 0; i < *len; i++) {
+        if ((*acc)[i] != '\n')
+            continue;
+        (*acc)[i] = '\0';
+        fn(w, *acc + start, i - start);
+        start = i + 1;
+    }
+    memmove(*acc, *acc + start, *len - start);
+    *len -= start;
+    return *len > MAX_LINE ? PM_EPROTO : 0;
+}
+
+static void on_result_line(worker_t *w, char *line, size_t n)
+{
+    pm_pool_t *pool = w->pool;
+    pm_proto_msg_t m;
+    char why[256];
+    long long task;
+
+    if (pm_proto_parse(line, n, &m, why, sizeof(why)) != 0) {
+        pm_log(PM_LOG_ERROR, "pool", "worker %d: bad line: %s", w->id, why);
+        kill_worker(w, "worker broke protocol");
+        return;
+    }
+    if (m.type == PM_MSG_READY) {
+        w->ready = 1;
+        pool->start_failures = 0;
+    } else if (m.task == w->task && w->task >= 0) {
+        task = w->task;
+        w->task = -1;
+        pool->running--;
+        uv_timer_stop(&w->timer);
+        pool->cb(pool->arg, task, &m, NULL);
+    } else {
+        pm_log(PM_LOG_ERROR, "pool", "worker %d: result for task %lld, "
+               "expected %lld", w->id, m.task, w->task);
+        kill_worker(w, "worker answered the wrong task");
+    }
+    pm_proto_msg_cleanup(&m);
+    dispatch(pool);
+}
+
+static void on_log_line(worker_t *w, char *line, size_t n)
+{
+    if (n > 0)
+        pm_log(PM_LOG_INFO, "worker", "[w%d pid %d] %s", w->id, w->proc.pid,
+               line);
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    worker_t *w = s->data;
+    int err = 0;
+
+    if (nread > 0) {
+        if (s == (uv_stream_t *)&w->out)
+            err = split_lines(w, &w->obuf, &w->olen, buf->base,
+                              (size_t)nread, on_result_line);
+        else
+            err = split_lines(w, &w->ebuf, &w->elen, buf->base,
+                              (size_t)nread, on_log_line);
+    } else if (nread < 0) {
+        uv_read_stop(s);
+    }
+    pm_free(buf->base);
+    if (err)
+        kill_worker(w, "worker output unreadable");
+}
+
+/* ---- spawning ---- */
+
+static int spawn_worker(pm_pool_t *pool)
+{
+    worker_t *w = pm_calloc(1, sizeof(*w));
+    static char worker_cmd[] = "worker", tess_opt[] = "--tessdata",
+                mem_opt[] = "--memory-mb";
+    char mem[32];
+    char *args[8];
+    int n = 0, err;
+    uv_process_options_t po;
+    uv_stdio_container_t stdio[3];
+
+    if (w == NULL)
+        return PM_ENOMEM;
+    w->pool = pool;
+    w->id = ++pool->next_id;
+    w->task = -1;
+    uv_pipe_init(pool->loop, &w->in, 0);
+    uv_pipe_init(pool->loop, &w->out, 0);
+    uv_pipe_init(pool->loop, &w->err, 0);
+    uv_timer_init(pool->loop, &w->timer);
+    w->in.data = w->out.data = w->err.data = w->timer.data = w->proc.data = w;
+    w->open_handles = WORKER_HANDLES;
+    w->next = pool->workers;
+    pool->workers = w;
+
+    args[n++] = pool->exe;
+    args[n++] = worker_cmd;
+    if (pool->tessdata != NULL) {
+        args[n++] = tess_opt;
+        args[n++] = pool->tessdata;
+    }
+    if (pool->opts.memory_mb > 0) {
+        snprintf(mem, sizeof(mem), "%d", pool->opts.memory_mb);
+        args[n++] = mem_opt;
+        args[n++] = mem;
+    }
+    args[n] = NULL;
+
+    memset(&po, 0, sizeof(po));
+    stdio[0].flags = UV_CREATE_PIPE | UV_READABLE_PIPE;
+    stdio[0].data.stream = (uv_stream_t *)&w->in;
+    stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+    stdio[1].data.stream = (uv_stream_t *)&w->out;
+    stdio[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+    stdio[2].data.stream = (uv_stream_t *)&w->err;
+    po.file = pool->exe;
+    po.args = args;
+    po.env = pool->env;
+    po.stdio = stdio;
+    po.stdio_count = 3;
+    po.exit_cb = on_worker_exit;
+    err = uv_spawn(pool->loop, &w->proc, &po);
+    if (err) {
+        pm_log(PM_LOG_ERROR, "pool", "cannot start %s worker: %s", pool->exe,
+               uv_strerror(err));
+        w->exited = 1;
+        w->open_handles--; /* the process handle was never initialised */
+        close_worker(w);
+        return err;
+    }
+    uv_read_start((uv_stream_t *)&w->out, on_alloc, on_read);
+    uv_read_start((uv_stream_t *)&w->err, on_alloc, on_read);
+    pm_log(PM_LOG_DEBUG, "pool", "worker %d started, pid %d", w->id,
+           w->proc.pid);
+    return 0;
+}
+
+int pm_pool_open(uv_loop_t *loop, const pm_pool_opts_t *o, pm_pool_done_cb cb,
+                 void *arg, pm_pool_t **out)
+{
+    pm_pool_t *pool;
+    int err = 0;
+
+    *out = NULL;
+    pool = pm_calloc(1, sizeof(*pool));
+    if (pool == NULL)
+        return PM_ENOMEM;
+    pool->loop = loop;
+    pool->opts = *o;
+    pool->cb = cb;
+    pool->arg = arg;
+    pool->exe = pm_strdup(o->exe);
+    pool->tessdata = pm_strdup(o->tessdata);
+    pool->env = make_env();
+    if (pool->exe == NULL || pool->env == NULL ||
+        (o->tessdata != NULL && pool->tessdata == NULL)) {
+        pm_free(pool->exe);
+        pm_free(pool->tessdata);
+        pm_free(pool->env);
+        pm_free(pool);
+        return PM_ENOMEM;
+    }
+    for (int i = 0; i < o->workers && err == 0; i++)
+        err = spawn_worker(pool);
+    if (err) {
+        pm_pool_close(pool);
+        return err;
+    }
+    *out = pool;
+    return 0;
+}
+
+/* ---- tasks ---- */
+
+static void on_written(uv_write_t *req, int status)
+{
+    write_req_t *wr = (write_req_t *)req;
+    worker_t *w = req->data;
+
+    if (status != 0 && w != NULL && !w->exited)
+        kill_worker(w, "cannot write to worker");
+    pm_free(wr->data);
+    pm_free(wr);
+}
+
+static int send_line(worker_t *w, char *line)
+{
+    write_req_t *wr = pm_malloc(sizeof(*wr));
+    uv_buf_t buf;
+    int err;
+
+    if (wr == NULL) {
+        pm_free(line);
+        return PM_ENOMEM;
+    }
+    wr->data = line;
+    wr->req.data = w;
+    buf = uv_buf_init(line, (unsigned int)strlen(line));
+    err = uv_write(&wr->req, (uv_stream_t *)&w->in, &buf, 1, on_written);
+    if (err) {
+        pm_free(line);
+        pm_free(wr);
+    }
+    return err;
+}
+
+static void dispatch(pm_pool_t *pool)
+{
+    for (worker_t *w = pool->workers; w != NULL && pool->head != NULL;
+         w = w->next) {
+        qitem_t *q;
+
+        if (!w->ready || w->exited || w->task >= 0 || w->why[0] != '\0')
+            continue;
+        q = pool->head;
+        pool->head = q->next;
+        if (pool->head == NULL)
+            pool->tail = NULL;
+        pool->queued--;
+        w->task = q->task;
+        pool->running++;
+        if (pool->opts.task_timeout > 0)
+            uv_timer_start(&w->timer, on_timeout,
+                           (uint64_t)pool->opts.task_timeout * 1000, 0);
+        if (send_line(w, q->line) != 0)
+            kill_worker(w, "cannot write to worker");
+        pm_free(q);
+    }
+}
+
+int pm_pool_submit(pm_pool_t *pool, long long task, char *line, int urgent)
+{
+    qitem_t *q;
+
+    if (line == NULL)
+        return PM_ENOMEM;
+    q = pm_malloc(sizeof(*q));
+    if (q == NULL) {
+        pm_free(line);
+        return PM_ENOMEM;
+    }
+    q->task = task;
+    q->line = line;
+    q->next = NULL;
+    if (pool->head == NULL) {
+        pool->head = pool->tail = q;
+    } else if (urgent) {
+        q->next = pool->head;
+        pool->head = q;
+    } else {
+        pool->tail->next = q;
+        pool->tail = q;
+    }
+    pool->queued++;
+    dispatch(pool);
+    return 0;
+}
+
+size_t pm_pool_pending(const pm_pool_t *pool)
+{
+    return pool->queued + pool->running;
+}
+
+void pm_pool_close(pm_pool_t *pool)
+{
+    qitem_t *q;
+
+    if (pool == NULL)
+        return;
+    pool->closing = 1;
+    while ((q = pool->head) != NULL) {
+        pool->head = q->next;
+        pm_free(q->line);
+        pm_free(q);
+    }
+    pool->tail = NULL;
+    pool->queued = 0;
+    if (pool->workers == NULL) {
+        pm_free(pool->env);
+        pm_free(pool->exe);
+        pm_free(pool->tessdata);
+        pm_free(pool);
+        return;
+    }
+    for (worker_t *w = pool->workers; w != NULL; w = w->next) {
+        /* Closing stdin ends the worker's read loop: a clean exit. */
+        close_handle((uv_handle_t *)&w->in);
+        uv_timer_stop(&w->timer);
+        w->task = -1;
+    }
+}

@@ -1,0 +1,62 @@
+/*
+ * pool.h: a pool of `pagemill worker` processes on a libuv loop. The pool
+ * spawns the workers (OMP_THREAD_LIMIT=1 in their environment, one task at
+ * a time each), writes task lines to their stdin, reads result lines from
+ * their stdout, tags their stderr lines into our log, kills a worker whose
+ * task runs past the timeout and replaces any worker that dies.
+ *
+ * The pool does not retry: it reports a lost task to the caller, who
+ * decides (convert retries a page a bounded number of times; the service
+ * will do the same through the catalog).
+ */
+#ifndef PM_PIPELINE_POOL_H
+#define PM_PIPELINE_POOL_H
+
+#include <uv.h>
+
+#include "pipeline/proto.h"
+
+typedef struct pm_pool pm_pool_t;
+
+typedef struct pm_pool_opts {
+    const char *exe;      /* the pagemill binary to run as `exe worker` */
+    const char *tessdata; /* passed on as --tessdata, or NULL */
+    int workers;          /* number of processes, >= 1 */
+    int task_timeout;     /* seconds a task may run, 0: no limit */
+    int memory_mb;        /* per-worker address-space limit, 0: none */
+} pm_pool_opts_t;
+
+/*
+ * Called once per submitted task: with the worker's result message (msg,
+ * borrowed for the call), or with msg NULL and `why` saying how the task
+ * was lost (worker crashed, killed on timeout, protocol error).
+ */
+typedef void (*pm_pool_done_cb)(void *arg, long long task,
+                                const pm_proto_msg_t *msg, const char *why);
+
+/*
+ * Starts the workers on `loop`. On success *out is a new pool the caller
+ * owns; release it with pm_pool_close() and let the loop run until it
+ * returns. `o` is copied.
+ */
+int pm_pool_open(uv_loop_t *loop, const pm_pool_opts_t *o, pm_pool_done_cb cb,
+                 void *arg, pm_pool_t **out);
+
+/*
+ * Queues a task line (from the pm_proto_* encoders); the pool takes
+ * ownership of `line`, even on failure. `urgent` puts it at the front of
+ * the queue (assembly, so finished documents publish first).
+ */
+int pm_pool_submit(pm_pool_t *pool, long long task, char *line, int urgent);
+
+/* Number of tasks queued or running. */
+size_t pm_pool_pending(const pm_pool_t *pool);
+
+/*
+ * Asks every worker to quit, closes all handles and frees the pool once
+ * they are closed (the loop must keep running). Tasks still queued are
+ * dropped without callbacks. Accepts NULL.
+ */
+void pm_pool_close(pm_pool_t *pool);
+
+#endif /* PM_PIPELINE_POOL_H */

@@ -1,0 +1,503 @@
+/*
+ * proto.c: encode and decode the worker protocol's JSON lines (proto.h).
+ * Both sides link this file, so a field is named in exactly one place.
+ */
+#include "pipeline/proto.h"
+
+#include <string.h>
+
+#include <jansson.h>
+
+#include "pipeline/pm.h"
+
+static const char *kind_names[] = {"bitonal", "gray", "color"};
+static const char *codec_names[] = {"g4", "jpeg", "jp2"};
+
+const char *pm_kind_name(pm_kind_t k)
+{
+    return (unsigned)k < 3 ? kind_names[k] : "?";
+}
+
+const char *pm_img_codec_name(pm_img_codec_t c)
+{
+    return (unsigned)c < 3 ? codec_names[c] : "?";
+}
+
+static int name_index(const char *s, const char **names, int n)
+{
+    for (int i = 0; s != NULL && i < n; i++)
+        if (strcmp(s, names[i]) == 0)
+            return i;
+    return -1;
+}
+
+void pm_page_task_cleanup(pm_page_task_t *t)
+{
+    pm_free(t->src);
+    pm_free(t->out_base);
+    memset(t, 0, sizeof(*t));
+}
+
+void pm_page_result_cleanup(pm_page_result_t *r)
+{
+    pm_free(r->src);
+    pm_free(r->error);
+    pm_free(r->image);
+    pm_free(r->text_pdf);
+    pm_free(r->text);
+    memset(r, 0, sizeof(*r));
+}
+
+int pm_page_result_copy(pm_page_result_t *dst, const pm_page_result_t *src)
+{
+    *dst = *src;
+    dst->src = pm_strdup(src->src);
+    dst->error = pm_strdup(src->error);
+    dst->image = pm_strdup(src->image);
+    dst->text_pdf = pm_strdup(src->text_pdf);
+    dst->text = pm_strdup(src->text);
+    if ((src->src && !dst->src) || (src->error && !dst->error) ||
+        (src->image && !dst->image) || (src->text_pdf && !dst->text_pdf) ||
+        (src->text && !dst->text)) {
+        pm_page_result_cleanup(dst);
+        return PM_ENOMEM;
+    }
+    return 0;
+}
+
+void pm_doc_task_cleanup(pm_doc_task_t *t)
+{
+    pm_free(t->title);
+    pm_free(t->pdf);
+    pm_free(t->txt);
+    pm_free(t->icc_profile);
+    memset(t, 0, sizeof(*t));
+}
+
+void pm_doc_result_cleanup(pm_doc_result_t *r)
+{
+    pm_free(r->error);
+    memset(r, 0, sizeof(*r));
+}
+
+void pm_proto_msg_cleanup(pm_proto_msg_t *m)
+{
+    pm_page_task_cleanup(&m->page);
+    pm_doc_task_cleanup(&m->doc);
+    for (size_t i = 0; i < m->npages; i++)
+        pm_page_result_cleanup(&m->pages[i]);
+    pm_free(m->pages);
+    pm_page_result_cleanup(&m->result);
+    pm_doc_result_cleanup(&m->doc_result);
+    memset(m, 0, sizeof(*m));
+}
+
+/* ---- encoding ---- */
+
+static char *dump_line(json_t *obj)
+{
+    char *s, *line;
+    size_t n;
+
+    if (obj == NULL)
+        return NULL;
+    s = json_dumps(obj, JSON_COMPACT);
+    json_decref(obj);
+    if (s == NULL)
+        return NULL;
+    n = strlen(s);
+    line = pm_malloc(n + 2);
+    if (line != NULL) {
+        memcpy(line, s, n);
+        line[n] = '\n';
+        line[n + 1] = '\0';
+    }
+    free(s); /* Jansson allocates with the C library */
+    return line;
+}
+
+static json_t *profile_json(const pm_profile_t *p)
+{
+    return json_pack(
+        "{s:s, s:s, s:b, s:i, s:b, s:f, s:b, s:f, s:f, s:f, s:s, s:s, s:i, "
+        "s:i, s:i, s:I}",
+        "name", p->name, "languages", p->languages, "ocr", p->ocr, "ocr_psm",
+        p->ocr_psm, "orient", p->orient, "orient_min_confidence",
+        p->orient_min_confidence, "deskew", p->deskew, "deskew_max_angle",
+        p->deskew_max_angle, "deskew_min_confidence",
+        p->deskew_min_confidence, "blank_ink_ratio", p->blank_ink_ratio,
+        "color_mode", pm_color_mode_name(p->color_mode), "gray_codec",
+        pm_gray_codec_name(p->gray_codec), "jpeg_quality", p->jpeg_quality,
+        "jp2_quality", p->jp2_quality, "fallback_dpi", p->fallback_dpi,
+        "max_pixels", (json_int_t)p->max_pixels);
+}
+
+static json_t *stage_json(const pm_stage_ms_t *ms)
+{
+    return json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "decode",
+                     ms->decode, "orient", ms->orient, "deskew", ms->deskew,
+                     "blank", ms->blank, "ocr", ms->ocr, "encode", ms->encode,
+                     "total", ms->total);
+}
+
+/* Adds key: string, or nothing when s is NULL. */
+static int set_opt_string(json_t *obj, const char *key, const char *s)
+{
+    if (s == NULL)
+        return 0;
+    return json_object_set_new(obj, key, json_string(s));
+}
+
+json_t *pm_proto_page_result_json(const pm_page_result_t *r)
+{
+    json_t *o = json_pack(
+        "{s:i, s:s?, s:i, s:b, s:i, s:i, s:i, s:i, s:b, s:i, s:f, s:f, s:f, "
+        "s:b, s:f, s:i, s:f, s:s, s:s, s:I, s:o}",
+        "page", r->page, "src", r->src, "frame", r->frame, "ok", r->ok,
+        "width", r->width, "height", r->height, "xres", r->xres, "yres",
+        r->yres, "dpi_fallback", r->dpi_fallback, "rotation", r->rotation,
+        "orient_confidence", r->orient_confidence, "skew", r->skew,
+        "skew_confidence", r->skew_confidence, "blank", r->blank, "ink_ratio",
+        r->ink_ratio, "words", r->words, "confidence", r->confidence, "kind",
+        pm_kind_name(r->kind), "codec", pm_img_codec_name(r->codec), "bytes",
+        (json_int_t)r->bytes, "ms", stage_json(&r->ms));
+
+    if (o == NULL)
+        return NULL;
+    if (set_opt_string(o, "error", r->error) != 0 ||
+        set_opt_string(o, "image", r->image) != 0 ||
+        set_opt_string(o, "text_pdf", r->text_pdf) != 0 ||
+        set_opt_string(o, "text", r->text) != 0) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+char *pm_proto_page_task(long long task, const pm_page_task_t *t,
+                         const pm_profile_t *p)
+{
+    return dump_line(json_pack("{s:s, s:I, s:{s:i, s:s, s:i, s:s}, s:o}",
+                               "op", "page", "task", (json_int_t)task, "page",
+                               "page", t->page, "src", t->src, "frame",
+                               t->frame, "out_base", t->out_base, "profile",
+                               profile_json(p)));
+}
+
+char *pm_proto_assemble_task(long long task, const pm_doc_task_t *d,
+                             const pm_page_result_t *pages, size_t npages,
+                             const pm_profile_t *p)
+{
+    json_t *arr = json_array();
+
+    for (size_t i = 0; arr != NULL && i < npages; i++) {
+        if (json_array_append_new(arr, pm_proto_page_result_json(&pages[i])) !=
+            0) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    }
+    if (arr == NULL)
+        return NULL;
+    return dump_line(json_pack(
+        "{s:s, s:I, s:{s:s, s:s, s:s, s:s}, s:o, s:o}", "op", "assemble",
+        "task", (json_int_t)task, "doc", "title", d->title, "pdf", d->pdf,
+        "txt", d->txt, "icc_profile", d->icc_profile, "pages", arr,
+        "profile", profile_json(p)));
+}
+
+char *pm_proto_ready(int pid)
+{
+    return dump_line(json_pack("{s:s, s:i}", "op", "ready", "pid", pid));
+}
+
+char *pm_proto_quit(void)
+{
+    return dump_line(json_pack("{s:s}", "op", "quit"));
+}
+
+char *pm_proto_page_result(long long task, const pm_page_result_t *r)
+{
+    return dump_line(json_pack("{s:s, s:I, s:b, s:s?, s:o}", "op", "result",
+                               "task", (json_int_t)task, "ok", r->ok, "error",
+                               r->error, "page",
+                               pm_proto_page_result_json(r)));
+}
+
+char *pm_proto_doc_result(long long task, const pm_doc_result_t *r)
+{
+    return dump_line(json_pack(
+        "{s:s, s:I, s:b, s:s?, s:{s:i, s:I, s:f}}", "op", "result", "task",
+        (json_int_t)task, "ok", r->ok, "error", r->error, "doc", "pages",
+        r->pages, "pdf_bytes", (json_int_t)r->pdf_bytes, "ms", r->ms));
+}
+
+/* ---- decoding ---- */
+
+typedef struct reader {
+    const char *what; /* first bad field, for the error message */
+    int oom;
+} reader_t;
+
+static const char *get_str(reader_t *rd, json_t *o, const char *key,
+                           int required)
+{
+    json_t *v = json_object_get(o, key);
+
+    if ((v == NULL || json_is_null(v)) && !required)
+        return NULL;
+    if (!json_is_string(v)) {
+        if (rd->what == NULL)
+            rd->what = key;
+        return NULL;
+    }
+    return json_string_value(v);
+}
+
+static char *dup_str(reader_t *rd, json_t *o, const char *key, int required)
+{
+    const char *s = get_str(rd, o, key, required);
+    char *d;
+
+    if (s == NULL)
+        return NULL;
+    d = pm_strdup(s);
+    if (d == NULL)
+        rd->oom = 1;
+    return d;
+}
+
+static long long get_int(reader_t *rd, json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+
+    if (!json_is_integer(v)) {
+        if (rd->what == NULL)
+            rd->what = key;
+        return 0;
+    }
+    return json_integer_value(v);
+}
+
+static double get_num(reader_t *rd, json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+
+    if (!json_is_number(v)) {
+        if (rd->what == NULL)
+            rd->what = key;
+        return 0;
+    }
+    return json_number_value(v);
+}
+
+static int get_bool(reader_t *rd, json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+
+    if (!json_is_boolean(v)) {
+        if (rd->what == NULL)
+            rd->what = key;
+        return 0;
+    }
+    return json_is_true(v);
+}
+
+static void read_profile(reader_t *rd, json_t *o, pm_profile_t *p)
+{
+    const char *s;
+    int x;
+
+    pm_profile_defaults(p);
+    if (!json_is_object(o)) {
+        rd->what = rd->what ? rd->what : "profile";
+        return;
+    }
+    if ((s = get_str(rd, o, "name", 1)) != NULL)
+        snprintf(p->name, sizeof(p->name), "%s", s);
+    if ((s = get_str(rd, o, "languages", 1)) != NULL)
+        snprintf(p->languages, sizeof(p->languages), "%s", s);
+    p->ocr = get_bool(rd, o, "ocr");
+    p->ocr_psm = (int)get_int(rd, o, "ocr_psm");
+    p->orient = get_bool(rd, o, "orient");
+    p->orient_min_confidence = get_num(rd, o, "orient_min_confidence");
+    p->deskew = get_bool(rd, o, "deskew");
+    p->deskew_max_angle = get_num(rd, o, "deskew_max_angle");
+    p->deskew_min_confidence = get_num(rd, o, "deskew_min_confidence");
+    p->blank_ink_ratio = get_num(rd, o, "blank_ink_ratio");
+    s = get_str(rd, o, "color_mode", 1);
+    if (s != NULL && (x = pm_color_mode_parse(s)) >= 0)
+        p->color_mode = (pm_color_mode_t)x;
+    s = get_str(rd, o, "gray_codec", 1);
+    if (s != NULL && (x = pm_gray_codec_parse(s)) >= 0)
+        p->gray_codec = (pm_gray_codec_t)x;
+    p->jpeg_quality = (int)get_int(rd, o, "jpeg_quality");
+    p->jp2_quality = (int)get_int(rd, o, "jp2_quality");
+    p->fallback_dpi = (int)get_int(rd, o, "fallback_dpi");
+    p->max_pixels = get_int(rd, o, "max_pixels");
+}
+
+static void read_stage_ms(reader_t *rd, json_t *o, pm_stage_ms_t *ms)
+{
+    if (!json_is_object(o)) {
+        rd->what = rd->what ? rd->what : "ms";
+        return;
+    }
+    ms->decode = get_num(rd, o, "decode");
+    ms->orient = get_num(rd, o, "orient");
+    ms->deskew = get_num(rd, o, "deskew");
+    ms->blank = get_num(rd, o, "blank");
+    ms->ocr = get_num(rd, o, "ocr");
+    ms->encode = get_num(rd, o, "encode");
+    ms->total = get_num(rd, o, "total");
+}
+
+static void read_page_result(reader_t *rd, json_t *o, pm_page_result_t *r)
+{
+    int x;
+
+    if (!json_is_object(o)) {
+        rd->what = rd->what ? rd->what : "page";
+        return;
+    }
+    r->page = (int)get_int(rd, o, "page");
+    r->src = dup_str(rd, o, "src", 0);
+    r->frame = (int)get_int(rd, o, "frame");
+    r->ok = get_bool(rd, o, "ok");
+    r->error = dup_str(rd, o, "error", 0);
+    r->width = (int)get_int(rd, o, "width");
+    r->height = (int)get_int(rd, o, "height");
+    r->xres = (int)get_int(rd, o, "xres");
+    r->yres = (int)get_int(rd, o, "yres");
+    r->dpi_fallback = get_bool(rd, o, "dpi_fallback");
+    r->rotation = (int)get_int(rd, o, "rotation");
+    r->orient_confidence = get_num(rd, o, "orient_confidence");
+    r->skew = get_num(rd, o, "skew");
+    r->skew_confidence = get_num(rd, o, "skew_confidence");
+    r->blank = get_bool(rd, o, "blank");
+    r->ink_ratio = get_num(rd, o, "ink_ratio");
+    r->words = (int)get_int(rd, o, "words");
+    r->confidence = get_num(rd, o, "confidence");
+    if ((x = name_index(get_str(rd, o, "kind", 1), kind_names, 3)) >= 0)
+        r->kind = (pm_kind_t)x;
+    if ((x = name_index(get_str(rd, o, "codec", 1), codec_names, 3)) >= 0)
+        r->codec = (pm_img_codec_t)x;
+    r->bytes = get_int(rd, o, "bytes");
+    r->image = dup_str(rd, o, "image", 0);
+    r->text_pdf = dup_str(rd, o, "text_pdf", 0);
+    r->text = dup_str(rd, o, "text", 0);
+    read_stage_ms(rd, json_object_get(o, "ms"), &r->ms);
+}
+
+static void read_assemble(reader_t *rd, json_t *root, pm_proto_msg_t *m)
+{
+    json_t *doc = json_object_get(root, "doc");
+    json_t *pages = json_object_get(root, "pages");
+    size_t i;
+    json_t *v;
+
+    if (!json_is_object(doc) || !json_is_array(pages)) {
+        rd->what = "doc/pages";
+        return;
+    }
+    m->doc.title = dup_str(rd, doc, "title", 1);
+    m->doc.pdf = dup_str(rd, doc, "pdf", 1);
+    m->doc.txt = dup_str(rd, doc, "txt", 1);
+    m->doc.icc_profile = dup_str(rd, doc, "icc_profile", 1);
+    m->npages = json_array_size(pages);
+    m->pages = pm_calloc(m->npages, sizeof(*m->pages));
+    if (m->pages == NULL) {
+        rd->oom = 1;
+        m->npages = 0;
+        return;
+    }
+    json_array_foreach(pages, i, v) read_page_result(rd, v, &m->pages[i]);
+}
+
+static void read_doc_result(reader_t *rd, json_t *root, pm_proto_msg_t *m)
+{
+    json_t *doc = json_object_get(root, "doc");
+
+    m->doc_result.ok = get_bool(rd, root, "ok");
+    m->doc_result.error = dup_str(rd, root, "error", 0);
+    if (!json_is_object(doc)) {
+        rd->what = rd->what ? rd->what : "doc";
+        return;
+    }
+    m->doc_result.pages = (int)get_int(rd, doc, "pages");
+    m->doc_result.pdf_bytes = get_int(rd, doc, "pdf_bytes");
+    m->doc_result.ms = get_num(rd, doc, "ms");
+}
+
+static void read_message(reader_t *rd, json_t *root, const char *op,
+                         pm_proto_msg_t *m)
+{
+    if (strcmp(op, "ready") == 0) {
+        m->type = PM_MSG_READY;
+        m->pid = (int)get_int(rd, root, "pid");
+        return;
+    }
+    if (strcmp(op, "quit") == 0) {
+        m->type = PM_MSG_QUIT;
+        return;
+    }
+    m->task = get_int(rd, root, "task");
+    if (strcmp(op, "page") == 0) {
+        json_t *pg = json_object_get(root, "page");
+        m->type = PM_MSG_PAGE;
+        read_profile(rd, json_object_get(root, "profile"), &m->profile);
+        if (!json_is_object(pg)) {
+            rd->what = "page";
+            return;
+        }
+        m->page.page = (int)get_int(rd, pg, "page");
+        m->page.src = dup_str(rd, pg, "src", 1);
+        m->page.frame = (int)get_int(rd, pg, "frame");
+        m->page.out_base = dup_str(rd, pg, "out_base", 1);
+    } else if (strcmp(op, "assemble") == 0) {
+        m->type = PM_MSG_ASSEMBLE;
+        read_profile(rd, json_object_get(root, "profile"), &m->profile);
+        read_assemble(rd, root, m);
+    } else if (strcmp(op, "result") == 0) {
+        if (json_object_get(root, "page") != NULL) {
+            m->type = PM_MSG_PAGE_RESULT;
+            read_page_result(rd, json_object_get(root, "page"), &m->result);
+        } else {
+            m->type = PM_MSG_DOC_RESULT;
+            read_doc_result(rd, root, m);
+        }
+    } else {
+        rd->what = "op";
+    }
+}
+
+int pm_proto_parse(const char *line, size_t len, pm_proto_msg_t *m,
+                   char *errbuf, size_t errlen)
+{
+    json_error_t jerr;
+    json_t *root;
+    const char *op;
+    reader_t rd = {NULL, 0};
+
+    memset(m, 0, sizeof(*m));
+    root = json_loadb(line, len, 0, &jerr);
+    if (root == NULL) {
+        snprintf(errbuf, errlen, "not JSON: %s (column %d)", jerr.text,
+                 jerr.column);
+        return PM_EPROTO;
+    }
+    op = get_str(&rd, root, "op", 1);
+    if (op != NULL)
+        read_message(&rd, root, op, m);
+    json_decref(root);
+    if (rd.oom) {
+        pm_proto_msg_cleanup(m);
+        return PM_ENOMEM;
+    }
+    if (rd.what != NULL) {
+        snprintf(errbuf, errlen, "missing or mistyped field '%s'", rd.what);
+        pm_proto_msg_cleanup(m);
+        return PM_EPROTO;
+    }
+    return 0;
+}

@@ -1,0 +1,159 @@
+/*
+ * proto.h: the worker protocol, shared by the coordinator side (convert,
+ * and later serve) and by `pagemill worker`. One JSON object per line in
+ * each direction (Jansson):
+ *
+ *   coordinator -> worker
+ *     {"op":"page", "task":ID, "page":{...page task...}, "profile":{...}}
+ *     {"op":"assemble", "task":ID, "doc":{...}, "pages":[result...],
+ *      "profile":{...}}
+ *   worker -> coordinator
+ *     {"op":"ready", "pid":N}
+ *     {"op":"result", "task":ID, "ok":true|false, "error":"...",
+ *      "page":{...page result...}}          (for page tasks)
+ *     {"op":"result", "task":ID, "ok":..., "doc":{...}} (for assembly)
+ *
+ * The structs below are what each side works with; the functions turn them
+ * into lines and back. Strings in structs are owned by the struct and
+ * released by its _cleanup function.
+ */
+#ifndef PM_PROTO_H
+#define PM_PROTO_H
+
+#include <stddef.h>
+
+#include "config/config.h"
+
+typedef enum {
+    PM_KIND_BITONAL = 0, /* 1 bit per pixel: CCITT G4 */
+    PM_KIND_GRAY,        /* 8-bit gray: JPEG or JPEG 2000 */
+    PM_KIND_COLOR,       /* 24-bit RGB: JPEG or JPEG 2000 */
+} pm_kind_t;
+
+typedef enum {
+    PM_IMG_G4 = 0,
+    PM_IMG_JPEG,
+    PM_IMG_JP2,
+} pm_img_codec_t;
+
+/* Stage timings, milliseconds. */
+typedef struct pm_stage_ms {
+    double decode, orient, deskew, blank, ocr, encode, total;
+} pm_stage_ms_t;
+
+/* One page to process: which frame of which file, where its artifacts go. */
+typedef struct pm_page_task {
+    int page;       /* 1-based page number within its document */
+    char *src;      /* input file (never modified) */
+    int frame;      /* 0-based frame within a multi-page file */
+    char *out_base; /* artifacts are out_base + ".jpg" / ".pdf" / ... */
+} pm_page_task_t;
+
+/* What became of a page; also the per-page line of the report. */
+typedef struct pm_page_result {
+    int page;
+    char *src;
+    int frame;
+    int ok;
+    char *error;  /* set when !ok: names file, frame and fault */
+    int width, height;
+    int xres, yres;   /* resolution used for the page */
+    int dpi_fallback; /* 1 if the file's resolution was missing/absurd */
+    int rotation;     /* degrees clockwise applied: 0/90/180/270 */
+    double orient_confidence;
+    double skew;      /* degrees corrected */
+    double skew_confidence;
+    int blank;
+    double ink_ratio;
+    int words;
+    double confidence; /* mean word confidence, 0..100 */
+    pm_kind_t kind;
+    pm_img_codec_t codec;
+    long long bytes;   /* size of the encoded image stream */
+    char *image;       /* encoded image artifact */
+    char *text_pdf;    /* one-page text-only PDF from Tesseract */
+    char *text;        /* UTF-8 text artifact */
+    pm_stage_ms_t ms;
+} pm_page_result_t;
+
+/* One document to assemble from page artifacts. */
+typedef struct pm_doc_task {
+    char *title;
+    char *pdf;         /* final PDF path */
+    char *txt;         /* final text path */
+    char *icc_profile; /* sRGB ICC profile for the OutputIntent */
+} pm_doc_task_t;
+
+typedef struct pm_doc_result {
+    int ok;
+    char *error;
+    int pages;
+    long long pdf_bytes;
+    double ms;
+} pm_doc_result_t;
+
+void pm_page_task_cleanup(pm_page_task_t *t);
+void pm_page_result_cleanup(pm_page_result_t *r);
+void pm_doc_task_cleanup(pm_doc_task_t *t);
+void pm_doc_result_cleanup(pm_doc_result_t *r);
+
+/* Deep-copies `src` into `dst` (zeroed first); 0 or PM_ENOMEM (then dst is
+ * left clean). */
+int pm_page_result_copy(pm_page_result_t *dst, const pm_page_result_t *src);
+
+const char *pm_kind_name(pm_kind_t k);
+const char *pm_img_codec_name(pm_img_codec_t c);
+
+/* Messages as parsed by the receiver; everything is owned by the message
+ * and released by pm_proto_msg_cleanup(). */
+typedef enum {
+    PM_MSG_PAGE = 1,
+    PM_MSG_ASSEMBLE,
+    PM_MSG_READY,
+    PM_MSG_PAGE_RESULT,
+    PM_MSG_DOC_RESULT,
+    PM_MSG_QUIT,
+} pm_msg_type_t;
+
+typedef struct pm_proto_msg {
+    pm_msg_type_t type;
+    long long task;
+    int pid;                 /* READY */
+    pm_profile_t profile;    /* PAGE, ASSEMBLE */
+    pm_page_task_t page;     /* PAGE */
+    pm_doc_task_t doc;       /* ASSEMBLE */
+    pm_page_result_t *pages; /* ASSEMBLE: the pages, in order */
+    size_t npages;
+    pm_page_result_t result; /* PAGE_RESULT */
+    pm_doc_result_t doc_result; /* DOC_RESULT */
+} pm_proto_msg_t;
+
+void pm_proto_msg_cleanup(pm_proto_msg_t *m);
+
+/*
+ * Encoders: each returns a new line (JSON + '\n', NUL-terminated) that the
+ * caller owns and frees with pm_free(), or NULL when out of memory.
+ */
+char *pm_proto_page_task(long long task, const pm_page_task_t *t,
+                         const pm_profile_t *p);
+char *pm_proto_assemble_task(long long task, const pm_doc_task_t *d,
+                             const pm_page_result_t *pages, size_t npages,
+                             const pm_profile_t *p);
+char *pm_proto_ready(int pid);
+char *pm_proto_quit(void);
+char *pm_proto_page_result(long long task, const pm_page_result_t *r);
+char *pm_proto_doc_result(long long task, const pm_doc_result_t *r);
+
+/*
+ * Parses one line into *m (zeroed first). Returns 0, PM_EPROTO for a
+ * malformed line (detail in errbuf) or PM_ENOMEM.
+ */
+int pm_proto_parse(const char *line, size_t len, pm_proto_msg_t *m,
+                   char *errbuf, size_t errlen);
+
+/* JSON object of a page result as written in <name>.pages.json: a new
+ * string the caller owns. Used by the report writer. */
+struct json_t;
+struct json_t *pm_proto_page_result_json(const pm_page_result_t *r);
+
+#endif /* PM_PROTO_H */

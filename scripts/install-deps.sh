@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs every Debian package pagemill needs to build, test, run the demo
+# and run the benchmarks. Idempotent: does nothing when all are present, and
+# runs `apt-get update` only when a package is missing from the lists.
+set -euo pipefail
+
+PACKAGES=(
+    # build
+    build-essential cmake pkg-config clang clang-format
+    # libraries
+    libtiff-dev libleptonica-dev libtesseract-dev libvips-dev
+    libsqlite3-dev libuv1-dev libjansson-dev libinih-dev libcmocka-dev
+    libqpdf-dev libjpeg-dev libpng-dev libopenjp2-7-dev
+    # OCR data and colour profile for PDF/A
+    tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd icc-profiles-free
+    # PDF checks in tests, peers in benchmarks
+    poppler-utils qpdf ocrmypdf time
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+        grep -q "install ok installed"; then
+        missing+=("$p")
+    fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+    echo "install-deps: all ${#PACKAGES[@]} packages present"
+    exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+    SUDO="sudo"
+fi
+
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+if ! $SUDO apt-get install -y --no-install-recommends "${missing[@]}"; then
+    $SUDO apt-get update
+    $SUDO apt-get install -y --no-install-recommends "${missing[@]}"
+fi

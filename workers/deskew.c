@@ -1,0 +1,71 @@
+/*
+ * deskew.c: the deskew stage. Leptonica's sweep-and-search finds the skew
+ * on the binary analysis copy; the original (1, 8 or 32 bpp) is rotated by
+ * that angle so gray and colour stay gray and colour. The search range is
+ * the profile's (default +/-16 degrees; Leptonica's own default stops near
+ * 7). The page is embedded in a larger canvas first, so no corner of the
+ * scan is cut off.
+ */
+#include "workers/engine_int.h"
+
+#include <math.h>
+
+#include <leptonica/allheaders.h>
+
+#include "pipeline/pm.h"
+
+#define SWEEP_DELTA_DEG  1.0f
+#define SEARCH_MIN_DELTA 0.01f
+#define MIN_APPLY_DEG    0.1
+
+static PIX *rotate(PIX *pix, double deg)
+{
+    l_int32 type = pixGetDepth(pix) == 1 ? L_ROTATE_SAMPLING
+                                         : L_ROTATE_AREA_MAP;
+    l_float32 rad = (l_float32)(deg * M_PI / 180.0);
+
+    return pixRotate(pix, rad, type, L_BRING_IN_WHITE, pixGetWidth(pix),
+                     pixGetHeight(pix));
+}
+
+int pm_deskew_page(pm_engine_t *eng, const pm_profile_t *p,
+                   pm_page_image_t *img, double *angle, double *confidence)
+{
+    l_float32 a = 0, conf = 0;
+    l_int32 redsweep, redsearch;
+    PIX *rp, *rb;
+
+    *angle = 0;
+    *confidence = 0;
+    if (!p->deskew)
+        return 0;
+    /* Reduce more on high-resolution pages: same accuracy, less work. */
+    redsweep = img->yres >= 250 ? 4 : 2;
+    redsearch = redsweep / 2;
+    if (pixGetWidth(img->binary) < 64 * redsweep ||
+        pixGetHeight(img->binary) < 64 * redsweep)
+        return 0; /* too small to measure */
+    pm__lib_clear();
+    if (pixFindSkewSweepAndSearch(img->binary, &a, &conf, redsweep,
+                                  redsearch, (l_float32)p->deskew_max_angle,
+                                  SWEEP_DELTA_DEG, SEARCH_MIN_DELTA) != 0)
+        return 0; /* no text lines to measure: leave as is */
+    *confidence = conf;
+    if (conf < p->deskew_min_confidence || fabs(a) < MIN_APPLY_DEG)
+        return 0;
+    rp = rotate(img->pix, a);
+    rb = rp != NULL ? rotate(img->binary, a) : NULL;
+    if (rb == NULL) {
+        pixDestroy(&rp);
+        return pm__engine_fail(eng, PM_ENOMEM, "deskew: rotate failed: %s",
+                               pm__lib_last());
+    }
+    pixDestroy(&img->pix);
+    pixDestroy(&img->binary);
+    img->pix = rp;
+    img->binary = rb;
+    pixSetResolution(img->pix, img->xres, img->yres);
+    pixSetResolution(img->binary, img->xres, img->yres);
+    *angle = a;
+    return 0;
+}

@@ -1,0 +1,209 @@
+/*
+ * encode.c: the encode stage. Bitonal pages become a single-strip CCITT G4
+ * TIFF (libtiff), whose one strip is exactly the stream the PDF embeds.
+ * Gray and colour pages become JPEG or JPEG 2000 through libvips; those
+ * files are embedded in the PDF byte for byte. No page is ever encoded
+ * lossily twice.
+ */
+#include "workers/engine_int.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <leptonica/allheaders.h>
+#include <tiffio.h>
+#include <vips/vips.h>
+
+#include "pipeline/pm.h"
+
+static int write_g4(pm_engine_t *eng, PIX *pix, int xres, int yres,
+                    const char *tmp, long long *bytes)
+{
+    uint32_t w = (uint32_t)pixGetWidth(pix), h = (uint32_t)pixGetHeight(pix);
+    PIX *be = pixEndianByteSwapNew(pix); /* MSB-first bytes, as TIFF wants */
+    const l_uint32 *data;
+    l_int32 wpl;
+    uint64_t *counts = NULL;
+    TIFF *tif;
+    int ok = 1;
+
+    if (be == NULL)
+        return pm__engine_fail(eng, PM_ENOMEM, "encode: out of memory");
+    pm__lib_clear();
+    tif = TIFFOpen(tmp, "w");
+    if (tif == NULL) {
+        pixDestroy(&be);
+        return pm__engine_fail(eng, PM_EENCODE, "encode: cannot create %s: %s",
+                               tmp, pm__lib_last());
+    }
+    TIFFSetField(tif, TIFFTAG_IMAGEWIDTH, w);
+    TIFFSetField(tif, TIFFTAG_IMAGELENGTH, h);
+    TIFFSetField(tif, TIFFTAG_BITSPERSAMPLE, 1);
+    TIFFSetField(tif, TIFFTAG_SAMPLESPERPIXEL, 1);
+    TIFFSetField(tif, TIFFTAG_COMPRESSION, COMPRESSION_CCITTFAX4);
+    TIFFSetField(tif, TIFFTAG_PHOTOMETRIC, PHOTOMETRIC_MINISWHITE);
+    TIFFSetField(tif, TIFFTAG_FILLORDER, FILLORDER_MSB2LSB);
+    TIFFSetField(tif, TIFFTAG_PLANARCONFIG, PLANARCONFIG_CONTIG);
+    TIFFSetField(tif, TIFFTAG_ROWSPERSTRIP, h); /* one strip = one stream */
+    TIFFSetField(tif, TIFFTAG_RESOLUTIONUNIT, RESUNIT_INCH);
+    TIFFSetField(tif, TIFFTAG_XRESOLUTION, (float)xres);
+    TIFFSetField(tif, TIFFTAG_YRESOLUTION, (float)yres);
+    TIFFSetField(tif, TIFFTAG_SOFTWARE, "pagemill");
+    data = pixGetData(be);
+    wpl = pixGetWpl(be);
+    for (uint32_t y = 0; ok && y < h; y++)
+        ok = TIFFWriteScanline(tif, (void *)(data + (size_t)y * wpl), y, 0) ==
+             1;
+    ok = ok && TIFFWriteDirectory(tif);
+    if (ok && TIFFSetDirectory(tif, 0) &&
+        TIFFGetField(tif, TIFFTAG_STRIPBYTECOUNTS, &counts) && counts)
+        *bytes = (long long)counts[0];
+    TIFFClose(tif);
+    pixDestroy(&be);
+    if (!ok)
+        return pm__engine_fail(eng, PM_EENCODE, "encode: G4 write failed: %s",
+                               pm__lib_last());
+    return 0;
+}
+
+static int write_vips(pm_engine_t *eng, const pm_profile_t *p, PIX *pix,
+                      int xres, int yres, const char *tmp, pm_img_codec_t codec,
+                      long long *bytes)
+{
+    l_uint8 *raster = NULL;
+    size_t nbytes = 0;
+    int bands = pixGetDepth(pix) == 8 ? 1 : 3;
+    VipsImage *mem, *img = NULL;
+    void *buf = NULL;
+    size_t len = 0;
+    int rc;
+
+    if (pixGetRasterData(pix, &raster, &nbytes) != 0)
+        return pm__engine_fail(eng, PM_ENOMEM, "encode: out of memory");
+    mem = vips_image_new_from_memory(raster, nbytes, pixGetWidth(pix),
+                                     pixGetHeight(pix), bands,
+                                     VIPS_FORMAT_UCHAR);
+    rc = mem == NULL;
+    /* libvips keeps resolution in pixels per millimetre. */
+    if (!rc)
+        rc = vips_copy(mem, &img, "xres", xres / 25.4, "yres", yres / 25.4,
+                       "interpretation",
+                       bands == 1 ? VIPS_INTERPRETATION_B_W
+                                  : VIPS_INTERPRETATION_sRGB,
+                       NULL);
+    if (!rc && codec == PM_IMG_JPEG)
+        rc = vips_jpegsave_buffer(img, &buf, &len, "Q", p->jpeg_quality,
+                                  "optimize_coding", TRUE, "strip", TRUE,
+                                  NULL);
+    else if (!rc)
+        rc = vips_jp2ksave_buffer(img, &buf, &len, "Q", p->jp2_quality,
+                                  NULL);
+    if (img != NULL)
+        g_object_unref(img);
+    if (mem != NULL)
+        g_object_unref(mem);
+    lept_free(raster);
+    if (rc) {
+        pm__engine_fail(eng, PM_EENCODE, "encode: libvips: %s",
+                        vips_error_buffer());
+        vips_error_clear();
+        return PM_EENCODE;
+    }
+    rc = pm_write_file_atomic(tmp, buf, len);
+    g_free(buf);
+    if (rc)
+        return pm__engine_fail(eng, rc, "encode: cannot write %s: %s", tmp,
+                               pm_strerror(rc));
+    *bytes = (long long)len;
+    return 0;
+}
+
+int pm_encode_page(pm_engine_t *eng, const pm_profile_t *p,
+                   const pm_page_image_t *img, const char *path_base,
+                   char **path, pm_img_codec_t *codec, long long *bytes)
+{
+    char *out, *tmp = NULL;
+    int err;
+
+    *path = NULL;
+    *bytes = 0;
+    if (img->kind == PM_KIND_BITONAL)
+        *codec = PM_IMG_G4;
+    else
+        *codec = p->gray_codec == PM_CODEC_JP2 ? PM_IMG_JP2 : PM_IMG_JPEG;
+    out = pm_asprintf("%s.%s", path_base,
+                      *codec == PM_IMG_G4     ? "tif"
+                      : *codec == PM_IMG_JPEG ? "jpg"
+                                              : "jp2");
+    if (out == NULL)
+        return PM_ENOMEM;
+    if (*codec == PM_IMG_G4) {
+        tmp = pm_asprintf("%s.tmp", out);
+        err = tmp == NULL ? PM_ENOMEM
+                          : write_g4(eng, img->pix, img->xres, img->yres, tmp,
+                                     bytes);
+        if (err == 0)
+            err = pm_commit_file(tmp, out);
+        else if (tmp != NULL)
+            unlink(tmp);
+    } else {
+        err = write_vips(eng, p, img->pix, img->xres, img->yres, out, *codec,
+                         bytes);
+    }
+    pm_free(tmp);
+    if (err) {
+        pm_free(out);
+        return err;
+    }
+    *path = out;
+    return 0;
+}
+
+int pm_encode_read_g4(pm_engine_t *eng, const char *path, unsigned char **data,
+                      size_t *len, int *width, int *height)
+{
+    TIFF *tif;
+    uint16_t comp = 0;
+    uint32_t w = 0, h = 0;
+    uint64_t *counts = NULL;
+    unsigned char *buf = NULL;
+    int err = 0;
+
+    *data = NULL;
+    *len = 0;
+    pm__lib_clear();
+    tif = TIFFOpen(path, "rm");
+    if (tif == NULL)
+        return pm__engine_fail(eng, PM_EIO, "%s: cannot open: %s", path,
+                               pm__lib_last());
+    TIFFGetField(tif, TIFFTAG_COMPRESSION, &comp);
+    TIFFGetField(tif, TIFFTAG_IMAGEWIDTH, &w);
+    TIFFGetField(tif, TIFFTAG_IMAGELENGTH, &h);
+    if (comp != COMPRESSION_CCITTFAX4 || TIFFNumberOfStrips(tif) != 1 ||
+        !TIFFGetField(tif, TIFFTAG_STRIPBYTECOUNTS, &counts) || !counts) {
+        err = pm__engine_fail(eng, PM_EINVAL,
+                              "%s: not a single-strip G4 page artifact", path);
+        goto out;
+    }
+    buf = pm_malloc((size_t)counts[0]);
+    if (buf == NULL) {
+        err = PM_ENOMEM;
+        goto out;
+    }
+    if (TIFFReadRawStrip(tif, 0, buf, (tmsize_t)counts[0]) !=
+        (tmsize_t)counts[0]) {
+        pm_free(buf);
+        err = pm__engine_fail(eng, PM_EIO, "%s: short read of G4 strip",
+                              path);
+        goto out;
+    }
+    *data = buf;
+    *len = (size_t)counts[0];
+    *width = (int)w;
+    *height = (int)h;
+out:
+    TIFFClose(tif);
+    return err;
+}

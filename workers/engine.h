@@ -1,0 +1,167 @@
+/*
+ * engine.h: the page engine. One page in, one set of page artifacts out,
+ * through stages that are each a function with its own tests:
+ *
+ *   pm_load_page     decode TIFF/PNG/JPEG/JPEG 2000/BMP, limits, resolution
+ *   pm_normalize     pick bitonal/gray/colour, binarize a copy for analysis
+ *   pm_orient_page   Tesseract OSD, rotate by quadrants above a confidence
+ *   pm_deskew_page   Leptonica skew search on the binary copy, rotate original
+ *   pm_blank_check   ink coverage after trimming borders and specks
+ *   pm_ocr_page      Tesseract (kept warm): words, confidence, text, text PDF
+ *   pm_encode_page   CCITT G4 (libtiff) or JPEG / JPEG 2000 (libvips)
+ *
+ * pm_process_page runs them in order for one page task; pm_assemble_doc
+ * (pdfa.c) turns page artifacts into a PDF/A-2b and a text file.
+ *
+ * The engine handle owns the warm Tesseract instances and the detail text
+ * of the last error (pm_engine_errmsg). It is not thread-safe: one per
+ * worker process. Nothing here knows about the catalog or the service.
+ */
+#ifndef PM_WORKERS_ENGINE_H
+#define PM_WORKERS_ENGINE_H
+
+#include <stddef.h>
+
+#include "config/config.h"
+#include "pipeline/proto.h"
+
+struct Pix;
+typedef struct pm_engine pm_engine_t;
+
+/*
+ * Opens an engine. `tessdata` may be NULL for Tesseract's default. Tesseract
+ * itself is initialised lazily on the first page that needs it, then kept.
+ * On success *out holds a new engine the caller owns (pm_engine_close).
+ */
+int pm_engine_open(const char *tessdata, pm_engine_t **out);
+
+/* Releases the engine and its Tesseract instances. Accepts NULL. */
+void pm_engine_close(pm_engine_t *eng);
+
+/* Detail of the last failure, e.g. "scan.tif frame 2: truncated strip".
+ * Borrowed; valid until the next call on the engine. */
+const char *pm_engine_errmsg(const pm_engine_t *eng);
+
+/* Records an error message on the engine; returns `err` for chaining. */
+int pm__engine_fail(pm_engine_t *eng, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ---- stages ---- */
+
+/* A decoded, normalised page and its analysis copy. */
+typedef struct pm_page_image {
+    struct Pix *pix;    /* 1 bpp, 8 bpp gray or 32 bpp RGB; owned */
+    struct Pix *binary; /* 1 bpp analysis copy (may share pix); owned */
+    pm_kind_t kind;
+    int xres, yres;
+    int dpi_fallback;
+} pm_page_image_t;
+
+/* Releases both images. Accepts a zeroed struct. */
+void pm_page_image_cleanup(pm_page_image_t *img);
+
+/*
+ * Counts the frames (pages) of an image file without decoding pixels.
+ * 0 and *nframes >= 1, or an error with the detail on `eng`.
+ */
+int pm_load_count_frames(pm_engine_t *eng, const char *path, int *nframes);
+
+/*
+ * Decodes frame `frame` of `path` into *out (caller owns, pixDestroy).
+ * Refuses images over p->max_pixels before allocating them. Sets the
+ * resolution to p->fallback_dpi when missing or outside 50..2400 and sets
+ * *dpi_fallback. Errors (PM_ECORRUPT, PM_EUNSUPP, PM_ETOOBIG, -errno) name
+ * the file, frame and fault in pm_engine_errmsg().
+ */
+int pm_load_page(pm_engine_t *eng, const char *path, int frame,
+                 const pm_profile_t *p, struct Pix **out, int *dpi_fallback);
+
+/*
+ * Takes ownership of `pix` (even on failure) and fills `img`: converts to
+ * 1/8/32 bpp, removes colormaps and alpha, classifies bitonal/gray/colour
+ * per p->color_mode, and makes the 1 bpp analysis copy.
+ */
+int pm_normalize(pm_engine_t *eng, struct Pix *pix, const pm_profile_t *p,
+                 pm_page_image_t *img);
+
+/*
+ * Detects orientation with Tesseract OSD on img->binary and, when the
+ * confidence reaches p->orient_min_confidence, rotates both images upright.
+ * *rotation is the clockwise rotation applied (0/90/180/270); *confidence
+ * the OSD confidence (0 when OSD found too little text). OSD finding too
+ * little text is not an error.
+ */
+int pm_orient_page(pm_engine_t *eng, const pm_profile_t *p,
+                   pm_page_image_t *img, int *rotation, double *confidence);
+
+/*
+ * Finds the skew angle on img->binary within +/- p->deskew_max_angle and,
+ * when confident, rotates img->pix (keeping its depth, bringing in white,
+ * never cropping) and img->binary by it. *angle is the correction applied
+ * in degrees (0 if none), *confidence Leptonica's score.
+ */
+int pm_deskew_page(pm_engine_t *eng, const pm_profile_t *p,
+                   pm_page_image_t *img, double *angle, double *confidence);
+
+/*
+ * Measures ink coverage on `binary` (1 bpp at `res` dpi) after trimming a
+ * border of 5% per side and dropping specks smaller than 1/50 inch. Sets
+ * *ink_ratio in 0..1 and *blank = ink_ratio < p->blank_ink_ratio.
+ */
+int pm_blank_check(pm_engine_t *eng, const pm_profile_t *p,
+                   struct Pix *binary, int res, int *blank,
+                   double *ink_ratio);
+
+/* OCR results for one page. */
+typedef struct pm_ocr_out {
+    int words;
+    double confidence; /* mean word confidence 0..100, 0 with no words */
+    char *text;        /* UTF-8, owned; pm_free */
+} pm_ocr_out_t;
+
+/*
+ * Runs OCR on `pix` with p->languages and p->ocr_psm using the engine's warm
+ * Tesseract. Fills `out`; when `pdf_base` is not NULL also writes
+ * pdf_base + ".pdf", a one-page text-only PDF (Tesseract's renderer)
+ * whose invisible words line up with the image.
+ */
+int pm_ocr_page(pm_engine_t *eng, const pm_profile_t *p, struct Pix *pix,
+                int xres, int yres, const char *pdf_base, pm_ocr_out_t *out);
+
+/*
+ * Encodes `img->pix` to `path_base` + ".tif" (G4, bitonal), ".jpg" or ".jp2"
+ * (gray/colour, per p->gray_codec). Sets *path (new string, caller frees),
+ * *codec and *bytes (size of the image stream as the PDF will embed it).
+ */
+int pm_encode_page(pm_engine_t *eng, const pm_profile_t *p,
+                   const pm_page_image_t *img, const char *path_base,
+                   char **path, pm_img_codec_t *codec, long long *bytes);
+
+/*
+ * Reads the raw CCITT G4 stream of a single-strip TIFF written by
+ * pm_encode_page: *data is new (caller frees with pm_free).
+ */
+int pm_encode_read_g4(pm_engine_t *eng, const char *path, unsigned char **data,
+                      size_t *len, int *width, int *height);
+
+/* ---- whole page and whole document ---- */
+
+/*
+ * Runs every stage on one page task and fills `r` (which the caller owns and
+ * cleans up). Returns 0 when the page converted; otherwise r->ok is 0 and
+ * r->error names the file, frame and fault.
+ */
+int pm_process_page(pm_engine_t *eng, const pm_profile_t *p,
+                    const pm_page_task_t *t, pm_page_result_t *r);
+
+/*
+ * Assembles the converted pages (those with ok set; others are skipped) of
+ * one document into d->pdf (PDF/A-2b: images as encoded, invisible text,
+ * XMP, sRGB OutputIntent, document ID) and d->txt (page texts separated by
+ * form feeds), each written to a temp name, fsynced and renamed.
+ */
+int pm_assemble_doc(pm_engine_t *eng, const pm_doc_task_t *d,
+                    const pm_page_result_t *pages, size_t npages,
+                    pm_doc_result_t *r);
+
+#endif /* PM_WORKERS_ENGINE_H */

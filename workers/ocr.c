@@ -1,0 +1,118 @@
+/*
+ * ocr.c: the OCR stage. One Tesseract instance per engine, initialised for
+ * the profile's languages on first use and reused for every page after
+ * (re-initialised only when a page asks for other languages). Words with
+ * their confidences give the page metrics; Tesseract's own PDF renderer,
+ * in text-only mode, writes the invisible text layer that assembly lays
+ * over the page image.
+ */
+#include "workers/engine_int.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <leptonica/allheaders.h>
+
+#include "pipeline/pm.h"
+
+/* Makes eng->ocr ready for `langs`; 0 or PM_EOCR. */
+static int ocr_ready(pm_engine_t *eng, const char *langs)
+{
+    if (eng->ocr != NULL && strcmp(eng->ocr_langs, langs) == 0)
+        return 0;
+    if (eng->ocr != NULL) {
+        TessBaseAPIEnd(eng->ocr);
+        TessBaseAPIDelete(eng->ocr);
+        eng->ocr = NULL;
+    }
+    eng->ocr = TessBaseAPICreate();
+    if (eng->ocr == NULL)
+        return pm__engine_fail(eng, PM_ENOMEM, "OCR: out of memory");
+    TessBaseAPISetVariable(eng->ocr, "debug_file", "/dev/null");
+    if (TessBaseAPIInit2(eng->ocr, eng->tessdata, langs, OEM_LSTM_ONLY) != 0) {
+        TessBaseAPIDelete(eng->ocr);
+        eng->ocr = NULL;
+        return pm__engine_fail(eng, PM_EOCR,
+                               "OCR: cannot load languages '%s' from tessdata "
+                               "%s (is tesseract-ocr-%s installed?)",
+                               langs, eng->tessdata ? eng->tessdata : "default",
+                               langs);
+    }
+    snprintf(eng->ocr_langs, sizeof(eng->ocr_langs), "%s", langs);
+    pm_log(PM_LOG_DEBUG, "ocr", "engine ready for %s", langs);
+    return 0;
+}
+
+static void count_words(TessBaseAPI *api, pm_ocr_out_t *out)
+{
+    TessResultIterator *it = TessBaseAPIGetIterator(api);
+    double sum = 0;
+    int n = 0;
+
+    if (it == NULL)
+        return;
+    do {
+        char *w = TessResultIteratorGetUTF8Text(it, RIL_WORD);
+        if (w != NULL && w[0] != '\0') {
+            sum += TessResultIteratorConfidence(it, RIL_WORD);
+            n++;
+        }
+        TessDeleteText(w);
+    } while (TessResultIteratorNext(it, RIL_WORD));
+    TessResultIteratorDelete(it);
+    out->words = n;
+    out->confidence = n > 0 ? sum / n : 0;
+}
+
+static int write_text_pdf(pm_engine_t *eng, const char *pdf_base)
+{
+    TessResultRenderer *r;
+    int ok;
+
+    r = TessPDFRendererCreate(pdf_base, TessBaseAPIGetDatapath(eng->ocr), 1);
+    if (r == NULL)
+        return pm__engine_fail(eng, PM_EOCR, "OCR: cannot create PDF renderer");
+    ok = TessResultRendererBeginDocument(r, "") &&
+         TessResultRendererAddImage(r, eng->ocr) &&
+         TessResultRendererEndDocument(r);
+    TessDeleteResultRenderer(r);
+    if (!ok)
+        return pm__engine_fail(eng, PM_EOCR,
+                               "OCR: cannot write text layer %s.pdf (is "
+                               "pdf.ttf in tessdata?)",
+                               pdf_base);
+    return 0;
+}
+
+int pm_ocr_page(pm_engine_t *eng, const pm_profile_t *p, PIX *pix, int xres,
+                int yres, const char *pdf_base, pm_ocr_out_t *out)
+{
+    char *text;
+    int err;
+
+    (void)xres;
+    memset(out, 0, sizeof(*out));
+    err = ocr_ready(eng, p->languages);
+    if (err)
+        return err;
+    TessBaseAPISetPageSegMode(eng->ocr, (TessPageSegMode)p->ocr_psm);
+    TessBaseAPISetImage2(eng->ocr, pix);
+    TessBaseAPISetSourceResolution(eng->ocr, yres);
+    if (TessBaseAPIRecognize(eng->ocr, NULL) != 0) {
+        TessBaseAPIClear(eng->ocr);
+        return pm__engine_fail(eng, PM_EOCR, "OCR: recognition failed");
+    }
+    count_words(eng->ocr, out);
+    text = TessBaseAPIGetUTF8Text(eng->ocr);
+    out->text = pm_strdup(text != NULL ? text : "");
+    TessDeleteText(text);
+    err = out->text == NULL ? PM_ENOMEM : 0;
+    if (err == 0 && pdf_base != NULL)
+        err = write_text_pdf(eng, pdf_base);
+    TessBaseAPIClear(eng->ocr);
+    if (err) {
+        pm_free(out->text);
+        out->text = NULL;
+    }
+    return err;
+}

@@ -1,0 +1,138 @@
+/*
+ * page.c: one page through every stage (pm_process_page), timing each.
+ * Artifacts go next to t->out_base: the encoded image, the text-only PDF
+ * and the text. A failure anywhere leaves r->ok = 0 and an error that names
+ * the file, the frame and the fault; the engine stays usable.
+ */
+#include "workers/engine_int.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <leptonica/allheaders.h>
+
+#include "pipeline/pm.h"
+
+/* Fills r->error as "<src> frame N: <stage>: <detail>" unless the detail
+ * already names the file (decode errors do). */
+static int page_fail(pm_engine_t *eng, pm_page_result_t *r, int err)
+{
+    const char *msg = pm_engine_errmsg(eng);
+
+    r->ok = 0;
+    pm_free(r->error);
+    if (strncmp(msg, r->src, strlen(r->src)) == 0)
+        r->error = pm_strdup(msg);
+    else
+        r->error = pm_asprintf("%s frame %d: %s", r->src, r->frame + 1,
+                               msg[0] ? msg : pm_strerror(err));
+    return err;
+}
+
+static int write_text(pm_engine_t *eng, const char *base, const char *text,
+                      char **path)
+{
+    int err;
+
+    *path = pm_asprintf("%s.txt", base);
+    if (*path == NULL)
+        return PM_ENOMEM;
+    err = pm_write_file_atomic(*path, text, strlen(text));
+    if (err)
+        return pm__engine_fail(eng, err, "cannot write %s: %s", *path,
+                               pm_strerror(err));
+    return 0;
+}
+
+static int run_stages(pm_engine_t *eng, const pm_profile_t *p,
+                      const pm_page_task_t *t, pm_page_result_t *r,
+                      pm_page_image_t *img)
+{
+    pm_ocr_out_t ocr = {0, 0, NULL};
+    PIX *pix = NULL;
+    double t0;
+    int err;
+
+    t0 = pm_now_ms();
+    err = pm_load_page(eng, t->src, t->frame, p, &pix, &r->dpi_fallback);
+    if (!err)
+        err = pm_normalize(eng, pix, p, img);
+    r->ms.decode = pm__since(t0);
+    if (err)
+        return err;
+
+    t0 = pm_now_ms();
+    err = pm_orient_page(eng, p, img, &r->rotation, &r->orient_confidence);
+    r->ms.orient = pm__since(t0);
+    if (err)
+        return err;
+
+    t0 = pm_now_ms();
+    err = pm_deskew_page(eng, p, img, &r->skew, &r->skew_confidence);
+    r->ms.deskew = pm__since(t0);
+    if (err)
+        return err;
+
+    t0 = pm_now_ms();
+    err = pm_blank_check(eng, p, img->binary, img->yres, &r->blank,
+                         &r->ink_ratio);
+    r->ms.blank = pm__since(t0);
+    if (err)
+        return err;
+
+    /* A blank page has no words to find; it still gets a text layer. */
+    t0 = pm_now_ms();
+    if (p->ocr && !r->blank) {
+        err = pm_ocr_page(eng, p, img->pix, img->xres, img->yres, t->out_base,
+                          &ocr);
+        if (!err) {
+            r->words = ocr.words;
+            r->confidence = ocr.confidence;
+            r->text_pdf = pm_asprintf("%s.pdf", t->out_base);
+            err = r->text_pdf == NULL ? PM_ENOMEM : 0;
+        }
+    }
+    if (!err)
+        err = write_text(eng, t->out_base, ocr.text ? ocr.text : "", &r->text);
+    pm_free(ocr.text);
+    r->ms.ocr = pm__since(t0);
+    if (err)
+        return err;
+
+    t0 = pm_now_ms();
+    err = pm_encode_page(eng, p, img, t->out_base, &r->image, &r->codec,
+                         &r->bytes);
+    r->ms.encode = pm__since(t0);
+    return err;
+}
+
+int pm_process_page(pm_engine_t *eng, const pm_profile_t *p,
+                    const pm_page_task_t *t, pm_page_result_t *r)
+{
+    pm_page_image_t img;
+    double t0 = pm_now_ms();
+    int err;
+
+    memset(r, 0, sizeof(*r));
+    memset(&img, 0, sizeof(img));
+    eng->errmsg[0] = '\0';
+    r->page = t->page;
+    r->frame = t->frame;
+    r->src = pm_strdup(t->src);
+    if (r->src == NULL)
+        return PM_ENOMEM;
+    err = run_stages(eng, p, t, r, &img);
+    if (img.pix != NULL) {
+        r->kind = img.kind;
+        r->width = pixGetWidth(img.pix);
+        r->height = pixGetHeight(img.pix);
+        r->xres = img.xres;
+        r->yres = img.yres;
+    }
+    pm_page_image_cleanup(&img);
+    r->ms.total = pm__since(t0);
+    if (err)
+        return page_fail(eng, r, err);
+    r->ok = 1;
+    return 0;
+}

@@ -1,0 +1,580 @@
+/*
+ * pdfa.c: the assembly stage (pm_assemble_doc). Page artifacts in, one
+ * PDF/A-2b and one text file out.
+ *
+ * Each page is its encoded image (the G4 strip, JPEG or JPEG 2000 file,
+ * embedded byte for byte with the matching filter) under the invisible
+ * text layer that Tesseract's renderer wrote for it. qpdf's library builds
+ * the document: the first page's GlyphLessFont is copied in once and shared
+ * by every page, and the catalog gets XMP metadata (pdfaid part 2, B), an
+ * sRGB OutputIntent with its ICC profile, and an Info dictionary that
+ * agrees with the XMP. qpdf writes the trailer /ID.
+ *
+ * The document is written to a temp name, fsynced and renamed.
+ */
+#include "workers/engine_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <qpdf/qpdf-c.h>
+
+#include "pipeline/pm.h"
+
+#ifndef PM_VERSION
+#define PM_VERSION "dev"
+#endif
+
+#define MAX_ARTIFACT (512u << 20) /* no page image is this large */
+
+typedef struct assembly {
+    pm_engine_t *eng;
+    qpdf_data out;
+    qpdf_data font_src; /* text PDF whose font the pages share; kept open */
+    unsigned char *font_src_buf;
+    qpdf_oh fonts;      /* /Font dictionary in `out`, 0 until found */
+    int pages;
+} assembly_t;
+
+/* Returns qpdf's pending error text (borrowed until the next qpdf call). */
+static const char *qpdf_err(qpdf_data q)
+{
+    if (q != NULL && qpdf_has_error(q))
+        return qpdf_get_error_full_text(q, qpdf_get_error(q));
+    return "unknown qpdf error";
+}
+
+/* ---- page text layer ---- */
+
+typedef struct text_layer {
+    unsigned char *content; /* malloc'd by qpdf */
+    size_t len;
+    double width, height;   /* MediaBox of the text page, points */
+} text_layer_t;
+
+/* Copies each (indirect) font of `fonts` into a new /Font dictionary of the
+ * output document, which every page then shares. */
+static int adopt_fonts(assembly_t *a, qpdf_data td, qpdf_oh fonts,
+                       const char *path)
+{
+    qpdf_oh dict = qpdf_oh_new_dictionary(a->out);
+
+    qpdf_oh_begin_dict_key_iter(td, fonts);
+    while (qpdf_oh_dict_more_keys(td)) {
+        const char *key = qpdf_oh_dict_next_key(td);
+        qpdf_oh font = qpdf_oh_get_key(td, fonts, key);
+        if (!qpdf_oh_is_indirect(td, font))
+            continue;
+        qpdf_oh_replace_key(a->out, dict, key,
+                            qpdf_oh_copy_foreign_object(a->out, td, font));
+    }
+    if (qpdf_has_error(a->out) || qpdf_has_error(td))
+        return pm__engine_fail(a->eng, PM_EPDF, "%s: cannot copy font: %s",
+                               path,
+                               qpdf_err(qpdf_has_error(td) ? td : a->out));
+    a->fonts = dict;
+    return 0;
+}
+
+/* Reads the text-only page; on the first one also adopts its fonts. */
+static int read_text_layer(assembly_t *a, const char *path, text_layer_t *tl)
+{
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    qpdf_data td;
+    qpdf_oh page, box, fonts;
+    int err;
+
+    memset(tl, 0, sizeof(*tl));
+    err = pm_read_file(path, MAX_ARTIFACT, &buf, &len);
+    if (err)
+        return pm__engine_fail(a->eng, err, "%s: cannot read: %s", path,
+                               pm_strerror(err));
+    td = qpdf_init();
+    qpdf_silence_errors(td);
+    qpdf_set_suppress_warnings(td, QPDF_TRUE);
+    if (qpdf_read_memory(td, path, (const char *)buf, len, NULL) &
+        QPDF_ERRORS)
+        goto bad;
+    page = qpdf_get_page_n(td, 0);
+    box = qpdf_oh_get_key(td, page, "/MediaBox");
+    if (!qpdf_oh_is_array(td, box) || qpdf_oh_get_array_n_items(td, box) != 4)
+        goto bad;
+    tl->width = qpdf_oh_get_numeric_value(td, qpdf_oh_get_array_item(td, box,
+                                                                      2));
+    tl->height = qpdf_oh_get_numeric_value(td, qpdf_oh_get_array_item(td, box,
+                                                                       3));
+    if (qpdf_oh_get_page_content_data(td, page, &tl->content, &tl->len) &
+        QPDF_ERRORS)
+        goto bad;
+    if (a->fonts == 0) {
+        fonts = qpdf_oh_get_key(
+            td, qpdf_oh_get_key(td, page, "/Resources"), "/Font");
+        if (qpdf_oh_is_dictionary(td, fonts)) {
+            err = adopt_fonts(a, td, fonts, path);
+            if (err) {
+                free(tl->content);
+                tl->content = NULL;
+                qpdf_cleanup(&td);
+                pm_free(buf);
+                return err;
+            }
+            /* Stream data is copied at write time: keep the source. */
+            a->font_src = td;
+            a->font_src_buf = buf;
+            return 0;
+        }
+    }
+    qpdf_cleanup(&td);
+    pm_free(buf);
+    return 0;
+
+bad:
+    err = pm__engine_fail(a->eng, PM_EPDF, "%s: unreadable text layer: %s",
+                          path, qpdf_err(td));
+    free(tl->content);
+    tl->content = NULL;
+    qpdf_cleanup(&td);
+    pm_free(buf);
+    return err;
+}
+
+/* ---- page image ---- */
+
+static qpdf_oh new_stream(qpdf_data q, const unsigned char *data, size_t len,
+                          const char *filter, const char *parms)
+{
+    qpdf_oh s = qpdf_oh_new_stream(q);
+
+    qpdf_oh_replace_stream_data(
+        q, s, data, len,
+        filter ? qpdf_oh_new_name(q, filter) : qpdf_oh_new_null(q),
+        parms ? qpdf_oh_parse(q, parms) : qpdf_oh_new_null(q));
+    return s;
+}
+
+/* Creates the image XObject for one page, embedding its stream as is. */
+static int image_xobject(assembly_t *a, const pm_page_result_t *pg,
+                         qpdf_oh *out)
+{
+    qpdf_data q = a->out;
+    unsigned char *data = NULL;
+    size_t len = 0;
+    int w = pg->width, h = pg->height, err;
+    char parms[128];
+    qpdf_oh img, dict;
+
+    if (pg->codec == PM_IMG_G4) {
+        err = pm_encode_read_g4(a->eng, pg->image, &data, &len, &w, &h);
+        if (err)
+            return err;
+        snprintf(parms, sizeof(parms),
+                 "<< /K -1 /Columns %d /Rows %d /BlackIs1 false >>", w, h);
+        img = new_stream(q, data, len, "/CCITTFaxDecode", parms);
+    } else {
+        err = pm_read_file(pg->image, MAX_ARTIFACT, &data, &len);
+        if (err)
+            return pm__engine_fail(a->eng, err, "%s: cannot read: %s",
+                                   pg->image, pm_strerror(err));
+        img = new_stream(q, data, len,
+                         pg->codec == PM_IMG_JPEG ? "/DCTDecode"
+                                                  : "/JPXDecode",
+                         NULL);
+    }
+    pm_free(data);
+    dict = qpdf_oh_get_dict(q, img);
+    qpdf_oh_replace_key(q, dict, "/Type", qpdf_oh_new_name(q, "/XObject"));
+    qpdf_oh_replace_key(q, dict, "/Subtype", qpdf_oh_new_name(q, "/Image"));
+    qpdf_oh_replace_key(q, dict, "/Width", qpdf_oh_new_integer(q, w));
+    qpdf_oh_replace_key(q, dict, "/Height", qpdf_oh_new_integer(q, h));
+    qpdf_oh_replace_key(
+        q, dict, "/ColorSpace",
+        qpdf_oh_new_name(q, pg->kind == PM_KIND_COLOR ? "/DeviceRGB"
+                                                      : "/DeviceGray"));
+    if (pg->codec != PM_IMG_JP2)
+        qpdf_oh_replace_key(
+            q, dict, "/BitsPerComponent",
+            qpdf_oh_new_integer(q, pg->codec == PM_IMG_G4 ? 1 : 8));
+    if (qpdf_has_error(q))
+        return pm__engine_fail(a->eng, PM_EPDF, "%s: cannot embed: %s",
+                               pg->image, qpdf_err(q));
+    *out = img;
+    return 0;
+}
+
+/* ---- pages ---- */
+
+/* Content: the image filling the page, then the text layer scaled onto the
+ * same box (Tesseract sizes its page from the vertical resolution only). */
+static char *page_content(double pw, double ph, const text_layer_t *tl,
+                          size_t *len)
+{
+    char head[256];
+    int n = snprintf(head, sizeof(head),
+                     "q %.4f 0 0 %.4f 0 0 cm /Im0 Do Q\n", pw, ph);
+    size_t extra = 0;
+    char *buf;
+
+    if (tl->content != NULL && tl->width > 0 && tl->height > 0)
+        extra = tl->len + 128;
+    buf = pm_malloc((size_t)n + extra + 1);
+    if (buf == NULL)
+        return NULL;
+    memcpy(buf, head, (size_t)n);
+    *len = (size_t)n;
+    if (extra > 0) {
+        *len += (size_t)snprintf(buf + *len, 128, "q %.6f 0 0 %.6f 0 0 cm\n",
+                                 pw / tl->width, ph / tl->height);
+        memcpy(buf + *len, tl->content, tl->len);
+        *len += tl->len;
+        memcpy(buf + *len, "\nQ\n", 3);
+        *len += 3;
+    }
+    buf[*len] = '\0';
+    return buf;
+}
+
+static int add_page(assembly_t *a, const pm_page_result_t *pg)
+{
+    qpdf_data q = a->out;
+    text_layer_t tl;
+    qpdf_oh img = 0, page, res, xobj, box;
+    double pw = pg->width * 72.0 / pg->xres, ph = pg->height * 72.0 / pg->yres;
+    char *content;
+    size_t clen = 0;
+    int err;
+
+    memset(&tl, 0, sizeof(tl));
+    if (pg->text_pdf != NULL) {
+        err = read_text_layer(a, pg->text_pdf, &tl);
+        if (err)
+            return err;
+    }
+    err = image_xobject(a, pg, &img);
+    if (err) {
+        free(tl.content);
+        return err;
+    }
+    content = page_content(pw, ph, &tl, &clen);
+    free(tl.content);
+    if (content == NULL)
+        return PM_ENOMEM;
+
+    page = qpdf_oh_new_dictionary(q);
+    qpdf_oh_replace_key(q, page, "/Type", qpdf_oh_new_name(q, "/Page"));
+    box = qpdf_oh_new_array(q);
+    qpdf_oh_append_item(q, box, qpdf_oh_new_integer(q, 0));
+    qpdf_oh_append_item(q, box, qpdf_oh_new_integer(q, 0));
+    qpdf_oh_append_item(q, box, qpdf_oh_new_real_from_double(q, pw, 4));
+    qpdf_oh_append_item(q, box, qpdf_oh_new_real_from_double(q, ph, 4));
+    qpdf_oh_replace_key(q, page, "/MediaBox", box);
+    res = qpdf_oh_new_dictionary(q);
+    xobj = qpdf_oh_new_dictionary(q);
+    qpdf_oh_replace_key(q, xobj, "/Im0", img);
+    qpdf_oh_replace_key(q, res, "/XObject", xobj);
+    if (a->fonts != 0 && tl.width > 0)
+        qpdf_oh_replace_key(q, res, "/Font", a->fonts);
+    qpdf_oh_replace_key(q, page, "/Resources", res);
+    qpdf_oh_replace_key(q, page, "/Contents",
+                        new_stream(q, (unsigned char *)content, clen, NULL,
+                                   NULL));
+    pm_free(content);
+    page = qpdf_make_indirect_object(q, page);
+    if (qpdf_has_error(q) || (qpdf_add_page(q, q, page, QPDF_FALSE) &
+                              QPDF_ERRORS))
+        return pm__engine_fail(a->eng, PM_EPDF, "page %d: %s", pg->page,
+                               qpdf_err(q));
+    a->pages++;
+    return 0;
+}
+
+/* ---- document metadata ---- */
+
+static void xml_escape(char *dst, size_t cap, const char *s)
+{
+    size_t n = 0;
+
+    for (; *s && n + 7 < cap; s++) {
+        const char *rep = NULL;
+        switch (*s) {
+        case '&':
+            rep = "&amp;";
+            break;
+        case '<':
+            rep = "&lt;";
+            break;
+        case '>':
+            rep = "&gt;";
+            break;
+        case '"':
+            rep = "&quot;";
+            break;
+        default:
+            break;
+        }
+        if (rep != NULL) {
+            memcpy(dst + n, rep, strlen(rep));
+            n += strlen(rep);
+        } else if ((unsigned char)*s >= 0x20 || *s == '\t') {
+            dst[n++] = *s;
+        }
+    }
+    dst[n] = '\0';
+}
+
+static void make_uuid(char out[37])
+{
+    unsigned char b[16];
+
+    if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b)) {
+        /* No entropy source: time and pid still make it unique enough. */
+        long long t = (long long)time(NULL) ^ ((long long)getpid() << 32);
+        for (int i = 0; i < 16; i++)
+            b[i] = (unsigned char)(t >> ((i % 8) * 8)) ^ (unsigned char)i;
+    }
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+    snprintf(out, 37,
+             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x"
+             "%02x",
+             b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10],
+             b[11], b[12], b[13], b[14], b[15]);
+}
+
+static char *xmp_packet(const char *title, const char *iso_date, int pages)
+{
+    char esc[1024], uuid[37], inst[37];
+
+    xml_escape(esc, sizeof(esc), title);
+    make_uuid(uuid);
+    make_uuid(inst);
+    return pm_asprintf(
+        "<?xpacket begin=\"\xEF\xBB\xBF\" id=\"W5M0MpCehiHzreSzNTczkc9d\"?>\n"
+        "<x:xmpmeta xmlns:x=\"adobe:ns:meta/\">\n"
+        " <rdf:RDF xmlns:rdf=\"http://www.w3.org/1999/02/22-rdf-syntax-ns#\">\n"
+        "  <rdf:Description rdf:about=\"\"\n"
+        "    xmlns:pdfaid=\"http://www.aiim.org/pdfa/ns/id/\"\n"
+        "    xmlns:dc=\"http://purl.org/dc/elements/1.1/\"\n"
+        "    xmlns:xmp=\"http://ns.adobe.com/xap/1.0/\"\n"
+        "    xmlns:pdf=\"http://ns.adobe.com/pdf/1.3/\"\n"
+        "    xmlns:xmpMM=\"http://ns.adobe.com/xap/1.0/mm/\"\n"
+        "    xmlns:xmpTPg=\"http://ns.adobe.com/xap/1.0/t/pg/\">\n"
+        "   <pdfaid:part>2</pdfaid:part>\n"
+        "   <pdfaid:conformance>B</pdfaid:conformance>\n"
+        "   <dc:format>application/pdf</dc:format>\n"
+        "   <dc:title><rdf:Alt><rdf:li xml:lang=\"x-default\">%s</rdf:li>"
+        "</rdf:Alt></dc:title>\n"
+        "   <xmp:CreatorTool>pagemill %s</xmp:CreatorTool>\n"
+        "   <xmp:CreateDate>%s</xmp:CreateDate>\n"
+        "   <xmp:ModifyDate>%s</xmp:ModifyDate>\n"
+        "   <xmp:MetadataDate>%s</xmp:MetadataDate>\n"
+        "   <pdf:Producer>pagemill %s</pdf:Producer>\n"
+        "   <xmpMM:DocumentID>uuid:%s</xmpMM:DocumentID>\n"
+        "   <xmpMM:InstanceID>uuid:%s</xmpMM:InstanceID>\n"
+        "   <xmpTPg:NPages>%d</xmpTPg:NPages>\n"
+        "  </rdf:Description>\n"
+        " </rdf:RDF>\n"
+        "</x:xmpmeta>\n"
+        "<?xpacket end=\"w\"?>\n",
+        esc, PM_VERSION, iso_date, iso_date, iso_date, PM_VERSION, uuid, inst,
+        pages);
+}
+
+static int add_metadata(assembly_t *a, const char *title,
+                        const char *icc_path)
+{
+    qpdf_data q = a->out;
+    time_t now = time(NULL);
+    struct tm tm;
+    char iso[40], pdfdate[40], creator[64];
+    unsigned char *icc = NULL;
+    size_t icc_len = 0;
+    char *xmp;
+    qpdf_oh root, meta, iccs, intent, intents, info;
+    int err;
+
+    gmtime_r(&now, &tm);
+    strftime(iso, sizeof(iso), "%Y-%m-%dT%H:%M:%S+00:00", &tm);
+    strftime(pdfdate, sizeof(pdfdate), "D:%Y%m%d%H%M%S+00'00'", &tm);
+    snprintf(creator, sizeof(creator), "pagemill %s", PM_VERSION);
+
+    err = pm_read_file(icc_path, 1u << 24, &icc, &icc_len);
+    if (err)
+        return pm__engine_fail(a->eng, err,
+                               "ICC profile %s: %s (install icc-profiles-free "
+                               "or set icc_profile)",
+                               icc_path, pm_strerror(err));
+    xmp = xmp_packet(title, iso, a->pages);
+    if (xmp == NULL) {
+        pm_free(icc);
+        return PM_ENOMEM;
+    }
+    root = qpdf_get_root(q);
+
+    meta = new_stream(q, (unsigned char *)xmp, strlen(xmp), NULL, NULL);
+    qpdf_oh_replace_key(q, qpdf_oh_get_dict(q, meta), "/Type",
+                        qpdf_oh_new_name(q, "/Metadata"));
+    qpdf_oh_replace_key(q, qpdf_oh_get_dict(q, meta), "/Subtype",
+                        qpdf_oh_new_name(q, "/XML"));
+    qpdf_oh_replace_key(q, root, "/Metadata", meta);
+
+    iccs = new_stream(q, icc, icc_len, NULL, NULL);
+    qpdf_oh_replace_key(q, qpdf_oh_get_dict(q, iccs), "/N",
+                        qpdf_oh_new_integer(q, 3));
+    intent = qpdf_oh_new_dictionary(q);
+    qpdf_oh_replace_key(q, intent, "/Type",
+                        qpdf_oh_new_name(q, "/OutputIntent"));
+    qpdf_oh_replace_key(q, intent, "/S", qpdf_oh_new_name(q, "/GTS_PDFA1"));
+    qpdf_oh_replace_key(q, intent, "/OutputConditionIdentifier",
+                        qpdf_oh_new_string(q, "sRGB IEC61966-2.1"));
+    qpdf_oh_replace_key(q, intent, "/Info",
+                        qpdf_oh_new_string(q, "sRGB IEC61966-2.1"));
+    qpdf_oh_replace_key(q, intent, "/DestOutputProfile", iccs);
+    intents = qpdf_oh_new_array(q);
+    qpdf_oh_append_item(q, intents, intent);
+    qpdf_oh_replace_key(q, root, "/OutputIntents", intents);
+
+    info = qpdf_oh_new_dictionary(q);
+    qpdf_oh_replace_key(q, info, "/Title", qpdf_oh_new_unicode_string(q, title));
+    qpdf_oh_replace_key(q, info, "/Creator", qpdf_oh_new_string(q, creator));
+    qpdf_oh_replace_key(q, info, "/Producer", qpdf_oh_new_string(q, creator));
+    qpdf_oh_replace_key(q, info, "/CreationDate",
+                        qpdf_oh_new_string(q, pdfdate));
+    qpdf_oh_replace_key(q, info, "/ModDate", qpdf_oh_new_string(q, pdfdate));
+    qpdf_oh_replace_key(q, qpdf_get_trailer(q), "/Info",
+                        qpdf_make_indirect_object(q, info));
+    pm_free(xmp);
+    pm_free(icc);
+    if (qpdf_has_error(q))
+        return pm__engine_fail(a->eng, PM_EPDF, "metadata: %s", qpdf_err(q));
+    return 0;
+}
+
+static int write_pdf(assembly_t *a, const char *path)
+{
+    char *tmp = pm_asprintf("%s.tmp.%ld", path, (long)getpid());
+    int err = 0;
+
+    if (tmp == NULL)
+        return PM_ENOMEM;
+    if (qpdf_init_write(a->out, tmp) & QPDF_ERRORS) {
+        err = pm__engine_fail(a->eng, PM_EPDF, "%s: %s", path,
+                              qpdf_err(a->out));
+        unlink(tmp);
+        goto out;
+    }
+    qpdf_set_compress_streams(a->out, QPDF_TRUE);
+    qpdf_set_object_stream_mode(a->out, qpdf_o_disable);
+    qpdf_set_minimum_pdf_version(a->out, "1.7");
+    qpdf_set_deterministic_ID(a->out, QPDF_TRUE);
+    if (qpdf_write(a->out) & QPDF_ERRORS) {
+        err = pm__engine_fail(a->eng, PM_EPDF, "%s: %s", path,
+                              qpdf_err(a->out));
+        unlink(tmp);
+        goto out;
+    }
+    err = pm_commit_file(tmp, path);
+    if (err)
+        pm__engine_fail(a->eng, err, "%s: %s", path, pm_strerror(err));
+out:
+    pm_free(tmp);
+    return err;
+}
+
+/* ---- text sidecar ---- */
+
+static int write_text(pm_engine_t *eng, const char *path,
+                      const pm_page_result_t *pages, size_t npages)
+{
+    char *all = NULL;
+    size_t len = 0;
+    int err = 0, first = 1;
+
+    for (size_t i = 0; i < npages && err == 0; i++) {
+        unsigned char *t = NULL;
+        size_t tlen = 0;
+        char *grown;
+
+        if (!pages[i].ok || pages[i].text == NULL)
+            continue;
+        err = pm_read_file(pages[i].text, MAX_ARTIFACT, &t, &tlen);
+        if (err) {
+            pm__engine_fail(eng, err, "%s: %s", pages[i].text,
+                            pm_strerror(err));
+            break;
+        }
+        /* Pages are separated by form feeds, as the tesseract CLI does. */
+        grown = pm_realloc(all, len + tlen + 2);
+        if (grown == NULL) {
+            pm_free(t);
+            err = PM_ENOMEM;
+            break;
+        }
+        all = grown;
+        if (!first)
+            all[len++] = '\f';
+        memcpy(all + len, t, tlen);
+        len += tlen;
+        first = 0;
+        pm_free(t);
+    }
+    if (err == 0) {
+        err = pm_write_file_atomic(path, all ? all : "", len);
+        if (err)
+            pm__engine_fail(eng, err, "%s: %s", path, pm_strerror(err));
+    }
+    pm_free(all);
+    return err;
+}
+
+int pm_assemble_doc(pm_engine_t *eng, const pm_doc_task_t *d,
+                    const pm_page_result_t *pages, size_t npages,
+                    pm_doc_result_t *r)
+{
+    assembly_t a;
+    double t0 = pm_now_ms();
+    struct stat st;
+    int err = 0;
+
+    memset(r, 0, sizeof(*r));
+    memset(&a, 0, sizeof(a));
+    eng->errmsg[0] = '\0';
+    a.eng = eng;
+    a.out = qpdf_init();
+    qpdf_silence_errors(a.out);
+    if (qpdf_empty_pdf(a.out) & QPDF_ERRORS) {
+        err = pm__engine_fail(eng, PM_EPDF, "qpdf: %s", qpdf_err(a.out));
+        goto out;
+    }
+    for (size_t i = 0; i < npages && err == 0; i++)
+        if (pages[i].ok)
+            err = add_page(&a, &pages[i]);
+    if (err == 0 && a.pages == 0)
+        err = pm__engine_fail(eng, PM_EINVAL, "%s: no page converted",
+                              d->pdf);
+    if (err == 0)
+        err = add_metadata(&a, d->title, d->icc_profile);
+    if (err == 0)
+        err = write_pdf(&a, d->pdf);
+    if (err == 0)
+        err = write_text(eng, d->txt, pages, npages);
+out:
+    qpdf_cleanup(&a.out); /* before the font source it may reference */
+    if (a.font_src != NULL)
+        qpdf_cleanup(&a.font_src);
+    pm_free(a.font_src_buf);
+    r->ok = err == 0;
+    r->pages = a.pages;
+    r->ms = pm__since(t0);
+    if (err == 0 && stat(d->pdf, &st) == 0)
+        r->pdf_bytes = (long long)st.st_size;
+    if (err)
+        r->error = pm_strdup(pm_engine_errmsg(eng)[0] ? pm_engine_errmsg(eng)
+                                                      : pm_strerror(err));
+    return err;
+}

@@ -1,0 +1,104 @@
+/*
+ * worker.c: the task loop of `pagemill worker` (worker.h). Single
+ * threaded and blocking by design: one task at a time, the engine kept
+ * warm between tasks. A malformed line is answered with an error result
+ * when it carries a task id, and logged otherwise; it never ends the loop.
+ */
+#include "workers/worker.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "pipeline/pm.h"
+#include "pipeline/proto.h"
+#include "workers/engine.h"
+
+static int send_line(FILE *out, char *line)
+{
+    int ok;
+
+    if (line == NULL)
+        return PM_ENOMEM;
+    ok = fputs(line, out) >= 0 && fflush(out) == 0;
+    pm_free(line);
+    return ok ? 0 : PM_EIO;
+}
+
+static int do_page(pm_engine_t *eng, pm_proto_msg_t *m, FILE *out)
+{
+    pm_page_result_t r;
+    int err;
+
+    pm_process_page(eng, &m->profile, &m->page, &r);
+    if (r.ok)
+        pm_log(PM_LOG_DEBUG, "worker", "task=%lld page=%d done in %.0f ms",
+               m->task, r.page, r.ms.total);
+    else
+        pm_log(PM_LOG_WARN, "worker", "task=%lld page=%d failed: %s",
+               m->task, r.page, r.error ? r.error : "?");
+    err = send_line(out, pm_proto_page_result(m->task, &r));
+    pm_page_result_cleanup(&r);
+    return err;
+}
+
+static int do_assemble(pm_engine_t *eng, pm_proto_msg_t *m, FILE *out)
+{
+    pm_doc_result_t r;
+    int err;
+
+    pm_assemble_doc(eng, &m->doc, m->pages, m->npages, &r);
+    if (!r.ok)
+        pm_log(PM_LOG_ERROR, "worker", "task=%lld assembly failed: %s",
+               m->task, r.error ? r.error : "?");
+    err = send_line(out, pm_proto_doc_result(m->task, &r));
+    pm_doc_result_cleanup(&r);
+    return err;
+}
+
+int pm_worker_run(const char *tessdata, FILE *in, FILE *out)
+{
+    pm_engine_t *eng = NULL;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    int err, status = 0;
+
+    err = pm_engine_open(tessdata, &eng);
+    if (err) {
+        pm_log(PM_LOG_ERROR, "worker", "engine: %s", pm_strerror(err));
+        return 1;
+    }
+    if (send_line(out, pm_proto_ready((int)getpid())) != 0) {
+        pm_engine_close(eng);
+        return 1;
+    }
+    while ((n = getline(&line, &cap, in)) > 0) {
+        pm_proto_msg_t m;
+        char why[256];
+
+        if (pm_proto_parse(line, (size_t)n, &m, why, sizeof(why)) != 0) {
+            pm_log(PM_LOG_ERROR, "worker", "bad task line: %s", why);
+            continue;
+        }
+        if (m.type == PM_MSG_QUIT) {
+            pm_proto_msg_cleanup(&m);
+            break;
+        }
+        if (m.type == PM_MSG_PAGE)
+            err = do_page(eng, &m, out);
+        else if (m.type == PM_MSG_ASSEMBLE)
+            err = do_assemble(eng, &m, out);
+        else
+            pm_log(PM_LOG_ERROR, "worker", "unexpected message type %d",
+                   (int)m.type);
+        pm_proto_msg_cleanup(&m);
+        if (err) {
+            status = 1; /* the coordinator is gone: stop */
+            break;
+        }
+    }
+    free(line);
+    pm_engine_close(eng);
+    return status;
+}

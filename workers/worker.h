@@ -1,0 +1,19 @@
+/*
+ * worker.h: `pagemill worker`, the process side of the worker protocol
+ * (pipeline/proto.h). It reads one task per line on stdin, runs it on a
+ * warm page engine and answers with one result line on stdout. Logs go to
+ * stderr, which the coordinator tags with the worker's id.
+ */
+#ifndef PM_WORKERS_WORKER_H
+#define PM_WORKERS_WORKER_H
+
+#include <stdio.h>
+
+/*
+ * Serves tasks from `in` to `out` until end of input or a quit message.
+ * Returns a process exit status: 0 after a clean end, 1 if the engine could
+ * not start or a line could not be written.
+ */
+int pm_worker_run(const char *tessdata, FILE *in, FILE *out);
+
+#endif /* PM_WORKERS_WORKER_H */
