@@ -1,0 +1,43 @@
+# The two set-up commands (see README): `make demo` and `make test`.
+# Everything else is a convenience over CMake.
+BUILD     ?= build
+ASAN      ?= build-asan
+JOBS      ?= $(shell nproc)
+CMAKE_OPT ?=
+
+.PHONY: all deps build demo test asan format format-check bench clean
+
+all: build
+
+deps:
+	bash scripts/install-deps.sh
+
+build: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_OPT)
+	cmake --build $(BUILD) -j $(JOBS)
+
+demo: build
+	bash scripts/demo.sh $(BUILD)/pagemill
+
+test: build
+	ctest --test-dir $(BUILD) --output-on-failure -j 2
+
+asan: deps
+	cmake -S . -B $(ASAN) -DCMAKE_BUILD_TYPE=Debug \
+	    -DCMAKE_C_COMPILER=clang -DPM_SANITIZE=address,undefined \
+	    $(CMAKE_OPT)
+	cmake --build $(ASAN) -j $(JOBS)
+	ctest --test-dir $(ASAN) \
+	    --output-on-failure -j 2
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+format-check:
+	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
+
+bench: build
+	bash scripts/bench-convert.sh --build $(BUILD)
+
+clean:
+	rm -rf $(BUILD) $(ASAN)
