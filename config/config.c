@@ -83,8 +83,7 @@ void pm_config_free(pm_config_t *cfg)
     pm_free(cfg);
 }
 
-const pm_profile_t *pm_config_profile(const pm_config_t *cfg,
-                                      const char *name)
+const pm_profile_t *pm_config_profile(const pm_config_t *cfg, const char *name)
 {
     for (size_t i = 0; i < cfg->nprofiles; i++)
         if (strcmp(cfg->profiles[i].name, name) == 0)
@@ -139,8 +138,8 @@ static void add_error(parse_state_t *st, const char *section, const char *key,
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    n = snprintf(line, sizeof(line), "%s:%d: [%s] %s: %s\n", st->path,
-                 st->line, section, key, msg);
+    n = snprintf(line, sizeof(line), "%s:%d: [%s] %s: %s\n", st->path, st->line,
+                 section, key, msg);
     if (n < 0)
         return;
     if ((size_t)n >= sizeof(line))
@@ -176,8 +175,7 @@ static int parse_bool(const char *v, int *out)
     return -1;
 }
 
-static int parse_ll(const char *v, long long lo, long long hi,
-                    long long *out)
+static int parse_ll(const char *v, long long lo, long long hi, long long *out)
 {
     char *end;
     long long x;
@@ -246,8 +244,10 @@ static void global_key(parse_state_t *st, const char *key, const char *v)
 
     if (strcmp(key, "workers") == 0) {
         if (parse_int(v, 0, 256, &cfg->workers) != 0)
-            add_error(st, sec, key, "expected 0..256 (0: one per core), "
-                                    "got '%s'", v);
+            add_error(st, sec, key,
+                      "expected 0..256 (0: one per core), "
+                      "got '%s'",
+                      v);
     } else if (strcmp(key, "page_timeout") == 0) {
         if (parse_int(v, 1, 86400, &cfg->page_timeout) != 0)
             add_error(st, sec, key, "expected seconds 1..86400, got '%s'", v);
@@ -275,8 +275,8 @@ static pm_profile_t *profile_for(parse_state_t *st, const char *name)
     for (size_t i = 0; i < cfg->nprofiles; i++)
         if (strcmp(cfg->profiles[i].name, name) == 0)
             return &cfg->profiles[i];
-    grown = pm_realloc(cfg->profiles,
-                       (cfg->nprofiles + 1) * sizeof(pm_profile_t));
+    grown =
+        pm_realloc(cfg->profiles, (cfg->nprofiles + 1) * sizeof(pm_profile_t));
     if (grown == NULL) {
         st->oom = 1;
         return NULL;
@@ -287,8 +287,8 @@ static pm_profile_t *profile_for(parse_state_t *st, const char *name)
     return &grown[cfg->nprofiles++];
 }
 
-static void profile_key(parse_state_t *st, const char *section,
-                        pm_profile_t *p, const char *key, const char *v)
+static void profile_key(parse_state_t *st, const char *section, pm_profile_t *p,
+                        const char *key, const char *v)
 {
     int x;
 
@@ -296,7 +296,8 @@ static void profile_key(parse_state_t *st, const char *section,
         if (!valid_languages(v))
             add_error(st, section, key,
                       "expected Tesseract languages like 'eng' or "
-                      "'eng+deu', got '%s'", v);
+                      "'eng+deu', got '%s'",
+                      v);
         else
             snprintf(p->languages, sizeof(p->languages), "%s", v);
     } else if (strcmp(key, "ocr") == 0) {
@@ -306,7 +307,8 @@ static void profile_key(parse_state_t *st, const char *section,
         if (parse_int(v, 1, 13, &p->ocr_psm) != 0 || p->ocr_psm == 2)
             add_error(st, section, key,
                       "expected a Tesseract page segmentation mode 1, 3..13, "
-                      "got '%s'", v);
+                      "got '%s'",
+                      v);
     } else if (strcmp(key, "orient") == 0) {
         if (parse_bool(v, &p->orient) != 0)
             add_error(st, section, key, "expected yes or no, got '%s'", v);
@@ -326,7 +328,8 @@ static void profile_key(parse_state_t *st, const char *section,
         if (parse_double(v, 0, 0.5, &p->blank_ink_ratio) != 0)
             add_error(st, section, key,
                       "expected a fraction 0..0.5 (0.0005 = 0.05%% ink), "
-                      "got '%s'", v);
+                      "got '%s'",
+                      v);
     } else if (strcmp(key, "color_mode") == 0) {
         if ((x = pm_color_mode_parse(v)) < 0)
             add_error(st, section, key,
@@ -349,8 +352,7 @@ static void profile_key(parse_state_t *st, const char *section,
             add_error(st, section, key, "expected dpi 50..2400, got '%s'", v);
     } else if (strcmp(key, "max_pixels") == 0) {
         if (parse_ll(v, 1, 1000000LL * 1000000LL, &p->max_pixels) != 0)
-            add_error(st, section, key, "expected a pixel count, got '%s'",
-                      v);
+            add_error(st, section, key, "expected a pixel count, got '%s'", v);
     } else {
         add_error(st, section, key, "unknown key");
     }
@@ -363,8 +365,7 @@ static int on_entry(void *user, const char *section, const char *key,
 
     if (strcmp(section, "pagemill") == 0) {
         global_key(st, key, value);
-    } else if (strncmp(section, PROFILE_PREFIX, strlen(PROFILE_PREFIX)) ==
-               0) {
+    } else if (strncmp(section, PROFILE_PREFIX, strlen(PROFILE_PREFIX)) == 0) {
         const char *name = section + strlen(PROFILE_PREFIX);
         if (*name == '\0' || strlen(name) >= PM_PROFILE_NAME_MAX) {
             add_error(st, section, key, "profile name must be 1..63 chars");
@@ -417,8 +418,9 @@ int pm_config_load(const char *path, pm_config_t **out, char **errors)
     fclose(st.f);
     if (rc > 0) {
         st.line = rc;
-        add_error(&st, "?", "?", "syntax error (expected [section] or "
-                                 "key = value)");
+        add_error(&st, "?", "?",
+                  "syntax error (expected [section] or "
+                  "key = value)");
     }
     if (st.oom) {
         pm_free(st.errors);

@@ -39,20 +39,20 @@ typedef struct pm_profile {
     double blank_ink_ratio;       /* blank below this ink fraction */
     pm_color_mode_t color_mode;
     pm_gray_codec_t gray_codec;
-    int jpeg_quality;   /* 1..100 */
-    int jp2_quality;    /* 1..100 (libvips Q) */
-    int fallback_dpi;   /* when the file's resolution is missing/absurd */
+    int jpeg_quality;     /* 1..100 */
+    int jp2_quality;      /* 1..100 (libvips Q) */
+    int fallback_dpi;     /* when the file's resolution is missing/absurd */
     long long max_pixels; /* refuse larger images before decoding */
 } pm_profile_t;
 
 /* Process-wide settings plus the profiles. */
 typedef struct pm_config {
-    int workers;           /* 0: one per core */
-    int page_timeout;      /* seconds before a page's worker is killed */
-    int worker_memory_mb;  /* address-space limit per worker, 0: none */
-    char *icc_profile;     /* sRGB ICC file for the PDF/A OutputIntent */
-    char *tessdata;        /* NULL: Tesseract's default */
-    char *source;          /* file the config came from, or NULL */
+    int workers;          /* 0: one per core */
+    int page_timeout;     /* seconds before a page's worker is killed */
+    int worker_memory_mb; /* address-space limit per worker, 0: none */
+    char *icc_profile;    /* sRGB ICC file for the PDF/A OutputIntent */
+    char *tessdata;       /* NULL: Tesseract's default */
+    char *source;         /* file the config came from, or NULL */
     pm_profile_t *profiles;
     size_t nprofiles;
 } pm_config_t;
@@ -80,8 +80,7 @@ int pm_config_load(const char *path, pm_config_t **out, char **errors);
 void pm_config_free(pm_config_t *cfg);
 
 /* Returns the profile named `name` (borrowed), or NULL. */
-const pm_profile_t *pm_config_profile(const pm_config_t *cfg,
-                                      const char *name);
+const pm_profile_t *pm_config_profile(const pm_config_t *cfg, const char *name);
 
 /* Returns "auto"/"bitonal"/"gray" and "jpeg"/"jp2". */
 const char *pm_color_mode_name(pm_color_mode_t m);

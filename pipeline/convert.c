@@ -53,7 +53,7 @@ typedef struct convert {
     long long *task_page; /* task id -> page index */
     size_t docs_done;
     pm_pool_t *pool;
-    int failed;           /* some page or document failed */
+    int failed; /* some page or document failed */
 } convert_t;
 
 static const char usage_text[] =
@@ -85,8 +85,7 @@ static int has_image_ext(const char *name)
 {
     const char *dot = strrchr(name, '.');
 
-    for (size_t i = 0; dot && i < sizeof(image_exts) / sizeof(*image_exts);
-         i++)
+    for (size_t i = 0; dot && i < sizeof(image_exts) / sizeof(*image_exts); i++)
         if (strcasecmp(dot, image_exts[i]) == 0)
             return 1;
     return 0;
@@ -176,8 +175,7 @@ static int add_file(pm_engine_t *eng, doc_t *doc, const char *file)
         err = add_page(doc, file, 0);
         if (err)
             return err;
-        doc->pages[doc->npages - 1].error =
-            pm_strdup(pm_engine_errmsg(eng));
+        doc->pages[doc->npages - 1].error = pm_strdup(pm_engine_errmsg(eng));
         return 0;
     }
     for (int f = 0; f < nframes; f++)
@@ -283,9 +281,9 @@ static json_t *doc_report(const convert_t *c, const doc_t *d)
         "profile", c->profile->name, "pages", (int)d->npages, "converted",
         (int)ok, "failed", (int)(d->npages - ok), "blank", (int)blank,
         "billable_pages", (int)billable, "pdf_bytes",
-        (json_int_t)d->result.pdf_bytes, "assembly_ms", d->result.ms,
-        "error", d->intake_error ? d->intake_error : d->result.error,
-        "page_results", pages);
+        (json_int_t)d->result.pdf_bytes, "assembly_ms", d->result.ms, "error",
+        d->intake_error ? d->intake_error : d->result.error, "page_results",
+        pages);
 }
 
 static int write_report(const convert_t *c, const doc_t *d)
@@ -320,7 +318,7 @@ static void print_summary(const doc_t *d)
                d->pdf, d->result.pdf_bytes, d->txt, d->report);
     else
         printf("%s: FAILED, no PDF written: %s; report %s\n", d->name,
-               d->intake_error ? d->intake_error
+               d->intake_error   ? d->intake_error
                : d->result.error ? d->result.error
                                  : "no page converted",
                d->report);
@@ -538,8 +536,10 @@ static int parse_args(int argc, char **argv, convert_args_t *a)
         case 'j':
             a->jobs = (int)strtol(optarg, &end, 10);
             if (*end != '\0' || a->jobs < 1 || a->jobs > 256) {
-                fprintf(stderr, "pagemill convert: --jobs wants 1..256, got "
-                                "'%s'\n", optarg);
+                fprintf(stderr,
+                        "pagemill convert: --jobs wants 1..256, got "
+                        "'%s'\n",
+                        optarg);
                 return -1;
             }
             break;
@@ -611,7 +611,7 @@ static int run(convert_t *c, const convert_args_t *a, int argc, char **argv)
     memset(&po, 0, sizeof(po));
     po.exe = exe;
     po.tessdata = c->cfg->tessdata;
-    po.workers = a->jobs > 0 ? a->jobs
+    po.workers = a->jobs > 0           ? a->jobs
                  : c->cfg->workers > 0 ? c->cfg->workers
                                        : pm_ncpu();
     po.task_timeout = c->cfg->page_timeout;
@@ -650,8 +650,8 @@ int pm_convert_main(int argc, char **argv)
     c.cfg = cfg;
     c.profile = pm_config_profile(cfg, a.profile);
     if (c.profile == NULL) {
-        fprintf(stderr, "pagemill convert: no profile '%s' in %s\n",
-                a.profile, cfg->source ? cfg->source : "built-in defaults");
+        fprintf(stderr, "pagemill convert: no profile '%s' in %s\n", a.profile,
+                cfg->source ? cfg->source : "built-in defaults");
         pm_config_free(cfg);
         return PM_EXIT_USAGE;
     }

@@ -137,8 +137,8 @@ void pm_log_write(pm_log_level_t level, const char *component, const char *fmt,
     int r;
 
     pm_utc_iso8601(ts);
-    r = snprintf(line, sizeof(line), "%s %-5s %s ", ts,
-                 level_names[level & 3], component);
+    r = snprintf(line, sizeof(line), "%s %-5s %s ", ts, level_names[level & 3],
+                 component);
     n = r < 0 ? 0 : (size_t)r;
     va_start(ap, fmt);
     if (n < sizeof(line))
@@ -292,8 +292,7 @@ out:
     return err;
 }
 
-int pm_read_file(const char *path, size_t max, unsigned char **out,
-                 size_t *len)
+int pm_read_file(const char *path, size_t max, unsigned char **out, size_t *len)
 {
     FILE *f;
     struct stat st;

@@ -22,16 +22,16 @@ enum {
     PM_EINVAL = -EINVAL,
     PM_EIO = -EIO,
     PM_ENOENT = -ENOENT,
-    PM_ECORRUPT = -1001,  /* an input document is malformed */
-    PM_ECATALOG = -1002,  /* the catalog reported an error */
-    PM_EWORKER = -1003,   /* a worker process died or broke protocol */
-    PM_ETOOBIG = -1004,   /* an input exceeds a configured limit */
-    PM_EUNSUPP = -1005,   /* an input format or feature is not supported */
-    PM_EOCR = -1006,      /* the OCR engine failed */
-    PM_EENCODE = -1007,   /* an image encoder failed */
-    PM_EPDF = -1008,      /* PDF assembly failed */
-    PM_ECONFIG = -1009,   /* configuration is invalid */
-    PM_EPROTO = -1010,    /* a protocol message is malformed */
+    PM_ECORRUPT = -1001, /* an input document is malformed */
+    PM_ECATALOG = -1002, /* the catalog reported an error */
+    PM_EWORKER = -1003,  /* a worker process died or broke protocol */
+    PM_ETOOBIG = -1004,  /* an input exceeds a configured limit */
+    PM_EUNSUPP = -1005,  /* an input format or feature is not supported */
+    PM_EOCR = -1006,     /* the OCR engine failed */
+    PM_EENCODE = -1007,  /* an image encoder failed */
+    PM_EPDF = -1008,     /* PDF assembly failed */
+    PM_ECONFIG = -1009,  /* configuration is invalid */
+    PM_EPROTO = -1010,   /* a protocol message is malformed */
 };
 
 /* Process exit statuses that scripts can trust. */

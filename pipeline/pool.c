@@ -35,10 +35,10 @@ typedef struct worker {
     uv_pipe_t in, out, err;
     uv_timer_t timer;
     int open_handles;
-    int ready;     /* sent its ready line */
+    int ready; /* sent its ready line */
     int exited;
     long long task; /* running task, or -1 */
-    char why[256]; /* set when we kill it */
+    char why[256];  /* set when we kill it */
     char *obuf, *ebuf;
     size_t olen, elen;
     struct worker *next;
@@ -201,7 +201,8 @@ static void on_worker_exit(uv_process_t *proc, int64_t status, int sig)
     if (!w->ready && ++pool->start_failures >= MAX_START_FAILURES) {
         pm_log(PM_LOG_ERROR, "pool",
                "workers die before they are ready; not restarting (last: "
-               "%s)", why);
+               "%s)",
+               why);
         pool->opts.workers = 0;
     }
     if (pool->opts.workers > 0 && spawn_worker(pool) != 0)
@@ -224,8 +225,8 @@ static void on_timeout(uv_timer_t *t)
     char why[256];
 
     snprintf(why, sizeof(why),
-             "worker %d (pid %d) killed: task ran past the %d s timeout",
-             w->id, w->proc.pid, w->pool->opts.task_timeout);
+             "worker %d (pid %d) killed: task ran past the %d s timeout", w->id,
+             w->proc.pid, w->pool->opts.task_timeout);
     pm_log(PM_LOG_ERROR, "pool", "%s", why);
     kill_worker(w, why);
 }
@@ -285,19 +286,32 @@ static void on_result_line(worker_t *w, char *line, size_t n)
         uv_timer_stop(&w->timer);
         pool->cb(pool->arg, task, &m, NULL);
     } else {
-        pm_log(PM_LOG_ERROR, "pool", "worker %d: result for task %lld, "
-               "expected %lld", w->id, m.task, w->task);
+        pm_log(PM_LOG_ERROR, "pool",
+               "worker %d: result for task %lld, "
+               "expected %lld",
+               w->id, m.task, w->task);
         kill_worker(w, "worker answered the wrong task");
     }
     pm_proto_msg_cleanup(&m);
     dispatch(pool);
 }
 
+/* A worker's log line is already "<time> <LEVEL> <component> <message>":
+ * re-emit it at its level, tagged with the worker. Anything else (a
+ * library printing on its own) is logged as is. */
 static void on_log_line(worker_t *w, char *line, size_t n)
 {
-    if (n > 0)
-        pm_log(PM_LOG_INFO, "worker", "[w%d pid %d] %s", w->id, w->proc.pid,
-               line);
+    char ts[32], level[8], comp[32];
+    int lvl, off = 0;
+
+    if (n == 0)
+        return;
+    if (sscanf(line, "%31s %7s %31s %n", ts, level, comp, &off) == 3 &&
+        off > 0 && (lvl = pm_log_level_parse(level)) >= 0) {
+        pm_log(lvl, comp, "[w%d] %s", w->id, line + off);
+        return;
+    }
+    pm_log(PM_LOG_INFO, "worker", "[w%d] %s", w->id, line);
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -307,11 +321,11 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 
     if (nread > 0) {
         if (s == (uv_stream_t *)&w->out)
-            err = split_lines(w, &w->obuf, &w->olen, buf->base,
-                              (size_t)nread, on_result_line);
+            err = split_lines(w, &w->obuf, &w->olen, buf->base, (size_t)nread,
+                              on_result_line);
         else
-            err = split_lines(w, &w->ebuf, &w->elen, buf->base,
-                              (size_t)nread, on_log_line);
+            err = split_lines(w, &w->ebuf, &w->elen, buf->base, (size_t)nread,
+                              on_log_line);
     } else if (nread < 0) {
         uv_read_stop(s);
     }

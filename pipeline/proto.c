@@ -124,9 +124,9 @@ static json_t *profile_json(const pm_profile_t *p)
         "name", p->name, "languages", p->languages, "ocr", p->ocr, "ocr_psm",
         p->ocr_psm, "orient", p->orient, "orient_min_confidence",
         p->orient_min_confidence, "deskew", p->deskew, "deskew_max_angle",
-        p->deskew_max_angle, "deskew_min_confidence",
-        p->deskew_min_confidence, "blank_ink_ratio", p->blank_ink_ratio,
-        "color_mode", pm_color_mode_name(p->color_mode), "gray_codec",
+        p->deskew_max_angle, "deskew_min_confidence", p->deskew_min_confidence,
+        "blank_ink_ratio", p->blank_ink_ratio, "color_mode",
+        pm_color_mode_name(p->color_mode), "gray_codec",
         pm_gray_codec_name(p->gray_codec), "jpeg_quality", p->jpeg_quality,
         "jp2_quality", p->jp2_quality, "fallback_dpi", p->fallback_dpi,
         "max_pixels", (json_int_t)p->max_pixels);
@@ -153,9 +153,9 @@ json_t *pm_proto_page_result_json(const pm_page_result_t *r)
     json_t *o = json_pack(
         "{s:i, s:s?, s:i, s:b, s:i, s:i, s:i, s:i, s:b, s:i, s:f, s:f, s:f, "
         "s:b, s:f, s:i, s:f, s:s, s:s, s:I, s:o}",
-        "page", r->page, "src", r->src, "frame", r->frame, "ok", r->ok,
-        "width", r->width, "height", r->height, "xres", r->xres, "yres",
-        r->yres, "dpi_fallback", r->dpi_fallback, "rotation", r->rotation,
+        "page", r->page, "src", r->src, "frame", r->frame, "ok", r->ok, "width",
+        r->width, "height", r->height, "xres", r->xres, "yres", r->yres,
+        "dpi_fallback", r->dpi_fallback, "rotation", r->rotation,
         "orient_confidence", r->orient_confidence, "skew", r->skew,
         "skew_confidence", r->skew_confidence, "blank", r->blank, "ink_ratio",
         r->ink_ratio, "words", r->words, "confidence", r->confidence, "kind",
@@ -177,11 +177,10 @@ json_t *pm_proto_page_result_json(const pm_page_result_t *r)
 char *pm_proto_page_task(long long task, const pm_page_task_t *t,
                          const pm_profile_t *p)
 {
-    return dump_line(json_pack("{s:s, s:I, s:{s:i, s:s, s:i, s:s}, s:o}",
-                               "op", "page", "task", (json_int_t)task, "page",
-                               "page", t->page, "src", t->src, "frame",
-                               t->frame, "out_base", t->out_base, "profile",
-                               profile_json(p)));
+    return dump_line(json_pack(
+        "{s:s, s:I, s:{s:i, s:s, s:i, s:s}, s:o}", "op", "page", "task",
+        (json_int_t)task, "page", "page", t->page, "src", t->src, "frame",
+        t->frame, "out_base", t->out_base, "profile", profile_json(p)));
 }
 
 char *pm_proto_assemble_task(long long task, const pm_doc_task_t *d,
@@ -199,11 +198,11 @@ char *pm_proto_assemble_task(long long task, const pm_doc_task_t *d,
     }
     if (arr == NULL)
         return NULL;
-    return dump_line(json_pack(
-        "{s:s, s:I, s:{s:s, s:s, s:s, s:s}, s:o, s:o}", "op", "assemble",
-        "task", (json_int_t)task, "doc", "title", d->title, "pdf", d->pdf,
-        "txt", d->txt, "icc_profile", d->icc_profile, "pages", arr,
-        "profile", profile_json(p)));
+    return dump_line(json_pack("{s:s, s:I, s:{s:s, s:s, s:s, s:s}, s:o, s:o}",
+                               "op", "assemble", "task", (json_int_t)task,
+                               "doc", "title", d->title, "pdf", d->pdf, "txt",
+                               d->txt, "icc_profile", d->icc_profile, "pages",
+                               arr, "profile", profile_json(p)));
 }
 
 char *pm_proto_ready(int pid)
@@ -220,8 +219,7 @@ char *pm_proto_page_result(long long task, const pm_page_result_t *r)
 {
     return dump_line(json_pack("{s:s, s:I, s:b, s:s?, s:o}", "op", "result",
                                "task", (json_int_t)task, "ok", r->ok, "error",
-                               r->error, "page",
-                               pm_proto_page_result_json(r)));
+                               r->error, "page", pm_proto_page_result_json(r)));
 }
 
 char *pm_proto_doc_result(long long task, const pm_doc_result_t *r)

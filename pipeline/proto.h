@@ -55,13 +55,13 @@ typedef struct pm_page_result {
     char *src;
     int frame;
     int ok;
-    char *error;  /* set when !ok: names file, frame and fault */
+    char *error; /* set when !ok: names file, frame and fault */
     int width, height;
     int xres, yres;   /* resolution used for the page */
     int dpi_fallback; /* 1 if the file's resolution was missing/absurd */
     int rotation;     /* degrees clockwise applied: 0/90/180/270 */
     double orient_confidence;
-    double skew;      /* degrees corrected */
+    double skew; /* degrees corrected */
     double skew_confidence;
     int blank;
     double ink_ratio;
@@ -69,10 +69,10 @@ typedef struct pm_page_result {
     double confidence; /* mean word confidence, 0..100 */
     pm_kind_t kind;
     pm_img_codec_t codec;
-    long long bytes;   /* size of the encoded image stream */
-    char *image;       /* encoded image artifact */
-    char *text_pdf;    /* one-page text-only PDF from Tesseract */
-    char *text;        /* UTF-8 text artifact */
+    long long bytes; /* size of the encoded image stream */
+    char *image;     /* encoded image artifact */
+    char *text_pdf;  /* one-page text-only PDF from Tesseract */
+    char *text;      /* UTF-8 text artifact */
     pm_stage_ms_t ms;
 } pm_page_result_t;
 
@@ -124,7 +124,7 @@ typedef struct pm_proto_msg {
     pm_doc_task_t doc;       /* ASSEMBLE */
     pm_page_result_t *pages; /* ASSEMBLE: the pages, in order */
     size_t npages;
-    pm_page_result_t result; /* PAGE_RESULT */
+    pm_page_result_t result;    /* PAGE_RESULT */
     pm_doc_result_t doc_result; /* DOC_RESULT */
 } pm_proto_msg_t;
 

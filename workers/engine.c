@@ -4,8 +4,6 @@
  * libtiff print to stderr by default; here their messages become log lines
  * and the last one is kept so a decode error can say what the library saw.
  */
-#include "workers/engine_int.h"
-
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -15,6 +13,7 @@
 #include <vips/vips.h>
 
 #include "pipeline/pm.h"
+#include "workers/engine_int.h"
 
 static char lib_last[512];
 static int lib_hooks_installed;
@@ -65,8 +64,8 @@ static void tiff_warning(const char *module, const char *fmt, va_list ap)
     char buf[400];
 
     vsnprintf(buf, sizeof(buf), fmt, ap);
-    pm_log(PM_LOG_DEBUG, "libtiff", "warning: %s: %s",
-           module ? module : "tiff", buf);
+    pm_log(PM_LOG_DEBUG, "libtiff", "warning: %s: %s", module ? module : "tiff",
+           buf);
 }
 
 static void install_lib_hooks(void)

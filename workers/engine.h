@@ -108,9 +108,8 @@ int pm_deskew_page(pm_engine_t *eng, const pm_profile_t *p,
  * border of 5% per side and dropping specks smaller than 1/50 inch. Sets
  * *ink_ratio in 0..1 and *blank = ink_ratio < p->blank_ink_ratio.
  */
-int pm_blank_check(pm_engine_t *eng, const pm_profile_t *p,
-                   struct Pix *binary, int res, int *blank,
-                   double *ink_ratio);
+int pm_blank_check(pm_engine_t *eng, const pm_profile_t *p, struct Pix *binary,
+                   int res, int *blank, double *ink_ratio);
 
 /* OCR results for one page. */
 typedef struct pm_ocr_out {

@@ -11,11 +11,11 @@
 #include "workers/engine.h"
 
 struct pm_engine {
-    char *tessdata;          /* NULL: Tesseract's default */
-    TessBaseAPI *ocr;        /* initialised for ocr_langs, or NULL */
+    char *tessdata;   /* NULL: Tesseract's default */
+    TessBaseAPI *ocr; /* initialised for ocr_langs, or NULL */
     char ocr_langs[PM_LANGS_MAX];
-    TessBaseAPI *osd;        /* initialised with "osd", or NULL */
-    int osd_failed;          /* osd.traineddata could not be loaded */
+    TessBaseAPI *osd; /* initialised with "osd", or NULL */
+    int osd_failed;   /* osd.traineddata could not be loaded */
     char errmsg[1024];
 };
 

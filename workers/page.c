@@ -4,14 +4,13 @@
  * and the text. A failure anywhere leaves r->ok = 0 and an error that names
  * the file, the frame and the fault; the engine stays usable.
  */
-#include "workers/engine_int.h"
-
 #include <stdio.h>
 #include <string.h>
 
 #include <leptonica/allheaders.h>
 
 #include "pipeline/pm.h"
+#include "workers/engine_int.h"
 
 /* Fills r->error as "<src> frame N: <stage>: <detail>" unless the detail
  * already names the file (decode errors do). */

@@ -35,8 +35,8 @@ static int do_page(pm_engine_t *eng, pm_proto_msg_t *m, FILE *out)
         pm_log(PM_LOG_DEBUG, "worker", "task=%lld page=%d done in %.0f ms",
                m->task, r.page, r.ms.total);
     else
-        pm_log(PM_LOG_WARN, "worker", "task=%lld page=%d failed: %s",
-               m->task, r.page, r.error ? r.error : "?");
+        pm_log(PM_LOG_WARN, "worker", "task=%lld page=%d failed: %s", m->task,
+               r.page, r.error ? r.error : "?");
     err = send_line(out, pm_proto_page_result(m->task, &r));
     pm_page_result_cleanup(&r);
     return err;
@@ -49,8 +49,8 @@ static int do_assemble(pm_engine_t *eng, pm_proto_msg_t *m, FILE *out)
 
     pm_assemble_doc(eng, &m->doc, m->pages, m->npages, &r);
     if (!r.ok)
-        pm_log(PM_LOG_ERROR, "worker", "task=%lld assembly failed: %s",
-               m->task, r.error ? r.error : "?");
+        pm_log(PM_LOG_ERROR, "worker", "task=%lld assembly failed: %s", m->task,
+               r.error ? r.error : "?");
     err = send_line(out, pm_proto_doc_result(m->task, &r));
     pm_doc_result_cleanup(&r);
     return err;

@@ -104,8 +104,7 @@ static char *normalize(const char *s, size_t *n)
     int space = 0;
 
     for (; *s; s++) {
-        if (*s == ' ' || *s == '\n' || *s == '\t' || *s == '\r' ||
-            *s == '\f') {
+        if (*s == ' ' || *s == '\n' || *s == '\t' || *s == '\r' || *s == '\f') {
             space = k > 0;
             continue;
         }
@@ -134,8 +133,8 @@ double t_cer(const char *ref, const char *hyp)
         for (size_t j = 1; j <= m; j++) {
             size_t sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
             size_t del = prev[j] + 1, ins = cur[j - 1] + 1;
-            cur[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del
-                                                                      : ins);
+            cur[j] =
+                sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
         }
         size_t *t = prev;
         prev = cur;
