@@ -29,6 +29,7 @@ typedef struct parse_state {
     size_t errlen;
     int nerrors;
     int oom;
+    int read_errno; /* the file could not be read (EISDIR, EIO...) */
 } parse_state_t;
 
 void pm_profile_defaults(pm_profile_t *p)
@@ -384,13 +385,43 @@ static int on_entry(void *user, const char *section, const char *key,
     return 1; /* keep going: report every error */
 }
 
+/* The longest section name inih keeps whole (its INI_MAX_SECTION). */
+#define INI_SECTION_MAX 50
+
 static char *counting_reader(char *str, int num, void *stream)
 {
     parse_state_t *st = stream;
     char *r = fgets(str, num, st->f);
+    size_t n;
+    int c;
 
-    if (r != NULL)
-        st->line++;
+    if (r == NULL) {
+        if (ferror(st->f))
+            st->read_errno = errno ? errno : EIO;
+        return NULL;
+    }
+    st->line++;
+    n = strlen(r);
+    if (n > 0 && r[n - 1] != '\n' && !feof(st->f)) {
+        /* Longer than inih's buffer: inih would read the rest as a line
+         * of its own. Drop it, keep the count, say so. */
+        while ((c = fgetc(st->f)) != EOF && c != '\n')
+            ;
+        add_error(st, "?", "?", "line longer than %d characters", num - 2);
+        r[0] = '\0';
+        return r;
+    }
+    /* inih cuts section names silently; a cut profile name would not be
+     * found by the name the operator wrote. */
+    if (r[strspn(r, " \t")] == '[') {
+        char *close = strchr(r, ']');
+        if (close != NULL &&
+            close - (r + strspn(r, " \t") + 1) >= INI_SECTION_MAX) {
+            add_error(st, "?", "?", "section name longer than %d characters",
+                      INI_SECTION_MAX - 1);
+            r[0] = '\0';
+        }
+    }
     return r;
 }
 
@@ -416,6 +447,13 @@ int pm_config_load(const char *path, pm_config_t **out, char **errors)
     }
     rc = ini_parse_stream(counting_reader, &st, on_entry, &st);
     fclose(st.f);
+    if (st.read_errno != 0) {
+        pm_free(st.errors);
+        pm_config_free(st.cfg);
+        *errors =
+            pm_asprintf("%s: cannot read: %s\n", path, strerror(st.read_errno));
+        return -st.read_errno;
+    }
     if (rc > 0) {
         st.line = rc;
         add_error(&st, "?", "?",
@@ -433,6 +471,10 @@ int pm_config_load(const char *path, pm_config_t **out, char **errors)
         return PM_ECONFIG;
     }
     st.cfg->source = pm_strdup(path);
+    if (st.cfg->source == NULL) {
+        pm_config_free(st.cfg);
+        return PM_ENOMEM;
+    }
     *out = st.cfg;
     return 0;
 }

@@ -165,12 +165,44 @@ static int add_page(doc_t *doc, const char *src, int frame)
     return 0;
 }
 
+/* A copy of `s` with every byte that is not part of valid UTF-8 replaced
+ * by `repl`. */
+static char *utf8_lossy(const char *s, char repl)
+{
+    char *d = pm_strdup(s);
+
+    for (char *p = d; p != NULL && *p; p++) {
+        char one[5] = {0};
+        size_t n = ((unsigned char)*p < 0x80)   ? 1
+                   : ((unsigned char)*p < 0xe0) ? 2
+                   : ((unsigned char)*p < 0xf0) ? 3
+                                                : 4;
+        memcpy(one, p, n <= strlen(p) ? n : strlen(p));
+        if (!pm_utf8_valid(one))
+            *p = repl;
+        else
+            p += n - 1;
+    }
+    return d;
+}
+
 /* Adds every frame of `file` to the document. A file whose frames can't be
  * counted still becomes one page, which fails with the reason. */
 static int add_file(pm_engine_t *eng, doc_t *doc, const char *file)
 {
     int nframes = 0, err;
 
+    if (!pm_utf8_valid(file)) {
+        /* The worker protocol and the report are JSON, UTF-8 only: the
+         * report shows the name with '?' for each byte it cannot carry. */
+        char *shown = utf8_lossy(file, '?');
+        err = shown ? add_page(doc, shown, 0) : PM_ENOMEM;
+        if (err == 0)
+            doc->pages[doc->npages - 1].error = pm_asprintf(
+                "%s: file name is not valid UTF-8; rename the file", shown);
+        pm_free(shown);
+        return err;
+    }
     if (pm_load_count_frames(eng, file, &nframes) != 0) {
         err = add_page(doc, file, 0);
         if (err)
@@ -198,7 +230,11 @@ static int add_doc(convert_t *c, pm_engine_t *eng, const char *input)
     c->docs = grown;
     doc = &c->docs[c->ndocs++];
     memset(doc, 0, sizeof(*doc));
-    doc->name = pm_path_stem(input);
+    /* Outputs are named after the input; the protocol and the report are
+     * UTF-8, so a byte that is not becomes '_' in the name. */
+    char *stem = pm_path_stem(input);
+    doc->name = stem ? utf8_lossy(stem, '_') : NULL;
+    pm_free(stem);
     if (doc->name == NULL)
         return PM_ENOMEM;
     if (stat(input, &st) != 0) {

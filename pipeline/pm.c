@@ -193,9 +193,12 @@ void pm_utc_iso8601(char buf[32])
 
 int pm_mkdir_p(const char *path)
 {
-    char *buf = pm_strdup(path);
+    char *buf;
     int err = 0;
 
+    if (*path == '\0')
+        return -ENOENT; /* as mkdir("") */
+    buf = pm_strdup(path);
     if (buf == NULL)
         return PM_ENOMEM;
     for (char *p = buf + 1;; p++) {
@@ -203,9 +206,17 @@ int pm_mkdir_p(const char *path)
             continue;
         char c = *p;
         *p = '\0';
-        if (mkdir(buf, 0777) != 0 && errno != EEXIST) {
-            err = -errno;
-            break;
+        if (mkdir(buf, 0777) != 0) {
+            struct stat st;
+
+            if (errno != EEXIST) {
+                err = -errno;
+                break;
+            }
+            if (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode)) {
+                err = -ENOTDIR; /* there, but not a folder */
+                break;
+            }
         }
         *p = c;
         if (c == '\0')
@@ -215,14 +226,14 @@ int pm_mkdir_p(const char *path)
     return err;
 }
 
-int pm_fsync_parent(const char *path)
+/* Returns a new string naming the folder that holds `path`, or NULL. */
+static char *parent_dir(const char *path)
 {
     char *dir = pm_strdup(path);
     char *slash;
-    int fd, err = 0;
 
     if (dir == NULL)
-        return PM_ENOMEM;
+        return NULL;
     slash = strrchr(dir, '/');
     if (slash == NULL)
         strcpy(dir, ".");
@@ -230,19 +241,42 @@ int pm_fsync_parent(const char *path)
         slash[1] = '\0';
     else
         *slash = '\0';
+    return dir;
+}
+
+static int fsync_dir(const char *dir)
+{
+    int fd, err = 0;
+
     fd = open(dir, O_RDONLY | O_DIRECTORY);
     if (fd < 0 || fsync(fd) != 0)
         err = -errno;
     if (fd >= 0)
         close(fd);
+    return err;
+}
+
+int pm_fsync_parent(const char *path)
+{
+    char *dir = parent_dir(path);
+    int err;
+
+    if (dir == NULL)
+        return PM_ENOMEM;
+    err = fsync_dir(dir);
     pm_free(dir);
     return err;
 }
 
 int pm_commit_file(const char *tmp_path, const char *path)
 {
+    char *dir = parent_dir(path); /* before the rename: it can fail */
     int fd, err = 0;
 
+    if (dir == NULL) {
+        unlink(tmp_path);
+        return PM_ENOMEM;
+    }
     fd = open(tmp_path, O_RDONLY);
     if (fd < 0 || fsync(fd) != 0)
         err = -errno;
@@ -250,11 +284,12 @@ int pm_commit_file(const char *tmp_path, const char *path)
         close(fd);
     if (err == 0 && rename(tmp_path, path) != 0)
         err = -errno;
-    if (err != 0) {
+    if (err != 0)
         unlink(tmp_path);
-        return err;
-    }
-    return pm_fsync_parent(path);
+    else
+        err = fsync_dir(dir); /* only EIO & co. from here on */
+    pm_free(dir);
+    return err;
 }
 
 int pm_write_file_atomic(const char *path, const void *data, size_t len)
@@ -391,7 +426,8 @@ char *pm_path_stem(const char *path)
     return stem;
 }
 
-int pm_natural_cmp(const char *a, const char *b)
+/* Natural order alone: "p2" and "p02" compare equal. */
+static int natural_cmp(const char *a, const char *b)
 {
     while (*a && *b) {
         if (isdigit((unsigned char)*a) && isdigit((unsigned char)*b)) {
@@ -420,6 +456,44 @@ int pm_natural_cmp(const char *a, const char *b)
         b++;
     }
     return (unsigned char)*a - (unsigned char)*b;
+}
+
+int pm_natural_cmp(const char *a, const char *b)
+{
+    int c = natural_cmp(a, b);
+
+    /* Equal values written differently: byte order decides, so distinct
+     * names never tie and a folder sorts the same way everywhere. */
+    return c != 0 ? c : strcmp(a, b);
+}
+
+int pm_utf8_valid(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+
+    while (*p) {
+        int n;
+        unsigned int c = *p;
+        if (c < 0x80)
+            n = 0;
+        else if (c >= 0xc2 && c <= 0xdf)
+            n = 1;
+        else if (c >= 0xe0 && c <= 0xef)
+            n = 2;
+        else if (c >= 0xf0 && c <= 0xf4)
+            n = 3;
+        else
+            return 0;
+        /* Overlong forms and surrogates. */
+        if ((c == 0xe0 && p[1] < 0xa0) || (c == 0xed && p[1] > 0x9f) ||
+            (c == 0xf0 && p[1] < 0x90) || (c == 0xf4 && p[1] > 0x8f))
+            return 0;
+        p++;
+        for (int i = 0; i < n; i++, p++)
+            if ((*p & 0xc0) != 0x80)
+                return 0;
+    }
+    return 1;
 }
 
 int pm_ncpu(void)

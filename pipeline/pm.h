@@ -132,6 +132,9 @@ char *pm_path_stem(const char *path);
 /* Natural order compare ("p2" < "p10"), for page file names. */
 int pm_natural_cmp(const char *a, const char *b);
 
+/* True when `s` is valid UTF-8 (what the worker protocol can carry). */
+int pm_utf8_valid(const char *s);
+
 /* Returns the number of online CPUs (at least 1). */
 int pm_ncpu(void);
 

@@ -301,6 +301,22 @@ static int get_bool(reader_t *rd, json_t *o, const char *key)
     return json_is_true(v);
 }
 
+/* Reads a name from `names` into *out; an unknown name is a bad field. */
+static void get_enum(reader_t *rd, json_t *o, const char *key,
+                     const char **names, int n, int *out)
+{
+    const char *s = get_str(rd, o, key, 1);
+    int x = name_index(s, names, n);
+
+    if (x >= 0)
+        *out = x;
+    else if (s != NULL && rd->what == NULL)
+        rd->what = key;
+}
+
+static const char *color_mode_names[] = {"auto", "bitonal", "gray"};
+static const char *gray_codec_names[] = {"jpeg", "jp2"};
+
 static void read_profile(reader_t *rd, json_t *o, pm_profile_t *p)
 {
     const char *s;
@@ -323,12 +339,12 @@ static void read_profile(reader_t *rd, json_t *o, pm_profile_t *p)
     p->deskew_max_angle = get_num(rd, o, "deskew_max_angle");
     p->deskew_min_confidence = get_num(rd, o, "deskew_min_confidence");
     p->blank_ink_ratio = get_num(rd, o, "blank_ink_ratio");
-    s = get_str(rd, o, "color_mode", 1);
-    if (s != NULL && (x = pm_color_mode_parse(s)) >= 0)
-        p->color_mode = (pm_color_mode_t)x;
-    s = get_str(rd, o, "gray_codec", 1);
-    if (s != NULL && (x = pm_gray_codec_parse(s)) >= 0)
-        p->gray_codec = (pm_gray_codec_t)x;
+    x = (int)p->color_mode;
+    get_enum(rd, o, "color_mode", color_mode_names, 3, &x);
+    p->color_mode = (pm_color_mode_t)x;
+    x = (int)p->gray_codec;
+    get_enum(rd, o, "gray_codec", gray_codec_names, 2, &x);
+    p->gray_codec = (pm_gray_codec_t)x;
     p->jpeg_quality = (int)get_int(rd, o, "jpeg_quality");
     p->jp2_quality = (int)get_int(rd, o, "jp2_quality");
     p->fallback_dpi = (int)get_int(rd, o, "fallback_dpi");
@@ -376,10 +392,12 @@ static void read_page_result(reader_t *rd, json_t *o, pm_page_result_t *r)
     r->ink_ratio = get_num(rd, o, "ink_ratio");
     r->words = (int)get_int(rd, o, "words");
     r->confidence = get_num(rd, o, "confidence");
-    if ((x = name_index(get_str(rd, o, "kind", 1), kind_names, 3)) >= 0)
-        r->kind = (pm_kind_t)x;
-    if ((x = name_index(get_str(rd, o, "codec", 1), codec_names, 3)) >= 0)
-        r->codec = (pm_img_codec_t)x;
+    x = 0;
+    get_enum(rd, o, "kind", kind_names, 3, &x);
+    r->kind = (pm_kind_t)x;
+    x = 0;
+    get_enum(rd, o, "codec", codec_names, 3, &x);
+    r->codec = (pm_img_codec_t)x;
     r->bytes = get_int(rd, o, "bytes");
     r->image = dup_str(rd, o, "image", 0);
     r->text_pdf = dup_str(rd, o, "text_pdf", 0);

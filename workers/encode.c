@@ -5,8 +5,6 @@
  * files are embedded in the PDF byte for byte. No page is ever encoded
  * lossily twice.
  */
-#include "workers/engine_int.h"
-
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -17,6 +15,7 @@
 #include <vips/vips.h>
 
 #include "pipeline/pm.h"
+#include "workers/engine_int.h"
 
 static int write_g4(pm_engine_t *eng, PIX *pix, int xres, int yres,
                     const char *tmp, long long *bytes)
@@ -32,11 +31,17 @@ static int write_g4(pm_engine_t *eng, PIX *pix, int xres, int yres,
     if (be == NULL)
         return pm__engine_fail(eng, PM_ENOMEM, "encode: out of memory");
     pm__lib_clear();
+    errno = 0;
     tif = TIFFOpen(tmp, "w");
     if (tif == NULL) {
+        /* Leptonica resets libtiff's message handlers, so the reason is
+         * usually errno's. */
+        int err = errno ? -errno : PM_EENCODE;
+
         pixDestroy(&be);
-        return pm__engine_fail(eng, PM_EENCODE, "encode: cannot create %s: %s",
-                               tmp, pm__lib_last());
+        return pm__engine_fail(eng, err, "encode: cannot create %s: %s", tmp,
+                               pm__lib_last()[0] ? pm__lib_last()
+                                                 : pm_strerror(err));
     }
     TIFFSetField(tif, TIFFTAG_IMAGEWIDTH, w);
     TIFFSetField(tif, TIFFTAG_IMAGELENGTH, h);
@@ -54,18 +59,56 @@ static int write_g4(pm_engine_t *eng, PIX *pix, int xres, int yres,
     data = pixGetData(be);
     wpl = pixGetWpl(be);
     for (uint32_t y = 0; ok && y < h; y++)
-        ok = TIFFWriteScanline(tif, (void *)(data + (size_t)y * wpl), y, 0) ==
-             1;
+        ok =
+            TIFFWriteScanline(tif, (void *)(data + (size_t)y * wpl), y, 0) == 1;
     ok = ok && TIFFWriteDirectory(tif);
+    /* Read the directory back for the size of the one strip. */
     if (ok && TIFFSetDirectory(tif, 0) &&
         TIFFGetField(tif, TIFFTAG_STRIPBYTECOUNTS, &counts) && counts)
         *bytes = (long long)counts[0];
     TIFFClose(tif);
     pixDestroy(&be);
-    if (!ok)
-        return pm__engine_fail(eng, PM_EENCODE, "encode: G4 write failed: %s",
-                               pm__lib_last());
+    if (!ok || *bytes <= 0)
+        return pm__engine_fail(
+            eng, PM_EENCODE, "encode: G4 write to %s failed: %s", tmp,
+            pm__lib_last()[0] ? pm__lib_last() : "no strip written");
     return 0;
+}
+
+/*
+ * Returns a copy of the JPEG in buf with a JFIF APP0 segment giving its
+ * density in dots per inch, or NULL when out of memory. libvips writes
+ * the resolution only into EXIF, which "strip" removes; JFIF is where
+ * readers (Leptonica, viewers) look for it.
+ */
+static unsigned char *jpeg_with_jfif(const unsigned char *buf, size_t len,
+                                     int xres, int yres, size_t *outlen)
+{
+    unsigned char app0[18] = {0xff, 0xe0, 0, 16, 'J', 'F', 'I',
+                              'F',  0,    1, 1,  1, /* units: dots per inch */
+                              0,    0,    0, 0,  0,   0};
+    size_t skip = 2; /* SOI */
+    unsigned char *out;
+
+    app0[12] = (unsigned char)(xres >> 8);
+    app0[13] = (unsigned char)xres;
+    app0[14] = (unsigned char)(yres >> 8);
+    app0[15] = (unsigned char)yres;
+    /* Replace a JFIF segment the encoder may have written itself. */
+    if (len >= 20 && buf[2] == 0xff && buf[3] == 0xe0 &&
+        memcmp(buf + 6, "JFIF", 5) == 0)
+        skip = 4 + ((size_t)buf[4] << 8 | buf[5]);
+    if (len < skip)
+        skip = len;
+    out = pm_malloc(len - skip + 2 + sizeof(app0));
+    if (out == NULL)
+        return NULL;
+    out[0] = 0xff;
+    out[1] = 0xd8;
+    memcpy(out + 2, app0, sizeof(app0));
+    memcpy(out + 2 + sizeof(app0), buf + skip, len - skip);
+    *outlen = len - skip + 2 + sizeof(app0);
+    return out;
 }
 
 static int write_vips(pm_engine_t *eng, const pm_profile_t *p, PIX *pix,
@@ -82,9 +125,9 @@ static int write_vips(pm_engine_t *eng, const pm_profile_t *p, PIX *pix,
 
     if (pixGetRasterData(pix, &raster, &nbytes) != 0)
         return pm__engine_fail(eng, PM_ENOMEM, "encode: out of memory");
-    mem = vips_image_new_from_memory(raster, nbytes, pixGetWidth(pix),
-                                     pixGetHeight(pix), bands,
-                                     VIPS_FORMAT_UCHAR);
+    mem =
+        vips_image_new_from_memory(raster, nbytes, pixGetWidth(pix),
+                                   pixGetHeight(pix), bands, VIPS_FORMAT_UCHAR);
     rc = mem == NULL;
     /* libvips keeps resolution in pixels per millimetre. */
     if (!rc)
@@ -95,11 +138,9 @@ static int write_vips(pm_engine_t *eng, const pm_profile_t *p, PIX *pix,
                        NULL);
     if (!rc && codec == PM_IMG_JPEG)
         rc = vips_jpegsave_buffer(img, &buf, &len, "Q", p->jpeg_quality,
-                                  "optimize_coding", TRUE, "strip", TRUE,
-                                  NULL);
+                                  "optimize_coding", TRUE, "strip", TRUE, NULL);
     else if (!rc)
-        rc = vips_jp2ksave_buffer(img, &buf, &len, "Q", p->jp2_quality,
-                                  NULL);
+        rc = vips_jp2ksave_buffer(img, &buf, &len, "Q", p->jp2_quality, NULL);
     if (img != NULL)
         g_object_unref(img);
     if (mem != NULL)
@@ -111,8 +152,18 @@ static int write_vips(pm_engine_t *eng, const pm_profile_t *p, PIX *pix,
         vips_error_clear();
         return PM_EENCODE;
     }
-    rc = pm_write_file_atomic(tmp, buf, len);
-    g_free(buf);
+    if (codec == PM_IMG_JPEG) {
+        unsigned char *jfif = jpeg_with_jfif(buf, len, xres, yres, &len);
+
+        g_free(buf);
+        if (jfif == NULL)
+            return PM_ENOMEM;
+        rc = pm_write_file_atomic(tmp, jfif, len);
+        pm_free(jfif);
+    } else {
+        rc = pm_write_file_atomic(tmp, buf, len);
+        g_free(buf);
+    }
     if (rc)
         return pm__engine_fail(eng, rc, "encode: cannot write %s: %s", tmp,
                                pm_strerror(rc));
@@ -141,9 +192,9 @@ int pm_encode_page(pm_engine_t *eng, const pm_profile_t *p,
         return PM_ENOMEM;
     if (*codec == PM_IMG_G4) {
         tmp = pm_asprintf("%s.tmp", out);
-        err = tmp == NULL ? PM_ENOMEM
-                          : write_g4(eng, img->pix, img->xres, img->yres, tmp,
-                                     bytes);
+        err = tmp == NULL
+                  ? PM_ENOMEM
+                  : write_g4(eng, img->pix, img->xres, img->yres, tmp, bytes);
         if (err == 0)
             err = pm_commit_file(tmp, out);
         else if (tmp != NULL)
@@ -154,7 +205,11 @@ int pm_encode_page(pm_engine_t *eng, const pm_profile_t *p,
     }
     pm_free(tmp);
     if (err) {
+        /* A failed commit may have renamed the file into place already
+         * (the directory fsync comes after): no artifact on failure. */
+        unlink(out);
         pm_free(out);
+        *bytes = 0;
         return err;
     }
     *path = out;
@@ -173,11 +228,16 @@ int pm_encode_read_g4(pm_engine_t *eng, const char *path, unsigned char **data,
 
     *data = NULL;
     *len = 0;
+    *width = 0;
+    *height = 0;
     pm__lib_clear();
+    errno = 0;
     tif = TIFFOpen(path, "rm");
     if (tif == NULL)
         return pm__engine_fail(eng, PM_EIO, "%s: cannot open: %s", path,
-                               pm__lib_last());
+                               pm__lib_last()[0] ? pm__lib_last()
+                               : errno           ? strerror(errno)
+                                                 : "not a TIFF");
     TIFFGetField(tif, TIFFTAG_COMPRESSION, &comp);
     TIFFGetField(tif, TIFFTAG_IMAGEWIDTH, &w);
     TIFFGetField(tif, TIFFTAG_IMAGELENGTH, &h);
@@ -195,8 +255,7 @@ int pm_encode_read_g4(pm_engine_t *eng, const char *path, unsigned char **data,
     if (TIFFReadRawStrip(tif, 0, buf, (tmsize_t)counts[0]) !=
         (tmsize_t)counts[0]) {
         pm_free(buf);
-        err = pm__engine_fail(eng, PM_EIO, "%s: short read of G4 strip",
-                              path);
+        err = pm__engine_fail(eng, PM_EIO, "%s: short read of G4 strip", path);
         goto out;
     }
     *data = buf;

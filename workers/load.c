@@ -6,14 +6,16 @@
  * pixel buffer exists, a fallback resolution, and errors that name the
  * file, the frame and the fault.
  */
-#include "workers/engine_int.h"
-
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <leptonica/allheaders.h>
 #include <tiffio.h>
 
 #include "pipeline/pm.h"
+#include "workers/engine_int.h"
 
 #define MIN_SANE_DPI 50
 #define MAX_SANE_DPI 2400
@@ -25,104 +27,248 @@ void pm_page_image_cleanup(pm_page_image_t *img)
     memset(img, 0, sizeof(*img));
 }
 
-static int format_is_tiff(l_int32 f)
+/* The container formats we decode, told apart by their signatures. */
+typedef enum {
+    FMT_UNKNOWN = 0,
+    FMT_TIFF,
+    FMT_PNG,
+    FMT_JPEG,
+    FMT_JP2,
+    FMT_BMP,
+    FMT_PNM,
+} fmt_t;
+
+/* Classifies the first bytes of a file. Our own check rather than
+ * Leptonica's findFileFormat(), which opens TIFFs with libtiff to find the
+ * compression and so calls a truncated TIFF "unknown format". */
+static fmt_t fmt_from_magic(const unsigned char *b, size_t n)
 {
-    return f == IFF_TIFF || f == IFF_TIFF_PACKBITS || f == IFF_TIFF_RLE ||
-           f == IFF_TIFF_G3 || f == IFF_TIFF_G4 || f == IFF_TIFF_LZW ||
-           f == IFF_TIFF_ZIP || f == IFF_TIFF_JPEG;
+    static const unsigned char png[8] = {0x89, 'P',  'N',  'G',
+                                         '\r', '\n', 0x1a, '\n'};
+    static const unsigned char jp2[12] = {0,   0,   0,    12,   'j',  'P',
+                                          ' ', ' ', '\r', '\n', 0x87, '\n'};
+    static const unsigned char j2k[4] = {0xff, 0x4f, 0xff, 0x51};
+
+    if (n >= 4 && ((b[0] == 'I' && b[1] == 'I' && b[3] == 0 &&
+                    (b[2] == 42 || b[2] == 43)) ||
+                   (b[0] == 'M' && b[1] == 'M' && b[2] == 0 &&
+                    (b[3] == 42 || b[3] == 43))))
+        return FMT_TIFF; /* classic or BigTIFF */
+    if (n >= 8 && memcmp(b, png, 8) == 0)
+        return FMT_PNG;
+    if (n >= 3 && b[0] == 0xff && b[1] == 0xd8 && b[2] == 0xff)
+        return FMT_JPEG;
+    if ((n >= 12 && memcmp(b, jp2, 12) == 0) || (n >= 4 && !memcmp(b, j2k, 4)))
+        return FMT_JP2;
+    if (n >= 2 && b[0] == 'B' && b[1] == 'M')
+        return FMT_BMP;
+    if (n >= 2 && b[0] == 'P' && b[1] >= '1' && b[1] <= '7')
+        return FMT_PNM;
+    return FMT_UNKNOWN;
 }
 
-static int format_supported(l_int32 f)
+static const char *fmt_name(fmt_t f)
 {
-    return format_is_tiff(f) || f == IFF_PNG || f == IFF_JFIF_JPEG ||
-           f == IFF_JP2 || f == IFF_BMP || f == IFF_PNM;
+    static const char *const names[] = {"unknown",   "TIFF", "PNG", "JPEG",
+                                        "JPEG 2000", "BMP",  "PNM"};
+
+    return (unsigned)f < sizeof(names) / sizeof(names[0]) ? names[f] : "?";
 }
 
 /* Detects the format from the file's signature. */
-static int sniff(pm_engine_t *eng, const char *path, l_int32 *format)
+static int sniff(pm_engine_t *eng, const char *path, fmt_t *format)
 {
-    FILE *f = fopen(path, "rb");
+    unsigned char head[16];
+    size_t n;
+    FILE *f;
     int err;
 
-    *format = IFF_UNKNOWN;
+    *format = FMT_UNKNOWN;
+    f = fopen(path, "rb");
     if (f == NULL) {
         err = -errno;
         return pm__engine_fail(eng, err, "%s: cannot open: %s", path,
                                strerror(-err));
     }
+    n = fread(head, 1, sizeof(head), f);
+    err = ferror(f) ? -(errno ? errno : EIO) : 0;
     fclose(f);
-    pm__lib_clear();
-    if (findFileFormat(path, format) != 0 || !format_supported(*format))
+    if (err)
+        return pm__engine_fail(eng, err, "%s: cannot read: %s", path,
+                               strerror(-err));
+    *format = fmt_from_magic(head, n);
+    if (*format == FMT_UNKNOWN)
         return pm__engine_fail(eng, PM_EUNSUPP,
                                "%s: not a supported image (TIFF, PNG, JPEG, "
-                               "JPEG 2000, BMP, PNM) or unreadable header",
+                               "JPEG 2000, BMP, PNM)",
                                path);
     return 0;
+}
+
+/* The last libtiff error on one of our handles. libtiff's global handlers
+ * belong to whoever set them last (libvips sets its own in vips_init), so
+ * each handle we open carries its own. */
+typedef struct tiff_msg {
+    char text[400];
+} tiff_msg_t;
+
+static int tiff_on_error(TIFF *tif, void *user, const char *module,
+                         const char *fmt, va_list ap)
+{
+    tiff_msg_t *m = user;
+    char buf[320];
+
+    (void)tif;
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    snprintf(m->text, sizeof(m->text), "%s: %s", module ? module : "libtiff",
+             buf);
+    return 1; /* handled: not passed on to the global handler */
+}
+
+static int tiff_on_warning(TIFF *tif, void *user, const char *module,
+                           const char *fmt, va_list ap)
+{
+    char buf[320];
+
+    (void)tif;
+    (void)user;
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    pm_log(PM_LOG_DEBUG, "libtiff", "warning: %s: %s",
+           module ? module : "libtiff", buf);
+    return 1;
+}
+
+/* Opens `path` for reading (no memory mapping) with our handlers. */
+static TIFF *tiff_open(const char *path, tiff_msg_t *msg)
+{
+    TIFFOpenOptions *opts = TIFFOpenOptionsAlloc();
+    TIFF *tif;
+
+    msg->text[0] = '\0';
+    if (opts == NULL) {
+        snprintf(msg->text, sizeof(msg->text), "out of memory");
+        return NULL;
+    }
+    TIFFOpenOptionsSetErrorHandlerExtR(opts, tiff_on_error, msg);
+    TIFFOpenOptionsSetWarningHandlerExtR(opts, tiff_on_warning, msg);
+    tif = TIFFOpenExt(path, "rm", opts); /* copies the options */
+    TIFFOpenOptionsFree(opts);
+    if (tif == NULL && msg->text[0] == '\0')
+        snprintf(msg->text, sizeof(msg->text), "cannot open");
+    return tif;
 }
 
 static int tiff_count(pm_engine_t *eng, const char *path, int *n)
 {
+    tiff_msg_t msg;
     TIFF *tif;
     tdir_t count;
 
-    pm__lib_clear();
-    tif = TIFFOpen(path, "rm");
+    tif = tiff_open(path, &msg);
     if (tif == NULL)
         return pm__engine_fail(eng, PM_ECORRUPT, "%s: not a readable TIFF: %s",
-                               path, pm__lib_last());
+                               path, msg.text);
     count = TIFFNumberOfDirectories(tif);
     TIFFClose(tif);
     if (count < 1)
-        return pm__engine_fail(eng, PM_ECORRUPT, "%s: TIFF has no pages",
-                               path);
+        return pm__engine_fail(eng, PM_ECORRUPT,
+                               "%s: TIFF has no readable pages%s%s", path,
+                               msg.text[0] ? ": " : "", msg.text);
     *n = (int)count;
     return 0;
 }
 
-int pm_load_count_frames(pm_engine_t *eng, const char *path, int *nframes)
+static int count_frames(pm_engine_t *eng, const char *path, fmt_t *format,
+                        int *nframes)
 {
-    l_int32 format;
     int err;
 
     *nframes = 0;
-    err = sniff(eng, path, &format);
+    err = sniff(eng, path, format);
     if (err)
         return err;
-    if (format_is_tiff(format))
+    if (*format == FMT_TIFF)
         return tiff_count(eng, path, nframes);
     *nframes = 1;
     return 0;
 }
 
-/* Reads width and height of frame `frame` without decoding pixels. */
-static int read_dims(pm_engine_t *eng, const char *path, l_int32 format,
-                     int frame, long long *w, long long *h)
+int pm_load_count_frames(pm_engine_t *eng, const char *path, int *nframes)
 {
-    l_int32 lw = 0, lh = 0, bps, spp, res, cmap, fmt;
+    fmt_t format;
 
+    return count_frames(eng, path, &format, nframes);
+}
+
+/* Reads width and height from a BMP's info header. Leptonica's
+ * pixReadHeader() decodes a whole BMP to learn its size, which is what
+ * the pixel limit must come before. */
+static int bmp_dims(pm_engine_t *eng, const char *path, long long *w,
+                    long long *h)
+{
+    unsigned char b[26];
+    FILE *f = fopen(path, "rb");
+    size_t n = f != NULL ? fread(b, 1, sizeof(b), f) : 0;
+    uint32_t hdr;
+
+    if (f != NULL)
+        fclose(f);
+    if (n < sizeof(b))
+        return pm__engine_fail(eng, PM_ECORRUPT, "%s: BMP header is truncated",
+                               path);
+    hdr = (uint32_t)b[14] | (uint32_t)b[15] << 8 | (uint32_t)b[16] << 16 |
+          (uint32_t)b[17] << 24;
+    if (hdr == 12) { /* OS/2 BITMAPCOREHEADER: 16-bit sizes */
+        *w = b[18] | b[19] << 8;
+        *h = b[20] | b[21] << 8;
+    } else {
+        /* BITMAPINFOHEADER and later: signed 32-bit, height < 0 means
+         * top-down rows. */
+        *w = (int32_t)((uint32_t)b[18] | (uint32_t)b[19] << 8 |
+                       (uint32_t)b[20] << 16 | (uint32_t)b[21] << 24);
+        *h = (int32_t)((uint32_t)b[22] | (uint32_t)b[23] << 8 |
+                       (uint32_t)b[24] << 16 | (uint32_t)b[25] << 24);
+        if (*h < 0)
+            *h = -*h;
+    }
+    return 0;
+}
+
+/* Reads width and height of frame `frame` without decoding pixels, and
+ * whether a TIFF frame is tiled (Leptonica reads strips only). */
+static int read_dims(pm_engine_t *eng, const char *path, fmt_t format,
+                     int frame, long long *w, long long *h, int *tiled)
+{
+    l_int32 lw = 0, lh = 0, bps, spp, cmap, fmt;
+
+    *tiled = 0;
     pm__lib_clear();
-    if (format_is_tiff(format)) {
-        TIFF *tif = TIFFOpen(path, "rm");
+    if (format == FMT_TIFF) {
+        tiff_msg_t msg;
+        TIFF *tif = tiff_open(path, &msg);
         uint32_t tw = 0, th = 0;
         int ok;
 
         if (tif == NULL)
-            return pm__engine_fail(eng, PM_ECORRUPT, "%s: not a readable "
-                                   "TIFF: %s", path, pm__lib_last());
+            return pm__engine_fail(eng, PM_ECORRUPT,
+                                   "%s frame %d: not a readable TIFF: %s", path,
+                                   frame + 1, msg.text);
         ok = TIFFSetDirectory(tif, (tdir_t)frame) &&
              TIFFGetField(tif, TIFFTAG_IMAGEWIDTH, &tw) &&
              TIFFGetField(tif, TIFFTAG_IMAGELENGTH, &th);
+        *tiled = ok && TIFFIsTiled(tif);
         TIFFClose(tif);
         if (!ok)
             return pm__engine_fail(eng, PM_ECORRUPT,
                                    "%s frame %d: unreadable TIFF directory: "
-                                   "%s", path, frame + 1, pm__lib_last());
+                                   "%s",
+                                   path, frame + 1, msg.text);
         *w = tw;
         *h = th;
         return 0;
     }
-    (void)res;
-    (void)fmt;
+    if (format == FMT_BMP)
+        return bmp_dims(eng, path, w, h);
     if (pixReadHeader(path, &fmt, &lw, &lh, &bps, &spp, &cmap) != 0)
         return pm__engine_fail(eng, PM_ECORRUPT,
                                "%s: unreadable image header: %s", path,
@@ -130,6 +276,122 @@ static int read_dims(pm_engine_t *eng, const char *path, l_int32 format,
     *w = lw;
     *h = lh;
     return 0;
+}
+
+/* Resolution tags of the current TIFF directory in pixels per inch. */
+static void tiff_resolution(TIFF *tif, PIX *pix)
+{
+    float xres = 0, yres = 0;
+    uint16_t unit = RESUNIT_INCH;
+
+    TIFFGetFieldDefaulted(tif, TIFFTAG_RESOLUTIONUNIT, &unit);
+    if (!TIFFGetField(tif, TIFFTAG_XRESOLUTION, &xres) || !(xres > 0) ||
+        xres > 1e6f)
+        xres = 0;
+    if (!TIFFGetField(tif, TIFFTAG_YRESOLUTION, &yres) || !(yres > 0) ||
+        yres > 1e6f)
+        yres = 0;
+    if (unit == RESUNIT_CENTIMETER) {
+        xres *= 2.54f;
+        yres *= 2.54f;
+    } else if (unit == RESUNIT_NONE) {
+        xres = yres = 0; /* an aspect ratio, not a resolution */
+    }
+    pixSetResolution(pix, (l_int32)(xres + 0.5f), (l_int32)(yres + 0.5f));
+}
+
+/*
+ * Decodes a TIFF frame through libtiff's RGBA interface, which reads what
+ * Leptonica refuses (tiles, LogLuv, old-style JPEG), stopping at the first
+ * damaged strip or tile. Alpha, which libtiff premultiplies, is composited
+ * over white. Returns a 32 bpp pix or NULL with the reason in `why`.
+ */
+static PIX *tiff_read_rgba(const char *path, int frame, char *why,
+                           size_t whylen)
+{
+    char emsg[1024] = "";
+    uint32_t w = 0, h = 0;
+    l_uint32 *data;
+    PIX *pix = NULL;
+    tiff_msg_t msg;
+    TIFF *tif;
+
+    tif = tiff_open(path, &msg);
+    if (tif == NULL || !TIFFSetDirectory(tif, (tdir_t)frame) ||
+        !TIFFGetField(tif, TIFFTAG_IMAGEWIDTH, &w) ||
+        !TIFFGetField(tif, TIFFTAG_IMAGELENGTH, &h)) {
+        snprintf(why, whylen, "%s", msg.text);
+        goto out;
+    }
+    if (!TIFFRGBAImageOK(tif, emsg)) {
+        snprintf(why, whylen, "%s", emsg);
+        goto out;
+    }
+    pix = pixCreate((l_int32)w, (l_int32)h, 32);
+    if (pix == NULL) {
+        snprintf(why, whylen, "out of memory");
+        goto out;
+    }
+    /* A 32 bpp pix is w words per row, no padding: the raster libtiff
+     * wants. */
+    data = pixGetData(pix);
+    if (!TIFFReadRGBAImageOriented(tif, w, h, data, ORIENTATION_TOPLEFT, 1)) {
+        snprintf(why, whylen, "%s",
+                 msg.text[0] ? msg.text : "damaged image data");
+        pixDestroy(&pix);
+        goto out;
+    }
+    for (size_t i = 0, n = (size_t)w * h; i < n; i++) {
+        uint32_t v = data[i], a = TIFFGetA(v);
+        uint32_t r = TIFFGetR(v) + 255 - a, g = TIFFGetG(v) + 255 - a,
+                 b = TIFFGetB(v) + 255 - a;
+
+        data[i] = (r > 255 ? 255 : r) << 24 | (g > 255 ? 255 : g) << 16 |
+                  (b > 255 ? 255 : b) << 8;
+    }
+    pixSetSpp(pix, 3);
+    tiff_resolution(tif, pix);
+out:
+    if (tif != NULL)
+        TIFFClose(tif);
+    return pix;
+}
+
+/* Decodes frame `frame`; NULL with the reason on `eng`. */
+static PIX *decode(pm_engine_t *eng, const char *path, fmt_t format, int frame,
+                   int tiled)
+{
+    char lept[512], why[512] = "";
+    PIX *pix;
+
+    pm__lib_clear();
+    if (format != FMT_TIFF) {
+        pix = pixRead(path);
+        if (pix == NULL)
+            pm__engine_fail(eng, PM_ECORRUPT,
+                            "%s frame %d: cannot decode: corrupt or "
+                            "truncated %s data (%s)",
+                            path, frame + 1, fmt_name(format),
+                            pm__lib_last()[0] ? pm__lib_last() : "no detail");
+        return pix;
+    }
+    if (tiled) {
+        snprintf(lept, sizeof(lept), "tiled TIFF");
+    } else {
+        pix = pixReadTiff(path, frame);
+        if (pix != NULL)
+            return pix;
+        snprintf(lept, sizeof(lept), "%s",
+                 pm__lib_last()[0] ? pm__lib_last()
+                                   : "corrupt or truncated data");
+    }
+    /* What Leptonica can't read, libtiff's RGBA interface may. */
+    pix = tiff_read_rgba(path, frame, why, sizeof(why));
+    if (pix == NULL)
+        pm__engine_fail(eng, PM_ECORRUPT,
+                        "%s frame %d: cannot decode: %s; libtiff: %s", path,
+                        frame + 1, lept, why[0] ? why : "cannot read");
+    return pix;
 }
 
 static int fix_resolution(const char *path, int frame, const pm_profile_t *p,
@@ -159,45 +421,35 @@ static int fix_resolution(const char *path, int frame, const pm_profile_t *p,
 int pm_load_page(pm_engine_t *eng, const char *path, int frame,
                  const pm_profile_t *p, PIX **out, int *dpi_fallback)
 {
-    l_int32 format;
+    fmt_t format;
     long long w = 0, h = 0;
-    int nframes, err;
+    int nframes, tiled, err;
     PIX *pix;
 
     *out = NULL;
     *dpi_fallback = 0;
-    err = pm_load_count_frames(eng, path, &nframes);
+    err = count_frames(eng, path, &format, &nframes);
     if (err)
         return err;
-    format = IFF_UNKNOWN;
-    findFileFormat(path, &format);
     if (frame < 0 || frame >= nframes)
         return pm__engine_fail(eng, PM_EINVAL,
-                               "%s: frame %d requested, file has %d", path,
+                               "%s frame %d: no such frame, file has %d", path,
                                frame + 1, nframes);
-    err = read_dims(eng, path, format, frame, &w, &h);
+    err = read_dims(eng, path, format, frame, &w, &h, &tiled);
     if (err)
         return err;
     if (w <= 0 || h <= 0)
         return pm__engine_fail(eng, PM_ECORRUPT,
                                "%s frame %d: image has no pixels (%lldx%lld)",
                                path, frame + 1, w, h);
-    if (w * h > p->max_pixels)
+    if (w > p->max_pixels / h) /* w * h > max_pixels, without overflow */
         return pm__engine_fail(eng, PM_ETOOBIG,
                                "%s frame %d: %lldx%lld pixels exceeds the "
                                "limit of %lld pixels; not decoded",
                                path, frame + 1, w, h, p->max_pixels);
-    pm__lib_clear();
-    if (format_is_tiff(format))
-        pix = pixReadTiff(path, frame);
-    else
-        pix = pixRead(path);
+    pix = decode(eng, path, format, frame, tiled);
     if (pix == NULL)
-        return pm__engine_fail(eng, PM_ECORRUPT,
-                               "%s frame %d: cannot decode: %s", path,
-                               frame + 1,
-                               pm__lib_last()[0] ? pm__lib_last()
-                                                 : "corrupt or truncated data");
+        return PM_ECORRUPT;
     if ((long long)pixGetWidth(pix) != w || (long long)pixGetHeight(pix) != h) {
         pixDestroy(&pix);
         return pm__engine_fail(eng, PM_ECORRUPT,
@@ -292,8 +544,8 @@ static int to_canonical_depth(PIX **pix)
 static PIX *binarize(PIX *pix8)
 {
     l_int32 thresh;
-    PIX *b = pixOtsuThreshOnBackgroundNorm(pix8, NULL, 10, 15, 100, 50, 255,
-                                           2, 2, 0.1f, &thresh);
+    PIX *b = pixOtsuThreshOnBackgroundNorm(pix8, NULL, 10, 15, 100, 50, 255, 2,
+                                           2, 0.1f, &thresh);
 
     return b != NULL ? b : pixThresholdToBinary(pix8, 128);
 }

@@ -1,0 +1,498 @@
+/*
+ * test_config.c: the INI reader and validator (config/config.h). Files are
+ * written to a temp folder; a valid one must load exactly, and a broken
+ * one must report every problem in one pass, each as
+ * "FILE:LINE: [section] key: what is wrong".
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "config/config.h"
+#include "lib/testlib.h"
+#include "pipeline/pm.h"
+
+static char conf_path[512];
+
+/* Writes `text` to <tmpdir>/<name> and returns its path (static). */
+static const char *write_conf(const char *dir, const char *name,
+                              const char *text)
+{
+    snprintf(conf_path, sizeof(conf_path), "%s/%s", dir, name);
+    assert_int_equal(pm_write_file_atomic(conf_path, text, strlen(text)), 0);
+    return conf_path;
+}
+
+/* Counts the lines of an error report. */
+static int count_lines(const char *s)
+{
+    int n = 0;
+
+    for (; *s; s++)
+        n += *s == '\n';
+    return n;
+}
+
+/* Fails unless `errors` has a line starting "path:line: [section] key: " */
+static void expect_error(const char *errors, const char *path, int line,
+                         const char *section, const char *key)
+{
+    char want[1024];
+
+    snprintf(want, sizeof(want), "%s:%d: [%s] %s: ", path, line, section, key);
+    for (const char *l = errors; l != NULL && *l;) {
+        if (strncmp(l, want, strlen(want)) == 0 &&
+            l[strlen(want)] != '\n') /* and says what is wrong */
+            return;
+        l = strchr(l, '\n');
+        if (l != NULL)
+            l++;
+    }
+    fail_msg("no error '%s...' in:\n%s", want, errors);
+}
+
+static const char valid_ini[] = "; a comment\n"
+                                "[pagemill]\n"
+                                "workers = 3\n"
+                                "page_timeout = 120\n"
+                                "worker_memory_mb = 2048\n"
+                                "icc_profile = /opt/icc/sRGB v4.icc\n"
+                                "tessdata = /opt/tessdata\n"
+                                "\n"
+                                "[profile fast]\n"
+                                "languages = eng+deu\n"
+                                "ocr = no\n"
+                                "ocr_psm = 6\n"
+                                "orient = off\n"
+                                "orient_min_confidence = 5.5\n"
+                                "deskew = false\n"
+                                "deskew_max_angle = 8\n"
+                                "deskew_min_confidence = 1.25\n"
+                                "blank_ink_ratio = 0.001\n"
+                                "color_mode = bitonal\n"
+                                "gray_codec = jp2\n"
+                                "jpeg_quality = 70\n"
+                                "jp2_quality = 30\n"
+                                "fallback_dpi = 200\n"
+                                "max_pixels = 100000000\n"
+                                "\n"
+                                "[profile archive-color]\n"
+                                "  languages = fra   ; inline comment\n"
+                                "color_mode = gray\n"
+                                "ocr = YES\n";
+
+static void valid_file_with_two_profiles_loads(void **state)
+{
+    const char *dir, *path;
+    pm_config_t *cfg = (pm_config_t *)1;
+    char *errors = (char *)1;
+    const pm_profile_t *fast, *arch, *def;
+    pm_profile_t d;
+
+    (void)state;
+    dir = t_tmpdir();
+    path = write_conf(dir, "valid.ini", valid_ini);
+    if (pm_config_load(path, &cfg, &errors) != 0)
+        fail_msg("valid file refused:\n%s", errors);
+    assert_non_null(cfg);
+    assert_null(errors);
+    assert_string_equal(cfg->source, path);
+    assert_int_equal(cfg->workers, 3);
+    assert_int_equal(cfg->page_timeout, 120);
+    assert_int_equal(cfg->worker_memory_mb, 2048);
+    assert_string_equal(cfg->icc_profile, "/opt/icc/sRGB v4.icc");
+    assert_string_equal(cfg->tessdata, "/opt/tessdata");
+    /* The built-in default stays, plus the two from the file. */
+    assert_int_equal(cfg->nprofiles, 3);
+
+    fast = pm_config_profile(cfg, "fast");
+    assert_non_null(fast);
+    assert_string_equal(fast->name, "fast");
+    assert_string_equal(fast->languages, "eng+deu");
+    assert_int_equal(fast->ocr, 0);
+    assert_int_equal(fast->ocr_psm, 6);
+    assert_int_equal(fast->orient, 0);
+    assert_true(fast->orient_min_confidence == 5.5);
+    assert_int_equal(fast->deskew, 0);
+    assert_true(fast->deskew_max_angle == 8);
+    assert_true(fast->deskew_min_confidence == 1.25);
+    assert_true(fast->blank_ink_ratio == 0.001);
+    assert_int_equal(fast->color_mode, PM_COLOR_BITONAL);
+    assert_int_equal(fast->gray_codec, PM_CODEC_JP2);
+    assert_int_equal(fast->jpeg_quality, 70);
+    assert_int_equal(fast->jp2_quality, 30);
+    assert_int_equal(fast->fallback_dpi, 200);
+    assert_true(fast->max_pixels == 100000000);
+
+    /* Keys not given keep the defaults. */
+    arch = pm_config_profile(cfg, "archive-color");
+    assert_non_null(arch);
+    pm_profile_defaults(&d);
+    assert_string_equal(arch->languages, "fra");
+    assert_int_equal(arch->color_mode, PM_COLOR_GRAY);
+    assert_int_equal(arch->ocr, 1);
+    assert_int_equal(arch->jpeg_quality, d.jpeg_quality);
+    assert_true(arch->blank_ink_ratio == d.blank_ink_ratio);
+    assert_true(arch->max_pixels == d.max_pixels);
+
+    def = pm_config_profile(cfg, "default");
+    assert_non_null(def);
+    assert_int_equal(memcmp(def, &d, sizeof(d)), 0);
+    assert_null(pm_config_profile(cfg, "missing"));
+    pm_config_free(cfg);
+    t_tmpdir_cleanup();
+}
+
+/* A [profile default] section overrides the built-in one in place. */
+static void default_profile_can_be_overridden(void **state)
+{
+    const char *dir, *path;
+    pm_config_t *cfg = NULL;
+    char *errors = NULL;
+
+    (void)state;
+    dir = t_tmpdir();
+    path = write_conf(dir, "default.ini",
+                      "[profile default]\njpeg_quality = 90\n"
+                      "[profile default]\nlanguages = deu\n");
+    assert_int_equal(pm_config_load(path, &cfg, &errors), 0);
+    assert_int_equal(cfg->nprofiles, 1);
+    assert_int_equal(cfg->profiles[0].jpeg_quality, 90);
+    assert_string_equal(cfg->profiles[0].languages, "deu");
+    pm_config_free(cfg);
+    t_tmpdir_cleanup();
+}
+
+static const char broken_ini[] = "[pagemill]\n"          /* 1 */
+                                 "workers = two\n"       /* 2: bad int */
+                                 "page_timeout = 0\n"    /* 3: out of range */
+                                 "colour = blue\n"       /* 4: unknown key */
+                                 "\n"                    /* 5 */
+                                 "[profile scan]\n"      /* 6 */
+                                 "ocr = maybe\n"         /* 7: bad bool */
+                                 "languages = eng deu\n" /* 8: bad languages */
+                                 "jpeg_quality = 101\n"  /* 9: out of range */
+                                 "jpeg_quality = 80\n"   /* 10: fine */
+                                 "blank_ink_ratio = lots\n" /* 11: bad number */
+                                 "color_mode = sepia\n"     /* 12: bad enum */
+                                 "ocr_psm = 2\n"      /* 13: excluded value */
+                                 "languages = +eng\n" /* 14: bad languages */
+                                 "fallback_dpi = 72.5\n" /* 15: not an int */
+                                 "max_pixels = 0\n"      /* 16: out of range */
+                                 "\n"                    /* 17 */
+                                 "[profiles scan]\n"     /* 18 */
+                                 "ocr = yes\n"        /* 19: unknown section */
+                                 "[profile scan]\n"   /* 20 */
+                                 "deskew = yes\n"     /* 21: fine */
+                                 "gray_codec = png\n" /* 22: bad enum */
+                                 "fast = yes\n";      /* 23: unknown key */
+
+static void every_error_is_reported_in_one_pass(void **state)
+{
+    const char *dir, *path;
+    pm_config_t *cfg = (pm_config_t *)1;
+    char *errors = NULL;
+
+    (void)state;
+    dir = t_tmpdir();
+    path = write_conf(dir, "broken.ini", broken_ini);
+    assert_int_equal(pm_config_load(path, &cfg, &errors), PM_ECONFIG);
+    assert_null(cfg);
+    assert_non_null(errors);
+    fprintf(stderr, "%s", errors);
+    expect_error(errors, path, 2, "pagemill", "workers");
+    expect_error(errors, path, 3, "pagemill", "page_timeout");
+    expect_error(errors, path, 4, "pagemill", "colour");
+    expect_error(errors, path, 7, "profile scan", "ocr");
+    expect_error(errors, path, 8, "profile scan", "languages");
+    expect_error(errors, path, 9, "profile scan", "jpeg_quality");
+    expect_error(errors, path, 11, "profile scan", "blank_ink_ratio");
+    expect_error(errors, path, 12, "profile scan", "color_mode");
+    expect_error(errors, path, 13, "profile scan", "ocr_psm");
+    expect_error(errors, path, 14, "profile scan", "languages");
+    expect_error(errors, path, 15, "profile scan", "fallback_dpi");
+    expect_error(errors, path, 16, "profile scan", "max_pixels");
+    expect_error(errors, path, 19, "profiles scan", "ocr");
+    expect_error(errors, path, 22, "profile scan", "gray_codec");
+    expect_error(errors, path, 23, "profile scan", "fast");
+    /* Nothing else: the fine lines raise nothing. */
+    assert_int_equal(count_lines(errors), 15);
+    /* The offending value is quoted. */
+    assert_non_null(strstr(errors, "'two'"));
+    assert_non_null(strstr(errors, "'eng deu'"));
+    assert_non_null(strstr(errors, "'maybe'"));
+    pm_free(errors);
+    t_tmpdir_cleanup();
+}
+
+static void keys_outside_sections_and_syntax_errors(void **state)
+{
+    const char *dir, *path;
+    pm_config_t *cfg = (pm_config_t *)1;
+    char *errors = NULL;
+
+    (void)state;
+    dir = t_tmpdir();
+    path = write_conf(dir, "syntax.ini",
+                      "workers = 2\n"                  /* 1: outside sections */
+                      "[pagemill]\n"                   /* 2 */
+                      "this line has no equals sign\n" /* 3: syntax */
+                      "[profile ok]\n"                 /* 4 */
+                      "ocr = nope\n");                 /* 5: still reported */
+    assert_int_equal(pm_config_load(path, &cfg, &errors), PM_ECONFIG);
+    assert_null(cfg);
+    fprintf(stderr, "%s", errors);
+    expect_error(errors, path, 1, "", "workers");
+    expect_error(errors, path, 5, "profile ok", "ocr");
+    {
+        char want[600];
+
+        snprintf(want, sizeof(want), "%s:3: ", path);
+        assert_non_null(strstr(errors, want));
+    }
+    pm_free(errors);
+
+    t_tmpdir_cleanup();
+}
+
+static void missing_file_is_enoent(void **state)
+{
+    const char *dir;
+    char path[512];
+    pm_config_t *cfg = (pm_config_t *)1;
+    char *errors = NULL;
+
+    (void)state;
+    dir = t_tmpdir();
+    snprintf(path, sizeof(path), "%s/nope.ini", dir);
+    assert_int_equal(pm_config_load(path, &cfg, &errors), -ENOENT);
+    assert_null(cfg);
+    assert_non_null(errors); /* says which file */
+    assert_non_null(strstr(errors, path));
+    pm_free(errors);
+    t_tmpdir_cleanup();
+}
+
+/* A folder given as the config file is an error, not an empty config. */
+static void folder_is_not_a_config(void **state)
+{
+    const char *dir;
+    pm_config_t *cfg = (pm_config_t *)1;
+    char *errors = NULL;
+    int rc;
+
+    (void)state;
+    dir = t_tmpdir();
+    rc = pm_config_load(dir, &cfg, &errors);
+    if (rc == 0)
+        pm_config_free(cfg);
+    pm_free(errors);
+    t_tmpdir_cleanup();
+    assert_int_equal(rc, -EISDIR);
+}
+
+/* A profile name longer than inih's section buffer (50) is cut short
+ * silently, so --profile with the full name would not find it. */
+static void long_profile_names_are_refused(void **state)
+{
+    const char *dir, *path;
+    char text[256];
+    pm_config_t *cfg = NULL;
+    char *errors = NULL;
+    int rc;
+
+    (void)state;
+    dir = t_tmpdir();
+    snprintf(text, sizeof(text), "[profile %060d]\nocr = yes\n", 7);
+    path = write_conf(dir, "longname.ini", text);
+    rc = pm_config_load(path, &cfg, &errors);
+    if (rc == 0) {
+        pm_config_free(cfg);
+        t_tmpdir_cleanup();
+    }
+    assert_int_equal(rc, PM_ECONFIG);
+    assert_non_null(strstr(errors, ":1: ")); /* the section's line */
+    pm_free(errors);
+    t_tmpdir_cleanup();
+}
+
+static void empty_file_gives_defaults(void **state)
+{
+    const char *dir, *path;
+    pm_config_t *cfg = NULL, *def;
+    char *errors = NULL;
+
+    (void)state;
+    dir = t_tmpdir();
+    path = write_conf(dir, "empty.ini", "; nothing here\n");
+    assert_int_equal(pm_config_load(path, &cfg, &errors), 0);
+    def = pm_config_new();
+    assert_non_null(def);
+    assert_int_equal(cfg->nprofiles, 1);
+    assert_int_equal(cfg->workers, def->workers);
+    assert_int_equal(cfg->page_timeout, def->page_timeout);
+    assert_string_equal(cfg->icc_profile, PM_DEFAULT_ICC);
+    assert_null(cfg->tessdata);
+    assert_int_equal(
+        memcmp(&cfg->profiles[0], &def->profiles[0], sizeof(pm_profile_t)), 0);
+    pm_config_free(def);
+    pm_config_free(cfg);
+    pm_config_free(NULL);
+    t_tmpdir_cleanup();
+}
+
+/* The documented defaults are the ones pm_profile_defaults() sets. */
+static void profile_defaults_are_sane(void **state)
+{
+    pm_profile_t p;
+
+    (void)state;
+    pm_profile_defaults(&p);
+    assert_string_equal(p.name, "default");
+    assert_string_equal(p.languages, "eng");
+    assert_true(p.ocr && p.orient && p.deskew);
+    assert_true(p.blank_ink_ratio > 0 && p.blank_ink_ratio < 0.01);
+    assert_int_equal(p.color_mode, PM_COLOR_AUTO);
+    assert_int_equal(p.gray_codec, PM_CODEC_JPEG);
+    assert_true(p.jpeg_quality >= 1 && p.jpeg_quality <= 100);
+    assert_true(p.jp2_quality >= 1 && p.jp2_quality <= 100);
+    assert_true(p.fallback_dpi >= 50 && p.fallback_dpi <= 2400);
+    assert_true(p.max_pixels == 20000LL * 20000LL);
+}
+
+static void names_parse_both_ways(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(
+            pm_color_mode_parse(pm_color_mode_name((pm_color_mode_t)i)), i);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(
+            pm_gray_codec_parse(pm_gray_codec_name((pm_gray_codec_t)i)), i);
+    assert_int_equal(pm_color_mode_parse("Bitonal"), PM_COLOR_BITONAL);
+    assert_int_equal(pm_color_mode_parse("colour"), -1);
+    assert_int_equal(pm_gray_codec_parse("jpeg2000"), -1);
+    assert_string_equal(pm_color_mode_name((pm_color_mode_t)7), "?");
+}
+
+/* A line longer than inih's buffer (a deep tessdata path) is either
+ * taken whole or refused with its own line number; either way the lines
+ * after it keep theirs. */
+static void long_lines_keep_line_numbers(void **state)
+{
+    const char *dir, *path;
+    char text[1024], longpath[400], want[600];
+    pm_config_t *cfg = NULL;
+    char *errors = NULL;
+    int rc, ok;
+
+    (void)state;
+    dir = t_tmpdir();
+    memset(longpath, 'd', sizeof(longpath) - 1);
+    longpath[0] = '/';
+    longpath[sizeof(longpath) - 1] = '\0';
+    snprintf(text, sizeof(text),
+             "[pagemill]\ntessdata = %s\n[profile x]\nocr = maybe\n", longpath);
+    path = write_conf(dir, "long.ini", text);
+    rc = pm_config_load(path, &cfg, &errors);
+    assert_int_equal(rc, PM_ECONFIG);
+    snprintf(want, sizeof(want), "%s:3:", path);
+    ok = strstr(errors, want) == NULL; /* nothing on the line after */
+    snprintf(want, sizeof(want), "%s:2:", path);
+    ok = ok && (count_lines(errors) == 1 ||
+                (count_lines(errors) == 2 && strstr(errors, want) != NULL));
+    if (!ok) {
+        fprintf(stderr, "%s", errors);
+        pm_free(errors);
+        t_tmpdir_cleanup();
+        fail_msg("long line split");
+    }
+    expect_error(errors, path, 4, "profile x", "ocr");
+    pm_free(errors);
+    t_tmpdir_cleanup();
+}
+
+static int oom_lost_source;
+
+static void out_of_memory_is_clean(void **state)
+{
+    const char *dir, *path;
+    int saw_enomem = 0;
+
+    (void)state;
+    dir = t_tmpdir();
+    for (int k = 0; k < 2; k++) {
+        int rc = PM_ENOMEM;
+        long n;
+
+        path = write_conf(dir, "oom.ini", k == 0 ? valid_ini : broken_ini);
+        for (n = 1; n < 200; n++) {
+            pm_config_t *cfg = (pm_config_t *)1;
+            char *errors = (char *)1;
+
+            pm_alloc_fail_at(n);
+            rc = pm_config_load(path, &cfg, &errors);
+            pm_alloc_fail_at(0);
+            if (rc == PM_ENOMEM) {
+                saw_enomem = 1;
+                assert_null(cfg);
+                pm_free(errors);
+                continue;
+            }
+            assert_int_equal(rc, k == 0 ? 0 : PM_ECONFIG);
+            if (k == 0) {
+                assert_non_null(cfg);
+                /* Everything was really read. */
+                assert_non_null(pm_config_profile(cfg, "archive-color"));
+                assert_non_null(cfg->tessdata);
+                if (cfg->source == NULL) { /* see the next test */
+                    oom_lost_source = 1;
+                    pm_config_free(cfg);
+                    continue;
+                }
+            } else {
+                assert_int_equal(count_lines(errors), 15);
+            }
+            pm_config_free(cfg);
+            pm_free(errors);
+            break;
+        }
+        assert_true(rc != PM_ENOMEM);
+        assert_true(n > 1);
+    }
+    assert_true(saw_enomem);
+    t_tmpdir_cleanup();
+}
+
+/* Set by out_of_memory_is_clean. */
+static void out_of_memory_never_loses_the_source(void **state)
+{
+    (void)state;
+    assert_false(oom_lost_source);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(valid_file_with_two_profiles_loads),
+        cmocka_unit_test(default_profile_can_be_overridden),
+        cmocka_unit_test(every_error_is_reported_in_one_pass),
+        cmocka_unit_test(keys_outside_sections_and_syntax_errors),
+        cmocka_unit_test(missing_file_is_enoent),
+        cmocka_unit_test(folder_is_not_a_config),
+        cmocka_unit_test(long_profile_names_are_refused),
+        cmocka_unit_test(empty_file_gives_defaults),
+        cmocka_unit_test(profile_defaults_are_sane),
+        cmocka_unit_test(names_parse_both_ways),
+        cmocka_unit_test(long_lines_keep_line_numbers),
+        cmocka_unit_test(out_of_memory_is_clean),
+        cmocka_unit_test(out_of_memory_never_loses_the_source),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

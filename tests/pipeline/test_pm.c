@@ -1,0 +1,465 @@
+/*
+ * test_pm.c: the base module (pipeline/pm.h): natural order of page file
+ * names, path stems, durable writes that leave nothing behind when they
+ * fail, mkdir -p, and the allocation failure hook every other OOM test
+ * relies on.
+ */
+#include <dirent.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "lib/testlib.h"
+#include "pipeline/pm.h"
+
+static int sign(int x)
+{
+    return (x > 0) - (x < 0);
+}
+
+/* ---- natural order ---- */
+
+static void natural_cmp_orders_numbers_by_value(void **state)
+{
+    /* Each strictly before the next. */
+    static const char *const sorted[] = {"",
+                                         "1",
+                                         "2",
+                                         "10",
+                                         "p",
+                                         "p1.tif",
+                                         "p2.tif",
+                                         "p9.tif",
+                                         "p10.tif",
+                                         "p11.tif",
+                                         "p100.tif",
+                                         "page",
+                                         "page2",
+                                         "page2a",
+                                         "page2b",
+                                         "page10",
+                                         "scan-1-2",
+                                         "scan-1-10",
+                                         "scan-2-1",
+                                         "scan-10",
+                                         "z",
+                                         "z18446744073709551616",
+                                         "z99999999999999999999999"};
+    size_t n = sizeof(sorted) / sizeof(sorted[0]);
+
+    (void)state;
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(pm_natural_cmp(sorted[i], sorted[i]), 0);
+        for (size_t j = i + 1; j < n; j++) {
+            if (pm_natural_cmp(sorted[i], sorted[j]) >= 0 ||
+                pm_natural_cmp(sorted[j], sorted[i]) <= 0)
+                fail_msg("expected '%s' < '%s'", sorted[i], sorted[j]);
+        }
+    }
+    /* Plain characters compare as unsigned bytes, as strcmp does. */
+    assert_true(pm_natural_cmp("a", "b") < 0);
+    assert_true(pm_natural_cmp("B", "a") < 0);
+    assert_true(pm_natural_cmp("\xc3\xa9", "z") > 0);
+    assert_true(pm_natural_cmp("p9", "p9x") < 0);
+}
+
+static void natural_cmp_ignores_leading_zeros_in_value(void **state)
+{
+    (void)state;
+    assert_true(pm_natural_cmp("p007", "p8") < 0);
+    assert_true(pm_natural_cmp("p010", "p9") > 0);
+    assert_true(pm_natural_cmp("p0", "p1") < 0);
+    assert_true(pm_natural_cmp("p00", "p1") < 0);
+}
+
+/* Sorting a folder must give one order whatever the file system's: two
+ * different names never compare equal. */
+static void natural_cmp_is_a_total_order(void **state)
+{
+    static const char *const names[] = {"p2",  "p02", "p002", "a01b",
+                                        "a1b", "x0",  "x00",  "x"};
+    size_t n = sizeof(names) / sizeof(names[0]);
+
+    (void)state;
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < n; j++)
+            assert_int_equal(sign(pm_natural_cmp(names[i], names[j])),
+                             -sign(pm_natural_cmp(names[j], names[i])));
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < n; j++)
+            if (i != j && pm_natural_cmp(names[i], names[j]) == 0)
+                fail_msg("'%s' and '%s' compare equal", names[i], names[j]);
+}
+
+/* ---- path stems ---- */
+
+static void path_stem_strips_folder_and_last_extension(void **state)
+{
+    static const char *const cases[][2] = {
+        {"a/b/scan.01.tif", "scan.01"},
+        {"scan.tif", "scan"},
+        {"scan", "scan"},
+        {"/abs/p1.TIFF", "p1"},
+        {"dir.d/file", "file"},
+        {".hidden", ".hidden"},
+        {"dir/.hidden", ".hidden"},
+        {"a/b/", "b"},
+        {"WO-2026-0001/", "WO-2026-0001"},
+        {"trailing.", "trailing"},
+        {"", ""},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *stem = pm_path_stem(cases[i][0]);
+
+        assert_non_null(stem);
+        if (strcmp(stem, cases[i][1]) != 0)
+            fail_msg("pm_path_stem(\"%s\") = \"%s\", expected \"%s\"",
+                     cases[i][0], stem, cases[i][1]);
+        pm_free(stem);
+    }
+}
+
+static void path_stem_out_of_memory(void **state)
+{
+    (void)state;
+    pm_alloc_fail_at(1);
+    assert_null(pm_path_stem("a/b/scan.tif"));
+    pm_alloc_fail_at(1);
+    assert_null(pm_path_stem("a/b/"));
+    pm_alloc_fail_at(0);
+}
+
+/* ---- allocation failure injection ---- */
+
+static void alloc_fail_at_fails_exactly_the_nth(void **state)
+{
+    char *a, *b, *c;
+
+    (void)state;
+    pm_alloc_fail_at(1);
+    assert_null(pm_strdup("x"));
+    a = pm_strdup("x"); /* one-shot: the next one works */
+    assert_non_null(a);
+    pm_free(a);
+
+    pm_alloc_fail_at(2);
+    a = pm_strdup("first");
+    b = pm_asprintf("%s-%d", "second", 2);
+    c = pm_asprintf("%s-%d", "third", 3);
+    pm_alloc_fail_at(0);
+    assert_string_equal(a, "first");
+    assert_null(b);
+    assert_string_equal(c, "third-3");
+    pm_free(a);
+    pm_free(c);
+
+    pm_alloc_fail_at(1);
+    assert_null(pm_asprintf("%d", 42));
+    pm_alloc_fail_at(1);
+    assert_null(pm_malloc(16));
+    pm_alloc_fail_at(1);
+    assert_null(pm_calloc(4, 4));
+    pm_alloc_fail_at(0);
+
+    /* Off means off. */
+    for (int i = 0; i < 100; i++) {
+        a = pm_strdup("y");
+        assert_non_null(a);
+        pm_free(a);
+    }
+}
+
+static void realloc_failure_keeps_the_block(void **state)
+{
+    char *p = pm_strdup("keep me"), *q;
+
+    (void)state;
+    assert_non_null(p);
+    pm_alloc_fail_at(1);
+    q = pm_realloc(p, 1000);
+    pm_alloc_fail_at(0);
+    assert_null(q);
+    assert_string_equal(p, "keep me"); /* still ours, still intact */
+    pm_free(p);
+}
+
+static void strdup_and_asprintf(void **state)
+{
+    char *s;
+
+    (void)state;
+    assert_null(pm_strdup(NULL));
+    s = pm_strdup("");
+    assert_string_equal(s, "");
+    pm_free(s);
+    s = pm_asprintf("%s/%05d.%s", "out", 42, "tif");
+    assert_string_equal(s, "out/00042.tif");
+    pm_free(s);
+    s = pm_asprintf("%s", "");
+    assert_string_equal(s, "");
+    pm_free(s);
+    pm_free(NULL);
+}
+
+/* ---- files ---- */
+
+static int count_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int n = 0;
+
+    assert_non_null(d);
+    while ((e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+            n++;
+    closedir(d);
+    return n;
+}
+
+static void expect_content(const char *path, const char *want)
+{
+    char *got = t_slurp(path);
+
+    assert_non_null(got);
+    assert_string_equal(got, want);
+    pm_free(got);
+}
+
+static void write_file_atomic_writes_and_replaces(void **state)
+{
+    const char *dir;
+    char path[512];
+    struct stat st;
+
+    (void)state;
+    dir = t_tmpdir();
+    snprintf(path, sizeof(path), "%s/out.txt", dir);
+    assert_int_equal(pm_write_file_atomic(path, "hello\n", 6), 0);
+    expect_content(path, "hello\n");
+    assert_int_equal(pm_write_file_atomic(path, "bye", 3), 0);
+    expect_content(path, "bye");
+    assert_int_equal(pm_write_file_atomic(path, "", 0), 0);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_size, 0);
+    assert_int_equal(count_entries(dir), 1); /* no temp files */
+    t_tmpdir_cleanup();
+}
+
+static void write_file_atomic_failures_leave_nothing(void **state)
+{
+    const char *dir;
+    char path[512], sub[512];
+
+    (void)state;
+    dir = t_tmpdir();
+    /* Into a folder that does not exist. */
+    snprintf(path, sizeof(path), "%s/missing/out.txt", dir);
+    assert_int_equal(pm_write_file_atomic(path, "x", 1), -ENOENT);
+    assert_int_equal(count_entries(dir), 0);
+
+    /* Over a non-empty folder: the temp file is written, the rename
+     * fails, and the temp file must go. */
+    snprintf(sub, sizeof(sub), "%s/folder", dir);
+    assert_int_equal(mkdir(sub, 0777), 0);
+    snprintf(path, sizeof(path), "%s/folder/keep", dir);
+    assert_int_equal(pm_write_file_atomic(path, "k", 1), 0);
+    assert_true(pm_write_file_atomic(sub, "x", 1) < 0);
+    assert_int_equal(count_entries(dir), 1);
+    assert_int_equal(count_entries(sub), 1);
+    expect_content(path, "k");
+
+    /* Out of memory before anything is written. */
+    snprintf(path, sizeof(path), "%s/oom.txt", dir);
+    pm_alloc_fail_at(1);
+    assert_int_equal(pm_write_file_atomic(path, "x", 1), PM_ENOMEM);
+    pm_alloc_fail_at(0);
+    assert_int_equal(count_entries(dir), 1);
+    t_tmpdir_cleanup();
+}
+
+/* "On failure `path` is untouched": for every allocation that can fail. */
+static void write_file_atomic_out_of_memory_leaves_old_file(void **state)
+{
+    const char *dir;
+    char path[512];
+    int err = PM_ENOMEM;
+    long n;
+
+    (void)state;
+    dir = t_tmpdir();
+    snprintf(path, sizeof(path), "%s/out.txt", dir);
+    assert_int_equal(pm_write_file_atomic(path, "old", 3), 0);
+    for (n = 1; n < 20; n++) {
+        pm_alloc_fail_at(n);
+        err = pm_write_file_atomic(path, "new", 3);
+        pm_alloc_fail_at(0);
+        if (err == 0)
+            break;
+        assert_int_equal(err, PM_ENOMEM);
+        expect_content(path, "old");
+        assert_int_equal(count_entries(dir), 1);
+    }
+    assert_int_equal(err, 0);
+    expect_content(path, "new");
+    t_tmpdir_cleanup();
+}
+
+static void mkdir_p_creates_parents(void **state)
+{
+    const char *dir;
+    char path[512], file[512];
+    struct stat st;
+
+    (void)state;
+    dir = t_tmpdir();
+    snprintf(path, sizeof(path), "%s/a/b/c/d", dir);
+    assert_int_equal(pm_mkdir_p(path), 0);
+    assert_int_equal(stat(path, &st), 0);
+    assert_true(S_ISDIR(st.st_mode));
+    /* Again: already there is fine; so is a trailing slash. */
+    assert_int_equal(pm_mkdir_p(path), 0);
+    snprintf(path, sizeof(path), "%s/a/b/e/", dir);
+    assert_int_equal(pm_mkdir_p(path), 0);
+    snprintf(path, sizeof(path), "%s/a//b//f", dir);
+    assert_int_equal(pm_mkdir_p(path), 0);
+    snprintf(path, sizeof(path), "%s/a/b/f", dir);
+    assert_int_equal(stat(path, &st), 0);
+
+    /* Through a regular file: a clean error. */
+    snprintf(file, sizeof(file), "%s/plain", dir);
+    assert_int_equal(pm_write_file_atomic(file, "x", 1), 0);
+    snprintf(path, sizeof(path), "%s/plain/sub", dir);
+    assert_int_equal(pm_mkdir_p(path), -ENOTDIR);
+
+    pm_alloc_fail_at(1);
+    snprintf(path, sizeof(path), "%s/x/y", dir);
+    assert_int_equal(pm_mkdir_p(path), PM_ENOMEM);
+    pm_alloc_fail_at(0);
+    assert_int_not_equal(stat(path, &st), 0);
+    t_tmpdir_cleanup();
+}
+
+/* A path that exists but is a file is not a folder made. */
+static void mkdir_p_on_a_file_fails(void **state)
+{
+    const char *dir;
+    char file[512];
+    int rc;
+
+    (void)state;
+    dir = t_tmpdir();
+    snprintf(file, sizeof(file), "%s/plain", dir);
+    assert_int_equal(pm_write_file_atomic(file, "x", 1), 0);
+    rc = pm_mkdir_p(file);
+    t_tmpdir_cleanup();
+    assert_int_equal(rc, -ENOTDIR);
+}
+
+static void mkdir_p_empty_path(void **state)
+{
+    (void)state;
+    assert_int_equal(pm_mkdir_p(""), -ENOENT);
+}
+
+static void read_file_and_rmtree(void **state)
+{
+    const char *dir;
+    char path[512], sub[512];
+    unsigned char *buf = (unsigned char *)1;
+    size_t len = 1;
+
+    (void)state;
+    dir = t_tmpdir();
+    snprintf(path, sizeof(path), "%s/f.txt", dir);
+    assert_int_equal(pm_write_file_atomic(path, "abc", 3), 0);
+    assert_int_equal(pm_read_file(path, 3, &buf, &len), 0);
+    assert_int_equal(len, 3);
+    assert_string_equal((char *)buf, "abc"); /* NUL-terminated */
+    pm_free(buf);
+    assert_int_equal(pm_read_file(path, 2, &buf, &len), PM_ETOOBIG);
+    assert_null(buf);
+    assert_int_equal(len, 0);
+    snprintf(path, sizeof(path), "%s/none", dir);
+    assert_int_equal(pm_read_file(path, 10, &buf, &len), -ENOENT);
+    assert_null(buf);
+
+    snprintf(sub, sizeof(sub), "%s/t/u/v", dir);
+    assert_int_equal(pm_mkdir_p(sub), 0);
+    snprintf(path, sizeof(path), "%s/t/u/v/w", dir);
+    assert_int_equal(pm_write_file_atomic(path, "w", 1), 0);
+    snprintf(sub, sizeof(sub), "%s/t", dir);
+    assert_int_equal(pm_rmtree(sub), 0);
+    assert_int_equal(count_entries(dir), 1); /* f.txt */
+    assert_int_equal(pm_rmtree(sub), 0);     /* gone already: fine */
+    t_tmpdir_cleanup();
+}
+
+static void strerror_names_every_code(void **state)
+{
+    static const int codes[] = {
+        PM_OK,       PM_ENOMEM,   PM_EINVAL,  PM_EIO,     PM_ENOENT,
+        PM_ECORRUPT, PM_ECATALOG, PM_EWORKER, PM_ETOOBIG, PM_EUNSUPP,
+        PM_EOCR,     PM_EENCODE,  PM_EPDF,    PM_ECONFIG, PM_EPROTO};
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+        const char *s = pm_strerror(codes[i]);
+
+        assert_non_null(s);
+        assert_true(strlen(s) > 0);
+        assert_string_not_equal(s, "unknown error");
+        for (size_t j = 0; j < i; j++)
+            assert_string_not_equal(s, pm_strerror(codes[j]));
+    }
+    assert_string_equal(pm_strerror(-ENOSPC), strerror(ENOSPC));
+    assert_string_equal(pm_strerror(-99999), "unknown error");
+    assert_string_equal(pm_strerror(5), "unknown error");
+}
+
+static void log_levels_parse(void **state)
+{
+    (void)state;
+    assert_int_equal(pm_log_level_parse("debug"), PM_LOG_DEBUG);
+    assert_int_equal(pm_log_level_parse("INFO"), PM_LOG_INFO);
+    assert_int_equal(pm_log_level_parse("warn"), PM_LOG_WARN);
+    assert_int_equal(pm_log_level_parse("warning"), PM_LOG_WARN);
+    assert_int_equal(pm_log_level_parse("Error"), PM_LOG_ERROR);
+    assert_int_equal(pm_log_level_parse("verbose"), -1);
+    assert_int_equal(pm_log_level_parse(""), -1);
+    assert_int_equal(pm_log_level_parse(NULL), -1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(natural_cmp_orders_numbers_by_value),
+        cmocka_unit_test(natural_cmp_ignores_leading_zeros_in_value),
+        cmocka_unit_test(natural_cmp_is_a_total_order),
+        cmocka_unit_test(path_stem_strips_folder_and_last_extension),
+        cmocka_unit_test(path_stem_out_of_memory),
+        cmocka_unit_test(alloc_fail_at_fails_exactly_the_nth),
+        cmocka_unit_test(realloc_failure_keeps_the_block),
+        cmocka_unit_test(strdup_and_asprintf),
+        cmocka_unit_test(write_file_atomic_writes_and_replaces),
+        cmocka_unit_test(write_file_atomic_failures_leave_nothing),
+        cmocka_unit_test(write_file_atomic_out_of_memory_leaves_old_file),
+        cmocka_unit_test(mkdir_p_creates_parents),
+        cmocka_unit_test(mkdir_p_on_a_file_fails),
+        cmocka_unit_test(mkdir_p_empty_path),
+        cmocka_unit_test(read_file_and_rmtree),
+        cmocka_unit_test(strerror_names_every_code),
+        cmocka_unit_test(log_levels_parse),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,535 @@
+/*
+ * test_encode.c: the encode stage (pm_encode_page, pm_encode_read_g4) on
+ * real pages from ../shared/data. Bitonal pages must come back from their
+ * G4 TIFF bit for bit, in one strip whose size is what the PDF embeds;
+ * gray and colour pages become a JPEG (or JPEG 2000) file that decodes,
+ * carries the page's resolution and whose size is the reported byte count.
+ */
+#include <dirent.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <leptonica/allheaders.h>
+#include <tiffio.h>
+
+#include "config/config.h"
+#include "lib/testlib.h"
+#include "pipeline/pm.h"
+#include "workers/engine.h"
+
+static pm_engine_t *engine(void)
+{
+    pm_engine_t *eng = NULL;
+
+    assert_int_equal(pm_engine_open(NULL, &eng), 0);
+    return eng;
+}
+
+/* Loads and normalises frame `frame` of a shared file. */
+static void load_page(pm_engine_t *eng, const pm_profile_t *p, const char *rel,
+                      int frame, pm_page_image_t *img)
+{
+    char path[4096];
+    PIX *pix = NULL;
+    int fb, err;
+
+    snprintf(path, sizeof(path), "%s", t_data(rel));
+    err = pm_load_page(eng, path, frame, p, &pix, &fb);
+    if (err != 0)
+        fail_msg("%s: %s", rel, pm_engine_errmsg(eng));
+    assert_int_equal(pm_normalize(eng, pix, p, img), 0);
+}
+
+static long long file_size(const char *path)
+{
+    struct stat st;
+
+    assert_int_equal(stat(path, &st), 0);
+    return (long long)st.st_size;
+}
+
+/* Number of entries in `dir` other than . and .. */
+static int count_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int n = 0;
+
+    assert_non_null(d);
+    while ((e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+            n++;
+    closedir(d);
+    return n;
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* ---- G4 ---- */
+
+typedef struct g4_case {
+    const char *rel;
+    int frame;
+} g4_case_t;
+
+static const g4_case_t g4_cases[] = {
+    {"tesseract-test/testing/8087_054.3B.tif", 0},               /* 300 dpi */
+    {"derived/ccitt-fax-8pages-g4-204x196dpi.tif", 5},           /* fax */
+    {"leptonica/prog/feyn-word.tif", 0},                         /* 195 wide */
+    {"debian-jbigkit-testdata/converted/ccitt8.png", 0},         /* no dpi */
+    {"libtiff-testimages/test/images/lzw-single-strip.tiff", 0}, /* big */
+};
+
+/* Checks the TIFF's layout and tags with libtiff itself. */
+static void check_g4_file(const char *path, const pm_page_image_t *img,
+                          long long bytes)
+{
+    TIFF *tif = TIFFOpen(path, "r");
+    uint16_t comp = 0, photo = 0, unit = 0;
+    uint32_t w = 0, h = 0, rps = 0;
+    uint64_t *counts = NULL;
+    float xres = 0, yres = 0;
+
+    assert_non_null(tif);
+    assert_int_equal(TIFFNumberOfDirectories(tif), 1);
+    assert_true(TIFFGetField(tif, TIFFTAG_COMPRESSION, &comp));
+    assert_int_equal(comp, COMPRESSION_CCITTFAX4);
+    assert_true(TIFFGetField(tif, TIFFTAG_PHOTOMETRIC, &photo));
+    assert_int_equal(photo, PHOTOMETRIC_MINISWHITE);
+    assert_true(TIFFGetField(tif, TIFFTAG_IMAGEWIDTH, &w));
+    assert_true(TIFFGetField(tif, TIFFTAG_IMAGELENGTH, &h));
+    assert_int_equal(w, pixGetWidth(img->pix));
+    assert_int_equal(h, pixGetHeight(img->pix));
+    /* One strip: the whole page is one G4 stream. */
+    assert_int_equal(TIFFNumberOfStrips(tif), 1);
+    assert_true(TIFFGetFieldDefaulted(tif, TIFFTAG_ROWSPERSTRIP, &rps));
+    assert_true(rps >= h);
+    assert_true(TIFFGetField(tif, TIFFTAG_STRIPBYTECOUNTS, &counts));
+    assert_non_null(counts);
+    assert_int_equal((long long)counts[0], bytes);
+    assert_true(TIFFGetField(tif, TIFFTAG_XRESOLUTION, &xres));
+    assert_true(TIFFGetField(tif, TIFFTAG_YRESOLUTION, &yres));
+    assert_true(TIFFGetField(tif, TIFFTAG_RESOLUTIONUNIT, &unit));
+    assert_int_equal(unit, RESUNIT_INCH);
+    assert_int_equal((int)(xres + 0.5f), img->xres);
+    assert_int_equal((int)(yres + 0.5f), img->yres);
+    TIFFClose(tif);
+}
+
+static void g4_round_trips_losslessly(void **state)
+{
+    const char *dir;
+    pm_engine_t *eng;
+    pm_profile_t p;
+
+    (void)state;
+    t_require_data();
+    t_profile(&p);
+    eng = engine();
+    dir = t_tmpdir();
+    for (size_t i = 0; i < sizeof(g4_cases) / sizeof(g4_cases[0]); i++) {
+        pm_page_image_t img;
+        char base[4096];
+        char *path = NULL;
+        pm_img_codec_t codec = PM_IMG_JPEG;
+        long long bytes = -1;
+        unsigned char *g4 = NULL;
+        size_t len = 0;
+        int w = 0, h = 0, same = 0, err;
+        PIX *back;
+
+        load_page(eng, &p, g4_cases[i].rel, g4_cases[i].frame, &img);
+        assert_int_equal(img.kind, PM_KIND_BITONAL);
+        snprintf(base, sizeof(base), "%s/page%zu", dir, i);
+        err = pm_encode_page(eng, &p, &img, base, &path, &codec, &bytes);
+        if (err != 0)
+            fail_msg("%s: %s", g4_cases[i].rel, pm_engine_errmsg(eng));
+        assert_int_equal(codec, PM_IMG_G4);
+        assert_non_null(path);
+        assert_true(ends_with(path, ".tif"));
+        assert_true(strncmp(path, base, strlen(base)) == 0);
+        assert_true(bytes > 0);
+        /* G4 of a text page is much smaller than its raw bits. */
+        assert_true(bytes < (long long)pixGetWidth(img.pix) *
+                                pixGetHeight(img.pix) / 8);
+        check_g4_file(path, &img, bytes);
+
+        /* Leptonica decodes it to exactly the page we encoded. */
+        back = pixRead(path);
+        assert_non_null(back);
+        assert_int_equal(pixGetDepth(back), 1);
+        pixEqual(back, img.pix, &same);
+        if (!same)
+            fail_msg("%s: G4 round trip changed pixels", g4_cases[i].rel);
+        assert_int_equal(pixGetXRes(back), img.xres);
+        assert_int_equal(pixGetYRes(back), img.yres);
+        pixDestroy(&back);
+
+        /* The raw stream is the one strip, *bytes long. */
+        assert_int_equal(pm_encode_read_g4(eng, path, &g4, &len, &w, &h), 0);
+        assert_non_null(g4);
+        assert_int_equal((long long)len, bytes);
+        assert_int_equal(w, pixGetWidth(img.pix));
+        assert_int_equal(h, pixGetHeight(img.pix));
+        /* ...and is a whole file's worth minus headers. */
+        assert_true((long long)len < file_size(path));
+        pm_free(g4);
+        pm_free(path);
+        pm_page_image_cleanup(&img);
+    }
+    /* Only the artifacts: no temp files left behind. */
+    assert_int_equal(count_entries(dir),
+                     (int)(sizeof(g4_cases) / sizeof(g4_cases[0])));
+    t_tmpdir_cleanup();
+    pm_engine_close(eng);
+}
+
+static void read_g4_refuses_other_files(void **state)
+{
+    pm_engine_t *eng;
+    unsigned char *data = (unsigned char *)1;
+    size_t len = 1;
+    int w = -1, h = -1;
+    char path[4096];
+
+    (void)state;
+    t_require_data();
+    eng = engine();
+    /* LZW, not G4. */
+    snprintf(path, sizeof(path), "%s",
+             t_data("libtiff-testimages/test/images/lzw-single-strip.tiff"));
+    assert_int_equal(pm_encode_read_g4(eng, path, &data, &len, &w, &h),
+                     PM_EINVAL);
+    assert_null(data);
+    assert_int_equal(len, 0);
+    assert_non_null(strstr(pm_engine_errmsg(eng), path));
+    /* Not a TIFF at all. */
+    snprintf(path, sizeof(path), "%s", t_data("leptonica/prog/test8.jpg"));
+    assert_true(pm_encode_read_g4(eng, path, &data, &len, &w, &h) < 0);
+    assert_null(data);
+    assert_non_null(strstr(pm_engine_errmsg(eng), path));
+    pm_engine_close(eng);
+}
+
+/* ---- JPEG ---- */
+
+/* Reads the JFIF APP0 density of a JPEG file: 0 when there is none. */
+static int jfif_density(const char *path, int *unit, int *xd, int *yd)
+{
+    unsigned char b[20];
+    FILE *f = fopen(path, "rb");
+    size_t n;
+
+    assert_non_null(f);
+    n = fread(b, 1, sizeof(b), f);
+    fclose(f);
+    if (n < 18 || b[0] != 0xff || b[1] != 0xd8 || b[2] != 0xff ||
+        b[3] != 0xe0 || memcmp(b + 6, "JFIF", 5) != 0)
+        return 0;
+    *unit = b[13];
+    *xd = b[14] << 8 | b[15];
+    *yd = b[16] << 8 | b[17];
+    return 1;
+}
+
+typedef struct jpeg_case {
+    const char *rel;
+    pm_kind_t kind;
+    int xres, yres;
+} jpeg_case_t;
+
+static const jpeg_case_t jpeg_cases[] = {
+    {"leptonica/prog/lucasta.150.jpg", PM_KIND_GRAY, 150, 150},
+    {"tesseract-test/testing/hebrew-nikud-genesis-1-2.png", PM_KIND_GRAY, 300,
+     300},
+    {"tesseract-test/testing/hebrew.png", PM_KIND_COLOR, 96, 96},
+    {"tesseract-test/testing/segmodeimg.tif", PM_KIND_COLOR, 301, 300},
+};
+
+static void gray_and_color_become_jpeg(void **state)
+{
+    const char *dir;
+    pm_engine_t *eng;
+    pm_profile_t p;
+
+    (void)state;
+    t_require_data();
+    t_profile(&p);
+    eng = engine();
+    dir = t_tmpdir();
+    for (size_t i = 0; i < sizeof(jpeg_cases) / sizeof(jpeg_cases[0]); i++) {
+        const jpeg_case_t *c = &jpeg_cases[i];
+        pm_page_image_t img;
+        char base[4096];
+        char *path = NULL;
+        pm_img_codec_t codec = PM_IMG_G4;
+        long long bytes = -1;
+        int unit = -1, xd = 0, yd = 0, err;
+        l_float32 diff = 99;
+        PIX *back;
+
+        load_page(eng, &p, c->rel, 0, &img);
+        assert_int_equal(img.kind, c->kind);
+        assert_int_equal(img.xres, c->xres);
+        assert_int_equal(img.yres, c->yres);
+        snprintf(base, sizeof(base), "%s/page%zu", dir, i);
+        err = pm_encode_page(eng, &p, &img, base, &path, &codec, &bytes);
+        if (err != 0)
+            fail_msg("%s: %s", c->rel, pm_engine_errmsg(eng));
+        assert_int_equal(codec, PM_IMG_JPEG);
+        assert_true(ends_with(path, ".jpg"));
+        /* The file is the stream the PDF embeds. */
+        assert_int_equal(file_size(path), bytes);
+        /* JFIF density in dots per inch = the page's resolution. */
+        if (!jfif_density(path, &unit, &xd, &yd))
+            fail_msg("%s: no JFIF header", path);
+        assert_int_equal(unit, 1);
+        assert_int_equal(xd, c->xres);
+        assert_int_equal(yd, c->yres);
+        /* It decodes to the page, within JPEG's loss. */
+        back = pixRead(path);
+        assert_non_null(back);
+        assert_int_equal(pixGetWidth(back), pixGetWidth(img.pix));
+        assert_int_equal(pixGetHeight(back), pixGetHeight(img.pix));
+        assert_int_equal(pixGetDepth(back), pixGetDepth(img.pix));
+        assert_int_equal(pixGetXRes(back), c->xres);
+        assert_int_equal(pixGetYRes(back), c->yres);
+        if (c->kind == PM_KIND_GRAY)
+            assert_int_equal(pixCompareGray(back, img.pix, L_COMPARE_ABS_DIFF,
+                                            0, NULL, &diff, NULL, NULL),
+                             0);
+        else
+            assert_int_equal(pixCompareRGB(back, img.pix, L_COMPARE_ABS_DIFF, 0,
+                                           NULL, &diff, NULL, NULL),
+                             0);
+        if (diff > 3.0f)
+            fail_msg("%s: mean difference %.2f after JPEG q%d", c->rel, diff,
+                     p.jpeg_quality);
+        pixDestroy(&back);
+        pm_free(path);
+        pm_page_image_cleanup(&img);
+    }
+    assert_int_equal(count_entries(dir),
+                     (int)(sizeof(jpeg_cases) / sizeof(jpeg_cases[0])));
+    t_tmpdir_cleanup();
+    pm_engine_close(eng);
+}
+
+/* Higher quality, bigger file: the profile's setting reaches the encoder. */
+static void jpeg_quality_is_used(void **state)
+{
+    const char *dir;
+    pm_engine_t *eng;
+    pm_profile_t p;
+    pm_page_image_t img;
+    long long small = 0, big = 0;
+    char base[4096];
+    char *path = NULL;
+    pm_img_codec_t codec;
+
+    (void)state;
+    t_require_data();
+    t_profile(&p);
+    eng = engine();
+    dir = t_tmpdir();
+    load_page(eng, &p, "leptonica/prog/lucasta.150.jpg", 0, &img);
+    p.jpeg_quality = 30;
+    snprintf(base, sizeof(base), "%s/q30", dir);
+    assert_int_equal(pm_encode_page(eng, &p, &img, base, &path, &codec, &small),
+                     0);
+    pm_free(path);
+    p.jpeg_quality = 95;
+    snprintf(base, sizeof(base), "%s/q95", dir);
+    assert_int_equal(pm_encode_page(eng, &p, &img, base, &path, &codec, &big),
+                     0);
+    pm_free(path);
+    assert_true(big > small * 3 / 2);
+    pm_page_image_cleanup(&img);
+    t_tmpdir_cleanup();
+    pm_engine_close(eng);
+}
+
+/* ---- JPEG 2000 ---- */
+
+static void jp2_codec_writes_decodable_jp2(void **state)
+{
+    static const char *const rels[] = {
+        "leptonica/prog/lucasta.150.jpg",
+        "tesseract-test/testing/hebrew.png",
+    };
+    const char *dir;
+    pm_engine_t *eng;
+    pm_profile_t p;
+
+    (void)state;
+    t_require_data();
+    t_profile(&p);
+    p.gray_codec = PM_CODEC_JP2;
+    eng = engine();
+    dir = t_tmpdir();
+    for (size_t i = 0; i < sizeof(rels) / sizeof(rels[0]); i++) {
+        pm_page_image_t img;
+        char base[4096];
+        char *path = NULL;
+        pm_img_codec_t codec = PM_IMG_G4;
+        long long bytes = -1;
+        l_float32 diff = 99;
+        PIX *back, *pix = NULL;
+        int fb, err;
+
+        load_page(eng, &p, rels[i], 0, &img);
+        snprintf(base, sizeof(base), "%s/page%zu", dir, i);
+        err = pm_encode_page(eng, &p, &img, base, &path, &codec, &bytes);
+        if (err != 0)
+            fail_msg("%s: %s", rels[i], pm_engine_errmsg(eng));
+        assert_int_equal(codec, PM_IMG_JP2);
+        assert_true(ends_with(path, ".jp2"));
+        assert_int_equal(file_size(path), bytes);
+        back = pixRead(path);
+        assert_non_null(back);
+        assert_int_equal(pixGetWidth(back), pixGetWidth(img.pix));
+        assert_int_equal(pixGetHeight(back), pixGetHeight(img.pix));
+        assert_int_equal(pixGetDepth(back), pixGetDepth(img.pix));
+        if (pixGetDepth(back) == 8)
+            pixCompareGray(back, img.pix, L_COMPARE_ABS_DIFF, 0, NULL, &diff,
+                           NULL, NULL);
+        else
+            pixCompareRGB(back, img.pix, L_COMPARE_ABS_DIFF, 0, NULL, &diff,
+                          NULL, NULL);
+        if (diff > 6.0f)
+            fail_msg("%s: mean difference %.2f after JPEG 2000 Q%d", rels[i],
+                     diff, p.jp2_quality);
+        pixDestroy(&back);
+        /* Our own loader takes it back too. */
+        assert_int_equal(pm_load_page(eng, path, 0, &p, &pix, &fb), 0);
+        pixDestroy(&pix);
+        pm_free(path);
+        pm_page_image_cleanup(&img);
+    }
+    t_tmpdir_cleanup();
+    pm_engine_close(eng);
+}
+
+/* ---- failures ---- */
+
+static void unwritable_destination_fails_cleanly(void **state)
+{
+    const char *dir;
+    pm_engine_t *eng;
+    pm_profile_t p;
+    pm_page_image_t img;
+    char base[4200], missing[4096];
+    char *path = (char *)1;
+    pm_img_codec_t codec;
+    long long bytes = -1;
+
+    (void)state;
+    t_require_data();
+    t_profile(&p);
+    eng = engine();
+    dir = t_tmpdir();
+    snprintf(missing, sizeof(missing), "%s/no-such-dir", dir);
+    snprintf(base, sizeof(base), "%s/page", missing);
+
+    load_page(eng, &p, "leptonica/prog/feyn-word.tif", 0, &img);
+    assert_int_equal(pm_encode_page(eng, &p, &img, base, &path, &codec, &bytes),
+                     -ENOENT);
+    assert_null(path);
+    assert_int_equal(bytes, 0);
+    assert_non_null(strstr(pm_engine_errmsg(eng), missing));
+    pm_page_image_cleanup(&img);
+
+    path = (char *)1;
+    load_page(eng, &p, "leptonica/prog/lucasta.150.jpg", 0, &img);
+    assert_int_equal(pm_encode_page(eng, &p, &img, base, &path, &codec, &bytes),
+                     -ENOENT);
+    assert_null(path);
+    assert_non_null(strstr(pm_engine_errmsg(eng), missing));
+    pm_page_image_cleanup(&img);
+    assert_int_equal(count_entries(dir), 0);
+    t_tmpdir_cleanup();
+    pm_engine_close(eng);
+}
+
+static void out_of_memory_is_clean(void **state)
+{
+    static const char *const rels[] = {
+        "leptonica/prog/feyn-word.tif",   /* G4 */
+        "leptonica/prog/lucasta.150.jpg", /* JPEG */
+    };
+    const char *dir;
+    pm_engine_t *eng;
+    pm_profile_t p;
+    char base[4096];
+
+    (void)state;
+    t_require_data();
+    t_profile(&p);
+    eng = engine();
+    dir = t_tmpdir();
+    snprintf(base, sizeof(base), "%s/page", dir);
+    for (size_t i = 0; i < sizeof(rels) / sizeof(rels[0]); i++) {
+        pm_page_image_t img;
+        int err = PM_ENOMEM;
+        long n;
+
+        load_page(eng, &p, rels[i], 0, &img);
+        for (n = 1; n < 100; n++) {
+            char *path = (char *)1;
+            pm_img_codec_t codec;
+            long long bytes = -1;
+
+            pm_alloc_fail_at(n);
+            err = pm_encode_page(eng, &p, &img, base, &path, &codec, &bytes);
+            pm_alloc_fail_at(0);
+            if (err == 0) {
+                assert_non_null(path);
+                assert_int_equal(unlink(path), 0);
+                pm_free(path);
+                break;
+            }
+            assert_int_equal(err, PM_ENOMEM);
+            assert_null(path);
+            assert_int_equal(bytes, 0);
+            /* Nothing left behind. */
+            if (count_entries(dir) != 0) {
+                t_run(NULL, "ls -la %s >&2", dir);
+                fail_msg("%s: allocation %ld failed: files left behind",
+                         rels[i], n);
+            }
+        }
+        assert_int_equal(err, 0);
+        assert_true(n > 1);
+        pm_page_image_cleanup(&img);
+    }
+    t_tmpdir_cleanup();
+    pm_engine_close(eng);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(g4_round_trips_losslessly),
+        cmocka_unit_test(read_g4_refuses_other_files),
+        cmocka_unit_test(gray_and_color_become_jpeg),
+        cmocka_unit_test(jpeg_quality_is_used),
+        cmocka_unit_test(jp2_codec_writes_decodable_jp2),
+        cmocka_unit_test(unwritable_destination_fails_cleanly),
+        cmocka_unit_test(out_of_memory_is_clean),
+    };
+
+    pm_log_threshold = PM_LOG_ERROR; /* fallback-dpi warnings are expected */
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
