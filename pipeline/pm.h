@@ -22,6 +22,8 @@ enum {
     PM_EINVAL = -EINVAL,
     PM_EIO = -EIO,
     PM_ENOENT = -ENOENT,
+    PM_EEXIST = -EEXIST, /* a unique name is taken */
+    PM_ESTALE = -ESTALE, /* a lease was lost: someone else owns the task */
     PM_ECORRUPT = -1001, /* an input document is malformed */
     PM_ECATALOG = -1002, /* the catalog reported an error */
     PM_EWORKER = -1003,  /* a worker process died or broke protocol */

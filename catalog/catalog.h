@@ -1,0 +1,330 @@
+/*
+ * catalog.h: the catalog, pagemill's system of record and its queue.
+ * Accounts, work orders, jobs, page tasks (state, attempts, lease, metrics),
+ * billable pages and an append-only event trail, behind one interface.
+ * The SQLite backend (sqlite.c) is the embedded default; a PostgreSQL
+ * backend will implement the same functions for many machines.
+ *
+ * The catalog knows nothing of hot folders, workers or HTTP: it stores and
+ * answers. Every function returns 0 or a negative PM_* code; on
+ * PM_ECATALOG the detail is in pm_catalog_errmsg(). Strings passed in are
+ * borrowed (copied if kept); structs filled by the catalog own their
+ * strings and are released with their _cleanup function. Times are UTC,
+ * seconds since the epoch.
+ */
+#ifndef PM_CATALOG_H
+#define PM_CATALOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct pm_catalog pm_catalog_t;
+
+/* ---- lifetime ---- */
+
+/*
+ * Opens (creating if needed) the catalog at `path` (":memory:" for tests):
+ * WAL mode, foreign keys on, a busy timeout, and every numbered migration
+ * not yet recorded applied in one transaction each. On success *out is a
+ * new handle the caller owns (pm_catalog_close). On failure *out is NULL
+ * and the reason has been logged.
+ */
+int pm_catalog_open(const char *path, pm_catalog_t **out);
+
+/* Closes the catalog. Accepts NULL. */
+void pm_catalog_close(pm_catalog_t *cat);
+
+/* Detail of the last failure on this handle. Borrowed. */
+const char *pm_catalog_errmsg(const pm_catalog_t *cat);
+
+/* The schema version (number of the last migration applied). */
+int pm_catalog_schema_version(pm_catalog_t *cat, int *version);
+
+/* Runs the database's integrity check; *ok is 1 when clean, and *report
+ * (new string, caller frees with pm_free) says what it found. */
+int pm_catalog_check(pm_catalog_t *cat, int *ok, char **report);
+
+/* ---- events: who did what, when; append only ---- */
+
+typedef struct pm_event {
+    int64_t id;
+    int64_t at;
+    char *actor; /* "operator:jane", "coordinator", "cli:root" */
+    char *kind;  /* "job.created", "page.done", "workorder.closed" ... */
+    int64_t job; /* 0 if none */
+    int page;    /* 0 if none */
+    char *detail;
+} pm_event_t;
+
+void pm_event_cleanup(pm_event_t *e);
+
+/* Appends an event. `job`/`page` may be 0; `detail` may be NULL. */
+int pm_event_add(pm_catalog_t *cat, const char *actor, const char *kind,
+                 int64_t job, int page, const char *detail);
+
+/* Lists the events of a job (all events when job == 0): the newest
+ * `limit` (0: all), shown oldest first, like tail. *out is a new array; free with
+ * pm_event_list_free. */
+int pm_event_list(pm_catalog_t *cat, int64_t job, size_t limit,
+                  pm_event_t **out, size_t *n);
+void pm_event_list_free(pm_event_t *v, size_t n);
+
+/* ---- accounts ---- */
+
+typedef struct pm_account {
+    int64_t id;
+    char *code; /* short unique code, e.g. "CITY-ARCHIVE" */
+    char *name;
+    char *contact;        /* billing contact, may be NULL */
+    char *account_number; /* for the accounting export, may be NULL */
+    int64_t created_at;
+} pm_account_t;
+
+void pm_account_cleanup(pm_account_t *a);
+
+/* Adds an account; PM_EEXIST (-EEXIST) when the code is taken. */
+int pm_account_add(pm_catalog_t *cat, const pm_account_t *a, const char *actor,
+                   int64_t *id);
+/* PM_ENOENT when there is no such account. */
+int pm_account_get(pm_catalog_t *cat, const char *code, pm_account_t *out);
+int pm_account_list(pm_catalog_t *cat, pm_account_t **out, size_t *n);
+void pm_account_list_free(pm_account_t *v, size_t n);
+
+/* ---- work orders ---- */
+
+typedef struct pm_workorder {
+    int64_t id;
+    char *number;   /* "WO-2026-0142" */
+    char *account;  /* account code */
+    char *fee_code; /* may be NULL until billing sets fee schedules */
+    char *status;   /* "open" or "closed" */
+    char *notes;
+    int64_t created_at, closed_at;
+} pm_workorder_t;
+
+void pm_workorder_cleanup(pm_workorder_t *w);
+
+/* Adds an open work order for an existing account: PM_ENOENT if the
+ * account is unknown, -EEXIST if the number is taken. */
+int pm_workorder_add(pm_catalog_t *cat, const pm_workorder_t *w,
+                     const char *actor, int64_t *id);
+int pm_workorder_get(pm_catalog_t *cat, const char *number,
+                     pm_workorder_t *out);
+/* Lists work orders, of one account when `account` is not NULL. */
+int pm_workorder_list(pm_catalog_t *cat, const char *account,
+                      pm_workorder_t **out, size_t *n);
+void pm_workorder_list_free(pm_workorder_t *v, size_t n);
+/* Closes a work order (no new batches are accepted for it). */
+int pm_workorder_close(pm_catalog_t *cat, const char *number,
+                       const char *actor);
+
+/* ---- jobs ---- */
+
+typedef enum {
+    PM_JOB_RECEIVED = 0, /* recorded, pages not yet queued */
+    PM_JOB_QUEUED,       /* pages waiting for workers */
+    PM_JOB_RUNNING,      /* at least one page claimed */
+    PM_JOB_ASSEMBLING,   /* every page done; building outputs */
+    PM_JOB_DONE,         /* outputs published; billable */
+    PM_JOB_HELD,         /* needs a person: duplicate, unknown work order */
+    PM_JOB_FAILED,       /* pages failed after retries; nothing published */
+    PM_JOB_CANCELLED,
+} pm_job_state_t;
+
+/* "received", "queued", ...; NULL-safe parse returns -1 if unknown. */
+const char *pm_job_state_name(pm_job_state_t s);
+int pm_job_state_parse(const char *s);
+
+typedef struct pm_job {
+    int64_t id;
+    char *workorder; /* work order number */
+    char *account;   /* account code */
+    char *hotfolder; /* name of the hot folder it came from, or NULL */
+    char *profile;
+    char *batch; /* batch name as dropped, "WO-2026-0142_box17" */
+    char *operator_name;
+    char *notes;
+    char *source_path; /* where the batch now sits (spool) */
+    char *output_path; /* published outputs, once done */
+    char *hold_reason; /* why held, or NULL */
+    char *error;       /* why failed, or NULL */
+    pm_job_state_t state;
+    int pages, pages_done, pages_failed, pages_blank;
+    int64_t duplicate_of; /* earlier job with the same inputs, or 0 */
+    int64_t created_at, updated_at, finished_at;
+} pm_job_t;
+
+void pm_job_cleanup(pm_job_t *j);
+
+/* One page of a new job, in page order. */
+typedef struct pm_page_input {
+    const char *src;    /* file path */
+    int frame;          /* 0-based frame within the file */
+    const char *sha256; /* 64 hex digits of the file's SHA-256 */
+} pm_page_input_t;
+
+/*
+ * Records a job and one queued page task per page in ONE transaction, with
+ * a "job.created" event; the job starts queued, or held with
+ * `j->hold_reason` when that is set. Fields of `j` used: workorder, account,
+ * hotfolder, profile, batch, operator_name, notes, source_path,
+ * hold_reason, duplicate_of. *id receives the new job's id.
+ */
+int pm_job_create(pm_catalog_t *cat, const pm_job_t *j,
+                  const pm_page_input_t *pages, size_t npages,
+                  const char *actor, int64_t *id);
+
+/* The earliest job (not cancelled) that has a page with any of the given
+ * checksums, or *job = 0. */
+int pm_job_find_duplicate(pm_catalog_t *cat, const pm_page_input_t *pages,
+                          size_t npages, int64_t *job);
+
+/* PM_ENOENT when there is no such job. */
+int pm_job_get(pm_catalog_t *cat, int64_t id, pm_job_t *out);
+
+/* Jobs, newest first; filter by state (-1: any) and work order (NULL:
+ * any), at most `limit` (0: no limit). */
+int pm_job_list(pm_catalog_t *cat, int state, const char *workorder,
+                size_t limit, pm_job_t **out, size_t *n);
+void pm_job_list_free(pm_job_t *v, size_t n);
+
+/*
+ * Operator actions, each an event with the actor:
+ *  release: held -> queued;
+ *  retry:   failed -> queued, its failed pages queued again with their
+ *           attempt budget reset (the attempt number, the fencing token,
+ *           keeps growing; done pages are kept, never redone or re-billed);
+ *  cancel:  any state but done -> cancelled (its billable rows stop
+ *           counting).
+ * A job in the wrong state gives PM_EINVAL with the reason in errmsg.
+ */
+int pm_job_release(pm_catalog_t *cat, int64_t id, const char *actor);
+int pm_job_retry(pm_catalog_t *cat, int64_t id, const char *actor);
+int pm_job_cancel(pm_catalog_t *cat, int64_t id, const char *actor,
+                  const char *reason);
+
+/* ---- page tasks: the queue ---- */
+
+typedef enum {
+    PM_TASK_QUEUED = 0,
+    PM_TASK_RUNNING,
+    PM_TASK_DONE,
+    PM_TASK_FAILED,
+} pm_task_state_t;
+
+const char *pm_task_state_name(pm_task_state_t s);
+
+/* What a finished page measured; the catalog stores, never interprets,
+ * except `blank` (for billing). */
+typedef struct pm_page_metrics {
+    int width, height, xres, yres, rotation;
+    double orient_confidence, skew, skew_confidence;
+    int blank;
+    double ink_ratio;
+    int words;
+    double confidence;
+    const char *kind;  /* "bitonal" / "gray" / "color" */
+    const char *codec; /* "g4" / "jpeg" / "jp2" */
+    int64_t bytes;
+    double ms_decode, ms_orient, ms_deskew, ms_blank, ms_ocr, ms_encode,
+        ms_total;
+    const char *image, *text_pdf, *text; /* artifact paths */
+} pm_page_metrics_t;
+
+typedef struct pm_task {
+    int64_t id;
+    int64_t job;
+    int page; /* 1-based within the job */
+    char *src;
+    int frame;
+    char *sha256;
+    pm_task_state_t state;
+    int attempts; /* claims so far; the fencing token of the current one */
+    char *lease_owner;
+    int64_t lease_until;
+    char *error;
+    /* Filled for done pages (strings owned by the task): */
+    pm_page_metrics_t m;
+    char *kind, *codec, *image, *text_pdf, *text;
+    int64_t finished_at;
+} pm_task_t;
+
+void pm_task_cleanup(pm_task_t *t);
+
+/*
+ * Claims the next page task for `owner` with a lease until now + lease_s:
+ * a queued task, or a running one whose lease lapsed. Fair order: among
+ * jobs in state queued or running, the job with the fewest pages running
+ * now, then the oldest job, then the lowest page. Increments attempts (the
+ * fencing token), moves the job to running. PM_ENOENT when nothing is
+ * claimable. Jobs held, failed, cancelled or done are never claimed from.
+ */
+int pm_task_claim(pm_catalog_t *cat, const char *owner, int lease_s,
+                  int64_t now, pm_task_t *out);
+
+/* Extends a lease; -ESTALE when the task is no longer ours (attempt
+ * changed or state not running). */
+int pm_task_renew(pm_catalog_t *cat, int64_t id, int attempt, int lease_s,
+                  int64_t now);
+
+/*
+ * Marks a page done with its metrics AND writes its billable row (primary
+ * key job + page, blank flag kept) in ONE transaction, fenced by `attempt`:
+ * -ESTALE (nothing written) when the task was re-claimed meanwhile or is not
+ * running. A second completion of the same page never adds a second row.
+ */
+int pm_task_complete(pm_catalog_t *cat, int64_t id, int attempt,
+                     const pm_page_metrics_t *m, int64_t now);
+
+/*
+ * Records a failed attempt: the task goes back to queued while attempts <
+ * max_attempts, else to failed with `why`. Fenced like pm_task_complete.
+ */
+int pm_task_fail(pm_catalog_t *cat, int64_t id, int attempt, const char *why,
+                 int max_attempts, int64_t now);
+
+/* Puts running tasks whose lease lapsed back in the queue (or fails them
+ * when out of attempts); *n is how many. Used at start and by a timer. */
+int pm_task_requeue_expired(pm_catalog_t *cat, int64_t now, int max_attempts,
+                            int *n);
+
+/* The tasks of a job in page order (all states). */
+int pm_task_list(pm_catalog_t *cat, int64_t job, pm_task_t **out, size_t *n);
+void pm_task_list_free(pm_task_t *v, size_t n);
+
+/*
+ * Advances jobs whose pages are all finished: a job with any failed page
+ * becomes failed (error names the pages); others become assembling. Fills
+ * *ids (new array, pm_free) with the jobs now assembling, including ones
+ * left assembling by a crash.
+ */
+int pm_job_collect_finished(pm_catalog_t *cat, int64_t now, int64_t **ids,
+                            size_t *n);
+
+/* assembling -> done with the published output path and finished_at (the
+ * billing month). Fenced: PM_EINVAL unless the job is assembling. */
+int pm_job_finish(pm_catalog_t *cat, int64_t id, const char *output_path,
+                  int64_t now);
+
+/* assembling -> failed (assembly could not produce outputs). */
+int pm_job_fail(pm_catalog_t *cat, int64_t id, const char *why, int64_t now);
+
+/* ---- status ---- */
+
+typedef struct pm_status {
+    int64_t queued_pages, running_pages;
+    int64_t jobs_queued, jobs_running, jobs_assembling, jobs_held, jobs_failed,
+        jobs_done;
+    int64_t pages_last_5min, pages_last_60min; /* pages finished */
+} pm_status_t;
+
+int pm_catalog_status(pm_catalog_t *cat, int64_t now, pm_status_t *out);
+
+/* ---- billing ---- */
+
+/* Billable pages of done jobs: non-blank pages, plus blank pages when
+ * `bill_blank`. Counts only jobs in state done. */
+int pm_billable_count(pm_catalog_t *cat, int64_t job, int bill_blank,
+                      int64_t *count);
+
+#endif /* PM_CATALOG_H */

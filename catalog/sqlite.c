@@ -1,0 +1,2572 @@
+/*
+ * sqlite.c: the SQLite backend of the catalog (catalog.h), the embedded
+ * default. One database file in WAL mode, foreign keys on, a busy timeout,
+ * and synchronous=FULL: a committed page is a billed page, so a power cut
+ * after a commit must not lose it.
+ *
+ * The schema is built by the numbered migrations below, each applied in
+ * its own transaction and recorded in schema_migrations. Every statement
+ * the catalog runs afterwards is in the statement table below, prepared
+ * once at open (SQLITE_PREPARE_PERSISTENT) and reset after each use.
+ * Operations that touch more than one row run in one BEGIN IMMEDIATE
+ * transaction that is rolled back on any error, so readers (the
+ * dashboard, the CLI) never see half of one.
+ *
+ * The queue's fencing token is page_tasks.attempts: it only ever grows.
+ * An operator's retry resets the attempt *budget* (attempts_base), not the
+ * token, so a worker that went silent before the retry can never complete
+ * a page claimed after it.
+ *
+ * A handle is used by one thread at a time (its prepared statements and
+ * error text are shared); open one handle per thread.
+ *
+ * Reading order: schema, statement table, helpers (errors, statements,
+ * transactions, rows), then the functions in catalog.h order.
+ */
+#include <ctype.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sqlite3.h>
+
+#include "catalog/catalog.h"
+#include "catalog/catalog_int.h"
+#include "pipeline/pm.h"
+
+#define BUSY_TIMEOUT_MS 5000
+
+/* How many failed pages a failed job's error names before "and N more". */
+#define MAX_FAILED_PAGES_NAMED 20
+
+/* ---- schema: numbered migrations ---- */
+
+/*
+ * Migration 1: the first schema. Tables are STRICT, so a value of the
+ * wrong type is refused rather than converted: a money column can never
+ * hold a REAL. Times are INTEGER seconds since the epoch, UTC. Job and
+ * task states are stored by name, so the rows read the same in the
+ * sqlite3 shell and in PostgreSQL.
+ *
+ * Each string is one statement, kept under the 4095 characters C11
+ * promises for a literal.
+ */
+static const char *const migration_1[] = {
+    "CREATE TABLE accounts ("
+    " id INTEGER PRIMARY KEY,"
+    " code TEXT NOT NULL UNIQUE,"
+    " name TEXT NOT NULL,"
+    " contact TEXT,"
+    " account_number TEXT,"
+    " created_at INTEGER NOT NULL"
+    ") STRICT",
+
+    /* Money in integer thousandths of a cent; one row per code and
+     * effective date (a price change is a new row, never an edit). */
+    "CREATE TABLE fee_codes ("
+    " id INTEGER PRIMARY KEY,"
+    " code TEXT NOT NULL,"
+    " description TEXT,"
+    " unit_price_millicents INTEGER NOT NULL"
+    "  CHECK (unit_price_millicents >= 0),"
+    " min_charge_millicents INTEGER NOT NULL DEFAULT 0"
+    "  CHECK (min_charge_millicents >= 0),"
+    " effective_from INTEGER NOT NULL,"
+    " UNIQUE (code, effective_from)"
+    ") STRICT",
+
+    "CREATE TABLE work_orders ("
+    " id INTEGER PRIMARY KEY,"
+    " number TEXT NOT NULL UNIQUE,"
+    " account_id INTEGER NOT NULL REFERENCES accounts (id),"
+    " fee_code TEXT,"
+    " status TEXT NOT NULL DEFAULT 'open'"
+    "  CHECK (status IN ('open', 'closed')),"
+    " notes TEXT,"
+    " created_at INTEGER NOT NULL,"
+    " closed_at INTEGER"
+    ") STRICT",
+    "CREATE INDEX work_orders_account ON work_orders (account_id)",
+
+    /* workorder/account are the names as the batch gave them: a job may
+     * be held for a work order that does not exist yet, so no foreign
+     * key. `pages` is fixed at creation; the other counts are derived. */
+    "CREATE TABLE jobs ("
+    " id INTEGER PRIMARY KEY,"
+    " workorder TEXT NOT NULL,"
+    " account TEXT,"
+    " hotfolder TEXT,"
+    " profile TEXT,"
+    " batch TEXT,"
+    " operator_name TEXT,"
+    " notes TEXT,"
+    " source_path TEXT,"
+    " output_path TEXT,"
+    " hold_reason TEXT,"
+    " error TEXT,"
+    " state TEXT NOT NULL CHECK (state IN ('received', 'queued',"
+    "  'running', 'assembling', 'done', 'held', 'failed', 'cancelled')),"
+    " pages INTEGER NOT NULL CHECK (pages >= 0),"
+    " duplicate_of INTEGER REFERENCES jobs (id),"
+    " created_at INTEGER NOT NULL,"
+    " updated_at INTEGER NOT NULL,"
+    " finished_at INTEGER"
+    ") STRICT",
+    "CREATE INDEX jobs_state ON jobs (state)",
+    "CREATE INDEX jobs_workorder ON jobs (workorder)",
+
+    /* attempts: claims so far, the fencing token (never decreases).
+     * attempts_base: attempts when an operator last retried the page; the
+     * attempt budget is attempts - attempts_base. Metrics are NULL until
+     * the page is done; finished_at is set for done pages only. */
+    "CREATE TABLE page_tasks ("
+    " id INTEGER PRIMARY KEY,"
+    " job INTEGER NOT NULL REFERENCES jobs (id),"
+    " page INTEGER NOT NULL CHECK (page >= 1),"
+    " src TEXT NOT NULL,"
+    " frame INTEGER NOT NULL CHECK (frame >= 0),"
+    " sha256 TEXT NOT NULL CHECK (length(sha256) = 64),"
+    " state TEXT NOT NULL DEFAULT 'queued'"
+    "  CHECK (state IN ('queued', 'running', 'done', 'failed')),"
+    " attempts INTEGER NOT NULL DEFAULT 0,"
+    " attempts_base INTEGER NOT NULL DEFAULT 0,"
+    " lease_owner TEXT,"
+    " lease_until INTEGER,"
+    " width INTEGER, height INTEGER, xres INTEGER, yres INTEGER,"
+    " rotation INTEGER, orient_confidence REAL, skew REAL,"
+    " skew_confidence REAL, blank INTEGER, ink_ratio REAL, words INTEGER,"
+    " confidence REAL, kind TEXT, codec TEXT, bytes INTEGER,"
+    " ms_decode REAL, ms_orient REAL, ms_deskew REAL, ms_blank REAL,"
+    " ms_ocr REAL, ms_encode REAL, ms_total REAL,"
+    " image TEXT, text_pdf TEXT, text TEXT,"
+    " error TEXT,"
+    " finished_at INTEGER,"
+    " UNIQUE (job, page)"
+    ") STRICT",
+    /* The claim index: every claim probe is (state, job) equality, and
+     * the lowest page comes first. Also serves lease expiry (running
+     * rows are few: about one per worker) and the per-job counts. */
+    "CREATE INDEX page_tasks_claim ON page_tasks (state, job, page)",
+    "CREATE INDEX page_tasks_sha256 ON page_tasks (sha256)",
+    "CREATE INDEX page_tasks_finished ON page_tasks (finished_at)"
+    " WHERE finished_at IS NOT NULL",
+
+    /* One row per billed page, ever: the primary key is the guarantee.
+     * The primary key is also the by-job index. */
+    "CREATE TABLE billable_pages ("
+    " job INTEGER NOT NULL REFERENCES jobs (id),"
+    " page INTEGER NOT NULL,"
+    " blank INTEGER NOT NULL CHECK (blank IN (0, 1)),"
+    " created_at INTEGER NOT NULL,"
+    " PRIMARY KEY (job, page),"
+    " FOREIGN KEY (job, page) REFERENCES page_tasks (job, page)"
+    ") STRICT, WITHOUT ROWID",
+
+    "CREATE TABLE events ("
+    " id INTEGER PRIMARY KEY,"
+    " at INTEGER NOT NULL,"
+    " actor TEXT NOT NULL,"
+    " kind TEXT NOT NULL,"
+    " job INTEGER REFERENCES jobs (id),"
+    " page INTEGER,"
+    " detail TEXT"
+    ") STRICT",
+    "CREATE INDEX events_job ON events (job)",
+    "CREATE TRIGGER events_no_update BEFORE UPDATE ON events"
+    " BEGIN SELECT RAISE(ABORT, 'events are append-only'); END",
+    "CREATE TRIGGER events_no_delete BEFORE DELETE ON events"
+    " BEGIN SELECT RAISE(ABORT, 'events are append-only'); END",
+    NULL,
+};
+
+/* Migration n is migrations[n - 1]. Append; never edit a shipped one. */
+static const char *const *const migrations[] = {
+    migration_1,
+};
+
+#define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+_Static_assert(sizeof(migrations) / sizeof(migrations[0]) ==
+                   PM__CATALOG_SCHEMA_VERSION,
+               "PM__CATALOG_SCHEMA_VERSION must name the last migration");
+
+/* ---- statements: all the SQL the catalog runs after open ---- */
+
+enum {
+    ST_BEGIN,
+    ST_BEGIN_READ,
+    ST_COMMIT,
+    ST_ROLLBACK,
+    ST_SCHEMA_VERSION,
+    ST_INTEGRITY,
+    ST_FK_CHECK,
+    ST_EVENT_ADD,
+    ST_EVENT_LIST_ALL,
+    ST_EVENT_LIST_JOB,
+    ST_ACCOUNT_ADD,
+    ST_ACCOUNT_GET,
+    ST_ACCOUNT_LIST,
+    ST_WO_ADD,
+    ST_WO_GET,
+    ST_WO_LIST,
+    ST_WO_CLOSE,
+    ST_WO_STATUS,
+    ST_JOB_ADD,
+    ST_TASK_ADD,
+    ST_JOB_FIND_DUP,
+    ST_JOB_GET,
+    ST_JOB_LIST,
+    ST_JOB_STATE,
+    ST_JOB_SET_STATE,
+    ST_JOB_START,
+    ST_JOB_REQUEUE,
+    ST_JOB_SET_FAILED,
+    ST_JOB_SET_DONE,
+    ST_JOB_FINISHED,
+    ST_JOB_ASSEMBLING,
+    ST_TASKS_FAILED,
+    ST_TASKS_RETRY,
+    ST_TASKS_UNLEASE,
+    ST_CLAIM_PICK,
+    ST_CLAIM_PREV,
+    ST_CLAIM_EVENT,
+    ST_CLAIM_TAKE,
+    ST_TASK_GET,
+    ST_TASK_LIST,
+    ST_TASK_FENCE,
+    ST_TASK_RENEW,
+    ST_TASK_DONE,
+    ST_TASK_SET_STATE,
+    ST_TASK_FAIL_EVENT,
+    ST_BILLABLE_ADD,
+    ST_EXPIRED_EVENTS,
+    ST_EXPIRED_REQUEUE,
+    ST_STATUS_JOBS,
+    ST_STATUS_PAGES,
+    ST_STATUS_RATE,
+    ST_BILLABLE_JOB,
+    ST_BILLABLE_ALL,
+    ST_COUNT
+};
+
+#define EVENT_COLS \
+    "id, at, actor, kind, coalesce(job, 0), coalesce(page, 0), detail"
+
+#define WO_COLS                                                       \
+    "w.id, w.number, a.code, w.fee_code, w.status, w.notes, "         \
+    "w.created_at, coalesce(w.closed_at, 0) FROM work_orders w JOIN " \
+    "accounts a ON a.id = w.account_id"
+
+/* The page counts use the claim index: (state, job) equality. */
+#define JOB_COLS                                                       \
+    "j.id, j.workorder, j.account, j.hotfolder, j.profile, j.batch, "  \
+    "j.operator_name, j.notes, j.source_path, j.output_path, "         \
+    "j.hold_reason, j.error, j.state, j.pages, "                       \
+    "(SELECT count(*) FROM page_tasks t WHERE t.state = 'done' AND "   \
+    "t.job = j.id), "                                                  \
+    "(SELECT count(*) FROM page_tasks t WHERE t.state = 'failed' AND " \
+    "t.job = j.id), "                                                  \
+    "(SELECT count(*) FROM page_tasks t WHERE t.state = 'done' AND "   \
+    "t.job = j.id AND t.blank = 1), "                                  \
+    "coalesce(j.duplicate_of, 0), j.created_at, j.updated_at, "        \
+    "coalesce(j.finished_at, 0) FROM jobs j"
+
+#define TASK_COLS                                                          \
+    "t.id, t.job, t.page, t.src, t.frame, t.sha256, t.state, t.attempts, " \
+    "t.lease_owner, coalesce(t.lease_until, 0), t.error, t.width, "        \
+    "t.height, t.xres, t.yres, t.rotation, t.orient_confidence, t.skew, "  \
+    "t.skew_confidence, t.blank, t.ink_ratio, t.words, t.confidence, "     \
+    "t.kind, t.codec, t.bytes, t.ms_decode, t.ms_orient, t.ms_deskew, "    \
+    "t.ms_blank, t.ms_ocr, t.ms_encode, t.ms_total, t.image, t.text_pdf, " \
+    "t.text, coalesce(t.finished_at, 0) FROM page_tasks t"
+
+/* A page-level event whose actor is the task's current lease owner. */
+#define TASK_EVENT                                                        \
+    "INSERT INTO events (at, actor, kind, job, page, detail) SELECT ?2, " \
+    "coalesce(lease_owner, 'catalog'), "
+
+/* Why an expired lease is given up, evaluated on the task's row. */
+#define LEASE_EXPIRED                                                       \
+    "'lease of ' || coalesce(lease_owner, '?') || ' expired (attempt ' || " \
+    "attempts || ')'"
+
+static const struct {
+    const char *name; /* for the test probes in catalog_int.h */
+    const char *sql;
+} stmts[ST_COUNT] = {
+    [ST_BEGIN] = {"begin", "BEGIN IMMEDIATE"},
+    [ST_BEGIN_READ] = {"begin_read", "BEGIN"},
+    [ST_COMMIT] = {"commit", "COMMIT"},
+    [ST_ROLLBACK] = {"rollback", "ROLLBACK"},
+    [ST_SCHEMA_VERSION] = {"schema_version", "SELECT coalesce(max(version), 0) "
+                                             "FROM schema_migrations"},
+    [ST_INTEGRITY] = {"integrity", "PRAGMA integrity_check"},
+    [ST_FK_CHECK] = {"fk_check", "PRAGMA foreign_key_check"},
+
+    [ST_EVENT_ADD] = {"event_add",
+                      "INSERT INTO events (at, actor, kind, job, page, "
+                      "detail) VALUES (?1, ?2, ?3, nullif(?4, 0), "
+                      "nullif(?5, 0), ?6)"},
+    /* The latest ?1 events (-1: all), shown oldest first. */
+    [ST_EVENT_LIST_ALL] = {"event_list_all",
+                           "SELECT " EVENT_COLS " FROM (SELECT * FROM events "
+                           "ORDER BY id DESC LIMIT ?1) ORDER BY id"},
+    [ST_EVENT_LIST_JOB] = {"event_list_job",
+                           "SELECT " EVENT_COLS " FROM (SELECT * FROM events "
+                           "WHERE job = ?2 ORDER BY id DESC LIMIT ?1) "
+                           "ORDER BY id"},
+
+    [ST_ACCOUNT_ADD] = {"account_add",
+                        "INSERT INTO accounts (code, name, contact, "
+                        "account_number, created_at) "
+                        "VALUES (?1, ?2, ?3, ?4, ?5)"},
+    [ST_ACCOUNT_GET] = {"account_get",
+                        "SELECT id, code, name, contact, account_number, "
+                        "created_at FROM accounts WHERE code = ?1"},
+    [ST_ACCOUNT_LIST] = {"account_list",
+                         "SELECT id, code, name, contact, account_number, "
+                         "created_at FROM accounts ORDER BY code"},
+
+    /* Inserts nothing when the account is unknown. */
+    [ST_WO_ADD] = {"workorder_add",
+                   "INSERT INTO work_orders (number, account_id, fee_code, "
+                   "notes, created_at) SELECT ?1, id, ?3, ?4, ?5 "
+                   "FROM accounts WHERE code = ?2"},
+    [ST_WO_GET] = {"workorder_get", "SELECT " WO_COLS " WHERE w.number = ?1"},
+    [ST_WO_LIST] = {"workorder_list",
+                    "SELECT " WO_COLS " WHERE ?1 IS NULL OR a.code = ?1 "
+                    "ORDER BY w.number"},
+    [ST_WO_CLOSE] = {"workorder_close",
+                     "UPDATE work_orders SET status = 'closed', "
+                     "closed_at = ?2 WHERE number = ?1 AND status = 'open'"},
+    [ST_WO_STATUS] = {"workorder_status",
+                      "SELECT status FROM work_orders WHERE number = ?1"},
+
+    [ST_JOB_ADD] = {"job_add",
+                    "INSERT INTO jobs (workorder, account, hotfolder, "
+                    "profile, batch, operator_name, notes, source_path, "
+                    "hold_reason, state, pages, duplicate_of, created_at, "
+                    "updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
+                    "?10, ?11, nullif(?12, 0), ?13, ?13)"},
+    [ST_TASK_ADD] = {"task_add",
+                     "INSERT INTO page_tasks (job, page, src, frame, sha256) "
+                     "VALUES (?1, ?2, ?3, ?4, ?5)"},
+    [ST_JOB_FIND_DUP] = {"job_find_dup",
+                         "SELECT coalesce(min(t.job), 0) FROM page_tasks t "
+                         "JOIN jobs j ON j.id = t.job WHERE t.sha256 = ?1 "
+                         "AND j.state <> 'cancelled'"},
+    [ST_JOB_GET] = {"job_get", "SELECT " JOB_COLS " WHERE j.id = ?1"},
+    [ST_JOB_LIST] = {"job_list", "SELECT " JOB_COLS
+                                 " WHERE (?1 IS NULL OR j.state = ?1) AND "
+                                 "(?2 IS NULL OR j.workorder = ?2) "
+                                 "ORDER BY j.id DESC LIMIT ?3"},
+    [ST_JOB_STATE] = {"job_state", "SELECT state FROM jobs WHERE id = ?1"},
+    [ST_JOB_SET_STATE] = {"job_set_state",
+                          "UPDATE jobs SET state = ?2, updated_at = ?3 "
+                          "WHERE id = ?1"},
+    [ST_JOB_START] = {"job_start",
+                      "UPDATE jobs SET state = 'running', updated_at = ?2 "
+                      "WHERE id = ?1 AND state = 'queued'"},
+    [ST_JOB_REQUEUE] = {"job_requeue",
+                        "UPDATE jobs SET state = 'queued', hold_reason = "
+                        "NULL, error = NULL, updated_at = ?2 WHERE id = ?1"},
+    [ST_JOB_SET_FAILED] = {"job_set_failed",
+                           "UPDATE jobs SET state = 'failed', error = ?2, "
+                           "updated_at = ?3 WHERE id = ?1"},
+    [ST_JOB_SET_DONE] = {"job_set_done",
+                         "UPDATE jobs SET state = 'done', output_path = ?2, "
+                         "finished_at = ?3, updated_at = ?3 WHERE id = ?1"},
+    /* Active jobs with nothing left to run. */
+    [ST_JOB_FINISHED] = {"job_finished",
+                         "SELECT j.id FROM jobs j WHERE j.state IN "
+                         "('queued', 'running') AND NOT EXISTS (SELECT 1 "
+                         "FROM page_tasks t WHERE t.state IN ('queued', "
+                         "'running') AND t.job = j.id) ORDER BY j.id"},
+    [ST_JOB_ASSEMBLING] = {"job_assembling",
+                           "SELECT id FROM jobs WHERE state = 'assembling' "
+                           "ORDER BY id"},
+    [ST_TASKS_FAILED] = {"tasks_failed",
+                         "SELECT page, src, frame, error FROM page_tasks "
+                         "WHERE state = 'failed' AND job = ?1 ORDER BY page"},
+    /* Retry: a fresh attempt budget, the same fencing token. */
+    [ST_TASKS_RETRY] = {"tasks_retry",
+                        "UPDATE page_tasks SET state = 'queued', "
+                        "attempts_base = attempts, error = NULL, "
+                        "lease_owner = NULL, lease_until = NULL "
+                        "WHERE state = 'failed' AND job = ?1"},
+    [ST_TASKS_UNLEASE] = {"tasks_unlease",
+                          "UPDATE page_tasks SET state = 'queued', "
+                          "lease_owner = NULL, lease_until = NULL "
+                          "WHERE state = 'running' AND job = ?1"},
+
+    /*
+     * The fair claim (?1 = now). For each job in state queued or running
+     * (jobs_state), three probes of page_tasks_claim: its lowest queued
+     * page, its lowest page whose lease lapsed, and how many of its pages
+     * are running under a live lease. The job with the fewest running
+     * pages wins, then the oldest (lowest id), then the lowest page. The
+     * cost grows with the number of active jobs, not with the tasks.
+     */
+    [ST_CLAIM_PICK] = {"claim_pick",
+                       "WITH cand AS (SELECT j.id AS job, "
+                       "(SELECT min(t.page) FROM page_tasks t WHERE "
+                       "t.state = 'queued' AND t.job = j.id) AS q, "
+                       "(SELECT min(t.page) FROM page_tasks t WHERE "
+                       "t.state = 'running' AND t.job = j.id AND "
+                       "t.lease_until < ?1) AS l, "
+                       "(SELECT count(*) FROM page_tasks t WHERE "
+                       "t.state = 'running' AND t.job = j.id AND "
+                       "t.lease_until >= ?1) AS r "
+                       "FROM jobs j WHERE j.state IN ('queued', 'running')) "
+                       "SELECT job, min(coalesce(q, l), coalesce(l, q)) "
+                       "FROM cand WHERE q IS NOT NULL OR l IS NOT NULL "
+                       "ORDER BY r, job LIMIT 1"},
+    [ST_CLAIM_PREV] = {"claim_prev", "SELECT id, state FROM page_tasks "
+                                     "WHERE job = ?1 AND page = ?2"},
+    [ST_CLAIM_EVENT] = {"claim_event",
+                        "INSERT INTO events (at, actor, kind, job, page, "
+                        "detail) SELECT ?2, ?3, 'page.reclaimed', job, page, "
+                        "'lease of ' || coalesce(lease_owner, '?') || "
+                        "' lapsed at attempt ' || attempts "
+                        "FROM page_tasks WHERE id = ?1"},
+    [ST_CLAIM_TAKE] = {"claim_take",
+                       "UPDATE page_tasks SET state = 'running', "
+                       "attempts = attempts + 1, lease_owner = ?2, "
+                       "lease_until = ?3 WHERE id = ?1"},
+    [ST_TASK_GET] = {"task_get", "SELECT " TASK_COLS " WHERE t.id = ?1"},
+    [ST_TASK_LIST] = {"task_list",
+                      "SELECT " TASK_COLS " WHERE t.job = ?1 ORDER BY t.page"},
+    [ST_TASK_FENCE] = {"task_fence",
+                       "SELECT t.job, t.page, t.state, t.attempts, "
+                       "t.attempts_base, j.state FROM page_tasks t "
+                       "JOIN jobs j ON j.id = t.job WHERE t.id = ?1"},
+    [ST_TASK_RENEW] = {"task_renew",
+                       "UPDATE page_tasks SET lease_until = ?2 WHERE id = ?1"},
+    [ST_TASK_DONE] = {"task_done",
+                      "UPDATE page_tasks SET state = 'done', width = ?2, "
+                      "height = ?3, xres = ?4, yres = ?5, rotation = ?6, "
+                      "orient_confidence = ?7, skew = ?8, "
+                      "skew_confidence = ?9, blank = ?10, ink_ratio = ?11, "
+                      "words = ?12, confidence = ?13, kind = ?14, "
+                      "codec = ?15, bytes = ?16, ms_decode = ?17, "
+                      "ms_orient = ?18, ms_deskew = ?19, ms_blank = ?20, "
+                      "ms_ocr = ?21, ms_encode = ?22, ms_total = ?23, "
+                      "image = ?24, text_pdf = ?25, text = ?26, error = NULL, "
+                      "lease_until = NULL, finished_at = ?27 WHERE id = ?1"},
+    [ST_TASK_SET_STATE] = {"task_set_state",
+                           "UPDATE page_tasks SET state = ?2, error = ?3, "
+                           "lease_owner = NULL, lease_until = NULL "
+                           "WHERE id = ?1"},
+    [ST_TASK_FAIL_EVENT] = {"task_fail_event",
+                            TASK_EVENT "?3, job, page, 'attempt ' || "
+                                       "attempts || ': ' || ?4 "
+                                       "FROM page_tasks WHERE id = ?1"},
+    /* Plain INSERT: a second row for a page is a bug, and fails loudly. */
+    [ST_BILLABLE_ADD] = {"billable_add",
+                         "INSERT INTO billable_pages (job, page, blank, "
+                         "created_at) SELECT job, page, ?2, ?3 "
+                         "FROM page_tasks WHERE id = ?1"},
+    /* Lease expiry (?1 = now, ?2 = max attempts): events first, then the
+     * tasks, both reading the rows before they change. */
+    [ST_EXPIRED_EVENTS] = {"expired_events",
+                           "INSERT INTO events (at, actor, kind, job, page, "
+                           "detail) SELECT ?1, 'catalog', CASE WHEN "
+                           "attempts - attempts_base >= ?2 THEN 'page.failed' "
+                           "ELSE 'page.requeued' END, job, page, " LEASE_EXPIRED
+                           " FROM page_tasks WHERE state = 'running' "
+                           "AND lease_until < ?1"},
+    [ST_EXPIRED_REQUEUE] = {"expired_requeue",
+                            "UPDATE page_tasks SET state = CASE WHEN "
+                            "attempts - attempts_base >= ?2 THEN 'failed' "
+                            "ELSE 'queued' END, error = " LEASE_EXPIRED
+                            ", lease_owner = NULL, lease_until = NULL "
+                            "WHERE state = 'running' AND lease_until < ?1"},
+
+    [ST_STATUS_JOBS] = {"status_jobs",
+                        "SELECT state, count(*) FROM jobs GROUP BY state"},
+    /* Pages of held or cancelled jobs are not waiting for workers.
+     * CROSS JOIN keeps SQLite starting from the few active jobs. */
+    [ST_STATUS_PAGES] = {"status_pages",
+                         "SELECT t.state, count(*) FROM jobs j CROSS JOIN "
+                         "page_tasks t ON t.job = j.id WHERE j.state IN "
+                         "('queued', 'running') AND t.state IN ('queued', "
+                         "'running') GROUP BY t.state"},
+    [ST_STATUS_RATE] = {"status_rate",
+                        "SELECT coalesce(sum(finished_at > ?2), 0), count(*) "
+                        "FROM page_tasks WHERE finished_at > ?1 "
+                        "AND finished_at <= ?3"},
+    [ST_BILLABLE_JOB] = {"billable_job",
+                         "SELECT count(*) FROM billable_pages b JOIN jobs j "
+                         "ON j.id = b.job WHERE b.job = ?1 AND "
+                         "j.state = 'done' AND (?2 OR b.blank = 0)"},
+    [ST_BILLABLE_ALL] = {"billable_all",
+                         "SELECT count(*) FROM billable_pages b JOIN jobs j "
+                         "ON j.id = b.job WHERE j.state = 'done' AND "
+                         "(?1 OR b.blank = 0)"},
+};
+
+struct pm_catalog {
+    sqlite3 *db;
+    sqlite3_stmt *st[ST_COUNT];
+    char errmsg[512]; /* fixed, so saving an error never allocates */
+};
+
+/* ---- names ---- */
+
+static const char *const job_states[] = {
+    "received", "queued", "running", "assembling",
+    "done",     "held",   "failed",  "cancelled",
+};
+
+static const char *const task_states[] = {"queued", "running", "done",
+                                          "failed"};
+
+#define NJOB_STATES  ((int)(sizeof(job_states) / sizeof(job_states[0])))
+#define NTASK_STATES ((int)(sizeof(task_states) / sizeof(task_states[0])))
+
+const char *pm_job_state_name(pm_job_state_t s)
+{
+    if ((int)s < 0 || (int)s >= NJOB_STATES)
+        return "unknown";
+    return job_states[s];
+}
+
+int pm_job_state_parse(const char *s)
+{
+    int i;
+
+    for (i = 0; s != NULL && i < NJOB_STATES; i++)
+        if (strcmp(s, job_states[i]) == 0)
+            return i;
+    return -1;
+}
+
+const char *pm_task_state_name(pm_task_state_t s)
+{
+    if ((int)s < 0 || (int)s >= NTASK_STATES)
+        return "unknown";
+    return task_states[s];
+}
+
+static int task_state_parse(const char *s)
+{
+    int i;
+
+    for (i = 0; s != NULL && i < NTASK_STATES; i++)
+        if (strcmp(s, task_states[i]) == 0)
+            return i;
+    return -1;
+}
+
+/* ---- errors: the detail lives on the handle ---- */
+
+static int set_msg(pm_catalog_t *cat, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Saves a message on the handle and returns `err`. */
+static int set_msg(pm_catalog_t *cat, int err, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(cat->errmsg, sizeof(cat->errmsg), fmt, ap);
+    va_end(ap);
+    return err;
+}
+
+static int nomem(pm_catalog_t *cat)
+{
+    return set_msg(cat, PM_ENOMEM, "out of memory");
+}
+
+/* Maps the connection's last SQLite error to a PM code, keeping its text:
+ * uniqueness is -EEXIST, a missing parent row PM_ENOENT. */
+static int db_fail(pm_catalog_t *cat)
+{
+    int err;
+
+    switch (sqlite3_extended_errcode(cat->db)) {
+    case SQLITE_CONSTRAINT_UNIQUE:
+    case SQLITE_CONSTRAINT_PRIMARYKEY:
+        err = -EEXIST;
+        break;
+    case SQLITE_CONSTRAINT_FOREIGNKEY:
+        err = PM_ENOENT;
+        break;
+    case SQLITE_NOMEM:
+    case SQLITE_IOERR_NOMEM:
+        err = PM_ENOMEM;
+        break;
+    default:
+        err = PM_ECATALOG;
+        break;
+    }
+    return set_msg(cat, err, "%s", sqlite3_errmsg(cat->db));
+}
+
+/* ---- statements ---- */
+
+static int64_t wall_clock(void)
+{
+    return (int64_t)time(NULL);
+}
+
+/* Resets a statement and drops its bindings (strings are bound
+ * SQLITE_STATIC, so none may outlive the call that bound it). */
+static void stmt_done(sqlite3_stmt *st)
+{
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+}
+
+/* For a failed bind: the error, with the statement reset. */
+static int bind_fail(pm_catalog_t *cat, sqlite3_stmt *st)
+{
+    int err = db_fail(cat);
+
+    stmt_done(st);
+    return err;
+}
+
+/* Binds a borrowed string, or NULL. */
+static int bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+    if (s == NULL)
+        return sqlite3_bind_null(st, i);
+    return sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+}
+
+/* Binds a LIMIT: 0 means none. */
+static int bind_limit(sqlite3_stmt *st, int i, size_t limit)
+{
+    if (limit == 0 || limit > (size_t)INT64_MAX)
+        return sqlite3_bind_int64(st, i, -1);
+    return sqlite3_bind_int64(st, i, (sqlite3_int64)limit);
+}
+
+/* Runs a statement that returns no rows; resets it. */
+static int run(pm_catalog_t *cat, sqlite3_stmt *st)
+{
+    int err = 0;
+
+    if (sqlite3_step(st) != SQLITE_DONE)
+        err = db_fail(cat);
+    stmt_done(st);
+    return err;
+}
+
+/* Like run(), and stores how many rows it changed. */
+static int run_changes(pm_catalog_t *cat, sqlite3_stmt *st, int *changes)
+{
+    int err = run(cat, st);
+
+    *changes = err ? 0 : sqlite3_changes(cat->db);
+    return err;
+}
+
+/* Steps a query: 1 with the statement on its first row (the caller
+ * resets it), 0 when there is none, or an error (both reset). */
+static int first_row(pm_catalog_t *cat, sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st), err = 0;
+
+    if (rc == SQLITE_ROW)
+        return 1;
+    if (rc != SQLITE_DONE)
+        err = db_fail(cat);
+    stmt_done(st);
+    return err;
+}
+
+/* Runs a query whose first column of its first row is an integer. */
+static int query_int64(pm_catalog_t *cat, sqlite3_stmt *st, int64_t *v)
+{
+    int err = first_row(cat, st);
+
+    *v = 0;
+    if (err <= 0)
+        return err == 0 ? PM_ENOENT : err;
+    *v = sqlite3_column_int64(st, 0);
+    stmt_done(st);
+    return 0;
+}
+
+/* Copies a text column into a new string (NULL for SQL NULL). */
+static int col_str(sqlite3_stmt *st, int i, char **out)
+{
+    const unsigned char *s;
+
+    *out = NULL;
+    if (sqlite3_column_type(st, i) == SQLITE_NULL)
+        return 0;
+    s = sqlite3_column_text(st, i);
+    if (s != NULL)
+        *out = pm_strdup((const char *)s);
+    return *out != NULL ? 0 : PM_ENOMEM;
+}
+
+/* A text column for a message: borrowed, "?" for NULL. */
+static const char *col_or(sqlite3_stmt *st, int i)
+{
+    const unsigned char *s = sqlite3_column_text(st, i);
+
+    return s != NULL ? (const char *)s : "?";
+}
+
+/* Copies a short text column (a state name) into buf, "" for NULL. */
+static void col_name(sqlite3_stmt *st, int i, char *buf, size_t size)
+{
+    const unsigned char *s = sqlite3_column_text(st, i);
+
+    snprintf(buf, size, "%s", s != NULL ? (const char *)s : "");
+}
+
+/* ---- transactions ---- */
+
+static int tx_begin(pm_catalog_t *cat)
+{
+    return run(cat, cat->st[ST_BEGIN]);
+}
+
+static int tx_begin_read(pm_catalog_t *cat)
+{
+    return run(cat, cat->st[ST_BEGIN_READ]);
+}
+
+/* Commits when err is 0, else (or when the commit fails) rolls back;
+ * returns the first error. The rollback never overwrites the message. */
+static int tx_end(pm_catalog_t *cat, int err)
+{
+    sqlite3_stmt *rb = cat->st[ST_ROLLBACK];
+
+    if (err == 0)
+        err = run(cat, cat->st[ST_COMMIT]);
+    if (err != 0 && !sqlite3_get_autocommit(cat->db)) {
+        sqlite3_step(rb);
+        sqlite3_reset(rb);
+    }
+    return err;
+}
+
+/* ---- rows into structs: each reader fills `item` whole or frees it ---- */
+
+typedef int (*read_fn)(sqlite3_stmt *st, void *item);
+typedef void (*cleanup_fn)(void *item);
+
+/* Reads every remaining row of `st` into a new array of `size`-byte
+ * items; resets `st`. On failure nothing is kept. */
+static int collect(pm_catalog_t *cat, sqlite3_stmt *st, size_t size,
+                   read_fn read, cleanup_fn cleanup, void **out, size_t *n)
+{
+    char *v = NULL, *p;
+    size_t len = 0, cap = 0, i;
+    int rc, err = 0;
+
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (len == cap) {
+            cap = cap ? cap * 2 : 16;
+            p = pm_realloc(v, cap * size);
+            if (p == NULL) {
+                err = nomem(cat);
+                break;
+            }
+            v = p;
+        }
+        err = read(st, v + len * size);
+        if (err != 0) {
+            err = err == PM_ENOMEM ? nomem(cat)
+                                   : set_msg(cat, err, "unexpected value");
+            break;
+        }
+        len++;
+    }
+    if (err == 0 && rc != SQLITE_DONE)
+        err = db_fail(cat);
+    stmt_done(st);
+    if (err != 0) {
+        for (i = 0; cleanup != NULL && i < len; i++)
+            cleanup(v + i * size);
+        pm_free(v);
+        return err;
+    }
+    *out = v;
+    *n = len;
+    return 0;
+}
+
+/* Reads the one row of `st` into `item`: PM_ENOENT (message left to the
+ * caller) when there is none. */
+static int get_one(pm_catalog_t *cat, sqlite3_stmt *st, read_fn read,
+                   void *item)
+{
+    int err = first_row(cat, st);
+
+    if (err <= 0)
+        return err == 0 ? PM_ENOENT : err;
+    err = read(st, item);
+    stmt_done(st);
+    if (err != 0)
+        return err == PM_ENOMEM ? nomem(cat)
+                                : set_msg(cat, err, "unexpected value");
+    return 0;
+}
+
+static int read_id(sqlite3_stmt *st, void *item)
+{
+    *(int64_t *)item = sqlite3_column_int64(st, 0);
+    return 0;
+}
+
+/* A growable string, for reports; `oom` sticks after a failed append. */
+typedef struct {
+    char *s;
+    size_t len, cap;
+    int oom;
+} strbuf_t;
+
+static void sb_printf(strbuf_t *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void sb_printf(strbuf_t *b, const char *fmt, ...)
+{
+    va_list ap;
+    size_t need, cap;
+    char *p;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (b->oom || n < 0) {
+        b->oom = 1;
+        return;
+    }
+    need = b->len + (size_t)n + 1;
+    if (need > b->cap) {
+        for (cap = b->cap ? b->cap : 128; cap < need; cap *= 2)
+            ;
+        p = pm_realloc(b->s, cap);
+        if (p == NULL) {
+            b->oom = 1;
+            return;
+        }
+        b->s = p;
+        b->cap = cap;
+    }
+    va_start(ap, fmt);
+    vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+}
+
+/* ---- lifetime ---- */
+
+/* Runs SQL text (setup and migrations only) through sqlite3_exec. */
+static int exec(pm_catalog_t *cat, const char *sql)
+{
+    if (sqlite3_exec(cat->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+        return db_fail(cat);
+    return 0;
+}
+
+/* Runs a one-off statement (setup only) and copies the text of its first
+ * column into buf. */
+static int exec_text(pm_catalog_t *cat, const char *sql, char *buf, size_t size)
+{
+    sqlite3_stmt *st = NULL;
+    int err = 0;
+
+    buf[0] = '\0';
+    if (sqlite3_prepare_v2(cat->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return db_fail(cat);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        col_name(st, 0, buf, size);
+    else
+        err = db_fail(cat);
+    sqlite3_finalize(st);
+    return err;
+}
+
+/* Per-connection settings: the durability and integrity the catalog
+ * relies on, each read back where SQLite could silently ignore it. */
+static int configure(pm_catalog_t *cat)
+{
+    char val[32];
+    int err;
+
+    sqlite3_extended_result_codes(cat->db, 1);
+    sqlite3_db_config(cat->db, SQLITE_DBCONFIG_DEFENSIVE, 1, (int *)NULL);
+    sqlite3_db_config(cat->db, SQLITE_DBCONFIG_DQS_DML, 0, (int *)NULL);
+    sqlite3_db_config(cat->db, SQLITE_DBCONFIG_DQS_DDL, 0, (int *)NULL);
+    if (sqlite3_busy_timeout(cat->db, BUSY_TIMEOUT_MS) != SQLITE_OK)
+        return db_fail(cat);
+    err = exec_text(cat, "PRAGMA journal_mode = WAL", val, sizeof(val));
+    if (err != 0)
+        return err;
+    /* An in-memory database reports "memory"; a file must be in WAL. */
+    if (strcmp(val, "wal") != 0 && strcmp(val, "memory") != 0)
+        return set_msg(cat, PM_ECATALOG,
+                       "journal_mode is %s, not wal (a network file "
+                       "system?)",
+                       val);
+    err = exec(cat, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON");
+    if (err == 0)
+        err = exec_text(cat, "PRAGMA foreign_keys", val, sizeof(val));
+    if (err == 0 && strcmp(val, "1") != 0)
+        err = set_msg(cat, PM_ECATALOG, "foreign keys could not be enabled");
+    return err;
+}
+
+static int read_version(pm_catalog_t *cat, int64_t *version)
+{
+    char val[32];
+    int err;
+
+    err = exec_text(cat,
+                    "SELECT coalesce(max(version), 0) FROM schema_migrations",
+                    val, sizeof(val));
+    *version = err == 0 ? strtoll(val, NULL, 10) : 0;
+    return err;
+}
+
+static int record_migration(pm_catalog_t *cat, int version)
+{
+    sqlite3_stmt *st = NULL;
+    int err = 0;
+
+    if (sqlite3_prepare_v2(cat->db,
+                           "INSERT INTO schema_migrations (version, "
+                           "applied_at) VALUES (?1, ?2)",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_fail(cat);
+    if (sqlite3_bind_int(st, 1, version) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 2, wall_clock()) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_DONE)
+        err = db_fail(cat);
+    sqlite3_finalize(st);
+    return err;
+}
+
+/* Applies migration `version` in its own transaction, unless another
+ * process applied it since we looked. */
+static int apply_migration(pm_catalog_t *cat, int version)
+{
+    const char *const *sql;
+    int64_t current = 0;
+    int err;
+
+    err = exec(cat, "BEGIN IMMEDIATE");
+    if (err != 0)
+        return err;
+    err = read_version(cat, &current);
+    for (sql = migrations[version - 1]; err == 0 && current < version && *sql;
+         sql++)
+        err = exec(cat, *sql);
+    if (err == 0 && current < version)
+        err = record_migration(cat, version);
+    if (err == 0)
+        err = exec(cat, "COMMIT");
+    if (err != 0) {
+        if (!sqlite3_get_autocommit(cat->db))
+            sqlite3_exec(cat->db, "ROLLBACK", NULL, NULL, NULL);
+        return err;
+    }
+    if (current < version)
+        pm_log(PM_LOG_INFO, "catalog", "applied schema migration %d", version);
+    return 0;
+}
+
+static int migrate(pm_catalog_t *cat)
+{
+    int64_t version = 0;
+    int v, err;
+
+    err = exec(cat, "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                    " version INTEGER PRIMARY KEY,"
+                    " applied_at INTEGER NOT NULL) STRICT");
+    if (err == 0)
+        err = read_version(cat, &version);
+    if (err != 0)
+        return err;
+    if (version > NMIGRATIONS)
+        return set_msg(cat, PM_ECATALOG,
+                       "schema version %lld is newer than this pagemill "
+                       "knows (%d)",
+                       (long long)version, NMIGRATIONS);
+    for (v = (int)version + 1; err == 0 && v <= NMIGRATIONS; v++)
+        err = apply_migration(cat, v);
+    return err;
+}
+
+static int prepare_all(pm_catalog_t *cat)
+{
+    int i;
+
+    for (i = 0; i < ST_COUNT; i++) {
+        if (sqlite3_prepare_v3(cat->db, stmts[i].sql, -1,
+                               SQLITE_PREPARE_PERSISTENT, &cat->st[i],
+                               NULL) != SQLITE_OK)
+            return set_msg(cat, db_fail(cat), "preparing %s: %s", stmts[i].name,
+                           sqlite3_errmsg(cat->db));
+    }
+    return 0;
+}
+
+static void finalize_all(pm_catalog_t *cat)
+{
+    int i;
+
+    for (i = 0; i < ST_COUNT; i++) {
+        sqlite3_finalize(cat->st[i]); /* NULL-safe */
+        cat->st[i] = NULL;
+    }
+}
+
+int pm_catalog_open(const char *path, pm_catalog_t **out)
+{
+    pm_catalog_t *cat;
+    int err;
+
+    *out = NULL;
+    if (path == NULL)
+        return PM_EINVAL;
+    cat = pm_calloc(1, sizeof(*cat));
+    if (cat == NULL) {
+        pm_log(PM_LOG_ERROR, "catalog", "open %s: out of memory", path);
+        return PM_ENOMEM;
+    }
+    if (sqlite3_open_v2(path, &cat->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                        NULL) != SQLITE_OK) {
+        err = cat->db != NULL ? db_fail(cat) : nomem(cat);
+        goto fail_close_db;
+    }
+    err = configure(cat);
+    if (err == 0)
+        err = migrate(cat);
+    if (err == 0)
+        err = prepare_all(cat);
+    if (err != 0)
+        goto fail_close_db;
+
+    *out = cat;
+    return PM_OK;
+
+fail_close_db:
+    pm_log(PM_LOG_ERROR, "catalog", "open %s: %s", path, cat->errmsg);
+    finalize_all(cat);
+    sqlite3_close(cat->db); /* NULL-safe */
+    pm_free(cat);
+    return err;
+}
+
+void pm_catalog_close(pm_catalog_t *cat)
+{
+    if (cat == NULL)
+        return;
+    finalize_all(cat);
+    if (sqlite3_close(cat->db) != SQLITE_OK)
+        pm_log(PM_LOG_ERROR, "catalog", "close: %s", sqlite3_errmsg(cat->db));
+    pm_free(cat);
+}
+
+const char *pm_catalog_errmsg(const pm_catalog_t *cat)
+{
+    if (cat == NULL)
+        return "no catalog";
+    return cat->errmsg;
+}
+
+int pm_catalog_schema_version(pm_catalog_t *cat, int *version)
+{
+    int64_t v;
+    int err = query_int64(cat, cat->st[ST_SCHEMA_VERSION], &v);
+
+    *version = err == 0 ? (int)v : 0;
+    return err;
+}
+
+/* Appends PRAGMA foreign_key_check's findings; *clean = 0 if any. */
+static int check_foreign_keys(pm_catalog_t *cat, strbuf_t *b, int *clean)
+{
+    sqlite3_stmt *st = cat->st[ST_FK_CHECK];
+    int rc, err = 0;
+
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        *clean = 0;
+        sb_printf(b, "%sforeign key: %s row %lld refers to a missing %s row",
+                  b->len ? "\n" : "", col_or(st, 0),
+                  (long long)sqlite3_column_int64(st, 1), col_or(st, 2));
+    }
+    if (rc != SQLITE_DONE)
+        err = db_fail(cat);
+    stmt_done(st);
+    return err;
+}
+
+int pm_catalog_check(pm_catalog_t *cat, int *ok, char **report)
+{
+    sqlite3_stmt *st = cat->st[ST_INTEGRITY];
+    strbuf_t b = {0};
+    const char *line;
+    int rc, clean = 1, err = 0;
+
+    *ok = 0;
+    *report = NULL;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        line = (const char *)sqlite3_column_text(st, 0);
+        if (line == NULL || strcmp(line, "ok") != 0)
+            clean = 0;
+        sb_printf(&b, "%s%s", b.len ? "\n" : "", line ? line : "?");
+    }
+    if (rc != SQLITE_DONE)
+        err = db_fail(cat);
+    stmt_done(st);
+    if (err == 0)
+        err = check_foreign_keys(cat, &b, &clean);
+    if (err == 0 && b.oom)
+        err = nomem(cat);
+    if (err != 0) {
+        pm_free(b.s);
+        return err;
+    }
+    *ok = clean;
+    *report = b.s;
+    return 0;
+}
+
+/* ---- events ---- */
+
+void pm_event_cleanup(pm_event_t *e)
+{
+    if (e == NULL)
+        return;
+    pm_free(e->actor);
+    pm_free(e->kind);
+    pm_free(e->detail);
+    memset(e, 0, sizeof(*e));
+}
+
+static void event_cleanup_v(void *item)
+{
+    pm_event_cleanup(item);
+}
+
+static int read_event(sqlite3_stmt *st, void *item)
+{
+    pm_event_t *e = item;
+
+    memset(e, 0, sizeof(*e));
+    e->id = sqlite3_column_int64(st, 0);
+    e->at = sqlite3_column_int64(st, 1);
+    e->job = sqlite3_column_int64(st, 4);
+    e->page = sqlite3_column_int(st, 5);
+    if (col_str(st, 2, &e->actor) || col_str(st, 3, &e->kind) ||
+        col_str(st, 6, &e->detail)) {
+        pm_event_cleanup(e);
+        return PM_ENOMEM;
+    }
+    return 0;
+}
+
+/* Inserts an event inside the caller's transaction. */
+static int event_insert(pm_catalog_t *cat, int64_t at, const char *actor,
+                        const char *kind, int64_t job, int page,
+                        const char *detail)
+{
+    sqlite3_stmt *st = cat->st[ST_EVENT_ADD];
+
+    if (sqlite3_bind_int64(st, 1, at) || bind_text(st, 2, actor) ||
+        bind_text(st, 3, kind) || sqlite3_bind_int64(st, 4, job) ||
+        sqlite3_bind_int(st, 5, page) || bind_text(st, 6, detail))
+        return bind_fail(cat, st);
+    return run(cat, st);
+}
+
+int pm_event_add(pm_catalog_t *cat, const char *actor, const char *kind,
+                 int64_t job, int page, const char *detail)
+{
+    int err;
+
+    if (actor == NULL || kind == NULL || job < 0 || page < 0)
+        return set_msg(cat, PM_EINVAL, "an event needs an actor and a kind");
+    err = event_insert(cat, wall_clock(), actor, kind, job, page, detail);
+    if (err == PM_ENOENT)
+        set_msg(cat, err, "no job %lld", (long long)job);
+    return err;
+}
+
+int pm_event_list(pm_catalog_t *cat, int64_t job, size_t limit,
+                  pm_event_t **out, size_t *n)
+{
+    sqlite3_stmt *st;
+
+    *out = NULL;
+    *n = 0;
+    if (job < 0)
+        return set_msg(cat, PM_EINVAL, "bad job id %lld", (long long)job);
+    st = cat->st[job == 0 ? ST_EVENT_LIST_ALL : ST_EVENT_LIST_JOB];
+    if (bind_limit(st, 1, limit) ||
+        (job != 0 && sqlite3_bind_int64(st, 2, job)))
+        return bind_fail(cat, st);
+    return collect(cat, st, sizeof(pm_event_t), read_event, event_cleanup_v,
+                   (void **)out, n);
+}
+
+void pm_event_list_free(pm_event_t *v, size_t n)
+{
+    size_t i;
+
+    for (i = 0; v != NULL && i < n; i++)
+        pm_event_cleanup(&v[i]);
+    pm_free(v);
+}
+
+/* ---- accounts ---- */
+
+void pm_account_cleanup(pm_account_t *a)
+{
+    if (a == NULL)
+        return;
+    pm_free(a->code);
+    pm_free(a->name);
+    pm_free(a->contact);
+    pm_free(a->account_number);
+    memset(a, 0, sizeof(*a));
+}
+
+static void account_cleanup_v(void *item)
+{
+    pm_account_cleanup(item);
+}
+
+static int read_account(sqlite3_stmt *st, void *item)
+{
+    pm_account_t *a = item;
+
+    memset(a, 0, sizeof(*a));
+    a->id = sqlite3_column_int64(st, 0);
+    a->created_at = sqlite3_column_int64(st, 5);
+    if (col_str(st, 1, &a->code) || col_str(st, 2, &a->name) ||
+        col_str(st, 3, &a->contact) || col_str(st, 4, &a->account_number)) {
+        pm_account_cleanup(a);
+        return PM_ENOMEM;
+    }
+    return 0;
+}
+
+int pm_account_add(pm_catalog_t *cat, const pm_account_t *a, const char *actor,
+                   int64_t *id)
+{
+    sqlite3_stmt *st = cat->st[ST_ACCOUNT_ADD];
+    int64_t now = wall_clock(), new_id = 0;
+    int err;
+
+    *id = 0;
+    if (a->code == NULL || a->name == NULL || actor == NULL)
+        return set_msg(cat, PM_EINVAL, "an account needs a code and a name");
+    err = tx_begin(cat);
+    if (err != 0)
+        return err;
+    if (bind_text(st, 1, a->code) || bind_text(st, 2, a->name) ||
+        bind_text(st, 3, a->contact) || bind_text(st, 4, a->account_number) ||
+        sqlite3_bind_int64(st, 5, now))
+        err = bind_fail(cat, st);
+    else
+        err = run(cat, st);
+    if (err == -EEXIST)
+        set_msg(cat, err, "account %s already exists", a->code);
+    new_id = sqlite3_last_insert_rowid(cat->db);
+    if (err == 0)
+        err = event_insert(cat, now, actor, "account.added", 0, 0, a->code);
+    err = tx_end(cat, err);
+    if (err == 0)
+        *id = new_id;
+    return err;
+}
+
+int pm_account_get(pm_catalog_t *cat, const char *code, pm_account_t *out)
+{
+    sqlite3_stmt *st = cat->st[ST_ACCOUNT_GET];
+    int err;
+
+    memset(out, 0, sizeof(*out));
+    if (bind_text(st, 1, code))
+        return bind_fail(cat, st);
+    err = get_one(cat, st, read_account, out);
+    if (err == PM_ENOENT)
+        set_msg(cat, err, "no account %s", code ? code : "(null)");
+    return err;
+}
+
+int pm_account_list(pm_catalog_t *cat, pm_account_t **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    return collect(cat, cat->st[ST_ACCOUNT_LIST], sizeof(pm_account_t),
+                   read_account, account_cleanup_v, (void **)out, n);
+}
+
+void pm_account_list_free(pm_account_t *v, size_t n)
+{
+    size_t i;
+
+    for (i = 0; v != NULL && i < n; i++)
+        pm_account_cleanup(&v[i]);
+    pm_free(v);
+}
+
+/* ---- work orders ---- */
+
+void pm_workorder_cleanup(pm_workorder_t *w)
+{
+    if (w == NULL)
+        return;
+    pm_free(w->number);
+    pm_free(w->account);
+    pm_free(w->fee_code);
+    pm_free(w->status);
+    pm_free(w->notes);
+    memset(w, 0, sizeof(*w));
+}
+
+static void workorder_cleanup_v(void *item)
+{
+    pm_workorder_cleanup(item);
+}
+
+static int read_workorder(sqlite3_stmt *st, void *item)
+{
+    pm_workorder_t *w = item;
+
+    memset(w, 0, sizeof(*w));
+    w->id = sqlite3_column_int64(st, 0);
+    w->created_at = sqlite3_column_int64(st, 6);
+    w->closed_at = sqlite3_column_int64(st, 7);
+    if (col_str(st, 1, &w->number) || col_str(st, 2, &w->account) ||
+        col_str(st, 3, &w->fee_code) || col_str(st, 4, &w->status) ||
+        col_str(st, 5, &w->notes)) {
+        pm_workorder_cleanup(w);
+        return PM_ENOMEM;
+    }
+    return 0;
+}
+
+int pm_workorder_add(pm_catalog_t *cat, const pm_workorder_t *w,
+                     const char *actor, int64_t *id)
+{
+    sqlite3_stmt *st = cat->st[ST_WO_ADD];
+    int64_t now = wall_clock(), new_id = 0;
+    int changes = 0, err;
+
+    *id = 0;
+    if (w->number == NULL || w->account == NULL || actor == NULL)
+        return set_msg(cat, PM_EINVAL,
+                       "a work order needs a number and an account");
+    err = tx_begin(cat);
+    if (err != 0)
+        return err;
+    if (bind_text(st, 1, w->number) || bind_text(st, 2, w->account) ||
+        bind_text(st, 3, w->fee_code) || bind_text(st, 4, w->notes) ||
+        sqlite3_bind_int64(st, 5, now))
+        err = bind_fail(cat, st);
+    else
+        err = run_changes(cat, st, &changes);
+    if (err == -EEXIST)
+        set_msg(cat, err, "work order %s already exists", w->number);
+    if (err == 0 && changes == 0)
+        err = set_msg(cat, PM_ENOENT, "no account %s", w->account);
+    new_id = sqlite3_last_insert_rowid(cat->db);
+    if (err == 0)
+        err = event_insert(cat, now, actor, "workorder.added", 0, 0, w->number);
+    err = tx_end(cat, err);
+    if (err == 0)
+        *id = new_id;
+    return err;
+}
+
+int pm_workorder_get(pm_catalog_t *cat, const char *number, pm_workorder_t *out)
+{
+    sqlite3_stmt *st = cat->st[ST_WO_GET];
+    int err;
+
+    memset(out, 0, sizeof(*out));
+    if (bind_text(st, 1, number))
+        return bind_fail(cat, st);
+    err = get_one(cat, st, read_workorder, out);
+    if (err == PM_ENOENT)
+        set_msg(cat, err, "no work order %s", number ? number : "(null)");
+    return err;
+}
+
+int pm_workorder_list(pm_catalog_t *cat, const char *account,
+                      pm_workorder_t **out, size_t *n)
+{
+    sqlite3_stmt *st = cat->st[ST_WO_LIST];
+
+    *out = NULL;
+    *n = 0;
+    if (bind_text(st, 1, account))
+        return bind_fail(cat, st);
+    return collect(cat, st, sizeof(pm_workorder_t), read_workorder,
+                   workorder_cleanup_v, (void **)out, n);
+}
+
+void pm_workorder_list_free(pm_workorder_t *v, size_t n)
+{
+    size_t i;
+
+    for (i = 0; v != NULL && i < n; i++)
+        pm_workorder_cleanup(&v[i]);
+    pm_free(v);
+}
+
+/* Why a work order could not be closed: missing, or closed already. */
+static int workorder_not_open(pm_catalog_t *cat, const char *number)
+{
+    sqlite3_stmt *st = cat->st[ST_WO_STATUS];
+    int err;
+
+    if (bind_text(st, 1, number))
+        return bind_fail(cat, st);
+    err = first_row(cat, st);
+    if (err < 0)
+        return err;
+    if (err == 0)
+        return set_msg(cat, PM_ENOENT, "no work order %s", number);
+    stmt_done(st);
+    return set_msg(cat, PM_EINVAL, "work order %s is already closed", number);
+}
+
+int pm_workorder_close(pm_catalog_t *cat, const char *number, const char *actor)
+{
+    sqlite3_stmt *st = cat->st[ST_WO_CLOSE];
+    int64_t now = wall_clock();
+    int changes = 0, err;
+
+    if (number == NULL || actor == NULL)
+        return set_msg(cat, PM_EINVAL, "closing needs a number and an actor");
+    err = tx_begin(cat);
+    if (err != 0)
+        return err;
+    if (bind_text(st, 1, number) || sqlite3_bind_int64(st, 2, now))
+        err = bind_fail(cat, st);
+    else
+        err = run_changes(cat, st, &changes);
+    if (err == 0 && changes == 0)
+        err = workorder_not_open(cat, number);
+    if (err == 0)
+        err = event_insert(cat, now, actor, "workorder.closed", 0, 0, number);
+    return tx_end(cat, err);
+}
+
+/* ---- jobs ---- */
+
+void pm_job_cleanup(pm_job_t *j)
+{
+    if (j == NULL)
+        return;
+    pm_free(j->workorder);
+    pm_free(j->account);
+    pm_free(j->hotfolder);
+    pm_free(j->profile);
+    pm_free(j->batch);
+    pm_free(j->operator_name);
+    pm_free(j->notes);
+    pm_free(j->source_path);
+    pm_free(j->output_path);
+    pm_free(j->hold_reason);
+    pm_free(j->error);
+    memset(j, 0, sizeof(*j));
+}
+
+static void job_cleanup_v(void *item)
+{
+    pm_job_cleanup(item);
+}
+
+/* Reads a row of JOB_COLS. */
+static int read_job(sqlite3_stmt *st, void *item)
+{
+    pm_job_t *j = item;
+    char **strs[] = {&j->workorder,   &j->account,     &j->hotfolder,
+                     &j->profile,     &j->batch,       &j->operator_name,
+                     &j->notes,       &j->source_path, &j->output_path,
+                     &j->hold_reason, &j->error};
+    size_t i;
+    int state;
+
+    memset(j, 0, sizeof(*j));
+    state = pm_job_state_parse((const char *)sqlite3_column_text(st, 12));
+    if (state < 0)
+        return PM_ECATALOG;
+    j->id = sqlite3_column_int64(st, 0);
+    j->state = (pm_job_state_t)state;
+    j->pages = sqlite3_column_int(st, 13);
+    j->pages_done = sqlite3_column_int(st, 14);
+    j->pages_failed = sqlite3_column_int(st, 15);
+    j->pages_blank = sqlite3_column_int(st, 16);
+    j->duplicate_of = sqlite3_column_int64(st, 17);
+    j->created_at = sqlite3_column_int64(st, 18);
+    j->updated_at = sqlite3_column_int64(st, 19);
+    j->finished_at = sqlite3_column_int64(st, 20);
+    for (i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
+        if (col_str(st, 1 + (int)i, strs[i]) != 0) {
+            pm_job_cleanup(j);
+            return PM_ENOMEM;
+        }
+    }
+    return 0;
+}
+
+/* Copies a SHA-256 in hex to out[65], lower-cased; -1 if it is not one. */
+static int normalize_sha256(const char *in, char out[65])
+{
+    int i;
+
+    for (i = 0; in != NULL && i < 64 && isxdigit((unsigned char)in[i]); i++)
+        out[i] = (char)tolower((unsigned char)in[i]);
+    out[i] = '\0';
+    return i == 64 && in[64] == '\0' ? 0 : -1;
+}
+
+static int check_pages(pm_catalog_t *cat, const pm_page_input_t *pages,
+                       size_t npages)
+{
+    char sha[65];
+    size_t i;
+
+    if (npages == 0 || npages > INT_MAX)
+        return set_msg(cat, PM_EINVAL, "a job needs 1 to %d pages", INT_MAX);
+    for (i = 0; i < npages; i++) {
+        if (pages[i].src == NULL || pages[i].frame < 0)
+            return set_msg(cat, PM_EINVAL, "page %zu has no source file",
+                           i + 1);
+        if (normalize_sha256(pages[i].sha256, sha) != 0)
+            return set_msg(cat, PM_EINVAL,
+                           "page %zu: the checksum is not 64 hex digits",
+                           i + 1);
+    }
+    return 0;
+}
+
+static int insert_job(pm_catalog_t *cat, const pm_job_t *j, size_t npages,
+                      int64_t now, int64_t *id)
+{
+    sqlite3_stmt *st = cat->st[ST_JOB_ADD];
+    int err;
+
+    if (bind_text(st, 1, j->workorder) || bind_text(st, 2, j->account) ||
+        bind_text(st, 3, j->hotfolder) || bind_text(st, 4, j->profile) ||
+        bind_text(st, 5, j->batch) || bind_text(st, 6, j->operator_name) ||
+        bind_text(st, 7, j->notes) || bind_text(st, 8, j->source_path) ||
+        bind_text(st, 9, j->hold_reason) ||
+        bind_text(st, 10, j->hold_reason ? "held" : "queued") ||
+        sqlite3_bind_int64(st, 11, (sqlite3_int64)npages) ||
+        sqlite3_bind_int64(st, 12, j->duplicate_of) ||
+        sqlite3_bind_int64(st, 13, now))
+        return bind_fail(cat, st);
+    err = run(cat, st);
+    if (err == PM_ENOENT)
+        set_msg(cat, err, "duplicate_of: no job %lld",
+                (long long)j->duplicate_of);
+    *id = sqlite3_last_insert_rowid(cat->db);
+    return err;
+}
+
+static int insert_tasks(pm_catalog_t *cat, int64_t job,
+                        const pm_page_input_t *pages, size_t npages)
+{
+    sqlite3_stmt *st = cat->st[ST_TASK_ADD];
+    char sha[65];
+    size_t i;
+    int err = 0;
+
+    for (i = 0; err == 0 && i < npages; i++) {
+        normalize_sha256(pages[i].sha256, sha); /* checked already */
+        if (sqlite3_bind_int64(st, 1, job) ||
+            sqlite3_bind_int(st, 2, (int)i + 1) ||
+            bind_text(st, 3, pages[i].src) ||
+            sqlite3_bind_int(st, 4, pages[i].frame) || bind_text(st, 5, sha))
+            err = bind_fail(cat, st);
+        else
+            err = run(cat, st);
+    }
+    return err;
+}
+
+int pm_job_create(pm_catalog_t *cat, const pm_job_t *j,
+                  const pm_page_input_t *pages, size_t npages,
+                  const char *actor, int64_t *id)
+{
+    int64_t now = wall_clock(), job = 0;
+    char *detail;
+    int err;
+
+    *id = 0;
+    if (j->workorder == NULL || actor == NULL)
+        return set_msg(cat, PM_EINVAL, "a job needs a work order and actor");
+    err = check_pages(cat, pages, npages);
+    if (err != 0)
+        return err;
+    detail = j->hold_reason
+                 ? pm_asprintf("%zu pages, held: %s", npages, j->hold_reason)
+                 : pm_asprintf("%zu pages", npages);
+    if (detail == NULL)
+        return nomem(cat);
+    err = tx_begin(cat);
+    if (err == 0) {
+        err = insert_job(cat, j, npages, now, &job);
+        if (err == 0)
+            err = insert_tasks(cat, job, pages, npages);
+        if (err == 0)
+            err = event_insert(cat, now, actor, "job.created", job, 0, detail);
+        err = tx_end(cat, err);
+    }
+    pm_free(detail);
+    if (err == 0)
+        *id = job;
+    return err;
+}
+
+int pm_job_find_duplicate(pm_catalog_t *cat, const pm_page_input_t *pages,
+                          size_t npages, int64_t *job)
+{
+    sqlite3_stmt *st = cat->st[ST_JOB_FIND_DUP];
+    char sha[65], prev[65] = "";
+    int64_t best = 0, found = 0;
+    size_t i;
+    int err;
+
+    *job = 0;
+    for (i = 0; i < npages; i++)
+        if (normalize_sha256(pages[i].sha256, sha) != 0)
+            return set_msg(cat, PM_EINVAL,
+                           "page %zu: the checksum is not 64 hex digits",
+                           i + 1);
+    err = tx_begin_read(cat);
+    for (i = 0; err == 0 && i < npages; i++) {
+        normalize_sha256(pages[i].sha256, sha);
+        if (strcmp(sha, prev) == 0) /* frames of one file */
+            continue;
+        memcpy(prev, sha, sizeof(prev));
+        if (bind_text(st, 1, sha))
+            err = bind_fail(cat, st);
+        else
+            err = query_int64(cat, st, &found);
+        if (err == 0 && found != 0 && (best == 0 || found < best))
+            best = found;
+    }
+    err = tx_end(cat, err);
+    if (err == 0)
+        *job = best;
+    return err;
+}
+
+int pm_job_get(pm_catalog_t *cat, int64_t id, pm_job_t *out)
+{
+    sqlite3_stmt *st = cat->st[ST_JOB_GET];
+    int err;
+
+    memset(out, 0, sizeof(*out));
+    if (sqlite3_bind_int64(st, 1, id))
+        return bind_fail(cat, st);
+    err = get_one(cat, st, read_job, out);
+    if (err == PM_ENOENT)
+        set_msg(cat, err, "no job %lld", (long long)id);
+    return err;
+}
+
+int pm_job_list(pm_catalog_t *cat, int state, const char *workorder,
+                size_t limit, pm_job_t **out, size_t *n)
+{
+    sqlite3_stmt *st = cat->st[ST_JOB_LIST];
+
+    *out = NULL;
+    *n = 0;
+    if (state < -1 || state >= NJOB_STATES)
+        return set_msg(cat, PM_EINVAL, "no job state %d", state);
+    if (bind_text(st, 1, state < 0 ? NULL : job_states[state]) ||
+        bind_text(st, 2, workorder) || bind_limit(st, 3, limit))
+        return bind_fail(cat, st);
+    return collect(cat, st, sizeof(pm_job_t), read_job, job_cleanup_v,
+                   (void **)out, n);
+}
+
+void pm_job_list_free(pm_job_t *v, size_t n)
+{
+    size_t i;
+
+    for (i = 0; v != NULL && i < n; i++)
+        pm_job_cleanup(&v[i]);
+    pm_free(v);
+}
+
+#define STATE_BIT(s) (1u << (s))
+
+/* Inside a transaction: PM_ENOENT if job `id` does not exist, PM_EINVAL
+ * (with `rule` in the message) if its state is not in `allowed`. */
+static int job_expect(pm_catalog_t *cat, int64_t id, unsigned allowed,
+                      const char *rule, int *state)
+{
+    sqlite3_stmt *st = cat->st[ST_JOB_STATE];
+    char name[32];
+    int err;
+
+    *state = -1;
+    if (sqlite3_bind_int64(st, 1, id))
+        return bind_fail(cat, st);
+    err = first_row(cat, st);
+    if (err <= 0)
+        return err == 0 ? set_msg(cat, PM_ENOENT, "no job %lld", (long long)id)
+                        : err;
+    col_name(st, 0, name, sizeof(name));
+    stmt_done(st);
+    *state = pm_job_state_parse(name);
+    if (*state < 0 || !(allowed & STATE_BIT(*state)))
+        return set_msg(cat, PM_EINVAL, "job %lld is %s: %s", (long long)id,
+                       name, rule);
+    return 0;
+}
+
+static int job_set_state(pm_catalog_t *cat, int64_t id, pm_job_state_t s,
+                         int64_t now)
+{
+    sqlite3_stmt *st = cat->st[ST_JOB_SET_STATE];
+
+    if (sqlite3_bind_int64(st, 1, id) ||
+        bind_text(st, 2, pm_job_state_name(s)) ||
+        sqlite3_bind_int64(st, 3, now))
+        return bind_fail(cat, st);
+    return run(cat, st);
+}
+
+static int job_requeue(pm_catalog_t *cat, int64_t id, int64_t now)
+{
+    sqlite3_stmt *st = cat->st[ST_JOB_REQUEUE];
+
+    if (sqlite3_bind_int64(st, 1, id) || sqlite3_bind_int64(st, 2, now))
+        return bind_fail(cat, st);
+    return run(cat, st);
+}
+
+static int job_set_failed(pm_catalog_t *cat, int64_t id, const char *why,
+                          int64_t now)
+{
+    sqlite3_stmt *st = cat->st[ST_JOB_SET_FAILED];
+
+    if (sqlite3_bind_int64(st, 1, id) || bind_text(st, 2, why) ||
+        sqlite3_bind_int64(st, 3, now))
+        return bind_fail(cat, st);
+    return run(cat, st);
+}
+
+/* Runs a per-job statement (?1 = job) and stores the rows changed. */
+static int run_for_job(pm_catalog_t *cat, int which, int64_t job, int *changes)
+{
+    sqlite3_stmt *st = cat->st[which];
+
+    if (sqlite3_bind_int64(st, 1, job))
+        return bind_fail(cat, st);
+    return run_changes(cat, st, changes);
+}
+
+int pm_job_release(pm_catalog_t *cat, int64_t id, const char *actor)
+{
+    int64_t now = wall_clock();
+    int state, err;
+
+    if (actor == NULL)
+        return set_msg(cat, PM_EINVAL, "release needs an actor");
+    err = tx_begin(cat);
+    if (err != 0)
+        return err;
+    err = job_expect(cat, id, STATE_BIT(PM_JOB_HELD),
+                     "only a held job can be released", &state);
+    if (err == 0)
+        err = job_requeue(cat, id, now);
+    if (err == 0)
+        err = event_insert(cat, now, actor, "job.released", id, 0, NULL);
+    return tx_end(cat, err);
+}
+
+int pm_job_retry(pm_catalog_t *cat, int64_t id, const char *actor)
+{
+    int64_t now = wall_clock();
+    int state, pages = 0, err;
+    char detail[64];
+
+    if (actor == NULL)
+        return set_msg(cat, PM_EINVAL, "retry needs an actor");
+    err = tx_begin(cat);
+    if (err != 0)
+        return err;
+    err = job_expect(cat, id, STATE_BIT(PM_JOB_FAILED),
+                     "only a failed job can be retried", &state);
+    if (err == 0)
+        err = run_for_job(cat, ST_TASKS_RETRY, id, &pages);
+    if (err == 0)
+        err = job_requeue(cat, id, now);
+    snprintf(detail, sizeof(detail), "%d failed pages queued again", pages);
+    if (err == 0)
+        err = event_insert(cat, now, actor, "job.retried", id, 0, detail);
+    return tx_end(cat, err);
+}
+
+int pm_job_cancel(pm_catalog_t *cat, int64_t id, const char *actor,
+                  const char *reason)
+{
+    unsigned allowed = ~(STATE_BIT(PM_JOB_DONE) | STATE_BIT(PM_JOB_CANCELLED));
+    int64_t now = wall_clock();
+    int state, changes, err;
+
+    if (actor == NULL)
+        return set_msg(cat, PM_EINVAL, "cancel needs an actor");
+    err = tx_begin(cat);
+    if (err != 0)
+        return err;
+    err = job_expect(cat, id, allowed,
+                     "done and cancelled jobs cannot be cancelled", &state);
+    /* Running pages lose their lease: their results will be refused. */
+    if (err == 0)
+        err = run_for_job(cat, ST_TASKS_UNLEASE, id, &changes);
+    if (err == 0)
+        err = job_set_state(cat, id, PM_JOB_CANCELLED, now);
+    if (err == 0)
+        err = event_insert(cat, now, actor, "job.cancelled", id, 0, reason);
+    return tx_end(cat, err);
+}
+
+/* ---- page tasks ---- */
+
+void pm_task_cleanup(pm_task_t *t)
+{
+    if (t == NULL)
+        return;
+    pm_free(t->src);
+    pm_free(t->sha256);
+    pm_free(t->lease_owner);
+    pm_free(t->error);
+    pm_free(t->kind);
+    pm_free(t->codec);
+    pm_free(t->image);
+    pm_free(t->text_pdf);
+    pm_free(t->text);
+    memset(t, 0, sizeof(*t));
+}
+
+static void task_cleanup_v(void *item)
+{
+    pm_task_cleanup(item);
+}
+
+static void read_metrics(sqlite3_stmt *st, pm_page_metrics_t *m)
+{
+    m->width = sqlite3_column_int(st, 11);
+    m->height = sqlite3_column_int(st, 12);
+    m->xres = sqlite3_column_int(st, 13);
+    m->yres = sqlite3_column_int(st, 14);
+    m->rotation = sqlite3_column_int(st, 15);
+    m->orient_confidence = sqlite3_column_double(st, 16);
+    m->skew = sqlite3_column_double(st, 17);
+    m->skew_confidence = sqlite3_column_double(st, 18);
+    m->blank = sqlite3_column_int(st, 19);
+    m->ink_ratio = sqlite3_column_double(st, 20);
+    m->words = sqlite3_column_int(st, 21);
+    m->confidence = sqlite3_column_double(st, 22);
+    m->bytes = sqlite3_column_int64(st, 25);
+    m->ms_decode = sqlite3_column_double(st, 26);
+    m->ms_orient = sqlite3_column_double(st, 27);
+    m->ms_deskew = sqlite3_column_double(st, 28);
+    m->ms_blank = sqlite3_column_double(st, 29);
+    m->ms_ocr = sqlite3_column_double(st, 30);
+    m->ms_encode = sqlite3_column_double(st, 31);
+    m->ms_total = sqlite3_column_double(st, 32);
+}
+
+/* Reads a row of TASK_COLS; t->m's strings point at t's own copies. */
+static int read_task(sqlite3_stmt *st, void *item)
+{
+    pm_task_t *t = item;
+    struct {
+        int col;
+        char **dst;
+    } strs[] = {{3, &t->src},    {5, &t->sha256},    {8, &t->lease_owner},
+                {10, &t->error}, {23, &t->kind},     {24, &t->codec},
+                {33, &t->image}, {34, &t->text_pdf}, {35, &t->text}};
+    size_t i;
+    int state;
+
+    memset(t, 0, sizeof(*t));
+    state = task_state_parse((const char *)sqlite3_column_text(st, 6));
+    if (state < 0)
+        return PM_ECATALOG;
+    t->id = sqlite3_column_int64(st, 0);
+    t->job = sqlite3_column_int64(st, 1);
+    t->page = sqlite3_column_int(st, 2);
+    t->frame = sqlite3_column_int(st, 4);
+    t->state = (pm_task_state_t)state;
+    t->attempts = sqlite3_column_int(st, 7);
+    t->lease_until = sqlite3_column_int64(st, 9);
+    t->finished_at = sqlite3_column_int64(st, 36);
+    read_metrics(st, &t->m);
+    for (i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
+        if (col_str(st, strs[i].col, strs[i].dst) != 0) {
+            pm_task_cleanup(t);
+            return PM_ENOMEM;
+        }
+    }
+    t->m.kind = t->kind;
+    t->m.codec = t->codec;
+    t->m.image = t->image;
+    t->m.text_pdf = t->text_pdf;
+    t->m.text = t->text;
+    return 0;
+}
+
+static int task_get(pm_catalog_t *cat, int64_t id, pm_task_t *out)
+{
+    sqlite3_stmt *st = cat->st[ST_TASK_GET];
+    int err;
+
+    if (sqlite3_bind_int64(st, 1, id))
+        return bind_fail(cat, st);
+    err = get_one(cat, st, read_task, out);
+    if (err == PM_ENOENT)
+        set_msg(cat, err, "no page task %lld", (long long)id);
+    return err;
+}
+
+/* Picks the next claimable (job, page) in fair order, or PM_ENOENT. */
+static int claim_pick(pm_catalog_t *cat, int64_t now, int64_t *job, int *page)
+{
+    sqlite3_stmt *st = cat->st[ST_CLAIM_PICK];
+    int err;
+
+    if (sqlite3_bind_int64(st, 1, now))
+        return bind_fail(cat, st);
+    err = first_row(cat, st);
+    if (err <= 0)
+        return err == 0 ? set_msg(cat, PM_ENOENT, "no page task to claim")
+                        : err;
+    *job = sqlite3_column_int64(st, 0);
+    *page = sqlite3_column_int(st, 1);
+    stmt_done(st);
+    return 0;
+}
+
+/* Gives (job, page) to `owner`; a lapsed lease taken over is an event. */
+static int claim_take(pm_catalog_t *cat, const char *owner, int64_t job,
+                      int page, int64_t until, int64_t now, int64_t *id)
+{
+    sqlite3_stmt *st = cat->st[ST_CLAIM_PREV];
+    char state[16];
+    int err;
+
+    if (sqlite3_bind_int64(st, 1, job) || sqlite3_bind_int(st, 2, page))
+        return bind_fail(cat, st);
+    err = first_row(cat, st);
+    if (err <= 0)
+        return err == 0 ? set_msg(cat, PM_ECATALOG, "claimed task vanished")
+                        : err;
+    *id = sqlite3_column_int64(st, 0);
+    col_name(st, 1, state, sizeof(state));
+    stmt_done(st);
+    if (strcmp(state, "running") == 0) {
+        st = cat->st[ST_CLAIM_EVENT];
+        if (sqlite3_bind_int64(st, 1, *id) || sqlite3_bind_int64(st, 2, now) ||
+            bind_text(st, 3, owner))
+            return bind_fail(cat, st);
+        err = run(cat, st);
+        if (err != 0)
+            return err;
+    }
+    st = cat->st[ST_CLAIM_TAKE];
+    if (sqlite3_bind_int64(st, 1, *id) || bind_text(st, 2, owner) ||
+        sqlite3_bind_int64(st, 3, until))
+        return bind_fail(cat, st);
+    return run(cat, st);
+}
+
+/* Moves a queued job to running on its first claim. */
+static int job_start(pm_catalog_t *cat, int64_t job, const char *owner,
+                     int64_t now)
+{
+    sqlite3_stmt *st = cat->st[ST_JOB_START];
+    int changes, err;
+
+    if (sqlite3_bind_int64(st, 1, job) || sqlite3_bind_int64(st, 2, now))
+        return bind_fail(cat, st);
+    err = run_changes(cat, st, &changes);
+    if (err == 0 && changes > 0)
+        err = event_insert(cat, now, owner, "job.started", job, 0, NULL);
+    return err;
+}
+
+int pm_task_claim(pm_catalog_t *cat, const char *owner, int lease_s,
+                  int64_t now, pm_task_t *out)
+{
+    int64_t job = 0, id = 0;
+    int page = 0, err;
+
+    memset(out, 0, sizeof(*out));
+    if (owner == NULL || lease_s <= 0)
+        return set_msg(cat, PM_EINVAL, "a claim needs an owner and a lease");
+    err = tx_begin(cat);
+    if (err != 0)
+        return err;
+    err = claim_pick(cat, now, &job, &page);
+    if (err == 0)
+        err = claim_take(cat, owner, job, page, now + lease_s, now, &id);
+    if (err == 0)
+        err = job_start(cat, job, owner, now);
+    if (err == 0)
+        err = task_get(cat, id, out);
+    err = tx_end(cat, err);
+    if (err != 0)
+        pm_task_cleanup(out);
+    return err;
+}
+
+/* What the fence read about a task. */
+typedef struct {
+    int64_t job;
+    int page, attempts, base;
+} fence_t;
+
+/* Inside a transaction: 0 when task `id` is running under `attempt` in a
+ * running job, -ESTALE when it is not ours any more, PM_ENOENT if there
+ * is no such task. */
+static int task_fence(pm_catalog_t *cat, int64_t id, int attempt, fence_t *f)
+{
+    sqlite3_stmt *st = cat->st[ST_TASK_FENCE];
+    char state[16], job_state[16];
+    int err;
+
+    if (sqlite3_bind_int64(st, 1, id))
+        return bind_fail(cat, st);
+    err = first_row(cat, st);
+    if (err <= 0)
+        return err == 0
+                   ? set_msg(cat, PM_ENOENT, "no page task %lld", (long long)id)
+                   : err;
+    f->job = sqlite3_column_int64(st, 0);
+    f->page = sqlite3_column_int(st, 1);
+    col_name(st, 2, state, sizeof(state));
+    f->attempts = sqlite3_column_int(st, 3);
+    f->base = sqlite3_column_int(st, 4);
+    col_name(st, 5, job_state, sizeof(job_state));
+    stmt_done(st);
+    if (strcmp(state, "running") != 0 || f->attempts != attempt)
+        return set_msg(cat, -ESTALE,
+                       "job %lld page %d: attempt %d is stale (the page is "
+                       "%s at attempt %d)",
+                       (long long)f->job, f->page, attempt, state, f->attempts);
+    if (strcmp(job_state, "running") != 0)
+        return set_msg(cat, -ESTALE, "job %lld page %d: the job is %s",
+                       (long long)f->job, f->page, job_state);
+    return 0;
+}
+
+int pm_task_renew(pm_catalog_t *cat, int64_t id, int attempt, int lease_s,
+                  int64_t now)
+{
+    sqlite3_stmt *st = cat->st[ST_TASK_RENEW];
+    fence_t f;
+    int err;
+
+    if (lease_s <= 0)
+        return set_msg(cat, PM_EINVAL, "a lease must be positive");
+    err = tx_begin(cat);
+    if (err != 0)
+        return err;
+    err = task_fence(cat, id, attempt, &f);
+    if (err == 0) {
+        if (sqlite3_bind_int64(st, 1, id) ||
+            sqlite3_bind_int64(st, 2, now + lease_s))
+            err = bind_fail(cat, st);
+        else
+            err = run(cat, st);
+    }
+    return tx_end(cat, err);
+}
+
+static int bind_metrics(sqlite3_stmt *st, const pm_page_metrics_t *m)
+{
+    return sqlite3_bind_int(st, 2, m->width) ||
+           sqlite3_bind_int(st, 3, m->height) ||
+           sqlite3_bind_int(st, 4, m->xres) ||
+           sqlite3_bind_int(st, 5, m->yres) ||
+           sqlite3_bind_int(st, 6, m->rotation) ||
+           sqlite3_bind_double(st, 7, m->orient_confidence) ||
+           sqlite3_bind_double(st, 8, m->skew) ||
+           sqlite3_bind_double(st, 9, m->skew_confidence) ||
+           sqlite3_bind_int(st, 10, m->blank != 0) ||
+           sqlite3_bind_double(st, 11, m->ink_ratio) ||
+           sqlite3_bind_int(st, 12, m->words) ||
+           sqlite3_bind_double(st, 13, m->confidence) ||
+           bind_text(st, 14, m->kind) || bind_text(st, 15, m->codec) ||
+           sqlite3_bind_int64(st, 16, m->bytes) ||
+           sqlite3_bind_double(st, 17, m->ms_decode) ||
+           sqlite3_bind_double(st, 18, m->ms_orient) ||
+           sqlite3_bind_double(st, 19, m->ms_deskew) ||
+           sqlite3_bind_double(st, 20, m->ms_blank) ||
+           sqlite3_bind_double(st, 21, m->ms_ocr) ||
+           sqlite3_bind_double(st, 22, m->ms_encode) ||
+           sqlite3_bind_double(st, 23, m->ms_total) ||
+           bind_text(st, 24, m->image) || bind_text(st, 25, m->text_pdf) ||
+           bind_text(st, 26, m->text);
+}
+
+static int task_done(pm_catalog_t *cat, int64_t id, const pm_page_metrics_t *m,
+                     int64_t now)
+{
+    sqlite3_stmt *st = cat->st[ST_TASK_DONE];
+
+    if (sqlite3_bind_int64(st, 1, id) || bind_metrics(st, m) ||
+        sqlite3_bind_int64(st, 27, now))
+        return bind_fail(cat, st);
+    return run(cat, st);
+}
+
+static int billable_add(pm_catalog_t *cat, int64_t id, int blank, int64_t now)
+{
+    sqlite3_stmt *st = cat->st[ST_BILLABLE_ADD];
+
+    if (sqlite3_bind_int64(st, 1, id) || sqlite3_bind_int(st, 2, blank) ||
+        sqlite3_bind_int64(st, 3, now))
+        return bind_fail(cat, st);
+    return run(cat, st);
+}
+
+int pm_task_complete(pm_catalog_t *cat, int64_t id, int attempt,
+                     const pm_page_metrics_t *m, int64_t now)
+{
+    fence_t f;
+    int err;
+
+    if (m == NULL)
+        return set_msg(cat, PM_EINVAL, "a completed page needs metrics");
+    err = tx_begin(cat);
+    if (err != 0)
+        return err;
+    err = task_fence(cat, id, attempt, &f);
+    if (err == 0)
+        err = task_done(cat, id, m, now);
+    if (err == 0)
+        err = billable_add(cat, id, m->blank != 0, now);
+    if (err == -EEXIST)
+        set_msg(cat, err, "job %lld page %d is billed already",
+                (long long)f.job, f.page);
+    return tx_end(cat, err);
+}
+
+/* Records a failed attempt: an event, then queued or failed. */
+static int task_give_up(pm_catalog_t *cat, int64_t id, int final,
+                        const char *why, int64_t now)
+{
+    sqlite3_stmt *st = cat->st[ST_TASK_FAIL_EVENT];
+    int err;
+
+    if (sqlite3_bind_int64(st, 1, id) || sqlite3_bind_int64(st, 2, now) ||
+        bind_text(st, 3, final ? "page.failed" : "page.requeued") ||
+        bind_text(st, 4, why))
+        return bind_fail(cat, st);
+    err = run(cat, st);
+    if (err != 0)
+        return err;
+    st = cat->st[ST_TASK_SET_STATE];
+    if (sqlite3_bind_int64(st, 1, id) ||
+        bind_text(st, 2, final ? "failed" : "queued") || bind_text(st, 3, why))
+        return bind_fail(cat, st);
+    return run(cat, st);
+}
+
+int pm_task_fail(pm_catalog_t *cat, int64_t id, int attempt, const char *why,
+                 int max_attempts, int64_t now)
+{
+    fence_t f;
+    int err;
+
+    if (max_attempts < 1)
+        return set_msg(cat, PM_EINVAL, "max_attempts must be at least 1");
+    if (why == NULL)
+        why = "unknown error";
+    err = tx_begin(cat);
+    if (err != 0)
+        return err;
+    err = task_fence(cat, id, attempt, &f);
+    if (err == 0)
+        err = task_give_up(cat, id, f.attempts - f.base >= max_attempts, why,
+                           now);
+    return tx_end(cat, err);
+}
+
+int pm_task_requeue_expired(pm_catalog_t *cat, int64_t now, int max_attempts,
+                            int *n)
+{
+    sqlite3_stmt *st;
+    int i, err;
+
+    *n = 0;
+    if (max_attempts < 1)
+        return set_msg(cat, PM_EINVAL, "max_attempts must be at least 1");
+    err = tx_begin(cat);
+    if (err != 0)
+        return err;
+    for (i = ST_EXPIRED_EVENTS; err == 0 && i <= ST_EXPIRED_REQUEUE; i++) {
+        st = cat->st[i];
+        if (sqlite3_bind_int64(st, 1, now) ||
+            sqlite3_bind_int(st, 2, max_attempts))
+            err = bind_fail(cat, st);
+        else
+            err = run_changes(cat, st, n);
+    }
+    err = tx_end(cat, err);
+    if (err != 0)
+        *n = 0;
+    return err;
+}
+
+int pm_task_list(pm_catalog_t *cat, int64_t job, pm_task_t **out, size_t *n)
+{
+    sqlite3_stmt *st = cat->st[ST_TASK_LIST];
+
+    *out = NULL;
+    *n = 0;
+    if (sqlite3_bind_int64(st, 1, job))
+        return bind_fail(cat, st);
+    return collect(cat, st, sizeof(pm_task_t), read_task, task_cleanup_v,
+                   (void **)out, n);
+}
+
+void pm_task_list_free(pm_task_t *v, size_t n)
+{
+    size_t i;
+
+    for (i = 0; v != NULL && i < n; i++)
+        pm_task_cleanup(&v[i]);
+    pm_free(v);
+}
+
+/* ---- finishing jobs ---- */
+
+/* The last path component, for naming a page's file to a person. */
+static const char *base_name(const char *path)
+{
+    const char *slash = path ? strrchr(path, '/') : NULL;
+
+    return slash ? slash + 1 : path ? path : "?";
+}
+
+/* Writes into *text (new string, NULL when none failed) what failed on
+ * each failed page of `job`: "page 3 (scan_0003.tif frame 1): why". */
+static int failed_pages_text(pm_catalog_t *cat, int64_t job, char **text)
+{
+    sqlite3_stmt *st = cat->st[ST_TASKS_FAILED];
+    strbuf_t b = {0};
+    const char *err_text;
+    int rc, count = 0, err = 0;
+
+    *text = NULL;
+    if (sqlite3_bind_int64(st, 1, job))
+        return bind_fail(cat, st);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (++count > MAX_FAILED_PAGES_NAMED)
+            continue;
+        err_text = (const char *)sqlite3_column_text(st, 3);
+        /* frames are 0-based in the catalog, 1-based for people */
+        sb_printf(&b, "%spage %d (%s frame %d): %s", b.len ? "; " : "",
+                  sqlite3_column_int(st, 0),
+                  base_name((const char *)sqlite3_column_text(st, 1)),
+                  sqlite3_column_int(st, 2) + 1,
+                  err_text ? err_text : "failed");
+    }
+    if (rc != SQLITE_DONE)
+        err = db_fail(cat);
+    stmt_done(st);
+    if (err == 0 && count > MAX_FAILED_PAGES_NAMED)
+        sb_printf(&b, "; and %d more failed pages",
+                  count - MAX_FAILED_PAGES_NAMED);
+    if (err == 0 && b.oom)
+        err = nomem(cat);
+    if (err != 0) {
+        pm_free(b.s);
+        return err;
+    }
+    *text = b.s;
+    return 0;
+}
+
+/* A job with nothing left to run: failed if a page failed, else on to
+ * assembly. */
+static int job_settle(pm_catalog_t *cat, int64_t job, int64_t now)
+{
+    char *failed = NULL;
+    int err;
+
+    err = failed_pages_text(cat, job, &failed);
+    if (err != 0)
+        return err;
+    if (failed != NULL) {
+        err = job_set_failed(cat, job, failed, now);
+        if (err == 0)
+            err =
+                event_insert(cat, now, "catalog", "job.failed", job, 0, failed);
+    } else {
+        err = job_set_state(cat, job, PM_JOB_ASSEMBLING, now);
+        if (err == 0)
+            err = event_insert(cat, now, "catalog", "job.assembling", job, 0,
+                               NULL);
+    }
+    pm_free(failed);
+    return err;
+}
+
+int pm_job_collect_finished(pm_catalog_t *cat, int64_t now, int64_t **ids,
+                            size_t *n)
+{
+    int64_t *done = NULL;
+    size_t ndone = 0, i;
+    int err;
+
+    *ids = NULL;
+    *n = 0;
+    err = tx_begin(cat);
+    if (err != 0)
+        return err;
+    err = collect(cat, cat->st[ST_JOB_FINISHED], sizeof(int64_t), read_id, NULL,
+                  (void **)&done, &ndone);
+    for (i = 0; err == 0 && i < ndone; i++)
+        err = job_settle(cat, done[i], now);
+    pm_free(done);
+    if (err == 0)
+        err = collect(cat, cat->st[ST_JOB_ASSEMBLING], sizeof(int64_t), read_id,
+                      NULL, (void **)ids, n);
+    err = tx_end(cat, err);
+    if (err != 0) {
+        pm_free(*ids);
+        *ids = NULL;
+        *n = 0;
+    }
+    return err;
+}
+
+int pm_job_finish(pm_catalog_t *cat, int64_t id, const char *output_path,
+                  int64_t now)
+{
+    sqlite3_stmt *st = cat->st[ST_JOB_SET_DONE];
+    int state, err;
+
+    err = tx_begin(cat);
+    if (err != 0)
+        return err;
+    err = job_expect(cat, id, STATE_BIT(PM_JOB_ASSEMBLING),
+                     "only an assembling job can finish", &state);
+    if (err == 0) {
+        if (sqlite3_bind_int64(st, 1, id) || bind_text(st, 2, output_path) ||
+            sqlite3_bind_int64(st, 3, now))
+            err = bind_fail(cat, st);
+        else
+            err = run(cat, st);
+    }
+    if (err == 0)
+        err = event_insert(cat, now, "catalog", "job.done", id, 0, output_path);
+    return tx_end(cat, err);
+}
+
+int pm_job_fail(pm_catalog_t *cat, int64_t id, const char *why, int64_t now)
+{
+    int state, err;
+
+    if (why == NULL)
+        why = "assembly failed";
+    err = tx_begin(cat);
+    if (err != 0)
+        return err;
+    err = job_expect(cat, id, STATE_BIT(PM_JOB_ASSEMBLING),
+                     "only an assembling job can fail assembly", &state);
+    if (err == 0)
+        err = job_set_failed(cat, id, why, now);
+    if (err == 0)
+        err = event_insert(cat, now, "catalog", "job.failed", id, 0, why);
+    return tx_end(cat, err);
+}
+
+/* ---- status ---- */
+
+static int status_jobs(pm_catalog_t *cat, pm_status_t *s)
+{
+    sqlite3_stmt *st = cat->st[ST_STATUS_JOBS];
+    int rc, err = 0;
+
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t count = sqlite3_column_int64(st, 1);
+
+        switch (pm_job_state_parse((const char *)sqlite3_column_text(st, 0))) {
+        case PM_JOB_QUEUED:
+            s->jobs_queued = count;
+            break;
+        case PM_JOB_RUNNING:
+            s->jobs_running = count;
+            break;
+        case PM_JOB_ASSEMBLING:
+            s->jobs_assembling = count;
+            break;
+        case PM_JOB_HELD:
+            s->jobs_held = count;
+            break;
+        case PM_JOB_FAILED:
+            s->jobs_failed = count;
+            break;
+        case PM_JOB_DONE:
+            s->jobs_done = count;
+            break;
+        default:
+            break;
+        }
+    }
+    if (rc != SQLITE_DONE)
+        err = db_fail(cat);
+    stmt_done(st);
+    return err;
+}
+
+static int status_pages(pm_catalog_t *cat, pm_status_t *s)
+{
+    sqlite3_stmt *st = cat->st[ST_STATUS_PAGES];
+    int rc, err = 0;
+
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (task_state_parse((const char *)sqlite3_column_text(st, 0)) ==
+            PM_TASK_QUEUED)
+            s->queued_pages = sqlite3_column_int64(st, 1);
+        else
+            s->running_pages = sqlite3_column_int64(st, 1);
+    }
+    if (rc != SQLITE_DONE)
+        err = db_fail(cat);
+    stmt_done(st);
+    return err;
+}
+
+static int status_rate(pm_catalog_t *cat, int64_t now, pm_status_t *s)
+{
+    sqlite3_stmt *st = cat->st[ST_STATUS_RATE];
+    int err;
+
+    if (sqlite3_bind_int64(st, 1, now - 3600) ||
+        sqlite3_bind_int64(st, 2, now - 300) || sqlite3_bind_int64(st, 3, now))
+        return bind_fail(cat, st);
+    err = first_row(cat, st);
+    if (err <= 0)
+        return err;
+    s->pages_last_5min = sqlite3_column_int64(st, 0);
+    s->pages_last_60min = sqlite3_column_int64(st, 1);
+    stmt_done(st);
+    return 0;
+}
+
+int pm_catalog_status(pm_catalog_t *cat, int64_t now, pm_status_t *out)
+{
+    int err;
+
+    memset(out, 0, sizeof(*out));
+    err = tx_begin_read(cat); /* one snapshot for all the numbers */
+    if (err == 0)
+        err = status_jobs(cat, out);
+    if (err == 0)
+        err = status_pages(cat, out);
+    if (err == 0)
+        err = status_rate(cat, now, out);
+    err = tx_end(cat, err);
+    if (err != 0)
+        memset(out, 0, sizeof(*out));
+    return err;
+}
+
+/* ---- billing ---- */
+
+int pm_billable_count(pm_catalog_t *cat, int64_t job, int bill_blank,
+                      int64_t *count)
+{
+    sqlite3_stmt *st = cat->st[job == 0 ? ST_BILLABLE_ALL : ST_BILLABLE_JOB];
+    int i = 1;
+
+    *count = 0;
+    if (job < 0)
+        return set_msg(cat, PM_EINVAL, "bad job id %lld", (long long)job);
+    if ((job != 0 && sqlite3_bind_int64(st, i++, job)) ||
+        sqlite3_bind_int(st, i, bill_blank != 0))
+        return bind_fail(cat, st);
+    return query_int64(cat, st, count);
+}
+
+/* ---- test probes (catalog_int.h) ---- */
+
+static sqlite3_stmt *stmt_named(pm_catalog_t *cat, const char *name)
+{
+    int i;
+
+    for (i = 0; name != NULL && i < ST_COUNT; i++)
+        if (strcmp(stmts[i].name, name) == 0)
+            return cat->st[i];
+    return NULL;
+}
+
+int pm__catalog_plan(pm_catalog_t *cat, const char *name, char **plan)
+{
+    sqlite3_stmt *named = stmt_named(cat, name), *st = NULL;
+    strbuf_t b = {0};
+    char *sql;
+    int rc, err = 0;
+
+    *plan = NULL;
+    if (named == NULL)
+        return set_msg(cat, PM_ENOENT, "no statement %s", name);
+    sql = pm_asprintf("EXPLAIN QUERY PLAN %s", sqlite3_sql(named));
+    if (sql == NULL)
+        return nomem(cat);
+    if (sqlite3_prepare_v2(cat->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        err = db_fail(cat);
+        goto out;
+    }
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        sb_printf(&b, "%s\n", col_or(st, 3));
+    if (rc != SQLITE_DONE)
+        err = db_fail(cat);
+    else if (b.oom)
+        err = nomem(cat);
+out:
+    sqlite3_finalize(st);
+    pm_free(sql);
+    if (err != 0)
+        pm_free(b.s);
+    else
+        *plan = b.s;
+    return err;
+}
+
+int pm__catalog_stmt_counter(pm_catalog_t *cat, const char *name, int op,
+                             int reset)
+{
+    sqlite3_stmt *st = stmt_named(cat, name);
+
+    return st ? sqlite3_stmt_status(st, op, reset) : -1;
+}
+
+int pm__catalog_pragma(pm_catalog_t *cat, const char *name, char *buf,
+                       size_t size)
+{
+    char *sql = pm_asprintf("PRAGMA %s", name);
+    int err;
+
+    if (sql == NULL)
+        return nomem(cat);
+    err = exec_text(cat, sql, buf, size);
+    pm_free(sql);
+    return err;
+}

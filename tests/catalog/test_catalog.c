@@ -1,0 +1,1520 @@
+/*
+ * test_catalog.c: the SQLite catalog (catalog/sqlite.c) against its
+ * contract in catalog.h. Migrations and reopening, the append-only event
+ * trail, accounts and work orders, jobs and their pages, the queue (fair
+ * claim order, leases and fencing, retries), finishing jobs, status and
+ * billable counts; the claim's query plan and its cost with 100k tasks
+ * (counted in SQLite VM steps, never timed); and allocation failure.
+ *
+ * SQLite's own allocations are routed through pm_malloc (main() does it
+ * before SQLite starts), so pm_alloc_fail_at() reaches every allocation an
+ * operation makes, SQLite's included: the out-of-memory loops prove that
+ * a failed open leaks nothing and a failed transaction leaves no trace.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sqlite3.h>
+
+#include "catalog/catalog.h"
+#include "catalog/catalog_int.h"
+#include "lib/testlib.h"
+#include "pipeline/pm.h"
+
+#define LEASE 60      /* seconds */
+#define T0    1000000 /* a "now" for the queue, seconds */
+
+/* ---- SQLite's memory through pm_malloc ---- */
+
+/* Each block carries its size in a 16-byte header (SQLite asks for it). */
+#define HDR 16
+
+static void *mem_malloc(int n)
+{
+    char *p = pm_malloc(HDR + (size_t)n);
+
+    if (p == NULL)
+        return NULL;
+    *(size_t *)p = (size_t)n;
+    return p + HDR;
+}
+
+static void mem_free(void *p)
+{
+    if (p != NULL)
+        pm_free((char *)p - HDR);
+}
+
+static void *mem_realloc(void *p, int n)
+{
+    char *q = pm_realloc((char *)p - HDR, HDR + (size_t)n);
+
+    if (q == NULL)
+        return NULL;
+    *(size_t *)q = (size_t)n;
+    return q + HDR;
+}
+
+static int mem_size(void *p)
+{
+    return p != NULL ? (int)*(size_t *)((char *)p - HDR) : 0;
+}
+
+static int mem_roundup(int n)
+{
+    return (n + 7) & ~7;
+}
+
+static int mem_init(void *arg)
+{
+    (void)arg;
+    return SQLITE_OK;
+}
+
+static void mem_shutdown(void *arg)
+{
+    (void)arg;
+}
+
+static const sqlite3_mem_methods pm_sqlite_mem = {
+    mem_malloc,  mem_free, mem_realloc,  mem_size,
+    mem_roundup, mem_init, mem_shutdown, NULL,
+};
+
+/* ---- helpers ---- */
+
+static int saved_threshold;
+
+/* Silences the catalog's error log while a test provokes errors. */
+static void quiet(void)
+{
+    saved_threshold = pm_log_threshold;
+    pm_log_threshold = PM_LOG_ERROR + 1;
+}
+
+static void loud(void)
+{
+    pm_log_threshold = saved_threshold;
+}
+
+static pm_catalog_t *open_mem(void)
+{
+    pm_catalog_t *cat = NULL;
+
+    assert_int_equal(pm_catalog_open(":memory:", &cat), 0);
+    assert_non_null(cat);
+    return cat;
+}
+
+/* A catalog file in a fresh temp folder; the path is static. */
+static const char *temp_catalog(void)
+{
+    static char path[4096];
+
+    snprintf(path, sizeof(path), "%s/catalog.db", t_tmpdir());
+    return path;
+}
+
+static void add_account(pm_catalog_t *cat, const char *code)
+{
+    pm_account_t a = {.code = (char *)code, .name = (char *)"City Archive"};
+    int64_t id;
+
+    assert_int_equal(pm_account_add(cat, &a, "cli:test", &id), 0);
+    assert_true(id > 0);
+}
+
+/*
+ * Creates a job of `npages` pages (scan_0001.tif ... frame 0) whose
+ * checksums are derived from `seed` (same seed, same checksums), held
+ * when `hold` is set. Returns its id.
+ */
+static int64_t new_job(pm_catalog_t *cat, int npages, unsigned seed,
+                       const char *hold)
+{
+    pm_page_input_t *pages = calloc((size_t)npages, sizeof(*pages));
+    char(*src)[32] = calloc((size_t)npages, sizeof(*src));
+    char(*sha)[65] = calloc((size_t)npages, sizeof(*sha));
+    pm_job_t j = {.workorder = (char *)"WO-2026-0142",
+                  .account = (char *)"CITY",
+                  .profile = (char *)"default",
+                  .batch = (char *)"WO-2026-0142_box17",
+                  .hold_reason = (char *)hold};
+    int64_t id = 0;
+    int i;
+
+    assert_non_null(pages);
+    assert_non_null(src);
+    assert_non_null(sha);
+    for (i = 0; i < npages; i++) {
+        snprintf(src[i], sizeof(src[i]), "/spool/b/scan_%04d.tif", i + 1);
+        snprintf(sha[i], sizeof(sha[i]), "%08x%056x", seed, (unsigned)i);
+        pages[i].src = src[i];
+        pages[i].sha256 = sha[i];
+    }
+    assert_int_equal(
+        pm_job_create(cat, &j, pages, (size_t)npages, "intake", &id), 0);
+    free(pages);
+    free(src);
+    free(sha);
+    assert_true(id > 0);
+    return id;
+}
+
+static pm_page_metrics_t metrics(int blank)
+{
+    pm_page_metrics_t m = {
+        .width = 2550,
+        .height = 3300,
+        .xres = 300,
+        .yres = 300,
+        .skew = 0.25,
+        .blank = blank,
+        .words = blank ? 0 : 312,
+        .confidence = 91.5,
+        .kind = "bitonal",
+        .codec = "g4",
+        .bytes = 48213,
+        .ms_total = 1234.5,
+        .image = "pages/0001.tif",
+    };
+    return m;
+}
+
+/* Claims the next task for `owner` at `now`; returns it (caller cleans). */
+static pm_task_t claim(pm_catalog_t *cat, const char *owner, int64_t now)
+{
+    pm_task_t t;
+
+    assert_int_equal(pm_task_claim(cat, owner, LEASE, now, &t), 0);
+    assert_int_equal(t.state, PM_TASK_RUNNING);
+    assert_string_equal(t.lease_owner, owner);
+    return t;
+}
+
+/* Claims and completes one page; returns its job. */
+static int64_t claim_complete(pm_catalog_t *cat, int64_t now, int blank)
+{
+    pm_page_metrics_t m = metrics(blank);
+    pm_task_t t = claim(cat, "w1", now);
+    int64_t job = t.job;
+
+    assert_int_equal(pm_task_complete(cat, t.id, t.attempts, &m, now), 0);
+    pm_task_cleanup(&t);
+    return job;
+}
+
+/* Claims and fails pages until one reaches failed (max_attempts 1). */
+static void claim_fail(pm_catalog_t *cat, int64_t now, const char *why)
+{
+    pm_task_t t = claim(cat, "w1", now);
+
+    assert_int_equal(pm_task_fail(cat, t.id, t.attempts, why, 1, now), 0);
+    pm_task_cleanup(&t);
+}
+
+static pm_job_state_t job_state(pm_catalog_t *cat, int64_t id)
+{
+    pm_job_t j;
+    pm_job_state_t s;
+
+    assert_int_equal(pm_job_get(cat, id, &j), 0);
+    s = j.state;
+    pm_job_cleanup(&j);
+    return s;
+}
+
+/* collect_finished, returning how many jobs are assembling. */
+static size_t collect(pm_catalog_t *cat, int64_t now)
+{
+    int64_t *ids = NULL;
+    size_t n = 0;
+
+    assert_int_equal(pm_job_collect_finished(cat, now, &ids, &n), 0);
+    pm_free(ids);
+    return n;
+}
+
+/* Takes an all-done job through assembly to done. */
+static void finish(pm_catalog_t *cat, int64_t job, int64_t now)
+{
+    collect(cat, now);
+    assert_int_equal(job_state(cat, job), PM_JOB_ASSEMBLING);
+    assert_int_equal(pm_job_finish(cat, job, "/out/CITY/WO/1", now), 0);
+    assert_int_equal(job_state(cat, job), PM_JOB_DONE);
+}
+
+static int64_t billable(pm_catalog_t *cat, int64_t job, int bill_blank)
+{
+    int64_t n = -1;
+
+    assert_int_equal(pm_billable_count(cat, job, bill_blank, &n), 0);
+    return n;
+}
+
+/* How many events of `kind` job `job` has. */
+static int count_events(pm_catalog_t *cat, int64_t job, const char *kind)
+{
+    pm_event_t *ev;
+    size_t n, i;
+    int count = 0;
+
+    assert_int_equal(pm_event_list(cat, job, 0, &ev, &n), 0);
+    for (i = 0; i < n; i++)
+        count += strcmp(ev[i].kind, kind) == 0;
+    pm_event_list_free(ev, n);
+    return count;
+}
+
+/* Runs one SQL statement on a raw connection; returns SQLite's code. */
+static int raw_exec(sqlite3 *db, const char *sql, char **msg)
+{
+    int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+
+    if (msg != NULL)
+        *msg = strdup(sqlite3_errmsg(db));
+    return rc;
+}
+
+static int64_t raw_int(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *st;
+    int64_t v;
+
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+/* ---- lifetime and migrations ---- */
+
+static void fresh_open_applies_every_migration(void **state)
+{
+    pm_catalog_t *cat = open_mem();
+    char *report = NULL;
+    int version = -1, ok = 0;
+
+    (void)state;
+    assert_int_equal(pm_catalog_schema_version(cat, &version), 0);
+    assert_int_equal(version, PM__CATALOG_SCHEMA_VERSION);
+    assert_int_equal(pm_catalog_check(cat, &ok, &report), 0);
+    assert_int_equal(ok, 1);
+    assert_string_equal(report, "ok");
+    pm_free(report);
+    pm_catalog_close(cat);
+    pm_catalog_close(NULL);
+}
+
+/* The durability and integrity settings, on the catalog's own
+ * connection (they are per connection). */
+static void connection_has_the_promised_settings(void **state)
+{
+    const char *path = temp_catalog();
+    pm_catalog_t *cat;
+    char val[32];
+
+    (void)state;
+    assert_int_equal(pm_catalog_open(path, &cat), 0);
+    assert_int_equal(pm__catalog_pragma(cat, "journal_mode", val, 32), 0);
+    assert_string_equal(val, "wal");
+    assert_int_equal(pm__catalog_pragma(cat, "synchronous", val, 32), 0);
+    assert_string_equal(val, "2"); /* FULL */
+    assert_int_equal(pm__catalog_pragma(cat, "foreign_keys", val, 32), 0);
+    assert_string_equal(val, "1");
+    assert_int_equal(pm__catalog_pragma(cat, "busy_timeout", val, 32), 0);
+    assert_string_equal(val, "5000");
+    pm_catalog_close(cat);
+    t_tmpdir_cleanup();
+}
+
+static void reopen_keeps_data_and_applies_nothing(void **state)
+{
+    const char *path = temp_catalog();
+    pm_catalog_t *cat;
+    pm_account_t a;
+    sqlite3 *db;
+    int version;
+
+    (void)state;
+    assert_int_equal(pm_catalog_open(path, &cat), 0);
+    add_account(cat, "CITY");
+    pm_catalog_close(cat);
+
+    /* Mark the recorded migrations: a re-applied one would show. */
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(
+        raw_exec(db, "UPDATE schema_migrations SET applied_at=7", NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+
+    assert_int_equal(pm_catalog_open(path, &cat), 0);
+    assert_int_equal(pm_catalog_schema_version(cat, &version), 0);
+    assert_int_equal(version, PM__CATALOG_SCHEMA_VERSION);
+    assert_int_equal(pm_account_get(cat, "CITY", &a), 0);
+    assert_string_equal(a.name, "City Archive");
+    pm_account_cleanup(&a);
+
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(raw_int(db, "SELECT count(*) FROM schema_migrations"),
+                     PM__CATALOG_SCHEMA_VERSION);
+    assert_int_equal(raw_int(db, "SELECT count(*) FROM schema_migrations "
+                                 "WHERE applied_at <> 7"),
+                     0);
+    /* The settings the catalog promises, seen from outside. */
+    assert_int_equal(raw_int(db, "SELECT count(*) FROM pragma_journal_mode "
+                                 "WHERE journal_mode = 'wal'"),
+                     1);
+    sqlite3_close(db);
+    pm_catalog_close(cat);
+    t_tmpdir_cleanup();
+}
+
+static void newer_schema_is_refused(void **state)
+{
+    const char *path = temp_catalog();
+    pm_catalog_t *cat = (pm_catalog_t *)&cat; /* not NULL */
+    sqlite3 *db;
+
+    (void)state;
+    assert_int_equal(pm_catalog_open(path, &cat), 0);
+    pm_catalog_close(cat);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(
+        raw_exec(db, "INSERT INTO schema_migrations VALUES (999, 1)", NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+    quiet();
+    assert_int_equal(pm_catalog_open(path, &cat), PM_ECATALOG);
+    loud();
+    assert_null(cat);
+    t_tmpdir_cleanup();
+}
+
+/* ---- events ---- */
+
+static void events_are_append_only(void **state)
+{
+    const char *path = temp_catalog();
+    pm_catalog_t *cat;
+    pm_event_t *ev;
+    sqlite3 *db;
+    char *msg;
+    size_t n;
+
+    (void)state;
+    assert_int_equal(pm_catalog_open(path, &cat), 0);
+    assert_int_equal(
+        pm_event_add(cat, "operator:jane", "note", 0, 0, "first words"), 0);
+
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_not_equal(
+        raw_exec(db, "UPDATE events SET detail = 'rewritten'", &msg),
+        SQLITE_OK);
+    assert_non_null(strstr(msg, "append-only"));
+    free(msg);
+    assert_int_not_equal(raw_exec(db, "DELETE FROM events", &msg), SQLITE_OK);
+    assert_non_null(strstr(msg, "append-only"));
+    free(msg);
+    sqlite3_close(db);
+
+    assert_int_equal(pm_event_list(cat, 0, 0, &ev, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(ev[0].actor, "operator:jane");
+    assert_string_equal(ev[0].detail, "first words");
+    assert_int_equal(ev[0].job, 0);
+    pm_event_list_free(ev, n);
+    pm_catalog_close(cat);
+    t_tmpdir_cleanup();
+}
+
+static void event_list_filters_and_limits(void **state)
+{
+    pm_catalog_t *cat = open_mem();
+    pm_event_t *ev;
+    int64_t job;
+    size_t n;
+
+    (void)state;
+    job = new_job(cat, 2, 1, NULL); /* writes job.created */
+    assert_int_equal(pm_event_add(cat, "a", "one", 0, 0, NULL), 0);
+    assert_int_equal(pm_event_add(cat, "a", "two", job, 2, "x"), 0);
+    assert_int_equal(pm_event_add(cat, "a", "three", 0, 0, NULL), 0);
+    assert_int_equal(pm_event_add(cat, "a", "bad", job + 100, 0, NULL),
+                     PM_ENOENT);
+
+    assert_int_equal(pm_event_list(cat, job, 0, &ev, &n), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(ev[0].kind, "job.created");
+    assert_string_equal(ev[0].actor, "intake");
+    assert_string_equal(ev[1].kind, "two");
+    assert_int_equal(ev[1].page, 2);
+    pm_event_list_free(ev, n);
+
+    /* A limit keeps the latest, still oldest first. */
+    assert_int_equal(pm_event_list(cat, 0, 2, &ev, &n), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(ev[0].kind, "two");
+    assert_string_equal(ev[1].kind, "three");
+    assert_true(ev[0].id < ev[1].id);
+    pm_event_list_free(ev, n);
+    pm_catalog_close(cat);
+}
+
+/* ---- accounts and work orders ---- */
+
+static void accounts_add_get_list(void **state)
+{
+    pm_catalog_t *cat = open_mem();
+    pm_account_t a = {.code = (char *)"CITY",
+                      .name = (char *)"City Archive",
+                      .contact = (char *)"billing@city.example",
+                      .account_number = (char *)"4711"},
+                 got, *v;
+    int64_t id, id2;
+    size_t n;
+
+    (void)state;
+    assert_int_equal(pm_account_add(cat, &a, "cli:root", &id), 0);
+    assert_int_equal(pm_account_add(cat, &a, "cli:root", &id2), -EEXIST);
+    assert_int_equal(id2, 0);
+    assert_non_null(strstr(pm_catalog_errmsg(cat), "CITY"));
+    add_account(cat, "ARCHDIOCESE");
+
+    assert_int_equal(pm_account_get(cat, "CITY", &got), 0);
+    assert_int_equal(got.id, id);
+    assert_string_equal(got.contact, "billing@city.example");
+    assert_string_equal(got.account_number, "4711");
+    assert_true(got.created_at > 0);
+    pm_account_cleanup(&got);
+    assert_int_equal(pm_account_get(cat, "NOPE", &got), PM_ENOENT);
+    assert_null(got.code);
+
+    assert_int_equal(pm_account_list(cat, &v, &n), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(v[0].code, "ARCHDIOCESE");
+    assert_null(v[0].contact);
+    assert_string_equal(v[1].code, "CITY");
+    pm_account_list_free(v, n);
+    assert_int_equal(count_events(cat, 0, "account.added"), 2);
+    pm_catalog_close(cat);
+}
+
+static void workorders_add_get_list_close(void **state)
+{
+    pm_catalog_t *cat = open_mem();
+    pm_workorder_t w = {.number = (char *)"WO-2026-0142",
+                        .account = (char *)"CITY",
+                        .notes = (char *)"17 boxes"},
+                   got, *v;
+    int64_t id;
+    size_t n;
+
+    (void)state;
+    assert_int_equal(pm_workorder_add(cat, &w, "cli:root", &id), PM_ENOENT);
+    assert_non_null(strstr(pm_catalog_errmsg(cat), "CITY"));
+    add_account(cat, "CITY");
+    add_account(cat, "OTHER");
+    assert_int_equal(pm_workorder_add(cat, &w, "cli:root", &id), 0);
+    assert_true(id > 0);
+    assert_int_equal(pm_workorder_add(cat, &w, "cli:root", &id), -EEXIST);
+    w.number = (char *)"WO-2026-0001";
+    w.account = (char *)"OTHER";
+    assert_int_equal(pm_workorder_add(cat, &w, "cli:root", &id), 0);
+
+    assert_int_equal(pm_workorder_get(cat, "WO-2026-0142", &got), 0);
+    assert_string_equal(got.account, "CITY");
+    assert_string_equal(got.status, "open");
+    assert_string_equal(got.notes, "17 boxes");
+    assert_null(got.fee_code);
+    assert_int_equal(got.closed_at, 0);
+    pm_workorder_cleanup(&got);
+    assert_int_equal(pm_workorder_get(cat, "WO-X", &got), PM_ENOENT);
+
+    assert_int_equal(pm_workorder_list(cat, NULL, &v, &n), 0);
+    assert_int_equal(n, 2);
+    pm_workorder_list_free(v, n);
+    assert_int_equal(pm_workorder_list(cat, "CITY", &v, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(v[0].number, "WO-2026-0142");
+    pm_workorder_list_free(v, n);
+
+    assert_int_equal(pm_workorder_close(cat, "WO-2026-0142", "cli:root"), 0);
+    assert_int_equal(pm_workorder_get(cat, "WO-2026-0142", &got), 0);
+    assert_string_equal(got.status, "closed");
+    assert_true(got.closed_at > 0);
+    pm_workorder_cleanup(&got);
+    assert_int_equal(pm_workorder_close(cat, "WO-2026-0142", "cli:root"),
+                     PM_EINVAL);
+    assert_non_null(strstr(pm_catalog_errmsg(cat), "already closed"));
+    assert_int_equal(pm_workorder_close(cat, "WO-X", "cli:root"), PM_ENOENT);
+    assert_int_equal(count_events(cat, 0, "workorder.closed"), 1);
+    pm_catalog_close(cat);
+}
+
+/* ---- jobs ---- */
+
+static void job_create_records_pages_and_event(void **state)
+{
+    pm_catalog_t *cat = open_mem();
+    pm_task_t *t;
+    pm_job_t j;
+    int64_t id;
+    size_t n, i;
+
+    (void)state;
+    id = new_job(cat, 5, 0xabc, NULL);
+    assert_int_equal(pm_job_get(cat, id, &j), 0);
+    assert_int_equal(j.state, PM_JOB_QUEUED);
+    assert_int_equal(j.pages, 5);
+    assert_int_equal(j.pages_done, 0);
+    assert_string_equal(j.workorder, "WO-2026-0142");
+    assert_string_equal(j.batch, "WO-2026-0142_box17");
+    assert_null(j.hold_reason);
+    assert_null(j.hotfolder);
+    assert_int_equal(j.created_at, j.updated_at);
+    pm_job_cleanup(&j);
+
+    assert_int_equal(pm_task_list(cat, id, &t, &n), 0);
+    assert_int_equal(n, 5);
+    for (i = 0; i < n; i++) {
+        assert_int_equal(t[i].page, (int)i + 1);
+        assert_int_equal(t[i].state, PM_TASK_QUEUED);
+        assert_int_equal(t[i].attempts, 0);
+        assert_int_equal(t[i].frame, 0);
+        assert_int_equal(strlen(t[i].sha256), 64);
+    }
+    assert_string_equal(t[2].src, "/spool/b/scan_0003.tif");
+    pm_task_list_free(t, n);
+    assert_int_equal(count_events(cat, id, "job.created"), 1);
+    assert_int_equal(pm_job_get(cat, id + 1, &j), PM_ENOENT);
+    pm_catalog_close(cat);
+}
+
+static void job_create_refuses_bad_input(void **state)
+{
+    pm_catalog_t *cat = open_mem();
+    pm_page_input_t p = {.src = "a.tif", .sha256 = "12"};
+    pm_job_t j = {.workorder = (char *)"WO-1", .duplicate_of = 42};
+    pm_job_t *v;
+    int64_t id = -1;
+    size_t n;
+
+    (void)state;
+    assert_int_equal(pm_job_create(cat, &j, &p, 1, "intake", &id), PM_EINVAL);
+    assert_int_equal(id, 0);
+    assert_int_equal(pm_job_create(cat, &j, &p, 0, "intake", &id), PM_EINVAL);
+    /* A foreign key failing mid-transaction leaves nothing behind. */
+    p.sha256 =
+        "ABCDEF0123456789abcdef0123456789ABCDEF0123456789abcdef0123456789";
+    assert_int_equal(pm_job_create(cat, &j, &p, 1, "intake", &id), PM_ENOENT);
+    assert_int_equal(pm_job_list(cat, -1, NULL, 0, &v, &n), 0);
+    assert_int_equal(n, 0);
+    pm_job_list_free(v, n);
+    assert_int_equal(count_events(cat, 0, "job.created"), 0);
+    pm_catalog_close(cat);
+}
+
+static void job_list_filters(void **state)
+{
+    pm_catalog_t *cat = open_mem();
+    int64_t a, b, c;
+    pm_job_t *v;
+    size_t n;
+
+    (void)state;
+    a = new_job(cat, 1, 1, NULL);
+    b = new_job(cat, 1, 2, "possible duplicate of job 1");
+    c = new_job(cat, 1, 3, NULL);
+    assert_int_equal(pm_job_list(cat, -1, NULL, 0, &v, &n), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(v[0].id, c); /* newest first */
+    assert_int_equal(v[2].id, a);
+    pm_job_list_free(v, n);
+    assert_int_equal(pm_job_list(cat, PM_JOB_HELD, NULL, 0, &v, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(v[0].id, b);
+    assert_string_equal(v[0].hold_reason, "possible duplicate of job 1");
+    pm_job_list_free(v, n);
+    assert_int_equal(pm_job_list(cat, -1, "WO-2026-0142", 2, &v, &n), 0);
+    assert_int_equal(n, 2);
+    pm_job_list_free(v, n);
+    assert_int_equal(pm_job_list(cat, -1, "WO-OTHER", 0, &v, &n), 0);
+    assert_int_equal(n, 0);
+    pm_job_list_free(v, n);
+    assert_int_equal(pm_job_list(cat, 99, NULL, 0, &v, &n), PM_EINVAL);
+    pm_catalog_close(cat);
+}
+
+static void duplicates_found_by_checksum(void **state)
+{
+    pm_catalog_t *cat = open_mem();
+    char upper[65];
+    pm_page_input_t p[2] = {
+        {.src = "x.tif",
+         .sha256 = "0000000000000000000000000000000000000000000000000000000000"
+                   "000001"},
+        {.src = "y.tif", .sha256 = upper},
+    };
+    pm_job_t held = {.workorder = (char *)"WO-1",
+                     .hold_reason = (char *)"possible duplicate"},
+             j;
+    int64_t a, b, c, dup = -1;
+
+    (void)state;
+    a = new_job(cat, 3, 0xabc, NULL);
+    b = new_job(cat, 3, 0xabc, "dup"); /* the same inputs again */
+    held.duplicate_of = a;
+    /* Page 2 of job a, in upper case: checksums compare as hex. */
+    snprintf(upper, sizeof(upper), "%08X%056x", 0xabcu, 1u);
+    assert_non_null(strstr(upper, "ABC"));
+    assert_int_equal(pm_job_find_duplicate(cat, p, 1, &dup), 0);
+    assert_int_equal(dup, 0);
+    assert_int_equal(pm_job_find_duplicate(cat, p, 2, &dup), 0);
+    assert_int_equal(dup, a);
+    assert_int_equal(pm_job_create(cat, &held, p, 2, "intake", &c), 0);
+    assert_int_equal(pm_job_get(cat, c, &j), 0);
+    assert_int_equal(j.duplicate_of, a);
+    assert_int_equal(j.state, PM_JOB_HELD);
+    assert_string_equal(j.hold_reason, "possible duplicate");
+    pm_job_cleanup(&j);
+    assert_int_equal(pm_job_cancel(cat, a, "operator:jane", "scanned twice"),
+                     0);
+    assert_int_equal(pm_job_find_duplicate(cat, p, 2, &dup), 0);
+    assert_int_equal(dup, b);
+    p[0].sha256 = "not hex";
+    assert_int_equal(pm_job_find_duplicate(cat, p, 2, &dup), PM_EINVAL);
+    pm_catalog_close(cat);
+}
+
+static void held_job_is_never_claimed(void **state)
+{
+    pm_catalog_t *cat = open_mem();
+    pm_status_t s;
+    pm_task_t t;
+    int64_t id;
+
+    (void)state;
+    id = new_job(cat, 2, 1, "unknown work order");
+    assert_int_equal(job_state(cat, id), PM_JOB_HELD);
+    assert_int_equal(pm_task_claim(cat, "w1", LEASE, T0, &t), PM_ENOENT);
+    assert_int_equal(pm_task_claim(cat, "w1", LEASE, T0 + 999999, &t),
+                     PM_ENOENT);
+    assert_int_equal(pm_catalog_status(cat, T0, &s), 0);
+    assert_int_equal(s.jobs_held, 1);
+    assert_int_equal(s.queued_pages, 0); /* not waiting for workers */
+
+    assert_int_equal(pm_job_release(cat, id, "operator:jane"), 0);
+    assert_int_equal(pm_job_release(cat, id, "operator:jane"), PM_EINVAL);
+    assert_non_null(strstr(pm_catalog_errmsg(cat), "held"));
+    assert_int_equal(pm_job_release(cat, id + 1, "operator:jane"), PM_ENOENT);
+    t = claim(cat, "w1", T0);
+    assert_int_equal(t.job, id);
+    assert_int_equal(job_state(cat, id), PM_JOB_RUNNING);
+    pm_task_cleanup(&t);
+    assert_int_equal(count_events(cat, id, "job.released"), 1);
+    assert_int_equal(count_events(cat, id, "job.started"), 1);
+    pm_catalog_close(cat);
+}
+
+/* ---- the queue ---- */
+
+static void oldest_job_goes_first_among_equals(void **state)
+{
+    pm_catalog_t *cat = open_mem();
+    int64_t old, young;
+
+    (void)state;
+    old = new_job(cat, 2, 1, NULL);
+    young = new_job(cat, 2, 2, NULL);
+    /* Nothing is running between claims: the oldest job wins each time
+     * until it has nothing left, pages in order. */
+    assert_int_equal(claim_complete(cat, T0, 0), old);
+    assert_int_equal(claim_complete(cat, T0, 0), old);
+    assert_int_equal(claim_complete(cat, T0, 0), young);
+    pm_catalog_close(cat);
+}
+
+/*
+ * A 50-page job arrives first, a 3-page job second; two workers each
+ * claim, then alternately complete and claim again. The small job must not
+ * wait behind the big one: its pages interleave and it finishes within its
+ * first six claims.
+ */
+static void claims_interleave_jobs_fairly(void **state)
+{
+    pm_catalog_t *cat = open_mem();
+    pm_page_metrics_t m = metrics(0);
+    const char *owners[2] = {"w1", "w2"};
+    pm_task_t held[2];
+    int64_t big, small;
+    int claims = 0, small_claims = 0, small_done_at = 0, last_page[3] = {0};
+    int k, w;
+
+    (void)state;
+    big = new_job(cat, 50, 1, NULL);
+    small = new_job(cat, 3, 2, NULL);
+    for (w = 0; w < 2; w++) {
+        held[w] = claim(cat, owners[w], T0);
+        claims++;
+    }
+    assert_int_equal(held[0].job, big); /* oldest first among equals */
+    assert_int_equal(held[0].page, 1);
+    assert_int_equal(held[1].job, small); /* big has one running now */
+    small_claims = 1;
+    for (k = 0; k < 20; k++) {
+        w = k % 2;
+        assert_int_equal(
+            pm_task_complete(cat, held[w].id, held[w].attempts, &m, T0), 0);
+        pm_task_cleanup(&held[w]);
+        held[w] = claim(cat, owners[w], T0);
+        claims++;
+        /* pages of each job go in order */
+        assert_true(held[w].page > last_page[held[w].job == big ? 1 : 2]);
+        last_page[held[w].job == big ? 1 : 2] = held[w].page;
+        if (held[w].job == small && ++small_claims == 3)
+            small_done_at = claims;
+    }
+    assert_true(small_done_at > 0);
+    assert_true(small_done_at <= 6);
+    pm_task_cleanup(&held[0]);
+    pm_task_cleanup(&held[1]);
+    pm_catalog_close(cat);
+}
+
+static void lapsed_lease_is_reclaimed_and_old_owner_fenced(void **state)
+{
+    pm_catalog_t *cat = open_mem();
+    pm_page_metrics_t m = metrics(0);
+    pm_task_t a, b, *v;
+    int64_t job;
+    size_t n;
+
+    (void)state;
+    job = new_job(cat, 1, 1, NULL);
+    a = claim(cat, "w1", T0);
+    assert_int_equal(a.attempts, 1);
+    assert_int_equal(a.lease_until, T0 + LEASE);
+    /* Still leased: nobody else may take it. */
+    assert_int_equal(pm_task_claim(cat, "w2", LEASE, T0 + LEASE, &b),
+                     PM_ENOENT);
+
+    b = claim(cat, "w2", T0 + LEASE + 1);
+    assert_int_equal(b.id, a.id);
+    assert_int_equal(b.attempts, 2);
+    assert_int_equal(count_events(cat, job, "page.reclaimed"), 1);
+
+    /* The first owner comes back: everything it says is refused. */
+    assert_int_equal(
+        pm_task_complete(cat, a.id, a.attempts, &m, T0 + LEASE + 2), -ESTALE);
+    assert_non_null(strstr(pm_catalog_errmsg(cat), "stale"));
+    assert_int_equal(pm_task_renew(cat, a.id, a.attempts, LEASE, T0 + 62),
+                     -ESTALE);
+    assert_int_equal(pm_task_fail(cat, a.id, a.attempts, "x", 3, T0 + 62),
+                     -ESTALE);
+    assert_int_equal(pm_task_list(cat, job, &v, &n), 0);
+    assert_int_equal(v[0].state, PM_TASK_RUNNING);
+    assert_string_equal(v[0].lease_owner, "w2");
+    pm_task_list_free(v, n);
+
+    assert_int_equal(
+        pm_task_complete(cat, b.id, b.attempts, &m, T0 + LEASE + 3), 0);
+    finish(cat, job, T0 + 100);
+    assert_int_equal(billable(cat, job, 1), 1);
+    pm_task_cleanup(&a);
+    pm_task_cleanup(&b);
+    assert_int_equal(pm_task_complete(cat, 999, 1, &m, T0), PM_ENOENT);
+    pm_catalog_close(cat);
+}
+
+static void second_completion_is_stale(void **state)
+{
+    pm_catalog_t *cat = open_mem();
+    pm_page_metrics_t m = metrics(0);
+    pm_task_t t, *v;
+    int64_t job;
+    size_t n;
+
+    (void)state;
+    job = new_job(cat, 1, 1, NULL);
+    t = claim(cat, "w1", T0);
+    assert_int_equal(pm_task_complete(cat, t.id, t.attempts, &m, T0 + 5), 0);
+    assert_int_equal(pm_task_complete(cat, t.id, t.attempts, &m, T0 + 6),
+                     -ESTALE);
+    pm_task_cleanup(&t);
+
+    assert_int_equal(pm_task_list(cat, job, &v, &n), 0);
+    assert_int_equal(v[0].state, PM_TASK_DONE);
+    assert_int_equal(v[0].finished_at, T0 + 5);
+    assert_int_equal(v[0].m.width, 2550);
+    assert_int_equal(v[0].m.words, 312);
+    assert_true(v[0].m.skew == 0.25);
+    assert_string_equal(v[0].m.codec, "g4");
+    assert_string_equal(v[0].m.image, "pages/0001.tif");
+    assert_null(v[0].m.text);
+    assert_int_equal(v[0].m.bytes, 48213);
+    pm_task_list_free(v, n);
+    finish(cat, job, T0 + 10);
+    assert_int_equal(billable(cat, job, 1), 1);
+    pm_catalog_close(cat);
+}
+
+static void renew_extends_the_lease(void **state)
+{
+    pm_catalog_t *cat = open_mem();
+    pm_task_t t, other;
+
+    (void)state;
+    new_job(cat, 1, 1, NULL);
+    t = claim(cat, "w1", T0);
+    assert_int_equal(pm_task_renew(cat, t.id, t.attempts, LEASE, T0 + 50), 0);
+    assert_int_equal(pm_task_claim(cat, "w2", LEASE, T0 + 100, &other),
+                     PM_ENOENT);
+    assert_int_equal(pm_task_renew(cat, t.id, t.attempts + 1, LEASE, T0 + 50),
+                     -ESTALE);
+    assert_int_equal(pm_task_renew(cat, 4242, 1, LEASE, T0), PM_ENOENT);
+    other = claim(cat, "w2", T0 + 111);
+    assert_int_equal(other.attempts, 2);
+    pm_task_cleanup(&other);
+    pm_task_cleanup(&t);
+    pm_catalog_close(cat);
+}
+
+static void fail_requeues_until_max_attempts(void **state)
+{
+    pm_catalog_t *cat = open_mem();
+    pm_task_t t, *v;
+    int64_t job;
+    size_t n;
+    int i;
+
+    (void)state;
+    job = new_job(cat, 1, 1, NULL);
+    for (i = 1; i <= 3; i++) {
+        t = claim(cat, "w1", T0 + i);
+        assert_int_equal(t.attempts, i);
+        assert_int_equal(
+            pm_task_fail(cat, t.id, t.attempts, "tesseract crashed", 3, T0 + i),
+            0);
+        pm_task_cleanup(&t);
+        assert_int_equal(pm_task_list(cat, job, &v, &n), 0);
+        assert_int_equal(v[0].state, i < 3 ? PM_TASK_QUEUED : PM_TASK_FAILED);
+        assert_string_equal(v[0].error, "tesseract crashed");
+        assert_null(v[0].lease_owner);
+        pm_task_list_free(v, n);
+    }
+    assert_int_equal(pm_task_claim(cat, "w1", LEASE, T0 + 9, &t), PM_ENOENT);
+    assert_int_equal(count_events(cat, job, "page.requeued"), 2);
+    assert_int_equal(count_events(cat, job, "page.failed"), 1);
+    assert_int_equal(pm_task_fail(cat, 1, 3, "x", 0, T0), PM_EINVAL);
+    pm_catalog_close(cat);
+}
+
+static void expired_leases_are_requeued_then_failed(void **state)
+{
+    pm_catalog_t *cat = open_mem();
+    pm_task_t t, *v;
+    int64_t job;
+    size_t n;
+    int count = -1;
+
+    (void)state;
+    job = new_job(cat, 2, 1, NULL);
+    t = claim(cat, "w1", T0);
+    pm_task_cleanup(&t);
+    assert_int_equal(pm_task_requeue_expired(cat, T0 + LEASE, 2, &count), 0);
+    assert_int_equal(count, 0);
+    assert_int_equal(pm_task_requeue_expired(cat, T0 + LEASE + 1, 2, &count),
+                     0);
+    assert_int_equal(count, 1);
+    assert_int_equal(pm_task_list(cat, job, &v, &n), 0);
+    assert_int_equal(v[0].state, PM_TASK_QUEUED);
+    assert_non_null(strstr(v[0].error, "lease of w1 expired"));
+    pm_task_list_free(v, n);
+
+    t = claim(cat, "w2", T0 + 100); /* page 1 again, attempt 2 */
+    assert_int_equal(t.page, 1);
+    assert_int_equal(t.attempts, 2);
+    pm_task_cleanup(&t);
+    assert_int_equal(pm_task_requeue_expired(cat, T0 + 1000, 2, &count), 0);
+    assert_int_equal(count, 1);
+    assert_int_equal(pm_task_list(cat, job, &v, &n), 0);
+    assert_int_equal(v[0].state, PM_TASK_FAILED);
+    assert_int_equal(v[1].state, PM_TASK_QUEUED);
+    pm_task_list_free(v, n);
+    assert_int_equal(count_events(cat, job, "page.requeued"), 1);
+    assert_int_equal(count_events(cat, job, "page.failed"), 1);
+    pm_catalog_close(cat);
+}
+
+/* ---- finishing jobs ---- */
+
+static void collect_finished_advances_jobs(void **state)
+{
+    pm_catalog_t *cat = open_mem();
+    int64_t good, bad, *ids;
+    pm_job_t j;
+    size_t n;
+    int i;
+
+    (void)state;
+    good = new_job(cat, 2, 1, NULL);
+    bad = new_job(cat, 3, 2, NULL);
+    for (i = 0; i < 2; i++)
+        assert_int_equal(claim_complete(cat, T0, 0), good);
+    /* Nothing is finished while bad has pages left. */
+    assert_int_equal(pm_job_collect_finished(cat, T0, &ids, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(ids[0], good);
+    pm_free(ids);
+    assert_int_equal(job_state(cat, bad), PM_JOB_QUEUED);
+
+    assert_int_equal(claim_complete(cat, T0, 0), bad);
+    claim_fail(cat, T0, "cannot decode: bad TIFF directory");
+    assert_int_equal(collect(cat, T0), 1); /* good stays assembling */
+    assert_int_equal(job_state(cat, bad), PM_JOB_RUNNING);
+    claim_fail(cat, T0, "page timeout");
+    assert_int_equal(collect(cat, T0), 1);
+
+    assert_int_equal(pm_job_get(cat, bad, &j), 0);
+    assert_int_equal(j.state, PM_JOB_FAILED);
+    assert_int_equal(j.pages_done, 1);
+    assert_int_equal(j.pages_failed, 2);
+    assert_string_equal(j.error,
+                        "page 2 (scan_0002.tif frame 1): cannot decode: bad "
+                        "TIFF directory; page 3 (scan_0003.tif frame 1): page "
+                        "timeout");
+    pm_job_cleanup(&j);
+    assert_int_equal(count_events(cat, bad, "job.failed"), 1);
+
+    /* finish/fail are fenced on assembling. */
+    assert_int_equal(pm_job_finish(cat, bad, "/out", T0), PM_EINVAL);
+    assert_int_equal(pm_job_fail(cat, bad, "x", T0), PM_EINVAL);
+    assert_int_equal(pm_job_finish(cat, good, "/out/good", T0 + 5), 0);
+    assert_int_equal(pm_job_get(cat, good, &j), 0);
+    assert_int_equal(j.state, PM_JOB_DONE);
+    assert_int_equal(j.finished_at, T0 + 5);
+    assert_string_equal(j.output_path, "/out/good");
+    pm_job_cleanup(&j);
+    assert_int_equal(collect(cat, T0), 0);
+    assert_int_equal(pm_job_finish(cat, 999, "/out", T0), PM_ENOENT);
+    pm_catalog_close(cat);
+}
+
+static void assembly_failure_fails_the_job(void **state)
+{
+    pm_catalog_t *cat = open_mem();
+    int64_t job;
+    pm_job_t j;
+
+    (void)state;
+    new_job(cat, 1, 1, NULL);
+    job = claim_complete(cat, T0, 0);
+    assert_int_equal(collect(cat, T0), 1);
+    assert_int_equal(pm_job_fail(cat, job, "qpdf: disk full", T0), 0);
+    assert_int_equal(pm_job_get(cat, job, &j), 0);
+    assert_int_equal(j.state, PM_JOB_FAILED);
+    assert_string_equal(j.error, "qpdf: disk full");
+    pm_job_cleanup(&j);
+    /* A retry with no failed pages goes straight back to assembly. */
+    assert_int_equal(pm_job_retry(cat, job, "operator:jane"), 0);
+    assert_int_equal(collect(cat, T0), 1);
+    finish(cat, job, T0);
+    assert_int_equal(billable(cat, job, 0), 1);
+    pm_catalog_close(cat);
+}
+
+static void retry_requeues_only_failed_pages(void **state)
+{
+    pm_catalog_t *cat = open_mem();
+    pm_page_metrics_t m = metrics(0);
+    pm_task_t t, *v;
+    int64_t job;
+    size_t n;
+
+    (void)state;
+    job = new_job(cat, 4, 1, NULL);
+    claim_complete(cat, T0, 0);      /* page 1 */
+    claim_fail(cat, T0, "bad page"); /* page 2 */
+    claim_complete(cat, T0, 0);      /* page 3 */
+    claim_fail(cat, T0, "bad page"); /* page 4 */
+    collect(cat, T0);
+    assert_int_equal(job_state(cat, job), PM_JOB_FAILED);
+    assert_int_equal(pm_job_retry(cat, job, "operator:jane"), 0);
+    assert_int_equal(pm_job_retry(cat, job, "operator:jane"), PM_EINVAL);
+    assert_non_null(strstr(pm_catalog_errmsg(cat), "failed"));
+
+    assert_int_equal(pm_task_list(cat, job, &v, &n), 0);
+    assert_int_equal(v[0].state, PM_TASK_DONE);
+    assert_int_equal(v[1].state, PM_TASK_QUEUED);
+    assert_null(v[1].error);
+    assert_int_equal(v[2].state, PM_TASK_DONE);
+    assert_int_equal(v[3].state, PM_TASK_QUEUED);
+    pm_task_list_free(v, n);
+
+    t = claim(cat, "w1", T0 + 10);
+    assert_int_equal(t.page, 2);
+    /* A fresh attempt budget, but the fencing token keeps growing, so
+     * the worker that failed attempt 1 can never complete attempt 2. */
+    assert_int_equal(t.attempts, 2);
+    assert_int_equal(pm_task_complete(cat, t.id, 1, &m, T0 + 10), -ESTALE);
+    assert_int_equal(pm_task_fail(cat, t.id, t.attempts, "again", 1, T0), 0);
+    pm_task_cleanup(&t);
+    assert_int_equal(pm_task_list(cat, job, &v, &n), 0);
+    assert_int_equal(v[1].state, PM_TASK_FAILED); /* budget 1, used 1 */
+    pm_task_list_free(v, n);
+
+    claim_complete(cat, T0, 0); /* page 4 */
+    collect(cat, T0);
+    assert_int_equal(pm_job_retry(cat, job, "operator:jane"), 0);
+    claim_complete(cat, T0, 0); /* page 2 */
+    finish(cat, job, T0 + 20);
+    assert_int_equal(billable(cat, job, 1), 4);
+    assert_int_equal(count_events(cat, job, "job.retried"), 2);
+    pm_catalog_close(cat);
+}
+
+static void cancel_stops_everything_but_done(void **state)
+{
+    pm_catalog_t *cat = open_mem();
+    pm_page_metrics_t m = metrics(0);
+    int64_t job, done_job;
+    pm_task_t t;
+
+    (void)state;
+    job = new_job(cat, 3, 1, NULL);
+    claim_complete(cat, T0, 0);
+    t = claim(cat, "w1", T0);
+    assert_int_equal(pm_job_cancel(cat, job, "operator:jane", "wrong box"), 0);
+    assert_int_equal(job_state(cat, job), PM_JOB_CANCELLED);
+    /* The worker's late result is refused; nothing more is claimed. */
+    assert_int_equal(pm_task_complete(cat, t.id, t.attempts, &m, T0), -ESTALE);
+    pm_task_cleanup(&t);
+    assert_int_equal(pm_task_claim(cat, "w1", LEASE, T0, &t), PM_ENOENT);
+    assert_int_equal(collect(cat, T0), 0);
+    assert_int_equal(pm_job_cancel(cat, job, "operator:jane", NULL), PM_EINVAL);
+    assert_int_equal(billable(cat, job, 1), 0);
+    assert_int_equal(count_events(cat, job, "job.cancelled"), 1);
+
+    done_job = new_job(cat, 1, 2, NULL);
+    claim_complete(cat, T0, 0);
+    finish(cat, done_job, T0);
+    assert_int_equal(pm_job_cancel(cat, done_job, "operator:jane", NULL),
+                     PM_EINVAL);
+    assert_int_equal(pm_job_cancel(cat, 999, "operator:jane", NULL), PM_ENOENT);
+    assert_int_equal(billable(cat, 0, 1), 1);
+    pm_catalog_close(cat);
+}
+
+/* ---- status and billing ---- */
+
+static void billable_counts_done_jobs_and_honours_blank(void **state)
+{
+    pm_catalog_t *cat = open_mem();
+    int64_t job, other;
+    pm_job_t j;
+
+    (void)state;
+    job = new_job(cat, 4, 1, NULL);
+    claim_complete(cat, T0, 0);
+    claim_complete(cat, T0, 1); /* page 2 is blank */
+    claim_complete(cat, T0, 0);
+    claim_complete(cat, T0, 0);
+    other = new_job(cat, 2, 2, NULL);
+    claim_complete(cat, T0, 0);
+    collect(cat, T0);
+    assert_int_equal(billable(cat, job, 1), 0); /* assembling: not yet */
+    assert_int_equal(pm_job_finish(cat, job, "/out/1", T0), 0);
+    assert_int_equal(billable(cat, job, 0), 3);
+    assert_int_equal(billable(cat, job, 1), 4);
+    assert_int_equal(billable(cat, 0, 0), 3); /* `other` is not done */
+    assert_int_equal(billable(cat, other, 1), 0);
+    assert_int_equal(pm_job_get(cat, job, &j), 0);
+    assert_int_equal(j.pages_blank, 1);
+    assert_int_equal(j.pages_done, 4);
+    pm_job_cleanup(&j);
+    pm_catalog_close(cat);
+}
+
+static void status_reports_the_numbers(void **state)
+{
+    pm_catalog_t *cat = open_mem();
+    pm_status_t s;
+    pm_task_t t;
+    int64_t done;
+
+    (void)state;
+    done = new_job(cat, 3, 1, NULL);
+    claim_complete(cat, T0 - 1000, 0); /* in the last hour */
+    claim_complete(cat, T0 - 100, 0);  /* in the last 5 minutes */
+    claim_complete(cat, T0 - 10, 0);
+    finish(cat, done, T0);
+    new_job(cat, 4, 2, NULL);        /* page 1 running, 3 queued */
+    new_job(cat, 2, 3, NULL);        /* page 1 failed, 1 queued */
+    new_job(cat, 5, 4, "duplicate"); /* held: its pages are not waiting */
+    t = claim(cat, "w1", T0);
+    pm_task_cleanup(&t);
+    claim_fail(cat, T0, "x"); /* the fairest claim is the third job's */
+
+    assert_int_equal(pm_catalog_status(cat, T0, &s), 0);
+    assert_int_equal(s.running_pages, 1);
+    assert_int_equal(s.queued_pages, 3 + 1);
+    assert_int_equal(s.jobs_done, 1);
+    assert_int_equal(s.jobs_running, 2);
+    assert_int_equal(s.jobs_queued, 0);
+    assert_int_equal(s.jobs_held, 1);
+    assert_int_equal(s.jobs_failed, 0);
+    assert_int_equal(s.jobs_assembling, 0);
+    assert_int_equal(s.pages_last_5min, 2);
+    assert_int_equal(s.pages_last_60min, 3);
+    assert_int_equal(pm_catalog_status(cat, T0 + 7200, &s), 0);
+    assert_int_equal(s.pages_last_60min, 0);
+    pm_catalog_close(cat);
+}
+
+/* ---- two connections racing for the queue ---- */
+
+#define RACE_PAGES 120
+
+typedef struct {
+    const char *path, *owner;
+    pthread_barrier_t *start;
+    int pages[RACE_PAGES]; /* pages this claimer completed */
+    int n, err;
+} claimer_t;
+
+/* One claimer on its own connection: claim and complete until the queue
+ * is empty. No cmocka asserts here (not thread-safe); errors are kept. */
+static void *claimer_run(void *arg)
+{
+    claimer_t *c = arg;
+    const struct timespec work = {.tv_nsec = 200000}; /* 0.2 ms */
+    pm_page_metrics_t m = metrics(0);
+    pm_catalog_t *cat = NULL;
+    pm_task_t t;
+    int err;
+
+    c->err = pm_catalog_open(c->path, &cat);
+    pthread_barrier_wait(c->start); /* both connections open: go */
+    while (c->err == 0) {
+        err = pm_task_claim(cat, c->owner, LEASE, T0, &t);
+        if (err == PM_ENOENT)
+            break;
+        c->err = err;
+        if (err == 0) {
+            nanosleep(&work, NULL);
+            c->err = pm_task_complete(cat, t.id, t.attempts, &m, T0);
+            if (c->err == 0 && c->n < RACE_PAGES)
+                c->pages[c->n++] = t.page;
+            pm_task_cleanup(&t);
+        }
+    }
+    pm_catalog_close(cat);
+    return NULL;
+}
+
+/*
+ * Two threads, each with its own connection to one file, drain a job:
+ * BEGIN IMMEDIATE and the busy timeout must make every page go to exactly
+ * one of them, with exactly one billable row each.
+ */
+static void concurrent_claimers_never_share_a_page(void **state)
+{
+    const char *path = temp_catalog();
+    pthread_barrier_t start;
+    claimer_t c[2] = {{.path = path, .owner = "w1", .start = &start},
+                      {.path = path, .owner = "w2", .start = &start}};
+    pthread_t th[2];
+    int seen[RACE_PAGES + 1] = {0};
+    pm_catalog_t *cat;
+    int64_t job;
+    int i, k;
+
+    (void)state;
+    assert_int_equal(pm_catalog_open(path, &cat), 0);
+    job = new_job(cat, RACE_PAGES, 1, NULL);
+    assert_int_equal(pthread_barrier_init(&start, NULL, 2), 0);
+    for (i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, claimer_run, &c[i]), 0);
+    for (i = 0; i < 2; i++)
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+    pthread_barrier_destroy(&start);
+    for (i = 0; i < 2; i++) {
+        assert_int_equal(c[i].err, 0);
+        for (k = 0; k < c[i].n; k++)
+            seen[c[i].pages[k]]++;
+    }
+    if (getenv("PM_SHOW_PLAN") != NULL)
+        printf("race: w1 did %d pages, w2 did %d\n", c[0].n, c[1].n);
+    assert_int_equal(c[0].n + c[1].n, RACE_PAGES);
+    for (k = 1; k <= RACE_PAGES; k++)
+        assert_int_equal(seen[k], 1);
+    finish(cat, job, T0);
+    assert_int_equal(billable(cat, job, 1), RACE_PAGES);
+    pm_catalog_close(cat);
+    t_tmpdir_cleanup();
+}
+
+/* ---- the claim stays cheap ---- */
+
+/* Fails if `plan` scans a big table whole (an index SEARCH is fine). */
+static void assert_no_full_scan(const char *name, const char *plan)
+{
+    static const char *const big[] = {"SCAN t\n", "SCAN page_tasks",
+                                      "SCAN events", "SCAN b\n",
+                                      "SCAN billable_pages"};
+    size_t i;
+
+    for (i = 0; i < sizeof(big) / sizeof(big[0]); i++)
+        if (strstr(plan, big[i]) != NULL)
+            fail_msg("%s scans a whole table:\n%s", name, plan);
+}
+
+static void claim_query_uses_the_index(void **state)
+{
+    static const char *const hot[] = {
+        "claim_pick",   "claim_prev",     "claim_take",     "task_fence",
+        "task_get",     "task_list",      "job_get",        "job_finished",
+        "tasks_failed", "expired_events", "job_find_dup",   "status_pages",
+        "billable_job", "billable_all",   "event_list_job",
+    };
+    pm_catalog_t *cat = open_mem();
+    char *plan;
+    size_t i;
+
+    (void)state;
+    assert_int_equal(pm__catalog_plan(cat, "claim_pick", &plan), 0);
+    if (getenv("PM_SHOW_PLAN") != NULL)
+        printf("claim_pick plan:\n%s", plan);
+    assert_non_null(strstr(plan, "INDEX jobs_state (state=?)"));
+    assert_non_null(strstr(plan, "INDEX page_tasks_claim (state=? AND job=?)"));
+    pm_free(plan);
+    for (i = 0; i < sizeof(hot) / sizeof(hot[0]); i++) {
+        assert_int_equal(pm__catalog_plan(cat, hot[i], &plan), 0);
+        if (getenv("PM_SHOW_PLAN") != NULL)
+            printf("%s plan:\n%s", hot[i], plan);
+        assert_no_full_scan(hot[i], plan);
+        pm_free(plan);
+    }
+    assert_int_equal(pm__catalog_plan(cat, "nope", &plan), PM_ENOENT);
+    pm_catalog_close(cat);
+}
+
+/*
+ * 100k tasks: a big job almost done, plus other jobs. A claim must cost
+ * about the same as with ten tasks: counted in SQLite VM steps (the same
+ * on any machine), with no full-scan steps at all.
+ */
+static void claim_stays_cheap_with_100k_tasks(void **state)
+{
+    const char *path = temp_catalog();
+    pm_catalog_t *cat;
+    pm_task_t t;
+    sqlite3 *db;
+    int64_t big;
+    int steps, i;
+
+    (void)state;
+    assert_int_equal(pm_catalog_open(path, &cat), 0);
+    big = new_job(cat, 100000, 1, NULL);
+    for (i = 0; i < 20; i++)
+        new_job(cat, 10, 100 + (unsigned)i, NULL);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(raw_exec(db,
+                              "UPDATE page_tasks SET state = 'done', "
+                              "finished_at = 1 WHERE job = 1 AND page <= 99990",
+                              NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+
+    pm__catalog_stmt_counter(cat, "claim_pick", SQLITE_STMTSTATUS_VM_STEP, 1);
+    pm__catalog_stmt_counter(cat, "claim_pick", SQLITE_STMTSTATUS_FULLSCAN_STEP,
+                             1);
+    t = claim(cat, "w1", T0);
+    assert_int_equal(t.job, big);
+    assert_int_equal(t.page, 99991);
+    pm_task_cleanup(&t);
+    steps = pm__catalog_stmt_counter(cat, "claim_pick",
+                                     SQLITE_STMTSTATUS_VM_STEP, 1);
+    if (getenv("PM_SHOW_PLAN") != NULL)
+        printf("claim_pick: %d VM steps over 100200 tasks, 21 jobs\n", steps);
+    assert_true(steps > 0);
+    assert_true(steps < 5000);
+    assert_int_equal(pm__catalog_stmt_counter(
+                         cat, "claim_pick", SQLITE_STMTSTATUS_FULLSCAN_STEP, 0),
+                     0);
+    pm_catalog_close(cat);
+    t_tmpdir_cleanup();
+}
+
+/* ---- allocation failure ---- */
+
+/*
+ * Every allocation pm_catalog_open makes (SQLite's included) fails in
+ * turn: each failure must be a clean negative code with *out NULL and all
+ * memory given back. Goes on until 20 opens in a row succeed (an
+ * allocation SQLite may lose without failing does not end the loop early).
+ */
+static void open_fails_cleanly_when_memory_runs_out(void **state)
+{
+    sqlite3_int64 base = sqlite3_memory_used();
+    pm_catalog_t *cat;
+    int n, rc, streak = 0, failures = 0, version;
+
+    (void)state;
+    quiet();
+    for (n = 1; streak < 20 && n < 200000; n++) {
+        cat = (pm_catalog_t *)&cat;
+        pm_alloc_fail_at(n);
+        rc = pm_catalog_open(":memory:", &cat);
+        pm_alloc_fail_at(0);
+        if (rc == 0) {
+            streak++;
+            assert_non_null(cat);
+            assert_int_equal(pm_catalog_schema_version(cat, &version), 0);
+            assert_int_equal(version, PM__CATALOG_SCHEMA_VERSION);
+            pm_catalog_close(cat);
+        } else {
+            streak = 0;
+            failures++;
+            assert_true(rc < 0);
+            assert_null(cat);
+        }
+        assert_int_equal(sqlite3_memory_used(), base);
+    }
+    loud();
+    if (getenv("PM_SHOW_PLAN") != NULL)
+        printf("open: %d allocation points failed cleanly\n", failures);
+    assert_true(failures > 50); /* SQLite's allocations were reached */
+    assert_int_equal(streak, 20);
+}
+
+/*
+ * The billing transaction under allocation failure: a failed
+ * pm_task_complete leaves the page running and no billable row (else the
+ * final, successful completion would hit the primary key).
+ */
+static void complete_is_all_or_nothing_when_memory_runs_out(void **state)
+{
+    pm_catalog_t *cat = open_mem();
+    pm_page_metrics_t m = metrics(0);
+    pm_task_t t, *v;
+    int64_t job;
+    size_t nt;
+    int n, rc = -1;
+
+    (void)state;
+    job = new_job(cat, 1, 1, NULL);
+    t = claim(cat, "w1", T0);
+    for (n = 1; rc != 0 && n < 100000; n++) {
+        pm_alloc_fail_at(n);
+        rc = pm_task_complete(cat, t.id, t.attempts, &m, T0);
+        pm_alloc_fail_at(0);
+        if (rc == 0)
+            break;
+        assert_true(rc == PM_ENOMEM || rc == PM_ECATALOG);
+        assert_int_equal(pm_task_list(cat, job, &v, &nt), 0);
+        assert_int_equal(v[0].state, PM_TASK_RUNNING);
+        pm_task_list_free(v, nt);
+    }
+    assert_int_equal(rc, 0);
+    pm_task_cleanup(&t);
+    finish(cat, job, T0);
+    assert_int_equal(billable(cat, job, 1), 1);
+    pm_catalog_close(cat);
+}
+
+/* The same for job creation: all pages and the event, or nothing. */
+static void job_create_is_all_or_nothing_when_memory_runs_out(void **state)
+{
+    pm_catalog_t *cat = open_mem();
+    char sha_a[65], sha_b[65];
+    pm_page_input_t p[3] = {
+        {.src = "a.tif", .sha256 = sha_a},
+        {.src = "a.tif", .frame = 1, .sha256 = sha_a},
+        {.src = "b.tif", .sha256 = sha_b},
+    };
+    pm_job_t j = {.workorder = (char *)"WO-1"};
+    pm_job_t *v;
+    pm_task_t *t;
+    int64_t id = 0;
+    size_t nj, nt;
+    int n, rc = -1;
+
+    (void)state;
+    memset(sha_a, 'a', 64);
+    memset(sha_b, 'b', 64);
+    sha_a[64] = sha_b[64] = '\0';
+    for (n = 1; rc != 0 && n < 100000; n++) {
+        pm_alloc_fail_at(n);
+        rc = pm_job_create(cat, &j, p, 3, "intake", &id);
+        pm_alloc_fail_at(0);
+        if (rc == 0)
+            break;
+        assert_true(rc < 0);
+        assert_int_equal(id, 0);
+        assert_int_equal(pm_job_list(cat, -1, NULL, 0, &v, &nj), 0);
+        assert_int_equal(nj, 0);
+        pm_job_list_free(v, nj);
+        assert_int_equal(count_events(cat, 0, "job.created"), 0);
+    }
+    assert_int_equal(rc, 0);
+    assert_int_equal(pm_task_list(cat, id, &t, &nt), 0);
+    assert_int_equal(nt, 3);
+    pm_task_list_free(t, nt);
+    assert_int_equal(count_events(cat, id, "job.created"), 1);
+    pm_catalog_close(cat);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(fresh_open_applies_every_migration),
+        cmocka_unit_test(connection_has_the_promised_settings),
+        cmocka_unit_test(reopen_keeps_data_and_applies_nothing),
+        cmocka_unit_test(newer_schema_is_refused),
+        cmocka_unit_test(events_are_append_only),
+        cmocka_unit_test(event_list_filters_and_limits),
+        cmocka_unit_test(accounts_add_get_list),
+        cmocka_unit_test(workorders_add_get_list_close),
+        cmocka_unit_test(job_create_records_pages_and_event),
+        cmocka_unit_test(job_create_refuses_bad_input),
+        cmocka_unit_test(job_list_filters),
+        cmocka_unit_test(duplicates_found_by_checksum),
+        cmocka_unit_test(held_job_is_never_claimed),
+        cmocka_unit_test(oldest_job_goes_first_among_equals),
+        cmocka_unit_test(claims_interleave_jobs_fairly),
+        cmocka_unit_test(lapsed_lease_is_reclaimed_and_old_owner_fenced),
+        cmocka_unit_test(second_completion_is_stale),
+        cmocka_unit_test(renew_extends_the_lease),
+        cmocka_unit_test(fail_requeues_until_max_attempts),
+        cmocka_unit_test(expired_leases_are_requeued_then_failed),
+        cmocka_unit_test(collect_finished_advances_jobs),
+        cmocka_unit_test(assembly_failure_fails_the_job),
+        cmocka_unit_test(retry_requeues_only_failed_pages),
+        cmocka_unit_test(cancel_stops_everything_but_done),
+        cmocka_unit_test(billable_counts_done_jobs_and_honours_blank),
+        cmocka_unit_test(status_reports_the_numbers),
+        cmocka_unit_test(concurrent_claimers_never_share_a_page),
+        cmocka_unit_test(claim_query_uses_the_index),
+        cmocka_unit_test(claim_stays_cheap_with_100k_tasks),
+        cmocka_unit_test(open_fails_cleanly_when_memory_runs_out),
+        cmocka_unit_test(complete_is_all_or_nothing_when_memory_runs_out),
+        cmocka_unit_test(job_create_is_all_or_nothing_when_memory_runs_out),
+    };
+    pm_catalog_t *cat = NULL;
+
+    /* Before SQLite starts: its memory through pm_malloc, then one open
+     * so that SQLite's lasting global allocations are made up front. */
+    if (sqlite3_config(SQLITE_CONFIG_MALLOC, &pm_sqlite_mem) != SQLITE_OK ||
+        pm_catalog_open(":memory:", &cat) != 0) {
+        fprintf(stderr, "test_catalog: cannot set up SQLite\n");
+        return 1;
+    }
+    pm_catalog_close(cat);
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
