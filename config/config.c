@@ -63,8 +63,10 @@ pm_config_t *pm_config_new(void)
     cfg->page_timeout = 300;
     cfg->worker_memory_mb = 4096;
     cfg->icc_profile = pm_strdup(PM_DEFAULT_ICC);
+    cfg->catalog = pm_strdup(PM_DEFAULT_CATALOG);
     cfg->profiles = pm_calloc(1, sizeof(pm_profile_t));
-    if (cfg->icc_profile == NULL || cfg->profiles == NULL) {
+    if (cfg->icc_profile == NULL || cfg->catalog == NULL ||
+        cfg->profiles == NULL) {
         pm_config_free(cfg);
         return NULL;
     }
@@ -78,6 +80,7 @@ void pm_config_free(pm_config_t *cfg)
     if (cfg == NULL)
         return;
     pm_free(cfg->icc_profile);
+    pm_free(cfg->catalog);
     pm_free(cfg->tessdata);
     pm_free(cfg->source);
     pm_free(cfg->profiles);
@@ -255,6 +258,11 @@ static void global_key(parse_state_t *st, const char *key, const char *v)
     } else if (strcmp(key, "worker_memory_mb") == 0) {
         if (parse_int(v, 0, 1 << 20, &cfg->worker_memory_mb) != 0)
             add_error(st, sec, key, "expected MiB 0..1048576, got '%s'", v);
+    } else if (strcmp(key, "catalog") == 0) {
+        if (*v == '\0')
+            add_error(st, sec, key, "must name the catalog database file");
+        else if (set_string(&cfg->catalog, v) != 0)
+            st->oom = 1;
     } else if (strcmp(key, "icc_profile") == 0) {
         if (*v == '\0')
             add_error(st, sec, key, "must name an ICC file");

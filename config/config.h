@@ -52,6 +52,7 @@ typedef struct pm_config {
     int worker_memory_mb; /* address-space limit per worker, 0: none */
     char *icc_profile;    /* sRGB ICC file for the PDF/A OutputIntent */
     char *tessdata;       /* NULL: Tesseract's default */
+    char *catalog;        /* catalog database file */
     char *source;         /* file the config came from, or NULL */
     pm_profile_t *profiles;
     size_t nprofiles;
@@ -91,5 +92,8 @@ int pm_gray_codec_parse(const char *s);
 
 /* Default location of the sRGB profile (Debian icc-profiles-free). */
 #define PM_DEFAULT_ICC "/usr/share/color/icc/sRGB.icc"
+
+/* Default catalog file, relative to the working folder. */
+#define PM_DEFAULT_CATALOG "pagemill.db"
 
 #endif /* PM_CONFIG_H */
