@@ -3,25 +3,45 @@
  * on the binary analysis copy; the original (1, 8 or 32 bpp) is rotated by
  * that angle so gray and colour stay gray and colour. The search range is
  * the profile's (default +/-16 degrees; Leptonica's own default stops near
- * 7). The page is embedded in a larger canvas first, so no corner of the
- * scan is cut off.
+ * 7). Leptonica distrusts (confidence 0) any angle within one sweep step of
+ * the ends of its sweep, so the sweep runs one step past the profile's
+ * range and answers beyond that range are refused. The page is embedded
+ * in a larger canvas first, so no corner of the scan is cut off.
  */
-#include "workers/engine_int.h"
-
 #include <math.h>
 
 #include <leptonica/allheaders.h>
 
 #include "pipeline/pm.h"
+#include "workers/engine_int.h"
 
 #define SWEEP_DELTA_DEG  1.0f
 #define SEARCH_MIN_DELTA 0.01f
 #define MIN_APPLY_DEG    0.1
+#define MIN_SWEEP_SIDE   500 /* pixels left on the short side after reduction */
+#define MIN_SIDE         64  /* smaller than this: nothing to measure */
+
+/*
+ * Reduction factors for the sweep and the search. Big pages are reduced
+ * (a 300 dpi Letter page 4x, then searched at 2x: same accuracy, less
+ * work), small ones are not. Decided by pixel size, not resolution: an
+ * untagged 150 dpi scan carries the 300 dpi fallback, and reducing it as
+ * a 300 dpi page leaves text lines too thin to find.
+ */
+static void reductions(PIX *pix, l_int32 *sweep, l_int32 *search)
+{
+    l_int32 side = L_MIN(pixGetWidth(pix), pixGetHeight(pix));
+
+    *sweep = side >= 4 * MIN_SWEEP_SIDE   ? 4
+             : side >= 2 * MIN_SWEEP_SIDE ? 2
+                                          : 1;
+    *search = *sweep > 1 ? *sweep / 2 : 1;
+}
 
 static PIX *rotate(PIX *pix, double deg)
 {
-    l_int32 type = pixGetDepth(pix) == 1 ? L_ROTATE_SAMPLING
-                                         : L_ROTATE_AREA_MAP;
+    l_int32 type =
+        pixGetDepth(pix) == 1 ? L_ROTATE_SAMPLING : L_ROTATE_AREA_MAP;
     l_float32 rad = (l_float32)(deg * M_PI / 180.0);
 
     return pixRotate(pix, rad, type, L_BRING_IN_WHITE, pixGetWidth(pix),
@@ -39,17 +59,18 @@ int pm_deskew_page(pm_engine_t *eng, const pm_profile_t *p,
     *confidence = 0;
     if (!p->deskew)
         return 0;
-    /* Reduce more on high-resolution pages: same accuracy, less work. */
-    redsweep = img->yres >= 250 ? 4 : 2;
-    redsearch = redsweep / 2;
-    if (pixGetWidth(img->binary) < 64 * redsweep ||
-        pixGetHeight(img->binary) < 64 * redsweep)
+    if (pixGetWidth(img->binary) < MIN_SIDE ||
+        pixGetHeight(img->binary) < MIN_SIDE)
         return 0; /* too small to measure */
+    reductions(img->binary, &redsweep, &redsearch);
     pm__lib_clear();
-    if (pixFindSkewSweepAndSearch(img->binary, &a, &conf, redsweep,
-                                  redsearch, (l_float32)p->deskew_max_angle,
+    if (pixFindSkewSweepAndSearch(img->binary, &a, &conf, redsweep, redsearch,
+                                  (l_float32)p->deskew_max_angle +
+                                      SWEEP_DELTA_DEG,
                                   SWEEP_DELTA_DEG, SEARCH_MIN_DELTA) != 0)
         return 0; /* no text lines to measure: leave as is */
+    if (fabs(a) > p->deskew_max_angle)
+        return 0; /* outside the profile's range: not ours to correct */
     *confidence = conf;
     if (conf < p->deskew_min_confidence || fabs(a) < MIN_APPLY_DEG)
         return 0;

@@ -54,7 +54,6 @@ typedef struct pm_page_image {
     struct Pix *binary; /* 1 bpp analysis copy (may share pix); owned */
     pm_kind_t kind;
     int xres, yres;
-    int dpi_fallback;
 } pm_page_image_t;
 
 /* Releases both images. Accepts a zeroed struct. */

@@ -12,8 +12,6 @@
  *
  * The document is written to a temp name, fsynced and renamed.
  */
-#include "workers/engine_int.h"
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +23,7 @@
 #include <qpdf/qpdf-c.h>
 
 #include "pipeline/pm.h"
+#include "workers/engine_int.h"
 
 #ifndef PM_VERSION
 #define PM_VERSION "dev"
@@ -37,7 +36,7 @@ typedef struct assembly {
     qpdf_data out;
     qpdf_data font_src; /* text PDF whose font the pages share; kept open */
     unsigned char *font_src_buf;
-    qpdf_oh fonts;      /* /Font dictionary in `out`, 0 until found */
+    qpdf_oh fonts; /* /Font dictionary in `out`, 0 until found */
     int pages;
 } assembly_t;
 
@@ -54,7 +53,7 @@ static const char *qpdf_err(qpdf_data q)
 typedef struct text_layer {
     unsigned char *content; /* malloc'd by qpdf */
     size_t len;
-    double width, height;   /* MediaBox of the text page, points */
+    double width, height; /* MediaBox of the text page, points */
 } text_layer_t;
 
 /* Copies each (indirect) font of `fonts` into a new /Font dictionary of the
@@ -98,23 +97,22 @@ static int read_text_layer(assembly_t *a, const char *path, text_layer_t *tl)
     td = qpdf_init();
     qpdf_silence_errors(td);
     qpdf_set_suppress_warnings(td, QPDF_TRUE);
-    if (qpdf_read_memory(td, path, (const char *)buf, len, NULL) &
-        QPDF_ERRORS)
+    if (qpdf_read_memory(td, path, (const char *)buf, len, NULL) & QPDF_ERRORS)
         goto bad;
     page = qpdf_get_page_n(td, 0);
     box = qpdf_oh_get_key(td, page, "/MediaBox");
     if (!qpdf_oh_is_array(td, box) || qpdf_oh_get_array_n_items(td, box) != 4)
         goto bad;
-    tl->width = qpdf_oh_get_numeric_value(td, qpdf_oh_get_array_item(td, box,
-                                                                      2));
-    tl->height = qpdf_oh_get_numeric_value(td, qpdf_oh_get_array_item(td, box,
-                                                                       3));
+    tl->width =
+        qpdf_oh_get_numeric_value(td, qpdf_oh_get_array_item(td, box, 2));
+    tl->height =
+        qpdf_oh_get_numeric_value(td, qpdf_oh_get_array_item(td, box, 3));
     if (qpdf_oh_get_page_content_data(td, page, &tl->content, &tl->len) &
         QPDF_ERRORS)
         goto bad;
     if (a->fonts == 0) {
-        fonts = qpdf_oh_get_key(
-            td, qpdf_oh_get_key(td, page, "/Resources"), "/Font");
+        fonts = qpdf_oh_get_key(td, qpdf_oh_get_key(td, page, "/Resources"),
+                                "/Font");
         if (qpdf_oh_is_dictionary(td, fonts)) {
             err = adopt_fonts(a, td, fonts, path);
             if (err) {
@@ -182,8 +180,7 @@ static int image_xobject(assembly_t *a, const pm_page_result_t *pg,
             return pm__engine_fail(a->eng, err, "%s: cannot read: %s",
                                    pg->image, pm_strerror(err));
         img = new_stream(q, data, len,
-                         pg->codec == PM_IMG_JPEG ? "/DCTDecode"
-                                                  : "/JPXDecode",
+                         pg->codec == PM_IMG_JPEG ? "/DCTDecode" : "/JPXDecode",
                          NULL);
     }
     pm_free(data);
@@ -192,10 +189,10 @@ static int image_xobject(assembly_t *a, const pm_page_result_t *pg,
     qpdf_oh_replace_key(q, dict, "/Subtype", qpdf_oh_new_name(q, "/Image"));
     qpdf_oh_replace_key(q, dict, "/Width", qpdf_oh_new_integer(q, w));
     qpdf_oh_replace_key(q, dict, "/Height", qpdf_oh_new_integer(q, h));
-    qpdf_oh_replace_key(
-        q, dict, "/ColorSpace",
-        qpdf_oh_new_name(q, pg->kind == PM_KIND_COLOR ? "/DeviceRGB"
-                                                      : "/DeviceGray"));
+    qpdf_oh_replace_key(q, dict, "/ColorSpace",
+                        qpdf_oh_new_name(q, pg->kind == PM_KIND_COLOR
+                                                ? "/DeviceRGB"
+                                                : "/DeviceGray"));
     if (pg->codec != PM_IMG_JP2)
         qpdf_oh_replace_key(
             q, dict, "/BitsPerComponent",
@@ -215,8 +212,8 @@ static char *page_content(double pw, double ph, const text_layer_t *tl,
                           size_t *len)
 {
     char head[256];
-    int n = snprintf(head, sizeof(head),
-                     "q %.4f 0 0 %.4f 0 0 cm /Im0 Do Q\n", pw, ph);
+    int n = snprintf(head, sizeof(head), "q %.4f 0 0 %.4f 0 0 cm /Im0 Do Q\n",
+                     pw, ph);
     size_t extra = 0;
     char *buf;
 
@@ -280,13 +277,13 @@ static int add_page(assembly_t *a, const pm_page_result_t *pg)
     if (a->fonts != 0 && tl.width > 0)
         qpdf_oh_replace_key(q, res, "/Font", a->fonts);
     qpdf_oh_replace_key(q, page, "/Resources", res);
-    qpdf_oh_replace_key(q, page, "/Contents",
-                        new_stream(q, (unsigned char *)content, clen, NULL,
-                                   NULL));
+    qpdf_oh_replace_key(
+        q, page, "/Contents",
+        new_stream(q, (unsigned char *)content, clen, NULL, NULL));
     pm_free(content);
     page = qpdf_make_indirect_object(q, page);
-    if (qpdf_has_error(q) || (qpdf_add_page(q, q, page, QPDF_FALSE) &
-                              QPDF_ERRORS))
+    if (qpdf_has_error(q) ||
+        (qpdf_add_page(q, q, page, QPDF_FALSE) & QPDF_ERRORS))
         return pm__engine_fail(a->eng, PM_EPDF, "page %d: %s", pg->page,
                                qpdf_err(q));
     a->pages++;
@@ -295,11 +292,17 @@ static int add_page(assembly_t *a, const pm_page_result_t *pg)
 
 /* ---- document metadata ---- */
 
-static void xml_escape(char *dst, size_t cap, const char *s)
+/* Returns `s` escaped for XML text and attributes, in a new string the
+ * caller owns (pm_free), or NULL when out of memory. Never truncates: the
+ * XMP title must agree with the Info dictionary's. */
+static char *xml_escape(const char *s)
 {
+    char *dst = pm_malloc(strlen(s) * 6 + 1); /* "&quot;" is the longest */
     size_t n = 0;
 
-    for (; *s && n + 7 < cap; s++) {
+    if (dst == NULL)
+        return NULL;
+    for (; *s; s++) {
         const char *rep = NULL;
         switch (*s) {
         case '&':
@@ -325,6 +328,7 @@ static void xml_escape(char *dst, size_t cap, const char *s)
         }
     }
     dst[n] = '\0';
+    return dst;
 }
 
 static void make_uuid(char out[37])
@@ -348,12 +352,14 @@ static void make_uuid(char out[37])
 
 static char *xmp_packet(const char *title, const char *iso_date, int pages)
 {
-    char esc[1024], uuid[37], inst[37];
+    char uuid[37], inst[37], *esc, *xmp;
 
-    xml_escape(esc, sizeof(esc), title);
+    esc = xml_escape(title);
+    if (esc == NULL)
+        return NULL;
     make_uuid(uuid);
     make_uuid(inst);
-    return pm_asprintf(
+    xmp = pm_asprintf(
         "<?xpacket begin=\"\xEF\xBB\xBF\" id=\"W5M0MpCehiHzreSzNTczkc9d\"?>\n"
         "<x:xmpmeta xmlns:x=\"adobe:ns:meta/\">\n"
         " <rdf:RDF xmlns:rdf=\"http://www.w3.org/1999/02/22-rdf-syntax-ns#\">\n"
@@ -383,10 +389,11 @@ static char *xmp_packet(const char *title, const char *iso_date, int pages)
         "<?xpacket end=\"w\"?>\n",
         esc, PM_VERSION, iso_date, iso_date, iso_date, PM_VERSION, uuid, inst,
         pages);
+    pm_free(esc);
+    return xmp;
 }
 
-static int add_metadata(assembly_t *a, const char *title,
-                        const char *icc_path)
+static int add_metadata(assembly_t *a, const char *title, const char *icc_path)
 {
     qpdf_data q = a->out;
     time_t now = time(NULL);
@@ -440,7 +447,8 @@ static int add_metadata(assembly_t *a, const char *title,
     qpdf_oh_replace_key(q, root, "/OutputIntents", intents);
 
     info = qpdf_oh_new_dictionary(q);
-    qpdf_oh_replace_key(q, info, "/Title", qpdf_oh_new_unicode_string(q, title));
+    qpdf_oh_replace_key(q, info, "/Title",
+                        qpdf_oh_new_unicode_string(q, title));
     qpdf_oh_replace_key(q, info, "/Creator", qpdf_oh_new_string(q, creator));
     qpdf_oh_replace_key(q, info, "/Producer", qpdf_oh_new_string(q, creator));
     qpdf_oh_replace_key(q, info, "/CreationDate",
@@ -463,8 +471,8 @@ static int write_pdf(assembly_t *a, const char *path)
     if (tmp == NULL)
         return PM_ENOMEM;
     if (qpdf_init_write(a->out, tmp) & QPDF_ERRORS) {
-        err = pm__engine_fail(a->eng, PM_EPDF, "%s: %s", path,
-                              qpdf_err(a->out));
+        err =
+            pm__engine_fail(a->eng, PM_EPDF, "%s: %s", path, qpdf_err(a->out));
         unlink(tmp);
         goto out;
     }
@@ -473,8 +481,8 @@ static int write_pdf(assembly_t *a, const char *path)
     qpdf_set_minimum_pdf_version(a->out, "1.7");
     qpdf_set_deterministic_ID(a->out, QPDF_TRUE);
     if (qpdf_write(a->out) & QPDF_ERRORS) {
-        err = pm__engine_fail(a->eng, PM_EPDF, "%s: %s", path,
-                              qpdf_err(a->out));
+        err =
+            pm__engine_fail(a->eng, PM_EPDF, "%s: %s", path, qpdf_err(a->out));
         unlink(tmp);
         goto out;
     }
@@ -555,8 +563,7 @@ int pm_assemble_doc(pm_engine_t *eng, const pm_doc_task_t *d,
         if (pages[i].ok)
             err = add_page(&a, &pages[i]);
     if (err == 0 && a.pages == 0)
-        err = pm__engine_fail(eng, PM_EINVAL, "%s: no page converted",
-                              d->pdf);
+        err = pm__engine_fail(eng, PM_EINVAL, "%s: no page converted", d->pdf);
     if (err == 0)
         err = add_metadata(&a, d->title, d->icc_profile);
     if (err == 0)

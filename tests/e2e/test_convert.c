@@ -1,0 +1,333 @@
+/*
+ * test_convert.c: `pagemill convert` end to end: the real binary, real
+ * worker processes, real pages, in a temp folder. A folder with one
+ * corrupt page among three good ones must still give a three-page PDF,
+ * exit 3 and a report naming the bad file; good inputs give exit 0; a bad
+ * command line gives exit 2. Inputs are never modified and no temp file
+ * or work folder is left behind.
+ */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <jansson.h>
+
+#include "lib/testlib.h"
+#include "pipeline/pm.h"
+
+#define TESTING "tesseract-test/testing/"
+
+/* AddressSanitizer reserves terabytes of address space, which the default
+ * per-worker RLIMIT_AS (worker_memory_mb = 4096) refuses: every worker
+ * would die at start. Sanitizer builds run convert without the limit. */
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+#ifndef UNDER_ASAN
+#define UNDER_ASAN 0
+#endif
+
+static char config_opt[600];
+
+/* "--config FILE" lifting the memory limit under ASan, else "". */
+static const char *config_arg(const char *tmp)
+{
+    static const char ini[] = "[pagemill]\nworker_memory_mb = 0\n";
+    char path[560];
+
+    config_opt[0] = '\0';
+    if (!UNDER_ASAN)
+        return config_opt;
+    snprintf(path, sizeof(path), "%s/asan.ini", tmp);
+    assert_int_equal(pm_write_file_atomic(path, ini, strlen(ini)), 0);
+    snprintf(config_opt, sizeof(config_opt), "--config '%s'", path);
+    return config_opt;
+}
+
+static int make_tmpdir(void **state)
+{
+    *state = pm_strdup(t_tmpdir());
+    return *state == NULL;
+}
+
+static int remove_tmpdir(void **state)
+{
+    t_tmpdir_cleanup();
+    pm_free(*state);
+    return 0;
+}
+
+/* Copies shared-data file `rel` to `dst`, keeping only its first `keep`
+ * bytes when keep > 0 (a truncated, corrupt copy). */
+static void copy_data(const char *rel, const char *dst, size_t keep)
+{
+    unsigned char *buf = NULL;
+    size_t len = 0;
+
+    assert_int_equal(pm_read_file(t_data(rel), 1u << 26, &buf, &len), 0);
+    if (keep > 0) {
+        assert_true(keep < len);
+        len = keep;
+    }
+    assert_int_equal(pm_write_file_atomic(dst, buf, len), 0);
+    pm_free(buf);
+}
+
+/* SHA-256 of every file in `dir`, as one string (caller frees). */
+static char *checksums(const char *dir)
+{
+    char *out = NULL;
+
+    assert_int_equal(t_run(&out, "cd '%s' && sha256sum * | sort", dir), 0);
+    assert_true(strlen(out) > 64);
+    return out;
+}
+
+/* Fails if `dir` holds a temp file or a work folder. */
+static void assert_no_leftovers(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+
+    assert_non_null(d);
+    while ((e = readdir(d)) != NULL) {
+        if (strstr(e->d_name, ".tmp") != NULL ||
+            strncmp(e->d_name, ".pagemill-work", 14) == 0)
+            fail_msg("left behind in %s: %s", dir, e->d_name);
+    }
+    closedir(d);
+}
+
+static int pdf_pages(const char *pdf)
+{
+    char *out = NULL;
+    int n;
+
+    assert_int_equal(t_run(&out, "qpdf --show-npages '%s'", pdf), 0);
+    n = atoi(out);
+    free(out);
+    return n;
+}
+
+static json_t *load_report(const char *path)
+{
+    json_error_t jerr;
+    json_t *rep = json_load_file(path, 0, &jerr);
+
+    if (rep == NULL)
+        fail_msg("%s: %s (line %d)", path, jerr.text, jerr.line);
+    return rep;
+}
+
+static const char *str_field(json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+
+    assert_true(json_is_string(v));
+    return json_string_value(v);
+}
+
+static long long int_field(json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+
+    assert_true(json_is_integer(v));
+    return json_integer_value(v);
+}
+
+/* Number of form feeds in a text file: pages - 1. */
+static int form_feeds(const char *path)
+{
+    char *s = t_slurp(path);
+    int n = 0;
+
+    assert_non_null(s);
+    for (const char *c = s; *c; c++)
+        n += *c == '\f';
+    pm_free(s);
+    return n;
+}
+
+/*
+ * in/p1.tif, p2.tif (corrupt), p3.png, p4.tif. `keep` bytes of `bad` make
+ * p2.tif: a TIFF whose directory is cut off fails when pages are counted
+ * (coordinator side); one whose pixel data is cut off fails in a worker.
+ */
+static void one_corrupt_page(const char *tmp, const char *bad, size_t keep)
+{
+    char in[512], out[512], path[600], *before, *after, *stdout_text = NULL;
+    json_t *rep, *pages;
+    int rc;
+
+    snprintf(in, sizeof(in), "%s/in", tmp);
+    snprintf(out, sizeof(out), "%s/out", tmp);
+    assert_int_equal(pm_mkdir_p(in), 0);
+    snprintf(path, sizeof(path), "%s/p1.tif", in);
+    copy_data(TESTING "phototest.tif", path, 0);
+    snprintf(path, sizeof(path), "%s/p2.tif", in);
+    copy_data(bad, path, keep);
+    snprintf(path, sizeof(path), "%s/p3.png", in);
+    copy_data(TESTING "phototest-rotated-R.png", path, 0);
+    snprintf(path, sizeof(path), "%s/p4.tif", in);
+    copy_data(TESTING "eurotext.tif", path, 0);
+    before = checksums(in);
+
+    rc = t_run(&stdout_text, "'%s' convert %s --jobs 2 --out '%s' '%s' 2>&1",
+               PM_BINARY, config_arg(tmp), out, in);
+    printf("%s", stdout_text);
+    assert_int_equal(rc, 3);
+    assert_non_null(strstr(stdout_text, "page 2 failed"));
+    free(stdout_text);
+
+    /* Three pages made it, in order, and the text has three pages. */
+    snprintf(path, sizeof(path), "%s/in.pdf", out);
+    assert_int_equal(pdf_pages(path), 3);
+    snprintf(path, sizeof(path), "%s/in.txt", out);
+    assert_int_equal(form_feeds(path), 2);
+
+    snprintf(path, sizeof(path), "%s/in.pages.json", out);
+    rep = load_report(path);
+    assert_string_equal(str_field(rep, "status"), "partial");
+    assert_int_equal(int_field(rep, "pages"), 4);
+    assert_int_equal(int_field(rep, "converted"), 3);
+    assert_int_equal(int_field(rep, "failed"), 1);
+    assert_true(json_is_string(json_object_get(rep, "pdf")));
+    pages = json_object_get(rep, "page_results");
+    assert_true(json_is_array(pages));
+    assert_int_equal(json_array_size(pages), 4);
+    for (size_t i = 0; i < 4; i++) {
+        json_t *pg = json_array_get(pages, i);
+        const char *src = str_field(pg, "src");
+        char name[16];
+
+        snprintf(name, sizeof(name), "/p%zu.", i + 1);
+        assert_int_equal(int_field(pg, "page"), (long long)i + 1);
+        assert_non_null(strstr(src, name));
+        if (i == 1) {
+            const char *err = str_field(pg, "error");
+            printf("# failed page: %s\n", err);
+            assert_true(json_is_false(json_object_get(pg, "ok")));
+            assert_non_null(strstr(err, "p2.tif"));
+        } else {
+            assert_true(json_is_true(json_object_get(pg, "ok")));
+            assert_null(json_object_get(pg, "error"));
+            assert_true(int_field(pg, "words") > 0);
+        }
+    }
+    /* The rotated page was turned upright. */
+    assert_int_equal(int_field(json_array_get(pages, 2), "rotation"), 270);
+    json_decref(rep);
+
+    after = checksums(in);
+    assert_string_equal(before, after);
+    assert_no_leftovers(out);
+    assert_no_leftovers(in);
+    free(before);
+    free(after);
+}
+
+/* eurotext.tif keeps its directory at the end: half of it has none. */
+static void corrupt_page_found_when_counting(void **state)
+{
+    t_require_data();
+    one_corrupt_page(*state, TESTING "eurotext.tif", 51200);
+}
+
+/* phototest.tif has its directory first: cut, its strips are missing. */
+static void corrupt_page_found_when_decoding(void **state)
+{
+    t_require_data();
+    one_corrupt_page(*state, TESTING "phototest.tif", 20000);
+}
+
+/* Two good documents (a folder and a single file) in one run. */
+static void good_inputs_exit_zero(void **state)
+{
+    const char *tmp = *state;
+    char in[512], out[512], one[512], path[600], *text = NULL;
+    static const char *const docs[] = {"in", "eurotext"};
+    static const int npages[] = {2, 1};
+    int rc;
+
+    t_require_data();
+    snprintf(in, sizeof(in), "%s/in", tmp);
+    snprintf(out, sizeof(out), "%s/out", tmp);
+    snprintf(one, sizeof(one), "%s/eurotext.tif", tmp);
+    assert_int_equal(pm_mkdir_p(in), 0);
+    snprintf(path, sizeof(path), "%s/a.tif", in);
+    copy_data(TESTING "phototest.tif", path, 0);
+    snprintf(path, sizeof(path), "%s/b.png", in);
+    copy_data(TESTING "phototest-rotated-L.png", path, 0);
+    copy_data(TESTING "eurotext.tif", one, 0);
+
+    rc = t_run(&text, "'%s' convert %s -j 2 -o '%s' '%s' '%s' 2>&1", PM_BINARY,
+               config_arg(tmp), out, in, one);
+    printf("%s", text);
+    free(text);
+    assert_int_equal(rc, 0);
+    for (size_t i = 0; i < 2; i++) {
+        json_t *rep;
+
+        snprintf(path, sizeof(path), "%s/%s.pdf", out, docs[i]);
+        assert_int_equal(pdf_pages(path), npages[i]);
+        snprintf(path, sizeof(path), "%s/%s.pages.json", out, docs[i]);
+        rep = load_report(path);
+        assert_string_equal(str_field(rep, "status"), "ok");
+        assert_int_equal(int_field(rep, "pages"), npages[i]);
+        assert_int_equal(int_field(rep, "converted"), npages[i]);
+        assert_int_equal(int_field(rep, "failed"), 0);
+        assert_true(int_field(rep, "pdf_bytes") > 0);
+        json_decref(rep);
+    }
+    assert_no_leftovers(out);
+}
+
+static void bad_command_lines_exit_two(void **state)
+{
+    const char *tmp = *state;
+    static const char *const args[] = {
+        "",                 /* no input */
+        "--jobs 0 x.tif",   /* out of range */
+        "--jobs abc x.tif", /* not a number */
+        "--jobs 257 x.tif", /* out of range */
+        "--no-such-option x.tif",
+        "--profile nosuch x.tif",
+    };
+    char out[512];
+    struct stat st;
+
+    for (size_t i = 0; i < sizeof(args) / sizeof(*args); i++) {
+        int rc = t_run(NULL,
+                       "cd '%s' && '%s' convert --out '%s/out' %s "
+                       ">/dev/null 2>&1",
+                       tmp, PM_BINARY, tmp, args[i]);
+        printf("# convert %s: exit %d\n", args[i], rc);
+        assert_int_equal(rc, 2);
+    }
+    /* Nothing was written for a command that was refused. */
+    snprintf(out, sizeof(out), "%s/out", tmp);
+    assert_int_equal(stat(out, &st), -1);
+    assert_no_leftovers(tmp);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(corrupt_page_found_when_counting,
+                                        make_tmpdir, remove_tmpdir),
+        cmocka_unit_test_setup_teardown(corrupt_page_found_when_decoding,
+                                        make_tmpdir, remove_tmpdir),
+        cmocka_unit_test_setup_teardown(good_inputs_exit_zero, make_tmpdir,
+                                        remove_tmpdir),
+        cmocka_unit_test_setup_teardown(bad_command_lines_exit_two, make_tmpdir,
+                                        remove_tmpdir),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

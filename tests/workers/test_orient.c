@@ -1,0 +1,208 @@
+/*
+ * test_orient.c: the orientation stage (pm_orient_page, orient.c) on real
+ * pages. Tesseract's own rotated phototest copies must come back upright
+ * (checked by OCR against the ground truth), an upright page must stay as
+ * it is, orient=no must not touch the page, and quarter-turned copies of a
+ * big magazine page must come back pixel for pixel.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <leptonica/allheaders.h>
+
+#include "config/config.h"
+#include "lib/testlib.h"
+#include "pipeline/pm.h"
+#include "workers/engine.h"
+
+#define PHOTOTEST  "tesseract-test/testing/phototest.tif"
+#define PHOTO_GOLD "tesseract-test/testing/phototest.gold.txt"
+#define MAGAZINE   "tesseract-test/testing/8087_054.3B.tif"
+
+/* The OCR of an upright phototest page is near perfect; rotated copies
+ * turned upright must read as well. */
+#define MAX_UPRIGHT_CER 0.05
+
+static pm_engine_t *eng;
+
+static int open_engine(void **state)
+{
+    (void)state;
+    return pm_engine_open(NULL, &eng);
+}
+
+static int close_engine(void **state)
+{
+    (void)state;
+    pm_engine_close(eng);
+    eng = NULL;
+    return 0;
+}
+
+/* Loads and normalises a shared-data page into `img`. */
+static void load(const char *rel, const pm_profile_t *p, pm_page_image_t *img)
+{
+    PIX *pix = NULL;
+    int fallback = 0;
+
+    assert_int_equal(pm_load_page(eng, t_data(rel), 0, p, &pix, &fallback), 0);
+    assert_int_equal(pm_normalize(eng, pix, p, img), 0);
+}
+
+/* OCR of `img` against phototest's ground truth. */
+static double phototest_cer(const pm_profile_t *p, const pm_page_image_t *img)
+{
+    pm_ocr_out_t ocr;
+    char *gold = t_slurp(t_data(PHOTO_GOLD));
+    double cer;
+
+    assert_non_null(gold);
+    assert_int_equal(
+        pm_ocr_page(eng, p, img->pix, img->xres, img->yres, NULL, &ocr), 0);
+    cer = t_cer(gold, ocr.text);
+    pm_free(ocr.text);
+    pm_free(gold);
+    return cer;
+}
+
+/* phototest-rotated-L is the page turned a quarter counter-clockwise, so
+ * it needs a quarter turn clockwise (90); -R needs 270; -180 needs 180. */
+static void rotated_phototest_comes_back_upright(void **state)
+{
+    static const struct {
+        const char *file;
+        int rotation;
+    } cases[] = {
+        {"tesseract-test/testing/phototest-rotated-L.png", 90},
+        {"tesseract-test/testing/phototest-rotated-R.png", 270},
+        {"tesseract-test/testing/phototest-rotated-180.png", 180},
+    };
+    pm_profile_t p;
+
+    (void)state;
+    t_require_data();
+    t_profile(&p);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+        pm_page_image_t img;
+        int rotation = -1;
+        double conf = -1, cer;
+
+        load(cases[i].file, &p, &img);
+        assert_int_equal(pm_orient_page(eng, &p, &img, &rotation, &conf), 0);
+        cer = phototest_cer(&p, &img);
+        printf("# %s: rotation %d, confidence %.2f, CER %.4f\n", cases[i].file,
+               rotation, conf, cer);
+        assert_int_equal(rotation, cases[i].rotation);
+        assert_true(conf >= p.orient_min_confidence);
+        /* Upright phototest is landscape, 640 x 480 at 200 dpi. */
+        assert_int_equal(pixGetWidth(img.pix), 640);
+        assert_int_equal(pixGetHeight(img.pix), 480);
+        assert_int_equal(pixGetWidth(img.binary), 640);
+        assert_int_equal(pixGetHeight(img.binary), 480);
+        assert_true(cer < MAX_UPRIGHT_CER);
+        pm_page_image_cleanup(&img);
+    }
+}
+
+static void upright_page_is_left_alone(void **state)
+{
+    const char *files[] = {PHOTOTEST, MAGAZINE};
+    pm_profile_t p;
+
+    (void)state;
+    t_require_data();
+    t_profile(&p);
+    for (size_t i = 0; i < sizeof(files) / sizeof(*files); i++) {
+        pm_page_image_t img;
+        PIX *before;
+        int rotation = -1;
+        double conf = -1;
+
+        load(files[i], &p, &img);
+        before = img.pix;
+        assert_int_equal(pm_orient_page(eng, &p, &img, &rotation, &conf), 0);
+        printf("# %s: rotation %d, confidence %.2f\n", files[i], rotation,
+               conf);
+        assert_int_equal(rotation, 0);
+        assert_ptr_equal(img.pix, before);
+        assert_true(conf >= p.orient_min_confidence);
+        pm_page_image_cleanup(&img);
+    }
+}
+
+static void orient_off_does_nothing(void **state)
+{
+    pm_profile_t p;
+    pm_page_image_t img;
+    PIX *pix, *bin;
+    int rotation = -1;
+    double conf = -1;
+
+    (void)state;
+    t_require_data();
+    t_profile(&p);
+    p.orient = 0;
+    load("tesseract-test/testing/phototest-rotated-L.png", &p, &img);
+    pix = img.pix;
+    bin = img.binary;
+    assert_int_equal(pm_orient_page(eng, &p, &img, &rotation, &conf), 0);
+    assert_int_equal(rotation, 0);
+    assert_true(conf == 0);
+    assert_ptr_equal(img.pix, pix);
+    assert_ptr_equal(img.binary, bin);
+    assert_int_equal(pixGetWidth(img.pix), 480);
+    assert_int_equal(pixGetHeight(img.pix), 640);
+    pm_page_image_cleanup(&img);
+}
+
+/* A 2560 x 3300 magazine page turned by 1, 2 and 3 quarters must come back
+ * identical to the original, with the resolution axes swapped back. */
+static void big_page_quarter_turns_come_back(void **state)
+{
+    pm_profile_t p;
+    PIX *orig = NULL;
+    int fallback = 0;
+
+    (void)state;
+    t_require_data();
+    t_profile(&p);
+    assert_int_equal(
+        pm_load_page(eng, t_data(MAGAZINE), 0, &p, &orig, &fallback), 0);
+    assert_int_equal(pixGetDepth(orig), 1);
+    for (int quads = 1; quads <= 3; quads++) {
+        pm_page_image_t img;
+        PIX *turned = pixRotateOrth(orig, quads);
+        int rotation = -1, same = 0;
+        double conf = -1;
+
+        assert_non_null(turned);
+        assert_int_equal(pm_normalize(eng, turned, &p, &img), 0);
+        assert_int_equal(pm_orient_page(eng, &p, &img, &rotation, &conf), 0);
+        printf("# 8087_054.3B turned %d cw: rotation %d, confidence %.2f\n",
+               quads * 90, rotation, conf);
+        assert_int_equal(rotation, ((4 - quads) % 4) * 90);
+        assert_int_equal(pixEqual(img.pix, orig, &same), 0);
+        assert_true(same);
+        assert_int_equal(pixEqual(img.binary, orig, &same), 0);
+        assert_true(same);
+        assert_int_equal(img.xres, pixGetXRes(orig));
+        assert_int_equal(img.yres, pixGetYRes(orig));
+        assert_int_equal(pixGetXRes(img.pix), pixGetXRes(orig));
+        pm_page_image_cleanup(&img);
+    }
+    pixDestroy(&orig);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(rotated_phototest_comes_back_upright),
+        cmocka_unit_test(upright_page_is_left_alone),
+        cmocka_unit_test(orient_off_does_nothing),
+        cmocka_unit_test(big_page_quarter_turns_come_back),
+    };
+
+    return cmocka_run_group_tests(tests, open_engine, close_engine);
+}
