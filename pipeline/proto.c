@@ -164,7 +164,8 @@ json_t *pm_proto_page_result_json(const pm_page_result_t *r)
 
     if (o == NULL)
         return NULL;
-    if (set_opt_string(o, "error", r->error) != 0 ||
+    if (json_object_set_new(o, "orient_osd", json_boolean(r->orient_osd)) ||
+        set_opt_string(o, "error", r->error) != 0 ||
         set_opt_string(o, "image", r->image) != 0 ||
         set_opt_string(o, "text_pdf", r->text_pdf) != 0 ||
         set_opt_string(o, "text", r->text) != 0) {
@@ -386,6 +387,7 @@ static void read_page_result(reader_t *rd, json_t *o, pm_page_result_t *r)
     r->dpi_fallback = get_bool(rd, o, "dpi_fallback");
     r->rotation = (int)get_int(rd, o, "rotation");
     r->orient_confidence = get_num(rd, o, "orient_confidence");
+    r->orient_osd = json_is_true(json_object_get(o, "orient_osd"));
     r->skew = get_num(rd, o, "skew");
     r->skew_confidence = get_num(rd, o, "skew_confidence");
     r->blank = get_bool(rd, o, "blank");

@@ -60,8 +60,10 @@ typedef struct pm_page_result {
     int xres, yres;   /* resolution used for the page */
     int dpi_fallback; /* 1 if the file's resolution was missing/absurd */
     int rotation;     /* degrees clockwise applied: 0/90/180/270 */
-    double orient_confidence;
-    double skew; /* degrees corrected */
+    double orient_confidence; /* OSD's, when OSD ran */
+    int orient_osd; /* 1: Tesseract OSD decided; 0: the fast check found
+                     * the page clearly upright (or orientation is off) */
+    double skew;    /* degrees corrected */
     double skew_confidence;
     int blank;
     double ink_ratio;

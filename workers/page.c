@@ -61,7 +61,8 @@ static int run_stages(pm_engine_t *eng, const pm_profile_t *p,
         return err;
 
     t0 = pm_now_ms();
-    err = pm_orient_page(eng, p, img, &r->rotation, &r->orient_confidence);
+    err = pm_orient_page(eng, p, img, &r->rotation, &r->orient_confidence,
+                         &r->orient_osd);
     r->ms.orient = pm__since(t0);
     if (err)
         return err;

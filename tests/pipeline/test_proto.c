@@ -77,6 +77,7 @@ static void odd_result(pm_page_result_t *r, int i)
     r->dpi_fallback = 1;
     r->rotation = 270;
     r->orient_confidence = 12.5;
+    r->orient_osd = 1;
     r->skew = -1.25;
     r->skew_confidence = 4.0625;
     r->blank = 1;
@@ -121,6 +122,7 @@ static void assert_result_equal(const pm_page_result_t *a,
     assert_int_equal(a->dpi_fallback, b->dpi_fallback);
     assert_int_equal(a->rotation, b->rotation);
     assert_true(a->orient_confidence == b->orient_confidence);
+    assert_int_equal(a->orient_osd, b->orient_osd);
     assert_true(a->skew == b->skew);
     assert_true(a->skew_confidence == b->skew_confidence);
     assert_int_equal(a->blank, b->blank);

@@ -86,11 +86,13 @@ static void rotated_phototest_comes_back_upright(void **state)
     t_profile(&p);
     for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
         pm_page_image_t img;
-        int rotation = -1;
+        int rotation = -1, osd = -1;
         double conf = -1, cer;
 
         load(cases[i].file, &p, &img);
-        assert_int_equal(pm_orient_page(eng, &p, &img, &rotation, &conf), 0);
+        assert_int_equal(pm_orient_page(eng, &p, &img, &rotation, &conf, &osd),
+                         0);
+        assert_int_equal(osd, 1); /* a turned page always goes to OSD */
         cer = phototest_cer(&p, &img);
         printf("# %s: rotation %d, confidence %.2f, CER %.4f\n", cases[i].file,
                rotation, conf, cer);
@@ -117,19 +119,42 @@ static void upright_page_is_left_alone(void **state)
     for (size_t i = 0; i < sizeof(files) / sizeof(*files); i++) {
         pm_page_image_t img;
         PIX *before;
-        int rotation = -1;
+        int rotation = -1, osd = -1;
         double conf = -1;
 
         load(files[i], &p, &img);
         before = img.pix;
-        assert_int_equal(pm_orient_page(eng, &p, &img, &rotation, &conf), 0);
-        printf("# %s: rotation %d, confidence %.2f\n", files[i], rotation,
-               conf);
+        assert_int_equal(pm_orient_page(eng, &p, &img, &rotation, &conf, &osd),
+                         0);
+        printf("# %s: rotation %d, osd %d\n", files[i], rotation, osd);
         assert_int_equal(rotation, 0);
         assert_ptr_equal(img.pix, before);
-        assert_true(conf >= p.orient_min_confidence);
+        /* Clearly upright text: the fast check settles it, OSD never runs. */
+        assert_int_equal(osd, 0);
+        assert_true(conf == 0);
         pm_page_image_cleanup(&img);
     }
+}
+
+/* A dense French page the fast check cannot judge (Leptonica up-confidence
+ * about 3) goes to OSD, which keeps it upright. */
+static void unsure_page_goes_to_osd(void **state)
+{
+    pm_profile_t p;
+    pm_page_image_t img;
+    int rotation = -1, osd = -1;
+    double conf = -1;
+
+    (void)state;
+    t_require_data();
+    t_profile(&p);
+    load("debian-jbigkit-testdata/converted/ccitt4.png", &p, &img);
+    assert_int_equal(pm_orient_page(eng, &p, &img, &rotation, &conf, &osd), 0);
+    printf("# ccitt4: rotation %d, osd %d, confidence %.2f\n", rotation, osd,
+           conf);
+    assert_int_equal(osd, 1);
+    assert_int_equal(rotation, 0);
+    pm_page_image_cleanup(&img);
 }
 
 static void orient_off_does_nothing(void **state)
@@ -137,7 +162,7 @@ static void orient_off_does_nothing(void **state)
     pm_profile_t p;
     pm_page_image_t img;
     PIX *pix, *bin;
-    int rotation = -1;
+    int rotation = -1, osd = -1;
     double conf = -1;
 
     (void)state;
@@ -147,8 +172,9 @@ static void orient_off_does_nothing(void **state)
     load("tesseract-test/testing/phototest-rotated-L.png", &p, &img);
     pix = img.pix;
     bin = img.binary;
-    assert_int_equal(pm_orient_page(eng, &p, &img, &rotation, &conf), 0);
+    assert_int_equal(pm_orient_page(eng, &p, &img, &rotation, &conf, &osd), 0);
     assert_int_equal(rotation, 0);
+    assert_int_equal(osd, 0);
     assert_true(conf == 0);
     assert_ptr_equal(img.pix, pix);
     assert_ptr_equal(img.binary, bin);
@@ -174,12 +200,14 @@ static void big_page_quarter_turns_come_back(void **state)
     for (int quads = 1; quads <= 3; quads++) {
         pm_page_image_t img;
         PIX *turned = pixRotateOrth(orig, quads);
-        int rotation = -1, same = 0;
+        int rotation = -1, same = 0, osd = -1;
         double conf = -1;
 
         assert_non_null(turned);
         assert_int_equal(pm_normalize(eng, turned, &p, &img), 0);
-        assert_int_equal(pm_orient_page(eng, &p, &img, &rotation, &conf), 0);
+        assert_int_equal(pm_orient_page(eng, &p, &img, &rotation, &conf, &osd),
+                         0);
+        assert_int_equal(osd, 1);
         printf("# 8087_054.3B turned %d cw: rotation %d, confidence %.2f\n",
                quads * 90, rotation, conf);
         assert_int_equal(rotation, ((4 - quads) % 4) * 90);
@@ -201,6 +229,7 @@ int main(void)
         cmocka_unit_test(rotated_phototest_comes_back_upright),
         cmocka_unit_test(upright_page_is_left_alone),
         cmocka_unit_test(orient_off_does_nothing),
+        cmocka_unit_test(unsure_page_goes_to_osd),
         cmocka_unit_test(big_page_quarter_turns_come_back),
     };
 
