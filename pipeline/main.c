@@ -8,6 +8,7 @@
 #include <sys/resource.h>
 
 #include "config/config.h"
+#include "pipeline/cli.h"
 #include "pipeline/convert.h"
 #include "pipeline/pm.h"
 #include "workers/worker.h"
@@ -16,12 +17,29 @@
 #define PM_VERSION "dev"
 #endif
 
+/* AddressSanitizer reserves terabytes of address space, which an
+ * RLIMIT_AS limit would forbid: sanitizer builds skip the limit. */
+#if defined(__SANITIZE_ADDRESS__)
+#define PM_UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define PM_UNDER_ASAN 1
+#endif
+#endif
+#ifndef PM_UNDER_ASAN
+#define PM_UNDER_ASAN 0
+#endif
+
 static const char usage_text[] =
     "usage: pagemill <command> [options]\n"
     "\n"
     "commands:\n"
     "  convert       convert scans to searchable PDF/A (one-shot)\n"
     "  config check  validate a configuration file\n"
+    "  account       add and list customer accounts\n"
+    "  workorder     add, list, show and close work orders\n"
+    "  job           list, show, retry, release and cancel jobs\n"
+    "  status        queue depth, throughput and failed jobs\n"
     "  worker        page worker process (started by pagemill itself)\n"
     "  version       print the version\n"
     "\n"
@@ -63,7 +81,10 @@ static int worker_main(int argc, char **argv)
             struct rlimit rl;
             long mb = strtol(argv[++i], NULL, 10);
             rl.rlim_cur = rl.rlim_max = (rlim_t)mb << 20;
-            if (mb > 0 && setrlimit(RLIMIT_AS, &rl) != 0)
+            if (mb > 0 && PM_UNDER_ASAN)
+                pm_log(PM_LOG_DEBUG, "worker",
+                       "sanitizer build: not limiting memory to %ld MiB", mb);
+            else if (mb > 0 && setrlimit(RLIMIT_AS, &rl) != 0)
                 pm_log(PM_LOG_WARN, "worker", "cannot limit memory to %ld MiB",
                        mb);
         } else {
@@ -89,6 +110,8 @@ int main(int argc, char **argv)
         return pm_convert_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "worker") == 0)
         return worker_main(argc - 1, argv + 1);
+    if (pm_cli_handles(argv[1]))
+        return pm_cli_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "config") == 0 && argc >= 3 &&
         strcmp(argv[2], "check") == 0)
         return config_check(argc - 2, argv + 2);
