@@ -6,14 +6,13 @@
  * in text-only mode, writes the invisible text layer that assembly lays
  * over the page image.
  */
-#include "workers/engine_int.h"
-
 #include <stdio.h>
 #include <string.h>
 
 #include <leptonica/allheaders.h>
 
 #include "pipeline/pm.h"
+#include "workers/engine_int.h"
 
 /* Makes eng->ocr ready for `langs`; 0 or PM_EOCR. */
 static int ocr_ready(pm_engine_t *eng, const char *langs)
@@ -43,23 +42,19 @@ static int ocr_ready(pm_engine_t *eng, const char *langs)
     return 0;
 }
 
+/* Word count and mean word confidence, from one call (the per-word
+ * iterator costs ~0.1 s on a dense page). */
 static void count_words(TessBaseAPI *api, pm_ocr_out_t *out)
 {
-    TessResultIterator *it = TessBaseAPIGetIterator(api);
+    int *conf = TessBaseAPIAllWordConfidences(api);
     double sum = 0;
     int n = 0;
 
-    if (it == NULL)
+    if (conf == NULL)
         return;
-    do {
-        char *w = TessResultIteratorGetUTF8Text(it, RIL_WORD);
-        if (w != NULL && w[0] != '\0') {
-            sum += TessResultIteratorConfidence(it, RIL_WORD);
-            n++;
-        }
-        TessDeleteText(w);
-    } while (TessResultIteratorNext(it, RIL_WORD));
-    TessResultIteratorDelete(it);
+    for (; conf[n] >= 0; n++)
+        sum += conf[n];
+    TessDeleteIntArray(conf);
     out->words = n;
     out->confidence = n > 0 ? sum / n : 0;
 }

@@ -41,9 +41,13 @@ static int osd_ready(pm_engine_t *eng)
     return 0;
 }
 
-/* Leptonica's own defaults for a decision (minupconf 8, ratio 2.5). */
+/* Leptonica's default up/down confidence (8) and a ratio of 2 between the
+ * up/down and the landscape signals (Leptonica's default is 2.5): dense
+ * book and magazine pages measure up 10-12 against left 4-5, and a page
+ * turned a quarter shows the reverse (up near 0, left large), a page
+ * upside down a negative up. Both still go to OSD. */
 #define UPRIGHT_MIN_CONF  8.0f
-#define UPRIGHT_MIN_RATIO 2.5f
+#define UPRIGHT_MIN_RATIO 2.0f
 
 /* True when Leptonica is sure the page is upright. */
 static int clearly_upright(PIX *binary, int res)
