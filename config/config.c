@@ -4,11 +4,14 @@
  * inih hands us one (section, key, value) at a time; we feed it through a
  * reader that counts lines so each error can name its line. Every problem
  * is collected, not just the first, so `pagemill config check` can report
- * them all in one run.
+ * them all in one run. Checks that need the whole file (a hot folder's
+ * profile may be defined further down) run after parsing and name the hot
+ * folder's section line.
  */
 #include "config/config.h"
 
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +21,8 @@
 
 #include "pipeline/pm.h"
 
-#define PROFILE_PREFIX "profile "
+#define PROFILE_PREFIX   "profile "
+#define HOTFOLDER_PREFIX "hotfolder "
 
 typedef struct parse_state {
     pm_config_t *cfg;
@@ -64,9 +68,11 @@ pm_config_t *pm_config_new(void)
     cfg->worker_memory_mb = 4096;
     cfg->icc_profile = pm_strdup(PM_DEFAULT_ICC);
     cfg->catalog = pm_strdup(PM_DEFAULT_CATALOG);
+    cfg->spool = pm_strdup(PM_DEFAULT_SPOOL);
+    cfg->output = pm_strdup(PM_DEFAULT_OUTPUT);
     cfg->profiles = pm_calloc(1, sizeof(pm_profile_t));
     if (cfg->icc_profile == NULL || cfg->catalog == NULL ||
-        cfg->profiles == NULL) {
+        cfg->spool == NULL || cfg->output == NULL || cfg->profiles == NULL) {
         pm_config_free(cfg);
         return NULL;
     }
@@ -75,15 +81,29 @@ pm_config_t *pm_config_new(void)
     return cfg;
 }
 
+static void hotfolder_cfg_cleanup(pm_hotfolder_cfg_t *h)
+{
+    pm_free(h->name);
+    pm_free(h->path);
+    pm_free(h->profile);
+    pm_free(h->account);
+    pm_free(h->marker);
+}
+
 void pm_config_free(pm_config_t *cfg)
 {
     if (cfg == NULL)
         return;
     pm_free(cfg->icc_profile);
     pm_free(cfg->catalog);
+    pm_free(cfg->spool);
+    pm_free(cfg->output);
     pm_free(cfg->tessdata);
     pm_free(cfg->source);
     pm_free(cfg->profiles);
+    for (size_t i = 0; i < cfg->nhotfolders; i++)
+        hotfolder_cfg_cleanup(&cfg->hotfolders[i]);
+    pm_free(cfg->hotfolders);
     pm_free(cfg);
 }
 
@@ -92,6 +112,15 @@ const pm_profile_t *pm_config_profile(const pm_config_t *cfg, const char *name)
     for (size_t i = 0; i < cfg->nprofiles; i++)
         if (strcmp(cfg->profiles[i].name, name) == 0)
             return &cfg->profiles[i];
+    return NULL;
+}
+
+const pm_hotfolder_cfg_t *pm_config_hotfolder(const pm_config_t *cfg,
+                                              const char *name)
+{
+    for (size_t i = 0; i < cfg->nhotfolders; i++)
+        if (strcmp(cfg->hotfolders[i].name, name) == 0)
+            return &cfg->hotfolders[i];
     return NULL;
 }
 
@@ -130,18 +159,15 @@ static void add_error(parse_state_t *st, const char *section, const char *key,
                       const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-static void add_error(parse_state_t *st, const char *section, const char *key,
-                      const char *fmt, ...)
+static void add_error_v(parse_state_t *st, const char *section, const char *key,
+                        const char *fmt, va_list ap)
 {
     char msg[512];
     char line[1024];
-    va_list ap;
     int n;
     char *grown;
 
-    va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
     n = snprintf(line, sizeof(line), "%s:%d: [%s] %s: %s\n", st->path, st->line,
                  section, key, msg);
     if (n < 0)
@@ -157,6 +183,16 @@ static void add_error(parse_state_t *st, const char *section, const char *key,
     st->errors = grown;
     st->errlen += (size_t)n;
     st->nerrors++;
+}
+
+static void add_error(parse_state_t *st, const char *section, const char *key,
+                      const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    add_error_v(st, section, key, fmt, ap);
+    va_end(ap);
 }
 
 /* ---- value parsers: 0 on success ---- */
@@ -241,6 +277,39 @@ static int set_string(char **dst, const char *v)
     return 0;
 }
 
+/* The [pagemill] keys that name a file or folder. */
+typedef struct string_key {
+    const char *key;
+    size_t offset;    /* of the char * in pm_config_t */
+    const char *what; /* what an empty value fails to name; NULL: may */
+} string_key_t;
+
+static const string_key_t global_strings[] = {
+    {"catalog", offsetof(pm_config_t, catalog), "the catalog database file"},
+    {"icc_profile", offsetof(pm_config_t, icc_profile), "an ICC file"},
+    {"tessdata", offsetof(pm_config_t, tessdata), NULL},
+    {"spool", offsetof(pm_config_t, spool), "the spool folder"},
+    {"output", offsetof(pm_config_t, output), "the output folder"},
+};
+
+/* Handles the string keys of [pagemill]; returns 0 if `key` is not one. */
+static int global_string_key(parse_state_t *st, const char *key, const char *v)
+{
+    for (size_t i = 0; i < sizeof(global_strings) / sizeof(*global_strings);
+         i++) {
+        const string_key_t *k = &global_strings[i];
+
+        if (strcmp(key, k->key) != 0)
+            continue;
+        if (*v == '\0' && k->what != NULL)
+            add_error(st, "pagemill", key, "must name %s", k->what);
+        else if (set_string((char **)((char *)st->cfg + k->offset), v) != 0)
+            st->oom = 1;
+        return 1;
+    }
+    return 0;
+}
+
 static void global_key(parse_state_t *st, const char *key, const char *v)
 {
     pm_config_t *cfg = st->cfg;
@@ -258,20 +327,7 @@ static void global_key(parse_state_t *st, const char *key, const char *v)
     } else if (strcmp(key, "worker_memory_mb") == 0) {
         if (parse_int(v, 0, 1 << 20, &cfg->worker_memory_mb) != 0)
             add_error(st, sec, key, "expected MiB 0..1048576, got '%s'", v);
-    } else if (strcmp(key, "catalog") == 0) {
-        if (*v == '\0')
-            add_error(st, sec, key, "must name the catalog database file");
-        else if (set_string(&cfg->catalog, v) != 0)
-            st->oom = 1;
-    } else if (strcmp(key, "icc_profile") == 0) {
-        if (*v == '\0')
-            add_error(st, sec, key, "must name an ICC file");
-        else if (set_string(&cfg->icc_profile, v) != 0)
-            st->oom = 1;
-    } else if (strcmp(key, "tessdata") == 0) {
-        if (set_string(&cfg->tessdata, v) != 0)
-            st->oom = 1;
-    } else {
+    } else if (!global_string_key(st, key, v)) {
         add_error(st, sec, key, "unknown key");
     }
 }
@@ -367,6 +423,235 @@ static void profile_key(parse_state_t *st, const char *section, pm_profile_t *p,
     }
 }
 
+/* ---- [hotfolder NAME] ---- */
+
+/* Returns the hot folder named `name`, adding one with the defaults (and
+ * the current line as its section line) the first time. */
+static pm_hotfolder_cfg_t *hotfolder_for(parse_state_t *st, const char *name)
+{
+    pm_config_t *cfg = st->cfg;
+    pm_hotfolder_cfg_t *grown, *h;
+
+    for (size_t i = 0; i < cfg->nhotfolders; i++)
+        if (strcmp(cfg->hotfolders[i].name, name) == 0)
+            return &cfg->hotfolders[i];
+    grown = pm_realloc(cfg->hotfolders,
+                       (cfg->nhotfolders + 1) * sizeof(pm_hotfolder_cfg_t));
+    if (grown == NULL) {
+        st->oom = 1;
+        return NULL;
+    }
+    cfg->hotfolders = grown;
+    h = &grown[cfg->nhotfolders];
+    memset(h, 0, sizeof(*h));
+    h->name = pm_strdup(name);
+    h->profile = pm_strdup("default");
+    h->marker = pm_strdup(PM_DEFAULT_MARKER);
+    h->settle_seconds = PM_DEFAULT_SETTLE;
+    h->line = st->line;
+    if (h->name == NULL || h->profile == NULL || h->marker == NULL) {
+        hotfolder_cfg_cleanup(h);
+        st->oom = 1;
+        return NULL;
+    }
+    cfg->nhotfolders++;
+    return h;
+}
+
+/* marker = none (settle mode) or a plain file name inside the batch. */
+static void hotfolder_marker(parse_state_t *st, const char *section,
+                             pm_hotfolder_cfg_t *h, const char *v)
+{
+    if (strcasecmp(v, "none") == 0) {
+        pm_free(h->marker);
+        h->marker = NULL;
+    } else if (*v == '\0' || strchr(v, '/') != NULL || strcmp(v, ".") == 0 ||
+               strcmp(v, "..") == 0) {
+        add_error(st, section, "marker",
+                  "expected a file name inside the batch folder (like "
+                  "batch.ini) or none, got '%s'",
+                  v);
+    } else if (set_string(&h->marker, v) != 0) {
+        st->oom = 1;
+    }
+}
+
+/* A key whose value must not be empty; NULL-safe on out of memory. */
+static void nonempty_string(parse_state_t *st, const char *section,
+                            const char *key, char **dst, const char *v,
+                            const char *what)
+{
+    if (*v == '\0')
+        add_error(st, section, key, "must name %s", what);
+    else if (set_string(dst, v) != 0)
+        st->oom = 1;
+}
+
+static void hotfolder_key(parse_state_t *st, const char *section,
+                          pm_hotfolder_cfg_t *h, const char *key, const char *v)
+{
+    if (strcmp(key, "path") == 0) {
+        nonempty_string(st, section, key, &h->path, v, "the folder to watch");
+    } else if (strcmp(key, "profile") == 0) {
+        nonempty_string(st, section, key, &h->profile, v, "a profile");
+    } else if (strcmp(key, "account") == 0) {
+        nonempty_string(st, section, key, &h->account, v,
+                        "an account code (leave the key out for none)");
+    } else if (strcmp(key, "marker") == 0) {
+        hotfolder_marker(st, section, h, v);
+    } else if (strcmp(key, "settle_seconds") == 0) {
+        if (parse_int(v, 1, 3600, &h->settle_seconds) != 0)
+            add_error(st, section, key, "expected seconds 1..3600, got '%s'",
+                      v);
+    } else if (strcmp(key, "hold_unknown") == 0) {
+        if (parse_bool(v, &h->hold_unknown) != 0)
+            add_error(st, section, key, "expected yes or no, got '%s'", v);
+    } else {
+        add_error(st, section, key, "unknown key");
+    }
+}
+
+static void hotfolder_entry(parse_state_t *st, const char *section,
+                            const char *key, const char *value)
+{
+    const char *name = "";
+    pm_hotfolder_cfg_t *h;
+
+    if (strlen(section) > strlen(HOTFOLDER_PREFIX))
+        name = section + strlen(HOTFOLDER_PREFIX);
+    if (*name == '\0') {
+        add_error(st, section, key, "expected [hotfolder NAME]");
+        return;
+    }
+    h = hotfolder_for(st, name);
+    if (h != NULL)
+        hotfolder_key(st, section, h, key, value);
+}
+
+/* ---- whole-file checks ---- */
+
+#define PATH_BUF 4096
+
+/* Copies `path` into `buf` without "." parts and doubled or trailing
+ * slashes, so one folder written two ways compares equal. */
+static void path_normalize(const char *path, char *buf, size_t size)
+{
+    const char *p = path;
+    size_t n = 0, len;
+
+    if (*p == '/')
+        buf[n++] = '/';
+    for (;;) {
+        while (*p == '/')
+            p++;
+        len = strcspn(p, "/");
+        if (len == 0)
+            break;
+        if (!(len == 1 && *p == '.')) {
+            if (n > 0 && buf[n - 1] != '/' && n + 1 < size)
+                buf[n++] = '/';
+            if (n + len >= size)
+                len = size - n - 1;
+            memcpy(buf + n, p, len);
+            n += len;
+        }
+        p += len;
+    }
+    if (n == 0)
+        buf[n++] = '.';
+    buf[n] = '\0';
+}
+
+/* True when folder `a` is `b` or inside it (both normalized). Relative
+ * and absolute paths are not compared: that needs the filesystem. */
+static int path_within(const char *a, const char *b)
+{
+    size_t n = strlen(b);
+
+    if ((a[0] == '/') != (b[0] == '/'))
+        return 0;
+    if (strcmp(b, "/") == 0 || strcmp(b, ".") == 0)
+        return 1;
+    return strncmp(a, b, n) == 0 && (a[n] == '/' || a[n] == '\0');
+}
+
+/* Reports a problem found after parsing against `h`'s section line. */
+static void hotfolder_error(parse_state_t *st, const pm_hotfolder_cfg_t *h,
+                            const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void hotfolder_error(parse_state_t *st, const pm_hotfolder_cfg_t *h,
+                            const char *key, const char *fmt, ...)
+{
+    char section[512];
+    va_list ap;
+
+    snprintf(section, sizeof(section), HOTFOLDER_PREFIX "%s", h->name);
+    st->line = h->line;
+    va_start(ap, fmt);
+    add_error_v(st, section, key, fmt, ap);
+    va_end(ap);
+}
+
+/* Hot folder `i` must not be, hold or sit inside an earlier one, nor hold
+ * the spool or output folders: a scan would take them as batches. */
+static void check_overlaps(parse_state_t *st, size_t i)
+{
+    const pm_config_t *cfg = st->cfg;
+    const pm_hotfolder_cfg_t *h = &cfg->hotfolders[i], *o;
+    char a[PATH_BUF], b[PATH_BUF];
+
+    path_normalize(h->path, a, sizeof(a));
+    for (size_t j = 0; j < i; j++) {
+        o = &cfg->hotfolders[j];
+        if (o->path == NULL)
+            continue;
+        path_normalize(o->path, b, sizeof(b));
+        if (strcmp(a, b) == 0)
+            hotfolder_error(st, h, "path",
+                            "same folder as [hotfolder %s] (line %d)", o->name,
+                            o->line);
+        else if (path_within(a, b) || path_within(b, a))
+            hotfolder_error(st, h, "path",
+                            "'%s' and [hotfolder %s] (line %d) are nested; hot "
+                            "folders must not be inside one another",
+                            h->path, o->name, o->line);
+    }
+    path_normalize(cfg->spool, b, sizeof(b));
+    if (path_within(b, a))
+        hotfolder_error(st, h, "path",
+                        "holds the spool folder '%s'; put [pagemill] spool "
+                        "outside every hot folder",
+                        cfg->spool);
+    path_normalize(cfg->output, b, sizeof(b));
+    if (path_within(b, a))
+        hotfolder_error(st, h, "path",
+                        "holds the output folder '%s'; put [pagemill] output "
+                        "outside every hot folder",
+                        cfg->output);
+}
+
+/* What needs the whole file: a profile may be defined after the hot
+ * folder that names it. */
+static void check_hotfolders(parse_state_t *st)
+{
+    const pm_config_t *cfg = st->cfg;
+
+    for (size_t i = 0; i < cfg->nhotfolders; i++) {
+        const pm_hotfolder_cfg_t *h = &cfg->hotfolders[i];
+
+        if (pm_config_profile(cfg, h->profile) == NULL)
+            hotfolder_error(st, h, "profile",
+                            "no [profile %s] in this file (the built-in "
+                            "profile is 'default')",
+                            h->profile);
+        if (h->path == NULL)
+            hotfolder_error(st, h, "path", "required: the folder to watch");
+        else
+            check_overlaps(st, i);
+    }
+}
+
 static int on_entry(void *user, const char *section, const char *key,
                     const char *value)
 {
@@ -383,18 +668,52 @@ static int on_entry(void *user, const char *section, const char *key,
         pm_profile_t *p = profile_for(st, name);
         if (p != NULL)
             profile_key(st, section, p, key, value);
+    } else if (strncmp(section, HOTFOLDER_PREFIX, strlen(HOTFOLDER_PREFIX)) ==
+                   0 ||
+               strcmp(section, "hotfolder") == 0) {
+        hotfolder_entry(st, section, key, value);
     } else if (*section == '\0') {
         add_error(st, "", key, "key outside any section");
     } else {
         add_error(st, section, key,
-                  "unknown section (expected [pagemill] or "
-                  "[profile NAME])");
+                  "unknown section (expected [pagemill], [profile NAME] or "
+                  "[hotfolder NAME])");
     }
     return 1; /* keep going: report every error */
 }
 
 /* The longest section name inih keeps whole (its INI_MAX_SECTION). */
 #define INI_SECTION_MAX 50
+
+/*
+ * Sees a "[section]" line before inih does. inih cuts long section names
+ * silently (a cut profile name would not be found by the name the
+ * operator wrote), so those are refused here. A hot folder is registered
+ * at its header line, so that one without any keys is still checked and
+ * later errors can name the header.
+ */
+static void section_header(parse_state_t *st, char *r)
+{
+    char *open = r + strspn(r, " \t") + 1;
+    char *close = strchr(open, ']');
+    char name[INI_SECTION_MAX];
+    size_t n;
+
+    if (close == NULL)
+        return; /* inih reports the syntax error */
+    n = (size_t)(close - open);
+    if (n >= INI_SECTION_MAX) {
+        add_error(st, "?", "?", "section name longer than %d characters",
+                  INI_SECTION_MAX - 1);
+        r[0] = '\0';
+        return;
+    }
+    memcpy(name, open, n);
+    name[n] = '\0';
+    if (strncmp(name, HOTFOLDER_PREFIX, strlen(HOTFOLDER_PREFIX)) == 0 &&
+        name[strlen(HOTFOLDER_PREFIX)] != '\0')
+        (void)hotfolder_for(st, name + strlen(HOTFOLDER_PREFIX));
+}
 
 static char *counting_reader(char *str, int num, void *stream)
 {
@@ -419,17 +738,8 @@ static char *counting_reader(char *str, int num, void *stream)
         r[0] = '\0';
         return r;
     }
-    /* inih cuts section names silently; a cut profile name would not be
-     * found by the name the operator wrote. */
-    if (r[strspn(r, " \t")] == '[') {
-        char *close = strchr(r, ']');
-        if (close != NULL &&
-            close - (r + strspn(r, " \t") + 1) >= INI_SECTION_MAX) {
-            add_error(st, "?", "?", "section name longer than %d characters",
-                      INI_SECTION_MAX - 1);
-            r[0] = '\0';
-        }
-    }
+    if (r[strspn(r, " \t")] == '[')
+        section_header(st, r);
     return r;
 }
 
@@ -468,6 +778,8 @@ int pm_config_load(const char *path, pm_config_t **out, char **errors)
                   "syntax error (expected [section] or "
                   "key = value)");
     }
+    if (!st.oom)
+        check_hotfolders(&st);
     if (st.oom) {
         pm_free(st.errors);
         pm_config_free(st.cfg);

@@ -1,6 +1,7 @@
 /*
  * config.h: pagemill's configuration, read from one INI file (libinih) and
- * validated as a whole. A profile says what to do to each page; the
+ * validated as a whole. A profile says what to do to each page; a hot
+ * folder says where batches arrive and which profile they get; the
  * [pagemill] section holds process-wide settings. Every error names the
  * file, the line and the key.
  *
@@ -45,7 +46,28 @@ typedef struct pm_profile {
     long long max_pixels; /* refuse larger images before decoding */
 } pm_profile_t;
 
-/* Process-wide settings plus the profiles. */
+/* Default name of the marker that completes a folder batch. */
+#define PM_DEFAULT_MARKER "batch.ini"
+/* Default quiet time for settle mode, in seconds. */
+#define PM_DEFAULT_SETTLE 30
+
+/*
+ * One [hotfolder NAME] section: a folder operators drop batches into.
+ * Plain data; every string is owned by the configuration it belongs to.
+ */
+typedef struct pm_hotfolder_cfg {
+    char *name;         /* NAME from the section header */
+    char *path;         /* the watched folder */
+    char *profile;      /* profile for its batches; names one in the file */
+    char *account;      /* default account code, or NULL */
+    char *marker;       /* file that completes a folder batch, or NULL
+                           for settle mode (marker = none) */
+    int settle_seconds; /* quiet time in settle mode (and for files) */
+    int hold_unknown;   /* hold batches for unknown work orders */
+    int line;           /* line of the section header in the file */
+} pm_hotfolder_cfg_t;
+
+/* Process-wide settings plus the profiles and hot folders. */
 typedef struct pm_config {
     int workers;          /* 0: one per core */
     int page_timeout;     /* seconds before a page's worker is killed */
@@ -53,9 +75,14 @@ typedef struct pm_config {
     char *icc_profile;    /* sRGB ICC file for the PDF/A OutputIntent */
     char *tessdata;       /* NULL: Tesseract's default */
     char *catalog;        /* catalog database file */
+    char *spool;          /* where intake moves batches (same filesystem
+                             as the hot folders: intake renames) */
+    char *output;         /* where finished jobs are published */
     char *source;         /* file the config came from, or NULL */
     pm_profile_t *profiles;
     size_t nprofiles;
+    pm_hotfolder_cfg_t *hotfolders;
+    size_t nhotfolders;
 } pm_config_t;
 
 /* Fills `p` with the built-in "default" profile. */
@@ -83,6 +110,10 @@ void pm_config_free(pm_config_t *cfg);
 /* Returns the profile named `name` (borrowed), or NULL. */
 const pm_profile_t *pm_config_profile(const pm_config_t *cfg, const char *name);
 
+/* Returns the hot folder named `name` (borrowed), or NULL. */
+const pm_hotfolder_cfg_t *pm_config_hotfolder(const pm_config_t *cfg,
+                                              const char *name);
+
 /* Returns "auto"/"bitonal"/"gray" and "jpeg"/"jp2". */
 const char *pm_color_mode_name(pm_color_mode_t m);
 const char *pm_gray_codec_name(pm_gray_codec_t c);
@@ -95,5 +126,9 @@ int pm_gray_codec_parse(const char *s);
 
 /* Default catalog file, relative to the working folder. */
 #define PM_DEFAULT_CATALOG "pagemill.db"
+
+/* Default spool and output folders, relative to the working folder. */
+#define PM_DEFAULT_SPOOL  "spool"
+#define PM_DEFAULT_OUTPUT "out"
 
 #endif /* PM_CONFIG_H */

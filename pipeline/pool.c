@@ -529,6 +529,16 @@ size_t pm_pool_pending(const pm_pool_t *pool)
     return pool->queued + pool->running;
 }
 
+size_t pm_pool_idle(const pm_pool_t *pool)
+{
+    size_t idle = 0;
+
+    for (const worker_t *w = pool->workers; w != NULL; w = w->next)
+        if (w->ready && !w->exited && w->task < 0 && w->why[0] == '\0')
+            idle++;
+    return idle > pool->queued ? idle - pool->queued : 0;
+}
+
 void pm_pool_close(pm_pool_t *pool)
 {
     qitem_t *q;

@@ -52,6 +52,11 @@ int pm_pool_submit(pm_pool_t *pool, long long task, char *line, int urgent);
 /* Number of tasks queued or running. */
 size_t pm_pool_pending(const pm_pool_t *pool);
 
+/* Number of ready workers with no task, less the tasks already queued: how
+ * many tasks a caller that feeds the pool on demand (the service, which
+ * claims from the catalog) should submit now. */
+size_t pm_pool_idle(const pm_pool_t *pool);
+
 /*
  * Asks every worker to quit, closes all handles and frees the pool once
  * they are closed (the loop must keep running). Tasks still queued are

@@ -417,6 +417,261 @@ static void long_lines_keep_line_numbers(void **state)
     t_tmpdir_cleanup();
 }
 
+/* ---- hot folders ---- */
+
+static const char hotfolder_ini[] =
+    "[pagemill]\n"                  /* 1 */
+    "spool = /srv/pagemill/spool\n" /* 2 */
+    "output = /srv/pagemill/out\n"  /* 3 */
+    "\n"                            /* 4 */
+    "[hotfolder scans]\n"           /* 5 */
+    "path = /srv/hot/scans\n"       /* 6 */
+    "profile = colour\n"            /* 7: defined further down */
+    "account = ACME\n"              /* 8 */
+    "marker = READY.txt\n"          /* 9 */
+    "settle_seconds = 120\n"        /* 10 */
+    "hold_unknown = yes\n"          /* 11 */
+    "\n"                            /* 12 */
+    "[hotfolder plain]\n"           /* 13 */
+    "path = /srv/hot/plain\n"       /* 14 */
+    "\n"                            /* 15 */
+    "[hotfolder quiet]\n"           /* 16 */
+    "path = /srv/hot/quiet/\n"      /* 17 */
+    "marker = None\n"               /* 18 */
+    "settle_seconds = 1\n"          /* 19 */
+    "\n"                            /* 20 */
+    "[profile colour]\n"            /* 21 */
+    "color_mode = auto\n";          /* 22 */
+
+static void valid_hot_folders_load(void **state)
+{
+    const char *dir, *path;
+    pm_config_t *cfg = NULL;
+    char *errors = NULL;
+    const pm_hotfolder_cfg_t *h;
+
+    (void)state;
+    dir = t_tmpdir();
+    path = write_conf(dir, "hot.ini", hotfolder_ini);
+    if (pm_config_load(path, &cfg, &errors) != 0)
+        fail_msg("valid file refused:\n%s", errors);
+    assert_string_equal(cfg->spool, "/srv/pagemill/spool");
+    assert_string_equal(cfg->output, "/srv/pagemill/out");
+    assert_int_equal(cfg->nhotfolders, 3);
+
+    h = pm_config_hotfolder(cfg, "scans");
+    assert_ptr_equal(h, &cfg->hotfolders[0]);
+    assert_string_equal(h->name, "scans");
+    assert_string_equal(h->path, "/srv/hot/scans");
+    assert_string_equal(h->profile, "colour");
+    assert_string_equal(h->account, "ACME");
+    assert_string_equal(h->marker, "READY.txt");
+    assert_int_equal(h->settle_seconds, 120);
+    assert_int_equal(h->hold_unknown, 1);
+    assert_int_equal(h->line, 5);
+
+    /* Everything but the path left at its default. */
+    h = pm_config_hotfolder(cfg, "plain");
+    assert_non_null(h);
+    assert_string_equal(h->profile, "default");
+    assert_null(h->account);
+    assert_string_equal(h->marker, PM_DEFAULT_MARKER);
+    assert_string_equal(h->marker, "batch.ini");
+    assert_int_equal(h->settle_seconds, 30);
+    assert_int_equal(h->hold_unknown, 0);
+    assert_int_equal(h->line, 13);
+
+    /* marker = none (any case) is settle mode. */
+    h = pm_config_hotfolder(cfg, "quiet");
+    assert_non_null(h);
+    assert_null(h->marker);
+    assert_int_equal(h->settle_seconds, 1);
+    assert_null(pm_config_hotfolder(cfg, "missing"));
+    pm_config_free(cfg);
+    t_tmpdir_cleanup();
+}
+
+/* No hot folders and the built-in spool and output folders. */
+static void hot_folders_are_optional(void **state)
+{
+    const char *dir, *path;
+    pm_config_t *cfg = NULL;
+    char *errors = NULL;
+
+    (void)state;
+    dir = t_tmpdir();
+    path = write_conf(dir, "none.ini", "[pagemill]\nworkers = 1\n");
+    assert_int_equal(pm_config_load(path, &cfg, &errors), 0);
+    assert_int_equal(cfg->nhotfolders, 0);
+    assert_null(cfg->hotfolders);
+    assert_string_equal(cfg->spool, PM_DEFAULT_SPOOL);
+    assert_string_equal(cfg->output, PM_DEFAULT_OUTPUT);
+    assert_string_equal(cfg->spool, "spool");
+    assert_string_equal(cfg->output, "out");
+    pm_config_free(cfg);
+    t_tmpdir_cleanup();
+}
+
+/* Loads `text`, expects PM_ECONFIG; returns the errors (caller frees)
+ * and the file's path in conf_path. */
+static char *load_broken(const char *dir, const char *text, int nerrors)
+{
+    pm_config_t *cfg = (pm_config_t *)1;
+    char *errors = NULL;
+    const char *path = write_conf(dir, "broken-hot.ini", text);
+
+    assert_int_equal(pm_config_load(path, &cfg, &errors), PM_ECONFIG);
+    assert_null(cfg);
+    assert_non_null(errors);
+    fprintf(stderr, "%s", errors);
+    if (count_lines(errors) != nerrors)
+        fail_msg("expected %d error lines, got:\n%s", nerrors, errors);
+    return errors;
+}
+
+static void hot_folder_without_path_is_refused(void **state)
+{
+    const char *dir;
+    char *errors;
+
+    (void)state;
+    dir = t_tmpdir();
+    errors = load_broken(dir,
+                         "[pagemill]\n"          /* 1 */
+                         "workers = 1\n"         /* 2 */
+                         "[hotfolder nowhere]\n" /* 3 */
+                         "profile = default\n"   /* 4 */
+                         "account = ACME\n"      /* 5 */
+                         "[hotfolder empty]\n"   /* 6: no keys at all */
+                         "[profile x]\n"         /* 7 */
+                         "ocr = yes\n",          /* 8 */
+                         2);
+    /* Named by the section line: there is no path line to point at. */
+    expect_error(errors, conf_path, 3, "hotfolder nowhere", "path");
+    expect_error(errors, conf_path, 6, "hotfolder empty", "path");
+    pm_free(errors);
+    t_tmpdir_cleanup();
+}
+
+static void bad_settle_seconds_are_refused(void **state)
+{
+    const char *dir;
+    char *errors;
+
+    (void)state;
+    dir = t_tmpdir();
+    errors = load_broken(dir,
+                         "[hotfolder a]\n"          /* 1 */
+                         "path = hot/a\n"           /* 2 */
+                         "settle_seconds = 0\n"     /* 3: below 1 */
+                         "[hotfolder b]\n"          /* 4 */
+                         "path = hot/b\n"           /* 5 */
+                         "settle_seconds = 3601\n"  /* 6: above an hour */
+                         "[hotfolder c]\n"          /* 7 */
+                         "path = hot/c\n"           /* 8 */
+                         "settle_seconds = soon\n"  /* 9: not a number */
+                         "[hotfolder d]\n"          /* 10 */
+                         "path = hot/d\n"           /* 11 */
+                         "settle_seconds = 3600\n", /* 12: fine */
+                         3);
+    expect_error(errors, conf_path, 3, "hotfolder a", "settle_seconds");
+    expect_error(errors, conf_path, 6, "hotfolder b", "settle_seconds");
+    expect_error(errors, conf_path, 9, "hotfolder c", "settle_seconds");
+    assert_non_null(strstr(errors, "'soon'"));
+    pm_free(errors);
+    t_tmpdir_cleanup();
+}
+
+static void unknown_profile_of_a_hot_folder_is_refused(void **state)
+{
+    const char *dir;
+    char *errors;
+
+    (void)state;
+    dir = t_tmpdir();
+    errors = load_broken(dir,
+                         "[profile fast]\n"     /* 1 */
+                         "ocr = no\n"           /* 2 */
+                         "\n"                   /* 3 */
+                         "[hotfolder colour]\n" /* 4 */
+                         "path = hot/colour\n"  /* 5 */
+                         "profile = colour\n"   /* 6: never defined */
+                         "[hotfolder fast]\n"   /* 7 */
+                         "path = hot/fast\n"    /* 8 */
+                         "profile = fast\n",    /* 9: fine */
+                         1);
+    expect_error(errors, conf_path, 4, "hotfolder colour", "profile");
+    assert_non_null(strstr(errors, "colour"));
+    pm_free(errors);
+    t_tmpdir_cleanup();
+}
+
+/* One folder watched twice (written two ways), a folder inside another,
+ * and the spool inside a hot folder: each would take batches twice or
+ * take pagemill's own folders as batches. */
+static void overlapping_hot_folders_are_refused(void **state)
+{
+    const char *dir;
+    char *errors;
+
+    (void)state;
+    dir = t_tmpdir();
+    errors = load_broken(dir,
+                         "[pagemill]\n"               /* 1 */
+                         "spool = /srv/hot/c/spool\n" /* 2 */
+                         "[hotfolder a]\n"            /* 3 */
+                         "path = /srv/hot/a\n"        /* 4 */
+                         "[hotfolder b]\n"            /* 5 */
+                         "path = /srv//hot/./a/\n"    /* 6: same as a */
+                         "[hotfolder inner]\n"        /* 7 */
+                         "path = /srv/hot/a/x\n"      /* 8: inside a */
+                         "[hotfolder c]\n"            /* 9 */
+                         "path = /srv/hot/c\n"        /* 10: holds spool */
+                         "[hotfolder ab]\n"           /* 11 */
+                         "path = /srv/hot/ab\n",      /* 12: fine */
+                         4);
+    expect_error(errors, conf_path, 5, "hotfolder b", "path");
+    assert_non_null(strstr(errors, "same folder as [hotfolder a] (line 3)"));
+    /* inner is inside both a and b: reported against each. */
+    expect_error(errors, conf_path, 7, "hotfolder inner", "path");
+    expect_error(errors, conf_path, 9, "hotfolder c", "path");
+    assert_non_null(strstr(errors, "spool"));
+    assert_null(strstr(errors, "[hotfolder ab]"));
+    pm_free(errors);
+    t_tmpdir_cleanup();
+}
+
+static void bad_hot_folder_keys_are_refused(void **state)
+{
+    const char *dir;
+    char *errors;
+
+    (void)state;
+    dir = t_tmpdir();
+    errors = load_broken(dir,
+                         "[hotfolder a]\n"        /* 1 */
+                         "path = hot/a\n"         /* 2 */
+                         "marker = done/now\n"    /* 3: not a file name */
+                         "hold_unknown = later\n" /* 4: not yes/no */
+                         "account =\n"            /* 5: empty */
+                         "path =\n"               /* 6: empty */
+                         "watch = yes\n"          /* 7: unknown key */
+                         "[hotfolder]\n"          /* 8 */
+                         "path = hot/b\n"         /* 9: no name */
+                         "[pagemill]\n"           /* 10 */
+                         "spool =\n",             /* 11: empty */
+                         7);
+    expect_error(errors, conf_path, 3, "hotfolder a", "marker");
+    expect_error(errors, conf_path, 4, "hotfolder a", "hold_unknown");
+    expect_error(errors, conf_path, 5, "hotfolder a", "account");
+    expect_error(errors, conf_path, 6, "hotfolder a", "path");
+    expect_error(errors, conf_path, 7, "hotfolder a", "watch");
+    expect_error(errors, conf_path, 9, "hotfolder", "path");
+    expect_error(errors, conf_path, 11, "pagemill", "spool");
+    pm_free(errors);
+    t_tmpdir_cleanup();
+}
+
 static int oom_lost_source;
 
 static void out_of_memory_is_clean(void **state)
@@ -426,11 +681,13 @@ static void out_of_memory_is_clean(void **state)
 
     (void)state;
     dir = t_tmpdir();
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < 3; k++) {
+        static const char *const texts[] = {valid_ini, broken_ini,
+                                            hotfolder_ini};
         int rc = PM_ENOMEM;
         long n;
 
-        path = write_conf(dir, "oom.ini", k == 0 ? valid_ini : broken_ini);
+        path = write_conf(dir, "oom.ini", texts[k]);
         for (n = 1; n < 200; n++) {
             pm_config_t *cfg = (pm_config_t *)1;
             char *errors = (char *)1;
@@ -444,8 +701,11 @@ static void out_of_memory_is_clean(void **state)
                 pm_free(errors);
                 continue;
             }
-            assert_int_equal(rc, k == 0 ? 0 : PM_ECONFIG);
-            if (k == 0) {
+            assert_int_equal(rc, k == 1 ? PM_ECONFIG : 0);
+            if (k == 2) {
+                assert_int_equal(cfg->nhotfolders, 3);
+                assert_string_equal(cfg->hotfolders[2].path, "/srv/hot/quiet/");
+            } else if (k == 0) {
                 assert_non_null(cfg);
                 /* Everything was really read. */
                 assert_non_null(pm_config_profile(cfg, "archive-color"));
@@ -490,6 +750,13 @@ int main(void)
         cmocka_unit_test(profile_defaults_are_sane),
         cmocka_unit_test(names_parse_both_ways),
         cmocka_unit_test(long_lines_keep_line_numbers),
+        cmocka_unit_test(valid_hot_folders_load),
+        cmocka_unit_test(hot_folders_are_optional),
+        cmocka_unit_test(hot_folder_without_path_is_refused),
+        cmocka_unit_test(bad_settle_seconds_are_refused),
+        cmocka_unit_test(unknown_profile_of_a_hot_folder_is_refused),
+        cmocka_unit_test(overlapping_hot_folders_are_refused),
+        cmocka_unit_test(bad_hot_folder_keys_are_refused),
         cmocka_unit_test(out_of_memory_is_clean),
         cmocka_unit_test(out_of_memory_never_loses_the_source),
     };

@@ -1,0 +1,1399 @@
+/*
+ * hotfolder.c: batch detection and the filesystem side of intake
+ * (hotfolder.h).
+ *
+ * Reading order: names (what is a batch, what is never taken), the settle
+ * snapshot, building a batch (batch.ini, the page list, problems found),
+ * the scan, then moving batches (take into the spool, reject into
+ * _rejected/). The handle remembers, per entry of the hot folder, its last
+ * settle snapshot and whether it was already handed out; nothing else is
+ * kept between scans, so a restart simply judges every batch afresh.
+ *
+ * Moves are rename(2) only: a batch is never copied and nothing is ever
+ * deleted. The destination is first reserved with mkdir(2) (which fails
+ * if the name is taken), then the batch folder is renamed over that empty
+ * folder, or a single file is renamed into it, so no move can clobber
+ * anything.
+ */
+#include "pipeline/hotfolder.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <ini.h>
+
+#include "pipeline/pm.h"
+
+#define BATCH_INI_MAX (64 * 1024) /* batch.ini is a few lines */
+#define EXPECTED_MAX  1000000L
+#define SHOWN_MAX     1024 /* an escaped file name (NAME_MAX * 4) */
+#define SUFFIX_MAX    10000
+#define MOVE_STEM_MAX 200 /* + ".20261123T120000Z-9999" < NAME_MAX */
+
+/* What the handle remembers about one entry of the hot folder. */
+typedef struct tracked {
+    char *name;    /* entry name in the hot folder */
+    char *sig;     /* last settle snapshot, or NULL */
+    int64_t since; /* when `sig` was first seen */
+    int returned;  /* handed out by a scan, not yet taken or rejected */
+    int seen;      /* present in the current scan */
+} tracked_t;
+
+struct pm_hotfolder {
+    pm_hotfolder_cfg_t cfg; /* own copy */
+    char **profiles;        /* names batch.ini may use; NULL: any */
+    size_t nprofiles;
+    tracked_t *tracked;
+    size_t ntracked;
+    pthread_mutex_t lock; /* serialises every public call */
+};
+
+/* ---- a growable string ---- */
+
+typedef struct strbuf {
+    char *s;
+    size_t len, cap;
+    int oom;
+} strbuf_t;
+
+static void sb_vprintf(strbuf_t *sb, const char *fmt, va_list ap)
+{
+    va_list ap2;
+    int n;
+
+    va_copy(ap2, ap);
+    n = vsnprintf(NULL, 0, fmt, ap2);
+    va_end(ap2);
+    if (n < 0 || sb->oom)
+        return;
+    if (sb->len + (size_t)n + 1 > sb->cap) {
+        size_t cap = (sb->len + (size_t)n + 1) * 2;
+        char *grown = pm_realloc(sb->s, cap);
+
+        if (grown == NULL) {
+            sb->oom = 1;
+            return;
+        }
+        sb->s = grown;
+        sb->cap = cap;
+    }
+    vsnprintf(sb->s + sb->len, (size_t)n + 1, fmt, ap);
+    sb->len += (size_t)n;
+}
+
+static void sb_printf(strbuf_t *sb, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void sb_printf(strbuf_t *sb, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    sb_vprintf(sb, fmt, ap);
+    va_end(ap);
+}
+
+/* ---- names ---- */
+
+static const char *const image_exts[] = {
+    ".tif", ".tiff", ".png", ".jpg", ".jpeg", ".jp2", ".j2k", ".jpf", ".bmp",
+};
+
+/* True for a name with one of the image extensions (any case). */
+static int image_name(const char *name)
+{
+    const char *dot = strrchr(name, '.');
+
+    for (size_t i = 0; dot && i < sizeof(image_exts) / sizeof(*image_exts); i++)
+        if (strcasecmp(dot, image_exts[i]) == 0)
+            return 1;
+    return 0;
+}
+
+static int ends_with(const char *s, const char *tail)
+{
+    size_t n = strlen(s), m = strlen(tail);
+
+    return n >= m && strcasecmp(s + n - m, tail) == 0;
+}
+
+/* Hidden, editor and partial files: never taken, anywhere. */
+static int never_taken(const char *name)
+{
+    return name[0] == '.' || strncmp(name, "~$", 2) == 0 ||
+           ends_with(name, ".tmp") || ends_with(name, ".part") ||
+           ends_with(name, ".crdownload") || ends_with(name, "~");
+}
+
+/* True when the first `n` bytes of `s` are a work order: [A-Za-z0-9-]+ */
+static int work_order_chars(const char *s, size_t n)
+{
+    if (n == 0)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+              (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
+            return 0;
+    return 1;
+}
+
+/* Writes `name` into `buf` as valid UTF-8: a name that is not valid UTF-8
+ * has every byte over 0x7f shown as \xNN, control bytes always are. */
+static const char *shown(const char *name, char buf[SHOWN_MAX])
+{
+    int valid = pm_utf8_valid(name);
+    size_t n = 0;
+
+    for (const unsigned char *p = (const unsigned char *)name;
+         *p && n + 5 < SHOWN_MAX; p++) {
+        if (*p < 0x20 || *p == 0x7f || (*p >= 0x80 && !valid))
+            n += (size_t)snprintf(buf + n, 5, "\\x%02x", *p);
+        else
+            buf[n++] = (char)*p;
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
+/* The batch's name without a file's extension: a new string or NULL. */
+static char *batch_stem(const pm_batch_t *b)
+{
+    char *stem = pm_strdup(b->name);
+    char *dot;
+
+    if (stem != NULL && b->is_file && (dot = strrchr(stem, '.')) != NULL &&
+        dot != stem)
+        *dot = '\0';
+    return stem;
+}
+
+/* The stem cut to MOVE_STEM_MAX bytes (on a UTF-8 boundary), leaving room
+ * in NAME_MAX for the suffixes a move adds. New string or NULL. */
+static char *move_stem(const pm_batch_t *b)
+{
+    char *stem = batch_stem(b);
+    size_t n;
+
+    if (stem == NULL || strlen(stem) <= MOVE_STEM_MAX)
+        return stem;
+    n = MOVE_STEM_MAX;
+    while (n > 0 && ((unsigned char)stem[n] & 0xc0) == 0x80)
+        n--;
+    stem[n] = '\0';
+    return stem;
+}
+
+/* Writes the UTC time as 20261123T120000Z into buf[20]. */
+static void utc_compact(char buf[20])
+{
+    time_t t = time(NULL);
+    struct tm tm;
+
+    gmtime_r(&t, &tm);
+    strftime(buf, 20, "%Y%m%dT%H%M%SZ", &tm);
+}
+
+/* ---- the settle snapshot ---- */
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int cmp_natural(const void *a, const void *b)
+{
+    return pm_natural_cmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void free_strv(char **v, size_t n)
+{
+    if (v == NULL)
+        return;
+    for (size_t i = 0; i < n; i++)
+        pm_free(v[i]);
+    pm_free(v);
+}
+
+/* Appends a new copy of `s` (taken: freed on failure) to *v. */
+static int strv_push(char ***v, size_t *n, char *s)
+{
+    char **grown;
+
+    if (s == NULL)
+        return PM_ENOMEM;
+    grown = pm_realloc(*v, (*n + 1) * sizeof(char *));
+    if (grown == NULL) {
+        pm_free(s);
+        return PM_ENOMEM;
+    }
+    grown[(*n)++] = s;
+    *v = grown;
+    return 0;
+}
+
+/* One line of a snapshot: name, type, size and mtime ('/' cannot occur
+ * in a name, so the line is unambiguous). */
+static char *stat_line(const char *name, const struct stat *st)
+{
+    return pm_asprintf("%s/%o/%lld/%lld.%09ld\n", name,
+                       (unsigned)(st->st_mode & S_IFMT), (long long)st->st_size,
+                       (long long)st->st_mtim.tv_sec,
+                       (long)st->st_mtim.tv_nsec);
+}
+
+/* Lists folder `path`'s entries as snapshot lines; counts the ones that
+ * would be taken. 0, PM_ENOMEM or -errno. */
+static int folder_lines(const char *path, char ***lines, size_t *n,
+                        size_t *visible)
+{
+    DIR *d = opendir(path);
+    struct dirent *e;
+    struct stat st;
+    int err = 0;
+
+    if (d == NULL)
+        return -errno;
+    while (err == 0 && (e = readdir(d)) != NULL) {
+        char *child;
+
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        child = pm_asprintf("%s/%s", path, e->d_name);
+        if (child == NULL) {
+            err = PM_ENOMEM;
+            break;
+        }
+        if (lstat(child, &st) == 0) {
+            *visible += !never_taken(e->d_name);
+            err = strv_push(lines, n, stat_line(e->d_name, &st));
+        }
+        pm_free(child);
+    }
+    closedir(d);
+    return err;
+}
+
+/* Builds the snapshot of an entry into *sig (new string). An unreadable
+ * folder gets a snapshot naming the error, so it settles and is then
+ * rejected with the reason. *empty: nothing in it would be taken. */
+static int snapshot(const char *path, int is_file, char **sig, int *empty)
+{
+    char **lines = NULL;
+    size_t n = 0, visible = 0;
+    struct stat st;
+    strbuf_t sb = {0};
+    int err;
+
+    *sig = NULL;
+    *empty = 0;
+    if (is_file) {
+        if (lstat(path, &st) != 0)
+            return -errno;
+        *sig = stat_line("", &st);
+        return *sig == NULL ? PM_ENOMEM : 0;
+    }
+    err = folder_lines(path, &lines, &n, &visible);
+    if (err == PM_ENOENT)
+        return err; /* gone since the scan saw it */
+    if (err != 0 && err != PM_ENOMEM)
+        sb_printf(&sb, "unreadable: %d", err);
+    if (n > 0)
+        qsort(lines, n, sizeof(*lines), cmp_str);
+    for (size_t i = 0; i < n; i++)
+        sb_printf(&sb, "%s", lines[i]);
+    free_strv(lines, n);
+    if (err == PM_ENOMEM || sb.oom) {
+        pm_free(sb.s);
+        return PM_ENOMEM;
+    }
+    *empty = visible == 0 && err == 0;
+    *sig = sb.s != NULL ? sb.s : pm_strdup("");
+    return *sig == NULL ? PM_ENOMEM : 0;
+}
+
+/* ---- building a batch ---- */
+
+typedef struct build {
+    pm_hotfolder_t *hf;
+    pm_batch_t *b;
+    strbuf_t err;     /* one line per problem */
+    const char *hint; /* what to do about the first problem */
+    int oom;
+    int gone; /* the batch vanished while being looked at */
+} build_t;
+
+static void problem(build_t *c, const char *hint, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void problem(build_t *c, const char *hint, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (c->hint == NULL)
+        c->hint = hint;
+    va_start(ap, fmt);
+    sb_vprintf(&c->err, fmt, ap);
+    va_end(ap);
+    sb_printf(&c->err, "\n");
+}
+
+static const char hint_name[] =
+    "Rename it to its work order number, like WO-2026-0142 or "
+    "WO-2026-0142_box17 (or give work_order in batch.ini), and move it back "
+    "into the hot folder.";
+static const char hint_ini[] = "Correct batch.ini (the lines are named above) "
+                               "and move the batch back into the hot folder.";
+static const char hint_files[] =
+    "Rename the files named above using letters, digits, '-' and '_', and move "
+    "the batch back into the hot folder.";
+static const char hint_layout[] =
+    "Put every page image directly in the batch folder (TIFF, PNG, JPEG, JPEG "
+    "2000 or BMP; no sub-folders or links) and move the batch back into the "
+    "hot folder.";
+static const char hint_read[] =
+    "Check that pagemill may read the batch folder, and move the batch back "
+    "into the hot folder.";
+
+/* Replaces *dst with a copy of `v`. */
+static int set_str(build_t *c, char **dst, const char *v)
+{
+    char *s = pm_strdup(v);
+
+    if (s == NULL) {
+        c->oom = 1;
+        return PM_ENOMEM;
+    }
+    pm_free(*dst);
+    *dst = s;
+    return 0;
+}
+
+static int profile_allowed(const pm_hotfolder_t *hf, const char *name)
+{
+    if (hf->profiles == NULL)
+        return 1;
+    for (size_t i = 0; i < hf->nprofiles; i++)
+        if (strcmp(hf->profiles[i], name) == 0)
+            return 1;
+    return 0;
+}
+
+/* ---- batch.ini ---- */
+
+typedef struct ini_src {
+    build_t *c;
+    const char *data;
+    size_t len, pos;
+    int line;
+} ini_src_t;
+
+/* inih's reader over the file's bytes, counting lines. A line longer
+ * than inih's buffer or not valid UTF-8 is reported and passed on empty,
+ * so later lines keep their numbers. */
+static char *batch_ini_reader(char *str, int num, void *stream)
+{
+    ini_src_t *src = stream;
+    const char *start = src->data + src->pos;
+    const char *nl;
+    size_t n;
+
+    if (src->pos >= src->len)
+        return NULL;
+    nl = memchr(start, '\n', src->len - src->pos);
+    n = nl != NULL ? (size_t)(nl - start) + 1 : src->len - src->pos;
+    src->pos += n;
+    src->line++;
+    str[0] = '\0';
+    if (n >= (size_t)num) {
+        problem(src->c, hint_ini, "%s:%d: line longer than %d characters",
+                PM_BATCH_INI, src->line, num - 2);
+        return str;
+    }
+    memcpy(str, start, n);
+    str[n] = '\0';
+    if (!pm_utf8_valid(str)) {
+        problem(src->c, hint_ini,
+                "%s:%d: not valid UTF-8 (save the file as UTF-8)", PM_BATCH_INI,
+                src->line);
+        str[0] = '\0';
+    }
+    return str;
+}
+
+static void ini_expected_pages(ini_src_t *src, const char *key, const char *v)
+{
+    char *end;
+    long x;
+
+    errno = 0;
+    x = strtol(v, &end, 10);
+    if (errno != 0 || end == v || *end != '\0' || x < 1 || x > EXPECTED_MAX)
+        problem(src->c, hint_ini,
+                "%s:%d: %s: expected a page count 1..%ld, got '%s'",
+                PM_BATCH_INI, src->line, key, EXPECTED_MAX, v);
+    else
+        src->c->b->expected_pages = x;
+}
+
+/* A key that must not be empty; `ok` says whether its value is valid. */
+static void ini_string(ini_src_t *src, const char *key, const char *v,
+                       char **dst, int ok, const char *expected)
+{
+    if (*v == '\0' || !ok)
+        problem(src->c, hint_ini, "%s:%d: %s: expected %s, got '%s'",
+                PM_BATCH_INI, src->line, key, expected, v);
+    else
+        (void)set_str(src->c, dst, v);
+}
+
+static int batch_ini_entry(void *user, const char *section, const char *key,
+                           const char *v)
+{
+    ini_src_t *src = user;
+    pm_batch_t *b = src->c->b;
+
+    if (*section != '\0' && strcmp(section, "batch") != 0)
+        problem(src->c, hint_ini,
+                "%s:%d: [%s] %s: unknown section (expected none or [batch])",
+                PM_BATCH_INI, src->line, section, key);
+    else if (strcmp(key, "work_order") == 0)
+        ini_string(src, key, v, &b->work_order, work_order_chars(v, strlen(v)),
+                   "a work order number (letters, digits and '-')");
+    else if (strcmp(key, "account") == 0)
+        ini_string(src, key, v, &b->account, 1, "an account code");
+    else if (strcmp(key, "profile") == 0)
+        ini_string(src, key, v, &b->profile, profile_allowed(src->c->hf, v),
+                   "a profile defined in the configuration");
+    else if (strcmp(key, "operator") == 0)
+        (void)set_str(src->c, &b->operator_name, v);
+    else if (strcmp(key, "notes") == 0)
+        (void)set_str(src->c, &b->notes, v);
+    else if (strcmp(key, "expected_pages") == 0)
+        ini_expected_pages(src, key, v);
+    else
+        problem(src->c, hint_ini,
+                "%s:%d: %s: unknown key (expected work_order, account, "
+                "operator, expected_pages, profile or notes)",
+                PM_BATCH_INI, src->line, key);
+    return 1; /* go on: report every problem */
+}
+
+/* Reads <batch>/batch.ini when there is one. */
+static void read_batch_ini(build_t *c)
+{
+    char *path = pm_asprintf("%s/%s", c->b->path, PM_BATCH_INI);
+    unsigned char *data = NULL;
+    ini_src_t src = {0};
+    struct stat st;
+    int err, rc;
+
+    if (path == NULL) {
+        c->oom = 1;
+        return;
+    }
+    if (lstat(path, &st) != 0)
+        err = -errno;
+    else if (!S_ISREG(st.st_mode))
+        err = -EISDIR;
+    else
+        err = pm_read_file(path, BATCH_INI_MAX, &data, &src.len);
+    pm_free(path);
+    if (err == PM_ENOENT)
+        return; /* no batch.ini: the defaults stand */
+    if (err == PM_ENOMEM) {
+        c->oom = 1;
+        return;
+    }
+    if (err != 0) {
+        problem(c, hint_ini, "%s: cannot read: %s", PM_BATCH_INI,
+                err == PM_ETOOBIG ? "larger than 64 KiB"
+                : err == -EISDIR  ? "not a regular file"
+                                  : pm_strerror(err));
+        return;
+    }
+    src.c = c;
+    src.data = (const char *)data;
+    rc = ini_parse_stream(batch_ini_reader, &src, batch_ini_entry, &src);
+    if (rc > 0)
+        problem(c, hint_ini, "%s:%d: syntax error (expected key = value)",
+                PM_BATCH_INI, rc);
+    pm_free(data);
+}
+
+/* ---- the page list ---- */
+
+/* Judges one entry of a folder batch: a page, ignored, or a problem. */
+static int list_entry(build_t *c, const char *name)
+{
+    char buf[SHOWN_MAX];
+    char *child;
+    struct stat st;
+
+    if (never_taken(name) || strcmp(name, PM_BATCH_INI) == 0 ||
+        (c->hf->cfg.marker && strcmp(name, c->hf->cfg.marker) == 0))
+        return 0;
+    if (!pm_utf8_valid(name)) {
+        problem(c, hint_files, "file name is not valid UTF-8: '%s'",
+                shown(name, buf));
+        return 0;
+    }
+    child = pm_asprintf("%s/%s", c->b->path, name);
+    if (child == NULL)
+        return PM_ENOMEM;
+    if (lstat(child, &st) != 0) {
+        pm_free(child); /* gone since readdir: not a page */
+        return 0;
+    }
+    if (S_ISDIR(st.st_mode))
+        problem(
+            c, hint_layout,
+            "'%s' is a sub-folder; pages must be directly in the batch folder",
+            name);
+    else if (image_name(name) && !S_ISREG(st.st_mode))
+        problem(c, hint_layout, "'%s' is not a regular file (a link?)", name);
+    else if (image_name(name))
+        return strv_push(&c->b->files, &c->b->nfiles, child);
+    pm_free(child);
+    return 0;
+}
+
+/* Lists a folder batch's page images in natural order. */
+static void list_pages(build_t *c)
+{
+    DIR *d = opendir(c->b->path);
+    struct dirent *e;
+    int err = 0;
+
+    if (d == NULL) {
+        if (errno == ENOENT)
+            c->gone = 1; /* moved away since the scan saw it */
+        else
+            problem(c, hint_read, "cannot read the folder: %s",
+                    strerror(errno));
+        return;
+    }
+    while (err == 0 && (e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+            err = list_entry(c, e->d_name);
+    closedir(d);
+    if (err != 0) {
+        c->oom = 1;
+        return;
+    }
+    if (c->b->nfiles > 0)
+        qsort(c->b->files, c->b->nfiles, sizeof(char *), cmp_natural);
+    else
+        problem(c, hint_layout,
+                "no page images (TIFF, PNG, JPEG, JPEG 2000 or BMP) in the "
+                "batch folder");
+}
+
+/* The work order from the name, unless batch.ini gave one. */
+static void name_checks(build_t *c)
+{
+    char buf[SHOWN_MAX];
+    char *stem = batch_stem(c->b);
+
+    if (stem == NULL) {
+        c->oom = 1;
+        return;
+    }
+    if (!pm_utf8_valid(c->b->name))
+        problem(c, hint_files, "name is not valid UTF-8: '%s'",
+                shown(c->b->name, buf));
+    if (c->b->work_order == NULL) {
+        size_t n = strcspn(stem, "_");
+
+        if (work_order_chars(stem, n)) {
+            stem[n] = '\0';
+            (void)set_str(c, &c->b->work_order, stem);
+        } else {
+            problem(c, hint_name,
+                    "name does not start with a work order number: '%s'",
+                    shown(c->b->name, buf));
+        }
+    }
+    pm_free(stem);
+}
+
+void pm_batch_free(pm_batch_t *b)
+{
+    if (b == NULL)
+        return;
+    pm_free(b->name);
+    pm_free(b->path);
+    pm_free(b->work_order);
+    pm_free(b->account);
+    pm_free(b->profile);
+    pm_free(b->operator_name);
+    pm_free(b->notes);
+    free_strv(b->files, b->nfiles);
+    pm_free(b->error);
+    pm_free(b->what_to_do);
+    pm_free(b);
+}
+
+void pm_batch_free_list(pm_batch_t *head)
+{
+    while (head != NULL) {
+        pm_batch_t *next = head->next;
+
+        pm_batch_free(head);
+        head = next;
+    }
+}
+
+/* A new batch with the hot folder's defaults, or NULL. */
+static pm_batch_t *batch_new(const pm_hotfolder_t *hf, const char *name,
+                             const char *path, int is_file)
+{
+    pm_batch_t *b = pm_calloc(1, sizeof(*b));
+
+    if (b == NULL)
+        return NULL;
+    b->is_file = is_file;
+    b->expected_pages = -1;
+    b->name = pm_strdup(name);
+    b->path = pm_strdup(path);
+    b->profile = pm_strdup(hf->cfg.profile);
+    if (hf->cfg.account != NULL)
+        b->account = pm_strdup(hf->cfg.account);
+    if (b->name == NULL || b->path == NULL || b->profile == NULL ||
+        (hf->cfg.account != NULL && b->account == NULL)) {
+        pm_batch_free(b);
+        return NULL;
+    }
+    return b;
+}
+
+/* Moves the problems found into b->error and b->what_to_do. */
+static int build_finish(build_t *c)
+{
+    if (c->oom || c->err.oom)
+        return PM_ENOMEM;
+    if (c->err.len == 0)
+        return 0;
+    c->err.s[--c->err.len] = '\0'; /* the last newline */
+    c->b->error = c->err.s;
+    c->err.s = NULL;
+    c->b->what_to_do = pm_strdup(c->hint);
+    return c->b->what_to_do == NULL ? PM_ENOMEM : 0;
+}
+
+/* Builds the batch for a complete entry into *out (NULL when it vanished
+ * meanwhile: the next scan forgets it). */
+static int batch_build(pm_hotfolder_t *hf, const char *name, const char *path,
+                       int is_file, pm_batch_t **out)
+{
+    build_t c = {0};
+    int err;
+
+    *out = NULL;
+    c.hf = hf;
+    c.b = batch_new(hf, name, path, is_file);
+    if (c.b == NULL)
+        return PM_ENOMEM;
+    if (is_file) {
+        if (strv_push(&c.b->files, &c.b->nfiles, pm_strdup(path)) != 0)
+            c.oom = 1;
+    } else {
+        read_batch_ini(&c);
+        list_pages(&c);
+    }
+    name_checks(&c);
+    err = build_finish(&c);
+    pm_free(c.err.s);
+    if (err != 0 || c.gone) {
+        pm_batch_free(c.b);
+        return err;
+    }
+    *out = c.b;
+    return 0;
+}
+
+/* ---- the handle ---- */
+
+static tracked_t *tracked_find(pm_hotfolder_t *hf, const char *name)
+{
+    for (size_t i = 0; i < hf->ntracked; i++)
+        if (strcmp(hf->tracked[i].name, name) == 0)
+            return &hf->tracked[i];
+    return NULL;
+}
+
+/* Returns the entry for `name`, adding it the first time; NULL: no
+ * memory. The pointer is valid until the next call. */
+static tracked_t *tracked_get(pm_hotfolder_t *hf, const char *name)
+{
+    tracked_t *t = tracked_find(hf, name), *grown;
+
+    if (t != NULL)
+        return t;
+    grown = pm_realloc(hf->tracked, (hf->ntracked + 1) * sizeof(*grown));
+    if (grown == NULL)
+        return NULL;
+    hf->tracked = grown;
+    t = &grown[hf->ntracked];
+    memset(t, 0, sizeof(*t));
+    t->name = pm_strdup(name);
+    if (t->name == NULL)
+        return NULL;
+    hf->ntracked++;
+    return t;
+}
+
+static void tracked_remove(pm_hotfolder_t *hf, size_t i)
+{
+    pm_free(hf->tracked[i].name);
+    pm_free(hf->tracked[i].sig);
+    hf->tracked[i] = hf->tracked[--hf->ntracked];
+}
+
+/* Forgets every entry the last scan did not see. */
+static void tracked_prune(pm_hotfolder_t *hf)
+{
+    for (size_t i = 0; i < hf->ntracked;) {
+        if (hf->tracked[i].seen)
+            i++;
+        else
+            tracked_remove(hf, i);
+    }
+}
+
+static void forget_locked(pm_hotfolder_t *hf, const char *name)
+{
+    for (size_t i = 0; i < hf->ntracked; i++) {
+        if (strcmp(hf->tracked[i].name, name) == 0) {
+            tracked_remove(hf, i);
+            return;
+        }
+    }
+}
+
+static void cfg_copy_cleanup(pm_hotfolder_cfg_t *c)
+{
+    pm_free(c->name);
+    pm_free(c->path);
+    pm_free(c->profile);
+    pm_free(c->account);
+    pm_free(c->marker);
+}
+
+/* Deep copy; 0 or PM_ENOMEM (then `dst` holds nothing to free). */
+static int cfg_copy(pm_hotfolder_cfg_t *dst, const pm_hotfolder_cfg_t *src)
+{
+    *dst = *src;
+    dst->name = pm_strdup(src->name ? src->name : "");
+    dst->path = pm_strdup(src->path);
+    while (dst->path != NULL && strlen(dst->path) > 1 &&
+           dst->path[strlen(dst->path) - 1] == '/')
+        dst->path[strlen(dst->path) - 1] = '\0'; /* no "hot//WO-1" */
+    dst->profile = pm_strdup(src->profile ? src->profile : "default");
+    dst->account = src->account ? pm_strdup(src->account) : NULL;
+    dst->marker = src->marker ? pm_strdup(src->marker) : NULL;
+    if (dst->name == NULL || dst->path == NULL || dst->profile == NULL ||
+        (src->account && dst->account == NULL) ||
+        (src->marker && dst->marker == NULL)) {
+        cfg_copy_cleanup(dst);
+        memset(dst, 0, sizeof(*dst));
+        return PM_ENOMEM;
+    }
+    return 0;
+}
+
+/* Copies the profile names of `config` (NULL: none kept, any allowed). */
+static int copy_profiles(pm_hotfolder_t *hf, const pm_config_t *config)
+{
+    if (config == NULL)
+        return 0;
+    hf->profiles = pm_calloc(config->nprofiles + 1, sizeof(char *));
+    if (hf->profiles == NULL)
+        return PM_ENOMEM;
+    for (size_t i = 0; i < config->nprofiles; i++) {
+        hf->profiles[i] = pm_strdup(config->profiles[i].name);
+        if (hf->profiles[i] == NULL)
+            return PM_ENOMEM;
+        hf->nprofiles++;
+    }
+    return 0;
+}
+
+int pm_hotfolder_open(const pm_config_t *config, const pm_hotfolder_cfg_t *hfc,
+                      pm_hotfolder_t **out)
+{
+    pm_hotfolder_t *hf;
+    struct stat st;
+    int err;
+
+    *out = NULL;
+    if (hfc->path == NULL)
+        return PM_EINVAL;
+    if (stat(hfc->path, &st) != 0)
+        return -errno;
+    if (!S_ISDIR(st.st_mode))
+        return -ENOTDIR;
+    hf = pm_calloc(1, sizeof(*hf));
+    if (hf == NULL)
+        return PM_ENOMEM;
+    err = cfg_copy(&hf->cfg, hfc);
+    if (err == 0)
+        err = copy_profiles(hf, config);
+    if (err == 0 && pthread_mutex_init(&hf->lock, NULL) != 0)
+        err = PM_ENOMEM;
+    if (err != 0) {
+        cfg_copy_cleanup(&hf->cfg);
+        free_strv(hf->profiles, hf->nprofiles);
+        pm_free(hf);
+        return err;
+    }
+    *out = hf;
+    return 0;
+}
+
+void pm_hotfolder_close(pm_hotfolder_t *hf)
+{
+    if (hf == NULL)
+        return;
+    while (hf->ntracked > 0)
+        tracked_remove(hf, hf->ntracked - 1);
+    pm_free(hf->tracked);
+    free_strv(hf->profiles, hf->nprofiles);
+    cfg_copy_cleanup(&hf->cfg);
+    pthread_mutex_destroy(&hf->lock);
+    pm_free(hf);
+}
+
+const pm_hotfolder_cfg_t *pm_hotfolder_cfg(const pm_hotfolder_t *hf)
+{
+    return &hf->cfg;
+}
+
+void pm_hotfolder_forget(pm_hotfolder_t *hf, const pm_batch_t *b)
+{
+    pthread_mutex_lock(&hf->lock);
+    forget_locked(hf, b->name);
+    pthread_mutex_unlock(&hf->lock);
+}
+
+/* ---- the scan ---- */
+
+/* Settle rule: the same snapshot at two scans settle_seconds apart.
+ * Returns 1 complete, 0 not yet, or PM_ENOMEM. */
+static int settled(pm_hotfolder_t *hf, tracked_t *t, const char *path,
+                   int is_file, int64_t now)
+{
+    char *sig;
+    int empty, err;
+
+    err = snapshot(path, is_file, &sig, &empty);
+    if (err != 0)
+        return err == PM_ENOMEM ? err : 0; /* gone: the prune drops it */
+    if (t->sig != NULL && strcmp(t->sig, sig) == 0) {
+        pm_free(sig);
+        return !empty && now - t->since >= hf->cfg.settle_seconds;
+    }
+    pm_free(t->sig); /* new, or changed: the clock starts again */
+    t->sig = sig;
+    t->since = now;
+    return 0;
+}
+
+/* Marker rule: the marker file exists in the batch folder. */
+static int marker_present(const pm_hotfolder_t *hf, const char *path)
+{
+    char *marker = pm_asprintf("%s/%s", path, hf->cfg.marker);
+    struct stat st;
+    int found;
+
+    if (marker == NULL)
+        return PM_ENOMEM;
+    found = lstat(marker, &st) == 0;
+    pm_free(marker);
+    return found;
+}
+
+/* What kind of batch a hot folder entry is: 1 folder, 2 file, 0 none. */
+static int entry_kind(const char *name, const char *path)
+{
+    struct stat st;
+
+    if (never_taken(name) || strcmp(name, PM_REJECTED_DIR) == 0 ||
+        lstat(path, &st) != 0)
+        return 0;
+    if (S_ISDIR(st.st_mode))
+        return 1;
+    return S_ISREG(st.st_mode) && image_name(name) ? 2 : 0;
+}
+
+/* Looks at one entry of the hot folder; a batch complete now is pushed
+ * onto *list. */
+static int scan_entry(pm_hotfolder_t *hf, const char *name, int64_t now,
+                      pm_batch_t **list)
+{
+    char *path = pm_asprintf("%s/%s", hf->cfg.path, name);
+    pm_batch_t *b = NULL;
+    tracked_t *t;
+    int kind, rc = 0;
+
+    if (path == NULL)
+        return PM_ENOMEM;
+    kind = entry_kind(name, path);
+    t = kind != 0 ? tracked_get(hf, name) : NULL;
+    if (kind != 0 && t == NULL)
+        rc = PM_ENOMEM;
+    if (t != NULL)
+        t->seen = 1;
+    if (t != NULL && !t->returned) {
+        if (kind == 1 && hf->cfg.marker != NULL)
+            rc = marker_present(hf, path);
+        else
+            rc = settled(hf, t, path, kind == 2, now);
+    }
+    if (rc == 1)
+        rc = batch_build(hf, name, path, kind == 2, &b);
+    if (b != NULL) {
+        b->next = *list;
+        *list = b;
+    }
+    pm_free(path);
+    return rc < 0 ? rc : 0;
+}
+
+static int cmp_batch(const void *a, const void *b)
+{
+    return pm_natural_cmp((*(pm_batch_t *const *)a)->name,
+                          (*(pm_batch_t *const *)b)->name);
+}
+
+/* Sorts the list by name and marks each batch handed out. */
+static pm_batch_t *hand_out(pm_hotfolder_t *hf, pm_batch_t *list, size_t *n)
+{
+    pm_batch_t **v = NULL, *b;
+    size_t k = 0;
+
+    *n = 0;
+    for (b = list; b != NULL; b = b->next)
+        k++;
+    if (k == 0 || (v = pm_malloc(k * sizeof(*v))) == NULL)
+        return NULL;
+    k = 0;
+    for (b = list; b != NULL; b = b->next)
+        v[k++] = b;
+    qsort(v, k, sizeof(*v), cmp_batch);
+    for (size_t i = 0; i < k; i++) {
+        v[i]->next = i + 1 < k ? v[i + 1] : NULL;
+        tracked_t *t = tracked_find(hf, v[i]->name);
+
+        if (t != NULL) /* always: it was seen in this scan */
+            t->returned = 1;
+    }
+    list = v[0];
+    pm_free(v);
+    *n = k;
+    return list;
+}
+
+static int scan_locked(pm_hotfolder_t *hf, int64_t now, pm_batch_t **ready,
+                       size_t *n)
+{
+    DIR *d = opendir(hf->cfg.path);
+    struct dirent *e;
+    pm_batch_t *list = NULL;
+    int err = 0;
+
+    if (d == NULL)
+        return -errno;
+    for (size_t i = 0; i < hf->ntracked; i++)
+        hf->tracked[i].seen = 0;
+    while (err == 0 && (e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+            err = scan_entry(hf, e->d_name, now, &list);
+    closedir(d);
+    if (err == 0 && list != NULL && (*ready = hand_out(hf, list, n)) == NULL)
+        err = PM_ENOMEM;
+    if (err != 0) {
+        pm_batch_free_list(list);
+        return err;
+    }
+    tracked_prune(hf);
+    return 0;
+}
+
+int pm_hotfolder_scan(pm_hotfolder_t *hf, int64_t now, pm_batch_t **ready,
+                      size_t *n)
+{
+    int err;
+
+    *ready = NULL;
+    *n = 0;
+    pthread_mutex_lock(&hf->lock);
+    err = scan_locked(hf, now, ready, n);
+    pthread_mutex_unlock(&hf->lock);
+    if (err != 0)
+        pm_log(PM_LOG_ERROR, "hotfolder", "%s: cannot scan %s: %s",
+               hf->cfg.name, hf->cfg.path, pm_strerror(err));
+    return err;
+}
+
+/* ---- moving batches ---- */
+
+static const char *base_name(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+
+    return slash != NULL ? slash + 1 : path;
+}
+
+/* Reserves a new empty folder parent/base, or base-2, base-3... (mkdir
+ * fails when the name is taken, so nothing is ever overwritten). */
+static int reserve_dir(const char *parent, const char *base, char **dir)
+{
+    *dir = NULL;
+    for (int k = 1; k < SUFFIX_MAX; k++) {
+        char *p = k == 1 ? pm_asprintf("%s/%s", parent, base)
+                         : pm_asprintf("%s/%s-%d", parent, base, k);
+        int err;
+
+        if (p == NULL)
+            return PM_ENOMEM;
+        if (mkdir(p, 0777) == 0) {
+            *dir = p;
+            return 0;
+        }
+        err = -errno;
+        pm_free(p);
+        if (err != PM_EEXIST)
+            return err;
+    }
+    return PM_EEXIST;
+}
+
+/* One move: the batch at `src` goes to `target`, which is the reserved
+ * folder `dest` itself (a folder batch replaces it) or dest/<file>. The
+ * folders to fsync afterwards are worked out beforehand, so that once
+ * the rename is done only I/O can fail. */
+typedef struct move {
+    char *dest;
+    char *target;
+    char *src_dir; /* the folder `src` leaves */
+    char *parent;  /* the folder `dest` is in */
+} move_t;
+
+static void move_cleanup(move_t *m)
+{
+    pm_free(m->dest);
+    pm_free(m->target);
+    pm_free(m->src_dir);
+    pm_free(m->parent);
+    memset(m, 0, sizeof(*m));
+}
+
+/* A new string naming the folder that holds `path`, or NULL. */
+static char *dir_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+
+    if (slash == NULL)
+        return pm_strdup(".");
+    if (slash == path)
+        return pm_strdup("/");
+    return pm_asprintf("%.*s", (int)(slash - path), path);
+}
+
+/* Reserves the destination of `src` under `parent`. */
+static int move_prepare(const char *src, const char *parent, const char *base,
+                        move_t *m)
+{
+    struct stat st;
+    int err;
+
+    memset(m, 0, sizeof(*m));
+    if (lstat(src, &st) != 0)
+        return -errno;
+    m->src_dir = dir_of(src);
+    m->parent = pm_strdup(parent);
+    if (m->src_dir == NULL || m->parent == NULL) {
+        move_cleanup(m);
+        return PM_ENOMEM;
+    }
+    err = reserve_dir(parent, base, &m->dest);
+    if (err == 0)
+        m->target = S_ISDIR(st.st_mode)
+                        ? pm_strdup(m->dest)
+                        : pm_asprintf("%s/%s", m->dest, base_name(src));
+    if (err == 0 && m->target == NULL) {
+        rmdir(m->dest);
+        err = PM_ENOMEM;
+    }
+    if (err != 0)
+        move_cleanup(m);
+    return err;
+}
+
+/* rename(2), never a copy. On failure the reserved folder is removed
+ * (it is ours and empty) and the error logged with both paths. */
+static int move_rename(const pm_hotfolder_t *hf, const char *src, move_t *m)
+{
+    int err;
+
+    if (rename(src, m->target) == 0)
+        return 0;
+    err = -errno;
+    rmdir(m->dest);
+    if (err == -EXDEV)
+        pm_log(PM_LOG_ERROR, "hotfolder",
+               "%s: cannot move %s to %s: not on the same filesystem; intake "
+               "moves batches by rename and never copies, so keep the spool on "
+               "the hot folders' filesystem",
+               hf->cfg.name, src, m->target);
+    else
+        pm_log(PM_LOG_ERROR, "hotfolder", "%s: cannot move %s to %s: %s",
+               hf->cfg.name, src, m->target, pm_strerror(err));
+    return err;
+}
+
+static int fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int err = 0;
+
+    if (fd < 0 || fsync(fd) != 0)
+        err = -errno;
+    if (fd >= 0)
+        close(fd);
+    return err;
+}
+
+/* Makes a done move durable: both parents, and the reserved folder when a
+ * file went inside it. Allocates nothing; returns the first error. */
+static int move_sync(const move_t *m)
+{
+    int err = fsync_dir(m->src_dir);
+    int e = fsync_dir(m->parent);
+
+    if (err == 0)
+        err = e;
+    if (strcmp(m->target, m->dest) != 0) {
+        e = fsync_dir(m->dest);
+        if (err == 0)
+            err = e;
+    }
+    return err;
+}
+
+/* ---- take ---- */
+
+/* The page paths as they will be inside `dest`: a new array. */
+static int rebased_files(const pm_batch_t *b, const char *dest, char ***out)
+{
+    char **v = pm_calloc(b->nfiles + 1, sizeof(char *));
+
+    *out = NULL;
+    if (v == NULL)
+        return PM_ENOMEM;
+    for (size_t i = 0; i < b->nfiles; i++) {
+        v[i] = pm_asprintf("%s/%s", dest, base_name(b->files[i]));
+        if (v[i] == NULL) {
+            free_strv(v, i);
+            return PM_ENOMEM;
+        }
+    }
+    *out = v;
+    return 0;
+}
+
+/* Everything that can fail before the rename: the spool folder, the
+ * reserved destination, the new paths. */
+static int take_prepare(const pm_batch_t *b, const char *spool_dir, move_t *m,
+                        char ***files, char **path)
+{
+    char stamp[20];
+    char *stem, *base;
+    int err;
+
+    *files = NULL;
+    *path = NULL;
+    err = pm_mkdir_p(spool_dir);
+    if (err != 0)
+        return err;
+    utc_compact(stamp);
+    stem = move_stem(b);
+    base = stem != NULL ? pm_asprintf("%s.%s", stem, stamp) : NULL;
+    pm_free(stem);
+    if (base == NULL)
+        return PM_ENOMEM;
+    err = move_prepare(b->path, spool_dir, base, m);
+    pm_free(base);
+    if (err == 0)
+        err = rebased_files(b, m->dest, files);
+    if (err == 0 && (*path = pm_strdup(m->dest)) == NULL)
+        err = PM_ENOMEM;
+    if (err != 0 && m->dest != NULL) {
+        rmdir(m->dest);
+        free_strv(*files, b->nfiles);
+        *files = NULL;
+        move_cleanup(m);
+    }
+    return err;
+}
+
+static int take_locked(pm_hotfolder_t *hf, pm_batch_t *b, const char *spool_dir,
+                       char **spooled)
+{
+    move_t m = {0};
+    char **files, *path;
+    int err;
+
+    err = take_prepare(b, spool_dir, &m, &files, &path);
+    if (err == 0)
+        err = move_rename(hf, b->path, &m);
+    if (err != 0) {
+        free_strv(files, b->nfiles);
+        pm_free(path);
+        move_cleanup(&m);
+        return err;
+    }
+    err = move_sync(&m); /* moved: only durability can fail */
+    free_strv(b->files, b->nfiles);
+    b->files = files;
+    pm_free(b->path);
+    b->path = path;
+    *spooled = m.dest;
+    m.dest = NULL;
+    move_cleanup(&m);
+    forget_locked(hf, b->name);
+    return err;
+}
+
+int pm_hotfolder_take(pm_hotfolder_t *hf, pm_batch_t *b, const char *spool_dir,
+                      char **spooled)
+{
+    int err;
+
+    *spooled = NULL;
+    pthread_mutex_lock(&hf->lock);
+    err = take_locked(hf, b, spool_dir, spooled);
+    pthread_mutex_unlock(&hf->lock);
+    return err;
+}
+
+/* ---- reject ---- */
+
+/* Writes `text` with every line indented by two spaces. */
+static void sb_indented(strbuf_t *sb, const char *text)
+{
+    while (*text) {
+        size_t n = strcspn(text, "\n");
+
+        sb_printf(sb, "  %.*s\n", (int)n, text);
+        text += n + (text[n] == '\n');
+    }
+}
+
+/* The text of ERROR.txt: a new string, or NULL. */
+static char *error_text(const pm_hotfolder_t *hf, const pm_batch_t *b,
+                        const char *why, const char *what_to_do)
+{
+    strbuf_t sb = {0};
+    char now[32], buf[SHOWN_MAX];
+
+    pm_utc_iso8601(now);
+    sb_printf(&sb, "pagemill could not accept this batch.\n\n");
+    sb_printf(&sb, "Batch:      %s\n", shown(b->name, buf));
+    if (b->work_order != NULL)
+        sb_printf(&sb, "Work order: %s\n", b->work_order);
+    sb_printf(&sb, "Hot folder: %s (%s)\n", hf->cfg.name, hf->cfg.path);
+    sb_printf(&sb, "Rejected:   %s\n\nWhy:\n", now);
+    sb_indented(&sb, why);
+    sb_printf(&sb, "\nWhat to do:\n");
+    sb_indented(&sb, what_to_do);
+    if (sb.oom) {
+        pm_free(sb.s);
+        return NULL;
+    }
+    return sb.s;
+}
+
+/* Writes ERROR.txt into `dir`, or ERROR-2.txt... if the batch had one. */
+static int write_error_txt(const char *dir, const char *text)
+{
+    struct stat st;
+    char *path = NULL;
+    int err;
+
+    for (int k = 1; k < SUFFIX_MAX; k++) {
+        path = k == 1 ? pm_asprintf("%s/ERROR.txt", dir)
+                      : pm_asprintf("%s/ERROR-%d.txt", dir, k);
+        if (path == NULL)
+            return PM_ENOMEM;
+        if (lstat(path, &st) != 0 && errno == ENOENT)
+            break;
+        pm_free(path);
+        path = NULL;
+    }
+    if (path == NULL)
+        return PM_EEXIST;
+    err = pm_write_file_atomic(path, text, strlen(text));
+    pm_free(path);
+    return err;
+}
+
+static int reject_locked(pm_hotfolder_t *hf, const pm_batch_t *b,
+                         const char *why, const char *what_to_do)
+{
+    char *rejected = pm_asprintf("%s/%s", hf->cfg.path, PM_REJECTED_DIR);
+    char *stem = move_stem(b);
+    char *text = error_text(hf, b, why, what_to_do);
+    move_t m = {0};
+    int err = rejected && stem && text ? 0 : PM_ENOMEM;
+
+    if (err == 0)
+        err = pm_mkdir_p(rejected);
+    if (err == 0)
+        err = move_prepare(b->path, rejected, stem, &m);
+    if (err == 0)
+        err = move_rename(hf, b->path, &m);
+    if (err == 0) {
+        int sync = move_sync(&m);
+
+        forget_locked(hf, b->name);
+        err = write_error_txt(m.dest, text);
+        if (err == 0)
+            err = sync != 0 ? sync : pm_fsync_parent(rejected);
+        if (err != 0)
+            pm_log(PM_LOG_ERROR, "hotfolder", "%s: rejected %s to %s, but: %s",
+                   hf->cfg.name, b->path, m.dest, pm_strerror(err));
+    }
+    move_cleanup(&m);
+    pm_free(rejected);
+    pm_free(stem);
+    pm_free(text);
+    return err;
+}
+
+int pm_hotfolder_reject(pm_hotfolder_t *hf, const pm_batch_t *b,
+                        const char *why, const char *what_to_do)
+{
+    int err;
+
+    if (why == NULL)
+        why = b->error != NULL ? b->error : "(no reason given)";
+    if (what_to_do == NULL)
+        what_to_do = b->what_to_do != NULL
+                         ? b->what_to_do
+                         : "Correct the problem above and move the batch back "
+                           "into the hot folder.";
+    pthread_mutex_lock(&hf->lock);
+    err = reject_locked(hf, b, why, what_to_do);
+    pthread_mutex_unlock(&hf->lock);
+    return err;
+}
