@@ -20,13 +20,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <jansson.h>
 #include <uv.h>
 
 #include "config/config.h"
 #include "pipeline/pm.h"
 #include "pipeline/pool.h"
 #include "pipeline/proto.h"
+#include "pipeline/report.h"
 #include "workers/engine.h"
 
 #define MAX_ATTEMPTS 2 /* a page whose worker died is tried once more */
@@ -283,60 +283,21 @@ static int plan_outputs(convert_t *c)
 
 /* ---- reports ---- */
 
-static json_t *doc_report(const convert_t *c, const doc_t *d)
-{
-    json_t *pages = json_array();
-    size_t ok = 0, blank = 0, billable = 0;
-    const char *status;
-
-    for (size_t i = 0; pages != NULL && i < d->npages; i++) {
-        const pm_page_result_t *p = &d->pages[i];
-        json_t *pj = pm_proto_page_result_json(p);
-        /* Artifacts live in the work folder, which is removed. */
-        json_object_del(pj, "image");
-        json_object_del(pj, "text_pdf");
-        json_object_del(pj, "text");
-        json_array_append_new(pages, pj);
-        if (p->ok) {
-            ok++;
-            blank += (size_t)p->blank;
-            billable += (size_t)!p->blank;
-        }
-    }
-    if (d->intake_error != NULL || !d->result.ok)
-        status = "failed";
-    else
-        status = ok == d->npages ? "ok" : "partial";
-    if (!d->result.ok)
-        billable = 0;
-    return json_pack(
-        "{s:s, s:s, s:s?, s:s?, s:s, s:i, s:i, s:i, s:i, s:i, s:I, s:f, "
-        "s:s?, s:o}",
-        "document", d->name, "status", status, "pdf",
-        d->result.ok ? d->pdf : NULL, "txt", d->result.ok ? d->txt : NULL,
-        "profile", c->profile->name, "pages", (int)d->npages, "converted",
-        (int)ok, "failed", (int)(d->npages - ok), "blank", (int)blank,
-        "billable_pages", (int)billable, "pdf_bytes",
-        (json_int_t)d->result.pdf_bytes, "assembly_ms", d->result.ms, "error",
-        d->intake_error ? d->intake_error : d->result.error, "page_results",
-        pages);
-}
-
 static int write_report(const convert_t *c, const doc_t *d)
 {
-    json_t *rep = doc_report(c, d);
-    char *text;
-    int err;
+    pm_report_t r = {
+        .document = d->name,
+        .profile = c->profile->name,
+        .written = d->intake_error == NULL && d->result.ok,
+        .pdf = d->pdf,
+        .txt = d->txt,
+        .pages = d->pages,
+        .npages = d->npages,
+        .result = &d->result,
+        .error = d->intake_error ? d->intake_error : d->result.error,
+    };
 
-    if (rep == NULL)
-        return PM_ENOMEM;
-    text = json_dumps(rep, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-    json_decref(rep);
-    if (text == NULL)
-        return PM_ENOMEM;
-    err = pm_write_file_atomic(d->report, text, strlen(text));
-    free(text);
-    return err;
+    return pm_report_write(d->report, pm_report_json(&r));
 }
 
 static void print_summary(const doc_t *d)
@@ -485,38 +446,85 @@ static void on_task_done(void *arg, long long task, const pm_proto_msg_t *m,
     doc_finished(c, d);
 }
 
+/* Estimated work of page j: its file's bytes shared among the file's
+ * frames (frames of one file are consecutive). Dense pages compress
+ * worse and take OCR longer; the estimate only orders the queue. */
+static double page_cost(const doc_t *d, size_t j)
+{
+    const char *src = d->pages[j].src;
+    size_t first = j, last = j;
+    struct stat st;
+
+    while (first > 0 && strcmp(d->pages[first - 1].src, src) == 0)
+        first--;
+    while (last + 1 < d->npages && strcmp(d->pages[last + 1].src, src) == 0)
+        last++;
+    if (stat(src, &st) != 0)
+        return 0;
+    return (double)st.st_size / (double)(last - first + 1);
+}
+
+typedef struct pending {
+    long long task;
+    double cost;
+} pending_t;
+
+static int cmp_cost_desc(const void *a, const void *b)
+{
+    const pending_t *x = a, *y = b;
+
+    if (x->cost != y->cost)
+        return x->cost < y->cost ? 1 : -1;
+    return x->task < y->task ? -1 : x->task > y->task;
+}
+
+/* Numbers every page task, settles pages that failed at intake, and
+ * submits the rest largest first: with every page known up front, longest
+ * first leaves the shortest pages for the end, so workers finish together
+ * instead of one waiting on the other's last big page. */
 static int start_tasks(convert_t *c)
 {
     long long n = 0, task = 0;
+    pending_t *todo;
+    size_t ntodo = 0;
+    int err = 0;
 
     for (size_t i = 0; i < c->ndocs; i++)
         n += (long long)c->docs[i].npages;
     c->page_tasks = n;
     c->task_doc = pm_calloc((size_t)n + 1, sizeof(long long));
     c->task_page = pm_calloc((size_t)n + 1, sizeof(long long));
-    if (c->task_doc == NULL || c->task_page == NULL)
+    todo = pm_calloc((size_t)n + 1, sizeof(*todo));
+    if (c->task_doc == NULL || c->task_page == NULL || todo == NULL) {
+        pm_free(todo);
         return PM_ENOMEM;
+    }
     for (size_t i = 0; i < c->ndocs; i++) {
         doc_t *d = &c->docs[i];
-        if (d->intake_error != NULL || d->npages == 0) {
-            doc_finished(c, d);
-            continue;
-        }
         for (size_t j = 0; j < d->npages; j++, task++) {
             c->task_doc[task] = (long long)i;
             c->task_page[task] = (long long)j;
-            if (d->pages[j].error != NULL) {
-                /* Failed at intake: counted, never sent. */
-                if (++d->finished == d->npages)
-                    submit_assembly(c, i);
-                continue;
+            if (d->intake_error == NULL && d->pages[j].error == NULL) {
+                todo[ntodo].task = task;
+                todo[ntodo++].cost = page_cost(d, j);
+            } else {
+                d->finished++; /* failed at intake: counted, never sent */
             }
-            int err = submit_page(c, task);
-            if (err)
-                return err;
         }
     }
-    return 0;
+    qsort(todo, ntodo, sizeof(*todo), cmp_cost_desc);
+    for (size_t k = 0; k < ntodo && err == 0; k++)
+        err = submit_page(c, todo[k].task);
+    pm_free(todo);
+    /* Documents with nothing to convert are finished now. */
+    for (size_t i = 0; i < c->ndocs && err == 0; i++) {
+        doc_t *d = &c->docs[i];
+        if (d->intake_error != NULL || d->npages == 0)
+            doc_finished(c, d);
+        else if (d->finished == d->npages)
+            submit_assembly(c, i);
+    }
+    return err;
 }
 
 /* ---- command ---- */
@@ -644,14 +652,7 @@ static int run(convert_t *c, const convert_args_t *a, int argc, char **argv)
 
     if (uv_exepath(exe, &exe_len) != 0 || uv_loop_init(&loop) != 0)
         return PM_EXIT_FAILURE;
-    memset(&po, 0, sizeof(po));
-    po.exe = exe;
-    po.tessdata = c->cfg->tessdata;
-    po.workers = a->jobs > 0           ? a->jobs
-                 : c->cfg->workers > 0 ? c->cfg->workers
-                                       : pm_ncpu();
-    po.task_timeout = c->cfg->page_timeout;
-    po.memory_mb = c->cfg->worker_memory_mb;
+    pm_pool_opts_from_config(&po, c->cfg, exe, a->jobs);
     err = pm_pool_open(&loop, &po, on_task_done, c, &c->pool);
     if (err == 0)
         err = start_tasks(c);
