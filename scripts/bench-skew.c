@@ -2,8 +2,8 @@
  * bench-skew: write a rotated ("skewed") copy of a page image for
  * scripts/bench-convert.sh.  Not part of pagemill; compiled by the script:
  *
- *   cc -O2 -o bench-skew scripts/bench-skew.c $(pkg-config --cflags --libs lept)
- *   bench-skew IN OUTBASE ANGLE_DEGREES   (positive = clockwise)
+ *   cc -O2 -o bench-skew scripts/bench-skew.c $(pkg-config --cflags --libs
+ * lept) bench-skew IN OUTBASE ANGLE_DEGREES   (positive = clockwise)
  *
  * writes OUTBASE.tif or OUTBASE.png and prints the path it wrote.
  *
@@ -15,15 +15,14 @@
  * without one, so the tools get the same dpi handling for the copy as for
  * the original.
  */
+#include <allheaders.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <allheaders.h>
 
 int main(int argc, char **argv)
 {
     if (argc != 4 && argc != 5) {
-        fprintf(stderr, "usage: %s IN OUTBASE ANGLE_DEGREES [DPI]\n",
-                argv[0]);
+        fprintf(stderr, "usage: %s IN OUTBASE ANGLE_DEGREES [DPI]\n", argv[0]);
         return 2;
     }
     char *end;
@@ -65,7 +64,8 @@ int main(int argc, char **argv)
     /* Leptonica's TIFF writer puts 300 dpi into a file whose pix has no
      * resolution, so an untagged 1-bit page goes to PNG (no pHYs) instead. */
     l_int32 format = (pixGetDepth(pixd) == 1 && xres > 0 && yres > 0)
-                         ? IFF_TIFF_G4 : IFF_PNG;
+                         ? IFF_TIFF_G4
+                         : IFF_PNG;
     char out[4096];
     snprintf(out, sizeof out, "%s.%s", argv[2],
              format == IFF_TIFF_G4 ? "tif" : "png");
