@@ -63,8 +63,8 @@ int pm_event_add(pm_catalog_t *cat, const char *actor, const char *kind,
                  int64_t job, int page, const char *detail);
 
 /* Lists the events of a job (all events when job == 0): the newest
- * `limit` (0: all), shown oldest first, like tail. *out is a new array; free with
- * pm_event_list_free. */
+ * `limit` (0: all), shown oldest first, like tail. *out is a new array; free
+ * with pm_event_list_free. */
 int pm_event_list(pm_catalog_t *cat, int64_t job, size_t limit,
                   pm_event_t **out, size_t *n);
 void pm_event_list_free(pm_event_t *v, size_t n);
