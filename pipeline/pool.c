@@ -403,6 +403,19 @@ static int spawn_worker(pm_pool_t *pool)
     return 0;
 }
 
+void pm_pool_opts_from_config(pm_pool_opts_t *o, const pm_config_t *cfg,
+                              const char *exe, int workers)
+{
+    memset(o, 0, sizeof(*o));
+    o->exe = exe;
+    o->tessdata = cfg->tessdata;
+    o->workers = workers > 0        ? workers
+                 : cfg->workers > 0 ? cfg->workers
+                                    : pm_ncpu();
+    o->task_timeout = cfg->page_timeout;
+    o->memory_mb = cfg->worker_memory_mb;
+}
+
 int pm_pool_open(uv_loop_t *loop, const pm_pool_opts_t *o, pm_pool_done_cb cb,
                  void *arg, pm_pool_t **out)
 {

@@ -27,6 +27,15 @@ typedef struct pm_pool_opts {
 } pm_pool_opts_t;
 
 /*
+ * Fills `o` for a pool run by `exe` (borrowed: kept in `o`) from `cfg`
+ * (borrowed, as is its tessdata string): `workers` processes when above 0,
+ * else the configuration's number, else one per core; the page timeout
+ * and the per-worker memory limit.
+ */
+void pm_pool_opts_from_config(pm_pool_opts_t *o, const pm_config_t *cfg,
+                              const char *exe, int workers);
+
+/*
  * Called once per submitted task: with the worker's result message (msg,
  * borrowed for the call), or with msg NULL and `why` saying how the task
  * was lost (worker crashed, killed on timeout, protocol error).

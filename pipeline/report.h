@@ -1,0 +1,36 @@
+/*
+ * report.h: the per-document report, <name>.pages.json, shared by
+ * `pagemill convert` and `pagemill serve`: document totals (pages,
+ * converted, failed, blank, billable pages = converted non-blank pages of
+ * a written document) and every page's result.
+ */
+#ifndef PM_PIPELINE_REPORT_H
+#define PM_PIPELINE_REPORT_H
+
+#include <stddef.h>
+
+#include "pipeline/proto.h"
+
+struct json_t;
+
+/* What one report says; every pointer is borrowed for the call. */
+typedef struct pm_report {
+    const char *document;  /* the document's name */
+    const char *profile;   /* profile name */
+    int written;           /* the PDF and text were written */
+    const char *pdf, *txt; /* their paths, shown only when written */
+    const pm_page_result_t *pages;
+    size_t npages;
+    const pm_doc_result_t *result; /* the assembly's result, or NULL */
+    const char *error;             /* why the document failed, or NULL */
+} pm_report_t;
+
+/* Returns a new JSON object (caller owns, json_decref) or NULL when out
+ * of memory. Page artifact paths are left out: they are work files. */
+struct json_t *pm_report_json(const pm_report_t *r);
+
+/* Writes `doc` (taken: released even on failure) to `path` durably,
+ * indented, keys in order. 0 or a negative PM_* code. */
+int pm_report_write(const char *path, struct json_t *doc);
+
+#endif /* PM_PIPELINE_REPORT_H */
