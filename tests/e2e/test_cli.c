@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #include <jansson.h>
@@ -188,13 +187,6 @@ static long long jget_int(const json_t *o, const char *key)
     return json_integer_value(v);
 }
 
-static int file_exists(const char *path)
-{
-    struct stat st;
-
-    return stat(path, &st) == 0;
-}
-
 /* ---- jobs made through the catalog API ---- */
 
 static int sha_counter;
@@ -337,7 +329,7 @@ static void accounts_are_added_listed_and_unique(void **state)
                 "--number 4711");
     assert_contains(out, "account CITY added");
     free(out);
-    assert_true(file_exists(f->db));
+    assert_true(t_exists(f->db));
     doc = jrun(f, "account add UNI --name University");
     assert_string_equal(jget_str(doc, "code"), "UNI");
     assert_true(json_is_null(json_object_get(doc, "contact")));
@@ -794,7 +786,7 @@ static void bad_usage_exits_two(void **state)
     snprintf(f->db, sizeof(f->db), "%s/catalog.db", f->dir);
     fails(f, 2, "--name must not be empty", "account add X --name ''");
     fails(f, 2, "--account is required", "workorder add WO-1");
-    assert_false(file_exists(f->db)); /* nothing was written */
+    assert_false(t_exists(f->db)); /* nothing was written */
 
     out = ok(f, "job --help");
     assert_contains(out, "pagemill job retry ID\n");
@@ -809,7 +801,7 @@ static void bad_usage_exits_two(void **state)
     out = ok(f, "--help");
     assert_contains(out, "workorder");
     free(out);
-    assert_false(file_exists(f->db));
+    assert_false(t_exists(f->db));
 }
 
 static void unopenable_catalog_exits_one(void **state)
@@ -820,7 +812,7 @@ static void unopenable_catalog_exits_one(void **state)
     /* Only `account add` creates a catalog; a mistyped path is an error. */
     fails(f, 1, "cannot open catalog", "status");
     fails(f, 1, "cannot open catalog", "job list");
-    assert_false(file_exists(f->db));
+    assert_false(t_exists(f->db));
     memset(junk, 'x', sizeof(junk));
     assert_int_equal(pm_write_file_atomic(f->db, junk, sizeof(junk)), 0);
     fails(f, 1, "cannot open catalog", "status");

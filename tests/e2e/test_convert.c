@@ -19,64 +19,24 @@
 
 #define TESTING "tesseract-test/testing/"
 
-/* AddressSanitizer reserves terabytes of address space, which the default
- * per-worker RLIMIT_AS (worker_memory_mb = 4096) refuses: every worker
- * would die at start. Sanitizer builds run convert without the limit. */
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#endif
-#endif
-#ifndef UNDER_ASAN
-#define UNDER_ASAN 0
-#endif
-
 static char config_opt[600];
 
-/* "--config FILE" lifting the memory limit under ASan, else "". */
+/* "--config FILE" lifting the memory limit under ASan, else "".
+ * AddressSanitizer reserves terabytes of address space, which the default
+ * per-worker RLIMIT_AS (worker_memory_mb = 4096) refuses: every worker
+ * would die at start. Sanitizer builds run convert without the limit. */
 static const char *config_arg(const char *tmp)
 {
     static const char ini[] = "[pagemill]\nworker_memory_mb = 0\n";
     char path[560];
 
     config_opt[0] = '\0';
-    if (!UNDER_ASAN)
+    if (!T_UNDER_ASAN)
         return config_opt;
     snprintf(path, sizeof(path), "%s/asan.ini", tmp);
     assert_int_equal(pm_write_file_atomic(path, ini, strlen(ini)), 0);
     snprintf(config_opt, sizeof(config_opt), "--config '%s'", path);
     return config_opt;
-}
-
-static int make_tmpdir(void **state)
-{
-    *state = pm_strdup(t_tmpdir());
-    return *state == NULL;
-}
-
-static int remove_tmpdir(void **state)
-{
-    t_tmpdir_cleanup();
-    pm_free(*state);
-    return 0;
-}
-
-/* Copies shared-data file `rel` to `dst`, keeping only its first `keep`
- * bytes when keep > 0 (a truncated, corrupt copy). */
-static void copy_data(const char *rel, const char *dst, size_t keep)
-{
-    unsigned char *buf = NULL;
-    size_t len = 0;
-
-    assert_int_equal(pm_read_file(t_data(rel), 1u << 26, &buf, &len), 0);
-    if (keep > 0) {
-        assert_true(keep < len);
-        len = keep;
-    }
-    assert_int_equal(pm_write_file_atomic(dst, buf, len), 0);
-    pm_free(buf);
 }
 
 /* SHA-256 of every file in `dir`, as one string (caller frees). */
@@ -102,17 +62,6 @@ static void assert_no_leftovers(const char *dir)
             fail_msg("left behind in %s: %s", dir, e->d_name);
     }
     closedir(d);
-}
-
-static int pdf_pages(const char *pdf)
-{
-    char *out = NULL;
-    int n;
-
-    assert_int_equal(t_run(&out, "qpdf --show-npages '%s'", pdf), 0);
-    n = atoi(out);
-    free(out);
-    return n;
 }
 
 static json_t *load_report(const char *path)
@@ -169,13 +118,13 @@ static void one_corrupt_page(const char *tmp, const char *bad, size_t keep)
     snprintf(out, sizeof(out), "%s/out", tmp);
     assert_int_equal(pm_mkdir_p(in), 0);
     snprintf(path, sizeof(path), "%s/p1.tif", in);
-    copy_data(TESTING "phototest.tif", path, 0);
+    t_copy_file(t_data(TESTING "phototest.tif"), path);
     snprintf(path, sizeof(path), "%s/p2.tif", in);
-    copy_data(bad, path, keep);
+    t_copy_truncated(t_data(bad), path, keep);
     snprintf(path, sizeof(path), "%s/p3.png", in);
-    copy_data(TESTING "phototest-rotated-R.png", path, 0);
+    t_copy_file(t_data(TESTING "phototest-rotated-R.png"), path);
     snprintf(path, sizeof(path), "%s/p4.tif", in);
-    copy_data(TESTING "eurotext.tif", path, 0);
+    t_copy_file(t_data(TESTING "eurotext.tif"), path);
     before = checksums(in);
 
     rc = t_run(&stdout_text, "'%s' convert %s --jobs 2 --out '%s' '%s' 2>&1",
@@ -187,7 +136,7 @@ static void one_corrupt_page(const char *tmp, const char *bad, size_t keep)
 
     /* Three pages made it, in order, and the text has three pages. */
     snprintf(path, sizeof(path), "%s/in.pdf", out);
-    assert_int_equal(pdf_pages(path), 3);
+    assert_int_equal(t_pdf_pages(path), 3);
     snprintf(path, sizeof(path), "%s/in.txt", out);
     assert_int_equal(form_feeds(path), 2);
 
@@ -261,10 +210,10 @@ static void good_inputs_exit_zero(void **state)
     snprintf(one, sizeof(one), "%s/eurotext.tif", tmp);
     assert_int_equal(pm_mkdir_p(in), 0);
     snprintf(path, sizeof(path), "%s/a.tif", in);
-    copy_data(TESTING "phototest.tif", path, 0);
+    t_copy_file(t_data(TESTING "phototest.tif"), path);
     snprintf(path, sizeof(path), "%s/b.png", in);
-    copy_data(TESTING "phototest-rotated-L.png", path, 0);
-    copy_data(TESTING "eurotext.tif", one, 0);
+    t_copy_file(t_data(TESTING "phototest-rotated-L.png"), path);
+    t_copy_file(t_data(TESTING "eurotext.tif"), one);
 
     rc = t_run(&text, "'%s' convert %s -j 2 -o '%s' '%s' '%s' 2>&1", PM_BINARY,
                config_arg(tmp), out, in, one);
@@ -275,7 +224,7 @@ static void good_inputs_exit_zero(void **state)
         json_t *rep;
 
         snprintf(path, sizeof(path), "%s/%s.pdf", out, docs[i]);
-        assert_int_equal(pdf_pages(path), npages[i]);
+        assert_int_equal(t_pdf_pages(path), npages[i]);
         snprintf(path, sizeof(path), "%s/%s.pages.json", out, docs[i]);
         rep = load_report(path);
         assert_string_equal(str_field(rep, "status"), "ok");
@@ -320,13 +269,13 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(corrupt_page_found_when_counting,
-                                        make_tmpdir, remove_tmpdir),
+                                        t_tmpdir_setup, t_tmpdir_teardown),
         cmocka_unit_test_setup_teardown(corrupt_page_found_when_decoding,
-                                        make_tmpdir, remove_tmpdir),
-        cmocka_unit_test_setup_teardown(good_inputs_exit_zero, make_tmpdir,
-                                        remove_tmpdir),
-        cmocka_unit_test_setup_teardown(bad_command_lines_exit_two, make_tmpdir,
-                                        remove_tmpdir),
+                                        t_tmpdir_setup, t_tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(good_inputs_exit_zero, t_tmpdir_setup,
+                                        t_tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(bad_command_lines_exit_two,
+                                        t_tmpdir_setup, t_tmpdir_teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

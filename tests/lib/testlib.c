@@ -3,6 +3,7 @@
  */
 #include "lib/testlib.h"
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 
 #include "config/config.h"
 #include "pipeline/pm.h"
+#include "workers/engine.h"
 
 static char data_buf[4096];
 static char tmp_buf[256];
@@ -50,6 +52,113 @@ void t_tmpdir_cleanup(void)
     if (tmp_buf[0] != '\0' && getenv("PM_KEEP_TMP") == NULL)
         pm_rmtree(tmp_buf);
     tmp_buf[0] = '\0';
+}
+
+int t_tmpdir_setup(void **state)
+{
+    *state = pm_strdup(t_tmpdir());
+    return *state == NULL;
+}
+
+int t_tmpdir_teardown(void **state)
+{
+    t_tmpdir_cleanup();
+    pm_free(*state);
+    return 0;
+}
+
+pm_engine_t *t_engine;
+
+int t_engine_open(void **state)
+{
+    (void)state;
+    return pm_engine_open(NULL, &t_engine);
+}
+
+int t_engine_close(void **state)
+{
+    (void)state;
+    pm_engine_close(t_engine);
+    t_engine = NULL;
+    return 0;
+}
+
+pm_engine_t *t_engine_new(void)
+{
+    pm_engine_t *eng = NULL;
+
+    assert_int_equal(pm_engine_open(NULL, &eng), 0);
+    assert_non_null(eng);
+    return eng;
+}
+
+int t_count_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int n = 0;
+
+    assert_non_null(d);
+    while ((e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+            n++;
+    closedir(d);
+    return n;
+}
+
+long long t_file_size(const char *path)
+{
+    struct stat st;
+
+    assert_int_equal(stat(path, &st), 0);
+    return (long long)st.st_size;
+}
+
+int t_exists(const char *path)
+{
+    struct stat st;
+
+    return stat(path, &st) == 0;
+}
+
+int t_pdf_pages(const char *pdf)
+{
+    char *out = NULL;
+    int n;
+
+    assert_int_equal(t_run(&out, "qpdf --show-npages '%s'", pdf), 0);
+    n = atoi(out);
+    free(out);
+    return n;
+}
+
+/* Reads `src` whole (up to 256 MiB), failing the test on error. */
+static unsigned char *read_whole(const char *src, size_t *len)
+{
+    unsigned char *buf = NULL;
+
+    *len = 0;
+    assert_int_equal(pm_read_file(src, 1u << 28, &buf, len), 0);
+    return buf;
+}
+
+void t_copy_file(const char *src, const char *dst)
+{
+    size_t len;
+    unsigned char *buf = read_whole(src, &len);
+
+    assert_int_equal(pm_write_file_atomic(dst, buf, len), 0);
+    pm_free(buf);
+}
+
+void t_copy_truncated(const char *src, const char *dst, size_t len)
+{
+    size_t n;
+    unsigned char *buf = read_whole(src, &n);
+
+    assert_true(len < n);
+    assert_int_equal(pm_write_file_atomic(dst, buf, len), 0);
+    pm_free(buf);
 }
 
 int t_run(char **out, const char *fmt, ...)

@@ -5,7 +5,6 @@
  * test writes a file slowly with real mtimes to show that a file still
  * growing is not taken.
  */
-#include <dirent.h>
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -107,20 +106,6 @@ static int same_bytes(const char *a, const char *b)
     pm_free(x);
     pm_free(y);
     return same;
-}
-
-/* Counts the entries of a folder, "." and ".." aside. */
-static int count_entries(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    int n = 0;
-
-    assert_non_null(d);
-    while ((e = readdir(d)) != NULL)
-        n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
-    closedir(d);
-    return n;
 }
 
 /* A folder batch hot/<name> with the given pages (names) copied in. */
@@ -1110,7 +1095,7 @@ static void take_fails_cleanly_when_memory_runs_out(void **state)
     assert_string_equal(b->files[1], at("%s/p2.tif", spooled));
     assert_true(exists(b->files[1]));
     if (exists(w.spool))
-        assert_int_equal(count_entries(w.spool), 1); /* no leftovers */
+        assert_int_equal(t_count_entries(w.spool), 1); /* no leftovers */
     pm_free(spooled);
     pm_batch_free_list(b);
     world_close(&w);

@@ -4,7 +4,6 @@
  * fail, mkdir -p, and the allocation failure hook every other OOM test
  * relies on.
  */
-#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -212,20 +211,6 @@ static void strdup_and_asprintf(void **state)
 
 /* ---- files ---- */
 
-static int count_entries(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    int n = 0;
-
-    assert_non_null(d);
-    while ((e = readdir(d)) != NULL)
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-            n++;
-    closedir(d);
-    return n;
-}
-
 static void expect_content(const char *path, const char *want)
 {
     char *got = t_slurp(path);
@@ -251,7 +236,7 @@ static void write_file_atomic_writes_and_replaces(void **state)
     assert_int_equal(pm_write_file_atomic(path, "", 0), 0);
     assert_int_equal(stat(path, &st), 0);
     assert_int_equal(st.st_size, 0);
-    assert_int_equal(count_entries(dir), 1); /* no temp files */
+    assert_int_equal(t_count_entries(dir), 1); /* no temp files */
     t_tmpdir_cleanup();
 }
 
@@ -265,7 +250,7 @@ static void write_file_atomic_failures_leave_nothing(void **state)
     /* Into a folder that does not exist. */
     snprintf(path, sizeof(path), "%s/missing/out.txt", dir);
     assert_int_equal(pm_write_file_atomic(path, "x", 1), -ENOENT);
-    assert_int_equal(count_entries(dir), 0);
+    assert_int_equal(t_count_entries(dir), 0);
 
     /* Over a non-empty folder: the temp file is written, the rename
      * fails, and the temp file must go. */
@@ -274,8 +259,8 @@ static void write_file_atomic_failures_leave_nothing(void **state)
     snprintf(path, sizeof(path), "%s/folder/keep", dir);
     assert_int_equal(pm_write_file_atomic(path, "k", 1), 0);
     assert_true(pm_write_file_atomic(sub, "x", 1) < 0);
-    assert_int_equal(count_entries(dir), 1);
-    assert_int_equal(count_entries(sub), 1);
+    assert_int_equal(t_count_entries(dir), 1);
+    assert_int_equal(t_count_entries(sub), 1);
     expect_content(path, "k");
 
     /* Out of memory before anything is written. */
@@ -283,7 +268,7 @@ static void write_file_atomic_failures_leave_nothing(void **state)
     pm_alloc_fail_at(1);
     assert_int_equal(pm_write_file_atomic(path, "x", 1), PM_ENOMEM);
     pm_alloc_fail_at(0);
-    assert_int_equal(count_entries(dir), 1);
+    assert_int_equal(t_count_entries(dir), 1);
     t_tmpdir_cleanup();
 }
 
@@ -307,7 +292,7 @@ static void write_file_atomic_out_of_memory_leaves_old_file(void **state)
             break;
         assert_int_equal(err, PM_ENOMEM);
         expect_content(path, "old");
-        assert_int_equal(count_entries(dir), 1);
+        assert_int_equal(t_count_entries(dir), 1);
     }
     assert_int_equal(err, 0);
     expect_content(path, "new");
@@ -399,8 +384,8 @@ static void read_file_and_rmtree(void **state)
     assert_int_equal(pm_write_file_atomic(path, "w", 1), 0);
     snprintf(sub, sizeof(sub), "%s/t", dir);
     assert_int_equal(pm_rmtree(sub), 0);
-    assert_int_equal(count_entries(dir), 1); /* f.txt */
-    assert_int_equal(pm_rmtree(sub), 0);     /* gone already: fine */
+    assert_int_equal(t_count_entries(dir), 1); /* f.txt */
+    assert_int_equal(pm_rmtree(sub), 0);       /* gone already: fine */
     t_tmpdir_cleanup();
 }
 

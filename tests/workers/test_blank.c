@@ -20,14 +20,6 @@
 #include "pipeline/pm.h"
 #include "workers/engine.h"
 
-static pm_engine_t *engine(void)
-{
-    pm_engine_t *eng = NULL;
-
-    assert_int_equal(pm_engine_open(NULL, &eng), 0);
-    return eng;
-}
-
 /* Runs the check and prints the measurement. */
 static double measure(pm_engine_t *eng, const pm_profile_t *p, PIX *binary,
                       int res, const char *what, int *blank)
@@ -94,7 +86,7 @@ static void blank_sheet_with_specks_and_dark_edge_is_blank(void **state)
 
     (void)state;
     t_profile(&p);
-    eng = engine();
+    eng = t_engine_new();
     for (size_t i = 0; i < sizeof(dpis) / sizeof(dpis[0]); i++) {
         /* A thin shadow, then a bar as wide as unpaper's test page has
          * (8% of the width, more than the 5% trimmed). */
@@ -123,7 +115,7 @@ static void heavy_dust_is_blank(void **state)
 
     (void)state;
     t_profile(&p);
-    eng = engine();
+    eng = t_engine_new();
     pix = pixCreate(2550, 3300, 1);
     add_specks(pix, 5000, 7);
     measure(eng, &p, pix, 300, "blank sheet, 5000 specks", &blank);
@@ -158,7 +150,7 @@ static void one_short_line_is_not_blank(void **state)
 
     (void)state;
     t_profile(&p);
-    eng = engine();
+    eng = t_engine_new();
     for (size_t i = 0; i < sizeof(dpis) / sizeof(dpis[0]); i++) {
         int dpi = dpis[i], blank;
         PIX *pix;
@@ -215,7 +207,7 @@ static void real_text_pages_are_not_blank(void **state)
     (void)state;
     t_require_data();
     t_profile(&p);
-    eng = engine();
+    eng = t_engine_new();
     for (size_t i = 0; i < sizeof(rels) / sizeof(rels[0]); i++) {
         pm_page_image_t img;
         PIX *pix = NULL;
@@ -252,7 +244,7 @@ static void real_border_bar_without_text_is_blank(void **state)
     (void)state;
     t_require_data();
     t_profile(&p);
-    eng = engine();
+    eng = t_engine_new();
     snprintf(path, sizeof(path), "%s",
              t_data("unpaper/tests/source_images/imgsrc001.png"));
     assert_int_equal(pm_load_page(eng, path, 0, &p, &pix, &fb), 0);
@@ -279,7 +271,7 @@ static void threshold_comes_from_the_profile(void **state)
 
     (void)state;
     t_profile(&p);
-    eng = engine();
+    eng = t_engine_new();
     pix = t_text_page(2550, 3300, 300, lines);
     assert_int_equal(pm_blank_check(eng, &p, pix, 300, &blank, &ratio), 0);
     assert_false(blank);
@@ -303,7 +295,7 @@ static void tiny_and_empty_pages_do_not_crash(void **state)
 
     (void)state;
     t_profile(&p);
-    eng = engine();
+    eng = t_engine_new();
     for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
         PIX *pix = pixCreate(sizes[i][0], sizes[i][1], 1);
         double ratio = -1;

@@ -37,40 +37,12 @@
 static const double angles[] = {-15, -12, -7.5, -3, -0.8, 1.5, 4, 9, 15};
 #define NANGLES (sizeof(angles) / sizeof(*angles))
 
-static pm_engine_t *eng;
-
-static int open_engine(void **state)
-{
-    (void)state;
-    return pm_engine_open(NULL, &eng);
-}
-
-static int close_engine(void **state)
-{
-    (void)state;
-    pm_engine_close(eng);
-    eng = NULL;
-    return 0;
-}
-
-static int make_tmpdir(void **state)
-{
-    *state = pm_strdup(t_tmpdir());
-    return *state == NULL;
-}
-
-static int remove_tmpdir(void **state)
-{
-    t_tmpdir_cleanup();
-    pm_free(*state);
-    return 0;
-}
-
 static PIX *load(const char *rel, const pm_profile_t *p, int *fallback)
 {
     PIX *pix = NULL;
 
-    assert_int_equal(pm_load_page(eng, t_data(rel), 0, p, &pix, fallback), 0);
+    assert_int_equal(pm_load_page(t_engine, t_data(rel), 0, p, &pix, fallback),
+                     0);
     return pix;
 }
 
@@ -101,9 +73,9 @@ static void check_angles(const char *name, PIX *orig, pm_kind_t kind,
         l_int32 sw = pixGetWidth(skewed), sh = pixGetHeight(skewed);
         double angle = 99, conf = -1, err;
 
-        assert_int_equal(pm_normalize(eng, skewed, p, &img), 0);
+        assert_int_equal(pm_normalize(t_engine, skewed, p, &img), 0);
         assert_int_equal(img.kind, kind);
-        assert_int_equal(pm_deskew_page(eng, p, &img, &angle, &conf), 0);
+        assert_int_equal(pm_deskew_page(t_engine, p, &img, &angle, &conf), 0);
         err = fabs(angle + angles[i]);
         if (err > worst)
             worst = err;
@@ -190,7 +162,7 @@ static void untagged_low_resolution_page_skews_are_found(void **state)
     pixSetYRes(pix, 0);
     assert_int_equal(pixWrite(path, pix, IFF_PNG), 0);
     pixDestroy(&pix);
-    assert_int_equal(pm_load_page(eng, path, 0, &p, &orig, &fallback), 0);
+    assert_int_equal(pm_load_page(t_engine, path, 0, &p, &orig, &fallback), 0);
     assert_int_equal(fallback, 1);
     assert_int_equal(pixGetYRes(orig), p.fallback_dpi);
     check_angles("lucasta.150 untagged", orig, PM_KIND_GRAY, &p);
@@ -210,10 +182,10 @@ static void straight_page_is_left_alone(void **state)
     (void)state;
     t_require_data();
     t_profile(&p);
-    assert_int_equal(pm_normalize(eng, load(MAGAZINE, &p, &fallback), &p, &img),
-                     0);
+    assert_int_equal(
+        pm_normalize(t_engine, load(MAGAZINE, &p, &fallback), &p, &img), 0);
     pix = img.pix;
-    assert_int_equal(pm_deskew_page(eng, &p, &img, &angle, &conf), 0);
+    assert_int_equal(pm_deskew_page(t_engine, &p, &img, &angle, &conf), 0);
     printf("# straight 8087_054.3B: correction %.3f, confidence %.2f\n", angle,
            conf);
     assert_true(angle == 0);
@@ -235,9 +207,9 @@ static void deskew_off_does_nothing(void **state)
     t_profile(&p);
     p.deskew = 0;
     orig = load("tesseract-test/testing/eurotext.tif", &p, &fallback);
-    assert_int_equal(pm_normalize(eng, turn(orig, 6), &p, &img), 0);
+    assert_int_equal(pm_normalize(t_engine, turn(orig, 6), &p, &img), 0);
     pix = img.pix;
-    assert_int_equal(pm_deskew_page(eng, &p, &img, &angle, &conf), 0);
+    assert_int_equal(pm_deskew_page(t_engine, &p, &img, &angle, &conf), 0);
     assert_true(angle == 0);
     assert_true(conf == 0);
     assert_ptr_equal(img.pix, pix);
@@ -267,9 +239,9 @@ static void search_covers_exactly_max_angle(void **state)
         pm_page_image_t img;
         double angle = 99, conf = -1;
 
-        assert_int_equal(pm_normalize(eng, turn(orig, cases[i].turn), &p, &img),
-                         0);
-        assert_int_equal(pm_deskew_page(eng, &p, &img, &angle, &conf), 0);
+        assert_int_equal(
+            pm_normalize(t_engine, turn(orig, cases[i].turn), &p, &img), 0);
+        assert_int_equal(pm_deskew_page(t_engine, &p, &img, &angle, &conf), 0);
         printf("# eurotext turned %+.1f, max 5: correction %+.3f, "
                "confidence %.2f\n",
                cases[i].turn, angle, conf);
@@ -286,12 +258,12 @@ int main(void)
         cmocka_unit_test(bitonal_page_skews_are_found),
         cmocka_unit_test(gray_page_skews_are_found),
         cmocka_unit_test_setup_teardown(
-            untagged_low_resolution_page_skews_are_found, make_tmpdir,
-            remove_tmpdir),
+            untagged_low_resolution_page_skews_are_found, t_tmpdir_setup,
+            t_tmpdir_teardown),
         cmocka_unit_test(straight_page_is_left_alone),
         cmocka_unit_test(deskew_off_does_nothing),
         cmocka_unit_test(search_covers_exactly_max_angle),
     };
 
-    return cmocka_run_group_tests(tests, open_engine, close_engine);
+    return cmocka_run_group_tests(tests, t_engine_open, t_engine_close);
 }

@@ -5,14 +5,12 @@
  * gray and colour pages become a JPEG (or JPEG 2000) file that decodes,
  * carries the page's resolution and whose size is the reported byte count.
  */
-#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -23,14 +21,6 @@
 #include "lib/testlib.h"
 #include "pipeline/pm.h"
 #include "workers/engine.h"
-
-static pm_engine_t *engine(void)
-{
-    pm_engine_t *eng = NULL;
-
-    assert_int_equal(pm_engine_open(NULL, &eng), 0);
-    return eng;
-}
 
 /* Loads and normalises frame `frame` of a shared file. */
 static void load_page(pm_engine_t *eng, const pm_profile_t *p, const char *rel,
@@ -45,29 +35,6 @@ static void load_page(pm_engine_t *eng, const pm_profile_t *p, const char *rel,
     if (err != 0)
         fail_msg("%s: %s", rel, pm_engine_errmsg(eng));
     assert_int_equal(pm_normalize(eng, pix, p, img), 0);
-}
-
-static long long file_size(const char *path)
-{
-    struct stat st;
-
-    assert_int_equal(stat(path, &st), 0);
-    return (long long)st.st_size;
-}
-
-/* Number of entries in `dir` other than . and .. */
-static int count_entries(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    int n = 0;
-
-    assert_non_null(d);
-    while ((e = readdir(d)) != NULL)
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-            n++;
-    closedir(d);
-    return n;
 }
 
 static int ends_with(const char *s, const char *suffix)
@@ -137,7 +104,7 @@ static void g4_round_trips_losslessly(void **state)
     (void)state;
     t_require_data();
     t_profile(&p);
-    eng = engine();
+    eng = t_engine_new();
     dir = t_tmpdir();
     for (size_t i = 0; i < sizeof(g4_cases) / sizeof(g4_cases[0]); i++) {
         pm_page_image_t img;
@@ -184,13 +151,13 @@ static void g4_round_trips_losslessly(void **state)
         assert_int_equal(w, pixGetWidth(img.pix));
         assert_int_equal(h, pixGetHeight(img.pix));
         /* ...and is a whole file's worth minus headers. */
-        assert_true((long long)len < file_size(path));
+        assert_true((long long)len < t_file_size(path));
         pm_free(g4);
         pm_free(path);
         pm_page_image_cleanup(&img);
     }
     /* Only the artifacts: no temp files left behind. */
-    assert_int_equal(count_entries(dir),
+    assert_int_equal(t_count_entries(dir),
                      (int)(sizeof(g4_cases) / sizeof(g4_cases[0])));
     t_tmpdir_cleanup();
     pm_engine_close(eng);
@@ -206,7 +173,7 @@ static void read_g4_refuses_other_files(void **state)
 
     (void)state;
     t_require_data();
-    eng = engine();
+    eng = t_engine_new();
     /* LZW, not G4. */
     snprintf(path, sizeof(path), "%s",
              t_data("libtiff-testimages/test/images/lzw-single-strip.tiff"));
@@ -267,7 +234,7 @@ static void gray_and_color_become_jpeg(void **state)
     (void)state;
     t_require_data();
     t_profile(&p);
-    eng = engine();
+    eng = t_engine_new();
     dir = t_tmpdir();
     for (size_t i = 0; i < sizeof(jpeg_cases) / sizeof(jpeg_cases[0]); i++) {
         const jpeg_case_t *c = &jpeg_cases[i];
@@ -291,7 +258,7 @@ static void gray_and_color_become_jpeg(void **state)
         assert_int_equal(codec, PM_IMG_JPEG);
         assert_true(ends_with(path, ".jpg"));
         /* The file is the stream the PDF embeds. */
-        assert_int_equal(file_size(path), bytes);
+        assert_int_equal(t_file_size(path), bytes);
         /* JFIF density in dots per inch = the page's resolution. */
         if (!jfif_density(path, &unit, &xd, &yd))
             fail_msg("%s: no JFIF header", path);
@@ -321,7 +288,7 @@ static void gray_and_color_become_jpeg(void **state)
         pm_free(path);
         pm_page_image_cleanup(&img);
     }
-    assert_int_equal(count_entries(dir),
+    assert_int_equal(t_count_entries(dir),
                      (int)(sizeof(jpeg_cases) / sizeof(jpeg_cases[0])));
     t_tmpdir_cleanup();
     pm_engine_close(eng);
@@ -342,7 +309,7 @@ static void jpeg_quality_is_used(void **state)
     (void)state;
     t_require_data();
     t_profile(&p);
-    eng = engine();
+    eng = t_engine_new();
     dir = t_tmpdir();
     load_page(eng, &p, "leptonica/prog/lucasta.150.jpg", 0, &img);
     p.jpeg_quality = 30;
@@ -377,7 +344,7 @@ static void jp2_codec_writes_decodable_jp2(void **state)
     t_require_data();
     t_profile(&p);
     p.gray_codec = PM_CODEC_JP2;
-    eng = engine();
+    eng = t_engine_new();
     dir = t_tmpdir();
     for (size_t i = 0; i < sizeof(rels) / sizeof(rels[0]); i++) {
         pm_page_image_t img;
@@ -396,7 +363,7 @@ static void jp2_codec_writes_decodable_jp2(void **state)
             fail_msg("%s: %s", rels[i], pm_engine_errmsg(eng));
         assert_int_equal(codec, PM_IMG_JP2);
         assert_true(ends_with(path, ".jp2"));
-        assert_int_equal(file_size(path), bytes);
+        assert_int_equal(t_file_size(path), bytes);
         back = pixRead(path);
         assert_non_null(back);
         assert_int_equal(pixGetWidth(back), pixGetWidth(img.pix));
@@ -438,7 +405,7 @@ static void unwritable_destination_fails_cleanly(void **state)
     (void)state;
     t_require_data();
     t_profile(&p);
-    eng = engine();
+    eng = t_engine_new();
     dir = t_tmpdir();
     snprintf(missing, sizeof(missing), "%s/no-such-dir", dir);
     snprintf(base, sizeof(base), "%s/page", missing);
@@ -458,7 +425,7 @@ static void unwritable_destination_fails_cleanly(void **state)
     assert_null(path);
     assert_non_null(strstr(pm_engine_errmsg(eng), missing));
     pm_page_image_cleanup(&img);
-    assert_int_equal(count_entries(dir), 0);
+    assert_int_equal(t_count_entries(dir), 0);
     t_tmpdir_cleanup();
     pm_engine_close(eng);
 }
@@ -477,7 +444,7 @@ static void out_of_memory_is_clean(void **state)
     (void)state;
     t_require_data();
     t_profile(&p);
-    eng = engine();
+    eng = t_engine_new();
     dir = t_tmpdir();
     snprintf(base, sizeof(base), "%s/page", dir);
     for (size_t i = 0; i < sizeof(rels) / sizeof(rels[0]); i++) {
@@ -504,7 +471,7 @@ static void out_of_memory_is_clean(void **state)
             assert_null(path);
             assert_int_equal(bytes, 0);
             /* Nothing left behind. */
-            if (count_entries(dir) != 0) {
+            if (t_count_entries(dir) != 0) {
                 t_run(NULL, "ls -la %s >&2", dir);
                 fail_msg("%s: allocation %ld failed: files left behind",
                          rels[i], n);

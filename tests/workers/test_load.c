@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <cmocka.h>
 #include <leptonica/allheaders.h>
@@ -27,15 +26,6 @@
 #define MAX_FRAMES_CHECKED 64 /* per file, in the sweep */
 
 /* ---- helpers ---- */
-
-static pm_engine_t *engine(void)
-{
-    pm_engine_t *eng = NULL;
-
-    assert_int_equal(pm_engine_open(NULL, &eng), 0);
-    assert_non_null(eng);
-    return eng;
-}
 
 /* Fails the test unless the engine's message names `path` (and, when
  * frame >= 0, "frame N" with N 1-based). */
@@ -72,26 +62,6 @@ static void load_norm(pm_engine_t *eng, const pm_profile_t *p, const char *rel,
     err = pm_normalize(eng, pix, p, img);
     if (err != 0)
         fail_msg("%s: normalize: %s", rel, pm_engine_errmsg(eng));
-}
-
-/* Copies the first `len` bytes of `src` to `dst`. */
-static void copy_prefix(const char *src, const char *dst, size_t len)
-{
-    unsigned char *buf = NULL;
-    size_t n = 0;
-
-    assert_int_equal(pm_read_file(src, 1u << 28, &buf, &n), 0);
-    assert_true(len <= n);
-    assert_int_equal(pm_write_file_atomic(dst, buf, len), 0);
-    pm_free(buf);
-}
-
-static size_t file_size(const char *path)
-{
-    struct stat st;
-
-    assert_int_equal(stat(path, &st), 0);
-    return (size_t)st.st_size;
 }
 
 /* ---- the manifest ---- */
@@ -248,7 +218,7 @@ static void sweep_every_manifest_image(void **state)
     t_require_data();
     memset(&st, 0, sizeof(st));
     t_profile(&p);
-    eng = engine();
+    eng = t_engine_new();
     manifest = t_slurp(t_data("MANIFEST.tsv"));
     assert_non_null(manifest);
     cur = manifest;
@@ -381,7 +351,7 @@ static void well_known_files_decode(void **state)
     (void)state;
     t_require_data();
     t_profile(&p);
-    eng = engine();
+    eng = t_engine_new();
     for (size_t i = 0; i < sizeof(known_files) / sizeof(known_files[0]); i++) {
         const known_t *k = &known_files[i];
         pm_page_image_t img;
@@ -426,7 +396,7 @@ static void minisblack_and_miniswhite_agree(void **state)
     (void)state;
     t_require_data();
     t_profile(&p);
-    eng = engine();
+    eng = t_engine_new();
     load_norm(eng, &p, "leptonica/prog/minisblack.tif", 0, &a, &fb);
     load_norm(eng, &p, "leptonica/prog/miniswhite.tif", 0, &b, &fb);
     assert_int_equal(pixGetDepth(a.pix), 1);
@@ -451,7 +421,7 @@ static void fax_g4_has_eight_frames_at_204x196(void **state)
     (void)state;
     t_require_data();
     t_profile(&p);
-    eng = engine();
+    eng = t_engine_new();
     assert_int_equal(pm_load_count_frames(eng, t_data(rel), &n), 0);
     assert_int_equal(n, 8);
     for (int f = 0; f < n; f++) {
@@ -499,7 +469,7 @@ static void jpeg2000_decodes(void **state)
     (void)state;
     t_require_data();
     t_profile(&p);
-    eng = engine();
+    eng = t_engine_new();
     dir = t_tmpdir();
     snprintf(src_path, sizeof(src_path), "%s",
              t_data("leptonica/prog/test8.jpg"));
@@ -549,7 +519,7 @@ static void not_an_image_fails_cleanly(void **state)
     (void)state;
     t_require_data();
     t_profile(&p);
-    eng = engine();
+    eng = t_engine_new();
     snprintf(path, sizeof(path), "%s", t_data("MANIFEST.tsv"));
     assert_int_equal(pm_load_count_frames(eng, path, &n), PM_EUNSUPP);
     assert_int_equal(n, 0);
@@ -593,7 +563,7 @@ static void pixel_limit_refuses_before_decoding(void **state)
     (void)state;
     t_require_data();
     t_profile(&p);
-    eng = engine();
+    eng = t_engine_new();
     dir = t_tmpdir();
     for (size_t i = 0; i < sizeof(limit_cases) / sizeof(limit_cases[0]); i++) {
         const limit_case_t *c = &limit_cases[i];
@@ -623,7 +593,7 @@ static void pixel_limit_refuses_before_decoding(void **state)
         /* The refusal comes from the header alone: a copy whose pixel data
          * is cut off is still refused as too big, not as corrupt. */
         snprintf(cut, sizeof(cut), "%s/half-%s", dir, base);
-        copy_prefix(path, cut, file_size(path) / 2);
+        t_copy_truncated(path, cut, (size_t)t_file_size(path) / 2);
         p.max_pixels = c->pixels - 1;
         err = pm_load_page(eng, cut, 0, &p, &pix, &fb);
         if (err != PM_ETOOBIG)
@@ -633,6 +603,16 @@ static void pixel_limit_refuses_before_decoding(void **state)
     }
     t_tmpdir_cleanup();
     pm_engine_close(eng);
+}
+
+/* Writes `len` bytes of `data` to a new file `path`. */
+static void write_bytes(const char *path, const void *data, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+
+    assert_non_null(f);
+    assert_int_equal(fwrite(data, 1, len, f), len);
+    fclose(f);
 }
 
 /* A header claiming 100000 x 100000 pixels (a decompression bomb) is
@@ -645,7 +625,6 @@ static void bomb_headers_are_refused(void **state)
     pm_profile_t p;
     PIX *pix = (PIX *)1;
     int fb, err;
-    FILE *f;
     /* A 1 bpp BMP: file header, BITMAPINFOHEADER, 2-entry palette. */
     unsigned char bmp[62] = {'B', 'M', 62, 0, 0, 0, 0, 0, 0, 0, 62, 0, 0, 0, 40,
                              0, 0, 0,
@@ -656,13 +635,10 @@ static void bomb_headers_are_refused(void **state)
 
     (void)state;
     t_profile(&p);
-    eng = engine();
+    eng = t_engine_new();
     dir = t_tmpdir();
     snprintf(path, sizeof(path), "%s/bomb.bmp", dir);
-    f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(bmp, 1, sizeof(bmp), f), sizeof(bmp));
-    fclose(f);
+    write_bytes(path, bmp, sizeof(bmp));
     assert_int_equal(pm_load_page(eng, path, 0, &p, &pix, &fb), PM_ETOOBIG);
     assert_null(pix);
     assert_msg_names(eng, path, -1);
@@ -676,10 +652,7 @@ static void bomb_headers_are_refused(void **state)
             /* IEND */
             0, 0, 0, 0, 'I', 'E', 'N', 'D', 0xae, 0x42, 0x60, 0x82};
         snprintf(path, sizeof(path), "%s/bomb.png", dir);
-        f = fopen(path, "wb");
-        assert_non_null(f);
-        assert_int_equal(fwrite(png, 1, sizeof(png), f), sizeof(png));
-        fclose(f);
+        write_bytes(path, png, sizeof(png));
         err = pm_load_page(eng, path, 0, &p, &pix, &fb);
         if (err != PM_ETOOBIG)
             fail_msg("PNG bomb: %s (%s)", pm_strerror(err),
@@ -711,10 +684,7 @@ static void bomb_headers_are_refused(void **state)
             0,    0,    0,    0, /* no next IFD */
             0,    0,    0,    0};
         snprintf(path, sizeof(path), "%s/bomb.tif", dir);
-        f = fopen(path, "wb");
-        assert_non_null(f);
-        assert_int_equal(fwrite(tif, 1, sizeof(tif), f), sizeof(tif));
-        fclose(f);
+        write_bytes(path, tif, sizeof(tif));
         p.max_pixels = 20000LL * 20000LL;
         err = pm_load_page(eng, path, 0, &p, &pix, &fb);
         if (err != PM_ETOOBIG)
@@ -739,7 +709,7 @@ static void missing_resolution_gets_fallback(void **state)
     t_require_data();
     t_profile(&p);
     p.fallback_dpi = 200; /* not the default, to see it is used */
-    eng = engine();
+    eng = t_engine_new();
     /* ITU chart converted to PNG without pHYs. */
     load_norm(eng, &p, "debian-jbigkit-testdata/converted/ccitt1.png", 0, &img,
               &fb);
@@ -783,7 +753,7 @@ static void absurd_high_resolution_gets_fallback(void **state)
     (void)state;
     t_require_data();
     t_profile(&p);
-    eng = engine();
+    eng = t_engine_new();
     dir = t_tmpdir();
     src = pixRead(t_data("leptonica/prog/feyn-word.tif"));
     assert_non_null(src);
@@ -837,7 +807,7 @@ static void truncated_files_fail_cleanly(void **state)
     (void)state;
     t_require_data();
     t_profile(&p);
-    eng = engine();
+    eng = t_engine_new();
     dir = t_tmpdir();
     for (size_t i = 0;
          i < sizeof(truncated_sources) / sizeof(truncated_sources[0]); i++) {
@@ -848,7 +818,7 @@ static void truncated_files_fail_cleanly(void **state)
         memset(&st, 0, sizeof(st));
         snprintf(src, sizeof(src), "%s", t_data(rel));
         snprintf(cut, sizeof(cut), "%s/half-%s", dir, strrchr(rel, '/') + 1);
-        copy_prefix(src, cut, file_size(src) / 2);
+        t_copy_truncated(src, cut, (size_t)t_file_size(src) / 2);
         /* Every frame of the half file: decoded (partially) or a clean
          * error naming the copy. */
         sweep_file(eng, &p, cut, &st, 0);
@@ -878,7 +848,7 @@ static void fax_pngs_are_bitonal(void **state)
     (void)state;
     t_require_data();
     t_profile(&p);
-    eng = engine();
+    eng = t_engine_new();
     dir = t_tmpdir();
     for (int i = 1; i <= 8; i++) {
         char rel[128], gray_path[4096];
@@ -926,7 +896,7 @@ static void gray_jpeg_is_gray(void **state)
     (void)state;
     t_require_data();
     t_profile(&p);
-    eng = engine();
+    eng = t_engine_new();
     load_norm(eng, &p, "leptonica/prog/lucasta.047.jpg", 0, &img, &fb);
     assert_int_equal(img.kind, PM_KIND_GRAY);
     assert_int_equal(pixGetDepth(img.pix), 8);
@@ -947,7 +917,7 @@ static void color_stays_color(void **state)
     (void)state;
     t_require_data();
     t_profile(&p);
-    eng = engine();
+    eng = t_engine_new();
     load_norm(eng, &p, "ocrmypdf/tests/resources/baiona_color.jpg", 0, &img,
               &fb);
     assert_int_equal(img.kind, PM_KIND_COLOR);
@@ -978,7 +948,7 @@ static void rgb_with_equal_channels_is_gray(void **state)
     (void)state;
     t_require_data();
     t_profile(&p);
-    eng = engine();
+    eng = t_engine_new();
     gray = pixRead(t_data("leptonica/prog/test8.jpg"));
     assert_non_null(gray);
     assert_int_equal(pixGetDepth(gray), 8);
@@ -1014,7 +984,7 @@ static void bitonal_mode_binarizes_gray(void **state)
     t_require_data();
     t_profile(&p);
     p.color_mode = PM_COLOR_BITONAL;
-    eng = engine();
+    eng = t_engine_new();
     load_norm(eng, &p, "leptonica/prog/lucasta.047.jpg", 0, &img, &fb);
     assert_int_equal(img.kind, PM_KIND_BITONAL);
     assert_int_equal(pixGetDepth(img.pix), 1);
@@ -1048,7 +1018,7 @@ static void alpha_and_colormaps_are_removed(void **state)
     (void)state;
     t_require_data();
     t_profile(&p);
-    eng = engine();
+    eng = t_engine_new();
     for (size_t i = 0; i < sizeof(rels) / sizeof(rels[0]); i++) {
         pm_page_image_t img;
         int fb;

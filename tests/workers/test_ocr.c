@@ -30,35 +30,7 @@
  * than the straight page. */
 #define MAX_SKEW_CER_LOSS 0.02
 
-static pm_engine_t *eng;
 static TessBaseAPI *first_ocr; /* the warm instance, once made */
-
-static int open_engine(void **state)
-{
-    (void)state;
-    return pm_engine_open(NULL, &eng);
-}
-
-static int close_engine(void **state)
-{
-    (void)state;
-    pm_engine_close(eng);
-    eng = NULL;
-    return 0;
-}
-
-static int make_tmpdir(void **state)
-{
-    *state = pm_strdup(t_tmpdir());
-    return *state == NULL;
-}
-
-static int remove_tmpdir(void **state)
-{
-    t_tmpdir_cleanup();
-    pm_free(*state);
-    return 0;
-}
 
 /* Runs `src` through the whole page path with artifacts in dir/stem.*;
  * returns the page's text (caller frees) and fills `r`. */
@@ -75,7 +47,7 @@ static char *process(const char *src, const char *dir, const char *stem,
     t.frame = 0;
     t.out_base = pm_asprintf("%s/%s", dir, stem);
     assert_non_null(t.out_base);
-    if (pm_process_page(eng, &p, &t, r) != 0)
+    if (pm_process_page(t_engine, &p, &t, r) != 0)
         fail_msg("%s: %s", src, r->error ? r->error : "?");
     pm_free(t.out_base);
     assert_true(r->ok);
@@ -88,10 +60,10 @@ static char *process(const char *src, const char *dir, const char *stem,
     assert_true(r->confidence > 0 && r->confidence <= 100);
     assert_false(r->blank);
     /* One warm Tesseract instance serves every page. */
-    assert_non_null(eng->ocr);
+    assert_non_null(t_engine->ocr);
     if (first_ocr == NULL)
-        first_ocr = eng->ocr;
-    assert_ptr_equal(eng->ocr, first_ocr);
+        first_ocr = t_engine->ocr;
+    assert_ptr_equal(t_engine->ocr, first_ocr);
     return text;
 }
 
@@ -149,7 +121,7 @@ static void check_page(const page_case_t *c, const char *dir)
     pm_page_result_cleanup(&r);
 
     assert_int_equal(
-        pm_load_page(eng, t_data(c->image), 0, &p, &orig, &fallback), 0);
+        pm_load_page(t_engine, t_data(c->image), 0, &p, &orig, &fallback), 0);
     dpi = pixGetYRes(orig);
     for (size_t i = 0; i < sizeof(turns) / sizeof(*turns); i++) {
         snprintf(stem, sizeof(stem), "%s-skew%+d", c->name, (int)turns[i]);
@@ -243,7 +215,7 @@ static void magazine_zones_match_ground_truth(void **state)
     t_profile(&p);
     n = read_zones(t_data("tesseract-test/testing/8087_054.3B.uzn"), &zones);
     assert_int_equal(n, 11);
-    assert_int_equal(pm_load_page(eng,
+    assert_int_equal(pm_load_page(t_engine,
                                   t_data("tesseract-test/testing/"
                                          "8087_054.3B.tif"),
                                   0, &p, &page, &fallback),
@@ -256,7 +228,8 @@ static void magazine_zones_match_ground_truth(void **state)
         char *grown;
 
         assert_non_null(zone);
-        assert_int_equal(pm_ocr_page(eng, &p, zone, 300, 300, NULL, &ocr), 0);
+        assert_int_equal(pm_ocr_page(t_engine, &p, zone, 300, 300, NULL, &ocr),
+                         0);
         grown = pm_realloc(all, len + strlen(ocr.text) + 2);
         assert_non_null(grown);
         all = grown;
@@ -273,7 +246,7 @@ static void magazine_zones_match_ground_truth(void **state)
     cer = t_cer(truth, all);
     printf("# 8087_054.3B by zones: CER %.4f\n", cer);
     assert_true(cer <= 0.042);
-    assert_ptr_equal(eng->ocr, first_ocr);
+    assert_ptr_equal(t_engine->ocr, first_ocr);
     pm_free(truth);
     pm_free(all);
     boxaDestroy(&zones);
@@ -291,7 +264,7 @@ static void empty_page_has_no_words(void **state)
     t_profile(&p);
     assert_non_null(white);
     pixSetResolution(white, 300, 300);
-    assert_int_equal(pm_ocr_page(eng, &p, white, 300, 300, NULL, &ocr), 0);
+    assert_int_equal(pm_ocr_page(t_engine, &p, white, 300, 300, NULL, &ocr), 0);
     assert_int_equal(ocr.words, 0);
     assert_true(ocr.confidence == 0);
     assert_non_null(ocr.text);
@@ -313,12 +286,13 @@ static void missing_language_fails_cleanly(void **state)
     t_profile(&p);
     page = t_text_page(1200, 800, 300, lines);
     snprintf(p.languages, sizeof(p.languages), "xxx");
-    assert_int_equal(pm_ocr_page(eng, &p, page, 300, 300, NULL, &ocr), PM_EOCR);
+    assert_int_equal(pm_ocr_page(t_engine, &p, page, 300, 300, NULL, &ocr),
+                     PM_EOCR);
     assert_null(ocr.text);
-    assert_non_null(strstr(pm_engine_errmsg(eng), "'xxx'"));
+    assert_non_null(strstr(pm_engine_errmsg(t_engine), "'xxx'"));
 
     snprintf(p.languages, sizeof(p.languages), "eng");
-    assert_int_equal(pm_ocr_page(eng, &p, page, 300, 300, NULL, &ocr), 0);
+    assert_int_equal(pm_ocr_page(t_engine, &p, page, 300, 300, NULL, &ocr), 0);
     printf("# after recovery: %d words: %s", ocr.words, ocr.text);
     assert_true(ocr.words >= 3);
     pm_free(ocr.text);
@@ -328,16 +302,16 @@ static void missing_language_fails_cleanly(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(phototest_page, make_tmpdir,
-                                        remove_tmpdir),
-        cmocka_unit_test_setup_teardown(eurotext_page, make_tmpdir,
-                                        remove_tmpdir),
-        cmocka_unit_test_setup_teardown(magazine_page, make_tmpdir,
-                                        remove_tmpdir),
+        cmocka_unit_test_setup_teardown(phototest_page, t_tmpdir_setup,
+                                        t_tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(eurotext_page, t_tmpdir_setup,
+                                        t_tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(magazine_page, t_tmpdir_setup,
+                                        t_tmpdir_teardown),
         cmocka_unit_test(magazine_zones_match_ground_truth),
         cmocka_unit_test(empty_page_has_no_words),
         cmocka_unit_test(missing_language_fails_cleanly),
     };
 
-    return cmocka_run_group_tests(tests, open_engine, close_engine);
+    return cmocka_run_group_tests(tests, t_engine_open, t_engine_close);
 }

@@ -25,30 +25,15 @@
  * turned upright must read as well. */
 #define MAX_UPRIGHT_CER 0.05
 
-static pm_engine_t *eng;
-
-static int open_engine(void **state)
-{
-    (void)state;
-    return pm_engine_open(NULL, &eng);
-}
-
-static int close_engine(void **state)
-{
-    (void)state;
-    pm_engine_close(eng);
-    eng = NULL;
-    return 0;
-}
-
 /* Loads and normalises a shared-data page into `img`. */
 static void load(const char *rel, const pm_profile_t *p, pm_page_image_t *img)
 {
     PIX *pix = NULL;
     int fallback = 0;
 
-    assert_int_equal(pm_load_page(eng, t_data(rel), 0, p, &pix, &fallback), 0);
-    assert_int_equal(pm_normalize(eng, pix, p, img), 0);
+    assert_int_equal(pm_load_page(t_engine, t_data(rel), 0, p, &pix, &fallback),
+                     0);
+    assert_int_equal(pm_normalize(t_engine, pix, p, img), 0);
 }
 
 /* OCR of `img` against phototest's ground truth. */
@@ -60,7 +45,8 @@ static double phototest_cer(const pm_profile_t *p, const pm_page_image_t *img)
 
     assert_non_null(gold);
     assert_int_equal(
-        pm_ocr_page(eng, p, img->pix, img->xres, img->yres, NULL, &ocr), 0);
+        pm_ocr_page(t_engine, p, img->pix, img->xres, img->yres, NULL, &ocr),
+        0);
     cer = t_cer(gold, ocr.text);
     pm_free(ocr.text);
     pm_free(gold);
@@ -90,8 +76,8 @@ static void rotated_phototest_comes_back_upright(void **state)
         double conf = -1, cer;
 
         load(cases[i].file, &p, &img);
-        assert_int_equal(pm_orient_page(eng, &p, &img, &rotation, &conf, &osd),
-                         0);
+        assert_int_equal(
+            pm_orient_page(t_engine, &p, &img, &rotation, &conf, &osd), 0);
         assert_int_equal(osd, 1); /* a turned page always goes to OSD */
         cer = phototest_cer(&p, &img);
         printf("# %s: rotation %d, confidence %.2f, CER %.4f\n", cases[i].file,
@@ -124,8 +110,8 @@ static void upright_page_is_left_alone(void **state)
 
         load(files[i], &p, &img);
         before = img.pix;
-        assert_int_equal(pm_orient_page(eng, &p, &img, &rotation, &conf, &osd),
-                         0);
+        assert_int_equal(
+            pm_orient_page(t_engine, &p, &img, &rotation, &conf, &osd), 0);
         printf("# %s: rotation %d, osd %d\n", files[i], rotation, osd);
         assert_int_equal(rotation, 0);
         assert_ptr_equal(img.pix, before);
@@ -149,7 +135,8 @@ static void unsure_page_goes_to_osd(void **state)
     t_require_data();
     t_profile(&p);
     load("debian-jbigkit-testdata/converted/ccitt4.png", &p, &img);
-    assert_int_equal(pm_orient_page(eng, &p, &img, &rotation, &conf, &osd), 0);
+    assert_int_equal(pm_orient_page(t_engine, &p, &img, &rotation, &conf, &osd),
+                     0);
     printf("# ccitt4: rotation %d, osd %d, confidence %.2f\n", rotation, osd,
            conf);
     assert_int_equal(osd, 1);
@@ -172,7 +159,8 @@ static void orient_off_does_nothing(void **state)
     load("tesseract-test/testing/phototest-rotated-L.png", &p, &img);
     pix = img.pix;
     bin = img.binary;
-    assert_int_equal(pm_orient_page(eng, &p, &img, &rotation, &conf, &osd), 0);
+    assert_int_equal(pm_orient_page(t_engine, &p, &img, &rotation, &conf, &osd),
+                     0);
     assert_int_equal(rotation, 0);
     assert_int_equal(osd, 0);
     assert_true(conf == 0);
@@ -195,7 +183,7 @@ static void big_page_quarter_turns_come_back(void **state)
     t_require_data();
     t_profile(&p);
     assert_int_equal(
-        pm_load_page(eng, t_data(MAGAZINE), 0, &p, &orig, &fallback), 0);
+        pm_load_page(t_engine, t_data(MAGAZINE), 0, &p, &orig, &fallback), 0);
     assert_int_equal(pixGetDepth(orig), 1);
     for (int quads = 1; quads <= 3; quads++) {
         pm_page_image_t img;
@@ -204,9 +192,9 @@ static void big_page_quarter_turns_come_back(void **state)
         double conf = -1;
 
         assert_non_null(turned);
-        assert_int_equal(pm_normalize(eng, turned, &p, &img), 0);
-        assert_int_equal(pm_orient_page(eng, &p, &img, &rotation, &conf, &osd),
-                         0);
+        assert_int_equal(pm_normalize(t_engine, turned, &p, &img), 0);
+        assert_int_equal(
+            pm_orient_page(t_engine, &p, &img, &rotation, &conf, &osd), 0);
         assert_int_equal(osd, 1);
         printf("# 8087_054.3B turned %d cw: rotation %d, confidence %.2f\n",
                quads * 90, rotation, conf);
@@ -233,5 +221,5 @@ int main(void)
         cmocka_unit_test(big_page_quarter_turns_come_back),
     };
 
-    return cmocka_run_group_tests(tests, open_engine, close_engine);
+    return cmocka_run_group_tests(tests, t_engine_open, t_engine_close);
 }
