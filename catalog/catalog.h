@@ -288,6 +288,16 @@ int pm_task_fail(pm_catalog_t *cat, int64_t id, int attempt, const char *why,
 int pm_task_requeue_expired(pm_catalog_t *cat, int64_t now, int max_attempts,
                             int *n);
 
+/*
+ * Puts EVERY running task back in the queue (or fails it when out of
+ * attempts), whatever its lease says, with an event by `actor` per task;
+ * *n is how many. For a coordinator starting over a catalog that only one
+ * coordinator uses (SQLite): every running lease belonged to one that is
+ * gone. The attempt it was on counts, as for a lapsed lease.
+ */
+int pm_task_requeue_all_running(pm_catalog_t *cat, const char *actor,
+                                int64_t now, int max_attempts, int *n);
+
 /* The tasks of a job in page order (all states). */
 int pm_task_list(pm_catalog_t *cat, int64_t job, pm_task_t **out, size_t *n);
 void pm_task_list_free(pm_task_t *v, size_t n);

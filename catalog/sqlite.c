@@ -244,6 +244,8 @@ enum {
     ST_BILLABLE_ADD,
     ST_EXPIRED_EVENTS,
     ST_EXPIRED_REQUEUE,
+    ST_ORPHAN_EVENTS,
+    ST_ORPHAN_REQUEUE,
     ST_STATUS_JOBS,
     ST_STATUS_PAGES,
     ST_STATUS_RATE,
@@ -287,6 +289,11 @@ enum {
 #define TASK_EVENT                                                        \
     "INSERT INTO events (at, actor, kind, job, page, detail) SELECT ?2, " \
     "coalesce(lease_owner, 'catalog'), "
+
+/* Why an abandoned lease is given up, evaluated on the task's row. */
+#define LEASE_ORPHANED                                                    \
+    "'lease of ' || coalesce(lease_owner, '?') || ' abandoned: its ' || " \
+    "'coordinator stopped (attempt ' || attempts || ')'"
 
 /* Why an expired lease is given up, evaluated on the task's row. */
 #define LEASE_EXPIRED                                                       \
@@ -484,6 +491,21 @@ static const struct {
                             "ELSE 'queued' END, error = " LEASE_EXPIRED
                             ", lease_owner = NULL, lease_until = NULL "
                             "WHERE state = 'running' AND lease_until < ?1"},
+    /* A coordinator starting over a catalog only it uses: every running
+     * lease belonged to a coordinator that is gone (?1 = now, ?2 = max
+     * attempts, ?3 = the new coordinator). Same order as above. */
+    [ST_ORPHAN_EVENTS] = {"orphan_events",
+                          "INSERT INTO events (at, actor, kind, job, page, "
+                          "detail) SELECT ?1, ?3, CASE WHEN "
+                          "attempts - attempts_base >= ?2 THEN 'page.failed' "
+                          "ELSE 'page.requeued' END, job, page, " LEASE_ORPHANED
+                          " FROM page_tasks WHERE state = 'running'"},
+    [ST_ORPHAN_REQUEUE] = {"orphan_requeue",
+                           "UPDATE page_tasks SET state = CASE WHEN "
+                           "attempts - attempts_base >= ?2 THEN 'failed' "
+                           "ELSE 'queued' END, error = " LEASE_ORPHANED
+                           ", lease_owner = NULL, lease_until = NULL "
+                           "WHERE state = 'running'"},
 
     [ST_STATUS_JOBS] = {"status_jobs",
                         "SELECT state, count(*) FROM jobs GROUP BY state"},
@@ -2221,6 +2243,34 @@ int pm_task_requeue_expired(pm_catalog_t *cat, int64_t now, int max_attempts,
         st = cat->st[i];
         if (sqlite3_bind_int64(st, 1, now) ||
             sqlite3_bind_int(st, 2, max_attempts))
+            err = bind_fail(cat, st);
+        else
+            err = run_changes(cat, st, n);
+    }
+    err = tx_end(cat, err);
+    if (err != 0)
+        *n = 0;
+    return err;
+}
+
+int pm_task_requeue_all_running(pm_catalog_t *cat, const char *actor,
+                                int64_t now, int max_attempts, int *n)
+{
+    sqlite3_stmt *st;
+    int i, err;
+
+    *n = 0;
+    if (max_attempts < 1 || actor == NULL)
+        return set_msg(cat, PM_EINVAL,
+                       "requeue needs an actor and max_attempts >= 1");
+    err = tx_begin(cat);
+    if (err != 0)
+        return err;
+    for (i = ST_ORPHAN_EVENTS; err == 0 && i <= ST_ORPHAN_REQUEUE; i++) {
+        st = cat->st[i];
+        if (sqlite3_bind_int64(st, 1, now) ||
+            sqlite3_bind_int(st, 2, max_attempts) ||
+            (i == ST_ORPHAN_EVENTS && bind_text(st, 3, actor)))
             err = bind_fail(cat, st);
         else
             err = run_changes(cat, st, n);

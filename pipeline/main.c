@@ -11,6 +11,7 @@
 #include "pipeline/cli.h"
 #include "pipeline/convert.h"
 #include "pipeline/pm.h"
+#include "pipeline/serve.h"
 #include "workers/worker.h"
 
 #ifndef PM_VERSION
@@ -34,6 +35,7 @@ static const char usage_text[] =
     "usage: pagemill <command> [options]\n"
     "\n"
     "commands:\n"
+    "  serve         run the service: hot folders, catalog, workers\n"
     "  convert       convert scans to searchable PDF/A (one-shot)\n"
     "  config check  validate a configuration file\n"
     "  account       add and list customer accounts\n"
@@ -106,6 +108,8 @@ int main(int argc, char **argv)
         fputs(usage_text, argc < 2 ? stderr : stdout);
         return argc < 2 ? PM_EXIT_USAGE : PM_EXIT_OK;
     }
+    if (strcmp(argv[1], "serve") == 0)
+        return pm_serve_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "convert") == 0)
         return pm_convert_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "worker") == 0)

@@ -10,7 +10,7 @@ PACKAGES=(
     # libraries
     libtiff-dev libleptonica-dev libtesseract-dev libvips-dev
     libsqlite3-dev libuv1-dev libjansson-dev libinih-dev libcmocka-dev
-    libqpdf-dev libjpeg-dev libpng-dev libopenjp2-7-dev
+    libqpdf-dev libjpeg-dev libpng-dev libopenjp2-7-dev libssl-dev
     # OCR data and colour profile for PDF/A
     tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd icc-profiles-free
     # PDF checks in tests, peers in benchmarks

@@ -951,6 +951,58 @@ static void expired_leases_are_requeued_then_failed(void **state)
     pm_catalog_close(cat);
 }
 
+/* A new coordinator requeues every running lease at start, live or not,
+ * with its own name on the events; the attempt counts. */
+static void requeue_all_running_ignores_the_lease(void **state)
+{
+    pm_catalog_t *cat = open_mem();
+    pm_page_metrics_t m = metrics(0);
+    pm_task_t t, *v;
+    int64_t job;
+    size_t n;
+    int count = -1;
+
+    (void)state;
+    job = new_job(cat, 3, 1, NULL);
+    t = claim(cat, "coordinator:a:1", T0);
+    pm_task_cleanup(&t);
+    t = claim(cat, "coordinator:a:1", T0);
+    assert_int_equal(pm_task_complete(cat, t.id, t.attempts, &m, T0), 0);
+    pm_task_cleanup(&t);
+    t = claim(cat, "coordinator:a:1", T0); /* page 3, attempt 1 */
+    pm_task_cleanup(&t);
+    /* Leases are live until T0 + LEASE; requeue anyway. */
+    assert_int_equal(
+        pm_task_requeue_all_running(cat, "coordinator:b:2", T0 + 1, 1, &count),
+        0);
+    assert_int_equal(count, 2);
+    assert_int_equal(pm_task_list(cat, job, &v, &n), 0);
+    assert_int_equal(v[0].state, PM_TASK_FAILED); /* budget of 1 spent */
+    assert_int_equal(v[1].state, PM_TASK_DONE);
+    assert_int_equal(v[2].state, PM_TASK_FAILED);
+    assert_non_null(strstr(v[0].error, "lease of coordinator:a:1 abandoned"));
+    pm_task_list_free(v, n);
+    assert_int_equal(count_events(cat, job, "page.failed"), 2);
+
+    job = new_job(cat, 1, 1, NULL);
+    t = claim(cat, "coordinator:b:2", T0 + 2);
+    assert_int_equal(t.job, job);
+    pm_task_cleanup(&t);
+    assert_int_equal(
+        pm_task_requeue_all_running(cat, "coordinator:c:3", T0 + 3, 3, &count),
+        0);
+    assert_int_equal(count, 1);
+    t = claim(cat, "coordinator:c:3", T0 + 4);
+    assert_int_equal(t.job, job);
+    assert_int_equal(t.attempts, 2);
+    pm_task_cleanup(&t);
+    assert_int_equal(count_events(cat, job, "page.requeued"), 1);
+    assert_int_equal(
+        pm_task_requeue_all_running(cat, "coordinator:c:3", T0, 0, &count),
+        PM_EINVAL);
+    pm_catalog_close(cat);
+}
+
 /* ---- finishing jobs ---- */
 
 static void collect_finished_advances_jobs(void **state)
@@ -1493,6 +1545,7 @@ int main(void)
         cmocka_unit_test(renew_extends_the_lease),
         cmocka_unit_test(fail_requeues_until_max_attempts),
         cmocka_unit_test(expired_leases_are_requeued_then_failed),
+        cmocka_unit_test(requeue_all_running_ignores_the_lease),
         cmocka_unit_test(collect_finished_advances_jobs),
         cmocka_unit_test(assembly_failure_fails_the_job),
         cmocka_unit_test(retry_requeues_only_failed_pages),

@@ -1,0 +1,763 @@
+/*
+ * intake.c: hot folders -> jobs, for `pagemill serve` (serve_int.h).
+ *
+ * Each hot folder is watched with uv_fs_event (a scan soon after anything
+ * changes) and scanned on a timer as well, because network shares do not
+ * deliver inotify. Intake is a queue of steps run one at a time, each in
+ * two halves: the blocking half on libuv's thread pool (scanning folders,
+ * counting frames, SHA-256 of every file, the rename into the spool, the
+ * move into _rejected/) and the catalog half on the loop thread (work
+ * order checks, duplicate check, pm_job_create, events). One step at a
+ * time keeps the frame-counting engine and the hot folder handles to one
+ * thread, and keeps batches in the order they were found.
+ *
+ *   scan:   every hot folder -> one batch step per complete batch
+ *   batch:  loop: error? work order known, open, same account? -> hold,
+ *           reject or go on; thread: count frames, check expected_pages,
+ *           hash, take into the spool; loop: duplicate? -> pm_job_create
+ *   reject: thread: move to _rejected/ with ERROR.txt; loop: event
+ *
+ * Hashing happens before the take, so the batch spends as little time as
+ * possible in the spool without a job (a crash in that window leaves it
+ * there, logged at take, for a person to move back).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "pipeline/pm.h"
+#include "pipeline/serve_int.h"
+
+#define SCAN_MAX_MS  2000 /* scan at least this often */
+#define SCAN_MIN_MS  200
+#define KICK_MS      200 /* after a filesystem event, let it settle */
+#define HASH_BUF     (256 * 1024)
+#define ACTOR_INTAKE "intake"
+
+typedef enum { STEP_SCAN, STEP_BATCH, STEP_REJECT } step_t;
+
+struct pm__intake {
+    uv_work_t req;
+    pm__serve_t *s;
+    step_t step;
+    pm__intake_t *next;
+    int64_t now; /* scan: the scan clock, seconds */
+    /* scan: what each watch found (lists by index into s->watches) */
+    pm_batch_t **found;
+    /* batch and reject */
+    pm__watch_t *w;
+    pm_batch_t *b;    /* owned */
+    char *why, *what; /* reject with these (NULL: the batch's own) */
+    char *hold;       /* hold reason decided on the loop, or NULL */
+    int64_t duplicate_of;
+    char *account;
+    /* set by the thread */
+    pm_page_input_t *pages;
+    size_t npages;
+    char (*sha)[65]; /* one per file */
+    char *spooled;
+    int err;      /* the thread's step failed (logged by the thread) */
+    int rejected; /* the batch went to _rejected/ */
+};
+
+static void pump(pm__serve_t *s);
+
+/* ---- items ---- */
+
+static void item_free(pm__intake_t *it)
+{
+    if (it == NULL)
+        return;
+    for (size_t i = 0; it->found != NULL && i < it->s->nwatches; i++)
+        pm_batch_free_list(it->found[i]);
+    pm_free(it->found);
+    pm_batch_free(it->b);
+    pm_free(it->why);
+    pm_free(it->what);
+    pm_free(it->hold);
+    pm_free(it->account);
+    pm_free(it->pages);
+    pm_free(it->sha);
+    pm_free(it->spooled);
+    pm_free(it);
+}
+
+static pm__intake_t *item_new(pm__serve_t *s, step_t step)
+{
+    pm__intake_t *it = pm_calloc(1, sizeof(*it));
+
+    if (it != NULL) {
+        it->s = s;
+        it->step = step;
+        it->req.data = it;
+    }
+    return it;
+}
+
+static void push(pm__serve_t *s, pm__intake_t *it, int front)
+{
+    it->next = NULL;
+    if (s->iq_head == NULL) {
+        s->iq_head = s->iq_tail = it;
+    } else if (front) {
+        it->next = s->iq_head;
+        s->iq_head = it;
+    } else {
+        s->iq_tail->next = it;
+        s->iq_tail = it;
+    }
+}
+
+static pm__intake_t *pop(pm__serve_t *s)
+{
+    pm__intake_t *it = s->iq_head;
+
+    if (it != NULL) {
+        s->iq_head = it->next;
+        if (s->iq_head == NULL)
+            s->iq_tail = NULL;
+        it->next = NULL;
+    }
+    return it;
+}
+
+int pm__intake_busy(const pm__serve_t *s)
+{
+    return s->iq_head != NULL || s->intake_running != NULL;
+}
+
+/* Turns a batch step into a reject step with `why` (taken) and `what`. */
+static void make_reject(pm__intake_t *it, char *why, const char *what)
+{
+    it->step = STEP_REJECT;
+    pm_free(it->why);
+    it->why = why;
+    pm_free(it->what);
+    it->what = what != NULL ? pm_strdup(what) : NULL;
+}
+
+/* ---- the thread halves ---- */
+
+/* SHA-256 of a file as 64 hex digits. 0 or -errno / PM_ENOMEM. */
+static int file_sha256(const char *path, char hex[65])
+{
+    unsigned char md[EVP_MAX_MD_SIZE], *buf = pm_malloc(HASH_BUF);
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    unsigned int mdlen = 0;
+    int fd = -1, err = 0;
+    ssize_t n;
+
+    if (buf == NULL || ctx == NULL ||
+        EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
+        err = PM_ENOMEM;
+    if (err == 0 && (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+        err = -errno;
+    while (err == 0 && (n = read(fd, buf, HASH_BUF)) != 0) {
+        if (n < 0 && errno != EINTR)
+            err = -errno;
+        else if (n > 0 && EVP_DigestUpdate(ctx, buf, (size_t)n) != 1)
+            err = PM_EIO;
+    }
+    if (err == 0 && EVP_DigestFinal_ex(ctx, md, &mdlen) != 1)
+        err = PM_EIO;
+    for (unsigned int i = 0; err == 0 && i < mdlen && i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    if (fd >= 0)
+        close(fd);
+    EVP_MD_CTX_free(ctx);
+    pm_free(buf);
+    return err;
+}
+
+static void scan_work(pm__intake_t *it)
+{
+    pm__serve_t *s = it->s;
+    size_t n;
+
+    for (size_t i = 0; i < s->nwatches; i++)
+        pm_hotfolder_scan(s->watches[i]->hf, it->now, &it->found[i], &n);
+}
+
+/* Frames of every file, in order; a file that cannot be counted is one
+ * page, which its worker then fails with the reason. */
+static int count_pages(pm__intake_t *it, int **frames, size_t *total)
+{
+    pm_batch_t *b = it->b;
+    int n;
+
+    *total = 0;
+    *frames = pm_calloc(b->nfiles + 1, sizeof(int));
+    if (*frames == NULL)
+        return PM_ENOMEM;
+    for (size_t i = 0; i < b->nfiles; i++) {
+        if (pm_load_count_frames(it->s->engine, b->files[i], &n) != 0) {
+            pm_log(PM_LOG_WARN, "intake", "%s: %s", b->name,
+                   pm_engine_errmsg(it->s->engine));
+            n = 1;
+        }
+        (*frames)[i] = n;
+        *total += (size_t)n;
+    }
+    return 0;
+}
+
+static const char what_count[] =
+    "Check that every page was scanned into the batch, correct "
+    "expected_pages in batch.ini if it is wrong, and move the batch back "
+    "into the hot folder.";
+
+/* Rejects in the thread when the page count differs from batch.ini:
+ * 1 when it did (or tried: it->err), 0 when the count is right, or
+ * PM_ENOMEM. */
+static int check_expected(pm__intake_t *it, size_t total)
+{
+    pm_batch_t *b = it->b;
+
+    if (b->expected_pages < 0 || (size_t)b->expected_pages == total)
+        return 0;
+    it->why = pm_asprintf("batch.ini says expected_pages = %ld, but the "
+                          "batch's %zu file(s) hold %zu page(s)",
+                          b->expected_pages, b->nfiles, total);
+    it->what = pm_strdup(what_count);
+    if (it->why == NULL || it->what == NULL)
+        return PM_ENOMEM;
+    it->rejected = pm_hotfolder_reject(it->w->hf, b, it->why, it->what) == 0;
+    it->err = !it->rejected;
+    return 1;
+}
+
+static int hash_files(pm__intake_t *it)
+{
+    pm_batch_t *b = it->b;
+    int err;
+
+    it->sha = pm_calloc(b->nfiles + 1, sizeof(*it->sha));
+    if (it->sha == NULL)
+        return PM_ENOMEM;
+    for (size_t i = 0; i < b->nfiles; i++) {
+        err = file_sha256(b->files[i], it->sha[i]);
+        if (err != 0) {
+            pm_log(PM_LOG_ERROR, "intake", "%s: cannot read %s: %s", b->name,
+                   b->files[i], pm_strerror(err));
+            return err;
+        }
+    }
+    return 0;
+}
+
+/* One page per (file, frame), in order, with the spooled paths. */
+static int list_pages(pm__intake_t *it, const int *frames, size_t total)
+{
+    pm_batch_t *b = it->b;
+    size_t k = 0;
+
+    it->pages = pm_calloc(total + 1, sizeof(*it->pages));
+    if (it->pages == NULL)
+        return PM_ENOMEM;
+    for (size_t i = 0; i < b->nfiles; i++) {
+        for (int f = 0; f < frames[i]; f++, k++) {
+            it->pages[k].src = b->files[i];
+            it->pages[k].frame = f;
+            it->pages[k].sha256 = it->sha[i];
+        }
+    }
+    it->npages = k;
+    return 0;
+}
+
+static void batch_work(pm__intake_t *it)
+{
+    int *frames = NULL;
+    size_t total = 0;
+    int err;
+
+    err = count_pages(it, &frames, &total);
+    if (err == 0 && (err = check_expected(it, total)) != 0) {
+        pm_free(frames);
+        if (err < 0)
+            it->err = 1; /* out of memory: the next scan tries again */
+        return;
+    }
+    if (err == 0)
+        err = hash_files(it);
+    if (err == 0) {
+        err = pm_hotfolder_take(it->w->hf, it->b, it->s->spool, &it->spooled);
+        if (err != 0 && it->spooled != NULL) {
+            pm_log(PM_LOG_WARN, "intake", "%s: taken into %s, but: %s",
+                   it->b->name, it->spooled, pm_strerror(err));
+            err = 0; /* moved: only an fsync failed */
+        }
+    }
+    if (err == 0)
+        err = list_pages(it, frames, total);
+    pm_free(frames);
+    it->err = err != 0;
+}
+
+static void reject_work(pm__intake_t *it)
+{
+    int err = pm_hotfolder_reject(it->w->hf, it->b, it->why, it->what);
+
+    it->rejected = err == 0;
+    it->err = err != 0;
+    if (err != 0)
+        pm_log(PM_LOG_ERROR, "intake", "%s: cannot reject %s: %s",
+               pm_hotfolder_cfg(it->w->hf)->name, it->b->path,
+               pm_strerror(err));
+}
+
+static void on_work(uv_work_t *req)
+{
+    pm__intake_t *it = req->data;
+
+    switch (it->step) {
+    case STEP_SCAN:
+        scan_work(it);
+        break;
+    case STEP_BATCH:
+        batch_work(it);
+        break;
+    case STEP_REJECT:
+        reject_work(it);
+        break;
+    }
+}
+
+/* ---- the loop halves ---- */
+
+/* A batch that went to _rejected/: one log line and one event. */
+static void note_rejected(pm__serve_t *s, const pm__intake_t *it)
+{
+    const char *why = it->why ? it->why : it->b->error;
+    const char *hf = pm_hotfolder_cfg(it->w->hf)->name;
+    char *detail;
+
+    pm_log(PM_LOG_WARN, "intake", "batch %s from %s rejected: %s", it->b->name,
+           hf, why ? why : "?");
+    detail = pm_asprintf("hot folder %s, batch %s: %s", hf, it->b->name,
+                         why ? why : "?");
+    if (detail == NULL ||
+        pm_event_add(s->cat, s->owner, "batch.rejected", 0, 0, detail) != 0)
+        pm_log(PM_LOG_ERROR, "intake", "cannot record the rejection: %s",
+               pm_catalog_errmsg(s->cat));
+    pm_free(detail);
+}
+
+static const char what_wo[] =
+    "Create the work order (pagemill workorder add NUMBER --account CODE) "
+    "or correct the batch name or batch.ini, and move the batch back into "
+    "the hot folder.";
+
+/* The work order decides: go on (with the account), hold, or reject.
+ * Returns -1 when the catalog failed (the batch is left for the next
+ * scan). */
+static int check_workorder(pm__serve_t *s, pm__intake_t *it)
+{
+    pm_batch_t *b = it->b;
+    pm_workorder_t wo = {0};
+    int err = pm_workorder_get(s->cat, b->work_order, &wo);
+
+    if (err == PM_ENOENT && pm_hotfolder_cfg(it->w->hf)->hold_unknown) {
+        it->hold = pm_asprintf("unknown work order %s", b->work_order);
+        it->account = b->account ? pm_strdup(b->account) : NULL;
+    } else if (err == PM_ENOENT) {
+        make_reject(
+            it,
+            pm_asprintf("work order %s is not in the catalog", b->work_order),
+            what_wo);
+    } else if (err != 0) {
+        pm_log(PM_LOG_ERROR, "intake", "batch %s: work order %s: %s", b->name,
+               b->work_order, pm_catalog_errmsg(s->cat));
+        return -1;
+    } else if (strcmp(wo.status, "open") != 0) {
+        make_reject(it,
+                    pm_asprintf("work order %s is %s: it takes no new batches",
+                                b->work_order, wo.status),
+                    what_wo);
+    } else if (b->account != NULL && strcmp(b->account, wo.account) != 0) {
+        make_reject(it,
+                    pm_asprintf("the batch's account %s (batch.ini or the hot "
+                                "folder's) is not work order %s's account %s",
+                                b->account, b->work_order, wo.account),
+                    what_wo);
+    } else {
+        it->account = pm_strdup(wo.account);
+    }
+    pm_workorder_cleanup(&wo);
+    return 0;
+}
+
+/* Before a batch step's thread half. 0 go on (maybe as a reject), -1
+ * drop the step. */
+static int batch_precheck(pm__serve_t *s, pm__intake_t *it)
+{
+    pm_batch_t *b = it->b;
+
+    if (b->error != NULL) {
+        it->step = STEP_REJECT; /* with the batch's own why and what */
+        return 0;
+    }
+    if (pm_config_profile(s->cfg, b->profile) == NULL) {
+        make_reject(
+            it,
+            pm_asprintf("profile %s is not in the configuration", b->profile),
+            "Name a profile of the configuration in batch.ini and "
+            "move the batch back into the hot folder.");
+        return 0;
+    }
+    if (check_workorder(s, it) != 0) {
+        pm_hotfolder_forget(it->w->hf, b);
+        return -1;
+    }
+    return 0;
+}
+
+/* Holds the job as a possible duplicate when its files were seen before. */
+static void check_duplicate(pm__serve_t *s, pm__intake_t *it)
+{
+    int64_t dup = 0;
+    char *hold;
+
+    if (pm_job_find_duplicate(s->cat, it->pages, it->npages, &dup) != 0) {
+        pm_log(PM_LOG_ERROR, "intake", "batch %s: duplicate check: %s",
+               it->b->name, pm_catalog_errmsg(s->cat));
+        return;
+    }
+    if (dup == 0)
+        return;
+    hold = it->hold
+               ? pm_asprintf("%s; possible duplicate of job %lld", it->hold,
+                             (long long)dup)
+               : pm_asprintf("possible duplicate of job %lld", (long long)dup);
+    if (hold != NULL) {
+        pm_free(it->hold);
+        it->hold = hold;
+    }
+    it->duplicate_of = dup;
+}
+
+static void create_job(pm__serve_t *s, pm__intake_t *it)
+{
+    pm_batch_t *b = it->b;
+    pm_job_t j = {0};
+    int64_t id = 0;
+
+    check_duplicate(s, it);
+    j.workorder = b->work_order;
+    j.account = it->account;
+    j.hotfolder = pm_hotfolder_cfg(it->w->hf)->name;
+    j.profile = b->profile;
+    j.batch = b->name;
+    j.operator_name = b->operator_name;
+    j.notes = b->notes;
+    j.source_path = it->spooled;
+    j.hold_reason = it->hold;
+    j.duplicate_of = it->duplicate_of;
+    if (pm_job_create(s->cat, &j, it->pages, it->npages, ACTOR_INTAKE, &id) !=
+        0) {
+        /* Back out of the spool, so the batch is not lost to a person. */
+        pm_log(PM_LOG_ERROR, "intake", "batch %s: cannot record the job: %s",
+               b->name, pm_catalog_errmsg(s->cat));
+        make_reject(it,
+                    pm_asprintf("the catalog could not record the job: %s",
+                                pm_catalog_errmsg(s->cat)),
+                    "Tell the system administrator; then move the batch "
+                    "back into the hot folder.");
+        return;
+    }
+    pm_log(PM_LOG_INFO, "intake",
+           "job=%lld created from batch %s (%s): %zu pages, work order %s%s%s",
+           (long long)id, b->name, j.hotfolder, it->npages, b->work_order,
+           it->hold ? ", held: " : "", it->hold ? it->hold : "");
+}
+
+/* Turns what a scan found into batch steps, in the order found. */
+static void scan_done(pm__serve_t *s, pm__intake_t *it)
+{
+    for (size_t i = 0; i < s->nwatches; i++) {
+        while (it->found[i] != NULL) {
+            pm_batch_t *b = it->found[i];
+            pm__intake_t *bi = item_new(s, STEP_BATCH);
+
+            it->found[i] = b->next;
+            b->next = NULL;
+            if (bi == NULL) {
+                pm_hotfolder_forget(s->watches[i]->hf, b);
+                pm_batch_free(b);
+                continue;
+            }
+            bi->w = s->watches[i];
+            bi->b = b;
+            push(s, bi, 0);
+        }
+    }
+}
+
+/* After a batch step's thread half; returns 1 when `it` was requeued. */
+static int batch_done(pm__serve_t *s, pm__intake_t *it)
+{
+    if (it->rejected) {
+        note_rejected(s, it);
+    } else if (it->err) {
+        pm_hotfolder_forget(it->w->hf, it->b); /* try again next scan */
+    } else {
+        create_job(s, it);
+        if (it->step == STEP_REJECT) {
+            push(s, it, 1);
+            return 1;
+        }
+        pm__sched_run(s);
+    }
+    return 0;
+}
+
+static void on_after_work(uv_work_t *req, int status)
+{
+    pm__intake_t *it = req->data;
+    pm__serve_t *s = it->s;
+    int requeued = 0;
+
+    (void)status;
+    s->intake_running = NULL;
+    if (it->step == STEP_SCAN)
+        scan_done(s, it);
+    else if (it->step == STEP_BATCH)
+        requeued = batch_done(s, it);
+    else if (it->rejected)
+        note_rejected(s, it);
+    if (!requeued)
+        item_free(it);
+    pm__intake_apply_reload(s);
+    pump(s);
+    pm__serve_maybe_stop(s);
+}
+
+/* Starts the next step when none is running. While draining, steps not
+ * begun are dropped (their batches stay in the hot folder), except
+ * rejects of batches already in the spool. */
+static void pump(pm__serve_t *s)
+{
+    pm__intake_t *it;
+
+    while (s->intake_running == NULL && (it = pop(s)) != NULL) {
+        if (s->draining && it->step != STEP_REJECT) {
+            item_free(it);
+            continue;
+        }
+        if (it->step == STEP_BATCH && batch_precheck(s, it) != 0) {
+            item_free(it);
+            continue;
+        }
+        if (uv_queue_work(s->loop, &it->req, on_work, on_after_work) != 0) {
+            pm_log(PM_LOG_ERROR, "intake", "cannot queue intake work");
+            if (it->b != NULL)
+                pm_hotfolder_forget(it->w->hf, it->b);
+            item_free(it);
+            continue;
+        }
+        s->intake_running = it;
+    }
+}
+
+/* ---- watching ---- */
+
+static void request_scan(pm__serve_t *s)
+{
+    pm__intake_t *it;
+
+    if (s->draining || s->nwatches == 0 || pm__intake_busy(s))
+        return; /* the timer asks again */
+    it = item_new(s, STEP_SCAN);
+    if (it == NULL)
+        return;
+    it->found = pm_calloc(s->nwatches, sizeof(pm_batch_t *));
+    if (it->found == NULL) {
+        item_free(it);
+        return;
+    }
+    it->now = (int64_t)(uv_now(s->loop) / 1000);
+    push(s, it, 0);
+    pump(s);
+}
+
+static void on_scan_timer(uv_timer_t *t)
+{
+    request_scan(t->data);
+}
+
+static void on_fs_event(uv_fs_event_t *ev, const char *name, int events,
+                        int status)
+{
+    pm__watch_t *w = ev->data;
+
+    (void)name;
+    (void)events;
+    if (status == 0 && !w->s->draining)
+        uv_timer_start(&w->s->kick_timer, on_scan_timer, KICK_MS, 0);
+}
+
+static void on_watch_closed(uv_handle_t *h)
+{
+    pm__watch_t *w = h->data;
+
+    pm_hotfolder_close(w->hf);
+    pm_free(w);
+}
+
+static void close_watches(pm__watch_t **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        uv_close((uv_handle_t *)&v[i]->ev, on_watch_closed);
+    pm_free(v);
+}
+
+/* Opens every hot folder of `cfg` into a new array (all or nothing). */
+static int open_watches(pm__serve_t *s, const pm_config_t *cfg,
+                        pm__watch_t ***out)
+{
+    pm__watch_t **v = pm_calloc(cfg->nhotfolders + 1, sizeof(*v));
+    int err = v == NULL ? PM_ENOMEM : 0;
+    size_t i;
+
+    *out = NULL;
+    for (i = 0; err == 0 && i < cfg->nhotfolders; i++) {
+        const pm_hotfolder_cfg_t *hc = &cfg->hotfolders[i];
+
+        v[i] = pm_calloc(1, sizeof(**v));
+        if (v[i] == NULL) {
+            err = PM_ENOMEM;
+            break;
+        }
+        v[i]->s = s;
+        err = pm_hotfolder_open(cfg, hc, &v[i]->hf);
+        if (err != 0) {
+            pm_log(PM_LOG_ERROR, "intake", "hot folder %s: cannot open %s: %s",
+                   hc->name, hc->path, pm_strerror(err));
+            pm_free(v[i]);
+            v[i] = NULL;
+            break;
+        }
+        uv_fs_event_init(s->loop, &v[i]->ev);
+        v[i]->ev.data = v[i];
+    }
+    if (err != 0 && v != NULL) {
+        close_watches(v, i);
+        return err;
+    }
+    *out = v;
+    return 0;
+}
+
+/* The scan period: 2 s, or half the shortest settle time if smaller. */
+static uint64_t scan_period(const pm_config_t *cfg)
+{
+    uint64_t ms = SCAN_MAX_MS;
+
+    for (size_t i = 0; i < cfg->nhotfolders; i++) {
+        uint64_t half = (uint64_t)cfg->hotfolders[i].settle_seconds * 500;
+
+        if (half < ms)
+            ms = half;
+    }
+    return ms < SCAN_MIN_MS ? SCAN_MIN_MS : ms;
+}
+
+static void start_watching(pm__serve_t *s)
+{
+    uint64_t period = scan_period(s->cfg);
+
+    for (size_t i = 0; i < s->nwatches; i++) {
+        pm__watch_t *w = s->watches[i];
+        const char *path = pm_hotfolder_cfg(w->hf)->path;
+        int err = uv_fs_event_start(&w->ev, on_fs_event, path, 0);
+
+        w->ev_started = err == 0;
+        if (err != 0)
+            pm_log(PM_LOG_WARN, "intake",
+                   "hot folder %s: no change events for %s (%s); scanning "
+                   "every %llu ms",
+                   pm_hotfolder_cfg(w->hf)->name, path, uv_strerror(err),
+                   (unsigned long long)period);
+    }
+    uv_timer_start(&s->scan_timer, on_scan_timer, 0, period);
+}
+
+int pm__intake_start(pm__serve_t *s)
+{
+    int err;
+
+    uv_timer_init(s->loop, &s->scan_timer);
+    uv_timer_init(s->loop, &s->kick_timer);
+    s->scan_timer.data = s->kick_timer.data = s;
+    err = pm_engine_open(s->cfg->tessdata, &s->engine);
+    if (err == 0)
+        err = open_watches(s, s->cfg, &s->watches);
+    if (err != 0)
+        return err;
+    s->nwatches = s->cfg->nhotfolders;
+    for (size_t i = 0; i < s->nwatches; i++)
+        pm_log(PM_LOG_INFO, "intake", "watching hot folder %s: %s (%s)",
+               s->cfg->hotfolders[i].name, s->cfg->hotfolders[i].path,
+               s->cfg->hotfolders[i].marker ? "marker" : "settle mode");
+    start_watching(s);
+    return 0;
+}
+
+void pm__intake_stop(pm__serve_t *s)
+{
+    if (s->scan_timer.loop == NULL)
+        return; /* never started */
+    uv_timer_stop(&s->scan_timer);
+    uv_timer_stop(&s->kick_timer);
+    for (size_t i = 0; i < s->nwatches; i++)
+        uv_fs_event_stop(&s->watches[i]->ev);
+}
+
+void pm__intake_close(pm__serve_t *s)
+{
+    pm__intake_t *it;
+
+    while ((it = pop(s)) != NULL)
+        item_free(it);
+    if (s->scan_timer.loop != NULL) {
+        uv_close((uv_handle_t *)&s->scan_timer, NULL);
+        uv_close((uv_handle_t *)&s->kick_timer, NULL);
+    }
+    close_watches(s->watches, s->nwatches);
+    s->watches = NULL;
+    s->nwatches = 0;
+    pm_engine_close(s->engine);
+    s->engine = NULL;
+}
+
+void pm__intake_apply_reload(pm__serve_t *s)
+{
+    pm_config_t *cfg = s->pending_cfg;
+    pm__watch_t **v;
+
+    if (cfg == NULL || pm__intake_busy(s))
+        return;
+    s->pending_cfg = NULL;
+    if (open_watches(s, cfg, &v) != 0) {
+        pm_log(PM_LOG_ERROR, "serve",
+               "reload of %s: keeping the old configuration", s->config_path);
+        pm_config_free(cfg);
+        return;
+    }
+    pm__intake_stop(s);
+    close_watches(s->watches, s->nwatches);
+    pm_config_free(s->cfg);
+    s->cfg = cfg;
+    s->watches = v;
+    s->nwatches = cfg->nhotfolders;
+    if (!s->draining)
+        start_watching(s);
+    pm_log(PM_LOG_INFO, "serve",
+           "configuration reloaded from %s: %zu profile(s), %zu hot "
+           "folder(s)",
+           s->config_path, cfg->nprofiles, cfg->nhotfolders);
+}

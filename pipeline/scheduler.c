@@ -1,0 +1,723 @@
+/*
+ * scheduler.c: catalog -> workers -> catalog, for `pagemill serve`
+ * (serve_int.h). The catalog is the queue; this file only feeds the pool
+ * on demand and writes back what came of each task.
+ *
+ *   claim:    while a worker is idle, pm_task_claim (the catalog's fair
+ *             order) with a lease of page_timeout + 60 s, and submit the
+ *             page; artifacts go to spool/job-<id>/pages/p<page>.
+ *   results:  ok -> pm_task_complete (page done + billable row in one
+ *             transaction, fenced by the attempt); failed or lost ->
+ *             pm_task_fail, which requeues until PM__MAX_ATTEMPTS.
+ *   assembly: jobs whose pages are all done are assembled on a worker
+ *             (urgent) into output/<account>/<work order>/.job-<id>.tmp/,
+ *             then published by one rename to job-<id>/ and finished.
+ *
+ * A page task in flight is remembered by its pool task id with the
+ * catalog task id and attempt (the fencing token), so a late result of an
+ * attempt that was re-claimed meanwhile is dropped by the catalog.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "pipeline/pm.h"
+#include "pipeline/report.h"
+#include "pipeline/serve_int.h"
+
+typedef struct pm__assembly assembly_t;
+
+/* A task handed to the pool: a page, or an assembly when `a` is set. */
+struct pm__inflight {
+    long long id; /* pool task id */
+    int64_t task; /* catalog page task */
+    int attempt;  /* its fencing token */
+    int64_t job;
+    int page;
+    assembly_t *a;
+    pm__inflight_t *next;
+};
+
+/* One job being assembled and published. */
+struct pm__assembly {
+    uv_work_t req; /* the publish step */
+    pm__serve_t *s;
+    int64_t job;
+    char *workorder, *account, *profile;
+    char *tmp, *final; /* .job-<id>.tmp and job-<id> */
+    pm_page_result_t *pages;
+    size_t npages;
+    pm_doc_result_t result;
+    int attempts;
+    int publishing; /* the publish step is on a pool thread */
+    int err;        /* what publishing returned */
+    assembly_t *next;
+};
+
+static void collect(pm__serve_t *s);
+
+/* ---- bookkeeping ---- */
+
+static pm__inflight_t *inflight_add(pm__serve_t *s)
+{
+    pm__inflight_t *e = pm_calloc(1, sizeof(*e));
+
+    if (e != NULL) {
+        e->id = ++s->next_task;
+        e->next = s->inflight;
+        s->inflight = e;
+    }
+    return e;
+}
+
+/* Unlinks and returns the entry for pool task `id`, or NULL. */
+static pm__inflight_t *inflight_take(pm__serve_t *s, long long id)
+{
+    for (pm__inflight_t **p = &s->inflight; *p != NULL; p = &(*p)->next) {
+        if ((*p)->id == id) {
+            pm__inflight_t *e = *p;
+            *p = e->next;
+            return e;
+        }
+    }
+    return NULL;
+}
+
+static assembly_t *assembly_find(const pm__serve_t *s, int64_t job)
+{
+    for (assembly_t *a = s->assemblies; a != NULL; a = a->next)
+        if (a->job == job)
+            return a;
+    return NULL;
+}
+
+static void assembly_free(pm__serve_t *s, assembly_t *a)
+{
+    for (assembly_t **p = &s->assemblies; *p != NULL; p = &(*p)->next) {
+        if (*p == a) {
+            *p = a->next;
+            break;
+        }
+    }
+    for (size_t i = 0; i < a->npages; i++)
+        pm_page_result_cleanup(&a->pages[i]);
+    pm_free(a->pages);
+    pm_doc_result_cleanup(&a->result);
+    pm_free(a->workorder);
+    pm_free(a->account);
+    pm_free(a->profile);
+    pm_free(a->tmp);
+    pm_free(a->final);
+    pm_free(a);
+}
+
+size_t pm__sched_busy(const pm__serve_t *s)
+{
+    size_t n = 0;
+
+    for (const pm__inflight_t *e = s->inflight; e != NULL; e = e->next)
+        n++;
+    for (const assembly_t *a = s->assemblies; a != NULL; a = a->next)
+        n += (size_t)a->publishing;
+    return n;
+}
+
+/* ---- pages ---- */
+
+static void metrics_from(const pm_page_result_t *r, pm_page_metrics_t *m)
+{
+    memset(m, 0, sizeof(*m));
+    m->width = r->width;
+    m->height = r->height;
+    m->xres = r->xres;
+    m->yres = r->yres;
+    m->rotation = r->rotation;
+    m->orient_confidence = r->orient_confidence;
+    m->skew = r->skew;
+    m->skew_confidence = r->skew_confidence;
+    m->blank = r->blank;
+    m->ink_ratio = r->ink_ratio;
+    m->words = r->words;
+    m->confidence = r->confidence;
+    m->kind = pm_kind_name(r->kind);
+    m->codec = pm_img_codec_name(r->codec);
+    m->bytes = r->bytes;
+    m->ms_decode = r->ms.decode;
+    m->ms_orient = r->ms.orient;
+    m->ms_deskew = r->ms.deskew;
+    m->ms_blank = r->ms.blank;
+    m->ms_ocr = r->ms.ocr;
+    m->ms_encode = r->ms.encode;
+    m->ms_total = r->ms.total;
+    m->image = r->image;
+    m->text_pdf = r->text_pdf;
+    m->text = r->text;
+}
+
+/* Records a failed attempt of a page; the catalog requeues or fails it. */
+static void fail_page(pm__serve_t *s, int64_t task, int attempt, int64_t job,
+                      int page, const char *why)
+{
+    int err = pm_task_fail(s->cat, task, attempt, why, PM__MAX_ATTEMPTS,
+                           pm__serve_now());
+
+    pm_log(PM_LOG_WARN, "sched", "job=%lld page=%d attempt %d of %d failed: %s",
+           (long long)job, page, attempt, PM__MAX_ATTEMPTS, why);
+    if (err == PM_ESTALE)
+        pm_log(PM_LOG_WARN, "sched", "job=%lld page=%d: dropped: %s",
+               (long long)job, page, pm_catalog_errmsg(s->cat));
+    else if (err != 0)
+        pm_log(PM_LOG_ERROR, "sched", "job=%lld page=%d: catalog: %s",
+               (long long)job, page, pm_catalog_errmsg(s->cat));
+}
+
+/* The page task line for claimed task `t`, or NULL with *why set. */
+static char *page_line(pm__serve_t *s, const pm_task_t *t, long long id,
+                       const char **why)
+{
+    const pm_profile_t *p = NULL;
+    pm_page_task_t pt;
+    pm_job_t job = {0};
+    char *dir, *line = NULL;
+
+    *why = "out of memory";
+    if (pm_job_get(s->cat, t->job, &job) != 0) {
+        *why = "cannot read the job from the catalog";
+        return NULL;
+    }
+    p = pm_config_profile(s->cfg, job.profile ? job.profile : "default");
+    dir = pm_asprintf("%s/job-%lld/pages", s->spool, (long long)t->job);
+    pt.page = t->page;
+    pt.src = t->src;
+    pt.frame = t->frame;
+    pt.out_base = dir ? pm_asprintf("%s/p%05d", dir, t->page) : NULL;
+    if (p == NULL)
+        *why = "the job's profile is not in the configuration";
+    else if (pt.out_base != NULL && pm_mkdir_p(dir) != 0)
+        *why = "cannot create the page folder in the spool";
+    else if (pt.out_base != NULL)
+        line = pm_proto_page_task(id, &pt, p);
+    pm_free(pt.out_base);
+    pm_free(dir);
+    pm_job_cleanup(&job);
+    return line;
+}
+
+/* Hands claimed task `t` to the pool (or fails the attempt). */
+static void submit_page(pm__serve_t *s, const pm_task_t *t)
+{
+    pm__inflight_t *e = inflight_add(s);
+    const char *why = "out of memory";
+    char *line = e ? page_line(s, t, e->id, &why) : NULL;
+
+    if (line == NULL || pm_pool_submit(s->pool, e->id, line, 0) != 0) {
+        if (e != NULL)
+            pm_free(inflight_take(s, e->id));
+        fail_page(s, t->id, t->attempts, t->job, t->page, why);
+        return;
+    }
+    e->task = t->id;
+    e->attempt = t->attempts;
+    e->job = t->job;
+    e->page = t->page;
+    pm_log(PM_LOG_DEBUG, "sched", "job=%lld page=%d attempt %d: submitted",
+           (long long)t->job, t->page, t->attempts);
+}
+
+void pm__sched_run(pm__serve_t *s)
+{
+    pm_task_t t;
+    int err;
+
+    if (s->draining || s->pool == NULL)
+        return;
+    while (pm_pool_idle(s->pool) > 0) {
+        err = pm_task_claim(s->cat, s->owner, s->page_timeout + PM__LEASE_SLACK,
+                            pm__serve_now(), &t);
+        if (err == PM_ENOENT)
+            break;
+        if (err != 0) {
+            pm_log(PM_LOG_ERROR, "sched", "claim: %s",
+                   pm_catalog_errmsg(s->cat));
+            break;
+        }
+        submit_page(s, &t);
+        pm_task_cleanup(&t);
+    }
+}
+
+static void page_done(pm__serve_t *s, const pm__inflight_t *e,
+                      const pm_proto_msg_t *m, const char *why)
+{
+    const pm_page_result_t *r;
+    pm_page_metrics_t pm;
+    int err;
+
+    if (m == NULL || m->type != PM_MSG_PAGE_RESULT || !m->result.ok) {
+        fail_page(s, e->task, e->attempt, e->job, e->page,
+                  m == NULL                       ? why
+                  : m->type != PM_MSG_PAGE_RESULT ? "unexpected reply"
+                  : m->result.error               ? m->result.error
+                                                  : "failed");
+        return;
+    }
+    r = &m->result;
+    metrics_from(r, &pm);
+    err = pm_task_complete(s->cat, e->task, e->attempt, &pm, pm__serve_now());
+    if (err == PM_ESTALE)
+        pm_log(PM_LOG_WARN, "sched", "job=%lld page=%d: result dropped: %s",
+               (long long)e->job, e->page, pm_catalog_errmsg(s->cat));
+    else if (err != 0)
+        pm_log(PM_LOG_ERROR, "sched", "job=%lld page=%d: catalog: %s",
+               (long long)e->job, e->page, pm_catalog_errmsg(s->cat));
+    else
+        pm_log(PM_LOG_INFO, "sched",
+               "job=%lld page=%d done (attempt %d): %d words, %s%.0f ms",
+               (long long)e->job, e->page, e->attempt, r->words,
+               r->blank ? "blank, " : "", r->ms.total);
+}
+
+/* Logs a job that the last collect failed. */
+static void note_job_failed(pm__serve_t *s, int64_t id)
+{
+    pm_job_t j = {0};
+
+    if (pm_job_get(s->cat, id, &j) == 0 && j.state == PM_JOB_FAILED)
+        pm_log(PM_LOG_ERROR, "sched", "job=%lld failed: %s", (long long)id,
+               j.error ? j.error : "?");
+    pm_job_cleanup(&j);
+}
+
+/* ---- assembly ---- */
+
+/* A path component made safe: no '/', no leading '.', never empty. */
+static char *safe_component(const char *v)
+{
+    char *c = pm_strdup(v != NULL && *v ? v : "_");
+
+    for (char *p = c; p != NULL && *p; p++)
+        if (*p == '/' || (p == c && *p == '.'))
+            *p = '_';
+    return c;
+}
+
+/* The job's account: its own, else its work order's (a held job for a
+ * work order created later), else "_unassigned". */
+static char *job_account(pm__serve_t *s, const pm_job_t *j)
+{
+    pm_workorder_t wo = {0};
+    char *acct;
+
+    if (j->account != NULL)
+        return pm_strdup(j->account);
+    acct = pm_workorder_get(s->cat, j->workorder, &wo) == 0
+               ? pm_strdup(wo.account)
+               : pm_strdup("_unassigned");
+    pm_workorder_cleanup(&wo);
+    return acct;
+}
+
+/* Output paths of job `j`: output/<account>/<work order>/... */
+static int plan_paths(pm__serve_t *s, const pm_job_t *j, assembly_t *a)
+{
+    char *acct = safe_component(a->account), *wo = safe_component(j->workorder);
+
+    if (acct != NULL && wo != NULL) {
+        a->tmp = pm_asprintf("%s/%s/%s/.job-%lld.tmp", s->output, acct, wo,
+                             (long long)j->id);
+        a->final = pm_asprintf("%s/%s/%s/job-%lld", s->output, acct, wo,
+                               (long long)j->id);
+    }
+    pm_free(acct);
+    pm_free(wo);
+    return a->tmp != NULL && a->final != NULL ? 0 : PM_ENOMEM;
+}
+
+/* Page result `r` (zeroed) from catalog task `t`; 0 or PM_ENOMEM. */
+static int result_from_task(pm_page_result_t *r, const pm_task_t *t)
+{
+    r->page = t->page;
+    r->frame = t->frame;
+    r->ok = t->state == PM_TASK_DONE;
+    r->width = t->m.width;
+    r->height = t->m.height;
+    r->xres = t->m.xres;
+    r->yres = t->m.yres;
+    r->rotation = t->m.rotation;
+    r->orient_confidence = t->m.orient_confidence;
+    r->skew = t->m.skew;
+    r->skew_confidence = t->m.skew_confidence;
+    r->blank = t->m.blank;
+    r->ink_ratio = t->m.ink_ratio;
+    r->words = t->m.words;
+    r->confidence = t->m.confidence;
+    r->bytes = t->m.bytes;
+    r->ms.total = t->m.ms_total;
+    r->kind = t->kind && strcmp(t->kind, "color") == 0  ? PM_KIND_COLOR
+              : t->kind && strcmp(t->kind, "gray") == 0 ? PM_KIND_GRAY
+                                                        : PM_KIND_BITONAL;
+    r->codec = t->codec && strcmp(t->codec, "jpeg") == 0  ? PM_IMG_JPEG
+               : t->codec && strcmp(t->codec, "jp2") == 0 ? PM_IMG_JP2
+                                                          : PM_IMG_G4;
+    r->src = pm_strdup(t->src);
+    r->error = t->error ? pm_strdup(t->error) : NULL;
+    r->image = t->image ? pm_strdup(t->image) : NULL;
+    r->text_pdf = t->text_pdf ? pm_strdup(t->text_pdf) : NULL;
+    r->text = t->text ? pm_strdup(t->text) : NULL;
+    if (r->src == NULL || (t->error && !r->error) || (t->image && !r->image) ||
+        (t->text_pdf && !r->text_pdf) || (t->text && !r->text))
+        return PM_ENOMEM;
+    return 0;
+}
+
+/* The pages of a job (all done) as page results, for the assemble task
+ * and the report. */
+static int load_pages(pm__serve_t *s, assembly_t *a)
+{
+    pm_task_t *v = NULL;
+    size_t n = 0;
+    int err = pm_task_list(s->cat, a->job, &v, &n);
+
+    if (err == 0 && (a->pages = pm_calloc(n + 1, sizeof(*a->pages))) == NULL)
+        err = PM_ENOMEM;
+    for (size_t i = 0; err == 0 && i < n; i++) {
+        a->npages++;
+        err = result_from_task(&a->pages[i], &v[i]);
+    }
+    pm_task_list_free(v, n);
+    return err;
+}
+
+/* The task line carries its pool task id: rewritten for each submit. */
+static int submit_assembly(pm__serve_t *s, assembly_t *a)
+{
+    pm__inflight_t *e = inflight_add(s);
+    const pm_profile_t *p = pm_config_profile(s->cfg, a->profile);
+    pm_doc_task_t d;
+    char *line;
+
+    if (e == NULL || p == NULL)
+        return PM_ENOMEM;
+    e->a = a;
+    e->job = a->job;
+    d.title = pm_asprintf("%s job %lld", a->workorder, (long long)a->job);
+    d.pdf = pm_asprintf("%s/job-%lld.pdf", a->tmp, (long long)a->job);
+    d.txt = pm_asprintf("%s/job-%lld.txt", a->tmp, (long long)a->job);
+    d.icc_profile = s->cfg->icc_profile;
+    line = d.title && d.pdf && d.txt
+               ? pm_proto_assemble_task(e->id, &d, a->pages, a->npages, p)
+               : NULL;
+    pm_free(d.title);
+    pm_free(d.pdf);
+    pm_free(d.txt);
+    if (pm_pool_submit(s->pool, e->id, line, 1) != 0) {
+        pm_free(inflight_take(s, e->id));
+        return PM_ENOMEM;
+    }
+    return 0;
+}
+
+static void fail_job(pm__serve_t *s, int64_t id, const char *why)
+{
+    pm_log(PM_LOG_ERROR, "sched", "job=%lld failed: %s", (long long)id, why);
+    if (pm_job_fail(s->cat, id, why, pm__serve_now()) != 0)
+        pm_log(PM_LOG_ERROR, "sched", "job=%lld: catalog: %s", (long long)id,
+               pm_catalog_errmsg(s->cat));
+}
+
+static void finish_job(pm__serve_t *s, const assembly_t *a)
+{
+    int64_t billable = 0;
+
+    if (pm_job_finish(s->cat, a->job, a->final, pm__serve_now()) != 0) {
+        pm_log(PM_LOG_ERROR, "sched", "job=%lld: published to %s, but: %s",
+               (long long)a->job, a->final, pm_catalog_errmsg(s->cat));
+        return;
+    }
+    pm_billable_count(s->cat, a->job, 0, &billable);
+    pm_log(PM_LOG_INFO, "sched",
+           "job=%lld done: %zu pages, %lld billable, published to %s",
+           (long long)a->job, a->npages, (long long)billable, a->final);
+}
+
+/* Reads job `id` into a new assembly (not yet listed). */
+static assembly_t *assembly_new(pm__serve_t *s, int64_t id, const char **why)
+{
+    assembly_t *a = pm_calloc(1, sizeof(*a));
+    pm_job_t j = {0};
+    int err = a == NULL ? PM_ENOMEM : pm_job_get(s->cat, id, &j);
+
+    *why = "out of memory";
+    if (a != NULL) {
+        a->s = s;
+        a->job = id;
+        a->req.data = a;
+    }
+    if (err == 0) {
+        a->workorder = pm_strdup(j.workorder);
+        a->profile = pm_strdup(j.profile ? j.profile : "default");
+        a->account = job_account(s, &j);
+        err = a->workorder && a->profile && a->account ? 0 : PM_ENOMEM;
+    }
+    if (err == 0)
+        err = plan_paths(s, &j, a);
+    if (err == 0)
+        err = load_pages(s, a);
+    if (err == PM_ECATALOG)
+        *why = pm_catalog_errmsg(s->cat);
+    pm_job_cleanup(&j);
+    if (err != 0 && a != NULL) {
+        assembly_free(s, a); /* not listed yet: only freed */
+        return NULL;
+    }
+    return a;
+}
+
+static void start_assembly(pm__serve_t *s, int64_t id)
+{
+    const char *why;
+    assembly_t *a = assembly_new(s, id, &why);
+    struct stat st;
+
+    if (a == NULL) {
+        fail_job(s, id, why);
+        return;
+    }
+    a->next = s->assemblies;
+    s->assemblies = a;
+    if (stat(a->final, &st) == 0) {
+        /* Published before a crash, not yet recorded: record it. */
+        finish_job(s, a);
+        assembly_free(s, a);
+        return;
+    }
+    pm_rmtree(a->tmp); /* a crash left it half written */
+    if (pm_mkdir_p(a->tmp) != 0) {
+        fail_job(s, id, "cannot create the output folder");
+        assembly_free(s, a);
+        return;
+    }
+    if (submit_assembly(s, a) != 0) {
+        fail_job(s, id, "the job's profile is not in the configuration");
+        pm_rmtree(a->tmp);
+        assembly_free(s, a);
+        return;
+    }
+    pm_log(PM_LOG_INFO, "sched", "job=%lld assembling %zu pages into %s",
+           (long long)id, a->npages, a->tmp);
+}
+
+/* ---- publishing: report, fsync, one rename ---- */
+
+static int fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int err = 0;
+
+    if (fd < 0 || fsync(fd) != 0)
+        err = -errno;
+    if (fd >= 0)
+        close(fd);
+    return err;
+}
+
+static json_t *job_report(const assembly_t *a)
+{
+    char *name = pm_asprintf("job-%lld", (long long)a->job);
+    char *pdf = pm_asprintf("%s/%s.pdf", a->final, name ? name : "");
+    char *txt = pm_asprintf("%s/%s.txt", a->final, name ? name : "");
+    pm_report_t r = {.document = name,
+                     .profile = a->profile,
+                     .written = 1,
+                     .pdf = pdf,
+                     .txt = txt,
+                     .pages = a->pages,
+                     .npages = a->npages,
+                     .result = &a->result};
+    json_t *doc = name && pdf && txt ? pm_report_json(&r) : NULL;
+
+    if (doc != NULL) {
+        json_object_set_new(doc, "job", json_integer(a->job));
+        json_object_set_new(doc, "work_order", json_string(a->workorder));
+        json_object_set_new(doc, "account", json_string(a->account));
+    }
+    pm_free(name);
+    pm_free(pdf);
+    pm_free(txt);
+    return doc;
+}
+
+static void publish_work(uv_work_t *req)
+{
+    assembly_t *a = req->data;
+    char *report =
+        pm_asprintf("%s/job-%lld.pages.json", a->tmp, (long long)a->job);
+    int err = report ? pm_report_write(report, job_report(a)) : PM_ENOMEM;
+
+    pm_free(report);
+    if (err == 0)
+        err = fsync_dir(a->tmp);
+    if (err == 0 && rename(a->tmp, a->final) != 0)
+        err = -errno;
+    if (err == 0)
+        err = pm_fsync_parent(a->final);
+    a->err = err;
+}
+
+static void publish_done(uv_work_t *req, int status)
+{
+    assembly_t *a = req->data;
+    pm__serve_t *s = a->s;
+    char *why;
+
+    a->publishing = 0;
+    if (status == 0 && a->err == 0) {
+        finish_job(s, a);
+    } else {
+        why = pm_asprintf("cannot publish to %s: %s", a->final,
+                          pm_strerror(status ? status : a->err));
+        fail_job(s, a->job, why ? why : "cannot publish");
+        pm_free(why);
+        pm_rmtree(a->tmp);
+    }
+    assembly_free(s, a);
+    pm__serve_maybe_stop(s);
+}
+
+static void assembly_done(pm__serve_t *s, assembly_t *a,
+                          const pm_proto_msg_t *m, const char *why)
+{
+    char *text;
+
+    if (m != NULL && m->type == PM_MSG_DOC_RESULT && m->doc_result.ok) {
+        a->result = m->doc_result;
+        a->result.error = NULL;
+        a->publishing =
+            uv_queue_work(s->loop, &a->req, publish_work, publish_done) == 0;
+        if (a->publishing)
+            return;
+        why = "cannot queue the publish step";
+    } else if (m == NULL && ++a->attempts < PM__MAX_ATTEMPTS && !s->draining) {
+        pm_log(PM_LOG_WARN, "sched", "job=%lld assembly lost (%s); retrying",
+               (long long)a->job, why);
+        if (submit_assembly(s, a) == 0)
+            return;
+    } else if (m != NULL) {
+        why = m->type == PM_MSG_DOC_RESULT && m->doc_result.error
+                  ? m->doc_result.error
+                  : "unexpected reply";
+    }
+    text = pm_asprintf("assembly failed: %s", why ? why : "?");
+    fail_job(s, a->job, text ? text : "assembly failed");
+    pm_free(text);
+    pm_rmtree(a->tmp);
+    assembly_free(s, a);
+}
+
+/* ---- the loop side ---- */
+
+/* Settles finished jobs and starts assembling the ones ready for it. */
+static void collect(pm__serve_t *s)
+{
+    int64_t *ids = NULL;
+    size_t n = 0;
+
+    if (pm_job_collect_finished(s->cat, pm__serve_now(), &ids, &n) != 0) {
+        pm_log(PM_LOG_ERROR, "sched", "collect: %s", pm_catalog_errmsg(s->cat));
+        return;
+    }
+    for (size_t i = 0; i < n && !s->draining; i++)
+        if (assembly_find(s, ids[i]) == NULL)
+            start_assembly(s, ids[i]);
+    pm_free(ids);
+}
+
+void pm__sched_on_done(void *arg, long long task, const pm_proto_msg_t *m,
+                       const char *why)
+{
+    pm__serve_t *s = arg;
+    pm__inflight_t *e = inflight_take(s, task);
+
+    if (e == NULL)
+        return;
+    if (e->a != NULL) {
+        assembly_done(s, e->a, m, why);
+    } else {
+        page_done(s, e, m, why);
+        collect(s);
+        note_job_failed(s, e->job);
+    }
+    pm_free(e);
+    pm__sched_run(s);
+    pm__serve_maybe_stop(s);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    pm__serve_t *s = t->data;
+    int n = 0;
+
+    if (pm_task_requeue_expired(s->cat, pm__serve_now(), PM__MAX_ATTEMPTS,
+                                &n) != 0)
+        pm_log(PM_LOG_ERROR, "sched", "lease expiry: %s",
+               pm_catalog_errmsg(s->cat));
+    else if (n > 0)
+        pm_log(PM_LOG_WARN, "sched", "%d page(s) whose lease lapsed requeued",
+               n);
+    collect(s);
+    pm__sched_run(s);
+}
+
+int pm__sched_recover(pm__serve_t *s)
+{
+    int n = 0;
+
+    if (pm_task_requeue_all_running(s->cat, s->owner, pm__serve_now(),
+                                    PM__MAX_ATTEMPTS, &n) != 0) {
+        pm_log(PM_LOG_ERROR, "serve", "requeue at start: %s",
+               pm_catalog_errmsg(s->cat));
+        return PM_ECATALOG;
+    }
+    if (n > 0)
+        pm_log(PM_LOG_WARN, "serve",
+               "%d page(s) left running by a previous coordinator requeued", n);
+    return 0;
+}
+
+void pm__sched_start(pm__serve_t *s)
+{
+    uv_timer_init(s->loop, &s->tick);
+    s->tick.data = s;
+    uv_timer_start(&s->tick, on_tick, 0, PM__TICK_MS);
+}
+
+void pm__sched_stop(pm__serve_t *s)
+{
+    if (s->tick.loop != NULL) {
+        uv_timer_stop(&s->tick);
+        if (!uv_is_closing((uv_handle_t *)&s->tick))
+            uv_close((uv_handle_t *)&s->tick, NULL);
+    }
+}
+
+void pm__sched_abandon(pm__serve_t *s)
+{
+    pm__inflight_t *e;
+
+    while ((e = s->inflight) != NULL) {
+        s->inflight = e->next;
+        if (e->a != NULL && !e->a->publishing)
+            assembly_free(s, e->a);
+        else
+            pm_log(PM_LOG_WARN, "serve",
+                   "job=%lld page=%d abandoned; requeued at next start",
+                   (long long)e->job, e->page);
+        pm_free(e);
+    }
+}

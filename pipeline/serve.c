@@ -1,0 +1,362 @@
+/*
+ * serve.c: `pagemill serve --config FILE`, the coordinator. One libuv
+ * loop joins the hot folders (intake.c), the catalog that is the queue,
+ * and a pool of warm workers (scheduler.c). This file starts it, stops
+ * it and reloads its configuration:
+ *
+ *   start:   load the configuration (errors name file:line:key, exit 2);
+ *            open the catalog; requeue every page a previous coordinator
+ *            left running (one coordinator per SQLite catalog, so all
+ *            those leases are dead); start the workers, the hot folders
+ *            and the scheduler's tick, whose first round re-runs assembly
+ *            for jobs left assembling.
+ *   SIGTERM, SIGINT: drain. No more scanning or claiming; tasks already
+ *            on workers finish, for at most page_timeout seconds (then
+ *            their workers are killed and their leases requeued at the
+ *            next start); then everything closes and the exit status is
+ *            0. A second signal stops at once, the same way.
+ *   SIGHUP:  reload profiles and hot folders; a bad file keeps the old
+ *            configuration, with an error in the log.
+ */
+#include "pipeline/serve.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pipeline/pm.h"
+#include "pipeline/serve_int.h"
+
+static const char usage_text[] =
+    "usage: pagemill serve --config FILE\n"
+    "\n"
+    "Runs the coordinator: watches the configured hot folders, records each\n"
+    "batch as a job in the catalog, converts its pages on warm worker\n"
+    "processes, assembles PDF/A and text, and publishes them to\n"
+    "<output>/<account>/<work order>/job-<id>/.\n"
+    "\n"
+    "  -c, --config FILE  configuration file (INI; required)\n"
+    "\n"
+    "Signals: SIGTERM or SIGINT finish the pages under way (at most\n"
+    "page_timeout seconds) and exit 0; SIGHUP reloads profiles and hot\n"
+    "folders. Exit status: 0 stopped by a signal; 2 usage or configuration\n"
+    "error; 1 could not start.\n";
+
+int64_t pm__serve_now(void)
+{
+    return (int64_t)time(NULL);
+}
+
+/* ---- stopping ---- */
+
+static void close_handle(uv_handle_t *h)
+{
+    if (h->loop != NULL && !uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+/* Closes every handle so uv_run can return. */
+static void close_all(pm__serve_t *s)
+{
+    s->stopped = 1;
+    close_handle((uv_handle_t *)&s->drain_timer);
+    close_handle((uv_handle_t *)&s->sig_term);
+    close_handle((uv_handle_t *)&s->sig_int);
+    close_handle((uv_handle_t *)&s->sig_hup);
+    pm__sched_stop(s);
+    pm__intake_stop(s);
+    pm__intake_close(s);
+    pm_pool_close(s->pool);
+    s->pool = NULL;
+    pm_log(PM_LOG_INFO, "serve", "stopped");
+}
+
+void pm__serve_maybe_stop(pm__serve_t *s)
+{
+    if (!s->draining || s->stopped || s->intake_running != NULL ||
+        pm__sched_busy(s) > 0)
+        return;
+    close_all(s);
+}
+
+static void kill_process(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (h->type == UV_PROCESS && !uv_is_closing(h))
+        uv_process_kill((uv_process_t *)h, SIGKILL);
+}
+
+/* The drain ran out of time: stop the workers where they are. */
+static void stop_now(pm__serve_t *s)
+{
+    size_t busy = pm__sched_busy(s);
+
+    if (busy > 0)
+        pm_log(PM_LOG_WARN, "serve",
+               "%zu task(s) still running; stopping their workers (their "
+               "pages are requeued at the next start)",
+               busy);
+    pm_pool_close(s->pool);
+    s->pool = NULL;
+    uv_walk(s->loop, kill_process, NULL);
+    pm__sched_abandon(s);
+    pm__serve_maybe_stop(s);
+}
+
+static void on_drain_timeout(uv_timer_t *t)
+{
+    stop_now(t->data);
+}
+
+static void begin_drain(pm__serve_t *s, int signum)
+{
+    if (s->stopped)
+        return;
+    if (s->draining) {
+        pm_log(PM_LOG_WARN, "serve", "%s again: stopping now",
+               strsignal(signum));
+        stop_now(s);
+        return;
+    }
+    s->draining = 1;
+    pm_log(PM_LOG_INFO, "serve",
+           "%s: draining: %zu task(s) under way, no new work; stopping within "
+           "%d s",
+           strsignal(signum), pm__sched_busy(s), s->page_timeout);
+    pm__intake_stop(s);
+    pm__sched_stop(s);
+    uv_timer_start(&s->drain_timer, on_drain_timeout,
+                   (uint64_t)s->page_timeout * 1000, 0);
+    pm__serve_maybe_stop(s);
+}
+
+/* ---- configuration ---- */
+
+/* Loads `path`; on failure logs every problem on one line. */
+static int load_config(const char *path, pm_config_t **cfg, int to_stderr)
+{
+    char *errors = NULL;
+    int err = pm_config_load(path, cfg, &errors);
+
+    if (err == 0)
+        return 0;
+    if (to_stderr) {
+        fprintf(stderr, "%s", errors ? errors : "");
+        if (errors == NULL)
+            fprintf(stderr, "pagemill serve: %s: %s\n", path, pm_strerror(err));
+    } else {
+        for (char *p = errors; p != NULL && *p; p++)
+            if (*p == '\n' && p[1] != '\0')
+                *p = ';';
+        pm_log(PM_LOG_ERROR, "serve",
+               "reload of %s failed; keeping the old configuration: %s", path,
+               errors ? errors : pm_strerror(err));
+    }
+    pm_free(errors);
+    return err;
+}
+
+static int str_differs(const char *a, const char *b)
+{
+    return (a == NULL) != (b == NULL) || (a != NULL && strcmp(a, b) != 0);
+}
+
+/* Settings that only a restart applies. */
+static void note_fixed(const pm__serve_t *s, const pm_config_t *n)
+{
+    const pm_config_t *o = s->cfg;
+
+    if (str_differs(o->catalog, n->catalog) ||
+        str_differs(o->spool, n->spool) || str_differs(o->output, n->output) ||
+        o->workers != n->workers || o->page_timeout != n->page_timeout ||
+        o->worker_memory_mb != n->worker_memory_mb ||
+        str_differs(o->tessdata, n->tessdata))
+        pm_log(PM_LOG_WARN, "serve",
+               "reload: catalog, spool, output, workers, page_timeout, "
+               "worker_memory_mb and tessdata take effect at the next start");
+}
+
+static void reload(pm__serve_t *s)
+{
+    pm_config_t *cfg = NULL;
+
+    pm_log(PM_LOG_INFO, "serve", "SIGHUP: reloading %s", s->config_path);
+    if (load_config(s->config_path, &cfg, 0) != 0)
+        return;
+    note_fixed(s, cfg);
+    pm_config_free(s->pending_cfg);
+    s->pending_cfg = cfg;
+    pm__intake_apply_reload(s); /* now, or when intake is idle */
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    pm__serve_t *s = h->data;
+
+    if (signum == SIGHUP)
+        reload(s);
+    else
+        begin_drain(s, signum);
+}
+
+/* ---- starting ---- */
+
+static int parse_args(int argc, char **argv, const char **config)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    int ch;
+
+    *config = NULL;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+        if (ch == 'c') {
+            *config = optarg;
+        } else if (ch == 'h') {
+            fputs(usage_text, stdout);
+            return 1;
+        } else {
+            fputs(usage_text, stderr);
+            return -1;
+        }
+    }
+    if (*config == NULL || optind != argc) {
+        fprintf(stderr, "pagemill serve: %s\n\n%s",
+                *config == NULL ? "--config FILE is required"
+                                : "unexpected argument",
+                usage_text);
+        return -1;
+    }
+    return 0;
+}
+
+static void set_owner(pm__serve_t *s)
+{
+    char host[256] = "localhost";
+
+    if (gethostname(host, sizeof(host)) != 0)
+        snprintf(host, sizeof(host), "localhost");
+    host[sizeof(host) - 1] = '\0';
+    snprintf(s->owner, sizeof(s->owner), "coordinator:%s:%ld", host,
+             (long)getpid());
+}
+
+/* Catalog, folders, recovery: what must work before the loop starts. */
+static int open_state(pm__serve_t *s)
+{
+    int err;
+
+    s->spool = pm_strdup(s->cfg->spool);
+    s->output = pm_strdup(s->cfg->output);
+    s->page_timeout = s->cfg->page_timeout;
+    if (s->spool == NULL || s->output == NULL)
+        return PM_ENOMEM;
+    set_owner(s);
+    err = pm_catalog_open(s->cfg->catalog, &s->cat);
+    if (err != 0)
+        return err;
+    if ((err = pm_mkdir_p(s->spool)) != 0 ||
+        (err = pm_mkdir_p(s->output)) != 0) {
+        pm_log(PM_LOG_ERROR, "serve", "cannot create %s or %s: %s", s->spool,
+               s->output, pm_strerror(err));
+        return err;
+    }
+    return pm__sched_recover(s);
+}
+
+static void start_signal(pm__serve_t *s, uv_signal_t *h, int signum)
+{
+    uv_signal_init(s->loop, h);
+    h->data = s;
+    uv_signal_start(h, on_signal, signum);
+}
+
+/* Workers, hot folders, tick. */
+static int start_loop(pm__serve_t *s)
+{
+    size_t exe_len = sizeof(s->exe);
+    pm_pool_opts_t po;
+    int err;
+
+    err = uv_exepath(s->exe, &exe_len);
+    if (err == 0) {
+        pm_pool_opts_from_config(&po, s->cfg, s->exe, 0);
+        err = pm_pool_open(s->loop, &po, pm__sched_on_done, s, &s->pool);
+        if (err != 0)
+            pm_log(PM_LOG_ERROR, "serve", "cannot start workers: %s",
+                   pm_strerror(err));
+    }
+    if (err == 0)
+        err = pm__intake_start(s);
+    if (err != 0)
+        return err;
+    pm__sched_start(s);
+    pm_log(PM_LOG_INFO, "serve",
+           "started as %s: %d worker(s), %zu hot folder(s), catalog %s, "
+           "spool %s, output %s",
+           s->owner, po.workers, s->nwatches, s->cfg->catalog, s->spool,
+           s->output);
+    return 0;
+}
+
+static void serve_cleanup(pm__serve_t *s)
+{
+    pm_catalog_close(s->cat);
+    pm_config_free(s->cfg);
+    pm_config_free(s->pending_cfg);
+    pm_free(s->spool);
+    pm_free(s->output);
+}
+
+static int run(pm__serve_t *s)
+{
+    uv_loop_t loop;
+    int err;
+
+    if (uv_loop_init(&loop) != 0)
+        return PM_EXIT_FAILURE;
+    s->loop = &loop;
+    /* Signals first: one that comes while the catalog opens is handled
+     * as soon as the loop runs. */
+    start_signal(s, &s->sig_term, SIGTERM);
+    start_signal(s, &s->sig_int, SIGINT);
+    start_signal(s, &s->sig_hup, SIGHUP);
+    uv_timer_init(s->loop, &s->drain_timer);
+    s->drain_timer.data = s;
+    err = open_state(s);
+    if (err == 0)
+        err = start_loop(s);
+    if (err != 0) {
+        s->draining = 1;
+        close_all(s);
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    return err != 0 ? PM_EXIT_FAILURE : PM_EXIT_OK;
+}
+
+int pm_serve_main(int argc, char **argv)
+{
+    pm__serve_t s;
+    const char *config;
+    int rc;
+
+    rc = parse_args(argc, argv, &config);
+    if (rc != 0)
+        return rc > 0 ? PM_EXIT_OK : PM_EXIT_USAGE;
+    memset(&s, 0, sizeof(s));
+    if (load_config(config, &s.cfg, 1) != 0)
+        return PM_EXIT_USAGE;
+    s.config_path = config;
+    /* A worker that dies while we write to it must not take us along. */
+    signal(SIGPIPE, SIG_IGN);
+    rc = run(&s);
+    serve_cleanup(&s);
+    return rc;
+}

@@ -1,0 +1,143 @@
+/*
+ * serve_int.h: the coordinator's state, shared by the three files of
+ * `pagemill serve` and by nothing else:
+ *
+ *   serve.c      start (config, catalog, recovery), signals, reload, stop
+ *   intake.c     hot folders -> jobs: watch, scan, count, hash, take
+ *   scheduler.c  catalog -> workers -> catalog: claim, results, assembly,
+ *                publish
+ *
+ * Everything here runs on the one libuv loop thread, except the work
+ * functions intake.c and scheduler.c hand to libuv's thread pool, which
+ * touch only the files and the item they were given (never the catalog:
+ * its handle belongs to the loop thread).
+ */
+#ifndef PM_PIPELINE_SERVE_INT_H
+#define PM_PIPELINE_SERVE_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "catalog/catalog.h"
+#include "config/config.h"
+#include "pipeline/hotfolder.h"
+#include "pipeline/pool.h"
+#include "workers/engine.h"
+
+/* Attempts a page gets before it fails (worker crash, timeout or error).
+ * A constant until the configuration has a [pagemill] max_attempts key. */
+#define PM__MAX_ATTEMPTS 3
+
+/* Seconds a page's lease outlives its page timeout: the worker is killed
+ * at the timeout, so a live coordinator never lets a lease lapse. */
+#define PM__LEASE_SLACK 60
+
+/* Period of the scheduler's tick (released jobs, lapsed leases). */
+#define PM__TICK_MS 500
+
+typedef struct pm__serve pm__serve_t;
+typedef struct pm__intake pm__intake_t;
+typedef struct pm__inflight pm__inflight_t;
+
+/* One hot folder being watched. */
+typedef struct pm__watch {
+    pm__serve_t *s;
+    pm_hotfolder_t *hf;
+    uv_fs_event_t ev;
+    int ev_started;
+} pm__watch_t;
+
+struct pm__serve {
+    uv_loop_t *loop;
+    const char *config_path;  /* borrowed from argv */
+    pm_config_t *cfg;         /* current: profiles, hot folders, ICC */
+    pm_config_t *pending_cfg; /* a reload waiting for intake to be idle */
+    /* Process-wide settings, fixed at start (a reload logs changes). */
+    char *spool, *output;
+    int page_timeout;
+    char owner[320]; /* "coordinator:<hostname>:<pid>" */
+    char exe[4096];
+    pm_catalog_t *cat;
+    pm_pool_t *pool;
+
+    /* intake.c */
+    pm__watch_t **watches; /* each freed when its fs event handle closes */
+    size_t nwatches;
+    uv_timer_t scan_timer; /* periodic scan: shares deliver no inotify */
+    uv_timer_t kick_timer; /* a scan soon after a filesystem event */
+    pm_engine_t *engine;   /* frame counting, by one intake at a time */
+    pm__intake_t *iq_head, *iq_tail; /* waiting intake steps */
+    pm__intake_t *intake_running;    /* on a pool thread now */
+
+    /* scheduler.c */
+    uv_timer_t tick;
+    pm__inflight_t *inflight;        /* tasks handed to the pool */
+    long long next_task;             /* pool task ids */
+    struct pm__assembly *assemblies; /* jobs being assembled/published */
+
+    /* serve.c */
+    uv_signal_t sig_term, sig_int, sig_hup;
+    uv_timer_t drain_timer;
+    int draining; /* no scanning or claiming; finishing what runs */
+    int stopped;  /* handles closed, the loop is winding down */
+};
+
+/* ---- intake.c ---- */
+
+/* Opens the configured hot folders and starts watching and scanning them.
+ * 0, or an error logged with the folder. */
+int pm__intake_start(pm__serve_t *s);
+
+/* Stops watching (fs events and timers); a step on a pool thread still
+ * completes. Accepts a serve that never started intake. */
+void pm__intake_stop(pm__serve_t *s);
+
+/* Closes intake's handles and frees its state; only when no step is
+ * running (the loop must run afterwards to finish the closes). */
+void pm__intake_close(pm__serve_t *s);
+
+/* True while an intake step is queued or running. */
+int pm__intake_busy(const pm__serve_t *s);
+
+/* Swaps in s->pending_cfg when intake is idle: reopens the hot folders
+ * (keeping the old ones if a new one cannot be opened). */
+void pm__intake_apply_reload(pm__serve_t *s);
+
+/* ---- scheduler.c ---- */
+
+/* At start: requeues the pages a previous coordinator left running. */
+int pm__sched_recover(pm__serve_t *s);
+
+/* Starts the tick; runs a first collect and claim round. */
+void pm__sched_start(pm__serve_t *s);
+
+/* Stops the tick. */
+void pm__sched_stop(pm__serve_t *s);
+
+/* Claims pages while workers are idle and submits them (not when
+ * draining). */
+void pm__sched_run(pm__serve_t *s);
+
+/* The pool's result callback (arg is the serve). */
+void pm__sched_on_done(void *arg, long long task, const pm_proto_msg_t *m,
+                       const char *why);
+
+/* Number of tasks in the pool plus publish steps under way. */
+size_t pm__sched_busy(const pm__serve_t *s);
+
+/* Forgets every task still in flight (their leases stay in the catalog
+ * and are requeued by the next start). */
+void pm__sched_abandon(pm__serve_t *s);
+
+/* ---- serve.c ---- */
+
+/* When draining and nothing is left running, closes everything so the
+ * loop can end. Called after every completion. */
+void pm__serve_maybe_stop(pm__serve_t *s);
+
+/* Wall clock, seconds since the epoch (catalog times). */
+int64_t pm__serve_now(void);
+
+#endif /* PM_PIPELINE_SERVE_INT_H */

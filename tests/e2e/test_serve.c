@@ -1,0 +1,788 @@
+/*
+ * test_serve.c: `pagemill serve` end to end. The real binary, started
+ * with fork/exec and stopped by its PID, real workers and Tesseract, in a
+ * temp root with its own configuration, hot folders, spool, output and
+ * catalog. Batches are dropped the way operators drop them; the test
+ * watches the catalog through `pagemill job list/show --json` (and
+ * pm_billable_count on the same file) until a deadline, never asserting
+ * on a fixed sleep.
+ *
+ * Covered: a batch becomes a done job published under
+ * out/<account>/<work order>/job-<id>/ with one billable row per
+ * non-blank page; settle mode takes a batch only once it stops changing;
+ * unknown work orders and page-count mismatches are rejected with
+ * ERROR.txt, or an unknown work order held where the hot folder says so;
+ * a duplicate is held until released; a worker killed
+ * mid-page costs a retry, not a page; a corrupt page fails its job with
+ * nothing published; kill -9 of the coordinator mid-batch and a restart
+ * finish the job with every page billed once and no temp folder left;
+ * SIGTERM drains and exits 0; SIGHUP reloads, and a bad file keeps the
+ * old configuration.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <leptonica/allheaders.h>
+
+#include "catalog/catalog.h"
+#include "lib/testlib.h"
+#include "pipeline/pm.h"
+
+#define TESTING      "tesseract-test/testing/"
+#define DEADLINE_S   60.0 /* for anything the service should do */
+#define PAGE_TIMEOUT 30
+
+typedef struct fx {
+    char root[256];
+    char ini[320], db[320], log[320], out[320];
+    char scans[320], settle[320], hold[320];
+    pid_t pid; /* the service, or 0 */
+} fx_t;
+
+/* ---- small helpers ---- */
+
+static double now_s(void)
+{
+    return pm_now_ms() / 1000.0;
+}
+
+static void nap_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+    nanosleep(&ts, NULL);
+}
+
+static void write_text(const char *path, const char *text)
+{
+    assert_int_equal(pm_write_file_atomic(path, text, strlen(text)), 0);
+}
+
+/* A white 300 dpi letter page, G4 TIFF: a blank page. */
+static void blank_page(const char *dst)
+{
+    static const char *const none[] = {NULL};
+    PIX *pix = t_text_page(2550, 3300, 300, none);
+
+    assert_non_null(pix);
+    assert_int_equal(pixWrite(dst, pix, IFF_TIFF_G4), 0);
+    pixDestroy(&pix);
+}
+
+/* A batch folder in hot folder `hot` with `n` pages p01.tif... alternating
+ * phototest and eurotext (blank pages where blank[i] is set), then the
+ * batch.ini `ini` (NULL: none) written last, as a scan station does. */
+static void drop_batch(const char *hot, const char *name, int n,
+                       const int *blank, const char *ini)
+{
+    char dir[512], path[600];
+
+    snprintf(dir, sizeof(dir), "%s/%s", hot, name);
+    assert_int_equal(pm_mkdir_p(dir), 0);
+    for (int i = 0; i < n; i++) {
+        snprintf(path, sizeof(path), "%s/p%02d.tif", dir, i + 1);
+        if (blank != NULL && blank[i])
+            blank_page(path);
+        else
+            t_copy_file(t_data(i % 2 ? TESTING "eurotext.tif"
+                                     : TESTING "phototest.tif"),
+                        path);
+    }
+    if (ini != NULL) {
+        snprintf(path, sizeof(path), "%s/batch.ini", dir);
+        write_text(path, ini);
+    }
+}
+
+/* A one-page batch of shared-data file `rel`, marker last. */
+static void drop_one(const char *hot, const char *name, const char *rel)
+{
+    char path[600];
+
+    snprintf(path, sizeof(path), "%s/%s", hot, name);
+    assert_int_equal(pm_mkdir_p(path), 0);
+    snprintf(path, sizeof(path), "%s/%s/p1.tif", hot, name);
+    t_copy_file(t_data(rel), path);
+    snprintf(path, sizeof(path), "%s/%s/batch.ini", hot, name);
+    write_text(path, "");
+}
+
+/* ---- the service ---- */
+
+static void start_service(fx_t *f)
+{
+    pid_t pid = fork();
+
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int fd = open(f->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+
+        if (fd >= 0) {
+            dup2(fd, 2);
+            dup2(fd, 1);
+        }
+        execl(PM_BINARY, PM_BINARY, "serve", "--config", f->ini, (char *)NULL);
+        _exit(127);
+    }
+    f->pid = pid;
+}
+
+/* Waits up to `secs` for the service to exit; returns its wait status,
+ * or -1 if it is still running. */
+static int reap(fx_t *f, double secs)
+{
+    double until = now_s() + secs;
+    int status;
+
+    while (now_s() < until) {
+        pid_t r = waitpid(f->pid, &status, WNOHANG);
+
+        if (r == f->pid) {
+            f->pid = 0;
+            return status;
+        }
+        nap_ms(50);
+    }
+    return -1;
+}
+
+/* Sends `sig` and waits for the exit; returns the wait status. */
+static int stop_service(fx_t *f, int sig, double secs)
+{
+    int status;
+
+    assert_true(f->pid > 0);
+    assert_int_equal(kill(f->pid, sig), 0);
+    status = reap(f, secs);
+    if (status == -1)
+        fail_msg("the service did not exit within %.0f s of signal %d", secs,
+                 sig);
+    return status;
+}
+
+/* PIDs of the service's worker processes (its children), into v[max]. */
+static int worker_pids(const fx_t *f, pid_t *v, int max)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    int n = 0;
+
+    assert_non_null(d);
+    while ((e = readdir(d)) != NULL && n < max) {
+        char path[300], buf[512];
+        const char *rp;
+        FILE *fp;
+        int ppid = 0;
+
+        if (e->d_name[0] < '1' || e->d_name[0] > '9')
+            continue;
+        snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+        fp = fopen(path, "r");
+        if (fp == NULL)
+            continue;
+        buf[0] = '\0';
+        if (fgets(buf, sizeof(buf), fp) == NULL)
+            buf[0] = '\0';
+        fclose(fp);
+        rp = strrchr(buf, ')');
+        if (rp != NULL && sscanf(rp + 1, " %*c %d", &ppid) == 1 &&
+            ppid == f->pid)
+            v[n++] = (pid_t)atoi(e->d_name);
+    }
+    closedir(d);
+    return n;
+}
+
+/* ---- the catalog, through the CLI ---- */
+
+static json_t *cli_json(const fx_t *f, const char *args)
+{
+    char *out = NULL;
+    json_error_t jerr;
+    json_t *doc;
+    int rc;
+
+    rc = t_run(&out, "'%s' %s --json --catalog '%s' 2>/dev/null", PM_BINARY,
+               args, f->db);
+    if (rc != 0)
+        fail_msg("pagemill %s: exit %d", args, rc);
+    doc = json_loads(out, 0, &jerr);
+    if (doc == NULL)
+        fail_msg("pagemill %s: not JSON: %s", args, out);
+    free(out);
+    return doc;
+}
+
+static void cli_ok(const fx_t *f, const char *args)
+{
+    int rc = t_run(NULL, "'%s' %s --catalog '%s' >/dev/null 2>&1", PM_BINARY,
+                   args, f->db);
+
+    if (rc != 0)
+        fail_msg("pagemill %s: exit %d", args, rc);
+}
+
+/* The job made from batch `batch`, as `job list` shows it (new
+ * reference), or NULL. */
+static json_t *find_job(const fx_t *f, const char *batch)
+{
+    json_t *list = cli_json(f, "job list"), *job = NULL, *it;
+    size_t i;
+
+    json_array_foreach(list, i, it)
+    {
+        if (strcmp(json_string_value(json_object_get(it, "batch")), batch) ==
+            0) {
+            job = json_incref(it);
+            break;
+        }
+    }
+    json_decref(list);
+    return job;
+}
+
+static const char *jstr(json_t *o, const char *key)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+
+    return s != NULL ? s : "";
+}
+
+static long long jint(json_t *o, const char *key)
+{
+    return json_integer_value(json_object_get(o, key));
+}
+
+/* Waits until the job of `batch` exists and is in `state`; returns its id.
+ * Fails naming what it last saw. */
+static long long wait_job(const fx_t *f, const char *batch, const char *state,
+                          double secs)
+{
+    double until = now_s() + secs;
+    char seen[64] = "no job";
+
+    while (now_s() < until) {
+        json_t *j = find_job(f, batch);
+
+        if (j != NULL) {
+            long long id = jint(j, "id");
+
+            snprintf(seen, sizeof(seen), "%s", jstr(j, "state"));
+            json_decref(j);
+            if (strcmp(seen, state) == 0)
+                return id;
+            if (strcmp(state, "failed") != 0 && strcmp(seen, "failed") == 0)
+                break;
+        }
+        nap_ms(100);
+    }
+    fail_msg("batch %s: wanted %s, last saw %s (log: %s)", batch, state, seen,
+             f->log);
+    return 0;
+}
+
+static json_t *job_show(const fx_t *f, long long id)
+{
+    char args[64];
+
+    snprintf(args, sizeof(args), "job show %lld", id);
+    return cli_json(f, args);
+}
+
+static long long billable(const fx_t *f, long long id)
+{
+    pm_catalog_t *cat = NULL;
+    int64_t n = -1;
+
+    assert_int_equal(pm_catalog_open(f->db, &cat), 0);
+    assert_int_equal(pm_billable_count(cat, id, 0, &n), 0);
+    pm_catalog_close(cat);
+    return n;
+}
+
+/* ---- outputs ---- */
+
+/* No ".tmp" name anywhere under `dir`. */
+static void assert_no_tmp(const char *dir)
+{
+    char *out = NULL;
+
+    assert_int_equal(t_run(&out, "find '%s' -name '*.tmp'", dir), 0);
+    if (out[0] != '\0')
+        fail_msg("left behind: %s", out);
+    free(out);
+}
+
+/* The published folder of job `id` holds a PDF of `pages` pages, a text
+ * file and the report. */
+static void assert_published(const fx_t *f, long long id, int pages)
+{
+    char path[600];
+    struct stat st;
+
+    snprintf(path, sizeof(path), "%s/ACME/WO-1/job-%lld/job-%lld.pdf", f->out,
+             id, id);
+    assert_int_equal(t_pdf_pages(path), pages);
+    snprintf(path, sizeof(path), "%s/ACME/WO-1/job-%lld/job-%lld.txt", f->out,
+             id, id);
+    assert_int_equal(stat(path, &st), 0);
+    assert_true(st.st_size > 0);
+    snprintf(path, sizeof(path), "%s/ACME/WO-1/job-%lld/job-%lld.pages.json",
+             f->out, id, id);
+    assert_true(t_exists(path));
+    assert_no_tmp(f->out);
+}
+
+/* Waits until the service's log holds `text`. */
+static void wait_log(const fx_t *f, const char *text)
+{
+    double until = now_s() + DEADLINE_S;
+    char *log = NULL;
+
+    for (; now_s() < until; nap_ms(100)) {
+        free(log);
+        log = t_slurp(f->log);
+        if (log != NULL && strstr(log, text) != NULL) {
+            free(log);
+            return;
+        }
+    }
+    fail_msg("the log never said '%s':\n%s", text, log ? log : "");
+}
+
+/* ---- fixture ---- */
+
+static int setup(void **state)
+{
+    fx_t *f = pm_calloc(1, sizeof(*f));
+    char ini[4096];
+
+    if (f == NULL)
+        return -1;
+    snprintf(f->root, sizeof(f->root), "%s", t_tmpdir());
+    snprintf(f->ini, sizeof(f->ini), "%s/pagemill.ini", f->root);
+    snprintf(f->db, sizeof(f->db), "%s/catalog.db", f->root);
+    snprintf(f->log, sizeof(f->log), "%s/serve.log", f->root);
+    snprintf(f->out, sizeof(f->out), "%s/out", f->root);
+    snprintf(f->scans, sizeof(f->scans), "%s/hot/scans", f->root);
+    snprintf(f->settle, sizeof(f->settle), "%s/hot/settle", f->root);
+    snprintf(f->hold, sizeof(f->hold), "%s/hot/hold", f->root);
+    if (pm_mkdir_p(f->scans) != 0 || pm_mkdir_p(f->settle) != 0 ||
+        pm_mkdir_p(f->hold) != 0)
+        return -1;
+    snprintf(ini, sizeof(ini),
+             "[pagemill]\nworkers = 2\npage_timeout = %d\n"
+             "worker_memory_mb = %d\ncatalog = %s\nspool = %s/spool\n"
+             "output = %s\n\n"
+             "[hotfolder scans]\npath = %s\nmarker = batch.ini\n\n"
+             "[hotfolder settle]\npath = %s\nmarker = none\n"
+             "settle_seconds = 2\n\n"
+             "[hotfolder hold]\npath = %s\nhold_unknown = yes\n",
+             PAGE_TIMEOUT, T_UNDER_ASAN ? 0 : 2048, f->db, f->root, f->out,
+             f->scans, f->settle, f->hold);
+    if (pm_write_file_atomic(f->ini, ini, strlen(ini)) != 0)
+        return -1;
+    *state = f;
+    cli_ok(f, "account add ACME --name 'Acme Records'");
+    cli_ok(f, "workorder add WO-1 --account ACME");
+    return 0;
+}
+
+/* Stops a service still running with SIGTERM: it must exit 0 (under
+ * the sanitizers that also means no error and no leak), and its log must
+ * hold no sanitizer report. */
+static int teardown(void **state)
+{
+    fx_t *f = *state;
+    int status = 0, rc = 0;
+    char *log;
+
+    if (f->pid > 0 && kill(f->pid, SIGTERM) == 0 &&
+        (status = reap(f, PAGE_TIMEOUT + 10)) != 0) {
+        fprintf(stderr, "serve exited with wait status %d\n", status);
+        rc = -1;
+    }
+    if (f->pid > 0) {
+        kill(f->pid, SIGKILL);
+        waitpid(f->pid, NULL, 0);
+    }
+    log = t_slurp(f->log);
+    if (log != NULL &&
+        (strstr(log, "Sanitizer") || strstr(log, "runtime error")))
+        rc = -1;
+    if (log != NULL && (rc != 0 || getenv("PM_SHOW_LOG") != NULL))
+        fprintf(stderr, "---- serve.log ----\n%s", log);
+    free(log);
+    pm_free(f);
+    t_tmpdir_cleanup();
+    return rc;
+}
+
+/* ---- tests ---- */
+
+/* Three pages, one blank: a done job, published, two billable rows. */
+static void batch_becomes_published_job(void **state)
+{
+    fx_t *f = *state;
+    static const int blank[] = {0, 0, 1};
+    char path[600];
+    long long id;
+    json_t *j;
+
+    t_require_data();
+    start_service(f);
+    drop_batch(f->scans, "WO-1_box1", 3, blank,
+               "account = ACME\noperator = J. Smith\nexpected_pages = 3\n");
+    id = wait_job(f, "WO-1_box1", "done", DEADLINE_S);
+    assert_published(f, id, 3);
+    assert_int_equal(billable(f, id), 2);
+    j = job_show(f, id);
+    assert_int_equal(jint(j, "blank"), 1);
+    assert_string_equal(jstr(j, "operator"), "J. Smith");
+    json_decref(j);
+    snprintf(path, sizeof(path), "%s/WO-1_box1", f->scans);
+    assert_false(t_exists(path)); /* taken into the spool */
+    assert_int_equal(stop_service(f, SIGTERM, PAGE_TIMEOUT + 10), 0);
+}
+
+/* Settle mode: a file still being written is never taken. */
+static void settle_mode_waits_until_quiet(void **state)
+{
+    fx_t *f = *state;
+    unsigned char *buf = NULL;
+    char dir[512], path[600];
+    size_t len = 0, step;
+    FILE *fp;
+
+    t_require_data();
+    start_service(f);
+    snprintf(dir, sizeof(dir), "%s/WO-1_slow", f->settle);
+    assert_int_equal(pm_mkdir_p(dir), 0);
+    snprintf(path, sizeof(path), "%s/p1.tif", dir);
+    assert_int_equal(
+        pm_read_file(t_data(TESTING "phototest.tif"), 1u << 26, &buf, &len), 0);
+    fp = fopen(path, "wb");
+    assert_non_null(fp);
+    step = len / 8 + 1;
+    for (size_t off = 0; off < len; off += step) {
+        size_t n = len - off < step ? len - off : step;
+
+        assert_int_equal(fwrite(buf + off, 1, n, fp), n);
+        fflush(fp);
+        nap_ms(600); /* under settle_seconds = 2: never quiet long enough */
+        assert_true(t_exists(dir));
+        assert_null(find_job(f, "WO-1_slow"));
+    }
+    fclose(fp);
+    pm_free(buf);
+    assert_true(wait_job(f, "WO-1_slow", "done", DEADLINE_S) > 0);
+    assert_false(t_exists(dir));
+}
+
+/* Unknown work order and page-count mismatch: _rejected/ with ERROR.txt. */
+static void bad_batches_are_rejected(void **state)
+{
+    fx_t *f = *state;
+    char path[600], *text;
+    json_t *list;
+
+    t_require_data();
+    start_service(f);
+    drop_batch(f->scans, "WO-404", 1, NULL, "operator = K\n");
+    drop_batch(f->scans, "WO-1_short", 2, NULL, "expected_pages = 5\n");
+    snprintf(path, sizeof(path), "%s/_rejected/WO-404/ERROR.txt", f->scans);
+    for (double until = now_s() + DEADLINE_S;
+         !t_exists(path) && now_s() < until;)
+        nap_ms(100);
+    text = t_slurp(path);
+    assert_non_null(text);
+    assert_non_null(strstr(text, "work order WO-404 is not in the catalog"));
+    free(text);
+    snprintf(path, sizeof(path), "%s/_rejected/WO-1_short/ERROR.txt", f->scans);
+    for (double until = now_s() + DEADLINE_S;
+         !t_exists(path) && now_s() < until;)
+        nap_ms(100);
+    text = t_slurp(path);
+    assert_non_null(text);
+    assert_non_null(strstr(text, "expected_pages = 5"));
+    assert_non_null(strstr(text, "hold 2 page(s)"));
+    free(text);
+    list = cli_json(f, "job list");
+    assert_int_equal(json_array_size(list), 0);
+    json_decref(list);
+}
+
+/* The same pages again: held as a duplicate until a person releases. */
+static void duplicate_is_held_until_released(void **state)
+{
+    fx_t *f = *state;
+    long long first, dup;
+    char args[64];
+    json_t *j;
+
+    t_require_data();
+    start_service(f);
+    drop_batch(f->scans, "WO-1_a", 2, NULL, "");
+    first = wait_job(f, "WO-1_a", "done", DEADLINE_S);
+    drop_batch(f->scans, "WO-1_again", 2, NULL, "");
+    dup = wait_job(f, "WO-1_again", "held", DEADLINE_S);
+    j = job_show(f, dup);
+    assert_int_equal(jint(j, "duplicate_of"), first);
+    assert_non_null(strstr(jstr(j, "hold_reason"), "possible duplicate"));
+    json_decref(j);
+    assert_int_equal(billable(f, dup), 0);
+    snprintf(args, sizeof(args), "job release %lld", dup);
+    cli_ok(f, args);
+    assert_int_equal(wait_job(f, "WO-1_again", "done", DEADLINE_S), dup);
+    assert_published(f, dup, 2);
+    assert_int_equal(billable(f, dup), 2);
+}
+
+/* hold_unknown: a batch for a work order not yet created is held; once
+ * the work order exists and the job is released it is done, published
+ * under the work order's account. */
+static void unknown_work_order_is_held(void **state)
+{
+    fx_t *f = *state;
+    char path[600];
+    long long id;
+    json_t *j;
+
+    t_require_data();
+    start_service(f);
+    drop_one(f->hold, "WO-77", TESTING "phototest.tif");
+    id = wait_job(f, "WO-77", "held", DEADLINE_S);
+    j = job_show(f, id);
+    assert_string_equal(jstr(j, "hold_reason"), "unknown work order WO-77");
+    json_decref(j);
+    cli_ok(f, "workorder add WO-77 --account ACME");
+    snprintf(path, sizeof(path), "job release %lld", id);
+    cli_ok(f, path);
+    assert_int_equal(wait_job(f, "WO-77", "done", DEADLINE_S), id);
+    snprintf(path, sizeof(path), "%s/ACME/WO-77/job-%lld/job-%lld.pdf", f->out,
+             id, id);
+    assert_int_equal(t_pdf_pages(path), 1);
+    assert_int_equal(billable(f, id), 1);
+}
+
+/* Any page of job `id` tried more than once? */
+static int some_page_retried(const fx_t *f, long long id)
+{
+    json_t *j = job_show(f, id), *t;
+    int retried = 0;
+    size_t i;
+
+    json_array_foreach(json_object_get(j, "page_tasks"), i, t)
+    {
+        retried |= jint(t, "attempts") > 1;
+    }
+    json_decref(j);
+    return retried;
+}
+
+/* SIGKILL a worker mid-page: the page is retried, billed once. */
+static void killed_worker_page_is_retried(void **state)
+{
+    fx_t *f = *state;
+    const int pages = 12;
+    pid_t w[8];
+    long long id;
+    int kills = 0;
+
+    t_require_data();
+    start_service(f);
+    drop_batch(f->scans, "WO-1_kill", pages, NULL, "");
+    id = wait_job(f, "WO-1_kill", "running", DEADLINE_S);
+    /* A worker is idle only between pages, briefly: kill until one of
+     * the kills lands mid-page (almost always the first). */
+    while (!some_page_retried(f, id) && kills < 10) {
+        json_t *j = job_show(f, id);
+        int running = strcmp(jstr(j, "state"), "running") == 0;
+
+        json_decref(j);
+        if (!running)
+            break;
+        if (worker_pids(f, w, 8) > 0 && kill(w[0], SIGKILL) == 0)
+            kills++;
+        nap_ms(700);
+    }
+    assert_true(some_page_retried(f, id));
+    assert_int_equal(wait_job(f, "WO-1_kill", "done", DEADLINE_S), id);
+    assert_int_equal(billable(f, id), pages);
+    assert_published(f, id, pages);
+}
+
+/* A page whose pixels are cut off fails after its retries; the job
+ * fails naming it, and nothing is published. */
+static void corrupt_page_fails_the_job(void **state)
+{
+    fx_t *f = *state;
+    char path[600];
+    long long id;
+    json_t *j, *t;
+    size_t i;
+
+    t_require_data();
+    start_service(f);
+    snprintf(path, sizeof(path), "%s/WO-1_bad", f->scans);
+    assert_int_equal(pm_mkdir_p(path), 0);
+    snprintf(path, sizeof(path), "%s/WO-1_bad/p1.tif", f->scans);
+    t_copy_file(t_data(TESTING "eurotext.tif"), path);
+    snprintf(path, sizeof(path), "%s/WO-1_bad/p2.tif", f->scans);
+    t_copy_truncated(t_data(TESTING "phototest.tif"), path, 20000);
+    snprintf(path, sizeof(path), "%s/WO-1_bad/batch.ini", f->scans);
+    write_text(path, "expected_pages = 2\n");
+    id = wait_job(f, "WO-1_bad", "failed", DEADLINE_S);
+    j = job_show(f, id);
+    assert_non_null(strstr(jstr(j, "error"), "page 2 (p2.tif"));
+    assert_true(json_is_null(json_object_get(j, "output_path")));
+    json_array_foreach(json_object_get(j, "page_tasks"), i, t)
+    {
+        if (jint(t, "page") == 2) {
+            assert_string_equal(jstr(t, "state"), "failed");
+            assert_int_equal(jint(t, "attempts"), 3);
+        } else {
+            assert_string_equal(jstr(t, "state"), "done");
+        }
+    }
+    json_decref(j);
+    assert_int_equal(billable(f, id), 0);
+    snprintf(path, sizeof(path), "%s/ACME/WO-1/job-%lld", f->out, id);
+    assert_false(t_exists(path));
+    assert_no_tmp(f->out);
+}
+
+/* kill -9 of the coordinator mid-batch, then a restart: every page done
+ * and billed exactly once, the output complete, no temp folder left. */
+static void coordinator_killed_mid_batch_resumes(void **state)
+{
+    fx_t *f = *state;
+    const int pages = 10;
+    char path[600];
+    long long id;
+    double until;
+    json_t *j, *t;
+    size_t i;
+
+    t_require_data();
+    start_service(f);
+    drop_batch(f->scans, "WO-1_crash", pages, NULL, "");
+    id = wait_job(f, "WO-1_crash", "running", DEADLINE_S);
+    for (until = now_s() + DEADLINE_S; now_s() < until; nap_ms(50)) {
+        j = job_show(f, id);
+        int done = (int)jint(j, "done");
+        json_decref(j);
+        if (done >= 2)
+            break;
+    }
+    assert_int_equal(stop_service(f, SIGKILL, 10), SIGKILL);
+    j = job_show(f, id);
+    assert_true(jint(j, "done") < pages); /* it really was mid-batch */
+    json_decref(j);
+    /* What a crash during assembly would leave: a half-written folder. */
+    snprintf(path, sizeof(path), "%s/ACME/WO-1/.job-%lld.tmp", f->out, id);
+    assert_int_equal(pm_mkdir_p(path), 0);
+    snprintf(path, sizeof(path), "%s/ACME/WO-1/.job-%lld.tmp/job-%lld.pdf",
+             f->out, id, id);
+    write_text(path, "%PDF-1.7 half");
+
+    start_service(f);
+    assert_int_equal(wait_job(f, "WO-1_crash", "done", DEADLINE_S), id);
+    assert_int_equal(billable(f, id), pages);
+    j = job_show(f, id);
+    json_array_foreach(json_object_get(j, "page_tasks"), i, t)
+    {
+        assert_string_equal(jstr(t, "state"), "done");
+    }
+    json_decref(j);
+    assert_published(f, id, pages);
+}
+
+/* SIGTERM with pages under way: exit 0 within the page timeout; the rest
+ * of the job is done after a restart. */
+static void sigterm_drains_and_exits_zero(void **state)
+{
+    fx_t *f = *state;
+    const int pages = 8;
+    long long id;
+
+    t_require_data();
+    start_service(f);
+    drop_batch(f->scans, "WO-1_term", pages, NULL, "");
+    id = wait_job(f, "WO-1_term", "running", DEADLINE_S);
+    assert_int_equal(stop_service(f, SIGTERM, PAGE_TIMEOUT + 10), 0);
+    start_service(f);
+    assert_int_equal(wait_job(f, "WO-1_term", "done", DEADLINE_S), id);
+    assert_int_equal(billable(f, id), pages);
+    assert_published(f, id, pages);
+    assert_int_equal(stop_service(f, SIGTERM, PAGE_TIMEOUT + 10), 0);
+}
+
+/* SIGHUP: a new hot folder is watched; a bad file keeps the old
+ * configuration and the service keeps working. */
+static void sighup_reloads_the_configuration(void **state)
+{
+    fx_t *f = *state;
+    char extra[512], *ini, *more;
+
+    t_require_data();
+    start_service(f);
+    wait_log(f, "started as"); /* its SIGHUP handler is in place */
+    snprintf(extra, sizeof(extra), "%s/hot/extra", f->root);
+    assert_int_equal(pm_mkdir_p(extra), 0);
+    ini = t_slurp(f->ini);
+    assert_non_null(ini);
+    more = pm_asprintf("%s\n[hotfolder extra]\npath = %s\n", ini, extra);
+    write_text(f->ini, more);
+    pm_free(more);
+    assert_int_equal(kill(f->pid, SIGHUP), 0);
+    wait_log(f, "4 hot folder(s)");
+    drop_one(extra, "WO-1_extra", TESTING "phototest.tif");
+    wait_job(f, "WO-1_extra", "done", DEADLINE_S);
+
+    write_text(f->ini, "[pagemill]\nworkers = many\n");
+    assert_int_equal(kill(f->pid, SIGHUP), 0);
+    wait_log(f, "keeping the old configuration");
+    write_text(f->ini, ini);
+    free(ini);
+    drop_one(extra, "WO-1_after", TESTING "eurotext.tif");
+    wait_job(f, "WO-1_after", "done", DEADLINE_S);
+    assert_int_equal(stop_service(f, SIGTERM, PAGE_TIMEOUT + 10), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(batch_becomes_published_job, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(settle_mode_waits_until_quiet, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(bad_batches_are_rejected, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(duplicate_is_held_until_released, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(unknown_work_order_is_held, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(killed_worker_page_is_retried, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(corrupt_page_fails_the_job, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(coordinator_killed_mid_batch_resumes,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(sigterm_drains_and_exits_zero, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(sighup_reloads_the_configuration, setup,
+                                        teardown),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
