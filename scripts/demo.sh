@@ -1,35 +1,100 @@
 #!/usr/bin/env bash
-# make demo: converts the demo batch (examples/WO-2026-0001, real scans) and,
-# when ../shared/data is beside the clone, an 8-page fax TIFF from it, then
-# says where the outputs are and how many pages and billable pages came out.
+# make demo: the real service on the embedded catalog. Builds a temporary
+# root (config, hot folder, spool, output, SQLite catalog), creates an
+# account and a work order, starts `pagemill serve`, drops the demo batch
+# (examples/WO-2026-0001, real scans) into the hot folder the way a scan
+# station does (folder first, batch.ini last) and, when ../shared/data is
+# beside the clone, an 8-page fax TIFF as a single-file batch of a second
+# work order. Waits for the jobs, prints `pagemill status`, the outputs and
+# the billable page count, and stops the service with SIGTERM.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-BIN=${1:-build/pagemill}
-OUT=${DEMO_OUT:-demo-out}
-inputs=(examples/WO-2026-0001)
+BIN=$(realpath "${1:-build/pagemill}")
+ROOT=$(realpath -m "${DEMO_ROOT:-demo-out}")
+DEADLINE=${DEMO_TIMEOUT:-600}
+CONF=$ROOT/pagemill.ini
 fax=../shared/data/derived/ccitt-fax-8pages-g4-204x196dpi.tif
-if [ -f "$fax" ]; then
-    inputs+=("$fax")
-fi
 
-rm -rf "$OUT"
-mkdir -p "$OUT"
-echo "== pagemill convert --jobs $(nproc) --out $OUT ${inputs[*]}"
+rm -rf "$ROOT"
+mkdir -p "$ROOT/hot" "$ROOT/spool" "$ROOT/out"
+cat >"$CONF" <<EOF
+[pagemill]
+catalog = $ROOT/catalog.db
+spool = $ROOT/spool
+output = $ROOT/out
+
+[hotfolder scans]
+path = $ROOT/hot
+profile = default
+settle_seconds = 2
+EOF
+"$BIN" config check "$CONF"
+
+pm() { "$BIN" "$@" --config "$CONF" --actor demo; }
+pm account add DEMO-ARCHIVE --name "Demo City Archive" >/dev/null
+pm workorder add WO-2026-0001 --account DEMO-ARCHIVE --notes "demo batch" >/dev/null
+pm workorder add WO-2026-0002 --account DEMO-ARCHIVE --notes "fax" >/dev/null
+
+echo "== pagemill serve (log: $ROOT/serve.log)"
+"$BIN" serve --config "$CONF" 2>"$ROOT/serve.log" &
+SERVE=$!
+trap 'kill -TERM $SERVE 2>/dev/null || true' EXIT
+
+# A scan station copies the pages first and writes the marker last.
+jobs_expected=1
+cp -r examples/WO-2026-0001 "$ROOT/hot/.WO-2026-0001.part"
+mv "$ROOT/hot/.WO-2026-0001.part" "$ROOT/hot/WO-2026-0001"
+printf 'operator = demo\nexpected_pages = 5\nnotes = make demo\n' \
+    >"$ROOT/hot/WO-2026-0001/batch.ini"
+if [ -f "$fax" ]; then
+    cp "$fax" "$ROOT/hot/.WO-2026-0002.tif.part"
+    mv "$ROOT/hot/.WO-2026-0002.tif.part" "$ROOT/hot/WO-2026-0002.tif"
+    jobs_expected=2
+fi
+echo "== dropped $jobs_expected batch(es); waiting for the service"
+
+finished() {
+    pm job list --json | grep -o '"state": *"[a-z]*"' |
+        grep -c -E '"(done|failed|held|cancelled)"' || true
+}
+start=$SECONDS
+while [ "$(finished)" -lt "$jobs_expected" ]; do
+    if ! kill -0 "$SERVE" 2>/dev/null; then
+        echo "pagemill serve stopped unexpectedly; see $ROOT/serve.log" >&2
+        exit 1
+    fi
+    if [ $((SECONDS - start)) -gt "$DEADLINE" ]; then
+        echo "jobs not finished after ${DEADLINE}s; see $ROOT/serve.log" >&2
+        exit 1
+    fi
+    sleep 1
+done
+echo "== finished in $((SECONDS - start)) s"
+echo
+pm status
+echo
+pm job list
+
+kill -TERM "$SERVE"
 status=0
-"$BIN" convert --jobs "$(nproc)" --out "$OUT" "${inputs[@]}" || status=$?
+wait "$SERVE" || status=$?
+trap - EXIT
+echo
+echo "== pagemill serve stopped (exit status $status)"
 
 pages=0
 billable=0
-for report in "$OUT"/*.pages.json; do
+for report in "$ROOT"/out/*/*/job-*/job-*.pages.json; do
+    [ -f "$report" ] || continue
     p=$(grep -m1 '"pages":' "$report" | tr -dc '0-9')
     b=$(grep -m1 '"billable_pages":' "$report" | tr -dc '0-9')
     pages=$((pages + p))
     billable=$((billable + b))
 done
 echo
-echo "== outputs in $OUT/"
-ls -l "$OUT"
+echo "== outputs in $ROOT/out/"
+find "$ROOT/out" -type f -printf '%10s  %p\n' | sort -k2
 echo
-echo "pages: $pages, billable pages: $billable (exit status $status)"
-exit "$status"
+echo "pages: $pages, billable pages: $billable"
+[ "$status" -eq 0 ] && [ "$billable" -gt 0 ]
