@@ -1161,29 +1161,17 @@ static int move_rename(const pm_hotfolder_t *hf, const char *src, move_t *m)
     return err;
 }
 
-static int fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    int err = 0;
-
-    if (fd < 0 || fsync(fd) != 0)
-        err = -errno;
-    if (fd >= 0)
-        close(fd);
-    return err;
-}
-
 /* Makes a done move durable: both parents, and the reserved folder when a
  * file went inside it. Allocates nothing; returns the first error. */
 static int move_sync(const move_t *m)
 {
-    int err = fsync_dir(m->src_dir);
-    int e = fsync_dir(m->parent);
+    int err = pm_fsync_dir(m->src_dir);
+    int e = pm_fsync_dir(m->parent);
 
     if (err == 0)
         err = e;
     if (strcmp(m->target, m->dest) != 0) {
-        e = fsync_dir(m->dest);
+        e = pm_fsync_dir(m->dest);
         if (err == 0)
             err = e;
     }

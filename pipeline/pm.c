@@ -244,11 +244,11 @@ static char *parent_dir(const char *path)
     return dir;
 }
 
-static int fsync_dir(const char *dir)
+int pm_fsync_dir(const char *dir)
 {
     int fd, err = 0;
 
-    fd = open(dir, O_RDONLY | O_DIRECTORY);
+    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0 || fsync(fd) != 0)
         err = -errno;
     if (fd >= 0)
@@ -263,7 +263,7 @@ int pm_fsync_parent(const char *path)
 
     if (dir == NULL)
         return PM_ENOMEM;
-    err = fsync_dir(dir);
+    err = pm_fsync_dir(dir);
     pm_free(dir);
     return err;
 }
@@ -287,7 +287,7 @@ int pm_commit_file(const char *tmp_path, const char *path)
     if (err != 0)
         unlink(tmp_path);
     else
-        err = fsync_dir(dir); /* only EIO & co. from here on */
+        err = pm_fsync_dir(dir); /* only EIO & co. from here on */
     pm_free(dir);
     return err;
 }

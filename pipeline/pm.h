@@ -103,6 +103,10 @@ void pm_utc_iso8601(char buf[32]);
 /* Creates `path` and its parents (mode 0777 & umask); 0 or -errno. */
 int pm_mkdir_p(const char *path);
 
+/* fsyncs the directory `dir` itself (after a rename or create in it); 0
+ * or -errno. */
+int pm_fsync_dir(const char *dir);
+
 /* fsyncs the directory that contains `path`; 0 or -errno. */
 int pm_fsync_parent(const char *path);
 
