@@ -330,6 +330,43 @@ typedef struct pm_status {
 
 int pm_catalog_status(pm_catalog_t *cat, int64_t now, pm_status_t *out);
 
+/* ---- workers: what each coordinator's pool is doing ---- */
+
+typedef enum {
+    PM_WORKER_STARTING = 0, /* spawned, engine not ready yet */
+    PM_WORKER_IDLE,
+    PM_WORKER_BUSY,
+} pm_worker_state_t;
+
+/* Returns "starting", "idle" or "busy". */
+const char *pm_worker_state_name(pm_worker_state_t s);
+
+/* One worker process of a coordinator, as that coordinator last wrote
+ * it. A snapshot for `status`, not a lease: nothing is fenced on it. */
+typedef struct pm_worker_info {
+    char *owner; /* coordinator; filled by pm_worker_list, else unused */
+    int slot;    /* the pool's worker id */
+    int pid;
+    pm_worker_state_t state;
+    int64_t job; /* busy: its job, else 0 */
+    int page;    /* busy on a page: its number; 0 for none or assembly */
+    int64_t started_at;
+    int64_t updated_at; /* filled by pm_worker_list (the report's `now`) */
+} pm_worker_info_t;
+
+/*
+ * Replaces every worker row of coordinator `owner` with v[0..n) (borrowed;
+ * their owner and updated_at are ignored), updated_at `now`, in one
+ * transaction. n == 0 clears the coordinator's rows (a clean exit).
+ */
+int pm_worker_report(pm_catalog_t *cat, const char *owner,
+                     const pm_worker_info_t *v, size_t n, int64_t now);
+
+/* Every worker row of every coordinator, by owner and slot. *out is a new
+ * array the caller owns; free with pm_worker_list_free. */
+int pm_worker_list(pm_catalog_t *cat, pm_worker_info_t **out, size_t *n);
+void pm_worker_list_free(pm_worker_info_t *v, size_t n);
+
 /* ---- billing ---- */
 
 /* Billable pages of done jobs: non-blank pages, plus blank pages when

@@ -182,9 +182,30 @@ static const char *const migration_1[] = {
     NULL,
 };
 
+/*
+ * Migration 2: the workers of each coordinator, for `pagemill status`.
+ * Replaced whole by the coordinator on every report; the job is not a
+ * foreign key, so a status snapshot can never fail on a job's fate.
+ */
+static const char *const migration_2[] = {
+    "CREATE TABLE workers ("
+    " owner TEXT NOT NULL,"
+    " slot INTEGER NOT NULL,"
+    " pid INTEGER NOT NULL,"
+    " state TEXT NOT NULL CHECK (state IN ('starting', 'idle', 'busy')),"
+    " job INTEGER,"
+    " page INTEGER,"
+    " started_at INTEGER NOT NULL,"
+    " updated_at INTEGER NOT NULL,"
+    " PRIMARY KEY (owner, slot)"
+    ") STRICT, WITHOUT ROWID",
+    NULL,
+};
+
 /* Migration n is migrations[n - 1]. Append; never edit a shipped one. */
 static const char *const *const migrations[] = {
     migration_1,
+    migration_2,
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -251,6 +272,9 @@ enum {
     ST_STATUS_RATE,
     ST_BILLABLE_JOB,
     ST_BILLABLE_ALL,
+    ST_WORKERS_CLEAR,
+    ST_WORKER_ADD,
+    ST_WORKER_LIST,
     ST_COUNT
 };
 
@@ -528,6 +552,17 @@ static const struct {
                          "SELECT count(*) FROM billable_pages b JOIN jobs j "
                          "ON j.id = b.job WHERE j.state = 'done' AND "
                          "(?1 OR b.blank = 0)"},
+
+    [ST_WORKERS_CLEAR] = {"workers_clear",
+                          "DELETE FROM workers WHERE owner = ?1"},
+    [ST_WORKER_ADD] = {"worker_add",
+                       "INSERT INTO workers (owner, slot, pid, state, job, "
+                       "page, started_at, updated_at) VALUES (?1, ?2, ?3, ?4, "
+                       "nullif(?5, 0), nullif(?6, 0), ?7, ?8)"},
+    [ST_WORKER_LIST] = {"worker_list",
+                        "SELECT owner, slot, pid, state, coalesce(job, 0), "
+                        "coalesce(page, 0), started_at, updated_at FROM "
+                        "workers ORDER BY owner, slot"},
 };
 
 struct pm_catalog {
@@ -2536,6 +2571,98 @@ int pm_catalog_status(pm_catalog_t *cat, int64_t now, pm_status_t *out)
     if (err != 0)
         memset(out, 0, sizeof(*out));
     return err;
+}
+
+/* ---- workers ---- */
+
+static const char *const worker_state_names[] = {"starting", "idle", "busy"};
+
+const char *pm_worker_state_name(pm_worker_state_t s)
+{
+    if ((unsigned)s >= sizeof(worker_state_names) / sizeof(char *))
+        return "?";
+    return worker_state_names[s];
+}
+
+static pm_worker_state_t worker_state_parse(const char *name)
+{
+    for (size_t i = 0; name != NULL && i < 3; i++)
+        if (strcmp(name, worker_state_names[i]) == 0)
+            return (pm_worker_state_t)i;
+    return PM_WORKER_STARTING;
+}
+
+static int worker_insert(pm_catalog_t *cat, const char *owner,
+                         const pm_worker_info_t *w, int64_t now)
+{
+    sqlite3_stmt *st = cat->st[ST_WORKER_ADD];
+
+    if (bind_text(st, 1, owner) || sqlite3_bind_int(st, 2, w->slot) ||
+        sqlite3_bind_int(st, 3, w->pid) ||
+        bind_text(st, 4, pm_worker_state_name(w->state)) ||
+        sqlite3_bind_int64(st, 5, w->job) || sqlite3_bind_int(st, 6, w->page) ||
+        sqlite3_bind_int64(st, 7, w->started_at) ||
+        sqlite3_bind_int64(st, 8, now))
+        return bind_fail(cat, st);
+    return run(cat, st);
+}
+
+int pm_worker_report(pm_catalog_t *cat, const char *owner,
+                     const pm_worker_info_t *v, size_t n, int64_t now)
+{
+    sqlite3_stmt *st = cat->st[ST_WORKERS_CLEAR];
+    int err;
+
+    if (owner == NULL || (v == NULL && n > 0))
+        return set_msg(cat, PM_EINVAL, "worker report without owner or rows");
+    err = tx_begin(cat);
+    if (err != 0)
+        return err;
+    if (bind_text(st, 1, owner))
+        err = bind_fail(cat, st);
+    else
+        err = run(cat, st);
+    for (size_t i = 0; err == 0 && i < n; i++)
+        err = worker_insert(cat, owner, &v[i], now);
+    return tx_end(cat, err);
+}
+
+static void worker_cleanup_v(void *item)
+{
+    pm_worker_info_t *w = item;
+
+    pm_free(w->owner);
+    memset(w, 0, sizeof(*w));
+}
+
+static int read_worker(sqlite3_stmt *st, void *item)
+{
+    pm_worker_info_t *w = item;
+
+    memset(w, 0, sizeof(*w));
+    w->slot = sqlite3_column_int(st, 1);
+    w->pid = sqlite3_column_int(st, 2);
+    w->state = worker_state_parse((const char *)sqlite3_column_text(st, 3));
+    w->job = sqlite3_column_int64(st, 4);
+    w->page = sqlite3_column_int(st, 5);
+    w->started_at = sqlite3_column_int64(st, 6);
+    w->updated_at = sqlite3_column_int64(st, 7);
+    return col_str(st, 0, &w->owner);
+}
+
+int pm_worker_list(pm_catalog_t *cat, pm_worker_info_t **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    return collect(cat, cat->st[ST_WORKER_LIST], sizeof(pm_worker_info_t),
+                   read_worker, worker_cleanup_v, (void **)out, n);
+}
+
+void pm_worker_list_free(pm_worker_info_t *v, size_t n)
+{
+    for (size_t i = 0; v != NULL && i < n; i++)
+        worker_cleanup_v(&v[i]);
+    pm_free(v);
 }
 
 /* ---- billing ---- */

@@ -66,6 +66,7 @@ pm_config_t *pm_config_new(void)
     cfg->workers = 0;
     cfg->page_timeout = 300;
     cfg->worker_memory_mb = 4096;
+    cfg->max_attempts = PM_DEFAULT_MAX_ATTEMPTS;
     cfg->icc_profile = pm_strdup(PM_DEFAULT_ICC);
     cfg->catalog = pm_strdup(PM_DEFAULT_CATALOG);
     cfg->spool = pm_strdup(PM_DEFAULT_SPOOL);
@@ -327,6 +328,9 @@ static void global_key(parse_state_t *st, const char *key, const char *v)
     } else if (strcmp(key, "worker_memory_mb") == 0) {
         if (parse_int(v, 0, 1 << 20, &cfg->worker_memory_mb) != 0)
             add_error(st, sec, key, "expected MiB 0..1048576, got '%s'", v);
+    } else if (strcmp(key, "max_attempts") == 0) {
+        if (parse_int(v, 1, 100, &cfg->max_attempts) != 0)
+            add_error(st, sec, key, "expected 1..100, got '%s'", v);
     } else if (!global_string_key(st, key, v)) {
         add_error(st, sec, key, "unknown key");
     }

@@ -72,6 +72,7 @@ typedef struct pm_config {
     int workers;          /* 0: one per core */
     int page_timeout;     /* seconds before a page's worker is killed */
     int worker_memory_mb; /* address-space limit per worker, 0: none */
+    int max_attempts;     /* tries a page gets before it fails, 1..100 */
     char *icc_profile;    /* sRGB ICC file for the PDF/A OutputIntent */
     char *tessdata;       /* NULL: Tesseract's default */
     char *catalog;        /* catalog database file */
@@ -123,6 +124,9 @@ int pm_gray_codec_parse(const char *s);
 
 /* Default location of the sRGB profile (Debian icc-profiles-free). */
 #define PM_DEFAULT_ICC "/usr/share/color/icc/sRGB.icc"
+
+/* Default of [pagemill] max_attempts. */
+#define PM_DEFAULT_MAX_ATTEMPTS 3
 
 /* Default catalog file, relative to the working folder. */
 #define PM_DEFAULT_CATALOG "pagemill.db"

@@ -845,7 +845,83 @@ typedef struct status_view {
     size_t nfailed;
     int checked, ok; /* --check given; its result */
     char *report;
+    pm_worker_info_t *workers; /* fresh rows only (see fresh_workers) */
+    size_t nworkers;
+    int64_t now;
 } status_view_t;
+
+/* Worker rows older than this are a coordinator that is gone (kill -9):
+ * it rewrites them every 2 s while it runs. */
+#define WORKERS_STALE_S 30
+
+/* Drops (and frees) the stale rows of v->workers. */
+static void fresh_workers(status_view_t *v)
+{
+    size_t k = 0;
+
+    for (size_t i = 0; i < v->nworkers; i++) {
+        if (v->workers[i].updated_at >= v->now - WORKERS_STALE_S)
+            v->workers[k++] = v->workers[i];
+        else
+            pm_free(v->workers[i].owner);
+    }
+    v->nworkers = k;
+}
+
+static json_t *worker_json(const void *p)
+{
+    const pm_worker_info_t *w = p;
+
+    return json_pack(
+        "{s:o, s:i, s:i, s:s, s:o, s:o, s:I, s:I}", "owner", jstr(w->owner),
+        "slot", w->slot, "pid", w->pid, "state", pm_worker_state_name(w->state),
+        "job", w->job ? json_integer(w->job) : json_null(), "page",
+        w->page ? json_integer(w->page) : json_null(), "started_at",
+        (json_int_t)w->started_at, "updated_at", (json_int_t)w->updated_at);
+}
+
+/* "2 (1 busy: job 4 page 7, 1 idle), updated 1 s ago", or none. */
+static void print_workers(const status_view_t *v)
+{
+    size_t count[3] = {0, 0, 0};
+    int64_t updated = 0;
+    const char *sep = "";
+
+    printf("workers:      ");
+    if (v->nworkers == 0) {
+        printf("none (service not running)\n");
+        return;
+    }
+    for (size_t i = 0; i < v->nworkers; i++) {
+        count[v->workers[i].state % 3]++;
+        if (v->workers[i].updated_at > updated)
+            updated = v->workers[i].updated_at;
+    }
+    printf("%zu (", v->nworkers);
+    if (count[PM_WORKER_BUSY] > 0) {
+        printf("%zu busy:", count[PM_WORKER_BUSY]);
+        for (size_t i = 0; i < v->nworkers; i++) {
+            const pm_worker_info_t *w = &v->workers[i];
+
+            if (w->state != PM_WORKER_BUSY)
+                continue;
+            if (w->page > 0)
+                printf("%s job %lld page %d", sep, (long long)w->job, w->page);
+            else
+                printf("%s job %lld assembly", sep, (long long)w->job);
+            sep = ",";
+        }
+        sep = ", ";
+    }
+    if (count[PM_WORKER_IDLE] > 0) {
+        printf("%s%zu idle", sep, count[PM_WORKER_IDLE]);
+        sep = ", ";
+    }
+    if (count[PM_WORKER_STARTING] > 0)
+        printf("%s%zu starting", sep, count[PM_WORKER_STARTING]);
+    printf("), updated %lld s ago\n",
+           (long long)(v->now > updated ? v->now - updated : 0));
+}
 
 /* Pages per minute over `minutes`, in tenths, rounded half up. */
 static long long rate_tenths(int64_t pages, int minutes)
@@ -861,13 +937,12 @@ static json_t *failed_job_json(const void *p)
                      jstr(j->workorder), "error", jline(j->error));
 }
 
-/* Workers are not in the catalog yet, so JSON leaves them out. */
 static json_t *status_json(const status_view_t *v)
 {
     const pm_status_t *s = &v->s;
     json_t *doc = json_pack(
         "{s:I, s:I, s:{s:I, s:I, s:I, s:I, s:I, s:I}, s:I, s:I, s:f, s:f, "
-        "s:o}",
+        "s:o, s:o}",
         "queued_pages", (json_int_t)s->queued_pages, "running_pages",
         (json_int_t)s->running_pages, "jobs", "queued",
         (json_int_t)s->jobs_queued, "running", (json_int_t)s->jobs_running,
@@ -878,7 +953,9 @@ static json_t *status_json(const status_view_t *v)
         (json_int_t)s->pages_last_60min, "pages_per_min_5",
         (double)rate_tenths(s->pages_last_5min, 5) / 10, "pages_per_min_60",
         (double)rate_tenths(s->pages_last_60min, 60) / 10, "failed_jobs",
-        jlist(v->failed, v->nfailed, sizeof(*v->failed), failed_job_json));
+        jlist(v->failed, v->nfailed, sizeof(*v->failed), failed_job_json),
+        "workers",
+        jlist(v->workers, v->nworkers, sizeof(*v->workers), worker_json));
 
     if (v->checked &&
         json_object_set_new(doc, "integrity",
@@ -918,7 +995,7 @@ static void status_fields(const status_view_t *v)
     printf("pages/min:    %lld.%lld over the last 5 min, %lld.%lld over the "
            "last 60 min\n",
            r5 / 10, r5 % 10, r60 / 10, r60 % 10);
-    printf("workers:      (service not running)\n");
+    print_workers(v);
     if (v->checked)
         kv("integrity", v->ok ? "ok" : "FAILED");
     if (!v->ok)
@@ -954,10 +1031,15 @@ static int status_cmd(cli_t *c)
     memset(&v, 0, sizeof(v));
     v.checked = c->opt['k'] != NULL;
     v.ok = 1;
-    err = pm_catalog_status(c->cat, (int64_t)time(NULL), &v.s);
+    v.now = (int64_t)time(NULL);
+    err = pm_catalog_status(c->cat, v.now, &v.s);
     if (err == 0)
         err =
             pm_job_list(c->cat, PM_JOB_FAILED, NULL, 0, &v.failed, &v.nfailed);
+    if (err == 0)
+        err = pm_worker_list(c->cat, &v.workers, &v.nworkers);
+    if (err == 0)
+        fresh_workers(&v);
     if (err == 0 && v.checked)
         err = pm_catalog_check(c->cat, &v.ok, &v.report);
     if (err)
@@ -970,6 +1052,7 @@ static int status_cmd(cli_t *c)
         rc = PM_EXIT_FAILURE;
     }
     pm_job_list_free(v.failed, v.nfailed);
+    pm_worker_list_free(v.workers, v.nworkers);
     pm_free(v.report);
     return rc;
 }

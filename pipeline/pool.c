@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "pipeline/pm.h"
 
@@ -37,8 +38,9 @@ typedef struct worker {
     int open_handles;
     int ready; /* sent its ready line */
     int exited;
-    long long task; /* running task, or -1 */
-    char why[256];  /* set when we kill it */
+    long long task;       /* running task, or -1 */
+    long long started_at; /* wall clock at spawn */
+    char why[256];        /* set when we kill it */
     char *obuf, *ebuf;
     size_t olen, elen;
     struct worker *next;
@@ -352,6 +354,7 @@ static int spawn_worker(pm_pool_t *pool)
     w->pool = pool;
     w->id = ++pool->next_id;
     w->task = -1;
+    w->started_at = (long long)time(NULL);
     uv_pipe_init(pool->loop, &w->in, 0);
     uv_pipe_init(pool->loop, &w->out, 0);
     uv_pipe_init(pool->loop, &w->err, 0);
@@ -550,6 +553,26 @@ size_t pm_pool_idle(const pm_pool_t *pool)
         if (w->ready && !w->exited && w->task < 0 && w->why[0] == '\0')
             idle++;
     return idle > pool->queued ? idle - pool->queued : 0;
+}
+
+size_t pm_pool_workers(const pm_pool_t *pool, pm_pool_worker_t *v, size_t max)
+{
+    size_t n = 0;
+
+    for (const worker_t *w = pool ? pool->workers : NULL; w != NULL;
+         w = w->next) {
+        if (w->exited || w->why[0] != '\0')
+            continue;
+        if (n < max) {
+            v[n].id = w->id;
+            v[n].pid = w->proc.pid;
+            v[n].ready = w->ready;
+            v[n].task = w->task;
+            v[n].started_at = w->started_at;
+        }
+        n++;
+    }
+    return n;
 }
 
 void pm_pool_close(pm_pool_t *pool)

@@ -66,6 +66,22 @@ size_t pm_pool_pending(const pm_pool_t *pool);
  * claims from the catalog) should submit now. */
 size_t pm_pool_idle(const pm_pool_t *pool);
 
+/* One worker as pm_pool_workers() shows it. */
+typedef struct pm_pool_worker {
+    int id;         /* 1, 2, ... in spawn order; a replacement gets a new id */
+    int pid;        /* 0 if the spawn failed */
+    int ready;      /* sent its ready line (else starting) */
+    long long task; /* the task it runs (pm_pool_submit's id), or -1 */
+    long long started_at; /* wall clock at spawn, seconds since the epoch */
+} pm_pool_worker_t;
+
+/*
+ * Read only: fills v[0..max) with the pool's live workers (not those that
+ * exited or are being killed) and returns how many there are, which may
+ * exceed max. Accepts NULL (no workers).
+ */
+size_t pm_pool_workers(const pm_pool_t *pool, pm_pool_worker_t *v, size_t max);
+
 /*
  * Asks every worker to quit, closes all handles and frees the pool once
  * they are closed (the loop must keep running). Tasks still queued are

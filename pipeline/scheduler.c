@@ -8,10 +8,15 @@
  *             page; artifacts go to spool/job-<id>/pages/p<page>.
  *   results:  ok -> pm_task_complete (page done + billable row in one
  *             transaction, fenced by the attempt); failed or lost ->
- *             pm_task_fail, which requeues until PM__MAX_ATTEMPTS.
+ *             pm_task_fail, which requeues until [pagemill] max_attempts.
  *   assembly: jobs whose pages are all done are assembled on a worker
  *             (urgent) into output/<account>/<work order>/.job-<id>.tmp/,
  *             then published by one rename to job-<id>/ and finished.
+ *
+ * workers:  on each tick, the pool's workers (state, job and page) go to
+ *           the catalog's workers table for `pagemill status`, when they
+ *           changed or every PM__WORKERS_REFRESH_MS; cleared at a clean
+ *           exit.
  *
  * A page task in flight is remembered by its pool task id with the
  * catalog task id and attempt (the fencing token), so a late result of an
@@ -164,11 +169,11 @@ static void metrics_from(const pm_page_result_t *r, pm_page_metrics_t *m)
 static void fail_page(pm__serve_t *s, int64_t task, int attempt, int64_t job,
                       int page, const char *why)
 {
-    int err = pm_task_fail(s->cat, task, attempt, why, PM__MAX_ATTEMPTS,
+    int err = pm_task_fail(s->cat, task, attempt, why, s->max_attempts,
                            pm__serve_now());
 
     pm_log(PM_LOG_WARN, "sched", "job=%lld page=%d attempt %d of %d failed: %s",
-           (long long)job, page, attempt, PM__MAX_ATTEMPTS, why);
+           (long long)job, page, attempt, s->max_attempts, why);
     if (err == PM_ESTALE)
         pm_log(PM_LOG_WARN, "sched", "job=%lld page=%d: dropped: %s",
                (long long)job, page, pm_catalog_errmsg(s->cat));
@@ -515,18 +520,6 @@ static void start_assembly(pm__serve_t *s, int64_t id)
 
 /* ---- publishing: report, fsync, one rename ---- */
 
-static int fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    int err = 0;
-
-    if (fd < 0 || fsync(fd) != 0)
-        err = -errno;
-    if (fd >= 0)
-        close(fd);
-    return err;
-}
-
 static json_t *job_report(const assembly_t *a)
 {
     char *name = pm_asprintf("job-%lld", (long long)a->job);
@@ -562,7 +555,7 @@ static void publish_work(uv_work_t *req)
 
     pm_free(report);
     if (err == 0)
-        err = fsync_dir(a->tmp);
+        err = pm_fsync_dir(a->tmp);
     if (err == 0 && rename(a->tmp, a->final) != 0)
         err = -errno;
     if (err == 0)
@@ -603,7 +596,7 @@ static void assembly_done(pm__serve_t *s, assembly_t *a,
         if (a->publishing)
             return;
         why = "cannot queue the publish step";
-    } else if (m == NULL && ++a->attempts < PM__MAX_ATTEMPTS && !s->draining) {
+    } else if (m == NULL && ++a->attempts < s->max_attempts && !s->draining) {
         pm_log(PM_LOG_WARN, "sched", "job=%lld assembly lost (%s); retrying",
                (long long)a->job, why);
         if (submit_assembly(s, a) == 0)
@@ -658,13 +651,96 @@ void pm__sched_on_done(void *arg, long long task, const pm_proto_msg_t *m,
     pm__serve_maybe_stop(s);
 }
 
+/* ---- workers in the catalog, for `pagemill status` ---- */
+
+static const pm__inflight_t *inflight_find(const pm__serve_t *s, long long id)
+{
+    for (const pm__inflight_t *e = s->inflight; e != NULL; e = e->next)
+        if (e->id == id)
+            return e;
+    return NULL;
+}
+
+/* The catalog row of pool worker `w`. */
+static void worker_row(const pm__serve_t *s, const pm_pool_worker_t *w,
+                       pm_worker_info_t *r)
+{
+    const pm__inflight_t *e = w->task >= 0 ? inflight_find(s, w->task) : NULL;
+
+    memset(r, 0, sizeof(*r));
+    r->slot = w->id;
+    r->pid = w->pid;
+    r->state = !w->ready      ? PM_WORKER_STARTING
+               : w->task >= 0 ? PM_WORKER_BUSY
+                              : PM_WORKER_IDLE;
+    r->job = e != NULL ? e->job : 0;
+    r->page = e != NULL && e->a == NULL ? e->page : 0;
+    r->started_at = w->started_at;
+}
+
+static int worker_rows_equal(const pm_worker_info_t *a,
+                             const pm_worker_info_t *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (a[i].slot != b[i].slot || a[i].pid != b[i].pid ||
+            a[i].state != b[i].state || a[i].job != b[i].job ||
+            a[i].page != b[i].page)
+            return 0;
+    return 1;
+}
+
+void pm__sched_report_workers(pm__serve_t *s)
+{
+    size_t n = pm_pool_workers(s->pool, NULL, 0);
+    pm_pool_worker_t *pw = pm_calloc(n + 1, sizeof(*pw));
+    pm_worker_info_t *rows = pm_calloc(n + 1, sizeof(*rows));
+    uint64_t now_ms = uv_now(s->loop);
+
+    if (pw == NULL || rows == NULL)
+        goto out; /* the next tick tries again */
+    n = pm_pool_workers(s->pool, pw, n);
+    for (size_t i = 0; i < n; i++)
+        worker_row(s, &pw[i], &rows[i]);
+    if (!s->wk_failing && s->wk_last != NULL && n == s->wk_nlast &&
+        worker_rows_equal(rows, s->wk_last, n) &&
+        now_ms - s->wk_written_ms < PM__WORKERS_REFRESH_MS)
+        goto out;
+    if (pm_worker_report(s->cat, s->owner, rows, n, pm__serve_now()) != 0) {
+        if (!s->wk_failing)
+            pm_log(PM_LOG_ERROR, "sched", "workers table: %s",
+                   pm_catalog_errmsg(s->cat));
+        s->wk_failing = 1;
+        goto out;
+    }
+    s->wk_failing = 0;
+    pm_free(s->wk_last);
+    s->wk_last = rows;
+    s->wk_nlast = n;
+    s->wk_written_ms = now_ms;
+    rows = NULL;
+out:
+    pm_free(pw);
+    pm_free(rows);
+}
+
+void pm__sched_clear_workers(pm__serve_t *s)
+{
+    if (s->cat != NULL && s->owner[0] != '\0' &&
+        pm_worker_report(s->cat, s->owner, NULL, 0, pm__serve_now()) != 0)
+        pm_log(PM_LOG_ERROR, "serve", "clearing the workers table: %s",
+               pm_catalog_errmsg(s->cat));
+    pm_free(s->wk_last);
+    s->wk_last = NULL;
+    s->wk_nlast = 0;
+}
+
 static void on_tick(uv_timer_t *t)
 {
     pm__serve_t *s = t->data;
     int n = 0;
 
-    if (pm_task_requeue_expired(s->cat, pm__serve_now(), PM__MAX_ATTEMPTS,
-                                &n) != 0)
+    if (pm_task_requeue_expired(s->cat, pm__serve_now(), s->max_attempts, &n) !=
+        0)
         pm_log(PM_LOG_ERROR, "sched", "lease expiry: %s",
                pm_catalog_errmsg(s->cat));
     else if (n > 0)
@@ -672,6 +748,7 @@ static void on_tick(uv_timer_t *t)
                n);
     collect(s);
     pm__sched_run(s);
+    pm__sched_report_workers(s);
 }
 
 int pm__sched_recover(pm__serve_t *s)
@@ -679,7 +756,7 @@ int pm__sched_recover(pm__serve_t *s)
     int n = 0;
 
     if (pm_task_requeue_all_running(s->cat, s->owner, pm__serve_now(),
-                                    PM__MAX_ATTEMPTS, &n) != 0) {
+                                    s->max_attempts, &n) != 0) {
         pm_log(PM_LOG_ERROR, "serve", "requeue at start: %s",
                pm_catalog_errmsg(s->cat));
         return PM_ECATALOG;

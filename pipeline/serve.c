@@ -13,8 +13,10 @@
  *   SIGTERM, SIGINT: drain. No more scanning or claiming; tasks already
  *            on workers finish, for at most page_timeout seconds (then
  *            their workers are killed and their leases requeued at the
- *            next start); then everything closes and the exit status is
- *            0. A second signal stops at once, the same way.
+ *            next start); then everything closes, this coordinator's
+ *            rows in the catalog's workers table are removed, and the
+ *            exit status is 0. A second signal stops at once, the same
+ *            way.
  *   SIGHUP:  reload profiles and hot folders; a bad file keeps the old
  *            configuration, with an error in the log.
  */
@@ -72,6 +74,7 @@ static void close_all(pm__serve_t *s)
     pm__intake_close(s);
     pm_pool_close(s->pool);
     s->pool = NULL;
+    pm__sched_clear_workers(s);
     pm_log(PM_LOG_INFO, "serve", "stopped");
 }
 
@@ -174,10 +177,12 @@ static void note_fixed(const pm__serve_t *s, const pm_config_t *n)
         str_differs(o->spool, n->spool) || str_differs(o->output, n->output) ||
         o->workers != n->workers || o->page_timeout != n->page_timeout ||
         o->worker_memory_mb != n->worker_memory_mb ||
+        o->max_attempts != n->max_attempts ||
         str_differs(o->tessdata, n->tessdata))
         pm_log(PM_LOG_WARN, "serve",
                "reload: catalog, spool, output, workers, page_timeout, "
-               "worker_memory_mb and tessdata take effect at the next start");
+               "worker_memory_mb, max_attempts and tessdata take effect at "
+               "the next start");
 }
 
 static void reload(pm__serve_t *s)
@@ -255,6 +260,7 @@ static int open_state(pm__serve_t *s)
     s->spool = pm_strdup(s->cfg->spool);
     s->output = pm_strdup(s->cfg->output);
     s->page_timeout = s->cfg->page_timeout;
+    s->max_attempts = s->cfg->max_attempts;
     if (s->spool == NULL || s->output == NULL)
         return PM_ENOMEM;
     set_owner(s);

@@ -26,16 +26,18 @@
 #include "pipeline/pool.h"
 #include "workers/engine.h"
 
-/* Attempts a page gets before it fails (worker crash, timeout or error).
- * A constant until the configuration has a [pagemill] max_attempts key. */
-#define PM__MAX_ATTEMPTS 3
-
 /* Seconds a page's lease outlives its page timeout: the worker is killed
  * at the timeout, so a live coordinator never lets a lease lapse. */
 #define PM__LEASE_SLACK 60
 
-/* Period of the scheduler's tick (released jobs, lapsed leases). */
+/* Period of the scheduler's tick (released jobs, lapsed leases, the
+ * workers table). */
 #define PM__TICK_MS 500
+
+/* The tick writes the pool's workers to the catalog when they changed,
+ * and at least this often otherwise (status calls rows older than 30 s
+ * stale). */
+#define PM__WORKERS_REFRESH_MS 2000
 
 typedef struct pm__serve pm__serve_t;
 typedef struct pm__intake pm__intake_t;
@@ -57,7 +59,8 @@ struct pm__serve {
     /* Process-wide settings, fixed at start (a reload logs changes). */
     char *spool, *output;
     int page_timeout;
-    char owner[320]; /* "coordinator:<hostname>:<pid>" */
+    int max_attempts; /* tries per page (and per assembly) */
+    char owner[320];  /* "coordinator:<hostname>:<pid>" */
     char exe[4096];
     pm_catalog_t *cat;
     pm_pool_t *pool;
@@ -76,6 +79,10 @@ struct pm__serve {
     pm__inflight_t *inflight;        /* tasks handed to the pool */
     long long next_task;             /* pool task ids */
     struct pm__assembly *assemblies; /* jobs being assembled/published */
+    pm_worker_info_t *wk_last;       /* the workers last written */
+    size_t wk_nlast;
+    uint64_t wk_written_ms; /* uv_now of that write */
+    int wk_failing;         /* the last write failed (logged once) */
 
     /* serve.c */
     uv_signal_t sig_term, sig_int, sig_hup;
@@ -126,6 +133,14 @@ void pm__sched_on_done(void *arg, long long task, const pm_proto_msg_t *m,
 
 /* Number of tasks in the pool plus publish steps under way. */
 size_t pm__sched_busy(const pm__serve_t *s);
+
+/* Writes the pool's workers to the catalog (pm_worker_report) when they
+ * changed since the last write, or PM__WORKERS_REFRESH_MS after it. */
+void pm__sched_report_workers(pm__serve_t *s);
+
+/* Removes this coordinator's worker rows (a clean exit) and frees the
+ * last snapshot. */
+void pm__sched_clear_workers(pm__serve_t *s);
 
 /* Forgets every task still in flight (their leases stay in the catalog
  * and are requeued by the next start). */

@@ -3,6 +3,12 @@
  * threaded and blocking by design: one task at a time, the engine kept
  * warm between tasks. A malformed line is answered with an error result
  * when it carries a task id, and logged otherwise; it never ends the loop.
+ *
+ * Test hook: when the environment variable PAGEMILL_TEST_HANG_MATCH is set
+ * and non-empty, a page task whose src contains that substring is never
+ * processed; the worker sleeps until it is killed, as a worker stuck on a
+ * pathological page would. The end-to-end tests use it to exercise the
+ * coordinator's page timeout. It has no other use; leave it unset.
  */
 #include "workers/worker.h"
 
@@ -25,11 +31,28 @@ static int send_line(FILE *out, char *line)
     return ok ? 0 : PM_EIO;
 }
 
+/* The test hook above: hangs (until killed) when `src` matches. */
+static void test_hang_hook(long long task, const char *src)
+{
+    const char *match = getenv("PAGEMILL_TEST_HANG_MATCH");
+
+    if (match == NULL || *match == '\0' || src == NULL ||
+        strstr(src, match) == NULL)
+        return;
+    pm_log(PM_LOG_WARN, "worker",
+           "task=%lld: PAGEMILL_TEST_HANG_MATCH matches %s: hanging (test "
+           "hook)",
+           task, src);
+    for (;;)
+        sleep(60);
+}
+
 static int do_page(pm_engine_t *eng, pm_proto_msg_t *m, FILE *out)
 {
     pm_page_result_t r;
     int err;
 
+    test_hang_hook(m->task, m->page.src);
     pm_process_page(eng, &m->profile, &m->page, &r);
     if (r.ok)
         pm_log(PM_LOG_DEBUG, "worker", "task=%lld page=%d done in %.0f ms",

@@ -1522,6 +1522,128 @@ static void job_create_is_all_or_nothing_when_memory_runs_out(void **state)
     pm_catalog_close(cat);
 }
 
+/* ---- workers ---- */
+
+/* A report replaces the coordinator's rows whole, leaves other
+ * coordinators' alone, and an empty one clears them. */
+static void worker_report_replaces_the_owners_rows(void **state)
+{
+    pm_catalog_t *cat = open_mem();
+    pm_worker_info_t w[2] = {
+        {.slot = 1,
+         .pid = 11,
+         .state = PM_WORKER_BUSY,
+         .job = 4,
+         .page = 7,
+         .started_at = 100},
+        {.slot = 2, .pid = 12, .state = PM_WORKER_IDLE, .started_at = 101}};
+    pm_worker_info_t other = {
+        .slot = 1, .pid = 99, .state = PM_WORKER_STARTING};
+    pm_worker_info_t *v = NULL;
+    size_t n = 9;
+
+    (void)state;
+    assert_int_equal(pm_worker_list(cat, &v, &n), 0);
+    assert_int_equal(n, 0);
+    pm_worker_list_free(v, n);
+    assert_int_equal(pm_worker_report(cat, "coordinator:a:1", w, 2, 500), 0);
+    assert_int_equal(pm_worker_report(cat, "coordinator:b:2", &other, 1, 400),
+                     0);
+    assert_int_equal(pm_worker_list(cat, &v, &n), 0);
+    assert_int_equal(n, 3);
+    assert_string_equal(v[0].owner, "coordinator:a:1");
+    assert_int_equal(v[0].slot, 1);
+    assert_int_equal(v[0].pid, 11);
+    assert_int_equal(v[0].state, PM_WORKER_BUSY);
+    assert_int_equal(v[0].job, 4);
+    assert_int_equal(v[0].page, 7);
+    assert_int_equal(v[0].started_at, 100);
+    assert_int_equal(v[0].updated_at, 500);
+    assert_int_equal(v[1].state, PM_WORKER_IDLE);
+    assert_int_equal(v[1].job, 0);
+    assert_int_equal(v[1].page, 0);
+    assert_string_equal(v[2].owner, "coordinator:b:2");
+    assert_int_equal(v[2].state, PM_WORKER_STARTING);
+    assert_int_equal(v[2].updated_at, 400);
+    pm_worker_list_free(v, n);
+
+    /* A new report of a: one worker now (the other was replaced). */
+    w[1].slot = 3;
+    w[1].pid = 13;
+    assert_int_equal(pm_worker_report(cat, "coordinator:a:1", &w[1], 1, 502),
+                     0);
+    assert_int_equal(pm_worker_list(cat, &v, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(v[0].slot, 3);
+    assert_int_equal(v[0].updated_at, 502);
+    assert_string_equal(v[1].owner, "coordinator:b:2");
+    pm_worker_list_free(v, n);
+
+    /* A clean exit clears a's rows only. */
+    assert_int_equal(pm_worker_report(cat, "coordinator:a:1", NULL, 0, 503), 0);
+    assert_int_equal(pm_worker_list(cat, &v, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(v[0].owner, "coordinator:b:2");
+    pm_worker_list_free(v, n);
+    assert_int_equal(pm_worker_report(cat, NULL, NULL, 0, 503), PM_EINVAL);
+    assert_string_equal(pm_worker_state_name(PM_WORKER_BUSY), "busy");
+    assert_string_equal(pm_worker_state_name(PM_WORKER_IDLE), "idle");
+    assert_string_equal(pm_worker_state_name(PM_WORKER_STARTING), "starting");
+    pm_worker_list_free(NULL, 0);
+    pm_catalog_close(cat);
+}
+
+/* A report is one transaction: a duplicate slot fails it whole, and the
+ * rows written before stay as they were. */
+static void worker_report_is_all_or_nothing(void **state)
+{
+    pm_catalog_t *cat = open_mem();
+    pm_worker_info_t w[2] = {{.slot = 1, .pid = 11, .state = PM_WORKER_IDLE},
+                             {.slot = 1, .pid = 12, .state = PM_WORKER_IDLE}};
+    pm_worker_info_t *v = NULL;
+    size_t n = 0;
+
+    (void)state;
+    assert_int_equal(pm_worker_report(cat, "c", w, 1, 10), 0);
+    w[0].pid = 21;
+    assert_int_equal(pm_worker_report(cat, "c", w, 2, 11), -EEXIST);
+    assert_int_equal(pm_worker_list(cat, &v, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(v[0].pid, 11);
+    assert_int_equal(v[0].updated_at, 10);
+    pm_worker_list_free(v, n);
+    pm_catalog_close(cat);
+}
+
+/* A catalog at schema 1 gets the workers table on open (migration 2). */
+static void schema_1_catalog_gains_the_workers_table(void **state)
+{
+    const char *path = temp_catalog();
+    pm_catalog_t *cat;
+    pm_worker_info_t w = {.slot = 1, .pid = 1, .state = PM_WORKER_IDLE};
+    sqlite3 *db;
+    int version = 0;
+
+    (void)state;
+    assert_int_equal(pm_catalog_open(path, &cat), 0);
+    pm_catalog_close(cat);
+    /* Back to what a schema-1 build left. */
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(raw_exec(db,
+                              "DROP TABLE workers; DELETE FROM "
+                              "schema_migrations WHERE version = 2",
+                              NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+
+    assert_int_equal(pm_catalog_open(path, &cat), 0);
+    assert_int_equal(pm_catalog_schema_version(cat, &version), 0);
+    assert_int_equal(version, 2);
+    assert_int_equal(pm_worker_report(cat, "c", &w, 1, 1), 0);
+    pm_catalog_close(cat);
+    t_tmpdir_cleanup();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1558,6 +1680,9 @@ int main(void)
         cmocka_unit_test(open_fails_cleanly_when_memory_runs_out),
         cmocka_unit_test(complete_is_all_or_nothing_when_memory_runs_out),
         cmocka_unit_test(job_create_is_all_or_nothing_when_memory_runs_out),
+        cmocka_unit_test(worker_report_replaces_the_owners_rows),
+        cmocka_unit_test(worker_report_is_all_or_nothing),
+        cmocka_unit_test(schema_1_catalog_gains_the_workers_table),
     };
     pm_catalog_t *cat = NULL;
 

@@ -61,6 +61,7 @@ static const char valid_ini[] = "; a comment\n"
                                 "workers = 3\n"
                                 "page_timeout = 120\n"
                                 "worker_memory_mb = 2048\n"
+                                "max_attempts = 5\n"
                                 "icc_profile = /opt/icc/sRGB v4.icc\n"
                                 "tessdata = /opt/tessdata\n"
                                 "\n"
@@ -105,6 +106,7 @@ static void valid_file_with_two_profiles_loads(void **state)
     assert_int_equal(cfg->workers, 3);
     assert_int_equal(cfg->page_timeout, 120);
     assert_int_equal(cfg->worker_memory_mb, 2048);
+    assert_int_equal(cfg->max_attempts, 5);
     assert_string_equal(cfg->icc_profile, "/opt/icc/sRGB v4.icc");
     assert_string_equal(cfg->tessdata, "/opt/tessdata");
     /* The built-in default stays, plus the two from the file. */
@@ -336,6 +338,8 @@ static void empty_file_gives_defaults(void **state)
     assert_int_equal(cfg->nprofiles, 1);
     assert_int_equal(cfg->workers, def->workers);
     assert_int_equal(cfg->page_timeout, def->page_timeout);
+    assert_int_equal(cfg->max_attempts, PM_DEFAULT_MAX_ATTEMPTS);
+    assert_int_equal(def->max_attempts, 3);
     assert_string_equal(cfg->icc_profile, PM_DEFAULT_ICC);
     assert_null(cfg->tessdata);
     assert_int_equal(
@@ -582,6 +586,33 @@ static void bad_settle_seconds_are_refused(void **state)
     t_tmpdir_cleanup();
 }
 
+/* max_attempts is an integer 1..100; 1 and 100 are fine. */
+static void bad_max_attempts_is_refused(void **state)
+{
+    const char *dir;
+    char *errors;
+
+    (void)state;
+    dir = t_tmpdir();
+    errors = load_broken(dir,
+                         "[pagemill]\n"           /* 1 */
+                         "max_attempts = 0\n"     /* 2: below 1 */
+                         "max_attempts = 101\n"   /* 3: above 100 */
+                         "max_attempts = three\n" /* 4: not a number */
+                         "max_attempts = 2.5\n"   /* 5: not an integer */
+                         "max_attempts = 1\n"     /* 6: fine */
+                         "max_attempts = 100\n",  /* 7: fine */
+                         4);
+    expect_error(errors, conf_path, 2, "pagemill", "max_attempts");
+    expect_error(errors, conf_path, 3, "pagemill", "max_attempts");
+    expect_error(errors, conf_path, 4, "pagemill", "max_attempts");
+    expect_error(errors, conf_path, 5, "pagemill", "max_attempts");
+    assert_non_null(strstr(errors, "expected 1..100, got '101'"));
+    assert_non_null(strstr(errors, "'three'"));
+    pm_free(errors);
+    t_tmpdir_cleanup();
+}
+
 static void unknown_profile_of_a_hot_folder_is_refused(void **state)
 {
     const char *dir;
@@ -754,6 +785,7 @@ int main(void)
         cmocka_unit_test(hot_folders_are_optional),
         cmocka_unit_test(hot_folder_without_path_is_refused),
         cmocka_unit_test(bad_settle_seconds_are_refused),
+        cmocka_unit_test(bad_max_attempts_is_refused),
         cmocka_unit_test(unknown_profile_of_a_hot_folder_is_refused),
         cmocka_unit_test(overlapping_hot_folders_are_refused),
         cmocka_unit_test(bad_hot_folder_keys_are_refused),

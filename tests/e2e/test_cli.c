@@ -666,7 +666,9 @@ static void assert_status_matches(const json_t *doc, const pm_status_t *s)
     assert_int_equal(jget_int(jobs, "done"), s->jobs_done);
     assert_int_equal(jget_int(doc, "pages_last_5min"), s->pages_last_5min);
     assert_int_equal(jget_int(doc, "pages_last_60min"), s->pages_last_60min);
-    assert_null(json_object_get(doc, "workers"));
+    /* No coordinator has written its workers. */
+    assert_true(json_is_array(json_object_get(doc, "workers")));
+    assert_int_equal(json_array_size(json_object_get(doc, "workers")), 0);
 }
 
 static void status_matches_the_catalog(void **state)
@@ -713,7 +715,7 @@ static void status_prints_and_checks(void **state)
     assert_contains(out, "running:      1 page\n");
     assert_contains(out, "held 1, failed 1");
     assert_contains(out, "pages/min:    0.2 over the last 5 min, 0.0 over");
-    assert_contains(out, "workers:      (service not running)\n");
+    assert_contains(out, "workers:      none (service not running)\n");
     assert_contains(out, "failed jobs:\n");
     assert_aligned(out, "WORK ORDER", "WO-1");
     assert_null(strstr(out, "integrity"));
@@ -724,6 +726,55 @@ static void status_prints_and_checks(void **state)
     doc = jrun(f, "status --check");
     check = json_object_get(doc, "integrity");
     assert_true(json_is_true(json_object_get(check, "ok")));
+    json_decref(doc);
+}
+
+/* Workers a coordinator wrote: counted, the busy ones named, in both
+ * forms; rows older than 30 s (a coordinator killed) are none. */
+static void status_shows_the_workers(void **state)
+{
+    fx_t *f = *state;
+    const int64_t now = (int64_t)time(NULL);
+    pm_worker_info_t w[3] = {
+        {.slot = 1, .pid = 101, .state = PM_WORKER_BUSY, .job = 4, .page = 7},
+        {.slot = 2, .pid = 102, .state = PM_WORKER_IDLE},
+        {.slot = 3, .pid = 103, .state = PM_WORKER_BUSY, .job = 5}};
+    json_t *doc, *arr;
+    char *out;
+
+    assert_int_equal(pm_catalog_open(f->db, &f->cat), 0);
+    assert_int_equal(pm_worker_report(f->cat, "coordinator:h:1", w, 2, now - 1),
+                     0);
+    out = ok(f, "status");
+    /* 1 s ago, or 2 if the clock ticked meanwhile. */
+    assert_contains(out, "workers:      2 (1 busy: job 4 page 7, 1 idle), "
+                         "updated ");
+    assert_true(strstr(out, "updated 1 s ago\n") != NULL ||
+                strstr(out, "updated 2 s ago\n") != NULL);
+    free(out);
+    doc = jrun(f, "status");
+    arr = json_object_get(doc, "workers");
+    assert_int_equal(json_array_size(arr), 2);
+    assert_int_equal(jget_int(json_array_get(arr, 0), "pid"), 101);
+    assert_string_equal(jget_str(json_array_get(arr, 0), "state"), "busy");
+    assert_int_equal(jget_int(json_array_get(arr, 0), "job"), 4);
+    assert_int_equal(jget_int(json_array_get(arr, 0), "page"), 7);
+    assert_string_equal(jget_str(json_array_get(arr, 1), "state"), "idle");
+    assert_true(json_is_null(json_object_get(json_array_get(arr, 1), "job")));
+    json_decref(doc);
+    /* An assembly is busy without a page. */
+    assert_int_equal(pm_worker_report(f->cat, "coordinator:h:1", w, 3, now), 0);
+    out = ok(f, "status");
+    assert_contains(out, "3 (2 busy: job 4 page 7, job 5 assembly, 1 idle)");
+    free(out);
+    /* Stale: the coordinator stopped writing 31 s ago. */
+    assert_int_equal(
+        pm_worker_report(f->cat, "coordinator:h:1", w, 3, now - 31), 0);
+    out = ok(f, "status");
+    assert_contains(out, "workers:      none (service not running)\n");
+    free(out);
+    doc = jrun(f, "status");
+    assert_int_equal(json_array_size(json_object_get(doc, "workers")), 0);
     json_decref(doc);
 }
 
@@ -860,6 +911,7 @@ int main(void)
         T(job_cancel_default_actor_and_long_reason),
         T(status_matches_the_catalog),
         T(status_prints_and_checks),
+        T(status_shows_the_workers),
         T(status_check_fails_on_a_broken_catalog),
         T(bad_usage_exits_two),
         T(unopenable_catalog_exits_one),

@@ -16,8 +16,11 @@
  * mid-page costs a retry, not a page; a corrupt page fails its job with
  * nothing published; kill -9 of the coordinator mid-batch and a restart
  * finish the job with every page billed once and no temp folder left;
- * SIGTERM drains and exits 0; SIGHUP reloads, and a bad file keeps the
- * old configuration.
+ * SIGTERM drains and exits 0 (status shows the service's workers while
+ * it runs, none after); SIGHUP reloads, and a bad file keeps the
+ * old configuration; a page that hangs (the worker's
+ * PAGEMILL_TEST_HANG_MATCH test hook) is killed at page_timeout, retried
+ * up to the attempt limit and fails its job, and the service goes on.
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -72,6 +75,17 @@ static void blank_page(const char *dst)
 {
     static const char *const none[] = {NULL};
     PIX *pix = t_text_page(2550, 3300, 300, none);
+
+    assert_non_null(pix);
+    assert_int_equal(pixWrite(dst, pix, IFF_TIFF_G4), 0);
+    pixDestroy(&pix);
+}
+
+/* A 300 dpi letter page with one line of text, G4 TIFF. */
+static void text_page(const char *dst, const char *line)
+{
+    const char *const lines[] = {line, NULL};
+    PIX *pix = t_text_page(2550, 3300, 300, lines);
 
     assert_non_null(pix);
     assert_int_equal(pixWrite(dst, pix, IFF_TIFF_G4), 0);
@@ -661,6 +675,90 @@ static void corrupt_page_fails_the_job(void **state)
     assert_no_tmp(f->out);
 }
 
+/* Rewrites the fixture's configuration with its page_timeout line
+ * replaced by `lines` ([pagemill] keys). */
+static void set_pagemill_keys(const fx_t *f, const char *lines)
+{
+    char *ini = t_slurp(f->ini), *at, *more;
+
+    assert_non_null(ini);
+    at = strstr(ini, "page_timeout = ");
+    assert_non_null(at);
+    *at = '\0';
+    at = strchr(at + 1, '\n');
+    assert_non_null(at);
+    more = pm_asprintf("%s%s%s", ini, lines, at);
+    assert_non_null(more);
+    write_text(f->ini, more);
+    pm_free(more);
+    free(ini);
+}
+
+/* A page that hangs: its worker is killed at the 8 s page timeout, the
+ * page is tried max_attempts (3, the default) times and fails naming the
+ * timeout; the job fails with nothing published, the other page is done
+ * (the default attempts also give the real pages slack on a loaded
+ * machine), and the service goes on to finish the next batch. */
+static void hanging_page_hits_the_timeout(void **state)
+{
+    fx_t *f = *state;
+    char path[600];
+    long long id;
+    json_t *j, *t;
+    size_t i;
+
+    t_require_data();
+    /* 8 s: a good page here needs about 1 s, so a loaded CI machine
+     * running the sanitizer build still has a wide margin. */
+    set_pagemill_keys(f, "page_timeout = 8");
+    /* The service and its workers inherit the hook from the fork. */
+    assert_int_equal(setenv("PAGEMILL_TEST_HANG_MATCH", "hangme", 1), 0);
+    start_service(f);
+    unsetenv("PAGEMILL_TEST_HANG_MATCH");
+    snprintf(path, sizeof(path), "%s/WO-1_hang", f->scans);
+    assert_int_equal(pm_mkdir_p(path), 0);
+    snprintf(path, sizeof(path), "%s/WO-1_hang/p1.tif", f->scans);
+    t_copy_file(t_data(TESTING "eurotext.tif"), path);
+    snprintf(path, sizeof(path), "%s/WO-1_hang/p2_hangme.tif", f->scans);
+    t_copy_file(t_data(TESTING "phototest.tif"), path);
+    snprintf(path, sizeof(path), "%s/WO-1_hang/batch.ini", f->scans);
+    write_text(path, "expected_pages = 2\n");
+    id = wait_job(f, "WO-1_hang", "failed", DEADLINE_S);
+    wait_log(f, "page=2 attempt 3 of 3 failed: worker");
+    wait_log(f, "ran past the 8 s timeout");
+    j = job_show(f, id);
+    assert_non_null(strstr(jstr(j, "error"), "page 2 (p2_hangme.tif"));
+    assert_non_null(strstr(jstr(j, "error"), "timeout"));
+    assert_true(json_is_null(json_object_get(j, "output_path")));
+    json_array_foreach(json_object_get(j, "page_tasks"), i, t)
+    {
+        if (jint(t, "page") == 2) {
+            assert_string_equal(jstr(t, "state"), "failed");
+            assert_int_equal(jint(t, "attempts"), 3);
+            assert_non_null(strstr(jstr(t, "error"), "ran past the 8 s"));
+        } else {
+            assert_string_equal(jstr(t, "state"), "done");
+        }
+    }
+    json_decref(j);
+    assert_int_equal(billable(f, id), 0);
+    snprintf(path, sizeof(path), "%s/ACME/WO-1/job-%lld", f->out, id);
+    assert_false(t_exists(path));
+    assert_no_tmp(f->out);
+
+    /* New pages (a duplicate of the first would be held): quick to OCR
+     * within the short timeout. */
+    snprintf(path, sizeof(path), "%s/WO-1_after", f->scans);
+    assert_int_equal(pm_mkdir_p(path), 0);
+    snprintf(path, sizeof(path), "%s/WO-1_after/p1.tif", f->scans);
+    text_page(path, "A good batch after the timeout");
+    snprintf(path, sizeof(path), "%s/WO-1_after/batch.ini", f->scans);
+    write_text(path, "");
+    id = wait_job(f, "WO-1_after", "done", DEADLINE_S);
+    assert_published(f, id, 1);
+    assert_int_equal(stop_service(f, SIGTERM, PAGE_TIMEOUT + 10), 0);
+}
+
 /* kill -9 of the coordinator mid-batch, then a restart: every page done
  * and billed exactly once, the output complete, no temp folder left. */
 static void coordinator_killed_mid_batch_resumes(void **state)
@@ -707,8 +805,74 @@ static void coordinator_killed_mid_batch_resumes(void **state)
     assert_published(f, id, pages);
 }
 
+/* Is `pid` one of v[0..n)? */
+static int pid_in(pid_t pid, const pid_t *v, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (v[i] == pid)
+            return 1;
+    return 0;
+}
+
+/* Waits until `status --json` shows the service's 2 workers, one busy on
+ * job `id`, with pids that are the service's children. */
+static void wait_busy_workers(const fx_t *f, long long id)
+{
+    double until = now_s() + DEADLINE_S;
+    char seen[256] = "nothing";
+
+    for (; now_s() < until; nap_ms(100)) {
+        json_t *doc = cli_json(f, "status"), *arr, *w;
+        pid_t kids[8];
+        int nkids = worker_pids(f, kids, 8), busy = 0, theirs = 0;
+        size_t i, rows;
+
+        arr = json_object_get(doc, "workers");
+        json_array_foreach(arr, i, w)
+        {
+            theirs += pid_in((pid_t)jint(w, "pid"), kids, nkids);
+            busy += strcmp(jstr(w, "state"), "busy") == 0 &&
+                    jint(w, "job") == id && jint(w, "page") > 0;
+        }
+        rows = json_array_size(arr);
+        snprintf(seen, sizeof(seen),
+                 "%zu worker row(s), %d of them children, %d busy on job %lld",
+                 rows, theirs, busy, id);
+        json_decref(doc);
+        if (rows == 2 && theirs == 2 && busy >= 1)
+            return;
+    }
+    fail_msg("status never showed 2 workers, one busy: last saw %s", seen);
+}
+
+/* The catalog holds no worker rows, and status says so. */
+static void assert_no_workers(const fx_t *f)
+{
+    pm_catalog_t *cat = NULL;
+    pm_worker_info_t *v = NULL;
+    size_t n = 1;
+    json_t *doc;
+    char *out = NULL;
+
+    assert_int_equal(pm_catalog_open(f->db, &cat), 0);
+    assert_int_equal(pm_worker_list(cat, &v, &n), 0);
+    assert_int_equal(n, 0);
+    pm_worker_list_free(v, n);
+    pm_catalog_close(cat);
+    doc = cli_json(f, "status");
+    assert_int_equal(json_array_size(json_object_get(doc, "workers")), 0);
+    json_decref(doc);
+    assert_int_equal(
+        t_run(&out, "'%s' status --catalog '%s' 2>/dev/null", PM_BINARY, f->db),
+        0);
+    assert_non_null(strstr(out, "none (service not running)"));
+    free(out);
+}
+
 /* SIGTERM with pages under way: exit 0 within the page timeout; the rest
- * of the job is done after a restart. */
+ * of the job is done after a restart. While it runs, `status` shows the
+ * two workers (the service's children); after each clean exit their rows
+ * are gone. */
 static void sigterm_drains_and_exits_zero(void **state)
 {
     fx_t *f = *state;
@@ -719,12 +883,15 @@ static void sigterm_drains_and_exits_zero(void **state)
     start_service(f);
     drop_batch(f->scans, "WO-1_term", pages, NULL, "");
     id = wait_job(f, "WO-1_term", "running", DEADLINE_S);
+    wait_busy_workers(f, id);
     assert_int_equal(stop_service(f, SIGTERM, PAGE_TIMEOUT + 10), 0);
+    assert_no_workers(f);
     start_service(f);
     assert_int_equal(wait_job(f, "WO-1_term", "done", DEADLINE_S), id);
     assert_int_equal(billable(f, id), pages);
     assert_published(f, id, pages);
     assert_int_equal(stop_service(f, SIGTERM, PAGE_TIMEOUT + 10), 0);
+    assert_no_workers(f);
 }
 
 /* SIGHUP: a new hot folder is watched; a bad file keeps the old
@@ -776,6 +943,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(corrupt_page_fails_the_job, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(hanging_page_hits_the_timeout, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(coordinator_killed_mid_batch_resumes,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(sigterm_drains_and_exits_zero, setup,
@@ -784,5 +953,8 @@ int main(void)
                                         teardown),
     };
 
+    /* PM_TEST_FILTER=hanging* runs only the tests whose names match. */
+    if (getenv("PM_TEST_FILTER") != NULL)
+        cmocka_set_test_filter(getenv("PM_TEST_FILTER"));
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
