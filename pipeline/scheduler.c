@@ -363,6 +363,12 @@ static int result_from_task(pm_page_result_t *r, const pm_task_t *t)
     r->words = t->m.words;
     r->confidence = t->m.confidence;
     r->bytes = t->m.bytes;
+    r->ms.decode = t->m.ms_decode;
+    r->ms.orient = t->m.ms_orient;
+    r->ms.deskew = t->m.ms_deskew;
+    r->ms.blank = t->m.ms_blank;
+    r->ms.ocr = t->m.ms_ocr;
+    r->ms.encode = t->m.ms_encode;
     r->ms.total = t->m.ms_total;
     r->kind = t->kind && strcmp(t->kind, "color") == 0  ? PM_KIND_COLOR
               : t->kind && strcmp(t->kind, "gray") == 0 ? PM_KIND_GRAY

@@ -12,7 +12,8 @@
 # What it does, all in one run on the same input files:
 #   1. copies the batch into WORK/in/{bitonal,gray}, and writes rotated copies
 #      of the pages that have a skew column into WORK/in/skewed, with
-#      scripts/bench-skew.c (Leptonica; compiled here into WORK/bin);
+#      scripts/bench-skew.c (Leptonica; compiled here into WORK/bin); this
+#      part is shared with bench-service.sh in scripts/bench-lib.sh;
 #   2. per class (bitonal, gray, skewed) times each tool once under
 #      /usr/bin/time -v (wall time + peak RSS):
 #        pagemill   build/pagemill convert --jobs 2 --out OUT FILES...
@@ -34,14 +35,11 @@ usage() {
     sed -n '4,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
-die() {
-    echo "bench-convert: $*" >&2
-    exit 1
-}
-
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+BENCH_NAME=bench-convert
+# shellcheck source=scripts/bench-lib.sh
+source "$SCRIPT_DIR/bench-lib.sh"   # die, log, stem_of, bench_build_batch
 ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
-PAGES_FILE=$SCRIPT_DIR/bench-pages.txt
 
 BUILD=$ROOT/build
 DATA=$ROOT/../shared/data
@@ -80,136 +78,14 @@ for tool in /usr/bin/time python3 cc pkg-config; do
 done
 pkg-config --exists lept || die "needs the Leptonica development files (pkg-config lept)"
 
-log() { printf '== %s\n' "$*" >&2; }
-
-stem_of() {
-    local b=${1##*/}
-    printf '%s' "${b%.*}"
-}
-
 # ---------------------------------------------------------------------------
-# 1. Read the page list.
+# 1-2. Read the page list and build the batch in WORK/in (bench-lib.sh).
 # ---------------------------------------------------------------------------
-ROW_PATH=() ROW_CLASS=() ROW_GT=() ROW_DPI=() ROW_SKEW=()
-lineno=0
-while IFS= read -r line || [[ -n $line ]]; do
-    lineno=$((lineno + 1))
-    line=${line%%#*}
-    read -r -a f <<<"$line" || true
-    [[ ${#f[@]} -eq 0 ]] && continue
-    [[ ${#f[@]} -eq 5 ]] || die "$PAGES_FILE:$lineno: expected 5 columns, got ${#f[@]}"
-    [[ ${f[1]} == bitonal || ${f[1]} == gray ]] ||
-        die "$PAGES_FILE:$lineno: class must be bitonal or gray, not '${f[1]}'"
-    [[ ${f[3]} == tag || ${f[3]} =~ ^[0-9]+$ ]] ||
-        die "$PAGES_FILE:$lineno: dpi must be 'tag' or a number, not '${f[3]}'"
-    [[ -f $DATA/${f[0]} ]] || die "$PAGES_FILE:$lineno: missing $DATA/${f[0]}"
-    [[ ${f[2]} == - || -f $DATA/${f[2]} ]] || die "$PAGES_FILE:$lineno: missing $DATA/${f[2]}"
-    ROW_PATH+=("${f[0]}") ROW_CLASS+=("${f[1]}") ROW_GT+=("${f[2]}")
-    ROW_DPI+=("${f[3]}") ROW_SKEW+=("${f[4]}")
-done <"$PAGES_FILE"
-[[ ${#ROW_PATH[@]} -gt 0 ]] || die "no pages in $PAGES_FILE"
-
-# ---------------------------------------------------------------------------
-# 2. Build the batch in WORK/in.
-# ---------------------------------------------------------------------------
-for d in in out logs lists bin; do
+for d in out logs; do
     rm -rf "${WORK:?}/$d"
     mkdir -p "$WORK/$d"
 done
-mkdir -p "$WORK/in/bitonal" "$WORK/in/gray" "$WORK/in/skewed" "$WORK/in/extracted"
-: >"$WORK/lists/bitonal.tsv"
-: >"$WORK/lists/gray.tsv"
-: >"$WORK/lists/skewed.tsv"
-
-declare -A STEM_SEEN=()
-claim_stem() {
-    local s
-    s=$(stem_of "$1")
-    [[ -z ${STEM_SEEN[$s]:-} ]] || die "two batch files share the stem '$s' (pagemill writes OUT/<stem>.*)"
-    STEM_SEEN[$s]=1
-}
-
-# source_of ROW: a readable image file for the row (a .pdf row is a one-image
-# PDF whose image is extracted unchanged with pdfimages -j).
-declare -A SOURCE=()
-source_of() {
-    local i=$1 src=$DATA/${ROW_PATH[$1]}
-    if [[ -n ${SOURCE[$i]:-} ]]; then
-        printf '%s' "${SOURCE[$i]}"
-        return
-    fi
-    if [[ $src == *.pdf ]]; then
-        command -v pdfimages >/dev/null || die "needs pdfimages (poppler-utils) for ${ROW_PATH[$i]}"
-        local prefix got
-        prefix=$WORK/in/extracted/$(stem_of "$src")
-        pdfimages -j -f 1 -l 1 "$src" "$prefix" || die "pdfimages failed on $src"
-        got=("$prefix"-*)
-        [[ ${#got[@]} -eq 1 && -f ${got[0]} ]] ||
-            die "${ROW_PATH[$i]}: expected exactly one image on page 1, got ${#got[@]}"
-        local out=$prefix.${got[0]##*.}
-        mv "${got[0]}" "$out"
-        src=$out
-    fi
-    SOURCE[$i]=$src
-    printf '%s' "$src"
-}
-
-gt_abs() { [[ $1 == - ]] && printf -- '-' || printf '%s' "$DATA/$1"; }
-
-log "compiling scripts/bench-skew.c"
-# shellcheck disable=SC2046
-cc -O2 -o "$WORK/bin/bench-skew" "$SCRIPT_DIR/bench-skew.c" $(pkg-config --cflags --libs lept)
-
-declare -A TAKEN=([bitonal]=0 [gray]=0)
-for i in "${!ROW_PATH[@]}"; do
-    c=${ROW_CLASS[$i]}
-    if [[ $QUICK -eq 1 && ${TAKEN[$c]} -ge 4 ]]; then
-        continue
-    fi
-    TAKEN[$c]=$((TAKEN[$c] + 1))
-    src=$(source_of "$i")
-    SOURCE[$i]=$src   # source_of ran in a subshell; remember it here
-    dst=$WORK/in/$c/${src##*/}
-    if [[ ${ROW_DPI[$i]} == tag ]]; then
-        claim_stem "$dst"
-        cp "$src" "$dst"
-    else
-        # Untagged file: write a copy tagged with the dpi column, so every
-        # tool reads the same resolution from the same file.
-        dst=$("$WORK/bin/bench-skew" "$src" "$WORK/in/$c/$(stem_of "$src")" 0 "${ROW_DPI[$i]}") ||
-            die "bench-skew failed on $src"
-        claim_stem "$dst"
-    fi
-    printf '%s\t%s\t%s\n' "$dst" tag "$(gt_abs "${ROW_GT[$i]}")" >>"$WORK/lists/$c.tsv"
-done
-
-SKEW_JOBS=()
-for i in "${!ROW_PATH[@]}"; do
-    [[ ${ROW_SKEW[$i]} == - ]] && continue
-    IFS=, read -r -a angles <<<"${ROW_SKEW[$i]}"
-    for a in "${angles[@]}"; do
-        [[ $a =~ ^[+-]?[0-9]+(\.[0-9]+)?$ ]] || die "bad skew angle '$a' for ${ROW_PATH[$i]}"
-        [[ $a == [+-]* ]] || a=+$a
-        SKEW_JOBS+=("$i $a")
-    done
-done
-if [[ $QUICK -eq 1 && ${#SKEW_JOBS[@]} -gt 4 ]]; then
-    SKEW_JOBS=("${SKEW_JOBS[@]:0:4}")
-fi
-
-if [[ ${#SKEW_JOBS[@]} -gt 0 ]]; then
-    for job in "${SKEW_JOBS[@]}"; do
-        read -r i a <<<"$job"
-        src=$(source_of "$i")
-        SOURCE[$i]=$src
-        base=$WORK/in/skewed/$(stem_of "$src").skew$a
-        dpi=${ROW_DPI[$i]}
-        [[ $dpi == tag ]] && dpi=0
-        out=$("$WORK/bin/bench-skew" "$src" "$base" "$a" "$dpi") || die "bench-skew failed on $src"
-        claim_stem "$out"
-        printf '%s\t%s\t%s\n' "$out" tag "$(gt_abs "${ROW_GT[$i]}")" >>"$WORK/lists/skewed.tsv"
-    done
-fi
+bench_build_batch
 
 CLASSES=(bitonal gray skewed)
 for c in "${CLASSES[@]}"; do

@@ -336,6 +336,27 @@ static void assert_no_tmp(const char *dir)
     free(out);
 }
 
+/* Every converted page in the report carries its per-stage times, as
+ * convert's report does (OCR always takes time on a page with words). */
+static void assert_report_has_stage_times(const char *path)
+{
+    json_error_t jerr;
+    json_t *rep = json_load_file(path, 0, &jerr), *p;
+    size_t i;
+
+    assert_non_null(rep);
+    json_array_foreach(json_object_get(rep, "page_results"), i, p)
+    {
+        json_t *ms = json_object_get(p, "ms");
+        if (!json_is_true(json_object_get(p, "ok")) ||
+            json_is_true(json_object_get(p, "blank")))
+            continue;
+        assert_true(json_number_value(json_object_get(ms, "ocr")) > 0);
+        assert_true(json_number_value(json_object_get(ms, "decode")) > 0);
+    }
+    json_decref(rep);
+}
+
 /* The published folder of job `id` holds a PDF of `pages` pages, a text
  * file and the report. */
 static void assert_published(const fx_t *f, long long id, int pages)
@@ -353,6 +374,7 @@ static void assert_published(const fx_t *f, long long id, int pages)
     snprintf(path, sizeof(path), "%s/ACME/WO-1/job-%lld/job-%lld.pages.json",
              f->out, id, id);
     assert_true(t_exists(path));
+    assert_report_has_stage_times(path);
     assert_no_tmp(f->out);
 }
 

@@ -1,0 +1,169 @@
+# shellcheck shell=bash
+# bench-lib.sh: what the benchmark scripts share. Sourced, not run:
+#
+#   BENCH_NAME=bench-xxx          # prefix of error messages
+#   source "$SCRIPT_DIR/bench-lib.sh"
+#
+# Gives die, log, stem_of, bench_compile and bench_build_batch, which builds
+# the fixed page batch of scripts/bench-pages.txt into WORK/in/{bitonal,gray,
+# skewed} with one list per class in WORK/lists/CLASS.tsv (file, "tag",
+# ground truth or "-"). The caller sets, before calling bench_build_batch:
+#
+#   SCRIPT_DIR  the scripts folder (bench-pages.txt, bench-skew.c)
+#   DATA        the shared test data, absolute
+#   WORK        the work folder, absolute
+#   QUICK       1: first 4 pages of each class and the first 4 skew copies
+
+die() {
+    echo "${BENCH_NAME:-bench}: $*" >&2
+    exit 1
+}
+
+log() { printf '== %s\n' "$*" >&2; }
+
+stem_of() {
+    local b=${1##*/}
+    printf '%s' "${b%.*}"
+}
+
+# bench_compile NAME: scripts/NAME.c (Leptonica) -> WORK/bin/NAME
+bench_compile() {
+    log "compiling scripts/$1.c"
+    mkdir -p "$WORK/bin"
+    # shellcheck disable=SC2046
+    cc -O2 -o "$WORK/bin/$1" "$SCRIPT_DIR/$1.c" $(pkg-config --cflags --libs lept) ||
+        die "cannot compile scripts/$1.c"
+}
+
+# ---------------------------------------------------------------------------
+# The fixed batch.
+# ---------------------------------------------------------------------------
+
+# Reads bench-pages.txt into ROW_PATH, ROW_CLASS, ROW_GT, ROW_DPI, ROW_SKEW.
+bench_read_pages() {
+    local pages_file=$SCRIPT_DIR/bench-pages.txt line lineno=0
+    local -a f
+    ROW_PATH=() ROW_CLASS=() ROW_GT=() ROW_DPI=() ROW_SKEW=()
+    while IFS= read -r line || [[ -n $line ]]; do
+        lineno=$((lineno + 1))
+        line=${line%%#*}
+        read -r -a f <<<"$line" || true
+        [[ ${#f[@]} -eq 0 ]] && continue
+        [[ ${#f[@]} -eq 5 ]] || die "$pages_file:$lineno: expected 5 columns, got ${#f[@]}"
+        [[ ${f[1]} == bitonal || ${f[1]} == gray ]] ||
+            die "$pages_file:$lineno: class must be bitonal or gray, not '${f[1]}'"
+        [[ ${f[3]} == tag || ${f[3]} =~ ^[0-9]+$ ]] ||
+            die "$pages_file:$lineno: dpi must be 'tag' or a number, not '${f[3]}'"
+        [[ -f $DATA/${f[0]} ]] || die "$pages_file:$lineno: missing $DATA/${f[0]}"
+        [[ ${f[2]} == - || -f $DATA/${f[2]} ]] || die "$pages_file:$lineno: missing $DATA/${f[2]}"
+        ROW_PATH+=("${f[0]}") ROW_CLASS+=("${f[1]}") ROW_GT+=("${f[2]}")
+        ROW_DPI+=("${f[3]}") ROW_SKEW+=("${f[4]}")
+    done <"$pages_file"
+    [[ ${#ROW_PATH[@]} -gt 0 ]] || die "no pages in $pages_file"
+}
+
+declare -A STEM_SEEN=()
+claim_stem() {
+    local s
+    s=$(stem_of "$1")
+    [[ -z ${STEM_SEEN[$s]:-} ]] || die "two batch files share the stem '$s' (pagemill writes OUT/<stem>.*)"
+    STEM_SEEN[$s]=1
+}
+
+# source_of ROW: a readable image file for the row (a .pdf row is a one-image
+# PDF whose image is extracted unchanged with pdfimages -j).
+declare -A SOURCE=()
+source_of() {
+    local i=$1 src=$DATA/${ROW_PATH[$1]}
+    if [[ -n ${SOURCE[$i]:-} ]]; then
+        printf '%s' "${SOURCE[$i]}"
+        return
+    fi
+    if [[ $src == *.pdf ]]; then
+        command -v pdfimages >/dev/null || die "needs pdfimages (poppler-utils) for ${ROW_PATH[$i]}"
+        local prefix got
+        prefix=$WORK/in/extracted/$(stem_of "$src")
+        pdfimages -j -f 1 -l 1 "$src" "$prefix" || die "pdfimages failed on $src"
+        got=("$prefix"-*)
+        [[ ${#got[@]} -eq 1 && -f ${got[0]} ]] ||
+            die "${ROW_PATH[$i]}: expected exactly one image on page 1, got ${#got[@]}"
+        local out=$prefix.${got[0]##*.}
+        mv "${got[0]}" "$out"
+        src=$out
+    fi
+    SOURCE[$i]=$src
+    printf '%s' "$src"
+}
+
+gt_abs() { [[ $1 == - ]] && printf -- '-' || printf '%s' "$DATA/$1"; }
+
+# Builds the batch: WORK/in/{bitonal,gray,skewed}, WORK/lists/CLASS.tsv,
+# WORK/bin/bench-skew. Replaces WORK/in, WORK/lists and WORK/bin.
+bench_build_batch() {
+    local d c i a src dst job base dpi out
+    local -a angles skew_jobs=()
+    local -A taken=([bitonal]=0 [gray]=0)
+
+    bench_read_pages
+    for d in in lists bin; do
+        rm -rf "${WORK:?}/$d"
+        mkdir -p "$WORK/$d"
+    done
+    mkdir -p "$WORK/in/bitonal" "$WORK/in/gray" "$WORK/in/skewed" "$WORK/in/extracted"
+    : >"$WORK/lists/bitonal.tsv"
+    : >"$WORK/lists/gray.tsv"
+    : >"$WORK/lists/skewed.tsv"
+    STEM_SEEN=()
+    SOURCE=()
+
+    bench_compile bench-skew
+
+    for i in "${!ROW_PATH[@]}"; do
+        c=${ROW_CLASS[$i]}
+        if [[ $QUICK -eq 1 && ${taken[$c]} -ge 4 ]]; then
+            continue
+        fi
+        taken[$c]=$((taken[$c] + 1))
+        src=$(source_of "$i")
+        SOURCE[$i]=$src   # source_of ran in a subshell; remember it here
+        dst=$WORK/in/$c/${src##*/}
+        if [[ ${ROW_DPI[$i]} == tag ]]; then
+            claim_stem "$dst"
+            cp "$src" "$dst"
+        else
+            # Untagged file: write a copy tagged with the dpi column, so every
+            # tool reads the same resolution from the same file.
+            dst=$("$WORK/bin/bench-skew" "$src" "$WORK/in/$c/$(stem_of "$src")" 0 "${ROW_DPI[$i]}") ||
+                die "bench-skew failed on $src"
+            claim_stem "$dst"
+        fi
+        printf '%s\t%s\t%s\n' "$dst" tag "$(gt_abs "${ROW_GT[$i]}")" >>"$WORK/lists/$c.tsv"
+    done
+
+    for i in "${!ROW_PATH[@]}"; do
+        [[ ${ROW_SKEW[$i]} == - ]] && continue
+        IFS=, read -r -a angles <<<"${ROW_SKEW[$i]}"
+        for a in "${angles[@]}"; do
+            [[ $a =~ ^[+-]?[0-9]+(\.[0-9]+)?$ ]] || die "bad skew angle '$a' for ${ROW_PATH[$i]}"
+            [[ $a == [+-]* ]] || a=+$a
+            skew_jobs+=("$i $a")
+        done
+    done
+    if [[ $QUICK -eq 1 && ${#skew_jobs[@]} -gt 4 ]]; then
+        skew_jobs=("${skew_jobs[@]:0:4}")
+    fi
+
+    if [[ ${#skew_jobs[@]} -gt 0 ]]; then
+        for job in "${skew_jobs[@]}"; do
+            read -r i a <<<"$job"
+            src=$(source_of "$i")
+            SOURCE[$i]=$src
+            base=$WORK/in/skewed/$(stem_of "$src").skew$a
+            dpi=${ROW_DPI[$i]}
+            [[ $dpi == tag ]] && dpi=0
+            out=$("$WORK/bin/bench-skew" "$src" "$base" "$a" "$dpi") || die "bench-skew failed on $src"
+            claim_stem "$out"
+            printf '%s\t%s\t%s\n' "$out" tag "$(gt_abs "${ROW_GT[$i]}")" >>"$WORK/lists/skewed.tsv"
+        done
+    fi
+}
