@@ -813,13 +813,22 @@ static int tx_end(pm_catalog_t *cat, int err)
 typedef int (*read_fn)(sqlite3_stmt *st, void *item);
 typedef void (*cleanup_fn)(void *item);
 
+/* Cleans up `n` items of `size` bytes (none when `cleanup` is NULL: plain
+ * values) and frees the array. Accepts NULL. */
+static void free_items(void *v, size_t n, size_t size, cleanup_fn cleanup)
+{
+    for (size_t i = 0; v != NULL && cleanup != NULL && i < n; i++)
+        cleanup((char *)v + i * size);
+    pm_free(v);
+}
+
 /* Reads every remaining row of `st` into a new array of `size`-byte
  * items; resets `st`. On failure nothing is kept. */
 static int collect(pm_catalog_t *cat, sqlite3_stmt *st, size_t size,
                    read_fn read, cleanup_fn cleanup, void **out, size_t *n)
 {
     char *v = NULL, *p;
-    size_t len = 0, cap = 0, i;
+    size_t len = 0, cap = 0;
     int rc, err = 0;
 
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -844,9 +853,7 @@ static int collect(pm_catalog_t *cat, sqlite3_stmt *st, size_t size,
         err = db_fail(cat);
     stmt_done(st);
     if (err != 0) {
-        for (i = 0; cleanup != NULL && i < len; i++)
-            cleanup(v + i * size);
-        pm_free(v);
+        free_items(v, len, size, cleanup);
         return err;
     }
     *out = v;
@@ -1275,11 +1282,7 @@ int pm_event_list(pm_catalog_t *cat, int64_t job, size_t limit,
 
 void pm_event_list_free(pm_event_t *v, size_t n)
 {
-    size_t i;
-
-    for (i = 0; v != NULL && i < n; i++)
-        pm_event_cleanup(&v[i]);
-    pm_free(v);
+    free_items(v, n, sizeof(*v), event_cleanup_v);
 }
 
 /* ---- accounts ---- */
@@ -1369,11 +1372,7 @@ int pm_account_list(pm_catalog_t *cat, pm_account_t **out, size_t *n)
 
 void pm_account_list_free(pm_account_t *v, size_t n)
 {
-    size_t i;
-
-    for (i = 0; v != NULL && i < n; i++)
-        pm_account_cleanup(&v[i]);
-    pm_free(v);
+    free_items(v, n, sizeof(*v), account_cleanup_v);
 }
 
 /* ---- work orders ---- */
@@ -1474,11 +1473,7 @@ int pm_workorder_list(pm_catalog_t *cat, const char *account,
 
 void pm_workorder_list_free(pm_workorder_t *v, size_t n)
 {
-    size_t i;
-
-    for (i = 0; v != NULL && i < n; i++)
-        pm_workorder_cleanup(&v[i]);
-    pm_free(v);
+    free_items(v, n, sizeof(*v), workorder_cleanup_v);
 }
 
 /* Why a work order could not be closed: missing, or closed already. */
@@ -1755,11 +1750,7 @@ int pm_job_list(pm_catalog_t *cat, int state, const char *workorder,
 
 void pm_job_list_free(pm_job_t *v, size_t n)
 {
-    size_t i;
-
-    for (i = 0; v != NULL && i < n; i++)
-        pm_job_cleanup(&v[i]);
-    pm_free(v);
+    free_items(v, n, sizeof(*v), job_cleanup_v);
 }
 
 #define STATE_BIT(s) (1u << (s))
@@ -2330,11 +2321,7 @@ int pm_task_list(pm_catalog_t *cat, int64_t job, pm_task_t **out, size_t *n)
 
 void pm_task_list_free(pm_task_t *v, size_t n)
 {
-    size_t i;
-
-    for (i = 0; v != NULL && i < n; i++)
-        pm_task_cleanup(&v[i]);
-    pm_free(v);
+    free_items(v, n, sizeof(*v), task_cleanup_v);
 }
 
 /* ---- finishing jobs ---- */
@@ -2660,9 +2647,7 @@ int pm_worker_list(pm_catalog_t *cat, pm_worker_info_t **out, size_t *n)
 
 void pm_worker_list_free(pm_worker_info_t *v, size_t n)
 {
-    for (size_t i = 0; v != NULL && i < n; i++)
-        worker_cleanup_v(&v[i]);
-    pm_free(v);
+    free_items(v, n, sizeof(*v), worker_cleanup_v);
 }
 
 /* ---- billing ---- */
