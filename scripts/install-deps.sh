@@ -6,7 +6,7 @@ set -euo pipefail
 
 PACKAGES=(
     # build
-    build-essential cmake pkg-config clang clang-format
+    build-essential cmake pkg-config git clang clang-format libclang-rt-dev
     # libraries
     libtiff-dev libleptonica-dev libtesseract-dev libvips-dev
     libsqlite3-dev libuv1-dev libjansson-dev libinih-dev libcmocka-dev
