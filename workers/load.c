@@ -193,6 +193,19 @@ static int count_frames(pm_engine_t *eng, const char *path, fmt_t *format,
     return 0;
 }
 
+/* Fails for a frame the file does not have, naming how many it has. */
+static int no_such_frame(pm_engine_t *eng, const char *path, fmt_t format,
+                         int frame)
+{
+    int nframes = 1, err;
+
+    if (format == FMT_TIFF && (err = tiff_count(eng, path, &nframes)) != 0)
+        return err;
+    return pm__engine_fail(eng, PM_EINVAL,
+                           "%s frame %d: no such frame, file has %d", path,
+                           frame + 1, nframes);
+}
+
 int pm_load_count_frames(pm_engine_t *eng, const char *path, int *nframes)
 {
     fmt_t format;
@@ -428,14 +441,22 @@ int pm_load_page(pm_engine_t *eng, const char *path, int frame,
 
     *out = NULL;
     *dpi_fallback = 0;
-    err = count_frames(eng, path, &format, &nframes);
+    err = sniff(eng, path, &format);
     if (err)
         return err;
-    if (frame < 0 || frame >= nframes)
-        return pm__engine_fail(eng, PM_EINVAL,
-                               "%s frame %d: no such frame, file has %d", path,
-                               frame + 1, nframes);
+    /* Frames are not counted up front: in an N-page TIFF that walks all N
+     * directories for every page. Only a frame that cannot be reached is
+     * worth the count, for the message. */
+    if (frame < 0 || (format != FMT_TIFF && frame > 0))
+        return no_such_frame(eng, path, format, frame);
     err = read_dims(eng, path, format, frame, &w, &h, &tiled);
+    if (err != 0 && format == FMT_TIFF && frame > 0) {
+        char why[sizeof(eng->errmsg)];
+        memcpy(why, eng->errmsg, sizeof(why));
+        if (tiff_count(eng, path, &nframes) == 0 && frame >= nframes)
+            return no_such_frame(eng, path, format, frame);
+        memcpy(eng->errmsg, why, sizeof(why));
+    }
     if (err)
         return err;
     if (w <= 0 || h <= 0)
