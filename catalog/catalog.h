@@ -150,7 +150,9 @@ typedef struct pm_job {
     char *error;       /* why failed, or NULL */
     pm_job_state_t state;
     int pages, pages_done, pages_failed, pages_blank;
-    int64_t duplicate_of; /* earlier job with the same inputs, or 0 */
+    int bill_blank;        /* blank pages are billed (from the profile) */
+    char billing_month[8]; /* "YYYY-MM" once done, else "" */
+    int64_t duplicate_of;  /* earlier job with the same inputs, or 0 */
     int64_t created_at, updated_at, finished_at;
 } pm_job_t;
 
@@ -168,7 +170,7 @@ typedef struct pm_page_input {
  * a "job.created" event; the job starts queued, or held with
  * `j->hold_reason` when that is set. Fields of `j` used: workorder, account,
  * hotfolder, profile, batch, operator_name, notes, source_path,
- * hold_reason, duplicate_of. *id receives the new job's id.
+ * hold_reason, duplicate_of, bill_blank. *id receives the new job's id.
  */
 int pm_job_create(pm_catalog_t *cat, const pm_job_t *j,
                   const pm_page_input_t *pages, size_t npages,
@@ -194,8 +196,10 @@ void pm_job_list_free(pm_job_t *v, size_t n);
  *  retry:   failed -> queued, its failed pages queued again with their
  *           attempt budget reset (the attempt number, the fencing token,
  *           keeps growing; done pages are kept, never redone or re-billed);
- *  cancel:  any state but done -> cancelled (its billable rows stop
- *           counting).
+ *  cancel:  any state but cancelled -> cancelled; its billable rows stop
+ *           counting. A done job whose billing month is closed gets a
+ *           credit adjustment for what it was billed in the first open
+ *           month (the closed month itself never changes).
  * A job in the wrong state gives PM_EINVAL with the reason in errmsg.
  */
 int pm_job_release(pm_catalog_t *cat, int64_t id, const char *actor);
@@ -311,8 +315,10 @@ void pm_task_list_free(pm_task_t *v, size_t n);
 int pm_job_collect_finished(pm_catalog_t *cat, int64_t now, int64_t **ids,
                             size_t *n);
 
-/* assembling -> done with the published output path and finished_at (the
- * billing month). Fenced: PM_EINVAL unless the job is assembling. */
+/* assembling -> done with the published output path and finished_at;
+ * sets the billing month (the month of `now`, or the first open month
+ * after it when that is closed) unless the job has one from an earlier
+ * finish. Fenced: PM_EINVAL unless the job is assembling. */
 int pm_job_finish(pm_catalog_t *cat, int64_t id, const char *output_path,
                   int64_t now);
 
@@ -367,7 +373,130 @@ int pm_worker_report(pm_catalog_t *cat, const char *owner,
 int pm_worker_list(pm_catalog_t *cat, pm_worker_info_t **out, size_t *n);
 void pm_worker_list_free(pm_worker_info_t *v, size_t n);
 
-/* ---- billing ---- */
+/* ---- billing ----
+ *
+ * Money is integer: prices and exact amounts in millicents (thousandths of
+ * a cent), rounded amounts in cents (catalog/billing.h has the rules).
+ * A job is billed in its billing month: the month it finished in the
+ * billing time zone, or, when that month was already closed, the first
+ * open month after it. A closed month's lines are frozen in the catalog
+ * when it closes and never change; anything that changes a closed month's
+ * job afterwards becomes an adjustment line in the first open month.
+ */
+
+/* One fee code at one effective date: a price change is a new row. */
+typedef struct pm_fee {
+    int64_t id;
+    char *code;
+    char *description;      /* may be NULL */
+    int64_t unit_price_mc;  /* per billable page */
+    int64_t min_charge_mc;  /* per job, 0: none */
+    int64_t effective_from; /* first second it applies (start of a day) */
+    int64_t created_at;
+} pm_fee_t;
+
+void pm_fee_cleanup(pm_fee_t *f);
+
+/*
+ * Adds a fee code, or a new price for one from `effective_from` on, with a
+ * "fee.added" event. PM_EINVAL (errmsg says why) when effective_from falls
+ * in or before a closed month; -EEXIST when the code already has a price
+ * from that date. Fields used: code, description, unit_price_mc,
+ * min_charge_mc, effective_from.
+ */
+int pm_fee_add(pm_catalog_t *cat, const pm_fee_t *f, const char *actor,
+               int64_t now, int64_t *id);
+
+/* Prices by code, then effective date; of one code when `code` is not
+ * NULL (PM_ENOENT when it has none). */
+int pm_fee_list(pm_catalog_t *cat, const char *code, pm_fee_t **out, size_t *n);
+void pm_fee_list_free(pm_fee_t *v, size_t n);
+
+/* Sets the fee code a work order bills under (an event records the old
+ * and new code). PM_ENOENT for an unknown work order or fee code. Months
+ * already closed keep what they froze. */
+int pm_workorder_set_fee(pm_catalog_t *cat, const char *number,
+                         const char *fee_code, const char *actor);
+
+/* A month's state. A month with no row is open. */
+typedef struct pm_billing_period {
+    char month[8]; /* "YYYY-MM" */
+    int closed;
+    int forced;                 /* closed with --force over unfinished jobs */
+    int64_t closed_at;          /* 0 while open */
+    char *closed_by;            /* NULL while open */
+    int64_t lines, total_cents; /* frozen at close; 0 while open */
+} pm_billing_period_t;
+
+void pm_billing_period_cleanup(pm_billing_period_t *p);
+
+int pm_billing_period_get(pm_catalog_t *cat, const char *month,
+                          pm_billing_period_t *out);
+
+typedef enum {
+    PM_LINE_JOB = 0,    /* a done job's pages */
+    PM_LINE_ADJUSTMENT, /* a credit or debit for a closed month's job */
+} pm_line_kind_t;
+
+/* One line of a month's bill. Counts and amounts of a credit are
+ * negative. */
+typedef struct pm_billing_line {
+    char month[8]; /* the month it is billed in */
+    pm_line_kind_t kind;
+    char *account; /* account code (of the work order) */
+    char *account_name;
+    char *workorder;
+    int64_t job;
+    char *fee_code; /* NULL when the work order has none */
+    int priced;     /* 0: no price applied (no fee code, or none
+                       effective when the job finished) */
+    int64_t pages;  /* pages of the job (billable_pages rows) */
+    int64_t blank_pages;
+    int64_t billable_pages; /* pages, less blanks unless the job bills them */
+    int64_t unit_price_mc, min_charge_mc;
+    int64_t amount_mc;    /* exact */
+    int64_t amount_cents; /* rounded once */
+    int64_t finished_at;  /* the job's */
+    char *note;           /* adjustments: why, and which month; or NULL */
+} pm_billing_line_t;
+
+void pm_billing_line_cleanup(pm_billing_line_t *l);
+
+/*
+ * The lines billed in months from..to (inclusive; "YYYY-MM"), of one
+ * account and/or work order when those are not NULL, ordered by month,
+ * account, work order, kind (jobs before adjustments), job, then creation.
+ * A closed month's lines are the ones frozen at its close; an open month's
+ * are computed now from billable_pages, the jobs and the fee schedule
+ * (price effective when the job finished). PM_EINVAL for a bad month.
+ */
+int pm_billing_lines(pm_catalog_t *cat, const char *from, const char *to,
+                     const char *account, const char *workorder,
+                     pm_billing_line_t **out, size_t *n);
+void pm_billing_line_list_free(pm_billing_line_t *v, size_t n);
+
+/*
+ * Closes month `month`: computes its lines and freezes them, with a
+ * "billing.closed" event, in one transaction. Refused with PM_EINVAL (and
+ * errmsg) when the month is in the future, has unpriced lines, or — unless
+ * `force` — has unfinished jobs (received, queued, running, assembling or
+ * held, created before the month ended): their ids are then in *blockers
+ * (new array, pm_free; may be NULL). -EEXIST when already closed.
+ */
+int pm_billing_close(pm_catalog_t *cat, const char *month, int force,
+                     const char *actor, int64_t now, int64_t **blockers,
+                     size_t *nblockers);
+
+/*
+ * A manual adjustment of `billable` pages (negative: a credit) to job
+ * `job` at the unit price it was billed at, for rework found after the
+ * fact: an adjustment line in the first open month from the job's billing
+ * month on (*month receives it), with a "billing.adjustment" event.
+ * PM_EINVAL unless the job is done; PM_ENOENT for an unknown job.
+ */
+int pm_billing_adjust(pm_catalog_t *cat, int64_t job, int64_t billable,
+                      const char *reason, const char *actor, int64_t now,
+                      char month[8]);
 
 /* Billable pages of done jobs: non-blank pages, plus blank pages when
  * `bill_blank`. Counts only jobs in state done. */
