@@ -11,8 +11,11 @@ PACKAGES=(
     libtiff-dev libleptonica-dev libtesseract-dev libvips-dev
     libsqlite3-dev libuv1-dev libjansson-dev libinih-dev libcmocka-dev
     libqpdf-dev libjpeg-dev libpng-dev libopenjp2-7-dev libssl-dev
+    libcairo2-dev
     # OCR data and colour profile for PDF/A
     tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd icc-profiles-free
+    # invoice PDFs: the font cairo draws them in
+    fonts-dejavu-core
     # PDF checks in tests, peers in benchmarks
     poppler-utils qpdf ocrmypdf time
 )

@@ -1,0 +1,441 @@
+/*
+ * billing.c: the backend-independent half of billing (billing.h): money in
+ * integer millicents and cents, the billing time zone, months and dates in
+ * it, and the billing report rendered as a table, CSV or JSON from the
+ * lines a catalog backend computed. invoice.c writes the invoices and the
+ * accounting export from the same lines.
+ *
+ * No floating point anywhere: prices are parsed digit by digit, amounts
+ * are int64 products checked for overflow, and rounding to cents is one
+ * integer division with the remainder looked at (half away from zero).
+ *
+ * The report is a pure function of its input: nothing reads the clock, so
+ * a closed month's frozen lines render to the same bytes every time (the
+ * closing date is shown as a day in the billing time zone, which is fixed
+ * by the configuration).
+ *
+ * Reading order: money, time zone, months and dates, the string buffer,
+ * then the report (totals, table, CSV, JSON).
+ */
+#include "catalog/billing.h"
+
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "catalog/billing_int.h"
+#include "pipeline/pm.h"
+
+#define ZONEINFO "/usr/share/zoneinfo"
+
+/* ---- money ---- */
+
+/* Millicents per currency unit: 10^PM_PRICE_DECIMALS. */
+#define MC_PER_UNIT ((int64_t)100000)
+
+int pm_money_parse(const char *s, int64_t *mc)
+{
+    int64_t units = 0, frac = 0;
+    int nint = 0, nfrac = 0, big = 0;
+
+    *mc = 0;
+    if (s == NULL)
+        return PM_EINVAL;
+    for (; *s >= '0' && *s <= '9'; s++, nint++) {
+        if (units <= PM_PRICE_MAX_MC / MC_PER_UNIT)
+            units = units * 10 + (*s - '0');
+        else
+            big = 1; /* keep scanning: malformed beats too big */
+    }
+    if (nint == 0)
+        return PM_EINVAL;
+    if (*s == '.') {
+        for (s++; *s >= '0' && *s <= '9'; s++, nfrac++)
+            if (nfrac < PM_PRICE_DECIMALS)
+                frac = frac * 10 + (*s - '0');
+        if (nfrac == 0 || nfrac > PM_PRICE_DECIMALS)
+            return PM_EINVAL;
+    }
+    if (*s != '\0')
+        return PM_EINVAL;
+    for (; nfrac < PM_PRICE_DECIMALS; nfrac++)
+        frac *= 10;
+    if (big || units > PM_PRICE_MAX_MC / MC_PER_UNIT ||
+        units * MC_PER_UNIT + frac > PM_PRICE_MAX_MC)
+        return PM_ETOOBIG;
+    *mc = units * MC_PER_UNIT + frac;
+    return PM_OK;
+}
+
+/* Writes v / div with `decimals` digits after the point (div = 10^decimals);
+ * unsigned magnitude, so INT64_MIN formats too. */
+static void format_fixed(int64_t v, uint64_t div, int decimals, char *buf,
+                         size_t size)
+{
+    uint64_t mag = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+
+    snprintf(buf, size, "%s%llu.%0*llu", v < 0 ? "-" : "",
+             (unsigned long long)(mag / div), decimals,
+             (unsigned long long)(mag % div));
+}
+
+void pm_money_format_mc(int64_t mc, char *buf, size_t size)
+{
+    format_fixed(mc, (uint64_t)MC_PER_UNIT, PM_PRICE_DECIMALS, buf, size);
+}
+
+void pm_money_format_cents(int64_t cents, char *buf, size_t size)
+{
+    format_fixed(cents, 100, 2, buf, size);
+}
+
+int64_t pm_money_round_cents(int64_t mc)
+{
+    int64_t q = mc / 1000, r = mc % 1000; /* C truncates toward zero */
+
+    if (r >= 500)
+        q++;
+    else if (r <= -500)
+        q--;
+    return q;
+}
+
+int pm_money_line(int64_t billable, int64_t unit_mc, int64_t min_mc,
+                  int64_t *amount_mc)
+{
+    int64_t a;
+
+    *amount_mc = 0;
+    if (__builtin_mul_overflow(billable, unit_mc, &a))
+        return PM_ETOOBIG;
+    if (billable >= 0 && a < min_mc)
+        a = min_mc;
+    *amount_mc = a;
+    return PM_OK;
+}
+
+/* ---- the billing time zone ---- */
+
+/* The name in use; "UTC" until set. Longest zoneinfo name is ~30 bytes. */
+static char tz_name[128] = "UTC";
+
+/* 1 when `name` is a relative path of plain components (no "", "." or
+ * "..") in the characters zone names use. */
+static int tz_name_safe(const char *name)
+{
+    const char *p, *comp = name;
+
+    if (strlen(name) >= sizeof(tz_name))
+        return 0;
+    for (p = name;; p++) {
+        if (*p == '/' || *p == '\0') {
+            size_t n = (size_t)(p - comp);
+            if (n == 0 || (n == 1 && comp[0] == '.') ||
+                (n == 2 && comp[0] == '.' && comp[1] == '.'))
+                return 0;
+            if (*p == '\0')
+                return 1;
+            comp = p + 1;
+        } else if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+                     (*p >= '0' && *p <= '9') || *p == '_' || *p == '-' ||
+                     *p == '+' || *p == '.')) {
+            return 0;
+        }
+    }
+}
+
+/* 1 when ZONEINFO/name is a regular file that starts like a TZif file. */
+static int tz_file_ok(const char *name)
+{
+    char path[sizeof(ZONEINFO) + sizeof(tz_name) + 1], magic[4];
+    struct stat st;
+    int fd, ok;
+
+    snprintf(path, sizeof(path), "%s/%s", ZONEINFO, name);
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+        return 0;
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ok = read(fd, magic, sizeof(magic)) == (ssize_t)sizeof(magic) &&
+         memcmp(magic, "TZif", 4) == 0;
+    close(fd);
+    return ok;
+}
+
+int pm_billing_set_timezone(const char *tz)
+{
+    if (tz == NULL || tz[0] == '\0' || strcmp(tz, "UTC") == 0) {
+        /* A POSIX rule, so UTC needs no zoneinfo file. */
+        if (setenv("TZ", "UTC0", 1) != 0)
+            return -errno;
+        tzset();
+        snprintf(tz_name, sizeof(tz_name), "UTC");
+        return PM_OK;
+    }
+    if (!tz_name_safe(tz) || !tz_file_ok(tz))
+        return PM_EINVAL;
+    if (setenv("TZ", tz, 1) != 0)
+        return -errno;
+    tzset();
+    snprintf(tz_name, sizeof(tz_name), "%s", tz);
+    return PM_OK;
+}
+
+const char *pm_billing_timezone(void)
+{
+    return tz_name;
+}
+
+/* ---- months and dates ---- */
+
+/* Reads `n` decimal digits at s into *v; 0 unless all are digits. */
+static int digits(const char *s, int n, int *v)
+{
+    int i;
+
+    *v = 0;
+    for (i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+        *v = *v * 10 + (s[i] - '0');
+    }
+    return 1;
+}
+
+/* Parses a strict "YYYY-MM" prefix (year 2000..9999, month 1..12). */
+static int month_parse(const char *s, int *year, int *mon)
+{
+    *year = *mon = 0;
+    return s != NULL && digits(s, 4, year) && s[4] == '-' &&
+           digits(s + 5, 2, mon) && *year >= 2000 && *mon >= 1 && *mon <= 12;
+}
+
+int pm_month_valid(const char *s)
+{
+    int y, m;
+
+    if (!month_parse(s, &y, &m) || s[7] != '\0')
+        return PM_EINVAL;
+    return PM_OK;
+}
+
+/* The first second of day `day` of month `mon` (1-based) of `year` in the
+ * billing time zone; tm_isdst -1 lets mktime find the offset. The
+ * normalized fields come back in *tm. */
+static int64_t local_midnight(int year, int mon, int day, struct tm *tm)
+{
+    memset(tm, 0, sizeof(*tm));
+    tm->tm_year = year - 1900;
+    tm->tm_mon = mon - 1;
+    tm->tm_mday = day;
+    tm->tm_isdst = -1;
+    return (int64_t)mktime(tm);
+}
+
+/* Writes "YYYY-MM" (day 0) or "YYYY-MM-DD" with its NUL; 0 <= y <= 9999. */
+static void ymd_string(char *out, int y, int m, int d)
+{
+    const int v[3] = {y, m, d}, width[3] = {4, 2, 2};
+    int i, k, n = d == 0 ? 2 : 3, x;
+
+    for (i = 0; i < n; i++) {
+        for (x = v[i], k = width[i] - 1; k >= 0; k--, x /= 10)
+            out[k] = (char)('0' + x % 10);
+        out += width[i];
+        *out++ = i + 1 < n ? '-' : '\0';
+    }
+}
+
+void pm_month_of(int64_t t, char out[PM_MONTH_SIZE])
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+
+    out[0] = '\0';
+    if (localtime_r(&tt, &tm) == NULL || tm.tm_year + 1900 < 0 ||
+        tm.tm_year + 1900 > 9999)
+        return;
+    ymd_string(out, tm.tm_year + 1900, tm.tm_mon + 1, 0);
+}
+
+void pm_month_next(const char *m, char out[PM_MONTH_SIZE])
+{
+    int y, mo;
+
+    out[0] = '\0';
+    if (pm_month_valid(m) != PM_OK)
+        return;
+    month_parse(m, &y, &mo);
+    if (++mo > 12) {
+        mo = 1;
+        y++;
+    }
+    if (y <= 9999)
+        ymd_string(out, y, mo, 0);
+}
+
+int pm_month_bounds(const char *m, int64_t *start, int64_t *end)
+{
+    struct tm tm;
+    int y, mo;
+
+    *start = *end = 0;
+    if (pm_month_valid(m) != PM_OK)
+        return PM_EINVAL;
+    month_parse(m, &y, &mo);
+    *start = local_midnight(y, mo, 1, &tm);
+    *end = mo == 12 ? local_midnight(y + 1, 1, 1, &tm)
+                    : local_midnight(y, mo + 1, 1, &tm);
+    return PM_OK;
+}
+
+int pm_date_parse(const char *s, int64_t *t)
+{
+    struct tm tm;
+    int y, m, d;
+    int64_t v;
+
+    *t = 0;
+    if (!month_parse(s, &y, &m) || s[7] != '-' || !digits(s + 8, 2, &d) ||
+        s[10] != '\0' || d < 1)
+        return PM_EINVAL;
+    v = local_midnight(y, m, d, &tm);
+    /* mktime moves 2026-02-30 to 2026-03-02: an impossible date does not
+     * come back as itself. */
+    if (tm.tm_year != y - 1900 || tm.tm_mon != m - 1 || tm.tm_mday != d)
+        return PM_EINVAL;
+    *t = v;
+    return PM_OK;
+}
+
+void pm_date_format(int64_t t, char out[PM_DATE_SIZE])
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+
+    out[0] = '\0';
+    if (localtime_r(&tt, &tm) == NULL || tm.tm_year + 1900 < 0 ||
+        tm.tm_year + 1900 > 9999)
+        return;
+    ymd_string(out, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+}
+
+/* ---- the string buffer (billing_int.h) ---- */
+
+static int buf_reserve(pm__buf_t *b, size_t n)
+{
+    size_t need = b->len + n + 1, cap;
+    char *p;
+
+    if (b->oom)
+        return 0;
+    if (need <= b->cap)
+        return 1;
+    for (cap = b->cap ? b->cap : 256; cap < need; cap *= 2)
+        ;
+    p = pm_realloc(b->s, cap);
+    if (p == NULL) {
+        b->oom = 1;
+        return 0;
+    }
+    b->s = p;
+    b->cap = cap;
+    return 1;
+}
+
+void pm__buf_printf(pm__buf_t *b, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        b->oom = 1;
+        return;
+    }
+    if (!buf_reserve(b, (size_t)n))
+        return;
+    va_start(ap, fmt);
+    vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+}
+
+void pm__buf_puts(pm__buf_t *b, const char *s)
+{
+    size_t n = s == NULL ? 0 : strlen(s);
+
+    if (!buf_reserve(b, n))
+        return;
+    memcpy(b->s + b->len, s == NULL ? "" : s, n);
+    b->len += n;
+    b->s[b->len] = '\0';
+}
+
+void pm__buf_csv(pm__buf_t *b, const char *s)
+{
+    const char *p;
+
+    if (s == NULL || strpbrk(s, ",\"\r\n") == NULL) {
+        pm__buf_puts(b, s);
+        return;
+    }
+    if (!buf_reserve(b, 2 * strlen(s) + 2))
+        return;
+    b->s[b->len++] = '"';
+    for (p = s; *p != '\0'; p++) {
+        if (*p == '"')
+            b->s[b->len++] = '"';
+        b->s[b->len++] = *p;
+    }
+    b->s[b->len++] = '"';
+    b->s[b->len] = '\0';
+}
+
+int pm__buf_take(pm__buf_t *b, char **out, size_t *len)
+{
+    *out = NULL;
+    *len = 0;
+    if (!b->oom)
+        buf_reserve(b, 0); /* an empty report is still a string */
+    if (b->oom) {
+        pm__buf_cleanup(b);
+        return PM_ENOMEM;
+    }
+    *out = b->s;
+    *len = b->len;
+    b->s[b->len] = '\0';
+    memset(b, 0, sizeof(*b));
+    return PM_OK;
+}
+
+void pm__buf_cleanup(pm__buf_t *b)
+{
+    pm_free(b->s);
+    memset(b, 0, sizeof(*b));
+}
+
+/* ---- reports ---- */
+
+int pm_bill_format_parse(const char *s)
+{
+    if (s == NULL)
+        return -1;
+    if (strcmp(s, "table") == 0)
+        return PM_BILL_TABLE;
+    if (strcmp(s, "csv") == 0)
+        return PM_BILL_CSV;
+    if (strcmp(s, "json") == 0)
+        return PM_BILL_JSON;
+    return -1;
+}
