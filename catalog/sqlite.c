@@ -33,6 +33,7 @@
 
 #include <sqlite3.h>
 
+#include "catalog/billing.h"
 #include "catalog/catalog.h"
 #include "catalog/catalog_int.h"
 #include "pipeline/pm.h"
@@ -202,10 +203,102 @@ static const char *const migration_2[] = {
     NULL,
 };
 
+/*
+ * Migration 3: billing. A job keeps whether its profile bills blank pages
+ * (fixed at intake, so a later edit of the profile cannot reprice it) and
+ * its billing month (set when it is done, never moved by a later finish).
+ * A closed month is a billing_periods row plus its frozen billing_lines;
+ * adjustments correct a closed month's job in a later open month. All
+ * three are append-only, enforced by triggers: a closed month's figures
+ * cannot be edited, not even from the sqlite3 shell without dropping a
+ * trigger. Jobs done before billing existed bill in their UTC month.
+ */
+static const char *const migration_3[] = {
+    "ALTER TABLE jobs ADD COLUMN bill_blank INTEGER NOT NULL DEFAULT 0"
+    " CHECK (bill_blank IN (0, 1))",
+    "ALTER TABLE jobs ADD COLUMN billing_month TEXT",
+    "ALTER TABLE fee_codes ADD COLUMN created_at INTEGER",
+    "UPDATE jobs SET billing_month = strftime('%Y-%m', finished_at,"
+    " 'unixepoch') WHERE state = 'done' AND finished_at IS NOT NULL",
+    "CREATE INDEX jobs_billing ON jobs (billing_month, state)"
+    " WHERE billing_month IS NOT NULL",
+
+    "CREATE TABLE billing_periods ("
+    " month TEXT PRIMARY KEY CHECK (month GLOB"
+    "  '[0-9][0-9][0-9][0-9]-[01][0-9]'),"
+    " closed_at INTEGER NOT NULL,"
+    " closed_by TEXT NOT NULL,"
+    " forced INTEGER NOT NULL CHECK (forced IN (0, 1)),"
+    " lines INTEGER NOT NULL,"
+    " total_cents INTEGER NOT NULL"
+    ") STRICT, WITHOUT ROWID",
+
+    /* A closed month's lines as they were at its close, in report order
+     * (seq). Amounts are signed: adjustments may be credits. */
+    "CREATE TABLE billing_lines ("
+    " month TEXT NOT NULL REFERENCES billing_periods (month),"
+    " seq INTEGER NOT NULL,"
+    " kind TEXT NOT NULL CHECK (kind IN ('job', 'adjustment')),"
+    " account TEXT NOT NULL,"
+    " account_name TEXT,"
+    " workorder TEXT NOT NULL,"
+    " job INTEGER NOT NULL REFERENCES jobs (id),"
+    " fee_code TEXT NOT NULL,"
+    " pages INTEGER NOT NULL,"
+    " blank_pages INTEGER NOT NULL,"
+    " billable_pages INTEGER NOT NULL,"
+    " unit_price_mc INTEGER NOT NULL,"
+    " min_charge_mc INTEGER NOT NULL,"
+    " amount_mc INTEGER NOT NULL,"
+    " amount_cents INTEGER NOT NULL,"
+    " finished_at INTEGER NOT NULL,"
+    " note TEXT,"
+    " PRIMARY KEY (month, seq)"
+    ") STRICT, WITHOUT ROWID",
+    "CREATE INDEX billing_lines_job ON billing_lines (job)",
+
+    /* month: where it is billed (open when made); of_month: the closed
+     * month it corrects. */
+    "CREATE TABLE billing_adjustments ("
+    " id INTEGER PRIMARY KEY,"
+    " month TEXT NOT NULL,"
+    " of_month TEXT NOT NULL,"
+    " job INTEGER NOT NULL REFERENCES jobs (id),"
+    " fee_code TEXT NOT NULL,"
+    " pages INTEGER NOT NULL,"
+    " blank_pages INTEGER NOT NULL,"
+    " billable_pages INTEGER NOT NULL,"
+    " unit_price_mc INTEGER NOT NULL,"
+    " amount_mc INTEGER NOT NULL,"
+    " reason TEXT NOT NULL,"
+    " actor TEXT NOT NULL,"
+    " created_at INTEGER NOT NULL"
+    ") STRICT",
+    "CREATE INDEX billing_adjustments_month ON billing_adjustments (month)",
+    "CREATE INDEX billing_adjustments_job ON billing_adjustments (job)",
+
+    "CREATE TRIGGER billing_periods_frozen BEFORE UPDATE ON billing_periods"
+    " BEGIN SELECT RAISE(ABORT, 'a closed month is frozen'); END",
+    "CREATE TRIGGER billing_periods_kept BEFORE DELETE ON billing_periods"
+    " BEGIN SELECT RAISE(ABORT, 'a closed month is frozen'); END",
+    "CREATE TRIGGER billing_lines_frozen BEFORE UPDATE ON billing_lines"
+    " BEGIN SELECT RAISE(ABORT, 'a closed month is frozen'); END",
+    "CREATE TRIGGER billing_lines_kept BEFORE DELETE ON billing_lines"
+    " BEGIN SELECT RAISE(ABORT, 'a closed month is frozen'); END",
+    "CREATE TRIGGER billing_adjustments_frozen BEFORE UPDATE ON"
+    " billing_adjustments"
+    " BEGIN SELECT RAISE(ABORT, 'adjustments are append-only'); END",
+    "CREATE TRIGGER billing_adjustments_kept BEFORE DELETE ON"
+    " billing_adjustments"
+    " BEGIN SELECT RAISE(ABORT, 'adjustments are append-only'); END",
+    NULL,
+};
+
 /* Migration n is migrations[n - 1]. Append; never edit a shipped one. */
 static const char *const *const migrations[] = {
     migration_1,
     migration_2,
+    migration_3,
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -275,6 +368,23 @@ enum {
     ST_WORKERS_CLEAR,
     ST_WORKER_ADD,
     ST_WORKER_LIST,
+    ST_FEE_ADD,
+    ST_FEE_LIST,
+    ST_FEE_COUNT,
+    ST_WO_SET_FEE,
+    ST_PERIOD_GET,
+    ST_PERIOD_LAST,
+    ST_PERIOD_ADD,
+    ST_BILL_OPEN,
+    ST_BILL_FROZEN,
+    ST_BILL_BLOCKERS,
+    ST_LINE_ADD,
+    ST_JOB_BILLING,
+    ST_JOB_BILLED,
+    ST_JOB_ADJ_OPEN,
+    ST_JOB_FROZEN_PRICE,
+    ST_JOB_PRICE,
+    ST_ADJ_ADD,
     ST_COUNT
 };
 
@@ -298,7 +408,8 @@ enum {
     "(SELECT count(*) FROM page_tasks t WHERE t.state = 'done' AND "   \
     "t.job = j.id AND t.blank = 1), "                                  \
     "coalesce(j.duplicate_of, 0), j.created_at, j.updated_at, "        \
-    "coalesce(j.finished_at, 0) FROM jobs j"
+    "coalesce(j.finished_at, 0), j.bill_blank, "                       \
+    "coalesce(j.billing_month, '') FROM jobs j"
 
 #define TASK_COLS                                                          \
     "t.id, t.job, t.page, t.src, t.frame, t.sha256, t.state, t.attempts, " \
@@ -380,8 +491,8 @@ static const struct {
                     "INSERT INTO jobs (workorder, account, hotfolder, "
                     "profile, batch, operator_name, notes, source_path, "
                     "hold_reason, state, pages, duplicate_of, created_at, "
-                    "updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
-                    "?10, ?11, nullif(?12, 0), ?13, ?13)"},
+                    "updated_at, bill_blank) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
+                    "?7, ?8, ?9, ?10, ?11, nullif(?12, 0), ?13, ?13, ?14)"},
     [ST_TASK_ADD] = {"task_add",
                      "INSERT INTO page_tasks (job, page, src, frame, sha256) "
                      "VALUES (?1, ?2, ?3, ?4, ?5)"},
@@ -409,7 +520,9 @@ static const struct {
                            "updated_at = ?3 WHERE id = ?1"},
     [ST_JOB_SET_DONE] = {"job_set_done",
                          "UPDATE jobs SET state = 'done', output_path = ?2, "
-                         "finished_at = ?3, updated_at = ?3 WHERE id = ?1"},
+                         "finished_at = coalesce(finished_at, ?3), "
+                         "updated_at = ?3, billing_month = "
+                         "coalesce(billing_month, ?4) WHERE id = ?1"},
     /* Active jobs with nothing left to run. */
     [ST_JOB_FINISHED] = {"job_finished",
                          "SELECT j.id FROM jobs j WHERE j.state IN "
@@ -563,6 +676,121 @@ static const struct {
                         "SELECT owner, slot, pid, state, coalesce(job, 0), "
                         "coalesce(page, 0), started_at, updated_at FROM "
                         "workers ORDER BY owner, slot"},
+
+    [ST_FEE_ADD] = {"fee_add", "INSERT INTO fee_codes (code, description, "
+                               "unit_price_millicents, min_charge_millicents, "
+                               "effective_from, created_at) "
+                               "VALUES (?1, ?2, ?3, ?4, ?5, ?6)"},
+    [ST_FEE_LIST] = {"fee_list",
+                     "SELECT id, code, description, unit_price_millicents, "
+                     "min_charge_millicents, effective_from, "
+                     "coalesce(created_at, 0) FROM fee_codes WHERE ?1 IS "
+                     "NULL OR code = ?1 ORDER BY code, effective_from"},
+    [ST_FEE_COUNT] = {"fee_count",
+                      "SELECT count(*) FROM fee_codes WHERE code = ?1"},
+    [ST_WO_SET_FEE] = {"workorder_set_fee",
+                       "UPDATE work_orders SET fee_code = ?2 "
+                       "WHERE number = ?1"},
+    [ST_PERIOD_GET] = {"period_get",
+                       "SELECT month, closed_at, closed_by, forced, lines, "
+                       "total_cents FROM billing_periods WHERE month = ?1"},
+    [ST_PERIOD_LAST] = {"period_last", "SELECT coalesce(max(month), '') FROM "
+                                       "billing_periods"},
+    [ST_PERIOD_ADD] = {"period_add",
+                       "INSERT INTO billing_periods (month, closed_at, "
+                       "closed_by, forced, lines, total_cents) "
+                       "VALUES (?1, ?2, ?3, ?4, ?5, ?6)"},
+    /*
+     * An open month's lines (?1 month, ?2 account or NULL, ?3 work order
+     * or NULL), computed: the done jobs billed in it, priced at the fee
+     * effective when each finished, then its adjustments. Columns: kind,
+     * account, name, work order, job, fee code, priced, pages, blank
+     * pages, bill_blank (jobs), unit price, minimum, billable (adjustments),
+     * amount (adjustments), finished, note, adjustment id. The page
+     * counts are ranges of billable_pages' primary key.
+     */
+    [ST_BILL_OPEN] = {"bill_open",
+                      "SELECT 0, a.code, a.name, w.number, j.id, "
+                      "w.fee_code, f.id IS NOT NULL, (SELECT count(*) FROM "
+                      "billable_pages b WHERE b.job = j.id), (SELECT "
+                      "count(*) FROM billable_pages b WHERE b.job = j.id "
+                      "AND b.blank = 1), j.bill_blank, "
+                      "coalesce(f.unit_price_millicents, 0), "
+                      "coalesce(f.min_charge_millicents, 0), NULL, NULL, "
+                      "j.finished_at, NULL, 0 FROM jobs j JOIN work_orders w "
+                      "ON w.number = j.workorder JOIN accounts a ON a.id = "
+                      "w.account_id LEFT JOIN fee_codes f ON f.id = (SELECT "
+                      "g.id FROM fee_codes g WHERE g.code = w.fee_code AND "
+                      "g.effective_from <= j.finished_at ORDER BY "
+                      "g.effective_from DESC LIMIT 1) WHERE j.billing_month "
+                      "= ?1 AND j.state = 'done' AND (?2 IS NULL OR a.code "
+                      "= ?2) AND (?3 IS NULL OR w.number = ?3) "
+                      "UNION ALL "
+                      "SELECT 1, a.code, a.name, w.number, d.job, "
+                      "d.fee_code, 1, d.pages, d.blank_pages, NULL, "
+                      "d.unit_price_mc, 0, d.billable_pages, d.amount_mc, "
+                      "j.finished_at, d.reason, d.id FROM "
+                      "billing_adjustments d JOIN jobs j ON j.id = d.job "
+                      "JOIN work_orders w ON w.number = j.workorder JOIN "
+                      "accounts a ON a.id = w.account_id WHERE d.month = ?1 "
+                      "AND (?2 IS NULL OR a.code = ?2) AND (?3 IS NULL OR "
+                      "w.number = ?3) ORDER BY 2, 4, 1, 5, 17"},
+    /* A closed month's lines, as frozen (same columns up to 16, with
+     * billable and both amounts stored). */
+    [ST_BILL_FROZEN] = {"bill_frozen",
+                        "SELECT kind = 'adjustment', account, account_name, "
+                        "workorder, job, fee_code, 1, pages, blank_pages, "
+                        "NULL, unit_price_mc, min_charge_mc, billable_pages, "
+                        "amount_mc, finished_at, note, amount_cents FROM "
+                        "billing_lines WHERE month = ?1 AND (?2 IS NULL OR "
+                        "account = ?2) AND (?3 IS NULL OR workorder = ?3) "
+                        "ORDER BY seq"},
+    [ST_BILL_BLOCKERS] = {"bill_blockers",
+                          "SELECT id FROM jobs WHERE state IN ('received', "
+                          "'queued', 'running', 'assembling', 'held') AND "
+                          "created_at < ?1 ORDER BY id"},
+    [ST_LINE_ADD] = {"line_add",
+                     "INSERT INTO billing_lines (month, seq, kind, account, "
+                     "account_name, workorder, job, fee_code, pages, "
+                     "blank_pages, billable_pages, unit_price_mc, "
+                     "min_charge_mc, amount_mc, amount_cents, finished_at, "
+                     "note) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
+                     "?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"},
+    [ST_JOB_BILLING] = {"job_billing",
+                        "SELECT state, coalesce(billing_month, ''), "
+                        "coalesce(finished_at, 0) FROM jobs WHERE id = ?1"},
+    /* What a job was billed in closed months, and in adjustments not
+     * frozen yet: pages, blank, billable, amount, lines. */
+    [ST_JOB_BILLED] = {"job_billed",
+                       "SELECT coalesce(sum(pages), 0), "
+                       "coalesce(sum(blank_pages), 0), "
+                       "coalesce(sum(billable_pages), 0), "
+                       "coalesce(sum(amount_mc), 0), count(*) FROM "
+                       "billing_lines WHERE job = ?1"},
+    [ST_JOB_ADJ_OPEN] = {"job_adj_open",
+                         "SELECT coalesce(sum(pages), 0), "
+                         "coalesce(sum(blank_pages), 0), "
+                         "coalesce(sum(billable_pages), 0), "
+                         "coalesce(sum(amount_mc), 0), count(*) FROM "
+                         "billing_adjustments d WHERE d.job = ?1 AND NOT "
+                         "EXISTS (SELECT 1 FROM billing_periods p WHERE "
+                         "p.month = d.month)"},
+    [ST_JOB_FROZEN_PRICE] = {"job_frozen_price",
+                             "SELECT fee_code, unit_price_mc FROM "
+                             "billing_lines WHERE job = ?1 AND kind = 'job' "
+                             "ORDER BY month DESC LIMIT 1"},
+    [ST_JOB_PRICE] = {"job_price",
+                      "SELECT f.code, f.unit_price_millicents FROM jobs j "
+                      "JOIN work_orders w ON w.number = j.workorder JOIN "
+                      "fee_codes f ON f.code = w.fee_code AND "
+                      "f.effective_from <= j.finished_at WHERE j.id = ?1 "
+                      "ORDER BY f.effective_from DESC LIMIT 1"},
+    [ST_ADJ_ADD] = {"adjustment_add",
+                    "INSERT INTO billing_adjustments (month, of_month, job, "
+                    "fee_code, pages, blank_pages, billable_pages, "
+                    "unit_price_mc, amount_mc, reason, actor, created_at) "
+                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
+                    "?12)"},
 };
 
 struct pm_catalog {
@@ -1565,6 +1793,8 @@ static int read_job(sqlite3_stmt *st, void *item)
     j->created_at = sqlite3_column_int64(st, 18);
     j->updated_at = sqlite3_column_int64(st, 19);
     j->finished_at = sqlite3_column_int64(st, 20);
+    j->bill_blank = sqlite3_column_int(st, 21);
+    col_name(st, 22, j->billing_month, sizeof(j->billing_month));
     for (i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
         if (col_str(st, 1 + (int)i, strs[i]) != 0) {
             pm_job_cleanup(j);
@@ -1619,7 +1849,8 @@ static int insert_job(pm_catalog_t *cat, const pm_job_t *j, size_t npages,
         bind_text(st, 10, j->hold_reason ? "held" : "queued") ||
         sqlite3_bind_int64(st, 11, (sqlite3_int64)npages) ||
         sqlite3_bind_int64(st, 12, j->duplicate_of) ||
-        sqlite3_bind_int64(st, 13, now))
+        sqlite3_bind_int64(st, 13, now) ||
+        sqlite3_bind_int(st, 14, j->bill_blank != 0))
         return bind_fail(cat, st);
     err = run(cat, st);
     if (err == PM_ENOENT)
@@ -1864,10 +2095,13 @@ int pm_job_retry(pm_catalog_t *cat, int64_t id, const char *actor)
     return tx_end(cat, err);
 }
 
+static int cancel_credit(pm_catalog_t *cat, int64_t job, const char *reason,
+                         const char *actor, int64_t now);
+
 int pm_job_cancel(pm_catalog_t *cat, int64_t id, const char *actor,
                   const char *reason)
 {
-    unsigned allowed = ~(STATE_BIT(PM_JOB_DONE) | STATE_BIT(PM_JOB_CANCELLED));
+    unsigned allowed = ~STATE_BIT(PM_JOB_CANCELLED);
     int64_t now = wall_clock();
     int state, changes, err;
 
@@ -1876,8 +2110,10 @@ int pm_job_cancel(pm_catalog_t *cat, int64_t id, const char *actor,
     err = tx_begin(cat);
     if (err != 0)
         return err;
-    err = job_expect(cat, id, allowed,
-                     "done and cancelled jobs cannot be cancelled", &state);
+    err = job_expect(cat, id, allowed, "it is cancelled already", &state);
+    /* A done job billed in a closed month is credited in an open one. */
+    if (err == 0 && state == PM_JOB_DONE)
+        err = cancel_credit(cat, id, reason, actor, now);
     /* Running pages lose their lease: their results will be refused. */
     if (err == 0)
         err = run_for_job(cat, ST_TASKS_UNLEASE, id, &changes);
@@ -2427,10 +2663,14 @@ int pm_job_collect_finished(pm_catalog_t *cat, int64_t now, int64_t **ids,
     return err;
 }
 
+static int first_open_month(pm_catalog_t *cat, const char *from,
+                            char out[PM_MONTH_SIZE]);
+
 int pm_job_finish(pm_catalog_t *cat, int64_t id, const char *output_path,
                   int64_t now)
 {
     sqlite3_stmt *st = cat->st[ST_JOB_SET_DONE];
+    char month[PM_MONTH_SIZE];
     int state, err;
 
     err = tx_begin(cat);
@@ -2438,9 +2678,13 @@ int pm_job_finish(pm_catalog_t *cat, int64_t id, const char *output_path,
         return err;
     err = job_expect(cat, id, STATE_BIT(PM_JOB_ASSEMBLING),
                      "only an assembling job can finish", &state);
+    /* Billed in the month it finished, or the first open one after. */
+    pm_month_of(now, month);
+    if (err == 0)
+        err = first_open_month(cat, month, month);
     if (err == 0) {
         if (sqlite3_bind_int64(st, 1, id) || bind_text(st, 2, output_path) ||
-            sqlite3_bind_int64(st, 3, now))
+            sqlite3_bind_int64(st, 3, now) || bind_text(st, 4, month))
             err = bind_fail(cat, st);
         else
             err = run(cat, st);
@@ -2651,6 +2895,731 @@ void pm_worker_list_free(pm_worker_info_t *v, size_t n)
 }
 
 /* ---- billing ---- */
+
+/* ---- billing ---- */
+
+void pm_fee_cleanup(pm_fee_t *f)
+{
+    if (f == NULL)
+        return;
+    pm_free(f->code);
+    pm_free(f->description);
+    memset(f, 0, sizeof(*f));
+}
+
+static void fee_cleanup_v(void *item)
+{
+    pm_fee_cleanup(item);
+}
+
+static int read_fee(sqlite3_stmt *st, void *item)
+{
+    pm_fee_t *f = item;
+
+    memset(f, 0, sizeof(*f));
+    f->id = sqlite3_column_int64(st, 0);
+    f->unit_price_mc = sqlite3_column_int64(st, 3);
+    f->min_charge_mc = sqlite3_column_int64(st, 4);
+    f->effective_from = sqlite3_column_int64(st, 5);
+    f->created_at = sqlite3_column_int64(st, 6);
+    if (col_str(st, 1, &f->code) || col_str(st, 2, &f->description)) {
+        pm_fee_cleanup(f);
+        return PM_ENOMEM;
+    }
+    return 0;
+}
+
+void pm_fee_list_free(pm_fee_t *v, size_t n)
+{
+    free_items(v, n, sizeof(*v), fee_cleanup_v);
+}
+
+/* Moves month m on by one (pm_month_next wants separate buffers). */
+static void month_step(char m[PM_MONTH_SIZE])
+{
+    char next[PM_MONTH_SIZE];
+
+    pm_month_next(m, next);
+    memcpy(m, next, PM_MONTH_SIZE);
+}
+
+/* The latest closed month into last ("" when none). */
+static int last_closed_month(pm_catalog_t *cat, char last[PM_MONTH_SIZE])
+{
+    sqlite3_stmt *st = cat->st[ST_PERIOD_LAST];
+    int err = first_row(cat, st);
+
+    last[0] = '\0';
+    if (err <= 0)
+        return err;
+    col_name(st, 0, last, PM_MONTH_SIZE);
+    stmt_done(st);
+    return 0;
+}
+
+/* Whether `month` is closed. */
+static int period_closed(pm_catalog_t *cat, const char *month, int *closed)
+{
+    sqlite3_stmt *st = cat->st[ST_PERIOD_GET];
+    int err;
+
+    *closed = 0;
+    if (bind_text(st, 1, month))
+        return bind_fail(cat, st);
+    err = first_row(cat, st);
+    if (err < 0)
+        return err;
+    *closed = err;
+    if (err)
+        stmt_done(st);
+    return 0;
+}
+
+/* The first month from `from` on that is not closed. Closed months are
+ * rows, so a run of them ends; the bound only guards a corrupt table. */
+static int first_open_month(pm_catalog_t *cat, const char *from,
+                            char out[PM_MONTH_SIZE])
+{
+    char m[PM_MONTH_SIZE];
+    int closed = 1, err = 0, i;
+
+    snprintf(m, sizeof(m), "%s", from);
+    for (i = 0; err == 0 && i < 1200; i++) {
+        err = period_closed(cat, m, &closed);
+        if (err == 0 && !closed) {
+            memcpy(out, m, PM_MONTH_SIZE);
+            return 0;
+        }
+        month_step(m);
+    }
+    return err ? err
+               : set_msg(cat, PM_ECATALOG, "no open month after %s", from);
+}
+
+int pm_fee_add(pm_catalog_t *cat, const pm_fee_t *f, const char *actor,
+               int64_t now, int64_t *id)
+{
+    sqlite3_stmt *st = cat->st[ST_FEE_ADD];
+    char last[PM_MONTH_SIZE], month[PM_MONTH_SIZE], day[PM_DATE_SIZE];
+    char unit[32], min[32], *detail;
+    int64_t new_id = 0;
+    int err;
+
+    *id = 0;
+    if (f->code == NULL || f->code[0] == '\0' || actor == NULL)
+        return set_msg(cat, PM_EINVAL, "a fee needs a code");
+    if (f->unit_price_mc < 0 || f->unit_price_mc > PM_PRICE_MAX_MC ||
+        f->min_charge_mc < 0 || f->min_charge_mc > PM_PRICE_MAX_MC)
+        return set_msg(cat, PM_EINVAL, "fee %s: price out of range", f->code);
+    pm_date_format(f->effective_from, day);
+    pm_month_of(f->effective_from, month);
+    pm_money_format_mc(f->unit_price_mc, unit, sizeof(unit));
+    pm_money_format_mc(f->min_charge_mc, min, sizeof(min));
+    err = tx_begin(cat);
+    if (err != 0)
+        return err;
+    err = last_closed_month(cat, last);
+    if (err == 0 && last[0] != '\0' && strcmp(month, last) <= 0)
+        err = set_msg(cat, PM_EINVAL,
+                      "fee %s: a price from %s would fall in or before %s, "
+                      "which is closed; date it in an open month",
+                      f->code, day, last);
+    if (err == 0) {
+        if (bind_text(st, 1, f->code) || bind_text(st, 2, f->description) ||
+            sqlite3_bind_int64(st, 3, f->unit_price_mc) ||
+            sqlite3_bind_int64(st, 4, f->min_charge_mc) ||
+            sqlite3_bind_int64(st, 5, f->effective_from) ||
+            sqlite3_bind_int64(st, 6, now))
+            err = bind_fail(cat, st);
+        else
+            err = run(cat, st);
+        if (err == -EEXIST)
+            set_msg(cat, err, "fee %s already has a price from %s", f->code,
+                    day);
+        new_id = sqlite3_last_insert_rowid(cat->db);
+    }
+    if (err == 0) {
+        detail = pm_asprintf("%s: %s per page, minimum %s per job, from %s",
+                             f->code, unit, min, day);
+        err = detail ? event_insert(cat, now, actor, "fee.added", 0, 0, detail)
+                     : nomem(cat);
+        pm_free(detail);
+    }
+    err = tx_end(cat, err);
+    if (err == 0)
+        *id = new_id;
+    return err;
+}
+
+int pm_fee_list(pm_catalog_t *cat, const char *code, pm_fee_t **out, size_t *n)
+{
+    sqlite3_stmt *st = cat->st[ST_FEE_LIST];
+    int err;
+
+    *out = NULL;
+    *n = 0;
+    if (bind_text(st, 1, code))
+        return bind_fail(cat, st);
+    err = collect(cat, st, sizeof(pm_fee_t), read_fee, fee_cleanup_v,
+                  (void **)out, n);
+    if (err == 0 && code != NULL && *n == 0) {
+        pm_fee_list_free(*out, *n);
+        *out = NULL;
+        return set_msg(cat, PM_ENOENT, "no fee code %s", code);
+    }
+    return err;
+}
+
+int pm_workorder_set_fee(pm_catalog_t *cat, const char *number,
+                         const char *fee_code, const char *actor)
+{
+    sqlite3_stmt *st = cat->st[ST_WO_SET_FEE];
+    int64_t now = wall_clock(), count = 0;
+    pm_workorder_t w = {0};
+    char *detail = NULL;
+    int err;
+
+    if (number == NULL || fee_code == NULL || actor == NULL)
+        return set_msg(cat, PM_EINVAL, "set-fee needs a work order and code");
+    err = tx_begin(cat);
+    if (err != 0)
+        return err;
+    if (bind_text(cat->st[ST_FEE_COUNT], 1, fee_code))
+        err = bind_fail(cat, cat->st[ST_FEE_COUNT]);
+    else
+        err = query_int64(cat, cat->st[ST_FEE_COUNT], &count);
+    if (err == 0 && count == 0)
+        err = set_msg(cat, PM_ENOENT, "no fee code %s", fee_code);
+    if (err == 0)
+        err = pm_workorder_get(cat, number, &w);
+    if (err == 0) {
+        if (bind_text(st, 1, number) || bind_text(st, 2, fee_code))
+            err = bind_fail(cat, st);
+        else
+            err = run(cat, st);
+    }
+    if (err == 0) {
+        detail = pm_asprintf("%s: fee code %s -> %s", number,
+                             w.fee_code ? w.fee_code : "(none)", fee_code);
+        err = detail ? event_insert(cat, now, actor, "workorder.fee_set", 0, 0,
+                                    detail)
+                     : nomem(cat);
+    }
+    pm_free(detail);
+    pm_workorder_cleanup(&w);
+    return tx_end(cat, err);
+}
+
+void pm_billing_period_cleanup(pm_billing_period_t *p)
+{
+    if (p == NULL)
+        return;
+    pm_free(p->closed_by);
+    memset(p, 0, sizeof(*p));
+}
+
+int pm_billing_period_get(pm_catalog_t *cat, const char *month,
+                          pm_billing_period_t *out)
+{
+    sqlite3_stmt *st = cat->st[ST_PERIOD_GET];
+    int err;
+
+    memset(out, 0, sizeof(*out));
+    if (month == NULL || pm_month_valid(month) != 0)
+        return set_msg(cat, PM_EINVAL, "'%s' is not a month (YYYY-MM)",
+                       month ? month : "(null)");
+    snprintf(out->month, sizeof(out->month), "%s", month);
+    if (bind_text(st, 1, month))
+        return bind_fail(cat, st);
+    err = first_row(cat, st);
+    if (err <= 0)
+        return err; /* no row: open */
+    out->closed = 1;
+    out->closed_at = sqlite3_column_int64(st, 1);
+    out->forced = sqlite3_column_int(st, 3);
+    out->lines = sqlite3_column_int64(st, 4);
+    out->total_cents = sqlite3_column_int64(st, 5);
+    err = col_str(st, 2, &out->closed_by);
+    stmt_done(st);
+    return err ? nomem(cat) : 0;
+}
+
+void pm_billing_line_cleanup(pm_billing_line_t *l)
+{
+    if (l == NULL)
+        return;
+    pm_free(l->account);
+    pm_free(l->account_name);
+    pm_free(l->workorder);
+    pm_free(l->fee_code);
+    pm_free(l->note);
+    memset(l, 0, sizeof(*l));
+}
+
+static void line_cleanup_v(void *item)
+{
+    pm_billing_line_cleanup(item);
+}
+
+void pm_billing_line_list_free(pm_billing_line_t *v, size_t n)
+{
+    free_items(v, n, sizeof(*v), line_cleanup_v);
+}
+
+/* The columns ST_BILL_OPEN and ST_BILL_FROZEN share. */
+static int read_line_common(sqlite3_stmt *st, pm_billing_line_t *l)
+{
+    memset(l, 0, sizeof(*l));
+    l->kind = sqlite3_column_int(st, 0) ? PM_LINE_ADJUSTMENT : PM_LINE_JOB;
+    l->job = sqlite3_column_int64(st, 4);
+    l->priced = sqlite3_column_int(st, 6);
+    l->pages = sqlite3_column_int64(st, 7);
+    l->blank_pages = sqlite3_column_int64(st, 8);
+    l->unit_price_mc = sqlite3_column_int64(st, 10);
+    l->min_charge_mc = sqlite3_column_int64(st, 11);
+    l->finished_at = sqlite3_column_int64(st, 14);
+    if (col_str(st, 1, &l->account) || col_str(st, 2, &l->account_name) ||
+        col_str(st, 3, &l->workorder) || col_str(st, 5, &l->fee_code) ||
+        col_str(st, 15, &l->note)) {
+        pm_billing_line_cleanup(l);
+        return PM_ENOMEM;
+    }
+    return 0;
+}
+
+/* A computed line: a job's billable pages and amount follow from its
+ * billable_pages rows, its profile's blank rule and its price. */
+static int read_line_open(sqlite3_stmt *st, void *item)
+{
+    pm_billing_line_t *l = item;
+    int err = read_line_common(st, l);
+
+    if (err != 0)
+        return err;
+    if (l->kind == PM_LINE_ADJUSTMENT) {
+        l->billable_pages = sqlite3_column_int64(st, 12);
+        l->amount_mc = sqlite3_column_int64(st, 13);
+    } else {
+        l->billable_pages =
+            sqlite3_column_int(st, 9) ? l->pages : l->pages - l->blank_pages;
+        if (l->priced)
+            err = pm_money_line(l->billable_pages, l->unit_price_mc,
+                                l->min_charge_mc, &l->amount_mc);
+    }
+    l->amount_cents = pm_money_round_cents(l->amount_mc);
+    if (err != 0)
+        pm_billing_line_cleanup(l);
+    return err;
+}
+
+static int read_line_frozen(sqlite3_stmt *st, void *item)
+{
+    pm_billing_line_t *l = item;
+    int err = read_line_common(st, l);
+
+    if (err == 0) {
+        l->billable_pages = sqlite3_column_int64(st, 12);
+        l->amount_mc = sqlite3_column_int64(st, 13);
+        l->amount_cents = sqlite3_column_int64(st, 16);
+    }
+    return err;
+}
+
+/* One month's lines: frozen when it is closed, else computed. */
+static int month_lines(pm_catalog_t *cat, const char *month,
+                       const char *account, const char *workorder,
+                       pm_billing_line_t **out, size_t *n)
+{
+    sqlite3_stmt *st;
+    int closed, err;
+
+    *out = NULL;
+    *n = 0;
+    err = period_closed(cat, month, &closed);
+    if (err != 0)
+        return err;
+    st = cat->st[closed ? ST_BILL_FROZEN : ST_BILL_OPEN];
+    if (bind_text(st, 1, month) || bind_text(st, 2, account) ||
+        bind_text(st, 3, workorder))
+        return bind_fail(cat, st);
+    err = collect(cat, st, sizeof(pm_billing_line_t),
+                  closed ? read_line_frozen : read_line_open, line_cleanup_v,
+                  (void **)out, n);
+    for (size_t i = 0; err == 0 && i < *n; i++)
+        memcpy((*out)[i].month, month, PM_MONTH_SIZE);
+    return err;
+}
+
+/* Most months one report may span: 100 years. */
+#define MAX_REPORT_MONTHS 1200
+
+int pm_billing_lines(pm_catalog_t *cat, const char *from, const char *to,
+                     const char *account, const char *workorder,
+                     pm_billing_line_t **out, size_t *n)
+{
+    pm_billing_line_t *v = NULL, *part = NULL, *p;
+    size_t len = 0, nparts = 0;
+    char m[PM_MONTH_SIZE];
+    int err, i;
+
+    *out = NULL;
+    *n = 0;
+    if (from == NULL || to == NULL || pm_month_valid(from) != 0 ||
+        pm_month_valid(to) != 0 || strcmp(from, to) > 0)
+        return set_msg(cat, PM_EINVAL, "bad month range %s..%s",
+                       from ? from : "?", to ? to : "?");
+    /* One read transaction: every month sees the same catalog. */
+    err = tx_begin_read(cat);
+    snprintf(m, sizeof(m), "%s", from);
+    for (i = 0; err == 0 && i < MAX_REPORT_MONTHS && strcmp(m, to) <= 0; i++) {
+        err = month_lines(cat, m, account, workorder, &part, &nparts);
+        if (err == 0 && nparts > 0) {
+            p = pm_realloc(v, (len + nparts) * sizeof(*v));
+            if (p == NULL) {
+                pm_billing_line_list_free(part, nparts);
+                err = nomem(cat);
+                break;
+            }
+            v = p;
+            memcpy(v + len, part, nparts * sizeof(*v));
+            len += nparts;
+        }
+        pm_free(part); /* its strings moved into v */
+        part = NULL;
+        month_step(m);
+    }
+    if (err == 0 && strcmp(m, to) <= 0)
+        err = set_msg(cat, PM_EINVAL, "a report spans at most %d months",
+                      MAX_REPORT_MONTHS);
+    err = tx_end(cat, err);
+    if (err != 0) {
+        pm_billing_line_list_free(v, len);
+        return err;
+    }
+    *out = v;
+    *n = len;
+    return 0;
+}
+
+static int line_insert(pm_catalog_t *cat, const pm_billing_line_t *l,
+                       int64_t seq)
+{
+    sqlite3_stmt *st = cat->st[ST_LINE_ADD];
+
+    if (bind_text(st, 1, l->month) || sqlite3_bind_int64(st, 2, seq) ||
+        bind_text(st, 3, l->kind == PM_LINE_JOB ? "job" : "adjustment") ||
+        bind_text(st, 4, l->account) || bind_text(st, 5, l->account_name) ||
+        bind_text(st, 6, l->workorder) || sqlite3_bind_int64(st, 7, l->job) ||
+        bind_text(st, 8, l->fee_code) || sqlite3_bind_int64(st, 9, l->pages) ||
+        sqlite3_bind_int64(st, 10, l->blank_pages) ||
+        sqlite3_bind_int64(st, 11, l->billable_pages) ||
+        sqlite3_bind_int64(st, 12, l->unit_price_mc) ||
+        sqlite3_bind_int64(st, 13, l->min_charge_mc) ||
+        sqlite3_bind_int64(st, 14, l->amount_mc) ||
+        sqlite3_bind_int64(st, 15, l->amount_cents) ||
+        sqlite3_bind_int64(st, 16, l->finished_at) ||
+        bind_text(st, 17, l->note))
+        return bind_fail(cat, st);
+    return run(cat, st);
+}
+
+/* Refuses a close over jobs that may still finish in the month; *ids
+ * lists them. With `force`, they are only named in the event. */
+static int close_blockers(pm_catalog_t *cat, const char *month, int64_t end,
+                          int64_t **ids, size_t *n)
+{
+    sqlite3_stmt *st = cat->st[ST_BILL_BLOCKERS];
+    int err;
+
+    if (sqlite3_bind_int64(st, 1, end))
+        return bind_fail(cat, st);
+    err = collect(cat, st, sizeof(int64_t), read_id, NULL, (void **)ids, n);
+    if (err == 0 && *n > 0)
+        set_msg(cat, PM_EINVAL,
+                "%s has %zu unfinished job%s (received, queued, running, "
+                "assembling or held) created before it ended",
+                month, *n, *n == 1 ? "" : "s");
+    return err;
+}
+
+int pm_billing_close(pm_catalog_t *cat, const char *month, int force,
+                     const char *actor, int64_t now, int64_t **blockers,
+                     size_t *nblockers)
+{
+    pm_billing_line_t *v = NULL;
+    char current[PM_MONTH_SIZE], total[32], *detail = NULL;
+    int64_t start, end, sum = 0, *ids = NULL;
+    size_t n = 0, nids = 0, i;
+    int closed, err;
+
+    if (blockers != NULL)
+        *blockers = NULL;
+    if (nblockers != NULL)
+        *nblockers = 0;
+    if (month == NULL || pm_month_bounds(month, &start, &end) != 0)
+        return set_msg(cat, PM_EINVAL, "'%s' is not a month (YYYY-MM)",
+                       month ? month : "(null)");
+    if (actor == NULL)
+        return set_msg(cat, PM_EINVAL, "closing a month needs an actor");
+    pm_month_of(now, current);
+    if (strcmp(month, current) > 0)
+        return set_msg(cat, PM_EINVAL, "%s has not begun (it is %s now)", month,
+                       current);
+    err = tx_begin(cat);
+    if (err != 0)
+        return err;
+    err = period_closed(cat, month, &closed);
+    if (err == 0 && closed)
+        err = set_msg(cat, -EEXIST, "%s is closed already", month);
+    if (err == 0)
+        err = close_blockers(cat, month, end, &ids, &nids);
+    if (err == 0 && nids > 0 && !force)
+        err = PM_EINVAL; /* close_blockers said why */
+    if (err == 0)
+        err = month_lines(cat, month, NULL, NULL, &v, &n);
+    for (i = 0; err == 0 && i < n; i++) {
+        if (!v[i].priced)
+            err = set_msg(cat, PM_EINVAL,
+                          "%s: job %lld of work order %s has no price (fee "
+                          "code %s); set one with 'pagemill workorder "
+                          "set-fee' or 'pagemill fee add'",
+                          month, (long long)v[i].job, v[i].workorder,
+                          v[i].fee_code ? v[i].fee_code : "(none)");
+        sum += v[i].amount_cents;
+    }
+    if (err == 0) {
+        sqlite3_stmt *st = cat->st[ST_PERIOD_ADD];
+
+        if (bind_text(st, 1, month) || sqlite3_bind_int64(st, 2, now) ||
+            bind_text(st, 3, actor) || sqlite3_bind_int(st, 4, force != 0) ||
+            sqlite3_bind_int64(st, 5, (sqlite3_int64)n) ||
+            sqlite3_bind_int64(st, 6, sum))
+            err = bind_fail(cat, st);
+        else
+            err = run(cat, st);
+    }
+    for (i = 0; err == 0 && i < n; i++)
+        err = line_insert(cat, &v[i], (int64_t)i + 1);
+    if (err == 0) {
+        pm_money_format_cents(sum, total, sizeof(total));
+        detail = nids > 0
+                     ? pm_asprintf("%s: %zu lines, total %s; forced "
+                                   "over %zu unfinished jobs",
+                                   month, n, total, nids)
+                     : pm_asprintf("%s: %zu lines, total %s", month, n, total);
+        err = detail ? event_insert(cat, now, actor, "billing.closed", 0, 0,
+                                    detail)
+                     : nomem(cat);
+    }
+    pm_free(detail);
+    pm_billing_line_list_free(v, n);
+    err = tx_end(cat, err);
+    if (err == PM_EINVAL && nids > 0 && !force && blockers != NULL) {
+        *blockers = ids;
+        *nblockers = nids;
+        ids = NULL;
+    }
+    pm_free(ids);
+    return err;
+}
+
+/* What a job has been billed so far outside its own open month: its
+ * frozen lines plus its adjustments not frozen yet. */
+typedef struct {
+    int64_t pages, blank, billable, amount_mc, lines;
+} billed_t;
+
+static int job_billed_part(pm_catalog_t *cat, int which, int64_t job,
+                           billed_t *b)
+{
+    sqlite3_stmt *st = cat->st[which];
+    int err;
+
+    if (sqlite3_bind_int64(st, 1, job))
+        return bind_fail(cat, st);
+    err = first_row(cat, st);
+    if (err <= 0)
+        return err;
+    b->pages += sqlite3_column_int64(st, 0);
+    b->blank += sqlite3_column_int64(st, 1);
+    b->billable += sqlite3_column_int64(st, 2);
+    b->amount_mc += sqlite3_column_int64(st, 3);
+    b->lines += sqlite3_column_int64(st, 4);
+    stmt_done(st);
+    return 0;
+}
+
+/* The fee code and unit price job `job` is billed at: as frozen when a
+ * closed month holds it, else the price effective when it finished. */
+static int job_price(pm_catalog_t *cat, int64_t job, char **fee, int64_t *unit)
+{
+    int which[] = {ST_JOB_FROZEN_PRICE, ST_JOB_PRICE};
+    int err = 0;
+
+    *fee = NULL;
+    *unit = 0;
+    for (size_t i = 0; i < 2; i++) {
+        sqlite3_stmt *st = cat->st[which[i]];
+
+        if (sqlite3_bind_int64(st, 1, job))
+            return bind_fail(cat, st);
+        err = first_row(cat, st);
+        if (err < 0)
+            return err;
+        if (err == 1) {
+            *unit = sqlite3_column_int64(st, 1);
+            err = col_str(st, 0, fee) ? nomem(cat) : 0;
+            stmt_done(st);
+            return err;
+        }
+    }
+    return set_msg(cat, PM_EINVAL,
+                   "job %lld has no price: its work order "
+                   "has no fee code effective when it "
+                   "finished",
+                   (long long)job);
+}
+
+/* The job's billing state, inside a transaction. */
+static int job_billing(pm_catalog_t *cat, int64_t job, int *state,
+                       char month[PM_MONTH_SIZE])
+{
+    sqlite3_stmt *st = cat->st[ST_JOB_BILLING];
+    char name[32];
+    int err;
+
+    if (sqlite3_bind_int64(st, 1, job))
+        return bind_fail(cat, st);
+    err = first_row(cat, st);
+    if (err <= 0)
+        return err == 0 ? set_msg(cat, PM_ENOENT, "no job %lld", (long long)job)
+                        : err;
+    col_name(st, 0, name, sizeof(name));
+    col_name(st, 1, month, PM_MONTH_SIZE);
+    stmt_done(st);
+    *state = pm_job_state_parse(name);
+    return 0;
+}
+
+/* Inserts an adjustment and its event. */
+static int adjustment_insert(pm_catalog_t *cat, const char *month,
+                             const char *of_month, int64_t job, const char *fee,
+                             const billed_t *b, int64_t unit, const char *note,
+                             const char *actor, int64_t now)
+{
+    sqlite3_stmt *st = cat->st[ST_ADJ_ADD];
+    char amount[32], *detail;
+    int err;
+
+    if (bind_text(st, 1, month) || bind_text(st, 2, of_month) ||
+        sqlite3_bind_int64(st, 3, job) || bind_text(st, 4, fee) ||
+        sqlite3_bind_int64(st, 5, b->pages) ||
+        sqlite3_bind_int64(st, 6, b->blank) ||
+        sqlite3_bind_int64(st, 7, b->billable) ||
+        sqlite3_bind_int64(st, 8, unit) ||
+        sqlite3_bind_int64(st, 9, b->amount_mc) || bind_text(st, 10, note) ||
+        bind_text(st, 11, actor) || sqlite3_bind_int64(st, 12, now))
+        return bind_fail(cat, st);
+    err = run(cat, st);
+    if (err != 0)
+        return err;
+    pm_money_format_cents(pm_money_round_cents(b->amount_mc), amount,
+                          sizeof(amount));
+    detail = pm_asprintf("%s: %+lld billable pages, %s, in %s: %s", of_month,
+                         (long long)b->billable, amount, month, note);
+    if (detail == NULL)
+        return nomem(cat);
+    err = event_insert(cat, now, actor, "billing.adjustment", job, 0, detail);
+    pm_free(detail);
+    return err;
+}
+
+int pm_billing_adjust(pm_catalog_t *cat, int64_t job, int64_t billable,
+                      const char *reason, const char *actor, int64_t now,
+                      char month[8])
+{
+    char of[PM_MONTH_SIZE], to[PM_MONTH_SIZE], *fee = NULL, *note = NULL;
+    billed_t b = {0};
+    int64_t unit = 0;
+    int state, err;
+
+    month[0] = '\0';
+    if (reason == NULL || reason[0] == '\0' || actor == NULL)
+        return set_msg(cat, PM_EINVAL, "an adjustment needs a reason");
+    if (billable == 0 || billable > INT32_MAX || billable < -INT32_MAX)
+        return set_msg(cat, PM_EINVAL,
+                       "an adjustment is a non-zero number of pages");
+    err = tx_begin(cat);
+    if (err != 0)
+        return err;
+    err = job_billing(cat, job, &state, of);
+    if (err == 0 && state != PM_JOB_DONE)
+        err = set_msg(cat, PM_EINVAL,
+                      "job %lld is %s: only a done job's "
+                      "bill can be adjusted",
+                      (long long)job, pm_job_state_name(state));
+    if (err == 0)
+        err = job_price(cat, job, &fee, &unit);
+    if (err == 0)
+        err = first_open_month(cat, of, to);
+    if (err == 0) {
+        b.billable = billable;
+        if (pm_money_line(billable, unit, 0, &b.amount_mc) != 0)
+            err = set_msg(cat, PM_EINVAL, "adjustment amount out of range");
+    }
+    if (err == 0) {
+        note = pm_asprintf("%s for job %lld billed in %s: %s",
+                           billable < 0 ? "credit" : "debit", (long long)job,
+                           of, reason);
+        err = note ? adjustment_insert(cat, to, of, job, fee, &b, unit, note,
+                                       actor, now)
+                   : nomem(cat);
+    }
+    pm_free(note);
+    pm_free(fee);
+    err = tx_end(cat, err);
+    if (err == 0)
+        memcpy(month, to, PM_MONTH_SIZE);
+    return err;
+}
+
+/*
+ * Inside pm_job_cancel, for a job that was done: when it was billed in a
+ * closed month (or has adjustments), credits what it was billed, in the
+ * first open month from its billing month on. A job whose month is still
+ * open simply drops out of that month's lines.
+ */
+static int cancel_credit(pm_catalog_t *cat, int64_t job, const char *reason,
+                         const char *actor, int64_t now)
+{
+    char of[PM_MONTH_SIZE], to[PM_MONTH_SIZE], *fee = NULL, *note = NULL;
+    billed_t b = {0}, credit;
+    int64_t unit = 0;
+    int state, err;
+
+    err = job_billing(cat, job, &state, of);
+    if (err == 0)
+        err = job_billed_part(cat, ST_JOB_BILLED, job, &b);
+    if (err == 0)
+        err = job_billed_part(cat, ST_JOB_ADJ_OPEN, job, &b);
+    if (err != 0 || b.lines == 0 || (b.billable == 0 && b.amount_mc == 0))
+        return err;
+    err = job_price(cat, job, &fee, &unit);
+    if (err == 0)
+        err = first_open_month(cat, of, to);
+    if (err == 0) {
+        credit = (billed_t){-b.pages, -b.blank, -b.billable, -b.amount_mc, 0};
+        note = pm_asprintf("credit for job %lld billed in %s: cancelled%s%s",
+                           (long long)job, of, reason ? ": " : "",
+                           reason ? reason : "");
+        err = note ? adjustment_insert(cat, to, of, job, fee, &credit, unit,
+                                       note, actor, now)
+                   : nomem(cat);
+    }
+    pm_free(note);
+    pm_free(fee);
+    return err;
+}
 
 int pm_billable_count(pm_catalog_t *cat, int64_t job, int bill_blank,
                       int64_t *count)

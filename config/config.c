@@ -71,9 +71,11 @@ pm_config_t *pm_config_new(void)
     cfg->catalog = pm_strdup(PM_DEFAULT_CATALOG);
     cfg->spool = pm_strdup(PM_DEFAULT_SPOOL);
     cfg->output = pm_strdup(PM_DEFAULT_OUTPUT);
+    cfg->billing_timezone = pm_strdup("UTC");
     cfg->profiles = pm_calloc(1, sizeof(pm_profile_t));
     if (cfg->icc_profile == NULL || cfg->catalog == NULL ||
-        cfg->spool == NULL || cfg->output == NULL || cfg->profiles == NULL) {
+        cfg->spool == NULL || cfg->output == NULL ||
+        cfg->billing_timezone == NULL || cfg->profiles == NULL) {
         pm_config_free(cfg);
         return NULL;
     }
@@ -100,6 +102,8 @@ void pm_config_free(pm_config_t *cfg)
     pm_free(cfg->spool);
     pm_free(cfg->output);
     pm_free(cfg->tessdata);
+    pm_free(cfg->billing_timezone);
+    pm_free(cfg->billing_issuer);
     pm_free(cfg->source);
     pm_free(cfg->profiles);
     for (size_t i = 0; i < cfg->nhotfolders; i++)
@@ -336,6 +340,26 @@ static void global_key(parse_state_t *st, const char *key, const char *v)
     }
 }
 
+static void billing_key(parse_state_t *st, const char *key, const char *v)
+{
+    pm_config_t *cfg = st->cfg;
+
+    if (strcmp(key, "timezone") == 0) {
+        if (!pm_timezone_valid(v))
+            add_error(st, "billing", key,
+                      "expected UTC or a zone under /usr/share/zoneinfo "
+                      "such as America/Chicago, got '%s'",
+                      v);
+        else if (set_string(&cfg->billing_timezone, v) != 0)
+            st->oom = 1;
+    } else if (strcmp(key, "issuer") == 0) {
+        if (set_string(&cfg->billing_issuer, v) != 0)
+            st->oom = 1;
+    } else {
+        add_error(st, "billing", key, "unknown key");
+    }
+}
+
 static pm_profile_t *profile_for(parse_state_t *st, const char *name)
 {
     pm_config_t *cfg = st->cfg;
@@ -422,6 +446,9 @@ static void profile_key(parse_state_t *st, const char *section, pm_profile_t *p,
     } else if (strcmp(key, "max_pixels") == 0) {
         if (parse_ll(v, 1, 1000000LL * 1000000LL, &p->max_pixels) != 0)
             add_error(st, section, key, "expected a pixel count, got '%s'", v);
+    } else if (strcmp(key, "bill_blank") == 0) {
+        if (parse_bool(v, &p->bill_blank) != 0)
+            add_error(st, section, key, "expected yes or no, got '%s'", v);
     } else {
         add_error(st, section, key, "unknown key");
     }
@@ -676,12 +703,14 @@ static int on_entry(void *user, const char *section, const char *key,
                    0 ||
                strcmp(section, "hotfolder") == 0) {
         hotfolder_entry(st, section, key, value);
+    } else if (strcmp(section, "billing") == 0) {
+        billing_key(st, key, value);
     } else if (*section == '\0') {
         add_error(st, "", key, "key outside any section");
     } else {
         add_error(st, section, key,
-                  "unknown section (expected [pagemill], [profile NAME] or "
-                  "[hotfolder NAME])");
+                  "unknown section (expected [pagemill], [billing], "
+                  "[profile NAME] or [hotfolder NAME])");
     }
     return 1; /* keep going: report every error */
 }

@@ -44,6 +44,7 @@ typedef struct pm_profile {
     int jp2_quality;      /* 1..100 (libvips Q) */
     int fallback_dpi;     /* when the file's resolution is missing/absurd */
     long long max_pixels; /* refuse larger images before decoding */
+    int bill_blank;       /* blank pages are billable */
 } pm_profile_t;
 
 /* Default name of the marker that completes a folder batch. */
@@ -79,6 +80,8 @@ typedef struct pm_config {
     char *spool;          /* where intake moves batches (same filesystem
                              as the hot folders: intake renames) */
     char *output;         /* where finished jobs are published */
+    char *billing_timezone; /* [billing] timezone: months are in it */
+    char *billing_issuer;   /* [billing] issuer: named on invoices */
     char *source;         /* file the config came from, or NULL */
     pm_profile_t *profiles;
     size_t nprofiles;

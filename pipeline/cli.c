@@ -28,32 +28,13 @@
 
 #include <jansson.h>
 
+#include "catalog/billing.h"
 #include "catalog/catalog.h"
 #include "config/config.h"
+#include "pipeline/cli_int.h"
 #include "pipeline/pm.h"
 
 #define LABEL_WIDTH 14 /* "duplicate of:" and a space */
-#define MAX_COLS    9
-
-/* A command asks to stop with success (after --help). */
-#define CLI_DONE (-1)
-
-typedef struct cmd cmd_t;
-
-/* One run of one command. */
-typedef struct cli {
-    const cmd_t *cmd;
-    char prefix[48];   /* "pagemill job retry", for messages */
-    char *opt[128];    /* option values by option code; flags get "yes" */
-    char *arg;         /* the positional argument, if the command takes one */
-    int64_t id;        /* arg as a job id */
-    int state;         /* --state as a pm_job_state_t, -1 if not given */
-    size_t limit;      /* --limit, 0 if not given */
-    int json;          /* --json */
-    char *actor;       /* owned */
-    char *path;        /* catalog file, owned */
-    pm_catalog_t *cat; /* owned */
-} cli_t;
 
 /* ---- errors ---- */
 
@@ -74,13 +55,13 @@ static int exit_status(int err)
 }
 
 /* Reports a failed catalog call in one line and returns the exit status. */
-static int fail(const cli_t *c, int err)
+int cli_fail(const cli_t *c, int err)
 {
     fprintf(stderr, "%s: %s\n", c->prefix, pm_catalog_errmsg(c->cat));
     return exit_status(err);
 }
 
-static int out_of_memory(const cli_t *c)
+int cli_oom(const cli_t *c)
 {
     fprintf(stderr, "%s: out of memory\n", c->prefix);
     return PM_EXIT_FAILURE;
@@ -89,7 +70,7 @@ static int out_of_memory(const cli_t *c)
 /* ---- text ---- */
 
 /* "2026-11-23T12:00:00Z" in buf, or NULL for 0 (never happened). */
-static const char *fmt_time(char buf[32], int64_t t)
+const char *cli_fmt_time(char buf[32], int64_t t)
 {
     time_t tt = (time_t)t;
     struct tm tm;
@@ -100,7 +81,7 @@ static const char *fmt_time(char buf[32], int64_t t)
     return buf;
 }
 
-static const char *fmt_int(char buf[24], long long v)
+const char *cli_fmt_int(char buf[24], long long v)
 {
     snprintf(buf, 24, "%lld", v);
     return buf;
@@ -137,7 +118,7 @@ static size_t text_width(const char *s)
 }
 
 /* Prints "label:", padded, then `value` ("-" for NULL) on one line. */
-static void kv(const char *label, const char *value)
+void cli_kv(const char *label, const char *value)
 {
     int n = printf("%s:", label);
 
@@ -147,26 +128,17 @@ static void kv(const char *label, const char *value)
     putchar('\n');
 }
 
-/* kv() for a field that is usually unset: prints nothing for NULL. */
+/* cli_kv() for a field that is usually unset: prints nothing for NULL. */
 static void kv_opt(const char *label, const char *value)
 {
     if (value != NULL)
-        kv(label, value);
+        cli_kv(label, value);
 }
 
 /* ---- tables ---- */
 
-/* A header row and rows of cells (first lines only), each column as wide
- * as its widest cell; columns marked 'r' in `align` are right-aligned. */
-typedef struct table {
-    size_t ncols, nrows; /* rows include the header */
-    char **cells;        /* nrows * ncols, owned */
-    const char *align;
-    int oom;
-} table_t;
-
 /* Appends a row, copying its cells (NULL shows as "-"). */
-static void table_row(table_t *t, const char *const *cells)
+void cli_table_row(table_t *t, const char *const *cells)
 {
     char **grown;
 
@@ -185,13 +157,13 @@ static void table_row(table_t *t, const char *const *cells)
     }
 }
 
-static void table_init(table_t *t, const char *const *heads, size_t ncols,
-                       const char *align)
+void cli_table_init(table_t *t, const char *const *heads, size_t ncols,
+                    const char *align)
 {
     memset(t, 0, sizeof(*t));
     t->ncols = ncols;
     t->align = align;
-    table_row(t, heads);
+    cli_table_row(t, heads);
 }
 
 static void table_cleanup(table_t *t)
@@ -224,7 +196,7 @@ static void table_print(const table_t *t)
 }
 
 /* Prints the table, or `none` when it has no rows, and releases it. */
-static int table_emit(const cli_t *c, table_t *t, const char *none)
+int cli_table_emit(const cli_t *c, table_t *t, const char *none)
 {
     int oom = t->oom;
 
@@ -233,14 +205,14 @@ static int table_emit(const cli_t *c, table_t *t, const char *none)
     else if (!oom)
         table_print(t);
     table_cleanup(t);
-    return oom ? out_of_memory(c) : PM_EXIT_OK;
+    return oom ? cli_oom(c) : PM_EXIT_OK;
 }
 
 /* ---- JSON ---- */
 
 /* A JSON string for `s` (null for NULL). Bytes that are not UTF-8, which
  * JSON cannot carry, become '?'. NULL only when out of memory. */
-static json_t *jstr(const char *s)
+json_t *cli_jstr(const char *s)
 {
     json_t *v;
     char *copy;
@@ -262,22 +234,22 @@ static json_t *jstr(const char *s)
 static json_t *jline(const char *s)
 {
     char *line = s ? clean(s, 1) : NULL;
-    json_t *v = s == NULL ? json_null() : line ? jstr(line) : NULL;
+    json_t *v = s == NULL ? json_null() : line ? cli_jstr(line) : NULL;
 
     pm_free(line);
     return v;
 }
 
-static json_t *jtime(int64_t t)
+json_t *cli_jtime(int64_t t)
 {
     char buf[32];
 
-    return jstr(fmt_time(buf, t));
+    return cli_jstr(cli_fmt_time(buf, t));
 }
 
 /* An array of one(item) for each of the n items of `size` bytes at v. */
-static json_t *jlist(const void *v, size_t n, size_t size,
-                     json_t *(*one)(const void *))
+json_t *cli_jlist(const void *v, size_t n, size_t size,
+                  json_t *(*one)(const void *))
 {
     json_t *arr = json_array();
 
@@ -290,12 +262,12 @@ static json_t *jlist(const void *v, size_t n, size_t size,
 }
 
 /* Prints `doc` (and takes it) as the command's one JSON document. */
-static int emit_json(const cli_t *c, json_t *doc)
+int cli_emit_json(const cli_t *c, json_t *doc)
 {
     int err;
 
     if (doc == NULL)
-        return out_of_memory(c);
+        return cli_oom(c);
     /* 15 digits print 0.2 as 0.2, not 0.20000000000000001. */
     err = json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(15));
     json_decref(doc);
@@ -309,9 +281,10 @@ static json_t *account_json(const void *p)
 {
     const pm_account_t *a = p;
 
-    return json_pack("{s:o, s:o, s:o, s:o, s:o}", "code", jstr(a->code), "name",
-                     jstr(a->name), "contact", jstr(a->contact), "number",
-                     jstr(a->account_number), "created", jtime(a->created_at));
+    return json_pack("{s:o, s:o, s:o, s:o, s:o}", "code", cli_jstr(a->code),
+                     "name", cli_jstr(a->name), "contact", cli_jstr(a->contact),
+                     "number", cli_jstr(a->account_number), "created",
+                     cli_jtime(a->created_at));
 }
 
 static int account_add(cli_t *c)
@@ -326,15 +299,15 @@ static int account_add(cli_t *c)
     a.account_number = c->opt['N'];
     err = pm_account_add(c->cat, &a, c->actor, &id);
     if (err)
-        return fail(c, err);
+        return cli_fail(c, err);
     if (!c->json) {
         printf("account %s added (id %lld)\n", c->arg, (long long)id);
         return PM_EXIT_OK;
     }
     err = pm_account_get(c->cat, c->arg, &a);
     if (err)
-        return fail(c, err);
-    rc = emit_json(c, account_json(&a));
+        return cli_fail(c, err);
+    rc = cli_emit_json(c, account_json(&a));
     pm_account_cleanup(&a);
     return rc;
 }
@@ -346,14 +319,14 @@ static int account_print(const cli_t *c, const pm_account_t *v, size_t n)
     table_t t;
     char created[32];
 
-    table_init(&t, heads, 5, "lllll");
+    cli_table_init(&t, heads, 5, "lllll");
     for (size_t i = 0; i < n; i++) {
         const char *row[] = {v[i].code, v[i].name, v[i].contact,
                              v[i].account_number,
-                             fmt_time(created, v[i].created_at)};
-        table_row(&t, row);
+                             cli_fmt_time(created, v[i].created_at)};
+        cli_table_row(&t, row);
     }
-    return table_emit(c, &t, "no accounts");
+    return cli_table_emit(c, &t, "no accounts");
 }
 
 static int account_list(cli_t *c)
@@ -364,8 +337,8 @@ static int account_list(cli_t *c)
 
     err = pm_account_list(c->cat, &v, &n);
     if (err)
-        return fail(c, err);
-    rc = c->json ? emit_json(c, jlist(v, n, sizeof(*v), account_json))
+        return cli_fail(c, err);
+    rc = c->json ? cli_emit_json(c, cli_jlist(v, n, sizeof(*v), account_json))
                  : account_print(c, v, n);
     pm_account_list_free(v, n);
     return rc;
@@ -377,11 +350,11 @@ static json_t *workorder_json(const void *p)
 {
     const pm_workorder_t *w = p;
 
-    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "number",
-                     jstr(w->number), "account", jstr(w->account), "status",
-                     jstr(w->status), "fee_code", jstr(w->fee_code), "created",
-                     jtime(w->created_at), "closed", jtime(w->closed_at),
-                     "notes", jstr(w->notes));
+    return json_pack(
+        "{s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "number", cli_jstr(w->number),
+        "account", cli_jstr(w->account), "status", cli_jstr(w->status),
+        "fee_code", cli_jstr(w->fee_code), "created", cli_jtime(w->created_at),
+        "closed", cli_jtime(w->closed_at), "notes", cli_jstr(w->notes));
 }
 
 /* --json after a change: the work order as it now is. */
@@ -392,8 +365,8 @@ static int workorder_emit(cli_t *c, const char *number)
 
     err = pm_workorder_get(c->cat, number, &w);
     if (err)
-        return fail(c, err);
-    rc = emit_json(c, workorder_json(&w));
+        return cli_fail(c, err);
+    rc = cli_emit_json(c, workorder_json(&w));
     pm_workorder_cleanup(&w);
     return rc;
 }
@@ -410,7 +383,7 @@ static int workorder_add(cli_t *c)
     w.notes = c->opt['t'];
     err = pm_workorder_add(c->cat, &w, c->actor, &id);
     if (err)
-        return fail(c, err);
+        return cli_fail(c, err);
     if (c->json)
         return workorder_emit(c, c->arg);
     printf("work order %s added for account %s (id %lld)\n", c->arg,
@@ -426,18 +399,18 @@ static int workorder_print(const cli_t *c, const pm_workorder_t *v, size_t n)
     table_t t;
     char created[32], closed[32];
 
-    table_init(&t, heads, 7, "lllllll");
+    cli_table_init(&t, heads, 7, "lllllll");
     for (size_t i = 0; i < n; i++) {
         const char *row[] = {v[i].number,
                              v[i].account,
                              v[i].status,
                              v[i].fee_code,
-                             fmt_time(created, v[i].created_at),
-                             fmt_time(closed, v[i].closed_at),
+                             cli_fmt_time(created, v[i].created_at),
+                             cli_fmt_time(closed, v[i].closed_at),
                              v[i].notes};
-        table_row(&t, row);
+        cli_table_row(&t, row);
     }
-    return table_emit(c, &t, "no work orders");
+    return cli_table_emit(c, &t, "no work orders");
 }
 
 static int workorder_list(cli_t *c)
@@ -451,12 +424,12 @@ static int workorder_list(cli_t *c)
         err = pm_account_get(c->cat, c->opt['a'], &a);
         pm_account_cleanup(&a);
         if (err)
-            return fail(c, err);
+            return cli_fail(c, err);
     }
     err = pm_workorder_list(c->cat, c->opt['a'], &v, &n);
     if (err)
-        return fail(c, err);
-    rc = c->json ? emit_json(c, jlist(v, n, sizeof(*v), workorder_json))
+        return cli_fail(c, err);
+    rc = c->json ? cli_emit_json(c, cli_jlist(v, n, sizeof(*v), workorder_json))
                  : workorder_print(c, v, n);
     pm_workorder_list_free(v, n);
     return rc;
@@ -470,7 +443,7 @@ static json_t *job_brief_json(const void *p)
     return json_pack("{s:I, s:s, s:i, s:i, s:i, s:o}", "id", (json_int_t)j->id,
                      "state", pm_job_state_name(j->state), "pages", j->pages,
                      "done", j->pages_done, "failed", j->pages_failed,
-                     "created", jtime(j->created_at));
+                     "created", cli_jtime(j->created_at));
 }
 
 static int workorder_show_text(const cli_t *c, const pm_workorder_t *w,
@@ -481,29 +454,29 @@ static int workorder_show_text(const cli_t *c, const pm_workorder_t *w,
     char id[24], pages[24], done[24], failed[24], t1[32], t2[32];
     table_t t;
 
-    table_init(&t, heads, 6, "rlrrrl");
+    cli_table_init(&t, heads, 6, "rlrrrl");
     for (size_t i = 0; i < n; i++) {
-        const char *row[] = {fmt_int(id, v[i].id),
+        const char *row[] = {cli_fmt_int(id, v[i].id),
                              pm_job_state_name(v[i].state),
-                             fmt_int(pages, v[i].pages),
-                             fmt_int(done, v[i].pages_done),
-                             fmt_int(failed, v[i].pages_failed),
-                             fmt_time(t1, v[i].created_at)};
-        table_row(&t, row);
+                             cli_fmt_int(pages, v[i].pages),
+                             cli_fmt_int(done, v[i].pages_done),
+                             cli_fmt_int(failed, v[i].pages_failed),
+                             cli_fmt_time(t1, v[i].created_at)};
+        cli_table_row(&t, row);
     }
     if (t.oom) {
         table_cleanup(&t);
-        return out_of_memory(c);
+        return cli_oom(c);
     }
-    kv("work order", w->number);
-    kv("account", w->account);
-    kv("status", w->status);
+    cli_kv("work order", w->number);
+    cli_kv("account", w->account);
+    cli_kv("status", w->status);
     kv_opt("fee code", w->fee_code);
     kv_opt("notes", w->notes);
-    kv("created", fmt_time(t1, w->created_at));
-    kv_opt("closed", fmt_time(t2, w->closed_at));
+    cli_kv("created", cli_fmt_time(t1, w->created_at));
+    kv_opt("closed", cli_fmt_time(t2, w->closed_at));
     printf("\njobs:\n");
-    return table_emit(c, &t, "none");
+    return cli_table_emit(c, &t, "none");
 }
 
 static int workorder_show_json(const cli_t *c, const pm_workorder_t *w,
@@ -512,11 +485,11 @@ static int workorder_show_json(const cli_t *c, const pm_workorder_t *w,
     json_t *doc = workorder_json(w);
 
     if (json_object_set_new(doc, "jobs",
-                            jlist(v, n, sizeof(*v), job_brief_json)) != 0) {
+                            cli_jlist(v, n, sizeof(*v), job_brief_json)) != 0) {
         json_decref(doc);
         doc = NULL;
     }
-    return emit_json(c, doc);
+    return cli_emit_json(c, doc);
 }
 
 static int workorder_show(cli_t *c)
@@ -530,7 +503,7 @@ static int workorder_show(cli_t *c)
     if (err == 0)
         err = pm_job_list(c->cat, -1, c->arg, 0, &v, &n);
     if (err)
-        rc = fail(c, err);
+        rc = cli_fail(c, err);
     else if (c->json)
         rc = workorder_show_json(c, &w, v, n);
     else
@@ -545,7 +518,7 @@ static int workorder_close(cli_t *c)
     int err = pm_workorder_close(c->cat, c->arg, c->actor);
 
     if (err)
-        return fail(c, err);
+        return cli_fail(c, err);
     if (c->json)
         return workorder_emit(c, c->arg);
     printf("work order %s closed\n", c->arg);
@@ -560,10 +533,10 @@ static json_t *job_json(const void *p)
 
     return json_pack("{s:I, s:s, s:o, s:o, s:o, s:i, s:i, s:i, s:o}", "id",
                      (json_int_t)j->id, "state", pm_job_state_name(j->state),
-                     "workorder", jstr(j->workorder), "account",
-                     jstr(j->account), "batch", jstr(j->batch), "pages",
+                     "workorder", cli_jstr(j->workorder), "account",
+                     cli_jstr(j->account), "batch", cli_jstr(j->batch), "pages",
                      j->pages, "done", j->pages_done, "failed", j->pages_failed,
-                     "created", jtime(j->created_at));
+                     "created", cli_jtime(j->created_at));
 }
 
 /* Every field of a job, for `job show`: the list fields first. */
@@ -572,13 +545,14 @@ static json_t *job_full_json(const pm_job_t *j)
     json_t *doc = job_json(j);
     json_t *more = json_pack(
         "{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:i, s:o, s:o, s:o}",
-        "profile", jstr(j->profile), "hotfolder", jstr(j->hotfolder),
-        "operator", jstr(j->operator_name), "notes", jstr(j->notes),
-        "source_path", jstr(j->source_path), "output_path",
-        jstr(j->output_path), "hold_reason", jstr(j->hold_reason), "error",
-        jstr(j->error), "blank", j->pages_blank, "duplicate_of",
+        "profile", cli_jstr(j->profile), "hotfolder", cli_jstr(j->hotfolder),
+        "operator", cli_jstr(j->operator_name), "notes", cli_jstr(j->notes),
+        "source_path", cli_jstr(j->source_path), "output_path",
+        cli_jstr(j->output_path), "hold_reason", cli_jstr(j->hold_reason),
+        "error", cli_jstr(j->error), "blank", j->pages_blank, "duplicate_of",
         j->duplicate_of ? json_integer(j->duplicate_of) : json_null(),
-        "updated", jtime(j->updated_at), "finished", jtime(j->finished_at));
+        "updated", cli_jtime(j->updated_at), "finished",
+        cli_jtime(j->finished_at));
 
     if (json_object_update(doc, more) != 0) {
         json_decref(doc);
@@ -596,20 +570,20 @@ static int job_print(const cli_t *c, const pm_job_t *v, size_t n)
     char id[24], pages[24], done[24], failed[24], created[32];
     table_t t;
 
-    table_init(&t, heads, 9, "rllllrrrl");
+    cli_table_init(&t, heads, 9, "rllllrrrl");
     for (size_t i = 0; i < n; i++) {
-        const char *row[] = {fmt_int(id, v[i].id),
+        const char *row[] = {cli_fmt_int(id, v[i].id),
                              pm_job_state_name(v[i].state),
                              v[i].workorder,
                              v[i].account,
                              v[i].batch,
-                             fmt_int(pages, v[i].pages),
-                             fmt_int(done, v[i].pages_done),
-                             fmt_int(failed, v[i].pages_failed),
-                             fmt_time(created, v[i].created_at)};
-        table_row(&t, row);
+                             cli_fmt_int(pages, v[i].pages),
+                             cli_fmt_int(done, v[i].pages_done),
+                             cli_fmt_int(failed, v[i].pages_failed),
+                             cli_fmt_time(created, v[i].created_at)};
+        cli_table_row(&t, row);
     }
-    return table_emit(c, &t, "no jobs");
+    return cli_table_emit(c, &t, "no jobs");
 }
 
 static int job_list(cli_t *c)
@@ -620,8 +594,8 @@ static int job_list(cli_t *c)
 
     err = pm_job_list(c->cat, c->state, c->opt['w'], c->limit, &v, &n);
     if (err)
-        return fail(c, err);
-    rc = c->json ? emit_json(c, jlist(v, n, sizeof(*v), job_json))
+        return cli_fail(c, err);
+    rc = c->json ? cli_emit_json(c, cli_jlist(v, n, sizeof(*v), job_json))
                  : job_print(c, v, n);
     pm_job_list_free(v, n);
     return rc;
@@ -641,40 +615,40 @@ static json_t *task_json(const void *p)
     const pm_task_t *t = p;
     int done = t->state == PM_TASK_DONE;
 
-    return json_pack("{s:i, s:o, s:i, s:s, s:i, s:o, s:o, s:o, s:o}", "page",
-                     t->page, "src", jstr(t->src), "frame", t->frame, "state",
-                     pm_task_state_name(t->state), "attempts", t->attempts,
-                     "blank", done ? json_boolean(t->m.blank) : json_null(),
-                     "words", done ? json_integer(t->m.words) : json_null(),
-                     "confidence",
-                     done ? json_real(t->m.confidence) : json_null(), "error",
-                     jstr(t->error));
+    return json_pack(
+        "{s:i, s:o, s:i, s:s, s:i, s:o, s:o, s:o, s:o}", "page", t->page, "src",
+        cli_jstr(t->src), "frame", t->frame, "state",
+        pm_task_state_name(t->state), "attempts", t->attempts, "blank",
+        done ? json_boolean(t->m.blank) : json_null(), "words",
+        done ? json_integer(t->m.words) : json_null(), "confidence",
+        done ? json_real(t->m.confidence) : json_null(), "error",
+        cli_jstr(t->error));
 }
 
 static json_t *event_json(const void *p)
 {
     const pm_event_t *e = p;
 
-    return json_pack("{s:o, s:o, s:o, s:o, s:o}", "at", jtime(e->at), "actor",
-                     jstr(e->actor), "kind", jstr(e->kind), "page",
-                     e->page ? json_integer(e->page) : json_null(), "detail",
-                     jstr(e->detail));
+    return json_pack("{s:o, s:o, s:o, s:o, s:o}", "at", cli_jtime(e->at),
+                     "actor", cli_jstr(e->actor), "kind", cli_jstr(e->kind),
+                     "page", e->page ? json_integer(e->page) : json_null(),
+                     "detail", cli_jstr(e->detail));
 }
 
 static int job_show_json(const cli_t *c, const job_view_t *v)
 {
     json_t *doc = job_full_json(&v->job);
 
-    if (json_object_set_new(
-            doc, "page_tasks",
-            jlist(v->tasks, v->ntasks, sizeof(*v->tasks), task_json)) != 0 ||
+    if (json_object_set_new(doc, "page_tasks",
+                            cli_jlist(v->tasks, v->ntasks, sizeof(*v->tasks),
+                                      task_json)) != 0 ||
         json_object_set_new(doc, "events",
-                            jlist(v->events, v->nevents, sizeof(*v->events),
-                                  event_json)) != 0) {
+                            cli_jlist(v->events, v->nevents, sizeof(*v->events),
+                                      event_json)) != 0) {
         json_decref(doc);
         doc = NULL;
     }
-    return emit_json(c, doc);
+    return cli_emit_json(c, doc);
 }
 
 /* A page's file as shown: relative to the job's folder when inside it. */
@@ -695,21 +669,21 @@ static void task_table(table_t *t, const job_view_t *v)
                                         "WORDS", "CONFIDENCE", "ERROR"};
     char page[24], frame[24], attempts[24], words[24], conf[32];
 
-    table_init(t, heads, 9, "rlrlrlrrl");
+    cli_table_init(t, heads, 9, "rlrlrlrrl");
     for (size_t i = 0; i < v->ntasks; i++) {
         const pm_task_t *k = &v->tasks[i];
         int done = k->state == PM_TASK_DONE;
         snprintf(conf, sizeof(conf), "%.1f", k->m.confidence);
-        const char *row[] = {fmt_int(page, k->page),
+        const char *row[] = {cli_fmt_int(page, k->page),
                              task_src(k, v->job.source_path),
-                             fmt_int(frame, k->frame + 1),
+                             cli_fmt_int(frame, k->frame + 1),
                              pm_task_state_name(k->state),
-                             fmt_int(attempts, k->attempts),
+                             cli_fmt_int(attempts, k->attempts),
                              done ? (k->m.blank ? "yes" : "no") : NULL,
-                             done ? fmt_int(words, k->m.words) : NULL,
+                             done ? cli_fmt_int(words, k->m.words) : NULL,
                              done ? conf : NULL,
                              k->error};
-        table_row(t, row);
+        cli_table_row(t, row);
     }
 }
 
@@ -719,13 +693,13 @@ static void event_table(table_t *t, const job_view_t *v)
                                         "DETAIL"};
     char at[32], page[24];
 
-    table_init(t, heads, 5, "lllrl");
+    cli_table_init(t, heads, 5, "lllrl");
     for (size_t i = 0; i < v->nevents; i++) {
         const pm_event_t *e = &v->events[i];
-        const char *row[] = {fmt_time(at, e->at), e->actor, e->kind,
-                             e->page ? fmt_int(page, e->page) : NULL,
+        const char *row[] = {cli_fmt_time(at, e->at), e->actor, e->kind,
+                             e->page ? cli_fmt_int(page, e->page) : NULL,
                              e->detail};
-        table_row(t, row);
+        cli_table_row(t, row);
     }
 }
 
@@ -733,12 +707,12 @@ static void job_fields(const pm_job_t *j)
 {
     char buf[96], t1[32], t2[32], t3[32];
 
-    kv("job", fmt_int(buf, j->id));
-    kv("state", pm_job_state_name(j->state));
-    kv("work order", j->workorder);
-    kv("account", j->account);
-    kv("batch", j->batch);
-    kv("profile", j->profile);
+    cli_kv("job", cli_fmt_int(buf, j->id));
+    cli_kv("state", pm_job_state_name(j->state));
+    cli_kv("work order", j->workorder);
+    cli_kv("account", j->account);
+    cli_kv("batch", j->batch);
+    cli_kv("profile", j->profile);
     kv_opt("hot folder", j->hotfolder);
     kv_opt("operator", j->operator_name);
     kv_opt("notes", j->notes);
@@ -748,12 +722,12 @@ static void job_fields(const pm_job_t *j)
     kv_opt("error", j->error);
     snprintf(buf, sizeof(buf), "%d (%d done, %d failed, %d blank)", j->pages,
              j->pages_done, j->pages_failed, j->pages_blank);
-    kv("pages", buf);
+    cli_kv("pages", buf);
     if (j->duplicate_of != 0)
-        kv("duplicate of", fmt_int(buf, j->duplicate_of));
-    kv("created", fmt_time(t1, j->created_at));
-    kv("updated", fmt_time(t2, j->updated_at));
-    kv_opt("finished", fmt_time(t3, j->finished_at));
+        cli_kv("duplicate of", cli_fmt_int(buf, j->duplicate_of));
+    cli_kv("created", cli_fmt_time(t1, j->created_at));
+    cli_kv("updated", cli_fmt_time(t2, j->updated_at));
+    kv_opt("finished", cli_fmt_time(t3, j->finished_at));
 }
 
 static int job_show_text(const cli_t *c, const job_view_t *v)
@@ -773,7 +747,7 @@ static int job_show_text(const cli_t *c, const job_view_t *v)
     }
     table_cleanup(&pages);
     table_cleanup(&events);
-    return oom ? out_of_memory(c) : PM_EXIT_OK;
+    return oom ? cli_oom(c) : PM_EXIT_OK;
 }
 
 static int job_show(cli_t *c)
@@ -788,7 +762,7 @@ static int job_show(cli_t *c)
     if (err == 0)
         err = pm_event_list(c->cat, c->id, 0, &v.events, &v.nevents);
     if (err)
-        rc = fail(c, err);
+        rc = cli_fail(c, err);
     else
         rc = c->json ? job_show_json(c, &v) : job_show_text(c, &v);
     pm_event_list_free(v.events, v.nevents);
@@ -804,13 +778,13 @@ static int job_acted(cli_t *c, int err, const char *verb)
     int rc;
 
     if (err)
-        return fail(c, err);
+        return cli_fail(c, err);
     err = pm_job_get(c->cat, c->id, &j);
     if (err)
-        return fail(c, err);
+        return cli_fail(c, err);
     rc = PM_EXIT_OK;
     if (c->json)
-        rc = emit_json(c, job_json(&j));
+        rc = cli_emit_json(c, job_json(&j));
     else if (strcmp(verb, pm_job_state_name(j.state)) == 0)
         printf("job %lld %s\n", (long long)c->id, verb);
     else
@@ -873,7 +847,7 @@ static json_t *worker_json(const void *p)
     const pm_worker_info_t *w = p;
 
     return json_pack(
-        "{s:o, s:i, s:i, s:s, s:o, s:o, s:I, s:I}", "owner", jstr(w->owner),
+        "{s:o, s:i, s:i, s:s, s:o, s:o, s:I, s:I}", "owner", cli_jstr(w->owner),
         "slot", w->slot, "pid", w->pid, "state", pm_worker_state_name(w->state),
         "job", w->job ? json_integer(w->job) : json_null(), "page",
         w->page ? json_integer(w->page) : json_null(), "started_at",
@@ -934,7 +908,7 @@ static json_t *failed_job_json(const void *p)
     const pm_job_t *j = p;
 
     return json_pack("{s:I, s:o, s:o}", "id", (json_int_t)j->id, "workorder",
-                     jstr(j->workorder), "error", jline(j->error));
+                     cli_jstr(j->workorder), "error", jline(j->error));
 }
 
 static json_t *status_json(const status_view_t *v)
@@ -953,14 +927,14 @@ static json_t *status_json(const status_view_t *v)
         (json_int_t)s->pages_last_60min, "pages_per_min_5",
         (double)rate_tenths(s->pages_last_5min, 5) / 10, "pages_per_min_60",
         (double)rate_tenths(s->pages_last_60min, 60) / 10, "failed_jobs",
-        jlist(v->failed, v->nfailed, sizeof(*v->failed), failed_job_json),
+        cli_jlist(v->failed, v->nfailed, sizeof(*v->failed), failed_job_json),
         "workers",
-        jlist(v->workers, v->nworkers, sizeof(*v->workers), worker_json));
+        cli_jlist(v->workers, v->nworkers, sizeof(*v->workers), worker_json));
 
     if (v->checked &&
         json_object_set_new(doc, "integrity",
                             json_pack("{s:b, s:o}", "ok", v->ok, "report",
-                                      jstr(v->report))) != 0) {
+                                      cli_jstr(v->report))) != 0) {
         json_decref(doc);
         doc = NULL;
     }
@@ -997,7 +971,7 @@ static void status_fields(const status_view_t *v)
            r5 / 10, r5 % 10, r60 / 10, r60 % 10);
     print_workers(v);
     if (v->checked)
-        kv("integrity", v->ok ? "ok" : "FAILED");
+        cli_kv("integrity", v->ok ? "ok" : "FAILED");
     if (!v->ok)
         print_indented(v->report);
 }
@@ -1008,19 +982,19 @@ static int status_text(const cli_t *c, const status_view_t *v)
     char id[24];
     table_t t;
 
-    table_init(&t, heads, 3, "rll");
+    cli_table_init(&t, heads, 3, "rll");
     for (size_t i = 0; i < v->nfailed; i++) {
-        const char *row[] = {fmt_int(id, v->failed[i].id),
+        const char *row[] = {cli_fmt_int(id, v->failed[i].id),
                              v->failed[i].workorder, v->failed[i].error};
-        table_row(&t, row);
+        cli_table_row(&t, row);
     }
     if (t.oom) {
         table_cleanup(&t);
-        return out_of_memory(c);
+        return cli_oom(c);
     }
     status_fields(v);
     printf("\nfailed jobs:\n");
-    return table_emit(c, &t, "none");
+    return cli_table_emit(c, &t, "none");
 }
 
 static int status_cmd(cli_t *c)
@@ -1043,9 +1017,9 @@ static int status_cmd(cli_t *c)
     if (err == 0 && v.checked)
         err = pm_catalog_check(c->cat, &v.ok, &v.report);
     if (err)
-        rc = fail(c, err);
+        rc = cli_fail(c, err);
     else
-        rc = c->json ? emit_json(c, status_json(&v)) : status_text(c, &v);
+        rc = c->json ? cli_emit_json(c, status_json(&v)) : status_text(c, &v);
     if (rc == PM_EXIT_OK && !v.ok) {
         fprintf(stderr, "%s: the catalog failed its integrity check\n",
                 c->prefix);
@@ -1120,10 +1094,74 @@ static const cmd_t cmds[] = {
     {"job", "release", "ID", "Queues a held job.\n", "", "", "ID", job_release,
      0},
     {"job", "cancel", "ID [--reason TEXT]",
-     "Cancels a job that is not done; its pages stop being billable.\n"
+     "Cancels a job; its pages stop being billable. A done job already\n"
+     "billed in a closed month is credited in the first open month (the\n"
+     "closed month never changes).\n"
      "\n"
-     "  --reason TEXT   recorded in the job's events\n",
+     "  --reason TEXT   recorded in the job's events and any credit\n",
      "r", "", "ID", job_cancel, 0},
+    {"workorder", "set-fee", "NUMBER --fee-code F",
+     "Sets the fee code a work order bills under. Months already closed\n"
+     "keep the prices they froze.\n",
+     "f", "f", "NUMBER", cli_workorder_set_fee, 0},
+    {"fee", "add",
+     "CODE --price P [--min-charge M] [--effective DATE] "
+     "[--description T]",
+     "Adds a fee code, or a new price for one from DATE on (the old price\n"
+     "stays for jobs that finished before DATE). Prices are in currency\n"
+     "units with up to 5 decimals (0.08125).\n"
+     "\n"
+     "  --price P       price per billable page (required)\n"
+     "  --min-charge M  minimum charge per job (default 0)\n"
+     "  --effective D   YYYY-MM-DD, first day the price applies, in the\n"
+     "                  billing time zone (default: today); must fall after\n"
+     "                  the last closed month\n"
+     "  --description T free text\n",
+     "pmed", "p", "CODE", cli_fee_add, 0},
+    {"fee", "list", "[--fee-code F]",
+     "Lists fee codes and their price history.\n"
+     "\n"
+     "  --fee-code F    only this code\n",
+     "f", "", NULL, cli_fee_list, 0},
+    {"billing", "report",
+     "(--month M | --from M --to M) [--account A] [--work-order W] "
+     "[--format table|csv|json]",
+     "Prints the bill of a month (or of months M..M): one line per job\n"
+     "and adjustment, with totals per work order, per account and overall.\n"
+     "A closed month shows what was frozen when it closed, byte for byte;\n"
+     "an open month is computed now from the billable pages and the fee\n"
+     "schedule.\n"
+     "\n"
+     "  --month M       YYYY-MM\n"
+     "  --from M, --to M  a range of months instead\n"
+     "  --account A     only this account\n"
+     "  --work-order W  only this work order\n"
+     "  --format F      table (default), csv or json (--json: json)\n",
+     "MFTawo", "", NULL, cli_billing_report, 0},
+    {"billing", "invoice", "--month M --out DIR [--account A]",
+     "Writes one PDF invoice per account billed in month M and the\n"
+     "accounting export CSV into DIR (DRAFT while the month is open).\n"
+     "\n"
+     "  --month M       YYYY-MM (required)\n"
+     "  --out DIR       an existing folder (required)\n"
+     "  --account A     only this account's invoice\n",
+     "MOa", "MO", NULL, cli_billing_invoice, 0},
+    {"billing", "close", "MONTH [--force]",
+     "Closes MONTH (YYYY-MM): freezes its lines, so its reports and\n"
+     "invoices never change. Refused while jobs created before the month\n"
+     "ended are unfinished (they are listed), unless --force: those jobs\n"
+     "then bill in the first open month they finish in.\n"
+     "\n"
+     "  --force         close over unfinished jobs\n",
+     "x", "", "MONTH", cli_billing_close, 0},
+    {"billing", "adjust", "ID --pages N --reason TEXT",
+     "Adjusts the bill of done job ID by N billable pages (negative: a\n"
+     "credit) at the price it was billed at, in the first open month from\n"
+     "its billing month on: for rework found after the fact.\n"
+     "\n"
+     "  --pages N       non-zero page count, e.g. 3 or -2 (required)\n"
+     "  --reason TEXT   why (required; on the line and in the event)\n",
+     "Pr", "Pr", "ID", cli_billing_adjust, 0},
     {"status", NULL, "[--check]",
      "Shows the queue (pages queued and running), jobs by state, pages\n"
      "finished per minute over the last 5 and 60 minutes, and the failed\n"
@@ -1209,6 +1247,17 @@ static const struct option all_opts[] = {
     {"limit", required_argument, NULL, 'l'},
     {"reason", required_argument, NULL, 'r'},
     {"check", no_argument, NULL, 'k'},
+    {"price", required_argument, NULL, 'p'},
+    {"min-charge", required_argument, NULL, 'm'},
+    {"effective", required_argument, NULL, 'e'},
+    {"description", required_argument, NULL, 'd'},
+    {"month", required_argument, NULL, 'M'},
+    {"from", required_argument, NULL, 'F'},
+    {"to", required_argument, NULL, 'T'},
+    {"format", required_argument, NULL, 'o'},
+    {"out", required_argument, NULL, 'O'},
+    {"force", no_argument, NULL, 'x'},
+    {"pages", required_argument, NULL, 'P'},
     {NULL, 0, NULL, 0},
 };
 
@@ -1223,7 +1272,7 @@ static const char *opt_name(int code)
 }
 
 /* Prints a usage error with a pointer to --help; returns PM_EXIT_USAGE. */
-static int usage_error(const cli_t *c, const char *fmt, const char *what)
+int cli_usage_error(const cli_t *c, const char *fmt, const char *what)
 {
     fprintf(stderr, "%s: ", c->prefix);
     fprintf(stderr, fmt, what);
@@ -1251,20 +1300,20 @@ static int parse_args(cli_t *c, int argc, char **argv)
             return CLI_DONE;
         }
         if (ch == ':')
-            return usage_error(c, "%s needs a value", argv[optind - 1]);
+            return cli_usage_error(c, "%s needs a value", argv[optind - 1]);
         if (ch == '?')
-            return usage_error(c, "unknown option '%s'", argv[optind - 1]);
+            return cli_usage_error(c, "unknown option '%s'", argv[optind - 1]);
         c->opt[ch] = optarg ? optarg : yes;
     }
     c->json = c->opt['J'] != NULL;
     if (optind < argc)
         c->arg = argv[optind++];
     if (c->cmd->arg != NULL && c->arg == NULL)
-        return usage_error(c, "missing %s", c->cmd->arg);
+        return cli_usage_error(c, "missing %s", c->cmd->arg);
     if (c->cmd->arg == NULL && c->arg != NULL)
-        return usage_error(c, "unexpected argument '%s'", c->arg);
+        return cli_usage_error(c, "unexpected argument '%s'", c->arg);
     if (optind < argc)
-        return usage_error(c, "unexpected argument '%s'", argv[optind]);
+        return cli_usage_error(c, "unexpected argument '%s'", argv[optind]);
     return PM_EXIT_OK;
 }
 
@@ -1317,12 +1366,13 @@ static int check_args(cli_t *c)
 {
     for (const char *r = c->cmd->required; *r; r++)
         if (c->opt[(unsigned char)*r] == NULL)
-            return usage_error(c, "--%s is required", opt_name(*r));
+            return cli_usage_error(c, "--%s is required", opt_name(*r));
     for (size_t i = 0; i < sizeof(c->opt) / sizeof(c->opt[0]); i++)
         if (c->opt[i] != NULL && c->opt[i][0] == '\0')
-            return usage_error(c, "--%s must not be empty", opt_name((int)i));
+            return cli_usage_error(c, "--%s must not be empty",
+                                   opt_name((int)i));
     if (c->arg != NULL && c->arg[0] == '\0')
-        return usage_error(c, "%s must not be empty", c->cmd->arg);
+        return cli_usage_error(c, "%s must not be empty", c->cmd->arg);
     if (c->cmd->arg != NULL && strcmp(c->cmd->arg, "ID") == 0)
         return parse_id(c);
     return parse_filters(c);
@@ -1352,9 +1402,17 @@ static int resolve(cli_t *c)
         pm_free(errors);
         return PM_EXIT_USAGE;
     }
-    c->path = pm_strdup(c->opt['D'] ? c->opt['D'] : cfg ? cfg->catalog : NULL);
-    pm_config_free(cfg);
-    return c->actor && c->path ? PM_EXIT_OK : out_of_memory(c);
+    if (cfg == NULL)
+        return cli_oom(c);
+    c->cfg = cfg;
+    /* Months (billing, fee dates) are in the configured zone. */
+    if (pm_billing_set_timezone(cfg->billing_timezone) != 0) {
+        fprintf(stderr, "%s: bad billing timezone '%s'\n", c->prefix,
+                cfg->billing_timezone);
+        return PM_EXIT_USAGE;
+    }
+    c->path = pm_strdup(c->opt['D'] ? c->opt['D'] : cfg->catalog);
+    return c->actor && c->path ? PM_EXIT_OK : cli_oom(c);
 }
 
 /* Opens the catalog. Only `account add` may create the file: a mistyped
@@ -1402,6 +1460,7 @@ static int run_cmd(const cmd_t *cmd, int argc, char **argv)
         rc = PM_EXIT_FAILURE;
     }
     pm_catalog_close(c.cat);
+    pm_config_free(c.cfg);
     pm_free(c.actor);
     pm_free(c.path);
     return rc == CLI_DONE ? PM_EXIT_OK : rc;

@@ -443,6 +443,7 @@ static void check_duplicate(pm__serve_t *s, pm__intake_t *it)
 static void create_job(pm__serve_t *s, pm__intake_t *it)
 {
     pm_batch_t *b = it->b;
+    const pm_profile_t *p = pm_config_profile(s->cfg, b->profile);
     pm_job_t j = {0};
     int64_t id = 0;
 
@@ -457,6 +458,7 @@ static void create_job(pm__serve_t *s, pm__intake_t *it)
     j.source_path = it->spooled;
     j.hold_reason = it->hold;
     j.duplicate_of = it->duplicate_of;
+    j.bill_blank = p != NULL && p->bill_blank; /* fixed at intake */
     if (pm_job_create(s->cat, &j, it->pages, it->npages, ACTOR_INTAKE, &id) !=
         0) {
         /* Back out of the spool, so the batch is not lost to a person. */

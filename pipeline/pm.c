@@ -7,6 +7,7 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -501,4 +502,19 @@ int pm_ncpu(void)
     long n = sysconf(_SC_NPROCESSORS_ONLN);
 
     return n < 1 ? 1 : (int)n;
+}
+
+int pm_timezone_valid(const char *tz)
+{
+    char path[PATH_MAX];
+    struct stat st;
+
+    if (tz == NULL || tz[0] == '\0')
+        return 0;
+    if (strcmp(tz, "UTC") == 0)
+        return 1;
+    if (tz[0] == '/' || strstr(tz, "..") != NULL || strlen(tz) > 200)
+        return 0;
+    snprintf(path, sizeof(path), "/usr/share/zoneinfo/%s", tz);
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }

@@ -141,6 +141,11 @@ int pm_natural_cmp(const char *a, const char *b);
 /* True when `s` is valid UTF-8 (what the worker protocol can carry). */
 int pm_utf8_valid(const char *s);
 
+/* Nonzero when `tz` is "UTC" or names a regular file under
+ * /usr/share/zoneinfo by a relative path without "..": a zone that glibc
+ * will not silently turn into UTC. */
+int pm_timezone_valid(const char *tz);
+
 /* Returns the number of online CPUs (at least 1). */
 int pm_ncpu(void);
 

@@ -30,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "catalog/billing.h"
 #include "pipeline/pm.h"
 #include "pipeline/serve_int.h"
 
@@ -178,11 +179,12 @@ static void note_fixed(const pm__serve_t *s, const pm_config_t *n)
         o->workers != n->workers || o->page_timeout != n->page_timeout ||
         o->worker_memory_mb != n->worker_memory_mb ||
         o->max_attempts != n->max_attempts ||
-        str_differs(o->tessdata, n->tessdata))
+        str_differs(o->tessdata, n->tessdata) ||
+        str_differs(o->billing_timezone, n->billing_timezone))
         pm_log(PM_LOG_WARN, "serve",
                "reload: catalog, spool, output, workers, page_timeout, "
-               "worker_memory_mb, max_attempts and tessdata take effect at "
-               "the next start");
+               "worker_memory_mb, max_attempts, tessdata and the billing "
+               "timezone take effect at the next start");
 }
 
 static void reload(pm__serve_t *s)
@@ -359,6 +361,13 @@ int pm_serve_main(int argc, char **argv)
     memset(&s, 0, sizeof(s));
     if (load_config(config, &s.cfg, 1) != 0)
         return PM_EXIT_USAGE;
+    /* Billing months (set when a job is done) are in this zone. */
+    if (pm_billing_set_timezone(s.cfg->billing_timezone) != 0) {
+        fprintf(stderr, "pagemill serve: bad billing timezone '%s'\n",
+                s.cfg->billing_timezone);
+        pm_config_free(s.cfg);
+        return PM_EXIT_USAGE;
+    }
     s.config_path = config;
     /* A worker that dies while we write to it must not take us along. */
     signal(SIGPIPE, SIG_IGN);

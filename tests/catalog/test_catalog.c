@@ -19,6 +19,7 @@
 
 #include <sqlite3.h>
 
+#include "catalog/billing.h"
 #include "catalog/catalog.h"
 #include "catalog/catalog_int.h"
 #include "lib/testlib.h"
@@ -1130,7 +1131,7 @@ static void retry_requeues_only_failed_pages(void **state)
     pm_catalog_close(cat);
 }
 
-static void cancel_stops_everything_but_done(void **state)
+static void cancel_stops_everything(void **state)
 {
     pm_catalog_t *cat = open_mem();
     pm_page_metrics_t m = metrics(0);
@@ -1152,13 +1153,14 @@ static void cancel_stops_everything_but_done(void **state)
     assert_int_equal(billable(cat, job, 1), 0);
     assert_int_equal(count_events(cat, job, "job.cancelled"), 1);
 
+    /* A done job can be cancelled too: its pages stop counting. */
     done_job = new_job(cat, 1, 2, NULL);
     claim_complete(cat, T0, 0);
     finish(cat, done_job, T0);
-    assert_int_equal(pm_job_cancel(cat, done_job, "operator:jane", NULL),
-                     PM_EINVAL);
-    assert_int_equal(pm_job_cancel(cat, 999, "operator:jane", NULL), PM_ENOENT);
     assert_int_equal(billable(cat, 0, 1), 1);
+    assert_int_equal(pm_job_cancel(cat, done_job, "operator:jane", NULL), 0);
+    assert_int_equal(pm_job_cancel(cat, 999, "operator:jane", NULL), PM_ENOENT);
+    assert_int_equal(billable(cat, 0, 1), 0);
     pm_catalog_close(cat);
 }
 
@@ -1615,33 +1617,539 @@ static void worker_report_is_all_or_nothing(void **state)
     pm_catalog_close(cat);
 }
 
-/* A catalog at schema 1 gets the workers table on open (migration 2). */
-static void schema_1_catalog_gains_the_workers_table(void **state)
+/* A catalog at schema 1 gets every later migration on open: the workers
+ * table (2) and billing (3), its done jobs billed in their UTC month. */
+static void schema_1_catalog_is_migrated_to_the_latest(void **state)
 {
     const char *path = temp_catalog();
     pm_catalog_t *cat;
     pm_worker_info_t w = {.slot = 1, .pid = 1, .state = PM_WORKER_IDLE};
+    pm_job_t j;
     sqlite3 *db;
+    int64_t job;
     int version = 0;
 
     (void)state;
     assert_int_equal(pm_catalog_open(path, &cat), 0);
+    job = new_job(cat, 1, 1, NULL);
+    claim_complete(cat, T0, 0);
+    finish(cat, job, T0);
     pm_catalog_close(cat);
     /* Back to what a schema-1 build left. */
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
     assert_int_equal(raw_exec(db,
-                              "DROP TABLE workers; DELETE FROM "
-                              "schema_migrations WHERE version = 2",
+                              "DROP TABLE workers; DROP TABLE billing_lines; "
+                              "DROP TABLE billing_periods; DROP TABLE "
+                              "billing_adjustments; DROP INDEX jobs_billing; "
+                              "ALTER TABLE jobs DROP COLUMN billing_month; "
+                              "ALTER TABLE jobs DROP COLUMN bill_blank; "
+                              "ALTER TABLE fee_codes DROP COLUMN created_at; "
+                              "DELETE FROM schema_migrations WHERE version "
+                              ">= 2",
                               NULL),
                      SQLITE_OK);
     sqlite3_close(db);
 
     assert_int_equal(pm_catalog_open(path, &cat), 0);
     assert_int_equal(pm_catalog_schema_version(cat, &version), 0);
-    assert_int_equal(version, 2);
+    assert_int_equal(version, PM__CATALOG_SCHEMA_VERSION);
     assert_int_equal(pm_worker_report(cat, "c", &w, 1, 1), 0);
+    assert_int_equal(pm_job_get(cat, job, &j), 0);
+    assert_string_equal(j.billing_month, "1970-01"); /* T0, UTC */
+    pm_job_cleanup(&j);
     pm_catalog_close(cat);
     t_tmpdir_cleanup();
+}
+
+/* The ledger tests' catalog file. */
+static char ledger_db[4096];
+
+/* A day in the billing time zone (UTC here) plus `hours`. */
+static int64_t day(const char *date, int hours)
+{
+    int64_t t = 0;
+
+    assert_int_equal(pm_date_parse(date, &t), 0);
+    return t + (int64_t)hours * 3600;
+}
+
+static void add_fee(pm_catalog_t *cat, const char *code, int64_t unit_mc,
+                    int64_t min_mc, const char *from)
+{
+    pm_fee_t f = {.code = (char *)code,
+                  .unit_price_mc = unit_mc,
+                  .min_charge_mc = min_mc,
+                  .effective_from = day(from, 0)};
+    int64_t id = 0;
+
+    assert_int_equal(pm_fee_add(cat, &f, "cli:clerk", day(from, 0), &id), 0);
+    assert_true(id > 0);
+}
+
+static void add_workorder(pm_catalog_t *cat, const char *number,
+                          const char *fee)
+{
+    pm_workorder_t w = {.number = (char *)number,
+                        .account = (char *)"CITY",
+                        .fee_code = (char *)fee};
+    int64_t id;
+
+    assert_int_equal(pm_workorder_add(cat, &w, "cli:test", &id), 0);
+}
+
+/* A job of `npages` pages for work order `wo`, the first `blanks` of them
+ * blank, queued at `created`; with `finished` it is completed and done
+ * then, else left queued. Returns its id. */
+static int64_t ledger_job(pm_catalog_t *cat, const char *wo, int npages,
+                          int blanks, int bill_blank, int64_t created,
+                          int64_t finished)
+{
+    static unsigned seed = 0x1000;
+    pm_page_input_t pages[16];
+    char src[16][32], sha[16][65];
+    pm_job_t j = {.workorder = (char *)wo,
+                  .account = (char *)"CITY",
+                  .profile = (char *)"default",
+                  .bill_blank = bill_blank};
+    int64_t id = 0;
+    sqlite3 *db;
+    char sql[128];
+    int i;
+
+    assert_true(npages <= 16);
+    seed++;
+    for (i = 0; i < npages; i++) {
+        snprintf(src[i], sizeof(src[i]), "/spool/%u/p%d.tif", seed, i + 1);
+        snprintf(sha[i], sizeof(sha[i]), "%08x%056x", seed, (unsigned)i);
+        pages[i] = (pm_page_input_t){src[i], 0, sha[i]};
+    }
+    assert_int_equal(
+        pm_job_create(cat, &j, pages, (size_t)npages, "intake", &id), 0);
+    /* Creation time is the wall clock; the ledger tests need their own. */
+    assert_int_equal(sqlite3_open(ledger_db, &db), SQLITE_OK);
+    snprintf(sql, sizeof(sql),
+             "UPDATE jobs SET created_at = %lld WHERE id = %lld",
+             (long long)created, (long long)id);
+    assert_int_equal(raw_exec(db, sql, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    if (finished == 0)
+        return id;
+    for (i = 0; i < npages; i++)
+        assert_int_equal(claim_complete(cat, finished, i < blanks), id);
+    finish(cat, id, finished);
+    return id;
+}
+
+/* The catalog file in the test's temp folder (*state), with account CITY
+ * and fee codes STD (0.08125 a page, minimum 1.00 a job) and BIG (0.05)
+ * from 2026-10-01. */
+static pm_catalog_t *ledger_catalog(void **state)
+{
+    pm_catalog_t *cat = NULL;
+
+    snprintf(ledger_db, sizeof(ledger_db), "%s/catalog.db",
+             (const char *)*state);
+    assert_int_equal(pm_billing_set_timezone("UTC"), 0);
+    assert_int_equal(pm_catalog_open(ledger_db, &cat), 0);
+    add_account(cat, "CITY");
+    add_fee(cat, "STD", 8125, 100000, "2026-10-01");
+    add_fee(cat, "BIG", 5000, 0, "2026-10-01");
+    return cat;
+}
+
+static pm_billing_line_t *lines_of(pm_catalog_t *cat, const char *month,
+                                   size_t *n)
+{
+    pm_billing_line_t *v = NULL;
+
+    assert_int_equal(pm_billing_lines(cat, month, month, NULL, NULL, &v, n), 0);
+    return v;
+}
+
+static void fee_schedule_keeps_history_and_refuses_bad_dates(void **state)
+{
+    pm_catalog_t *cat = ledger_catalog(state);
+    pm_fee_t f = {.code = (char *)"STD",
+                  .unit_price_mc = 9000,
+                  .effective_from = day("2026-10-01", 0)};
+    pm_fee_t *v;
+    size_t n;
+    int64_t id;
+
+    /* The same code and date twice. */
+    quiet();
+    assert_int_equal(pm_fee_add(cat, &f, "cli:clerk", T0, &id), -EEXIST);
+    loud();
+    add_fee(cat, "STD", 9000, 100000, "2026-11-15");
+    assert_int_equal(pm_fee_list(cat, "STD", &v, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(v[0].unit_price_mc, 8125);
+    assert_int_equal(v[1].unit_price_mc, 9000);
+    assert_true(v[0].effective_from < v[1].effective_from);
+    pm_fee_list_free(v, n);
+    assert_int_equal(pm_fee_list(cat, NULL, &v, &n), 0);
+    assert_int_equal(n, 3);
+    pm_fee_list_free(v, n);
+    assert_int_equal(pm_fee_list(cat, "NOPE", &v, &n), PM_ENOENT);
+    assert_int_equal(count_events(cat, 0, "fee.added"), 3);
+    /* A work order's fee code must exist. */
+    add_workorder(cat, "WO-1", NULL);
+    assert_int_equal(pm_workorder_set_fee(cat, "WO-1", "NOPE", "cli:clerk"),
+                     PM_ENOENT);
+    assert_int_equal(pm_workorder_set_fee(cat, "WO-9", "STD", "cli:clerk"),
+                     PM_ENOENT);
+    assert_int_equal(pm_workorder_set_fee(cat, "WO-1", "STD", "cli:clerk"), 0);
+    assert_int_equal(count_events(cat, 0, "workorder.fee_set"), 1);
+    pm_catalog_close(cat);
+}
+
+/*
+ * The report's figures, recomputed here from billable_pages and
+ * fee_codes on a connection of our own, with the rules written out: the
+ * price effective when the job finished, blanks billed only when the job
+ * says so, the minimum per job, rounding half away from zero once.
+ */
+static void report_recomputes_from_billable_pages(void **state)
+{
+    pm_catalog_t *cat = ledger_catalog(state);
+    int64_t jobs[6], t_nov = day("2026-11-01", 0);
+    pm_billing_line_t *v;
+    size_t n, i;
+    sqlite3 *db;
+    pm_task_t t;
+
+    add_workorder(cat, "WO-A", "STD");
+    add_workorder(cat, "WO-B", "BIG");
+    jobs[0] = ledger_job(cat, "WO-A", 5, 2, 0, t_nov, day("2026-11-03", 9));
+    jobs[1] = ledger_job(cat, "WO-A", 3, 1, 1, t_nov, day("2026-11-20", 23));
+    jobs[2] = ledger_job(cat, "WO-B", 1, 0, 0, t_nov, day("2026-11-30", 23));
+    jobs[3] = ledger_job(cat, "WO-A", 1, 1, 0, t_nov, day("2026-11-04", 1));
+    /* Billed in October and December, not November. */
+    jobs[4] = ledger_job(cat, "WO-A", 2, 0, 0, t_nov, day("2026-10-31", 23));
+    jobs[5] = ledger_job(cat, "WO-B", 2, 0, 0, t_nov, day("2026-12-01", 0));
+    /* A failed job and a cancelled one bill nothing. */
+    ledger_job(cat, "WO-A", 1, 0, 0, t_nov, 0);
+    claim_fail(cat, day("2026-11-05", 0), "corrupt");
+    collect(cat, day("2026-11-05", 0));
+    ledger_job(cat, "WO-A", 2, 0, 0, t_nov, 0);
+    t = claim(cat, "w1", day("2026-11-06", 0));
+    assert_int_equal(pm_job_cancel(cat, t.job, "cli:test", "wrong box"), 0);
+    pm_task_cleanup(&t);
+
+    v = lines_of(cat, "2026-11", &n);
+    assert_int_equal(n, 4);
+    /* Ordered by account, work order, job. */
+    assert_int_equal(v[0].job, jobs[0]);
+    assert_int_equal(v[1].job, jobs[1]);
+    assert_int_equal(v[2].job, jobs[3]);
+    assert_int_equal(v[3].job, jobs[2]);
+    assert_int_equal(sqlite3_open(ledger_db, &db), SQLITE_OK);
+    for (i = 0; i < n; i++) {
+        char sql[512];
+        int64_t pages, blank, unit, min, billable, amount;
+        int bill_blank;
+
+        assert_int_equal(v[i].kind, PM_LINE_JOB);
+        assert_string_equal(v[i].month, "2026-11");
+        assert_string_equal(v[i].account, "CITY");
+        assert_true(v[i].priced);
+        snprintf(sql, sizeof(sql),
+                 "SELECT count(*) FROM billable_pages WHERE job = %lld",
+                 (long long)v[i].job);
+        pages = raw_int(db, sql);
+        snprintf(sql, sizeof(sql),
+                 "SELECT count(*) FROM billable_pages WHERE job = %lld AND "
+                 "blank = 1",
+                 (long long)v[i].job);
+        blank = raw_int(db, sql);
+        snprintf(sql, sizeof(sql),
+                 "SELECT bill_blank FROM jobs WHERE id = %lld",
+                 (long long)v[i].job);
+        bill_blank = (int)raw_int(db, sql);
+        snprintf(sql, sizeof(sql),
+                 "SELECT f.unit_price_millicents FROM fee_codes f, jobs j "
+                 "WHERE j.id = %lld AND f.code = '%s' AND f.effective_from "
+                 "<= j.finished_at ORDER BY f.effective_from DESC LIMIT 1",
+                 (long long)v[i].job, v[i].fee_code);
+        unit = raw_int(db, sql);
+        snprintf(sql, sizeof(sql),
+                 "SELECT f.min_charge_millicents FROM fee_codes f, jobs j "
+                 "WHERE j.id = %lld AND f.code = '%s' AND f.effective_from "
+                 "<= j.finished_at ORDER BY f.effective_from DESC LIMIT 1",
+                 (long long)v[i].job, v[i].fee_code);
+        min = raw_int(db, sql);
+        billable = bill_blank ? pages : pages - blank;
+        amount = billable * unit < min ? min : billable * unit;
+        assert_int_equal(v[i].pages, pages);
+        assert_int_equal(v[i].blank_pages, blank);
+        assert_int_equal(v[i].billable_pages, billable);
+        assert_int_equal(v[i].unit_price_mc, unit);
+        assert_int_equal(v[i].amount_mc, amount);
+        assert_int_equal(v[i].amount_cents, (amount + 500) / 1000);
+    }
+    sqlite3_close(db);
+    /* The figures themselves, for the record: 3 x 0.08125 = 0.24375 is
+     * below the 1.00 minimum; 3 x 0.08125 (blanks billed) likewise; the
+     * all-blank job bills 0 pages and the minimum; 1 x 0.05. */
+    assert_int_equal(v[0].billable_pages, 3);
+    assert_int_equal(v[0].amount_cents, 100);
+    assert_int_equal(v[1].billable_pages, 3);
+    assert_int_equal(v[2].billable_pages, 0);
+    assert_int_equal(v[2].amount_cents, 100);
+    assert_int_equal(v[3].amount_mc, 5000);
+    assert_int_equal(v[3].amount_cents, 5);
+    pm_billing_line_list_free(v, n);
+    /* Filters. */
+    assert_int_equal(
+        pm_billing_lines(cat, "2026-10", "2026-12", NULL, "WO-B", &v, &n), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(v[0].month, "2026-11");
+    assert_string_equal(v[1].month, "2026-12");
+    assert_int_equal(v[1].job, jobs[5]);
+    pm_billing_line_list_free(v, n);
+    assert_int_equal(
+        pm_billing_lines(cat, "2026-11", "2026-13", NULL, NULL, &v, &n),
+        PM_EINVAL);
+    assert_int_equal(
+        pm_billing_lines(cat, "2026-12", "2026-11", NULL, NULL, &v, &n),
+        PM_EINVAL);
+    pm_catalog_close(cat);
+}
+
+static void fee_change_mid_month_prices_by_finish_date(void **state)
+{
+    pm_catalog_t *cat = ledger_catalog(state);
+    pm_billing_line_t *v;
+    int64_t before, after;
+    size_t n;
+
+    add_fee(cat, "PLAIN", 8000, 0, "2026-10-01");
+    add_fee(cat, "PLAIN", 10000, 0, "2026-11-15");
+    add_workorder(cat, "WO-P", "PLAIN");
+    before = ledger_job(cat, "WO-P", 2, 0, 0, day("2026-11-01", 0),
+                        day("2026-11-14", 23));
+    after = ledger_job(cat, "WO-P", 2, 0, 0, day("2026-11-01", 0),
+                       day("2026-11-15", 0));
+    v = lines_of(cat, "2026-11", &n);
+    assert_int_equal(n, 2);
+    assert_int_equal(v[0].job, before);
+    assert_int_equal(v[0].unit_price_mc, 8000);
+    assert_int_equal(v[0].amount_mc, 16000);
+    assert_int_equal(v[1].job, after);
+    assert_int_equal(v[1].unit_price_mc, 10000);
+    assert_int_equal(v[1].amount_mc, 20000);
+    pm_billing_line_list_free(v, n);
+    pm_catalog_close(cat);
+}
+
+static void assert_lines_equal(const pm_billing_line_t *a, size_t na,
+                               const pm_billing_line_t *b, size_t nb)
+{
+    assert_int_equal(na, nb);
+    for (size_t i = 0; i < na; i++) {
+        assert_string_equal(a[i].month, b[i].month);
+        assert_int_equal(a[i].kind, b[i].kind);
+        assert_string_equal(a[i].account, b[i].account);
+        assert_string_equal(a[i].workorder, b[i].workorder);
+        assert_int_equal(a[i].job, b[i].job);
+        assert_string_equal(a[i].fee_code, b[i].fee_code);
+        assert_int_equal(a[i].pages, b[i].pages);
+        assert_int_equal(a[i].blank_pages, b[i].blank_pages);
+        assert_int_equal(a[i].billable_pages, b[i].billable_pages);
+        assert_int_equal(a[i].unit_price_mc, b[i].unit_price_mc);
+        assert_int_equal(a[i].amount_mc, b[i].amount_mc);
+        assert_int_equal(a[i].amount_cents, b[i].amount_cents);
+        assert_int_equal(a[i].finished_at, b[i].finished_at);
+    }
+}
+
+static void close_freezes_the_month_and_cancel_adjusts_later(void **state)
+{
+    pm_catalog_t *cat = ledger_catalog(state);
+    pm_billing_line_t *open_v, *v, *w;
+    size_t open_n, n, nw, nids = 0;
+    int64_t a, b, late, fee_id, *ids = NULL, dec2 = day("2026-12-02", 10);
+    pm_billing_period_t p;
+    pm_fee_t f = {.code = (char *)"STD", .unit_price_mc = 1};
+    char month[8], *msg = NULL;
+    pm_job_t j;
+    sqlite3 *db;
+
+    add_workorder(cat, "WO-A", "STD");
+    a = ledger_job(cat, "WO-A", 16, 0, 0, day("2026-11-01", 0),
+                   day("2026-11-10", 0));
+    b = ledger_job(cat, "WO-A", 4, 1, 0, day("2026-11-01", 0),
+                   day("2026-11-11", 0));
+    /* Created in November, still queued. */
+    late = ledger_job(cat, "WO-A", 1, 0, 0, day("2026-11-30", 20), 0);
+    open_v = lines_of(cat, "2026-11", &open_n);
+    assert_int_equal(open_n, 2);
+
+    /* Refused: a month not begun, and unfinished jobs (listed). */
+    quiet();
+    assert_int_equal(
+        pm_billing_close(cat, "2027-01", 0, "cli:clerk", dec2, &ids, &nids),
+        PM_EINVAL);
+    assert_int_equal(
+        pm_billing_close(cat, "2026-11", 0, "cli:clerk", dec2, &ids, &nids),
+        PM_EINVAL);
+    loud();
+    assert_int_equal(nids, 1);
+    assert_int_equal(ids[0], late);
+    pm_free(ids);
+    assert_int_equal(pm_billing_period_get(cat, "2026-11", &p), 0);
+    assert_false(p.closed);
+    pm_billing_period_cleanup(&p);
+
+    /* --force closes over it; the month's lines are what they were. */
+    assert_int_equal(
+        pm_billing_close(cat, "2026-11", 1, "cli:clerk", dec2, &ids, &nids), 0);
+    assert_int_equal(pm_billing_period_get(cat, "2026-11", &p), 0);
+    assert_true(p.closed);
+    assert_true(p.forced);
+    assert_int_equal(p.closed_at, dec2);
+    assert_string_equal(p.closed_by, "cli:clerk");
+    assert_int_equal(p.lines, 2);
+    /* 16 x 0.08125 = 1.30; 3 pages: the 1.00 minimum. */
+    assert_int_equal(p.total_cents, 130 + 100);
+    pm_billing_period_cleanup(&p);
+    assert_int_equal(count_events(cat, 0, "billing.closed"), 1);
+    v = lines_of(cat, "2026-11", &n);
+    assert_lines_equal(open_v, open_n, v, n);
+    quiet();
+    assert_int_equal(
+        pm_billing_close(cat, "2026-11", 1, "cli:clerk", dec2, NULL, NULL),
+        -EEXIST);
+    /* No price may be dated into a closed month. */
+    f.effective_from = day("2026-11-20", 0);
+    assert_int_equal(pm_fee_add(cat, &f, "cli:clerk", dec2, &fee_id),
+                     PM_EINVAL);
+    loud();
+    add_fee(cat, "STD", 9000, 100000, "2026-12-01");
+
+    /* The late job finishes in November's last hour: December's bill. */
+    assert_int_equal(claim_complete(cat, day("2026-11-30", 23), 0), late);
+    finish(cat, late, day("2026-11-30", 23));
+    assert_int_equal(pm_job_get(cat, late, &j), 0);
+    assert_string_equal(j.billing_month, "2026-12");
+    pm_job_cleanup(&j);
+
+    /* Cancelling a job billed in November credits it in December. */
+    assert_int_equal(pm_job_cancel(cat, a, "cli:clerk", "billed in error"), 0);
+    assert_int_equal(count_events(cat, a, "billing.adjustment"), 1);
+    /* A rework: two more pages of job b, debited. */
+    assert_int_equal(pm_billing_adjust(cat, b, 2, "two pages rescanned",
+                                       "cli:clerk", dec2, month),
+                     0);
+    assert_string_equal(month, "2026-12");
+    quiet();
+    assert_int_equal(
+        pm_billing_adjust(cat, late + 100, 2, "x", "cli:clerk", dec2, month),
+        PM_ENOENT);
+    assert_int_equal(
+        pm_billing_adjust(cat, a, 2, "x", "cli:clerk", dec2, month),
+        PM_EINVAL); /* cancelled */
+    loud();
+    w = lines_of(cat, "2026-12", &nw);
+    assert_int_equal(nw, 3);
+    /* The late job at December's price, then the adjustments by job. */
+    assert_int_equal(w[0].kind, PM_LINE_JOB);
+    assert_int_equal(w[0].job, late);
+    assert_int_equal(w[0].unit_price_mc, 8125); /* finished in November */
+    assert_int_equal(w[1].kind, PM_LINE_ADJUSTMENT);
+    assert_int_equal(w[1].job, a);
+    assert_int_equal(w[1].billable_pages, -16);
+    assert_int_equal(w[1].amount_mc, -v[0].amount_mc);
+    assert_int_equal(w[1].amount_cents, -v[0].amount_cents);
+    assert_non_null(strstr(w[1].note, "billed in error"));
+    assert_int_equal(w[2].kind, PM_LINE_ADJUSTMENT);
+    assert_int_equal(w[2].job, b);
+    assert_int_equal(w[2].billable_pages, 2);
+    assert_int_equal(w[2].unit_price_mc, 8125); /* as billed */
+    assert_int_equal(w[2].amount_mc, 16250);
+    pm_billing_line_list_free(w, nw);
+
+    /* November is as it was, and cannot be edited behind our back. */
+    pm_billing_line_list_free(v, n);
+    v = lines_of(cat, "2026-11", &n);
+    assert_lines_equal(open_v, open_n, v, n);
+    assert_int_equal(sqlite3_open(ledger_db, &db), SQLITE_OK);
+    assert_int_not_equal(
+        raw_exec(db, "UPDATE billing_lines SET amount_cents = 0", &msg),
+        SQLITE_OK);
+    assert_non_null(strstr(msg, "frozen"));
+    free(msg);
+    assert_int_not_equal(raw_exec(db, "DELETE FROM billing_periods", NULL),
+                         SQLITE_OK);
+    assert_int_not_equal(raw_exec(db, "DELETE FROM billing_adjustments", NULL),
+                         SQLITE_OK);
+    sqlite3_close(db);
+
+    /* December closes with the credit; a second cancel credits nothing. */
+    assert_int_equal(pm_billing_close(cat, "2026-12", 0, "cli:clerk",
+                                      day("2027-01-02", 0), NULL, NULL),
+                     0);
+    assert_int_equal(pm_job_cancel(cat, b, "cli:clerk", "late objection"), 0);
+    w = lines_of(cat, "2027-01", &nw);
+    assert_int_equal(nw, 1);
+    /* b: 3 billable pages at the minimum (1.00) plus the 2-page debit. */
+    assert_int_equal(w[0].billable_pages, -5);
+    assert_int_equal(w[0].amount_mc, -(100000 + 16250));
+    pm_billing_line_list_free(w, nw);
+    pm_billing_line_list_free(v, n);
+    pm_billing_line_list_free(open_v, open_n);
+    pm_catalog_close(cat);
+}
+
+static void close_refuses_unpriced_lines(void **state)
+{
+    pm_catalog_t *cat = ledger_catalog(state);
+    pm_billing_line_t *v;
+    size_t n;
+    int64_t job;
+
+    add_workorder(cat, "WO-X", NULL);
+    job = ledger_job(cat, "WO-X", 1, 0, 0, day("2026-11-01", 0),
+                     day("2026-11-02", 0));
+    v = lines_of(cat, "2026-11", &n);
+    assert_int_equal(n, 1);
+    assert_false(v[0].priced);
+    assert_int_equal(v[0].amount_mc, 0);
+    pm_billing_line_list_free(v, n);
+    quiet();
+    assert_int_equal(pm_billing_close(cat, "2026-11", 1, "cli:clerk",
+                                      day("2026-12-01", 0), NULL, NULL),
+                     PM_EINVAL);
+    loud();
+    assert_non_null(strstr(pm_catalog_errmsg(cat), "no price"));
+    assert_int_equal(pm_workorder_set_fee(cat, "WO-X", "BIG", "cli:clerk"), 0);
+    assert_int_equal(pm_billing_close(cat, "2026-11", 0, "cli:clerk",
+                                      day("2026-12-01", 0), NULL, NULL),
+                     0);
+    v = lines_of(cat, "2026-11", &n);
+    assert_int_equal(v[0].job, job);
+    assert_int_equal(v[0].amount_mc, 5000);
+    pm_billing_line_list_free(v, n);
+    pm_catalog_close(cat);
+}
+
+static void billing_queries_use_indexes(void **state)
+{
+    static const char *const names[] = {"bill_open", "bill_frozen",
+                                        "job_billed", "job_adj_open"};
+    pm_catalog_t *cat = open_mem();
+    char *plan;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        assert_int_equal(pm__catalog_plan(cat, names[i], &plan), 0);
+        assert_no_full_scan(names[i], plan);
+        if (strstr(plan, "SCAN j\n") || strstr(plan, "SCAN jobs") ||
+            strstr(plan, "SCAN d\n") || strstr(plan, "SCAN billing_lines"))
+            fail_msg("%s scans a whole table:\n%s", names[i], plan);
+        pm_free(plan);
+    }
+    pm_catalog_close(cat);
 }
 
 int main(void)
@@ -1671,7 +2179,7 @@ int main(void)
         cmocka_unit_test(collect_finished_advances_jobs),
         cmocka_unit_test(assembly_failure_fails_the_job),
         cmocka_unit_test(retry_requeues_only_failed_pages),
-        cmocka_unit_test(cancel_stops_everything_but_done),
+        cmocka_unit_test(cancel_stops_everything),
         cmocka_unit_test(billable_counts_done_jobs_and_honours_blank),
         cmocka_unit_test(status_reports_the_numbers),
         cmocka_unit_test(concurrent_claimers_never_share_a_page),
@@ -1682,7 +2190,21 @@ int main(void)
         cmocka_unit_test(job_create_is_all_or_nothing_when_memory_runs_out),
         cmocka_unit_test(worker_report_replaces_the_owners_rows),
         cmocka_unit_test(worker_report_is_all_or_nothing),
-        cmocka_unit_test(schema_1_catalog_gains_the_workers_table),
+        cmocka_unit_test(schema_1_catalog_is_migrated_to_the_latest),
+        cmocka_unit_test_setup_teardown(
+            fee_schedule_keeps_history_and_refuses_bad_dates, t_tmpdir_setup,
+            t_tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(report_recomputes_from_billable_pages,
+                                        t_tmpdir_setup, t_tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(
+            fee_change_mid_month_prices_by_finish_date, t_tmpdir_setup,
+            t_tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(
+            close_freezes_the_month_and_cancel_adjusts_later, t_tmpdir_setup,
+            t_tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(close_refuses_unpriced_lines,
+                                        t_tmpdir_setup, t_tmpdir_teardown),
+        cmocka_unit_test(billing_queries_use_indexes),
     };
     pm_catalog_t *cat = NULL;
 

@@ -1,0 +1,89 @@
+/*
+ * cli_int.h: what the catalog commands share between cli.c (accounts,
+ * work orders, jobs, status, and the command table and option parsing)
+ * and cli_billing.c (fees and billing): one run of a command, and the
+ * output helpers every command prints through. Not used elsewhere.
+ */
+#ifndef PM_PIPELINE_CLI_INT_H
+#define PM_PIPELINE_CLI_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "catalog/catalog.h"
+#include "config/config.h"
+
+/* A command asks to stop with success (after --help). */
+#define CLI_DONE (-1)
+
+/* Widest table a command prints. */
+#define MAX_COLS 12
+
+typedef struct cmd cmd_t;
+
+/* One run of one command. */
+typedef struct cli {
+    const cmd_t *cmd;
+    char prefix[48];   /* "pagemill job retry", for messages */
+    char *opt[128];    /* option values by option code; flags get "yes" */
+    char *arg;         /* the positional argument, if the command takes one */
+    int64_t id;        /* arg as a job id */
+    int state;         /* --state as a pm_job_state_t, -1 if not given */
+    size_t limit;      /* --limit, 0 if not given */
+    int json;          /* --json */
+    char *actor;       /* owned */
+    char *path;        /* catalog file, owned */
+    pm_config_t *cfg;  /* --config's file, or the defaults; owned */
+    pm_catalog_t *cat; /* owned */
+} cli_t;
+
+/* Reports a failed catalog call in one line ("<prefix>: <errmsg>") and
+ * returns the exit status: 2 for bad input, 1 for anything else. */
+int cli_fail(const cli_t *c, int err);
+int cli_oom(const cli_t *c);
+/* Prints "<prefix>: " fmt (with `what`) and a pointer to --help; 2. */
+int cli_usage_error(const cli_t *c, const char *fmt, const char *what);
+
+/* "2026-11-23T12:00:00Z" in buf, or NULL for 0 (never happened). */
+const char *cli_fmt_time(char buf[32], int64_t t);
+const char *cli_fmt_int(char buf[24], long long v);
+/* "label:   value" with the labels aligned. */
+void cli_kv(const char *label, const char *value);
+
+/* A header row and rows of cells (first lines only), each column as wide
+ * as its widest cell; columns marked 'r' in `align` are right-aligned. */
+typedef struct table {
+    size_t ncols, nrows; /* rows include the header */
+    char **cells;        /* nrows * ncols, owned */
+    const char *align;
+    int oom;
+} table_t;
+
+void cli_table_init(table_t *t, const char *const *heads, size_t ncols,
+                    const char *align);
+/* Appends a row, copying its cells (NULL shows as "-"). */
+void cli_table_row(table_t *t, const char *const *cells);
+/* Prints the table, or `none` when it has no rows, and releases it. */
+int cli_table_emit(const cli_t *c, table_t *t, const char *none);
+
+/* A JSON string (null for NULL; non-UTF-8 bytes become '?'). */
+json_t *cli_jstr(const char *s);
+json_t *cli_jtime(int64_t t);
+json_t *cli_jlist(const void *v, size_t n, size_t size,
+                  json_t *(*one)(const void *));
+/* Prints `doc` (and takes it) as the command's one JSON document. */
+int cli_emit_json(const cli_t *c, json_t *doc);
+
+/* ---- the fee and billing commands (cli_billing.c) ---- */
+
+int cli_fee_add(cli_t *c);
+int cli_fee_list(cli_t *c);
+int cli_workorder_set_fee(cli_t *c);
+int cli_billing_report(cli_t *c);
+int cli_billing_invoice(cli_t *c);
+int cli_billing_close(cli_t *c);
+int cli_billing_adjust(cli_t *c);
+
+#endif /* PM_PIPELINE_CLI_INT_H */
