@@ -272,6 +272,357 @@ static void timezone_refuses_unknown_and_unsafe_names(void **state)
     assert_int_equal(pm_billing_set_timezone("UTC"), 0);
 }
 
+/* ---- reports ---- */
+
+/* A line as a backend would compute it; strings borrowed (never freed). */
+static pm_billing_line_t mkline(const char *month, pm_line_kind_t kind,
+                                const char *account, const char *name,
+                                const char *wo, int64_t job, const char *fee,
+                                int64_t pages, int64_t blank, int64_t billable,
+                                int64_t unit_mc, int64_t min_mc,
+                                const char *note)
+{
+    pm_billing_line_t l;
+
+    memset(&l, 0, sizeof(l));
+    snprintf(l.month, sizeof(l.month), "%s", month);
+    l.kind = kind;
+    l.account = (char *)account;
+    l.account_name = (char *)name;
+    l.workorder = (char *)wo;
+    l.job = job;
+    l.fee_code = (char *)fee;
+    l.priced = fee != NULL;
+    l.pages = pages;
+    l.blank_pages = blank;
+    l.billable_pages = billable;
+    if (l.priced) {
+        l.unit_price_mc = unit_mc;
+        l.min_charge_mc = min_mc;
+        assert_int_equal(pm_money_line(billable, unit_mc, min_mc, &l.amount_mc),
+                         0);
+        l.amount_cents = pm_money_round_cents(l.amount_mc);
+    }
+    l.finished_at = NOV_UTC + job * 3600;
+    l.note = (char *)note;
+    return l;
+}
+
+#define CITY_NAME   "City Archive"
+#define COUNTY_NAME "Smith, \"Jones\" & Co"
+#define CREDIT_NOTE "credit for job 7 of 2026-10, \"rework\""
+
+/*
+ * November: CITY's WO-1 has two jobs (the second raised to its minimum)
+ * and a credit; its WO-2 has no fee code; COUNTY has one job.
+ *   WO-1: 116 x 0.08125 = 9.425 -> 9.43; 5.00 minimum; -10 x 0.08125 =
+ *         -0.8125 -> -0.81: 13.62 over 116 billable pages
+ *   WO-2: unpriced, 5 pages
+ *   COUNTY WO-9: 40 x 0.12 = 4.80
+ *   overall 18.42 over 161 billable pages, 1 unpriced line
+ */
+static pm_billing_line_t nov[5];
+
+static void make_november(void)
+{
+    nov[0] = mkline("2026-11", PM_LINE_JOB, "CITY", CITY_NAME, "WO-1", 11,
+                    "STD", 120, 4, 116, 8125, 0, NULL);
+    nov[1] = mkline("2026-11", PM_LINE_JOB, "CITY", CITY_NAME, "WO-1", 12,
+                    "STD", 10, 0, 10, 8125, 500000, NULL);
+    nov[2] = mkline("2026-11", PM_LINE_ADJUSTMENT, "CITY", CITY_NAME, "WO-1", 7,
+                    "STD", -10, 0, -10, 8125, 500000, CREDIT_NOTE);
+    nov[3] = mkline("2026-11", PM_LINE_JOB, "CITY", CITY_NAME, "WO-2", 13, NULL,
+                    5, 0, 5, 0, 0, NULL);
+    nov[4] = mkline("2026-11", PM_LINE_JOB, "COUNTY", COUNTY_NAME, "WO-9", 14,
+                    "PREM", 50, 10, 40, 12000, 0, NULL);
+}
+
+/* November, closed on 2026-12-01 at 09:30 UTC by alice. */
+static pm_billing_period_t nov_closed(void)
+{
+    pm_billing_period_t p;
+
+    memset(&p, 0, sizeof(p));
+    snprintf(p.month, sizeof(p.month), "2026-11");
+    p.closed = 1;
+    p.closed_at = DEC_UTC + 9 * 3600 + 1800;
+    p.closed_by = (char *)"alice";
+    p.lines = 5;
+    p.total_cents = 1842;
+    return p;
+}
+
+static pm_billing_report_t nov_report(const pm_billing_period_t *p)
+{
+    pm_billing_report_t r;
+
+    make_november();
+    memset(&r, 0, sizeof(r));
+    r.from = r.to = "2026-11";
+    r.periods = p;
+    r.nperiods = 1;
+    r.lines = nov;
+    r.nlines = 5;
+    return r;
+}
+
+static char *render(const pm_billing_report_t *r, pm_bill_format_t fmt)
+{
+    char *out = NULL;
+    size_t len = 0;
+
+    assert_int_equal(pm_billing_render(r, fmt, &out, &len), 0);
+    assert_non_null(out);
+    assert_int_equal(strlen(out), len);
+    return out;
+}
+
+static void report_formats_parse(void **state)
+{
+    (void)state;
+    assert_int_equal(pm_bill_format_parse("table"), PM_BILL_TABLE);
+    assert_int_equal(pm_bill_format_parse("csv"), PM_BILL_CSV);
+    assert_int_equal(pm_bill_format_parse("json"), PM_BILL_JSON);
+    assert_int_equal(pm_bill_format_parse("CSV"), -1);
+    assert_int_equal(pm_bill_format_parse(NULL), -1);
+}
+
+static void report_table_shows_state_lines_and_totals(void **state)
+{
+    pm_billing_period_t p = nov_closed();
+    pm_billing_report_t r = nov_report(&p);
+    char *t;
+
+    (void)state;
+    r.account = "CITY";
+    t = render(&r, PM_BILL_TABLE);
+    if (getenv("T_SHOW"))
+        printf("%s", t);
+    assert_non_null(
+        strstr(t, "Billing report 2026-11 (closed 2026-12-01 by alice)\n"));
+    assert_non_null(strstr(t, "Account: CITY\n"));
+    assert_null(strstr(t, "MONTH")); /* one month: no month column */
+    assert_non_null(strstr(t, "7 adj"));
+    assert_non_null(strstr(t, "note: " CREDIT_NOTE "\n"));
+    assert_non_null(strstr(t, "0.08125"));
+    assert_non_null(strstr(t, "9.43\n"));
+    assert_non_null(strstr(t, "13.62\n")); /* WO-1's total */
+    assert_non_null(strstr(t, "18.42\n")); /* overall */
+    assert_non_null(strstr(t, "Unpriced lines: 1 "));
+    assert_null(strstr(t, " \n")); /* no trailing blanks */
+    pm_free(t);
+}
+
+static void report_table_summarizes_many_months(void **state)
+{
+    pm_billing_period_t p[24];
+    pm_billing_report_t r;
+    char *t, m[PM_MONTH_SIZE] = "2025-01";
+    size_t i;
+
+    (void)state;
+    make_november();
+    memset(p, 0, sizeof(p));
+    for (i = 0; i < 24; i++) {
+        snprintf(p[i].month, sizeof(p[i].month), "%s", m);
+        p[i].closed = i < 23;
+        p[i].closed_at = p[i].closed ? NOV_UTC : 0;
+        p[i].closed_by = p[i].closed ? (char *)"bob" : NULL;
+        pm_month_next(p[i].month, m);
+    }
+    memset(&r, 0, sizeof(r));
+    r.from = "2025-01";
+    r.to = "2026-12";
+    r.periods = p;
+    r.nperiods = 24;
+    r.lines = nov;
+    r.nlines = 5;
+    t = render(&r, PM_BILL_TABLE);
+    if (getenv("T_SHOW"))
+        printf("%s", t);
+    assert_non_null(strstr(t, "Billing report 2025-01 to 2026-12 (24 months, "
+                              "23 closed, 1 open)\n"));
+    assert_null(strstr(t, "by bob")); /* summarized, not listed */
+    assert_non_null(strstr(t, "MONTH"));
+    pm_free(t);
+
+    r.to = "2025-02"; /* few months: each one listed */
+    r.nperiods = 2;
+    t = render(&r, PM_BILL_TABLE);
+    assert_non_null(strstr(t, "  2025-02 closed 2026-11-01 by bob\n"));
+    pm_free(t);
+}
+
+static void report_csv_quotes_and_totals(void **state)
+{
+    pm_billing_period_t p = nov_closed();
+    pm_billing_report_t r = nov_report(&p);
+    char *c;
+
+    (void)state;
+    c = render(&r, PM_BILL_CSV);
+    if (getenv("T_SHOW"))
+        printf("%s", c);
+    assert_memory_equal(c,
+                        "month,type,account,work_order,job,fee_code,pages,"
+                        "blank_pages,billable_pages,unit_price,amount,note\r\n"
+                        "2026-11,line,CITY,WO-1,11,STD,120,4,116,0.08125,9.43,"
+                        "\r\n",
+                        strlen("month,type,account,work_order,job,fee_code,"
+                               "pages,blank_pages,billable_pages,unit_price,"
+                               "amount,note\r\n2026-11,line,CITY,WO-1,11,STD,"
+                               "120,4,116,0.08125,9.43,\r\n"));
+    assert_non_null(strstr(c, "2026-11,adjustment,CITY,WO-1,7,STD,-10,0,-10,"
+                              "0.08125,-0.81,\"credit for job 7 of 2026-10, "
+                              "\"\"rework\"\"\"\r\n"));
+    assert_non_null(strstr(c, "2026-11,work_order_total,CITY,WO-1,,,120,4,116,"
+                              ",13.62,\r\n"));
+    assert_non_null(strstr(c, "2026-11,line,CITY,WO-2,13,,5,0,5,-,-,\r\n"));
+    assert_non_null(strstr(c, "2026-11,work_order_total,CITY,WO-2,,,5,0,5,,"
+                              "0.00,1 unpriced lines\r\n"));
+    assert_non_null(strstr(c, "2026-11,account_total,CITY,,,,125,4,121,,13.62,"
+                              "1 unpriced lines\r\n"));
+    assert_non_null(
+        strstr(c, "2026-11,account_total,COUNTY,,,,50,10,40,,4.80,\r\n"));
+    assert_non_null(strstr(c,
+                           "\r\n2026-11,total,,,,,175,14,161,,18.42,1 unpriced "
+                           "lines\r\n"));
+    pm_free(c);
+}
+
+static json_int_t jget_int(json_t *o, const char *path0, const char *path1)
+{
+    json_t *v = json_object_get(o, path0);
+
+    if (path1 != NULL)
+        v = json_object_get(v, path1);
+    assert_true(json_is_integer(v));
+    return json_integer_value(v);
+}
+
+static void report_json_reads_back_with_the_same_totals(void **state)
+{
+    pm_billing_period_t p = nov_closed();
+    pm_billing_report_t r = nov_report(&p);
+    json_error_t jerr;
+    json_t *o, *lines, *tot, *acct, *per, *l;
+    const char *k;
+    json_t *v;
+    static const char *const order[] = {
+        "from", "to", "account", "work_order", "periods", "lines", "totals"};
+    size_t i = 0;
+    char *j;
+    int64_t sum = 0;
+
+    (void)state;
+    j = render(&r, PM_BILL_JSON);
+    if (getenv("T_SHOW"))
+        printf("%s", j);
+    o = json_loads(j, 0, &jerr);
+    if (o == NULL)
+        fail_msg("JSON: %s at line %d", jerr.text, jerr.line);
+    json_object_foreach(o, k, v)
+    {
+        assert_string_equal(k, order[i]);
+        i++;
+    }
+    assert_int_equal(i, 7);
+    assert_true(json_is_null(json_object_get(o, "account")));
+    per = json_array_get(json_object_get(o, "periods"), 0);
+    assert_string_equal(json_string_value(json_object_get(per, "state")),
+                        "closed");
+    assert_string_equal(json_string_value(json_object_get(per, "closed_at")),
+                        "2026-12-01T09:30:00Z");
+    lines = json_object_get(o, "lines");
+    assert_int_equal(json_array_size(lines), 5);
+    for (i = 0; i < json_array_size(lines); i++) {
+        l = json_array_get(lines, i);
+        if (!json_is_null(json_object_get(l, "amount_cents")))
+            sum += jget_int(l, "amount_cents", NULL);
+    }
+    l = json_array_get(lines, 3); /* unpriced */
+    assert_true(json_is_null(json_object_get(l, "unit_price_millicents")));
+    assert_true(json_is_null(json_object_get(l, "amount")));
+    assert_true(json_is_null(json_object_get(l, "fee_code")));
+    l = json_array_get(lines, 2);
+    assert_string_equal(json_string_value(json_object_get(l, "kind")),
+                        "adjustment");
+    assert_string_equal(json_string_value(json_object_get(l, "note")),
+                        CREDIT_NOTE);
+    assert_int_equal(jget_int(l, "amount_millicents", NULL), -81250);
+    assert_string_equal(json_string_value(json_object_get(l, "amount")),
+                        "-0.81");
+
+    tot = json_object_get(o, "totals");
+    assert_int_equal(sum, 1842);
+    assert_int_equal(jget_int(tot, "overall", "amount_cents"), 1842);
+    assert_int_equal(jget_int(tot, "overall", "billable_pages"), 161);
+    assert_int_equal(jget_int(tot, "overall", "unpriced_lines"), 1);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_object_get(tot, "overall"), "amount")),
+                        "18.42");
+    assert_int_equal(json_array_size(json_object_get(tot, "work_orders")), 3);
+    acct = json_array_get(json_object_get(tot, "accounts"), 1);
+    assert_string_equal(
+        json_string_value(json_object_get(acct, "account_name")), COUNTY_NAME);
+    assert_int_equal(jget_int(acct, "amount_cents", NULL), 480);
+    json_decref(o);
+    pm_free(j);
+}
+
+static void report_renders_the_same_bytes_twice(void **state)
+{
+    pm_billing_period_t p = nov_closed();
+    pm_billing_report_t r = nov_report(&p);
+    pm_bill_format_t f;
+    char *a, *b;
+
+    (void)state;
+    for (f = PM_BILL_TABLE; f <= PM_BILL_JSON; f++) {
+        a = render(&r, f);
+        b = render(&r, f);
+        assert_string_equal(a, b);
+        pm_free(a);
+        pm_free(b);
+    }
+}
+
+static void report_refuses_bad_input_and_survives_no_memory(void **state)
+{
+    pm_billing_period_t p = nov_closed();
+    pm_billing_report_t r = nov_report(&p);
+    char *out = (char *)1;
+    size_t len = 9;
+    long n;
+    int err;
+    pm_bill_format_t f;
+
+    (void)state;
+    r.from = "2026-12"; /* after `to` */
+    assert_int_equal(pm_billing_render(&r, PM_BILL_CSV, &out, &len), PM_EINVAL);
+    assert_null(out);
+    assert_int_equal(len, 0);
+    r.from = "2026-11";
+    assert_int_equal(pm_billing_render(&r, (pm_bill_format_t)7, &out, &len),
+                     PM_EINVAL);
+    nov[0].note = (char *)"\xff\xfe";
+    assert_int_equal(pm_billing_render(&r, PM_BILL_JSON, &out, &len),
+                     PM_EINVAL);
+    nov[0].note = NULL;
+    for (f = PM_BILL_TABLE; f <= PM_BILL_CSV; f++) {
+        for (n = 1;; n++) {
+            pm_alloc_fail_at(n);
+            err = pm_billing_render(&r, f, &out, &len);
+            pm_alloc_fail_at(0);
+            if (err == 0)
+                break;
+            assert_int_equal(err, PM_ENOMEM);
+            assert_null(out);
+        }
+        pm_free(out);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -284,6 +635,16 @@ int main(void)
         cmocka_unit_test_setup(bounds_follow_the_time_zone_across_dst,
                                utc_setup),
         cmocka_unit_test_setup(timezone_refuses_unknown_and_unsafe_names,
+                               utc_setup),
+        cmocka_unit_test(report_formats_parse),
+        cmocka_unit_test_setup(report_table_shows_state_lines_and_totals,
+                               utc_setup),
+        cmocka_unit_test_setup(report_table_summarizes_many_months, utc_setup),
+        cmocka_unit_test_setup(report_csv_quotes_and_totals, utc_setup),
+        cmocka_unit_test_setup(report_json_reads_back_with_the_same_totals,
+                               utc_setup),
+        cmocka_unit_test_setup(report_renders_the_same_bytes_twice, utc_setup),
+        cmocka_unit_test_setup(report_refuses_bad_input_and_survives_no_memory,
                                utc_setup),
     };
 
