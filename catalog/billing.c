@@ -371,15 +371,19 @@ void pm__buf_printf(pm__buf_t *b, const char *fmt, ...)
     b->len += (size_t)n;
 }
 
-void pm__buf_puts(pm__buf_t *b, const char *s)
+void pm__buf_add(pm__buf_t *b, const void *data, size_t n)
 {
-    size_t n = s == NULL ? 0 : strlen(s);
-
     if (!buf_reserve(b, n))
         return;
-    memcpy(b->s + b->len, s == NULL ? "" : s, n);
+    if (n > 0)
+        memcpy(b->s + b->len, data, n);
     b->len += n;
     b->s[b->len] = '\0';
+}
+
+void pm__buf_puts(pm__buf_t *b, const char *s)
+{
+    pm__buf_add(b, s, s == NULL ? 0 : strlen(s));
 }
 
 void pm__buf_csv(pm__buf_t *b, const char *s)

@@ -20,6 +20,9 @@ typedef struct pm__buf {
 void pm__buf_printf(pm__buf_t *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* Appends `n` bytes (binary-safe; the text stays NUL-terminated). */
+void pm__buf_add(pm__buf_t *b, const void *data, size_t n);
+
 /* Appends `s` (NULL: nothing). */
 void pm__buf_puts(pm__buf_t *b, const char *s);
 

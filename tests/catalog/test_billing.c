@@ -623,6 +623,269 @@ static void report_refuses_bad_input_and_survives_no_memory(void **state)
     }
 }
 
+/* ---- invoices and the export ---- */
+
+static pm_account_t accts[2];
+
+static void make_accounts(void)
+{
+    memset(accts, 0, sizeof(accts));
+    accts[0].code = (char *)"CITY";
+    accts[0].name = (char *)CITY_NAME;
+    accts[0].contact = (char *)"Jane Roe, jane@city.example";
+    accts[0].account_number = (char *)"AR-1001";
+    accts[1].code = (char *)"COUNTY";
+    accts[1].name = (char *)COUNTY_NAME;
+}
+
+static const pm_issuer_t issuer = {"County Records Center"};
+
+/* Writes November's invoices into `dir`; returns how many files. */
+static int write_november(const char *dir, const pm_billing_period_t *p)
+{
+    int written = -1;
+
+    make_november();
+    make_accounts();
+    assert_int_equal(pm_invoice_write(dir, "2026-11", p, nov, 5, accts, 2,
+                                      &issuer, &written),
+                     0);
+    return written;
+}
+
+/* The text of a PDF by `pdftotext -layout`; caller frees (free). */
+static char *pdf_text(const char *dir, const char *name)
+{
+    char *out = NULL;
+
+    assert_int_equal(t_run(&out, "pdftotext -layout '%s/%s' -", dir, name), 0);
+    return out;
+}
+
+/* Field `idx` (0-based) of the CSV record at `rec` (RFC 4180 quoting
+ * undone) into a static buffer. */
+static const char *csv_field(const char *rec, int idx)
+{
+    static char f[256];
+    size_t n = 0;
+    int quoted = 0;
+
+    for (; idx > 0 || quoted; rec++) {
+        assert_true(*rec != '\0' && *rec != '\r');
+        if (*rec == '"')
+            quoted = !quoted;
+        else if (*rec == ',' && !quoted)
+            idx--;
+    }
+    for (; *rec != '\0' && (quoted || (*rec != ',' && *rec != '\r')); rec++) {
+        if (*rec == '"' && rec[1] == '"' && quoted)
+            f[n++] = *rec++;
+        else if (*rec == '"')
+            quoted = !quoted;
+        else
+            f[n++] = *rec;
+        assert_true(n < sizeof(f));
+    }
+    f[n] = '\0';
+    return f;
+}
+
+/* The amount of the export's total row of `account` (a static buffer). */
+static const char *export_total(const char *csv, const char *account)
+{
+    static char amount[32];
+    const char *rec;
+
+    for (rec = csv; rec != NULL && *rec != '\0'; rec = strstr(rec, "\r\n")) {
+        if (rec != csv)
+            rec += 2;
+        if (strcmp(csv_field(rec, 3), account) == 0 &&
+            strcmp(csv_field(rec, 6), "total") == 0) {
+            snprintf(amount, sizeof(amount), "%s", csv_field(rec, 10));
+            return amount;
+        }
+    }
+    fail_msg("no total row for %s", account);
+    return NULL;
+}
+
+/* A temp folder, and the billing time zone back to UTC. */
+static int tmp_setup(void **state)
+{
+    return pm_billing_set_timezone("UTC") || t_tmpdir_setup(state);
+}
+
+static void invoice_shows_account_period_and_export_total(void **state)
+{
+    const char *dir = *state;
+    pm_billing_period_t p = nov_closed();
+    char path[4096], *csv, *city, *county;
+
+    assert_int_equal(write_november(dir, &p), 3);
+    assert_int_equal(t_count_entries(dir), 3); /* no temp files left */
+    snprintf(path, sizeof(path), "%s/export-2026-11.csv", dir);
+    csv = t_slurp(path);
+    assert_non_null(csv);
+    if (getenv("T_SHOW"))
+        printf("%s", csv);
+    assert_true(strncmp(csv,
+                        "period,invoice_number,account_number,account_code,"
+                        "account_name,work_order,line_type,fee_code,jobs,"
+                        "billable_pages,amount,note\r\n",
+                        strlen("period,invoice_number,account_number,"
+                               "account_code,account_name,work_order,"
+                               "line_type,fee_code,jobs,billable_pages,"
+                               "amount,note\r\n")) == 0);
+    assert_non_null(strstr(csv, "2026-11,2026-11-CITY,AR-1001,CITY,"
+                                "City Archive,WO-1,line,STD,2,126,14.43,\r\n"));
+    assert_non_null(strstr(csv, "2026-11,2026-11-CITY,AR-1001,CITY,"
+                                "City Archive,WO-1,adjustment,STD,0,-10,"
+                                "-0.81,\""
+                                "credit for job 7 of 2026-10, "
+                                "\"\"rework\"\"\"\r\n"));
+    assert_non_null(strstr(csv, "2026-11,2026-11-COUNTY,,COUNTY,\"Smith, "
+                                "\"\"Jones\"\" & Co\",WO-9,line,PREM,1,40,"
+                                "4.80,\r\n"));
+    assert_string_equal(export_total(csv, "CITY"), "13.62");
+    assert_string_equal(export_total(csv, "COUNTY"), "4.80");
+
+    city = pdf_text(dir, "invoice-2026-11-CITY.pdf");
+    if (getenv("T_SHOW"))
+        printf("%s", city);
+    assert_non_null(strstr(city, "County Records Center"));
+    assert_non_null(strstr(city, "Invoice"));
+    assert_non_null(strstr(city, "2026-11-CITY"));
+    assert_non_null(strstr(city, CITY_NAME));
+    assert_non_null(strstr(city, "AR-1001"));
+    assert_non_null(strstr(city, "Jane Roe"));
+    assert_non_null(strstr(city, "2026-11-01 to 2026-11-30"));
+    assert_non_null(strstr(city, "rework"));
+    assert_non_null(strstr(city, export_total(csv, "CITY")));
+    assert_null(strstr(city, "DRAFT"));
+    county = pdf_text(dir, "invoice-2026-11-COUNTY.pdf");
+    assert_non_null(strstr(county, COUNTY_NAME));
+    assert_non_null(strstr(county, export_total(csv, "COUNTY")));
+    free(city);
+    free(county);
+    pm_free(csv);
+    assert_int_equal(t_run(NULL,
+                           "pdfinfo '%s/invoice-2026-11-CITY.pdf' | "
+                           "grep -q 'Title: *Invoice 2026-11 CITY'",
+                           dir),
+                     0);
+}
+
+static void invoice_files_are_the_same_bytes_twice(void **state)
+{
+    const char *dir = *state;
+    static const char *const names[] = {"invoice-2026-11-CITY.pdf",
+                                        "invoice-2026-11-COUNTY.pdf",
+                                        "export-2026-11.csv"};
+    pm_billing_period_t p = nov_closed();
+    char path[4096];
+    char *first[3];
+    size_t i;
+
+    assert_int_equal(write_november(dir, &p), 3);
+    for (i = 0; i < 3; i++) {
+        snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+        first[i] = t_slurp(path);
+        assert_non_null(first[i]);
+    }
+    assert_int_equal(write_november(dir, &p), 3);
+    for (i = 0; i < 3; i++) {
+        unsigned char *again = NULL;
+        size_t n1, n2;
+        snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+        n1 = (size_t)t_file_size(path);
+        assert_int_equal(pm_read_file(path, 1u << 24, &again, &n2), 0);
+        assert_int_equal(n1, n2);
+        assert_memory_equal(first[i], again, n2);
+        pm_free(again);
+        pm_free(first[i]);
+    }
+}
+
+static void invoice_is_a_draft_while_open(void **state)
+{
+    const char *dir = *state;
+    pm_billing_period_t p;
+    char *city;
+
+    memset(&p, 0, sizeof(p));
+    snprintf(p.month, sizeof(p.month), "2026-11");
+    assert_int_equal(write_november(dir, &p), 3);
+    city = pdf_text(dir, "invoice-2026-11-CITY.pdf");
+    assert_non_null(strstr(city, "DRAFT"));
+    free(city);
+    /* No period at all is open too. */
+    assert_int_equal(write_november(dir, NULL), 3);
+}
+
+static void invoice_paginates_many_rows(void **state)
+{
+    const char *dir = *state;
+    enum { N = 90 };
+    pm_billing_line_t *l = pm_calloc(N, sizeof(*l));
+    char wo[N][16], *text;
+    char path[4096];
+    int written, i;
+
+    assert_non_null(l);
+    for (i = 0; i < N; i++) {
+        snprintf(wo[i], sizeof(wo[i]), "WO-%03d", i);
+        l[i] = mkline("2026-11", i % 10 == 9 ? PM_LINE_ADJUSTMENT : PM_LINE_JOB,
+                      "CITY", CITY_NAME, wo[i], 100 + i, "STD", 10, 0, 10,
+                      100000, 0, i % 10 == 9 ? "recount" : NULL);
+    }
+    make_accounts();
+    assert_int_equal(
+        pm_invoice_write(dir, "2026-11", NULL, l, N, accts, 2, NULL, &written),
+        0);
+    assert_int_equal(written, 2);
+    snprintf(path, sizeof(path), "%s/invoice-2026-11-CITY.pdf", dir);
+    assert_true(t_pdf_pages(path) > 1);
+    text = pdf_text(dir, "invoice-2026-11-CITY.pdf");
+    assert_non_null(strstr(text, "pagemill")); /* the default issuer */
+    assert_non_null(strstr(text, "WO-089"));
+    assert_non_null(strstr(text, "900.00")); /* 90 x 10 pages x 0.10 */
+    free(text);
+    pm_free(l);
+}
+
+static void invoice_refuses_unsafe_codes_and_other_months(void **state)
+{
+    const char *dir = *state;
+    static const char *const bad[] = {"../x", ".hidden", "a/b", ""};
+    pm_billing_line_t l;
+    int written = 7;
+    size_t i;
+
+    make_accounts();
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        l = mkline("2026-11", PM_LINE_JOB, bad[i], "X", "WO-1", 1, "STD", 1, 0,
+                   1, 100, 0, NULL);
+        assert_int_equal(pm_invoice_write(dir, "2026-11", NULL, &l, 1, accts, 2,
+                                          NULL, &written),
+                         PM_EINVAL);
+        assert_int_equal(written, 0);
+    }
+    l = mkline("2026-10", PM_LINE_JOB, "CITY", "X", "WO-1", 1, "STD", 1, 0, 1,
+               100, 0, NULL);
+    assert_int_equal(
+        pm_invoice_write(dir, "2026-11", NULL, &l, 1, accts, 2, NULL, &written),
+        PM_EINVAL);
+    assert_int_equal(pm_invoice_write(dir, "2026-13", NULL, NULL, 0, accts, 2,
+                                      NULL, &written),
+                     PM_EINVAL);
+    assert_int_equal(t_count_entries(dir), 0);
+    /* A month without lines still gets its (empty) export. */
+    assert_int_equal(pm_invoice_write(dir, "2026-11", NULL, NULL, 0, NULL, 0,
+                                      NULL, &written),
+                     0);
+    assert_int_equal(written, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -646,6 +909,18 @@ int main(void)
         cmocka_unit_test_setup(report_renders_the_same_bytes_twice, utc_setup),
         cmocka_unit_test_setup(report_refuses_bad_input_and_survives_no_memory,
                                utc_setup),
+        cmocka_unit_test_setup_teardown(
+            invoice_shows_account_period_and_export_total, t_tmpdir_setup,
+            t_tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(invoice_files_are_the_same_bytes_twice,
+                                        tmp_setup, t_tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(invoice_is_a_draft_while_open,
+                                        tmp_setup, t_tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(invoice_paginates_many_rows, tmp_setup,
+                                        t_tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(
+            invoice_refuses_unsafe_codes_and_other_months, t_tmpdir_setup,
+            t_tmpdir_teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
