@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # make demo: the real service on the embedded catalog. Builds a temporary
 # root (config, hot folder, spool, output, SQLite catalog), creates an
-# account and a work order, starts `pagemill serve`, drops the demo batch
+# account, a fee code and two work orders, starts `pagemill serve`, drops the demo batch
 # (examples/WO-2026-0001, real scans) into the hot folder the way a scan
 # station does (folder first, batch.ini last) and, when ../shared/data is
 # beside the clone, an 8-page fax TIFF as a single-file batch of a second
-# work order. Waits for the jobs, prints `pagemill status`, the outputs and
-# the billable page count, and stops the service with SIGTERM.
+# work order. Waits for the jobs, prints `pagemill status`, stops the
+# service with SIGTERM, then prints the outputs, this month's billing
+# report, writes its (draft) invoices and prints the billable page count.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,9 +33,15 @@ EOF
 "$BIN" config check "$CONF"
 
 pm() { "$BIN" "$@" --config "$CONF" --actor demo; }
-pm account add DEMO-ARCHIVE --name "Demo City Archive" >/dev/null
-pm workorder add WO-2026-0001 --account DEMO-ARCHIVE --notes "demo batch" >/dev/null
-pm workorder add WO-2026-0002 --account DEMO-ARCHIVE --notes "fax" >/dev/null
+month=$(date -u +%Y-%m)
+pm account add DEMO-ARCHIVE --name "Demo City Archive" \
+    --contact "Records Office" --number 4100-17 >/dev/null
+pm fee add STD --price 0.08125 --min-charge 1.00 --effective "$month-01" \
+    --description "standard scanning, per page" >/dev/null
+pm workorder add WO-2026-0001 --account DEMO-ARCHIVE --fee-code STD \
+    --notes "demo batch" >/dev/null
+pm workorder add WO-2026-0002 --account DEMO-ARCHIVE --fee-code STD \
+    --notes "fax" >/dev/null
 
 echo "== pagemill serve (log: $ROOT/serve.log)"
 "$BIN" serve --config "$CONF" 2>"$ROOT/serve.log" &
@@ -95,6 +102,12 @@ done
 echo
 echo "== outputs in $ROOT/out/"
 find "$ROOT/out" -type f -printf '%10s  %p\n' | sort -k2
+echo
+echo "== billing report for $month (open month: figures until it is closed)"
+pm billing report --month "$month"
+mkdir -p "$ROOT/invoices"
+pm billing invoice --month "$month" --out "$ROOT/invoices"
+ls "$ROOT/invoices"
 echo
 echo "pages: $pages, billable pages: $billable"
 [ "$status" -eq 0 ] && [ "$billable" -gt 0 ]
