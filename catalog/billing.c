@@ -126,6 +126,10 @@ int pm_money_line(int64_t billable, int64_t unit_mc, int64_t min_mc,
 /* The name in use; "UTC" until set. Longest zoneinfo name is ~30 bytes. */
 static char tz_name[128] = "UTC";
 
+/* While the zone is UTC, months and dates use gmtime_r and timegm, so an
+ * unset zone is UTC whatever TZ the process inherited. */
+static int tz_utc = 1;
+
 /* 1 when `name` is a relative path of plain components (no "", "." or
  * "..") in the characters zone names use. */
 static int tz_name_safe(const char *name)
@@ -178,6 +182,7 @@ int pm_billing_set_timezone(const char *tz)
             return -errno;
         tzset();
         snprintf(tz_name, sizeof(tz_name), "UTC");
+        tz_utc = 1;
         return PM_OK;
     }
     if (!tz_name_safe(tz) || !tz_file_ok(tz))
@@ -186,6 +191,7 @@ int pm_billing_set_timezone(const char *tz)
         return -errno;
     tzset();
     snprintf(tz_name, sizeof(tz_name), "%s", tz);
+    tz_utc = 0;
     return PM_OK;
 }
 
@@ -237,7 +243,18 @@ static int64_t local_midnight(int year, int mon, int day, struct tm *tm)
     tm->tm_mon = mon - 1;
     tm->tm_mday = day;
     tm->tm_isdst = -1;
-    return (int64_t)mktime(tm);
+    return (int64_t)(tz_utc ? timegm(tm) : mktime(tm));
+}
+
+/* Breaks `t` down in the billing time zone; 0 unless the year has four
+ * digits. */
+static int local_tm(int64_t t, struct tm *tm)
+{
+    time_t tt = (time_t)t;
+
+    if ((tz_utc ? gmtime_r(&tt, tm) : localtime_r(&tt, tm)) == NULL)
+        return 0;
+    return tm->tm_year + 1900 >= 0 && tm->tm_year + 1900 <= 9999;
 }
 
 /* Writes "YYYY-MM" (day 0) or "YYYY-MM-DD" with its NUL; 0 <= y <= 9999. */
@@ -256,14 +273,11 @@ static void ymd_string(char *out, int y, int m, int d)
 
 void pm_month_of(int64_t t, char out[PM_MONTH_SIZE])
 {
-    time_t tt = (time_t)t;
     struct tm tm;
 
     out[0] = '\0';
-    if (localtime_r(&tt, &tm) == NULL || tm.tm_year + 1900 < 0 ||
-        tm.tm_year + 1900 > 9999)
-        return;
-    ymd_string(out, tm.tm_year + 1900, tm.tm_mon + 1, 0);
+    if (local_tm(t, &tm))
+        ymd_string(out, tm.tm_year + 1900, tm.tm_mon + 1, 0);
 }
 
 void pm_month_next(const char *m, char out[PM_MONTH_SIZE])
@@ -318,14 +332,11 @@ int pm_date_parse(const char *s, int64_t *t)
 
 void pm_date_format(int64_t t, char out[PM_DATE_SIZE])
 {
-    time_t tt = (time_t)t;
     struct tm tm;
 
     out[0] = '\0';
-    if (localtime_r(&tt, &tm) == NULL || tm.tm_year + 1900 < 0 ||
-        tm.tm_year + 1900 > 9999)
-        return;
-    ymd_string(out, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+    if (local_tm(t, &tm))
+        ymd_string(out, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
 }
 
 /* ---- the string buffer (billing_int.h) ---- */

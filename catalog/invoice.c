@@ -18,6 +18,7 @@
  */
 #include <cairo-pdf.h>
 #include <cairo.h>
+#include <fontconfig/fontconfig.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -592,6 +593,8 @@ int pm_invoice_write(const char *dir, const char *month,
     if (dir == NULL || (nlines > 0 && lines == NULL) ||
         (naccounts > 0 && accounts == NULL) ||
         month_ctx_init(&m, month, period, issuer) != 0 ||
+        (period != NULL && period->closed &&
+         strncmp(period->month, month, sizeof(period->month)) != 0) ||
         !lines_valid(month, lines, nlines))
         return PM_EINVAL;
     err = account_codes(lines, nlines, &codes, &ncodes);
@@ -626,4 +629,10 @@ int pm_invoice_write(const char *dir, const char *month,
     pm_free(codes);
     pm__buf_cleanup(&csv);
     return err;
+}
+
+void pm__invoice_release_caches(void)
+{
+    cairo_debug_reset_static_data();
+    FcFini();
 }

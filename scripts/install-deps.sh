@@ -11,7 +11,7 @@ PACKAGES=(
     libtiff-dev libleptonica-dev libtesseract-dev libvips-dev
     libsqlite3-dev libuv1-dev libjansson-dev libinih-dev libcmocka-dev
     libqpdf-dev libjpeg-dev libpng-dev libopenjp2-7-dev libssl-dev
-    libcairo2-dev
+    libcairo2-dev libfontconfig-dev
     # OCR data and colour profile for PDF/A
     tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd icc-profiles-free
     # invoice PDFs: the font cairo draws them in

@@ -11,10 +11,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
 #include "catalog/billing.h"
+#include "catalog/billing_int.h"
 #include "lib/testlib.h"
 #include "pipeline/pm.h"
 
@@ -224,6 +226,13 @@ static void bounds_follow_the_time_zone_across_dst(void **state)
     assert_int_equal(ue, DEC_UTC);
     assert_int_equal(pm_month_bounds("2026-13", &s, &e), PM_EINVAL);
     assert_int_equal(s, 0);
+    /* UTC means UTC whatever TZ the process inherited. */
+    assert_int_equal(setenv("TZ", "Asia/Tokyo", 1), 0);
+    tzset();
+    assert_int_equal(pm_month_bounds("2026-11", &s, &e), 0);
+    assert_int_equal(s, us);
+    pm_month_of(NOV_UTC - 1, out);
+    assert_string_equal(out, "2026-10");
 
     assert_int_equal(pm_billing_set_timezone("America/New_York"), 0);
     assert_string_equal(pm_billing_timezone(), "America/New_York");
@@ -857,6 +866,7 @@ static void invoice_refuses_unsafe_codes_and_other_months(void **state)
 {
     const char *dir = *state;
     static const char *const bad[] = {"../x", ".hidden", "a/b", ""};
+    pm_billing_period_t p;
     pm_billing_line_t l;
     int written = 7;
     size_t i;
@@ -878,6 +888,10 @@ static void invoice_refuses_unsafe_codes_and_other_months(void **state)
     assert_int_equal(pm_invoice_write(dir, "2026-13", NULL, NULL, 0, accts, 2,
                                       NULL, &written),
                      PM_EINVAL);
+    p = nov_closed(); /* closed, but another month */
+    assert_int_equal(
+        pm_invoice_write(dir, "2026-10", &p, NULL, 0, accts, 2, NULL, &written),
+        PM_EINVAL);
     assert_int_equal(t_count_entries(dir), 0);
     /* A month without lines still gets its (empty) export. */
     assert_int_equal(pm_invoice_write(dir, "2026-11", NULL, NULL, 0, NULL, 0,
@@ -923,5 +937,8 @@ int main(void)
             t_tmpdir_teardown),
     };
 
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+
+    pm__invoice_release_caches();
+    return failed;
 }
