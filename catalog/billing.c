@@ -284,10 +284,13 @@ void pm_month_next(const char *m, char out[PM_MONTH_SIZE])
 {
     int y, mo;
 
-    out[0] = '\0';
-    if (pm_month_valid(m) != PM_OK)
+    /* Read m whole before writing out: they may be the same buffer. */
+    if (pm_month_valid(m) != PM_OK) {
+        out[0] = '\0';
         return;
+    }
     month_parse(m, &y, &mo);
+    out[0] = '\0';
     if (++mo > 12) {
         mo = 1;
         y++;

@@ -74,7 +74,7 @@ int pm_month_valid(const char *s);
 /* The month `t` falls in, in the billing time zone. */
 void pm_month_of(int64_t t, char out[PM_MONTH_SIZE]);
 
-/* The month after `m` (a valid month). */
+/* The month after `m` (a valid month); `out` may be `m`. */
 void pm_month_next(const char *m, char out[PM_MONTH_SIZE]);
 
 /* The first second of month `m` and of the month after it, in the billing

@@ -2110,7 +2110,7 @@ int pm_job_cancel(pm_catalog_t *cat, int64_t id, const char *actor,
     err = tx_begin(cat);
     if (err != 0)
         return err;
-    err = job_expect(cat, id, allowed, "it is cancelled already", &state);
+    err = job_expect(cat, id, allowed, "a job is cancelled only once", &state);
     /* A done job billed in a closed month is credited in an open one. */
     if (err == 0 && state == PM_JOB_DONE)
         err = cancel_credit(cat, id, reason, actor, now);
@@ -2934,15 +2934,6 @@ void pm_fee_list_free(pm_fee_t *v, size_t n)
     free_items(v, n, sizeof(*v), fee_cleanup_v);
 }
 
-/* Moves month m on by one (pm_month_next wants separate buffers). */
-static void month_step(char m[PM_MONTH_SIZE])
-{
-    char next[PM_MONTH_SIZE];
-
-    pm_month_next(m, next);
-    memcpy(m, next, PM_MONTH_SIZE);
-}
-
 /* The latest closed month into last ("" when none). */
 static int last_closed_month(pm_catalog_t *cat, char last[PM_MONTH_SIZE])
 {
@@ -2990,7 +2981,7 @@ static int first_open_month(pm_catalog_t *cat, const char *from,
             memcpy(out, m, PM_MONTH_SIZE);
             return 0;
         }
-        month_step(m);
+        pm_month_next(m, m);
     }
     return err ? err
                : set_msg(cat, PM_ECATALOG, "no open month after %s", from);
@@ -3286,7 +3277,7 @@ int pm_billing_lines(pm_catalog_t *cat, const char *from, const char *to,
         }
         pm_free(part); /* its strings moved into v */
         part = NULL;
-        month_step(m);
+        pm_month_next(m, m);
     }
     if (err == 0 && strcmp(m, to) <= 0)
         err = set_msg(cat, PM_EINVAL, "a report spans at most %d months",

@@ -544,7 +544,8 @@ static json_t *job_full_json(const pm_job_t *j)
 {
     json_t *doc = job_json(j);
     json_t *more = json_pack(
-        "{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:i, s:o, s:o, s:o}",
+        "{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:i, s:o, s:o, s:o, s:o, "
+        "s:b}",
         "profile", cli_jstr(j->profile), "hotfolder", cli_jstr(j->hotfolder),
         "operator", cli_jstr(j->operator_name), "notes", cli_jstr(j->notes),
         "source_path", cli_jstr(j->source_path), "output_path",
@@ -552,7 +553,9 @@ static json_t *job_full_json(const pm_job_t *j)
         "error", cli_jstr(j->error), "blank", j->pages_blank, "duplicate_of",
         j->duplicate_of ? json_integer(j->duplicate_of) : json_null(),
         "updated", cli_jtime(j->updated_at), "finished",
-        cli_jtime(j->finished_at));
+        cli_jtime(j->finished_at), "billing_month",
+        cli_jstr(j->billing_month[0] ? j->billing_month : NULL), "bill_blank",
+        j->bill_blank);
 
     if (json_object_update(doc, more) != 0) {
         json_decref(doc);
@@ -728,6 +731,8 @@ static void job_fields(const pm_job_t *j)
     cli_kv("created", cli_fmt_time(t1, j->created_at));
     cli_kv("updated", cli_fmt_time(t2, j->updated_at));
     kv_opt("finished", cli_fmt_time(t3, j->finished_at));
+    kv_opt("billed in", j->billing_month[0] ? j->billing_month : NULL);
+    cli_kv("bill blanks", j->bill_blank ? "yes" : "no");
 }
 
 static int job_show_text(const cli_t *c, const job_view_t *v)

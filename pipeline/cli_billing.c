@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "catalog/billing.h"
+#include "catalog/billing_int.h"
 #include "pipeline/cli_int.h"
 #include "pipeline/pm.h"
 
@@ -230,15 +231,6 @@ static void periods_free(pm_billing_period_t *p, size_t n)
     pm_free(p);
 }
 
-/* Moves month m on by one (pm_month_next wants separate buffers). */
-static void month_step(char m[PM_MONTH_SIZE])
-{
-    char next[PM_MONTH_SIZE];
-
-    pm_month_next(m, next);
-    memcpy(m, next, PM_MONTH_SIZE);
-}
-
 /* The state of every month from..to. */
 static int read_periods(cli_t *c, const char *from, const char *to,
                         pm_billing_period_t **out, size_t *n)
@@ -259,7 +251,7 @@ static int read_periods(cli_t *c, const char *from, const char *to,
         err = pm_billing_period_get(c->cat, m, &v[len]);
         if (err == 0)
             len++;
-        month_step(m);
+        pm_month_next(m, m);
     }
     if (err != 0) {
         periods_free(v, len);
@@ -359,6 +351,7 @@ int cli_billing_invoice(cli_t *c)
     pm_account_list_free(accounts, naccounts);
     pm_billing_line_list_free(lines, nlines);
     pm_billing_period_cleanup(&period);
+    pm__invoice_release_caches(); /* the process ends after a command */
     return rc;
 }
 

@@ -619,8 +619,8 @@ static void job_cancel_records_reason_and_actor(void **state)
     assert_string_equal(jget_str(e, "detail"), "customer withdrew");
     json_decref(doc);
     snprintf(msg, sizeof(msg),
-             "pagemill job cancel: job %lld is cancelled: done and "
-             "cancelled jobs cannot be cancelled",
+             "pagemill job cancel: job %lld is cancelled: a job is "
+             "cancelled only once",
              (long long)s.queued);
     refused(f, msg, "job cancel %lld", (long long)s.queued);
 }
