@@ -420,6 +420,16 @@ void pm__buf_csv(pm__buf_t *b, const char *s)
     b->s[b->len] = '\0';
 }
 
+void pm__buf_csv_row(pm__buf_t *b, const char *const *f, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0)
+            pm__buf_puts(b, ",");
+        pm__buf_csv(b, f[i]);
+    }
+    pm__buf_puts(b, "\r\n");
+}
+
 int pm__buf_take(pm__buf_t *b, char **out, size_t *len)
 {
     *out = NULL;
@@ -853,18 +863,6 @@ static int render_table(pm__buf_t *b, const pm_billing_report_t *r,
 
 /* ---- CSV ---- */
 
-static void csv_row(pm__buf_t *b, const char *const *f, size_t n)
-{
-    size_t i;
-
-    for (i = 0; i < n; i++) {
-        if (i > 0)
-            pm__buf_puts(b, ",");
-        pm__buf_csv(b, f[i]);
-    }
-    pm__buf_puts(b, "\r\n");
-}
-
 /* A total row: month, type, account, work order, then the counts. */
 static void csv_total(pm__buf_t *b, const char *month, const char *type,
                       const char *account, const char *wo, const totals_t *t)
@@ -891,7 +889,7 @@ static void csv_total(pm__buf_t *b, const char *month, const char *type,
     f[9] = "";
     f[10] = num[3];
     f[11] = note;
-    csv_row(b, f, 12);
+    pm__buf_csv_row(b, f, 12);
 }
 
 static void csv_line(pm__buf_t *b, const pm_billing_line_t *l)
@@ -917,7 +915,7 @@ static void csv_line(pm__buf_t *b, const pm_billing_line_t *l)
     f[9] = l->priced ? num[4] : "-";
     f[10] = l->priced ? num[5] : "-";
     f[11] = l->note;
-    csv_row(b, f, 12);
+    pm__buf_csv_row(b, f, 12);
 }
 
 static void render_csv(pm__buf_t *b, const pm_billing_report_t *r,

@@ -30,6 +30,9 @@ void pm__buf_puts(pm__buf_t *b, const char *s);
  * a comma, a quote, CR or LF, as RFC 4180 asks; NULL is an empty field. */
 void pm__buf_csv(pm__buf_t *b, const char *s);
 
+/* Appends one CSV record of `n` fields, ended by CRLF. */
+void pm__buf_csv_row(pm__buf_t *b, const char *const *f, size_t n);
+
 /* Hands the text to the caller (pm_free) in *out and *len, or returns
  * PM_ENOMEM (and frees it) when an append failed. Leaves `b` empty. */
 int pm__buf_take(pm__buf_t *b, char **out, size_t *len);

@@ -451,18 +451,6 @@ out:
 
 /* ---- the accounting export ---- */
 
-static void csv_fields(pm__buf_t *b, const char *const *f, size_t n)
-{
-    size_t i;
-
-    for (i = 0; i < n; i++) {
-        if (i > 0)
-            pm__buf_puts(b, ",");
-        pm__buf_csv(b, f[i]);
-    }
-    pm__buf_puts(b, "\r\n");
-}
-
 /* One export row: the invoice's columns, then a row's or the total's. */
 static void export_row(pm__buf_t *b, const month_ctx_t *m, const invoice_t *inv,
                        const char *wo, const char *type, const char *fee,
@@ -488,7 +476,7 @@ static void export_row(pm__buf_t *b, const month_ctx_t *m, const invoice_t *inv,
     f[9] = p;
     f[10] = priced ? amt : "";
     f[11] = note;
-    csv_fields(b, f, 12);
+    pm__buf_csv_row(b, f, 12);
 }
 
 static void export_invoice(pm__buf_t *b, const month_ctx_t *m,

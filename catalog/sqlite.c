@@ -34,6 +34,7 @@
 #include <sqlite3.h>
 
 #include "catalog/billing.h"
+#include "catalog/billing_int.h"
 #include "catalog/catalog.h"
 #include "catalog/catalog_int.h"
 #include "pipeline/pm.h"
@@ -1112,48 +1113,6 @@ static int read_id(sqlite3_stmt *st, void *item)
     return 0;
 }
 
-/* A growable string, for reports; `oom` sticks after a failed append. */
-typedef struct {
-    char *s;
-    size_t len, cap;
-    int oom;
-} strbuf_t;
-
-static void sb_printf(strbuf_t *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void sb_printf(strbuf_t *b, const char *fmt, ...)
-{
-    va_list ap;
-    size_t need, cap;
-    char *p;
-    int n;
-
-    va_start(ap, fmt);
-    n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (b->oom || n < 0) {
-        b->oom = 1;
-        return;
-    }
-    need = b->len + (size_t)n + 1;
-    if (need > b->cap) {
-        for (cap = b->cap ? b->cap : 128; cap < need; cap *= 2)
-            ;
-        p = pm_realloc(b->s, cap);
-        if (p == NULL) {
-            b->oom = 1;
-            return;
-        }
-        b->s = p;
-        b->cap = cap;
-    }
-    va_start(ap, fmt);
-    vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-}
-
 /* ---- lifetime ---- */
 
 /* Runs SQL text (setup and migrations only) through sqlite3_exec. */
@@ -1382,16 +1341,17 @@ int pm_catalog_schema_version(pm_catalog_t *cat, int *version)
 }
 
 /* Appends PRAGMA foreign_key_check's findings; *clean = 0 if any. */
-static int check_foreign_keys(pm_catalog_t *cat, strbuf_t *b, int *clean)
+static int check_foreign_keys(pm_catalog_t *cat, pm__buf_t *b, int *clean)
 {
     sqlite3_stmt *st = cat->st[ST_FK_CHECK];
     int rc, err = 0;
 
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         *clean = 0;
-        sb_printf(b, "%sforeign key: %s row %lld refers to a missing %s row",
-                  b->len ? "\n" : "", col_or(st, 0),
-                  (long long)sqlite3_column_int64(st, 1), col_or(st, 2));
+        pm__buf_printf(b,
+                       "%sforeign key: %s row %lld refers to a missing %s row",
+                       b->len ? "\n" : "", col_or(st, 0),
+                       (long long)sqlite3_column_int64(st, 1), col_or(st, 2));
     }
     if (rc != SQLITE_DONE)
         err = db_fail(cat);
@@ -1402,7 +1362,7 @@ static int check_foreign_keys(pm_catalog_t *cat, strbuf_t *b, int *clean)
 int pm_catalog_check(pm_catalog_t *cat, int *ok, char **report)
 {
     sqlite3_stmt *st = cat->st[ST_INTEGRITY];
-    strbuf_t b = {0};
+    pm__buf_t b = {0};
     const char *line;
     int rc, clean = 1, err = 0;
 
@@ -1412,7 +1372,7 @@ int pm_catalog_check(pm_catalog_t *cat, int *ok, char **report)
         line = (const char *)sqlite3_column_text(st, 0);
         if (line == NULL || strcmp(line, "ok") != 0)
             clean = 0;
-        sb_printf(&b, "%s%s", b.len ? "\n" : "", line ? line : "?");
+        pm__buf_printf(&b, "%s%s", b.len ? "\n" : "", line ? line : "?");
     }
     if (rc != SQLITE_DONE)
         err = db_fail(cat);
@@ -2575,7 +2535,7 @@ static const char *base_name(const char *path)
 static int failed_pages_text(pm_catalog_t *cat, int64_t job, char **text)
 {
     sqlite3_stmt *st = cat->st[ST_TASKS_FAILED];
-    strbuf_t b = {0};
+    pm__buf_t b = {0};
     const char *err_text;
     int rc, count = 0, err = 0;
 
@@ -2587,18 +2547,18 @@ static int failed_pages_text(pm_catalog_t *cat, int64_t job, char **text)
             continue;
         err_text = (const char *)sqlite3_column_text(st, 3);
         /* frames are 0-based in the catalog, 1-based for people */
-        sb_printf(&b, "%spage %d (%s frame %d): %s", b.len ? "; " : "",
-                  sqlite3_column_int(st, 0),
-                  base_name((const char *)sqlite3_column_text(st, 1)),
-                  sqlite3_column_int(st, 2) + 1,
-                  err_text ? err_text : "failed");
+        pm__buf_printf(&b, "%spage %d (%s frame %d): %s", b.len ? "; " : "",
+                       sqlite3_column_int(st, 0),
+                       base_name((const char *)sqlite3_column_text(st, 1)),
+                       sqlite3_column_int(st, 2) + 1,
+                       err_text ? err_text : "failed");
     }
     if (rc != SQLITE_DONE)
         err = db_fail(cat);
     stmt_done(st);
     if (err == 0 && count > MAX_FAILED_PAGES_NAMED)
-        sb_printf(&b, "; and %d more failed pages",
-                  count - MAX_FAILED_PAGES_NAMED);
+        pm__buf_printf(&b, "; and %d more failed pages",
+                       count - MAX_FAILED_PAGES_NAMED);
     if (err == 0 && b.oom)
         err = nomem(cat);
     if (err != 0) {
@@ -3642,7 +3602,7 @@ static sqlite3_stmt *stmt_named(pm_catalog_t *cat, const char *name)
 int pm__catalog_plan(pm_catalog_t *cat, const char *name, char **plan)
 {
     sqlite3_stmt *named = stmt_named(cat, name), *st = NULL;
-    strbuf_t b = {0};
+    pm__buf_t b = {0};
     char *sql;
     int rc, err = 0;
 
@@ -3657,7 +3617,7 @@ int pm__catalog_plan(pm_catalog_t *cat, const char *name, char **plan)
         goto out;
     }
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        sb_printf(&b, "%s\n", col_or(st, 3));
+        pm__buf_printf(&b, "%s\n", col_or(st, 3));
     if (rc != SQLITE_DONE)
         err = db_fail(cat);
     else if (b.oom)
