@@ -18,6 +18,9 @@ PACKAGES=(
     fonts-dejavu-core
     # PDF checks in tests, peers in benchmarks
     poppler-utils qpdf ocrmypdf time
+    # benchmark tooling: the sqlite3 shell fills the billing benchmark's
+    # catalog; jq reads pagemill's JSON (bench-service, bench-billing)
+    sqlite3 jq
 )
 
 missing=()
