@@ -5,7 +5,8 @@ ASAN      ?= build-asan
 JOBS      ?= $(shell nproc)
 CMAKE_OPT ?=
 
-.PHONY: all deps build demo test asan format format-check bench clean
+.PHONY: all deps build demo test asan format format-check bench bench-billing \
+	bench-service clean
 
 all: build
 
@@ -38,6 +39,12 @@ format-check:
 
 bench: build
 	bash scripts/bench-convert.sh --build $(BUILD)
+
+bench-service: build
+	bash scripts/bench-service.sh --build $(BUILD)
+
+bench-billing: build
+	bash scripts/bench-billing.sh --build $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(ASAN)
