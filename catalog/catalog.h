@@ -105,7 +105,8 @@ typedef struct pm_workorder {
 void pm_workorder_cleanup(pm_workorder_t *w);
 
 /* Adds an open work order for an existing account: PM_ENOENT if the
- * account is unknown, -EEXIST if the number is taken. */
+ * account (or the fee code, when given) is unknown, -EEXIST if the number
+ * is taken. */
 int pm_workorder_add(pm_catalog_t *cat, const pm_workorder_t *w,
                      const char *actor, int64_t *id);
 int pm_workorder_get(pm_catalog_t *cat, const char *number,

@@ -1599,6 +1599,21 @@ static int read_workorder(sqlite3_stmt *st, void *item)
     return 0;
 }
 
+/* PM_ENOENT (with the message) unless fee code `code` has a price. */
+static int fee_exists(pm_catalog_t *cat, const char *code)
+{
+    sqlite3_stmt *st = cat->st[ST_FEE_COUNT];
+    int64_t count = 0;
+    int err;
+
+    if (bind_text(st, 1, code))
+        return bind_fail(cat, st);
+    err = query_int64(cat, st, &count);
+    if (err == 0 && count == 0)
+        err = set_msg(cat, PM_ENOENT, "no fee code %s", code);
+    return err;
+}
+
 int pm_workorder_add(pm_catalog_t *cat, const pm_workorder_t *w,
                      const char *actor, int64_t *id)
 {
@@ -1613,9 +1628,13 @@ int pm_workorder_add(pm_catalog_t *cat, const pm_workorder_t *w,
     err = tx_begin(cat);
     if (err != 0)
         return err;
-    if (bind_text(st, 1, w->number) || bind_text(st, 2, w->account) ||
-        bind_text(st, 3, w->fee_code) || bind_text(st, 4, w->notes) ||
-        sqlite3_bind_int64(st, 5, now))
+    if (w->fee_code != NULL)
+        err = fee_exists(cat, w->fee_code);
+    if (err != 0)
+        ;
+    else if (bind_text(st, 1, w->number) || bind_text(st, 2, w->account) ||
+             bind_text(st, 3, w->fee_code) || bind_text(st, 4, w->notes) ||
+             sqlite3_bind_int64(st, 5, now))
         err = bind_fail(cat, st);
     else
         err = run_changes(cat, st, &changes);
@@ -3025,7 +3044,7 @@ int pm_workorder_set_fee(pm_catalog_t *cat, const char *number,
                          const char *fee_code, const char *actor)
 {
     sqlite3_stmt *st = cat->st[ST_WO_SET_FEE];
-    int64_t now = wall_clock(), count = 0;
+    int64_t now = wall_clock();
     pm_workorder_t w = {0};
     char *detail = NULL;
     int err;
@@ -3035,12 +3054,7 @@ int pm_workorder_set_fee(pm_catalog_t *cat, const char *number,
     err = tx_begin(cat);
     if (err != 0)
         return err;
-    if (bind_text(cat->st[ST_FEE_COUNT], 1, fee_code))
-        err = bind_fail(cat, cat->st[ST_FEE_COUNT]);
-    else
-        err = query_int64(cat, cat->st[ST_FEE_COUNT], &count);
-    if (err == 0 && count == 0)
-        err = set_msg(cat, PM_ENOENT, "no fee code %s", fee_code);
+    err = fee_exists(cat, fee_code);
     if (err == 0)
         err = pm_workorder_get(cat, number, &w);
     if (err == 0) {

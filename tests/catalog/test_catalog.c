@@ -1797,6 +1797,16 @@ static void fee_schedule_keeps_history_and_refuses_bad_dates(void **state)
     assert_int_equal(pm_fee_list(cat, "NOPE", &v, &n), PM_ENOENT);
     assert_int_equal(count_events(cat, 0, "fee.added"), 3);
     /* A work order's fee code must exist. */
+    {
+        pm_workorder_t w = {.number = (char *)"WO-2",
+                            .account = (char *)"CITY",
+                            .fee_code = (char *)"NOPE"};
+        int64_t wid;
+
+        assert_int_equal(pm_workorder_add(cat, &w, "cli:test", &wid),
+                         PM_ENOENT);
+        assert_non_null(strstr(pm_catalog_errmsg(cat), "no fee code NOPE"));
+    }
     add_workorder(cat, "WO-1", NULL);
     assert_int_equal(pm_workorder_set_fee(cat, "WO-1", "NOPE", "cli:clerk"),
                      PM_ENOENT);

@@ -387,6 +387,9 @@ static void workorders_are_added_listed_shown_and_closed(void **state)
     free(ok(f, "account add UNI --name University"));
     refused(f, "pagemill workorder add: no account NOPE",
             "workorder add WO-1 --account NOPE");
+    refused(f, "pagemill workorder add: no fee code STD",
+            "workorder add WO-1 --account CITY --fee-code STD");
+    free(ok(f, "fee add STD --price 0.08 --effective 2026-01-01"));
     free(ok(f, "workorder add WO-1 --account CITY --fee-code STD "
                "--notes 'box 17'"));
     refused(f, "pagemill workorder add: work order WO-1 already exists",
