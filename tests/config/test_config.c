@@ -613,6 +613,42 @@ static void bad_max_attempts_is_refused(void **state)
     t_tmpdir_cleanup();
 }
 
+static void billing_section_and_bill_blank(void **state)
+{
+    pm_config_t *cfg = NULL;
+    const char *dir, *path;
+    char *errors = NULL;
+
+    (void)state;
+    dir = t_tmpdir();
+    path = write_conf(dir, "billing.ini",
+                      "[billing]\n"
+                      "timezone = America/Chicago\n"
+                      "issuer = County Records Center\n"
+                      "[profile blanks]\n"
+                      "bill_blank = yes\n");
+    assert_int_equal(pm_config_load(path, &cfg, &errors), 0);
+    assert_string_equal(cfg->billing_timezone, "America/Chicago");
+    assert_string_equal(cfg->billing_issuer, "County Records Center");
+    assert_true(pm_config_profile(cfg, "blanks")->bill_blank);
+    assert_false(pm_config_profile(cfg, "default")->bill_blank);
+    pm_config_free(cfg);
+    errors = load_broken(dir,
+                         "[billing]\n"                   /* 1 */
+                         "timezone = Nowhere/Zone\n"     /* 2: no such zone */
+                         "timezone = ../../etc/passwd\n" /* 3: outside */
+                         "currency = USD\n"              /* 4: unknown key */
+                         "[profile p]\n"                 /* 5 */
+                         "bill_blank = maybe\n",         /* 6: not yes/no */
+                         4);
+    expect_error(errors, conf_path, 2, "billing", "timezone");
+    expect_error(errors, conf_path, 3, "billing", "timezone");
+    expect_error(errors, conf_path, 4, "billing", "currency");
+    expect_error(errors, conf_path, 6, "profile p", "bill_blank");
+    pm_free(errors);
+    t_tmpdir_cleanup();
+}
+
 static void unknown_profile_of_a_hot_folder_is_refused(void **state)
 {
     const char *dir;
@@ -786,6 +822,7 @@ int main(void)
         cmocka_unit_test(hot_folder_without_path_is_refused),
         cmocka_unit_test(bad_settle_seconds_are_refused),
         cmocka_unit_test(bad_max_attempts_is_refused),
+        cmocka_unit_test(billing_section_and_bill_blank),
         cmocka_unit_test(unknown_profile_of_a_hot_folder_is_refused),
         cmocka_unit_test(overlapping_hot_folders_are_refused),
         cmocka_unit_test(bad_hot_folder_keys_are_refused),
