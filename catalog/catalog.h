@@ -476,6 +476,15 @@ int pm_billing_lines(pm_catalog_t *cat, const char *from, const char *to,
                      pm_billing_line_t **out, size_t *n);
 void pm_billing_line_list_free(pm_billing_line_t *v, size_t n);
 
+/* pm_billing_lines, and the state of every month from..to in *periods
+ * (new array, pm_billing_period_list_free), read in one transaction so a
+ * report's "closed" label and its lines always agree. */
+int pm_billing_read(pm_catalog_t *cat, const char *from, const char *to,
+                    const char *account, const char *workorder,
+                    pm_billing_period_t **periods, size_t *nperiods,
+                    pm_billing_line_t **out, size_t *n);
+void pm_billing_period_list_free(pm_billing_period_t *v, size_t n);
+
 /*
  * Closes month `month`: computes its lines and freezes them, with a
  * "billing.closed" event, in one transaction. Refused with PM_EINVAL (and

@@ -3218,26 +3218,59 @@ static int month_lines(pm_catalog_t *cat, const char *month,
 /* Most months one report may span: 100 years. */
 #define MAX_REPORT_MONTHS 1200
 
-int pm_billing_lines(pm_catalog_t *cat, const char *from, const char *to,
-                     const char *account, const char *workorder,
-                     pm_billing_line_t **out, size_t *n)
+void pm_billing_period_list_free(pm_billing_period_t *v, size_t n)
+{
+    for (size_t i = 0; v != NULL && i < n; i++)
+        pm_billing_period_cleanup(&v[i]);
+    pm_free(v);
+}
+
+/* Appends month m's period to *v (grown by one). */
+static int period_append(pm_catalog_t *cat, const char *m,
+                         pm_billing_period_t **v, size_t *n)
+{
+    pm_billing_period_t *p = pm_realloc(*v, (*n + 1) * sizeof(**v));
+    int err;
+
+    if (p == NULL)
+        return nomem(cat);
+    *v = p;
+    err = pm_billing_period_get(cat, m, &p[*n]);
+    if (err == 0)
+        (*n)++;
+    return err;
+}
+
+int pm_billing_read(pm_catalog_t *cat, const char *from, const char *to,
+                    const char *account, const char *workorder,
+                    pm_billing_period_t **periods, size_t *nperiods,
+                    pm_billing_line_t **out, size_t *n)
 {
     pm_billing_line_t *v = NULL, *part = NULL, *p;
-    size_t len = 0, nparts = 0;
+    pm_billing_period_t *pv = NULL;
+    size_t len = 0, nparts = 0, np = 0;
     char m[PM_MONTH_SIZE];
     int err, i;
 
     *out = NULL;
     *n = 0;
+    if (periods != NULL) {
+        *periods = NULL;
+        *nperiods = 0;
+    }
     if (from == NULL || to == NULL || pm_month_valid(from) != 0 ||
         pm_month_valid(to) != 0 || strcmp(from, to) > 0)
         return set_msg(cat, PM_EINVAL, "bad month range %s..%s",
                        from ? from : "?", to ? to : "?");
-    /* One read transaction: every month sees the same catalog. */
+    /* One read transaction: every month, and whether it is closed, as of
+     * one moment, even while a close commits. */
     err = tx_begin_read(cat);
     snprintf(m, sizeof(m), "%s", from);
     for (i = 0; err == 0 && i < MAX_REPORT_MONTHS && strcmp(m, to) <= 0; i++) {
-        err = month_lines(cat, m, account, workorder, &part, &nparts);
+        if (periods != NULL)
+            err = period_append(cat, m, &pv, &np);
+        if (err == 0)
+            err = month_lines(cat, m, account, workorder, &part, &nparts);
         if (err == 0 && nparts > 0) {
             p = pm_realloc(v, (len + nparts) * sizeof(*v));
             if (p == NULL) {
@@ -3259,11 +3292,24 @@ int pm_billing_lines(pm_catalog_t *cat, const char *from, const char *to,
     err = tx_end(cat, err);
     if (err != 0) {
         pm_billing_line_list_free(v, len);
+        pm_billing_period_list_free(pv, np);
         return err;
     }
     *out = v;
     *n = len;
+    if (periods != NULL) {
+        *periods = pv;
+        *nperiods = np;
+    }
     return 0;
+}
+
+int pm_billing_lines(pm_catalog_t *cat, const char *from, const char *to,
+                     const char *account, const char *workorder,
+                     pm_billing_line_t **out, size_t *n)
+{
+    return pm_billing_read(cat, from, to, account, workorder, NULL, NULL, out,
+                           n);
 }
 
 static int line_insert(pm_catalog_t *cat, const pm_billing_line_t *l,

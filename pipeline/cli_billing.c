@@ -224,44 +224,6 @@ static int check_filters(cli_t *c)
     return PM_EXIT_OK;
 }
 
-static void periods_free(pm_billing_period_t *p, size_t n)
-{
-    for (size_t i = 0; p != NULL && i < n; i++)
-        pm_billing_period_cleanup(&p[i]);
-    pm_free(p);
-}
-
-/* The state of every month from..to. */
-static int read_periods(cli_t *c, const char *from, const char *to,
-                        pm_billing_period_t **out, size_t *n)
-{
-    pm_billing_period_t *v = NULL, *p;
-    char m[PM_MONTH_SIZE];
-    size_t len = 0;
-    int err = 0;
-
-    snprintf(m, sizeof(m), "%s", from);
-    while (err == 0 && strcmp(m, to) <= 0) {
-        p = pm_realloc(v, (len + 1) * sizeof(*v));
-        if (p == NULL) {
-            periods_free(v, len);
-            return cli_oom(c);
-        }
-        v = p;
-        err = pm_billing_period_get(c->cat, m, &v[len]);
-        if (err == 0)
-            len++;
-        pm_month_next(m, m);
-    }
-    if (err != 0) {
-        periods_free(v, len);
-        return cli_fail(c, err);
-    }
-    *out = v;
-    *n = len;
-    return PM_EXIT_OK;
-}
-
 int cli_billing_report(cli_t *c)
 {
     pm_billing_period_t *periods = NULL;
@@ -280,12 +242,10 @@ int cli_billing_report(cli_t *c)
     rc = month_range(c, &from, &to);
     if (rc == PM_EXIT_OK)
         rc = check_filters(c);
-    if (rc == PM_EXIT_OK)
-        rc = read_periods(c, from, to, &periods, &nperiods);
     if (rc != PM_EXIT_OK)
         return rc;
-    err = pm_billing_lines(c->cat, from, to, c->opt['a'], c->opt['w'], &lines,
-                           &nlines);
+    err = pm_billing_read(c->cat, from, to, c->opt['a'], c->opt['w'], &periods,
+                          &nperiods, &lines, &nlines);
     if (err != 0) {
         rc = cli_fail(c, err);
     } else {
@@ -300,16 +260,16 @@ int cli_billing_report(cli_t *c)
     }
     pm_free(text);
     pm_billing_line_list_free(lines, nlines);
-    periods_free(periods, nperiods);
+    pm_billing_period_list_free(periods, nperiods);
     return rc;
 }
 
 int cli_billing_invoice(cli_t *c)
 {
-    pm_billing_period_t period;
+    pm_billing_period_t *period = NULL;
     pm_billing_line_t *lines = NULL;
     pm_account_t *accounts = NULL;
-    size_t nlines = 0, naccounts = 0;
+    size_t nperiods = 0, nlines = 0, naccounts = 0;
     pm_issuer_t issuer = {c->cfg->billing_issuer};
     const char *month = c->opt['M'], *dir = c->opt['O'];
     struct stat st;
@@ -322,17 +282,14 @@ int cli_billing_invoice(cli_t *c)
     rc = check_filters(c);
     if (rc != PM_EXIT_OK)
         return rc;
-    err = pm_billing_period_get(c->cat, month, &period);
-    if (err != 0)
-        return cli_fail(c, err);
-    err = pm_billing_lines(c->cat, month, month, c->opt['a'], NULL, &lines,
-                           &nlines);
+    err = pm_billing_read(c->cat, month, month, c->opt['a'], NULL, &period,
+                          &nperiods, &lines, &nlines);
     if (err == 0)
         err = pm_account_list(c->cat, &accounts, &naccounts);
     if (err != 0) {
         rc = cli_fail(c, err);
     } else {
-        err = pm_invoice_write(dir, month, &period, lines, nlines, accounts,
+        err = pm_invoice_write(dir, month, period, lines, nlines, accounts,
                                naccounts, &issuer, &written);
         if (err != 0) {
             fprintf(stderr, "%s: cannot write the invoices in %s: %s\n",
@@ -341,16 +298,16 @@ int cli_billing_invoice(cli_t *c)
         } else if (c->json) {
             rc = cli_emit_json(c, json_pack("{s:s, s:s, s:b, s:i}", "month",
                                             month, "out", dir, "closed",
-                                            period.closed, "files", written));
+                                            period->closed, "files", written));
         } else {
             printf("%s%s: %d file%s written to %s\n", month,
-                   period.closed ? "" : " (open: invoices are DRAFT)", written,
+                   period->closed ? "" : " (open: invoices are DRAFT)", written,
                    written == 1 ? "" : "s", dir);
         }
     }
     pm_account_list_free(accounts, naccounts);
     pm_billing_line_list_free(lines, nlines);
-    pm_billing_period_cleanup(&period);
+    pm_billing_period_list_free(period, nperiods);
     pm__invoice_release_caches(); /* the process ends after a command */
     return rc;
 }
