@@ -234,6 +234,8 @@ typedef struct pm_page_metrics {
     double ms_decode, ms_orient, ms_deskew, ms_blank, ms_ocr, ms_encode,
         ms_total;
     const char *image, *text_pdf, *text; /* artifact paths */
+    int orient_osd;   /* Tesseract OSD decided the orientation */
+    int dpi_fallback; /* the file's resolution was missing or absurd */
 } pm_page_metrics_t;
 
 typedef struct pm_task {

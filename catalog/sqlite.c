@@ -219,6 +219,9 @@ static const char *const migration_3[] = {
     " CHECK (bill_blank IN (0, 1))",
     "ALTER TABLE jobs ADD COLUMN billing_month TEXT",
     "ALTER TABLE fee_codes ADD COLUMN created_at INTEGER",
+    /* Page provenance the job report shows (NULL before migration 3). */
+    "ALTER TABLE page_tasks ADD COLUMN orient_osd INTEGER",
+    "ALTER TABLE page_tasks ADD COLUMN dpi_fallback INTEGER",
     "UPDATE jobs SET billing_month = strftime('%Y-%m', finished_at,"
     " 'unixepoch') WHERE state = 'done' AND finished_at IS NOT NULL",
     "CREATE INDEX jobs_billing ON jobs (billing_month, state)"
@@ -419,7 +422,8 @@ enum {
     "t.skew_confidence, t.blank, t.ink_ratio, t.words, t.confidence, "     \
     "t.kind, t.codec, t.bytes, t.ms_decode, t.ms_orient, t.ms_deskew, "    \
     "t.ms_blank, t.ms_ocr, t.ms_encode, t.ms_total, t.image, t.text_pdf, " \
-    "t.text, coalesce(t.finished_at, 0) FROM page_tasks t"
+    "t.text, coalesce(t.finished_at, 0), coalesce(t.orient_osd, 0), "      \
+    "coalesce(t.dpi_fallback, 0) FROM page_tasks t"
 
 /* A page-level event whose actor is the task's current lease owner. */
 #define TASK_EVENT                                                        \
@@ -600,7 +604,8 @@ static const struct {
                       "ms_orient = ?18, ms_deskew = ?19, ms_blank = ?20, "
                       "ms_ocr = ?21, ms_encode = ?22, ms_total = ?23, "
                       "image = ?24, text_pdf = ?25, text = ?26, error = NULL, "
-                      "lease_until = NULL, finished_at = ?27 WHERE id = ?1"},
+                      "lease_until = NULL, finished_at = ?27, orient_osd = "
+                      "?28, dpi_fallback = ?29 WHERE id = ?1"},
     [ST_TASK_SET_STATE] = {"task_set_state",
                            "UPDATE page_tasks SET state = ?2, error = ?3, "
                            "lease_owner = NULL, lease_until = NULL "
@@ -2148,6 +2153,8 @@ static void read_metrics(sqlite3_stmt *st, pm_page_metrics_t *m)
     m->ms_ocr = sqlite3_column_double(st, 30);
     m->ms_encode = sqlite3_column_double(st, 31);
     m->ms_total = sqlite3_column_double(st, 32);
+    m->orient_osd = sqlite3_column_int(st, 37);
+    m->dpi_fallback = sqlite3_column_int(st, 38);
 }
 
 /* Reads a row of TASK_COLS; t->m's strings point at t's own copies. */
@@ -2390,7 +2397,9 @@ static int task_done(pm_catalog_t *cat, int64_t id, const pm_page_metrics_t *m,
     sqlite3_stmt *st = cat->st[ST_TASK_DONE];
 
     if (sqlite3_bind_int64(st, 1, id) || bind_metrics(st, m) ||
-        sqlite3_bind_int64(st, 27, now))
+        sqlite3_bind_int64(st, 27, now) ||
+        sqlite3_bind_int(st, 28, m->orient_osd != 0) ||
+        sqlite3_bind_int(st, 29, m->dpi_fallback != 0))
         return bind_fail(cat, st);
     return run(cat, st);
 }

@@ -158,6 +158,8 @@ static void metrics_from(const pm_page_result_t *r, pm_page_metrics_t *m)
     m->ms_deskew = r->ms.deskew;
     m->ms_blank = r->ms.blank;
     m->ms_ocr = r->ms.ocr;
+    m->orient_osd = r->orient_osd;
+    m->dpi_fallback = r->dpi_fallback;
     m->ms_encode = r->ms.encode;
     m->ms_total = r->ms.total;
     m->image = r->image;
@@ -355,6 +357,8 @@ static int result_from_task(pm_page_result_t *r, const pm_task_t *t)
     r->xres = t->m.xres;
     r->yres = t->m.yres;
     r->rotation = t->m.rotation;
+    r->orient_osd = t->m.orient_osd;
+    r->dpi_fallback = t->m.dpi_fallback;
     r->orient_confidence = t->m.orient_confidence;
     r->skew = t->m.skew;
     r->skew_confidence = t->m.skew_confidence;

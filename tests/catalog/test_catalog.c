@@ -180,6 +180,7 @@ static pm_page_metrics_t metrics(int blank)
         .codec = "g4",
         .bytes = 48213,
         .ms_total = 1234.5,
+        .orient_osd = 1,
         .image = "pages/0001.tif",
     };
     return m;
@@ -858,6 +859,8 @@ static void second_completion_is_stale(void **state)
     assert_string_equal(v[0].m.image, "pages/0001.tif");
     assert_null(v[0].m.text);
     assert_int_equal(v[0].m.bytes, 48213);
+    assert_int_equal(v[0].m.orient_osd, 1);
+    assert_int_equal(v[0].m.dpi_fallback, 0);
     pm_task_list_free(v, n);
     finish(cat, job, T0 + 10);
     assert_int_equal(billable(cat, job, 1), 1);
@@ -1648,6 +1651,9 @@ static void schema_1_catalog_is_migrated_to_the_latest(void **state)
                               "ALTER TABLE jobs DROP COLUMN billing_month; "
                               "ALTER TABLE jobs DROP COLUMN bill_blank; "
                               "ALTER TABLE fee_codes DROP COLUMN created_at; "
+                              "ALTER TABLE page_tasks DROP COLUMN orient_osd; "
+                              "ALTER TABLE page_tasks DROP COLUMN "
+                              "dpi_fallback; "
                               "DELETE FROM schema_migrations WHERE version "
                               ">= 2",
                               NULL),
