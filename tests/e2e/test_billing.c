@@ -719,6 +719,7 @@ static void exactly_once_under_random_kills(void **state)
     printf("[ INFO     ] most attempts a page took: %lld\n", attempts);
     assert_true(faults > 0);
     assert_true(attempts > 1);
+    assert_true(attempts <= faults + 1); /* one attempt per fault at most */
     /* No (job, page) billed twice: no row at all. */
     assert_int_equal(sql_int(f, "SELECT count(*) FROM billable_pages "
                                 "GROUP BY job, page HAVING count(*) > 1"),
