@@ -1021,11 +1021,7 @@ static const bad_case_t bad_cases[] = {
     {"billing adjust 1 --pages x --reason r", "'x' is not a non-zero page"},
     {"billing adjust 1 --pages 1.5 --reason r", "'1.5'"},
     {"billing adjust 999 --pages 2 --reason r", "no job 999"},
-    /* KNOWN BUG (kept on purpose, see the commit message): pagemill
-     * accepts a work order with a fee code that does not exist (exit 0,
-     * the work order is created), where `workorder set-fee` refuses the
-     * same code with exit 2. Last, so every other case is checked. */
-    {"workorder add WO-NEW --account ACME --fee-code NOPE", "NOPE"},
+    {"workorder add WO-NEW --account ACME --fee-code NOPE", "no fee code NOPE"},
 };
 
 /* Copies `tmpl` into buf with its "%s", if any, replaced by `month`. */
