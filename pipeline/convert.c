@@ -77,20 +77,6 @@ static const char usage_text[] =
 
 /* ---- building the document list ---- */
 
-static const char *image_exts[] = {".tif", ".tiff", ".png", ".jpg", ".jpeg",
-                                   ".jp2", ".j2k",  ".jpf", ".bmp", ".pnm",
-                                   ".pgm", ".ppm",  ".pbm"};
-
-static int has_image_ext(const char *name)
-{
-    const char *dot = strrchr(name, '.');
-
-    for (size_t i = 0; dot && i < sizeof(image_exts) / sizeof(*image_exts); i++)
-        if (strcasecmp(dot, image_exts[i]) == 0)
-            return 1;
-    return 0;
-}
-
 static int cmp_natural(const void *a, const void *b)
 {
     return pm_natural_cmp(*(char *const *)a, *(char *const *)b);
@@ -114,7 +100,7 @@ static int list_folder(const char *dir, char ***files, size_t *n)
         char *path, **grown;
         struct stat st;
 
-        if (e->d_name[0] == '.' || !has_image_ext(e->d_name))
+        if (e->d_name[0] == '.' || !pm_image_name(e->d_name))
             continue;
         path = pm_asprintf("%s/%s", dir, e->d_name);
         if (path == NULL) {

@@ -104,21 +104,6 @@ static void sb_printf(strbuf_t *sb, const char *fmt, ...)
 
 /* ---- names ---- */
 
-static const char *const image_exts[] = {
-    ".tif", ".tiff", ".png", ".jpg", ".jpeg", ".jp2", ".j2k", ".jpf", ".bmp",
-};
-
-/* True for a name with one of the image extensions (any case). */
-static int image_name(const char *name)
-{
-    const char *dot = strrchr(name, '.');
-
-    for (size_t i = 0; dot && i < sizeof(image_exts) / sizeof(*image_exts); i++)
-        if (strcasecmp(dot, image_exts[i]) == 0)
-            return 1;
-    return 0;
-}
-
 static int ends_with(const char *s, const char *tail)
 {
     size_t n = strlen(s), m = strlen(tail);
@@ -558,9 +543,9 @@ static int list_entry(build_t *c, const char *name)
             c, hint_layout,
             "'%s' is a sub-folder; pages must be directly in the batch folder",
             name);
-    else if (image_name(name) && !S_ISREG(st.st_mode))
+    else if (pm_image_name(name) && !S_ISREG(st.st_mode))
         problem(c, hint_layout, "'%s' is not a regular file (a link?)", name);
-    else if (image_name(name))
+    else if (pm_image_name(name))
         return strv_push(&c->b->files, &c->b->nfiles, child);
     pm_free(child);
     return 0;
@@ -931,7 +916,7 @@ static int entry_kind(const char *name, const char *path)
         return 0;
     if (S_ISDIR(st.st_mode))
         return 1;
-    return S_ISREG(st.st_mode) && image_name(name) ? 2 : 0;
+    return S_ISREG(st.st_mode) && pm_image_name(name) ? 2 : 0;
 }
 
 /* Looks at one entry of the hot folder; a batch complete now is pushed

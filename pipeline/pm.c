@@ -518,3 +518,17 @@ int pm_timezone_valid(const char *tz)
     snprintf(path, sizeof(path), "/usr/share/zoneinfo/%s", tz);
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
+
+int pm_image_name(const char *name)
+{
+    static const char *const exts[] = {
+        ".tif", ".tiff", ".png", ".jpg", ".jpeg", ".jp2", ".j2k",
+        ".jpf", ".bmp",  ".pnm", ".pgm", ".ppm",  ".pbm",
+    };
+    const char *dot = strrchr(name, '.');
+
+    for (size_t i = 0; dot != NULL && i < sizeof(exts) / sizeof(*exts); i++)
+        if (strcasecmp(dot, exts[i]) == 0)
+            return 1;
+    return 0;
+}

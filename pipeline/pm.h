@@ -135,6 +135,11 @@ int pm_rmtree(const char *path);
  * string the caller owns. "a/b/scan.01.tif" -> "scan.01". */
 char *pm_path_stem(const char *path);
 
+/* True when `name` ends in an image extension the page engine decodes
+ * (.tif .tiff .png .jpg .jpeg .jp2 .j2k .jpf .bmp .pnm .pgm .ppm .pbm, any
+ * case): the files convert and hot folders take as pages. */
+int pm_image_name(const char *name);
+
 /* Natural order compare ("p2" < "p10"), for page file names. */
 int pm_natural_cmp(const char *a, const char *b);
 
