@@ -519,9 +519,7 @@ static void convert_cleanup(convert_t *c)
 {
     for (size_t i = 0; i < c->ndocs; i++) {
         doc_t *d = &c->docs[i];
-        for (size_t j = 0; j < d->npages; j++)
-            pm_page_result_cleanup(&d->pages[j]);
-        pm_free(d->pages);
+        pm_page_result_list_free(d->pages, d->npages);
         pm_free(d->attempts);
         pm_free(d->name);
         pm_free(d->pdf);

@@ -80,13 +80,18 @@ void pm_doc_result_cleanup(pm_doc_result_t *r)
     memset(r, 0, sizeof(*r));
 }
 
+void pm_page_result_list_free(pm_page_result_t *v, size_t n)
+{
+    for (size_t i = 0; v != NULL && i < n; i++)
+        pm_page_result_cleanup(&v[i]);
+    pm_free(v);
+}
+
 void pm_proto_msg_cleanup(pm_proto_msg_t *m)
 {
     pm_page_task_cleanup(&m->page);
     pm_doc_task_cleanup(&m->doc);
-    for (size_t i = 0; i < m->npages; i++)
-        pm_page_result_cleanup(&m->pages[i]);
-    pm_free(m->pages);
+    pm_page_result_list_free(m->pages, m->npages);
     pm_page_result_cleanup(&m->result);
     pm_doc_result_cleanup(&m->doc_result);
     memset(m, 0, sizeof(*m));

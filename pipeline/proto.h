@@ -96,6 +96,8 @@ typedef struct pm_doc_result {
 
 void pm_page_task_cleanup(pm_page_task_t *t);
 void pm_page_result_cleanup(pm_page_result_t *r);
+/* Cleans up n results and frees the array. Accepts NULL. */
+void pm_page_result_list_free(pm_page_result_t *v, size_t n);
 void pm_doc_task_cleanup(pm_doc_task_t *t);
 void pm_doc_result_cleanup(pm_doc_result_t *r);
 

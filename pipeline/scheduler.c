@@ -110,9 +110,7 @@ static void assembly_free(pm__serve_t *s, assembly_t *a)
             break;
         }
     }
-    for (size_t i = 0; i < a->npages; i++)
-        pm_page_result_cleanup(&a->pages[i]);
-    pm_free(a->pages);
+    pm_page_result_list_free(a->pages, a->npages);
     pm_doc_result_cleanup(&a->result);
     pm_free(a->workorder);
     pm_free(a->account);
