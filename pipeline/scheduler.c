@@ -747,6 +747,12 @@ static void on_tick(uv_timer_t *t)
     pm__serve_t *s = t->data;
     int n = 0;
 
+    /* Draining: nothing new starts, but `pagemill status` still sees the
+     * workers finishing their pages. */
+    if (s->draining) {
+        pm__sched_report_workers(s);
+        return;
+    }
     if (pm_task_requeue_expired(s->cat, pm__serve_now(), s->max_attempts, &n) !=
         0)
         pm_log(PM_LOG_ERROR, "sched", "lease expiry: %s",

@@ -131,8 +131,7 @@ static void begin_drain(pm__serve_t *s, int signum)
            "%s: draining: %zu task(s) under way, no new work; stopping within "
            "%d s",
            strsignal(signum), pm__sched_busy(s), s->page_timeout);
-    pm__intake_stop(s);
-    pm__sched_stop(s);
+    pm__intake_stop(s); /* the tick goes on, reporting the workers */
     uv_timer_start(&s->drain_timer, on_drain_timeout,
                    (uint64_t)s->page_timeout * 1000, 0);
     pm__serve_maybe_stop(s);
