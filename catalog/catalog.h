@@ -182,6 +182,9 @@ int pm_job_create(pm_catalog_t *cat, const pm_job_t *j,
 int pm_job_find_duplicate(pm_catalog_t *cat, const pm_page_input_t *pages,
                           size_t npages, int64_t *job);
 
+/* The (first) job whose batch sits at `source_path`, or *job = 0. */
+int pm_job_by_source(pm_catalog_t *cat, const char *source_path, int64_t *job);
+
 /* PM_ENOENT when there is no such job. */
 int pm_job_get(pm_catalog_t *cat, int64_t id, pm_job_t *out);
 

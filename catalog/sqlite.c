@@ -226,6 +226,8 @@ static const char *const migration_3[] = {
     " 'unixepoch') WHERE state = 'done' AND finished_at IS NOT NULL",
     "CREATE INDEX jobs_billing ON jobs (billing_month, state)"
     " WHERE billing_month IS NOT NULL",
+    /* For the spool check at start: which batch folder is whose. */
+    "CREATE INDEX jobs_source ON jobs (source_path)",
 
     "CREATE TABLE billing_periods ("
     " month TEXT PRIMARY KEY CHECK (month GLOB"
@@ -389,6 +391,7 @@ enum {
     ST_JOB_FROZEN_PRICE,
     ST_JOB_PRICE,
     ST_ADJ_ADD,
+    ST_JOB_BY_SOURCE,
     ST_COUNT
 };
 
@@ -791,6 +794,9 @@ static const struct {
                       "fee_codes f ON f.code = w.fee_code AND "
                       "f.effective_from <= j.finished_at WHERE j.id = ?1 "
                       "ORDER BY f.effective_from DESC LIMIT 1"},
+    [ST_JOB_BY_SOURCE] = {"job_by_source",
+                          "SELECT coalesce(min(id), 0) FROM jobs WHERE "
+                          "source_path = ?1"},
     [ST_ADJ_ADD] = {"adjustment_add",
                     "INSERT INTO billing_adjustments (month, of_month, job, "
                     "fee_code, pages, blank_pages, billable_pages, "
@@ -1931,6 +1937,16 @@ int pm_job_find_duplicate(pm_catalog_t *cat, const pm_page_input_t *pages,
     if (err == 0)
         *job = best;
     return err;
+}
+
+int pm_job_by_source(pm_catalog_t *cat, const char *source_path, int64_t *job)
+{
+    sqlite3_stmt *st = cat->st[ST_JOB_BY_SOURCE];
+
+    *job = 0;
+    if (bind_text(st, 1, source_path))
+        return bind_fail(cat, st);
+    return query_int64(cat, st, job);
 }
 
 int pm_job_get(pm_catalog_t *cat, int64_t id, pm_job_t *out)

@@ -19,8 +19,10 @@
  *
  * Hashing happens before the take, so the batch spends as little time as
  * possible in the spool without a job (a crash in that window leaves it
- * there, logged at take, for a person to move back).
+ * there; the next start logs it, as an "intake.orphan" event too, for a
+ * person to move back).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
@@ -688,6 +690,40 @@ static void start_watching(pm__serve_t *s)
     uv_timer_start(&s->scan_timer, on_scan_timer, 0, period);
 }
 
+/*
+ * Batch folders in the spool that no job records: the coordinator stopped
+ * between taking a batch and recording its job (milliseconds, but a power
+ * cut can land there). Nothing is moved: each is logged, with what to do,
+ * and recorded as an "intake.orphan" event.
+ */
+static void report_orphans(pm__serve_t *s)
+{
+    DIR *d = opendir(s->spool);
+    struct dirent *e;
+    int64_t job;
+    char *path;
+
+    if (d == NULL)
+        return; /* created at the first take */
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.' || strncmp(e->d_name, "job-", 4) == 0)
+            continue; /* hidden, or a job's work folder */
+        path = pm_asprintf("%s/%s", s->spool, e->d_name);
+        if (path == NULL)
+            break;
+        if (pm_job_by_source(s->cat, path, &job) == 0 && job == 0) {
+            pm_log(PM_LOG_ERROR, "intake",
+                   "%s: a batch in the spool with no job (the service "
+                   "stopped while recording it); move it back into its hot "
+                   "folder to process it",
+                   path);
+            pm_event_add(s->cat, ACTOR_INTAKE, "intake.orphan", 0, 0, path);
+        }
+        pm_free(path);
+    }
+    closedir(d);
+}
+
 int pm__intake_start(pm__serve_t *s)
 {
     int err;
@@ -705,6 +741,7 @@ int pm__intake_start(pm__serve_t *s)
         pm_log(PM_LOG_INFO, "intake", "watching hot folder %s: %s (%s)",
                s->cfg->hotfolders[i].name, s->cfg->hotfolders[i].path,
                s->cfg->hotfolders[i].marker ? "marker" : "settle mode");
+    report_orphans(s);
     start_watching(s);
     return 0;
 }

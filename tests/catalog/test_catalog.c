@@ -1648,6 +1648,7 @@ static void schema_1_catalog_is_migrated_to_the_latest(void **state)
                               "DROP TABLE workers; DROP TABLE billing_lines; "
                               "DROP TABLE billing_periods; DROP TABLE "
                               "billing_adjustments; DROP INDEX jobs_billing; "
+                              "DROP INDEX jobs_source; "
                               "ALTER TABLE jobs DROP COLUMN billing_month; "
                               "ALTER TABLE jobs DROP COLUMN bill_blank; "
                               "ALTER TABLE fee_codes DROP COLUMN created_at; "

@@ -948,6 +948,35 @@ static void sighup_reloads_the_configuration(void **state)
     assert_int_equal(stop_service(f, SIGTERM, PAGE_TIMEOUT + 10), 0);
 }
 
+/* A batch left in the spool without a job (the service stopped between
+ * taking it and recording it) is reported at the next start and left
+ * where it is; a batch with its job is not reported. */
+static void spool_batch_without_job_is_reported(void **state)
+{
+    fx_t *f = *state;
+    char dir[600], path[700], *log, *p;
+    struct stat st;
+    int reports = 0;
+
+    drop_batch(f->scans, "WO-1_kept", 1, (const int[]){1}, "");
+    start_service(f);
+    wait_job(f, "WO-1_kept", "done", DEADLINE_S);
+    assert_int_equal(stop_service(f, SIGTERM, PAGE_TIMEOUT + 10), 0);
+    snprintf(dir, sizeof(dir), "%s/spool/WO-1_lost.20260101T000000Z", f->root);
+    assert_int_equal(pm_mkdir_p(dir), 0);
+    snprintf(path, sizeof(path), "%s/p01.tif", dir);
+    blank_page(path);
+    start_service(f);
+    wait_log(f, "WO-1_lost.20260101T000000Z: a batch in the spool with no job");
+    log = t_slurp(f->log);
+    assert_non_null(log);
+    for (p = log; (p = strstr(p, "with no job")) != NULL; p++)
+        reports++;
+    free(log);
+    assert_int_equal(reports, 1); /* not WO-1_kept, not job-1 */
+    assert_int_equal(stat(path, &st), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -973,6 +1002,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(sighup_reloads_the_configuration, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(spool_batch_without_job_is_reported,
+                                        setup, teardown),
     };
 
     /* PM_TEST_FILTER=hanging* runs only the tests whose names match. */
