@@ -17,24 +17,20 @@
  * PDF agrees with the export; and bad input exits 2 with one line on
  * stderr, nothing on stdout and the catalog unchanged.
  */
-#include <dirent.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
-#include <leptonica/allheaders.h>
 #include <sqlite3.h>
 
 #include "catalog/billing.h"
 #include "catalog/catalog.h"
+#include "lib/servelib.h"
 #include "lib/testlib.h"
 #include "pipeline/pm.h"
 
@@ -46,37 +42,13 @@
 #define MAX_FAULTS   12
 #define MAX_ATTEMPTS 20
 
-typedef struct fx {
-    char root[256];
-    char ini[320], db[320], log[320], out[320], err[320];
-    char scans[320], blanks[320], pages[320];
-    pid_t pid; /* the service, or 0 */
-} fx_t;
-
 /* Two roots: the fault-free reference run and the run under faults. */
 typedef struct state {
     char base[256];
-    fx_t fx[2];
+    sv_fx_t fx[2];
 } state_t;
 
-/* ---- small helpers ---- */
-
-static double now_s(void)
-{
-    return pm_now_ms() / 1000.0;
-}
-
-static void nap_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-    nanosleep(&ts, NULL);
-}
-
-static void write_text(const char *path, const char *text)
-{
-    assert_int_equal(pm_write_file_atomic(path, text, strlen(text)), 0);
-}
+/* ---- billing months ---- */
 
 /* The current billing month (UTC, the configuration's zone), the next
  * one, and the current month's first and last day. */
@@ -104,7 +76,6 @@ static void make_page(const char *dst, int page, int blank)
 {
     char text[6][96];
     const char *lines[7];
-    PIX *pix;
 
     for (int i = 0; i < 6; i++) {
         snprintf(text[i], sizeof(text[i]),
@@ -113,19 +84,17 @@ static void make_page(const char *dst, int page, int blank)
         lines[i] = blank ? NULL : text[i];
     }
     lines[6] = NULL;
-    pix = t_text_page(2550, 3300, 300, lines);
-    assert_non_null(pix);
-    assert_int_equal(pixWrite(dst, pix, IFF_TIFF_G4), 0);
-    pixDestroy(&pix);
+    sv_page(dst, lines);
 }
 
 /* Writes pages p01.tif.. of set `name` into the fixture's page store
  * (blank where blank[i]), once; drop_batch copies them. */
-static void make_pages(const fx_t *f, const char *name, int n, const int *blank)
+static void make_pages(const sv_fx_t *f, const char *name, int n,
+                       const int *blank)
 {
     char dir[600], path[700];
 
-    snprintf(dir, sizeof(dir), "%s/%s", f->pages, name);
+    snprintf(dir, sizeof(dir), "%s/pages/%s", f->root, name);
     assert_int_equal(pm_mkdir_p(dir), 0);
     for (int i = 0; i < n; i++) {
         snprintf(path, sizeof(path), "%s/p%02d.tif", dir, i + 1);
@@ -135,247 +104,28 @@ static void make_pages(const fx_t *f, const char *name, int n, const int *blank)
 
 /* Copies page set `set` (n pages, made by make_pages under `src`'s page
  * store) as batch `name` into hot folder `hot`, batch.ini last. */
-static void drop_batch(const fx_t *src, const char *set, int n, const char *hot,
-                       const char *name)
+static void drop_batch(const sv_fx_t *src, const char *set, int n,
+                       const char *hot, const char *name)
 {
     char dir[600], from[700], to[700];
 
     snprintf(dir, sizeof(dir), "%s/%s", hot, name);
     assert_int_equal(pm_mkdir_p(dir), 0);
     for (int i = 0; i < n; i++) {
-        snprintf(from, sizeof(from), "%s/%s/p%02d.tif", src->pages, set, i + 1);
+        snprintf(from, sizeof(from), "%s/pages/%s/p%02d.tif", src->root, set,
+                 i + 1);
         snprintf(to, sizeof(to), "%s/p%02d.tif", dir, i + 1);
         t_copy_file(from, to);
     }
     snprintf(to, sizeof(to), "%s/batch.ini", dir);
     snprintf(from, sizeof(from), "expected_pages = %d\n", n);
-    write_text(to, from);
-}
-
-/* ---- the service ---- */
-
-static void start_service(fx_t *f)
-{
-    pid_t pid = fork();
-
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        int fd = open(f->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-
-        if (fd >= 0) {
-            dup2(fd, 2);
-            dup2(fd, 1);
-        }
-        execl(PM_BINARY, PM_BINARY, "serve", "--config", f->ini, (char *)NULL);
-        _exit(127);
-    }
-    f->pid = pid;
-}
-
-/* Waits up to `secs` for the service to exit; returns its wait status,
- * or -1 if it is still running. */
-static int reap(fx_t *f, double secs)
-{
-    double until = now_s() + secs;
-    int status;
-
-    while (now_s() < until) {
-        pid_t r = waitpid(f->pid, &status, WNOHANG);
-
-        if (r == f->pid) {
-            f->pid = 0;
-            return status;
-        }
-        nap_ms(20);
-    }
-    return -1;
-}
-
-/* Sends `sig` and waits for the exit; returns the wait status. */
-static int stop_service(fx_t *f, int sig, double secs)
-{
-    int status;
-
-    assert_true(f->pid > 0);
-    assert_int_equal(kill(f->pid, sig), 0);
-    status = reap(f, secs);
-    if (status == -1)
-        fail_msg("the service did not exit within %.0f s of signal %d", secs,
-                 sig);
-    return status;
-}
-
-/* PIDs of the service's worker processes (its children), into v[max]. */
-static int worker_pids(const fx_t *f, pid_t *v, int max)
-{
-    DIR *d = opendir("/proc");
-    struct dirent *e;
-    int n = 0;
-
-    assert_non_null(d);
-    while ((e = readdir(d)) != NULL && n < max) {
-        char path[300], buf[512];
-        const char *rp;
-        FILE *fp;
-        int ppid = 0;
-
-        if (e->d_name[0] < '1' || e->d_name[0] > '9')
-            continue;
-        snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
-        fp = fopen(path, "r");
-        if (fp == NULL)
-            continue;
-        buf[0] = '\0';
-        if (fgets(buf, sizeof(buf), fp) == NULL)
-            buf[0] = '\0';
-        fclose(fp);
-        rp = strrchr(buf, ')');
-        if (rp != NULL && sscanf(rp + 1, " %*c %d", &ppid) == 1 &&
-            ppid == f->pid)
-            v[n++] = (pid_t)atoi(e->d_name);
-    }
-    closedir(d);
-    return n;
+    sv_write_text(to, from);
 }
 
 /* ---- the CLI ---- */
 
-/* Runs `pagemill ARGS --config INI`: its exit status; its stdout in *out
- * and its stderr in *err (new strings, caller frees) when those are not
- * NULL. */
-static int cli(const fx_t *f, char **out, char **err, const char *args)
-{
-    int rc = t_run(out, "'%s' %s --config '%s' 2>'%s'", PM_BINARY, args, f->ini,
-                   f->err);
-
-    if (err != NULL) {
-        *err = t_slurp(f->err);
-        assert_non_null(*err);
-    }
-    return rc;
-}
-
-/* Fails the test with `what` and the command's stderr `err`, which it
- * frees first (a failed test does not come back to free it). */
-static void fail_cli(const char *args, int rc, char *err)
-{
-    char msg[2048];
-
-    snprintf(msg, sizeof(msg), "pagemill %s: exit %d: %s", args, rc,
-             err ? err : "");
-    free(err);
-    fail_msg("%s", msg);
-}
-
-static void cli_ok(const fx_t *f, const char *args)
-{
-    char *err = NULL;
-    int rc = cli(f, NULL, &err, args);
-
-    if (rc != 0)
-        fail_cli(args, rc, err);
-    free(err);
-}
-
-/* Runs `pagemill ARGS` (which must succeed) and returns its stdout. */
-static char *cli_text(const fx_t *f, const char *args)
-{
-    char *out = NULL, *err = NULL;
-    int rc = cli(f, &out, &err, args);
-
-    if (rc != 0) {
-        free(out);
-        fail_cli(args, rc, err);
-    }
-    free(err);
-    return out;
-}
-
-static json_t *cli_json(const fx_t *f, const char *args)
-{
-    char *out, full[512];
-    json_error_t jerr;
-    json_t *doc;
-
-    snprintf(full, sizeof(full), "%s --json", args);
-    out = cli_text(f, full);
-    doc = json_loads(out, 0, &jerr);
-    if (doc == NULL)
-        fail_msg("pagemill %s: not JSON: %s", args, out);
-    free(out);
-    return doc;
-}
-
-static const char *jstr(json_t *o, const char *key)
-{
-    const char *s = json_string_value(json_object_get(o, key));
-
-    return s != NULL ? s : "";
-}
-
-static long long jint(json_t *o, const char *key)
-{
-    return json_integer_value(json_object_get(o, key));
-}
-
-/* The job made from batch `batch`, as `job list` shows it (new
- * reference), or NULL. */
-static json_t *find_job(const fx_t *f, const char *batch)
-{
-    json_t *list = cli_json(f, "job list"), *job = NULL, *it;
-    size_t i;
-
-    json_array_foreach(list, i, it)
-    {
-        if (strcmp(jstr(it, "batch"), batch) == 0) {
-            job = json_incref(it);
-            break;
-        }
-    }
-    json_decref(list);
-    return job;
-}
-
-/* The state of batch's job ("" when there is none yet) into seen[64];
- * returns its id, or 0. */
-static long long job_state(const fx_t *f, const char *batch, char *seen)
-{
-    json_t *j = find_job(f, batch);
-    long long id = 0;
-
-    snprintf(seen, 64, "%s", "");
-    if (j != NULL) {
-        id = jint(j, "id");
-        snprintf(seen, 64, "%s", jstr(j, "state"));
-        json_decref(j);
-    }
-    return id;
-}
-
-/* Waits until the job of `batch` exists and is in `state` (NULL: any);
- * returns its id. Fails naming what it last saw. */
-static long long wait_job(const fx_t *f, const char *batch, const char *state,
-                          double secs)
-{
-    double until = now_s() + secs;
-    char seen[64] = "";
-
-    while (now_s() < until) {
-        long long id = job_state(f, batch, seen);
-
-        if (id > 0 && (state == NULL || strcmp(seen, state) == 0))
-            return id;
-        if (id > 0 && strcmp(seen, "failed") == 0)
-            break;
-        nap_ms(100);
-    }
-    fail_msg("batch %s: wanted %s, last saw %s (log: %s)", batch,
-             state ? state : "a job", seen[0] ? seen : "no job", f->log);
-    return 0;
-}
-
 /* `billing report --month M --format json` of the fixture. */
-static json_t *report_json(const fx_t *f, const char *month)
+static json_t *report_json(const sv_fx_t *f, const char *month)
 {
     char args[128];
     json_error_t jerr;
@@ -384,7 +134,7 @@ static json_t *report_json(const fx_t *f, const char *month)
 
     snprintf(args, sizeof(args), "billing report --month %s --format json",
              month);
-    out = cli_text(f, args);
+    out = sv_cli_text(f, args);
     doc = json_loads(out, 0, &jerr);
     if (doc == NULL)
         fail_msg("%s: not JSON: %s", args, out);
@@ -400,7 +150,7 @@ static json_t *report_line(json_t *rep, long long id)
 
     json_array_foreach(json_object_get(rep, "lines"), i, l)
     {
-        if (jint(l, "job") == id && strcmp(jstr(l, "kind"), "job") == 0)
+        if (sv_jint(l, "job") == id && strcmp(sv_jstr(l, "kind"), "job") == 0)
             return l;
     }
     fail_msg("no report line for job %lld", id);
@@ -416,7 +166,7 @@ static json_t *report_overall(json_t *rep)
 
 /* The first column of the first row of `sql` as an integer, or -1 when
  * there is no row; on a read-only handle of the fixture's catalog. */
-static long long sql_int(const fx_t *f, const char *sql)
+static long long sql_int(const sv_fx_t *f, const char *sql)
 {
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
@@ -439,7 +189,7 @@ static long long sql_int(const fx_t *f, const char *sql)
 
 /* What bad input must never change: row counts of every table a billing
  * command writes, the work orders' fee codes and the events' last id. */
-static char *catalog_snapshot(const fx_t *f)
+static char *catalog_snapshot(const sv_fx_t *f)
 {
     static const char *const sql[] = {
         "SELECT count(*) FROM events",
@@ -469,46 +219,33 @@ static char *catalog_snapshot(const fx_t *f)
 /* A root under `base`/`name`: configuration, hot folders, account ACME
  * and fee codes STD (0.05) and RUSH (0.08125) from the month's first day,
  * work order WO-A under STD. */
-static int fx_init(fx_t *f, const char *base, const char *name)
+static int fx_init(sv_fx_t *f, const char *base, const char *name)
 {
     months_t m;
-    char ini[4096], args[256];
+    char root[256], blanks[300], pages[300], extra[1024], args[256];
 
-    memset(f, 0, sizeof(*f));
-    snprintf(f->root, sizeof(f->root), "%s/%s", base, name);
-    snprintf(f->ini, sizeof(f->ini), "%s/pagemill.ini", f->root);
-    snprintf(f->db, sizeof(f->db), "%s/catalog.db", f->root);
-    snprintf(f->log, sizeof(f->log), "%s/serve.log", f->root);
-    snprintf(f->err, sizeof(f->err), "%s/cli.err", f->root);
-    snprintf(f->out, sizeof(f->out), "%s/out", f->root);
-    snprintf(f->scans, sizeof(f->scans), "%s/hot/scans", f->root);
-    snprintf(f->blanks, sizeof(f->blanks), "%s/hot/blanks", f->root);
-    snprintf(f->pages, sizeof(f->pages), "%s/pages", f->root);
-    if (pm_mkdir_p(f->scans) != 0 || pm_mkdir_p(f->blanks) != 0 ||
-        pm_mkdir_p(f->pages) != 0)
-        return -1;
-    snprintf(ini, sizeof(ini),
-             "[pagemill]\nworkers = 2\npage_timeout = %d\n"
-             "max_attempts = %d\nworker_memory_mb = %d\ncatalog = %s\n"
-             "spool = %s/spool\noutput = %s\n\n"
+    snprintf(root, sizeof(root), "%s/%s", base, name);
+    snprintf(blanks, sizeof(blanks), "%s/hot/blanks", root);
+    snprintf(pages, sizeof(pages), "%s/pages", root);
+    snprintf(extra, sizeof(extra),
+             "max_attempts = %d\n\n"
              "[billing]\nissuer = Test Records Center\n\n"
              "[profile billblank]\nbill_blank = yes\n\n"
-             "[hotfolder scans]\npath = %s\nmarker = batch.ini\n\n"
              "[hotfolder blanks]\npath = %s\nprofile = billblank\n"
              "marker = batch.ini\n",
-             PAGE_TIMEOUT, MAX_ATTEMPTS, T_UNDER_ASAN ? 0 : 2048, f->db,
-             f->root, f->out, f->scans, f->blanks);
-    if (pm_write_file_atomic(f->ini, ini, strlen(ini)) != 0)
+             MAX_ATTEMPTS, blanks);
+    if (sv_fx_init(f, root) != 0 || pm_mkdir_p(blanks) != 0 ||
+        pm_mkdir_p(pages) != 0 || sv_write_config(f, PAGE_TIMEOUT, extra) != 0)
         return -1;
     months_now(&m);
-    cli_ok(f, "account add ACME --name 'Acme Records' --number 4711");
+    sv_cli_ok(f, "account add ACME --name 'Acme Records' --number 4711");
     snprintf(args, sizeof(args), "fee add STD --price 0.05 --effective %s",
              m.first);
-    cli_ok(f, args);
+    sv_cli_ok(f, args);
     snprintf(args, sizeof(args), "fee add RUSH --price 0.08125 --effective %s",
              m.first);
-    cli_ok(f, args);
-    cli_ok(f, "workorder add WO-A --account ACME --fee-code STD");
+    sv_cli_ok(f, args);
+    sv_cli_ok(f, "workorder add WO-A --account ACME --fee-code STD");
     return 0;
 }
 
@@ -523,42 +260,15 @@ static int setup(void **state)
     return fx_init(&s->fx[0], s->base, "a");
 }
 
-/* Stops a service still running with SIGTERM (it must exit 0) and shows
- * its log when something went wrong or PM_SHOW_LOG is set; a sanitizer
- * report in the log fails the test. */
-static int fx_fini(fx_t *f)
-{
-    int status = 0, rc = 0;
-    char *log;
-
-    if (f->root[0] == '\0')
-        return 0;
-    if (f->pid > 0 && kill(f->pid, SIGTERM) == 0 &&
-        (status = reap(f, PAGE_TIMEOUT + 10)) != 0) {
-        fprintf(stderr, "serve exited with wait status %d\n", status);
-        rc = -1;
-    }
-    if (f->pid > 0) {
-        kill(f->pid, SIGKILL);
-        waitpid(f->pid, NULL, 0);
-    }
-    log = t_slurp(f->log);
-    if (log != NULL &&
-        (strstr(log, "Sanitizer") || strstr(log, "runtime error")))
-        rc = -1;
-    if (log != NULL && (rc != 0 || getenv("PM_SHOW_LOG") != NULL))
-        fprintf(stderr, "---- %s ----\n%s", f->log, log);
-    free(log);
-    return rc;
-}
-
+/* Ends both roots' services (sv_fx_fini: each must exit 0 on SIGTERM,
+ * with no sanitizer report in its log). */
 static int teardown(void **state)
 {
     state_t *s = *state;
     int rc = 0;
 
     for (int i = 0; i < 2; i++)
-        rc |= fx_fini(&s->fx[i]);
+        rc |= sv_fx_fini(&s->fx[i], PAGE_TIMEOUT + 10);
     pm_free(s);
     t_tmpdir_cleanup();
     return rc;
@@ -599,7 +309,7 @@ typedef struct figures {
 } figures_t;
 
 /* Reads job `id`'s line and the overall totals of this month's report. */
-static void read_figures(const fx_t *f, long long id, figures_t *fig)
+static void read_figures(const sv_fx_t *f, long long id, figures_t *fig)
 {
     months_t m;
     json_t *rep, *l, *all;
@@ -609,32 +319,32 @@ static void read_figures(const fx_t *f, long long id, figures_t *fig)
     l = report_line(rep, id);
     all = report_overall(rep);
     fig->job = id;
-    fig->pages = jint(l, "pages");
-    fig->blank = jint(l, "blank_pages");
-    fig->billable = jint(l, "billable_pages");
-    fig->amount_cents = jint(l, "amount_cents");
-    snprintf(fig->amount, sizeof(fig->amount), "%s", jstr(l, "amount"));
-    assert_int_equal(jint(all, "lines"), 1);
-    assert_int_equal(jint(all, "billable_pages"), fig->billable);
-    assert_int_equal(jint(all, "amount_cents"), fig->amount_cents);
+    fig->pages = sv_jint(l, "pages");
+    fig->blank = sv_jint(l, "blank_pages");
+    fig->billable = sv_jint(l, "billable_pages");
+    fig->amount_cents = sv_jint(l, "amount_cents");
+    snprintf(fig->amount, sizeof(fig->amount), "%s", sv_jstr(l, "amount"));
+    assert_int_equal(sv_jint(all, "lines"), 1);
+    assert_int_equal(sv_jint(all, "billable_pages"), fig->billable);
+    assert_int_equal(sv_jint(all, "amount_cents"), fig->amount_cents);
     json_decref(rep);
 }
 
 /* One fault: SIGKILL a random worker, or (one time in three) the
  * coordinator, which is then restarted. Returns 1 if a process was
  * killed. */
-static int one_fault(fx_t *f, uint64_t *rng, int n)
+static int one_fault(sv_fx_t *f, uint64_t *rng, int n)
 {
     pid_t w[8];
     int nw;
 
     if (rng_next(rng) % 3 == 0) {
         printf("[ FAULT    ] %d: SIGKILL coordinator %d\n", n, (int)f->pid);
-        assert_int_equal(stop_service(f, SIGKILL, 10), SIGKILL);
-        start_service(f);
+        assert_int_equal(sv_stop(f, SIGKILL, 10), SIGKILL);
+        sv_start(f);
         return 1;
     }
-    nw = worker_pids(f, w, 8);
+    nw = sv_worker_pids(f, w, 8);
     if (nw == 0)
         return 0;
     pid_t victim = w[rng_next(rng) % (uint64_t)nw];
@@ -646,15 +356,15 @@ static int one_fault(fx_t *f, uint64_t *rng, int n)
 
 /* Random faults 0.2-3 s apart until MAX_FAULTS or the job is done;
  * returns how many landed. */
-static int random_faults(fx_t *f, const char *batch, uint64_t seed)
+static int random_faults(sv_fx_t *f, const char *batch, uint64_t seed)
 {
     uint64_t rng = seed;
     char seen[64];
     int faults = 0;
 
     while (faults < MAX_FAULTS) {
-        nap_ms(200 + (long)(rng_next(&rng) % 2801));
-        job_state(f, batch, seen);
+        sv_nap_ms(200 + (long)(rng_next(&rng) % 2801));
+        sv_job_state(f, batch, seen);
         if (strcmp(seen, "done") == 0 || strcmp(seen, "failed") == 0)
             break;
         faults += one_fault(f, &rng, faults + 1);
@@ -666,7 +376,7 @@ static int random_faults(fx_t *f, const char *batch, uint64_t seed)
 static void exactly_once_under_random_kills(void **state)
 {
     state_t *s = *state;
-    fx_t *ref = &s->fx[0], *f = &s->fx[1];
+    sv_fx_t *ref = &s->fx[0], *f = &s->fx[1];
     const int pages = 10;
     figures_t want = {0}, got = {0};
     long long id, attempts;
@@ -679,29 +389,29 @@ static void exactly_once_under_random_kills(void **state)
     make_pages(ref, "set", pages, kill_blank);
 
     /* The reference: no faults. */
-    t0 = now_s();
-    start_service(ref);
+    t0 = sv_now_s();
+    sv_start(ref);
     drop_batch(ref, "set", pages, ref->scans, "WO-A_box1");
-    id = wait_job(ref, "WO-A_box1", "done", DEADLINE_S);
-    printf("[ INFO     ] fault-free run: %.1f s\n", now_s() - t0);
+    id = sv_wait_job(ref, "WO-A_box1", "done", DEADLINE_S);
+    printf("[ INFO     ] fault-free run: %.1f s\n", sv_now_s() - t0);
     read_figures(ref, id, &want);
     assert_int_equal(want.pages, pages);
     assert_int_equal(want.blank, 2);
     assert_int_equal(want.billable, pages - 2);
-    assert_int_equal(stop_service(ref, SIGTERM, PAGE_TIMEOUT + 10), 0);
+    assert_int_equal(sv_stop(ref, SIGTERM, PAGE_TIMEOUT + 10), 0);
 
     /* The same pages in a fresh root, under faults. */
     assert_int_equal(fx_init(f, s->base, "b"), 0);
-    t0 = now_s();
-    start_service(f);
+    t0 = sv_now_s();
+    sv_start(f);
     drop_batch(ref, "set", pages, f->scans, "WO-A_box1");
-    id = wait_job(f, "WO-A_box1", NULL, DEADLINE_S);
+    id = sv_wait_job(f, "WO-A_box1", NULL, DEADLINE_S);
     faults = random_faults(f, "WO-A_box1", seed);
     printf("[ INFO     ] %d fault(s) injected\n", faults);
     if (f->pid == 0)
-        start_service(f);
-    assert_int_equal(wait_job(f, "WO-A_box1", "done", DEADLINE_S), id);
-    printf("[ INFO     ] run under faults: %.1f s\n", now_s() - t0);
+        sv_start(f);
+    assert_int_equal(sv_wait_job(f, "WO-A_box1", "done", DEADLINE_S), id);
+    printf("[ INFO     ] run under faults: %.1f s\n", sv_now_s() - t0);
     fflush(stdout);
 
     snprintf(sql, sizeof(sql),
@@ -740,41 +450,43 @@ static const int four_blank[4] = {0, 1, 0, 1};
 static void blank_pages_billed_per_profile(void **state)
 {
     state_t *s = *state;
-    fx_t *f = &s->fx[0];
+    sv_fx_t *f = &s->fx[0];
     months_t m;
     long long plain, billed;
-    char args[64];
+    char args[64], blanks[300];
     json_t *rep, *l;
 
     t_require_data();
     months_now(&m);
+    snprintf(blanks, sizeof(blanks), "%s/hot/blanks", f->root);
     make_pages(f, "four", 4, four_blank);
-    start_service(f);
+    sv_start(f);
     drop_batch(f, "four", 4, f->scans, "WO-A_plain");
-    plain = wait_job(f, "WO-A_plain", "done", DEADLINE_S);
+    plain = sv_wait_job(f, "WO-A_plain", "done", DEADLINE_S);
     /* The same files again, through the bill_blank hot folder: held as a
      * possible duplicate until released, as any repeat is. */
-    drop_batch(f, "four", 4, f->blanks, "WO-A_billblank");
-    billed = wait_job(f, "WO-A_billblank", "held", DEADLINE_S);
+    drop_batch(f, "four", 4, blanks, "WO-A_billblank");
+    billed = sv_wait_job(f, "WO-A_billblank", "held", DEADLINE_S);
     snprintf(args, sizeof(args), "job release %lld", billed);
-    cli_ok(f, args);
-    assert_int_equal(wait_job(f, "WO-A_billblank", "done", DEADLINE_S), billed);
+    sv_cli_ok(f, args);
+    assert_int_equal(sv_wait_job(f, "WO-A_billblank", "done", DEADLINE_S),
+                     billed);
 
     rep = report_json(f, m.cur);
     l = report_line(rep, plain);
-    assert_int_equal(jint(l, "pages"), 4);
-    assert_int_equal(jint(l, "blank_pages"), 2);
-    assert_int_equal(jint(l, "billable_pages"), 2);
-    assert_string_equal(jstr(l, "amount"), "0.10");
+    assert_int_equal(sv_jint(l, "pages"), 4);
+    assert_int_equal(sv_jint(l, "blank_pages"), 2);
+    assert_int_equal(sv_jint(l, "billable_pages"), 2);
+    assert_string_equal(sv_jstr(l, "amount"), "0.10");
     l = report_line(rep, billed);
-    assert_int_equal(jint(l, "pages"), 4);
-    assert_int_equal(jint(l, "blank_pages"), 2);
-    assert_int_equal(jint(l, "billable_pages"), 4);
-    assert_string_equal(jstr(l, "amount"), "0.20");
-    assert_int_equal(jint(report_overall(rep), "billable_pages"), 6);
-    assert_string_equal(jstr(report_overall(rep), "amount"), "0.30");
+    assert_int_equal(sv_jint(l, "pages"), 4);
+    assert_int_equal(sv_jint(l, "blank_pages"), 2);
+    assert_int_equal(sv_jint(l, "billable_pages"), 4);
+    assert_string_equal(sv_jstr(l, "amount"), "0.20");
+    assert_int_equal(sv_jint(report_overall(rep), "billable_pages"), 6);
+    assert_string_equal(sv_jstr(report_overall(rep), "amount"), "0.30");
     json_decref(rep);
-    assert_int_equal(stop_service(f, SIGTERM, PAGE_TIMEOUT + 10), 0);
+    assert_int_equal(sv_stop(f, SIGTERM, PAGE_TIMEOUT + 10), 0);
 }
 
 /* ---- 3. a closed month's report, a cancel and the invoice ---- */
@@ -786,14 +498,14 @@ typedef struct reports {
 
 static const char *const formats[3] = {"table", "csv", "json"};
 
-static void reports_read(const fx_t *f, const char *month, reports_t *r)
+static void reports_read(const sv_fx_t *f, const char *month, reports_t *r)
 {
     char args[128];
 
     for (int i = 0; i < 3; i++) {
         snprintf(args, sizeof(args), "billing report --month %s --format %s",
                  month, formats[i]);
-        r->fmt[i] = cli_text(f, args);
+        r->fmt[i] = sv_cli_text(f, args);
     }
 }
 
@@ -843,15 +555,15 @@ static void assert_close_changes_only_state(const reports_t *pre,
     assert_true(
         json_equal(json_object_get(x, "totals"), json_object_get(y, "totals")));
     p = json_array_get(json_object_get(y, "periods"), 0);
-    assert_string_equal(jstr(p, "state"), "closed");
-    assert_string_equal(jstr(p, "closed_by"), "clerk");
+    assert_string_equal(sv_jstr(p, "state"), "closed");
+    assert_string_equal(sv_jstr(p, "closed_by"), "clerk");
     json_decref(x);
     json_decref(y);
 }
 
 /* The cancel's credit in next month: one adjustment line, the exact
  * negative of what the closed month billed. */
-static void assert_credit(const fx_t *f, const months_t *m, long long id,
+static void assert_credit(const sv_fx_t *f, const months_t *m, long long id,
                           const figures_t *billed)
 {
     json_t *rep = report_json(f, m->next), *lines, *l;
@@ -860,15 +572,15 @@ static void assert_credit(const fx_t *f, const months_t *m, long long id,
     lines = json_object_get(rep, "lines");
     assert_int_equal(json_array_size(lines), 1);
     l = json_array_get(lines, 0);
-    assert_string_equal(jstr(l, "kind"), "adjustment");
-    assert_string_equal(jstr(l, "month"), m->next);
-    assert_int_equal(jint(l, "job"), id);
-    assert_int_equal(jint(l, "billable_pages"), -billed->billable);
-    assert_int_equal(jint(l, "amount_cents"), -billed->amount_cents);
+    assert_string_equal(sv_jstr(l, "kind"), "adjustment");
+    assert_string_equal(sv_jstr(l, "month"), m->next);
+    assert_int_equal(sv_jint(l, "job"), id);
+    assert_int_equal(sv_jint(l, "billable_pages"), -billed->billable);
+    assert_int_equal(sv_jint(l, "amount_cents"), -billed->amount_cents);
     snprintf(minus, sizeof(minus), "-%s", billed->amount);
-    assert_string_equal(jstr(l, "amount"), minus);
-    assert_non_null(strstr(jstr(l, "note"), "cancelled"));
-    assert_int_equal(jint(report_overall(rep), "amount_cents"),
+    assert_string_equal(sv_jstr(l, "amount"), minus);
+    assert_non_null(strstr(sv_jstr(l, "note"), "cancelled"));
+    assert_int_equal(sv_jint(report_overall(rep), "amount_cents"),
                      -billed->amount_cents);
     json_decref(rep);
 }
@@ -909,7 +621,7 @@ static void export_total(const char *csv, char *buf, size_t size)
     }
 }
 
-static void assert_invoice(const fx_t *f, const months_t *m,
+static void assert_invoice(const sv_fx_t *f, const months_t *m,
                            const figures_t *billed)
 {
     char dir[400], args[512], path[600], total[32], want[128];
@@ -919,7 +631,7 @@ static void assert_invoice(const fx_t *f, const months_t *m,
     assert_int_equal(pm_mkdir_p(dir), 0);
     snprintf(args, sizeof(args), "billing invoice --month %s --out '%s'",
              m->cur, dir);
-    cli_ok(f, args);
+    sv_cli_ok(f, args);
     snprintf(path, sizeof(path), "%s/export-%s.csv", dir, m->cur);
     csv = t_slurp(path);
     assert_non_null(csv);
@@ -945,7 +657,7 @@ static void
 closed_month_report_is_byte_identical_and_cancel_adjusts(void **state)
 {
     state_t *s = *state;
-    fx_t *f = &s->fx[0];
+    sv_fx_t *f = &s->fx[0];
     static const int blank[4] = {0, 0, 1, 0};
     reports_t pre, post, again, after;
     figures_t billed = {0};
@@ -955,12 +667,12 @@ closed_month_report_is_byte_identical_and_cancel_adjusts(void **state)
 
     t_require_data();
     months_now(&m);
-    cli_ok(f, "workorder add WO-R --account ACME --fee-code RUSH");
+    sv_cli_ok(f, "workorder add WO-R --account ACME --fee-code RUSH");
     make_pages(f, "rush", 4, blank);
-    start_service(f);
+    sv_start(f);
     drop_batch(f, "rush", 4, f->scans, "WO-R_box1");
-    id = wait_job(f, "WO-R_box1", "done", DEADLINE_S);
-    assert_int_equal(stop_service(f, SIGTERM, PAGE_TIMEOUT + 10), 0);
+    id = sv_wait_job(f, "WO-R_box1", "done", DEADLINE_S);
+    assert_int_equal(sv_stop(f, SIGTERM, PAGE_TIMEOUT + 10), 0);
     read_figures(f, id, &billed);
     /* 3 pages at 0.08125 = 0.24375, rounded once to 0.24. */
     assert_int_equal(billed.billable, 3);
@@ -968,20 +680,20 @@ closed_month_report_is_byte_identical_and_cancel_adjusts(void **state)
 
     reports_read(f, m.cur, &pre);
     snprintf(args, sizeof(args), "billing close %s --actor clerk", m.cur);
-    cli_ok(f, args);
+    sv_cli_ok(f, args);
     reports_read(f, m.cur, &post);
     reports_read(f, m.cur, &again);
     assert_same_reports(&post, &again, "two runs after the close");
     assert_close_changes_only_state(&pre, &post, &m);
 
     snprintf(args, sizeof(args), "job cancel %lld --reason test", id);
-    cli_ok(f, args);
+    sv_cli_ok(f, args);
     assert_credit(f, &m, id, &billed);
     reports_read(f, m.cur, &after);
     assert_same_reports(&post, &after, "the closed month after the cancel");
 
     snprintf(args, sizeof(args), "billing close %s --actor clerk", m.cur);
-    assert_int_equal(cli(f, NULL, &err, args), 2);
+    assert_int_equal(sv_cli(f, NULL, &err, args), 2);
     assert_non_null(strstr(err, "closed already"));
     free(err);
     reports_free(&pre);
@@ -1037,7 +749,8 @@ static void expand(char *buf, size_t size, const char *tmpl, const char *month)
 
 /* Runs one bad case; returns NULL if it behaved, else what went wrong
  * (new string). */
-static char *bad_case_run(const fx_t *f, const bad_case_t *c, const char *month)
+static char *bad_case_run(const sv_fx_t *f, const bad_case_t *c,
+                          const char *month)
 {
     char args[256], *out = NULL, *err = NULL, *before, *after, *why = NULL;
     const char *nl;
@@ -1045,7 +758,7 @@ static char *bad_case_run(const fx_t *f, const bad_case_t *c, const char *month)
 
     expand(args, sizeof(args), c->args, month);
     before = catalog_snapshot(f);
-    rc = cli(f, &out, &err, args);
+    rc = sv_cli(f, &out, &err, args);
     after = catalog_snapshot(f);
     nl = strchr(err, '\n');
     if (rc != 2)
@@ -1073,7 +786,7 @@ static char *bad_case_run(const fx_t *f, const bad_case_t *c, const char *month)
 static void bad_input_exits_2_and_writes_nothing(void **state)
 {
     state_t *s = *state;
-    fx_t *f = &s->fx[0];
+    sv_fx_t *f = &s->fx[0];
     char *faults = pm_strdup(""), *why, *more, *rep_before, *rep_after;
     char args[128], msg[4096];
     months_t m;
@@ -1082,7 +795,7 @@ static void bad_input_exits_2_and_writes_nothing(void **state)
     months_now(&m);
     snprintf(args, sizeof(args), "billing report --month %s --format json",
              m.cur);
-    rep_before = cli_text(f, args);
+    rep_before = sv_cli_text(f, args);
     for (size_t i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
         why = bad_case_run(f, &bad_cases[i], m.cur);
         if (why == NULL)
@@ -1092,7 +805,7 @@ static void bad_input_exits_2_and_writes_nothing(void **state)
         pm_free(faults);
         faults = more;
     }
-    rep_after = cli_text(f, args);
+    rep_after = sv_cli_text(f, args);
     same = strcmp(rep_before, rep_after) == 0;
     free(rep_before);
     free(rep_after);

@@ -22,21 +22,16 @@
  * PAGEMILL_TEST_HANG_MATCH test hook) is killed at page_timeout, retried
  * up to the attempt limit and fails its job, and the service goes on.
  */
-#include <dirent.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <jansson.h>
-#include <leptonica/allheaders.h>
 
 #include "catalog/catalog.h"
+#include "lib/servelib.h"
 #include "lib/testlib.h"
 #include "pipeline/pm.h"
 
@@ -44,52 +39,14 @@
 #define DEADLINE_S   60.0 /* for anything the service should do */
 #define PAGE_TIMEOUT 30
 
-typedef struct fx {
-    char root[256];
-    char ini[320], db[320], log[320], out[320];
-    char scans[320], settle[320], hold[320];
-    pid_t pid; /* the service, or 0 */
-} fx_t;
-
-/* ---- small helpers ---- */
-
-static double now_s(void)
-{
-    return pm_now_ms() / 1000.0;
-}
-
-static void nap_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-    nanosleep(&ts, NULL);
-}
-
-static void write_text(const char *path, const char *text)
-{
-    assert_int_equal(pm_write_file_atomic(path, text, strlen(text)), 0);
-}
+/* ---- batches ---- */
 
 /* A white 300 dpi letter page, G4 TIFF: a blank page. */
 static void blank_page(const char *dst)
 {
     static const char *const none[] = {NULL};
-    PIX *pix = t_text_page(2550, 3300, 300, none);
 
-    assert_non_null(pix);
-    assert_int_equal(pixWrite(dst, pix, IFF_TIFF_G4), 0);
-    pixDestroy(&pix);
-}
-
-/* A 300 dpi letter page with one line of text, G4 TIFF. */
-static void text_page(const char *dst, const char *line)
-{
-    const char *const lines[] = {line, NULL};
-    PIX *pix = t_text_page(2550, 3300, 300, lines);
-
-    assert_non_null(pix);
-    assert_int_equal(pixWrite(dst, pix, IFF_TIFF_G4), 0);
-    pixDestroy(&pix);
+    sv_page(dst, none);
 }
 
 /* A batch folder in hot folder `hot` with `n` pages p01.tif... alternating
@@ -113,7 +70,7 @@ static void drop_batch(const char *hot, const char *name, int n,
     }
     if (ini != NULL) {
         snprintf(path, sizeof(path), "%s/batch.ini", dir);
-        write_text(path, ini);
+        sv_write_text(path, ini);
     }
 }
 
@@ -127,192 +84,20 @@ static void drop_one(const char *hot, const char *name, const char *rel)
     snprintf(path, sizeof(path), "%s/%s/p1.tif", hot, name);
     t_copy_file(t_data(rel), path);
     snprintf(path, sizeof(path), "%s/%s/batch.ini", hot, name);
-    write_text(path, "");
+    sv_write_text(path, "");
 }
 
-/* ---- the service ---- */
+/* ---- the catalog ---- */
 
-static void start_service(fx_t *f)
-{
-    pid_t pid = fork();
-
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        int fd = open(f->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-
-        if (fd >= 0) {
-            dup2(fd, 2);
-            dup2(fd, 1);
-        }
-        execl(PM_BINARY, PM_BINARY, "serve", "--config", f->ini, (char *)NULL);
-        _exit(127);
-    }
-    f->pid = pid;
-}
-
-/* Waits up to `secs` for the service to exit; returns its wait status,
- * or -1 if it is still running. */
-static int reap(fx_t *f, double secs)
-{
-    double until = now_s() + secs;
-    int status;
-
-    while (now_s() < until) {
-        pid_t r = waitpid(f->pid, &status, WNOHANG);
-
-        if (r == f->pid) {
-            f->pid = 0;
-            return status;
-        }
-        nap_ms(50);
-    }
-    return -1;
-}
-
-/* Sends `sig` and waits for the exit; returns the wait status. */
-static int stop_service(fx_t *f, int sig, double secs)
-{
-    int status;
-
-    assert_true(f->pid > 0);
-    assert_int_equal(kill(f->pid, sig), 0);
-    status = reap(f, secs);
-    if (status == -1)
-        fail_msg("the service did not exit within %.0f s of signal %d", secs,
-                 sig);
-    return status;
-}
-
-/* PIDs of the service's worker processes (its children), into v[max]. */
-static int worker_pids(const fx_t *f, pid_t *v, int max)
-{
-    DIR *d = opendir("/proc");
-    struct dirent *e;
-    int n = 0;
-
-    assert_non_null(d);
-    while ((e = readdir(d)) != NULL && n < max) {
-        char path[300], buf[512];
-        const char *rp;
-        FILE *fp;
-        int ppid = 0;
-
-        if (e->d_name[0] < '1' || e->d_name[0] > '9')
-            continue;
-        snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
-        fp = fopen(path, "r");
-        if (fp == NULL)
-            continue;
-        buf[0] = '\0';
-        if (fgets(buf, sizeof(buf), fp) == NULL)
-            buf[0] = '\0';
-        fclose(fp);
-        rp = strrchr(buf, ')');
-        if (rp != NULL && sscanf(rp + 1, " %*c %d", &ppid) == 1 &&
-            ppid == f->pid)
-            v[n++] = (pid_t)atoi(e->d_name);
-    }
-    closedir(d);
-    return n;
-}
-
-/* ---- the catalog, through the CLI ---- */
-
-static json_t *cli_json(const fx_t *f, const char *args)
-{
-    char *out = NULL;
-    json_error_t jerr;
-    json_t *doc;
-    int rc;
-
-    rc = t_run(&out, "'%s' %s --json --catalog '%s' 2>/dev/null", PM_BINARY,
-               args, f->db);
-    if (rc != 0)
-        fail_msg("pagemill %s: exit %d", args, rc);
-    doc = json_loads(out, 0, &jerr);
-    if (doc == NULL)
-        fail_msg("pagemill %s: not JSON: %s", args, out);
-    free(out);
-    return doc;
-}
-
-static void cli_ok(const fx_t *f, const char *args)
-{
-    int rc = t_run(NULL, "'%s' %s --catalog '%s' >/dev/null 2>&1", PM_BINARY,
-                   args, f->db);
-
-    if (rc != 0)
-        fail_msg("pagemill %s: exit %d", args, rc);
-}
-
-/* The job made from batch `batch`, as `job list` shows it (new
- * reference), or NULL. */
-static json_t *find_job(const fx_t *f, const char *batch)
-{
-    json_t *list = cli_json(f, "job list"), *job = NULL, *it;
-    size_t i;
-
-    json_array_foreach(list, i, it)
-    {
-        if (strcmp(json_string_value(json_object_get(it, "batch")), batch) ==
-            0) {
-            job = json_incref(it);
-            break;
-        }
-    }
-    json_decref(list);
-    return job;
-}
-
-static const char *jstr(json_t *o, const char *key)
-{
-    const char *s = json_string_value(json_object_get(o, key));
-
-    return s != NULL ? s : "";
-}
-
-static long long jint(json_t *o, const char *key)
-{
-    return json_integer_value(json_object_get(o, key));
-}
-
-/* Waits until the job of `batch` exists and is in `state`; returns its id.
- * Fails naming what it last saw. */
-static long long wait_job(const fx_t *f, const char *batch, const char *state,
-                          double secs)
-{
-    double until = now_s() + secs;
-    char seen[64] = "no job";
-
-    while (now_s() < until) {
-        json_t *j = find_job(f, batch);
-
-        if (j != NULL) {
-            long long id = jint(j, "id");
-
-            snprintf(seen, sizeof(seen), "%s", jstr(j, "state"));
-            json_decref(j);
-            if (strcmp(seen, state) == 0)
-                return id;
-            if (strcmp(state, "failed") != 0 && strcmp(seen, "failed") == 0)
-                break;
-        }
-        nap_ms(100);
-    }
-    fail_msg("batch %s: wanted %s, last saw %s (log: %s)", batch, state, seen,
-             f->log);
-    return 0;
-}
-
-static json_t *job_show(const fx_t *f, long long id)
+static json_t *job_show(const sv_fx_t *f, long long id)
 {
     char args[64];
 
     snprintf(args, sizeof(args), "job show %lld", id);
-    return cli_json(f, args);
+    return sv_cli_json(f, args);
 }
 
-static long long billable(const fx_t *f, long long id)
+static long long billable(const sv_fx_t *f, long long id)
 {
     pm_catalog_t *cat = NULL;
     int64_t n = -1;
@@ -359,7 +144,7 @@ static void assert_report_has_stage_times(const char *path)
 
 /* The published folder of job `id` holds a PDF of `pages` pages, a text
  * file and the report. */
-static void assert_published(const fx_t *f, long long id, int pages)
+static void assert_published(const sv_fx_t *f, long long id, int pages)
 {
     char path[600];
     struct stat st;
@@ -379,12 +164,12 @@ static void assert_published(const fx_t *f, long long id, int pages)
 }
 
 /* Waits until the service's log holds `text`. */
-static void wait_log(const fx_t *f, const char *text)
+static void wait_log(const sv_fx_t *f, const char *text)
 {
-    double until = now_s() + DEADLINE_S;
+    double until = sv_now_s() + DEADLINE_S;
     char *log = NULL;
 
-    for (; now_s() < until; nap_ms(100)) {
+    for (; sv_now_s() < until; sv_nap_ms(100)) {
         free(log);
         log = t_slurp(f->log);
         if (log != NULL && strstr(log, text) != NULL) {
@@ -397,40 +182,42 @@ static void wait_log(const fx_t *f, const char *text)
 
 /* ---- fixture ---- */
 
+/* Folder `name` under hot/ of the fixture, into buf[320]. */
+static const char *hot_path(const sv_fx_t *f, const char *name, char *buf)
+{
+    snprintf(buf, 320, "%s/hot/%s", f->root, name);
+    return buf;
+}
+
+/* A root with hot folders scans (marker batch.ini), settle (marker none,
+ * 2 s settle time) and hold (holds unknown work orders), account ACME and
+ * work order WO-1. */
 static int setup(void **state)
 {
-    fx_t *f = pm_calloc(1, sizeof(*f));
-    char ini[4096];
+    sv_fx_t *f = pm_calloc(1, sizeof(*f));
+    char settle[320], hold[320], extra[1024];
 
     if (f == NULL)
         return -1;
-    snprintf(f->root, sizeof(f->root), "%s", t_tmpdir());
-    snprintf(f->ini, sizeof(f->ini), "%s/pagemill.ini", f->root);
-    snprintf(f->db, sizeof(f->db), "%s/catalog.db", f->root);
-    snprintf(f->log, sizeof(f->log), "%s/serve.log", f->root);
-    snprintf(f->out, sizeof(f->out), "%s/out", f->root);
-    snprintf(f->scans, sizeof(f->scans), "%s/hot/scans", f->root);
-    snprintf(f->settle, sizeof(f->settle), "%s/hot/settle", f->root);
-    snprintf(f->hold, sizeof(f->hold), "%s/hot/hold", f->root);
-    if (pm_mkdir_p(f->scans) != 0 || pm_mkdir_p(f->settle) != 0 ||
-        pm_mkdir_p(f->hold) != 0)
-        return -1;
-    snprintf(ini, sizeof(ini),
-             "[pagemill]\nworkers = 2\npage_timeout = %d\n"
-             "worker_memory_mb = %d\ncatalog = %s\nspool = %s/spool\n"
-             "output = %s\n\n"
-             "[hotfolder scans]\npath = %s\nmarker = batch.ini\n\n"
-             "[hotfolder settle]\npath = %s\nmarker = none\n"
+    if (sv_fx_init(f, t_tmpdir()) != 0 ||
+        pm_mkdir_p(hot_path(f, "settle", settle)) != 0 ||
+        pm_mkdir_p(hot_path(f, "hold", hold)) != 0)
+        goto fail;
+    snprintf(extra, sizeof(extra),
+             "\n[hotfolder settle]\npath = %s\nmarker = none\n"
              "settle_seconds = 2\n\n"
              "[hotfolder hold]\npath = %s\nhold_unknown = yes\n",
-             PAGE_TIMEOUT, T_UNDER_ASAN ? 0 : 2048, f->db, f->root, f->out,
-             f->scans, f->settle, f->hold);
-    if (pm_write_file_atomic(f->ini, ini, strlen(ini)) != 0)
-        return -1;
+             settle, hold);
+    if (sv_write_config(f, PAGE_TIMEOUT, extra) != 0)
+        goto fail;
     *state = f;
-    cli_ok(f, "account add ACME --name 'Acme Records'");
-    cli_ok(f, "workorder add WO-1 --account ACME");
+    sv_cli_ok(f, "account add ACME --name 'Acme Records'");
+    sv_cli_ok(f, "workorder add WO-1 --account ACME");
     return 0;
+
+fail:
+    pm_free(f);
+    return -1;
 }
 
 /* Stops a service still running with SIGTERM: it must exit 0 (under
@@ -438,26 +225,9 @@ static int setup(void **state)
  * hold no sanitizer report. */
 static int teardown(void **state)
 {
-    fx_t *f = *state;
-    int status = 0, rc = 0;
-    char *log;
+    sv_fx_t *f = *state;
+    int rc = sv_fx_fini(f, PAGE_TIMEOUT + 10);
 
-    if (f->pid > 0 && kill(f->pid, SIGTERM) == 0 &&
-        (status = reap(f, PAGE_TIMEOUT + 10)) != 0) {
-        fprintf(stderr, "serve exited with wait status %d\n", status);
-        rc = -1;
-    }
-    if (f->pid > 0) {
-        kill(f->pid, SIGKILL);
-        waitpid(f->pid, NULL, 0);
-    }
-    log = t_slurp(f->log);
-    if (log != NULL &&
-        (strstr(log, "Sanitizer") || strstr(log, "runtime error")))
-        rc = -1;
-    if (log != NULL && (rc != 0 || getenv("PM_SHOW_LOG") != NULL))
-        fprintf(stderr, "---- serve.log ----\n%s", log);
-    free(log);
     pm_free(f);
     t_tmpdir_cleanup();
     return rc;
@@ -468,40 +238,40 @@ static int teardown(void **state)
 /* Three pages, one blank: a done job, published, two billable rows. */
 static void batch_becomes_published_job(void **state)
 {
-    fx_t *f = *state;
+    sv_fx_t *f = *state;
     static const int blank[] = {0, 0, 1};
     char path[600];
     long long id;
     json_t *j;
 
     t_require_data();
-    start_service(f);
+    sv_start(f);
     drop_batch(f->scans, "WO-1_box1", 3, blank,
                "account = ACME\noperator = J. Smith\nexpected_pages = 3\n");
-    id = wait_job(f, "WO-1_box1", "done", DEADLINE_S);
+    id = sv_wait_job(f, "WO-1_box1", "done", DEADLINE_S);
     assert_published(f, id, 3);
     assert_int_equal(billable(f, id), 2);
     j = job_show(f, id);
-    assert_int_equal(jint(j, "blank"), 1);
-    assert_string_equal(jstr(j, "operator"), "J. Smith");
+    assert_int_equal(sv_jint(j, "blank"), 1);
+    assert_string_equal(sv_jstr(j, "operator"), "J. Smith");
     json_decref(j);
     snprintf(path, sizeof(path), "%s/WO-1_box1", f->scans);
     assert_false(t_exists(path)); /* taken into the spool */
-    assert_int_equal(stop_service(f, SIGTERM, PAGE_TIMEOUT + 10), 0);
+    assert_int_equal(sv_stop(f, SIGTERM, PAGE_TIMEOUT + 10), 0);
 }
 
 /* Settle mode: a file still being written is never taken. */
 static void settle_mode_waits_until_quiet(void **state)
 {
-    fx_t *f = *state;
+    sv_fx_t *f = *state;
     unsigned char *buf = NULL;
     char dir[512], path[600];
     size_t len = 0, step;
     FILE *fp;
 
     t_require_data();
-    start_service(f);
-    snprintf(dir, sizeof(dir), "%s/WO-1_slow", f->settle);
+    sv_start(f);
+    snprintf(dir, sizeof(dir), "%s/hot/settle/WO-1_slow", f->root);
     assert_int_equal(pm_mkdir_p(dir), 0);
     snprintf(path, sizeof(path), "%s/p1.tif", dir);
     assert_int_equal(
@@ -514,45 +284,45 @@ static void settle_mode_waits_until_quiet(void **state)
 
         assert_int_equal(fwrite(buf + off, 1, n, fp), n);
         fflush(fp);
-        nap_ms(600); /* under settle_seconds = 2: never quiet long enough */
+        sv_nap_ms(600); /* under settle_seconds = 2: never quiet long enough */
         assert_true(t_exists(dir));
-        assert_null(find_job(f, "WO-1_slow"));
+        assert_null(sv_find_job(f, "WO-1_slow"));
     }
     fclose(fp);
     pm_free(buf);
-    assert_true(wait_job(f, "WO-1_slow", "done", DEADLINE_S) > 0);
+    assert_true(sv_wait_job(f, "WO-1_slow", "done", DEADLINE_S) > 0);
     assert_false(t_exists(dir));
 }
 
 /* Unknown work order and page-count mismatch: _rejected/ with ERROR.txt. */
 static void bad_batches_are_rejected(void **state)
 {
-    fx_t *f = *state;
+    sv_fx_t *f = *state;
     char path[600], *text;
     json_t *list;
 
     t_require_data();
-    start_service(f);
+    sv_start(f);
     drop_batch(f->scans, "WO-404", 1, NULL, "operator = K\n");
     drop_batch(f->scans, "WO-1_short", 2, NULL, "expected_pages = 5\n");
     snprintf(path, sizeof(path), "%s/_rejected/WO-404/ERROR.txt", f->scans);
-    for (double until = now_s() + DEADLINE_S;
-         !t_exists(path) && now_s() < until;)
-        nap_ms(100);
+    for (double until = sv_now_s() + DEADLINE_S;
+         !t_exists(path) && sv_now_s() < until;)
+        sv_nap_ms(100);
     text = t_slurp(path);
     assert_non_null(text);
     assert_non_null(strstr(text, "work order WO-404 is not in the catalog"));
     free(text);
     snprintf(path, sizeof(path), "%s/_rejected/WO-1_short/ERROR.txt", f->scans);
-    for (double until = now_s() + DEADLINE_S;
-         !t_exists(path) && now_s() < until;)
-        nap_ms(100);
+    for (double until = sv_now_s() + DEADLINE_S;
+         !t_exists(path) && sv_now_s() < until;)
+        sv_nap_ms(100);
     text = t_slurp(path);
     assert_non_null(text);
     assert_non_null(strstr(text, "expected_pages = 5"));
     assert_non_null(strstr(text, "hold 2 page(s)"));
     free(text);
-    list = cli_json(f, "job list");
+    list = sv_cli_json(f, "job list");
     assert_int_equal(json_array_size(list), 0);
     json_decref(list);
 }
@@ -560,25 +330,25 @@ static void bad_batches_are_rejected(void **state)
 /* The same pages again: held as a duplicate until a person releases. */
 static void duplicate_is_held_until_released(void **state)
 {
-    fx_t *f = *state;
+    sv_fx_t *f = *state;
     long long first, dup;
     char args[64];
     json_t *j;
 
     t_require_data();
-    start_service(f);
+    sv_start(f);
     drop_batch(f->scans, "WO-1_a", 2, NULL, "");
-    first = wait_job(f, "WO-1_a", "done", DEADLINE_S);
+    first = sv_wait_job(f, "WO-1_a", "done", DEADLINE_S);
     drop_batch(f->scans, "WO-1_again", 2, NULL, "");
-    dup = wait_job(f, "WO-1_again", "held", DEADLINE_S);
+    dup = sv_wait_job(f, "WO-1_again", "held", DEADLINE_S);
     j = job_show(f, dup);
-    assert_int_equal(jint(j, "duplicate_of"), first);
-    assert_non_null(strstr(jstr(j, "hold_reason"), "possible duplicate"));
+    assert_int_equal(sv_jint(j, "duplicate_of"), first);
+    assert_non_null(strstr(sv_jstr(j, "hold_reason"), "possible duplicate"));
     json_decref(j);
     assert_int_equal(billable(f, dup), 0);
     snprintf(args, sizeof(args), "job release %lld", dup);
-    cli_ok(f, args);
-    assert_int_equal(wait_job(f, "WO-1_again", "done", DEADLINE_S), dup);
+    sv_cli_ok(f, args);
+    assert_int_equal(sv_wait_job(f, "WO-1_again", "done", DEADLINE_S), dup);
     assert_published(f, dup, 2);
     assert_int_equal(billable(f, dup), 2);
 }
@@ -588,22 +358,22 @@ static void duplicate_is_held_until_released(void **state)
  * under the work order's account. */
 static void unknown_work_order_is_held(void **state)
 {
-    fx_t *f = *state;
-    char path[600];
+    sv_fx_t *f = *state;
+    char hold[320], path[600];
     long long id;
     json_t *j;
 
     t_require_data();
-    start_service(f);
-    drop_one(f->hold, "WO-77", TESTING "phototest.tif");
-    id = wait_job(f, "WO-77", "held", DEADLINE_S);
+    sv_start(f);
+    drop_one(hot_path(f, "hold", hold), "WO-77", TESTING "phototest.tif");
+    id = sv_wait_job(f, "WO-77", "held", DEADLINE_S);
     j = job_show(f, id);
-    assert_string_equal(jstr(j, "hold_reason"), "unknown work order WO-77");
+    assert_string_equal(sv_jstr(j, "hold_reason"), "unknown work order WO-77");
     json_decref(j);
-    cli_ok(f, "workorder add WO-77 --account ACME");
+    sv_cli_ok(f, "workorder add WO-77 --account ACME");
     snprintf(path, sizeof(path), "job release %lld", id);
-    cli_ok(f, path);
-    assert_int_equal(wait_job(f, "WO-77", "done", DEADLINE_S), id);
+    sv_cli_ok(f, path);
+    assert_int_equal(sv_wait_job(f, "WO-77", "done", DEADLINE_S), id);
     snprintf(path, sizeof(path), "%s/ACME/WO-77/job-%lld/job-%lld.pdf", f->out,
              id, id);
     assert_int_equal(t_pdf_pages(path), 1);
@@ -611,7 +381,7 @@ static void unknown_work_order_is_held(void **state)
 }
 
 /* Any page of job `id` tried more than once? */
-static int some_page_retried(const fx_t *f, long long id)
+static int some_page_retried(const sv_fx_t *f, long long id)
 {
     json_t *j = job_show(f, id), *t;
     int retried = 0;
@@ -619,7 +389,7 @@ static int some_page_retried(const fx_t *f, long long id)
 
     json_array_foreach(json_object_get(j, "page_tasks"), i, t)
     {
-        retried |= jint(t, "attempts") > 1;
+        retried |= sv_jint(t, "attempts") > 1;
     }
     json_decref(j);
     return retried;
@@ -628,31 +398,31 @@ static int some_page_retried(const fx_t *f, long long id)
 /* SIGKILL a worker mid-page: the page is retried, billed once. */
 static void killed_worker_page_is_retried(void **state)
 {
-    fx_t *f = *state;
+    sv_fx_t *f = *state;
     const int pages = 12;
     pid_t w[8];
     long long id;
     int kills = 0;
 
     t_require_data();
-    start_service(f);
+    sv_start(f);
     drop_batch(f->scans, "WO-1_kill", pages, NULL, "");
-    id = wait_job(f, "WO-1_kill", "running", DEADLINE_S);
+    id = sv_wait_job(f, "WO-1_kill", "running", DEADLINE_S);
     /* A worker is idle only between pages, briefly: kill until one of
      * the kills lands mid-page (almost always the first). */
     while (!some_page_retried(f, id) && kills < 10) {
         json_t *j = job_show(f, id);
-        int running = strcmp(jstr(j, "state"), "running") == 0;
+        int running = strcmp(sv_jstr(j, "state"), "running") == 0;
 
         json_decref(j);
         if (!running)
             break;
-        if (worker_pids(f, w, 8) > 0 && kill(w[0], SIGKILL) == 0)
+        if (sv_worker_pids(f, w, 8) > 0 && kill(w[0], SIGKILL) == 0)
             kills++;
-        nap_ms(700);
+        sv_nap_ms(700);
     }
     assert_true(some_page_retried(f, id));
-    assert_int_equal(wait_job(f, "WO-1_kill", "done", DEADLINE_S), id);
+    assert_int_equal(sv_wait_job(f, "WO-1_kill", "done", DEADLINE_S), id);
     assert_int_equal(billable(f, id), pages);
     assert_published(f, id, pages);
 }
@@ -661,14 +431,14 @@ static void killed_worker_page_is_retried(void **state)
  * fails naming it, and nothing is published. */
 static void corrupt_page_fails_the_job(void **state)
 {
-    fx_t *f = *state;
+    sv_fx_t *f = *state;
     char path[600];
     long long id;
     json_t *j, *t;
     size_t i;
 
     t_require_data();
-    start_service(f);
+    sv_start(f);
     snprintf(path, sizeof(path), "%s/WO-1_bad", f->scans);
     assert_int_equal(pm_mkdir_p(path), 0);
     snprintf(path, sizeof(path), "%s/WO-1_bad/p1.tif", f->scans);
@@ -676,18 +446,18 @@ static void corrupt_page_fails_the_job(void **state)
     snprintf(path, sizeof(path), "%s/WO-1_bad/p2.tif", f->scans);
     t_copy_truncated(t_data(TESTING "phototest.tif"), path, 20000);
     snprintf(path, sizeof(path), "%s/WO-1_bad/batch.ini", f->scans);
-    write_text(path, "expected_pages = 2\n");
-    id = wait_job(f, "WO-1_bad", "failed", DEADLINE_S);
+    sv_write_text(path, "expected_pages = 2\n");
+    id = sv_wait_job(f, "WO-1_bad", "failed", DEADLINE_S);
     j = job_show(f, id);
-    assert_non_null(strstr(jstr(j, "error"), "page 2 (p2.tif"));
+    assert_non_null(strstr(sv_jstr(j, "error"), "page 2 (p2.tif"));
     assert_true(json_is_null(json_object_get(j, "output_path")));
     json_array_foreach(json_object_get(j, "page_tasks"), i, t)
     {
-        if (jint(t, "page") == 2) {
-            assert_string_equal(jstr(t, "state"), "failed");
-            assert_int_equal(jint(t, "attempts"), 3);
+        if (sv_jint(t, "page") == 2) {
+            assert_string_equal(sv_jstr(t, "state"), "failed");
+            assert_int_equal(sv_jint(t, "attempts"), 3);
         } else {
-            assert_string_equal(jstr(t, "state"), "done");
+            assert_string_equal(sv_jstr(t, "state"), "done");
         }
     }
     json_decref(j);
@@ -699,7 +469,7 @@ static void corrupt_page_fails_the_job(void **state)
 
 /* Rewrites the fixture's configuration with its page_timeout line
  * replaced by `lines` ([pagemill] keys). */
-static void set_pagemill_keys(const fx_t *f, const char *lines)
+static void set_pagemill_keys(const sv_fx_t *f, const char *lines)
 {
     char *ini = t_slurp(f->ini), *at, *more;
 
@@ -711,7 +481,7 @@ static void set_pagemill_keys(const fx_t *f, const char *lines)
     assert_non_null(at);
     more = pm_asprintf("%s%s%s", ini, lines, at);
     assert_non_null(more);
-    write_text(f->ini, more);
+    sv_write_text(f->ini, more);
     pm_free(more);
     free(ini);
 }
@@ -723,7 +493,7 @@ static void set_pagemill_keys(const fx_t *f, const char *lines)
  * machine), and the service goes on to finish the next batch. */
 static void hanging_page_hits_the_timeout(void **state)
 {
-    fx_t *f = *state;
+    sv_fx_t *f = *state;
     char path[600];
     long long id;
     json_t *j, *t;
@@ -735,7 +505,7 @@ static void hanging_page_hits_the_timeout(void **state)
     set_pagemill_keys(f, "page_timeout = 8");
     /* The service and its workers inherit the hook from the fork. */
     assert_int_equal(setenv("PAGEMILL_TEST_HANG_MATCH", "hangme", 1), 0);
-    start_service(f);
+    sv_start(f);
     unsetenv("PAGEMILL_TEST_HANG_MATCH");
     snprintf(path, sizeof(path), "%s/WO-1_hang", f->scans);
     assert_int_equal(pm_mkdir_p(path), 0);
@@ -744,22 +514,22 @@ static void hanging_page_hits_the_timeout(void **state)
     snprintf(path, sizeof(path), "%s/WO-1_hang/p2_hangme.tif", f->scans);
     t_copy_file(t_data(TESTING "phototest.tif"), path);
     snprintf(path, sizeof(path), "%s/WO-1_hang/batch.ini", f->scans);
-    write_text(path, "expected_pages = 2\n");
-    id = wait_job(f, "WO-1_hang", "failed", DEADLINE_S);
+    sv_write_text(path, "expected_pages = 2\n");
+    id = sv_wait_job(f, "WO-1_hang", "failed", DEADLINE_S);
     wait_log(f, "page=2 attempt 3 of 3 failed: worker");
     wait_log(f, "ran past the 8 s timeout");
     j = job_show(f, id);
-    assert_non_null(strstr(jstr(j, "error"), "page 2 (p2_hangme.tif"));
-    assert_non_null(strstr(jstr(j, "error"), "timeout"));
+    assert_non_null(strstr(sv_jstr(j, "error"), "page 2 (p2_hangme.tif"));
+    assert_non_null(strstr(sv_jstr(j, "error"), "timeout"));
     assert_true(json_is_null(json_object_get(j, "output_path")));
     json_array_foreach(json_object_get(j, "page_tasks"), i, t)
     {
-        if (jint(t, "page") == 2) {
-            assert_string_equal(jstr(t, "state"), "failed");
-            assert_int_equal(jint(t, "attempts"), 3);
-            assert_non_null(strstr(jstr(t, "error"), "ran past the 8 s"));
+        if (sv_jint(t, "page") == 2) {
+            assert_string_equal(sv_jstr(t, "state"), "failed");
+            assert_int_equal(sv_jint(t, "attempts"), 3);
+            assert_non_null(strstr(sv_jstr(t, "error"), "ran past the 8 s"));
         } else {
-            assert_string_equal(jstr(t, "state"), "done");
+            assert_string_equal(sv_jstr(t, "state"), "done");
         }
     }
     json_decref(j);
@@ -773,19 +543,20 @@ static void hanging_page_hits_the_timeout(void **state)
     snprintf(path, sizeof(path), "%s/WO-1_after", f->scans);
     assert_int_equal(pm_mkdir_p(path), 0);
     snprintf(path, sizeof(path), "%s/WO-1_after/p1.tif", f->scans);
-    text_page(path, "A good batch after the timeout");
+    sv_page(path,
+            (const char *const[]){"A good batch after the timeout", NULL});
     snprintf(path, sizeof(path), "%s/WO-1_after/batch.ini", f->scans);
-    write_text(path, "");
-    id = wait_job(f, "WO-1_after", "done", DEADLINE_S);
+    sv_write_text(path, "");
+    id = sv_wait_job(f, "WO-1_after", "done", DEADLINE_S);
     assert_published(f, id, 1);
-    assert_int_equal(stop_service(f, SIGTERM, PAGE_TIMEOUT + 10), 0);
+    assert_int_equal(sv_stop(f, SIGTERM, PAGE_TIMEOUT + 10), 0);
 }
 
 /* kill -9 of the coordinator mid-batch, then a restart: every page done
  * and billed exactly once, the output complete, no temp folder left. */
 static void coordinator_killed_mid_batch_resumes(void **state)
 {
-    fx_t *f = *state;
+    sv_fx_t *f = *state;
     const int pages = 10;
     char path[600];
     long long id;
@@ -794,34 +565,34 @@ static void coordinator_killed_mid_batch_resumes(void **state)
     size_t i;
 
     t_require_data();
-    start_service(f);
+    sv_start(f);
     drop_batch(f->scans, "WO-1_crash", pages, NULL, "");
-    id = wait_job(f, "WO-1_crash", "running", DEADLINE_S);
-    for (until = now_s() + DEADLINE_S; now_s() < until; nap_ms(50)) {
+    id = sv_wait_job(f, "WO-1_crash", "running", DEADLINE_S);
+    for (until = sv_now_s() + DEADLINE_S; sv_now_s() < until; sv_nap_ms(50)) {
         j = job_show(f, id);
-        int done = (int)jint(j, "done");
+        int done = (int)sv_jint(j, "done");
         json_decref(j);
         if (done >= 2)
             break;
     }
-    assert_int_equal(stop_service(f, SIGKILL, 10), SIGKILL);
+    assert_int_equal(sv_stop(f, SIGKILL, 10), SIGKILL);
     j = job_show(f, id);
-    assert_true(jint(j, "done") < pages); /* it really was mid-batch */
+    assert_true(sv_jint(j, "done") < pages); /* it really was mid-batch */
     json_decref(j);
     /* What a crash during assembly would leave: a half-written folder. */
     snprintf(path, sizeof(path), "%s/ACME/WO-1/.job-%lld.tmp", f->out, id);
     assert_int_equal(pm_mkdir_p(path), 0);
     snprintf(path, sizeof(path), "%s/ACME/WO-1/.job-%lld.tmp/job-%lld.pdf",
              f->out, id, id);
-    write_text(path, "%PDF-1.7 half");
+    sv_write_text(path, "%PDF-1.7 half");
 
-    start_service(f);
-    assert_int_equal(wait_job(f, "WO-1_crash", "done", DEADLINE_S), id);
+    sv_start(f);
+    assert_int_equal(sv_wait_job(f, "WO-1_crash", "done", DEADLINE_S), id);
     assert_int_equal(billable(f, id), pages);
     j = job_show(f, id);
     json_array_foreach(json_object_get(j, "page_tasks"), i, t)
     {
-        assert_string_equal(jstr(t, "state"), "done");
+        assert_string_equal(sv_jstr(t, "state"), "done");
     }
     json_decref(j);
     assert_published(f, id, pages);
@@ -838,23 +609,23 @@ static int pid_in(pid_t pid, const pid_t *v, int n)
 
 /* Waits until `status --json` shows the service's 2 workers, one busy on
  * job `id`, with pids that are the service's children. */
-static void wait_busy_workers(const fx_t *f, long long id)
+static void wait_busy_workers(const sv_fx_t *f, long long id)
 {
-    double until = now_s() + DEADLINE_S;
+    double until = sv_now_s() + DEADLINE_S;
     char seen[256] = "nothing";
 
-    for (; now_s() < until; nap_ms(100)) {
-        json_t *doc = cli_json(f, "status"), *arr, *w;
+    for (; sv_now_s() < until; sv_nap_ms(100)) {
+        json_t *doc = sv_cli_json(f, "status"), *arr, *w;
         pid_t kids[8];
-        int nkids = worker_pids(f, kids, 8), busy = 0, theirs = 0;
+        int nkids = sv_worker_pids(f, kids, 8), busy = 0, theirs = 0;
         size_t i, rows;
 
         arr = json_object_get(doc, "workers");
         json_array_foreach(arr, i, w)
         {
-            theirs += pid_in((pid_t)jint(w, "pid"), kids, nkids);
-            busy += strcmp(jstr(w, "state"), "busy") == 0 &&
-                    jint(w, "job") == id && jint(w, "page") > 0;
+            theirs += pid_in((pid_t)sv_jint(w, "pid"), kids, nkids);
+            busy += strcmp(sv_jstr(w, "state"), "busy") == 0 &&
+                    sv_jint(w, "job") == id && sv_jint(w, "page") > 0;
         }
         rows = json_array_size(arr);
         snprintf(seen, sizeof(seen),
@@ -868,7 +639,7 @@ static void wait_busy_workers(const fx_t *f, long long id)
 }
 
 /* The catalog holds no worker rows, and status says so. */
-static void assert_no_workers(const fx_t *f)
+static void assert_no_workers(const sv_fx_t *f)
 {
     pm_catalog_t *cat = NULL;
     pm_worker_info_t *v = NULL;
@@ -881,7 +652,7 @@ static void assert_no_workers(const fx_t *f)
     assert_int_equal(n, 0);
     pm_worker_list_free(v, n);
     pm_catalog_close(cat);
-    doc = cli_json(f, "status");
+    doc = sv_cli_json(f, "status");
     assert_int_equal(json_array_size(json_object_get(doc, "workers")), 0);
     json_decref(doc);
     assert_int_equal(
@@ -897,22 +668,22 @@ static void assert_no_workers(const fx_t *f)
  * are gone. */
 static void sigterm_drains_and_exits_zero(void **state)
 {
-    fx_t *f = *state;
+    sv_fx_t *f = *state;
     const int pages = 8;
     long long id;
 
     t_require_data();
-    start_service(f);
+    sv_start(f);
     drop_batch(f->scans, "WO-1_term", pages, NULL, "");
-    id = wait_job(f, "WO-1_term", "running", DEADLINE_S);
+    id = sv_wait_job(f, "WO-1_term", "running", DEADLINE_S);
     wait_busy_workers(f, id);
-    assert_int_equal(stop_service(f, SIGTERM, PAGE_TIMEOUT + 10), 0);
+    assert_int_equal(sv_stop(f, SIGTERM, PAGE_TIMEOUT + 10), 0);
     assert_no_workers(f);
-    start_service(f);
-    assert_int_equal(wait_job(f, "WO-1_term", "done", DEADLINE_S), id);
+    sv_start(f);
+    assert_int_equal(sv_wait_job(f, "WO-1_term", "done", DEADLINE_S), id);
     assert_int_equal(billable(f, id), pages);
     assert_published(f, id, pages);
-    assert_int_equal(stop_service(f, SIGTERM, PAGE_TIMEOUT + 10), 0);
+    assert_int_equal(sv_stop(f, SIGTERM, PAGE_TIMEOUT + 10), 0);
     assert_no_workers(f);
 }
 
@@ -920,32 +691,32 @@ static void sigterm_drains_and_exits_zero(void **state)
  * configuration and the service keeps working. */
 static void sighup_reloads_the_configuration(void **state)
 {
-    fx_t *f = *state;
+    sv_fx_t *f = *state;
     char extra[512], *ini, *more;
 
     t_require_data();
-    start_service(f);
+    sv_start(f);
     wait_log(f, "started as"); /* its SIGHUP handler is in place */
     snprintf(extra, sizeof(extra), "%s/hot/extra", f->root);
     assert_int_equal(pm_mkdir_p(extra), 0);
     ini = t_slurp(f->ini);
     assert_non_null(ini);
     more = pm_asprintf("%s\n[hotfolder extra]\npath = %s\n", ini, extra);
-    write_text(f->ini, more);
+    sv_write_text(f->ini, more);
     pm_free(more);
     assert_int_equal(kill(f->pid, SIGHUP), 0);
     wait_log(f, "4 hot folder(s)");
     drop_one(extra, "WO-1_extra", TESTING "phototest.tif");
-    wait_job(f, "WO-1_extra", "done", DEADLINE_S);
+    sv_wait_job(f, "WO-1_extra", "done", DEADLINE_S);
 
-    write_text(f->ini, "[pagemill]\nworkers = many\n");
+    sv_write_text(f->ini, "[pagemill]\nworkers = many\n");
     assert_int_equal(kill(f->pid, SIGHUP), 0);
     wait_log(f, "keeping the old configuration");
-    write_text(f->ini, ini);
+    sv_write_text(f->ini, ini);
     free(ini);
     drop_one(extra, "WO-1_after", TESTING "eurotext.tif");
-    wait_job(f, "WO-1_after", "done", DEADLINE_S);
-    assert_int_equal(stop_service(f, SIGTERM, PAGE_TIMEOUT + 10), 0);
+    sv_wait_job(f, "WO-1_after", "done", DEADLINE_S);
+    assert_int_equal(sv_stop(f, SIGTERM, PAGE_TIMEOUT + 10), 0);
 }
 
 /* A batch left in the spool without a job (the service stopped between
@@ -953,20 +724,20 @@ static void sighup_reloads_the_configuration(void **state)
  * where it is; a batch with its job is not reported. */
 static void spool_batch_without_job_is_reported(void **state)
 {
-    fx_t *f = *state;
+    sv_fx_t *f = *state;
     char dir[600], path[700], *log, *p;
     struct stat st;
     int reports = 0;
 
     drop_batch(f->scans, "WO-1_kept", 1, (const int[]){1}, "");
-    start_service(f);
-    wait_job(f, "WO-1_kept", "done", DEADLINE_S);
-    assert_int_equal(stop_service(f, SIGTERM, PAGE_TIMEOUT + 10), 0);
+    sv_start(f);
+    sv_wait_job(f, "WO-1_kept", "done", DEADLINE_S);
+    assert_int_equal(sv_stop(f, SIGTERM, PAGE_TIMEOUT + 10), 0);
     snprintf(dir, sizeof(dir), "%s/spool/WO-1_lost.20260101T000000Z", f->root);
     assert_int_equal(pm_mkdir_p(dir), 0);
     snprintf(path, sizeof(path), "%s/p01.tif", dir);
     blank_page(path);
-    start_service(f);
+    sv_start(f);
     wait_log(f, "WO-1_lost.20260101T000000Z: a batch in the spool with no job");
     log = t_slurp(f->log);
     assert_non_null(log);

@@ -1,0 +1,318 @@
+/*
+ * servelib.c: the shared helpers of the `pagemill serve` end-to-end tests
+ * (servelib.h).
+ */
+#include "lib/servelib.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <leptonica/allheaders.h>
+
+#include "pipeline/pm.h"
+
+/* ---- small helpers ---- */
+
+double sv_now_s(void)
+{
+    return pm_now_ms() / 1000.0;
+}
+
+void sv_nap_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+    nanosleep(&ts, NULL);
+}
+
+void sv_write_text(const char *path, const char *text)
+{
+    assert_int_equal(pm_write_file_atomic(path, text, strlen(text)), 0);
+}
+
+void sv_page(const char *dst, const char *const *lines)
+{
+    PIX *pix = t_text_page(2550, 3300, 300, lines);
+
+    assert_non_null(pix);
+    assert_int_equal(pixWrite(dst, pix, IFF_TIFF_G4), 0);
+    pixDestroy(&pix);
+}
+
+/* ---- the fixture ---- */
+
+int sv_fx_init(sv_fx_t *f, const char *root)
+{
+    memset(f, 0, sizeof(*f));
+    snprintf(f->root, sizeof(f->root), "%s", root);
+    snprintf(f->ini, sizeof(f->ini), "%s/pagemill.ini", f->root);
+    snprintf(f->db, sizeof(f->db), "%s/catalog.db", f->root);
+    snprintf(f->log, sizeof(f->log), "%s/serve.log", f->root);
+    snprintf(f->err, sizeof(f->err), "%s/cli.err", f->root);
+    snprintf(f->out, sizeof(f->out), "%s/out", f->root);
+    snprintf(f->scans, sizeof(f->scans), "%s/hot/scans", f->root);
+    return pm_mkdir_p(f->scans) != 0 ? -1 : 0;
+}
+
+int sv_write_config(const sv_fx_t *f, int page_timeout, const char *extra)
+{
+    char *ini;
+    int err;
+
+    ini = pm_asprintf("[pagemill]\nworkers = 2\npage_timeout = %d\n"
+                      "worker_memory_mb = %d\ncatalog = %s\n"
+                      "spool = %s/spool\noutput = %s\n"
+                      "%s\n"
+                      "[hotfolder scans]\npath = %s\nmarker = batch.ini\n",
+                      page_timeout, T_UNDER_ASAN ? 0 : 2048, f->db, f->root,
+                      f->out, extra, f->scans);
+    if (ini == NULL)
+        return -1;
+    err = pm_write_file_atomic(f->ini, ini, strlen(ini));
+    pm_free(ini);
+    return err != 0 ? -1 : 0;
+}
+
+int sv_fx_fini(sv_fx_t *f, double secs)
+{
+    int status = 0, rc = 0;
+    char *log;
+
+    if (f->root[0] == '\0')
+        return 0;
+    if (f->pid > 0 && kill(f->pid, SIGTERM) == 0 &&
+        (status = sv_reap(f, secs)) != 0) {
+        fprintf(stderr, "serve exited with wait status %d\n", status);
+        rc = -1;
+    }
+    if (f->pid > 0) {
+        kill(f->pid, SIGKILL);
+        waitpid(f->pid, NULL, 0);
+    }
+    log = t_slurp(f->log);
+    if (log != NULL &&
+        (strstr(log, "Sanitizer") || strstr(log, "runtime error")))
+        rc = -1;
+    if (log != NULL && (rc != 0 || getenv("PM_SHOW_LOG") != NULL))
+        fprintf(stderr, "---- %s ----\n%s", f->log, log);
+    free(log);
+    return rc;
+}
+
+/* ---- the service ---- */
+
+void sv_start(sv_fx_t *f)
+{
+    pid_t pid = fork();
+
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int fd = open(f->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+
+        if (fd >= 0) {
+            dup2(fd, 2);
+            dup2(fd, 1);
+        }
+        execl(PM_BINARY, PM_BINARY, "serve", "--config", f->ini, (char *)NULL);
+        _exit(127);
+    }
+    f->pid = pid;
+}
+
+int sv_reap(sv_fx_t *f, double secs)
+{
+    double until = sv_now_s() + secs;
+    int status;
+
+    while (sv_now_s() < until) {
+        pid_t r = waitpid(f->pid, &status, WNOHANG);
+
+        if (r == f->pid) {
+            f->pid = 0;
+            return status;
+        }
+        sv_nap_ms(20);
+    }
+    return -1;
+}
+
+int sv_stop(sv_fx_t *f, int sig, double secs)
+{
+    int status;
+
+    assert_true(f->pid > 0);
+    assert_int_equal(kill(f->pid, sig), 0);
+    status = sv_reap(f, secs);
+    if (status == -1)
+        fail_msg("the service did not exit within %.0f s of signal %d", secs,
+                 sig);
+    return status;
+}
+
+int sv_worker_pids(const sv_fx_t *f, pid_t *v, int max)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    int n = 0;
+
+    assert_non_null(d);
+    while ((e = readdir(d)) != NULL && n < max) {
+        char path[300], buf[512];
+        const char *rp;
+        FILE *fp;
+        int ppid = 0;
+
+        if (e->d_name[0] < '1' || e->d_name[0] > '9')
+            continue;
+        snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+        fp = fopen(path, "r");
+        if (fp == NULL)
+            continue;
+        buf[0] = '\0';
+        if (fgets(buf, sizeof(buf), fp) == NULL)
+            buf[0] = '\0';
+        fclose(fp);
+        rp = strrchr(buf, ')');
+        if (rp != NULL && sscanf(rp + 1, " %*c %d", &ppid) == 1 &&
+            ppid == f->pid)
+            v[n++] = (pid_t)atoi(e->d_name);
+    }
+    closedir(d);
+    return n;
+}
+
+/* ---- the CLI ---- */
+
+int sv_cli(const sv_fx_t *f, char **out, char **err, const char *args)
+{
+    int rc = t_run(out, "'%s' %s --config '%s' 2>'%s'", PM_BINARY, args, f->ini,
+                   f->err);
+
+    if (err != NULL) {
+        *err = t_slurp(f->err);
+        assert_non_null(*err);
+    }
+    return rc;
+}
+
+/* Fails the test naming `args`, its exit status `rc` and its stderr
+ * `err`, which it frees first (a failed test does not come back to free
+ * it). */
+static void fail_cli(const char *args, int rc, char *err)
+{
+    char msg[2048];
+
+    snprintf(msg, sizeof(msg), "pagemill %s: exit %d: %s", args, rc,
+             err ? err : "");
+    free(err);
+    fail_msg("%s", msg);
+}
+
+void sv_cli_ok(const sv_fx_t *f, const char *args)
+{
+    char *err = NULL;
+    int rc = sv_cli(f, NULL, &err, args);
+
+    if (rc != 0)
+        fail_cli(args, rc, err);
+    free(err);
+}
+
+char *sv_cli_text(const sv_fx_t *f, const char *args)
+{
+    char *out = NULL, *err = NULL;
+    int rc = sv_cli(f, &out, &err, args);
+
+    if (rc != 0) {
+        free(out);
+        fail_cli(args, rc, err);
+    }
+    free(err);
+    return out;
+}
+
+json_t *sv_cli_json(const sv_fx_t *f, const char *args)
+{
+    char *out, full[512];
+    json_error_t jerr;
+    json_t *doc;
+
+    snprintf(full, sizeof(full), "%s --json", args);
+    out = sv_cli_text(f, full);
+    doc = json_loads(out, 0, &jerr);
+    if (doc == NULL)
+        fail_msg("pagemill %s: not JSON: %s", args, out);
+    free(out);
+    return doc;
+}
+
+/* ---- jobs ---- */
+
+const char *sv_jstr(json_t *o, const char *key)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+
+    return s != NULL ? s : "";
+}
+
+long long sv_jint(json_t *o, const char *key)
+{
+    return json_integer_value(json_object_get(o, key));
+}
+
+json_t *sv_find_job(const sv_fx_t *f, const char *batch)
+{
+    json_t *list = sv_cli_json(f, "job list"), *job = NULL, *it;
+    size_t i;
+
+    json_array_foreach(list, i, it)
+    {
+        if (strcmp(sv_jstr(it, "batch"), batch) == 0) {
+            job = json_incref(it);
+            break;
+        }
+    }
+    json_decref(list);
+    return job;
+}
+
+long long sv_job_state(const sv_fx_t *f, const char *batch, char *seen)
+{
+    json_t *j = sv_find_job(f, batch);
+    long long id = 0;
+
+    snprintf(seen, 64, "%s", "");
+    if (j != NULL) {
+        id = sv_jint(j, "id");
+        snprintf(seen, 64, "%s", sv_jstr(j, "state"));
+        json_decref(j);
+    }
+    return id;
+}
+
+long long sv_wait_job(const sv_fx_t *f, const char *batch, const char *state,
+                      double secs)
+{
+    double until = sv_now_s() + secs;
+    char seen[64] = "";
+
+    while (sv_now_s() < until) {
+        long long id = sv_job_state(f, batch, seen);
+
+        if (id > 0 && (state == NULL || strcmp(seen, state) == 0))
+            return id;
+        if (id > 0 && strcmp(seen, "failed") == 0)
+            break;
+        sv_nap_ms(100);
+    }
+    fail_msg("batch %s: wanted %s, last saw %s (log: %s)", batch,
+             state ? state : "a job", seen[0] ? seen : "no job", f->log);
+    return 0;
+}
