@@ -43,28 +43,14 @@ SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
 BENCH_NAME=bench-billing
 # shellcheck source=scripts/bench-lib.sh
-source "$SCRIPT_DIR/bench-lib.sh" # die, log
+source "$SCRIPT_DIR/bench-lib.sh" # die, log, bench_parse_args, bench_resolve_dirs
 
 BUILD=$ROOT/build
 WORK=
 RUNS=7
 PAGES=1000000
 
-need_arg() { [[ $1 -ge 2 ]] || die "$2 needs a value"; }
-while [[ $# -gt 0 ]]; do
-    case $1 in
-        --build) need_arg $# "$1"; BUILD=$2; shift 2 ;;
-        --build=*) BUILD=${1#*=}; shift ;;
-        --work) need_arg $# "$1"; WORK=$2; shift 2 ;;
-        --work=*) WORK=${1#*=}; shift ;;
-        --runs) need_arg $# "$1"; RUNS=$2; shift 2 ;;
-        --runs=*) RUNS=${1#*=}; shift ;;
-        --pages) need_arg $# "$1"; PAGES=$2; shift 2 ;;
-        --pages=*) PAGES=${1#*=}; shift ;;
-        -h|--help) usage; exit 0 ;;
-        *) usage >&2; die "unknown argument: $1" ;;
-    esac
-done
+bench_parse_args "--build=BUILD --work=WORK --runs=RUNS --pages=PAGES" "$@"
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "--runs must be a positive number"
 [[ $PAGES =~ ^[1-9][0-9]*$ ]] || die "--pages must be a positive number"
 # At least a page per job (20,998 jobs); at most what keeps the largest
@@ -80,15 +66,7 @@ NMONTHS=24
 ONE_MONTH_TARGET=0.5
 ALL_MONTHS_TARGET=2
 
-if [[ -z $WORK ]]; then
-    WORK=$(mktemp -d "${TMPDIR:-/tmp}/pagemill-bench-billing.XXXXXX")
-else
-    mkdir -p "$WORK"
-fi
-WORK=$(cd "$WORK" && pwd)
-[[ -d $BUILD ]] && BUILD=$(cd "$BUILD" && pwd)
-PAGEMILL=$BUILD/pagemill
-[[ -x $PAGEMILL ]] || die "no executable $PAGEMILL (build it, or pass --build DIR)"
+bench_resolve_dirs # WORK, BUILD, PAGEMILL
 "$PAGEMILL" billing report --help >/dev/null 2>&1 ||
     die "$PAGEMILL has no 'billing report' command (rebuild it)"
 [[ -x /usr/bin/time ]] || die "needs /usr/bin/time (scripts/install-deps.sh)"

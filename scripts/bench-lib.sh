@@ -4,7 +4,9 @@
 #   BENCH_NAME=bench-xxx          # prefix of error messages
 #   source "$SCRIPT_DIR/bench-lib.sh"
 #
-# Gives die, log, stem_of, bench_compile and bench_build_batch, which builds
+# Gives die, log, stem_of, bench_parse_args (the command line, from a list
+# of options), bench_resolve_dirs (WORK, BUILD and PAGEMILL from the
+# options), bench_compile and bench_build_batch, which builds
 # the fixed page batch of scripts/bench-pages.txt into WORK/in/{bitonal,gray,
 # skewed} with one list per class in WORK/lists/CLASS.tsv (file, "tag",
 # ground truth or "-"). The caller sets, before calling bench_build_batch:
@@ -24,6 +26,57 @@ log() { printf '== %s\n' "$*" >&2; }
 stem_of() {
     local b=${1##*/}
     printf '%s' "${b%.*}"
+}
+
+# bench_parse_args "SPEC" "$@": parses the command line. SPEC lists the
+# options, space-separated: "--name=VAR" takes a value (--name V or
+# --name=V) into VAR, "--name!VAR" is a flag that sets VAR=1. -h/--help
+# runs the caller's usage and exits 0; anything else prints the usage on
+# stderr and dies.
+bench_parse_args() {
+    local word opt var val inline
+    local -a spec
+    read -r -d '' -a spec <<<"$1" || : # the words of all its lines
+    shift
+    while [[ $# -gt 0 ]]; do
+        [[ $1 == -h || $1 == --help ]] && { usage; exit 0; }
+        opt=${1%%=*} var='' val='' inline=0
+        [[ $1 == *=* ]] && val=${1#*=} inline=1
+        for word in "${spec[@]}"; do
+            if [[ $word == "$opt="* ]]; then
+                var=${word#*=}
+                if [[ $inline -eq 0 ]]; then
+                    [[ $# -ge 2 ]] || die "$opt needs a value"
+                    val=$2
+                    shift
+                fi
+                break
+            elif [[ $word == "$opt!"* && $inline -eq 0 ]]; then
+                var=${word#*!} val=1
+                break
+            fi
+        done
+        [[ -n $var ]] || { usage >&2; die "unknown argument: $1"; }
+        printf -v "$var" '%s' "$val"
+        shift
+    done
+}
+
+# bench_resolve_dirs: creates WORK (a new mktemp dir when it is empty) and
+# makes it absolute, makes BUILD absolute when it exists, and sets
+# PAGEMILL=BUILD/pagemill, which must be executable.
+bench_resolve_dirs() {
+    if [[ -z $WORK ]]; then
+        WORK=$(mktemp -d "${TMPDIR:-/tmp}/pagemill-${BENCH_NAME:-bench}.XXXXXX")
+    else
+        mkdir -p "$WORK"
+    fi
+    WORK=$(cd "$WORK" && pwd)
+    if [[ -d $BUILD ]]; then
+        BUILD=$(cd "$BUILD" && pwd)
+    fi
+    PAGEMILL=$BUILD/pagemill
+    [[ -x $PAGEMILL ]] || die "no executable $PAGEMILL (build it, or pass --build DIR)"
 }
 
 # bench_compile NAME: scripts/NAME.c (Leptonica) -> WORK/bin/NAME

@@ -50,8 +50,10 @@ usage() {
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
 BENCH_NAME=bench-service
+# die, log, bench_parse_args, bench_resolve_dirs, bench_compile,
+# bench_build_batch:
 # shellcheck source=scripts/bench-lib.sh
-source "$SCRIPT_DIR/bench-lib.sh" # die, log, bench_compile, bench_build_batch
+source "$SCRIPT_DIR/bench-lib.sh"
 
 BUILD=$ROOT/build
 DATA=$ROOT/../shared/data
@@ -61,41 +63,15 @@ SYNTH=1000
 BATCH_SIZE=100
 TIMEOUT=1800
 
-need_arg() { [[ $1 -ge 2 ]] || die "$2 needs a value"; }
-while [[ $# -gt 0 ]]; do
-    case $1 in
-        --build) need_arg $# "$1"; BUILD=$2; shift 2 ;;
-        --build=*) BUILD=${1#*=}; shift ;;
-        --data) need_arg $# "$1"; DATA=$2; shift 2 ;;
-        --data=*) DATA=${1#*=}; shift ;;
-        --work) need_arg $# "$1"; WORK=$2; shift 2 ;;
-        --work=*) WORK=${1#*=}; shift ;;
-        --quick) QUICK=1; shift ;;
-        --synth) need_arg $# "$1"; SYNTH=$2; shift 2 ;;
-        --synth=*) SYNTH=${1#*=}; shift ;;
-        --batch-size) need_arg $# "$1"; BATCH_SIZE=$2; shift 2 ;;
-        --batch-size=*) BATCH_SIZE=${1#*=}; shift ;;
-        --timeout) need_arg $# "$1"; TIMEOUT=$2; shift 2 ;;
-        --timeout=*) TIMEOUT=${1#*=}; shift ;;
-        -h|--help) usage; exit 0 ;;
-        *) usage >&2; die "unknown argument: $1" ;;
-    esac
-done
+bench_parse_args "--build=BUILD --data=DATA --work=WORK --quick!QUICK
+    --synth=SYNTH --batch-size=BATCH_SIZE --timeout=TIMEOUT" "$@"
 [[ $SYNTH =~ ^[0-9]+$ ]] || die "--synth must be a number of pages"
 [[ $BATCH_SIZE =~ ^[1-9][0-9]*$ ]] || die "--batch-size must be a positive number"
 [[ $TIMEOUT =~ ^[1-9][0-9]*$ ]] || die "--timeout must be a positive number of seconds"
 
 [[ -d $DATA ]] || die "data dir not found: $DATA"
 DATA=$(cd "$DATA" && pwd)
-if [[ -z $WORK ]]; then
-    WORK=$(mktemp -d "${TMPDIR:-/tmp}/pagemill-bench-service.XXXXXX")
-else
-    mkdir -p "$WORK"
-fi
-WORK=$(cd "$WORK" && pwd)
-[[ -d $BUILD ]] && BUILD=$(cd "$BUILD" && pwd)
-PAGEMILL=$BUILD/pagemill
-[[ -x $PAGEMILL ]] || die "no executable $PAGEMILL (build it, or pass --build DIR)"
+bench_resolve_dirs # WORK, BUILD, PAGEMILL
 "$PAGEMILL" serve --help >/dev/null 2>&1 || die "$PAGEMILL has no 'serve' command (rebuild it)"
 
 for tool in jq cc pkg-config getconf; do
