@@ -2,8 +2,8 @@
  * test_billing.c: billing end to end. The real `pagemill` binary, `serve`
  * started with fork/exec and killed by its PID, real workers, Tesseract
  * and SQLite, in a temp root with its own configuration, hot folders,
- * spool, output and catalog (the fixture of test_serve.c, trimmed to what
- * billing needs). Jobs are awaited through `pagemill job list --json`
+ * spool, output and catalog (the fixture of tests/lib/servelib.h, shared
+ * with test_serve.c). Jobs are awaited through `pagemill job list --json`
  * until a deadline, never on a fixed sleep; the catalog file is read
  * only through the CLI or a read-only SQLite handle.
  *
@@ -128,18 +128,10 @@ static void drop_batch(const sv_fx_t *src, const char *set, int n,
 static json_t *report_json(const sv_fx_t *f, const char *month)
 {
     char args[128];
-    json_error_t jerr;
-    json_t *doc;
-    char *out;
 
     snprintf(args, sizeof(args), "billing report --month %s --format json",
              month);
-    out = sv_cli_text(f, args);
-    doc = json_loads(out, 0, &jerr);
-    if (doc == NULL)
-        fail_msg("%s: not JSON: %s", args, out);
-    free(out);
-    return doc;
+    return sv_cli_doc(f, args);
 }
 
 /* The report's line for job `id` (borrowed from `rep`); fails if absent. */

@@ -238,19 +238,24 @@ char *sv_cli_text(const sv_fx_t *f, const char *args)
     return out;
 }
 
-json_t *sv_cli_json(const sv_fx_t *f, const char *args)
+json_t *sv_cli_doc(const sv_fx_t *f, const char *args)
 {
-    char *out, full[512];
+    char *out = sv_cli_text(f, args);
     json_error_t jerr;
-    json_t *doc;
+    json_t *doc = json_loads(out, 0, &jerr);
 
-    snprintf(full, sizeof(full), "%s --json", args);
-    out = sv_cli_text(f, full);
-    doc = json_loads(out, 0, &jerr);
     if (doc == NULL)
         fail_msg("pagemill %s: not JSON: %s", args, out);
     free(out);
     return doc;
+}
+
+json_t *sv_cli_json(const sv_fx_t *f, const char *args)
+{
+    char full[512];
+
+    snprintf(full, sizeof(full), "%s --json", args);
+    return sv_cli_doc(f, full);
 }
 
 /* ---- jobs ---- */

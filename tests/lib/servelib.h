@@ -81,8 +81,10 @@ int sv_cli(const sv_fx_t *f, char **out, char **err, const char *args);
 void sv_cli_ok(const sv_fx_t *f, const char *args);
 /* As sv_cli_ok, and returns its stdout (caller frees). */
 char *sv_cli_text(const sv_fx_t *f, const char *args);
-/* Runs `pagemill ARGS --json` (which must succeed); returns the parsed
- * document (caller owns the reference). */
+/* Runs `pagemill ARGS` (which must succeed) and parses its stdout as
+ * JSON; returns the document (caller owns the reference). */
+json_t *sv_cli_doc(const sv_fx_t *f, const char *args);
+/* sv_cli_doc of `pagemill ARGS --json`. */
 json_t *sv_cli_json(const sv_fx_t *f, const char *args);
 
 /* String member `key` of `o`, or "" (borrowed from `o`). */
