@@ -6,11 +6,10 @@
  * in text-only mode, writes the invisible text layer that assembly lays
  * over the page image.
  *
- * Two settings buy speed without losing text (measured on the benchmark
- * batch, docs/benchmarks.md): lines are re-read inverted only when their
- * mean confidence is below INVERT_THRESHOLD rather than Tesseract's 0.7,
- * and colour pages are read from their luminance, which is the grey image
- * Tesseract's recogniser uses anyway.
+ * Lines are re-read inverted only when their mean confidence is below
+ * INVERT_THRESHOLD rather than Tesseract's 0.7 (measured on the benchmark
+ * batch, docs/benchmarks.md). A deskewed page is read only inside its
+ * content box, not the white corners of its enlarged canvas.
  */
 #include <stdio.h>
 #include <string.h>
@@ -99,31 +98,10 @@ static int write_text_pdf(pm_engine_t *eng, const char *pdf_base)
     return 0;
 }
 
-/*
- * The image Tesseract is given: a colour page's luminance, anything else
- * as it is (a new handle either way; NULL when out of memory). Tesseract
- * makes the same luminance itself for its recogniser, but binarises a
- * colour page channel by channel for its layout analysis, which costs 0.7 s
- * on a 2550 x 3300 page and read no text differently on the benchmark's
- * colour pages.
- */
-static PIX *ocr_input(PIX *pix)
-{
-    PIX *gray;
-
-    if (pixGetDepth(pix) != 32)
-        return pixClone(pix);
-    gray = pixConvertRGBToLuminance(pix);
-    if (gray != NULL)
-        pixCopyResolution(gray, pix);
-    return gray;
-}
-
-int pm_ocr_page(pm_engine_t *eng, const pm_profile_t *p, PIX *pix, int xres,
-                int yres, const char *pdf_base, pm_ocr_out_t *out)
+int pm_ocr_page(pm_engine_t *eng, const pm_profile_t *p, PIX *pix, BOX *area,
+                int xres, int yres, const char *pdf_base, pm_ocr_out_t *out)
 {
     char *text;
-    PIX *in;
     int err;
 
     (void)xres;
@@ -131,15 +109,17 @@ int pm_ocr_page(pm_engine_t *eng, const pm_profile_t *p, PIX *pix, int xres,
     err = ocr_ready(eng, p->languages);
     if (err)
         return err;
-    in = ocr_input(pix);
-    if (in == NULL)
-        return pm__engine_fail(eng, PM_ENOMEM, "OCR: out of memory");
     TessBaseAPISetPageSegMode(eng->ocr, (TessPageSegMode)p->ocr_psm);
-    TessBaseAPISetImage2(eng->ocr, in);
+    TessBaseAPISetImage2(eng->ocr, pix);
     TessBaseAPISetSourceResolution(eng->ocr, yres);
-    err = TessBaseAPIRecognize(eng->ocr, NULL) != 0 ? PM_EOCR : 0;
-    pixDestroy(&in); /* Tesseract keeps its own copy */
-    if (err) {
+    if (area != NULL) {
+        l_int32 x, y, w, h;
+
+        /* Word boxes still come back in whole-page coordinates. */
+        boxGetGeometry(area, &x, &y, &w, &h);
+        TessBaseAPISetRectangle(eng->ocr, x, y, w, h);
+    }
+    if (TessBaseAPIRecognize(eng->ocr, NULL) != 0) {
         TessBaseAPIClear(eng->ocr);
         return pm__engine_fail(eng, PM_EOCR, "OCR: recognition failed");
     }

