@@ -26,6 +26,7 @@
 #include "pipeline/proto.h"
 
 struct Pix;
+struct Box;
 typedef struct pm_engine pm_engine_t;
 
 /*
@@ -50,13 +51,14 @@ int pm__engine_fail(pm_engine_t *eng, int err, const char *fmt, ...)
 
 /* A decoded, normalised page and its analysis copy. */
 typedef struct pm_page_image {
-    struct Pix *pix;    /* 1 bpp, 8 bpp gray or 32 bpp RGB; owned */
-    struct Pix *binary; /* 1 bpp analysis copy (may share pix); owned */
+    struct Pix *pix;     /* 1 bpp, 8 bpp gray or 32 bpp RGB; owned */
+    struct Pix *binary;  /* 1 bpp analysis copy (may share pix); owned */
+    struct Box *content; /* ink bounding box after deskew, or NULL; owned */
     pm_kind_t kind;
     int xres, yres;
 } pm_page_image_t;
 
-/* Releases both images. Accepts a zeroed struct. */
+/* Releases both images and the box. Accepts a zeroed struct. */
 void pm_page_image_cleanup(pm_page_image_t *img);
 
 /*
@@ -100,8 +102,10 @@ int pm_orient_page(pm_engine_t *eng, const pm_profile_t *p,
 /*
  * Finds the skew angle on img->binary within +/- p->deskew_max_angle and,
  * when confident, rotates img->pix (keeping its depth, bringing in white,
- * never cropping) and img->binary by it. *angle is the correction applied
- * in degrees (0 if none), *confidence Leptonica's score.
+ * never cropping) and img->binary by it into an enlarged canvas, and sets
+ * img->content to the bounding box of the rotated binary's ink. *angle is
+ * the correction applied in degrees (0 if none), *confidence Leptonica's
+ * score.
  */
 int pm_deskew_page(pm_engine_t *eng, const pm_profile_t *p,
                    pm_page_image_t *img, double *angle, double *confidence);
@@ -123,12 +127,14 @@ typedef struct pm_ocr_out {
 
 /*
  * Runs OCR on `pix` with p->languages and p->ocr_psm using the engine's warm
- * Tesseract. Fills `out`; when `pdf_base` is not NULL also writes
- * pdf_base + ".pdf", a one-page text-only PDF (Tesseract's renderer)
- * whose invisible words line up with the image.
+ * Tesseract, on the part of the page inside `area` (borrowed; NULL for the
+ * whole page). Fills `out`; when `pdf_base` is not NULL also writes
+ * pdf_base + ".pdf", a one-page text-only PDF (Tesseract's renderer) of the
+ * whole page whose invisible words line up with the image.
  */
 int pm_ocr_page(pm_engine_t *eng, const pm_profile_t *p, struct Pix *pix,
-                int xres, int yres, const char *pdf_base, pm_ocr_out_t *out);
+                struct Box *area, int xres, int yres, const char *pdf_base,
+                pm_ocr_out_t *out);
 
 /*
  * Encodes `img->pix` to `path_base` + ".tif" (G4, bitonal), ".jpg" or ".jp2"

@@ -24,6 +24,7 @@ void pm_page_image_cleanup(pm_page_image_t *img)
 {
     pixDestroy(&img->binary);
     pixDestroy(&img->pix);
+    boxDestroy(&img->content);
     memset(img, 0, sizeof(*img));
 }
 

@@ -83,8 +83,8 @@ static int run_stages(pm_engine_t *eng, const pm_profile_t *p,
     /* A blank page has no words to find; it still gets a text layer. */
     t0 = pm_now_ms();
     if (p->ocr && !r->blank) {
-        err = pm_ocr_page(eng, p, img->pix, img->xres, img->yres, t->out_base,
-                          &ocr);
+        err = pm_ocr_page(eng, p, img->pix, img->content, img->xres, img->yres,
+                          t->out_base, &ocr);
         if (!err) {
             r->words = ocr.words;
             r->confidence = ocr.confidence;

@@ -60,6 +60,31 @@ static PIX *turn(PIX *pix, double deg)
     return r;
 }
 
+/* The content box OCR reads: inside the canvas, smaller than it (the
+ * rotation brought in white corners), and holding all of the ink. */
+static void check_content(const pm_page_image_t *img)
+{
+    l_int32 x, y, w, h, inside = 0, ink_in_box = 0, ink = 0;
+    BOX *canvas;
+    PIX *clip;
+
+    assert_non_null(img->content);
+    assert_int_equal(boxGetGeometry(img->content, &x, &y, &w, &h), 0);
+    canvas =
+        boxCreate(0, 0, pixGetWidth(img->binary), pixGetHeight(img->binary));
+    assert_int_equal(boxContains(canvas, img->content, &inside), 0);
+    assert_true(inside);
+    assert_true((double)w * h <
+                0.95 * pixGetWidth(img->binary) * pixGetHeight(img->binary));
+    clip = pixClipRectangle(img->binary, img->content, NULL);
+    assert_non_null(clip);
+    assert_int_equal(pixCountPixels(clip, &ink_in_box, NULL), 0);
+    assert_int_equal(pixCountPixels(img->binary, &ink, NULL), 0);
+    assert_int_equal(ink_in_box, ink);
+    pixDestroy(&clip);
+    boxDestroy(&canvas);
+}
+
 /* Runs the page through normalise + deskew after turning it by each angle
  * and checks the correction, the depth and the size. */
 static void check_angles(const char *name, PIX *orig, pm_kind_t kind,
@@ -99,6 +124,7 @@ static void check_angles(const char *name, PIX *orig, pm_kind_t kind,
         assert_int_equal(pixGetHeight(img.binary), pixGetHeight(img.pix));
         assert_int_equal(pixGetXRes(img.pix), img.xres);
         assert_int_equal(pixGetYRes(img.pix), img.yres);
+        check_content(&img);
         pm_page_image_cleanup(&img);
     }
     printf("# %s: worst error %.3f degree, residuals %+.3f..%+.3f\n", name,
@@ -190,6 +216,7 @@ static void straight_page_is_left_alone(void **state)
            conf);
     assert_true(angle == 0);
     assert_ptr_equal(img.pix, pix);
+    assert_null(img.content); /* OCR reads the whole page */
     pm_page_image_cleanup(&img);
 }
 

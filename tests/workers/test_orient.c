@@ -44,9 +44,9 @@ static double phototest_cer(const pm_profile_t *p, const pm_page_image_t *img)
     double cer;
 
     assert_non_null(gold);
-    assert_int_equal(
-        pm_ocr_page(t_engine, p, img->pix, img->xres, img->yres, NULL, &ocr),
-        0);
+    assert_int_equal(pm_ocr_page(t_engine, p, img->pix, NULL, img->xres,
+                                 img->yres, NULL, &ocr),
+                     0);
     cer = t_cer(gold, ocr.text);
     pm_free(ocr.text);
     pm_free(gold);
