@@ -529,9 +529,9 @@ static void summary_cleanup(summary_t *s)
 /* The account total of `code`, added at the end when new. */
 static acct_total_t *summary_account(summary_t *s, const pm_billing_line_t *l)
 {
-    size_t i;
-
-    for (i = 0; i < s->nacct; i++)
+    /* Lines come by account, so the last account seen is nearly always
+     * the one: look from the end. */
+    for (size_t i = s->nacct; i-- > 0;)
         if (same_str(s->acct[i].account, l->account))
             return &s->acct[i];
     s->acct[s->nacct].account = str_or(l->account, "");
