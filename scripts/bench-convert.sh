@@ -38,7 +38,8 @@ usage() {
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 BENCH_NAME=bench-convert
 # shellcheck source=scripts/bench-lib.sh
-source "$SCRIPT_DIR/bench-lib.sh"   # die, log, stem_of, bench_build_batch
+source "$SCRIPT_DIR/bench-lib.sh"   # die, log, stem_of, bench_build_batch,
+                                     # bench_parse_args, bench_resolve_dirs
 ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
 
 BUILD=$ROOT/build
@@ -46,32 +47,11 @@ DATA=$ROOT/../shared/data
 WORK=
 QUICK=0
 
-while [[ $# -gt 0 ]]; do
-    case $1 in
-        --build) [[ $# -ge 2 ]] || die "--build needs a directory"; BUILD=$2; shift 2 ;;
-        --build=*) BUILD=${1#*=}; shift ;;
-        --data) [[ $# -ge 2 ]] || die "--data needs a directory"; DATA=$2; shift 2 ;;
-        --data=*) DATA=${1#*=}; shift ;;
-        --work) [[ $# -ge 2 ]] || die "--work needs a directory"; WORK=$2; shift 2 ;;
-        --work=*) WORK=${1#*=}; shift ;;
-        --quick) QUICK=1; shift ;;
-        -h|--help) usage; exit 0 ;;
-        *) usage >&2; die "unknown argument: $1" ;;
-    esac
-done
+bench_parse_args "--build=BUILD --data=DATA --work=WORK --quick!QUICK" "$@"
 
 [[ -d $DATA ]] || die "data dir not found: $DATA"
 DATA=$(cd "$DATA" && pwd)
-if [[ -z $WORK ]]; then
-    WORK=$(mktemp -d "${TMPDIR:-/tmp}/pagemill-bench.XXXXXX")
-else
-    mkdir -p "$WORK"
-fi
-WORK=$(cd "$WORK" && pwd)
-if [[ -d $BUILD ]]; then
-    BUILD=$(cd "$BUILD" && pwd)
-fi
-PAGEMILL=$BUILD/pagemill
+bench_resolve_dirs --optional # WORK, BUILD, PAGEMILL (may be missing)
 
 for tool in /usr/bin/time python3 cc pkg-config; do
     command -v "$tool" >/dev/null || die "needs $tool"

@@ -62,9 +62,10 @@ bench_parse_args() {
     done
 }
 
-# bench_resolve_dirs: creates WORK (a new mktemp dir when it is empty) and
-# makes it absolute, makes BUILD absolute when it exists, and sets
-# PAGEMILL=BUILD/pagemill, which must be executable.
+# bench_resolve_dirs [--optional]: creates WORK (a new mktemp dir when it
+# is empty) and makes it absolute, makes BUILD absolute when it exists, and
+# sets PAGEMILL=BUILD/pagemill, which must be executable unless --optional
+# (the caller then skips pagemill when it is missing).
 bench_resolve_dirs() {
     if [[ -z $WORK ]]; then
         WORK=$(mktemp -d "${TMPDIR:-/tmp}/pagemill-${BENCH_NAME:-bench}.XXXXXX")
@@ -76,7 +77,8 @@ bench_resolve_dirs() {
         BUILD=$(cd "$BUILD" && pwd)
     fi
     PAGEMILL=$BUILD/pagemill
-    [[ -x $PAGEMILL ]] || die "no executable $PAGEMILL (build it, or pass --build DIR)"
+    [[ ${1:-} == --optional || -x $PAGEMILL ]] ||
+        die "no executable $PAGEMILL (build it, or pass --build DIR)"
 }
 
 # bench_compile NAME: scripts/NAME.c (Leptonica) -> WORK/bin/NAME
