@@ -390,6 +390,17 @@ void pm_worker_list_free(pm_worker_info_t *v, size_t n);
  * job afterwards becomes an adjustment line in the first open month.
  */
 
+/*
+ * The billing time zone this catalog counts months in, into out. The first
+ * call with a `configured` zone ("": UTC) records it, with a
+ * "billing.timezone" event, and it is fixed from then on, so every process
+ * that bills agrees. PM_EINVAL (errmsg names both) when `configured`
+ * differs from the recorded zone. With `configured` NULL (no configuration
+ * at hand) the recorded zone is returned, or UTC, and nothing is recorded.
+ */
+int pm_catalog_billing_timezone(pm_catalog_t *cat, const char *configured,
+                                char *out, size_t size);
+
 /* One fee code at one effective date: a price change is a new row. */
 typedef struct pm_fee {
     int64_t id;

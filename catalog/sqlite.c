@@ -229,6 +229,13 @@ static const char *const migration_3[] = {
     /* For the spool check at start: which batch folder is whose. */
     "CREATE INDEX jobs_source ON jobs (source_path)",
 
+    /* Catalog-wide settings; billing_timezone is fixed at first use, so
+     * every process counts months alike. */
+    "CREATE TABLE settings ("
+    " key TEXT PRIMARY KEY,"
+    " value TEXT NOT NULL"
+    ") STRICT, WITHOUT ROWID",
+
     "CREATE TABLE billing_periods ("
     " month TEXT PRIMARY KEY CHECK (month GLOB"
     "  '[0-9][0-9][0-9][0-9]-[01][0-9]'),"
@@ -392,6 +399,8 @@ enum {
     ST_JOB_PRICE,
     ST_ADJ_ADD,
     ST_JOB_BY_SOURCE,
+    ST_SETTING_GET,
+    ST_SETTING_ADD,
     ST_COUNT
 };
 
@@ -794,6 +803,10 @@ static const struct {
                       "fee_codes f ON f.code = w.fee_code AND "
                       "f.effective_from <= j.finished_at WHERE j.id = ?1 "
                       "ORDER BY f.effective_from DESC LIMIT 1"},
+    [ST_SETTING_GET] = {"setting_get",
+                        "SELECT value FROM settings WHERE key = ?1"},
+    [ST_SETTING_ADD] = {"setting_add",
+                        "INSERT INTO settings (key, value) VALUES (?1, ?2)"},
     [ST_JOB_BY_SOURCE] = {"job_by_source",
                           "SELECT coalesce(min(id), 0) FROM jobs WHERE "
                           "source_path = ?1"},
@@ -2989,6 +3002,53 @@ static int first_open_month(pm_catalog_t *cat, const char *from,
     }
     return err ? err
                : set_msg(cat, PM_ECATALOG, "no open month after %s", from);
+}
+
+int pm_catalog_billing_timezone(pm_catalog_t *cat, const char *configured,
+                                char *out, size_t size)
+{
+    sqlite3_stmt *st = cat->st[ST_SETTING_GET];
+    char stored[256] = "";
+    int found = 0, err;
+
+    if (size > 0)
+        out[0] = '\0';
+    err = tx_begin(cat);
+    if (err != 0)
+        return err;
+    if (bind_text(st, 1, "billing_timezone"))
+        err = bind_fail(cat, st);
+    else if ((found = first_row(cat, st)) < 0)
+        err = found;
+    else if (found) {
+        col_name(st, 0, stored, sizeof(stored));
+        stmt_done(st);
+    }
+    if (err == 0 && stored[0] == '\0' && configured == NULL) {
+        snprintf(stored, sizeof(stored), "UTC"); /* nothing recorded yet */
+    } else if (err == 0 && stored[0] == '\0') {
+        /* First use with a configuration: its zone (UTC without one). */
+        snprintf(stored, sizeof(stored), "%s",
+                 configured[0] ? configured : "UTC");
+        st = cat->st[ST_SETTING_ADD];
+        if (bind_text(st, 1, "billing_timezone") || bind_text(st, 2, stored))
+            err = bind_fail(cat, st);
+        else
+            err = run(cat, st);
+        if (err == 0)
+            err = event_insert(cat, wall_clock(), "catalog", "billing.timezone",
+                               0, 0, stored);
+    } else if (err == 0 && configured != NULL &&
+               strcmp(configured, stored) != 0) {
+        err = set_msg(cat, PM_EINVAL,
+                      "this catalog bills in time zone %s, the "
+                      "configuration says %s; set [billing] timezone = %s",
+                      stored, configured, stored);
+    }
+    err = tx_end(cat, err);
+    if (err == 0)
+        snprintf(out, size, "%s", stored);
+    return err;
 }
 
 int pm_fee_add(pm_catalog_t *cat, const pm_fee_t *f, const char *actor,

@@ -1410,12 +1410,6 @@ static int resolve(cli_t *c)
     if (cfg == NULL)
         return cli_oom(c);
     c->cfg = cfg;
-    /* Months (billing, fee dates) are in the configured zone. */
-    if (pm_billing_set_timezone(cfg->billing_timezone) != 0) {
-        fprintf(stderr, "%s: bad billing timezone '%s'\n", c->prefix,
-                cfg->billing_timezone);
-        return PM_EXIT_USAGE;
-    }
     c->path = pm_strdup(c->opt['D'] ? c->opt['D'] : cfg->catalog);
     return c->actor && c->path ? PM_EXIT_OK : cli_oom(c);
 }
@@ -1441,6 +1435,27 @@ static int open_catalog(cli_t *c)
     return PM_EXIT_OK;
 }
 
+/* Months (billing, fee dates) are counted in the catalog's billing time
+ * zone; a --config that names another is refused before anything runs. */
+static int billing_zone(cli_t *c)
+{
+    char tz[256];
+    int err;
+
+    err = pm_catalog_billing_timezone(
+        c->cat, c->opt['c'] ? c->cfg->billing_timezone : NULL, tz, sizeof(tz));
+    if (err != 0)
+        return cli_fail(c, err);
+    if (pm_billing_set_timezone(tz) != 0) {
+        fprintf(stderr,
+                "%s: the catalog's billing time zone %s is not on "
+                "this machine (/usr/share/zoneinfo)\n",
+                c->prefix, tz);
+        return PM_EXIT_FAILURE;
+    }
+    return PM_EXIT_OK;
+}
+
 static int run_cmd(const cmd_t *cmd, int argc, char **argv)
 {
     cli_t c;
@@ -1457,6 +1472,8 @@ static int run_cmd(const cmd_t *cmd, int argc, char **argv)
         rc = resolve(&c);
     if (rc == PM_EXIT_OK)
         rc = open_catalog(&c);
+    if (rc == PM_EXIT_OK)
+        rc = billing_zone(&c);
     if (rc == PM_EXIT_OK)
         rc = cmd->run(&c);
     if (fflush(stdout) != 0 || ferror(stdout)) { /* a full disk, say */

@@ -254,6 +254,25 @@ static void set_owner(pm__serve_t *s)
 }
 
 /* Catalog, folders, recovery: what must work before the loop starts. */
+
+/* Billing months (set when a job is done) are counted in the catalog's
+ * zone, which must be the configured one (recorded at first use). */
+static int billing_zone(pm__serve_t *s)
+{
+    char tz[256];
+    int err;
+
+    err = pm_catalog_billing_timezone(s->cat, s->cfg->billing_timezone, tz,
+                                      sizeof(tz));
+    if (err == 0 && pm_billing_set_timezone(tz) != 0)
+        err = PM_ECONFIG;
+    if (err != 0)
+        pm_log(PM_LOG_ERROR, "serve", "billing time zone: %s",
+               err == PM_ECONFIG ? "not on this machine"
+                                 : pm_catalog_errmsg(s->cat));
+    return err;
+}
+
 static int open_state(pm__serve_t *s)
 {
     int err;
@@ -266,6 +285,9 @@ static int open_state(pm__serve_t *s)
         return PM_ENOMEM;
     set_owner(s);
     err = pm_catalog_open(s->cfg->catalog, &s->cat);
+    if (err != 0)
+        return err;
+    err = billing_zone(s);
     if (err != 0)
         return err;
     if ((err = pm_mkdir_p(s->spool)) != 0 ||
@@ -360,13 +382,6 @@ int pm_serve_main(int argc, char **argv)
     memset(&s, 0, sizeof(s));
     if (load_config(config, &s.cfg, 1) != 0)
         return PM_EXIT_USAGE;
-    /* Billing months (set when a job is done) are in this zone. */
-    if (pm_billing_set_timezone(s.cfg->billing_timezone) != 0) {
-        fprintf(stderr, "pagemill serve: bad billing timezone '%s'\n",
-                s.cfg->billing_timezone);
-        pm_config_free(s.cfg);
-        return PM_EXIT_USAGE;
-    }
     s.config_path = config;
     /* A worker that dies while we write to it must not take us along. */
     signal(SIGPIPE, SIG_IGN);

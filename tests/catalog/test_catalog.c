@@ -1648,7 +1648,7 @@ static void schema_1_catalog_is_migrated_to_the_latest(void **state)
                               "DROP TABLE workers; DROP TABLE billing_lines; "
                               "DROP TABLE billing_periods; DROP TABLE "
                               "billing_adjustments; DROP INDEX jobs_billing; "
-                              "DROP INDEX jobs_source; "
+                              "DROP INDEX jobs_source; DROP TABLE settings; "
                               "ALTER TABLE jobs DROP COLUMN billing_month; "
                               "ALTER TABLE jobs DROP COLUMN bill_blank; "
                               "ALTER TABLE fee_codes DROP COLUMN created_at; "
@@ -2154,6 +2154,35 @@ static void close_refuses_unpriced_lines(void **state)
     pm_catalog_close(cat);
 }
 
+/* The billing time zone is recorded at the first configured use and
+ * fixed: a configuration naming another is refused. */
+static void billing_timezone_is_fixed_at_first_use(void **state)
+{
+    pm_catalog_t *cat = open_mem();
+    char tz[64];
+
+    (void)state;
+    /* Without a configuration nothing is recorded. */
+    assert_int_equal(pm_catalog_billing_timezone(cat, NULL, tz, sizeof(tz)), 0);
+    assert_string_equal(tz, "UTC");
+    assert_int_equal(count_events(cat, 0, "billing.timezone"), 0);
+    assert_int_equal(
+        pm_catalog_billing_timezone(cat, "America/Chicago", tz, sizeof(tz)), 0);
+    assert_string_equal(tz, "America/Chicago");
+    assert_int_equal(count_events(cat, 0, "billing.timezone"), 1);
+    assert_int_equal(pm_catalog_billing_timezone(cat, NULL, tz, sizeof(tz)), 0);
+    assert_string_equal(tz, "America/Chicago");
+    assert_int_equal(
+        pm_catalog_billing_timezone(cat, "America/Chicago", tz, sizeof(tz)), 0);
+    quiet();
+    assert_int_equal(pm_catalog_billing_timezone(cat, "UTC", tz, sizeof(tz)),
+                     PM_EINVAL);
+    loud();
+    assert_non_null(strstr(pm_catalog_errmsg(cat), "America/Chicago"));
+    assert_int_equal(count_events(cat, 0, "billing.timezone"), 1);
+    pm_catalog_close(cat);
+}
+
 static void billing_queries_use_indexes(void **state)
 {
     static const char *const names[] = {"bill_open", "bill_frozen",
@@ -2225,6 +2254,7 @@ int main(void)
             t_tmpdir_teardown),
         cmocka_unit_test_setup_teardown(close_refuses_unpriced_lines,
                                         t_tmpdir_setup, t_tmpdir_teardown),
+        cmocka_unit_test(billing_timezone_is_fixed_at_first_use),
         cmocka_unit_test(billing_queries_use_indexes),
     };
     pm_catalog_t *cat = NULL;

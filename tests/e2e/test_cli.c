@@ -894,7 +894,17 @@ static void config_names_the_catalog(void **state)
     /* --catalog wins over the configuration. */
     fails(f, 1, "other.db",
           "account list --config '%s' --catalog '%s/other.db'", ini, f->dir);
+    /* The first configured use fixed the billing zone (UTC: none given);
+     * a configuration naming another is refused, without one it is used. */
+    snprintf(text, sizeof(text),
+             "[pagemill]\ncatalog = %s\n[billing]\ntimezone = "
+             "America/Chicago\n",
+             db);
+    assert_int_equal(pm_write_file_atomic(ini, text, strlen(text)), 0);
+    fails(f, 2, "this catalog bills in time zone UTC",
+          "account list --config '%s'", ini);
     memcpy(f->db, db, sizeof(db));
+    free(ok(f, "account list"));
 }
 
 int main(void)
