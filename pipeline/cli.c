@@ -1182,7 +1182,8 @@ static const cmd_t cmds[] = {
 static const char common_help[] =
     "\n"
     "common options:\n"
-    "  --config FILE   take the catalog path from FILE ([pagemill] catalog)\n"
+    "  --config FILE   take the catalog path ([pagemill] catalog), billing\n"
+    "                  time zone and invoice issuer ([billing]) from FILE\n"
     "  --catalog PATH  the catalog database (overrides --config; default\n"
     "                  " PM_DEFAULT_CATALOG ")\n"
     "  --json          print one JSON document instead of tables\n"
@@ -1190,8 +1191,8 @@ static const char common_help[] =
     "  --help          show this help\n"
     "\n"
     "Exit status: 0 ok; 2 bad command line or bad input (unknown account,\n"
-    "work order or job, a job in the wrong state); 1 the catalog cannot be\n"
-    "opened or fails.\n";
+    "work order, job or fee code, a malformed month or price, a job or\n"
+    "month in the wrong state); 1 the catalog cannot be opened or fails.\n";
 
 static void cmd_usage(const cmd_t *cmd, FILE *f)
 {
