@@ -1,6 +1,8 @@
 /*
  * cli.c: `pagemill account`, `workorder`, `job` and `status`, the
- * operator's and the supervisor's view of the catalog. Each subcommand
+ * operator's and the supervisor's view of the catalog, plus the command
+ * table and option parsing for every catalog command (the billing ones
+ * are in cli_billing.c). Each subcommand
  * parses its options, opens the catalog, makes one catalog call or a few,
  * and prints either aligned plain-text tables (times in UTC ISO-8601) or,
  * with --json, one JSON document on stdout.

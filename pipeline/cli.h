@@ -1,7 +1,8 @@
 /*
- * cli.h: the operator and supervisor commands over the catalog:
- * `pagemill account`, `workorder`, `job` and `status` (see cli.c). They
- * read and change the catalog only; they never start workers.
+ * cli.h: the operator, supervisor and billing clerk commands over the
+ * catalog: `pagemill account`, `workorder`, `job`, `status` (cli.c) and
+ * `fee`, `billing` (cli_billing.c). They read and change the catalog only;
+ * they never start workers.
  */
 #ifndef PM_PIPELINE_CLI_H
 #define PM_PIPELINE_CLI_H
@@ -11,7 +12,8 @@ int pm_cli_handles(const char *name);
 
 /*
  * Runs a catalog command with its own argv (argv[0] = "account",
- * "workorder", "job" or "status"; the subcommand, if any, follows).
+ * "workorder", "job", "fee", "billing" or "status"; the subcommand, if
+ * any, follows).
  * Returns the process exit status: PM_EXIT_OK, PM_EXIT_USAGE for a bad
  * command line or bad input (an unknown account, work order or job, a job
  * in the wrong state), PM_EXIT_FAILURE when the catalog cannot be opened
