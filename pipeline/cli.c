@@ -2,10 +2,10 @@
  * cli.c: `pagemill account`, `workorder`, `job` and `status`, the
  * operator's and the supervisor's view of the catalog, plus the command
  * table and option parsing for every catalog command (the billing ones
- * are in cli_billing.c). Each subcommand
- * parses its options, opens the catalog, makes one catalog call or a few,
- * and prints either aligned plain-text tables (times in UTC ISO-8601) or,
- * with --json, one JSON document on stdout.
+ * are in cli_billing.c). Each subcommand parses its options, opens the
+ * catalog, makes one catalog call or a few, and prints either aligned
+ * plain-text tables (times in UTC ISO-8601) or, with --json, one JSON
+ * document on stdout.
  *
  * Nothing here decides anything the catalog does not: the rules (a job
  * can be retried only when failed, ...) and their wording live in
