@@ -195,6 +195,16 @@ int pm_billing_set_timezone(const char *tz)
     return PM_OK;
 }
 
+int pm_billing_use_catalog_timezone(pm_catalog_t *cat, const char *configured,
+                                    char *tz, size_t size)
+{
+    int err = pm_catalog_billing_timezone(cat, configured, tz, size);
+
+    if (err == 0 && pm_billing_set_timezone(tz) != PM_OK)
+        err = PM_ECONFIG;
+    return err;
+}
+
 const char *pm_billing_timezone(void)
 {
     return tz_name;

@@ -65,6 +65,17 @@ int pm_money_line(int64_t billable, int64_t unit_mc, int64_t min_mc,
  */
 int pm_billing_set_timezone(const char *tz);
 
+/*
+ * Sets the process's billing time zone to the catalog's (see
+ * pm_catalog_billing_timezone: recorded at the first use with a
+ * `configured` zone, NULL for none at hand) and copies its name into tz.
+ * 0; the catalog's error (PM_EINVAL: `configured` names another zone, the
+ * detail in pm_catalog_errmsg); or PM_ECONFIG when the recorded zone is
+ * not installed on this machine.
+ */
+int pm_billing_use_catalog_timezone(pm_catalog_t *cat, const char *configured,
+                                    char *tz, size_t size);
+
 /* The billing time zone in use ("UTC" unless set). Borrowed. */
 const char *pm_billing_timezone(void);
 

@@ -2913,8 +2913,6 @@ void pm_worker_list_free(pm_worker_info_t *v, size_t n)
 
 /* ---- billing ---- */
 
-/* ---- billing ---- */
-
 void pm_fee_cleanup(pm_fee_t *f)
 {
     if (f == NULL)
@@ -2965,7 +2963,8 @@ static int last_closed_month(pm_catalog_t *cat, char last[PM_MONTH_SIZE])
     return 0;
 }
 
-/* Whether `month` is closed. */
+/* Whether `month` is closed (any "YYYY-MM", also before the years
+ * pm_month_valid accepts from people: a job's clock may say 1970). */
 static int period_closed(pm_catalog_t *cat, const char *month, int *closed)
 {
     sqlite3_stmt *st = cat->st[ST_PERIOD_GET];
@@ -3004,51 +3003,73 @@ static int first_open_month(pm_catalog_t *cat, const char *from,
                : set_msg(cat, PM_ECATALOG, "no open month after %s", from);
 }
 
-int pm_catalog_billing_timezone(pm_catalog_t *cat, const char *configured,
-                                char *out, size_t size)
+/* The billing_timezone setting into buf ("" when none is recorded). */
+static int timezone_setting(pm_catalog_t *cat, char *buf, size_t size)
 {
     sqlite3_stmt *st = cat->st[ST_SETTING_GET];
-    char stored[256] = "";
-    int found = 0, err;
+    int err;
 
-    if (size > 0)
-        out[0] = '\0';
-    err = tx_begin(cat);
-    if (err != 0)
-        return err;
+    buf[0] = '\0';
     if (bind_text(st, 1, "billing_timezone"))
-        err = bind_fail(cat, st);
-    else if ((found = first_row(cat, st)) < 0)
-        err = found;
-    else if (found) {
-        col_name(st, 0, stored, sizeof(stored));
-        stmt_done(st);
-    }
-    if (err == 0 && stored[0] == '\0' && configured == NULL) {
-        snprintf(stored, sizeof(stored), "UTC"); /* nothing recorded yet */
-    } else if (err == 0 && stored[0] == '\0') {
-        /* First use with a configuration: its zone (UTC without one). */
-        snprintf(stored, sizeof(stored), "%s",
-                 configured[0] ? configured : "UTC");
-        st = cat->st[ST_SETTING_ADD];
-        if (bind_text(st, 1, "billing_timezone") || bind_text(st, 2, stored))
+        return bind_fail(cat, st);
+    err = first_row(cat, st);
+    if (err <= 0)
+        return err;
+    col_name(st, 0, buf, size);
+    stmt_done(st);
+    return 0;
+}
+
+/* Records zone `tz` unless another process did first (then *stored holds
+ * theirs); one write transaction, taken only on the first use. */
+static int timezone_record(pm_catalog_t *cat, const char *tz, char *stored,
+                           size_t size)
+{
+    sqlite3_stmt *st = cat->st[ST_SETTING_ADD];
+    int err = tx_begin(cat);
+
+    if (err == 0)
+        err = timezone_setting(cat, stored, size);
+    if (err == 0 && stored[0] == '\0') {
+        snprintf(stored, size, "%s", tz);
+        if (bind_text(st, 1, "billing_timezone") || bind_text(st, 2, tz))
             err = bind_fail(cat, st);
         else
             err = run(cat, st);
         if (err == 0)
             err = event_insert(cat, wall_clock(), "catalog", "billing.timezone",
-                               0, 0, stored);
-    } else if (err == 0 && configured != NULL &&
-               strcmp(configured, stored) != 0) {
-        err = set_msg(cat, PM_EINVAL,
-                      "this catalog bills in time zone %s, the "
-                      "configuration says %s; set [billing] timezone = %s",
-                      stored, configured, stored);
+                               0, 0, tz);
     }
-    err = tx_end(cat, err);
-    if (err == 0)
-        snprintf(out, size, "%s", stored);
-    return err;
+    return tx_end(cat, err);
+}
+
+int pm_catalog_billing_timezone(pm_catalog_t *cat, const char *configured,
+                                char *out, size_t size)
+{
+    /* A configuration without a zone means UTC, as pm_config_new says. */
+    const char *want = configured == NULL ? NULL
+                       : configured[0]    ? configured
+                                          : "UTC";
+    char stored[256];
+    int err;
+
+    if (size > 0)
+        out[0] = '\0';
+    /* Read without the write lock: every command asks, few record. */
+    err = timezone_setting(cat, stored, sizeof(stored));
+    if (err == 0 && stored[0] == '\0' && want != NULL)
+        err = timezone_record(cat, want, stored, sizeof(stored));
+    if (err != 0)
+        return err;
+    if (stored[0] == '\0')
+        snprintf(stored, sizeof(stored), "UTC"); /* nothing recorded yet */
+    else if (want != NULL && strcmp(want, stored) != 0)
+        return set_msg(cat, PM_EINVAL,
+                       "this catalog bills in time zone %s, the "
+                       "configuration says %s; set [billing] timezone = %s",
+                       stored, want, stored);
+    snprintf(out, size, "%s", stored);
+    return 0;
 }
 
 int pm_fee_add(pm_catalog_t *cat, const pm_fee_t *f, const char *actor,
@@ -3303,11 +3324,14 @@ static int month_lines(pm_catalog_t *cat, const char *month,
 /* Most months one report may span: 100 years. */
 #define MAX_REPORT_MONTHS 1200
 
+static void period_cleanup_v(void *item)
+{
+    pm_billing_period_cleanup(item);
+}
+
 void pm_billing_period_list_free(pm_billing_period_t *v, size_t n)
 {
-    for (size_t i = 0; v != NULL && i < n; i++)
-        pm_billing_period_cleanup(&v[i]);
-    pm_free(v);
+    free_items(v, n, sizeof(*v), period_cleanup_v);
 }
 
 /* Appends month m's period to *v (grown by one). */

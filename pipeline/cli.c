@@ -1443,20 +1443,17 @@ static int open_catalog(cli_t *c)
 static int billing_zone(cli_t *c)
 {
     char tz[256];
-    int err;
-
-    err = pm_catalog_billing_timezone(
+    int err = pm_billing_use_catalog_timezone(
         c->cat, c->opt['c'] ? c->cfg->billing_timezone : NULL, tz, sizeof(tz));
-    if (err != 0)
-        return cli_fail(c, err);
-    if (pm_billing_set_timezone(tz) != 0) {
+
+    if (err == PM_ECONFIG) {
         fprintf(stderr,
                 "%s: the catalog's billing time zone %s is not on "
                 "this machine (/usr/share/zoneinfo)\n",
                 c->prefix, tz);
         return PM_EXIT_FAILURE;
     }
-    return PM_EXIT_OK;
+    return err != 0 ? cli_fail(c, err) : PM_EXIT_OK;
 }
 
 static int run_cmd(const cmd_t *cmd, int argc, char **argv)

@@ -260,16 +260,15 @@ static void set_owner(pm__serve_t *s)
 static int billing_zone(pm__serve_t *s)
 {
     char tz[256];
-    int err;
+    int err = pm_billing_use_catalog_timezone(s->cat, s->cfg->billing_timezone,
+                                              tz, sizeof(tz));
 
-    err = pm_catalog_billing_timezone(s->cat, s->cfg->billing_timezone, tz,
-                                      sizeof(tz));
-    if (err == 0 && pm_billing_set_timezone(tz) != 0)
-        err = PM_ECONFIG;
-    if (err != 0)
+    if (err == PM_ECONFIG)
+        pm_log(PM_LOG_ERROR, "serve",
+               "the catalog's billing time zone %s is not on this machine", tz);
+    else if (err != 0)
         pm_log(PM_LOG_ERROR, "serve", "billing time zone: %s",
-               err == PM_ECONFIG ? "not on this machine"
-                                 : pm_catalog_errmsg(s->cat));
+               pm_catalog_errmsg(s->cat));
     return err;
 }
 
