@@ -64,6 +64,7 @@ opts() {
     image) o+=(-max_len=400000) ;;
     *) o+=(-max_len=8192) ;;
     esac
+    [[ -f tests/fuzz/$1.dict ]] && o+=(-dict="tests/fuzz/$1.dict")
     printf '%s\n' "${o[@]}"
 }
 
