@@ -33,8 +33,6 @@
 #include "catalog/billing_int.h"
 #include "pipeline/pm.h"
 
-#define ZONEINFO "/usr/share/zoneinfo"
-
 /* ---- money ---- */
 
 /* Millicents per currency unit: 10^PM_PRICE_DECIMALS. */
@@ -130,50 +128,6 @@ static char tz_name[128] = "UTC";
  * unset zone is UTC whatever TZ the process inherited. */
 static int tz_utc = 1;
 
-/* 1 when `name` is a relative path of plain components (no "", "." or
- * "..") in the characters zone names use. */
-static int tz_name_safe(const char *name)
-{
-    const char *p, *comp = name;
-
-    if (strlen(name) >= sizeof(tz_name))
-        return 0;
-    for (p = name;; p++) {
-        if (*p == '/' || *p == '\0') {
-            size_t n = (size_t)(p - comp);
-            if (n == 0 || (n == 1 && comp[0] == '.') ||
-                (n == 2 && comp[0] == '.' && comp[1] == '.'))
-                return 0;
-            if (*p == '\0')
-                return 1;
-            comp = p + 1;
-        } else if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
-                     (*p >= '0' && *p <= '9') || *p == '_' || *p == '-' ||
-                     *p == '+' || *p == '.')) {
-            return 0;
-        }
-    }
-}
-
-/* 1 when ZONEINFO/name is a regular file that starts like a TZif file. */
-static int tz_file_ok(const char *name)
-{
-    char path[sizeof(ZONEINFO) + sizeof(tz_name) + 1], magic[4];
-    struct stat st;
-    int fd, ok;
-
-    snprintf(path, sizeof(path), "%s/%s", ZONEINFO, name);
-    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
-        return 0;
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    ok = read(fd, magic, sizeof(magic)) == (ssize_t)sizeof(magic) &&
-         memcmp(magic, "TZif", 4) == 0;
-    close(fd);
-    return ok;
-}
-
 int pm_billing_set_timezone(const char *tz)
 {
     if (tz == NULL || tz[0] == '\0' || strcmp(tz, "UTC") == 0) {
@@ -185,7 +139,7 @@ int pm_billing_set_timezone(const char *tz)
         tz_utc = 1;
         return PM_OK;
     }
-    if (!tz_name_safe(tz) || !tz_file_ok(tz))
+    if (!pm_timezone_valid(tz) || strlen(tz) >= sizeof(tz_name))
         return PM_EINVAL;
     if (setenv("TZ", tz, 1) != 0)
         return -errno;

@@ -3055,6 +3055,11 @@ int pm_catalog_billing_timezone(pm_catalog_t *cat, const char *configured,
 
     if (size > 0)
         out[0] = '\0';
+    if (want != NULL && !pm_timezone_valid(want))
+        return set_msg(cat, PM_EINVAL,
+                       "billing time zone %s is not UTC or a zone under %s; "
+                       "nothing was recorded",
+                       want, PM_ZONEINFO);
     /* Read without the write lock: every command asks, few record. */
     err = timezone_setting(cat, stored, sizeof(stored));
     if (err == 0 && stored[0] == '\0' && want != NULL)

@@ -504,19 +504,53 @@ int pm_ncpu(void)
     return n < 1 ? 1 : (int)n;
 }
 
+/* 1 when `name` is a relative path of plain components (no "", "." or
+ * "..") in the characters zone names use, short enough for any buffer. */
+static int tz_name_safe(const char *name)
+{
+    const char *p, *comp = name;
+
+    if (strlen(name) > 120)
+        return 0;
+    for (p = name;; p++) {
+        if (*p == '/' || *p == '\0') {
+            size_t n = (size_t)(p - comp);
+            if (n == 0 || (n == 1 && comp[0] == '.') ||
+                (n == 2 && comp[0] == '.' && comp[1] == '.'))
+                return 0;
+            if (*p == '\0')
+                return 1;
+            comp = p + 1;
+        } else if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+                     (*p >= '0' && *p <= '9') || *p == '_' || *p == '-' ||
+                     *p == '+' || *p == '.')) {
+            return 0;
+        }
+    }
+}
+
 int pm_timezone_valid(const char *tz)
 {
-    char path[PATH_MAX];
+    char path[PATH_MAX], magic[4];
     struct stat st;
+    int fd, ok;
 
     if (tz == NULL || tz[0] == '\0')
         return 0;
     if (strcmp(tz, "UTC") == 0)
         return 1;
-    if (tz[0] == '/' || strstr(tz, "..") != NULL || strlen(tz) > 200)
+    if (!tz_name_safe(tz))
         return 0;
-    snprintf(path, sizeof(path), "/usr/share/zoneinfo/%s", tz);
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+    snprintf(path, sizeof(path), "%s/%s", PM_ZONEINFO, tz);
+    /* zoneinfo's own aliases (US/Eastern) are symlinks: followed. */
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
+        return 0;
+    ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+         read(fd, magic, sizeof(magic)) == (ssize_t)sizeof(magic) &&
+         memcmp(magic, "TZif", 4) == 0;
+    close(fd);
+    return ok;
 }
 
 int pm_image_name(const char *name)

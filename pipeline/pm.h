@@ -146,9 +146,13 @@ int pm_natural_cmp(const char *a, const char *b);
 /* True when `s` is valid UTF-8 (what the worker protocol can carry). */
 int pm_utf8_valid(const char *s);
 
-/* Nonzero when `tz` is "UTC" or names a regular file under
- * /usr/share/zoneinfo by a relative path without "..": a zone that glibc
- * will not silently turn into UTC. */
+/* Where time zone files are. */
+#define PM_ZONEINFO "/usr/share/zoneinfo"
+
+/* Nonzero when `tz` is "UTC" or names a TZif file under PM_ZONEINFO by a
+ * relative path of plain components (no ".."): a zone that
+ * glibc will not silently turn into UTC. The one check of a zone name:
+ * configuration, billing and the catalog all use it. */
 int pm_timezone_valid(const char *tz);
 
 /* Returns the number of online CPUs (at least 1). */

@@ -2183,6 +2183,27 @@ static void billing_timezone_is_fixed_at_first_use(void **state)
     pm_catalog_close(cat);
 }
 
+/* A zone billing could not use is refused before it is recorded, so it
+ * can never lock the catalog to an unusable zone. */
+static void billing_timezone_is_checked_before_it_is_recorded(void **state)
+{
+    pm_catalog_t *cat = open_mem();
+    char tz[64];
+
+    (void)state;
+    quiet();
+    assert_int_equal(
+        pm_catalog_billing_timezone(cat, "zone.tab", tz, sizeof(tz)),
+        PM_EINVAL);
+    loud();
+    assert_non_null(strstr(pm_catalog_errmsg(cat), "zone.tab"));
+    assert_int_equal(count_events(cat, 0, "billing.timezone"), 0);
+    assert_int_equal(
+        pm_catalog_billing_timezone(cat, "Europe/Berlin", tz, sizeof(tz)), 0);
+    assert_string_equal(tz, "Europe/Berlin");
+    pm_catalog_close(cat);
+}
+
 static void billing_queries_use_indexes(void **state)
 {
     static const char *const names[] = {"bill_open", "bill_frozen",
@@ -2255,6 +2276,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(close_refuses_unpriced_lines,
                                         t_tmpdir_setup, t_tmpdir_teardown),
         cmocka_unit_test(billing_timezone_is_fixed_at_first_use),
+        cmocka_unit_test(billing_timezone_is_checked_before_it_is_recorded),
         cmocka_unit_test(billing_queries_use_indexes),
     };
     pm_catalog_t *cat = NULL;

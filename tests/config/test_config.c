@@ -649,6 +649,30 @@ static void billing_section_and_bill_blank(void **state)
     t_tmpdir_cleanup();
 }
 
+/* config check and billing judge a zone name the same way: every name
+ * billing refuses, the configuration refuses too (zone.tab, a plain file
+ * under zoneinfo, once passed config check and then failed billing). */
+static void timezone_check_is_billings(void **state)
+{
+    static const char *const bad[] = {"zone.tab", "tzdata.zi",
+                                      "America",  "America//New_York",
+                                      "./UTC",    "America/New York"};
+    const char *dir;
+    char text[200];
+
+    (void)state;
+    dir = t_tmpdir();
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char *errors;
+
+        snprintf(text, sizeof(text), "[billing]\ntimezone = %s\n", bad[i]);
+        errors = load_broken(dir, text, 1);
+        expect_error(errors, conf_path, 2, "billing", "timezone");
+        pm_free(errors);
+    }
+    t_tmpdir_cleanup();
+}
+
 static void unknown_profile_of_a_hot_folder_is_refused(void **state)
 {
     const char *dir;
@@ -823,6 +847,7 @@ int main(void)
         cmocka_unit_test(bad_settle_seconds_are_refused),
         cmocka_unit_test(bad_max_attempts_is_refused),
         cmocka_unit_test(billing_section_and_bill_blank),
+        cmocka_unit_test(timezone_check_is_billings),
         cmocka_unit_test(unknown_profile_of_a_hot_folder_is_refused),
         cmocka_unit_test(overlapping_hot_folders_are_refused),
         cmocka_unit_test(bad_hot_folder_keys_are_refused),
