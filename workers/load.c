@@ -480,12 +480,12 @@ static int fix_resolution(const char *path, int frame, fmt_t format,
             pixSetResolution(pix, xres, yres);
             return 0;
         }
-        snprintf(why, sizeof(why),
-                 "%s say %dx%d dpi, a %s page: not a plausible scan "
-                 "(at most %.0f x %.0f in, at least %.0f in across)",
-                 res_tag_name(format), xres, yres, tagged,
-                 BELIEVED_MAX_SHORT_IN, BELIEVED_MAX_LONG_IN,
-                 BELIEVED_MIN_SHORT_IN);
+        snprintf(
+            why, sizeof(why),
+            "resolution %dx%d dpi (%s) makes a %s page: not a plausible scan "
+            "(at most %.0f x %.0f in, at least %.0f in on the shorter side)",
+            xres, yres, res_tag_name(format), tagged, BELIEVED_MAX_SHORT_IN,
+            BELIEVED_MAX_LONG_IN, BELIEVED_MIN_SHORT_IN);
     } else {
         snprintf(why, sizeof(why), "resolution %dx%d dpi missing or absurd",
                  xres, yres);

@@ -4,7 +4,8 @@
  * corrupt page among three good ones must still give a three-page PDF,
  * exit 3 and a report naming the bad file; good inputs give exit 0; a bad
  * command line gives exit 2. Inputs are never modified and no temp file
- * or work folder is left behind.
+ * or work folder is left behind. A page whose resolution tag is not
+ * credible is laid out at the fallback resolution.
  */
 #include <dirent.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include <sys/stat.h>
 
 #include <jansson.h>
+#include <leptonica/allheaders.h>
 
 #include "lib/testlib.h"
 #include "pipeline/pm.h"
@@ -237,6 +239,53 @@ static void good_inputs_exit_zero(void **state)
     assert_no_leftovers(out);
 }
 
+/* A 3182 x 4096 scan tagged 96 dpi would be a 33 x 43 in page: the tag is
+ * not believed, and the PDF page is laid out at fallback_dpi (300). */
+static void incredible_resolution_page_size(void **state)
+{
+    static const char *const lines[] = {"A scan whose resolution tag",
+                                        "says 96 dpi.", NULL};
+    const char *tmp = *state;
+    char in[512], out[512], ini[512], *text = NULL, *log;
+    double x0, y0, x1, y1;
+    PIX *pix;
+    int rc;
+
+    snprintf(in, sizeof(in), "%s/wide.tif", tmp);
+    snprintf(out, sizeof(out), "%s/out", tmp);
+    snprintf(ini, sizeof(ini), "%s/fallback.ini", tmp);
+    pix = t_text_page(3182, 4096, 300, lines);
+    assert_non_null(pix);
+    pixSetResolution(pix, 96, 96);
+    assert_int_equal(pixWrite(in, pix, IFF_TIFF_G4), 0);
+    pixDestroy(&pix);
+    text = pm_asprintf("[pagemill]\nworker_memory_mb = %d\n"
+                       "[profile default]\nfallback_dpi = 300\n",
+                       T_UNDER_ASAN ? 0 : 4096);
+    assert_int_equal(pm_write_file_atomic(ini, text, strlen(text)), 0);
+    pm_free(text);
+    rc = t_run(&text, "'%s' convert --config '%s' -o '%s' '%s' 2>&1", PM_BINARY,
+               ini, out, in);
+    printf("%s", text);
+    assert_int_equal(rc, 0);
+    log = text;
+    assert_int_equal(
+        t_run(&text, "pdfinfo -box '%s/wide.pdf' | grep '^MediaBox'", out), 0);
+    assert_int_equal(
+        sscanf(text, "MediaBox: %lf %lf %lf %lf", &x0, &y0, &x1, &y1), 4);
+    printf("# %s", text);
+    free(text);
+    /* 3182 / 300 * 72 = 763.68 pt, 4096 / 300 * 72 = 983.04 pt. */
+    assert_true(x1 - x0 > 763.67 && x1 - x0 < 763.69);
+    assert_true(y1 - y0 > 983.03 && y1 - y0 < 983.05);
+    /* The warning names the file, the tag and the size it implied. */
+    assert_non_null(strstr(log, in));
+    assert_non_null(strstr(log, "96x96 dpi"));
+    assert_non_null(strstr(log, "33.1 x 42.7 in"));
+    free(log);
+    assert_no_leftovers(out);
+}
+
 static void bad_command_lines_exit_two(void **state)
 {
     const char *tmp = *state;
@@ -274,6 +323,8 @@ int main(void)
                                         t_tmpdir_setup, t_tmpdir_teardown),
         cmocka_unit_test_setup_teardown(good_inputs_exit_zero, t_tmpdir_setup,
                                         t_tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(incredible_resolution_page_size,
+                                        t_tmpdir_setup, t_tmpdir_teardown),
         cmocka_unit_test_setup_teardown(bad_command_lines_exit_two,
                                         t_tmpdir_setup, t_tmpdir_teardown),
     };
