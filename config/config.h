@@ -125,6 +125,29 @@ const char *pm_gray_codec_name(pm_gray_codec_t c);
 int pm_color_mode_parse(const char *s);
 int pm_gray_codec_parse(const char *s);
 
+/* Tesseract's language data folder when neither [pagemill] tessdata nor
+ * $TESSDATA_PREFIX names one (Debian's tesseract-ocr 5). */
+#define PM_DEFAULT_TESSDATA "/usr/share/tesseract-ocr/5/tessdata"
+
+/*
+ * The folder Tesseract reads language data from for `cfg`, as Tesseract
+ * finds it: [pagemill] tessdata, else $TESSDATA_PREFIX, else
+ * PM_DEFAULT_TESSDATA. Borrowed.
+ */
+const char *pm_config_tessdata_dir(const pm_config_t *cfg);
+
+/*
+ * Checks that every language of `only` (or, when NULL, of every profile)
+ * is installed as <lang>.traineddata in pm_config_tessdata_dir(); profiles
+ * with OCR off are skipped. Returns 0, PM_ENOMEM, or PM_ECONFIG with
+ * *errors a new string (caller frees with pm_free) of one line per missing
+ * language: "FILE: [profile NAME] languages: 'deu' is not installed: no
+ * DIR/deu.traineddata (install the Debian package tesseract-ocr-deu)".
+ * Used by `config check`, `serve` and `convert` before any page runs.
+ */
+int pm_config_check_languages(const pm_config_t *cfg, const pm_profile_t *only,
+                              char **errors);
+
 /* Default location of the sRGB profile (Debian icc-profiles-free). */
 #define PM_DEFAULT_ICC "/usr/share/color/icc/sRGB.icc"
 

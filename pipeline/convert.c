@@ -616,6 +616,20 @@ static int load_config(const char *path, pm_config_t **cfg)
     return err;
 }
 
+/* The profile's languages, before any page runs; 0 or an error, told. */
+static int check_languages(const pm_config_t *cfg, const pm_profile_t *p)
+{
+    char *errors = NULL;
+    int err = pm_config_check_languages(cfg, p, &errors);
+
+    if (errors != NULL)
+        fputs(errors, stderr);
+    else if (err)
+        fprintf(stderr, "pagemill convert: %s\n", pm_strerror(err));
+    pm_free(errors);
+    return err;
+}
+
 static int run(convert_t *c, const convert_args_t *a, int argc, char **argv)
 {
     pm_engine_t *eng = NULL;
@@ -673,6 +687,10 @@ int pm_convert_main(int argc, char **argv)
     if (c.profile == NULL) {
         fprintf(stderr, "pagemill convert: no profile '%s' in %s\n", a.profile,
                 cfg->source ? cfg->source : "built-in defaults");
+        pm_config_free(cfg);
+        return PM_EXIT_USAGE;
+    }
+    if (check_languages(cfg, c.profile) != 0) {
         pm_config_free(cfg);
         return PM_EXIT_USAGE;
     }

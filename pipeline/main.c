@@ -59,14 +59,18 @@ static int config_check(int argc, char **argv)
     if (argc != 2 || strcmp(argv[1], "--help") == 0) {
         fprintf(argc == 2 ? stdout : stderr,
                 "usage: pagemill config check FILE\n"
-                "Validates FILE; prints FILE:LINE: [section] key: problem for "
+                "Validates FILE and that every profile's OCR languages are "
+                "installed;\nprints FILE:LINE: [section] key: problem for "
                 "each error.\nExit status 0 when valid, 2 otherwise.\n");
         return argc == 2 ? PM_EXIT_OK : PM_EXIT_USAGE;
     }
     err = pm_config_load(argv[1], &cfg, &errors);
+    if (err == 0) /* every profile's languages installed */
+        err = pm_config_check_languages(cfg, NULL, &errors);
     if (err) {
         fputs(errors ? errors : pm_strerror(err), stderr);
         pm_free(errors);
+        pm_config_free(cfg);
         return PM_EXIT_USAGE;
     }
     printf("%s: OK, %zu profile(s)\n", argv[1], cfg->nprofiles);

@@ -369,6 +369,20 @@ static int run(pm__serve_t *s)
     return err != 0 ? PM_EXIT_FAILURE : PM_EXIT_OK;
 }
 
+/* Every profile's languages, before any page runs; 0 or an error, told. */
+static int check_languages(const pm_config_t *cfg)
+{
+    char *errors = NULL;
+    int err = pm_config_check_languages(cfg, NULL, &errors);
+
+    if (errors != NULL)
+        fputs(errors, stderr);
+    else if (err)
+        fprintf(stderr, "pagemill serve: %s\n", pm_strerror(err));
+    pm_free(errors);
+    return err;
+}
+
 int pm_serve_main(int argc, char **argv)
 {
     pm__serve_t s;
@@ -381,6 +395,10 @@ int pm_serve_main(int argc, char **argv)
     memset(&s, 0, sizeof(s));
     if (load_config(config, &s.cfg, 1) != 0)
         return PM_EXIT_USAGE;
+    if (check_languages(s.cfg) != 0) {
+        pm_config_free(s.cfg);
+        return PM_EXIT_USAGE;
+    }
     s.config_path = config;
     /* A worker that dies while we write to it must not take us along. */
     signal(SIGPIPE, SIG_IGN);

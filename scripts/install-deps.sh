@@ -2,7 +2,16 @@
 # Installs every Debian package pagemill needs to build, test, run the demo
 # and run the benchmarks. Idempotent: does nothing when all are present, and
 # runs `apt-get update` only when a package is missing from the lists.
+#
+# PM_LANGS: extra Tesseract languages to install, space-separated
+# Tesseract codes (default "deu", which the tests read a German page
+# with): PM_LANGS="deu fra chi_sim" installs tesseract-ocr-deu,
+# tesseract-ocr-fra and tesseract-ocr-chi-sim. English and OSD are always
+# installed. Every language a profile names must be installed, or
+# `config check`, `serve` and `convert` refuse the configuration.
 set -euo pipefail
+
+PM_LANGS="${PM_LANGS-deu}"
 
 PACKAGES=(
     # build
@@ -22,6 +31,12 @@ PACKAGES=(
     # catalog; jq reads pagemill's JSON (bench-service, bench-billing)
     sqlite3 jq
 )
+
+# Tesseract code to Debian package: lower case, '_' as '-'.
+for lang in $PM_LANGS; do
+    lang="${lang,,}"
+    PACKAGES+=("tesseract-ocr-${lang//_/-}")
+done
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -3,8 +3,9 @@
  * normalisation (pm_normalize). Decoding is Leptonica's (libtiff, libpng,
  * libjpeg, OpenJPEG underneath); this file adds what a records centre
  * needs around it: headers checked against the pixel limit before any
- * pixel buffer exists, a fallback resolution, and errors that name the
- * file, the frame and the fault.
+ * pixel buffer exists, page shapes no scanner makes refused, a resolution
+ * believed only when the page size it gives is a scan's, and errors that
+ * name the file, the frame and the fault.
  */
 #include <stdarg.h>
 #include <stdint.h>
@@ -19,6 +20,22 @@
 
 #define MIN_SANE_DPI 50
 #define MAX_SANE_DPI 2400
+
+/* Page sizes a resolution is believed for, in inches: at most 17 x 24 in
+ * either way round (tabloid plus a margin) and at least 2 in on the
+ * shorter side. Others are not credible (a 3,182-pixel-wide scan tagged
+ * 96 dpi would be a 33-inch page): the profile's fallback is used. */
+#define BELIEVED_MAX_SHORT_IN 17.0
+#define BELIEVED_MAX_LONG_IN  24.0
+#define BELIEVED_MIN_SHORT_IN 2.0
+
+/* Pages refused at decode: a longer side over MAX_ASPECT times the
+ * shorter (a 3102x62976 JPEG took 27 s and 1 GB to fail OCR), fewer than
+ * MIN_SIDE_PX pixels a side, longer than MAX_PAGE_IN at the resolution
+ * used. */
+#define MAX_ASPECT  12
+#define MIN_SIDE_PX 16
+#define MAX_PAGE_IN 60.0
 
 void pm_page_image_cleanup(pm_page_image_t *img)
 {
@@ -408,28 +425,115 @@ static PIX *decode(pm_engine_t *eng, const char *path, fmt_t format, int frame,
     return pix;
 }
 
-static int fix_resolution(const char *path, int frame, const pm_profile_t *p,
-                          PIX *pix)
+/* Where each format keeps its resolution, for warnings. */
+static const char *res_tag_name(fmt_t f)
+{
+    switch (f) {
+    case FMT_TIFF:
+        return "XResolution/YResolution tags";
+    case FMT_PNG:
+        return "pHYs chunk";
+    case FMT_JPEG:
+        return "JFIF density";
+    case FMT_BMP:
+        return "pixels-per-metre fields";
+    default:
+        return "resolution";
+    }
+}
+
+/* Size in inches of w x h pixels at xres x yres dpi, as "W x H in" in
+ * `buf`; returns whether a scan can have that size (see BELIEVED_*). */
+static int page_size_ok(PIX *pix, l_int32 xres, l_int32 yres, char *buf,
+                        size_t len)
+{
+    double win = (double)pixGetWidth(pix) / xres;
+    double hin = (double)pixGetHeight(pix) / yres;
+    double shorter = win < hin ? win : hin, longer = win < hin ? hin : win;
+
+    snprintf(buf, len, "%.1f x %.1f in", win, hin);
+    return shorter >= BELIEVED_MIN_SHORT_IN &&
+           shorter <= BELIEVED_MAX_SHORT_IN && longer <= BELIEVED_MAX_LONG_IN;
+}
+
+/*
+ * Sets the resolution the page is laid out at: the file's when it is
+ * within MIN_SANE_DPI..MAX_SANE_DPI and gives a plausible page size, else
+ * the profile's fallback, with a warning naming the file, the tag and the
+ * size it implied. Returns 1 when the fallback was used.
+ */
+static int fix_resolution(const char *path, int frame, fmt_t format,
+                          const pm_profile_t *p, PIX *pix)
 {
     l_int32 xres = pixGetXRes(pix), yres = pixGetYRes(pix);
-    int fallback = 0;
+    l_int32 fb = p->fallback_dpi;
+    char tagged[64], used[64], why[320], also[128] = "";
 
     /* Only one axis tagged: assume square pixels. */
     if (xres <= 0 && yres > 0)
         xres = yres;
     if (yres <= 0 && xres > 0)
         yres = xres;
-    if (xres < MIN_SANE_DPI || xres > MAX_SANE_DPI || yres < MIN_SANE_DPI ||
-        yres > MAX_SANE_DPI) {
-        pm_log(PM_LOG_WARN, "load",
-               "%s frame %d: resolution %dx%d dpi missing or absurd, "
-               "using %d dpi",
-               path, frame + 1, xres, yres, p->fallback_dpi);
-        xres = yres = p->fallback_dpi;
-        fallback = 1;
+    if (xres >= MIN_SANE_DPI && xres <= MAX_SANE_DPI && yres >= MIN_SANE_DPI &&
+        yres <= MAX_SANE_DPI) {
+        if (page_size_ok(pix, xres, yres, tagged, sizeof(tagged))) {
+            pixSetResolution(pix, xres, yres);
+            return 0;
+        }
+        snprintf(
+            why, sizeof(why),
+            "resolution %dx%d dpi (%s) makes a %s page: not a plausible scan "
+            "(at most %.0f x %.0f in, at least %.0f in on the shorter side)",
+            xres, yres, res_tag_name(format), tagged, BELIEVED_MAX_SHORT_IN,
+            BELIEVED_MAX_LONG_IN, BELIEVED_MIN_SHORT_IN);
+    } else {
+        snprintf(why, sizeof(why), "resolution %dx%d dpi missing or absurd",
+                 xres, yres);
     }
-    pixSetResolution(pix, xres, yres);
-    return fallback;
+    if (!page_size_ok(pix, fb, fb, used, sizeof(used)))
+        snprintf(also, sizeof(also), " (which makes a %s page, %s)", used,
+                 "not a plausible scan either");
+    pm_log(PM_LOG_WARN, "load", "%s frame %d: %s; using %d dpi%s", path,
+           frame + 1, why, fb, also);
+    pixSetResolution(pix, fb, fb);
+    return 1;
+}
+
+/* Refuses, from the header's size, pages no scanner makes. */
+static int check_shape(pm_engine_t *eng, const char *path, int frame,
+                       long long w, long long h)
+{
+    long long shorter = w < h ? w : h, longer = w < h ? h : w;
+
+    if (shorter < MIN_SIDE_PX)
+        return pm__engine_fail(eng, PM_EUNSUPP,
+                               "%s frame %d: %lldx%lld pixels is too small "
+                               "for a page (at least %d pixels a side)",
+                               path, frame + 1, w, h, MIN_SIDE_PX);
+    if (longer > MAX_ASPECT * shorter)
+        return pm__engine_fail(eng, PM_ETOOBIG,
+                               "%s frame %d: %lldx%lld pixels is 1:%.1f, "
+                               "not a page (limit 1:%d); not decoded",
+                               path, frame + 1, w, h, (double)longer / shorter,
+                               MAX_ASPECT);
+    return 0;
+}
+
+/* Refuses a page longer than MAX_PAGE_IN at the resolution used. */
+static int check_page_size(pm_engine_t *eng, const char *path, int frame,
+                           PIX *pix)
+{
+    double win = (double)pixGetWidth(pix) / pixGetXRes(pix);
+    double hin = (double)pixGetHeight(pix) / pixGetYRes(pix);
+
+    if (win <= MAX_PAGE_IN && hin <= MAX_PAGE_IN)
+        return 0;
+    return pm__engine_fail(eng, PM_ETOOBIG,
+                           "%s frame %d: %dx%d pixels at %dx%d dpi is a "
+                           "%.1f x %.1f in page, over the limit of %.0f in",
+                           path, frame + 1, pixGetWidth(pix), pixGetHeight(pix),
+                           pixGetXRes(pix), pixGetYRes(pix), win, hin,
+                           MAX_PAGE_IN);
 }
 
 int pm_load_page(pm_engine_t *eng, const char *path, int frame,
@@ -437,7 +541,7 @@ int pm_load_page(pm_engine_t *eng, const char *path, int frame,
 {
     fmt_t format;
     long long w = 0, h = 0;
-    int nframes, tiled, err;
+    int nframes, tiled, fallback, err;
     PIX *pix;
 
     *out = NULL;
@@ -469,6 +573,9 @@ int pm_load_page(pm_engine_t *eng, const char *path, int frame,
                                "%s frame %d: %lldx%lld pixels exceeds the "
                                "limit of %lld pixels; not decoded",
                                path, frame + 1, w, h, p->max_pixels);
+    err = check_shape(eng, path, frame, w, h);
+    if (err)
+        return err;
     pix = decode(eng, path, format, frame, tiled);
     if (pix == NULL)
         return PM_ECORRUPT;
@@ -478,7 +585,13 @@ int pm_load_page(pm_engine_t *eng, const char *path, int frame,
                                "%s frame %d: decoded size differs from header",
                                path, frame + 1);
     }
-    *dpi_fallback = fix_resolution(path, frame, p, pix);
+    fallback = fix_resolution(path, frame, format, p, pix);
+    err = check_page_size(eng, path, frame, pix);
+    if (err) {
+        pixDestroy(&pix);
+        return err;
+    }
+    *dpi_fallback = fallback;
     *out = pix;
     return 0;
 }

@@ -2,7 +2,8 @@
  * test_config.c: the INI reader and validator (config/config.h). Files are
  * written to a temp folder; a valid one must load exactly, and a broken
  * one must report every problem in one pass, each as
- * "FILE:LINE: [section] key: what is wrong".
+ * "FILE:LINE: [section] key: what is wrong". The language check names
+ * every language a profile needs that tessdata lacks.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -827,6 +828,102 @@ static void out_of_memory_never_loses_the_source(void **state)
     assert_false(oom_lost_source);
 }
 
+/* ---- languages installed ---- */
+
+/* A tessdata folder under `dir` holding eng and chi_sim only. */
+static const char *fake_tessdata(const char *dir)
+{
+    static char td[600];
+    char path[700];
+
+    snprintf(td, sizeof(td), "%s/tessdata", dir);
+    assert_int_equal(pm_mkdir_p(td), 0);
+    snprintf(path, sizeof(path), "%s/eng.traineddata", td);
+    assert_int_equal(pm_write_file_atomic(path, "x", 1), 0);
+    snprintf(path, sizeof(path), "%s/chi_sim.traineddata", td);
+    assert_int_equal(pm_write_file_atomic(path, "x", 1), 0);
+    return td;
+}
+
+/* Every language of every profile with OCR on must be in tessdata; each
+ * one missing is named with its profile and its Debian package. */
+static void missing_languages_are_named(void **state)
+{
+    const char *dir, *path, *td;
+    pm_config_t *cfg = NULL;
+    char *errors = NULL, want[1200], ini[1024];
+
+    (void)state;
+    dir = t_tmpdir();
+    td = fake_tessdata(dir);
+    snprintf(ini, sizeof(ini),
+             "[pagemill]\ntessdata = %s\n"
+             "[profile default]\nlanguages = eng+deu\n"
+             "[profile asia]\nlanguages = chi_sim+Chi_Tra\n"
+             "[profile plain]\nlanguages = eng\n"
+             "[profile images]\nocr = no\nlanguages = xyz\n",
+             td);
+    path = write_conf(dir, "langs.ini", ini);
+    assert_int_equal(pm_config_load(path, &cfg, &errors), 0);
+    assert_string_equal(pm_config_tessdata_dir(cfg), td);
+    assert_int_equal(pm_config_check_languages(cfg, NULL, &errors), PM_ECONFIG);
+    assert_int_equal(count_lines(errors), 2);
+    snprintf(want, sizeof(want),
+             "%s: [profile default] languages: 'deu' is not installed: no "
+             "%s/deu.traineddata (install the Debian package "
+             "tesseract-ocr-deu)\n",
+             path, td);
+    assert_non_null(strstr(errors, want));
+    assert_non_null(strstr(errors, "[profile asia] languages: 'Chi_Tra'"));
+    assert_non_null(strstr(errors, "package tesseract-ocr-chi-tra)"));
+    assert_null(strstr(errors, "xyz")); /* OCR off: never read */
+    pm_free(errors);
+    /* One profile alone, as convert checks it. */
+    assert_int_equal(pm_config_check_languages(
+                         cfg, pm_config_profile(cfg, "plain"), &errors),
+                     0);
+    assert_null(errors);
+    assert_int_equal(
+        pm_config_check_languages(cfg, pm_config_profile(cfg, "asia"), &errors),
+        PM_ECONFIG);
+    assert_int_equal(count_lines(errors), 1);
+    pm_free(errors);
+    pm_config_free(cfg);
+    t_tmpdir_cleanup();
+}
+
+/* Without [pagemill] tessdata the folder is Tesseract's: $TESSDATA_PREFIX,
+ * else Debian's. */
+static void tessdata_folder_is_tesseracts(void **state)
+{
+    const char *dir, *td, *old = getenv("TESSDATA_PREFIX");
+    char *saved = old ? pm_strdup(old) : NULL, *errors = NULL;
+    pm_config_t *cfg = pm_config_new();
+
+    (void)state;
+    assert_non_null(cfg);
+    dir = t_tmpdir();
+    td = fake_tessdata(dir);
+    unsetenv("TESSDATA_PREFIX");
+    assert_string_equal(pm_config_tessdata_dir(cfg), PM_DEFAULT_TESSDATA);
+    setenv("TESSDATA_PREFIX", td, 1);
+    assert_string_equal(pm_config_tessdata_dir(cfg), td);
+    /* The built-in default profile reads eng. */
+    assert_int_equal(pm_config_check_languages(cfg, NULL, &errors), 0);
+    snprintf(cfg->profiles[0].languages, PM_LANGS_MAX, "eng+xyz");
+    assert_int_equal(pm_config_check_languages(cfg, NULL, &errors), PM_ECONFIG);
+    assert_non_null(strstr(errors, "built-in defaults: [profile default] "
+                                   "languages: 'xyz' is not installed"));
+    pm_free(errors);
+    if (saved != NULL)
+        setenv("TESSDATA_PREFIX", saved, 1);
+    else
+        unsetenv("TESSDATA_PREFIX");
+    pm_free(saved);
+    pm_config_free(cfg);
+    t_tmpdir_cleanup();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -853,6 +950,8 @@ int main(void)
         cmocka_unit_test(bad_hot_folder_keys_are_refused),
         cmocka_unit_test(out_of_memory_is_clean),
         cmocka_unit_test(out_of_memory_never_loses_the_source),
+        cmocka_unit_test(missing_languages_are_named),
+        cmocka_unit_test(tessdata_folder_is_tesseracts),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -4,7 +4,11 @@
  * corrupt page among three good ones must still give a three-page PDF,
  * exit 3 and a report naming the bad file; good inputs give exit 0; a bad
  * command line gives exit 2. Inputs are never modified and no temp file
- * or work folder is left behind.
+ * or work folder is left behind. A page whose resolution tag is not
+ * credible is laid out at the fallback resolution. A profile whose
+ * languages are not all installed is refused by `config check`, `convert`
+ * and `serve` before any page runs; a German page read with deu reads as
+ * German.
  */
 #include <dirent.h>
 #include <stdio.h>
@@ -13,6 +17,7 @@
 #include <sys/stat.h>
 
 #include <jansson.h>
+#include <leptonica/allheaders.h>
 
 #include "lib/testlib.h"
 #include "pipeline/pm.h"
@@ -237,6 +242,165 @@ static void good_inputs_exit_zero(void **state)
     assert_no_leftovers(out);
 }
 
+/* A 3182 x 4096 scan tagged 96 dpi would be a 33 x 43 in page: the tag is
+ * not believed, and the PDF page is laid out at fallback_dpi (300). */
+static void incredible_resolution_page_size(void **state)
+{
+    static const char *const lines[] = {"A scan whose resolution tag",
+                                        "says 96 dpi.", NULL};
+    const char *tmp = *state;
+    char in[512], out[512], ini[512], *text = NULL, *log;
+    double x0, y0, x1, y1;
+    PIX *pix;
+    int rc;
+
+    snprintf(in, sizeof(in), "%s/wide.tif", tmp);
+    snprintf(out, sizeof(out), "%s/out", tmp);
+    snprintf(ini, sizeof(ini), "%s/fallback.ini", tmp);
+    pix = t_text_page(3182, 4096, 300, lines);
+    assert_non_null(pix);
+    pixSetResolution(pix, 96, 96);
+    assert_int_equal(pixWrite(in, pix, IFF_TIFF_G4), 0);
+    pixDestroy(&pix);
+    text = pm_asprintf("[pagemill]\nworker_memory_mb = %d\n"
+                       "[profile default]\nfallback_dpi = 300\n",
+                       T_UNDER_ASAN ? 0 : 4096);
+    assert_int_equal(pm_write_file_atomic(ini, text, strlen(text)), 0);
+    pm_free(text);
+    rc = t_run(&text, "'%s' convert --config '%s' -o '%s' '%s' 2>&1", PM_BINARY,
+               ini, out, in);
+    printf("%s", text);
+    assert_int_equal(rc, 0);
+    log = text;
+    assert_int_equal(
+        t_run(&text, "pdfinfo -box '%s/wide.pdf' | grep '^MediaBox'", out), 0);
+    assert_int_equal(
+        sscanf(text, "MediaBox: %lf %lf %lf %lf", &x0, &y0, &x1, &y1), 4);
+    printf("# %s", text);
+    free(text);
+    /* 3182 / 300 * 72 = 763.68 pt, 4096 / 300 * 72 = 983.04 pt. */
+    assert_true(x1 - x0 > 763.67 && x1 - x0 < 763.69);
+    assert_true(y1 - y0 > 983.03 && y1 - y0 < 983.05);
+    /* The warning names the file, the tag and the size it implied. */
+    assert_non_null(strstr(log, in));
+    assert_non_null(strstr(log, "96x96 dpi"));
+    assert_non_null(strstr(log, "33.1 x 42.7 in"));
+    free(log);
+    assert_no_leftovers(out);
+}
+
+#define LAUBE                                                    \
+    "ocrd-gt-structure-text/data/laube_europa0202_1837/GT-PAGE/" \
+    "laube_europa0202_1837_0006.jpg"
+
+/* Writes <tmp>/langs.ini: profiles german (deu), georgian (eng+kat, kat
+ * not installed) and bogus (xyz); returns its path (static). */
+static const char *langs_ini(const char *tmp)
+{
+    static char path[560];
+    char *text;
+
+    snprintf(path, sizeof(path), "%s/langs.ini", tmp);
+    text = pm_asprintf("[pagemill]\nworker_memory_mb = %d\n"
+                       "catalog = %s/pm.db\nspool = %s/spool\n"
+                       "output = %s/published\n"
+                       "[profile german]\nlanguages = deu\n"
+                       "[profile georgian]\nlanguages = eng+kat\n"
+                       "[profile bogus]\nlanguages = xyz\n",
+                       T_UNDER_ASAN ? 0 : 4096, tmp, tmp, tmp);
+    assert_int_equal(pm_write_file_atomic(path, text, strlen(text)), 0);
+    pm_free(text);
+    return path;
+}
+
+/* Fails unless `err` names the profile, the language and the package. */
+static void assert_names_language(const char *err, const char *profile,
+                                  const char *lang)
+{
+    char want[200];
+
+    snprintf(want, sizeof(want),
+             "[profile %s] languages: '%s' is not installed", profile, lang);
+    if (strstr(err, want) == NULL)
+        fail_msg("expected '%s' in: %s", want, err);
+    snprintf(want, sizeof(want), "Debian package tesseract-ocr-%s)", lang);
+    if (strstr(err, want) == NULL)
+        fail_msg("expected '%s' in: %s", want, err);
+}
+
+/* eng+kat without kat would read English alone, silently; kat or xyz
+ * alone would fail every page at OCR. All three commands refuse first. */
+static void missing_language_is_refused_before_any_page(void **state)
+{
+    const char *tmp = *state, *ini = langs_ini(tmp);
+    char in[512], cmd[1600], *err = NULL;
+    int rc;
+
+    assert_false(t_exists("/usr/share/tesseract-ocr/5/tessdata/"
+                          "kat.traineddata")); /* else choose another */
+    snprintf(in, sizeof(in), "%s/page.png", tmp);
+    t_copy_file(t_data(TESTING "phototest-rotated-L.png"), in);
+    rc = t_run(&err, "'%s' config check '%s' 2>&1", PM_BINARY, ini);
+    printf("%s", err);
+    assert_int_equal(rc, 2);
+    assert_names_language(err, "georgian", "kat");
+    assert_names_language(err, "bogus", "xyz");
+    assert_null(strstr(err, "OK"));
+    free(err);
+
+    snprintf(cmd, sizeof(cmd),
+             "'%s' convert --config '%s' -p georgian -o '%s/out' '%s' 2>&1",
+             PM_BINARY, ini, tmp, in);
+    rc = t_run(&err, "%s", cmd);
+    printf("%s", err);
+    assert_int_equal(rc, 2);
+    assert_names_language(err, "georgian", "kat");
+    assert_null(strstr(err, "bogus")); /* only the profile used */
+    free(err);
+    snprintf(cmd, sizeof(cmd), "%s/out", tmp);
+    assert_false(t_exists(cmd));
+
+    /* serve checks every profile, before the catalog is even opened. */
+    rc = t_run(&err, "cd '%s' && timeout 120 '%s' serve --config '%s' 2>&1",
+               tmp, PM_BINARY, ini);
+    printf("%s", err);
+    assert_int_equal(rc, 2);
+    assert_names_language(err, "georgian", "kat");
+    assert_names_language(err, "bogus", "xyz");
+    free(err);
+    snprintf(cmd, sizeof(cmd), "%s/pm.db", tmp);
+    assert_false(t_exists(cmd));
+}
+
+/* A German page (1837 title page, OCR-D ground truth) read with deu:
+ * words that English models misread ("Mtannheim", "Berlag") come out
+ * right. The profile is the only one convert checks: the others in the
+ * file name languages that are not installed. */
+static void german_page_reads_as_german(void **state)
+{
+    static const char *const words[] = {"Novelle", "Mannheim", "Verlag",
+                                        "zweiter", "Europa"};
+    const char *tmp = *state, *ini = langs_ini(tmp);
+    char out[512], path[600], *text = NULL;
+    int rc;
+
+    assert_true(t_exists(t_data(LAUBE)));
+    snprintf(out, sizeof(out), "%s/out", tmp);
+    rc = t_run(&text, "'%s' convert --config '%s' -p german -o '%s' '%s' 2>&1",
+               PM_BINARY, ini, out, t_data(LAUBE));
+    printf("%s", text);
+    free(text);
+    assert_int_equal(rc, 0);
+    snprintf(path, sizeof(path), "%s/laube_europa0202_1837_0006.txt", out);
+    text = t_slurp(path);
+    assert_non_null(text);
+    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+        if (strstr(text, words[i]) == NULL)
+            fail_msg("'%s' not read from the German page: %s", words[i], text);
+    pm_free(text);
+    assert_no_leftovers(out);
+}
+
 static void bad_command_lines_exit_two(void **state)
 {
     const char *tmp = *state;
@@ -274,6 +438,13 @@ int main(void)
                                         t_tmpdir_setup, t_tmpdir_teardown),
         cmocka_unit_test_setup_teardown(good_inputs_exit_zero, t_tmpdir_setup,
                                         t_tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(incredible_resolution_page_size,
+                                        t_tmpdir_setup, t_tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(
+            missing_language_is_refused_before_any_page, t_tmpdir_setup,
+            t_tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(german_page_reads_as_german,
+                                        t_tmpdir_setup, t_tmpdir_teardown),
         cmocka_unit_test_setup_teardown(bad_command_lines_exit_two,
                                         t_tmpdir_setup, t_tmpdir_teardown),
     };
