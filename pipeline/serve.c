@@ -139,12 +139,18 @@ static void begin_drain(pm__serve_t *s, int signum)
 
 /* ---- configuration ---- */
 
-/* Loads `path`; on failure logs every problem on one line. */
+/* Loads `path` and checks that every profile's languages are installed,
+ * at start and at each reload, before any page runs; on failure tells
+ * every problem (on stderr at start, else on one log line). */
 static int load_config(const char *path, pm_config_t **cfg, int to_stderr)
 {
     char *errors = NULL;
     int err = pm_config_load(path, cfg, &errors);
 
+    if (err == 0 && (err = pm_config_check_languages(*cfg, NULL, &errors))) {
+        pm_config_free(*cfg);
+        *cfg = NULL;
+    }
     if (err == 0)
         return 0;
     if (to_stderr) {
@@ -369,20 +375,6 @@ static int run(pm__serve_t *s)
     return err != 0 ? PM_EXIT_FAILURE : PM_EXIT_OK;
 }
 
-/* Every profile's languages, before any page runs; 0 or an error, told. */
-static int check_languages(const pm_config_t *cfg)
-{
-    char *errors = NULL;
-    int err = pm_config_check_languages(cfg, NULL, &errors);
-
-    if (errors != NULL)
-        fputs(errors, stderr);
-    else if (err)
-        fprintf(stderr, "pagemill serve: %s\n", pm_strerror(err));
-    pm_free(errors);
-    return err;
-}
-
 int pm_serve_main(int argc, char **argv)
 {
     pm__serve_t s;
@@ -395,10 +387,6 @@ int pm_serve_main(int argc, char **argv)
     memset(&s, 0, sizeof(s));
     if (load_config(config, &s.cfg, 1) != 0)
         return PM_EXIT_USAGE;
-    if (check_languages(s.cfg) != 0) {
-        pm_config_free(s.cfg);
-        return PM_EXIT_USAGE;
-    }
     s.config_path = config;
     /* A worker that dies while we write to it must not take us along. */
     signal(SIGPIPE, SIG_IGN);

@@ -687,8 +687,9 @@ static void sigterm_drains_and_exits_zero(void **state)
     assert_no_workers(f);
 }
 
-/* SIGHUP: a new hot folder is watched; a bad file keeps the old
- * configuration and the service keeps working. */
+/* SIGHUP: a new hot folder is watched; a bad file (or one naming a
+ * language that is not installed) keeps the old configuration and the
+ * service keeps working. */
 static void sighup_reloads_the_configuration(void **state)
 {
     sv_fx_t *f = *state;
@@ -712,6 +713,12 @@ static void sighup_reloads_the_configuration(void **state)
     sv_write_text(f->ini, "[pagemill]\nworkers = many\n");
     assert_int_equal(kill(f->pid, SIGHUP), 0);
     wait_log(f, "keeping the old configuration");
+    /* A profile whose language is not installed is a bad file too. */
+    more = pm_asprintf("%s\n[profile georgian]\nlanguages = kat\n", ini);
+    sv_write_text(f->ini, more);
+    pm_free(more);
+    assert_int_equal(kill(f->pid, SIGHUP), 0);
+    wait_log(f, "'kat' is not installed");
     sv_write_text(f->ini, ini);
     free(ini);
     drop_one(extra, "WO-1_after", TESTING "eurotext.tif");
