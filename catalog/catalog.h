@@ -69,6 +69,29 @@ int pm_event_list(pm_catalog_t *cat, int64_t job, size_t limit,
                   pm_event_t **out, size_t *n);
 void pm_event_list_free(pm_event_t *v, size_t n);
 
+/* ---- identifiers: what codes and numbers may be (ident.c) ---- */
+
+typedef enum {
+    PM_IDENT_ACCOUNT = 1,
+    PM_IDENT_WORKORDER,
+    PM_IDENT_FEE,
+} pm_ident_kind_t;
+
+/* Longest work order number, and account or fee code. */
+#define PM_IDENT_MAX 64
+#define PM_CODE_MAX  32
+
+/*
+ * 0 when `s` may be an identifier of `kind`: 1..PM_IDENT_MAX (codes:
+ * PM_CODE_MAX) ASCII letters, digits, '.', '-' and (not in work orders, where
+ * it starts a batch name's suffix) '_', starting with a letter or digit,
+ * without "..". Else PM_EINVAL with the reason in why[size]. The catalog
+ * refuses what this refuses; the CLI asks first.
+ */
+int pm_ident_check(pm_ident_kind_t kind, const char *s, char *why, size_t size);
+/* "account code", "work order number" or "fee code". */
+const char *pm_ident_name(pm_ident_kind_t kind);
+
 /* ---- accounts ---- */
 
 typedef struct pm_account {

@@ -1530,6 +1530,18 @@ static int read_account(sqlite3_stmt *st, void *item)
     return 0;
 }
 
+/* Nonzero, with the reason as the catalog's message, when `s` may not be
+ * an identifier of `kind` (pm_ident_check). */
+static int ident_refused(pm_catalog_t *cat, pm_ident_kind_t kind, const char *s)
+{
+    char why[200];
+
+    if (pm_ident_check(kind, s, why, sizeof(why)) == 0)
+        return 0;
+    set_msg(cat, PM_EINVAL, "%s", why);
+    return 1;
+}
+
 int pm_account_add(pm_catalog_t *cat, const pm_account_t *a, const char *actor,
                    int64_t *id)
 {
@@ -1540,6 +1552,8 @@ int pm_account_add(pm_catalog_t *cat, const pm_account_t *a, const char *actor,
     *id = 0;
     if (a->code == NULL || a->name == NULL || actor == NULL)
         return set_msg(cat, PM_EINVAL, "an account needs a code and a name");
+    if (ident_refused(cat, PM_IDENT_ACCOUNT, a->code))
+        return PM_EINVAL;
     err = tx_begin(cat);
     if (err != 0)
         return err;
@@ -1649,6 +1663,8 @@ int pm_workorder_add(pm_catalog_t *cat, const pm_workorder_t *w,
     if (w->number == NULL || w->account == NULL || actor == NULL)
         return set_msg(cat, PM_EINVAL,
                        "a work order needs a number and an account");
+    if (ident_refused(cat, PM_IDENT_WORKORDER, w->number))
+        return PM_EINVAL;
     err = tx_begin(cat);
     if (err != 0)
         return err;
@@ -3089,6 +3105,8 @@ int pm_fee_add(pm_catalog_t *cat, const pm_fee_t *f, const char *actor,
     *id = 0;
     if (f->code == NULL || f->code[0] == '\0' || actor == NULL)
         return set_msg(cat, PM_EINVAL, "a fee needs a code");
+    if (ident_refused(cat, PM_IDENT_FEE, f->code))
+        return PM_EINVAL;
     if (f->unit_price_mc < 0 || f->unit_price_mc > PM_PRICE_MAX_MC ||
         f->min_charge_mc < 0 || f->min_charge_mc > PM_PRICE_MAX_MC)
         return set_msg(cat, PM_EINVAL, "fee %s: price out of range", f->code);

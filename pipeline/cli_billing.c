@@ -31,17 +31,15 @@ static int bad_input(const cli_t *c, const char *fmt, const char *what)
 }
 
 /* Fee codes go into reports, CSV and file names: keep them plain. */
-static int fee_code_valid(const char *s)
+/* 1 when `s` may be a fee code (pm_ident_check), else tells why. */
+static int fee_code_ok(const cli_t *c, const char *s)
 {
-    size_t n = strlen(s);
+    char why[200];
 
-    if (n == 0 || n > 32)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!(s[i] >= 'A' && s[i] <= 'Z') && !(s[i] >= 'a' && s[i] <= 'z') &&
-            !(s[i] >= '0' && s[i] <= '9') && !strchr("._-", s[i]))
-            return 0;
-    return 1;
+    if (pm_ident_check(PM_IDENT_FEE, s, why, sizeof(why)) == 0)
+        return 1;
+    bad_input(c, "%s", why);
+    return 0;
 }
 
 static int parse_price(const cli_t *c, const char *opt, const char *s,
@@ -88,11 +86,8 @@ int cli_fee_add(cli_t *c)
     int64_t now = (int64_t)time(NULL), id;
     int err;
 
-    if (!fee_code_valid(c->arg))
-        return bad_input(c,
-                         "'%s' is not a fee code (1 to 32 letters, digits, "
-                         "'.', '_' or '-')",
-                         c->arg);
+    if (!fee_code_ok(c, c->arg))
+        return PM_EXIT_USAGE;
     if (parse_price(c, "price", c->opt['p'], &f.unit_price_mc) != 0 ||
         (c->opt['m'] &&
          parse_price(c, "min-charge", c->opt['m'], &f.min_charge_mc) != 0))
@@ -135,8 +130,8 @@ int cli_fee_list(cli_t *c)
     table_t t;
     int err, rc;
 
-    if (c->opt['f'] != NULL && !fee_code_valid(c->opt['f']))
-        return bad_input(c, "'%s' is not a fee code", c->opt['f']);
+    if (c->opt['f'] != NULL && !fee_code_ok(c, c->opt['f']))
+        return PM_EXIT_USAGE;
     err = pm_fee_list(c->cat, c->opt['f'], &v, &n);
     if (err != 0)
         return cli_fail(c, err);

@@ -375,6 +375,36 @@ static void control_characters_never_reach_the_terminal(void **state)
     json_decref(doc);
 }
 
+/* Codes and numbers become folder names and CSV cells: a '/', "..", a
+ * newline, a quote or a leading '=' is refused (exit 2) and nothing is
+ * written. */
+static void identifiers_are_validated(void **state)
+{
+    static const char *const bad[] = {"A/B", "..",  "A..B", "=SUM(A1)",
+                                      "_X",  "A B", "A\"B", "A,B"};
+    fx_t *f = *state;
+    json_t *doc;
+
+    free(ok(f, "account add CITY --name City"));
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        fails(f, 2, "account code", "account add '%s' --name X", bad[i]);
+        fails(f, 2, "work order number", "workorder add '%s' --account CITY",
+              bad[i]);
+        fails(f, 2, "fee code", "fee add '%s' --price 1", bad[i]);
+    }
+    fails(f, 2, "account code", "account add \"$(printf 'A\\nB')\" --name X");
+    /* '_' starts a batch name's suffix, so a work order has none. */
+    fails(f, 2, "work order number", "workorder add WO_1 --account CITY");
+    free(ok(f, "account add CITY_2.east --name East"));
+    free(ok(f, "workorder add WO-2026.0001 --account CITY"));
+    doc = jrun(f, "account list");
+    assert_int_equal(json_array_size(doc), 2);
+    json_decref(doc);
+    doc = jrun(f, "workorder list");
+    assert_int_equal(json_array_size(doc), 1);
+    json_decref(doc);
+}
+
 /* ---- work orders ---- */
 
 static void workorders_are_added_listed_shown_and_closed(void **state)
@@ -913,6 +943,7 @@ int main(void)
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
         T(accounts_are_added_listed_and_unique),
         T(control_characters_never_reach_the_terminal),
+        T(identifiers_are_validated),
         T(workorders_are_added_listed_shown_and_closed),
         T(workorder_show_lists_its_jobs),
         T(workorder_close_is_once),
