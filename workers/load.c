@@ -35,7 +35,9 @@
  * used. */
 #define MAX_ASPECT  12
 #define MIN_SIDE_PX 16
-#define MAX_PAGE_IN 60.0
+/* A BMP is read into memory whole: at most this (after the pixel limit). */
+#define BMP_MAX_BYTES ((size_t)1 << 31)
+#define MAX_PAGE_IN   60.0
 
 void pm_page_image_cleanup(pm_page_image_t *img)
 {
@@ -388,6 +390,74 @@ out:
     return pix;
 }
 
+static uint32_t le32(const unsigned char *b)
+{
+    return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
+           (uint32_t)b[3] << 24;
+}
+
+/*
+ * Decodes a BMP. Leptonica refuses BI_BITFIELDS, which is how most
+ * programs write 32-bit BMPs; with the usual masks (red 0x00FF0000,
+ * green 0x0000FF00, blue 0x000000FF) the pixels are laid out exactly as
+ * BI_RGB, so a copy in memory says BI_RGB (and, after a 40-byte header,
+ * drops the masks, which Leptonica would take for a colour map).
+ * Other masks are refused by name. NULL with the reason on `eng`.
+ */
+static PIX *bmp_read(pm_engine_t *eng, const char *path)
+{
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    uint32_t hdr, bpp, comp, *masks = NULL;
+    PIX *pix = NULL;
+    int err = pm_read_file(path, BMP_MAX_BYTES, &buf, &len);
+
+    if (err != 0) {
+        pm__engine_fail(eng, err, "%s: cannot read: %s", path,
+                        pm_strerror(err));
+        return NULL;
+    }
+    hdr = len >= 54 ? le32(buf + 14) : 0;
+    bpp = len >= 54 ? (uint32_t)(buf[28] | buf[29] << 8) : 0;
+    comp = len >= 54 ? le32(buf + 30) : 0;
+    if (hdr >= 40 && comp == 3 && bpp == 32 && len >= 66) {
+        uint32_t m[3] = {le32(buf + 54), le32(buf + 58), le32(buf + 62)};
+
+        masks = m;
+        if (m[0] != 0x00FF0000u || m[1] != 0x0000FF00u || m[2] != 0x000000FFu) {
+            pm__engine_fail(eng, PM_EUNSUPP,
+                            "%s: 32-bit BMP with bit fields red %08x green "
+                            "%08x blue %08x is not supported",
+                            path, m[0], m[1], m[2]);
+            pm_free(buf);
+            return NULL;
+        }
+        memset(buf + 30, 0, 4); /* BI_RGB */
+        if (hdr == 40 && le32(buf + 10) >= 66 && le32(buf + 10) <= len) {
+            /* the masks follow a 40-byte header, where a colour map
+             * would be: the pixels move up over them */
+            size_t off = le32(buf + 10);
+
+            memmove(buf + 54, buf + off, len - off);
+            len = 54 + (len - off);
+            buf[10] = 54;
+            memset(buf + 11, 0, 3);
+        }
+    }
+    pm__lib_clear();
+    pix = pixReadMemBmp(buf, len);
+    if (pix == NULL)
+        pm__engine_fail(eng, PM_ECORRUPT,
+                        "%s frame 1: cannot decode: corrupt, truncated or "
+                        "unsupported BMP data (%s)",
+                        path,
+                        pm__lib_last()[0] ? pm__lib_last()
+                        : masks != NULL   ? "bit fields"
+                                          : "no detail");
+    pm_free(buf);
+    return pix;
+}
+
 /* Decodes frame `frame`; NULL with the reason on `eng`. */
 static PIX *decode(pm_engine_t *eng, const char *path, fmt_t format, int frame,
                    int tiled)
@@ -396,6 +466,8 @@ static PIX *decode(pm_engine_t *eng, const char *path, fmt_t format, int frame,
     PIX *pix;
 
     pm__lib_clear();
+    if (format == FMT_BMP)
+        return bmp_read(eng, path);
     if (format != FMT_TIFF) {
         pix = pixRead(path);
         if (pix == NULL)

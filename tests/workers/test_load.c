@@ -635,6 +635,101 @@ static void write_bytes(const char *path, const void *data, size_t len)
     fclose(f);
 }
 
+static void put32(unsigned char *b, uint32_t v)
+{
+    b[0] = (unsigned char)v;
+    b[1] = (unsigned char)(v >> 8);
+    b[2] = (unsigned char)(v >> 16);
+    b[3] = (unsigned char)(v >> 24);
+}
+
+/* A 32-bit BMP of w x h pixels at `path`: info header of `ihdr` bytes,
+ * compression `comp` (0 BI_RGB, 3 BI_BITFIELDS with the usual masks). */
+static void write_bmp32(const char *path, int ihdr, int comp, int w, int h)
+{
+    int masks = comp == 3 && ihdr == 40 ? 12 : 0, off = 14 + ihdr + masks;
+    size_t len = (size_t)off + (size_t)w * h * 4;
+    unsigned char *b = calloc(1, len);
+
+    assert_non_null(b);
+    b[0] = 'B';
+    b[1] = 'M';
+    put32(b + 2, (uint32_t)len);
+    put32(b + 10, (uint32_t)off);
+    put32(b + 14, (uint32_t)ihdr);
+    put32(b + 18, (uint32_t)w);
+    put32(b + 22, (uint32_t)h);
+    b[26] = 1;  /* planes */
+    b[28] = 32; /* bits per pixel */
+    put32(b + 30, (uint32_t)comp);
+    put32(b + 38, 11811); /* 300 dpi */
+    put32(b + 42, 11811);
+    if (comp == 3) { /* in the header (V4, V5) or just after it */
+        put32(b + 54, 0x00FF0000u);
+        put32(b + 58, 0x0000FF00u);
+        put32(b + 62, 0x000000FFu);
+    }
+    for (int y = 0; y < h; y++) {
+        for (int x = 0; x < w; x++) {
+            unsigned char *px = b + off + ((size_t)y * w + x) * 4;
+
+            px[0] = (unsigned char)(x * 3); /* blue */
+            px[1] = (unsigned char)(y * 2); /* green */
+            px[2] = (unsigned char)(x ^ y); /* red */
+            px[3] = 0xFF;
+        }
+    }
+    write_bytes(path, b, len);
+    free(b);
+}
+
+/* Most programs write 32-bit BMPs with bit fields (BI_BITFIELDS): with
+ * the usual masks they decode to the same pixels as BI_RGB; other masks
+ * are refused by name, not called corrupt. */
+static void bmp_with_bit_fields_decodes(void **state)
+{
+    static const int headers[] = {40, 108, 124};
+    char ref[4096], path[4096];
+    pm_engine_t *eng;
+    pm_profile_t p;
+    PIX *want = NULL, *got = NULL;
+    l_int32 same = 0;
+    int fb;
+
+    (void)state;
+    t_profile(&p);
+    eng = t_engine_new();
+    snprintf(ref, sizeof(ref), "%s/rgb.bmp", t_tmpdir());
+    write_bmp32(ref, 40, 0, 700, 900);
+    assert_int_equal(pm_load_page(eng, ref, 0, &p, &want, &fb), 0);
+    for (size_t i = 0; i < sizeof(headers) / sizeof(headers[0]); i++) {
+        snprintf(path, sizeof(path), "%s/bf%d.bmp", t_tmpdir(), headers[i]);
+        write_bmp32(path, headers[i], 3, 700, 900);
+        if (pm_load_page(eng, path, 0, &p, &got, &fb) != 0)
+            fail_msg("%d-byte header: %s", headers[i], pm_engine_errmsg(eng));
+        pixEqual(want, got, &same);
+        assert_true(same);
+        pixDestroy(&got);
+    }
+    /* Unusual masks: refused, and said so. */
+    {
+        unsigned char m[4] = {0, 0, 0xFF, 0};
+        FILE *f = fopen(path, "r+b");
+
+        assert_non_null(f);
+        assert_int_equal(fseek(f, 62, SEEK_SET), 0);
+        assert_int_equal(fwrite(m, 1, 4, f), 4);
+        fclose(f);
+    }
+    assert_int_not_equal(pm_load_page(eng, path, 0, &p, &got, &fb), 0);
+    assert_non_null(strstr(pm_engine_errmsg(eng), "bit fields"));
+    assert_non_null(strstr(pm_engine_errmsg(eng), "not supported"));
+    assert_null(got);
+    pixDestroy(&want);
+    pm_engine_close(eng);
+    t_tmpdir_cleanup();
+}
+
 /* A header claiming 100000 x 100000 pixels (a decompression bomb) is
  * refused at the default limit without allocating anything. */
 static void bomb_headers_are_refused(void **state)
@@ -1322,6 +1417,7 @@ int main(void)
         cmocka_unit_test(rgb_with_equal_channels_is_gray),
         cmocka_unit_test(bitonal_mode_binarizes_gray),
         cmocka_unit_test(alpha_and_colormaps_are_removed),
+        cmocka_unit_test(bmp_with_bit_fields_decodes),
     };
 
     pm_log_threshold = PM_LOG_ERROR; /* fallback-dpi warnings are expected */
