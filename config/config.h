@@ -70,19 +70,20 @@ typedef struct pm_hotfolder_cfg {
 
 /* Process-wide settings plus the profiles and hot folders. */
 typedef struct pm_config {
-    int workers;            /* 0: one per core */
-    int page_timeout;       /* seconds before a page's worker is killed */
-    int worker_memory_mb;   /* address-space limit per worker, 0: none */
-    int max_attempts;       /* tries a page gets before it fails, 1..100 */
-    char *icc_profile;      /* sRGB ICC file for the PDF/A OutputIntent */
-    char *tessdata;         /* NULL: Tesseract's default */
-    char *catalog;          /* catalog database file */
-    char *spool;            /* where intake moves batches (same filesystem
-                               as the hot folders: intake renames) */
-    char *output;           /* where finished jobs are published */
-    char *billing_timezone; /* [billing] timezone: months are in it */
-    char *billing_issuer;   /* [billing] issuer: named on invoices */
-    char *source;           /* file the config came from, or NULL */
+    int workers;                 /* 0: one per core */
+    int page_timeout;            /* seconds before a page's worker is killed */
+    int worker_memory_mb;        /* address-space limit per worker, 0: none */
+    int max_attempts;            /* tries a page gets before it fails, 1..100 */
+    int integrity_check_minutes; /* catalog quick check period, 0: start only */
+    char *icc_profile;           /* sRGB ICC file for the PDF/A OutputIntent */
+    char *tessdata;              /* NULL: Tesseract's default */
+    char *catalog;               /* catalog database file */
+    char *spool;                 /* where intake moves batches (same filesystem
+                                    as the hot folders: intake renames) */
+    char *output;                /* where finished jobs are published */
+    char *billing_timezone;      /* [billing] timezone: months are in it */
+    char *billing_issuer;        /* [billing] issuer: named on invoices */
+    char *source;                /* file the config came from, or NULL */
     pm_profile_t *profiles;
     size_t nprofiles;
     pm_hotfolder_cfg_t *hotfolders;
@@ -130,6 +131,9 @@ int pm_gray_codec_parse(const char *s);
 
 /* Default of [pagemill] max_attempts. */
 #define PM_DEFAULT_MAX_ATTEMPTS 3
+
+/* Default of [pagemill] integrity_check_minutes. */
+#define PM_DEFAULT_INTEGRITY_CHECK_MINUTES 60
 
 /* Default catalog file, relative to the working folder. */
 #define PM_DEFAULT_CATALOG "pagemill.db"
