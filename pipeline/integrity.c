@@ -30,9 +30,10 @@
 #include "pipeline/pm.h"
 #include "pipeline/serve_int.h"
 
-#define MARKER    ".pagemill-catalog"
-#define ID_KEY    "installation_id = "
-#define MINUTE_MS 60000u
+#define MARKER     ".pagemill-catalog"
+#define ID_KEY     "installation_id = "
+#define MINUTE_MS  60000u
+#define REPORT_MAX 400 /* of quick_check's findings in the log line */
 #define RESTORE_FMT                                                       \
     "Restore the catalog from a backup (stop pagemill, copy the backup "  \
     "over %s, with no %s-wal or %s-shm beside it), or point `catalog =` " \
@@ -51,9 +52,10 @@ static void refuse(const pm__serve_t *s, const char *why)
 {
     const char *db = s->catalog_path;
 
-    pm_log(PM_LOG_ERROR, "serve",
-           "refusing to start: %s. Nothing was moved. " RESTORE_FMT ".", why,
-           db, db, db, s->config_path);
+    /* Two lines, so a long reason never cuts the advice off. */
+    pm_log(PM_LOG_ERROR, "serve", "refusing to start: %s. Nothing was moved.",
+           why);
+    pm_log(PM_LOG_ERROR, "serve", RESTORE_FMT ".", db, db, db, s->config_path);
 }
 
 /* Reads the installation id of `dir`'s marker into id ("" when there is
@@ -231,6 +233,8 @@ static int quick_check(const pm__serve_t *s, pm_catalog_t *cat,
         for (char *p = report; p != NULL && *p; p++)
             if (*p == '\n')
                 *p = ';';
+        if (report != NULL && strlen(report) > REPORT_MAX) /* the advice fits */
+            strcpy(report + REPORT_MAX - 4, " ...");
         pm_log(PM_LOG_ERROR, "serve",
                "the catalog %s failed its integrity check %s (%s). " RESTORE_FMT
                "; `pagemill status --check` shows the full report.",
@@ -262,8 +266,9 @@ static void check_work(uv_work_t *req)
     int err = pm_catalog_open(s->catalog_path, &cat);
 
     /* A file too damaged to open fails the check too. */
-    s->check_err =
-        err != 0 ? PM_ECORRUPT : quick_check(s, cat, "while running");
+    s->check_err = err == PM_ENOMEM ? PM_ENOMEM /* tried again next time */
+                   : err != 0       ? PM_ECORRUPT
+                                    : quick_check(s, cat, "while running");
     if (err != 0)
         pm_log(PM_LOG_ERROR, "serve",
                "the catalog %s cannot be opened for its integrity check: %s",
