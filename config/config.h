@@ -70,20 +70,22 @@ typedef struct pm_hotfolder_cfg {
 
 /* Process-wide settings plus the profiles and hot folders. */
 typedef struct pm_config {
-    int workers;                 /* 0: one per core */
-    int page_timeout;            /* seconds before a page's worker is killed */
-    int worker_memory_mb;        /* address-space limit per worker, 0: none */
-    int max_attempts;            /* tries a page gets before it fails, 1..100 */
-    int integrity_check_minutes; /* catalog quick check period, 0: start only */
-    char *icc_profile;           /* sRGB ICC file for the PDF/A OutputIntent */
-    char *tessdata;              /* NULL: Tesseract's default */
-    char *catalog;               /* catalog database file */
-    char *spool;                 /* where intake moves batches (same filesystem
-                                    as the hot folders: intake renames) */
-    char *output;                /* where finished jobs are published */
-    char *billing_timezone;      /* [billing] timezone: months are in it */
-    char *billing_issuer;        /* [billing] issuer: named on invoices */
-    char *source;                /* file the config came from, or NULL */
+    int workers;            /* 0: one per core */
+    int page_timeout;       /* seconds before a page's worker is killed */
+    int worker_memory_mb;   /* address-space limit per worker, 0: none */
+    int max_attempts;       /* tries a page gets before it fails, 1..100 */
+    char *icc_profile;      /* sRGB ICC file for the PDF/A OutputIntent */
+    char *tessdata;         /* NULL: Tesseract's default */
+    char *catalog;          /* catalog database file */
+    char *spool;            /* where intake moves batches (same filesystem
+                               as the hot folders: intake renames) */
+    char *output;           /* where finished jobs are published */
+    char *billing_timezone; /* [billing] timezone: months are in it */
+    char *billing_issuer;   /* [billing] issuer: named on invoices */
+    char *source;           /* file the config came from, or NULL */
+    /* minutes between catalog quick_checks while serving, 0: start only */
+    int integrity_check_minutes;
+
     pm_profile_t *profiles;
     size_t nprofiles;
     pm_hotfolder_cfg_t *hotfolders;

@@ -194,12 +194,14 @@ static void note_fixed(const pm__serve_t *s, const pm_config_t *n)
         o->workers != n->workers || o->page_timeout != n->page_timeout ||
         o->worker_memory_mb != n->worker_memory_mb ||
         o->max_attempts != n->max_attempts ||
+        o->integrity_check_minutes != n->integrity_check_minutes ||
         str_differs(o->tessdata, n->tessdata) ||
         str_differs(o->billing_timezone, n->billing_timezone))
         pm_log(PM_LOG_WARN, "serve",
                "reload: catalog, spool, output, workers, page_timeout, "
-               "worker_memory_mb, max_attempts, tessdata and the billing "
-               "timezone take effect at the next start");
+               "worker_memory_mb, max_attempts, integrity_check_minutes, "
+               "tessdata and the billing timezone take effect at the next "
+               "start");
 }
 
 static void reload(pm__serve_t *s)
