@@ -44,6 +44,29 @@ int pm_catalog_schema_version(pm_catalog_t *cat, int *version);
  * (new string, caller frees with pm_free) says what it found. */
 int pm_catalog_check(pm_catalog_t *cat, int *ok, char **report);
 
+/* ---- identity and integrity (identity.c) ---- */
+
+/* Characters of an installation id or a job uid, with the NUL: 32
+ * lower-case hex digits (128 random bits). */
+#define PM_CATALOG_ID_SIZE 33
+
+/* The catalog's installation id, made when the catalog was created (or
+ * first opened by a pagemill that knows about it). */
+int pm_catalog_installation_id(pm_catalog_t *cat, char id[PM_CATALOG_ID_SIZE]);
+
+/* Number of jobs the catalog has ever recorded. */
+int pm_catalog_job_count(pm_catalog_t *cat, int64_t *n);
+
+/* SQLite's quick_check (page and b-tree structure, no index contents):
+ * *ok is 1 when clean, *report (new string, pm_free) what it found. A
+ * database too damaged to be read at all is *ok 0 with SQLite's error,
+ * not an error return. */
+int pm_catalog_quick_check(pm_catalog_t *cat, int *ok, char **report);
+
+/* Job `job`'s uid, random, fixed when the job was created. PM_ENOENT if
+ * there is no such job. */
+int pm_job_uid(pm_catalog_t *cat, int64_t job, char uid[PM_CATALOG_ID_SIZE]);
+
 /* ---- events: who did what, when; append only ---- */
 
 typedef struct pm_event {
@@ -350,6 +373,11 @@ int pm_job_collect_finished(pm_catalog_t *cat, int64_t now, int64_t **ids,
  * finish. Fenced: PM_EINVAL unless the job is assembling. */
 int pm_job_finish(pm_catalog_t *cat, int64_t id, const char *output_path,
                   int64_t now);
+
+/* pm_job_finish, and records the published PDF's SHA-256 (64 hex
+ * digits; NULL: unknown) and page count (-1: unknown) with it. */
+int pm_job_finish_doc(pm_catalog_t *cat, int64_t id, const char *output_path,
+                      const char *pdf_sha256, int pdf_pages, int64_t now);
 
 /* assembling -> failed (assembly could not produce outputs). */
 int pm_job_fail(pm_catalog_t *cat, int64_t id, const char *why, int64_t now);

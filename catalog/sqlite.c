@@ -37,6 +37,7 @@
 #include "catalog/billing_int.h"
 #include "catalog/catalog.h"
 #include "catalog/catalog_int.h"
+#include "catalog/sqlite_int.h"
 #include "pipeline/pm.h"
 
 #define BUSY_TIMEOUT_MS 5000
@@ -307,11 +308,40 @@ static const char *const migration_3[] = {
     NULL,
 };
 
+/*
+ * Migration 4: identity. The catalog gets an installation id (written as
+ * a marker into the spool and output folders, so a catalog that was
+ * replaced is noticed) and every job a random uid (written into its
+ * published report, so a folder left by another catalog's job of the same
+ * number is never taken for this one's). A done job keeps its PDF's
+ * SHA-256 and page count. Jobs from before get a uid now.
+ */
+static const char *const migration_4[] = {
+    "ALTER TABLE jobs ADD COLUMN uid TEXT"
+    " CHECK (uid IS NULL OR length(uid) = 32)",
+    "ALTER TABLE jobs ADD COLUMN pdf_sha256 TEXT"
+    " CHECK (pdf_sha256 IS NULL OR length(pdf_sha256) = 64)",
+    "ALTER TABLE jobs ADD COLUMN pdf_pages INTEGER"
+    " CHECK (pdf_pages IS NULL OR pdf_pages >= 0)",
+    "UPDATE jobs SET uid = lower(hex(randomblob(16)))",
+    "CREATE UNIQUE INDEX jobs_uid ON jobs (uid)",
+    "CREATE TRIGGER jobs_uid_new AFTER INSERT ON jobs WHEN NEW.uid IS NULL"
+    " BEGIN UPDATE jobs SET uid = lower(hex(randomblob(16)))"
+    " WHERE id = NEW.id; END",
+    "CREATE TRIGGER jobs_uid_kept BEFORE UPDATE OF uid ON jobs"
+    " WHEN OLD.uid IS NOT NULL"
+    " BEGIN SELECT RAISE(ABORT, 'a job keeps its uid'); END",
+    "INSERT INTO settings (key, value) VALUES ('installation_id',"
+    " lower(hex(randomblob(16))))",
+    NULL,
+};
+
 /* Migration n is migrations[n - 1]. Append; never edit a shipped one. */
 static const char *const *const migrations[] = {
     migration_1,
     migration_2,
     migration_3,
+    migration_4,
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -539,7 +569,8 @@ static const struct {
                          "UPDATE jobs SET state = 'done', output_path = ?2, "
                          "finished_at = coalesce(finished_at, ?3), "
                          "updated_at = ?3, billing_month = "
-                         "coalesce(billing_month, ?4) WHERE id = ?1"},
+                         "coalesce(billing_month, ?4), pdf_sha256 = ?5, "
+                         "pdf_pages = ?6 WHERE id = ?1"},
     /* Active jobs with nothing left to run. */
     [ST_JOB_FINISHED] = {"job_finished",
                          "SELECT j.id FROM jobs j WHERE j.state IN "
@@ -1346,6 +1377,21 @@ void pm_catalog_close(pm_catalog_t *cat)
     if (sqlite3_close(cat->db) != SQLITE_OK)
         pm_log(PM_LOG_ERROR, "catalog", "close: %s", sqlite3_errmsg(cat->db));
     pm_free(cat);
+}
+
+sqlite3 *pm__catalog_db(pm_catalog_t *cat)
+{
+    return cat->db;
+}
+
+int pm__catalog_db_fail(pm_catalog_t *cat)
+{
+    return db_fail(cat);
+}
+
+int pm__catalog_set_msg(pm_catalog_t *cat, int err, const char *msg)
+{
+    return set_msg(cat, err, "%s", msg);
 }
 
 const char *pm_catalog_errmsg(const pm_catalog_t *cat)
@@ -2702,6 +2748,12 @@ static int first_open_month(pm_catalog_t *cat, const char *from,
 int pm_job_finish(pm_catalog_t *cat, int64_t id, const char *output_path,
                   int64_t now)
 {
+    return pm_job_finish_doc(cat, id, output_path, NULL, -1, now);
+}
+
+int pm_job_finish_doc(pm_catalog_t *cat, int64_t id, const char *output_path,
+                      const char *pdf_sha256, int pdf_pages, int64_t now)
+{
     sqlite3_stmt *st = cat->st[ST_JOB_SET_DONE];
     char month[PM_MONTH_SIZE];
     int state, err;
@@ -2717,7 +2769,10 @@ int pm_job_finish(pm_catalog_t *cat, int64_t id, const char *output_path,
         err = first_open_month(cat, month, month);
     if (err == 0) {
         if (sqlite3_bind_int64(st, 1, id) || bind_text(st, 2, output_path) ||
-            sqlite3_bind_int64(st, 3, now) || bind_text(st, 4, month))
+            sqlite3_bind_int64(st, 3, now) || bind_text(st, 4, month) ||
+            bind_text(st, 5, pdf_sha256) ||
+            (pdf_pages >= 0 ? sqlite3_bind_int(st, 6, pdf_pages)
+                            : sqlite3_bind_null(st, 6)))
             err = bind_fail(cat, st);
         else
             err = run(cat, st);

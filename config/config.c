@@ -67,6 +67,7 @@ pm_config_t *pm_config_new(void)
     cfg->page_timeout = 300;
     cfg->worker_memory_mb = 4096;
     cfg->max_attempts = PM_DEFAULT_MAX_ATTEMPTS;
+    cfg->integrity_check_minutes = PM_DEFAULT_INTEGRITY_CHECK_MINUTES;
     cfg->icc_profile = pm_strdup(PM_DEFAULT_ICC);
     cfg->catalog = pm_strdup(PM_DEFAULT_CATALOG);
     cfg->spool = pm_strdup(PM_DEFAULT_SPOOL);
@@ -335,6 +336,11 @@ static void global_key(parse_state_t *st, const char *key, const char *v)
     } else if (strcmp(key, "max_attempts") == 0) {
         if (parse_int(v, 1, 100, &cfg->max_attempts) != 0)
             add_error(st, sec, key, "expected 1..100, got '%s'", v);
+    } else if (strcmp(key, "integrity_check_minutes") == 0) {
+        if (parse_int(v, 0, 10080, &cfg->integrity_check_minutes) != 0)
+            add_error(st, sec, key,
+                      "expected minutes 0..10080 (0: only at start), got '%s'",
+                      v);
     } else if (!global_string_key(st, key, v)) {
         add_error(st, sec, key, "unknown key");
     }

@@ -83,6 +83,9 @@ typedef struct pm_config {
     char *billing_timezone; /* [billing] timezone: months are in it */
     char *billing_issuer;   /* [billing] issuer: named on invoices */
     char *source;           /* file the config came from, or NULL */
+    /* minutes between catalog quick_checks while serving, 0: start only */
+    int integrity_check_minutes;
+
     pm_profile_t *profiles;
     size_t nprofiles;
     pm_hotfolder_cfg_t *hotfolders;
@@ -153,6 +156,9 @@ int pm_config_check_languages(const pm_config_t *cfg, const pm_profile_t *only,
 
 /* Default of [pagemill] max_attempts. */
 #define PM_DEFAULT_MAX_ATTEMPTS 3
+
+/* Default of [pagemill] integrity_check_minutes. */
+#define PM_DEFAULT_INTEGRITY_CHECK_MINUTES 60
 
 /* Default catalog file, relative to the working folder. */
 #define PM_DEFAULT_CATALOG "pagemill.db"

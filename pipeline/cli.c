@@ -19,6 +19,7 @@
  */
 #include "pipeline/cli.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -826,6 +827,8 @@ typedef struct status_view {
     size_t nfailed;
     int checked, ok; /* --check given; its result */
     char *report;
+    char **orphans; /* spool batches no job names (--check) */
+    size_t norphans;
     pm_worker_info_t *workers; /* fresh rows only (see fresh_workers) */
     size_t nworkers;
     int64_t now;
@@ -918,6 +921,11 @@ static json_t *failed_job_json(const void *p)
                      cli_jstr(j->workorder), "error", jline(j->error));
 }
 
+static json_t *orphan_json(const void *p)
+{
+    return cli_jstr(*(char *const *)p);
+}
+
 static json_t *status_json(const status_view_t *v)
 {
     const pm_status_t *s = &v->s;
@@ -939,9 +947,12 @@ static json_t *status_json(const status_view_t *v)
         cli_jlist(v->workers, v->nworkers, sizeof(*v->workers), worker_json));
 
     if (v->checked &&
-        json_object_set_new(doc, "integrity",
-                            json_pack("{s:b, s:o}", "ok", v->ok, "report",
-                                      cli_jstr(v->report))) != 0) {
+        json_object_set_new(
+            doc, "integrity",
+            json_pack("{s:b, s:o, s:o}", "ok", v->ok, "report",
+                      cli_jstr(v->report), "orphans",
+                      cli_jlist(v->orphans, v->norphans, sizeof(*v->orphans),
+                                orphan_json))) != 0) {
         json_decref(doc);
         doc = NULL;
     }
@@ -979,8 +990,50 @@ static void status_fields(const status_view_t *v)
     print_workers(v);
     if (v->checked)
         cli_kv("integrity", v->ok ? "ok" : "FAILED");
-    if (!v->ok)
+    if (!v->ok && v->report != NULL && strcmp(v->report, "ok") != 0)
         print_indented(v->report);
+    for (size_t i = 0; i < v->norphans; i++)
+        printf("  orphaned batch in the spool (no job names it; move it back "
+               "into its hot folder): %s\n",
+               v->orphans[i]);
+}
+
+/* Batch folders in the spool that no job names: the service stopped
+ * between taking a batch and recording its job. Hidden entries (the
+ * catalog marker) and jobs' work folders are not batches. The spool is
+ * the configuration's, so only with --config. */
+static int spool_orphans(cli_t *c, status_view_t *v)
+{
+    DIR *d = c->opt['c'] != NULL ? opendir(c->cfg->spool) : NULL;
+    struct dirent *e;
+    int64_t job;
+    char *path, **grown;
+    int err = 0;
+
+    if (d == NULL)
+        return 0; /* no spool yet: nothing taken */
+    while (err == 0 && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.' || strncmp(e->d_name, "job-", 4) == 0)
+            continue;
+        path = pm_asprintf("%s/%s", c->cfg->spool, e->d_name);
+        err = path ? pm_job_by_source(c->cat, path, &job) : PM_ENOMEM;
+        grown = err == 0 && job == 0
+                    ? pm_realloc(v->orphans,
+                                 (v->norphans + 1) * sizeof(*v->orphans))
+                    : NULL;
+        if (grown != NULL) {
+            v->orphans = grown;
+            v->orphans[v->norphans++] = path;
+            path = NULL;
+        } else if (err == 0 && job == 0) {
+            err = PM_ENOMEM;
+        }
+        pm_free(path);
+    }
+    closedir(d);
+    if (v->norphans > 0)
+        v->ok = 0;
+    return err;
 }
 
 static int status_text(const cli_t *c, const status_view_t *v)
@@ -1023,15 +1076,21 @@ static int status_cmd(cli_t *c)
         fresh_workers(&v);
     if (err == 0 && v.checked)
         err = pm_catalog_check(c->cat, &v.ok, &v.report);
+    if (err == 0 && v.checked)
+        err = spool_orphans(c, &v);
     if (err)
         rc = cli_fail(c, err);
     else
         rc = c->json ? cli_emit_json(c, status_json(&v)) : status_text(c, &v);
     if (rc == PM_EXIT_OK && !v.ok) {
-        fprintf(stderr, "%s: the catalog failed its integrity check\n",
-                c->prefix);
+        fprintf(stderr, "%s: %s\n", c->prefix,
+                v.norphans > 0 ? "batches in the spool have no job"
+                               : "the catalog failed its integrity check");
         rc = PM_EXIT_FAILURE;
     }
+    for (size_t i = 0; i < v.norphans; i++)
+        pm_free(v.orphans[i]);
+    pm_free(v.orphans);
     pm_job_list_free(v.failed, v.nfailed);
     pm_worker_list_free(v.workers, v.nworkers);
     pm_free(v.report);
@@ -1174,8 +1233,9 @@ static const cmd_t cmds[] = {
      "finished per minute over the last 5 and 60 minutes, and the failed\n"
      "jobs. Workers are not recorded in the catalog yet.\n"
      "\n"
-     "  --check         also run the database integrity check; exit 1 if\n"
-     "                  it finds a problem\n",
+     "  --check         also run the database integrity check and, with\n"
+     "                  --config, look for batches in the spool that no\n"
+     "                  job names; exit 1 if it finds a problem\n",
      "k", "", NULL, status_cmd, 0},
 };
 

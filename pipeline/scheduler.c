@@ -10,8 +10,13 @@
  *             transaction, fenced by the attempt); failed or lost ->
  *             pm_task_fail, which requeues until [pagemill] max_attempts.
  *   assembly: jobs whose pages are all done are assembled on a worker
- *             (urgent) into output/<account>/<work order>/.job-<id>.tmp/,
- *             then published by one rename to job-<id>/ and finished.
+ *             (urgent) into output/<account>/<work order>/.job-<id>.tmp/;
+ *             the PDF is checked (pages, SHA-256), the report names the
+ *             job's uid and catalog, and one rename that never replaces
+ *             publishes job-<id>/; only then is the job finished. A
+ *             job-<id>/ already there is accepted only when its report
+ *             names this job and its PDF matches (published before a
+ *             crash); anything else fails the job and is left alone.
  *
  * workers:  on each tick, the pool's workers (state, job and page) go to
  *           the catalog's workers table for `pagemill status`, when they
@@ -33,6 +38,7 @@
 #include <jansson.h>
 
 #include "pipeline/pm.h"
+#include "pipeline/publish.h"
 #include "pipeline/report.h"
 #include "pipeline/serve_int.h"
 
@@ -60,8 +66,12 @@ struct pm__assembly {
     size_t npages;
     pm_doc_result_t result;
     int attempts;
-    int publishing; /* the publish step is on a pool thread */
-    int err;        /* what publishing returned */
+    int publishing; /* the publish (or recovery) step is on a pool thread */
+    int err;        /* what it returned; PM_EEXIST: job-<id>/ is not ours */
+    char uid[PM_CATALOG_ID_SIZE]; /* the job's */
+    char sha[PM_SHA256_HEX_SIZE]; /* its PDF's, once checked */
+    int pdf_pages;
+    char why[1024]; /* what went wrong, for the job's error */
     assembly_t *next;
 };
 
@@ -448,15 +458,17 @@ static void finish_job(pm__serve_t *s, const assembly_t *a)
 {
     int64_t billable = 0;
 
-    if (pm_job_finish(s->cat, a->job, a->final, pm__serve_now()) != 0) {
+    if (pm_job_finish_doc(s->cat, a->job, a->final, a->sha, a->pdf_pages,
+                          pm__serve_now()) != 0) {
         pm_log(PM_LOG_ERROR, "sched", "job=%lld: published to %s, but: %s",
                (long long)a->job, a->final, pm_catalog_errmsg(s->cat));
         return;
     }
     pm_billable_count(s->cat, a->job, 0, &billable);
     pm_log(PM_LOG_INFO, "sched",
-           "job=%lld done: %zu pages, %lld billable, published to %s",
-           (long long)a->job, a->npages, (long long)billable, a->final);
+           "job=%lld done: %zu pages, %lld billable, published to %s "
+           "(PDF SHA-256 %s)",
+           (long long)a->job, a->npages, (long long)billable, a->final, a->sha);
 }
 
 /* Reads job `id` into a new assembly (not yet listed). */
@@ -479,10 +491,12 @@ static assembly_t *assembly_new(pm__serve_t *s, int64_t id, const char **why)
         err = a->workorder && a->profile && a->account ? 0 : PM_ENOMEM;
     }
     if (err == 0)
+        err = pm_job_uid(s->cat, id, a->uid);
+    if (err == 0)
         err = plan_paths(s, &j, a);
     if (err == 0)
         err = load_pages(s, a);
-    if (err == PM_ECATALOG)
+    if (err == PM_ECATALOG || err == PM_ENOENT)
         *why = pm_catalog_errmsg(s->cat);
     pm_job_cleanup(&j);
     if (err != 0 && a != NULL) {
@@ -491,6 +505,9 @@ static assembly_t *assembly_new(pm__serve_t *s, int64_t id, const char **why)
     }
     return a;
 }
+
+static void verify_work(uv_work_t *req);
+static void publish_done(uv_work_t *req, int status);
 
 static void start_assembly(pm__serve_t *s, int64_t id)
 {
@@ -504,10 +521,15 @@ static void start_assembly(pm__serve_t *s, int64_t id)
     }
     a->next = s->assemblies;
     s->assemblies = a;
-    if (stat(a->final, &st) == 0) {
-        /* Published before a crash, not yet recorded: record it. */
-        finish_job(s, a);
-        assembly_free(s, a);
+    if (lstat(a->final, &st) == 0) {
+        /* This job's, published before a crash and not yet recorded, or
+         * another document: checked on a pool thread, never replaced. */
+        a->publishing =
+            uv_queue_work(s->loop, &a->req, verify_work, publish_done) == 0;
+        if (!a->publishing) {
+            fail_job(s, id, "cannot queue the check of its output folder");
+            assembly_free(s, a);
+        }
         return;
     }
     pm_rmtree(a->tmp); /* a crash left it half written */
@@ -554,21 +576,123 @@ static json_t *job_report(const assembly_t *a)
     return doc;
 }
 
+/* The report of job folder `dir`, or its PDF. */
+static char *job_file(const assembly_t *a, const char *dir, const char *ext)
+{
+    return pm_asprintf("%s/job-%lld.%s", dir, (long long)a->job, ext);
+}
+
+/* Checks the assembled PDF: pages as the job has, and its SHA-256. */
+static int check_pdf(assembly_t *a, const char *pdf)
+{
+    int err =
+        pm_pdf_inspect(pdf, a->sha, &a->pdf_pages, a->why, sizeof(a->why));
+
+    if (err == 0 && a->pdf_pages != (int)a->npages) {
+        snprintf(a->why, sizeof(a->why), "%s has %d pages, the job %zu", pdf,
+                 a->pdf_pages, a->npages);
+        err = PM_EPDF;
+    }
+    return err;
+}
+
+/* The report, with whose document this is. */
+static int write_report(pm__serve_t *s, assembly_t *a, const char *path)
+{
+    pm_doc_ident_t id;
+    json_t *doc = job_report(a);
+
+    memset(&id, 0, sizeof(id));
+    memcpy(id.job_uid, a->uid, sizeof(id.job_uid));
+    memcpy(id.catalog_id, s->catalog_id, sizeof(id.catalog_id));
+    memcpy(id.pdf_sha256, a->sha, sizeof(id.pdf_sha256));
+    id.pdf_pages = a->pdf_pages;
+    if (doc != NULL && pm_doc_ident_add(doc, &id) != 0) {
+        json_decref(doc);
+        doc = NULL;
+    }
+    return pm_report_write(path, doc);
+}
+
+/* Check, report, fsync, one rename that never replaces, fsync. */
 static void publish_work(uv_work_t *req)
 {
     assembly_t *a = req->data;
-    char *report =
-        pm_asprintf("%s/job-%lld.pages.json", a->tmp, (long long)a->job);
-    int err = report ? pm_report_write(report, job_report(a)) : PM_ENOMEM;
+    char *pdf = job_file(a, a->tmp, "pdf");
+    char *report = job_file(a, a->tmp, "pages.json");
+    int err = pdf && report ? check_pdf(a, pdf) : PM_ENOMEM;
 
-    pm_free(report);
+    if (err == 0)
+        err = write_report(a->s, a, report);
     if (err == 0)
         err = pm_fsync_dir(a->tmp);
-    if (err == 0 && rename(a->tmp, a->final) != 0)
-        err = -errno;
+    if (err == 0) {
+        err = pm_publish_rename(a->tmp, a->final);
+        if (err == PM_EEXIST)
+            snprintf(a->why, sizeof(a->why),
+                     "it appeared while the job was assembled");
+    }
     if (err == 0)
         err = pm_fsync_parent(a->final);
+    pm_free(pdf);
+    pm_free(report);
     a->err = err;
+}
+
+/* Whether the existing job-<id>/ is this job's, whole: its report names
+ * the job's uid, and its PDF has the SHA-256 and pages the report (and
+ * the job) say. Sets a->sha and a->pdf_pages when it is. */
+static int verify_folder(assembly_t *a, const char *report, const char *pdf)
+{
+    pm_doc_ident_t id;
+    int err = pm_doc_ident_read(report, &id);
+
+    if (err != 0) {
+        snprintf(a->why, sizeof(a->why),
+                 "it has no report naming its job (%s: %s)", report,
+                 err == PM_EINVAL ? "no job_uid, catalog_id and PDF checksum"
+                                  : pm_strerror(err));
+        return PM_EEXIST;
+    }
+    if (strcmp(id.job_uid, a->uid) != 0) {
+        snprintf(a->why, sizeof(a->why),
+                 "it holds job uid %s of catalog %s; this job is uid %s of "
+                 "catalog %s",
+                 id.job_uid, id.catalog_id, a->uid, a->s->catalog_id);
+        return PM_EEXIST;
+    }
+    if (pm_pdf_inspect(pdf, a->sha, &a->pdf_pages, a->why, sizeof(a->why)))
+        return PM_EEXIST;
+    if (strcmp(a->sha, id.pdf_sha256) != 0 || a->pdf_pages != id.pdf_pages ||
+        a->pdf_pages != (int)a->npages) {
+        snprintf(a->why, sizeof(a->why),
+                 "its PDF (SHA-256 %s, %d pages) is not the one its report "
+                 "names (%s, %d pages) for this job's %zu pages",
+                 a->sha, a->pdf_pages, id.pdf_sha256, id.pdf_pages, a->npages);
+        return PM_EEXIST;
+    }
+    return 0;
+}
+
+static void verify_work(uv_work_t *req)
+{
+    assembly_t *a = req->data;
+    char *pdf = job_file(a, a->final, "pdf");
+    char *report = job_file(a, a->final, "pages.json");
+
+    a->err = pdf && report ? verify_folder(a, report, pdf) : PM_ENOMEM;
+    pm_free(pdf);
+    pm_free(report);
+}
+
+/* The job's error when its job-<id>/ folder is there and not its own. */
+static char *not_ours(const assembly_t *a)
+{
+    return pm_asprintf("output folder %s already exists and is not this "
+                       "job's output (%s); it was left as it is. Move it "
+                       "away (it may come from a catalog that was replaced "
+                       "or restored), then run `pagemill job retry %lld`",
+                       a->final, a->why, (long long)a->job);
 }
 
 static void publish_done(uv_work_t *req, int status)
@@ -581,8 +705,12 @@ static void publish_done(uv_work_t *req, int status)
     if (status == 0 && a->err == 0) {
         finish_job(s, a);
     } else {
-        why = pm_asprintf("cannot publish to %s: %s", a->final,
-                          pm_strerror(status ? status : a->err));
+        why = a->err == PM_EEXIST
+                  ? not_ours(a)
+                  : pm_asprintf("cannot publish to %s: %s", a->final,
+                                a->why[0]
+                                    ? a->why
+                                    : pm_strerror(status ? status : a->err));
         fail_job(s, a->job, why ? why : "cannot publish");
         pm_free(why);
         pm_rmtree(a->tmp);

@@ -5,7 +5,10 @@
  * it and reloads its configuration:
  *
  *   start:   load the configuration (errors name file:line:key, exit 2);
- *            open the catalog; requeue every page a previous coordinator
+ *            open the catalog, refusing (exit 1, nothing moved) one that
+ *            fails quick_check, or is missing, empty or another catalog
+ *            than the spool's and output's markers name (integrity.c);
+ *            requeue every page a previous coordinator
  *            left running (one coordinator per SQLite catalog, so all
  *            those leases are dead); start the workers, the hot folders
  *            and the scheduler's tick, whose first round re-runs assembly
@@ -19,6 +22,8 @@
  *            way.
  *   SIGHUP:  reload profiles and hot folders; a bad file keeps the old
  *            configuration, with an error in the log.
+ *   catalog check failed while running (integrity_check_minutes): drain
+ *            as on SIGTERM, then exit 1.
  */
 #include "pipeline/serve.h"
 
@@ -47,7 +52,9 @@ static const char usage_text[] =
     "Signals: SIGTERM or SIGINT finish the pages under way (at most\n"
     "page_timeout seconds) and exit 0; SIGHUP reloads profiles and hot\n"
     "folders. Exit status: 0 stopped by a signal; 2 usage or configuration\n"
-    "error; 1 could not start.\n";
+    "error; 1 could not start (the log says why: a catalog that is missing,\n"
+    "empty, damaged or not the one the spool and output belong to is\n"
+    "refused), or the catalog failed its periodic integrity check.\n";
 
 int64_t pm__serve_now(void)
 {
@@ -67,6 +74,7 @@ static void close_all(pm__serve_t *s)
 {
     s->stopped = 1;
     close_handle((uv_handle_t *)&s->drain_timer);
+    close_handle((uv_handle_t *)&s->check_timer);
     close_handle((uv_handle_t *)&s->sig_term);
     close_handle((uv_handle_t *)&s->sig_int);
     close_handle((uv_handle_t *)&s->sig_hup);
@@ -82,7 +90,7 @@ static void close_all(pm__serve_t *s)
 void pm__serve_maybe_stop(pm__serve_t *s)
 {
     if (!s->draining || s->stopped || s->intake_running != NULL ||
-        pm__sched_busy(s) > 0)
+        s->checking || pm__sched_busy(s) > 0)
         return;
     close_all(s);
 }
@@ -130,11 +138,19 @@ static void begin_drain(pm__serve_t *s, int signum)
     pm_log(PM_LOG_INFO, "serve",
            "%s: draining: %zu task(s) under way, no new work; stopping within "
            "%d s",
-           strsignal(signum), pm__sched_busy(s), s->page_timeout);
+           signum ? strsignal(signum) : "catalog check failed",
+           pm__sched_busy(s), s->page_timeout);
     pm__intake_stop(s); /* the tick goes on, reporting the workers */
     uv_timer_start(&s->drain_timer, on_drain_timeout,
                    (uint64_t)s->page_timeout * 1000, 0);
     pm__serve_maybe_stop(s);
+}
+
+void pm__serve_fail(pm__serve_t *s)
+{
+    s->failed = 1;
+    if (!s->draining)
+        begin_drain(s, 0);
 }
 
 /* ---- configuration ---- */
@@ -184,12 +200,14 @@ static void note_fixed(const pm__serve_t *s, const pm_config_t *n)
         o->workers != n->workers || o->page_timeout != n->page_timeout ||
         o->worker_memory_mb != n->worker_memory_mb ||
         o->max_attempts != n->max_attempts ||
+        o->integrity_check_minutes != n->integrity_check_minutes ||
         str_differs(o->tessdata, n->tessdata) ||
         str_differs(o->billing_timezone, n->billing_timezone))
         pm_log(PM_LOG_WARN, "serve",
                "reload: catalog, spool, output, workers, page_timeout, "
-               "worker_memory_mb, max_attempts, tessdata and the billing "
-               "timezone take effect at the next start");
+               "worker_memory_mb, max_attempts, integrity_check_minutes, "
+               "tessdata and the billing timezone take effect at the next "
+               "start");
 }
 
 static void reload(pm__serve_t *s)
@@ -289,10 +307,25 @@ static int open_state(pm__serve_t *s)
     if (s->spool == NULL || s->output == NULL)
         return PM_ENOMEM;
     set_owner(s);
-    err = pm_catalog_open(s->cfg->catalog, &s->cat);
+    s->catalog_path = pm_strdup(s->cfg->catalog);
+    if (s->catalog_path == NULL)
+        return PM_ENOMEM;
+    err = pm__ident_precheck(s);
     if (err != 0)
         return err;
-    err = billing_zone(s);
+    err = pm_catalog_open(s->catalog_path, &s->cat);
+    if (err != 0) {
+        pm_log(PM_LOG_ERROR, "serve",
+               "cannot open the catalog %s: %s. If it is damaged, restore it "
+               "from a backup (stop pagemill, copy the backup over %s, with no "
+               "%s-wal or %s-shm beside it)",
+               s->catalog_path, pm_strerror(err), s->catalog_path,
+               s->catalog_path, s->catalog_path);
+        return err;
+    }
+    err = pm__ident_check(s);
+    if (err == 0)
+        err = billing_zone(s);
     if (err != 0)
         return err;
     if ((err = pm_mkdir_p(s->spool)) != 0 ||
@@ -331,6 +364,7 @@ static int start_loop(pm__serve_t *s)
     if (err != 0)
         return err;
     pm__sched_start(s);
+    pm__integrity_start(s);
     pm_log(PM_LOG_INFO, "serve",
            "started as %s: %d worker(s), %zu hot folder(s), catalog %s, "
            "spool %s, output %s",
@@ -346,6 +380,7 @@ static void serve_cleanup(pm__serve_t *s)
     pm_config_free(s->pending_cfg);
     pm_free(s->spool);
     pm_free(s->output);
+    pm_free(s->catalog_path);
 }
 
 static int run(pm__serve_t *s)
@@ -372,7 +407,7 @@ static int run(pm__serve_t *s)
     }
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
-    return err != 0 ? PM_EXIT_FAILURE : PM_EXIT_OK;
+    return err != 0 || s->failed ? PM_EXIT_FAILURE : PM_EXIT_OK;
 }
 
 int pm_serve_main(int argc, char **argv)

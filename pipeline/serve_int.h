@@ -3,6 +3,7 @@
  * `pagemill serve` and by nothing else:
  *
  *   serve.c      start (config, catalog, recovery), signals, reload, stop
+ *   integrity.c  the catalog's identity (root markers) and quick_check
  *   intake.c     hot folders -> jobs: watch, scan, count, hash, take
  *   scheduler.c  catalog -> workers -> catalog: claim, results, assembly,
  *                publish
@@ -62,6 +63,8 @@ struct pm__serve {
     int max_attempts; /* tries per page (and per assembly) */
     char owner[320];  /* "coordinator:<hostname>:<pid>" */
     char exe[4096];
+    char *catalog_path;                  /* the catalog file, fixed at start */
+    char catalog_id[PM_CATALOG_ID_SIZE]; /* its installation id */
     pm_catalog_t *cat;
     pm_pool_t *pool;
 
@@ -84,11 +87,18 @@ struct pm__serve {
     uint64_t wk_written_ms; /* uv_now of that write */
     int wk_failing;         /* the last write failed (logged once) */
 
+    /* integrity.c */
+    uv_timer_t check_timer; /* the periodic quick_check */
+    uv_work_t check_req;
+    int checking;  /* a check is on a pool thread */
+    int check_err; /* what it found: 0 or PM_ECORRUPT */
+
     /* serve.c */
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t drain_timer;
     int draining; /* no scanning or claiming; finishing what runs */
     int stopped;  /* handles closed, the loop is winding down */
+    int failed;   /* the catalog failed a check: exit 1 after the drain */
 };
 
 /* ---- intake.c ---- */
@@ -146,7 +156,26 @@ void pm__sched_clear_workers(pm__serve_t *s);
  * and are requeued by the next start). */
 void pm__sched_abandon(pm__serve_t *s);
 
+/* ---- integrity.c ---- */
+
+/* Before the catalog is opened: refuses (logged, with what to do) a
+ * missing or empty catalog file when the spool or output already hold
+ * work or a catalog marker. */
+int pm__ident_precheck(pm__serve_t *s);
+
+/* After it is opened: quick_check, the installation id into
+ * s->catalog_id, the spool and output markers checked against it and
+ * written where missing. 0, or an error logged with what to do. */
+int pm__ident_check(pm__serve_t *s);
+
+/* Starts the periodic quick_check (integrity_check_minutes; 0: none).
+ * The test hook PAGEMILL_TEST_INTEGRITY_MS sets the period in ms. */
+void pm__integrity_start(pm__serve_t *s);
+
 /* ---- serve.c ---- */
+
+/* The catalog failed a check while running: drain, then exit 1. */
+void pm__serve_fail(pm__serve_t *s);
 
 /* When draining and nothing is left running, closes everything so the
  * loop can end. Called after every completion. */

@@ -1645,6 +1645,11 @@ static void schema_1_catalog_is_migrated_to_the_latest(void **state)
     /* Back to what a schema-1 build left. */
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
     assert_int_equal(raw_exec(db,
+                              "DROP TRIGGER jobs_uid_new; DROP TRIGGER "
+                              "jobs_uid_kept; DROP INDEX jobs_uid; "
+                              "ALTER TABLE jobs DROP COLUMN uid; "
+                              "ALTER TABLE jobs DROP COLUMN pdf_sha256; "
+                              "ALTER TABLE jobs DROP COLUMN pdf_pages; "
                               "DROP TABLE workers; DROP TABLE billing_lines; "
                               "DROP TABLE billing_periods; DROP TABLE "
                               "billing_adjustments; DROP INDEX jobs_billing; "
@@ -1670,6 +1675,80 @@ static void schema_1_catalog_is_migrated_to_the_latest(void **state)
     pm_job_cleanup(&j);
     pm_catalog_close(cat);
     t_tmpdir_cleanup();
+}
+
+/* Identity: one installation id per catalog, kept across opens; a uid
+ * per job, distinct and fixed; a finish records the PDF's checksum. */
+static void catalog_and_jobs_have_identities(void **state)
+{
+    const char *path = temp_catalog();
+    char id[PM_CATALOG_ID_SIZE], again[PM_CATALOG_ID_SIZE];
+    char other[PM_CATALOG_ID_SIZE], u1[PM_CATALOG_ID_SIZE];
+    char u2[PM_CATALOG_ID_SIZE], sha64[65];
+    pm_catalog_t *cat, *mem = open_mem();
+    int64_t a, b, n = -1;
+    sqlite3 *db;
+
+    (void)state;
+    assert_int_equal(pm_catalog_open(path, &cat), 0);
+    assert_int_equal(pm_catalog_installation_id(cat, id), 0);
+    assert_int_equal(strlen(id), 32);
+    assert_int_equal(pm_catalog_job_count(cat, &n), 0);
+    assert_int_equal(n, 0);
+    a = new_job(cat, 1, 1, NULL);
+    b = new_job(cat, 1, 2, NULL);
+    assert_int_equal(pm_catalog_job_count(cat, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(pm_job_uid(cat, a, u1), 0);
+    assert_int_equal(pm_job_uid(cat, b, u2), 0);
+    assert_string_not_equal(u1, u2);
+    assert_int_equal(pm_job_uid(cat, 999, u2), PM_ENOENT);
+    claim_complete(cat, T0, 0);
+    collect(cat, T0);
+    memset(sha64, 'a', 64);
+    sha64[64] = '\0';
+    assert_int_equal(pm_job_finish_doc(cat, a, "/out/1", sha64, 1, T0), 0);
+    pm_catalog_close(cat);
+
+    assert_int_equal(pm_catalog_open(path, &cat), 0);
+    assert_int_equal(pm_catalog_installation_id(cat, again), 0);
+    assert_string_equal(id, again);
+    assert_int_equal(pm_job_uid(cat, a, u2), 0);
+    assert_string_equal(u1, u2);
+    pm_catalog_close(cat);
+    assert_int_equal(pm_catalog_installation_id(mem, other), 0);
+    assert_string_not_equal(id, other);
+    pm_catalog_close(mem);
+
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(raw_int(db, "SELECT pdf_pages FROM jobs WHERE id = 1"), 1);
+    assert_int_equal(raw_int(db, "SELECT count(*) FROM jobs WHERE pdf_sha256 "
+                                 "= printf('%.64c', 'a')"),
+                     1);
+    /* A uid is never changed, not even from the shell. */
+    assert_int_not_equal(raw_exec(db,
+                                  "UPDATE jobs SET uid = "
+                                  "'00000000000000000000000000000000'",
+                                  NULL),
+                         SQLITE_OK);
+    sqlite3_close(db);
+    t_tmpdir_cleanup();
+}
+
+/* quick_check: clean on a new catalog. */
+static void quick_check_passes_a_sound_catalog(void **state)
+{
+    pm_catalog_t *cat = open_mem();
+    char *report = NULL;
+    int ok = 0;
+
+    (void)state;
+    new_job(cat, 3, 1, NULL);
+    assert_int_equal(pm_catalog_quick_check(cat, &ok, &report), 0);
+    assert_int_equal(ok, 1);
+    assert_string_equal(report, "ok");
+    pm_free(report);
+    pm_catalog_close(cat);
 }
 
 /* The ledger tests' catalog file. */
@@ -2262,6 +2341,8 @@ int main(void)
         cmocka_unit_test(worker_report_replaces_the_owners_rows),
         cmocka_unit_test(worker_report_is_all_or_nothing),
         cmocka_unit_test(schema_1_catalog_is_migrated_to_the_latest),
+        cmocka_unit_test(catalog_and_jobs_have_identities),
+        cmocka_unit_test(quick_check_passes_a_sound_catalog),
         cmocka_unit_test_setup_teardown(
             fee_schedule_keeps_history_and_refuses_bad_dates, t_tmpdir_setup,
             t_tmpdir_teardown),

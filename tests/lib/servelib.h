@@ -1,11 +1,12 @@
 /*
  * servelib.h: helpers shared by the end-to-end tests that run the real
- * `pagemill serve` (tests/e2e/test_serve.c, tests/e2e/test_billing.c): a
- * fixture root with its configuration, hot folder, spool, output and
- * catalog; starting, signalling and reaping the service and finding its
- * workers; running the `pagemill` CLI on the fixture and waiting for a
- * batch's job through `job list --json`; synthetic pages. Built on
- * testlib.h; failures fail the current cmocka test.
+ * `pagemill serve` (tests/e2e/test_serve.c, test_billing.c and
+ * test_integrity.c): a fixture root with its configuration, hot folder,
+ * spool, output and catalog; starting, signalling and reaping the
+ * service and finding its workers; running the `pagemill` CLI on the
+ * fixture and waiting for a batch's job through `job list --json`;
+ * synthetic pages. Built on testlib.h; failures fail the current cmocka
+ * test.
  */
 #ifndef PM_TESTS_SERVELIB_H
 #define PM_TESTS_SERVELIB_H

@@ -1,0 +1,170 @@
+/*
+ * publish.c: the file side of publishing a job (publish.h). Nothing here
+ * touches the catalog, so scheduler.c runs it on libuv's thread pool.
+ *
+ * A job folder is published by one rename that never replaces: an
+ * existing output/<account>/<work order>/job-<id>/ (a catalog that lost
+ * its jobs numbers them from 1 again) is left exactly as it is and the
+ * caller fails the job, naming the folder. Its report names the job's
+ * uid and catalog and the PDF's SHA-256 and pages, so a folder found
+ * after a crash is accepted only when it is this job's and whole.
+ */
+#define _GNU_SOURCE /* renameat2 */
+#include "pipeline/publish.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <qpdf/qpdf-c.h>
+
+#include "pipeline/pm.h"
+
+#define HASH_BUF (1u << 20)
+
+/* SHA-256 of a file as 64 hex digits. 0 or -errno / PM_ENOMEM / PM_EIO. */
+static int file_sha256(const char *path, char hex[PM_SHA256_HEX_SIZE])
+{
+    unsigned char md[EVP_MAX_MD_SIZE], *buf = pm_malloc(HASH_BUF);
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    unsigned int mdlen = 0;
+    int fd = -1, err = 0;
+    ssize_t n;
+
+    if (buf == NULL || ctx == NULL ||
+        EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
+        err = PM_ENOMEM;
+    if (err == 0 && (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+        err = -errno;
+    while (err == 0 && (n = read(fd, buf, HASH_BUF)) != 0) {
+        if (n < 0 && errno != EINTR)
+            err = -errno;
+        else if (n > 0 && EVP_DigestUpdate(ctx, buf, (size_t)n) != 1)
+            err = PM_EIO;
+    }
+    if (err == 0 && (EVP_DigestFinal_ex(ctx, md, &mdlen) != 1 || mdlen != 32))
+        err = PM_EIO;
+    for (unsigned int i = 0; err == 0 && i < mdlen; i++)
+        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    if (fd >= 0)
+        close(fd);
+    EVP_MD_CTX_free(ctx);
+    pm_free(buf);
+    return err;
+}
+
+/* Page count of a PDF by qpdf, or -1 with qpdf's error in why. */
+static int pdf_pages(const char *path, char *why, size_t size)
+{
+    qpdf_data q = qpdf_init();
+    int n = -1;
+
+    qpdf_silence_errors(q);
+    qpdf_set_suppress_warnings(q, QPDF_TRUE);
+    if ((qpdf_read(q, path, NULL) & QPDF_ERRORS) == 0)
+        n = qpdf_get_num_pages(q);
+    if (n < 0)
+        snprintf(why, size, "%s: not a readable PDF: %s", path,
+                 qpdf_has_error(q)
+                     ? qpdf_get_error_full_text(q, qpdf_get_error(q))
+                     : "no page tree");
+    qpdf_cleanup(&q);
+    return n;
+}
+
+int pm_pdf_inspect(const char *path, char sha256[PM_SHA256_HEX_SIZE],
+                   int *pages, char *why, size_t size)
+{
+    int err = file_sha256(path, sha256);
+
+    *pages = -1;
+    if (err != 0) {
+        snprintf(why, size, "%s: %s", path, pm_strerror(err));
+        return err;
+    }
+    *pages = pdf_pages(path, why, size);
+    return *pages < 0 ? PM_EPDF : 0;
+}
+
+int pm_doc_ident_add(json_t *report, const pm_doc_ident_t *id)
+{
+    if (json_object_set_new(report, "job_uid", json_string(id->job_uid)) ||
+        json_object_set_new(report, "catalog_id",
+                            json_string(id->catalog_id)) ||
+        json_object_set_new(report, "pdf_sha256",
+                            json_string(id->pdf_sha256)) ||
+        json_object_set_new(report, "pdf_pages", json_integer(id->pdf_pages)))
+        return PM_ENOMEM;
+    return 0;
+}
+
+/* Copies string member `key` of `o` into buf[size] when it has exactly
+ * size - 1 characters; 0 or PM_EINVAL. */
+static int ident_field(json_t *o, const char *key, char *buf, size_t size)
+{
+    const char *v = json_string_value(json_object_get(o, key));
+
+    if (v == NULL || strlen(v) != size - 1)
+        return PM_EINVAL;
+    memcpy(buf, v, size);
+    return 0;
+}
+
+int pm_doc_ident_read(const char *path, pm_doc_ident_t *out)
+{
+    json_error_t jerr;
+    json_t *doc, *pages;
+    struct stat st;
+    int err;
+
+    memset(out, 0, sizeof(*out));
+    if (stat(path, &st) != 0)
+        return -errno;
+    doc = json_load_file(path, 0, &jerr);
+    if (doc == NULL)
+        return PM_EINVAL;
+    pages = json_object_get(doc, "pdf_pages");
+    err = ident_field(doc, "job_uid", out->job_uid, sizeof(out->job_uid));
+    if (err == 0)
+        err = ident_field(doc, "catalog_id", out->catalog_id,
+                          sizeof(out->catalog_id));
+    if (err == 0)
+        err = ident_field(doc, "pdf_sha256", out->pdf_sha256,
+                          sizeof(out->pdf_sha256));
+    if (err == 0 && !json_is_integer(pages))
+        err = PM_EINVAL;
+    if (err == 0)
+        out->pdf_pages = (int)json_integer_value(pages);
+    json_decref(doc);
+    return err;
+}
+
+/* Without RENAME_NOREPLACE (some network file systems): an exclusive
+ * mkdir claims the name, and rename(2) may replace only an empty folder,
+ * which is then ours. */
+static int rename_claimed(const char *tmp, const char *final)
+{
+    if (mkdir(final, 0755) != 0)
+        return -errno; /* EEXIST: someone's folder, left alone */
+    if (rename(tmp, final) != 0) {
+        int err = -errno;
+
+        rmdir(final);
+        return err;
+    }
+    return 0;
+}
+
+int pm_publish_rename(const char *tmp, const char *final)
+{
+    if (renameat2(AT_FDCWD, tmp, AT_FDCWD, final, RENAME_NOREPLACE) == 0)
+        return 0;
+    if (errno == EINVAL || errno == ENOSYS)
+        return rename_claimed(tmp, final);
+    return -errno;
+}
