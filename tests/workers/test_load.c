@@ -1187,6 +1187,7 @@ static void or_check(PIX *pix, or_kind_t kind, int orient)
 static void tiff_orientation_is_honoured(void **state)
 {
     pm_engine_t *eng = t_engine_new();
+    const char *dir = t_tmpdir();
     char path[4096];
     pm_profile_t p;
     PIX *pix;
@@ -1196,8 +1197,7 @@ static void tiff_orientation_is_honoured(void **state)
     t_profile(&p);
     for (int kind = OR_GRAY; kind <= OR_RGB_TILED; kind++)
         for (int orient = 1; orient <= 8; orient++) {
-            snprintf(path, sizeof(path), "%s/k%d-o%d.tif", t_tmpdir(), kind,
-                     orient);
+            snprintf(path, sizeof(path), "%s/k%d-o%d.tif", dir, kind, orient);
             or_write(path, (or_kind_t)kind, orient);
             pix = NULL;
             err = pm_load_page(eng, path, 0, &p, &pix, &fb);
