@@ -394,8 +394,10 @@ static int spawn_worker(pm_pool_t *pool)
     if (err) {
         pm_log(PM_LOG_ERROR, "pool", "cannot start %s worker: %s", pool->exe,
                uv_strerror(err));
+        /* uv_spawn initialises the process handle even when it fails, so
+         * all five handles are closed here and the last close callback
+         * frees the worker. */
         w->exited = 1;
-        w->open_handles--; /* the process handle was never initialised */
         close_worker(w);
         return err;
     }
