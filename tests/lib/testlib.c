@@ -31,8 +31,7 @@ void t_require_data(void)
     struct stat st;
 
     if (stat(PM_SHARED_DATA "/MANIFEST.tsv", &st) != 0)
-        fail_msg("shared test data not found at %s (MANIFEST.tsv: %s); "
-                 "configure with -DPM_SHARED_DATA=<folder>",
+        fail_msg("shared test data not found at %s (MANIFEST.tsv: %s)",
                  PM_SHARED_DATA, strerror(errno));
 }
 
