@@ -204,8 +204,9 @@ static void open_fails_when_workers_cannot_start(void **state)
 }
 
 /* The binary goes away while the pool runs; its worker dies mid-task:
- * the task is lost, the replacement cannot start, and the pool still
- * closes cleanly (no handle of the failed spawn used after it is freed). */
+ * the task is lost and the replacement cannot start (no handle of the
+ * failed spawn used after it is freed). Once the binary is back, the
+ * pool's retry brings a worker back, which takes the next task. */
 static void worker_that_cannot_be_replaced(void **state)
 {
     char link[512];
@@ -232,6 +233,15 @@ static void worker_that_cannot_be_replaced(void **state)
     assert_non_null(strstr(f.why[0], "killed by signal 9"));
     assert_int_equal(pm_pool_workers(f.pool, NULL, 0), 0);
     assert_int_equal(pm_pool_idle(f.pool), 0);
+
+    assert_int_equal(symlink(PM_BINARY, link), 0);
+    run_until(&f, one_idle, "worker spawned again");
+    assert_true(only_worker(&f).id > w.id);
+    submit(&f, 8, link); /* not an image: a quick failed page */
+    run_until(&f, two_done, "result from the new worker");
+    assert_int_equal(f.task[1], 8);
+    assert_true(f.has_msg[1]);
+    assert_false(f.ok[1]);
     fixture_close(&f);
 }
 
