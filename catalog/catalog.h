@@ -345,14 +345,16 @@ int pm_task_requeue_expired(pm_catalog_t *cat, int64_t now, int max_attempts,
                             int *n);
 
 /*
- * Puts EVERY running task back in the queue (or fails it when out of
- * attempts), whatever its lease says, with an event by `actor` per task;
- * *n is how many. For a coordinator starting over a catalog that only one
- * coordinator uses (SQLite): every running lease belonged to one that is
- * gone. The attempt it was on counts, as for a lapsed lease.
+ * Puts EVERY running task back in the queue, whatever its lease says, with
+ * an event by `actor` per task; *n is how many. For a coordinator starting
+ * over a catalog that only one coordinator uses (SQLite): every running
+ * lease belonged to one that is gone. The stop was not the page's fault:
+ * the attempt does not count against max_attempts (unlike a lapsed lease
+ * or pm_task_fail), but the fencing token still grows at the next claim,
+ * so a result of the abandoned attempt is refused.
  */
 int pm_task_requeue_all_running(pm_catalog_t *cat, const char *actor,
-                                int64_t now, int max_attempts, int *n);
+                                int64_t now, int *n);
 
 /* The tasks of a job in page order (all states). */
 int pm_task_list(pm_catalog_t *cat, int64_t job, pm_task_t **out, size_t *n);

@@ -122,7 +122,8 @@ static const char *const migration_1[] = {
     "CREATE INDEX jobs_workorder ON jobs (workorder)",
 
     /* attempts: claims so far, the fencing token (never decreases).
-     * attempts_base: attempts when an operator last retried the page; the
+     * attempts_base: the claims that do not count (those before an
+     * operator's last retry, those abandoned by a stopped coordinator); the
      * attempt budget is attempts - attempts_base. Metrics are NULL until
      * the page is done; finished_at is set for done pages only. */
     "CREATE TABLE page_tasks ("
@@ -678,18 +679,19 @@ static const struct {
                             ", lease_owner = NULL, lease_until = NULL "
                             "WHERE state = 'running' AND lease_until < ?1"},
     /* A coordinator starting over a catalog only it uses: every running
-     * lease belonged to a coordinator that is gone (?1 = now, ?2 = max
-     * attempts, ?3 = the new coordinator). Same order as above. */
+     * lease belonged to a coordinator that is gone (?1 = now, ?2 = the new
+     * coordinator). Same order as above. The page is not at fault: the
+     * attempt is refunded (attempts_base + 1) while the fencing token
+     * keeps growing, so no restart ever fails a page. */
     [ST_ORPHAN_EVENTS] = {"orphan_events",
                           "INSERT INTO events (at, actor, kind, job, page, "
-                          "detail) SELECT ?1, ?3, CASE WHEN "
-                          "attempts - attempts_base >= ?2 THEN 'page.failed' "
-                          "ELSE 'page.requeued' END, job, page, " LEASE_ORPHANED
+                          "detail) SELECT ?1, ?2, 'page.requeued', job, "
+                          "page, " LEASE_ORPHANED
                           " FROM page_tasks WHERE state = 'running'"},
     [ST_ORPHAN_REQUEUE] = {"orphan_requeue",
-                           "UPDATE page_tasks SET state = CASE WHEN "
-                           "attempts - attempts_base >= ?2 THEN 'failed' "
-                           "ELSE 'queued' END, error = " LEASE_ORPHANED
+                           "UPDATE page_tasks SET state = 'queued', "
+                           "attempts_base = attempts_base + 1, "
+                           "error = " LEASE_ORPHANED
                            ", lease_owner = NULL, lease_until = NULL "
                            "WHERE state = 'running'"},
 
@@ -2595,27 +2597,23 @@ int pm_task_requeue_expired(pm_catalog_t *cat, int64_t now, int max_attempts,
 }
 
 int pm_task_requeue_all_running(pm_catalog_t *cat, const char *actor,
-                                int64_t now, int max_attempts, int *n)
+                                int64_t now, int *n)
 {
-    sqlite3_stmt *st;
-    int i, err;
+    sqlite3_stmt *st = cat->st[ST_ORPHAN_EVENTS];
+    int err;
 
     *n = 0;
-    if (max_attempts < 1 || actor == NULL)
-        return set_msg(cat, PM_EINVAL,
-                       "requeue needs an actor and max_attempts >= 1");
+    if (actor == NULL)
+        return set_msg(cat, PM_EINVAL, "requeue needs an actor");
     err = tx_begin(cat);
     if (err != 0)
         return err;
-    for (i = ST_ORPHAN_EVENTS; err == 0 && i <= ST_ORPHAN_REQUEUE; i++) {
-        st = cat->st[i];
-        if (sqlite3_bind_int64(st, 1, now) ||
-            sqlite3_bind_int(st, 2, max_attempts) ||
-            (i == ST_ORPHAN_EVENTS && bind_text(st, 3, actor)))
-            err = bind_fail(cat, st);
-        else
-            err = run_changes(cat, st, n);
-    }
+    if (sqlite3_bind_int64(st, 1, now) || bind_text(st, 2, actor))
+        err = bind_fail(cat, st);
+    else
+        err = run(cat, st);
+    if (err == 0)
+        err = run_changes(cat, cat->st[ST_ORPHAN_REQUEUE], n);
     err = tx_end(cat, err);
     if (err != 0)
         *n = 0;

@@ -5,6 +5,13 @@
  * pipes and a timer for the task timeout. A worker struct is freed only
  * when all five are closed. State per worker is small: is it ready, what
  * task is it on. The queue is a doubly ended list of task lines.
+ *
+ * A dead worker is replaced at once; when the replacement cannot even be
+ * spawned (the binary gone for a moment, out of processes), the pool's
+ * respawn timer tries again, backing off from 1 s to 30 s, so the pool
+ * comes back to strength instead of shrinking for good. The pool struct
+ * is freed once it is closing, every worker is gone and that timer is
+ * closed.
  */
 #include "pipeline/pool.h"
 
@@ -59,6 +66,10 @@ struct pm_pool {
     size_t queued, running;
     int start_failures; /* workers that died before saying ready */
     int closing;
+    uv_timer_t respawn;  /* retries spawns that failed */
+    int respawn_closed;  /* its close callback ran */
+    int missing;         /* workers to spawn again */
+    unsigned respawn_ms; /* the next retry's delay */
 };
 
 typedef struct write_req {
@@ -67,9 +78,12 @@ typedef struct write_req {
 } write_req_t;
 
 #define MAX_START_FAILURES 3
+#define RESPAWN_FIRST_MS   1000
+#define RESPAWN_MAX_MS     30000
 
 static int spawn_worker(pm_pool_t *pool);
 static void dispatch(pm_pool_t *pool);
+static void on_respawn(uv_timer_t *t);
 
 /* Workers cannot start at all: every queued task is lost. */
 static void drain_queue(pm_pool_t *pool, const char *why)
@@ -118,6 +132,25 @@ static void unlink_worker(pm_pool_t *pool, worker_t *w)
     }
 }
 
+/* Frees a closing pool once its workers and its timer are all closed. */
+static void pool_free_if_done(pm_pool_t *pool)
+{
+    if (!pool->closing || pool->workers != NULL || !pool->respawn_closed)
+        return;
+    pm_free(pool->env);
+    pm_free(pool->exe);
+    pm_free(pool->tessdata);
+    pm_free(pool);
+}
+
+static void on_respawn_closed(uv_handle_t *h)
+{
+    pm_pool_t *pool = h->data;
+
+    pool->respawn_closed = 1;
+    pool_free_if_done(pool);
+}
+
 static void on_handle_closed(uv_handle_t *h)
 {
     worker_t *w = h->data;
@@ -129,12 +162,7 @@ static void on_handle_closed(uv_handle_t *h)
     pm_free(w->obuf);
     pm_free(w->ebuf);
     pm_free(w);
-    if (pool->closing && pool->workers == NULL) {
-        pm_free(pool->env);
-        pm_free(pool->exe);
-        pm_free(pool->tessdata);
-        pm_free(pool);
-    }
+    pool_free_if_done(pool);
 }
 
 static void close_handle(uv_handle_t *h)
@@ -207,10 +235,37 @@ static void on_worker_exit(uv_process_t *proc, int64_t status, int sig)
                why);
         pool->opts.workers = 0;
     }
-    if (pool->opts.workers > 0 && spawn_worker(pool) != 0)
-        pm_log(PM_LOG_ERROR, "pool", "cannot replace worker %d", w->id);
+    if (pool->opts.workers > 0 && spawn_worker(pool) != 0) {
+        pm_log(PM_LOG_ERROR, "pool",
+               "cannot replace worker %d; trying again in %u s", w->id,
+               pool->respawn_ms / 1000);
+        pool->missing++;
+        uv_timer_start(&pool->respawn, on_respawn, pool->respawn_ms, 0);
+    }
     if (pool->opts.workers == 0 || !has_live_worker(pool))
         drain_queue(pool, why);
+}
+
+/* Spawns the workers that could not be replaced; on a failure, tries
+ * again later, waiting twice as long (up to RESPAWN_MAX_MS). */
+static void on_respawn(uv_timer_t *t)
+{
+    pm_pool_t *pool = t->data;
+
+    while (pool->missing > 0 && !pool->closing && pool->opts.workers > 0) {
+        if (spawn_worker(pool) != 0) {
+            pool->respawn_ms = pool->respawn_ms * 2 > RESPAWN_MAX_MS
+                                   ? RESPAWN_MAX_MS
+                                   : pool->respawn_ms * 2;
+            pm_log(PM_LOG_ERROR, "pool",
+                   "%d worker(s) missing; trying again in %u s", pool->missing,
+                   pool->respawn_ms / 1000);
+            uv_timer_start(&pool->respawn, on_respawn, pool->respawn_ms, 0);
+            return;
+        }
+        pool->missing--;
+    }
+    pool->respawn_ms = RESPAWN_FIRST_MS;
 }
 
 static int has_live_worker(const pm_pool_t *pool)
@@ -394,8 +449,10 @@ static int spawn_worker(pm_pool_t *pool)
     if (err) {
         pm_log(PM_LOG_ERROR, "pool", "cannot start %s worker: %s", pool->exe,
                uv_strerror(err));
+        /* uv_spawn initialises the process handle even when it fails, so
+         * all five handles are closed here and the last close callback
+         * frees the worker. */
         w->exited = 1;
-        w->open_handles--; /* the process handle was never initialised */
         close_worker(w);
         return err;
     }
@@ -444,6 +501,9 @@ int pm_pool_open(uv_loop_t *loop, const pm_pool_opts_t *o, pm_pool_done_cb cb,
         pm_free(pool);
         return PM_ENOMEM;
     }
+    uv_timer_init(loop, &pool->respawn);
+    pool->respawn.data = pool;
+    pool->respawn_ms = RESPAWN_FIRST_MS;
     for (int i = 0; i < o->workers && err == 0; i++)
         err = spawn_worker(pool);
     if (err) {
@@ -589,13 +649,8 @@ void pm_pool_close(pm_pool_t *pool)
     }
     pool->tail = NULL;
     pool->queued = 0;
-    if (pool->workers == NULL) {
-        pm_free(pool->env);
-        pm_free(pool->exe);
-        pm_free(pool->tessdata);
-        pm_free(pool);
-        return;
-    }
+    /* Its callback frees the pool when no worker is left. */
+    uv_close((uv_handle_t *)&pool->respawn, on_respawn_closed);
     for (worker_t *w = pool->workers; w != NULL; w = w->next) {
         /* Closing stdin ends the worker's read loop: a clean exit. */
         close_handle((uv_handle_t *)&w->in);

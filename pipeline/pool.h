@@ -3,7 +3,8 @@
  * spawns the workers (OMP_THREAD_LIMIT=1 in their environment, one task at
  * a time each), writes task lines to their stdin, reads result lines from
  * their stdout, tags their stderr lines into our log, kills a worker whose
- * task runs past the timeout and replaces any worker that dies.
+ * task runs past the timeout and replaces any worker that dies (trying
+ * again, with a growing delay, while a replacement cannot be spawned).
  *
  * The pool does not retry: it reports a lost task to the caller, who
  * decides (convert retries a page a bounded number of times; the service

@@ -897,8 +897,8 @@ int pm__sched_recover(pm__serve_t *s)
 {
     int n = 0;
 
-    if (pm_task_requeue_all_running(s->cat, s->owner, pm__serve_now(),
-                                    s->max_attempts, &n) != 0) {
+    if (pm_task_requeue_all_running(s->cat, s->owner, pm__serve_now(), &n) !=
+        0) {
         pm_log(PM_LOG_ERROR, "serve", "requeue at start: %s",
                pm_catalog_errmsg(s->cat));
         return PM_ECATALOG;

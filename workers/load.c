@@ -3,9 +3,10 @@
  * normalisation (pm_normalize). Decoding is Leptonica's (libtiff, libpng,
  * libjpeg, OpenJPEG underneath); this file adds what a records centre
  * needs around it: headers checked against the pixel limit before any
- * pixel buffer exists, page shapes no scanner makes refused, a resolution
- * believed only when the page size it gives is a scan's, and errors that
- * name the file, the frame and the fault.
+ * pixel buffer exists, TIFF pages turned upright as their Orientation tag
+ * says, page shapes no scanner makes refused, a resolution believed only
+ * when the page size it gives is a scan's, and errors that name the file,
+ * the frame and the fault.
  */
 #include <stdarg.h>
 #include <stdint.h>
@@ -267,19 +268,23 @@ static int bmp_dims(pm_engine_t *eng, const char *path, long long *w,
     return 0;
 }
 
-/* Reads width and height of frame `frame` without decoding pixels, and
- * whether a TIFF frame is tiled (Leptonica reads strips only). */
+/* Reads width and height of frame `frame` without decoding pixels (as
+ * stored), whether a TIFF frame is tiled (Leptonica reads strips only) and
+ * its Orientation tag (1, as stored, when absent or out of range). */
 static int read_dims(pm_engine_t *eng, const char *path, fmt_t format,
-                     int frame, long long *w, long long *h, int *tiled)
+                     int frame, long long *w, long long *h, int *tiled,
+                     int *orient)
 {
     l_int32 lw = 0, lh = 0, bps, spp, cmap, fmt;
 
     *tiled = 0;
+    *orient = ORIENTATION_TOPLEFT;
     pm__lib_clear();
     if (format == FMT_TIFF) {
         tiff_msg_t msg;
         TIFF *tif = tiff_open(path, &msg);
         uint32_t tw = 0, th = 0;
+        uint16_t o = ORIENTATION_TOPLEFT;
         int ok;
 
         if (tif == NULL)
@@ -290,6 +295,9 @@ static int read_dims(pm_engine_t *eng, const char *path, fmt_t format,
              TIFFGetField(tif, TIFFTAG_IMAGEWIDTH, &tw) &&
              TIFFGetField(tif, TIFFTAG_IMAGELENGTH, &th);
         *tiled = ok && TIFFIsTiled(tif);
+        if (ok && TIFFGetField(tif, TIFFTAG_ORIENTATION, &o) &&
+            o >= ORIENTATION_TOPLEFT && o <= ORIENTATION_LEFTBOT)
+            *orient = o;
         TIFFClose(tif);
         if (!ok)
             return pm__engine_fail(eng, PM_ECORRUPT,
@@ -334,18 +342,54 @@ static void tiff_resolution(TIFF *tif, PIX *pix)
 }
 
 /*
+ * Turns a raster decoded as stored into the page a viewer shows for TIFF
+ * Orientation `orient` (1-8; 0th row and column as TIFF 6.0 names them).
+ * Returns a new pix (NULL when out of memory); `pix` is left alone.
+ */
+static PIX *orient_upright(PIX *pix, int orient)
+{
+    PIX *cw, *out;
+
+    switch (orient) {
+    case ORIENTATION_TOPRIGHT: /* mirrored */
+        return pixFlipLR(NULL, pix);
+    case ORIENTATION_BOTRIGHT: /* upside down */
+        return pixRotate180(NULL, pix);
+    case ORIENTATION_BOTLEFT: /* flipped top to bottom */
+        return pixFlipTB(NULL, pix);
+    case ORIENTATION_RIGHTTOP: /* stored turned 90 anticlockwise */
+        return pixRotate90(pix, 1);
+    case ORIENTATION_LEFTBOT: /* stored turned 90 clockwise */
+        return pixRotate90(pix, -1);
+    case ORIENTATION_LEFTTOP:  /* transposed */
+    case ORIENTATION_RIGHTBOT: /* transposed about the other diagonal */
+        cw = pixRotate90(pix, 1);
+        if (cw == NULL)
+            return NULL;
+        out = orient == ORIENTATION_LEFTTOP ? pixFlipLR(NULL, cw)
+                                            : pixFlipTB(NULL, cw);
+        pixDestroy(&cw);
+        return out;
+    default:
+        return pixCopy(NULL, pix);
+    }
+}
+
+/*
  * Decodes a TIFF frame through libtiff's RGBA interface, which reads what
  * Leptonica refuses (tiles, LogLuv, old-style JPEG), stopping at the first
  * damaged strip or tile. Alpha, which libtiff premultiplies, is composited
- * over white. Returns a 32 bpp pix or NULL with the reason in `why`.
+ * over white. The raster is read as stored (libtiff's own orientation
+ * handling flips but never transposes) and `orient` (1-8) is applied
+ * after. Returns a 32 bpp pix or NULL with the reason in `why`.
  */
-static PIX *tiff_read_rgba(const char *path, int frame, char *why,
+static PIX *tiff_read_rgba(const char *path, int frame, int orient, char *why,
                            size_t whylen)
 {
     char emsg[1024] = "";
     uint32_t w = 0, h = 0;
     l_uint32 *data;
-    PIX *pix = NULL;
+    PIX *pix = NULL, *upright;
     tiff_msg_t msg;
     TIFF *tif;
 
@@ -356,6 +400,8 @@ static PIX *tiff_read_rgba(const char *path, int frame, char *why,
         snprintf(why, whylen, "%s", msg.text);
         goto out;
     }
+    /* In memory only (the file is open for reading): rows as stored. */
+    TIFFSetField(tif, TIFFTAG_ORIENTATION, ORIENTATION_TOPLEFT);
     if (!TIFFRGBAImageOK(tif, emsg)) {
         snprintf(why, whylen, "%s", emsg);
         goto out;
@@ -384,6 +430,15 @@ static PIX *tiff_read_rgba(const char *path, int frame, char *why,
     }
     pixSetSpp(pix, 3);
     tiff_resolution(tif, pix);
+    if (orient != ORIENTATION_TOPLEFT) {
+        upright = orient_upright(pix, orient);
+        if (upright != NULL && orient >= ORIENTATION_LEFTTOP)
+            pixSetResolution(upright, pixGetYRes(pix), pixGetXRes(pix));
+        pixDestroy(&pix);
+        pix = upright;
+        if (pix == NULL)
+            snprintf(why, whylen, "out of memory");
+    }
 out:
     if (tif != NULL)
         TIFFClose(tif);
@@ -458,9 +513,10 @@ static PIX *bmp_read(pm_engine_t *eng, const char *path)
     return pix;
 }
 
-/* Decodes frame `frame`; NULL with the reason on `eng`. */
+/* Decodes frame `frame` upright for TIFF Orientation `orient`; NULL with
+ * the reason on `eng`. */
 static PIX *decode(pm_engine_t *eng, const char *path, fmt_t format, int frame,
-                   int tiled)
+                   int tiled, int orient)
 {
     char lept[512], why[512] = "";
     PIX *pix;
@@ -478,8 +534,11 @@ static PIX *decode(pm_engine_t *eng, const char *path, fmt_t format, int frame,
                             pm__lib_last()[0] ? pm__lib_last() : "no detail");
         return pix;
     }
-    if (tiled) {
-        snprintf(lept, sizeof(lept), "tiled TIFF");
+    /* Leptonica reads strips only, and turns some pages with an
+     * Orientation tag the wrong way (RGB with 8, in 1.82): those go to
+     * libtiff's RGBA interface, and the turning is ours. */
+    if (tiled || orient != ORIENTATION_TOPLEFT) {
+        snprintf(lept, sizeof(lept), "%s", tiled ? "tiled TIFF" : "not read");
     } else {
         pix = pixReadTiff(path, frame);
         if (pix != NULL)
@@ -489,7 +548,7 @@ static PIX *decode(pm_engine_t *eng, const char *path, fmt_t format, int frame,
                                    : "corrupt or truncated data");
     }
     /* What Leptonica can't read, libtiff's RGBA interface may. */
-    pix = tiff_read_rgba(path, frame, why, sizeof(why));
+    pix = tiff_read_rgba(path, frame, orient, why, sizeof(why));
     if (pix == NULL)
         pm__engine_fail(eng, PM_ECORRUPT,
                         "%s frame %d: cannot decode: %s; libtiff: %s", path,
@@ -613,7 +672,7 @@ int pm_load_page(pm_engine_t *eng, const char *path, int frame,
 {
     fmt_t format;
     long long w = 0, h = 0;
-    int nframes, tiled, fallback, err;
+    int nframes, tiled, orient, fallback, err;
     PIX *pix;
 
     *out = NULL;
@@ -626,7 +685,7 @@ int pm_load_page(pm_engine_t *eng, const char *path, int frame,
      * worth the count, for the message. */
     if (frame < 0 || (format != FMT_TIFF && frame > 0))
         return no_such_frame(eng, path, format, frame);
-    err = read_dims(eng, path, format, frame, &w, &h, &tiled);
+    err = read_dims(eng, path, format, frame, &w, &h, &tiled, &orient);
     if (err != 0 && format == FMT_TIFF && frame > 0) {
         char why[sizeof(eng->errmsg)];
         memcpy(why, eng->errmsg, sizeof(why));
@@ -648,14 +707,22 @@ int pm_load_page(pm_engine_t *eng, const char *path, int frame,
     err = check_shape(eng, path, frame, w, h);
     if (err)
         return err;
-    pix = decode(eng, path, format, frame, tiled);
+    pix = decode(eng, path, format, frame, tiled, orient);
     if (pix == NULL)
         return PM_ECORRUPT;
+    if (orient >= ORIENTATION_LEFTTOP) { /* rows become columns */
+        long long t = w;
+        w = h;
+        h = t;
+    }
     if ((long long)pixGetWidth(pix) != w || (long long)pixGetHeight(pix) != h) {
+        err = pm__engine_fail(eng, PM_ECORRUPT,
+                              "%s frame %d: decoded size %dx%d differs from "
+                              "the header's %lldx%lld (orientation %d)",
+                              path, frame + 1, pixGetWidth(pix),
+                              pixGetHeight(pix), w, h, orient);
         pixDestroy(&pix);
-        return pm__engine_fail(eng, PM_ECORRUPT,
-                               "%s frame %d: decoded size differs from header",
-                               path, frame + 1);
+        return err;
     }
     fallback = fix_resolution(path, frame, format, p, pix);
     err = check_page_size(eng, path, frame, pix);

@@ -4,11 +4,12 @@
  * warm between tasks. A malformed line is answered with an error result
  * when it carries a task id, and logged otherwise; it never ends the loop.
  *
- * Test hook: when the environment variable PAGEMILL_TEST_HANG_MATCH is set
- * and non-empty, a page task whose src contains that substring is never
- * processed; the worker sleeps until it is killed, as a worker stuck on a
- * pathological page would. The end-to-end tests use it to exercise the
- * coordinator's page timeout. It has no other use; leave it unset.
+ * Test hook, compiled only with PM_TEST_HOOKS (builds that build the
+ * tests, see CMakeLists.txt): when the environment variable
+ * PAGEMILL_TEST_HANG_MATCH is set and non-empty, a page task whose src
+ * contains that substring is never processed; the worker sleeps until it
+ * is killed, as a worker stuck on a pathological page would. The tests use
+ * it to exercise the page timeout. A release build has no such code.
  */
 #include "workers/worker.h"
 
@@ -31,6 +32,7 @@ static int send_line(FILE *out, char *line)
     return ok ? 0 : PM_EIO;
 }
 
+#ifdef PM_TEST_HOOKS
 /* The test hook above: hangs (until killed) when `src` matches. */
 static void test_hang_hook(long long task, const char *src)
 {
@@ -46,6 +48,9 @@ static void test_hang_hook(long long task, const char *src)
     for (;;)
         sleep(60);
 }
+#else
+#define test_hang_hook(task, src) ((void)0)
+#endif
 
 static int do_page(pm_engine_t *eng, pm_proto_msg_t *m, FILE *out)
 {

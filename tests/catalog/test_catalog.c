@@ -956,7 +956,8 @@ static void expired_leases_are_requeued_then_failed(void **state)
 }
 
 /* A new coordinator requeues every running lease at start, live or not,
- * with its own name on the events; the attempt counts. */
+ * with its own name on the events; the page was not at fault, so the
+ * attempt does not count (max_attempts plays no part). */
 static void requeue_all_running_ignores_the_lease(void **state)
 {
     pm_catalog_t *cat = open_mem();
@@ -977,33 +978,87 @@ static void requeue_all_running_ignores_the_lease(void **state)
     pm_task_cleanup(&t);
     /* Leases are live until T0 + LEASE; requeue anyway. */
     assert_int_equal(
-        pm_task_requeue_all_running(cat, "coordinator:b:2", T0 + 1, 1, &count),
-        0);
+        pm_task_requeue_all_running(cat, "coordinator:b:2", T0 + 1, &count), 0);
     assert_int_equal(count, 2);
     assert_int_equal(pm_task_list(cat, job, &v, &n), 0);
-    assert_int_equal(v[0].state, PM_TASK_FAILED); /* budget of 1 spent */
+    assert_int_equal(v[0].state, PM_TASK_QUEUED);
     assert_int_equal(v[1].state, PM_TASK_DONE);
-    assert_int_equal(v[2].state, PM_TASK_FAILED);
+    assert_int_equal(v[2].state, PM_TASK_QUEUED);
     assert_non_null(strstr(v[0].error, "lease of coordinator:a:1 abandoned"));
     pm_task_list_free(v, n);
-    assert_int_equal(count_events(cat, job, "page.failed"), 2);
+    assert_int_equal(count_events(cat, job, "page.requeued"), 2);
+    assert_int_equal(count_events(cat, job, "page.failed"), 0);
+    assert_int_equal(pm_task_requeue_all_running(cat, NULL, T0, &count),
+                     PM_EINVAL);
+    pm_catalog_close(cat);
+}
 
-    job = new_job(cat, 1, 1, NULL);
-    t = claim(cat, "coordinator:b:2", T0 + 2);
-    assert_int_equal(t.job, job);
-    pm_task_cleanup(&t);
+/* Coordinator restarts, however many, never use up a page's attempts:
+ * with max_attempts 2, a page survives five restarts mid-page, each
+ * abandoned attempt is fenced off, and the page completes. Its own
+ * failures still count afterwards. */
+static void coordinator_restarts_do_not_use_up_attempts(void **state)
+{
+    pm_catalog_t *cat = open_mem();
+    pm_page_metrics_t m = metrics(0);
+    pm_task_t t, *v;
+    char owner[32];
+    int64_t job, now = T0;
+    size_t n;
+    int i, count, prev = 0;
+
+    (void)state;
+    job = new_job(cat, 2, 1, NULL);
+    for (i = 1; i <= 5; i++) {
+        snprintf(owner, sizeof(owner), "coordinator:%d", i);
+        t = claim(cat, owner, now++);
+        assert_int_equal(t.page, 1);
+        assert_true(t.attempts > prev); /* the token keeps growing */
+        prev = t.attempts;
+        pm_task_cleanup(&t);
+        snprintf(owner, sizeof(owner), "coordinator:%d", i + 1);
+        assert_int_equal(pm_task_requeue_all_running(cat, owner, now++, &count),
+                         0);
+        assert_int_equal(count, 1);
+        assert_int_equal(pm_task_list(cat, job, &v, &n), 0);
+        assert_int_equal(v[0].state, PM_TASK_QUEUED);
+        pm_task_list_free(v, n);
+        /* An abandoned attempt's late result is refused. */
+        assert_int_equal(pm_task_complete(cat, 1, prev, &m, now), -ESTALE);
+    }
+    assert_int_equal(count_events(cat, job, "page.failed"), 0);
+
+    /* The page's own failure counts: one requeue, then failed. */
+    t = claim(cat, "coordinator:6", now++);
+    assert_int_equal(t.attempts, 6);
     assert_int_equal(
-        pm_task_requeue_all_running(cat, "coordinator:c:3", T0 + 3, 3, &count),
-        0);
-    assert_int_equal(count, 1);
-    t = claim(cat, "coordinator:c:3", T0 + 4);
-    assert_int_equal(t.job, job);
-    assert_int_equal(t.attempts, 2);
+        pm_task_fail(cat, t.id, t.attempts, "worker crashed", 2, now++), 0);
     pm_task_cleanup(&t);
-    assert_int_equal(count_events(cat, job, "page.requeued"), 1);
+    t = claim(cat, "coordinator:6", now++);
+    assert_int_equal(t.page, 1);
     assert_int_equal(
-        pm_task_requeue_all_running(cat, "coordinator:c:3", T0, 0, &count),
-        PM_EINVAL);
+        pm_task_fail(cat, t.id, t.attempts, "worker crashed", 2, now++), 0);
+    pm_task_cleanup(&t);
+    assert_int_equal(pm_task_list(cat, job, &v, &n), 0);
+    assert_int_equal(v[0].state, PM_TASK_FAILED);
+    pm_task_list_free(v, n);
+
+    /* Page 2: restarts, then it completes. */
+    for (i = 0; i < 5; i++) {
+        t = claim(cat, "coordinator:6", now++);
+        assert_int_equal(t.page, 2);
+        pm_task_cleanup(&t);
+        assert_int_equal(
+            pm_task_requeue_all_running(cat, "coordinator:7", now++, &count),
+            0);
+    }
+    t = claim(cat, "coordinator:7", now++);
+    assert_int_equal(t.page, 2);
+    assert_int_equal(pm_task_complete(cat, t.id, t.attempts, &m, now++), 0);
+    pm_task_cleanup(&t);
+    assert_int_equal(pm_task_list(cat, job, &v, &n), 0);
+    assert_int_equal(v[1].state, PM_TASK_DONE);
+    pm_task_list_free(v, n);
     pm_catalog_close(cat);
 }
 
@@ -2326,6 +2381,7 @@ int main(void)
         cmocka_unit_test(fail_requeues_until_max_attempts),
         cmocka_unit_test(expired_leases_are_requeued_then_failed),
         cmocka_unit_test(requeue_all_running_ignores_the_lease),
+        cmocka_unit_test(coordinator_restarts_do_not_use_up_attempts),
         cmocka_unit_test(collect_finished_advances_jobs),
         cmocka_unit_test(assembly_failure_fails_the_job),
         cmocka_unit_test(retry_requeues_only_failed_pages),

@@ -16,6 +16,7 @@
  * mid-page costs a retry, not a page; a corrupt page fails its job with
  * nothing published; kill -9 of the coordinator mid-batch and a restart
  * finish the job with every page billed once and no temp folder left;
+ * coordinator restarts while a page runs never use up its attempts;
  * SIGTERM drains and exits 0 (status shows the service's workers while
  * it runs, none after); SIGHUP reloads, and a bad file keeps the
  * old configuration; a page that hangs (the worker's
@@ -598,6 +599,87 @@ static void coordinator_killed_mid_batch_resumes(void **state)
     assert_published(f, id, pages);
 }
 
+/* Waits until page `page` of job `id` is running at attempt `attempt`;
+ * fails naming what it last saw. */
+static void wait_page_running(const sv_fx_t *f, long long id, int page,
+                              int attempt)
+{
+    double until = sv_now_s() + DEADLINE_S;
+    char seen[128] = "nothing";
+    json_t *j, *t;
+    size_t i;
+    int ok = 0;
+
+    for (; !ok && sv_now_s() < until; sv_nap_ms(100)) {
+        j = job_show(f, id);
+        json_array_foreach(json_object_get(j, "page_tasks"), i, t)
+        {
+            if (sv_jint(t, "page") != page)
+                continue;
+            snprintf(seen, sizeof(seen), "%s at attempt %lld",
+                     sv_jstr(t, "state"), sv_jint(t, "attempts"));
+            ok = strcmp(sv_jstr(t, "state"), "running") == 0 &&
+                 sv_jint(t, "attempts") == attempt;
+        }
+        json_decref(j);
+    }
+    if (!ok)
+        fail_msg("page %d of job %lld never ran attempt %d: last %s", page, id,
+                 attempt, seen);
+}
+
+/* Three kill -9s of the coordinator while the same page runs, with
+ * max_attempts = 2: a coordinator that stops is not the page's fault, so
+ * each restart requeues the page instead of failing it (and the abandoned
+ * attempts still move the attempt counter on). With the hook off, the
+ * next start finishes the job, both pages billed. */
+static void coordinator_restarts_do_not_use_up_attempts(void **state)
+{
+    sv_fx_t *f = *state;
+    char path[600];
+    long long id = 0;
+    pid_t kids[8];
+    json_t *j, *t;
+    size_t i;
+    int n;
+
+    t_require_data();
+    set_pagemill_keys(f, "page_timeout = 60\nmax_attempts = 2\n");
+    snprintf(path, sizeof(path), "%s/WO-1_restarts", f->scans);
+    assert_int_equal(pm_mkdir_p(path), 0);
+    snprintf(path, sizeof(path), "%s/WO-1_restarts/p1.tif", f->scans);
+    t_copy_file(t_data(TESTING "eurotext.tif"), path);
+    snprintf(path, sizeof(path), "%s/WO-1_restarts/p2_hangme.tif", f->scans);
+    t_copy_file(t_data(TESTING "phototest.tif"), path);
+    snprintf(path, sizeof(path), "%s/WO-1_restarts/batch.ini", f->scans);
+    sv_write_text(path, "expected_pages = 2\n");
+    for (int round = 1; round <= 3; round++) {
+        assert_int_equal(setenv("PAGEMILL_TEST_HANG_MATCH", "hangme", 1), 0);
+        sv_start(f);
+        unsetenv("PAGEMILL_TEST_HANG_MATCH");
+        if (id == 0)
+            id = sv_wait_job(f, "WO-1_restarts", NULL, DEADLINE_S);
+        wait_page_running(f, id, 2, round);
+        n = sv_worker_pids(f, kids, 8);
+        assert_int_equal(sv_stop(f, SIGKILL, 10), SIGKILL);
+        /* The hanging worker outlives its coordinator: end it too. */
+        for (int k = 0; k < n; k++)
+            kill(kids[k], SIGKILL);
+    }
+    sv_start(f);
+    assert_int_equal(sv_wait_job(f, "WO-1_restarts", "done", DEADLINE_S), id);
+    j = job_show(f, id);
+    json_array_foreach(json_object_get(j, "page_tasks"), i, t)
+    {
+        assert_string_equal(sv_jstr(t, "state"), "done");
+        if (sv_jint(t, "page") == 2)
+            assert_int_equal(sv_jint(t, "attempts"), 4);
+    }
+    json_decref(j);
+    assert_int_equal(billable(f, id), 2);
+    assert_published(f, id, 2);
+}
+
 /* Is `pid` one of v[0..n)? */
 static int pid_in(pid_t pid, const pid_t *v, int n)
 {
@@ -776,6 +858,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(coordinator_killed_mid_batch_resumes,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            coordinator_restarts_do_not_use_up_attempts, setup, teardown),
         cmocka_unit_test_setup_teardown(sigterm_drains_and_exits_zero, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(sighup_reloads_the_configuration, setup,

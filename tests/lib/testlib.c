@@ -4,6 +4,7 @@
 #include "lib/testlib.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,11 +30,9 @@ void t_require_data(void)
 {
     struct stat st;
 
-    if (stat(PM_SHARED_DATA "/MANIFEST.tsv", &st) != 0) {
-        fprintf(stderr, "shared data not found at %s: skipping\n",
-                PM_SHARED_DATA);
-        skip();
-    }
+    if (stat(PM_SHARED_DATA "/MANIFEST.tsv", &st) != 0)
+        fail_msg("shared test data not found at %s (MANIFEST.tsv: %s)",
+                 PM_SHARED_DATA, strerror(errno));
 }
 
 const char *t_tmpdir(void)

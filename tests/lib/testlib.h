@@ -35,7 +35,8 @@ typedef struct pm_engine pm_engine_t;
  * next call. */
 const char *t_data(const char *rel);
 
-/* Skips the current test when ../shared/data is not there. */
+/* FAILS the current test when ../shared/data is not there: a suite that
+ * skipped what it could not find would pass without testing. */
 void t_require_data(void);
 
 /* Creates a fresh temp folder (removed by t_tmpdir_cleanup); returns a

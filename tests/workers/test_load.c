@@ -20,6 +20,7 @@
 
 #include <cmocka.h>
 #include <leptonica/allheaders.h>
+#include <tiffio.h>
 
 #include "config/config.h"
 #include "lib/testlib.h"
@@ -1394,6 +1395,186 @@ static void alpha_and_colormaps_are_removed(void **state)
     pm_engine_close(eng);
 }
 
+/* ---- the TIFF Orientation tag ---- */
+
+#define OR_W 37 /* stored width and height: not square, not bytes */
+#define OR_H 23
+
+/* The stored sample of (row, col), channel ch: distinct enough that any
+ * wrong flip or rotation shows. */
+static unsigned or_sample(int row, int col, int ch)
+{
+    return (unsigned)(row * 11 + col * 5 + ch * 70) % 256;
+}
+
+/* The stored bit of (row, col) for the bitonal variant (1 = black). */
+static int or_bit(int row, int col)
+{
+    return (row * 3 + col * 7 + row * col) % 5 < 2;
+}
+
+/* Where display pixel (x, y) of an `orient`ed image comes from in the
+ * stored raster, as TIFF 6.0 defines the eight values: row = r0 + rx * x +
+ * ry * y, col = c0 + cx * x + cy * y. */
+static void or_source(int orient, int x, int y, int *row, int *col)
+{
+    enum { H1 = OR_H - 1, W1 = OR_W - 1 };
+    static const int t[8][6] = {
+        {0, 0, 1, 0, 1, 0},     /* 1: as stored */
+        {0, 0, 1, W1, -1, 0},   /* 2: mirrored */
+        {H1, 0, -1, W1, -1, 0}, /* 3: turned 180 */
+        {H1, 0, -1, 0, 1, 0},   /* 4: upside down */
+        {0, 1, 0, 0, 0, 1},     /* 5: transposed */
+        {H1, -1, 0, 0, 0, 1},   /* 6: turned 90 clockwise */
+        {H1, -1, 0, W1, 0, -1}, /* 7: transversed */
+        {0, 1, 0, W1, 0, -1},   /* 8: turned 90 anticlockwise */
+    };
+    const int *m = t[orient - 1];
+
+    *row = m[0] + m[1] * x + m[2] * y;
+    *col = m[3] + m[4] * x + m[5] * y;
+}
+
+typedef enum { OR_GRAY, OR_RGB, OR_BITONAL, OR_RGB_TILED } or_kind_t;
+
+/* Writes an OR_W x OR_H TIFF of `kind` tagged with `orient`. */
+static void or_write(const char *path, or_kind_t kind, int orient)
+{
+    int spp = kind == OR_RGB || kind == OR_RGB_TILED ? 3 : 1;
+    int bps = kind == OR_BITONAL ? 1 : 8;
+    unsigned char buf[16 * 16 * 3];
+    TIFF *tif = TIFFOpen(path, "w");
+
+    assert_non_null(tif);
+    TIFFSetField(tif, TIFFTAG_IMAGEWIDTH, OR_W);
+    TIFFSetField(tif, TIFFTAG_IMAGELENGTH, OR_H);
+    TIFFSetField(tif, TIFFTAG_BITSPERSAMPLE, bps);
+    TIFFSetField(tif, TIFFTAG_SAMPLESPERPIXEL, spp);
+    TIFFSetField(tif, TIFFTAG_PLANARCONFIG, PLANARCONFIG_CONTIG);
+    TIFFSetField(tif, TIFFTAG_PHOTOMETRIC,
+                 spp == 3          ? PHOTOMETRIC_RGB
+                 : kind == OR_GRAY ? PHOTOMETRIC_MINISBLACK
+                                   : PHOTOMETRIC_MINISWHITE);
+    TIFFSetField(tif, TIFFTAG_COMPRESSION,
+                 kind == OR_RGB_TILED ? COMPRESSION_LZW : COMPRESSION_NONE);
+    TIFFSetField(tif, TIFFTAG_ORIENTATION, orient);
+    TIFFSetField(tif, TIFFTAG_XRESOLUTION, 204.0); /* fine fax */
+    TIFFSetField(tif, TIFFTAG_YRESOLUTION, 196.0);
+    TIFFSetField(tif, TIFFTAG_RESOLUTIONUNIT, RESUNIT_INCH);
+    if (kind == OR_RGB_TILED) {
+        TIFFSetField(tif, TIFFTAG_TILEWIDTH, 16);
+        TIFFSetField(tif, TIFFTAG_TILELENGTH, 16);
+        for (int ty = 0; ty < OR_H; ty += 16)
+            for (int tx = 0; tx < OR_W; tx += 16) {
+                memset(buf, 0, sizeof(buf));
+                for (int r = 0; r < 16 && ty + r < OR_H; r++)
+                    for (int c = 0; c < 16 && tx + c < OR_W; c++)
+                        for (int ch = 0; ch < 3; ch++)
+                            buf[(r * 16 + c) * 3 + ch] =
+                                (unsigned char)or_sample(ty + r, tx + c, ch);
+                assert_true(TIFFWriteTile(tif, buf, (uint32_t)tx, (uint32_t)ty,
+                                          0, 0) > 0);
+            }
+    } else {
+        TIFFSetField(tif, TIFFTAG_ROWSPERSTRIP, 4);
+        for (int r = 0; r < OR_H; r++) {
+            memset(buf, 0, sizeof(buf));
+            for (int c = 0; c < OR_W; c++) {
+                if (kind == OR_BITONAL && or_bit(r, c))
+                    buf[c / 8] |= (unsigned char)(0x80 >> (c % 8));
+                else if (kind != OR_BITONAL)
+                    for (int ch = 0; ch < spp; ch++)
+                        buf[c * spp + ch] = (unsigned char)or_sample(r, c, ch);
+            }
+            assert_int_equal(TIFFWriteScanline(tif, buf, (uint32_t)r, 0), 1);
+        }
+    }
+    TIFFClose(tif);
+}
+
+/* The gray level of a 1, 8 or gray 32 bpp pixel (1 bpp: 1 is black), or
+ * -1 when a 32 bpp pixel is not gray. */
+static int or_level(PIX *pix, int x, int y)
+{
+    l_uint32 v;
+
+    pixGetPixel(pix, x, y, &v);
+    if (pixGetDepth(pix) == 1)
+        return v ? 0 : 255;
+    if (pixGetDepth(pix) == 8)
+        return (int)v;
+    if (v >> 24 != (v >> 16 & 0xff) || v >> 24 != (v >> 8 & 0xff))
+        return -1;
+    return (int)(v >> 24);
+}
+
+/* Fails unless `pix` is the `kind` image upright for `orient`. Gray and
+ * bitonal pages may come out at any depth that keeps their levels. */
+static void or_check(PIX *pix, or_kind_t kind, int orient)
+{
+    int swap = orient >= 5, row, col, want, got;
+    l_int32 w = pixGetWidth(pix), h = pixGetHeight(pix);
+    l_uint32 v;
+
+    if (w != (swap ? OR_H : OR_W) || h != (swap ? OR_W : OR_H))
+        fail_msg("kind %d orientation %d: %dx%d, expected %dx%d", kind, orient,
+                 w, h, swap ? OR_H : OR_W, swap ? OR_W : OR_H);
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            or_source(orient, x, y, &row, &col);
+            if (kind == OR_GRAY || kind == OR_BITONAL) {
+                want = kind == OR_GRAY    ? (int)or_sample(row, col, 0)
+                       : or_bit(row, col) ? 0
+                                          : 255;
+                got = or_level(pix, x, y);
+                if (got != want)
+                    fail_msg("kind %d orientation %d: (%d,%d) is %d, want %d",
+                             kind, orient, x, y, got, want);
+                continue;
+            }
+            pixGetPixel(pix, x, y, &v);
+            if (pixGetDepth(pix) != 32 || v >> 24 != or_sample(row, col, 0) ||
+                (v >> 16 & 0xff) != or_sample(row, col, 1) ||
+                (v >> 8 & 0xff) != or_sample(row, col, 2))
+                fail_msg("kind %d orientation %d: (%d,%d) is %08x", kind,
+                         orient, x, y, v);
+        }
+}
+
+/* Every Orientation value (1-8) comes out upright, as a viewer shows it,
+ * for strips and tiles, bitonal, gray and colour, with the resolution of
+ * each axis kept on its axis. */
+static void tiff_orientation_is_honoured(void **state)
+{
+    pm_engine_t *eng = t_engine_new();
+    const char *dir = t_tmpdir();
+    char path[4096];
+    pm_profile_t p;
+    PIX *pix;
+    int fb, err;
+
+    (void)state;
+    t_profile(&p);
+    for (int kind = OR_GRAY; kind <= OR_RGB_TILED; kind++)
+        for (int orient = 1; orient <= 8; orient++) {
+            snprintf(path, sizeof(path), "%s/k%d-o%d.tif", dir, kind, orient);
+            or_write(path, (or_kind_t)kind, orient);
+            pix = NULL;
+            err = pm_load_page(eng, path, 0, &p, &pix, &fb);
+            if (err != 0)
+                fail_msg("kind %d orientation %d: %s (%s)", kind, orient,
+                         pm_strerror(err), pm_engine_errmsg(eng));
+            or_check(pix, (or_kind_t)kind, orient);
+            /* Turned a quarter, the axes' resolutions swap. */
+            assert_int_equal(fb, 0);
+            assert_int_equal(pixGetXRes(pix), orient >= 5 ? 196 : 204);
+            assert_int_equal(pixGetYRes(pix), orient >= 5 ? 204 : 196);
+            pixDestroy(&pix);
+        }
+    t_tmpdir_cleanup();
+    pm_engine_close(eng);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1418,6 +1599,7 @@ int main(void)
         cmocka_unit_test(bitonal_mode_binarizes_gray),
         cmocka_unit_test(alpha_and_colormaps_are_removed),
         cmocka_unit_test(bmp_with_bit_fields_decodes),
+        cmocka_unit_test(tiff_orientation_is_honoured),
     };
 
     pm_log_threshold = PM_LOG_ERROR; /* fallback-dpi warnings are expected */
