@@ -1397,8 +1397,8 @@ static void alpha_and_colormaps_are_removed(void **state)
 
 /* ---- the TIFF Orientation tag ---- */
 
-#define OR_W 37 /* stored width and height: not square, not bytes */
-#define OR_H 23
+#define OR_W 437 /* stored width and height: not square, not bytes, 2 in+ */
+#define OR_H 423
 
 /* The stored sample of (row, col), channel ch: distinct enough that any
  * wrong flip or rotation shows. */
@@ -1442,7 +1442,7 @@ static void or_write(const char *path, or_kind_t kind, int orient)
 {
     int spp = kind == OR_RGB || kind == OR_RGB_TILED ? 3 : 1;
     int bps = kind == OR_BITONAL ? 1 : 8;
-    unsigned char buf[16 * 16 * 3];
+    unsigned char buf[OR_W * 3 + 16 * 16 * 3]; /* a scanline or a tile */
     TIFF *tif = TIFFOpen(path, "w");
 
     assert_non_null(tif);
