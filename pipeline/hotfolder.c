@@ -35,7 +35,6 @@
 
 #define BATCH_INI_MAX (64 * 1024) /* batch.ini is a few lines */
 #define EXPECTED_MAX  1000000L
-#define SHOWN_MAX     1024 /* an escaped file name (NAME_MAX * 4) */
 #define SUFFIX_MAX    10000
 #define MOVE_STEM_MAX 200 /* + ".20261123T120000Z-9999" < NAME_MAX */
 
@@ -131,22 +130,10 @@ static int work_order_chars(const char *s, size_t n)
     return 1;
 }
 
-/* Writes `name` into `buf` as valid UTF-8: a name that is not valid UTF-8
- * has every byte over 0x7f shown as \xNN, control bytes always are. */
-static const char *shown(const char *name, char buf[SHOWN_MAX])
+/* `name` shown as printable, valid UTF-8 (pm_escape_name). */
+static const char *shown(const char *name, char buf[PM_ESCAPED_MAX])
 {
-    int valid = pm_utf8_valid(name);
-    size_t n = 0;
-
-    for (const unsigned char *p = (const unsigned char *)name;
-         *p && n + 5 < SHOWN_MAX; p++) {
-        if (*p < 0x20 || *p == 0x7f || (*p >= 0x80 && !valid))
-            n += (size_t)snprintf(buf + n, 5, "\\x%02x", *p);
-        else
-            buf[n++] = (char)*p;
-    }
-    buf[n] = '\0';
-    return buf;
+    return pm_escape_name(name, buf, PM_ESCAPED_MAX);
 }
 
 /* The batch's name without a file's extension: a new string or NULL. */
@@ -519,7 +506,7 @@ static void read_batch_ini(build_t *c)
 /* Judges one entry of a folder batch: a page, ignored, or a problem. */
 static int list_entry(build_t *c, const char *name)
 {
-    char buf[SHOWN_MAX];
+    char buf[PM_ESCAPED_MAX];
     char *child;
     struct stat st;
 
@@ -585,7 +572,7 @@ static void list_pages(build_t *c)
 /* The work order from the name, unless batch.ini gave one. */
 static void name_checks(build_t *c)
 {
-    char buf[SHOWN_MAX];
+    char buf[PM_ESCAPED_MAX];
     char *stem = batch_stem(c->b);
 
     if (stem == NULL) {
@@ -1050,7 +1037,7 @@ static int reserve_dir(const char *parent, const char *base, char **dir)
 
         if (p == NULL)
             return PM_ENOMEM;
-        if (mkdir(p, 0777) == 0) {
+        if (mkdir(p, pm_dir_mode) == 0) {
             *dir = p;
             return 0;
         }
@@ -1277,7 +1264,7 @@ static char *error_text(const pm_hotfolder_t *hf, const pm_batch_t *b,
                         const char *why, const char *what_to_do)
 {
     strbuf_t sb = {0};
-    char now[32], buf[SHOWN_MAX];
+    char now[32], buf[PM_ESCAPED_MAX];
 
     pm_utc_iso8601(now);
     sb_printf(&sb, "pagemill could not accept this batch.\n\n");
