@@ -6,10 +6,14 @@
  * pixel buffer exists, a fallback resolution, and errors that name the
  * file, the frame and the fault.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <leptonica/allheaders.h>
 #include <tiffio.h>
@@ -76,6 +80,33 @@ static const char *fmt_name(fmt_t f)
     return (unsigned)f < sizeof(names) / sizeof(names[0]) ? names[f] : "?";
 }
 
+/* Opens a page the one way pages are opened: never through a symlink,
+ * never blocking on a FIFO, regular files only (else errno EINVAL). A
+ * descriptor, or -1 with errno set. */
+static int page_open(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+
+    if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))) {
+        close(fd);
+        errno = EINVAL;
+        fd = -1;
+    }
+    return fd;
+}
+
+/* page_open() as a stream; NULL with errno set. */
+static FILE *page_fopen(const char *path)
+{
+    int fd = page_open(path);
+    FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;
+
+    if (f == NULL && fd >= 0)
+        close(fd);
+    return f;
+}
+
 /* Detects the format from the file's signature. */
 static int sniff(pm_engine_t *eng, const char *path, fmt_t *format)
 {
@@ -85,11 +116,14 @@ static int sniff(pm_engine_t *eng, const char *path, fmt_t *format)
     int err;
 
     *format = FMT_UNKNOWN;
-    f = fopen(path, "rb");
+    f = page_fopen(path);
     if (f == NULL) {
         err = -errno;
         return pm__engine_fail(eng, err, "%s: cannot open: %s", path,
-                               strerror(-err));
+                               err == -ELOOP    ? "a symbolic link (never "
+                                                  "followed)"
+                               : err == -EINVAL ? "not a regular file"
+                                                : strerror(-err));
     }
     n = fread(head, 1, sizeof(head), f);
     err = ferror(f) ? -(errno ? errno : EIO) : 0;
@@ -143,17 +177,24 @@ static int tiff_on_warning(TIFF *tif, void *user, const char *module,
 static TIFF *tiff_open(const char *path, tiff_msg_t *msg)
 {
     TIFFOpenOptions *opts = TIFFOpenOptionsAlloc();
-    TIFF *tif;
+    TIFF *tif = NULL;
+    int fd = page_open(path);
 
     msg->text[0] = '\0';
-    if (opts == NULL) {
-        snprintf(msg->text, sizeof(msg->text), "out of memory");
+    if (opts == NULL || fd < 0) {
+        snprintf(msg->text, sizeof(msg->text), "%s",
+                 fd < 0 ? strerror(errno) : "out of memory");
+        if (fd >= 0)
+            close(fd);
+        TIFFOpenOptionsFree(opts);
         return NULL;
     }
     TIFFOpenOptionsSetErrorHandlerExtR(opts, tiff_on_error, msg);
     TIFFOpenOptionsSetWarningHandlerExtR(opts, tiff_on_warning, msg);
-    tif = TIFFOpenExt(path, "rm", opts); /* copies the options */
+    tif = TIFFFdOpenExt(fd, path, "rm", opts); /* copies the options */
     TIFFOpenOptionsFree(opts);
+    if (tif == NULL)
+        close(fd); /* else TIFFClose closes it */
     if (tif == NULL && msg->text[0] == '\0')
         snprintf(msg->text, sizeof(msg->text), "cannot open");
     return tif;
@@ -221,7 +262,7 @@ static int bmp_dims(pm_engine_t *eng, const char *path, long long *w,
                     long long *h)
 {
     unsigned char b[26];
-    FILE *f = fopen(path, "rb");
+    FILE *f = page_fopen(path);
     size_t n = f != NULL ? fread(b, 1, sizeof(b), f) : 0;
     uint32_t hdr;
 
@@ -371,6 +412,19 @@ out:
     return pix;
 }
 
+/* pixRead() or pixReadTiff() of `path`, opened by page_fopen(). */
+static PIX *read_stream(const char *path, int tiff, int frame)
+{
+    FILE *f = page_fopen(path);
+    PIX *pix;
+
+    if (f == NULL)
+        return NULL;
+    pix = tiff ? pixReadStreamTiff(f, frame) : pixReadStream(f, 0);
+    fclose(f);
+    return pix;
+}
+
 /* Decodes frame `frame`; NULL with the reason on `eng`. */
 static PIX *decode(pm_engine_t *eng, const char *path, fmt_t format, int frame,
                    int tiled)
@@ -380,7 +434,7 @@ static PIX *decode(pm_engine_t *eng, const char *path, fmt_t format, int frame,
 
     pm__lib_clear();
     if (format != FMT_TIFF) {
-        pix = pixRead(path);
+        pix = read_stream(path, 0, 0);
         if (pix == NULL)
             pm__engine_fail(eng, PM_ECORRUPT,
                             "%s frame %d: cannot decode: corrupt or "
@@ -392,7 +446,7 @@ static PIX *decode(pm_engine_t *eng, const char *path, fmt_t format, int frame,
     if (tiled) {
         snprintf(lept, sizeof(lept), "tiled TIFF");
     } else {
-        pix = pixReadTiff(path, frame);
+        pix = read_stream(path, 1, frame);
         if (pix != NULL)
             return pix;
         snprintf(lept, sizeof(lept), "%s",
