@@ -319,10 +319,10 @@ static int not_an_image(char **problems, const char *name, const magic_t *m)
     size_t n = m->n < 8 ? m->n : 8;
 
     for (size_t i = 0; i < n; i++) {
-        snprintf(hex + 3 * i, 4, i ? " %02x" : "%02x", m->b[i]);
+        snprintf(hex + 3 * i, 4, "%02x ", m->b[i]);
         text[i] = m->b[i] >= 0x20 && m->b[i] < 0x7f ? (char)m->b[i] : '.';
     }
-    hex[n ? 3 * n - 1 : 0] = '\0';
+    hex[n > 0 ? 3 * n - 1 : 0] = '\0'; /* the last blank */
     text[n] = '\0';
     return add_line(problems,
                     "'%s': not a supported image: it starts with %s (\"%s\"), "
