@@ -532,18 +532,24 @@ static void read_batch_ini(build_t *c)
     unsigned char *data = NULL;
     ini_src_t src = {0};
     struct stat st;
-    int err, rc;
+    int fd, err, rc;
 
     if (path == NULL) {
         c->oom = 1;
         return;
     }
-    if (lstat(path, &st) != 0)
+    /* Opened once, as pages are: never through a link, never a FIFO. */
+    fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        err = errno == ELOOP ? -EISDIR : -errno;
+    else if (fstat(fd, &st) != 0)
         err = -errno;
     else if (!S_ISREG(st.st_mode))
         err = -EISDIR;
     else
-        err = pm_read_file(path, BATCH_INI_MAX, &data, &src.len);
+        err = pm_read_fd(fd, BATCH_INI_MAX, &data, &src.len);
+    if (fd >= 0)
+        close(fd);
     pm_free(path);
     if (err == PM_ENOENT)
         return; /* no batch.ini: the defaults stand */

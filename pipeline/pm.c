@@ -401,41 +401,51 @@ int pm_write_file_atomic(const char *path, const void *data, size_t len)
     return err;
 }
 
-int pm_read_file(const char *path, size_t max, unsigned char **out, size_t *len)
+int pm_read_fd(int fd, size_t max, unsigned char **out, size_t *len)
 {
-    FILE *f;
     struct stat st;
-    unsigned char *buf = NULL;
-    int err = 0;
+    unsigned char *buf;
+    size_t size, got = 0;
+    ssize_t n;
 
     *out = NULL;
     *len = 0;
-    f = fopen(path, "rb");
-    if (f == NULL)
+    if (fstat(fd, &st) != 0)
         return -errno;
-    if (fstat(fileno(f), &st) != 0) {
-        err = -errno;
-        goto out;
+    if ((size_t)st.st_size > max)
+        return PM_ETOOBIG;
+    size = (size_t)st.st_size;
+    buf = pm_malloc(size + 1);
+    if (buf == NULL)
+        return PM_ENOMEM;
+    while (got < size && (n = read(fd, buf + got, size - got)) != 0) {
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            break;
+        got += (size_t)n;
     }
-    if ((size_t)st.st_size > max) {
-        err = PM_ETOOBIG;
-        goto out;
-    }
-    buf = pm_malloc((size_t)st.st_size + 1);
-    if (buf == NULL) {
-        err = PM_ENOMEM;
-        goto out;
-    }
-    if (fread(buf, 1, (size_t)st.st_size, f) != (size_t)st.st_size) {
-        err = PM_EIO;
+    if (got != size) {
         pm_free(buf);
-        goto out;
+        return PM_EIO; /* a read error, or the file shrank */
     }
-    buf[st.st_size] = '\0';
+    buf[size] = '\0';
     *out = buf;
-    *len = (size_t)st.st_size;
-out:
-    fclose(f);
+    *len = size;
+    return 0;
+}
+
+int pm_read_file(const char *path, size_t max, unsigned char **out, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int err;
+
+    *out = NULL;
+    *len = 0;
+    if (fd < 0)
+        return -errno;
+    err = pm_read_fd(fd, max, out, len);
+    close(fd);
     return err;
 }
 

@@ -150,6 +150,9 @@ int pm_commit_file(const char *tmp_path, const char *path);
 int pm_read_file(const char *path, size_t max, unsigned char **out,
                  size_t *len);
 
+/* pm_read_file() of the file open as `fd` (borrowed: not closed). */
+int pm_read_fd(int fd, size_t max, unsigned char **out, size_t *len);
+
 /* Removes a directory tree (used only on pagemill's own work folders).
  * Symlinks, `path` itself included, are removed as links: never
  * followed. */
