@@ -5,9 +5,11 @@
  * one image file (typically a multi-page TIFF), named by work order
  * ("WO-2026-0142" or "WO-2026-0142_box17"). pm_hotfolder_scan() says which
  * batches are complete now, by marker file or by settle time, and what is
- * in them; pm_hotfolder_take() moves one into the spool by rename(2), and
- * pm_hotfolder_reject() moves one to <hot folder>/_rejected/<name>/ with an
- * ERROR.txt. Nothing here deletes anything, ever.
+ * in them (a symlink at the top is a batch to reject: the link is moved,
+ * never followed); pm_hotfolder_take() moves one into the spool by
+ * rename(2), and pm_hotfolder_reject() moves one to
+ * <hot folder>/_rejected/<name>/ with an ERROR.txt. Nothing here deletes
+ * anything, ever.
  *
  * No libuv and no catalog: the coordinator calls these from its scan timer
  * and thread pool, and records what happened in the catalog. Calls on one

@@ -13,8 +13,10 @@
  *
  *   scan:   every hot folder -> one batch step per complete batch
  *   batch:  loop: error? work order known, open, same account? -> hold,
- *           reject or go on; thread: count frames, check expected_pages,
- *           hash, take into the spool; loop: duplicate? -> pm_job_create
+ *           reject or go on; thread: open each page once (no symlink, the
+ *           file listed) and hash it, count frames (an unreadable file is
+ *           rejected here, naming it), check expected_pages, take into
+ *           the spool; loop: duplicate? -> pm_job_create
  *   reject: thread: move to _rejected/ with ERROR.txt; loop: event
  *
  * Hashing happens before the take, so the batch spends as little time as
@@ -449,8 +451,10 @@ static void batch_work(pm__intake_t *it)
         err = count_pages(it, &frames, &total, &problems);
     if (err == 0 && problems != NULL) {
         reject_here(it, problems, what_unreadable);
+        problems = NULL;
         err = 1;
     }
+    pm_free(problems);
     if (err == 0)
         err = check_expected(it, total);
     if (err == 0)
