@@ -332,15 +332,26 @@ static int not_an_image(char **problems, const char *name, const magic_t *m)
                     name, hex, text);
 }
 
+/* True when page `i` is no longer the file listed, *how saying so. */
+static int page_swapped(const pm_batch_t *b, size_t i, int *how)
+{
+    int fd, err = pm_batch_open_page(b, i, &fd, NULL);
+
+    if (err == 0)
+        close(fd);
+    *how = err;
+    return err == -ELOOP || err == PM_ECHANGED;
+}
+
 /* Frames of every file, in order. A file the engine cannot read is a
  * problem line naming it: it is never spooled for a worker to fail. */
 static int count_pages(pm__intake_t *it, int **frames, size_t *total,
-                       char **problems)
+                       char **problems, int *swapped)
 {
     pm_batch_t *b = it->b;
     char name[PM_ESCAPED_MAX], msg[PM_ESCAPED_MAX];
     const char *why;
-    int n, err;
+    int n, check, err;
 
     *total = 0;
     *frames = pm_calloc(b->nfiles + 1, sizeof(int));
@@ -351,7 +362,10 @@ static int count_pages(pm__intake_t *it, int **frames, size_t *total,
         why = pm_engine_errmsg(it->s->engine);
         if (strncmp(why, b->files[i], strlen(b->files[i])) == 0)
             why += strlen(b->files[i]); /* ": not a readable TIFF..." */
-        if (err == PM_EUNSUPP)
+        if (err != 0 && page_swapped(b, i, &check)) {
+            *swapped = 1; /* since it was hashed: not the file's fault */
+            err = swapped_line(problems, page_name(b, i, name), check);
+        } else if (err == PM_EUNSUPP)
             err = not_an_image(problems, page_name(b, i, name), &it->magic[i]);
         else if (err != 0)
             err = add_line(problems, "'%s'%s", page_name(b, i, name),
@@ -448,9 +462,9 @@ static void batch_work(pm__intake_t *it)
     pm_free(problems); /* lines before an error that ends the step */
     problems = NULL;
     if (err == 0)
-        err = count_pages(it, &frames, &total, &problems);
+        err = count_pages(it, &frames, &total, &problems, &swapped);
     if (err == 0 && problems != NULL) {
-        reject_here(it, problems, what_unreadable);
+        reject_here(it, problems, swapped ? what_swapped : what_unreadable);
         problems = NULL;
         err = 1;
     }
