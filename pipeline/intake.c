@@ -362,7 +362,8 @@ static int count_pages(pm__intake_t *it, int **frames, size_t *total,
         why = pm_engine_errmsg(it->s->engine);
         if (strncmp(why, b->files[i], strlen(b->files[i])) == 0)
             why += strlen(b->files[i]); /* ": not a readable TIFF..." */
-        if (err != 0 && page_swapped(b, i, &check)) {
+        check = err; /* the engine met a link: swapped, whatever is there now */
+        if (err == -ELOOP || (err != 0 && page_swapped(b, i, &check))) {
             *swapped = 1; /* since it was hashed: not the file's fault */
             err = swapped_line(problems, page_name(b, i, name), check);
         } else if (err == PM_EUNSUPP)
