@@ -17,6 +17,7 @@
  */
 #include "pipeline/hotfolder.h"
 
+#include <assert.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -35,9 +36,12 @@
 
 #define BATCH_INI_MAX (64 * 1024) /* batch.ini is a few lines */
 #define EXPECTED_MAX  1000000L
-#define SHOWN_MAX     1024 /* an escaped file name (NAME_MAX * 4) */
 #define SUFFIX_MAX    10000
-#define MOVE_STEM_MAX 200 /* + ".20261123T120000Z-9999" < NAME_MAX */
+#define SHOWN_PATH    4096 /* a path escaped for a log line (cut to fit) */
+#define MOVE_STEM_MAX 200  /* + ".20261123T120000Z-9999" < NAME_MAX */
+
+/* What an entry of the hot folder is. */
+enum { KIND_NONE = 0, KIND_FOLDER, KIND_FILE, KIND_LINK };
 
 /* What the handle remembers about one entry of the hot folder. */
 typedef struct tracked {
@@ -131,22 +135,16 @@ static int work_order_chars(const char *s, size_t n)
     return 1;
 }
 
-/* Writes `name` into `buf` as valid UTF-8: a name that is not valid UTF-8
- * has every byte over 0x7f shown as \xNN, control bytes always are. */
-static const char *shown(const char *name, char buf[SHOWN_MAX])
+/* `name` shown as printable, valid UTF-8 (pm_escape_name). */
+static const char *shown(const char *name, char buf[PM_ESCAPED_MAX])
 {
-    int valid = pm_utf8_valid(name);
-    size_t n = 0;
+    return pm_escape_name(name, buf, PM_ESCAPED_MAX);
+}
 
-    for (const unsigned char *p = (const unsigned char *)name;
-         *p && n + 5 < SHOWN_MAX; p++) {
-        if (*p < 0x20 || *p == 0x7f || (*p >= 0x80 && !valid))
-            n += (size_t)snprintf(buf + n, 5, "\\x%02x", *p);
-        else
-            buf[n++] = (char)*p;
-    }
-    buf[n] = '\0';
-    return buf;
+/* A path (holding a batch name) for a log line, as shown() does. */
+static const char *shown_path(const char *path, char buf[SHOWN_PATH])
+{
+    return pm_escape_name(path, buf, SHOWN_PATH);
 }
 
 /* The batch's name without a file's extension: a new string or NULL. */
@@ -194,11 +192,6 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static int cmp_natural(const void *a, const void *b)
-{
-    return pm_natural_cmp(*(char *const *)a, *(char *const *)b);
-}
-
 static void free_strv(char **v, size_t n)
 {
     if (v == NULL)
@@ -223,6 +216,25 @@ static int strv_push(char ***v, size_t *n, char *s)
     grown[(*n)++] = s;
     *v = grown;
     return 0;
+}
+
+/* Appends page `path` (taken: freed on failure), listed as `st`, to the
+ * batch's files and ids. */
+static int add_file(pm_batch_t *b, char *path, const struct stat *st)
+{
+    pm_file_id_t *ids;
+
+    if (path == NULL)
+        return PM_ENOMEM;
+    ids = pm_realloc(b->ids, (b->nfiles + 1) * sizeof(*ids));
+    if (ids == NULL) {
+        pm_free(path);
+        return PM_ENOMEM;
+    }
+    b->ids = ids;
+    ids[b->nfiles].dev = st->st_dev;
+    ids[b->nfiles].ino = st->st_ino;
+    return strv_push(&b->files, &b->nfiles, path);
 }
 
 /* One line of a snapshot: name, type, size and mtime ('/' cannot occur
@@ -344,6 +356,10 @@ static const char hint_layout[] =
     "Put every page image directly in the batch folder (TIFF, PNG, JPEG, JPEG "
     "2000 or BMP; no sub-folders or links) and move the batch back into the "
     "hot folder.";
+static const char hint_link[] =
+    "Put the batch folder or image file itself into the hot folder, not a "
+    "link to it. The link was moved here as it was; what it pointed to "
+    "was not touched.";
 static const char hint_read[] =
     "Check that pagemill may read the batch folder, and move the batch back "
     "into the hot folder.";
@@ -374,11 +390,19 @@ static int profile_allowed(const pm_hotfolder_t *hf, const char *name)
 
 /* ---- batch.ini ---- */
 
+/* The keys of batch.ini, each of which may be given once. */
+static const char *const ini_keys[] = {
+    "work_order", "account", "profile", "operator", "notes", "expected_pages",
+};
+#define NKEYS (sizeof(ini_keys) / sizeof(ini_keys[0]))
+
 typedef struct ini_src {
     build_t *c;
     const char *data;
     size_t len, pos;
     int line;
+    int indented;          /* the current line starts with a blank */
+    int first_line[NKEYS]; /* where each key was given, or 0 */
 } ini_src_t;
 
 /* inih's reader over the file's bytes, counting lines. A line longer
@@ -405,6 +429,7 @@ static char *batch_ini_reader(char *str, int num, void *stream)
     }
     memcpy(str, start, n);
     str[n] = '\0';
+    src->indented = n > 0 && (str[0] == ' ' || str[0] == '\t');
     if (!pm_utf8_valid(str)) {
         problem(src->c, hint_ini,
                 "%s:%d: not valid UTF-8 (save the file as UTF-8)", PM_BATCH_INI,
@@ -440,12 +465,40 @@ static void ini_string(ini_src_t *src, const char *key, const char *v,
         (void)set_str(src->c, dst, v);
 }
 
+/* True (after reporting it) when `key` was given before: a batch.ini
+ * with two work orders, say, is refused rather than one of them used. */
+static int ini_repeated(ini_src_t *src, const char *key)
+{
+    for (size_t i = 0; i < NKEYS; i++) {
+        if (strcmp(key, ini_keys[i]) != 0)
+            continue;
+        if (src->first_line[i] == 0) {
+            src->first_line[i] = src->line;
+            return 0;
+        }
+        if (src->indented)
+            problem(src->c, hint_ini,
+                    "%s:%d: %s: a line starting with a blank continues the "
+                    "value of line %d; give each value on one line",
+                    PM_BATCH_INI, src->line, key, src->first_line[i]);
+        else
+            problem(src->c, hint_ini,
+                    "%s:%d: %s: given twice (also on line %d); each key may "
+                    "be given once",
+                    PM_BATCH_INI, src->line, key, src->first_line[i]);
+        return 1;
+    }
+    return 0;
+}
+
 static int batch_ini_entry(void *user, const char *section, const char *key,
                            const char *v)
 {
     ini_src_t *src = user;
     pm_batch_t *b = src->c->b;
 
+    if (ini_repeated(src, key))
+        return 1;
     if (*section != '\0' && strcmp(section, "batch") != 0)
         problem(src->c, hint_ini,
                 "%s:%d: [%s] %s: unknown section (expected none or [batch])",
@@ -479,18 +532,24 @@ static void read_batch_ini(build_t *c)
     unsigned char *data = NULL;
     ini_src_t src = {0};
     struct stat st;
-    int err, rc;
+    int fd, err, rc;
 
     if (path == NULL) {
         c->oom = 1;
         return;
     }
-    if (lstat(path, &st) != 0)
+    /* Opened once, as pages are: never through a link, never a FIFO. */
+    fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        err = errno == ELOOP ? -EISDIR : -errno;
+    else if (fstat(fd, &st) != 0)
         err = -errno;
     else if (!S_ISREG(st.st_mode))
         err = -EISDIR;
     else
-        err = pm_read_file(path, BATCH_INI_MAX, &data, &src.len);
+        err = pm_read_fd(fd, BATCH_INI_MAX, &data, &src.len);
+    if (fd >= 0)
+        close(fd);
     pm_free(path);
     if (err == PM_ENOENT)
         return; /* no batch.ini: the defaults stand */
@@ -519,7 +578,7 @@ static void read_batch_ini(build_t *c)
 /* Judges one entry of a folder batch: a page, ignored, or a problem. */
 static int list_entry(build_t *c, const char *name)
 {
-    char buf[SHOWN_MAX];
+    char buf[PM_ESCAPED_MAX];
     char *child;
     struct stat st;
 
@@ -542,12 +601,44 @@ static int list_entry(build_t *c, const char *name)
         problem(
             c, hint_layout,
             "'%s' is a sub-folder; pages must be directly in the batch folder",
-            name);
+            shown(name, buf));
+    else if (pm_image_name(name) && S_ISLNK(st.st_mode))
+        problem(c, hint_layout, "'%s' is a symbolic link, not a page image",
+                shown(name, buf));
     else if (pm_image_name(name) && !S_ISREG(st.st_mode))
-        problem(c, hint_layout, "'%s' is not a regular file (a link?)", name);
+        problem(c, hint_layout, "'%s' is not a regular file", shown(name, buf));
     else if (pm_image_name(name))
-        return strv_push(&c->b->files, &c->b->nfiles, child);
+        return add_file(c->b, child, &st);
     pm_free(child);
+    return 0;
+}
+
+typedef struct page_ref {
+    char *file;
+    pm_file_id_t id;
+} page_ref_t;
+
+static int cmp_page_ref(const void *a, const void *b)
+{
+    return pm_natural_cmp(((const page_ref_t *)a)->file,
+                          ((const page_ref_t *)b)->file);
+}
+
+/* Sorts the pages in natural order of name, each with its id. */
+static int sort_files(pm_batch_t *b)
+{
+    page_ref_t *v = pm_malloc(b->nfiles * sizeof(*v));
+
+    if (v == NULL)
+        return PM_ENOMEM;
+    for (size_t i = 0; i < b->nfiles; i++)
+        v[i] = (page_ref_t){b->files[i], b->ids[i]};
+    qsort(v, b->nfiles, sizeof(*v), cmp_page_ref);
+    for (size_t i = 0; i < b->nfiles; i++) {
+        b->files[i] = v[i].file;
+        b->ids[i] = v[i].id;
+    }
+    pm_free(v);
     return 0;
 }
 
@@ -575,7 +666,7 @@ static void list_pages(build_t *c)
         return;
     }
     if (c->b->nfiles > 0)
-        qsort(c->b->files, c->b->nfiles, sizeof(char *), cmp_natural);
+        c->oom |= sort_files(c->b) != 0;
     else
         problem(c, hint_layout,
                 "no page images (TIFF, PNG, JPEG, JPEG 2000 or BMP) in the "
@@ -585,7 +676,7 @@ static void list_pages(build_t *c)
 /* The work order from the name, unless batch.ini gave one. */
 static void name_checks(build_t *c)
 {
-    char buf[SHOWN_MAX];
+    char buf[PM_ESCAPED_MAX];
     char *stem = batch_stem(c->b);
 
     if (stem == NULL) {
@@ -622,6 +713,7 @@ void pm_batch_free(pm_batch_t *b)
     pm_free(b->operator_name);
     pm_free(b->notes);
     free_strv(b->files, b->nfiles);
+    pm_free(b->ids);
     pm_free(b->error);
     pm_free(b->what_to_do);
     pm_free(b);
@@ -677,18 +769,28 @@ static int build_finish(build_t *c)
 /* Builds the batch for a complete entry into *out (NULL when it vanished
  * meanwhile: the next scan forgets it). */
 static int batch_build(pm_hotfolder_t *hf, const char *name, const char *path,
-                       int is_file, pm_batch_t **out)
+                       int kind, pm_batch_t **out)
 {
+    char buf[PM_ESCAPED_MAX];
     build_t c = {0};
+    struct stat st;
     int err;
 
     *out = NULL;
     c.hf = hf;
-    c.b = batch_new(hf, name, path, is_file);
+    c.b = batch_new(hf, name, path, kind != KIND_FOLDER);
     if (c.b == NULL)
         return PM_ENOMEM;
-    if (is_file) {
-        if (strv_push(&c.b->files, &c.b->nfiles, pm_strdup(path)) != 0)
+    if (kind == KIND_LINK) {
+        problem(&c, hint_link,
+                "'%s' is a symbolic link; pagemill takes only folders and "
+                "image files put into the hot folder itself, and never "
+                "follows a link out of it",
+                shown(name, buf));
+    } else if (kind == KIND_FILE) {
+        if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode))
+            c.gone = 1; /* changed since the scan: judged afresh */
+        else if (add_file(c.b, pm_strdup(path), &st) != 0)
             c.oom = 1;
     } else {
         read_batch_ini(&c);
@@ -906,17 +1008,20 @@ static int marker_present(const pm_hotfolder_t *hf, const char *path)
     return found;
 }
 
-/* What kind of batch a hot folder entry is: 1 folder, 2 file, 0 none. */
+/* What kind of batch a hot folder entry is. A symlink is one to reject
+ * (the link itself, never what it names). */
 static int entry_kind(const char *name, const char *path)
 {
     struct stat st;
 
     if (never_taken(name) || strcmp(name, PM_REJECTED_DIR) == 0 ||
         lstat(path, &st) != 0)
-        return 0;
+        return KIND_NONE;
     if (S_ISDIR(st.st_mode))
-        return 1;
-    return S_ISREG(st.st_mode) && pm_image_name(name) ? 2 : 0;
+        return KIND_FOLDER;
+    if (S_ISLNK(st.st_mode))
+        return KIND_LINK;
+    return S_ISREG(st.st_mode) && pm_image_name(name) ? KIND_FILE : KIND_NONE;
 }
 
 /* Looks at one entry of the hot folder; a batch complete now is pushed
@@ -938,13 +1043,13 @@ static int scan_entry(pm_hotfolder_t *hf, const char *name, int64_t now,
     if (t != NULL)
         t->seen = 1;
     if (t != NULL && !t->returned) {
-        if (kind == 1 && hf->cfg.marker != NULL)
+        if (kind == KIND_FOLDER && hf->cfg.marker != NULL)
             rc = marker_present(hf, path);
         else
-            rc = settled(hf, t, path, kind == 2, now);
+            rc = settled(hf, t, path, kind != KIND_FOLDER, now);
     }
     if (rc == 1)
-        rc = batch_build(hf, name, path, kind == 2, &b);
+        rc = batch_build(hf, name, path, kind, &b);
     if (b != NULL) {
         b->next = *list;
         *list = b;
@@ -1050,7 +1155,7 @@ static int reserve_dir(const char *parent, const char *base, char **dir)
 
         if (p == NULL)
             return PM_ENOMEM;
-        if (mkdir(p, 0777) == 0) {
+        if (mkdir(p, pm_dir_mode) == 0) {
             *dir = p;
             return 0;
         }
@@ -1128,6 +1233,7 @@ static int move_prepare(const char *src, const char *parent, const char *base,
  * (it is ours and empty) and the error logged with both paths. */
 static int move_rename(const pm_hotfolder_t *hf, const char *src, move_t *m)
 {
+    char a[SHOWN_PATH], b[SHOWN_PATH];
     int err;
 
     if (rename(src, m->target) == 0)
@@ -1139,10 +1245,11 @@ static int move_rename(const pm_hotfolder_t *hf, const char *src, move_t *m)
                "%s: cannot move %s to %s: not on the same filesystem; intake "
                "moves batches by rename and never copies, so keep the spool on "
                "the hot folders' filesystem",
-               hf->cfg.name, src, m->target);
+               hf->cfg.name, shown_path(src, a), shown_path(m->target, b));
     else
         pm_log(PM_LOG_ERROR, "hotfolder", "%s: cannot move %s to %s: %s",
-               hf->cfg.name, src, m->target, pm_strerror(err));
+               hf->cfg.name, shown_path(src, a), shown_path(m->target, b),
+               pm_strerror(err));
     return err;
 }
 
@@ -1161,6 +1268,49 @@ static int move_sync(const move_t *m)
             err = e;
     }
     return err;
+}
+
+/* ---- opening pages ---- */
+
+int pm_batch_open_page(const pm_batch_t *b, size_t i, int *fd, int64_t *size)
+{
+    struct stat st;
+    int f, err = 0;
+
+    assert(i < b->nfiles);
+    *fd = -1;
+    f = open(b->files[i], O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (f < 0)
+        return -errno;
+    if (fstat(f, &st) != 0)
+        err = -errno;
+    else if (!S_ISREG(st.st_mode) || st.st_dev != b->ids[i].dev ||
+             st.st_ino != b->ids[i].ino)
+        err = PM_ECHANGED;
+    if (err != 0) {
+        close(f);
+        return err;
+    }
+    if (size != NULL)
+        *size = (int64_t)st.st_size;
+    *fd = f;
+    return 0;
+}
+
+int pm_batch_check_pages(const pm_batch_t *b, size_t *bad)
+{
+    int fd, err;
+
+    *bad = 0;
+    for (size_t i = 0; i < b->nfiles; i++) {
+        err = pm_batch_open_page(b, i, &fd, NULL);
+        if (err != 0) {
+            *bad = i;
+            return err;
+        }
+        close(fd);
+    }
+    return 0;
 }
 
 /* ---- take ---- */
@@ -1224,8 +1374,12 @@ static int take_locked(pm_hotfolder_t *hf, pm_batch_t *b, const char *spool_dir,
 {
     move_t m = {0};
     char **files, *path;
-    int err;
+    size_t bad;
+    int err, check;
 
+    err = pm_batch_check_pages(b, &bad); /* what is moved is what was listed */
+    if (err != 0)
+        return err;
     err = take_prepare(b, spool_dir, &m, &files, &path);
     if (err == 0)
         err = move_rename(hf, b->path, &m);
@@ -1244,7 +1398,8 @@ static int take_locked(pm_hotfolder_t *hf, pm_batch_t *b, const char *spool_dir,
     m.dest = NULL;
     move_cleanup(&m);
     forget_locked(hf, b->name);
-    return err;
+    check = pm_batch_check_pages(b, &bad); /* swapped during the rename? */
+    return check != 0 ? check : err;
 }
 
 int pm_hotfolder_take(pm_hotfolder_t *hf, pm_batch_t *b, const char *spool_dir,
@@ -1277,7 +1432,7 @@ static char *error_text(const pm_hotfolder_t *hf, const pm_batch_t *b,
                         const char *why, const char *what_to_do)
 {
     strbuf_t sb = {0};
-    char now[32], buf[SHOWN_MAX];
+    char now[32], buf[PM_ESCAPED_MAX];
 
     pm_utc_iso8601(now);
     sb_printf(&sb, "pagemill could not accept this batch.\n\n");
@@ -1296,13 +1451,15 @@ static char *error_text(const pm_hotfolder_t *hf, const pm_batch_t *b,
     return sb.s;
 }
 
-/* Writes ERROR.txt into `dir`, or ERROR-2.txt... if the batch had one. */
-static int write_error_txt(const char *dir, const char *text)
+/* Writes ERROR.txt into `dir`, or ERROR-2.txt... if the batch had one;
+ * stores the path written in *out (new string). */
+static int write_error_txt(const char *dir, const char *text, char **out)
 {
     struct stat st;
     char *path = NULL;
     int err;
 
+    *out = NULL;
     for (int k = 1; k < SUFFIX_MAX; k++) {
         path = k == 1 ? pm_asprintf("%s/ERROR.txt", dir)
                       : pm_asprintf("%s/ERROR-%d.txt", dir, k);
@@ -1316,7 +1473,53 @@ static int write_error_txt(const char *dir, const char *text)
     if (path == NULL)
         return PM_EEXIST;
     err = pm_write_file_atomic(path, text, strlen(text));
-    pm_free(path);
+    if (err == 0)
+        *out = path;
+    else
+        pm_free(path);
+    return err;
+}
+
+/* The reason first, then the move: ERROR.txt goes into the batch folder
+ * (or, for a single file, the folder reserved for it) before the rename,
+ * so a batch is never in _rejected/ without it. When the write fails
+ * (a full disk), nothing moves; when the rename fails, our ERROR.txt is
+ * removed again. */
+static int reject_move(pm_hotfolder_t *hf, const pm_batch_t *b,
+                       const char *rejected, const char *stem, const char *text)
+{
+    char x[SHOWN_PATH], y[SHOWN_PATH];
+    move_t m = {0};
+    char *written = NULL;
+    int err, into_dest;
+
+    err = move_prepare(b->path, rejected, stem, &m);
+    if (err != 0)
+        return err;
+    into_dest = strcmp(m.target, m.dest) != 0; /* a single file */
+    err = write_error_txt(into_dest ? m.dest : b->path, text, &written);
+    if (err != 0) {
+        rmdir(m.dest);
+        pm_log(PM_LOG_ERROR, "hotfolder",
+               "%s: cannot write the reason for rejecting %s, so it stays "
+               "where it is: %s",
+               hf->cfg.name, shown_path(b->path, x), pm_strerror(err));
+    } else if ((err = move_rename(hf, b->path, &m)) != 0) {
+        unlink(written);
+        if (into_dest)
+            rmdir(m.dest);
+    } else {
+        forget_locked(hf, b->name);
+        err = move_sync(&m);
+        if (err == 0)
+            err = pm_fsync_parent(rejected);
+        if (err != 0)
+            pm_log(PM_LOG_ERROR, "hotfolder", "%s: rejected %s to %s, but: %s",
+                   hf->cfg.name, shown_path(b->path, x), shown_path(m.dest, y),
+                   pm_strerror(err));
+    }
+    pm_free(written);
+    move_cleanup(&m);
     return err;
 }
 
@@ -1326,27 +1529,12 @@ static int reject_locked(pm_hotfolder_t *hf, const pm_batch_t *b,
     char *rejected = pm_asprintf("%s/%s", hf->cfg.path, PM_REJECTED_DIR);
     char *stem = move_stem(b);
     char *text = error_text(hf, b, why, what_to_do);
-    move_t m = {0};
     int err = rejected && stem && text ? 0 : PM_ENOMEM;
 
     if (err == 0)
         err = pm_mkdir_p(rejected);
     if (err == 0)
-        err = move_prepare(b->path, rejected, stem, &m);
-    if (err == 0)
-        err = move_rename(hf, b->path, &m);
-    if (err == 0) {
-        int sync = move_sync(&m);
-
-        forget_locked(hf, b->name);
-        err = write_error_txt(m.dest, text);
-        if (err == 0)
-            err = sync != 0 ? sync : pm_fsync_parent(rejected);
-        if (err != 0)
-            pm_log(PM_LOG_ERROR, "hotfolder", "%s: rejected %s to %s, but: %s",
-                   hf->cfg.name, b->path, m.dest, pm_strerror(err));
-    }
-    move_cleanup(&m);
+        err = reject_move(hf, b, rejected, stem, text);
     pm_free(rejected);
     pm_free(stem);
     pm_free(text);

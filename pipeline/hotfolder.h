@@ -5,9 +5,11 @@
  * one image file (typically a multi-page TIFF), named by work order
  * ("WO-2026-0142" or "WO-2026-0142_box17"). pm_hotfolder_scan() says which
  * batches are complete now, by marker file or by settle time, and what is
- * in them; pm_hotfolder_take() moves one into the spool by rename(2), and
- * pm_hotfolder_reject() moves one to <hot folder>/_rejected/<name>/ with an
- * ERROR.txt. Nothing here deletes anything, ever.
+ * in them (a symlink at the top is a batch to reject: the link is moved,
+ * never followed); pm_hotfolder_take() moves one into the spool by
+ * rename(2), and pm_hotfolder_reject() moves one to
+ * <hot folder>/_rejected/<name>/ with an ERROR.txt. Nothing here deletes
+ * anything, ever.
  *
  * No libuv and no catalog: the coordinator calls these from its scan timer
  * and thread pool, and records what happened in the catalog. Calls on one
@@ -19,6 +21,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "config/config.h"
 
@@ -28,6 +31,13 @@
 #define PM_BATCH_INI "batch.ini"
 
 typedef struct pm_hotfolder pm_hotfolder_t;
+
+/* Which file a page is: what the scan listed, so that intake and the take
+ * can tell it from anything swapped in later. */
+typedef struct pm_file_id {
+    dev_t dev;
+    ino_t ino;
+} pm_file_id_t;
 
 /*
  * One complete batch, as pm_hotfolder_scan() found it. Every string and
@@ -48,6 +58,7 @@ typedef struct pm_batch {
     char *notes;           /* batch.ini, or NULL */
     long expected_pages;   /* batch.ini, or -1: check after counting frames */
     char **files;          /* image paths in page order (natural sort) */
+    pm_file_id_t *ids;     /* files[i] as listed (lstat: a regular file) */
     size_t nfiles;
     char *error;      /* NULL, or why it must be rejected: one line per
                          problem, valid UTF-8 (odd bytes shown as \xNN) */
@@ -100,14 +111,17 @@ int pm_hotfolder_scan(pm_hotfolder_t *hf, int64_t now, pm_batch_t **ready,
  * Moves batch `b` (borrowed; updated in place) into a new folder
  * `spool_dir`/<name>.<UTC time>[-N] by rename(2) and fsyncs both parent
  * folders. A folder batch becomes that folder; a single-file batch is
- * put inside it. b->path and b->files are updated to the new place. On
- * success stores the spooled folder in *spooled (a new string the caller
- * owns). On failure *spooled is NULL, nothing has moved, and the result
- * is PM_ENOMEM or -errno (logged with both paths): -EXDEV when the spool
- * is on another filesystem, for intake never copies. One exception: when
- * the rename worked but an fsync then failed, the batch has moved (b and
- * *spooled are set) and that fsync's -errno is returned. `spool_dir` is
- * created if needed.
+ * put inside it. b->path and b->files are updated to the new place. Every
+ * page is checked with pm_batch_check_pages() before the move and again
+ * after it. On success stores the spooled folder in *spooled (a new
+ * string the caller owns). On failure *spooled is NULL, nothing has
+ * moved, and the result is PM_ENOMEM or -errno (logged with both paths):
+ * -EXDEV when the spool is on another filesystem, for intake never
+ * copies; -ELOOP or PM_ECHANGED when a page is not the file listed. Two
+ * exceptions, when the rename worked (b and *spooled are then set): a
+ * page found swapped after it returns -ELOOP or PM_ECHANGED (reject the
+ * batch from the spool), and a failed fsync returns its -errno.
+ * `spool_dir` is created if needed.
  */
 int pm_hotfolder_take(pm_hotfolder_t *hf, pm_batch_t *b, const char *spool_dir,
                       char **spooled);
@@ -115,16 +129,38 @@ int pm_hotfolder_take(pm_hotfolder_t *hf, pm_batch_t *b, const char *spool_dir,
 /*
  * Moves batch `b` (borrowed) from wherever it is now (the hot folder, or
  * the spool after a take) to <hot folder>/_rejected/<name>/ (adding -2,
- * -3... when that is taken; a single-file batch goes inside that folder,
- * <name> without its extension) and writes ERROR.txt there, atomically,
- * with the batch name, the UTC time, `why` and `what_to_do` (both
- * borrowed; NULL uses b->error and b->what_to_do). An ERROR.txt the batch
- * already had is kept and the new one is named ERROR-2.txt, ERROR-3.txt...
- * Returns 0 or -errno; when the move worked but ERROR.txt could not be
- * written, the batch stays in _rejected and the error is returned.
+ * -3... when that is taken; a single-file batch, or a symlink, goes inside
+ * that folder, <name> without its extension: a link is moved as a link)
+ * with an ERROR.txt holding the batch name, the UTC time, `why` and
+ * `what_to_do` (both borrowed; NULL uses b->error and b->what_to_do). An
+ * ERROR.txt the batch already had is kept and the new one is named
+ * ERROR-2.txt, ERROR-3.txt... ERROR.txt is written (durably) before the
+ * move: when it cannot be written (a full disk) nothing moves. Returns 0
+ * or -errno; when the move worked but a folder fsync failed, the batch is
+ * in _rejected and that error is returned.
  */
 int pm_hotfolder_reject(pm_hotfolder_t *hf, const pm_batch_t *b,
                         const char *why, const char *what_to_do);
+
+/*
+ * Opens page `i` of batch `b` (borrowed) for reading, once, the way every
+ * page of a hot folder must be opened: without following a symlink
+ * (O_NOFOLLOW) or blocking on a FIFO (O_NONBLOCK), then checks on the
+ * descriptor that it is a regular file and the one the scan listed (same
+ * device and inode). On success stores the descriptor in *fd (the caller
+ * closes it) and its size in *size when `size` is not NULL. On failure
+ * *fd is -1 and the result is -ELOOP (a symlink is there now),
+ * PM_ECHANGED (another file, or not a regular file) or -errno.
+ */
+int pm_batch_open_page(const pm_batch_t *b, size_t i, int *fd, int64_t *size);
+
+/*
+ * Checks that every page of `b` (borrowed) at its current path is still
+ * the file the scan listed, with pm_batch_open_page(): after a take, that
+ * what was moved into the spool is what was hashed. Returns 0, or the
+ * first failure with its page index in *bad.
+ */
+int pm_batch_check_pages(const pm_batch_t *b, size_t *bad);
 
 /* Lets later scans judge batch `b` (borrowed) afresh, e.g. after a take
  * that failed and will be retried. */

@@ -13,8 +13,10 @@
  *
  *   scan:   every hot folder -> one batch step per complete batch
  *   batch:  loop: error? work order known, open, same account? -> hold,
- *           reject or go on; thread: count frames, check expected_pages,
- *           hash, take into the spool; loop: duplicate? -> pm_job_create
+ *           reject or go on; thread: open each page once (no symlink, the
+ *           file listed) and hash it, count frames (an unreadable file is
+ *           rejected here, naming it), check expected_pages, take into
+ *           the spool; loop: duplicate? -> pm_job_create
  *   reject: thread: move to _rejected/ with ERROR.txt; loop: event
  *
  * Hashing happens before the take, so the batch spends as little time as
@@ -26,6 +28,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,9 +41,16 @@
 #define SCAN_MIN_MS  200
 #define KICK_MS      200 /* after a filesystem event, let it settle */
 #define HASH_BUF     (256 * 1024)
+#define PATH_SHOWN   4096 /* a path escaped for a log line */
 #define ACTOR_INTAKE "intake"
 
 typedef enum { STEP_SCAN, STEP_BATCH, STEP_REJECT } step_t;
+
+/* The first bytes of a page, read while hashing it. */
+typedef struct magic {
+    unsigned char b[16];
+    size_t n;
+} magic_t;
 
 struct pm__intake {
     uv_work_t req;
@@ -61,6 +71,7 @@ struct pm__intake {
     pm_page_input_t *pages;
     size_t npages;
     char (*sha)[65]; /* one per file */
+    magic_t *magic;  /* one per file: its first bytes */
     char *spooled;
     int err;      /* the thread's step failed (logged by the thread) */
     int rejected; /* the batch went to _rejected/ */
@@ -84,6 +95,7 @@ static void item_free(pm__intake_t *it)
     pm_free(it->account);
     pm_free(it->pages);
     pm_free(it->sha);
+    pm_free(it->magic);
     pm_free(it->spooled);
     pm_free(it);
 }
@@ -144,32 +156,89 @@ static void make_reject(pm__intake_t *it, char *why, const char *what)
 
 /* ---- the thread halves ---- */
 
-/* SHA-256 of a file as 64 hex digits. 0 or -errno / PM_ENOMEM. */
-static int file_sha256(const char *path, char hex[65])
+/* Rejects the batch now, from the thread, with `why` (taken) and `what`:
+ * it->rejected, or it->err when that failed (the next scan tries again). */
+static void reject_here(pm__intake_t *it, char *why, const char *what)
+{
+    pm_free(it->why);
+    it->why = why;
+    pm_free(it->what);
+    it->what = pm_strdup(what);
+    if (it->why == NULL || it->what == NULL) {
+        it->err = 1;
+        return;
+    }
+    it->rejected =
+        pm_hotfolder_reject(it->w->hf, it->b, it->why, it->what) == 0;
+    it->err = !it->rejected;
+}
+
+/* Appends one line to *text (NULL at first). 0 or PM_ENOMEM. */
+static int add_line(char **text, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int add_line(char **text, const char *fmt, ...)
+{
+    char *line, *joined;
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    line = n >= 0 ? pm_malloc((size_t)n + 1) : NULL;
+    if (line == NULL)
+        return PM_ENOMEM;
+    va_start(ap, fmt);
+    vsnprintf(line, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    joined = *text ? pm_asprintf("%s\n%s", *text, line) : pm_strdup(line);
+    pm_free(line);
+    if (joined == NULL)
+        return PM_ENOMEM;
+    pm_free(*text);
+    *text = joined;
+    return 0;
+}
+
+/* The name of page `i` inside its batch, escaped for a message. */
+static const char *page_name(const pm_batch_t *b, size_t i,
+                             char buf[PM_ESCAPED_MAX])
+{
+    const char *slash = strrchr(b->files[i], '/');
+
+    return pm_escape_name(slash ? slash + 1 : b->files[i], buf, PM_ESCAPED_MAX);
+}
+
+/* SHA-256 of the open file `fd` as 64 hex digits; its first bytes go into
+ * m. 0 or -errno / PM_ENOMEM. */
+static int fd_sha256(int fd, char hex[65], magic_t *m)
 {
     unsigned char md[EVP_MAX_MD_SIZE], *buf = pm_malloc(HASH_BUF);
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     unsigned int mdlen = 0;
-    int fd = -1, err = 0;
+    int err = 0;
     ssize_t n;
 
     if (buf == NULL || ctx == NULL ||
         EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
         err = PM_ENOMEM;
-    if (err == 0 && (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-        err = -errno;
     while (err == 0 && (n = read(fd, buf, HASH_BUF)) != 0) {
-        if (n < 0 && errno != EINTR)
+        if (n < 0 && errno != EINTR) {
             err = -errno;
-        else if (n > 0 && EVP_DigestUpdate(ctx, buf, (size_t)n) != 1)
+        } else if (n > 0 && EVP_DigestUpdate(ctx, buf, (size_t)n) != 1) {
             err = PM_EIO;
+        } else if (n > 0 && m->n < sizeof(m->b)) {
+            size_t k = sizeof(m->b) - m->n < (size_t)n ? sizeof(m->b) - m->n
+                                                       : (size_t)n;
+            memcpy(m->b + m->n, buf, k);
+            m->n += k;
+        }
     }
     if (err == 0 && EVP_DigestFinal_ex(ctx, md, &mdlen) != 1)
         err = PM_EIO;
     for (unsigned int i = 0; err == 0 && i < mdlen && i < 32; i++)
         snprintf(hex + 2 * i, 3, "%02x", md[i]);
-    if (fd >= 0)
-        close(fd);
     EVP_MD_CTX_free(ctx);
     pm_free(buf);
     return err;
@@ -184,23 +253,126 @@ static void scan_work(pm__intake_t *it)
         pm_hotfolder_scan(s->watches[i]->hf, it->now, &it->found[i], &n);
 }
 
-/* Frames of every file, in order; a file that cannot be counted is one
- * page, which its worker then fails with the reason. */
-static int count_pages(pm__intake_t *it, int **frames, size_t *total)
+static const char what_swapped[] =
+    "Put the page images themselves (not links to them) directly in the "
+    "batch folder, leave the batch alone while pagemill takes it in, and "
+    "move it back into the hot folder.";
+static const char what_unreadable[] =
+    "Scan or export the files named above again (each must be a TIFF, PNG, "
+    "JPEG, JPEG 2000 or BMP image) and move the batch back into the hot "
+    "folder.";
+
+/* One line for a page that is not the file the scan listed; PM_ENOMEM. */
+static int swapped_line(char **problems, const char *name, int err)
+{
+    if (err == -ELOOP)
+        return add_line(problems,
+                        "'%s' was replaced by a symbolic link after the "
+                        "batch was listed; links are never followed",
+                        name);
+    return add_line(problems,
+                    "'%s' was replaced by another file (or something that is "
+                    "not a regular file) after the batch was listed",
+                    name);
+}
+
+/* Opens each page once (pm_batch_open_page: no symlink followed, the
+ * file the scan listed) and hashes that descriptor. A page swapped or
+ * empty is a problem line; another failure is returned (the next scan
+ * tries again). */
+static int hash_files(pm__intake_t *it, char **problems, int *swapped)
 {
     pm_batch_t *b = it->b;
-    int n;
+    char name[PM_ESCAPED_MAX], path[PATH_SHOWN];
+    int64_t size;
+    int fd, err;
+
+    it->sha = pm_calloc(b->nfiles + 1, sizeof(*it->sha));
+    it->magic = pm_calloc(b->nfiles + 1, sizeof(*it->magic));
+    if (it->sha == NULL || it->magic == NULL)
+        return PM_ENOMEM;
+    for (size_t i = 0; i < b->nfiles; i++) {
+        err = pm_batch_open_page(b, i, &fd, &size);
+        if (err == -ELOOP || err == PM_ECHANGED) {
+            *swapped = 1;
+            err = swapped_line(problems, page_name(b, i, name), err);
+        } else if (err == 0 && size == 0) {
+            close(fd);
+            err = add_line(problems, "'%s': zero-byte file",
+                           page_name(b, i, name));
+        } else if (err == 0) {
+            err = fd_sha256(fd, it->sha[i], &it->magic[i]);
+            close(fd);
+        }
+        if (err != 0) {
+            pm_log(PM_LOG_ERROR, "intake", "cannot read %s: %s",
+                   pm_escape_name(b->files[i], path, sizeof(path)),
+                   pm_strerror(err));
+            return err;
+        }
+    }
+    return 0;
+}
+
+/* The first bytes of a file that is no image, as hex and text. */
+static int not_an_image(char **problems, const char *name, const magic_t *m)
+{
+    char hex[3 * sizeof(m->b) + 1] = "", text[sizeof(m->b) + 1] = "";
+    size_t n = m->n < 8 ? m->n : 8;
+
+    for (size_t i = 0; i < n; i++) {
+        snprintf(hex + 3 * i, 4, "%02x ", m->b[i]);
+        text[i] = m->b[i] >= 0x20 && m->b[i] < 0x7f ? (char)m->b[i] : '.';
+    }
+    hex[n > 0 ? 3 * n - 1 : 0] = '\0'; /* the last blank */
+    text[n] = '\0';
+    return add_line(problems,
+                    "'%s': not a supported image: it starts with %s (\"%s\"), "
+                    "which is not TIFF, PNG, JPEG, JPEG 2000 or BMP",
+                    name, hex, text);
+}
+
+/* True when page `i` is no longer the file listed, *how saying so. */
+static int page_swapped(const pm_batch_t *b, size_t i, int *how)
+{
+    int fd, err = pm_batch_open_page(b, i, &fd, NULL);
+
+    if (err == 0)
+        close(fd);
+    *how = err;
+    return err == -ELOOP || err == PM_ECHANGED;
+}
+
+/* Frames of every file, in order. A file the engine cannot read is a
+ * problem line naming it: it is never spooled for a worker to fail. */
+static int count_pages(pm__intake_t *it, int **frames, size_t *total,
+                       char **problems, int *swapped)
+{
+    pm_batch_t *b = it->b;
+    char name[PM_ESCAPED_MAX], msg[PM_ESCAPED_MAX];
+    const char *why;
+    int n, check, err;
 
     *total = 0;
     *frames = pm_calloc(b->nfiles + 1, sizeof(int));
     if (*frames == NULL)
         return PM_ENOMEM;
     for (size_t i = 0; i < b->nfiles; i++) {
-        if (pm_load_count_frames(it->s->engine, b->files[i], &n) != 0) {
-            pm_log(PM_LOG_WARN, "intake", "%s: %s", b->name,
-                   pm_engine_errmsg(it->s->engine));
-            n = 1;
-        }
+        err = pm_load_count_frames(it->s->engine, b->files[i], &n);
+        why = pm_engine_errmsg(it->s->engine);
+        if (strncmp(why, b->files[i], strlen(b->files[i])) == 0)
+            why += strlen(b->files[i]); /* ": not a readable TIFF..." */
+        check = err; /* the engine met a link: swapped, whatever is there now */
+        if (err == -ELOOP || (err != 0 && page_swapped(b, i, &check))) {
+            *swapped = 1; /* since it was hashed: not the file's fault */
+            err = swapped_line(problems, page_name(b, i, name), check);
+        } else if (err == PM_EUNSUPP)
+            err = not_an_image(problems, page_name(b, i, name), &it->magic[i]);
+        else if (err != 0)
+            err = add_line(problems, "'%s'%s", page_name(b, i, name),
+                           pm_escape_name(why, msg, sizeof(msg)));
+        if (err != 0)
+            return err;
         (*frames)[i] = n;
         *total += (size_t)n;
     }
@@ -213,42 +385,19 @@ static const char what_count[] =
     "into the hot folder.";
 
 /* Rejects in the thread when the page count differs from batch.ini:
- * 1 when it did (or tried: it->err), 0 when the count is right, or
- * PM_ENOMEM. */
+ * 1 when it did (or tried: it->err), 0 when the count is right. */
 static int check_expected(pm__intake_t *it, size_t total)
 {
     pm_batch_t *b = it->b;
 
     if (b->expected_pages < 0 || (size_t)b->expected_pages == total)
         return 0;
-    it->why = pm_asprintf("batch.ini says expected_pages = %ld, but the "
-                          "batch's %zu file(s) hold %zu page(s)",
-                          b->expected_pages, b->nfiles, total);
-    it->what = pm_strdup(what_count);
-    if (it->why == NULL || it->what == NULL)
-        return PM_ENOMEM;
-    it->rejected = pm_hotfolder_reject(it->w->hf, b, it->why, it->what) == 0;
-    it->err = !it->rejected;
+    reject_here(it,
+                pm_asprintf("batch.ini says expected_pages = %ld, but the "
+                            "batch's %zu file(s) hold %zu page(s)",
+                            b->expected_pages, b->nfiles, total),
+                what_count);
     return 1;
-}
-
-static int hash_files(pm__intake_t *it)
-{
-    pm_batch_t *b = it->b;
-    int err;
-
-    it->sha = pm_calloc(b->nfiles + 1, sizeof(*it->sha));
-    if (it->sha == NULL)
-        return PM_ENOMEM;
-    for (size_t i = 0; i < b->nfiles; i++) {
-        err = file_sha256(b->files[i], it->sha[i]);
-        if (err != 0) {
-            pm_log(PM_LOG_ERROR, "intake", "%s: cannot read %s: %s", b->name,
-                   b->files[i], pm_strerror(err));
-            return err;
-        }
-    }
-    return 0;
 }
 
 /* One page per (file, frame), in order, with the spooled paths. */
@@ -271,44 +420,78 @@ static int list_pages(pm__intake_t *it, const int *frames, size_t total)
     return 0;
 }
 
+/* Moves the checked batch into the spool (pm_hotfolder_take checks its
+ * pages before and after the rename). A page swapped meanwhile rejects
+ * the batch from wherever it is: 1 when it rejected (or tried), 0 taken,
+ * or an error. */
+static int take(pm__intake_t *it)
+{
+    char name[PM_ESCAPED_MAX], path[PATH_SHOWN], *why = NULL;
+    size_t bad = 0;
+    int err;
+
+    err = pm_hotfolder_take(it->w->hf, it->b, it->s->spool, &it->spooled);
+    if (err != 0 && err != -ELOOP && err != PM_ECHANGED &&
+        it->spooled != NULL) {
+        pm_log(PM_LOG_WARN, "intake", "%s: taken into %s, but: %s",
+               pm_escape_name(it->b->name, name, sizeof(name)),
+               pm_escape_name(it->spooled, path, sizeof(path)),
+               pm_strerror(err));
+        err = 0; /* moved: only an fsync failed */
+    }
+    if (err != -ELOOP && err != PM_ECHANGED)
+        return err;
+    pm_batch_check_pages(it->b, &bad); /* which page, for the reason */
+    if (swapped_line(&why, page_name(it->b, bad, name), err) != 0)
+        return PM_ENOMEM;
+    reject_here(it, why, what_swapped);
+    return 1;
+}
+
 static void batch_work(pm__intake_t *it)
 {
-    int *frames = NULL;
+    char *problems = NULL;
+    int *frames = NULL, swapped = 0;
     size_t total = 0;
     int err;
 
-    err = count_pages(it, &frames, &total);
-    if (err == 0 && (err = check_expected(it, total)) != 0) {
-        pm_free(frames);
-        if (err < 0)
-            it->err = 1; /* out of memory: the next scan tries again */
+    err = hash_files(it, &problems, &swapped);
+    if (err == 0 && problems != NULL) {
+        reject_here(it, problems, swapped ? what_swapped : what_unreadable);
         return;
     }
+    pm_free(problems); /* lines before an error that ends the step */
+    problems = NULL;
     if (err == 0)
-        err = hash_files(it);
-    if (err == 0) {
-        err = pm_hotfolder_take(it->w->hf, it->b, it->s->spool, &it->spooled);
-        if (err != 0 && it->spooled != NULL) {
-            pm_log(PM_LOG_WARN, "intake", "%s: taken into %s, but: %s",
-                   it->b->name, it->spooled, pm_strerror(err));
-            err = 0; /* moved: only an fsync failed */
-        }
+        err = count_pages(it, &frames, &total, &problems, &swapped);
+    if (err == 0 && problems != NULL) {
+        reject_here(it, problems, swapped ? what_swapped : what_unreadable);
+        problems = NULL;
+        err = 1;
     }
+    pm_free(problems);
+    if (err == 0)
+        err = check_expected(it, total);
+    if (err == 0)
+        err = take(it);
     if (err == 0)
         err = list_pages(it, frames, total);
     pm_free(frames);
-    it->err = err != 0;
+    if (err < 0)
+        it->err = 1; /* logged, or out of memory: the next scan tries again */
 }
 
 static void reject_work(pm__intake_t *it)
 {
     int err = pm_hotfolder_reject(it->w->hf, it->b, it->why, it->what);
+    char path[PATH_SHOWN];
 
     it->rejected = err == 0;
     it->err = err != 0;
     if (err != 0)
         pm_log(PM_LOG_ERROR, "intake", "%s: cannot reject %s: %s",
-               pm_hotfolder_cfg(it->w->hf)->name, it->b->path,
+               pm_hotfolder_cfg(it->w->hf)->name,
+               pm_escape_name(it->b->path, path, sizeof(path)),
                pm_strerror(err));
 }
 
@@ -331,17 +514,44 @@ static void on_work(uv_work_t *req)
 
 /* ---- the loop halves ---- */
 
+/* A new copy of `text` for one log line: its lines joined by "; ", each
+ * escaped (pm_escape_name). NULL if out of memory. */
+static char *one_line(const char *text)
+{
+    char buf[PATH_SHOWN], *line, *out = NULL;
+
+    while (*text) {
+        size_t n = strcspn(text, "\n");
+
+        line = pm_asprintf("%.*s", (int)n, text);
+        if (line == NULL ||
+            add_line(&out, "%s", pm_escape_name(line, buf, sizeof(buf)))) {
+            pm_free(line);
+            pm_free(out);
+            return NULL;
+        }
+        pm_free(line);
+        text += n + (text[n] == '\n');
+    }
+    for (char *p = out; p != NULL && (p = strchr(p, '\n')) != NULL;)
+        *p = ';'; /* add_line's line breaks */
+    return out;
+}
+
 /* A batch that went to _rejected/: one log line and one event. */
 static void note_rejected(pm__serve_t *s, const pm__intake_t *it)
 {
     const char *why = it->why ? it->why : it->b->error;
     const char *hf = pm_hotfolder_cfg(it->w->hf)->name;
-    char *detail;
+    char name[PM_ESCAPED_MAX], *line, *detail;
 
-    pm_log(PM_LOG_WARN, "intake", "batch %s from %s rejected: %s", it->b->name,
-           hf, why ? why : "?");
-    detail = pm_asprintf("hot folder %s, batch %s: %s", hf, it->b->name,
-                         why ? why : "?");
+    pm_escape_name(it->b->name, name, sizeof(name));
+    line = one_line(why ? why : "?");
+    pm_log(PM_LOG_WARN, "intake", "batch %s from %s rejected: %s", name, hf,
+           line ? line : "?");
+    pm_free(line);
+    detail =
+        pm_asprintf("hot folder %s, batch %s: %s", hf, name, why ? why : "?");
     if (detail == NULL ||
         pm_event_add(s->cat, s->owner, "batch.rejected", 0, 0, detail) != 0)
         pm_log(PM_LOG_ERROR, "intake", "cannot record the rejection: %s",
@@ -359,6 +569,7 @@ static const char what_wo[] =
  * scan). */
 static int check_workorder(pm__serve_t *s, pm__intake_t *it)
 {
+    char name[PM_ESCAPED_MAX];
     pm_batch_t *b = it->b;
     pm_workorder_t wo = {0};
     int err = pm_workorder_get(s->cat, b->work_order, &wo);
@@ -372,8 +583,9 @@ static int check_workorder(pm__serve_t *s, pm__intake_t *it)
             pm_asprintf("work order %s is not in the catalog", b->work_order),
             what_wo);
     } else if (err != 0) {
-        pm_log(PM_LOG_ERROR, "intake", "batch %s: work order %s: %s", b->name,
-               b->work_order, pm_catalog_errmsg(s->cat));
+        pm_log(PM_LOG_ERROR, "intake", "batch %s: work order %s: %s",
+               pm_escape_name(b->name, name, sizeof(name)), b->work_order,
+               pm_catalog_errmsg(s->cat));
         return -1;
     } else if (strcmp(wo.status, "open") != 0) {
         make_reject(it,
@@ -421,12 +633,14 @@ static int batch_precheck(pm__serve_t *s, pm__intake_t *it)
 /* Holds the job as a possible duplicate when its files were seen before. */
 static void check_duplicate(pm__serve_t *s, pm__intake_t *it)
 {
+    char name[PM_ESCAPED_MAX];
     int64_t dup = 0;
     char *hold;
 
     if (pm_job_find_duplicate(s->cat, it->pages, it->npages, &dup) != 0) {
         pm_log(PM_LOG_ERROR, "intake", "batch %s: duplicate check: %s",
-               it->b->name, pm_catalog_errmsg(s->cat));
+               pm_escape_name(it->b->name, name, sizeof(name)),
+               pm_catalog_errmsg(s->cat));
         return;
     }
     if (dup == 0)
@@ -444,6 +658,7 @@ static void check_duplicate(pm__serve_t *s, pm__intake_t *it)
 
 static void create_job(pm__serve_t *s, pm__intake_t *it)
 {
+    char name[PM_ESCAPED_MAX];
     pm_batch_t *b = it->b;
     const pm_profile_t *p = pm_config_profile(s->cfg, b->profile);
     pm_job_t j = {0};
@@ -465,7 +680,8 @@ static void create_job(pm__serve_t *s, pm__intake_t *it)
         0) {
         /* Back out of the spool, so the batch is not lost to a person. */
         pm_log(PM_LOG_ERROR, "intake", "batch %s: cannot record the job: %s",
-               b->name, pm_catalog_errmsg(s->cat));
+               pm_escape_name(b->name, name, sizeof(name)),
+               pm_catalog_errmsg(s->cat));
         make_reject(it,
                     pm_asprintf("the catalog could not record the job: %s",
                                 pm_catalog_errmsg(s->cat)),
@@ -475,8 +691,9 @@ static void create_job(pm__serve_t *s, pm__intake_t *it)
     }
     pm_log(PM_LOG_INFO, "intake",
            "job=%lld created from batch %s (%s): %zu pages, work order %s%s%s",
-           (long long)id, b->name, j.hotfolder, it->npages, b->work_order,
-           it->hold ? ", held: " : "", it->hold ? it->hold : "");
+           (long long)id, pm_escape_name(b->name, name, sizeof(name)),
+           j.hotfolder, it->npages, b->work_order, it->hold ? ", held: " : "",
+           it->hold ? it->hold : "");
 }
 
 /* Turns what a scan found into batch steps, in the order found. */
@@ -700,6 +917,7 @@ static void report_orphans(pm__serve_t *s)
 {
     DIR *d = opendir(s->spool);
     struct dirent *e;
+    char shown[PATH_SHOWN];
     int64_t job;
     char *path;
 
@@ -716,7 +934,7 @@ static void report_orphans(pm__serve_t *s)
                    "%s: a batch in the spool with no job (the service "
                    "stopped while recording it); move it back into its hot "
                    "folder to process it",
-                   path);
+                   pm_escape_name(path, shown, sizeof(shown)));
             pm_event_add(s->cat, ACTOR_INTAKE, "intake.orphan", 0, 0, path);
         }
         pm_free(path);
@@ -737,6 +955,10 @@ int pm__intake_start(pm__serve_t *s)
     if (err != 0)
         return err;
     s->nwatches = s->cfg->nhotfolders;
+    if (geteuid() == 0)
+        pm_log(PM_LOG_WARN, "intake",
+               "running as root: batches, spool and outputs are then owned "
+               "by root; run pagemill as a user of its own");
     for (size_t i = 0; i < s->nwatches; i++)
         pm_log(PM_LOG_INFO, "intake", "watching hot folder %s: %s (%s)",
                s->cfg->hotfolders[i].name, s->cfg->hotfolders[i].path,

@@ -4,6 +4,7 @@
  */
 #include "pipeline/pm.h"
 
+#include <assert.h>
 #include <ctype.h>
 #include <dirent.h>
 #include <fcntl.h>
@@ -12,11 +13,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 int pm_log_threshold = PM_LOG_INFO;
+mode_t pm_file_mode = 0640;
+mode_t pm_dir_mode = 0750;
 
 static long alloc_fail_countdown;
 
@@ -45,6 +49,8 @@ const char *pm_strerror(int err)
         return "invalid configuration";
     case PM_EPROTO:
         return "malformed protocol message";
+    case PM_ECHANGED:
+        return "not the file listed (replaced, or not a regular file)";
     default:
         if (err < 0 && err > -1000)
             return strerror(-err);
@@ -207,7 +213,7 @@ int pm_mkdir_p(const char *path)
             continue;
         char c = *p;
         *p = '\0';
-        if (mkdir(buf, 0777) != 0) {
+        if (mkdir(buf, pm_dir_mode) != 0) {
             struct stat st;
 
             if (errno != EEXIST) {
@@ -269,20 +275,73 @@ int pm_fsync_parent(const char *path)
     return err;
 }
 
-int pm_commit_file(const char *tmp_path, const char *path)
+#define TMP_STEM_MAX 200 /* + ".<random>.tmp" stays under NAME_MAX */
+#define TMP_TRIES    100
+
+/* A new path <dir of path>/.<name>.<12 random hex digits>.tmp, or NULL. */
+static char *tmp_name(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    const char *name = slash != NULL ? slash + 1 : path;
+    int dirlen = slash != NULL ? (int)(slash - path) + 1 : 0;
+    int namelen = (int)strnlen(name, TMP_STEM_MAX);
+    unsigned char r[6];
+
+    if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
+        struct timespec ts; /* no entropy yet: still unique per try */
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        for (size_t i = 0; i < sizeof(r); i++)
+            r[i] = (unsigned char)(ts.tv_nsec >> (i * 5)) ^ (unsigned char)i;
+    }
+    return pm_asprintf("%.*s.%.*s.%02x%02x%02x%02x%02x%02x.tmp", dirlen, path,
+                       namelen, name, r[0], r[1], r[2], r[3], r[4], r[5]);
+}
+
+int pm_tmp_create(const char *path, char **tmp, int *fd)
+{
+    int f = -1, err = PM_EEXIST;
+
+    *tmp = NULL;
+    if (fd != NULL)
+        *fd = -1;
+    for (int i = 0; i < TMP_TRIES && err == PM_EEXIST; i++) {
+        char *name = tmp_name(path);
+
+        if (name == NULL)
+            return PM_ENOMEM;
+        f = open(name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                 pm_file_mode);
+        if (f >= 0) {
+            *tmp = name;
+            err = 0;
+        } else {
+            err = -errno;
+            pm_free(name);
+        }
+    }
+    if (err != 0)
+        return err;
+    if (fd != NULL)
+        *fd = f;
+    else
+        close(f);
+    return 0;
+}
+
+/* fsync, rename over `path`, fsync the folder: the end of every durable
+ * write. `fd` is `tmp_path` open (closed here). On failure unlinks tmp. */
+static int commit_fd(int fd, const char *tmp_path, const char *path)
 {
     char *dir = parent_dir(path); /* before the rename: it can fail */
-    int fd, err = 0;
+    int err = 0;
 
-    if (dir == NULL) {
-        unlink(tmp_path);
-        return PM_ENOMEM;
-    }
-    fd = open(tmp_path, O_RDONLY);
-    if (fd < 0 || fsync(fd) != 0)
+    if (dir == NULL)
+        err = PM_ENOMEM;
+    if (err == 0 && fsync(fd) != 0)
         err = -errno;
-    if (fd >= 0)
-        close(fd);
+    if (close(fd) != 0 && err == 0)
+        err = -errno;
     if (err == 0 && rename(tmp_path, path) != 0)
         err = -errno;
     if (err != 0)
@@ -293,105 +352,151 @@ int pm_commit_file(const char *tmp_path, const char *path)
     return err;
 }
 
-int pm_write_file_atomic(const char *path, const void *data, size_t len)
+int pm_commit_file(const char *tmp_path, const char *path)
 {
-    char *tmp = pm_asprintf("%s.tmp.%ld", path, (long)getpid());
-    const unsigned char *p = data;
-    int fd, err = 0;
+    int fd = open(tmp_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 
-    if (tmp == NULL)
-        return PM_ENOMEM;
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
-        err = -errno;
-        goto out;
+        int err = -errno;
+
+        unlink(tmp_path); /* a link planted there goes, never its target */
+        return err;
     }
+    return commit_fd(fd, tmp_path, path);
+}
+
+/* Writes all of data to fd; 0 or -errno. */
+static int write_all(int fd, const unsigned char *p, size_t len)
+{
     while (len > 0) {
         ssize_t w = write(fd, p, len);
+
         if (w < 0) {
             if (errno == EINTR)
                 continue;
-            err = -errno;
-            break;
+            return -errno;
         }
         p += w;
         len -= (size_t)w;
     }
-    if (close(fd) != 0 && err == 0)
-        err = -errno;
-    if (err == 0)
-        err = pm_commit_file(tmp, path);
-    else
+    return 0;
+}
+
+int pm_write_file_atomic(const char *path, const void *data, size_t len)
+{
+    char *tmp;
+    int fd, err;
+
+    err = pm_tmp_create(path, &tmp, &fd);
+    if (err != 0)
+        return err;
+    err = write_all(fd, data, len);
+    if (err == 0) {
+        err = commit_fd(fd, tmp, path);
+    } else {
+        close(fd);
         unlink(tmp);
-out:
+    }
     pm_free(tmp);
     return err;
 }
 
-int pm_read_file(const char *path, size_t max, unsigned char **out, size_t *len)
+int pm_read_fd(int fd, size_t max, unsigned char **out, size_t *len)
 {
-    FILE *f;
     struct stat st;
-    unsigned char *buf = NULL;
-    int err = 0;
+    unsigned char *buf;
+    size_t size, got = 0;
+    ssize_t n;
 
     *out = NULL;
     *len = 0;
-    f = fopen(path, "rb");
-    if (f == NULL)
+    if (fstat(fd, &st) != 0)
         return -errno;
-    if (fstat(fileno(f), &st) != 0) {
-        err = -errno;
-        goto out;
+    if ((size_t)st.st_size > max)
+        return PM_ETOOBIG;
+    size = (size_t)st.st_size;
+    buf = pm_malloc(size + 1);
+    if (buf == NULL)
+        return PM_ENOMEM;
+    while (got < size && (n = read(fd, buf + got, size - got)) != 0) {
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            break;
+        got += (size_t)n;
     }
-    if ((size_t)st.st_size > max) {
-        err = PM_ETOOBIG;
-        goto out;
-    }
-    buf = pm_malloc((size_t)st.st_size + 1);
-    if (buf == NULL) {
-        err = PM_ENOMEM;
-        goto out;
-    }
-    if (fread(buf, 1, (size_t)st.st_size, f) != (size_t)st.st_size) {
-        err = PM_EIO;
+    if (got != size) {
         pm_free(buf);
-        goto out;
+        return PM_EIO; /* a read error, or the file shrank */
     }
-    buf[st.st_size] = '\0';
+    buf[size] = '\0';
     *out = buf;
-    *len = (size_t)st.st_size;
-out:
-    fclose(f);
+    *len = size;
+    return 0;
+}
+
+int pm_read_file(const char *path, size_t max, unsigned char **out, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int err;
+
+    *out = NULL;
+    *len = 0;
+    if (fd < 0)
+        return -errno;
+    err = pm_read_fd(fd, max, out, len);
+    close(fd);
+    return err;
+}
+
+/* Empties the folder open as `fd` (taken: closed here), entry by entry
+ * relative to it, descending only into real folders opened with
+ * O_NOFOLLOW: a symlink is unlinked, never followed. */
+static int rmtree_fd(int fd)
+{
+    DIR *d = fdopendir(fd);
+    struct dirent *e;
+    int err = 0;
+
+    if (d == NULL) {
+        err = -errno;
+        close(fd);
+        return err;
+    }
+    while (err == 0 && (e = readdir(d)) != NULL) {
+        int sub;
+
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        if (unlinkat(fd, e->d_name, 0) == 0)
+            continue;
+        if (errno != EISDIR && errno != EPERM) {
+            err = errno == ENOENT ? 0 : -errno;
+            continue;
+        }
+        sub = openat(fd, e->d_name,
+                     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        err = sub < 0 ? -errno : rmtree_fd(sub);
+        if (err == 0 && unlinkat(fd, e->d_name, AT_REMOVEDIR) != 0)
+            err = -errno;
+    }
+    closedir(d); /* closes fd */
     return err;
 }
 
 int pm_rmtree(const char *path)
 {
-    DIR *d = opendir(path);
-    struct dirent *e;
-    int err = 0;
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int err;
 
-    if (d == NULL)
-        return errno == ENOENT ? 0 : -errno;
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        char *child = pm_asprintf("%s/%s", path, e->d_name);
-        struct stat st;
-        if (child == NULL) {
-            err = PM_ENOMEM;
-            break;
-        }
-        if (lstat(child, &st) == 0 && S_ISDIR(st.st_mode))
-            err = pm_rmtree(child);
-        else if (unlink(child) != 0)
-            err = -errno;
-        pm_free(child);
-        if (err)
-            break;
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return 0;
+        if (errno != ELOOP && errno != ENOTDIR)
+            return -errno;
+        return unlink(path) == 0 ? 0 : -errno; /* a link or a file */
     }
-    closedir(d);
+    err = rmtree_fd(fd);
     if (err == 0 && rmdir(path) != 0)
         err = -errno;
     return err;
@@ -495,6 +600,31 @@ int pm_utf8_valid(const char *s)
                 return 0;
     }
     return 1;
+}
+
+const char *pm_escape_name(const char *s, char *buf, size_t size)
+{
+    int valid = pm_utf8_valid(s);
+    size_t n = 0, boundary = 0;
+    const unsigned char *p;
+
+    assert(size >= 5);
+    for (p = (const unsigned char *)s; *p; p++) {
+        int hex = *p < 0x20 || *p == 0x7f || (*p >= 0x80 && !valid);
+
+        if ((*p & 0xc0) != 0x80)
+            boundary = n; /* a character starts here */
+        if (n + (hex ? 4 : 1) >= size)
+            break;
+        if (hex)
+            n += (size_t)snprintf(buf + n, 5, "\\x%02x", *p);
+        else
+            buf[n++] = (char)*p;
+    }
+    if (*p != '\0' && valid)
+        n = boundary; /* cut: never inside a character */
+    buf[n] = '\0';
+    return buf;
 }
 
 int pm_ncpu(void)

@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* Errors are 0 or negative: negated errno values pass through unchanged
  * (as libuv's do), project codes live below -1000. */
@@ -34,6 +35,8 @@ enum {
     PM_EPDF = -1008,     /* PDF assembly failed */
     PM_ECONFIG = -1009,  /* configuration is invalid */
     PM_EPROTO = -1010,   /* a protocol message is malformed */
+    PM_ECHANGED = -1011, /* a file is not the one listed (swapped, or not
+                            a regular file any more) */
 };
 
 /* Process exit statuses that scripts can trust. */
@@ -100,7 +103,13 @@ void pm_utc_iso8601(char buf[32]);
 
 /* ---- files ---- */
 
-/* Creates `path` and its parents (mode 0777 & umask); 0 or -errno. */
+/* Modes of the files and folders pagemill creates, before the umask:
+ * 0640 and 0750 unless the process sets others at start. */
+extern mode_t pm_file_mode;
+extern mode_t pm_dir_mode;
+
+/* Creates `path` and its parents (mode pm_dir_mode & umask); 0 or
+ * -errno. */
 int pm_mkdir_p(const char *path);
 
 /* fsyncs the directory `dir` itself (after a rename or create in it); 0
@@ -111,15 +120,28 @@ int pm_fsync_dir(const char *dir);
 int pm_fsync_parent(const char *path);
 
 /*
- * Durable replace: writes `len` bytes to a temp file beside `path`, fsyncs
- * it, renames it over `path` and fsyncs the directory. 0 or -errno; on
- * failure `path` is untouched and no temp file is left behind.
+ * Creates a new, empty temp file beside `path`, named
+ * .<name of path>.<random>.tmp, with O_CREAT|O_EXCL|O_NOFOLLOW (so never
+ * through a planted symlink) and mode pm_file_mode. Stores its path in
+ * *tmp (a new string the caller owns) and, when `fd` is not NULL, an open
+ * descriptor for writing in *fd (the caller closes it; with NULL it is
+ * closed here). On failure *tmp is NULL, *fd is -1, and the result is
+ * PM_ENOMEM or -errno.
+ */
+int pm_tmp_create(const char *path, char **tmp, int *fd);
+
+/*
+ * Durable replace: writes `len` bytes to a new temp file beside `path`
+ * (pm_tmp_create), fsyncs it, renames it over `path` and fsyncs the
+ * directory. A symlink at `path` is replaced, never written through. 0 or
+ * -errno; on failure `path` is untouched and no temp file is left behind.
  */
 int pm_write_file_atomic(const char *path, const void *data, size_t len);
 
 /*
- * Makes `tmp_path` (already written and closed) durable and renames it to
- * `path`: fsync file, rename, fsync directory. On failure unlinks tmp.
+ * Makes `tmp_path` (already written and closed; from pm_tmp_create) durable
+ * and renames it to `path`: fsync file (opened without following a
+ * symlink), rename, fsync directory. On failure unlinks tmp.
  */
 int pm_commit_file(const char *tmp_path, const char *path);
 
@@ -128,7 +150,12 @@ int pm_commit_file(const char *tmp_path, const char *path);
 int pm_read_file(const char *path, size_t max, unsigned char **out,
                  size_t *len);
 
-/* Removes a directory tree (used only on pagemill's own work folders). */
+/* pm_read_file() of the file open as `fd` (borrowed: not closed). */
+int pm_read_fd(int fd, size_t max, unsigned char **out, size_t *len);
+
+/* Removes a directory tree (used only on pagemill's own work folders).
+ * Symlinks, `path` itself included, are removed as links: never
+ * followed. */
 int pm_rmtree(const char *path);
 
 /* Returns the basename of `path` without its last extension, in a new
@@ -146,13 +173,24 @@ int pm_natural_cmp(const char *a, const char *b);
 /* True when `s` is valid UTF-8 (what the worker protocol can carry). */
 int pm_utf8_valid(const char *s);
 
+/* A buffer that holds any file name escaped by pm_escape_name(). */
+#define PM_ESCAPED_MAX 1024
+
+/*
+ * Writes `s` (borrowed) into `buf` as printable, valid UTF-8 for logs,
+ * ERROR.txt and messages: control bytes always, and every byte over 0x7f
+ * when `s` is not valid UTF-8, are shown as \xNN; cut to fit `size`.
+ * Returns `buf`.
+ */
+const char *pm_escape_name(const char *s, char *buf, size_t size);
+
 /* Where time zone files are. */
 #define PM_ZONEINFO "/usr/share/zoneinfo"
 
 /* Nonzero when `tz` is "UTC" or names a TZif file under PM_ZONEINFO by a
- * relative path of plain components (no ".."): a zone that
- * glibc will not silently turn into UTC. The one check of a zone name:
- * configuration, billing and the catalog all use it. */
+ * relative path of plain components (no ".."): a zone that glibc will not
+ * silently turn into UTC. The one check of a zone name: configuration,
+ * billing and the catalog all use it. */
 int pm_timezone_valid(const char *tz);
 
 /* Returns the number of online CPUs (at least 1). */

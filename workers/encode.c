@@ -191,10 +191,14 @@ int pm_encode_page(pm_engine_t *eng, const pm_profile_t *p,
     if (out == NULL)
         return PM_ENOMEM;
     if (*codec == PM_IMG_G4) {
-        tmp = pm_asprintf("%s.tmp", out);
-        err = tmp == NULL
-                  ? PM_ENOMEM
-                  : write_g4(eng, img->pix, img->xres, img->yres, tmp, bytes);
+        err = pm_tmp_create(out, &tmp, NULL); /* new: no link followed */
+        if (err != 0)
+            pm__engine_fail(eng, err,
+                            "encode: cannot create a temp file "
+                            "for %s: %s",
+                            out, pm_strerror(err));
+        else
+            err = write_g4(eng, img->pix, img->xres, img->yres, tmp, bytes);
         if (err == 0)
             err = pm_commit_file(tmp, out);
         else if (tmp != NULL)

@@ -8,10 +8,14 @@
  * when the page size it gives is a scan's, and errors that name the file,
  * the frame and the fault.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <leptonica/allheaders.h>
 #include <tiffio.h>
@@ -96,6 +100,33 @@ static const char *fmt_name(fmt_t f)
     return (unsigned)f < sizeof(names) / sizeof(names[0]) ? names[f] : "?";
 }
 
+/* Opens a page the one way pages are opened: never through a symlink,
+ * never blocking on a FIFO, regular files only (else errno EINVAL). A
+ * descriptor, or -1 with errno set. */
+static int page_open(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+
+    if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))) {
+        close(fd);
+        errno = EINVAL;
+        fd = -1;
+    }
+    return fd;
+}
+
+/* page_open() as a stream; NULL with errno set. */
+static FILE *page_fopen(const char *path)
+{
+    int fd = page_open(path);
+    FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;
+
+    if (f == NULL && fd >= 0)
+        close(fd);
+    return f;
+}
+
 /* Detects the format from the file's signature. */
 static int sniff(pm_engine_t *eng, const char *path, fmt_t *format)
 {
@@ -105,11 +136,14 @@ static int sniff(pm_engine_t *eng, const char *path, fmt_t *format)
     int err;
 
     *format = FMT_UNKNOWN;
-    f = fopen(path, "rb");
+    f = page_fopen(path);
     if (f == NULL) {
         err = -errno;
         return pm__engine_fail(eng, err, "%s: cannot open: %s", path,
-                               strerror(-err));
+                               err == -ELOOP    ? "a symbolic link (never "
+                                                  "followed)"
+                               : err == -EINVAL ? "not a regular file"
+                                                : strerror(-err));
     }
     n = fread(head, 1, sizeof(head), f);
     err = ferror(f) ? -(errno ? errno : EIO) : 0;
@@ -163,17 +197,24 @@ static int tiff_on_warning(TIFF *tif, void *user, const char *module,
 static TIFF *tiff_open(const char *path, tiff_msg_t *msg)
 {
     TIFFOpenOptions *opts = TIFFOpenOptionsAlloc();
-    TIFF *tif;
+    TIFF *tif = NULL;
+    int fd = page_open(path);
 
     msg->text[0] = '\0';
-    if (opts == NULL) {
-        snprintf(msg->text, sizeof(msg->text), "out of memory");
+    if (opts == NULL || fd < 0) {
+        snprintf(msg->text, sizeof(msg->text), "%s",
+                 fd < 0 ? strerror(errno) : "out of memory");
+        if (fd >= 0)
+            close(fd);
+        TIFFOpenOptionsFree(opts);
         return NULL;
     }
     TIFFOpenOptionsSetErrorHandlerExtR(opts, tiff_on_error, msg);
     TIFFOpenOptionsSetWarningHandlerExtR(opts, tiff_on_warning, msg);
-    tif = TIFFOpenExt(path, "rm", opts); /* copies the options */
+    tif = TIFFFdOpenExt(fd, path, "rm", opts); /* copies the options */
     TIFFOpenOptionsFree(opts);
+    if (tif == NULL)
+        close(fd); /* else TIFFClose closes it */
     if (tif == NULL && msg->text[0] == '\0')
         snprintf(msg->text, sizeof(msg->text), "cannot open");
     return tif;
@@ -241,7 +282,7 @@ static int bmp_dims(pm_engine_t *eng, const char *path, long long *w,
                     long long *h)
 {
     unsigned char b[26];
-    FILE *f = fopen(path, "rb");
+    FILE *f = page_fopen(path);
     size_t n = f != NULL ? fread(b, 1, sizeof(b), f) : 0;
     uint32_t hdr;
 
@@ -465,8 +506,11 @@ static PIX *bmp_read(pm_engine_t *eng, const char *path)
     size_t len = 0;
     uint32_t hdr, bpp, comp, *masks = NULL;
     PIX *pix = NULL;
-    int err = pm_read_file(path, BMP_MAX_BYTES, &buf, &len);
+    int fd = page_open(path);
+    int err = fd < 0 ? -errno : pm_read_fd(fd, BMP_MAX_BYTES, &buf, &len);
 
+    if (fd >= 0)
+        close(fd);
     if (err != 0) {
         pm__engine_fail(eng, err, "%s: cannot read: %s", path,
                         pm_strerror(err));
@@ -513,6 +557,19 @@ static PIX *bmp_read(pm_engine_t *eng, const char *path)
     return pix;
 }
 
+/* pixRead() or pixReadTiff() of `path`, opened by page_fopen(). */
+static PIX *read_stream(const char *path, int tiff, int frame)
+{
+    FILE *f = page_fopen(path);
+    PIX *pix;
+
+    if (f == NULL)
+        return NULL;
+    pix = tiff ? pixReadStreamTiff(f, frame) : pixReadStream(f, 0);
+    fclose(f);
+    return pix;
+}
+
 /* Decodes frame `frame` upright for TIFF Orientation `orient`; NULL with
  * the reason on `eng`. */
 static PIX *decode(pm_engine_t *eng, const char *path, fmt_t format, int frame,
@@ -525,7 +582,7 @@ static PIX *decode(pm_engine_t *eng, const char *path, fmt_t format, int frame,
     if (format == FMT_BMP)
         return bmp_read(eng, path);
     if (format != FMT_TIFF) {
-        pix = pixRead(path);
+        pix = read_stream(path, 0, 0);
         if (pix == NULL)
             pm__engine_fail(eng, PM_ECORRUPT,
                             "%s frame %d: cannot decode: corrupt or "
@@ -540,7 +597,7 @@ static PIX *decode(pm_engine_t *eng, const char *path, fmt_t format, int frame,
     if (tiled || orient != ORIENTATION_TOPLEFT) {
         snprintf(lept, sizeof(lept), "%s", tiled ? "tiled TIFF" : "not read");
     } else {
-        pix = pixReadTiff(path, frame);
+        pix = read_stream(path, 1, frame);
         if (pix != NULL)
             return pix;
         snprintf(lept, sizeof(lept), "%s",

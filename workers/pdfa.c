@@ -465,11 +465,12 @@ static int add_metadata(assembly_t *a, const char *title, const char *icc_path)
 
 static int write_pdf(assembly_t *a, const char *path)
 {
-    char *tmp = pm_asprintf("%s.tmp.%ld", path, (long)getpid());
-    int err = 0;
+    char *tmp = NULL;
+    int err = pm_tmp_create(path, &tmp, NULL); /* new: no link followed */
 
-    if (tmp == NULL)
-        return PM_ENOMEM;
+    if (err != 0)
+        return pm__engine_fail(a->eng, err, "%s: cannot create a temp file: %s",
+                               path, pm_strerror(err));
     if (qpdf_init_write(a->out, tmp) & QPDF_ERRORS) {
         err =
             pm__engine_fail(a->eng, PM_EPDF, "%s: %s", path, qpdf_err(a->out));

@@ -7,12 +7,14 @@
  */
 #include <fcntl.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -24,6 +26,7 @@
 #include "lib/testlib.h"
 #include "pipeline/hotfolder.h"
 #include "pipeline/pm.h"
+#include "workers/engine.h"
 
 #define PAGE_A "tesseract-test/testing/phototest.tif"
 #define PAGE_B "tesseract-test/testing/eurotext.tif"
@@ -984,6 +987,247 @@ static void long_names_still_move(void **state)
 
 /* ---- the handle ---- */
 
+/* ---- never a file from outside the hot folder ---- */
+
+/* An image outside the hot folder that a link may point at: it must never
+ * be taken, moved or changed. */
+static const char *make_secret(world_t *w, char path[700])
+{
+    snprintf(path, 700, "%s/secret.tif", w->root);
+    put_page(path, PAGE_C);
+    return path;
+}
+
+/* Replaces `path` by a symlink to `target`, as an attacker racing intake
+ * would between the scan and the take. */
+static void swap_for_link(const char *path, const char *target)
+{
+    char tmp[800];
+
+    snprintf(tmp, sizeof(tmp), "%s.swap~", path);
+    assert_int_equal(symlink(target, tmp), 0);
+    assert_int_equal(rename(tmp, path), 0);
+}
+
+/* The race, made deterministic: a page is swapped for a symlink to a file
+ * outside the hot folder after the scan listed it. The take refuses it
+ * and moves nothing; the rejection moves the link itself, and the outside
+ * file is neither taken nor touched. */
+static void take_refuses_a_page_swapped_for_a_link(void **state)
+{
+    static const char *const pages[] = {"p1.tif", "p2.tif", NULL};
+    char secret[700], link[800], *spooled = (char *)1;
+    world_t w;
+    pm_batch_t *b;
+    struct stat st;
+    ssize_t n;
+
+    (void)state;
+    world_open(&w, "");
+    make_secret(&w, secret);
+    make_batch(&w, "WO-2026-1700", pages);
+    write_text(at("%s/WO-2026-1700/batch.ini", w.hot), "");
+    b = scan(&w, 0, 1);
+    assert_null(b->error);
+    swap_for_link(at("%s/WO-2026-1700/p2.tif", w.hot), secret);
+
+    assert_true(pm_hotfolder_take(w.hf, b, w.spool, &spooled) < 0);
+    assert_null(spooled);
+    assert_true(exists(at("%s/WO-2026-1700/p1.tif", w.hot)));
+    assert_true(!exists(w.spool) || t_count_entries(w.spool) == 0);
+
+    assert_int_equal(pm_hotfolder_reject(w.hf, b, "a page was swapped", NULL),
+                     0);
+    snprintf(link, sizeof(link), "%s/_rejected/WO-2026-1700/p2.tif", w.hot);
+    assert_int_equal(lstat(link, &st), 0);
+    assert_true(S_ISLNK(st.st_mode)); /* the link moved, as a link */
+    n = readlink(link, pbuf, sizeof(pbuf) - 1);
+    assert_true(n > 0);
+    pbuf[n] = '\0';
+    assert_string_equal(pbuf, secret);
+    assert_true(same_bytes(secret, t_data(PAGE_C)));
+    pm_batch_free_list(b);
+    world_close(&w);
+}
+
+/* How intake opens a page: once, no symlink followed, no FIFO waited on,
+ * and only the file the scan listed. */
+static void open_page_takes_only_the_file_listed(void **state)
+{
+    static const char *const pages[] = {"p1.tif", "p2.tif", "p3.tif", NULL};
+    char secret[700];
+    world_t w;
+    pm_batch_t *b;
+    int64_t size = -1;
+    size_t bad = 99;
+    int fd = 99;
+
+    (void)state;
+    world_open(&w, "");
+    make_secret(&w, secret);
+    make_batch(&w, "WO-2026-1701", pages);
+    write_text(at("%s/WO-2026-1701/batch.ini", w.hot), "");
+    b = scan(&w, 0, 1);
+    assert_int_equal(pm_batch_check_pages(b, &bad), 0);
+    assert_int_equal(pm_batch_open_page(b, 0, &fd, &size), 0);
+    assert_true(fd >= 0);
+    assert_int_equal(size, t_file_size(b->files[0]));
+    close(fd);
+
+    swap_for_link(b->files[0], secret);
+    assert_int_equal(pm_batch_open_page(b, 0, &fd, NULL), -ELOOP);
+    assert_int_equal(fd, -1);
+    /* Another regular file in its place (here a hard link to one outside
+     * the batch: same bytes do not matter, identity does). */
+    assert_int_equal(unlink(b->files[1]), 0);
+    assert_int_equal(link(secret, b->files[1]), 0);
+    assert_int_equal(pm_batch_open_page(b, 1, &fd, NULL), PM_ECHANGED);
+    /* A FIFO: refused at once, never waited on. */
+    assert_int_equal(unlink(b->files[2]), 0);
+    assert_int_equal(mkfifo(b->files[2], 0600), 0);
+    assert_int_equal(pm_batch_open_page(b, 2, &fd, NULL), PM_ECHANGED);
+    assert_int_equal(pm_batch_check_pages(b, &bad), -ELOOP);
+    assert_int_equal(bad, 0);
+    pm_batch_free_list(b);
+    world_close(&w);
+}
+
+/* The page engine (intake's frame count, the worker's decode) never
+ * reads a page through a symlink or waits on a FIFO. */
+static void engine_never_reads_through_a_link(void **state)
+{
+    char secret[700], path[700];
+    pm_engine_t *eng = t_engine_new();
+    pm_profile_t p;
+    PIX *pix = NULL;
+    world_t w;
+    int n = 0, fallback;
+
+    (void)state;
+    world_open(&w, "");
+    t_profile(&p);
+    make_secret(&w, secret);
+    snprintf(path, sizeof(path), "%s/link.tif", w.hot);
+    assert_int_equal(symlink(secret, path), 0);
+    assert_int_equal(pm_load_count_frames(eng, secret, &n), 0);
+    assert_true(pm_load_count_frames(eng, path, &n) < 0);
+    assert_non_null(strstr(pm_engine_errmsg(eng), "symbolic link"));
+    assert_true(pm_load_page(eng, path, 0, &p, &pix, &fallback) < 0);
+    assert_null(pix);
+    snprintf(path, sizeof(path), "%s/fifo.tif", w.hot);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    assert_true(pm_load_count_frames(eng, path, &n) < 0);
+    pm_engine_close(eng);
+    world_close(&w);
+}
+
+/* A symlink at the top of a hot folder is rejected where people see it:
+ * the link itself moves to _rejected/ with ERROR.txt; what it points to
+ * (a file or a whole folder) stays where it is, untouched. */
+static void link_at_the_top_is_rejected_as_a_link(void **state)
+{
+    static const char *const pages[] = {"p1.tif", NULL};
+    char secret[700], folder[700], moved[800];
+    world_t w;
+    pm_batch_t *b;
+    struct stat st;
+    char *text;
+
+    (void)state;
+    world_open(&w, "");
+    make_secret(&w, secret);
+    snprintf(folder, sizeof(folder), "%s/elsewhere", w.root);
+    assert_int_equal(pm_mkdir_p(folder), 0);
+    put_page(at("%s/p1.tif", folder), PAGE_A);
+    write_text(at("%s/batch.ini", folder), "");
+    (void)pages;
+    assert_int_equal(symlink(secret, at("%s/WO-2026-1800.tif", w.hot)), 0);
+    assert_int_equal(symlink(folder, at("%s/WO-2026-1801", w.hot)), 0);
+    scan(&w, 0, 0); /* settling, as any single entry does */
+    b = scan(&w, 30, 2);
+    for (pm_batch_t *x = b; x != NULL; x = x->next) {
+        assert_non_null(x->error);
+        assert_non_null(strstr(x->error, "symbolic link"));
+        assert_int_equal(x->nfiles, 0);
+        assert_int_equal(pm_hotfolder_reject(w.hf, x, NULL, NULL), 0);
+    }
+    snprintf(moved, sizeof(moved), "%s/_rejected/WO-2026-1800/WO-2026-1800.tif",
+             w.hot);
+    assert_int_equal(lstat(moved, &st), 0);
+    assert_true(S_ISLNK(st.st_mode));
+    snprintf(moved, sizeof(moved), "%s/_rejected/WO-2026-1801/WO-2026-1801",
+             w.hot);
+    assert_int_equal(lstat(moved, &st), 0);
+    assert_true(S_ISLNK(st.st_mode));
+    text = t_slurp(at("%s/_rejected/WO-2026-1801/ERROR.txt", w.hot));
+    assert_non_null(text);
+    assert_non_null(strstr(text, "symbolic link"));
+    pm_free(text);
+    assert_true(same_bytes(secret, t_data(PAGE_C)));
+    assert_int_equal(t_count_entries(folder), 2);
+    assert_false(exists(at("%s/WO-2026-1800.tif", w.hot)));
+    scan(&w, 60, 0);
+    pm_batch_free_list(b);
+    world_close(&w);
+}
+
+/* Two work orders in one batch.ini: refused, never "the last one wins". */
+static void duplicate_batch_ini_keys_are_refused(void **state)
+{
+    static const char *const pages[] = {"p1.tif", NULL};
+    world_t w;
+    pm_batch_t *b;
+
+    (void)state;
+    world_open(&w, "");
+    make_batch(&w, "WO-2026-1900", pages);
+    write_text(at("%s/WO-2026-1900/batch.ini", w.hot),
+               "work_order = WO-2026-1901\noperator = Jo\n"
+               "work_order = WO-2026-1902\n");
+    b = scan(&w, 0, 1);
+    assert_non_null(b->error);
+    expect_line(b->error, "batch.ini:3: work_order: given twice (also on line "
+                          "1); each key may be given once");
+    pm_batch_free_list(b);
+    world_close(&w);
+}
+
+/* A reject whose ERROR.txt cannot be written (a full disk, made here with
+ * a file size limit) moves nothing: never a batch in _rejected/ without
+ * its reason. Once writing works, the reject goes through. */
+static void reject_writes_the_reason_before_moving(void **state)
+{
+    static const char *const pages[] = {"p1.tif", NULL};
+    struct rlimit old, tiny;
+    world_t w;
+    pm_batch_t *b;
+    int rc;
+
+    (void)state;
+    world_open(&w, "");
+    make_batch(&w, "WO-2026-2000", pages);
+    write_text(at("%s/WO-2026-2000/batch.ini", w.hot), "");
+    b = scan(&w, 0, 1);
+    make_batch(&w, "_rejected", NULL); /* exists, as after any reject */
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    tiny = old;
+    tiny.rlim_cur = 16;
+    signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &tiny), 0);
+    rc = pm_hotfolder_reject(w.hf, b, "a reason", NULL);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    assert_int_equal(rc, -EFBIG);
+    assert_true(exists(at("%s/WO-2026-2000/p1.tif", w.hot)));
+    assert_int_equal(t_count_entries(at("%s/WO-2026-2000", w.hot)), 2);
+    assert_int_equal(t_count_entries(at("%s/_rejected", w.hot)), 0);
+
+    assert_int_equal(pm_hotfolder_reject(w.hf, b, "a reason", NULL), 0);
+    assert_true(exists(at("%s/_rejected/WO-2026-2000/ERROR.txt", w.hot)));
+    assert_true(exists(at("%s/_rejected/WO-2026-2000/p1.tif", w.hot)));
+    pm_batch_free_list(b);
+    world_close(&w);
+}
+
 static void open_needs_an_existing_folder(void **state)
 {
     pm_hotfolder_cfg_t c;
@@ -1129,6 +1373,12 @@ int main(void)
         cmocka_unit_test(duplicate_reject_names_get_suffixes),
         cmocka_unit_test(reject_after_take),
         cmocka_unit_test(long_names_still_move),
+        cmocka_unit_test(take_refuses_a_page_swapped_for_a_link),
+        cmocka_unit_test(open_page_takes_only_the_file_listed),
+        cmocka_unit_test(engine_never_reads_through_a_link),
+        cmocka_unit_test(link_at_the_top_is_rejected_as_a_link),
+        cmocka_unit_test(duplicate_batch_ini_keys_are_refused),
+        cmocka_unit_test(reject_writes_the_reason_before_moving),
         cmocka_unit_test(open_needs_an_existing_folder),
         cmocka_unit_test(scan_fails_cleanly_when_memory_runs_out),
         cmocka_unit_test(take_fails_cleanly_when_memory_runs_out),

@@ -389,12 +389,172 @@ static void read_file_and_rmtree(void **state)
     t_tmpdir_cleanup();
 }
 
+/* ---- never through a symlink ---- */
+
+/* A file outside the folder being written, which must never change. */
+static void make_victim(const char *dir, char victim[512])
+{
+    snprintf(victim, 512, "%s/outside/victim.txt", dir);
+    assert_int_equal(pm_mkdir_p(victim), 0);
+    assert_int_equal(rmdir(victim), 0);
+    assert_int_equal(pm_write_file_atomic(victim, "precious", 8), 0);
+}
+
+/* Symlinks planted at the old predictable temp names and at the final
+ * name: every write goes to a file of its own, the final name becomes
+ * that file (the link is replaced), and the outside file is untouched. */
+static void write_file_atomic_never_writes_through_a_link(void **state)
+{
+    static const char *const tails[] = {".tmp", ".tmp.%ld", NULL};
+    char victim[512], out[512], path[600], fmt[64];
+    const char *dir;
+    struct stat st;
+
+    (void)state;
+    dir = t_tmpdir();
+    make_victim(dir, victim);
+    snprintf(out, sizeof(out), "%s/out", dir);
+    assert_int_equal(mkdir(out, 0777), 0);
+    for (int i = 0; tails[i] != NULL; i++) {
+        snprintf(fmt, sizeof(fmt), "%%s/report.json%s", tails[i]);
+        snprintf(path, sizeof(path), fmt, out, (long)getpid());
+        assert_int_equal(symlink(victim, path), 0);
+    }
+    snprintf(path, sizeof(path), "%s/report.json", out);
+    assert_int_equal(symlink(victim, path), 0);
+
+    assert_int_equal(pm_write_file_atomic(path, "{}", 2), 0);
+    expect_content(victim, "precious");
+    assert_int_equal(lstat(path, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    expect_content(path, "{}");
+    assert_int_equal(t_count_entries(out), 3); /* the two links, the file */
+    t_tmpdir_cleanup();
+}
+
+/* pm_tmp_create: a new file each time, hidden, never an existing name;
+ * pm_commit_file refuses a temp name that became a link. */
+static void tmp_create_is_exclusive_and_unpredictable(void **state)
+{
+    char victim[512], path[512], *a = NULL, *b = NULL;
+    const char *dir;
+    struct stat st;
+    int fd = -1;
+
+    (void)state;
+    dir = t_tmpdir();
+    make_victim(dir, victim);
+    snprintf(path, sizeof(path), "%s/doc.pdf", dir);
+    assert_int_equal(pm_tmp_create(path, &a, &fd), 0);
+    assert_true(fd >= 0);
+    assert_int_equal(close(fd), 0);
+    assert_int_equal(pm_tmp_create(path, &b, NULL), 0);
+    assert_string_not_equal(a, b);
+    assert_true(strncmp(a, dir, strlen(dir)) == 0);
+    assert_true(strncmp(a + strlen(dir), "/.doc.pdf.", 10) == 0);
+    assert_int_equal(lstat(a, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    assert_int_equal(st.st_size, 0);
+
+    /* The temp file swapped for a link before the commit: not followed,
+     * the link removed, nothing published. */
+    assert_int_equal(unlink(b), 0);
+    assert_int_equal(symlink(victim, b), 0);
+    assert_int_equal(pm_commit_file(b, path), -ELOOP);
+    assert_false(t_exists(b));
+    assert_false(t_exists(path));
+    expect_content(victim, "precious");
+
+    assert_int_equal(pm_commit_file(a, path), 0);
+    assert_false(t_exists(a));
+    pm_free(a);
+    pm_free(b);
+    pm_alloc_fail_at(1);
+    assert_int_equal(pm_tmp_create(path, &a, &fd), PM_ENOMEM);
+    pm_alloc_fail_at(0);
+    assert_null(a);
+    assert_int_equal(fd, -1);
+    t_tmpdir_cleanup();
+}
+
+/* Files 0640 and folders 0750 (under a permissive umask): not
+ * world-readable. */
+static void files_and_folders_are_not_world_readable(void **state)
+{
+    char path[512];
+    const char *dir;
+    struct stat st;
+    mode_t old = umask(022);
+
+    (void)state;
+    dir = t_tmpdir();
+    snprintf(path, sizeof(path), "%s/a/b", dir);
+    assert_int_equal(pm_mkdir_p(path), 0);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0750);
+    snprintf(path, sizeof(path), "%s/a/b/f", dir);
+    assert_int_equal(pm_write_file_atomic(path, "x", 1), 0);
+    assert_int_equal(stat(path, &st), 0);
+    umask(old);
+    assert_int_equal(st.st_mode & 0777, 0640);
+    t_tmpdir_cleanup();
+}
+
+/* rmtree removes links as links: what they point to stays. */
+static void rmtree_never_follows_links(void **state)
+{
+    char victim[512], tree[512], path[600], link[600];
+    const char *dir;
+
+    (void)state;
+    dir = t_tmpdir();
+    make_victim(dir, victim);
+    snprintf(tree, sizeof(tree), "%s/work", dir);
+    assert_int_equal(pm_mkdir_p(tree), 0);
+    snprintf(path, sizeof(path), "%s/outside", dir);
+    snprintf(link, sizeof(link), "%s/dirlink", tree);
+    assert_int_equal(symlink(path, link), 0);
+    snprintf(link, sizeof(link), "%s/filelink", tree);
+    assert_int_equal(symlink(victim, link), 0);
+    assert_int_equal(pm_rmtree(tree), 0);
+    assert_false(t_exists(tree));
+    expect_content(victim, "precious");
+
+    /* The root itself a link: the link goes, the folder it names stays. */
+    assert_int_equal(symlink(path, tree), 0);
+    assert_int_equal(pm_rmtree(tree), 0);
+    assert_false(t_exists(tree));
+    expect_content(victim, "precious");
+    t_tmpdir_cleanup();
+}
+
+/* ---- names in logs ---- */
+
+static void escape_name_shows_odd_bytes(void **state)
+{
+    char buf[PM_ESCAPED_MAX], small[7];
+
+    (void)state;
+    assert_string_equal(pm_escape_name("WO-1", buf, sizeof(buf)), "WO-1");
+    assert_string_equal(pm_escape_name("a\033[2Jb\n", buf, sizeof(buf)),
+                        "a\\x1b[2Jb\\x0a");
+    assert_string_equal(pm_escape_name("caf\xc3\xa9", buf, sizeof(buf)),
+                        "caf\xc3\xa9"); /* valid UTF-8 stays */
+    assert_string_equal(pm_escape_name("caf\xe9\x7f", buf, sizeof(buf)),
+                        "caf\\xe9\\x7f");
+    /* Cut to fit, never inside a character or an escape. */
+    assert_string_equal(pm_escape_name("abcde\xc3\xa9", small, sizeof(small)),
+                        "abcde");
+    assert_string_equal(pm_escape_name("abcd\x01", small, sizeof(small)),
+                        "abcd");
+}
+
 static void strerror_names_every_code(void **state)
 {
     static const int codes[] = {
-        PM_OK,       PM_ENOMEM,   PM_EINVAL,  PM_EIO,     PM_ENOENT,
-        PM_ECORRUPT, PM_ECATALOG, PM_EWORKER, PM_ETOOBIG, PM_EUNSUPP,
-        PM_EOCR,     PM_EENCODE,  PM_EPDF,    PM_ECONFIG, PM_EPROTO};
+        PM_OK,       PM_ENOMEM,  PM_EINVAL,  PM_EIO,     PM_ENOENT, PM_ECORRUPT,
+        PM_ECATALOG, PM_EWORKER, PM_ETOOBIG, PM_EUNSUPP, PM_EOCR,   PM_EENCODE,
+        PM_EPDF,     PM_ECONFIG, PM_EPROTO,  PM_ECHANGED};
 
     (void)state;
     for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
@@ -442,6 +602,11 @@ int main(void)
         cmocka_unit_test(mkdir_p_on_a_file_fails),
         cmocka_unit_test(mkdir_p_empty_path),
         cmocka_unit_test(read_file_and_rmtree),
+        cmocka_unit_test(write_file_atomic_never_writes_through_a_link),
+        cmocka_unit_test(tmp_create_is_exclusive_and_unpredictable),
+        cmocka_unit_test(files_and_folders_are_not_world_readable),
+        cmocka_unit_test(rmtree_never_follows_links),
+        cmocka_unit_test(escape_name_shows_odd_bytes),
         cmocka_unit_test(strerror_names_every_code),
         cmocka_unit_test(log_levels_parse),
     };

@@ -1,0 +1,245 @@
+/*
+ * test_intake.c: what `pagemill serve` refuses at intake, end to end. The
+ * real binary in a temp root (tests/lib/servelib.h), batches dropped the
+ * way operators drop them, and the outcome read from _rejected/, the
+ * catalog (`job list --json`) and the service's log, polled until a
+ * deadline.
+ *
+ * Covered: files intake already knows no worker can read (zero bytes,
+ * text, a truncated header) are rejected with ERROR.txt naming the file
+ * and never spooled, so two empty batches are not held as duplicates of
+ * each other; a symlink at the top of a hot folder is rejected visibly,
+ * as a link; batch names with control characters or invalid UTF-8 reach
+ * the log escaped; what the service creates is not world-readable; and a
+ * service running as root says so at start.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lib/servelib.h"
+#include "lib/testlib.h"
+#include "pipeline/pm.h"
+
+#define TESTING    "tesseract-test/testing/"
+#define DEADLINE_S 60.0
+
+static char quick[320]; /* a settle-mode hot folder, settle_seconds = 1 */
+
+static int setup(void **state)
+{
+    sv_fx_t *f = pm_calloc(1, sizeof(*f));
+    char extra[1024];
+
+    if (f == NULL)
+        return -1;
+    umask(022); /* permissive: the service must still not share its files */
+    if (sv_fx_init(f, t_tmpdir()) != 0)
+        goto fail;
+    snprintf(quick, sizeof(quick), "%s/hot/quick", f->root);
+    snprintf(extra, sizeof(extra),
+             "\n[hotfolder quick]\npath = %s\nmarker = none\n"
+             "settle_seconds = 1\n",
+             quick);
+    if (pm_mkdir_p(quick) != 0 || sv_write_config(f, 30, extra) != 0)
+        goto fail;
+    *state = f;
+    sv_cli_ok(f, "account add ACME --name 'Acme Records'");
+    sv_cli_ok(f, "workorder add WO-1 --account ACME");
+    return 0;
+
+fail:
+    pm_free(f);
+    return -1;
+}
+
+static int teardown(void **state)
+{
+    sv_fx_t *f = *state;
+    int rc = sv_fx_fini(f, 40);
+
+    pm_free(f);
+    t_tmpdir_cleanup();
+    return rc;
+}
+
+/* A folder batch `name` in hot folder `hot`: p1.tif with `len` bytes of
+ * `data` (shared-data file `rel` when data is NULL, `len` 0: all of it),
+ * then the batch.ini marker. */
+static void drop(const char *hot, const char *name, const char *data,
+                 size_t len, const char *rel)
+{
+    char path[700];
+
+    snprintf(path, sizeof(path), "%s/%s", hot, name);
+    assert_int_equal(pm_mkdir_p(path), 0);
+    snprintf(path, sizeof(path), "%s/%s/p1.tif", hot, name);
+    if (data != NULL)
+        assert_int_equal(pm_write_file_atomic(path, data, len), 0);
+    else if (len > 0)
+        t_copy_truncated(t_data(rel), path, len);
+    else
+        t_copy_file(t_data(rel), path);
+    snprintf(path, sizeof(path), "%s/%s/batch.ini", hot, name);
+    sv_write_text(path, "");
+}
+
+/* Waits for hot/_rejected/<name>/ERROR.txt; returns its text (caller
+ * frees). */
+static char *wait_error_txt(const char *hot, const char *name)
+{
+    double until = sv_now_s() + DEADLINE_S;
+    char path[700];
+    char *text;
+
+    snprintf(path, sizeof(path), "%s/_rejected/%s/ERROR.txt", hot, name);
+    while ((text = t_slurp(path)) == NULL && sv_now_s() < until)
+        sv_nap_ms(100);
+    if (text == NULL)
+        fail_msg("no %s within %.0f s", path, DEADLINE_S);
+    return text;
+}
+
+static void expect_in(const char *text, const char *want)
+{
+    if (strstr(text, want) == NULL)
+        fail_msg("'%s' not in:\n%s", want, text);
+}
+
+/* Waits until the log holds `want`; returns the log (caller frees). */
+static char *wait_log(const sv_fx_t *f, const char *want)
+{
+    double until = sv_now_s() + DEADLINE_S;
+    char *log = NULL;
+
+    do {
+        free(log);
+        log = t_slurp(f->log);
+        if (log != NULL && strstr(log, want) != NULL)
+            return log;
+        sv_nap_ms(100);
+    } while (sv_now_s() < until);
+    fail_msg("'%s' not in the log within %.0f s:\n%s", want, DEADLINE_S,
+             log ? log : "");
+    return NULL;
+}
+
+/* ---- tests ---- */
+
+/* Zero bytes, text, a truncated header: rejected at intake naming the
+ * file and the fault, with no job and nothing left in the spool. Two
+ * empty batches are both rejected: never held as duplicates (the same
+ * SHA-256 of nothing) of each other. */
+static void unreadable_files_are_rejected_at_intake(void **state)
+{
+    static const char text[] = "hello, this is a text file\n";
+    sv_fx_t *f = *state;
+    char spool[400], *e;
+    json_t *jobs;
+
+    t_require_data();
+    sv_start(f);
+    drop(f->scans, "WO-1_empty", "", 0, NULL);
+    drop(f->scans, "WO-1_empty2", "", 0, NULL);
+    drop(f->scans, "WO-1_text", text, strlen(text), NULL);
+    drop(f->scans, "WO-1_trunc", NULL, 6, TESTING "phototest.tif");
+
+    e = wait_error_txt(f->scans, "WO-1_empty");
+    expect_in(e, "'p1.tif': zero-byte file");
+    free(e);
+    e = wait_error_txt(f->scans, "WO-1_empty2");
+    expect_in(e, "'p1.tif': zero-byte file");
+    free(e);
+    e = wait_error_txt(f->scans, "WO-1_text");
+    expect_in(e, "'p1.tif': not a supported image: it starts with 68 65 6c 6c "
+                 "6f 2c 20 74 (\"hello, t\")");
+    free(e);
+    e = wait_error_txt(f->scans, "WO-1_trunc");
+    expect_in(e, "'p1.tif': not a readable TIFF");
+    free(e);
+
+    jobs = sv_cli_json(f, "job list");
+    assert_int_equal(json_array_size(jobs), 0);
+    json_decref(jobs);
+    snprintf(spool, sizeof(spool), "%s/spool", f->root);
+    assert_true(!t_exists(spool) || t_count_entries(spool) == 0);
+    assert_int_equal(sv_stop(f, SIGTERM, 40), 0);
+}
+
+/* A symlink dropped into a hot folder is rejected where people look, the
+ * link itself moved; the file it points to stays and is never taken. */
+static void link_in_a_hot_folder_is_rejected_visibly(void **state)
+{
+    sv_fx_t *f = *state;
+    char outside[400], link[500], moved[700], *e, *log;
+    struct stat st;
+
+    t_require_data();
+    snprintf(outside, sizeof(outside), "%s/outside.tif", f->root);
+    t_copy_file(t_data(TESTING "phototest.tif"), outside);
+    snprintf(link, sizeof(link), "%s/WO-1_link.tif", quick);
+    assert_int_equal(symlink(outside, link), 0);
+    sv_start(f);
+    /* The log line comes last: ERROR.txt is written before the move. */
+    log = wait_log(f, "batch WO-1_link.tif from quick rejected");
+    free(log);
+    e = wait_error_txt(quick, "WO-1_link");
+    expect_in(e, "'WO-1_link.tif' is a symbolic link");
+    free(e);
+    snprintf(moved, sizeof(moved), "%s/_rejected/WO-1_link/WO-1_link.tif",
+             quick);
+    assert_int_equal(lstat(moved, &st), 0);
+    assert_true(S_ISLNK(st.st_mode));
+    assert_true(t_exists(outside));
+    assert_int_equal(sv_stop(f, SIGTERM, 40), 0);
+    assert_null(sv_find_job(f, "WO-1_link.tif"));
+}
+
+/* Control characters and invalid UTF-8 in batch names reach the log as
+ * \xNN, never raw (a terminal would obey the escape sequence). Files
+ * and folders the service makes are 0640 and 0750 under umask 022; as
+ * root it warns at start. */
+static void names_are_escaped_and_files_not_shared(void **state)
+{
+    sv_fx_t *f = *state;
+    char path[700], *log;
+    struct stat st;
+
+    sv_start(f);
+    drop(f->scans, "WO-1_\033[2Jred", "", 0, NULL);
+    drop(f->scans, "WO-1_\xff\xfe", "", 0, NULL);
+    log = wait_log(f, "batch WO-1_\\xff\\xfe from scans rejected");
+    free(log);
+    log = wait_log(f, "batch WO-1_\\x1b[2Jred from scans rejected");
+    assert_null(strchr(log, '\033'));
+    assert_null(strchr(log, '\xff'));
+    if (geteuid() == 0)
+        expect_in(log, "running as root");
+    free(log);
+
+    snprintf(path, sizeof(path), "%s/_rejected", f->scans);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0750);
+    snprintf(path, sizeof(path), "%s/_rejected/WO-1_\033[2Jred/ERROR.txt",
+             f->scans);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0640);
+    assert_int_equal(sv_stop(f, SIGTERM, 40), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(unreadable_files_are_rejected_at_intake,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            link_in_a_hot_folder_is_rejected_visibly, setup, teardown),
+        cmocka_unit_test_setup_teardown(names_are_escaped_and_files_not_shared,
+                                        setup, teardown),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
