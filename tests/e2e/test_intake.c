@@ -139,6 +139,7 @@ static void unreadable_files_are_rejected_at_intake(void **state)
     sv_fx_t *f = *state;
     char spool[400], *e;
     json_t *jobs;
+    int marker;
 
     t_require_data();
     sv_start(f);
@@ -164,8 +165,11 @@ static void unreadable_files_are_rejected_at_intake(void **state)
     jobs = sv_cli_json(f, "job list");
     assert_int_equal(json_array_size(jobs), 0);
     json_decref(jobs);
+    /* Nothing spooled: the spool holds at most the catalog's marker. */
+    snprintf(spool, sizeof(spool), "%s/spool/.pagemill-catalog", f->root);
+    marker = t_exists(spool);
     snprintf(spool, sizeof(spool), "%s/spool", f->root);
-    assert_true(!t_exists(spool) || t_count_entries(spool) == 0);
+    assert_true(!t_exists(spool) || t_count_entries(spool) == marker);
     assert_int_equal(sv_stop(f, SIGTERM, 40), 0);
 }
 
