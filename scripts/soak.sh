@@ -296,7 +296,8 @@ if [[ -s $WORK/log/samples ]]; then
 fi
 
 jobs_by_state=$(q "SELECT state || ' ' || count(*) FROM jobs GROUP BY state" | tr '\n' ',')
-rejected=$(find "$HOT/_rejected" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)
+rejected=0
+[[ -d $HOT/_rejected ]] && rejected=$(find "$HOT/_rejected" -mindepth 1 -maxdepth 1 | wc -l)
 restarts=$(($(wc -l <"$WORK/log/pids") - 1))
 log "batches $NBATCH; jobs: ${jobs_by_state%,}; rejected $rejected; coordinator restarts $restarts"
 log "pages done $(q "SELECT count(*) FROM page_tasks WHERE state = 'done'"), billable $(q "SELECT count(*) FROM billable_pages WHERE blank = 0")"
