@@ -141,7 +141,8 @@ int pm_ocr_page(pm_engine_t *eng, const pm_profile_t *p, struct Pix *pix,
 /*
  * Encodes `img->pix` to `path_base` + ".tif" (G4, bitonal), ".jpg" or ".jp2"
  * (gray/colour, per p->gray_codec). Sets *path (new string, caller frees),
- * *codec and *bytes (size of the image stream as the PDF will embed it).
+ * *codec and *bytes (size of the image stream the PDF embeds; a JPEG is
+ * stored deflated when that is at least 1% smaller, see pdfa.c).
  */
 int pm_encode_page(pm_engine_t *eng, const pm_profile_t *p,
                    const pm_page_image_t *img, const char *path_base,
