@@ -228,11 +228,10 @@ int pm_encode_page(pm_engine_t *eng, const pm_profile_t *p,
 /* What the header of a JPEG file says, as far as embedding it goes. */
 typedef struct jpeg_facts {
     int width, height, ncomp;
-    int sof;       /* 0xc0 baseline, 0xc1 extended, 0xc2 progressive */
-    int adobe;     /* APP14 "Adobe" seen; then transform is its transform */
-    int transform; /* 0: no colour transform (RGB/CMYK), 1: YCbCr */
-    int rgb_ids;   /* three components named 'R', 'G', 'B' */
-    int rotated;   /* EXIF orientation other than 1 */
+    int sof;     /* 0xc0 baseline, 0xc1 extended, 0xc2 progressive */
+    int adobe;   /* APP14 "Adobe" seen (its transform rules the colours) */
+    int rgb_ids; /* three components named 'R', 'G', 'B' */
+    int rotated; /* EXIF orientation other than 1 */
 } jpeg_facts_t;
 
 static unsigned get16(const unsigned char *b, int le)
@@ -263,10 +262,12 @@ static int exif_rotated(const unsigned char *b, size_t n)
         return 1; /* unreadable: assume the worst */
     count = get16(t + ifd, le);
     for (size_t i = 0; i < count; i++) {
-        const unsigned char *e = t + ifd + 2 + 12 * i;
+        size_t off = ifd + 2 + 12 * i;
+        const unsigned char *e;
 
-        if ((size_t)(e + 12 - t) > tn)
+        if (off + 12 > tn)
             return 1;
+        e = t + off;
         if (get16(e, le) == 0x0112)
             return get16(e + 8, le) != 1;
     }
@@ -311,9 +312,8 @@ static int jpeg_read_facts(const unsigned char *b, size_t n, jpeg_facts_t *f)
                 return -1;
             f->rgb_ids = f->ncomp == 3 && seg[6] == 'R' && seg[9] == 'G' &&
                          seg[12] == 'B';
-        } else if (m == 0xee && len >= 14 && memcmp(seg, "Adobe", 5) == 0) {
+        } else if (m == 0xee && len >= 7 && memcmp(seg, "Adobe", 5) == 0) {
             f->adobe = 1;
-            f->transform = seg[11];
         } else if (m == 0xe1 && exif_rotated(seg, len - 2)) {
             f->rotated = 1;
         }
