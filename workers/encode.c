@@ -358,6 +358,21 @@ static int jpeg_keepable(const jpeg_facts_t *f, const pm_page_image_t *img)
     return 1;
 }
 
+/* Whether the file at `path` starts like a JPEG (SOI and a marker): a
+ * cheap look before reading a big TIFF whole for nothing. */
+static int starts_as_jpeg(const char *path)
+{
+    unsigned char head[3] = {0, 0, 0};
+    FILE *f = fopen(path, "rb");
+    size_t n;
+
+    if (f == NULL)
+        return 0;
+    n = fread(head, 1, sizeof(head), f);
+    fclose(f);
+    return n == 3 && head[0] == 0xff && head[1] == 0xd8 && head[2] == 0xff;
+}
+
 int pm_encode_keep_jpeg(pm_engine_t *eng, const pm_profile_t *p,
                         const pm_page_image_t *img, const char *src,
                         const char *path_base, char **path, long long *bytes)
@@ -370,7 +385,8 @@ int pm_encode_keep_jpeg(pm_engine_t *eng, const pm_profile_t *p,
 
     *path = NULL;
     *bytes = 0;
-    if (p->gray_codec != PM_CODEC_JPEG || img->kind == PM_KIND_BITONAL)
+    if (p->gray_codec != PM_CODEC_JPEG || img->kind == PM_KIND_BITONAL ||
+        !starts_as_jpeg(src))
         return 0;
     err = pm_read_file(src, MAX_KEPT_JPEG, &buf, &len);
     if (err)
