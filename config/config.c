@@ -51,7 +51,10 @@ void pm_profile_defaults(pm_profile_t *p)
     p->blank_ink_ratio = 0.0005;
     p->color_mode = PM_COLOR_AUTO;
     p->gray_codec = PM_CODEC_JPEG;
-    p->jpeg_quality = 85;
+    /* IJG quality 55 has the quantisation tables of Ghostscript's default
+     * (QFactor 0.9), which OCRmyPDF's PDF/A pages carry: the same image
+     * quality per byte spent as that tool, not a notch above it. */
+    p->jpeg_quality = 55;
     p->jp2_quality = 45;
     p->fallback_dpi = 300;
     p->max_pixels = 20000LL * 20000LL;

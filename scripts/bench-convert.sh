@@ -22,7 +22,9 @@
 #        ocrmypdf   ocrmypdf --jobs 1 --deskew --output-type pdfa --sidecar OUT.txt
 #                   IN OUT.pdf, 2 files at a time (xargs -P 2)
 #      with OMP_THREAD_LIMIT=1 for every tool;
-#   3. scores the text of the pages that have ground truth with scripts/cer.py;
+#   3. scores the text of the pages that have ground truth with scripts/cer.py,
+#      and measures each tool's output bytes per page and class: the PDF files
+#      and, within them, the page image streams as stored (qpdf --json);
 #   4. prints the result tables and writes them as markdown to
 #      WORK/bench-convert.md (for docs/benchmarks.md).
 #
@@ -230,6 +232,42 @@ for c in "${CLASSES[@]}"; do
     done <"$WORK/lists/$c.tsv"
 done
 
+# Output bytes per tool and class: whole PDFs, and the image streams in them
+# as stored (their /Length), which is what the encoder decides.
+BYTES=$WORK/logs/bytes.tsv
+printf 'tool\tclass\tpages\tpdf_bytes\timage_bytes\n' >"$BYTES"
+image_bytes() { # PDF -> sum of the stored lengths of its image XObjects
+    qpdf --json=2 --json-key=qpdf --json-stream-data=none "$1" | python3 -c '
+import json, sys
+objs = json.load(sys.stdin)["qpdf"][1]
+def val(v):
+    if isinstance(v, str) and v.endswith(" R"):
+        return val(objs.get("obj:" + v, {}).get("value", 0))
+    return v if isinstance(v, int) else 0
+print(sum(val(o["stream"]["dict"].get("/Length"))
+          for o in objs.values()
+          if isinstance(o, dict) and "stream" in o
+          and o["stream"]["dict"].get("/Subtype") == "/Image"))'
+}
+if command -v qpdf >/dev/null; then
+    for tool in "${TOOLS_RUN[@]}"; do
+        for c in "${CLASSES[@]}"; do
+            [[ -s $WORK/lists/$c.tsv ]] || continue
+            n=0 pdfb=0 imgb=0
+            while IFS=$'\t' read -r in dpi gt; do
+                pdf=$WORK/out/$tool/$c/$(stem_of "$in").pdf
+                [[ -s $pdf ]] || continue
+                n=$((n + 1))
+                pdfb=$((pdfb + $(stat -c %s "$pdf")))
+                imgb=$((imgb + $(image_bytes "$pdf" || echo 0)))
+            done <"$WORK/lists/$c.tsv"
+            printf '%s\t%s\t%s\t%s\t%s\n' "$tool" "$c" "$n" "$pdfb" "$imgb" >>"$BYTES"
+        done
+    done
+else
+    echo "bench-convert: no qpdf: bytes per page not measured" >&2
+fi
+
 # ---------------------------------------------------------------------------
 # 5. Report.
 # ---------------------------------------------------------------------------
@@ -301,6 +339,31 @@ for t in tools:
 out.append(table(["tool", "class", "pages", "ok", "seconds", "pages/s", "peak RSS MiB", "exit"], body))
 out.append("")
 out.append("`ok` = pages whose outputs exist (pagemill: .pdf, .txt, .pages.json; others: .pdf, .txt).")
+out.append("")
+
+out.append("## Bytes per page")
+out.append("")
+out.append("Mean over the pages each tool converted: the whole PDF, and its page image streams "
+           "as stored (qpdf `/Length`: what the encoder decided); the last column is the image "
+           "bytes relative to ocrmypdf's on the same class (below 1: smaller).")
+out.append("")
+size = {}
+bpath = os.path.join(W, "logs/bytes.tsv")
+if os.path.exists(bpath):
+    for r in rows(bpath):
+        n = int(r["pages"])
+        if n:
+            size[(r["tool"], r["class"])] = (n, int(r["pdf_bytes"]) / n, int(r["image_bytes"]) / n)
+body = []
+for t in tools:
+    for c in classes:
+        if (t, c) not in size:
+            continue
+        n, pdfb, imgb = size[(t, c)]
+        o = size.get(("ocrmypdf", c))
+        body.append([t, c, n, "%.0f" % pdfb, "%.0f" % imgb,
+                     "%.2f" % (imgb / o[2]) if o and o[2] else "n/a"])
+out.append(table(["tool", "class", "pages", "PDF bytes/page", "image bytes/page", "image vs ocrmypdf"], body))
 out.append("")
 
 out.append("## pagemill relative to the others")

@@ -3,8 +3,12 @@
  * TIFF (libtiff), whose one strip is exactly the stream the PDF embeds.
  * Gray and colour pages become JPEG or JPEG 2000 through libvips; those
  * files are embedded in the PDF byte for byte. No page is ever encoded
- * lossily twice.
+ * lossily twice: a JPEG scan that no stage changed is kept as it came
+ * (pm_encode_keep_jpeg), and the JPEGs written here are progressive with
+ * optimised Huffman tables (6-10% smaller than baseline at the same
+ * quality, the same pixels).
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -138,7 +142,8 @@ static int write_vips(pm_engine_t *eng, const pm_profile_t *p, PIX *pix,
                        NULL);
     if (!rc && codec == PM_IMG_JPEG)
         rc = vips_jpegsave_buffer(img, &buf, &len, "Q", p->jpeg_quality,
-                                  "optimize_coding", TRUE, "strip", TRUE, NULL);
+                                  "optimize_coding", TRUE, "interlace", TRUE,
+                                  "strip", TRUE, NULL);
     else if (!rc)
         rc = vips_jp2ksave_buffer(img, &buf, &len, "Q", p->jp2_quality, NULL);
     if (img != NULL)
@@ -217,6 +222,201 @@ int pm_encode_page(pm_engine_t *eng, const pm_profile_t *p,
         return err;
     }
     *path = out;
+    return 0;
+}
+
+/* ---- keeping a scanned JPEG ---- */
+
+#define MAX_KEPT_JPEG (512u << 20)
+
+/* What the header of a JPEG file says, as far as embedding it goes. */
+typedef struct jpeg_facts {
+    int width, height, ncomp;
+    int sof;     /* 0xc0 baseline, 0xc1 extended, 0xc2 progressive */
+    int adobe;   /* APP14 "Adobe" seen (its transform rules the colours) */
+    int rgb_ids; /* three components named 'R', 'G', 'B' */
+    int rotated; /* EXIF orientation other than 1 */
+} jpeg_facts_t;
+
+static unsigned get16(const unsigned char *b, int le)
+{
+    return le ? (unsigned)b[0] | (unsigned)b[1] << 8
+              : (unsigned)b[0] << 8 | (unsigned)b[1];
+}
+
+static uint32_t get32(const unsigned char *b, int le)
+{
+    return le ? (uint32_t)get16(b, 1) | (uint32_t)get16(b + 2, 1) << 16
+              : (uint32_t)get16(b, 0) << 16 | (uint32_t)get16(b + 2, 0);
+}
+
+/* Whether an APP1 Exif payload has an orientation tag other than 1
+ * (PDF readers ignore EXIF, so such a page would show turned). */
+static int exif_rotated(const unsigned char *b, size_t n)
+{
+    const unsigned char *t = b + 6; /* "Exif\0\0", then a TIFF header */
+    size_t tn = n - 6, ifd, count;
+    int le;
+
+    if (n < 6 + 8 || memcmp(b, "Exif\0\0", 6) != 0)
+        return 0;
+    le = t[0] == 'I';
+    ifd = get32(t + 4, le);
+    if (ifd > tn - 2)
+        return 1; /* unreadable: assume the worst */
+    count = get16(t + ifd, le);
+    for (size_t i = 0; i < count; i++) {
+        size_t off = ifd + 2 + 12 * i;
+        const unsigned char *e;
+
+        if (off + 12 > tn)
+            return 1;
+        e = t + off;
+        if (get16(e, le) == 0x0112)
+            return get16(e + 8, le) != 1;
+    }
+    return 0;
+}
+
+/* Reads the markers before the first scan; 0 when they are well formed. */
+static int jpeg_read_facts(const unsigned char *b, size_t n, jpeg_facts_t *f)
+{
+    size_t pos = 2;
+
+    memset(f, 0, sizeof(*f));
+    if (n < 4 || b[0] != 0xff || b[1] != 0xd8)
+        return -1;
+    while (pos + 4 <= n) {
+        unsigned m, len;
+        const unsigned char *seg;
+
+        if (b[pos] != 0xff)
+            return -1;
+        m = b[pos + 1];
+        if (m == 0xff) { /* fill byte */
+            pos++;
+            continue;
+        }
+        len = get16(b + pos + 2, 0);
+        if (len < 2 || pos + 2 + len > n)
+            return -1;
+        seg = b + pos + 4;
+        if (m == 0xda) /* start of scan: the header is complete */
+            return f->sof ? 0 : -1;
+        if (m >= 0xc0 && m <= 0xcf && m != 0xc4 && m != 0xc8 && m != 0xcc) {
+            if (f->sof || len < 8)
+                return -1;
+            f->sof = (int)m;
+            if (seg[0] != 8)
+                f->sof = -1; /* 12-bit samples: no PDF reader takes those */
+            f->height = (int)get16(seg + 1, 0);
+            f->width = (int)get16(seg + 3, 0);
+            f->ncomp = seg[5];
+            if (len < 8 + 3u * (unsigned)f->ncomp)
+                return -1;
+            f->rgb_ids = f->ncomp == 3 && seg[6] == 'R' && seg[9] == 'G' &&
+                         seg[12] == 'B';
+        } else if (m == 0xee && len >= 7 && memcmp(seg, "Adobe", 5) == 0) {
+            f->adobe = 1;
+        } else if (m == 0xe1 && exif_rotated(seg, len - 2)) {
+            f->rotated = 1;
+        }
+        pos += 2 + len;
+    }
+    return -1;
+}
+
+/* Whether `b` ends with an EOI marker (trailing padding allowed). */
+static int jpeg_complete(const unsigned char *b, size_t n)
+{
+    size_t end = n;
+
+    while (end > 2 && end + 64 > n &&
+           !(b[end - 2] == 0xff && b[end - 1] == 0xd9))
+        end--;
+    return end > 2 && b[end - 2] == 0xff && b[end - 1] == 0xd9;
+}
+
+/*
+ * Whether a JPEG file with these facts shows, embedded in a PDF with
+ * DCTDecode as `img` (gray or colour), exactly the pixels the page was
+ * decoded to: baseline or progressive 8-bit Huffman JPEG, one gray or
+ * three YCbCr components matching the page's kind, its size, and no EXIF
+ * turn. Adobe RGB (transform 0) is fine, as PDF readers honour APP14;
+ * three components named R, G, B without it are not (libjpeg reads them
+ * as RGB, PDF readers as YCbCr). CMYK never is.
+ */
+static int jpeg_keepable(const jpeg_facts_t *f, const pm_page_image_t *img)
+{
+    int comps = img->kind == PM_KIND_GRAY ? 1 : 3;
+
+    if (f->sof != 0xc0 && f->sof != 0xc1 && f->sof != 0xc2)
+        return 0;
+    if (img->kind == PM_KIND_BITONAL || f->ncomp != comps || f->rotated)
+        return 0;
+    if (f->width != pixGetWidth(img->pix) ||
+        f->height != pixGetHeight(img->pix))
+        return 0;
+    if (f->ncomp == 3 && !f->adobe && f->rgb_ids)
+        return 0;
+    return 1;
+}
+
+/* Whether the file at `path` starts like a JPEG (SOI and a marker): a
+ * cheap look before reading a big TIFF whole for nothing. */
+static int starts_as_jpeg(const char *path)
+{
+    unsigned char head[3] = {0, 0, 0};
+    FILE *f = fopen(path, "rb");
+    size_t n;
+
+    if (f == NULL)
+        return 0;
+    n = fread(head, 1, sizeof(head), f);
+    fclose(f);
+    return n == 3 && head[0] == 0xff && head[1] == 0xd8 && head[2] == 0xff;
+}
+
+int pm_encode_keep_jpeg(pm_engine_t *eng, const pm_profile_t *p,
+                        const pm_page_image_t *img, const char *src,
+                        const char *path_base, char **path, long long *bytes)
+{
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    jpeg_facts_t f;
+    char *out;
+    int err;
+
+    *path = NULL;
+    *bytes = 0;
+    if (p->gray_codec != PM_CODEC_JPEG || img->kind == PM_KIND_BITONAL ||
+        !starts_as_jpeg(src))
+        return 0;
+    err = pm_read_file(src, MAX_KEPT_JPEG, &buf, &len);
+    if (err)
+        return err == PM_ETOOBIG
+                   ? 0 /* re-encoded instead */
+                   : pm__engine_fail(eng, err, "encode: cannot read %s: %s",
+                                     src, pm_strerror(err));
+    if (jpeg_read_facts(buf, len, &f) != 0 || !jpeg_keepable(&f, img) ||
+        !jpeg_complete(buf, len)) {
+        pm_free(buf);
+        return 0;
+    }
+    out = pm_asprintf("%s.jpg", path_base);
+    err = out == NULL ? PM_ENOMEM : pm_write_file_atomic(out, buf, len);
+    pm_free(buf);
+    if (err) {
+        if (out != NULL) {
+            unlink(out);
+            pm__engine_fail(eng, err, "encode: cannot write %s: %s", out,
+                            pm_strerror(err));
+        }
+        pm_free(out);
+        return err;
+    }
+    *path = out;
+    *bytes = (long long)len;
     return 0;
 }
 

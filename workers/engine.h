@@ -101,9 +101,11 @@ int pm_orient_page(pm_engine_t *eng, const pm_profile_t *p,
 
 /*
  * Finds the skew angle on img->binary within +/- p->deskew_max_angle and,
- * when confident, rotates img->pix (keeping its depth, bringing in white,
- * never cropping) and img->binary by it into an enlarged canvas, and sets
- * img->content to the bounding box of the rotated binary's ink. *angle is
+ * when confident, rotates img->pix (keeping its depth, bringing in white)
+ * and img->binary by it. The result has the scan's size unless ink turned
+ * beyond it, in which case it grows just enough to keep all the ink: no
+ * ink is cut off. Sets img->content to the bounding box of the rotated
+ * binary's ink. *angle is
  * the correction applied in degrees (0 if none), *confidence Leptonica's
  * score.
  */
@@ -139,11 +141,25 @@ int pm_ocr_page(pm_engine_t *eng, const pm_profile_t *p, struct Pix *pix,
 /*
  * Encodes `img->pix` to `path_base` + ".tif" (G4, bitonal), ".jpg" or ".jp2"
  * (gray/colour, per p->gray_codec). Sets *path (new string, caller frees),
- * *codec and *bytes (size of the image stream as the PDF will embed it).
+ * *codec and *bytes (size of the image stream the PDF embeds; a JPEG is
+ * stored deflated when that is at least 1% smaller, see pdfa.c).
  */
 int pm_encode_page(pm_engine_t *eng, const pm_profile_t *p,
                    const pm_page_image_t *img, const char *path_base,
                    char **path, pm_img_codec_t *codec, long long *bytes);
+
+/*
+ * Keeps the scanned JPEG: when `src` (the page's file) is a JPEG that a PDF
+ * shows exactly as img->pix (8-bit baseline or progressive, gray or YCbCr
+ * colour matching img->kind, the same size, no EXIF turn, not CMYK) and
+ * p->gray_codec is JPEG, copies it byte for byte to `path_base` + ".jpg"
+ * and sets *path (new string, caller frees) and *bytes. Otherwise leaves
+ * *path NULL: the page is to be encoded (pm_encode_page). Call only for
+ * pages no stage changed (not turned, not deskewed).
+ */
+int pm_encode_keep_jpeg(pm_engine_t *eng, const pm_profile_t *p,
+                        const pm_page_image_t *img, const char *src,
+                        const char *path_base, char **path, long long *bytes);
 
 /*
  * Reads the raw CCITT G4 stream of a single-strip TIFF written by

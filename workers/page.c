@@ -99,9 +99,17 @@ static int run_stages(pm_engine_t *eng, const pm_profile_t *p,
     if (err)
         return err;
 
+    /* A JPEG scan that stays as scanned is embedded as it came: no
+     * generation loss, and smaller than encoding it again. */
     t0 = pm_now_ms();
-    err = pm_encode_page(eng, p, img, t->out_base, &r->image, &r->codec,
-                         &r->bytes);
+    if (r->rotation == 0 && r->skew == 0 && t->frame == 0)
+        err = pm_encode_keep_jpeg(eng, p, img, t->src, t->out_base, &r->image,
+                                  &r->bytes);
+    if (!err && r->image != NULL)
+        r->codec = PM_IMG_JPEG;
+    else if (!err)
+        err = pm_encode_page(eng, p, img, t->out_base, &r->image, &r->codec,
+                             &r->bytes);
     r->ms.encode = pm__since(t0);
     return err;
 }

@@ -5,7 +5,8 @@
  * Leptonica by angles out to the profile's 16 degree search range, beyond
  * Leptonica's own default of about 7, and so is a 150 dpi page that has
  * no tag (it gets the 300 dpi fallback); the stage must find each angle
- * within 0.2 degree, keep the depth and never crop.
+ * within 0.2 degree, keep the depth, keep the scan's size and never cut
+ * off ink.
  *
  * Sign convention: both Leptonica's pixRotate and pm_deskew_page's *angle
  * use "clockwise is positive", and *angle is the correction applied, so a
@@ -117,9 +118,10 @@ static void check_angles(const char *name, PIX *orig, pm_kind_t kind,
         /* Depth and kind stay; the analysis copy stays 1 bpp. */
         assert_int_equal(pixGetDepth(img.pix), kind == PM_KIND_GRAY ? 8 : 1);
         assert_int_equal(pixGetDepth(img.binary), 1);
-        /* Never cropped: the canvas only grows. */
-        assert_true(pixGetWidth(img.pix) >= sw);
-        assert_true(pixGetHeight(img.pix) >= sh);
+        /* Back to the scan's size: its ink all fits, so the white the
+         * rotation brought in is cropped away, not encoded. */
+        assert_int_equal(pixGetWidth(img.pix), sw);
+        assert_int_equal(pixGetHeight(img.pix), sh);
         assert_int_equal(pixGetWidth(img.binary), pixGetWidth(img.pix));
         assert_int_equal(pixGetHeight(img.binary), pixGetHeight(img.pix));
         assert_int_equal(pixGetXRes(img.pix), img.xres);
@@ -194,6 +196,54 @@ static void untagged_low_resolution_page_skews_are_found(void **state)
     check_angles("lucasta.150 untagged", orig, PM_KIND_GRAY, &p);
     pixDestroy(&orig);
     pm_free(path);
+}
+
+/*
+ * Ink that the correction turns beyond the scan's frame is kept: a page
+ * turned within its own frame (corners cut, as a scanner crops) with black
+ * squares in its corners comes back on a page just large enough for them.
+ */
+static void ink_beyond_the_scan_is_kept(void **state)
+{
+    const l_int32 side = 80;
+    pm_profile_t p;
+    pm_page_image_t img;
+    PIX *orig, *skewed;
+    l_int32 w, h, before = 0, after = 0;
+    int fallback;
+    double angle = 99, conf = -1;
+
+    (void)state;
+    t_require_data();
+    t_profile(&p);
+    orig = load(BOOK_PAGE, &p, &fallback);
+    skewed = pixRotate(orig, (l_float32)(5 * M_PI / 180.0), L_ROTATE_AREA_MAP,
+                       L_BRING_IN_WHITE, 0, 0);
+    assert_non_null(skewed);
+    pixCopyResolution(skewed, orig);
+    w = pixGetWidth(skewed);
+    h = pixGetHeight(skewed);
+    assert_int_equal(w, pixGetWidth(orig));
+    pixRasterop(skewed, 0, 0, side, side, PIX_CLR, NULL, 0, 0);
+    pixRasterop(skewed, w - side, 0, side, side, PIX_CLR, NULL, 0, 0);
+    pixRasterop(skewed, 0, h - side, side, side, PIX_CLR, NULL, 0, 0);
+    pixRasterop(skewed, w - side, h - side, side, side, PIX_CLR, NULL, 0, 0);
+    assert_int_equal(pm_normalize(t_engine, skewed, &p, &img), 0);
+    assert_int_equal(pixCountPixels(img.binary, &before, NULL), 0);
+    assert_int_equal(pm_deskew_page(t_engine, &p, &img, &angle, &conf), 0);
+    assert_int_equal(pixCountPixels(img.binary, &after, NULL), 0);
+    printf("# lucasta.047 turned +5 in its frame, black corners: correction "
+           "%+.3f, %dx%d -> %dx%d, ink %d -> %d pixels\n",
+           angle, w, h, pixGetWidth(img.pix), pixGetHeight(img.pix), before,
+           after);
+    assert_true(fabs(angle + 5) <= MAX_ERROR_DEG + 0.3);
+    assert_true(pixGetWidth(img.pix) > w);
+    assert_true(pixGetHeight(img.pix) > h);
+    assert_true(pixGetWidth(img.pix) < w * 1.2);
+    assert_true(after >= before * 0.98);
+    assert_non_null(img.content); /* here the ink spans the whole page */
+    pm_page_image_cleanup(&img);
+    pixDestroy(&orig);
 }
 
 /* A straight page stays as it is: nothing to correct. */
@@ -287,6 +337,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             untagged_low_resolution_page_skews_are_found, t_tmpdir_setup,
             t_tmpdir_teardown),
+        cmocka_unit_test(ink_beyond_the_scan_is_kept),
         cmocka_unit_test(straight_page_is_left_alone),
         cmocka_unit_test(deskew_off_does_nothing),
         cmocka_unit_test(search_covers_exactly_max_angle),

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <leptonica/allheaders.h>
 #include <tesseract/capi.h>
@@ -266,6 +267,26 @@ static void qpdf_finds_no_errors(void **state)
     free(out);
 }
 
+/* The stream of object `obj`, stored as `raw` (taken), must be
+ * [/FlateDecode /DCTDecode] and smaller than the JPEG of `want` bytes;
+ * returns its inflated bytes. */
+static unsigned char *inflated(int obj, unsigned char *raw, size_t *len,
+                               size_t want)
+{
+    char *dict = show_object(obj, "");
+    unsigned char *out = pm_malloc(want + 1);
+    uLongf n = (uLongf)want + 1;
+
+    assert_non_null(strstr(dict, "/Filter [ /FlateDecode /DCTDecode ]"));
+    free(dict);
+    assert_true(*len < want);
+    assert_non_null(out);
+    assert_int_equal(uncompress(out, &n, raw, (uLong)*len), Z_OK);
+    pm_free(raw);
+    *len = n;
+    return out;
+}
+
 /* pdfimages -list: one image per page, with the page's codec, size and
  * resolution (which checks the MediaBox), and the stream bytes are the
  * page artifact's own. */
@@ -315,6 +336,10 @@ static void images_are_embedded_as_encoded(void **state)
             assert_int_equal(pm_read_file(pg->image, 1u << 30, &want, &wantlen),
                              0);
         }
+        if (pg->codec == PM_IMG_JPEG && rawlen != wantlen) {
+            /* Stored deflated: inflated, it is the JPEG again. */
+            raw = inflated(obj, raw, &rawlen, wantlen);
+        }
         assert_int_equal(rawlen, pg->bytes);
         assert_int_equal(rawlen, wantlen);
         assert_memory_equal(raw, want, rawlen);
@@ -324,6 +349,50 @@ static void images_are_embedded_as_encoded(void **state)
     }
     assert_int_equal(row, NPAGES);
     free(out);
+}
+
+/*
+ * Page 2 is a JPEG scan that stays as scanned (not turned, not deskewed):
+ * the PDF holds that very file, byte for byte once inflated, and in fewer
+ * bytes than the file (240,757 for lucasta.047.jpg; re-encoded at quality
+ * 85 it was 255,845).
+ */
+static void kept_scan_is_embedded_byte_for_byte(void **state)
+{
+    const pm_page_result_t *pg = &fx.pages[1];
+    char *out = NULL, *line, *save = NULL;
+    unsigned char *scan = NULL, *raw;
+    size_t scanlen = 0, rawlen = 0;
+    int obj = 0;
+
+    (void)state;
+    require_document();
+    assert_int_equal(pg->rotation, 0);
+    assert_true(pg->skew == 0);
+    assert_int_equal(pm_read_file(t_data("leptonica/prog/lucasta.047.jpg"),
+                                  1u << 30, &scan, &scanlen),
+                     0);
+    assert_int_equal(pg->bytes, (long long)scanlen);
+    RUN_OK(&out, "pdfimages -list '%s'", fx.pdf);
+    for (line = strtok_r(out, "\n", &save); line != NULL && obj == 0;
+         line = strtok_r(NULL, "\n", &save)) {
+        int page, o;
+
+        if (sscanf(line, "%d %*d %*s %*d %*d %*s %*d %*d %*s %*s %d", &page,
+                   &o) == 2 &&
+            page == 2)
+            obj = o;
+    }
+    free(out);
+    assert_true(obj > 0);
+    raw = raw_stream(obj, &rawlen);
+    printf("# page 2: scan %zu bytes, stored %zu\n", scanlen, rawlen);
+    if (rawlen != scanlen)
+        raw = inflated(obj, raw, &rawlen, scanlen);
+    assert_int_equal(rawlen, scanlen);
+    assert_memory_equal(raw, scan, scanlen);
+    pm_free(raw);
+    pm_free(scan);
 }
 
 /* Trailer /ID: two 16-byte strings. */
@@ -960,6 +1029,7 @@ int main(void)
         cmocka_unit_test(assembly_reports_what_it_wrote),
         cmocka_unit_test(qpdf_finds_no_errors),
         cmocka_unit_test(images_are_embedded_as_encoded),
+        cmocka_unit_test(kept_scan_is_embedded_byte_for_byte),
         cmocka_unit_test(metadata_declares_pdfa_2b),
         cmocka_unit_test(fonts_are_embedded_and_shared),
         cmocka_unit_test(text_layer_reads_like_the_ocr),
