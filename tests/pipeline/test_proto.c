@@ -78,6 +78,12 @@ static void odd_result(pm_page_result_t *r, int i)
     r->rotation = 270;
     r->orient_confidence = 12.5;
     r->orient_osd = 1;
+    r->orient_method = PM_ORIENT_READ;
+    r->orient_osd_rotation = 180;
+    r->orient_read[0] = 12; /* one turn not read */
+    r->orient_read[1] = -1;
+    r->orient_read[2] = 3;
+    r->orient_read[3] = 0;
     r->skew = -1.25;
     r->skew_confidence = 4.0625;
     r->blank = 1;
@@ -123,6 +129,9 @@ static void assert_result_equal(const pm_page_result_t *a,
     assert_int_equal(a->rotation, b->rotation);
     assert_true(a->orient_confidence == b->orient_confidence);
     assert_int_equal(a->orient_osd, b->orient_osd);
+    assert_int_equal(a->orient_method, b->orient_method);
+    assert_int_equal(a->orient_osd_rotation, b->orient_osd_rotation);
+    assert_memory_equal(a->orient_read, b->orient_read, sizeof(a->orient_read));
     assert_true(a->skew == b->skew);
     assert_true(a->skew_confidence == b->skew_confidence);
     assert_int_equal(a->blank, b->blank);
