@@ -351,8 +351,23 @@ static void page_result_json_for_reports(void **state)
                         r.error);
     assert_true(json_integer_value(json_object_get(o, "bytes")) ==
                 5000000000LL);
+    /* How the orientation was decided, and on what evidence. */
+    assert_string_equal(json_string_value(json_object_get(o, "orient_method")),
+                        "read");
+    assert_int_equal(
+        json_integer_value(json_object_get(o, "orient_osd_rotation")), 180);
+    assert_int_equal(json_array_size(json_object_get(o, "orient_read")), 4);
+    assert_true(
+        json_is_null(json_array_get(json_object_get(o, "orient_read"), 1)));
     json_decref(o);
     pm_page_result_cleanup(&r);
+    /* Not recorded (a page from the catalog): no evidence claimed. */
+    memset(&r, 0, sizeof(r));
+    o = pm_proto_page_result_json(&r);
+    assert_non_null(o);
+    assert_null(json_object_get(o, "orient_method"));
+    assert_null(json_object_get(o, "orient_read"));
+    json_decref(o);
 }
 
 static void copy_is_deep(void **state)
@@ -617,6 +632,11 @@ static void names_of_kinds_and_codecs(void **state)
     assert_string_equal(pm_img_codec_name(PM_IMG_JPEG), "jpeg");
     assert_string_equal(pm_img_codec_name(PM_IMG_JP2), "jp2");
     assert_string_equal(pm_img_codec_name((pm_img_codec_t)-1), "?");
+    assert_string_equal(pm_orient_method_name(PM_ORIENT_UPRIGHT),
+                        "upright-check");
+    assert_string_equal(pm_orient_method_name(PM_ORIENT_LITTLE_TEXT),
+                        "too-little-text");
+    assert_string_equal(pm_orient_method_name((pm_orient_method_t)17), "?");
 }
 
 int main(void)
