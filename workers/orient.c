@@ -16,9 +16,10 @@
  *    at all four turns, in sparse-text mode, which does not turn vertical
  *    text lines by itself. The turn with clearly the most well-read words
  *    (>= 3 letters or digits at Tesseract's word confidence >= 85) wins;
- *    a weak reading must agree with OSD's proposal. Mean confidence is no
- *    guide: Tesseract reads quarter-turned pages with high confidence.
- *    Too few well-read words at every turn: the page stays as scanned.
+ *    a weak reading must not be contradicted by OSD, a weaker one must
+ *    agree with it. Mean confidence is no guide: Tesseract reads
+ *    quarter-turned pages with high confidence. Too few well-read words
+ *    at every turn: the page stays as scanned.
  *
  * The cost of reading (0.5-2 s) falls only on pages the first two steps
  * leave unsure.
@@ -53,12 +54,18 @@
 
 /* The turn with the most well-read words wins when it has at least
  * READ_RATIO times as many as every other turn (as scanned included) and
- * READ_SURE_WORDS or more; with READ_MIN_WORDS or more when OSD proposed
- * the same turn at orient_min_confidence or above. A page where no turn
- * has READ_MIN_WORDS has too little text to tell. */
+ * READ_SURE_WORDS or more; or READ_WEAK_WORDS or more unless OSD proposed
+ * another turn at OSD_NOISE_CONF or above; or READ_MIN_WORDS or more when
+ * OSD proposed the same turn at orient_min_confidence or above. A page
+ * where no turn has READ_MIN_WORDS has too little text to tell. */
 #define READ_RATIO      3
 #define READ_SURE_WORDS 8
+#define READ_WEAK_WORDS 4
 #define READ_MIN_WORDS  2
+
+/* OSD's proposals below this confidence neither support nor contradict a
+ * reading: right and wrong ones alike start near 0. */
+#define OSD_NOISE_CONF 1.0
 
 /* The sample: the smallest square of 4 to 12 tiles a side, a tile being
  * SAMPLE_TILE median character sizes, holding SAMPLE_COMPS character-sized
@@ -393,11 +400,12 @@ static int read_turns(pm_engine_t *eng, const pm_profile_t *p, PIX *sample,
 }
 
 /* The turn the reading supports (0: as scanned), or -1 when no turn has
- * enough well-read words to tell. `osd_quads` is OSD's proposal when it
- * counts as evidence, else -1. */
-static int read_decision(const int words[4], int osd_quads)
+ * enough well-read words to tell. `o` holds the words per turn and OSD's
+ * proposal; `min_conf` is orient_min_confidence. */
+static int read_decision(const pm_orient_out_t *o, double min_conf)
 {
-    int best = 0;
+    const int *words = o->read;
+    int best = 0, osd = o->osd_rotation >= 0 ? o->osd_rotation / 90 : -1;
 
     for (int q = 1; q < 4; q++)
         if (words[q] > words[best])
@@ -407,9 +415,14 @@ static int read_decision(const int words[4], int osd_quads)
     for (int q = 0; q < 4; q++)
         if (q != best && words[best] < READ_RATIO * words[q])
             return 0;
-    if (words[best] < READ_SURE_WORDS && best != osd_quads)
-        return 0;
-    return best;
+    if (words[best] >= READ_SURE_WORDS)
+        return best;
+    if (osd == best && o->osd_confidence >= min_conf)
+        return best;
+    if (words[best] >= READ_WEAK_WORDS &&
+        (osd < 0 || osd == best || o->osd_confidence < OSD_NOISE_CONF))
+        return best;
+    return 0;
 }
 
 /* ---- turning ---- */
@@ -447,11 +460,8 @@ static int decide_by_reading(pm_engine_t *eng, const pm_profile_t *p,
                              int *quads)
 {
     PIX *sample = NULL;
-    int sres = 0, err, q, osd_quads = -1;
+    int sres = 0, err, q;
 
-    if (out->osd_rotation >= 0 &&
-        out->osd_confidence >= p->orient_min_confidence)
-        osd_quads = out->osd_rotation / 90;
     *quads = 0;
     err = read_sample(img, &sample, &sres);
     if (err)
@@ -464,7 +474,7 @@ static int decide_by_reading(pm_engine_t *eng, const pm_profile_t *p,
     pixDestroy(&sample);
     if (err)
         return err;
-    q = read_decision(out->read, osd_quads);
+    q = read_decision(out, p->orient_min_confidence);
     out->method = q < 0 ? PM_ORIENT_LITTLE_TEXT : PM_ORIENT_READ;
     *quads = q < 0 ? 0 : q;
     return 0;
