@@ -44,6 +44,7 @@ bench_parse_args "--build=BUILD --old=OLD --data=DATA --work=WORK" "$@"
 
 [[ -d $DATA ]] || die "data dir not found: $DATA"
 DATA=$(cd "$DATA" && pwd)
+# shellcheck disable=SC2119 # no options: the binary must exist
 bench_resolve_dirs # WORK, BUILD, PAGEMILL
 [[ -z $OLD || -x $OLD ]] || die "no executable baseline $OLD"
 command -v python3 >/dev/null || die "needs python3"
