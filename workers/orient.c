@@ -54,14 +54,16 @@
 
 /* The turn with the most well-read words wins when it has at least
  * READ_RATIO times as many as every other turn (as scanned included) and
- * READ_SURE_WORDS or more; or READ_WEAK_WORDS or more unless OSD proposed
- * another turn at OSD_NOISE_CONF or above; or READ_MIN_WORDS or more when
- * OSD proposed the same turn at orient_min_confidence or above. A page
- * where no turn has READ_MIN_WORDS has too little text to tell. */
-#define READ_RATIO      3
-#define READ_SURE_WORDS 8
-#define READ_WEAK_WORDS 4
-#define READ_MIN_WORDS  2
+ * READ_SURE_WORDS or more, or READ_WEAK_WORDS or more unless OSD proposed
+ * another turn at OSD_NOISE_CONF or above. When OSD proposed the same turn
+ * at orient_min_confidence or above, READ_MIN_WORDS and READ_AGREE_RATIO
+ * times every other turn suffice. A page where no turn has READ_MIN_WORDS
+ * has too little text to tell. */
+#define READ_RATIO       3
+#define READ_AGREE_RATIO 2
+#define READ_SURE_WORDS  8
+#define READ_WEAK_WORDS  4
+#define READ_MIN_WORDS   2
 
 /* OSD's proposals below this confidence neither support nor contradict a
  * reading: right and wrong ones alike start near 0. */
@@ -406,18 +408,19 @@ static int read_decision(const pm_orient_out_t *o, double min_conf)
 {
     const int *words = o->read;
     int best = 0, osd = o->osd_rotation >= 0 ? o->osd_rotation / 90 : -1;
+    int agree, ratio;
 
     for (int q = 1; q < 4; q++)
         if (words[q] > words[best])
             best = q;
     if (words[best] < READ_MIN_WORDS)
         return -1;
+    agree = osd == best && o->osd_confidence >= min_conf;
+    ratio = agree ? READ_AGREE_RATIO : READ_RATIO;
     for (int q = 0; q < 4; q++)
-        if (q != best && words[best] < READ_RATIO * words[q])
+        if (q != best && words[best] < ratio * words[q])
             return 0;
-    if (words[best] >= READ_SURE_WORDS)
-        return best;
-    if (osd == best && o->osd_confidence >= min_conf)
+    if (agree || words[best] >= READ_SURE_WORDS)
         return best;
     if (words[best] >= READ_WEAK_WORDS &&
         (osd < 0 || osd == best || o->osd_confidence < OSD_NOISE_CONF))
