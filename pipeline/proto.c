@@ -23,6 +23,14 @@ const char *pm_img_codec_name(pm_img_codec_t c)
     return (unsigned)c < 3 ? codec_names[c] : "?";
 }
 
+static const char *orient_method_names[] = {"?",   "off",  "upright-check",
+                                            "osd", "read", "too-little-text"};
+
+const char *pm_orient_method_name(pm_orient_method_t m)
+{
+    return (unsigned)m < 6 ? orient_method_names[m] : "?";
+}
+
 static int name_index(const char *s, const char **names, int n)
 {
     for (int i = 0; s != NULL && i < n; i++)
@@ -153,6 +161,39 @@ static int set_opt_string(json_t *obj, const char *key, const char *s)
     return json_object_set_new(obj, key, json_string(s));
 }
 
+/* Adds how the orientation was decided and on what evidence, when known:
+ * orient_method, orient_osd_rotation (OSD's proposal, when OSD ran) and
+ * orient_read (well-read words per clockwise turn, null: not read). */
+static int set_orient_evidence(json_t *o, const pm_page_result_t *r)
+{
+    json_t *read;
+
+    if (r->orient_method == PM_ORIENT_UNKNOWN)
+        return 0;
+    read = json_array();
+    if (read == NULL)
+        return -1;
+    for (int i = 0; i < 4; i++) {
+        json_t *v = r->orient_read[i] < 0 ? json_null()
+                                          : json_integer(r->orient_read[i]);
+
+        if (json_array_append_new(read, v) != 0) {
+            json_decref(read);
+            return -1;
+        }
+    }
+    /* json_object_set_new takes the reference even when it fails. */
+    if (json_object_set_new(o, "orient_read", read) != 0 ||
+        json_object_set_new(
+            o, "orient_method",
+            json_string(pm_orient_method_name(r->orient_method))) != 0)
+        return -1;
+    if (r->orient_osd && r->orient_osd_rotation >= 0)
+        return json_object_set_new(o, "orient_osd_rotation",
+                                   json_integer(r->orient_osd_rotation));
+    return 0;
+}
+
 json_t *pm_proto_page_result_json(const pm_page_result_t *r)
 {
     json_t *o = json_pack(
@@ -170,6 +211,7 @@ json_t *pm_proto_page_result_json(const pm_page_result_t *r)
     if (o == NULL)
         return NULL;
     if (json_object_set_new(o, "orient_osd", json_boolean(r->orient_osd)) ||
+        set_orient_evidence(o, r) != 0 ||
         set_opt_string(o, "error", r->error) != 0 ||
         set_opt_string(o, "image", r->image) != 0 ||
         set_opt_string(o, "text_pdf", r->text_pdf) != 0 ||
@@ -372,6 +414,30 @@ static void read_stage_ms(reader_t *rd, json_t *o, pm_stage_ms_t *ms)
     ms->total = get_num(rd, o, "total");
 }
 
+/* The optional orientation evidence (set_orient_evidence). */
+static void read_orient_evidence(reader_t *rd, json_t *o, pm_page_result_t *r)
+{
+    json_t *read = json_object_get(o, "orient_read");
+    json_t *osd = json_object_get(o, "orient_osd_rotation");
+    int x = 0;
+
+    if (get_str(rd, o, "orient_method", 0) == NULL)
+        return; /* not recorded: all zero, as sent */
+    r->orient_osd_rotation = -1;
+    for (int i = 0; i < 4; i++)
+        r->orient_read[i] = -1;
+    get_enum(rd, o, "orient_method", orient_method_names, 6, &x);
+    r->orient_method = (pm_orient_method_t)x;
+    if (json_is_integer(osd))
+        r->orient_osd_rotation = (int)json_integer_value(osd);
+    for (int i = 0; i < 4 && json_is_array(read); i++) {
+        json_t *v = json_array_get(read, (size_t)i);
+
+        if (json_is_integer(v))
+            r->orient_read[i] = (int)json_integer_value(v);
+    }
+}
+
 static void read_page_result(reader_t *rd, json_t *o, pm_page_result_t *r)
 {
     int x;
@@ -393,6 +459,7 @@ static void read_page_result(reader_t *rd, json_t *o, pm_page_result_t *r)
     r->rotation = (int)get_int(rd, o, "rotation");
     r->orient_confidence = get_num(rd, o, "orient_confidence");
     r->orient_osd = json_is_true(json_object_get(o, "orient_osd"));
+    read_orient_evidence(rd, o, r);
     r->skew = get_num(rd, o, "skew");
     r->skew_confidence = get_num(rd, o, "skew_confidence");
     r->blank = get_bool(rd, o, "blank");

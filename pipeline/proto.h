@@ -36,6 +36,16 @@ typedef enum {
     PM_IMG_JP2,
 } pm_img_codec_t;
 
+/* How a page's orientation was decided (docs/orientation.md). */
+typedef enum {
+    PM_ORIENT_UNKNOWN = 0, /* not recorded (pages from the catalog) */
+    PM_ORIENT_OFF,         /* orientation off in the profile */
+    PM_ORIENT_UPRIGHT,     /* the fast check found it clearly upright */
+    PM_ORIENT_OSD,         /* Tesseract OSD, confident enough alone */
+    PM_ORIENT_READ,        /* reading a sample at each turn decided */
+    PM_ORIENT_LITTLE_TEXT, /* too little text to tell: left as scanned */
+} pm_orient_method_t;
+
 /* Stage timings, milliseconds. */
 typedef struct pm_stage_ms {
     double decode, orient, deskew, blank, ocr, encode, total;
@@ -61,9 +71,14 @@ typedef struct pm_page_result {
     int dpi_fallback; /* 1 if the file's resolution was missing/absurd */
     int rotation;     /* degrees clockwise applied: 0/90/180/270 */
     double orient_confidence; /* OSD's, when OSD ran */
-    int orient_osd; /* 1: Tesseract OSD decided; 0: the fast check found
-                     * the page clearly upright (or orientation is off) */
-    double skew;    /* degrees corrected */
+    int orient_osd;           /* 1: Tesseract OSD ran (it decided only when
+                               * orient_method is PM_ORIENT_OSD) */
+    pm_orient_method_t orient_method; /* the evidence below is reported
+                                       * only when this is known */
+    int orient_osd_rotation; /* clockwise turn OSD proposed, -1: none */
+    int orient_read[4]; /* well-read words in the sample turned 0/90/180/270
+                         * clockwise; -1: not read */
+    double skew;        /* degrees corrected */
     double skew_confidence;
     int blank;
     double ink_ratio;
@@ -107,6 +122,9 @@ int pm_page_result_copy(pm_page_result_t *dst, const pm_page_result_t *src);
 
 const char *pm_kind_name(pm_kind_t k);
 const char *pm_img_codec_name(pm_img_codec_t c);
+/* "off", "upright-check", "osd", "read" or "too-little-text" ("?" for
+ * PM_ORIENT_UNKNOWN). */
+const char *pm_orient_method_name(pm_orient_method_t m);
 
 /* Messages as parsed by the receiver; everything is owned by the message
  * and released by pm_proto_msg_cleanup(). */

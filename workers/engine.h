@@ -4,7 +4,7 @@
  *
  *   pm_load_page     decode TIFF/PNG/JPEG/JPEG 2000/BMP, limits, resolution
  *   pm_normalize     pick bitonal/gray/colour, binarize a copy for analysis
- *   pm_orient_page   Tesseract OSD, rotate by quadrants above a confidence
+ *   pm_orient_page   fast check, Tesseract OSD, reading: turn pages upright
  *   pm_deskew_page   Leptonica skew search on the binary copy, rotate original
  *   pm_blank_check   ink coverage after trimming borders and specks
  *   pm_ocr_page      Tesseract (kept warm): words, confidence, text, text PDF
@@ -85,19 +85,31 @@ int pm_load_page(pm_engine_t *eng, const char *path, int frame,
 int pm_normalize(pm_engine_t *eng, struct Pix *pix, const pm_profile_t *p,
                  pm_page_image_t *img);
 
+/* What the orientation stage decided and on what evidence. */
+typedef struct pm_orient_out {
+    int rotation;              /* clockwise turn applied: 0/90/180/270 */
+    pm_orient_method_t method; /* what decided */
+    int osd;                   /* 1: Tesseract OSD ran */
+    double osd_confidence;     /* OSD's, 0 when it did not run or found
+                                * too little text */
+    int osd_rotation;          /* clockwise turn OSD proposed, -1: none */
+    int read[4]; /* well-read words in the sample turned 0/90/180/270
+                  * clockwise, -1: not read */
+} pm_orient_out_t;
+
 /*
- * Detects orientation and, when confident, rotates both images upright.
- * A fast check (Leptonica's ascender/descender statistics, ~10 ms) settles
- * pages that are clearly upright; every other page goes to Tesseract OSD,
- * whose verdict is applied when its confidence reaches
- * p->orient_min_confidence. *rotation is the clockwise rotation applied
- * (0/90/180/270); *confidence the OSD confidence (0 when OSD did not run or
- * found too little text); *osd is 1 when OSD ran. Too little text to judge
- * is not an error.
+ * Detects the orientation of img->binary and turns both images upright
+ * (docs/orientation.md). A fast check (Leptonica's ascender/descender
+ * statistics, ~10 ms) settles pages that are clearly upright; the others
+ * go to Tesseract OSD, whose verdict alone decides only when it is very
+ * confident. Otherwise a sample of the page is read with the OCR instance
+ * (p->languages) at all four turns, and the turn with clearly the most
+ * well-read words wins; a page is turned only when that turn clearly beats
+ * the page as scanned. Too little text to judge leaves the page as scanned
+ * and is not an error. Fills *out.
  */
 int pm_orient_page(pm_engine_t *eng, const pm_profile_t *p,
-                   pm_page_image_t *img, int *rotation, double *confidence,
-                   int *osd);
+                   pm_page_image_t *img, pm_orient_out_t *out);
 
 /*
  * Finds the skew angle on img->binary within +/- p->deskew_max_angle and,

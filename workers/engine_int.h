@@ -24,6 +24,10 @@ struct pm_engine {
 const char *pm__lib_last(void);
 void pm__lib_clear(void);
 
+/* Makes eng->ocr ready for `langs` (ocr.c); 0, or PM_EOCR / PM_ENOMEM with
+ * the detail on the engine. */
+int pm__ocr_ready(pm_engine_t *eng, const char *langs);
+
 /* Milliseconds since `t0` (pm_now_ms). */
 double pm__since(double t0);
 

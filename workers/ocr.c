@@ -30,8 +30,7 @@
  */
 #define INVERT_THRESHOLD "0.5"
 
-/* Makes eng->ocr ready for `langs`; 0 or PM_EOCR. */
-static int ocr_ready(pm_engine_t *eng, const char *langs)
+int pm__ocr_ready(pm_engine_t *eng, const char *langs)
 {
     if (eng->ocr != NULL && strcmp(eng->ocr_langs, langs) == 0)
         return 0;
@@ -106,7 +105,7 @@ int pm_ocr_page(pm_engine_t *eng, const pm_profile_t *p, PIX *pix, BOX *area,
 
     (void)xres;
     memset(out, 0, sizeof(*out));
-    err = ocr_ready(eng, p->languages);
+    err = pm__ocr_ready(eng, p->languages);
     if (err)
         return err;
     TessBaseAPISetPageSegMode(eng->ocr, (TessPageSegMode)p->ocr_psm);

@@ -43,6 +43,22 @@ static int write_text(pm_engine_t *eng, const char *base, const char *text,
     return 0;
 }
 
+/* The orientation stage, its decision and evidence into the result. */
+static int orient(pm_engine_t *eng, const pm_profile_t *p, pm_page_image_t *img,
+                  pm_page_result_t *r)
+{
+    pm_orient_out_t o;
+    int err = pm_orient_page(eng, p, img, &o);
+
+    r->rotation = o.rotation;
+    r->orient_confidence = o.osd_confidence;
+    r->orient_osd = o.osd;
+    r->orient_method = o.method;
+    r->orient_osd_rotation = o.osd_rotation;
+    memcpy(r->orient_read, o.read, sizeof(r->orient_read));
+    return err;
+}
+
 static int run_stages(pm_engine_t *eng, const pm_profile_t *p,
                       const pm_page_task_t *t, pm_page_result_t *r,
                       pm_page_image_t *img)
@@ -61,8 +77,7 @@ static int run_stages(pm_engine_t *eng, const pm_profile_t *p,
         return err;
 
     t0 = pm_now_ms();
-    err = pm_orient_page(eng, p, img, &r->rotation, &r->orient_confidence,
-                         &r->orient_osd);
+    err = orient(eng, p, img, r);
     r->ms.orient = pm__since(t0);
     if (err)
         return err;

@@ -78,6 +78,12 @@ static void odd_result(pm_page_result_t *r, int i)
     r->rotation = 270;
     r->orient_confidence = 12.5;
     r->orient_osd = 1;
+    r->orient_method = PM_ORIENT_READ;
+    r->orient_osd_rotation = 180;
+    r->orient_read[0] = 12; /* one turn not read */
+    r->orient_read[1] = -1;
+    r->orient_read[2] = 3;
+    r->orient_read[3] = 0;
     r->skew = -1.25;
     r->skew_confidence = 4.0625;
     r->blank = 1;
@@ -123,6 +129,9 @@ static void assert_result_equal(const pm_page_result_t *a,
     assert_int_equal(a->rotation, b->rotation);
     assert_true(a->orient_confidence == b->orient_confidence);
     assert_int_equal(a->orient_osd, b->orient_osd);
+    assert_int_equal(a->orient_method, b->orient_method);
+    assert_int_equal(a->orient_osd_rotation, b->orient_osd_rotation);
+    assert_memory_equal(a->orient_read, b->orient_read, sizeof(a->orient_read));
     assert_true(a->skew == b->skew);
     assert_true(a->skew_confidence == b->skew_confidence);
     assert_int_equal(a->blank, b->blank);
@@ -342,8 +351,23 @@ static void page_result_json_for_reports(void **state)
                         r.error);
     assert_true(json_integer_value(json_object_get(o, "bytes")) ==
                 5000000000LL);
+    /* How the orientation was decided, and on what evidence. */
+    assert_string_equal(json_string_value(json_object_get(o, "orient_method")),
+                        "read");
+    assert_int_equal(
+        json_integer_value(json_object_get(o, "orient_osd_rotation")), 180);
+    assert_int_equal(json_array_size(json_object_get(o, "orient_read")), 4);
+    assert_true(
+        json_is_null(json_array_get(json_object_get(o, "orient_read"), 1)));
     json_decref(o);
     pm_page_result_cleanup(&r);
+    /* Not recorded (a page from the catalog): no evidence claimed. */
+    memset(&r, 0, sizeof(r));
+    o = pm_proto_page_result_json(&r);
+    assert_non_null(o);
+    assert_null(json_object_get(o, "orient_method"));
+    assert_null(json_object_get(o, "orient_read"));
+    json_decref(o);
 }
 
 static void copy_is_deep(void **state)
@@ -608,6 +632,11 @@ static void names_of_kinds_and_codecs(void **state)
     assert_string_equal(pm_img_codec_name(PM_IMG_JPEG), "jpeg");
     assert_string_equal(pm_img_codec_name(PM_IMG_JP2), "jp2");
     assert_string_equal(pm_img_codec_name((pm_img_codec_t)-1), "?");
+    assert_string_equal(pm_orient_method_name(PM_ORIENT_UPRIGHT),
+                        "upright-check");
+    assert_string_equal(pm_orient_method_name(PM_ORIENT_LITTLE_TEXT),
+                        "too-little-text");
+    assert_string_equal(pm_orient_method_name((pm_orient_method_t)17), "?");
 }
 
 int main(void)
