@@ -535,6 +535,34 @@ static void corrupt_page_fails_the_job(void **state)
     assert_no_tmp(f->out);
 }
 
+/* The output folder cannot be made (a file holds the account's name):
+ * the job fails with an error naming the folder and the system's
+ * reason, and nothing is published. */
+static void output_folder_error_names_the_path(void **state)
+{
+    sv_fx_t *f = *state;
+    char path[600], want[700];
+    long long id;
+    json_t *j;
+
+    t_require_data();
+    sv_start(f);
+    wait_log(f, "started as"); /* the output folder is marked */
+    snprintf(path, sizeof(path), "%s/ACME", f->out);
+    sv_write_text(path, "not a folder");
+    drop_batch(f->scans, "WO-1_nodir", 1, (const int[]){1}, "");
+    id = sv_wait_job(f, "WO-1_nodir", "failed", DEADLINE_S);
+    j = job_show(f, id);
+    snprintf(want, sizeof(want), "cannot create the output folder %s/ACME/WO-1",
+             f->out);
+    if (strstr(sv_jstr(j, "error"), want) == NULL ||
+        strstr(sv_jstr(j, "error"), strerror(ENOTDIR)) == NULL)
+        fail_msg("job error '%s' does not name %s and '%s'",
+                 sv_jstr(j, "error"), want, strerror(ENOTDIR));
+    json_decref(j);
+    assert_int_equal(billable(f, id), 0);
+}
+
 /* Rewrites the fixture's configuration with its page_timeout line
  * replaced by `lines` ([pagemill] keys). */
 static void set_pagemill_keys(const sv_fx_t *f, const char *lines)
@@ -969,6 +997,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(corrupt_page_fails_the_job, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(output_folder_error_names_the_path,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(hanging_page_hits_the_timeout, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(coordinator_killed_mid_batch_resumes,
