@@ -1044,6 +1044,7 @@ void pm__sched_report_workers(pm__serve_t *s)
     pm_pool_worker_t *pw = pm_calloc(n + 1, sizeof(*pw));
     pm_worker_info_t *rows = pm_calloc(n + 1, sizeof(*rows));
     uint64_t now_ms = uv_now(s->loop);
+    int err;
 
     if (pw == NULL || rows == NULL)
         goto out; /* the next tick tries again */
@@ -1054,8 +1055,11 @@ void pm__sched_report_workers(pm__serve_t *s)
         worker_rows_equal(rows, s->wk_last, n) &&
         now_ms - s->wk_written_ms < PM__WORKERS_REFRESH_MS)
         goto out;
-    if (pm_worker_report(s->cat, s->owner, rows, n, pm__serve_now()) != 0) {
-        if (!s->wk_failing)
+    if ((err = pm_worker_report(s->cat, s->owner, rows, n, pm__serve_now())) !=
+        0) {
+        if (pm__space_err(err))
+            pm__space_lost(s, s->catalog_path); /* logged there */
+        else if (!s->wk_failing)
             pm_log(PM_LOG_ERROR, "sched", "workers table: %s",
                    pm_catalog_errmsg(s->cat));
         s->wk_failing = 1;
