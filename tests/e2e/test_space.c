@@ -3,10 +3,10 @@
  * (with its hot folder, so a take stays a rename) or the output folder is
  * an 8 MiB tmpfs mounted for the test (the tests run as root; a mount
  * that fails fails the test), filled with a filler file after the
- * service started. A full volume is nobody's fault: the job waits (not
- * failed, no attempt counted), the log says "no space on" the volume
- * once, and when the filler is removed the service sees the space again
- * and finishes the job, published and billed once.
+ * service started; or the catalog is on it. A full volume is nobody's fault:
+ * the job waits (not failed, no attempt counted), the log says "no space on"
+ * the volume once, and when the filler is removed the service sees the space
+ * again and finishes the job, published and billed once.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -72,13 +72,18 @@ static void fill_volume(const fx_t *f)
 
 /* ---- the service ---- */
 
-/* Writes the configuration: one worker; the spool and hot folder on the
- * volume (spool_on_vol) or the output folder on it. */
-static void write_config(fx_t *f, int spool_on_vol)
+enum { ON_VOL_SPOOL, ON_VOL_OUTPUT, ON_VOL_CATALOG };
+
+/* Writes the configuration: one worker; the spool and hot folder, the
+ * output folder or the catalog on the volume. */
+static void write_config(fx_t *f, int what)
 {
     char spool[400], *ini;
 
-    if (spool_on_vol) {
+    if (what == ON_VOL_CATALOG) {
+        snprintf(spool, sizeof(spool), "%s/spool", f->sv.root);
+        snprintf(f->sv.db, sizeof(f->sv.db), "%s/catalog.db", f->vol);
+    } else if (what == ON_VOL_SPOOL) {
         snprintf(spool, sizeof(spool), "%s/spool", f->vol);
         snprintf(f->sv.scans, sizeof(f->sv.scans), "%s/hot", f->vol);
     } else {
@@ -193,7 +198,7 @@ static int teardown(void **state)
  * job waits, not failed, its page claimed at most once, while the log
  * says "no space on <volume>" (once); the filler goes, and the job is
  * done, published, billed once, its page on its first attempt. */
-static void full_volume_waits(fx_t *f, int spool_on_vol)
+static void full_volume_waits(fx_t *f, int what)
 {
     char path[600], stage[400], vol[PATH_MAX], text[PATH_MAX + 64];
     char state[64], *log, *p;
@@ -203,7 +208,7 @@ static void full_volume_waits(fx_t *f, int spool_on_vol)
 
     t_require_data();
     mount_volume(f);
-    write_config(f, spool_on_vol);
+    write_config(f, what);
     sv_cli_ok(&f->sv, "account add ACME --name Acme");
     sv_cli_ok(&f->sv, "workorder add WO-1 --account ACME");
     sv_start(&f->sv);
@@ -255,13 +260,62 @@ static void full_volume_waits(fx_t *f, int spool_on_vol)
 /* The spool is full: page artifacts cannot be written. */
 static void full_spool_waits_for_space(void **state)
 {
-    full_volume_waits(*state, 1);
+    full_volume_waits(*state, ON_VOL_SPOOL);
 }
 
 /* The output volume is full: assembly cannot write the document. */
 static void full_output_waits_for_space(void **state)
 {
-    full_volume_waits(*state, 0);
+    full_volume_waits(*state, ON_VOL_OUTPUT);
+}
+
+/* Occurrences of `text` in the service's log. */
+static int log_count(const fx_t *f, const char *text)
+{
+    char *log = t_slurp(f->sv.log), *p;
+    int n = 0;
+
+    for (p = log; p != NULL && (p = strstr(p, text)) != NULL; p++)
+        n++;
+    free(log);
+    return n;
+}
+
+/* The catalog's volume is full while the service is idle: the first
+ * write that fails (the workers table, every 2 s) pauses it with one
+ * "no space on" line, and the log is not flooded while it stays full;
+ * once there is room it resumes, and a batch becomes a done job. */
+static void full_catalog_pauses_quietly(void **state)
+{
+    fx_t *f = *state;
+    char vol[PATH_MAX], text[PATH_MAX + 400], path[600];
+    double until;
+
+    t_require_data();
+    mount_volume(f);
+    write_config(f, ON_VOL_CATALOG);
+    sv_cli_ok(&f->sv, "account add ACME --name Acme");
+    sv_cli_ok(&f->sv, "workorder add WO-1 --account ACME");
+    sv_start(&f->sv);
+    wait_log(f, "started as");
+    fill_volume(f);
+    assert_non_null(realpath(f->vol, vol));
+    snprintf(text, sizeof(text), "no space on %s (%s/catalog.db)", vol, f->vol);
+    wait_log(f, text);
+    /* Full for a while: looked at again, never logged again. */
+    for (until = sv_now_s() + 6; sv_now_s() < until; sv_nap_ms(250))
+        if (log_count(f, "disk is full") > 1 || log_count(f, "no space") > 1)
+            fail_msg("the log repeats a full catalog");
+    assert_int_equal(unlink(f->filler), 0);
+    wait_log(f, "space available again");
+    snprintf(path, sizeof(path), "%s/WO-1_after", f->sv.scans);
+    assert_int_equal(pm_mkdir_p(path), 0);
+    snprintf(path, sizeof(path), "%s/WO-1_after/p1.tif", f->sv.scans);
+    t_copy_file(t_data(TESTING "phototest.tif"), path);
+    snprintf(path, sizeof(path), "%s/WO-1_after/batch.ini", f->sv.scans);
+    sv_write_text(path, "");
+    sv_wait_job(&f->sv, "WO-1_after", "done", DEADLINE_S);
+    assert_int_equal(sv_stop(&f->sv, SIGTERM, 70), 0);
 }
 
 int main(void)
@@ -270,6 +324,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(full_spool_waits_for_space, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(full_output_waits_for_space, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(full_catalog_pauses_quietly, setup,
                                         teardown),
     };
 
