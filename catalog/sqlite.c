@@ -926,11 +926,17 @@ static int nomem(pm_catalog_t *cat)
 }
 
 /* Maps the connection's last SQLite error to a PM code, keeping its text:
- * uniqueness is -EEXIST, a missing parent row PM_ENOENT. */
+ * uniqueness is -EEXIST, a missing parent row PM_ENOENT, a full disk
+ * (SQLITE_FULL, or an I/O error that was ENOSPC or EDQUOT) -ENOSPC, so
+ * the caller can wait for space instead of failing work. */
 static int db_fail(pm_catalog_t *cat)
 {
-    int err;
+    int err, sys = sqlite3_system_errno(cat->db);
 
+    if (sqlite3_errcode(cat->db) == SQLITE_FULL ||
+        (sqlite3_errcode(cat->db) == SQLITE_IOERR &&
+         (sys == ENOSPC || sys == EDQUOT)))
+        return set_msg(cat, -ENOSPC, "%s", sqlite3_errmsg(cat->db));
     switch (sqlite3_extended_errcode(cat->db)) {
     case SQLITE_CONSTRAINT_UNIQUE:
     case SQLITE_CONSTRAINT_PRIMARYKEY:

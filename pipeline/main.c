@@ -2,10 +2,13 @@
  * main.c: the `pagemill` entry point. It only parses the command line and
  * calls into the parts; each subcommand lives with the part it drives.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "config/config.h"
 #include "pipeline/cli.h"
@@ -78,13 +81,34 @@ static int config_check(int argc, char **argv)
     return PM_EXIT_OK;
 }
 
+/* A worker dies with the process that started it: SIGKILL when that
+ * parent exits (even a kill -9 of the coordinator, with a page under way
+ * and stdin never read), and an exit now when it is already gone (it died
+ * before the signal was asked for, and we were adopted). 0 or
+ * PM_EXIT_FAILURE. */
+static int die_with_parent(long parent)
+{
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0)
+        pm_log(PM_LOG_WARN, "worker",
+               "cannot ask to die with the coordinator: %s", strerror(errno));
+    if (parent > 0 && (long)getppid() != parent) {
+        pm_log(PM_LOG_ERROR, "worker",
+               "the coordinator (pid %ld) is gone; exiting", parent);
+        return PM_EXIT_FAILURE;
+    }
+    return 0;
+}
+
 static int worker_main(int argc, char **argv)
 {
     const char *tessdata = NULL;
+    long parent = 0;
 
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--tessdata") == 0 && i + 1 < argc) {
             tessdata = argv[++i];
+        } else if (strcmp(argv[i], "--parent") == 0 && i + 1 < argc) {
+            parent = strtol(argv[++i], NULL, 10);
         } else if (strcmp(argv[i], "--memory-mb") == 0 && i + 1 < argc) {
             struct rlimit rl;
             long mb = strtol(argv[++i], NULL, 10);
@@ -96,13 +120,15 @@ static int worker_main(int argc, char **argv)
                 pm_log(PM_LOG_WARN, "worker", "cannot limit memory to %ld MiB",
                        mb);
         } else {
-            fprintf(stderr,
-                    "usage: pagemill worker [--tessdata DIR] "
-                    "[--memory-mb N]\nReads tasks as JSON lines on stdin; "
-                    "started by pagemill, not by hand.\n");
+            fprintf(stderr, "usage: pagemill worker [--tessdata DIR] "
+                            "[--memory-mb N] [--parent PID]\nReads tasks as "
+                            "JSON lines on stdin; "
+                            "started by pagemill, not by hand.\n");
             return PM_EXIT_USAGE;
         }
     }
+    if (die_with_parent(parent) != 0)
+        return PM_EXIT_FAILURE;
     return pm_worker_run(tessdata, stdin, stdout);
 }
 

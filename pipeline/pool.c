@@ -10,16 +10,23 @@
  * spawned (the binary gone for a moment, out of processes), the pool's
  * respawn timer tries again, backing off from 1 s to 30 s, so the pool
  * comes back to strength instead of shrinking for good. The pool struct
- * is freed once it is closing, every worker is gone and that timer is
+ * is freed once it is closing, every worker is gone and its timers are
  * closed.
+ *
+ * Closing the pool sends every worker a quit line and closes its stdin;
+ * a worker still there PM_POOL_QUIT_GRACE_MS later (stopped, or stuck on
+ * a task) is killed with SIGKILL, which also ends a stopped process, so
+ * the loop never waits on a worker that cannot read.
  */
 #include "pipeline/pool.h"
 
+#include <assert.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "pipeline/pm.h"
 
@@ -68,6 +75,8 @@ struct pm_pool {
     int closing;
     uv_timer_t respawn;  /* retries spawns that failed */
     int respawn_closed;  /* its close callback ran */
+    uv_timer_t reaper;   /* kills workers that did not quit */
+    int reaper_closed;   /* its close callback ran */
     int missing;         /* workers to spawn again */
     unsigned respawn_ms; /* the next retry's delay */
 };
@@ -132,10 +141,17 @@ static void unlink_worker(pm_pool_t *pool, worker_t *w)
     }
 }
 
-/* Frees a closing pool once its workers and its timer are all closed. */
+static void on_reaper_closed(uv_handle_t *h);
+
+/* Frees a closing pool once its workers and its timers are all closed. */
 static void pool_free_if_done(pm_pool_t *pool)
 {
-    if (!pool->closing || pool->workers != NULL || !pool->respawn_closed)
+    if (!pool->closing || pool->workers != NULL)
+        return;
+    /* No worker left to reap: the timer must not hold the loop. */
+    if (!uv_is_closing((uv_handle_t *)&pool->reaper))
+        uv_close((uv_handle_t *)&pool->reaper, on_reaper_closed);
+    if (!pool->respawn_closed || !pool->reaper_closed)
         return;
     pm_free(pool->env);
     pm_free(pool->exe);
@@ -148,6 +164,14 @@ static void on_respawn_closed(uv_handle_t *h)
     pm_pool_t *pool = h->data;
 
     pool->respawn_closed = 1;
+    pool_free_if_done(pool);
+}
+
+static void on_reaper_closed(uv_handle_t *h)
+{
+    pm_pool_t *pool = h->data;
+
+    pool->reaper_closed = 1;
     pool_free_if_done(pool);
 }
 
@@ -397,9 +421,9 @@ static int spawn_worker(pm_pool_t *pool)
 {
     worker_t *w = pm_calloc(1, sizeof(*w));
     static char worker_cmd[] = "worker", tess_opt[] = "--tessdata",
-                mem_opt[] = "--memory-mb";
-    char mem[32];
-    char *args[8];
+                mem_opt[] = "--memory-mb", parent_opt[] = "--parent";
+    char mem[32], parent[32];
+    char *args[10];
     int n = 0, err;
     uv_process_options_t po;
     uv_stdio_container_t stdio[3];
@@ -430,7 +454,13 @@ static int spawn_worker(pm_pool_t *pool)
         args[n++] = mem_opt;
         args[n++] = mem;
     }
+    /* The worker dies with us (PR_SET_PDEATHSIG), checked against this
+     * pid in case we are gone before it asks. */
+    snprintf(parent, sizeof(parent), "%ld", (long)getpid());
+    args[n++] = parent_opt;
+    args[n++] = parent;
     args[n] = NULL;
+    assert(n < (int)(sizeof(args) / sizeof(args[0])));
 
     memset(&po, 0, sizeof(po));
     stdio[0].flags = UV_CREATE_PIPE | UV_READABLE_PIPE;
@@ -503,6 +533,8 @@ int pm_pool_open(uv_loop_t *loop, const pm_pool_opts_t *o, pm_pool_done_cb cb,
     }
     uv_timer_init(loop, &pool->respawn);
     pool->respawn.data = pool;
+    uv_timer_init(loop, &pool->reaper);
+    pool->reaper.data = pool;
     pool->respawn_ms = RESPAWN_FIRST_MS;
     for (int i = 0; i < o->workers && err == 0; i++)
         err = spawn_worker(pool);
@@ -635,11 +667,54 @@ size_t pm_pool_workers(const pm_pool_t *pool, pm_pool_worker_t *v, size_t max)
     return n;
 }
 
+/* The grace after the quit ran out: kill every worker still there. */
+static void on_reap(uv_timer_t *t)
+{
+    pm_pool_t *pool = t->data;
+
+    for (worker_t *w = pool->workers; w != NULL; w = w->next) {
+        if (w->exited)
+            continue;
+        pm_log(PM_LOG_WARN, "pool",
+               "worker %d (pid %d) did not quit within %d ms; killing it",
+               w->id, w->proc.pid, PM_POOL_QUIT_GRACE_MS);
+        kill_worker(w, "did not quit");
+    }
+}
+
+static void on_quit_sent(uv_shutdown_t *req, int status)
+{
+    worker_t *w = req->data;
+
+    (void)status; /* sent or not, stdin is closed now */
+    close_handle((uv_handle_t *)&w->in);
+    pm_free(req);
+}
+
+/* Sends the quit line, then closes stdin once it is written (EOF ends
+ * the worker's read loop too); at worst closes stdin at once. */
+static void ask_to_quit(worker_t *w)
+{
+    uv_shutdown_t *req = NULL;
+
+    if (uv_is_closing((uv_handle_t *)&w->in))
+        return;
+    if (!w->exited && send_line(w, pm_proto_quit()) == 0)
+        req = pm_malloc(sizeof(*req));
+    if (req != NULL) {
+        req->data = w;
+        if (uv_shutdown(req, (uv_stream_t *)&w->in, on_quit_sent) == 0)
+            return;
+        pm_free(req);
+    }
+    close_handle((uv_handle_t *)&w->in);
+}
+
 void pm_pool_close(pm_pool_t *pool)
 {
     qitem_t *q;
 
-    if (pool == NULL)
+    if (pool == NULL || pool->closing)
         return;
     pool->closing = 1;
     while ((q = pool->head) != NULL) {
@@ -652,9 +727,10 @@ void pm_pool_close(pm_pool_t *pool)
     /* Its callback frees the pool when no worker is left. */
     uv_close((uv_handle_t *)&pool->respawn, on_respawn_closed);
     for (worker_t *w = pool->workers; w != NULL; w = w->next) {
-        /* Closing stdin ends the worker's read loop: a clean exit. */
-        close_handle((uv_handle_t *)&w->in);
+        ask_to_quit(w);
         uv_timer_stop(&w->timer);
         w->task = -1;
     }
+    uv_timer_start(&pool->reaper, on_reap, PM_POOL_QUIT_GRACE_MS, 0);
+    pool_free_if_done(pool);
 }

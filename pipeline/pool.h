@@ -1,10 +1,11 @@
 /*
  * pool.h: a pool of `pagemill worker` processes on a libuv loop. The pool
  * spawns the workers (OMP_THREAD_LIMIT=1 in their environment, one task at
- * a time each), writes task lines to their stdin, reads result lines from
- * their stdout, tags their stderr lines into our log, kills a worker whose
- * task runs past the timeout and replaces any worker that dies (trying
- * again, with a growing delay, while a replacement cannot be spawned).
+ * a time each, `--parent <our pid>` so they die with us), writes task lines to
+ * their stdin, reads result lines from their stdout, tags their stderr lines
+ * into our log, kills a worker whose task runs past the timeout and replaces
+ * any worker that dies (trying again, with a growing delay, while a replacement
+ * cannot be spawned).
  *
  * The pool does not retry: it reports a lost task to the caller, who
  * decides (convert retries a page a bounded number of times; the service
@@ -83,10 +84,16 @@ typedef struct pm_pool_worker {
  */
 size_t pm_pool_workers(const pm_pool_t *pool, pm_pool_worker_t *v, size_t max);
 
+/* How long a closing pool waits for a worker to quit before it kills it
+ * (SIGKILL, which also ends a stopped process). */
+#define PM_POOL_QUIT_GRACE_MS 5000
+
 /*
- * Asks every worker to quit, closes all handles and frees the pool once
- * they are closed (the loop must keep running). Tasks still queued are
- * dropped without callbacks. Accepts NULL.
+ * Asks every worker to quit (a quit line, then stdin closed), kills those
+ * still there after PM_POOL_QUIT_GRACE_MS, closes all handles and frees
+ * the pool once they are closed (the loop must keep running). Tasks still
+ * queued are dropped without callbacks. Accepts NULL; a second call does
+ * nothing.
  */
 void pm_pool_close(pm_pool_t *pool);
 

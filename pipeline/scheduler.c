@@ -23,6 +23,13 @@
  *           changed or every PM__WORKERS_REFRESH_MS; cleared at a clean
  *           exit.
  *
+ * full volume: a page whose artifacts, or an assembly or publish whose
+ *           outputs, could not be written for want of space, or a catalog
+ *           that is full, costs no attempt and fails no job (space.c): the
+ *           page is parked (still leased, its lease renewed, the same
+ *           attempt) and handed out again once there is room; the
+ *           assembly is dropped and redone; claiming waits meanwhile.
+ *
  * A page task in flight is remembered by its pool task id with the
  * catalog task id and attempt (the fencing token), so a late result of an
  * attempt that was re-claimed meanwhile is dropped by the catalog.
@@ -51,6 +58,8 @@ struct pm__inflight {
     int attempt;  /* its fencing token */
     int64_t job;
     int page;
+    char *src; /* the page's file and frame, to hand it out again */
+    int frame;
     assembly_t *a;
     pm__inflight_t *next;
 };
@@ -77,6 +86,9 @@ struct pm__assembly {
 
 static void collect(pm__serve_t *s);
 
+/* `s` as printable text for a log line, in buf[PM_ESCAPED_MAX]. */
+#define ESC(str, buf) pm_escape_name((str), (buf), sizeof(buf))
+
 /* ---- bookkeeping ---- */
 
 static pm__inflight_t *inflight_add(pm__serve_t *s)
@@ -102,6 +114,13 @@ static pm__inflight_t *inflight_take(pm__serve_t *s, long long id)
         }
     }
     return NULL;
+}
+
+static void inflight_free(pm__inflight_t *e)
+{
+    if (e != NULL)
+        pm_free(e->src);
+    pm_free(e);
 }
 
 static assembly_t *assembly_find(const pm__serve_t *s, int64_t job)
@@ -175,35 +194,57 @@ static void metrics_from(const pm_page_result_t *r, pm_page_metrics_t *m)
     m->text = r->text;
 }
 
-/* Records a failed attempt of a page; the catalog requeues or fails it. */
-static void fail_page(pm__serve_t *s, int64_t task, int attempt, int64_t job,
-                      int page, const char *why)
+/* Records a failed attempt of a page; the catalog requeues or fails it.
+ * Returns what the catalog said (-ENOSPC: it is full, nothing recorded). */
+static int fail_page(pm__serve_t *s, int64_t task, int attempt, int64_t job,
+                     int page, const char *why)
 {
     int err = pm_task_fail(s->cat, task, attempt, why, s->max_attempts,
                            pm__serve_now());
+    char esc[PM_ESCAPED_MAX];
 
     pm_log(PM_LOG_WARN, "sched", "job=%lld page=%d attempt %d of %d failed: %s",
-           (long long)job, page, attempt, s->max_attempts, why);
-    if (err == PM_ESTALE)
+           (long long)job, page, attempt, s->max_attempts, ESC(why, esc));
+    if (pm__space_err(err))
+        pm__space_lost(s, s->catalog_path);
+    else if (err == PM_ESTALE)
         pm_log(PM_LOG_WARN, "sched", "job=%lld page=%d: dropped: %s",
                (long long)job, page, pm_catalog_errmsg(s->cat));
     else if (err != 0)
         pm_log(PM_LOG_ERROR, "sched", "job=%lld page=%d: catalog: %s",
                (long long)job, page, pm_catalog_errmsg(s->cat));
+    return err;
 }
 
-/* The page task line for claimed task `t`, or NULL with *why set. */
+/* Keeps page `e` (its lease and attempt) until there is room again. */
+static void park(pm__serve_t *s, pm__inflight_t *e, const char *path)
+{
+    pm_log(PM_LOG_INFO, "sched",
+           "job=%lld page=%d attempt %d: waiting for space (not counted)",
+           (long long)e->job, e->page, e->attempt);
+    e->a = NULL;
+    e->next = s->parked;
+    s->parked = e;
+    pm__space_lost(s, path);
+}
+
+/* The page task line for claimed task `t`, or NULL with why[size] set;
+ * *full is set when the page folder could not be made for want of
+ * space. */
 static char *page_line(pm__serve_t *s, const pm_task_t *t, long long id,
-                       const char **why)
+                       char *why, size_t size, int *full)
 {
     const pm_profile_t *p = NULL;
     pm_page_task_t pt;
     pm_job_t job = {0};
     char *dir, *line = NULL;
+    int err;
 
-    *why = "out of memory";
-    if (pm_job_get(s->cat, t->job, &job) != 0) {
-        *why = "cannot read the job from the catalog";
+    snprintf(why, size, "out of memory");
+    if ((err = pm_job_get(s->cat, t->job, &job)) != 0) {
+        *full = pm__space_err(err);
+        snprintf(why, size, "cannot read the job from the catalog: %s",
+                 pm_catalog_errmsg(s->cat));
         return NULL;
     }
     p = pm_config_profile(s->cfg, job.profile ? job.profile : "default");
@@ -212,37 +253,92 @@ static char *page_line(pm__serve_t *s, const pm_task_t *t, long long id,
     pt.src = t->src;
     pt.frame = t->frame;
     pt.out_base = dir ? pm_asprintf("%s/p%05d", dir, t->page) : NULL;
-    if (p == NULL)
-        *why = "the job's profile is not in the configuration";
-    else if (pt.out_base != NULL && pm_mkdir_p(dir) != 0)
-        *why = "cannot create the page folder in the spool";
-    else if (pt.out_base != NULL)
+    if (p == NULL) {
+        snprintf(why, size, "the job's profile is not in the configuration");
+    } else if (pt.out_base != NULL && (err = pm_mkdir_p(dir)) != 0) {
+        *full = pm__space_err(err);
+        snprintf(why, size, "cannot create the page folder %s: %s", dir,
+                 pm_strerror(err));
+    } else if (pt.out_base != NULL) {
         line = pm_proto_page_task(id, &pt, p);
+    }
     pm_free(pt.out_base);
     pm_free(dir);
     pm_job_cleanup(&job);
     return line;
 }
 
-/* Hands claimed task `t` to the pool (or fails the attempt). */
+/* Hands claimed task `t` to the pool (or fails the attempt, or parks it
+ * when the spool is full). */
 static void submit_page(pm__serve_t *s, const pm_task_t *t)
 {
     pm__inflight_t *e = inflight_add(s);
-    const char *why = "out of memory";
-    char *line = e ? page_line(s, t, e->id, &why) : NULL;
+    char why[1024] = "out of memory";
+    int full = 0;
+    char *line = e ? page_line(s, t, e->id, why, sizeof(why), &full) : NULL;
 
-    if (line == NULL || pm_pool_submit(s->pool, e->id, line, 0) != 0) {
+    if (e != NULL) {
+        e->task = t->id;
+        e->attempt = t->attempts;
+        e->job = t->job;
+        e->page = t->page;
+        e->frame = t->frame;
+        e->src = pm_strdup(t->src);
+    }
+    if (line == NULL && full && e != NULL && e->src != NULL) {
+        park(s, inflight_take(s, e->id), s->spool);
+        return;
+    }
+    if (line == NULL || e->src == NULL ||
+        pm_pool_submit(s->pool, e->id, line, 0) != 0) {
         if (e != NULL)
-            pm_free(inflight_take(s, e->id));
+            inflight_free(inflight_take(s, e->id));
         fail_page(s, t->id, t->attempts, t->job, t->page, why);
         return;
     }
-    e->task = t->id;
-    e->attempt = t->attempts;
-    e->job = t->job;
-    e->page = t->page;
     pm_log(PM_LOG_DEBUG, "sched", "job=%lld page=%d attempt %d: submitted",
            (long long)t->job, t->page, t->attempts);
+}
+
+/* Renews the leases of the parked pages (a renewal refused means the
+ * page is no longer ours: forgotten). With `all`, also hands out again
+ * as many as there are idle workers. */
+static void unpark(pm__serve_t *s, int all)
+{
+    pm__inflight_t **p = &s->parked, *e;
+    int64_t now = pm__serve_now();
+    pm_task_t t;
+    int err;
+
+    if (!all && now - s->parked_renewed < PM__PARK_RENEW_S)
+        return;
+    s->parked_renewed = now;
+    while ((e = *p) != NULL) {
+        err = pm_task_renew(s->cat, e->task, e->attempt,
+                            s->page_timeout + PM__LEASE_SLACK, now);
+        if (pm__space_err(err))
+            return; /* the catalog is full: try again later */
+        if (err == 0 && all && pm_pool_idle(s->pool) == 0)
+            return;
+        *p = e->next;
+        if (err != 0) {
+            pm_log(PM_LOG_WARN, "sched", "job=%lld page=%d: dropped: %s",
+                   (long long)e->job, e->page, pm_catalog_errmsg(s->cat));
+        } else if (all) {
+            memset(&t, 0, sizeof(t));
+            t.id = e->task;
+            t.job = e->job;
+            t.page = e->page;
+            t.src = e->src;
+            t.frame = e->frame;
+            t.attempts = e->attempt;
+            submit_page(s, &t);
+        } else {
+            p = &e->next;
+            continue;
+        }
+        inflight_free(e);
+    }
 }
 
 void pm__sched_run(pm__serve_t *s)
@@ -250,13 +346,18 @@ void pm__sched_run(pm__serve_t *s)
     pm_task_t t;
     int err;
 
-    if (s->draining || s->pool == NULL)
+    if (s->draining || s->pool == NULL || pm__space_paused(s))
         return;
-    while (pm_pool_idle(s->pool) > 0) {
+    unpark(s, 1);
+    while (s->parked == NULL && !s->space.full && pm_pool_idle(s->pool) > 0) {
         err = pm_task_claim(s->cat, s->owner, s->page_timeout + PM__LEASE_SLACK,
                             pm__serve_now(), &t);
         if (err == PM_ENOENT)
             break;
+        if (pm__space_err(err)) {
+            pm__space_lost(s, s->catalog_path);
+            break;
+        }
         if (err != 0) {
             pm_log(PM_LOG_ERROR, "sched", "claim: %s",
                    pm_catalog_errmsg(s->cat));
@@ -267,25 +368,44 @@ void pm__sched_run(pm__serve_t *s)
     }
 }
 
-static void page_done(pm__serve_t *s, const pm__inflight_t *e,
-                      const pm_proto_msg_t *m, const char *why)
+/* Records the outcome of page `e`; 1 when it was parked (the entry is
+ * kept), else 0. */
+static int page_done(pm__serve_t *s, pm__inflight_t *e, const pm_proto_msg_t *m,
+                     const char *why)
 {
     const pm_page_result_t *r;
     pm_page_metrics_t pm;
     int err;
 
+    if (m != NULL && m->type == PM_MSG_PAGE_RESULT && !m->result.ok &&
+        (pm__space_text(m->result.error) || pm__space_low(s->spool))) {
+        /* Its artifacts did not fit: the spool's fault, not the page's. */
+        char esc[PM_ESCAPED_MAX];
+
+        pm_log(PM_LOG_DEBUG, "sched", "job=%lld page=%d: %s", (long long)e->job,
+               e->page, ESC(m->result.error ? m->result.error : "?", esc));
+        park(s, e, s->spool);
+        return 1;
+    }
     if (m == NULL || m->type != PM_MSG_PAGE_RESULT || !m->result.ok) {
-        fail_page(s, e->task, e->attempt, e->job, e->page,
-                  m == NULL                       ? why
-                  : m->type != PM_MSG_PAGE_RESULT ? "unexpected reply"
-                  : m->result.error               ? m->result.error
-                                                  : "failed");
-        return;
+        err = fail_page(s, e->task, e->attempt, e->job, e->page,
+                        m == NULL                       ? why
+                        : m->type != PM_MSG_PAGE_RESULT ? "unexpected reply"
+                        : m->result.error               ? m->result.error
+                                                        : "failed");
+        if (pm__space_err(err)) {
+            park(s, e, s->catalog_path);
+            return 1;
+        }
+        return 0;
     }
     r = &m->result;
     metrics_from(r, &pm);
     err = pm_task_complete(s->cat, e->task, e->attempt, &pm, pm__serve_now());
-    if (err == PM_ESTALE)
+    if (pm__space_err(err)) {
+        park(s, e, s->catalog_path); /* done again once it has room */
+        return 1;
+    } else if (err == PM_ESTALE)
         pm_log(PM_LOG_WARN, "sched", "job=%lld page=%d: result dropped: %s",
                (long long)e->job, e->page, pm_catalog_errmsg(s->cat));
     else if (err != 0)
@@ -296,16 +416,18 @@ static void page_done(pm__serve_t *s, const pm__inflight_t *e,
                "job=%lld page=%d done (attempt %d): %d words, %s%.0f ms",
                (long long)e->job, e->page, e->attempt, r->words,
                r->blank ? "blank, " : "", r->ms.total);
+    return 0;
 }
 
 /* Logs a job that the last collect failed. */
 static void note_job_failed(pm__serve_t *s, int64_t id)
 {
     pm_job_t j = {0};
+    char esc[PM_ESCAPED_MAX];
 
     if (pm_job_get(s->cat, id, &j) == 0 && j.state == PM_JOB_FAILED)
         pm_log(PM_LOG_ERROR, "sched", "job=%lld failed: %s", (long long)id,
-               j.error ? j.error : "?");
+               ESC(j.error ? j.error : "?", esc));
     pm_job_cleanup(&j);
 }
 
@@ -440,7 +562,7 @@ static int submit_assembly(pm__serve_t *s, assembly_t *a)
     pm_free(d.pdf);
     pm_free(d.txt);
     if (pm_pool_submit(s->pool, e->id, line, 1) != 0) {
-        pm_free(inflight_take(s, e->id));
+        inflight_free(inflight_take(s, e->id));
         return PM_ENOMEM;
     }
     return 0;
@@ -448,27 +570,56 @@ static int submit_assembly(pm__serve_t *s, assembly_t *a)
 
 static void fail_job(pm__serve_t *s, int64_t id, const char *why)
 {
-    pm_log(PM_LOG_ERROR, "sched", "job=%lld failed: %s", (long long)id, why);
-    if (pm_job_fail(s->cat, id, why, pm__serve_now()) != 0)
+    char esc[PM_ESCAPED_MAX];
+    int err;
+
+    pm_log(PM_LOG_ERROR, "sched", "job=%lld failed: %s", (long long)id,
+           ESC(why, esc));
+    if ((err = pm_job_fail(s->cat, id, why, pm__serve_now())) != 0)
         pm_log(PM_LOG_ERROR, "sched", "job=%lld: catalog: %s", (long long)id,
                pm_catalog_errmsg(s->cat));
+    if (pm__space_err(err))
+        pm__space_lost(s, s->catalog_path);
 }
 
 static void finish_job(pm__serve_t *s, const assembly_t *a)
 {
     int64_t billable = 0;
+    char esc[PM_ESCAPED_MAX];
+    int err = pm_job_finish_doc(s->cat, a->job, a->final, a->sha, a->pdf_pages,
+                                pm__serve_now());
 
-    if (pm_job_finish_doc(s->cat, a->job, a->final, a->sha, a->pdf_pages,
-                          pm__serve_now()) != 0) {
+    if (err != 0) {
+        /* Still assembling: a later round finds the folder, checks it and
+         * records the job done. */
         pm_log(PM_LOG_ERROR, "sched", "job=%lld: published to %s, but: %s",
-               (long long)a->job, a->final, pm_catalog_errmsg(s->cat));
+               (long long)a->job, ESC(a->final, esc),
+               pm_catalog_errmsg(s->cat));
+        if (pm__space_err(err))
+            pm__space_lost(s, s->catalog_path);
         return;
     }
     pm_billable_count(s->cat, a->job, 0, &billable);
     pm_log(PM_LOG_INFO, "sched",
            "job=%lld done: %zu pages, %lld billable, published to %s "
            "(PDF SHA-256 %s)",
-           (long long)a->job, a->npages, (long long)billable, a->final, a->sha);
+           (long long)a->job, a->npages, (long long)billable,
+           ESC(a->final, esc), a->sha);
+}
+
+/* Assembly of a job could not be written for want of space at `path`:
+ * nothing is counted and the job stays assembling, to be assembled again
+ * once there is room. */
+static void postpone(pm__serve_t *s, assembly_t *a, const char *path,
+                     const char *why)
+{
+    char esc[PM_ESCAPED_MAX];
+
+    pm_log(PM_LOG_INFO, "sched", "job=%lld: assembly waits for space (%s)",
+           (long long)a->job, ESC(why, esc));
+    pm_rmtree(a->tmp);
+    pm__space_lost(s, path);
+    assembly_free(s, a);
 }
 
 /* Reads job `id` into a new assembly (not yet listed). */
@@ -509,11 +660,49 @@ static assembly_t *assembly_new(pm__serve_t *s, int64_t id, const char **why)
 static void verify_work(uv_work_t *req);
 static void publish_done(uv_work_t *req, int status);
 
+/* A new, empty .job-<id>.tmp: what a crash left is removed, then the
+ * folder is made with an exclusive mkdir, so a folder or link that
+ * appears in between is never used. 0 or -errno with why[size]. */
+static int make_tmp(assembly_t *a, char *why, size_t size)
+{
+    char *parent = pm_strdup(a->tmp), *slash;
+    int err = parent == NULL ? PM_ENOMEM : 0;
+
+    if (err == 0 && (slash = strrchr(parent, '/')) != NULL) {
+        *slash = '\0';
+        err = pm_mkdir_p(parent);
+        if (err != 0)
+            snprintf(why, size, "cannot create the output folder %s: %s",
+                     parent, pm_strerror(err));
+    }
+    pm_free(parent);
+    if (err != 0)
+        return err;
+    err = pm_rmtree(a->tmp); /* a crash left it half written */
+    if (err != 0 && err != PM_ENOENT) {
+        snprintf(why, size, "cannot remove the old temp folder %s: %s", a->tmp,
+                 pm_strerror(err));
+        return err;
+    }
+    if (mkdir(a->tmp, pm_dir_mode) != 0) {
+        err = -errno;
+        snprintf(why, size, "cannot create the temp folder %s: %s%s", a->tmp,
+                 pm_strerror(err),
+                 err == PM_EEXIST ? " (it appeared again after it was "
+                                    "removed: something else writes there)"
+                                  : "");
+        return err;
+    }
+    return 0;
+}
+
 static void start_assembly(pm__serve_t *s, int64_t id)
 {
     const char *why;
     assembly_t *a = assembly_new(s, id, &why);
+    char why_buf[1024];
     struct stat st;
+    int err;
 
     if (a == NULL) {
         fail_job(s, id, why);
@@ -532,9 +721,13 @@ static void start_assembly(pm__serve_t *s, int64_t id)
         }
         return;
     }
-    pm_rmtree(a->tmp); /* a crash left it half written */
-    if (pm_mkdir_p(a->tmp) != 0) {
-        fail_job(s, id, "cannot create the output folder");
+    err = make_tmp(a, why_buf, sizeof(why_buf));
+    if (pm__space_err(err)) {
+        postpone(s, a, a->tmp, why_buf);
+        return;
+    }
+    if (err != 0) {
+        fail_job(s, id, why_buf);
         assembly_free(s, a);
         return;
     }
@@ -545,7 +738,7 @@ static void start_assembly(pm__serve_t *s, int64_t id)
         return;
     }
     pm_log(PM_LOG_INFO, "sched", "job=%lld assembling %zu pages into %s",
-           (long long)id, a->npages, a->tmp);
+           (long long)id, a->npages, ESC(a->tmp, why_buf));
 }
 
 /* ---- publishing: report, fsync, one rename ---- */
@@ -704,6 +897,12 @@ static void publish_done(uv_work_t *req, int status)
     a->publishing = 0;
     if (status == 0 && a->err == 0) {
         finish_job(s, a);
+    } else if (a->err != PM_EEXIST &&
+               (pm__space_err(a->err) || pm__space_text(a->why) ||
+                pm__space_low(a->tmp))) {
+        postpone(s, a, a->tmp, a->why[0] ? a->why : pm_strerror(a->err));
+        pm__serve_maybe_stop(s);
+        return;
     } else {
         why = a->err == PM_EEXIST
                   ? not_ours(a)
@@ -737,6 +936,11 @@ static void assembly_done(pm__serve_t *s, assembly_t *a,
                (long long)a->job, why);
         if (submit_assembly(s, a) == 0)
             return;
+    } else if (m != NULL && m->type == PM_MSG_DOC_RESULT &&
+               (pm__space_text(m->doc_result.error) || pm__space_low(a->tmp))) {
+        postpone(s, a, a->tmp,
+                 m->doc_result.error ? m->doc_result.error : "failed");
+        return;
     } else if (m != NULL) {
         why = m->type == PM_MSG_DOC_RESULT && m->doc_result.error
                   ? m->doc_result.error
@@ -756,12 +960,20 @@ static void collect(pm__serve_t *s)
 {
     int64_t *ids = NULL;
     size_t n = 0;
+    int err;
 
-    if (pm_job_collect_finished(s->cat, pm__serve_now(), &ids, &n) != 0) {
+    if (s->space.full)
+        return;
+    err = pm_job_collect_finished(s->cat, pm__serve_now(), &ids, &n);
+    if (pm__space_err(err)) {
+        pm__space_lost(s, s->catalog_path);
+        return;
+    }
+    if (err != 0) {
         pm_log(PM_LOG_ERROR, "sched", "collect: %s", pm_catalog_errmsg(s->cat));
         return;
     }
-    for (size_t i = 0; i < n && !s->draining; i++)
+    for (size_t i = 0; i < n && !s->draining && !s->space.full; i++)
         if (assembly_find(s, ids[i]) == NULL)
             start_assembly(s, ids[i]);
     pm_free(ids);
@@ -777,12 +989,13 @@ void pm__sched_on_done(void *arg, long long task, const pm_proto_msg_t *m,
         return;
     if (e->a != NULL) {
         assembly_done(s, e->a, m, why);
-    } else {
-        page_done(s, e, m, why);
+    } else if (page_done(s, e, m, why) == 0) {
         collect(s);
         note_job_failed(s, e->job);
+    } else {
+        e = NULL; /* parked */
     }
-    pm_free(e);
+    inflight_free(e);
     pm__sched_run(s);
     pm__serve_maybe_stop(s);
 }
@@ -831,6 +1044,7 @@ void pm__sched_report_workers(pm__serve_t *s)
     pm_pool_worker_t *pw = pm_calloc(n + 1, sizeof(*pw));
     pm_worker_info_t *rows = pm_calloc(n + 1, sizeof(*rows));
     uint64_t now_ms = uv_now(s->loop);
+    int err;
 
     if (pw == NULL || rows == NULL)
         goto out; /* the next tick tries again */
@@ -841,8 +1055,11 @@ void pm__sched_report_workers(pm__serve_t *s)
         worker_rows_equal(rows, s->wk_last, n) &&
         now_ms - s->wk_written_ms < PM__WORKERS_REFRESH_MS)
         goto out;
-    if (pm_worker_report(s->cat, s->owner, rows, n, pm__serve_now()) != 0) {
-        if (!s->wk_failing)
+    if ((err = pm_worker_report(s->cat, s->owner, rows, n, pm__serve_now())) !=
+        0) {
+        if (pm__space_err(err))
+            pm__space_lost(s, s->catalog_path); /* logged there */
+        else if (!s->wk_failing)
             pm_log(PM_LOG_ERROR, "sched", "workers table: %s",
                    pm_catalog_errmsg(s->cat));
         s->wk_failing = 1;
@@ -873,7 +1090,7 @@ void pm__sched_clear_workers(pm__serve_t *s)
 static void on_tick(uv_timer_t *t)
 {
     pm__serve_t *s = t->data;
-    int n = 0;
+    int n = 0, err;
 
     /* Draining: nothing new starts, but `pagemill status` still sees the
      * workers finishing their pages. */
@@ -881,8 +1098,18 @@ static void on_tick(uv_timer_t *t)
         pm__sched_report_workers(s);
         return;
     }
-    if (pm_task_requeue_expired(s->cat, pm__serve_now(), s->max_attempts, &n) !=
-        0)
+    /* A full volume: only keep the parked pages' leases and look for
+     * space now and then. */
+    if (pm__space_paused(s)) {
+        unpark(s, 0);
+        pm__sched_report_workers(s);
+        return;
+    }
+    unpark(s, 0); /* their leases first: they must not lapse below */
+    err = pm_task_requeue_expired(s->cat, pm__serve_now(), s->max_attempts, &n);
+    if (pm__space_err(err))
+        pm__space_lost(s, s->catalog_path);
+    else if (err != 0)
         pm_log(PM_LOG_ERROR, "sched", "lease expiry: %s",
                pm_catalog_errmsg(s->cat));
     else if (n > 0)
@@ -937,6 +1164,13 @@ void pm__sched_abandon(pm__serve_t *s)
             pm_log(PM_LOG_WARN, "serve",
                    "job=%lld page=%d abandoned; requeued at next start",
                    (long long)e->job, e->page);
-        pm_free(e);
+        inflight_free(e);
+    }
+    while ((e = s->parked) != NULL) {
+        s->parked = e->next;
+        pm_log(PM_LOG_WARN, "serve",
+               "job=%lld page=%d waited for space; requeued at next start",
+               (long long)e->job, e->page);
+        inflight_free(e);
     }
 }

@@ -83,6 +83,7 @@ static void close_all(pm__serve_t *s)
     pm__intake_close(s);
     pm_pool_close(s->pool);
     s->pool = NULL;
+    pm__sched_abandon(s); /* pages parked on a full volume */
     pm__sched_clear_workers(s);
     pm_log(PM_LOG_INFO, "serve", "stopped");
 }
@@ -381,6 +382,7 @@ static void serve_cleanup(pm__serve_t *s)
     pm_free(s->spool);
     pm_free(s->output);
     pm_free(s->catalog_path);
+    pm__space_cleanup(s);
 }
 
 static int run(pm__serve_t *s)

@@ -7,6 +7,7 @@
  *   intake.c     hot folders -> jobs: watch, scan, count, hash, take
  *   scheduler.c  catalog -> workers -> catalog: claim, results, assembly,
  *                publish
+ *   space.c      a full volume: pause, look again with backoff, resume
  *
  * Everything here runs on the one libuv loop thread, except the work
  * functions intake.c and scheduler.c hand to libuv's thread pool, which
@@ -39,6 +40,24 @@
  * and at least this often otherwise (status calls rows older than 30 s
  * stale). */
 #define PM__WORKERS_REFRESH_MS 2000
+
+/* A full volume: first wait, longest wait, and the free space below which
+ * a volume counts as full. */
+#define PM__SPACE_FIRST_MS 5000
+#define PM__SPACE_MAX_MS   300000
+#define PM__SPACE_MIN_FREE (1u << 20)
+
+/* Seconds between lease renewals of pages parked on a full volume. */
+#define PM__PARK_RENEW_S 10
+
+/* The pause on a full volume (space.c). */
+typedef struct pm__space {
+    int full;            /* paused: no claims, assembly or publishing */
+    char *volume, *path; /* its mount point, and what could not be written */
+    unsigned backoff_ms; /* the current wait */
+    uint64_t retry_at;   /* uv_now of the next look */
+    uint64_t resumed_at; /* uv_now of the last resume */
+} pm__space_t;
 
 typedef struct pm__serve pm__serve_t;
 typedef struct pm__intake pm__intake_t;
@@ -86,6 +105,11 @@ struct pm__serve {
     size_t wk_nlast;
     uint64_t wk_written_ms; /* uv_now of that write */
     int wk_failing;         /* the last write failed (logged once) */
+    pm__inflight_t *parked; /* pages that met a full volume, still leased */
+    int64_t parked_renewed; /* wall clock of their last lease renewal */
+
+    /* space.c */
+    pm__space_t space;
 
     /* integrity.c */
     uv_timer_t check_timer; /* the periodic quick_check */
@@ -171,6 +195,30 @@ int pm__ident_check(pm__serve_t *s);
 /* Starts the periodic quick_check (integrity_check_minutes; 0: none).
  * The test hook PAGEMILL_TEST_INTEGRITY_MS sets the period in ms. */
 void pm__integrity_start(pm__serve_t *s);
+
+/* ---- space.c ---- */
+
+/* True for -ENOSPC and -EDQUOT. */
+int pm__space_err(int err);
+
+/* True when an error message says a volume (or the catalog) is full. */
+int pm__space_text(const char *msg);
+
+/* True when the volume holding `path` (or its nearest existing parent)
+ * has less than PM__SPACE_MIN_FREE bytes, or no inode, free. */
+int pm__space_low(const char *path);
+
+/* `path` could not be written for want of space: pauses (logged once,
+ * naming the volume's mount point and the path). */
+void pm__space_lost(pm__serve_t *s, const char *path);
+
+/* True while paused. When the wait is over, looks at the volume: still
+ * full, waits twice as long (up to PM__SPACE_MAX_MS); else resumes
+ * (logged) and returns 0. */
+int pm__space_paused(pm__serve_t *s);
+
+/* Frees the pause's strings. */
+void pm__space_cleanup(pm__serve_t *s);
 
 /* ---- serve.c ---- */
 

@@ -23,6 +23,7 @@
  * PAGEMILL_TEST_HANG_MATCH test hook) is killed at page_timeout, retried
  * up to the attempt limit and fails its job, and the service goes on.
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,7 @@
 #include <sys/stat.h>
 
 #include <jansson.h>
+#include <leptonica/allheaders.h>
 
 #include "catalog/catalog.h"
 #include "lib/servelib.h"
@@ -48,6 +50,18 @@ static void blank_page(const char *dst)
     static const char *const none[] = {NULL};
 
     sv_page(dst, none);
+}
+
+/* A small page at `dst` (G4 TIFF, 3 x 3 in at 300 dpi, one line of
+ * `text`): little to decode, orient and read, so it takes a fraction of a
+ * second even on a loaded machine. */
+static void small_page(const char *dst, const char *text)
+{
+    PIX *pix = t_text_page(900, 900, 300, (const char *const[]){text, NULL});
+
+    assert_non_null(pix);
+    assert_int_equal(pixWrite(dst, pix, IFF_TIFF_G4), 0);
+    pixDestroy(&pix);
 }
 
 /* A batch folder in hot folder `hot` with `n` pages p01.tif... alternating
@@ -181,6 +195,55 @@ static void wait_log(const sv_fx_t *f, const char *text)
     fail_msg("the log never said '%s':\n%s", text, log ? log : "");
 }
 
+/* ---- processes ---- */
+
+/* A worker a test stopped (SIGSTOP): killed by the teardown whatever
+ * happens, so a failed test leaves no stopped process behind. */
+static pid_t stopped_worker;
+
+/* Whether process `pid` is gone (no such process, or a zombie). */
+static int pid_gone(pid_t pid)
+{
+    char path[64], buf[512];
+    const char *rp;
+    FILE *fp;
+    char state = '?';
+
+    snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+    fp = fopen(path, "r");
+    if (fp == NULL)
+        return errno == ENOENT;
+    buf[0] = '\0';
+    if (fgets(buf, sizeof(buf), fp) == NULL)
+        buf[0] = '\0';
+    fclose(fp);
+    rp = strrchr(buf, ')');
+    if (rp != NULL)
+        sscanf(rp + 1, " %c", &state);
+    return state == 'Z' || state == 'X';
+}
+
+/* Waits until every process in v[0..n) is gone; fails naming one that
+ * is still there after `secs`. */
+static void wait_gone(const pid_t *v, int n, double secs, const char *what)
+{
+    double until = sv_now_s() + secs;
+    int left = -1;
+
+    for (;;) {
+        left = -1;
+        for (int i = 0; i < n && left < 0; i++)
+            if (!pid_gone(v[i]))
+                left = i;
+        if (left < 0)
+            return;
+        if (sv_now_s() >= until)
+            break;
+        sv_nap_ms(50);
+    }
+    fail_msg("%s: pid %ld still there %.0f s later", what, (long)v[left], secs);
+}
+
 /* ---- fixture ---- */
 
 /* Folder `name` under hot/ of the fixture, into buf[320]. */
@@ -229,6 +292,10 @@ static int teardown(void **state)
     sv_fx_t *f = *state;
     int rc = sv_fx_fini(f, PAGE_TIMEOUT + 10);
 
+    if (stopped_worker > 0) {
+        kill(stopped_worker, SIGKILL);
+        stopped_worker = 0;
+    }
     pm_free(f);
     t_tmpdir_cleanup();
     return rc;
@@ -468,6 +535,34 @@ static void corrupt_page_fails_the_job(void **state)
     assert_no_tmp(f->out);
 }
 
+/* The output folder cannot be made (a file holds the account's name):
+ * the job fails with an error naming the folder and the system's
+ * reason, and nothing is published. */
+static void output_folder_error_names_the_path(void **state)
+{
+    sv_fx_t *f = *state;
+    char path[600], want[700];
+    long long id;
+    json_t *j;
+
+    t_require_data();
+    sv_start(f);
+    wait_log(f, "started as"); /* the output folder is marked */
+    snprintf(path, sizeof(path), "%s/ACME", f->out);
+    sv_write_text(path, "not a folder");
+    drop_batch(f->scans, "WO-1_nodir", 1, (const int[]){1}, "");
+    id = sv_wait_job(f, "WO-1_nodir", "failed", DEADLINE_S);
+    j = job_show(f, id);
+    snprintf(want, sizeof(want), "cannot create the output folder %s/ACME/WO-1",
+             f->out);
+    if (strstr(sv_jstr(j, "error"), want) == NULL ||
+        strstr(sv_jstr(j, "error"), strerror(ENOTDIR)) == NULL)
+        fail_msg("job error '%s' does not name %s and '%s'",
+                 sv_jstr(j, "error"), want, strerror(ENOTDIR));
+    json_decref(j);
+    assert_int_equal(billable(f, id), 0);
+}
+
 /* Rewrites the fixture's configuration with its page_timeout line
  * replaced by `lines` ([pagemill] keys). */
 static void set_pagemill_keys(const sv_fx_t *f, const char *lines)
@@ -487,11 +582,12 @@ static void set_pagemill_keys(const sv_fx_t *f, const char *lines)
     free(ini);
 }
 
-/* A page that hangs: its worker is killed at the 8 s page timeout, the
+/* A page that hangs: its worker is killed at the 15 s page timeout, the
  * page is tried max_attempts (3, the default) times and fails naming the
- * timeout; the job fails with nothing published, the other page is done
- * (the default attempts also give the real pages slack on a loaded
- * machine), and the service goes on to finish the next batch. */
+ * timeout; the job fails with nothing published, the other page is done,
+ * and the service goes on to finish the next batch. The good pages are
+ * small (a fraction of a second of work), so even a loaded 2-core machine
+ * running the sanitizer build finishes them far inside the timeout. */
 static void hanging_page_hits_the_timeout(void **state)
 {
     sv_fx_t *f = *state;
@@ -501,9 +597,7 @@ static void hanging_page_hits_the_timeout(void **state)
     size_t i;
 
     t_require_data();
-    /* 8 s: a good page here needs about 1 s, so a loaded CI machine
-     * running the sanitizer build still has a wide margin. */
-    set_pagemill_keys(f, "page_timeout = 8");
+    set_pagemill_keys(f, "page_timeout = 15");
     /* The service and its workers inherit the hook from the fork. */
     assert_int_equal(setenv("PAGEMILL_TEST_HANG_MATCH", "hangme", 1), 0);
     sv_start(f);
@@ -511,14 +605,15 @@ static void hanging_page_hits_the_timeout(void **state)
     snprintf(path, sizeof(path), "%s/WO-1_hang", f->scans);
     assert_int_equal(pm_mkdir_p(path), 0);
     snprintf(path, sizeof(path), "%s/WO-1_hang/p1.tif", f->scans);
-    t_copy_file(t_data(TESTING "eurotext.tif"), path);
+    small_page(path, "A good page beside the hanging one");
     snprintf(path, sizeof(path), "%s/WO-1_hang/p2_hangme.tif", f->scans);
     t_copy_file(t_data(TESTING "phototest.tif"), path);
     snprintf(path, sizeof(path), "%s/WO-1_hang/batch.ini", f->scans);
     sv_write_text(path, "expected_pages = 2\n");
-    id = sv_wait_job(f, "WO-1_hang", "failed", DEADLINE_S);
+    /* Three timeouts, then the job fails. */
+    id = sv_wait_job(f, "WO-1_hang", "failed", 3 * 15 + DEADLINE_S);
     wait_log(f, "page=2 attempt 3 of 3 failed: worker");
-    wait_log(f, "ran past the 8 s timeout");
+    wait_log(f, "ran past the 15 s timeout");
     j = job_show(f, id);
     assert_non_null(strstr(sv_jstr(j, "error"), "page 2 (p2_hangme.tif"));
     assert_non_null(strstr(sv_jstr(j, "error"), "timeout"));
@@ -528,7 +623,7 @@ static void hanging_page_hits_the_timeout(void **state)
         if (sv_jint(t, "page") == 2) {
             assert_string_equal(sv_jstr(t, "state"), "failed");
             assert_int_equal(sv_jint(t, "attempts"), 3);
-            assert_non_null(strstr(sv_jstr(t, "error"), "ran past the 8 s"));
+            assert_non_null(strstr(sv_jstr(t, "error"), "ran past the 15 s"));
         } else {
             assert_string_equal(sv_jstr(t, "state"), "done");
         }
@@ -544,8 +639,7 @@ static void hanging_page_hits_the_timeout(void **state)
     snprintf(path, sizeof(path), "%s/WO-1_after", f->scans);
     assert_int_equal(pm_mkdir_p(path), 0);
     snprintf(path, sizeof(path), "%s/WO-1_after/p1.tif", f->scans);
-    sv_page(path,
-            (const char *const[]){"A good batch after the timeout", NULL});
+    small_page(path, "A good batch after the timeout");
     snprintf(path, sizeof(path), "%s/WO-1_after/batch.ini", f->scans);
     sv_write_text(path, "");
     id = sv_wait_job(f, "WO-1_after", "done", DEADLINE_S);
@@ -631,8 +725,9 @@ static void wait_page_running(const sv_fx_t *f, long long id, int page,
 /* Three kill -9s of the coordinator while the same page runs, with
  * max_attempts = 2: a coordinator that stops is not the page's fault, so
  * each restart requeues the page instead of failing it (and the abandoned
- * attempts still move the attempt counter on). With the hook off, the
- * next start finishes the job, both pages billed. */
+ * attempts still move the attempt counter on). Its workers, the one
+ * hanging on the page included, are gone within 10 s of each kill. With the
+ * hook off, the next start finishes the job, both pages billed. */
 static void coordinator_restarts_do_not_use_up_attempts(void **state)
 {
     sv_fx_t *f = *state;
@@ -661,10 +756,11 @@ static void coordinator_restarts_do_not_use_up_attempts(void **state)
             id = sv_wait_job(f, "WO-1_restarts", NULL, DEADLINE_S);
         wait_page_running(f, id, 2, round);
         n = sv_worker_pids(f, kids, 8);
+        assert_true(n >= 1);
         assert_int_equal(sv_stop(f, SIGKILL, 10), SIGKILL);
-        /* The hanging worker outlives its coordinator: end it too. */
-        for (int k = 0; k < n; k++)
-            kill(kids[k], SIGKILL);
+        /* The workers die with their coordinator, the one busy on the
+         * hanging page (stdin never read) too. */
+        wait_gone(kids, n, 10, "a worker of the killed coordinator");
     }
     sv_start(f);
     assert_int_equal(sv_wait_job(f, "WO-1_restarts", "done", DEADLINE_S), id);
@@ -769,6 +865,53 @@ static void sigterm_drains_and_exits_zero(void **state)
     assert_no_workers(f);
 }
 
+/* Waits until `status --json` shows the service's 2 workers idle, and
+ * stores their pids in kids[2]. */
+static void wait_idle_workers(const sv_fx_t *f, pid_t *kids)
+{
+    double until = sv_now_s() + DEADLINE_S;
+    int idle = 0;
+
+    for (; sv_now_s() < until; sv_nap_ms(100)) {
+        json_t *doc = sv_cli_json(f, "status"), *w;
+        size_t i;
+
+        idle = 0;
+        json_array_foreach(json_object_get(doc, "workers"), i, w)
+        {
+            if (strcmp(sv_jstr(w, "state"), "idle") == 0 && idle < 2)
+                kids[idle++] = (pid_t)sv_jint(w, "pid");
+        }
+        json_decref(doc);
+        if (idle == 2)
+            return;
+    }
+    fail_msg("status never showed 2 idle workers (last: %d)", idle);
+}
+
+/* SIGTERM while an idle worker is stopped (SIGSTOP: it cannot read its
+ * quit line or see stdin close): the service still exits 0 within the
+ * drain's bound (page_timeout), the stopped worker killed after the
+ * pool's short grace, and no worker is left. */
+static void sigterm_with_a_stopped_idle_worker(void **state)
+{
+    sv_fx_t *f = *state;
+    pid_t kids[2];
+    double t0;
+
+    t_require_data();
+    sv_start(f);
+    wait_idle_workers(f, kids);
+    assert_int_equal(kill(kids[0], SIGSTOP), 0);
+    stopped_worker = kids[0];
+    t0 = sv_now_s();
+    assert_int_equal(sv_stop(f, SIGTERM, PAGE_TIMEOUT), 0);
+    wait_gone(kids, 2, PAGE_TIMEOUT - (sv_now_s() - t0),
+              "a worker of the stopped service");
+    stopped_worker = 0;
+    wait_log(f, "did not quit within");
+}
+
 /* SIGHUP: a new hot folder is watched; a bad file (or one naming a
  * language that is not installed) keeps the old configuration and the
  * service keeps working. */
@@ -854,6 +997,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(corrupt_page_fails_the_job, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(output_folder_error_names_the_path,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(hanging_page_hits_the_timeout, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(coordinator_killed_mid_batch_resumes,
@@ -862,6 +1007,8 @@ int main(void)
             coordinator_restarts_do_not_use_up_attempts, setup, teardown),
         cmocka_unit_test_setup_teardown(sigterm_drains_and_exits_zero, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(sigterm_with_a_stopped_idle_worker,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(sighup_reloads_the_configuration, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(spool_batch_without_job_is_reported,

@@ -3,10 +3,10 @@
  * worker` processes on a real libuv loop: a worker binary that cannot be
  * started (at open, and when a dead worker must be replaced), a worker
  * that crashes in the middle of a task, and a task that runs past the
- * timeout. Pages hang through the test hook PAGEMILL_TEST_HANG_MATCH
- * (compiled into test builds). Every test ends with the pool closed and
- * uv_loop_close() succeeding: no handle left open, and under ASan no
- * handle touched after it was freed.
+ * timeout, and a stopped worker when the pool closes. Pages hang through the
+ * test hook PAGEMILL_TEST_HANG_MATCH (compiled into test builds). Every test
+ * ends with the pool closed and uv_loop_close() succeeding: no handle left
+ * open, and under ASan no handle touched after it was freed.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -313,6 +313,44 @@ static void task_past_the_timeout_is_lost(void **state)
     fixture_close(&f);
 }
 
+/* ---- closing ---- */
+
+/* A stopped (SIGSTOP) idle worker reads neither its quit line nor the
+ * end of stdin: closing the pool kills it after the grace, and every
+ * handle is closed within a few seconds of that, not whenever the
+ * worker is continued. */
+static void close_kills_a_stopped_worker(void **state)
+{
+    pm_pool_opts_t o = opts(PM_BINARY, 0);
+    pm_pool_worker_t w;
+    double t0, secs;
+    fixture_t f;
+
+    (void)state;
+    fixture_init(&f);
+    assert_int_equal(pm_pool_open(&f.loop, &o, on_done, &f, &f.pool), 0);
+    run_until(&f, one_idle, "ready worker");
+    w = only_worker(&f);
+    assert_int_equal(kill(w.pid, SIGSTOP), 0);
+    t0 = pm_now_ms();
+    pm_pool_close(f.pool);
+    f.pool = NULL;
+    uv_close((uv_handle_t *)&f.tick, NULL);
+    while (uv_run(&f.loop, UV_RUN_NOWAIT) != 0 &&
+           pm_now_ms() - t0 < PM_POOL_QUIT_GRACE_MS + 20000)
+        usleep(10 * 1000);
+    secs = (pm_now_ms() - t0) / 1000;
+    if (kill(w.pid, 0) == 0) {
+        kill(w.pid, SIGKILL); /* do not leave it stopped */
+        fail_msg("the stopped worker was still there %.0f s after the close",
+                 secs);
+    }
+    assert_int_equal(errno, ESRCH); /* killed and reaped */
+    assert_true(secs >= PM_POOL_QUIT_GRACE_MS / 1000.0 - 0.5);
+    assert_int_equal(uv_loop_close(&f.loop), 0);
+    t_tmpdir_cleanup();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -320,6 +358,7 @@ int main(void)
         cmocka_unit_test(worker_that_cannot_be_replaced),
         cmocka_unit_test(crash_mid_task_is_lost_and_the_worker_replaced),
         cmocka_unit_test(task_past_the_timeout_is_lost),
+        cmocka_unit_test(close_kills_a_stopped_worker),
     };
 
     /* Inherited by the workers (the pool passes its environment on). */
