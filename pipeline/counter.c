@@ -38,7 +38,7 @@ void pm_frame_counts_cleanup(pm_frame_count_t *v, size_t n)
 }
 
 /* The child's argument vector (strings owned by the vector). */
-static char **make_argv(const pm_counter_opts_t *o, char *const *names,
+static char **make_argv(const pm_counter_opts_t *o, const char *const *names,
                         size_t n)
 {
     char **v = pm_calloc(n + 6, sizeof(char *));
@@ -71,8 +71,8 @@ static void free_argv(char **v)
 }
 
 /* Starts the child with fds[i] as descriptor 3 + i and `out` as stdout. */
-static int spawn(const pm_counter_opts_t *o, const int *fds, char *const *names,
-                 size_t n, int out, pid_t *pid)
+static int spawn(const pm_counter_opts_t *o, const int *fds,
+                 const char *const *names, size_t n, int out, pid_t *pid)
 {
     int high[PM_COUNT_MAX_FILES], err = 0;
     posix_spawn_file_actions_t fa;
@@ -102,8 +102,12 @@ static int spawn(const pm_counter_opts_t *o, const int *fds, char *const *names,
     posix_spawnattr_init(&attr);
     posix_spawnattr_setsigmask(&attr, &none);
     posix_spawnattr_setsigdefault(&attr, &dfl);
-    posix_spawnattr_setflags(&attr,
-                             POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    /* A group of its own: a Ctrl-C meant for the service is no fault of
+     * the file being counted. */
+    posix_spawnattr_setpgroup(&attr, 0);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK |
+                                        POSIX_SPAWN_SETSIGDEF |
+                                        POSIX_SPAWN_SETPGROUP);
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_adddup2(&fa, out, 1);
     for (size_t k = 0; err == 0 && k < n; k++)
@@ -230,8 +234,8 @@ static char *child_why(int status, int read_err, int timeout_ms)
 }
 
 int pm_count_frames_child(const pm_counter_opts_t *o, const int *fds,
-                          char *const *names, size_t n, pm_frame_count_t *out,
-                          size_t *done, char **why)
+                          const char *const *names, size_t n,
+                          pm_frame_count_t *out, size_t *done, char **why)
 {
     int pipefd[2], status = 0, err, read_err;
     pid_t pid = -1;
@@ -262,6 +266,13 @@ int pm_count_frames_child(const pm_counter_opts_t *o, const int *fds,
     if (read_err == 0 && *done == n && WIFEXITED(status) &&
         WEXITSTATUS(status) == 0)
         return 0;
+    if (read_err == 0 && WIFSIGNALED(status) &&
+        (WTERMSIG(status) == SIGTERM || WTERMSIG(status) == SIGINT ||
+         WTERMSIG(status) == SIGHUP)) {
+        *why = pm_asprintf("%s count-frames was stopped by signal %d", o->exe,
+                           WTERMSIG(status));
+        return -EINTR; /* stopped from outside: not the file's fault */
+    }
     if (*done >= n)
         *done = n - 1; /* answered for all, then broke: blame the last */
     *why = child_why(status, read_err, o->timeout_ms);

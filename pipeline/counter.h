@@ -34,12 +34,13 @@ typedef struct pm_counter_opts {
  *   PM_EWORKER the child crashed, timed out or broke off: out[0..*done-1]
  *              are filled, file *done is the one it was on, and *why is a
  *              new string such as "crashed (signal 11)";
- *   another    the child could not be started (*why says why).
+ *   another    the child could not be started, or was stopped by
+ *              SIGTERM, SIGINT or SIGHUP from outside (*why says why).
  * Clean out[] with pm_frame_counts_cleanup() and free *why in every case.
  */
 int pm_count_frames_child(const pm_counter_opts_t *o, const int *fds,
-                          char *const *names, size_t n, pm_frame_count_t *out,
-                          size_t *done, char **why);
+                          const char *const *names, size_t n,
+                          pm_frame_count_t *out, size_t *done, char **why);
 
 void pm_frame_counts_cleanup(pm_frame_count_t *v, size_t n);
 

@@ -401,8 +401,9 @@ static int count_chunk(pm__intake_t *it, size_t first, size_t n, int *frames,
                pm_strerror(err));
     }
     if (err == 0)
-        err = pm_count_frames_child(&o, fds, it->b->files + first, n, res,
-                                    &done, &why);
+        err = pm_count_frames_child(&o, fds,
+                                    (const char *const *)it->b->files + first,
+                                    n, res, &done, &why);
     for (size_t k = 0; k < opened; k++)
         if (fds[k] >= 0)
             close(fds[k]);
