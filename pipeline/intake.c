@@ -16,11 +16,12 @@
  *
  *   scan:   every hot folder -> one batch step per complete batch
  *   batch:  loop: error? work order known, open, same account? -> hold,
- *           reject or go on; thread: open each page once (no symlink, the
- *           file listed) and hash it, count frames in a child (an unreadable
- *           file, or one the counter dies on, is rejected here, naming
- *           it), check expected_pages, take into
- *           the spool; loop: duplicate? -> pm_job_create
+ *           reject or go on; thread: open each page (no symlink, the
+ *           file listed) and hash that descriptor; open them so again and
+ *           count their frames in a child (a file unreadable, or one the
+ *           counter dies on, is rejected here, naming it); check
+ *           expected_pages, take into the spool; loop: duplicate? ->
+ *           pm_job_create
  *   reject: thread: move to _rejected/ with ERROR.txt; loop: event
  *
  * Hashing happens before the take, so the batch spends as little time as
