@@ -408,11 +408,18 @@ static int count_chunk(pm__intake_t *it, size_t first, size_t n, int *frames,
     for (size_t k = 0; k < opened; k++)
         if (fds[k] >= 0)
             close(fds[k]);
-    if (err == PM_EWORKER) {
-        pm_log(PM_LOG_WARN, "intake", "page counting %s on %s", why,
-               pm_escape_name(it->b->files[first + done], name, sizeof(name)));
-        err = add_line(problems, "page counting %s on '%s'", why,
-                       page_name(it->b, first + done, name));
+    if (err == PM_EWORKER && why == NULL) {
+        err = PM_ENOMEM;
+    } else if (err == PM_EWORKER) { /* why: "crashed (signal 11, ...)" */
+        size_t verb = strcspn(why, "(");
+
+        verb -= verb > 0 && why[verb - 1] == ' ';
+        pm_log(PM_LOG_WARN, "intake", "page counting %.*s on %s%s", (int)verb,
+               why,
+               pm_escape_name(it->b->files[first + done], name, sizeof(name)),
+               why + verb);
+        err = add_line(problems, "page counting %.*s on '%s'%s", (int)verb, why,
+                       page_name(it->b, first + done, name), why + verb);
         err = err == 0 ? 1 : err;
     } else if (err < 0 && why != NULL) {
         pm_log(PM_LOG_ERROR, "intake", "%s", why);
