@@ -372,6 +372,25 @@ static int count_problem(pm__intake_t *it, size_t i, const pm_frame_count_t *r,
                     pm_escape_name(why, msg, sizeof(msg)));
 }
 
+/* The problem line (and log line) for a counter that crashed, timed out
+ * or broke off on file `i`; `why` is "crashed (signal 11, ...)" or the
+ * like (NULL when out of memory). */
+static int counter_failed(pm__intake_t *it, size_t i, const char *why,
+                          char **problems)
+{
+    char name[PM_ESCAPED_MAX], path[PATH_SHOWN];
+    size_t verb;
+
+    if (why == NULL)
+        return PM_ENOMEM;
+    verb = strcspn(why, "(");
+    verb -= verb > 0 && why[verb - 1] == ' ';
+    pm_log(PM_LOG_WARN, "intake", "page counting %.*s on %s%s", (int)verb, why,
+           pm_escape_name(it->b->files[i], path, sizeof(path)), why + verb);
+    return add_line(problems, "page counting %.*s on '%s'%s", (int)verb, why,
+                    page_name(it->b, i, name), why + verb);
+}
+
 /* Counts files first .. first+n-1 in a child (counter.h), from the
  * descriptors pm_batch_open_page() gives: the files the scan listed and
  * intake hashed. 0, 1 when the child failed (a problem line names the
@@ -408,18 +427,8 @@ static int count_chunk(pm__intake_t *it, size_t first, size_t n, int *frames,
     for (size_t k = 0; k < opened; k++)
         if (fds[k] >= 0)
             close(fds[k]);
-    if (err == PM_EWORKER && why == NULL) {
-        err = PM_ENOMEM;
-    } else if (err == PM_EWORKER) { /* why: "crashed (signal 11, ...)" */
-        size_t verb = strcspn(why, "(");
-
-        verb -= verb > 0 && why[verb - 1] == ' ';
-        pm_log(PM_LOG_WARN, "intake", "page counting %.*s on %s%s", (int)verb,
-               why,
-               pm_escape_name(it->b->files[first + done], name, sizeof(name)),
-               why + verb);
-        err = add_line(problems, "page counting %.*s on '%s'%s", (int)verb, why,
-                       page_name(it->b, first + done, name), why + verb);
+    if (err == PM_EWORKER) {
+        err = counter_failed(it, first + done, why, problems);
         err = err == 0 ? 1 : err;
     } else if (err < 0 && why != NULL) {
         pm_log(PM_LOG_ERROR, "intake", "%s", why);
