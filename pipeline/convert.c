@@ -363,7 +363,7 @@ static int submit_page(convert_t *c, long long task)
 {
     doc_t *d = &c->docs[c->task_doc[task]];
     pm_page_result_t *p = &d->pages[c->task_page[task]];
-    pm_page_task_t t;
+    pm_page_task_t t = {0}; /* no sha256: no check */
     char base[64];
     char *path;
 

@@ -8,15 +8,20 @@
  * counting frames, SHA-256 of every file, the rename into the spool, the
  * move into _rejected/) and the catalog half on the loop thread (work
  * order checks, duplicate check, pm_job_create, events). One step at a
- * time keeps the frame-counting engine and the hot folder handles to one
- * thread, and keeps batches in the order they were found.
+ * time keeps the hot folder handles to one thread, and keeps batches in
+ * the order they were found. Frames are counted by a child process
+ * (counter.h) given the descriptors intake checked: no image decoder runs
+ * in the coordinator, so a hostile file can crash only that child, and
+ * the batch is rejected naming the file.
  *
  *   scan:   every hot folder -> one batch step per complete batch
  *   batch:  loop: error? work order known, open, same account? -> hold,
- *           reject or go on; thread: open each page once (no symlink, the
- *           file listed) and hash it, count frames (an unreadable file is
- *           rejected here, naming it), check expected_pages, take into
- *           the spool; loop: duplicate? -> pm_job_create
+ *           reject or go on; thread: open each page (no symlink, the
+ *           file listed) and hash that descriptor; open them so again and
+ *           count their frames in a child (a file unreadable, or one the
+ *           counter dies on, is rejected here, naming it); check
+ *           expected_pages, take into the spool; loop: duplicate? ->
+ *           pm_job_create
  *   reject: thread: move to _rejected/ with ERROR.txt; loop: event
  *
  * Hashing happens before the take, so the batch spends as little time as
@@ -24,6 +29,7 @@
  * there; the next start logs it, as an "intake.orphan" event too, for a
  * person to move back).
  */
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -34,15 +40,17 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "pipeline/counter.h"
 #include "pipeline/pm.h"
 #include "pipeline/serve_int.h"
 
-#define SCAN_MAX_MS  2000 /* scan at least this often */
-#define SCAN_MIN_MS  200
-#define KICK_MS      200 /* after a filesystem event, let it settle */
-#define HASH_BUF     (256 * 1024)
-#define PATH_SHOWN   4096 /* a path escaped for a log line */
-#define ACTOR_INTAKE "intake"
+#define SCAN_MAX_MS     2000 /* scan at least this often */
+#define SCAN_MIN_MS     200
+#define KICK_MS         200 /* after a filesystem event, let it settle */
+#define HASH_BUF        (256 * 1024)
+#define PATH_SHOWN      4096 /* a path escaped for a log line */
+#define ACTOR_INTAKE    "intake"
+#define COUNT_TIMEOUT_S 60 /* a frame counter is killed after this */
 
 typedef enum { STEP_SCAN, STEP_BATCH, STEP_REJECT } step_t;
 
@@ -343,40 +351,122 @@ static int page_swapped(const pm_batch_t *b, size_t i, int *how)
     return err == -ELOOP || err == PM_ECHANGED;
 }
 
-/* Frames of every file, in order. A file the engine cannot read is a
- * problem line naming it: it is never spooled for a worker to fail. */
+/* The problem line for file `i`, which the counter could not count. */
+static int count_problem(pm__intake_t *it, size_t i, const pm_frame_count_t *r,
+                         char **problems, int *swapped)
+{
+    pm_batch_t *b = it->b;
+    char name[PM_ESCAPED_MAX], msg[PM_ESCAPED_MAX];
+    const char *why = r->msg ? r->msg : pm_strerror(r->err);
+    int check;
+
+    if (strncmp(why, b->files[i], strlen(b->files[i])) == 0)
+        why += strlen(b->files[i]); /* ": not a readable TIFF..." */
+    if (page_swapped(b, i, &check)) {
+        *swapped = 1; /* since it was hashed: not the file's fault */
+        return swapped_line(problems, page_name(b, i, name), check);
+    }
+    if (r->err == PM_EUNSUPP)
+        return not_an_image(problems, page_name(b, i, name), &it->magic[i]);
+    return add_line(problems, "'%s'%s", page_name(b, i, name),
+                    pm_escape_name(why, msg, sizeof(msg)));
+}
+
+/* The problem line (and log line) for a counter that crashed, timed out
+ * or broke off on file `i`; `why` is "crashed (signal 11, ...)" or the
+ * like (NULL when out of memory). */
+static int counter_failed(pm__intake_t *it, size_t i, const char *why,
+                          char **problems)
+{
+    char name[PM_ESCAPED_MAX], path[PATH_SHOWN];
+    size_t verb;
+
+    if (why == NULL)
+        return PM_ENOMEM;
+    verb = strcspn(why, "(");
+    verb -= verb > 0 && why[verb - 1] == ' ';
+    pm_log(PM_LOG_WARN, "intake", "page counting %.*s on %s%s", (int)verb, why,
+           pm_escape_name(it->b->files[i], path, sizeof(path)), why + verb);
+    return add_line(problems, "page counting %.*s on '%s'%s", (int)verb, why,
+                    page_name(it->b, i, name), why + verb);
+}
+
+/* Counts files first .. first+n-1 in a child (counter.h), from the
+ * descriptors pm_batch_open_page() gives: the files the scan listed and
+ * intake hashed. 0, 1 when the child failed (a problem line names the
+ * file it was on: counting stops), or an error. */
+static int count_chunk(pm__intake_t *it, size_t first, size_t n, int *frames,
+                       char **problems, int *swapped)
+{
+    pm_counter_opts_t o = {it->s->exe, it->s->cfg->worker_memory_mb,
+                           COUNT_TIMEOUT_S * 1000};
+    int fds[PM_COUNT_MAX_FILES];
+    pm_frame_count_t res[PM_COUNT_MAX_FILES];
+    char name[PM_ESCAPED_MAX], *why = NULL;
+    size_t opened, done = 0;
+    int err = 0;
+
+    assert(n <= PM_COUNT_MAX_FILES);
+    for (opened = 0; err == 0 && opened < n; opened++)
+        err = pm_batch_open_page(it->b, first + opened, &fds[opened], NULL);
+    if (err == -ELOOP || err == PM_ECHANGED) {
+        *swapped = 1;
+        err = swapped_line(problems, page_name(it->b, first + opened - 1, name),
+                           err);
+        err = err == 0 ? 1 : err;
+    } else if (err != 0) {
+        pm_log(PM_LOG_ERROR, "intake", "cannot open %s: %s",
+               pm_escape_name(it->b->files[first + opened - 1], name,
+                              sizeof(name)),
+               pm_strerror(err));
+    }
+    if (err == 0)
+        err = pm_count_frames_child(&o, fds,
+                                    (const char *const *)it->b->files + first,
+                                    n, res, &done, &why);
+    for (size_t k = 0; k < opened; k++)
+        if (fds[k] >= 0)
+            close(fds[k]);
+    if (err == PM_EWORKER) {
+        err = counter_failed(it, first + done, why, problems);
+        err = err == 0 ? 1 : err;
+    } else if (err < 0 && why != NULL) {
+        pm_log(PM_LOG_ERROR, "intake", "%s", why);
+    }
+    for (size_t k = 0; err == 0 && k < n; k++) {
+        frames[first + k] = res[k].frames;
+        if (res[k].err != 0)
+            err = count_problem(it, first + k, &res[k], problems, swapped);
+    }
+    pm_frame_counts_cleanup(res, done);
+    pm_free(why);
+    return err;
+}
+
+/* Frames of every file, in order, counted in child processes: the
+ * coordinator runs no image decoder on a batch file. A file that cannot
+ * be read, or that makes the counter crash, is a problem line naming it:
+ * it is never spooled for a worker to fail. */
 static int count_pages(pm__intake_t *it, int **frames, size_t *total,
                        char **problems, int *swapped)
 {
     pm_batch_t *b = it->b;
-    char name[PM_ESCAPED_MAX], msg[PM_ESCAPED_MAX];
-    const char *why;
-    int n, check, err;
+    int err = 0;
 
     *total = 0;
     *frames = pm_calloc(b->nfiles + 1, sizeof(int));
     if (*frames == NULL)
         return PM_ENOMEM;
-    for (size_t i = 0; i < b->nfiles; i++) {
-        err = pm_load_count_frames(it->s->engine, b->files[i], &n);
-        why = pm_engine_errmsg(it->s->engine);
-        if (strncmp(why, b->files[i], strlen(b->files[i])) == 0)
-            why += strlen(b->files[i]); /* ": not a readable TIFF..." */
-        check = err; /* the engine met a link: swapped, whatever is there now */
-        if (err == -ELOOP || (err != 0 && page_swapped(b, i, &check))) {
-            *swapped = 1; /* since it was hashed: not the file's fault */
-            err = swapped_line(problems, page_name(b, i, name), check);
-        } else if (err == PM_EUNSUPP)
-            err = not_an_image(problems, page_name(b, i, name), &it->magic[i]);
-        else if (err != 0)
-            err = add_line(problems, "'%s'%s", page_name(b, i, name),
-                           pm_escape_name(why, msg, sizeof(msg)));
-        if (err != 0)
-            return err;
-        (*frames)[i] = n;
-        *total += (size_t)n;
+    for (size_t i = 0; err == 0 && i < b->nfiles; i += PM_COUNT_MAX_FILES) {
+        size_t n = b->nfiles - i;
+
+        err =
+            count_chunk(it, i, n < PM_COUNT_MAX_FILES ? n : PM_COUNT_MAX_FILES,
+                        *frames, problems, swapped);
     }
-    return 0;
+    for (size_t i = 0; i < b->nfiles; i++)
+        *total += (size_t)(*frames)[i];
+    return err > 0 ? 0 : err;
 }
 
 static const char what_count[] =
@@ -949,9 +1039,7 @@ int pm__intake_start(pm__serve_t *s)
     uv_timer_init(s->loop, &s->scan_timer);
     uv_timer_init(s->loop, &s->kick_timer);
     s->scan_timer.data = s->kick_timer.data = s;
-    err = pm_engine_open(s->cfg->tessdata, &s->engine);
-    if (err == 0)
-        err = open_watches(s, s->cfg, &s->watches);
+    err = open_watches(s, s->cfg, &s->watches);
     if (err != 0)
         return err;
     s->nwatches = s->cfg->nhotfolders;
@@ -991,8 +1079,6 @@ void pm__intake_close(pm__serve_t *s)
     close_watches(s->watches, s->nwatches);
     s->watches = NULL;
     s->nwatches = 0;
-    pm_engine_close(s->engine);
-    s->engine = NULL;
 }
 
 void pm__intake_apply_reload(pm__serve_t *s)

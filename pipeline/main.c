@@ -99,6 +99,21 @@ static int die_with_parent(long parent)
     return 0;
 }
 
+/* Limits this process's address space to `mb` MiB (0: no limit). */
+static void limit_memory(const char *who, long mb)
+{
+    struct rlimit rl;
+
+    rl.rlim_cur = rl.rlim_max = (rlim_t)mb << 20;
+    if (mb > 0 && PM_UNDER_ASAN)
+        pm_log(PM_LOG_DEBUG, who,
+               "sanitizer build: not limiting memory to "
+               "%ld MiB",
+               mb);
+    else if (mb > 0 && setrlimit(RLIMIT_AS, &rl) != 0)
+        pm_log(PM_LOG_WARN, who, "cannot limit memory to %ld MiB", mb);
+}
+
 static int worker_main(int argc, char **argv)
 {
     const char *tessdata = NULL;
@@ -110,15 +125,7 @@ static int worker_main(int argc, char **argv)
         } else if (strcmp(argv[i], "--parent") == 0 && i + 1 < argc) {
             parent = strtol(argv[++i], NULL, 10);
         } else if (strcmp(argv[i], "--memory-mb") == 0 && i + 1 < argc) {
-            struct rlimit rl;
-            long mb = strtol(argv[++i], NULL, 10);
-            rl.rlim_cur = rl.rlim_max = (rlim_t)mb << 20;
-            if (mb > 0 && PM_UNDER_ASAN)
-                pm_log(PM_LOG_DEBUG, "worker",
-                       "sanitizer build: not limiting memory to %ld MiB", mb);
-            else if (mb > 0 && setrlimit(RLIMIT_AS, &rl) != 0)
-                pm_log(PM_LOG_WARN, "worker", "cannot limit memory to %ld MiB",
-                       mb);
+            limit_memory("worker", strtol(argv[++i], NULL, 10));
         } else {
             fprintf(stderr, "usage: pagemill worker [--tessdata DIR] "
                             "[--memory-mb N] [--parent PID]\nReads tasks as "
@@ -130,6 +137,24 @@ static int worker_main(int argc, char **argv)
     if (die_with_parent(parent) != 0)
         return PM_EXIT_FAILURE;
     return pm_worker_run(tessdata, stdin, stdout);
+}
+
+/* The hidden `count-frames` subcommand: intake's frame counter. */
+static int count_main(int argc, char **argv)
+{
+    int i = 1;
+
+    if (i + 1 < argc && strcmp(argv[i], "--memory-mb") == 0) {
+        limit_memory("count", strtol(argv[i + 1], NULL, 10));
+        i += 2;
+    }
+    if (i >= argc || argv[i][0] == '-') {
+        fprintf(stderr, "usage: pagemill count-frames [--memory-mb N] "
+                        "FD=NAME...\nCounts the frames of open files; "
+                        "started by pagemill, not by hand.\n");
+        return PM_EXIT_USAGE;
+    }
+    return pm_count_frames_run(argv + i, argc - i, stdout);
 }
 
 int main(int argc, char **argv)
@@ -146,6 +171,8 @@ int main(int argc, char **argv)
         return pm_convert_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "worker") == 0)
         return worker_main(argc - 1, argv + 1);
+    if (strcmp(argv[1], "count-frames") == 0)
+        return count_main(argc - 1, argv + 1);
     if (pm_cli_handles(argv[1]))
         return pm_cli_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "config") == 0 && argc >= 3 &&

@@ -43,6 +43,7 @@ void pm_page_task_cleanup(pm_page_task_t *t)
 {
     pm_free(t->src);
     pm_free(t->out_base);
+    pm_free(t->sha256);
     memset(t, 0, sizeof(*t));
 }
 
@@ -225,10 +226,11 @@ json_t *pm_proto_page_result_json(const pm_page_result_t *r)
 char *pm_proto_page_task(long long task, const pm_page_task_t *t,
                          const pm_profile_t *p)
 {
-    return dump_line(json_pack(
-        "{s:s, s:I, s:{s:i, s:s, s:i, s:s}, s:o}", "op", "page", "task",
-        (json_int_t)task, "page", "page", t->page, "src", t->src, "frame",
-        t->frame, "out_base", t->out_base, "profile", profile_json(p)));
+    return dump_line(json_pack("{s:s, s:I, s:{s:i, s:s, s:i, s:s, s:s*}, s:o}",
+                               "op", "page", "task", (json_int_t)task, "page",
+                               "page", t->page, "src", t->src, "frame",
+                               t->frame, "out_base", t->out_base, "sha256",
+                               t->sha256, "profile", profile_json(p)));
 }
 
 char *pm_proto_assemble_task(long long task, const pm_doc_task_t *d,
@@ -544,6 +546,7 @@ static void read_message(reader_t *rd, json_t *root, const char *op,
         m->page.src = dup_str(rd, pg, "src", 1);
         m->page.frame = (int)get_int(rd, pg, "frame");
         m->page.out_base = dup_str(rd, pg, "out_base", 1);
+        m->page.sha256 = dup_str(rd, pg, "sha256", 0);
     } else if (strcmp(op, "assemble") == 0) {
         m->type = PM_MSG_ASSEMBLE;
         read_profile(rd, json_object_get(root, "profile"), &m->profile);

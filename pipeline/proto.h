@@ -57,6 +57,9 @@ typedef struct pm_page_task {
     char *src;      /* input file (never modified) */
     int frame;      /* 0-based frame within a multi-page file */
     char *out_base; /* artifacts are out_base + ".jpg" / ".pdf" / ... */
+    char *sha256;   /* the file's SHA-256 recorded at intake (64 hex
+                     * digits): the worker checks it before decoding; NULL
+                     * (convert): no check */
 } pm_page_task_t;
 
 /* What became of a page; also the per-page line of the report. */

@@ -252,6 +252,7 @@ static char *page_line(pm__serve_t *s, const pm_task_t *t, long long id,
     pt.page = t->page;
     pt.src = t->src;
     pt.frame = t->frame;
+    pt.sha256 = t->sha256; /* the worker checks the page is this file */
     pt.out_base = dir ? pm_asprintf("%s/p%05d", dir, t->page) : NULL;
     if (p == NULL) {
         snprintf(why, size, "the job's profile is not in the configuration");

@@ -92,7 +92,6 @@ struct pm__serve {
     size_t nwatches;
     uv_timer_t scan_timer; /* periodic scan: shares deliver no inotify */
     uv_timer_t kick_timer; /* a scan soon after a filesystem event */
-    pm_engine_t *engine;   /* frame counting, by one intake at a time */
     pm__intake_t *iq_head, *iq_tail; /* waiting intake steps */
     pm__intake_t *intake_running;    /* on a pool thread now */
 

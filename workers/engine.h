@@ -67,6 +67,11 @@ void pm_page_image_cleanup(pm_page_image_t *img);
  */
 int pm_load_count_frames(pm_engine_t *eng, const char *path, int *nframes);
 
+/* pm_load_count_frames() of the open file `fd` (a regular file, read from
+ * its start; not closed), named `name` in messages. */
+int pm_load_count_frames_fd(pm_engine_t *eng, int fd, const char *name,
+                            int *nframes);
+
 /*
  * Decodes frame `frame` of `path` into *out (caller owns, pixDestroy).
  * Refuses images over p->max_pixels before allocating them. Sets the

@@ -28,6 +28,21 @@ void pm__lib_clear(void);
  * the detail on the engine. */
 int pm__ocr_ready(pm_engine_t *eng, const char *langs);
 
+/* Pins `fd` as the content of `path` for load.c: until unpinned (fd -1),
+ * every open of `path` by the decoders reads a duplicate of `fd`. */
+void pm__load_pin(const char *path, int fd);
+
+/* Opens a page safely (no symlink, no FIFO, regular files only; the pinned
+ * descriptor for the pinned path): a descriptor, or -1 with errno set. */
+int pm__page_open(const char *path);
+
+/* Reads `path` once through pm__page_open() into an anonymous memory file
+ * while hashing it, and checks its SHA-256 against `sha256` (64 hex
+ * digits). 0 and *memfd (the caller closes it), or an error with the
+ * detail on `eng`: PM_ECHANGED when the digest differs. */
+int pm__page_verify(pm_engine_t *eng, const char *path, const char *sha256,
+                    int *memfd);
+
 /* Milliseconds since `t0` (pm_now_ms). */
 double pm__since(double t0);
 

@@ -100,14 +100,36 @@ static const char *fmt_name(fmt_t f)
     return (unsigned)f < sizeof(names) / sizeof(names[0]) ? names[f] : "?";
 }
 
-/* Opens a page the one way pages are opened: never through a symlink,
- * never blocking on a FIFO, regular files only (else errno EINVAL). A
- * descriptor, or -1 with errno set. */
-static int page_open(const char *path)
+/* The page pinned by pm__load_pin(): while set, opening `pin_path` gives
+ * a duplicate of `pin_fd` (rewound) instead of the file system's file.
+ * One page at a time: the engine is single-threaded. */
+static const char *pin_path;
+static int pin_fd = -1;
+
+void pm__load_pin(const char *path, int fd)
 {
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    pin_path = fd >= 0 ? path : NULL;
+    pin_fd = fd >= 0 ? fd : -1;
+}
+
+/* Opens a page the one way pages are opened: never through a symlink,
+ * never blocking on a FIFO, regular files only (else errno EINVAL); the
+ * pinned descriptor for the pinned path. A descriptor, or -1 with errno
+ * set. */
+int pm__page_open(const char *path)
+{
+    int fd;
     struct stat st;
 
+    if (pin_path != NULL && strcmp(path, pin_path) == 0) {
+        fd = fcntl(pin_fd, F_DUPFD_CLOEXEC, 0);
+        if (fd >= 0 && lseek(fd, 0, SEEK_SET) != 0) {
+            close(fd);
+            fd = -1;
+        }
+    } else {
+        fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    }
     if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))) {
         close(fd);
         errno = EINVAL;
@@ -115,6 +137,8 @@ static int page_open(const char *path)
     }
     return fd;
 }
+
+#define page_open pm__page_open
 
 /* page_open() as a stream; NULL with errno set. */
 static FILE *page_fopen(const char *path)
@@ -275,6 +299,18 @@ int pm_load_count_frames(pm_engine_t *eng, const char *path, int *nframes)
     return count_frames(eng, path, &format, nframes);
 }
 
+int pm_load_count_frames_fd(pm_engine_t *eng, int fd, const char *name,
+                            int *nframes)
+{
+    fmt_t format;
+    int err;
+
+    pm__load_pin(name, fd);
+    err = count_frames(eng, name, &format, nframes);
+    pm__load_pin(NULL, -1);
+    return err;
+}
+
 /* Reads width and height from a BMP's info header. Leptonica's
  * pixReadHeader() decodes a whole BMP to learn its size, which is what
  * the pixel limit must come before. */
@@ -312,11 +348,34 @@ static int bmp_dims(pm_engine_t *eng, const char *path, long long *w,
 /* Reads width and height of frame `frame` without decoding pixels (as
  * stored), whether a TIFF frame is tiled (Leptonica reads strips only) and
  * its Orientation tag (1, as stored, when absent or out of range). */
+/* Width and height from a PNG, JPEG, JPEG 2000 or PNM header, read
+ * through page_fopen() (Leptonica's pixReadHeader() would open the path
+ * itself, following links). 0, or 1 with the reason in pm__lib_last(). */
+static int read_header(const char *path, fmt_t format, l_int32 *w, l_int32 *h)
+{
+    l_int32 bps, spp, x, y;
+    FILE *f = page_fopen(path);
+    l_ok rc = 1;
+
+    if (f == NULL)
+        return 1;
+    if (format == FMT_PNG)
+        rc = freadHeaderPng(f, w, h, &bps, &spp, &x);
+    else if (format == FMT_JPEG)
+        rc = freadHeaderJpeg(f, w, h, &spp, &x, &y);
+    else if (format == FMT_JP2)
+        rc = freadHeaderJp2k(f, w, h, &bps, &spp, &x);
+    else if (format == FMT_PNM)
+        rc = freadHeaderPnm(f, w, h, &x, &y, &bps, &spp);
+    fclose(f);
+    return rc != 0;
+}
+
 static int read_dims(pm_engine_t *eng, const char *path, fmt_t format,
                      int frame, long long *w, long long *h, int *tiled,
                      int *orient)
 {
-    l_int32 lw = 0, lh = 0, bps, spp, cmap, fmt;
+    l_int32 lw = 0, lh = 0;
 
     *tiled = 0;
     *orient = ORIENTATION_TOPLEFT;
@@ -351,7 +410,7 @@ static int read_dims(pm_engine_t *eng, const char *path, fmt_t format,
     }
     if (format == FMT_BMP)
         return bmp_dims(eng, path, w, h);
-    if (pixReadHeader(path, &fmt, &lw, &lh, &bps, &spp, &cmap) != 0)
+    if (read_header(path, format, &lw, &lh) != 0)
         return pm__engine_fail(eng, PM_ECORRUPT,
                                "%s: unreadable image header: %s", path,
                                pm__lib_last());

@@ -6,6 +6,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <leptonica/allheaders.h>
 
@@ -129,6 +130,32 @@ static int run_stages(pm_engine_t *eng, const pm_profile_t *p,
     return err;
 }
 
+/* run_stages() on the content intake hashed, when the task carries its
+ * SHA-256: the page is read once, checked, and decoded from memory. */
+static int verified_stages(pm_engine_t *eng, const pm_profile_t *p,
+                           const pm_page_task_t *t, pm_page_result_t *r,
+                           pm_page_image_t *img)
+{
+    double t0, ms;
+    int mem, err;
+
+    if (t->sha256 == NULL || t->sha256[0] == '\0')
+        return run_stages(eng, p, t, r, img); /* convert: no record */
+    t0 = pm_now_ms();
+    err = pm__page_verify(eng, t->src, t->sha256, &mem);
+    ms = pm__since(t0);
+    pm_log(PM_LOG_DEBUG, "worker", "page %d: read and SHA-256 in %.1f ms",
+           t->page, ms);
+    if (err)
+        return err;
+    pm__load_pin(t->src, mem);
+    err = run_stages(eng, p, t, r, img);
+    pm__load_pin(NULL, -1);
+    close(mem);
+    r->ms.decode += ms; /* reading the page is part of decoding it */
+    return err;
+}
+
 int pm_process_page(pm_engine_t *eng, const pm_profile_t *p,
                     const pm_page_task_t *t, pm_page_result_t *r)
 {
@@ -144,7 +171,7 @@ int pm_process_page(pm_engine_t *eng, const pm_profile_t *p,
     r->src = pm_strdup(t->src);
     if (r->src == NULL)
         return PM_ENOMEM;
-    err = run_stages(eng, p, t, r, &img);
+    err = verified_stages(eng, p, t, r, &img);
     if (img.pix != NULL) {
         r->kind = img.kind;
         r->width = pixGetWidth(img.pix);

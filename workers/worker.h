@@ -16,4 +16,12 @@
  */
 int pm_worker_run(const char *tessdata, FILE *in, FILE *out);
 
+/*
+ * `pagemill count-frames FD=NAME...`: counts the frames of each open file
+ * FD (inherited from intake, which opened and hashed it; NAME is for
+ * messages) and writes one line per file to `out`, flushed, in order:
+ * "ok N" or "err CODE MESSAGE". Returns a process exit status.
+ */
+int pm_count_frames_run(char *const *args, int nargs, FILE *out);
+
 #endif /* PM_WORKERS_WORKER_H */

@@ -175,7 +175,7 @@ static void parse_ok(const char *line, pm_proto_msg_t *m)
 
 static void page_task_round_trips(void **state)
 {
-    pm_page_task_t t = {7, NULL, 4, NULL};
+    pm_page_task_t t = {7, NULL, 4, NULL, NULL};
     pm_profile_t p;
     pm_proto_msg_t m;
     char *line;
@@ -183,6 +183,8 @@ static void page_task_round_trips(void **state)
     (void)state;
     t.src = pm_strdup("/in/WO-1/p\"1\"\\.tif");
     t.out_base = pm_strdup("/work/job 9/p0007");
+    t.sha256 = pm_strdup(
+        "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08");
     odd_profile(&p);
     line = pm_proto_page_task(9007199254740993LL, &t, &p);
     parse_ok(line, &m);
@@ -192,7 +194,19 @@ static void page_task_round_trips(void **state)
     assert_string_equal(m.page.src, t.src);
     assert_int_equal(m.page.frame, 4);
     assert_string_equal(m.page.out_base, t.out_base);
+    assert_non_null(m.page.sha256); /* what the worker checks the file by */
+    assert_string_equal(m.page.sha256, t.sha256);
     assert_profile_equal(&m.profile, &p);
+    pm_proto_msg_cleanup(&m);
+    pm_free(line);
+
+    /* No SHA-256 (convert): none on the line, none parsed. */
+    pm_free(t.sha256);
+    t.sha256 = NULL;
+    line = pm_proto_page_task(8, &t, &p);
+    assert_null(strstr(line, "sha256"));
+    parse_ok(line, &m);
+    assert_null(m.page.sha256);
     pm_proto_msg_cleanup(&m);
     pm_free(line);
 
@@ -513,7 +527,7 @@ static void unknown_enum_names_are_eproto(void **state)
  * must still reach a worker. */
 static void non_utf8_paths_can_be_sent(void **state)
 {
-    pm_page_task_t t = {1, NULL, 0, NULL};
+    pm_page_task_t t = {1, NULL, 0, NULL, NULL};
     pm_profile_t p;
     pm_proto_msg_t m;
     char *line;

@@ -38,7 +38,7 @@ static char *process(const char *src, const char *dir, const char *stem,
                      pm_page_result_t *r)
 {
     pm_profile_t p;
-    pm_page_task_t t;
+    pm_page_task_t t = {0};
     char *text;
 
     t_profile(&p);

@@ -109,7 +109,7 @@ static int build_document(void **state)
     srcs[BLANK] = blank_sheet();
     srcs[COLOUR] = pm_strdup(t_data("leptonica/prog/cat.007.jpg"));
     for (int i = 0; i < NPAGES; i++) {
-        pm_page_task_t t;
+        pm_page_task_t t = {0};
 
         t.page = i + 1;
         t.src = srcs[i];

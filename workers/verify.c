@@ -1,0 +1,105 @@
+/*
+ * verify.c: a page is what intake hashed (pm__page_verify). The worker
+ * reads the page once, through the safe open, into an anonymous memory
+ * file while hashing it; when the SHA-256 is the one the catalog recorded
+ * at intake, that memory file is what the decoders read (pm__load_pin), so
+ * a file changed in the spool after the check cannot reach them.
+ */
+#define _GNU_SOURCE /* memfd_create */
+#include <assert.h>
+#include <errno.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "pipeline/pm.h"
+#include "workers/engine_int.h"
+
+#define VERIFY_BUF (256 * 1024)
+
+/* Writes all of buf to fd. 0 or -errno. */
+static int write_all(int fd, const unsigned char *buf, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, buf, n);
+
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return -errno;
+        buf += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Copies `in` into `out` while hashing it: 0 and hex, or -errno /
+ * PM_ENOMEM / PM_EIO. */
+static int copy_hashed(int in, int out, char hex[65])
+{
+    unsigned char md[EVP_MAX_MD_SIZE], *buf = pm_malloc(VERIFY_BUF);
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    unsigned int mdlen = 0;
+    int err = 0;
+    ssize_t n;
+
+    if (buf == NULL || ctx == NULL ||
+        EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
+        err = PM_ENOMEM;
+    while (err == 0 && (n = read(in, buf, VERIFY_BUF)) != 0) {
+        if (n < 0 && errno != EINTR)
+            err = -errno;
+        else if (n > 0 && EVP_DigestUpdate(ctx, buf, (size_t)n) != 1)
+            err = PM_EIO;
+        else if (n > 0)
+            err = write_all(out, buf, (size_t)n);
+    }
+    if (err == 0 && EVP_DigestFinal_ex(ctx, md, &mdlen) != 1)
+        err = PM_EIO;
+    hex[0] = '\0';
+    for (unsigned int i = 0; err == 0 && i < mdlen && i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    EVP_MD_CTX_free(ctx);
+    pm_free(buf);
+    return err;
+}
+
+int pm__page_verify(pm_engine_t *eng, const char *path, const char *sha256,
+                    int *memfd)
+{
+    char hex[65];
+    int in, mem, err;
+
+    assert(sha256 != NULL);
+    *memfd = -1;
+    in = pm__page_open(path);
+    if (in < 0) {
+        err = -errno;
+        return pm__engine_fail(eng, err, "%s: cannot open: %s", path,
+                               err == -ELOOP    ? "a symbolic link (never "
+                                                  "followed)"
+                               : err == -EINVAL ? "not a regular file"
+                                                : strerror(-err));
+    }
+    mem = memfd_create("pagemill-page", MFD_CLOEXEC);
+    err = mem < 0 ? -errno : copy_hashed(in, mem, hex);
+    close(in);
+    if (err != 0) {
+        if (mem >= 0)
+            close(mem);
+        return pm__engine_fail(eng, err, "%s: cannot read: %s", path,
+                               pm_strerror(err));
+    }
+    if (strcasecmp(hex, sha256) != 0) {
+        close(mem);
+        return pm__engine_fail(eng, PM_ECHANGED,
+                               "%s changed since intake (SHA-256 %s, "
+                               "expected %s)",
+                               path, hex, sha256);
+    }
+    *memfd = mem;
+    return 0;
+}
