@@ -29,6 +29,7 @@
  * there; the next start logs it, as an "intake.orphan" event too, for a
  * person to move back).
  */
+#define _GNU_SOURCE /* renameat2 */
 #include <assert.h>
 #include <dirent.h>
 #include <errno.h>
@@ -746,6 +747,40 @@ static void check_duplicate(pm__serve_t *s, pm__intake_t *it)
     it->duplicate_of = dup;
 }
 
+/* Moves `from` to `to` unless `to` exists; 0 or -errno (-EEXIST). */
+static int move_noreplace(const char *from, const char *to)
+{
+    struct stat st;
+
+    if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0)
+        return 0;
+    if (errno != EINVAL && errno != ENOSYS)
+        return -errno;
+    if (lstat(to, &st) == 0) /* a file system without RENAME_NOREPLACE */
+        return -EEXIST;
+    return rename(from, to) == 0 ? 0 : -errno;
+}
+
+/* Puts a batch taken into the spool back where the operator left it (the
+ * catalog could not record it for want of space, which is no fault of
+ * the batch): 0, or -errno when it stays in the spool. */
+static int unspool(pm__intake_t *it)
+{
+    const char *hot = pm_hotfolder_cfg(it->w->hf)->path;
+    char *dst = pm_asprintf("%s/%s", hot, it->b->name);
+    char *src = it->b->is_file ? pm_asprintf("%s/%s", it->spooled, it->b->name)
+                               : pm_strdup(it->spooled);
+    int err = dst != NULL && src != NULL ? move_noreplace(src, dst) : PM_ENOMEM;
+
+    if (err == 0 && it->b->is_file)
+        rmdir(it->spooled);
+    if (err == 0)
+        err = pm_fsync_dir(hot);
+    pm_free(dst);
+    pm_free(src);
+    return err;
+}
+
 static void create_job(pm__serve_t *s, pm__intake_t *it)
 {
     char name[PM_ESCAPED_MAX];
@@ -753,6 +788,7 @@ static void create_job(pm__serve_t *s, pm__intake_t *it)
     const pm_profile_t *p = pm_config_profile(s->cfg, b->profile);
     pm_job_t j = {0};
     int64_t id = 0;
+    int err;
 
     check_duplicate(s, it);
     j.workorder = b->work_order;
@@ -766,8 +802,21 @@ static void create_job(pm__serve_t *s, pm__intake_t *it)
     j.hold_reason = it->hold;
     j.duplicate_of = it->duplicate_of;
     j.bill_blank = p != NULL && p->bill_blank; /* fixed at intake */
-    if (pm_job_create(s->cat, &j, it->pages, it->npages, ACTOR_INTAKE, &id) !=
-        0) {
+    err = pm_job_create(s->cat, &j, it->pages, it->npages, ACTOR_INTAKE, &id);
+    if (err != 0 &&
+        (pm__space_err(err) || pm__space_text(pm_catalog_errmsg(s->cat))) &&
+        unspool(it) == 0) {
+        /* A full catalog: the batch waits in the hot folder, the service
+         * pauses until there is room, and the batch is taken again. */
+        pm__space_lost(s, s->cfg->catalog);
+        pm_hotfolder_forget(it->w->hf, it->b);
+        pm_log(PM_LOG_WARN, "intake",
+               "batch %s: not recorded (the catalog is full); back in the "
+               "hot folder until there is room",
+               pm_escape_name(it->b->name, name, sizeof(name)));
+        return;
+    }
+    if (err != 0) {
         /* Back out of the spool, so the batch is not lost to a person. */
         pm_log(PM_LOG_ERROR, "intake", "batch %s: cannot record the job: %s",
                pm_escape_name(b->name, name, sizeof(name)),
@@ -856,6 +905,12 @@ static void pump(pm__serve_t *s)
 
     while (s->intake_running == NULL && (it = pop(s)) != NULL) {
         if (s->draining && it->step != STEP_REJECT) {
+            item_free(it);
+            continue;
+        }
+        if (it->step == STEP_BATCH && pm__space_paused(s)) {
+            /* Paused for want of space: the batch waits where it is. */
+            pm_hotfolder_forget(it->w->hf, it->b);
             item_free(it);
             continue;
         }

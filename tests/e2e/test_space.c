@@ -285,6 +285,25 @@ static int log_count(const fx_t *f, const char *text)
  * write that fails (the workers table, every 2 s) pauses it with one
  * "no space on" line, and the log is not flooded while it stays full;
  * once there is room it resumes, and a batch becomes a done job. */
+/* Drops a one-page folder batch `name` (its own page, so it is no
+ * duplicate of another) into the scans hot folder, batch.ini last. */
+static void drop_batch(fx_t *f, const char *name)
+{
+    char path[700];
+    FILE *fp;
+
+    snprintf(path, sizeof(path), "%s/%s", f->sv.scans, name);
+    assert_int_equal(pm_mkdir_p(path), 0);
+    snprintf(path, sizeof(path), "%s/%s/p1.tif", f->sv.scans, name);
+    t_copy_file(t_data(TESTING "phototest.tif"), path);
+    fp = fopen(path, "ab"); /* bytes past the TIFF's end: a page of its own */
+    assert_non_null(fp);
+    fprintf(fp, "%s", name);
+    fclose(fp);
+    snprintf(path, sizeof(path), "%s/%s/batch.ini", f->sv.scans, name);
+    sv_write_text(path, "");
+}
+
 static void full_catalog_pauses_quietly(void **state)
 {
     fx_t *f = *state;
@@ -302,18 +321,21 @@ static void full_catalog_pauses_quietly(void **state)
     assert_non_null(realpath(f->vol, vol));
     snprintf(text, sizeof(text), "no space on %s (%s/catalog.db)", vol, f->vol);
     wait_log(f, text);
-    /* Full for a while: looked at again, never logged again. */
-    for (until = sv_now_s() + 6; sv_now_s() < until; sv_nap_ms(250))
+    /* A batch dropped meanwhile waits in the hot folder: never rejected
+     * for a full catalog. Full for a while: looked at again, never logged
+     * again. */
+    drop_batch(f, "WO-1_during");
+    snprintf(path, sizeof(path), "%s/_rejected/WO-1_during", f->sv.scans);
+    for (until = sv_now_s() + 6; sv_now_s() < until; sv_nap_ms(250)) {
         if (log_count(f, "disk is full") > 1 || log_count(f, "no space") > 1)
             fail_msg("the log repeats a full catalog");
+        if (t_exists(path))
+            fail_msg("a batch was rejected for a full catalog");
+    }
     assert_int_equal(unlink(f->filler), 0);
     wait_log(f, "space available again");
-    snprintf(path, sizeof(path), "%s/WO-1_after", f->sv.scans);
-    assert_int_equal(pm_mkdir_p(path), 0);
-    snprintf(path, sizeof(path), "%s/WO-1_after/p1.tif", f->sv.scans);
-    t_copy_file(t_data(TESTING "phototest.tif"), path);
-    snprintf(path, sizeof(path), "%s/WO-1_after/batch.ini", f->sv.scans);
-    sv_write_text(path, "");
+    sv_wait_job(&f->sv, "WO-1_during", "done", DEADLINE_S);
+    drop_batch(f, "WO-1_after");
     sv_wait_job(&f->sv, "WO-1_after", "done", DEADLINE_S);
     assert_int_equal(sv_stop(&f->sv, SIGTERM, 70), 0);
 }
