@@ -34,7 +34,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,8 +46,7 @@
 
 #define SCAN_MAX_MS     2000 /* scan at least this often */
 #define SCAN_MIN_MS     200
-#define KICK_MS         200 /* after a filesystem event, let it settle */
-#define HASH_BUF        (256 * 1024)
+#define KICK_MS         200  /* after a filesystem event, let it settle */
 #define PATH_SHOWN      4096 /* a path escaped for a log line */
 #define ACTOR_INTAKE    "intake"
 #define COUNT_TIMEOUT_S 60 /* a frame counter is killed after this */
@@ -219,38 +217,15 @@ static const char *page_name(const pm_batch_t *b, size_t i,
     return pm_escape_name(slash ? slash + 1 : b->files[i], buf, PM_ESCAPED_MAX);
 }
 
-/* SHA-256 of the open file `fd` as 64 hex digits; its first bytes go into
- * m. 0 or -errno / PM_ENOMEM. */
-static int fd_sha256(int fd, char hex[65], magic_t *m)
+/* pm_sha256_fd's sink that keeps a file's first bytes (a magic_t). */
+static int keep_magic(void *arg, const unsigned char *buf, size_t n)
 {
-    unsigned char md[EVP_MAX_MD_SIZE], *buf = pm_malloc(HASH_BUF);
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    unsigned int mdlen = 0;
-    int err = 0;
-    ssize_t n;
+    magic_t *m = arg;
+    size_t k = sizeof(m->b) - m->n < n ? sizeof(m->b) - m->n : n;
 
-    if (buf == NULL || ctx == NULL ||
-        EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
-        err = PM_ENOMEM;
-    while (err == 0 && (n = read(fd, buf, HASH_BUF)) != 0) {
-        if (n < 0 && errno != EINTR) {
-            err = -errno;
-        } else if (n > 0 && EVP_DigestUpdate(ctx, buf, (size_t)n) != 1) {
-            err = PM_EIO;
-        } else if (n > 0 && m->n < sizeof(m->b)) {
-            size_t k = sizeof(m->b) - m->n < (size_t)n ? sizeof(m->b) - m->n
-                                                       : (size_t)n;
-            memcpy(m->b + m->n, buf, k);
-            m->n += k;
-        }
-    }
-    if (err == 0 && EVP_DigestFinal_ex(ctx, md, &mdlen) != 1)
-        err = PM_EIO;
-    for (unsigned int i = 0; err == 0 && i < mdlen && i < 32; i++)
-        snprintf(hex + 2 * i, 3, "%02x", md[i]);
-    EVP_MD_CTX_free(ctx);
-    pm_free(buf);
-    return err;
+    memcpy(m->b + m->n, buf, k);
+    m->n += k;
+    return 0;
 }
 
 static void scan_work(pm__intake_t *it)
@@ -310,7 +285,7 @@ static int hash_files(pm__intake_t *it, char **problems, int *swapped)
             err = add_line(problems, "'%s': zero-byte file",
                            page_name(b, i, name));
         } else if (err == 0) {
-            err = fd_sha256(fd, it->sha[i], &it->magic[i]);
+            err = pm_sha256_fd(fd, it->sha[i], keep_magic, &it->magic[i]);
             close(fd);
         }
         if (err != 0) {

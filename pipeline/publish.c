@@ -14,7 +14,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -24,37 +23,16 @@
 #include <qpdf/qpdf-c.h>
 
 #include "pipeline/pm.h"
-
-#define HASH_BUF (1u << 20)
+#include "workers/engine.h"
 
 /* SHA-256 of a file as 64 hex digits. 0 or -errno / PM_ENOMEM / PM_EIO. */
 static int file_sha256(const char *path, char hex[PM_SHA256_HEX_SIZE])
 {
-    unsigned char md[EVP_MAX_MD_SIZE], *buf = pm_malloc(HASH_BUF);
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    unsigned int mdlen = 0;
-    int fd = -1, err = 0;
-    ssize_t n;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    int err = fd < 0 ? -errno : pm_sha256_fd(fd, hex, NULL, NULL);
 
-    if (buf == NULL || ctx == NULL ||
-        EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
-        err = PM_ENOMEM;
-    if (err == 0 && (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-        err = -errno;
-    while (err == 0 && (n = read(fd, buf, HASH_BUF)) != 0) {
-        if (n < 0 && errno != EINTR)
-            err = -errno;
-        else if (n > 0 && EVP_DigestUpdate(ctx, buf, (size_t)n) != 1)
-            err = PM_EIO;
-    }
-    if (err == 0 && (EVP_DigestFinal_ex(ctx, md, &mdlen) != 1 || mdlen != 32))
-        err = PM_EIO;
-    for (unsigned int i = 0; err == 0 && i < mdlen; i++)
-        snprintf(hex + 2 * i, 3, "%02x", md[i]);
     if (fd >= 0)
         close(fd);
-    EVP_MD_CTX_free(ctx);
-    pm_free(buf);
     return err;
 }
 

@@ -61,6 +61,20 @@ typedef struct pm_page_image {
 /* Releases both images and the box. Accepts a zeroed struct. */
 void pm_page_image_cleanup(pm_page_image_t *img);
 
+/* Room for a SHA-256 as 64 hex digits and a NUL. */
+#define PM_SHA256_HEX 65
+
+/*
+ * Reads the open file `fd` (borrowed) to its end and writes its SHA-256
+ * as 64 lower-case hex digits into hex; each chunk read also goes to
+ * `sink` when not NULL (which returns 0 or an error that stops the read).
+ * The one digest reader: intake, publishing and page verification. 0, or
+ * -errno / PM_ENOMEM / PM_EIO / the sink's error, with hex empty.
+ */
+int pm_sha256_fd(int fd, char hex[PM_SHA256_HEX],
+                 int (*sink)(void *arg, const unsigned char *buf, size_t n),
+                 void *arg);
+
 /*
  * Counts the frames (pages) of an image file without decoding pixels.
  * 0 and *nframes >= 1, or an error with the detail on `eng`.

@@ -1,5 +1,7 @@
 /*
- * verify.c: a page is what intake hashed (pm__page_verify). The worker
+ * verify.c: SHA-256 of an open file (pm_sha256_fd, the one digest reader
+ * of intake, publishing and the workers), and a page is what intake hashed
+ * (pm__page_verify). The worker
  * reads the page once, through the safe open, into an anonymous memory
  * file while hashing it; when the SHA-256 is the one the catalog recorded
  * at intake, that memory file is what the decoders read (pm__load_pin), so
@@ -36,9 +38,9 @@ static int write_all(int fd, const unsigned char *buf, size_t n)
     return 0;
 }
 
-/* Copies `in` into `out` while hashing it: 0 and hex, or -errno /
- * PM_ENOMEM / PM_EIO. */
-static int copy_hashed(int in, int out, char hex[65])
+int pm_sha256_fd(int fd, char hex[PM_SHA256_HEX],
+                 int (*sink)(void *arg, const unsigned char *buf, size_t n),
+                 void *arg)
 {
     unsigned char md[EVP_MAX_MD_SIZE], *buf = pm_malloc(VERIFY_BUF);
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
@@ -46,31 +48,37 @@ static int copy_hashed(int in, int out, char hex[65])
     int err = 0;
     ssize_t n;
 
+    hex[0] = '\0';
     if (buf == NULL || ctx == NULL ||
         EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
         err = PM_ENOMEM;
-    while (err == 0 && (n = read(in, buf, VERIFY_BUF)) != 0) {
+    while (err == 0 && (n = read(fd, buf, VERIFY_BUF)) != 0) {
         if (n < 0 && errno != EINTR)
             err = -errno;
         else if (n > 0 && EVP_DigestUpdate(ctx, buf, (size_t)n) != 1)
             err = PM_EIO;
-        else if (n > 0)
-            err = write_all(out, buf, (size_t)n);
+        else if (n > 0 && sink != NULL)
+            err = sink(arg, buf, (size_t)n);
     }
-    if (err == 0 && EVP_DigestFinal_ex(ctx, md, &mdlen) != 1)
+    if (err == 0 && (EVP_DigestFinal_ex(ctx, md, &mdlen) != 1 || mdlen != 32))
         err = PM_EIO;
-    hex[0] = '\0';
-    for (unsigned int i = 0; err == 0 && i < mdlen && i < 32; i++)
+    for (unsigned int i = 0; err == 0 && i < mdlen; i++)
         snprintf(hex + 2 * i, 3, "%02x", md[i]);
     EVP_MD_CTX_free(ctx);
     pm_free(buf);
     return err;
 }
 
+/* pm_sha256_fd's sink that copies into the descriptor *arg. */
+static int copy_to(void *arg, const unsigned char *buf, size_t n)
+{
+    return write_all(*(int *)arg, buf, n);
+}
+
 int pm__page_verify(pm_engine_t *eng, const char *path, const char *sha256,
                     int *memfd)
 {
-    char hex[65];
+    char hex[PM_SHA256_HEX];
     int in, mem, err;
 
     assert(sha256 != NULL);
@@ -85,7 +93,7 @@ int pm__page_verify(pm_engine_t *eng, const char *path, const char *sha256,
                                                 : strerror(-err));
     }
     mem = memfd_create("pagemill-page", MFD_CLOEXEC);
-    err = mem < 0 ? -errno : copy_hashed(in, mem, hex);
+    err = mem < 0 ? -errno : pm_sha256_fd(in, hex, copy_to, &mem);
     close(in);
     if (err != 0) {
         if (mem >= 0)
