@@ -235,7 +235,7 @@ static char *page_line(pm__serve_t *s, const pm_task_t *t, long long id,
                        char *why, size_t size, int *full)
 {
     const pm_profile_t *p = NULL;
-    pm_page_task_t pt;
+    pm_page_task_t pt = {0};
     pm_job_t job = {0};
     char *dir, *line = NULL;
     int err;

@@ -353,7 +353,7 @@ static void process(const char *src, const char *dir, const char *base,
                     pm_page_result_t *r)
 {
     pm_profile_t p;
-    pm_page_task_t t;
+    pm_page_task_t t = {0};
     char out[4096];
 
     t_profile(&p);
