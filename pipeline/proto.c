@@ -212,6 +212,8 @@ json_t *pm_proto_page_result_json(const pm_page_result_t *r)
     if (o == NULL)
         return NULL;
     if (json_object_set_new(o, "orient_osd", json_boolean(r->orient_osd)) ||
+        (r->permanent &&
+         json_object_set_new(o, "permanent", json_true()) != 0) ||
         set_orient_evidence(o, r) != 0 ||
         set_opt_string(o, "error", r->error) != 0 ||
         set_opt_string(o, "image", r->image) != 0 ||
@@ -453,6 +455,7 @@ static void read_page_result(reader_t *rd, json_t *o, pm_page_result_t *r)
     r->frame = (int)get_int(rd, o, "frame");
     r->ok = get_bool(rd, o, "ok");
     r->error = dup_str(rd, o, "error", 0);
+    r->permanent = json_is_true(json_object_get(o, "permanent"));
     r->width = (int)get_int(rd, o, "width");
     r->height = (int)get_int(rd, o, "height");
     r->xres = (int)get_int(rd, o, "xres");

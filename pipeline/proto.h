@@ -68,7 +68,10 @@ typedef struct pm_page_result {
     char *src;
     int frame;
     int ok;
-    char *error; /* set when !ok: names file, frame and fault */
+    char *error;   /* set when !ok: names file, frame and fault */
+    int permanent; /* with !ok: the file itself is at fault (corrupt,
+                    * unsupported, too big, changed): another attempt
+                    * would fail the same way, so there is none */
     int width, height;
     int xres, yres;   /* resolution used for the page */
     int dpi_fallback; /* 1 if the file's resolution was missing/absurd */

@@ -194,17 +194,26 @@ static void metrics_from(const pm_page_result_t *r, pm_page_metrics_t *m)
     m->text = r->text;
 }
 
-/* Records a failed attempt of a page; the catalog requeues or fails it.
- * Returns what the catalog said (-ENOSPC: it is full, nothing recorded). */
+/* Records a failed attempt of a page; the catalog requeues or fails it
+ * (at once when `permanent`: the file itself is at fault, and another
+ * attempt would fail the same way). Returns what the catalog said
+ * (-ENOSPC: it is full, nothing recorded). */
 static int fail_page(pm__serve_t *s, int64_t task, int attempt, int64_t job,
-                     int page, const char *why)
+                     int page, const char *why, int permanent)
 {
-    int err = pm_task_fail(s->cat, task, attempt, why, s->max_attempts,
-                           pm__serve_now());
+    int err = pm_task_fail(s->cat, task, attempt, why,
+                           permanent ? 1 : s->max_attempts, pm__serve_now());
     char esc[PM_ESCAPED_MAX];
 
-    pm_log(PM_LOG_WARN, "sched", "job=%lld page=%d attempt %d of %d failed: %s",
-           (long long)job, page, attempt, s->max_attempts, ESC(why, esc));
+    if (permanent)
+        pm_log(PM_LOG_WARN, "sched",
+               "job=%lld page=%d failed (not retried: the file is at "
+               "fault): %s",
+               (long long)job, page, ESC(why, esc));
+    else
+        pm_log(PM_LOG_WARN, "sched",
+               "job=%lld page=%d attempt %d of %d failed: %s", (long long)job,
+               page, attempt, s->max_attempts, ESC(why, esc));
     if (pm__space_err(err))
         pm__space_lost(s, s->catalog_path);
     else if (err == PM_ESTALE)
@@ -294,7 +303,7 @@ static void submit_page(pm__serve_t *s, const pm_task_t *t)
         pm_pool_submit(s->pool, e->id, line, 0) != 0) {
         if (e != NULL)
             inflight_free(inflight_take(s, e->id));
-        fail_page(s, t->id, t->attempts, t->job, t->page, why);
+        fail_page(s, t->id, t->attempts, t->job, t->page, why, 0);
         return;
     }
     pm_log(PM_LOG_DEBUG, "sched", "job=%lld page=%d attempt %d: submitted",
@@ -393,7 +402,9 @@ static int page_done(pm__serve_t *s, pm__inflight_t *e, const pm_proto_msg_t *m,
                         m == NULL                       ? why
                         : m->type != PM_MSG_PAGE_RESULT ? "unexpected reply"
                         : m->result.error               ? m->result.error
-                                                        : "failed");
+                                                        : "failed",
+                        m != NULL && m->type == PM_MSG_PAGE_RESULT &&
+                            m->result.permanent);
         if (pm__space_err(err)) {
             park(s, e, s->catalog_path);
             return 1;

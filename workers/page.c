@@ -14,12 +14,15 @@
 #include "workers/engine_int.h"
 
 /* Fills r->error as "<src> frame N: <stage>: <detail>" unless the detail
- * already names the file (decode errors do). */
+ * already names the file (decode errors do), and marks a failure of the
+ * file itself permanent. */
 static int page_fail(pm_engine_t *eng, pm_page_result_t *r, int err)
 {
     const char *msg = pm_engine_errmsg(eng);
 
     r->ok = 0;
+    r->permanent = err == PM_ECORRUPT || err == PM_EUNSUPP ||
+                   err == PM_ETOOBIG || err == PM_ECHANGED;
     pm_free(r->error);
     if (strncmp(msg, r->src, strlen(r->src)) == 0)
         r->error = pm_strdup(msg);

@@ -329,6 +329,38 @@ static void page_changed_after_intake_fails(void **state)
     assert_int_equal(sv_stop(f, SIGTERM, 40), 0);
 }
 
+/* A page whose header is sound but whose image data is corrupt passes
+ * intake and fails in the worker: the file itself is at fault, so it is
+ * not tried again (once, not max_attempts times), and the job fails
+ * saying why. */
+static void corrupt_page_is_not_retried(void **state)
+{
+    sv_fx_t *f = *state;
+    unsigned char *png = NULL;
+    size_t len = 0;
+    char *log;
+
+    t_require_data();
+    assert_int_equal(pm_read_file(t_data("debian-jbigkit-testdata/converted/"
+                                         "ccitt1.png"),
+                                  1u << 24, &png, &len),
+                     0);
+    assert_true(len > 10200);
+    memset(png + 10000, 0xff, 200); /* inside the compressed pixels */
+    sv_start(f);
+    drop(f->scans, "WO-1_corrupt", (const char *)png, len, NULL);
+    pm_free(png);
+    sv_wait_job(f, "WO-1_corrupt", "failed", 2 * DEADLINE_S);
+    log = t_slurp(f->log);
+    assert_non_null(log);
+    expect_in(log, "failed (not retried: the file is at fault)");
+    expect_in(log, "corrupt or truncated PNG data");
+    if (strstr(log, "attempt 2 of") != NULL)
+        fail_msg("a corrupt page was tried again:\n%s", log);
+    free(log);
+    assert_int_equal(sv_stop(f, SIGTERM, 40), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -340,6 +372,8 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(counter_crash_rejects_the_batch_only,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(corrupt_page_is_not_retried, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(page_changed_after_intake_fails, setup,
                                         teardown),
     };
