@@ -11,7 +11,7 @@
 # corrupt page (truncated, zero bytes, or text named .tif) and one in ten is
 # dropped again (a duplicate, to be held). Harm, every 10-30 s: kill -9 a
 # worker, kill -9 the coordinator (restarted at once), or fill the output
-# volume (a 64 MiB tmpfs when run as root) for 15 s and free it.
+# volume (a tmpfs when run as root) to the last byte for 15 s and free it.
 #
 # At the end (feeding stops, every job must settle): every batch is
 # accounted for (a job, or rejected with an ERROR.txt); every done job's
@@ -60,7 +60,9 @@ cleanup() {
 trap cleanup EXIT
 
 mkdir -p "$HOT" "$WORK/spool" "$OUT" "$WORK/pages" "$WORK/log"
-if [[ $(id -u) -eq 0 ]] && mount -t tmpfs -o size=64m pm-soak "$OUT"; then
+# Large enough for every output of a long run (tmpfs takes memory only as
+# it fills); a fault fills what is left of it.
+if [[ $(id -u) -eq 0 ]] && mount -t tmpfs -o size=2g pm-soak "$OUT"; then
     MOUNTED=1
 else
     log "output volume faults skipped: mounting a tmpfs needs root"
@@ -158,7 +160,7 @@ drop_batch() {
 fill_volume() {
     [[ $MOUNTED -eq 1 ]] || return 0
     log "harm: output volume full for 15 s"
-    dd if=/dev/zero of="$OUT/.soak-filler" bs=1M count=64 2>/dev/null || true
+    dd if=/dev/zero of="$OUT/.soak-filler" bs=1M 2>/dev/null || true # to full
     FILLED_UNTIL=$((SECONDS + 15))
 }
 
