@@ -30,6 +30,8 @@ PACKAGES=(
     # benchmark tooling: the sqlite3 shell fills the billing benchmark's
     # catalog; jq reads pagemill's JSON (bench-service, bench-billing)
     sqlite3 jq
+    # `make stress`: the suite beside two CPU hogs
+    stress-ng
 )
 
 # Tesseract code to Debian package: lower case, '_' as '-'.
