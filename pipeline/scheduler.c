@@ -58,8 +58,9 @@ struct pm__inflight {
     int attempt;  /* its fencing token */
     int64_t job;
     int page;
-    char *src; /* the page's file and frame, to hand it out again */
+    char *src; /* the page's file, frame and digest, to hand it out again */
     int frame;
+    char *sha256;
     assembly_t *a;
     pm__inflight_t *next;
 };
@@ -118,8 +119,10 @@ static pm__inflight_t *inflight_take(pm__serve_t *s, long long id)
 
 static void inflight_free(pm__inflight_t *e)
 {
-    if (e != NULL)
+    if (e != NULL) {
         pm_free(e->src);
+        pm_free(e->sha256);
+    }
     pm_free(e);
 }
 
@@ -294,8 +297,10 @@ static void submit_page(pm__serve_t *s, const pm_task_t *t)
         e->page = t->page;
         e->frame = t->frame;
         e->src = pm_strdup(t->src);
+        e->sha256 = t->sha256 ? pm_strdup(t->sha256) : NULL;
     }
-    if (line == NULL && full && e != NULL && e->src != NULL) {
+    if (line == NULL && full && e != NULL && e->src != NULL &&
+        (t->sha256 == NULL || e->sha256 != NULL)) {
         park(s, inflight_take(s, e->id), s->spool);
         return;
     }
@@ -341,6 +346,7 @@ static void unpark(pm__serve_t *s, int all)
             t.page = e->page;
             t.src = e->src;
             t.frame = e->frame;
+            t.sha256 = e->sha256;
             t.attempts = e->attempt;
             submit_page(s, &t);
         } else {
