@@ -84,18 +84,7 @@ static char *tree(const sv_fx_t *f)
 /* Waits until the service's log holds `text`. */
 static void wait_log(const sv_fx_t *f, const char *text)
 {
-    double until = sv_now_s() + DEADLINE_S;
-    char *log = NULL;
-
-    for (; sv_now_s() < until; sv_nap_ms(100)) {
-        free(log);
-        log = t_slurp(f->log);
-        if (log != NULL && strstr(log, text) != NULL) {
-            free(log);
-            return;
-        }
-    }
-    fail_msg("the log never said '%s':\n%s", text, log ? log : "");
+    sv_wait_log(f, text, DEADLINE_S);
 }
 
 /* The log holds `text`. */

@@ -102,28 +102,9 @@ static void write_config(fx_t *f, int what)
     pm_free(ini);
 }
 
-/* Whether the service's log holds `text`. */
-static int log_has(const fx_t *f, const char *text)
-{
-    char *log = t_slurp(f->sv.log);
-    int found = log != NULL && strstr(log, text) != NULL;
-
-    free(log);
-    return found;
-}
-
 static void wait_log(const fx_t *f, const char *text)
 {
-    double until = sv_now_s() + DEADLINE_S;
-
-    while (!log_has(f, text)) {
-        if (sv_now_s() >= until) {
-            char *log = t_slurp(f->sv.log);
-
-            fail_msg("the log never said '%s':\n%s", text, log ? log : "");
-        }
-        sv_nap_ms(100);
-    }
+    sv_wait_log(&f->sv, text, DEADLINE_S);
 }
 
 /* The job of `batch`: its state and its page's attempts. */

@@ -321,3 +321,19 @@ long long sv_wait_job(const sv_fx_t *f, const char *batch, const char *state,
              state ? state : "a job", seen[0] ? seen : "no job", f->log);
     return 0;
 }
+
+void sv_wait_log(const sv_fx_t *f, const char *text, double secs)
+{
+    double until = sv_now_s() + secs;
+    char *log = NULL;
+
+    for (; sv_now_s() < until; sv_nap_ms(100)) {
+        free(log);
+        log = t_slurp(f->log);
+        if (log != NULL && strstr(log, text) != NULL) {
+            free(log);
+            return;
+        }
+    }
+    fail_msg("the log never said '%s':\n%s", text, log ? log : "");
+}

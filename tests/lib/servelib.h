@@ -60,6 +60,10 @@ int sv_write_config(const sv_fx_t *f, int page_timeout, const char *extra);
  */
 int sv_fx_fini(sv_fx_t *f, double secs);
 
+/* Waits up to `secs` until the service's log contains `text`; fails the
+ * test, showing the log, when it never does. */
+void sv_wait_log(const sv_fx_t *f, const char *text, double secs);
+
 /* Forks and execs `pagemill serve --config f->ini`, its output appended
  * to f->log; sets f->pid. */
 void sv_start(sv_fx_t *f);
