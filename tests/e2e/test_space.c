@@ -8,6 +8,7 @@
  * the volume once, and when the filler is removed the service sees the space
  * again and finishes the job, published and billed once.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -250,6 +251,88 @@ static void full_output_waits_for_space(void **state)
     full_volume_waits(*state, ON_VOL_OUTPUT);
 }
 
+/* The one file named `name` under `dir` (depth first), into out[size];
+ * 0, or -1 when there is none. */
+static int find_file(const char *dir, const char *name, char *out, size_t size)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    struct stat st;
+    char path[PATH_MAX];
+    int rc = -1;
+
+    if (d == NULL)
+        return -1;
+    while (rc != 0 && (de = readdir(d)) != NULL) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+        if (lstat(path, &st) != 0)
+            continue;
+        if (S_ISDIR(st.st_mode))
+            rc = find_file(path, name, out, size);
+        else if (S_ISREG(st.st_mode) && strcmp(de->d_name, name) == 0) {
+            snprintf(out, size, "%s", path);
+            rc = 0;
+        }
+    }
+    closedir(d);
+    return rc;
+}
+
+/* Changes the last byte of `path` in place (no new block needed, so it
+ * works on a full volume). */
+static void flip_last_byte(const char *path)
+{
+    int fd = open(path, O_RDWR);
+    unsigned char c;
+    off_t end;
+
+    assert_true(fd >= 0);
+    end = lseek(fd, -1, SEEK_END);
+    assert_true(end > 0);
+    assert_int_equal(pread(fd, &c, 1, end), 1);
+    c ^= 0x5a;
+    assert_int_equal(pwrite(fd, &c, 1, end), 1);
+    assert_int_equal(close(fd), 0);
+}
+
+/* A page waits for space after intake hashed it; its spooled file is
+ * changed meanwhile. When it is handed out again it still carries the
+ * SHA-256 intake recorded, so the worker refuses the changed file and
+ * the job fails saying so: never a document made from other bytes. */
+static void parked_page_is_still_checked(void **state)
+{
+    fx_t *f = *state;
+    char path[600], stage[400], page[PATH_MAX], spool[400];
+
+    t_require_data();
+    mount_volume(f);
+    write_config(f, ON_VOL_SPOOL);
+    sv_cli_ok(&f->sv, "account add ACME --name Acme");
+    sv_cli_ok(&f->sv, "workorder add WO-1 --account ACME");
+    sv_start(&f->sv);
+    wait_log(f, "started as");
+    snprintf(stage, sizeof(stage), "%s/.WO-1_parked", f->sv.scans);
+    assert_int_equal(pm_mkdir_p(stage), 0);
+    snprintf(path, sizeof(path), "%s/p1.tif", stage);
+    t_copy_file(t_data(TESTING "phototest.tif"), path);
+    snprintf(path, sizeof(path), "%s/batch.ini", stage);
+    sv_write_text(path, "expected_pages = 1\n");
+    fill_volume(f);
+    snprintf(path, sizeof(path), "%s/WO-1_parked", f->sv.scans);
+    assert_int_equal(rename(stage, path), 0);
+    wait_log(f, "waiting for space (not counted)");
+    snprintf(spool, sizeof(spool), "%s/spool", f->vol);
+    if (find_file(spool, "p1.tif", page, sizeof(page)) != 0)
+        fail_msg("the parked page is not under %s", spool);
+    flip_last_byte(page);
+    assert_int_equal(unlink(f->filler), 0);
+    wait_log(f, "changed since intake");
+    sv_wait_job(&f->sv, "WO-1_parked", "failed", DEADLINE_S);
+    assert_int_equal(sv_stop(&f->sv, SIGTERM, 70), 0);
+}
+
 /* Occurrences of `text` in the service's log. */
 static int log_count(const fx_t *f, const char *text)
 {
@@ -327,6 +410,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(full_spool_waits_for_space, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(full_output_waits_for_space, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(parked_page_is_still_checked, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(full_catalog_pauses_quietly, setup,
                                         teardown),
