@@ -333,13 +333,17 @@ static void unpark(pm__serve_t *s, int all)
                             s->page_timeout + PM__LEASE_SLACK, now);
         if (pm__space_err(err))
             return; /* the catalog is full: try again later */
-        if (err == 0 && all && pm_pool_idle(s->pool) == 0)
+        if (err == 0 && !all) {
+            p = &e->next; /* renewed, and it stays parked */
+            continue;
+        }
+        if (err == 0 && pm_pool_idle(s->pool) == 0)
             return;
         *p = e->next;
         if (err != 0) {
             pm_log(PM_LOG_WARN, "sched", "job=%lld page=%d: dropped: %s",
                    (long long)e->job, e->page, pm_catalog_errmsg(s->cat));
-        } else if (all) {
+        } else {
             memset(&t, 0, sizeof(t));
             t.id = e->task;
             t.job = e->job;
@@ -349,9 +353,6 @@ static void unpark(pm__serve_t *s, int all)
             t.sha256 = e->sha256;
             t.attempts = e->attempt;
             submit_page(s, &t);
-        } else {
-            p = &e->next;
-            continue;
         }
         inflight_free(e);
     }

@@ -211,8 +211,12 @@ static void full_volume_waits(fx_t *f, int what)
     snprintf(text, sizeof(text), "no space on %s (", vol);
     wait_log(f, text);
     /* It waits: a few seconds more, and never a failed job or a second
-     * attempt (the old behaviour burnt all three within a second). */
-    for (until = sv_now_s() + 4; sv_now_s() < until; sv_nap_ms(250)) {
+     * attempt (the old behaviour burnt all three within a second). A
+     * parked page waits past the renewal of its lease (every 10 s), which
+     * once dropped it from the parked pages: the job then stalled until
+     * its lease lapsed. */
+    for (until = sv_now_s() + (what == ON_VOL_SPOOL ? 14 : 4);
+         sv_now_s() < until; sv_nap_ms(250)) {
         id = job_of(f, "WO-1_full", state, &attempts);
         assert_true(id > 0);
         if (strcmp(state, "failed") == 0 || attempts > 1)
