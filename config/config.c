@@ -464,8 +464,7 @@ static void profile_key(parse_state_t *st, const char *section, pm_profile_t *p,
         if (strcmp(v, "refuse") == 0 || strcmp(v, "redo") == 0)
             p->pdf_text_redo = strcmp(v, "redo") == 0;
         else
-            add_error(st, section, key, "expected refuse or redo, got '%s'",
-                      v);
+            add_error(st, section, key, "expected refuse or redo, got '%s'", v);
     } else if (strcmp(key, "pdf_dpi") == 0) {
         if (parse_int(v, 72, 1200, &p->pdf_dpi) != 0)
             add_error(st, section, key, "expected dpi 72..1200, got '%s'", v);

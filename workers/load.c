@@ -97,9 +97,8 @@ static fmt_t fmt_from_magic(const unsigned char *b, size_t n)
 
 static const char *fmt_name(fmt_t f)
 {
-    static const char *const names[] = {"unknown", "TIFF", "PNG",
-                                        "JPEG",    "JPEG 2000",
-                                        "BMP",     "PNM",  "PDF"};
+    static const char *const names[] = {"unknown",   "TIFF", "PNG", "JPEG",
+                                        "JPEG 2000", "BMP",  "PNM", "PDF"};
 
     return (unsigned)f < sizeof(names) / sizeof(names[0]) ? names[f] : "?";
 }

@@ -73,6 +73,14 @@ static const char *qpdf_why(qpdf_data q, const char *fallback)
     return fallback;
 }
 
+/* Takes qpdf's pending error, if any (it is ours to handle: qpdf would
+ * otherwise complain on stderr at the next call). */
+static void clear_error(qpdf_data q)
+{
+    if (qpdf_has_error(q))
+        (void)qpdf_get_error(q);
+}
+
 /* Drains qpdf's warnings into the log; returns how many there were and
  * keeps the first in `first`. */
 static int drain_warnings(qpdf_data q, const char *path, char *first,
@@ -119,18 +127,26 @@ static int pdf_open(pm_engine_t *eng, const char *path, pdf_t *d)
     qpdf_silence_errors(d->q);
     qpdf_set_suppress_warnings(d->q, QPDF_TRUE);
     if (qpdf_read_memory(d->q, path, (const char *)d->buf, d->len, NULL) &
-        QPDF_ERRORS) {
-        err = pm__engine_fail(
-            eng, PM_ECORRUPT, "%s: damaged PDF: %s", path,
-            qpdf_why(d->q, "qpdf cannot read it"));
+            QPDF_ERRORS &&
+        qpdf_get_error_code(d->q, qpdf_get_error(d->q)) == qpdf_e_password) {
+        pdf_close(d);
+        return pm__engine_fail(eng, PM_EUNSUPP,
+                               "%s: encrypted PDF (password-protected); not "
+                               "read (save an unencrypted copy)",
+                               path);
+    }
+    if (qpdf_has_error(d->q)) {
+        err = pm__engine_fail(eng, PM_ECORRUPT, "%s: damaged PDF: %s", path,
+                              qpdf_why(d->q, "qpdf cannot read it"));
         pdf_close(d);
         return err;
     }
     nwarn = drain_warnings(d->q, path, first, sizeof(first));
     if (nwarn > 0)
-        pm_log(PM_LOG_WARN, "pdf", "%s: damaged PDF repaired on reading (%d "
-               "warning%s, first: %s)", path, nwarn, nwarn == 1 ? "" : "s",
-               first);
+        pm_log(PM_LOG_WARN, "pdf",
+               "%s: damaged PDF repaired on reading (%d "
+               "warning%s, first: %s)",
+               path, nwarn, nwarn == 1 ? "" : "s", first);
     if (qpdf_is_encrypted(d->q)) {
         pdf_close(d);
         return pm__engine_fail(eng, PM_EUNSUPP,
@@ -243,6 +259,7 @@ static int scan_stream(qpdf_data q, qpdf_oh stream, int is_page,
         rc = qpdf_oh_get_stream_data(q, stream, qpdf_dl_generalized, &filtered,
                                      &data, &len);
     if ((rc & QPDF_ERRORS) || !filtered) {
+        clear_error(q);
         free(data);
         memset(s, 0, sizeof(*s));
         s->paint_ops = 1; /* what it draws is not known */
@@ -265,8 +282,8 @@ static int forms_text(qpdf_data q, qpdf_oh resources, const pm_pdf_scan_t *s,
         pm_pdf_scan_t *inner;
         qpdf_oh res;
 
-        if (!x || !qpdf_oh_is_name_and_equals(q, key(q, dict, "/Subtype"),
-                                              "/Form"))
+        if (!x ||
+            !qpdf_oh_is_name_and_equals(q, key(q, dict, "/Subtype"), "/Form"))
             continue;
         if ((*budget)-- <= 0)
             break;
@@ -299,6 +316,7 @@ static int text_page(pdf_t *d)
         if (s->text_ops > 0 ||
             forms_text(d->q, key(d->q, page, "/Resources"), s, 0, &budget) > 0)
             found = i + 1;
+        clear_error(d->q);
         qpdf_oh_release_all(d->q);
     }
     pm_free(s);
@@ -421,7 +439,7 @@ static void image_facts(qpdf_data q, qpdf_oh x, pm_pdf_image_t *im)
                decodable) {
         im->kind = PM_PDF_IMG_RAW;
     }
-    qpdf_has_error(q); /* a failure above only means: rendered */
+    clear_error(q); /* a failure above only means: rendered */
 }
 
 /* The stream's data, raw (level none) or decoded; a qpdf warning while
@@ -442,14 +460,17 @@ static int stream_data(pm_engine_t *eng, const char *path, int page,
         filtered = QPDF_TRUE; /* raw, as asked */
     if ((rc & QPDF_ERRORS) || !filtered ||
         drain_warnings(q, path, first, sizeof(first)) > 0) {
+        if (first[0] == '\0' && qpdf_has_error(q))
+            snprintf(first, sizeof(first), "%s", qpdf_why(q, "unreadable"));
+        clear_error(q);
         free(*data);
         *data = NULL;
         return pm__engine_fail(eng, PM_ECORRUPT,
                                "%s page %d: damaged image stream: %s", path,
                                page + 1,
-                               first[0]      ? first
-                               : !filtered   ? "cannot be decoded"
-                                             : qpdf_why(q, "unreadable"));
+                               first[0]    ? first
+                               : !filtered ? "cannot be decoded"
+                                           : qpdf_why(q, "unreadable"));
     }
     return 0;
 }
@@ -462,8 +483,8 @@ static PIX *dct_pix(pm_engine_t *eng, const pm_pdf_image_t *im,
     PIX *pix;
 
     pm__lib_clear();
-    if (readHeaderMemJpeg(data, len, &w, &h, &spp, &ycck, &cmyk) != 0 ||
-        cmyk || w != im->width || h != im->height || (spp != 1 && spp != 3))
+    if (readHeaderMemJpeg(data, len, &w, &h, &spp, &ycck, &cmyk) != 0 || cmyk ||
+        w != im->width || h != im->height || (spp != 1 && spp != 3))
         return NULL;
     pix = pixReadMemJpeg(data, len, 0, 1, NULL, 0);
     if (pix != NULL && keep && len <= MAX_KEPT_JPEG) {
@@ -493,10 +514,9 @@ static PIX *turn(PIX *pix, int rotate)
 }
 
 /* Decodes the page's one image (kind != OTHER) at its own resolution. */
-static int native_page(pm_engine_t *eng, const char *path, int page,
-                       pdf_t *d, qpdf_oh x, const pm_pdf_image_t *im,
-                       const double box[4], int rotate, long long max_pixels,
-                       PIX **out)
+static int native_page(pm_engine_t *eng, const char *path, int page, pdf_t *d,
+                       qpdf_oh x, const pm_pdf_image_t *im, const double box[4],
+                       int rotate, long long max_pixels, PIX **out)
 {
     unsigned char *data = NULL;
     size_t len = 0;
@@ -506,8 +526,8 @@ static int native_page(pm_engine_t *eng, const char *path, int page,
     int err;
 
     snprintf(what, sizeof(what), "page %d", page + 1);
-    err = pm__load_check_dims(eng, path, what, im->width, im->height,
-                              max_pixels);
+    err =
+        pm__load_check_dims(eng, path, what, im->width, im->height, max_pixels);
     if (!err)
         err = stream_data(eng, path, page, d->q, x, im->kind == PM_PDF_IMG_RAW,
                           &data, &len);
@@ -521,8 +541,8 @@ static int native_page(pm_engine_t *eng, const char *path, int page,
     else
         pix = pm__pdf_raw_pix(im, data, len);
     free(data);
-    if (pix != NULL && (pixGetWidth(pix) != im->width ||
-                        pixGetHeight(pix) != im->height))
+    if (pix != NULL &&
+        (pixGetWidth(pix) != im->width || pixGetHeight(pix) != im->height))
         pixDestroy(&pix);
     if (pix == NULL) {
         pm__pdf_forget(eng);

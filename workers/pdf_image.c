@@ -100,17 +100,16 @@ static void row1(PIX *pix, int y, const unsigned char *src, int invert)
     }
 }
 
-struct Pix *pm__pdf_raw_pix(const pm_pdf_image_t *im,
-                            const unsigned char *data, size_t len)
+struct Pix *pm__pdf_raw_pix(const pm_pdf_image_t *im, const unsigned char *data,
+                            size_t len)
 {
     size_t stride, need;
     l_int32 w, h;
     PIX *pix;
 
     if ((im->bpc != 1 && im->bpc != 8) || (im->ncomp != 1 && im->ncomp != 3) ||
-        (im->bpc == 1 && im->ncomp != 1) || im->width <= 0 ||
-        im->height <= 0 || im->width > INT32_MAX / 32 ||
-        im->height > INT32_MAX / 32)
+        (im->bpc == 1 && im->ncomp != 1) || im->width <= 0 || im->height <= 0 ||
+        im->width > INT32_MAX / 32 || im->height > INT32_MAX / 32)
         return NULL;
     w = (l_int32)im->width;
     h = (l_int32)im->height;

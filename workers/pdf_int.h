@@ -12,7 +12,7 @@
 
 struct Pix;
 
-#define PM_PDF_NAME_MAX 128
+#define PM_PDF_NAME_MAX  128
 #define PM_PDF_MAX_DRAWN 16 /* XObject names a scan remembers */
 
 /* What a content stream does, as far as page classification needs. */
@@ -58,14 +58,14 @@ struct Pix *pm__pdf_ccitt_pix(const pm_pdf_image_t *im,
 
 /* Builds a 1, 8 or 32 bpp pix of decoded samples; NULL when the data is
  * short or the layout unsupported. */
-struct Pix *pm__pdf_raw_pix(const pm_pdf_image_t *im,
-                            const unsigned char *data, size_t len);
+struct Pix *pm__pdf_raw_pix(const pm_pdf_image_t *im, const unsigned char *data,
+                            size_t len);
 
 /* Renders page `page` (0-based) of the PDF in buf with poppler at `dpi`
  * into *out (32 bpp, resolution set), once its size in pixels passed
  * pm__load_check_dims(). Errors name `path` and the page on `eng`. */
-int pm__pdf_render(pm_engine_t *eng, const char *path,
-                   const unsigned char *buf, size_t len, int page, int dpi,
-                   long long max_pixels, struct Pix **out);
+int pm__pdf_render(pm_engine_t *eng, const char *path, const unsigned char *buf,
+                   size_t len, int page, int dpi, long long max_pixels,
+                   struct Pix **out);
 
 #endif /* PM_WORKERS_PDF_INT_H */

@@ -5,13 +5,13 @@
  * pixels is checked against the pixel limit and the page shapes a scan
  * can have before the surface is made.
  */
+#include <cairo.h>
 #include <math.h>
+#include <poppler.h>
 #include <stdint.h>
 #include <string.h>
 
-#include <cairo.h>
 #include <leptonica/allheaders.h>
-#include <poppler.h>
 
 #include "pipeline/pm.h"
 #include "workers/pdf_int.h"
@@ -50,10 +50,9 @@ static int open_page(pm_engine_t *eng, const char *path,
     *doc = poppler_document_new_from_bytes(bytes, NULL, &gerr);
     g_bytes_unref(bytes);
     if (*doc == NULL) {
-        int err = pm__engine_fail(eng, PM_ECORRUPT,
-                                  "%s page %d: poppler cannot read the PDF: %s",
-                                  path, page + 1,
-                                  gerr != NULL ? gerr->message : "no detail");
+        int err = pm__engine_fail(
+            eng, PM_ECORRUPT, "%s page %d: poppler cannot read the PDF: %s",
+            path, page + 1, gerr != NULL ? gerr->message : "no detail");
         if (gerr != NULL)
             g_error_free(gerr);
         return err;
@@ -69,9 +68,9 @@ static int open_page(pm_engine_t *eng, const char *path,
     return 0;
 }
 
-int pm__pdf_render(pm_engine_t *eng, const char *path,
-                   const unsigned char *buf, size_t len, int page, int dpi,
-                   long long max_pixels, struct Pix **out)
+int pm__pdf_render(pm_engine_t *eng, const char *path, const unsigned char *buf,
+                   size_t len, int page, int dpi, long long max_pixels,
+                   struct Pix **out)
 {
     PopplerDocument *doc;
     PopplerPage *pg;
@@ -118,8 +117,8 @@ int pm__pdf_render(pm_engine_t *eng, const char *path,
     cairo_surface_flush(s);
     *out = surface_pix(s);
     if (*out == NULL) {
-        err = pm__engine_fail(eng, PM_ENOMEM, "%s page %d: out of memory",
-                              path, page + 1);
+        err = pm__engine_fail(eng, PM_ENOMEM, "%s page %d: out of memory", path,
+                              page + 1);
         goto out;
     }
     pixSetResolution(*out, dpi, dpi);

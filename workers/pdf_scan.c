@@ -120,8 +120,8 @@ static int op_is(const char *op, size_t len, const char *what)
 /* The painting operators that put marks on the page (not Do). */
 static int is_paint(const char *op, size_t len)
 {
-    static const char *const ops[] = {"f", "F", "f*", "B", "B*", "b",
-                                      "b*", "S", "s", "sh"};
+    static const char *const ops[] = {"f", "F",  "f*", "B", "B*",
+                                      "b", "b*", "S",  "s", "sh"};
 
     for (size_t k = 0; k < sizeof(ops) / sizeof(*ops); k++)
         if (op_is(op, len, ops[k]))
@@ -223,7 +223,8 @@ void pm__pdf_scan(const unsigned char *buf, size_t len, pm_pdf_scan_t *out)
         if (is_space(c)) {
             lx->i++;
         } else if (c == '%') {
-            while (lx->i < lx->n && lx->b[lx->i] != '\n' && lx->b[lx->i] != '\r')
+            while (lx->i < lx->n && lx->b[lx->i] != '\n' &&
+                   lx->b[lx->i] != '\r')
                 lx->i++;
         } else if (c == '(') {
             lx->i++;
