@@ -58,6 +58,8 @@ void pm_profile_defaults(pm_profile_t *p)
     p->jp2_quality = 45;
     p->fallback_dpi = 300;
     p->max_pixels = 20000LL * 20000LL;
+    p->pdf_text_redo = 0;
+    p->pdf_dpi = 300;
 }
 
 pm_config_t *pm_config_new(void)
@@ -458,6 +460,14 @@ static void profile_key(parse_state_t *st, const char *section, pm_profile_t *p,
     } else if (strcmp(key, "bill_blank") == 0) {
         if (parse_bool(v, &p->bill_blank) != 0)
             add_error(st, section, key, "expected yes or no, got '%s'", v);
+    } else if (strcmp(key, "pdf_text") == 0) {
+        if (strcmp(v, "refuse") == 0 || strcmp(v, "redo") == 0)
+            p->pdf_text_redo = strcmp(v, "redo") == 0;
+        else
+            add_error(st, section, key, "expected refuse or redo, got '%s'", v);
+    } else if (strcmp(key, "pdf_dpi") == 0) {
+        if (parse_int(v, 72, 1200, &p->pdf_dpi) != 0)
+            add_error(st, section, key, "expected dpi 72..1200, got '%s'", v);
     } else {
         add_error(st, section, key, "unknown key");
     }

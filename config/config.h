@@ -45,6 +45,9 @@ typedef struct pm_profile {
     int fallback_dpi;     /* when the file's resolution is missing/absurd */
     long long max_pixels; /* refuse larger images before decoding */
     int bill_blank;       /* blank pages are billable */
+    int pdf_text_redo;    /* OCR a PDF that has a text layer again (else
+                           * refuse it) */
+    int pdf_dpi;          /* resolution PDF pages are rendered at */
 } pm_profile_t;
 
 /* Default name of the marker that completes a folder batch. */

@@ -668,9 +668,10 @@ static void list_pages(build_t *c)
     if (c->b->nfiles > 0)
         c->oom |= sort_files(c->b) != 0;
     else
-        problem(c, hint_layout,
-                "no page images (TIFF, PNG, JPEG, JPEG 2000 or BMP) in the "
-                "batch folder");
+        problem(
+            c, hint_layout,
+            "no page images (TIFF, PNG, JPEG, JPEG 2000, BMP or PDF) in the "
+            "batch folder");
 }
 
 /* The work order from the name, unless batch.ini gave one. */

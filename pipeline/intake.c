@@ -243,8 +243,8 @@ static const char what_swapped[] =
     "move it back into the hot folder.";
 static const char what_unreadable[] =
     "Scan or export the files named above again (each must be a TIFF, PNG, "
-    "JPEG, JPEG 2000 or BMP image) and move the batch back into the hot "
-    "folder.";
+    "JPEG, JPEG 2000 or BMP image, or a PDF) and move the batch back into "
+    "the hot folder.";
 
 /* One line for a page that is not the file the scan listed; PM_ENOMEM. */
 static int swapped_line(char **problems, const char *name, int err)
@@ -312,7 +312,7 @@ static int not_an_image(char **problems, const char *name, const magic_t *m)
     text[n] = '\0';
     return add_line(problems,
                     "'%s': not a supported image: it starts with %s (\"%s\"), "
-                    "which is not TIFF, PNG, JPEG, JPEG 2000 or BMP",
+                    "which is not TIFF, PNG, JPEG, JPEG 2000, BMP or PDF",
                     name, hex, text);
 }
 

@@ -687,7 +687,7 @@ int pm_image_name(const char *name)
 {
     static const char *const exts[] = {
         ".tif", ".tiff", ".png", ".jpg", ".jpeg", ".jp2", ".j2k",
-        ".jpf", ".bmp",  ".pnm", ".pgm", ".ppm",  ".pbm",
+        ".jpf", ".bmp",  ".pnm", ".pgm", ".ppm",  ".pbm", ".pdf",
     };
     const char *dot = strrchr(name, '.');
 

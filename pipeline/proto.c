@@ -134,7 +134,7 @@ static json_t *profile_json(const pm_profile_t *p)
 {
     return json_pack(
         "{s:s, s:s, s:b, s:i, s:b, s:f, s:b, s:f, s:f, s:f, s:s, s:s, s:i, "
-        "s:i, s:i, s:I}",
+        "s:i, s:i, s:I, s:b, s:i}",
         "name", p->name, "languages", p->languages, "ocr", p->ocr, "ocr_psm",
         p->ocr_psm, "orient", p->orient, "orient_min_confidence",
         p->orient_min_confidence, "deskew", p->deskew, "deskew_max_angle",
@@ -143,7 +143,8 @@ static json_t *profile_json(const pm_profile_t *p)
         pm_color_mode_name(p->color_mode), "gray_codec",
         pm_gray_codec_name(p->gray_codec), "jpeg_quality", p->jpeg_quality,
         "jp2_quality", p->jp2_quality, "fallback_dpi", p->fallback_dpi,
-        "max_pixels", (json_int_t)p->max_pixels);
+        "max_pixels", (json_int_t)p->max_pixels, "pdf_text_redo",
+        p->pdf_text_redo, "pdf_dpi", p->pdf_dpi);
 }
 
 static json_t *stage_json(const pm_stage_ms_t *ms)
@@ -401,6 +402,8 @@ static void read_profile(reader_t *rd, json_t *o, pm_profile_t *p)
     p->jp2_quality = (int)get_int(rd, o, "jp2_quality");
     p->fallback_dpi = (int)get_int(rd, o, "fallback_dpi");
     p->max_pixels = get_int(rd, o, "max_pixels");
+    p->pdf_text_redo = get_bool(rd, o, "pdf_text_redo");
+    p->pdf_dpi = (int)get_int(rd, o, "pdf_dpi");
 }
 
 static void read_stage_ms(reader_t *rd, json_t *o, pm_stage_ms_t *ms)

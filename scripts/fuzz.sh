@@ -6,9 +6,10 @@
 #   scripts/fuzz.sh --regress [TARGET] replay the seeds and every input in
 #                                      tests/fuzz/regress/TARGET (no fuzzing)
 #
-# TARGET is one of: proto config image batch. Seeds come from ../shared/data
-# (images), config/pagemill.ini.sample and tests/fuzz/seeds/TARGET; new
-# corpus entries go to build-fuzz/corpus/TARGET (kept between runs). A crash
+# TARGET is one of: proto config image pdf batch. Seeds come from
+# ../shared/data (images; PDFs, the qpdf fuzz reproducers included),
+# config/pagemill.ini.sample and tests/fuzz/seeds/TARGET; new corpus
+# entries go to build-fuzz/corpus/TARGET (kept between runs). A crash
 # leaves its input in build-fuzz/crashes/TARGET/: copy it into
 # tests/fuzz/regress/TARGET/ with the fix, so --regress replays it forever.
 # Exit status: 0 when no crash, leak or timeout was found.
@@ -17,7 +18,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 BUILD=${PM_FUZZ_BUILD:-$ROOT/build-fuzz}
 DATA=${PM_SHARED_DATA:-$ROOT/../shared/data}
-TARGETS=(proto config image batch)
+TARGETS=(proto config image pdf batch)
 
 die() {
     echo "fuzz.sh: $*" >&2
@@ -25,7 +26,7 @@ die() {
 }
 
 usage() {
-    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 build() {
@@ -53,6 +54,16 @@ seeds() {
             -o -iname '*.jpeg' -o -iname '*.bmp' -o -iname '*.ppm' \
             -o -iname '*.jp2' -o -iname '*.pnm' \) -print0)
         ;;
+    pdf)
+        [[ -d $DATA ]] || die "no test data at $DATA (../shared/data)"
+        # every PDF under 300 kB: scanner PDFs, OCRmyPDF's odd files, the
+        # qpdf fuzz reproducers (listed as pdf in the manifest)
+        while IFS= read -r f; do
+            [[ $(stat -c %s "$DATA/$f") -lt 300000 ]] || continue
+            ln -sf "$DATA/$f" "$dir/$(sha256sum <"$DATA/$f" | cut -c1-16)"
+        done < <(awk -F'\t' 'NR > 1 && $9 == "pdf" { print $6 }' \
+            "$DATA/MANIFEST.tsv")
+        ;;
     config) cp -f config/pagemill.ini.sample "$dir/sample.ini" ;;
     esac
 }
@@ -61,7 +72,7 @@ seeds() {
 opts() {
     local -a o=(-rss_limit_mb=2560 -timeout=30 -detect_leaks=1)
     case $1 in
-    image) o+=(-max_len=400000) ;;
+    image | pdf) o+=(-max_len=400000) ;;
     *) o+=(-max_len=8192) ;;
     esac
     [[ -f tests/fuzz/$1.dict ]] && o+=(-dict="tests/fuzz/$1.dict")

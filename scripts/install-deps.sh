@@ -21,12 +21,14 @@ PACKAGES=(
     libsqlite3-dev libuv1-dev libjansson-dev libinih-dev libcmocka-dev
     libqpdf-dev libjpeg-dev libpng-dev libopenjp2-7-dev libssl-dev
     libcairo2-dev libfontconfig-dev
+    # PDF input: pages that are not one scanned image are rendered
+    libpoppler-glib-dev
     # OCR data and colour profile for PDF/A
     tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd icc-profiles-free
     # invoice PDFs: the font cairo draws them in
     fonts-dejavu-core
     # PDF checks in tests, peers in benchmarks
-    poppler-utils qpdf ocrmypdf time
+    poppler-utils qpdf ocrmypdf time img2pdf
     # benchmark tooling: the sqlite3 shell fills the billing benchmark's
     # catalog; jq reads pagemill's JSON (bench-service, bench-billing)
     sqlite3 jq

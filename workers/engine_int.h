@@ -17,6 +17,10 @@ struct pm_engine {
     TessBaseAPI *osd; /* initialised with "osd", or NULL */
     int osd_failed;   /* osd.traineddata could not be loaded */
     char errmsg[1024];
+    /* The JPEG stream of the PDF page last decoded natively (pdf.c), for
+     * the encode stage to keep byte for byte; NULL for any other page. */
+    unsigned char *pdf_jpeg;
+    size_t pdf_jpeg_len;
 };
 
 /* The last message Leptonica or libtiff printed in this process (empty if
@@ -42,6 +46,38 @@ int pm__page_open(const char *path);
  * detail on `eng`: PM_ECHANGED when the digest differs. */
 int pm__page_verify(pm_engine_t *eng, const char *path, const char *sha256,
                     int *memfd);
+
+/* Refuses, from its size alone, an image of w x h pixels: over
+ * `max_pixels`, or a shape no scanner makes (load.c). 0, or an error
+ * naming `path` and `what` ("frame 2", "page 2") on `eng`. */
+int pm__load_check_dims(pm_engine_t *eng, const char *path, const char *what,
+                        long long w, long long h, long long max_pixels);
+
+/* ---- PDF input (pdf.c) ---- */
+
+/* True when the first n bytes of a file are a PDF's ("%PDF-"). */
+int pm__pdf_magic(const unsigned char *b, size_t n);
+
+/* The pages of the PDF `path` (opened with pm__page_open). 0 and
+ * *npages >= 1; PM_ECORRUPT for a damaged or empty file, PM_EUNSUPP for an
+ * encrypted one, PM_ETOOBIG for one over the size limit, with the detail
+ * naming the file on `eng`. */
+int pm__pdf_count(pm_engine_t *eng, const char *path, int *npages);
+
+/*
+ * Decodes page `page` (0-based) of the PDF `path`: a page that is one
+ * image covering it at the image's own resolution (CCITT and JPEG streams
+ * as they are, Flate and the like decoded), any other page rendered with
+ * poppler at p->pdf_dpi. Refuses a PDF with a text layer unless
+ * p->pdf_text_redo. Checks sizes against p->max_pixels before any pixel
+ * buffer exists. On success *out (caller owns) carries the resolution,
+ * and eng->pdf_jpeg the JPEG stream when it may be kept as it is.
+ */
+int pm__pdf_load(pm_engine_t *eng, const char *path, int page,
+                 const pm_profile_t *p, struct Pix **out);
+
+/* Releases eng->pdf_jpeg. */
+void pm__pdf_forget(pm_engine_t *eng);
 
 /* Milliseconds since `t0` (pm_now_ms). */
 double pm__since(double t0);

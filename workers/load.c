@@ -61,6 +61,7 @@ typedef enum {
     FMT_JP2,
     FMT_BMP,
     FMT_PNM,
+    FMT_PDF,
 } fmt_t;
 
 /* Classifies the first bytes of a file. Our own check rather than
@@ -89,13 +90,15 @@ static fmt_t fmt_from_magic(const unsigned char *b, size_t n)
         return FMT_BMP;
     if (n >= 2 && b[0] == 'P' && b[1] >= '1' && b[1] <= '7')
         return FMT_PNM;
+    if (pm__pdf_magic(b, n))
+        return FMT_PDF;
     return FMT_UNKNOWN;
 }
 
 static const char *fmt_name(fmt_t f)
 {
     static const char *const names[] = {"unknown",   "TIFF", "PNG", "JPEG",
-                                        "JPEG 2000", "BMP",  "PNM"};
+                                        "JPEG 2000", "BMP",  "PNM", "PDF"};
 
     return (unsigned)f < sizeof(names) / sizeof(names[0]) ? names[f] : "?";
 }
@@ -179,7 +182,7 @@ static int sniff(pm_engine_t *eng, const char *path, fmt_t *format)
     if (*format == FMT_UNKNOWN)
         return pm__engine_fail(eng, PM_EUNSUPP,
                                "%s: not a supported image (TIFF, PNG, JPEG, "
-                               "JPEG 2000, BMP, PNM)",
+                               "JPEG 2000, BMP, PNM, PDF)",
                                path);
     return 0;
 }
@@ -275,6 +278,8 @@ static int count_frames(pm_engine_t *eng, const char *path, fmt_t *format,
         return err;
     if (*format == FMT_TIFF)
         return tiff_count(eng, path, nframes);
+    if (*format == FMT_PDF)
+        return pm__pdf_count(eng, path, nframes);
     *nframes = 1;
     return 0;
 }
@@ -286,6 +291,8 @@ static int no_such_frame(pm_engine_t *eng, const char *path, fmt_t format,
     int nframes = 1, err;
 
     if (format == FMT_TIFF && (err = tiff_count(eng, path, &nframes)) != 0)
+        return err;
+    if (format == FMT_PDF && (err = pm__pdf_count(eng, path, &nframes)) != 0)
         return err;
     return pm__engine_fail(eng, PM_EINVAL,
                            "%s frame %d: no such frame, file has %d", path,
@@ -684,6 +691,8 @@ static const char *res_tag_name(fmt_t f)
         return "JFIF density";
     case FMT_BMP:
         return "pixels-per-metre fields";
+    case FMT_PDF:
+        return "pixels over the page size";
     default:
         return "resolution";
     }
@@ -746,22 +755,31 @@ static int fix_resolution(const char *path, int frame, fmt_t format,
     return 1;
 }
 
-/* Refuses, from the header's size, pages no scanner makes. */
-static int check_shape(pm_engine_t *eng, const char *path, int frame,
-                       long long w, long long h)
+int pm__load_check_dims(pm_engine_t *eng, const char *path, const char *what,
+                        long long w, long long h, long long max_pixels)
 {
     long long shorter = w < h ? w : h, longer = w < h ? h : w;
 
+    if (w <= 0 || h <= 0)
+        return pm__engine_fail(eng, PM_ECORRUPT,
+                               "%s %s: image has no pixels (%lldx%lld)", path,
+                               what, w, h);
+    if (w > max_pixels / h) /* w * h > max_pixels, without overflow */
+        return pm__engine_fail(eng, PM_ETOOBIG,
+                               "%s %s: %lldx%lld pixels exceeds the "
+                               "limit of %lld pixels; not decoded",
+                               path, what, w, h, max_pixels);
+    /* Pages no scanner makes. */
     if (shorter < MIN_SIDE_PX)
         return pm__engine_fail(eng, PM_EUNSUPP,
-                               "%s frame %d: %lldx%lld pixels is too small "
+                               "%s %s: %lldx%lld pixels is too small "
                                "for a page (at least %d pixels a side)",
-                               path, frame + 1, w, h, MIN_SIDE_PX);
+                               path, what, w, h, MIN_SIDE_PX);
     if (longer > MAX_ASPECT * shorter)
         return pm__engine_fail(eng, PM_ETOOBIG,
-                               "%s frame %d: %lldx%lld pixels is 1:%.1f, "
+                               "%s %s: %lldx%lld pixels is 1:%.1f, "
                                "not a page (limit 1:%d); not decoded",
-                               path, frame + 1, w, h, (double)longer / shorter,
+                               path, what, w, h, (double)longer / shorter,
                                MAX_ASPECT);
     return 0;
 }
@@ -783,19 +801,44 @@ static int check_page_size(pm_engine_t *eng, const char *path, int frame,
                            MAX_PAGE_IN);
 }
 
+/* A PDF page (pdf.c), with the resolution and page size rules of every
+ * page. */
+static int pdf_page(pm_engine_t *eng, const char *path, int page,
+                    const pm_profile_t *p, PIX **out, int *dpi_fallback)
+{
+    PIX *pix = NULL;
+    int err = pm__pdf_load(eng, path, page, p, &pix);
+
+    if (err)
+        return err;
+    *dpi_fallback = fix_resolution(path, page, FMT_PDF, p, pix);
+    err = check_page_size(eng, path, page, pix);
+    if (err) {
+        pm__pdf_forget(eng);
+        pixDestroy(&pix);
+        return err;
+    }
+    *out = pix;
+    return 0;
+}
+
 int pm_load_page(pm_engine_t *eng, const char *path, int frame,
                  const pm_profile_t *p, PIX **out, int *dpi_fallback)
 {
     fmt_t format;
     long long w = 0, h = 0;
     int nframes, tiled, orient, fallback, err;
+    char what[32];
     PIX *pix;
 
     *out = NULL;
     *dpi_fallback = 0;
+    pm__pdf_forget(eng);
     err = sniff(eng, path, &format);
     if (err)
         return err;
+    if (format == FMT_PDF)
+        return pdf_page(eng, path, frame, p, out, dpi_fallback);
     /* Frames are not counted up front: in an N-page TIFF that walks all N
      * directories for every page. Only a frame that cannot be reached is
      * worth the count, for the message. */
@@ -811,16 +854,8 @@ int pm_load_page(pm_engine_t *eng, const char *path, int frame,
     }
     if (err)
         return err;
-    if (w <= 0 || h <= 0)
-        return pm__engine_fail(eng, PM_ECORRUPT,
-                               "%s frame %d: image has no pixels (%lldx%lld)",
-                               path, frame + 1, w, h);
-    if (w > p->max_pixels / h) /* w * h > max_pixels, without overflow */
-        return pm__engine_fail(eng, PM_ETOOBIG,
-                               "%s frame %d: %lldx%lld pixels exceeds the "
-                               "limit of %lld pixels; not decoded",
-                               path, frame + 1, w, h, p->max_pixels);
-    err = check_shape(eng, path, frame, w, h);
+    snprintf(what, sizeof(what), "frame %d", frame + 1);
+    err = pm__load_check_dims(eng, path, what, w, h, p->max_pixels);
     if (err)
         return err;
     pix = decode(eng, path, format, frame, tiled, orient);

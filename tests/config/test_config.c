@@ -614,6 +614,45 @@ static void bad_max_attempts_is_refused(void **state)
     t_tmpdir_cleanup();
 }
 
+/* pdf_text and pdf_dpi: defaults, values, and bad values named. */
+static void pdf_options(void **state)
+{
+    const pm_profile_t *p;
+    pm_config_t *cfg = NULL;
+    const char *dir, *path;
+    char *errors = NULL;
+
+    (void)state;
+    dir = t_tmpdir();
+    path = write_conf(dir, "pdf.ini",
+                      "[profile plain]\nlanguages = eng\n"
+                      "[profile again]\npdf_text = redo\npdf_dpi = 150\n");
+    assert_int_equal(pm_config_load(path, &cfg, &errors), 0);
+    p = pm_config_profile(cfg, "plain");
+    assert_non_null(p);
+    assert_int_equal(p->pdf_text_redo, 0);
+    assert_int_equal(p->pdf_dpi, 300);
+    p = pm_config_profile(cfg, "again");
+    assert_non_null(p);
+    assert_int_equal(p->pdf_text_redo, 1);
+    assert_int_equal(p->pdf_dpi, 150);
+    pm_config_free(cfg);
+    pm_free(errors);
+    errors = load_broken(dir,
+                         "[profile x]\n"        /* 1 */
+                         "pdf_text = yes\n"     /* 2: not refuse/redo */
+                         "pdf_dpi = 71\n"       /* 3: below 72 */
+                         "pdf_dpi = 1201\n"     /* 4: above 1200 */
+                         "pdf_text = refuse\n", /* 5: fine */
+                         3);
+    expect_error(errors, conf_path, 2, "profile x", "pdf_text");
+    expect_error(errors, conf_path, 3, "profile x", "pdf_dpi");
+    expect_error(errors, conf_path, 4, "profile x", "pdf_dpi");
+    assert_non_null(strstr(errors, "expected refuse or redo, got 'yes'"));
+    pm_free(errors);
+    t_tmpdir_cleanup();
+}
+
 static void billing_section_and_bill_blank(void **state)
 {
     pm_config_t *cfg = NULL;
@@ -936,6 +975,7 @@ int main(void)
         cmocka_unit_test(long_profile_names_are_refused),
         cmocka_unit_test(empty_file_gives_defaults),
         cmocka_unit_test(profile_defaults_are_sane),
+        cmocka_unit_test(pdf_options),
         cmocka_unit_test(names_parse_both_ways),
         cmocka_unit_test(long_lines_keep_line_numbers),
         cmocka_unit_test(valid_hot_folders_load),
