@@ -243,8 +243,8 @@ static const char *hot_path(const sv_fx_t *f, const char *name, char *buf)
 }
 
 /* A root with hot folders scans (marker batch.ini), settle (marker none,
- * 2 s settle time) and hold (holds unknown work orders), account ACME and
- * work order WO-1. */
+ * 5 s settle time: a loaded machine may stall the writer for seconds) and hold
+ * (holds unknown work orders), account ACME and work order WO-1. */
 static int setup(void **state)
 {
     sv_fx_t *f = pm_calloc(1, sizeof(*f));
@@ -258,7 +258,7 @@ static int setup(void **state)
         goto fail;
     snprintf(extra, sizeof(extra),
              "\n[hotfolder settle]\npath = %s\nmarker = none\n"
-             "settle_seconds = 2\n\n"
+             "settle_seconds = 5\n\n"
              "[hotfolder hold]\npath = %s\nhold_unknown = yes\n",
              settle, hold);
     if (sv_write_config(f, PAGE_TIMEOUT, extra) != 0)
@@ -341,7 +341,7 @@ static void settle_mode_waits_until_quiet(void **state)
 
         assert_int_equal(fwrite(buf + off, 1, n, fp), n);
         fflush(fp);
-        sv_nap_ms(600); /* under settle_seconds = 2: never quiet long enough */
+        sv_nap_ms(600); /* under settle_seconds = 5: never quiet long enough */
         assert_true(t_exists(dir));
         assert_null(sv_find_job(f, "WO-1_slow"));
     }
