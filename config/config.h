@@ -13,7 +13,12 @@
 #include <stddef.h>
 
 #define PM_PROFILE_NAME_MAX 64
-#define PM_LANGS_MAX        64
+
+/* Default review_below_confidence: a read page whose mean word confidence
+ * is below this is flagged for review (docs/architecture.md, "Review
+ * flags", has the pages it was measured on). */
+#define PM_REVIEW_BELOW_CONFIDENCE 60.0
+#define PM_LANGS_MAX               64
 
 typedef enum {
     PM_COLOR_AUTO = 0, /* keep bitonal/gray/colour as scanned */
@@ -45,6 +50,9 @@ typedef struct pm_profile {
     int fallback_dpi;     /* when the file's resolution is missing/absurd */
     long long max_pixels; /* refuse larger images before decoding */
     int bill_blank;       /* blank pages are billable */
+    double review_below_confidence; /* flag a read page for review whose
+                                     * mean word confidence is below this
+                                     * (0: never for confidence) */
 } pm_profile_t;
 
 /* Default name of the marker that completes a folder batch. */

@@ -195,6 +195,29 @@ static void metrics_from(const pm_page_result_t *r, pm_page_metrics_t *m)
     m->image = r->image;
     m->text_pdf = r->text_pdf;
     m->text = r->text;
+    m->review = r->review;
+    m->orient_method = r->orient_method != PM_ORIENT_UNKNOWN
+                           ? pm_orient_method_name(r->orient_method)
+                           : NULL;
+}
+
+/* Flags page result `r` of job `job` for review under the job's profile
+ * (pm_review_reason): r->review is set, or left NULL. 0 or PM_ENOMEM. */
+int pm__sched_review(pm__serve_t *s, int64_t job, pm_page_result_t *r)
+{
+    const pm_profile_t *p = NULL;
+    pm_job_t j = {0};
+    char why[256];
+
+    if (pm_job_get(s->cat, job, &j) == 0)
+        p = pm_config_profile(s->cfg, j.profile ? j.profile : "default");
+    pm_job_cleanup(&j);
+    pm_free(r->review);
+    r->review = NULL;
+    if (p == NULL || !pm_review_reason(p, r, why, sizeof(why)))
+        return 0;
+    r->review = pm_strdup(why);
+    return r->review != NULL ? 0 : PM_ENOMEM;
 }
 
 /* Records a failed attempt of a page; the catalog requeues or fails it
@@ -390,7 +413,9 @@ static int page_done(pm__serve_t *s, pm__inflight_t *e, const pm_proto_msg_t *m,
                      const char *why)
 {
     const pm_page_result_t *r;
+    pm_page_result_t rr;
     pm_page_metrics_t pm;
+    char *evidence;
     int err;
 
     if (m != NULL && m->type == PM_MSG_PAGE_RESULT && !m->result.ok &&
@@ -417,10 +442,17 @@ static int page_done(pm__serve_t *s, pm__inflight_t *e, const pm_proto_msg_t *m,
         }
         return 0;
     }
-    r = &m->result;
+    rr = m->result; /* borrowed, but for its review reason */
+    rr.review = NULL;
+    r = &rr;
+    pm__sched_review(s, e->job, &rr);
     metrics_from(r, &pm);
+    evidence = pm_orient_evidence_text(r);
+    pm.orient_evidence = evidence;
     err = pm_task_complete(s->cat, e->task, e->attempt, &pm, pm__serve_now());
+    pm_free(evidence);
     if (pm__space_err(err)) {
+        pm_free(rr.review);
         park(s, e, s->catalog_path); /* done again once it has room */
         return 1;
     } else if (err == PM_ESTALE)
@@ -430,10 +462,13 @@ static int page_done(pm__serve_t *s, pm__inflight_t *e, const pm_proto_msg_t *m,
         pm_log(PM_LOG_ERROR, "sched", "job=%lld page=%d: catalog: %s",
                (long long)e->job, e->page, pm_catalog_errmsg(s->cat));
     else
-        pm_log(PM_LOG_INFO, "sched",
-               "job=%lld page=%d done (attempt %d): %d words, %s%.0f ms",
+        pm_log(r->review ? PM_LOG_WARN : PM_LOG_INFO, "sched",
+               "job=%lld page=%d done (attempt %d): %d words, %s%.0f ms%s%s",
                (long long)e->job, e->page, e->attempt, r->words,
-               r->blank ? "blank, " : "", r->ms.total);
+               r->blank ? "blank, " : "", r->ms.total,
+               r->review ? "; flagged for review: " : "",
+               r->review ? r->review : "");
+    pm_free(rr.review);
     return 0;
 }
 
@@ -533,8 +568,11 @@ static int result_from_task(pm_page_result_t *r, const pm_task_t *t)
     r->image = t->image ? pm_strdup(t->image) : NULL;
     r->text_pdf = t->text_pdf ? pm_strdup(t->text_pdf) : NULL;
     r->text = t->text ? pm_strdup(t->text) : NULL;
+    r->review = t->review ? pm_strdup(t->review) : NULL;
+    pm_orient_evidence_parse(r, t->orient_method, t->orient_evidence);
     if (r->src == NULL || (t->error && !r->error) || (t->image && !r->image) ||
-        (t->text_pdf && !r->text_pdf) || (t->text && !r->text))
+        (t->text_pdf && !r->text_pdf) || (t->text && !r->text) ||
+        (t->review && !r->review))
         return PM_ENOMEM;
     return 0;
 }

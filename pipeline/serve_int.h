@@ -160,6 +160,11 @@ void pm__sched_stop(pm__serve_t *s);
  * draining). */
 void pm__sched_run(pm__serve_t *s);
 
+/* Sets r->review (freeing what it held) when page result `r` of job `job`
+ * needs a person's look under the job's profile (pm_review_reason), else
+ * NULL. 0 or PM_ENOMEM. */
+int pm__sched_review(pm__serve_t *s, int64_t job, pm_page_result_t *r);
+
 /* The pool's result callback (arg is the serve). */
 void pm__sched_on_done(void *arg, long long task, const pm_proto_msg_t *m,
                        const char *why);
