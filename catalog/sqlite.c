@@ -337,10 +337,10 @@ static const char *const migration_4[] = {
     NULL,
 };
 
-/* Migration n is migrations[n - 1]. Append; never edit a shipped one. */
+/* Migration n is migrations[n - 1]. Append; never edit a shipped one.
+ * Migration 5 (review flags, replaced pages) is in review.c. */
 static const char *const *const migrations[] = {
-    migration_1, migration_2,     migration_3,
-    migration_4, pm__migration_5, /* review.c: review flags, replaced pages */
+    migration_1, migration_2, migration_3, migration_4, pm__migration_5,
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
