@@ -127,6 +127,21 @@ static int submit_page(pm__serve_t *s, char *why, size_t size)
     return 0;
 }
 
+/* 1 with why when the job is no longer done (cancelled since the
+ * request): the request fails rather than wait for ever. */
+static int job_not_done(pm__serve_t *s, char *why, size_t size)
+{
+    pm_job_t j = {0};
+    int err = pm_job_get(s->cat, s->replace->r.job, &j), bad;
+
+    bad = err == 0 && j.state != PM_JOB_DONE;
+    if (bad)
+        snprintf(why, size, "job %lld is %s, no longer done", (long long)j.id,
+                 pm_job_state_name(j.state));
+    pm_job_cleanup(&j);
+    return bad;
+}
+
 void pm__replace_run(pm__serve_t *s)
 {
     pm__replace_t *x;
@@ -152,7 +167,7 @@ void pm__replace_run(pm__serve_t *s)
     gmtime_r(&now, &tm);
     strftime(x->stamp, sizeof(x->stamp), "%Y%m%dT%H%M%SZ", &tm);
     s->replace = x;
-    if (submit_page(s, why, sizeof(why)) != 0)
+    if (job_not_done(s, why, sizeof(why)) || submit_page(s, why, sizeof(why)))
         replace_failed(s, why);
 }
 
@@ -280,12 +295,17 @@ static void record_done(pm__serve_t *s, const char *sha, int pdf_pages)
                             pm__serve_now());
     if (err != 0) {
         pm_log(PM_LOG_ERROR, "replace",
-               "job=%lld page=%d: published, but the catalog: %s (the "
-               "request stays pending and is done again)",
-               (long long)x->r.job, x->r.page, pm_catalog_errmsg(s->cat));
+               "job=%lld page=%d: published, but the catalog: %s%s",
+               (long long)x->r.job, x->r.page, pm_catalog_errmsg(s->cat),
+               err == PM_EINVAL || err == PM_ESTALE
+                   ? ""
+                   : " (the request stays pending and is done again)");
         if (kept != NULL && rename(kept, x->r.old_src) != 0)
             pm_log(PM_LOG_ERROR, "replace", "cannot move %s back to %s: %s",
                    kept, x->r.old_src, strerror(errno));
+        if (err == PM_EINVAL) /* the job is no longer done */
+            pm_replace_fail(s->cat, &x->r, pm_catalog_errmsg(s->cat),
+                            pm__serve_now());
     } else {
         pm_log(PM_LOG_INFO, "replace",
                "job=%lld page=%d replaced: %d words%s%s; published (PDF "
