@@ -1417,7 +1417,9 @@ static int parse_args(cli_t *c, int argc, char **argv)
     if (c->cmd->arg != NULL && c->arg == NULL)
         return cli_usage_error(c, "missing %s", c->cmd->arg);
     if (c->cmd->arg != NULL && strchr(c->cmd->arg, ' ') && c->extra[1] == NULL)
-        return cli_usage_error(c, "missing %s", strchr(c->cmd->arg, ' ') + 1);
+        return cli_usage_error(c, "missing %s",
+                               c->extra[0] ? strrchr(c->cmd->arg, ' ') + 1
+                                           : strchr(c->cmd->arg, ' ') + 1);
     if (c->cmd->arg == NULL && c->arg != NULL)
         return cli_usage_error(c, "unexpected argument '%s'", c->arg);
     if (optind < argc)

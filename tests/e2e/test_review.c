@@ -249,6 +249,11 @@ static void assert_refusals(const sv_fx_t *f, long long id, long long held)
 {
     char args[1200], link[600], text[600];
 
+    snprintf(args, sizeof(args), "job replace-page %lld 2", id);
+    refused(f, args, "missing FILE");
+    snprintf(args, sizeof(args), "job replace-page %lld two %s", id,
+             t_data(RESCAN_PAGE));
+    refused(f, args, "not a page number");
     snprintf(args, sizeof(args), "job replace-page %lld 2 %s", held,
              t_data(RESCAN_PAGE));
     refused(f, args, "only a done job's page can be replaced");
