@@ -184,7 +184,7 @@ int pm_review_jobs(pm_catalog_t *cat, pm_review_job_t **out, size_t *n)
     sqlite3_stmt *st;
     pm_review_job_t *v = NULL, *grown;
     size_t count = 0;
-    int err, rc;
+    int err, rc = SQLITE_DONE;
 
     *out = NULL;
     *n = 0;
@@ -193,10 +193,11 @@ int pm_review_jobs(pm_catalog_t *cat, pm_review_job_t **out, size_t *n)
                   "a.code FROM work_orders w JOIN accounts a ON a.id = "
                   "w.account_id WHERE w.number = j.workorder)), j.state, "
                   "count(*), group_concat('page ' || t.page || ': ' || "
-                  "t.review, '; ') FROM (SELECT * FROM page_tasks ORDER BY "
-                  "job, page) t JOIN jobs j ON j.id = t.job WHERE t.review "
-                  "IS NOT NULL AND t.state = 'done' AND j.state != "
-                  "'cancelled' GROUP BY j.id ORDER BY j.id",
+                  "t.review, '; ') FROM (SELECT job, page, state, review "
+                  "FROM page_tasks WHERE review IS NOT NULL ORDER BY job, "
+                  "page) t JOIN jobs j ON j.id = t.job WHERE t.state = "
+                  "'done' AND j.state != 'cancelled' GROUP BY j.id ORDER "
+                  "BY j.id",
                   &st);
     while (err == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         grown = pm_realloc(v, (count + 1) * sizeof(*v));

@@ -16,6 +16,12 @@
 
 #define LEASE 60
 #define T0    1000000
+#define JAN15 1768435200 /* 2026-01-15T00:00:00Z */
+#define FEB2  1769990400 /* 2026-02-02T00:00:00Z */
+
+/* "Now" for the queue and the finish of done_job. */
+static int64_t now_s = T0;
+
 #define SHA_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 #define SHA_N "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee"
 #define SHA_P "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
@@ -75,12 +81,12 @@ static void complete_all(pm_catalog_t *cat, int n, int flag)
                                    "{\"orient_read\":[1,2,3,4]}"};
         pm_task_t t;
 
-        assert_int_equal(pm_task_claim(cat, "w1", LEASE, T0, &t), 0);
+        assert_int_equal(pm_task_claim(cat, "w1", LEASE, now_s, &t), 0);
         if (t.page == flag) {
             m.review = "mean OCR confidence 30 is below 60";
             m.confidence = 30;
         }
-        assert_int_equal(pm_task_complete(cat, t.id, t.attempts, &m, T0), 0);
+        assert_int_equal(pm_task_complete(cat, t.id, t.attempts, &m, now_s), 0);
         pm_task_cleanup(&t);
     }
 }
@@ -92,10 +98,10 @@ static int64_t done_job(pm_catalog_t *cat, int n, int flag, char seed)
     size_t k = 0;
 
     complete_all(cat, n, flag);
-    assert_int_equal(pm_job_collect_finished(cat, T0, &ids, &k), 0);
+    assert_int_equal(pm_job_collect_finished(cat, now_s, &ids, &k), 0);
     pm_free(ids);
     assert_int_equal(
-        pm_job_finish_doc(cat, id, "/out/CITY/WO-1/job-1", SHA_P, n, T0), 0);
+        pm_job_finish_doc(cat, id, "/out/CITY/WO-1/job-1", SHA_P, n, now_s), 0);
     return id;
 }
 
@@ -232,6 +238,68 @@ static void finish_updates_page_and_pdf_not_billing(void **state)
     pm_catalog_close(cat);
 }
 
+/* Sum of the month's billed pages and cents, as a report shows them. */
+static void month_bill(pm_catalog_t *cat, int64_t *pages, int64_t *cents)
+{
+    pm_billing_line_t *v;
+    size_t n;
+
+    *pages = *cents = 0;
+    assert_int_equal(
+        pm_billing_lines(cat, "2026-01", "2026-01", NULL, NULL, &v, &n), 0);
+    for (size_t i = 0; i < n; i++) {
+        *pages += v[i].billable_pages;
+        *cents += v[i].amount_cents;
+    }
+    pm_billing_line_list_free(v, n);
+}
+
+/* Replaces page `page` of job `id` with a rescan that reads as blank;
+ * the month's billed pages and cents stay p0 and c0. */
+static void replace_blank(pm_catalog_t *cat, int64_t id, int page, int64_t t)
+{
+    pm_page_metrics_t m = {.words = 0, .confidence = 0, .blank = 1};
+    int64_t req, p0, c0, p1, c1;
+    pm_replacement_t r;
+
+    month_bill(cat, &p0, &c0);
+    assert_int_equal(p0, 3);
+    assert_int_equal(pm_replace_request(cat, id, page, "/spool/job-1/r.tif",
+                                        SHA_N, "cli:jane", t, &req),
+                     0);
+    assert_int_equal(pm_replace_next(cat, &r), 0);
+    assert_int_equal(pm_replace_finish(cat, &r, &m, SHA_A, 3, NULL, t), 0);
+    pm_replacement_cleanup(&r);
+    month_bill(cat, &p1, &c1);
+    assert_int_equal(p1, p0);
+    assert_int_equal(c1, c0);
+}
+
+/* The page stays billed as it was, even when the rescan reads as blank,
+ * in the open month and once it is closed. */
+static void billing_stays_as_it_was(void **state)
+{
+    pm_catalog_t *cat = open_mem();
+    pm_fee_t fee = {.code = (char *)"STD", .unit_price_mc = 8125};
+    int64_t id, fid, *blockers = NULL;
+    size_t nb = 0;
+
+    (void)state;
+    fee.effective_from = JAN15 - 86400 * 14;
+    assert_int_equal(pm_fee_add(cat, &fee, "cli:test", JAN15, &fid), 0);
+    assert_int_equal(pm_workorder_set_fee(cat, "WO-1", "STD", "cli:test"), 0);
+    now_s = JAN15;
+    id = done_job(cat, 3, 2, 'f');
+    now_s = T0;
+    replace_blank(cat, id, 2, JAN15 + 60); /* January still open */
+    if (pm_billing_close(cat, "2026-01", 0, "cli:test", FEB2, &blockers, &nb) !=
+        0)
+        fail_msg("close: %s", pm_catalog_errmsg(cat));
+    pm_free(blockers);
+    replace_blank(cat, id, 3, FEB2 + 60); /* January closed */
+    pm_catalog_close(cat);
+}
+
 static void failure_changes_nothing(void **state)
 {
     pm_catalog_t *cat = open_mem();
@@ -268,6 +336,7 @@ int main(void)
         cmocka_unit_test(flag_is_stored_and_listed),
         cmocka_unit_test(request_is_refused_when_wrong),
         cmocka_unit_test(finish_updates_page_and_pdf_not_billing),
+        cmocka_unit_test(billing_stays_as_it_was),
         cmocka_unit_test(failure_changes_nothing),
     };
 
