@@ -10,7 +10,9 @@
  * match the new file, the flag is cleared, the old original and the old
  * outputs are kept, and billing is the same before and after. Refusals:
  * a job not done, an unknown job, a page out of range, a missing file, a
- * symlink, an unsupported file and a multi-page file.
+ * symlink, an unsupported file and a multi-page file. With the service
+ * down the request waits for its next start; a coordinator killed in the
+ * middle of a replacement leaves it pending, and the restart does it once.
  */
 #include <errno.h>
 #include <signal.h>
@@ -382,12 +384,67 @@ static void replacement_waits_for_the_service(void **state)
     pm_free(txt);
 }
 
+/* How many events of `kind` job `id` has. */
+static int count_events(const sv_fx_t *f, long long id, const char *kind)
+{
+    json_t *show = job_show(f, id), *e;
+    size_t i;
+    int n = 0;
+
+    json_array_foreach(json_object_get(show, "events"), i, e)
+    {
+        n += strcmp(sv_jstr(e, "kind"), kind) == 0;
+    }
+    json_decref(show);
+    return n;
+}
+
+/* kill -9 of the coordinator while it replaces a page: the request stays
+ * pending, the next start does it, once; no temp folder is left. */
+static void coordinator_killed_mid_replacement(void **state)
+{
+    sv_fx_t *f = *state;
+    static const char *const pages[] = {GOOD_PAGE, BAD_PAGE};
+    char args[1200], *txt, *txt0, *bill0, *bill1, *out = NULL;
+    long long id;
+
+    t_require_data();
+    sv_start(f);
+    drop_files(f, "WO-1_a", pages, 2);
+    id = sv_wait_job(f, "WO-1_a", "done", DEADLINE_S);
+    bill0 = billing_report(f);
+    txt = out_file(f, id, "txt");
+    txt0 = t_slurp(txt);
+    snprintf(args, sizeof(args), "job replace-page %lld 2 %s", id,
+             t_data(RESCAN_PAGE));
+    sv_cli_ok(f, args);
+    sv_wait_log(f, "replacing it with", DEADLINE_S);
+    sv_stop(f, SIGKILL, DEADLINE_S);
+    assert_int_equal(count_events(f, id, "page.replaced"), 0);
+    sv_start(f);
+    wait_event(f, id, "page.replaced");
+    assert_replaced(f, id, txt0);
+    assert_int_equal(count_events(f, id, "page.replaced"), 1);
+    bill1 = billing_report(f);
+    assert_string_equal(bill1, bill0);
+    assert_int_equal(t_run(&out, "find '%s' -name '*.tmp'", f->out), 0);
+    assert_string_equal(out, "");
+    free(out);
+    assert_int_equal(sv_stop(f, SIGTERM, PAGE_TIMEOUT + 10), 0);
+    free(bill0);
+    free(bill1);
+    pm_free(txt0);
+    pm_free(txt);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(
             low_confidence_page_is_flagged_then_replaced, setup, teardown),
         cmocka_unit_test_setup_teardown(replacement_waits_for_the_service,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(coordinator_killed_mid_replacement,
                                         setup, teardown),
     };
 
