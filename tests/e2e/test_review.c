@@ -216,6 +216,23 @@ static int teardown(void **state)
     return rc;
 }
 
+/* The orientation decision's method and evidence are in the catalog
+ * (job show) and come back from it into the published report. */
+static void assert_orientation_kept(json_t *show, json_t *rep)
+{
+    for (size_t i = 0; i < 2; i++) {
+        json_t *t = json_array_get(json_object_get(show, "page_tasks"), i);
+        json_t *p = json_array_get(json_object_get(rep, "page_results"), i);
+        const char *method =
+            json_string_value(json_object_get(t, "orient_method"));
+
+        assert_non_null(method);
+        assert_string_equal(sv_jstr(p, "orient_method"), method);
+        assert_true(json_is_object(json_object_get(t, "orient_evidence")));
+        assert_true(json_is_array(json_object_get(p, "orient_read")));
+    }
+}
+
 /* The flags where a person sees them: catalog, report, show, lists. */
 static void assert_flagged(const sv_fx_t *f, long long id)
 {
@@ -228,6 +245,7 @@ static void assert_flagged(const sv_fx_t *f, long long id)
     assert_string_equal(report_review(rep, 2), why);
     assert_null(report_review(rep, 1));
     assert_int_equal(sv_jint(rep, "review_pages"), 1);
+    assert_orientation_kept(show, rep);
     list = sv_cli_json(f, "job list --review");
     assert_int_equal(json_array_size(list), 1);
     assert_int_equal(sv_jint(json_array_get(list, 0), "id"), id);
@@ -301,6 +319,7 @@ static void assert_replaced(const sv_fx_t *f, long long id, const char *txt0)
     assert_null(task_review(show, 2));
     assert_null(report_review(rep, 2));
     assert_int_equal(sv_jint(rep, "review_pages"), 0);
+    assert_orientation_kept(show, rep);
     assert_string_equal(sv_jstr(show, "state"), "done");
     list = sv_cli_json(f, "job list --review");
     assert_int_equal(json_array_size(list), 0);
