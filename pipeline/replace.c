@@ -222,15 +222,15 @@ int pm__replace_on_done(pm__serve_t *s, long long task, const pm_proto_msg_t *m,
     if (x == NULL || x->task == 0 || x->task != task)
         return 0;
     x->task = 0;
-    if (m == NULL && x->attempts < s->max_attempts && !s->draining) {
+    if (s->draining) {
+        replace_free(s); /* still pending: done at the next start */
+    } else if (m == NULL && x->attempts < s->max_attempts) {
         pm_log(PM_LOG_WARN, "replace",
                "job=%lld page=%d: page lost (%s); "
                "retrying",
                (long long)x->r.job, x->r.page, why);
         if (submit_page(s, buf, sizeof(buf)) != 0)
             replace_failed(s, buf);
-    } else if (m == NULL && s->draining) {
-        replace_free(s); /* still pending: done at the next start */
     } else if (m == NULL || m->type != PM_MSG_PAGE_RESULT || !m->result.ok) {
         snprintf(buf, sizeof(buf), "the rescan %s: %s", x->r.src,
                  m == NULL                       ? why
