@@ -196,7 +196,7 @@ static void finish_updates_page_and_pdf_not_billing(void **state)
                            .confidence = 93,
                            .kind = "gray",
                            .codec = "jpeg"};
-    pm_replacement_t r;
+    pm_replacement_t r, none;
     pm_job_t j0, j1;
     pm_task_t *t;
     size_t n;
@@ -229,7 +229,7 @@ static void finish_updates_page_and_pdf_not_billing(void **state)
     assert_int_equal(after, before);
     assert_int_equal(events_of(cat, id, "page.replaced"), 1);
     /* Done once: no longer pending. */
-    assert_int_equal(pm_replace_next(cat, &r), PM_ENOENT);
+    assert_int_equal(pm_replace_next(cat, &none), PM_ENOENT);
     assert_int_equal(pm_replace_finish(cat, &r, &m, SHA_A, 2, NULL, T0),
                      PM_ESTALE);
     pm_replacement_cleanup(&r);
