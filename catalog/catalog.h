@@ -283,8 +283,12 @@ typedef struct pm_page_metrics {
     double ms_decode, ms_orient, ms_deskew, ms_blank, ms_ocr, ms_encode,
         ms_total;
     const char *image, *text_pdf, *text; /* artifact paths */
-    int orient_osd;   /* Tesseract OSD decided the orientation */
-    int dpi_fallback; /* the file's resolution was missing or absurd */
+    int orient_osd;     /* Tesseract OSD decided the orientation */
+    int dpi_fallback;   /* the file's resolution was missing or absurd */
+    const char *review; /* why a person should look at the page, or NULL */
+    const char *orient_method;   /* how the orientation was decided, or
+                                  * NULL (pm_orient_method_name) */
+    const char *orient_evidence; /* its evidence, compact JSON, or NULL */
 } pm_page_metrics_t;
 
 typedef struct pm_task {
@@ -302,6 +306,7 @@ typedef struct pm_task {
     /* Filled for done pages (strings owned by the task): */
     pm_page_metrics_t m;
     char *kind, *codec, *image, *text_pdf, *text;
+    char *review, *orient_method, *orient_evidence;
     int64_t finished_at;
 } pm_task_t;
 
@@ -394,6 +399,91 @@ typedef struct pm_status {
 } pm_status_t;
 
 int pm_catalog_status(pm_catalog_t *cat, int64_t now, pm_status_t *out);
+
+/* ---- review flags and replaced pages (review.c) ---- */
+
+/* A job with pages flagged for review (not cancelled). */
+typedef struct pm_review_job {
+    int64_t job;
+    char *workorder;
+    char *account; /* the job's, else its work order's; may be NULL */
+    pm_job_state_t state;
+    int pages;     /* flagged pages */
+    char *reasons; /* "page 3: ...; page 7: ..." in page order */
+} pm_review_job_t;
+
+/* Jobs with flagged pages, by id. *out is a new array the caller owns
+ * (pm_review_job_list_free). */
+int pm_review_jobs(pm_catalog_t *cat, pm_review_job_t **out, size_t *n);
+void pm_review_job_list_free(pm_review_job_t *v, size_t n);
+
+/* Flagged pages, and the jobs they are in (not cancelled). */
+int pm_review_count(pm_catalog_t *cat, int64_t *pages, int64_t *jobs);
+
+typedef enum {
+    PM_REPLACE_PENDING = 0, /* recorded; the coordinator has not done it */
+    PM_REPLACE_DONE,        /* re-published with the rescan */
+    PM_REPLACE_FAILED,      /* not done; the published job is unchanged */
+} pm_replace_state_t;
+
+/* "pending", "done" or "failed". */
+const char *pm_replace_state_name(pm_replace_state_t s);
+
+/* An operator's request to replace one page of a done job with a
+ * rescan. Strings are owned (pm_replacement_cleanup). */
+typedef struct pm_replacement {
+    int64_t id, job;
+    int page;
+    char *src, *sha256; /* the rescan, as copied into the spool */
+    char *old_src;      /* the page's file before, its frame and digest */
+    int old_frame;
+    char *old_sha256;
+    pm_replace_state_t state;
+    char *actor; /* who asked */
+    int64_t requested_at, finished_at;
+    char *error;   /* failed: why */
+    char *kept_as; /* done: where the old original was moved, or NULL
+                    * (it holds other pages too, so it stayed) */
+} pm_replacement_t;
+
+void pm_replacement_cleanup(pm_replacement_t *r);
+void pm_replacement_list_free(pm_replacement_t *v, size_t n);
+
+/* 0 when page `page` of job `job` may be replaced now: the job is done,
+ * the page exists and no replacement of the job is pending. Else
+ * PM_ENOENT (no such job) or PM_EINVAL, with the reason in errmsg. */
+int pm_replace_check(pm_catalog_t *cat, int64_t job, int page);
+
+/* Records a pending replacement of the page by file `src` (SHA-256
+ * `sha256`, 64 hex digits), with a "page.replace_requested" event by
+ * `actor`, after the checks of pm_replace_check, in one transaction. */
+int pm_replace_request(pm_catalog_t *cat, int64_t job, int page,
+                       const char *src, const char *sha256, const char *actor,
+                       int64_t now, int64_t *id);
+
+/* The oldest pending replacement (PM_ENOENT: none). */
+int pm_replace_next(pm_catalog_t *cat, pm_replacement_t *out);
+
+/* The replacements of a job, oldest first. */
+int pm_replace_list(pm_catalog_t *cat, int64_t job, pm_replacement_t **out,
+                    size_t *n);
+
+/*
+ * Records replacement `r` done, in one transaction: the page's row takes
+ * the rescan's file, digest and metrics `m` (review flag included), the
+ * job its new PDF's SHA-256 and page count, and a "page.replaced" event.
+ * The job's state, finished_at, billing month and billable rows are not
+ * touched. PM_ESTALE when it is no longer pending; PM_EINVAL when the job
+ * is no longer done.
+ */
+int pm_replace_finish(pm_catalog_t *cat, const pm_replacement_t *r,
+                      const pm_page_metrics_t *m, const char *pdf_sha256,
+                      int pdf_pages, const char *kept_as, int64_t now);
+
+/* Records replacement `r` failed with `why` (a "page.replace_failed"
+ * event); the job and its page are left as they were. */
+int pm_replace_fail(pm_catalog_t *cat, const pm_replacement_t *r,
+                    const char *why, int64_t now);
 
 /* ---- workers: what each coordinator's pool is doing ---- */
 

@@ -337,12 +337,10 @@ static const char *const migration_4[] = {
     NULL,
 };
 
-/* Migration n is migrations[n - 1]. Append; never edit a shipped one. */
+/* Migration n is migrations[n - 1]. Append; never edit a shipped one.
+ * Migration 5 (review flags, replaced pages) is in review.c. */
 static const char *const *const migrations[] = {
-    migration_1,
-    migration_2,
-    migration_3,
-    migration_4,
+    migration_1, migration_2, migration_3, migration_4, pm__migration_5,
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -466,7 +464,8 @@ enum {
     "t.kind, t.codec, t.bytes, t.ms_decode, t.ms_orient, t.ms_deskew, "    \
     "t.ms_blank, t.ms_ocr, t.ms_encode, t.ms_total, t.image, t.text_pdf, " \
     "t.text, coalesce(t.finished_at, 0), coalesce(t.orient_osd, 0), "      \
-    "coalesce(t.dpi_fallback, 0) FROM page_tasks t"
+    "coalesce(t.dpi_fallback, 0), t.review, t.orient_method, "             \
+    "t.orient_evidence FROM page_tasks t"
 
 /* A page-level event whose actor is the task's current lease owner. */
 #define TASK_EVENT                                                        \
@@ -649,7 +648,9 @@ static const struct {
                       "ms_ocr = ?21, ms_encode = ?22, ms_total = ?23, "
                       "image = ?24, text_pdf = ?25, text = ?26, error = NULL, "
                       "lease_until = NULL, finished_at = ?27, orient_osd = "
-                      "?28, dpi_fallback = ?29 WHERE id = ?1"},
+                      "?28, dpi_fallback = ?29, review = ?30, "
+                      "orient_method = ?31, orient_evidence = ?32 "
+                      "WHERE id = ?1"},
     [ST_TASK_SET_STATE] = {"task_set_state",
                            "UPDATE page_tasks SET state = ?2, error = ?3, "
                            "lease_owner = NULL, lease_until = NULL "
@@ -2222,6 +2223,9 @@ void pm_task_cleanup(pm_task_t *t)
     pm_free(t->image);
     pm_free(t->text_pdf);
     pm_free(t->text);
+    pm_free(t->review);
+    pm_free(t->orient_method);
+    pm_free(t->orient_evidence);
     memset(t, 0, sizeof(*t));
 }
 
@@ -2263,9 +2267,11 @@ static int read_task(sqlite3_stmt *st, void *item)
     struct {
         int col;
         char **dst;
-    } strs[] = {{3, &t->src},    {5, &t->sha256},    {8, &t->lease_owner},
-                {10, &t->error}, {23, &t->kind},     {24, &t->codec},
-                {33, &t->image}, {34, &t->text_pdf}, {35, &t->text}};
+    } strs[] = {
+        {3, &t->src},     {5, &t->sha256},         {8, &t->lease_owner},
+        {10, &t->error},  {23, &t->kind},          {24, &t->codec},
+        {33, &t->image},  {34, &t->text_pdf},      {35, &t->text},
+        {39, &t->review}, {40, &t->orient_method}, {41, &t->orient_evidence}};
     size_t i;
     int state;
 
@@ -2293,6 +2299,9 @@ static int read_task(sqlite3_stmt *st, void *item)
     t->m.image = t->image;
     t->m.text_pdf = t->text_pdf;
     t->m.text = t->text;
+    t->m.review = t->review;
+    t->m.orient_method = t->orient_method;
+    t->m.orient_evidence = t->orient_evidence;
     return 0;
 }
 
@@ -2498,7 +2507,9 @@ static int task_done(pm_catalog_t *cat, int64_t id, const pm_page_metrics_t *m,
     if (sqlite3_bind_int64(st, 1, id) || bind_metrics(st, m) ||
         sqlite3_bind_int64(st, 27, now) ||
         sqlite3_bind_int(st, 28, m->orient_osd != 0) ||
-        sqlite3_bind_int(st, 29, m->dpi_fallback != 0))
+        sqlite3_bind_int(st, 29, m->dpi_fallback != 0) ||
+        bind_text(st, 30, m->review) || bind_text(st, 31, m->orient_method) ||
+        bind_text(st, 32, m->orient_evidence))
         return bind_fail(cat, st);
     return run(cat, st);
 }

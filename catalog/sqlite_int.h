@@ -20,4 +20,7 @@ int pm__catalog_db_fail(pm_catalog_t *cat);
 /* Keeps `msg` as the handle's message; returns `err`. */
 int pm__catalog_set_msg(pm_catalog_t *cat, int err, const char *msg);
 
+/* Migration 5's statements (review.c), NULL-terminated. */
+extern const char *const pm__migration_5[];
+
 #endif /* PM_CATALOG_SQLITE_INT_H */

@@ -60,6 +60,7 @@ void pm_profile_defaults(pm_profile_t *p)
     p->max_pixels = 20000LL * 20000LL;
     p->pdf_text_redo = 0;
     p->pdf_dpi = 300;
+    p->review_below_confidence = PM_REVIEW_BELOW_CONFIDENCE;
 }
 
 pm_config_t *pm_config_new(void)
@@ -468,6 +469,12 @@ static void profile_key(parse_state_t *st, const char *section, pm_profile_t *p,
     } else if (strcmp(key, "pdf_dpi") == 0) {
         if (parse_int(v, 72, 1200, &p->pdf_dpi) != 0)
             add_error(st, section, key, "expected dpi 72..1200, got '%s'", v);
+    } else if (strcmp(key, "review_below_confidence") == 0) {
+        if (parse_double(v, 0, 100, &p->review_below_confidence) != 0)
+            add_error(st, section, key,
+                      "expected a mean word confidence 0..100 (0: no "
+                      "confidence flag), got '%s'",
+                      v);
     } else {
         add_error(st, section, key, "unknown key");
     }

@@ -13,7 +13,12 @@
 #include <stddef.h>
 
 #define PM_PROFILE_NAME_MAX 64
-#define PM_LANGS_MAX        64
+
+/* Default review_below_confidence: a read page whose mean word confidence
+ * is below this is flagged for review (docs/architecture.md, "Review
+ * flags", has the pages it was measured on). */
+#define PM_REVIEW_BELOW_CONFIDENCE 60.0
+#define PM_LANGS_MAX               64
 
 typedef enum {
     PM_COLOR_AUTO = 0, /* keep bitonal/gray/colour as scanned */
@@ -48,6 +53,9 @@ typedef struct pm_profile {
     int pdf_text_redo;    /* OCR a PDF that has a text layer again (else
                            * refuse it) */
     int pdf_dpi;          /* resolution PDF pages are rendered at */
+    double review_below_confidence; /* flag a read page for review whose
+                                     * mean word confidence is below this
+                                     * (0: never for confidence) */
 } pm_profile_t;
 
 /* Default name of the marker that completes a folder batch. */

@@ -598,6 +598,8 @@ static int job_list(cli_t *c)
     size_t n;
     int err, rc;
 
+    if (c->opt['R'] != NULL)
+        return cli_job_list_review(c);
     err = pm_job_list(c->cat, c->state, c->opt['w'], c->limit, &v, &n);
     if (err)
         return cli_fail(c, err);
@@ -622,13 +624,17 @@ static json_t *task_json(const void *p)
     int done = t->state == PM_TASK_DONE;
 
     return json_pack(
-        "{s:i, s:o, s:i, s:s, s:i, s:o, s:o, s:o, s:o}", "page", t->page, "src",
-        cli_jstr(t->src), "frame", t->frame, "state",
+        "{s:i, s:o, s:i, s:s, s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "page",
+        t->page, "src", cli_jstr(t->src), "frame", t->frame, "state",
         pm_task_state_name(t->state), "attempts", t->attempts, "blank",
         done ? json_boolean(t->m.blank) : json_null(), "words",
         done ? json_integer(t->m.words) : json_null(), "confidence",
-        done ? json_real(t->m.confidence) : json_null(), "error",
-        cli_jstr(t->error));
+        done ? json_real(t->m.confidence) : json_null(), "review",
+        cli_jstr(t->review), "orient_method", cli_jstr(t->orient_method),
+        "orient_evidence",
+        t->orient_evidence ? json_loads(t->orient_evidence, 0, NULL)
+                           : json_null(),
+        "error", cli_jstr(t->error));
 }
 
 static json_t *event_json(const void *p)
@@ -670,12 +676,12 @@ static const char *task_src(const pm_task_t *t, const char *dir)
 /* Frames count from 1 here, as in the catalog's error texts. */
 static void task_table(table_t *t, const job_view_t *v)
 {
-    static const char *const heads[] = {"PAGE",  "SRC",        "FRAME",
-                                        "STATE", "ATTEMPTS",   "BLANK",
-                                        "WORDS", "CONFIDENCE", "ERROR"};
+    static const char *const heads[] = {
+        "PAGE",  "SRC",   "FRAME",      "STATE",  "ATTEMPTS",
+        "BLANK", "WORDS", "CONFIDENCE", "REVIEW", "ERROR"};
     char page[24], frame[24], attempts[24], words[24], conf[32];
 
-    cli_table_init(t, heads, 9, "rlrlrlrrl");
+    cli_table_init(t, heads, 10, "rlrlrlrrll");
     for (size_t i = 0; i < v->ntasks; i++) {
         const pm_task_t *k = &v->tasks[i];
         int done = k->state == PM_TASK_DONE;
@@ -688,6 +694,7 @@ static void task_table(table_t *t, const job_view_t *v)
                              done ? (k->m.blank ? "yes" : "no") : NULL,
                              done ? cli_fmt_int(words, k->m.words) : NULL,
                              done ? conf : NULL,
+                             k->review,
                              k->error};
         cli_table_row(t, row);
     }
@@ -831,6 +838,7 @@ typedef struct status_view {
     size_t norphans;
     pm_worker_info_t *workers; /* fresh rows only (see fresh_workers) */
     size_t nworkers;
+    int64_t review_pages, review_jobs; /* flagged for review */
     int64_t now;
 } status_view_t;
 
@@ -946,6 +954,13 @@ static json_t *status_json(const status_view_t *v)
         "workers",
         cli_jlist(v->workers, v->nworkers, sizeof(*v->workers), worker_json));
 
+    if (json_object_set_new(doc, "review",
+                            json_pack("{s:I, s:I}", "pages",
+                                      (json_int_t)v->review_pages, "jobs",
+                                      (json_int_t)v->review_jobs)) != 0) {
+        json_decref(doc);
+        return NULL;
+    }
     if (v->checked &&
         json_object_set_new(
             doc, "integrity",
@@ -988,6 +1003,10 @@ static void status_fields(const status_view_t *v)
            "last 60 min\n",
            r5 / 10, r5 % 10, r60 / 10, r60 % 10);
     print_workers(v);
+    printf("review:       %lld page%s flagged in %lld job%s%s\n",
+           (long long)v->review_pages, v->review_pages == 1 ? "" : "s",
+           (long long)v->review_jobs, v->review_jobs == 1 ? "" : "s",
+           v->review_pages > 0 ? " (pagemill job list --review)" : "");
     if (v->checked)
         cli_kv("integrity", v->ok ? "ok" : "FAILED");
     if (!v->ok && v->report != NULL && strcmp(v->report, "ok") != 0)
@@ -1074,6 +1093,8 @@ static int status_cmd(cli_t *c)
         err = pm_worker_list(c->cat, &v.workers, &v.nworkers);
     if (err == 0)
         fresh_workers(&v);
+    if (err == 0)
+        err = pm_review_count(c->cat, &v.review_pages, &v.review_jobs);
     if (err == 0 && v.checked)
         err = pm_catalog_check(c->cat, &v.ok, &v.report);
     if (err == 0 && v.checked)
@@ -1140,15 +1161,18 @@ static const cmd_t cmds[] = {
     {"workorder", "close", "NUMBER",
      "Closes a work order: no new batches are accepted for it.\n", "", "",
      "NUMBER", workorder_close, 0},
-    {"job", "list", "[--state S] [--work-order W] [--limit N]",
+    {"job", "list", "[--state S] [--work-order W] [--limit N] [--review]",
      "Lists jobs, newest first.\n"
      "\n"
      "  --state S       only jobs in state S: received, queued, running,\n"
      "                  assembling, done, held, failed or cancelled\n"
      "  --work-order W  only jobs of work order W (which need not exist:\n"
      "                  a job is held when its work order is unknown)\n"
-     "  --limit N       at most N jobs (default 0: all)\n",
-     "swl", "", NULL, job_list, 0},
+     "  --limit N       at most N jobs (default 0: all)\n"
+     "  --review        instead, the jobs with pages flagged for review\n"
+     "                  (low OCR confidence, no words on a page with\n"
+     "                  ink): work order, account, how many and why\n",
+     "swlR", "", NULL, job_list, 0},
     {"job", "show", "ID",
      "Shows a job, a table of its pages (FRAME counts from 1, as in error\n"
      "texts; the JSON frame counts from 0, as stored) and its events.\n",
@@ -1159,6 +1183,15 @@ static const cmd_t cmds[] = {
      "", "", "ID", job_retry, 0},
     {"job", "release", "ID", "Queues a held job.\n", "", "", "ID", job_release,
      0},
+    {"job", "replace-page", "JOB PAGE FILE",
+     "Replaces page PAGE of done job JOB with FILE, a rescan: one page of\n"
+     "a supported image, a regular file (not a symlink). It is checked\n"
+     "and hashed, copied into the spool, and the request recorded; the\n"
+     "service redoes the page and re-publishes the job's documents (at\n"
+     "its next start when it is not running). The old page's original is\n"
+     "kept in the spool (job-<id>/replaced/). The page stays billed once:\n"
+     "billing does not change.\n",
+     "", "", "JOB PAGE FILE", cli_job_replace_page, 0},
     {"job", "cancel", "ID [--reason TEXT]",
      "Cancels a job; its pages stop being billable. A done job already\n"
      "billed in a closed month is credited in the first open month (the\n"
@@ -1326,6 +1359,7 @@ static const struct option all_opts[] = {
     {"out", required_argument, NULL, 'O'},
     {"force", no_argument, NULL, 'x'},
     {"pages", required_argument, NULL, 'P'},
+    {"review", no_argument, NULL, 'R'},
     {NULL, 0, NULL, 0},
 };
 
@@ -1376,8 +1410,16 @@ static int parse_args(cli_t *c, int argc, char **argv)
     c->json = c->opt['J'] != NULL;
     if (optind < argc)
         c->arg = argv[optind++];
+    for (size_t i = 0; c->cmd->arg != NULL && strchr(c->cmd->arg, ' ') &&
+                       i < 2 && optind < argc;
+         i++)
+        c->extra[i] = argv[optind++];
     if (c->cmd->arg != NULL && c->arg == NULL)
         return cli_usage_error(c, "missing %s", c->cmd->arg);
+    if (c->cmd->arg != NULL && strchr(c->cmd->arg, ' ') && c->extra[1] == NULL)
+        return cli_usage_error(c, "missing %s",
+                               c->extra[0] ? strrchr(c->cmd->arg, ' ') + 1
+                                           : strchr(c->cmd->arg, ' ') + 1);
     if (c->cmd->arg == NULL && c->arg != NULL)
         return cli_usage_error(c, "unexpected argument '%s'", c->arg);
     if (optind < argc)
@@ -1441,7 +1483,12 @@ static int check_args(cli_t *c)
                                    opt_name((int)i));
     if (c->arg != NULL && c->arg[0] == '\0')
         return cli_usage_error(c, "%s must not be empty", c->cmd->arg);
-    if (c->cmd->arg != NULL && strcmp(c->cmd->arg, "ID") == 0)
+    for (size_t i = 0; i < 2; i++)
+        if (c->extra[i] != NULL && c->extra[i][0] == '\0')
+            return cli_usage_error(c, "%s must not be empty",
+                                   i == 0 ? "PAGE" : "FILE");
+    if (c->cmd->arg != NULL && (strcmp(c->cmd->arg, "ID") == 0 ||
+                                strncmp(c->cmd->arg, "JOB ", 4) == 0))
         return parse_id(c);
     return parse_filters(c);
 }

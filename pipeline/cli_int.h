@@ -29,6 +29,7 @@ typedef struct cli {
     char prefix[48];   /* "pagemill job retry", for messages */
     char *opt[128];    /* option values by option code; flags get "yes" */
     char *arg;         /* the positional argument, if the command takes one */
+    char *extra[2];    /* the ones after it (`job replace-page`) */
     int64_t id;        /* arg as a job id */
     int state;         /* --state as a pm_job_state_t, -1 if not given */
     size_t limit;      /* --limit, 0 if not given */
@@ -85,5 +86,10 @@ int cli_billing_report(cli_t *c);
 int cli_billing_invoice(cli_t *c);
 int cli_billing_close(cli_t *c);
 int cli_billing_adjust(cli_t *c);
+
+/* ---- pages flagged for review, replaced pages (cli_review.c) ---- */
+
+int cli_job_list_review(cli_t *c);
+int cli_job_replace_page(cli_t *c);
 
 #endif /* PM_PIPELINE_CLI_INT_H */

@@ -396,9 +396,16 @@ static void page_done(convert_t *c, long long task, const pm_proto_msg_t *m,
     }
     if (m != NULL && m->type == PM_MSG_PAGE_RESULT) {
         pm_page_result_t copy;
+        char review[256];
+
         if (pm_page_result_copy(&copy, &m->result) == 0) {
             pm_page_result_cleanup(p);
             *p = copy;
+            /* Flagged as the service flags it (report.h). */
+            pm_free(p->review);
+            p->review = NULL;
+            if (pm_review_reason(c->profile, p, review, sizeof(review)))
+                p->review = pm_strdup(review);
         }
     } else {
         p->ok = 0;

@@ -4,6 +4,7 @@
  */
 #include "pipeline/proto.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -54,6 +55,7 @@ void pm_page_result_cleanup(pm_page_result_t *r)
     pm_free(r->image);
     pm_free(r->text_pdf);
     pm_free(r->text);
+    pm_free(r->review);
     memset(r, 0, sizeof(*r));
 }
 
@@ -65,9 +67,10 @@ int pm_page_result_copy(pm_page_result_t *dst, const pm_page_result_t *src)
     dst->image = pm_strdup(src->image);
     dst->text_pdf = pm_strdup(src->text_pdf);
     dst->text = pm_strdup(src->text);
+    dst->review = pm_strdup(src->review);
     if ((src->src && !dst->src) || (src->error && !dst->error) ||
         (src->image && !dst->image) || (src->text_pdf && !dst->text_pdf) ||
-        (src->text && !dst->text)) {
+        (src->text && !dst->text) || (src->review && !dst->review)) {
         pm_page_result_cleanup(dst);
         return PM_ENOMEM;
     }
@@ -219,11 +222,29 @@ json_t *pm_proto_page_result_json(const pm_page_result_t *r)
         set_opt_string(o, "error", r->error) != 0 ||
         set_opt_string(o, "image", r->image) != 0 ||
         set_opt_string(o, "text_pdf", r->text_pdf) != 0 ||
-        set_opt_string(o, "text", r->text) != 0) {
+        set_opt_string(o, "text", r->text) != 0 ||
+        set_opt_string(o, "review", r->review) != 0) {
         json_decref(o);
         return NULL;
     }
     return o;
+}
+
+char *pm_orient_evidence_text(const pm_page_result_t *r)
+{
+    json_t *o = json_object();
+    char *text = NULL, *copy = NULL;
+
+    if (o != NULL && r->orient_method != PM_ORIENT_UNKNOWN &&
+        set_orient_evidence(o, r) == 0) {
+        json_object_del(o, "orient_method");
+        text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    }
+    json_decref(o);
+    if (text != NULL)
+        copy = pm_strdup(text);
+    free(text);
+    return copy;
 }
 
 char *pm_proto_page_task(long long task, const pm_page_task_t *t,
@@ -484,6 +505,7 @@ static void read_page_result(reader_t *rd, json_t *o, pm_page_result_t *r)
     r->image = dup_str(rd, o, "image", 0);
     r->text_pdf = dup_str(rd, o, "text_pdf", 0);
     r->text = dup_str(rd, o, "text", 0);
+    r->review = dup_str(rd, o, "review", 0);
     read_stage_ms(rd, json_object_get(o, "ms"), &r->ms);
 }
 
@@ -599,4 +621,19 @@ int pm_proto_parse(const char *line, size_t len, pm_proto_msg_t *m,
         return PM_EPROTO;
     }
     return 0;
+}
+
+void pm_orient_evidence_parse(pm_page_result_t *r, const char *method,
+                              const char *evidence)
+{
+    json_t *o = evidence ? json_loads(evidence, 0, NULL) : json_object();
+    reader_t rd;
+
+    memset(&rd, 0, sizeof(rd));
+    if (o != NULL && method != NULL &&
+        json_object_set_new(o, "orient_method", json_string(method)) == 0)
+        read_orient_evidence(&rd, o, r);
+    if (rd.what != NULL)
+        r->orient_method = PM_ORIENT_UNKNOWN;
+    json_decref(o);
 }

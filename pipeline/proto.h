@@ -96,6 +96,9 @@ typedef struct pm_page_result {
     char *image;     /* encoded image artifact */
     char *text_pdf;  /* one-page text-only PDF from Tesseract */
     char *text;      /* UTF-8 text artifact */
+    char *review;    /* why a person should look at the page (low OCR
+                      * confidence, no words on a page with ink), or NULL;
+                      * set by the coordinator (pm_review_reason) */
     pm_stage_ms_t ms;
 } pm_page_result_t;
 
@@ -131,6 +134,17 @@ const char *pm_img_codec_name(pm_img_codec_t c);
 /* "off", "upright-check", "osd", "read" or "too-little-text" ("?" for
  * PM_ORIENT_UNKNOWN). */
 const char *pm_orient_method_name(pm_orient_method_t m);
+
+/* The orientation evidence of `r` (OSD's proposed turn and the words read
+ * at each turn) as a compact JSON text for the catalog: a new string the
+ * caller frees with pm_free, or NULL when r->orient_method is unknown or
+ * memory ran out. */
+char *pm_orient_evidence_text(const pm_page_result_t *r);
+
+/* Sets r->orient_method, orient_osd_rotation and orient_read from a
+ * method name and the text above (either may be NULL: not recorded). */
+void pm_orient_evidence_parse(pm_page_result_t *r, const char *method,
+                              const char *evidence);
 
 /* Messages as parsed by the receiver; everything is owned by the message
  * and released by pm_proto_msg_cleanup(). */

@@ -146,3 +146,26 @@ int pm_publish_rename(const char *tmp, const char *final)
         return rename_claimed(tmp, final);
     return -errno;
 }
+
+int pm_publish_swap(const char *tmp, const char *final, const char *aside)
+{
+    int err;
+
+    if (renameat2(AT_FDCWD, tmp, AT_FDCWD, final, RENAME_EXCHANGE) == 0) {
+        /* tmp now holds the old outputs. */
+        if (renameat2(AT_FDCWD, tmp, AT_FDCWD, aside, RENAME_NOREPLACE) != 0 &&
+            (errno != EINVAL || rename(tmp, aside) != 0))
+            return -errno;
+        return 0;
+    }
+    if (errno != EINVAL && errno != ENOSYS)
+        return -errno;
+    if (rename(final, aside) != 0)
+        return -errno;
+    if (rename(tmp, final) != 0) {
+        err = -errno;
+        rename(aside, final); /* the old outputs back */
+        return err;
+    }
+    return 0;
+}

@@ -50,4 +50,17 @@ int pm_doc_ident_read(const char *path, pm_doc_ident_t *out);
  */
 int pm_publish_rename(const char *tmp, const char *final);
 
+/*
+ * Puts folder `tmp` (new outputs, written and checked) in place of the
+ * published folder `final`, and the old one at `aside` (which must not
+ * exist; its parent must). renameat2(RENAME_EXCHANGE) swaps the two in one
+ * step, so `final` is always a whole folder, old or new; then the old one
+ * moves from `tmp` to `aside`. Where the file system lacks the exchange:
+ * `final` to `aside`, then `tmp` to `final` (a crash between the two
+ * leaves no `final`, and the old outputs at `aside`). 0 or -errno; on
+ * failure `final` is the old folder or the new one, never neither unless
+ * the fallback's second rename failed (then the old one is put back).
+ */
+int pm_publish_swap(const char *tmp, const char *final, const char *aside);
+
 #endif /* PM_PIPELINE_PUBLISH_H */

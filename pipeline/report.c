@@ -4,6 +4,8 @@
  */
 #include "pipeline/report.h"
 
+#include <assert.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,12 +13,30 @@
 
 #include "pipeline/pm.h"
 
-/* The page results without their artifact paths. */
-static json_t *pages_json(const pm_report_t *r, size_t *ok, size_t *blank)
+int pm_review_reason(const pm_profile_t *p, const pm_page_result_t *r,
+                     char *why, size_t size)
+{
+    assert(size > 0);
+    why[0] = '\0';
+    if (!r->ok || r->blank || !p->ocr)
+        return 0;
+    if (r->words == 0)
+        snprintf(why, size, "no words read on a page with ink (%.2f%%)",
+                 r->ink_ratio * 100);
+    else if (r->confidence < p->review_below_confidence)
+        snprintf(why, size, "mean OCR confidence %.0f is below %.0f",
+                 r->confidence, p->review_below_confidence);
+    return why[0] != '\0';
+}
+
+/* The page results without their artifact paths; a review reason, or
+ * null, on every page. */
+static json_t *pages_json(const pm_report_t *r, size_t *ok, size_t *blank,
+                          size_t *review)
 {
     json_t *pages = json_array();
 
-    *ok = *blank = 0;
+    *ok = *blank = *review = 0;
     for (size_t i = 0; pages != NULL && i < r->npages; i++) {
         const pm_page_result_t *p = &r->pages[i];
         json_t *pj = pm_proto_page_result_json(p);
@@ -28,6 +48,9 @@ static json_t *pages_json(const pm_report_t *r, size_t *ok, size_t *blank)
         json_object_del(pj, "image");
         json_object_del(pj, "text_pdf");
         json_object_del(pj, "text");
+        json_object_set_new(pj, "review",
+                            p->review ? json_string(p->review) : json_null());
+        *review += p->ok && p->review != NULL;
         json_array_append_new(pages, pj);
         if (p->ok) {
             (*ok)++;
@@ -39,8 +62,8 @@ static json_t *pages_json(const pm_report_t *r, size_t *ok, size_t *blank)
 
 json_t *pm_report_json(const pm_report_t *r)
 {
-    size_t ok, blank;
-    json_t *pages = pages_json(r, &ok, &blank);
+    size_t ok, blank, review;
+    json_t *pages = pages_json(r, &ok, &blank, &review);
     const char *status;
     int billable;
 
@@ -51,14 +74,15 @@ json_t *pm_report_json(const pm_report_t *r)
     else
         status = ok == r->npages ? "ok" : "partial";
     billable = r->written ? (int)(ok - blank) : 0;
+    /* review_pages: pages a person should look at (pm_review_reason). */
     return json_pack(
-        "{s:s, s:s, s:s?, s:s?, s:s, s:i, s:i, s:i, s:i, s:i, s:I, s:f, "
-        "s:s?, s:o}",
+        "{s:s, s:s, s:s?, s:s?, s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:I, "
+        "s:f, s:s?, s:o}",
         "document", r->document, "status", status, "pdf",
         r->written ? r->pdf : NULL, "txt", r->written ? r->txt : NULL,
         "profile", r->profile, "pages", (int)r->npages, "converted", (int)ok,
         "failed", (int)(r->npages - ok), "blank", (int)blank, "billable_pages",
-        billable, "pdf_bytes",
+        billable, "review_pages", (int)review, "pdf_bytes",
         (json_int_t)(r->result ? r->result->pdf_bytes : 0), "assembly_ms",
         r->result ? r->result->ms : 0.0, "error", r->error, "page_results",
         pages);

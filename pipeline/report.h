@@ -25,6 +25,16 @@ typedef struct pm_report {
     const char *error;             /* why the document failed, or NULL */
 } pm_report_t;
 
+/*
+ * Whether a person should look at page `r` under profile `p`, and why: a
+ * page read by OCR (done, not blank, OCR on) with no words at all, or
+ * whose mean word confidence is below p->review_below_confidence. Returns
+ * 1 with the reason in why[size] ("mean OCR confidence 27 is below 60"),
+ * else 0 with why "".
+ */
+int pm_review_reason(const pm_profile_t *p, const pm_page_result_t *r,
+                     char *why, size_t size);
+
 /* Returns a new JSON object (caller owns, json_decref) or NULL when out
  * of memory. Page artifact paths are left out: they are work files. */
 struct json_t *pm_report_json(const pm_report_t *r);

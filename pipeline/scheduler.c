@@ -82,6 +82,8 @@ struct pm__assembly {
     char sha[PM_SHA256_HEX_SIZE]; /* its PDF's, once checked */
     int pdf_pages;
     char why[1024]; /* what went wrong, for the job's error */
+    char *aside;    /* a replaced page's re-publication (replace.c):
+                     * where the old folder goes; NULL for a new job */
     assembly_t *next;
 };
 
@@ -149,6 +151,7 @@ static void assembly_free(pm__serve_t *s, assembly_t *a)
     pm_free(a->profile);
     pm_free(a->tmp);
     pm_free(a->final);
+    pm_free(a->aside);
     pm_free(a);
 }
 
@@ -160,12 +163,12 @@ size_t pm__sched_busy(const pm__serve_t *s)
         n++;
     for (const assembly_t *a = s->assemblies; a != NULL; a = a->next)
         n += (size_t)a->publishing;
-    return n;
+    return n + pm__replace_busy(s);
 }
 
 /* ---- pages ---- */
 
-static void metrics_from(const pm_page_result_t *r, pm_page_metrics_t *m)
+void pm__sched_metrics(const pm_page_result_t *r, pm_page_metrics_t *m)
 {
     memset(m, 0, sizeof(*m));
     m->width = r->width;
@@ -195,6 +198,29 @@ static void metrics_from(const pm_page_result_t *r, pm_page_metrics_t *m)
     m->image = r->image;
     m->text_pdf = r->text_pdf;
     m->text = r->text;
+    m->review = r->review;
+    m->orient_method = r->orient_method != PM_ORIENT_UNKNOWN
+                           ? pm_orient_method_name(r->orient_method)
+                           : NULL;
+}
+
+/* Flags page result `r` of job `job` for review under the job's profile
+ * (pm_review_reason): r->review is set, or left NULL. 0 or PM_ENOMEM. */
+int pm__sched_review(pm__serve_t *s, int64_t job, pm_page_result_t *r)
+{
+    const pm_profile_t *p = NULL;
+    pm_job_t j = {0};
+    char why[256];
+
+    if (pm_job_get(s->cat, job, &j) == 0)
+        p = pm_config_profile(s->cfg, j.profile ? j.profile : "default");
+    pm_job_cleanup(&j);
+    pm_free(r->review);
+    r->review = NULL;
+    if (p == NULL || !pm_review_reason(p, r, why, sizeof(why)))
+        return 0;
+    r->review = pm_strdup(why);
+    return r->review != NULL ? 0 : PM_ENOMEM;
 }
 
 /* Records a failed attempt of a page; the catalog requeues or fails it
@@ -366,6 +392,7 @@ void pm__sched_run(pm__serve_t *s)
     if (s->draining || s->pool == NULL || pm__space_paused(s))
         return;
     unpark(s, 1);
+    pm__replace_run(s);
     while (s->parked == NULL && !s->space.full && pm_pool_idle(s->pool) > 0) {
         err = pm_task_claim(s->cat, s->owner, s->page_timeout + PM__LEASE_SLACK,
                             pm__serve_now(), &t);
@@ -391,7 +418,9 @@ static int page_done(pm__serve_t *s, pm__inflight_t *e, const pm_proto_msg_t *m,
                      const char *why)
 {
     const pm_page_result_t *r;
+    pm_page_result_t rr;
     pm_page_metrics_t pm;
+    char *evidence;
     int err;
 
     if (m != NULL && m->type == PM_MSG_PAGE_RESULT && !m->result.ok &&
@@ -418,10 +447,17 @@ static int page_done(pm__serve_t *s, pm__inflight_t *e, const pm_proto_msg_t *m,
         }
         return 0;
     }
-    r = &m->result;
-    metrics_from(r, &pm);
+    rr = m->result; /* borrowed, but for its review reason */
+    rr.review = NULL;
+    r = &rr;
+    pm__sched_review(s, e->job, &rr);
+    pm__sched_metrics(r, &pm);
+    evidence = pm_orient_evidence_text(r);
+    pm.orient_evidence = evidence;
     err = pm_task_complete(s->cat, e->task, e->attempt, &pm, pm__serve_now());
+    pm_free(evidence);
     if (pm__space_err(err)) {
+        pm_free(rr.review);
         park(s, e, s->catalog_path); /* done again once it has room */
         return 1;
     } else if (err == PM_ESTALE)
@@ -431,10 +467,13 @@ static int page_done(pm__serve_t *s, pm__inflight_t *e, const pm_proto_msg_t *m,
         pm_log(PM_LOG_ERROR, "sched", "job=%lld page=%d: catalog: %s",
                (long long)e->job, e->page, pm_catalog_errmsg(s->cat));
     else
-        pm_log(PM_LOG_INFO, "sched",
-               "job=%lld page=%d done (attempt %d): %d words, %s%.0f ms",
+        pm_log(r->review ? PM_LOG_WARN : PM_LOG_INFO, "sched",
+               "job=%lld page=%d done (attempt %d): %d words, %s%.0f ms%s%s",
                (long long)e->job, e->page, e->attempt, r->words,
-               r->blank ? "blank, " : "", r->ms.total);
+               r->blank ? "blank, " : "", r->ms.total,
+               r->review ? "; flagged for review: " : "",
+               r->review ? r->review : "");
+    pm_free(rr.review);
     return 0;
 }
 
@@ -534,8 +573,11 @@ static int result_from_task(pm_page_result_t *r, const pm_task_t *t)
     r->image = t->image ? pm_strdup(t->image) : NULL;
     r->text_pdf = t->text_pdf ? pm_strdup(t->text_pdf) : NULL;
     r->text = t->text ? pm_strdup(t->text) : NULL;
+    r->review = t->review ? pm_strdup(t->review) : NULL;
+    pm_orient_evidence_parse(r, t->orient_method, t->orient_evidence);
     if (r->src == NULL || (t->error && !r->error) || (t->image && !r->image) ||
-        (t->text_pdf && !r->text_pdf) || (t->text && !r->text))
+        (t->text_pdf && !r->text_pdf) || (t->text && !r->text) ||
+        (t->review && !r->review))
         return PM_ENOMEM;
     return 0;
 }
@@ -601,6 +643,17 @@ static void fail_job(pm__serve_t *s, int64_t id, const char *why)
         pm__space_lost(s, s->catalog_path);
 }
 
+/* An assembly or publish that failed: the job fails, or for a replaced
+ * page's re-publication the replacement does (the job stays done). */
+static void assembly_fail(pm__serve_t *s, const assembly_t *a, int err,
+                          const char *why)
+{
+    if (a->aside != NULL)
+        pm__replace_published(s, err, why, NULL, 0);
+    else
+        fail_job(s, a->job, why);
+}
+
 static void finish_job(pm__serve_t *s, const assembly_t *a)
 {
     int64_t billable = 0;
@@ -637,6 +690,8 @@ static void postpone(pm__serve_t *s, assembly_t *a, const char *path,
     pm_log(PM_LOG_INFO, "sched", "job=%lld: assembly waits for space (%s)",
            (long long)a->job, ESC(why, esc));
     pm_rmtree(a->tmp);
+    if (a->aside != NULL)
+        pm__replace_published(s, -ENOSPC, why, NULL, 0);
     pm__space_lost(s, path);
     assembly_free(s, a);
 }
@@ -760,6 +815,56 @@ static void start_assembly(pm__serve_t *s, int64_t id)
            (long long)id, a->npages, ESC(a->tmp, why_buf));
 }
 
+int pm__sched_reassemble(pm__serve_t *s, int64_t job,
+                         const pm_page_result_t *page, const char *aside,
+                         char *why, size_t size)
+{
+    const char *what;
+    assembly_t *a;
+    int err;
+
+    if (assembly_find(s, job) != NULL) {
+        snprintf(why, size, "the job is being assembled already");
+        return PM_EINVAL;
+    }
+    a = assembly_new(s, job, &what);
+    if (a == NULL) {
+        snprintf(why, size, "%s", what);
+        return PM_ECATALOG;
+    }
+    pm_free(a->tmp); /* never the one a new job's assembly uses */
+    a->tmp = pm_asprintf("%s.replace.tmp", a->final);
+    a->aside = pm_strdup(aside);
+    err =
+        a->tmp && a->aside && page->page >= 1 && (size_t)page->page <= a->npages
+            ? 0
+            : PM_ENOMEM;
+    if (err == 0) {
+        pm_page_result_cleanup(&a->pages[page->page - 1]);
+        err = pm_page_result_copy(&a->pages[page->page - 1], page);
+    }
+    if (err == 0)
+        err = make_tmp(a, why, size);
+    else
+        snprintf(why, size, "out of memory");
+    if (err == 0 && submit_assembly(s, a) != 0) {
+        snprintf(why, size, "the job's profile is not in the configuration");
+        pm_rmtree(a->tmp);
+        err = PM_EINVAL;
+    }
+    if (err != 0) {
+        assembly_free(s, a); /* not listed: only freed */
+        return err;
+    }
+    a->next = s->assemblies;
+    s->assemblies = a;
+    pm_log(PM_LOG_INFO, "sched",
+           "job=%lld assembling again with page %d "
+           "replaced",
+           (long long)job, page->page);
+    return 0;
+}
+
 /* ---- publishing: report, fsync, one rename ---- */
 
 static json_t *job_report(const assembly_t *a)
@@ -838,7 +943,13 @@ static void publish_work(uv_work_t *req)
         err = write_report(a->s, a, report);
     if (err == 0)
         err = pm_fsync_dir(a->tmp);
-    if (err == 0) {
+    if (err == 0 && a->aside != NULL) {
+        err = pm_publish_swap(a->tmp, a->final, a->aside);
+        if (err != 0)
+            snprintf(a->why, sizeof(a->why),
+                     "cannot swap it in for %s (old outputs to %s): %s",
+                     a->final, a->aside, pm_strerror(err));
+    } else if (err == 0) {
         err = pm_publish_rename(a->tmp, a->final);
         if (err == PM_EEXIST)
             snprintf(a->why, sizeof(a->why),
@@ -907,6 +1018,23 @@ static char *not_ours(const assembly_t *a)
                        a->final, a->why, (long long)a->job);
 }
 
+/* The end of a replaced page's re-publication (replace.c records it). */
+static void republished(pm__serve_t *s, assembly_t *a, int err)
+{
+    char *why = NULL;
+
+    if (err != 0) {
+        why = pm_asprintf("cannot publish to %s: %s", a->final,
+                          a->why[0] ? a->why : pm_strerror(err));
+        pm_rmtree(a->tmp);
+    }
+    pm__replace_published(s, err, why ? why : "cannot publish", a->sha,
+                          a->pdf_pages);
+    pm_free(why);
+    assembly_free(s, a);
+    pm__serve_maybe_stop(s);
+}
+
 static void publish_done(uv_work_t *req, int status)
 {
     assembly_t *a = req->data;
@@ -914,6 +1042,10 @@ static void publish_done(uv_work_t *req, int status)
     char *why;
 
     a->publishing = 0;
+    if (a->aside != NULL) {
+        republished(s, a, status ? status : a->err);
+        return;
+    }
     if (status == 0 && a->err == 0) {
         finish_job(s, a);
     } else if (a->err != PM_EEXIST &&
@@ -966,7 +1098,7 @@ static void assembly_done(pm__serve_t *s, assembly_t *a,
                   : "unexpected reply";
     }
     text = pm_asprintf("assembly failed: %s", why ? why : "?");
-    fail_job(s, a->job, text ? text : "assembly failed");
+    assembly_fail(s, a, PM_EPDF, text ? text : "assembly failed");
     pm_free(text);
     pm_rmtree(a->tmp);
     assembly_free(s, a);
@@ -1002,8 +1134,14 @@ void pm__sched_on_done(void *arg, long long task, const pm_proto_msg_t *m,
                        const char *why)
 {
     pm__serve_t *s = arg;
-    pm__inflight_t *e = inflight_take(s, task);
+    pm__inflight_t *e;
 
+    if (pm__replace_on_done(s, task, m, why)) {
+        pm__sched_run(s);
+        pm__serve_maybe_stop(s);
+        return;
+    }
+    e = inflight_take(s, task);
     if (e == NULL)
         return;
     if (e->a != NULL) {
@@ -1175,6 +1313,7 @@ void pm__sched_abandon(pm__serve_t *s)
 {
     pm__inflight_t *e;
 
+    pm__replace_abandon(s);
     while ((e = s->inflight) != NULL) {
         s->inflight = e->next;
         if (e->a != NULL && !e->a->publishing)

@@ -62,6 +62,7 @@ typedef struct pm__space {
 typedef struct pm__serve pm__serve_t;
 typedef struct pm__intake pm__intake_t;
 typedef struct pm__inflight pm__inflight_t;
+typedef struct pm__replace pm__replace_t;
 
 /* One hot folder being watched. */
 typedef struct pm__watch {
@@ -106,6 +107,9 @@ struct pm__serve {
     int wk_failing;         /* the last write failed (logged once) */
     pm__inflight_t *parked; /* pages that met a full volume, still leased */
     int64_t parked_renewed; /* wall clock of their last lease renewal */
+
+    /* replace.c */
+    pm__replace_t *replace; /* the page replacement under way, or NULL */
 
     /* space.c */
     pm__space_t space;
@@ -160,6 +164,11 @@ void pm__sched_stop(pm__serve_t *s);
  * draining). */
 void pm__sched_run(pm__serve_t *s);
 
+/* Sets r->review (freeing what it held) when page result `r` of job `job`
+ * needs a person's look under the job's profile (pm_review_reason), else
+ * NULL. 0 or PM_ENOMEM. */
+int pm__sched_review(pm__serve_t *s, int64_t job, pm_page_result_t *r);
+
 /* The pool's result callback (arg is the serve). */
 void pm__sched_on_done(void *arg, long long task, const pm_proto_msg_t *m,
                        const char *why);
@@ -178,6 +187,44 @@ void pm__sched_clear_workers(pm__serve_t *s);
 /* Forgets every task still in flight (their leases stay in the catalog
  * and are requeued by the next start). */
 void pm__sched_abandon(pm__serve_t *s);
+
+/* The catalog metrics of page result `r` (borrowing its strings; the
+ * orientation evidence is left NULL). */
+void pm__sched_metrics(const pm_page_result_t *r, pm_page_metrics_t *m);
+
+/*
+ * Assembles done job `job` again with page `page` (copied) in place of
+ * its page page->page, and publishes it by swapping the new folder in for
+ * job-<id>/ (pm_publish_swap; the old one goes to `aside`, borrowed), then
+ * calls pm__replace_published. 0, or an error with why[size] (nothing
+ * started).
+ */
+int pm__sched_reassemble(pm__serve_t *s, int64_t job,
+                         const pm_page_result_t *page, const char *aside,
+                         char *why, size_t size);
+
+/* ---- replace.c: replacing a page of a done job ---- */
+
+/* Starts the oldest pending replacement when none is under way and a
+ * worker is idle: its page goes to a worker first. */
+void pm__replace_run(pm__serve_t *s);
+
+/* The pool's result for task `task` when it is the replacement's page:
+ * 1 (handled), else 0. */
+int pm__replace_on_done(pm__serve_t *s, long long task, const pm_proto_msg_t *m,
+                        const char *why);
+
+/* What came of the re-publication: err 0 with the new PDF's SHA-256 and
+ * pages, -ENOSPC (left pending, tried again later) or another error with
+ * why. */
+void pm__replace_published(pm__serve_t *s, int err, const char *why,
+                           const char *sha, int pdf_pages);
+
+/* 1 while the replacement's page is on a worker. */
+size_t pm__replace_busy(const pm__serve_t *s);
+
+/* Forgets the replacement under way (still pending in the catalog). */
+void pm__replace_abandon(pm__serve_t *s);
 
 /* ---- integrity.c ---- */
 

@@ -1680,7 +1680,8 @@ static void worker_report_is_all_or_nothing(void **state)
 }
 
 /* A catalog at schema 1 gets every later migration on open: the workers
- * table (2) and billing (3), its done jobs billed in their UTC month. */
+ * table (2), billing (3), identity (4) and review flags (5), its done jobs
+ * billed in their UTC month. */
 static void schema_1_catalog_is_migrated_to_the_latest(void **state)
 {
     const char *path = temp_catalog();
@@ -1700,6 +1701,11 @@ static void schema_1_catalog_is_migrated_to_the_latest(void **state)
     /* Back to what a schema-1 build left. */
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
     assert_int_equal(raw_exec(db,
+                              "DROP TABLE page_replacements; DROP INDEX "
+                              "page_tasks_review; ALTER TABLE page_tasks "
+                              "DROP COLUMN review; ALTER TABLE page_tasks "
+                              "DROP COLUMN orient_method; ALTER TABLE "
+                              "page_tasks DROP COLUMN orient_evidence; "
                               "DROP TRIGGER jobs_uid_new; DROP TRIGGER "
                               "jobs_uid_kept; DROP INDEX jobs_uid; "
                               "ALTER TABLE jobs DROP COLUMN uid; "

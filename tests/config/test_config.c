@@ -689,6 +689,42 @@ static void billing_section_and_bill_blank(void **state)
     t_tmpdir_cleanup();
 }
 
+/* review_below_confidence: 60 by default, 0..100, 0 turns it off. */
+static void review_below_confidence_is_validated(void **state)
+{
+    pm_config_t *cfg = NULL;
+    const char *dir, *path;
+    char *errors = NULL;
+
+    (void)state;
+    dir = t_tmpdir();
+    path = write_conf(dir, "review.ini",
+                      "[profile strict]\n"
+                      "review_below_confidence = 75.5\n"
+                      "[profile never]\n"
+                      "review_below_confidence = 0\n");
+    assert_int_equal(pm_config_load(path, &cfg, &errors), 0);
+    assert_true(pm_config_profile(cfg, "default")->review_below_confidence ==
+                60.0);
+    assert_true(pm_config_profile(cfg, "strict")->review_below_confidence ==
+                75.5);
+    assert_true(pm_config_profile(cfg, "never")->review_below_confidence ==
+                0.0);
+    pm_config_free(cfg);
+    errors = load_broken(dir,
+                         "[profile p]\n"                    /* 1 */
+                         "review_below_confidence = 101\n"  /* 2: > 100 */
+                         "review_below_confidence = -1\n"   /* 3: < 0 */
+                         "review_below_confidence = low\n", /* 4 */
+                         3);
+    expect_error(errors, conf_path, 2, "profile p", "review_below_confidence");
+    expect_error(errors, conf_path, 3, "profile p", "review_below_confidence");
+    expect_error(errors, conf_path, 4, "profile p", "review_below_confidence");
+    assert_non_null(strstr(errors, "0..100"));
+    pm_free(errors);
+    t_tmpdir_cleanup();
+}
+
 /* config check and billing judge a zone name the same way: every name
  * billing refuses, the configuration refuses too (zone.tab, a plain file
  * under zoneinfo, once passed config check and then failed billing). */
@@ -984,6 +1020,7 @@ int main(void)
         cmocka_unit_test(bad_settle_seconds_are_refused),
         cmocka_unit_test(bad_max_attempts_is_refused),
         cmocka_unit_test(billing_section_and_bill_blank),
+        cmocka_unit_test(review_below_confidence_is_validated),
         cmocka_unit_test(timezone_check_is_billings),
         cmocka_unit_test(unknown_profile_of_a_hot_folder_is_refused),
         cmocka_unit_test(overlapping_hot_folders_are_refused),
