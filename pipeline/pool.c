@@ -63,7 +63,7 @@ typedef struct worker {
 struct pm_pool {
     uv_loop_t *loop;
     pm_pool_opts_t opts;
-    char *exe, *tessdata;
+    char *exe, *tessdata, *warm;
     char **env;
     pm_pool_done_cb cb;
     void *arg;
@@ -156,6 +156,7 @@ static void pool_free_if_done(pm_pool_t *pool)
     pm_free(pool->env);
     pm_free(pool->exe);
     pm_free(pool->tessdata);
+    pm_free(pool->warm);
     pm_free(pool);
 }
 
@@ -421,9 +422,10 @@ static int spawn_worker(pm_pool_t *pool)
 {
     worker_t *w = pm_calloc(1, sizeof(*w));
     static char worker_cmd[] = "worker", tess_opt[] = "--tessdata",
-                mem_opt[] = "--memory-mb", parent_opt[] = "--parent";
+                mem_opt[] = "--memory-mb", parent_opt[] = "--parent",
+                warm_opt[] = "--warm", osd_opt[] = "--warm-osd";
     char mem[32], parent[32];
-    char *args[10];
+    char *args[14];
     int n = 0, err;
     uv_process_options_t po;
     uv_stdio_container_t stdio[3];
@@ -454,6 +456,12 @@ static int spawn_worker(pm_pool_t *pool)
         args[n++] = mem_opt;
         args[n++] = mem;
     }
+    if (pool->warm != NULL) {
+        args[n++] = warm_opt;
+        args[n++] = pool->warm;
+    }
+    if (pool->opts.warm_osd)
+        args[n++] = osd_opt;
     /* The worker dies with us (PR_SET_PDEATHSIG), checked against this
      * pid in case we are gone before it asks. */
     snprintf(parent, sizeof(parent), "%ld", (long)getpid());
@@ -522,11 +530,15 @@ int pm_pool_open(uv_loop_t *loop, const pm_pool_opts_t *o, pm_pool_done_cb cb,
     pool->arg = arg;
     pool->exe = pm_strdup(o->exe);
     pool->tessdata = pm_strdup(o->tessdata);
+    pool->warm = pm_strdup(o->warm);
+    pool->opts.warm = pool->warm;
     pool->env = make_env();
     if (pool->exe == NULL || pool->env == NULL ||
-        (o->tessdata != NULL && pool->tessdata == NULL)) {
+        (o->tessdata != NULL && pool->tessdata == NULL) ||
+        (o->warm != NULL && pool->warm == NULL)) {
         pm_free(pool->exe);
         pm_free(pool->tessdata);
+        pm_free(pool->warm);
         pm_free(pool->env);
         pm_free(pool);
         return PM_ENOMEM;

@@ -1,40 +1,58 @@
 #!/usr/bin/env bash
-# Convert benchmark: pagemill vs a plain tesseract loop vs ocrmypdf, on the
-# fixed page batch in scripts/bench-pages.txt.
+# Convert benchmark: pagemill vs OCRmyPDF vs a bare tesseract loop, on
+# documents made of the fixed page batch in scripts/bench-pages.txt.
 #
 # usage: scripts/bench-convert.sh [--build DIR] [--data DIR] [--work DIR] [--quick]
+#                                 [--runs N] [--mode document|page|both] [--classes "C ..."]
+#                                 [--tools "T ..."]
 #
-#   --build DIR  where the pagemill binary is (default: build, in the repo root)
-#   --data DIR   the shared test data (default: ../shared/data from the repo root)
-#   --work DIR   scratch/results dir (default: a new mktemp dir, kept afterwards)
-#   --quick      first 4 pages of each class only (bitonal, gray, skewed); smoke test
+#   --build DIR    where the pagemill binary is (default: build, in the repo root)
+#   --data DIR     the shared test data (default: ../shared/data from the repo root)
+#   --work DIR     scratch/results dir (default: a new mktemp dir, kept afterwards)
+#   --quick        first 4 pages of each class of bench-pages.txt only; smoke test
+#   --runs N       timed runs of every tool on every class (default 1; 3 for figures)
+#   --mode M       document (default): each class is one multi-page document;
+#                  page: every page its own input (the benchmark before documents);
+#                  both: the two, one after the other in each run
+#   --classes L    classes to run, from: bitonal gray colour skewed mixed
+#                  (default: all; page mode has no mixed)
+#   --tools L      tools to run, from: pagemill ocrmypdf tesseract (default: all)
 #
 # What it does, all in one run on the same input files:
-#   1. copies the batch into WORK/in/{bitonal,gray}, and writes rotated copies
-#      of the pages that have a skew column into WORK/in/skewed, with
-#      scripts/bench-skew.c (Leptonica; compiled here into WORK/bin); this
-#      part is shared with bench-service.sh in scripts/bench-lib.sh;
-#   2. per class (bitonal, gray, skewed) times each tool once under
-#      /usr/bin/time -v (wall time + peak RSS):
-#        pagemill   build/pagemill convert --jobs 2 --out OUT FILES...
-#                   (skipped, with a message, while the binary does not exist)
-#        tesseract  tesseract IN OUTBASE [--dpi N] txt pdf, 2 at a time (xargs -P 2)
-#        ocrmypdf   ocrmypdf --jobs 1 --deskew --output-type pdfa --sidecar OUT.txt
-#                   IN OUT.pdf, 2 files at a time (xargs -P 2)
-#      with OMP_THREAD_LIMIT=1 for every tool;
-#   3. scores the text of the pages that have ground truth with scripts/cer.py,
-#      and measures each tool's output bytes per page and class: the PDF files
-#      and, within them, the page image streams as stored (qpdf --json);
-#   4. prints the result tables and writes them as markdown to
-#      WORK/bench-convert.md (for docs/benchmarks.md).
-#
-# Files without a resolution tag are copied with the dpi column of
-# bench-pages.txt written into them, so all tools read the same resolution.
+#   1. builds the batch (scripts/bench-lib.sh): the pages of bench-pages.txt
+#      into WORK/in/{bitonal,gray,skewed}, skewed copies by scripts/bench-skew.c,
+#      untagged files copied with their dpi column written in; the gray class
+#      is split into gray and colour by the file's pixels; the mixed class is 8
+#      pages taken across the classes (bitonal, colour, gray, skewed);
+#   2. document mode: each class becomes one folder WORK/docs/CLASS of hard links
+#      named in page order, and each tool makes one document of it the way its
+#      users do, with OMP_THREAD_LIMIT=1 and two pages in flight:
+#        pagemill   pagemill convert --jobs 2 --out OUT WORK/docs/CLASS
+#        ocrmypdf   img2pdf -o CLASS.img.pdf PAGES... then
+#                   ocrmypdf --jobs 2 --deskew --output-type pdfa
+#                            --sidecar CLASS.txt CLASS.img.pdf CLASS.pdf
+#        tesseract  tesseract PAGE OUTBASE txt pdf for each page, 2 at a time
+#                   (xargs -P 2): the engine alone, the limit of what
+#                   recognition costs (one PDF per page, no document)
+#      page mode: every page its own input, as the benchmark ran before:
+#        pagemill convert --jobs 2 PAGES... (one document per page); ocrmypdf
+#        --jobs 1 per page and tesseract per page, 2 at a time (xargs -P 2);
+#   3. each tool's run is timed with /usr/bin/time -v (wall time, peak RSS of
+#      the largest process); the three tools run one after the other on a
+#      class before the next class, so a run's ratios are taken close in time;
+#   4. scores the text of the pages that have ground truth (scripts/cer.py;
+#      a document's text is split into pages at form feeds), measures bytes
+#      per page (whole PDFs and their image streams as stored, qpdf --json),
+#      and reads where pagemill's time went: the stages of every page
+#      (.pages.json) and the run's timeline (the debug log of convert: inputs
+#      scanned, first page begun, last page back, done) against the wall time;
+#   5. prints the tables with the load average (uptime) of every run and
+#      writes them as markdown to WORK/bench-convert.md (for docs/benchmarks.md).
 
 set -euo pipefail
 
 usage() {
-    sed -n '4,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '4,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -48,8 +66,21 @@ BUILD=$ROOT/build
 DATA=$ROOT/../shared/data
 WORK=
 QUICK=0
+RUNS=1
+MODE=document
+CLASSES_ARG="bitonal gray colour skewed mixed"
+TOOLS_ARG="pagemill ocrmypdf tesseract"
 
-bench_parse_args "--build=BUILD --data=DATA --work=WORK --quick!QUICK" "$@"
+bench_parse_args "--build=BUILD --data=DATA --work=WORK --quick!QUICK --runs=RUNS
+    --mode=MODE --classes=CLASSES_ARG --tools=TOOLS_ARG" "$@"
+[[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "--runs must be a positive number"
+[[ $MODE == document || $MODE == page || $MODE == both ]] || die "--mode must be document, page or both"
+read -r -a CLASSES <<<"$CLASSES_ARG"
+for c in "${CLASSES[@]}"; do
+    [[ $c =~ ^(bitonal|gray|colour|skewed|mixed)$ ]] || die "unknown class '$c'"
+done
+MODES=("$MODE")
+[[ $MODE == both ]] && MODES=(document page)
 
 [[ -d $DATA ]] || die "data dir not found: $DATA"
 DATA=$(cd "$DATA" && pwd)
@@ -59,27 +90,70 @@ for tool in /usr/bin/time python3 cc pkg-config; do
     command -v "$tool" >/dev/null || die "needs $tool"
 done
 pkg-config --exists lept || die "needs the Leptonica development files (pkg-config lept)"
+# A Python with Pillow tells colour files from gray ones (ocrmypdf needs it too).
+PY_PIL=
+for py in python3 /usr/bin/python3; do
+    if "$py" -c 'import PIL' 2>/dev/null; then
+        PY_PIL=$py
+        break
+    fi
+done
+[[ -n $PY_PIL ]] || die "needs Python with Pillow (python3-pil) to tell colour pages from gray"
 
 # ---------------------------------------------------------------------------
-# 1-2. Read the page list and build the batch in WORK/in (bench-lib.sh).
+# 1. The batch (bench-lib.sh), the colour and mixed classes, the documents.
 # ---------------------------------------------------------------------------
-for d in out logs; do
+for d in out logs docs; do
     rm -rf "${WORK:?}/$d"
     mkdir -p "$WORK/$d"
 done
 bench_build_batch
 
-CLASSES=(bitonal gray skewed)
+# gray.tsv -> gray.tsv (L, LA, 1, P in gray) + colour.tsv (RGB and the like)
+"$PY_PIL" - "$WORK/lists/gray.tsv" "$WORK/lists/colour.tsv" <<'PY'
+import sys
+from PIL import Image
+src, colour = sys.argv[1], sys.argv[2]
+gray_rows, colour_rows = [], []
+for line in open(src):
+    path = line.split("\t")[0]
+    with Image.open(path) as im:
+        is_colour = im.mode not in ("1", "L", "LA", "I", "I;16", "F") and not (
+            im.mode == "P" and all(r == g == b for r, g, b in
+                                   zip(*[iter(im.getpalette()[:768])] * 3)))
+    (colour_rows if is_colour else gray_rows).append(line)
+open(src, "w").writelines(gray_rows)
+open(colour, "w").writelines(colour_rows)
+PY
+
+# mixed: 8 pages across the classes, in this order (the first pages of each
+# class list, which are those with ground truth).
+: >"$WORK/lists/mixed.tsv"
+for pick in bitonal:1 colour:1 bitonal:2 skewed:1 gray:1 bitonal:3 skewed:2 colour:2; do
+    sed -n "${pick#*:}p" "$WORK/lists/${pick%%:*}.tsv" >>"$WORK/lists/mixed.tsv"
+done
+
+# WORK/docs/CLASS: hard links named in page order (p01-..., natural order);
+# pagemill never follows a symbolic link.
+for c in bitonal gray colour skewed mixed; do
+    mkdir -p "$WORK/docs/$c"
+    n=0
+    while IFS=$'\t' read -r in _ _; do
+        n=$((n + 1))
+        ln "$in" "$WORK/docs/$c/$(printf 'p%02d' "$n")-${in##*/}"
+    done <"$WORK/lists/$c.tsv"
+done
+
 for c in "${CLASSES[@]}"; do
     log "$c: $(wc -l <"$WORK/lists/$c.tsv") pages"
 done
 
 # ---------------------------------------------------------------------------
-# 3. Timed runs.
+# 2-3. Timed runs.
 # ---------------------------------------------------------------------------
 export OMP_THREAD_LIMIT=1
 RESULTS=$WORK/logs/results.tsv
-printf 'tool\tclass\tpages\tok\tseconds\trss_kb\trc\n' >"$RESULTS"
+printf 'run\tmode\ttool\tclass\tpages\tok\tseconds\trss_kb\trc\tload\n' >"$RESULTS"
 
 # wall-clock "h:mm:ss" or "m:ss.ss" from time -v -> seconds
 parse_elapsed() {
@@ -92,152 +166,233 @@ parse_rss() {
     awk -F': ' '/Maximum resident set size/ { print $2 }' "$1"
 }
 
-# run_timed TOOL CLASS CMD... ; output of CMD goes to logs/TOOL-CLASS.log
+# run_timed TAG CMD... ; output of CMD goes to logs/TAG.log
 run_timed() {
-    local tool=$1 class=$2 rc=0
-    shift 2
-    local tf=$WORK/logs/$tool-$class.time
-    log "$tool / $class"
-    /usr/bin/time -v -o "$tf" "$@" >"$WORK/logs/$tool-$class.log" 2>&1 || rc=$?
-    [[ $rc -eq 0 ]] || echo "   $tool exited with status $rc on $class (see $WORK/logs/$tool-$class.log)" >&2
+    local tag=$1 rc=0
+    shift
+    local tf=$WORK/logs/$tag.time
+    log "$tag"
+    /usr/bin/time -v -o "$tf" "$@" >"$WORK/logs/$tag.log" 2>&1 || rc=$?
+    [[ $rc -eq 0 ]] || echo "   $tag exited with status $rc (see $WORK/logs/$tag.log)" >&2
     LAST_SECONDS=$(parse_elapsed "$tf")
     LAST_RSS=$(parse_rss "$tf")
     LAST_RC=$rc
 }
 
-# count_ok TOOL CLASS: pages whose expected outputs exist
+load1() { cut -d' ' -f1 /proc/loadavg; }
+
+# count_ok MODE TOOL CLASS OUT: pages whose outputs exist
 count_ok() {
-    local tool=$1 class=$2 n=0 in dpi gt base
-    local out=$WORK/out/$tool/$class
-    while IFS=$'\t' read -r in dpi gt; do
-        base=$out/$(stem_of "$in")
-        case $tool in
-            pagemill) [[ -s $base.pdf && -f $base.txt && -s $base.pages.json ]] && n=$((n + 1)) ;;
-            *) [[ -s $base.pdf && -f $base.txt ]] && n=$((n + 1)) ;;
-        esac
-    done <"$WORK/lists/$class.tsv"
+    local mode=$1 tool=$2 class=$3 out=$4 n=0 f
+    if [[ $mode == document && $tool == pagemill ]]; then
+        python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["converted"])' \
+            "$out/$class.pages.json" 2>/dev/null || echo 0
+        return
+    fi
+    if [[ $mode == document && $tool == ocrmypdf ]]; then
+        [[ -s $out/$class.pdf ]] && qpdf --show-npages "$out/$class.pdf" 2>/dev/null || echo 0
+        return
+    fi
+    # One output per page: pagemill's report, or a PDF with its text.
+    for f in "$out"/*.pdf; do
+        [[ -s $f ]] || continue
+        if [[ $tool == pagemill ]]; then
+            [[ -s ${f%.pdf}.pages.json ]] && n=$((n + 1))
+        else
+            [[ -f ${f%.pdf}.txt ]] && n=$((n + 1))
+        fi
+    done
     echo "$n"
 }
 
-record() { # TOOL CLASS
+# doc_link CLASS FILE: the link to FILE in WORK/docs/CLASS
+doc_link() {
+    local l
+    for l in "$WORK/docs/$1"/*; do
+        [[ $l -ef $2 ]] && { printf '%s' "$l"; return; }
+    done
+}
+
+record() { # RUN MODE TOOL CLASS OUT LOAD
     local pages
-    pages=$(wc -l <"$WORK/lists/$2.tsv")
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$pages" "$(count_ok "$1" "$2")" \
-        "$LAST_SECONDS" "$LAST_RSS" "$LAST_RC" >>"$RESULTS"
+    pages=$(wc -l <"$WORK/lists/$4.tsv")
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$pages" \
+        "$(count_ok "$2" "$3" "$4" "$5")" "$LAST_SECONDS" "$LAST_RSS" "$LAST_RC" "$6" >>"$RESULTS"
 }
 
 # One tesseract page; called by xargs in a child bash.
 tess_one() {
-    local in=$1 outdir=$2 dpi=$3 b base
+    local in=$1 outdir=$2 b base
     b=${in##*/}
     base=$outdir/${b%.*}
-    local -a opt=()
-    [[ $dpi == tag ]] || opt=(--dpi "$dpi")
-    if ! tesseract "$in" "$base" "${opt[@]}" txt pdf >"$base.log" 2>&1; then
+    if ! tesseract "$in" "$base" txt pdf >"$base.log" 2>&1; then
         echo "tesseract failed on $in (see $base.log)" >&2
         return 1
     fi
 }
-# One ocrmypdf page; called by xargs in a child bash. Every input is one
-# page, so ocrmypdf's own --jobs would have nothing to spread: instead two
-# ocrmypdf processes run side by side, as two tesseracts do.
+# One ocrmypdf page (page mode); called by xargs in a child bash. Every
+# input is one page, so two ocrmypdf processes run side by side.
 ocrmypdf_one() {
-    local in=$1 outdir=$2 dpi=$3 b base
+    local in=$1 outdir=$2 b base
     b=${in##*/}
     base=$outdir/${b%.*}
-    local -a opt=()
-    [[ $dpi == tag ]] || opt=(--image-dpi "$dpi")
     if ! ocrmypdf --jobs 1 --deskew --output-type pdfa --sidecar "$base.txt" \
-        "${opt[@]}" "$in" "$base.pdf" >"$base.log" 2>&1; then
+        "$in" "$base.pdf" >"$base.log" 2>&1; then
         echo "ocrmypdf failed on $in (see $base.log)" >&2
         return 1
     fi
 }
-export -f tess_one ocrmypdf_one
+# A document the way OCRmyPDF's users make one from a batch of images.
+ocrmypdf_doc() {
+    local out=$1 name=$2
+    shift 2
+    img2pdf -o "$out/$name.img.pdf" "$@" &&
+        ocrmypdf --jobs 2 --deskew --output-type pdfa --sidecar "$out/$name.txt" \
+            "$out/$name.img.pdf" "$out/$name.pdf"
+}
+# loop2 FN OUT FILE...: FN FILE OUT for every file, two at a time.
+loop2() {
+    local fn=$1 out=$2
+    shift 2
+    printf '%s\0' "$@" | FN=$fn OUT=$out xargs -0 -n 1 -P 2 bash -c '"$FN" "$0" "$OUT"'
+}
+export -f tess_one ocrmypdf_one ocrmypdf_doc loop2
 
+wanted() { [[ " $TOOLS_ARG " == *" $1 "* ]]; }
 TOOLS_RUN=()
-if [[ -x $PAGEMILL ]]; then
+if ! wanted pagemill; then
+    :
+elif [[ -x $PAGEMILL ]]; then
     TOOLS_RUN+=(pagemill)
 else
     echo "bench-convert: SKIPPING pagemill: no executable $PAGEMILL (build it, or pass --build DIR)" >&2
 fi
-if command -v tesseract >/dev/null; then
+if ! wanted ocrmypdf; then
+    :
+elif command -v ocrmypdf >/dev/null; then
+    if command -v img2pdf >/dev/null || [[ $MODE == page ]]; then
+        TOOLS_RUN+=(ocrmypdf)
+    else
+        echo "bench-convert: SKIPPING ocrmypdf: documents need img2pdf (apt-get install img2pdf)" >&2
+    fi
+else
+    echo "bench-convert: SKIPPING ocrmypdf: not installed" >&2
+fi
+if ! wanted tesseract; then
+    :
+elif command -v tesseract >/dev/null; then
     TOOLS_RUN+=(tesseract)
 else
     echo "bench-convert: SKIPPING tesseract: not installed" >&2
 fi
-if command -v ocrmypdf >/dev/null; then
-    TOOLS_RUN+=(ocrmypdf)
-else
-    echo "bench-convert: SKIPPING ocrmypdf: not installed" >&2
-fi
 
-# Host facts now: GNU nproc obeys OMP_THREAD_LIMIT, which is exported below.
+# Host facts now: GNU nproc obeys OMP_THREAD_LIMIT, which is exported above.
 BENCH_NPROC=$(env -u OMP_THREAD_LIMIT -u OMP_NUM_THREADS nproc)
 BENCH_CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//' || true)
 BENCH_TESSERACT=$(tesseract --version 2>&1 | head -n1 || true)
 BENCH_OCRMYPDF=$(ocrmypdf --version 2>/dev/null || true)
+BENCH_IMG2PDF=$(img2pdf --version 2>/dev/null || true)
 BENCH_PAGEMILL="skipped (no $PAGEMILL)"
 if [[ -x $PAGEMILL ]]; then
     BENCH_PAGEMILL="$("$PAGEMILL" version 2>/dev/null | head -n1 || true), $PAGEMILL (built $(date -r "$PAGEMILL" '+%Y-%m-%d %H:%M'))"
 fi
-export BENCH_NPROC BENCH_CPU BENCH_TESSERACT BENCH_OCRMYPDF BENCH_PAGEMILL
+export BENCH_NPROC BENCH_CPU BENCH_TESSERACT BENCH_OCRMYPDF BENCH_IMG2PDF BENCH_PAGEMILL
 
-LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
-for tool in "${TOOLS_RUN[@]}"; do
-    for c in "${CLASSES[@]}"; do
-        list=$WORK/lists/$c.tsv
-        [[ -s $list ]] || continue
-        out=$WORK/out/$tool/$c
-        mkdir -p "$out"
-        case $tool in
-            pagemill)
-                files=()
-                while IFS=$'\t' read -r in dpi gt; do files+=("$in"); done <"$list"
-                run_timed pagemill "$c" "$PAGEMILL" convert --jobs 2 --out "$out" "${files[@]}"
-                ;;
-            tesseract | ocrmypdf)
-                nul=$WORK/lists/$c.xargs
-                : >"$nul"
-                while IFS=$'\t' read -r in dpi gt; do
-                    printf '%s\0%s\0%s\0' "$in" "$out" "$dpi" >>"$nul"
-                done <"$list"
-                fn=tess_one
-                [[ $tool == ocrmypdf ]] && fn=ocrmypdf_one
-                run_timed "$tool" "$c" xargs -0 -a "$nul" -n 3 -P 2 bash -c "$fn"' "$@"' _
-                ;;
-        esac
-        record "$tool" "$c"
+UPTIMES=$WORK/logs/uptime.txt
+echo "start: $(uptime)" | tee "$UPTIMES" >&2
+for ((r = 1; r <= RUNS; r++)); do
+    for mode in "${MODES[@]}"; do
+        for c in "${CLASSES[@]}"; do
+            [[ $mode == page && $c == mixed ]] && continue
+            list=$WORK/lists/$c.tsv
+            [[ -s $list ]] || continue
+            files=()
+            if [[ $mode == document ]]; then
+                for f in "$WORK/docs/$c"/*; do files+=("$f"); done
+            else
+                while IFS=$'\t' read -r in _ _; do files+=("$in"); done <"$list"
+            fi
+            for tool in "${TOOLS_RUN[@]}"; do
+                out=$WORK/out/r$r/$mode/$tool/$c
+                mkdir -p "$out"
+                tag=r$r-$mode-$tool-$c
+                load=$(load1)
+                case $tool-$mode in
+                    pagemill-document)
+                        run_timed "$tag" env PAGEMILL_LOG=debug \
+                            "$PAGEMILL" convert --jobs 2 --out "$out" "$WORK/docs/$c" ;;
+                    pagemill-page)
+                        run_timed "$tag" "$PAGEMILL" convert --jobs 2 --out "$out" "${files[@]}" ;;
+                    ocrmypdf-document)
+                        run_timed "$tag" bash -c 'ocrmypdf_doc "$@"' _ "$out" "$c" "${files[@]}" ;;
+                    ocrmypdf-page)
+                        run_timed "$tag" bash -c 'loop2 "$@"' _ ocrmypdf_one "$out" "${files[@]}" ;;
+                    tesseract-*)
+                        run_timed "$tag" bash -c 'loop2 "$@"' _ tess_one "$out" "${files[@]}" ;;
+                esac
+                record "$r" "$mode" "$tool" "$c" "$out" "$load"
+            done
+        done
     done
+    echo "after run $r: $(uptime)" | tee -a "$UPTIMES" >&2
 done
-LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ---------------------------------------------------------------------------
-# 4. CER against ground truth.
+# 4. CER (run 1), bytes per page (run 1).
 # ---------------------------------------------------------------------------
 CER=$WORK/logs/cer.tsv
-printf 'file\tclass\tground_truth\ttool\tcer\n' >"$CER"
-for c in "${CLASSES[@]}"; do
-    while IFS=$'\t' read -r in dpi gt; do
-        [[ $gt == - ]] && continue
-        for tool in "${TOOLS_RUN[@]}"; do
-            hyp=$WORK/out/$tool/$c/$(stem_of "$in").txt
-            if [[ -f $hyp ]]; then
-                v=$(python3 "$SCRIPT_DIR/cer.py" "$gt" "$hyp") || v=error
-            else
-                v=missing
-            fi
-            printf '%s\t%s\t%s\t%s\t%s\n' "${in##*/}" "$c" "${gt#"$DATA"/}" "$tool" "$v" >>"$CER"
-        done
-    done <"$WORK/lists/$c.tsv"
+printf 'mode\tclass\tpage\tfile\tground_truth\ttool\tcer\n' >"$CER"
+PAGETXT=$WORK/logs/pagetext
+mkdir -p "$PAGETXT"
+# page_text MODE TOOL CLASS K IN: the text of page K (1-based) of the class
+# into a file; prints its path, or nothing when there is none.
+page_text() {
+    local mode=$1 tool=$2 c=$3 k=$4 in=$5 out=$WORK/out/r1/$1/$2/$3 src
+    if [[ $mode == document && $tool != tesseract ]]; then
+        src=$out/$c.txt
+        [[ -f $src ]] || return 0
+        python3 - "$src" "$k" "$PAGETXT/$mode-$tool-$c-$k.txt" <<'PY'
+import sys
+pages = open(sys.argv[1], encoding="utf-8", errors="replace").read().split("\f")
+k = int(sys.argv[2])
+open(sys.argv[3], "w").write(pages[k - 1] if k <= len(pages) else "")
+PY
+        printf '%s' "$PAGETXT/$mode-$tool-$c-$k.txt"
+    else
+        [[ $mode == document ]] && in=$(doc_link "$c" "$in")
+        src=$out/$(stem_of "$in").txt
+        [[ -f $src ]] && printf '%s' "$src"
+    fi
+}
+for mode in "${MODES[@]}"; do
+    for c in "${CLASSES[@]}"; do
+        [[ $mode == page && $c == mixed ]] && continue
+        k=0
+        while IFS=$'\t' read -r in _ gt; do
+            k=$((k + 1))
+            [[ $gt == - ]] && continue
+            for tool in "${TOOLS_RUN[@]}"; do
+                hyp=$(page_text "$mode" "$tool" "$c" "$k" "$in")
+                if [[ -n $hyp ]]; then
+                    v=$(python3 "$SCRIPT_DIR/cer.py" "$gt" "$hyp") || v=error
+                else
+                    v=missing
+                fi
+                printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$mode" "$c" "$k" "${in##*/}" \
+                    "${gt#"$DATA"/}" "$tool" "$v" >>"$CER"
+            done
+        done <"$WORK/lists/$c.tsv"
+    done
 done
 
 # Output bytes per tool and class: whole PDFs, and the image streams in them
 # as stored (their /Length), which is what the encoder decides.
 BYTES=$WORK/logs/bytes.tsv
-printf 'tool\tclass\tpages\tpdf_bytes\timage_bytes\n' >"$BYTES"
-image_bytes() { # PDF -> sum of the stored lengths of its image XObjects
-    qpdf --json=2 --json-key=qpdf --json-stream-data=none "$1" | python3 -c '
+printf 'mode\ttool\tclass\tpages\tpdf_bytes\timage_bytes\n' >"$BYTES"
+image_bytes() { # PDF... -> sum of the stored lengths of their image XObjects
+    local f t=0 n
+    for f in "$@"; do
+        n=$(qpdf --json=2 --json-key=qpdf --json-stream-data=none "$f" | python3 -c '
 import json, sys
 objs = json.load(sys.stdin)["qpdf"][1]
 def val(v):
@@ -247,186 +402,52 @@ def val(v):
 print(sum(val(o["stream"]["dict"].get("/Length"))
           for o in objs.values()
           if isinstance(o, dict) and "stream" in o
-          and o["stream"]["dict"].get("/Subtype") == "/Image"))'
+          and o["stream"]["dict"].get("/Subtype") == "/Image"))') || n=0
+        t=$((t + n))
+    done
+    echo "$t"
 }
 if command -v qpdf >/dev/null; then
-    for tool in "${TOOLS_RUN[@]}"; do
-        for c in "${CLASSES[@]}"; do
-            [[ -s $WORK/lists/$c.tsv ]] || continue
-            n=0 pdfb=0 imgb=0
-            while IFS=$'\t' read -r in dpi gt; do
-                pdf=$WORK/out/$tool/$c/$(stem_of "$in").pdf
-                [[ -s $pdf ]] || continue
-                n=$((n + 1))
-                pdfb=$((pdfb + $(stat -c %s "$pdf")))
-                imgb=$((imgb + $(image_bytes "$pdf" || echo 0)))
-            done <"$WORK/lists/$c.tsv"
-            printf '%s\t%s\t%s\t%s\t%s\n' "$tool" "$c" "$n" "$pdfb" "$imgb" >>"$BYTES"
+    for mode in "${MODES[@]}"; do
+        for tool in "${TOOLS_RUN[@]}"; do
+            for c in "${CLASSES[@]}"; do
+                [[ $mode == page && $c == mixed ]] && continue
+                out=$WORK/out/r1/$mode/$tool/$c
+                pdfs=()
+                if [[ $mode == document && $tool != tesseract ]]; then
+                    [[ -s $out/$c.pdf ]] && pdfs=("$out/$c.pdf")
+                    n=$(count_ok "$mode" "$tool" "$c" "$out")
+                else
+                    for f in "$out"/*.pdf; do [[ -s $f ]] && pdfs+=("$f"); done
+                    n=${#pdfs[@]}
+                fi
+                [[ ${#pdfs[@]} -gt 0 ]] || continue
+                pdfb=$(stat -c %s "${pdfs[@]}" | awk '{ s += $1 } END { print s }')
+                printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$mode" "$tool" "$c" "$n" "$pdfb" \
+                    "$(image_bytes "${pdfs[@]}")" >>"$BYTES"
+            done
         done
     done
 else
     echo "bench-convert: no qpdf: bytes per page not measured" >&2
 fi
 
+# pagemill's timeline per document run, from its debug log.
+TIMELINE=$WORK/logs/timeline.tsv
+printf 'run\tclass\tscanned\tfirst\tlast\tdone\twork\tworkers\n' >"$TIMELINE"
+for ((r = 1; r <= RUNS; r++)); do
+    for c in "${CLASSES[@]}"; do
+        f=$WORK/logs/r$r-document-pagemill-$c.log
+        [[ -f $f ]] || continue
+        sed -n 's/.* timeline: scanned \([0-9]*\) ms, first page \([0-9-]*\) ms, last page \([0-9]*\) ms, done \([0-9]*\) ms; page work \([0-9]*\) ms on \([0-9]*\) workers.*/\1\t\2\t\3\t\4\t\5\t\6/p' "$f" |
+            head -n1 | sed "s/^/$r\t$c\t/" >>"$TIMELINE"
+    done
+done
+
 # ---------------------------------------------------------------------------
 # 5. Report.
 # ---------------------------------------------------------------------------
-export BENCH_WORK=$WORK BENCH_QUICK=$QUICK BENCH_LOAD_BEFORE=$LOAD_BEFORE BENCH_LOAD_AFTER=$LOAD_AFTER
-
-python3 - <<'PY'
-import csv, os, time
-
-W = os.environ["BENCH_WORK"]
-classes = ["bitonal", "gray", "skewed"]
-tools = ["pagemill", "tesseract", "ocrmypdf"]
-
-def rows(path):
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f, delimiter="\t"))
-
-res = {(r["tool"], r["class"]): r for r in rows(os.path.join(W, "logs/results.tsv"))}
-cer = rows(os.path.join(W, "logs/cer.tsv"))
-
-def table(head, body):
-    cols = list(zip(*([head] + body))) if body else [[h] for h in head]
-    width = [max(len(str(x)) for x in col) for col in cols]
-    def line(cells):
-        return "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, width)) + " |"
-    out = [line(head), "|" + "|".join("-" * (w + 2) for w in width) + "|"]
-    out += [line(r) for r in body]
-    return "\n".join(out)
-
-def num(x):
-    try:
-        return float(x)
-    except (TypeError, ValueError):
-        return None
-
-out = []
-out.append("# pagemill convert benchmark%s" % (" (--quick smoke run)" if os.environ["BENCH_QUICK"] == "1" else ""))
-out.append("")
-out.append("- date: %s" % time.strftime("%Y-%m-%d %H:%M %Z"))
-out.append("- host: %s CPUs, %s; load average %s before, %s after"
-           % (os.environ["BENCH_NPROC"], os.environ["BENCH_CPU"],
-              os.environ["BENCH_LOAD_BEFORE"], os.environ["BENCH_LOAD_AFTER"]))
-out.append("- pagemill: %s" % os.environ["BENCH_PAGEMILL"])
-out.append("- tesseract: %s; ocrmypdf: %s" % (os.environ["BENCH_TESSERACT"], os.environ["BENCH_OCRMYPDF"]))
-out.append("- batch: scripts/bench-pages.txt; work dir %s" % W)
-out.append("")
-out.append("## Throughput and peak memory")
-out.append("")
-body = []
-for t in tools:
-    tot_p = tot_s = 0.0
-    tot_rss = 0
-    seen = False
-    for c in classes:
-        r = res.get((t, c))
-        if not r:
-            continue
-        seen = True
-        p, s, rss = int(r["pages"]), num(r["seconds"]), int(r["rss_kb"] or 0)
-        tot_p += p
-        tot_s += s or 0
-        tot_rss = max(tot_rss, rss)
-        body.append([t, c, p, r["ok"], "%.1f" % s, "%.3f" % (p / s) if s else "n/a",
-                     "%.0f" % (rss / 1024.0), r["rc"]])
-    if seen:
-        body.append([t, "**all**", int(tot_p), "", "%.1f" % tot_s,
-                     "%.3f" % (tot_p / tot_s) if tot_s else "n/a", "%.0f" % (tot_rss / 1024.0), ""])
-    else:
-        body.append([t, "-", "-", "-", "-", "-", "-", "skipped"])
-out.append(table(["tool", "class", "pages", "ok", "seconds", "pages/s", "peak RSS MiB", "exit"], body))
-out.append("")
-out.append("`ok` = pages whose outputs exist (pagemill: .pdf, .txt, .pages.json; others: .pdf, .txt).")
-out.append("")
-
-out.append("## Bytes per page")
-out.append("")
-out.append("Mean over the pages each tool converted: the whole PDF, and its page image streams "
-           "as stored (qpdf `/Length`: what the encoder decided); the last column is the image "
-           "bytes relative to ocrmypdf's on the same class (below 1: smaller).")
-out.append("")
-size = {}
-bpath = os.path.join(W, "logs/bytes.tsv")
-if os.path.exists(bpath):
-    for r in rows(bpath):
-        n = int(r["pages"])
-        if n:
-            size[(r["tool"], r["class"])] = (n, int(r["pdf_bytes"]) / n, int(r["image_bytes"]) / n)
-body = []
-for t in tools:
-    for c in classes:
-        if (t, c) not in size:
-            continue
-        n, pdfb, imgb = size[(t, c)]
-        o = size.get(("ocrmypdf", c))
-        body.append([t, c, n, "%.0f" % pdfb, "%.0f" % imgb,
-                     "%.2f" % (imgb / o[2]) if o and o[2] else "n/a"])
-out.append(table(["tool", "class", "pages", "PDF bytes/page", "image bytes/page", "image vs ocrmypdf"], body))
-out.append("")
-
-out.append("## pagemill relative to the others")
-out.append("")
-out.append("Speed = pagemill pages/s divided by the other tool's (above 1: pagemill faster); "
-           "RSS = pagemill peak RSS divided by the other's (below 1: pagemill smaller).")
-out.append("")
-body = []
-def ratio(c, other):
-    a, b = res.get(("pagemill", c)), res.get((other, c))
-    if not a or not b:
-        return "n/a", "n/a"
-    sa, sb = num(a["seconds"]), num(b["seconds"])
-    ra, rb = num(a["rss_kb"]), num(b["rss_kb"])
-    sp = "%.2f" % ((int(a["pages"]) / sa) / (int(b["pages"]) / sb)) if sa and sb else "n/a"
-    rr = "%.2f" % (ra / rb) if ra and rb else "n/a"
-    return sp, rr
-for c in classes:
-    o = ratio(c, "ocrmypdf")
-    t = ratio(c, "tesseract")
-    body.append([c, o[0], o[1], t[0], t[1]])
-out.append(table(["class", "speed vs ocrmypdf", "RSS vs ocrmypdf", "speed vs tesseract", "RSS vs tesseract"], body))
-out.append("")
-
-out.append("## Character error rate")
-out.append("")
-out.append("CER = Levenshtein distance / ground-truth length after collapsing whitespace "
-           "(scripts/cer.py); a skewed copy is scored against its page's ground truth.")
-out.append("")
-by_file = {}
-order = []
-for r in cer:
-    k = (r["file"], r["class"], r["ground_truth"])
-    if k not in by_file:
-        by_file[k] = {}
-        order.append(k)
-    by_file[k][r["tool"]] = r["cer"]
-body = [[f, c, g] + [by_file[(f, c, g)].get(t, "-") for t in tools] for (f, c, g) in order]
-out.append(table(["page", "class", "ground truth", "pagemill", "tesseract", "ocrmypdf"], body))
-out.append("")
-
-out.append("## How each tool was run")
-out.append("")
-out.append("All with `OMP_THREAD_LIMIT=1`, each class timed as one `/usr/bin/time -v` run.")
-out.append("")
-out.append("- pagemill: `pagemill convert --jobs 2 --out OUT FILES...` (all pages of the class in one call)")
-out.append("- tesseract: `tesseract IN OUTBASE [--dpi N] txt pdf`, 2 pages at a time (`xargs -P 2`)")
-out.append("- ocrmypdf: `ocrmypdf --jobs 1 --deskew --output-type pdfa --sidecar OUT.txt IN OUT.pdf`, "
-           "2 files at a time (`xargs -P 2`; each input is one page, so this is how ocrmypdf uses both cores)")
-out.append("")
-out.append("Notes:")
-out.append("")
-out.append("- Peak RSS is time -v's \"Maximum resident set size\": the largest single process in the tree "
-           "(pagemill's parent or one of its workers; one tesseract of the two running; ocrmypdf's Python, "
-           "its tesseract or Ghostscript), not the sum of processes alive at the same time.")
-out.append("- ocrmypdf also deskews and writes PDF/A (through Ghostscript), which the plain tesseract loop does not.")
-out.append("- Inputs without a resolution tag (dpi column of bench-pages.txt) are first copied with that dpi written "
-           "into the file (scripts/bench-skew.c, angle 0), so every tool reads the same resolution from the same file.")
-out.append("- The machine is shared; check the load averages above before trusting small differences.")
-
-text = "\n".join(out) + "\n"
-with open(os.path.join(W, "bench-convert.md"), "w") as f:
-    f.write(text)
-print(text)
-PY
+export BENCH_WORK=$WORK BENCH_QUICK=$QUICK BENCH_RUNS=$RUNS BENCH_MODES="${MODES[*]}" \
+    BENCH_CLASSES="${CLASSES[*]}"
+python3 "$SCRIPT_DIR/bench-convert-report.py"
 log "markdown written to $WORK/bench-convert.md (logs and outputs under $WORK)"

@@ -4,6 +4,7 @@
 #
 # usage: scripts/bench-service.sh [--build DIR] [--data DIR] [--work DIR] [--quick]
 #                                 [--synth N] [--batch-size N] [--timeout S]
+#                                 [--stream N] [--stream-only]
 #
 #   --build DIR       where the pagemill binary is (default: build, in the repo root)
 #   --data DIR        the shared test data (default: ../shared/data from the repo root)
@@ -12,6 +13,10 @@
 #   --synth N         synthetic small pages for the long run (default 1000; 0: none)
 #   --batch-size N    synthetic pages per batch (default 100)
 #   --timeout S       give up waiting for a drop after S seconds (default 1800)
+#   --stream N        the stream: the fixed batch dealt into N batches (default 6;
+#                     0: none), dropped together, against OCRmyPDF on the same
+#                     batches as documents, one after the other
+#   --stream-only     only the stream (no convert runs, fixed drop or synthetic pages)
 #
 # What it does, all in one run:
 #   1. builds the fixed batch of scripts/bench-pages.txt (the convert
@@ -39,12 +44,20 @@
 #   6. reads the coordinator's own CPU (utime+stime of the serve process, not
 #      its workers, /proc/PID/stat) and VmRSS (/proc/PID/status) at start,
 #      around each drop and after each wave; stops the service with SIGTERM;
-#   7. prints the results and writes them as markdown to WORK/bench-service.md.
+#   7. the stream: the fixed batch dealt round-robin into --stream batches of
+#      mixed pages (work order WO-BENCH-STREAM), all dropped at once into the
+#      running service and timed until the last is published; then OCRmyPDF
+#      on the same batches the way its users make documents, one batch after
+#      the other: img2pdf -o B.img.pdf PAGES..., then ocrmypdf --jobs 2 --deskew
+#      --output-type pdfa --sidecar B.txt B.img.pdf B.pdf; where the service's
+#      time went (stages from the published .pages.json, page work / 2 against
+#      the wall time); uptime before and after;
+#   8. prints the results and writes them as markdown to WORK/bench-service.md.
 
 set -euo pipefail
 
 usage() {
-    sed -n '4,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '4,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -62,9 +75,17 @@ QUICK=0
 SYNTH=1000
 BATCH_SIZE=100
 TIMEOUT=1800
+STREAM=6
+STREAM_ONLY=0
 
 bench_parse_args "--build=BUILD --data=DATA --work=WORK --quick!QUICK
-    --synth=SYNTH --batch-size=BATCH_SIZE --timeout=TIMEOUT" "$@"
+    --synth=SYNTH --batch-size=BATCH_SIZE --timeout=TIMEOUT --stream=STREAM
+    --stream-only!STREAM_ONLY" "$@"
+[[ $STREAM =~ ^[0-9]+$ ]] || die "--stream must be a number of batches"
+if [[ $STREAM_ONLY -eq 1 ]]; then
+    [[ $STREAM -gt 0 ]] || die "--stream-only needs --stream N above 0"
+    SYNTH=0
+fi
 [[ $SYNTH =~ ^[0-9]+$ ]] || die "--synth must be a number of pages"
 [[ $BATCH_SIZE =~ ^[1-9][0-9]*$ ]] || die "--batch-size must be a positive number"
 [[ $TIMEOUT =~ ^[1-9][0-9]*$ ]] || die "--timeout must be a positive number of seconds"
@@ -110,6 +131,28 @@ done
 [[ $(find "$WORK/in/fixed" -type f | wc -l) -eq $FIXED_PAGES ]] ||
     die "two batch files share a name in $WORK/in/fixed"
 log "fixed batch: $FIXED_PAGES pages in $WORK/in/fixed"
+
+# The stream: the fixed batch's pages dealt round-robin into STREAM batches,
+# so each batch mixes the classes (hard links: the same files).
+STREAM_BATCHES=()
+if [[ $STREAM -gt 0 ]]; then
+    mkdir -p "$WORK/in/stream"
+    k=0
+    for c in bitonal gray skewed; do
+        while IFS=$'\t' read -r f _ _; do
+            b=$((k % STREAM + 1))
+            name=$(printf 'WO-BENCH-STREAM_b%02d' "$b")
+            mkdir -p "$WORK/in/stream/$name"
+            ln "$f" "$WORK/in/stream/$name/$(printf 'p%03d' "$k")-${f##*/}"
+            k=$((k + 1))
+        done <"$WORK/lists/$c.tsv"
+    done
+    for ((b = 1; b <= STREAM && b <= k; b++)); do
+        name=$(printf 'WO-BENCH-STREAM_b%02d' "$b")
+        STREAM_BATCHES+=("$name:$(find "$WORK/in/stream/$name" -type f | wc -l)")
+    done
+    log "stream: $k pages in ${#STREAM_BATCHES[@]} batches under $WORK/in/stream"
+fi
 
 SYNTH_BATCHES=()
 if [[ $SYNTH -gt 0 ]]; then
@@ -181,6 +224,7 @@ pm_cli() { "$PAGEMILL" "$@" --config "$CONF"; }
     pm_cli account add BENCH --name "Benchmark account"
     pm_cli workorder add WO-BENCH-FIXED --account BENCH --notes "fixed batch (bench-pages.txt)"
     pm_cli workorder add WO-BENCH-SYNTH --account BENCH --notes "synthetic small pages"
+    pm_cli workorder add WO-BENCH-STREAM --account BENCH --notes "stream of batches"
 } >"$WORK/logs/cli.log" 2>&1 || die "catalog setup failed (see $WORK/logs/cli.log)"
 
 # ---------------------------------------------------------------------------
@@ -207,8 +251,10 @@ run_convert() {
     CONVERT_S=$(us_to_s $((NOW_US - t0)))
     log "convert ($1): $CONVERT_S s"
 }
-run_convert before
-CONVERT1_S=$CONVERT_S
+if [[ $STREAM_ONLY -eq 0 ]]; then
+    run_convert before
+    CONVERT1_S=$CONVERT_S
+fi
 
 # ---------------------------------------------------------------------------
 # 4. The service.
@@ -359,19 +405,51 @@ measure_drop() {
 }
 
 # The fixed batch: one folder named by its work order.
-mkdir -p "$WORK/in/drop"
-ln -sfn "$WORK/in/fixed" "$WORK/in/drop/WO-BENCH-FIXED"
-log "service: dropping the fixed batch ($FIXED_PAGES pages)"
-measure_drop WO-BENCH-FIXED "$WORK/in/drop" 0 "WO-BENCH-FIXED:$FIXED_PAGES"
-FIXED_S=$D_SECONDS FIXED_TICKS=$D_TICKS RSS_FIXED=$D_RSS
-log "service: $FIXED_S s, coordinator $((FIXED_TICKS * 1000 / CLK_TCK)) ms CPU, RSS $RSS_FIXED KiB"
+if [[ $STREAM_ONLY -eq 0 ]]; then
+    mkdir -p "$WORK/in/drop"
+    ln -sfn "$WORK/in/fixed" "$WORK/in/drop/WO-BENCH-FIXED"
+    log "service: dropping the fixed batch ($FIXED_PAGES pages)"
+    measure_drop WO-BENCH-FIXED "$WORK/in/drop" 0 "WO-BENCH-FIXED:$FIXED_PAGES"
+    FIXED_S=$D_SECONDS FIXED_TICKS=$D_TICKS RSS_FIXED=$D_RSS
+    log "service: $FIXED_S s, coordinator $((FIXED_TICKS * 1000 / CLK_TCK)) ms CPU, RSS $RSS_FIXED KiB"
 
-FIXED_JOB=$(jobs_of WO-BENCH-FIXED | cut -f1 | head -n1)
-FIXED_DIR=$OUTPUT/BENCH/WO-BENCH-FIXED/job-$FIXED_JOB
+    FIXED_JOB=$(jobs_of WO-BENCH-FIXED | cut -f1 | head -n1)
+    FIXED_DIR=$OUTPUT/BENCH/WO-BENCH-FIXED/job-$FIXED_JOB
 
-# convert again, the service idle meanwhile (its workers wait on stdin).
-run_convert after
-CONVERT2_S=$CONVERT_S
+    # convert again, the service idle meanwhile (its workers wait on stdin).
+    run_convert after
+    CONVERT2_S=$CONVERT_S
+fi
+
+# The stream: every batch dropped at once, then OCRmyPDF on the same batches.
+STREAM_S= OCRMYPDF_STREAM_S= STREAM_PAGES=0
+if [[ ${#STREAM_BATCHES[@]} -gt 0 ]]; then
+    STREAM_LOAD_BEFORE=$(uptime)
+    log "service: stream of ${#STREAM_BATCHES[@]} batches"
+    measure_drop WO-BENCH-STREAM "$WORK/in/stream" 0 "${STREAM_BATCHES[@]}"
+    STREAM_S=$D_SECONDS STREAM_PAGES=$D_PAGES STREAM_TICKS=$D_TICKS
+    log "service: stream: $D_PAGES pages in $D_SECONDS s"
+    STREAM_LOAD_MID=$(uptime)
+    if command -v ocrmypdf >/dev/null && command -v img2pdf >/dev/null; then
+        mkdir -p "$WORK/out/ocrmypdf-stream"
+        log "ocrmypdf: the same ${#STREAM_BATCHES[@]} batches, one document each, one after the other"
+        now_us
+        t0=$NOW_US
+        for spec in "${STREAM_BATCHES[@]}"; do
+            b=${spec%%:*} o=$WORK/out/ocrmypdf-stream
+            img2pdf -o "$o/$b.img.pdf" "$WORK/in/stream/$b"/* >>"$WORK/logs/ocrmypdf-stream.log" 2>&1 &&
+                ocrmypdf --jobs 2 --deskew --output-type pdfa --sidecar "$o/$b.txt" \
+                    "$o/$b.img.pdf" "$o/$b.pdf" >>"$WORK/logs/ocrmypdf-stream.log" 2>&1 ||
+                die "ocrmypdf failed on batch $b (see $WORK/logs/ocrmypdf-stream.log)"
+        done
+        now_us
+        OCRMYPDF_STREAM_S=$(us_to_s $((NOW_US - t0)))
+        log "ocrmypdf: stream: $OCRMYPDF_STREAM_S s"
+    else
+        echo "$BENCH_NAME: no ocrmypdf or img2pdf: the stream is not compared" >&2
+    fi
+    STREAM_LOAD_AFTER=$(uptime)
+fi
 
 # The synthetic batches, in two waves.
 WAVE_PAGES=() WAVE_S=() WAVE_TICKS=() WAVE_RSS=() WAVE_NB=()
@@ -404,24 +482,26 @@ LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 # ---------------------------------------------------------------------------
 # 5. Checks and report.
 # ---------------------------------------------------------------------------
-# The fixed job: every page done, outputs published, same text as convert.
-read -r _ FIXED_STATE _ FJ_PAGES FJ_DONE FJ_FAILED < <(jobs_of WO-BENCH-FIXED | head -n1)
-for f in "$FIXED_DIR/job-$FIXED_JOB.pdf" "$FIXED_DIR/job-$FIXED_JOB.txt" "$FIXED_DIR/job-$FIXED_JOB.pages.json"; do
-    [[ -s $f ]] || die "missing published output $f"
-done
-if cmp -s "$FIXED_DIR/job-$FIXED_JOB.txt" "$WORK/out/convert-before/fixed.txt"; then
-    SAME_TEXT="identical"
-else
-    SAME_TEXT="DIFFERENT (compare $FIXED_DIR/job-$FIXED_JOB.txt with $WORK/out/convert-before/fixed.txt)"
+if [[ $STREAM_ONLY -eq 0 ]]; then
+    # The fixed job: every page done, outputs published, same text as convert.
+    read -r _ FIXED_STATE _ FJ_PAGES FJ_DONE FJ_FAILED < <(jobs_of WO-BENCH-FIXED | head -n1)
+    for f in "$FIXED_DIR/job-$FIXED_JOB.pdf" "$FIXED_DIR/job-$FIXED_JOB.txt" "$FIXED_DIR/job-$FIXED_JOB.pages.json"; do
+        [[ -s $f ]] || die "missing published output $f"
+    done
+    if cmp -s "$FIXED_DIR/job-$FIXED_JOB.txt" "$WORK/out/convert-before/fixed.txt"; then
+        SAME_TEXT="identical"
+    else
+        SAME_TEXT="DIFFERENT (compare $FIXED_DIR/job-$FIXED_JOB.txt with $WORK/out/convert-before/fixed.txt)"
+    fi
+    CONVERT_OK=$(jq -r '"\(.converted)/\(.pages)"' "$WORK/out/convert-before/fixed.pages.json")" and "$(
+        jq -r '"\(.converted)/\(.pages)"' "$WORK/out/convert-after/fixed.pages.json")
+    # Seconds of page work the workers reported (sum of the pages' total ms):
+    # more for the same pages = the machine was busier during that run.
+    work_s() { jq '[.page_results[].ms.total] | add / 1000' "$1"; }
+    CONVERT1_WORK=$(work_s "$WORK/out/convert-before/fixed.pages.json")
+    CONVERT2_WORK=$(work_s "$WORK/out/convert-after/fixed.pages.json")
+    SERVICE_WORK=$(work_s "$FIXED_DIR/job-$FIXED_JOB.pages.json")
 fi
-CONVERT_OK=$(jq -r '"\(.converted)/\(.pages)"' "$WORK/out/convert-before/fixed.pages.json")" and "$(
-    jq -r '"\(.converted)/\(.pages)"' "$WORK/out/convert-after/fixed.pages.json")
-# Seconds of page work the workers reported (sum of the pages' total ms):
-# more for the same pages = the machine was busier during that run.
-work_s() { jq '[.page_results[].ms.total] | add / 1000' "$1"; }
-CONVERT1_WORK=$(work_s "$WORK/out/convert-before/fixed.pages.json")
-CONVERT2_WORK=$(work_s "$WORK/out/convert-after/fixed.pages.json")
-SERVICE_WORK=$(work_s "$FIXED_DIR/job-$FIXED_JOB.pages.json")
 SYNTH_JOBS_DONE=0 SYNTH_PAGES_DONE=0 SYNTH_FAILED=0
 if [[ ${#SYNTH_BATCHES[@]} -gt 0 ]]; then
     while IFS=$'\t' read -r id state batch pages pdone failed; do
@@ -433,14 +513,60 @@ fi
 
 ms_per_page() { calc "$1 * 1000 / $CLK_TCK / $2"; }
 mib() { calc "$1 / 1024"; }
-CONVERT_S=$(calc "($CONVERT1_S + $CONVERT2_S) / 2")
-CONVERT_PPS=$(calc "$FIXED_PAGES / $CONVERT_S")
-SERVICE_PPS=$(calc "$FIXED_PAGES / $FIXED_S")
-RATIO=$(calc "$SERVICE_PPS / $CONVERT_PPS")
-RATIO1=$(calc "$CONVERT1_S / $FIXED_S")
-RATIO2=$(calc "$CONVERT2_S / $FIXED_S")
-FIXED_MSPP=$(ms_per_page "$FIXED_TICKS" "$FIXED_PAGES")
+if [[ $STREAM_ONLY -eq 0 ]]; then
+    CONVERT_S=$(calc "($CONVERT1_S + $CONVERT2_S) / 2")
+    CONVERT_PPS=$(calc "$FIXED_PAGES / $CONVERT_S")
+    SERVICE_PPS=$(calc "$FIXED_PAGES / $FIXED_S")
+    RATIO=$(calc "$SERVICE_PPS / $CONVERT_PPS")
+    RATIO1=$(calc "$CONVERT1_S / $FIXED_S")
+    RATIO2=$(calc "$CONVERT2_S / $FIXED_S")
+    FIXED_MSPP=$(ms_per_page "$FIXED_TICKS" "$FIXED_PAGES")
+fi
 verdict() { (($(calc "($1)"))) && echo met || echo "NOT met"; }
+
+# The stream's section of the report: service vs OCRmyPDF, and where the
+# service's time went (every stream job's published .pages.json).
+report_stream() {
+    [[ -n $STREAM_S ]] || return 0
+    local jsons
+    jsons=("$OUTPUT/BENCH/WO-BENCH-STREAM"/job-*/job-*.pages.json)
+    echo "## Stream of batches: service vs OCRmyPDF"
+    echo
+    echo "The $STREAM_PAGES pages of the fixed batch dealt round-robin into ${#STREAM_BATCHES[@]} batches of mixed"
+    echo "pages. service: all batch folders renamed into the hot folder at once, timed until the last job's"
+    echo "folder is published (workers = 2, warm: the service was already running). OCRmyPDF: each batch"
+    echo "made into one document as its users do, one batch after the other: \`img2pdf -o B.img.pdf PAGES...\`"
+    echo "then \`ocrmypdf --jobs 2 --deskew --output-type pdfa --sidecar B.txt B.img.pdf B.pdf\`."
+    echo
+    echo "| tool     | batches | pages | seconds | pages/s |"
+    echo "|----------|---------|-------|---------|---------|"
+    printf '| service  | %7d | %5d | %7.1f | %7.3f |\n' "${#STREAM_BATCHES[@]}" "$STREAM_PAGES" "$STREAM_S" \
+        "$(calc "$STREAM_PAGES / $STREAM_S")"
+    if [[ -n $OCRMYPDF_STREAM_S ]]; then
+        printf '| ocrmypdf | %7d | %5d | %7.1f | %7.3f |\n' "${#STREAM_BATCHES[@]}" "$STREAM_PAGES" \
+            "$OCRMYPDF_STREAM_S" "$(calc "$STREAM_PAGES / $OCRMYPDF_STREAM_S")"
+        echo
+        printf -- '- service / OCRmyPDF: **%.2f** (target >= 2.0: %s)\n' \
+            "$(calc "$OCRMYPDF_STREAM_S / $STREAM_S")" "$(verdict "$OCRMYPDF_STREAM_S / $STREAM_S >= 2.0")"
+    fi
+    printf -- '- coordinator CPU: %d ms for %d pages\n' $((STREAM_TICKS * 1000 / CLK_TCK)) "$STREAM_PAGES"
+    echo "- load: before \`$STREAM_LOAD_BEFORE\`; after the service \`$STREAM_LOAD_MID\`; after OCRmyPDF \`${STREAM_LOAD_AFTER:-}\`"
+    echo
+    echo "Where the service's time went: seconds summed over the stream's pages per stage (the jobs'"
+    echo "published .pages.json); page work / 2 is the wall time two always-busy workers would need; the gap"
+    echo "is the rest (intake, claims, the tail of the last job, assembly, publishing)."
+    echo
+    jq -s -r --arg wall "$STREAM_S" '
+        [.[].page_results[] | select(.ms != null) | .ms] as $p
+        | ["decode","orient","deskew","blank","ocr","encode"] as $st
+        | ($p | map(.total) | add / 1000) as $work
+        | "| " + ($st | join(" | ")) + " | page work | work / 2 | wall | gap |",
+          "|" + ([$st[], "page work", "work / 2", "wall", "gap"] | map("---") | join("|")) + "|",
+          "| " + ([$st[] as $s | ($p | map(.[$s] // 0) | add / 1000)] + [$work, $work / 2,
+                   ($wall | tonumber), (($wall | tonumber) - $work / 2)]
+                  | map(. * 100 | round / 100 | tostring) | join(" | ")) + " |"' "${jsons[@]}"
+    echo
+}
 
 {
     echo "# pagemill service benchmark"
@@ -450,32 +576,35 @@ verdict() { (($(calc "($1)"))) && echo met || echo "NOT met"; }
     echo "- pagemill: $BENCH_PAGEMILL"
     echo "- work dir $WORK; service root $SVC (config $CONF); clock ticks $CLK_TCK/s"
     echo
-    echo "## Fixed batch: service vs convert"
-    echo
-    echo "The $FIXED_PAGES pages of scripts/bench-pages.txt (skewed copies included) as one document."
-    echo "convert: \`pagemill convert --jobs 2 --config CONF --out OUT WORK/in/fixed\`, wall time, run just"
-    echo "before and just after the service's drop. service: \`pagemill serve --config CONF\` (workers = 2,"
-    echo "already running), from the rename of the batch folder into the hot folder to its published"
-    echo "folder existing. Page work = sum of the pages' total ms in the run's .pages.json (the workers'"
-    echo "time per page: higher for the same pages means a busier machine); busy = page work / (2 x seconds)."
-    echo
-    echo "| run              | pages | seconds | pages/s | page work s | busy |"
-    echo "|------------------|-------|---------|---------|-------------|------|"
-    printf '| convert (before) | %5d | %7.1f | %7.3f | %11.1f | %3.0f%% |\n' "$FIXED_PAGES" "$CONVERT1_S" \
-        "$(calc "$FIXED_PAGES / $CONVERT1_S")" "$CONVERT1_WORK" "$(calc "$CONVERT1_WORK * 50 / $CONVERT1_S")"
-    printf '| service          | %5d | %7.1f | %7.3f | %11.1f | %3.0f%% |\n' "$FIXED_PAGES" "$FIXED_S" \
-        "$SERVICE_PPS" "$SERVICE_WORK" "$(calc "$SERVICE_WORK * 50 / $FIXED_S")"
-    printf '| convert (after)  | %5d | %7.1f | %7.3f | %11.1f | %3.0f%% |\n' "$FIXED_PAGES" "$CONVERT2_S" \
-        "$(calc "$FIXED_PAGES / $CONVERT2_S")" "$CONVERT2_WORK" "$(calc "$CONVERT2_WORK * 50 / $CONVERT2_S")"
-    echo
-    printf -- '- service / convert (mean of the two convert runs, %.1f s): **%.3f** (target >= 0.95: %s);\n' \
-        "$CONVERT_S" "$RATIO" "$(verdict "$RATIO >= 0.95")"
-    printf -- '  against each run alone %.3f (before) and %.3f (after)\n' "$RATIO1" "$RATIO2"
-    printf -- '- coordinator CPU: %d ms for %d pages = **%.2f ms/page** (target < 5: %s)\n' \
-        $((FIXED_TICKS * 1000 / CLK_TCK)) "$FIXED_PAGES" "$FIXED_MSPP" "$(verdict "$FIXED_MSPP < 5")"
-    printf -- '- coordinator RSS: %.1f MiB at start, %.1f MiB after the batch\n' "$(mib "$RSS_START")" "$(mib "$RSS_FIXED")"
-    echo "- job $FIXED_JOB: $FIXED_STATE, $FJ_DONE/$FJ_PAGES pages done, $FJ_FAILED failed; convert (before/after): $CONVERT_OK converted"
-    echo "- text of the service's job-$FIXED_JOB.txt and convert's fixed.txt: $SAME_TEXT"
+    if [[ $STREAM_ONLY -eq 0 ]]; then
+        echo "## Fixed batch: service vs convert"
+        echo
+        echo "The $FIXED_PAGES pages of scripts/bench-pages.txt (skewed copies included) as one document."
+        echo "convert: \`pagemill convert --jobs 2 --config CONF --out OUT WORK/in/fixed\`, wall time, run just"
+        echo "before and just after the service's drop. service: \`pagemill serve --config CONF\` (workers = 2,"
+        echo "already running), from the rename of the batch folder into the hot folder to its published"
+        echo "folder existing. Page work = sum of the pages' total ms in the run's .pages.json (the workers'"
+        echo "time per page: higher for the same pages means a busier machine); busy = page work / (2 x seconds)."
+        echo
+        echo "| run              | pages | seconds | pages/s | page work s | busy |"
+        echo "|------------------|-------|---------|---------|-------------|------|"
+        printf '| convert (before) | %5d | %7.1f | %7.3f | %11.1f | %3.0f%% |\n' "$FIXED_PAGES" "$CONVERT1_S" \
+            "$(calc "$FIXED_PAGES / $CONVERT1_S")" "$CONVERT1_WORK" "$(calc "$CONVERT1_WORK * 50 / $CONVERT1_S")"
+        printf '| service          | %5d | %7.1f | %7.3f | %11.1f | %3.0f%% |\n' "$FIXED_PAGES" "$FIXED_S" \
+            "$SERVICE_PPS" "$SERVICE_WORK" "$(calc "$SERVICE_WORK * 50 / $FIXED_S")"
+        printf '| convert (after)  | %5d | %7.1f | %7.3f | %11.1f | %3.0f%% |\n' "$FIXED_PAGES" "$CONVERT2_S" \
+            "$(calc "$FIXED_PAGES / $CONVERT2_S")" "$CONVERT2_WORK" "$(calc "$CONVERT2_WORK * 50 / $CONVERT2_S")"
+        echo
+        printf -- '- service / convert (mean of the two convert runs, %.1f s): **%.3f** (target >= 0.95: %s);\n' \
+            "$CONVERT_S" "$RATIO" "$(verdict "$RATIO >= 0.95")"
+        printf -- '  against each run alone %.3f (before) and %.3f (after)\n' "$RATIO1" "$RATIO2"
+        printf -- '- coordinator CPU: %d ms for %d pages = **%.2f ms/page** (target < 5: %s)\n' \
+            $((FIXED_TICKS * 1000 / CLK_TCK)) "$FIXED_PAGES" "$FIXED_MSPP" "$(verdict "$FIXED_MSPP < 5")"
+        printf -- '- coordinator RSS: %.1f MiB at start, %.1f MiB after the batch\n' "$(mib "$RSS_START")" "$(mib "$RSS_FIXED")"
+        echo "- job $FIXED_JOB: $FIXED_STATE, $FJ_DONE/$FJ_PAGES pages done, $FJ_FAILED failed; convert (before/after): $CONVERT_OK converted"
+        echo "- text of the service's job-$FIXED_JOB.txt and convert's fixed.txt: $SAME_TEXT"
+    fi
+    report_stream
     if [[ ${#WAVE_PAGES[@]} -gt 0 ]]; then
         echo
         echo "## Synthetic small pages: $SYNTH pages"

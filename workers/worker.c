@@ -57,6 +57,8 @@ static int do_page(pm_engine_t *eng, pm_proto_msg_t *m, FILE *out)
     pm_page_result_t r;
     int err;
 
+    pm_log(PM_LOG_DEBUG, "worker", "task=%lld page=%d started", m->task,
+           m->page.page);
     test_hang_hook(m->task, m->page.src);
     pm_process_page(eng, &m->profile, &m->page, &r);
     if (r.ok)
@@ -84,7 +86,21 @@ static int do_assemble(pm_engine_t *eng, pm_proto_msg_t *m, FILE *out)
     return err;
 }
 
-int pm_worker_run(const char *tessdata, FILE *in, FILE *out)
+/* Loads the engines a page will need before the first page comes. */
+static void warm_up(pm_engine_t *eng, const char *langs, int osd)
+{
+    double t0 = pm_now_ms();
+
+    if (pm_engine_warm(eng, langs, osd) != 0)
+        pm_log(PM_LOG_WARN, "worker", "cannot load engines ahead: %s",
+               pm_engine_errmsg(eng));
+    else
+        pm_log(PM_LOG_DEBUG, "worker", "engines loaded ahead (%s%s) in %.0f ms",
+               langs, osd ? ", osd" : "", pm_now_ms() - t0);
+}
+
+int pm_worker_run(const char *tessdata, const char *warm, int warm_osd,
+                  FILE *in, FILE *out)
 {
     pm_engine_t *eng = NULL;
     char *line = NULL;
@@ -97,6 +113,8 @@ int pm_worker_run(const char *tessdata, FILE *in, FILE *out)
         pm_log(PM_LOG_ERROR, "worker", "engine: %s", pm_strerror(err));
         return 1;
     }
+    if (warm != NULL)
+        warm_up(eng, warm, warm_osd);
     if (send_line(out, pm_proto_ready((int)getpid())) != 0) {
         pm_engine_close(eng);
         return 1;

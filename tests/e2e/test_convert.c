@@ -8,7 +8,8 @@
  * credible is laid out at the fallback resolution. A profile whose
  * languages are not all installed is refused by `config check`, `convert`
  * and `serve` before any page runs; a German page read with deu reads as
- * German.
+ * German. The workers start, and load their engines, while the inputs
+ * are still being scanned.
  */
 #include <dirent.h>
 #include <stdio.h>
@@ -401,6 +402,59 @@ static void german_page_reads_as_german(void **state)
     assert_no_leftovers(out);
 }
 
+/* Position of `needle` in `hay`, or fails the test naming what is missing. */
+static size_t log_pos(const char *hay, const char *needle)
+{
+    const char *at = strstr(hay, needle);
+
+    if (at == NULL)
+        fail_msg("no \"%s\" in the log", needle);
+    return (size_t)(at - hay);
+}
+
+/* The workers are started before the inputs are scanned, and each loads
+ * its engines before its first page (not inside it): read from the order
+ * of the debug log's events, not from timing. */
+static void workers_start_before_the_scan(void **state)
+{
+    const char *tmp = *state;
+    char in[512], out[512], path[600], *log = NULL;
+    int rc, ran = 0;
+
+    t_require_data();
+    snprintf(in, sizeof(in), "%s/in", tmp);
+    snprintf(out, sizeof(out), "%s/out", tmp);
+    assert_int_equal(pm_mkdir_p(in), 0);
+    snprintf(path, sizeof(path), "%s/a.tif", in);
+    t_copy_file(t_data(TESTING "phototest.tif"), path);
+    snprintf(path, sizeof(path), "%s/b.tif", in);
+    t_copy_file(t_data(TESTING "phototest.tif"), path);
+
+    rc =
+        t_run(&log, "PAGEMILL_LOG=debug '%s' convert %s -j 2 -o '%s' '%s' 2>&1",
+              PM_BINARY, config_arg(tmp), out, in);
+    printf("%s", log);
+    assert_int_equal(rc, 0);
+    assert_true(log_pos(log, "pool worker 1 started") <
+                log_pos(log, "convert inputs scanned: 1 document(s), 2 page"));
+    assert_true(log_pos(log, "pool worker 2 started") <
+                log_pos(log, "convert inputs scanned"));
+    for (int w = 1; w <= 2; w++) {
+        char task[32], warm[64];
+
+        snprintf(task, sizeof(task), "[w%d] task=", w);
+        snprintf(warm, sizeof(warm), "[w%d] engines loaded ahead (eng, osd)",
+                 w);
+        if (strstr(log, task) == NULL)
+            continue; /* the other worker took both pages */
+        ran++;
+        assert_true(log_pos(log, warm) < log_pos(log, task));
+    }
+    assert_true(ran > 0);
+    free(log);
+    assert_no_leftovers(out);
+}
+
 static void bad_command_lines_exit_two(void **state)
 {
     const char *tmp = *state;
@@ -444,6 +498,8 @@ int main(void)
             missing_language_is_refused_before_any_page, t_tmpdir_setup,
             t_tmpdir_teardown),
         cmocka_unit_test_setup_teardown(german_page_reads_as_german,
+                                        t_tmpdir_setup, t_tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(workers_start_before_the_scan,
                                         t_tmpdir_setup, t_tmpdir_teardown),
         cmocka_unit_test_setup_teardown(bad_command_lines_exit_two,
                                         t_tmpdir_setup, t_tmpdir_teardown),
