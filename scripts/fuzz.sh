@@ -18,6 +18,8 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 BUILD=${PM_FUZZ_BUILD:-$ROOT/build-fuzz}
 DATA=${PM_SHARED_DATA:-$ROOT/../shared/data}
+# third-party leaks that are not ours (tests/fuzz/lsan.supp says which)
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$ROOT/tests/fuzz/lsan.supp}
 TARGETS=(proto config image pdf batch)
 
 die() {

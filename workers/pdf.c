@@ -166,12 +166,33 @@ static int pdf_open(pm_engine_t *eng, const char *path, pdf_t *d)
     return 0;
 }
 
+void pm_engine_set_pdf_text(pm_engine_t *eng, int refuse)
+{
+    eng->pdf_count_refuses_text = refuse;
+}
+
+static int text_page(pdf_t *d);
+
+/* The refusal of a PDF with text on page `tp`. */
+static int text_refused(pm_engine_t *eng, const char *path, int tp)
+{
+    return pm__engine_fail(eng, PM_EUNSUPP,
+                           "%s: already has a text layer (text on page %d); "
+                           "set `pdf_text = redo` in the profile to OCR it "
+                           "again",
+                           path, tp);
+}
+
 int pm__pdf_count(pm_engine_t *eng, const char *path, int *npages)
 {
     pdf_t d;
-    int err = pdf_open(eng, path, &d);
+    int err = pdf_open(eng, path, &d), tp;
 
     *npages = err ? 0 : d.npages;
+    if (!err && eng->pdf_count_refuses_text && (tp = text_page(&d)) > 0) {
+        err = text_refused(eng, path, tp);
+        *npages = 0;
+    }
     pdf_close(&d);
     return err;
 }
@@ -610,11 +631,7 @@ int pm__pdf_load(pm_engine_t *eng, const char *path, int page,
         goto out;
     }
     if (!p->pdf_text_redo && (tp = text_page(&d)) > 0) {
-        err = pm__engine_fail(eng, PM_EUNSUPP,
-                              "%s: already has a text layer (text on page %d); "
-                              "set `pdf_text = redo` in the profile to OCR it "
-                              "again",
-                              path, tp);
+        err = text_refused(eng, path, tp);
         goto out;
     }
     qpdf_push_inherited_attributes_to_page(d.q);
