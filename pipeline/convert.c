@@ -674,6 +674,8 @@ static int scan_inputs(convert_t *c, const convert_args_t *a, int argc,
     int err;
 
     err = pm_engine_open(c->cfg->tessdata, &eng);
+    if (err == 0)
+        pm_engine_set_pdf_text(eng, !c->profile->pdf_text_redo);
     for (int i = a->first_input; err == 0 && i < argc; i++)
         err = add_doc(c, eng, argv[i]);
     pm_engine_close(eng);

@@ -41,7 +41,7 @@ void pm_frame_counts_cleanup(pm_frame_count_t *v, size_t n)
 static char **make_argv(const pm_counter_opts_t *o, const char *const *names,
                         size_t n)
 {
-    char **v = pm_calloc(n + 6, sizeof(char *));
+    char **v = pm_calloc(n + 7, sizeof(char *));
     size_t k = 0;
     int ok;
 
@@ -52,6 +52,8 @@ static char **make_argv(const pm_counter_opts_t *o, const char *const *names,
     if (ok && o->memory_mb > 0)
         ok = (v[k++] = pm_strdup("--memory-mb")) != NULL &&
              (v[k++] = pm_asprintf("%d", o->memory_mb)) != NULL;
+    if (ok && o->refuse_pdf_text)
+        ok = (v[k++] = pm_strdup("--refuse-pdf-text")) != NULL;
     for (size_t i = 0; ok && i < n; i++)
         ok = (v[k++] = pm_asprintf("%zu=%s", 3 + i, names[i])) != NULL;
     if (!ok) {

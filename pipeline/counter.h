@@ -21,9 +21,10 @@ typedef struct pm_frame_count {
 } pm_frame_count_t;
 
 typedef struct pm_counter_opts {
-    const char *exe; /* the pagemill binary */
-    int memory_mb;   /* the child's address-space limit, 0: none */
-    int timeout_ms;  /* the child is killed after this long */
+    const char *exe;     /* the pagemill binary */
+    int memory_mb;       /* the child's address-space limit, 0: none */
+    int timeout_ms;      /* the child is killed after this long */
+    int refuse_pdf_text; /* a PDF with a text layer is an error */
 } pm_counter_opts_t;
 
 /*

@@ -74,6 +74,7 @@ struct pm__intake {
     char *hold;       /* hold reason decided on the loop, or NULL */
     int64_t duplicate_of;
     char *account;
+    int refuse_pdf_text; /* the batch's profile refuses PDFs with text */
     /* set by the thread */
     pm_page_input_t *pages;
     size_t npages;
@@ -342,7 +343,8 @@ static int count_problem(pm__intake_t *it, size_t i, const pm_frame_count_t *r,
         *swapped = 1; /* since it was hashed: not the file's fault */
         return swapped_line(problems, page_name(b, i, name), check);
     }
-    if (r->err == PM_EUNSUPP)
+    if (r->err == PM_EUNSUPP &&
+        !(it->magic[i].n >= 5 && memcmp(it->magic[i].b, "%PDF-", 5) == 0))
         return not_an_image(problems, page_name(b, i, name), &it->magic[i]);
     return add_line(problems, "'%s'%s", page_name(b, i, name),
                     pm_escape_name(why, msg, sizeof(msg)));
@@ -375,7 +377,7 @@ static int count_chunk(pm__intake_t *it, size_t first, size_t n, int *frames,
                        char **problems, int *swapped)
 {
     pm_counter_opts_t o = {it->s->exe, it->s->cfg->worker_memory_mb,
-                           COUNT_TIMEOUT_S * 1000};
+                           COUNT_TIMEOUT_S * 1000, it->refuse_pdf_text};
     int fds[PM_COUNT_MAX_FILES];
     pm_frame_count_t res[PM_COUNT_MAX_FILES];
     char name[PM_ESCAPED_MAX], *why = NULL;
@@ -676,12 +678,16 @@ static int check_workorder(pm__serve_t *s, pm__intake_t *it)
 static int batch_precheck(pm__serve_t *s, pm__intake_t *it)
 {
     pm_batch_t *b = it->b;
+    const pm_profile_t *p;
 
     if (b->error != NULL) {
         it->step = STEP_REJECT; /* with the batch's own why and what */
         return 0;
     }
-    if (pm_config_profile(s->cfg, b->profile) == NULL) {
+    p = pm_config_profile(s->cfg, b->profile);
+    if (p != NULL)
+        it->refuse_pdf_text = !p->pdf_text_redo;
+    if (p == NULL) {
         make_reject(
             it,
             pm_asprintf("profile %s is not in the configuration", b->profile),

@@ -147,19 +147,23 @@ static int worker_main(int argc, char **argv)
 /* The hidden `count-frames` subcommand: intake's frame counter. */
 static int count_main(int argc, char **argv)
 {
-    int i = 1;
+    int i = 1, refuse_pdf_text = 0;
 
     if (i + 1 < argc && strcmp(argv[i], "--memory-mb") == 0) {
         limit_memory("count", strtol(argv[i + 1], NULL, 10));
         i += 2;
     }
+    if (i < argc && strcmp(argv[i], "--refuse-pdf-text") == 0) {
+        refuse_pdf_text = 1;
+        i++;
+    }
     if (i >= argc || argv[i][0] == '-') {
         fprintf(stderr, "usage: pagemill count-frames [--memory-mb N] "
-                        "FD=NAME...\nCounts the frames of open files; "
-                        "started by pagemill, not by hand.\n");
+                        "[--refuse-pdf-text] FD=NAME...\nCounts the frames "
+                        "of open files; started by pagemill, not by hand.\n");
         return PM_EXIT_USAGE;
     }
-    return pm_count_frames_run(argv + i, argc - i, stdout);
+    return pm_count_frames_run(argv + i, argc - i, refuse_pdf_text, stdout);
 }
 
 int main(int argc, char **argv)

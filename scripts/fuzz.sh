@@ -18,6 +18,8 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 BUILD=${PM_FUZZ_BUILD:-$ROOT/build-fuzz}
 DATA=${PM_SHARED_DATA:-$ROOT/../shared/data}
+# third-party leaks that are not ours (tests/fuzz/lsan.supp says which)
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$ROOT/tests/fuzz/lsan.supp}
 TARGETS=(proto config image pdf batch)
 
 die() {
@@ -86,7 +88,8 @@ regress() {
     if [[ -d tests/fuzz/regress/$t ]]; then cp -f tests/fuzz/regress/"$t"/* "$dir"/; fi
     echo "== fuzz_$t: replaying $(find "$dir" -maxdepth 1 ! -type d | wc -l) inputs"
     # shellcheck disable=SC2046
-    "$BUILD/tests/fuzz/fuzz_$t" $(opts "$t") -runs=0 "$dir" >"$dir.log" 2>&1 ||
+    ASAN_OPTIONS=${ASAN_OPTIONS:-fast_unwind_on_malloc=0} \
+        "$BUILD/tests/fuzz/fuzz_$t" $(opts "$t") -runs=0 "$dir" >"$dir.log" 2>&1 ||
         { tail -40 "$dir.log"; rm -rf "$dir" "$dir.log"; return 1; }
     rm -rf "$dir" "$dir.log"
 }
@@ -102,7 +105,9 @@ run() {
     mkdir -p "$corpus" "$crashes"
     echo "== fuzz_$t for ${secs}s"
     # shellcheck disable=SC2046
-    ASAN_OPTIONS=${ASAN_OPTIONS:-allocator_may_return_null=1} \
+    # slow unwinding on malloc: the suppressions name frames inside C++
+    # libraries built without frame pointers
+    ASAN_OPTIONS=${ASAN_OPTIONS:-allocator_may_return_null=1:fast_unwind_on_malloc=0} \
         "$BUILD/tests/fuzz/fuzz_$t" $(opts "$t") \
         -max_total_time="$secs" -print_final_stats=1 \
         -artifact_prefix="$crashes/" "$corpus" "$seeddir"

@@ -51,13 +51,15 @@ static int put_result(FILE *out, int err, int n, const char *msg)
     return rc < 0 || fflush(out) != 0 ? -1 : 0;
 }
 
-int pm_count_frames_run(char *const *args, int nargs, FILE *out)
+int pm_count_frames_run(char *const *args, int nargs, int refuse_pdf_text,
+                        FILE *out)
 {
     pm_engine_t *eng = NULL;
     int status = 0;
 
     if (pm_engine_open(NULL, &eng) != 0)
         return 1;
+    pm_engine_set_pdf_text(eng, refuse_pdf_text);
     for (int i = 0; i < nargs && status == 0; i++) {
         char *end = NULL;
         long fd = strtol(args[i], &end, 10);

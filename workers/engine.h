@@ -89,6 +89,11 @@ int pm_sha256_fd(int fd, char hex[PM_SHA256_HEX],
  */
 int pm_load_count_frames(pm_engine_t *eng, const char *path, int *nframes);
 
+/* Whether counting refuses a PDF with a text layer, as decoding does
+ * under a profile without pdf_text = redo (so that intake and convert
+ * refuse the file rather than fail each of its pages). Off by default. */
+void pm_engine_set_pdf_text(pm_engine_t *eng, int refuse);
+
 /* pm_load_count_frames() of the open file `fd` (a regular file, read from
  * its start; not closed), named `name` in messages. */
 int pm_load_count_frames_fd(pm_engine_t *eng, int fd, const char *name,

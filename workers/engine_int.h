@@ -21,6 +21,7 @@ struct pm_engine {
      * the encode stage to keep byte for byte; NULL for any other page. */
     unsigned char *pdf_jpeg;
     size_t pdf_jpeg_len;
+    int pdf_count_refuses_text; /* pm_engine_set_pdf_text() */
 };
 
 /* The last message Leptonica or libtiff printed in this process (empty if

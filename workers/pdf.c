@@ -155,6 +155,11 @@ static int pdf_open(pm_engine_t *eng, const char *path, pdf_t *d)
                                path);
     }
     d->npages = qpdf_get_num_pages(d->q);
+    /* Resources, boxes and /Rotate may be inherited from the page tree:
+     * each page gets its own (in memory). */
+    if (d->npages > 0 && !qpdf_has_error(d->q))
+        qpdf_push_inherited_attributes_to_page(d->q);
+    clear_error(d->q);
     if (qpdf_has_error(d->q) || d->npages < 1) {
         err = pm__engine_fail(eng, PM_ECORRUPT, "%s: damaged PDF: %s", path,
                               d->npages == 0
@@ -166,12 +171,33 @@ static int pdf_open(pm_engine_t *eng, const char *path, pdf_t *d)
     return 0;
 }
 
+void pm_engine_set_pdf_text(pm_engine_t *eng, int refuse)
+{
+    eng->pdf_count_refuses_text = refuse;
+}
+
+static int text_page(pdf_t *d);
+
+/* The refusal of a PDF with text on page `tp`. */
+static int text_refused(pm_engine_t *eng, const char *path, int tp)
+{
+    return pm__engine_fail(eng, PM_EUNSUPP,
+                           "%s: already has a text layer (text on page %d); "
+                           "set `pdf_text = redo` in the profile to OCR it "
+                           "again",
+                           path, tp);
+}
+
 int pm__pdf_count(pm_engine_t *eng, const char *path, int *npages)
 {
     pdf_t d;
-    int err = pdf_open(eng, path, &d);
+    int err = pdf_open(eng, path, &d), tp;
 
     *npages = err ? 0 : d.npages;
+    if (!err && eng->pdf_count_refuses_text && (tp = text_page(&d)) > 0) {
+        err = text_refused(eng, path, tp);
+        *npages = 0;
+    }
     pdf_close(&d);
     return err;
 }
@@ -422,8 +448,9 @@ static void image_facts(qpdf_data q, qpdf_oh x, pm_pdf_image_t *im)
     im->bpc = (int)num(q, key(q, dict, "/BitsPerComponent"), 0);
     im->ncomp = components(q, key(q, dict, "/ColorSpace"));
     filter = only_filter(q, dict, &parms);
-    if (im->ncomp == 0 || decode_array(q, dict, im->ncomp, &im->invert) != 0)
-        return;
+    if (im->ncomp == 0 || decode_array(q, dict, im->ncomp, &im->invert) != 0 ||
+        !(im->bpc == 8 || (im->bpc == 1 && im->ncomp == 1)))
+        return; /* 2, 4 or 16 bits: rendered */
     if (filter != NULL && strcmp(filter, "/DCTDecode") == 0) {
         im->kind = im->invert ? PM_PDF_IMG_OTHER : PM_PDF_IMG_DCT;
     } else if (filter != NULL && strcmp(filter, "/CCITTFaxDecode") == 0) {
@@ -610,14 +637,9 @@ int pm__pdf_load(pm_engine_t *eng, const char *path, int page,
         goto out;
     }
     if (!p->pdf_text_redo && (tp = text_page(&d)) > 0) {
-        err = pm__engine_fail(eng, PM_EUNSUPP,
-                              "%s: already has a text layer (text on page %d); "
-                              "set `pdf_text = redo` in the profile to OCR it "
-                              "again",
-                              path, tp);
+        err = text_refused(eng, path, tp);
         goto out;
     }
-    qpdf_push_inherited_attributes_to_page(d.q);
     pg = qpdf_get_page_n(d.q, (size_t)page);
     if (qpdf_has_error(d.q) || page_box(d.q, pg, box) != 0) {
         err = pm__engine_fail(eng, PM_ECORRUPT,

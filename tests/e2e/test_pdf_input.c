@@ -285,11 +285,45 @@ static void encrypted_and_damaged_refused(void **state)
 
 /* ---- the service ---- */
 
+/* A batch folder `name` in the hot folder with `src` as scan.pdf, then
+ * batch.ini `ini`. */
+static void drop_pdf(const sv_fx_t *f, const char *name, const char *src,
+                     const char *ini)
+{
+    char path[700];
+
+    snprintf(path, sizeof(path), "%s/%s", f->scans, name);
+    assert_int_equal(pm_mkdir_p(path), 0);
+    snprintf(path, sizeof(path), "%s/%s/scan.pdf", f->scans, name);
+    t_copy_file(src, path);
+    snprintf(path, sizeof(path), "%s/%s/batch.ini", f->scans, name);
+    sv_write_text(path, ini);
+}
+
+/* Waits for hot/_rejected/<name>/ERROR.txt; its text (caller frees). */
+static char *wait_error_txt(const sv_fx_t *f, const char *name)
+{
+    double until = sv_now_s() + DEADLINE_S;
+    char path[700];
+    char *text;
+
+    snprintf(path, sizeof(path), "%s/_rejected/%s/ERROR.txt", f->scans, name);
+    while ((text = t_slurp(path)) == NULL && sv_now_s() < until)
+        sv_nap_ms(100);
+    if (text == NULL)
+        fail_msg("no %s within %.0f s", path, DEADLINE_S);
+    return text;
+}
+
+/* The service of the running test, stopped by the teardown whatever
+ * happens. */
+static sv_fx_t *running;
+
 static void hot_folder_pdf_billed_for_its_pages(void **state)
 {
     const char *tmp = t_tmpdir();
-    sv_fx_t *f = pm_calloc(1, sizeof(*f));
-    char dir[600], path[700], in[600];
+    sv_fx_t *f = running = pm_calloc(1, sizeof(*f));
+    char path[700], in[600], *text;
     pm_catalog_t *cat = NULL;
     int64_t billable = -1;
     long long id;
@@ -304,12 +338,13 @@ static void hot_folder_pdf_billed_for_its_pages(void **state)
     sv_cli_ok(f, "account add ACME --name 'Acme Records'");
     sv_cli_ok(f, "workorder add WO-1 --account ACME");
     sv_start(f);
-    snprintf(dir, sizeof(dir), "%s/WO-1_pdf", f->scans);
-    assert_int_equal(pm_mkdir_p(dir), 0);
-    snprintf(path, sizeof(path), "%s/scan.pdf", dir);
-    t_copy_file(in, path);
-    snprintf(path, sizeof(path), "%s/batch.ini", dir);
-    sv_write_text(path, "account = ACME\nexpected_pages = 2\n");
+    drop_pdf(f, "WO-1_pdf", in, "account = ACME\nexpected_pages = 2\n");
+    /* refused at intake, naming the file: a text layer, a lock */
+    drop_pdf(f, "WO-1_text", t_data(RES "tagged.pdf"), "");
+    snprintf(path, sizeof(path), "%s/locked.pdf", tmp);
+    assert_int_equal(
+        t_run(NULL, "qpdf --encrypt u o 256 -- '%s' '%s'", in, path), 0);
+    drop_pdf(f, "WO-1_locked", path, "");
     id = sv_wait_job(f, "WO-1_pdf", "done", DEADLINE_S);
     snprintf(path, sizeof(path), "%s/ACME/WO-1/job-%lld/job-%lld.pdf", f->out,
              id, id);
@@ -325,16 +360,31 @@ static void hot_folder_pdf_billed_for_its_pages(void **state)
     assert_int_equal(pm_billable_count(cat, id, 0, &billable), 0);
     pm_catalog_close(cat);
     assert_int_equal(billable, 2);
+    text = wait_error_txt(f, "WO-1_text");
+    printf("# %s", text);
+    assert_non_null(strstr(text, "'scan.pdf'"));
+    assert_non_null(strstr(text, "already has a text layer"));
+    assert_non_null(strstr(text, "pdf_text = redo"));
+    pm_free(text);
+    text = wait_error_txt(f, "WO-1_locked");
+    printf("# %s", text);
+    assert_non_null(strstr(text, "'scan.pdf'"));
+    assert_non_null(strstr(text, "encrypted PDF"));
+    pm_free(text);
     assert_int_equal(sv_stop(f, SIGTERM, 310), 0);
-    assert_int_equal(sv_fx_fini(f, 310), 0);
-    pm_free(f);
 }
 
 static int teardown(void **state)
 {
+    int rc = 0;
+
     (void)state;
+    if (running != NULL)
+        rc = sv_fx_fini(running, 310);
+    pm_free(running);
+    running = NULL;
     t_tmpdir_cleanup();
-    return 0;
+    return rc;
 }
 
 int main(void)

@@ -19,6 +19,7 @@
 
 #define LIBTIFF "libtiff-testimages/test/images/"
 #define TESTING "tesseract-test/testing/"
+#define RES     "ocrmypdf/tests/resources/"
 
 static int open_ro(const char *path)
 {
@@ -44,7 +45,7 @@ static char *script(const char *name, const char *body)
 
 static void counts_the_descriptors_given(void **state)
 {
-    pm_counter_opts_t o = {PM_BINARY, 1024, 60000};
+    pm_counter_opts_t o = {PM_BINARY, 1024, 60000, 0};
     char text[300];
     const char *names[3];
     pm_frame_count_t r[3];
@@ -78,9 +79,54 @@ static void counts_the_descriptors_given(void **state)
         close(fds[i]);
 }
 
+/* PDF pages are counted; a PDF with text is refused only when asked, an
+ * encrypted one always. */
+static void counts_pdf_pages(void **state)
+{
+    pm_counter_opts_t o = {PM_BINARY, 1024, 60000, 0};
+    const char *names[3] = {"/b/scan.pdf", "/b/text.pdf", "/b/locked.pdf"};
+    char locked[400];
+    pm_frame_count_t r[3];
+    int fds[3];
+    char *why = NULL;
+    size_t done = 0;
+
+    (void)state;
+    t_require_data();
+    snprintf(locked, sizeof(locked), "%s/locked.pdf", t_tmpdir());
+    assert_int_equal(t_run(NULL, "qpdf --encrypt u o 256 -- '%s' '%s'",
+                           t_data(RES "ccitt.pdf"), locked),
+                     0);
+    for (int refuse = 0; refuse <= 1; refuse++) {
+        o.refuse_pdf_text = refuse;
+        fds[0] = open_ro(t_data(RES "cardinal.pdf"));
+        fds[1] = open_ro(t_data(RES "tagged.pdf"));
+        fds[2] = open_ro(locked);
+        assert_int_equal(
+            pm_count_frames_child(&o, fds, names, 3, r, &done, &why), 0);
+        assert_int_equal(done, 3);
+        assert_int_equal(r[0].err, 0);
+        assert_int_equal(r[0].frames, 4);
+        if (refuse) {
+            assert_int_equal(r[1].err, PM_EUNSUPP);
+            assert_non_null(strstr(r[1].msg, "/b/text.pdf: already has a "
+                                             "text layer"));
+        } else {
+            assert_int_equal(r[1].err, 0);
+            assert_int_equal(r[1].frames, 2);
+        }
+        assert_int_equal(r[2].err, PM_EUNSUPP);
+        assert_non_null(strstr(r[2].msg, "/b/locked.pdf: encrypted PDF"));
+        pm_frame_counts_cleanup(r, done);
+        for (int i = 0; i < 3; i++)
+            close(fds[i]);
+    }
+    t_tmpdir_cleanup();
+}
+
 static void a_crash_names_the_file(void **state)
 {
-    pm_counter_opts_t o = {PM_BINARY, 0, 60000};
+    pm_counter_opts_t o = {PM_BINARY, 0, 60000, 0};
     const char *names[3] = {"/b/first.tif", "/b/second.tif", "/b/third.tif"};
     pm_frame_count_t r[3];
     int fds[3];
@@ -108,7 +154,7 @@ static void a_crash_names_the_file(void **state)
 
 static void a_hang_is_killed_and_nonsense_refused(void **state)
 {
-    pm_counter_opts_t o = {NULL, 0, 1000};
+    pm_counter_opts_t o = {NULL, 0, 1000, 0};
     const char *names[2] = {"/b/one.tif", "/b/two.tif"};
     pm_frame_count_t r[2];
     int fds[2] = {open_ro("/dev/null"), open_ro("/dev/null")};
@@ -162,6 +208,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(counts_the_descriptors_given),
+        cmocka_unit_test(counts_pdf_pages),
         cmocka_unit_test(a_crash_names_the_file),
         cmocka_unit_test(a_hang_is_killed_and_nonsense_refused),
     };
