@@ -126,7 +126,9 @@ static int open_rescan(const cli_t *c, const char *file, int *fd)
  * intake does: it must be one supported image of one page. */
 static int check_one_page(const cli_t *c, int fd, const char *file)
 {
-    pm_counter_opts_t o = {"/proc/self/exe", c->cfg->worker_memory_mb, 60000};
+    /* A rescan is an image: a PDF with a text layer is refused. */
+    pm_counter_opts_t o = {"/proc/self/exe", c->cfg->worker_memory_mb, 60000,
+                           1};
     pm_frame_count_t fc = {0, 0, NULL};
     const char *names[1] = {file};
     char msg[PATH_MAX + 512], *why = NULL;

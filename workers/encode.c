@@ -364,25 +364,41 @@ static int jpeg_keepable(const jpeg_facts_t *f, const pm_page_image_t *img)
 
 /* Whether the file at `path` starts like a JPEG (SOI and a marker): a
  * cheap look before reading a big TIFF whole for nothing. */
-static int starts_as_jpeg(const char *path)
+/* Reads the page file `src` the one way pages are read (pm__page_open:
+ * never through a link, the checked copy of a verified page) when it is a
+ * JPEG: 0 with *buf (caller frees) or *buf NULL when it is not one or too
+ * large to keep, else an error with the detail on `eng`. */
+static int read_jpeg_page(pm_engine_t *eng, const char *src,
+                          unsigned char **buf, size_t *len)
 {
     unsigned char head[3] = {0, 0, 0};
-    FILE *f = fopen(path, "rb");
-    size_t n;
+    int fd = pm__page_open(src), err = -errno;
 
-    if (f == NULL)
-        return 0;
-    n = fread(head, 1, sizeof(head), f);
-    fclose(f);
-    return n == 3 && head[0] == 0xff && head[1] == 0xd8 && head[2] == 0xff;
+    *buf = NULL;
+    *len = 0;
+    if (fd < 0)
+        return pm__engine_fail(eng, err, "encode: cannot open %s: %s", src,
+                               pm_strerror(err));
+    if (pread(fd, head, sizeof(head), 0) != (ssize_t)sizeof(head) ||
+        head[0] != 0xff || head[1] != 0xd8 || head[2] != 0xff) {
+        close(fd);
+        return 0; /* not a JPEG: encoded */
+    }
+    err = pm_read_fd(fd, MAX_KEPT_JPEG, buf, len);
+    close(fd);
+    if (err == PM_ETOOBIG)
+        return 0; /* re-encoded instead */
+    return err ? pm__engine_fail(eng, err, "encode: cannot read %s: %s", src,
+                                 pm_strerror(err))
+               : 0;
 }
 
-int pm_encode_keep_jpeg(pm_engine_t *eng, const pm_profile_t *p,
-                        const pm_page_image_t *img, const char *src,
-                        const char *path_base, char **path, long long *bytes)
+int pm_encode_keep_jpeg_mem(pm_engine_t *eng, const pm_profile_t *p,
+                            const pm_page_image_t *img,
+                            const unsigned char *buf, size_t len,
+                            const char *path_base, char **path,
+                            long long *bytes)
 {
-    unsigned char *buf = NULL;
-    size_t len = 0;
     jpeg_facts_t f;
     char *out;
     int err;
@@ -390,22 +406,11 @@ int pm_encode_keep_jpeg(pm_engine_t *eng, const pm_profile_t *p,
     *path = NULL;
     *bytes = 0;
     if (p->gray_codec != PM_CODEC_JPEG || img->kind == PM_KIND_BITONAL ||
-        !starts_as_jpeg(src))
+        buf == NULL || len < 3 || jpeg_read_facts(buf, len, &f) != 0 ||
+        !jpeg_keepable(&f, img) || !jpeg_complete(buf, len))
         return 0;
-    err = pm_read_file(src, MAX_KEPT_JPEG, &buf, &len);
-    if (err)
-        return err == PM_ETOOBIG
-                   ? 0 /* re-encoded instead */
-                   : pm__engine_fail(eng, err, "encode: cannot read %s: %s",
-                                     src, pm_strerror(err));
-    if (jpeg_read_facts(buf, len, &f) != 0 || !jpeg_keepable(&f, img) ||
-        !jpeg_complete(buf, len)) {
-        pm_free(buf);
-        return 0;
-    }
     out = pm_asprintf("%s.jpg", path_base);
     err = out == NULL ? PM_ENOMEM : pm_write_file_atomic(out, buf, len);
-    pm_free(buf);
     if (err) {
         if (out != NULL) {
             unlink(out);
@@ -418,6 +423,26 @@ int pm_encode_keep_jpeg(pm_engine_t *eng, const pm_profile_t *p,
     *path = out;
     *bytes = (long long)len;
     return 0;
+}
+
+int pm_encode_keep_jpeg(pm_engine_t *eng, const pm_profile_t *p,
+                        const pm_page_image_t *img, const char *src,
+                        const char *path_base, char **path, long long *bytes)
+{
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    int err;
+
+    *path = NULL;
+    *bytes = 0;
+    if (p->gray_codec != PM_CODEC_JPEG || img->kind == PM_KIND_BITONAL)
+        return 0;
+    err = read_jpeg_page(eng, src, &buf, &len);
+    if (!err)
+        err = pm_encode_keep_jpeg_mem(eng, p, img, buf, len, path_base, path,
+                                      bytes);
+    pm_free(buf);
+    return err;
 }
 
 int pm_encode_read_g4(pm_engine_t *eng, const char *path, unsigned char **data,

@@ -199,11 +199,21 @@ int pm_encode_page(pm_engine_t *eng, const pm_profile_t *p,
  * p->gray_codec is JPEG, copies it byte for byte to `path_base` + ".jpg"
  * and sets *path (new string, caller frees) and *bytes. Otherwise leaves
  * *path NULL: the page is to be encoded (pm_encode_page). Call only for
- * pages no stage changed (not turned, not deskewed).
+ * pages no stage changed (not turned, not deskewed). `src` is read the way
+ * the decoders read it (pm__page_open): a verified page's checked copy,
+ * never the file as it may be now.
  */
 int pm_encode_keep_jpeg(pm_engine_t *eng, const pm_profile_t *p,
                         const pm_page_image_t *img, const char *src,
                         const char *path_base, char **path, long long *bytes);
+
+/* pm_encode_keep_jpeg() of the JPEG in buf[len] (e.g. a PDF page's DCT
+ * stream); the buffer stays the caller's. */
+int pm_encode_keep_jpeg_mem(pm_engine_t *eng, const pm_profile_t *p,
+                            const pm_page_image_t *img,
+                            const unsigned char *buf, size_t len,
+                            const char *path_base, char **path,
+                            long long *bytes);
 
 /*
  * Reads the raw CCITT G4 stream of a single-strip TIFF written by

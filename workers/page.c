@@ -63,28 +63,6 @@ static int orient(pm_engine_t *eng, const pm_profile_t *p, pm_page_image_t *img,
     return err;
 }
 
-/* pm_encode_keep_jpeg() of the JPEG stream a PDF page was decoded from
- * (eng->pdf_jpeg), through a file next to the artifacts. */
-static int keep_pdf_jpeg(pm_engine_t *eng, const pm_profile_t *p,
-                         const pm_page_image_t *img, const char *base,
-                         char **path, long long *bytes)
-{
-    char *in = pm_asprintf("%s.in.jpg", base);
-    int err;
-
-    if (in == NULL)
-        return PM_ENOMEM;
-    err = pm_write_file_atomic(in, eng->pdf_jpeg, eng->pdf_jpeg_len);
-    if (err)
-        pm__engine_fail(eng, err, "encode: cannot write %s: %s", in,
-                        pm_strerror(err));
-    else
-        err = pm_encode_keep_jpeg(eng, p, img, in, base, path, bytes);
-    unlink(in);
-    pm_free(in);
-    return err;
-}
-
 static int run_stages(pm_engine_t *eng, const pm_profile_t *p,
                       const pm_page_task_t *t, pm_page_result_t *r,
                       pm_page_image_t *img)
@@ -144,7 +122,9 @@ static int run_stages(pm_engine_t *eng, const pm_profile_t *p,
      * generation loss, and smaller than encoding it again. */
     t0 = pm_now_ms();
     if (r->rotation == 0 && r->skew == 0 && eng->pdf_jpeg != NULL)
-        err = keep_pdf_jpeg(eng, p, img, t->out_base, &r->image, &r->bytes);
+        err = pm_encode_keep_jpeg_mem(eng, p, img, eng->pdf_jpeg,
+                                      eng->pdf_jpeg_len, t->out_base, &r->image,
+                                      &r->bytes);
     else if (r->rotation == 0 && r->skew == 0 && t->frame == 0)
         err = pm_encode_keep_jpeg(eng, p, img, t->src, t->out_base, &r->image,
                                   &r->bytes);

@@ -5,6 +5,7 @@
  * gray and colour pages become a JPEG (or JPEG 2000) file that decodes,
  * carries the page's resolution and whose size is the reported byte count.
  */
+#define _GNU_SOURCE /* memfd_create */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -23,6 +25,7 @@
 #include "lib/testlib.h"
 #include "pipeline/pm.h"
 #include "workers/engine.h"
+#include "workers/engine_int.h"
 
 /* Loads and normalises frame `frame` of a shared file. */
 static void load_page(pm_engine_t *eng, const pm_profile_t *p, const char *rel,
@@ -399,6 +402,58 @@ static void scanned_jpeg_is_kept_byte_for_byte(void **state)
     }
 }
 
+/*
+ * A verified page is kept from the copy that was checked, never from the
+ * file as it is now: with the page's checked bytes pinned (as the worker
+ * pins them after the SHA-256 check) and the file on disk changed since
+ * (a comment segment added: still a keepable JPEG of the same page), the
+ * kept JPEG is the checked bytes.
+ */
+static void kept_jpeg_is_the_checked_copy(void **state)
+{
+    static const unsigned char com[] = {0xff, 0xfe, 0,   9,   'c', 'h',
+                                        'a',  'n',  'g', 'e', 'd'};
+    const char *dir = *state;
+    const char *gray = "leptonica/prog/lucasta.047.jpg";
+    char disk[4096], base[4096];
+    unsigned char *b = NULL;
+    size_t n = 0;
+    pm_profile_t p;
+    pm_page_image_t img;
+    char *path = NULL;
+    long long bytes = -1;
+    FILE *f;
+    int mem;
+
+    t_require_data();
+    t_profile(&p);
+    snprintf(disk, sizeof(disk), "%s/changed.jpg", dir);
+    snprintf(base, sizeof(base), "%s/kept-checked", dir);
+    assert_int_equal(pm_read_file(t_data(gray), 1u << 28, &b, &n), 0);
+    mem = memfd_create("checked", MFD_CLOEXEC);
+    assert_true(mem >= 0);
+    assert_int_equal(write(mem, b, n), (ssize_t)n);
+    f = fopen(disk, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(b, 1, 2, f), 2);
+    assert_int_equal(fwrite(com, 1, sizeof(com), f), sizeof(com));
+    assert_int_equal(fwrite(b + 2, 1, n - 2, f), n - 2);
+    assert_int_equal(fclose(f), 0);
+
+    load_page(t_engine, &p, gray, 0, &img);
+    pm__load_pin(disk, mem);
+    assert_int_equal(
+        pm_encode_keep_jpeg(t_engine, &p, &img, disk, base, &path, &bytes), 0);
+    pm__load_pin(NULL, -1);
+    assert_non_null(path);
+    assert_true(same_bytes(path, t_data(gray)));
+    assert_int_equal(bytes, (long long)n);
+    pm_free(path);
+    pm_page_image_cleanup(&img);
+    close(mem);
+    pm_free(b);
+}
+
 /* Writes `src` with an APP1 Exif segment saying "orientation 6" (turned
  * 90 degrees, which PDF readers ignore) right after SOI. */
 static void write_exif_rotated(const char *src, const char *dst)
@@ -711,6 +766,8 @@ int main(void)
         cmocka_unit_test(gray_and_color_become_jpeg),
         cmocka_unit_test(jpeg_quality_is_used),
         cmocka_unit_test_setup_teardown(scanned_jpeg_is_kept_byte_for_byte,
+                                        t_tmpdir_setup, t_tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(kept_jpeg_is_the_checked_copy,
                                         t_tmpdir_setup, t_tmpdir_teardown),
         cmocka_unit_test_setup_teardown(changed_or_unsafe_jpeg_is_encoded,
                                         t_tmpdir_setup, t_tmpdir_teardown),
