@@ -24,12 +24,16 @@
  * transactions, rows), then the functions in catalog.h order.
  */
 #include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -854,6 +858,7 @@ static const struct {
 struct pm_catalog {
     sqlite3 *db;
     sqlite3_stmt *st[ST_COUNT];
+    int lock_fd;      /* the coordinator lock file, held; -1 when not */
     char errmsg[512]; /* fixed, so saving an error never allocates */
 };
 
@@ -1352,6 +1357,7 @@ int pm_catalog_open(const char *path, pm_catalog_t **out)
         pm_log(PM_LOG_ERROR, "catalog", "open %s: out of memory", path);
         return PM_ENOMEM;
     }
+    cat->lock_fd = -1;
     if (sqlite3_open_v2(path, &cat->db,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
                         NULL) != SQLITE_OK) {
@@ -1384,7 +1390,79 @@ void pm_catalog_close(pm_catalog_t *cat)
     finalize_all(cat);
     if (sqlite3_close(cat->db) != SQLITE_OK)
         pm_log(PM_LOG_ERROR, "catalog", "close: %s", sqlite3_errmsg(cat->db));
+    if (cat->lock_fd >= 0)
+        close(cat->lock_fd); /* releases the coordinator lock */
     pm_free(cat);
+}
+
+/* ---- the coordinator lock: one coordinator per catalog file ---- */
+
+/* The pid a lock file names (its first line), or 0 when it names none. */
+static long lock_holder(int fd)
+{
+    char buf[32];
+    ssize_t got = pread(fd, buf, sizeof(buf) - 1, 0);
+    long pid;
+
+    if (got <= 0)
+        return 0;
+    buf[got] = '\0';
+    pid = strtol(buf, NULL, 10);
+    return pid > 0 ? pid : 0;
+}
+
+/* Writes our pid as the lock file's first line: written before the old
+ * text is cut, so a reader sees this pid or the previous one whole. */
+static int lock_write_pid(int fd)
+{
+    char buf[32];
+    int len = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+
+    if (pwrite(fd, buf, (size_t)len, 0) != len)
+        return -1;
+    return ftruncate(fd, len);
+}
+
+int pm_catalog_lock_coordinator(pm_catalog_t *cat, long *holder)
+{
+    const char *db = sqlite3_db_filename(cat->db, "main");
+    char path[PATH_MAX];
+    int fd, err;
+
+    *holder = 0;
+    if (cat->lock_fd >= 0 || db == NULL || *db == '\0')
+        return 0; /* held already, or in memory: no other process sees it */
+    if (snprintf(path, sizeof(path), "%s.lock", db) >= (int)sizeof(path))
+        return set_msg(cat, -ENAMETOOLONG, "%s.lock: name too long", db);
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0)
+        return set_msg(cat, -errno, "cannot open the coordinator lock %s: %s",
+                       path, strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        err = errno;
+        if (err == EWOULDBLOCK) {
+            *holder = lock_holder(fd);
+            close(fd);
+            if (*holder > 0)
+                return set_msg(cat, -EBUSY,
+                               "the catalog %s is in use by another "
+                               "coordinator (pid %ld; lock file %s)",
+                               db, *holder, path);
+            return set_msg(cat, -EBUSY,
+                           "the catalog %s is in use by another coordinator "
+                           "(pid unknown; lock file %s)",
+                           db, path);
+        }
+        close(fd);
+        return set_msg(cat, -err, "cannot lock %s: %s", path, strerror(err));
+    }
+    if (lock_write_pid(fd) != 0) {
+        err = errno;
+        close(fd);
+        return set_msg(cat, -err, "cannot write %s: %s", path, strerror(err));
+    }
+    cat->lock_fd = fd;
+    return 0;
 }
 
 sqlite3 *pm__catalog_db(pm_catalog_t *cat)
