@@ -1,5 +1,5 @@
 /*
- * test_catalog.c: the SQLite catalog (catalog/sqlite.c) against its
+ * test_catalog.c: the SQLite catalog (catalog/sqlite_*.c) against its
  * contract in catalog.h. Migrations and reopening, the append-only event
  * trail, accounts and work orders, jobs and their pages, the queue (fair
  * claim order, leases and fencing, retries), finishing jobs, status and
