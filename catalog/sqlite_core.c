@@ -33,6 +33,8 @@
 #include "catalog/sqlite_int.h"
 #include "pipeline/pm.h"
 
+/* ---- statements: the SQL this file runs, prepared at open ---- */
+
 enum {
     ST_BEGIN,
     ST_BEGIN_READ,
@@ -65,7 +67,8 @@ _Static_assert(ST_COUNT <= PM__SQL_MAX, "raise PM__SQL_MAX");
 static const pm__sql_table_t *const registry[PM__SQL_NMODULES] = {
     [PM__SQL_CORE] = &pm__sql_core,     [PM__SQL_RECORDS] = &pm__sql_records,
     [PM__SQL_JOBS] = &pm__sql_jobs,     [PM__SQL_QUEUE] = &pm__sql_queue,
-    [PM__SQL_STATUS] = &pm__sql_status, [PM__SQL_LEDGER] = &pm__sql_ledger,
+    [PM__SQL_STATUS] = &pm__sql_status, [PM__SQL_FEES] = &pm__sql_fees,
+    [PM__SQL_LEDGER] = &pm__sql_ledger,
 };
 
 /* ---- errors: the detail lives on the handle ---- */

@@ -11,7 +11,8 @@
  *   sqlite_jobs.c     jobs: create, find, list, operator actions, finish
  *   sqlite_queue.c    page tasks: the fair claim, leases and fencing
  *   sqlite_status.c   status counts and the workers table
- *   sqlite_ledger.c   fees, months, lines, close, adjustments
+ *   sqlite_fees.c     the billing time zone, fee codes and prices
+ *   sqlite_ledger.c   months, lines, close, adjustments, credits
  *   identity.c        installation id, job uids, quick_check
  *
  * Each file keeps the SQL it runs beside the code that runs it: a table
@@ -56,6 +57,7 @@ enum pm__sql_module {
     PM__SQL_JOBS,
     PM__SQL_QUEUE,
     PM__SQL_STATUS,
+    PM__SQL_FEES,
     PM__SQL_LEDGER,
     PM__SQL_NMODULES
 };
@@ -64,7 +66,7 @@ enum pm__sql_module {
 #define PM__SQL_MAX 32
 
 extern const pm__sql_table_t pm__sql_core, pm__sql_records, pm__sql_jobs,
-    pm__sql_queue, pm__sql_status, pm__sql_ledger;
+    pm__sql_queue, pm__sql_status, pm__sql_fees, pm__sql_ledger;
 
 struct pm_catalog {
     sqlite3 *db;

@@ -21,6 +21,8 @@
 /* How many failed pages a failed job's error names before "and N more". */
 #define MAX_FAILED_PAGES_NAMED 20
 
+/* ---- statements: the SQL this file runs, prepared at open ---- */
+
 enum {
     ST_JOB_ADD,
     ST_TASK_ADD,

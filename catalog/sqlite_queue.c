@@ -19,6 +19,8 @@
 #include "catalog/sqlite_int.h"
 #include "pipeline/pm.h"
 
+/* ---- statements: the SQL this file runs, prepared at open ---- */
+
 enum {
     ST_JOB_START,
     ST_CLAIM_PICK,

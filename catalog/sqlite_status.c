@@ -11,6 +11,8 @@
 #include "catalog/sqlite_int.h"
 #include "pipeline/pm.h"
 
+/* ---- statements: the SQL this file runs, prepared at open ---- */
+
 enum {
     ST_STATUS_JOBS,
     ST_STATUS_PAGES,
