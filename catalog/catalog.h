@@ -2,8 +2,8 @@
  * catalog.h: the catalog, pagemill's system of record and its queue.
  * Accounts, work orders, jobs, page tasks (state, attempts, lease, metrics),
  * billable pages and an append-only event trail, behind one interface.
- * The SQLite backend (sqlite_*.c, sqlite_int.h) is the embedded default; a PostgreSQL
- * backend will implement the same functions for many machines.
+ * The SQLite backend (sqlite_*.c, sqlite_int.h) is the embedded default; a
+ * PostgreSQL backend will implement the same functions for many machines.
  *
  * The catalog knows nothing of hot folders, workers or HTTP: it stores and
  * answers. Every function returns 0 or a negative PM_* code; on
