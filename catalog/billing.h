@@ -1,7 +1,8 @@
 /*
  * billing.h: the backend-independent half of billing. Money, months and
- * dates, one line's amount, and the rendering of reports, invoices and the
- * accounting export from lines the catalog computed (catalog.h, "billing").
+ * dates, and one line's amount. Reports, invoices and the accounting
+ * export are rendered from the lines the catalog computes (catalog.h,
+ * "billing") by catalog/render/render.h, a library of its own.
  *
  * Money is integer end to end: prices and exact amounts in millicents
  * (thousandths of a cent), invoice amounts in cents. A line's exact amount
@@ -98,63 +99,5 @@ int pm_date_parse(const char *s, int64_t *t);
 
 /* The day `t` falls on in the billing time zone, "YYYY-MM-DD". */
 void pm_date_format(int64_t t, char out[PM_DATE_SIZE]);
-
-/* ---- reports ---- */
-
-typedef enum {
-    PM_BILL_TABLE = 0,
-    PM_BILL_CSV,
-    PM_BILL_JSON,
-} pm_bill_format_t;
-
-/* "table", "csv", "json"; -1 if unknown. */
-int pm_bill_format_parse(const char *s);
-
-/* What a report covers and holds. Everything is borrowed. */
-typedef struct pm_billing_report {
-    const char *from, *to;              /* months, from <= to */
-    const char *account;                /* the --account filter, or NULL */
-    const char *workorder;              /* the --work-order filter, or NULL */
-    const pm_billing_period_t *periods; /* one per month from..to */
-    size_t nperiods;
-    const pm_billing_line_t *lines; /* as pm_billing_lines() orders them */
-    size_t nlines;
-} pm_billing_report_t;
-
-/*
- * Renders a report: one line per job or adjustment (account, work order,
- * job, fee code, pages, blank pages, billable pages, unit price, amount),
- * then totals per work order, per account and overall, as a table, CSV
- * (header row; a `type` column says line, adjustment or which total) or
- * JSON. The output depends only on `r`: the same lines give the same
- * bytes. *out is a new NUL-terminated string (pm_free), *len its length.
- */
-int pm_billing_render(const pm_billing_report_t *r, pm_bill_format_t fmt,
-                      char **out, size_t *len);
-
-/* ---- invoices and the accounting export ---- */
-
-/* Who issues the invoices (from the configuration); borrowed. */
-typedef struct pm_issuer {
-    const char *name; /* "County Records Center"; NULL: "pagemill" */
-} pm_issuer_t;
-
-/*
- * Writes the invoices of one month into directory `dir` (which must
- * exist): for each account with lines, `invoice-<MONTH>-<ACCOUNT>.pdf`
- * (a person's invoice: issuer, account name, code, number and contact,
- * period, one line per work order with billable pages and amount,
- * adjustments, total; marked DRAFT while the month is open), and
- * `export-<MONTH>.csv` for the accounting system (the column layout is in
- * docs/billing.md). `accounts` are the accounts (for name, contact,
- * number); `period` says whether and when the month was closed. Every file
- * goes through a temp name, fsync and rename. *written receives the number
- * of files written. The same lines and period give the same bytes.
- */
-int pm_invoice_write(const char *dir, const char *month,
-                     const pm_billing_period_t *period,
-                     const pm_billing_line_t *lines, size_t nlines,
-                     const pm_account_t *accounts, size_t naccounts,
-                     const pm_issuer_t *issuer, int *written);
 
 #endif /* PM_BILLING_H */

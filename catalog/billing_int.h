@@ -1,7 +1,7 @@
 /*
- * billing_int.h: internals shared by billing.c (reports) and invoice.c
- * (invoices and the accounting export), and their tests: a growable
- * string, RFC 4180 CSV fields, and releasing cairo's caches at exit.
+ * billing_int.h: internals shared by the catalog (billing.c, the SQLite
+ * backend), the renderers (catalog/render/) and their tests: a growable
+ * string and RFC 4180 CSV fields.
  */
 #ifndef PM_BILLING_INT_H
 #define PM_BILLING_INT_H
@@ -39,13 +39,5 @@ int pm__buf_take(pm__buf_t *b, char **out, size_t *len);
 
 /* Frees the text. Accepts an empty buffer. */
 void pm__buf_cleanup(pm__buf_t *b);
-
-/*
- * Releases cairo's process-wide font caches (which pm_invoice_write fills
- * and keeps, as cairo does). For the end of a process that drew invoices,
- * so LeakSanitizer sees nothing; only when no cairo object is alive and no
- * other thread draws with cairo.
- */
-void pm__invoice_release_caches(void);
 
 #endif /* PM_BILLING_INT_H */

@@ -2,8 +2,8 @@
  * catalog.h: the catalog, pagemill's system of record and its queue.
  * Accounts, work orders, jobs, page tasks (state, attempts, lease, metrics),
  * billable pages and an append-only event trail, behind one interface.
- * The SQLite backend (sqlite.c) is the embedded default; a PostgreSQL
- * backend will implement the same functions for many machines.
+ * The SQLite backend (sqlite_*.c, sqlite_int.h) is the embedded default; a
+ * PostgreSQL backend will implement the same functions for many machines.
  *
  * The catalog knows nothing of hot folders, workers or HTTP: it stores and
  * answers. Every function returns 0 or a negative PM_* code; on
@@ -33,6 +33,18 @@ int pm_catalog_open(const char *path, pm_catalog_t **out);
 
 /* Closes the catalog. Accepts NULL. */
 void pm_catalog_close(pm_catalog_t *cat);
+
+/*
+ * Makes this handle the catalog's one coordinator until it is closed: the
+ * queue's recovery (pm_task_requeue_all_running) takes every running
+ * lease for a dead one, so a second coordinator on the same catalog must
+ * not start. SQLite: an exclusive flock on "<catalog>.lock" (holding the
+ * holder's pid), released by pm_catalog_close or the process's end; a
+ * catalog in memory needs none. -EBUSY when another handle holds it,
+ * with *holder its pid (0 if unknown) and errmsg naming the catalog, the
+ * pid and the lock file; else *holder is 0.
+ */
+int pm_catalog_lock_coordinator(pm_catalog_t *cat, long *holder);
 
 /* Detail of the last failure on this handle. Borrowed. */
 const char *pm_catalog_errmsg(const pm_catalog_t *cat);

@@ -13,12 +13,13 @@
 
 #include "catalog/catalog.h"
 
-/* Number of the last migration in sqlite.c (what a fresh open reports). */
+/* Number of the last migration in sqlite_schema.c (what a fresh open
+ * reports). */
 #define PM__CATALOG_SCHEMA_VERSION 5
 
 /*
  * Writes the EXPLAIN QUERY PLAN of the prepared statement called `name`
- * (the names in sqlite.c's statement table, e.g. "claim_pick"), one plan
+ * (the names in the sqlite_*.c statement tables, e.g. "claim_pick"), one plan
  * row per line, into *plan: a new string the caller frees with pm_free.
  * PM_ENOENT for an unknown name.
  */

@@ -3,7 +3,7 @@
  * (catalog.h): the installation id (settings, migration 4), the jobs'
  * uids, and SQLite's quick_check. These run rarely (at start, at publish
  * time, every integrity_check_minutes), so their statements are prepared
- * per call rather than kept in sqlite.c's statement table.
+ * per call rather than kept in a statement table (sqlite_int.h).
  */
 #include <string.h>
 

@@ -19,6 +19,7 @@
 
 #include "catalog/billing.h"
 #include "catalog/billing_int.h"
+#include "catalog/render/render.h"
 #include "pipeline/cli_int.h"
 #include "pipeline/pm.h"
 

@@ -7,7 +7,8 @@
  *   start:   load the configuration (errors name file:line:key, exit 2);
  *            open the catalog, refusing (exit 1, nothing moved) one that
  *            fails quick_check, or is missing, empty or another catalog
- *            than the spool's and output's markers name (integrity.c);
+ *            than the spool's and output's markers name (integrity.c),
+ *            or that another coordinator holds (pm_catalog_lock_coordinator);
  *            requeue every page a previous coordinator
  *            left running (one coordinator per SQLite catalog, so all
  *            those leases are dead); start the workers, the hot folders
@@ -27,6 +28,7 @@
  */
 #include "pipeline/serve.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -53,8 +55,9 @@ static const char usage_text[] =
     "page_timeout seconds) and exit 0; SIGHUP reloads profiles and hot\n"
     "folders. Exit status: 0 stopped by a signal; 2 usage or configuration\n"
     "error; 1 could not start (the log says why: a catalog that is missing,\n"
-    "empty, damaged or not the one the spool and output belong to is\n"
-    "refused), or the catalog failed its periodic integrity check.\n";
+    "empty, damaged, not the one the spool and output belong to, or in use\n"
+    "by another `pagemill serve` is refused), or the catalog failed its\n"
+    "periodic integrity check.\n";
 
 int64_t pm__serve_now(void)
 {
@@ -297,6 +300,24 @@ static int billing_zone(pm__serve_t *s)
     return err;
 }
 
+/* One coordinator per catalog: a second one would take the first's
+ * running pages for abandoned (pm__sched_recover) and run them twice. */
+static int coordinator_lock(pm__serve_t *s)
+{
+    long holder;
+    int err = pm_catalog_lock_coordinator(s->cat, &holder);
+
+    if (err == -EBUSY)
+        pm_log(PM_LOG_ERROR, "serve",
+               "refusing to start: %s. Stop that one first, or give this "
+               "one another catalog",
+               pm_catalog_errmsg(s->cat));
+    else if (err != 0)
+        pm_log(PM_LOG_ERROR, "serve", "refusing to start: %s",
+               pm_catalog_errmsg(s->cat));
+    return err;
+}
+
 static int open_state(pm__serve_t *s)
 {
     int err;
@@ -324,7 +345,9 @@ static int open_state(pm__serve_t *s)
                s->catalog_path, s->catalog_path);
         return err;
     }
-    err = pm__ident_check(s);
+    err = coordinator_lock(s);
+    if (err == 0)
+        err = pm__ident_check(s);
     if (err == 0)
         err = billing_zone(s);
     if (err != 0)

@@ -30,7 +30,7 @@
 #   4. checks the report totals against the same sums done in SQL straight
 #      from billable_pages and the fee schedule;
 #   5. prints EXPLAIN QUERY PLAN of the report statements (their SQL is
-#      read from catalog/sqlite.c, so the plans are those of the code);
+#      read from catalog/sqlite_ledger.c, so the plans are those of the code);
 #   6. writes it all as markdown to WORK/bench-billing.md.
 
 set -euo pipefail
@@ -417,19 +417,19 @@ JSON_TOTAL=$(jq -r '.totals.overall.amount' "$OUT/all-json.out" 2>/dev/null || e
 check "24 months, json overall amount" "$(money "$sc")" "$JSON_TOTAL"
 
 # ---------------------------------------------------------------------------
-# 5. Query plans, with the SQL read from catalog/sqlite.c.
+# 5. Query plans, with the SQL read from catalog/sqlite_ledger.c.
 # ---------------------------------------------------------------------------
 # stmt_sql ST_NAME: the statement's SQL, its C string literals joined.
 stmt_sql() {
     awk -v key="[$1]" 'index($0, key) { on = 1 } on { print } on && /"},?$/ { exit }' \
-        "$ROOT/catalog/sqlite.c" | grep -o '"[^"]*"' | tail -n +2 | sed 's/^"//; s/"$//' | tr -d '\n'
+        "$ROOT/catalog/sqlite_ledger.c" | grep -o '"[^"]*"' | tail -n +2 | sed 's/^"//; s/"$//' | tr -d '\n'
 }
 MONTH_END=$(date -u -d "$OPEN-01 +1 month" +%s)
 PLANS=()
 plan() { # title ST_NAME ?1 ?2 ?3
     local text
     text=$(stmt_sql "$2")
-    [[ -n $text ]] || die "cannot find $2 in catalog/sqlite.c"
+    [[ -n $text ]] || die "cannot find $2 in catalog/sqlite_ledger.c"
     sql ".parameter set ?1 $3" ".parameter set ?2 $4" ".parameter set ?3 $5" \
         "EXPLAIN QUERY PLAN $text" >"$OUT/plan-$2-$4.txt" 2>&1 ||
         die "EXPLAIN QUERY PLAN of $2 failed: $(cat "$OUT/plan-$2-$4.txt")"
@@ -522,7 +522,7 @@ log "SQL alone: bill_open $OPEN $SQL_OPEN s, bill_frozen $CLOSED $SQL_FROZEN s"
         printf '| %s | %s | %s | %s |\n' "$what" "$e" "$g" "$ok"
     done
     echo
-    echo "## Query plans (EXPLAIN QUERY PLAN, SQL from catalog/sqlite.c)"
+    echo "## Query plans (EXPLAIN QUERY PLAN, SQL from catalog/sqlite_ledger.c)"
     for row in "${PLANS[@]}"; do
         IFS='|' read -r title st text file <<<"$row"
         echo

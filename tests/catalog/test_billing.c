@@ -17,6 +17,7 @@
 
 #include "catalog/billing.h"
 #include "catalog/billing_int.h"
+#include "catalog/render/render.h"
 #include "lib/testlib.h"
 #include "pipeline/pm.h"
 

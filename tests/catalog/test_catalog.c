@@ -1,21 +1,24 @@
 /*
- * test_catalog.c: the SQLite catalog (catalog/sqlite.c) against its
+ * test_catalog.c: the SQLite catalog (catalog/sqlite_*.c) against its
  * contract in catalog.h. Migrations and reopening, the append-only event
  * trail, accounts and work orders, jobs and their pages, the queue (fair
  * claim order, leases and fencing, retries), finishing jobs, status and
- * billable counts; the claim's query plan and its cost with 100k tasks
- * (counted in SQLite VM steps, never timed); and allocation failure.
+ * billable counts; the one-coordinator lock; the claim's query plan and its
+ * cost with 100k tasks (counted in SQLite VM steps, never timed); and
+ * allocation failure.
  *
  * SQLite's own allocations are routed through pm_malloc (main() does it
  * before SQLite starts), so pm_alloc_fail_at() reaches every allocation an
  * operation makes, SQLite's included: the out-of-memory loops prove that
  * a failed open leaks nothing and a failed transaction leaves no trace.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -373,6 +376,46 @@ static void reopen_keeps_data_and_applies_nothing(void **state)
                      1);
     sqlite3_close(db);
     pm_catalog_close(cat);
+    t_tmpdir_cleanup();
+}
+
+/* One coordinator per catalog file: a second handle (as a second
+ * process would) is refused, naming the holder's pid and the lock file,
+ * until the first closes; a catalog in memory needs no lock. */
+static void coordinator_lock_is_exclusive(void **state)
+{
+    const char *path = temp_catalog();
+    pm_catalog_t *a, *b;
+    long holder = -1;
+    char pid[64];
+
+    (void)state;
+    assert_int_equal(pm_catalog_open(path, &a), 0);
+    assert_int_equal(pm_catalog_open(path, &b), 0);
+    assert_int_equal(pm_catalog_lock_coordinator(a, &holder), 0);
+    assert_int_equal(holder, 0);
+    assert_int_equal(pm_catalog_lock_coordinator(a, &holder), 0);
+
+    assert_int_equal(pm_catalog_lock_coordinator(b, &holder), -EBUSY);
+    assert_int_equal(holder, (long)getpid());
+    snprintf(pid, sizeof(pid), "(pid %ld;", (long)getpid());
+    assert_non_null(strstr(pm_catalog_errmsg(b), pid));
+    assert_non_null(strstr(pm_catalog_errmsg(b), path));
+    assert_non_null(strstr(pm_catalog_errmsg(b), "catalog.db.lock"));
+    /* Refused, the handle still works. */
+    add_account(b, "CITY");
+
+    pm_catalog_close(a);
+    assert_int_equal(pm_catalog_lock_coordinator(b, &holder), 0);
+    assert_int_equal(holder, 0);
+    pm_catalog_close(b);
+
+    a = open_mem();
+    b = open_mem();
+    assert_int_equal(pm_catalog_lock_coordinator(a, &holder), 0);
+    assert_int_equal(pm_catalog_lock_coordinator(b, &holder), 0);
+    pm_catalog_close(a);
+    pm_catalog_close(b);
     t_tmpdir_cleanup();
 }
 
@@ -2398,6 +2441,7 @@ int main(void)
         cmocka_unit_test(claim_query_uses_the_index),
         cmocka_unit_test(claim_stays_cheap_with_100k_tasks),
         cmocka_unit_test(open_fails_cleanly_when_memory_runs_out),
+        cmocka_unit_test(coordinator_lock_is_exclusive),
         cmocka_unit_test(complete_is_all_or_nothing_when_memory_runs_out),
         cmocka_unit_test(job_create_is_all_or_nothing_when_memory_runs_out),
         cmocka_unit_test(worker_report_replaces_the_owners_rows),

@@ -13,7 +13,8 @@
  * catalog with jobs and folders without markers (an upgrade) gets its
  * markers; a catalog with a damaged b-tree page refuses the start, and
  * one damaged while the service runs stops it (exit 1); `status --check`
- * reports a batch orphaned in the spool.
+ * reports a batch orphaned in the spool; a second service on a catalog
+ * another one runs on is refused.
  */
 #include <fcntl.h>
 #include <signal.h>
@@ -152,6 +153,10 @@ static long long one_done_job(sv_fx_t *f, const char *batch, int pages)
 
 /* ---- fixture ---- */
 
+/* A second service on the fixture's catalog, with its own log; cleared
+ * by teardown. */
+static sv_fx_t second;
+
 static int setup(void **state)
 {
     sv_fx_t *f = pm_calloc(1, sizeof(*f));
@@ -174,6 +179,9 @@ static int teardown(void **state)
     sv_fx_t *f = *state;
     int rc = sv_fx_fini(f, PAGE_TIMEOUT + 10);
 
+    if (second.root[0] != '\0' && sv_fx_fini(&second, PAGE_TIMEOUT + 10) != 0)
+        rc = -1;
+    memset(&second, 0, sizeof(second));
     unsetenv("PAGEMILL_TEST_INTEGRITY_MS");
     pm_free(f);
     t_tmpdir_cleanup();
@@ -453,6 +461,46 @@ static void catalog_damaged_while_running_stops_the_service(void **state)
 
 /* ---- status --check ---- */
 
+/* ---- one coordinator per catalog ---- */
+
+/* A second `pagemill serve` on a catalog a running one holds exits 1 at
+ * once, naming the catalog and the first one's pid, and changes nothing
+ * the first one does; once the first has stopped, it starts. */
+static void second_service_on_a_catalog_is_refused(void **state)
+{
+    sv_fx_t *f = *state;
+    char text[600];
+    long long id;
+    int st;
+
+    sv_start(f);
+    wait_log(f, "started as");
+    second = *f;
+    snprintf(second.log, sizeof(second.log), "%s/serve2.log", f->root);
+    second.pid = 0;
+    sv_start(&second);
+    st = sv_reap(&second, DEADLINE_S);
+    if (st == -1)
+        fail_msg("a second service started on %s (log %s)", f->db, second.log);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 1);
+    assert_log(&second, "refusing to start");
+    snprintf(text, sizeof(text), "in use by another coordinator (pid %ld;",
+             (long)f->pid);
+    assert_log(&second, text);
+    assert_log(&second, "catalog.db is in use");
+
+    /* The first one still runs its queue. */
+    drop_batch(f, "WO-1_first", 2);
+    id = sv_wait_job(f, "WO-1_first", "done", DEADLINE_S);
+    assert_true(id > 0);
+    assert_int_equal(sv_stop(f, SIGTERM, PAGE_TIMEOUT + 10), 0);
+
+    sv_start(&second);
+    sv_wait_log(&second, "started as", DEADLINE_S);
+    assert_int_equal(sv_stop(&second, SIGTERM, PAGE_TIMEOUT + 10), 0);
+}
+
 /* A batch in the spool that no job names is reported, exit 1. */
 static void status_check_reports_an_orphaned_batch(void **state)
 {
@@ -490,6 +538,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             catalog_damaged_while_running_stops_the_service, setup, teardown),
         cmocka_unit_test_setup_teardown(status_check_reports_an_orphaned_batch,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(second_service_on_a_catalog_is_refused,
                                         setup, teardown),
     };
 

@@ -1,5 +1,5 @@
 /*
- * invoice.c: pm_invoice_write (billing.h). A month's lines become one PDF
+ * invoice.c: pm_invoice_write (render.h). A month's lines become one PDF
  * invoice per account, drawn with cairo on US letter pages in DejaVu Sans
  * (cairo's toy text API, so pdftotext reads the text back), and one CSV
  * for the accounting system. docs/billing.md describes both.
@@ -25,6 +25,7 @@
 
 #include "catalog/billing.h"
 #include "catalog/billing_int.h"
+#include "catalog/render/render.h"
 #include "pipeline/pm.h"
 
 /* US letter in points, and the printable box inside the margins. */

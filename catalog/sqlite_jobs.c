@@ -1,0 +1,686 @@
+/*
+ * sqlite_jobs.c: jobs in the SQLite backend: creating one with its
+ * page tasks in one transaction, finding and listing them, the operator's
+ * release, retry and cancel, and finishing: collecting jobs whose pages
+ * are all finished, done (with the billing month) or failed.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "catalog/billing.h"
+#include "catalog/billing_int.h"
+#include "catalog/catalog.h"
+#include "catalog/sqlite_int.h"
+#include "pipeline/pm.h"
+
+/* How many failed pages a failed job's error names before "and N more". */
+#define MAX_FAILED_PAGES_NAMED 20
+
+/* ---- statements: the SQL this file runs, prepared at open ---- */
+
+enum {
+    ST_JOB_ADD,
+    ST_TASK_ADD,
+    ST_JOB_FIND_DUP,
+    ST_JOB_GET,
+    ST_JOB_LIST,
+    ST_JOB_STATE,
+    ST_JOB_SET_STATE,
+    ST_JOB_REQUEUE,
+    ST_JOB_SET_FAILED,
+    ST_JOB_SET_DONE,
+    ST_JOB_FINISHED,
+    ST_JOB_ASSEMBLING,
+    ST_TASKS_FAILED,
+    ST_TASKS_RETRY,
+    ST_TASKS_UNLEASE,
+    ST_JOB_BY_SOURCE,
+    ST_COUNT
+};
+
+/* The page counts use the claim index: (state, job) equality. */
+#define JOB_COLS                                                       \
+    "j.id, j.workorder, j.account, j.hotfolder, j.profile, j.batch, "  \
+    "j.operator_name, j.notes, j.source_path, j.output_path, "         \
+    "j.hold_reason, j.error, j.state, j.pages, "                       \
+    "(SELECT count(*) FROM page_tasks t WHERE t.state = 'done' AND "   \
+    "t.job = j.id), "                                                  \
+    "(SELECT count(*) FROM page_tasks t WHERE t.state = 'failed' AND " \
+    "t.job = j.id), "                                                  \
+    "(SELECT count(*) FROM page_tasks t WHERE t.state = 'done' AND "   \
+    "t.job = j.id AND t.blank = 1), "                                  \
+    "coalesce(j.duplicate_of, 0), j.created_at, j.updated_at, "        \
+    "coalesce(j.finished_at, 0), j.bill_blank, "                       \
+    "coalesce(j.billing_month, '') FROM jobs j"
+
+static const pm__sql_t stmts[ST_COUNT] = {
+    [ST_JOB_ADD] = {"job_add",
+                    "INSERT INTO jobs (workorder, account, hotfolder, "
+                    "profile, batch, operator_name, notes, source_path, "
+                    "hold_reason, state, pages, duplicate_of, created_at, "
+                    "updated_at, bill_blank) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
+                    "?7, ?8, ?9, ?10, ?11, nullif(?12, 0), ?13, ?13, ?14)"},
+    [ST_TASK_ADD] = {"task_add",
+                     "INSERT INTO page_tasks (job, page, src, frame, sha256) "
+                     "VALUES (?1, ?2, ?3, ?4, ?5)"},
+    [ST_JOB_FIND_DUP] = {"job_find_dup",
+                         "SELECT coalesce(min(t.job), 0) FROM page_tasks t "
+                         "JOIN jobs j ON j.id = t.job WHERE t.sha256 = ?1 "
+                         "AND j.state <> 'cancelled'"},
+    [ST_JOB_GET] = {"job_get", "SELECT " JOB_COLS " WHERE j.id = ?1"},
+    [ST_JOB_LIST] = {"job_list", "SELECT " JOB_COLS
+                                 " WHERE (?1 IS NULL OR j.state = ?1) AND "
+                                 "(?2 IS NULL OR j.workorder = ?2) "
+                                 "ORDER BY j.id DESC LIMIT ?3"},
+    [ST_JOB_STATE] = {"job_state", "SELECT state FROM jobs WHERE id = ?1"},
+    [ST_JOB_SET_STATE] = {"job_set_state",
+                          "UPDATE jobs SET state = ?2, updated_at = ?3 "
+                          "WHERE id = ?1"},
+    [ST_JOB_REQUEUE] = {"job_requeue",
+                        "UPDATE jobs SET state = 'queued', hold_reason = "
+                        "NULL, error = NULL, updated_at = ?2 WHERE id = ?1"},
+    [ST_JOB_SET_FAILED] = {"job_set_failed",
+                           "UPDATE jobs SET state = 'failed', error = ?2, "
+                           "updated_at = ?3 WHERE id = ?1"},
+    [ST_JOB_SET_DONE] = {"job_set_done",
+                         "UPDATE jobs SET state = 'done', output_path = ?2, "
+                         "finished_at = coalesce(finished_at, ?3), "
+                         "updated_at = ?3, billing_month = "
+                         "coalesce(billing_month, ?4), pdf_sha256 = ?5, "
+                         "pdf_pages = ?6 WHERE id = ?1"},
+    /* Active jobs with nothing left to run. */
+    [ST_JOB_FINISHED] = {"job_finished",
+                         "SELECT j.id FROM jobs j WHERE j.state IN "
+                         "('queued', 'running') AND NOT EXISTS (SELECT 1 "
+                         "FROM page_tasks t WHERE t.state IN ('queued', "
+                         "'running') AND t.job = j.id) ORDER BY j.id"},
+    [ST_JOB_ASSEMBLING] = {"job_assembling",
+                           "SELECT id FROM jobs WHERE state = 'assembling' "
+                           "ORDER BY id"},
+    [ST_TASKS_FAILED] = {"tasks_failed",
+                         "SELECT page, src, frame, error FROM page_tasks "
+                         "WHERE state = 'failed' AND job = ?1 ORDER BY page"},
+    /* Retry: a fresh attempt budget, the same fencing token. */
+    [ST_TASKS_RETRY] = {"tasks_retry",
+                        "UPDATE page_tasks SET state = 'queued', "
+                        "attempts_base = attempts, error = NULL, "
+                        "lease_owner = NULL, lease_until = NULL "
+                        "WHERE state = 'failed' AND job = ?1"},
+    [ST_TASKS_UNLEASE] = {"tasks_unlease",
+                          "UPDATE page_tasks SET state = 'queued', "
+                          "lease_owner = NULL, lease_until = NULL "
+                          "WHERE state = 'running' AND job = ?1"},
+    [ST_JOB_BY_SOURCE] = {"job_by_source",
+                          "SELECT coalesce(min(id), 0) FROM jobs WHERE "
+                          "source_path = ?1"},
+};
+
+const pm__sql_table_t pm__sql_jobs = {stmts, ST_COUNT};
+
+_Static_assert(ST_COUNT <= PM__SQL_MAX, "raise PM__SQL_MAX");
+
+#define STMT(cat, i) pm__stmt((cat), PM__SQL_JOBS, (i))
+
+/* ---- jobs ---- */
+
+void pm_job_cleanup(pm_job_t *j)
+{
+    if (j == NULL)
+        return;
+    pm_free(j->workorder);
+    pm_free(j->account);
+    pm_free(j->hotfolder);
+    pm_free(j->profile);
+    pm_free(j->batch);
+    pm_free(j->operator_name);
+    pm_free(j->notes);
+    pm_free(j->source_path);
+    pm_free(j->output_path);
+    pm_free(j->hold_reason);
+    pm_free(j->error);
+    memset(j, 0, sizeof(*j));
+}
+
+static void job_cleanup_v(void *item)
+{
+    pm_job_cleanup(item);
+}
+
+/* Reads a row of JOB_COLS. */
+static int read_job(sqlite3_stmt *st, void *item)
+{
+    pm_job_t *j = item;
+    char **strs[] = {&j->workorder,   &j->account,     &j->hotfolder,
+                     &j->profile,     &j->batch,       &j->operator_name,
+                     &j->notes,       &j->source_path, &j->output_path,
+                     &j->hold_reason, &j->error};
+    size_t i;
+    int state;
+
+    memset(j, 0, sizeof(*j));
+    state = pm_job_state_parse((const char *)sqlite3_column_text(st, 12));
+    if (state < 0)
+        return PM_ECATALOG;
+    j->id = sqlite3_column_int64(st, 0);
+    j->state = (pm_job_state_t)state;
+    j->pages = sqlite3_column_int(st, 13);
+    j->pages_done = sqlite3_column_int(st, 14);
+    j->pages_failed = sqlite3_column_int(st, 15);
+    j->pages_blank = sqlite3_column_int(st, 16);
+    j->duplicate_of = sqlite3_column_int64(st, 17);
+    j->created_at = sqlite3_column_int64(st, 18);
+    j->updated_at = sqlite3_column_int64(st, 19);
+    j->finished_at = sqlite3_column_int64(st, 20);
+    j->bill_blank = sqlite3_column_int(st, 21);
+    pm__sql_col_name(st, 22, j->billing_month, sizeof(j->billing_month));
+    for (i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
+        if (pm__sql_col_str(st, 1 + (int)i, strs[i]) != 0) {
+            pm_job_cleanup(j);
+            return PM_ENOMEM;
+        }
+    }
+    return 0;
+}
+
+/* Copies a SHA-256 in hex to out[65], lower-cased; -1 if it is not one. */
+static int normalize_sha256(const char *in, char out[65])
+{
+    int i;
+
+    for (i = 0; in != NULL && i < 64 && isxdigit((unsigned char)in[i]); i++)
+        out[i] = (char)tolower((unsigned char)in[i]);
+    out[i] = '\0';
+    return i == 64 && in[64] == '\0' ? 0 : -1;
+}
+
+static int check_pages(pm_catalog_t *cat, const pm_page_input_t *pages,
+                       size_t npages)
+{
+    char sha[65];
+    size_t i;
+
+    if (npages == 0 || npages > INT_MAX)
+        return pm__catalog_msg(cat, PM_EINVAL, "a job needs 1 to %d pages",
+                               INT_MAX);
+    for (i = 0; i < npages; i++) {
+        if (pages[i].src == NULL || pages[i].frame < 0)
+            return pm__catalog_msg(cat, PM_EINVAL,
+                                   "page %zu has no source file", i + 1);
+        if (normalize_sha256(pages[i].sha256, sha) != 0)
+            return pm__catalog_msg(
+                cat, PM_EINVAL, "page %zu: the checksum is not 64 hex digits",
+                i + 1);
+    }
+    return 0;
+}
+
+static int insert_job(pm_catalog_t *cat, const pm_job_t *j, size_t npages,
+                      int64_t now, int64_t *id)
+{
+    sqlite3_stmt *st = STMT(cat, ST_JOB_ADD);
+    int err;
+
+    if (pm__sql_bind_text(st, 1, j->workorder) ||
+        pm__sql_bind_text(st, 2, j->account) ||
+        pm__sql_bind_text(st, 3, j->hotfolder) ||
+        pm__sql_bind_text(st, 4, j->profile) ||
+        pm__sql_bind_text(st, 5, j->batch) ||
+        pm__sql_bind_text(st, 6, j->operator_name) ||
+        pm__sql_bind_text(st, 7, j->notes) ||
+        pm__sql_bind_text(st, 8, j->source_path) ||
+        pm__sql_bind_text(st, 9, j->hold_reason) ||
+        pm__sql_bind_text(st, 10, j->hold_reason ? "held" : "queued") ||
+        sqlite3_bind_int64(st, 11, (sqlite3_int64)npages) ||
+        sqlite3_bind_int64(st, 12, j->duplicate_of) ||
+        sqlite3_bind_int64(st, 13, now) ||
+        sqlite3_bind_int(st, 14, j->bill_blank != 0))
+        return pm__sql_bind_fail(cat, st);
+    err = pm__sql_run(cat, st);
+    if (err == PM_ENOENT)
+        pm__catalog_msg(cat, err, "duplicate_of: no job %lld",
+                        (long long)j->duplicate_of);
+    *id = sqlite3_last_insert_rowid(cat->db);
+    return err;
+}
+
+static int insert_tasks(pm_catalog_t *cat, int64_t job,
+                        const pm_page_input_t *pages, size_t npages)
+{
+    sqlite3_stmt *st = STMT(cat, ST_TASK_ADD);
+    char sha[65];
+    size_t i;
+    int err = 0;
+
+    for (i = 0; err == 0 && i < npages; i++) {
+        normalize_sha256(pages[i].sha256, sha); /* checked already */
+        if (sqlite3_bind_int64(st, 1, job) ||
+            sqlite3_bind_int(st, 2, (int)i + 1) ||
+            pm__sql_bind_text(st, 3, pages[i].src) ||
+            sqlite3_bind_int(st, 4, pages[i].frame) ||
+            pm__sql_bind_text(st, 5, sha))
+            err = pm__sql_bind_fail(cat, st);
+        else
+            err = pm__sql_run(cat, st);
+    }
+    return err;
+}
+
+int pm_job_create(pm_catalog_t *cat, const pm_job_t *j,
+                  const pm_page_input_t *pages, size_t npages,
+                  const char *actor, int64_t *id)
+{
+    int64_t now = pm__wall_clock(), job = 0;
+    char *detail;
+    int err;
+
+    *id = 0;
+    if (j->workorder == NULL || actor == NULL)
+        return pm__catalog_msg(cat, PM_EINVAL,
+                               "a job needs a work order and actor");
+    err = check_pages(cat, pages, npages);
+    if (err != 0)
+        return err;
+    detail = j->hold_reason
+                 ? pm_asprintf("%zu pages, held: %s", npages, j->hold_reason)
+                 : pm_asprintf("%zu pages", npages);
+    if (detail == NULL)
+        return pm__catalog_nomem(cat);
+    err = pm__sql_tx_begin(cat);
+    if (err == 0) {
+        err = insert_job(cat, j, npages, now, &job);
+        if (err == 0)
+            err = insert_tasks(cat, job, pages, npages);
+        if (err == 0)
+            err = pm__event_insert(cat, now, actor, "job.created", job, 0,
+                                   detail);
+        err = pm__sql_tx_end(cat, err);
+    }
+    pm_free(detail);
+    if (err == 0)
+        *id = job;
+    return err;
+}
+
+int pm_job_find_duplicate(pm_catalog_t *cat, const pm_page_input_t *pages,
+                          size_t npages, int64_t *job)
+{
+    sqlite3_stmt *st = STMT(cat, ST_JOB_FIND_DUP);
+    char sha[65], prev[65] = "";
+    int64_t best = 0, found = 0;
+    size_t i;
+    int err;
+
+    *job = 0;
+    for (i = 0; i < npages; i++)
+        if (normalize_sha256(pages[i].sha256, sha) != 0)
+            return pm__catalog_msg(
+                cat, PM_EINVAL, "page %zu: the checksum is not 64 hex digits",
+                i + 1);
+    err = pm__sql_tx_begin_read(cat);
+    for (i = 0; err == 0 && i < npages; i++) {
+        normalize_sha256(pages[i].sha256, sha);
+        if (strcmp(sha, prev) == 0) /* frames of one file */
+            continue;
+        memcpy(prev, sha, sizeof(prev));
+        if (pm__sql_bind_text(st, 1, sha))
+            err = pm__sql_bind_fail(cat, st);
+        else
+            err = pm__sql_query_int64(cat, st, &found);
+        if (err == 0 && found != 0 && (best == 0 || found < best))
+            best = found;
+    }
+    err = pm__sql_tx_end(cat, err);
+    if (err == 0)
+        *job = best;
+    return err;
+}
+
+int pm_job_by_source(pm_catalog_t *cat, const char *source_path, int64_t *job)
+{
+    sqlite3_stmt *st = STMT(cat, ST_JOB_BY_SOURCE);
+
+    *job = 0;
+    if (pm__sql_bind_text(st, 1, source_path))
+        return pm__sql_bind_fail(cat, st);
+    return pm__sql_query_int64(cat, st, job);
+}
+
+int pm_job_get(pm_catalog_t *cat, int64_t id, pm_job_t *out)
+{
+    sqlite3_stmt *st = STMT(cat, ST_JOB_GET);
+    int err;
+
+    memset(out, 0, sizeof(*out));
+    if (sqlite3_bind_int64(st, 1, id))
+        return pm__sql_bind_fail(cat, st);
+    err = pm__sql_get_one(cat, st, read_job, out);
+    if (err == PM_ENOENT)
+        pm__catalog_msg(cat, err, "no job %lld", (long long)id);
+    return err;
+}
+
+int pm_job_list(pm_catalog_t *cat, int state, const char *workorder,
+                size_t limit, pm_job_t **out, size_t *n)
+{
+    sqlite3_stmt *st = STMT(cat, ST_JOB_LIST);
+
+    *out = NULL;
+    *n = 0;
+    if (state < -1 || state > (int)PM_JOB_CANCELLED)
+        return pm__catalog_msg(cat, PM_EINVAL, "no job state %d", state);
+    if (pm__sql_bind_text(
+            st, 1,
+            state < 0 ? NULL : pm_job_state_name((pm_job_state_t)state)) ||
+        pm__sql_bind_text(st, 2, workorder) || pm__sql_bind_limit(st, 3, limit))
+        return pm__sql_bind_fail(cat, st);
+    return pm__sql_collect(cat, st, sizeof(pm_job_t), read_job, job_cleanup_v,
+                           (void **)out, n);
+}
+
+void pm_job_list_free(pm_job_t *v, size_t n)
+{
+    pm__sql_free_items(v, n, sizeof(*v), job_cleanup_v);
+}
+
+#define STATE_BIT(s) (1u << (s))
+
+/* Inside a transaction: PM_ENOENT if job `id` does not exist, PM_EINVAL
+ * (with `rule` in the message) if its state is not in `allowed`. */
+static int job_expect(pm_catalog_t *cat, int64_t id, unsigned allowed,
+                      const char *rule, int *state)
+{
+    sqlite3_stmt *st = STMT(cat, ST_JOB_STATE);
+    char name[32];
+    int err;
+
+    *state = -1;
+    if (sqlite3_bind_int64(st, 1, id))
+        return pm__sql_bind_fail(cat, st);
+    err = pm__sql_first_row(cat, st);
+    if (err <= 0)
+        return err == 0 ? pm__catalog_msg(cat, PM_ENOENT, "no job %lld",
+                                          (long long)id)
+                        : err;
+    pm__sql_col_name(st, 0, name, sizeof(name));
+    pm__sql_stmt_done(st);
+    *state = pm_job_state_parse(name);
+    if (*state < 0 || !(allowed & STATE_BIT(*state)))
+        return pm__catalog_msg(cat, PM_EINVAL, "job %lld is %s: %s",
+                               (long long)id, name, rule);
+    return 0;
+}
+
+static int job_set_state(pm_catalog_t *cat, int64_t id, pm_job_state_t s,
+                         int64_t now)
+{
+    sqlite3_stmt *st = STMT(cat, ST_JOB_SET_STATE);
+
+    if (sqlite3_bind_int64(st, 1, id) ||
+        pm__sql_bind_text(st, 2, pm_job_state_name(s)) ||
+        sqlite3_bind_int64(st, 3, now))
+        return pm__sql_bind_fail(cat, st);
+    return pm__sql_run(cat, st);
+}
+
+static int job_requeue(pm_catalog_t *cat, int64_t id, int64_t now)
+{
+    sqlite3_stmt *st = STMT(cat, ST_JOB_REQUEUE);
+
+    if (sqlite3_bind_int64(st, 1, id) || sqlite3_bind_int64(st, 2, now))
+        return pm__sql_bind_fail(cat, st);
+    return pm__sql_run(cat, st);
+}
+
+static int job_set_failed(pm_catalog_t *cat, int64_t id, const char *why,
+                          int64_t now)
+{
+    sqlite3_stmt *st = STMT(cat, ST_JOB_SET_FAILED);
+
+    if (sqlite3_bind_int64(st, 1, id) || pm__sql_bind_text(st, 2, why) ||
+        sqlite3_bind_int64(st, 3, now))
+        return pm__sql_bind_fail(cat, st);
+    return pm__sql_run(cat, st);
+}
+
+/* Runs a per-job statement (?1 = job) and stores the rows changed. */
+static int run_for_job(pm_catalog_t *cat, int which, int64_t job, int *changes)
+{
+    sqlite3_stmt *st = STMT(cat, which);
+
+    if (sqlite3_bind_int64(st, 1, job))
+        return pm__sql_bind_fail(cat, st);
+    return pm__sql_run_changes(cat, st, changes);
+}
+
+int pm_job_release(pm_catalog_t *cat, int64_t id, const char *actor)
+{
+    int64_t now = pm__wall_clock();
+    int state, err;
+
+    if (actor == NULL)
+        return pm__catalog_msg(cat, PM_EINVAL, "release needs an actor");
+    err = pm__sql_tx_begin(cat);
+    if (err != 0)
+        return err;
+    err = job_expect(cat, id, STATE_BIT(PM_JOB_HELD),
+                     "only a held job can be released", &state);
+    if (err == 0)
+        err = job_requeue(cat, id, now);
+    if (err == 0)
+        err = pm__event_insert(cat, now, actor, "job.released", id, 0, NULL);
+    return pm__sql_tx_end(cat, err);
+}
+
+int pm_job_retry(pm_catalog_t *cat, int64_t id, const char *actor)
+{
+    int64_t now = pm__wall_clock();
+    int state, pages = 0, err;
+    char detail[64];
+
+    if (actor == NULL)
+        return pm__catalog_msg(cat, PM_EINVAL, "retry needs an actor");
+    err = pm__sql_tx_begin(cat);
+    if (err != 0)
+        return err;
+    err = job_expect(cat, id, STATE_BIT(PM_JOB_FAILED),
+                     "only a failed job can be retried", &state);
+    if (err == 0)
+        err = run_for_job(cat, ST_TASKS_RETRY, id, &pages);
+    if (err == 0)
+        err = job_requeue(cat, id, now);
+    snprintf(detail, sizeof(detail), "%d failed pages queued again", pages);
+    if (err == 0)
+        err = pm__event_insert(cat, now, actor, "job.retried", id, 0, detail);
+    return pm__sql_tx_end(cat, err);
+}
+
+int pm_job_cancel(pm_catalog_t *cat, int64_t id, const char *actor,
+                  const char *reason)
+{
+    unsigned allowed = ~STATE_BIT(PM_JOB_CANCELLED);
+    int64_t now = pm__wall_clock();
+    int state, changes, err;
+
+    if (actor == NULL)
+        return pm__catalog_msg(cat, PM_EINVAL, "cancel needs an actor");
+    err = pm__sql_tx_begin(cat);
+    if (err != 0)
+        return err;
+    err = job_expect(cat, id, allowed, "a job is cancelled only once", &state);
+    /* A done job billed in a closed month is credited in an open one. */
+    if (err == 0 && state == PM_JOB_DONE)
+        err = pm__cancel_credit(cat, id, reason, actor, now);
+    /* Running pages lose their lease: their results will be refused. */
+    if (err == 0)
+        err = run_for_job(cat, ST_TASKS_UNLEASE, id, &changes);
+    if (err == 0)
+        err = job_set_state(cat, id, PM_JOB_CANCELLED, now);
+    if (err == 0)
+        err = pm__event_insert(cat, now, actor, "job.cancelled", id, 0, reason);
+    return pm__sql_tx_end(cat, err);
+}
+
+/* ---- finishing jobs ---- */
+
+/* The last path component, for naming a page's file to a person. */
+static const char *base_name(const char *path)
+{
+    const char *slash = path ? strrchr(path, '/') : NULL;
+
+    return slash ? slash + 1 : path ? path : "?";
+}
+
+/* Writes into *text (new string, NULL when none failed) what failed on
+ * each failed page of `job`: "page 3 (scan_0003.tif frame 1): why". */
+static int failed_pages_text(pm_catalog_t *cat, int64_t job, char **text)
+{
+    sqlite3_stmt *st = STMT(cat, ST_TASKS_FAILED);
+    pm__buf_t b = {0};
+    const char *err_text;
+    int rc, count = 0, err = 0;
+
+    *text = NULL;
+    if (sqlite3_bind_int64(st, 1, job))
+        return pm__sql_bind_fail(cat, st);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (++count > MAX_FAILED_PAGES_NAMED)
+            continue;
+        err_text = (const char *)sqlite3_column_text(st, 3);
+        /* frames are 0-based in the catalog, 1-based for people */
+        pm__buf_printf(&b, "%spage %d (%s frame %d): %s", b.len ? "; " : "",
+                       sqlite3_column_int(st, 0),
+                       base_name((const char *)sqlite3_column_text(st, 1)),
+                       sqlite3_column_int(st, 2) + 1,
+                       err_text ? err_text : "failed");
+    }
+    if (rc != SQLITE_DONE)
+        err = pm__sql_fail(cat);
+    pm__sql_stmt_done(st);
+    if (err == 0 && count > MAX_FAILED_PAGES_NAMED)
+        pm__buf_printf(&b, "; and %d more failed pages",
+                       count - MAX_FAILED_PAGES_NAMED);
+    if (err == 0 && b.oom)
+        err = pm__catalog_nomem(cat);
+    if (err != 0) {
+        pm_free(b.s);
+        return err;
+    }
+    *text = b.s;
+    return 0;
+}
+
+/* A job with nothing left to run: failed if a page failed, else on to
+ * assembly. */
+static int job_settle(pm_catalog_t *cat, int64_t job, int64_t now)
+{
+    char *failed = NULL;
+    int err;
+
+    err = failed_pages_text(cat, job, &failed);
+    if (err != 0)
+        return err;
+    if (failed != NULL) {
+        err = job_set_failed(cat, job, failed, now);
+        if (err == 0)
+            err = pm__event_insert(cat, now, "catalog", "job.failed", job, 0,
+                                   failed);
+    } else {
+        err = job_set_state(cat, job, PM_JOB_ASSEMBLING, now);
+        if (err == 0)
+            err = pm__event_insert(cat, now, "catalog", "job.assembling", job,
+                                   0, NULL);
+    }
+    pm_free(failed);
+    return err;
+}
+
+int pm_job_collect_finished(pm_catalog_t *cat, int64_t now, int64_t **ids,
+                            size_t *n)
+{
+    int64_t *done = NULL;
+    size_t ndone = 0, i;
+    int err;
+
+    *ids = NULL;
+    *n = 0;
+    err = pm__sql_tx_begin(cat);
+    if (err != 0)
+        return err;
+    err = pm__sql_collect(cat, STMT(cat, ST_JOB_FINISHED), sizeof(int64_t),
+                          pm__sql_read_id, NULL, (void **)&done, &ndone);
+    for (i = 0; err == 0 && i < ndone; i++)
+        err = job_settle(cat, done[i], now);
+    pm_free(done);
+    if (err == 0)
+        err =
+            pm__sql_collect(cat, STMT(cat, ST_JOB_ASSEMBLING), sizeof(int64_t),
+                            pm__sql_read_id, NULL, (void **)ids, n);
+    err = pm__sql_tx_end(cat, err);
+    if (err != 0) {
+        pm_free(*ids);
+        *ids = NULL;
+        *n = 0;
+    }
+    return err;
+}
+
+int pm_job_finish(pm_catalog_t *cat, int64_t id, const char *output_path,
+                  int64_t now)
+{
+    return pm_job_finish_doc(cat, id, output_path, NULL, -1, now);
+}
+
+int pm_job_finish_doc(pm_catalog_t *cat, int64_t id, const char *output_path,
+                      const char *pdf_sha256, int pdf_pages, int64_t now)
+{
+    sqlite3_stmt *st = STMT(cat, ST_JOB_SET_DONE);
+    char month[PM_MONTH_SIZE];
+    int state, err;
+
+    err = pm__sql_tx_begin(cat);
+    if (err != 0)
+        return err;
+    err = job_expect(cat, id, STATE_BIT(PM_JOB_ASSEMBLING),
+                     "only an assembling job can finish", &state);
+    /* Billed in the month it finished, or the first open one after. */
+    if (err == 0)
+        err = pm__billing_month(cat, now, month);
+    if (err == 0) {
+        if (sqlite3_bind_int64(st, 1, id) ||
+            pm__sql_bind_text(st, 2, output_path) ||
+            sqlite3_bind_int64(st, 3, now) || pm__sql_bind_text(st, 4, month) ||
+            pm__sql_bind_text(st, 5, pdf_sha256) ||
+            (pdf_pages >= 0 ? sqlite3_bind_int(st, 6, pdf_pages)
+                            : sqlite3_bind_null(st, 6)))
+            err = pm__sql_bind_fail(cat, st);
+        else
+            err = pm__sql_run(cat, st);
+    }
+    if (err == 0)
+        err = pm__event_insert(cat, now, "catalog", "job.done", id, 0,
+                               output_path);
+    return pm__sql_tx_end(cat, err);
+}
+
+int pm_job_fail(pm_catalog_t *cat, int64_t id, const char *why, int64_t now)
+{
+    int state, err;
+
+    if (why == NULL)
+        why = "assembly failed";
+    err = pm__sql_tx_begin(cat);
+    if (err != 0)
+        return err;
+    err = job_expect(cat, id, STATE_BIT(PM_JOB_ASSEMBLING),
+                     "only an assembling job can fail assembly", &state);
+    if (err == 0)
+        err = job_set_failed(cat, id, why, now);
+    if (err == 0)
+        err = pm__event_insert(cat, now, "catalog", "job.failed", id, 0, why);
+    return pm__sql_tx_end(cat, err);
+}
