@@ -17,7 +17,8 @@
 # pdftoppm at 300 dpi and read with the tesseract CLI (eng), and scored
 # with scripts/cer.py against the ground truth where the data has it, else
 # against the text pagemill wrote for the plain page. Targets: mrc bytes
-# <= 1/3 of plain, and mrc CER <= plain CER + 0.01. Writes the table to
+# <= 1/3 of plain, and mrc CER <= plain CER + 0.01 (except on pages whose
+# text no installed model reads, marked in PAGES). Writes the table to
 # WORK/bench-mrc.md and exits 1 when a page misses a target.
 
 set -euo pipefail
@@ -53,32 +54,35 @@ rm -rf "$WORK/in" "$WORK/out" "$WORK/render"
 mkdir -p "$WORK/in" "$WORK/out/plain" "$WORK/out/mrc" "$WORK/render"
 export OMP_THREAD_LIMIT=1
 
-# path (under the data dir, or examples/...) and ground truth ("-": none).
-# The gray and colour pages of scripts/bench-pages.txt and of the bytes
-# per page table in docs/benchmarks.md, then the examples batch.
+# path (under the data dir, or examples/...), ground truth ("-": none),
+# and whether the page's OCR is held to the CER target: "-" yes, else why
+# not (text no installed model reads: eng OCR of it is noise on both
+# sides, shown for information). The gray and colour pages of
+# scripts/bench-pages.txt and of the bytes per page table in
+# docs/benchmarks.md, then the examples batch.
 PAGES=(
-    "ocrmypdf/tests/resources/poster.pdf ocrmypdf/tests/resources/linn.txt"
-    "leptonica/prog/lucasta.047.jpg -"
-    "leptonica/prog/cat.007.jpg -"
-    "leptonica/prog/1555.003.jpg -"
-    "tesseract-test/testing/hebrew-nikud-genesis-1-2.png -"
-    "unpaper/tests/source_images/imgsrc003.png -"
-    "unpaper/tests/source_images/imgsrc004.png -"
-    "ocrmypdf/tests/resources/baiona.png -"
-    "leptonica/prog/harmoniam100-11.png -"
-    "tesseract-test/testing/devatest-rotated-270.png -"
-    "ocrd-gt-structure-text/data/laube_europa0202_1837/GT-PAGE/laube_europa0202_1837_0006.jpg -"
-    "examples/WO-2026-0001/p001.tif -"
-    "examples/WO-2026-0001/p002.tif -"
-    "examples/WO-2026-0001/p003.jpg -"
-    "examples/WO-2026-0001/p004.png -"
-    "examples/WO-2026-0001/p005.tif -"
+    "ocrmypdf/tests/resources/poster.pdf ocrmypdf/tests/resources/linn.txt -"
+    "leptonica/prog/lucasta.047.jpg - -"
+    "leptonica/prog/cat.007.jpg - -"
+    "leptonica/prog/1555.003.jpg - 16th-century-Fraktur"
+    "tesseract-test/testing/hebrew-nikud-genesis-1-2.png - Hebrew"
+    "unpaper/tests/source_images/imgsrc003.png - -"
+    "unpaper/tests/source_images/imgsrc004.png - -"
+    "ocrmypdf/tests/resources/baiona.png - -"
+    "leptonica/prog/harmoniam100-11.png - -"
+    "tesseract-test/testing/devatest-rotated-270.png - Devanagari"
+    "ocrd-gt-structure-text/data/laube_europa0202_1837/GT-PAGE/laube_europa0202_1837_0006.jpg - -"
+    "examples/WO-2026-0001/p001.tif - -"
+    "examples/WO-2026-0001/p002.tif - -"
+    "examples/WO-2026-0001/p003.jpg - -"
+    "examples/WO-2026-0001/p004.png - -"
+    "examples/WO-2026-0001/p005.tif - -"
 )
 
 # Inputs under WORK/in with unique names; a .pdf gives its one image as is.
 : >"$WORK/list.tsv"
 for entry in "${PAGES[@]}"; do
-    read -r rel gt <<<"$entry"
+    read -r rel gt why <<<"$entry"
     case $rel in
     examples/*) src=$ROOT/$rel; name=ex-$(basename "$rel") ;;
     *) src=$DATA/$rel; name=$(basename "$rel") ;;
@@ -92,7 +96,7 @@ for entry in "${PAGES[@]}"; do
         cp "$src" "$WORK/in/$name"
     fi
     [[ $gt == - ]] || gt=$DATA/$gt
-    printf '%s\t%s\n' "$name" "$gt" >>"$WORK/list.tsv"
+    printf '%s\t%s\t%s\n' "$name" "$gt" "$why" >>"$WORK/list.tsv"
 done
 
 cat >"$WORK/mrc.ini" <<'EOF'
@@ -113,7 +117,7 @@ done
 
 echo "bench-mrc: rendering at 300 dpi and reading with tesseract" >&2
 for prof in plain mrc; do
-    while IFS=$'\t' read -r name gt; do
+    while IFS=$'\t' read -r name gt why; do
         printf '%s\n' "$prof/${name%.*}"
     done <"$WORK/list.tsv"
 done | xargs -P 2 -I{} sh -c '
@@ -147,7 +151,7 @@ FAIL=0
 } >"$MD"
 TOT=$WORK/totals.tsv
 : >"$TOT"
-while IFS=$'\t' read -r name gt; do
+while IFS=$'\t' read -r name gt why; do
     stem=${name%.*}
     kind=$(kind_of "$WORK/out/plain/$stem.pages.json")
     pb=$(image_bytes "$WORK/out/plain/$stem.pdf")
@@ -160,11 +164,18 @@ while IFS=$'\t' read -r name gt; do
     ratio=$(python3 -c "print(f'{$mb / $pb:.2f}')")
     mark=
     if [[ $kind != bitonal ]]; then
-        python3 -c "import sys; sys.exit(0 if $mb * 3 <= $pb and $cm <= $cp + 0.01 else 1)" ||
+        python3 -c "import sys; sys.exit(0 if $mb * 3 <= $pb else 1)" ||
             { mark=" (missed)"; FAIL=1; }
     fi
-    printf '| %s | %s | %s | %s | %s%s | %s | %s | %s |\n' "$stem" "$kind" \
-        "$pb" "$mb" "$ratio" "$mark" "$cp" "$cm" "$refname" >>"$MD"
+    cmark=
+    if [[ $why != - ]]; then
+        cmark=" (${why//-/ }: not held)"
+    elif [[ $kind != bitonal ]]; then
+        python3 -c "import sys; sys.exit(0 if $cm <= $cp + 0.01 else 1)" ||
+            { cmark=" (missed)"; FAIL=1; }
+    fi
+    printf '| %s | %s | %s | %s | %s%s | %s | %s%s | %s |\n' "$stem" "$kind" \
+        "$pb" "$mb" "$ratio" "$mark" "$cp" "$cm" "$cmark" "$refname" >>"$MD"
     printf '%s\t%s\t%s\t%s\t%s\n' "$kind" "$pb" "$mb" "$cp" "$cm" >>"$TOT"
 done <"$WORK/list.tsv"
 python3 - "$TOT" >>"$MD" <<'EOF'
