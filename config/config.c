@@ -34,6 +34,8 @@ typedef struct parse_state {
     int nerrors;
     int oom;
     int read_errno; /* the file could not be read (EISDIR, EIO...) */
+    int *mrc_line;  /* per profile: line of its `compression = mrc`, or 0 */
+    size_t nmrc_line;
 } parse_state_t;
 
 void pm_profile_defaults(pm_profile_t *p)
@@ -138,6 +140,7 @@ const pm_hotfolder_cfg_t *pm_config_hotfolder(const pm_config_t *cfg,
 
 static const char *color_names[] = {"auto", "bitonal", "gray"};
 static const char *codec_names[] = {"jpeg", "jp2"};
+static const char *compression_names[] = {"plain", "mrc"};
 
 const char *pm_color_mode_name(pm_color_mode_t m)
 {
@@ -147,6 +150,19 @@ const char *pm_color_mode_name(pm_color_mode_t m)
 const char *pm_gray_codec_name(pm_gray_codec_t c)
 {
     return (unsigned)c < 2 ? codec_names[c] : "?";
+}
+
+const char *pm_compression_name(pm_compression_t c)
+{
+    return (unsigned)c < 2 ? compression_names[c] : "?";
+}
+
+int pm_compression_parse(const char *s)
+{
+    for (int i = 0; i < 2; i++)
+        if (strcasecmp(s, compression_names[i]) == 0)
+            return i;
+    return -1;
 }
 
 int pm_color_mode_parse(const char *s)
@@ -392,6 +408,26 @@ static pm_profile_t *profile_for(parse_state_t *st, const char *name)
     return &grown[cfg->nprofiles++];
 }
 
+/* Remembers the line of profile `p`'s `compression = mrc` (on) or that it
+ * has none (off), for the checks that need the whole section. */
+static void profile_line(parse_state_t *st, const pm_profile_t *p, int on)
+{
+    size_t i = (size_t)(p - st->cfg->profiles);
+
+    if (i >= st->nmrc_line) {
+        int *grown = pm_realloc(st->mrc_line, (i + 1) * sizeof(int));
+
+        if (grown == NULL) {
+            st->oom = 1;
+            return;
+        }
+        memset(grown + st->nmrc_line, 0, (i + 1 - st->nmrc_line) * sizeof(int));
+        st->mrc_line = grown;
+        st->nmrc_line = i + 1;
+    }
+    st->mrc_line[i] = on ? st->line : 0;
+}
+
 static void profile_key(parse_state_t *st, const char *section, pm_profile_t *p,
                         const char *key, const char *v)
 {
@@ -446,6 +482,12 @@ static void profile_key(parse_state_t *st, const char *section, pm_profile_t *p,
             add_error(st, section, key, "expected jpeg or jp2, got '%s'", v);
         else
             p->gray_codec = (pm_gray_codec_t)x;
+    } else if (strcmp(key, "compression") == 0) {
+        if ((x = pm_compression_parse(v)) < 0)
+            add_error(st, section, key, "expected plain or mrc, got '%s'", v);
+        else
+            p->compression = (pm_compression_t)x;
+        profile_line(st, p, x == PM_COMPRESS_MRC);
     } else if (strcmp(key, "jpeg_quality") == 0) {
         if (parse_int(v, 1, 100, &p->jpeg_quality) != 0)
             add_error(st, section, key, "expected 1..100, got '%s'", v);
@@ -709,6 +751,33 @@ static void check_hotfolders(parse_state_t *st)
     }
 }
 
+/* `compression = mrc` splits gray and colour pages into a G4 mask and a
+ * JPEG background: a profile that makes every page bitonal has no page it
+ * applies to, and one that asks for JPEG 2000 asks for another codec. */
+static void check_profiles(parse_state_t *st)
+{
+    const pm_config_t *cfg = st->cfg;
+    char section[PM_PROFILE_NAME_MAX + 16];
+
+    for (size_t i = 0; i < st->nmrc_line && i < cfg->nprofiles; i++) {
+        const pm_profile_t *p = &cfg->profiles[i];
+
+        if (st->mrc_line[i] == 0 || p->compression != PM_COMPRESS_MRC)
+            continue;
+        snprintf(section, sizeof(section), PROFILE_PREFIX "%s", p->name);
+        st->line = st->mrc_line[i];
+        if (p->color_mode == PM_COLOR_BITONAL)
+            add_error(st, section, "compression",
+                      "mrc applies to gray and colour pages, but color_mode "
+                      "= bitonal makes every page bitonal (G4); use "
+                      "compression = plain or another color_mode");
+        if (p->gray_codec == PM_CODEC_JP2)
+            add_error(st, section, "compression",
+                      "mrc stores the background as JPEG; set gray_codec = "
+                      "jpeg (or leave it out) with compression = mrc");
+    }
+}
+
 static int on_entry(void *user, const char *section, const char *key,
                     const char *value)
 {
@@ -839,6 +908,9 @@ int pm_config_load(const char *path, pm_config_t **out, char **errors)
     }
     if (!st.oom)
         check_hotfolders(&st);
+    if (!st.oom)
+        check_profiles(&st);
+    pm_free(st.mrc_line);
     if (st.oom) {
         pm_free(st.errors);
         pm_config_free(st.cfg);

@@ -31,6 +31,14 @@ typedef enum {
     PM_CODEC_JP2,
 } pm_gray_codec_t;
 
+/* How gray and colour pages are stored (bitonal pages are always G4). */
+typedef enum {
+    PM_COMPRESS_PLAIN = 0, /* one image: JPEG or JPEG 2000 (gray_codec) */
+    PM_COMPRESS_MRC,       /* mixed raster content: a full-resolution G4
+                            * text mask in one colour over a JPEG
+                            * background at a third of the resolution */
+} pm_compression_t;
+
 /* What to do to every page. Plain data: copied freely, sent to workers. */
 typedef struct pm_profile {
     char name[PM_PROFILE_NAME_MAX];
@@ -45,6 +53,7 @@ typedef struct pm_profile {
     double blank_ink_ratio;       /* blank below this ink fraction */
     pm_color_mode_t color_mode;
     pm_gray_codec_t gray_codec;
+    pm_compression_t compression;
     int jpeg_quality;     /* 1..100 */
     int jp2_quality;      /* 1..100 (libvips Q) */
     int fallback_dpi;     /* when the file's resolution is missing/absurd */
@@ -132,12 +141,14 @@ const pm_profile_t *pm_config_profile(const pm_config_t *cfg, const char *name);
 const pm_hotfolder_cfg_t *pm_config_hotfolder(const pm_config_t *cfg,
                                               const char *name);
 
-/* Returns "auto"/"bitonal"/"gray" and "jpeg"/"jp2". */
+/* Returns "auto"/"bitonal"/"gray", "jpeg"/"jp2" and "plain"/"mrc". */
 const char *pm_color_mode_name(pm_color_mode_t m);
 const char *pm_gray_codec_name(pm_gray_codec_t c);
+const char *pm_compression_name(pm_compression_t c);
 /* Parse the names above; -1 if unknown. */
 int pm_color_mode_parse(const char *s);
 int pm_gray_codec_parse(const char *s);
+int pm_compression_parse(const char *s);
 
 /* Tesseract's language data folder when neither [pagemill] tessdata nor
  * $TESSDATA_PREFIX names one (Debian's tesseract-ocr 5). */

@@ -12,7 +12,7 @@
 #include "pipeline/pm.h"
 
 static const char *kind_names[] = {"bitonal", "gray", "color"};
-static const char *codec_names[] = {"g4", "jpeg", "jp2"};
+static const char *codec_names[] = {"g4", "jpeg", "jp2", "mrc"};
 
 const char *pm_kind_name(pm_kind_t k)
 {
@@ -21,7 +21,15 @@ const char *pm_kind_name(pm_kind_t k)
 
 const char *pm_img_codec_name(pm_img_codec_t c)
 {
-    return (unsigned)c < 3 ? codec_names[c] : "?";
+    return (unsigned)c < 4 ? codec_names[c] : "?";
+}
+
+int pm_img_codec_parse(const char *s)
+{
+    for (int i = 0; s != NULL && i < 4; i++)
+        if (strcmp(s, codec_names[i]) == 0)
+            return i;
+    return -1;
 }
 
 static const char *orient_method_names[] = {"?",   "off",  "upright-check",
@@ -135,7 +143,7 @@ static char *dump_line(json_t *obj)
 
 static json_t *profile_json(const pm_profile_t *p)
 {
-    return json_pack(
+    json_t *o = json_pack(
         "{s:s, s:s, s:b, s:i, s:b, s:f, s:b, s:f, s:f, s:f, s:s, s:s, s:i, "
         "s:i, s:i, s:I, s:b, s:i}",
         "name", p->name, "languages", p->languages, "ocr", p->ocr, "ocr_psm",
@@ -148,6 +156,14 @@ static json_t *profile_json(const pm_profile_t *p)
         "jp2_quality", p->jp2_quality, "fallback_dpi", p->fallback_dpi,
         "max_pixels", (json_int_t)p->max_pixels, "pdf_text_redo",
         p->pdf_text_redo, "pdf_dpi", p->pdf_dpi);
+
+    if (o != NULL && p->compression != PM_COMPRESS_PLAIN &&
+        json_object_set_new(o, "compression",
+                            json_string(pm_compression_name(p->compression)))) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
 }
 
 static json_t *stage_json(const pm_stage_ms_t *ms)
@@ -390,6 +406,7 @@ static void get_enum(reader_t *rd, json_t *o, const char *key,
 
 static const char *color_mode_names[] = {"auto", "bitonal", "gray"};
 static const char *gray_codec_names[] = {"jpeg", "jp2"};
+static const char *compression_names[] = {"plain", "mrc"};
 
 static void read_profile(reader_t *rd, json_t *o, pm_profile_t *p)
 {
@@ -419,6 +436,10 @@ static void read_profile(reader_t *rd, json_t *o, pm_profile_t *p)
     x = (int)p->gray_codec;
     get_enum(rd, o, "gray_codec", gray_codec_names, 2, &x);
     p->gray_codec = (pm_gray_codec_t)x;
+    x = PM_COMPRESS_PLAIN; /* optional: lines from before it existed */
+    if (get_str(rd, o, "compression", 0) != NULL)
+        get_enum(rd, o, "compression", compression_names, 2, &x);
+    p->compression = (pm_compression_t)x;
     p->jpeg_quality = (int)get_int(rd, o, "jpeg_quality");
     p->jp2_quality = (int)get_int(rd, o, "jp2_quality");
     p->fallback_dpi = (int)get_int(rd, o, "fallback_dpi");
@@ -499,7 +520,7 @@ static void read_page_result(reader_t *rd, json_t *o, pm_page_result_t *r)
     get_enum(rd, o, "kind", kind_names, 3, &x);
     r->kind = (pm_kind_t)x;
     x = 0;
-    get_enum(rd, o, "codec", codec_names, 3, &x);
+    get_enum(rd, o, "codec", codec_names, 4, &x);
     r->codec = (pm_img_codec_t)x;
     r->bytes = get_int(rd, o, "bytes");
     r->image = dup_str(rd, o, "image", 0);

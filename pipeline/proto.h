@@ -34,6 +34,8 @@ typedef enum {
     PM_IMG_G4 = 0,
     PM_IMG_JPEG,
     PM_IMG_JP2,
+    PM_IMG_MRC, /* G4 mask "<base>.tif" over JPEG background
+                 * "<base>.bg.jpg" (workers/mrc.c) */
 } pm_img_codec_t;
 
 /* How a page's orientation was decided (docs/orientation.md). */
@@ -131,6 +133,8 @@ int pm_page_result_copy(pm_page_result_t *dst, const pm_page_result_t *src);
 
 const char *pm_kind_name(pm_kind_t k);
 const char *pm_img_codec_name(pm_img_codec_t c);
+/* The codec named `s` ("g4", "jpeg", "jp2", "mrc"), or -1. */
+int pm_img_codec_parse(const char *s);
 /* "off", "upright-check", "osd", "read" or "too-little-text" ("?" for
  * PM_ORIENT_UNKNOWN). */
 const char *pm_orient_method_name(pm_orient_method_t m);

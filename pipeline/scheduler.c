@@ -565,9 +565,9 @@ static int result_from_task(pm_page_result_t *r, const pm_task_t *t)
     r->kind = t->kind && strcmp(t->kind, "color") == 0  ? PM_KIND_COLOR
               : t->kind && strcmp(t->kind, "gray") == 0 ? PM_KIND_GRAY
                                                         : PM_KIND_BITONAL;
-    r->codec = t->codec && strcmp(t->codec, "jpeg") == 0  ? PM_IMG_JPEG
-               : t->codec && strcmp(t->codec, "jp2") == 0 ? PM_IMG_JP2
-                                                          : PM_IMG_G4;
+    r->codec = pm_img_codec_parse(t->codec) >= 0
+                   ? (pm_img_codec_t)pm_img_codec_parse(t->codec)
+                   : PM_IMG_G4;
     r->src = pm_strdup(t->src);
     r->error = t->error ? pm_strdup(t->error) : NULL;
     r->image = t->image ? pm_strdup(t->image) : NULL;

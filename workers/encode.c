@@ -21,8 +21,8 @@
 #include "pipeline/pm.h"
 #include "workers/engine_int.h"
 
-static int write_g4(pm_engine_t *eng, PIX *pix, int xres, int yres,
-                    const char *tmp, long long *bytes)
+int pm__write_g4(pm_engine_t *eng, PIX *pix, int xres, int yres,
+                 const char *desc, const char *tmp, long long *bytes)
 {
     uint32_t w = (uint32_t)pixGetWidth(pix), h = (uint32_t)pixGetHeight(pix);
     PIX *be = pixEndianByteSwapNew(pix); /* MSB-first bytes, as TIFF wants */
@@ -60,6 +60,8 @@ static int write_g4(pm_engine_t *eng, PIX *pix, int xres, int yres,
     TIFFSetField(tif, TIFFTAG_XRESOLUTION, (float)xres);
     TIFFSetField(tif, TIFFTAG_YRESOLUTION, (float)yres);
     TIFFSetField(tif, TIFFTAG_SOFTWARE, "pagemill");
+    if (desc != NULL)
+        TIFFSetField(tif, TIFFTAG_IMAGEDESCRIPTION, desc);
     data = pixGetData(be);
     wpl = pixGetWpl(be);
     for (uint32_t y = 0; ok && y < h; y++)
@@ -115,9 +117,9 @@ static unsigned char *jpeg_with_jfif(const unsigned char *buf, size_t len,
     return out;
 }
 
-static int write_vips(pm_engine_t *eng, const pm_profile_t *p, PIX *pix,
-                      int xres, int yres, const char *tmp, pm_img_codec_t codec,
-                      long long *bytes)
+int pm__write_vips(pm_engine_t *eng, const pm_profile_t *p, PIX *pix, int xres,
+                   int yres, const char *tmp, pm_img_codec_t codec,
+                   long long *bytes)
 {
     l_uint8 *raster = NULL;
     size_t nbytes = 0;
@@ -185,6 +187,10 @@ int pm_encode_page(pm_engine_t *eng, const pm_profile_t *p,
 
     *path = NULL;
     *bytes = 0;
+    if (img->kind != PM_KIND_BITONAL && p->compression == PM_COMPRESS_MRC) {
+        *codec = PM_IMG_MRC;
+        return pm__encode_mrc(eng, p, img, path_base, path, bytes);
+    }
     if (img->kind == PM_KIND_BITONAL)
         *codec = PM_IMG_G4;
     else
@@ -203,14 +209,15 @@ int pm_encode_page(pm_engine_t *eng, const pm_profile_t *p,
                             "for %s: %s",
                             out, pm_strerror(err));
         else
-            err = write_g4(eng, img->pix, img->xres, img->yres, tmp, bytes);
+            err = pm__write_g4(eng, img->pix, img->xres, img->yres, NULL, tmp,
+                               bytes);
         if (err == 0)
             err = pm_commit_file(tmp, out);
         else if (tmp != NULL)
             unlink(tmp);
     } else {
-        err = write_vips(eng, p, img->pix, img->xres, img->yres, out, *codec,
-                         bytes);
+        err = pm__write_vips(eng, p, img->pix, img->xres, img->yres, out,
+                             *codec, bytes);
     }
     pm_free(tmp);
     if (err) {
@@ -406,8 +413,9 @@ int pm_encode_keep_jpeg_mem(pm_engine_t *eng, const pm_profile_t *p,
     *path = NULL;
     *bytes = 0;
     if (p->gray_codec != PM_CODEC_JPEG || img->kind == PM_KIND_BITONAL ||
-        buf == NULL || len < 3 || jpeg_read_facts(buf, len, &f) != 0 ||
-        !jpeg_keepable(&f, img) || !jpeg_complete(buf, len))
+        p->compression != PM_COMPRESS_PLAIN || buf == NULL || len < 3 ||
+        jpeg_read_facts(buf, len, &f) != 0 || !jpeg_keepable(&f, img) ||
+        !jpeg_complete(buf, len))
         return 0;
     out = pm_asprintf("%s.jpg", path_base);
     err = out == NULL ? PM_ENOMEM : pm_write_file_atomic(out, buf, len);
@@ -435,7 +443,8 @@ int pm_encode_keep_jpeg(pm_engine_t *eng, const pm_profile_t *p,
 
     *path = NULL;
     *bytes = 0;
-    if (p->gray_codec != PM_CODEC_JPEG || img->kind == PM_KIND_BITONAL)
+    if (p->gray_codec != PM_CODEC_JPEG || img->kind == PM_KIND_BITONAL ||
+        p->compression != PM_COMPRESS_PLAIN)
         return 0;
     err = read_jpeg_page(eng, src, &buf, &len);
     if (!err)

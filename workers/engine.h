@@ -8,7 +8,8 @@
  *   pm_deskew_page   Leptonica skew search on the binary copy, rotate original
  *   pm_blank_check   ink coverage after trimming borders and specks
  *   pm_ocr_page      Tesseract (kept warm): words, confidence, text, text PDF
- *   pm_encode_page   CCITT G4 (libtiff) or JPEG / JPEG 2000 (libvips)
+ *   pm_encode_page   CCITT G4 (libtiff) or JPEG / JPEG 2000 (libvips), or
+ *                    MRC: G4 text mask over a JPEG background (mrc.c)
  *
  * pm_process_page runs them in order for one page task; pm_assemble_doc
  * (pdfa.c) turns page artifacts into a PDF/A-2b and a text file.
@@ -184,7 +185,10 @@ int pm_ocr_page(pm_engine_t *eng, const pm_profile_t *p, struct Pix *pix,
 
 /*
  * Encodes `img->pix` to `path_base` + ".tif" (G4, bitonal), ".jpg" or ".jp2"
- * (gray/colour, per p->gray_codec). Sets *path (new string, caller frees),
+ * (gray/colour, per p->gray_codec); with p->compression PM_COMPRESS_MRC a
+ * gray or colour page becomes a G4 text mask ".tif" and a JPEG background
+ * ".bg.jpg" (mrc.c; *path is the mask's, *bytes both). Sets *path (new
+ * string, caller frees),
  * *codec and *bytes (size of the image stream the PDF embeds; a JPEG is
  * stored deflated when that is at least 1% smaller, see pdfa.c).
  */

@@ -82,6 +82,44 @@ int pm__pdf_load(pm_engine_t *eng, const char *path, int page,
 /* Releases eng->pdf_jpeg. */
 void pm__pdf_forget(pm_engine_t *eng);
 
+struct Pix;
+
+/* Writes the 1 bpp `pix` as a single-strip CCITT G4 TIFF at `tmp` (with
+ * `desc` as its ImageDescription when not NULL); *bytes is the strip's
+ * size (encode.c). */
+int pm__write_g4(pm_engine_t *eng, struct Pix *pix, int xres, int yres,
+                 const char *desc, const char *tmp, long long *bytes);
+
+/* Writes the 8 or 32 bpp `pix` as JPEG (p->jpeg_quality) or JPEG 2000
+ * (p->jp2_quality) at `path`, atomically; *bytes is the file's size
+ * (encode.c). */
+int pm__write_vips(pm_engine_t *eng, const pm_profile_t *p, struct Pix *pix,
+                   int xres, int yres, const char *path, pm_img_codec_t codec,
+                   long long *bytes);
+
+/* pm_encode_page() for gray and colour pages of a `compression = mrc`
+ * profile (mrc.c): writes the mask `path_base`.tif and the background
+ * `path_base`.bg.jpg; *path is the mask's, *bytes both images' bytes. */
+int pm__encode_mrc(pm_engine_t *eng, const pm_profile_t *p,
+                   const pm_page_image_t *img, const char *path_base,
+                   char **path, long long *bytes);
+
+/* An MRC page artifact as the assembly embeds it (mrc.c). */
+typedef struct pm_mrc_page {
+    unsigned char *mask; /* the raw G4 stream (pm_free) */
+    size_t mask_len;
+    int width, height;       /* of the mask: the page's pixels */
+    int bg_width, bg_height; /* of the background JPEG */
+    int ncomp;               /* 1 gray, 3 RGB: fill and background */
+    int fill[3];             /* text colour, 0..255 per component */
+    char *background;        /* path of the background JPEG (pm_free) */
+} pm_mrc_page_t;
+
+/* Reads the MRC artifact whose mask is `path` into `m`; 0, or an error
+ * naming the file with the detail on `eng` (m is then clean). */
+int pm__mrc_read(pm_engine_t *eng, const char *path, pm_mrc_page_t *m);
+void pm__mrc_page_cleanup(pm_mrc_page_t *m);
+
 /* Milliseconds since `t0` (pm_now_ms). */
 double pm__since(double t0);
 

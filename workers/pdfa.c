@@ -183,6 +183,63 @@ static unsigned char *deflated_jpeg(const unsigned char *data, size_t len,
     return z;
 }
 
+/* Embeds the JPEG or JPEG 2000 file at `path` as an image stream (a JPEG
+ * deflated when that saves bytes); 0 or an error naming the file. */
+static int file_stream(assembly_t *a, const char *path, pm_img_codec_t codec,
+                       qpdf_oh *out)
+{
+    qpdf_data q = a->out;
+    unsigned char *data = NULL, *z;
+    size_t len = 0, zlen = 0;
+    int err = pm_read_file(path, MAX_ARTIFACT, &data, &len);
+
+    if (err)
+        return pm__engine_fail(a->eng, err, "%s: cannot read: %s", path,
+                               pm_strerror(err));
+    z = codec == PM_IMG_JPEG ? deflated_jpeg(data, len, &zlen) : NULL;
+    if (z != NULL)
+        *out = new_stream(q, z, zlen, "[/FlateDecode /DCTDecode]", NULL);
+    else
+        *out = new_stream(q, data, len,
+                          codec == PM_IMG_JPEG ? "/DCTDecode" : "/JPXDecode",
+                          NULL);
+    pm_free(z);
+    pm_free(data);
+    return 0;
+}
+
+/* Makes `img` an image XObject of w x h pixels in `cs` (NULL: none, an
+ * image mask) with `bpc` bits per component (0: none, JPEG 2000). */
+static void image_dict(qpdf_data q, qpdf_oh img, int w, int h, const char *cs,
+                       int bpc)
+{
+    qpdf_oh dict = qpdf_oh_get_dict(q, img);
+
+    qpdf_oh_replace_key(q, dict, "/Type", qpdf_oh_new_name(q, "/XObject"));
+    qpdf_oh_replace_key(q, dict, "/Subtype", qpdf_oh_new_name(q, "/Image"));
+    qpdf_oh_replace_key(q, dict, "/Width", qpdf_oh_new_integer(q, w));
+    qpdf_oh_replace_key(q, dict, "/Height", qpdf_oh_new_integer(q, h));
+    if (cs != NULL)
+        qpdf_oh_replace_key(q, dict, "/ColorSpace", qpdf_oh_new_name(q, cs));
+    else
+        qpdf_oh_replace_key(q, dict, "/ImageMask", qpdf_oh_new_bool(q, 1));
+    if (bpc > 0)
+        qpdf_oh_replace_key(q, dict, "/BitsPerComponent",
+                            qpdf_oh_new_integer(q, bpc));
+}
+
+/* A G4 stream of w x h pixels, black (the ink) as 0: painted when drawn
+ * as an image mask. */
+static qpdf_oh g4_stream(qpdf_data q, const unsigned char *data, size_t len,
+                         int w, int h)
+{
+    char parms[128];
+
+    snprintf(parms, sizeof(parms),
+             "<< /K -1 /Columns %d /Rows %d /BlackIs1 false >>", w, h);
+    return new_stream(q, data, len, "/CCITTFaxDecode", parms);
+}
+
 /* Creates the image XObject for one page, embedding its stream as is (a
  * JPEG deflated when that saves bytes). */
 static int image_xobject(assembly_t *a, const pm_page_result_t *pg,
@@ -192,47 +249,26 @@ static int image_xobject(assembly_t *a, const pm_page_result_t *pg,
     unsigned char *data = NULL;
     size_t len = 0;
     int w = pg->width, h = pg->height, err;
-    char parms[128];
-    qpdf_oh img, dict;
+    qpdf_oh img;
 
     if (pg->codec == PM_IMG_G4) {
         err = pm_encode_read_g4(a->eng, pg->image, &data, &len, &w, &h);
         if (err)
             return err;
-        snprintf(parms, sizeof(parms),
-                 "<< /K -1 /Columns %d /Rows %d /BlackIs1 false >>", w, h);
-        img = new_stream(q, data, len, "/CCITTFaxDecode", parms);
+        img = g4_stream(q, data, len, w, h);
+        pm_free(data);
     } else {
-        err = pm_read_file(pg->image, MAX_ARTIFACT, &data, &len);
+        err = file_stream(a, pg->image, pg->codec, &img);
         if (err)
-            return pm__engine_fail(a->eng, err, "%s: cannot read: %s",
-                                   pg->image, pm_strerror(err));
-        size_t zlen = 0;
-        unsigned char *z =
-            pg->codec == PM_IMG_JPEG ? deflated_jpeg(data, len, &zlen) : NULL;
-
-        if (z != NULL)
-            img = new_stream(q, z, zlen, "[/FlateDecode /DCTDecode]", NULL);
-        else
-            img = new_stream(
-                q, data, len,
-                pg->codec == PM_IMG_JPEG ? "/DCTDecode" : "/JPXDecode", NULL);
-        pm_free(z);
+            return err;
     }
-    pm_free(data);
-    dict = qpdf_oh_get_dict(q, img);
-    qpdf_oh_replace_key(q, dict, "/Type", qpdf_oh_new_name(q, "/XObject"));
-    qpdf_oh_replace_key(q, dict, "/Subtype", qpdf_oh_new_name(q, "/Image"));
-    qpdf_oh_replace_key(q, dict, "/Width", qpdf_oh_new_integer(q, w));
-    qpdf_oh_replace_key(q, dict, "/Height", qpdf_oh_new_integer(q, h));
-    qpdf_oh_replace_key(q, dict, "/ColorSpace",
-                        qpdf_oh_new_name(q, pg->kind == PM_KIND_COLOR
-                                                ? "/DeviceRGB"
-                                                : "/DeviceGray"));
-    if (pg->codec != PM_IMG_JP2)
-        qpdf_oh_replace_key(
-            q, dict, "/BitsPerComponent",
-            qpdf_oh_new_integer(q, pg->codec == PM_IMG_G4 ? 1 : 8));
+    image_dict(q, img, w, h,
+               pg->codec == PM_IMG_G4 || pg->kind != PM_KIND_COLOR
+                   ? "/DeviceGray"
+                   : "/DeviceRGB",
+               pg->codec == PM_IMG_JP2  ? 0
+               : pg->codec == PM_IMG_G4 ? 1
+                                        : 8);
     if (qpdf_has_error(q))
         return pm__engine_fail(a->eng, PM_EPDF, "%s: cannot embed: %s",
                                pg->image, qpdf_err(q));
@@ -240,16 +276,54 @@ static int image_xobject(assembly_t *a, const pm_page_result_t *pg,
     return 0;
 }
 
+/*
+ * The two images of an MRC page (workers/mrc.c): the background JPEG as
+ * *bg and the G4 text mask as the image mask *mask, and in `paint` the
+ * operator that sets the text colour ("0.1 0.1 0.1 rg" or "0.1 g").
+ */
+static int mrc_xobjects(assembly_t *a, const pm_page_result_t *pg, qpdf_oh *bg,
+                        qpdf_oh *mask, char *paint, size_t paint_size)
+{
+    qpdf_data q = a->out;
+    pm_mrc_page_t m;
+    int err = pm__mrc_read(a->eng, pg->image, &m);
+
+    if (err)
+        return err;
+    err = file_stream(a, m.background, PM_IMG_JPEG, bg);
+    if (err == 0) {
+        image_dict(q, *bg, m.bg_width, m.bg_height,
+                   m.ncomp == 3 ? "/DeviceRGB" : "/DeviceGray", 8);
+        *mask = g4_stream(q, m.mask, m.mask_len, m.width, m.height);
+        image_dict(q, *mask, m.width, m.height, NULL, 1);
+        if (m.ncomp == 3)
+            snprintf(paint, paint_size, "%.4f %.4f %.4f rg", m.fill[0] / 255.0,
+                     m.fill[1] / 255.0, m.fill[2] / 255.0);
+        else
+            snprintf(paint, paint_size, "%.4f g", m.fill[0] / 255.0);
+        if (qpdf_has_error(q))
+            err = pm__engine_fail(a->eng, PM_EPDF, "%s: cannot embed: %s",
+                                  pg->image, qpdf_err(q));
+    }
+    pm__mrc_page_cleanup(&m);
+    return err;
+}
+
 /* ---- pages ---- */
 
-/* Content: the image filling the page, then the text layer scaled onto the
+/* Content: the image filling the page (for an MRC page, the text mask over
+ * it in the colour `paint` sets), then the text layer scaled onto the
  * same box (Tesseract sizes its page from the vertical resolution only). */
-static char *page_content(double pw, double ph, const text_layer_t *tl,
-                          size_t *len)
+static char *page_content(double pw, double ph, const char *paint,
+                          const text_layer_t *tl, size_t *len)
 {
-    char head[256];
+    char head[384];
     int n = snprintf(head, sizeof(head), "q %.4f 0 0 %.4f 0 0 cm /Im0 Do Q\n",
                      pw, ph);
+
+    if (paint != NULL)
+        n += snprintf(head + n, sizeof(head) - (size_t)n,
+                      "q %s %.4f 0 0 %.4f 0 0 cm /Im1 Do Q\n", paint, pw, ph);
     size_t extra = 0;
     char *buf;
 
@@ -276,9 +350,9 @@ static int add_page(assembly_t *a, const pm_page_result_t *pg)
 {
     qpdf_data q = a->out;
     text_layer_t tl;
-    qpdf_oh img = 0, page, res, xobj, box;
+    qpdf_oh img = 0, mask = 0, page, res, xobj, box;
     double pw = pg->width * 72.0 / pg->xres, ph = pg->height * 72.0 / pg->yres;
-    char *content;
+    char *content, paint[64];
     size_t clen = 0;
     int err;
 
@@ -288,12 +362,15 @@ static int add_page(assembly_t *a, const pm_page_result_t *pg)
         if (err)
             return err;
     }
-    err = image_xobject(a, pg, &img);
+    if (pg->codec == PM_IMG_MRC)
+        err = mrc_xobjects(a, pg, &img, &mask, paint, sizeof(paint));
+    else
+        err = image_xobject(a, pg, &img);
     if (err) {
         free(tl.content);
         return err;
     }
-    content = page_content(pw, ph, &tl, &clen);
+    content = page_content(pw, ph, mask != 0 ? paint : NULL, &tl, &clen);
     free(tl.content);
     if (content == NULL)
         return PM_ENOMEM;
@@ -309,6 +386,8 @@ static int add_page(assembly_t *a, const pm_page_result_t *pg)
     res = qpdf_oh_new_dictionary(q);
     xobj = qpdf_oh_new_dictionary(q);
     qpdf_oh_replace_key(q, xobj, "/Im0", img);
+    if (mask != 0)
+        qpdf_oh_replace_key(q, xobj, "/Im1", mask);
     qpdf_oh_replace_key(q, res, "/XObject", xobj);
     if (a->fonts != 0 && tl.width > 0)
         qpdf_oh_replace_key(q, res, "/Font", a->fonts);

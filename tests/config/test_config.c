@@ -364,6 +364,7 @@ static void profile_defaults_are_sane(void **state)
     assert_true(p.blank_ink_ratio > 0 && p.blank_ink_ratio < 0.01);
     assert_int_equal(p.color_mode, PM_COLOR_AUTO);
     assert_int_equal(p.gray_codec, PM_CODEC_JPEG);
+    assert_int_equal(p.compression, PM_COMPRESS_PLAIN);
     assert_true(p.jpeg_quality >= 1 && p.jpeg_quality <= 100);
     assert_true(p.jp2_quality >= 1 && p.jp2_quality <= 100);
     assert_true(p.fallback_dpi >= 50 && p.fallback_dpi <= 2400);
@@ -379,10 +380,68 @@ static void names_parse_both_ways(void **state)
     for (int i = 0; i < 2; i++)
         assert_int_equal(
             pm_gray_codec_parse(pm_gray_codec_name((pm_gray_codec_t)i)), i);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(
+            pm_compression_parse(pm_compression_name((pm_compression_t)i)), i);
+    assert_int_equal(pm_compression_parse("jbig2"), -1);
     assert_int_equal(pm_color_mode_parse("Bitonal"), PM_COLOR_BITONAL);
     assert_int_equal(pm_color_mode_parse("colour"), -1);
     assert_int_equal(pm_gray_codec_parse("jpeg2000"), -1);
     assert_string_equal(pm_color_mode_name((pm_color_mode_t)7), "?");
+}
+
+/* compression = mrc is a gray and colour page setting: it loads with the
+ * default JPEG codec in any key order, and a profile that makes every page
+ * bitonal, or asks for JPEG 2000, is refused at the compression line. */
+static void mrc_compression_is_validated(void **state)
+{
+    const char *dir, *path;
+    pm_config_t *cfg = NULL;
+    char *errors = NULL;
+
+    (void)state;
+    dir = t_tmpdir();
+    path = write_conf(dir, "mrc.ini",
+                      "[profile small]\n"
+                      "compression = mrc\n"
+                      "color_mode = gray\n"
+                      "[profile plain]\n"
+                      "compression = Plain\n"
+                      "[profile default]\n"
+                      "compression = mrc\n"
+                      "compression = plain\n"
+                      "color_mode = bitonal\n");
+    assert_int_equal(pm_config_load(path, &cfg, &errors), 0);
+    assert_null(errors);
+    assert_int_equal(pm_config_profile(cfg, "small")->compression,
+                     PM_COMPRESS_MRC);
+    assert_int_equal(pm_config_profile(cfg, "plain")->compression,
+                     PM_COMPRESS_PLAIN);
+    assert_int_equal(pm_config_profile(cfg, "default")->compression,
+                     PM_COMPRESS_PLAIN);
+    pm_config_free(cfg);
+    cfg = NULL;
+
+    path = write_conf(dir, "bad.ini",
+                      "[profile fax]\n"         /* 1 */
+                      "compression = mrc\n"     /* 2: with bitonal */
+                      "color_mode = bitonal\n"  /* 3 */
+                      "[profile j2]\n"          /* 4 */
+                      "gray_codec = jp2\n"      /* 5 */
+                      "compression = mrc\n"     /* 6: with jp2 */
+                      "[profile odd]\n"         /* 7 */
+                      "compression = jbig2\n"); /* 8: unknown */
+    assert_int_equal(pm_config_load(path, &cfg, &errors), PM_ECONFIG);
+    assert_null(cfg);
+    expect_error(errors, path, 2, "profile fax", "compression");
+    expect_error(errors, path, 6, "profile j2", "compression");
+    expect_error(errors, path, 8, "profile odd", "compression");
+    assert_non_null(strstr(errors, "color_mode = bitonal"));
+    assert_non_null(strstr(errors, "gray_codec = jpeg"));
+    assert_non_null(strstr(errors, "expected plain or mrc, got 'jbig2'"));
+    assert_int_equal(count_lines(errors), 3);
+    pm_free(errors);
+    t_tmpdir_cleanup();
 }
 
 /* A line longer than inih's buffer (a deep tessdata path) is either
@@ -1028,6 +1087,7 @@ int main(void)
         cmocka_unit_test(out_of_memory_is_clean),
         cmocka_unit_test(out_of_memory_never_loses_the_source),
         cmocka_unit_test(missing_languages_are_named),
+        cmocka_unit_test(mrc_compression_is_validated),
         cmocka_unit_test(tessdata_folder_is_tesseracts),
     };
 

@@ -35,6 +35,7 @@ static void odd_profile(pm_profile_t *p)
     p->blank_ink_ratio = 0.000123456789;
     p->color_mode = PM_COLOR_GRAY;
     p->gray_codec = PM_CODEC_JP2;
+    p->compression = PM_COMPRESS_MRC;
     p->jpeg_quality = 61;
     p->jp2_quality = 77;
     p->fallback_dpi = 204;
@@ -55,6 +56,7 @@ static void assert_profile_equal(const pm_profile_t *a, const pm_profile_t *b)
     assert_true(a->blank_ink_ratio == b->blank_ink_ratio);
     assert_int_equal(a->color_mode, b->color_mode);
     assert_int_equal(a->gray_codec, b->gray_codec);
+    assert_int_equal(a->compression, b->compression);
     assert_int_equal(a->jpeg_quality, b->jpeg_quality);
     assert_int_equal(a->jp2_quality, b->jp2_quality);
     assert_int_equal(a->fallback_dpi, b->fallback_dpi);
@@ -91,7 +93,7 @@ static void odd_result(pm_page_result_t *r, int i)
     r->words = 417;
     r->confidence = 91.3;
     r->kind = PM_KIND_COLOR;
-    r->codec = PM_IMG_JP2;
+    r->codec = i % 2 ? PM_IMG_MRC : PM_IMG_JP2;
     r->bytes = 5000000000LL; /* over 32 bits */
     r->image = pm_asprintf("work/p%d.jp2", i);
     r->text_pdf = pm_asprintf("work/p%d.pdf", i);
@@ -645,7 +647,12 @@ static void names_of_kinds_and_codecs(void **state)
     assert_string_equal(pm_img_codec_name(PM_IMG_G4), "g4");
     assert_string_equal(pm_img_codec_name(PM_IMG_JPEG), "jpeg");
     assert_string_equal(pm_img_codec_name(PM_IMG_JP2), "jp2");
+    assert_string_equal(pm_img_codec_name(PM_IMG_MRC), "mrc");
     assert_string_equal(pm_img_codec_name((pm_img_codec_t)-1), "?");
+    for (int i = PM_IMG_G4; i <= PM_IMG_MRC; i++)
+        assert_int_equal(pm_img_codec_parse(pm_img_codec_name(i)), i);
+    assert_int_equal(pm_img_codec_parse("jbig2"), -1);
+    assert_int_equal(pm_img_codec_parse(NULL), -1);
     assert_string_equal(pm_orient_method_name(PM_ORIENT_UPRIGHT),
                         "upright-check");
     assert_string_equal(pm_orient_method_name(PM_ORIENT_LITTLE_TEXT),

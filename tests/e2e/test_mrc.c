@@ -1,0 +1,313 @@
+/*
+ * test_mrc.c: `compression = mrc` end to end. Real gray and colour scans
+ * go through `pagemill convert` once with the default profile and once
+ * with a profile that says `compression = mrc`. The MRC PDF passes
+ * `qpdf --check`; its page holds exactly two images, a full-resolution
+ * CCITT G4 /ImageMask and a JPEG background at a third of the
+ * resolution; its image bytes are at most a third of the default page's;
+ * and the page as pdftoppm renders it at 300 dpi reads (tesseract CLI)
+ * within 0.01 CER of the default page's rendering, both against the text
+ * pagemill wrote for the default page. A bitonal page under the same
+ * profile stays one G4 image. Under `pagemill serve` the page's codec
+ * goes through the catalog to the assembly, which still draws both
+ * images.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "lib/servelib.h"
+#include "lib/testlib.h"
+#include "pipeline/pm.h"
+
+/* The images of a one-page PDF, from qpdf --json. */
+typedef struct image {
+    int width, height;
+    int mask;         /* /ImageMask true */
+    char filter[128]; /* /Filter as qpdf prints it ("/DCTDecode", ...) */
+    long long length; /* stored bytes */
+} image_t;
+
+/* Writes the configs (the memory limit is lifted under ASan, whose
+ * shadow memory no RLIMIT_AS admits); returns the --config option. */
+static const char *config(const char *tmp, const char *name, int mrc)
+{
+    static char opt[600];
+    char path[560], ini[256];
+
+    snprintf(ini, sizeof(ini), "[pagemill]\nworker_memory_mb = %d\n%s",
+             T_UNDER_ASAN ? 0 : 4096,
+             mrc ? "[profile default]\ncompression = mrc\n" : "");
+    snprintf(path, sizeof(path), "%s/%s.ini", tmp, name);
+    assert_int_equal(pm_write_file_atomic(path, ini, strlen(ini)), 0);
+    snprintf(opt, sizeof(opt), "--config '%s'", path);
+    return opt;
+}
+
+static void convert(const char *tmp, const char *name, int mrc,
+                    const char *files)
+{
+    char *out = NULL;
+    int rc = t_run(&out, "cd '%s' && '%s' convert %s -j 2 -o '%s/%s' %s 2>&1",
+                   tmp, PM_BINARY, config(tmp, name, mrc), tmp, name, files);
+
+    printf("%s", out);
+    free(out);
+    assert_int_equal(rc, 0);
+}
+
+/* Reads the image XObjects of `pdf` into img (at most n); returns how
+ * many there are. */
+static int pdf_images(const char *pdf, image_t *img, int n)
+{
+    char *out = NULL;
+    json_t *root, *objs, *o;
+    json_error_t jerr;
+    const char *key;
+    int found = 0;
+
+    assert_int_equal(t_run(&out,
+                           "qpdf --json=2 --json-key=qpdf "
+                           "--json-stream-data=none '%s'",
+                           pdf),
+                     0);
+    root = json_loads(out, 0, &jerr);
+    free(out);
+    assert_non_null(root);
+    objs = json_array_get(json_object_get(root, "qpdf"), 1);
+    assert_true(json_is_object(objs));
+    json_object_foreach(objs, key, o)
+    {
+        json_t *d = json_object_get(json_object_get(o, "stream"), "dict");
+        json_t *f;
+        char *fs;
+
+        if (!json_is_object(d) ||
+            !json_equal(json_object_get(d, "/Subtype"), json_string("/Image")))
+            continue;
+        if (found < n) {
+            image_t *m = &img[found];
+
+            memset(m, 0, sizeof(*m));
+            m->width = (int)json_integer_value(json_object_get(d, "/Width"));
+            m->height = (int)json_integer_value(json_object_get(d, "/Height"));
+            m->mask = json_is_true(json_object_get(d, "/ImageMask"));
+            m->length = json_integer_value(json_object_get(d, "/Length"));
+            assert_true(m->length > 0); /* a direct /Length */
+            f = json_object_get(d, "/Filter");
+            fs = json_dumps(f, JSON_ENCODE_ANY | JSON_COMPACT);
+            snprintf(m->filter, sizeof(m->filter), "%s", fs ? fs : "");
+            free(fs);
+        }
+        found++;
+    }
+    json_decref(root);
+    return found;
+}
+
+static long long image_bytes(const char *pdf)
+{
+    image_t img[4];
+    int n = pdf_images(pdf, img, 4);
+    long long sum = 0;
+
+    assert_true(n >= 1 && n <= 4);
+    for (int i = 0; i < n; i++)
+        sum += img[i].length;
+    return sum;
+}
+
+/* Renders page 1 of `pdf` at 300 dpi and reads it: a new string. */
+static char *rendered_text(const char *tmp, const char *pdf, const char *base)
+{
+    char path[600], *text;
+
+    assert_int_equal(t_run(NULL,
+                           "pdftoppm -r 300 -singlefile -png '%s' '%s/%s' && "
+                           "OMP_THREAD_LIMIT=1 tesseract '%s/%s.png' '%s/%s' "
+                           "-l eng >/dev/null 2>&1",
+                           pdf, tmp, base, tmp, base, tmp, base),
+                     0);
+    snprintf(path, sizeof(path), "%s/%s.txt", tmp, base);
+    text = t_slurp(path);
+    assert_non_null(text);
+    return text;
+}
+
+/* The one page's codec in a convert report. */
+static void assert_codec(const char *report, const char *codec)
+{
+    json_error_t jerr;
+    json_t *r = json_load_file(report, 0, &jerr);
+    json_t *pg = json_array_get(json_object_get(r, "page_results"), 0);
+
+    assert_non_null(pg);
+    assert_string_equal(json_string_value(json_object_get(pg, "codec")), codec);
+    json_decref(r);
+}
+
+/* One gray or colour page: structure, bytes and OCR of the MRC page
+ * against the default page. */
+static void check_page(const char *tmp, const char *stem, int width, int height)
+{
+    char plain[600], mrc[600], path[600], *ref, *tp, *tm;
+    image_t img[3];
+    int n, bg, fg;
+    long long pb, mb;
+    double cp, cm;
+
+    snprintf(plain, sizeof(plain), "%s/plain/%s.pdf", tmp, stem);
+    snprintf(mrc, sizeof(mrc), "%s/mrc/%s.pdf", tmp, stem);
+    assert_int_equal(t_run(NULL, "qpdf --check '%s' >/dev/null", mrc), 0);
+    snprintf(path, sizeof(path), "%s/mrc/%s.pages.json", tmp, stem);
+    assert_codec(path, "mrc");
+
+    n = pdf_images(mrc, img, 3);
+    assert_int_equal(n, 2);
+    fg = img[0].mask ? 0 : 1;
+    bg = 1 - fg;
+    assert_true(img[fg].mask);
+    assert_false(img[bg].mask);
+    assert_string_equal(img[fg].filter, "\"/CCITTFaxDecode\"");
+    assert_int_equal(img[fg].width, width);
+    assert_int_equal(img[fg].height, height);
+    assert_non_null(strstr(img[bg].filter, "/DCTDecode"));
+    assert_true(abs(img[bg].width - width / 3) <= 1);
+    assert_true(abs(img[bg].height - height / 3) <= 1);
+
+    pb = image_bytes(plain);
+    mb = img[0].length + img[1].length;
+    printf("%s: plain %lld bytes, mrc %lld bytes (%.2f)\n", stem, pb, mb,
+           (double)mb / (double)pb);
+    assert_true(mb * 3 <= pb);
+
+    snprintf(path, sizeof(path), "%s/plain/%s.txt", tmp, stem);
+    ref = t_slurp(path);
+    assert_non_null(ref);
+    assert_true(strlen(ref) > 200); /* a page with text to read */
+    snprintf(path, sizeof(path), "plain-%s", stem);
+    tp = rendered_text(tmp, plain, path);
+    snprintf(path, sizeof(path), "mrc-%s", stem);
+    tm = rendered_text(tmp, mrc, path);
+    cp = t_cer(ref, tp);
+    cm = t_cer(ref, tm);
+    printf("%s: CER of the rendered page: plain %.4f, mrc %.4f\n", stem, cp,
+           cm);
+    assert_true(cm <= cp + 0.01);
+    free(ref);
+    free(tp);
+    free(tm);
+}
+
+static void gray_and_colour_pages_shrink_and_read_the_same(void **state)
+{
+    const char *tmp = *state;
+    char files[1400], gray[600];
+
+    t_require_data();
+    /* t_data's buffer is static: one path at a time. */
+    snprintf(gray, sizeof(gray), "%s",
+             t_data("leptonica/prog/lucasta.047.jpg"));
+    snprintf(files, sizeof(files), "'%s' '%s'", gray,
+             t_data("leptonica/prog/cat.007.jpg"));
+    convert(tmp, "plain", 0, files);
+    convert(tmp, "mrc", 1, files);
+    check_page(tmp, "lucasta.047", 1065, 1879); /* gray */
+    check_page(tmp, "cat.007", 1111, 2010);     /* colour */
+}
+
+static void bitonal_page_stays_one_g4_image(void **state)
+{
+    const char *tmp = *state;
+    char files[700], path[600];
+    image_t img[2];
+
+    t_require_data();
+    snprintf(files, sizeof(files), "'%s'",
+             t_data("tesseract-test/testing/phototest.tif"));
+    convert(tmp, "mrc", 1, files);
+    snprintf(path, sizeof(path), "%s/mrc/phototest.pdf", tmp);
+    assert_int_equal(t_run(NULL, "qpdf --check '%s' >/dev/null", path), 0);
+    assert_int_equal(pdf_images(path, img, 2), 1);
+    assert_false(img[0].mask);
+    assert_string_equal(img[0].filter, "\"/CCITTFaxDecode\"");
+    assert_int_equal(img[0].width, 640);
+    snprintf(path, sizeof(path), "%s/mrc/phototest.pages.json", tmp);
+    assert_codec(path, "g4");
+}
+
+/* ---- under the service ---- */
+
+static int serve_setup(void **state)
+{
+    sv_fx_t *f = pm_calloc(1, sizeof(*f));
+
+    if (f == NULL)
+        return -1;
+    if (sv_fx_init(f, t_tmpdir()) != 0 ||
+        sv_write_config(f, 600, "\n[profile default]\ncompression = mrc\n") !=
+            0) {
+        pm_free(f);
+        return -1;
+    }
+    *state = f;
+    sv_cli_ok(f, "account add ACME --name 'Acme Records'");
+    sv_cli_ok(f, "workorder add WO-1 --account ACME");
+    return 0;
+}
+
+static int serve_teardown(void **state)
+{
+    sv_fx_t *f = *state;
+    int rc = sv_fx_fini(f, 610);
+
+    pm_free(f);
+    t_tmpdir_cleanup();
+    return rc;
+}
+
+/* The catalog records the codec "mrc"; the assembly reads it back from
+ * there and embeds the mask and the background, not the mask alone. */
+static void served_mrc_page_keeps_both_images(void **state)
+{
+    sv_fx_t *f = *state;
+    char path[600];
+    image_t img[3];
+    long long id;
+    int n;
+
+    t_require_data();
+    sv_start(f);
+    snprintf(path, sizeof(path), "%s/WO-1_mrc", f->scans);
+    assert_int_equal(pm_mkdir_p(path), 0);
+    snprintf(path, sizeof(path), "%s/WO-1_mrc/p1.jpg", f->scans);
+    t_copy_file(t_data("leptonica/prog/lucasta.047.jpg"), path);
+    snprintf(path, sizeof(path), "%s/WO-1_mrc/batch.ini", f->scans);
+    sv_write_text(path, "");
+    id = sv_wait_job(f, "WO-1_mrc", "done", 600);
+    snprintf(path, sizeof(path), "%s/ACME/WO-1/job-%lld/job-%lld.pdf", f->out,
+             id, id);
+    assert_int_equal(t_run(NULL, "qpdf --check '%s' >/dev/null", path), 0);
+    n = pdf_images(path, img, 3);
+    assert_int_equal(n, 2);
+    assert_true(img[0].mask != img[1].mask);
+    assert_int_equal(img[img[0].mask ? 0 : 1].width, 1065);
+    assert_true(abs(img[img[0].mask ? 1 : 0].width - 1065 / 3) <= 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(
+            gray_and_colour_pages_shrink_and_read_the_same, t_tmpdir_setup,
+            t_tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(bitonal_page_stays_one_g4_image,
+                                        t_tmpdir_setup, t_tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(served_mrc_page_keeps_both_images,
+                                        serve_setup, serve_teardown),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
