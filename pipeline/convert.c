@@ -709,7 +709,6 @@ static int run(convert_t *c, const convert_args_t *a, int argc, char **argv)
     pm_pool_opts_from_config(&po, c->cfg, exe, a->jobs);
     c->jobs = po.workers;
     po.warm = c->profile->ocr ? c->profile->languages : NULL;
-    po.warm_osd = c->profile->orient;
     err = pm_pool_open(&loop, &po, on_task_done, c, &c->pool);
     if (err == 0) {
         rc = scan_inputs(c, a, argc, argv);

@@ -118,30 +118,27 @@ static int worker_main(int argc, char **argv)
 {
     const char *tessdata = NULL, *warm = NULL;
     long parent = 0;
-    int warm_osd = 0;
 
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--tessdata") == 0 && i + 1 < argc) {
             tessdata = argv[++i];
         } else if (strcmp(argv[i], "--warm") == 0 && i + 1 < argc) {
             warm = argv[++i];
-        } else if (strcmp(argv[i], "--warm-osd") == 0) {
-            warm_osd = 1;
         } else if (strcmp(argv[i], "--parent") == 0 && i + 1 < argc) {
             parent = strtol(argv[++i], NULL, 10);
         } else if (strcmp(argv[i], "--memory-mb") == 0 && i + 1 < argc) {
             limit_memory("worker", strtol(argv[++i], NULL, 10));
         } else {
             fprintf(stderr, "usage: pagemill worker [--tessdata DIR] "
-                            "[--memory-mb N] [--parent PID] [--warm LANGS "
-                            "[--warm-osd]]\nReads tasks as JSON lines on "
+                            "[--memory-mb N] [--parent PID] [--warm LANGS]"
+                            "\nReads tasks as JSON lines on "
                             "stdin; started by pagemill, not by hand.\n");
             return PM_EXIT_USAGE;
         }
     }
     if (die_with_parent(parent) != 0)
         return PM_EXIT_FAILURE;
-    return pm_worker_run(tessdata, warm, warm_osd, stdin, stdout);
+    return pm_worker_run(tessdata, warm, stdin, stdout);
 }
 
 /* The hidden `count-frames` subcommand: intake's frame counter. */

@@ -423,7 +423,7 @@ static int spawn_worker(pm_pool_t *pool)
     worker_t *w = pm_calloc(1, sizeof(*w));
     static char worker_cmd[] = "worker", tess_opt[] = "--tessdata",
                 mem_opt[] = "--memory-mb", parent_opt[] = "--parent",
-                warm_opt[] = "--warm", osd_opt[] = "--warm-osd";
+                warm_opt[] = "--warm";
     char mem[32], parent[32];
     char *args[14];
     int n = 0, err;
@@ -460,8 +460,6 @@ static int spawn_worker(pm_pool_t *pool)
         args[n++] = warm_opt;
         args[n++] = pool->warm;
     }
-    if (pool->opts.warm_osd)
-        args[n++] = osd_opt;
     /* The worker dies with us (PR_SET_PDEATHSIG), checked against this
      * pid in case we are gone before it asks. */
     snprintf(parent, sizeof(parent), "%ld", (long)getpid());

@@ -28,7 +28,6 @@ typedef struct pm_pool_opts {
     int memory_mb;        /* per-worker address-space limit, 0: none */
     const char *warm;     /* languages ("eng+deu") each worker loads before
                              it says ready, or NULL: loaded on first use */
-    int warm_osd;         /* also load orientation detection (OSD) */
 } pm_pool_opts_t;
 
 /*

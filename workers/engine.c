@@ -101,13 +101,9 @@ int pm_engine_open(const char *tessdata, pm_engine_t **out)
     return PM_OK;
 }
 
-int pm_engine_warm(pm_engine_t *eng, const char *langs, int osd)
+int pm_engine_warm(pm_engine_t *eng, const char *langs)
 {
-    int err = pm__ocr_ready(eng, langs);
-
-    if (err == 0 && osd)
-        err = pm__osd_ready(eng);
-    return err;
+    return pm__ocr_ready(eng, langs);
 }
 
 void pm_engine_close(pm_engine_t *eng)

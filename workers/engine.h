@@ -38,12 +38,12 @@ typedef struct pm_engine pm_engine_t;
 int pm_engine_open(const char *tessdata, pm_engine_t **out);
 
 /*
- * Loads Tesseract for `langs` now (and OSD when `osd`), instead of on the
- * first page that needs it, so a worker can do it before its first task.
- * 0 or the error (detail in pm_engine_errmsg); a page needing what failed
- * fails with the same error later.
+ * Loads Tesseract for `langs` now instead of on the first page, so a worker
+ * can do it before its first task. 0 or the error (detail in
+ * pm_engine_errmsg); the pages then fail with the same error. OSD stays
+ * loaded on first use: most pages never need it.
  */
-int pm_engine_warm(pm_engine_t *eng, const char *langs, int osd);
+int pm_engine_warm(pm_engine_t *eng, const char *langs);
 
 /* Releases the engine and its Tesseract instances. Accepts NULL. */
 void pm_engine_close(pm_engine_t *eng);

@@ -32,8 +32,6 @@ void pm__lib_clear(void);
 /* Makes eng->ocr ready for `langs` (ocr.c); 0, or PM_EOCR / PM_ENOMEM with
  * the detail on the engine. */
 int pm__ocr_ready(pm_engine_t *eng, const char *langs);
-/* Initialises the OSD instance once per engine; 0 or PM_EOCR. */
-int pm__osd_ready(pm_engine_t *eng);
 
 /* Pins `fd` as the content of `path` for load.c: until unpinned (fd -1),
  * every open of `path` by the decoders reads a duplicate of `fd`. */

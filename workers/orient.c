@@ -81,7 +81,7 @@
 #define SAMPLE_CHAR_PX   32
 
 /* Initialises the OSD instance once per engine; 0 or PM_EOCR. */
-int pm__osd_ready(pm_engine_t *eng)
+static int osd_ready(pm_engine_t *eng)
 {
     if (eng->osd != NULL)
         return 0;
@@ -139,7 +139,7 @@ static int osd_verdict(pm_engine_t *eng, const pm_page_image_t *img, int *quads,
     float oconf = 0, sconf = 0;
     const char *script = NULL;
 
-    if (pm__osd_ready(eng) != 0)
+    if (osd_ready(eng) != 0)
         return 0; /* logged once; pages still convert */
     TessBaseAPISetImage2(eng->osd, img->binary);
     TessBaseAPISetSourceResolution(eng->osd, img->yres);

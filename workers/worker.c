@@ -87,20 +87,19 @@ static int do_assemble(pm_engine_t *eng, pm_proto_msg_t *m, FILE *out)
 }
 
 /* Loads the engines a page will need before the first page comes. */
-static void warm_up(pm_engine_t *eng, const char *langs, int osd)
+static void warm_up(pm_engine_t *eng, const char *langs)
 {
     double t0 = pm_now_ms();
 
-    if (pm_engine_warm(eng, langs, osd) != 0)
+    if (pm_engine_warm(eng, langs) != 0)
         pm_log(PM_LOG_WARN, "worker", "cannot load engines ahead: %s",
                pm_engine_errmsg(eng));
     else
-        pm_log(PM_LOG_DEBUG, "worker", "engines loaded ahead (%s%s) in %.0f ms",
-               langs, osd ? ", osd" : "", pm_now_ms() - t0);
+        pm_log(PM_LOG_DEBUG, "worker", "engines loaded ahead (%s) in %.0f ms",
+               langs, pm_now_ms() - t0);
 }
 
-int pm_worker_run(const char *tessdata, const char *warm, int warm_osd,
-                  FILE *in, FILE *out)
+int pm_worker_run(const char *tessdata, const char *warm, FILE *in, FILE *out)
 {
     pm_engine_t *eng = NULL;
     char *line = NULL;
@@ -114,7 +113,7 @@ int pm_worker_run(const char *tessdata, const char *warm, int warm_osd,
         return 1;
     }
     if (warm != NULL)
-        warm_up(eng, warm, warm_osd);
+        warm_up(eng, warm);
     if (send_line(out, pm_proto_ready((int)getpid())) != 0) {
         pm_engine_close(eng);
         return 1;

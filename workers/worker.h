@@ -11,13 +11,12 @@
 
 /*
  * Serves tasks from `in` to `out` until end of input or a quit message.
- * `warm` (or NULL) names the languages to load before saying ready, with
- * OSD too when `warm_osd`; a failure there is logged and left to the page
- * that needs them. Returns a process exit status: 0 after a clean end, 1 if
- * the engine could not start or a line could not be written.
+ * `warm` (or NULL) names the languages to load before saying ready; a
+ * failure there is logged and left to the pages, which fail with it. Returns a
+ * process exit status: 0 after a clean end, 1 if the engine could not start or
+ * a line could not be written.
  */
-int pm_worker_run(const char *tessdata, const char *warm, int warm_osd,
-                  FILE *in, FILE *out);
+int pm_worker_run(const char *tessdata, const char *warm, FILE *in, FILE *out);
 
 /*
  * `pagemill count-frames FD=NAME...`: counts the frames of each open file
