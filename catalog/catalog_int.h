@@ -14,7 +14,7 @@
 #include "catalog/catalog.h"
 
 /* Number of the last migration in sqlite.c (what a fresh open reports). */
-#define PM__CATALOG_SCHEMA_VERSION 4
+#define PM__CATALOG_SCHEMA_VERSION 5
 
 /*
  * Writes the EXPLAIN QUERY PLAN of the prepared statement called `name`

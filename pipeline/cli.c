@@ -1228,6 +1228,19 @@ static const cmd_t cmds[] = {
      "  --pages N       non-zero page count, e.g. 3 or -2 (required)\n"
      "  --reason TEXT   why (required; on the line and in the event)\n",
      "Pr", "Pr", "ID", cli_billing_adjust, 0},
+    {"token", "add", "--role supervisor|billing|admin --name NAME",
+     "Adds an access token of the web interface ([http], docs/api.md) and\n"
+     "prints it, once: only its SHA-256 is kept. supervisor reads status\n"
+     "and jobs; billing also reads billing reports; admin also retries,\n"
+     "releases and cancels jobs.\n"
+     "\n"
+     "  --role R        supervisor, billing or admin (required)\n"
+     "  --name NAME     who or what uses it, unique (required); actions\n"
+     "                  taken with it are recorded as token:NAME\n",
+     "Rn", "Rn", NULL, cli_token_add, 0},
+    {"token", "list", "",
+     "Lists the tokens (names and roles, never the tokens).\n", "", "", NULL,
+     cli_token_list, 0},
     {"status", NULL, "[--check]",
      "Shows the queue (pages queued and running), jobs by state, pages\n"
      "finished per minute over the last 5 and 60 minutes, and the failed\n"
@@ -1326,6 +1339,7 @@ static const struct option all_opts[] = {
     {"out", required_argument, NULL, 'O'},
     {"force", no_argument, NULL, 'x'},
     {"pages", required_argument, NULL, 'P'},
+    {"role", required_argument, NULL, 'R'},
     {NULL, 0, NULL, 0},
 };
 

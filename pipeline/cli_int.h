@@ -86,4 +86,9 @@ int cli_billing_invoice(cli_t *c);
 int cli_billing_close(cli_t *c);
 int cli_billing_adjust(cli_t *c);
 
+/* ---- the web interface's tokens (cli_token.c) ---- */
+
+int cli_token_add(cli_t *c);
+int cli_token_list(cli_t *c);
+
 #endif /* PM_PIPELINE_CLI_INT_H */

@@ -21,6 +21,8 @@ PACKAGES=(
     libsqlite3-dev libuv1-dev libjansson-dev libinih-dev libcmocka-dev
     libqpdf-dev libjpeg-dev libpng-dev libopenjp2-7-dev libssl-dev
     libcairo2-dev libfontconfig-dev
+    # the web interface of `pagemill serve`
+    libmicrohttpd-dev
     # OCR data and colour profile for PDF/A
     tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd icc-profiles-free
     # invoice PDFs: the font cairo draws them in
@@ -32,6 +34,8 @@ PACKAGES=(
     sqlite3 jq
     # `make stress`: the suite beside two CPU hogs
     stress-ng
+    # the web interface's tests parse /metrics with Prometheus's parser
+    python3-prometheus-client
 )
 
 # Tesseract code to Debian package: lower case, '_' as '-'.

@@ -1700,6 +1700,7 @@ static void schema_1_catalog_is_migrated_to_the_latest(void **state)
     /* Back to what a schema-1 build left. */
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
     assert_int_equal(raw_exec(db,
+                              "DROP TABLE api_tokens; "
                               "DROP TRIGGER jobs_uid_new; DROP TRIGGER "
                               "jobs_uid_kept; DROP INDEX jobs_uid; "
                               "ALTER TABLE jobs DROP COLUMN uid; "
