@@ -33,6 +33,7 @@
 
 #include "catalog/billing.h"
 #include "catalog/catalog.h"
+#include "catalog/monitor.h"
 #include "config/config.h"
 #include "pipeline/cli_int.h"
 #include "pipeline/pm.h"
@@ -832,7 +833,11 @@ typedef struct status_view {
     pm_worker_info_t *workers; /* fresh rows only (see fresh_workers) */
     size_t nworkers;
     int64_t now;
+    cli_status_extra_t x; /* waiting and rejected batches */
 } status_view_t;
+
+/* Rejected batches `status` lists. */
+#define STATUS_REJECTED_MAX 10
 
 /* Worker rows older than this are a coordinator that is gone (kill -9):
  * it rewrites them every 2 s while it runs. */
@@ -946,6 +951,10 @@ static json_t *status_json(const status_view_t *v)
         "workers",
         cli_jlist(v->workers, v->nworkers, sizeof(*v->workers), worker_json));
 
+    if (doc != NULL && cli_status_json_extra(doc, &v->x) != 0) {
+        json_decref(doc);
+        return NULL;
+    }
     if (v->checked &&
         json_object_set_new(
             doc, "integrity",
@@ -1054,7 +1063,19 @@ static int status_text(const cli_t *c, const status_view_t *v)
     }
     status_fields(v);
     printf("\nfailed jobs:\n");
-    return cli_table_emit(c, &t, "none");
+    if (cli_table_emit(c, &t, "none") != PM_EXIT_OK)
+        return PM_EXIT_FAILURE;
+    cli_status_print_extra(&v->x, v->now);
+    return PM_EXIT_OK;
+}
+
+/* 0, or the documented code for a service that is not running or a job
+ * that has failed (scripts and monitoring read it). */
+static int status_code(const status_view_t *v)
+{
+    if (!v->x.running)
+        return CLI_STATUS_NOT_RUNNING;
+    return v->nfailed > 0 ? CLI_STATUS_JOB_FAILED : PM_EXIT_OK;
 }
 
 static int status_cmd(cli_t *c)
@@ -1074,6 +1095,12 @@ static int status_cmd(cli_t *c)
         err = pm_worker_list(c->cat, &v.workers, &v.nworkers);
     if (err == 0)
         fresh_workers(&v);
+    v.x.running = v.nworkers > 0;
+    if (err == 0)
+        err = pm_monitor_rejections(c->cat, STATUS_REJECTED_MAX, &v.x.rejected,
+                                    &v.x.nrejected);
+    if (err == 0)
+        err = cli_status_waiting(c->cfg, &v.x.waiting, &v.x.nwaiting);
     if (err == 0 && v.checked)
         err = pm_catalog_check(c->cat, &v.ok, &v.report);
     if (err == 0 && v.checked)
@@ -1088,6 +1115,10 @@ static int status_cmd(cli_t *c)
                                : "the catalog failed its integrity check");
         rc = PM_EXIT_FAILURE;
     }
+    if (rc == PM_EXIT_OK)
+        rc = status_code(&v);
+    cli_status_waiting_free(v.x.waiting, v.x.nwaiting);
+    pm_event_list_free(v.x.rejected, v.x.nrejected);
     for (size_t i = 0; i < v.norphans; i++)
         pm_free(v.orphans[i]);
     pm_free(v.orphans);
@@ -1243,12 +1274,19 @@ static const cmd_t cmds[] = {
      cli_token_list, 0},
     {"status", NULL, "[--check]",
      "Shows the queue (pages queued and running), jobs by state, pages\n"
-     "finished per minute over the last 5 and 60 minutes, and the failed\n"
-     "jobs. Workers are not recorded in the catalog yet.\n"
+     "finished per minute over the last 5 and 60 minutes, the service's\n"
+     "workers, the failed jobs, the batches rejected most recently and,\n"
+     "with --config, the batches waiting in a hot folder for their marker.\n"
+     "Works with the service down.\n"
      "\n"
      "  --check         also run the database integrity check and, with\n"
      "                  --config, look for batches in the spool that no\n"
-     "                  job names; exit 1 if it finds a problem\n",
+     "                  job names; exit 1 if it finds a problem\n"
+     "\n"
+     "Exit status: 0 the service is running and no job has failed; 3 a job\n"
+     "has failed (retry or cancel it); 4 the service is not running (no\n"
+     "coordinator has written its workers in the last 30 s); 1 the catalog\n"
+     "cannot be read, or --check found a problem; 2 usage.\n",
      "k", "", NULL, status_cmd, 0},
 };
 
