@@ -6,6 +6,7 @@
  */
 #include "catalog/monitor.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -328,6 +329,47 @@ int pm_monitor_read(pm_catalog_t *cat, pm_monitor_t *out)
     if (err == 0)
         err = read_stages(cat, out);
     return tx_end(cat, err);
+}
+
+typedef struct minutes {
+    int64_t *counts;
+    int n;
+} minutes_t;
+
+static int minute_row(sqlite3_stmt *st, void *arg)
+{
+    minutes_t *m = arg;
+    int64_t i = sqlite3_column_int64(st, 0);
+
+    if (i >= 0 && i < m->n)
+        m->counts[i] = sqlite3_column_int64(st, 1);
+    return 0;
+}
+
+int pm_monitor_throughput(pm_catalog_t *cat, int64_t now, int n,
+                          int64_t *counts)
+{
+    minutes_t m = {counts, n};
+    int64_t from = now - (int64_t)n * 60;
+    sqlite3_stmt *st;
+    int err;
+
+    assert(n > 0);
+    memset(counts, 0, (size_t)n * sizeof(*counts));
+    err = prepare(cat,
+                  "SELECT (finished_at - ?1) / 60, count(*) FROM page_tasks"
+                  " WHERE finished_at >= ?1 AND finished_at < ?2"
+                  " GROUP BY 1",
+                  &st);
+    if (err != 0)
+        return err;
+    if (sqlite3_bind_int64(st, 1, from) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 2, now) != SQLITE_OK) {
+        err = pm__catalog_db_fail(cat);
+        sqlite3_finalize(st);
+        return err;
+    }
+    return each_row(cat, st, minute_row, &m);
 }
 
 /* ---- lists ---- */

@@ -86,6 +86,11 @@ typedef struct pm_monitor {
 
 int pm_monitor_read(pm_catalog_t *cat, pm_monitor_t *out);
 
+/* Pages finished in each of the `n` minutes before `now` (oldest first)
+ * into counts[0..n). */
+int pm_monitor_throughput(pm_catalog_t *cat, int64_t now, int n,
+                          int64_t *counts);
+
 /* ---- lists ---- */
 
 /* Jobs newest first, of `state` (-1: any), `limit` from `offset`; *total

@@ -32,6 +32,9 @@
 /* A page read below this confidence is flagged for review. */
 #define LOW_CONFIDENCE 50.0
 
+/* Most minutes /api/v1/throughput covers (a day). */
+#define THROUGHPUT_MAX 1440
+
 /* Longest cancel reason. */
 #define REASON_MAX 500
 
@@ -579,6 +582,44 @@ static void billing_report(pm__http_req_t *q, pm__http_resp_t *r, int64_t id)
     r->len = len;
 }
 
+static void throughput(pm__http_req_t *q, pm__http_resp_t *r, int64_t id)
+{
+    int64_t counts[THROUGHPUT_MAX], now = (int64_t)time(NULL);
+    long long minutes;
+    json_t *a;
+    int err;
+
+    (void)id;
+    if (num_arg(q, r, "minutes", 1, THROUGHPUT_MAX, 60, &minutes))
+        return;
+    err = pm_monitor_throughput(pm__http_rd_lock(q->h), now, (int)minutes,
+                                counts);
+    pm__http_rd_unlock(q->h);
+    if (err != 0) {
+        pm__http_error(r, MHD_HTTP_SERVICE_UNAVAILABLE,
+                       "the catalog cannot be read");
+        return;
+    }
+    a = json_array();
+    for (long long i = 0; a != NULL && i < minutes; i++)
+        json_array_append_new(a, json_integer(counts[i]));
+    pm__http_json(r, MHD_HTTP_OK,
+                  json_pack("{s:I, s:o, s:o}", "minutes", (json_int_t)minutes,
+                            "until", jtime(now), "pages", a));
+}
+
+static void dashboard(pm__http_req_t *q, pm__http_resp_t *r, int64_t id)
+{
+    (void)id;
+    pm__http_dashboard(q, r);
+}
+
+static void chartjs(pm__http_req_t *q, pm__http_resp_t *r, int64_t id)
+{
+    (void)id;
+    pm__http_chartjs(q, r);
+}
+
 static void metrics(pm__http_req_t *q, pm__http_resp_t *r, int64_t id)
 {
     (void)id;
@@ -598,11 +639,14 @@ typedef struct route {
 #define JOBS_PREFIX "/api/v1/jobs/"
 
 static const route_t routes[] = {
+    {"GET", "/", NULL, 0, dashboard},
+    {"GET", "/static/chart.min.js", NULL, 0, chartjs},
     {"GET", "/healthz", NULL, 0, healthz},
     {"GET", "/readyz", NULL, 0, readyz},
     {"GET", "/metrics", NULL, PM_ROLE_SUPERVISOR, metrics},
     {"GET", "/api/v1/status", NULL, PM_ROLE_SUPERVISOR, status},
     {"GET", "/api/v1/jobs", NULL, PM_ROLE_SUPERVISOR, jobs},
+    {"GET", "/api/v1/throughput", NULL, PM_ROLE_SUPERVISOR, throughput},
     {"GET", JOBS_PREFIX, "", PM_ROLE_SUPERVISOR, job},
     {"POST", JOBS_PREFIX, "/retry", PM_ROLE_ADMIN, retry},
     {"POST", JOBS_PREFIX, "/cancel", PM_ROLE_ADMIN, cancel},

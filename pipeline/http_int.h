@@ -7,6 +7,7 @@
  *                   actions handed to the loop
  *   http_api.c      the routes: /healthz, /readyz, /api/v1/...
  *   http_metrics.c  /metrics in the Prometheus text format
+ *   http_dash.c     the dashboard page `/` and its local Chart.js
  *
  * Threads: libmicrohttpd runs each connection on a thread of its own.
  * Those threads never touch the coordinator's catalog handle or its loop:
@@ -141,6 +142,16 @@ void pm__http_snap(pm__http_t *h, pm__http_snap_t *out);
 
 /* Answers one request (the role was checked against its route there). */
 void pm__http_route(pm__http_req_t *q, pm__http_resp_t *r);
+
+/* ---- http_dash.c ---- */
+
+/* Debian libjs-chart.js's build, served as /static/chart.min.js. */
+#define PM__CHARTJS_PATH "/usr/share/javascript/chart.js/chart.min.js"
+
+/* `/`: the page (no data in it: its script reads the API). */
+void pm__http_dashboard(pm__http_req_t *q, pm__http_resp_t *r);
+/* `/static/chart.min.js`. */
+void pm__http_chartjs(pm__http_req_t *q, pm__http_resp_t *r);
 
 /* ---- http_metrics.c ---- */
 

@@ -21,8 +21,9 @@ PACKAGES=(
     libsqlite3-dev libuv1-dev libjansson-dev libinih-dev libcmocka-dev
     libqpdf-dev libjpeg-dev libpng-dev libopenjp2-7-dev libssl-dev
     libcairo2-dev libfontconfig-dev
-    # the web interface of `pagemill serve`
-    libmicrohttpd-dev
+    # the web interface of `pagemill serve`, its dashboard's charts (served
+    # locally) and the browser its test drives
+    libmicrohttpd-dev libjs-chart.js chromium
     # OCR data and colour profile for PDF/A
     tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd icc-profiles-free
     # invoice PDFs: the font cairo draws them in

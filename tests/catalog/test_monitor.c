@@ -213,6 +213,28 @@ static void rejections_newest_first_with_reasons(void **state)
     t_tmpdir_cleanup();
 }
 
+/* Pages finished per minute, oldest minute first. */
+static void throughput_by_minute(void **state)
+{
+    pm_catalog_t *cat = open_cat();
+    int64_t counts[3];
+
+    (void)state;
+    new_job(cat, 2, 1);
+    complete_next(cat, 10, 0, 90);
+    complete_next(cat, 10, 0, 90);
+    /* Both finished at T0: the last of 3 minutes ending at T0 + 30. */
+    assert_int_equal(pm_monitor_throughput(cat, T0 + 30, 3, counts), 0);
+    assert_int_equal(counts[0], 0);
+    assert_int_equal(counts[1], 0);
+    assert_int_equal(counts[2], 2);
+    /* Outside the window: none. */
+    assert_int_equal(pm_monitor_throughput(cat, T0 + 600, 3, counts), 0);
+    assert_int_equal(counts[0] + counts[1] + counts[2], 0);
+    pm_catalog_close(cat);
+    t_tmpdir_cleanup();
+}
+
 /* A query_only handle reads and refuses to write. */
 static void query_only_refuses_writes(void **state)
 {
@@ -234,6 +256,7 @@ int main(void)
         cmocka_unit_test(counts_equal_the_catalog),
         cmocka_unit_test(job_pages_and_filters),
         cmocka_unit_test(rejections_newest_first_with_reasons),
+        cmocka_unit_test(throughput_by_minute),
         cmocka_unit_test(query_only_refuses_writes),
     };
 
