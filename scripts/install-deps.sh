@@ -35,8 +35,9 @@ PACKAGES=(
     sqlite3 jq
     # `make stress`: the suite beside two CPU hogs
     stress-ng
-    # the web interface's tests parse /metrics with Prometheus's parser
-    python3-prometheus-client
+    # the web interface's tests parse /metrics with Prometheus's parser and
+    # speak HTTPS to it with a certificate they make
+    python3-prometheus-client curl openssl
 )
 
 # Tesseract code to Debian package: lower case, '_' as '-'.

@@ -553,6 +553,81 @@ static void readyz_wants_free_space(void **state)
     t_tmpdir_cleanup();
 }
 
+/* [http] token_file: a token provisioned by its hash works with the role
+ * the file gives it. */
+static void token_file_tokens_work(void **state)
+{
+    static const char token[] = "pmt_file-token-for-tests";
+    char path[400], line[200], http[600], *sha = NULL;
+    fx_t *f;
+
+    (void)state;
+    /* The hash as an administrator would make it. */
+    assert_int_equal(
+        t_run(&sha, "printf %%s '%s' | sha256sum | cut -c1-64", token), 0);
+    sha[strcspn(sha, "\n")] = '\0';
+    snprintf(path, sizeof(path), "%s/tokens", t_tmpdir());
+    snprintf(line, sizeof(line), "# provisioned\nsupervisor wall %s\n", sha);
+    free(sha);
+    sv_write_text(path, line);
+    snprintf(http, sizeof(http), "listen = 127.0.0.1:0\ntoken_file = %s", path);
+    f = make_fx(http);
+    start(f);
+    assert_int_equal(ht_status(f->port, "GET", "/api/v1/status", NULL, NULL),
+                     401);
+    assert_int_equal(ht_status(f->port, "GET", "/api/v1/status", token, NULL),
+                     200);
+    assert_int_equal(
+        ht_status(f->port, "POST", "/api/v1/jobs/1/retry", token, NULL), 403);
+    assert_int_equal(sv_fx_fini(&f->sv, PAGE_TIMEOUT + 10), 0);
+    pm_free(f);
+    t_tmpdir_cleanup();
+}
+
+/* cert and key: HTTPS through libmicrohttpd's own TLS; plain HTTP gets
+ * no answer. curl (loopback) checks the certificate. */
+static void tls_when_cert_and_key_are_set(void **state)
+{
+    char dir[300], http[900], *out = NULL;
+    fx_t *f;
+    int port, rc;
+
+    (void)state;
+    snprintf(dir, sizeof(dir), "%s", t_tmpdir());
+    if (t_run(NULL,
+              "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 "
+              "-nodes -keyout '%s/k.pem' -out '%s/c.pem' -days 2 "
+              "-subj /CN=127.0.0.1 2>/dev/null",
+              dir, dir) != 0)
+        fail_msg("openssl could not make a certificate (Debian openssl)");
+    snprintf(http, sizeof(http),
+             "listen = 127.0.0.1:0\ncert = %s/c.pem\nkey = %s/k.pem", dir, dir);
+    f = make_fx(http);
+    sv_start(&f->sv);
+    sv_wait_log(&f->sv, "listening on https://127.0.0.1:", DEADLINE_S);
+    {
+        char *log = t_slurp(f->sv.log);
+        const char *p = strstr(log, "https://127.0.0.1:");
+        assert_non_null(p);
+        port = atoi(p + strlen("https://127.0.0.1:"));
+        free(log);
+    }
+    rc = t_run(&out,
+               "curl -sS --max-time 60 --cacert '%s/c.pem' "
+               "https://127.0.0.1:%d/healthz",
+               dir, port);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "\"ok\""));
+    free(out);
+    out = NULL;
+    rc = t_run(&out, "curl -s --max-time 60 http://127.0.0.1:%d/healthz", port);
+    assert_int_not_equal(rc, 0); /* not HTTP */
+    free(out);
+    assert_int_equal(sv_fx_fini(&f->sv, PAGE_TIMEOUT + 10), 0);
+    pm_free(f);
+    t_tmpdir_cleanup();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -566,6 +641,8 @@ int main(void)
         cmocka_unit_test(loopback_without_tokens_is_read_only),
         cmocka_unit_test(open_address_without_token_refuses_to_start),
         cmocka_unit_test(readyz_wants_free_space),
+        cmocka_unit_test(token_file_tokens_work),
+        cmocka_unit_test(tls_when_cert_and_key_are_set),
     };
 
     pm_log_init_from_env();
