@@ -153,6 +153,8 @@ static void on_async(uv_async_t *async)
     pthread_mutex_lock(&h->act_lock);
     a = h->act_head;
     h->act_head = h->act_tail = NULL;
+    for (pm__http_act_t *t = a; t != NULL; t = t->next)
+        t->taken = 1;
     pthread_mutex_unlock(&h->act_lock);
     for (; a != NULL; a = next) {
         int err = act_run(s, a);
@@ -185,6 +187,7 @@ int pm__http_act(pm__http_t *h, pm__http_act_t *a)
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_sec += PM__HTTP_ACT_WAIT_S;
     a->done = 0;
+    a->taken = 0;
     a->next = NULL;
     pthread_mutex_lock(&h->act_lock);
     if (h->closing) {
@@ -198,8 +201,14 @@ int pm__http_act(pm__http_t *h, pm__http_act_t *a)
         h->act_head = a;
     h->act_tail = a;
     uv_async_send(&h->async);
-    while (!a->done && !h->closing && rc != ETIMEDOUT)
-        rc = pthread_cond_timedwait(&h->act_cond, &h->act_lock, &until);
+    /* Once the loop has taken it, the loop finishes it before it can do
+     * anything else (stop included): wait for that, whatever the time. */
+    while (!a->done && (a->taken || (!h->closing && rc != ETIMEDOUT))) {
+        if (a->taken)
+            pthread_cond_wait(&h->act_cond, &h->act_lock);
+        else
+            rc = pthread_cond_timedwait(&h->act_cond, &h->act_lock, &until);
+    }
     if (!a->done) {
         /* Stopping or stuck: the action is taken back off the queue (the
          * loop has not seen it, or it would be done). */

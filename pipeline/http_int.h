@@ -60,6 +60,7 @@ typedef struct pm__http_act {
     int64_t job;
     char actor[96];
     char reason[512];
+    int taken; /* the loop has it: it is done before the loop does more */
     int done, err;
     char msg[512];
     struct pm__http_act *next;
