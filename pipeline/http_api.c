@@ -614,6 +614,12 @@ static void dashboard(pm__http_req_t *q, pm__http_resp_t *r, int64_t id)
     pm__http_dashboard(q, r);
 }
 
+static void job_page(pm__http_req_t *q, pm__http_resp_t *r, int64_t id)
+{
+    (void)id;
+    pm__http_job_page(q, r);
+}
+
 static void chartjs(pm__http_req_t *q, pm__http_resp_t *r, int64_t id)
 {
     (void)id;
@@ -641,6 +647,7 @@ typedef struct route {
 static const route_t routes[] = {
     {"GET", "/", NULL, 0, dashboard},
     {"GET", "/static/chart.min.js", NULL, 0, chartjs},
+    {"GET", "/jobs/", "", 0, job_page},
     {"GET", "/healthz", NULL, 0, healthz},
     {"GET", "/readyz", NULL, 0, readyz},
     {"GET", "/metrics", NULL, PM_ROLE_SUPERVISOR, metrics},

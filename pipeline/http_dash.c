@@ -1,11 +1,11 @@
 /*
  * http_dash.c: the dashboard page `/` and the Chart.js it uses, served
  * locally from Debian's libjs-chart.js (records centres have no
- * internet). The page holds no data: its script reads /api/v1/status,
- * /api/v1/jobs and /api/v1/throughput every 2 s with the token it was
- * given once in the address (`/#token=...`, kept in sessionStorage), and
- * writes every value with textContent, never as HTML. The page is split
- * into literals under C11's 4095 characters.
+ * internet), and the job page `/jobs/N`. The pages hold no data: its script
+ * reads /api/v1/status, /api/v1/jobs and /api/v1/throughput every 2 s with the
+ * token it was given once in the address (`/#token=...`, kept in
+ * sessionStorage), and writes every value with textContent, never as HTML. The
+ * page is split into literals under C11's 4095 characters.
  */
 #include <microhttpd.h>
 #include <stdio.h>
@@ -83,6 +83,8 @@ static const char *const page[] = {
     "b.replaceChildren();for(const cells of list){const tr="
     "document.createElement('tr');if(bad&&bad(cells))tr.className='bad';"
     "for(const c of cells){const td=document.createElement('td');"
+    "if(c&&typeof c==='object'){const a=document.createElement('a');"
+    "a.href=c.href;a.textContent=String(c.text);td.appendChild(a);}else "
     "td.textContent=c===null||c===undefined?'-':String(c);"
     "tr.appendChild(td);}b.appendChild(tr);}}\n",
 
@@ -109,11 +111,13 @@ static const char *const page[] = {
     "rows('workers',st.workers.map(w=>[w.slot,w.state,w.job,w.page,"
     "dur(since(w.started_at))]));\n"
     "rows('states',Object.entries(st.jobs));\n"
-    "rows('jobs',jobs.jobs.map(j=>[j.id,j.work_order,j.account,j.pages,"
+    "rows('jobs',jobs.jobs.map(j=>[{href:'/jobs/'+j.id,text:j.id},"
+    "j.work_order,j.account,j.pages,"
     "j.billable_pages,j.state,j.finished_at?dur((Date.parse("
     "j.finished_at)-Date.parse(j.created_at))/1000):dur(since("
     "j.created_at))]),c=>c[5]==='failed');\n"
-    "rows('failures',st.failed_jobs.concat(st.held_jobs).map(j=>[j.id,"
+    "rows('failures',st.failed_jobs.concat(st.held_jobs).map(j=>[{href:"
+    "'/jobs/'+j.id,text:j.id},"
     "j.work_order,j.state,j.error||j.hold_reason]),c=>c[2]==='failed');\n"
     "rows('rejected',st.rejected_batches.map(r=>[r.at,r.reason,r.detail]));"
     "\n"
@@ -124,28 +128,101 @@ static const char *const page[] = {
     "</script></body></html>\n",
 };
 
-void pm__http_dashboard(pm__http_req_t *q, pm__http_resp_t *r)
+/* `/jobs/N`: one job and its pages; the script reads /api/v1/jobs/N. */
+static const char *const job_page[] = {
+    "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
+    "<title>pagemill job</title>\n"
+    "<style>\n"
+    "body{font:14px/1.4 sans-serif;margin:1em;background:#f6f6f4;"
+    "color:#222}h1{font-size:20px}\n"
+    ".card{background:#fff;border:1px solid #ddd;border-radius:6px;"
+    "padding:10px;margin-bottom:12px}\n"
+    "table{border-collapse:collapse;width:100%}td,th{text-align:left;"
+    "padding:2px 6px;border-bottom:1px solid #eee;font-size:13px}\n"
+    "tr.bad td{background:#fde8e8}tr.flag td{background:#fff6d6}"
+    "#err{color:#b00}\n"
+    "</style></head>\n<body data-state=\"loading\">\n"
+    "<p><a href=\"/\">dashboard</a></p>\n"
+    "<h1>job <span id=\"id\">-</span> <span id=\"err\"></span></h1>\n"
+    "<div class=\"card\"><table><tbody id=\"fields\"></tbody></table>"
+    "</div>\n"
+    "<div class=\"card\"><table><thead><tr><th>page</th><th>state</th>"
+    "<th>source</th><th>rotation</th><th>skew</th><th>blank</th>"
+    "<th>confidence</th><th>words</th><th>ocr ms</th><th>total ms</th>"
+    "<th>attempts</th><th>error</th></tr></thead><tbody id=\"pages\">"
+    "</tbody></table></div>\n"
+    "<script>\n'use strict';\n"
+    "const tok=(()=>{const m=location.hash.match(/token=([^&]+)/);"
+    "if(m){sessionStorage.setItem('pmtoken',m[1]);"
+    "history.replaceState(null,'',location.pathname);}"
+    "return sessionStorage.getItem('pmtoken');})();\n"
+    "const id=location.pathname.split('/').pop();\n"
+    "function cell(tr,v){const td=document.createElement('td');"
+    "td.textContent=v===null||v===undefined?'-':String(v);"
+    "tr.appendChild(td);}\n"
+    "function num(v,d){return typeof v==='number'?v.toFixed(d):v;}\n"
+    "async function refresh(){try{\n"
+    "const r=await fetch('/api/v1/jobs/'+encodeURIComponent(id),{headers:"
+    "tok?{Authorization:'Bearer '+tok}:{}});\n"
+    "if(!r.ok)throw new Error('job '+id+': '+r.status);\n"
+    "const d=await r.json(),j=d.job;\n"
+    "document.getElementById('id').textContent=String(j.id);\n"
+    "const f=document.getElementById('fields');f.replaceChildren();\n"
+    "for(const k of ['state','work_order','account','batch','operator',"
+    "'profile','pages','pages_done','pages_failed','pages_blank',"
+    "'billable_pages','billing_month','hold_reason','error','output_path',"
+    "'created_at','finished_at']){const tr=document.createElement('tr');"
+    "cell(tr,k);cell(tr,j[k]);f.appendChild(tr);}\n"
+    "const b=document.getElementById('pages');b.replaceChildren();\n"
+    "for(const p of d.pages){const tr=document.createElement('tr');"
+    "if(p.state==='failed')tr.className='bad';else if(p.low_confidence)"
+    "tr.className='flag';\n"
+    "for(const v of [p.page,p.state,p.source,p.rotation,num(p.skew,2),"
+    "p.blank,num(p.confidence,1),p.words,num(p.ms&&p.ms.ocr,0),"
+    "num(p.ms&&p.ms.total,0),p.attempts,p.error])cell(tr,v);"
+    "b.appendChild(tr);}\n"
+    "document.getElementById('err').textContent='';"
+    "document.body.dataset.state='ok';\n"
+    "}catch(e){document.getElementById('err').textContent=e.message;"
+    "document.body.dataset.state='error';}}\n"
+    "refresh();setInterval(refresh,5000);\n"
+    "</script></body></html>\n",
+};
+
+/* Joins `parts` into the response as HTML. */
+static void send_page(pm__http_resp_t *r, const char *const *parts, size_t n)
 {
     size_t len = 0, off = 0;
     char *html;
 
-    (void)q;
-    for (size_t i = 0; i < sizeof(page) / sizeof(*page); i++)
-        len += strlen(page[i]);
+    for (size_t i = 0; i < n; i++)
+        len += strlen(parts[i]);
     html = pm_malloc(len + 1);
     if (html == NULL) {
         pm__http_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
         return;
     }
-    for (size_t i = 0; i < sizeof(page) / sizeof(*page); i++) {
-        memcpy(html + off, page[i], strlen(page[i]));
-        off += strlen(page[i]);
+    for (size_t i = 0; i < n; i++) {
+        memcpy(html + off, parts[i], strlen(parts[i]));
+        off += strlen(parts[i]);
     }
     html[len] = '\0';
     r->status = MHD_HTTP_OK;
     r->type = "text/html; charset=utf-8";
     r->body = html;
     r->len = len;
+}
+
+void pm__http_job_page(pm__http_req_t *q, pm__http_resp_t *r)
+{
+    (void)q;
+    send_page(r, job_page, sizeof(job_page) / sizeof(*job_page));
+}
+
+void pm__http_dashboard(pm__http_req_t *q, pm__http_resp_t *r)
+{
+    (void)q;
+    send_page(r, page, sizeof(page) / sizeof(*page));
 }
 
 void pm__http_chartjs(pm__http_req_t *q, pm__http_resp_t *r)

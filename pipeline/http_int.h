@@ -151,6 +151,8 @@ void pm__http_route(pm__http_req_t *q, pm__http_resp_t *r);
 
 /* `/`: the page (no data in it: its script reads the API). */
 void pm__http_dashboard(pm__http_req_t *q, pm__http_resp_t *r);
+/* `/jobs/N`: a job's pages (failed and low-confidence ones marked). */
+void pm__http_job_page(pm__http_req_t *q, pm__http_resp_t *r);
 /* `/static/chart.min.js`. */
 void pm__http_chartjs(pm__http_req_t *q, pm__http_resp_t *r);
 

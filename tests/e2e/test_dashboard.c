@@ -4,7 +4,8 @@
  * with a supervisor token, lets its script run, and the test reads the
  * DOM Chromium dumps: the chart drawn (its canvas sized by Chart.js) and
  * refreshed, workers, jobs by state and job rows filled, and the chart's
- * total growing from 0 to the pages a real batch finished. A screenshot
+ * total growing from 0 to the pages a real batch finished; the job page
+ * lists the job's pages. A screenshot
  * is saved as dashboard.png in the test's working folder.
  *
  * Chromium is kept on loopback: every address but loopback goes to a
@@ -65,7 +66,8 @@ static int teardown(void **state)
 
 /* Runs headless Chromium on the dashboard: the DOM after `budget_ms` of
  * the page's (virtual) time, or with `shot` a screenshot there. */
-static char *chromium(fx_t *f, int budget_ms, const char *shot)
+static char *chromium_at(fx_t *f, const char *path, int budget_ms,
+                         const char *shot)
 {
     char *out = NULL;
     int rc;
@@ -81,13 +83,18 @@ static char *chromium(fx_t *f, int budget_ms, const char *shot)
                "--disable-sync --no-pings --disable-domain-reliability "
                "--proxy-server=127.0.0.1:9 --user-data-dir='%s/chromium' "
                "--window-size=1280,1000 --virtual-time-budget=%d %s%s%s "
-               "'http://127.0.0.1:%d/#token=%s' 2>>'%s/chromium.log'",
+               "'http://127.0.0.1:%d%s#token=%s' 2>>'%s/chromium.log'",
                CHROMIUM, f->sv.root, budget_ms,
                shot ? "--screenshot='" : "--dump-dom", shot ? shot : "",
-               shot ? "'" : "", f->port, f->token, f->sv.root);
+               shot ? "'" : "", f->port, path, f->token, f->sv.root);
     if (rc != 0)
         fail_msg("chromium exited %d (see %s/chromium.log)", rc, f->sv.root);
     return out;
+}
+
+static char *chromium(fx_t *f, int budget_ms, const char *shot)
+{
+    return chromium_at(f, "/", budget_ms, shot);
 }
 
 /* The value of attribute `attr` of the element with id `id` in `dom`
@@ -203,6 +210,13 @@ static void dashboard_shows_a_batch_in_a_browser(void **state)
                                 "</td><td>done</td>"));
     assert_non_null(strstr(dom, "<b id=\"hour\">3</b>"));
     assert_non_null(strstr(dom, "<td>done</td><td>1</td>"));
+    free(dom);
+
+    /* The job page: its pages, the blank one flagged as such. */
+    dom = chromium_at(f, "/jobs/1", 5000, NULL);
+    assert_non_null(strstr(dom, "<body data-state=\"ok\""));
+    assert_int_equal(rows_in(dom, "pages"), 3);
+    assert_non_null(strstr(dom, "<td>1</td><td>done</td><td>p01.tif</td>"));
     free(dom);
 
     assert_non_null(getcwd(cwd, sizeof(cwd)));

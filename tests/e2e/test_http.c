@@ -340,6 +340,7 @@ static void every_endpoint_checks_its_role(void **state)
         {"GET", "/api/v1/jobs/1", NULL, 1, 200},
         {"GET", "/api/v1/throughput?minutes=5", NULL, 1, 200},
         {"GET", "/", NULL, 0, 200},
+        {"GET", "/jobs/1", NULL, 0, 200},
         {"GET", "/static/chart.min.js", NULL, 0, 200},
         {"GET", "/api/v1/billing/report?month=2026-01", NULL, 2, 200},
         {"POST", "/api/v1/jobs/1/release", NULL, 3, 409},
