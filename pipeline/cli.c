@@ -1100,7 +1100,7 @@ static int status_cmd(cli_t *c)
         err = pm_monitor_rejections(c->cat, STATUS_REJECTED_MAX, &v.x.rejected,
                                     &v.x.nrejected);
     if (err == 0)
-        err = cli_status_waiting(c->cfg, &v.x.waiting, &v.x.nwaiting);
+        err = pm_waiting_scan(c->cfg, &v.x.waiting, &v.x.nwaiting);
     if (err == 0 && v.checked)
         err = pm_catalog_check(c->cat, &v.ok, &v.report);
     if (err == 0 && v.checked)
@@ -1117,7 +1117,7 @@ static int status_cmd(cli_t *c)
     }
     if (rc == PM_EXIT_OK)
         rc = status_code(&v);
-    cli_status_waiting_free(v.x.waiting, v.x.nwaiting);
+    pm_waiting_free(v.x.waiting, v.x.nwaiting);
     pm_event_list_free(v.x.rejected, v.x.nrejected);
     for (size_t i = 0; i < v.norphans; i++)
         pm_free(v.orphans[i]);

@@ -14,6 +14,7 @@
 
 #include "catalog/catalog.h"
 #include "config/config.h"
+#include "pipeline/waiting.h"
 
 /* A command asks to stop with success (after --help). */
 #define CLI_DONE (-1)
@@ -92,24 +93,14 @@ int cli_billing_adjust(cli_t *c);
 #define CLI_STATUS_JOB_FAILED  3 /* the service runs; a job has failed */
 #define CLI_STATUS_NOT_RUNNING 4 /* no coordinator wrote its workers lately */
 
-/* A batch in a hot folder without its marker yet. */
-typedef struct cli_waiting {
-    char *hotfolder, *name;
-    int64_t since; /* the folder's last change */
-} cli_waiting_t;
-
 typedef struct cli_status_extra {
     int running; /* fresh worker rows */
-    cli_waiting_t *waiting;
+    pm_waiting_t *waiting;
     size_t nwaiting;
     pm_event_t *rejected; /* newest first */
     size_t nrejected;
 } cli_status_extra_t;
 
-/* Folders without their marker in the hot folders of `cfg` (marker mode
- * only: a settle-mode folder has none to wait for). */
-int cli_status_waiting(const pm_config_t *cfg, cli_waiting_t **out, size_t *n);
-void cli_status_waiting_free(cli_waiting_t *v, size_t n);
 /* Adds service_running, waiting_batches and rejected_batches to `doc`;
  * non-zero when out of memory. */
 int cli_status_json_extra(json_t *doc, const cli_status_extra_t *x);

@@ -567,8 +567,37 @@ static int start_daemon(pm__http_t *h, const pm_http_cfg_t *c)
     return 0;
 }
 
+/* A configuration holding copies of the hot folders of `cfg` only. */
+static pm_config_t *copy_hotfolders(const pm_config_t *cfg)
+{
+    pm_config_t *c = pm_config_new();
+    int oom = c == NULL;
+
+    if (!oom && cfg->nhotfolders > 0)
+        oom = (c->hotfolders =
+                   pm_calloc(cfg->nhotfolders, sizeof(*c->hotfolders))) == NULL;
+    for (size_t i = 0; !oom && i < cfg->nhotfolders; i++) {
+        const pm_hotfolder_cfg_t *from = &cfg->hotfolders[i];
+        pm_hotfolder_cfg_t *to = &c->hotfolders[c->nhotfolders++];
+
+        *to = *from;
+        to->name = pm_strdup(from->name);
+        to->path = pm_strdup(from->path);
+        to->marker = from->marker ? pm_strdup(from->marker) : NULL;
+        to->profile = to->account = NULL;
+        oom = to->name == NULL || to->path == NULL ||
+              (from->marker != NULL && to->marker == NULL);
+    }
+    if (oom) {
+        pm_config_free(c);
+        return NULL;
+    }
+    return c;
+}
+
 static void http_free(pm__http_t *h)
 {
+    pm_config_free(h->hf_cfg);
     pm_catalog_close(h->rd);
     pthread_mutex_destroy(&h->rd_lock);
     pthread_mutex_destroy(&h->snap_lock);
@@ -607,7 +636,8 @@ int pm__http_start(pm__serve_t *s)
     h->min_free_bytes = (int64_t)c->min_free_mb << 20;
     pm_pool_opts_from_config(&po, s->cfg, s->exe, 0);
     h->workers_configured = po.workers;
-    err = h->output && h->catalog_path ? 0 : PM_ENOMEM;
+    h->hf_cfg = copy_hotfolders(s->cfg);
+    err = h->output && h->catalog_path && h->hf_cfg ? 0 : PM_ENOMEM;
     if (err == 0 && c->token_file != NULL)
         err = read_token_file(h, c->token_file);
     if (err == 0)

@@ -18,6 +18,7 @@
 #include "catalog/billing.h"
 #include "pipeline/http_int.h"
 #include "pipeline/pm.h"
+#include "pipeline/waiting.h"
 
 /* Default and largest page of /api/v1/jobs. */
 #define JOBS_LIMIT_DEFAULT 50
@@ -278,6 +279,27 @@ static json_t *workers(pm_catalog_t *cat, int64_t now, int *err)
     return a;
 }
 
+/* Batches in the hot folders without their marker (a directory listing,
+ * outside the catalog). */
+static json_t *waiting(pm__http_t *h, int64_t now)
+{
+    pm_waiting_t *v = NULL;
+    size_t n = 0;
+    json_t *a = NULL;
+
+    if (pm_waiting_scan(h->hf_cfg, &v, &n) == 0)
+        a = json_array();
+    for (size_t i = 0; a != NULL && i < n; i++)
+        json_array_append_new(
+            a,
+            json_pack("{s:o, s:o, s:o, s:I}", "hot_folder",
+                      jstr(v[i].hotfolder), "batch", jstr(v[i].name), "since",
+                      jtime(v[i].since), "waiting_s",
+                      (json_int_t)(now > v[i].since ? now - v[i].since : 0)));
+    pm_waiting_free(v, n);
+    return a ? a : json_array();
+}
+
 static json_t *jobs_by_state(const pm_monitor_t *m)
 {
     json_t *o = json_object();
@@ -325,7 +347,7 @@ static void status(pm__http_req_t *q, pm__http_resp_t *r, int64_t id)
         r, MHD_HTTP_OK,
         json_pack(
             "{s:o, s:{s:b, s:b, s:I}, s:{s:I, s:I, s:o}, s:o, s:{s:I, s:I, "
-            "s:I}, s:I, s:I, s:o, s:o, s:o, s:o}",
+            "s:I}, s:I, s:I, s:o, s:o, s:o, s:o, s:o}",
             "now", jtime(now), "service", "draining", snap.draining,
             "paused_for_space", snap.paused, "worker_restarts",
             (json_int_t)snap.worker_restarts, "queue", "pages_queued",
@@ -339,7 +361,8 @@ static void status(pm__http_req_t *q, pm__http_resp_t *r, int64_t id)
             (json_int_t)(st.pages_last_5min * 12), "billable_pages",
             (json_int_t)m.billable_pages, "low_confidence_pages",
             (json_int_t)m.low_confidence, "workers", wk, "failed_jobs", failed,
-            "held_jobs", held, "rejected_batches", rej));
+            "held_jobs", held, "rejected_batches", rej, "waiting_batches",
+            waiting(q->h, now)));
 }
 
 /* ---- /api/v1/jobs ---- */

@@ -96,6 +96,10 @@ typedef struct pm__http {
 
     pm__file_token_t *ftokens;
     size_t nftokens;
+
+    /* The hot folders at start (a reload does not change this copy), for
+     * the batches waiting for their marker. */
+    pm_config_t *hf_cfg;
 } pm__http_t;
 
 /* A request as the routes see it. */

@@ -232,9 +232,11 @@ static void metrics_and_api_equal_the_catalog(void **state)
     static const int blank[] = {0, 0, 1};
     json_t *m, *st, *doc, *pages;
     long long id;
-    char path[128];
+    char path[600];
 
     t_require_data();
+    snprintf(path, sizeof(path), "%s/WO-1_waiting", f->sv.scans);
+    assert_int_equal(pm_mkdir_p(path), 0); /* no batch.ini yet */
     start(f);
     drop_unknown(f, "WO-404");
     drop_batch(f, "WO-1_box1", 3, blank);
@@ -289,6 +291,12 @@ static void metrics_and_api_equal_the_catalog(void **state)
                 "reason"),
         "unknown_work_order");
     assert_int_equal(sv_jint(st, "billable_pages"), 2);
+    assert_int_equal(json_array_size(json_object_get(st, "waiting_batches")),
+                     1);
+    assert_string_equal(
+        sv_jstr(json_array_get(json_object_get(st, "waiting_batches"), 0),
+                "batch"),
+        "WO-1_waiting");
     json_decref(st);
 
     doc = ht_get_json(f->port, "/api/v1/jobs?state=done&limit=10", f->sup, 200);
