@@ -15,7 +15,7 @@
 
 /* Number of the last migration in sqlite_schema.c (what a fresh open
  * reports). */
-#define PM__CATALOG_SCHEMA_VERSION 5
+#define PM__CATALOG_SCHEMA_VERSION 6
 
 /*
  * Writes the EXPLAIN QUERY PLAN of the prepared statement called `name`

@@ -309,10 +309,27 @@ static const char *const migration_4[] = {
     NULL,
 };
 
+/*
+ * Migration 6: access tokens of the web interface (catalog/monitor.c).
+ * Only a token's SHA-256 is kept; the token itself is shown once, when
+ * it is made.
+ */
+static const char *const migration_6[] = {
+    "CREATE TABLE api_tokens ("
+    " id INTEGER PRIMARY KEY,"
+    " name TEXT NOT NULL UNIQUE,"
+    " role TEXT NOT NULL CHECK (role IN ('supervisor', 'billing', 'admin')),"
+    " sha256 TEXT NOT NULL UNIQUE CHECK (length(sha256) = 64),"
+    " created_at INTEGER NOT NULL"
+    ") STRICT",
+    NULL,
+};
+
 /* Migration n is migrations[n - 1]. Append; never edit a shipped one.
  * Migration 5 (review flags, replaced pages) is in review.c. */
 static const char *const *const migrations[] = {
-    migration_1, migration_2, migration_3, migration_4, pm__migration_5,
+    migration_1, migration_2,     migration_3,
+    migration_4, pm__migration_5, migration_6,
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

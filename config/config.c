@@ -10,7 +10,9 @@
  */
 #include "config/config.h"
 
+#include <arpa/inet.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +38,7 @@ typedef struct parse_state {
     int read_errno; /* the file could not be read (EISDIR, EIO...) */
     int *mrc_line;  /* per profile: line of its `compression = mrc`, or 0 */
     size_t nmrc_line;
+    int http_line;  /* line of the [http] header */
 } parse_state_t;
 
 void pm_profile_defaults(pm_profile_t *p)
@@ -81,10 +84,15 @@ pm_config_t *pm_config_new(void)
     cfg->spool = pm_strdup(PM_DEFAULT_SPOOL);
     cfg->output = pm_strdup(PM_DEFAULT_OUTPUT);
     cfg->billing_timezone = pm_strdup("UTC");
+    cfg->http.host = pm_strdup(PM_DEFAULT_HTTP_HOST);
+    cfg->http.port = PM_DEFAULT_HTTP_PORT;
+    cfg->http.loopback = 1;
+    cfg->http.min_free_mb = PM_DEFAULT_HTTP_MIN_FREE_MB;
     cfg->profiles = pm_calloc(1, sizeof(pm_profile_t));
     if (cfg->icc_profile == NULL || cfg->catalog == NULL ||
         cfg->spool == NULL || cfg->output == NULL ||
-        cfg->billing_timezone == NULL || cfg->profiles == NULL) {
+        cfg->billing_timezone == NULL || cfg->http.host == NULL ||
+        cfg->profiles == NULL) {
         pm_config_free(cfg);
         return NULL;
     }
@@ -114,6 +122,10 @@ void pm_config_free(pm_config_t *cfg)
     pm_free(cfg->billing_timezone);
     pm_free(cfg->billing_issuer);
     pm_free(cfg->source);
+    pm_free(cfg->http.host);
+    pm_free(cfg->http.token_file);
+    pm_free(cfg->http.cert);
+    pm_free(cfg->http.key);
     pm_free(cfg->profiles);
     for (size_t i = 0; i < cfg->nhotfolders; i++)
         hotfolder_cfg_cleanup(&cfg->hotfolders[i]);
@@ -385,6 +397,76 @@ static void billing_key(parse_state_t *st, const char *key, const char *v)
             st->oom = 1;
     } else {
         add_error(st, "billing", key, "unknown key");
+    }
+}
+
+static void nonempty_string(parse_state_t *st, const char *section,
+                            const char *key, char **dst, const char *v,
+                            const char *what);
+
+/* ---- [http] ---- */
+
+/* Parses "HOST:PORT" (IPv4 literal, or [IPv6] literal; port 0: any free
+ * one, which the service logs) into the
+ * configuration; 0, or -1 when it is not one. */
+static int parse_listen(pm_http_cfg_t *h, const char *v, int *oom)
+{
+    const char *colon = strrchr(v, ':');
+    char host[INET6_ADDRSTRLEN + 2];
+    struct in6_addr a6;
+    struct in_addr a4;
+    size_t n;
+    int port, v6;
+
+    if (colon == NULL || parse_int(colon + 1, 0, 65535, &port) != 0)
+        return -1;
+    n = (size_t)(colon - v);
+    v6 = n >= 2 && v[0] == '[' && v[n - 1] == ']';
+    if (v6) {
+        v++;
+        n -= 2;
+    }
+    if (n == 0 || n >= sizeof(host))
+        return -1;
+    memcpy(host, v, n);
+    host[n] = '\0';
+    if (inet_pton(v6 ? AF_INET6 : AF_INET, host, v6 ? (void *)&a6 : &a4) != 1)
+        return -1;
+    if (set_string(&h->host, host) != 0) {
+        *oom = 1;
+        return 0;
+    }
+    h->port = port;
+    h->loopback =
+        v6 ? IN6_IS_ADDR_LOOPBACK(&a6) : (ntohl(a4.s_addr) >> 24) == 127;
+    return 0;
+}
+
+static void http_key(parse_state_t *st, const char *key, const char *v)
+{
+    pm_http_cfg_t *h = &st->cfg->http;
+    const char *sec = "http";
+
+    if (strcmp(key, "listen") == 0) {
+        if (parse_listen(h, v, &st->oom) != 0)
+            add_error(st, sec, key,
+                      "expected HOST:PORT with an IPv4 address or [IPv6] "
+                      "address and a port 0..65535 (0: any free port, "
+                      "logged; e.g. 127.0.0.1:8080), "
+                      "got '%s'",
+                      v);
+    } else if (strcmp(key, "token_file") == 0) {
+        nonempty_string(st, sec, key, &h->token_file, v,
+                        "a file of tokens (leave the key out for none)");
+    } else if (strcmp(key, "cert") == 0) {
+        nonempty_string(st, sec, key, &h->cert, v, "a PEM certificate file");
+    } else if (strcmp(key, "key") == 0) {
+        nonempty_string(st, sec, key, &h->key, v, "a PEM private key file");
+    } else if (strcmp(key, "min_free_mb") == 0) {
+        if (parse_int(v, 0, 1 << 24, &h->min_free_mb) != 0)
+            add_error(st, sec, key, "expected MiB 0..16777216, got '%s'", v);
+    } else {
+        add_error(st, sec, key, "unknown key");
     }
 }
 
@@ -778,6 +860,18 @@ static void check_profiles(parse_state_t *st)
     }
 }
 
+/* TLS needs both files. */
+static void check_http(parse_state_t *st)
+{
+    const pm_http_cfg_t *h = &st->cfg->http;
+
+    if ((h->cert == NULL) != (h->key == NULL)) {
+        st->line = st->http_line;
+        add_error(st, "http", h->cert ? "key" : "cert",
+                  "TLS needs both cert and key");
+    }
+}
+
 static int on_entry(void *user, const char *section, const char *key,
                     const char *value)
 {
@@ -800,12 +894,15 @@ static int on_entry(void *user, const char *section, const char *key,
         hotfolder_entry(st, section, key, value);
     } else if (strcmp(section, "billing") == 0) {
         billing_key(st, key, value);
+    } else if (strcmp(section, "http") == 0) {
+        st->cfg->http.enabled = 1;
+        http_key(st, key, value);
     } else if (*section == '\0') {
         add_error(st, "", key, "key outside any section");
     } else {
         add_error(st, section, key,
                   "unknown section (expected [pagemill], [billing], "
-                  "[profile NAME] or [hotfolder NAME])");
+                  "[http], [profile NAME] or [hotfolder NAME])");
     }
     return 1; /* keep going: report every error */
 }
@@ -838,6 +935,10 @@ static void section_header(parse_state_t *st, char *r)
     }
     memcpy(name, open, n);
     name[n] = '\0';
+    if (strcmp(name, "http") == 0) { /* on even with no keys */
+        st->cfg->http.enabled = 1;
+        st->http_line = st->line;
+    }
     if (strncmp(name, HOTFOLDER_PREFIX, strlen(HOTFOLDER_PREFIX)) == 0 &&
         name[strlen(HOTFOLDER_PREFIX)] != '\0')
         (void)hotfolder_for(st, name + strlen(HOTFOLDER_PREFIX));
@@ -910,6 +1011,8 @@ int pm_config_load(const char *path, pm_config_t **out, char **errors)
         check_hotfolders(&st);
     if (!st.oom)
         check_profiles(&st);
+    if (!st.oom)
+        check_http(&st);
     pm_free(st.mrc_line);
     if (st.oom) {
         pm_free(st.errors);

@@ -88,6 +88,26 @@ typedef struct pm_hotfolder_cfg {
     int line;           /* line of the section header in the file */
 } pm_hotfolder_cfg_t;
 
+/* Default of [http] listen, and of min_free_mb. */
+#define PM_DEFAULT_HTTP_HOST        "127.0.0.1"
+#define PM_DEFAULT_HTTP_PORT        8080
+#define PM_DEFAULT_HTTP_MIN_FREE_MB 1024
+
+/*
+ * [http]: the web interface `pagemill serve` runs (docs/api.md). Off
+ * unless the file has an [http] section. Strings are owned by the
+ * configuration.
+ */
+typedef struct pm_http_cfg {
+    int enabled;      /* the file has an [http] section */
+    char *host;       /* listen = HOST:PORT; an IPv4 or [IPv6] literal */
+    int port;         /* 0..65535; 0: any free port (logged) */
+    int loopback;     /* host is 127.0.0.0/8 or ::1 */
+    char *token_file; /* more tokens: lines "ROLE NAME SHA256", or NULL */
+    char *cert, *key; /* PEM files for TLS (both or neither), or NULL */
+    int min_free_mb;  /* /readyz: free MiB the output volume must have */
+} pm_http_cfg_t;
+
 /* Process-wide settings plus the profiles and hot folders. */
 typedef struct pm_config {
     int workers;            /* 0: one per core */
@@ -105,6 +125,7 @@ typedef struct pm_config {
     char *source;           /* file the config came from, or NULL */
     /* minutes between catalog quick_checks while serving, 0: start only */
     int integrity_check_minutes;
+    pm_http_cfg_t http;
 
     pm_profile_t *profiles;
     size_t nprofiles;

@@ -33,6 +33,7 @@
 
 #include "catalog/billing.h"
 #include "catalog/catalog.h"
+#include "catalog/monitor.h"
 #include "config/config.h"
 #include "pipeline/cli_int.h"
 #include "pipeline/pm.h"
@@ -840,7 +841,11 @@ typedef struct status_view {
     size_t nworkers;
     int64_t review_pages, review_jobs; /* flagged for review */
     int64_t now;
+    cli_status_extra_t x; /* waiting and rejected batches */
 } status_view_t;
+
+/* Rejected batches `status` lists. */
+#define STATUS_REJECTED_MAX 10
 
 /* Worker rows older than this are a coordinator that is gone (kill -9):
  * it rewrites them every 2 s while it runs. */
@@ -954,10 +959,12 @@ static json_t *status_json(const status_view_t *v)
         "workers",
         cli_jlist(v->workers, v->nworkers, sizeof(*v->workers), worker_json));
 
-    if (json_object_set_new(doc, "review",
-                            json_pack("{s:I, s:I}", "pages",
-                                      (json_int_t)v->review_pages, "jobs",
-                                      (json_int_t)v->review_jobs)) != 0) {
+    if (doc != NULL &&
+        (json_object_set_new(doc, "review",
+                             json_pack("{s:I, s:I}", "pages",
+                                       (json_int_t)v->review_pages, "jobs",
+                                       (json_int_t)v->review_jobs)) != 0 ||
+         cli_status_json_extra(doc, &v->x) != 0)) {
         json_decref(doc);
         return NULL;
     }
@@ -1073,7 +1080,19 @@ static int status_text(const cli_t *c, const status_view_t *v)
     }
     status_fields(v);
     printf("\nfailed jobs:\n");
-    return cli_table_emit(c, &t, "none");
+    if (cli_table_emit(c, &t, "none") != PM_EXIT_OK)
+        return PM_EXIT_FAILURE;
+    cli_status_print_extra(&v->x, v->now);
+    return PM_EXIT_OK;
+}
+
+/* 0, or the documented code for a service that is not running or a job
+ * that has failed (scripts and monitoring read it). */
+static int status_code(const status_view_t *v)
+{
+    if (!v->x.running)
+        return CLI_STATUS_NOT_RUNNING;
+    return v->nfailed > 0 ? CLI_STATUS_JOB_FAILED : PM_EXIT_OK;
 }
 
 static int status_cmd(cli_t *c)
@@ -1095,6 +1114,12 @@ static int status_cmd(cli_t *c)
         fresh_workers(&v);
     if (err == 0)
         err = pm_review_count(c->cat, &v.review_pages, &v.review_jobs);
+    v.x.running = v.nworkers > 0;
+    if (err == 0)
+        err = pm_monitor_rejections(c->cat, STATUS_REJECTED_MAX, &v.x.rejected,
+                                    &v.x.nrejected);
+    if (err == 0)
+        err = pm_waiting_scan(c->cfg, &v.x.waiting, &v.x.nwaiting);
     if (err == 0 && v.checked)
         err = pm_catalog_check(c->cat, &v.ok, &v.report);
     if (err == 0 && v.checked)
@@ -1109,6 +1134,10 @@ static int status_cmd(cli_t *c)
                                : "the catalog failed its integrity check");
         rc = PM_EXIT_FAILURE;
     }
+    if (rc == PM_EXIT_OK)
+        rc = status_code(&v);
+    pm_waiting_free(v.x.waiting, v.x.nwaiting);
+    pm_event_list_free(v.x.rejected, v.x.nrejected);
     for (size_t i = 0; i < v.norphans; i++)
         pm_free(v.orphans[i]);
     pm_free(v.orphans);
@@ -1261,14 +1290,34 @@ static const cmd_t cmds[] = {
      "  --pages N       non-zero page count, e.g. 3 or -2 (required)\n"
      "  --reason TEXT   why (required; on the line and in the event)\n",
      "Pr", "Pr", "ID", cli_billing_adjust, 0},
+    {"token", "add", "--role supervisor|billing|admin --name NAME",
+     "Adds an access token of the web interface ([http], docs/api.md) and\n"
+     "prints it, once: only its SHA-256 is kept. supervisor reads status\n"
+     "and jobs; billing also reads billing reports; admin also retries,\n"
+     "releases and cancels jobs.\n"
+     "\n"
+     "  --role R        supervisor, billing or admin (required)\n"
+     "  --name NAME     who or what uses it, unique (required); actions\n"
+     "                  taken with it are recorded as token:NAME\n",
+     "Gn", "Gn", NULL, cli_token_add, 0},
+    {"token", "list", "",
+     "Lists the tokens (names and roles, never the tokens).\n", "", "", NULL,
+     cli_token_list, 0},
     {"status", NULL, "[--check]",
      "Shows the queue (pages queued and running), jobs by state, pages\n"
-     "finished per minute over the last 5 and 60 minutes, and the failed\n"
-     "jobs. Workers are not recorded in the catalog yet.\n"
+     "finished per minute over the last 5 and 60 minutes, the service's\n"
+     "workers, the failed jobs, the batches rejected most recently and,\n"
+     "with --config, the batches waiting in a hot folder for their marker.\n"
+     "Works with the service down.\n"
      "\n"
      "  --check         also run the database integrity check and, with\n"
      "                  --config, look for batches in the spool that no\n"
-     "                  job names; exit 1 if it finds a problem\n",
+     "                  job names; exit 1 if it finds a problem\n"
+     "\n"
+     "Exit status: 0 the service is running and no job has failed; 3 a job\n"
+     "has failed (retry or cancel it); 4 the service is not running (no\n"
+     "coordinator has written its workers in the last 30 s); 1 the catalog\n"
+     "cannot be read, or --check found a problem; 2 usage.\n",
      "k", "", NULL, status_cmd, 0},
 };
 
@@ -1360,6 +1409,7 @@ static const struct option all_opts[] = {
     {"force", no_argument, NULL, 'x'},
     {"pages", required_argument, NULL, 'P'},
     {"review", no_argument, NULL, 'R'},
+    {"role", required_argument, NULL, 'G'},
     {NULL, 0, NULL, 0},
 };
 

@@ -14,6 +14,7 @@
 
 #include "catalog/catalog.h"
 #include "config/config.h"
+#include "pipeline/waiting.h"
 
 /* A command asks to stop with success (after --help). */
 #define CLI_DONE (-1)
@@ -91,5 +92,30 @@ int cli_billing_adjust(cli_t *c);
 
 int cli_job_list_review(cli_t *c);
 int cli_job_replace_page(cli_t *c);
+
+/* ---- status beyond the queue (cli_status.c) ---- */
+
+/* `status` exit codes beyond 0, 1 and 2 (docs: README, --help). */
+#define CLI_STATUS_JOB_FAILED  3 /* the service runs; a job has failed */
+#define CLI_STATUS_NOT_RUNNING 4 /* no coordinator wrote its workers lately */
+
+typedef struct cli_status_extra {
+    int running; /* fresh worker rows */
+    pm_waiting_t *waiting;
+    size_t nwaiting;
+    pm_event_t *rejected; /* newest first */
+    size_t nrejected;
+} cli_status_extra_t;
+
+/* Adds service_running, waiting_batches and rejected_batches to `doc`;
+ * non-zero when out of memory. */
+int cli_status_json_extra(json_t *doc, const cli_status_extra_t *x);
+/* The same as text. */
+void cli_status_print_extra(const cli_status_extra_t *x, int64_t now);
+
+/* ---- the web interface's tokens (cli_token.c) ---- */
+
+int cli_token_add(cli_t *c);
+int cli_token_list(cli_t *c);
 
 #endif /* PM_PIPELINE_CLI_INT_H */

@@ -1249,6 +1249,7 @@ static void on_tick(uv_timer_t *t)
     pm__serve_t *s = t->data;
     int n = 0, err;
 
+    pm__http_tick(s);
     /* Draining: nothing new starts, but `pagemill status` still sees the
      * workers finishing their pages. */
     if (s->draining) {

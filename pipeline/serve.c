@@ -76,6 +76,7 @@ static void close_handle(uv_handle_t *h)
 static void close_all(pm__serve_t *s)
 {
     s->stopped = 1;
+    pm__http_stop(s);
     close_handle((uv_handle_t *)&s->drain_timer);
     close_handle((uv_handle_t *)&s->check_timer);
     close_handle((uv_handle_t *)&s->sig_term);
@@ -385,6 +386,8 @@ static int start_loop(pm__serve_t *s)
     }
     if (err == 0)
         err = pm__intake_start(s);
+    if (err == 0)
+        err = pm__http_start(s);
     if (err != 0)
         return err;
     pm__sched_start(s);

@@ -8,6 +8,8 @@
  *   scheduler.c  catalog -> workers -> catalog: claim, results, assembly,
  *                publish
  *   space.c      a full volume: pause, look again with backoff, resume
+ *   http*.c      the web interface ([http]; http_int.h), on threads of its
+ *                own that reach the loop only through a uv_async_t
  *
  * Everything here runs on the one libuv loop thread, except the work
  * functions intake.c and scheduler.c hand to libuv's thread pool, which
@@ -119,6 +121,9 @@ struct pm__serve {
     uv_work_t check_req;
     int checking;  /* a check is on a pool thread */
     int check_err; /* what it found: 0 or PM_ECORRUPT */
+
+    /* http.c: the web interface, or NULL */
+    struct pm__http *http;
 
     /* serve.c */
     uv_signal_t sig_term, sig_int, sig_hup;
@@ -265,6 +270,20 @@ int pm__space_paused(pm__serve_t *s);
 
 /* Frees the pause's strings. */
 void pm__space_cleanup(pm__serve_t *s);
+
+/* ---- http.c ---- */
+
+/* Starts the web interface when the configuration has [http]: its own
+ * read-only catalog connection, the token file, and the server threads.
+ * Refuses (logged) a non-loopback address without any token. */
+int pm__http_start(pm__serve_t *s);
+
+/* Stops the server (joining its threads) and closes its async handle;
+ * requests waiting on an action get 503. Accepts a serve without one. */
+void pm__http_stop(pm__serve_t *s);
+
+/* On each tick: copies what /readyz and /metrics show of the loop. */
+void pm__http_tick(pm__serve_t *s);
 
 /* ---- serve.c ---- */
 

@@ -79,7 +79,7 @@ while [ "$(finished)" -lt "$jobs_expected" ]; do
 done
 echo "== finished in $((SECONDS - start)) s"
 echo
-pm status
+pm status || echo "(status exit $?: 3 a job failed, 4 the service is not running)"
 echo
 pm job list
 

@@ -23,6 +23,9 @@ PACKAGES=(
     libcairo2-dev libfontconfig-dev
     # PDF input: pages that are not one scanned image are rendered
     libpoppler-glib-dev
+    # the web interface of `pagemill serve`, its dashboard's charts (served
+    # locally) and the browser its test drives
+    libmicrohttpd-dev libjs-chart.js chromium
     # OCR data and colour profile for PDF/A
     tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd icc-profiles-free
     # invoice PDFs: the font cairo draws them in
@@ -34,6 +37,9 @@ PACKAGES=(
     sqlite3 jq
     # `make stress`: the suite beside two CPU hogs
     stress-ng
+    # the web interface's tests parse /metrics with Prometheus's parser and
+    # speak HTTPS to it with a certificate they make
+    python3-prometheus-client curl openssl
 )
 
 # Tesseract code to Debian package: lower case, '_' as '-'.

@@ -1744,6 +1744,7 @@ static void schema_1_catalog_is_migrated_to_the_latest(void **state)
     /* Back to what a schema-1 build left. */
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
     assert_int_equal(raw_exec(db,
+                              "DROP TABLE api_tokens; "
                               "DROP TABLE page_replacements; DROP INDEX "
                               "page_tasks_review; ALTER TABLE page_tasks "
                               "DROP COLUMN review; ALTER TABLE page_tasks "

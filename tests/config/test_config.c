@@ -673,6 +673,84 @@ static void bad_max_attempts_is_refused(void **state)
     t_tmpdir_cleanup();
 }
 
+/* [http]: off without the section, on with it even when empty; listen is
+ * an address literal and a port; loopback is recognised. */
+static void http_section_loads(void **state)
+{
+    pm_config_t *cfg = NULL;
+    const char *dir, *path;
+    char *errors = NULL;
+
+    (void)state;
+    dir = t_tmpdir();
+    path = write_conf(dir, "nohttp.ini", "[pagemill]\nworkers = 1\n");
+    assert_int_equal(pm_config_load(path, &cfg, &errors), 0);
+    assert_false(cfg->http.enabled);
+    pm_config_free(cfg);
+
+    path = write_conf(dir, "empty.ini", "[http]\n");
+    assert_int_equal(pm_config_load(path, &cfg, &errors), 0);
+    assert_true(cfg->http.enabled);
+    assert_string_equal(cfg->http.host, "127.0.0.1");
+    assert_int_equal(cfg->http.port, PM_DEFAULT_HTTP_PORT);
+    assert_true(cfg->http.loopback);
+    assert_int_equal(cfg->http.min_free_mb, PM_DEFAULT_HTTP_MIN_FREE_MB);
+    pm_config_free(cfg);
+
+    path = write_conf(dir, "lan.ini",
+                      "[http]\nlisten = 192.168.10.5:9443\n"
+                      "token_file = /etc/pagemill/tokens\n"
+                      "cert = /etc/pagemill/c.pem\nkey = /etc/pagemill/k.pem\n"
+                      "min_free_mb = 10\n");
+    assert_int_equal(pm_config_load(path, &cfg, &errors), 0);
+    assert_string_equal(cfg->http.host, "192.168.10.5");
+    assert_int_equal(cfg->http.port, 9443);
+    assert_false(cfg->http.loopback);
+    assert_string_equal(cfg->http.token_file, "/etc/pagemill/tokens");
+    assert_string_equal(cfg->http.cert, "/etc/pagemill/c.pem");
+    assert_int_equal(cfg->http.min_free_mb, 10);
+    pm_config_free(cfg);
+
+    path = write_conf(dir, "v6.ini", "[http]\nlisten = [::1]:0\n");
+    assert_int_equal(pm_config_load(path, &cfg, &errors), 0);
+    assert_string_equal(cfg->http.host, "::1");
+    assert_int_equal(cfg->http.port, 0);
+    assert_true(cfg->http.loopback);
+    pm_config_free(cfg);
+    t_tmpdir_cleanup();
+}
+
+static void bad_http_settings_are_refused(void **state)
+{
+    const char *dir;
+    char *errors;
+
+    (void)state;
+    dir = t_tmpdir();
+    errors = load_broken(dir,
+                         "[http]\n"                   /* 1 */
+                         "listen = localhost:8080\n"  /* 2: a name */
+                         "listen = 127.0.0.1\n"       /* 3: no port */
+                         "listen = 127.0.0.1:65536\n" /* 4: port */
+                         "listen = ::1:80\n"          /* 5: no [] */
+                         "listen = 10.0.0.300:80\n"   /* 6: address */
+                         "min_free_mb = lots\n"       /* 7 */
+                         "cert = /etc/c.pem\n"        /* 8 */
+                         "colour = blue\n"            /* 9 */
+                         "token_file =\n",            /* 10 */
+                         9);
+    for (int line = 2; line <= 6; line++)
+        expect_error(errors, conf_path, line, "http", "listen");
+    expect_error(errors, conf_path, 7, "http", "min_free_mb");
+    expect_error(errors, conf_path, 9, "http", "colour");
+    expect_error(errors, conf_path, 10, "http", "token_file");
+    /* cert without key: named at the section line. */
+    expect_error(errors, conf_path, 1, "http", "key");
+    assert_non_null(strstr(errors, "'localhost:8080'"));
+    pm_free(errors);
+    t_tmpdir_cleanup();
+}
+
 /* pdf_text and pdf_dpi: defaults, values, and bad values named. */
 static void pdf_options(void **state)
 {
@@ -1071,6 +1149,8 @@ int main(void)
         cmocka_unit_test(empty_file_gives_defaults),
         cmocka_unit_test(profile_defaults_are_sane),
         cmocka_unit_test(pdf_options),
+        cmocka_unit_test(http_section_loads),
+        cmocka_unit_test(bad_http_settings_are_refused),
         cmocka_unit_test(names_parse_both_ways),
         cmocka_unit_test(long_lines_keep_line_numbers),
         cmocka_unit_test(valid_hot_folders_load),

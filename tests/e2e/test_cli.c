@@ -121,6 +121,34 @@ static json_t *jrun(fx_t *f, const char *fmt, ...)
     return doc;
 }
 
+/* Runs `status ARGS`, which must exit `rc` (4: no service running, 3: a
+ * job failed); returns its stdout (caller frees). */
+static char *status_out(fx_t *f, int rc, const char *args)
+{
+    char *out = NULL;
+    int got = run(f, &out, "status %s", args);
+
+    if (got != rc)
+        fail_msg("status %s: exit %d, wanted %d; stderr: %s", args, got, rc,
+                 f->err);
+    return out;
+}
+
+/* status_out of `status ARGS --json`, parsed. */
+static json_t *status_doc(fx_t *f, int rc, const char *args)
+{
+    char full[256], *out;
+    json_t *doc;
+
+    snprintf(full, sizeof(full), "%s --json", args);
+    out = status_out(f, rc, full);
+    doc = json_loads(out, 0, NULL);
+    if (doc == NULL)
+        fail_msg("not JSON: %s", out);
+    free(out);
+    return doc;
+}
+
 /* Runs a command that must be refused with exit 2, exactly `msg` as the
  * one line on stderr and nothing on stdout. */
 static void refused(fx_t *f, const char *msg, const char *fmt, ...)
@@ -720,7 +748,7 @@ static void status_matches_the_catalog(void **state)
     assert_int_equal(s.jobs_held, 1);
     assert_int_equal(s.jobs_failed, 1);
     assert_int_equal(s.pages_last_5min, 1);
-    doc = jrun(f, "status");
+    doc = status_doc(f, 4, "");
     assert_status_matches(doc, &s);
     assert_true(json_real_value(json_object_get(doc, "pages_per_min_5")) ==
                 0.2);
@@ -743,7 +771,7 @@ static void status_prints_and_checks(void **state)
     char *out;
 
     make_scenario(f, &sc);
-    out = ok(f, "status");
+    out = status_out(f, 4, "");
     assert_contains(out, "queue depth:  3 pages queued\n");
     assert_contains(out, "running:      1 page\n");
     assert_contains(out, "held 1, failed 1");
@@ -753,10 +781,10 @@ static void status_prints_and_checks(void **state)
     assert_aligned(out, "WORK ORDER", "WO-1");
     assert_null(strstr(out, "integrity"));
     free(out);
-    out = ok(f, "status --check");
+    out = status_out(f, 4, "--check");
     assert_contains(out, "integrity:    ok\n");
     free(out);
-    doc = jrun(f, "status --check");
+    doc = status_doc(f, 4, "--check");
     check = json_object_get(doc, "integrity");
     assert_true(json_is_true(json_object_get(check, "ok")));
     json_decref(doc);
@@ -779,7 +807,7 @@ static void status_shows_the_workers(void **state)
     assert_int_equal(pm_catalog_open(f->db, &f->cat), 0);
     assert_int_equal(pm_worker_report(f->cat, "coordinator:h:1", w, 2, now - 1),
                      0);
-    out = ok(f, "status");
+    out = status_out(f, 0, "");
     /* 1 s ago, or more by as long as `status` took on a loaded machine. */
     assert_contains(out, "workers:      2 (1 busy: job 4 page 7, 1 idle), "
                          "updated ");
@@ -790,7 +818,7 @@ static void status_shows_the_workers(void **state)
         fail_msg("status says updated %lld s ago; the row is %lld s old",
                  (long long)ago, (long long)((int64_t)time(NULL) - now + 1));
     free(out);
-    doc = jrun(f, "status");
+    doc = status_doc(f, 0, "");
     arr = json_object_get(doc, "workers");
     assert_int_equal(json_array_size(arr), 2);
     assert_int_equal(jget_int(json_array_get(arr, 0), "pid"), 101);
@@ -802,16 +830,16 @@ static void status_shows_the_workers(void **state)
     json_decref(doc);
     /* An assembly is busy without a page. */
     assert_int_equal(pm_worker_report(f->cat, "coordinator:h:1", w, 3, now), 0);
-    out = ok(f, "status");
+    out = status_out(f, 0, "");
     assert_contains(out, "3 (2 busy: job 4 page 7, job 5 assembly, 1 idle)");
     free(out);
     /* Stale: the coordinator stopped writing 31 s ago. */
     assert_int_equal(
         pm_worker_report(f->cat, "coordinator:h:1", w, 3, now - 31), 0);
-    out = ok(f, "status");
+    out = status_out(f, 4, "");
     assert_contains(out, "workers:      none (service not running)\n");
     free(out);
-    doc = jrun(f, "status");
+    doc = status_doc(f, 4, "");
     assert_int_equal(json_array_size(json_object_get(doc, "workers")), 0);
     json_decref(doc);
 }
@@ -834,7 +862,7 @@ static void status_check_fails_on_a_broken_catalog(void **state)
                                   NULL, NULL, NULL),
                      SQLITE_OK);
     sqlite3_close(db);
-    free(ok(f, "status")); /* without --check nothing is looked at */
+    free(status_out(f, 4, "")); /* without --check: nothing looked at */
     assert_int_equal(run(f, &out, "status --check"), 1);
     assert_contains(out, "integrity:    FAILED\n");
     assert_contains(out, "foreign key: events row");
@@ -847,6 +875,62 @@ static void status_check_fails_on_a_broken_catalog(void **state)
         json_object_get(json_object_get(doc, "integrity"), "ok")));
     json_decref(doc);
     free(out);
+}
+
+/* Scripts read status's exit: 4 no service (rows stale or none), 3 a job
+ * failed while it runs, else 0. Rejected batches and batches waiting for
+ * their marker (with --config) are listed, service up or down. */
+static void status_exit_codes_and_batches(void **state)
+{
+    fx_t *f = *state;
+    const int64_t now = (int64_t)time(NULL);
+    pm_worker_info_t w = {.slot = 1, .pid = 101, .state = PM_WORKER_IDLE};
+    char ini[600], hot[500], path[600];
+    json_t *doc, *arr;
+    char *out, args[700];
+
+    free(ok(f, "account add CITY --name 'City Archive'"));
+    assert_int_equal(pm_catalog_open(f->db, &f->cat), 0);
+    free(status_out(f, 4, ""));
+    assert_int_equal(pm_worker_report(f->cat, "coordinator:h:1", &w, 1, now),
+                     0);
+    free(status_out(f, 0, ""));
+    make_failed_job(f->cat, now);
+    free(status_out(f, 3, ""));
+    assert_int_equal(
+        pm_worker_report(f->cat, "coordinator:h:1", &w, 1, now - 31), 0);
+    free(status_out(f, 4, "")); /* not running comes first */
+
+    assert_int_equal(pm_event_add(f->cat, "coordinator", "batch.rejected", 0, 0,
+                                  "hot folder scans, batch WO-404: work "
+                                  "order WO-404 is not in the catalog"),
+                     0);
+    snprintf(hot, sizeof(hot), "%s/hot", f->dir);
+    snprintf(path, sizeof(path), "%s/WO-9_box1", hot);
+    assert_int_equal(pm_mkdir_p(path), 0);
+    snprintf(path, sizeof(path), "%s/WO-8", hot);
+    assert_int_equal(pm_mkdir_p(path), 0);
+    snprintf(path, sizeof(path), "%s/WO-8/batch.ini", hot);
+    assert_int_equal(pm_write_file_atomic(path, "", 0), 0);
+    snprintf(ini, sizeof(ini), "%s/p.ini", f->dir);
+    snprintf(path, sizeof(path), "[hotfolder scans]\npath = %s\n", hot);
+    assert_int_equal(pm_write_file_atomic(ini, path, strlen(path)), 0);
+    snprintf(args, sizeof(args), "--config '%s'", ini);
+    out = status_out(f, 4, args);
+    assert_contains(out, "waiting for their marker:\n  scans/WO-9_box1: for ");
+    assert_null(strstr(out, "WO-8"));
+    assert_contains(out, "WO-404 is not in the catalog");
+    free(out);
+    doc = status_doc(f, 4, args);
+    assert_false(json_is_true(json_object_get(doc, "service_running")));
+    arr = json_object_get(doc, "waiting_batches");
+    assert_int_equal(json_array_size(arr), 1);
+    assert_string_equal(jget_str(json_array_get(arr, 0), "batch"), "WO-9_box1");
+    arr = json_object_get(doc, "rejected_batches");
+    assert_int_equal(json_array_size(arr), 1);
+    assert_string_equal(jget_str(json_array_get(arr, 0), "reason"),
+                        "unknown_work_order");
+    json_decref(doc);
 }
 
 /* ---- bad command lines, catalogs and configurations ---- */
@@ -962,6 +1046,7 @@ int main(void)
         T(status_prints_and_checks),
         T(status_shows_the_workers),
         T(status_check_fails_on_a_broken_catalog),
+        T(status_exit_codes_and_batches),
         T(bad_usage_exits_two),
         T(unopenable_catalog_exits_one),
         T(config_names_the_catalog),

@@ -783,7 +783,7 @@ static void wait_busy_workers(const sv_fx_t *f, long long id)
     char seen[256] = "nothing";
 
     for (; sv_now_s() < until; sv_nap_ms(100)) {
-        json_t *doc = sv_cli_json(f, "status"), *arr, *w;
+        json_t *doc = sv_cli_status(f, NULL), *arr, *w;
         pid_t kids[8];
         int nkids = sv_worker_pids(f, kids, 8), busy = 0, theirs = 0;
         size_t i, rows;
@@ -814,18 +814,20 @@ static void assert_no_workers(const sv_fx_t *f)
     size_t n = 1;
     json_t *doc;
     char *out = NULL;
+    int rc = 0;
 
     assert_int_equal(pm_catalog_open(f->db, &cat), 0);
     assert_int_equal(pm_worker_list(cat, &v, &n), 0);
     assert_int_equal(n, 0);
     pm_worker_list_free(v, n);
     pm_catalog_close(cat);
-    doc = sv_cli_json(f, "status");
+    doc = sv_cli_status(f, &rc);
+    assert_int_equal(rc, 4); /* not running */
     assert_int_equal(json_array_size(json_object_get(doc, "workers")), 0);
     json_decref(doc);
     assert_int_equal(
         t_run(&out, "'%s' status --catalog '%s' 2>/dev/null", PM_BINARY, f->db),
-        0);
+        4);
     assert_non_null(strstr(out, "none (service not running)"));
     free(out);
 }
@@ -863,7 +865,7 @@ static void wait_idle_workers(const sv_fx_t *f, pid_t *kids)
     int idle = 0;
 
     for (; sv_now_s() < until; sv_nap_ms(100)) {
-        json_t *doc = sv_cli_json(f, "status"), *w;
+        json_t *doc = sv_cli_status(f, NULL), *w;
         size_t i;
 
         idle = 0;

@@ -258,6 +258,25 @@ json_t *sv_cli_json(const sv_fx_t *f, const char *args)
     return sv_cli_doc(f, full);
 }
 
+json_t *sv_cli_status(const sv_fx_t *f, int *rc)
+{
+    char *out = NULL;
+    json_error_t jerr;
+    json_t *doc;
+    int code = sv_cli(f, &out, NULL, "status --json");
+
+    /* 3: a job has failed; 4: the service is not running. */
+    if (code != 0 && code != 3 && code != 4)
+        fail_msg("pagemill status: exit %d", code);
+    doc = json_loads(out ? out : "", 0, &jerr);
+    if (doc == NULL)
+        fail_msg("pagemill status: not JSON: %s", out ? out : "");
+    free(out);
+    if (rc != NULL)
+        *rc = code;
+    return doc;
+}
+
 /* ---- jobs ---- */
 
 const char *sv_jstr(json_t *o, const char *key)

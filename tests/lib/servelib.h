@@ -92,6 +92,10 @@ json_t *sv_cli_doc(const sv_fx_t *f, const char *args);
 /* sv_cli_doc of `pagemill ARGS --json`. */
 json_t *sv_cli_json(const sv_fx_t *f, const char *args);
 
+/* `pagemill status --json`, which may exit 0, 3 (a job failed) or 4 (no
+ * service running; *rc says which when rc is not NULL): the document. */
+json_t *sv_cli_status(const sv_fx_t *f, int *rc);
+
 /* String member `key` of `o`, or "" (borrowed from `o`). */
 const char *sv_jstr(json_t *o, const char *key);
 /* Integer member `key` of `o`, or 0. */

@@ -1,0 +1,208 @@
+/*
+ * http_metrics.c: /metrics in the Prometheus text exposition format
+ * (version 0.0.4). Counts come from the catalog, read in one transaction
+ * on the web interface's own connection, so they equal what `pagemill
+ * job list` and the billing reports say; worker restarts and readiness
+ * come from the loop's snapshot. Names and labels are in docs/api.md.
+ * Label values are fixed words (states, stages, reasons), never input.
+ */
+#include <microhttpd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "pipeline/http_int.h"
+#include "pipeline/pm.h"
+
+/* A growing text; `oom` sticks. */
+typedef struct text {
+    char *s;
+    size_t len, cap;
+    int oom;
+} text_t;
+
+static void put(text_t *t, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void put(text_t *t, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    if (t->oom)
+        return;
+    for (;;) {
+        size_t room = t->cap - t->len;
+        va_start(ap, fmt);
+        n = vsnprintf(t->s ? t->s + t->len : NULL, room, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            t->oom = 1;
+            return;
+        }
+        if ((size_t)n < room) {
+            t->len += (size_t)n;
+            return;
+        }
+        size_t cap = (t->cap ? t->cap : 4096) * 2 + (size_t)n;
+        char *grown = pm_realloc(t->s, cap);
+        if (grown == NULL) {
+            t->oom = 1;
+            return;
+        }
+        t->s = grown;
+        t->cap = cap;
+    }
+}
+
+static void family(text_t *t, const char *name, const char *type,
+                   const char *help)
+{
+    put(t, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void pages(text_t *t, const pm_monitor_t *m)
+{
+    family(t, "pagemill_pages_total", "counter",
+           "Pages finished, by outcome (done, failed).");
+    put(t, "pagemill_pages_total{outcome=\"done\"} %lld\n",
+        (long long)m->pages[PM_TASK_DONE]);
+    put(t, "pagemill_pages_total{outcome=\"failed\"} %lld\n",
+        (long long)m->pages[PM_TASK_FAILED]);
+    family(t, "pagemill_blank_pages_total", "counter",
+           "Done pages found blank.");
+    put(t, "pagemill_blank_pages_total %lld\n", (long long)m->blank_pages);
+    family(t, "pagemill_low_confidence_pages", "gauge",
+           "Done, non-blank pages read with OCR confidence below 50.");
+    put(t, "pagemill_low_confidence_pages %lld\n",
+        (long long)m->low_confidence);
+    family(t, "pagemill_billable_pages", "gauge",
+           "Billable pages of done jobs (cancelling a job removes its).");
+    put(t, "pagemill_billable_pages %lld\n", (long long)m->billable_pages);
+}
+
+static void queue(text_t *t, const pm_monitor_t *m, int64_t now)
+{
+    family(t, "pagemill_queue_pages", "gauge",
+           "Pages waiting for a worker (queued) and on one (running).");
+    put(t, "pagemill_queue_pages{state=\"queued\"} %lld\n",
+        (long long)m->pages[PM_TASK_QUEUED]);
+    put(t, "pagemill_queue_pages{state=\"running\"} %lld\n",
+        (long long)m->pages[PM_TASK_RUNNING]);
+    family(t, "pagemill_queue_oldest_age_seconds", "gauge",
+           "Age of the oldest job with a queued page; 0 when none.");
+    put(t, "pagemill_queue_oldest_age_seconds %lld\n",
+        m->queue_oldest_at ? (long long)(now - m->queue_oldest_at) : 0LL);
+    family(t, "pagemill_jobs", "gauge", "Jobs by state.");
+    for (int s = PM_JOB_RECEIVED; s <= PM_JOB_CANCELLED; s++)
+        put(t, "pagemill_jobs{state=\"%s\"} %lld\n",
+            pm_job_state_name((pm_job_state_t)s), (long long)m->jobs[s]);
+}
+
+static void stages(text_t *t, const pm_monitor_t *m)
+{
+    family(t, "pagemill_stage_duration_seconds", "histogram",
+           "Time each stage took on each done page.");
+    for (int s = 0; s < PM_STAGES; s++) {
+        const pm_stage_hist_t *h = &m->stages[s];
+
+        for (int b = 0; b < PM_STAGE_BUCKETS; b++)
+            put(t,
+                "pagemill_stage_duration_seconds_bucket{stage=\"%s\","
+                "le=\"%g\"} %lld\n",
+                pm_stage_names[s], pm_stage_bucket_ms[b] / 1000.0,
+                (long long)h->le[b]);
+        put(t,
+            "pagemill_stage_duration_seconds_bucket{stage=\"%s\",le=\"+Inf\"} "
+            "%lld\n",
+            pm_stage_names[s], (long long)h->count);
+        put(t, "pagemill_stage_duration_seconds_sum{stage=\"%s\"} %.6f\n",
+            pm_stage_names[s], h->sum_ms / 1000.0);
+        put(t, "pagemill_stage_duration_seconds_count{stage=\"%s\"} %lld\n",
+            pm_stage_names[s], (long long)h->count);
+    }
+}
+
+static const char *const reasons[] = {"unknown_work_order",
+                                      "closed_work_order",
+                                      "account_mismatch",
+                                      "unknown_profile",
+                                      "page_count",
+                                      "unreadable_page",
+                                      "catalog",
+                                      "other"};
+#define NREASONS (sizeof(reasons) / sizeof(reasons[0]))
+
+static void rejections(text_t *t, const pm_event_t *v, size_t n)
+{
+    int64_t count[NREASONS] = {0};
+
+    for (size_t i = 0; i < n; i++) {
+        const char *why = pm_rejection_reason(v[i].detail);
+        for (size_t k = 0; k < NREASONS; k++)
+            if (strcmp(why, reasons[k]) == 0)
+                count[k]++;
+    }
+    family(t, "pagemill_intake_rejections_total", "counter",
+           "Batches rejected at intake, by reason.");
+    for (size_t k = 0; k < NREASONS; k++)
+        put(t, "pagemill_intake_rejections_total{reason=\"%s\"} %lld\n",
+            reasons[k], (long long)count[k]);
+}
+
+static void service(text_t *t, const pm__http_snap_t *s)
+{
+    family(t, "pagemill_workers", "gauge",
+           "Worker processes (all, ready, busy).");
+    put(t, "pagemill_workers{state=\"all\"} %d\n", s->workers);
+    put(t, "pagemill_workers{state=\"ready\"} %d\n", s->workers_ready);
+    put(t, "pagemill_workers{state=\"busy\"} %d\n", s->workers_busy);
+    family(t, "pagemill_worker_restarts_total", "counter",
+           "Workers replaced since the service started.");
+    put(t, "pagemill_worker_restarts_total %lld\n",
+        (long long)s->worker_restarts);
+    family(t, "pagemill_draining", "gauge", "1 while the service stops.");
+    put(t, "pagemill_draining %d\n", s->draining);
+    family(t, "pagemill_paused_for_space", "gauge",
+           "1 while a full volume pauses the service.");
+    put(t, "pagemill_paused_for_space %d\n", s->paused);
+}
+
+void pm__http_metrics(pm__http_req_t *q, pm__http_resp_t *r)
+{
+    pm_catalog_t *cat = pm__http_rd_lock(q->h);
+    int64_t now = (int64_t)time(NULL);
+    pm_event_t *ev = NULL;
+    size_t nev = 0;
+    pm__http_snap_t snap;
+    pm_monitor_t m;
+    text_t t = {0};
+    int err;
+
+    err = pm_monitor_read(cat, &m);
+    if (err == 0)
+        err = pm_monitor_rejections(cat, 0, &ev, &nev);
+    pm__http_rd_unlock(q->h);
+    if (err != 0) {
+        pm__http_error(r, MHD_HTTP_SERVICE_UNAVAILABLE,
+                       "the catalog cannot be read");
+        return;
+    }
+    pm__http_snap(q->h, &snap);
+    pages(&t, &m);
+    queue(&t, &m, now);
+    stages(&t, &m);
+    rejections(&t, ev, nev);
+    service(&t, &snap);
+    pm_event_list_free(ev, nev);
+    if (t.oom) {
+        pm_free(t.s);
+        pm__http_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+        return;
+    }
+    r->status = MHD_HTTP_OK;
+    r->type = "text/plain; version=0.0.4; charset=utf-8";
+    r->body = t.s;
+    r->len = t.len;
+}
