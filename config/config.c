@@ -38,7 +38,7 @@ typedef struct parse_state {
     int read_errno; /* the file could not be read (EISDIR, EIO...) */
     int *mrc_line;  /* per profile: line of its `compression = mrc`, or 0 */
     size_t nmrc_line;
-    int http_line;  /* line of the [http] header */
+    int http_line; /* line of the [http] header */
 } parse_state_t;
 
 void pm_profile_defaults(pm_profile_t *p)
