@@ -154,24 +154,6 @@ static int check_one_page(const cli_t *c, int fd, const char *file)
     return rc;
 }
 
-/* Copies chunks into the open copy, for pm_sha256_fd's sink. */
-static int copy_chunk(void *arg, const unsigned char *buf, size_t n)
-{
-    int fd = *(int *)arg;
-
-    while (n > 0) {
-        ssize_t w = write(fd, buf, n);
-
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return -errno;
-        buf += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 /* The rescan's place in the spool: <spool>/job-<id>/rescans/
  * p<page>-<UTC time><extension>, the spool being the folder of the job's
  * batch. A new string, or NULL. */
@@ -218,7 +200,7 @@ static int copy_rescan(int fd, const char *dest, char sha[PM_SHA256_HEX],
     if (err == 0 && lseek(fd, 0, SEEK_SET) != 0)
         err = -errno;
     if (err == 0)
-        err = pm_sha256_fd(fd, sha, copy_chunk, &out);
+        err = pm_sha256_fd(fd, sha, pm_write_sink, &out);
     if (out >= 0 && close(out) != 0 && err == 0)
         err = -errno;
     if (err == 0)

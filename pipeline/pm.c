@@ -365,9 +365,10 @@ int pm_commit_file(const char *tmp_path, const char *path)
     return commit_fd(fd, tmp_path, path);
 }
 
-/* Writes all of data to fd; 0 or -errno. */
-static int write_all(int fd, const unsigned char *p, size_t len)
+int pm_write_all(int fd, const void *data, size_t len)
 {
+    const unsigned char *p = data;
+
     while (len > 0) {
         ssize_t w = write(fd, p, len);
 
@@ -382,6 +383,11 @@ static int write_all(int fd, const unsigned char *p, size_t len)
     return 0;
 }
 
+int pm_write_sink(void *arg, const unsigned char *buf, size_t n)
+{
+    return pm_write_all(*(const int *)arg, buf, n);
+}
+
 int pm_write_file_atomic(const char *path, const void *data, size_t len)
 {
     char *tmp;
@@ -390,7 +396,7 @@ int pm_write_file_atomic(const char *path, const void *data, size_t len)
     err = pm_tmp_create(path, &tmp, &fd);
     if (err != 0)
         return err;
-    err = write_all(fd, data, len);
+    err = pm_write_all(fd, data, len);
     if (err == 0) {
         err = commit_fd(fd, tmp, path);
     } else {

@@ -138,6 +138,14 @@ int pm_tmp_create(const char *path, char **tmp, int *fd);
  */
 int pm_write_file_atomic(const char *path, const void *data, size_t len);
 
+/* Writes all of data[len] to fd (a short write or EINTR goes on); 0 or
+ * -errno. */
+int pm_write_all(int fd, const void *data, size_t len);
+
+/* A byte sink (e.g. pm_sha256_fd's) writing to the descriptor *(int *)arg
+ * with pm_write_all(). */
+int pm_write_sink(void *arg, const unsigned char *buf, size_t n);
+
 /*
  * Makes `tmp_path` (already written and closed; from pm_tmp_create) durable
  * and renames it to `path`: fsync file (opened without following a

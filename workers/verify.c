@@ -22,22 +22,6 @@
 
 #define VERIFY_BUF (256 * 1024)
 
-/* Writes all of buf to fd. 0 or -errno. */
-static int write_all(int fd, const unsigned char *buf, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, buf, n);
-
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return -errno;
-        buf += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 int pm_sha256_fd(int fd, char hex[PM_SHA256_HEX],
                  int (*sink)(void *arg, const unsigned char *buf, size_t n),
                  void *arg)
@@ -69,12 +53,6 @@ int pm_sha256_fd(int fd, char hex[PM_SHA256_HEX],
     return err;
 }
 
-/* pm_sha256_fd's sink that copies into the descriptor *arg. */
-static int copy_to(void *arg, const unsigned char *buf, size_t n)
-{
-    return write_all(*(int *)arg, buf, n);
-}
-
 int pm__page_verify(pm_engine_t *eng, const char *path, const char *sha256,
                     int *memfd)
 {
@@ -93,7 +71,7 @@ int pm__page_verify(pm_engine_t *eng, const char *path, const char *sha256,
                                                 : strerror(-err));
     }
     mem = memfd_create("pagemill-page", MFD_CLOEXEC);
-    err = mem < 0 ? -errno : pm_sha256_fd(in, hex, copy_to, &mem);
+    err = mem < 0 ? -errno : pm_sha256_fd(in, hex, pm_write_sink, &mem);
     close(in);
     if (err != 0) {
         if (mem >= 0)
