@@ -174,6 +174,31 @@ static int teardown(void **state)
     return rc;
 }
 
+/* Starts the service with the volume holding `what`, then makes a
+ * one-page batch `name` arrive on a full volume: it is staged under a
+ * hidden name on the same volume, so it can arrive with a rename once the
+ * volume is full. */
+static void start_and_arrive_full(fx_t *f, int what, const char *name)
+{
+    char path[600], stage[400];
+
+    mount_volume(f);
+    write_config(f, what);
+    sv_cli_ok(&f->sv, "account add ACME --name Acme");
+    sv_cli_ok(&f->sv, "workorder add WO-1 --account ACME");
+    sv_start(&f->sv);
+    wait_log(f, "started as"); /* its markers are written */
+    snprintf(stage, sizeof(stage), "%s/.%s", f->sv.scans, name);
+    assert_int_equal(pm_mkdir_p(stage), 0);
+    snprintf(path, sizeof(path), "%s/p1.tif", stage);
+    t_copy_file(t_data(TESTING "phototest.tif"), path);
+    snprintf(path, sizeof(path), "%s/batch.ini", stage);
+    sv_write_text(path, "expected_pages = 1\n");
+    fill_volume(f);
+    snprintf(path, sizeof(path), "%s/%s", f->sv.scans, name);
+    assert_int_equal(rename(stage, path), 0);
+}
+
 /* ---- the test ---- */
 
 /* The service runs, the volume is filled, a one-page batch arrives: the
@@ -182,30 +207,14 @@ static int teardown(void **state)
  * done, published, billed once, its page on its first attempt. */
 static void full_volume_waits(fx_t *f, int what)
 {
-    char path[600], stage[400], vol[PATH_MAX], text[PATH_MAX + 64];
+    char path[600], vol[PATH_MAX], text[PATH_MAX + 64];
     char state[64], *log, *p;
     long long id = 0, attempts = 0;
     int reports = 0;
     double until;
 
     t_require_data();
-    mount_volume(f);
-    write_config(f, what);
-    sv_cli_ok(&f->sv, "account add ACME --name Acme");
-    sv_cli_ok(&f->sv, "workorder add WO-1 --account ACME");
-    sv_start(&f->sv);
-    wait_log(f, "started as"); /* its markers are written */
-    /* The batch is staged under a hidden name on the same volume, so it
-     * can arrive with a rename once the volume is full. */
-    snprintf(stage, sizeof(stage), "%s/.WO-1_full", f->sv.scans);
-    assert_int_equal(pm_mkdir_p(stage), 0);
-    snprintf(path, sizeof(path), "%s/p1.tif", stage);
-    t_copy_file(t_data(TESTING "phototest.tif"), path);
-    snprintf(path, sizeof(path), "%s/batch.ini", stage);
-    sv_write_text(path, "expected_pages = 1\n");
-    fill_volume(f);
-    snprintf(path, sizeof(path), "%s/WO-1_full", f->sv.scans);
-    assert_int_equal(rename(stage, path), 0);
+    start_and_arrive_full(f, what, "WO-1_full");
 
     assert_non_null(realpath(f->vol, vol));
     snprintf(text, sizeof(text), "no space on %s (", vol);
@@ -308,24 +317,10 @@ static void flip_last_byte(const char *path)
 static void parked_page_is_still_checked(void **state)
 {
     fx_t *f = *state;
-    char path[600], stage[400], page[PATH_MAX], spool[400];
+    char page[PATH_MAX], spool[400];
 
     t_require_data();
-    mount_volume(f);
-    write_config(f, ON_VOL_SPOOL);
-    sv_cli_ok(&f->sv, "account add ACME --name Acme");
-    sv_cli_ok(&f->sv, "workorder add WO-1 --account ACME");
-    sv_start(&f->sv);
-    wait_log(f, "started as");
-    snprintf(stage, sizeof(stage), "%s/.WO-1_parked", f->sv.scans);
-    assert_int_equal(pm_mkdir_p(stage), 0);
-    snprintf(path, sizeof(path), "%s/p1.tif", stage);
-    t_copy_file(t_data(TESTING "phototest.tif"), path);
-    snprintf(path, sizeof(path), "%s/batch.ini", stage);
-    sv_write_text(path, "expected_pages = 1\n");
-    fill_volume(f);
-    snprintf(path, sizeof(path), "%s/WO-1_parked", f->sv.scans);
-    assert_int_equal(rename(stage, path), 0);
+    start_and_arrive_full(f, ON_VOL_SPOOL, "WO-1_parked");
     wait_log(f, "waiting for space (not counted)");
     snprintf(spool, sizeof(spool), "%s/spool", f->vol);
     if (find_file(spool, "p1.tif", page, sizeof(page)) != 0)
