@@ -1,12 +1,13 @@
 /*
  * monitor.c: the catalog reads of the web interface and `status`, and the
- * access tokens (monitor.h), on the SQLite backend. Statements are
- * prepared per call (they run once per request, not per page) with every
- * value bound, never spliced into the SQL.
+ * access tokens (monitor.h), on the SQLite backend. Its statements are
+ * a module table like the other files' (sqlite_int.h), prepared once at
+ * open, with every value bound, never spliced into the SQL.
  */
 #include "catalog/monitor.h"
 
 #include <assert.h>
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -37,65 +38,95 @@ int pm_role_parse(const char *s)
     return -1;
 }
 
-/* ---- statements ---- */
+/* ---- statements: the SQL this file runs, prepared at open ---- */
 
-static int prepare(pm_catalog_t *cat, const char *sql, sqlite3_stmt **st)
-{
-    *st = NULL;
-    if (sqlite3_prepare_v2(pm__catalog_db(cat), sql, -1, st, NULL) != SQLITE_OK)
-        return pm__catalog_db_fail(cat);
-    return 0;
-}
+enum {
+    ST_TOKEN_ADD,
+    ST_TOKEN_LIST,
+    ST_PAGE_COUNTS,
+    ST_JOB_COUNTS,
+    ST_TOTALS,
+    ST_STAGES,
+    ST_THROUGHPUT,
+    ST_JOB_TOTAL,
+    ST_JOB_IDS,
+    ST_REJECTIONS,
+    ST_COUNT
+};
 
-/* Steps `st` to its end, calling row(st, arg) on each row; finalizes. */
+static const pm__sql_t stmts[ST_COUNT] = {
+    [ST_TOKEN_ADD] = {"token_add",
+                      "INSERT INTO api_tokens (name, role, sha256, created_at)"
+                      " VALUES (?1, ?2, ?3, ?4)"},
+    [ST_TOKEN_LIST] = {"token_list",
+                       "SELECT name, role, sha256, created_at FROM api_tokens"
+                       " ORDER BY name"},
+    /* State names to indexes are in SQL, as the rows store names. */
+    [ST_PAGE_COUNTS] = {"monitor_pages",
+                        "SELECT CASE state WHEN 'queued' THEN 0 WHEN 'running'"
+                        " THEN 1 WHEN 'done' THEN 2 ELSE 3 END, count(*) FROM"
+                        " page_tasks GROUP BY state"},
+    [ST_JOB_COUNTS] = {"monitor_jobs",
+                       "SELECT CASE state WHEN 'received' THEN 0 WHEN 'queued'"
+                       " THEN 1 WHEN 'running' THEN 2 WHEN 'assembling' THEN 3"
+                       " WHEN 'done' THEN 4 WHEN 'held' THEN 5 WHEN 'failed'"
+                       " THEN 6 ELSE 7 END, count(*) FROM jobs GROUP BY state"},
+    [ST_TOTALS] =
+        {"monitor_totals",
+         "SELECT (SELECT count(*) FROM billable_pages b JOIN jobs j"
+         "   ON j.id = b.job WHERE j.state = 'done'"
+         "   AND (b.blank = 0 OR j.bill_blank = 1)),"
+         " (SELECT count(*) FROM page_tasks WHERE state = 'done'"
+         "   AND blank = 1),"
+         " coalesce((SELECT min(j.created_at) FROM jobs j WHERE j.state IN"
+         "   ('queued', 'running') AND EXISTS (SELECT 1 FROM page_tasks t"
+         "   WHERE t.state = 'queued' AND t.job = j.id)), 0),"
+         " (SELECT count(*) FROM page_tasks WHERE state = 'done'"
+         "   AND blank = 0 AND confidence < 50)"},
+    [ST_STAGES] = {"monitor_stages",
+                   "SELECT ms_decode, ms_orient, ms_deskew, ms_blank,"
+                   " ms_ocr, ms_encode, ms_total FROM page_tasks"
+                   " WHERE state = 'done'"},
+    [ST_THROUGHPUT] = {"monitor_throughput",
+                       "SELECT (finished_at - ?1) / 60, count(*) FROM"
+                       " page_tasks WHERE finished_at >= ?1 AND"
+                       " finished_at < ?2 GROUP BY 1"},
+    [ST_JOB_TOTAL] = {"monitor_job_total",
+                      "SELECT count(*) FROM jobs WHERE ?1 IS NULL OR"
+                      " state = ?1"},
+    [ST_JOB_IDS] = {"monitor_job_ids",
+                    "SELECT id FROM jobs WHERE ?1 IS NULL OR state = ?1"
+                    " ORDER BY id DESC LIMIT ?2 OFFSET ?3"},
+    [ST_REJECTIONS] = {"monitor_rejections",
+                       "SELECT id, at, actor, kind, detail FROM events"
+                       " WHERE kind = 'batch.rejected' ORDER BY id DESC"
+                       " LIMIT ?1"},
+};
+
+const pm__sql_table_t pm__sql_monitor = {stmts, ST_COUNT};
+
+_Static_assert(ST_COUNT <= PM__SQL_MAX, "raise PM__SQL_MAX");
+
+#define STMT(cat, i) pm__stmt((cat), PM__SQL_MONITOR, (i))
+
+/* Steps `st` to its end, adding each row into `arg` with row(st, arg)
+ * (which cannot fail); resets `st`. */
 static int each_row(pm_catalog_t *cat, sqlite3_stmt *st,
-                    int (*row)(sqlite3_stmt *st, void *arg), void *arg)
+                    void (*row)(sqlite3_stmt *st, void *arg), void *arg)
 {
     int rc, err = 0;
 
-    while (err == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
-        err = row(st, arg);
-    if (err == 0 && rc != SQLITE_DONE)
-        err = pm__catalog_db_fail(cat);
-    sqlite3_finalize(st);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        row(st, arg);
+    if (rc != SQLITE_DONE)
+        err = pm__sql_fail(cat);
+    pm__sql_stmt_done(st);
     return err;
-}
-
-static int exec(pm_catalog_t *cat, const char *sql)
-{
-    if (sqlite3_exec(pm__catalog_db(cat), sql, NULL, NULL, NULL) != SQLITE_OK)
-        return pm__catalog_db_fail(cat);
-    return 0;
-}
-
-static int tx_end(pm_catalog_t *cat, int err)
-{
-    sqlite3 *db = pm__catalog_db(cat);
-
-    if (sqlite3_get_autocommit(db))
-        return err;
-    if (err == 0)
-        return exec(cat, "COMMIT");
-    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-    return err;
-}
-
-static char *col_dup(sqlite3_stmt *st, int i, int *oom)
-{
-    const unsigned char *v = sqlite3_column_text(st, i);
-    char *s;
-
-    if (v == NULL)
-        return NULL;
-    s = pm_strdup((const char *)v);
-    if (s == NULL)
-        *oom = 1;
-    return s;
 }
 
 int pm_catalog_query_only(pm_catalog_t *cat)
 {
-    return exec(cat, "PRAGMA query_only = 1");
+    return pm__sql_exec(cat, "PRAGMA query_only = 1");
 }
 
 /* ---- tokens ---- */
@@ -110,180 +141,113 @@ int pm_token_name_valid(const char *name)
                         "0123456789.-_@") == n;
 }
 
+static int token_insert(pm_catalog_t *cat, const char *name, pm_role_t role,
+                        const char *sha256, int64_t now)
+{
+    sqlite3_stmt *st = STMT(cat, ST_TOKEN_ADD);
+    int err;
+
+    if (pm__sql_bind_text(st, 1, name) ||
+        pm__sql_bind_text(st, 2, pm_role_name(role)) ||
+        pm__sql_bind_text(st, 3, sha256) || sqlite3_bind_int64(st, 4, now))
+        return pm__sql_bind_fail(cat, st);
+    err = pm__sql_run(cat, st);
+    if (err == -EEXIST)
+        pm__catalog_msg(cat, err, "a token named %s exists", name);
+    return err;
+}
+
 int pm_token_add(pm_catalog_t *cat, const char *name, pm_role_t role,
                  const char *sha256, const char *actor, int64_t now)
 {
-    sqlite3_stmt *st;
     char detail[128];
-    int err, rc;
+    int err;
 
     if (!pm_token_name_valid(name) || pm_role_parse(pm_role_name(role)) < 0 ||
         sha256 == NULL || strlen(sha256) != 64 ||
         strspn(sha256, "0123456789abcdef") != 64)
-        return pm__catalog_set_msg(cat, PM_EINVAL,
-                                   "a token needs a name of letters, digits, "
-                                   "'.', '-', '_' or '@', a role and a hash");
-    err = exec(cat, "BEGIN IMMEDIATE");
+        return pm__catalog_msg(cat, PM_EINVAL,
+                               "a token needs a name of letters, digits, "
+                               "'.', '-', '_' or '@', a role and a hash");
+    err = pm__sql_tx_begin(cat);
     if (err == 0)
-        err = prepare(cat,
-                      "INSERT INTO api_tokens (name, role, sha256, created_at)"
-                      " VALUES (?1, ?2, ?3, ?4)",
-                      &st);
-    if (err == 0) {
-        sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 2, pm_role_name(role), -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, sha256, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(st, 4, now);
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_CONSTRAINT_UNIQUE ||
-            rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
-            char msg[128];
-            snprintf(msg, sizeof(msg), "a token named %s exists", name);
-            err = pm__catalog_set_msg(cat, -EEXIST, msg);
-        } else if (rc != SQLITE_DONE) {
-            err = pm__catalog_db_fail(cat);
-        }
-        sqlite3_finalize(st);
-    }
+        err = token_insert(cat, name, role, sha256, now);
     snprintf(detail, sizeof(detail), "token %s, role %s", name,
              pm_role_name(role));
     if (err == 0)
         err = pm_event_add(cat, actor, "token.added", 0, 0, detail);
-    return tx_end(cat, err);
+    return pm__sql_tx_end(cat, err);
 }
 
-static int token_row(sqlite3_stmt *st, void *arg)
+static void token_cleanup_v(void *item)
 {
-    struct {
-        pm_token_t *v;
-        size_t n, cap;
-    } *l = arg;
-    pm_token_t *t;
-    const unsigned char *h;
-    int oom = 0;
+    pm_token_t *t = item;
 
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 8;
-        pm_token_t *grown = pm_realloc(l->v, cap * sizeof(*grown));
-        if (grown == NULL)
-            return PM_ENOMEM;
-        l->v = grown;
-        l->cap = cap;
-    }
-    t = &l->v[l->n];
+    pm_free(t->name);
     memset(t, 0, sizeof(*t));
-    t->name = col_dup(st, 0, &oom);
+}
+
+static int read_token(sqlite3_stmt *st, void *item)
+{
+    pm_token_t *t = item;
+    const unsigned char *h = sqlite3_column_text(st, 2);
+
+    memset(t, 0, sizeof(*t));
     t->role =
         (pm_role_t)pm_role_parse((const char *)sqlite3_column_text(st, 1));
-    h = sqlite3_column_text(st, 2);
     snprintf(t->sha256, sizeof(t->sha256), "%s", h ? (const char *)h : "");
     t->created_at = sqlite3_column_int64(st, 3);
-    l->n++;
-    return oom ? PM_ENOMEM : 0;
+    return pm__sql_col_str(st, 0, &t->name);
 }
 
 int pm_token_list(pm_catalog_t *cat, pm_token_t **out, size_t *n)
 {
-    struct {
-        pm_token_t *v;
-        size_t n, cap;
-    } l = {NULL, 0, 0};
-    sqlite3_stmt *st;
-    int err;
-
     *out = NULL;
     *n = 0;
-    err = prepare(cat,
-                  "SELECT name, role, sha256, created_at FROM api_tokens"
-                  " ORDER BY name",
-                  &st);
-    if (err == 0)
-        err = each_row(cat, st, token_row, &l);
-    if (err != 0) {
-        pm_token_list_free(l.v, l.n);
-        return err;
-    }
-    *out = l.v;
-    *n = l.n;
-    return 0;
+    return pm__sql_collect(cat, STMT(cat, ST_TOKEN_LIST), sizeof(pm_token_t),
+                           read_token, token_cleanup_v, (void **)out, n);
 }
 
 void pm_token_list_free(pm_token_t *v, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        pm_free(v[i].name);
-    pm_free(v);
+    pm__sql_free_items(v, n, sizeof(*v), token_cleanup_v);
 }
 
 /* ---- counts ---- */
 
-static int count_row(sqlite3_stmt *st, void *arg)
+static void count_row(sqlite3_stmt *st, void *arg)
 {
     int64_t *v = arg;
     int i = sqlite3_column_int(st, 0);
 
     v[i] = sqlite3_column_int64(st, 1);
-    return 0;
 }
 
-/* State names to indexes are in SQL, as the rows store names. */
 static int read_counts(pm_catalog_t *cat, pm_monitor_t *m)
 {
-    sqlite3_stmt *st;
-    int err;
+    int err = each_row(cat, STMT(cat, ST_PAGE_COUNTS), count_row, m->pages);
 
-    err = prepare(cat,
-                  "SELECT CASE state WHEN 'queued' THEN 0 WHEN 'running' THEN 1"
-                  " WHEN 'done' THEN 2 ELSE 3 END, count(*) FROM page_tasks"
-                  " GROUP BY state",
-                  &st);
     if (err == 0)
-        err = each_row(cat, st, count_row, m->pages);
-    if (err == 0)
-        err = prepare(
-            cat,
-            "SELECT CASE state WHEN 'received' THEN 0 WHEN 'queued' THEN 1"
-            " WHEN 'running' THEN 2 WHEN 'assembling' THEN 3 WHEN 'done' THEN 4"
-            " WHEN 'held' THEN 5 WHEN 'failed' THEN 6 ELSE 7 END, count(*)"
-            " FROM jobs GROUP BY state",
-            &st);
-    if (err == 0)
-        err = each_row(cat, st, count_row, m->jobs);
+        err = each_row(cat, STMT(cat, ST_JOB_COUNTS), count_row, m->jobs);
     return err;
-}
-
-static int totals_row(sqlite3_stmt *st, void *arg)
-{
-    pm_monitor_t *m = arg;
-
-    m->billable_pages = sqlite3_column_int64(st, 0);
-    m->blank_pages = sqlite3_column_int64(st, 1);
-    m->queue_oldest_at = sqlite3_column_int64(st, 2);
-    m->low_confidence = sqlite3_column_int64(st, 3);
-    return 0;
 }
 
 static int read_totals(pm_catalog_t *cat, pm_monitor_t *m)
 {
-    sqlite3_stmt *st;
-    int err = prepare(
-        cat,
-        "SELECT (SELECT count(*) FROM billable_pages b JOIN jobs j"
-        "   ON j.id = b.job WHERE j.state = 'done'"
-        "   AND (b.blank = 0 OR j.bill_blank = 1)),"
-        " (SELECT count(*) FROM page_tasks WHERE state = 'done'"
-        "   AND blank = 1),"
-        " coalesce((SELECT min(j.created_at) FROM jobs j WHERE j.state IN"
-        "   ('queued', 'running') AND EXISTS (SELECT 1 FROM page_tasks t"
-        "   WHERE t.state = 'queued' AND t.job = j.id)), 0),"
-        " (SELECT count(*) FROM page_tasks WHERE state = 'done'"
-        "   AND blank = 0 AND confidence < 50)",
-        &st);
+    sqlite3_stmt *st = STMT(cat, ST_TOTALS);
+    int err = pm__sql_first_row(cat, st);
 
-    return err != 0 ? err : each_row(cat, st, totals_row, m);
+    if (err <= 0)
+        return err;
+    m->billable_pages = sqlite3_column_int64(st, 0);
+    m->blank_pages = sqlite3_column_int64(st, 1);
+    m->queue_oldest_at = sqlite3_column_int64(st, 2);
+    m->low_confidence = sqlite3_column_int64(st, 3);
+    pm__sql_stmt_done(st);
+    return 0;
 }
 
-static int stage_row(sqlite3_stmt *st, void *arg)
+static void stage_row(sqlite3_stmt *st, void *arg)
 {
     pm_monitor_t *m = arg;
 
@@ -300,20 +264,6 @@ static int stage_row(sqlite3_stmt *st, void *arg)
              b >= 0 && ms <= pm_stage_bucket_ms[b]; b--)
             h->le[b]++;
     }
-    return 0;
-}
-
-/* Reads every done page's stage times: one pass, bucketed here. */
-static int read_stages(pm_catalog_t *cat, pm_monitor_t *m)
-{
-    sqlite3_stmt *st;
-    int err = prepare(cat,
-                      "SELECT ms_decode, ms_orient, ms_deskew, ms_blank,"
-                      " ms_ocr, ms_encode, ms_total FROM page_tasks"
-                      " WHERE state = 'done'",
-                      &st);
-
-    return err != 0 ? err : each_row(cat, st, stage_row, m);
 }
 
 int pm_monitor_read(pm_catalog_t *cat, pm_monitor_t *out)
@@ -321,14 +271,15 @@ int pm_monitor_read(pm_catalog_t *cat, pm_monitor_t *out)
     int err;
 
     memset(out, 0, sizeof(*out));
-    err = exec(cat, "BEGIN");
+    err = pm__sql_tx_begin_read(cat);
     if (err == 0)
         err = read_counts(cat, out);
     if (err == 0)
         err = read_totals(cat, out);
+    /* Every done page's stage times: one pass, bucketed here. */
     if (err == 0)
-        err = read_stages(cat, out);
-    return tx_end(cat, err);
+        err = each_row(cat, STMT(cat, ST_STAGES), stage_row, out);
+    return pm__sql_tx_end(cat, err);
 }
 
 typedef struct minutes {
@@ -336,197 +287,118 @@ typedef struct minutes {
     int n;
 } minutes_t;
 
-static int minute_row(sqlite3_stmt *st, void *arg)
+static void minute_row(sqlite3_stmt *st, void *arg)
 {
     minutes_t *m = arg;
     int64_t i = sqlite3_column_int64(st, 0);
 
     if (i >= 0 && i < m->n)
         m->counts[i] = sqlite3_column_int64(st, 1);
-    return 0;
 }
 
 int pm_monitor_throughput(pm_catalog_t *cat, int64_t now, int n,
                           int64_t *counts)
 {
+    sqlite3_stmt *st = STMT(cat, ST_THROUGHPUT);
     minutes_t m = {counts, n};
-    int64_t from = now - (int64_t)n * 60;
-    sqlite3_stmt *st;
-    int err;
 
     assert(n > 0);
     memset(counts, 0, (size_t)n * sizeof(*counts));
-    err = prepare(cat,
-                  "SELECT (finished_at - ?1) / 60, count(*) FROM page_tasks"
-                  " WHERE finished_at >= ?1 AND finished_at < ?2"
-                  " GROUP BY 1",
-                  &st);
-    if (err != 0)
-        return err;
-    if (sqlite3_bind_int64(st, 1, from) != SQLITE_OK ||
-        sqlite3_bind_int64(st, 2, now) != SQLITE_OK) {
-        err = pm__catalog_db_fail(cat);
-        sqlite3_finalize(st);
-        return err;
-    }
+    if (sqlite3_bind_int64(st, 1, now - (int64_t)n * 60) ||
+        sqlite3_bind_int64(st, 2, now))
+        return pm__sql_bind_fail(cat, st);
     return each_row(cat, st, minute_row, &m);
 }
 
 /* ---- lists ---- */
 
-typedef struct ids {
-    int64_t *v;
-    size_t n, cap;
-} ids_t;
-
-static int id_row(sqlite3_stmt *st, void *arg)
-{
-    ids_t *l = arg;
-
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 16;
-        int64_t *grown = pm_realloc(l->v, cap * sizeof(*grown));
-        if (grown == NULL)
-            return PM_ENOMEM;
-        l->v = grown;
-        l->cap = cap;
-    }
-    l->v[l->n++] = sqlite3_column_int64(st, 0);
-    return 0;
-}
-
-static int total_row(sqlite3_stmt *st, void *arg)
-{
-    *(int64_t *)arg = sqlite3_column_int64(st, 0);
-    return 0;
-}
-
+/* Binds a job state filter (-1: any) as ?1. */
 static int bind_state(sqlite3_stmt *st, int state)
 {
-    if (state < 0)
-        return sqlite3_bind_null(st, 1);
-    return sqlite3_bind_text(st, 1, pm_job_state_name((pm_job_state_t)state),
-                             -1, SQLITE_STATIC);
+    return pm__sql_bind_text(
+        st, 1, state < 0 ? NULL : pm_job_state_name((pm_job_state_t)state));
 }
 
 static int job_ids(pm_catalog_t *cat, int state, size_t limit, size_t offset,
-                   ids_t *ids, int64_t *total)
+                   int64_t **ids, size_t *n, int64_t *total)
 {
-    sqlite3_stmt *st;
+    sqlite3_stmt *st = STMT(cat, ST_JOB_TOTAL);
     int err;
 
-    err = prepare(
-        cat, "SELECT count(*) FROM jobs WHERE ?1 IS NULL OR state = ?1", &st);
-    if (err == 0 && bind_state(st, state) != SQLITE_OK)
-        err = pm__catalog_db_fail(cat);
-    if (err == 0)
-        err = each_row(cat, st, total_row, total);
-    else
-        sqlite3_finalize(st);
-    if (err == 0)
-        err = prepare(cat,
-                      "SELECT id FROM jobs WHERE ?1 IS NULL OR state = ?1"
-                      " ORDER BY id DESC LIMIT ?2 OFFSET ?3",
-                      &st);
+    if (bind_state(st, state))
+        return pm__sql_bind_fail(cat, st);
+    err = pm__sql_query_int64(cat, st, total);
     if (err != 0)
         return err;
-    if (bind_state(st, state) != SQLITE_OK ||
-        sqlite3_bind_int64(st, 2, (sqlite3_int64)limit) != SQLITE_OK ||
-        sqlite3_bind_int64(st, 3, (sqlite3_int64)offset) != SQLITE_OK) {
-        err = pm__catalog_db_fail(cat);
-        sqlite3_finalize(st);
-        return err;
-    }
-    return each_row(cat, st, id_row, ids);
+    st = STMT(cat, ST_JOB_IDS);
+    if (bind_state(st, state) ||
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)limit) ||
+        sqlite3_bind_int64(st, 3, (sqlite3_int64)offset))
+        return pm__sql_bind_fail(cat, st);
+    return pm__sql_collect(cat, st, sizeof(int64_t), pm__sql_read_id, NULL,
+                           (void **)ids, n);
 }
 
 int pm_monitor_jobs(pm_catalog_t *cat, int state, size_t limit, size_t offset,
                     pm_job_t **out, size_t *n, int64_t *total)
 {
-    ids_t ids = {NULL, 0, 0};
+    int64_t *ids = NULL;
+    size_t count = 0, k = 0;
     pm_job_t *v = NULL;
-    size_t k = 0;
     int err;
 
     *out = NULL;
     *n = 0;
     *total = 0;
-    err = exec(cat, "BEGIN");
+    err = pm__sql_tx_begin_read(cat);
     if (err == 0)
-        err = job_ids(cat, state, limit, offset, &ids, total);
-    if (err == 0 && ids.n > 0 && (v = pm_calloc(ids.n, sizeof(*v))) == NULL)
+        err = job_ids(cat, state, limit, offset, &ids, &count, total);
+    if (err == 0 && count > 0 && (v = pm_calloc(count, sizeof(*v))) == NULL)
         err = PM_ENOMEM;
-    for (; err == 0 && k < ids.n; k++)
-        err = pm_job_get(cat, ids.v[k], &v[k]);
-    err = tx_end(cat, err);
-    pm_free(ids.v);
+    for (; err == 0 && k < count; k++)
+        err = pm_job_get(cat, ids[k], &v[k]);
+    err = pm__sql_tx_end(cat, err);
+    pm_free(ids);
     if (err != 0) {
         pm_job_list_free(v, k);
         return err;
     }
     *out = v;
-    *n = ids.n;
+    *n = count;
     return 0;
 }
 
-typedef struct events {
-    pm_event_t *v;
-    size_t n, cap;
-} events_t;
-
-static int event_row(sqlite3_stmt *st, void *arg)
+static void event_cleanup_v(void *item)
 {
-    events_t *l = arg;
-    pm_event_t *e;
-    int oom = 0;
+    pm_event_cleanup(item);
+}
 
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 16;
-        pm_event_t *grown = pm_realloc(l->v, cap * sizeof(*grown));
-        if (grown == NULL)
-            return PM_ENOMEM;
-        l->v = grown;
-        l->cap = cap;
-    }
-    e = &l->v[l->n++];
+static int read_rejection(sqlite3_stmt *st, void *item)
+{
+    pm_event_t *e = item;
+
     memset(e, 0, sizeof(*e));
     e->id = sqlite3_column_int64(st, 0);
     e->at = sqlite3_column_int64(st, 1);
-    e->actor = col_dup(st, 2, &oom);
-    e->kind = col_dup(st, 3, &oom);
-    e->detail = col_dup(st, 4, &oom);
-    return oom ? PM_ENOMEM : 0;
+    if (pm__sql_col_str(st, 2, &e->actor) || pm__sql_col_str(st, 3, &e->kind) ||
+        pm__sql_col_str(st, 4, &e->detail)) {
+        pm_event_cleanup(e);
+        return PM_ENOMEM;
+    }
+    return 0;
 }
 
 int pm_monitor_rejections(pm_catalog_t *cat, size_t limit, pm_event_t **out,
                           size_t *n)
 {
-    events_t l = {NULL, 0, 0};
-    sqlite3_stmt *st;
-    int err;
+    sqlite3_stmt *st = STMT(cat, ST_REJECTIONS);
 
     *out = NULL;
     *n = 0;
-    err = prepare(cat,
-                  "SELECT id, at, actor, kind, detail FROM events"
-                  " WHERE kind = 'batch.rejected' ORDER BY id DESC LIMIT ?1",
-                  &st);
-    if (err != 0)
-        return err;
-    if (sqlite3_bind_int64(st, 1, limit ? (sqlite3_int64)limit : -1) !=
-        SQLITE_OK) {
-        err = pm__catalog_db_fail(cat);
-        sqlite3_finalize(st);
-        return err;
-    }
-    err = each_row(cat, st, event_row, &l);
-    if (err != 0) {
-        pm_event_list_free(l.v, l.n);
-        return err;
-    }
-    *out = l.v;
-    *n = l.n;
-    return 0;
+    if (pm__sql_bind_limit(st, 1, limit))
+        return pm__sql_bind_fail(cat, st);
+    return pm__sql_collect(cat, st, sizeof(pm_event_t), read_rejection,
+                           event_cleanup_v, (void **)out, n);
 }
 
 const char *pm_rejection_reason(const char *detail)

@@ -65,10 +65,11 @@ _Static_assert(ST_COUNT <= PM__SQL_MAX, "raise PM__SQL_MAX");
 
 /* Every module's statements, by enum pm__sql_module. */
 static const pm__sql_table_t *const registry[PM__SQL_NMODULES] = {
-    [PM__SQL_CORE] = &pm__sql_core,     [PM__SQL_RECORDS] = &pm__sql_records,
-    [PM__SQL_JOBS] = &pm__sql_jobs,     [PM__SQL_QUEUE] = &pm__sql_queue,
-    [PM__SQL_STATUS] = &pm__sql_status, [PM__SQL_FEES] = &pm__sql_fees,
-    [PM__SQL_LEDGER] = &pm__sql_ledger,
+    [PM__SQL_CORE] = &pm__sql_core,       [PM__SQL_RECORDS] = &pm__sql_records,
+    [PM__SQL_JOBS] = &pm__sql_jobs,       [PM__SQL_QUEUE] = &pm__sql_queue,
+    [PM__SQL_STATUS] = &pm__sql_status,   [PM__SQL_FEES] = &pm__sql_fees,
+    [PM__SQL_LEDGER] = &pm__sql_ledger,   [PM__SQL_REVIEW] = &pm__sql_review,
+    [PM__SQL_MONITOR] = &pm__sql_monitor,
 };
 
 /* ---- errors: the detail lives on the handle ---- */

@@ -14,6 +14,8 @@
  *   sqlite_fees.c     the billing time zone, fee codes and prices
  *   sqlite_ledger.c   months, lines, close, adjustments, credits
  *   identity.c        installation id, job uids, quick_check
+ *   review.c          review flags, replaced pages (migration 5)
+ *   monitor.c         the web interface's reads, access tokens
  *
  * Each file keeps the SQL it runs beside the code that runs it: a table
  * of named statements (pm__sql_t), registered here by module, prepared
@@ -59,6 +61,8 @@ enum pm__sql_module {
     PM__SQL_STATUS,
     PM__SQL_FEES,
     PM__SQL_LEDGER,
+    PM__SQL_REVIEW,
+    PM__SQL_MONITOR,
     PM__SQL_NMODULES
 };
 
@@ -66,7 +70,8 @@ enum pm__sql_module {
 #define PM__SQL_MAX 32
 
 extern const pm__sql_table_t pm__sql_core, pm__sql_records, pm__sql_jobs,
-    pm__sql_queue, pm__sql_status, pm__sql_fees, pm__sql_ledger;
+    pm__sql_queue, pm__sql_status, pm__sql_fees, pm__sql_ledger, pm__sql_review,
+    pm__sql_monitor;
 
 struct pm_catalog {
     sqlite3 *db;
