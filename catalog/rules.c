@@ -8,6 +8,7 @@
 #include "catalog/rules.h"
 
 #include <assert.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "pipeline/pm.h"
@@ -114,8 +115,9 @@ int pm_rules_first_open_month(const char *from, pm_month_closed_fn closed,
     char m[PM_MONTH_SIZE];
     int is_closed = 1, err = 0;
 
-    assert(pm_month_valid(from) == 0);
-    memcpy(m, from, PM_MONTH_SIZE);
+    /* `from` may be "" (a time the billing zone cannot place); it is
+     * looked up as it is, as it always was. */
+    snprintf(m, sizeof(m), "%s", from);
     for (int i = 0; err == 0 && i < PM_RULES_MONTHS_AHEAD; i++) {
         err = closed(arg, m, &is_closed);
         if (err == 0 && !is_closed) {

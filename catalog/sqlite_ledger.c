@@ -531,7 +531,8 @@ static int close_blockers(pm_catalog_t *cat, int64_t end, int64_t **ids,
 static int close_refused(pm_catalog_t *cat, pm_close_verdict_t why,
                          const pm_close_facts_t *f, size_t line)
 {
-    const pm_billing_line_t *l = &f->lines[line];
+    /* The line is the rules' answer only for an unpriced one. */
+    const pm_billing_line_t *l = f->lines != NULL ? &f->lines[line] : NULL;
 
     switch (why) {
     case PM_CLOSE_FUTURE:
@@ -547,6 +548,7 @@ static int close_refused(pm_catalog_t *cat, pm_close_verdict_t why,
             "assembling or held) created before it ended",
             f->month, f->unfinished, f->unfinished == 1 ? "" : "s");
     case PM_CLOSE_UNPRICED:
+        assert(l != NULL);
         return pm__catalog_msg(
             cat, PM_EINVAL,
             "%s: job %lld of work order %s has no price (fee "

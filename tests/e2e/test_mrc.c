@@ -85,7 +85,9 @@ static int pdf_images(const char *pdf, image_t *img, int n)
         char *fs;
 
         if (!json_is_object(d) ||
-            !json_equal(json_object_get(d, "/Subtype"), json_string("/Image")))
+            !json_is_string(json_object_get(d, "/Subtype")) ||
+            strcmp(json_string_value(json_object_get(d, "/Subtype")),
+                   "/Image") != 0)
             continue;
         if (found < n) {
             image_t *m = &img[found];

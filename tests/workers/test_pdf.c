@@ -88,6 +88,7 @@ static void lexer_tells_text_and_invisible_text(void **state)
 
 static void lexer_survives_garbage(void **state)
 {
+    static const char alphabet[] = "()<>[]/%\\ \n0123.-qQcmDoTjBIDE";
     unsigned char buf[4096];
     pm_pdf_scan_t s;
     unsigned seed = 7;
@@ -97,8 +98,7 @@ static void lexer_survives_garbage(void **state)
         for (size_t i = 0; i < sizeof(buf); i++) {
             seed = seed * 1103515245u + 12345u;
             buf[i] =
-                (unsigned char)"()<>[]/%\\ \n0123.-qQcmDoTjBIDE"[seed >> 16 &
-                                                                 31];
+                (unsigned char)alphabet[(seed >> 16) % (sizeof(alphabet) - 1)];
         }
         pm__pdf_scan(buf, (size_t)(round * 20), &s);
     }
