@@ -496,13 +496,15 @@ static int batch_ini_entry(void *user, const char *section, const char *key,
 {
     ini_src_t *src = user;
     pm_batch_t *b = src->c->b;
+    char buf[PM_ESCAPED_MAX];
 
     if (ini_repeated(src, key))
         return 1;
+    /* The parser cuts a long section name, maybe inside a character. */
     if (*section != '\0' && strcmp(section, "batch") != 0)
         problem(src->c, hint_ini,
                 "%s:%d: [%s] %s: unknown section (expected none or [batch])",
-                PM_BATCH_INI, src->line, section, key);
+                PM_BATCH_INI, src->line, shown(section, buf), key);
     else if (strcmp(key, "work_order") == 0)
         ini_string(src, key, v, &b->work_order, work_order_chars(v, strlen(v)),
                    "a work order number (letters, digits and '-')");

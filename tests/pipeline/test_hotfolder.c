@@ -603,6 +603,29 @@ static void folder_without_images_is_an_error(void **state)
     world_close(&w);
 }
 
+/* A section name longer than the parser keeps is cut in the middle of
+ * a character; the error naming it must still be valid UTF-8 (it goes
+ * into JSON). Found by fuzz_batch. */
+static void long_section_name_error_is_utf8(void **state)
+{
+    static const char *const pages[] = {"1.tif", NULL};
+    world_t w;
+    pm_batch_t *b;
+
+    (void)state;
+    world_open(&w, "");
+    make_batch(&w, "WO-2026-0501", pages);
+    write_text(at("%s/WO-2026-0501/batch.ini", w.hot),
+               "[section_name_of_exactly_forty_eight_bytes_xxxxxx\xcf\xa4h]\n"
+               "x = 1\n");
+    b = scan(&w, 0, 1);
+    assert_non_null(b->error);
+    expect_line(b->error, "batch.ini:2: [section_name_of_exactly");
+    assert_true(pm_utf8_valid(b->error));
+    pm_batch_free_list(b);
+    world_close(&w);
+}
+
 static void non_utf8_file_name_is_an_error(void **state)
 {
     static const char *const pages[] = {"p1.tif", "p\xff\xfe.tif", NULL};
@@ -1361,6 +1384,7 @@ int main(void)
         cmocka_unit_test(unreadable_marker_is_an_error),
         cmocka_unit_test(pages_are_in_natural_order),
         cmocka_unit_test(folder_without_images_is_an_error),
+        cmocka_unit_test(long_section_name_error_is_utf8),
         cmocka_unit_test(non_utf8_file_name_is_an_error),
         cmocka_unit_test(batch_names_give_the_work_order),
         cmocka_unit_test(a_batch_is_not_returned_twice),
