@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #include "catalog/billing_int.h"
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 
 /* ---- money ---- */
 
@@ -297,73 +297,17 @@ void pm_date_format(int64_t t, char out[PM_DATE_SIZE])
         ymd_string(out, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
 }
 
-/* ---- the string buffer (billing_int.h) ---- */
+/* ---- CSV fields (billing_int.h) ---- */
 
-static int buf_reserve(pm__buf_t *b, size_t n)
-{
-    size_t need = b->len + n + 1, cap;
-    char *p;
-
-    if (b->oom)
-        return 0;
-    if (need <= b->cap)
-        return 1;
-    for (cap = b->cap ? b->cap : 256; cap < need; cap *= 2)
-        ;
-    p = pm_realloc(b->s, cap);
-    if (p == NULL) {
-        b->oom = 1;
-        return 0;
-    }
-    b->s = p;
-    b->cap = cap;
-    return 1;
-}
-
-void pm__buf_printf(pm__buf_t *b, const char *fmt, ...)
-{
-    va_list ap;
-    int n;
-
-    va_start(ap, fmt);
-    n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0) {
-        b->oom = 1;
-        return;
-    }
-    if (!buf_reserve(b, (size_t)n))
-        return;
-    va_start(ap, fmt);
-    vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-}
-
-void pm__buf_add(pm__buf_t *b, const void *data, size_t n)
-{
-    if (!buf_reserve(b, n))
-        return;
-    if (n > 0)
-        memcpy(b->s + b->len, data, n);
-    b->len += n;
-    b->s[b->len] = '\0';
-}
-
-void pm__buf_puts(pm__buf_t *b, const char *s)
-{
-    pm__buf_add(b, s, s == NULL ? 0 : strlen(s));
-}
-
-void pm__buf_csv(pm__buf_t *b, const char *s)
+void pm__buf_csv(pm_buf_t *b, const char *s)
 {
     const char *p;
 
     if (s == NULL || strpbrk(s, ",\"\r\n") == NULL) {
-        pm__buf_puts(b, s);
+        pm_buf_puts(b, s);
         return;
     }
-    if (!buf_reserve(b, 2 * strlen(s) + 2))
+    if (!pm_buf_reserve(b, 2 * strlen(s) + 2))
         return;
     b->s[b->len++] = '"';
     for (p = s; *p != '\0'; p++) {
@@ -375,35 +319,12 @@ void pm__buf_csv(pm__buf_t *b, const char *s)
     b->s[b->len] = '\0';
 }
 
-void pm__buf_csv_row(pm__buf_t *b, const char *const *f, size_t n)
+void pm__buf_csv_row(pm_buf_t *b, const char *const *f, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         if (i > 0)
-            pm__buf_puts(b, ",");
+            pm_buf_puts(b, ",");
         pm__buf_csv(b, f[i]);
     }
-    pm__buf_puts(b, "\r\n");
-}
-
-int pm__buf_take(pm__buf_t *b, char **out, size_t *len)
-{
-    *out = NULL;
-    *len = 0;
-    if (!b->oom)
-        buf_reserve(b, 0); /* an empty report is still a string */
-    if (b->oom) {
-        pm__buf_cleanup(b);
-        return PM_ENOMEM;
-    }
-    *out = b->s;
-    *len = b->len;
-    b->s[b->len] = '\0';
-    memset(b, 0, sizeof(*b));
-    return PM_OK;
-}
-
-void pm__buf_cleanup(pm__buf_t *b)
-{
-    pm_free(b->s);
-    memset(b, 0, sizeof(*b));
+    pm_buf_puts(b, "\r\n");
 }

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "catalog/catalog.h"
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 
 static int is_alnum(char c)
 {

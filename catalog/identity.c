@@ -12,7 +12,7 @@
 #include "catalog/billing_int.h"
 #include "catalog/catalog.h"
 #include "catalog/sqlite_int.h"
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 
 /* Prepares `sql` with `arg` bound to ?1 (when not 0) and steps it once:
  * 1 and *out set on a row, 0 and *out NULL on none. */
@@ -106,7 +106,7 @@ int pm_catalog_quick_check(pm_catalog_t *cat, int *ok, char **report)
 {
     sqlite3 *db = pm__catalog_db(cat);
     sqlite3_stmt *st = NULL;
-    pm__buf_t b = {0};
+    pm_buf_t b = {0};
     const char *line;
     int rc, clean = 1;
 
@@ -117,7 +117,7 @@ int pm_catalog_quick_check(pm_catalog_t *cat, int *ok, char **report)
         line = (const char *)sqlite3_column_text(st, 0);
         if (line == NULL || strcmp(line, "ok") != 0)
             clean = 0;
-        pm__buf_printf(&b, "%s%s", b.len ? "\n" : "", line ? line : "?");
+        pm_buf_printf(&b, "%s%s", b.len ? "\n" : "", line ? line : "?");
         rc = SQLITE_OK;
     }
     /* SQLITE_DONE after rows; a damaged file fails the prepare or a step
@@ -128,15 +128,15 @@ int pm_catalog_quick_check(pm_catalog_t *cat, int *ok, char **report)
         if (code != SQLITE_CORRUPT && code != SQLITE_NOTADB) {
             rc = pm__catalog_db_fail(cat);
             sqlite3_finalize(st);
-            pm__buf_cleanup(&b);
+            pm_buf_cleanup(&b);
             return rc;
         }
         clean = 0;
-        pm__buf_printf(&b, "%s%s", b.len ? "\n" : "", sqlite3_errmsg(db));
+        pm_buf_printf(&b, "%s%s", b.len ? "\n" : "", sqlite3_errmsg(db));
     }
     sqlite3_finalize(st);
     if (b.oom) {
-        pm__buf_cleanup(&b);
+        pm_buf_cleanup(&b);
         return pm__catalog_set_msg(cat, PM_ENOMEM, "out of memory");
     }
     *ok = clean;

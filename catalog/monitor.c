@@ -14,7 +14,7 @@
 #include <sqlite3.h>
 
 #include "catalog/sqlite_int.h"
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 
 const double pm_stage_bucket_ms[PM_STAGE_BUCKETS] = {
     5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000};

@@ -18,7 +18,7 @@
 
 #include "catalog/catalog.h"
 #include "catalog/sqlite_int.h"
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 
 /*
  * Migration 5: review flags and replaced pages. `review` is why a person

@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 
 /* ---- names ---- */
 

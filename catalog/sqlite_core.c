@@ -31,7 +31,7 @@
 #include "catalog/catalog.h"
 #include "catalog/catalog_int.h"
 #include "catalog/sqlite_int.h"
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 
 /* ---- statements: the SQL this file runs, prepared at open ---- */
 
@@ -556,14 +556,14 @@ int pm_catalog_schema_version(pm_catalog_t *cat, int *version)
 }
 
 /* Appends PRAGMA foreign_key_check's findings; *clean = 0 if any. */
-static int check_foreign_keys(pm_catalog_t *cat, pm__buf_t *b, int *clean)
+static int check_foreign_keys(pm_catalog_t *cat, pm_buf_t *b, int *clean)
 {
     sqlite3_stmt *st = STMT(cat, ST_FK_CHECK);
     int rc, err = 0;
 
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         *clean = 0;
-        pm__buf_printf(
+        pm_buf_printf(
             b, "%sforeign key: %s row %lld refers to a missing %s row",
             b->len ? "\n" : "", pm__sql_col_or(st, 0),
             (long long)sqlite3_column_int64(st, 1), pm__sql_col_or(st, 2));
@@ -577,7 +577,7 @@ static int check_foreign_keys(pm_catalog_t *cat, pm__buf_t *b, int *clean)
 int pm_catalog_check(pm_catalog_t *cat, int *ok, char **report)
 {
     sqlite3_stmt *st = STMT(cat, ST_INTEGRITY);
-    pm__buf_t b = {0};
+    pm_buf_t b = {0};
     const char *line;
     int rc, clean = 1, err = 0;
 
@@ -587,7 +587,7 @@ int pm_catalog_check(pm_catalog_t *cat, int *ok, char **report)
         line = (const char *)sqlite3_column_text(st, 0);
         if (line == NULL || strcmp(line, "ok") != 0)
             clean = 0;
-        pm__buf_printf(&b, "%s%s", b.len ? "\n" : "", line ? line : "?");
+        pm_buf_printf(&b, "%s%s", b.len ? "\n" : "", line ? line : "?");
     }
     if (rc != SQLITE_DONE)
         err = pm__sql_fail(cat);
@@ -619,7 +619,7 @@ static sqlite3_stmt *stmt_named(pm_catalog_t *cat, const char *name)
 int pm__catalog_plan(pm_catalog_t *cat, const char *name, char **plan)
 {
     sqlite3_stmt *named = stmt_named(cat, name), *st = NULL;
-    pm__buf_t b = {0};
+    pm_buf_t b = {0};
     char *sql;
     int rc, err = 0;
 
@@ -634,7 +634,7 @@ int pm__catalog_plan(pm_catalog_t *cat, const char *name, char **plan)
         goto out;
     }
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        pm__buf_printf(&b, "%s\n", pm__sql_col_or(st, 3));
+        pm_buf_printf(&b, "%s\n", pm__sql_col_or(st, 3));
     if (rc != SQLITE_DONE)
         err = pm__sql_fail(cat);
     else if (b.oom)

@@ -13,7 +13,7 @@
 #include "catalog/billing.h"
 #include "catalog/catalog.h"
 #include "catalog/sqlite_int.h"
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 
 /* ---- statements: the SQL this file runs, prepared at open ---- */
 

@@ -16,7 +16,7 @@
 #include "catalog/billing_int.h"
 #include "catalog/catalog.h"
 #include "catalog/sqlite_int.h"
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 
 /* How many failed pages a failed job's error names before "and N more". */
 #define MAX_FAILED_PAGES_NAMED 20
@@ -540,7 +540,7 @@ static const char *base_name(const char *path)
 static int failed_pages_text(pm_catalog_t *cat, int64_t job, char **text)
 {
     sqlite3_stmt *st = STMT(cat, ST_TASKS_FAILED);
-    pm__buf_t b = {0};
+    pm_buf_t b = {0};
     const char *err_text;
     int rc, count = 0, err = 0;
 
@@ -552,7 +552,7 @@ static int failed_pages_text(pm_catalog_t *cat, int64_t job, char **text)
             continue;
         err_text = (const char *)sqlite3_column_text(st, 3);
         /* frames are 0-based in the catalog, 1-based for people */
-        pm__buf_printf(&b, "%spage %d (%s frame %d): %s", b.len ? "; " : "",
+        pm_buf_printf(&b, "%spage %d (%s frame %d): %s", b.len ? "; " : "",
                        sqlite3_column_int(st, 0),
                        base_name((const char *)sqlite3_column_text(st, 1)),
                        sqlite3_column_int(st, 2) + 1,
@@ -562,7 +562,7 @@ static int failed_pages_text(pm_catalog_t *cat, int64_t job, char **text)
         err = pm__sql_fail(cat);
     pm__sql_stmt_done(st);
     if (err == 0 && count > MAX_FAILED_PAGES_NAMED)
-        pm__buf_printf(&b, "; and %d more failed pages",
+        pm_buf_printf(&b, "; and %d more failed pages",
                        count - MAX_FAILED_PAGES_NAMED);
     if (err == 0 && b.oom)
         err = pm__catalog_nomem(cat);

@@ -16,7 +16,7 @@
 #include "catalog/catalog.h"
 #include "catalog/rules.h"
 #include "catalog/sqlite_int.h"
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 
 /* ---- statements: the SQL this file runs, prepared at open ---- */
 

@@ -13,7 +13,7 @@
 #include "catalog/catalog.h"
 #include "catalog/catalog_int.h"
 #include "catalog/sqlite_int.h"
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 
 #define BUSY_TIMEOUT_MS 5000
 

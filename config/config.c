@@ -21,7 +21,8 @@
 
 #include <ini.h>
 
-#include "pipeline/pm.h"
+#include "pipeline/base/buf.h"
+#include "pipeline/base/pm.h"
 
 #define PROFILE_PREFIX   "profile "
 #define HOTFOLDER_PREFIX "hotfolder "
@@ -31,8 +32,7 @@ typedef struct parse_state {
     FILE *f;
     const char *path;
     int line;
-    char *errors;
-    size_t errlen;
+    pm_buf_t errors; /* one line per problem */
     int nerrors;
     int oom;
     int read_errno; /* the file could not be read (EISDIR, EIO...) */
@@ -202,26 +202,11 @@ static void add_error(parse_state_t *st, const char *section, const char *key,
 static void add_error_v(parse_state_t *st, const char *section, const char *key,
                         const char *fmt, va_list ap)
 {
-    char msg[512];
-    char line[1024];
-    int n;
-    char *grown;
-
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    n = snprintf(line, sizeof(line), "%s:%d: [%s] %s: %s\n", st->path, st->line,
-                 section, key, msg);
-    if (n < 0)
-        return;
-    if ((size_t)n >= sizeof(line))
-        n = (int)sizeof(line) - 1;
-    grown = pm_realloc(st->errors, st->errlen + (size_t)n + 1);
-    if (grown == NULL) {
-        st->oom = 1;
-        return;
-    }
-    memcpy(grown + st->errlen, line, (size_t)n + 1);
-    st->errors = grown;
-    st->errlen += (size_t)n;
+    pm_buf_printf(&st->errors, "%s:%d: [%s] %s: ", st->path, st->line, section,
+                  key);
+    pm_buf_vprintf(&st->errors, fmt, ap);
+    pm_buf_puts(&st->errors, "\n");
+    st->oom |= st->errors.oom;
     st->nerrors++;
 }
 
@@ -995,7 +980,7 @@ int pm_config_load(const char *path, pm_config_t **out, char **errors)
     rc = ini_parse_stream(counting_reader, &st, on_entry, &st);
     fclose(st.f);
     if (st.read_errno != 0) {
-        pm_free(st.errors);
+        pm_buf_cleanup(&st.errors);
         pm_config_free(st.cfg);
         *errors =
             pm_asprintf("%s: cannot read: %s\n", path, strerror(st.read_errno));
@@ -1015,12 +1000,13 @@ int pm_config_load(const char *path, pm_config_t **out, char **errors)
         check_http(&st);
     pm_free(st.mrc_line);
     if (st.oom) {
-        pm_free(st.errors);
+        pm_buf_cleanup(&st.errors);
         pm_config_free(st.cfg);
         return PM_ENOMEM;
     }
     if (st.nerrors > 0) {
-        *errors = st.errors;
+        if (pm_buf_take(&st.errors, errors, NULL) != 0)
+            *errors = NULL;
         pm_config_free(st.cfg);
         return PM_ECONFIG;
     }

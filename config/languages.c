@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "config/config.h"
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 
 const char *pm_config_tessdata_dir(const pm_config_t *cfg)
 {

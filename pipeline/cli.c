@@ -36,7 +36,7 @@
 #include "catalog/monitor.h"
 #include "config/config.h"
 #include "pipeline/cli_int.h"
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 
 #define LABEL_WIDTH 14 /* "duplicate of:" and a space */
 

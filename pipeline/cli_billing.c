@@ -21,7 +21,7 @@
 #include "catalog/billing_int.h"
 #include "catalog/render/render.h"
 #include "pipeline/cli_int.h"
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 
 static int bad_input(const cli_t *c, const char *fmt, const char *what)
 {

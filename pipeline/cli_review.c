@@ -19,7 +19,7 @@
 
 #include "pipeline/cli_int.h"
 #include "pipeline/counter.h"
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 #include "workers/engine.h"
 
 /* ---- job list --review ---- */

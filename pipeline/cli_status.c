@@ -13,7 +13,7 @@
 
 #include "catalog/monitor.h"
 #include "pipeline/cli_int.h"
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 #include "pipeline/waiting.h"
 
 static json_t *waiting_json(const void *p)

@@ -12,7 +12,7 @@
 
 #include "catalog/monitor.h"
 #include "pipeline/cli_int.h"
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 
 #define TOKEN_PREFIX "pmt_"
 

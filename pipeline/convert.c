@@ -23,9 +23,9 @@
 #include <uv.h>
 
 #include "config/config.h"
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 #include "pipeline/pool.h"
-#include "pipeline/proto.h"
+#include "pipeline/base/proto.h"
 #include "pipeline/report.h"
 #include "workers/engine.h"
 

@@ -23,7 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 
 #define LINE_MAX_BYTES (64 * 1024) /* longer: the child is broken */
 

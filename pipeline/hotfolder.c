@@ -32,7 +32,8 @@
 
 #include <ini.h>
 
-#include "pipeline/pm.h"
+#include "pipeline/base/buf.h"
+#include "pipeline/base/pm.h"
 
 #define BATCH_INI_MAX (64 * 1024) /* batch.ini is a few lines */
 #define EXPECTED_MAX  1000000L
@@ -60,51 +61,6 @@ struct pm_hotfolder {
     size_t ntracked;
     pthread_mutex_t lock; /* serialises every public call */
 };
-
-/* ---- a growable string ---- */
-
-typedef struct strbuf {
-    char *s;
-    size_t len, cap;
-    int oom;
-} strbuf_t;
-
-static void sb_vprintf(strbuf_t *sb, const char *fmt, va_list ap)
-{
-    va_list ap2;
-    int n;
-
-    va_copy(ap2, ap);
-    n = vsnprintf(NULL, 0, fmt, ap2);
-    va_end(ap2);
-    if (n < 0 || sb->oom)
-        return;
-    if (sb->len + (size_t)n + 1 > sb->cap) {
-        size_t cap = (sb->len + (size_t)n + 1) * 2;
-        char *grown = pm_realloc(sb->s, cap);
-
-        if (grown == NULL) {
-            sb->oom = 1;
-            return;
-        }
-        sb->s = grown;
-        sb->cap = cap;
-    }
-    vsnprintf(sb->s + sb->len, (size_t)n + 1, fmt, ap);
-    sb->len += (size_t)n;
-}
-
-static void sb_printf(strbuf_t *sb, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void sb_printf(strbuf_t *sb, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    sb_vprintf(sb, fmt, ap);
-    va_end(ap);
-}
 
 /* ---- names ---- */
 
@@ -287,7 +243,7 @@ static int snapshot(const char *path, int is_file, char **sig, int *empty)
     char **lines = NULL;
     size_t n = 0, visible = 0;
     struct stat st;
-    strbuf_t sb = {0};
+    pm_buf_t sb = {0};
     int err;
 
     *sig = NULL;
@@ -302,19 +258,18 @@ static int snapshot(const char *path, int is_file, char **sig, int *empty)
     if (err == PM_ENOENT)
         return err; /* gone since the scan saw it */
     if (err != 0 && err != PM_ENOMEM)
-        sb_printf(&sb, "unreadable: %d", err);
+        pm_buf_printf(&sb, "unreadable: %d", err);
     if (n > 0)
         qsort(lines, n, sizeof(*lines), cmp_str);
     for (size_t i = 0; i < n; i++)
-        sb_printf(&sb, "%s", lines[i]);
+        pm_buf_printf(&sb, "%s", lines[i]);
     free_strv(lines, n);
-    if (err == PM_ENOMEM || sb.oom) {
-        pm_free(sb.s);
+    if (err == PM_ENOMEM) {
+        pm_buf_cleanup(&sb);
         return PM_ENOMEM;
     }
     *empty = visible == 0 && err == 0;
-    *sig = sb.s != NULL ? sb.s : pm_strdup("");
-    return *sig == NULL ? PM_ENOMEM : 0;
+    return pm_buf_take(&sb, sig, NULL);
 }
 
 /* ---- building a batch ---- */
@@ -322,7 +277,7 @@ static int snapshot(const char *path, int is_file, char **sig, int *empty)
 typedef struct build {
     pm_hotfolder_t *hf;
     pm_batch_t *b;
-    strbuf_t err;     /* one line per problem */
+    pm_buf_t err;     /* one line per problem */
     const char *hint; /* what to do about the first problem */
     int oom;
     int gone; /* the batch vanished while being looked at */
@@ -338,9 +293,9 @@ static void problem(build_t *c, const char *hint, const char *fmt, ...)
     if (c->hint == NULL)
         c->hint = hint;
     va_start(ap, fmt);
-    sb_vprintf(&c->err, fmt, ap);
+    pm_buf_vprintf(&c->err, fmt, ap);
     va_end(ap);
-    sb_printf(&c->err, "\n");
+    pm_buf_printf(&c->err, "\n");
 }
 
 static const char hint_name[] =
@@ -801,7 +756,7 @@ static int batch_build(pm_hotfolder_t *hf, const char *name, const char *path,
     }
     name_checks(&c);
     err = build_finish(&c);
-    pm_free(c.err.s);
+    pm_buf_cleanup(&c.err);
     if (err != 0 || c.gone) {
         pm_batch_free(c.b);
         return err;
@@ -1420,12 +1375,12 @@ int pm_hotfolder_take(pm_hotfolder_t *hf, pm_batch_t *b, const char *spool_dir,
 /* ---- reject ---- */
 
 /* Writes `text` with every line indented by two spaces. */
-static void sb_indented(strbuf_t *sb, const char *text)
+static void sb_indented(pm_buf_t *sb, const char *text)
 {
     while (*text) {
         size_t n = strcspn(text, "\n");
 
-        sb_printf(sb, "  %.*s\n", (int)n, text);
+        pm_buf_printf(sb, "  %.*s\n", (int)n, text);
         text += n + (text[n] == '\n');
     }
 }
@@ -1434,24 +1389,20 @@ static void sb_indented(strbuf_t *sb, const char *text)
 static char *error_text(const pm_hotfolder_t *hf, const pm_batch_t *b,
                         const char *why, const char *what_to_do)
 {
-    strbuf_t sb = {0};
-    char now[32], buf[PM_ESCAPED_MAX];
+    pm_buf_t sb = {0};
+    char now[32], buf[PM_ESCAPED_MAX], *text;
 
     pm_utc_iso8601(now);
-    sb_printf(&sb, "pagemill could not accept this batch.\n\n");
-    sb_printf(&sb, "Batch:      %s\n", shown(b->name, buf));
+    pm_buf_printf(&sb, "pagemill could not accept this batch.\n\n");
+    pm_buf_printf(&sb, "Batch:      %s\n", shown(b->name, buf));
     if (b->work_order != NULL)
-        sb_printf(&sb, "Work order: %s\n", b->work_order);
-    sb_printf(&sb, "Hot folder: %s (%s)\n", hf->cfg.name, hf->cfg.path);
-    sb_printf(&sb, "Rejected:   %s\n\nWhy:\n", now);
+        pm_buf_printf(&sb, "Work order: %s\n", b->work_order);
+    pm_buf_printf(&sb, "Hot folder: %s (%s)\n", hf->cfg.name, hf->cfg.path);
+    pm_buf_printf(&sb, "Rejected:   %s\n\nWhy:\n", now);
     sb_indented(&sb, why);
-    sb_printf(&sb, "\nWhat to do:\n");
+    pm_buf_printf(&sb, "\nWhat to do:\n");
     sb_indented(&sb, what_to_do);
-    if (sb.oom) {
-        pm_free(sb.s);
-        return NULL;
-    }
-    return sb.s;
+    return pm_buf_take(&sb, &text, NULL) == 0 ? text : NULL;
 }
 
 /* Writes ERROR.txt into `dir`, or ERROR-2.txt... if the batch had one;

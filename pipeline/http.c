@@ -27,7 +27,7 @@
 #include <unistd.h>
 
 #include "pipeline/http_int.h"
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 #include "pipeline/serve_int.h"
 
 /* Most connections served at once (each has a thread). */

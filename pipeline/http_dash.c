@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "pipeline/http_int.h"
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 
 /* Largest script file served. */
 #define JS_MAX (4 << 20)

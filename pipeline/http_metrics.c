@@ -7,100 +7,65 @@
  * Label values are fixed words (states, stages, reasons), never input.
  */
 #include <microhttpd.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
+#include "pipeline/base/buf.h"
+#include "pipeline/base/pm.h"
 #include "pipeline/http_int.h"
-#include "pipeline/pm.h"
 
-/* A growing text; `oom` sticks. */
-typedef struct text {
-    char *s;
-    size_t len, cap;
-    int oom;
-} text_t;
-
-static void put(text_t *t, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void put(text_t *t, const char *fmt, ...)
-{
-    va_list ap;
-    int n;
-
-    if (t->oom)
-        return;
-    for (;;) {
-        size_t room = t->cap - t->len;
-        va_start(ap, fmt);
-        n = vsnprintf(t->s ? t->s + t->len : NULL, room, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            t->oom = 1;
-            return;
-        }
-        if ((size_t)n < room) {
-            t->len += (size_t)n;
-            return;
-        }
-        size_t cap = (t->cap ? t->cap : 4096) * 2 + (size_t)n;
-        char *grown = pm_realloc(t->s, cap);
-        if (grown == NULL) {
-            t->oom = 1;
-            return;
-        }
-        t->s = grown;
-        t->cap = cap;
-    }
-}
-
-static void family(text_t *t, const char *name, const char *type,
+static void family(pm_buf_t *t, const char *name, const char *type,
                    const char *help)
 {
-    put(t, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+    pm_buf_printf(t, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-static void pages(text_t *t, const pm_monitor_t *m)
+/* A family with one unlabelled sample. */
+static void single(pm_buf_t *t, const char *name, const char *type,
+                   const char *help, long long value)
+{
+    family(t, name, type, help);
+    pm_buf_printf(t, "%s %lld\n", name, value);
+}
+
+static void pages(pm_buf_t *t, const pm_monitor_t *m)
 {
     family(t, "pagemill_pages_total", "counter",
            "Pages finished, by outcome (done, failed).");
-    put(t, "pagemill_pages_total{outcome=\"done\"} %lld\n",
-        (long long)m->pages[PM_TASK_DONE]);
-    put(t, "pagemill_pages_total{outcome=\"failed\"} %lld\n",
-        (long long)m->pages[PM_TASK_FAILED]);
-    family(t, "pagemill_blank_pages_total", "counter",
-           "Done pages found blank.");
-    put(t, "pagemill_blank_pages_total %lld\n", (long long)m->blank_pages);
-    family(t, "pagemill_low_confidence_pages", "gauge",
-           "Done, non-blank pages read with OCR confidence below 50.");
-    put(t, "pagemill_low_confidence_pages %lld\n",
-        (long long)m->low_confidence);
-    family(t, "pagemill_billable_pages", "gauge",
-           "Billable pages of done jobs (cancelling a job removes its).");
-    put(t, "pagemill_billable_pages %lld\n", (long long)m->billable_pages);
+    pm_buf_printf(t, "pagemill_pages_total{outcome=\"done\"} %lld\n",
+                  (long long)m->pages[PM_TASK_DONE]);
+    pm_buf_printf(t, "pagemill_pages_total{outcome=\"failed\"} %lld\n",
+                  (long long)m->pages[PM_TASK_FAILED]);
+    single(t, "pagemill_blank_pages_total", "counter",
+           "Done pages found blank.", (long long)m->blank_pages);
+    single(t, "pagemill_low_confidence_pages", "gauge",
+           "Done, non-blank pages read with OCR confidence below 50.",
+           (long long)m->low_confidence);
+    single(t, "pagemill_billable_pages", "gauge",
+           "Billable pages of done jobs (cancelling a job removes its).",
+           (long long)m->billable_pages);
 }
 
-static void queue(text_t *t, const pm_monitor_t *m, int64_t now)
+static void queue(pm_buf_t *t, const pm_monitor_t *m, int64_t now)
 {
     family(t, "pagemill_queue_pages", "gauge",
            "Pages waiting for a worker (queued) and on one (running).");
-    put(t, "pagemill_queue_pages{state=\"queued\"} %lld\n",
-        (long long)m->pages[PM_TASK_QUEUED]);
-    put(t, "pagemill_queue_pages{state=\"running\"} %lld\n",
-        (long long)m->pages[PM_TASK_RUNNING]);
-    family(t, "pagemill_queue_oldest_age_seconds", "gauge",
-           "Age of the oldest job with a queued page; 0 when none.");
-    put(t, "pagemill_queue_oldest_age_seconds %lld\n",
-        m->queue_oldest_at ? (long long)(now - m->queue_oldest_at) : 0LL);
+    pm_buf_printf(t, "pagemill_queue_pages{state=\"queued\"} %lld\n",
+                  (long long)m->pages[PM_TASK_QUEUED]);
+    pm_buf_printf(t, "pagemill_queue_pages{state=\"running\"} %lld\n",
+                  (long long)m->pages[PM_TASK_RUNNING]);
+    single(t, "pagemill_queue_oldest_age_seconds", "gauge",
+           "Age of the oldest job with a queued page; 0 when none.",
+           m->queue_oldest_at ? (long long)(now - m->queue_oldest_at) : 0LL);
     family(t, "pagemill_jobs", "gauge", "Jobs by state.");
     for (int s = PM_JOB_RECEIVED; s <= PM_JOB_CANCELLED; s++)
-        put(t, "pagemill_jobs{state=\"%s\"} %lld\n",
-            pm_job_state_name((pm_job_state_t)s), (long long)m->jobs[s]);
+        pm_buf_printf(t, "pagemill_jobs{state=\"%s\"} %lld\n",
+                      pm_job_state_name((pm_job_state_t)s),
+                      (long long)m->jobs[s]);
 }
 
-static void stages(text_t *t, const pm_monitor_t *m)
+static void stages(pm_buf_t *t, const pm_monitor_t *m)
 {
     family(t, "pagemill_stage_duration_seconds", "histogram",
            "Time each stage took on each done page.");
@@ -108,18 +73,21 @@ static void stages(text_t *t, const pm_monitor_t *m)
         const pm_stage_hist_t *h = &m->stages[s];
 
         for (int b = 0; b < PM_STAGE_BUCKETS; b++)
-            put(t,
-                "pagemill_stage_duration_seconds_bucket{stage=\"%s\","
-                "le=\"%g\"} %lld\n",
-                pm_stage_names[s], pm_stage_bucket_ms[b] / 1000.0,
-                (long long)h->le[b]);
-        put(t,
+            pm_buf_printf(t,
+                          "pagemill_stage_duration_seconds_bucket{stage=\"%s\","
+                          "le=\"%g\"} %lld\n",
+                          pm_stage_names[s], pm_stage_bucket_ms[b] / 1000.0,
+                          (long long)h->le[b]);
+        pm_buf_printf(
+            t,
             "pagemill_stage_duration_seconds_bucket{stage=\"%s\",le=\"+Inf\"} "
             "%lld\n",
             pm_stage_names[s], (long long)h->count);
-        put(t, "pagemill_stage_duration_seconds_sum{stage=\"%s\"} %.6f\n",
+        pm_buf_printf(
+            t, "pagemill_stage_duration_seconds_sum{stage=\"%s\"} %.6f\n",
             pm_stage_names[s], h->sum_ms / 1000.0);
-        put(t, "pagemill_stage_duration_seconds_count{stage=\"%s\"} %lld\n",
+        pm_buf_printf(
+            t, "pagemill_stage_duration_seconds_count{stage=\"%s\"} %lld\n",
             pm_stage_names[s], (long long)h->count);
     }
 }
@@ -134,7 +102,7 @@ static const char *const reasons[] = {"unknown_work_order",
                                       "other"};
 #define NREASONS (sizeof(reasons) / sizeof(reasons[0]))
 
-static void rejections(text_t *t, const pm_event_t *v, size_t n)
+static void rejections(pm_buf_t *t, const pm_event_t *v, size_t n)
 {
     int64_t count[NREASONS] = {0};
 
@@ -147,26 +115,26 @@ static void rejections(text_t *t, const pm_event_t *v, size_t n)
     family(t, "pagemill_intake_rejections_total", "counter",
            "Batches rejected at intake, by reason.");
     for (size_t k = 0; k < NREASONS; k++)
-        put(t, "pagemill_intake_rejections_total{reason=\"%s\"} %lld\n",
-            reasons[k], (long long)count[k]);
+        pm_buf_printf(t,
+                      "pagemill_intake_rejections_total{reason=\"%s\"} %lld\n",
+                      reasons[k], (long long)count[k]);
 }
 
-static void service(text_t *t, const pm__http_snap_t *s)
+static void service(pm_buf_t *t, const pm__http_snap_t *s)
 {
     family(t, "pagemill_workers", "gauge",
            "Worker processes (all, ready, busy).");
-    put(t, "pagemill_workers{state=\"all\"} %d\n", s->workers);
-    put(t, "pagemill_workers{state=\"ready\"} %d\n", s->workers_ready);
-    put(t, "pagemill_workers{state=\"busy\"} %d\n", s->workers_busy);
-    family(t, "pagemill_worker_restarts_total", "counter",
-           "Workers replaced since the service started.");
-    put(t, "pagemill_worker_restarts_total %lld\n",
-        (long long)s->worker_restarts);
-    family(t, "pagemill_draining", "gauge", "1 while the service stops.");
-    put(t, "pagemill_draining %d\n", s->draining);
-    family(t, "pagemill_paused_for_space", "gauge",
-           "1 while a full volume pauses the service.");
-    put(t, "pagemill_paused_for_space %d\n", s->paused);
+    pm_buf_printf(t, "pagemill_workers{state=\"all\"} %d\n", s->workers);
+    pm_buf_printf(t, "pagemill_workers{state=\"ready\"} %d\n",
+                  s->workers_ready);
+    pm_buf_printf(t, "pagemill_workers{state=\"busy\"} %d\n", s->workers_busy);
+    single(t, "pagemill_worker_restarts_total", "counter",
+           "Workers replaced since the service started.",
+           (long long)s->worker_restarts);
+    single(t, "pagemill_draining", "gauge", "1 while the service stops.",
+           s->draining);
+    single(t, "pagemill_paused_for_space", "gauge",
+           "1 while a full volume pauses the service.", s->paused);
 }
 
 void pm__http_metrics(pm__http_req_t *q, pm__http_resp_t *r)
@@ -177,7 +145,7 @@ void pm__http_metrics(pm__http_req_t *q, pm__http_resp_t *r)
     size_t nev = 0;
     pm__http_snap_t snap;
     pm_monitor_t m;
-    text_t t = {0};
+    pm_buf_t t = {0};
     int err;
 
     err = pm_monitor_read(cat, &m);
@@ -196,13 +164,10 @@ void pm__http_metrics(pm__http_req_t *q, pm__http_resp_t *r)
     rejections(&t, ev, nev);
     service(&t, &snap);
     pm_event_list_free(ev, nev);
-    if (t.oom) {
-        pm_free(t.s);
+    if (pm_buf_take(&t, &r->body, &r->len) != 0) {
         pm__http_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
         return;
     }
     r->status = MHD_HTTP_OK;
     r->type = "text/plain; version=0.0.4; charset=utf-8";
-    r->body = t.s;
-    r->len = t.len;
 }

@@ -40,8 +40,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "pipeline/base/buf.h"
+#include "pipeline/base/pm.h"
 #include "pipeline/counter.h"
-#include "pipeline/pm.h"
 #include "pipeline/serve_int.h"
 
 #define SCAN_MAX_MS     2000 /* scan at least this often */
@@ -187,22 +188,18 @@ static int add_line(char **text, const char *fmt, ...)
 
 static int add_line(char **text, const char *fmt, ...)
 {
-    char *line, *joined;
+    pm_buf_t b = {0};
+    char *joined;
     va_list ap;
-    int n;
 
+    if (*text != NULL) {
+        pm_buf_puts(&b, *text);
+        pm_buf_puts(&b, "\n");
+    }
     va_start(ap, fmt);
-    n = vsnprintf(NULL, 0, fmt, ap);
+    pm_buf_vprintf(&b, fmt, ap);
     va_end(ap);
-    line = n >= 0 ? pm_malloc((size_t)n + 1) : NULL;
-    if (line == NULL)
-        return PM_ENOMEM;
-    va_start(ap, fmt);
-    vsnprintf(line, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    joined = *text ? pm_asprintf("%s\n%s", *text, line) : pm_strdup(line);
-    pm_free(line);
-    if (joined == NULL)
+    if (pm_buf_take(&b, &joined, NULL) != 0)
         return PM_ENOMEM;
     pm_free(*text);
     *text = joined;

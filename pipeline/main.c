@@ -13,7 +13,7 @@
 #include "config/config.h"
 #include "pipeline/cli.h"
 #include "pipeline/convert.h"
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 #include "pipeline/serve.h"
 #include "workers/worker.h"
 

@@ -28,7 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 
 #define WORKER_HANDLES 5
 #define MAX_LINE       (64u << 20) /* a result line is never this long */

@@ -16,7 +16,7 @@
 
 #include <uv.h>
 
-#include "pipeline/proto.h"
+#include "pipeline/base/proto.h"
 
 typedef struct pm_pool pm_pool_t;
 

@@ -22,7 +22,7 @@
 #include <jansson.h>
 #include <qpdf/qpdf-c.h>
 
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 #include "workers/engine.h"
 
 /* SHA-256 of a file as 64 hex digits. 0 or -errno / PM_ENOMEM / PM_EIO. */

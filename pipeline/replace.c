@@ -27,7 +27,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 #include "pipeline/serve_int.h"
 
 struct pm__replace {

@@ -11,7 +11,7 @@
 
 #include <jansson.h>
 
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 
 int pm_review_reason(const pm_profile_t *p, const pm_page_result_t *r,
                      char *why, size_t size)

@@ -9,7 +9,7 @@
 
 #include <stddef.h>
 
-#include "pipeline/proto.h"
+#include "pipeline/base/proto.h"
 
 struct json_t;
 

@@ -44,7 +44,7 @@
 
 #include <jansson.h>
 
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 #include "pipeline/publish.h"
 #include "pipeline/report.h"
 #include "pipeline/serve_int.h"

@@ -38,7 +38,7 @@
 #include <unistd.h>
 
 #include "catalog/billing.h"
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 #include "pipeline/serve_int.h"
 
 static const char usage_text[] =

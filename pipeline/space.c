@@ -20,7 +20,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 #include "pipeline/serve_int.h"
 
 int pm__space_err(int err)

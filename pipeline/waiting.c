@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 
 #include "pipeline/hotfolder.h"
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 
 static int add_waiting(pm_waiting_t **v, size_t *n, const char *hotfolder,
                        const char *name, int64_t since)

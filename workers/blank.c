@@ -8,7 +8,7 @@
  */
 #include <leptonica/allheaders.h>
 
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 #include "workers/engine_int.h"
 
 #define BORDER_FRACTION 0.05 /* per side */

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 #include "workers/engine.h"
 #include "workers/worker.h"
 

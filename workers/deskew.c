@@ -20,7 +20,7 @@
 
 #include <leptonica/allheaders.h>
 
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 #include "workers/engine_int.h"
 
 #define SWEEP_DELTA_DEG  1.0f

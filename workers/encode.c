@@ -18,7 +18,7 @@
 #include <tiffio.h>
 #include <vips/vips.h>
 
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 #include "workers/engine_int.h"
 
 int pm__write_g4(pm_engine_t *eng, PIX *pix, int xres, int yres,

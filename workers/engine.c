@@ -12,7 +12,7 @@
 #include <tiffio.h>
 #include <vips/vips.h>
 
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 #include "workers/engine_int.h"
 
 static char lib_last[512];

@@ -24,7 +24,7 @@
 #include <stddef.h>
 
 #include "config/config.h"
-#include "pipeline/proto.h"
+#include "pipeline/base/proto.h"
 
 struct Pix;
 struct Box;

@@ -20,7 +20,7 @@
 #include <leptonica/allheaders.h>
 #include <tiffio.h>
 
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 #include "workers/engine_int.h"
 
 #define MIN_SANE_DPI 50

@@ -29,7 +29,7 @@
 #include <leptonica/allheaders.h>
 #include <tiffio.h>
 
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 #include "workers/engine_int.h"
 
 #define MRC_SCALE 3 /* background resolution: page resolution / 3 */

@@ -29,7 +29,7 @@
 
 #include <leptonica/allheaders.h>
 
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 #include "workers/engine_int.h"
 
 /* Leptonica's default up/down confidence (8) and a ratio of 2 between the

@@ -10,7 +10,7 @@
 
 #include <leptonica/allheaders.h>
 
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 #include "workers/engine_int.h"
 
 /* Fills r->error as "<src> frame N: <stage>: <detail>" unless the detail

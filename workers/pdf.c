@@ -21,7 +21,7 @@
 #include <leptonica/allheaders.h>
 #include <qpdf/qpdf-c.h>
 
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 #include "workers/pdf_int.h"
 
 /* A PDF is read into memory whole: at most this. */

@@ -9,7 +9,7 @@
 
 #include <leptonica/allheaders.h>
 
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 #include "workers/pdf_int.h"
 
 #define TIFF_ENTRIES 11 /* in tag order, as TIFF requires */

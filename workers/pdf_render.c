@@ -13,7 +13,7 @@
 
 #include <leptonica/allheaders.h>
 
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 #include "workers/pdf_int.h"
 
 /* The ARGB32/RGB24 surface into a 32 bpp pix (alpha ignored: the page

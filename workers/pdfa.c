@@ -25,7 +25,7 @@
 
 #include <qpdf/qpdf-c.h>
 
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 #include "workers/engine_int.h"
 
 #ifndef PM_VERSION

@@ -17,7 +17,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 #include "workers/engine_int.h"
 
 #define VERIFY_BUF (256 * 1024)

@@ -17,8 +17,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "pipeline/pm.h"
-#include "pipeline/proto.h"
+#include "pipeline/base/pm.h"
+#include "pipeline/base/proto.h"
 #include "workers/engine.h"
 
 static int send_line(FILE *out, char *line)

@@ -1,6 +1,6 @@
 /*
  * worker.h: `pagemill worker`, the process side of the worker protocol
- * (pipeline/proto.h). It reads one task per line on stdin, runs it on a
+ * (pipeline/base/proto.h). It reads one task per line on stdin, runs it on a
  * warm page engine and answers with one result line on stdout. Logs go to
  * stderr, which the coordinator tags with the worker's id.
  */

@@ -26,7 +26,7 @@
 #include "catalog/billing.h"
 #include "catalog/billing_int.h"
 #include "catalog/render/render.h"
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 
 /* US letter in points, and the printable box inside the margins. */
 #define PAGE_W  612.0
@@ -399,13 +399,13 @@ static void draw_invoice(cairo_t *cr, const month_ctx_t *m,
 
 /* ---- files ---- */
 
-/* cairo's output stream: appends to the pm__buf_t in `closure`. */
+/* cairo's output stream: appends to the pm_buf_t in `closure`. */
 static cairo_status_t buf_write(void *closure, const unsigned char *data,
                                 unsigned int length)
 {
-    pm__buf_t *b = closure;
+    pm_buf_t *b = closure;
 
-    pm__buf_add(b, data, length);
+    pm_buf_add(b, data, length);
     return b->oom ? CAIRO_STATUS_WRITE_ERROR : CAIRO_STATUS_SUCCESS;
 }
 
@@ -413,7 +413,7 @@ static cairo_status_t buf_write(void *closure, const unsigned char *data,
 static int write_pdf(const char *dir, const month_ctx_t *m,
                      const invoice_t *inv)
 {
-    pm__buf_t b = {0};
+    pm_buf_t b = {0};
     cairo_surface_t *s;
     cairo_t *cr;
     char *path = NULL, *title = NULL;
@@ -446,14 +446,14 @@ out:
     cairo_surface_destroy(s);
     pm_free(title);
     pm_free(path);
-    pm__buf_cleanup(&b);
+    pm_buf_cleanup(&b);
     return err;
 }
 
 /* ---- the accounting export ---- */
 
 /* One export row: the invoice's columns, then a row's or the total's. */
-static void export_row(pm__buf_t *b, const month_ctx_t *m, const invoice_t *inv,
+static void export_row(pm_buf_t *b, const month_ctx_t *m, const invoice_t *inv,
                        const char *wo, const char *type, const char *fee,
                        int64_t jobs, int64_t billable, int priced,
                        int64_t cents, const char *note)
@@ -480,7 +480,7 @@ static void export_row(pm__buf_t *b, const month_ctx_t *m, const invoice_t *inv,
     pm__buf_csv_row(b, f, 12);
 }
 
-static void export_invoice(pm__buf_t *b, const month_ctx_t *m,
+static void export_invoice(pm_buf_t *b, const month_ctx_t *m,
                            const invoice_t *inv)
 {
     const inv_row_t *r;
@@ -572,7 +572,7 @@ int pm_invoice_write(const char *dir, const char *month,
 {
     month_ctx_t m;
     invoice_t inv;
-    pm__buf_t csv = {0};
+    pm_buf_t csv = {0};
     const char **codes = NULL;
     char *path = NULL;
     size_t ncodes = 0, i;
@@ -589,7 +589,7 @@ int pm_invoice_write(const char *dir, const char *month,
     err = account_codes(lines, nlines, &codes, &ncodes);
     if (err)
         return err;
-    pm__buf_puts(&csv, "period,invoice_number,account_number,account_code,"
+    pm_buf_puts(&csv, "period,invoice_number,account_number,account_code,"
                        "account_name,work_order,line_type,fee_code,jobs,"
                        "billable_pages,amount,note\r\n");
     for (i = 0; err == 0 && i < ncodes; i++) {
@@ -616,7 +616,7 @@ int pm_invoice_write(const char *dir, const char *month,
                pm_strerror(err));
     pm_free(path);
     pm_free(codes);
-    pm__buf_cleanup(&csv);
+    pm_buf_cleanup(&csv);
     return err;
 }
 

@@ -21,7 +21,7 @@
 #include "catalog/billing.h"
 #include "catalog/billing_int.h"
 #include "catalog/render/render.h"
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 
 /* ---- reports ---- */
 
@@ -210,15 +210,15 @@ static void row_cents(row_t *row, size_t col, int64_t cents)
     row->cell[col] = row->num[col];
 }
 
-static void pad(pm__buf_t *b, size_t n)
+static void pad(pm_buf_t *b, size_t n)
 {
     for (; n > 0; n--)
-        pm__buf_puts(b, " ");
+        pm_buf_puts(b, " ");
 }
 
 /* One table row (or the header when row is NULL), two spaces between
  * columns, no trailing blanks. */
-static void table_row(pm__buf_t *b, const table_t *t, const size_t *w,
+static void table_row(pm_buf_t *b, const table_t *t, const size_t *w,
                       const row_t *row)
 {
     size_t c, indent = 0, gap = 0;
@@ -230,25 +230,25 @@ static void table_row(pm__buf_t *b, const table_t *t, const size_t *w,
 
         if (t->right[c]) {
             pad(b, gap + w[c] - sw);
-            pm__buf_puts(b, s);
+            pm_buf_puts(b, s);
             gap = 2;
         } else {
             pad(b, gap);
-            pm__buf_puts(b, s);
+            pm_buf_puts(b, s);
             gap = w[c] - sw + 2;
         }
         if (c < t->note_col)
             indent += w[c] + 2;
         if (last)
-            pm__buf_puts(b, "\n");
+            pm_buf_puts(b, "\n");
     }
     if (row != NULL && row->note != NULL) {
         pad(b, indent);
-        pm__buf_printf(b, "note: %s\n", row->note);
+        pm_buf_printf(b, "note: %s\n", row->note);
     }
 }
 
-static void table_print(pm__buf_t *b, const table_t *t)
+static void table_print(pm_buf_t *b, const table_t *t)
 {
     size_t w[MAXCOL] = {0}, c, i;
 
@@ -317,7 +317,7 @@ static void wo_row(row_t *row, const wo_total_t *w, int months)
 }
 
 /* The lines, each work order's total after its lines. */
-static int table_lines(pm__buf_t *b, const pm_billing_report_t *r,
+static int table_lines(pm_buf_t *b, const pm_billing_report_t *r,
                        const summary_t *s)
 {
     static const char *const head[] = {
@@ -347,7 +347,7 @@ static int table_lines(pm__buf_t *b, const pm_billing_report_t *r,
 }
 
 /* Per account, then the whole report. */
-static int table_accounts(pm__buf_t *b, const summary_t *s)
+static int table_accounts(pm_buf_t *b, const summary_t *s)
 {
     static const char *const head[] = {
         "ACCOUNT", "NAME", "LINES", "PAGES", "BLANK", "BILLABLE", "", "AMOUNT"};
@@ -379,7 +379,7 @@ static int table_accounts(pm__buf_t *b, const summary_t *s)
 }
 
 /* Title, each month's state (or a summary of many), filters. */
-static void table_title(pm__buf_t *b, const pm_billing_report_t *r)
+static void table_title(pm_buf_t *b, const pm_billing_report_t *r)
 {
     char state[160];
     size_t i, closed = 0;
@@ -387,44 +387,44 @@ static void table_title(pm__buf_t *b, const pm_billing_report_t *r)
     if (strcmp(r->from, r->to) == 0) {
         if (r->nperiods > 0)
             period_state(&r->periods[0], state, sizeof(state));
-        pm__buf_printf(b, "Billing report %s (%s)\n", r->from,
+        pm_buf_printf(b, "Billing report %s (%s)\n", r->from,
                        r->nperiods > 0 ? state : "state unknown");
     } else {
         for (i = 0; i < r->nperiods; i++)
             closed += r->periods[i].closed != 0;
-        pm__buf_printf(b,
+        pm_buf_printf(b,
                        "Billing report %s to %s (%zu months, %zu closed, "
                        "%zu open)\n",
                        r->from, r->to, r->nperiods, closed,
                        r->nperiods - closed);
         for (i = 0; r->nperiods <= 6 && i < r->nperiods; i++) {
             period_state(&r->periods[i], state, sizeof(state));
-            pm__buf_printf(b, "  %s %s\n", r->periods[i].month, state);
+            pm_buf_printf(b, "  %s %s\n", r->periods[i].month, state);
         }
     }
     if (r->account != NULL)
-        pm__buf_printf(b, "Account: %s\n", r->account);
+        pm_buf_printf(b, "Account: %s\n", r->account);
     if (r->workorder != NULL)
-        pm__buf_printf(b, "Work order: %s\n", r->workorder);
-    pm__buf_puts(b, "\n");
+        pm_buf_printf(b, "Work order: %s\n", r->workorder);
+    pm_buf_puts(b, "\n");
 }
 
-static int render_table(pm__buf_t *b, const pm_billing_report_t *r,
+static int render_table(pm_buf_t *b, const pm_billing_report_t *r,
                         const summary_t *s)
 {
     int err = 0;
 
     table_title(b, r);
     if (r->nlines == 0)
-        pm__buf_puts(b, "No lines.\n");
+        pm_buf_puts(b, "No lines.\n");
     else
         err = table_lines(b, r, s);
     if (err == 0) {
-        pm__buf_puts(b, "\n");
+        pm_buf_puts(b, "\n");
         err = table_accounts(b, s);
     }
     if (err == 0 && s->all.unpriced > 0)
-        pm__buf_printf(b,
+        pm_buf_printf(b,
                        "\nUnpriced lines: %lld (no fee code or no price "
                        "effective; not in the amounts)\n",
                        (long long)s->all.unpriced);
@@ -434,7 +434,7 @@ static int render_table(pm__buf_t *b, const pm_billing_report_t *r,
 /* ---- CSV ---- */
 
 /* A total row: month, type, account, work order, then the counts. */
-static void csv_total(pm__buf_t *b, const char *month, const char *type,
+static void csv_total(pm_buf_t *b, const char *month, const char *type,
                       const char *account, const char *wo, const totals_t *t)
 {
     char num[4][32], note[64] = "";
@@ -462,7 +462,7 @@ static void csv_total(pm__buf_t *b, const char *month, const char *type,
     pm__buf_csv_row(b, f, 12);
 }
 
-static void csv_line(pm__buf_t *b, const pm_billing_line_t *l)
+static void csv_line(pm_buf_t *b, const pm_billing_line_t *l)
 {
     char num[6][32];
     const char *f[12];
@@ -488,14 +488,14 @@ static void csv_line(pm__buf_t *b, const pm_billing_line_t *l)
     pm__buf_csv_row(b, f, 12);
 }
 
-static void render_csv(pm__buf_t *b, const pm_billing_report_t *r,
+static void render_csv(pm_buf_t *b, const pm_billing_report_t *r,
                        const summary_t *s)
 {
     /* Totals over the whole report carry its month when it has one. */
     const char *month = strcmp(r->from, r->to) == 0 ? r->from : "";
     size_t i = 0, k;
 
-    pm__buf_puts(b, "month,type,account,work_order,job,fee_code,pages,"
+    pm_buf_puts(b, "month,type,account,work_order,job,fee_code,pages,"
                     "blank_pages,billable_pages,unit_price,amount,note\r\n");
     for (k = 0; k < s->nwo; k++) {
         for (; i < s->wo[k].end; i++)
@@ -705,7 +705,7 @@ static int report_utf8(const pm_billing_report_t *r)
            pm_utf8_valid(str_or(r->workorder, ""));
 }
 
-static int render_json(pm__buf_t *b, const pm_billing_report_t *r,
+static int render_json(pm_buf_t *b, const pm_billing_report_t *r,
                        const summary_t *s)
 {
     json_t *o;
@@ -720,8 +720,8 @@ static int render_json(pm__buf_t *b, const pm_billing_report_t *r,
     json_decref(o);
     if (text == NULL)
         return PM_ENOMEM;
-    pm__buf_puts(b, text);
-    pm__buf_puts(b, "\n");
+    pm_buf_puts(b, text);
+    pm_buf_puts(b, "\n");
     free(text); /* Jansson's allocator */
     return PM_OK;
 }
@@ -750,7 +750,7 @@ static int report_valid(const pm_billing_report_t *r)
 int pm_billing_render(const pm_billing_report_t *r, pm_bill_format_t fmt,
                       char **out, size_t *len)
 {
-    pm__buf_t b = {0};
+    pm_buf_t b = {0};
     summary_t s;
     int err;
 
@@ -770,8 +770,8 @@ int pm_billing_render(const pm_billing_report_t *r, pm_bill_format_t fmt,
         err = render_json(&b, r, &s);
     summary_cleanup(&s);
     if (err) {
-        pm__buf_cleanup(&b);
+        pm_buf_cleanup(&b);
         return err;
     }
-    return pm__buf_take(&b, out, len);
+    return pm_buf_take(&b, out, len);
 }

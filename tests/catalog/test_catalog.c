@@ -26,7 +26,7 @@
 #include "catalog/catalog.h"
 #include "catalog/catalog_int.h"
 #include "lib/testlib.h"
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 
 #define LEASE 60      /* seconds */
 #define T0    1000000 /* a "now" for the queue, seconds */

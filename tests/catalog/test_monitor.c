@@ -11,7 +11,7 @@
 #include "catalog/catalog.h"
 #include "catalog/monitor.h"
 #include "lib/testlib.h"
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 
 #define T0 1000000
 

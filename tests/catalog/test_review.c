@@ -12,7 +12,7 @@
 #include "catalog/catalog.h"
 #include "catalog/catalog_int.h"
 #include "lib/testlib.h"
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 
 #define LEASE 60
 #define T0    1000000

@@ -14,7 +14,7 @@
 #include "catalog/catalog.h"
 #include "catalog/rules.h"
 #include "lib/testlib.h"
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 
 /* 2026-11-01T00:00:00Z and 2026-12-01T00:00:00Z. */
 #define NOV_UTC 1793491200

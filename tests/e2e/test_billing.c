@@ -32,7 +32,7 @@
 #include "catalog/catalog.h"
 #include "lib/servelib.h"
 #include "lib/testlib.h"
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 
 #define DEADLINE_S   120.0 /* for anything the service should do */
 #define PAGE_TIMEOUT 60

@@ -18,7 +18,7 @@
 
 #include "catalog/catalog.h"
 #include "lib/testlib.h"
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 
 typedef struct fx {
     char dir[256];

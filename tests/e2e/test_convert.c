@@ -21,7 +21,7 @@
 #include <leptonica/allheaders.h>
 
 #include "lib/testlib.h"
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 
 #define TESTING "tesseract-test/testing/"
 

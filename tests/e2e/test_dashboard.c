@@ -21,7 +21,7 @@
 #include "lib/httplib.h"
 #include "lib/servelib.h"
 #include "lib/testlib.h"
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 
 #define TESTING      "tesseract-test/testing/"
 #define DEADLINE_S   180.0

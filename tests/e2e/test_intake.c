@@ -23,7 +23,7 @@
 
 #include "lib/servelib.h"
 #include "lib/testlib.h"
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 
 #define TESTING    "tesseract-test/testing/"
 #define DEADLINE_S 60.0

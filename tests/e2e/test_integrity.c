@@ -30,7 +30,7 @@
 
 #include "lib/servelib.h"
 #include "lib/testlib.h"
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 
 #define DEADLINE_S   90.0 /* for anything the service should do */
 #define PAGE_TIMEOUT 60

@@ -20,7 +20,7 @@
 
 #include "lib/servelib.h"
 #include "lib/testlib.h"
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 
 /* The images of a one-page PDF, from qpdf --json. */
 typedef struct image {

@@ -21,7 +21,7 @@
 #include "catalog/catalog.h"
 #include "lib/servelib.h"
 #include "lib/testlib.h"
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 
 #define TESTING    "tesseract-test/testing/"
 #define RES        "ocrmypdf/tests/resources/"

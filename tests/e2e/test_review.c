@@ -29,7 +29,7 @@
 #include "catalog/catalog.h"
 #include "lib/servelib.h"
 #include "lib/testlib.h"
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 
 #define DEADLINE_S                                        \
     600.0 /* for anything the service should do: real fax \

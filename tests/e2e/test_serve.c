@@ -36,7 +36,7 @@
 #include "catalog/catalog.h"
 #include "lib/servelib.h"
 #include "lib/testlib.h"
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 
 #define TESTING      "tesseract-test/testing/"
 #define DEADLINE_S   60.0 /* for anything the service should do */

@@ -14,7 +14,7 @@
 #include "config/config.h"
 #include "fuzz/fuzz_util.h"
 #include "pipeline/hotfolder.h"
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 
 static pm_config_t *cfg;
 static char batch[512];

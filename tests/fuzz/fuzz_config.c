@@ -8,7 +8,7 @@
 
 #include "config/config.h"
 #include "fuzz/fuzz_util.h"
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -12,7 +12,7 @@
 
 #include "config/config.h"
 #include "fuzz/fuzz_util.h"
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 #include "workers/engine.h"
 
 static pm_engine_t *eng;

@@ -14,7 +14,7 @@
 
 #include "config/config.h"
 #include "fuzz/fuzz_util.h"
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 #include "workers/engine.h"
 #include "workers/pdf_int.h"
 

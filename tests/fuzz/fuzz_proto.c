@@ -8,8 +8,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "pipeline/pm.h"
-#include "pipeline/proto.h"
+#include "pipeline/base/pm.h"
+#include "pipeline/base/proto.h"
 
 static char *reserialise(const pm_proto_msg_t *m)
 {

@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "lib/testlib.h"
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 
 static void send_all(int fd, const char *p, size_t n)
 {

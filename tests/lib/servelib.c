@@ -16,7 +16,7 @@
 
 #include <leptonica/allheaders.h>
 
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 
 /* ---- small helpers ---- */
 

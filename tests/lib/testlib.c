@@ -14,7 +14,7 @@
 #include <leptonica/allheaders.h>
 
 #include "config/config.h"
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 #include "workers/engine.h"
 
 static char data_buf[4096];

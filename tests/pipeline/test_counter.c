@@ -15,7 +15,7 @@
 
 #include "lib/testlib.h"
 #include "pipeline/counter.h"
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 
 #define LIBTIFF "libtiff-testimages/test/images/"
 #define TESTING "tesseract-test/testing/"

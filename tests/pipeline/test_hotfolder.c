@@ -25,7 +25,7 @@
 #include "config/config.h"
 #include "lib/testlib.h"
 #include "pipeline/hotfolder.h"
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 #include "workers/engine.h"
 
 #define PAGE_A "tesseract-test/testing/phototest.tif"

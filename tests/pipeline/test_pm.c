@@ -1,5 +1,5 @@
 /*
- * test_pm.c: the base module (pipeline/pm.h): natural order of page file
+ * test_pm.c: the base module (pipeline/base/pm.h): natural order of page file
  * names, path stems, durable writes that leave nothing behind when they
  * fail, mkdir -p, and the allocation failure hook every other OOM test
  * relies on.
@@ -16,7 +16,8 @@
 #include <cmocka.h>
 
 #include "lib/testlib.h"
-#include "pipeline/pm.h"
+#include "pipeline/base/buf.h"
+#include "pipeline/base/pm.h"
 
 static int sign(int x)
 {
@@ -584,9 +585,45 @@ static void log_levels_parse(void **state)
     assert_int_equal(pm_log_level_parse(NULL), -1);
 }
 
+/* The one string buffer: appends grow it, a failed allocation sticks and
+ * take hands back the text or PM_ENOMEM, never half a text. */
+static void buf_appends_and_sticks_on_oom(void **state)
+{
+    pm_buf_t b = {0};
+    char *text;
+    size_t len;
+
+    (void)state;
+    assert_int_equal(pm_buf_take(&b, &text, &len), 0);
+    assert_string_equal(text, ""); /* empty is still a string */
+    assert_int_equal(len, 0);
+    pm_free(text);
+    for (int i = 0; i < 200; i++)
+        pm_buf_printf(&b, "%03d,", i);
+    pm_buf_add(&b, "a\0b", 3);
+    pm_buf_puts(&b, NULL);
+    assert_int_equal(pm_buf_take(&b, &text, &len), 0);
+    assert_int_equal(len, 200 * 4 + 3);
+    assert_memory_equal(text, "000,001,", 8);
+    assert_memory_equal(text + 800, "a\0b", 4);
+    assert_null(b.s);
+    pm_free(text);
+
+    pm_buf_puts(&b, "kept");
+    pm_alloc_fail_at(1);
+    pm_buf_printf(&b, "%0*d", 1000, 7); /* needs to grow: fails */
+    pm_alloc_fail_at(0);
+    pm_buf_puts(&b, "more"); /* ignored: oom sticks */
+    assert_true(b.oom);
+    assert_int_equal(pm_buf_take(&b, &text, NULL), PM_ENOMEM);
+    assert_null(text);
+    assert_null(b.s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(buf_appends_and_sticks_on_oom),
         cmocka_unit_test(natural_cmp_orders_numbers_by_value),
         cmocka_unit_test(natural_cmp_ignores_leading_zeros_in_value),
         cmocka_unit_test(natural_cmp_is_a_total_order),

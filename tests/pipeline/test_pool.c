@@ -26,9 +26,9 @@
 
 #include "config/config.h"
 #include "lib/testlib.h"
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 #include "pipeline/pool.h"
-#include "pipeline/proto.h"
+#include "pipeline/base/proto.h"
 
 #define HANG     "hang-here" /* a src containing this hangs its worker */
 #define DEADLINE 120         /* seconds for anything to happen */

@@ -1,5 +1,5 @@
 /*
- * test_proto.c: the worker protocol (pipeline/proto.h). Every message type
+ * test_proto.c: the worker protocol (pipeline/base/proto.h). Every message type
  * goes through its encoder and pm_proto_parse() and must come back field
  * for field; malformed lines are PM_EPROTO with a reason; running out of
  * memory anywhere in a parse is a clean PM_ENOMEM.
@@ -16,8 +16,8 @@
 
 #include "config/config.h"
 #include "lib/testlib.h"
-#include "pipeline/pm.h"
-#include "pipeline/proto.h"
+#include "pipeline/base/pm.h"
+#include "pipeline/base/proto.h"
 
 /* A profile with no field at its default. */
 static void odd_profile(pm_profile_t *p)

@@ -13,7 +13,7 @@
 #include <jansson.h>
 
 #include "lib/testlib.h"
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 #include "pipeline/publish.h"
 #include "pipeline/report.h"
 

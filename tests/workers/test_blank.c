@@ -17,7 +17,7 @@
 
 #include "config/config.h"
 #include "lib/testlib.h"
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 #include "workers/engine.h"
 
 /* Runs the check and prints the measurement. */

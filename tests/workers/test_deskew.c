@@ -26,7 +26,7 @@
 
 #include "config/config.h"
 #include "lib/testlib.h"
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 #include "workers/engine.h"
 
 #define MAGAZINE  "tesseract-test/testing/8087_054.3B.tif"

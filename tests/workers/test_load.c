@@ -24,7 +24,7 @@
 
 #include "config/config.h"
 #include "lib/testlib.h"
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 #include "workers/engine.h"
 
 #define MAX_FRAMES_CHECKED 64 /* per file, in the sweep */

@@ -30,8 +30,8 @@
 
 #include "config/config.h"
 #include "lib/testlib.h"
-#include "pipeline/pm.h"
-#include "pipeline/proto.h"
+#include "pipeline/base/pm.h"
+#include "pipeline/base/proto.h"
 #include "workers/engine.h"
 
 #define NPAGES 6

@@ -2,7 +2,7 @@
  * pm.c: implementation of the base module (see pm.h): error names, the
  * allocation wrappers, the logger, clocks and durable file helpers.
  */
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 
 #include <assert.h>
 #include <ctype.h>

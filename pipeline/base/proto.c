@@ -2,14 +2,14 @@
  * proto.c: encode and decode the worker protocol's JSON lines (proto.h).
  * Both sides link this file, so a field is named in exactly one place.
  */
-#include "pipeline/proto.h"
+#include "pipeline/base/proto.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
 
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 
 static const char *kind_names[] = {"bitonal", "gray", "color"};
 static const char *codec_names[] = {"g4", "jpeg", "jp2", "mrc"};
