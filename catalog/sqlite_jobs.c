@@ -553,17 +553,17 @@ static int failed_pages_text(pm_catalog_t *cat, int64_t job, char **text)
         err_text = (const char *)sqlite3_column_text(st, 3);
         /* frames are 0-based in the catalog, 1-based for people */
         pm_buf_printf(&b, "%spage %d (%s frame %d): %s", b.len ? "; " : "",
-                       sqlite3_column_int(st, 0),
-                       base_name((const char *)sqlite3_column_text(st, 1)),
-                       sqlite3_column_int(st, 2) + 1,
-                       err_text ? err_text : "failed");
+                      sqlite3_column_int(st, 0),
+                      base_name((const char *)sqlite3_column_text(st, 1)),
+                      sqlite3_column_int(st, 2) + 1,
+                      err_text ? err_text : "failed");
     }
     if (rc != SQLITE_DONE)
         err = pm__sql_fail(cat);
     pm__sql_stmt_done(st);
     if (err == 0 && count > MAX_FAILED_PAGES_NAMED)
         pm_buf_printf(&b, "; and %d more failed pages",
-                       count - MAX_FAILED_PAGES_NAMED);
+                      count - MAX_FAILED_PAGES_NAMED);
     if (err == 0 && b.oom)
         err = pm__catalog_nomem(cat);
     if (err != 0) {

@@ -35,8 +35,8 @@
 #include "catalog/catalog.h"
 #include "catalog/monitor.h"
 #include "config/config.h"
-#include "pipeline/cli_int.h"
 #include "pipeline/base/pm.h"
+#include "pipeline/cli_int.h"
 
 #define LABEL_WIDTH 14 /* "duplicate of:" and a space */
 

@@ -20,8 +20,8 @@
 #include "catalog/billing.h"
 #include "catalog/billing_int.h"
 #include "catalog/render/render.h"
-#include "pipeline/cli_int.h"
 #include "pipeline/base/pm.h"
+#include "pipeline/cli_int.h"
 
 static int bad_input(const cli_t *c, const char *fmt, const char *what)
 {

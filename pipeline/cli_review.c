@@ -17,9 +17,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "pipeline/base/pm.h"
 #include "pipeline/cli_int.h"
 #include "pipeline/counter.h"
-#include "pipeline/base/pm.h"
 #include "workers/engine.h"
 
 /* ---- job list --review ---- */

@@ -12,8 +12,8 @@
 #include <sys/stat.h>
 
 #include "catalog/monitor.h"
-#include "pipeline/cli_int.h"
 #include "pipeline/base/pm.h"
+#include "pipeline/cli_int.h"
 #include "pipeline/waiting.h"
 
 static json_t *waiting_json(const void *p)

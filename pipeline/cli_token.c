@@ -11,8 +11,8 @@
 #include <time.h>
 
 #include "catalog/monitor.h"
-#include "pipeline/cli_int.h"
 #include "pipeline/base/pm.h"
+#include "pipeline/cli_int.h"
 
 #define TOKEN_PREFIX "pmt_"
 

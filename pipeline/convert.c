@@ -24,8 +24,8 @@
 
 #include "config/config.h"
 #include "pipeline/base/pm.h"
-#include "pipeline/pool.h"
 #include "pipeline/base/proto.h"
+#include "pipeline/pool.h"
 #include "pipeline/report.h"
 #include "workers/engine.h"
 

@@ -26,8 +26,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "pipeline/http_int.h"
 #include "pipeline/base/pm.h"
+#include "pipeline/http_int.h"
 #include "pipeline/serve_int.h"
 
 /* Most connections served at once (each has a thread). */

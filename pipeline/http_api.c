@@ -17,8 +17,8 @@
 
 #include "catalog/billing.h"
 #include "catalog/render/render.h"
-#include "pipeline/http_int.h"
 #include "pipeline/base/pm.h"
+#include "pipeline/http_int.h"
 #include "pipeline/waiting.h"
 
 /* Default and largest page of /api/v1/jobs. */

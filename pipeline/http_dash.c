@@ -11,8 +11,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "pipeline/http_int.h"
 #include "pipeline/base/pm.h"
+#include "pipeline/http_int.h"
 
 /* Largest script file served. */
 #define JS_MAX (4 << 20)

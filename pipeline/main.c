@@ -11,9 +11,9 @@
 #include <unistd.h>
 
 #include "config/config.h"
+#include "pipeline/base/pm.h"
 #include "pipeline/cli.h"
 #include "pipeline/convert.h"
-#include "pipeline/base/pm.h"
 #include "pipeline/serve.h"
 #include "workers/worker.h"
 

@@ -10,8 +10,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "pipeline/hotfolder.h"
 #include "pipeline/base/pm.h"
+#include "pipeline/hotfolder.h"
 
 static int add_waiting(pm_waiting_t **v, size_t *n, const char *hotfolder,
                        const char *name, int64_t since)

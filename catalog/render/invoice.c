@@ -590,8 +590,8 @@ int pm_invoice_write(const char *dir, const char *month,
     if (err)
         return err;
     pm_buf_puts(&csv, "period,invoice_number,account_number,account_code,"
-                       "account_name,work_order,line_type,fee_code,jobs,"
-                       "billable_pages,amount,note\r\n");
+                      "account_name,work_order,line_type,fee_code,jobs,"
+                      "billable_pages,amount,note\r\n");
     for (i = 0; err == 0 && i < ncodes; i++) {
         err = invoice_build(&inv, codes[i], lines, nlines, accounts, naccounts);
         if (err == 0)

@@ -388,15 +388,15 @@ static void table_title(pm_buf_t *b, const pm_billing_report_t *r)
         if (r->nperiods > 0)
             period_state(&r->periods[0], state, sizeof(state));
         pm_buf_printf(b, "Billing report %s (%s)\n", r->from,
-                       r->nperiods > 0 ? state : "state unknown");
+                      r->nperiods > 0 ? state : "state unknown");
     } else {
         for (i = 0; i < r->nperiods; i++)
             closed += r->periods[i].closed != 0;
         pm_buf_printf(b,
-                       "Billing report %s to %s (%zu months, %zu closed, "
-                       "%zu open)\n",
-                       r->from, r->to, r->nperiods, closed,
-                       r->nperiods - closed);
+                      "Billing report %s to %s (%zu months, %zu closed, "
+                      "%zu open)\n",
+                      r->from, r->to, r->nperiods, closed,
+                      r->nperiods - closed);
         for (i = 0; r->nperiods <= 6 && i < r->nperiods; i++) {
             period_state(&r->periods[i], state, sizeof(state));
             pm_buf_printf(b, "  %s %s\n", r->periods[i].month, state);
@@ -425,9 +425,9 @@ static int render_table(pm_buf_t *b, const pm_billing_report_t *r,
     }
     if (err == 0 && s->all.unpriced > 0)
         pm_buf_printf(b,
-                       "\nUnpriced lines: %lld (no fee code or no price "
-                       "effective; not in the amounts)\n",
-                       (long long)s->all.unpriced);
+                      "\nUnpriced lines: %lld (no fee code or no price "
+                      "effective; not in the amounts)\n",
+                      (long long)s->all.unpriced);
     return err;
 }
 
@@ -496,7 +496,7 @@ static void render_csv(pm_buf_t *b, const pm_billing_report_t *r,
     size_t i = 0, k;
 
     pm_buf_puts(b, "month,type,account,work_order,job,fee_code,pages,"
-                    "blank_pages,billable_pages,unit_price,amount,note\r\n");
+                   "blank_pages,billable_pages,unit_price,amount,note\r\n");
     for (k = 0; k < s->nwo; k++) {
         for (; i < s->wo[k].end; i++)
             csv_line(b, &r->lines[i]);

@@ -13,8 +13,8 @@
 
 #include "config/config.h"
 #include "fuzz/fuzz_util.h"
-#include "pipeline/hotfolder.h"
 #include "pipeline/base/pm.h"
+#include "pipeline/hotfolder.h"
 
 static pm_config_t *cfg;
 static char batch[512];

@@ -14,8 +14,8 @@
 #include <unistd.h>
 
 #include "lib/testlib.h"
-#include "pipeline/counter.h"
 #include "pipeline/base/pm.h"
+#include "pipeline/counter.h"
 
 #define LIBTIFF "libtiff-testimages/test/images/"
 #define TESTING "tesseract-test/testing/"

@@ -24,8 +24,8 @@
 
 #include "config/config.h"
 #include "lib/testlib.h"
-#include "pipeline/hotfolder.h"
 #include "pipeline/base/pm.h"
+#include "pipeline/hotfolder.h"
 #include "workers/engine.h"
 
 #define PAGE_A "tesseract-test/testing/phototest.tif"

@@ -27,8 +27,8 @@
 #include "config/config.h"
 #include "lib/testlib.h"
 #include "pipeline/base/pm.h"
-#include "pipeline/pool.h"
 #include "pipeline/base/proto.h"
+#include "pipeline/pool.h"
 
 #define HANG     "hang-here" /* a src containing this hangs its worker */
 #define DEADLINE 120         /* seconds for anything to happen */
