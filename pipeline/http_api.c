@@ -632,30 +632,6 @@ static void throughput(pm__http_req_t *q, pm__http_resp_t *r, int64_t id)
                             "until", jtime(now), "pages", a));
 }
 
-static void dashboard(pm__http_req_t *q, pm__http_resp_t *r, int64_t id)
-{
-    (void)id;
-    pm__http_dashboard(q, r);
-}
-
-static void job_page(pm__http_req_t *q, pm__http_resp_t *r, int64_t id)
-{
-    (void)id;
-    pm__http_job_page(q, r);
-}
-
-static void chartjs(pm__http_req_t *q, pm__http_resp_t *r, int64_t id)
-{
-    (void)id;
-    pm__http_chartjs(q, r);
-}
-
-static void metrics(pm__http_req_t *q, pm__http_resp_t *r, int64_t id)
-{
-    (void)id;
-    pm__http_metrics(q, r);
-}
-
 /* ---- routing ---- */
 
 typedef struct route {
@@ -663,26 +639,28 @@ typedef struct route {
     const char *path;   /* whole path, or the part before the job id */
     const char *suffix; /* after the id ("" for none); NULL: no id */
     pm_role_t need;     /* 0: anyone, no token */
-    route_fn fn;
+    route_fn fn;        /* an API route, or NULL: */
+    void (*page)(pm__http_req_t *q, pm__http_resp_t *r); /* a page's */
 } route_t;
 
 #define JOBS_PREFIX "/api/v1/jobs/"
 
 static const route_t routes[] = {
-    {"GET", "/", NULL, 0, dashboard},
-    {"GET", "/static/chart.min.js", NULL, 0, chartjs},
-    {"GET", "/jobs/", "", 0, job_page},
-    {"GET", "/healthz", NULL, 0, healthz},
-    {"GET", "/readyz", NULL, 0, readyz},
-    {"GET", "/metrics", NULL, PM_ROLE_SUPERVISOR, metrics},
-    {"GET", "/api/v1/status", NULL, PM_ROLE_SUPERVISOR, status},
-    {"GET", "/api/v1/jobs", NULL, PM_ROLE_SUPERVISOR, jobs},
-    {"GET", "/api/v1/throughput", NULL, PM_ROLE_SUPERVISOR, throughput},
-    {"GET", JOBS_PREFIX, "", PM_ROLE_SUPERVISOR, job},
-    {"POST", JOBS_PREFIX, "/retry", PM_ROLE_ADMIN, retry},
-    {"POST", JOBS_PREFIX, "/cancel", PM_ROLE_ADMIN, cancel},
-    {"POST", JOBS_PREFIX, "/release", PM_ROLE_ADMIN, release},
-    {"GET", "/api/v1/billing/report", NULL, PM_ROLE_BILLING, billing_report},
+    {"GET", "/", NULL, 0, NULL, pm__http_dashboard},
+    {"GET", "/static/chart.min.js", NULL, 0, NULL, pm__http_chartjs},
+    {"GET", "/jobs/", "", 0, NULL, pm__http_job_page},
+    {"GET", "/healthz", NULL, 0, healthz, NULL},
+    {"GET", "/readyz", NULL, 0, readyz, NULL},
+    {"GET", "/metrics", NULL, PM_ROLE_SUPERVISOR, NULL, pm__http_metrics},
+    {"GET", "/api/v1/status", NULL, PM_ROLE_SUPERVISOR, status, NULL},
+    {"GET", "/api/v1/jobs", NULL, PM_ROLE_SUPERVISOR, jobs, NULL},
+    {"GET", "/api/v1/throughput", NULL, PM_ROLE_SUPERVISOR, throughput, NULL},
+    {"GET", JOBS_PREFIX, "", PM_ROLE_SUPERVISOR, job, NULL},
+    {"POST", JOBS_PREFIX, "/retry", PM_ROLE_ADMIN, retry, NULL},
+    {"POST", JOBS_PREFIX, "/cancel", PM_ROLE_ADMIN, cancel, NULL},
+    {"POST", JOBS_PREFIX, "/release", PM_ROLE_ADMIN, release, NULL},
+    {"GET", "/api/v1/billing/report", NULL, PM_ROLE_BILLING, billing_report,
+     NULL},
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
@@ -771,5 +749,8 @@ void pm__http_route(pm__http_req_t *q, pm__http_resp_t *r)
                        "a job id is a positive whole number");
         return;
     }
-    rt->fn(q, r, (int64_t)id);
+    if (rt->page != NULL)
+        rt->page(q, r);
+    else
+        rt->fn(q, r, (int64_t)id);
 }

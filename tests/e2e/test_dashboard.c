@@ -37,19 +37,10 @@ typedef struct fx {
 static int setup(void **state)
 {
     fx_t *f = pm_calloc(1, sizeof(*f));
-    char *text;
 
     assert_non_null(f);
-    assert_int_equal(sv_fx_init(&f->sv, t_tmpdir()), 0);
-    assert_int_equal(sv_write_config(&f->sv, PAGE_TIMEOUT,
-                                     "\n[http]\nlisten = 127.0.0.1:0\n"),
-                     0);
-    sv_cli_ok(&f->sv, "account add ACME --name 'Acme Records'");
-    sv_cli_ok(&f->sv, "workorder add WO-1 --account ACME");
-    text = sv_cli_text(&f->sv, "token add --role supervisor --name wall");
-    snprintf(f->token, sizeof(f->token), "%.*s", (int)strcspn(text, "\n"),
-             text);
-    pm_free(text);
+    ht_service_init(&f->sv, PAGE_TIMEOUT, "listen = 127.0.0.1:0");
+    ht_token(&f->sv, "supervisor", "wall", f->token);
     *state = f;
     return 0;
 }

@@ -41,29 +41,12 @@ typedef struct fx {
 
 /* ---- fixture ---- */
 
-/* A token of `role` named `name` from `pagemill token add` into out. */
-static void add_token(fx_t *f, const char *role, const char *name, char *out)
-{
-    char args[128], *text;
-
-    snprintf(args, sizeof(args), "token add --role %s --name %s", role, name);
-    text = sv_cli_text(&f->sv, args);
-    assert_true(strncmp(text, "pmt_", 4) == 0);
-    snprintf(out, 128, "%.*s", (int)strcspn(text, "\n"), text);
-    pm_free(text);
-}
-
-static fx_t *make_fx(const char *http_extra)
+static fx_t *make_fx(const char *http_lines)
 {
     fx_t *f = pm_calloc(1, sizeof(*f));
-    char extra[512];
 
     assert_non_null(f);
-    assert_int_equal(sv_fx_init(&f->sv, t_tmpdir()), 0);
-    snprintf(extra, sizeof(extra), "\n[http]\n%s\n", http_extra);
-    assert_int_equal(sv_write_config(&f->sv, PAGE_TIMEOUT, extra), 0);
-    sv_cli_ok(&f->sv, "account add ACME --name 'Acme Records'");
-    sv_cli_ok(&f->sv, "workorder add WO-1 --account ACME");
+    ht_service_init(&f->sv, PAGE_TIMEOUT, http_lines);
     return f;
 }
 
@@ -77,9 +60,9 @@ static int setup(void **state)
 {
     fx_t *f = make_fx("listen = 127.0.0.1:0");
 
-    add_token(f, "supervisor", "desk", f->sup);
-    add_token(f, "billing", "clerk", f->bill);
-    add_token(f, "admin", "ops", f->admin);
+    ht_token(&f->sv, "supervisor", "desk", f->sup);
+    ht_token(&f->sv, "billing", "clerk", f->bill);
+    ht_token(&f->sv, "admin", "ops", f->admin);
     *state = f;
     return 0;
 }

@@ -11,6 +11,8 @@
 
 #include <jansson.h>
 
+#include "lib/servelib.h"
+
 typedef struct ht_resp {
     int status;    /* 200, 401, ... */
     char *headers; /* the header block, NUL-terminated */
@@ -34,5 +36,14 @@ json_t *ht_get_json(int port, const char *path, const char *token, int status);
 /* The port the service logged ("listening on http://127.0.0.1:PORT") in
  * log file `log`, waiting up to `secs`. */
 int ht_port_from_log(const char *log, double secs);
+
+/* A service fixture with a web interface: sv_fx_init in a new temporary
+ * folder, a config whose [http] section holds `http_lines` (e.g.
+ * "listen = 127.0.0.1:0"), account ACME and work order WO-1. */
+void ht_service_init(sv_fx_t *sv, int page_timeout, const char *http_lines);
+
+/* A new token of `role` named `name` (`pagemill token add`) into out,
+ * which holds 128 bytes. */
+void ht_token(sv_fx_t *sv, const char *role, const char *name, char out[128]);
 
 #endif /* PM_TESTS_HTTPLIB_H */
