@@ -29,7 +29,7 @@
 #define CHROMIUM     "/usr/bin/chromium"
 
 typedef struct fx {
-    sv_fx_t sv;
+    sv_fx_t *sv;
     char token[128];
     int port;
 } fx_t;
@@ -39,8 +39,8 @@ static int setup(void **state)
     fx_t *f = pm_calloc(1, sizeof(*f));
 
     assert_non_null(f);
-    ht_service_init(&f->sv, PAGE_TIMEOUT, "listen = 127.0.0.1:0");
-    ht_token(&f->sv, "supervisor", "wall", f->token);
+    f->sv = ht_service_new(PAGE_TIMEOUT, "listen = 127.0.0.1:0");
+    ht_token(f->sv, "supervisor", "wall", f->token);
     *state = f;
     return 0;
 }
@@ -48,10 +48,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fx_t *f = *state;
-    int rc = sv_fx_fini(&f->sv, PAGE_TIMEOUT + 10);
+    int rc = sv_fx_delete(f->sv, PAGE_TIMEOUT);
 
     pm_free(f);
-    t_tmpdir_cleanup();
     return rc;
 }
 
@@ -75,11 +74,11 @@ static char *chromium_at(fx_t *f, const char *path, int budget_ms,
                "--proxy-server=127.0.0.1:9 --user-data-dir='%s/chromium' "
                "--window-size=1280,1000 --virtual-time-budget=%d %s%s%s "
                "'http://127.0.0.1:%d%s#token=%s' 2>>'%s/chromium.log'",
-               CHROMIUM, f->sv.root, budget_ms,
+               CHROMIUM, f->sv->root, budget_ms,
                shot ? "--screenshot='" : "--dump-dom", shot ? shot : "",
-               shot ? "'" : "", f->port, path, f->token, f->sv.root);
+               shot ? "'" : "", f->port, path, f->token, f->sv->root);
     if (rc != 0)
-        fail_msg("chromium exited %d (see %s/chromium.log)", rc, f->sv.root);
+        fail_msg("chromium exited %d (see %s/chromium.log)", rc, f->sv->root);
     return out;
 }
 
@@ -163,7 +162,7 @@ static void drop_batch(fx_t *f, const char *name, int n)
 {
     char dir[512], path[600];
 
-    snprintf(dir, sizeof(dir), "%s/%s", f->sv.scans, name);
+    snprintf(dir, sizeof(dir), "%s/%s", f->sv->scans, name);
     assert_int_equal(pm_mkdir_p(dir), 0);
     for (int i = 0; i < n; i++) {
         snprintf(path, sizeof(path), "%s/p%02d.tif", dir, i + 1);
@@ -181,8 +180,8 @@ static void dashboard_shows_a_batch_in_a_browser(void **state)
     char *dom, buf[64], shot[4200], cwd[4096];
 
     t_require_data();
-    sv_start(&f->sv);
-    f->port = ht_port_from_log(f->sv.log, DEADLINE_S);
+    sv_start(f->sv);
+    f->port = ht_port_from_log(f->sv->log, DEADLINE_S);
 
     dom = wait_dashboard(f, "0");
     /* Chart.js sized and drew the canvas; the refresh loop ran. */
@@ -194,7 +193,7 @@ static void dashboard_shows_a_batch_in_a_browser(void **state)
     free(dom);
 
     drop_batch(f, "WO-1_box1", 3);
-    sv_wait_job(&f->sv, "WO-1_box1", "done", DEADLINE_S);
+    sv_wait_job(f->sv, "WO-1_box1", "done", DEADLINE_S);
     dom = wait_dashboard(f, "3");
     assert_int_equal(rows_in(dom, "jobs"), 1);
     assert_non_null(strstr(dom, "<td>WO-1</td><td>ACME</td><td>3</td><td>3"
@@ -215,7 +214,7 @@ static void dashboard_shows_a_batch_in_a_browser(void **state)
     unlink(shot);
     free(chromium(f, 5000, shot));
     assert_true(t_exists(shot));
-    assert_int_equal(sv_stop(&f->sv, SIGTERM, PAGE_TIMEOUT + 10), 0);
+    assert_int_equal(sv_stop(f->sv, SIGTERM, PAGE_TIMEOUT + 10), 0);
 }
 
 int main(void)

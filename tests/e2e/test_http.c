@@ -34,7 +34,7 @@
 #define PAGE_TIMEOUT 60
 
 typedef struct fx {
-    sv_fx_t sv;
+    sv_fx_t *sv;
     char sup[128], bill[128], admin[128]; /* tokens */
     int port;
 } fx_t;
@@ -46,23 +46,23 @@ static fx_t *make_fx(const char *http_lines)
     fx_t *f = pm_calloc(1, sizeof(*f));
 
     assert_non_null(f);
-    ht_service_init(&f->sv, PAGE_TIMEOUT, http_lines);
+    f->sv = ht_service_new(PAGE_TIMEOUT, http_lines);
     return f;
 }
 
 static void start(fx_t *f)
 {
-    sv_start(&f->sv);
-    f->port = ht_port_from_log(f->sv.log, DEADLINE_S);
+    sv_start(f->sv);
+    f->port = ht_port_from_log(f->sv->log, DEADLINE_S);
 }
 
 static int setup(void **state)
 {
     fx_t *f = make_fx("listen = 127.0.0.1:0");
 
-    ht_token(&f->sv, "supervisor", "desk", f->sup);
-    ht_token(&f->sv, "billing", "clerk", f->bill);
-    ht_token(&f->sv, "admin", "ops", f->admin);
+    ht_token(f->sv, "supervisor", "desk", f->sup);
+    ht_token(f->sv, "billing", "clerk", f->bill);
+    ht_token(f->sv, "admin", "ops", f->admin);
     *state = f;
     return 0;
 }
@@ -70,10 +70,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fx_t *f = *state;
-    int rc = sv_fx_fini(&f->sv, PAGE_TIMEOUT + 10);
+    int rc = sv_fx_delete(f->sv, PAGE_TIMEOUT);
 
     pm_free(f);
-    t_tmpdir_cleanup();
     return rc;
 }
 
@@ -83,7 +82,7 @@ static void drop_batch(fx_t *f, const char *name, int n, const int *blank)
     char dir[512], path[600];
     static const char *const none[] = {NULL};
 
-    snprintf(dir, sizeof(dir), "%s/%s", f->sv.scans, name);
+    snprintf(dir, sizeof(dir), "%s/%s", f->sv->scans, name);
     assert_int_equal(pm_mkdir_p(dir), 0);
     for (int i = 0; i < n; i++) {
         snprintf(path, sizeof(path), "%s/p%02d.tif", dir, i + 1);
@@ -103,11 +102,11 @@ static void drop_unknown(fx_t *f, const char *name)
 {
     char path[600];
 
-    snprintf(path, sizeof(path), "%s/%s", f->sv.scans, name);
+    snprintf(path, sizeof(path), "%s/%s", f->sv->scans, name);
     assert_int_equal(pm_mkdir_p(path), 0);
-    snprintf(path, sizeof(path), "%s/%s/p1.tif", f->sv.scans, name);
+    snprintf(path, sizeof(path), "%s/%s/p1.tif", f->sv->scans, name);
     t_copy_file(t_data(TESTING "phototest.tif"), path);
-    snprintf(path, sizeof(path), "%s/%s/batch.ini", f->sv.scans, name);
+    snprintf(path, sizeof(path), "%s/%s/batch.ini", f->sv->scans, name);
     sv_write_text(path, "");
 }
 
@@ -120,7 +119,7 @@ static void wait_rejections(fx_t *f, size_t n)
 
     for (;;) {
         pm_event_t *v = NULL;
-        assert_int_equal(pm_catalog_open(f->sv.db, &cat), 0);
+        assert_int_equal(pm_catalog_open(f->sv->db, &cat), 0);
         assert_int_equal(pm_event_list(cat, 0, 0, &v, &k), 0);
         size_t rej = 0;
         for (size_t i = 0; i < k; i++)
@@ -149,7 +148,7 @@ static json_t *metrics(fx_t *f)
     ht_request(f->port, "GET", "/metrics", f->sup, NULL, &r);
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.headers, "text/plain; version=0.0.4"));
-    snprintf(in, sizeof(in), "%s/metrics.txt", f->sv.root);
+    snprintf(in, sizeof(in), "%s/metrics.txt", f->sv->root);
     sv_write_text(in, r.body);
     ht_free(&r);
     snprintf(cmd, sizeof(cmd),
@@ -181,7 +180,7 @@ static long long catalog_count(fx_t *f, const char *state_name)
     size_t nj = 0, nt = 0;
     long long n = 0;
 
-    assert_int_equal(pm_catalog_open(f->sv.db, &cat), 0);
+    assert_int_equal(pm_catalog_open(f->sv->db, &cat), 0);
     assert_int_equal(pm_job_list(cat, -1, NULL, 0, &jobs, &nj), 0);
     for (size_t i = 0; i < nj; i++) {
         assert_int_equal(pm_task_list(cat, jobs[i].id, &t, &nt), 0);
@@ -199,7 +198,7 @@ static long long catalog_billable(fx_t *f)
     pm_catalog_t *cat;
     int64_t n = -1;
 
-    assert_int_equal(pm_catalog_open(f->sv.db, &cat), 0);
+    assert_int_equal(pm_catalog_open(f->sv->db, &cat), 0);
     assert_int_equal(pm_billable_count(cat, 0, 0, &n), 0);
     pm_catalog_close(cat);
     return n;
@@ -218,7 +217,7 @@ static void metrics_and_api_equal_the_catalog(void **state)
     char path[600];
 
     t_require_data();
-    snprintf(path, sizeof(path), "%s/WO-1_waiting", f->sv.scans);
+    snprintf(path, sizeof(path), "%s/WO-1_waiting", f->sv->scans);
     assert_int_equal(pm_mkdir_p(path), 0); /* no batch.ini yet */
     start(f);
     drop_unknown(f, "WO-404");
@@ -228,7 +227,7 @@ static void metrics_and_api_equal_the_catalog(void **state)
         json_decref(ht_get_json(f->port, "/api/v1/status", f->sup, 200));
         json_decref(metrics(f));
     }
-    id = sv_wait_job(&f->sv, "WO-1_box1", "done", DEADLINE_S);
+    id = sv_wait_job(f->sv, "WO-1_box1", "done", DEADLINE_S);
     wait_rejections(f, 1);
 
     m = metrics(f);
@@ -308,7 +307,7 @@ static void metrics_and_api_equal_the_catalog(void **state)
         assert_int_equal(json_is_true(json_object_get(p, "blank")), i == 2);
     }
     json_decref(doc);
-    assert_int_equal(sv_stop(&f->sv, SIGTERM, PAGE_TIMEOUT + 10), 0);
+    assert_int_equal(sv_stop(f->sv, SIGTERM, PAGE_TIMEOUT + 10), 0);
 }
 
 typedef struct endpoint {
@@ -347,7 +346,7 @@ static void every_endpoint_checks_its_role(void **state)
     t_require_data();
     start(f);
     drop_batch(f, "WO-1_roles", 1, NULL);
-    sv_wait_job(&f->sv, "WO-1_roles", "done", DEADLINE_S);
+    sv_wait_job(f->sv, "WO-1_roles", "done", DEADLINE_S);
     for (size_t e = 0; e < sizeof(eps) / sizeof(*eps); e++) {
         const endpoint_t *ep = &eps[e];
         ht_resp_t r;
@@ -385,7 +384,7 @@ static void every_endpoint_checks_its_role(void **state)
             ht_free(&r);
         }
     }
-    assert_int_equal(sv_stop(&f->sv, SIGTERM, PAGE_TIMEOUT + 10), 0);
+    assert_int_equal(sv_stop(f->sv, SIGTERM, PAGE_TIMEOUT + 10), 0);
 }
 
 /* An action is carried out by the coordinator and recorded as an event
@@ -401,7 +400,7 @@ static void actions_are_events_naming_the_token(void **state)
     t_require_data();
     start(f);
     drop_batch(f, "WO-1_act", 1, NULL);
-    id = sv_wait_job(&f->sv, "WO-1_act", "done", DEADLINE_S);
+    id = sv_wait_job(f->sv, "WO-1_act", "done", DEADLINE_S);
     snprintf(path, sizeof(path), "/api/v1/jobs/%lld/retry", id);
     assert_int_equal(ht_status(f->port, "POST", path, f->admin, NULL), 409);
     snprintf(path, sizeof(path), "/api/v1/jobs/%lld/cancel", id);
@@ -409,7 +408,7 @@ static void actions_are_events_naming_the_token(void **state)
                                "{\"reason\": \"rescanned\"}"),
                      200);
     snprintf(args, sizeof(args), "job show %lld", id);
-    doc = sv_cli_json(&f->sv, args);
+    doc = sv_cli_json(f->sv, args);
     assert_string_equal(sv_jstr(doc, "state"), "cancelled");
     events = json_object_get(doc, "events");
     for (size_t i = 0; i < json_array_size(events); i++) {
@@ -424,7 +423,7 @@ static void actions_are_events_naming_the_token(void **state)
         fail_msg("no job.cancelled event by token:ops");
     snprintf(path, sizeof(path), "/api/v1/jobs/%lld/cancel", id);
     assert_int_equal(ht_status(f->port, "POST", path, f->admin, NULL), 409);
-    assert_int_equal(sv_stop(&f->sv, SIGTERM, PAGE_TIMEOUT + 10), 0);
+    assert_int_equal(sv_stop(f->sv, SIGTERM, PAGE_TIMEOUT + 10), 0);
 }
 
 /* Bad input: 400 with a message, never a crash; the service goes on. */
@@ -484,7 +483,7 @@ static void bad_input_gets_400(void **state)
         413);
     pm_free(big);
     assert_int_equal(ht_status(f->port, "GET", "/healthz", NULL, NULL), 200);
-    assert_int_equal(sv_stop(&f->sv, SIGTERM, PAGE_TIMEOUT + 10), 0);
+    assert_int_equal(sv_stop(f->sv, SIGTERM, PAGE_TIMEOUT + 10), 0);
 }
 
 /* No token anywhere: loopback reads are open, actions are refused. */
@@ -499,9 +498,8 @@ static void loopback_without_tokens_is_read_only(void **state)
     assert_int_equal(ht_status(f->port, "GET", "/metrics", NULL, NULL), 200);
     assert_int_equal(
         ht_status(f->port, "POST", "/api/v1/jobs/1/retry", NULL, NULL), 401);
-    assert_int_equal(sv_fx_fini(&f->sv, PAGE_TIMEOUT + 10), 0);
+    assert_int_equal(sv_fx_delete(f->sv, PAGE_TIMEOUT), 0);
     pm_free(f);
-    t_tmpdir_cleanup();
 }
 
 /* Any other address than loopback needs a token: exit 1, said why. */
@@ -511,17 +509,16 @@ static void open_address_without_token_refuses_to_start(void **state)
     int status;
 
     (void)state;
-    sv_start(&f->sv);
-    status = sv_reap(&f->sv, DEADLINE_S);
+    sv_start(f->sv);
+    status = sv_reap(f->sv, DEADLINE_S);
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 1);
-    sv_wait_log(&f->sv,
+    sv_wait_log(f->sv,
                 "is not a loopback address, and there is no access "
                 "token",
                 1);
-    assert_int_equal(sv_fx_fini(&f->sv, 5), 0);
+    assert_int_equal(sv_fx_delete(f->sv, PAGE_TIMEOUT), 0);
     pm_free(f);
-    t_tmpdir_cleanup();
 }
 
 /* /readyz: not ready while the output volume has less free space than
@@ -540,9 +537,8 @@ static void readyz_wants_free_space(void **state)
         json_object_get(json_object_get(doc, "checks"), "output_space"),
         "ok")));
     json_decref(doc);
-    assert_int_equal(sv_fx_fini(&f->sv, PAGE_TIMEOUT + 10), 0);
+    assert_int_equal(sv_fx_delete(f->sv, PAGE_TIMEOUT), 0);
     pm_free(f);
-    t_tmpdir_cleanup();
 }
 
 /* [http] token_file: a token provisioned by its hash works with the role
@@ -571,9 +567,8 @@ static void token_file_tokens_work(void **state)
                      200);
     assert_int_equal(
         ht_status(f->port, "POST", "/api/v1/jobs/1/retry", token, NULL), 403);
-    assert_int_equal(sv_fx_fini(&f->sv, PAGE_TIMEOUT + 10), 0);
+    assert_int_equal(sv_fx_delete(f->sv, PAGE_TIMEOUT), 0);
     pm_free(f);
-    t_tmpdir_cleanup();
 }
 
 /* cert and key: HTTPS through libmicrohttpd's own TLS; plain HTTP gets
@@ -595,10 +590,10 @@ static void tls_when_cert_and_key_are_set(void **state)
     snprintf(http, sizeof(http),
              "listen = 127.0.0.1:0\ncert = %s/c.pem\nkey = %s/k.pem", dir, dir);
     f = make_fx(http);
-    sv_start(&f->sv);
-    sv_wait_log(&f->sv, "listening on https://127.0.0.1:", DEADLINE_S);
+    sv_start(f->sv);
+    sv_wait_log(f->sv, "listening on https://127.0.0.1:", DEADLINE_S);
     {
-        char *log = t_slurp(f->sv.log);
+        char *log = t_slurp(f->sv->log);
         const char *p = strstr(log, "https://127.0.0.1:");
         assert_non_null(p);
         port = atoi(p + strlen("https://127.0.0.1:"));
@@ -615,9 +610,8 @@ static void tls_when_cert_and_key_are_set(void **state)
     rc = t_run(&out, "curl -s --max-time 60 http://127.0.0.1:%d/healthz", port);
     assert_int_not_equal(rc, 0); /* not HTTP */
     free(out);
-    assert_int_equal(sv_fx_fini(&f->sv, PAGE_TIMEOUT + 10), 0);
+    assert_int_equal(sv_fx_delete(f->sv, PAGE_TIMEOUT), 0);
     pm_free(f);
-    t_tmpdir_cleanup();
 }
 
 int main(void)

@@ -159,18 +159,7 @@ static sv_fx_t second;
 
 static int setup(void **state)
 {
-    sv_fx_t *f = pm_calloc(1, sizeof(*f));
-
-    if (f == NULL)
-        return -1;
-    if (sv_fx_init(f, t_tmpdir()) != 0 ||
-        sv_write_config(f, PAGE_TIMEOUT, "") != 0) {
-        pm_free(f);
-        return -1;
-    }
-    *state = f;
-    sv_cli_ok(f, "account add ACME --name 'Acme Records'");
-    sv_cli_ok(f, "workorder add WO-1 --account ACME");
+    *state = sv_fx_new(PAGE_TIMEOUT, "", NULL);
     return 0;
 }
 

@@ -244,30 +244,13 @@ static void bitonal_page_stays_one_g4_image(void **state)
 
 static int serve_setup(void **state)
 {
-    sv_fx_t *f = pm_calloc(1, sizeof(*f));
-
-    if (f == NULL)
-        return -1;
-    if (sv_fx_init(f, t_tmpdir()) != 0 ||
-        sv_write_config(f, 600, "\n[profile default]\ncompression = mrc\n") !=
-            0) {
-        pm_free(f);
-        return -1;
-    }
-    *state = f;
-    sv_cli_ok(f, "account add ACME --name 'Acme Records'");
-    sv_cli_ok(f, "workorder add WO-1 --account ACME");
+    *state = sv_fx_new(600, "\n[profile default]\ncompression = mrc\n", NULL);
     return 0;
 }
 
 static int serve_teardown(void **state)
 {
-    sv_fx_t *f = *state;
-    int rc = sv_fx_fini(f, 610);
-
-    pm_free(f);
-    t_tmpdir_cleanup();
-    return rc;
+    return sv_fx_delete(*state, 600);
 }
 
 /* The catalog records the codec "mrc"; the assembly reads it back from

@@ -192,30 +192,13 @@ static void refused(const sv_fx_t *f, const char *args, const char *text)
 
 static int setup(void **state)
 {
-    sv_fx_t *f = pm_calloc(1, sizeof(*f));
-
-    if (f == NULL)
-        return -1;
-    if (sv_fx_init(f, t_tmpdir()) != 0 ||
-        sv_write_config(f, PAGE_TIMEOUT, "") != 0) {
-        pm_free(f);
-        return -1;
-    }
-    *state = f;
-    sv_cli_ok(f, "account add ACME --name 'Acme Records'");
-    sv_cli_ok(f, "fee add STD --price 0.08125 --effective 2000-01-01");
-    sv_cli_ok(f, "workorder add WO-1 --account ACME --fee-code STD");
+    *state = sv_fx_new(PAGE_TIMEOUT, "", "STD");
     return 0;
 }
 
 static int teardown(void **state)
 {
-    sv_fx_t *f = *state;
-    int rc = sv_fx_fini(f, PAGE_TIMEOUT + 10);
-
-    pm_free(f);
-    t_tmpdir_cleanup();
-    return rc;
+    return sv_fx_delete(*state, PAGE_TIMEOUT);
 }
 
 /* The orientation decision's method and evidence are in the catalog

@@ -164,15 +164,12 @@ int ht_port_from_log(const char *log, double secs)
     }
 }
 
-void ht_service_init(sv_fx_t *sv, int page_timeout, const char *http_lines)
+sv_fx_t *ht_service_new(int page_timeout, const char *http_lines)
 {
     char extra[512];
 
-    assert_int_equal(sv_fx_init(sv, t_tmpdir()), 0);
     snprintf(extra, sizeof(extra), "\n[http]\n%s\n", http_lines);
-    assert_int_equal(sv_write_config(sv, page_timeout, extra), 0);
-    sv_cli_ok(sv, "account add ACME --name 'Acme Records'");
-    sv_cli_ok(sv, "workorder add WO-1 --account ACME");
+    return sv_fx_new(page_timeout, extra, NULL);
 }
 
 void ht_token(sv_fx_t *sv, const char *role, const char *name, char out[128])

@@ -37,10 +37,9 @@ json_t *ht_get_json(int port, const char *path, const char *token, int status);
  * log file `log`, waiting up to `secs`. */
 int ht_port_from_log(const char *log, double secs);
 
-/* A service fixture with a web interface: sv_fx_init in a new temporary
- * folder, a config whose [http] section holds `http_lines` (e.g.
- * "listen = 127.0.0.1:0"), account ACME and work order WO-1. */
-void ht_service_init(sv_fx_t *sv, int page_timeout, const char *http_lines);
+/* sv_fx_new with an [http] section holding `http_lines` (e.g.
+ * "listen = 127.0.0.1:0"). */
+sv_fx_t *ht_service_new(int page_timeout, const char *http_lines);
 
 /* A new token of `role` named `name` (`pagemill token add`) into out,
  * which holds 128 bytes. */

@@ -80,6 +80,37 @@ int sv_write_config(const sv_fx_t *f, int page_timeout, const char *extra)
     return err != 0 ? -1 : 0;
 }
 
+sv_fx_t *sv_fx_new(int page_timeout, const char *extra, const char *fee_code)
+{
+    sv_fx_t *f = pm_calloc(1, sizeof(*f));
+    char args[128];
+
+    assert_non_null(f);
+    assert_int_equal(sv_fx_init(f, t_tmpdir()), 0);
+    assert_int_equal(sv_write_config(f, page_timeout, extra), 0);
+    sv_cli_ok(f, "account add ACME --name 'Acme Records'");
+    if (fee_code != NULL) {
+        snprintf(args, sizeof(args),
+                 "fee add %s --price 0.08125 --effective 2000-01-01", fee_code);
+        sv_cli_ok(f, args);
+        snprintf(args, sizeof(args),
+                 "workorder add WO-1 --account ACME --fee-code %s", fee_code);
+        sv_cli_ok(f, args);
+    } else {
+        sv_cli_ok(f, "workorder add WO-1 --account ACME");
+    }
+    return f;
+}
+
+int sv_fx_delete(sv_fx_t *f, int page_timeout)
+{
+    int rc = sv_fx_fini(f, page_timeout + 10);
+
+    pm_free(f);
+    t_tmpdir_cleanup();
+    return rc;
+}
+
 int sv_fx_fini(sv_fx_t *f, double secs)
 {
     int status = 0, rc = 0;

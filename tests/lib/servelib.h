@@ -53,6 +53,17 @@ int sv_fx_init(sv_fx_t *f, const char *root);
  */
 int sv_write_config(const sv_fx_t *f, int page_timeout, const char *extra);
 /*
+ * The usual fixture, allocated: sv_fx_init in a new temporary folder
+ * (t_tmpdir), sv_write_config(page_timeout, extra), account ACME and
+ * work order WO-1 (of fee code `fee_code` when not NULL, which is then
+ * created at 0.08125 per page). Fails the current test on error.
+ * Freed by sv_fx_delete.
+ */
+sv_fx_t *sv_fx_new(int page_timeout, const char *extra, const char *fee_code);
+/* sv_fx_fini(f, page_timeout + 10), then frees `f` and the temporary
+ * folder; sv_fx_fini's result. */
+int sv_fx_delete(sv_fx_t *f, int page_timeout);
+/*
  * Ends the fixture's service: SIGTERM, which it must exit 0 from within
  * `secs`, else SIGKILL. Prints the log when something went wrong or
  * PM_SHOW_LOG is set. Returns 0, or -1 on a bad exit or a sanitizer
