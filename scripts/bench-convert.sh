@@ -389,24 +389,6 @@ done
 # as stored (their /Length), which is what the encoder decides.
 BYTES=$WORK/logs/bytes.tsv
 printf 'mode\ttool\tclass\tpages\tpdf_bytes\timage_bytes\n' >"$BYTES"
-image_bytes() { # PDF... -> sum of the stored lengths of their image XObjects
-    local f t=0 n
-    for f in "$@"; do
-        n=$(qpdf --json=2 --json-key=qpdf --json-stream-data=none "$f" | python3 -c '
-import json, sys
-objs = json.load(sys.stdin)["qpdf"][1]
-def val(v):
-    if isinstance(v, str) and v.endswith(" R"):
-        return val(objs.get("obj:" + v, {}).get("value", 0))
-    return v if isinstance(v, int) else 0
-print(sum(val(o["stream"]["dict"].get("/Length"))
-          for o in objs.values()
-          if isinstance(o, dict) and "stream" in o
-          and o["stream"]["dict"].get("/Subtype") == "/Image"))') || n=0
-        t=$((t + n))
-    done
-    echo "$t"
-}
 if command -v qpdf >/dev/null; then
     for mode in "${MODES[@]}"; do
         for tool in "${TOOLS_RUN[@]}"; do

@@ -6,7 +6,7 @@
 #
 # Gives die, log, stem_of, bench_parse_args (the command line, from a list
 # of options), bench_resolve_dirs (WORK, BUILD and PAGEMILL from the
-# options), bench_compile and bench_build_batch, which builds
+# options), bench_compile, image_bytes and bench_build_batch, which builds
 # the fixed page batch of scripts/bench-pages.txt into WORK/in/{bitonal,gray,
 # skewed} with one list per class in WORK/lists/CLASS.tsv (file, "tag",
 # ground truth or "-"). The caller sets, before calling bench_build_batch:
@@ -221,4 +221,25 @@ bench_build_batch() {
             printf '%s\t%s\t%s\n' "$out" tag "$(gt_abs "${ROW_GT[$i]}")" >>"$WORK/lists/skewed.tsv"
         done
     fi
+}
+
+# image_bytes PDF...: the sum of the stored lengths of their image XObjects
+# (0 for a file qpdf cannot read).
+image_bytes() {
+    local f t=0 n
+    for f in "$@"; do
+        n=$(qpdf --json=2 --json-key=qpdf --json-stream-data=none "$f" | python3 -c '
+import json, sys
+objs = json.load(sys.stdin)["qpdf"][1]
+def val(v):
+    if isinstance(v, str) and v.endswith(" R"):
+        return val(objs.get("obj:" + v, {}).get("value", 0))
+    return v if isinstance(v, int) else 0
+print(sum(val(o["stream"]["dict"].get("/Length"))
+          for o in objs.values()
+          if isinstance(o, dict) and "stream" in o
+          and o["stream"]["dict"].get("/Subtype") == "/Image"))') || n=0
+        t=$((t + n))
+    done
+    echo "$t"
 }

@@ -39,7 +39,9 @@ while [[ $# -gt 0 ]]; do
     esac
 done
 
-die() { echo "bench-mrc: $*" >&2; exit 1; }
+BENCH_NAME=bench-mrc
+# shellcheck source=scripts/bench-lib.sh
+source "$SCRIPT_DIR/bench-lib.sh" # die, image_bytes
 for tool in qpdf pdftoppm pdfimages tesseract python3; do
     command -v "$tool" >/dev/null || die "needs $tool"
 done
@@ -126,19 +128,6 @@ done | xargs -P 2 -I{} sh -c '
     tesseract "$1/render/{}.png" "$1/render/{}" -l eng >/dev/null 2>&1
 ' sh "$WORK"
 
-image_bytes() { # one-page PDF -> sum of the stored lengths of its images
-    qpdf --json=2 --json-key=qpdf --json-stream-data=none "$1" | python3 -c '
-import json, sys
-objs = json.load(sys.stdin)["qpdf"][1]
-def val(v):
-    if isinstance(v, str) and v.endswith(" R"):
-        return val(objs.get("obj:" + v, {}).get("value", 0))
-    return v if isinstance(v, int) else 0
-print(sum(val(o["stream"]["dict"].get("/Length"))
-          for o in objs.values()
-          if isinstance(o, dict) and "stream" in o
-          and o["stream"]["dict"].get("/Subtype") == "/Image"))'
-}
 kind_of() { # pages.json -> bitonal/gray/color of its one page
     python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["page_results"][0]["kind"])' "$1"
 }
