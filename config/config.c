@@ -38,7 +38,8 @@ typedef struct parse_state {
     int read_errno; /* the file could not be read (EISDIR, EIO...) */
     int *mrc_line;  /* per profile: line of its `compression = mrc`, or 0 */
     size_t nmrc_line;
-    int http_line; /* line of the [http] header */
+    int http_line;   /* line of the [http] header */
+    int alerts_line; /* line of the [alerts] header */
 } parse_state_t;
 
 void pm_profile_defaults(pm_profile_t *p)
@@ -88,6 +89,10 @@ pm_config_t *pm_config_new(void)
     cfg->http.port = PM_DEFAULT_HTTP_PORT;
     cfg->http.loopback = 1;
     cfg->http.min_free_mb = PM_DEFAULT_HTTP_MIN_FREE_MB;
+    cfg->alerts.stall_minutes = PM_DEFAULT_ALERT_STALL_MINUTES;
+    cfg->alerts.min_free_mb = PM_DEFAULT_ALERT_MIN_FREE_MB;
+    cfg->alerts.worker_restarts = PM_DEFAULT_ALERT_WORKER_RESTARTS;
+    cfg->alerts.repeat_minutes = PM_DEFAULT_ALERT_REPEAT_MINUTES;
     cfg->profiles = pm_calloc(1, sizeof(pm_profile_t));
     if (cfg->icc_profile == NULL || cfg->catalog == NULL ||
         cfg->spool == NULL || cfg->output == NULL ||
@@ -126,6 +131,7 @@ void pm_config_free(pm_config_t *cfg)
     pm_free(cfg->http.token_file);
     pm_free(cfg->http.cert);
     pm_free(cfg->http.key);
+    pm_free(cfg->alerts.command);
     pm_free(cfg->profiles);
     for (size_t i = 0; i < cfg->nhotfolders; i++)
         hotfolder_cfg_cleanup(&cfg->hotfolders[i]);
@@ -845,6 +851,53 @@ static void check_profiles(parse_state_t *st)
     }
 }
 
+static void alerts_key(parse_state_t *st, const char *key, const char *v)
+{
+    static const struct {
+        const char *key, *expected;
+        int max;
+        size_t off;
+    } nums[] = {
+        {"stall_minutes", "minutes 0..10080", 10080,
+         offsetof(pm_alerts_cfg_t, stall_minutes)},
+        {"min_free_mb", "MiB 0..16777216", 1 << 24,
+         offsetof(pm_alerts_cfg_t, min_free_mb)},
+        {"worker_restarts", "a count 0..1000", 1000,
+         offsetof(pm_alerts_cfg_t, worker_restarts)},
+        {"repeat_minutes", "minutes 1..10080", 10080,
+         offsetof(pm_alerts_cfg_t, repeat_minutes)},
+    };
+    pm_alerts_cfg_t *a = &st->cfg->alerts;
+
+    if (strcmp(key, "command") == 0) {
+        nonempty_string(st, "alerts", key, &a->command, v,
+                        "a command run with the alert as JSON on stdin");
+        return;
+    }
+    for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
+        int *dst = (int *)(void *)((char *)a + nums[i].off);
+        int min = strcmp(key, "repeat_minutes") == 0;
+
+        if (strcmp(key, nums[i].key) != 0)
+            continue;
+        if (parse_int(v, min, nums[i].max, dst) != 0)
+            add_error(st, "alerts", key, "expected %s, got '%s'",
+                      nums[i].expected, v);
+        return;
+    }
+    add_error(st, "alerts", key, "unknown key");
+}
+
+/* An [alerts] section must say what to run. */
+static void check_alerts(parse_state_t *st)
+{
+    if (st->cfg->alerts.enabled && st->cfg->alerts.command == NULL) {
+        st->line = st->alerts_line;
+        add_error(st, "alerts", "command",
+                  "missing: the command to run for each alert");
+    }
+}
+
 /* TLS needs both files. */
 static void check_http(parse_state_t *st)
 {
@@ -882,12 +935,14 @@ static int on_entry(void *user, const char *section, const char *key,
     } else if (strcmp(section, "http") == 0) {
         st->cfg->http.enabled = 1;
         http_key(st, key, value);
+    } else if (strcmp(section, "alerts") == 0) {
+        alerts_key(st, key, value);
     } else if (*section == '\0') {
         add_error(st, "", key, "key outside any section");
     } else {
         add_error(st, section, key,
                   "unknown section (expected [pagemill], [billing], "
-                  "[http], [profile NAME] or [hotfolder NAME])");
+                  "[http], [alerts], [profile NAME] or [hotfolder NAME])");
     }
     return 1; /* keep going: report every error */
 }
@@ -923,6 +978,10 @@ static void section_header(parse_state_t *st, char *r)
     if (strcmp(name, "http") == 0) { /* on even with no keys */
         st->cfg->http.enabled = 1;
         st->http_line = st->line;
+    }
+    if (strcmp(name, "alerts") == 0) {
+        st->cfg->alerts.enabled = 1;
+        st->alerts_line = st->line;
     }
     if (strncmp(name, HOTFOLDER_PREFIX, strlen(HOTFOLDER_PREFIX)) == 0 &&
         name[strlen(HOTFOLDER_PREFIX)] != '\0')
@@ -998,6 +1057,8 @@ int pm_config_load(const char *path, pm_config_t **out, char **errors)
         check_profiles(&st);
     if (!st.oom)
         check_http(&st);
+    if (!st.oom)
+        check_alerts(&st);
     pm_free(st.mrc_line);
     if (st.oom) {
         pm_buf_cleanup(&st.errors);

@@ -108,6 +108,25 @@ typedef struct pm_http_cfg {
     int min_free_mb;  /* /readyz: free MiB the output volume must have */
 } pm_http_cfg_t;
 
+/*
+ * [alerts]: conditions that run `command` with the alert as JSON on its
+ * stdin (docs/alerts.md). Off unless the file has an [alerts] section,
+ * which must name a command. A threshold of 0 turns its condition off.
+ */
+typedef struct pm_alerts_cfg {
+    int enabled;         /* the file has an [alerts] section */
+    char *command;       /* run through /bin/sh -c; owned */
+    int stall_minutes;   /* pages outstanding, none finished for this long */
+    int min_free_mb;     /* spool or output volume below this */
+    int worker_restarts; /* this many worker restarts within 10 minutes */
+    int repeat_minutes;  /* the same alert at most once per this */
+} pm_alerts_cfg_t;
+
+#define PM_DEFAULT_ALERT_STALL_MINUTES   15
+#define PM_DEFAULT_ALERT_MIN_FREE_MB     1024
+#define PM_DEFAULT_ALERT_WORKER_RESTARTS 3
+#define PM_DEFAULT_ALERT_REPEAT_MINUTES  60
+
 /* Process-wide settings plus the profiles and hot folders. */
 typedef struct pm_config {
     int workers;            /* 0: one per core */
@@ -126,6 +145,7 @@ typedef struct pm_config {
     /* minutes between catalog quick_checks while serving, 0: start only */
     int integrity_check_minutes;
     pm_http_cfg_t http;
+    pm_alerts_cfg_t alerts;
 
     pm_profile_t *profiles;
     size_t nprofiles;

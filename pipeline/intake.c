@@ -622,6 +622,8 @@ static void note_rejected(pm__serve_t *s, const pm__intake_t *it)
         pm_log(PM_LOG_ERROR, "intake", "cannot record the rejection: %s",
                pm_catalog_errmsg(s->cat));
     pm_free(detail);
+    pm__alert(s, "batch_rejected", name, 0, "hot folder %s: %s", hf,
+              why ? why : "?");
 }
 
 static const char what_wo[] =

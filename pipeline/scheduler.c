@@ -467,6 +467,8 @@ static int page_done(pm__serve_t *s, pm__inflight_t *e, const pm_proto_msg_t *m,
         pm_log(PM_LOG_ERROR, "sched", "job=%lld page=%d: catalog: %s",
                (long long)e->job, e->page, pm_catalog_errmsg(s->cat));
     else
+        pm__alerts_progress(s);
+    if (err == 0)
         pm_log(r->review ? PM_LOG_WARN : PM_LOG_INFO, "sched",
                "job=%lld page=%d done (attempt %d): %d words, %s%.0f ms%s%s",
                (long long)e->job, e->page, e->attempt, r->words,
@@ -477,15 +479,29 @@ static int page_done(pm__serve_t *s, pm__inflight_t *e, const pm_proto_msg_t *m,
     return 0;
 }
 
+/* The failed-job alert for `j`. */
+static void alert_job_failed(pm__serve_t *s, const pm_job_t *j)
+{
+    char subject[32];
+
+    snprintf(subject, sizeof(subject), "job %lld", (long long)j->id);
+    pm__alert(s, "job_failed", subject, j->id,
+              "work order %s, account %s, batch %s: %s",
+              j->workorder ? j->workorder : "?", j->account ? j->account : "?",
+              j->batch ? j->batch : "?", j->error ? j->error : "?");
+}
+
 /* Logs a job that the last collect failed. */
 static void note_job_failed(pm__serve_t *s, int64_t id)
 {
     pm_job_t j = {0};
     char esc[PM_ESCAPED_MAX];
 
-    if (pm_job_get(s->cat, id, &j) == 0 && j.state == PM_JOB_FAILED)
+    if (pm_job_get(s->cat, id, &j) == 0 && j.state == PM_JOB_FAILED) {
         pm_log(PM_LOG_ERROR, "sched", "job=%lld failed: %s", (long long)id,
                ESC(j.error ? j.error : "?", esc));
+        alert_job_failed(s, &j);
+    }
     pm_job_cleanup(&j);
 }
 
@@ -632,6 +648,7 @@ static int submit_assembly(pm__serve_t *s, assembly_t *a)
 static void fail_job(pm__serve_t *s, int64_t id, const char *why)
 {
     char esc[PM_ESCAPED_MAX];
+    pm_job_t j = {0};
     int err;
 
     pm_log(PM_LOG_ERROR, "sched", "job=%lld failed: %s", (long long)id,
@@ -639,6 +656,9 @@ static void fail_job(pm__serve_t *s, int64_t id, const char *why)
     if ((err = pm_job_fail(s->cat, id, why, pm__serve_now())) != 0)
         pm_log(PM_LOG_ERROR, "sched", "job=%lld: catalog: %s", (long long)id,
                pm_catalog_errmsg(s->cat));
+    else if (pm_job_get(s->cat, id, &j) == 0)
+        alert_job_failed(s, &j);
+    pm_job_cleanup(&j);
     if (pm__space_err(err))
         pm__space_lost(s, s->catalog_path);
 }

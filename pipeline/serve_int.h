@@ -125,6 +125,9 @@ struct pm__serve {
     /* http.c: the web interface, or NULL */
     struct pm__http *http;
 
+    /* alerts.c: [alerts], or NULL */
+    struct pm__alerts *alerts;
+
     /* serve.c */
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t drain_timer;
@@ -153,6 +156,26 @@ int pm__intake_busy(const pm__serve_t *s);
 /* Swaps in s->pending_cfg when intake is idle: reopens the hot folders
  * (keeping the old ones if a new one cannot be opened). */
 void pm__intake_apply_reload(pm__serve_t *s);
+
+/* ---- alerts.c ---- */
+
+/* Starts checking the [alerts] conditions when the config has them. 0 or
+ * PM_ENOMEM. */
+int pm__alerts_start(pm__serve_t *s);
+
+/* Stops checking; commands still running go on alone. Accepts a serve
+ * without alerts. */
+void pm__alerts_stop(pm__serve_t *s);
+
+/* Raises alert `kind` about `subject` (job > 0 names a job): an
+ * "alert.<kind>" event and the command, unless the same kind and subject
+ * ran within repeat_minutes. Does nothing without [alerts]. */
+void pm__alert(pm__serve_t *s, const char *kind, const char *subject,
+               int64_t job, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+/* A page finished (done or failed): the queue is moving. */
+void pm__alerts_progress(pm__serve_t *s);
 
 /* ---- scheduler.c ---- */
 

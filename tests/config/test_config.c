@@ -751,6 +751,48 @@ static void bad_http_settings_are_refused(void **state)
     t_tmpdir_cleanup();
 }
 
+/* [alerts]: off without the section; values and defaults; a section
+ * without a command, bad numbers and unknown keys are named. */
+static void alerts_section(void **state)
+{
+    pm_config_t *cfg = NULL;
+    const char *dir, *path;
+    char *errors = NULL;
+
+    (void)state;
+    dir = t_tmpdir();
+    path = write_conf(dir, "none.ini", "[pagemill]\nworkers = 1\n");
+    assert_int_equal(pm_config_load(path, &cfg, &errors), 0);
+    assert_false(cfg->alerts.enabled);
+    pm_config_free(cfg);
+
+    path = write_conf(dir, "on.ini",
+                      "[alerts]\ncommand = logger -t pm\nstall_minutes = 0\n");
+    assert_int_equal(pm_config_load(path, &cfg, &errors), 0);
+    assert_true(cfg->alerts.enabled);
+    assert_string_equal(cfg->alerts.command, "logger -t pm");
+    assert_int_equal(cfg->alerts.stall_minutes, 0);
+    assert_int_equal(cfg->alerts.min_free_mb, PM_DEFAULT_ALERT_MIN_FREE_MB);
+    assert_int_equal(cfg->alerts.repeat_minutes,
+                     PM_DEFAULT_ALERT_REPEAT_MINUTES);
+    pm_config_free(cfg);
+
+    errors = load_broken(dir,
+                         "[alerts]\n"             /* 1: no command */
+                         "stall_minutes = soon\n" /* 2 */
+                         "repeat_minutes = 0\n"   /* 3: at least 1 */
+                         "worker_restarts = -1\n" /* 4 */
+                         "colour = red\n",        /* 5 */
+                         5);
+    expect_error(errors, conf_path, 1, "alerts", "command");
+    expect_error(errors, conf_path, 2, "alerts", "stall_minutes");
+    expect_error(errors, conf_path, 3, "alerts", "repeat_minutes");
+    expect_error(errors, conf_path, 4, "alerts", "worker_restarts");
+    expect_error(errors, conf_path, 5, "alerts", "colour");
+    pm_free(errors);
+    t_tmpdir_cleanup();
+}
+
 /* pdf_text and pdf_dpi: defaults, values, and bad values named. */
 static void pdf_options(void **state)
 {
@@ -1151,6 +1193,7 @@ int main(void)
         cmocka_unit_test(pdf_options),
         cmocka_unit_test(http_section_loads),
         cmocka_unit_test(bad_http_settings_are_refused),
+        cmocka_unit_test(alerts_section),
         cmocka_unit_test(names_parse_both_ways),
         cmocka_unit_test(long_lines_keep_line_numbers),
         cmocka_unit_test(valid_hot_folders_load),
