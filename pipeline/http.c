@@ -138,6 +138,15 @@ static int act_run(pm__serve_t *s, pm__http_act_t *a)
                              a->reason[0] ? a->reason : NULL);
     case PM__ACT_RELEASE:
         return pm_job_release(s->cat, a->job, a->actor);
+    case PM__ACT_WORKORDER_ADD: {
+        pm_workorder_t w = {0};
+
+        w.number = a->number;
+        w.account = a->account;
+        w.fee_code = a->fee_code[0] ? a->fee_code : NULL;
+        w.notes = a->reason[0] ? a->reason : NULL;
+        return pm_workorder_add(s->cat, &w, a->actor, &a->job);
+    }
     }
     return PM_EINVAL;
 }
@@ -160,12 +169,18 @@ static void on_async(uv_async_t *async)
         int err = act_run(s, a);
 
         next = a->next;
-        pm_log(err ? PM_LOG_WARN : PM_LOG_INFO, "http", "%s job %lld by %s: %s",
-               a->kind == PM__ACT_RETRY    ? "retry"
-               : a->kind == PM__ACT_CANCEL ? "cancel"
-                                           : "release",
-               (long long)a->job, a->actor,
-               err ? pm_catalog_errmsg(s->cat) : "done");
+        if (a->kind == PM__ACT_WORKORDER_ADD)
+            pm_log(err ? PM_LOG_WARN : PM_LOG_INFO, "http",
+                   "add work order %s for %s by %s: %s", a->number, a->account,
+                   a->actor, err ? pm_catalog_errmsg(s->cat) : "done");
+        else
+            pm_log(err ? PM_LOG_WARN : PM_LOG_INFO, "http",
+                   "%s job %lld by %s: %s",
+                   a->kind == PM__ACT_RETRY    ? "retry"
+                   : a->kind == PM__ACT_CANCEL ? "cancel"
+                                               : "release",
+                   (long long)a->job, a->actor,
+                   err ? pm_catalog_errmsg(s->cat) : "done");
         pthread_mutex_lock(&h->act_lock);
         a->err = err;
         snprintf(a->msg, sizeof(a->msg), "%s",

@@ -527,6 +527,124 @@ static void release(pm__http_req_t *q, pm__http_resp_t *r, int64_t id)
     act(q, r, id, PM__ACT_RELEASE);
 }
 
+/* ---- POST /api/v1/workorders ---- */
+
+/* Copies string member `key` of `doc` into dst[size] after checking it:
+ * a string, valid UTF-8, fitting, and (kind > 0) a valid identifier.
+ * Absent: dst stays "" and 0 unless `required`. -1 with a 400 set. */
+static int wo_field(pm__http_resp_t *r, json_t *doc, const char *key, int kind,
+                    int required, char *dst, size_t size)
+{
+    json_t *v = json_object_get(doc, key);
+    char why[160];
+
+    if (v == NULL && !required)
+        return 0;
+    if (v == NULL || !json_is_string(v) || json_string_length(v) >= size ||
+        !pm_utf8_valid(json_string_value(v))) {
+        pm__http_error(r, MHD_HTTP_BAD_REQUEST,
+                       "%s: expected a string of at most %zu bytes%s", key,
+                       size - 1, required ? " (required)" : "");
+        return -1;
+    }
+    if (kind > 0 && pm_ident_check((pm_ident_kind_t)kind, json_string_value(v),
+                                   why, sizeof(why)) != 0) {
+        pm__http_error(r, MHD_HTTP_BAD_REQUEST, "%s: %s", key, why);
+        return -1;
+    }
+    snprintf(dst, size, "%s", json_string_value(v));
+    return 0;
+}
+
+/* The body of a work order to add: number, account, optional fee_code
+ * and notes, nothing else. 0, or -1 with a 400 set. */
+static int wo_body(pm__http_req_t *q, pm__http_resp_t *r, pm__http_act_t *a)
+{
+    static const char *const keys[] = {"number", "account", "fee_code",
+                                       "notes"};
+    json_error_t jerr;
+    json_t *doc, *v;
+    const char *key;
+    int bad = 0;
+
+    doc = json_loadb(q->body, q->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    if (doc == NULL || !json_is_object(doc)) {
+        pm__http_error(r, MHD_HTTP_BAD_REQUEST,
+                       "the body must be a JSON object with number and "
+                       "account%s%s",
+                       doc ? "" : ": ", doc ? "" : jerr.text);
+        json_decref(doc);
+        return -1;
+    }
+    json_object_foreach(doc, key, v)
+    {
+        size_t k = 0;
+
+        while (k < 4 && strcmp(key, keys[k]) != 0)
+            k++;
+        if (k == 4 && !bad) {
+            pm__http_error(r, MHD_HTTP_BAD_REQUEST,
+                           "unknown key '%.64s' (a work order takes number, "
+                           "account, fee_code and notes)",
+                           key);
+            bad = 1;
+        }
+    }
+    if (!bad)
+        bad = wo_field(r, doc, "number", PM_IDENT_WORKORDER, 1, a->number,
+                       sizeof(a->number)) ||
+              wo_field(r, doc, "account", PM_IDENT_ACCOUNT, 1, a->account,
+                       sizeof(a->account)) ||
+              wo_field(r, doc, "fee_code", PM_IDENT_FEE, 0, a->fee_code,
+                       sizeof(a->fee_code)) ||
+              wo_field(r, doc, "notes", 0, 0, a->reason, REASON_MAX + 1);
+    json_decref(doc);
+    return bad ? -1 : 0;
+}
+
+static void workorder_add(pm__http_req_t *q, pm__http_resp_t *r, int64_t id)
+{
+    pm__http_act_t a;
+    pm_workorder_t w = {0};
+    pm_catalog_t *cat;
+    int err;
+
+    (void)id;
+    memset(&a, 0, sizeof(a));
+    a.kind = PM__ACT_WORKORDER_ADD;
+    snprintf(a.actor, sizeof(a.actor), "%s", q->actor);
+    if (wo_body(q, r, &a) != 0)
+        return;
+    err = pm__http_act(q->h, &a);
+    if (err == PM_ENOENT)
+        pm__http_error(r, MHD_HTTP_NOT_FOUND, "%s", a.msg);
+    else if (err == -EEXIST)
+        pm__http_error(r, MHD_HTTP_CONFLICT, "%s", a.msg);
+    else if (err == PM_EINVAL)
+        pm__http_error(r, MHD_HTTP_BAD_REQUEST, "%s", a.msg);
+    else if (err == -ECANCELED)
+        pm__http_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "%s", a.msg);
+    else if (err != 0)
+        pm__http_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s", a.msg);
+    if (err != 0)
+        return;
+    cat = pm__http_rd_lock(q->h);
+    err = pm_workorder_get(cat, a.number, &w);
+    pm__http_rd_unlock(q->h);
+    if (err != 0) {
+        pm__http_error(r, MHD_HTTP_SERVICE_UNAVAILABLE,
+                       "the catalog cannot be read");
+        return;
+    }
+    pm__http_json(r, MHD_HTTP_CREATED,
+                  json_pack("{s:I, s:s, s:s, s:o, s:s, s:o, s:o}", "id",
+                            (json_int_t)w.id, "number", w.number, "account",
+                            w.account, "fee_code", jstr(w.fee_code), "status",
+                            w.status, "notes", jstr(w.notes), "created_at",
+                            jtime(w.created_at)));
+    pm_workorder_cleanup(&w);
+}
+
 /* ---- /api/v1/billing/report ---- */
 
 /* from/to from month=, or from= and to=; 0, or -1 with a 400. */
@@ -659,6 +777,7 @@ static const route_t routes[] = {
     {"POST", JOBS_PREFIX, "/retry", PM_ROLE_ADMIN, retry, NULL},
     {"POST", JOBS_PREFIX, "/cancel", PM_ROLE_ADMIN, cancel, NULL},
     {"POST", JOBS_PREFIX, "/release", PM_ROLE_ADMIN, release, NULL},
+    {"POST", "/api/v1/workorders", NULL, PM_ROLE_ADMIN, workorder_add, NULL},
     {"GET", "/api/v1/billing/report", NULL, PM_ROLE_BILLING, billing_report,
      NULL},
 };

@@ -52,14 +52,17 @@ typedef enum {
     PM__ACT_RETRY = 1,
     PM__ACT_CANCEL,
     PM__ACT_RELEASE,
+    PM__ACT_WORKORDER_ADD,
 } pm__http_act_kind_t;
 
 /* One action on its way to the loop and back. */
 typedef struct pm__http_act {
     pm__http_act_kind_t kind;
-    int64_t job;
+    int64_t job; /* the job; for a work order added, its new id */
     char actor[96];
-    char reason[512];
+    char reason[512]; /* cancel's reason; a work order's notes */
+    char number[PM_IDENT_MAX + 1], account[PM_CODE_MAX + 1],
+        fee_code[PM_CODE_MAX + 1]; /* a work order to add */
     int taken; /* the loop has it: it is done before the loop does more */
     int done, err;
     char msg[512];

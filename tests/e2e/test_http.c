@@ -336,6 +336,8 @@ static void every_endpoint_checks_its_role(void **state)
         {"POST", "/api/v1/jobs/1/release", NULL, 3, 409},
         {"POST", "/api/v1/jobs/1/retry", NULL, 3, 409},
         {"POST", "/api/v1/jobs/1/cancel", "{\"reason\": \"test\"}", 3, 200},
+        {"POST", "/api/v1/workorders",
+         "{\"number\": \"WO-9\", \"account\": \"ACME\"}", 3, 201},
         {"GET", "/api/v1/nothing", NULL, 1, 404},
     };
 
@@ -423,6 +425,58 @@ static void actions_are_events_naming_the_token(void **state)
         fail_msg("no job.cancelled event by token:ops");
     snprintf(path, sizeof(path), "/api/v1/jobs/%lld/cancel", id);
     assert_int_equal(ht_status(f->port, "POST", path, f->admin, NULL), 409);
+    assert_int_equal(sv_stop(f->sv, SIGTERM, PAGE_TIMEOUT + 10), 0);
+}
+
+/* POST /api/v1/workorders: the admin adds a work order (201, the work
+ * order back), which the CLI then sees; bad or conflicting ones are
+ * refused with the status that says why, and a supervisor may not. */
+static void admin_adds_a_work_order(void **state)
+{
+    fx_t *f = *state;
+    ht_resp_t r;
+    json_t *doc;
+    static const char body[] = "{\"number\": \"WO-2026-0777\", \"account\": "
+                               "\"ACME\", \"notes\": \"box 3 of 9\"}";
+    static const struct {
+        const char *body;
+        int status;
+    } bad[] = {
+        {"{\"number\": \"WO-2026-0777\", \"account\": \"ACME\"}", 409},
+        {"{\"number\": \"WO-2026-0778\", \"account\": \"NOBODY\"}", 404},
+        {"{\"number\": \"WO 2026\", \"account\": \"ACME\"}", 400},
+        {"{\"number\": \"WO-2026-0779\"}", 400},
+        {"{\"number\": \"WO-2026-0779\", \"account\": \"ACME\", "
+         "\"colour\": \"red\"}",
+         400},
+        {"[1, 2]", 400},
+        {"{\"number\": 7, \"account\": \"ACME\"}", 400},
+    };
+
+    start(f);
+    assert_int_equal(
+        ht_status(f->port, "POST", "/api/v1/workorders", f->sup, body), 403);
+    ht_request(f->port, "POST", "/api/v1/workorders", f->admin, body, &r);
+    if (r.status != 201)
+        fail_msg("POST /api/v1/workorders: %d: %s", r.status, r.body);
+    doc = json_loads(r.body, 0, NULL);
+    assert_non_null(doc);
+    assert_string_equal(sv_jstr(doc, "number"), "WO-2026-0777");
+    assert_string_equal(sv_jstr(doc, "status"), "open");
+    assert_string_equal(sv_jstr(doc, "notes"), "box 3 of 9");
+    json_decref(doc);
+    ht_free(&r);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        ht_request(f->port, "POST", "/api/v1/workorders", f->admin, bad[i].body,
+                   &r);
+        if (r.status != bad[i].status)
+            fail_msg("%s: %d, wanted %d: %s", bad[i].body, r.status,
+                     bad[i].status, r.body);
+        ht_free(&r);
+    }
+    doc = sv_cli_json(f->sv, "workorder show WO-2026-0777");
+    assert_string_equal(sv_jstr(doc, "account"), "ACME");
+    json_decref(doc);
     assert_int_equal(sv_stop(f->sv, SIGTERM, PAGE_TIMEOUT + 10), 0);
 }
 
@@ -623,6 +677,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(actions_are_events_naming_the_token,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(admin_adds_a_work_order, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(bad_input_gets_400, setup, teardown),
         cmocka_unit_test(loopback_without_tokens_is_read_only),
         cmocka_unit_test(open_address_without_token_refuses_to_start),
