@@ -123,6 +123,7 @@ void pm__http_tick(pm__serve_t *s)
     }
     if (h->max_worker_id > h->workers_configured)
         snap.worker_restarts = h->max_worker_id - h->workers_configured;
+    memcpy(snap.txn, s->txn, sizeof(snap.txn));
     pthread_mutex_lock(&h->snap_lock);
     h->snap = snap;
     pthread_mutex_unlock(&h->snap_lock);

@@ -137,6 +137,37 @@ static void service(pm_buf_t *t, const pm__http_snap_t *s)
            "1 while a full volume pauses the service.", s->paused);
 }
 
+static void transactions(pm_buf_t *t, const pm__http_snap_t *s)
+{
+    static const char *const ops[PM__TXN_KINDS] = {"claim", "complete"};
+
+    family(t, "pagemill_catalog_transaction_seconds", "histogram",
+           "Catalog write transactions of the coordinator since it started: "
+           "claims and page completions.");
+    for (int k = 0; k < PM__TXN_KINDS; k++) {
+        const pm__txn_hist_t *h = &s->txn[k];
+
+        for (int b = 0; b < PM__TXN_BUCKETS; b++)
+            pm_buf_printf(
+                t,
+                "pagemill_catalog_transaction_seconds_bucket{op=\"%s\","
+                "le=\"%g\"} %lld\n",
+                ops[k], pm__txn_bucket_ms[b] / 1000.0, (long long)h->le[b]);
+        pm_buf_printf(t,
+                      "pagemill_catalog_transaction_seconds_bucket{op=\"%s\","
+                      "le=\"+Inf\"} %lld\n",
+                      ops[k], (long long)h->count);
+        pm_buf_printf(t,
+                      "pagemill_catalog_transaction_seconds_sum{op=\"%s\"} "
+                      "%.6f\n",
+                      ops[k], h->sum_ms / 1000.0);
+        pm_buf_printf(t,
+                      "pagemill_catalog_transaction_seconds_count{op=\"%s\"} "
+                      "%lld\n",
+                      ops[k], (long long)h->count);
+    }
+}
+
 void pm__http_metrics(pm__http_req_t *q, pm__http_resp_t *r)
 {
     pm_catalog_t *cat = pm__http_rd_lock(q->h);
@@ -163,6 +194,7 @@ void pm__http_metrics(pm__http_req_t *q, pm__http_resp_t *r)
     stages(&t, &m);
     rejections(&t, ev, nev);
     service(&t, &snap);
+    transactions(&t, &snap);
     pm_event_list_free(ev, nev);
     if (pm_buf_take(&t, &r->body, &r->len) != 0) {
         pm__http_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");

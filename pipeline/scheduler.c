@@ -223,6 +223,17 @@ int pm__sched_review(pm__serve_t *s, int64_t job, pm_page_result_t *r)
     return r->review != NULL ? 0 : PM_ENOMEM;
 }
 
+const double pm__txn_bucket_ms[PM__TXN_BUCKETS] = {0.5, 1,  2,   5,   10,
+                                                   25,  50, 100, 250, 1000};
+
+void pm__txn_record(pm__txn_hist_t *h, double ms)
+{
+    for (int b = PM__TXN_BUCKETS - 1; b >= 0 && ms <= pm__txn_bucket_ms[b]; b--)
+        h->le[b]++;
+    h->count++;
+    h->sum_ms += ms;
+}
+
 /* Records a failed attempt of a page; the catalog requeues or fails it
  * (at once when `permanent`: the file itself is at fault, and another
  * attempt would fail the same way). Returns what the catalog said
@@ -394,8 +405,12 @@ void pm__sched_run(pm__serve_t *s)
     unpark(s, 1);
     pm__replace_run(s);
     while (s->parked == NULL && !s->space.full && pm_pool_idle(s->pool) > 0) {
+        uint64_t t0 = uv_hrtime();
+
         err = pm_task_claim(s->cat, s->owner, s->page_timeout + PM__LEASE_SLACK,
                             pm__serve_now(), &t);
+        pm__txn_record(&s->txn[PM__TXN_CLAIM],
+                       (double)(uv_hrtime() - t0) / 1e6);
         if (err == PM_ENOENT)
             break;
         if (pm__space_err(err)) {
@@ -421,6 +436,7 @@ static int page_done(pm__serve_t *s, pm__inflight_t *e, const pm_proto_msg_t *m,
     pm_page_result_t rr;
     pm_page_metrics_t pm;
     char *evidence;
+    uint64_t t0;
     int err;
 
     if (m != NULL && m->type == PM_MSG_PAGE_RESULT && !m->result.ok &&
@@ -454,7 +470,9 @@ static int page_done(pm__serve_t *s, pm__inflight_t *e, const pm_proto_msg_t *m,
     pm__sched_metrics(r, &pm);
     evidence = pm_orient_evidence_text(r);
     pm.orient_evidence = evidence;
+    t0 = uv_hrtime();
     err = pm_task_complete(s->cat, e->task, e->attempt, &pm, pm__serve_now());
+    pm__txn_record(&s->txn[PM__TXN_COMPLETE], (double)(uv_hrtime() - t0) / 1e6);
     pm_free(evidence);
     if (pm__space_err(err)) {
         pm_free(rr.review);

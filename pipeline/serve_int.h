@@ -61,6 +61,20 @@ typedef struct pm__space {
     uint64_t resumed_at; /* uv_now of the last resume */
 } pm__space_t;
 
+/* Catalog write latency the coordinator sees, for /metrics: claims and
+ * page completions (a page done with its billable row). */
+#define PM__TXN_BUCKETS 10
+extern const double pm__txn_bucket_ms[PM__TXN_BUCKETS];
+typedef enum { PM__TXN_CLAIM, PM__TXN_COMPLETE, PM__TXN_KINDS } pm__txn_kind_t;
+typedef struct pm__txn_hist {
+    int64_t le[PM__TXN_BUCKETS]; /* cumulative: transactions at or below */
+    int64_t count;
+    double sum_ms;
+} pm__txn_hist_t;
+
+/* Adds one transaction of `ms` to `h`. */
+void pm__txn_record(pm__txn_hist_t *h, double ms);
+
 typedef struct pm__serve pm__serve_t;
 typedef struct pm__intake pm__intake_t;
 typedef struct pm__inflight pm__inflight_t;
@@ -108,6 +122,7 @@ struct pm__serve {
     uint64_t wk_written_ms; /* uv_now of that write */
     int wk_failing;         /* the last write failed (logged once) */
     pm__inflight_t *parked; /* pages that met a full volume, still leased */
+    pm__txn_hist_t txn[PM__TXN_KINDS]; /* catalog write latency */
     int64_t parked_renewed; /* wall clock of their last lease renewal */
 
     /* replace.c */

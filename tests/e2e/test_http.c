@@ -259,6 +259,23 @@ static void metrics_and_api_equal_the_catalog(void **state)
         3);
     assert_true(sample(m, "pagemill_stage_duration_seconds_sum{stage=total}") >
                 0);
+    /* The coordinator's catalog writes: one completion per page done (the
+     * loop's snapshot follows within a tick), at least as many claims. */
+    for (double until = sv_now_s() + DEADLINE_S;;) {
+        json_t *t = metrics(f);
+        long long done = (long long)sample(
+            t, "pagemill_catalog_transaction_seconds_count{op=complete}");
+        long long claims = (long long)sample(
+            t, "pagemill_catalog_transaction_seconds_count{op=claim}");
+
+        json_decref(t);
+        if (done == 3 && claims >= 3)
+            break;
+        if (sv_now_s() > until)
+            fail_msg("catalog transactions: %lld completions, %lld claims",
+                     done, claims);
+        sv_nap_ms(200);
+    }
     assert_int_equal((long long)sample(m, "pagemill_workers{state=all}"), 2);
     json_decref(m);
 
