@@ -51,8 +51,17 @@ enum {
     ST_JOB_TOTAL,
     ST_JOB_IDS,
     ST_REJECTIONS,
+    ST_BY_HOTFOLDER,
+    ST_BY_ACCOUNT,
+    ST_BY_OPERATOR,
     ST_COUNT
 };
+
+/* Pages done since ?1 by a column of their job: at most ?2 names. */
+#define BY(col)                                                            \
+    "SELECT coalesce(" col ", ''), count(*) FROM page_tasks t JOIN jobs j" \
+    " ON j.id = t.job WHERE t.state = 'done' AND t.finished_at >= ?1"      \
+    " GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ?2"
 
 static const pm__sql_t stmts[ST_COUNT] = {
     [ST_TOKEN_ADD] = {"token_add",
@@ -101,6 +110,12 @@ static const pm__sql_t stmts[ST_COUNT] = {
                        "SELECT id, at, actor, kind, detail FROM events"
                        " WHERE kind = 'batch.rejected' ORDER BY id DESC"
                        " LIMIT ?1"},
+    [ST_BY_HOTFOLDER] = {"monitor_by_hotfolder", BY("j.hotfolder")},
+    [ST_BY_ACCOUNT] = {"monitor_by_account",
+                       BY("j.account, (SELECT a.code FROM work_orders w JOIN"
+                          " accounts a ON a.id = w.account_id WHERE"
+                          " w.number = j.workorder)")},
+    [ST_BY_OPERATOR] = {"monitor_by_operator", BY("j.operator_name")},
 };
 
 const pm__sql_table_t pm__sql_monitor = {stmts, ST_COUNT};
@@ -423,4 +438,41 @@ const char *pm_rejection_reason(const char *detail)
         if (strstr(detail, known[i].text) != NULL)
             return known[i].reason;
     return "other";
+}
+
+/* ---- breakdowns ---- */
+
+static int read_count(sqlite3_stmt *st, void *item)
+{
+    pm_monitor_count_t *c = item;
+
+    c->name = pm_strdup((const char *)sqlite3_column_text(st, 0));
+    c->pages = sqlite3_column_int64(st, 1);
+    return c->name != NULL ? 0 : PM_ENOMEM;
+}
+
+static void count_cleanup(void *item)
+{
+    pm_free(((pm_monitor_count_t *)item)->name);
+}
+
+int pm_monitor_breakdown(pm_catalog_t *cat, pm_monitor_by_t by, int64_t since,
+                         pm_monitor_count_t **out, size_t *n)
+{
+    static const int which[PM_BY_COUNT] = {ST_BY_HOTFOLDER, ST_BY_ACCOUNT,
+                                           ST_BY_OPERATOR};
+    sqlite3_stmt *st;
+
+    assert(by >= 0 && by < PM_BY_COUNT);
+    st = STMT(cat, which[by]);
+    if (sqlite3_bind_int64(st, 1, since) ||
+        sqlite3_bind_int64(st, 2, PM_MONITOR_BREAKDOWN_MAX))
+        return pm__sql_bind_fail(cat, st);
+    return pm__sql_collect(cat, st, sizeof(pm_monitor_count_t), read_count,
+                           count_cleanup, (void **)out, n);
+}
+
+void pm_monitor_count_list_free(pm_monitor_count_t *v, size_t n)
+{
+    pm__sql_free_items(v, n, sizeof(*v), count_cleanup);
 }

@@ -91,6 +91,28 @@ int pm_monitor_read(pm_catalog_t *cat, pm_monitor_t *out);
 int pm_monitor_throughput(pm_catalog_t *cat, int64_t now, int n,
                           int64_t *counts);
 
+/* What pages done are counted by in pm_monitor_breakdown. */
+typedef enum {
+    PM_BY_HOTFOLDER = 0,
+    PM_BY_ACCOUNT,
+    PM_BY_OPERATOR,
+    PM_BY_COUNT
+} pm_monitor_by_t;
+
+typedef struct pm_monitor_count {
+    char *name; /* the hot folder, account or operator; "" when none */
+    int64_t pages;
+} pm_monitor_count_t;
+
+/* Most names pm_monitor_breakdown returns (the busiest). */
+#define PM_MONITOR_BREAKDOWN_MAX 50
+
+/* Pages done at or after `since`, by `by`, busiest first (then by name).
+ * *out is a new array (pm_monitor_count_list_free). */
+int pm_monitor_breakdown(pm_catalog_t *cat, pm_monitor_by_t by, int64_t since,
+                         pm_monitor_count_t **out, size_t *n);
+void pm_monitor_count_list_free(pm_monitor_count_t *v, size_t n);
+
 /* ---- lists ---- */
 
 /* Jobs newest first, of `state` (-1: any), `limit` from `offset`; *total

@@ -527,6 +527,57 @@ static void release(pm__http_req_t *q, pm__http_resp_t *r, int64_t id)
     act(q, r, id, PM__ACT_RELEASE);
 }
 
+/* ---- /api/v1/breakdown ---- */
+
+/* Most hours /api/v1/breakdown covers (a week). */
+#define BREAKDOWN_HOURS_MAX (7 * 24)
+
+static json_t *counts_json(const pm_monitor_count_t *v, size_t n)
+{
+    json_t *a = json_array();
+
+    for (size_t i = 0; a != NULL && i < n; i++)
+        json_array_append_new(a, json_pack("{s:s, s:I}", "name", v[i].name,
+                                           "pages", (json_int_t)v[i].pages));
+    return a;
+}
+
+static void breakdown(pm__http_req_t *q, pm__http_resp_t *r, int64_t id)
+{
+    static const char *const keys[PM_BY_COUNT] = {"hot_folders", "accounts",
+                                                  "operators"};
+    int64_t now = (int64_t)time(NULL), since;
+    pm_catalog_t *cat;
+    long long hours;
+    json_t *doc;
+    int err = 0;
+
+    (void)id;
+    if (num_arg(q, r, "hours", 1, BREAKDOWN_HOURS_MAX, 1, &hours))
+        return;
+    since = now - (int64_t)hours * 3600;
+    doc = json_pack("{s:I, s:o}", "hours", (json_int_t)hours, "since",
+                    jtime(since));
+    cat = pm__http_rd_lock(q->h);
+    for (int by = 0; err == 0 && by < PM_BY_COUNT; by++) {
+        pm_monitor_count_t *v = NULL;
+        size_t n = 0;
+
+        err = pm_monitor_breakdown(cat, (pm_monitor_by_t)by, since, &v, &n);
+        if (err == 0 && doc != NULL)
+            json_object_set_new(doc, keys[by], counts_json(v, n));
+        pm_monitor_count_list_free(v, n);
+    }
+    pm__http_rd_unlock(q->h);
+    if (err != 0) {
+        json_decref(doc);
+        pm__http_error(r, MHD_HTTP_SERVICE_UNAVAILABLE,
+                       "the catalog cannot be read");
+        return;
+    }
+    pm__http_json(r, MHD_HTTP_OK, doc);
+}
+
 /* ---- POST /api/v1/workorders ---- */
 
 /* Copies string member `key` of `doc` into dst[size] after checking it:
@@ -777,6 +828,7 @@ static const route_t routes[] = {
     {"POST", JOBS_PREFIX, "/retry", PM_ROLE_ADMIN, retry, NULL},
     {"POST", JOBS_PREFIX, "/cancel", PM_ROLE_ADMIN, cancel, NULL},
     {"POST", JOBS_PREFIX, "/release", PM_ROLE_ADMIN, release, NULL},
+    {"GET", "/api/v1/breakdown", NULL, PM_ROLE_SUPERVISOR, breakdown, NULL},
     {"POST", "/api/v1/workorders", NULL, PM_ROLE_ADMIN, workorder_add, NULL},
     {"GET", "/api/v1/billing/report", NULL, PM_ROLE_BILLING, billing_report,
      NULL},

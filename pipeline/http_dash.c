@@ -2,7 +2,8 @@
  * http_dash.c: the dashboard page `/` and the Chart.js it uses, served
  * locally from Debian's libjs-chart.js (records centres have no
  * internet), and the job page `/jobs/N`. The pages hold no data: its script
- * reads /api/v1/status, /api/v1/jobs and /api/v1/throughput every 2 s with the
+ * reads /api/v1/status, /api/v1/jobs and /api/v1/throughput every 2 s (and
+ * /api/v1/breakdown for the last hour, shift and day every 30 s) with the
  * token it was given once in the address (`/#token=...`, kept in
  * sessionStorage), and writes every value with textContent, never as HTML. The
  * page is split into literals under C11's 4095 characters.
@@ -63,7 +64,12 @@ static const char *const page[] = {
     "<h2 style=\"margin-top:8px\">rejected batches</h2><table><tbody "
     "id=\"rejected\"></tbody></table>\n"
     "<h2 style=\"margin-top:8px\">waiting for their marker</h2><table>"
-    "<tbody id=\"waiting\"></tbody></table></div>\n"
+    "<tbody id=\"waiting\"></tbody></table></div>\n",
+
+    "<div class=\"card\"><h2>pages done by hot folder, account and "
+    "operator</h2><table><thead><tr><th>by</th><th>name</th>"
+    "<th>last hour</th><th>shift (8 h)</th><th>day</th></tr></thead>"
+    "<tbody id=\"breakdown\"></tbody></table></div>\n"
     "</div>\n"
     "<script src=\"/static/chart.min.js\"></script>\n"
     "<script>\n"
@@ -90,7 +96,15 @@ static const char *const page[] = {
     "td.textContent=c===null||c===undefined?'-':String(c);"
     "tr.appendChild(td);}b.appendChild(tr);}}\n",
 
-    "let chart=null;\n"
+    "let chart=null,bdTick=0;\n"
+    "async function breakdown(){const docs=await Promise.all([1,8,24].map("
+    "n=>get('/api/v1/breakdown?hours='+n)));const out=[];\n"
+    "for(const [k,label] of [['hot_folders','hot folder'],['accounts',"
+    "'account'],['operators','operator']]){const m=new Map();"
+    "docs.forEach((d,i)=>{for(const c of d[k]){if(!m.has(c.name))"
+    "m.set(c.name,[0,0,0]);m.get(c.name)[i]=c.pages;}});"
+    "for(const [n,v] of [...m.entries()].sort((a,b)=>b[1][2]-a[1][2]))"
+    "out.push([label,n||'-',v[0],v[1],v[2]]);}rows('breakdown',out);}\n"
     "function draw(pages){const c=document.getElementById('chart');"
     "const labels=pages.map((_,i)=>i-pages.length+1);"
     "if(!chart){chart=new Chart(c,{type:'line',data:{labels,datasets:[{"
@@ -125,7 +139,8 @@ static const char *const page[] = {
     "rows('waiting',st.waiting_batches.map(w=>[w.hot_folder,w.batch,"
     "dur(w.waiting_s)]));"
     "\n"
-    "draw(tp.pages);set('err','');document.body.dataset.state='ok';\n"
+    "draw(tp.pages);if(bdTick++%15===0)await breakdown();\n"
+    "set('err','');document.body.dataset.state='ok';\n"
     "}catch(e){set('err',e.message);document.body.dataset.state="
     "'error';}}\n"
     "refresh();setInterval(refresh,2000);\n"

@@ -235,6 +235,62 @@ static void throughput_by_minute(void **state)
     t_tmpdir_cleanup();
 }
 
+/* Pages done by hot folder, account and operator, busiest first; none
+ * before `since`. */
+static void breakdown_by_folder_account_operator(void **state)
+{
+    pm_catalog_t *cat = open_cat();
+    pm_page_input_t pages[2] = {{"/spool/a.tif", 0, sha_a},
+                                {"/spool/b.tif", 0, sha_b}};
+    pm_job_t a = {.workorder = (char *)"WO-1",
+                  .account = (char *)"CITY",
+                  .hotfolder = (char *)"scans",
+                  .operator_name = (char *)"jo",
+                  .profile = (char *)"default",
+                  .batch = (char *)"WO-1_a"};
+    pm_job_t b = {.workorder = (char *)"WO-2",
+                  .account = (char *)"CITY",
+                  .operator_name = (char *)"al",
+                  .profile = (char *)"default",
+                  .batch = (char *)"WO-2_b"};
+    pm_monitor_count_t *v = NULL;
+    size_t n = 0;
+    int64_t id;
+
+    (void)state;
+    assert_int_equal(pm_job_create(cat, &a, pages, 2, "intake", &id), 0);
+    assert_int_equal(pm_job_create(cat, &b, pages, 1, "intake", &id), 0);
+    for (int i = 0; i < 3; i++)
+        complete_next(cat, 10, 0, 90);
+
+    assert_int_equal(pm_monitor_breakdown(cat, PM_BY_HOTFOLDER, T0, &v, &n), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(v[0].name, "scans");
+    assert_int_equal(v[0].pages, 2);
+    assert_string_equal(v[1].name, ""); /* no hot folder: the CLI's */
+    assert_int_equal(v[1].pages, 1);
+    pm_monitor_count_list_free(v, n);
+
+    assert_int_equal(pm_monitor_breakdown(cat, PM_BY_OPERATOR, T0, &v, &n), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(v[0].name, "jo");
+    assert_string_equal(v[1].name, "al");
+    pm_monitor_count_list_free(v, n);
+
+    assert_int_equal(pm_monitor_breakdown(cat, PM_BY_ACCOUNT, T0, &v, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(v[0].name, "CITY");
+    assert_int_equal(v[0].pages, 3);
+    pm_monitor_count_list_free(v, n);
+
+    assert_int_equal(pm_monitor_breakdown(cat, PM_BY_ACCOUNT, T0 + 1, &v, &n),
+                     0);
+    assert_int_equal(n, 0);
+    pm_monitor_count_list_free(v, n);
+    pm_catalog_close(cat);
+    t_tmpdir_cleanup();
+}
+
 /* A query_only handle reads and refuses to write. */
 static void query_only_refuses_writes(void **state)
 {
@@ -257,6 +313,7 @@ int main(void)
         cmocka_unit_test(job_pages_and_filters),
         cmocka_unit_test(rejections_newest_first_with_reasons),
         cmocka_unit_test(throughput_by_minute),
+        cmocka_unit_test(breakdown_by_folder_account_operator),
         cmocka_unit_test(query_only_refuses_writes),
     };
 

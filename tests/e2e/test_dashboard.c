@@ -200,6 +200,11 @@ static void dashboard_shows_a_batch_in_a_browser(void **state)
                                 "</td><td>done</td>"));
     assert_non_null(strstr(dom, "<b id=\"hour\">3</b>"));
     assert_non_null(strstr(dom, "<td>done</td><td>1</td>"));
+    /* Pages by hot folder and account, over the hour, shift and day. */
+    assert_non_null(strstr(dom, "<td>hot folder</td><td>scans</td><td>3</td>"
+                                "<td>3</td><td>3</td>"));
+    assert_non_null(strstr(dom, "<td>account</td><td>ACME</td><td>3</td>"
+                                "<td>3</td><td>3</td>"));
     free(dom);
 
     /* The job page: its pages, the blank one flagged as such. */

@@ -259,6 +259,20 @@ static void metrics_and_api_equal_the_catalog(void **state)
         3);
     assert_true(sample(m, "pagemill_stage_duration_seconds_sum{stage=total}") >
                 0);
+    /* Pages done by hot folder and account: all three, from "scans". */
+    {
+        json_t *b =
+            ht_get_json(f->port, "/api/v1/breakdown?hours=1", f->sup, 200);
+        json_t *hf = json_array_get(json_object_get(b, "hot_folders"), 0);
+        json_t *ac = json_array_get(json_object_get(b, "accounts"), 0);
+
+        assert_int_equal(sv_jint(b, "hours"), 1);
+        assert_string_equal(sv_jstr(hf, "name"), "scans");
+        assert_int_equal(sv_jint(hf, "pages"), 3);
+        assert_string_equal(sv_jstr(ac, "name"), "ACME");
+        assert_int_equal(sv_jint(ac, "pages"), 3);
+        json_decref(b);
+    }
     /* The coordinator's catalog writes: one completion per page done (the
      * loop's snapshot follows within a tick), at least as many claims. */
     for (double until = sv_now_s() + DEADLINE_S;;) {
@@ -346,6 +360,7 @@ static void every_endpoint_checks_its_role(void **state)
         {"GET", "/api/v1/jobs", NULL, 1, 200},
         {"GET", "/api/v1/jobs/1", NULL, 1, 200},
         {"GET", "/api/v1/throughput?minutes=5", NULL, 1, 200},
+        {"GET", "/api/v1/breakdown?hours=8", NULL, 1, 200},
         {"GET", "/", NULL, 0, 200},
         {"GET", "/jobs/1", NULL, 0, 200},
         {"GET", "/static/chart.min.js", NULL, 0, 200},
@@ -511,6 +526,8 @@ static void bad_input_gets_400(void **state)
         {"GET", "/api/v1/jobs?limit=ten", NULL, 400},
         {"GET", "/api/v1/jobs?offset=-1", NULL, 400},
         {"GET", "/api/v1/throughput?minutes=1441", NULL, 400},
+        {"GET", "/api/v1/breakdown?hours=0", NULL, 400},
+        {"GET", "/api/v1/breakdown?hours=169", NULL, 400},
         {"GET", "/api/v1/jobs?limit=99999999999999999999999", NULL, 400},
         {"GET", "/api/v1/jobs/abc", NULL, 400},
         {"GET", "/api/v1/jobs/0", NULL, 400},
