@@ -311,6 +311,31 @@ static json_t *jobs_by_state(const pm_monitor_t *m)
     return o;
 }
 
+/* Most jobs with flagged pages /api/v1/status lists. */
+#define REVIEW_MAX 50
+
+/* Jobs with pages flagged for review, oldest first, at most REVIEW_MAX. */
+static json_t *review_jobs(pm_catalog_t *cat, int *err)
+{
+    pm_review_job_t *v = NULL;
+    size_t n = 0;
+    json_t *a;
+
+    *err = pm_review_jobs(cat, &v, &n);
+    if (*err != 0)
+        return NULL;
+    a = json_array();
+    for (size_t i = 0; a != NULL && i < n && i < REVIEW_MAX; i++)
+        json_array_append_new(
+            a, json_pack("{s:I, s:o, s:o, s:s, s:i, s:o}", "id",
+                         (json_int_t)v[i].job, "work_order",
+                         jstr(v[i].workorder), "account", jstr(v[i].account),
+                         "state", pm_job_state_name(v[i].state), "pages",
+                         v[i].pages, "reasons", jstr(v[i].reasons)));
+    pm_review_job_list_free(v, n);
+    return a;
+}
+
 static void status(pm__http_req_t *q, pm__http_resp_t *r, int64_t id)
 {
     int64_t now = (int64_t)time(NULL);
@@ -318,7 +343,7 @@ static void status(pm__http_req_t *q, pm__http_resp_t *r, int64_t id)
     pm__http_snap_t snap;
     pm_status_t st;
     pm_monitor_t m;
-    json_t *failed = NULL, *held = NULL, *rej = NULL, *wk = NULL;
+    json_t *failed = NULL, *held = NULL, *rej = NULL, *wk = NULL, *rv = NULL;
     int err;
 
     (void)id;
@@ -334,8 +359,11 @@ static void status(pm__http_req_t *q, pm__http_resp_t *r, int64_t id)
         rej = rejections(cat, &err);
     if (err == 0)
         wk = workers(cat, now, &err);
+    if (err == 0)
+        rv = review_jobs(cat, &err);
     pm__http_rd_unlock(q->h);
     if (err != 0) {
+        json_decref(rv);
         json_decref(failed);
         json_decref(held);
         json_decref(rej);
@@ -348,7 +376,7 @@ static void status(pm__http_req_t *q, pm__http_resp_t *r, int64_t id)
         r, MHD_HTTP_OK,
         json_pack(
             "{s:o, s:{s:b, s:b, s:I}, s:{s:I, s:I, s:o}, s:o, s:{s:I, s:I, "
-            "s:I}, s:I, s:I, s:o, s:o, s:o, s:o, s:o}",
+            "s:I}, s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:o}",
             "now", jtime(now), "service", "draining", snap.draining,
             "paused_for_space", snap.paused, "worker_restarts",
             (json_int_t)snap.worker_restarts, "queue", "pages_queued",
@@ -363,7 +391,7 @@ static void status(pm__http_req_t *q, pm__http_resp_t *r, int64_t id)
             (json_int_t)m.billable_pages, "low_confidence_pages",
             (json_int_t)m.low_confidence, "workers", wk, "failed_jobs", failed,
             "held_jobs", held, "rejected_batches", rej, "waiting_batches",
-            waiting(q->h, now)));
+            waiting(q->h, now), "review_jobs", rv));
 }
 
 /* ---- /api/v1/jobs ---- */

@@ -64,7 +64,9 @@ static const char *const page[] = {
     "<h2 style=\"margin-top:8px\">rejected batches</h2><table><tbody "
     "id=\"rejected\"></tbody></table>\n"
     "<h2 style=\"margin-top:8px\">waiting for their marker</h2><table>"
-    "<tbody id=\"waiting\"></tbody></table></div>\n",
+    "<tbody id=\"waiting\"></tbody></table>\n"
+    "<h2 style=\"margin-top:8px\">pages flagged for review</h2><table>"
+    "<tbody id=\"review\"></tbody></table></div>\n",
 
     "<div class=\"card\"><h2>pages done by hot folder, account and "
     "operator</h2><table><thead><tr><th>by</th><th>name</th>"
@@ -138,6 +140,8 @@ static const char *const page[] = {
     "rows('rejected',st.rejected_batches.map(r=>[r.at,r.reason,r.detail]));"
     "rows('waiting',st.waiting_batches.map(w=>[w.hot_folder,w.batch,"
     "dur(w.waiting_s)]));"
+    "rows('review',st.review_jobs.map(j=>[{href:'/jobs/'+j.id,text:j.id},"
+    "j.work_order,j.pages+' page(s)',j.reasons]));"
     "\n"
     "draw(tp.pages);if(bdTick++%15===0)await breakdown();\n"
     "set('err','');document.body.dataset.state='ok';\n"

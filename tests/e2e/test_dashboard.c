@@ -39,7 +39,10 @@ static int setup(void **state)
     fx_t *f = pm_calloc(1, sizeof(*f));
 
     assert_non_null(f);
-    f->sv = ht_service_new(PAGE_TIMEOUT, "listen = 127.0.0.1:0");
+    /* Every page read below 100% confidence is flagged for review. */
+    f->sv = ht_service_new(PAGE_TIMEOUT,
+                           "listen = 127.0.0.1:0\n\n[profile default]\n"
+                           "review_below_confidence = 100");
     ht_token(f->sv, "supervisor", "wall", f->token);
     *state = f;
     return 0;
@@ -200,6 +203,8 @@ static void dashboard_shows_a_batch_in_a_browser(void **state)
                                 "</td><td>done</td>"));
     assert_non_null(strstr(dom, "<b id=\"hour\">3</b>"));
     assert_non_null(strstr(dom, "<td>done</td><td>1</td>"));
+    /* The job's flagged pages are in the review list. */
+    assert_int_equal(rows_in(dom, "review"), 1);
     /* Pages by hot folder and account, over the hour, shift and day. */
     assert_non_null(strstr(dom, "<td>hot folder</td><td>scans</td><td>3</td>"
                                 "<td>3</td><td>3</td>"));
