@@ -38,8 +38,9 @@ PACKAGES=(
     # `make stress`: the suite beside two CPU hogs
     stress-ng
     # the web interface's tests parse /metrics with Prometheus's parser and
-    # speak HTTPS to it with a certificate they make
-    python3-prometheus-client curl openssl
+    # speak HTTPS to it with a certificate they make; a bounded load test
+    # on loopback with wrk
+    python3-prometheus-client curl openssl wrk
 )
 
 # Tesseract code to Debian package: lower case, '_' as '-'.

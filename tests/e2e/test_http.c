@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -512,6 +513,35 @@ static void admin_adds_a_work_order(void **state)
     assert_int_equal(sv_stop(f->sv, SIGTERM, PAGE_TIMEOUT + 10), 0);
 }
 
+/* A bounded load test on loopback: wrk, 8 connections for 5 s on
+ * /api/v1/status with a supervisor token. Every answer is 200 (wrk
+ * counts anything else as "Non-2xx"), no socket errors, and the service
+ * still answers and stops cleanly afterwards. */
+static void status_under_load(void **state)
+{
+    fx_t *f = *state;
+    char *out = NULL;
+    int rc;
+
+    if (access("/usr/bin/wrk", X_OK) != 0)
+        fail_msg("/usr/bin/wrk is missing: install the Debian package wrk "
+                 "(scripts/install-deps.sh)");
+    start(f);
+    rc = t_run(&out,
+               "/usr/bin/wrk -t 1 -c 8 -d 5s --latency -H "
+               "'Authorization: Bearer %s' http://127.0.0.1:%d/api/v1/status",
+               f->sup, f->port);
+    fprintf(stderr, "%s", out ? out : "");
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "requests in"));
+    assert_null(strstr(out, "Non-2xx"));
+    assert_null(strstr(out, "Socket errors"));
+    free(out);
+    assert_int_equal(ht_status(f->port, "GET", "/api/v1/status", f->sup, NULL),
+                     200);
+    assert_int_equal(sv_stop(f->sv, SIGTERM, PAGE_TIMEOUT + 10), 0);
+}
+
 /* Bad input: 400 with a message, never a crash; the service goes on. */
 static void bad_input_gets_400(void **state)
 {
@@ -713,6 +743,7 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(admin_adds_a_work_order, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(status_under_load, setup, teardown),
         cmocka_unit_test_setup_teardown(bad_input_gets_400, setup, teardown),
         cmocka_unit_test(loopback_without_tokens_is_read_only),
         cmocka_unit_test(open_address_without_token_refuses_to_start),
