@@ -1,0 +1,26 @@
+/*
+ * pg_ops.c: the PostgreSQL backend's table of operations (catalog_int.h).
+ * What is NULL here is not implemented yet: a call returns PM_EUNSUPP
+ * naming the function, and pm_catalog_backend_missing names the first
+ * one, so `serve` and `convert` refuse this backend instead of
+ * half-working. docs/scaling.md has the plan.
+ */
+#include "catalog/catalog_int.h"
+#include "catalog/pg_int.h"
+
+const pm__catalog_ops_t pm__pg_ops = {
+    .name = "PostgreSQL",
+    .close = pm__pg_close,
+    .errmsg = pm__pg_errmsg,
+    .set_msg = pm__pg_set_msg,
+    .catalog_schema_version = pm__pg_catalog_schema_version,
+    .event_add = pm__pg_event_add,
+    .event_list = pm__pg_event_list,
+    .account_add = pm__pg_account_add,
+    .account_get = pm__pg_account_get,
+    .account_list = pm__pg_account_list,
+    .workorder_add = pm__pg_workorder_add,
+    .workorder_get = pm__pg_workorder_get,
+    .workorder_list = pm__pg_workorder_list,
+    .workorder_close = pm__pg_workorder_close,
+};
