@@ -36,6 +36,7 @@ const pm__pgsql_table_t pm__pg_core = {stmts, ST_COUNT};
 static const pm__pgsql_table_t *const registry[PM__PG_NMODULES] = {
     [PM__PG_CORE] = &pm__pg_core,
     [PM__PG_RECORDS] = &pm__pg_records,
+    [PM__PG_JOBS] = &pm__pg_jobs,
 };
 
 /* ---- errors: the detail lives on the handle ---- */
@@ -159,6 +160,12 @@ int pm__pg_exec_text(pm__pg_t *pg, const char *sql)
 int pm__pg_tx_begin(pm__pg_t *pg)
 {
     return pm__pg_exec_text(pg, "BEGIN");
+}
+
+int pm__pg_tx_begin_read(pm__pg_t *pg)
+{
+    return pm__pg_exec_text(pg, "BEGIN ISOLATION LEVEL REPEATABLE READ "
+                                "READ ONLY");
 }
 
 int pm__pg_tx_end(pm__pg_t *pg, int err)

@@ -7,6 +7,7 @@
  *                 registry, helpers for parameters, rows and transactions
  *   pg_schema.c   the numbered migrations in PostgreSQL's dialect
  *   pg_records.c  events, accounts, work orders
+ *   pg_jobs.c     jobs: create, find, list, operator actions, finish
  *
  * Each file keeps the SQL it runs beside the code that runs it, in a
  * table of named statements prepared once at open (PQprepare, under the
@@ -40,9 +41,14 @@ typedef struct pm__pgsql_table {
 } pm__pgsql_table_t;
 
 /* The modules that run prepared statements, in registry order. */
-enum pm__pg_module { PM__PG_CORE = 0, PM__PG_RECORDS, PM__PG_NMODULES };
+enum pm__pg_module {
+    PM__PG_CORE = 0,
+    PM__PG_RECORDS,
+    PM__PG_JOBS,
+    PM__PG_NMODULES
+};
 
-extern const pm__pgsql_table_t pm__pg_core, pm__pg_records;
+extern const pm__pgsql_table_t pm__pg_core, pm__pg_records, pm__pg_jobs;
 
 typedef struct pm__pg {
     const pm__catalog_ops_t *ops; /* &pm__pg_ops; first (catalog.c) */
@@ -99,6 +105,8 @@ int pm__pg_exec_text(pm__pg_t *pg, const char *sql);
 /* BEGIN; and COMMIT when err is 0, else (or when the commit fails)
  * ROLLBACK, returning the first error with its message kept. */
 int pm__pg_tx_begin(pm__pg_t *pg);
+/* A consistent read (REPEATABLE READ, READ ONLY). */
+int pm__pg_tx_begin_read(pm__pg_t *pg);
 int pm__pg_tx_end(pm__pg_t *pg, int err);
 
 /* ---- rows ---- */
@@ -159,5 +167,28 @@ int pm__pg_workorder_list(pm_catalog_t *cat, const char *account,
                           pm_workorder_t **out, size_t *n);
 int pm__pg_workorder_close(pm_catalog_t *cat, const char *number,
                            const char *actor);
+int pm__pg_job_create(pm_catalog_t *cat, const pm_job_t *j,
+                      const pm_page_input_t *pages, size_t npages,
+                      const char *actor, int64_t *id);
+int pm__pg_job_find_duplicate(pm_catalog_t *cat, const pm_page_input_t *pages,
+                              size_t npages, int64_t *job);
+int pm__pg_job_by_source(pm_catalog_t *cat, const char *source_path,
+                         int64_t *job);
+int pm__pg_job_get(pm_catalog_t *cat, int64_t id, pm_job_t *out);
+int pm__pg_job_list(pm_catalog_t *cat, int state, const char *workorder,
+                    size_t limit, pm_job_t **out, size_t *n);
+int pm__pg_job_release(pm_catalog_t *cat, int64_t id, const char *actor);
+int pm__pg_job_retry(pm_catalog_t *cat, int64_t id, const char *actor);
+int pm__pg_job_cancel(pm_catalog_t *cat, int64_t id, const char *actor,
+                      const char *reason);
+int pm__pg_job_collect_finished(pm_catalog_t *cat, int64_t now, int64_t **ids,
+                                size_t *n);
+int pm__pg_job_finish(pm_catalog_t *cat, int64_t id, const char *output_path,
+                      int64_t now);
+int pm__pg_job_finish_doc(pm_catalog_t *cat, int64_t id,
+                          const char *output_path, const char *pdf_sha256,
+                          int pdf_pages, int64_t now);
+int pm__pg_job_fail(pm_catalog_t *cat, int64_t id, const char *why,
+                    int64_t now);
 
 #endif /* PM_CATALOG_PG_INT_H */

@@ -2600,14 +2600,15 @@ static void pg_events_list_and_limit(void **state)
 static void pg_refuses_what_it_lacks(void **state)
 {
     pm_catalog_t *cat = open_mem();
-    int64_t job = 0;
+    pm_worker_info_t *w = NULL;
+    size_t n = 0;
     const char *missing;
 
     (void)state;
-    assert_int_equal(pm_job_by_source(cat, "/spool/x", &job), PM_EUNSUPP);
+    assert_int_equal(pm_worker_list(cat, &w, &n), PM_EUNSUPP);
     assert_string_equal(pm_catalog_errmsg(cat),
                         "the PostgreSQL backend does not yet implement "
-                        "pm_job_by_source");
+                        "pm_worker_list");
     pm_catalog_close(cat);
 
     missing = pm_catalog_backend_missing("postgresql://db.example/pm");
@@ -2703,6 +2704,10 @@ int main(void)
         cmocka_unit_test(pg_events_list_and_limit),
         cmocka_unit_test(accounts_add_get_list),
         cmocka_unit_test(workorders_add_get_list_close),
+        cmocka_unit_test(event_list_filters_and_limits),
+        cmocka_unit_test(job_create_refuses_bad_input),
+        cmocka_unit_test(job_list_filters),
+        cmocka_unit_test(duplicates_found_by_checksum),
         cmocka_unit_test(pg_refuses_what_it_lacks),
         cmocka_unit_test(pg_open_fails_cleanly_without_a_server),
     };
