@@ -34,9 +34,9 @@ const pm__pgsql_table_t pm__pg_core = {stmts, ST_COUNT};
 
 /* Every module's statements, by enum pm__pg_module. */
 static const pm__pgsql_table_t *const registry[PM__PG_NMODULES] = {
-    [PM__PG_CORE] = &pm__pg_core,
-    [PM__PG_RECORDS] = &pm__pg_records,
-    [PM__PG_JOBS] = &pm__pg_jobs,
+    [PM__PG_CORE] = &pm__pg_core,     [PM__PG_RECORDS] = &pm__pg_records,
+    [PM__PG_JOBS] = &pm__pg_jobs,     [PM__PG_QUEUE] = &pm__pg_queue,
+    [PM__PG_STATUS] = &pm__pg_status,
 };
 
 /* ---- errors: the detail lives on the handle ---- */
@@ -94,6 +94,14 @@ void pm__pg_int(pm__pg_params_t *p, int64_t v)
 {
     assert(p->n < PM__PG_MAXPARAMS);
     snprintf(p->num[p->n], sizeof(p->num[p->n]), "%lld", (long long)v);
+    p->v[p->n] = p->num[p->n];
+    p->n++;
+}
+
+void pm__pg_double(pm__pg_params_t *p, double v)
+{
+    assert(p->n < PM__PG_MAXPARAMS);
+    snprintf(p->num[p->n], sizeof(p->num[p->n]), "%.17g", v);
     p->v[p->n] = p->num[p->n];
     p->n++;
 }

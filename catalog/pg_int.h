@@ -8,6 +8,8 @@
  *   pg_schema.c   the numbered migrations in PostgreSQL's dialect
  *   pg_records.c  events, accounts, work orders
  *   pg_jobs.c     jobs: create, find, list, operator actions, finish
+ *   pg_queue.c    page tasks: the fair claim (SKIP LOCKED), leases, fencing
+ *   pg_status.c   status counts, billable counts and the workers table
  *
  * Each file keeps the SQL it runs beside the code that runs it, in a
  * table of named statements prepared once at open (PQprepare, under the
@@ -45,10 +47,13 @@ enum pm__pg_module {
     PM__PG_CORE = 0,
     PM__PG_RECORDS,
     PM__PG_JOBS,
+    PM__PG_QUEUE,
+    PM__PG_STATUS,
     PM__PG_NMODULES
 };
 
-extern const pm__pgsql_table_t pm__pg_core, pm__pg_records, pm__pg_jobs;
+extern const pm__pgsql_table_t pm__pg_core, pm__pg_records, pm__pg_jobs,
+    pm__pg_queue, pm__pg_status;
 
 typedef struct pm__pg {
     const pm__catalog_ops_t *ops; /* &pm__pg_ops; first (catalog.c) */
@@ -75,17 +80,19 @@ int pm__pg_fail(pm__pg_t *pg, const PGresult *r);
 
 /* ---- parameters: text, or NULL for SQL NULL ---- */
 
-#define PM__PG_MAXPARAMS 16
+#define PM__PG_MAXPARAMS 40
 
 typedef struct pm__pg_params {
     const char *v[PM__PG_MAXPARAMS];
-    char num[PM__PG_MAXPARAMS][24];
+    char num[PM__PG_MAXPARAMS][32];
     int n;
 } pm__pg_params_t;
 
 /* Appends a borrowed string (NULL: SQL NULL) or an integer. */
 void pm__pg_text(pm__pg_params_t *p, const char *s);
 void pm__pg_int(pm__pg_params_t *p, int64_t v);
+/* Appends a double, exactly (17 significant digits). */
+void pm__pg_double(pm__pg_params_t *p, double v);
 /* Appends a LIMIT: 0 means none (NULL). */
 void pm__pg_limit(pm__pg_params_t *p, size_t limit);
 
@@ -190,5 +197,25 @@ int pm__pg_job_finish_doc(pm_catalog_t *cat, int64_t id,
                           int pdf_pages, int64_t now);
 int pm__pg_job_fail(pm_catalog_t *cat, int64_t id, const char *why,
                     int64_t now);
+int pm__pg_task_claim(pm_catalog_t *cat, const char *owner, int lease_s,
+                      int64_t now, pm_task_t *out);
+int pm__pg_task_renew(pm_catalog_t *cat, int64_t id, int attempt, int lease_s,
+                      int64_t now);
+int pm__pg_task_complete(pm_catalog_t *cat, int64_t id, int attempt,
+                         const pm_page_metrics_t *m, int64_t now);
+int pm__pg_task_fail(pm_catalog_t *cat, int64_t id, int attempt,
+                     const char *why, int max_attempts, int64_t now);
+int pm__pg_task_requeue_expired(pm_catalog_t *cat, int64_t now,
+                                int max_attempts, int *n);
+int pm__pg_task_requeue_all_running(pm_catalog_t *cat, const char *actor,
+                                    int64_t now, int *n);
+int pm__pg_task_list(pm_catalog_t *cat, int64_t job, pm_task_t **out,
+                     size_t *n);
+int pm__pg_catalog_status(pm_catalog_t *cat, int64_t now, pm_status_t *out);
+int pm__pg_billable_count(pm_catalog_t *cat, int64_t job, int bill_blank,
+                          int64_t *count);
+int pm__pg_worker_report(pm_catalog_t *cat, const char *owner,
+                         const pm_worker_info_t *v, size_t n, int64_t now);
+int pm__pg_worker_list(pm_catalog_t *cat, pm_worker_info_t **out, size_t *n);
 
 #endif /* PM_CATALOG_PG_INT_H */

@@ -148,6 +148,18 @@ static const char *temp_catalog(void)
     return path;
 }
 
+/* What several handles open as one catalog: a file in a fresh temp
+ * folder, or a fresh PostgreSQL database. Static. */
+static const char *shared_catalog(void)
+{
+    static char url[256];
+
+    if (!use_pg)
+        return temp_catalog();
+    pg_fresh(url, sizeof(url));
+    return url;
+}
+
 static void add_account(pm_catalog_t *cat, const char *code)
 {
     pm_account_t a = {.code = (char *)code, .name = (char *)"City Archive"};
@@ -1405,7 +1417,7 @@ static void *claimer_run(void *arg)
  */
 static void concurrent_claimers_never_share_a_page(void **state)
 {
-    const char *path = temp_catalog();
+    const char *path = shared_catalog();
     pthread_barrier_t start;
     claimer_t c[2] = {{.path = path, .owner = "w1", .start = &start},
                       {.path = path, .owner = "w2", .start = &start}};
@@ -2600,15 +2612,15 @@ static void pg_events_list_and_limit(void **state)
 static void pg_refuses_what_it_lacks(void **state)
 {
     pm_catalog_t *cat = open_mem();
-    pm_worker_info_t *w = NULL;
+    pm_fee_t *fees = NULL;
     size_t n = 0;
     const char *missing;
 
     (void)state;
-    assert_int_equal(pm_worker_list(cat, &w, &n), PM_EUNSUPP);
+    assert_int_equal(pm_fee_list(cat, NULL, &fees, &n), PM_EUNSUPP);
     assert_string_equal(pm_catalog_errmsg(cat),
                         "the PostgreSQL backend does not yet implement "
-                        "pm_worker_list");
+                        "pm_fee_list");
     pm_catalog_close(cat);
 
     missing = pm_catalog_backend_missing("postgresql://db.example/pm");
@@ -2708,6 +2720,26 @@ int main(void)
         cmocka_unit_test(job_create_refuses_bad_input),
         cmocka_unit_test(job_list_filters),
         cmocka_unit_test(duplicates_found_by_checksum),
+        cmocka_unit_test(job_create_records_pages_and_event),
+        cmocka_unit_test(held_job_is_never_claimed),
+        cmocka_unit_test(oldest_job_goes_first_among_equals),
+        cmocka_unit_test(claims_interleave_jobs_fairly),
+        cmocka_unit_test(lapsed_lease_is_reclaimed_and_old_owner_fenced),
+        cmocka_unit_test(second_completion_is_stale),
+        cmocka_unit_test(renew_extends_the_lease),
+        cmocka_unit_test(fail_requeues_until_max_attempts),
+        cmocka_unit_test(expired_leases_are_requeued_then_failed),
+        cmocka_unit_test(requeue_all_running_ignores_the_lease),
+        cmocka_unit_test(coordinator_restarts_do_not_use_up_attempts),
+        cmocka_unit_test(collect_finished_advances_jobs),
+        cmocka_unit_test(assembly_failure_fails_the_job),
+        cmocka_unit_test(retry_requeues_only_failed_pages),
+        cmocka_unit_test(cancel_stops_everything),
+        cmocka_unit_test(billable_counts_done_jobs_and_honours_blank),
+        cmocka_unit_test(status_reports_the_numbers),
+        cmocka_unit_test(worker_report_replaces_the_owners_rows),
+        cmocka_unit_test(worker_report_is_all_or_nothing),
+        cmocka_unit_test(concurrent_claimers_never_share_a_page),
         cmocka_unit_test(pg_refuses_what_it_lacks),
         cmocka_unit_test(pg_open_fails_cleanly_without_a_server),
     };
