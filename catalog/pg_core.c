@@ -36,7 +36,7 @@ const pm__pgsql_table_t pm__pg_core = {stmts, ST_COUNT};
 static const pm__pgsql_table_t *const registry[PM__PG_NMODULES] = {
     [PM__PG_CORE] = &pm__pg_core,     [PM__PG_RECORDS] = &pm__pg_records,
     [PM__PG_JOBS] = &pm__pg_jobs,     [PM__PG_QUEUE] = &pm__pg_queue,
-    [PM__PG_STATUS] = &pm__pg_status,
+    [PM__PG_STATUS] = &pm__pg_status, [PM__PG_IDENTITY] = &pm__pg_identity,
 };
 
 /* ---- errors: the detail lives on the handle ---- */

@@ -10,6 +10,7 @@
  *   pg_jobs.c     jobs: create, find, list, operator actions, finish
  *   pg_queue.c    page tasks: the fair claim (SKIP LOCKED), leases, fencing
  *   pg_status.c   status counts, billable counts and the workers table
+ *   pg_identity.c installation id, job uids, job count
  *
  * Each file keeps the SQL it runs beside the code that runs it, in a
  * table of named statements prepared once at open (PQprepare, under the
@@ -49,11 +50,12 @@ enum pm__pg_module {
     PM__PG_JOBS,
     PM__PG_QUEUE,
     PM__PG_STATUS,
+    PM__PG_IDENTITY,
     PM__PG_NMODULES
 };
 
 extern const pm__pgsql_table_t pm__pg_core, pm__pg_records, pm__pg_jobs,
-    pm__pg_queue, pm__pg_status;
+    pm__pg_queue, pm__pg_status, pm__pg_identity;
 
 typedef struct pm__pg {
     const pm__catalog_ops_t *ops; /* &pm__pg_ops; first (catalog.c) */
@@ -217,5 +219,10 @@ int pm__pg_billable_count(pm_catalog_t *cat, int64_t job, int bill_blank,
 int pm__pg_worker_report(pm_catalog_t *cat, const char *owner,
                          const pm_worker_info_t *v, size_t n, int64_t now);
 int pm__pg_worker_list(pm_catalog_t *cat, pm_worker_info_t **out, size_t *n);
+int pm__pg_catalog_installation_id(pm_catalog_t *cat,
+                                   char id[PM_CATALOG_ID_SIZE]);
+int pm__pg_catalog_job_count(pm_catalog_t *cat, int64_t *n);
+int pm__pg_job_uid(pm_catalog_t *cat, int64_t job,
+                   char uid[PM_CATALOG_ID_SIZE]);
 
 #endif /* PM_CATALOG_PG_INT_H */

@@ -46,4 +46,7 @@ const pm__catalog_ops_t pm__pg_ops = {
     .billable_count = pm__pg_billable_count,
     .worker_report = pm__pg_worker_report,
     .worker_list = pm__pg_worker_list,
+    .catalog_installation_id = pm__pg_catalog_installation_id,
+    .catalog_job_count = pm__pg_catalog_job_count,
+    .job_uid = pm__pg_job_uid,
 };

@@ -2607,6 +2607,50 @@ static void pg_events_list_and_limit(void **state)
     pm_catalog_close(cat);
 }
 
+/* Installation id and job uids, as on SQLite: fixed, random, distinct,
+ * kept across opens; a uid cannot be changed, not even by hand. */
+static void pg_catalog_and_jobs_have_identities(void **state)
+{
+    char id[PM_CATALOG_ID_SIZE], again[PM_CATALOG_ID_SIZE];
+    char other[PM_CATALOG_ID_SIZE], u1[PM_CATALOG_ID_SIZE];
+    char u2[PM_CATALOG_ID_SIZE], url[256], *err;
+    pm_catalog_t *cat, *mem = open_mem();
+    int64_t a, b, n = -1;
+
+    (void)state;
+    pg_fresh(url, sizeof(url));
+    assert_int_equal(pm_catalog_open(url, &cat), 0);
+    assert_int_equal(pm_catalog_installation_id(cat, id), 0);
+    assert_int_equal(strlen(id), 32);
+    assert_int_equal(pm_catalog_job_count(cat, &n), 0);
+    assert_int_equal(n, 0);
+    a = new_job(cat, 1, 1, NULL);
+    b = new_job(cat, 1, 2, NULL);
+    assert_int_equal(pm_catalog_job_count(cat, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(pm_job_uid(cat, a, u1), 0);
+    assert_int_equal(strspn(u1, "0123456789abcdef"), 32);
+    assert_int_equal(pm_job_uid(cat, b, u2), 0);
+    assert_string_not_equal(u1, u2);
+    assert_int_equal(pm_job_uid(cat, 999, u2), PM_ENOENT);
+    pm_catalog_close(cat);
+
+    assert_int_equal(pm_catalog_open(url, &cat), 0);
+    assert_int_equal(pm_catalog_installation_id(cat, again), 0);
+    assert_string_equal(id, again);
+    assert_int_equal(pm_job_uid(cat, a, u2), 0);
+    assert_string_equal(u1, u2);
+    pm_catalog_close(cat);
+    assert_int_equal(pm_catalog_installation_id(mem, other), 0);
+    assert_string_not_equal(id, other);
+    pm_catalog_close(mem);
+
+    err = pg_raw(url, "UPDATE jobs SET uid = "
+                      "'00000000000000000000000000000000'");
+    assert_non_null(strstr(err, "a job keeps its uid"));
+    free(err);
+}
+
 /* What the backend does not have yet fails loudly, by name, and is
  * named before anything connects. */
 static void pg_refuses_what_it_lacks(void **state)
@@ -2740,6 +2784,7 @@ int main(void)
         cmocka_unit_test(worker_report_replaces_the_owners_rows),
         cmocka_unit_test(worker_report_is_all_or_nothing),
         cmocka_unit_test(concurrent_claimers_never_share_a_page),
+        cmocka_unit_test(pg_catalog_and_jobs_have_identities),
         cmocka_unit_test(pg_refuses_what_it_lacks),
         cmocka_unit_test(pg_open_fails_cleanly_without_a_server),
     };
