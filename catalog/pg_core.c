@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "catalog/catalog.h"
 #include "catalog/catalog_int.h"
@@ -23,11 +24,26 @@
 
 /* ---- statements: the SQL this file runs, prepared at open ---- */
 
-enum { ST_SCHEMA_VERSION, ST_COUNT };
+enum { ST_SCHEMA_VERSION, ST_LOCK_TRY, ST_LOCK_HOLDER, ST_COUNT };
+
+/* The coordinator lock: a session advisory lock on this key (below
+ * 2^32, so pg_locks shows it as objid with classid 0). */
+#define COORDINATOR_KEY "1885564783" /* "pmco" */
 
 static const pm__pgsql_t stmts[ST_COUNT] = {
     [ST_SCHEMA_VERSION] = {"schema_version", "SELECT coalesce(max(version), 0) "
                                              "FROM schema_migrations"},
+    [ST_LOCK_TRY] = {"lock_try",
+                     "SELECT pg_try_advisory_lock(" COORDINATOR_KEY ")"},
+    /* The holder's session names its process (application_name). */
+    [ST_LOCK_HOLDER] = {"lock_holder",
+                        "SELECT a.application_name FROM pg_locks l JOIN "
+                        "pg_stat_activity a ON a.pid = l.pid WHERE "
+                        "l.locktype = 'advisory' AND l.granted AND "
+                        "l.classid = 0 AND l.objid = " COORDINATOR_KEY
+                        " AND l.objsubid = 1 AND l.database = (SELECT oid "
+                        "FROM pg_database WHERE datname = "
+                        "current_database())"},
 };
 
 const pm__pgsql_table_t pm__pg_core = {stmts, ST_COUNT};
@@ -309,6 +325,18 @@ static void safe_url(const char *url, char *buf, size_t size)
         snprintf(buf, size, "%.*s:***%s", (int)(colon - url), url, at);
 }
 
+/* UTC, and the session named after this process ("pagemill:<pid>"), so
+ * the coordinator lock can say who holds it. */
+static int session_setup(pm__pg_t *pg)
+{
+    char sql[80];
+    int err = pm__pg_exec_text(pg, "SET TIME ZONE 'UTC'");
+
+    snprintf(sql, sizeof(sql), "SET application_name = 'pagemill:%ld'",
+             (long)getpid());
+    return err != 0 ? err : pm__pg_exec_text(pg, sql);
+}
+
 int pm__pg_open(const char *url, pm_catalog_t **out)
 {
     char shown[512];
@@ -330,7 +358,7 @@ int pm__pg_open(const char *url, pm_catalog_t **out)
         err = pm__pg_fail(pg, NULL);
     else {
         PQsetNoticeProcessor(pg->conn, ignore_notice, NULL);
-        err = pm__pg_exec_text(pg, "SET TIME ZONE 'UTC'");
+        err = session_setup(pg);
     }
     if (err == 0)
         err = pm__pg_migrate(pg);
@@ -376,4 +404,51 @@ int pm__pg_catalog_schema_version(pm_catalog_t *cat, int *version)
     *version = PQntuples(r) == 1 ? (int)pm__pg_int64(r, 0, 0) : 0;
     PQclear(r);
     return 0;
+}
+
+/* ---- the coordinator lock: one coordinator per database ---- */
+
+/* The pid the holding session's application_name names, or 0. */
+static long lock_holder(pm__pg_t *pg)
+{
+    PGresult *r;
+    long pid = 0;
+
+    if (pm__pg_run(pg, PM__PG_CORE, ST_LOCK_HOLDER, NULL, &r) != 0)
+        return 0;
+    if (PQntuples(r) > 0 &&
+        sscanf(PQgetvalue(r, 0, 0), "pagemill:%ld", &pid) != 1)
+        pid = 0;
+    PQclear(r);
+    return pid > 0 ? pid : 0;
+}
+
+int pm__pg_catalog_lock_coordinator(pm_catalog_t *cat, long *holder)
+{
+    pm__pg_t *pg = pm__pg(cat);
+    PGresult *r;
+    int err, got;
+
+    *holder = 0;
+    if (pg->locked)
+        return 0;
+    err = pm__pg_run(pg, PM__PG_CORE, ST_LOCK_TRY, NULL, &r);
+    if (err != 0)
+        return err;
+    got = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+    PQclear(r);
+    if (got) {
+        pg->locked = 1; /* until the session ends */
+        return 0;
+    }
+    *holder = lock_holder(pg);
+    if (*holder > 0)
+        return pm__pg_msg(pg, -EBUSY,
+                          "the catalog %s is in use by another coordinator "
+                          "(pid %ld; advisory lock %s)",
+                          PQdb(pg->conn), *holder, COORDINATOR_KEY);
+    return pm__pg_msg(pg, -EBUSY,
+                      "the catalog %s is in use by another coordinator (pid "
+                      "unknown; advisory lock %s)",
+                      PQdb(pg->conn), COORDINATOR_KEY);
 }

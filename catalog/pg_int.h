@@ -60,6 +60,7 @@ extern const pm__pgsql_table_t pm__pg_core, pm__pg_records, pm__pg_jobs,
 typedef struct pm__pg {
     const pm__catalog_ops_t *ops; /* &pm__pg_ops; first (catalog.c) */
     PGconn *conn;
+    int locked;       /* holds the coordinator lock (pg_core.c) */
     char errmsg[512]; /* fixed, so saving an error never allocates */
 } pm__pg_t;
 
@@ -160,6 +161,7 @@ void pm__pg_close(pm_catalog_t *cat);
 const char *pm__pg_errmsg(const pm_catalog_t *cat);
 int pm__pg_set_msg(pm_catalog_t *cat, int err, const char *msg);
 int pm__pg_catalog_schema_version(pm_catalog_t *cat, int *version);
+int pm__pg_catalog_lock_coordinator(pm_catalog_t *cat, long *holder);
 int pm__pg_event_add(pm_catalog_t *cat, const char *actor, const char *kind,
                      int64_t job, int page, const char *detail);
 int pm__pg_event_list(pm_catalog_t *cat, int64_t job, size_t limit,

@@ -14,6 +14,7 @@ const pm__catalog_ops_t pm__pg_ops = {
     .errmsg = pm__pg_errmsg,
     .set_msg = pm__pg_set_msg,
     .catalog_schema_version = pm__pg_catalog_schema_version,
+    .catalog_lock_coordinator = pm__pg_catalog_lock_coordinator,
     .event_add = pm__pg_event_add,
     .event_list = pm__pg_event_list,
     .account_add = pm__pg_account_add,

@@ -2651,6 +2651,30 @@ static void pg_catalog_and_jobs_have_identities(void **state)
     free(err);
 }
 
+/* One coordinator per database: a session advisory lock, whose holder
+ * is named; released when its handle closes. */
+static void pg_coordinator_lock_is_exclusive(void **state)
+{
+    pm_catalog_t *a, *b;
+    char url[256];
+    long holder = -1;
+
+    (void)state;
+    pg_fresh(url, sizeof(url));
+    assert_int_equal(pm_catalog_open(url, &a), 0);
+    assert_int_equal(pm_catalog_open(url, &b), 0);
+    assert_int_equal(pm_catalog_lock_coordinator(a, &holder), 0);
+    assert_int_equal(holder, 0);
+    assert_int_equal(pm_catalog_lock_coordinator(a, &holder), 0); /* held */
+    assert_int_equal(pm_catalog_lock_coordinator(b, &holder), -EBUSY);
+    assert_int_equal(holder, (long)getpid());
+    assert_non_null(strstr(pm_catalog_errmsg(b), "another coordinator"));
+    pm_catalog_close(a);
+    assert_int_equal(pm_catalog_lock_coordinator(b, &holder), 0);
+    assert_int_equal(holder, 0);
+    pm_catalog_close(b);
+}
+
 /* What the backend does not have yet fails loudly, by name, and is
  * named before anything connects. */
 static void pg_refuses_what_it_lacks(void **state)
@@ -2785,6 +2809,7 @@ int main(void)
         cmocka_unit_test(worker_report_is_all_or_nothing),
         cmocka_unit_test(concurrent_claimers_never_share_a_page),
         cmocka_unit_test(pg_catalog_and_jobs_have_identities),
+        cmocka_unit_test(pg_coordinator_lock_is_exclusive),
         cmocka_unit_test(pg_refuses_what_it_lacks),
         cmocka_unit_test(pg_open_fails_cleanly_without_a_server),
     };
