@@ -3,7 +3,9 @@
  * Accounts, work orders, jobs, page tasks (state, attempts, lease, metrics),
  * billable pages and an append-only event trail, behind one interface.
  * The SQLite backend (sqlite_*.c, sqlite_int.h) is the embedded default; a
- * PostgreSQL backend will implement the same functions for many machines.
+ * PostgreSQL backend (pg_*.c, pg_int.h; in progress, see docs/scaling.md)
+ * implements the same functions for many machines. catalog.c dispatches
+ * each call to the handle's backend.
  *
  * The catalog knows nothing of hot folders, workers or HTTP: it stores and
  * answers. Every function returns 0 or a negative PM_* code; on
@@ -28,8 +30,22 @@ typedef struct pm_catalog pm_catalog_t;
  * not yet recorded applied in one transaction each. On success *out is a
  * new handle the caller owns (pm_catalog_close). On failure *out is NULL
  * and the reason has been logged.
+ *
+ * Given a postgresql:// (or postgres://) URL instead of a path, opens
+ * that PostgreSQL database with the same migrations in its dialect. The
+ * PostgreSQL backend is not complete yet: see
+ * pm_catalog_backend_missing.
  */
-int pm_catalog_open(const char *path, pm_catalog_t **out);
+int pm_catalog_open(const char *url_or_path, pm_catalog_t **out);
+
+/* The first public function the backend `url_or_path` selects does not
+ * implement yet (e.g. "pm_job_create"), or NULL when it has them all. A
+ * command that needs the whole catalog refuses such a backend up front
+ * rather than half-work. Connects to nothing. */
+const char *pm_catalog_backend_missing(const char *url_or_path);
+
+/* "SQLite" or "PostgreSQL": the backend of an open handle. */
+const char *pm_catalog_backend_name(const pm_catalog_t *cat);
 
 /* Closes the catalog. Accepts NULL. */
 void pm_catalog_close(pm_catalog_t *cat);

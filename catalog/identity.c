@@ -55,7 +55,8 @@ static int take_id(pm_catalog_t *cat, sqlite3_stmt *st,
     return 0;
 }
 
-int pm_catalog_installation_id(pm_catalog_t *cat, char id[PM_CATALOG_ID_SIZE])
+int pm__sqlite_catalog_installation_id(pm_catalog_t *cat,
+                                       char id[PM_CATALOG_ID_SIZE])
 {
     sqlite3_stmt *st;
     int err = one_row(cat,
@@ -74,7 +75,7 @@ int pm_catalog_installation_id(pm_catalog_t *cat, char id[PM_CATALOG_ID_SIZE])
     return err;
 }
 
-int pm_catalog_job_count(pm_catalog_t *cat, int64_t *n)
+int pm__sqlite_catalog_job_count(pm_catalog_t *cat, int64_t *n)
 {
     sqlite3_stmt *st;
     int err = one_row(cat, "SELECT count(*) FROM jobs", 0, &st);
@@ -87,7 +88,8 @@ int pm_catalog_job_count(pm_catalog_t *cat, int64_t *n)
     return 0;
 }
 
-int pm_job_uid(pm_catalog_t *cat, int64_t job, char uid[PM_CATALOG_ID_SIZE])
+int pm__sqlite_job_uid(pm_catalog_t *cat, int64_t job,
+                       char uid[PM_CATALOG_ID_SIZE])
 {
     sqlite3_stmt *st;
     int err = one_row(cat, "SELECT uid FROM jobs WHERE id = ?1", job, &st);
@@ -102,7 +104,7 @@ int pm_job_uid(pm_catalog_t *cat, int64_t job, char uid[PM_CATALOG_ID_SIZE])
     return err;
 }
 
-int pm_catalog_quick_check(pm_catalog_t *cat, int *ok, char **report)
+int pm__sqlite_catalog_quick_check(pm_catalog_t *cat, int *ok, char **report)
 {
     sqlite3 *db = pm__catalog_db(cat);
     sqlite3_stmt *st = NULL;

@@ -139,7 +139,7 @@ static int each_row(pm_catalog_t *cat, sqlite3_stmt *st,
     return err;
 }
 
-int pm_catalog_query_only(pm_catalog_t *cat)
+int pm__sqlite_catalog_query_only(pm_catalog_t *cat)
 {
     return pm__sql_exec(cat, "PRAGMA query_only = 1");
 }
@@ -172,8 +172,8 @@ static int token_insert(pm_catalog_t *cat, const char *name, pm_role_t role,
     return err;
 }
 
-int pm_token_add(pm_catalog_t *cat, const char *name, pm_role_t role,
-                 const char *sha256, const char *actor, int64_t now)
+int pm__sqlite_token_add(pm_catalog_t *cat, const char *name, pm_role_t role,
+                         const char *sha256, const char *actor, int64_t now)
 {
     char detail[128];
     int err;
@@ -215,7 +215,7 @@ static int read_token(sqlite3_stmt *st, void *item)
     return pm__sql_col_str(st, 0, &t->name);
 }
 
-int pm_token_list(pm_catalog_t *cat, pm_token_t **out, size_t *n)
+int pm__sqlite_token_list(pm_catalog_t *cat, pm_token_t **out, size_t *n)
 {
     *out = NULL;
     *n = 0;
@@ -281,7 +281,7 @@ static void stage_row(sqlite3_stmt *st, void *arg)
     }
 }
 
-int pm_monitor_read(pm_catalog_t *cat, pm_monitor_t *out)
+int pm__sqlite_monitor_read(pm_catalog_t *cat, pm_monitor_t *out)
 {
     int err;
 
@@ -311,8 +311,8 @@ static void minute_row(sqlite3_stmt *st, void *arg)
         m->counts[i] = sqlite3_column_int64(st, 1);
 }
 
-int pm_monitor_throughput(pm_catalog_t *cat, int64_t now, int n,
-                          int64_t *counts)
+int pm__sqlite_monitor_throughput(pm_catalog_t *cat, int64_t now, int n,
+                                  int64_t *counts)
 {
     sqlite3_stmt *st = STMT(cat, ST_THROUGHPUT);
     minutes_t m = {counts, n};
@@ -354,8 +354,9 @@ static int job_ids(pm_catalog_t *cat, int state, size_t limit, size_t offset,
                            (void **)ids, n);
 }
 
-int pm_monitor_jobs(pm_catalog_t *cat, int state, size_t limit, size_t offset,
-                    pm_job_t **out, size_t *n, int64_t *total)
+int pm__sqlite_monitor_jobs(pm_catalog_t *cat, int state, size_t limit,
+                            size_t offset, pm_job_t **out, size_t *n,
+                            int64_t *total)
 {
     int64_t *ids = NULL;
     size_t count = 0, k = 0;
@@ -403,8 +404,8 @@ static int read_rejection(sqlite3_stmt *st, void *item)
     return 0;
 }
 
-int pm_monitor_rejections(pm_catalog_t *cat, size_t limit, pm_event_t **out,
-                          size_t *n)
+int pm__sqlite_monitor_rejections(pm_catalog_t *cat, size_t limit,
+                                  pm_event_t **out, size_t *n)
 {
     sqlite3_stmt *st = STMT(cat, ST_REJECTIONS);
 

@@ -176,7 +176,7 @@ static int read_review_job(sqlite3_stmt *st, void *item)
     return 0;
 }
 
-int pm_review_jobs(pm_catalog_t *cat, pm_review_job_t **out, size_t *n)
+int pm__sqlite_review_jobs(pm_catalog_t *cat, pm_review_job_t **out, size_t *n)
 {
     *out = NULL;
     *n = 0;
@@ -185,7 +185,7 @@ int pm_review_jobs(pm_catalog_t *cat, pm_review_job_t **out, size_t *n)
                            review_job_cleanup_v, (void **)out, n);
 }
 
-int pm_review_count(pm_catalog_t *cat, int64_t *pages, int64_t *jobs)
+int pm__sqlite_review_count(pm_catalog_t *cat, int64_t *pages, int64_t *jobs)
 {
     sqlite3_stmt *st = STMT(cat, ST_REVIEW_COUNT);
     int err;
@@ -282,7 +282,7 @@ static int replace_refused(pm_catalog_t *cat, int64_t job, int page,
     return 0;
 }
 
-int pm_replace_check(pm_catalog_t *cat, int64_t job, int page)
+int pm__sqlite_replace_check(pm_catalog_t *cat, int64_t job, int page)
 {
     sqlite3_stmt *st = STMT(cat, ST_REPLACE_CHECK);
     int err;
@@ -320,9 +320,9 @@ static int replace_insert(pm_catalog_t *cat, int64_t job, int page,
     return err;
 }
 
-int pm_replace_request(pm_catalog_t *cat, int64_t job, int page,
-                       const char *src, const char *sha256, const char *actor,
-                       int64_t now, int64_t *id)
+int pm__sqlite_replace_request(pm_catalog_t *cat, int64_t job, int page,
+                               const char *src, const char *sha256,
+                               const char *actor, int64_t now, int64_t *id)
 {
     char *detail;
     int err;
@@ -348,7 +348,7 @@ int pm_replace_request(pm_catalog_t *cat, int64_t job, int page,
     return pm__sql_tx_end(cat, err);
 }
 
-int pm_replace_next(pm_catalog_t *cat, pm_replacement_t *out)
+int pm__sqlite_replace_next(pm_catalog_t *cat, pm_replacement_t *out)
 {
     int err;
 
@@ -360,8 +360,8 @@ int pm_replace_next(pm_catalog_t *cat, pm_replacement_t *out)
     return err;
 }
 
-int pm_replace_list(pm_catalog_t *cat, int64_t job, pm_replacement_t **out,
-                    size_t *n)
+int pm__sqlite_replace_list(pm_catalog_t *cat, int64_t job,
+                            pm_replacement_t **out, size_t *n)
 {
     sqlite3_stmt *st = STMT(cat, ST_REPLACE_LIST);
 
@@ -467,9 +467,10 @@ static int replace_settle(pm_catalog_t *cat, int64_t id, const char *state,
     return err;
 }
 
-int pm_replace_finish(pm_catalog_t *cat, const pm_replacement_t *r,
-                      const pm_page_metrics_t *m, const char *pdf_sha256,
-                      int pdf_pages, const char *kept_as, int64_t now)
+int pm__sqlite_replace_finish(pm_catalog_t *cat, const pm_replacement_t *r,
+                              const pm_page_metrics_t *m,
+                              const char *pdf_sha256, int pdf_pages,
+                              const char *kept_as, int64_t now)
 {
     char *detail;
     int err = pm__sql_tx_begin(cat);
@@ -497,8 +498,8 @@ int pm_replace_finish(pm_catalog_t *cat, const pm_replacement_t *r,
     return pm__sql_tx_end(cat, err);
 }
 
-int pm_replace_fail(pm_catalog_t *cat, const pm_replacement_t *r,
-                    const char *why, int64_t now)
+int pm__sqlite_replace_fail(pm_catalog_t *cat, const pm_replacement_t *r,
+                            const char *why, int64_t now)
 {
     char *detail;
     int err = pm__sql_tx_begin(cat);

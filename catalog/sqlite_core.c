@@ -398,7 +398,7 @@ static void finalize_all(pm_catalog_t *cat)
     }
 }
 
-int pm_catalog_open(const char *path, pm_catalog_t **out)
+int pm__sqlite_open(const char *path, pm_catalog_t **out)
 {
     pm_catalog_t *cat;
     int err;
@@ -411,6 +411,7 @@ int pm_catalog_open(const char *path, pm_catalog_t **out)
         pm_log(PM_LOG_ERROR, "catalog", "open %s: out of memory", path);
         return PM_ENOMEM;
     }
+    cat->ops = &pm__sqlite_ops;
     cat->lock_fd = -1;
     if (sqlite3_open_v2(path, &cat->db,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
@@ -437,7 +438,7 @@ fail_close_db:
     return err;
 }
 
-void pm_catalog_close(pm_catalog_t *cat)
+void pm__sqlite_close(pm_catalog_t *cat)
 {
     if (cat == NULL)
         return;
@@ -477,7 +478,7 @@ static int lock_write_pid(int fd)
     return ftruncate(fd, len);
 }
 
-int pm_catalog_lock_coordinator(pm_catalog_t *cat, long *holder)
+int pm__sqlite_catalog_lock_coordinator(pm_catalog_t *cat, long *holder)
 {
     const char *db = sqlite3_db_filename(cat->db, "main");
     char path[PATH_MAX];
@@ -539,14 +540,14 @@ int pm__catalog_set_msg(pm_catalog_t *cat, int err, const char *msg)
     return pm__catalog_msg(cat, err, "%s", msg);
 }
 
-const char *pm_catalog_errmsg(const pm_catalog_t *cat)
+const char *pm__sqlite_errmsg(const pm_catalog_t *cat)
 {
     if (cat == NULL)
         return "no catalog";
     return cat->errmsg;
 }
 
-int pm_catalog_schema_version(pm_catalog_t *cat, int *version)
+int pm__sqlite_catalog_schema_version(pm_catalog_t *cat, int *version)
 {
     int64_t v;
     int err = pm__sql_query_int64(cat, STMT(cat, ST_SCHEMA_VERSION), &v);
@@ -574,7 +575,7 @@ static int check_foreign_keys(pm_catalog_t *cat, pm_buf_t *b, int *clean)
     return err;
 }
 
-int pm_catalog_check(pm_catalog_t *cat, int *ok, char **report)
+int pm__sqlite_catalog_check(pm_catalog_t *cat, int *ok, char **report)
 {
     sqlite3_stmt *st = STMT(cat, ST_INTEGRITY);
     pm_buf_t b = {0};

@@ -146,8 +146,9 @@ static int timezone_record(pm_catalog_t *cat, const char *tz, char *stored,
     return pm__sql_tx_end(cat, err);
 }
 
-int pm_catalog_billing_timezone(pm_catalog_t *cat, const char *configured,
-                                char *out, size_t size)
+int pm__sqlite_catalog_billing_timezone(pm_catalog_t *cat,
+                                        const char *configured, char *out,
+                                        size_t size)
 {
     /* A configuration without a zone means UTC, as pm_config_new says. */
     const char *want = configured == NULL ? NULL
@@ -182,8 +183,8 @@ int pm_catalog_billing_timezone(pm_catalog_t *cat, const char *configured,
     return 0;
 }
 
-int pm_fee_add(pm_catalog_t *cat, const pm_fee_t *f, const char *actor,
-               int64_t now, int64_t *id)
+int pm__sqlite_fee_add(pm_catalog_t *cat, const pm_fee_t *f, const char *actor,
+                       int64_t now, int64_t *id)
 {
     sqlite3_stmt *st = STMT(cat, ST_FEE_ADD);
     char last[PM_MONTH_SIZE], month[PM_MONTH_SIZE], day[PM_DATE_SIZE];
@@ -243,7 +244,8 @@ int pm_fee_add(pm_catalog_t *cat, const pm_fee_t *f, const char *actor,
     return err;
 }
 
-int pm_fee_list(pm_catalog_t *cat, const char *code, pm_fee_t **out, size_t *n)
+int pm__sqlite_fee_list(pm_catalog_t *cat, const char *code, pm_fee_t **out,
+                        size_t *n)
 {
     sqlite3_stmt *st = STMT(cat, ST_FEE_LIST);
     int err;
@@ -262,8 +264,8 @@ int pm_fee_list(pm_catalog_t *cat, const char *code, pm_fee_t **out, size_t *n)
     return err;
 }
 
-int pm_workorder_set_fee(pm_catalog_t *cat, const char *number,
-                         const char *fee_code, const char *actor)
+int pm__sqlite_workorder_set_fee(pm_catalog_t *cat, const char *number,
+                                 const char *fee_code, const char *actor)
 {
     sqlite3_stmt *st = STMT(cat, ST_WO_SET_FEE);
     int64_t now = pm__wall_clock();

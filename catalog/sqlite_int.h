@@ -35,6 +35,7 @@
 
 #include "catalog/billing.h"
 #include "catalog/catalog.h"
+#include "catalog/catalog_int.h"
 #include "catalog/rules.h"
 
 /* ---- statements, by module ---- */
@@ -74,6 +75,7 @@ extern const pm__sql_table_t pm__sql_core, pm__sql_records, pm__sql_jobs,
     pm__sql_monitor;
 
 struct pm_catalog {
+    const pm__catalog_ops_t *ops; /* &pm__sqlite_ops; first (catalog.c) */
     sqlite3 *db;
     sqlite3_stmt *st[PM__SQL_NMODULES][PM__SQL_MAX];
     int lock_fd;      /* the coordinator lock file, held; -1 when not */
@@ -85,6 +87,13 @@ static inline sqlite3_stmt *pm__stmt(pm_catalog_t *cat, int module, int i)
 {
     return cat->st[module][i];
 }
+
+/* ---- the backend's operations (sqlite_ops.c's table) ---- */
+
+#define PM__SQLITE_OP_DECL(name, params, args) int pm__sqlite_##name params;
+PM__CATALOG_OPS(PM__SQLITE_OP_DECL)
+void pm__sqlite_close(pm_catalog_t *cat);
+const char *pm__sqlite_errmsg(const pm_catalog_t *cat);
 
 /* ---- errors: the detail lives on the handle ---- */
 

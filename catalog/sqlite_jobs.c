@@ -270,9 +270,9 @@ static int insert_tasks(pm_catalog_t *cat, int64_t job,
     return err;
 }
 
-int pm_job_create(pm_catalog_t *cat, const pm_job_t *j,
-                  const pm_page_input_t *pages, size_t npages,
-                  const char *actor, int64_t *id)
+int pm__sqlite_job_create(pm_catalog_t *cat, const pm_job_t *j,
+                          const pm_page_input_t *pages, size_t npages,
+                          const char *actor, int64_t *id)
 {
     int64_t now = pm__wall_clock(), job = 0;
     char *detail;
@@ -306,8 +306,9 @@ int pm_job_create(pm_catalog_t *cat, const pm_job_t *j,
     return err;
 }
 
-int pm_job_find_duplicate(pm_catalog_t *cat, const pm_page_input_t *pages,
-                          size_t npages, int64_t *job)
+int pm__sqlite_job_find_duplicate(pm_catalog_t *cat,
+                                  const pm_page_input_t *pages, size_t npages,
+                                  int64_t *job)
 {
     sqlite3_stmt *st = STMT(cat, ST_JOB_FIND_DUP);
     char sha[65], prev[65] = "";
@@ -340,7 +341,8 @@ int pm_job_find_duplicate(pm_catalog_t *cat, const pm_page_input_t *pages,
     return err;
 }
 
-int pm_job_by_source(pm_catalog_t *cat, const char *source_path, int64_t *job)
+int pm__sqlite_job_by_source(pm_catalog_t *cat, const char *source_path,
+                             int64_t *job)
 {
     sqlite3_stmt *st = STMT(cat, ST_JOB_BY_SOURCE);
 
@@ -350,7 +352,7 @@ int pm_job_by_source(pm_catalog_t *cat, const char *source_path, int64_t *job)
     return pm__sql_query_int64(cat, st, job);
 }
 
-int pm_job_get(pm_catalog_t *cat, int64_t id, pm_job_t *out)
+int pm__sqlite_job_get(pm_catalog_t *cat, int64_t id, pm_job_t *out)
 {
     sqlite3_stmt *st = STMT(cat, ST_JOB_GET);
     int err;
@@ -364,8 +366,8 @@ int pm_job_get(pm_catalog_t *cat, int64_t id, pm_job_t *out)
     return err;
 }
 
-int pm_job_list(pm_catalog_t *cat, int state, const char *workorder,
-                size_t limit, pm_job_t **out, size_t *n)
+int pm__sqlite_job_list(pm_catalog_t *cat, int state, const char *workorder,
+                        size_t limit, pm_job_t **out, size_t *n)
 {
     sqlite3_stmt *st = STMT(cat, ST_JOB_LIST);
 
@@ -457,7 +459,7 @@ static int run_for_job(pm_catalog_t *cat, int which, int64_t job, int *changes)
     return pm__sql_run_changes(cat, st, changes);
 }
 
-int pm_job_release(pm_catalog_t *cat, int64_t id, const char *actor)
+int pm__sqlite_job_release(pm_catalog_t *cat, int64_t id, const char *actor)
 {
     int64_t now = pm__wall_clock();
     int state, err;
@@ -476,7 +478,7 @@ int pm_job_release(pm_catalog_t *cat, int64_t id, const char *actor)
     return pm__sql_tx_end(cat, err);
 }
 
-int pm_job_retry(pm_catalog_t *cat, int64_t id, const char *actor)
+int pm__sqlite_job_retry(pm_catalog_t *cat, int64_t id, const char *actor)
 {
     int64_t now = pm__wall_clock();
     int state, pages = 0, err;
@@ -499,8 +501,8 @@ int pm_job_retry(pm_catalog_t *cat, int64_t id, const char *actor)
     return pm__sql_tx_end(cat, err);
 }
 
-int pm_job_cancel(pm_catalog_t *cat, int64_t id, const char *actor,
-                  const char *reason)
+int pm__sqlite_job_cancel(pm_catalog_t *cat, int64_t id, const char *actor,
+                          const char *reason)
 {
     unsigned allowed = ~STATE_BIT(PM_JOB_CANCELLED);
     int64_t now = pm__wall_clock();
@@ -599,8 +601,8 @@ static int job_settle(pm_catalog_t *cat, int64_t job, int64_t now)
     return err;
 }
 
-int pm_job_collect_finished(pm_catalog_t *cat, int64_t now, int64_t **ids,
-                            size_t *n)
+int pm__sqlite_job_collect_finished(pm_catalog_t *cat, int64_t now,
+                                    int64_t **ids, size_t *n)
 {
     int64_t *done = NULL;
     size_t ndone = 0, i;
@@ -629,14 +631,15 @@ int pm_job_collect_finished(pm_catalog_t *cat, int64_t now, int64_t **ids,
     return err;
 }
 
-int pm_job_finish(pm_catalog_t *cat, int64_t id, const char *output_path,
-                  int64_t now)
+int pm__sqlite_job_finish(pm_catalog_t *cat, int64_t id,
+                          const char *output_path, int64_t now)
 {
     return pm_job_finish_doc(cat, id, output_path, NULL, -1, now);
 }
 
-int pm_job_finish_doc(pm_catalog_t *cat, int64_t id, const char *output_path,
-                      const char *pdf_sha256, int pdf_pages, int64_t now)
+int pm__sqlite_job_finish_doc(pm_catalog_t *cat, int64_t id,
+                              const char *output_path, const char *pdf_sha256,
+                              int pdf_pages, int64_t now)
 {
     sqlite3_stmt *st = STMT(cat, ST_JOB_SET_DONE);
     char month[PM_MONTH_SIZE];
@@ -667,7 +670,8 @@ int pm_job_finish_doc(pm_catalog_t *cat, int64_t id, const char *output_path,
     return pm__sql_tx_end(cat, err);
 }
 
-int pm_job_fail(pm_catalog_t *cat, int64_t id, const char *why, int64_t now)
+int pm__sqlite_job_fail(pm_catalog_t *cat, int64_t id, const char *why,
+                        int64_t now)
 {
     int state, err;
 

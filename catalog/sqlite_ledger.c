@@ -215,8 +215,8 @@ void pm_billing_period_cleanup(pm_billing_period_t *p)
     memset(p, 0, sizeof(*p));
 }
 
-int pm_billing_period_get(pm_catalog_t *cat, const char *month,
-                          pm_billing_period_t *out)
+int pm__sqlite_billing_period_get(pm_catalog_t *cat, const char *month,
+                                  pm_billing_period_t *out)
 {
     sqlite3_stmt *st = STMT(cat, ST_PERIOD_GET);
     int err;
@@ -378,10 +378,10 @@ static int period_append(pm_catalog_t *cat, const char *m,
     return err;
 }
 
-int pm_billing_read(pm_catalog_t *cat, const char *from, const char *to,
-                    const char *account, const char *workorder,
-                    pm_billing_period_t **periods, size_t *nperiods,
-                    pm_billing_line_t **out, size_t *n)
+int pm__sqlite_billing_read(pm_catalog_t *cat, const char *from, const char *to,
+                            const char *account, const char *workorder,
+                            pm_billing_period_t **periods, size_t *nperiods,
+                            pm_billing_line_t **out, size_t *n)
 {
     pm_billing_line_t *v = NULL, *part = NULL, *p;
     pm_billing_period_t *pv = NULL;
@@ -442,9 +442,10 @@ int pm_billing_read(pm_catalog_t *cat, const char *from, const char *to,
     return 0;
 }
 
-int pm_billing_lines(pm_catalog_t *cat, const char *from, const char *to,
-                     const char *account, const char *workorder,
-                     pm_billing_line_t **out, size_t *n)
+int pm__sqlite_billing_lines(pm_catalog_t *cat, const char *from,
+                             const char *to, const char *account,
+                             const char *workorder, pm_billing_line_t **out,
+                             size_t *n)
 {
     return pm_billing_read(cat, from, to, account, workorder, NULL, NULL, out,
                            n);
@@ -624,9 +625,9 @@ static int close_freeze(pm_catalog_t *cat, const pm_close_facts_t *f,
     return err;
 }
 
-int pm_billing_close(pm_catalog_t *cat, const char *month, int force,
-                     const char *actor, int64_t now, int64_t **blockers,
-                     size_t *nblockers)
+int pm__sqlite_billing_close(pm_catalog_t *cat, const char *month, int force,
+                             const char *actor, int64_t now, int64_t **blockers,
+                             size_t *nblockers)
 {
     pm_billing_line_t *v = NULL;
     char current[PM_MONTH_SIZE];
@@ -779,9 +780,9 @@ static int adjustment_insert(pm_catalog_t *cat, const char *month,
     return err;
 }
 
-int pm_billing_adjust(pm_catalog_t *cat, int64_t job, int64_t billable,
-                      const char *reason, const char *actor, int64_t now,
-                      char month[8])
+int pm__sqlite_billing_adjust(pm_catalog_t *cat, int64_t job, int64_t billable,
+                              const char *reason, const char *actor,
+                              int64_t now, char month[8])
 {
     char of[PM_MONTH_SIZE], to[PM_MONTH_SIZE], *fee = NULL, *note = NULL;
     billed_t b = {0};
@@ -867,8 +868,8 @@ int pm__cancel_credit(pm_catalog_t *cat, int64_t job, const char *reason,
     return err;
 }
 
-int pm_billable_count(pm_catalog_t *cat, int64_t job, int bill_blank,
-                      int64_t *count)
+int pm__sqlite_billable_count(pm_catalog_t *cat, int64_t job, int bill_blank,
+                              int64_t *count)
 {
     sqlite3_stmt *st = STMT(cat, job == 0 ? ST_BILLABLE_ALL : ST_BILLABLE_JOB);
     int i = 1;

@@ -371,8 +371,8 @@ static int job_start(pm_catalog_t *cat, int64_t job, const char *owner,
     return err;
 }
 
-int pm_task_claim(pm_catalog_t *cat, const char *owner, int lease_s,
-                  int64_t now, pm_task_t *out)
+int pm__sqlite_task_claim(pm_catalog_t *cat, const char *owner, int lease_s,
+                          int64_t now, pm_task_t *out)
 {
     int64_t job = 0, id = 0;
     int page = 0, err;
@@ -443,8 +443,8 @@ static int task_fence(pm_catalog_t *cat, int64_t id, int attempt, fence_t *f)
                            (long long)f->job, f->page, job_state);
 }
 
-int pm_task_renew(pm_catalog_t *cat, int64_t id, int attempt, int lease_s,
-                  int64_t now)
+int pm__sqlite_task_renew(pm_catalog_t *cat, int64_t id, int attempt,
+                          int lease_s, int64_t now)
 {
     sqlite3_stmt *st = STMT(cat, ST_TASK_RENEW);
     fence_t f;
@@ -521,8 +521,8 @@ static int billable_add(pm_catalog_t *cat, int64_t id, int blank, int64_t now)
     return pm__sql_run(cat, st);
 }
 
-int pm_task_complete(pm_catalog_t *cat, int64_t id, int attempt,
-                     const pm_page_metrics_t *m, int64_t now)
+int pm__sqlite_task_complete(pm_catalog_t *cat, int64_t id, int attempt,
+                             const pm_page_metrics_t *m, int64_t now)
 {
     fence_t f;
     int err;
@@ -566,8 +566,8 @@ static int task_give_up(pm_catalog_t *cat, int64_t id, int final,
     return pm__sql_run(cat, st);
 }
 
-int pm_task_fail(pm_catalog_t *cat, int64_t id, int attempt, const char *why,
-                 int max_attempts, int64_t now)
+int pm__sqlite_task_fail(pm_catalog_t *cat, int64_t id, int attempt,
+                         const char *why, int max_attempts, int64_t now)
 {
     fence_t f;
     int err;
@@ -588,8 +588,8 @@ int pm_task_fail(pm_catalog_t *cat, int64_t id, int attempt, const char *why,
     return pm__sql_tx_end(cat, err);
 }
 
-int pm_task_requeue_expired(pm_catalog_t *cat, int64_t now, int max_attempts,
-                            int *n)
+int pm__sqlite_task_requeue_expired(pm_catalog_t *cat, int64_t now,
+                                    int max_attempts, int *n)
 {
     sqlite3_stmt *st;
     int i, err;
@@ -615,8 +615,8 @@ int pm_task_requeue_expired(pm_catalog_t *cat, int64_t now, int max_attempts,
     return err;
 }
 
-int pm_task_requeue_all_running(pm_catalog_t *cat, const char *actor,
-                                int64_t now, int *n)
+int pm__sqlite_task_requeue_all_running(pm_catalog_t *cat, const char *actor,
+                                        int64_t now, int *n)
 {
     sqlite3_stmt *st = STMT(cat, ST_ORPHAN_EVENTS);
     int err;
@@ -639,7 +639,8 @@ int pm_task_requeue_all_running(pm_catalog_t *cat, const char *actor,
     return err;
 }
 
-int pm_task_list(pm_catalog_t *cat, int64_t job, pm_task_t **out, size_t *n)
+int pm__sqlite_task_list(pm_catalog_t *cat, int64_t job, pm_task_t **out,
+                         size_t *n)
 {
     sqlite3_stmt *st = STMT(cat, ST_TASK_LIST);
 

@@ -132,8 +132,8 @@ int pm__event_insert(pm_catalog_t *cat, int64_t at, const char *actor,
     return pm__sql_run(cat, st);
 }
 
-int pm_event_add(pm_catalog_t *cat, const char *actor, const char *kind,
-                 int64_t job, int page, const char *detail)
+int pm__sqlite_event_add(pm_catalog_t *cat, const char *actor, const char *kind,
+                         int64_t job, int page, const char *detail)
 {
     int err;
 
@@ -147,8 +147,8 @@ int pm_event_add(pm_catalog_t *cat, const char *actor, const char *kind,
     return err;
 }
 
-int pm_event_list(pm_catalog_t *cat, int64_t job, size_t limit,
-                  pm_event_t **out, size_t *n)
+int pm__sqlite_event_list(pm_catalog_t *cat, int64_t job, size_t limit,
+                          pm_event_t **out, size_t *n)
 {
     sqlite3_stmt *st;
 
@@ -216,8 +216,8 @@ int pm__ident_refused(pm_catalog_t *cat, pm_ident_kind_t kind, const char *s)
     return 1;
 }
 
-int pm_account_add(pm_catalog_t *cat, const pm_account_t *a, const char *actor,
-                   int64_t *id)
+int pm__sqlite_account_add(pm_catalog_t *cat, const pm_account_t *a,
+                           const char *actor, int64_t *id)
 {
     sqlite3_stmt *st = STMT(cat, ST_ACCOUNT_ADD);
     int64_t now = pm__wall_clock(), new_id = 0;
@@ -251,7 +251,8 @@ int pm_account_add(pm_catalog_t *cat, const pm_account_t *a, const char *actor,
     return err;
 }
 
-int pm_account_get(pm_catalog_t *cat, const char *code, pm_account_t *out)
+int pm__sqlite_account_get(pm_catalog_t *cat, const char *code,
+                           pm_account_t *out)
 {
     sqlite3_stmt *st = STMT(cat, ST_ACCOUNT_GET);
     int err;
@@ -265,7 +266,7 @@ int pm_account_get(pm_catalog_t *cat, const char *code, pm_account_t *out)
     return err;
 }
 
-int pm_account_list(pm_catalog_t *cat, pm_account_t **out, size_t *n)
+int pm__sqlite_account_list(pm_catalog_t *cat, pm_account_t **out, size_t *n)
 {
     *out = NULL;
     *n = 0;
@@ -332,8 +333,8 @@ int pm__fee_exists(pm_catalog_t *cat, const char *code)
     return err;
 }
 
-int pm_workorder_add(pm_catalog_t *cat, const pm_workorder_t *w,
-                     const char *actor, int64_t *id)
+int pm__sqlite_workorder_add(pm_catalog_t *cat, const pm_workorder_t *w,
+                             const char *actor, int64_t *id)
 {
     sqlite3_stmt *st = STMT(cat, ST_WO_ADD);
     int64_t now = pm__wall_clock(), new_id = 0;
@@ -374,7 +375,8 @@ int pm_workorder_add(pm_catalog_t *cat, const pm_workorder_t *w,
     return err;
 }
 
-int pm_workorder_get(pm_catalog_t *cat, const char *number, pm_workorder_t *out)
+int pm__sqlite_workorder_get(pm_catalog_t *cat, const char *number,
+                             pm_workorder_t *out)
 {
     sqlite3_stmt *st = STMT(cat, ST_WO_GET);
     int err;
@@ -389,8 +391,8 @@ int pm_workorder_get(pm_catalog_t *cat, const char *number, pm_workorder_t *out)
     return err;
 }
 
-int pm_workorder_list(pm_catalog_t *cat, const char *account,
-                      pm_workorder_t **out, size_t *n)
+int pm__sqlite_workorder_list(pm_catalog_t *cat, const char *account,
+                              pm_workorder_t **out, size_t *n)
 {
     sqlite3_stmt *st = STMT(cat, ST_WO_LIST);
 
@@ -425,7 +427,8 @@ static int workorder_not_open(pm_catalog_t *cat, const char *number)
                            number);
 }
 
-int pm_workorder_close(pm_catalog_t *cat, const char *number, const char *actor)
+int pm__sqlite_workorder_close(pm_catalog_t *cat, const char *number,
+                               const char *actor)
 {
     sqlite3_stmt *st = STMT(cat, ST_WO_CLOSE);
     int64_t now = pm__wall_clock();

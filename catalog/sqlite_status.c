@@ -129,7 +129,7 @@ static int status_rate(pm_catalog_t *cat, int64_t now, pm_status_t *s)
     return 0;
 }
 
-int pm_catalog_status(pm_catalog_t *cat, int64_t now, pm_status_t *out)
+int pm__sqlite_catalog_status(pm_catalog_t *cat, int64_t now, pm_status_t *out)
 {
     int err;
 
@@ -181,8 +181,8 @@ static int worker_insert(pm_catalog_t *cat, const char *owner,
     return pm__sql_run(cat, st);
 }
 
-int pm_worker_report(pm_catalog_t *cat, const char *owner,
-                     const pm_worker_info_t *v, size_t n, int64_t now)
+int pm__sqlite_worker_report(pm_catalog_t *cat, const char *owner,
+                             const pm_worker_info_t *v, size_t n, int64_t now)
 {
     sqlite3_stmt *st = STMT(cat, ST_WORKERS_CLEAR);
     int err;
@@ -225,7 +225,7 @@ static int read_worker(sqlite3_stmt *st, void *item)
     return pm__sql_col_str(st, 0, &w->owner);
 }
 
-int pm_worker_list(pm_catalog_t *cat, pm_worker_info_t **out, size_t *n)
+int pm__sqlite_worker_list(pm_catalog_t *cat, pm_worker_info_t **out, size_t *n)
 {
     *out = NULL;
     *n = 0;

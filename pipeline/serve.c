@@ -322,6 +322,7 @@ static int coordinator_lock(pm__serve_t *s)
 
 static int open_state(pm__serve_t *s)
 {
+    const char *missing;
     int err;
 
     s->spool = pm_strdup(s->cfg->spool);
@@ -331,6 +332,15 @@ static int open_state(pm__serve_t *s)
     if (s->spool == NULL || s->output == NULL)
         return PM_ENOMEM;
     set_owner(s);
+    missing = pm_catalog_backend_missing(s->cfg->catalog);
+    if (missing != NULL) {
+        pm_log(PM_LOG_ERROR, "serve",
+               "refusing to start: the catalog %s needs the PostgreSQL "
+               "backend, which does not yet implement %s (docs/scaling.md); "
+               "use an SQLite catalog file",
+               s->cfg->catalog, missing);
+        return PM_EUNSUPP;
+    }
     s->catalog_path = pm_strdup(s->cfg->catalog);
     if (s->catalog_path == NULL)
         return PM_ENOMEM;

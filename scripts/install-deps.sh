@@ -21,6 +21,9 @@ PACKAGES=(
     libsqlite3-dev libuv1-dev libjansson-dev libinih-dev libcmocka-dev
     libqpdf-dev libjpeg-dev libpng-dev libopenjp2-7-dev libssl-dev
     libcairo2-dev libfontconfig-dev
+    # the PostgreSQL catalog backend (catalog/pg_*.c): libpq to build, and
+    # the server its tests start privately (tests/lib/pgtest.c)
+    libpq-dev postgresql
     # PDF input: pages that are not one scanned image are rendered
     libpoppler-glib-dev
     # the web interface of `pagemill serve`, its dashboard's charts (served

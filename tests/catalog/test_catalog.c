@@ -11,8 +11,15 @@
  * before SQLite starts), so pm_alloc_fail_at() reaches every allocation an
  * operation makes, SQLite's included: the out-of-memory loops prove that
  * a failed open leaks nothing and a failed transaction leaves no trace.
+ *
+ * The tests of what the PostgreSQL backend (catalog/pg_*.c) implements so
+ * far run a second time against it, in a private server started by
+ * lib/pgtest.c (open_mem() then opens a fresh database), with tests of
+ * its own: its schema has every table and column SQLite's has, its
+ * append-only triggers, and what it refuses until it is complete.
  */
 #include <errno.h>
+#include <libpq-fe.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +32,7 @@
 #include "catalog/billing.h"
 #include "catalog/catalog.h"
 #include "catalog/catalog_int.h"
+#include "lib/pgtest.h"
 #include "lib/testlib.h"
 #include "pipeline/base/pm.h"
 
@@ -104,11 +112,29 @@ static void loud(void)
     pm_log_threshold = saved_threshold;
 }
 
+/* The PostgreSQL group's server; use_pg while that group runs. */
+static pgt_t pg_server;
+static int use_pg;
+
+/* A fresh empty database on the PostgreSQL group's server. */
+static void pg_fresh(char *url, size_t size)
+{
+    static int seq;
+    char name[32];
+
+    snprintf(name, sizeof(name), "t%d", ++seq);
+    assert_int_equal(pgt_fresh_db(&pg_server, name, url, size), 0);
+}
+
+/* A new empty catalog of the backend under test. */
 static pm_catalog_t *open_mem(void)
 {
     pm_catalog_t *cat = NULL;
+    char url[256];
 
-    assert_int_equal(pm_catalog_open(":memory:", &cat), 0);
+    if (use_pg)
+        pg_fresh(url, sizeof(url));
+    assert_int_equal(pm_catalog_open(use_pg ? url : ":memory:", &cat), 0);
     assert_non_null(cat);
     return cat;
 }
@@ -120,6 +146,18 @@ static const char *temp_catalog(void)
 
     snprintf(path, sizeof(path), "%s/catalog.db", t_tmpdir());
     return path;
+}
+
+/* What several handles open as one catalog: a file in a fresh temp
+ * folder, or a fresh PostgreSQL database. Static. */
+static const char *shared_catalog(void)
+{
+    static char url[256];
+
+    if (!use_pg)
+        return temp_catalog();
+    pg_fresh(url, sizeof(url));
+    return url;
 }
 
 static void add_account(pm_catalog_t *cat, const char *code)
@@ -1379,7 +1417,7 @@ static void *claimer_run(void *arg)
  */
 static void concurrent_claimers_never_share_a_page(void **state)
 {
-    const char *path = temp_catalog();
+    const char *path = shared_catalog();
     pthread_barrier_t start;
     claimer_t c[2] = {{.path = path, .owner = "w1", .start = &start},
                       {.path = path, .owner = "w2", .start = &start}};
@@ -2407,6 +2445,277 @@ static void billing_queries_use_indexes(void **state)
     pm_catalog_close(cat);
 }
 
+/* ---- the PostgreSQL backend ---- */
+
+static int pg_group_setup(void **state)
+{
+    (void)state;
+    if (pgt_start(&pg_server) != 0)
+        return -1; /* PostgreSQL missing or broken: every test fails */
+    use_pg = 1;
+    return 0;
+}
+
+static int pg_group_teardown(void **state)
+{
+    (void)state;
+    use_pg = 0;
+    pgt_stop(&pg_server);
+    return 0;
+}
+
+/* Runs `sql` on a connection of our own; returns the error text ("" on
+ * success), a new string. */
+static char *pg_raw(const char *url, const char *sql)
+{
+    PGconn *conn = PQconnectdb(url);
+    PGresult *r;
+    char *msg;
+
+    assert_int_equal(PQstatus(conn), CONNECTION_OK);
+    r = PQexec(conn, sql);
+    msg = strdup(PQresultStatus(r) == PGRES_COMMAND_OK ||
+                         PQresultStatus(r) == PGRES_TUPLES_OK
+                     ? ""
+                     : PQresultErrorMessage(r));
+    assert_non_null(msg);
+    PQclear(r);
+    PQfinish(conn);
+    return msg;
+}
+
+static void pg_open_applies_every_migration_once(void **state)
+{
+    pm_catalog_t *cat, *again;
+    char url[256];
+    int version = -1;
+
+    (void)state;
+    pg_fresh(url, sizeof(url));
+    assert_int_equal(pm_catalog_open(url, &cat), 0);
+    assert_string_equal(pm_catalog_backend_name(cat), "PostgreSQL");
+    assert_int_equal(pm_catalog_schema_version(cat, &version), 0);
+    assert_int_equal(version, PM__CATALOG_SCHEMA_VERSION);
+    add_account(cat, "CITY");
+
+    /* A second handle, while the first is open, applies nothing. */
+    assert_int_equal(pm_catalog_open(url, &again), 0);
+    assert_int_equal(pm_catalog_schema_version(again, &version), 0);
+    assert_int_equal(version, PM__CATALOG_SCHEMA_VERSION);
+    assert_int_equal(count_events(again, 0, "account.added"), 1);
+    pm_catalog_close(again);
+    pm_catalog_close(cat);
+    pm_catalog_close(NULL);
+}
+
+/* The same migrations in both dialects: every table and column of the
+ * SQLite schema exists in PostgreSQL, and nothing more. */
+static void pg_schema_has_sqlite_tables_and_columns(void **state)
+{
+    const char *path = temp_catalog();
+    char url[256], *lite = NULL, *pgs = NULL, *err;
+    pm_catalog_t *cat;
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    PGconn *conn;
+    PGresult *r;
+    size_t len = 0;
+
+    (void)state;
+    assert_int_equal(pm__sqlite_open(path, &cat), 0);
+    pm_catalog_close(cat);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_prepare_v2(db,
+                           "SELECT group_concat(t || '.' || c, ' ') FROM "
+                           "(SELECT m.name t, p.name c FROM sqlite_master m, "
+                           "pragma_table_info(m.name) p WHERE m.type = "
+                           "'table' AND m.name NOT LIKE 'sqlite%' ORDER BY "
+                           "1, 2)",
+                           -1, &st, NULL),
+        SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    lite = strdup((const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    t_tmpdir_cleanup();
+
+    pg_fresh(url, sizeof(url));
+    assert_int_equal(pm_catalog_open(url, &cat), 0);
+    pm_catalog_close(cat);
+    conn = PQconnectdb(url);
+    r = PQexec(conn, "SELECT string_agg(t || '.' || c, ' ' ORDER BY t, c) "
+                     "FROM (SELECT table_name::text COLLATE \"C\" t, "
+                     "column_name::text COLLATE \"C\" c FROM "
+                     "information_schema.columns WHERE table_schema = "
+                     "'public') x");
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    pgs = strdup(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    PQfinish(conn);
+    assert_non_null(lite);
+    assert_non_null(pgs);
+    len = strlen(lite);
+    assert_true(len > 1000); /* every table, not an empty answer */
+    assert_string_equal(pgs, lite);
+    free(lite);
+    free(pgs);
+
+    /* And the append-only triggers came along (they fire per row). */
+    err = pg_raw(url, "INSERT INTO events (at, actor, kind) VALUES (1, "
+                      "'operator:jane', 'note')");
+    assert_string_equal(err, "");
+    free(err);
+    err = pg_raw(url, "UPDATE events SET detail = 'rewritten'");
+    assert_non_null(strstr(err, "append-only"));
+    free(err);
+    err = pg_raw(url, "DELETE FROM events");
+    assert_non_null(strstr(err, "append-only"));
+    free(err);
+}
+
+/* pm_event_list's filter and limit, without jobs (not implemented yet
+ * in PostgreSQL): an unknown job is refused by the foreign key. */
+static void pg_events_list_and_limit(void **state)
+{
+    pm_catalog_t *cat = open_mem();
+    pm_event_t *ev;
+    size_t n;
+
+    (void)state;
+    assert_int_equal(pm_event_add(cat, "a", "one", 0, 0, NULL), 0);
+    assert_int_equal(pm_event_add(cat, "a", "two", 0, 0, "x"), 0);
+    assert_int_equal(pm_event_add(cat, "a", "three", 0, 0, NULL), 0);
+    assert_int_equal(pm_event_add(cat, "a", "bad", 100, 0, NULL), PM_ENOENT);
+    assert_non_null(strstr(pm_catalog_errmsg(cat), "no job 100"));
+    assert_int_equal(pm_event_add(cat, NULL, "x", 0, 0, NULL), PM_EINVAL);
+
+    assert_int_equal(pm_event_list(cat, 0, 2, &ev, &n), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(ev[0].kind, "two");
+    assert_string_equal(ev[0].detail, "x");
+    assert_string_equal(ev[1].kind, "three");
+    assert_null(ev[1].detail);
+    assert_true(ev[0].id < ev[1].id && ev[1].at > 0);
+    pm_event_list_free(ev, n);
+    assert_int_equal(pm_event_list(cat, 0, 0, &ev, &n), 0);
+    assert_int_equal(n, 3);
+    pm_event_list_free(ev, n);
+    assert_int_equal(pm_event_list(cat, 7, 0, &ev, &n), 0);
+    assert_int_equal(n, 0);
+    assert_null(ev);
+    pm_catalog_close(cat);
+}
+
+/* Installation id and job uids, as on SQLite: fixed, random, distinct,
+ * kept across opens; a uid cannot be changed, not even by hand. */
+static void pg_catalog_and_jobs_have_identities(void **state)
+{
+    char id[PM_CATALOG_ID_SIZE], again[PM_CATALOG_ID_SIZE];
+    char other[PM_CATALOG_ID_SIZE], u1[PM_CATALOG_ID_SIZE];
+    char u2[PM_CATALOG_ID_SIZE], url[256], *err;
+    pm_catalog_t *cat, *mem = open_mem();
+    int64_t a, b, n = -1;
+
+    (void)state;
+    pg_fresh(url, sizeof(url));
+    assert_int_equal(pm_catalog_open(url, &cat), 0);
+    assert_int_equal(pm_catalog_installation_id(cat, id), 0);
+    assert_int_equal(strlen(id), 32);
+    assert_int_equal(pm_catalog_job_count(cat, &n), 0);
+    assert_int_equal(n, 0);
+    a = new_job(cat, 1, 1, NULL);
+    b = new_job(cat, 1, 2, NULL);
+    assert_int_equal(pm_catalog_job_count(cat, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(pm_job_uid(cat, a, u1), 0);
+    assert_int_equal(strspn(u1, "0123456789abcdef"), 32);
+    assert_int_equal(pm_job_uid(cat, b, u2), 0);
+    assert_string_not_equal(u1, u2);
+    assert_int_equal(pm_job_uid(cat, 999, u2), PM_ENOENT);
+    pm_catalog_close(cat);
+
+    assert_int_equal(pm_catalog_open(url, &cat), 0);
+    assert_int_equal(pm_catalog_installation_id(cat, again), 0);
+    assert_string_equal(id, again);
+    assert_int_equal(pm_job_uid(cat, a, u2), 0);
+    assert_string_equal(u1, u2);
+    pm_catalog_close(cat);
+    assert_int_equal(pm_catalog_installation_id(mem, other), 0);
+    assert_string_not_equal(id, other);
+    pm_catalog_close(mem);
+
+    err = pg_raw(url, "UPDATE jobs SET uid = "
+                      "'00000000000000000000000000000000'");
+    assert_non_null(strstr(err, "a job keeps its uid"));
+    free(err);
+}
+
+/* One coordinator per database: a session advisory lock, whose holder
+ * is named; released when its handle closes. */
+static void pg_coordinator_lock_is_exclusive(void **state)
+{
+    pm_catalog_t *a, *b;
+    char url[256];
+    long holder = -1;
+
+    (void)state;
+    pg_fresh(url, sizeof(url));
+    assert_int_equal(pm_catalog_open(url, &a), 0);
+    assert_int_equal(pm_catalog_open(url, &b), 0);
+    assert_int_equal(pm_catalog_lock_coordinator(a, &holder), 0);
+    assert_int_equal(holder, 0);
+    assert_int_equal(pm_catalog_lock_coordinator(a, &holder), 0); /* held */
+    assert_int_equal(pm_catalog_lock_coordinator(b, &holder), -EBUSY);
+    assert_int_equal(holder, (long)getpid());
+    assert_non_null(strstr(pm_catalog_errmsg(b), "another coordinator"));
+    pm_catalog_close(a);
+    assert_int_equal(pm_catalog_lock_coordinator(b, &holder), 0);
+    assert_int_equal(holder, 0);
+    pm_catalog_close(b);
+}
+
+/* What the backend does not have yet fails loudly, by name, and is
+ * named before anything connects. */
+static void pg_refuses_what_it_lacks(void **state)
+{
+    pm_catalog_t *cat = open_mem();
+    pm_fee_t *fees = NULL;
+    size_t n = 0;
+    const char *missing;
+
+    (void)state;
+    assert_int_equal(pm_fee_list(cat, NULL, &fees, &n), PM_EUNSUPP);
+    assert_string_equal(pm_catalog_errmsg(cat),
+                        "the PostgreSQL backend does not yet implement "
+                        "pm_fee_list");
+    pm_catalog_close(cat);
+
+    missing = pm_catalog_backend_missing("postgresql://db.example/pm");
+    assert_non_null(missing);
+    assert_int_equal(strncmp(missing, "pm_", 3), 0);
+    assert_string_equal(pm_catalog_backend_missing("postgres://x/y"), missing);
+    assert_null(pm_catalog_backend_missing("pagemill.db"));
+    assert_null(pm_catalog_backend_missing(":memory:"));
+}
+
+/* A server that is not there: the open fails, logs, and leaks nothing. */
+static void pg_open_fails_cleanly_without_a_server(void **state)
+{
+    pm_catalog_t *cat = NULL;
+    char url[128];
+
+    (void)state;
+    quiet();
+    snprintf(url, sizeof(url),
+             "postgresql://postgres:secret@127.0.0.1:%d/none"
+             "?connect_timeout=5",
+             pg_server.port == 1 ? 2 : 1); /* nothing listens there */
+    assert_int_equal(pm_catalog_open(url, &cat), PM_ECATALOG);
+    assert_null(cat);
+    loud();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2467,7 +2776,45 @@ int main(void)
         cmocka_unit_test(billing_timezone_is_checked_before_it_is_recorded),
         cmocka_unit_test(billing_queries_use_indexes),
     };
+    /* The backend-independent tests of what PostgreSQL implements, and
+     * its own. */
+    const struct CMUnitTest pg_tests[] = {
+        cmocka_unit_test(pg_open_applies_every_migration_once),
+        cmocka_unit_test(pg_schema_has_sqlite_tables_and_columns),
+        cmocka_unit_test(pg_events_list_and_limit),
+        cmocka_unit_test(accounts_add_get_list),
+        cmocka_unit_test(workorders_add_get_list_close),
+        cmocka_unit_test(event_list_filters_and_limits),
+        cmocka_unit_test(job_create_refuses_bad_input),
+        cmocka_unit_test(job_list_filters),
+        cmocka_unit_test(duplicates_found_by_checksum),
+        cmocka_unit_test(job_create_records_pages_and_event),
+        cmocka_unit_test(held_job_is_never_claimed),
+        cmocka_unit_test(oldest_job_goes_first_among_equals),
+        cmocka_unit_test(claims_interleave_jobs_fairly),
+        cmocka_unit_test(lapsed_lease_is_reclaimed_and_old_owner_fenced),
+        cmocka_unit_test(second_completion_is_stale),
+        cmocka_unit_test(renew_extends_the_lease),
+        cmocka_unit_test(fail_requeues_until_max_attempts),
+        cmocka_unit_test(expired_leases_are_requeued_then_failed),
+        cmocka_unit_test(requeue_all_running_ignores_the_lease),
+        cmocka_unit_test(coordinator_restarts_do_not_use_up_attempts),
+        cmocka_unit_test(collect_finished_advances_jobs),
+        cmocka_unit_test(assembly_failure_fails_the_job),
+        cmocka_unit_test(retry_requeues_only_failed_pages),
+        cmocka_unit_test(cancel_stops_everything),
+        cmocka_unit_test(billable_counts_done_jobs_and_honours_blank),
+        cmocka_unit_test(status_reports_the_numbers),
+        cmocka_unit_test(worker_report_replaces_the_owners_rows),
+        cmocka_unit_test(worker_report_is_all_or_nothing),
+        cmocka_unit_test(concurrent_claimers_never_share_a_page),
+        cmocka_unit_test(pg_catalog_and_jobs_have_identities),
+        cmocka_unit_test(pg_coordinator_lock_is_exclusive),
+        cmocka_unit_test(pg_refuses_what_it_lacks),
+        cmocka_unit_test(pg_open_fails_cleanly_without_a_server),
+    };
     pm_catalog_t *cat = NULL;
+    int failed;
 
     /* Before SQLite starts: its memory through pm_malloc, then one open
      * so that SQLite's lasting global allocations are made up front. */
@@ -2477,5 +2824,8 @@ int main(void)
         return 1;
     }
     pm_catalog_close(cat);
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    failed = cmocka_run_group_tests_name("sqlite", tests, NULL, NULL);
+    failed += cmocka_run_group_tests_name("postgresql", pg_tests,
+                                          pg_group_setup, pg_group_teardown);
+    return failed;
 }

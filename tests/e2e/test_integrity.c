@@ -301,6 +301,21 @@ static void lost_catalog_is_refused(void **state)
     free(before);
 }
 
+/* A PostgreSQL catalog, while that backend is incomplete: the start is
+ * refused up front, naming what is missing, before anything connects or
+ * is moved. */
+static void incomplete_postgresql_backend_is_refused(void **state)
+{
+    sv_fx_t *f = *state;
+
+    snprintf(f->db, sizeof(f->db), "postgresql://pm@127.0.0.1:1/pagemill");
+    assert_int_equal(sv_write_config(f, PAGE_TIMEOUT, ""), 0);
+    assert_int_equal(start_refused(f), 1);
+    assert_log(f, "refusing to start: the catalog "
+                  "postgresql://pm@127.0.0.1:1/pagemill needs the "
+                  "PostgreSQL backend, which does not yet implement pm_");
+}
+
 /* A folder marked by another catalog refuses the start; so does a new
  * catalog (no jobs) with folders that hold work and carry no marker. */
 static void folder_of_another_catalog_is_refused(void **state)
@@ -520,6 +535,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(folder_of_another_catalog_is_refused,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            incomplete_postgresql_backend_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(catalog_with_jobs_marks_its_folders,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(damaged_catalog_is_refused, setup,

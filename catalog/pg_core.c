@@ -1,0 +1,454 @@
+/*
+ * pg_core.c: the handle of the PostgreSQL backend (catalog.h, pg_int.h):
+ * open and close, the handle's error text, the statement registry (every
+ * module's table, prepared once at open), and the helpers every module
+ * uses for parameters, rows and transactions.
+ *
+ * The URL is libpq's (postgresql://user@host:port/db?...). Times are
+ * stored as BIGINT seconds since the epoch, like SQLite's, so the two
+ * backends' rows read alike; the session's time zone is UTC all the same.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <libpq-fe.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "catalog/catalog.h"
+#include "catalog/catalog_int.h"
+#include "catalog/pg_int.h"
+#include "pipeline/pm.h"
+
+/* ---- statements: the SQL this file runs, prepared at open ---- */
+
+enum { ST_SCHEMA_VERSION, ST_LOCK_TRY, ST_LOCK_HOLDER, ST_COUNT };
+
+/* The coordinator lock: a session advisory lock on this key (below
+ * 2^32, so pg_locks shows it as objid with classid 0). */
+#define COORDINATOR_KEY "1885564783" /* "pmco" */
+
+static const pm__pgsql_t stmts[ST_COUNT] = {
+    [ST_SCHEMA_VERSION] = {"schema_version", "SELECT coalesce(max(version), 0) "
+                                             "FROM schema_migrations"},
+    [ST_LOCK_TRY] = {"lock_try",
+                     "SELECT pg_try_advisory_lock(" COORDINATOR_KEY ")"},
+    /* The holder's session names its process (application_name). */
+    [ST_LOCK_HOLDER] = {"lock_holder",
+                        "SELECT a.application_name FROM pg_locks l JOIN "
+                        "pg_stat_activity a ON a.pid = l.pid WHERE "
+                        "l.locktype = 'advisory' AND l.granted AND "
+                        "l.classid = 0 AND l.objid = " COORDINATOR_KEY
+                        " AND l.objsubid = 1 AND l.database = (SELECT oid "
+                        "FROM pg_database WHERE datname = "
+                        "current_database())"},
+};
+
+const pm__pgsql_table_t pm__pg_core = {stmts, ST_COUNT};
+
+/* Every module's statements, by enum pm__pg_module. */
+static const pm__pgsql_table_t *const registry[PM__PG_NMODULES] = {
+    [PM__PG_CORE] = &pm__pg_core,     [PM__PG_RECORDS] = &pm__pg_records,
+    [PM__PG_JOBS] = &pm__pg_jobs,     [PM__PG_QUEUE] = &pm__pg_queue,
+    [PM__PG_STATUS] = &pm__pg_status, [PM__PG_IDENTITY] = &pm__pg_identity,
+};
+
+/* ---- errors: the detail lives on the handle ---- */
+
+int pm__pg_msg(pm__pg_t *pg, int err, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(pg->errmsg, sizeof(pg->errmsg), fmt, ap);
+    va_end(ap);
+    return err;
+}
+
+/* libpq's messages end in a newline; the handle's do not. */
+static int keep_msg(pm__pg_t *pg, int err, const char *msg)
+{
+    size_t len;
+
+    pm__pg_msg(pg, err, "%s", msg != NULL && *msg ? msg : "unknown error");
+    len = strlen(pg->errmsg);
+    while (len > 0 &&
+           (pg->errmsg[len - 1] == '\n' || pg->errmsg[len - 1] == ' '))
+        pg->errmsg[--len] = '\0';
+    return err;
+}
+
+int pm__pg_fail(pm__pg_t *pg, const PGresult *r)
+{
+    const char *state =
+        r != NULL ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    int err = PM_ECATALOG;
+
+    if (r == NULL)
+        return keep_msg(pg, PM_ECATALOG, PQerrorMessage(pg->conn));
+    if (state != NULL && strcmp(state, "23505") == 0)
+        err = -EEXIST; /* unique_violation */
+    else if (state != NULL && strcmp(state, "23503") == 0)
+        err = PM_ENOENT; /* foreign_key_violation */
+    else if (state != NULL &&
+             (strcmp(state, "53100") == 0 || strcmp(state, "53200") == 0))
+        err = strcmp(state, "53100") == 0 ? -ENOSPC : PM_ENOMEM;
+    return keep_msg(pg, err, PQresultErrorMessage(r));
+}
+
+/* ---- parameters ---- */
+
+void pm__pg_text(pm__pg_params_t *p, const char *s)
+{
+    assert(p->n < PM__PG_MAXPARAMS);
+    p->v[p->n++] = s;
+}
+
+void pm__pg_int(pm__pg_params_t *p, int64_t v)
+{
+    assert(p->n < PM__PG_MAXPARAMS);
+    snprintf(p->num[p->n], sizeof(p->num[p->n]), "%lld", (long long)v);
+    p->v[p->n] = p->num[p->n];
+    p->n++;
+}
+
+void pm__pg_double(pm__pg_params_t *p, double v)
+{
+    assert(p->n < PM__PG_MAXPARAMS);
+    snprintf(p->num[p->n], sizeof(p->num[p->n]), "%.17g", v);
+    p->v[p->n] = p->num[p->n];
+    p->n++;
+}
+
+void pm__pg_limit(pm__pg_params_t *p, size_t limit)
+{
+    if (limit == 0 || limit > (size_t)INT64_MAX)
+        pm__pg_text(p, NULL); /* LIMIT NULL: no limit */
+    else
+        pm__pg_int(p, (int64_t)limit);
+}
+
+/* ---- running statements ---- */
+
+int pm__pg_run(pm__pg_t *pg, int module, int i, const pm__pg_params_t *p,
+               PGresult **out)
+{
+    PGresult *r;
+    ExecStatusType s;
+    int err;
+
+    assert(module >= 0 && module < PM__PG_NMODULES);
+    assert(i >= 0 && i < registry[module]->n);
+    *out = NULL;
+    r = PQexecPrepared(pg->conn, registry[module]->v[i].name,
+                       p != NULL ? p->n : 0, p != NULL ? p->v : NULL, NULL,
+                       NULL, 0);
+    s = r != NULL ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+    if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
+        err = pm__pg_fail(pg, r);
+        PQclear(r); /* NULL-safe */
+        return err;
+    }
+    *out = r;
+    return 0;
+}
+
+int pm__pg_exec(pm__pg_t *pg, int module, int i, const pm__pg_params_t *p,
+                int *changes)
+{
+    PGresult *r;
+    int err = pm__pg_run(pg, module, i, p, &r);
+
+    if (changes != NULL)
+        *changes = err == 0 ? atoi(PQcmdTuples(r)) : 0;
+    PQclear(r);
+    return err;
+}
+
+int pm__pg_exec_text(pm__pg_t *pg, const char *sql)
+{
+    PGresult *r = PQexec(pg->conn, sql);
+    ExecStatusType s = r != NULL ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+    int err = 0;
+
+    if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK)
+        err = pm__pg_fail(pg, r);
+    PQclear(r);
+    return err;
+}
+
+/* ---- transactions ---- */
+
+int pm__pg_tx_begin(pm__pg_t *pg)
+{
+    return pm__pg_exec_text(pg, "BEGIN");
+}
+
+int pm__pg_tx_begin_read(pm__pg_t *pg)
+{
+    return pm__pg_exec_text(pg, "BEGIN ISOLATION LEVEL REPEATABLE READ "
+                                "READ ONLY");
+}
+
+int pm__pg_tx_end(pm__pg_t *pg, int err)
+{
+    PGresult *r;
+
+    if (err == 0)
+        err = pm__pg_exec_text(pg, "COMMIT");
+    if (err != 0 && PQtransactionStatus(pg->conn) != PQTRANS_IDLE) {
+        r = PQexec(pg->conn, "ROLLBACK"); /* keeps the first message */
+        PQclear(r);
+    }
+    return err;
+}
+
+/* ---- rows ---- */
+
+int64_t pm__pg_int64(const PGresult *r, int row, int col)
+{
+    if (PQgetisnull(r, row, col))
+        return 0;
+    return strtoll(PQgetvalue(r, row, col), NULL, 10);
+}
+
+int pm__pg_str(const PGresult *r, int row, int col, char **out)
+{
+    *out = NULL;
+    if (PQgetisnull(r, row, col))
+        return 0;
+    *out = pm_strdup(PQgetvalue(r, row, col));
+    return *out != NULL ? 0 : PM_ENOMEM;
+}
+
+void pm__pg_free_items(void *v, size_t n, size_t size,
+                       pm__pg_cleanup_fn cleanup)
+{
+    for (size_t i = 0; v != NULL && cleanup != NULL && i < n; i++)
+        cleanup((char *)v + i * size);
+    pm_free(v);
+}
+
+int pm__pg_collect(pm__pg_t *pg, PGresult *r, size_t size, pm__pg_read_fn read,
+                   pm__pg_cleanup_fn cleanup, void **out, size_t *n)
+{
+    size_t rows = (size_t)PQntuples(r), i;
+    char *v = NULL;
+    int err = 0;
+
+    *out = NULL;
+    *n = 0;
+    if (rows > 0) {
+        v = pm_calloc(rows, size);
+        if (v == NULL)
+            err = pm__pg_msg(pg, PM_ENOMEM, "out of memory");
+    }
+    for (i = 0; err == 0 && i < rows; i++) {
+        err = read(r, (int)i, v + i * size);
+        if (err != 0)
+            err = pm__pg_msg(pg, err, "%s",
+                             err == PM_ENOMEM ? "out of memory"
+                                              : "unexpected value");
+    }
+    PQclear(r);
+    if (err != 0) {
+        pm__pg_free_items(v, i > 0 ? i - 1 : 0, size, cleanup);
+        return err;
+    }
+    *out = v;
+    *n = rows;
+    return 0;
+}
+
+int pm__pg_get_one(pm__pg_t *pg, int module, int i, const pm__pg_params_t *p,
+                   pm__pg_read_fn read, void *item)
+{
+    PGresult *r;
+    int err = pm__pg_run(pg, module, i, p, &r);
+
+    if (err != 0)
+        return err;
+    if (PQntuples(r) == 0)
+        err = PM_ENOENT;
+    else if ((err = read(r, 0, item)) != 0)
+        err =
+            pm__pg_msg(pg, err, "%s",
+                       err == PM_ENOMEM ? "out of memory" : "unexpected value");
+    PQclear(r);
+    return err;
+}
+
+/* ---- lifetime ---- */
+
+/* Notices (a migration's "already exists, skipping") are not errors. */
+static void ignore_notice(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
+static int prepare_all(pm__pg_t *pg)
+{
+    const pm__pgsql_t *q;
+    PGresult *r;
+    int err;
+
+    for (int m = 0; m < PM__PG_NMODULES; m++) {
+        for (int i = 0; i < registry[m]->n; i++) {
+            q = &registry[m]->v[i];
+            r = PQprepare(pg->conn, q->name, q->sql, 0, NULL);
+            if (r == NULL || PQresultStatus(r) != PGRES_COMMAND_OK) {
+                err = pm__pg_fail(pg, r);
+                PQclear(r);
+                return pm__pg_msg(pg, err, "preparing %.64s: %.400s", q->name,
+                                  PQerrorMessage(pg->conn));
+            }
+            PQclear(r);
+        }
+    }
+    return 0;
+}
+
+/* The URL with any password left out, for messages. */
+static void safe_url(const char *url, char *buf, size_t size)
+{
+    const char *at = strchr(url, '@'), *scheme = strstr(url, "://");
+    const char *colon;
+
+    snprintf(buf, size, "%s", url);
+    if (at == NULL || scheme == NULL || scheme > at)
+        return;
+    colon = memchr(scheme + 3, ':', (size_t)(at - scheme - 3));
+    if (colon != NULL)
+        snprintf(buf, size, "%.*s:***%s", (int)(colon - url), url, at);
+}
+
+/* UTC, and the session named after this process ("pagemill:<pid>"), so
+ * the coordinator lock can say who holds it. */
+static int session_setup(pm__pg_t *pg)
+{
+    char sql[80];
+    int err = pm__pg_exec_text(pg, "SET TIME ZONE 'UTC'");
+
+    snprintf(sql, sizeof(sql), "SET application_name = 'pagemill:%ld'",
+             (long)getpid());
+    return err != 0 ? err : pm__pg_exec_text(pg, sql);
+}
+
+int pm__pg_open(const char *url, pm_catalog_t **out)
+{
+    char shown[512];
+    pm__pg_t *pg;
+    int err;
+
+    *out = NULL;
+    safe_url(url, shown, sizeof(shown));
+    pg = pm_calloc(1, sizeof(*pg));
+    if (pg == NULL) {
+        pm_log(PM_LOG_ERROR, "catalog", "open %s: out of memory", shown);
+        return PM_ENOMEM;
+    }
+    pg->ops = &pm__pg_ops;
+    pg->conn = PQconnectdb(url);
+    if (pg->conn == NULL)
+        err = pm__pg_msg(pg, PM_ENOMEM, "out of memory");
+    else if (PQstatus(pg->conn) != CONNECTION_OK)
+        err = pm__pg_fail(pg, NULL);
+    else {
+        PQsetNoticeProcessor(pg->conn, ignore_notice, NULL);
+        err = session_setup(pg);
+    }
+    if (err == 0)
+        err = pm__pg_migrate(pg);
+    if (err == 0)
+        err = prepare_all(pg);
+    if (err != 0) {
+        pm_log(PM_LOG_ERROR, "catalog", "open %s: %s", shown, pg->errmsg);
+        PQfinish(pg->conn); /* NULL-safe */
+        pm_free(pg);
+        return err;
+    }
+    *out = (pm_catalog_t *)(void *)pg;
+    return 0;
+}
+
+void pm__pg_close(pm_catalog_t *cat)
+{
+    pm__pg_t *pg = pm__pg(cat);
+
+    PQfinish(pg->conn);
+    pm_free(pg);
+}
+
+const char *pm__pg_errmsg(const pm_catalog_t *cat)
+{
+    return ((const pm__pg_t *)(const void *)cat)->errmsg;
+}
+
+int pm__pg_set_msg(pm_catalog_t *cat, int err, const char *msg)
+{
+    return pm__pg_msg(pm__pg(cat), err, "%s", msg);
+}
+
+int pm__pg_catalog_schema_version(pm_catalog_t *cat, int *version)
+{
+    pm__pg_t *pg = pm__pg(cat);
+    PGresult *r;
+    int err = pm__pg_run(pg, PM__PG_CORE, ST_SCHEMA_VERSION, NULL, &r);
+
+    *version = 0;
+    if (err != 0)
+        return err;
+    *version = PQntuples(r) == 1 ? (int)pm__pg_int64(r, 0, 0) : 0;
+    PQclear(r);
+    return 0;
+}
+
+/* ---- the coordinator lock: one coordinator per database ---- */
+
+/* The pid the holding session's application_name names, or 0. */
+static long lock_holder(pm__pg_t *pg)
+{
+    PGresult *r;
+    long pid = 0;
+
+    if (pm__pg_run(pg, PM__PG_CORE, ST_LOCK_HOLDER, NULL, &r) != 0)
+        return 0;
+    if (PQntuples(r) > 0 &&
+        sscanf(PQgetvalue(r, 0, 0), "pagemill:%ld", &pid) != 1)
+        pid = 0;
+    PQclear(r);
+    return pid > 0 ? pid : 0;
+}
+
+int pm__pg_catalog_lock_coordinator(pm_catalog_t *cat, long *holder)
+{
+    pm__pg_t *pg = pm__pg(cat);
+    PGresult *r;
+    int err, got;
+
+    *holder = 0;
+    if (pg->locked)
+        return 0;
+    err = pm__pg_run(pg, PM__PG_CORE, ST_LOCK_TRY, NULL, &r);
+    if (err != 0)
+        return err;
+    got = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+    PQclear(r);
+    if (got) {
+        pg->locked = 1; /* until the session ends */
+        return 0;
+    }
+    *holder = lock_holder(pg);
+    if (*holder > 0)
+        return pm__pg_msg(pg, -EBUSY,
+                          "the catalog %s is in use by another coordinator "
+                          "(pid %ld; advisory lock %s)",
+                          PQdb(pg->conn), *holder, COORDINATOR_KEY);
+    return pm__pg_msg(pg, -EBUSY,
+                      "the catalog %s is in use by another coordinator (pid "
+                      "unknown; advisory lock %s)",
+                      PQdb(pg->conn), COORDINATOR_KEY);
+}

@@ -1,0 +1,230 @@
+/*
+ * pg_int.h: what the files of the PostgreSQL backend share, never used
+ * outside catalog/. Split by subsystem like the SQLite backend
+ * (sqlite_int.h):
+ *
+ *   pg_core.c     the handle: open and close, errors, the statement
+ *                 registry, helpers for parameters, rows and transactions
+ *   pg_schema.c   the numbered migrations in PostgreSQL's dialect
+ *   pg_records.c  events, accounts, work orders
+ *   pg_jobs.c     jobs: create, find, list, operator actions, finish
+ *   pg_queue.c    page tasks: the fair claim (SKIP LOCKED), leases, fencing
+ *   pg_status.c   status counts, billable counts and the workers table
+ *   pg_identity.c installation id, job uids, job count
+ *
+ * Each file keeps the SQL it runs beside the code that runs it, in a
+ * table of named statements prepared once at open (PQprepare, under the
+ * statement's name) and run with text parameters. The connection is
+ * blocking for now; the coordinator's non-blocking use (uv_poll_t on its
+ * socket) comes later. A handle is used by one thread at a time.
+ */
+#ifndef PM_CATALOG_PG_INT_H
+#define PM_CATALOG_PG_INT_H
+
+#include <libpq-fe.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "catalog/catalog.h"
+#include "catalog/catalog_int.h"
+
+/* ---- statements, by module ---- */
+
+/* One statement: its name (the prepared statement's, unique across
+ * modules) and its SQL, with $1.. parameters cast where their type could
+ * be guessed wrong. */
+typedef struct pm__pgsql {
+    const char *name;
+    const char *sql;
+} pm__pgsql_t;
+
+typedef struct pm__pgsql_table {
+    const pm__pgsql_t *v;
+    int n;
+} pm__pgsql_table_t;
+
+/* The modules that run prepared statements, in registry order. */
+enum pm__pg_module {
+    PM__PG_CORE = 0,
+    PM__PG_RECORDS,
+    PM__PG_JOBS,
+    PM__PG_QUEUE,
+    PM__PG_STATUS,
+    PM__PG_IDENTITY,
+    PM__PG_NMODULES
+};
+
+extern const pm__pgsql_table_t pm__pg_core, pm__pg_records, pm__pg_jobs,
+    pm__pg_queue, pm__pg_status, pm__pg_identity;
+
+typedef struct pm__pg {
+    const pm__catalog_ops_t *ops; /* &pm__pg_ops; first (catalog.c) */
+    PGconn *conn;
+    int locked;       /* holds the coordinator lock (pg_core.c) */
+    char errmsg[512]; /* fixed, so saving an error never allocates */
+} pm__pg_t;
+
+/* The PostgreSQL handle behind a catalog handle. */
+static inline pm__pg_t *pm__pg(pm_catalog_t *cat)
+{
+    return (pm__pg_t *)(void *)cat;
+}
+
+/* ---- errors ---- */
+
+/* Keeps a printf-formatted message on the handle; returns `err`. */
+int pm__pg_msg(pm__pg_t *pg, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Keeps a failed result's error (or the connection's, when r is NULL) as
+ * the message and maps its SQLSTATE: a unique violation is -EEXIST, a
+ * foreign key PM_ENOENT, a full disk -ENOSPC, else PM_ECATALOG. */
+int pm__pg_fail(pm__pg_t *pg, const PGresult *r);
+
+/* ---- parameters: text, or NULL for SQL NULL ---- */
+
+#define PM__PG_MAXPARAMS 40
+
+typedef struct pm__pg_params {
+    const char *v[PM__PG_MAXPARAMS];
+    char num[PM__PG_MAXPARAMS][32];
+    int n;
+} pm__pg_params_t;
+
+/* Appends a borrowed string (NULL: SQL NULL) or an integer. */
+void pm__pg_text(pm__pg_params_t *p, const char *s);
+void pm__pg_int(pm__pg_params_t *p, int64_t v);
+/* Appends a double, exactly (17 significant digits). */
+void pm__pg_double(pm__pg_params_t *p, double v);
+/* Appends a LIMIT: 0 means none (NULL). */
+void pm__pg_limit(pm__pg_params_t *p, size_t limit);
+
+/* ---- running statements ---- */
+
+/* Runs statement `i` of `module` with `p` (NULL: none). On success *out
+ * is its result (the caller PQclear()s it); else the error, *out NULL. */
+int pm__pg_run(pm__pg_t *pg, int module, int i, const pm__pg_params_t *p,
+               PGresult **out);
+/* Like pm__pg_run for a statement that returns no rows; *changes (may be
+ * NULL) is how many rows it changed. */
+int pm__pg_exec(pm__pg_t *pg, int module, int i, const pm__pg_params_t *p,
+                int *changes);
+/* Runs SQL text with no parameters (setup and migrations only). */
+int pm__pg_exec_text(pm__pg_t *pg, const char *sql);
+
+/* BEGIN; and COMMIT when err is 0, else (or when the commit fails)
+ * ROLLBACK, returning the first error with its message kept. */
+int pm__pg_tx_begin(pm__pg_t *pg);
+/* A consistent read (REPEATABLE READ, READ ONLY). */
+int pm__pg_tx_begin_read(pm__pg_t *pg);
+int pm__pg_tx_end(pm__pg_t *pg, int err);
+
+/* ---- rows ---- */
+
+/* An integer column (0 for NULL). */
+int64_t pm__pg_int64(const PGresult *r, int row, int col);
+/* Copies a text column into a new string (NULL for SQL NULL). */
+int pm__pg_str(const PGresult *r, int row, int col, char **out);
+
+/* Rows into structs: each reader fills `item` whole or frees it. */
+typedef int (*pm__pg_read_fn)(const PGresult *r, int row, void *item);
+typedef void (*pm__pg_cleanup_fn)(void *item);
+
+/* Reads every row of `r` into a new array of `size`-byte items; clears
+ * `r`. On failure nothing is kept. */
+int pm__pg_collect(pm__pg_t *pg, PGresult *r, size_t size, pm__pg_read_fn read,
+                   pm__pg_cleanup_fn cleanup, void **out, size_t *n);
+/* Runs statement `i` of `module` and reads its one row into `item`:
+ * PM_ENOENT (message left to the caller) when there is none. */
+int pm__pg_get_one(pm__pg_t *pg, int module, int i, const pm__pg_params_t *p,
+                   pm__pg_read_fn read, void *item);
+/* Cleans up `n` items and frees the array (catalog.c's list frees are
+ * backend-independent; this is for a failed collect). */
+void pm__pg_free_items(void *v, size_t n, size_t size,
+                       pm__pg_cleanup_fn cleanup);
+
+/* ---- across subsystems ---- */
+
+/* pg_schema.c: every migration not yet applied, each in its own
+ * transaction under an advisory lock, recorded in schema_migrations. */
+int pm__pg_migrate(pm__pg_t *pg);
+
+/* pg_records.c: appends an event in the caller's transaction (job and
+ * page may be 0). */
+int pm__pg_event_insert(pm__pg_t *pg, int64_t at, const char *actor,
+                        const char *kind, int64_t job, int page,
+                        const char *detail);
+
+/* ---- the operations this backend has (pg_ops.c's table) ---- */
+
+void pm__pg_close(pm_catalog_t *cat);
+const char *pm__pg_errmsg(const pm_catalog_t *cat);
+int pm__pg_set_msg(pm_catalog_t *cat, int err, const char *msg);
+int pm__pg_catalog_schema_version(pm_catalog_t *cat, int *version);
+int pm__pg_catalog_lock_coordinator(pm_catalog_t *cat, long *holder);
+int pm__pg_event_add(pm_catalog_t *cat, const char *actor, const char *kind,
+                     int64_t job, int page, const char *detail);
+int pm__pg_event_list(pm_catalog_t *cat, int64_t job, size_t limit,
+                      pm_event_t **out, size_t *n);
+int pm__pg_account_add(pm_catalog_t *cat, const pm_account_t *a,
+                       const char *actor, int64_t *id);
+int pm__pg_account_get(pm_catalog_t *cat, const char *code, pm_account_t *out);
+int pm__pg_account_list(pm_catalog_t *cat, pm_account_t **out, size_t *n);
+int pm__pg_workorder_add(pm_catalog_t *cat, const pm_workorder_t *w,
+                         const char *actor, int64_t *id);
+int pm__pg_workorder_get(pm_catalog_t *cat, const char *number,
+                         pm_workorder_t *out);
+int pm__pg_workorder_list(pm_catalog_t *cat, const char *account,
+                          pm_workorder_t **out, size_t *n);
+int pm__pg_workorder_close(pm_catalog_t *cat, const char *number,
+                           const char *actor);
+int pm__pg_job_create(pm_catalog_t *cat, const pm_job_t *j,
+                      const pm_page_input_t *pages, size_t npages,
+                      const char *actor, int64_t *id);
+int pm__pg_job_find_duplicate(pm_catalog_t *cat, const pm_page_input_t *pages,
+                              size_t npages, int64_t *job);
+int pm__pg_job_by_source(pm_catalog_t *cat, const char *source_path,
+                         int64_t *job);
+int pm__pg_job_get(pm_catalog_t *cat, int64_t id, pm_job_t *out);
+int pm__pg_job_list(pm_catalog_t *cat, int state, const char *workorder,
+                    size_t limit, pm_job_t **out, size_t *n);
+int pm__pg_job_release(pm_catalog_t *cat, int64_t id, const char *actor);
+int pm__pg_job_retry(pm_catalog_t *cat, int64_t id, const char *actor);
+int pm__pg_job_cancel(pm_catalog_t *cat, int64_t id, const char *actor,
+                      const char *reason);
+int pm__pg_job_collect_finished(pm_catalog_t *cat, int64_t now, int64_t **ids,
+                                size_t *n);
+int pm__pg_job_finish(pm_catalog_t *cat, int64_t id, const char *output_path,
+                      int64_t now);
+int pm__pg_job_finish_doc(pm_catalog_t *cat, int64_t id,
+                          const char *output_path, const char *pdf_sha256,
+                          int pdf_pages, int64_t now);
+int pm__pg_job_fail(pm_catalog_t *cat, int64_t id, const char *why,
+                    int64_t now);
+int pm__pg_task_claim(pm_catalog_t *cat, const char *owner, int lease_s,
+                      int64_t now, pm_task_t *out);
+int pm__pg_task_renew(pm_catalog_t *cat, int64_t id, int attempt, int lease_s,
+                      int64_t now);
+int pm__pg_task_complete(pm_catalog_t *cat, int64_t id, int attempt,
+                         const pm_page_metrics_t *m, int64_t now);
+int pm__pg_task_fail(pm_catalog_t *cat, int64_t id, int attempt,
+                     const char *why, int max_attempts, int64_t now);
+int pm__pg_task_requeue_expired(pm_catalog_t *cat, int64_t now,
+                                int max_attempts, int *n);
+int pm__pg_task_requeue_all_running(pm_catalog_t *cat, const char *actor,
+                                    int64_t now, int *n);
+int pm__pg_task_list(pm_catalog_t *cat, int64_t job, pm_task_t **out,
+                     size_t *n);
+int pm__pg_catalog_status(pm_catalog_t *cat, int64_t now, pm_status_t *out);
+int pm__pg_billable_count(pm_catalog_t *cat, int64_t job, int bill_blank,
+                          int64_t *count);
+int pm__pg_worker_report(pm_catalog_t *cat, const char *owner,
+                         const pm_worker_info_t *v, size_t n, int64_t now);
+int pm__pg_worker_list(pm_catalog_t *cat, pm_worker_info_t **out, size_t *n);
+int pm__pg_catalog_installation_id(pm_catalog_t *cat,
+                                   char id[PM_CATALOG_ID_SIZE]);
+int pm__pg_catalog_job_count(pm_catalog_t *cat, int64_t *n);
+int pm__pg_job_uid(pm_catalog_t *cat, int64_t job,
+                   char uid[PM_CATALOG_ID_SIZE]);
+
+#endif /* PM_CATALOG_PG_INT_H */

@@ -1,0 +1,40 @@
+/*
+ * pgtest.h: a private PostgreSQL server for the tests of the PostgreSQL
+ * catalog backend. pgt_start() makes a cluster in a new temp folder
+ * (initdb), starts `postgres` on 127.0.0.1 at a free port (never any
+ * other address) and waits until it answers; pgt_stop() stops it by its
+ * pid and removes the folder. Run as root, the server runs as `nobody`
+ * (PostgreSQL refuses root). Not installed is a failure, never a skip:
+ * scripts/install-deps.sh installs it.
+ */
+#ifndef PM_TEST_PGTEST_H
+#define PM_TEST_PGTEST_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+typedef struct pgt {
+    char dir[256]; /* the cluster, its socket and its logs */
+    char bin[256]; /* the folder of initdb and postgres */
+    int port;
+    pid_t pid; /* the postmaster; 0 when stopped */
+    uid_t uid; /* who the server runs as */
+    gid_t gid;
+} pgt_t;
+
+/* Starts a server; 0, or -1 with the reason on stderr (the log's tail
+ * when the server would not start). */
+int pgt_start(pgt_t *pg);
+
+/* Stops the server (fast shutdown, then SIGKILL after a deadline) and
+ * removes its folder. Accepts a server that never started. */
+void pgt_stop(pgt_t *pg);
+
+/* Makes an empty database `name` (dropped first if it exists) and writes
+ * its postgresql:// URL into url; 0, or -1 with the reason on stderr. */
+int pgt_fresh_db(pgt_t *pg, const char *name, char *url, size_t size);
+
+/* The URL of database `name` on the server. */
+void pgt_url(const pgt_t *pg, const char *name, char *url, size_t size);
+
+#endif /* PM_TEST_PGTEST_H */
