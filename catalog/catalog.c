@@ -13,7 +13,7 @@
 
 #include "catalog/catalog_int.h"
 #include "catalog/monitor.h"
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 
 /* The handle's backend: the first member of every handle's struct. */
 static inline const pm__catalog_ops_t *ops_of(const pm_catalog_t *cat)

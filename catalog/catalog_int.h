@@ -264,7 +264,11 @@ int pm__catalog_pragma(pm_catalog_t *cat, const char *name, char *buf,
       (cat, state, limit, offset, out, n, total))                             \
     X(monitor_rejections,                                                     \
       (pm_catalog_t *cat, size_t limit, pm_event_t **out, size_t *n),         \
-      (cat, limit, out, n))
+      (cat, limit, out, n))                                                   \
+    X(monitor_breakdown,                                                      \
+      (pm_catalog_t *cat, pm_monitor_by_t by, int64_t since,                  \
+       pm_monitor_count_t **out, size_t *n),                                  \
+      (cat, by, since, out, n))
 /* clang-format on */
 
 #define PM__CATALOG_OP_FIELD(name, params, args) int(*name) params;

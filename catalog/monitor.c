@@ -457,8 +457,9 @@ static void count_cleanup(void *item)
     pm_free(((pm_monitor_count_t *)item)->name);
 }
 
-int pm_monitor_breakdown(pm_catalog_t *cat, pm_monitor_by_t by, int64_t since,
-                         pm_monitor_count_t **out, size_t *n)
+int pm__sqlite_monitor_breakdown(pm_catalog_t *cat, pm_monitor_by_t by,
+                                 int64_t since, pm_monitor_count_t **out,
+                                 size_t *n)
 {
     static const int which[PM_BY_COUNT] = {ST_BY_HOTFOLDER, ST_BY_ACCOUNT,
                                            ST_BY_OPERATOR};

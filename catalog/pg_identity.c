@@ -9,7 +9,7 @@
 
 #include "catalog/catalog.h"
 #include "catalog/pg_int.h"
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 
 /* ---- statements: the SQL this file runs, prepared at open ---- */
 

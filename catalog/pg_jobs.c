@@ -16,7 +16,7 @@
 #include "catalog/catalog.h"
 #include "catalog/pg_int.h"
 #include "catalog/rules.h"
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 
 /* How many failed pages a failed job's error names before "and N more". */
 #define MAX_FAILED_PAGES_NAMED 20
@@ -581,7 +581,7 @@ static const char *base_name(const char *path)
 static int failed_pages_text(pm__pg_t *pg, int64_t job, char **text)
 {
     pm__pg_params_t p = {.n = 0};
-    pm__buf_t b = {0};
+    pm_buf_t b = {0};
     PGresult *r;
     int rows, i, err;
 
@@ -593,15 +593,15 @@ static int failed_pages_text(pm__pg_t *pg, int64_t job, char **text)
     rows = PQntuples(r);
     for (i = 0; i < rows && i < MAX_FAILED_PAGES_NAMED; i++)
         /* frames are 0-based in the catalog, 1-based for people */
-        pm__buf_printf(&b, "%spage %lld (%s frame %lld): %s", b.len ? "; " : "",
-                       (long long)pm__pg_int64(r, i, 0),
-                       base_name(PQgetvalue(r, i, 1)),
-                       (long long)pm__pg_int64(r, i, 2) + 1,
-                       PQgetisnull(r, i, 3) ? "failed" : PQgetvalue(r, i, 3));
+        pm_buf_printf(&b, "%spage %lld (%s frame %lld): %s", b.len ? "; " : "",
+                      (long long)pm__pg_int64(r, i, 0),
+                      base_name(PQgetvalue(r, i, 1)),
+                      (long long)pm__pg_int64(r, i, 2) + 1,
+                      PQgetisnull(r, i, 3) ? "failed" : PQgetvalue(r, i, 3));
     PQclear(r);
     if (rows > MAX_FAILED_PAGES_NAMED)
-        pm__buf_printf(&b, "; and %d more failed pages",
-                       rows - MAX_FAILED_PAGES_NAMED);
+        pm_buf_printf(&b, "; and %d more failed pages",
+                      rows - MAX_FAILED_PAGES_NAMED);
     if (b.oom) {
         pm_free(b.s);
         return pm__pg_msg(pg, PM_ENOMEM, "out of memory");

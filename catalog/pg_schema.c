@@ -16,7 +16,7 @@
 #include "catalog/catalog.h"
 #include "catalog/catalog_int.h"
 #include "catalog/pg_int.h"
-#include "pipeline/pm.h"
+#include "pipeline/base/pm.h"
 
 /* Every migrating session takes this advisory lock first, so two
  * processes opening a new catalog at once apply each migration once. */
