@@ -12,6 +12,7 @@
 
 #include "config/config.h"
 #include "pipeline/cli.h"
+#include "pipeline/cli_backup.h"
 #include "pipeline/convert.h"
 #include "pipeline/pm.h"
 #include "pipeline/serve.h"
@@ -47,6 +48,7 @@ static const char usage_text[] =
     "  fee           add and list fee codes and their prices\n"
     "  billing       monthly report, invoices, close a month, adjust\n"
     "  status        queue depth, throughput and failed jobs\n"
+    "  backup        copy the live catalog, safely, to a new file\n"
     "  worker        page worker process (started by pagemill itself)\n"
     "  version       print the version\n"
     "\n"
@@ -175,6 +177,8 @@ int main(int argc, char **argv)
         return pm_serve_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "convert") == 0)
         return pm_convert_main(argc - 1, argv + 1);
+    if (strcmp(argv[1], "backup") == 0)
+        return pm_backup_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "worker") == 0)
         return worker_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "count-frames") == 0)

@@ -78,6 +78,7 @@ static void close_all(pm__serve_t *s)
     s->stopped = 1;
     pm__http_stop(s);
     close_handle((uv_handle_t *)&s->drain_timer);
+    close_handle((uv_handle_t *)&s->watchdog_timer);
     close_handle((uv_handle_t *)&s->check_timer);
     close_handle((uv_handle_t *)&s->sig_term);
     close_handle((uv_handle_t *)&s->sig_int);
@@ -140,6 +141,7 @@ static void begin_drain(pm__serve_t *s, int signum)
         return;
     }
     s->draining = 1;
+    pm__notify_stopping(s);
     pm_log(PM_LOG_INFO, "serve",
            "%s: draining: %zu task(s) under way, no new work; stopping within "
            "%d s",
@@ -397,6 +399,7 @@ static int start_loop(pm__serve_t *s)
            "spool %s, output %s",
            s->owner, po.workers, s->nwatches, s->cfg->catalog, s->spool,
            s->output);
+    pm__notify_ready(s);
     return 0;
 }
 

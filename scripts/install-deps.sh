@@ -26,6 +26,9 @@ PACKAGES=(
     # the web interface of `pagemill serve`, its dashboard's charts (served
     # locally) and the browser its test drives
     libmicrohttpd-dev libjs-chart.js chromium
+    # sd_notify(3) under systemd (Type=notify, the watchdog); the unit is
+    # checked with systemd-analyze verify when systemd is installed
+    libsystemd-dev
     # OCR data and colour profile for PDF/A
     tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd icc-profiles-free
     # invoice PDFs: the font cairo draws them in
