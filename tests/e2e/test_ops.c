@@ -516,6 +516,119 @@ static void csv_exports_never_hold_a_formula(void **state)
     free(csv);
 }
 
+/* ---- help and the man page ---- */
+
+/* docs/pagemill.1 as plain text: roff's \- as -, font changes gone. */
+static char *man_text(void)
+{
+    char *t = t_slurp(PM_SOURCE_DIR "/docs/pagemill.1"), *d = t;
+
+    assert_non_null(t);
+    for (const char *s = t; *s; s++) {
+        if (s[0] == '\\' && s[1] == '-') {
+            *d++ = '-';
+            s++;
+        } else if (s[0] == '\\' && s[1] == 'f' && s[2] != '\0') {
+            s += 2;
+        } else {
+            *d++ = *s;
+        }
+    }
+    *d = '\0';
+    return t;
+}
+
+/* `pagemill ARGS`, which must exit 0 with its text on stdout (new
+ * string). */
+static char *help_of(const char *args)
+{
+    char *out = NULL;
+    int rc = t_run(&out, "'%s' %s 2>/dev/null", PM_BINARY, args);
+
+    if (rc != 0 || out == NULL || out[0] == '\0')
+        fail_msg("pagemill %s: exit %d, no help on stdout", args, rc);
+    return out;
+}
+
+/* Every --option `help` names is in `man`; `what` names the command. */
+static void options_in_man(const char *man, const char *help, const char *what)
+{
+    char opt[64];
+
+    for (const char *p = strstr(help, "--"); p; p = strstr(p + 2, "--")) {
+        size_t n = 2 + strspn(p + 2, "abcdefghijklmnopqrstuvwxyz0123456789-");
+
+        if (n == 2 || n >= sizeof(opt) ||
+            (p > help && p[-1] != ' ' && p[-1] != '[' && p[-1] != '('))
+            continue;
+        memcpy(opt, p, n);
+        opt[n] = '\0';
+        if (strstr(man, opt) == NULL)
+            fail_msg("docs/pagemill.1 lacks %s (pagemill %s --help)", opt,
+                     what);
+    }
+}
+
+/* One command of `pagemill --help`: it and `help` answer alike, and every
+ * subcommand its group usage lists does too; every one, and each of
+ * their options, is in the man page. */
+static void check_command(const char *man, const char *cmd)
+{
+    char args[256], *help, *again;
+    const char *p;
+
+    snprintf(args, sizeof(args), "%s --help", cmd);
+    help = help_of(args);
+    snprintf(args, sizeof(args), "help %s", cmd);
+    again = help_of(args);
+    assert_string_equal(help, again);
+    free(again);
+    snprintf(args, sizeof(args), "\n.SS \"%s", cmd);
+    if (strstr(man, args) == NULL)
+        fail_msg("docs/pagemill.1 has no section for %s", cmd);
+    options_in_man(man, help, cmd);
+    for (p = strstr(help, "\n  pagemill "); p != NULL;
+         p = strstr(p + 1, "\n  pagemill ")) {
+        char sub[256];
+        size_t n = strcspn(p + 12, " \n");
+        size_t m = strcspn(p + 12 + n + 1, " \n");
+
+        snprintf(sub, sizeof(sub), "%.*s", (int)(n + 1 + m), p + 12);
+        check_command(man, sub);
+    }
+    free(help);
+}
+
+/* Every command `pagemill --help` lists answers --help (stdout, exit 0)
+ * and `pagemill help COMMAND` alike, and the man page has every command,
+ * subcommand and option. */
+static void man_page_has_every_command_and_option(void **state)
+{
+    char *man = man_text(), *usage = help_of("--help"), *p, *end;
+
+    (void)state;
+    options_in_man(man, usage, "");
+    p = strstr(usage, "commands:\n");
+    assert_non_null(p);
+    end = strstr(p, "\n\n");
+    assert_non_null(end);
+    for (p = strchr(p, '\n'); p != NULL && p < end; p = strchr(p + 1, '\n')) {
+        char cmd[64];
+        size_t n = strcspn(p + 3, "\n");
+        const char *gap = strstr(p + 3, "  ");
+
+        if (strncmp(p, "\n  ", 3) != 0 || gap == NULL)
+            continue;
+        n = (size_t)(gap - (p + 3));
+        snprintf(cmd, sizeof(cmd), "%.*s", (int)n, p + 3);
+        if (strcmp(cmd, "help") == 0)
+            continue; /* `help --help` is `help` of the command --help */
+        check_command(man, cmd);
+    }
+    free(usage);
+    pm_free(man);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -534,6 +647,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(csv_exports_never_hold_a_formula, setup,
                                         teardown),
+        cmocka_unit_test(man_page_has_every_command_and_option),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
