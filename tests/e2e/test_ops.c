@@ -629,6 +629,93 @@ static void man_page_has_every_command_and_option(void **state)
     pm_free(man);
 }
 
+/* ---- install ---- */
+
+/* `cmake --install` into a DESTDIR: the binary, the man page, the unit,
+ * the documentation, and the sample configuration as pagemill.ini, never
+ * over one that is there. The unit asks for what a long-running service
+ * needs and passes systemd-analyze verify when that is installed. */
+static void install_lays_out_every_file(void **state)
+{
+    const char *root = *state; /* t_tmpdir_setup's folder */
+    char dest[600], ini[900], unit[900], *text, *sample, *out = NULL;
+    const char *const files[] = {
+        PM_INSTALL_BINDIR "/pagemill",
+        PM_INSTALL_MANDIR "/man1/pagemill.1",
+        PM_UNIT_DIR "/pagemill.service",
+        PM_CONFIG_DIR "/pagemill.ini",
+        PM_INSTALL_PREFIX "/share/doc/pagemill/operations.md",
+        PM_INSTALL_PREFIX "/share/doc/pagemill/pagemill.ini.sample",
+    };
+    const char *const directives[] = {
+        "Type=notify\n",
+        "User=pagemill\n",
+        "NoNewPrivileges=yes\n",
+        "ProtectSystem=strict\n",
+        "ReadWritePaths=",
+        "ProtectHome=yes\n",
+        "PrivateTmp=yes\n",
+        "MemoryMax=",
+        "WatchdogSec=",
+        "ExecReload=/bin/kill -HUP $MAINPID\n",
+        "TimeoutStopSec=",
+        "ExecStart=" PM_INSTALL_BINDIR "/pagemill serve --config " PM_CONFIG_DIR
+        "/pagemill.ini\n",
+    };
+
+    snprintf(dest, sizeof(dest), "%s/root", root);
+    assert_int_equal(t_run(NULL, "DESTDIR='%s' '%s' --install '%s' >/dev/null",
+                           dest, PM_CMAKE, PM_BUILD_DIR),
+                     0);
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        snprintf(ini, sizeof(ini), "%s%s", dest, files[i]);
+        if (!t_exists(ini))
+            fail_msg("cmake --install did not install %s", files[i]);
+    }
+    assert_int_equal(t_run(NULL, "'%s%s/pagemill' version >/dev/null", dest,
+                           PM_INSTALL_BINDIR),
+                     0);
+    snprintf(ini, sizeof(ini), "%s%s/pagemill.ini", dest, PM_CONFIG_DIR);
+    text = t_slurp(ini);
+    sample = t_slurp(PM_SOURCE_DIR "/config/pagemill.ini.sample");
+    assert_string_equal(text, sample);
+    pm_free(text);
+    pm_free(sample);
+
+    /* an edited configuration survives the next install */
+    sv_write_text(ini, "[pagemill]\nworkers = 1\n");
+    assert_int_equal(t_run(NULL, "DESTDIR='%s' '%s' --install '%s' >/dev/null",
+                           dest, PM_CMAKE, PM_BUILD_DIR),
+                     0);
+    text = t_slurp(ini);
+    assert_string_equal(text, "[pagemill]\nworkers = 1\n");
+    pm_free(text);
+
+    snprintf(unit, sizeof(unit), "%s%s/pagemill.service", dest, PM_UNIT_DIR);
+    text = t_slurp(unit);
+    for (size_t i = 0; i < sizeof(directives) / sizeof(directives[0]); i++)
+        assert_contains(text, directives[i]);
+    pm_free(text);
+    if (t_run(NULL, "command -v systemd-analyze >/dev/null") != 0) {
+        print_message("systemd-analyze is not installed: unit not verified\n");
+        return;
+    }
+    /* verify wants the commands and the man page where the unit says:
+     * point them into the DESTDIR */
+    snprintf(ini, sizeof(ini), "%s/pagemill.service", root);
+    assert_int_equal(
+        t_run(NULL, "sed 's|%s/pagemill|%s%s/pagemill|g' '%s' >'%s'",
+              PM_INSTALL_BINDIR, dest, PM_INSTALL_BINDIR, unit, ini),
+        0);
+    assert_int_equal(t_run(&out,
+                           "MANPATH='%s%s' systemd-analyze verify '%s' 2>&1",
+                           dest, PM_INSTALL_MANDIR, ini),
+                     0);
+    if (out[0] != '\0')
+        fail_msg("systemd-analyze verify: %s", out);
+    free(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -648,6 +735,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(csv_exports_never_hold_a_formula, setup,
                                         teardown),
         cmocka_unit_test(man_page_has_every_command_and_option),
+        cmocka_unit_test_setup_teardown(install_lays_out_every_file,
+                                        t_tmpdir_setup, t_tmpdir_teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
