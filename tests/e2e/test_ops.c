@@ -103,6 +103,19 @@ static void assert_contains(const char *text, const char *want)
         fail_msg("expected \"%s\" in:\n%s", want, text ? text : "(nothing)");
 }
 
+/* How many jobs `job list` shows. */
+static size_t job_count(const sv_fx_t *f)
+{
+    json_t *doc = sv_cli_json(f, "job list");
+    json_t *jobs = json_is_array(doc) ? doc : json_object_get(doc, "jobs");
+    size_t n;
+
+    assert_true(json_is_array(jobs));
+    n = json_array_size(jobs);
+    json_decref(doc);
+    return n;
+}
+
 /* ---- fixtures ---- */
 
 static int setup(void **state)
@@ -185,6 +198,17 @@ static void backup_while_serving(void **state)
     free(err);
     assert_int_equal(query_int(dest, "SELECT count(*) FROM jobs"), 2);
     assert_int_equal(sv_stop(f, SIGTERM, PAGE_TIMEOUT + 10), 0);
+
+    /* restored as docs/operations.md says, the service takes it back */
+    assert_int_equal(t_run(NULL,
+                           "cd '%s' && mv catalog.db catalog.db.old && "
+                           "rm -f catalog.db-wal catalog.db-shm && "
+                           "cp '%s' catalog.db",
+                           f->root, dest),
+                     0);
+    sv_start(f);
+    sv_wait_log(f, "started as", DEADLINE_S);
+    assert_int_equal(job_count(f), 2);
 }
 
 /* A missing catalog is named, and nothing is created in its place. */
