@@ -72,7 +72,7 @@ static int copy_pages(sqlite3 *src, sqlite3 *dst, const char *from,
     sqlite3_backup_finish(b);
     if (rc == SQLITE_DONE)
         return 0;
-    if (rc == SQLITE_FULL || (rc & 0xff) == SQLITE_IOERR) /* the copy's disk */
+    if (rc == SQLITE_FULL)
         return fail(-ENOSPC, msg, size, "%s: cannot write the copy: %s", to,
                     sqlite3_errstr(rc));
     return fail(PM_ECATALOG, msg, size, "cannot copy %s to %s: %s", from, to,
