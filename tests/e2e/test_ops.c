@@ -140,6 +140,7 @@ static int teardown(void **state)
 
     unsetenv("NOTIFY_SOCKET");
     unsetenv("WATCHDOG_USEC");
+    unsetenv("JOURNAL_STREAM");
     pm_free(f);
     t_tmpdir_cleanup();
     return rc;
@@ -415,6 +416,40 @@ static void journal_lines_carry_priorities(void **state)
     assert_null(strstr(text, "<3>"));
     assert_contains(text, "Z ERROR catalog open ");
     pm_free(text);
+}
+
+/* The service under journald: every line it writes, its workers' lines
+ * re-emitted too, starts with a priority and has no time of its own. */
+static void service_logs_to_the_journal(void **state)
+{
+    sv_fx_t *f = *state;
+    struct stat st;
+    char env[64], *log, *line;
+
+    sv_cli_ok(f, "account add ACME --name 'Acme Records'");
+    sv_cli_ok(f, "workorder add WO-1 --account ACME");
+    sv_write_text(f->log, "");
+    assert_int_equal(stat(f->log, &st), 0);
+    snprintf(env, sizeof(env), "%llu:%llu", (unsigned long long)st.st_dev,
+             (unsigned long long)st.st_ino);
+    setenv("JOURNAL_STREAM", env, 1);
+    sv_start(f);
+    unsetenv("JOURNAL_STREAM");
+    drop_batch(f, "WO-1_journal");
+    sv_wait_job(f, "WO-1_journal", "done", DEADLINE_S);
+    assert_int_equal(sv_stop(f, SIGTERM, PAGE_TIMEOUT + 10), 0);
+    log = t_slurp(f->log);
+    assert_non_null(log);
+    assert_contains(log, "<6>serve started as");
+    for (line = log; *line; line = strchr(line, '\n') + 1) {
+        if (line[0] != '<' || line[1] < '3' || line[1] > '7' || line[2] != '>')
+            fail_msg("a line without a priority: %.*s",
+                     (int)strcspn(line, "\n"), line);
+        if (strchr(line, '\n') == NULL)
+            break;
+    }
+    assert_null(strstr(log, "Z INFO"));
+    pm_free(log);
 }
 
 /* ---- systemd notify ---- */
@@ -753,6 +788,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(config_paths_are_relative_to_its_folder,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(journal_lines_carry_priorities, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(service_logs_to_the_journal, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(service_notifies_systemd, setup,
                                         teardown),
