@@ -299,17 +299,37 @@ void pm_date_format(int64_t t, char out[PM_DATE_SIZE])
 
 /* ---- CSV fields (billing_int.h) ---- */
 
+/* A number as the reports write one ("-2", "-12.50"), or the lone "-" of
+ * an unpriced line: not text a spreadsheet could take for a formula. */
+static int csv_plain_number(const char *s)
+{
+    size_t n = strspn(s + 1, "0123456789.");
+
+    return strcmp(s, "-") == 0 || (n > 0 && s[1 + n] == '\0');
+}
+
+/* A field a spreadsheet would run as a formula (OWASP, CSV injection):
+ * one that starts with =, +, -, @, a tab or CR and is not a number. */
+static int csv_formula(const char *s)
+{
+    return s[0] != '\0' && strchr("=+-@\t\r", s[0]) != NULL &&
+           !csv_plain_number(s);
+}
+
 void pm__buf_csv(pm_buf_t *b, const char *s)
 {
     const char *p;
+    int formula = s != NULL && csv_formula(s);
 
-    if (s == NULL || strpbrk(s, ",\"\r\n") == NULL) {
+    if (s == NULL || (!formula && strpbrk(s, ",\"\r\n") == NULL)) {
         pm_buf_puts(b, s);
         return;
     }
-    if (!pm_buf_reserve(b, 2 * strlen(s) + 2))
+    if (!pm_buf_reserve(b, 2 * strlen(s) + 3))
         return;
     b->s[b->len++] = '"';
+    if (formula) /* shown as text: the quote is not part of the value */
+        b->s[b->len++] = '\'';
     for (p = s; *p != '\0'; p++) {
         if (*p == '"')
             b->s[b->len++] = '"';

@@ -11,7 +11,10 @@
 #include "pipeline/base/buf.h"
 
 /* Appends `s` as one CSV field: quoted (inner quotes doubled) when it holds
- * a comma, a quote, CR or LF, as RFC 4180 asks; NULL is an empty field. */
+ * a comma, a quote, CR or LF, as RFC 4180 asks; NULL is an empty field.
+ * A field that starts with =, +, -, @, a tab or CR and is not a number
+ * (an account named "=1+2") is written as text a spreadsheet will not
+ * run as a formula: a ' before it, quoted (OWASP, CSV injection). */
 void pm__buf_csv(pm_buf_t *b, const char *s);
 
 /* Appends one CSV record of `n` fields, ended by CRLF. */

@@ -23,6 +23,13 @@
 /* The probes below are SQLite's: they take SQLite handles only. */
 
 /*
+ * Test probe: creates the catalog file `path` as a pagemill of schema
+ * `version` (1..PM__CATALOG_SCHEMA_VERSION) made it: only migrations
+ * 1..version applied. PM_EEXIST if the file exists.
+ */
+int pm__catalog_create_at_version(const char *path, int version);
+
+/*
  * Writes the EXPLAIN QUERY PLAN of the prepared statement called `name`
  * (the names in the sqlite_*.c statement tables, e.g. "claim_pick"), one plan
  * row per line, into *plan: a new string the caller frees with pm_free.

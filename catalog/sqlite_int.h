@@ -187,6 +187,10 @@ int pm__sql_read_id(sqlite3_stmt *st, void *item);
  * migration not yet applied, each in its own transaction. */
 int pm__sqlite_configure(pm_catalog_t *cat);
 int pm__sqlite_migrate(pm_catalog_t *cat);
+/* Copies database `src` (named `from` in messages) into the new file
+ * `dest` (sqlite_backup.c; backup.h says how). */
+int pm__sqlite_backup(sqlite3 *src, const char *from, const char *dest,
+                      long *pages, char *msg, size_t size);
 
 /* sqlite_records.c: appends an event (job and page may be 0). */
 int pm__event_insert(pm_catalog_t *cat, int64_t at, const char *actor,

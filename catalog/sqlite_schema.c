@@ -4,9 +4,11 @@
  * numbered migrations, each applied in its own transaction and recorded
  * in schema_migrations.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <sqlite3.h>
 
@@ -429,8 +431,44 @@ static int apply_migration(pm_catalog_t *cat, int version)
     return 0;
 }
 
+/* Before the first migration of a catalog that has a schema (and so
+ * data), a copy of it as it was: <catalog>.pre-v<N>.bak beside it, N the
+ * version it is brought to. A copy already there (another process took
+ * it at the same time, or an earlier try) is kept. An in-memory or
+ * temporary database has no file to copy. */
+static int backup_before_migrating(pm_catalog_t *cat, int64_t version)
+{
+    const char *path = sqlite3_db_filename(cat->db, "main");
+    char msg[sizeof(cat->errmsg)], *dest;
+    long pages = 0;
+    int err;
+
+    if (version == 0 || version >= NMIGRATIONS || path == NULL ||
+        path[0] == '\0')
+        return 0;
+    dest = pm_asprintf("%s.pre-v%d.bak", path, NMIGRATIONS);
+    if (dest == NULL)
+        return pm__catalog_nomem(cat);
+    err = pm__sqlite_backup(cat->db, path, dest, &pages, msg, sizeof(msg));
+    if (err == 0)
+        pm_log(PM_LOG_INFO, "catalog",
+               "schema version %lld to %d: backed up %s to %s first (%ld "
+               "pages)",
+               (long long)version, NMIGRATIONS, path, dest, pages);
+    else if (err == PM_EEXIST)
+        pm_log(PM_LOG_INFO, "catalog",
+               "schema version %lld to %d: keeping the backup %s already "
+               "there",
+               (long long)version, NMIGRATIONS, dest);
+    else
+        pm__catalog_msg(cat, err, "not migrating %s: %s", path, msg);
+    pm_free(dest);
+    return err == PM_EEXIST ? 0 : err;
+}
+
 int pm__sqlite_migrate(pm_catalog_t *cat)
 {
+    const char *path = sqlite3_db_filename(cat->db, "main");
     int64_t version = 0;
     int v, err;
 
@@ -444,10 +482,44 @@ int pm__sqlite_migrate(pm_catalog_t *cat)
     if (version > NMIGRATIONS)
         return pm__catalog_msg(
             cat, PM_ECATALOG,
-            "schema version %lld is newer than this pagemill "
-            "knows (%d)",
-            (long long)version, NMIGRATIONS);
+            "schema version %lld is newer than this pagemill %s knows (%d): "
+            "run the newer pagemill that upgraded it, or, to go back to this "
+            "one, restore the copy taken before the upgrade "
+            "(%s.pre-v%lld.bak; docs/operations.md, Rollback)",
+            (long long)version, PM_VERSION, NMIGRATIONS,
+            path && path[0] ? path : "the catalog", (long long)version);
+    err = backup_before_migrating(cat, version);
     for (v = (int)version + 1; err == 0 && v <= NMIGRATIONS; v++)
         err = apply_migration(cat, v);
+    return err;
+}
+
+int pm__catalog_create_at_version(const char *path, int version)
+{
+    pm_catalog_t cat;
+    struct stat st;
+    int err;
+
+    assert(version >= 1 && version <= NMIGRATIONS);
+    if (stat(path, &st) == 0)
+        return PM_EEXIST;
+    memset(&cat, 0, sizeof(cat));
+    cat.lock_fd = -1;
+    if (sqlite3_open_v2(path, &cat.db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                        NULL) != SQLITE_OK) {
+        sqlite3_close(cat.db);
+        return PM_ECATALOG;
+    }
+    err = pm__sqlite_configure(&cat);
+    if (err == 0)
+        err = pm__sql_exec(&cat, "CREATE TABLE schema_migrations ("
+                                 " version INTEGER PRIMARY KEY,"
+                                 " applied_at INTEGER NOT NULL) STRICT");
+    for (int v = 1; err == 0 && v <= version; v++)
+        err = apply_migration(&cat, v);
+    if (err != 0)
+        pm_log(PM_LOG_ERROR, "catalog", "%s: %s", path, cat.errmsg);
+    sqlite3_close(cat.db);
     return err;
 }

@@ -1016,6 +1016,66 @@ static char *counting_reader(char *str, int num, void *stream)
     return r;
 }
 
+/* ---- paths: relative to the configuration file's folder ---- */
+
+/* `*p` made absolute against `dir` when it is relative (NULL, empty and
+ * absolute values stay); 0, or PM_ENOMEM. */
+static int resolve_one(const char *dir, char **p)
+{
+    char *abs;
+
+    if (*p == NULL || (*p)[0] == '\0' || (*p)[0] == '/')
+        return 0;
+    abs = pm_asprintf("%s/%s", dir, *p);
+    if (abs == NULL)
+        return PM_ENOMEM;
+    pm_free(*p);
+    *p = abs;
+    return 0;
+}
+
+/* The folder of the file at `path`, absolute (the current folder when
+ * `path` names none), or NULL when out of memory or it cannot be found. */
+static char *config_dir(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char *dir = slash == NULL ? pm_strdup(".")
+                : slash == path
+                    ? pm_strdup("/")
+                    : pm_asprintf("%.*s", (int)(slash - path), path);
+    char *real = dir != NULL ? realpath(dir, NULL) : NULL;
+    char *out = real != NULL ? pm_strdup(real) : dir;
+
+    free(real); /* realpath's own allocation */
+    if (out != dir)
+        pm_free(dir);
+    return out;
+}
+
+/* Every file and folder the configuration names, defaults included,
+ * taken relative to the folder of the file, never the current folder:
+ * `serve` under systemd and `status` from a shell read the same paths. */
+static void resolve_paths(parse_state_t *st)
+{
+    pm_config_t *c = st->cfg;
+    char *dir = config_dir(st->path);
+    char **const keys[] = {&c->catalog,   &c->icc_profile, &c->tessdata,
+                           &c->spool,     &c->output,      &c->http.token_file,
+                           &c->http.cert, &c->http.key};
+    int err = 0;
+
+    if (dir == NULL) {
+        st->oom = 1;
+        return;
+    }
+    for (size_t i = 0; err == 0 && i < sizeof(keys) / sizeof(keys[0]); i++)
+        err = resolve_one(dir, keys[i]);
+    for (size_t i = 0; err == 0 && i < c->nhotfolders; i++)
+        err = resolve_one(dir, &c->hotfolders[i].path);
+    st->oom |= err != 0;
+    pm_free(dir);
+}
+
 int pm_config_load(const char *path, pm_config_t **out, char **errors)
 {
     parse_state_t st;
@@ -1051,6 +1111,8 @@ int pm_config_load(const char *path, pm_config_t **out, char **errors)
                   "syntax error (expected [section] or "
                   "key = value)");
     }
+    if (!st.oom)
+        resolve_paths(&st);
     if (!st.oom)
         check_hotfolders(&st);
     if (!st.oom)

@@ -13,6 +13,7 @@
 #include "config/config.h"
 #include "pipeline/base/pm.h"
 #include "pipeline/cli.h"
+#include "pipeline/cli_backup.h"
 #include "pipeline/convert.h"
 #include "pipeline/serve.h"
 #include "workers/worker.h"
@@ -47,10 +48,14 @@ static const char usage_text[] =
     "  fee           add and list fee codes and their prices\n"
     "  billing       monthly report, invoices, close a month, adjust\n"
     "  status        queue depth, throughput and failed jobs\n"
+    "  token         add and list access tokens of the web interface\n"
+    "  backup        copy the live catalog, safely, to a new file\n"
     "  worker        page worker process (started by pagemill itself)\n"
     "  version       print the version\n"
+    "  help          show a command's help: pagemill help COMMAND\n"
     "\n"
-    "Run 'pagemill <command> --help' for a command's options.\n"
+    "Run 'pagemill <command> --help' (or 'pagemill help <command>') for a\n"
+    "command's options; 'man pagemill' has them all.\n"
     "Set PAGEMILL_LOG=debug|info|warn|error for more or less logging.\n";
 
 static int config_check(int argc, char **argv)
@@ -114,12 +119,21 @@ static void limit_memory(const char *who, long mb)
         pm_log(PM_LOG_WARN, who, "cannot limit memory to %ld MiB", mb);
 }
 
+static const char worker_usage[] =
+    "usage: pagemill worker [--tessdata DIR] [--memory-mb N] [--parent PID]\n"
+    "                       [--warm LANGS]\n"
+    "Reads tasks as JSON lines on stdin; started by pagemill, not by hand.\n";
+
 static int worker_main(int argc, char **argv)
 {
     const char *tessdata = NULL, *warm = NULL;
     long parent = 0;
 
     for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0) {
+            fputs(worker_usage, stdout);
+            return PM_EXIT_OK;
+        }
         if (strcmp(argv[i], "--tessdata") == 0 && i + 1 < argc) {
             tessdata = argv[++i];
         } else if (strcmp(argv[i], "--warm") == 0 && i + 1 < argc) {
@@ -129,10 +143,7 @@ static int worker_main(int argc, char **argv)
         } else if (strcmp(argv[i], "--memory-mb") == 0 && i + 1 < argc) {
             limit_memory("worker", strtol(argv[++i], NULL, 10));
         } else {
-            fprintf(stderr, "usage: pagemill worker [--tessdata DIR] "
-                            "[--memory-mb N] [--parent PID] [--warm LANGS]"
-                            "\nReads tasks as JSON lines on "
-                            "stdin; started by pagemill, not by hand.\n");
+            fputs(worker_usage, stderr);
             return PM_EXIT_USAGE;
         }
     }
@@ -140,6 +151,11 @@ static int worker_main(int argc, char **argv)
         return PM_EXIT_FAILURE;
     return pm_worker_run(tessdata, warm, stdin, stdout);
 }
+
+static const char count_usage[] =
+    "usage: pagemill count-frames [--memory-mb N] [--refuse-pdf-text] "
+    "FD=NAME...\nCounts the frames of open files; started by pagemill, not "
+    "by hand.\n";
 
 /* The hidden `count-frames` subcommand: intake's frame counter. */
 static int count_main(int argc, char **argv)
@@ -154,27 +170,69 @@ static int count_main(int argc, char **argv)
         refuse_pdf_text = 1;
         i++;
     }
+    if (i < argc && strcmp(argv[i], "--help") == 0) {
+        fputs(count_usage, stdout);
+        return PM_EXIT_OK;
+    }
     if (i >= argc || argv[i][0] == '-') {
-        fprintf(stderr, "usage: pagemill count-frames [--memory-mb N] "
-                        "[--refuse-pdf-text] FD=NAME...\nCounts the frames "
-                        "of open files; started by pagemill, not by hand.\n");
+        fputs(count_usage, stderr);
         return PM_EXIT_USAGE;
     }
     return pm_count_frames_run(argv + i, argc - i, refuse_pdf_text, stdout);
 }
 
-int main(int argc, char **argv)
+static const char config_usage[] = "usage: pagemill config check FILE\n"
+                                   "Run 'pagemill config check --help' for "
+                                   "details.\n";
+
+static int version_main(int argc, char **argv)
 {
-    pm_log_init_from_env();
+    if (argc > 1 && strcmp(argv[1], "--help") == 0) {
+        fputs("usage: pagemill version\nPrints the version.\n", stdout);
+        return PM_EXIT_OK;
+    }
+    printf("pagemill %s\n", PM_VERSION);
+    return PM_EXIT_OK;
+}
+
+static int dispatch(int argc, char **argv);
+
+/* `pagemill help [COMMAND [SUBCOMMAND]]`: that command's --help. */
+static int help_main(int argc, char **argv)
+{
+    char help[] = "--help";
+    char *v[4] = {argv[0], NULL, NULL, NULL};
+    int n = 1;
+
+    if (argc < 2) {
+        fputs(usage_text, stdout);
+        return PM_EXIT_OK;
+    }
+    if (argc > 3) {
+        fprintf(stderr, "usage: pagemill help [COMMAND [SUBCOMMAND]]\n");
+        return PM_EXIT_USAGE;
+    }
+    for (int i = 1; i < argc; i++)
+        v[n++] = argv[i];
+    v[n++] = help;
+    return dispatch(n, v);
+}
+
+static int dispatch(int argc, char **argv)
+{
     if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
-        strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+        strcmp(argv[1], "-h") == 0) {
         fputs(usage_text, argc < 2 ? stderr : stdout);
         return argc < 2 ? PM_EXIT_USAGE : PM_EXIT_OK;
     }
+    if (strcmp(argv[1], "help") == 0)
+        return help_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "serve") == 0)
         return pm_serve_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "convert") == 0)
         return pm_convert_main(argc - 1, argv + 1);
+    if (strcmp(argv[1], "backup") == 0)
+        return pm_backup_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "worker") == 0)
         return worker_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "count-frames") == 0)
@@ -184,11 +242,20 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "config") == 0 && argc >= 3 &&
         strcmp(argv[2], "check") == 0)
         return config_check(argc - 2, argv + 2);
-    if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
-        printf("pagemill %s\n", PM_VERSION);
-        return PM_EXIT_OK;
+    if (strcmp(argv[1], "config") == 0) {
+        int help = argc == 3 && strcmp(argv[2], "--help") == 0;
+        fputs(config_usage, help ? stdout : stderr);
+        return help ? PM_EXIT_OK : PM_EXIT_USAGE;
     }
+    if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0)
+        return version_main(argc - 1, argv + 1);
     fprintf(stderr, "pagemill: unknown command '%s'\n\n%s", argv[1],
             usage_text);
     return PM_EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+    pm_log_init_from_env();
+    return dispatch(argc, argv);
 }

@@ -79,6 +79,7 @@ static void close_all(pm__serve_t *s)
     pm__http_stop(s);
     pm__alerts_stop(s);
     close_handle((uv_handle_t *)&s->drain_timer);
+    close_handle((uv_handle_t *)&s->watchdog_timer);
     close_handle((uv_handle_t *)&s->check_timer);
     close_handle((uv_handle_t *)&s->sig_term);
     close_handle((uv_handle_t *)&s->sig_int);
@@ -141,6 +142,7 @@ static void begin_drain(pm__serve_t *s, int signum)
         return;
     }
     s->draining = 1;
+    pm__notify_stopping(s);
     pm_log(PM_LOG_INFO, "serve",
            "%s: draining: %zu task(s) under way, no new work; stopping within "
            "%d s",
@@ -410,6 +412,7 @@ static int start_loop(pm__serve_t *s)
            "spool %s, output %s",
            s->owner, po.workers, s->nwatches, s->cfg->catalog, s->spool,
            s->output);
+    pm__notify_ready(s);
     return 0;
 }
 

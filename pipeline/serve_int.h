@@ -146,6 +146,7 @@ struct pm__serve {
     /* serve.c */
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t drain_timer;
+    uv_timer_t watchdog_timer; /* notify.c: systemd's watchdog, if asked */
     int draining; /* no scanning or claiming; finishing what runs */
     int stopped;  /* handles closed, the loop is winding down */
     int failed;   /* the catalog failed a check: exit 1 after the drain */
@@ -327,6 +328,14 @@ void pm__http_tick(pm__serve_t *s);
 
 /* The catalog failed a check while running: drain, then exit 1. */
 void pm__serve_fail(pm__serve_t *s);
+
+/* ---- notify.c: sd_notify(3) under systemd ---- */
+
+/* READY=1, and WATCHDOG=1 every WatchdogSec/2 on the loop when systemd
+ * asks for it ($WATCHDOG_USEC). */
+void pm__notify_ready(pm__serve_t *s);
+/* STOPPING=1: the drain has begun. */
+void pm__notify_stopping(pm__serve_t *s);
 
 /* When draining and nothing is left running, closes everything so the
  * loop can end. Called after every completion. */

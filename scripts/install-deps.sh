@@ -9,9 +9,25 @@
 # tesseract-ocr-fra and tesseract-ocr-chi-sim. English and OSD are always
 # installed. Every language a profile names must be installed, or
 # `config check`, `serve` and `convert` refuse the configuration.
+#
+# --runtime: only what an installed pagemill needs to run (no compilers,
+# headers, test or benchmark tools): the shared libraries it links, and
+# the data it reads at run time (Tesseract's data, the sRGB ICC profile,
+# DejaVu Sans, chart.js). docs/operations.md, Install.
 set -euo pipefail
 
 PM_LANGS="${PM_LANGS-deu}"
+
+RUNTIME_PACKAGES=(
+    # the libraries the binary links (Debian 12 names)
+    libtiff6 liblept5 libtesseract5 libvips42 libsqlite3-0 libuv1
+    libjansson4 libinih1 libqpdf29 libssl3 libcairo2 libfontconfig1
+    libpoppler-glib8 libmicrohttpd12 libsystemd0 libglib2.0-0
+    # run-time data: OCR, the PDF/A colour profile, the invoice font, the
+    # dashboard's charts
+    tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd icc-profiles-free
+    fonts-dejavu-core libjs-chart.js
+)
 
 PACKAGES=(
     # build
@@ -29,6 +45,9 @@ PACKAGES=(
     # the web interface of `pagemill serve`, its dashboard's charts (served
     # locally) and the browser its test drives
     libmicrohttpd-dev libjs-chart.js chromium
+    # sd_notify(3) under systemd (Type=notify, the watchdog); the unit is
+    # checked with systemd-analyze verify when systemd is installed
+    libsystemd-dev
     # OCR data and colour profile for PDF/A
     tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd icc-profiles-free
     # invoice PDFs: the font cairo draws them in
@@ -45,6 +64,15 @@ PACKAGES=(
     # on loopback with wrk
     python3-prometheus-client curl openssl wrk
 )
+
+case "${1-}" in
+--runtime) PACKAGES=("${RUNTIME_PACKAGES[@]}") ;;
+"") ;;
+*)
+    echo "usage: $0 [--runtime]" >&2
+    exit 2
+    ;;
+esac
 
 # Tesseract code to Debian package: lower case, '_' as '-'.
 for lang in $PM_LANGS; do

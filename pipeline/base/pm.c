@@ -133,6 +133,11 @@ char *pm_asprintf(const char *fmt, ...)
 /* ---- logging ---- */
 
 static const char *level_names[] = {"DEBUG", "INFO", "WARN", "ERROR"};
+/* sd-daemon(3) priorities by level: debug, info, warning, err. */
+static const char *level_prio[] = {"<7>", "<6>", "<4>", "<3>"};
+
+/* Set when stderr is the journal's stream (pm_log_init_from_env). */
+static int log_to_journal;
 
 void pm_log_write(pm_log_level_t level, const char *component, const char *fmt,
                   ...)
@@ -143,9 +148,14 @@ void pm_log_write(pm_log_level_t level, const char *component, const char *fmt,
     va_list ap;
     int r;
 
-    pm_utc_iso8601(ts);
-    r = snprintf(line, sizeof(line), "%s %-5s %s ", ts, level_names[level & 3],
-                 component);
+    if (log_to_journal) { /* the journal stamps and ranks each line */
+        r = snprintf(line, sizeof(line), "%s%s ", level_prio[level & 3],
+                     component);
+    } else {
+        pm_utc_iso8601(ts);
+        r = snprintf(line, sizeof(line), "%s %-5s %s ", ts,
+                     level_names[level & 3], component);
+    }
     n = r < 0 ? 0 : (size_t)r;
     va_start(ap, fmt);
     if (n < sizeof(line))
@@ -156,6 +166,23 @@ void pm_log_write(pm_log_level_t level, const char *component, const char *fmt,
         if (*p == '\n' || *p == '\r')
             *p = ' ';
     fprintf(stderr, "%s\n", line);
+}
+
+int pm_log_stderr_is_journal(void)
+{
+    const char *js = getenv("JOURNAL_STREAM");
+    unsigned long long dev, ino;
+    struct stat st;
+    char tail;
+
+    /* "DEV:INO" of the stream systemd connected; it is ours only while
+     * stderr is still that stream (not redirected by a parent). */
+    if (js == NULL || sscanf(js, "%llu:%llu%c", &dev, &ino, &tail) != 2)
+        return 0;
+    if (fstat(STDERR_FILENO, &st) != 0)
+        return 0;
+    return (unsigned long long)st.st_dev == dev &&
+           (unsigned long long)st.st_ino == ino;
 }
 
 int pm_log_level_parse(const char *name)
@@ -174,6 +201,7 @@ void pm_log_init_from_env(void)
 
     if (lvl >= 0)
         pm_log_threshold = lvl;
+    log_to_journal = pm_log_stderr_is_journal();
 }
 
 /* ---- time ---- */

@@ -83,15 +83,22 @@ extern int pm_log_threshold;
             pm_log_write((level), (component), __VA_ARGS__); \
     } while (0)
 
-/* Writes "<UTC time> <LEVEL> <component> <message>\n" to stderr. */
+/* Writes "<UTC time> <LEVEL> <component> <message>\n" to stderr; under
+ * journald (stderr is $JOURNAL_STREAM), "<N>component message\n" with
+ * the sd-daemon(3) priority N (3 error, 4 warn, 6 info, 7 debug) and no
+ * time: the journal records both. */
 void pm_log_write(pm_log_level_t level, const char *component, const char *fmt,
                   ...) __attribute__((format(printf, 3, 4)));
 
 /* Parses "debug", "info", "warn" or "error"; returns -1 if unknown. */
 int pm_log_level_parse(const char *name);
 
-/* Sets the threshold from $PAGEMILL_LOG if it names a level. */
+/* Sets the threshold from $PAGEMILL_LOG if it names a level, and the
+ * journal format when stderr is the journal's stream. */
 void pm_log_init_from_env(void);
+
+/* Nonzero when $JOURNAL_STREAM names the device and inode of stderr. */
+int pm_log_stderr_is_journal(void);
 
 /* ---- time ---- */
 

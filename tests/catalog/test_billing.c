@@ -901,6 +901,40 @@ static void invoice_refuses_unsafe_codes_and_other_months(void **state)
     assert_int_equal(written, 1);
 }
 
+/* A CSV field a spreadsheet would run as a formula is written as quoted
+ * text after a '; numbers (negative ones too) and other text are not. */
+static void csv_fields_never_start_a_formula(void **state)
+{
+    static const char *const cases[][2] = {
+        {"=1+2", "\"'=1+2\""},
+        {"@SUM(A1)", "\"'@SUM(A1)\""},
+        {"+cmd|x", "\"'+cmd|x\""},
+        {"-1+2", "\"'-1+2\""},
+        {"\tx", "\"'\tx\""},
+        {"\rx", "\"'\rx\""},
+        {"=\"a\",b", "\"'=\"\"a\"\",b\""},
+        {"-2", "-2"},
+        {"-0.05", "-0.05"},
+        {"+3", "+3"},
+        {"-", "-"},
+        {"a=b", "a=b"},
+        {"x,y", "\"x,y\""},
+        {"", ""},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        pm_buf_t b = {0};
+        char *out = NULL;
+        size_t len = 0;
+
+        pm__buf_csv(&b, cases[i][0]);
+        assert_int_equal(pm_buf_take(&b, &out, &len), 0);
+        assert_string_equal(out, cases[i][1]);
+        pm_free(out);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -915,6 +949,7 @@ int main(void)
         cmocka_unit_test_setup(timezone_refuses_unknown_and_unsafe_names,
                                utc_setup),
         cmocka_unit_test(report_formats_parse),
+        cmocka_unit_test(csv_fields_never_start_a_formula),
         cmocka_unit_test_setup(report_table_shows_state_lines_and_totals,
                                utc_setup),
         cmocka_unit_test_setup(report_table_summarizes_many_months, utc_setup),

@@ -555,24 +555,66 @@ static void valid_hot_folders_load(void **state)
     t_tmpdir_cleanup();
 }
 
-/* No hot folders and the built-in spool and output folders. */
+/* No hot folders and the built-in spool and output folders, which are
+ * the config folder's, as every relative path in the file is. */
 static void hot_folders_are_optional(void **state)
 {
     const char *dir, *path;
     pm_config_t *cfg = NULL;
-    char *errors = NULL;
+    char *errors = NULL, *real, want[4200];
 
     (void)state;
     dir = t_tmpdir();
+    real = realpath(dir, NULL);
+    assert_non_null(real);
     path = write_conf(dir, "none.ini", "[pagemill]\nworkers = 1\n");
     assert_int_equal(pm_config_load(path, &cfg, &errors), 0);
     assert_int_equal(cfg->nhotfolders, 0);
     assert_null(cfg->hotfolders);
-    assert_string_equal(cfg->spool, PM_DEFAULT_SPOOL);
-    assert_string_equal(cfg->output, PM_DEFAULT_OUTPUT);
-    assert_string_equal(cfg->spool, "spool");
-    assert_string_equal(cfg->output, "out");
+    snprintf(want, sizeof(want), "%s/%s", real, PM_DEFAULT_SPOOL);
+    assert_string_equal(cfg->spool, want);
+    snprintf(want, sizeof(want), "%s/%s", real, PM_DEFAULT_OUTPUT);
+    assert_string_equal(cfg->output, want);
+    snprintf(want, sizeof(want), "%s/%s", real, PM_DEFAULT_CATALOG);
+    assert_string_equal(cfg->catalog, want);
     pm_config_free(cfg);
+    free(real);
+    t_tmpdir_cleanup();
+}
+
+/* Relative paths are the config folder's, whatever the current folder;
+ * absolute ones stay as written. */
+static void relative_paths_are_the_config_folders(void **state)
+{
+    const char *dir, *path;
+    pm_config_t *cfg = NULL;
+    char *errors = NULL, *real, want[4200];
+
+    (void)state;
+    dir = t_tmpdir();
+    real = realpath(dir, NULL);
+    assert_non_null(real);
+    path = write_conf(dir, "rel.ini",
+                      "[pagemill]\ncatalog = db/c.db\nspool = ../sp\n"
+                      "output = /srv/out\nicc_profile = icc/s.icc\n"
+                      "tessdata = td\n[http]\ntoken_file = tokens\n"
+                      "[hotfolder a]\npath = hot/a\n");
+    assert_int_equal(pm_config_load(path, &cfg, &errors), 0);
+    snprintf(want, sizeof(want), "%s/db/c.db", real);
+    assert_string_equal(cfg->catalog, want);
+    snprintf(want, sizeof(want), "%s/../sp", real);
+    assert_string_equal(cfg->spool, want);
+    assert_string_equal(cfg->output, "/srv/out");
+    snprintf(want, sizeof(want), "%s/icc/s.icc", real);
+    assert_string_equal(cfg->icc_profile, want);
+    snprintf(want, sizeof(want), "%s/td", real);
+    assert_string_equal(cfg->tessdata, want);
+    snprintf(want, sizeof(want), "%s/tokens", real);
+    assert_string_equal(cfg->http.token_file, want);
+    snprintf(want, sizeof(want), "%s/hot/a", real);
+    assert_string_equal(cfg->hotfolders[0].path, want);
+    pm_config_free(cfg);
+    free(real);
     t_tmpdir_cleanup();
 }
 
@@ -1198,6 +1240,7 @@ int main(void)
         cmocka_unit_test(long_lines_keep_line_numbers),
         cmocka_unit_test(valid_hot_folders_load),
         cmocka_unit_test(hot_folders_are_optional),
+        cmocka_unit_test(relative_paths_are_the_config_folders),
         cmocka_unit_test(hot_folder_without_path_is_refused),
         cmocka_unit_test(bad_settle_seconds_are_refused),
         cmocka_unit_test(bad_max_attempts_is_refused),

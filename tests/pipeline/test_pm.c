@@ -4,6 +4,7 @@
  * fail, mkdir -p, and the allocation failure hook every other OOM test
  * relies on.
  */
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -620,11 +621,58 @@ static void buf_appends_and_sticks_on_oom(void **state)
     assert_null(b.s);
 }
 
+/* Under journald ($JOURNAL_STREAM names stderr), every level's line
+ * starts with its sd-daemon(3) priority and has no time; with stderr
+ * elsewhere, lines keep their time. */
+static void log_lines_under_journald(void **state)
+{
+    char path[600], env[64], *text;
+    int saved = dup(STDERR_FILENO), fd;
+    struct stat st;
+
+    (void)state;
+    snprintf(path, sizeof(path), "%s/journal", t_tmpdir());
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    assert_true(fd >= 0 && saved >= 0);
+    assert_int_equal(fstat(fd, &st), 0);
+    snprintf(env, sizeof(env), "%llu:%llu", (unsigned long long)st.st_dev,
+             (unsigned long long)st.st_ino);
+    fflush(stderr);
+    assert_true(dup2(fd, STDERR_FILENO) >= 0);
+    setenv("JOURNAL_STREAM", env, 1);
+    pm_log_init_from_env();
+    pm_log_threshold = PM_LOG_DEBUG;
+    pm_log(PM_LOG_DEBUG, "t", "d");
+    pm_log(PM_LOG_INFO, "t", "i");
+    pm_log(PM_LOG_WARN, "t", "w\nnext");
+    pm_log(PM_LOG_ERROR, "t", "e");
+    snprintf(env, sizeof(env), "%llu:%llu", (unsigned long long)st.st_dev,
+             (unsigned long long)st.st_ino + 1);
+    setenv("JOURNAL_STREAM", env, 1); /* another stream: not ours */
+    pm_log_init_from_env();
+    pm_log(PM_LOG_INFO, "t", "plain");
+    fflush(stderr);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    close(fd);
+    unsetenv("JOURNAL_STREAM");
+    pm_log_init_from_env();
+    pm_log_threshold = PM_LOG_INFO;
+    text = t_slurp(path);
+    assert_non_null(text);
+    assert_non_null(strstr(text, "<7>t d\n<6>t i\n<4>t w next\n<3>t e\n"));
+    assert_int_equal(text[0], '<');
+    assert_non_null(strstr(text, "Z INFO  t plain\n"));
+    pm_free(text);
+    t_tmpdir_cleanup();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(buf_appends_and_sticks_on_oom),
         cmocka_unit_test(natural_cmp_orders_numbers_by_value),
+        cmocka_unit_test(log_lines_under_journald),
         cmocka_unit_test(natural_cmp_ignores_leading_zeros_in_value),
         cmocka_unit_test(natural_cmp_is_a_total_order),
         cmocka_unit_test(path_stem_strips_folder_and_last_extension),
