@@ -106,6 +106,16 @@ int pm_engine_warm(pm_engine_t *eng, const char *langs)
     return pm__ocr_ready(eng, langs);
 }
 
+double pm_engine_load_ms(const pm_engine_t *eng)
+{
+    return eng->load_ms;
+}
+
+int pm_engine_loads(const pm_engine_t *eng)
+{
+    return eng->loads;
+}
+
 void pm_engine_close(pm_engine_t *eng)
 {
     if (eng == NULL)

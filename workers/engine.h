@@ -45,6 +45,11 @@ int pm_engine_open(const char *tessdata, pm_engine_t **out);
  */
 int pm_engine_warm(pm_engine_t *eng, const char *langs);
 
+/* Milliseconds spent loading Tesseract instances (OCR and OSD) since the
+ * engine was opened, and how many were loaded. */
+double pm_engine_load_ms(const pm_engine_t *eng);
+int pm_engine_loads(const pm_engine_t *eng);
+
 /* Releases the engine and its Tesseract instances. Accepts NULL. */
 void pm_engine_close(pm_engine_t *eng);
 

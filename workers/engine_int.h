@@ -16,6 +16,8 @@ struct pm_engine {
     char ocr_langs[PM_LANGS_MAX];
     TessBaseAPI *osd; /* initialised with "osd", or NULL */
     int osd_failed;   /* osd.traineddata could not be loaded */
+    double load_ms;   /* spent in Tesseract's Init, OCR and OSD */
+    int loads;        /* instances initialised */
     char errmsg[1024];
     /* The JPEG stream of the PDF page last decoded natively (pdf.c), for
      * the encode stage to keep byte for byte; NULL for any other page. */
@@ -32,6 +34,10 @@ void pm__lib_clear(void);
 /* Makes eng->ocr ready for `langs` (ocr.c); 0, or PM_EOCR / PM_ENOMEM with
  * the detail on the engine. */
 int pm__ocr_ready(pm_engine_t *eng, const char *langs);
+
+/* Initialises the OSD instance once per engine (orient.c); 0 or PM_EOCR,
+ * logged once. */
+int pm__osd_ready(pm_engine_t *eng);
 
 /* Pins `fd` as the content of `path` for load.c: until unpinned (fd -1),
  * every open of `path` by the decoders reads a duplicate of `fd`. */

@@ -32,6 +32,8 @@
 
 int pm__ocr_ready(pm_engine_t *eng, const char *langs)
 {
+    double t0 = pm_now_ms();
+
     if (eng->ocr != NULL && strcmp(eng->ocr_langs, langs) == 0)
         return 0;
     if (eng->ocr != NULL) {
@@ -56,7 +58,10 @@ int pm__ocr_ready(pm_engine_t *eng, const char *langs)
         pm_log(PM_LOG_WARN, "ocr",
                "this Tesseract has no invert_threshold; using its default");
     snprintf(eng->ocr_langs, sizeof(eng->ocr_langs), "%s", langs);
-    pm_log(PM_LOG_DEBUG, "ocr", "engine ready for %s", langs);
+    eng->load_ms += pm__since(t0);
+    eng->loads++;
+    pm_log(PM_LOG_DEBUG, "ocr", "engine loaded for %s in %.0f ms", langs,
+           pm__since(t0));
     return 0;
 }
 
