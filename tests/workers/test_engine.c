@@ -1,7 +1,11 @@
 /*
  * test_engine.c: the engine's warm Tesseract instances (workers/engine.c,
  * ocr.c). A page that has to wait for Tesseract to load says so in its
- * result (ms.engine), apart from its stages.
+ * result (ms.engine), apart from its stages; an engine warmed for several
+ * language sets and OSD keeps them all, so pages of profiles with other
+ * languages, one after the other as a service worker gets them from
+ * several jobs, load nothing again; more sets than the engine keeps
+ * replace the one used longest ago.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -61,10 +65,70 @@ static void first_page_reports_the_load(void **state)
     pm_engine_close(eng);
 }
 
+/* Warmed for two language sets and OSD: pages alternating between the
+ * sets load nothing. */
+static void warm_sets_are_kept(void **state)
+{
+    static const char *const order[] = {"eng", "deu+eng", "eng", "deu+eng"};
+    pm_engine_t *eng = t_engine_new();
+    pm_page_result_t r;
+    int loads;
+
+    (void)state;
+    t_require_data();
+    assert_int_equal(pm_engine_warm(eng, "eng,deu+eng,osd"), 0);
+    loads = pm_engine_loads(eng);
+    assert_int_equal(loads, 3);
+    for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+        read_page(eng, order[i], &r);
+        if (r.ms.engine != 0)
+            fail_msg("page %zu (%s) waited %.0f ms for Tesseract", i + 1,
+                     order[i], r.ms.engine);
+        pm_page_result_cleanup(&r);
+    }
+    assert_int_equal(pm_engine_loads(eng), loads);
+    pm_engine_close(eng);
+}
+
+/* One set more than the engine keeps: the one used longest ago goes, the
+ * others stay. */
+static void oldest_set_makes_room(void **state)
+{
+    pm_engine_t *eng = t_engine_new();
+    char list[256] = "";
+    int loads;
+
+    (void)state;
+    t_require_data();
+    /* The same data under distinct set names: eng, eng+eng, ... */
+    for (int i = 0; i < PM_ENGINE_OCR_SETS; i++) {
+        size_t n = strlen(list);
+
+        snprintf(list + n, sizeof(list) - n, "%seng", i ? "," : "");
+        for (int k = 0; k < i; k++) {
+            n = strlen(list);
+            snprintf(list + n, sizeof(list) - n, "+eng");
+        }
+    }
+    assert_int_equal(pm_engine_warm(eng, list), 0);
+    loads = pm_engine_loads(eng);
+    assert_int_equal(loads, PM_ENGINE_OCR_SETS);
+    /* "eng" was used first: a new set replaces it, and "eng" loads again. */
+    assert_int_equal(pm_engine_warm(eng, "deu"), 0);
+    assert_int_equal(pm_engine_loads(eng), loads + 1);
+    assert_int_equal(pm_engine_warm(eng, "eng+eng"), 0);
+    assert_int_equal(pm_engine_loads(eng), loads + 1);
+    assert_int_equal(pm_engine_warm(eng, "eng"), 0);
+    assert_int_equal(pm_engine_loads(eng), loads + 2);
+    pm_engine_close(eng);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(first_page_reports_the_load),
+        cmocka_unit_test(warm_sets_are_kept),
+        cmocka_unit_test(oldest_set_makes_room),
     };
 
     return cmocka_run_group_tests(tests, t_tmpdir_setup, t_tmpdir_teardown);
