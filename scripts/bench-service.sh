@@ -318,7 +318,7 @@ workers_ticks() {
 children_ticks() {
     local s
     local -a f
-    read -r s <"/proc/$BASHPID/stat"
+    read -r s <"/proc/$$/stat" # the script itself, not this subshell
     s=${s##*) }
     read -r -a f <<<"$s"
     echo $((f[13] + f[14]))
