@@ -62,26 +62,24 @@ static pm__ocr_set_t *ocr_slot(pm_engine_t *eng, const char *langs, int *hit)
     return pick;
 }
 
-/* A new instance for `langs`, timed into eng->load_ms; NULL on failure,
- * with the detail on the engine. */
-static TessBaseAPI *ocr_load(pm_engine_t *eng, const char *langs)
+/* A new instance for `langs` into *out, timed into eng->load_ms; 0, or
+ * PM_ENOMEM / PM_EOCR with the detail on the engine. */
+static int ocr_load(pm_engine_t *eng, const char *langs, TessBaseAPI **out)
 {
     double t0 = pm_now_ms();
     TessBaseAPI *api = TessBaseAPICreate();
 
-    if (api == NULL) {
-        pm__engine_fail(eng, PM_ENOMEM, "OCR: out of memory");
-        return NULL;
-    }
+    *out = NULL;
+    if (api == NULL)
+        return pm__engine_fail(eng, PM_ENOMEM, "OCR: out of memory");
     TessBaseAPISetVariable(api, "debug_file", "/dev/null");
     if (TessBaseAPIInit2(api, eng->tessdata, langs, OEM_LSTM_ONLY) != 0) {
         TessBaseAPIDelete(api);
-        pm__engine_fail(eng, PM_EOCR,
-                        "OCR: cannot load languages '%s' from tessdata %s "
-                        "(is tesseract-ocr-%s installed?)",
-                        langs, eng->tessdata ? eng->tessdata : "default",
-                        langs);
-        return NULL;
+        return pm__engine_fail(eng, PM_EOCR,
+                               "OCR: cannot load languages '%s' from tessdata "
+                               "%s (is tesseract-ocr-%s installed?)",
+                               langs, eng->tessdata ? eng->tessdata : "default",
+                               langs);
     }
     if (!TessBaseAPISetVariable(api, "invert_threshold", INVERT_THRESHOLD))
         pm_log(PM_LOG_WARN, "ocr",
@@ -90,13 +88,14 @@ static TessBaseAPI *ocr_load(pm_engine_t *eng, const char *langs)
     eng->loads++;
     pm_log(PM_LOG_DEBUG, "ocr", "engine loaded for %s in %.0f ms", langs,
            pm__since(t0));
-    return api;
+    *out = api;
+    return 0;
 }
 
 int pm__ocr_ready(pm_engine_t *eng, const char *langs)
 {
     pm__ocr_set_t *s;
-    int hit;
+    int hit, err;
 
     if (strlen(langs) >= sizeof(s->langs))
         return pm__engine_fail(eng, PM_EOCR, "OCR: language list too long: %s",
@@ -104,9 +103,8 @@ int pm__ocr_ready(pm_engine_t *eng, const char *langs)
     s = ocr_slot(eng, langs, &hit);
     if (!hit) {
         eng->ocr = NULL;
-        s->api = ocr_load(eng, langs);
-        if (s->api == NULL)
-            return PM_EOCR;
+        if ((err = ocr_load(eng, langs, &s->api)) != 0)
+            return err;
         snprintf(s->langs, sizeof(s->langs), "%s", langs);
     }
     s->used = ++eng->use_count;

@@ -5,7 +5,8 @@
  * language sets and OSD keeps them all, so pages of profiles with other
  * languages, one after the other as a service worker gets them from
  * several jobs, load nothing again; more sets than the engine keeps
- * replace the one used longest ago.
+ * replace the one used longest ago; a set that cannot load does not stop
+ * the others.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -123,12 +124,29 @@ static void oldest_set_makes_room(void **state)
     pm_engine_close(eng);
 }
 
+/* A set that cannot load fails the warm-up naming it; the rest of the
+ * list still loads. */
+static void warm_goes_on_past_a_missing_set(void **state)
+{
+    pm_engine_t *eng = t_engine_new();
+
+    (void)state;
+    t_require_data();
+    assert_int_equal(pm_engine_warm(eng, "eng,zzz,osd"), PM_EOCR);
+    assert_non_null(strstr(pm_engine_errmsg(eng), "'zzz'"));
+    assert_int_equal(pm_engine_loads(eng), 2);
+    assert_int_equal(pm_engine_warm(eng, "eng,osd"), 0);
+    assert_int_equal(pm_engine_loads(eng), 2);
+    pm_engine_close(eng);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(first_page_reports_the_load),
         cmocka_unit_test(warm_sets_are_kept),
         cmocka_unit_test(oldest_set_makes_room),
+        cmocka_unit_test(warm_goes_on_past_a_missing_set),
     };
 
     return cmocka_run_group_tests(tests, t_tmpdir_setup, t_tmpdir_teardown);
