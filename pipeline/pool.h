@@ -26,8 +26,10 @@ typedef struct pm_pool_opts {
     int workers;          /* number of processes, >= 1 */
     int task_timeout;     /* seconds a task may run, 0: no limit */
     int memory_mb;        /* per-worker address-space limit, 0: none */
-    const char *warm;     /* languages ("eng+deu") each worker loads before
-                             it says ready, or NULL: loaded on first use */
+    const char *warm;     /* what each worker loads before it says ready
+                             (pm_engine_warm: language sets separated by
+                             ',', "osd" for OSD), or NULL: loaded on
+                             first use */
 } pm_pool_opts_t;
 
 /*

@@ -427,6 +427,23 @@ void pm__sched_run(pm__serve_t *s)
     }
 }
 
+/* The log line of a page done; a page that waited for Tesseract to load
+ * (a worker that could not load it ahead) says for how long. */
+static void log_page_done(const pm__inflight_t *e, const pm_page_result_t *r)
+{
+    char engine[64] = "";
+
+    if (r->ms.engine > 0)
+        snprintf(engine, sizeof(engine), " (engine start %.0f ms)",
+                 r->ms.engine);
+    pm_log(r->review ? PM_LOG_WARN : PM_LOG_INFO, "sched",
+           "job=%lld page=%d done (attempt %d): %d words, %s%.0f ms%s%s%s",
+           (long long)e->job, e->page, e->attempt, r->words,
+           r->blank ? "blank, " : "", r->ms.total, engine,
+           r->review ? "; flagged for review: " : "",
+           r->review ? r->review : "");
+}
+
 /* Records the outcome of page `e`; 1 when it was parked (the entry is
  * kept), else 0. */
 static int page_done(pm__serve_t *s, pm__inflight_t *e, const pm_proto_msg_t *m,
@@ -487,12 +504,7 @@ static int page_done(pm__serve_t *s, pm__inflight_t *e, const pm_proto_msg_t *m,
     else
         pm__alerts_progress(s);
     if (err == 0)
-        pm_log(r->review ? PM_LOG_WARN : PM_LOG_INFO, "sched",
-               "job=%lld page=%d done (attempt %d): %d words, %s%.0f ms%s%s",
-               (long long)e->job, e->page, e->attempt, r->words,
-               r->blank ? "blank, " : "", r->ms.total,
-               r->review ? "; flagged for review: " : "",
-               r->review ? r->review : "");
+        log_page_done(e, r);
     pm_free(rr.review);
     return 0;
 }

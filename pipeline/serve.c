@@ -382,17 +382,69 @@ static void start_signal(pm__serve_t *s, uv_signal_t *h, int signum)
     uv_signal_start(h, on_signal, signum);
 }
 
+/* Appends `item` to the ','-separated list *list unless it is there;
+ * 0 or PM_ENOMEM. */
+static int list_add(char **list, const char *item)
+{
+    size_t n = strlen(item);
+    char *grown;
+
+    for (const char *p = *list; p != NULL && *p != '\0';) {
+        size_t k = strcspn(p, ",");
+
+        if (k == n && strncmp(p, item, n) == 0)
+            return 0;
+        p += k + (p[k] == ',');
+    }
+    grown = *list == NULL ? pm_strdup(item) : pm_asprintf("%s,%s", *list, item);
+    if (grown == NULL)
+        return PM_ENOMEM;
+    pm_free(*list);
+    *list = grown;
+    return 0;
+}
+
+/* What every worker loads before its first page (pm_engine_warm): the
+ * language sets of the profiles that read (OCR, or orientation, which
+ * reads a sample when unsure), and OSD when a profile orients. A service
+ * worker lives across jobs, so its first page of any job, whatever its
+ * profile, finds Tesseract loaded. NULL when nothing reads (or out of
+ * memory: then loaded on first use). */
+static char *warm_list(const pm_config_t *cfg)
+{
+    char *list = NULL;
+    int osd = 0, err = 0;
+
+    for (size_t i = 0; i < cfg->nprofiles && err == 0; i++) {
+        const pm_profile_t *p = &cfg->profiles[i];
+
+        if (p->ocr || p->orient)
+            err = list_add(&list, p->languages);
+        osd |= p->orient;
+    }
+    if (err == 0 && osd)
+        err = list_add(&list, "osd");
+    if (err != 0) {
+        pm_free(list);
+        return NULL;
+    }
+    return list;
+}
+
 /* Workers, hot folders, tick. */
 static int start_loop(pm__serve_t *s)
 {
     size_t exe_len = sizeof(s->exe);
     pm_pool_opts_t po;
+    char *warm = NULL;
     int err;
 
     err = uv_exepath(s->exe, &exe_len);
     if (err == 0) {
         pm_pool_opts_from_config(&po, s->cfg, s->exe, 0);
+        po.warm = warm = warm_list(s->cfg);
         err = pm_pool_open(s->loop, &po, pm__sched_on_done, s, &s->pool);
+        pm_free(warm); /* the pool keeps its own copy */
         if (err != 0)
             pm_log(PM_LOG_ERROR, "serve", "cannot start workers: %s",
                    pm_strerror(err));

@@ -302,6 +302,27 @@ coord_ticks() {
     read -r -a f <<<"$s"
     echo $((f[11] + f[12]))
 }
+# CPU ticks of the service's workers (its child processes, utime + stime).
+workers_ticks() {
+    local pid s t=0
+    local -a f
+    for pid in $(ps -o pid= --ppid "$SERVE_PID"); do
+        read -r s <"/proc/$pid/stat" 2>/dev/null || continue
+        s=${s##*) }
+        read -r -a f <<<"$s"
+        t=$((t + f[11] + f[12]))
+    done
+    echo "$t"
+}
+# CPU ticks of this shell's waited-for children (cutime + cstime).
+children_ticks() {
+    local s
+    local -a f
+    read -r s <"/proc/$$/stat" # the script itself, not this subshell
+    s=${s##*) }
+    read -r -a f <<<"$s"
+    echo $((f[13] + f[14]))
+}
 coord_rss_kb() {
     local k v
     while read -r k v _; do
@@ -319,7 +340,14 @@ for ((i = 0; i < 300; i++)); do
     nap 0.1
 done
 grep -q ' serve started as ' "$SERVE_LOG" || die "pagemill serve did not start in 30 s"
-nap 2 # let the workers open their engines: a running service is warm
+# A running service is warm: wait until both workers are ready (they load
+# Tesseract before they say so), as `pagemill status` shows them.
+for ((i = 0; i < 600; i++)); do
+    n=$(pm_cli status --json 2>/dev/null | jq '[.workers[]? | select(.state == "idle")] | length' || :)
+    [[ ${n:-0} -ge 2 ]] && break
+    nap 0.2
+done
+[[ ${n:-0} -ge 2 ]] || die "the workers of pagemill serve were not ready in 120 s"
 RSS_START=$(coord_rss_kb)
 log "serve pid $SERVE_PID running; coordinator RSS $RSS_START KiB"
 
@@ -381,16 +409,17 @@ wait_published() {
 }
 
 # One measured drop of batches (NAME:PAGES ...) of work order WO from SRCDIR.
-# Sets D_SECONDS D_PAGES D_TICKS D_RSS.
+# Sets D_SECONDS D_PAGES D_TICKS D_WTICKS (the workers' CPU) D_RSS.
 measure_drop() {
     local wo=$1 srcdir=$2 before=$3
     shift 3
-    local nb=$# pages=0 spec ticks0 t0
+    local nb=$# pages=0 spec ticks0 wticks0 t0
     for spec in "$@"; do
         stage "${spec%%:*}" "$srcdir/${spec%%:*}" "$wo" "${spec##*:}"
         pages=$((pages + ${spec##*:}))
     done
     nap 0.5 # the hot folder events of staging settle (hidden names: ignored)
+    wticks0=$(workers_ticks)
     ticks0=$(coord_ticks)
     now_us
     t0=$NOW_US
@@ -400,6 +429,7 @@ measure_drop() {
     wait_published "$wo" $((before + nb))
     D_SECONDS=$(us_to_s $((T_PUBLISHED - t0)))
     D_TICKS=$(($(coord_ticks) - ticks0))
+    D_WTICKS=$(($(workers_ticks) - wticks0))
     D_RSS=$(coord_rss_kb)
     D_PAGES=$pages
 }
@@ -422,17 +452,18 @@ if [[ $STREAM_ONLY -eq 0 ]]; then
 fi
 
 # The stream: every batch dropped at once, then OCRmyPDF on the same batches.
-STREAM_S= OCRMYPDF_STREAM_S= STREAM_PAGES=0
+STREAM_S= OCRMYPDF_STREAM_S= OCRMYPDF_TICKS= STREAM_PAGES=0
 if [[ ${#STREAM_BATCHES[@]} -gt 0 ]]; then
     STREAM_LOAD_BEFORE=$(uptime)
     log "service: stream of ${#STREAM_BATCHES[@]} batches"
     measure_drop WO-BENCH-STREAM "$WORK/in/stream" 0 "${STREAM_BATCHES[@]}"
-    STREAM_S=$D_SECONDS STREAM_PAGES=$D_PAGES STREAM_TICKS=$D_TICKS
+    STREAM_S=$D_SECONDS STREAM_PAGES=$D_PAGES STREAM_TICKS=$D_TICKS STREAM_WTICKS=$D_WTICKS
     log "service: stream: $D_PAGES pages in $D_SECONDS s"
     STREAM_LOAD_MID=$(uptime)
     if command -v ocrmypdf >/dev/null && command -v img2pdf >/dev/null; then
         mkdir -p "$WORK/out/ocrmypdf-stream"
         log "ocrmypdf: the same ${#STREAM_BATCHES[@]} batches, one document each, one after the other"
+        cticks0=$(children_ticks)
         now_us
         t0=$NOW_US
         for spec in "${STREAM_BATCHES[@]}"; do
@@ -444,6 +475,7 @@ if [[ ${#STREAM_BATCHES[@]} -gt 0 ]]; then
         done
         now_us
         OCRMYPDF_STREAM_S=$(us_to_s $((NOW_US - t0)))
+        OCRMYPDF_TICKS=$(($(children_ticks) - cticks0))
         log "ocrmypdf: stream: $OCRMYPDF_STREAM_S s"
     else
         echo "$BENCH_NAME: no ocrmypdf or img2pdf: the stream is not compared" >&2
@@ -550,6 +582,14 @@ report_stream() {
             "$(calc "$OCRMYPDF_STREAM_S / $STREAM_S")" "$(verdict "$OCRMYPDF_STREAM_S / $STREAM_S >= 2.0")"
     fi
     printf -- '- coordinator CPU: %d ms for %d pages\n' $((STREAM_TICKS * 1000 / CLK_TCK)) "$STREAM_PAGES"
+    printf -- '- CPU seconds (less moved by the load than wall time): service workers %.1f + coordinator %.1f' \
+        "$(calc "$STREAM_WTICKS / $CLK_TCK")" "$(calc "$STREAM_TICKS / $CLK_TCK")"
+    if [[ -n $OCRMYPDF_TICKS ]]; then
+        printf '; OCRmyPDF %.1f (img2pdf, ocrmypdf and everything it ran); OCRmyPDF / service %.2f\n' \
+            "$(calc "$OCRMYPDF_TICKS / $CLK_TCK")" "$(calc "$OCRMYPDF_TICKS / ($STREAM_WTICKS + $STREAM_TICKS)")"
+    else
+        echo
+    fi
     echo "- load: before \`$STREAM_LOAD_BEFORE\`; after the service \`$STREAM_LOAD_MID\`; after OCRmyPDF \`${STREAM_LOAD_AFTER:-}\`"
     echo
     echo "Where the service's time went: seconds summed over the stream's pages per stage (the jobs'"

@@ -101,19 +101,68 @@ int pm_engine_open(const char *tessdata, pm_engine_t **out)
     return PM_OK;
 }
 
-int pm_engine_warm(pm_engine_t *eng, const char *langs)
+/* Loads one entry of a warm list: "osd" or a language set (the sets-th). */
+static int warm_one(pm_engine_t *eng, const char *what, int sets)
 {
-    return pm__ocr_ready(eng, langs);
+    int err;
+
+    if (strcmp(what, "osd") == 0) {
+        err = pm__osd_ready(eng);
+        return err ? pm__engine_fail(eng, err,
+                                     "OSD: cannot load "
+                                     "osd.traineddata")
+                   : 0;
+    }
+    if (sets > PM_ENGINE_OCR_SETS) {
+        pm_log(PM_LOG_WARN, "engine",
+               "more than %d language sets to keep loaded; %s loads when a "
+               "page needs it",
+               PM_ENGINE_OCR_SETS, what);
+        return 0;
+    }
+    return pm__ocr_ready(eng, what);
+}
+
+int pm_engine_warm(pm_engine_t *eng, const char *list)
+{
+    const char *p = list;
+    int first = 0, sets = 0;
+
+    while (*p != '\0') {
+        size_t n = strcspn(p, ",");
+        char what[PM_LANGS_MAX];
+        int err = 0;
+
+        if (n >= sizeof(what))
+            err = pm__engine_fail(eng, PM_EOCR, "OCR: language list too long");
+        else if (n > 0) {
+            memcpy(what, p, n);
+            what[n] = '\0';
+            sets += strcmp(what, "osd") != 0;
+            err = warm_one(eng, what, sets);
+        }
+        if (err != 0 && first == 0)
+            first = err;
+        p += n + (p[n] == ',');
+    }
+    return first;
+}
+
+double pm_engine_load_ms(const pm_engine_t *eng)
+{
+    return eng->load_ms;
+}
+
+int pm_engine_loads(const pm_engine_t *eng)
+{
+    return eng->loads;
 }
 
 void pm_engine_close(pm_engine_t *eng)
 {
     if (eng == NULL)
         return;
-    if (eng->ocr != NULL) {
-        TessBaseAPIEnd(eng->ocr);
-        TessBaseAPIDelete(eng->ocr);
-    }
+    pm__ocr_close(eng);
     if (eng->osd != NULL) {
         TessBaseAPIEnd(eng->osd);
         TessBaseAPIDelete(eng->osd);

@@ -37,13 +37,25 @@ typedef struct pm_engine pm_engine_t;
  */
 int pm_engine_open(const char *tessdata, pm_engine_t **out);
 
+/* Language sets an engine keeps loaded at once (one Tesseract instance
+ * each); a page for another set replaces the one used longest ago. */
+#define PM_ENGINE_OCR_SETS 4
+
 /*
- * Loads Tesseract for `langs` now instead of on the first page, so a worker
- * can do it before its first task. 0 or the error (detail in
- * pm_engine_errmsg); the pages then fail with the same error. OSD stays
- * loaded on first use: most pages never need it.
+ * Loads Tesseract now instead of on the first page that needs it, so a
+ * worker can do it before its first task. `list` is one or more language
+ * sets separated by ',' ("eng", "eng,deu+eng"), each kept as its own
+ * instance (at most PM_ENGINE_OCR_SETS); the entry "osd" loads the
+ * orientation engine (OSD) too, which otherwise loads on the first page
+ * that needs it. 0 or the first error (detail in pm_engine_errmsg); the
+ * pages that need what failed then fail with the same error.
  */
-int pm_engine_warm(pm_engine_t *eng, const char *langs);
+int pm_engine_warm(pm_engine_t *eng, const char *list);
+
+/* Milliseconds spent loading Tesseract instances (OCR and OSD) since the
+ * engine was opened, and how many were loaded. */
+double pm_engine_load_ms(const pm_engine_t *eng);
+int pm_engine_loads(const pm_engine_t *eng);
 
 /* Releases the engine and its Tesseract instances. Accepts NULL. */
 void pm_engine_close(pm_engine_t *eng);

@@ -10,12 +10,22 @@
 
 #include "workers/engine.h"
 
+/* One warm OCR instance and the language set it was loaded for. */
+typedef struct pm__ocr_set {
+    TessBaseAPI *api; /* NULL: free */
+    char langs[PM_LANGS_MAX];
+    unsigned long used; /* eng->use_count when last made ready */
+} pm__ocr_set_t;
+
 struct pm_engine {
     char *tessdata;   /* NULL: Tesseract's default */
-    TessBaseAPI *ocr; /* initialised for ocr_langs, or NULL */
-    char ocr_langs[PM_LANGS_MAX];
+    TessBaseAPI *ocr; /* the instance pm__ocr_ready made ready last */
+    pm__ocr_set_t sets[PM_ENGINE_OCR_SETS];
+    unsigned long use_count;
     TessBaseAPI *osd; /* initialised with "osd", or NULL */
     int osd_failed;   /* osd.traineddata could not be loaded */
+    double load_ms;   /* spent in Tesseract's Init, OCR and OSD */
+    int loads;        /* instances initialised */
     char errmsg[1024];
     /* The JPEG stream of the PDF page last decoded natively (pdf.c), for
      * the encode stage to keep byte for byte; NULL for any other page. */
@@ -29,9 +39,17 @@ struct pm_engine {
 const char *pm__lib_last(void);
 void pm__lib_clear(void);
 
-/* Makes eng->ocr ready for `langs` (ocr.c); 0, or PM_EOCR / PM_ENOMEM with
- * the detail on the engine. */
+/* Makes eng->ocr ready for `langs` (ocr.c): the instance kept for that
+ * set, else a new one in a free slot or in place of the one used longest
+ * ago; 0, or PM_EOCR / PM_ENOMEM with the detail on the engine. */
 int pm__ocr_ready(pm_engine_t *eng, const char *langs);
+
+/* Initialises the OSD instance once per engine (orient.c); 0 or PM_EOCR,
+ * logged once. */
+int pm__osd_ready(pm_engine_t *eng);
+
+/* Closes every OCR instance (ocr.c). */
+void pm__ocr_close(pm_engine_t *eng);
 
 /* Pins `fd` as the content of `path` for load.c: until unpinned (fd -1),
  * every open of `path` by the decoders reads a duplicate of `fd`. */

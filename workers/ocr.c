@@ -1,7 +1,9 @@
 /*
- * ocr.c: the OCR stage. One Tesseract instance per engine, initialised for
- * the profile's languages on first use and reused for every page after
- * (re-initialised only when a page asks for other languages). Words with
+ * ocr.c: the OCR stage. One Tesseract instance per language set, kept by
+ * the engine (up to PM_ENGINE_OCR_SETS sets), initialised on first use or
+ * when the worker warms up, and reused for every page after: pages of
+ * profiles with other languages, interleaved as the service hands out
+ * pages of several jobs, do not load Tesseract again each time. Words with
  * their confidences give the page metrics; Tesseract's own PDF renderer,
  * in text-only mode, writes the invisible text layer that assembly lays
  * over the page image.
@@ -11,6 +13,7 @@
  * batch, docs/benchmarks.md). A deskewed page is read only inside its
  * content box, not the white corners of its enlarged canvas.
  */
+#include <assert.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -30,34 +33,95 @@
  */
 #define INVERT_THRESHOLD "0.5"
 
-int pm__ocr_ready(pm_engine_t *eng, const char *langs)
+/* The slot kept for `langs`, else a free one, else the one used longest
+ * ago (its instance closed). */
+static pm__ocr_set_t *ocr_slot(pm_engine_t *eng, const char *langs, int *hit)
 {
-    if (eng->ocr != NULL && strcmp(eng->ocr_langs, langs) == 0)
-        return 0;
-    if (eng->ocr != NULL) {
-        TessBaseAPIEnd(eng->ocr);
-        TessBaseAPIDelete(eng->ocr);
-        eng->ocr = NULL;
+    pm__ocr_set_t *pick = NULL;
+
+    for (int i = 0; i < PM_ENGINE_OCR_SETS; i++) {
+        pm__ocr_set_t *s = &eng->sets[i];
+
+        if (s->api != NULL && strcmp(s->langs, langs) == 0) {
+            *hit = 1;
+            return s;
+        }
+        if (pick == NULL ||
+            (pick->api != NULL && (s->api == NULL || s->used < pick->used)))
+            pick = s;
     }
-    eng->ocr = TessBaseAPICreate();
-    if (eng->ocr == NULL)
+    *hit = 0;
+    assert(pick != NULL);
+    if (pick->api != NULL) {
+        pm_log(PM_LOG_DEBUG, "ocr", "closing the engine for %s to load %s",
+               pick->langs, langs);
+        TessBaseAPIEnd(pick->api);
+        TessBaseAPIDelete(pick->api);
+        pick->api = NULL;
+    }
+    return pick;
+}
+
+/* A new instance for `langs` into *out, timed into eng->load_ms; 0, or
+ * PM_ENOMEM / PM_EOCR with the detail on the engine. */
+static int ocr_load(pm_engine_t *eng, const char *langs, TessBaseAPI **out)
+{
+    double t0 = pm_now_ms();
+    TessBaseAPI *api = TessBaseAPICreate();
+
+    *out = NULL;
+    if (api == NULL)
         return pm__engine_fail(eng, PM_ENOMEM, "OCR: out of memory");
-    TessBaseAPISetVariable(eng->ocr, "debug_file", "/dev/null");
-    if (TessBaseAPIInit2(eng->ocr, eng->tessdata, langs, OEM_LSTM_ONLY) != 0) {
-        TessBaseAPIDelete(eng->ocr);
-        eng->ocr = NULL;
+    TessBaseAPISetVariable(api, "debug_file", "/dev/null");
+    if (TessBaseAPIInit2(api, eng->tessdata, langs, OEM_LSTM_ONLY) != 0) {
+        TessBaseAPIDelete(api);
         return pm__engine_fail(eng, PM_EOCR,
                                "OCR: cannot load languages '%s' from tessdata "
                                "%s (is tesseract-ocr-%s installed?)",
                                langs, eng->tessdata ? eng->tessdata : "default",
                                langs);
     }
-    if (!TessBaseAPISetVariable(eng->ocr, "invert_threshold", INVERT_THRESHOLD))
+    if (!TessBaseAPISetVariable(api, "invert_threshold", INVERT_THRESHOLD))
         pm_log(PM_LOG_WARN, "ocr",
                "this Tesseract has no invert_threshold; using its default");
-    snprintf(eng->ocr_langs, sizeof(eng->ocr_langs), "%s", langs);
-    pm_log(PM_LOG_DEBUG, "ocr", "engine ready for %s", langs);
+    eng->load_ms += pm__since(t0);
+    eng->loads++;
+    pm_log(PM_LOG_DEBUG, "ocr", "engine loaded for %s in %.0f ms", langs,
+           pm__since(t0));
+    *out = api;
     return 0;
+}
+
+int pm__ocr_ready(pm_engine_t *eng, const char *langs)
+{
+    pm__ocr_set_t *s;
+    int hit, err;
+
+    if (strlen(langs) >= sizeof(s->langs))
+        return pm__engine_fail(eng, PM_EOCR, "OCR: language list too long: %s",
+                               langs);
+    s = ocr_slot(eng, langs, &hit);
+    if (!hit) {
+        eng->ocr = NULL;
+        if ((err = ocr_load(eng, langs, &s->api)) != 0)
+            return err;
+        snprintf(s->langs, sizeof(s->langs), "%s", langs);
+    }
+    s->used = ++eng->use_count;
+    eng->ocr = s->api;
+    return 0;
+}
+
+void pm__ocr_close(pm_engine_t *eng)
+{
+    for (int i = 0; i < PM_ENGINE_OCR_SETS; i++) {
+        if (eng->sets[i].api == NULL)
+            continue;
+        TessBaseAPIEnd(eng->sets[i].api);
+        TessBaseAPIDelete(eng->sets[i].api);
+        eng->sets[i].api = NULL;
+    }
+    eng->ocr = NULL;
 }
 
 /* Word count and mean word confidence, from one call (the per-word

@@ -80,13 +80,15 @@
 #define SAMPLE_MAX_TILES 12
 #define SAMPLE_CHAR_PX   32
 
-/* Initialises the OSD instance once per engine; 0 or PM_EOCR. */
-static int osd_ready(pm_engine_t *eng)
+int pm__osd_ready(pm_engine_t *eng)
 {
+    double t0;
+
     if (eng->osd != NULL)
         return 0;
     if (eng->osd_failed)
         return PM_EOCR;
+    t0 = pm_now_ms();
     eng->osd = TessBaseAPICreate();
     if (eng->osd == NULL)
         return PM_ENOMEM;
@@ -102,6 +104,9 @@ static int osd_ready(pm_engine_t *eng)
         return PM_EOCR;
     }
     TessBaseAPISetPageSegMode(eng->osd, PSM_OSD_ONLY);
+    eng->load_ms += pm__since(t0);
+    eng->loads++;
+    pm_log(PM_LOG_DEBUG, "orient", "OSD loaded in %.0f ms", pm__since(t0));
     return 0;
 }
 
@@ -139,7 +144,7 @@ static int osd_verdict(pm_engine_t *eng, const pm_page_image_t *img, int *quads,
     float oconf = 0, sconf = 0;
     const char *script = NULL;
 
-    if (osd_ready(eng) != 0)
+    if (pm__osd_ready(eng) != 0)
         return 0; /* logged once; pages still convert */
     TessBaseAPISetImage2(eng->osd, img->binary);
     TessBaseAPISetSourceResolution(eng->osd, img->yres);

@@ -63,13 +63,24 @@ static int orient(pm_engine_t *eng, const pm_profile_t *p, pm_page_image_t *img,
     return err;
 }
 
+/* Milliseconds since `t0` less Tesseract's loading since the engine's
+ * load_ms was `loaded`, which goes to r->ms.engine instead. */
+static double stage_ms(const pm_engine_t *eng, double t0, double loaded,
+                       pm_page_result_t *r)
+{
+    double load = eng->load_ms - loaded;
+
+    r->ms.engine += load;
+    return pm__since(t0) - load;
+}
+
 static int run_stages(pm_engine_t *eng, const pm_profile_t *p,
                       const pm_page_task_t *t, pm_page_result_t *r,
                       pm_page_image_t *img)
 {
     pm_ocr_out_t ocr = {0, 0, NULL};
     PIX *pix = NULL;
-    double t0;
+    double t0, loaded;
     int err;
 
     t0 = pm_now_ms();
@@ -81,8 +92,9 @@ static int run_stages(pm_engine_t *eng, const pm_profile_t *p,
         return err;
 
     t0 = pm_now_ms();
+    loaded = eng->load_ms;
     err = orient(eng, p, img, r);
-    r->ms.orient = pm__since(t0);
+    r->ms.orient = stage_ms(eng, t0, loaded, r);
     if (err)
         return err;
 
@@ -101,6 +113,7 @@ static int run_stages(pm_engine_t *eng, const pm_profile_t *p,
 
     /* A blank page has no words to find; it still gets a text layer. */
     t0 = pm_now_ms();
+    loaded = eng->load_ms;
     if (p->ocr && !r->blank) {
         err = pm_ocr_page(eng, p, img->pix, img->content, img->xres, img->yres,
                           t->out_base, &ocr);
@@ -114,7 +127,7 @@ static int run_stages(pm_engine_t *eng, const pm_profile_t *p,
     if (!err)
         err = write_text(eng, t->out_base, ocr.text ? ocr.text : "", &r->text);
     pm_free(ocr.text);
-    r->ms.ocr = pm__since(t0);
+    r->ms.ocr = stage_ms(eng, t0, loaded, r);
     if (err)
         return err;
 

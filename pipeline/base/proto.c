@@ -168,10 +168,18 @@ static json_t *profile_json(const pm_profile_t *p)
 
 static json_t *stage_json(const pm_stage_ms_t *ms)
 {
-    return json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "decode",
-                     ms->decode, "orient", ms->orient, "deskew", ms->deskew,
-                     "blank", ms->blank, "ocr", ms->ocr, "encode", ms->encode,
-                     "total", ms->total);
+    json_t *o = json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "decode",
+                          ms->decode, "orient", ms->orient, "deskew",
+                          ms->deskew, "blank", ms->blank, "ocr", ms->ocr,
+                          "encode", ms->encode, "total", ms->total);
+
+    /* Only when there was a load: most pages have none. */
+    if (o != NULL && ms->engine > 0 &&
+        json_object_set_new(o, "engine", json_real(ms->engine)) != 0) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
 }
 
 /* Adds key: string, or nothing when s is NULL. */
@@ -461,6 +469,8 @@ static void read_stage_ms(reader_t *rd, json_t *o, pm_stage_ms_t *ms)
     ms->ocr = get_num(rd, o, "ocr");
     ms->encode = get_num(rd, o, "encode");
     ms->total = get_num(rd, o, "total");
+    if (json_object_get(o, "engine") != NULL) /* optional */
+        ms->engine = get_num(rd, o, "engine");
 }
 
 /* The optional orientation evidence (set_orient_evidence). */

@@ -48,9 +48,13 @@ typedef enum {
     PM_ORIENT_LITTLE_TEXT, /* too little text to tell: left as scanned */
 } pm_orient_method_t;
 
-/* Stage timings, milliseconds. */
+/* Stage timings, milliseconds. `engine` is the time the page waited for
+ * Tesseract to load (a worker's first page for a language set, or OSD's
+ * first page, unless the worker loaded them ahead): counted in `total`,
+ * not in the stage that needed it; 0 on a warm worker. */
 typedef struct pm_stage_ms {
     double decode, orient, deskew, blank, ocr, encode, total;
+    double engine;
 } pm_stage_ms_t;
 
 /* One page to process: which frame of which file, where its artifacts go. */
