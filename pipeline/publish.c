@@ -23,6 +23,7 @@
 #include <jansson.h>
 #include <qpdf/qpdf-c.h>
 
+#include "pipeline/alto.h"
 #include "pipeline/pm.h"
 #include "workers/engine.h"
 
@@ -210,6 +211,26 @@ static int write_report(pm_bag_t *bag, const pm_job_outputs_t *o,
     return err;
 }
 
+/* data/job-<id>.alto.xml, when a page was read. */
+static int write_alto(pm_bag_t *bag, const pm_job_outputs_t *o, char *why,
+                      size_t size)
+{
+    char *xml = NULL, *rel = NULL;
+    size_t len = 0;
+    int err = pm_alto_merge(o->pages, o->npages, &xml, &len, why, size);
+
+    if (err == 0 && xml != NULL) {
+        rel = pm_asprintf("data/job-%lld.alto.xml", (long long)o->info.job);
+        err = rel ? pm_bag_write(bag, rel, xml, len) : PM_ENOMEM;
+        if (err != 0)
+            snprintf(why, size, "cannot write %s/%s: %s", o->dir,
+                     rel ? rel : "ALTO", pm_strerror(err));
+    }
+    pm_free(rel);
+    pm_free(xml);
+    return err;
+}
+
 /* The PDF (digest known), the text (one read), events.json, the tags. */
 static int write_bag(pm_bag_t *bag, const pm_job_outputs_t *o,
                      pm_bag_info_t *info, char *why, size_t size)
@@ -252,6 +273,8 @@ int pm_publish_outputs(const pm_job_outputs_t *o, char *why, size_t size)
     if (err != 0)
         snprintf(why, size, "cannot write %s/%s: %s", o->dir,
                  rel ? rel : "data", pm_strerror(err));
+    if (err == 0)
+        err = write_alto(&bag, o, why, size);
     if (err == 0 && o->events != NULL)
         err = write_bag(&bag, o, &info, why, size);
     json_decref(o->report);

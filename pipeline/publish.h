@@ -13,6 +13,7 @@
 
 #include "catalog/catalog.h"
 #include "pipeline/bag.h"
+#include "pipeline/proto.h"
 
 struct json_t;
 
@@ -84,10 +85,13 @@ typedef struct pm_job_outputs {
                              * folder is not made a bag */
     pm_bag_info_t info;     /* bag-info.txt; billable_pages is read from
                              * the report */
+    const pm_page_result_t *pages; /* for the ALTO document */
+    size_t npages;
 } pm_job_outputs_t;
 
 /*
- * Writes the report to data/job-<id>.pages.json and, with events, makes
+ * Writes the report to data/job-<id>.pages.json, the pages' ALTO merged
+ * into data/job-<id>.alto.xml (when a page was read) and, with events, makes
  * the folder a bag: the PDF's digest is the one given, the text is hashed
  * by one read, the report and events.json as they are written. 0 or a
  * negative code with the file and the fault in why[size].

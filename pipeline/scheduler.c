@@ -945,7 +945,9 @@ static int write_outputs(pm__serve_t *s, assembly_t *a)
                                    .account = a->account,
                                    .work_order = a->workorder,
                                    .job = a->job,
-                                   .pages = (int)a->npages}};
+                                   .pages = (int)a->npages},
+                          .pages = a->pages,
+                          .npages = a->npages};
     pm_doc_ident_t id;
     json_t *doc = job_report(a);
 

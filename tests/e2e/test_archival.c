@@ -4,7 +4,10 @@
  * (Python's hashlib over the manifests, the Payload-Oxum) both find
  * valid; one flipped byte, a deleted payload file and a stray one each
  * make `pagemill verify` exit 1 naming the file; `verify --all` records
- * its result as a catalog event; a profile with `bag = no` publishes the
+ * its result as a catalog event; the job's ALTO v4 document has a Page
+ * per page, unique ids and each page's text's word count (well-formed by
+ * xmllint; no ALTO schema on the machine to validate against); a
+ * profile with `bag = no` publishes the
  * outputs in data/ without the tag files. The real binary and workers on
  * the five real scans of examples/WO-2026-0001.
  */
@@ -152,6 +155,31 @@ static void check_info(const char *bag, long long id)
     free(info);
 }
 
+/* The job's ALTO: ALTO v4, one Page per page, ids unique, as many String
+ * elements on each page as the page's text has words. The ALTO schema is not on
+ * the machine (no Debian package ships it), so no validation against it. */
+static const char alto_check[] =
+    "import json, sys, xml.etree.ElementTree as ET\n"
+    "bag, job = sys.argv[1], sys.argv[2]\n"
+    "ns = '{http://www.loc.gov/standards/alto/ns-v4#}'\n"
+    "root = ET.parse('%s/data/job-%s.alto.xml' % (bag, job)).getroot()\n"
+    "assert root.tag == ns + 'alto', root.tag\n"
+    "pages = root.findall('./%sLayout/%sPage' % (ns, ns))\n"
+    "assert [p.get('PHYSICAL_IMG_NR') for p in pages] == "
+    "[str(i) for i in range(1, 6)], pages\n"
+    "ids = [e.get('ID') for e in root.iter() if e.get('ID')]\n"
+    "assert len(ids) == len(set(ids)), 'duplicate ids'\n"
+    "text = open('%s/data/job-%s.txt' % (bag, job), encoding='utf-8')"
+    ".read()\n"
+    "texts = text.split('\\f')\n"
+    "assert len(texts) == 5, len(texts)\n"
+    "for i, (p, t) in enumerate(zip(pages, texts)):\n"
+    "    n = len(list(p.iter(ns + 'String')))\n"
+    "    assert n == len(t.split()), (i + 1, n, len(t.split()))\n"
+    "words = len(list(root.iter(ns + 'String')))\n"
+    "assert words > 100, words\n"
+    "print('alto', words)\n";
+
 /* events.json: every input's intake SHA-256 and the software versions. */
 static void check_events(const char *bag)
 {
@@ -202,10 +230,15 @@ static void real_job_is_a_valid_bag(void **state)
     assert_int_equal(pm_bag_verify(bag, count_fault, &faults), 0);
     assert_int_equal(
         t_run(&out, "python3 - '%s' <<'EOF'\n%sEOF", bag, python_check), 0);
-    assert_string_equal(out, "ok 3\n"); /* the PDF, text and report */
+    assert_string_equal(out, "ok 4\n"); /* PDF, text, report, ALTO */
     free(out);
     check_info(bag, id);
     check_events(bag);
+    assert_int_equal(
+        t_run(NULL, "python3 - '%s' %lld <<'EOF'\n%sEOF", bag, id, alto_check),
+        0);
+    assert_int_equal(
+        t_run(NULL, "xmllint --noout '%s/data/job-%lld.alto.xml'", bag, id), 0);
 
     snprintf(copy, sizeof(copy), "%s/flipped", f->root);
     damaged(bag, copy,
