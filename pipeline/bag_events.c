@@ -65,18 +65,43 @@ static json_t *event(const char *type, int64_t at, const char *detail,
                      "linkingObjects", objects);
 }
 
-/* The inputs: one object per page, its file, frame and SHA-256. */
+/* The inputs: one object per page, its id (input-<page>), file, frame
+ * and SHA-256. */
 static json_t *inputs(const pm_task_t *v, size_t n)
 {
     json_t *a = json_array();
+    char id[32];
 
-    for (size_t i = 0; a && i < n; i++)
+    for (size_t i = 0; a && i < n; i++) {
+        snprintf(id, sizeof(id), "input-%d", v[i].page);
         json_array_append_new(
-            a, json_pack("{s:i, s:s, s:i, s:{s:s, s:s?}}", "page", v[i].page,
-                         "file", v[i].src ? v[i].src : "", "frame", v[i].frame,
-                         "fixity", "messageDigestAlgorithm", "SHA-256",
-                         "messageDigest", v[i].sha256));
+            a,
+            json_pack("{s:s, s:i, s:s, s:i, s:{s:s, s:s?}}", "objectIdentifier",
+                      id, "page", v[i].page, "file", v[i].src ? v[i].src : "",
+                      "frame", v[i].frame, "fixity", "messageDigestAlgorithm",
+                      "SHA-256", "messageDigest", v[i].sha256));
+    }
     return a;
+}
+
+/* The ids of the inputs (input-<page>) and of the job's outputs. */
+static void object_ids(const pm_task_t *v, size_t n, int64_t job, json_t *in,
+                       json_t *out)
+{
+    static const char *const ext[] = {"pdf", "txt", "pages.json", "alto.xml"};
+    size_t outputs = 3; /* and the ALTO when a page was read */
+    char id[64];
+
+    for (size_t i = 0; i < n; i++) {
+        snprintf(id, sizeof(id), "input-%d", v[i].page);
+        json_array_append_new(in, json_string(id));
+        if (v[i].text_pdf != NULL)
+            outputs = 4;
+    }
+    for (size_t i = 0; i < outputs; i++) {
+        snprintf(id, sizeof(id), "data/job-%lld.%s", (long long)job, ext[i]);
+        json_array_append_new(out, json_string(id));
+    }
 }
 
 /* The catalog's own trail of the job: actor, kind, page, detail. */
@@ -137,8 +162,7 @@ static json_t *events(const pm_job_t *j, const pm_task_t *v, size_t n,
     char detail[512];
 
     page_span(v, n, &first, &last);
-    json_array_append_new(in, json_string("inputs"));
-    json_array_append_new(out, json_string("data/"));
+    object_ids(v, n, j->id, in, out);
     snprintf(detail, sizeof(detail),
              "batch %s taken from hot folder %s into the spool, %d pages",
              j->batch ? j->batch : "?", j->hotfolder ? j->hotfolder : "?",

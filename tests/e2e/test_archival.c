@@ -205,6 +205,8 @@ static void check_events(const char *bag)
         snprintf(path, sizeof(path), "\"%s\": \"", software[i]);
         assert_non_null(strstr(text, path));
     }
+    assert_non_null(strstr(text, "\"objectIdentifier\": \"input-5\""));
+    assert_non_null(strstr(text, "\"data/job-1.alto.xml\""));
     assert_non_null(strstr(text, "\"ingestion\""));
     assert_non_null(strstr(text, "\"optical character recognition\""));
     free(text);
@@ -261,6 +263,18 @@ static void real_job_is_a_valid_bag(void **state)
     job = sv_cli_json(f, "job show 1");
     out = json_dumps(job, 0);
     assert_non_null(strstr(out, "bag.verified"));
+    free(out);
+    json_decref(job);
+
+    /* A stray file in the published bag: invalid, recorded naming it. */
+    assert_int_equal(t_run(NULL, "echo x >'%s/data/extra.txt'", bag), 0);
+    assert_int_equal(sv_cli(f, &out, NULL, "verify --all"), 1);
+    assert_non_null(strstr(out, "1 bag checked, 1 invalid"));
+    free(out);
+    job = sv_cli_json(f, "job show 1");
+    out = json_dumps(job, 0);
+    assert_non_null(strstr(out, "bag.invalid"));
+    assert_non_null(strstr(out, "data/extra.txt: stray payload file"));
     free(out);
     json_decref(job);
 }

@@ -665,7 +665,7 @@ static void coordinator_killed_mid_batch_resumes(void **state)
     assert_true(sv_jint(j, "done") < pages); /* it really was mid-batch */
     json_decref(j);
     /* What a crash during assembly would leave: a half-written folder. */
-    snprintf(path, sizeof(path), "%s/ACME/WO-1/.job-%lld.tmp", f->out, id);
+    snprintf(path, sizeof(path), "%s/ACME/WO-1/.job-%lld.tmp/data", f->out, id);
     assert_int_equal(pm_mkdir_p(path), 0);
     snprintf(path, sizeof(path), "%s/ACME/WO-1/.job-%lld.tmp/data/job-%lld.pdf",
              f->out, id, id);
