@@ -67,6 +67,8 @@ void pm_profile_defaults(pm_profile_t *p)
     p->pdf_text_redo = 0;
     p->pdf_dpi = 300;
     p->review_below_confidence = PM_REVIEW_BELOW_CONFIDENCE;
+    p->bag = 1;
+    snprintf(p->organization, sizeof(p->organization), "pagemill");
 }
 
 pm_config_t *pm_config_new(void)
@@ -573,6 +575,15 @@ static void profile_key(parse_state_t *st, const char *section, pm_profile_t *p,
     } else if (strcmp(key, "max_pixels") == 0) {
         if (parse_ll(v, 1, 1000000LL * 1000000LL, &p->max_pixels) != 0)
             add_error(st, section, key, "expected a pixel count, got '%s'", v);
+    } else if (strcmp(key, "bag") == 0) {
+        if (parse_bool(v, &p->bag) != 0)
+            add_error(st, section, key, "expected yes or no, got '%s'", v);
+    } else if (strcmp(key, "organization") == 0) {
+        if (strlen(v) >= sizeof(p->organization))
+            add_error(st, section, key, "expected up to %zu bytes",
+                      sizeof(p->organization) - 1);
+        else
+            snprintf(p->organization, sizeof(p->organization), "%s", v);
     } else if (strcmp(key, "bill_blank") == 0) {
         if (parse_bool(v, &p->bill_blank) != 0)
             add_error(st, section, key, "expected yes or no, got '%s'", v);

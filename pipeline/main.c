@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "config/config.h"
+#include "pipeline/bag.h"
 #include "pipeline/base/pm.h"
 #include "pipeline/cli.h"
 #include "pipeline/cli_backup.h"
@@ -42,6 +43,7 @@ static const char usage_text[] =
     "  serve         run the service: hot folders, catalog, workers\n"
     "  convert       convert scans to searchable PDF/A (one-shot)\n"
     "  config check  validate a configuration file\n"
+    "  verify        check published BagIt bags (PATH... or --all)\n"
     "  account       add and list customer accounts\n"
     "  workorder     add, list, show, close work orders; set their fee\n"
     "  job           list, show, retry, release and cancel jobs\n"
@@ -237,6 +239,8 @@ static int dispatch(int argc, char **argv)
         return worker_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "count-frames") == 0)
         return count_main(argc - 1, argv + 1);
+    if (strcmp(argv[1], "verify") == 0)
+        return pm_verify_main(argc - 1, argv + 1);
     if (pm_cli_handles(argv[1]))
         return pm_cli_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "config") == 0 && argc >= 3 &&

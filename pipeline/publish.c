@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -22,8 +23,13 @@
 #include <jansson.h>
 #include <qpdf/qpdf-c.h>
 
+#include "pipeline/alto.h"
 #include "pipeline/base/pm.h"
 #include "workers/engine.h"
+
+#ifndef PM_VERSION
+#define PM_VERSION "dev"
+#endif
 
 /* SHA-256 of a file as 64 hex digits. 0 or -errno / PM_ENOMEM / PM_EIO. */
 static int file_sha256(const char *path, char hex[PM_SHA256_HEX_SIZE])
@@ -168,4 +174,111 @@ int pm_publish_swap(const char *tmp, const char *final, const char *aside)
         return err;
     }
     return 0;
+}
+
+char *pm_job_output(const char *dir, int64_t job, const char *ext)
+{
+    return pm_asprintf("%s/data/job-%lld.%s", dir, (long long)job, ext);
+}
+
+int pm_job_output_dir(const char *dir, char *why, size_t size)
+{
+    char *data = pm_asprintf("%s/data", dir);
+    int err = data == NULL ? PM_ENOMEM : 0;
+
+    if (err == 0 && mkdir(data, pm_dir_mode) != 0)
+        err = -errno;
+    if (err != 0)
+        snprintf(why, size, "cannot create the folder %s: %s",
+                 data ? data : dir, pm_strerror(err));
+    pm_free(data);
+    return err;
+}
+
+/* The report as written (indented, keys in order), hashed as written. */
+static int write_report(pm_bag_t *bag, const pm_job_outputs_t *o,
+                        const char *rel, int *billable)
+{
+    char *text =
+        o->report ? json_dumps(o->report, JSON_INDENT(2) | JSON_PRESERVE_ORDER)
+                  : NULL;
+    int err =
+        text == NULL ? PM_ENOMEM : pm_bag_write(bag, rel, text, strlen(text));
+
+    *billable =
+        (int)json_integer_value(json_object_get(o->report, "billable_pages"));
+    free(text);
+    return err;
+}
+
+/* data/job-<id>.alto.xml, when a page was read. */
+static int write_alto(pm_bag_t *bag, const pm_job_outputs_t *o, char *why,
+                      size_t size)
+{
+    char *xml = NULL, *rel = NULL;
+    size_t len = 0;
+    int err = pm_alto_merge(o->pages, o->npages, &xml, &len, why, size);
+
+    if (err == 0 && xml != NULL) {
+        rel = pm_asprintf("data/job-%lld.alto.xml", (long long)o->info.job);
+        err = rel ? pm_bag_write(bag, rel, xml, len) : PM_ENOMEM;
+        if (err != 0)
+            snprintf(why, size, "cannot write %s/%s: %s", o->dir,
+                     rel ? rel : "ALTO", pm_strerror(err));
+    }
+    pm_free(rel);
+    pm_free(xml);
+    return err;
+}
+
+/* The PDF (digest known), the text (one read), events.json, the tags. */
+static int write_bag(pm_bag_t *bag, const pm_job_outputs_t *o,
+                     pm_bag_info_t *info, char *why, size_t size)
+{
+    char *pdf = pm_asprintf("data/job-%lld.pdf", (long long)info->job);
+    char *txt = pm_asprintf("data/job-%lld.txt", (long long)info->job);
+    char *events = json_dumps(o->events, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    const char *what = pdf;
+    int err = pdf && txt && events ? 0 : PM_ENOMEM;
+
+    if (err == 0)
+        err = pm_bag_add_known(bag, pdf, o->pdf_sha256);
+    if (err == 0 && (err = pm_bag_add_file(bag, txt)) != 0)
+        what = txt;
+    if (err == 0 && (err = pm_bag_write(bag, "metadata/events.json", events,
+                                        strlen(events))) != 0)
+        what = "metadata/events.json";
+    if (err != 0)
+        snprintf(why, size, "%s/%s: %s", o->dir, what ? what : "?",
+                 pm_strerror(err));
+    info->version = PM_VERSION;
+    if (err == 0)
+        err = pm_bag_finish(bag, info, why, size);
+    pm_free(pdf);
+    pm_free(txt);
+    free(events);
+    return err;
+}
+
+int pm_publish_outputs(const pm_job_outputs_t *o, char *why, size_t size)
+{
+    pm_bag_info_t info = o->info;
+    char *rel = pm_asprintf("data/job-%lld.pages.json", (long long)info.job);
+    pm_bag_t bag;
+    int err = pm_bag_open(&bag, o->dir);
+
+    if (err == 0)
+        err =
+            rel ? write_report(&bag, o, rel, &info.billable_pages) : PM_ENOMEM;
+    if (err != 0)
+        snprintf(why, size, "cannot write %s/%s: %s", o->dir,
+                 rel ? rel : "data", pm_strerror(err));
+    if (err == 0)
+        err = write_alto(&bag, o, why, size);
+    if (err == 0 && o->events != NULL)
+        err = write_bag(&bag, o, &info, why, size);
+    json_decref(o->report);
+    pm_bag_cleanup(&bag);
+    pm_free(rel);
+    return err;
 }

@@ -9,8 +9,11 @@
 #define PM_PIPELINE_PUBLISH_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "catalog/catalog.h"
+#include "pipeline/bag.h"
+#include "pipeline/base/proto.h"
 
 struct json_t;
 
@@ -62,5 +65,37 @@ int pm_publish_rename(const char *tmp, const char *final);
  * the fallback's second rename failed (then the old one is put back).
  */
 int pm_publish_swap(const char *tmp, const char *final, const char *aside);
+
+/*
+ * A job folder's outputs are in its data/ folder (the bag's payload, also
+ * without a bag): file `ext` ("pdf", "txt", "pages.json") of job `job` in
+ * folder `dir` is dir/data/job-<job>.<ext>. A new string, or NULL.
+ */
+char *pm_job_output(const char *dir, int64_t job, const char *ext);
+
+/* Creates dir/data; 0 or -errno with the folder and fault in why[size]. */
+int pm_job_output_dir(const char *dir, char *why, size_t size);
+
+/* What pm_publish_outputs writes into a job's temp folder. */
+typedef struct pm_job_outputs {
+    const char *dir;        /* the temp folder, the PDF and text in data/ */
+    const char *pdf_sha256; /* the PDF's, as checked */
+    struct json_t *report;  /* the job's report (taken), NULL: no memory */
+    struct json_t *events;  /* metadata/events.json (borrowed); NULL: the
+                             * folder is not made a bag */
+    pm_bag_info_t info;     /* bag-info.txt; billable_pages is read from
+                             * the report */
+    const pm_page_result_t *pages; /* for the ALTO document */
+    size_t npages;
+} pm_job_outputs_t;
+
+/*
+ * Writes the report to data/job-<id>.pages.json, the pages' ALTO merged
+ * into data/job-<id>.alto.xml (when a page was read) and, with events, makes
+ * the folder a bag: the PDF's digest is the one given, the text is hashed
+ * by one read, the report and events.json as they are written. 0 or a
+ * negative code with the file and the fault in why[size].
+ */
+int pm_publish_outputs(const pm_job_outputs_t *o, char *why, size_t size);
 
 #endif /* PM_PIPELINE_PUBLISH_H */

@@ -44,6 +44,7 @@
 
 #include <jansson.h>
 
+#include "pipeline/bag_events.h"
 #include "pipeline/base/pm.h"
 #include "pipeline/publish.h"
 #include "pipeline/report.h"
@@ -81,9 +82,11 @@ struct pm__assembly {
     char uid[PM_CATALOG_ID_SIZE]; /* the job's */
     char sha[PM_SHA256_HEX_SIZE]; /* its PDF's, once checked */
     int pdf_pages;
-    char why[1024]; /* what went wrong, for the job's error */
-    char *aside;    /* a replaced page's re-publication (replace.c):
-                     * where the old folder goes; NULL for a new job */
+    char why[1024];         /* what went wrong, for the job's error */
+    char *aside;            /* a replaced page's re-publication (replace.c):
+                             * where the old folder goes; NULL for a new job */
+    json_t *events;         /* the bag's metadata/events.json; NULL: no bag */
+    char organization[128]; /* the bag's Source-Organization */
     assembly_t *next;
 };
 
@@ -152,6 +155,7 @@ static void assembly_free(pm__serve_t *s, assembly_t *a)
     pm_free(a->tmp);
     pm_free(a->final);
     pm_free(a->aside);
+    json_decref(a->events);
     pm_free(a);
 }
 
@@ -659,8 +663,8 @@ static int submit_assembly(pm__serve_t *s, assembly_t *a)
     e->a = a;
     e->job = a->job;
     d.title = pm_asprintf("%s job %lld", a->workorder, (long long)a->job);
-    d.pdf = pm_asprintf("%s/job-%lld.pdf", a->tmp, (long long)a->job);
-    d.txt = pm_asprintf("%s/job-%lld.txt", a->tmp, (long long)a->job);
+    d.pdf = pm_job_output(a->tmp, a->job, "pdf");
+    d.txt = pm_job_output(a->tmp, a->job, "txt");
     d.icc_profile = s->cfg->icc_profile;
     line = d.title && d.pdf && d.txt
                ? pm_proto_assemble_task(e->id, &d, a->pages, a->npages, p)
@@ -746,6 +750,21 @@ static void postpone(pm__serve_t *s, assembly_t *a, const char *path,
     assembly_free(s, a);
 }
 
+/* Whether the job's folder is a bag (its profile's `bag`), and its
+ * history for metadata/events.json, read from the catalog here on the
+ * loop's thread: the publish step only writes it. */
+static int plan_bag(pm__serve_t *s, assembly_t *a)
+{
+    const pm_profile_t *p = pm_config_profile(s->cfg, a->profile);
+
+    if (p != NULL && !p->bag)
+        return 0;
+    snprintf(a->organization, sizeof(a->organization), "%s",
+             p != NULL ? p->organization : "pagemill");
+    a->events = pm_bag_events(s->cat, a->job, pm__serve_now());
+    return a->events != NULL ? 0 : PM_ECATALOG;
+}
+
 /* Reads job `id` into a new assembly (not yet listed). */
 static assembly_t *assembly_new(pm__serve_t *s, int64_t id, const char **why)
 {
@@ -771,6 +790,8 @@ static assembly_t *assembly_new(pm__serve_t *s, int64_t id, const char **why)
         err = plan_paths(s, &j, a);
     if (err == 0)
         err = load_pages(s, a);
+    if (err == 0)
+        err = plan_bag(s, a);
     if (err == PM_ECATALOG || err == PM_ENOENT)
         *why = pm_catalog_errmsg(s->cat);
     pm_job_cleanup(&j);
@@ -817,7 +838,7 @@ static int make_tmp(assembly_t *a, char *why, size_t size)
                                   : "");
         return err;
     }
-    return 0;
+    return pm_job_output_dir(a->tmp, why, size);
 }
 
 static void start_assembly(pm__serve_t *s, int64_t id)
@@ -920,8 +941,8 @@ int pm__sched_reassemble(pm__serve_t *s, int64_t job,
 static json_t *job_report(const assembly_t *a)
 {
     char *name = pm_asprintf("job-%lld", (long long)a->job);
-    char *pdf = pm_asprintf("%s/%s.pdf", a->final, name ? name : "");
-    char *txt = pm_asprintf("%s/%s.txt", a->final, name ? name : "");
+    char *pdf = pm_job_output(a->final, a->job, "pdf");
+    char *txt = pm_job_output(a->final, a->job, "txt");
     pm_report_t r = {.document = name,
                      .profile = a->profile,
                      .written = 1,
@@ -946,7 +967,7 @@ static json_t *job_report(const assembly_t *a)
 /* The report of job folder `dir`, or its PDF. */
 static char *job_file(const assembly_t *a, const char *dir, const char *ext)
 {
-    return pm_asprintf("%s/job-%lld.%s", dir, (long long)a->job, ext);
+    return pm_job_output(dir, a->job, ext);
 }
 
 /* Checks the assembled PDF: pages as the job has, and its SHA-256. */
@@ -963,9 +984,20 @@ static int check_pdf(assembly_t *a, const char *pdf)
     return err;
 }
 
-/* The report, with whose document this is. */
-static int write_report(pm__serve_t *s, assembly_t *a, const char *path)
+/* The report, with whose document this is, and the bag around the
+ * outputs when the profile wants one. */
+static int write_outputs(pm__serve_t *s, assembly_t *a)
 {
+    pm_job_outputs_t o = {.dir = a->tmp,
+                          .pdf_sha256 = a->sha,
+                          .events = a->events,
+                          .info = {.organization = a->organization,
+                                   .account = a->account,
+                                   .work_order = a->workorder,
+                                   .job = a->job,
+                                   .pages = (int)a->npages},
+                          .pages = a->pages,
+                          .npages = a->npages};
     pm_doc_ident_t id;
     json_t *doc = job_report(a);
 
@@ -978,7 +1010,8 @@ static int write_report(pm__serve_t *s, assembly_t *a, const char *path)
         json_decref(doc);
         doc = NULL;
     }
-    return pm_report_write(path, doc);
+    o.report = doc;
+    return pm_publish_outputs(&o, a->why, sizeof(a->why));
 }
 
 /* Check, report, fsync, one rename that never replaces, fsync. */
@@ -986,11 +1019,10 @@ static void publish_work(uv_work_t *req)
 {
     assembly_t *a = req->data;
     char *pdf = job_file(a, a->tmp, "pdf");
-    char *report = job_file(a, a->tmp, "pages.json");
-    int err = pdf && report ? check_pdf(a, pdf) : PM_ENOMEM;
+    int err = pdf ? check_pdf(a, pdf) : PM_ENOMEM;
 
     if (err == 0)
-        err = write_report(a->s, a, report);
+        err = write_outputs(a->s, a);
     if (err == 0)
         err = pm_fsync_dir(a->tmp);
     if (err == 0 && a->aside != NULL) {
@@ -1008,7 +1040,6 @@ static void publish_work(uv_work_t *req)
     if (err == 0)
         err = pm_fsync_parent(a->final);
     pm_free(pdf);
-    pm_free(report);
     a->err = err;
 }
 
@@ -1047,11 +1078,28 @@ static int verify_folder(assembly_t *a, const char *report, const char *pdf)
     return 0;
 }
 
+/* File `ext` of the published folder: in data/, or beside data/ in a
+ * folder published before bags (docs/archival.md). */
+static char *found_file(const assembly_t *a, const char *ext)
+{
+    char *path = job_file(a, a->final, ext), *old;
+
+    if (path == NULL || access(path, F_OK) == 0)
+        return path;
+    old = pm_asprintf("%s/job-%lld.%s", a->final, (long long)a->job, ext);
+    if (old != NULL && access(old, F_OK) == 0) {
+        pm_free(path);
+        return old;
+    }
+    pm_free(old);
+    return path;
+}
+
 static void verify_work(uv_work_t *req)
 {
     assembly_t *a = req->data;
-    char *pdf = job_file(a, a->final, "pdf");
-    char *report = job_file(a, a->final, "pages.json");
+    char *pdf = found_file(a, "pdf");
+    char *report = found_file(a, "pages.json");
 
     a->err = pdf && report ? verify_folder(a, report, pdf) : PM_ENOMEM;
     pm_free(pdf);

@@ -517,13 +517,13 @@ LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 if [[ $STREAM_ONLY -eq 0 ]]; then
     # The fixed job: every page done, outputs published, same text as convert.
     read -r _ FIXED_STATE _ FJ_PAGES FJ_DONE FJ_FAILED < <(jobs_of WO-BENCH-FIXED | head -n1)
-    for f in "$FIXED_DIR/job-$FIXED_JOB.pdf" "$FIXED_DIR/job-$FIXED_JOB.txt" "$FIXED_DIR/job-$FIXED_JOB.pages.json"; do
+    for f in "$FIXED_DIR/data/job-$FIXED_JOB.pdf" "$FIXED_DIR/data/job-$FIXED_JOB.txt" "$FIXED_DIR/data/job-$FIXED_JOB.pages.json"; do
         [[ -s $f ]] || die "missing published output $f"
     done
-    if cmp -s "$FIXED_DIR/job-$FIXED_JOB.txt" "$WORK/out/convert-before/fixed.txt"; then
+    if cmp -s "$FIXED_DIR/data/job-$FIXED_JOB.txt" "$WORK/out/convert-before/fixed.txt"; then
         SAME_TEXT="identical"
     else
-        SAME_TEXT="DIFFERENT (compare $FIXED_DIR/job-$FIXED_JOB.txt with $WORK/out/convert-before/fixed.txt)"
+        SAME_TEXT="DIFFERENT (compare $FIXED_DIR/data/job-$FIXED_JOB.txt with $WORK/out/convert-before/fixed.txt)"
     fi
     CONVERT_OK=$(jq -r '"\(.converted)/\(.pages)"' "$WORK/out/convert-before/fixed.pages.json")" and "$(
         jq -r '"\(.converted)/\(.pages)"' "$WORK/out/convert-after/fixed.pages.json")
@@ -532,7 +532,7 @@ if [[ $STREAM_ONLY -eq 0 ]]; then
     work_s() { jq '[.page_results[].ms.total] | add / 1000' "$1"; }
     CONVERT1_WORK=$(work_s "$WORK/out/convert-before/fixed.pages.json")
     CONVERT2_WORK=$(work_s "$WORK/out/convert-after/fixed.pages.json")
-    SERVICE_WORK=$(work_s "$FIXED_DIR/job-$FIXED_JOB.pages.json")
+    SERVICE_WORK=$(work_s "$FIXED_DIR/data/job-$FIXED_JOB.pages.json")
 fi
 SYNTH_JOBS_DONE=0 SYNTH_PAGES_DONE=0 SYNTH_FAILED=0
 if [[ ${#SYNTH_BATCHES[@]} -gt 0 ]]; then
@@ -561,7 +561,7 @@ verdict() { (($(calc "($1)"))) && echo met || echo "NOT met"; }
 report_stream() {
     [[ -n $STREAM_S ]] || return 0
     local jsons
-    jsons=("$OUTPUT/BENCH/WO-BENCH-STREAM"/job-*/job-*.pages.json)
+    jsons=("$OUTPUT/BENCH/WO-BENCH-STREAM"/job-*/data/job-*.pages.json)
     echo "## Stream of batches: service vs OCRmyPDF"
     echo
     echo "The $STREAM_PAGES pages of the fixed batch dealt round-robin into ${#STREAM_BATCHES[@]} batches of mixed"

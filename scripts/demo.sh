@@ -92,7 +92,7 @@ echo "== pagemill serve stopped (exit status $status)"
 
 pages=0
 billable=0
-for report in "$ROOT"/out/*/*/job-*/job-*.pages.json; do
+for report in "$ROOT"/out/*/*/job-*/data/job-*.pages.json; do
     [ -f "$report" ] || continue
     p=$(grep -m1 '"pages":' "$report" | tr -dc '0-9')
     b=$(grep -m1 '"billable_pages":' "$report" | tr -dc '0-9')
@@ -102,6 +102,13 @@ done
 echo
 echo "== outputs in $ROOT/out/"
 find "$ROOT/out" -type f -printf '%10s  %p\n' | sort -k2
+echo
+echo "== BagIt packages (docs/archival.md)"
+for bag in "$ROOT"/out/*/*/job-*/; do
+    [ -f "$bag/bagit.txt" ] || continue
+    echo "bag: ${bag%/}"
+    "$BIN" verify "${bag%/}"
+done
 echo
 echo "== billing report for $month (open month: figures until it is closed)"
 pm billing report --month "$month"

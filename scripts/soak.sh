@@ -255,7 +255,11 @@ done < <(q "SELECT j.id,
 
 has_sha=$(q "SELECT count(*) FROM pragma_table_info('jobs') WHERE name = 'pdf_sha256'")
 while IFS='|' read -r id pages path sha; do
-    pdf=$path/job-$id.pdf
+    pdf=$path/data/job-$id.pdf
+    [[ -f $pdf || ! -f $path/job-$id.pdf ]] || pdf=$path/job-$id.pdf # before bags
+    if [[ -f $path/bagit.txt ]] && ! "$BIN" verify "$path" >"$WORK/verify.out" 2>&1; then
+        bad "job $id: $path is not a valid bag: $(grep -v 'fault' "$WORK/verify.out" | head -n3)"
+    fi
     if [[ ! -f $pdf ]]; then
         bad "job $id: done, but $pdf is missing"
         continue

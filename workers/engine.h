@@ -189,7 +189,8 @@ typedef struct pm_ocr_out {
  * Tesseract, on the part of the page inside `area` (borrowed; NULL for the
  * whole page). Fills `out`; when `pdf_base` is not NULL also writes
  * pdf_base + ".pdf", a one-page text-only PDF (Tesseract's renderer) of the
- * whole page whose invisible words line up with the image.
+ * whole page whose invisible words line up with the image, and
+ * pdf_base + ".alto.xml", the page's ALTO <Page> element.
  */
 int pm_ocr_page(pm_engine_t *eng, const pm_profile_t *p, struct Pix *pix,
                 struct Box *area, int xres, int yres, const char *pdf_base,

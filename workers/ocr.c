@@ -161,6 +161,25 @@ static int write_text_pdf(pm_engine_t *eng, const char *pdf_base)
     return 0;
 }
 
+/* pdf_base + ".alto.xml": the page's ALTO <Page> element (Tesseract's
+ * ALTO renderer without its document header), which publishing merges
+ * into the job's ALTO document (docs/archival.md). */
+static int write_alto(pm_engine_t *eng, const char *pdf_base)
+{
+    char *xml = TessBaseAPIGetAltoText(eng->ocr, 0);
+    char *path = pm_asprintf("%s.alto.xml", pdf_base);
+    int err = xml == NULL || path == NULL
+                  ? PM_ENOMEM
+                  : pm_write_file_atomic(path, xml, strlen(xml));
+
+    if (err != 0)
+        err = pm__engine_fail(eng, PM_EOCR, "OCR: cannot write %s: %s",
+                              path ? path : "ALTO", pm_strerror(err));
+    TessDeleteText(xml);
+    pm_free(path);
+    return err;
+}
+
 int pm_ocr_page(pm_engine_t *eng, const pm_profile_t *p, PIX *pix, BOX *area,
                 int xres, int yres, const char *pdf_base, pm_ocr_out_t *out)
 {
@@ -193,6 +212,8 @@ int pm_ocr_page(pm_engine_t *eng, const pm_profile_t *p, PIX *pix, BOX *area,
     err = out->text == NULL ? PM_ENOMEM : 0;
     if (err == 0 && pdf_base != NULL)
         err = write_text_pdf(eng, pdf_base);
+    if (err == 0 && pdf_base != NULL)
+        err = write_alto(eng, pdf_base);
     TessBaseAPIClear(eng->ocr);
     if (err) {
         pm_free(out->text);

@@ -63,8 +63,8 @@ static const char *job_path(const sv_fx_t *f, long long id, const char *ext,
     if (ext == NULL)
         snprintf(buf, 600, "%s/ACME/WO-1/job-%lld", f->out, id);
     else
-        snprintf(buf, 600, "%s/ACME/WO-1/job-%lld/job-%lld.%s", f->out, id, id,
-                 ext);
+        snprintf(buf, 600, "%s/ACME/WO-1/job-%lld/data/job-%lld.%s", f->out, id,
+                 id, ext);
     return buf;
 }
 
@@ -195,7 +195,7 @@ static void existing_job_folder_is_never_taken(void **state)
                            job_path(f, 2, NULL, two)),
                      0);
     assert_int_equal(t_run(NULL,
-                           "cd '%s' && for x in pdf txt pages.json; do "
+                           "cd '%s/data' && for x in pdf txt pages.json; do "
                            "mv job-1.$x job-2.$x; done",
                            two),
                      0);

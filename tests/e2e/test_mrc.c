@@ -272,8 +272,8 @@ static void served_mrc_page_keeps_both_images(void **state)
     snprintf(path, sizeof(path), "%s/WO-1_mrc/batch.ini", f->scans);
     sv_write_text(path, "");
     id = sv_wait_job(f, "WO-1_mrc", "done", 600);
-    snprintf(path, sizeof(path), "%s/ACME/WO-1/job-%lld/job-%lld.pdf", f->out,
-             id, id);
+    snprintf(path, sizeof(path), "%s/ACME/WO-1/job-%lld/data/job-%lld.pdf",
+             f->out, id, id);
     assert_int_equal(t_run(NULL, "qpdf --check '%s' >/dev/null", path), 0);
     n = pdf_images(path, img, 3);
     assert_int_equal(n, 2);

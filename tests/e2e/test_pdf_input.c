@@ -346,11 +346,11 @@ static void hot_folder_pdf_billed_for_its_pages(void **state)
         t_run(NULL, "qpdf --encrypt u o 256 -- '%s' '%s'", in, path), 0);
     drop_pdf(f, "WO-1_locked", path, "");
     id = sv_wait_job(f, "WO-1_pdf", "done", DEADLINE_S);
-    snprintf(path, sizeof(path), "%s/ACME/WO-1/job-%lld/job-%lld.pdf", f->out,
-             id, id);
-    assert_int_equal(t_pdf_pages(path), 2);
-    snprintf(path, sizeof(path), "%s/ACME/WO-1/job-%lld/job-%lld.pages.json",
+    snprintf(path, sizeof(path), "%s/ACME/WO-1/job-%lld/data/job-%lld.pdf",
              f->out, id, id);
+    assert_int_equal(t_pdf_pages(path), 2);
+    snprintf(path, sizeof(path),
+             "%s/ACME/WO-1/job-%lld/data/job-%lld.pages.json", f->out, id, id);
     rep = json_load_file(path, 0, &jerr);
     assert_non_null(rep);
     assert_int_equal(jint(rep, "pages"), 2);

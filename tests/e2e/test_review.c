@@ -80,7 +80,7 @@ static const char *task_review(json_t *show, int page)
 
 static char *out_file(const sv_fx_t *f, long long id, const char *ext)
 {
-    return pm_asprintf("%s/ACME/WO-1/job-%lld/job-%lld.%s", f->out, id, id,
+    return pm_asprintf("%s/ACME/WO-1/job-%lld/data/job-%lld.%s", f->out, id, id,
                        ext);
 }
 

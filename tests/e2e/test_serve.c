@@ -164,15 +164,15 @@ static void assert_published(const sv_fx_t *f, long long id, int pages)
     char path[600];
     struct stat st;
 
-    snprintf(path, sizeof(path), "%s/ACME/WO-1/job-%lld/job-%lld.pdf", f->out,
-             id, id);
+    snprintf(path, sizeof(path), "%s/ACME/WO-1/job-%lld/data/job-%lld.pdf",
+             f->out, id, id);
     assert_int_equal(t_pdf_pages(path), pages);
-    snprintf(path, sizeof(path), "%s/ACME/WO-1/job-%lld/job-%lld.txt", f->out,
-             id, id);
+    snprintf(path, sizeof(path), "%s/ACME/WO-1/job-%lld/data/job-%lld.txt",
+             f->out, id, id);
     assert_int_equal(stat(path, &st), 0);
     assert_true(st.st_size > 0);
-    snprintf(path, sizeof(path), "%s/ACME/WO-1/job-%lld/job-%lld.pages.json",
-             f->out, id, id);
+    snprintf(path, sizeof(path),
+             "%s/ACME/WO-1/job-%lld/data/job-%lld.pages.json", f->out, id, id);
     assert_true(t_exists(path));
     assert_report_has_stage_times(path);
     assert_no_tmp(f->out);
@@ -431,8 +431,8 @@ static void unknown_work_order_is_held(void **state)
     snprintf(path, sizeof(path), "job release %lld", id);
     sv_cli_ok(f, path);
     assert_int_equal(sv_wait_job(f, "WO-77", "done", DEADLINE_S), id);
-    snprintf(path, sizeof(path), "%s/ACME/WO-77/job-%lld/job-%lld.pdf", f->out,
-             id, id);
+    snprintf(path, sizeof(path), "%s/ACME/WO-77/job-%lld/data/job-%lld.pdf",
+             f->out, id, id);
     assert_int_equal(t_pdf_pages(path), 1);
     assert_int_equal(billable(f, id), 1);
 }
@@ -665,9 +665,9 @@ static void coordinator_killed_mid_batch_resumes(void **state)
     assert_true(sv_jint(j, "done") < pages); /* it really was mid-batch */
     json_decref(j);
     /* What a crash during assembly would leave: a half-written folder. */
-    snprintf(path, sizeof(path), "%s/ACME/WO-1/.job-%lld.tmp", f->out, id);
+    snprintf(path, sizeof(path), "%s/ACME/WO-1/.job-%lld.tmp/data", f->out, id);
     assert_int_equal(pm_mkdir_p(path), 0);
-    snprintf(path, sizeof(path), "%s/ACME/WO-1/.job-%lld.tmp/job-%lld.pdf",
+    snprintf(path, sizeof(path), "%s/ACME/WO-1/.job-%lld.tmp/data/job-%lld.pdf",
              f->out, id, id);
     sv_write_text(path, "%PDF-1.7 half");
 

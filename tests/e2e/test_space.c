@@ -239,7 +239,7 @@ static void full_volume_waits(fx_t *f, int what)
     job_of(f, "WO-1_full", state, &attempts);
     assert_int_equal(attempts, 1);
     assert_int_equal(billable(f, id), 1);
-    snprintf(path, sizeof(path), "%s/ACME/WO-1/job-%lld/job-%lld.pdf",
+    snprintf(path, sizeof(path), "%s/ACME/WO-1/job-%lld/data/job-%lld.pdf",
              f->sv.out, id, id);
     assert_int_equal(t_pdf_pages(path), 1);
     /* One line per change, not one per look. */

@@ -1,0 +1,310 @@
+/*
+ * test_archival.c: a job `pagemill serve` publishes is a BagIt bag
+ * (docs/archival.md) that `pagemill verify` and an independent check
+ * (Python's hashlib over the manifests, the Payload-Oxum) both find
+ * valid; one flipped byte, a deleted payload file and a stray one each
+ * make `pagemill verify` exit 1 naming the file; `verify --all` records
+ * its result as a catalog event; the job's ALTO v4 document has a Page
+ * per page, unique ids and each page's text's word count (well-formed by
+ * xmllint; no ALTO schema on the machine to validate against); a
+ * profile with `bag = no` publishes the
+ * outputs in data/ without the tag files. The real binary and workers on
+ * the five real scans of examples/WO-2026-0001.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "lib/servelib.h"
+#include "lib/testlib.h"
+#include "pipeline/bag.h"
+#include "pipeline/base/pm.h"
+
+#define DEADLINE_S   600.0 /* five real pages OCR'd on a loaded machine */
+#define PAGE_TIMEOUT 240
+#define EXAMPLE      PM_SOURCE_DIR "/examples/WO-2026-0001"
+
+/* An independent check of a bag: bagit.txt, every manifest and tag
+ * manifest line by hashlib, completeness both ways, Payload-Oxum. */
+static const char python_check[] =
+    "import hashlib, os, sys\n"
+    "bag = sys.argv[1]\n"
+    "def sha(p):\n"
+    "    return hashlib.sha256(open(os.path.join(bag, p), 'rb').read())"
+    ".hexdigest()\n"
+    "def manifest(name):\n"
+    "    out = {}\n"
+    "    for line in open(os.path.join(bag, name), encoding='utf-8'):\n"
+    "        h, p = line.rstrip('\\n').split(None, 1)\n"
+    "        out[p] = h\n"
+    "    return out\n"
+    "decl = open(os.path.join(bag, 'bagit.txt')).read().splitlines()\n"
+    "assert decl[0] == 'BagIt-Version: 1.0', decl\n"
+    "assert decl[1] == 'Tag-File-Character-Encoding: UTF-8', decl\n"
+    "m = manifest('manifest-sha256.txt')\n"
+    "for p, h in m.items():\n"
+    "    assert sha(p) == h, p\n"
+    "found = set()\n"
+    "for d, _, files in os.walk(os.path.join(bag, 'data')):\n"
+    "    for f in files:\n"
+    "        found.add(os.path.relpath(os.path.join(d, f), bag))\n"
+    "assert found == set(m), (found, set(m))\n"
+    "size = sum(os.path.getsize(os.path.join(bag, p)) for p in found)\n"
+    "info = dict(l.split(': ', 1) for l in\n"
+    "            open(os.path.join(bag, 'bag-info.txt')).read().splitlines())\n"
+    "assert info['Payload-Oxum'] == '%d.%d' % (size, len(found)), info\n"
+    "t = manifest('tagmanifest-sha256.txt')\n"
+    "assert set(t) >= {'bagit.txt', 'bag-info.txt', 'manifest-sha256.txt',\n"
+    "                  'metadata/events.json'}, t\n"
+    "for p, h in t.items():\n"
+    "    assert sha(p) == h, p\n"
+    "print('ok', len(found))\n";
+
+static int setup(void **state)
+{
+    sv_fx_t *f = pm_calloc(1, sizeof(*f));
+
+    if (f == NULL)
+        return -1;
+    if (sv_fx_init(f, t_tmpdir()) != 0 ||
+        sv_write_config(f, PAGE_TIMEOUT,
+                        "\n[profile default]\norganization = City Records "
+                        "Centre\n\n[profile loose]\nbag = no\n") != 0) {
+        pm_free(f);
+        return -1;
+    }
+    *state = f;
+    sv_cli_ok(f, "account add ACME --name 'Acme Records'");
+    sv_cli_ok(f, "workorder add WO-1 --account ACME");
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    sv_fx_t *f = *state;
+    int rc = sv_fx_fini(f, PAGE_TIMEOUT + 10);
+
+    pm_free(f);
+    t_tmpdir_cleanup();
+    return rc;
+}
+
+/* The five example scans as batch `name`, with batch.ini (`ini`) last. */
+static void drop_example(const sv_fx_t *f, const char *name, const char *ini)
+{
+    char dir[512], path[600];
+
+    snprintf(dir, sizeof(dir), "%s/%s", f->scans, name);
+    assert_int_equal(t_run(NULL, "cp -r '%s' '%s'", EXAMPLE, dir), 0);
+    snprintf(path, sizeof(path), "%s/batch.ini", dir);
+    sv_write_text(path, ini);
+}
+
+/* Runs `pagemill verify ARGS`; its exit status, stdout in *out. */
+static int verify(char **out, const char *args)
+{
+    return t_run(out, "'%s' verify %s 2>&1", PM_BINARY, args);
+}
+
+/* Copies bag `bag` to `copy`, damages it with shell command `damage`
+ * (run in the copy), and checks that verify fails naming `file`. */
+static void damaged(const char *bag, const char *copy, const char *damage,
+                    const char *file)
+{
+    char *out = NULL, want[700];
+
+    assert_int_equal(t_run(NULL, "cp -a '%s' '%s'", bag, copy), 0);
+    assert_int_equal(t_run(NULL, "cd '%s' && %s", copy, damage), 0);
+    assert_int_equal(verify(&out, copy), 1);
+    snprintf(want, sizeof(want), "%s/%s", copy, file);
+    if (strstr(out, want) == NULL)
+        fail_msg("verify did not name %s:\n%s", want, out);
+    free(out);
+    assert_int_not_equal(t_run(NULL,
+                               "python3 - '%s' >/dev/null 2>&1 <<'EOF'\n%sEOF",
+                               copy, python_check),
+                         0);
+}
+
+static void count_fault(void *arg, const char *problem)
+{
+    (void)problem;
+    (*(int *)arg)++;
+}
+
+/* bag-info.txt names the organization, account, work order, job, pages. */
+static void check_info(const char *bag, long long id)
+{
+    char path[700], want[64];
+    char *info;
+
+    snprintf(path, sizeof(path), "%s/bag-info.txt", bag);
+    info = t_slurp(path);
+    assert_non_null(info);
+    assert_non_null(strstr(info, "Source-Organization: City Records Centre\n"));
+    assert_non_null(strstr(info, "Pagemill-Account: ACME\n"));
+    assert_non_null(strstr(info, "Pagemill-Work-Order: WO-1\n"));
+    snprintf(want, sizeof(want), "Pagemill-Job: %lld\n", id);
+    assert_non_null(strstr(info, want));
+    assert_non_null(strstr(info, "Pagemill-Page-Count: 5\n"));
+    assert_non_null(strstr(info, "Pagemill-Billable-Page-Count: 5\n"));
+    assert_non_null(strstr(info, "Bagging-Date: 20"));
+    assert_non_null(strstr(info, "Bag-Software-Agent: pagemill "));
+    free(info);
+}
+
+/* The job's ALTO: ALTO v4, one Page per page, ids unique, as many String
+ * elements on each page as the page's text has words. The ALTO schema is not on
+ * the machine (no Debian package ships it), so no validation against it. */
+static const char alto_check[] =
+    "import json, sys, xml.etree.ElementTree as ET\n"
+    "bag, job = sys.argv[1], sys.argv[2]\n"
+    "ns = '{http://www.loc.gov/standards/alto/ns-v4#}'\n"
+    "root = ET.parse('%s/data/job-%s.alto.xml' % (bag, job)).getroot()\n"
+    "assert root.tag == ns + 'alto', root.tag\n"
+    "pages = root.findall('./%sLayout/%sPage' % (ns, ns))\n"
+    "assert [p.get('PHYSICAL_IMG_NR') for p in pages] == "
+    "[str(i) for i in range(1, 6)], pages\n"
+    "ids = [e.get('ID') for e in root.iter() if e.get('ID')]\n"
+    "assert len(ids) == len(set(ids)), 'duplicate ids'\n"
+    "text = open('%s/data/job-%s.txt' % (bag, job), encoding='utf-8')"
+    ".read()\n"
+    "texts = text.split('\\f')\n"
+    "assert len(texts) == 5, len(texts)\n"
+    "for i, (p, t) in enumerate(zip(pages, texts)):\n"
+    "    n = len(list(p.iter(ns + 'String')))\n"
+    "    assert n == len(t.split()), (i + 1, n, len(t.split()))\n"
+    "words = len(list(root.iter(ns + 'String')))\n"
+    "assert words > 100, words\n"
+    "print('alto', words)\n";
+
+/* events.json: every input's intake SHA-256 and the software versions. */
+static void check_events(const char *bag)
+{
+    static const char *const names[] = {"p001.tif", "p002.tif", "p003.jpg",
+                                        "p004.png", "p005.tif"};
+    static const char *const software[] = {"pagemill", "tesseract", "leptonica",
+                                           "libtiff", "qpdf"};
+    char path[700], *text, *sum = NULL;
+
+    snprintf(path, sizeof(path), "%s/metadata/events.json", bag);
+    text = t_slurp(path);
+    assert_non_null(text);
+    for (size_t i = 0; i < 5; i++) {
+        assert_int_equal(
+            t_run(&sum, "sha256sum '%s/%s' | cut -c1-64", EXAMPLE, names[i]),
+            0);
+        sum[64] = '\0';
+        if (strstr(text, sum) == NULL)
+            fail_msg("events.json lacks %s's SHA-256 %s", names[i], sum);
+        free(sum);
+    }
+    for (size_t i = 0; i < 5; i++) {
+        snprintf(path, sizeof(path), "\"%s\": \"", software[i]);
+        assert_non_null(strstr(text, path));
+    }
+    assert_non_null(strstr(text, "\"objectIdentifier\": \"input-5\""));
+    assert_non_null(strstr(text, "\"data/job-1.alto.xml\""));
+    assert_non_null(strstr(text, "\"ingestion\""));
+    assert_non_null(strstr(text, "\"optical character recognition\""));
+    free(text);
+}
+
+static void real_job_is_a_valid_bag(void **state)
+{
+    sv_fx_t *f = *state;
+    char bag[600], copy[600], *out = NULL;
+    long long id;
+    int faults = 0;
+    json_t *job;
+
+    sv_start(f);
+    drop_example(f, "WO-1_real", "account = ACME\n");
+    id = sv_wait_job(f, "WO-1_real", "done", DEADLINE_S);
+    assert_int_equal(id, 1); /* the damage below names job-1's files */
+    snprintf(bag, sizeof(bag), "%s/ACME/WO-1/job-%lld", f->out, id);
+
+    assert_int_equal(verify(&out, bag), 0);
+    assert_non_null(strstr(out, "valid bag"));
+    free(out);
+    assert_int_equal(pm_bag_verify(bag, count_fault, &faults), 0);
+    assert_int_equal(
+        t_run(&out, "python3 - '%s' <<'EOF'\n%sEOF", bag, python_check), 0);
+    assert_string_equal(out, "ok 4\n"); /* PDF, text, report, ALTO */
+    free(out);
+    check_info(bag, id);
+    check_events(bag);
+    assert_int_equal(
+        t_run(NULL, "python3 - '%s' %lld <<'EOF'\n%sEOF", bag, id, alto_check),
+        0);
+    assert_int_equal(
+        t_run(NULL, "xmllint --noout '%s/data/job-%lld.alto.xml'", bag, id), 0);
+
+    snprintf(copy, sizeof(copy), "%s/flipped", f->root);
+    damaged(bag, copy,
+            "python3 -c \"import sys; p='data/job-1.txt'; "
+            "b=bytearray(open(p,'rb').read()); b[len(b)//2]^=1; "
+            "open(p,'wb').write(b)\"",
+            "data/job-1.txt");
+    snprintf(copy, sizeof(copy), "%s/deleted", f->root);
+    damaged(bag, copy, "rm data/job-1.pages.json", "data/job-1.pages.json");
+    snprintf(copy, sizeof(copy), "%s/stray", f->root);
+    damaged(bag, copy, "echo extra >data/notes.txt", "data/notes.txt");
+    snprintf(copy, sizeof(copy), "%s/tag", f->root);
+    damaged(bag, copy, "echo '[]' >metadata/events.json",
+            "metadata/events.json");
+
+    /* The whole output tree, recorded in the catalog. */
+    assert_int_equal(sv_cli(f, &out, NULL, "verify --all"), 0);
+    assert_non_null(strstr(out, "1 bag checked, 0 invalid"));
+    free(out);
+    job = sv_cli_json(f, "job show 1");
+    out = json_dumps(job, 0);
+    assert_non_null(strstr(out, "bag.verified"));
+    free(out);
+    json_decref(job);
+
+    /* A stray file in the published bag: invalid, recorded naming it. */
+    assert_int_equal(t_run(NULL, "echo x >'%s/data/extra.txt'", bag), 0);
+    assert_int_equal(sv_cli(f, &out, NULL, "verify --all"), 1);
+    assert_non_null(strstr(out, "1 bag checked, 1 invalid"));
+    free(out);
+    job = sv_cli_json(f, "job show 1");
+    out = json_dumps(job, 0);
+    assert_non_null(strstr(out, "bag.invalid"));
+    assert_non_null(strstr(out, "data/extra.txt: stray payload file"));
+    free(out);
+    json_decref(job);
+}
+
+static void no_bag_profile_keeps_outputs_in_data(void **state)
+{
+    sv_fx_t *f = *state;
+    char dir[600], path[700];
+    long long id;
+
+    sv_start(f);
+    drop_example(f, "WO-1_loose", "account = ACME\nprofile = loose\n");
+    id = sv_wait_job(f, "WO-1_loose", "done", DEADLINE_S);
+    snprintf(dir, sizeof(dir), "%s/ACME/WO-1/job-%lld", f->out, id);
+    snprintf(path, sizeof(path), "%s/data/job-%lld.pdf", dir, id);
+    assert_int_equal(t_pdf_pages(path), 5);
+    snprintf(path, sizeof(path), "%s/bagit.txt", dir);
+    assert_false(t_exists(path));
+    snprintf(path, sizeof(path), "%s/manifest-sha256.txt", dir);
+    assert_false(t_exists(path));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(real_job_is_a_valid_bag, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(no_bag_profile_keeps_outputs_in_data,
+                                        setup, teardown),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
