@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "pipeline/pm.h"
+#include "workers/engine.h"
 
 int pm_review_reason(const pm_profile_t *p, const pm_page_result_t *r,
                      char *why, size_t size)
@@ -20,7 +21,12 @@ int pm_review_reason(const pm_profile_t *p, const pm_page_result_t *r,
     why[0] = '\0';
     if (!r->ok || r->blank || !p->ocr)
         return 0;
-    if (r->words == 0)
+    if (r->script != NULL && !pm_script_read_by(r->script, p->languages) &&
+        (r->script_confidence >= PM_SCRIPT_SURE_CONF ||
+         r->confidence < p->review_below_confidence))
+        snprintf(why, size, "script %s not among the profile's languages %s",
+                 r->script, p->languages);
+    else if (r->words == 0)
         snprintf(why, size, "no words read on a page with ink (%.2f%%)",
                  r->ink_ratio * 100);
     else if (r->confidence < p->review_below_confidence)
