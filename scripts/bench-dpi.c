@@ -7,7 +7,8 @@
  *   /tmp/bench-dpi FILE...
  *
  * One line per file: size, tag, the raw estimate and the resolution used
- * (0: too little text, the profile's fallback would be used).
+ * under fallback_dpi 300 (0: too little text; 300 also when the letters
+ * agree with it).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,7 +40,7 @@ int main(int argc, char **argv)
             printf("%s\tunreadable\n", argv[i]);
             continue;
         }
-        if (pm__dpi_estimate(pix, &raw, &dpi) < 0)
+        if (pm__dpi_estimate(pix, 300, &raw, &dpi) < 0)
             dpi = -1;
         printf("%s\t%dx%d\ttag %d\traw %.0f\tused %d\n", argv[i],
                pixGetWidth(pix), pixGetHeight(pix), pixGetXRes(pix), raw, dpi);

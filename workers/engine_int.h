@@ -67,9 +67,10 @@ int pm__osd_detect(pm_engine_t *eng, struct Pix *binary, int res,
 
 /* The resolution of the page `pix` (any depth) estimated from the height
  * of its letters (dpi.c): returns 1 with the raw estimate in *raw and the
- * resolution used in *dpi (one of 100/150/200/300/400/600), 0 when there is
- * too little text to tell, or PM_ENOMEM. */
-int pm__dpi_estimate(struct Pix *pix, double *raw, int *dpi);
+ * resolution to use in *dpi (one of 100/150/200/300/400/600), 0 when there
+ * is too little text to tell or the text agrees with `fallback` (the
+ * profile's fallback_dpi; 0: none), or PM_ENOMEM. */
+int pm__dpi_estimate(struct Pix *pix, int fallback, double *raw, int *dpi);
 /* The resolution of 100/150/200/300/400/600 nearest `dpi` (> 0). */
 int pm__dpi_snap(double dpi);
 

@@ -720,11 +720,11 @@ static int untagged_resolution(const char *path, int frame,
 {
     l_int32 fb = p->fallback_dpi;
     char used[64], also[128] = "";
+    const char *how = "too little text to estimate it";
     double raw = 0;
-    int est = 0;
+    int est = 0, got = pm__dpi_estimate(pix, fb, &raw, &est);
 
-    if (pm__dpi_estimate(pix, &raw, &est) == 1 &&
-        page_size_ok(pix, est, est, used, sizeof(used))) {
+    if (got == 1 && page_size_ok(pix, est, est, used, sizeof(used))) {
         pm_log(PM_LOG_WARN, "load",
                "%s frame %d: %s; using %d dpi, estimated from the height of "
                "its letters (%.0f dpi), a %s page",
@@ -732,13 +732,16 @@ static int untagged_resolution(const char *path, int frame,
         pixSetResolution(pix, est, est);
         return PM_DPI_ESTIMATED;
     }
+    if (got == 0 && raw > 0)
+        how = "the height of its letters agrees with the default";
+    else if (got == 1)
+        how = "the resolution its letters give makes no plausible page";
     if (!page_size_ok(pix, fb, fb, used, sizeof(used)))
         snprintf(also, sizeof(also), " (which makes a %s page, %s)", used,
                  "not a plausible scan either");
     pm_log(PM_LOG_WARN, "load",
-           "%s frame %d: %s; too little text to estimate "
-           "it; using %d dpi%s",
-           path, frame + 1, why, fb, also);
+           "%s frame %d: %s; %s (%.0f dpi); using %d dpi%s", path, frame + 1,
+           why, how, raw, fb, also);
     pixSetResolution(pix, fb, fb);
     return PM_DPI_DEFAULT;
 }

@@ -3,7 +3,8 @@
  * believed (workers/dpi.c, docs/resolution.md), on real pages of
  * ../shared/data. A 100 dpi title page without a tag is laid out at 100
  * dpi, not at fallback_dpi; real pages stripped of their tags come out at
- * the resolution they were scanned at; a tagged credible page keeps its
+ * the resolution they were scanned at, or at fallback_dpi when their
+ * letters agree with it; a tagged credible page keeps its
  * tag even where its text would say otherwise; a page without text gets
  * fallback_dpi, reported as the default.
  */
@@ -28,16 +29,16 @@
 /* fallback_dpi is set to one no estimate gives, to tell them apart. */
 #define ODD_FALLBACK 250
 
-/* Loads `path` under a profile with ODD_FALLBACK; returns its resolution
- * (square) with its source in *source. */
-static int load_dpi(const char *path, int *source)
+/* Loads `path` under a profile with fallback_dpi `fallback`; returns its
+ * resolution (square) with its source in *source. */
+static int load_dpi(const char *path, int fallback, int *source)
 {
     pm_profile_t p;
     PIX *pix = NULL;
     int dpi, err;
 
     t_profile(&p);
-    p.fallback_dpi = ODD_FALLBACK;
+    p.fallback_dpi = fallback;
     *source = -1;
     err = pm_load_page(t_engine, path, 0, &p, &pix, source);
     if (err != 0)
@@ -88,37 +89,42 @@ static void untagged_100dpi_page_is_estimated(void **state)
 
     (void)state;
     t_require_data();
-    dpi = load_dpi(t_data(HARMONIAM), &source);
+    dpi = load_dpi(t_data(HARMONIAM), ODD_FALLBACK, &source);
     assert_int_equal(source, PM_DPI_ESTIMATED);
     assert_int_equal(dpi, 100);
 }
 
-/* Real pages of known resolution, their tags removed. */
+/* Real pages of known resolution, their tags removed, under the default
+ * fallback_dpi (300): a page size and the letters give the resolution;
+ * letters that agree with the fallback keep it. */
 static void stripped_pages_get_their_resolution(void **state)
 {
     static const struct {
         const char *rel;
-        int dpi;
+        int dpi, source;
     } pages[] = {
-        {"leptonica/prog/feyn.tif", 300},
-        {"tesseract-test/testing/eurotext.tif", 300},
-        {"leptonica/prog/words.15.tif", 150},
-        {"leptonica/prog/table.15.tif", 150},
-        {"libtiff-testimages/test/images/testfax4.tiff", 300},
+        {"leptonica/prog/feyn.tif", 300, PM_DPI_ESTIMATED}, /* Letter */
+        {"tesseract-test/testing/eurotext.tif", 300, PM_DPI_DEFAULT},
+        {"leptonica/prog/words.15.tif", 150, PM_DPI_ESTIMATED},
+        {"leptonica/prog/table.15.tif", 150, PM_DPI_ESTIMATED},
+        {"libtiff-testimages/test/images/testfax4.tiff", 300, PM_DPI_ESTIMATED},
         /* ITU fax charts: 1728 x 2376 at about 200 dpi, no tag at all */
-        {"debian-jbigkit-testdata/converted/ccitt1.png", 200},
-        {"debian-jbigkit-testdata/converted/ccitt4.png", 200},
+        {"debian-jbigkit-testdata/converted/ccitt1.png", 200, PM_DPI_ESTIMATED},
+        {"debian-jbigkit-testdata/converted/ccitt4.png", 200, PM_DPI_ESTIMATED},
+        /* untagged book pages whose letters say 250 and 235 dpi */
+        {"leptonica/prog/lucasta.047.jpg", 300, PM_DPI_DEFAULT},
+        {"leptonica/prog/cat.007.jpg", 300, PM_DPI_DEFAULT},
     };
 
     (void)state;
     t_require_data();
     for (size_t i = 0; i < sizeof(pages) / sizeof(pages[0]); i++) {
-        int source, dpi = load_dpi(untagged_copy(pages[i].rel), &source);
+        int source, dpi = load_dpi(untagged_copy(pages[i].rel), 300, &source);
 
-        if (source != PM_DPI_ESTIMATED || dpi != pages[i].dpi)
-            fail_msg("%s untagged: %d dpi (%s), expected %d estimated",
-                     pages[i].rel, dpi, pm_dpi_source_name(source),
-                     pages[i].dpi);
+        if (source != pages[i].source || dpi != pages[i].dpi)
+            fail_msg("%s untagged: %d dpi (%s), expected %d (%s)", pages[i].rel,
+                     dpi, pm_dpi_source_name(source), pages[i].dpi,
+                     pm_dpi_source_name(pages[i].source));
     }
     t_tmpdir_cleanup();
 }
@@ -139,7 +145,7 @@ static void credible_tags_are_kept(void **state)
     (void)state;
     t_require_data();
     for (size_t i = 0; i < sizeof(pages) / sizeof(pages[0]); i++) {
-        int source, dpi = load_dpi(t_data(pages[i].rel), &source);
+        int source, dpi = load_dpi(t_data(pages[i].rel), ODD_FALLBACK, &source);
 
         if (source != PM_DPI_TAG || dpi != pages[i].dpi)
             fail_msg("%s: %d dpi (%s), expected its tag %d", pages[i].rel, dpi,
@@ -159,7 +165,7 @@ static void page_without_text_gets_the_default(void **state)
     snprintf(path, sizeof(path), "%s/blank.png", t_tmpdir());
     write_untagged_png(pix, path);
     pixDestroy(&pix);
-    dpi = load_dpi(path, &source);
+    dpi = load_dpi(path, ODD_FALLBACK, &source);
     assert_int_equal(source, PM_DPI_DEFAULT);
     assert_int_equal(dpi, ODD_FALLBACK);
     t_tmpdir_cleanup();
