@@ -19,6 +19,11 @@
  * Spanish labels Cyrillic at 1.7, the Japanese fax page Japanese at 1.3,
  * Hebrew and Devanagari pages at 20-43 (PM_SCRIPT_SURE_CONF: engine.h). */
 #define SCRIPT_MIN_CONF 1.0
+/* Nor when OSD was unsure which way up the text is: it then classified
+ * blobs it could not read (the ITU fax chart 8, a sideways handwritten
+ * memo, Arabic at 9.9 with an orientation confidence of 2.7; the map,
+ * 3.6). Pages in a script OSD knows measure 16-41. */
+#define SCRIPT_MIN_ORIENT_CONF 5.0
 
 /* Tesseract's languages whose script is not Latin, by OSD's script name
  * (its osd.traineddata: Latin, Cyrillic, Greek, Han, Japanese, Hangul,
@@ -116,7 +121,8 @@ int pm__osd_detect(pm_engine_t *eng, PIX *binary, int res, pm_osd_t *out)
         pm_log(PM_LOG_DEBUG, "script",
                "OSD: turned %d (%.1f), script %s (%.1f)", out->orient_deg,
                out->orient_conf, name ? name : "?", out->script_conf);
-    if (ok && name != NULL && out->script_conf >= SCRIPT_MIN_CONF)
+    if (ok && name != NULL && out->script_conf >= SCRIPT_MIN_CONF &&
+        out->orient_conf >= SCRIPT_MIN_ORIENT_CONF)
         snprintf(out->script, sizeof(out->script), "%s", name);
     TessBaseAPIClear(eng->osd);
     return ok;

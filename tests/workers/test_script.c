@@ -90,7 +90,13 @@ static void other_scripts_are_held_for_review(void **state)
         snprintf(want, sizeof(want),
                  "script %s not among the profile's languages eng",
                  pages[i].script);
-        assert_string_equal(why, want);
+        /* named surely: the reason; less surely (Japanese, 1.3): after
+         * the low confidence, "...; perhaps script ..." */
+        if (r.script_confidence >= PM_SCRIPT_SURE_CONF)
+            assert_string_equal(why, want);
+        else if (strncmp(why, "mean OCR confidence", 19) != 0 ||
+                 strstr(why, want) == NULL)
+            fail_msg("%s: review \"%s\"", pages[i].rel, why);
         pm_page_result_cleanup(&r);
     }
     t_tmpdir_cleanup();
