@@ -312,7 +312,8 @@ typedef struct pm_page_metrics {
         ms_total;
     const char *image, *text_pdf, *text; /* artifact paths */
     int orient_osd;     /* Tesseract OSD decided the orientation */
-    int dpi_fallback;   /* the file's resolution was missing or absurd */
+    int dpi_fallback;   /* pm_dpi_source_t: 0 the file's, 1 the default,
+                         * 2 estimated from the text */
     const char *review; /* why a person should look at the page, or NULL */
     const char *orient_method;   /* how the orientation was decided, or
                                   * NULL (pm_orient_method_name) */

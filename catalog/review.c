@@ -410,7 +410,7 @@ static int bind_page(sqlite3_stmt *st, const pm_replacement_t *r,
     rc |= pm__sql_bind_text(st, 28, m->text_pdf);
     rc |= pm__sql_bind_text(st, 29, m->text);
     rc |= sqlite3_bind_int(st, 30, m->orient_osd != 0);
-    rc |= sqlite3_bind_int(st, 31, m->dpi_fallback != 0);
+    rc |= sqlite3_bind_int(st, 31, m->dpi_fallback);
     rc |= pm__sql_bind_text(st, 32, m->review);
     rc |= pm__sql_bind_text(st, 33, m->orient_method);
     rc |= pm__sql_bind_text(st, 34, m->orient_evidence);

@@ -503,7 +503,7 @@ static int task_done(pm_catalog_t *cat, int64_t id, const pm_page_metrics_t *m,
     if (sqlite3_bind_int64(st, 1, id) || bind_metrics(st, m) ||
         sqlite3_bind_int64(st, 27, now) ||
         sqlite3_bind_int(st, 28, m->orient_osd != 0) ||
-        sqlite3_bind_int(st, 29, m->dpi_fallback != 0) ||
+        sqlite3_bind_int(st, 29, m->dpi_fallback) ||
         pm__sql_bind_text(st, 30, m->review) ||
         pm__sql_bind_text(st, 31, m->orient_method) ||
         pm__sql_bind_text(st, 32, m->orient_evidence))

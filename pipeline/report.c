@@ -12,20 +12,30 @@
 #include <jansson.h>
 
 #include "pipeline/base/pm.h"
+#include "workers/engine.h"
 
 int pm_review_reason(const pm_profile_t *p, const pm_page_result_t *r,
                      char *why, size_t size)
 {
+    int other;
+
     assert(size > 0);
     why[0] = '\0';
     if (!r->ok || r->blank || !p->ocr)
         return 0;
-    if (r->words == 0)
+    other = r->script != NULL && !pm_script_read_by(r->script, p->languages);
+    if (other && r->script_confidence >= PM_SCRIPT_SURE_CONF)
+        snprintf(why, size, "script %s not among the profile's languages %s",
+                 r->script, p->languages);
+    else if (r->words == 0)
         snprintf(why, size, "no words read on a page with ink (%.2f%%)",
                  r->ink_ratio * 100);
     else if (r->confidence < p->review_below_confidence)
-        snprintf(why, size, "mean OCR confidence %.0f is below %.0f",
-                 r->confidence, p->review_below_confidence);
+        snprintf(why, size, "mean OCR confidence %.0f is below %.0f%s%s%s%s",
+                 r->confidence, p->review_below_confidence,
+                 other ? "; perhaps script " : "", other ? r->script : "",
+                 other ? " not among the profile's languages " : "",
+                 other ? p->languages : "");
     return why[0] != '\0';
 }
 

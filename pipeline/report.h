@@ -28,7 +28,10 @@ typedef struct pm_report {
 /*
  * Whether a person should look at page `r` under profile `p`, and why: a
  * page read by OCR (done, not blank, OCR on) with no words at all, or
- * whose mean word confidence is below p->review_below_confidence. Returns
+ * whose mean word confidence is below p->review_below_confidence, or whose
+ * script (OSD's, at PM_SCRIPT_SURE_CONF or more) none of p->languages
+ * reads; a script named less surely is mentioned after a low confidence
+ * ("...; perhaps script Japanese not among ..."). Returns
  * 1 with the reason in why[size] ("mean OCR confidence 27 is below 60"),
  * else 0 with why "".
  */

@@ -140,7 +140,18 @@ typedef struct pm_orient_out {
     int osd_rotation;          /* clockwise turn OSD proposed, -1: none */
     int read[4]; /* well-read words in the sample turned 0/90/180/270
                   * clockwise, -1: not read */
+    char script[PM_SCRIPT_MAX]; /* the script OSD named, "" if none */
+    double script_confidence;   /* OSD's for it */
 } pm_orient_out_t;
+
+/* OSD's script verdict is sure from this confidence on; below it (from
+ * 1.0, where it is reported) it holds a page for review only together
+ * with a low OCR confidence (pm_review_reason). */
+#define PM_SCRIPT_SURE_CONF 2.0
+
+/* Whether the languages `languages` ("eng+deu") read text in OSD's script
+ * `script` ("Latin", "Cyrillic", "Han", ...): 1 or 0 (script.c). */
+int pm_script_read_by(const char *script, const char *languages);
 
 /*
  * Detects the orientation of img->binary and turns both images upright

@@ -66,6 +66,32 @@ int pm__page_open(const char *path);
 int pm__page_verify(pm_engine_t *eng, const char *path, const char *sha256,
                     int *memfd);
 
+/* Makes eng->osd ready (orient.c): 0, or -1 when osd.traineddata cannot
+ * be loaded (logged once). */
+int pm__osd_ready(pm_engine_t *eng);
+
+/* What Tesseract OSD says of a page. */
+typedef struct pm_osd {
+    int orient_deg;             /* the page's own rotation, counter-clockwise */
+    float orient_conf;          /* confidence in it */
+    char script[PM_SCRIPT_MAX]; /* the script, "" below SCRIPT_MIN_CONF */
+    float script_conf;
+} pm_osd_t;
+
+/* Runs OSD on the 1 bpp page `binary` at `res` dpi (script.c): 1 with
+ * *out filled, 0 when it could not run or found too little text. */
+int pm__osd_detect(pm_engine_t *eng, struct Pix *binary, int res,
+                   pm_osd_t *out);
+
+/* The resolution of the page `pix` (any depth) estimated from the height
+ * of its letters (dpi.c): returns 1 with the raw estimate in *raw and the
+ * resolution to use in *dpi (one of 100/150/200/300/400/600), 0 when there
+ * is too little text to tell or the text agrees with `fallback` (the
+ * profile's fallback_dpi; 0: none), or PM_ENOMEM. */
+int pm__dpi_estimate(struct Pix *pix, int fallback, double *raw, int *dpi);
+/* The resolution of 100/150/200/300/400/600 nearest `dpi` (> 0). */
+int pm__dpi_snap(double dpi);
+
 /* Refuses, from its size alone, an image of w x h pixels: over
  * `max_pixels`, or a shape no scanner makes (load.c). 0, or an error
  * naming `path` and `what` ("frame 2", "page 2") on `eng`. */

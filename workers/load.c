@@ -712,18 +712,52 @@ static int page_size_ok(PIX *pix, l_int32 xres, l_int32 yres, char *buf,
            shorter <= BELIEVED_MAX_SHORT_IN && longer <= BELIEVED_MAX_LONG_IN;
 }
 
+/* The resolution for a page whose file gives none that can be believed:
+ * estimated from its text (dpi.c) when that gives a plausible page, else
+ * the profile's fallback. Logs the choice and why; returns its source. */
+static int untagged_resolution(const char *path, int frame,
+                               const pm_profile_t *p, PIX *pix, const char *why)
+{
+    l_int32 fb = p->fallback_dpi;
+    char used[64], also[128] = "";
+    const char *how = "too little text to estimate it";
+    double raw = 0;
+    int est = 0, got = pm__dpi_estimate(pix, fb, &raw, &est);
+
+    if (got == 1 && page_size_ok(pix, est, est, used, sizeof(used))) {
+        pm_log(PM_LOG_WARN, "load",
+               "%s frame %d: %s; using %d dpi, estimated from the height of "
+               "its letters (%.0f dpi), a %s page",
+               path, frame + 1, why, est, raw, used);
+        pixSetResolution(pix, est, est);
+        return PM_DPI_ESTIMATED;
+    }
+    if (got == 0 && raw > 0)
+        how = "the height of its letters agrees with the default";
+    else if (got == 1)
+        how = "the resolution its letters give makes no plausible page";
+    if (!page_size_ok(pix, fb, fb, used, sizeof(used)))
+        snprintf(also, sizeof(also), " (which makes a %s page, %s)", used,
+                 "not a plausible scan either");
+    pm_log(PM_LOG_WARN, "load",
+           "%s frame %d: %s; %s (%.0f dpi); using %d dpi%s", path, frame + 1,
+           why, how, raw, fb, also);
+    pixSetResolution(pix, fb, fb);
+    return PM_DPI_DEFAULT;
+}
+
 /*
  * Sets the resolution the page is laid out at: the file's when it is
  * within MIN_SANE_DPI..MAX_SANE_DPI and gives a plausible page size, else
- * the profile's fallback, with a warning naming the file, the tag and the
- * size it implied. Returns 1 when the fallback was used.
+ * one estimated from the page's text, else the profile's fallback, with a
+ * warning naming the file, the tag and the size it implied. Returns where
+ * the resolution came from (pm_dpi_source_t).
  */
 static int fix_resolution(const char *path, int frame, fmt_t format,
                           const pm_profile_t *p, PIX *pix)
 {
     l_int32 xres = pixGetXRes(pix), yres = pixGetYRes(pix);
-    l_int32 fb = p->fallback_dpi;
-    char tagged[64], used[64], why[320], also[128] = "";
+    char tagged[64], why[320];
 
     /* Only one axis tagged: assume square pixels. */
     if (xres <= 0 && yres > 0)
@@ -734,7 +768,7 @@ static int fix_resolution(const char *path, int frame, fmt_t format,
         yres <= MAX_SANE_DPI) {
         if (page_size_ok(pix, xres, yres, tagged, sizeof(tagged))) {
             pixSetResolution(pix, xres, yres);
-            return 0;
+            return PM_DPI_TAG;
         }
         snprintf(
             why, sizeof(why),
@@ -746,13 +780,7 @@ static int fix_resolution(const char *path, int frame, fmt_t format,
         snprintf(why, sizeof(why), "resolution %dx%d dpi missing or absurd",
                  xres, yres);
     }
-    if (!page_size_ok(pix, fb, fb, used, sizeof(used)))
-        snprintf(also, sizeof(also), " (which makes a %s page, %s)", used,
-                 "not a plausible scan either");
-    pm_log(PM_LOG_WARN, "load", "%s frame %d: %s; using %d dpi%s", path,
-           frame + 1, why, fb, also);
-    pixSetResolution(pix, fb, fb);
-    return 1;
+    return untagged_resolution(path, frame, p, pix, why);
 }
 
 int pm__load_check_dims(pm_engine_t *eng, const char *path, const char *what,

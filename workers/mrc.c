@@ -33,7 +33,16 @@
 #include "workers/engine_int.h"
 
 #define MRC_SCALE 3 /* background resolution: page resolution / 3 */
-#define MRC_DESC  "pagemill mrc: fill %d %d %d; background %dx%d; components %d"
+/* A page below MRC_MASK_MIN_DPI gets its mask at the whole multiple of its
+ * resolution nearest above MRC_MASK_DPI (at most MRC_MASK_MAX_UP),
+ * thresholded from the gray page scaled up and thinned by a pixel across
+ * (strokes thresholded from a scaled-up page come out a little bold): at
+ * 100 dpi a 1-bit mask loses the gray edges small text is read from
+ * (docs/resolution.md). */
+#define MRC_MASK_MIN_DPI 200
+#define MRC_MASK_DPI     300
+#define MRC_MASK_MAX_UP  3
+#define MRC_DESC         "pagemill mrc: fill %d %d %d; background %dx%d; components %d"
 
 /* ---- the mask ---- */
 
@@ -303,8 +312,35 @@ static PIX *background(PIX *pix, PIX *mask, int res, int *err)
 
 /* ---- writing ---- */
 
-static int write_mask(pm_engine_t *eng, PIX *mask, const pm_page_image_t *img,
-                      const char *desc, const char *out, long long *bytes)
+/* The text mask to write: the page's own `mask` (a new reference), or,
+ * below MRC_MASK_MIN_DPI, one thresholded from `gray` scaled up by *up. */
+static PIX *written_mask(PIX *gray, PIX *mask, int res, int *up)
+{
+    PIX *big, *m;
+
+    *up = 1;
+    if (res <= 0 || res >= MRC_MASK_MIN_DPI)
+        return pixClone(mask);
+    *up = (MRC_MASK_DPI + res - 1) / res;
+    if (*up > MRC_MASK_MAX_UP)
+        *up = MRC_MASK_MAX_UP;
+    big = pixScaleGrayLI(gray, (float)*up, (float)*up);
+    m = big ? text_mask(big, res * *up) : NULL;
+    if (m != NULL) { /* a pixel thinner across: see MRC_MASK_MIN_DPI */
+        PIX *thin = pixErodeBrick(NULL, m, 2, 1);
+        pixDestroy(&m);
+        m = thin;
+    }
+    pixDestroy(&big);
+    if (m != NULL)
+        return m;
+    *up = 1;
+    return pixClone(mask);
+}
+
+static int write_mask(pm_engine_t *eng, PIX *mask, int up,
+                      const pm_page_image_t *img, const char *desc,
+                      const char *out, long long *bytes)
 {
     char *tmp = NULL;
     int err = pm_tmp_create(out, &tmp, NULL); /* new: no link followed */
@@ -313,7 +349,8 @@ static int write_mask(pm_engine_t *eng, PIX *mask, const pm_page_image_t *img,
         return pm__engine_fail(eng, err,
                                "encode: cannot create a temp file for %s: %s",
                                out, pm_strerror(err));
-    err = pm__write_g4(eng, mask, img->xres, img->yres, desc, tmp, bytes);
+    err = pm__write_g4(eng, mask, img->xres * up, img->yres * up, desc, tmp,
+                       bytes);
     if (err == 0)
         err = pm_commit_file(tmp, out);
     else
@@ -364,8 +401,13 @@ int pm__encode_mrc(pm_engine_t *eng, const pm_profile_t *p,
     bgp.jpeg_quality = p->jpeg_quality > 20 ? p->jpeg_quality - 15 : 5;
     err = pm__write_vips(eng, &bgp, bg, bx > 0 ? bx : 1, by > 0 ? by : 1,
                          bgpath, PM_IMG_JPEG, &bbytes);
-    if (err == 0)
-        err = write_mask(eng, mask, img, desc, out, &mbytes);
+    if (err == 0) {
+        int up = 1;
+        PIX *wm = written_mask(gray, mask, img->yres, &up);
+
+        err = wm ? write_mask(eng, wm, up, img, desc, out, &mbytes) : PM_ENOMEM;
+        pixDestroy(&wm);
+    }
 out:
     if (err == PM_ENOMEM)
         pm__engine_fail(eng, err, "encode: mrc: out of memory");

@@ -80,6 +80,7 @@
 #define SAMPLE_MAX_TILES 12
 #define SAMPLE_CHAR_PX   32
 
+/* Initialises the OSD instance once per engine; 0 or PM_EOCR. */
 int pm__osd_ready(pm_engine_t *eng)
 {
     double t0;
@@ -136,25 +137,19 @@ static int quads_for(int orient_deg)
 }
 
 /* Runs OSD on the analysis copy: 1 with *quads and *conf set, 0 when it
- * could not run or found too little text. */
+ * could not run or found too little text. The script it names, if sure
+ * enough, goes to out->script. */
 static int osd_verdict(pm_engine_t *eng, const pm_page_image_t *img, int *quads,
-                       double *conf)
+                       pm_orient_out_t *out)
 {
-    int orient_deg = 0, ok;
-    float oconf = 0, sconf = 0;
-    const char *script = NULL;
+    pm_osd_t osd;
 
-    if (pm__osd_ready(eng) != 0)
-        return 0; /* logged once; pages still convert */
-    TessBaseAPISetImage2(eng->osd, img->binary);
-    TessBaseAPISetSourceResolution(eng->osd, img->yres);
-    ok = TessBaseAPIDetectOrientationScript(eng->osd, &orient_deg, &oconf,
-                                            &script, &sconf);
-    TessBaseAPIClear(eng->osd);
-    if (!ok)
+    if (!pm__osd_detect(eng, img->binary, img->yres, &osd))
         return 0;
-    *quads = quads_for(orient_deg);
-    *conf = oconf;
+    *quads = quads_for(osd.orient_deg);
+    out->osd_confidence = osd.orient_conf;
+    memcpy(out->script, osd.script, sizeof(out->script));
+    out->script_confidence = osd.script_conf;
     return 1;
 }
 
@@ -507,7 +502,7 @@ int pm_orient_page(pm_engine_t *eng, const pm_profile_t *p,
     if (clearly_upright(img->binary, img->yres))
         return 0;
     out->osd = 1;
-    if (osd_verdict(eng, img, &quads, &out->osd_confidence))
+    if (osd_verdict(eng, img, &quads, out))
         out->osd_rotation = quads * 90;
     if (out->osd_rotation >= 0 && out->osd_confidence >= sure) {
         out->method = PM_ORIENT_OSD;

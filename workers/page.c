@@ -60,6 +60,12 @@ static int orient(pm_engine_t *eng, const pm_profile_t *p, pm_page_image_t *img,
     r->orient_method = o.method;
     r->orient_osd_rotation = o.osd_rotation;
     memcpy(r->orient_read, o.read, sizeof(r->orient_read));
+    if (o.script[0] != '\0') {
+        r->script = pm_strdup(o.script);
+        r->script_confidence = o.script_confidence;
+        if (r->script == NULL && !err)
+            err = PM_ENOMEM;
+    }
     return err;
 }
 
@@ -72,6 +78,24 @@ static double stage_ms(const pm_engine_t *eng, double t0, double loaded,
 
     r->ms.engine += load;
     return pm__since(t0) - load;
+}
+
+/* The script of a page OCR read, when orientation did not ask OSD (the
+ * fast check settled it): the coordinator holds pages in a script the
+ * profile's languages do not read for review (pm_review_reason). */
+static int page_script(pm_engine_t *eng, const pm_page_image_t *img,
+                       pm_page_result_t *r)
+{
+    pm_osd_t osd;
+
+    if (r->orient_osd) /* OSD ran: its script, if sure, is in r */
+        return 0;
+    if (!pm__osd_detect(eng, img->binary, img->yres, &osd) ||
+        osd.script[0] == '\0')
+        return 0;
+    r->script = pm_strdup(osd.script);
+    r->script_confidence = osd.script_conf;
+    return r->script != NULL ? 0 : PM_ENOMEM;
 }
 
 static int run_stages(pm_engine_t *eng, const pm_profile_t *p,
@@ -117,6 +141,8 @@ static int run_stages(pm_engine_t *eng, const pm_profile_t *p,
     if (p->ocr && !r->blank) {
         err = pm_ocr_page(eng, p, img->pix, img->content, img->xres, img->yres,
                           t->out_base, &ocr);
+        if (!err)
+            err = page_script(eng, img, r);
         if (!err) {
             r->words = ocr.words;
             r->confidence = ocr.confidence;

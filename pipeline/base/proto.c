@@ -48,6 +48,13 @@ static int name_index(const char *s, const char **names, int n)
     return -1;
 }
 
+static const char *dpi_source_names[] = {"tag", "default", "estimated"};
+
+const char *pm_dpi_source_name(int source)
+{
+    return (unsigned)source < 3 ? dpi_source_names[source] : "?";
+}
+
 void pm_page_task_cleanup(pm_page_task_t *t)
 {
     pm_free(t->src);
@@ -64,6 +71,7 @@ void pm_page_result_cleanup(pm_page_result_t *r)
     pm_free(r->text_pdf);
     pm_free(r->text);
     pm_free(r->review);
+    pm_free(r->script);
     memset(r, 0, sizeof(*r));
 }
 
@@ -76,9 +84,11 @@ int pm_page_result_copy(pm_page_result_t *dst, const pm_page_result_t *src)
     dst->text_pdf = pm_strdup(src->text_pdf);
     dst->text = pm_strdup(src->text);
     dst->review = pm_strdup(src->review);
+    dst->script = pm_strdup(src->script);
     if ((src->src && !dst->src) || (src->error && !dst->error) ||
         (src->image && !dst->image) || (src->text_pdf && !dst->text_pdf) ||
-        (src->text && !dst->text) || (src->review && !dst->review)) {
+        (src->text && !dst->text) || (src->review && !dst->review) ||
+        (src->script && !dst->script)) {
         pm_page_result_cleanup(dst);
         return PM_ENOMEM;
     }
@@ -240,6 +250,9 @@ json_t *pm_proto_page_result_json(const pm_page_result_t *r)
     if (o == NULL)
         return NULL;
     if (json_object_set_new(o, "orient_osd", json_boolean(r->orient_osd)) ||
+        json_object_set_new(o, "dpi_source",
+                            json_string(pm_dpi_source_name(r->dpi_fallback))) !=
+            0 ||
         (r->permanent &&
          json_object_set_new(o, "permanent", json_true()) != 0) ||
         set_orient_evidence(o, r) != 0 ||
@@ -247,7 +260,11 @@ json_t *pm_proto_page_result_json(const pm_page_result_t *r)
         set_opt_string(o, "image", r->image) != 0 ||
         set_opt_string(o, "text_pdf", r->text_pdf) != 0 ||
         set_opt_string(o, "text", r->text) != 0 ||
-        set_opt_string(o, "review", r->review) != 0) {
+        set_opt_string(o, "review", r->review) != 0 ||
+        set_opt_string(o, "script", r->script) != 0 ||
+        (r->script != NULL &&
+         json_object_set_new(o, "script_confidence",
+                             json_real(r->script_confidence)) != 0)) {
         json_decref(o);
         return NULL;
     }
@@ -516,6 +533,10 @@ static void read_page_result(reader_t *rd, json_t *o, pm_page_result_t *r)
     r->xres = (int)get_int(rd, o, "xres");
     r->yres = (int)get_int(rd, o, "yres");
     r->dpi_fallback = get_bool(rd, o, "dpi_fallback");
+    x = name_index(json_string_value(json_object_get(o, "dpi_source")),
+                   dpi_source_names, 3);
+    if (x >= 0) /* absent from older workers: the flag alone */
+        r->dpi_fallback = x;
     r->rotation = (int)get_int(rd, o, "rotation");
     r->orient_confidence = get_num(rd, o, "orient_confidence");
     r->orient_osd = json_is_true(json_object_get(o, "orient_osd"));
@@ -537,6 +558,9 @@ static void read_page_result(reader_t *rd, json_t *o, pm_page_result_t *r)
     r->text_pdf = dup_str(rd, o, "text_pdf", 0);
     r->text = dup_str(rd, o, "text", 0);
     r->review = dup_str(rd, o, "review", 0);
+    r->script = dup_str(rd, o, "script", 0);
+    if (r->script != NULL)
+        r->script_confidence = get_num(rd, o, "script_confidence");
     read_stage_ms(rd, json_object_get(o, "ms"), &r->ms);
 }
 

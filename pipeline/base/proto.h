@@ -48,6 +48,16 @@ typedef enum {
     PM_ORIENT_LITTLE_TEXT, /* too little text to tell: left as scanned */
 } pm_orient_method_t;
 
+/* Where a page's resolution came from (docs/resolution.md). */
+typedef enum {
+    PM_DPI_TAG = 0,       /* the file's, believed */
+    PM_DPI_DEFAULT = 1,   /* the profile's fallback_dpi */
+    PM_DPI_ESTIMATED = 2, /* estimated from the page's text */
+} pm_dpi_source_t;
+
+/* Room for a script name of Tesseract OSD ("Devanagari") and its NUL. */
+#define PM_SCRIPT_MAX 32
+
 /* Stage timings, milliseconds. `engine` is the time the page waited for
  * Tesseract to load (a worker's first page for a language set, or OSD's
  * first page, unless the worker loaded them ahead): counted in `total`,
@@ -79,9 +89,10 @@ typedef struct pm_page_result {
                     * unsupported, too big, changed): another attempt
                     * would fail the same way, so there is none */
     int width, height;
-    int xres, yres;   /* resolution used for the page */
-    int dpi_fallback; /* 1 if the file's resolution was missing/absurd */
-    int rotation;     /* degrees clockwise applied: 0/90/180/270 */
+    int xres, yres;           /* resolution used for the page */
+    int dpi_fallback;         /* pm_dpi_source_t: nonzero when the file's
+                               * resolution was missing or not credible */
+    int rotation;             /* degrees clockwise applied: 0/90/180/270 */
     double orient_confidence; /* OSD's, when OSD ran */
     int orient_osd;           /* 1: Tesseract OSD ran (it decided only when
                                * orient_method is PM_ORIENT_OSD) */
@@ -98,13 +109,16 @@ typedef struct pm_page_result {
     double confidence; /* mean word confidence, 0..100 */
     pm_kind_t kind;
     pm_img_codec_t codec;
-    long long bytes; /* size of the encoded image stream */
-    char *image;     /* encoded image artifact */
-    char *text_pdf;  /* one-page text-only PDF from Tesseract */
-    char *text;      /* UTF-8 text artifact */
-    char *review;    /* why a person should look at the page (low OCR
-                      * confidence, no words on a page with ink), or NULL;
-                      * set by the coordinator (pm_review_reason) */
+    long long bytes;          /* size of the encoded image stream */
+    char *image;              /* encoded image artifact */
+    char *text_pdf;           /* one-page text-only PDF from Tesseract */
+    char *text;               /* UTF-8 text artifact */
+    char *script;             /* the script OSD named for the page's text
+                               * ("Latin", "Cyrillic"), or NULL: not sure */
+    double script_confidence; /* OSD's for it */
+    char *review;             /* why a person should look at the page (low OCR
+                               * confidence, no words on a page with ink), or NULL;
+                               * set by the coordinator (pm_review_reason) */
     pm_stage_ms_t ms;
 } pm_page_result_t;
 
@@ -142,6 +156,8 @@ int pm_img_codec_parse(const char *s);
 /* "off", "upright-check", "osd", "read" or "too-little-text" ("?" for
  * PM_ORIENT_UNKNOWN). */
 const char *pm_orient_method_name(pm_orient_method_t m);
+/* "tag", "default" or "estimated". */
+const char *pm_dpi_source_name(int source);
 
 /* The orientation evidence of `r` (OSD's proposed turn and the words read
  * at each turn) as a compact JSON text for the catalog: a new string the

@@ -5,7 +5,8 @@
  * exit 3 and a report naming the bad file; good inputs give exit 0; a bad
  * command line gives exit 2. Inputs are never modified and no temp file
  * or work folder is left behind. A page whose resolution tag is not
- * credible is laid out at the fallback resolution. A profile whose
+ * credible is laid out at the fallback resolution; one without a tag at
+ * the resolution its letters give. A profile whose
  * languages are not all installed is refused by `config check`, `convert`
  * and `serve` before any page runs; a German page read with deu reads as
  * German. The workers start, and load their engines, while the inputs
@@ -290,6 +291,69 @@ static void incredible_resolution_page_size(void **state)
     assert_no_leftovers(out);
 }
 
+/* MediaBox width and height of the first page of `pdf`, in points. */
+static void media_box(const char *pdf, double *w, double *h)
+{
+    double x0, y0, x1, y1;
+    char *text = NULL;
+
+    assert_int_equal(t_run(&text, "pdfinfo -box '%s' | grep '^MediaBox'", pdf),
+                     0);
+    assert_int_equal(
+        sscanf(text, "MediaBox: %lf %lf %lf %lf", &x0, &y0, &x1, &y1), 4);
+    free(text);
+    *w = x1 - x0;
+    *h = y1 - y0;
+}
+
+/* A title page scanned at 100 dpi without a resolution tag is laid out
+ * at 100 dpi (estimated from its letters), not at fallback_dpi (300, a
+ * page a third of its size); a tagged page keeps its tag. pages.json says
+ * where each resolution came from. */
+static void untagged_page_resolution_is_estimated(void **state)
+{
+    const char *tmp = *state;
+    const char *src[] = {"leptonica/prog/harmoniam100-11.png",
+                         TESTING "eurotext.tif"};
+    const char *name[] = {"harmoniam100-11", "eurotext"};
+    const char *source[] = {"estimated", "tag"};
+    const int dpi[] = {100, 300};
+    const double size_pt[][2] = {{755 * 0.72, 1039 * 0.72},
+                                 {1024 * 0.24, 800 * 0.24}};
+    char out[512], path[1024], *text = NULL;
+
+    t_require_data();
+    snprintf(out, sizeof(out), "%s/out", tmp);
+    for (int i = 0; i < 2; i++) {
+        char in[600];
+        json_t *rep, *page;
+        double w, h;
+
+        snprintf(in, sizeof(in), "%s/%s%s", tmp, name[i], strrchr(src[i], '.'));
+        t_copy_file(t_data(src[i]), in);
+        assert_int_equal(t_run(&text, "'%s' convert %s -o '%s' '%s' 2>&1",
+                               PM_BINARY, config_arg(tmp), out, in),
+                         0);
+        printf("%s", text);
+        free(text);
+        snprintf(path, sizeof(path), "%s/%s.pages.json", out, name[i]);
+        rep = load_report(path);
+        page = json_array_get(json_object_get(rep, "page_results"), 0);
+        assert_non_null(page);
+        assert_int_equal(int_field(page, "xres"), dpi[i]);
+        assert_int_equal(int_field(page, "yres"), dpi[i]);
+        assert_string_equal(str_field(page, "dpi_source"), source[i]);
+        json_decref(rep);
+        snprintf(path, sizeof(path), "%s/%s.pdf", out, name[i]);
+        media_box(path, &w, &h);
+        printf("# %s: %.2f x %.2f pt\n", name[i], w, h);
+        /* within 2%: deskewing may grow the page to keep its ink */
+        assert_true(w > size_pt[i][0] * 0.98 && w < size_pt[i][0] * 1.02);
+        assert_true(h > size_pt[i][1] * 0.98 && h < size_pt[i][1] * 1.02);
+    }
+    assert_no_leftovers(out);
+}
+
 #define LAUBE                                                    \
     "ocrd-gt-structure-text/data/laube_europa0202_1837/GT-PAGE/" \
     "laube_europa0202_1837_0006.jpg"
@@ -493,6 +557,8 @@ int main(void)
                                         t_tmpdir_teardown),
         cmocka_unit_test_setup_teardown(incredible_resolution_page_size,
                                         t_tmpdir_setup, t_tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(untagged_page_resolution_is_estimated,
+                                        t_tmpdir_setup, t_tmpdir_teardown),
         cmocka_unit_test_setup_teardown(
             missing_language_is_refused_before_any_page, t_tmpdir_setup,
             t_tmpdir_teardown),
@@ -504,5 +570,7 @@ int main(void)
                                         t_tmpdir_setup, t_tmpdir_teardown),
     };
 
+    if (getenv("PM_TEST_FILTER") != NULL)
+        cmocka_set_test_filter(getenv("PM_TEST_FILTER"));
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

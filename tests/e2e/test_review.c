@@ -8,7 +8,8 @@
  * on the finished job swaps in a rescan that reads well: the document's
  * page text changes, the published PDF's pages and the catalog's SHA-256
  * match the new file, the flag is cleared, the old original and the old
- * outputs are kept, and billing is the same before and after. Refusals:
+ * outputs are kept, and billing is the same before and after. A
+ * Devanagari page read with `eng` is flagged naming its script. Refusals:
  * a job not done, an unknown job, a page out of range, a missing file, a
  * symlink, an unsupported file and a multi-page file. With the service
  * down the request waits for its next start; a coordinator killed in the
@@ -36,10 +37,11 @@
            * pages, OCR under ASan on a loaded machine */
 #define PAGE_TIMEOUT 60
 
-#define GOOD_PAGE   "debian-jbigkit-testdata/converted/ccitt1.png"
-#define BAD_PAGE    "debian-jbigkit-testdata/converted/ccitt8.png"
-#define RESCAN_PAGE "leptonica/prog/bois-2.tif"
-#define MULTI_PAGE  "derived/ccitt-fax-8pages-g4-204x196dpi.tif"
+#define GOOD_PAGE         "debian-jbigkit-testdata/converted/ccitt1.png"
+#define BAD_PAGE          "debian-jbigkit-testdata/converted/ccitt8.png"
+#define RESCAN_PAGE       "leptonica/prog/bois-2.tif"
+#define MULTI_PAGE        "derived/ccitt-fax-8pages-g4-204x196dpi.tif"
+#define OTHER_SCRIPT_PAGE "tesseract-test/testing/devatest.png"
 
 /* A batch of shared-data files, p1.. in order, marker last. */
 static void drop_files(const sv_fx_t *f, const char *name,
@@ -362,6 +364,40 @@ static void low_confidence_page_is_flagged_then_replaced(void **state)
     pm_free(txt);
 }
 
+/* A Devanagari page in a batch read with `eng`: flagged naming its
+ * script, in the catalog (`job show`), the published report and `job
+ * list --review`; the English page beside it is not. */
+static void page_in_another_script_is_flagged(void **state)
+{
+    sv_fx_t *f = *state;
+    static const char *const pages[] = {GOOD_PAGE, OTHER_SCRIPT_PAGE};
+    static const char want[] =
+        "script Devanagari not among the profile's languages eng";
+    json_t *show, *rep, *list;
+    long long id;
+
+    t_require_data();
+    sv_start(f);
+    drop_files(f, "WO-1_s", pages, 2);
+    id = sv_wait_job(f, "WO-1_s", "done", DEADLINE_S);
+    show = job_show(f, id);
+    rep = report(f, id);
+    assert_null(task_review(show, 1));
+    assert_non_null(task_review(show, 2));
+    assert_string_equal(task_review(show, 2), want);
+    assert_null(report_review(rep, 1));
+    assert_string_equal(report_review(rep, 2), want);
+    assert_int_equal(sv_jint(rep, "review_pages"), 1);
+    list = sv_cli_json(f, "job list --review");
+    assert_int_equal(json_array_size(list), 1);
+    assert_non_null(strstr(sv_jstr(json_array_get(list, 0), "reasons"),
+                           "page 2: script Devanagari"));
+    assert_int_equal(sv_stop(f, SIGTERM, PAGE_TIMEOUT + 10), 0);
+    json_decref(list);
+    json_decref(rep);
+    json_decref(show);
+}
+
 /* With the service down the request waits, and the next start does it. */
 static void replacement_waits_for_the_service(void **state)
 {
@@ -446,6 +482,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(
             low_confidence_page_is_flagged_then_replaced, setup, teardown),
+        cmocka_unit_test_setup_teardown(page_in_another_script_is_flagged,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(replacement_waits_for_the_service,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(coordinator_killed_mid_replacement,

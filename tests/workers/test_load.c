@@ -129,6 +129,13 @@ static int refused_shape(int err, const char *msg)
            (err == PM_ETOOBIG && strstr(msg, "not a page"));
 }
 
+/* Whether `dpi` is one an estimate is snapped to. */
+static int snapped(int dpi)
+{
+    return dpi == 100 || dpi == 150 || dpi == 200 || dpi == 300 || dpi == 400 ||
+           dpi == 600;
+}
+
 /* Checks one decoded frame: sane size and resolution, normalises. */
 static void check_decoded(pm_engine_t *eng, const pm_profile_t *p,
                           const char *path, int frame, PIX *pix, int fallback,
@@ -144,9 +151,13 @@ static void check_decoded(pm_engine_t *eng, const pm_profile_t *p,
         pixGetYRes(pix) < 50 || pixGetYRes(pix) > 2400)
         fail_msg("%s frame %d: resolution %dx%d left outside 50..2400", path,
                  frame + 1, pixGetXRes(pix), pixGetYRes(pix));
-    if (fallback && (pixGetXRes(pix) != p->fallback_dpi ||
-                     pixGetYRes(pix) != p->fallback_dpi))
+    if (fallback == PM_DPI_DEFAULT && (pixGetXRes(pix) != p->fallback_dpi ||
+                                       pixGetYRes(pix) != p->fallback_dpi))
         fail_msg("%s: dpi_fallback set but resolution is %dx%d", path,
+                 pixGetXRes(pix), pixGetYRes(pix));
+    if (fallback == PM_DPI_ESTIMATED &&
+        (pixGetXRes(pix) != pixGetYRes(pix) || !snapped(pixGetXRes(pix))))
+        fail_msg("%s: resolution estimated as %dx%d, not one of the set", path,
                  pixGetXRes(pix), pixGetYRes(pix));
     err = pm_normalize(eng, pix, p, &img);
     if (err != 0)
@@ -211,7 +222,7 @@ static int sweep_file(pm_engine_t *eng, const pm_profile_t *p, const char *path,
             continue;
         }
         assert_non_null(pix);
-        assert_true(fallback == 0 || fallback == 1);
+        assert_true(fallback >= PM_DPI_TAG && fallback <= PM_DPI_ESTIMATED);
         check_decoded(eng, p, path, f, pix, fallback, verbose);
         st->frames_ok++;
         decoded++;
@@ -386,10 +397,13 @@ static void well_known_files_decode(void **state)
             fail_msg("%s: %dx%d %s, expected %dx%d %s", k->rel,
                      pixGetWidth(img.pix), pixGetHeight(img.pix),
                      pm_kind_name(img.kind), k->w, k->h, pm_kind_name(k->kind));
-        if ((k->xres == NONE) != fallback && k->xres != ANY)
+        if ((k->xres == NONE) != (fallback != PM_DPI_TAG) && k->xres != ANY)
             fail_msg("%s: dpi_fallback %d, resolution %dx%d", k->rel, fallback,
                      img.xres, img.yres);
-        if (k->xres == NONE) {
+        if (k->xres == NONE && fallback == PM_DPI_ESTIMATED) {
+            assert_true(snapped(img.xres));
+            assert_int_equal(img.yres, img.xres);
+        } else if (k->xres == NONE) {
             assert_int_equal(img.xres, p.fallback_dpi);
             assert_int_equal(img.yres, p.fallback_dpi);
         } else if (k->xres != ANY) {
@@ -1056,12 +1070,13 @@ static void missing_resolution_gets_fallback(void **state)
     (void)state;
     t_require_data();
     t_profile(&p);
-    p.fallback_dpi = 200; /* not the default, to see it is used */
+    p.fallback_dpi = 250; /* not the default nor an estimate: seen if used */
     eng = t_engine_new();
-    /* ITU chart converted to PNG without pHYs. */
+    /* ITU chart converted to PNG without pHYs: its text says 200 dpi
+     * (test_dpi.c has more). */
     load_norm(eng, &p, "debian-jbigkit-testdata/converted/ccitt1.png", 0, &img,
               &fb);
-    assert_int_equal(fb, 1);
+    assert_int_equal(fb, PM_DPI_ESTIMATED);
     assert_int_equal(img.xres, 200);
     assert_int_equal(img.yres, 200);
     assert_int_equal(pixGetXRes(img.pix), 200);
@@ -1069,8 +1084,8 @@ static void missing_resolution_gets_fallback(void **state)
     pm_page_image_cleanup(&img);
     /* A JPEG without density. */
     load_norm(eng, &p, "leptonica/prog/test8.jpg", 0, &img, &fb);
-    assert_int_equal(fb, 1);
-    assert_int_equal(img.xres, 200);
+    assert_true(fb == PM_DPI_DEFAULT || fb == PM_DPI_ESTIMATED);
+    assert_true(fb == PM_DPI_ESTIMATED || img.xres == 250);
     pm_page_image_cleanup(&img);
     /* An absurd one: 5 x 7 dpi. */
     {
@@ -1083,9 +1098,9 @@ static void missing_resolution_gets_fallback(void **state)
         assert_int_equal(pixWrite(path, src, IFF_TIFF_G4), 0);
         pixDestroy(&src);
         assert_int_equal(pm_load_page(eng, path, 0, &p, &pix, &fb), 0);
-        assert_int_equal(fb, 1);
-        assert_int_equal(pixGetXRes(pix), 200);
-        assert_int_equal(pixGetYRes(pix), 200);
+        assert_int_equal(fb, PM_DPI_DEFAULT); /* no text to measure */
+        assert_int_equal(pixGetXRes(pix), 250);
+        assert_int_equal(pixGetYRes(pix), 250);
         pixDestroy(&pix);
         t_tmpdir_cleanup();
     }
