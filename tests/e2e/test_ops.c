@@ -362,8 +362,8 @@ static void config_paths_are_relative_to_its_folder(void **state)
     sv_cli_ok(f, "workorder add WO-1 --account ACME");
     drop_batch(f, "WO-1_rel");
     id = sv_wait_job(f, "WO-1_rel", "done", DEADLINE_S);
-    snprintf(out, sizeof(out), "%s/ACME/WO-1/job-%lld/job-%lld.pdf", f->out, id,
-             id);
+    snprintf(out, sizeof(out), "%s/ACME/WO-1/job-%lld/data/job-%lld.pdf",
+             f->out, id, id);
     assert_int_equal(t_exists(out), 1);
     assert_int_equal(t_count_entries(elsewhere), 0);
     assert_int_equal(sv_stop(f, SIGTERM, PAGE_TIMEOUT + 10), 0);
