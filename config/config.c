@@ -1029,13 +1029,23 @@ static char *counting_reader(char *str, int num, void *stream)
 
 /* ---- paths: relative to the configuration file's folder ---- */
 
+/* True when `v` starts with a URL scheme ("postgresql://..."): not a
+ * path, so never taken relative to anything. */
+static int is_url(const char *v)
+{
+    size_t n = strspn(v, "abcdefghijklmnopqrstuvwxyz"
+                         "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-");
+
+    return n > 0 && strncmp(v + n, "://", 3) == 0;
+}
+
 /* `*p` made absolute against `dir` when it is relative (NULL, empty and
- * absolute values stay); 0, or PM_ENOMEM. */
+ * absolute values, and URLs, stay); 0, or PM_ENOMEM. */
 static int resolve_one(const char *dir, char **p)
 {
     char *abs;
 
-    if (*p == NULL || (*p)[0] == '\0' || (*p)[0] == '/')
+    if (*p == NULL || (*p)[0] == '\0' || (*p)[0] == '/' || is_url(*p))
         return 0;
     abs = pm_asprintf("%s/%s", dir, *p);
     if (abs == NULL)

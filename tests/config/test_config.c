@@ -614,6 +614,15 @@ static void relative_paths_are_the_config_folders(void **state)
     snprintf(want, sizeof(want), "%s/hot/a", real);
     assert_string_equal(cfg->hotfolders[0].path, want);
     pm_config_free(cfg);
+
+    /* A catalog URL is not a path: it stays as written. */
+    path = write_conf(dir, "url.ini",
+                      "[pagemill]\ncatalog = postgresql://pm@127.0.0.1:5432/"
+                      "pagemill\n");
+    assert_int_equal(pm_config_load(path, &cfg, &errors), 0);
+    assert_string_equal(cfg->catalog,
+                        "postgresql://pm@127.0.0.1:5432/pagemill");
+    pm_config_free(cfg);
     free(real);
     t_tmpdir_cleanup();
 }
