@@ -11,6 +11,7 @@
 #include "config/config.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <stddef.h>
@@ -27,6 +28,13 @@
 #define PROFILE_PREFIX   "profile "
 #define HOTFOLDER_PREFIX "hotfolder "
 
+/* Where a profile set the keys that are checked against its other keys
+ * once its whole section is read: the line, or 0 when not set so. */
+typedef struct profile_lines {
+    int mrc;   /* `compression = mrc` */
+    int pdfa1; /* `pdfa = 1b` */
+} profile_lines_t;
+
 typedef struct parse_state {
     pm_config_t *cfg;
     FILE *f;
@@ -35,9 +43,9 @@ typedef struct parse_state {
     pm_buf_t errors; /* one line per problem */
     int nerrors;
     int oom;
-    int read_errno; /* the file could not be read (EISDIR, EIO...) */
-    int *mrc_line;  /* per profile: line of its `compression = mrc`, or 0 */
-    size_t nmrc_line;
+    int read_errno;          /* the file could not be read (EISDIR, EIO...) */
+    profile_lines_t *plines; /* per profile, for the cross-key checks */
+    size_t nplines;
     int http_line;   /* line of the [http] header */
     int alerts_line; /* line of the [alerts] header */
 } parse_state_t;
@@ -67,6 +75,7 @@ void pm_profile_defaults(pm_profile_t *p)
     p->pdf_text_redo = 0;
     p->pdf_dpi = 300;
     p->review_below_confidence = PM_REVIEW_BELOW_CONFIDENCE;
+    p->pdfa_part = 2;
     p->bag = 1;
     snprintf(p->organization, sizeof(p->organization), "pagemill");
 }
@@ -483,29 +492,32 @@ static pm_profile_t *profile_for(parse_state_t *st, const char *name)
     return &grown[cfg->nprofiles++];
 }
 
-/* Remembers the line of profile `p`'s `compression = mrc` (on) or that it
- * has none (off), for the checks that need the whole section. */
-static void profile_line(parse_state_t *st, const pm_profile_t *p, int on)
+/* The lines of profile `p`'s cross-checked keys (grown on first use), or
+ * NULL when memory ran out. */
+static profile_lines_t *profile_lines(parse_state_t *st, const pm_profile_t *p)
 {
     size_t i = (size_t)(p - st->cfg->profiles);
 
-    if (i >= st->nmrc_line) {
-        int *grown = pm_realloc(st->mrc_line, (i + 1) * sizeof(int));
+    assert(i < st->cfg->nprofiles);
+    if (i >= st->nplines) {
+        profile_lines_t *grown =
+            pm_realloc(st->plines, (i + 1) * sizeof(*grown));
 
         if (grown == NULL) {
             st->oom = 1;
-            return;
+            return NULL;
         }
-        memset(grown + st->nmrc_line, 0, (i + 1 - st->nmrc_line) * sizeof(int));
-        st->mrc_line = grown;
-        st->nmrc_line = i + 1;
+        memset(grown + st->nplines, 0, (i + 1 - st->nplines) * sizeof(*grown));
+        st->plines = grown;
+        st->nplines = i + 1;
     }
-    st->mrc_line[i] = on ? st->line : 0;
+    return &st->plines[i];
 }
 
 static void profile_key(parse_state_t *st, const char *section, pm_profile_t *p,
                         const char *key, const char *v)
 {
+    profile_lines_t *pl;
     int x;
 
     if (strcmp(key, "languages") == 0) {
@@ -562,7 +574,8 @@ static void profile_key(parse_state_t *st, const char *section, pm_profile_t *p,
             add_error(st, section, key, "expected plain or mrc, got '%s'", v);
         else
             p->compression = (pm_compression_t)x;
-        profile_line(st, p, x == PM_COMPRESS_MRC);
+        if ((pl = profile_lines(st, p)) != NULL)
+            pl->mrc = x == PM_COMPRESS_MRC ? st->line : 0;
     } else if (strcmp(key, "jpeg_quality") == 0) {
         if (parse_int(v, 1, 100, &p->jpeg_quality) != 0)
             add_error(st, section, key, "expected 1..100, got '%s'", v);
@@ -575,6 +588,13 @@ static void profile_key(parse_state_t *st, const char *section, pm_profile_t *p,
     } else if (strcmp(key, "max_pixels") == 0) {
         if (parse_ll(v, 1, 1000000LL * 1000000LL, &p->max_pixels) != 0)
             add_error(st, section, key, "expected a pixel count, got '%s'", v);
+    } else if (strcmp(key, "pdfa") == 0) {
+        if (strcasecmp(v, "1b") == 0 || strcasecmp(v, "2b") == 0)
+            p->pdfa_part = v[0] - '0';
+        else
+            add_error(st, section, key, "expected 1b or 2b, got '%s'", v);
+        if ((pl = profile_lines(st, p)) != NULL)
+            pl->pdfa1 = p->pdfa_part == 1 ? st->line : 0;
     } else if (strcmp(key, "bag") == 0) {
         if (parse_bool(v, &p->bag) != 0)
             add_error(st, section, key, "expected yes or no, got '%s'", v);
@@ -837,28 +857,40 @@ static void check_hotfolders(parse_state_t *st)
 
 /* `compression = mrc` splits gray and colour pages into a G4 mask and a
  * JPEG background: a profile that makes every page bitonal has no page it
- * applies to, and one that asks for JPEG 2000 asks for another codec. */
+ * applies to, and one that asks for JPEG 2000 asks for another codec.
+ * PDF/A-1 (ISO 19005-1) knows no JPEG 2000 (/JPXDecode): `pdfa = 1b`
+ * with `gray_codec = jp2` could never be met. */
 static void check_profiles(parse_state_t *st)
 {
     const pm_config_t *cfg = st->cfg;
     char section[PM_PROFILE_NAME_MAX + 16];
 
-    for (size_t i = 0; i < st->nmrc_line && i < cfg->nprofiles; i++) {
+    for (size_t i = 0; i < st->nplines && i < cfg->nprofiles; i++) {
         const pm_profile_t *p = &cfg->profiles[i];
+        const profile_lines_t *pl = &st->plines[i];
 
-        if (st->mrc_line[i] == 0 || p->compression != PM_COMPRESS_MRC)
-            continue;
         snprintf(section, sizeof(section), PROFILE_PREFIX "%s", p->name);
-        st->line = st->mrc_line[i];
-        if (p->color_mode == PM_COLOR_BITONAL)
-            add_error(st, section, "compression",
-                      "mrc applies to gray and colour pages, but color_mode "
-                      "= bitonal makes every page bitonal (G4); use "
-                      "compression = plain or another color_mode");
-        if (p->gray_codec == PM_CODEC_JP2)
-            add_error(st, section, "compression",
-                      "mrc stores the background as JPEG; set gray_codec = "
-                      "jpeg (or leave it out) with compression = mrc");
+        if (pl->mrc != 0 && p->compression == PM_COMPRESS_MRC) {
+            st->line = pl->mrc;
+            if (p->color_mode == PM_COLOR_BITONAL)
+                add_error(st, section, "compression",
+                          "mrc applies to gray and colour pages, but "
+                          "color_mode = bitonal makes every page bitonal "
+                          "(G4); use compression = plain or another "
+                          "color_mode");
+            if (p->gray_codec == PM_CODEC_JP2)
+                add_error(st, section, "compression",
+                          "mrc stores the background as JPEG; set gray_codec "
+                          "= jpeg (or leave it out) with compression = mrc");
+        }
+        if (pl->pdfa1 != 0 && p->pdfa_part == 1 &&
+            p->gray_codec == PM_CODEC_JP2) {
+            st->line = pl->pdfa1;
+            add_error(st, section, "pdfa",
+                      "PDF/A-1 does not allow JPEG 2000 images; set "
+                      "gray_codec = jpeg (or leave it out) with pdfa = 1b, "
+                      "or use pdfa = 2b");
+        }
     }
 }
 
@@ -1142,7 +1174,7 @@ int pm_config_load(const char *path, pm_config_t **out, char **errors)
         check_http(&st);
     if (!st.oom)
         check_alerts(&st);
-    pm_free(st.mrc_line);
+    pm_free(st.plines);
     if (st.oom) {
         pm_buf_cleanup(&st.errors);
         pm_config_free(st.cfg);

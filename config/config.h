@@ -65,7 +65,8 @@ typedef struct pm_profile {
     double review_below_confidence; /* flag a read page for review whose
                                      * mean word confidence is below this
                                      * (0: never for confidence) */
-    int bag; /* publish a job folder as a BagIt bag (docs/archival.md) */
+    int pdfa_part; /* 1: PDF/A-1b (PDF 1.4), 2: PDF/A-2b (the default) */
+    int bag;       /* publish a job folder as a BagIt bag (docs/archival.md) */
     char organization[128]; /* the bag's Source-Organization */
 } pm_profile_t;
 

@@ -359,7 +359,7 @@ static void doc_finished(convert_t *c, doc_t *d)
 static void submit_assembly(convert_t *c, size_t di)
 {
     doc_t *d = &c->docs[di];
-    pm_doc_task_t t;
+    pm_doc_task_t t = {0};
     size_t ok = 0;
     char *line;
 

@@ -655,7 +655,7 @@ static int submit_assembly(pm__serve_t *s, assembly_t *a)
 {
     pm__inflight_t *e = inflight_add(s);
     const pm_profile_t *p = pm_config_profile(s->cfg, a->profile);
-    pm_doc_task_t d;
+    pm_doc_task_t d = {0};
     char *line;
 
     if (e == NULL || p == NULL)

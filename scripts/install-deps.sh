@@ -54,6 +54,9 @@ PACKAGES=(
     fonts-dejavu-core
     # PDF checks in tests, peers in benchmarks
     poppler-utils qpdf ocrmypdf time img2pdf
+    # PDF/A-1b validated by Apache PDFBox Preflight in the tests (a Java
+    # runtime and the two libraries Preflight loads that Java 17 lacks)
+    default-jre-headless libpdfbox2-java libactivation-java libjaxb-api-java
     # benchmark tooling: the sqlite3 shell fills the billing benchmark's
     # catalog; jq reads pagemill's JSON (bench-service, bench-billing)
     sqlite3 jq

@@ -1,6 +1,6 @@
 /*
  * pdfa.c: the assembly stage (pm_assemble_doc). Page artifacts in, one
- * PDF/A-2b and one text file out.
+ * PDF/A-2b (or, by profile, PDF/A-1b) and one text file out.
  *
  * Each page is its encoded image (the G4 strip, JPEG or JPEG 2000 file,
  * embedded byte for byte with the matching filter; a JPEG that deflates
@@ -8,7 +8,7 @@
  * gives back the same bytes) under the invisible
  * text layer that Tesseract's renderer wrote for it. qpdf's library builds
  * the document: the first page's GlyphLessFont is copied in once and shared
- * by every page, and the catalog gets XMP metadata (pdfaid part 2, B), an
+ * by every page, and the catalog gets XMP metadata (pdfaid part 2 or 1, B), an
  * sRGB OutputIntent with its ICC profile, and an Info dictionary that
  * agrees with the XMP. qpdf writes the trailer /ID.
  *
@@ -41,6 +41,7 @@ typedef struct assembly {
     unsigned char *font_src_buf;
     qpdf_oh fonts; /* /Font dictionary in `out`, 0 until found */
     int pages;
+    int part; /* PDF/A part: 1 (PDF 1.4, no JPEG 2000) or 2 */
 } assembly_t;
 
 /* Returns qpdf's pending error text (borrowed until the next qpdf call). */
@@ -196,6 +197,13 @@ static int file_stream(assembly_t *a, const char *path, pm_img_codec_t codec,
     if (err)
         return pm__engine_fail(a->eng, err, "%s: cannot read: %s", path,
                                pm_strerror(err));
+    if (codec == PM_IMG_JP2 && a->part == 1) {
+        pm_free(data);
+        return pm__engine_fail(a->eng, PM_EINVAL,
+                               "%s: a JPEG 2000 page cannot go into a PDF/A-1 "
+                               "document (use gray_codec = jpeg or pdfa = 2b)",
+                               path);
+    }
     z = codec == PM_IMG_JPEG ? deflated_jpeg(data, len, &zlen) : NULL;
     if (z != NULL)
         *out = new_stream(q, z, zlen, "[/FlateDecode /DCTDecode]", NULL);
@@ -465,7 +473,8 @@ static void make_uuid(char out[37])
              b[11], b[12], b[13], b[14], b[15]);
 }
 
-static char *xmp_packet(const char *title, const char *iso_date, int pages)
+static char *xmp_packet(const char *title, const char *iso_date, int pages,
+                        int part)
 {
     char uuid[37], inst[37], *esc, *xmp;
 
@@ -485,7 +494,7 @@ static char *xmp_packet(const char *title, const char *iso_date, int pages)
         "    xmlns:pdf=\"http://ns.adobe.com/pdf/1.3/\"\n"
         "    xmlns:xmpMM=\"http://ns.adobe.com/xap/1.0/mm/\"\n"
         "    xmlns:xmpTPg=\"http://ns.adobe.com/xap/1.0/t/pg/\">\n"
-        "   <pdfaid:part>2</pdfaid:part>\n"
+        "   <pdfaid:part>%d</pdfaid:part>\n"
         "   <pdfaid:conformance>B</pdfaid:conformance>\n"
         "   <dc:format>application/pdf</dc:format>\n"
         "   <dc:title><rdf:Alt><rdf:li xml:lang=\"x-default\">%s</rdf:li>"
@@ -502,8 +511,8 @@ static char *xmp_packet(const char *title, const char *iso_date, int pages)
         " </rdf:RDF>\n"
         "</x:xmpmeta>\n"
         "<?xpacket end=\"w\"?>\n",
-        esc, PM_VERSION, iso_date, iso_date, iso_date, PM_VERSION, uuid, inst,
-        pages);
+        part, esc, PM_VERSION, iso_date, iso_date, iso_date, PM_VERSION, uuid,
+        inst, pages);
     pm_free(esc);
     return xmp;
 }
@@ -531,7 +540,7 @@ static int add_metadata(assembly_t *a, const char *title, const char *icc_path)
                                "ICC profile %s: %s (install icc-profiles-free "
                                "or set icc_profile)",
                                icc_path, pm_strerror(err));
-    xmp = xmp_packet(title, iso, a->pages);
+    xmp = xmp_packet(title, iso, a->pages, a->part);
     if (xmp == NULL) {
         pm_free(icc);
         return PM_ENOMEM;
@@ -594,7 +603,15 @@ static int write_pdf(assembly_t *a, const char *path)
     }
     qpdf_set_compress_streams(a->out, QPDF_TRUE);
     qpdf_set_object_stream_mode(a->out, qpdf_o_disable);
-    qpdf_set_minimum_pdf_version(a->out, "1.7");
+    /* PDF/A (ISO 19005-1 and -2, 6.1.7): an end-of-line marker before
+     * every `endstream`, which qpdf leaves out unless asked. */
+    qpdf_set_newline_before_endstream(a->out, QPDF_TRUE);
+    /* PDF/A-1 is PDF 1.4: no object or cross-reference streams (off above)
+     * and no JPEG 2000 (refused per page); PDF/A-2 is PDF 1.7. */
+    if (a->part == 1)
+        qpdf_force_pdf_version(a->out, "1.4");
+    else
+        qpdf_set_minimum_pdf_version(a->out, "1.7");
     qpdf_set_deterministic_ID(a->out, QPDF_TRUE);
     if (qpdf_write(a->out) & QPDF_ERRORS) {
         err =
@@ -669,6 +686,7 @@ int pm_assemble_doc(pm_engine_t *eng, const pm_doc_task_t *d,
     memset(&a, 0, sizeof(a));
     eng->errmsg[0] = '\0';
     a.eng = eng;
+    a.part = d->pdfa_part == 1 ? 1 : 2;
     a.out = qpdf_init();
     qpdf_silence_errors(a.out);
     if (qpdf_empty_pdf(a.out) & QPDF_ERRORS) {

@@ -173,6 +173,11 @@ static json_t *profile_json(const pm_profile_t *p)
         json_decref(o);
         return NULL;
     }
+    if (o != NULL && p->pdfa_part != 2 &&
+        json_object_set_new(o, "pdfa_part", json_integer(p->pdfa_part))) {
+        json_decref(o);
+        return NULL;
+    }
     return o;
 }
 
@@ -465,6 +470,11 @@ static void read_profile(reader_t *rd, json_t *o, pm_profile_t *p)
     if (get_str(rd, o, "compression", 0) != NULL)
         get_enum(rd, o, "compression", compression_names, 2, &x);
     p->compression = (pm_compression_t)x;
+    if (json_object_get(o, "pdfa_part") != NULL) { /* optional: 2 if absent */
+        p->pdfa_part = (int)get_int(rd, o, "pdfa_part");
+        if (p->pdfa_part != 1 && p->pdfa_part != 2 && rd->what == NULL)
+            rd->what = "pdfa_part";
+    }
     p->jpeg_quality = (int)get_int(rd, o, "jpeg_quality");
     p->jp2_quality = (int)get_int(rd, o, "jp2_quality");
     p->fallback_dpi = (int)get_int(rd, o, "fallback_dpi");

@@ -444,6 +444,52 @@ static void mrc_compression_is_validated(void **state)
     t_tmpdir_cleanup();
 }
 
+/* pdfa = 1b | 2b (2b by default); PDF/A-1 knows no JPEG 2000, so 1b with
+ * gray_codec = jp2 is refused at the pdfa line, in either key order. */
+static void pdfa_level_is_validated(void **state)
+{
+    const char *dir, *path;
+    pm_config_t *cfg = NULL;
+    char *errors = NULL;
+
+    (void)state;
+    dir = t_tmpdir();
+    path = write_conf(dir, "pdfa.ini",
+                      "[profile one]\n"
+                      "pdfa = 1B\n"
+                      "[profile two]\n"
+                      "pdfa = 2b\n"
+                      "gray_codec = jp2\n"
+                      "[profile default]\n");
+    assert_int_equal(pm_config_load(path, &cfg, &errors), 0);
+    assert_null(errors);
+    assert_int_equal(pm_config_profile(cfg, "one")->pdfa_part, 1);
+    assert_int_equal(pm_config_profile(cfg, "two")->pdfa_part, 2);
+    assert_int_equal(pm_config_profile(cfg, "default")->pdfa_part, 2);
+    pm_config_free(cfg);
+    cfg = NULL;
+
+    path = write_conf(dir, "bad.ini",
+                      "[profile a]\n"      /* 1 */
+                      "pdfa = 1b\n"        /* 2: with jp2 */
+                      "gray_codec = jp2\n" /* 3 */
+                      "[profile b]\n"      /* 4 */
+                      "gray_codec = jp2\n" /* 5 */
+                      "pdfa = 1b\n"        /* 6: with jp2 */
+                      "[profile c]\n"      /* 7 */
+                      "pdfa = 3u\n");      /* 8: unknown */
+    assert_int_equal(pm_config_load(path, &cfg, &errors), PM_ECONFIG);
+    assert_null(cfg);
+    expect_error(errors, path, 2, "profile a", "pdfa");
+    expect_error(errors, path, 6, "profile b", "pdfa");
+    expect_error(errors, path, 8, "profile c", "pdfa");
+    assert_non_null(strstr(errors, "PDF/A-1 does not allow JPEG 2000"));
+    assert_non_null(strstr(errors, "expected 1b or 2b, got '3u'"));
+    assert_int_equal(count_lines(errors), 3);
+    pm_free(errors);
+    t_tmpdir_cleanup();
+}
+
 /* A line longer than inih's buffer (a deep tessdata path) is either
  * taken whole or refused with its own line number; either way the lines
  * after it keep theirs. */
@@ -1263,6 +1309,7 @@ int main(void)
         cmocka_unit_test(out_of_memory_never_loses_the_source),
         cmocka_unit_test(missing_languages_are_named),
         cmocka_unit_test(mrc_compression_is_validated),
+        cmocka_unit_test(pdfa_level_is_validated),
         cmocka_unit_test(tessdata_folder_is_tesseracts),
     };
 

@@ -466,6 +466,31 @@ static void german_page_reads_as_german(void **state)
     assert_no_leftovers(out);
 }
 
+/* `pdfa = 1b` in the profile, through convert and its workers: the five
+ * real scans of examples/ (G4, JPEG, PNG) become a PDF 1.4 document that
+ * Apache PDFBox Preflight finds valid PDF/A-1b. */
+static void pdfa_1b_profile_passes_pdfbox_preflight(void **state)
+{
+    static const char ini[] = "[pagemill]\nworker_memory_mb = 0\n"
+                              "[profile default]\npdfa = 1b\n";
+    const char *tmp = *state;
+    char cfg[560], out[560], pdf[640], *text = NULL;
+    int rc;
+
+    snprintf(cfg, sizeof(cfg), "%s/pdfa1b.ini", tmp);
+    assert_int_equal(pm_write_file_atomic(cfg, ini, strlen(ini)), 0);
+    snprintf(out, sizeof(out), "%s/out", tmp);
+    rc = t_run(&text, "'%s' convert --config '%s' -o '%s' '%s' 2>&1", PM_BINARY,
+               cfg, out, PM_SOURCE_DIR "/examples/WO-2026-0001");
+    printf("%s", text);
+    free(text);
+    assert_int_equal(rc, 0);
+    snprintf(pdf, sizeof(pdf), "%s/WO-2026-0001.pdf", out);
+    assert_int_equal(t_pdf_pages(pdf), 5);
+    assert_true(t_pdfa1b_valid(pdf));
+    assert_no_leftovers(out);
+}
+
 /* Position of `needle` in `hay`, or fails the test naming what is missing. */
 static size_t log_pos(const char *hay, const char *needle)
 {
@@ -562,6 +587,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             missing_language_is_refused_before_any_page, t_tmpdir_setup,
             t_tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(pdfa_1b_profile_passes_pdfbox_preflight,
+                                        t_tmpdir_setup, t_tmpdir_teardown),
         cmocka_unit_test_setup_teardown(german_page_reads_as_german,
                                         t_tmpdir_setup, t_tmpdir_teardown),
         cmocka_unit_test_setup_teardown(workers_start_before_the_scan,

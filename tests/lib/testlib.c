@@ -275,3 +275,32 @@ void t_profile(struct pm_profile *p)
 {
     pm_profile_defaults(p);
 }
+
+/* PDFBox Preflight and what it loads, as Debian installs them. */
+#define PREFLIGHT_CP                                             \
+    "/usr/share/java/preflight.jar:/usr/share/java/pdfbox2.jar:" \
+    "/usr/share/java/fontbox2.jar:/usr/share/java/xmpbox.jar:"   \
+    "/usr/share/java/commons-logging.jar:"                       \
+    "/usr/share/java/javax.activation.jar:/usr/share/java/jaxb-api.jar"
+
+int t_pdfa1b_valid(const char *pdf)
+{
+    char *out = NULL;
+    int st, valid;
+
+    if (access("/usr/share/java/preflight.jar", R_OK) != 0)
+        fail_msg("PDFBox Preflight is not installed (/usr/share/java/"
+                 "preflight.jar; scripts/install-deps.sh installs it)");
+    st = t_run(&out,
+               "java -cp '" PREFLIGHT_CP "' "
+               "org.apache.pdfbox.preflight.Validator_A1b '%s' 2>&1",
+               pdf);
+    if (out == NULL || strstr(out, "PDF/A-1b") == NULL)
+        fail_msg("PDFBox Preflight did not run (status %d): %s", st,
+                 out ? out : "");
+    valid = st == 0 && strstr(out, "is a valid PDF/A-1b file") != NULL;
+    if (!valid)
+        printf("# PDFBox Preflight on %s:\n%s", pdf, out);
+    free(out);
+    return valid;
+}

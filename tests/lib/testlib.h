@@ -76,6 +76,12 @@ void t_copy_truncated(const char *src, const char *dst, size_t len);
 int t_run(char **out, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* Validates `pdf` as PDF/A-1b with Apache PDFBox Preflight (Debian
+ * libpdfbox2-java, run by the Java runtime): 1 valid, 0 not (its report,
+ * one problem per line, is printed), and fails the test when the
+ * validator cannot run (not installed is a failure, never a skip). */
+int t_pdfa1b_valid(const char *pdf);
+
 /* Reads a whole file into a new NUL-terminated string (caller frees) or
  * returns NULL. */
 char *t_slurp(const char *path);

@@ -40,6 +40,7 @@ static void odd_profile(pm_profile_t *p)
     p->jp2_quality = 77;
     p->fallback_dpi = 204;
     p->max_pixels = 123456789012LL;
+    p->pdfa_part = 1;
 }
 
 static void assert_profile_equal(const pm_profile_t *a, const pm_profile_t *b)
@@ -61,6 +62,7 @@ static void assert_profile_equal(const pm_profile_t *a, const pm_profile_t *b)
     assert_int_equal(a->jp2_quality, b->jp2_quality);
     assert_int_equal(a->fallback_dpi, b->fallback_dpi);
     assert_true(a->max_pixels == b->max_pixels);
+    assert_int_equal(a->pdfa_part, b->pdfa_part);
 }
 
 /* A page result with every field set, strings that need escaping. */
@@ -224,7 +226,7 @@ static void page_task_round_trips(void **state)
 
 static void assemble_task_round_trips(void **state)
 {
-    pm_doc_task_t d;
+    pm_doc_task_t d = {0};
     pm_page_result_t pages[3];
     pm_profile_t p;
     pm_proto_msg_t m;
@@ -553,7 +555,7 @@ static void non_utf8_paths_can_be_sent(void **state)
 static void parse_out_of_memory_is_clean(void **state)
 {
     pm_page_result_t r;
-    pm_doc_task_t d;
+    pm_doc_task_t d = {0};
     char *lines[2];
     int saw_enomem = 0;
 

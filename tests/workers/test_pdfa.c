@@ -90,7 +90,7 @@ static int build_document(void **state)
 {
     char *srcs[NPAGES];
     pm_profile_t p, jp2;
-    pm_doc_task_t d;
+    pm_doc_task_t d = {0};
 
     (void)state;
     if (access(PM_SHARED_DATA "/MANIFEST.tsv", R_OK) != 0) {
@@ -483,6 +483,132 @@ static void metadata_declares_pdfa_2b(void **state)
     pm_free(icc_pdf);
     pm_free(icc_file);
     pm_free(path);
+}
+
+/* ISO 19005 (parts 1 and 2), 6.1.7: `stream` is followed and `endstream`
+ * preceded by an end-of-line marker. Checked on the file's bytes: every
+ * `endstream` keyword comes right after CR or LF. */
+static void every_stream_ends_with_an_eol(void **state)
+{
+    unsigned char *buf = NULL;
+    size_t len = 0, n = 0;
+    const char kw[] = "endstream";
+
+    (void)state;
+    require_document();
+    assert_int_equal(pm_read_file(fx.pdf, 1u << 28, &buf, &len), 0);
+    for (size_t i = 1; i + sizeof(kw) - 1 <= len; i++) {
+        if (memcmp(buf + i, kw, sizeof(kw) - 1) != 0)
+            continue;
+        if (buf[i - 1] != '\n' && buf[i - 1] != '\r')
+            fail_msg("endstream at offset %zu follows byte 0x%02x, not an "
+                     "end-of-line",
+                     i, buf[i - 1]);
+        n++;
+    }
+    assert_true(n > NPAGES); /* every page's image and content at least */
+    pm_free(buf);
+}
+
+/* What PDF/A-2b forbids and a reader could find: encryption, LZW, and
+ * transparency groups (pages are opaque images under invisible text). */
+static void nothing_pdfa_forbids(void **state)
+{
+    char *out = NULL;
+
+    (void)state;
+    require_document();
+    RUN_OK(&out, "qpdf --qdf --object-streams=disable '%s' - | strings",
+           fx.pdf);
+    assert_null(strstr(out, "/Encrypt"));
+    assert_null(strstr(out, "/LZWDecode"));
+    assert_null(strstr(out, "/Transparency"));
+    assert_null(strstr(out, "/JavaScript"));
+    free(out);
+    RUN_OK(&out, "qpdf --show-encryption '%s'", fx.pdf);
+    assert_non_null(strstr(out, "File is not encrypted"));
+    free(out);
+}
+
+/* Assembles the document's pages other than the JPEG 2000 one as
+ * PDF/A-1b into `name` under the fixture folder; returns its path. */
+static char *pdfa1b_document(const char *name)
+{
+    pm_page_result_t pages[NPAGES - 1];
+    pm_doc_task_t d = {0};
+    pm_doc_result_t r;
+    char *pdf = pm_asprintf("%s/%s.pdf", fx.dir, name);
+    char *txt = pm_asprintf("%s/%s.txt", fx.dir, name);
+
+    for (int i = 0, n = 0; i < NPAGES; i++)
+        if (i != COLOUR)
+            pages[n++] = fx.pages[i]; /* shallow: not cleaned up */
+    d.title = (char *)TITLE;
+    d.pdf = pdf;
+    d.txt = txt;
+    d.icc_profile = (char *)PM_DEFAULT_ICC;
+    d.pdfa_part = 1;
+    if (pm_assemble_doc(fx.eng, &d, pages, NPAGES - 1, &r) != 0)
+        fail_msg("assembly: %s", r.error);
+    pm_doc_result_cleanup(&r);
+    pm_free(txt);
+    return pdf;
+}
+
+/* pdfa = 1b: PDF 1.4, pdfaid part 1, and a validator other than pagemill
+ * (Apache PDFBox Preflight) finds it valid PDF/A-1b. */
+static void pdfa_1b_passes_pdfbox_preflight(void **state)
+{
+    char *pdf, *out = NULL;
+
+    (void)state;
+    require_document();
+    pdf = pdfa1b_document("one-b");
+    RUN_OK(&out, "qpdf --check '%s' 2>&1", pdf);
+    assert_non_null(strstr(out, "PDF Version: 1.4"));
+    assert_non_null(strstr(out, "No syntax or stream encoding errors"));
+    free(out);
+    RUN_OK(&out, "qpdf --qdf '%s' - | strings | grep pdfaid", pdf);
+    assert_non_null(strstr(out, "<pdfaid:part>1</pdfaid:part>"));
+    free(out);
+    assert_true(t_pdfa1b_valid(pdf));
+    pm_free(pdf);
+}
+
+/* The PDF/A-2b document is not PDF/A-1b (the validator sees its part and
+ * its JPEG 2000 page), so the check above can fail. */
+static void pdfa_2b_is_not_taken_for_1b(void **state)
+{
+    (void)state;
+    require_document();
+    assert_false(t_pdfa1b_valid(fx.pdf));
+}
+
+/* A JPEG 2000 page cannot go into PDF/A-1: assembly fails naming it and
+ * writes nothing. */
+static void jp2_page_is_refused_in_pdfa_1b(void **state)
+{
+    pm_doc_task_t d = {0};
+    pm_doc_result_t r;
+    char *pdf = pm_asprintf("%s/jp2-1b.pdf", fx.dir);
+    char *txt = pm_asprintf("%s/jp2-1b.txt", fx.dir);
+
+    (void)state;
+    require_document();
+    d.title = (char *)"jp2";
+    d.pdf = pdf;
+    d.txt = txt;
+    d.icc_profile = (char *)PM_DEFAULT_ICC;
+    d.pdfa_part = 1;
+    assert_int_not_equal(pm_assemble_doc(fx.eng, &d, fx.pages, NPAGES, &r), 0);
+    assert_false(r.ok);
+    printf("# %s\n", r.error);
+    assert_non_null(strstr(r.error, "JPEG 2000"));
+    assert_non_null(strstr(r.error, "PDF/A-1"));
+    assert_int_not_equal(access(pdf, F_OK), 0);
+    pm_doc_result_cleanup(&r);
+    pm_free(pdf);
+    pm_free(txt);
 }
 
 /* pdffonts: every font embedded, and the pages share one font. */
@@ -901,7 +1027,7 @@ static void pages_render_like_their_images(void **state)
 static void no_converted_page_is_an_error(void **state)
 {
     pm_page_result_t none[1];
-    pm_doc_task_t d;
+    pm_doc_task_t d = {0};
     pm_doc_result_t r;
     char *pdf, *txt;
 
@@ -928,7 +1054,7 @@ static void no_converted_page_is_an_error(void **state)
 static void assembly_failures_leave_nothing(void **state)
 {
     pm_page_result_t pages[2];
-    pm_doc_task_t d;
+    pm_doc_task_t d = {0};
     pm_doc_result_t r;
     char *pdf, *txt, *bad_layer;
     unsigned char *buf = NULL;
@@ -984,7 +1110,7 @@ static void assembly_failures_leave_nothing(void **state)
 static void long_title_is_not_truncated(void **state)
 {
     char title[1201], *pdf, *txt, *xmp, *trailer = NULL, *root;
-    pm_doc_task_t d;
+    pm_doc_task_t d = {0};
     pm_doc_result_t r;
     size_t len = 0, amps = 0;
     const char *t;
@@ -1031,6 +1157,11 @@ int main(void)
         cmocka_unit_test(images_are_embedded_as_encoded),
         cmocka_unit_test(kept_scan_is_embedded_byte_for_byte),
         cmocka_unit_test(metadata_declares_pdfa_2b),
+        cmocka_unit_test(every_stream_ends_with_an_eol),
+        cmocka_unit_test(nothing_pdfa_forbids),
+        cmocka_unit_test(pdfa_1b_passes_pdfbox_preflight),
+        cmocka_unit_test(pdfa_2b_is_not_taken_for_1b),
+        cmocka_unit_test(jp2_page_is_refused_in_pdfa_1b),
         cmocka_unit_test(fonts_are_embedded_and_shared),
         cmocka_unit_test(text_layer_reads_like_the_ocr),
         cmocka_unit_test(text_layer_is_placed_exactly),
