@@ -2680,15 +2680,14 @@ static void pg_coordinator_lock_is_exclusive(void **state)
 static void pg_refuses_what_it_lacks(void **state)
 {
     pm_catalog_t *cat = open_mem();
-    pm_fee_t *fees = NULL;
-    size_t n = 0;
+    int64_t pages = 0, jobs = 0;
     const char *missing;
 
     (void)state;
-    assert_int_equal(pm_fee_list(cat, NULL, &fees, &n), PM_EUNSUPP);
+    assert_int_equal(pm_review_count(cat, &pages, &jobs), PM_EUNSUPP);
     assert_string_equal(pm_catalog_errmsg(cat),
                         "the PostgreSQL backend does not yet implement "
-                        "pm_fee_list");
+                        "pm_review_count");
     pm_catalog_close(cat);
 
     missing = pm_catalog_backend_missing("postgresql://db.example/pm");
