@@ -126,10 +126,13 @@ static const pm__pgsql_t stmts[ST_COUNT] = {
                      "$7::bigint, $8, $9::bigint, $10::bigint, $11::bigint, "
                      "$12::bigint, $13::bigint, $14::bigint, $15::bigint, "
                      "$16::bigint, $17)"},
+    /* Locks the job's row, as a cancel does first: an adjustment and a
+     * cancel of one job run one after the other, so a cancel's credit
+     * sees every adjustment before it and none comes after. */
     [ST_JOB_BILLING] = {"ledger_job_billing",
                         "SELECT state, coalesce(billing_month, ''), "
                         "coalesce(finished_at, 0) FROM jobs WHERE id = "
-                        "$1::bigint"},
+                        "$1::bigint FOR UPDATE"},
     /* What a job was billed in closed months, plus its adjustments not
      * frozen yet: pages, blank, billable, amount, lines. */
     [ST_JOB_BILLED] = {"ledger_job_billed",

@@ -5,7 +5,9 @@
  * blockers), adjustments and the cancel credit after a close, the billing
  * time zone (fixed at first use; the months it draws), and the races that
  * exactly-once billing must survive: two handles closing one month, and a
- * job finishing while its month closes. Every test runs on an SQLite file
+ * job finishing while its month closes. And the web interface's access
+ * tokens and read-only handle (monitor.h), which the same PostgreSQL
+ * files implement. Every test runs on an SQLite file
  * and again on a fresh database of a private PostgreSQL server
  * (lib/pgtest.c); PostgreSQL missing fails the second group.
  */
@@ -786,11 +788,12 @@ static void billing_timezone_is_checked_before_it_is_recorded(void **state)
 typedef struct {
     pthread_barrier_t *go;
     pm_catalog_t *cat;
-    int what; /* 0: close `month`; 1: finish `job` at `at` */
+    int what; /* 0: close `month`; 1: finish `job` at `at`; 2: adjust it */
     const char *month;
     int64_t job, at;
     int rc;
     char msg[256];
+    char adjusted[PM_MONTH_SIZE];
     int done; /* set (atomically) when the call returned */
 } racer_t;
 
@@ -802,8 +805,11 @@ static void *racer_run(void *arg)
     if (r->what == 0)
         r->rc = pm_billing_close(r->cat, r->month, 1, "cli:clerk", r->at, NULL,
                                  NULL);
-    else
+    else if (r->what == 1)
         r->rc = pm_job_finish(r->cat, r->job, "/out/CITY/WO/1", r->at);
+    else
+        r->rc = pm_billing_adjust(r->cat, r->job, 2, "rescanned", "cli:clerk",
+                                  r->at, r->adjusted);
     snprintf(r->msg, sizeof(r->msg), "%s", pm_catalog_errmsg(r->cat));
     __atomic_store_n(&r->done, 1, __ATOMIC_RELEASE);
     return NULL;
@@ -940,21 +946,19 @@ static void pg_do(PGconn *conn, const char *sql)
     PQclear(r);
 }
 
-/* Polls until a session waits for the billing lock (an event, not a
- * time), or racer `r` returned without waiting (the test then finds what
- * it did); fails after WAIT_S seconds. */
+/* Polls until a session waits for a lock (the billing lock, or a row's:
+ * an event, not a time), or racer `r` returned without waiting (the test
+ * then finds what it did); fails after WAIT_S seconds. */
 static void wait_for_lock_waiter(const racer_t *r)
 {
     struct timespec tick = {0, 20 * 1000 * 1000};
     time_t deadline = time(NULL) + WAIT_S;
 
-    while (raw_int("SELECT count(*) FROM pg_locks WHERE locktype = "
-                   "'advisory' AND NOT granted AND objid = " BILLING_KEY) ==
-           0) {
+    while (raw_int("SELECT count(*) FROM pg_locks WHERE NOT granted") == 0) {
         if (__atomic_load_n(&r->done, __ATOMIC_ACQUIRE))
             return;
         if (time(NULL) > deadline)
-            fail_msg("nothing waited for the billing lock in %d s", WAIT_S);
+            fail_msg("nothing waited for a lock in %d s", WAIT_S);
         nanosleep(&tick, NULL);
     }
 }
@@ -1038,6 +1042,45 @@ static void pg_close_waits_for_billing_under_way(void **state)
     pm_catalog_close(a.cat);
     assert_int_equal(a.rc, 0);
     assert_int_equal(job_lines(cat, "2026-11", job), 1);
+    pm_catalog_close(cat);
+}
+
+/* An adjustment of a job being cancelled (a session holding its row, the
+ * job cancelled, not committed) waits for the cancel and is refused: a
+ * cancelled job is never debited after its credit. */
+static void pg_adjust_waits_for_a_cancel_under_way(void **state)
+{
+    pm_catalog_t *cat = ledger_catalog(state);
+    int64_t job, nov = day("2026-11-01", 0);
+    racer_t a = {.what = 2};
+    pthread_barrier_t go;
+    pthread_t t;
+    PGconn *canceller;
+    char sql[256];
+
+    add_workorder(cat, "WO-A", "STD");
+    job = ledger_job(cat, "WO-A", 1, 0, 0, nov, nov + 60);
+    canceller = pg_begin();
+    pg_do(canceller, "SELECT pg_advisory_xact_lock_shared(" BILLING_KEY ")");
+    snprintf(sql, sizeof(sql),
+             "UPDATE jobs SET state = 'cancelled' WHERE id = %lld",
+             (long long)job);
+    pg_do(canceller, sql);
+    assert_int_equal(pthread_barrier_init(&go, NULL, 1), 0);
+    a.go = &go;
+    a.cat = open_catalog();
+    a.job = job;
+    a.at = nov + 120;
+    assert_int_equal(pthread_create(&t, NULL, racer_run, &a), 0);
+    wait_for_lock_waiter(&a);
+    pg_do(canceller, "COMMIT");
+    PQfinish(canceller);
+    pthread_join(t, NULL);
+    pthread_barrier_destroy(&go);
+    pm_catalog_close(a.cat);
+    assert_int_equal(a.rc, PM_EINVAL);
+    assert_non_null(strstr(a.msg, "cancelled"));
+    assert_int_equal(count_events(cat, job, "billing.adjustment"), 0);
     pm_catalog_close(cat);
 }
 
@@ -1208,6 +1251,7 @@ int main(void)
         BOTH_BACKENDS,
         LEDGER_TEST(pg_finish_waits_for_a_close_under_way),
         LEDGER_TEST(pg_close_waits_for_billing_under_way),
+        LEDGER_TEST(pg_adjust_waits_for_a_cancel_under_way),
     };
     int failed;
 
