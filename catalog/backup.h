@@ -16,7 +16,9 @@
  * overwritten (PM_EEXIST). `src` is never created or migrated.
  * On success *pages is the copy's size in database pages. On failure a
  * message naming the path and the fault is in msg[size] and the result
- * is PM_EEXIST, PM_ENOENT, PM_ENOMEM, PM_ECATALOG or -errno.
+ * is PM_EEXIST, PM_ENOENT, PM_ENOMEM, PM_ECATALOG or -errno; PM_EUNSUPP
+ * for a postgresql:// catalog, whose copy is pg_dump's (the message says
+ * so).
  */
 int pm_catalog_backup_file(const char *src, const char *dest, long *pages,
                            char *msg, size_t size);

@@ -11,6 +11,10 @@
  *   pg_queue.c    page tasks: the fair claim (SKIP LOCKED), leases, fencing
  *   pg_status.c   status counts, billable counts and the workers table
  *   pg_identity.c installation id, job uids, job count
+ *   pg_fees.c     the billing time zone, fee codes, a work order's fee
+ *   pg_ledger.c   months, lines, close, adjustments, the cancel credit
+ *                 (the steps are ledger_rules.c's, shared with SQLite)
+ *   pg_tokens.c   access tokens, the read-only handle
  *
  * Each file keeps the SQL it runs beside the code that runs it, in a
  * table of named statements prepared once at open (PQprepare, under the
@@ -51,11 +55,15 @@ enum pm__pg_module {
     PM__PG_QUEUE,
     PM__PG_STATUS,
     PM__PG_IDENTITY,
+    PM__PG_FEES,
+    PM__PG_LEDGER,
+    PM__PG_TOKENS,
     PM__PG_NMODULES
 };
 
 extern const pm__pgsql_table_t pm__pg_core, pm__pg_records, pm__pg_jobs,
     pm__pg_queue, pm__pg_status, pm__pg_identity;
+extern const pm__pgsql_table_t pm__pg_fees, pm__pg_ledger, pm__pg_tokens;
 
 typedef struct pm__pg {
     const pm__catalog_ops_t *ops; /* &pm__pg_ops; first (catalog.c) */
@@ -155,6 +163,25 @@ int pm__pg_event_insert(pm__pg_t *pg, int64_t at, const char *actor,
                         const char *kind, int64_t job, int page,
                         const char *detail);
 
+/* pg_ledger.c: the billing lock, in the caller's transaction: exclusive
+ * for a month's close, shared for whatever bills into a month (a job's
+ * finish, a cancel's credit, an adjustment, a price), so that a close's
+ * lines hold all of it or none. */
+int pm__pg_ledger_lock(pm__pg_t *pg, int exclusive);
+/* pg_ledger.c and pg_fees.c: the primitives ledger_rules.c runs on. */
+struct pm__ledger_io;
+extern const struct pm__ledger_io pm__pg_ledger_io;
+int pm__pg_last_closed_month(pm_catalog_t *cat, char last[8]);
+int pm__pg_fee_insert(pm_catalog_t *cat, const pm_fee_t *f, int64_t now,
+                      int64_t *id);
+int pm__pg_fee_exists(pm_catalog_t *cat, const char *code);
+int pm__pg_workorder_fee_update(pm_catalog_t *cat, const char *number,
+                                const char *code);
+int pm__pg_setting_get(pm_catalog_t *cat, const char *key, char *buf,
+                       size_t size);
+int pm__pg_setting_add(pm_catalog_t *cat, const char *key, const char *value);
+int64_t pm__pg_wall_clock(void);
+
 /* ---- the operations this backend has (pg_ops.c's table) ---- */
 
 void pm__pg_close(pm_catalog_t *cat);
@@ -226,5 +253,32 @@ int pm__pg_catalog_installation_id(pm_catalog_t *cat,
 int pm__pg_catalog_job_count(pm_catalog_t *cat, int64_t *n);
 int pm__pg_job_uid(pm_catalog_t *cat, int64_t job,
                    char uid[PM_CATALOG_ID_SIZE]);
+int pm__pg_catalog_billing_timezone(pm_catalog_t *cat, const char *configured,
+                                    char *out, size_t size);
+int pm__pg_fee_add(pm_catalog_t *cat, const pm_fee_t *f, const char *actor,
+                   int64_t now, int64_t *id);
+int pm__pg_fee_list(pm_catalog_t *cat, const char *code, pm_fee_t **out,
+                    size_t *n);
+int pm__pg_workorder_set_fee(pm_catalog_t *cat, const char *number,
+                             const char *fee_code, const char *actor);
+int pm__pg_billing_period_get(pm_catalog_t *cat, const char *month,
+                              pm_billing_period_t *out);
+int pm__pg_billing_lines(pm_catalog_t *cat, const char *from, const char *to,
+                         const char *account, const char *workorder,
+                         pm_billing_line_t **out, size_t *n);
+int pm__pg_billing_read(pm_catalog_t *cat, const char *from, const char *to,
+                        const char *account, const char *workorder,
+                        pm_billing_period_t **periods, size_t *nperiods,
+                        pm_billing_line_t **out, size_t *n);
+int pm__pg_billing_close(pm_catalog_t *cat, const char *month, int force,
+                         const char *actor, int64_t now, int64_t **blockers,
+                         size_t *nblockers);
+int pm__pg_billing_adjust(pm_catalog_t *cat, int64_t job, int64_t billable,
+                          const char *reason, const char *actor, int64_t now,
+                          char month[8]);
+int pm__pg_catalog_query_only(pm_catalog_t *cat);
+int pm__pg_token_add(pm_catalog_t *cat, const char *name, pm_role_t role,
+                     const char *sha256, const char *actor, int64_t now);
+int pm__pg_token_list(pm_catalog_t *cat, pm_token_t **out, size_t *n);
 
 #endif /* PM_CATALOG_PG_INT_H */

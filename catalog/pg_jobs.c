@@ -14,6 +14,7 @@
 #include "catalog/billing.h"
 #include "catalog/billing_int.h"
 #include "catalog/catalog.h"
+#include "catalog/ledger_rules.h"
 #include "catalog/pg_int.h"
 #include "catalog/rules.h"
 #include "pipeline/base/pm.h"
@@ -40,8 +41,6 @@ enum {
     ST_TASKS_RETRY,
     ST_TASKS_UNLEASE,
     ST_JOB_BY_SOURCE,
-    ST_PERIOD_CLOSED,
-    ST_JOB_BILLED,
     ST_COUNT
 };
 
@@ -125,14 +124,6 @@ static const pm__pgsql_t stmts[ST_COUNT] = {
     [ST_JOB_BY_SOURCE] = {"job_by_source",
                           "SELECT coalesce(min(id), 0) FROM jobs WHERE "
                           "source_path = $1"},
-    [ST_PERIOD_CLOSED] = {"job_period_closed",
-                          "SELECT 1 FROM billing_periods WHERE month = $1"},
-    /* Whether a job is on a closed month's bill (or adjusted): then its
-     * cancel owes a credit. */
-    [ST_JOB_BILLED] = {"job_billed",
-                       "SELECT EXISTS (SELECT 1 FROM billing_lines WHERE "
-                       "job = $1::bigint) OR EXISTS (SELECT 1 FROM "
-                       "billing_adjustments WHERE job = $1::bigint)"},
 };
 
 const pm__pgsql_table_t pm__pg_jobs = {stmts, ST_COUNT};
@@ -515,27 +506,6 @@ int pm__pg_job_retry(pm_catalog_t *cat, int64_t id, const char *actor)
     return pm__pg_tx_end(pg, err);
 }
 
-/* PM_EUNSUPP when cancelling done job `id` owes a credit. */
-static int refuse_credit(pm__pg_t *pg, int64_t id)
-{
-    pm__pg_params_t p = {.n = 0};
-    PGresult *r;
-    int err;
-
-    pm__pg_int(&p, id);
-    err = pm__pg_run(pg, PM__PG_JOBS, ST_JOB_BILLED, &p, &r);
-    if (err != 0)
-        return err;
-    if (strcmp(PQgetvalue(r, 0, 0), "t") == 0)
-        err = pm__pg_msg(pg, PM_EUNSUPP,
-                         "the PostgreSQL backend does not yet implement the "
-                         "credit for cancelling job %lld, billed in a closed "
-                         "month",
-                         (long long)id);
-    PQclear(r);
-    return err;
-}
-
 int pm__pg_job_cancel(pm_catalog_t *cat, int64_t id, const char *actor,
                       const char *reason)
 {
@@ -549,12 +519,17 @@ int pm__pg_job_cancel(pm_catalog_t *cat, int64_t id, const char *actor,
     err = pm__pg_tx_begin(pg);
     if (err != 0)
         return err;
-    err = job_expect(pg, id, allowed, "a job is cancelled only once", &state);
+    /* Before the job's row: a close waits for this cancel, or this
+     * cancel for the close (pg_ledger.c). */
+    err = pm__pg_ledger_lock(pg, 0);
+    if (err == 0)
+        err =
+            job_expect(pg, id, allowed, "a job is cancelled only once", &state);
     /* A done job billed in a closed month is credited in an open one;
-     * one whose month is open just drops out of its lines. The credit
-     * is the ledger's, not in this backend yet: refused, not skipped. */
+     * one whose month is open just drops out of its lines. */
     if (err == 0 && state == PM_JOB_DONE)
-        err = refuse_credit(pg, id);
+        err = pm__ledger_cancel_credit(&pm__pg_ledger_io, cat, id, reason,
+                                       actor, now);
     /* Running pages lose their lease: their results will be refused. */
     if (err == 0)
         err = run_for_job(pg, ST_TASKS_UNLEASE, id, NULL);
@@ -683,24 +658,6 @@ int pm__pg_job_collect_finished(pm_catalog_t *cat, int64_t now, int64_t **ids,
     return err;
 }
 
-/* Whether `month` is closed, as the rules' pm_month_closed_fn. */
-static int month_closed(void *arg, const char *month, int *closed)
-{
-    pm__pg_t *pg = arg;
-    pm__pg_params_t p = {.n = 0};
-    PGresult *r;
-    int err;
-
-    *closed = 0;
-    pm__pg_text(&p, month);
-    err = pm__pg_run(pg, PM__PG_JOBS, ST_PERIOD_CLOSED, &p, &r);
-    if (err != 0)
-        return err;
-    *closed = PQntuples(r) > 0;
-    PQclear(r);
-    return 0;
-}
-
 int pm__pg_job_finish(pm_catalog_t *cat, int64_t id, const char *output_path,
                       int64_t now)
 {
@@ -713,22 +670,21 @@ int pm__pg_job_finish_doc(pm_catalog_t *cat, int64_t id,
 {
     pm__pg_t *pg = pm__pg(cat);
     pm__pg_params_t p = {.n = 0};
-    char month[PM_MONTH_SIZE], from[PM_MONTH_SIZE];
+    char month[PM_MONTH_SIZE];
     int state, err;
 
     err = pm__pg_tx_begin(pg);
     if (err != 0)
         return err;
-    err = job_expect(pg, id, STATE_BIT(PM_JOB_ASSEMBLING),
-                     "only an assembling job can finish", &state);
+    /* Before the job's row: billed in a month a close has not read yet,
+     * or after the close committed (pg_ledger.c). */
+    err = pm__pg_ledger_lock(pg, 0);
+    if (err == 0)
+        err = job_expect(pg, id, STATE_BIT(PM_JOB_ASSEMBLING),
+                         "only an assembling job can finish", &state);
     /* Billed in the month it finished, or the first open one after. */
-    if (err == 0) {
-        err = pm_rules_billing_month(now, month_closed, pg, month);
-        if (err == PM_ECATALOG) {
-            pm_month_of(now, from);
-            pm__pg_msg(pg, err, "no open month after %s", from);
-        }
-    }
+    if (err == 0)
+        err = pm__ledger_billing_month(&pm__pg_ledger_io, cat, now, month);
     if (err == 0) {
         pm__pg_int(&p, id);
         pm__pg_text(&p, output_path);

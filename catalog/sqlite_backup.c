@@ -201,11 +201,32 @@ int pm__sqlite_backup(sqlite3 *src, const char *from, const char *dest,
     return err;
 }
 
+/* A PostgreSQL catalog is the server's to copy: says so, naming the
+ * database without its credentials (the user and password before '@'). */
+static int refuse_url(const char *src, char *msg, size_t size)
+{
+    const char *rest = strstr(src, "://") + 3, *at = strchr(rest, '@');
+    const char *slash = strchr(rest, '/');
+
+    if (at != NULL && (slash == NULL || at < slash))
+        rest = at + 1;
+    return fail(PM_EUNSUPP, msg, size,
+                "the catalog is the PostgreSQL database %.*s%s, which this "
+                "command cannot copy (it copies SQLite catalog files); back "
+                "it up with PostgreSQL's own tools, e.g. pg_dump "
+                "--format=custom --file=DEST with the catalog's URL, and "
+                "restore it with pg_restore",
+                (int)(strstr(src, "://") + 3 - src), src, rest);
+}
+
 int pm_catalog_backup_file(const char *src, const char *dest, long *pages,
                            char *msg, size_t size)
 {
     sqlite3 *db = NULL;
     int err;
+
+    if (pm__catalog_is_url(src))
+        return refuse_url(src, msg, size);
 
     /* READWRITE without CREATE: a mistyped path is an error, not an empty
      * catalog; write access lets a WAL reader set up its shared memory. */

@@ -2,7 +2,8 @@
  * sqlite_fees.c: what the SQLite backend's ledger is priced with: the
  * billing time zone (recorded once, then fixed), fee codes and their
  * prices by effective date, and a work order's fee code. The ledger
- * itself (months, lines, close, adjustments) is sqlite_ledger.c.
+ * itself (months, lines, close, adjustments) is sqlite_ledger.c; the
+ * steps of each operation are ledger_rules.c's.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 
 #include "catalog/billing.h"
 #include "catalog/catalog.h"
+#include "catalog/ledger_rules.h"
 #include "catalog/sqlite_int.h"
 #include "pipeline/base/pm.h"
 
@@ -92,7 +94,7 @@ void pm_fee_list_free(pm_fee_t *v, size_t n)
 }
 
 /* The latest closed month into last ("" when none). */
-static int last_closed_month(pm_catalog_t *cat, char last[PM_MONTH_SIZE])
+int pm__sqlite_last_closed_month(pm_catalog_t *cat, char last[PM_MONTH_SIZE])
 {
     sqlite3_stmt *st = STMT(cat, ST_PERIOD_LAST);
     int err = pm__sql_first_row(cat, st);
@@ -105,14 +107,15 @@ static int last_closed_month(pm_catalog_t *cat, char last[PM_MONTH_SIZE])
     return 0;
 }
 
-/* The billing_timezone setting into buf ("" when none is recorded). */
-static int timezone_setting(pm_catalog_t *cat, char *buf, size_t size)
+/* A setting into buf ("" when none is recorded). */
+int pm__sqlite_setting_get(pm_catalog_t *cat, const char *key, char *buf,
+                           size_t size)
 {
     sqlite3_stmt *st = STMT(cat, ST_SETTING_GET);
     int err;
 
     buf[0] = '\0';
-    if (pm__sql_bind_text(st, 1, "billing_timezone"))
+    if (pm__sql_bind_text(st, 1, key))
         return pm__sql_bind_fail(cat, st);
     err = pm__sql_first_row(cat, st);
     if (err <= 0)
@@ -122,126 +125,47 @@ static int timezone_setting(pm_catalog_t *cat, char *buf, size_t size)
     return 0;
 }
 
-/* Records zone `tz` unless another process did first (then *stored holds
- * theirs); one write transaction, taken only on the first use. */
-static int timezone_record(pm_catalog_t *cat, const char *tz, char *stored,
-                           size_t size)
+int pm__sqlite_setting_add(pm_catalog_t *cat, const char *key,
+                           const char *value)
 {
     sqlite3_stmt *st = STMT(cat, ST_SETTING_ADD);
-    int err = pm__sql_tx_begin(cat);
 
-    if (err == 0)
-        err = timezone_setting(cat, stored, size);
-    if (err == 0 && stored[0] == '\0') {
-        snprintf(stored, size, "%s", tz);
-        if (pm__sql_bind_text(st, 1, "billing_timezone") ||
-            pm__sql_bind_text(st, 2, tz))
-            err = pm__sql_bind_fail(cat, st);
-        else
-            err = pm__sql_run(cat, st);
-        if (err == 0)
-            err = pm__event_insert(cat, pm__wall_clock(), "catalog",
-                                   "billing.timezone", 0, 0, tz);
-    }
-    return pm__sql_tx_end(cat, err);
+    if (pm__sql_bind_text(st, 1, key) || pm__sql_bind_text(st, 2, value))
+        return pm__sql_bind_fail(cat, st);
+    return pm__sql_run(cat, st);
 }
 
 int pm__sqlite_catalog_billing_timezone(pm_catalog_t *cat,
                                         const char *configured, char *out,
                                         size_t size)
 {
-    /* A configuration without a zone means UTC, as pm_config_new says. */
-    const char *want = configured == NULL ? NULL
-                       : configured[0]    ? configured
-                                          : "UTC";
-    char stored[256];
+    return pm__ledger_timezone(&pm__sqlite_ledger_io, cat, configured, out,
+                               size);
+}
+
+int pm__sqlite_fee_insert(pm_catalog_t *cat, const pm_fee_t *f, int64_t now,
+                          int64_t *id)
+{
+    sqlite3_stmt *st = STMT(cat, ST_FEE_ADD);
     int err;
 
-    if (size > 0)
-        out[0] = '\0';
-    if (want != NULL && !pm_timezone_valid(want))
-        return pm__catalog_msg(
-            cat, PM_EINVAL,
-            "billing time zone %s is not UTC or a zone under %s; "
-            "nothing was recorded",
-            want, PM_ZONEINFO);
-    /* Read without the write lock: every command asks, few record. */
-    err = timezone_setting(cat, stored, sizeof(stored));
-    if (err == 0 && stored[0] == '\0' && want != NULL)
-        err = timezone_record(cat, want, stored, sizeof(stored));
-    if (err != 0)
-        return err;
-    if (stored[0] == '\0')
-        snprintf(stored, sizeof(stored), "UTC"); /* nothing recorded yet */
-    else if (want != NULL && strcmp(want, stored) != 0)
-        return pm__catalog_msg(
-            cat, PM_EINVAL,
-            "this catalog bills in time zone %s, the "
-            "configuration says %s; set [billing] timezone = %s",
-            stored, want, stored);
-    snprintf(out, size, "%s", stored);
-    return 0;
+    if (pm__sql_bind_text(st, 1, f->code) ||
+        pm__sql_bind_text(st, 2, f->description) ||
+        sqlite3_bind_int64(st, 3, f->unit_price_mc) ||
+        sqlite3_bind_int64(st, 4, f->min_charge_mc) ||
+        sqlite3_bind_int64(st, 5, f->effective_from) ||
+        sqlite3_bind_int64(st, 6, now))
+        return pm__sql_bind_fail(cat, st);
+    err = pm__sql_run(cat, st);
+    if (err == 0)
+        *id = sqlite3_last_insert_rowid(cat->db);
+    return err;
 }
 
 int pm__sqlite_fee_add(pm_catalog_t *cat, const pm_fee_t *f, const char *actor,
                        int64_t now, int64_t *id)
 {
-    sqlite3_stmt *st = STMT(cat, ST_FEE_ADD);
-    char last[PM_MONTH_SIZE], month[PM_MONTH_SIZE], day[PM_DATE_SIZE];
-    char unit[32], min[32], *detail;
-    int64_t new_id = 0;
-    int err;
-
-    *id = 0;
-    if (f->code == NULL || f->code[0] == '\0' || actor == NULL)
-        return pm__catalog_msg(cat, PM_EINVAL, "a fee needs a code");
-    if (pm__ident_refused(cat, PM_IDENT_FEE, f->code))
-        return PM_EINVAL;
-    if (f->unit_price_mc < 0 || f->unit_price_mc > PM_PRICE_MAX_MC ||
-        f->min_charge_mc < 0 || f->min_charge_mc > PM_PRICE_MAX_MC)
-        return pm__catalog_msg(cat, PM_EINVAL, "fee %s: price out of range",
-                               f->code);
-    pm_date_format(f->effective_from, day);
-    pm_month_of(f->effective_from, month);
-    pm_money_format_mc(f->unit_price_mc, unit, sizeof(unit));
-    pm_money_format_mc(f->min_charge_mc, min, sizeof(min));
-    err = pm__sql_tx_begin(cat);
-    if (err != 0)
-        return err;
-    err = last_closed_month(cat, last);
-    if (err == 0 && last[0] != '\0' && strcmp(month, last) <= 0)
-        err = pm__catalog_msg(
-            cat, PM_EINVAL,
-            "fee %s: a price from %s would fall in or before %s, "
-            "which is closed; date it in an open month",
-            f->code, day, last);
-    if (err == 0) {
-        if (pm__sql_bind_text(st, 1, f->code) ||
-            pm__sql_bind_text(st, 2, f->description) ||
-            sqlite3_bind_int64(st, 3, f->unit_price_mc) ||
-            sqlite3_bind_int64(st, 4, f->min_charge_mc) ||
-            sqlite3_bind_int64(st, 5, f->effective_from) ||
-            sqlite3_bind_int64(st, 6, now))
-            err = pm__sql_bind_fail(cat, st);
-        else
-            err = pm__sql_run(cat, st);
-        if (err == -EEXIST)
-            pm__catalog_msg(cat, err, "fee %s already has a price from %s",
-                            f->code, day);
-        new_id = sqlite3_last_insert_rowid(cat->db);
-    }
-    if (err == 0) {
-        detail = pm_asprintf("%s: %s per page, minimum %s per job, from %s",
-                             f->code, unit, min, day);
-        err = detail
-                  ? pm__event_insert(cat, now, actor, "fee.added", 0, 0, detail)
-                  : pm__catalog_nomem(cat);
-        pm_free(detail);
-    }
-    err = pm__sql_tx_end(cat, err);
-    if (err == 0)
-        *id = new_id;
-    return err;
+    return pm__ledger_fee_add(&pm__sqlite_ledger_io, cat, f, actor, now, id);
 }
 
 int pm__sqlite_fee_list(pm_catalog_t *cat, const char *code, pm_fee_t **out,
@@ -264,39 +188,19 @@ int pm__sqlite_fee_list(pm_catalog_t *cat, const char *code, pm_fee_t **out,
     return err;
 }
 
+int pm__sqlite_workorder_fee_update(pm_catalog_t *cat, const char *number,
+                                    const char *code)
+{
+    sqlite3_stmt *st = STMT(cat, ST_WO_SET_FEE);
+
+    if (pm__sql_bind_text(st, 1, number) || pm__sql_bind_text(st, 2, code))
+        return pm__sql_bind_fail(cat, st);
+    return pm__sql_run(cat, st);
+}
+
 int pm__sqlite_workorder_set_fee(pm_catalog_t *cat, const char *number,
                                  const char *fee_code, const char *actor)
 {
-    sqlite3_stmt *st = STMT(cat, ST_WO_SET_FEE);
-    int64_t now = pm__wall_clock();
-    pm_workorder_t w = {0};
-    char *detail = NULL;
-    int err;
-
-    if (number == NULL || fee_code == NULL || actor == NULL)
-        return pm__catalog_msg(cat, PM_EINVAL,
-                               "set-fee needs a work order and code");
-    err = pm__sql_tx_begin(cat);
-    if (err != 0)
-        return err;
-    err = pm__fee_exists(cat, fee_code);
-    if (err == 0)
-        err = pm_workorder_get(cat, number, &w);
-    if (err == 0) {
-        if (pm__sql_bind_text(st, 1, number) ||
-            pm__sql_bind_text(st, 2, fee_code))
-            err = pm__sql_bind_fail(cat, st);
-        else
-            err = pm__sql_run(cat, st);
-    }
-    if (err == 0) {
-        detail = pm_asprintf("%s: fee code %s -> %s", number,
-                             w.fee_code ? w.fee_code : "(none)", fee_code);
-        err = detail ? pm__event_insert(cat, now, actor, "workorder.fee_set", 0,
-                                        0, detail)
-                     : pm__catalog_nomem(cat);
-    }
-    pm_free(detail);
-    pm_workorder_cleanup(&w);
-    return pm__sql_tx_end(cat, err);
+    return pm__ledger_set_fee(&pm__sqlite_ledger_io, cat, number, fee_code,
+                              actor);
 }

@@ -203,6 +203,20 @@ int pm__ident_refused(pm_catalog_t *cat, pm_ident_kind_t kind, const char *s);
  * with a message. */
 int pm__fee_exists(pm_catalog_t *cat, const char *code);
 
+/* sqlite_ledger.c: the ledger's primitives (ledger_rules.h). */
+struct pm__ledger_io;
+extern const struct pm__ledger_io pm__sqlite_ledger_io;
+/* sqlite_fees.c: primitives of pm__sqlite_ledger_io. */
+int pm__sqlite_last_closed_month(pm_catalog_t *cat, char last[PM_MONTH_SIZE]);
+int pm__sqlite_fee_insert(pm_catalog_t *cat, const pm_fee_t *f, int64_t now,
+                          int64_t *id);
+int pm__sqlite_workorder_fee_update(pm_catalog_t *cat, const char *number,
+                                    const char *code);
+int pm__sqlite_setting_get(pm_catalog_t *cat, const char *key, char *buf,
+                           size_t size);
+int pm__sqlite_setting_add(pm_catalog_t *cat, const char *key,
+                           const char *value);
+
 /* sqlite_ledger.c: the first open month from `from` on, into month. */
 int pm__first_open_month(pm_catalog_t *cat, const char *from,
                          char out[PM_MONTH_SIZE]);

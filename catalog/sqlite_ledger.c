@@ -3,7 +3,8 @@
  * sqlite_fees.c): months open and closed, a month's lines
  * (computed while open, frozen at close), closing, adjustments and the
  * credit for a cancelled job of a closed month. Which month a job bills
- * in and what blocks a close are catalog/rules.h's; this is their SQL.
+ * in and what blocks a close are catalog/rules.h's, and the steps of
+ * each operation are ledger_rules.c's; this is their SQL.
  */
 #include <assert.h>
 #include <errno.h>
@@ -14,6 +15,7 @@
 
 #include "catalog/billing.h"
 #include "catalog/catalog.h"
+#include "catalog/ledger_rules.h"
 #include "catalog/rules.h"
 #include "catalog/sqlite_int.h"
 #include "pipeline/base/pm.h"
@@ -157,9 +159,11 @@ _Static_assert(ST_COUNT <= PM__SQL_MAX, "raise PM__SQL_MAX");
 /* ---- billing ---- */
 
 /* Whether `month` is closed (any "YYYY-MM", also before the years
- * pm_month_valid accepts from people: a job's clock may say 1970). */
-static int period_closed(pm_catalog_t *cat, const char *month, int *closed)
+ * pm_month_valid accepts from people: a job's clock may say 1970), as the
+ * rules' pm_month_closed_fn. */
+static int month_closed(void *arg, const char *month, int *closed)
 {
+    pm_catalog_t *cat = arg;
     sqlite3_stmt *st = STMT(cat, ST_PERIOD_GET);
     int err;
 
@@ -175,36 +179,16 @@ static int period_closed(pm_catalog_t *cat, const char *month, int *closed)
     return 0;
 }
 
-/* period_closed as the rules' pm_month_closed_fn. */
-static int month_closed(void *arg, const char *month, int *closed)
-{
-    return period_closed(arg, month, closed);
-}
-
-/* The first month from `from` on that is not closed (rules.h). Closed
- * months are rows, so a run of them ends; the bound only guards a
- * corrupt table. */
 int pm__first_open_month(pm_catalog_t *cat, const char *from,
                          char out[PM_MONTH_SIZE])
 {
-    int err = pm_rules_first_open_month(from, month_closed, cat, out);
-
-    if (err == PM_ECATALOG)
-        return pm__catalog_msg(cat, err, "no open month after %s", from);
-    return err;
+    return pm__ledger_first_open_month(&pm__sqlite_ledger_io, cat, from, out);
 }
 
 int pm__billing_month(pm_catalog_t *cat, int64_t finished,
                       char out[PM_MONTH_SIZE])
 {
-    char from[PM_MONTH_SIZE];
-    int err = pm_rules_billing_month(finished, month_closed, cat, out);
-
-    if (err == PM_ECATALOG) {
-        pm_month_of(finished, from);
-        return pm__catalog_msg(cat, err, "no open month after %s", from);
-    }
-    return err;
+    return pm__ledger_billing_month(&pm__sqlite_ledger_io, cat, finished, out);
 }
 
 void pm_billing_period_cleanup(pm_billing_period_t *p)
@@ -325,32 +309,19 @@ static int read_line_frozen(sqlite3_stmt *st, void *item)
 }
 
 /* One month's lines: frozen when it is closed, else computed. */
-static int month_lines(pm_catalog_t *cat, const char *month,
+static int month_lines(pm_catalog_t *cat, const char *month, int closed,
                        const char *account, const char *workorder,
                        pm_billing_line_t **out, size_t *n)
 {
-    sqlite3_stmt *st;
-    int closed, err;
+    sqlite3_stmt *st = STMT(cat, closed ? ST_BILL_FROZEN : ST_BILL_OPEN);
 
-    *out = NULL;
-    *n = 0;
-    err = period_closed(cat, month, &closed);
-    if (err != 0)
-        return err;
-    st = STMT(cat, closed ? ST_BILL_FROZEN : ST_BILL_OPEN);
     if (pm__sql_bind_text(st, 1, month) || pm__sql_bind_text(st, 2, account) ||
         pm__sql_bind_text(st, 3, workorder))
         return pm__sql_bind_fail(cat, st);
-    err = pm__sql_collect(cat, st, sizeof(pm_billing_line_t),
-                          closed ? read_line_frozen : read_line_open,
-                          line_cleanup_v, (void **)out, n);
-    for (size_t i = 0; err == 0 && i < *n; i++)
-        memcpy((*out)[i].month, month, PM_MONTH_SIZE);
-    return err;
+    return pm__sql_collect(cat, st, sizeof(pm_billing_line_t),
+                           closed ? read_line_frozen : read_line_open,
+                           line_cleanup_v, (void **)out, n);
 }
-
-/* Most months one report may span: 100 years. */
-#define MAX_REPORT_MONTHS 1200
 
 static void period_cleanup_v(void *item)
 {
@@ -362,84 +333,13 @@ void pm_billing_period_list_free(pm_billing_period_t *v, size_t n)
     pm__sql_free_items(v, n, sizeof(*v), period_cleanup_v);
 }
 
-/* Appends month m's period to *v (grown by one). */
-static int period_append(pm_catalog_t *cat, const char *m,
-                         pm_billing_period_t **v, size_t *n)
-{
-    pm_billing_period_t *p = pm_realloc(*v, (*n + 1) * sizeof(**v));
-    int err;
-
-    if (p == NULL)
-        return pm__catalog_nomem(cat);
-    *v = p;
-    err = pm_billing_period_get(cat, m, &p[*n]);
-    if (err == 0)
-        (*n)++;
-    return err;
-}
-
 int pm__sqlite_billing_read(pm_catalog_t *cat, const char *from, const char *to,
                             const char *account, const char *workorder,
                             pm_billing_period_t **periods, size_t *nperiods,
                             pm_billing_line_t **out, size_t *n)
 {
-    pm_billing_line_t *v = NULL, *part = NULL, *p;
-    pm_billing_period_t *pv = NULL;
-    size_t len = 0, nparts = 0, np = 0;
-    char m[PM_MONTH_SIZE];
-    int err, i;
-
-    *out = NULL;
-    *n = 0;
-    if (periods != NULL) {
-        *periods = NULL;
-        *nperiods = 0;
-    }
-    if (from == NULL || to == NULL || pm_month_valid(from) != 0 ||
-        pm_month_valid(to) != 0 || strcmp(from, to) > 0)
-        return pm__catalog_msg(cat, PM_EINVAL, "bad month range %s..%s",
-                               from ? from : "?", to ? to : "?");
-    /* One read transaction: every month, and whether it is closed, as of
-     * one moment, even while a close commits. */
-    err = pm__sql_tx_begin_read(cat);
-    snprintf(m, sizeof(m), "%s", from);
-    for (i = 0; err == 0 && i < MAX_REPORT_MONTHS && strcmp(m, to) <= 0; i++) {
-        if (periods != NULL)
-            err = period_append(cat, m, &pv, &np);
-        if (err == 0)
-            err = month_lines(cat, m, account, workorder, &part, &nparts);
-        if (err == 0 && nparts > 0) {
-            p = pm_realloc(v, (len + nparts) * sizeof(*v));
-            if (p == NULL) {
-                pm_billing_line_list_free(part, nparts);
-                err = pm__catalog_nomem(cat);
-                break;
-            }
-            v = p;
-            memcpy(v + len, part, nparts * sizeof(*v));
-            len += nparts;
-        }
-        pm_free(part); /* its strings moved into v */
-        part = NULL;
-        pm_month_next(m, m);
-    }
-    if (err == 0 && strcmp(m, to) <= 0)
-        err =
-            pm__catalog_msg(cat, PM_EINVAL, "a report spans at most %d months",
-                            MAX_REPORT_MONTHS);
-    err = pm__sql_tx_end(cat, err);
-    if (err != 0) {
-        pm_billing_line_list_free(v, len);
-        pm_billing_period_list_free(pv, np);
-        return err;
-    }
-    *out = v;
-    *n = len;
-    if (periods != NULL) {
-        *periods = pv;
-        *nperiods = np;
-    }
-    return 0;
+    return pm__ledger_read(&pm__sqlite_ledger_io, cat, from, to, account,
+                           workorder, periods, nperiods, out, n);
 }
 
 int pm__sqlite_billing_lines(pm_catalog_t *cat, const char *from,
@@ -477,8 +377,20 @@ static int line_insert(pm_catalog_t *cat, const pm_billing_line_t *l,
     return pm__sql_run(cat, st);
 }
 
-/* Refuses a close over jobs that may still finish in the month; *ids
- * lists them. With `force`, they are only named in the event. */
+static int period_insert(pm_catalog_t *cat, const char *month, int64_t now,
+                         const char *actor, int forced, int64_t lines,
+                         int64_t total_cents)
+{
+    sqlite3_stmt *st = STMT(cat, ST_PERIOD_ADD);
+
+    if (pm__sql_bind_text(st, 1, month) || sqlite3_bind_int64(st, 2, now) ||
+        pm__sql_bind_text(st, 3, actor) || sqlite3_bind_int(st, 4, forced) ||
+        sqlite3_bind_int64(st, 5, lines) ||
+        sqlite3_bind_int64(st, 6, total_cents))
+        return pm__sql_bind_fail(cat, st);
+    return pm__sql_run(cat, st);
+}
+
 /* Appends `id` to the growing array *ids of *n. */
 static int ids_push(pm_catalog_t *cat, int64_t **ids, size_t *n, size_t *cap,
                     int64_t id)
@@ -528,152 +440,16 @@ static int close_blockers(pm_catalog_t *cat, int64_t end, int64_t **ids,
     return err;
 }
 
-/* The refusal of a close the rules said no to, as the handle's message. */
-static int close_refused(pm_catalog_t *cat, pm_close_verdict_t why,
-                         const pm_close_facts_t *f, size_t line)
-{
-    /* The line is the rules' answer only for an unpriced one. */
-    const pm_billing_line_t *l = f->lines != NULL ? &f->lines[line] : NULL;
-
-    switch (why) {
-    case PM_CLOSE_FUTURE:
-        return pm__catalog_msg(cat, PM_EINVAL,
-                               "%s has not begun (it is %s now)", f->month,
-                               f->current);
-    case PM_CLOSE_CLOSED:
-        return pm__catalog_msg(cat, -EEXIST, "%s is closed already", f->month);
-    case PM_CLOSE_UNFINISHED:
-        return pm__catalog_msg(
-            cat, PM_EINVAL,
-            "%s has %zu unfinished job%s (received, queued, running, "
-            "assembling or held) created before it ended",
-            f->month, f->unfinished, f->unfinished == 1 ? "" : "s");
-    case PM_CLOSE_UNPRICED:
-        assert(l != NULL);
-        return pm__catalog_msg(
-            cat, PM_EINVAL,
-            "%s: job %lld of work order %s has no price (fee "
-            "code %s); set one with 'pagemill workorder "
-            "set-fee' or 'pagemill fee add'",
-            f->month, (long long)l->job, l->workorder,
-            l->fee_code ? l->fee_code : "(none)");
-    case PM_CLOSE_OK:
-        break;
-    }
-    assert(0);
-    return PM_EINVAL;
-}
-
-/* Inside the close's transaction: whether the month may close, reading
- * the facts the rules ask for; on success its lines are in f->lines. */
-static int close_decide(pm_catalog_t *cat, pm_close_facts_t *f, int64_t end,
-                        int64_t **ids, pm_billing_line_t **v, size_t *n)
-{
-    pm_close_verdict_t why;
-    size_t line = 0;
-    int err;
-
-    err = period_closed(cat, f->month, &f->closed);
-    if (err == 0 && !f->closed)
-        err = close_blockers(cat, end, ids, &f->unfinished);
-    if (err == 0 && (why = pm_rules_close_check(f, NULL)) != PM_CLOSE_OK)
-        return close_refused(cat, why, f, 0);
-    if (err == 0)
-        err = month_lines(cat, f->month, NULL, NULL, v, n);
-    if (err != 0)
-        return err;
-    f->lines = *v;
-    f->nlines = *n;
-    why = pm_rules_close_check(f, &line);
-    return why == PM_CLOSE_OK ? 0 : close_refused(cat, why, f, line);
-}
-
-/* Freezes the month: its period row, its lines and the event. */
-static int close_freeze(pm_catalog_t *cat, const pm_close_facts_t *f,
-                        const char *actor, int64_t now)
-{
-    sqlite3_stmt *st = STMT(cat, ST_PERIOD_ADD);
-    char total[32], *detail = NULL;
-    int64_t sum = 0;
-    size_t i;
-    int err;
-
-    for (i = 0; i < f->nlines; i++)
-        sum += f->lines[i].amount_cents;
-    if (pm__sql_bind_text(st, 1, f->month) || sqlite3_bind_int64(st, 2, now) ||
-        pm__sql_bind_text(st, 3, actor) ||
-        sqlite3_bind_int(st, 4, f->force != 0) ||
-        sqlite3_bind_int64(st, 5, (sqlite3_int64)f->nlines) ||
-        sqlite3_bind_int64(st, 6, sum))
-        return pm__sql_bind_fail(cat, st);
-    err = pm__sql_run(cat, st);
-    for (i = 0; err == 0 && i < f->nlines; i++)
-        err = line_insert(cat, &f->lines[i], (int64_t)i + 1);
-    if (err != 0)
-        return err;
-    pm_money_format_cents(sum, total, sizeof(total));
-    detail = f->unfinished > 0
-                 ? pm_asprintf("%s: %zu lines, total %s; forced "
-                               "over %zu unfinished jobs",
-                               f->month, f->nlines, total, f->unfinished)
-                 : pm_asprintf("%s: %zu lines, total %s", f->month, f->nlines,
-                               total);
-    err = detail ? pm__event_insert(cat, now, actor, "billing.closed", 0, 0,
-                                    detail)
-                 : pm__catalog_nomem(cat);
-    pm_free(detail);
-    return err;
-}
-
 int pm__sqlite_billing_close(pm_catalog_t *cat, const char *month, int force,
                              const char *actor, int64_t now, int64_t **blockers,
                              size_t *nblockers)
 {
-    pm_billing_line_t *v = NULL;
-    char current[PM_MONTH_SIZE];
-    pm_close_facts_t f = {.month = month, .current = current, .force = force};
-    int64_t start, end, *ids = NULL;
-    size_t n = 0;
-    int err;
-
-    if (blockers != NULL)
-        *blockers = NULL;
-    if (nblockers != NULL)
-        *nblockers = 0;
-    if (month == NULL || pm_month_bounds(month, &start, &end) != 0)
-        return pm__catalog_msg(cat, PM_EINVAL, "'%s' is not a month (YYYY-MM)",
-                               month ? month : "(null)");
-    if (actor == NULL)
-        return pm__catalog_msg(cat, PM_EINVAL,
-                               "closing a month needs an actor");
-    pm_month_of(now, current);
-    if (pm_rules_close_check(&f, NULL) == PM_CLOSE_FUTURE)
-        return close_refused(cat, PM_CLOSE_FUTURE, &f, 0);
-    err = pm__sql_tx_begin(cat);
-    if (err != 0)
-        return err;
-    err = close_decide(cat, &f, end, &ids, &v, &n);
-    if (err == 0)
-        err = close_freeze(cat, &f, actor, now);
-    pm_billing_line_list_free(v, n);
-    err = pm__sql_tx_end(cat, err);
-    if (err == PM_EINVAL && f.unfinished > 0 && !force && blockers != NULL) {
-        *blockers = ids;
-        *nblockers = f.unfinished;
-        ids = NULL;
-    }
-    pm_free(ids);
-    return err;
+    return pm__ledger_close(&pm__sqlite_ledger_io, cat, month, force, actor,
+                            now, blockers, nblockers);
 }
 
-/* What a job has been billed so far outside its own open month: its
- * frozen lines plus its adjustments not frozen yet. */
-typedef struct {
-    int64_t pages, blank, billable, amount_mc, lines;
-} billed_t;
-
 static int job_billed_part(pm_catalog_t *cat, int which, int64_t job,
-                           billed_t *b)
+                           pm__billed_t *b)
 {
     sqlite3_stmt *st = STMT(cat, which);
     int err;
@@ -690,6 +466,14 @@ static int job_billed_part(pm_catalog_t *cat, int which, int64_t job,
     b->lines += sqlite3_column_int64(st, 4);
     pm__sql_stmt_done(st);
     return 0;
+}
+
+/* Its frozen lines plus its adjustments not frozen yet. */
+static int job_billed(pm_catalog_t *cat, int64_t job, pm__billed_t *b)
+{
+    int err = job_billed_part(cat, ST_JOB_BILLED, job, b);
+
+    return err ? err : job_billed_part(cat, ST_JOB_ADJ_OPEN, job, b);
 }
 
 /* The fee code and unit price job `job` is billed at: as frozen when a
@@ -716,11 +500,7 @@ static int job_price(pm_catalog_t *cat, int64_t job, char **fee, int64_t *unit)
             return err;
         }
     }
-    return pm__catalog_msg(cat, PM_EINVAL,
-                           "job %lld has no price: its work order "
-                           "has no fee code effective when it "
-                           "finished",
-                           (long long)job);
+    return PM_ENOENT;
 }
 
 /* The job's billing state, inside a transaction. */
@@ -735,9 +515,7 @@ static int job_billing(pm_catalog_t *cat, int64_t job, int *state,
         return pm__sql_bind_fail(cat, st);
     err = pm__sql_first_row(cat, st);
     if (err <= 0)
-        return err == 0 ? pm__catalog_msg(cat, PM_ENOENT, "no job %lld",
-                                          (long long)job)
-                        : err;
+        return err == 0 ? PM_ENOENT : err;
     pm__sql_col_name(st, 0, name, sizeof(name));
     pm__sql_col_name(st, 1, month, PM_MONTH_SIZE);
     pm__sql_stmt_done(st);
@@ -745,127 +523,38 @@ static int job_billing(pm_catalog_t *cat, int64_t job, int *state,
     return 0;
 }
 
-/* Inserts an adjustment and its event. */
-static int adjustment_insert(pm_catalog_t *cat, const char *month,
-                             const char *of_month, int64_t job, const char *fee,
-                             const billed_t *b, int64_t unit, const char *note,
-                             const char *actor, int64_t now)
+static int adjustment_insert(pm_catalog_t *cat, const pm__adjustment_t *a)
 {
     sqlite3_stmt *st = STMT(cat, ST_ADJ_ADD);
-    char amount[32], *detail;
-    int err;
 
-    if (pm__sql_bind_text(st, 1, month) || pm__sql_bind_text(st, 2, of_month) ||
-        sqlite3_bind_int64(st, 3, job) || pm__sql_bind_text(st, 4, fee) ||
-        sqlite3_bind_int64(st, 5, b->pages) ||
-        sqlite3_bind_int64(st, 6, b->blank) ||
-        sqlite3_bind_int64(st, 7, b->billable) ||
-        sqlite3_bind_int64(st, 8, unit) ||
-        sqlite3_bind_int64(st, 9, b->amount_mc) ||
-        pm__sql_bind_text(st, 10, note) || pm__sql_bind_text(st, 11, actor) ||
-        sqlite3_bind_int64(st, 12, now))
+    if (pm__sql_bind_text(st, 1, a->month) ||
+        pm__sql_bind_text(st, 2, a->of_month) ||
+        sqlite3_bind_int64(st, 3, a->job) || pm__sql_bind_text(st, 4, a->fee) ||
+        sqlite3_bind_int64(st, 5, a->b.pages) ||
+        sqlite3_bind_int64(st, 6, a->b.blank) ||
+        sqlite3_bind_int64(st, 7, a->b.billable) ||
+        sqlite3_bind_int64(st, 8, a->unit_mc) ||
+        sqlite3_bind_int64(st, 9, a->b.amount_mc) ||
+        pm__sql_bind_text(st, 10, a->note) ||
+        pm__sql_bind_text(st, 11, a->actor) ||
+        sqlite3_bind_int64(st, 12, a->now))
         return pm__sql_bind_fail(cat, st);
-    err = pm__sql_run(cat, st);
-    if (err != 0)
-        return err;
-    pm_money_format_cents(pm_money_round_cents(b->amount_mc), amount,
-                          sizeof(amount));
-    detail = pm_asprintf("%s: %+lld billable pages, %s, in %s: %s", of_month,
-                         (long long)b->billable, amount, month, note);
-    if (detail == NULL)
-        return pm__catalog_nomem(cat);
-    err =
-        pm__event_insert(cat, now, actor, "billing.adjustment", job, 0, detail);
-    pm_free(detail);
-    return err;
+    return pm__sql_run(cat, st);
 }
 
 int pm__sqlite_billing_adjust(pm_catalog_t *cat, int64_t job, int64_t billable,
                               const char *reason, const char *actor,
                               int64_t now, char month[8])
 {
-    char of[PM_MONTH_SIZE], to[PM_MONTH_SIZE], *fee = NULL, *note = NULL;
-    billed_t b = {0};
-    int64_t unit = 0;
-    int state, err;
-
-    month[0] = '\0';
-    if (reason == NULL || reason[0] == '\0' || actor == NULL)
-        return pm__catalog_msg(cat, PM_EINVAL, "an adjustment needs a reason");
-    if (billable == 0 || billable > INT32_MAX || billable < -INT32_MAX)
-        return pm__catalog_msg(cat, PM_EINVAL,
-                               "an adjustment is a non-zero number of pages");
-    err = pm__sql_tx_begin(cat);
-    if (err != 0)
-        return err;
-    err = job_billing(cat, job, &state, of);
-    if (err == 0 && state != PM_JOB_DONE)
-        err = pm__catalog_msg(cat, PM_EINVAL,
-                              "job %lld is %s: only a done job's "
-                              "bill can be adjusted",
-                              (long long)job, pm_job_state_name(state));
-    if (err == 0)
-        err = job_price(cat, job, &fee, &unit);
-    if (err == 0)
-        err = pm__first_open_month(cat, of, to);
-    if (err == 0) {
-        b.billable = billable;
-        if (pm_money_line(billable, unit, 0, &b.amount_mc) != 0)
-            err = pm__catalog_msg(cat, PM_EINVAL,
-                                  "adjustment amount out of range");
-    }
-    if (err == 0) {
-        note = pm_asprintf("%s for job %lld billed in %s: %s",
-                           billable < 0 ? "credit" : "debit", (long long)job,
-                           of, reason);
-        err = note ? adjustment_insert(cat, to, of, job, fee, &b, unit, note,
-                                       actor, now)
-                   : pm__catalog_nomem(cat);
-    }
-    pm_free(note);
-    pm_free(fee);
-    err = pm__sql_tx_end(cat, err);
-    if (err == 0)
-        memcpy(month, to, PM_MONTH_SIZE);
-    return err;
+    return pm__ledger_adjust(&pm__sqlite_ledger_io, cat, job, billable, reason,
+                             actor, now, month);
 }
 
-/*
- * Inside pm_job_cancel, for a job that was done: when it was billed in a
- * closed month (or has adjustments), credits what it was billed, in the
- * first open month from its billing month on. A job whose month is still
- * open simply drops out of that month's lines.
- */
 int pm__cancel_credit(pm_catalog_t *cat, int64_t job, const char *reason,
                       const char *actor, int64_t now)
 {
-    char of[PM_MONTH_SIZE], to[PM_MONTH_SIZE], *fee = NULL, *note = NULL;
-    billed_t b = {0}, credit;
-    int64_t unit = 0;
-    int state, err;
-
-    err = job_billing(cat, job, &state, of);
-    if (err == 0)
-        err = job_billed_part(cat, ST_JOB_BILLED, job, &b);
-    if (err == 0)
-        err = job_billed_part(cat, ST_JOB_ADJ_OPEN, job, &b);
-    if (err != 0 || b.lines == 0 || (b.billable == 0 && b.amount_mc == 0))
-        return err;
-    err = job_price(cat, job, &fee, &unit);
-    if (err == 0)
-        err = pm__first_open_month(cat, of, to);
-    if (err == 0) {
-        credit = (billed_t){-b.pages, -b.blank, -b.billable, -b.amount_mc, 0};
-        note = pm_asprintf("credit for job %lld billed in %s: cancelled%s%s",
-                           (long long)job, of, reason ? ": " : "",
-                           reason ? reason : "");
-        err = note ? adjustment_insert(cat, to, of, job, fee, &credit, unit,
-                                       note, actor, now)
-                   : pm__catalog_nomem(cat);
-    }
-    pm_free(note);
-    pm_free(fee);
-    return err;
+    return pm__ledger_cancel_credit(&pm__sqlite_ledger_io, cat, job, reason,
+                                    actor, now);
 }
 
 int pm__sqlite_billable_count(pm_catalog_t *cat, int64_t job, int bill_blank,
@@ -883,3 +572,29 @@ int pm__sqlite_billable_count(pm_catalog_t *cat, int64_t job, int bill_blank,
         return pm__sql_bind_fail(cat, st);
     return pm__sql_query_int64(cat, st, count);
 }
+
+/* SQLite's primitives for the ledger's sequencing (ledger_rules.h): its
+ * write transactions run one at a time, so no lock. */
+const pm__ledger_io_t pm__sqlite_ledger_io = {
+    .tx_begin = pm__sql_tx_begin,
+    .tx_begin_read = pm__sql_tx_begin_read,
+    .tx_end = pm__sql_tx_end,
+    .lock = NULL,
+    .month_closed = month_closed,
+    .month_lines = month_lines,
+    .close_blockers = close_blockers,
+    .period_insert = period_insert,
+    .line_insert = line_insert,
+    .job_billing = job_billing,
+    .job_billed = job_billed,
+    .job_price = job_price,
+    .adjustment_insert = adjustment_insert,
+    .event_insert = pm__event_insert,
+    .last_closed_month = pm__sqlite_last_closed_month,
+    .fee_insert = pm__sqlite_fee_insert,
+    .fee_exists = pm__fee_exists,
+    .workorder_fee_update = pm__sqlite_workorder_fee_update,
+    .setting_get = pm__sqlite_setting_get,
+    .setting_add = pm__sqlite_setting_add,
+    .wall_clock = pm__wall_clock,
+};

@@ -232,6 +232,29 @@ static void backup_of_a_missing_catalog_names_it(void **state)
     assert_int_equal(t_exists(f->db), 0);
 }
 
+/* A PostgreSQL catalog is pg_dump's to copy: the command says so plainly,
+ * never prints the URL's password, and creates nothing. */
+static void backup_of_a_postgresql_catalog_says_use_pg_dump(void **state)
+{
+    sv_fx_t *f = *state;
+    char *err = NULL, dest[600];
+    int rc;
+
+    snprintf(dest, sizeof(dest), "%s/copy.db", f->root);
+    rc = t_run(NULL,
+               "'%s' backup --catalog "
+               "'postgresql://pm:s3cret@127.0.0.1:1/pagemill' '%s' 2>'%s'",
+               PM_BINARY, dest, f->err);
+    assert_int_equal(rc, 1);
+    err = t_slurp(f->err);
+    assert_contains(err, "PostgreSQL");
+    assert_contains(err, "postgresql://127.0.0.1:1/pagemill");
+    assert_contains(err, "pg_dump");
+    assert_null(strstr(err, "s3cret"));
+    pm_free(err);
+    assert_int_equal(t_exists(dest), 0);
+}
+
 /* ---- upgrades ---- */
 
 /* What an older pagemill (schema 5) recorded: an account, a work order
@@ -782,6 +805,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(backup_while_serving, setup, teardown),
         cmocka_unit_test_setup_teardown(backup_of_a_missing_catalog_names_it,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            backup_of_a_postgresql_catalog_says_use_pg_dump, setup, teardown),
         cmocka_unit_test_setup_teardown(
             migrating_keeps_a_backup_of_the_old_catalog, setup, teardown),
         cmocka_unit_test_setup_teardown(
