@@ -53,6 +53,8 @@ static const pm__pgsql_table_t *const registry[PM__PG_NMODULES] = {
     [PM__PG_CORE] = &pm__pg_core,     [PM__PG_RECORDS] = &pm__pg_records,
     [PM__PG_JOBS] = &pm__pg_jobs,     [PM__PG_QUEUE] = &pm__pg_queue,
     [PM__PG_STATUS] = &pm__pg_status, [PM__PG_IDENTITY] = &pm__pg_identity,
+    [PM__PG_REVIEW] = &pm__pg_review, [PM__PG_MONITOR] = &pm__pg_monitor,
+    [PM__PG_CHECK] = &pm__pg_check,
 };
 
 /* ---- errors: the detail lives on the handle ---- */
