@@ -14,8 +14,9 @@
  *     is not done, every job has the page rows its page count says, no
  *     constraint left NOT VALID, and every B-tree index verified by
  *     amcheck's bt_index_check when that extension is installed in the
- *     database (CREATE EXTENSION amcheck; without it the indexes are
- *     left to the server).
+ *     database and the catalog's user may run it (CREATE EXTENSION
+ *     amcheck, GRANT EXECUTE; without them the indexes are left to the
+ *     server).
  *
  * Each statement is its own snapshot: the writes that keep an invariant
  * are each one transaction, so a check never sees one half-done.
@@ -85,9 +86,13 @@ static const pm__pgsql_t stmts[ST_COUNT] = {
                       "pg_constraint WHERE NOT convalidated AND "
                       "connamespace = current_schema()::regnamespace "
                       "ORDER BY 1 LIMIT $1::bigint"},
+    /* amcheck installed, and its check ours to run (it is not granted
+     * to PUBLIC); CASE, so the function is named only when it exists. */
     [ST_HAS_AMCHECK] = {"check_has_amcheck",
-                        "SELECT count(*) FROM pg_extension WHERE extname = "
-                        "'amcheck'"},
+                        "SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_extension "
+                        "WHERE extname = 'amcheck') THEN "
+                        "has_function_privilege('bt_index_check(regclass)', "
+                        "'EXECUTE')::int ELSE 0 END"},
 };
 
 const pm__pgsql_table_t pm__pg_check = {stmts, ST_COUNT};
