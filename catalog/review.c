@@ -193,6 +193,7 @@ int pm__sqlite_review_count(pm_catalog_t *cat, int64_t *pages, int64_t *jobs)
 static int read_replacement(sqlite3_stmt *st, void *item)
 {
     pm_replacement_t *r = item;
+
     memset(r, 0, sizeof(*r));
     r->id = sqlite3_column_int64(st, 0);
     r->job = sqlite3_column_int64(st, 1);
@@ -268,10 +269,8 @@ int pm__sqlite_replace_request(pm_catalog_t *cat, int64_t job, int page,
                                const char *src, const char *sha256,
                                const char *actor, int64_t now, int64_t *id)
 {
-    char *detail;
+    char msg[64], *detail;
     int err;
-
-    char msg[64];
 
     assert(src != NULL && sha256 != NULL && actor != NULL);
     *id = 0;
