@@ -2,7 +2,9 @@
  * monitor.c: the catalog reads of the web interface and `status`, and the
  * access tokens (monitor.h), on the SQLite backend. Its statements are
  * a module table like the other files' (sqlite_int.h), prepared once at
- * open, with every value bound, never spliced into the SQL.
+ * open, with every value bound, never spliced into the SQL. What is the
+ * same on every backend (the histograms' buckets, the rejection reasons)
+ * is monitor_common.c's.
  */
 #include "catalog/monitor.h"
 
@@ -13,14 +15,9 @@
 
 #include <sqlite3.h>
 
+#include "catalog/monitor_int.h"
 #include "catalog/sqlite_int.h"
 #include "pipeline/base/pm.h"
-
-const double pm_stage_bucket_ms[PM_STAGE_BUCKETS] = {
-    5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000};
-
-const char *const pm_stage_names[PM_STAGES] = {
-    "decode", "orient", "deskew", "blank", "ocr", "encode", "total"};
 
 static const char *const role_names[] = {NULL, "supervisor", "billing",
                                          "admin"};
@@ -267,17 +264,12 @@ static void stage_row(sqlite3_stmt *st, void *arg)
     pm_monitor_t *m = arg;
 
     for (int s = 0; s < PM_STAGES; s++) {
-        pm_stage_hist_t *h = &m->stages[s];
         double ms;
 
         if (sqlite3_column_type(st, s) == SQLITE_NULL)
             continue;
         ms = sqlite3_column_double(st, s);
-        h->count++;
-        h->sum_ms += ms;
-        for (int b = PM_STAGE_BUCKETS - 1;
-             b >= 0 && ms <= pm_stage_bucket_ms[b]; b--)
-            h->le[b]++;
+        pm__stage_hist_add(&m->stages[s], pm__stage_bucket(ms), 1, ms);
     }
 }
 
@@ -417,30 +409,6 @@ int pm__sqlite_monitor_rejections(pm_catalog_t *cat, size_t limit,
                            event_cleanup_v, (void **)out, n);
 }
 
-const char *pm_rejection_reason(const char *detail)
-{
-    static const struct {
-        const char *text, *reason;
-    } known[] = {
-        {"is not in the catalog", "unknown_work_order"},
-        {"takes no new batches", "closed_work_order"},
-        {"is not work order", "account_mismatch"},
-        {"is not in the configuration", "unknown_profile"},
-        {"expected_pages", "page_count"},
-        {"zero-byte file", "unreadable_page"},
-        {"not a supported image", "unreadable_page"},
-        {"not a readable", "unreadable_page"},
-        {"page counting", "unreadable_page"},
-        {"the catalog could not record", "catalog"},
-    };
-
-    for (size_t i = 0; detail != NULL && i < sizeof(known) / sizeof(*known);
-         i++)
-        if (strstr(detail, known[i].text) != NULL)
-            return known[i].reason;
-    return "other";
-}
-
 /* ---- breakdowns ---- */
 
 static int read_count(sqlite3_stmt *st, void *item)
@@ -450,11 +418,6 @@ static int read_count(sqlite3_stmt *st, void *item)
     c->name = pm_strdup((const char *)sqlite3_column_text(st, 0));
     c->pages = sqlite3_column_int64(st, 1);
     return c->name != NULL ? 0 : PM_ENOMEM;
-}
-
-static void count_cleanup(void *item)
-{
-    pm_free(((pm_monitor_count_t *)item)->name);
 }
 
 int pm__sqlite_monitor_breakdown(pm_catalog_t *cat, pm_monitor_by_t by,
@@ -471,10 +434,5 @@ int pm__sqlite_monitor_breakdown(pm_catalog_t *cat, pm_monitor_by_t by,
         sqlite3_bind_int64(st, 2, PM_MONITOR_BREAKDOWN_MAX))
         return pm__sql_bind_fail(cat, st);
     return pm__sql_collect(cat, st, sizeof(pm_monitor_count_t), read_count,
-                           count_cleanup, (void **)out, n);
-}
-
-void pm_monitor_count_list_free(pm_monitor_count_t *v, size_t n)
-{
-    pm__sql_free_items(v, n, sizeof(*v), count_cleanup);
+                           pm__monitor_count_cleanup, (void **)out, n);
 }

@@ -55,6 +55,8 @@ static const pm__pgsql_table_t *const registry[PM__PG_NMODULES] = {
     [PM__PG_STATUS] = &pm__pg_status, [PM__PG_IDENTITY] = &pm__pg_identity,
     [PM__PG_FEES] = &pm__pg_fees,     [PM__PG_LEDGER] = &pm__pg_ledger,
     [PM__PG_TOKENS] = &pm__pg_tokens,
+    [PM__PG_REVIEW] = &pm__pg_review, [PM__PG_MONITOR] = &pm__pg_monitor,
+    [PM__PG_CHECK] = &pm__pg_check,
 };
 
 /* ---- errors: the detail lives on the handle ---- */

@@ -2,8 +2,7 @@
  * pg_identity.c: the catalog's identity on the PostgreSQL backend, as
  * identity.c on SQLite: the installation id (settings, migration 4), the
  * jobs' uids and the job count. The integrity checks (pm_catalog_check,
- * pm_catalog_quick_check) are SQLite's PRAGMAs and have no equivalent
- * here yet (docs/scaling.md).
+ * pm_catalog_quick_check) are pg_check.c's.
  */
 #include <string.h>
 

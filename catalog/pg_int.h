@@ -15,6 +15,9 @@
  *   pg_ledger.c   months, lines, close, adjustments, the cancel credit
  *                 (the steps are ledger_rules.c's, shared with SQLite)
  *   pg_tokens.c   access tokens, the read-only handle
+ *   pg_review.c   review flags and replaced pages
+ *   pg_monitor.c  the web interface's reads
+ *   pg_check.c    the integrity checks: the catalog's own invariants
  *
  * Each file keeps the SQL it runs beside the code that runs it, in a
  * table of named statements prepared once at open (PQprepare, under the
@@ -58,12 +61,16 @@ enum pm__pg_module {
     PM__PG_FEES,
     PM__PG_LEDGER,
     PM__PG_TOKENS,
+    PM__PG_REVIEW,
+    PM__PG_MONITOR,
+    PM__PG_CHECK,
     PM__PG_NMODULES
 };
 
 extern const pm__pgsql_table_t pm__pg_core, pm__pg_records, pm__pg_jobs,
     pm__pg_queue, pm__pg_status, pm__pg_identity;
 extern const pm__pgsql_table_t pm__pg_fees, pm__pg_ledger, pm__pg_tokens;
+extern const pm__pgsql_table_t pm__pg_review, pm__pg_monitor, pm__pg_check;
 
 typedef struct pm__pg {
     const pm__catalog_ops_t *ops; /* &pm__pg_ops; first (catalog.c) */
@@ -280,5 +287,32 @@ int pm__pg_catalog_query_only(pm_catalog_t *cat);
 int pm__pg_token_add(pm_catalog_t *cat, const char *name, pm_role_t role,
                      const char *sha256, const char *actor, int64_t now);
 int pm__pg_token_list(pm_catalog_t *cat, pm_token_t **out, size_t *n);
+int pm__pg_catalog_check(pm_catalog_t *cat, int *ok, char **report);
+int pm__pg_catalog_quick_check(pm_catalog_t *cat, int *ok, char **report);
+int pm__pg_review_jobs(pm_catalog_t *cat, pm_review_job_t **out, size_t *n);
+int pm__pg_review_count(pm_catalog_t *cat, int64_t *pages, int64_t *jobs);
+int pm__pg_replace_check(pm_catalog_t *cat, int64_t job, int page);
+int pm__pg_replace_request(pm_catalog_t *cat, int64_t job, int page,
+                           const char *src, const char *sha256,
+                           const char *actor, int64_t now, int64_t *id);
+int pm__pg_replace_next(pm_catalog_t *cat, pm_replacement_t *out);
+int pm__pg_replace_list(pm_catalog_t *cat, int64_t job, pm_replacement_t **out,
+                        size_t *n);
+int pm__pg_replace_finish(pm_catalog_t *cat, const pm_replacement_t *r,
+                          const pm_page_metrics_t *m, const char *pdf_sha256,
+                          int pdf_pages, const char *kept_as, int64_t now);
+int pm__pg_replace_fail(pm_catalog_t *cat, const pm_replacement_t *r,
+                        const char *why, int64_t now);
+int pm__pg_monitor_read(pm_catalog_t *cat, pm_monitor_t *out);
+int pm__pg_monitor_throughput(pm_catalog_t *cat, int64_t now, int n,
+                              int64_t *counts);
+int pm__pg_monitor_jobs(pm_catalog_t *cat, int state, size_t limit,
+                        size_t offset, pm_job_t **out, size_t *n,
+                        int64_t *total);
+int pm__pg_monitor_rejections(pm_catalog_t *cat, size_t limit, pm_event_t **out,
+                              size_t *n);
+int pm__pg_monitor_breakdown(pm_catalog_t *cat, pm_monitor_by_t by,
+                             int64_t since, pm_monitor_count_t **out,
+                             size_t *n);
 
 #endif /* PM_CATALOG_PG_INT_H */

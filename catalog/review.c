@@ -10,6 +10,8 @@
  *
  * Its statements are a module table like the other files' (sqlite_int.h),
  * prepared once at open, after the migrations have added their tables.
+ * When a page may be replaced and what the events say are the same on
+ * every backend: review_common.c.
  */
 #include <assert.h>
 #include <string.h>
@@ -17,6 +19,7 @@
 #include <sqlite3.h>
 
 #include "catalog/catalog.h"
+#include "catalog/review_int.h"
 #include "catalog/sqlite_int.h"
 #include "pipeline/base/pm.h"
 
@@ -143,21 +146,6 @@ _Static_assert(ST_COUNT <= PM__SQL_MAX, "raise PM__SQL_MAX");
 
 /* ---- review flags ---- */
 
-static void review_job_cleanup_v(void *item)
-{
-    pm_review_job_t *r = item;
-
-    pm_free(r->workorder);
-    pm_free(r->account);
-    pm_free(r->reasons);
-    memset(r, 0, sizeof(*r));
-}
-
-void pm_review_job_list_free(pm_review_job_t *v, size_t n)
-{
-    pm__sql_free_items(v, n, sizeof(*v), review_job_cleanup_v);
-}
-
 static int read_review_job(sqlite3_stmt *st, void *item)
 {
     pm_review_job_t *r = item;
@@ -170,7 +158,7 @@ static int read_review_job(sqlite3_stmt *st, void *item)
     if (pm__sql_col_str(st, 1, &r->workorder) ||
         pm__sql_col_str(st, 2, &r->account) ||
         pm__sql_col_str(st, 5, &r->reasons)) {
-        review_job_cleanup_v(r);
+        pm__review_job_cleanup(r);
         return PM_ENOMEM;
     }
     return 0;
@@ -182,7 +170,7 @@ int pm__sqlite_review_jobs(pm_catalog_t *cat, pm_review_job_t **out, size_t *n)
     *n = 0;
     return pm__sql_collect(cat, STMT(cat, ST_REVIEW_JOBS),
                            sizeof(pm_review_job_t), read_review_job,
-                           review_job_cleanup_v, (void **)out, n);
+                           pm__review_job_cleanup, (void **)out, n);
 }
 
 int pm__sqlite_review_count(pm_catalog_t *cat, int64_t *pages, int64_t *jobs)
@@ -202,50 +190,17 @@ int pm__sqlite_review_count(pm_catalog_t *cat, int64_t *pages, int64_t *jobs)
 
 /* ---- replaced pages ---- */
 
-static const char *const replace_states[] = {"pending", "done", "failed"};
-
-const char *pm_replace_state_name(pm_replace_state_t s)
-{
-    return (unsigned)s < 3 ? replace_states[s] : "?";
-}
-
-void pm_replacement_cleanup(pm_replacement_t *r)
-{
-    if (r == NULL)
-        return;
-    pm_free(r->src);
-    pm_free(r->sha256);
-    pm_free(r->old_src);
-    pm_free(r->old_sha256);
-    pm_free(r->actor);
-    pm_free(r->error);
-    pm_free(r->kept_as);
-    memset(r, 0, sizeof(*r));
-}
-
-static void replacement_cleanup_v(void *item)
-{
-    pm_replacement_cleanup(item);
-}
-
-void pm_replacement_list_free(pm_replacement_t *v, size_t n)
-{
-    pm__sql_free_items(v, n, sizeof(*v), replacement_cleanup_v);
-}
-
 static int read_replacement(sqlite3_stmt *st, void *item)
 {
     pm_replacement_t *r = item;
-    const char *state = (const char *)sqlite3_column_text(st, 8);
 
     memset(r, 0, sizeof(*r));
     r->id = sqlite3_column_int64(st, 0);
     r->job = sqlite3_column_int64(st, 1);
     r->page = sqlite3_column_int(st, 2);
     r->old_frame = sqlite3_column_int(st, 6);
-    for (int i = 0; i < 3; i++)
-        if (state != NULL && strcmp(state, replace_states[i]) == 0)
-            r->state = (pm_replace_state_t)i;
+    r->state =
+        pm__replace_state_parse((const char *)sqlite3_column_text(st, 8));
     r->requested_at = sqlite3_column_int64(st, 10);
     r->finished_at = sqlite3_column_int64(st, 11);
     if (pm__sql_col_str(st, 3, &r->src) || pm__sql_col_str(st, 4, &r->sha256) ||
@@ -265,21 +220,11 @@ static int read_replacement(sqlite3_stmt *st, void *item)
 static int replace_refused(pm_catalog_t *cat, int64_t job, int page,
                            const char *state, int pages, int pending)
 {
-    if (state == NULL || strcmp(state, "done") != 0)
-        return pm__catalog_msg(cat, PM_EINVAL,
-                               "job %lld is %s; only a done job's page can be "
-                               "replaced",
-                               (long long)job, state ? state : "?");
-    if (page < 1 || page > pages)
-        return pm__catalog_msg(
-            cat, PM_EINVAL, "job %lld has pages 1 to %d; there is no page %d",
-            (long long)job, pages, page);
-    if (pending != 0)
-        return pm__catalog_msg(cat, PM_EINVAL,
-                               "job %lld: the replacement of page %d is still "
-                               "pending; wait until it is done",
-                               (long long)job, pending);
-    return 0;
+    char msg[200];
+    int err =
+        pm__replace_refused(job, page, state, pages, pending, msg, sizeof(msg));
+
+    return err != 0 ? pm__catalog_set_msg(cat, err, msg) : 0;
 }
 
 int pm__sqlite_replace_check(pm_catalog_t *cat, int64_t job, int page)
@@ -324,21 +269,20 @@ int pm__sqlite_replace_request(pm_catalog_t *cat, int64_t job, int page,
                                const char *src, const char *sha256,
                                const char *actor, int64_t now, int64_t *id)
 {
-    char *detail;
+    char msg[64], *detail;
     int err;
 
     assert(src != NULL && sha256 != NULL && actor != NULL);
     *id = 0;
-    if (strlen(sha256) != 64)
-        return pm__catalog_msg(cat, PM_EINVAL, "a rescan needs its SHA-256");
+    if (pm__replace_sha_check(sha256, msg, sizeof(msg)) != 0)
+        return pm__catalog_set_msg(cat, PM_EINVAL, msg);
     err = pm__sql_tx_begin(cat);
     if (err != 0)
         return err;
     err = pm_replace_check(cat, job, page);
     if (err == 0)
         err = replace_insert(cat, job, page, src, sha256, actor, now, id);
-    detail = pm_asprintf("page %d to be replaced by %s (SHA-256 %s)", page, src,
-                         sha256);
+    detail = pm__replace_requested_detail(page, src, sha256);
     if (err == 0)
         err = detail
                   ? pm__event_insert(cat, now, actor, "page.replace_requested",
@@ -370,7 +314,7 @@ int pm__sqlite_replace_list(pm_catalog_t *cat, int64_t job,
     if (sqlite3_bind_int64(st, 1, job))
         return pm__sql_bind_fail(cat, st);
     return pm__sql_collect(cat, st, sizeof(pm_replacement_t), read_replacement,
-                           replacement_cleanup_v, (void **)out, n);
+                           pm__replacement_cleanup_v, (void **)out, n);
 }
 
 /* Binds the rescan's file and metrics to ST_REPLACE_PAGE; nonzero when
@@ -482,13 +426,7 @@ int pm__sqlite_replace_finish(pm_catalog_t *cat, const pm_replacement_t *r,
         err = page_update(cat, r, m);
     if (err == 0)
         err = job_update(cat, r->job, pdf_sha256, pdf_pages, now);
-    detail = pm_asprintf(
-        "page %d replaced (requested by %s): now %s (SHA-256 %s)%s%s; "
-        "%s; PDF SHA-256 %s, %d pages; billing unchanged",
-        r->page, r->actor, r->src, r->sha256,
-        kept_as ? "; the old original kept as " : "", kept_as ? kept_as : "",
-        m->review ? m->review : "not flagged for review", pdf_sha256,
-        pdf_pages);
+    detail = pm__replaced_detail(r, m, pdf_sha256, pdf_pages, kept_as);
     if (err == 0)
         err = detail
                   ? pm__event_insert(cat, now, "coordinator", "page.replaced",
@@ -507,9 +445,7 @@ int pm__sqlite_replace_fail(pm_catalog_t *cat, const pm_replacement_t *r,
     if (err != 0)
         return err;
     err = replace_settle(cat, r->id, "failed", why, NULL, now);
-    detail = pm_asprintf("replacing page %d (requested by %s) failed: %s; "
-                         "the published document is unchanged",
-                         r->page, r->actor, why);
+    detail = pm__replace_failed_detail(r, why);
     if (err == 0)
         err = detail ? pm__event_insert(cat, now, "coordinator",
                                         "page.replace_failed", r->job, r->page,

@@ -1,8 +1,12 @@
 /*
- * test_monitor.c: catalog/monitor.c on a real SQLite file: access tokens
- * (only hashes stored, names unique, bad input refused), the counts
- * /metrics shows against what the catalog's own functions say, the job
- * list's pages, and rejection reasons.
+ * test_monitor.c: the web interface's reads (catalog/monitor.c,
+ * catalog/pg_monitor.c, catalog/monitor_common.c) on a real catalog of
+ * each backend: an SQLite file, then a fresh PostgreSQL database in a
+ * private server started by lib/pgtest.c (PostgreSQL missing fails).
+ * Access tokens (only hashes stored, names unique, bad input refused),
+ * the counts /metrics shows against what the catalog's own functions
+ * say, the job list's pages, rejection reasons, throughput and
+ * breakdowns, and a read-only handle.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +14,7 @@
 
 #include "catalog/catalog.h"
 #include "catalog/monitor.h"
+#include "lib/pgtest.h"
 #include "lib/testlib.h"
 #include "pipeline/base/pm.h"
 
@@ -20,12 +25,23 @@ static const char sha_a[] =
 static const char sha_b[] =
     "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210";
 
+/* The PostgreSQL group's server; use_pg while that group runs. */
+static pgt_t pg_server;
+static int use_pg;
+
+/* A new catalog of the backend under test. */
 static pm_catalog_t *open_cat(void)
 {
-    char path[512];
+    static int seq;
+    char path[512], name[32];
     pm_catalog_t *cat = NULL;
 
-    snprintf(path, sizeof(path), "%s/catalog.db", t_tmpdir());
+    if (use_pg) {
+        snprintf(name, sizeof(name), "m%d", ++seq);
+        assert_int_equal(pgt_fresh_db(&pg_server, name, path, sizeof(path)), 0);
+    } else {
+        snprintf(path, sizeof(path), "%s/catalog.db", t_tmpdir());
+    }
     assert_int_equal(pm_catalog_open(path, &cat), 0);
     return cat;
 }
@@ -291,6 +307,35 @@ static void breakdown_by_folder_account_operator(void **state)
     t_tmpdir_cleanup();
 }
 
+/* A time equal to a bucket's bound is in that bucket, a time just above
+ * it is not: both backends count alike (PostgreSQL groups the times on
+ * the server, SQLite in C). */
+static void stage_buckets_hold_their_bounds(void **state)
+{
+    pm_catalog_t *cat = open_cat();
+    pm_monitor_t m;
+
+    (void)state;
+    new_job(cat, 4, 7);
+    complete_next(cat, 5, 0, 90);        /* on the first bound */
+    complete_next(cat, 5.000001, 0, 90); /* just above it */
+    complete_next(cat, 30000, 0, 90);    /* on the last bound */
+    complete_next(cat, 0, 0, 90);        /* below them all */
+    assert_int_equal(pm_monitor_read(cat, &m), 0);
+    for (int s = 0; s < PM_STAGES; s++) {
+        const pm_stage_hist_t *h = &m.stages[s];
+
+        assert_int_equal(h->count, 4);
+        assert_int_equal(h->le[0], 2);
+        assert_int_equal(h->le[1], 3);
+        assert_int_equal(h->le[PM_STAGE_BUCKETS - 2], 3);
+        assert_int_equal(h->le[PM_STAGE_BUCKETS - 1], 4);
+        assert_true(h->sum_ms > 30009.99 && h->sum_ms < 30010.01);
+    }
+    pm_catalog_close(cat);
+    t_tmpdir_cleanup();
+}
+
 /* A query_only handle reads and refuses to write. */
 static void query_only_refuses_writes(void **state)
 {
@@ -300,9 +345,27 @@ static void query_only_refuses_writes(void **state)
     (void)state;
     assert_int_equal(pm_catalog_query_only(cat), 0);
     assert_int_equal(pm_monitor_read(cat, &m), 0);
+    assert_true(pm_event_add(cat, "t", "token.added", 0, 0, NULL) < 0);
     assert_true(pm_token_add(cat, "x", PM_ROLE_ADMIN, sha_a, "t", T0) < 0);
     pm_catalog_close(cat);
     t_tmpdir_cleanup();
+}
+
+static int pg_group_setup(void **state)
+{
+    (void)state;
+    if (pgt_start(&pg_server) != 0)
+        return -1; /* PostgreSQL missing or broken: every test fails */
+    use_pg = 1;
+    return 0;
+}
+
+static int pg_group_teardown(void **state)
+{
+    (void)state;
+    use_pg = 0;
+    pgt_stop(&pg_server);
+    return 0;
 }
 
 int main(void)
@@ -315,8 +378,25 @@ int main(void)
         cmocka_unit_test(throughput_by_minute),
         cmocka_unit_test(breakdown_by_folder_account_operator),
         cmocka_unit_test(query_only_refuses_writes),
+        cmocka_unit_test(stage_buckets_hold_their_bounds),
     };
 
+    /* tokens_keep_only_hashes joins them when PostgreSQL has the
+     * tokens (docs/scaling.md). */
+    const struct CMUnitTest pg_tests[] = {
+        cmocka_unit_test(counts_equal_the_catalog),
+        cmocka_unit_test(job_pages_and_filters),
+        cmocka_unit_test(rejections_newest_first_with_reasons),
+        cmocka_unit_test(throughput_by_minute),
+        cmocka_unit_test(breakdown_by_folder_account_operator),
+        cmocka_unit_test(query_only_refuses_writes),
+        cmocka_unit_test(stage_buckets_hold_their_bounds),
+    };
+    int failed;
+
     pm_log_init_from_env();
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    failed = cmocka_run_group_tests_name("sqlite", tests, NULL, NULL);
+    failed += cmocka_run_group_tests_name("postgresql", pg_tests,
+                                          pg_group_setup, pg_group_teardown);
+    return failed;
 }

@@ -1,16 +1,23 @@
 /*
- * test_review.c: catalog/review.c on a real SQLite catalog (in memory):
- * review flags stored with a done page and listed by job; replacement
+ * test_review.c: review flags and replaced pages (catalog/review.c,
+ * catalog/pg_review.c, catalog/review_common.c) on a real catalog of each
+ * backend: SQLite in memory, then PostgreSQL in a private server started
+ * by lib/pgtest.c (a fresh database per test; PostgreSQL missing fails).
+ * Review flags stored with a done page and listed by job; replacement
  * requests refused in every wrong case, recorded once, finished (the page
  * and the job's PDF updated, billing untouched) or failed (nothing
  * changed).
  */
+#include <libpq-fe.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "catalog/catalog.h"
 #include "catalog/catalog_int.h"
+#include "lib/pgtest.h"
 #include "lib/testlib.h"
 #include "pipeline/base/pm.h"
 
@@ -26,14 +33,29 @@ static int64_t now_s = T0;
 #define SHA_N "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee"
 #define SHA_P "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
+/* The PostgreSQL group's server; use_pg while that group runs. */
+static pgt_t pg_server;
+static int use_pg;
+/* The URL of the PostgreSQL database open_mem() made last. */
+static char pg_url[256];
+
+/* A new catalog of the backend under test, with account CITY and its
+ * work order WO-1. */
 static pm_catalog_t *open_mem(void)
 {
+    static int seq;
     pm_catalog_t *cat = NULL;
     pm_account_t a = {.code = (char *)"CITY", .name = (char *)"City"};
     pm_workorder_t w = {.number = (char *)"WO-1", .account = (char *)"CITY"};
+    char url[256], name[32];
     int64_t id;
 
-    assert_int_equal(pm_catalog_open(":memory:", &cat), 0);
+    if (use_pg) {
+        snprintf(name, sizeof(name), "r%d", ++seq);
+        assert_int_equal(pgt_fresh_db(&pg_server, name, url, sizeof(url)), 0);
+        snprintf(pg_url, sizeof(pg_url), "%s", url);
+    }
+    assert_int_equal(pm_catalog_open(use_pg ? url : ":memory:", &cat), 0);
     assert_int_equal(pm_account_add(cat, &a, "cli:test", &id), 0);
     assert_int_equal(pm_workorder_add(cat, &w, "cli:test", &id), 0);
     return cat;
@@ -330,6 +352,120 @@ static void failure_changes_nothing(void **state)
     pm_catalog_close(cat);
 }
 
+/* ---- PostgreSQL: a request waits for the job's row ---- */
+
+/* A connection of the test's own to open_mem()'s last database. */
+static PGconn *raw_connect(void)
+{
+    PGconn *conn = PQconnectdb(pg_url);
+
+    assert_int_equal(PQstatus(conn), CONNECTION_OK);
+    return conn;
+}
+
+static void raw_must(PGconn *conn, const char *sql)
+{
+    PGresult *r = PQexec(conn, sql);
+    ExecStatusType s = PQresultStatus(r);
+
+    if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK)
+        fail_msg("%s: %s", sql, PQresultErrorMessage(r));
+    PQclear(r);
+}
+
+/* Sessions of the database waiting for a lock. */
+static int lock_waiters(PGconn *conn)
+{
+    PGresult *r = PQexec(conn, "SELECT count(*) FROM pg_stat_activity WHERE "
+                               "wait_event_type = 'Lock' AND datname = "
+                               "current_database()");
+    int n;
+
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    n = atoi(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return n;
+}
+
+typedef struct request {
+    pm_catalog_t *cat;
+    int64_t job, id;
+    int err;
+    char msg[256];
+} request_t;
+
+static void *request_run(void *arg)
+{
+    request_t *q = arg;
+
+    q->err = pm_replace_request(q->cat, q->job, 2, "/spool/r2.tif", SHA_N,
+                                "cli:al", T0, &q->id);
+    snprintf(q->msg, sizeof(q->msg), "%s", pm_catalog_errmsg(q->cat));
+    return NULL;
+}
+
+/* Another session holds the job's row while it records a replacement of
+ * page 1: a request for page 2 waits for it (it locks the job's row
+ * before it looks), then sees the pending replacement and is refused
+ * with the reason, not with a unique-index violation. */
+static void request_waits_for_the_jobs_row(void **state)
+{
+    pm_catalog_t *cat = open_mem();
+    int64_t id = done_job(cat, 2, 0, 'c');
+    PGconn *holder = raw_connect(), *watch = raw_connect();
+    request_t q = {.cat = cat, .job = id};
+    struct timespec tick = {0, 20 * 1000 * 1000};
+    char sql[512];
+    pthread_t th;
+    int polls = 0;
+
+    (void)state;
+    raw_must(holder, "BEGIN");
+    snprintf(sql, sizeof(sql), "SELECT 1 FROM jobs WHERE id = %lld FOR UPDATE",
+             (long long)id);
+    raw_must(holder, sql);
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO page_replacements (job, page, src, sha256, old_src, "
+             "old_frame, old_sha256, actor, requested_at) SELECT job, page, "
+             "'/spool/r1.tif', '%s', src, frame, sha256, 'cli:jo', %d FROM "
+             "page_tasks WHERE job = %lld AND page = 1",
+             SHA_N, T0, (long long)id);
+    raw_must(holder, sql);
+    assert_int_equal(pthread_create(&th, NULL, request_run, &q), 0);
+    /* Poll (generously) until the request waits on the row. */
+    while (lock_waiters(watch) == 0 && ++polls < 3000)
+        nanosleep(&tick, NULL);
+    raw_must(holder, "COMMIT");
+    assert_int_equal(pthread_join(th, NULL), 0);
+    if (polls >= 3000)
+        fail_msg("the request never waited for the job's row (it returned "
+                 "%d: %s)",
+                 q.err, q.msg);
+    assert_int_equal(q.err, PM_EINVAL);
+    assert_non_null(strstr(q.msg, "replacement of page 1 is still pending"));
+    assert_int_equal(q.id, 0);
+    PQfinish(holder);
+    PQfinish(watch);
+    pm_catalog_close(cat);
+}
+
+static int pg_group_setup(void **state)
+{
+    (void)state;
+    if (pgt_start(&pg_server) != 0)
+        return -1; /* PostgreSQL missing or broken: every test fails */
+    use_pg = 1;
+    return 0;
+}
+
+static int pg_group_teardown(void **state)
+{
+    (void)state;
+    use_pg = 0;
+    pgt_stop(&pg_server);
+    return 0;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -339,6 +475,18 @@ int main(void)
         cmocka_unit_test(billing_stays_as_it_was),
         cmocka_unit_test(failure_changes_nothing),
     };
+    /* billing_stays_as_it_was joins them when PostgreSQL has the fees
+     * and the ledger (docs/scaling.md). */
+    const struct CMUnitTest pg_tests[] = {
+        cmocka_unit_test(flag_is_stored_and_listed),
+        cmocka_unit_test(request_is_refused_when_wrong),
+        cmocka_unit_test(finish_updates_page_and_pdf_not_billing),
+        cmocka_unit_test(failure_changes_nothing),
+        cmocka_unit_test(request_waits_for_the_jobs_row),
+    };
+    int failed = cmocka_run_group_tests_name("sqlite", tests, NULL, NULL);
 
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    failed += cmocka_run_group_tests_name("postgresql", pg_tests,
+                                          pg_group_setup, pg_group_teardown);
+    return failed;
 }
