@@ -21,7 +21,7 @@ static inline const pm__catalog_ops_t *ops_of(const pm_catalog_t *cat)
     return *(const pm__catalog_ops_t *const *)(const void *)cat;
 }
 
-int pm__catalog_is_url(const char *s)
+int pm_catalog_is_url(const char *s)
 {
     return strncmp(s, "postgresql://", 13) == 0 ||
            strncmp(s, "postgres://", 11) == 0;
@@ -32,7 +32,7 @@ int pm_catalog_open(const char *url_or_path, pm_catalog_t **out)
     *out = NULL;
     if (url_or_path == NULL)
         return PM_EINVAL;
-    if (pm__catalog_is_url(url_or_path))
+    if (pm_catalog_is_url(url_or_path))
         return pm__pg_open(url_or_path, out);
     return pm__sqlite_open(url_or_path, out);
 }
@@ -63,7 +63,7 @@ static const char *first_missing(const pm__catalog_ops_t *ops)
 
 const char *pm_catalog_backend_missing(const char *url_or_path)
 {
-    return first_missing(pm__catalog_is_url(url_or_path) ? &pm__pg_ops
+    return first_missing(pm_catalog_is_url(url_or_path) ? &pm__pg_ops
                                                          : &pm__sqlite_ops);
 }
 

@@ -32,9 +32,7 @@ typedef struct pm_catalog pm_catalog_t;
  * and the reason has been logged.
  *
  * Given a postgresql:// (or postgres://) URL instead of a path, opens
- * that PostgreSQL database with the same migrations in its dialect. The
- * PostgreSQL backend is not complete yet: see
- * pm_catalog_backend_missing.
+ * that PostgreSQL database with the same migrations in its dialect.
  */
 int pm_catalog_open(const char *url_or_path, pm_catalog_t **out);
 
@@ -43,6 +41,10 @@ int pm_catalog_open(const char *url_or_path, pm_catalog_t **out);
  * command that needs the whole catalog refuses such a backend up front
  * rather than half-work. Connects to nothing. */
 const char *pm_catalog_backend_missing(const char *url_or_path);
+
+/* True when `s` names a PostgreSQL catalog (postgresql:// or
+ * postgres://), not an SQLite file: no file to stat, lock or copy. */
+int pm_catalog_is_url(const char *s);
 
 /* "SQLite" or "PostgreSQL": the backend of an open handle. */
 const char *pm_catalog_backend_name(const pm_catalog_t *cat);

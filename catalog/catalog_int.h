@@ -297,8 +297,4 @@ extern const pm__catalog_ops_t pm__sqlite_ops, pm__pg_ops;
 int pm__sqlite_open(const char *path, pm_catalog_t **out);
 int pm__pg_open(const char *url, pm_catalog_t **out);
 
-/* Nonzero when `s` names a PostgreSQL catalog (postgresql:// or
- * postgres://) rather than an SQLite file. */
-int pm__catalog_is_url(const char *s);
-
 #endif /* PM_CATALOG_INT_H */

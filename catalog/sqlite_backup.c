@@ -225,7 +225,7 @@ int pm_catalog_backup_file(const char *src, const char *dest, long *pages,
     sqlite3 *db = NULL;
     int err;
 
-    if (pm__catalog_is_url(src))
+    if (pm_catalog_is_url(src))
         return refuse_url(src, msg, size);
 
     /* READWRITE without CREATE: a mistyped path is an error, not an empty

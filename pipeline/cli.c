@@ -1581,7 +1581,8 @@ static int open_catalog(cli_t *c)
     struct stat st;
     int err;
 
-    if (!c->cmd->creates && stat(c->path, &st) != 0) {
+    if (!c->cmd->creates && !pm_catalog_is_url(c->path) &&
+        stat(c->path, &st) != 0) {
         fprintf(stderr, "%s: cannot open catalog %s: %s\n", c->prefix, c->path,
                 strerror(errno));
         return PM_EXIT_FAILURE;

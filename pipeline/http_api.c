@@ -201,7 +201,8 @@ static void readyz(pm__http_req_t *q, pm__http_resp_t *r, int64_t id)
     (void)id;
     pm__http_snap(h, &snap);
     cat_ok = snap.started && !snap.catalog_failing &&
-             access(h->catalog_path, W_OK) == 0;
+             (pm_catalog_is_url(h->catalog_path) ||
+              access(h->catalog_path, W_OK) == 0);
     wk_ok = snap.workers_ready > 0;
     out_ok = access(h->output, W_OK) == 0 && free_b >= h->min_free_bytes;
     run_ok = !snap.draining && !snap.paused;

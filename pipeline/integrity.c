@@ -131,8 +131,10 @@ int pm__ident_precheck(pm__serve_t *s)
     char *why;
     int err;
 
-    if (stat(db, &st) == 0 && st.st_size > 0)
-        return 0; /* checked once it is open */
+    /* A file with data, or a server's database (whose emptiness only
+     * opening shows): checked once it is open, by installation id. */
+    if (pm_catalog_is_url(db) || (stat(db, &st) == 0 && st.st_size > 0))
+        return 0;
     if ((err = roots_scan(s, r)) != 0)
         return err;
     for (int i = 0; i < 2; i++) {
