@@ -8,6 +8,7 @@
  */
 #include "catalog/catalog.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -25,6 +26,21 @@ int pm_catalog_is_url(const char *s)
 {
     return strncmp(s, "postgresql://", 13) == 0 ||
            strncmp(s, "postgres://", 11) == 0;
+}
+
+const char *pm_catalog_shown(const char *url_or_path, char *buf, size_t size)
+{
+    const char *url = url_or_path, *at, *scheme, *colon;
+
+    assert(buf != NULL && size > 0);
+    snprintf(buf, size, "%s", url);
+    if (!pm_catalog_is_url(url) || (at = strrchr(url, '@')) == NULL ||
+        (scheme = strstr(url, "://")) == NULL || scheme > at)
+        return buf;
+    colon = memchr(scheme + 3, ':', (size_t)(at - scheme - 3));
+    if (colon != NULL)
+        snprintf(buf, size, "%.*s:***%s", (int)(colon - url), url, at);
+    return buf;
 }
 
 int pm_catalog_open(const char *url_or_path, pm_catalog_t **out)
@@ -64,7 +80,7 @@ static const char *first_missing(const pm__catalog_ops_t *ops)
 const char *pm_catalog_backend_missing(const char *url_or_path)
 {
     return first_missing(pm_catalog_is_url(url_or_path) ? &pm__pg_ops
-                                                         : &pm__sqlite_ops);
+                                                        : &pm__sqlite_ops);
 }
 
 const char *pm_catalog_backend_name(const pm_catalog_t *cat)

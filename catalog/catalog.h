@@ -46,6 +46,10 @@ const char *pm_catalog_backend_missing(const char *url_or_path);
  * postgres://), not an SQLite file: no file to stat, lock or copy. */
 int pm_catalog_is_url(const char *s);
 
+/* `url_or_path` for a message or a log line: a URL's password shown as
+ * "***", a path as it is. Writes buf[size]; returns buf. */
+const char *pm_catalog_shown(const char *url_or_path, char *buf, size_t size);
+
 /* "SQLite" or "PostgreSQL": the backend of an open handle. */
 const char *pm_catalog_backend_name(const pm_catalog_t *cat);
 

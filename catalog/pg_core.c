@@ -50,13 +50,12 @@ const pm__pgsql_table_t pm__pg_core = {stmts, ST_COUNT};
 
 /* Every module's statements, by enum pm__pg_module. */
 static const pm__pgsql_table_t *const registry[PM__PG_NMODULES] = {
-    [PM__PG_CORE] = &pm__pg_core,     [PM__PG_RECORDS] = &pm__pg_records,
-    [PM__PG_JOBS] = &pm__pg_jobs,     [PM__PG_QUEUE] = &pm__pg_queue,
-    [PM__PG_STATUS] = &pm__pg_status, [PM__PG_IDENTITY] = &pm__pg_identity,
-    [PM__PG_FEES] = &pm__pg_fees,     [PM__PG_LEDGER] = &pm__pg_ledger,
-    [PM__PG_TOKENS] = &pm__pg_tokens,
-    [PM__PG_REVIEW] = &pm__pg_review, [PM__PG_MONITOR] = &pm__pg_monitor,
-    [PM__PG_CHECK] = &pm__pg_check,
+    [PM__PG_CORE] = &pm__pg_core,       [PM__PG_RECORDS] = &pm__pg_records,
+    [PM__PG_JOBS] = &pm__pg_jobs,       [PM__PG_QUEUE] = &pm__pg_queue,
+    [PM__PG_STATUS] = &pm__pg_status,   [PM__PG_IDENTITY] = &pm__pg_identity,
+    [PM__PG_FEES] = &pm__pg_fees,       [PM__PG_LEDGER] = &pm__pg_ledger,
+    [PM__PG_TOKENS] = &pm__pg_tokens,   [PM__PG_REVIEW] = &pm__pg_review,
+    [PM__PG_MONITOR] = &pm__pg_monitor, [PM__PG_CHECK] = &pm__pg_check,
 };
 
 /* ---- errors: the detail lives on the handle ---- */
@@ -315,20 +314,6 @@ static int prepare_all(pm__pg_t *pg)
     return 0;
 }
 
-/* The URL with any password left out, for messages. */
-static void safe_url(const char *url, char *buf, size_t size)
-{
-    const char *at = strchr(url, '@'), *scheme = strstr(url, "://");
-    const char *colon;
-
-    snprintf(buf, size, "%s", url);
-    if (at == NULL || scheme == NULL || scheme > at)
-        return;
-    colon = memchr(scheme + 3, ':', (size_t)(at - scheme - 3));
-    if (colon != NULL)
-        snprintf(buf, size, "%.*s:***%s", (int)(colon - url), url, at);
-}
-
 /* UTC, and the session named after this process ("pagemill:<pid>"), so
  * the coordinator lock can say who holds it. */
 static int session_setup(pm__pg_t *pg)
@@ -348,7 +333,7 @@ int pm__pg_open(const char *url, pm_catalog_t **out)
     int err;
 
     *out = NULL;
-    safe_url(url, shown, sizeof(shown));
+    pm_catalog_shown(url, shown, sizeof(shown));
     pg = pm_calloc(1, sizeof(*pg));
     if (pg == NULL) {
         pm_log(PM_LOG_ERROR, "catalog", "open %s: out of memory", shown);

@@ -325,6 +325,7 @@ static int coordinator_lock(pm__serve_t *s)
 static int open_state(pm__serve_t *s)
 {
     const char *missing;
+    char shown[1024];
     int err;
 
     s->spool = pm_strdup(s->cfg->spool);
@@ -350,6 +351,16 @@ static int open_state(pm__serve_t *s)
     if (err != 0)
         return err;
     err = pm_catalog_open(s->catalog_path, &s->cat);
+    if (err != 0 && pm_catalog_is_url(s->catalog_path)) {
+        pm_log(PM_LOG_ERROR, "serve",
+               "cannot open the catalog %s: %s. Check that the PostgreSQL "
+               "server is running and reachable and the URL is right; a "
+               "damaged database is restored with pg_restore from a pg_dump "
+               "backup (docs/scaling.md)",
+               pm_catalog_shown(s->catalog_path, shown, sizeof(shown)),
+               pm_strerror(err));
+        return err;
+    }
     if (err != 0) {
         pm_log(PM_LOG_ERROR, "serve",
                "cannot open the catalog %s: %s. If it is damaged, restore it "
@@ -436,7 +447,7 @@ static int start_loop(pm__serve_t *s)
 {
     size_t exe_len = sizeof(s->exe);
     pm_pool_opts_t po;
-    char *warm = NULL;
+    char *warm = NULL, shown[1024];
     int err;
 
     err = uv_exepath(s->exe, &exe_len);
@@ -462,7 +473,8 @@ static int start_loop(pm__serve_t *s)
     pm_log(PM_LOG_INFO, "serve",
            "started as %s: %d worker(s), %zu hot folder(s), catalog %s, "
            "spool %s, output %s",
-           s->owner, po.workers, s->nwatches, s->cfg->catalog, s->spool,
+           s->owner, po.workers, s->nwatches,
+           pm_catalog_shown(s->cfg->catalog, shown, sizeof(shown)), s->spool,
            s->output);
     pm__notify_ready(s);
     return 0;

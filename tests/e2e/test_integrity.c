@@ -301,19 +301,25 @@ static void lost_catalog_is_refused(void **state)
     free(before);
 }
 
-/* A PostgreSQL catalog, while that backend is incomplete: the start is
- * refused up front, naming what is missing, before anything connects or
- * is moved. */
-static void incomplete_postgresql_backend_is_refused(void **state)
+/* A PostgreSQL catalog that cannot be reached: the start is refused,
+ * saying what to check and how such a database is restored, with the
+ * URL's password never in the log, and nothing moved. */
+static void unreachable_postgresql_catalog_is_refused(void **state)
 {
     sv_fx_t *f = *state;
+    char *log;
 
-    snprintf(f->db, sizeof(f->db), "postgresql://pm@127.0.0.1:1/pagemill");
+    snprintf(f->db, sizeof(f->db),
+             "postgresql://pm:s3cret@127.0.0.1:1/pagemill");
     assert_int_equal(sv_write_config(f, PAGE_TIMEOUT, ""), 0);
     assert_int_equal(start_refused(f), 1);
-    assert_log(f, "refusing to start: the catalog "
-                  "postgresql://pm@127.0.0.1:1/pagemill needs the "
-                  "PostgreSQL backend, which does not yet implement pm_");
+    assert_log(f, "cannot open the catalog "
+                  "postgresql://pm:***@127.0.0.1:1/pagemill");
+    assert_log(f, "Check that the PostgreSQL server is running");
+    log = t_slurp(f->log);
+    assert_non_null(log);
+    assert_null(strstr(log, "s3cret"));
+    pm_free(log);
 }
 
 /* A folder marked by another catalog refuses the start; so does a new
@@ -536,7 +542,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(folder_of_another_catalog_is_refused,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
-            incomplete_postgresql_backend_is_refused, setup, teardown),
+            unreachable_postgresql_catalog_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(catalog_with_jobs_marks_its_folders,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(damaged_catalog_is_refused, setup,
