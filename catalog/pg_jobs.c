@@ -42,6 +42,7 @@ enum {
     ST_JOB_BY_SOURCE,
     ST_PERIOD_CLOSED,
     ST_JOB_BILLED,
+    ST_NOTIFY,
     ST_COUNT
 };
 
@@ -133,9 +134,25 @@ static const pm__pgsql_t stmts[ST_COUNT] = {
                        "SELECT EXISTS (SELECT 1 FROM billing_lines WHERE "
                        "job = $1::bigint) OR EXISTS (SELECT 1 FROM "
                        "billing_adjustments WHERE job = $1::bigint)"},
+    /* Wakes the node agents (pg_wake.c) when the transaction commits. */
+    [ST_NOTIFY] = {"job_notify",
+                   "SELECT pg_notify('" PM__PG_WAKE_CHANNEL "', $1::text)"},
 };
 
 const pm__pgsql_table_t pm__pg_jobs = {stmts, ST_COUNT};
+
+/* Tells the listening agents that job `job` has pages to claim. */
+static int notify_pages(pm__pg_t *pg, int64_t job)
+{
+    pm__pg_params_t p = {.n = 0};
+    PGresult *r = NULL;
+    int err;
+
+    pm__pg_int(&p, job);
+    err = pm__pg_run(pg, PM__PG_JOBS, ST_NOTIFY, &p, &r);
+    PQclear(r);
+    return err;
+}
 
 #define STATE_BIT(s) (1u << (s))
 
@@ -324,6 +341,8 @@ int pm__pg_job_create(pm_catalog_t *cat, const pm_job_t *j,
         if (err == 0)
             err = pm__pg_event_insert(pg, now, actor, "job.created", job, 0,
                                       detail);
+        if (err == 0 && j->hold_reason == NULL && npages > 0)
+            err = notify_pages(pg, job);
         err = pm__pg_tx_end(pg, err);
     }
     pm_free(detail);
@@ -488,6 +507,8 @@ int pm__pg_job_release(pm_catalog_t *cat, int64_t id, const char *actor)
         err = job_requeue(pg, id, now);
     if (err == 0)
         err = pm__pg_event_insert(pg, now, actor, "job.released", id, 0, NULL);
+    if (err == 0)
+        err = notify_pages(pg, id);
     return pm__pg_tx_end(pg, err);
 }
 
@@ -512,6 +533,8 @@ int pm__pg_job_retry(pm_catalog_t *cat, int64_t id, const char *actor)
     snprintf(detail, sizeof(detail), "%d failed pages queued again", pages);
     if (err == 0)
         err = pm__pg_event_insert(pg, now, actor, "job.retried", id, 0, detail);
+    if (err == 0)
+        err = notify_pages(pg, id);
     return pm__pg_tx_end(pg, err);
 }
 
