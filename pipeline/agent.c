@@ -535,9 +535,8 @@ static void on_signal(uv_signal_t *h, int signum)
         stop(a);
         return;
     }
-    pm_log(PM_LOG_INFO, "agent",
-           "signal %d: finishing %s page(s) under way, claiming no more",
-           signum, a->pages ? "the" : "no");
+    pm_log(PM_LOG_INFO, "agent", "signal %d: %s, claiming no more", signum,
+           a->pages ? "finishing the pages under way" : "no page under way");
     a->draining = 1;
     if (a->pages == NULL)
         stop(a);

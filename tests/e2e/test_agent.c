@@ -39,6 +39,18 @@ static char url[256];
 static char dir[256];
 static char ini[320];
 
+/* Every agent started, killed at the end should a failed test leave it. */
+static pid_t started[16];
+static int nstarted;
+
+/* `pid` was waited for: never signalled again. */
+static void reaped(pid_t pid)
+{
+    for (int i = 0; i < nstarted; i++)
+        if (started[i] == pid)
+            started[i] = 0;
+}
+
 typedef struct agent {
     char node[32];
     char log[320];
@@ -91,6 +103,8 @@ static void agent_start(agent_t *a, const char *node, const char *opt1,
         _exit(127);
     }
     a->pid = pid;
+    assert_true(nstarted < 16);
+    started[nstarted++] = pid;
 }
 
 static void show_log(const agent_t *a)
@@ -105,17 +119,21 @@ static void show_log(const agent_t *a)
 static void agent_stop(agent_t *a)
 {
     double until = now_s() + DEADLINE_S;
-    int status = -1;
+    int status = 0;
+    pid_t r = 0;
 
     if (a->pid <= 0)
         return;
     assert_int_equal(kill(a->pid, SIGTERM), 0);
-    while (now_s() < until && waitpid(a->pid, &status, WNOHANG) == 0)
+    while (now_s() < until && (r = waitpid(a->pid, &status, WNOHANG)) == 0)
         nap_ms(50);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
+    if (r == a->pid)
+        reaped(a->pid);
+    if (r != a->pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
         getenv("PM_SHOW_LOG") != NULL)
         show_log(a);
     a->pid = 0;
+    assert_int_equal(r > 0, 1);
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
 }
@@ -335,6 +353,7 @@ static void killed_agent_page_is_retaken_and_billed_once(void **state)
     assert_true(taken > 0);
     assert_int_equal(kill(a.pid, SIGKILL), 0); /* mid-page */
     assert_int_equal(waitpid(a.pid, NULL, 0), a.pid);
+    reaped(a.pid);
     a.pid = 0;
 
     agent_start(&b, "delta", "--lease", "3");
@@ -416,6 +435,9 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
     (void)state;
+    for (int i = 0; i < nstarted; i++)
+        if (started[i] > 0 && kill(started[i], SIGKILL) == 0)
+            waitpid(started[i], NULL, 0);
     pgt_stop(&server);
     t_tmpdir_cleanup();
     return 0;
