@@ -27,6 +27,7 @@
 
 #include "catalog/catalog.h"
 #include "lib/pgtest.h"
+#include "lib/servelib.h"
 #include "lib/testlib.h"
 #include "pipeline/base/pm.h"
 #include "workers/engine.h"
@@ -82,8 +83,8 @@ static pm_catalog_t *open_catalog(void)
 
 /* Starts `pagemill agent` as node `node` with extra options `opt1` and
  * `opt2` (may be NULL), its output into dir/<node>.log. */
-static void agent_start(agent_t *a, const char *node, const char *opt1,
-                        const char *opt2)
+static void agent_start_with(agent_t *a, const char *cfg, const char *node,
+                             const char *opt1, const char *opt2)
 {
     pid_t pid;
 
@@ -98,13 +99,19 @@ static void agent_start(agent_t *a, const char *node, const char *opt1,
             dup2(fd, 1);
             dup2(fd, 2);
         }
-        execl(PM_BINARY, PM_BINARY, "agent", "--config", ini, "--node", node,
+        execl(PM_BINARY, PM_BINARY, "agent", "--config", cfg, "--node", node,
               "--workers", "1", opt1, opt2, (char *)NULL);
         _exit(127);
     }
     a->pid = pid;
     assert_true(nstarted < 16);
     started[nstarted++] = pid;
+}
+
+static void agent_start(agent_t *a, const char *node, const char *opt1,
+                        const char *opt2)
+{
+    agent_start_with(a, ini, node, opt1, opt2);
 }
 
 static void show_log(const agent_t *a)
@@ -399,6 +406,44 @@ static void stale_completion_is_fenced(void **state)
     pm_catalog_close(c2);
 }
 
+/* `serve` with local_workers = 0 (on SQLite) converts no page: an agent on
+ * the same catalog does them all, and serve assembles and publishes. */
+static void pure_coordinator_leaves_pages_to_agents(void **state)
+{
+    static const char *const text[] = {"Pure coordinator", NULL};
+    sv_fx_t *f = sv_fx_new(120, "local_workers = 0\n", NULL);
+    char path[600];
+    agent_t a = {0};
+    long long id;
+
+    (void)state;
+    sv_start(f);
+    sv_wait_log(f, "for assembly only", DEADLINE_S);
+    snprintf(path, sizeof(path), "%s/WO-1_pure", f->scans);
+    assert_int_equal(pm_mkdir_p(path), 0);
+    for (int i = 1; i <= 2; i++) {
+        snprintf(path, sizeof(path), "%s/WO-1_pure/p%d.tif", f->scans, i);
+        sv_page(path, text);
+    }
+    snprintf(path, sizeof(path), "%s/WO-1_pure/batch.ini", f->scans);
+    sv_write_text(path, "account = ACME\n");
+    agent_start_with(&a, f->ini, "epsilon", NULL, NULL);
+    id = sv_wait_job(f, "WO-1_pure", "done", DEADLINE_S);
+    assert_int_equal(log_count(&a, " done (attempt"), 2);
+    snprintf(path, sizeof(path), "%s/ACME/WO-1/job-%lld/data/job-%lld.pdf",
+             f->out, id, id);
+    assert_int_equal(t_pdf_pages(path), 2);
+    agent_stop(&a);
+    {
+        char *log = t_slurp(f->log);
+
+        assert_non_null(log);
+        assert_null(strstr(log, " done (attempt")); /* no page here */
+        free(log);
+    }
+    assert_int_equal(sv_fx_delete(f, 120), 0);
+}
+
 static int group_setup(void **state)
 {
     pm_catalog_t *cat = NULL;
@@ -449,6 +494,7 @@ int main(void)
         cmocka_unit_test(stale_completion_is_fenced),
         cmocka_unit_test(two_agents_do_every_page_once),
         cmocka_unit_test(killed_agent_page_is_retaken_and_billed_once),
+        cmocka_unit_test(pure_coordinator_leaves_pages_to_agents),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
