@@ -158,10 +158,20 @@ done_count() {
     fi
 }
 
-# run KIND N: prints the pages per second of N agents.
+# CPU seconds used by the server's exited backends so far (the
+# postmaster's children's user + system time).
+pg_cpu() {
+    awk -v hz="$(getconf CLK_TCK)" '{ printf "%.3f\n", ($16 + $17) / hz }' \
+        "/proc/$(head -1 "$PG_DIR/data/postmaster.pid")/stat"
+}
+
+# run KIND N: prints the pages per second of N agents, the seconds, and
+# the CPU milliseconds per page of the agents and (PostgreSQL) of their
+# server backends: a figure the machine's load does not change much.
 run() {
-    local kind=$1 n=$2 cat t0 t1 i
+    local kind=$1 n=$2 cat t0 t1 i cpu0
     cat=$(fresh_catalog "$kind")
+    cpu0=$([[ $kind == pg ]] && pg_cpu || echo 0)
     AGENT_PIDS=()
     t0=$(date +%s.%N)
     for i in $(seq "$n"); do
@@ -179,6 +189,11 @@ run() {
         done
     done
     t1=$(date +%s.%N)
+    local agent_cpu=0
+    for p in "${AGENT_PIDS[@]}"; do
+        agent_cpu=$(awk -v s="$agent_cpu" -v hz="$(getconf CLK_TCK)" \
+            '{ print s + ($14 + $15) / hz }' "/proc/$p/stat")
+    done
     for p in "${AGENT_PIDS[@]}"; do kill -TERM "$p"; done
     for p in "${AGENT_PIDS[@]}"; do wait "$p" || die "agent exit: $WORK/agents-$kind-$n.log"; done
     AGENT_PIDS=()
@@ -189,7 +204,13 @@ run() {
         billed=$(sqlite3 "$cat" "SELECT count(*) FROM billable_pages")
     fi
     [[ $billed -eq $PAGES ]] || die "$billed billable rows for $PAGES pages"
-    awk -v p="$PAGES" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f %.2f\n", p / (b - a), b - a }'
+    local server_cpu=0
+    if [[ $kind == pg ]]; then
+        sleep 1 # the backends exit after their agents
+        server_cpu=$(awk -v a="$cpu0" -v b="$(pg_cpu)" 'BEGIN { print b - a }')
+    fi
+    awk -v p="$PAGES" -v a="$t0" -v b="$t1" -v ac="$agent_cpu" -v sc="$server_cpu" \
+        'BEGIN { printf "%.0f %.2f %.3f %.3f\n", p / (b - a), b - a, ac * 1000 / p, sc * 1000 / p }'
 }
 
 pg_start
@@ -203,15 +224,16 @@ OUT=$WORK/bench-multinode.md
     echo "PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}')," \
         "$( ((DURABLE)) && echo durable || echo 'fsync and synchronous commit off')"
     echo
-    echo "| backend | agents | pages/s | seconds |"
-    echo "|---------|-------:|--------:|--------:|"
+    echo "| backend | agents | pages/s | seconds | agent CPU ms/page | server CPU ms/page |"
+    echo "|---------|-------:|--------:|--------:|------------------:|-------------------:|"
 } | tee "$OUT"
 for kind in pg sqlite; do
     [[ $kind == sqlite ]] && ((NO_SQLITE)) && continue
     for n in $AGENTS; do
-        read -r rate secs < <(run "$kind" "$n")
-        printf '| %s | %d | %d | %.2f |\n' \
+        read -r rate secs acpu scpu < <(run "$kind" "$n")
+        printf '| %s | %d | %d | %.2f | %.3f | %s |\n' \
             "$([[ $kind == pg ]] && echo PostgreSQL || echo SQLite)" "$n" \
-            "$rate" "$secs" | tee -a "$OUT"
+            "$rate" "$secs" "$acpu" "$([[ $kind == pg ]] && echo "$scpu" || echo -)" |
+            tee -a "$OUT"
     done
 done
