@@ -111,3 +111,26 @@ static int unimplemented(pm_catalog_t *cat, const char *fn)
     }
 
 PM__CATALOG_OPS(DISPATCH)
+
+int pm_queue_listen(pm_catalog_t *cat, int *fd)
+{
+    *fd = -1;
+    if (ops_of(cat)->queue_listen == NULL)
+        return unimplemented(cat, "pm_queue_listen");
+    return ops_of(cat)->queue_listen(cat, fd);
+}
+
+int pm_queue_woken(pm_catalog_t *cat, int *n)
+{
+    *n = 0;
+    if (ops_of(cat)->queue_woken == NULL)
+        return unimplemented(cat, "pm_queue_woken");
+    return ops_of(cat)->queue_woken(cat, n);
+}
+
+int pm_catalog_connected(pm_catalog_t *cat)
+{
+    if (ops_of(cat)->catalog_connected == NULL)
+        return 1;
+    return ops_of(cat)->catalog_connected(cat);
+}

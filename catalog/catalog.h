@@ -401,6 +401,23 @@ int pm_task_list(pm_catalog_t *cat, int64_t job, pm_task_t **out, size_t *n);
 void pm_task_list_free(pm_task_t *v, size_t n);
 
 /*
+ * Wake-ups for node agents: pm_queue_listen subscribes the handle to the
+ * announcements of new claimable pages (a job created or released, failed
+ * pages retried) and sets *fd to the socket they arrive on, to watch for
+ * reading; pm_queue_woken then reads what arrived and sets *n to how many
+ * announcements (0: none yet). Only a hint: claiming stays the truth, and
+ * an announcement lost with a connection costs latency only. PM_EUNSUPP
+ * where the backend has none (SQLite: poll instead); PM_ECATALOG when the
+ * connection is lost.
+ */
+int pm_queue_listen(pm_catalog_t *cat, int *fd);
+int pm_queue_woken(pm_catalog_t *cat, int *n);
+
+/* 1 while the handle's connection to its database is up (always for a
+ * file), 0 once it is lost: close the handle and open a new one. */
+int pm_catalog_connected(pm_catalog_t *cat);
+
+/*
  * Advances jobs whose pages are all finished: a job with any failed page
  * becomes failed (error names the pages); others become assembling. Fills
  * *ids (new array, pm_free) with the jobs now assembling, including ones

@@ -35,6 +35,15 @@
 #include "catalog/catalog.h"
 #include "catalog/catalog_int.h"
 
+/* The channel a job's new claimable pages are announced on (pg_jobs.c)
+ * and node agents listen to (pg_wake.c). */
+#define PM__PG_WAKE_CHANNEL "pagemill_tasks"
+
+/* pg_wake.c: the optional operations of catalog_int.h. */
+int pm__pg_queue_listen(pm_catalog_t *cat, int *fd);
+int pm__pg_queue_woken(pm_catalog_t *cat, int *n);
+int pm__pg_catalog_connected(pm_catalog_t *cat);
+
 /* ---- statements, by module ---- */
 
 /* One statement: its name (the prepared statement's, unique across

@@ -41,6 +41,7 @@ enum {
     ST_TASKS_RETRY,
     ST_TASKS_UNLEASE,
     ST_JOB_BY_SOURCE,
+    ST_NOTIFY,
     ST_COUNT
 };
 
@@ -124,9 +125,25 @@ static const pm__pgsql_t stmts[ST_COUNT] = {
     [ST_JOB_BY_SOURCE] = {"job_by_source",
                           "SELECT coalesce(min(id), 0) FROM jobs WHERE "
                           "source_path = $1"},
+    /* Wakes the node agents (pg_wake.c) when the transaction commits. */
+    [ST_NOTIFY] = {"job_notify",
+                   "SELECT pg_notify('" PM__PG_WAKE_CHANNEL "', $1::text)"},
 };
 
 const pm__pgsql_table_t pm__pg_jobs = {stmts, ST_COUNT};
+
+/* Tells the listening agents that job `job` has pages to claim. */
+static int notify_pages(pm__pg_t *pg, int64_t job)
+{
+    pm__pg_params_t p = {.n = 0};
+    PGresult *r = NULL;
+    int err;
+
+    pm__pg_int(&p, job);
+    err = pm__pg_run(pg, PM__PG_JOBS, ST_NOTIFY, &p, &r);
+    PQclear(r);
+    return err;
+}
 
 #define STATE_BIT(s) (1u << (s))
 
@@ -315,6 +332,8 @@ int pm__pg_job_create(pm_catalog_t *cat, const pm_job_t *j,
         if (err == 0)
             err = pm__pg_event_insert(pg, now, actor, "job.created", job, 0,
                                       detail);
+        if (err == 0 && j->hold_reason == NULL && npages > 0)
+            err = notify_pages(pg, job);
         err = pm__pg_tx_end(pg, err);
     }
     pm_free(detail);
@@ -479,6 +498,8 @@ int pm__pg_job_release(pm_catalog_t *cat, int64_t id, const char *actor)
         err = job_requeue(pg, id, now);
     if (err == 0)
         err = pm__pg_event_insert(pg, now, actor, "job.released", id, 0, NULL);
+    if (err == 0)
+        err = notify_pages(pg, id);
     return pm__pg_tx_end(pg, err);
 }
 
@@ -503,6 +524,8 @@ int pm__pg_job_retry(pm_catalog_t *cat, int64_t id, const char *actor)
     snprintf(detail, sizeof(detail), "%d failed pages queued again", pages);
     if (err == 0)
         err = pm__pg_event_insert(pg, now, actor, "job.retried", id, 0, detail);
+    if (err == 0)
+        err = notify_pages(pg, id);
     return pm__pg_tx_end(pg, err);
 }
 

@@ -87,6 +87,7 @@ pm_config_t *pm_config_new(void)
     if (cfg == NULL)
         return NULL;
     cfg->workers = 0;
+    cfg->local_workers = -1;
     cfg->page_timeout = 300;
     cfg->worker_memory_mb = 4096;
     cfg->max_attempts = PM_DEFAULT_MAX_ATTEMPTS;
@@ -363,6 +364,10 @@ static void global_key(parse_state_t *st, const char *key, const char *v)
                       "expected 0..256 (0: one per core), "
                       "got '%s'",
                       v);
+    } else if (strcmp(key, "local_workers") == 0) {
+        if (parse_int(v, 0, 256, &cfg->local_workers) != 0)
+            add_error(st, sec, key,
+                      "expected 0..256 (0: pages only on agents), got '%s'", v);
     } else if (strcmp(key, "page_timeout") == 0) {
         if (parse_int(v, 1, 86400, &cfg->page_timeout) != 0)
             add_error(st, sec, key, "expected seconds 1..86400, got '%s'", v);
@@ -380,6 +385,18 @@ static void global_key(parse_state_t *st, const char *key, const char *v)
     } else if (!global_string_key(st, key, v)) {
         add_error(st, sec, key, "unknown key");
     }
+}
+
+/* [catalog] url: the catalog's database, a postgresql:// URL or a file
+ * (the same as [pagemill] catalog; the later line wins). */
+static void catalog_key(parse_state_t *st, const char *key, const char *v)
+{
+    if (strcmp(key, "url") != 0)
+        add_error(st, "catalog", key, "unknown key");
+    else if (*v == '\0')
+        add_error(st, "catalog", key, "must name the catalog's database");
+    else if (set_string(&st->cfg->catalog, v) != 0)
+        st->oom = 1;
 }
 
 static void billing_key(parse_state_t *st, const char *key, const char *v)
@@ -975,6 +992,8 @@ static int on_entry(void *user, const char *section, const char *key,
         hotfolder_entry(st, section, key, value);
     } else if (strcmp(section, "billing") == 0) {
         billing_key(st, key, value);
+    } else if (strcmp(section, "catalog") == 0) {
+        catalog_key(st, key, value);
     } else if (strcmp(section, "http") == 0) {
         st->cfg->http.enabled = 1;
         http_key(st, key, value);
@@ -984,8 +1003,9 @@ static int on_entry(void *user, const char *section, const char *key,
         add_error(st, "", key, "key outside any section");
     } else {
         add_error(st, section, key,
-                  "unknown section (expected [pagemill], [billing], "
-                  "[http], [alerts], [profile NAME] or [hotfolder NAME])");
+                  "unknown section (expected [pagemill], [catalog], "
+                  "[billing], [http], [alerts], [profile NAME] or "
+                  "[hotfolder NAME])");
     }
     return 1; /* keep going: report every error */
 }

@@ -133,12 +133,17 @@ typedef struct pm_alerts_cfg {
 /* Process-wide settings plus the profiles and hot folders. */
 typedef struct pm_config {
     int workers;            /* 0: one per core */
+    int local_workers;      /* serve's page workers: -1 (default) as
+                               `workers`; 0 a pure coordinator whose
+                               pages all go to agents (one worker
+                               assembles) */
     int page_timeout;       /* seconds before a page's worker is killed */
     int worker_memory_mb;   /* address-space limit per worker, 0: none */
     int max_attempts;       /* tries a page gets before it fails, 1..100 */
     char *icc_profile;      /* sRGB ICC file for the PDF/A OutputIntent */
     char *tessdata;         /* NULL: Tesseract's default */
-    char *catalog;          /* catalog database file */
+    char *catalog;          /* catalog database file, or the URL of
+                               [catalog] url (postgresql://...) */
     char *spool;            /* where intake moves batches (same filesystem
                                as the hot folders: intake renames) */
     char *output;           /* where finished jobs are published */

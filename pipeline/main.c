@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "config/config.h"
+#include "pipeline/agent.h"
 #include "pipeline/bag.h"
 #include "pipeline/base/pm.h"
 #include "pipeline/cli.h"
@@ -41,6 +42,8 @@ static const char usage_text[] =
     "\n"
     "commands:\n"
     "  serve         run the service: hot folders, catalog, workers\n"
+    "  agent         run a worker machine's node agent: claim pages from a\n"
+    "                shared catalog for local workers\n"
     "  convert       convert scans to searchable PDF/A (one-shot)\n"
     "  config check  validate a configuration file\n"
     "  verify        check published BagIt bags (PATH... or --all)\n"
@@ -231,6 +234,8 @@ static int dispatch(int argc, char **argv)
         return help_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "serve") == 0)
         return pm_serve_main(argc - 1, argv + 1);
+    if (strcmp(argv[1], "agent") == 0)
+        return pm_agent_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "convert") == 0)
         return pm_convert_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "backup") == 0)

@@ -46,6 +46,7 @@
 
 #include "pipeline/bag_events.h"
 #include "pipeline/base/pm.h"
+#include "pipeline/pagework.h"
 #include "pipeline/publish.h"
 #include "pipeline/report.h"
 #include "pipeline/serve_int.h"
@@ -174,57 +175,12 @@ size_t pm__sched_busy(const pm__serve_t *s)
 
 void pm__sched_metrics(const pm_page_result_t *r, pm_page_metrics_t *m)
 {
-    memset(m, 0, sizeof(*m));
-    m->width = r->width;
-    m->height = r->height;
-    m->xres = r->xres;
-    m->yres = r->yres;
-    m->rotation = r->rotation;
-    m->orient_confidence = r->orient_confidence;
-    m->skew = r->skew;
-    m->skew_confidence = r->skew_confidence;
-    m->blank = r->blank;
-    m->ink_ratio = r->ink_ratio;
-    m->words = r->words;
-    m->confidence = r->confidence;
-    m->kind = pm_kind_name(r->kind);
-    m->codec = pm_img_codec_name(r->codec);
-    m->bytes = r->bytes;
-    m->ms_decode = r->ms.decode;
-    m->ms_orient = r->ms.orient;
-    m->ms_deskew = r->ms.deskew;
-    m->ms_blank = r->ms.blank;
-    m->ms_ocr = r->ms.ocr;
-    m->orient_osd = r->orient_osd;
-    m->dpi_fallback = r->dpi_fallback;
-    m->ms_encode = r->ms.encode;
-    m->ms_total = r->ms.total;
-    m->image = r->image;
-    m->text_pdf = r->text_pdf;
-    m->text = r->text;
-    m->review = r->review;
-    m->orient_method = r->orient_method != PM_ORIENT_UNKNOWN
-                           ? pm_orient_method_name(r->orient_method)
-                           : NULL;
+    pm__page_metrics(r, m);
 }
 
-/* Flags page result `r` of job `job` for review under the job's profile
- * (pm_review_reason): r->review is set, or left NULL. 0 or PM_ENOMEM. */
 int pm__sched_review(pm__serve_t *s, int64_t job, pm_page_result_t *r)
 {
-    const pm_profile_t *p = NULL;
-    pm_job_t j = {0};
-    char why[256];
-
-    if (pm_job_get(s->cat, job, &j) == 0)
-        p = pm_config_profile(s->cfg, j.profile ? j.profile : "default");
-    pm_job_cleanup(&j);
-    pm_free(r->review);
-    r->review = NULL;
-    if (p == NULL || !pm_review_reason(p, r, why, sizeof(why)))
-        return 0;
-    r->review = pm_strdup(why);
-    return r->review != NULL ? 0 : PM_ENOMEM;
+    return pm__page_review(s->cat, s->cfg, job, r);
 }
 
 const double pm__txn_bucket_ms[PM__TXN_BUCKETS] = {0.5, 1,  2,   5,   10,
@@ -287,39 +243,7 @@ static void park(pm__serve_t *s, pm__inflight_t *e, const char *path)
 static char *page_line(pm__serve_t *s, const pm_task_t *t, long long id,
                        char *why, size_t size, int *full)
 {
-    const pm_profile_t *p = NULL;
-    pm_page_task_t pt = {0};
-    pm_job_t job = {0};
-    char *dir, *line = NULL;
-    int err;
-
-    snprintf(why, size, "out of memory");
-    if ((err = pm_job_get(s->cat, t->job, &job)) != 0) {
-        *full = pm__space_err(err);
-        snprintf(why, size, "cannot read the job from the catalog: %s",
-                 pm_catalog_errmsg(s->cat));
-        return NULL;
-    }
-    p = pm_config_profile(s->cfg, job.profile ? job.profile : "default");
-    dir = pm_asprintf("%s/job-%lld/pages", s->spool, (long long)t->job);
-    pt.page = t->page;
-    pt.src = t->src;
-    pt.frame = t->frame;
-    pt.sha256 = t->sha256; /* the worker checks the page is this file */
-    pt.out_base = dir ? pm_asprintf("%s/p%05d", dir, t->page) : NULL;
-    if (p == NULL) {
-        snprintf(why, size, "the job's profile is not in the configuration");
-    } else if (pt.out_base != NULL && (err = pm_mkdir_p(dir)) != 0) {
-        *full = pm__space_err(err);
-        snprintf(why, size, "cannot create the page folder %s: %s", dir,
-                 pm_strerror(err));
-    } else if (pt.out_base != NULL) {
-        line = pm_proto_page_task(id, &pt, p);
-    }
-    pm_free(pt.out_base);
-    pm_free(dir);
-    pm_job_cleanup(&job);
-    return line;
+    return pm__page_line(s->cat, s->cfg, s->spool, t, id, why, size, full);
 }
 
 /* Hands claimed task `t` to the pool (or fails the attempt, or parks it
@@ -408,7 +332,8 @@ void pm__sched_run(pm__serve_t *s)
         return;
     unpark(s, 1);
     pm__replace_run(s);
-    while (s->parked == NULL && !s->space.full && pm_pool_idle(s->pool) > 0) {
+    while (!s->agents_only && s->parked == NULL && !s->space.full &&
+           pm_pool_idle(s->pool) > 0) {
         uint64_t t0 = uv_hrtime();
 
         err = pm_task_claim(s->cat, s->owner, s->page_timeout + PM__LEASE_SLACK,
@@ -431,33 +356,13 @@ void pm__sched_run(pm__serve_t *s)
     }
 }
 
-/* The log line of a page done; a page that waited for Tesseract to load
- * (a worker that could not load it ahead) says for how long. */
-static void log_page_done(const pm__inflight_t *e, const pm_page_result_t *r)
-{
-    char engine[64] = "";
-
-    if (r->ms.engine > 0)
-        snprintf(engine, sizeof(engine), " (engine start %.0f ms)",
-                 r->ms.engine);
-    pm_log(r->review ? PM_LOG_WARN : PM_LOG_INFO, "sched",
-           "job=%lld page=%d done (attempt %d): %d words, %s%.0f ms%s%s%s",
-           (long long)e->job, e->page, e->attempt, r->words,
-           r->blank ? "blank, " : "", r->ms.total, engine,
-           r->review ? "; flagged for review: " : "",
-           r->review ? r->review : "");
-}
-
 /* Records the outcome of page `e`; 1 when it was parked (the entry is
  * kept), else 0. */
 static int page_done(pm__serve_t *s, pm__inflight_t *e, const pm_proto_msg_t *m,
                      const char *why)
 {
-    const pm_page_result_t *r;
     pm_page_result_t rr;
-    pm_page_metrics_t pm;
-    char *evidence;
-    uint64_t t0;
+    double ms = 0;
     int err;
 
     if (m != NULL && m->type == PM_MSG_PAGE_RESULT && !m->result.ok &&
@@ -486,15 +391,9 @@ static int page_done(pm__serve_t *s, pm__inflight_t *e, const pm_proto_msg_t *m,
     }
     rr = m->result; /* borrowed, but for its review reason */
     rr.review = NULL;
-    r = &rr;
-    pm__sched_review(s, e->job, &rr);
-    pm__sched_metrics(r, &pm);
-    evidence = pm_orient_evidence_text(r);
-    pm.orient_evidence = evidence;
-    t0 = uv_hrtime();
-    err = pm_task_complete(s->cat, e->task, e->attempt, &pm, pm__serve_now());
-    pm__txn_record(&s->txn[PM__TXN_COMPLETE], (double)(uv_hrtime() - t0) / 1e6);
-    pm_free(evidence);
+    err = pm__page_complete(s->cat, s->cfg, e->task, e->attempt, e->job, &rr,
+                            pm__serve_now(), &ms);
+    pm__txn_record(&s->txn[PM__TXN_COMPLETE], ms);
     if (pm__space_err(err)) {
         pm_free(rr.review);
         park(s, e, s->catalog_path); /* done again once it has room */
@@ -508,7 +407,7 @@ static int page_done(pm__serve_t *s, pm__inflight_t *e, const pm_proto_msg_t *m,
     else
         pm__alerts_progress(s);
     if (err == 0)
-        log_page_done(e, r);
+        pm__page_log_done("sched", e->job, e->page, e->attempt, &rr);
     pm_free(rr.review);
     return 0;
 }

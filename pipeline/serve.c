@@ -205,7 +205,8 @@ static void note_fixed(const pm__serve_t *s, const pm_config_t *n)
 
     if (str_differs(o->catalog, n->catalog) ||
         str_differs(o->spool, n->spool) || str_differs(o->output, n->output) ||
-        o->workers != n->workers || o->page_timeout != n->page_timeout ||
+        o->workers != n->workers || o->local_workers != n->local_workers ||
+        o->page_timeout != n->page_timeout ||
         o->worker_memory_mb != n->worker_memory_mb ||
         o->max_attempts != n->max_attempts ||
         o->integrity_check_minutes != n->integrity_check_minutes ||
@@ -452,8 +453,11 @@ static int start_loop(pm__serve_t *s)
 
     err = uv_exepath(s->exe, &exe_len);
     if (err == 0) {
-        pm_pool_opts_from_config(&po, s->cfg, s->exe, 0);
-        po.warm = warm = warm_list(s->cfg);
+        s->agents_only = s->cfg->local_workers == 0;
+        pm_pool_opts_from_config(&po, s->cfg, s->exe,
+                                 s->agents_only ? 1 : s->cfg->local_workers);
+        if (!s->agents_only) /* assembly needs no Tesseract */
+            po.warm = warm = warm_list(s->cfg);
         err = pm_pool_open(s->loop, &po, pm__sched_on_done, s, &s->pool);
         pm_free(warm); /* the pool keeps its own copy */
         if (err != 0)
@@ -471,9 +475,13 @@ static int start_loop(pm__serve_t *s)
     pm__sched_start(s);
     pm__integrity_start(s);
     pm_log(PM_LOG_INFO, "serve",
-           "started as %s: %d worker(s), %zu hot folder(s), catalog %s, "
+           "started as %s: %d worker(s)%s, %zu hot folder(s), catalog %s, "
            "spool %s, output %s",
-           s->owner, po.workers, s->nwatches,
+           s->owner, po.workers,
+           s->agents_only ? " for assembly only (local_workers = 0: pages "
+                            "go to node agents)"
+                          : "",
+           s->nwatches,
            pm_catalog_shown(s->cfg->catalog, shown, sizeof(shown)), s->spool,
            s->output);
     pm__notify_ready(s);

@@ -97,6 +97,9 @@ struct pm__serve {
     char *spool, *output;
     int page_timeout;
     int max_attempts; /* tries per page (and per assembly) */
+    int agents_only;  /* [pagemill] local_workers = 0: no page is claimed
+                         here (node agents do them); the one worker
+                         assembles */
     char owner[320];  /* "coordinator:<hostname>:<pid>" */
     char exe[4096];
     char *catalog_path;                  /* the catalog file, fixed at start */

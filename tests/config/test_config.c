@@ -351,6 +351,39 @@ static void empty_file_gives_defaults(void **state)
     t_tmpdir_cleanup();
 }
 
+/* [catalog] url names the catalog (a URL stays a URL); local_workers is
+ * -1 (as workers) unless set, 0 for a pure coordinator; both checked. */
+static void catalog_url_and_local_workers(void **state)
+{
+    const char *dir, *path;
+    pm_config_t *cfg = NULL;
+    char *errors = NULL;
+
+    (void)state;
+    dir = t_tmpdir();
+    path = write_conf(dir, "d.ini", "[pagemill]\nworkers = 3\n");
+    assert_int_equal(pm_config_load(path, &cfg, &errors), 0);
+    assert_int_equal(cfg->local_workers, -1);
+    pm_config_free(cfg);
+    path = write_conf(dir, "pg.ini",
+                      "[pagemill]\nlocal_workers = 0\n\n[catalog]\n"
+                      "url = postgresql://pm@db.example:5433/pagemill\n");
+    assert_int_equal(pm_config_load(path, &cfg, &errors), 0);
+    assert_int_equal(cfg->local_workers, 0);
+    assert_string_equal(cfg->catalog,
+                        "postgresql://pm@db.example:5433/pagemill");
+    pm_config_free(cfg);
+    path = write_conf(dir, "bad.ini",
+                      "[pagemill]\nlocal_workers = -1\n[catalog]\nurl =\n"
+                      "path = x\n");
+    assert_int_equal(pm_config_load(path, &cfg, &errors), PM_ECONFIG);
+    expect_error(errors, path, 2, "pagemill", "local_workers");
+    expect_error(errors, path, 4, "catalog", "url");
+    expect_error(errors, path, 5, "catalog", "path");
+    pm_free(errors);
+    t_tmpdir_cleanup();
+}
+
 /* The documented defaults are the ones pm_profile_defaults() sets. */
 static void profile_defaults_are_sane(void **state)
 {
@@ -1286,6 +1319,7 @@ int main(void)
         cmocka_unit_test(folder_is_not_a_config),
         cmocka_unit_test(long_profile_names_are_refused),
         cmocka_unit_test(empty_file_gives_defaults),
+        cmocka_unit_test(catalog_url_and_local_workers),
         cmocka_unit_test(profile_defaults_are_sane),
         cmocka_unit_test(pdf_options),
         cmocka_unit_test(http_section_loads),
