@@ -287,6 +287,20 @@ static int check_languages(selftest_t *s, const pm_profile_t *p)
     return err != 0 || no_osd ? -1 : 0;
 }
 
+static int fault(char *why, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Writes the fault into why[size]; -1. */
+static int fault(char *why, size_t size, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(why, size, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
 static int in_groups(const selftest_t *s, gid_t gid)
 {
     for (int i = 0; i < s->ngroups; i++)
@@ -330,7 +344,8 @@ static int reachable(const selftest_t *s, const char *path, char *why,
 
 /* The fault of folder `path` for the service, in why[size] (0: none):
  * missing, not a folder, out of reach or not writable for the user, on
- * a read-only or too full filesystem. *dev is its device. */
+ * a read-only or too full filesystem. *dev is its device, *free_mb its
+ * free space. */
 static int tree_fault(const selftest_t *s, const char *path, dev_t *dev,
                       long long *free_mb, char *why, size_t size)
 {
@@ -339,28 +354,25 @@ static int tree_fault(const selftest_t *s, const char *path, dev_t *dev,
     struct stat st;
 
     if (realpath(path, real) == NULL || stat(real, &st) != 0)
-        return snprintf(why, size, "%s: %s", path, strerror(errno)), -1;
+        return fault(why, size, "%s: %s", path, strerror(errno));
     *dev = st.st_dev;
     if (!S_ISDIR(st.st_mode))
-        return snprintf(why, size, "%s: not a folder", path), -1;
+        return fault(why, size, "%s: not a folder", path);
     if (reachable(s, real, why, size) != 0)
         return -1;
     if (!may(s, &st, 7))
-        return snprintf(why, size,
-                        "%s: not writable by %s (mode %04o, "
-                        "owner %ld:%ld)",
-                        path, s->user, (unsigned)st.st_mode & 07777,
-                        (long)st.st_uid, (long)st.st_gid),
-               -1;
+        return fault(why, size,
+                     "%s: not writable by %s (mode %04o, owner %ld:%ld)", path,
+                     s->user, (unsigned)st.st_mode & 07777, (long)st.st_uid,
+                     (long)st.st_gid);
     if (statvfs(real, &vfs) != 0)
-        return snprintf(why, size, "%s: %s", path, strerror(errno)), -1;
+        return fault(why, size, "%s: %s", path, strerror(errno));
     if (vfs.f_flag & ST_RDONLY)
-        return snprintf(why, size, "%s: on a read-only filesystem", path), -1;
+        return fault(why, size, "%s: on a read-only filesystem", path);
     *free_mb = (long long)vfs.f_bavail * (long long)vfs.f_frsize >> 20;
     if (*free_mb < s->min_free_mb)
-        return snprintf(why, size, "%s: %lld MiB free, less than %lld", path,
-                        *free_mb, s->min_free_mb),
-               -1;
+        return fault(why, size, "%s: %lld MiB free, less than %lld", path,
+                     *free_mb, s->min_free_mb);
     return 0;
 }
 
@@ -395,9 +407,8 @@ static void check_catalog(selftest_t *s)
     } else if (stat(db, &st) == 0 &&
                (!S_ISREG(st.st_mode) || !may(s, &st, 6))) {
         row(s, "folder", "catalog", FAIL,
-            "%s: not a file %s may read and "
-            "write (mode %04o)",
-            db, s->user, (unsigned)st.st_mode & 07777);
+            "%s: not a file %s may read and write (mode %04o)", db, s->user,
+            (unsigned)st.st_mode & 07777);
     } else {
         *slash = '\0';
         check_tree(s, "catalog", dir[0] ? dir : "/", &dev);
@@ -422,8 +433,8 @@ static void check_trees(selftest_t *s)
         snprintf(subject, sizeof(subject), "hot folder %s", h->name);
         if (stat(h->path, &st) == 0 && spool != 0 && st.st_dev != spool)
             row(s, "folder", subject, FAIL,
-                "%s: not on the spool's "
-                "filesystem (%s): intake moves batches by rename",
+                "%s: not on the spool's filesystem (%s): intake moves "
+                "batches by rename",
                 h->path, s->cfg->spool);
         else
             check_tree(s, subject, h->path, &dev);
