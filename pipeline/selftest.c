@@ -12,7 +12,8 @@
  *
  * It never opens the configured catalog and never writes into a
  * configured folder: the permissions are read from the folders' modes,
- * for the user given (the service's, when run as root).
+ * for the user given (by default the one running it; as root, the
+ * service's user pagemill when there is one).
  *
  * Reading order: the table, the samples, the environment checks, the
  * conversions, then option parsing and pm_selftest_main.
@@ -49,9 +50,10 @@
 #ifndef PM_SELFTEST_SAMPLES
 #define PM_SELFTEST_SAMPLES "/usr/share/pagemill/samples"
 #endif
-#define WORDS_FILE    "selftest-words.txt"
-#define MAX_GROUPS    256
-#define MAX_WORDS_LEN (1 << 20)
+#define WORDS_FILE      "selftest-words.txt"
+#define PM_SERVICE_USER "pagemill"
+#define MAX_GROUPS      256
+#define MAX_WORDS_LEN   (1 << 20)
 
 extern char **environ;
 
@@ -596,10 +598,11 @@ static const char usage_text[] =
     "of them that verifies. Prints one line per check. Never opens the\n"
     "configured catalog and never writes into a configured folder.\n"
     "\n"
-    "  --config FILE   the configuration (default " PM_SELFTEST_CONFIG ")\n"
+    "  --config FILE   the configuration (default:\n"
+    "                  " PM_SELFTEST_CONFIG ")\n"
     "  --user NAME     whose permissions the folders need (default: the\n"
-    "                  user running it; as root, give the service's:\n"
-    "                  --user pagemill)\n"
+    "                  user running it; run as root, the service's user\n"
+    "                  pagemill when there is one)\n"
     "  --samples DIR   the sample pages and their " WORDS_FILE "\n"
     "                  (default: share/pagemill/samples of the install)\n"
     "  --keep          keep the temporary folder, and name it\n"
@@ -610,7 +613,14 @@ static const char usage_text[] =
 /* The user the folders are checked for, and their groups; -1 if none. */
 static int set_user(selftest_t *s, const char *name)
 {
-    struct passwd *pw = name ? getpwnam(name) : getpwuid(geteuid());
+    struct passwd *pw = name ? getpwnam(name) : NULL;
+
+    /* root may write anywhere: by default it checks for the service's
+     * user (pagemill.service: User=pagemill) when there is one */
+    if (name == NULL && geteuid() == 0)
+        pw = getpwnam(PM_SERVICE_USER);
+    if (name == NULL && pw == NULL)
+        pw = getpwuid(geteuid());
 
     if (pw == NULL) {
         fprintf(stderr, "pagemill selftest: no user %s\n",
