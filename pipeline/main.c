@@ -17,6 +17,7 @@
 #include "pipeline/cli.h"
 #include "pipeline/cli_backup.h"
 #include "pipeline/convert.h"
+#include "pipeline/selftest.h"
 #include "pipeline/serve.h"
 #include "workers/worker.h"
 
@@ -55,6 +56,7 @@ static const char usage_text[] =
     "  status        queue depth, throughput and failed jobs\n"
     "  token         add and list access tokens of the web interface\n"
     "  backup        copy the live catalog, safely, to a new file\n"
+    "  selftest      accept an install: convert the samples, check all\n"
     "  worker        page worker process (started by pagemill itself)\n"
     "  version       print the version\n"
     "  help          show a command's help: pagemill help COMMAND\n"
@@ -246,6 +248,8 @@ static int dispatch(int argc, char **argv)
         return count_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "verify") == 0)
         return pm_verify_main(argc - 1, argv + 1);
+    if (strcmp(argv[1], "selftest") == 0)
+        return pm_selftest_main(argc - 1, argv + 1);
     if (pm_cli_handles(argv[1]))
         return pm_cli_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "config") == 0 && argc >= 3 &&

@@ -22,7 +22,7 @@ RUNTIME_PACKAGES=(
     # the libraries the binary links (Debian 12 names)
     libtiff6 liblept5 libtesseract5 libvips42 libsqlite3-0 libuv1
     libjansson4 libinih1 libqpdf29 libssl3 libcairo2 libfontconfig1
-    libpoppler-glib8 libmicrohttpd12 libsystemd0 libglib2.0-0
+    libpoppler-glib8 libmicrohttpd12 libsystemd0 libglib2.0-0 libpq5
     # run-time data: OCR, the PDF/A colour profile, the invoice font, the
     # dashboard's charts
     tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd icc-profiles-free
@@ -32,6 +32,9 @@ RUNTIME_PACKAGES=(
 PACKAGES=(
     # build
     build-essential cmake pkg-config git clang clang-format libclang-rt-dev
+    # the Debian package (scripts/deb.sh): dpkg-shlibdeps computes its
+    # Depends, lintian checks it
+    dpkg-dev lintian
     # libraries
     libtiff-dev libleptonica-dev libtesseract-dev libvips-dev
     libsqlite3-dev libuv1-dev libjansson-dev libinih-dev libcmocka-dev
