@@ -401,10 +401,11 @@ static void status_build(pm__http_req_t *q, pm__http_resp_t *r)
 static void status(pm__http_req_t *q, pm__http_resp_t *r, int64_t id)
 {
     pm__http_t *h = q->h;
-    uint64_t began = pm__http_now_ms();
+    uint64_t began;
 
     (void)id;
     pthread_mutex_lock(&h->status_lock);
+    began = pm__http_now_ms(); /* after any wait for another's build */
     if (h->status_body == NULL || began - h->status_ms >= PM__HTTP_CACHE_MS) {
         pm__http_resp_t fresh = {0};
 
