@@ -262,6 +262,7 @@ int pm__catalog_pragma(pm_catalog_t *cat, const char *name, char *buf,
       (pm_catalog_t *cat, pm_token_t **out, size_t *n),                       \
       (cat, out, n))                                                          \
     X(monitor_read, (pm_catalog_t *cat, pm_monitor_t *out), (cat, out))       \
+    X(monitor_counts, (pm_catalog_t *cat, pm_monitor_t *out), (cat, out))     \
     X(monitor_throughput,                                                     \
       (pm_catalog_t *cat, int64_t now, int n, int64_t *counts),               \
       (cat, now, n, counts))                                                  \

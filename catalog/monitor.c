@@ -273,7 +273,9 @@ static void stage_row(sqlite3_stmt *st, void *arg)
     }
 }
 
-int pm__sqlite_monitor_read(pm_catalog_t *cat, pm_monitor_t *out)
+/* Counts and totals, and (stages) every done page's stage times in one
+ * pass, bucketed here; one read transaction. */
+static int monitor_read(pm_catalog_t *cat, pm_monitor_t *out, int stages)
 {
     int err;
 
@@ -283,10 +285,19 @@ int pm__sqlite_monitor_read(pm_catalog_t *cat, pm_monitor_t *out)
         err = read_counts(cat, out);
     if (err == 0)
         err = read_totals(cat, out);
-    /* Every done page's stage times: one pass, bucketed here. */
-    if (err == 0)
+    if (err == 0 && stages)
         err = each_row(cat, STMT(cat, ST_STAGES), stage_row, out);
     return pm__sql_tx_end(cat, err);
+}
+
+int pm__sqlite_monitor_read(pm_catalog_t *cat, pm_monitor_t *out)
+{
+    return monitor_read(cat, out, 1);
+}
+
+int pm__sqlite_monitor_counts(pm_catalog_t *cat, pm_monitor_t *out)
+{
+    return monitor_read(cat, out, 0);
 }
 
 typedef struct minutes {

@@ -84,7 +84,13 @@ typedef struct pm_monitor {
     pm_stage_hist_t stages[PM_STAGES];
 } pm_monitor_t;
 
+/* Everything, the stage histograms included: one pass over every done
+ * page's stage times (about a second per million pages). */
 int pm_monitor_read(pm_catalog_t *cat, pm_monitor_t *out);
+
+/* The counts and totals only (stages left zero): no pass over the done
+ * pages' stage times, for what reads often (/api/v1/status). */
+int pm_monitor_counts(pm_catalog_t *cat, pm_monitor_t *out);
 
 /* Pages finished in each of the `n` minutes before `now` (oldest first)
  * into counts[0..n). */

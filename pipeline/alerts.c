@@ -29,7 +29,6 @@
 #define RESTART_WINDOW_S   (10 * 60)
 #define MAX_RUNNING        4   /* commands at once; more are dropped */
 #define MAX_RECENT         256 /* alerts remembered for repeat_minutes */
-#define MAX_RESTARTS       64  /* restart times remembered */
 
 typedef struct recent {
     char key[160]; /* kind '\0'-free "kind:subject" */
@@ -47,11 +46,9 @@ typedef struct pm__alerts {
     int nrunning;
     recent_t recent[MAX_RECENT];
     size_t nrecent;
-    uint64_t progress_ms; /* uv_now of the last page finished (or start) */
-    int last_worker_id;   /* highest worker id seen */
-    int64_t restarts[MAX_RESTARTS];
-    size_t nrestarts;
-    int handles; /* open handles, the timer's included */
+    uint64_t progress_ms;    /* uv_now of the last page finished (or start) */
+    long long restarts_seen; /* the pool's restart count at the last check */
+    int handles;             /* open handles, the timer's included */
 } pm__alerts_t;
 
 /* One command: its process, the pipe to its stdin and a kill timer. */
@@ -326,38 +323,24 @@ static void check_space(pm__alerts_t *a, const char *what, const char *path)
                   floor);
 }
 
+/* An alert when a restart (one the last check did not see) brings those
+ * within RESTART_WINDOW_S to the limit: the pool counts them, once each. */
 static void check_restarts(pm__alerts_t *a)
 {
     pm__serve_t *s = a->s;
-    int limit = s->cfg->alerts.worker_restarts;
-    int64_t now = pm__serve_now();
-    pm_pool_worker_t v[256];
-    size_t n, recent = 0;
+    int limit = s->cfg->alerts.worker_restarts, recent = 0;
+    long long total;
 
     if (limit == 0 || s->pool == NULL)
         return;
-    n = pm_pool_workers(s->pool, v, sizeof(v) / sizeof(v[0]));
-    if (n > sizeof(v) / sizeof(v[0]))
-        n = sizeof(v) / sizeof(v[0]);
-    for (size_t i = 0; i < n; i++) {
-        if (v[i].id <= a->last_worker_id)
-            continue;
-        if (a->last_worker_id > 0 || v[i].id > (int)n) { /* a replacement */
-            memmove(a->restarts + 1, a->restarts,
-                    (MAX_RESTARTS - 1) * sizeof(a->restarts[0]));
-            a->restarts[0] = now;
-            if (a->nrestarts < MAX_RESTARTS)
-                a->nrestarts++;
-        }
-    }
-    for (size_t i = 0; i < n; i++)
-        if (v[i].id > a->last_worker_id)
-            a->last_worker_id = v[i].id;
-    for (size_t i = 0; i < a->nrestarts; i++)
-        recent += now - a->restarts[i] < RESTART_WINDOW_S;
-    if (recent >= (size_t)limit)
+    total = pm_pool_restarts(s->pool, pm__serve_now() - RESTART_WINDOW_S + 1,
+                             &recent);
+    if (total == a->restarts_seen)
+        return;
+    a->restarts_seen = total;
+    if (recent >= limit)
         pm__alert(s, "worker_restarts", "workers", 0,
-                  "%zu worker restart(s) in the last %d minutes", recent,
+                  "%d worker restart(s) in the last %d minutes", recent,
                   RESTART_WINDOW_S / 60);
 }
 

@@ -59,11 +59,17 @@ typedef struct convert {
      * scanned, first page begun (its result time less its own time), last
      * page back, pages' own time added up. */
     double t0, scanned, first_start, last_page, work;
+    /* The progress line on stderr (a terminal, not --quiet): pages sent
+     * and finished, when it was last drawn, whether it is on screen. */
+    int progress, progress_shown;
+    size_t pages_total, pages_done;
+    double progress_ms;
 } convert_t;
 
 static const char usage_text[] =
     "usage: pagemill convert [--jobs N] [--profile P] [--config FILE]\n"
-    "                        [--out DIR] [--keep-work] INPUT...\n"
+    "                        [--out DIR] [--keep-work] [--quiet | --verbose]\n"
+    "                        INPUT...\n"
     "\n"
     "Converts scans into searchable PDF/A. Each INPUT file becomes one\n"
     "document of its pages; each INPUT folder becomes one document of the\n"
@@ -75,6 +81,11 @@ static const char usage_text[] =
     "  -c, --config F    configuration file (INI)\n"
     "  -o, --out DIR     output folder (default: current folder)\n"
     "      --keep-work   keep per-page artifacts in DIR/.pagemill-work.*\n"
+    "  -q, --quiet       no progress line; only errors in the log\n"
+    "  -v, --verbose     the debug log too (each page, the timeline)\n"
+    "\n"
+    "On a terminal, stderr shows the progress: pages done of all, pages per\n"
+    "second and the time left.\n"
     "\n"
     "Exit status: 0 every page converted; 3 some pages failed (the rest are\n"
     "written and the report names each failure); 2 usage or configuration\n"
@@ -316,6 +327,50 @@ static void print_summary(const doc_t *d)
                    d->pages[i].error ? d->pages[i].error : "unknown");
 }
 
+/* ---- progress on a terminal ---- */
+
+/* Least time between two drawings of the progress line (ms). */
+#define PROGRESS_MS 250
+
+/* Takes the progress line off the screen (before other output). */
+static void progress_clear(convert_t *c)
+{
+    if (!c->progress_shown)
+        return;
+    fputs("\r\033[K", stderr);
+    fflush(stderr);
+    c->progress_shown = 0;
+}
+
+/* "pagemill convert: 12 of 40 pages, 3.1 pages/s, 0:09 left" over the
+ * last one, at most every PROGRESS_MS unless `force`. */
+static void progress_draw(convert_t *c, int force)
+{
+    double now = pm_now_ms(), secs, rate;
+    char left[32] = "-:--";
+
+    if (!c->progress || (!force && now - c->progress_ms < PROGRESS_MS))
+        return;
+    c->progress_ms = now;
+    secs = (now - c->t0 - c->scanned) / 1000.0;
+    rate = secs > 0 ? (double)c->pages_done / secs : 0;
+    if (rate > 0) {
+        long s = (long)((double)(c->pages_total - c->pages_done) / rate + 0.5);
+
+        if (s >= 3600)
+            snprintf(left, sizeof(left), "%ld:%02ld:%02ld", s / 3600,
+                     s / 60 % 60, s % 60);
+        else
+            snprintf(left, sizeof(left), "%ld:%02ld", s / 60, s % 60);
+    }
+    fprintf(stderr,
+            "\rpagemill convert: %zu of %zu pages, %.1f pages/s, %s left"
+            "\033[K",
+            c->pages_done, c->pages_total, rate, left);
+    fflush(stderr);
+    c->progress_shown = 1;
+}
+
 /* ---- driving the pool ---- */
 
 /* Where the wall time went, for benchmarks: start-up until the first page
@@ -349,8 +404,12 @@ static void doc_finished(convert_t *c, doc_t *d)
                 pm_strerror(err));
         c->failed = 1;
     }
+    progress_clear(c);
     print_summary(d);
-    if (++c->docs_done == c->ndocs) {
+    fflush(stdout);
+    if (++c->docs_done < c->ndocs)
+        progress_draw(c, 1);
+    if (c->docs_done == c->ndocs) {
         log_timeline(c);
         pm_pool_close(c->pool);
     }
@@ -412,6 +471,7 @@ static void page_done(convert_t *c, long long task, const pm_proto_msg_t *m,
     pm_page_result_t *p = &d->pages[pi];
 
     if (m == NULL && d->attempts[pi] < MAX_ATTEMPTS) {
+        progress_clear(c);
         pm_log(PM_LOG_WARN, "convert", "page %d of %s lost (%s); retrying",
                p->page, d->name, why);
         if (submit_page(c, task) == 0)
@@ -441,6 +501,8 @@ static void page_done(convert_t *c, long long task, const pm_proto_msg_t *m,
         p->error = pm_asprintf("%s frame %d: %s", p->src, p->frame + 1,
                                why ? why : "unexpected reply");
     }
+    c->pages_done++;
+    progress_draw(c, c->pages_done == c->pages_total);
     if (++d->finished == d->npages)
         submit_assembly(c, (size_t)di);
 }
@@ -534,6 +596,8 @@ static int start_tasks(convert_t *c)
         }
     }
     qsort(todo, ntodo, sizeof(*todo), cmp_cost_desc);
+    c->pages_total = ntodo;
+    progress_draw(c, 1);
     for (size_t k = 0; k < ntodo && err == 0; k++)
         err = submit_page(c, todo[k].task);
     pm_free(todo);
@@ -574,8 +638,16 @@ typedef struct convert_args {
     int jobs;
     const char *profile, *config, *out;
     int keep_work;
+    int quiet;
     int first_input;
 } convert_args_t;
+
+/* The log's level here and in the workers (which inherit PAGEMILL_LOG). */
+static void set_log_level(const char *name)
+{
+    pm_log_threshold = pm_log_level_parse(name);
+    setenv("PAGEMILL_LOG", name, 1);
+}
 
 static int parse_args(int argc, char **argv, convert_args_t *a)
 {
@@ -585,6 +657,8 @@ static int parse_args(int argc, char **argv, convert_args_t *a)
         {"config", required_argument, NULL, 'c'},
         {"out", required_argument, NULL, 'o'},
         {"keep-work", no_argument, NULL, 'k'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     int ch;
@@ -594,7 +668,7 @@ static int parse_args(int argc, char **argv, convert_args_t *a)
     a->profile = "default";
     a->out = ".";
     optind = 1;
-    while ((ch = getopt_long(argc, argv, "j:p:c:o:h", opts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "j:p:c:o:qvh", opts, NULL)) != -1) {
         switch (ch) {
         case 'j':
             a->jobs = (int)strtol(optarg, &end, 10);
@@ -617,6 +691,11 @@ static int parse_args(int argc, char **argv, convert_args_t *a)
             break;
         case 'k':
             a->keep_work = 1;
+            break;
+        case 'q':
+        case 'v':
+            a->quiet = ch == 'q';
+            set_log_level(ch == 'q' ? "error" : "debug");
             break;
         case 'h':
             fputs(usage_text, stdout);
@@ -743,6 +822,7 @@ int pm_convert_main(int argc, char **argv)
         return PM_EXIT_USAGE;
     memset(&c, 0, sizeof(c));
     c.t0 = pm_now_ms();
+    c.progress = !a.quiet && isatty(STDERR_FILENO);
     c.cfg = cfg;
     c.profile = pm_config_profile(cfg, a.profile);
     if (c.profile == NULL) {

@@ -81,6 +81,7 @@ const char *pm__http_arg(const pm__http_req_t *q, const char *name)
 pm_catalog_t *pm__http_rd_lock(pm__http_t *h)
 {
     pthread_mutex_lock(&h->rd_lock);
+    h->reads++;
     return h->rd;
 }
 
@@ -118,11 +119,8 @@ void pm__http_tick(pm__serve_t *s)
     for (i = 0; i < n; i++) {
         snap.workers_ready += v[i].ready;
         snap.workers_busy += v[i].task >= 0;
-        if (v[i].id > h->max_worker_id)
-            h->max_worker_id = v[i].id;
     }
-    if (h->max_worker_id > h->workers_configured)
-        snap.worker_restarts = h->max_worker_id - h->workers_configured;
+    snap.worker_restarts = pm_pool_restarts(s->pool, 0, NULL);
     memcpy(snap.txn, s->txn, sizeof(snap.txn));
     pthread_mutex_lock(&h->snap_lock);
     h->snap = snap;
@@ -260,6 +258,55 @@ static int hex_to_bytes(const char *hex, unsigned char out[32])
     return 0;
 }
 
+/* Reads the catalog's tokens again when the copy is PM__HTTP_CACHE_MS old
+ * (under tok_lock). 0, or the catalog's error (the old copy is kept). */
+static int tokens_refresh(pm__http_t *h)
+{
+    uint64_t now = pm__http_now_ms();
+    pm__file_token_t *copy = NULL;
+    pm_token_t *v = NULL;
+    size_t n = 0;
+    int err;
+
+    if (h->tokens_ms != 0 && now - h->tokens_ms < PM__HTTP_CACHE_MS)
+        return 0;
+    err = pm_token_list(pm__http_rd_lock(h), &v, &n);
+    pm__http_rd_unlock(h);
+    if (err == 0 && n > 0 && (copy = pm_calloc(n, sizeof(*copy))) == NULL)
+        err = PM_ENOMEM;
+    for (size_t i = 0; err == 0 && i < n; i++) {
+        copy[i].role = v[i].role;
+        snprintf(copy[i].name, sizeof(copy[i].name), "%s", v[i].name);
+        if (hex_to_bytes(v[i].sha256, copy[i].sha256) != 0)
+            copy[i].role = 0; /* never matches a role */
+    }
+    pm_token_list_free(v, n);
+    if (err != 0) {
+        pm_free(copy);
+        return err;
+    }
+    pm_free(h->tokens);
+    h->tokens = copy;
+    h->ntokens = n;
+    h->tokens_ms = now;
+    return 0;
+}
+
+/* Compares `got` with every token of v[0..n) in constant time, never
+ * stopping at a match; the last match's role and name. */
+static pm_role_t token_match(const pm__file_token_t *v, size_t n,
+                             const unsigned char got[32], pm_role_t role,
+                             char *name, size_t size)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (CRYPTO_memcmp(got, v[i].sha256, 32) == 0 && v[i].role != 0) {
+            role = v[i].role;
+            snprintf(name, size, "%s", v[i].name);
+        }
+    }
+    return role;
+}
+
 /* The role of the token in the request's Authorization header: 0 for
  * none or an unknown token. *any is set when tokens exist at all. */
 static pm_role_t check_token(pm__http_t *h, struct MHD_Connection *conn,
@@ -267,15 +314,12 @@ static pm_role_t check_token(pm__http_t *h, struct MHD_Connection *conn,
 {
     const char *auth =
         MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
-    unsigned char got[32], want[32];
+    unsigned char got[32];
     unsigned int glen = 0;
-    pm_token_t *v = NULL;
-    size_t n = 0, len;
+    size_t len;
     pm_role_t role = 0;
     int have;
 
-    *err = pm_token_list(h->rd, &v, &n);
-    *any = n > 0 || h->nftokens > 0;
     have = auth != NULL && strncasecmp(auth, "Bearer ", 7) == 0;
     if (have) {
         auth += 7 + strspn(auth + 7, " ");
@@ -283,20 +327,14 @@ static pm_role_t check_token(pm__http_t *h, struct MHD_Connection *conn,
         have = len > 0 && len <= TOKEN_MAX &&
                EVP_Digest(auth, len, got, &glen, EVP_sha256(), NULL) == 1;
     }
-    for (size_t i = 0; have && *err == 0 && i < n; i++) {
-        if (hex_to_bytes(v[i].sha256, want) == 0 &&
-            CRYPTO_memcmp(got, want, 32) == 0) {
-            role = v[i].role;
-            snprintf(name, size, "%s", v[i].name);
-        }
-    }
-    for (size_t i = 0; have && i < h->nftokens; i++) {
-        if (CRYPTO_memcmp(got, h->ftokens[i].sha256, 32) == 0) {
-            role = h->ftokens[i].role;
-            snprintf(name, size, "%s", h->ftokens[i].name);
-        }
-    }
-    pm_token_list_free(v, n);
+    pthread_mutex_lock(&h->tok_lock);
+    *err = tokens_refresh(h);
+    *any = h->ntokens > 0 || h->nftokens > 0;
+    if (have && *err == 0)
+        role = token_match(h->tokens, h->ntokens, got, role, name, size);
+    if (have)
+        role = token_match(h->ftokens, h->nftokens, got, role, name, size);
+    pthread_mutex_unlock(&h->tok_lock);
     return role;
 }
 
@@ -347,9 +385,7 @@ static void handle(pm__http_t *h, struct MHD_Connection *conn, const char *url,
         send_resp(conn, &r);
         return;
     }
-    pthread_mutex_lock(&h->rd_lock);
     q.role = check_token(h, conn, name, sizeof(name), &any, &err);
-    pthread_mutex_unlock(&h->rd_lock);
     q.anonymous = !any && err == 0;
     snprintf(q.actor, sizeof(q.actor), "token:%s", name);
     if (err != 0)
@@ -615,7 +651,11 @@ static void http_free(pm__http_t *h)
 {
     pm_config_free(h->hf_cfg);
     pm_catalog_close(h->rd);
+    pm_free(h->status_body);
+    pm_free(h->tokens);
     pthread_mutex_destroy(&h->rd_lock);
+    pthread_mutex_destroy(&h->status_lock);
+    pthread_mutex_destroy(&h->tok_lock);
     pthread_mutex_destroy(&h->snap_lock);
     pthread_mutex_destroy(&h->act_lock);
     pthread_cond_destroy(&h->act_cond);
@@ -633,7 +673,6 @@ static void on_async_closed(uv_handle_t *handle)
 int pm__http_start(pm__serve_t *s)
 {
     const pm_http_cfg_t *c = &s->cfg->http;
-    pm_pool_opts_t po;
     pm__http_t *h;
     int err;
 
@@ -643,6 +682,8 @@ int pm__http_start(pm__serve_t *s)
     if (h == NULL)
         return PM_ENOMEM;
     pthread_mutex_init(&h->rd_lock, NULL);
+    pthread_mutex_init(&h->status_lock, NULL);
+    pthread_mutex_init(&h->tok_lock, NULL);
     pthread_mutex_init(&h->snap_lock, NULL);
     pthread_mutex_init(&h->act_lock, NULL);
     pthread_cond_init(&h->act_cond, NULL);
@@ -650,8 +691,6 @@ int pm__http_start(pm__serve_t *s)
     h->output = pm_strdup(s->output);
     h->catalog_path = pm_strdup(s->catalog_path);
     h->min_free_bytes = (int64_t)c->min_free_mb << 20;
-    pm_pool_opts_from_config(&po, s->cfg, s->exe, 0);
-    h->workers_configured = po.workers;
     h->hf_cfg = copy_hotfolders(s->cfg);
     err = h->output && h->catalog_path && h->hf_cfg ? 0 : PM_ENOMEM;
     if (err == 0 && c->token_file != NULL)
@@ -698,4 +737,12 @@ int64_t pm__http_free_bytes(const char *path)
     if (statvfs(path, &v) != 0)
         return -1;
     return (int64_t)v.f_bavail * (int64_t)v.f_frsize;
+}
+
+uint64_t pm__http_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u + 1;
 }

@@ -337,7 +337,9 @@ static json_t *review_jobs(pm_catalog_t *cat, int *err)
     return a;
 }
 
-static void status(pm__http_req_t *q, pm__http_resp_t *r, int64_t id)
+/* /api/v1/status afresh: one hold of the read connection, counts only
+ * (no pass over the stage times). */
+static void status_build(pm__http_req_t *q, pm__http_resp_t *r)
 {
     int64_t now = (int64_t)time(NULL);
     pm_catalog_t *cat = pm__http_rd_lock(q->h);
@@ -347,11 +349,10 @@ static void status(pm__http_req_t *q, pm__http_resp_t *r, int64_t id)
     json_t *failed = NULL, *held = NULL, *rej = NULL, *wk = NULL, *rv = NULL;
     int err;
 
-    (void)id;
     pm__http_snap(q->h, &snap);
     err = pm_catalog_status(cat, now, &st);
     if (err == 0)
-        err = pm_monitor_read(cat, &m);
+        err = pm_monitor_counts(cat, &m);
     if (err == 0)
         failed = jobs_list(cat, PM_JOB_FAILED, &err);
     if (err == 0)
@@ -393,6 +394,45 @@ static void status(pm__http_req_t *q, pm__http_resp_t *r, int64_t id)
             (json_int_t)m.low_confidence, "workers", wk, "failed_jobs", failed,
             "held_jobs", held, "rejected_batches", rej, "waiting_batches",
             waiting(q->h, now), "review_jobs", rv));
+}
+
+/* /api/v1/status: the answer built at most PM__HTTP_CACHE_MS ago (counted
+ * from when its read began), else a new one, built here by the first
+ * request to find it old while the others wait for it. */
+static void status(pm__http_req_t *q, pm__http_resp_t *r, int64_t id)
+{
+    pm__http_t *h = q->h;
+    uint64_t began;
+
+    (void)id;
+    pthread_mutex_lock(&h->status_lock);
+    began = pm__http_now_ms(); /* after any wait for another's build */
+    if (h->status_body == NULL || began - h->status_ms >= PM__HTTP_CACHE_MS) {
+        pm__http_resp_t fresh = {0};
+
+        status_build(q, &fresh);
+        if (fresh.status != MHD_HTTP_OK) {
+            pthread_mutex_unlock(&h->status_lock);
+            *r = fresh; /* an error is not kept */
+            return;
+        }
+        pm_free(h->status_body);
+        h->status_body = fresh.body;
+        h->status_len = fresh.len;
+        h->status_ms = began;
+    }
+    r->body = pm_malloc(h->status_len + 1);
+    if (r->body != NULL) {
+        memcpy(r->body, h->status_body, h->status_len + 1);
+        r->len = h->status_len;
+    }
+    pthread_mutex_unlock(&h->status_lock);
+    if (r->body == NULL) {
+        pm__http_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+        return;
+    }
+    r->status = MHD_HTTP_OK;
+    r->type = "application/json";
 }
 
 /* ---- /api/v1/jobs ---- */
@@ -471,6 +511,73 @@ static void job(pm__http_req_t *q, pm__http_resp_t *r, int64_t id)
         pm__http_json(r, MHD_HTTP_OK, doc);
 }
 
+/* ---- JSON bodies ---- */
+
+/* The request's body as a JSON object (`shape` says more of it in the
+ * message, e.g. " with number and account") whose keys are all among
+ * keys[0..nkeys) (`takes` says which in the message): 0 and *out, a new
+ * reference, or -1 with a 400 set. */
+static int body_object(pm__http_req_t *q, pm__http_resp_t *r, const char *shape,
+                       const char *const *keys, size_t nkeys, const char *takes,
+                       json_t **out)
+{
+    json_error_t jerr;
+    json_t *doc, *v;
+    const char *key;
+
+    *out = NULL;
+    doc = json_loadb(q->body, q->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    if (doc == NULL || !json_is_object(doc)) {
+        pm__http_error(r, MHD_HTTP_BAD_REQUEST,
+                       "the body must be a JSON object%s%s%s", shape,
+                       doc ? "" : ": ", doc ? "" : jerr.text);
+        json_decref(doc);
+        return -1;
+    }
+    json_object_foreach(doc, key, v)
+    {
+        size_t k = 0;
+
+        while (k < nkeys && strcmp(key, keys[k]) != 0)
+            k++;
+        if (k == nkeys) {
+            pm__http_error(r, MHD_HTTP_BAD_REQUEST, "unknown key '%.64s' (%s)",
+                           key, takes);
+            json_decref(doc);
+            return -1;
+        }
+    }
+    *out = doc;
+    return 0;
+}
+
+/* Copies string member `key` of `doc` into dst[size] after checking it:
+ * a string, valid UTF-8, fitting, and (kind > 0) a valid identifier.
+ * Absent: dst stays "" and 0 unless `required`. -1 with a 400 set. */
+static int body_string(pm__http_resp_t *r, json_t *doc, const char *key,
+                       int kind, int required, char *dst, size_t size)
+{
+    json_t *v = json_object_get(doc, key);
+    char why[160];
+
+    if (v == NULL && !required)
+        return 0;
+    if (v == NULL || !json_is_string(v) || json_string_length(v) >= size ||
+        !pm_utf8_valid(json_string_value(v))) {
+        pm__http_error(r, MHD_HTTP_BAD_REQUEST,
+                       "%s: expected a string of at most %zu bytes%s", key,
+                       size - 1, required ? " (required)" : "");
+        return -1;
+    }
+    if (kind > 0 && pm_ident_check((pm_ident_kind_t)kind, json_string_value(v),
+                                   why, sizeof(why)) != 0) {
+        pm__http_error(r, MHD_HTTP_BAD_REQUEST, "%s: %s", key, why);
+        return -1;
+    }
+    snprintf(dst, size, "%s", json_string_value(v));
+    return 0;
+}
+
 /* ---- actions ---- */
 
 /* The action's JSON body: empty, or an object with only the keys a route
@@ -478,42 +585,20 @@ static void job(pm__http_req_t *q, pm__http_resp_t *r, int64_t id)
 static int action_body(pm__http_req_t *q, pm__http_resp_t *r, int reason_ok,
                        pm__http_act_t *a)
 {
-    json_error_t jerr;
-    json_t *doc, *v;
-    const char *key;
+    static const char *const keys[] = {"reason"};
+    json_t *doc;
+    int bad;
 
     if (q->body_len == 0)
         return 0;
-    doc = json_loadb(q->body, q->body_len, JSON_REJECT_DUPLICATES, &jerr);
-    if (doc == NULL || !json_is_object(doc)) {
-        pm__http_error(r, MHD_HTTP_BAD_REQUEST,
-                       "the body must be a JSON object%s%s", doc ? "" : ": ",
-                       doc ? "" : jerr.text);
-        json_decref(doc);
+    if (body_object(q, r, "", keys, reason_ok ? 1 : 0,
+                    reason_ok ? "this action takes reason"
+                              : "this action takes none",
+                    &doc) != 0)
         return -1;
-    }
-    json_object_foreach(doc, key, v)
-    {
-        if (!reason_ok || strcmp(key, "reason") != 0) {
-            pm__http_error(r, MHD_HTTP_BAD_REQUEST, "unknown key '%.64s'%s",
-                           key,
-                           reason_ok ? " (this action takes reason)"
-                                     : " (this action takes none)");
-            json_decref(doc);
-            return -1;
-        }
-        if (!json_is_string(v) || json_string_length(v) > REASON_MAX ||
-            !pm_utf8_valid(json_string_value(v))) {
-            pm__http_error(r, MHD_HTTP_BAD_REQUEST,
-                           "reason: expected a string of at most %d bytes",
-                           REASON_MAX);
-            json_decref(doc);
-            return -1;
-        }
-        snprintf(a->reason, sizeof(a->reason), "%s", json_string_value(v));
-    }
+    bad = body_string(r, doc, "reason", 0, 0, a->reason, REASON_MAX + 1);
     json_decref(doc);
-    return 0;
+    return bad;
 }
 
 static void act(pm__http_req_t *q, pm__http_resp_t *r, int64_t id,
@@ -609,75 +694,26 @@ static void breakdown(pm__http_req_t *q, pm__http_resp_t *r, int64_t id)
 
 /* ---- POST /api/v1/workorders ---- */
 
-/* Copies string member `key` of `doc` into dst[size] after checking it:
- * a string, valid UTF-8, fitting, and (kind > 0) a valid identifier.
- * Absent: dst stays "" and 0 unless `required`. -1 with a 400 set. */
-static int wo_field(pm__http_resp_t *r, json_t *doc, const char *key, int kind,
-                    int required, char *dst, size_t size)
-{
-    json_t *v = json_object_get(doc, key);
-    char why[160];
-
-    if (v == NULL && !required)
-        return 0;
-    if (v == NULL || !json_is_string(v) || json_string_length(v) >= size ||
-        !pm_utf8_valid(json_string_value(v))) {
-        pm__http_error(r, MHD_HTTP_BAD_REQUEST,
-                       "%s: expected a string of at most %zu bytes%s", key,
-                       size - 1, required ? " (required)" : "");
-        return -1;
-    }
-    if (kind > 0 && pm_ident_check((pm_ident_kind_t)kind, json_string_value(v),
-                                   why, sizeof(why)) != 0) {
-        pm__http_error(r, MHD_HTTP_BAD_REQUEST, "%s: %s", key, why);
-        return -1;
-    }
-    snprintf(dst, size, "%s", json_string_value(v));
-    return 0;
-}
-
 /* The body of a work order to add: number, account, optional fee_code
  * and notes, nothing else. 0, or -1 with a 400 set. */
 static int wo_body(pm__http_req_t *q, pm__http_resp_t *r, pm__http_act_t *a)
 {
     static const char *const keys[] = {"number", "account", "fee_code",
                                        "notes"};
-    json_error_t jerr;
-    json_t *doc, *v;
-    const char *key;
-    int bad = 0;
+    json_t *doc;
+    int bad;
 
-    doc = json_loadb(q->body, q->body_len, JSON_REJECT_DUPLICATES, &jerr);
-    if (doc == NULL || !json_is_object(doc)) {
-        pm__http_error(r, MHD_HTTP_BAD_REQUEST,
-                       "the body must be a JSON object with number and "
-                       "account%s%s",
-                       doc ? "" : ": ", doc ? "" : jerr.text);
-        json_decref(doc);
+    if (body_object(q, r, " with number and account", keys, 4,
+                    "a work order takes number, account, fee_code and notes",
+                    &doc) != 0)
         return -1;
-    }
-    json_object_foreach(doc, key, v)
-    {
-        size_t k = 0;
-
-        while (k < 4 && strcmp(key, keys[k]) != 0)
-            k++;
-        if (k == 4 && !bad) {
-            pm__http_error(r, MHD_HTTP_BAD_REQUEST,
-                           "unknown key '%.64s' (a work order takes number, "
-                           "account, fee_code and notes)",
-                           key);
-            bad = 1;
-        }
-    }
-    if (!bad)
-        bad = wo_field(r, doc, "number", PM_IDENT_WORKORDER, 1, a->number,
-                       sizeof(a->number)) ||
-              wo_field(r, doc, "account", PM_IDENT_ACCOUNT, 1, a->account,
-                       sizeof(a->account)) ||
-              wo_field(r, doc, "fee_code", PM_IDENT_FEE, 0, a->fee_code,
-                       sizeof(a->fee_code)) ||
-              wo_field(r, doc, "notes", 0, 0, a->reason, REASON_MAX + 1);
+    bad = body_string(r, doc, "number", PM_IDENT_WORKORDER, 1, a->number,
+                      sizeof(a->number)) ||
+          body_string(r, doc, "account", PM_IDENT_ACCOUNT, 1, a->account,
+                      sizeof(a->account)) ||
+          body_string(r, doc, "fee_code", PM_IDENT_FEE, 0, a->fee_code,
+                      sizeof(a->fee_code)) ||
+          body_string(r, doc, "notes", 0, 0, a->reason, REASON_MAX + 1);
     json_decref(doc);
     return bad ? -1 : 0;
 }

@@ -39,6 +39,11 @@ typedef struct pm__serve pm__serve_t;
 /* Seconds a request waits for the loop to carry out an action. */
 #define PM__HTTP_ACT_WAIT_S 30
 
+/* Milliseconds /api/v1/status's answer and the token list are kept
+ * before the catalog is read again: one read per period, however many
+ * requests (a page finished shows within it). */
+#define PM__HTTP_CACHE_MS 1000
+
 /* What the loop last told the web interface (copied under `snap_lock`). */
 typedef struct pm__http_snap {
     int started;         /* the loop has ticked at least once */
@@ -84,11 +89,24 @@ typedef struct pm__http {
     char *output; /* for /readyz's free space */
     char *catalog_path;
     int64_t min_free_bytes;
-    int workers_configured;
-    int64_t max_worker_id; /* highest pool worker id seen (restarts) */
 
     pthread_mutex_t rd_lock; /* the read connection, one request at a time */
     pm_catalog_t *rd;
+    long long reads; /* times rd was taken (under rd_lock), for /metrics */
+
+    /* /api/v1/status's last answer, built by the first request after it
+     * is PM__HTTP_CACHE_MS old (the others wait for it under the lock). */
+    pthread_mutex_t status_lock;
+    char *status_body;
+    size_t status_len;
+    uint64_t status_ms; /* monotonic, when its read began */
+
+    /* The catalog's tokens (name, role, hash), read again once they are
+     * PM__HTTP_CACHE_MS old. */
+    pthread_mutex_t tok_lock;
+    pm__file_token_t *tokens;
+    size_t ntokens;
+    uint64_t tokens_ms; /* monotonic, when read; 0: not yet */
 
     pthread_mutex_t snap_lock;
     pm__http_snap_t snap;
@@ -145,6 +163,8 @@ pm_catalog_t *pm__http_rd_lock(pm__http_t *h);
 void pm__http_rd_unlock(pm__http_t *h);
 /* Free bytes for unprivileged users on the volume of `path`, or -1. */
 int64_t pm__http_free_bytes(const char *path);
+/* A monotonic clock in milliseconds, never 0. */
+uint64_t pm__http_now_ms(void);
 /* Copies the loop's snapshot. */
 void pm__http_snap(pm__http_t *h, pm__http_snap_t *out);
 

@@ -177,11 +177,13 @@ void pm__http_metrics(pm__http_req_t *q, pm__http_resp_t *r)
     pm__http_snap_t snap;
     pm_monitor_t m;
     pm_buf_t t = {0};
+    long long reads;
     int err;
 
     err = pm_monitor_read(cat, &m);
     if (err == 0)
         err = pm_monitor_rejections(cat, 0, &ev, &nev);
+    reads = q->h->reads;
     pm__http_rd_unlock(q->h);
     if (err != 0) {
         pm__http_error(r, MHD_HTTP_SERVICE_UNAVAILABLE,
@@ -195,6 +197,10 @@ void pm__http_metrics(pm__http_req_t *q, pm__http_resp_t *r)
     rejections(&t, ev, nev);
     service(&t, &snap);
     transactions(&t, &snap);
+    single(&t, "pagemill_http_catalog_reads_total", "counter",
+           "Reads of the catalog by the web interface since the service "
+           "started (its own connection; this scrape's included).",
+           reads);
     pm_event_list_free(ev, nev);
     if (pm_buf_take(&t, &r->body, &r->len) != 0) {
         pm__http_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");

@@ -79,6 +79,8 @@ struct pm_pool {
     int reaper_closed;   /* its close callback ran */
     int missing;         /* workers to spawn again */
     unsigned respawn_ms; /* the next retry's delay */
+    long long restarts;  /* workers replaced since the pool opened */
+    long long restart_at[PM_POOL_RESTART_TIMES]; /* ring: their times */
 };
 
 typedef struct write_req {
@@ -230,6 +232,14 @@ static void kill_worker(worker_t *w, const char *why)
 
 static int has_live_worker(const pm_pool_t *pool);
 
+/* A worker is being replaced: counted once, with its time. */
+static void count_restart(pm_pool_t *pool)
+{
+    pool->restart_at[pool->restarts % PM_POOL_RESTART_TIMES] =
+        (long long)time(NULL);
+    pool->restarts++;
+}
+
 static void on_worker_exit(uv_process_t *proc, int64_t status, int sig)
 {
     worker_t *w = proc->data;
@@ -260,6 +270,8 @@ static void on_worker_exit(uv_process_t *proc, int64_t status, int sig)
                why);
         pool->opts.workers = 0;
     }
+    if (pool->opts.workers > 0)
+        count_restart(pool);
     if (pool->opts.workers > 0 && spawn_worker(pool) != 0) {
         pm_log(PM_LOG_ERROR, "pool",
                "cannot replace worker %d; trying again in %u s", w->id,
@@ -674,6 +686,18 @@ size_t pm_pool_workers(const pm_pool_t *pool, pm_pool_worker_t *v, size_t max)
         }
         n++;
     }
+    return n;
+}
+
+long long pm_pool_restarts(const pm_pool_t *pool, long long since, int *recent)
+{
+    long long n = pool ? pool->restarts : 0;
+
+    if (recent == NULL)
+        return n;
+    *recent = 0;
+    for (long long i = n - 1; i >= 0 && i >= n - PM_POOL_RESTART_TIMES; i--)
+        *recent += pool->restart_at[i % PM_POOL_RESTART_TIMES] >= since;
     return n;
 }
 

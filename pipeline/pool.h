@@ -88,6 +88,19 @@ typedef struct pm_pool_worker {
  */
 size_t pm_pool_workers(const pm_pool_t *pool, pm_pool_worker_t *v, size_t max);
 
+/* Restart times the pool keeps (the newest), for pm_pool_restarts(). */
+#define PM_POOL_RESTART_TIMES 1024
+
+/*
+ * Workers replaced since the pool opened: each worker that died or was
+ * killed while the pool was not closing, and is spawned again, counts
+ * once, when it exits (whatever the replacement's fate). With `recent`
+ * not NULL, *recent is how many of the newest PM_POOL_RESTART_TIMES
+ * restarts happened at or after `since` (wall clock, seconds since the
+ * epoch). Read only; accepts NULL (none).
+ */
+long long pm_pool_restarts(const pm_pool_t *pool, long long since, int *recent);
+
 /* How long a closing pool waits for a worker to quit before it kills it
  * (SIGKILL, which also ends a stopped process). */
 #define PM_POOL_QUIT_GRACE_MS 5000

@@ -162,6 +162,20 @@ static void counts_equal_the_catalog(void **state)
         assert_int_equal(h->le[PM_STAGE_BUCKETS - 1], 4); /* <= 30 s */
         assert_true(h->sum_ms > 44442 && h->sum_ms < 44444);
     }
+    /* The counts-only read: the same counts, no stage histograms. */
+    {
+        pm_monitor_t c;
+
+        assert_int_equal(pm_monitor_counts(cat, &c), 0);
+        assert_memory_equal(c.pages, m.pages, sizeof(m.pages));
+        assert_memory_equal(c.jobs, m.jobs, sizeof(m.jobs));
+        assert_int_equal(c.blank_pages, m.blank_pages);
+        assert_int_equal(c.billable_pages, m.billable_pages);
+        assert_int_equal(c.queue_oldest_at, m.queue_oldest_at);
+        assert_int_equal(c.low_confidence, m.low_confidence);
+        for (int s = 0; s < PM_STAGES; s++)
+            assert_int_equal(c.stages[s].count, 0);
+    }
     pm_catalog_close(cat);
     t_tmpdir_cleanup();
 }

@@ -13,6 +13,8 @@
 
 #include <jansson.h>
 
+#include "catalog/catalog.h"
+#include "lib/httplib.h"
 #include "lib/servelib.h"
 #include "lib/testlib.h"
 #include "pipeline/base/pm.h"
@@ -125,11 +127,128 @@ static void each_alert_runs_its_command_once(void **state)
     assert_int_equal(sv_fx_delete(f, PAGE_TIMEOUT), 0);
 }
 
+/* A worker process of the service (not an alert command), or 0. */
+static pid_t a_worker(const sv_fx_t *f)
+{
+    pid_t v[16];
+    int n = sv_worker_pids(f, v, 16);
+
+    for (int i = 0; i < n; i++) {
+        char path[64], cmd[256] = "";
+        size_t len = 0;
+        FILE *fp;
+
+        snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)v[i]);
+        fp = fopen(path, "r");
+        if (fp == NULL)
+            continue;
+        len = fread(cmd, 1, sizeof(cmd) - 1, fp);
+        fclose(fp);
+        cmd[len] = '\0';
+        /* argv[1] follows argv[0]'s NUL: "worker" for a worker. */
+        if (strlen(cmd) + 1 < len &&
+            strcmp(cmd + strlen(cmd) + 1, "worker") == 0)
+            return v[i];
+    }
+    return 0;
+}
+
+/* pagemill_worker_restarts_total in /metrics. */
+static long long restarts_metric(int port)
+{
+    ht_resp_t r;
+    const char *p;
+    long long n;
+
+    ht_request(port, "GET", "/metrics", NULL, NULL, &r);
+    assert_int_equal(r.status, 200);
+    p = strstr(r.body, "\npagemill_worker_restarts_total ");
+    assert_non_null(p);
+    n = atoll(p + strlen("\npagemill_worker_restarts_total "));
+    ht_free(&r);
+    return n;
+}
+
+/* "alert.KIND" events in the catalog. */
+static int alert_events(const sv_fx_t *f, const char *kind)
+{
+    pm_catalog_t *cat;
+    pm_event_t *v = NULL;
+    size_t k = 0;
+    int n = 0;
+
+    assert_int_equal(pm_catalog_open(f->db, &cat), 0);
+    assert_int_equal(pm_event_list(cat, 0, 0, &v, &k), 0);
+    for (size_t i = 0; i < k; i++)
+        n += strcmp(v[i].kind, kind) == 0;
+    pm_event_list_free(v, k);
+    pm_catalog_close(cat);
+    return n;
+}
+
+/* One worker killed is one restart: 1 in /metrics and /api/v1/status, and
+ * with worker_restarts = 1 the alert runs once, and not again when
+ * repeat_minutes have passed with the restart still within the ten
+ * minutes (it is the same restart). */
+static void one_restart_counts_once(void **state)
+{
+    char extra[1024], log[400];
+    double until;
+    sv_fx_t *f;
+    json_t *st;
+    pid_t pid = 0;
+    int port;
+
+    (void)state;
+    f = sv_fx_new(PAGE_TIMEOUT, "", NULL);
+    snprintf(log, sizeof(log), "%s/alerts.jsonl", f->root);
+    snprintf(extra, sizeof(extra),
+             "\n[alerts]\ncommand = cat >> '%s'\nstall_minutes = 0\n"
+             "min_free_mb = 0\nworker_restarts = 1\nrepeat_minutes = 1\n"
+             "\n[http]\nlisten = 127.0.0.1:0\n",
+             log);
+    assert_int_equal(sv_write_config(f, PAGE_TIMEOUT, extra), 0);
+    assert_int_equal(setenv("PAGEMILL_TEST_ALERT_CHECK_MS", "200", 1), 0);
+    sv_start(f);
+    unsetenv("PAGEMILL_TEST_ALERT_CHECK_MS");
+    port = ht_port_from_log(f->log, DEADLINE_S);
+    for (until = sv_now_s() + DEADLINE_S; (pid = a_worker(f)) == 0;) {
+        if (sv_now_s() > until)
+            fail_msg("no worker process (service log: %s)", f->log);
+        sv_nap_ms(100);
+    }
+    assert_int_equal(restarts_metric(port), 0);
+    assert_int_equal(kill(pid, SIGKILL), 0);
+    wait_alert(f, log, "worker_restarts");
+    for (until = sv_now_s() + DEADLINE_S; restarts_metric(port) != 1;) {
+        if (sv_now_s() > until)
+            fail_msg("pagemill_worker_restarts_total is not 1");
+        sv_nap_ms(100);
+    }
+    st = ht_get_json(port, "/api/v1/status", NULL, 200);
+    assert_int_equal(sv_jint(json_object_get(st, "service"), "worker_restarts"),
+                     1);
+    json_decref(st);
+    /* Past repeat_minutes (1), the restart still within ten minutes. */
+    for (until = sv_now_s() + 70; sv_now_s() < until;) {
+        if (alerts_of(log, "worker_restarts") != 1)
+            fail_msg("one restart raised the worker_restarts alert %d times",
+                     alerts_of(log, "worker_restarts"));
+        sv_nap_ms(1000);
+    }
+    assert_int_equal(alert_events(f, "alert.worker_restarts"), 1);
+    assert_int_equal(restarts_metric(port), 1);
+    assert_int_equal(sv_fx_delete(f, PAGE_TIMEOUT), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(each_alert_runs_its_command_once),
+        cmocka_unit_test(one_restart_counts_once),
     };
 
+    if (getenv("PM_TEST_FILTER") != NULL)
+        cmocka_set_test_filter(getenv("PM_TEST_FILTER"));
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <jansson.h>
 #include <leptonica/allheaders.h>
@@ -543,6 +544,76 @@ static void workers_start_before_the_scan(void **state)
     assert_no_leftovers(out);
 }
 
+/* Runs convert of folder `in` into `out` with `opts` under script(1), on
+ * a pseudo-terminal: what the terminal showed (caller frees). */
+static char *convert_on_a_tty(const char *tmp, const char *opts, const char *in,
+                              const char *out)
+{
+    char *text = NULL;
+    int rc = t_run(&text,
+                   "script -qec \"'%s' convert %s %s -j 2 -o '%s' '%s'\" "
+                   "/dev/null </dev/null",
+                   PM_BINARY, config_arg(tmp), opts, out, in);
+
+    printf("%s", text);
+    assert_int_equal(rc, 0);
+    return text;
+}
+
+/* On a terminal, convert shows its progress on stderr (pages done of
+ * all, the rate, the time left); not with --quiet, nor when stderr is not
+ * a terminal. */
+static void progress_on_a_terminal_only(void **state)
+{
+    const char *tmp = *state;
+    char in[512], out[512], path[600], *text = NULL;
+    int rc;
+
+    t_require_data();
+    if (access("/usr/bin/script", X_OK) != 0)
+        fail_msg("/usr/bin/script is missing (Debian bsdutils)");
+    snprintf(in, sizeof(in), "%s/in", tmp);
+    assert_int_equal(pm_mkdir_p(in), 0);
+    snprintf(path, sizeof(path), "%s/a.tif", in);
+    t_copy_file(t_data(TESTING "phototest.tif"), path);
+    snprintf(path, sizeof(path), "%s/b.tif", in);
+    t_copy_file(t_data(TESTING "eurotext.tif"), path);
+
+    snprintf(out, sizeof(out), "%s/tty", tmp);
+    text = convert_on_a_tty(tmp, "", in, out);
+    assert_non_null(strstr(text, "pagemill convert: 0 of 2 pages"));
+    assert_non_null(strstr(text, "pagemill convert: 2 of 2 pages, "));
+    assert_non_null(strstr(text, " pages/s, "));
+    assert_non_null(strstr(text, " left"));
+    assert_non_null(strstr(text, "in: 2 page(s), 2 converted"));
+    free(text);
+
+    snprintf(out, sizeof(out), "%s/quiet", tmp);
+    text = convert_on_a_tty(tmp, "-q", in, out);
+    assert_null(strstr(text, "pages/s"));
+    assert_non_null(strstr(text, "in: 2 page(s), 2 converted"));
+    free(text);
+
+    snprintf(out, sizeof(out), "%s/pipe", tmp);
+    rc = t_run(&text, "'%s' convert %s -j 2 -o '%s' '%s' 2>&1 </dev/null",
+               PM_BINARY, config_arg(tmp), out, in);
+    printf("%s", text);
+    assert_int_equal(rc, 0);
+    assert_null(strstr(text, "pages/s"));
+    assert_non_null(strstr(text, "in: 2 page(s), 2 converted"));
+    free(text);
+
+    /* -v: the debug log, the workers' included. */
+    snprintf(out, sizeof(out), "%s/verbose", tmp);
+    rc = t_run(&text, "'%s' convert %s -v -j 2 -o '%s' '%s' 2>&1 </dev/null",
+               PM_BINARY, config_arg(tmp), out, in);
+    printf("%s", text);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(text, "DEBUG convert timeline:"));
+    assert_non_null(strstr(text, "] task="));
+    free(text);
+}
+
 static void bad_command_lines_exit_two(void **state)
 {
     const char *tmp = *state;
@@ -592,6 +663,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(german_page_reads_as_german,
                                         t_tmpdir_setup, t_tmpdir_teardown),
         cmocka_unit_test_setup_teardown(workers_start_before_the_scan,
+                                        t_tmpdir_setup, t_tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(progress_on_a_terminal_only,
                                         t_tmpdir_setup, t_tmpdir_teardown),
         cmocka_unit_test_setup_teardown(bad_command_lines_exit_two,
                                         t_tmpdir_setup, t_tmpdir_teardown),

@@ -237,6 +237,8 @@ static void worker_that_cannot_be_replaced(void **state)
     assert_int_equal(symlink(PM_BINARY, link), 0);
     run_until(&f, one_idle, "worker spawned again");
     assert_true(only_worker(&f).id > w.id);
+    /* One worker replaced, however many spawns that took. */
+    assert_int_equal(pm_pool_restarts(f.pool, 0, NULL), 1);
     submit(&f, 8, link); /* not an image: a quick failed page */
     run_until(&f, two_done, "result from the new worker");
     assert_int_equal(f.task[1], 8);
@@ -251,6 +253,8 @@ static void worker_that_cannot_be_replaced(void **state)
  * once, and a new worker takes the next task. */
 static void crash_mid_task_is_lost_and_the_worker_replaced(void **state)
 {
+    long long before;
+    int recent = -1;
     char src[512];
     pm_pool_worker_t w;
     pm_pool_opts_t o;
@@ -265,8 +269,16 @@ static void crash_mid_task_is_lost_and_the_worker_replaced(void **state)
     run_until(&f, worker_busy, "task on the worker");
     w = only_worker(&f);
     assert_int_equal(w.task, 1);
+    assert_int_equal(pm_pool_restarts(f.pool, 0, NULL), 0);
+    before = (long long)time(NULL);
     assert_int_equal(kill(w.pid, SIGKILL), 0);
     run_until(&f, one_done, "lost task");
+    /* Counted once, with its time. */
+    assert_int_equal(pm_pool_restarts(f.pool, before, &recent), 1);
+    assert_int_equal(recent, 1);
+    assert_int_equal(
+        pm_pool_restarts(f.pool, (long long)time(NULL) + 60, &recent), 1);
+    assert_int_equal(recent, 0);
     assert_int_equal(f.task[0], 1);
     assert_false(f.has_msg[0]);
     assert_non_null(strstr(f.why[0], "killed by signal 9"));
