@@ -146,14 +146,21 @@ int pm__encode_mrc(pm_engine_t *eng, const pm_profile_t *p,
                    const pm_page_image_t *img, const char *path_base,
                    char **path, long long *bytes);
 
-/* An MRC page artifact as the assembly embeds it (mrc.c). */
+/* An MRC page artifact as the assembly embeds it (mrc.c): the background
+ * and up to PM_MRC_MASKS text masks, each drawn in its own colour. */
+#define PM_MRC_MASKS 8
+typedef struct pm_mrc_mask {
+    unsigned char *data; /* the raw G4 stream (pm_free) */
+    size_t len;
+    int width, height; /* pixels over the whole page */
+    int fill[3];       /* text colour, 0..255 per component */
+} pm_mrc_mask_t;
+
 typedef struct pm_mrc_page {
-    unsigned char *mask; /* the raw G4 stream (pm_free) */
-    size_t mask_len;
-    int width, height;       /* of the mask: the page's pixels */
+    pm_mrc_mask_t masks[PM_MRC_MASKS];
+    int nmasks;
     int bg_width, bg_height; /* of the background JPEG */
-    int ncomp;               /* 1 gray, 3 RGB: fill and background */
-    int fill[3];             /* text colour, 0..255 per component */
+    int ncomp;               /* 1 gray, 3 RGB: fills and background */
     char *background;        /* path of the background JPEG (pm_free) */
 } pm_mrc_page_t;
 

@@ -1,26 +1,29 @@
 /*
  * mrc.c: mixed raster content for gray and colour pages of a profile with
  * `compression = mrc`, the way capture servers shrink them. A page
- * becomes two images:
+ * becomes a background and one or more text masks:
  *
- *   mask        the text, full resolution, 1 bpp (Sauvola's local
- *               threshold, specks dropped), a single-strip CCITT G4 TIFF
- *               `<base>.tif`; the PDF draws it as an /ImageMask in one
- *               colour, the page's text colour;
+ *   masks       the text, 1 bpp (Sauvola's local threshold, specks
+ *               dropped), one layer per text colour and, below 200 dpi,
+ *               the small type at a finer resolution than the rest
+ *               (mrc_layers.c); each a single-strip CCITT G4 directory
+ *               of the TIFF `<base>.tif`, which the PDF draws as an
+ *               /ImageMask in that layer's colour;
  *   background  the page at a third of its resolution with the pixels
  *               under the (widened) mask filled in from their
  *               surroundings, so that it is smooth and compresses, as
  *               JPEG `<base>.bg.jpg` at 15 below the profile's
  *               jpeg_quality.
  *
- * The mask's TIFF says in its ImageDescription what the assembly needs
- * besides the two streams: the fill colour and the background's size,
- * "pagemill mrc: fill R G B; background WxH; components N". Both files
- * are plain images a reader opens as they are (the archival package takes
- * them without re-encoding). No transparency: an image mask is a stencil,
- * allowed in every PDF/A part.
+ * Each mask directory says in its ImageDescription what the assembly
+ * needs besides the streams: its fill colour and the background's size,
+ * "pagemill mrc: fill R G B; background WxH; components N" (a file of
+ * one directory is a page of one text colour). Both files are plain
+ * images a reader opens as they are. No transparency: an image mask is a
+ * stencil, allowed in every PDF/A part.
  */
 #include <assert.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -31,18 +34,11 @@
 
 #include "pipeline/base/pm.h"
 #include "workers/engine_int.h"
+#include "workers/mrc_int.h"
 
 #define MRC_SCALE 3 /* background resolution: page resolution / 3 */
-/* A page below MRC_MASK_MIN_DPI gets its mask at the whole multiple of its
- * resolution nearest above MRC_MASK_DPI (at most MRC_MASK_MAX_UP),
- * thresholded from the gray page scaled up and thinned by a pixel across
- * (strokes thresholded from a scaled-up page come out a little bold): at
- * 100 dpi a 1-bit mask loses the gray edges small text is read from
- * (docs/resolution.md). */
-#define MRC_MASK_MIN_DPI 200
-#define MRC_MASK_DPI     300
-#define MRC_MASK_MAX_UP  3
-#define MRC_DESC         "pagemill mrc: fill %d %d %d; background %dx%d; components %d"
+_Static_assert(PM_MRC_MAX_LAYERS <= PM_MRC_MASKS, "masks per page");
+#define MRC_DESC "pagemill mrc: fill %d %d %d; background %dx%d; components %d"
 
 /* ---- the mask ---- */
 
@@ -61,7 +57,7 @@ static PIX *page_gray(PIX *pix)
  * visible in the background. Falls back on
  * background-normalised Otsu.
  */
-static PIX *text_mask(PIX *gray, int res)
+PIX *pm__mrc_text_mask(PIX *gray, int res)
 {
     int w = pixGetWidth(gray), h = pixGetHeight(gray);
     int half = res / 12 > 4 ? res / 12 : 4;
@@ -84,29 +80,6 @@ static PIX *text_mask(PIX *gray, int res)
         return b;
     pixDestroy(&b);
     return kept;
-}
-
-/* The text colour: the darker third of the page's pixels under the mask
- * (edges of strokes are lighter than their core). White when no mask. */
-static void fill_colour(PIX *pix, PIX *mask, int fill[3])
-{
-    l_int32 n = 0;
-    l_float32 r = 255, g = 255, b = 255;
-
-    fill[0] = fill[1] = fill[2] = 0;
-    if (pixCountPixels(mask, &n, NULL) != 0 || n == 0)
-        return;
-    if (pixGetDepth(pix) == 32) {
-        if (pixGetRankValueMaskedRGB(pix, mask, 0, 0, n > 20000 ? 2 : 1, 0.33f,
-                                     &r, &g, &b) != 0)
-            r = g = b = 0;
-    } else if (pixGetRankValueMasked(pix, mask, 0, 0, n > 20000 ? 2 : 1, 0.33f,
-                                     &r, NULL) != 0) {
-        r = 0;
-    }
-    fill[0] = (int)lroundf(r);
-    fill[1] = (int)lroundf(g);
-    fill[2] = (int)lroundf(b);
 }
 
 /* ---- the background ---- */
@@ -312,49 +285,89 @@ static PIX *background(PIX *pix, PIX *mask, int res, int *err)
 
 /* ---- writing ---- */
 
-/* The text mask to write: the page's own `mask` (a new reference), or,
- * below MRC_MASK_MIN_DPI, one thresholded from `gray` scaled up by *up. */
-static PIX *written_mask(PIX *gray, PIX *mask, int res, int *up)
+/* Writes one layer as the next directory of `tif`; 0 or -1. */
+static int write_layer(TIFF *tif, const pm_mrc_layer_t *l,
+                       const pm_page_image_t *img, int bw, int bh, int nc)
 {
-    PIX *big, *m;
+    PIX *be = pixEndianByteSwapNew(l->mask); /* MSB-first, as TIFF wants */
+    uint32_t w = (uint32_t)pixGetWidth(l->mask);
+    uint32_t h = (uint32_t)pixGetHeight(l->mask);
+    char desc[160];
+    int ok = be != NULL;
 
-    *up = 1;
-    if (res <= 0 || res >= MRC_MASK_MIN_DPI)
-        return pixClone(mask);
-    *up = (MRC_MASK_DPI + res - 1) / res;
-    if (*up > MRC_MASK_MAX_UP)
-        *up = MRC_MASK_MAX_UP;
-    big = pixScaleGrayLI(gray, (float)*up, (float)*up);
-    m = big ? text_mask(big, res * *up) : NULL;
-    if (m != NULL) { /* a pixel thinner across: see MRC_MASK_MIN_DPI */
-        PIX *thin = pixErodeBrick(NULL, m, 2, 1);
-        pixDestroy(&m);
-        m = thin;
-    }
-    pixDestroy(&big);
-    if (m != NULL)
-        return m;
-    *up = 1;
-    return pixClone(mask);
+    snprintf(desc, sizeof(desc), MRC_DESC, l->fill[0], l->fill[1], l->fill[2],
+             bw, bh, nc);
+    TIFFSetField(tif, TIFFTAG_IMAGEWIDTH, w);
+    TIFFSetField(tif, TIFFTAG_IMAGELENGTH, h);
+    TIFFSetField(tif, TIFFTAG_BITSPERSAMPLE, 1);
+    TIFFSetField(tif, TIFFTAG_SAMPLESPERPIXEL, 1);
+    TIFFSetField(tif, TIFFTAG_COMPRESSION, COMPRESSION_CCITTFAX4);
+    TIFFSetField(tif, TIFFTAG_PHOTOMETRIC, PHOTOMETRIC_MINISWHITE);
+    TIFFSetField(tif, TIFFTAG_FILLORDER, FILLORDER_MSB2LSB);
+    TIFFSetField(tif, TIFFTAG_PLANARCONFIG, PLANARCONFIG_CONTIG);
+    TIFFSetField(tif, TIFFTAG_ROWSPERSTRIP, h); /* one strip = one stream */
+    TIFFSetField(tif, TIFFTAG_RESOLUTIONUNIT, RESUNIT_INCH);
+    TIFFSetField(tif, TIFFTAG_XRESOLUTION, (float)(img->xres * l->up));
+    TIFFSetField(tif, TIFFTAG_YRESOLUTION, (float)(img->yres * l->up));
+    TIFFSetField(tif, TIFFTAG_SOFTWARE, "pagemill");
+    TIFFSetField(tif, TIFFTAG_IMAGEDESCRIPTION, desc);
+    for (uint32_t y = 0; ok && y < h; y++)
+        ok = TIFFWriteScanline(tif, pixGetData(be) + (size_t)y * pixGetWpl(be),
+                               y, 0) == 1;
+    pixDestroy(&be);
+    return ok && TIFFWriteDirectory(tif) ? 0 : -1;
 }
 
-static int write_mask(pm_engine_t *eng, PIX *mask, int up,
-                      const pm_page_image_t *img, const char *desc,
-                      const char *out, long long *bytes)
+/* The strips' bytes of every directory of the TIFF at `path`. */
+static long long strip_bytes(const char *path)
+{
+    TIFF *tif = TIFFOpen(path, "rm");
+    long long sum = 0;
+
+    if (tif == NULL)
+        return 0;
+    do {
+        uint64_t *counts = NULL;
+
+        if (TIFFGetField(tif, TIFFTAG_STRIPBYTECOUNTS, &counts) && counts)
+            sum += (long long)counts[0];
+    } while (TIFFReadDirectory(tif));
+    TIFFClose(tif);
+    return sum;
+}
+
+/* Writes the layers as the G4 directories of the TIFF `out`, through a
+ * new temp file; *bytes is their strips' size. */
+static int write_masks(pm_engine_t *eng, const pm_mrc_layer_t *l, int n,
+                       const pm_page_image_t *img, int bw, int bh, int nc,
+                       const char *out, long long *bytes)
 {
     char *tmp = NULL;
-    int err = pm_tmp_create(out, &tmp, NULL); /* new: no link followed */
+    TIFF *tif;
+    int err = pm_tmp_create(out, &tmp, NULL), ok = 1; /* new: no link */
 
     if (err != 0)
         return pm__engine_fail(eng, err,
                                "encode: cannot create a temp file for %s: %s",
                                out, pm_strerror(err));
-    err = pm__write_g4(eng, mask, img->xres * up, img->yres * up, desc, tmp,
-                       bytes);
-    if (err == 0)
-        err = pm_commit_file(tmp, out);
-    else
+    pm__lib_clear();
+    errno = 0;
+    tif = TIFFOpen(tmp, "w");
+    for (int i = 0; tif != NULL && ok && i < n; i++)
+        ok = write_layer(tif, &l[i], img, bw, bh, nc) == 0;
+    if (tif != NULL)
+        TIFFClose(tif);
+    *bytes = tif != NULL && ok ? strip_bytes(tmp) : 0;
+    if (*bytes <= 0) {
+        err = pm__engine_fail(eng, PM_EENCODE,
+                              "encode: G4 write to %s failed: %s", tmp,
+                              pm__lib_last()[0] ? pm__lib_last()
+                              : errno           ? strerror(errno)
+                                                : "no strip written");
         unlink(tmp);
+    } else {
+        err = pm_commit_file(tmp, out);
+    }
     pm_free(tmp);
     return err;
 }
@@ -374,11 +387,11 @@ int pm__encode_mrc(pm_engine_t *eng, const pm_profile_t *p,
                    char **path, long long *bytes)
 {
     PIX *gray = NULL, *mask = NULL, *bg = NULL;
+    pm_mrc_layer_t layers[PM_MRC_MAX_LAYERS];
     pm_profile_t bgp = *p;
     char *out = pm_asprintf("%s.tif", path_base), *bgpath = NULL;
-    char desc[160];
     long long mbytes = 0, bbytes = 0;
-    int fill[3], err = PM_ENOMEM, nc = pixGetDepth(img->pix) == 32 ? 3 : 1;
+    int err = PM_ENOMEM, nc = pixGetDepth(img->pix) == 32 ? 3 : 1, nl = 0;
     int bx = img->xres / MRC_SCALE, by = img->yres / MRC_SCALE;
 
     assert(img->kind != PM_KIND_BITONAL);
@@ -386,28 +399,24 @@ int pm__encode_mrc(pm_engine_t *eng, const pm_profile_t *p,
     *bytes = 0;
     bgpath = out ? background_path(out) : NULL;
     gray = page_gray(img->pix);
-    mask = gray ? text_mask(gray, img->yres) : NULL;
+    mask = gray ? pm__mrc_text_mask(gray, img->yres) : NULL;
     if (bgpath == NULL || mask == NULL)
         goto out;
-    fill_colour(img->pix, mask, fill);
     bg = background(img->pix, mask, img->yres, &err);
     if (err)
         goto out;
-    snprintf(desc, sizeof(desc), MRC_DESC, fill[0], fill[1], fill[2],
-             pixGetWidth(bg), pixGetHeight(bg), nc);
     /* The background is smooth and a third of the resolution: 15 below
      * the profile's quality costs no visible detail. */
     bgp.gray_codec = PM_CODEC_JPEG;
     bgp.jpeg_quality = p->jpeg_quality > 20 ? p->jpeg_quality - 15 : 5;
     err = pm__write_vips(eng, &bgp, bg, bx > 0 ? bx : 1, by > 0 ? by : 1,
                          bgpath, PM_IMG_JPEG, &bbytes);
-    if (err == 0) {
-        int up = 1;
-        PIX *wm = written_mask(gray, mask, img->yres, &up);
-
-        err = wm ? write_mask(eng, wm, up, img, desc, out, &mbytes) : PM_ENOMEM;
-        pixDestroy(&wm);
-    }
+    if (err == 0)
+        err = pm__mrc_layers(img->pix, gray, mask, img->yres, layers, &nl);
+    if (err == 0)
+        err = write_masks(eng, layers, nl, img, pixGetWidth(bg),
+                          pixGetHeight(bg), nc, out, &mbytes);
+    pm__mrc_layers_free(layers, nl);
 out:
     if (err == PM_ENOMEM)
         pm__engine_fail(eng, err, "encode: mrc: out of memory");
@@ -431,34 +440,74 @@ out:
 
 /* ---- reading, for the assembly ---- */
 
-/* The description of the mask TIFF at `path` into `m`. */
-static int read_desc(pm_engine_t *eng, const char *path, pm_mrc_page_t *m)
+/* The current directory of `tif` (the mask TIFF at `path`) into `k`, its
+ * description into m's background fields (the same in every one). */
+static int read_layer(pm_engine_t *eng, TIFF *tif, const char *path,
+                      pm_mrc_page_t *m, pm_mrc_mask_t *k)
 {
-    TIFF *tif;
     const char *desc = NULL;
+    uint16_t comp = 0;
+    uint32_t w = 0, h = 0;
+    uint64_t *counts = NULL;
     int ok;
 
-    pm__lib_clear();
-    tif = TIFFOpen(path, "rm");
-    if (tif == NULL)
-        return pm__engine_fail(eng, PM_EIO, "%s: cannot open: %s", path,
-                               pm__lib_last()[0] ? pm__lib_last()
-                                                 : "not a TIFF");
     ok = TIFFGetField(tif, TIFFTAG_IMAGEDESCRIPTION, &desc) && desc &&
-         sscanf(desc, MRC_DESC, &m->fill[0], &m->fill[1], &m->fill[2],
+         sscanf(desc, MRC_DESC, &k->fill[0], &k->fill[1], &k->fill[2],
                 &m->bg_width, &m->bg_height, &m->ncomp) == 6;
-    TIFFClose(tif);
     if (!ok || (m->ncomp != 1 && m->ncomp != 3) || m->bg_width <= 0 ||
         m->bg_height <= 0)
         return pm__engine_fail(eng, PM_EINVAL,
                                "%s: not an MRC mask (no or bad \"pagemill "
                                "mrc\" description)",
                                path);
-    for (int k = 0; k < 3; k++)
-        if (m->fill[k] < 0 || m->fill[k] > 255)
+    for (int c = 0; c < 3; c++)
+        if (k->fill[c] < 0 || k->fill[c] > 255)
             return pm__engine_fail(eng, PM_EINVAL,
                                    "%s: MRC fill colour out of range", path);
+    TIFFGetField(tif, TIFFTAG_COMPRESSION, &comp);
+    TIFFGetField(tif, TIFFTAG_IMAGEWIDTH, &w);
+    TIFFGetField(tif, TIFFTAG_IMAGELENGTH, &h);
+    if (comp != COMPRESSION_CCITTFAX4 || TIFFNumberOfStrips(tif) != 1 ||
+        !TIFFGetField(tif, TIFFTAG_STRIPBYTECOUNTS, &counts) || !counts ||
+        counts[0] == 0 || counts[0] > (512u << 20) || w == 0 || h == 0)
+        return pm__engine_fail(eng, PM_EINVAL,
+                               "%s: an MRC mask is not a single-strip G4 "
+                               "image",
+                               path);
+    k->data = pm_malloc((size_t)counts[0]);
+    if (k->data == NULL)
+        return PM_ENOMEM;
+    k->len = (size_t)counts[0];
+    k->width = (int)w;
+    k->height = (int)h;
+    if (TIFFReadRawStrip(tif, 0, k->data, (tmsize_t)k->len) != (tmsize_t)k->len)
+        return pm__engine_fail(eng, PM_EIO, "%s: short read of G4 strip", path);
     return 0;
+}
+
+/* Every directory of the mask TIFF at `path` into m->masks. */
+static int read_layers(pm_engine_t *eng, const char *path, pm_mrc_page_t *m)
+{
+    TIFF *tif;
+    int err = 0;
+
+    pm__lib_clear();
+    errno = 0;
+    tif = TIFFOpen(path, "rm");
+    if (tif == NULL)
+        return pm__engine_fail(eng, PM_EIO, "%s: cannot open: %s", path,
+                               pm__lib_last()[0] ? pm__lib_last()
+                               : errno           ? strerror(errno)
+                                                 : "not a TIFF");
+    do {
+        if (m->nmasks == PM_MRC_MASKS)
+            err = pm__engine_fail(eng, PM_EINVAL, "%s: more than %d MRC masks",
+                                  path, PM_MRC_MASKS);
+        else
+            err = read_layer(eng, tif, path, m, &m->masks[m->nmasks++]);
+    } while (err == 0 && TIFFReadDirectory(tif));
+    TIFFClose(tif);
+    return err;
 }
 
 int pm__mrc_read(pm_engine_t *eng, const char *path, pm_mrc_page_t *m)
@@ -466,10 +515,7 @@ int pm__mrc_read(pm_engine_t *eng, const char *path, pm_mrc_page_t *m)
     int err;
 
     memset(m, 0, sizeof(*m));
-    err = read_desc(eng, path, m);
-    if (err == 0)
-        err = pm_encode_read_g4(eng, path, &m->mask, &m->mask_len, &m->width,
-                                &m->height);
+    err = read_layers(eng, path, m);
     if (err == 0) {
         m->background = background_path(path);
         if (m->background == NULL)
@@ -483,7 +529,8 @@ int pm__mrc_read(pm_engine_t *eng, const char *path, pm_mrc_page_t *m)
 
 void pm__mrc_page_cleanup(pm_mrc_page_t *m)
 {
-    pm_free(m->mask);
+    for (int i = 0; i < m->nmasks; i++)
+        pm_free(m->masks[i].data);
     pm_free(m->background);
     memset(m, 0, sizeof(*m));
 }

@@ -14,6 +14,7 @@
  *
  * The document is written to a temp name, fsynced and renamed.
  */
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,8 @@
 #endif
 
 #define MAX_ARTIFACT (512u << 20) /* no page image is this large */
+/* The operators that draw an MRC page's masks: one line each. */
+#define MRC_DRAW_SIZE (PM_MRC_MASKS * 160)
 
 typedef struct assembly {
     pm_engine_t *eng;
@@ -285,53 +288,67 @@ static int image_xobject(assembly_t *a, const pm_page_result_t *pg,
 }
 
 /*
- * The two images of an MRC page (workers/mrc.c): the background JPEG as
- * *bg and the G4 text mask as the image mask *mask, and in `paint` the
- * operator that sets the text colour ("0.1 0.1 0.1 rg" or "0.1 g").
+ * The images of an MRC page (workers/mrc.c): the background JPEG as *bg
+ * and its text masks as image masks mask[0..*n-1]; `draw` gets the
+ * operators that paint each mask in its colour over the page box pw x ph
+ * ("q 0.1 0.1 0.1 rg ... cm /Im1 Do Q", or "0.1 g" for a gray page).
  */
 static int mrc_xobjects(assembly_t *a, const pm_page_result_t *pg, qpdf_oh *bg,
-                        qpdf_oh *mask, char *paint, size_t paint_size)
+                        qpdf_oh mask[PM_MRC_MASKS], int *n, double pw,
+                        double ph, char *draw, size_t draw_size)
 {
     qpdf_data q = a->out;
     pm_mrc_page_t m;
+    size_t used = 0;
     int err = pm__mrc_read(a->eng, pg->image, &m);
 
+    *n = 0;
+    draw[0] = '\0';
     if (err)
         return err;
     err = file_stream(a, m.background, PM_IMG_JPEG, bg);
-    if (err == 0) {
+    if (err == 0)
         image_dict(q, *bg, m.bg_width, m.bg_height,
                    m.ncomp == 3 ? "/DeviceRGB" : "/DeviceGray", 8);
-        *mask = g4_stream(q, m.mask, m.mask_len, m.width, m.height);
-        image_dict(q, *mask, m.width, m.height, NULL, 1);
+    for (int i = 0; err == 0 && i < m.nmasks; i++) {
+        const pm_mrc_mask_t *k = &m.masks[i];
+        char paint[64];
+
+        mask[i] = g4_stream(q, k->data, k->len, k->width, k->height);
+        image_dict(q, mask[i], k->width, k->height, NULL, 1);
         if (m.ncomp == 3)
-            snprintf(paint, paint_size, "%.4f %.4f %.4f rg", m.fill[0] / 255.0,
-                     m.fill[1] / 255.0, m.fill[2] / 255.0);
+            snprintf(paint, sizeof(paint), "%.4f %.4f %.4f rg",
+                     k->fill[0] / 255.0, k->fill[1] / 255.0,
+                     k->fill[2] / 255.0);
         else
-            snprintf(paint, paint_size, "%.4f g", m.fill[0] / 255.0);
-        if (qpdf_has_error(q))
-            err = pm__engine_fail(a->eng, PM_EPDF, "%s: cannot embed: %s",
-                                  pg->image, qpdf_err(q));
+            snprintf(paint, sizeof(paint), "%.4f g", k->fill[0] / 255.0);
+        used += (size_t)snprintf(draw + used, draw_size - used,
+                                 "q %s %.4f 0 0 %.4f 0 0 cm /Im%d Do Q\n",
+                                 paint, pw, ph, i + 1);
+        assert(used < draw_size);
+        *n = i + 1;
     }
+    if (err == 0 && qpdf_has_error(q))
+        err = pm__engine_fail(a->eng, PM_EPDF, "%s: cannot embed: %s",
+                              pg->image, qpdf_err(q));
     pm__mrc_page_cleanup(&m);
     return err;
 }
 
 /* ---- pages ---- */
 
-/* Content: the image filling the page (for an MRC page, the text mask over
- * it in the colour `paint` sets), then the text layer scaled onto the
- * same box (Tesseract sizes its page from the vertical resolution only). */
-static char *page_content(double pw, double ph, const char *paint,
+/* Content: the image filling the page (for an MRC page, then `masks`:
+ * the text masks drawn over it in their colours), then the text layer
+ * scaled onto the same box (Tesseract sizes its page from the vertical
+ * resolution only). */
+static char *page_content(double pw, double ph, const char *masks,
                           const text_layer_t *tl, size_t *len)
 {
-    char head[384];
+    char head[MRC_DRAW_SIZE + 128];
     int n = snprintf(head, sizeof(head), "q %.4f 0 0 %.4f 0 0 cm /Im0 Do Q\n",
                      pw, ph);
 
-    if (paint != NULL)
-        n += snprintf(head + n, sizeof(head) - (size_t)n,
-                      "q %s %.4f 0 0 %.4f 0 0 cm /Im1 Do Q\n", paint, pw, ph);
+    n += snprintf(head + n, sizeof(head) - (size_t)n, "%s", masks);
     size_t extra = 0;
     char *buf;
 
@@ -358,11 +375,11 @@ static int add_page(assembly_t *a, const pm_page_result_t *pg)
 {
     qpdf_data q = a->out;
     text_layer_t tl;
-    qpdf_oh img = 0, mask = 0, page, res, xobj, box;
+    qpdf_oh img = 0, mask[PM_MRC_MASKS], page, res, xobj, box;
     double pw = pg->width * 72.0 / pg->xres, ph = pg->height * 72.0 / pg->yres;
-    char *content, paint[64];
+    char *content, draw[MRC_DRAW_SIZE];
     size_t clen = 0;
-    int err;
+    int err, nmask = 0;
 
     memset(&tl, 0, sizeof(tl));
     if (pg->text_pdf != NULL) {
@@ -371,14 +388,15 @@ static int add_page(assembly_t *a, const pm_page_result_t *pg)
             return err;
     }
     if (pg->codec == PM_IMG_MRC)
-        err = mrc_xobjects(a, pg, &img, &mask, paint, sizeof(paint));
+        err =
+            mrc_xobjects(a, pg, &img, mask, &nmask, pw, ph, draw, sizeof(draw));
     else
         err = image_xobject(a, pg, &img);
     if (err) {
         free(tl.content);
         return err;
     }
-    content = page_content(pw, ph, mask != 0 ? paint : NULL, &tl, &clen);
+    content = page_content(pw, ph, nmask > 0 ? draw : "", &tl, &clen);
     free(tl.content);
     if (content == NULL)
         return PM_ENOMEM;
@@ -394,8 +412,12 @@ static int add_page(assembly_t *a, const pm_page_result_t *pg)
     res = qpdf_oh_new_dictionary(q);
     xobj = qpdf_oh_new_dictionary(q);
     qpdf_oh_replace_key(q, xobj, "/Im0", img);
-    if (mask != 0)
-        qpdf_oh_replace_key(q, xobj, "/Im1", mask);
+    for (int i = 0; i < nmask; i++) {
+        char name[16];
+
+        snprintf(name, sizeof(name), "/Im%d", i + 1);
+        qpdf_oh_replace_key(q, xobj, name, mask[i]);
+    }
     qpdf_oh_replace_key(q, res, "/XObject", xobj);
     if (a->fonts != 0 && tl.width > 0)
         qpdf_oh_replace_key(q, res, "/Font", a->fonts);
