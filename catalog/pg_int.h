@@ -313,6 +313,7 @@ int pm__pg_replace_finish(pm_catalog_t *cat, const pm_replacement_t *r,
 int pm__pg_replace_fail(pm_catalog_t *cat, const pm_replacement_t *r,
                         const char *why, int64_t now);
 int pm__pg_monitor_read(pm_catalog_t *cat, pm_monitor_t *out);
+int pm__pg_monitor_counts(pm_catalog_t *cat, pm_monitor_t *out);
 int pm__pg_monitor_throughput(pm_catalog_t *cat, int64_t now, int n,
                               int64_t *counts);
 int pm__pg_monitor_jobs(pm_catalog_t *cat, int state, size_t limit,

@@ -178,23 +178,35 @@ static int read_stages(pm__pg_t *pg, pm_monitor_t *m)
     return 0;
 }
 
-int pm__pg_monitor_read(pm_catalog_t *cat, pm_monitor_t *out)
+/* Counts and totals, and (stages) the stage histograms; one snapshot for
+ * all the numbers. */
+static int monitor_read(pm_catalog_t *cat, pm_monitor_t *out, int stages)
 {
     pm__pg_t *pg = pm__pg(cat);
     int err;
 
     memset(out, 0, sizeof(*out));
-    err = pm__pg_tx_begin_read(pg); /* one snapshot for all the numbers */
+    err = pm__pg_tx_begin_read(pg);
     if (err == 0)
         err = read_counts(pg, out);
     if (err == 0)
         err = read_totals(pg, out);
-    if (err == 0)
+    if (err == 0 && stages)
         err = read_stages(pg, out);
     err = pm__pg_tx_end(pg, err);
     if (err != 0)
         memset(out, 0, sizeof(*out));
     return err;
+}
+
+int pm__pg_monitor_read(pm_catalog_t *cat, pm_monitor_t *out)
+{
+    return monitor_read(cat, out, 1);
+}
+
+int pm__pg_monitor_counts(pm_catalog_t *cat, pm_monitor_t *out)
+{
+    return monitor_read(cat, out, 0);
 }
 
 int pm__pg_monitor_throughput(pm_catalog_t *cat, int64_t now, int n,

@@ -76,6 +76,7 @@ const pm__catalog_ops_t pm__pg_ops = {
     .replace_finish = pm__pg_replace_finish,
     .replace_fail = pm__pg_replace_fail,
     .monitor_read = pm__pg_monitor_read,
+    .monitor_counts = pm__pg_monitor_counts,
     .monitor_throughput = pm__pg_monitor_throughput,
     .monitor_jobs = pm__pg_monitor_jobs,
     .monitor_rejections = pm__pg_monitor_rejections,
