@@ -75,24 +75,34 @@ static const pm__sql_t stmts[ST_COUNT] = {
     /*
      * The fair claim's candidates (?1 = now): for each job in state queued
      * or running (jobs_state) with a page to claim, three probes of
-     * page_tasks_claim: its lowest queued page, its lowest page whose
+     * page_tasks_claim: its largest queued page (largest work estimate,
+     * then lowest page: pm_rules_page_first), its largest page whose
      * lease lapsed (0: none), and how many of its pages are running under
-     * a live lease. pm_rules_claim_fairer picks among them. The cost
-     * grows with the number of active jobs, not with the tasks.
+     * a live lease; then the two pages' estimates. pm_rules_claim_fairer
+     * picks among them. The cost grows with the number of active jobs and
+     * the queued pages of each, not with all the tasks.
      */
     [ST_CLAIM_PICK] = {"claim_pick",
                        "WITH cand AS (SELECT j.id AS job, "
-                       "(SELECT min(t.page) FROM page_tasks t WHERE "
-                       "t.state = 'queued' AND t.job = j.id) AS q, "
-                       "(SELECT min(t.page) FROM page_tasks t WHERE "
+                       "(SELECT t.page FROM page_tasks t WHERE "
+                       "t.state = 'queued' AND t.job = j.id "
+                       "ORDER BY t.work DESC, t.page LIMIT 1) AS q, "
+                       "(SELECT t.page FROM page_tasks t WHERE "
                        "t.state = 'running' AND t.job = j.id AND "
-                       "t.lease_until < ?1) AS l, "
+                       "t.lease_until < ?1 "
+                       "ORDER BY t.work DESC, t.page LIMIT 1) AS l, "
                        "(SELECT count(*) FROM page_tasks t WHERE "
                        "t.state = 'running' AND t.job = j.id AND "
                        "t.lease_until >= ?1) AS r "
                        "FROM jobs j WHERE j.state IN ('queued', 'running')) "
-                       "SELECT job, coalesce(q, 0), coalesce(l, 0), r "
-                       "FROM cand WHERE q IS NOT NULL OR l IS NOT NULL"},
+                       "SELECT c.job, coalesce(c.q, 0), coalesce(c.l, 0), "
+                       "c.r, coalesce(tq.work, 0), coalesce(tl.work, 0) "
+                       "FROM cand c "
+                       "LEFT JOIN page_tasks tq ON tq.job = c.job AND "
+                       "tq.page = c.q "
+                       "LEFT JOIN page_tasks tl ON tl.job = c.job AND "
+                       "tl.page = c.l "
+                       "WHERE c.q IS NOT NULL OR c.l IS NOT NULL"},
     [ST_CLAIM_PREV] = {"claim_prev", "SELECT id, state FROM page_tasks "
                                      "WHERE job = ?1 AND page = ?2"},
     [ST_CLAIM_EVENT] = {"claim_event",
@@ -304,6 +314,8 @@ static int claim_pick(pm_catalog_t *cat, int64_t now, int64_t *job, int *page)
         c.queued_page = sqlite3_column_int(st, 1);
         c.lapsed_page = sqlite3_column_int(st, 2);
         c.running = sqlite3_column_int64(st, 3);
+        c.queued_work = sqlite3_column_int64(st, 4);
+        c.lapsed_work = sqlite3_column_int64(st, 5);
         if (pm_rules_claim_fairer(&c, found ? &best : NULL)) {
             best = c;
             found = 1;
