@@ -78,9 +78,10 @@ static const pm__sql_t stmts[ST_COUNT] = {
      * page_tasks_claim: its largest queued page (largest work estimate,
      * then lowest page: pm_rules_page_first), its largest page whose
      * lease lapsed (0: none), and how many of its pages are running under
-     * a live lease; then the two pages' estimates. pm_rules_claim_fairer
-     * picks among them. The cost grows with the number of active jobs and
-     * the queued pages of each, not with all the tasks.
+     * a live lease; then the two pages' estimates. Each probe is one seek
+     * in page_tasks_claim or page_tasks_work (migration 7).
+     * pm_rules_claim_fairer picks among them. The cost grows with the
+     * number of active jobs, not with the tasks.
      */
     [ST_CLAIM_PICK] = {"claim_pick",
                        "WITH cand AS (SELECT j.id AS job, "
@@ -93,16 +94,16 @@ static const pm__sql_t stmts[ST_COUNT] = {
                        "ORDER BY t.work DESC, t.page LIMIT 1) AS l, "
                        "(SELECT count(*) FROM page_tasks t WHERE "
                        "t.state = 'running' AND t.job = j.id AND "
-                       "t.lease_until >= ?1) AS r "
+                       "t.lease_until >= ?1) AS r, "
+                       "(SELECT max(t.work) FROM page_tasks t WHERE "
+                       "t.state = 'queued' AND t.job = j.id) AS qw, "
+                       "(SELECT max(t.work) FROM page_tasks t WHERE "
+                       "t.state = 'running' AND t.job = j.id AND "
+                       "t.lease_until < ?1) AS lw "
                        "FROM jobs j WHERE j.state IN ('queued', 'running')) "
-                       "SELECT c.job, coalesce(c.q, 0), coalesce(c.l, 0), "
-                       "c.r, coalesce(tq.work, 0), coalesce(tl.work, 0) "
-                       "FROM cand c "
-                       "LEFT JOIN page_tasks tq ON tq.job = c.job AND "
-                       "tq.page = c.q "
-                       "LEFT JOIN page_tasks tl ON tl.job = c.job AND "
-                       "tl.page = c.l "
-                       "WHERE c.q IS NOT NULL OR c.l IS NOT NULL"},
+                       "SELECT job, coalesce(q, 0), coalesce(l, 0), r, "
+                       "coalesce(qw, 0), coalesce(lw, 0) "
+                       "FROM cand WHERE q IS NOT NULL OR l IS NOT NULL"},
     [ST_CLAIM_PREV] = {"claim_prev", "SELECT id, state FROM page_tasks "
                                      "WHERE job = ?1 AND page = ?2"},
     [ST_CLAIM_EVENT] = {"claim_event",

@@ -336,6 +336,7 @@ static const char *const migration_6[] = {
 static const char *const migration_7[] = {
     "ALTER TABLE page_tasks ADD COLUMN work INTEGER NOT NULL DEFAULT 0"
     " CHECK (work >= 0)",
+    "CREATE INDEX page_tasks_work ON page_tasks (state, job, work DESC, page)",
     NULL,
 };
 
