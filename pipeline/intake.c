@@ -1145,6 +1145,7 @@ void pm__intake_apply_reload(pm__serve_t *s)
     s->nwatches = cfg->nhotfolders;
     if (!s->draining)
         start_watching(s);
+    pm__serve_rewarm(s);
     pm_log(PM_LOG_INFO, "serve",
            "configuration reloaded from %s: %zu profile(s), %zu hot "
            "folder(s)",

@@ -101,4 +101,10 @@ size_t pm_pool_workers(const pm_pool_t *pool, pm_pool_worker_t *v, size_t max);
  */
 void pm_pool_close(pm_pool_t *pool);
 
+/* Makes `list` (or NULL) what workers load ahead (pm_pool_opts_t.warm):
+ * the workers started from now on at their start, every running one now
+ * (an idle one at once, a busy one after its task, before the next).
+ * 0 or PM_ENOMEM. */
+int pm_pool_warm(pm_pool_t *pool, const char *list);
+
 #endif /* PM_PIPELINE_POOL_H */
