@@ -244,6 +244,7 @@ typedef struct pm_page_input {
     const char *src;    /* file path */
     int frame;          /* 0-based frame within the file */
     const char *sha256; /* 64 hex digits of the file's SHA-256 */
+    int64_t work;       /* the page's pixels (its work estimate), 0: unknown */
 } pm_page_input_t;
 
 /*

@@ -18,7 +18,7 @@
 
 /* Number of the last migration in sqlite_schema.c (what a fresh open
  * reports). */
-#define PM__CATALOG_SCHEMA_VERSION 6
+#define PM__CATALOG_SCHEMA_VERSION 7
 
 /* The probes below are SQLite's: they take SQLite handles only. */
 

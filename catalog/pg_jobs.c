@@ -68,8 +68,9 @@ static const pm__pgsql_t stmts[ST_COUNT] = {
                     "$7, $8, $9, $10, $11::bigint, nullif($12::bigint, 0), "
                     "$13::bigint, $13::bigint, $14::bigint) RETURNING id"},
     [ST_TASK_ADD] = {"task_add",
-                     "INSERT INTO page_tasks (job, page, src, frame, sha256) "
-                     "VALUES ($1::bigint, $2::bigint, $3, $4::bigint, $5)"},
+                     "INSERT INTO page_tasks (job, page, src, frame, sha256, "
+                     "work) VALUES ($1::bigint, $2::bigint, $3, $4::bigint, "
+                     "$5, $6::bigint)"},
     [ST_JOB_FIND_DUP] = {"job_find_dup",
                          "SELECT coalesce(min(t.job), 0) FROM page_tasks t "
                          "JOIN jobs j ON j.id = t.job WHERE t.sha256 = $1 "
@@ -299,6 +300,7 @@ static int insert_tasks(pm__pg_t *pg, int64_t job, const pm_page_input_t *pages,
         pm__pg_text(&p, pages[i].src);
         pm__pg_int(&p, pages[i].frame);
         pm__pg_text(&p, sha);
+        pm__pg_int(&p, pages[i].work);
         err = pm__pg_exec(pg, PM__PG_JOBS, ST_TASK_ADD, &p, NULL);
     }
     return err;

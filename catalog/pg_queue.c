@@ -82,13 +82,14 @@ static const pm__pgsql_t stmts[ST_COUNT] = {
                        "FROM jobs j WHERE j.state IN ('queued', 'running')) "
                        "SELECT job, coalesce(q, 0), coalesce(l, 0), r "
                        "FROM cand WHERE q IS NOT NULL OR l IS NOT NULL"},
-    /* The lowest claimable page of job $1 that no other session is
-     * claiming, locked until the transaction ends. */
+    /* The claimable page of job $1 that no other session is claiming
+     * and pm_rules_page_first puts first (the largest work estimate, then
+     * the lowest page), locked until the transaction ends. */
     [ST_CLAIM_LOCK] = {"claim_lock",
                        "SELECT id, state FROM page_tasks WHERE job = "
                        "$1::bigint AND (state = 'queued' OR (state = "
                        "'running' AND lease_until < $2::bigint)) ORDER BY "
-                       "page LIMIT 1 FOR UPDATE SKIP LOCKED"},
+                       "work DESC, page LIMIT 1 FOR UPDATE SKIP LOCKED"},
     [ST_CLAIM_EVENT] = {"claim_event",
                         "INSERT INTO events (at, actor, kind, job, page, "
                         "detail) SELECT $2::bigint, $3, 'page.reclaimed', "
@@ -303,7 +304,8 @@ static int claim_candidates(pm__pg_t *pg, int64_t now, pm_claim_cand_t **v,
     return 0;
 }
 
-/* Locks job `job`'s lowest claimable page no one else is claiming: 1
+/* Locks job `job`'s first claimable page (pm_rules_page_first) no one
+ * else is claiming: 1
  * with *id and whether its lease lapsed, 0 when there is none. */
 static int claim_lock(pm__pg_t *pg, int64_t job, int64_t now, int64_t *id,
                       int *lapsed)

@@ -340,10 +340,18 @@ static const char *const migration_6[] = {
     NULL,
 };
 
+/* Migration 7: a page's work estimate (sqlite_schema.c). */
+static const char *const migration_7[] = {
+    "ALTER TABLE page_tasks ADD COLUMN work BIGINT NOT NULL DEFAULT 0"
+    " CHECK (work >= 0)",
+    "CREATE INDEX page_tasks_work ON page_tasks (state, job, work DESC, page)",
+    NULL,
+};
+
 /* Migration n is migrations[n - 1], as in sqlite_schema.c. */
 static const char *const *const migrations[] = {
-    migration_1, migration_2, migration_3,
-    migration_4, migration_5, migration_6,
+    migration_1, migration_2, migration_3, migration_4,
+    migration_5, migration_6, migration_7,
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

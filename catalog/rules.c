@@ -62,13 +62,23 @@ int pm_task_state_parse(const char *s)
 
 /* ---- the queue ---- */
 
+int pm_rules_page_first(int a, int64_t a_work, int b, int64_t b_work)
+{
+    if (a_work != b_work)
+        return a_work > b_work;
+    return a < b;
+}
+
 int pm_rules_claim_page(const pm_claim_cand_t *c)
 {
     if (c->queued_page <= 0)
         return c->lapsed_page > 0 ? c->lapsed_page : 0;
     if (c->lapsed_page <= 0)
         return c->queued_page;
-    return c->queued_page < c->lapsed_page ? c->queued_page : c->lapsed_page;
+    return pm_rules_page_first(c->queued_page, c->queued_work, c->lapsed_page,
+                               c->lapsed_work)
+               ? c->queued_page
+               : c->lapsed_page;
 }
 
 int pm_rules_claim_fairer(const pm_claim_cand_t *a, const pm_claim_cand_t *b)

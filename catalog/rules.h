@@ -32,13 +32,26 @@ int pm_task_state_parse(const char *s);
  * backend found it at `now`. */
 typedef struct pm_claim_cand {
     int64_t job;     /* the job's id; older jobs have lower ids */
-    int queued_page; /* its lowest queued page, 0: none */
-    int lapsed_page; /* its lowest running page whose lease lapsed, 0: none */
+    int queued_page; /* its largest queued page (below), 0: none */
+    int lapsed_page; /* its largest running page whose lease lapsed, 0: none */
     int64_t running; /* its pages running under a live lease */
+    int64_t queued_work; /* the work estimate of queued_page */
+    int64_t lapsed_work; /* the work estimate of lapsed_page */
 } pm_claim_cand_t;
 
-/* The page a claim of `c` takes: the lower of its queued and lapsed
- * pages; 0 when it has neither (nothing to claim from it). */
+/*
+ * 1 when page `a` (work estimate `a_work`) of a job is claimed before its
+ * page `b`: the larger estimate first, then the lower page. Within the
+ * fair job a claim takes its largest page (pixels, what predicts OCR time
+ * best), so a job's short pages come last and the last page running alone
+ * while the other workers are idle is a short one. Largest and lowest
+ * above mean in this order.
+ */
+int pm_rules_page_first(int a, int64_t a_work, int b, int64_t b_work);
+
+/* The page a claim of `c` takes: of its queued and lapsed pages the one
+ * pm_rules_page_first puts first; 0 when it has neither (nothing to
+ * claim from it). */
 int pm_rules_claim_page(const pm_claim_cand_t *c);
 
 /*

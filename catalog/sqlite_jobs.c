@@ -66,8 +66,8 @@ static const pm__sql_t stmts[ST_COUNT] = {
                     "updated_at, bill_blank) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
                     "?7, ?8, ?9, ?10, ?11, nullif(?12, 0), ?13, ?13, ?14)"},
     [ST_TASK_ADD] = {"task_add",
-                     "INSERT INTO page_tasks (job, page, src, frame, sha256) "
-                     "VALUES (?1, ?2, ?3, ?4, ?5)"},
+                     "INSERT INTO page_tasks (job, page, src, frame, sha256, "
+                     "work) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"},
     [ST_JOB_FIND_DUP] = {"job_find_dup",
                          "SELECT coalesce(min(t.job), 0) FROM page_tasks t "
                          "JOIN jobs j ON j.id = t.job WHERE t.sha256 = ?1 "
@@ -262,7 +262,8 @@ static int insert_tasks(pm_catalog_t *cat, int64_t job,
             sqlite3_bind_int(st, 2, (int)i + 1) ||
             pm__sql_bind_text(st, 3, pages[i].src) ||
             sqlite3_bind_int(st, 4, pages[i].frame) ||
-            pm__sql_bind_text(st, 5, sha))
+            pm__sql_bind_text(st, 5, sha) ||
+            sqlite3_bind_int64(st, 6, pages[i].work))
             err = pm__sql_bind_fail(cat, st);
         else
             err = pm__sql_run(cat, st);

@@ -75,23 +75,34 @@ static const pm__sql_t stmts[ST_COUNT] = {
     /*
      * The fair claim's candidates (?1 = now): for each job in state queued
      * or running (jobs_state) with a page to claim, three probes of
-     * page_tasks_claim: its lowest queued page, its lowest page whose
+     * page_tasks_claim: its largest queued page (largest work estimate,
+     * then lowest page: pm_rules_page_first), its largest page whose
      * lease lapsed (0: none), and how many of its pages are running under
-     * a live lease. pm_rules_claim_fairer picks among them. The cost
-     * grows with the number of active jobs, not with the tasks.
+     * a live lease; then the two pages' estimates. Each probe is one seek
+     * in page_tasks_claim or page_tasks_work (migration 7).
+     * pm_rules_claim_fairer picks among them. The cost grows with the
+     * number of active jobs, not with the tasks.
      */
     [ST_CLAIM_PICK] = {"claim_pick",
                        "WITH cand AS (SELECT j.id AS job, "
-                       "(SELECT min(t.page) FROM page_tasks t WHERE "
-                       "t.state = 'queued' AND t.job = j.id) AS q, "
-                       "(SELECT min(t.page) FROM page_tasks t WHERE "
+                       "(SELECT t.page FROM page_tasks t WHERE "
+                       "t.state = 'queued' AND t.job = j.id "
+                       "ORDER BY t.work DESC, t.page LIMIT 1) AS q, "
+                       "(SELECT t.page FROM page_tasks t WHERE "
                        "t.state = 'running' AND t.job = j.id AND "
-                       "t.lease_until < ?1) AS l, "
+                       "t.lease_until < ?1 "
+                       "ORDER BY t.work DESC, t.page LIMIT 1) AS l, "
                        "(SELECT count(*) FROM page_tasks t WHERE "
                        "t.state = 'running' AND t.job = j.id AND "
-                       "t.lease_until >= ?1) AS r "
+                       "t.lease_until >= ?1) AS r, "
+                       "(SELECT max(t.work) FROM page_tasks t WHERE "
+                       "t.state = 'queued' AND t.job = j.id) AS qw, "
+                       "(SELECT max(t.work) FROM page_tasks t WHERE "
+                       "t.state = 'running' AND t.job = j.id AND "
+                       "t.lease_until < ?1) AS lw "
                        "FROM jobs j WHERE j.state IN ('queued', 'running')) "
-                       "SELECT job, coalesce(q, 0), coalesce(l, 0), r "
+                       "SELECT job, coalesce(q, 0), coalesce(l, 0), r, "
+                       "coalesce(qw, 0), coalesce(lw, 0) "
                        "FROM cand WHERE q IS NOT NULL OR l IS NOT NULL"},
     [ST_CLAIM_PREV] = {"claim_prev", "SELECT id, state FROM page_tasks "
                                      "WHERE job = ?1 AND page = ?2"},
@@ -304,6 +315,8 @@ static int claim_pick(pm_catalog_t *cat, int64_t now, int64_t *job, int *page)
         c.queued_page = sqlite3_column_int(st, 1);
         c.lapsed_page = sqlite3_column_int(st, 2);
         c.running = sqlite3_column_int64(st, 3);
+        c.queued_work = sqlite3_column_int64(st, 4);
+        c.lapsed_work = sqlite3_column_int64(st, 5);
         if (pm_rules_claim_fairer(&c, found ? &best : NULL)) {
             best = c;
             found = 1;

@@ -327,11 +327,24 @@ static const char *const migration_6[] = {
     NULL,
 };
 
+/*
+ * Migration 7: a page's work estimate, its pixels as intake read them
+ * from the file's header (0: unknown, as for pages queued before). The
+ * claim takes the largest page of the fairest job first (rules.h), so a
+ * job's short pages come last and no long page runs alone at the end.
+ */
+static const char *const migration_7[] = {
+    "ALTER TABLE page_tasks ADD COLUMN work INTEGER NOT NULL DEFAULT 0"
+    " CHECK (work >= 0)",
+    "CREATE INDEX page_tasks_work ON page_tasks (state, job, work DESC, page)",
+    NULL,
+};
+
 /* Migration n is migrations[n - 1]. Append; never edit a shipped one.
  * Migration 5 (review flags, replaced pages) is in review.c. */
 static const char *const *const migrations[] = {
-    migration_1, migration_2,     migration_3,
-    migration_4, pm__migration_5, migration_6,
+    migration_1,     migration_2, migration_3, migration_4,
+    pm__migration_5, migration_6, migration_7,
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -129,7 +129,7 @@ static int check_one_page(const cli_t *c, int fd, const char *file)
     /* A rescan is an image: a PDF with a text layer is refused. */
     pm_counter_opts_t o = {"/proc/self/exe", c->cfg->worker_memory_mb, 60000,
                            1};
-    pm_frame_count_t fc = {0, 0, NULL};
+    pm_frame_count_t fc = {0, 0, NULL, 0};
     const char *names[1] = {file};
     char msg[PATH_MAX + 512], *why = NULL;
     size_t done = 0;

@@ -131,10 +131,20 @@ static int parse_line(const char *line, pm_frame_count_t *r)
     long v;
 
     if (strncmp(line, "ok ", 3) == 0) {
+        long long px = 0;
+        char *pend;
+
         v = strtol(line + 3, &end, 10);
-        if (end == line + 3 || *end != '\0' || v < 1 || v > 1000000)
+        if (end == line + 3 || (*end != '\0' && *end != ' ') || v < 1 ||
+            v > 1000000)
             return PM_EPROTO;
+        if (*end == ' ') { /* the pixels; "ok N" alone: unknown */
+            px = strtoll(end + 1, &pend, 10);
+            if (pend == end + 1 || *pend != '\0' || px < 0)
+                return PM_EPROTO;
+        }
         r->frames = (int)v;
+        r->pixels = px;
         return 0;
     }
     if (strncmp(line, "err ", 4) != 0)

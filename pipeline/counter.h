@@ -9,15 +9,17 @@
 #define PM_PIPELINE_COUNTER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* The most files one child counts (each is an inherited descriptor). */
 #define PM_COUNT_MAX_FILES 64
 
 /* What the child said about one file. */
 typedef struct pm_frame_count {
-    int err;    /* 0, or the engine's error code */
-    int frames; /* when !err: >= 1 */
-    char *msg;  /* when err: the engine's message, naming the file */
+    int err;        /* 0, or the engine's error code */
+    int frames;     /* when !err: >= 1 */
+    char *msg;      /* when err: the engine's message, naming the file */
+    int64_t pixels; /* when !err: of all its frames, 0: unknown */
 } pm_frame_count_t;
 
 typedef struct pm_counter_opts {

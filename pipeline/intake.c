@@ -81,6 +81,7 @@ struct pm__intake {
     size_t npages;
     char (*sha)[65]; /* one per file */
     magic_t *magic;  /* one per file: its first bytes */
+    int64_t *pixels; /* one per file: of all its frames, 0: unknown */
     char *spooled;
     int err;      /* the thread's step failed (logged by the thread) */
     int rejected; /* the batch went to _rejected/ */
@@ -105,6 +106,7 @@ static void item_free(pm__intake_t *it)
     pm_free(it->pages);
     pm_free(it->sha);
     pm_free(it->magic);
+    pm_free(it->pixels);
     pm_free(it->spooled);
     pm_free(it);
 }
@@ -410,6 +412,7 @@ static int count_chunk(pm__intake_t *it, size_t first, size_t n, int *frames,
     }
     for (size_t k = 0; err == 0 && k < n; k++) {
         frames[first + k] = res[k].frames;
+        it->pixels[first + k] = res[k].pixels;
         if (res[k].err != 0)
             err = count_problem(it, first + k, &res[k], problems, swapped);
     }
@@ -430,7 +433,9 @@ static int count_pages(pm__intake_t *it, int **frames, size_t *total,
 
     *total = 0;
     *frames = pm_calloc(b->nfiles + 1, sizeof(int));
-    if (*frames == NULL)
+    pm_free(it->pixels);
+    it->pixels = pm_calloc(b->nfiles + 1, sizeof(*it->pixels));
+    if (*frames == NULL || it->pixels == NULL)
         return PM_ENOMEM;
     for (size_t i = 0; err == 0 && i < b->nfiles; i += PM_COUNT_MAX_FILES) {
         size_t n = b->nfiles - i;
@@ -465,7 +470,8 @@ static int check_expected(pm__intake_t *it, size_t total)
     return 1;
 }
 
-/* One page per (file, frame), in order, with the spooled paths. */
+/* One page per (file, frame), in order, with the spooled paths; each
+ * page's work estimate is its share of its file's pixels. */
 static int list_pages(pm__intake_t *it, const int *frames, size_t total)
 {
     pm_batch_t *b = it->b;
@@ -479,6 +485,7 @@ static int list_pages(pm__intake_t *it, const int *frames, size_t total)
             it->pages[k].src = b->files[i];
             it->pages[k].frame = f;
             it->pages[k].sha256 = it->sha[i];
+            it->pages[k].work = it->pixels[i] / frames[i];
         }
     }
     it->npages = k;
@@ -1138,6 +1145,7 @@ void pm__intake_apply_reload(pm__serve_t *s)
     s->nwatches = cfg->nhotfolders;
     if (!s->draining)
         start_watching(s);
+    pm__serve_rewarm(s);
     pm_log(PM_LOG_INFO, "serve",
            "configuration reloaded from %s: %zu profile(s), %zu hot "
            "folder(s)",

@@ -744,6 +744,29 @@ static void ask_to_quit(worker_t *w)
     close_handle((uv_handle_t *)&w->in);
 }
 
+int pm_pool_warm(pm_pool_t *pool, const char *list)
+{
+    char *copy = list != NULL ? pm_strdup(list) : NULL;
+
+    if (list != NULL && copy == NULL)
+        return PM_ENOMEM;
+    pm_free(pool->warm);
+    pool->warm = copy;
+    pool->opts.warm = copy;
+    for (worker_t *w = pool->workers; copy != NULL && w != NULL; w = w->next) {
+        char *line;
+
+        if (w->exited || w->why[0] != '\0')
+            continue;
+        line = pm_proto_warm(copy);
+        if (line == NULL)
+            return PM_ENOMEM;
+        if (send_line(w, line) != 0)
+            kill_worker(w, "cannot write to worker");
+    }
+    return 0;
+}
+
 void pm_pool_close(pm_pool_t *pool)
 {
     qitem_t *q;

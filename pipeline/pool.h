@@ -114,4 +114,10 @@ long long pm_pool_restarts(const pm_pool_t *pool, long long since, int *recent);
  */
 void pm_pool_close(pm_pool_t *pool);
 
+/* Makes `list` (or NULL) what workers load ahead (pm_pool_opts_t.warm):
+ * the workers started from now on at their start, every running one now
+ * (an idle one at once, a busy one after its task, before the next).
+ * 0 or PM_ENOMEM. */
+int pm_pool_warm(pm_pool_t *pool, const char *list);
+
 #endif /* PM_PIPELINE_POOL_H */

@@ -443,6 +443,20 @@ static char *warm_list(const pm_config_t *cfg)
     return list;
 }
 
+void pm__serve_rewarm(pm__serve_t *s)
+{
+    char *warm;
+
+    if (s->pool == NULL)
+        return;
+    warm = warm_list(s->cfg);
+    if (pm_pool_warm(s->pool, warm) != 0)
+        pm_log(PM_LOG_WARN, "serve",
+               "reload: workers load the new profiles' languages on first "
+               "use (out of memory)");
+    pm_free(warm);
+}
+
 /* Workers, hot folders, tick. */
 static int start_loop(pm__serve_t *s)
 {

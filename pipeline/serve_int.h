@@ -176,6 +176,11 @@ int pm__intake_busy(const pm__serve_t *s);
  * (keeping the old ones if a new one cannot be opened). */
 void pm__intake_apply_reload(pm__serve_t *s);
 
+/* Has the workers load what the profiles now configured read (serve.c),
+ * after a reload applied them, so no page of a new profile waits for its
+ * languages to load. */
+void pm__serve_rewarm(pm__serve_t *s);
+
 /* ---- alerts.c ---- */
 
 /* Starts checking the [alerts] conditions when the config has them. 0 or

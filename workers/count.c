@@ -8,6 +8,7 @@
  * and non-empty, counting a file whose name contains it calls abort(), as
  * a decoder fault would. A release build has no such code.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -33,14 +34,16 @@ static void test_abort_hook(const char *name)
 #define test_abort_hook(name) ((void)0)
 #endif
 
-/* One result line: "ok N" or "err CODE MESSAGE" (the message on one
- * line). 0, or -1 when the reader is gone. */
-static int put_result(FILE *out, int err, int n, const char *msg)
+/* One result line: "ok N PIXELS" (frames, and the pixels of all of
+ * them, 0: unknown) or "err CODE MESSAGE" (the message on one line). 0,
+ * or -1 when the reader is gone. */
+static int put_result(FILE *out, int err, int n, int64_t pixels,
+                      const char *msg)
 {
     int rc;
 
     if (err == 0)
-        rc = fprintf(out, "ok %d\n", n);
+        rc = fprintf(out, "ok %d %lld\n", n, (long long)pixels);
     else {
         rc = fprintf(out, "err %d ", err);
         for (const char *p = msg; rc >= 0 && *p; p++)
@@ -64,6 +67,7 @@ int pm_count_frames_run(char *const *args, int nargs, int refuse_pdf_text,
         char *end = NULL;
         long fd = strtol(args[i], &end, 10);
         const char *name = end != NULL && *end == '=' ? end + 1 : "";
+        int64_t pixels = 0;
         int n = 0, err;
 
         if (end == args[i] || *end != '=' || fd < 0 || fd > 1 << 20) {
@@ -72,8 +76,9 @@ int pm_count_frames_run(char *const *args, int nargs, int refuse_pdf_text,
             break;
         }
         test_abort_hook(name);
-        err = pm_load_count_frames_fd(eng, (int)fd, name, &n);
-        if (put_result(out, err, n, err ? pm_engine_errmsg(eng) : "") != 0)
+        err = pm_load_count_frames_fd(eng, (int)fd, name, &n, &pixels);
+        if (put_result(out, err, n, pixels, err ? pm_engine_errmsg(eng) : "") !=
+            0)
             status = 1;
     }
     pm_engine_close(eng);

@@ -22,6 +22,7 @@
 #define PM_WORKERS_ENGINE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "config/config.h"
 #include "pipeline/base/proto.h"
@@ -108,9 +109,11 @@ int pm_load_count_frames(pm_engine_t *eng, const char *path, int *nframes);
 void pm_engine_set_pdf_text(pm_engine_t *eng, int refuse);
 
 /* pm_load_count_frames() of the open file `fd` (a regular file, read from
- * its start; not closed), named `name` in messages. */
+ * its start; not closed), named `name` in messages. *pixels receives the
+ * pixels of all its frames as their headers give them (intake's work
+ * estimate), 0 when unknown (a PDF, or a header it cannot read). */
 int pm_load_count_frames_fd(pm_engine_t *eng, int fd, const char *name,
-                            int *nframes);
+                            int *nframes, int64_t *pixels);
 
 /*
  * Decodes frame `frame` of `path` into *out (caller owns, pixDestroy).

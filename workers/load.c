@@ -306,14 +306,61 @@ int pm_load_count_frames(pm_engine_t *eng, const char *path, int *nframes)
     return count_frames(eng, path, &format, nframes);
 }
 
+static int read_dims(pm_engine_t *eng, const char *path, fmt_t format,
+                     int frame, long long *w, long long *h, int *tiled,
+                     int *orient);
+
+/* The pixels of every directory of a TIFF, as stored, summed; 0 when
+ * one cannot be read (an estimate: the count stands on its own). */
+static int64_t tiff_pixels(const char *path)
+{
+    tiff_msg_t msg;
+    TIFF *tif = tiff_open(path, &msg);
+    int64_t sum = 0;
+    uint32_t w = 0, h = 0;
+
+    if (tif == NULL)
+        return 0;
+    do {
+        if (!TIFFGetField(tif, TIFFTAG_IMAGEWIDTH, &w) ||
+            !TIFFGetField(tif, TIFFTAG_IMAGELENGTH, &h)) {
+            sum = 0;
+            break;
+        }
+        sum += (int64_t)w * h;
+    } while (TIFFReadDirectory(tif));
+    TIFFClose(tif);
+    return sum;
+}
+
+/* The pixels of all of a file's frames from their headers, or 0 when
+ * unknown: a PDF's pages are drawn at a resolution decided later. */
+static int64_t file_pixels(pm_engine_t *eng, const char *path, fmt_t format)
+{
+    long long w = 0, h = 0;
+    int tiled, orient;
+
+    if (format == FMT_TIFF)
+        return tiff_pixels(path);
+    if (format == FMT_PDF)
+        return 0;
+    if (read_dims(eng, path, format, 0, &w, &h, &tiled, &orient) != 0 ||
+        w <= 0 || h <= 0)
+        return 0;
+    return (int64_t)w * h;
+}
+
 int pm_load_count_frames_fd(pm_engine_t *eng, int fd, const char *name,
-                            int *nframes)
+                            int *nframes, int64_t *pixels)
 {
     fmt_t format;
     int err;
 
+    *pixels = 0;
     pm__load_pin(name, fd);
     err = count_frames(eng, name, &format, nframes);
+    if (err == 0)
+        *pixels = file_pixels(eng, name, format);
     pm__load_pin(NULL, -1);
     return err;
 }

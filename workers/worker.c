@@ -135,6 +135,8 @@ int pm_worker_run(const char *tessdata, const char *warm, FILE *in, FILE *out)
             err = do_page(eng, &m, out);
         else if (m.type == PM_MSG_ASSEMBLE)
             err = do_assemble(eng, &m, out);
+        else if (m.type == PM_MSG_WARM)
+            warm_up(eng, m.warm); /* a reload's profiles: no answer */
         else
             pm_log(PM_LOG_ERROR, "worker", "unexpected message type %d",
                    (int)m.type);

@@ -22,8 +22,10 @@ int pm_worker_run(const char *tessdata, const char *warm, FILE *in, FILE *out);
  * `pagemill count-frames FD=NAME...`: counts the frames of each open file
  * FD (inherited from intake, which opened and hashed it; NAME is for
  * messages) and writes one line per file to `out`, flushed, in order:
- * "ok N" or "err CODE MESSAGE"; a PDF with a text layer is an error when
- * `refuse_pdf_text` (--refuse-pdf-text). Returns a process exit status.
+ * "ok N PIXELS" (PIXELS: of all its frames from their headers, 0 when
+ * unknown; intake's work estimate) or "err CODE MESSAGE"; a PDF with a
+ * text layer is an error when `refuse_pdf_text` (--refuse-pdf-text).
+ * Returns a process exit status.
  */
 int pm_count_frames_run(char *const *args, int nargs, int refuse_pdf_text,
                         FILE *out);

@@ -124,6 +124,7 @@ void pm_proto_msg_cleanup(pm_proto_msg_t *m)
     pm_page_result_list_free(m->pages, m->npages);
     pm_page_result_cleanup(&m->result);
     pm_doc_result_cleanup(&m->doc_result);
+    pm_free(m->warm);
     memset(m, 0, sizeof(*m));
 }
 
@@ -333,6 +334,11 @@ char *pm_proto_ready(int pid)
 char *pm_proto_quit(void)
 {
     return dump_line(json_pack("{s:s}", "op", "quit"));
+}
+
+char *pm_proto_warm(const char *list)
+{
+    return dump_line(json_pack("{s:s, s:s}", "op", "warm", "warm", list));
 }
 
 char *pm_proto_page_result(long long task, const pm_page_result_t *r)
@@ -624,6 +630,11 @@ static void read_message(reader_t *rd, json_t *root, const char *op,
     }
     if (strcmp(op, "quit") == 0) {
         m->type = PM_MSG_QUIT;
+        return;
+    }
+    if (strcmp(op, "warm") == 0) {
+        m->type = PM_MSG_WARM;
+        m->warm = dup_str(rd, root, "warm", 1);
         return;
     }
     m->task = get_int(rd, root, "task");

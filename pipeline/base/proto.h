@@ -181,6 +181,7 @@ typedef enum {
     PM_MSG_PAGE_RESULT,
     PM_MSG_DOC_RESULT,
     PM_MSG_QUIT,
+    PM_MSG_WARM,
 } pm_msg_type_t;
 
 typedef struct pm_proto_msg {
@@ -194,6 +195,7 @@ typedef struct pm_proto_msg {
     size_t npages;
     pm_page_result_t result;    /* PAGE_RESULT */
     pm_doc_result_t doc_result; /* DOC_RESULT */
+    char *warm; /* WARM: what to load now (pm_engine_warm's list) */
 } pm_proto_msg_t;
 
 void pm_proto_msg_cleanup(pm_proto_msg_t *m);
@@ -209,6 +211,9 @@ char *pm_proto_assemble_task(long long task, const pm_doc_task_t *d,
                              const pm_profile_t *p);
 char *pm_proto_ready(int pid);
 char *pm_proto_quit(void);
+/* Asks a worker to load `list` (pm_engine_warm) before its next task; it
+ * answers nothing. */
+char *pm_proto_warm(const char *list);
 char *pm_proto_page_result(long long task, const pm_page_result_t *r);
 char *pm_proto_doc_result(long long task, const pm_doc_result_t *r);
 

@@ -172,10 +172,11 @@ static void add_account(pm_catalog_t *cat, const char *code)
 /*
  * Creates a job of `npages` pages (scan_0001.tif ... frame 0) whose
  * checksums are derived from `seed` (same seed, same checksums), held
- * when `hold` is set. Returns its id.
+ * when `hold` is set, with the work estimates `work` (NULL: all 0).
+ * Returns its id.
  */
-static int64_t new_job(pm_catalog_t *cat, int npages, unsigned seed,
-                       const char *hold)
+static int64_t new_job_work(pm_catalog_t *cat, int npages, unsigned seed,
+                            const char *hold, const int64_t *work)
 {
     pm_page_input_t *pages = calloc((size_t)npages, sizeof(*pages));
     char(*src)[32] = calloc((size_t)npages, sizeof(*src));
@@ -196,6 +197,7 @@ static int64_t new_job(pm_catalog_t *cat, int npages, unsigned seed,
         snprintf(sha[i], sizeof(sha[i]), "%08x%056x", seed, (unsigned)i);
         pages[i].src = src[i];
         pages[i].sha256 = sha[i];
+        pages[i].work = work != NULL ? work[i] : 0;
     }
     assert_int_equal(
         pm_job_create(cat, &j, pages, (size_t)npages, "intake", &id), 0);
@@ -204,6 +206,12 @@ static int64_t new_job(pm_catalog_t *cat, int npages, unsigned seed,
     free(sha);
     assert_true(id > 0);
     return id;
+}
+
+static int64_t new_job(pm_catalog_t *cat, int npages, unsigned seed,
+                       const char *hold)
+{
+    return new_job_work(cat, npages, seed, hold, NULL);
 }
 
 static pm_page_metrics_t metrics(int blank)
@@ -864,6 +872,49 @@ static void claims_interleave_jobs_fairly(void **state)
     }
     assert_true(small_done_at > 0);
     assert_true(small_done_at <= 6);
+    pm_task_cleanup(&held[0]);
+    pm_task_cleanup(&held[1]);
+    pm_catalog_close(cat);
+}
+
+/*
+ * Within the fair job order (fewest running, then oldest) a claim takes
+ * the job's largest page by work estimate, the lower page among equals,
+ * so each job's short pages come last. Two workers, each completing and
+ * claiming again in turn.
+ */
+static void claims_take_the_largest_page_of_the_fair_job(void **state)
+{
+    pm_catalog_t *cat = open_mem();
+    pm_page_metrics_t m = metrics(0);
+    const int64_t work_a[4] = {100, 400, 200, 400};
+    const int64_t work_b[3] = {0, 900, 50};
+    const char *owners[2] = {"w1", "w2"};
+    pm_task_t held[2];
+    int64_t a, b;
+    /* (job: 0 = a, 1 = b; page) in claim order */
+    const int want[7][2] = {{0, 2}, {1, 2}, {0, 4}, {1, 3},
+                            {0, 3}, {1, 1}, {0, 1}};
+    pm_task_t t;
+
+    (void)state;
+    a = new_job_work(cat, 4, 1, NULL, work_a);
+    b = new_job_work(cat, 3, 2, NULL, work_b);
+    for (int k = 0; k < 7; k++) {
+        int w = k % 2;
+
+        if (k >= 2) {
+            assert_int_equal(
+                pm_task_complete(cat, held[w].id, held[w].attempts, &m, T0), 0);
+            pm_task_cleanup(&held[w]);
+        }
+        held[w] = claim(cat, owners[w], T0);
+        if (held[w].job != (want[k][0] ? b : a) || held[w].page != want[k][1])
+            fail_msg("claim %d: job %lld page %d, want job %lld page %d", k + 1,
+                     (long long)held[w].job, held[w].page,
+                     (long long)(want[k][0] ? b : a), want[k][1]);
+    }
+    assert_int_equal(pm_task_claim(cat, "w3", LEASE, T0, &t), PM_ENOENT);
     pm_task_cleanup(&held[0]);
     pm_task_cleanup(&held[1]);
     pm_catalog_close(cat);
@@ -1782,6 +1833,8 @@ static void schema_1_catalog_is_migrated_to_the_latest(void **state)
     /* Back to what a schema-1 build left. */
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
     assert_int_equal(raw_exec(db,
+                              "DROP INDEX page_tasks_work; "
+                              "ALTER TABLE page_tasks DROP COLUMN work; "
                               "DROP TABLE api_tokens; "
                               "DROP TABLE page_replacements; DROP INDEX "
                               "page_tasks_review; ALTER TABLE page_tasks "
@@ -2298,6 +2351,7 @@ int main(void)
         cmocka_unit_test(held_job_is_never_claimed),
         cmocka_unit_test(oldest_job_goes_first_among_equals),
         cmocka_unit_test(claims_interleave_jobs_fairly),
+        cmocka_unit_test(claims_take_the_largest_page_of_the_fair_job),
         cmocka_unit_test(lapsed_lease_is_reclaimed_and_old_owner_fenced),
         cmocka_unit_test(second_completion_is_stale),
         cmocka_unit_test(renew_extends_the_lease),
@@ -2341,6 +2395,7 @@ int main(void)
         cmocka_unit_test(held_job_is_never_claimed),
         cmocka_unit_test(oldest_job_goes_first_among_equals),
         cmocka_unit_test(claims_interleave_jobs_fairly),
+        cmocka_unit_test(claims_take_the_largest_page_of_the_fair_job),
         cmocka_unit_test(lapsed_lease_is_reclaimed_and_old_owner_fenced),
         cmocka_unit_test(second_completion_is_stale),
         cmocka_unit_test(renew_extends_the_lease),

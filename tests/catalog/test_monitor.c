@@ -59,7 +59,7 @@ static int64_t new_job(pm_catalog_t *cat, int npages, unsigned seed)
     assert_true(npages <= 8);
     for (int i = 0; i < npages; i++) {
         snprintf(sha[i], sizeof(sha[i]), "%08x%056x", seed, (unsigned)i);
-        pages[i] = (pm_page_input_t){"/spool/p.tif", i, sha[i]};
+        pages[i] = (pm_page_input_t){"/spool/p.tif", i, sha[i], 0};
     }
     assert_int_equal(
         pm_job_create(cat, &j, pages, (size_t)npages, "intake", &id), 0);
@@ -270,8 +270,8 @@ static void throughput_by_minute(void **state)
 static void breakdown_by_folder_account_operator(void **state)
 {
     pm_catalog_t *cat = open_cat();
-    pm_page_input_t pages[2] = {{"/spool/a.tif", 0, sha_a},
-                                {"/spool/b.tif", 0, sha_b}};
+    pm_page_input_t pages[2] = {{"/spool/a.tif", 0, sha_a, 0},
+                                {"/spool/b.tif", 0, sha_b, 0}};
     pm_job_t a = {.workorder = (char *)"WO-1",
                   .account = (char *)"CITY",
                   .hotfolder = (char *)"scans",

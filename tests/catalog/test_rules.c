@@ -38,6 +38,42 @@ static void claim_page_is_the_lower_of_queued_and_lapsed(void **state)
     assert_int_equal(pm_rules_claim_page(&c), 9);
 }
 
+/* The largest work estimate first, the lower page among equals: between
+ * a job's queued and lapsed page, and in the order itself. */
+static void claim_page_is_the_largest_estimate_then_the_lower_page(void **state)
+{
+    pm_claim_cand_t c = {.job = 1, .queued_page = 7, .queued_work = 100};
+
+    (void)state;
+    assert_true(pm_rules_page_first(2, 500, 1, 400));
+    assert_false(pm_rules_page_first(1, 400, 2, 500));
+    assert_true(pm_rules_page_first(1, 400, 2, 400));
+    assert_false(pm_rules_page_first(2, 400, 1, 400));
+    assert_true(pm_rules_page_first(9, 1, 1, 0)); /* 0: unknown, last */
+    c.lapsed_page = 3;
+    c.lapsed_work = 50;
+    assert_int_equal(pm_rules_claim_page(&c), 7);
+    c.lapsed_work = 150;
+    assert_int_equal(pm_rules_claim_page(&c), 3);
+    c.lapsed_page = 9;
+    c.lapsed_work = 100;
+    assert_int_equal(pm_rules_claim_page(&c), 7);
+}
+
+/* The estimate orders a job's pages, never the jobs: a job with a huge
+ * page is not fairer than one with fewer pages running. */
+static void claim_pick_ignores_the_estimate(void **state)
+{
+    const pm_claim_cand_t v[] = {
+        {.job = 1, .queued_page = 4, .queued_work = 1000000, .running = 1},
+        {.job = 2, .queued_page = 1, .queued_work = 10, .running = 0},
+        {.job = 3, .queued_page = 2, .queued_work = 5000000, .running = 0},
+    };
+
+    (void)state;
+    assert_int_equal(pm_rules_claim_pick(v, 3), 1);
+}
+
 /* Fewest running first, then the oldest job; a job with nothing to claim
  * never; the same choice whatever order the backend reads them in. */
 static void claim_pick_is_fair_in_any_order(void **state)
@@ -253,6 +289,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(claim_page_is_the_lower_of_queued_and_lapsed),
         cmocka_unit_test(claim_pick_is_fair_in_any_order),
+        cmocka_unit_test(
+            claim_page_is_the_largest_estimate_then_the_lower_page),
+        cmocka_unit_test(claim_pick_ignores_the_estimate),
         cmocka_unit_test(
             fence_admits_only_the_current_attempt_of_a_running_job),
         cmocka_unit_test(attempts_count_from_the_budget_base),

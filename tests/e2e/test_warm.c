@@ -5,9 +5,11 @@
  * dropped together, so the fair claim hands each worker pages of both
  * jobs in turn. No page may wait for Tesseract to load: the scheduler's
  * log line of a page that did says "(engine start N ms)", from the time
- * the worker reports apart from the page's stages.
+ * the worker reports apart from the page's stages. The same holds for a
+ * profile a reload (SIGHUP) adds.
  */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -109,10 +111,46 @@ static void no_page_waits_for_tesseract(void **state)
     assert_int_equal(sv_fx_fini(&f, PAGE_TIMEOUT + 10), 0);
 }
 
+/* A profile added by a reload (SIGHUP): the workers load its languages
+ * when the reload is applied, not when its first page comes. */
+static void a_reloaded_profile_is_loaded_at_reload(void **state)
+{
+    sv_fx_t f;
+    char *log;
+
+    (void)state;
+    assert_int_equal(sv_fx_init(&f, t_tmpdir()), 0);
+    assert_int_equal(sv_write_config(&f, PAGE_TIMEOUT, ""), 0);
+    sv_cli_ok(&f, "account add ACME --name 'Acme Records'");
+    sv_cli_ok(&f, "workorder add WO-1 --account ACME");
+    drop(&f, "WO-1_de", "profile = german\n");
+    sv_start(&f);
+    sv_wait_log(&f, " serve started as ", DEADLINE_S);
+    assert_int_equal(sv_write_config(&f, PAGE_TIMEOUT,
+                                     "\n[profile german]\n"
+                                     "languages = deu+eng\n\n"),
+                     0);
+    assert_int_equal(kill(f.pid, SIGHUP), 0);
+    sv_wait_log(&f, " configuration reloaded from ", DEADLINE_S);
+    appear(&f, "WO-1_de");
+    sv_wait_job(&f, "WO-1_de", "done", DEADLINE_S);
+    log = t_slurp(f.log);
+    assert_non_null(log);
+    assert_int_equal(count_lines(log, " sched ", " done (attempt "), 2);
+    if (count_lines(log, " sched ", "(engine start ") != 0) {
+        fprintf(stderr, "%s", log);
+        fail_msg("a page of the reloaded profile waited for Tesseract to "
+                 "load (log above)");
+    }
+    pm_free(log);
+    assert_int_equal(sv_fx_fini(&f, PAGE_TIMEOUT + 10), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(no_page_waits_for_tesseract),
+        cmocka_unit_test(a_reloaded_profile_is_loaded_at_reload),
     };
 
     return cmocka_run_group_tests(tests, t_tmpdir_setup, t_tmpdir_teardown);
