@@ -54,6 +54,8 @@ PACKAGES=(
     fonts-dejavu-core
     # PDF checks in tests, peers in benchmarks
     poppler-utils qpdf ocrmypdf time img2pdf
+    # the TIFF master checks in tests (tiffinfo)
+    libtiff-tools
     # benchmark tooling: the sqlite3 shell fills the billing benchmark's
     # catalog; jq reads pagemill's JSON (bench-service, bench-billing)
     sqlite3 jq

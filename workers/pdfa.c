@@ -686,6 +686,8 @@ int pm_assemble_doc(pm_engine_t *eng, const pm_doc_task_t *d,
         err = write_pdf(&a, d->pdf);
     if (err == 0)
         err = write_text(eng, d->txt, pages, npages);
+    if (err == 0 && d->tif != NULL && d->tiff_master != PM_TIFF_OFF)
+        err = pm__tiff_master_write(eng, d, pages, npages);
 out:
     qpdf_cleanup(&a.out); /* before the font source it may reference */
     if (a.font_src != NULL)

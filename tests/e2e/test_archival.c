@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include <jansson.h>
+#include <leptonica/allheaders.h>
 
 #include "lib/servelib.h"
 #include "lib/testlib.h"
@@ -71,7 +72,8 @@ static int setup(void **state)
     if (sv_fx_init(f, t_tmpdir()) != 0 ||
         sv_write_config(f, PAGE_TIMEOUT,
                         "\n[profile default]\norganization = City Records "
-                        "Centre\n\n[profile loose]\nbag = no\n") != 0) {
+                        "Centre\n\n[profile loose]\nbag = no\n"
+                        "tiff_master = g4+deflate\n") != 0) {
         pm_free(f);
         return -1;
     }
@@ -180,6 +182,65 @@ static const char alto_check[] =
     "assert words > 100, words\n"
     "print('alto', words)\n";
 
+/* Occurrences of `needle` in `s`. */
+static int count_of(const char *s, const char *needle)
+{
+    int n = 0;
+
+    for (const char *p = s; (p = strstr(p, needle)) != NULL; p++)
+        n++;
+    return n;
+}
+
+/*
+ * The TIFF master data/job-<id>.tif: tiffinfo shows five pages, upright,
+ * with their resolution, G4 for the bitonal pages and `other` (JPEG or
+ * deflate) for the rest; each page decoded (Leptonica through libtiff)
+ * has exactly the pixels of the PDF's page image decoded by poppler
+ * (pdfimages -png), in the PDF's page order.
+ */
+static void check_master(const char *root, const char *bag, long long id,
+                         const char *other)
+{
+    char tif[700], pdf[700], png[800], *out = NULL;
+
+    snprintf(tif, sizeof(tif), "%s/data/job-%lld.tif", bag, id);
+    snprintf(pdf, sizeof(pdf), "%s/data/job-%lld.pdf", bag, id);
+    assert_int_equal(t_run(&out, "tiffinfo '%s' 2>&1", tif), 0);
+    assert_int_equal(count_of(out, "TIFF Directory at offset"), 5);
+    assert_true(count_of(out, "Compression Scheme: CCITT Group 4") >= 1);
+    assert_true(count_of(out, other) >= 1);
+    assert_int_equal(count_of(out, "Compression Scheme: CCITT Group 4") +
+                         count_of(out, other),
+                     5);
+    assert_int_equal(count_of(out, "Orientation: row 0 top, col 0 lhs"), 5);
+    assert_int_equal(count_of(out, "pixels/inch"), 5);
+    assert_null(strstr(out, "Resolution: 0,"));
+    free(out);
+    assert_int_equal(t_run(NULL,
+                           "rm -rf '%s/img' && mkdir '%s/img' && "
+                           "pdfimages -png '%s' '%s/img/p'",
+                           root, root, pdf, root),
+                     0);
+    for (int i = 0; i < 5; i++) {
+        PIX *a = pixReadTiff(tif, i), *b;
+        l_int32 same = 0;
+
+        snprintf(png, sizeof(png), "%s/img/p-%03d.png", root, i);
+        b = pixRead(png);
+        assert_non_null(a);
+        assert_non_null(b);
+        if (pixGetDepth(a) != pixGetDepth(b) || pixEqual(a, b, &same) != 0 ||
+            !same)
+            fail_msg("page %d of %s: %dx%dx%d, not the PDF's %dx%dx%d image",
+                     i + 1, tif, pixGetWidth(a), pixGetHeight(a),
+                     pixGetDepth(a), pixGetWidth(b), pixGetHeight(b),
+                     pixGetDepth(b));
+        pixDestroy(&a);
+        pixDestroy(&b);
+    }
+}
+
 /* events.json: every input's intake SHA-256 and the software versions. */
 static void check_events(const char *bag)
 {
@@ -232,8 +293,9 @@ static void real_job_is_a_valid_bag(void **state)
     assert_int_equal(pm_bag_verify(bag, count_fault, &faults), 0);
     assert_int_equal(
         t_run(&out, "python3 - '%s' <<'EOF'\n%sEOF", bag, python_check), 0);
-    assert_string_equal(out, "ok 4\n"); /* PDF, text, report, ALTO */
+    assert_string_equal(out, "ok 5\n"); /* PDF, text, report, ALTO, TIFF */
     free(out);
+    check_master(f->root, bag, id, "Compression Scheme: JPEG");
     check_info(bag, id);
     check_events(bag);
     assert_int_equal(
@@ -295,6 +357,8 @@ static void no_bag_profile_keeps_outputs_in_data(void **state)
     assert_false(t_exists(path));
     snprintf(path, sizeof(path), "%s/manifest-sha256.txt", dir);
     assert_false(t_exists(path));
+    /* Its TIFF master deflates the gray and colour pages: lossless. */
+    check_master(f->root, dir, id, "Compression Scheme: AdobeDeflate");
 }
 
 int main(void)
