@@ -11,6 +11,7 @@
  * outputs in data/ without the tag files. The real binary and workers on
  * the five real scans of examples/WO-2026-0001.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -361,6 +362,78 @@ static void no_bag_profile_keeps_outputs_in_data(void **state)
     check_master(f->root, dir, id, "Compression Scheme: AdobeDeflate");
 }
 
+/*
+ * Two conversions of the same batch with the same configuration: every
+ * payload file is byte for byte the same but for the fields
+ * docs/archival.md lists (the PDF's dates and the /ID digesting them;
+ * the report's times, the job's uid and catalog id, the PDF's SHA-256
+ * that follows its dates, and the spool folder's arrival time in each
+ * page's source path). Everything else is compared byte for byte.
+ */
+static const char same_check[] =
+    "import json, os, re, sys\n"
+    "a, b = sys.argv[1], sys.argv[2]\n"
+    "def pdf(p):\n"
+    "    s = open(p, 'rb').read()\n"
+    "    s = re.sub(rb\"D:\\d{14}\\+00'00'\", b'D:date', s)\n"
+    "    s = re.sub(rb'\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d"
+    "\\+00:00', b'date', s)\n"
+    "    return re.sub(rb'/ID \\[<[0-9a-f]+><[0-9a-f]+>\\]', b'/ID', s)\n"
+    "TIMES = {'job_uid', 'catalog_id', 'pdf_sha256', 'assembly_ms', 'ms'}\n"
+    "def strip(o):\n"
+    "    if isinstance(o, dict):\n"
+    "        return {k: strip(v) for k, v in o.items() if k not in TIMES\n"
+    "                and not (k == 'src' and isinstance(v, str))}\n"
+    "    if isinstance(o, list):\n"
+    "        return [strip(v) for v in o]\n"
+    "    return o\n"
+    "def src(o):\n"
+    "    return [re.sub(r'\\.\\d{8}T\\d{6}Z/', '.TIME/', p['src'])\n"
+    "            for p in o['page_results']]\n"
+    "names = sorted(os.listdir(os.path.join(a, 'data')))\n"
+    "assert names == sorted(os.listdir(os.path.join(b, 'data'))), names\n"
+    "assert len(names) == 5, names\n"
+    "for n in names:\n"
+    "    pa, pb = os.path.join(a, 'data', n), os.path.join(b, 'data', n)\n"
+    "    if n.endswith('.pdf'):\n"
+    "        assert pdf(pa) == pdf(pb), n\n"
+    "    elif n.endswith('.pages.json'):\n"
+    "        ja, jb = json.load(open(pa)), json.load(open(pb))\n"
+    "        assert strip(ja) == strip(jb), n\n"
+    "        assert src(ja) == src(jb), n\n"
+    "    else:\n"
+    "        assert open(pa, 'rb').read() == open(pb, 'rb').read(), n\n"
+    "print('same', len(names))\n";
+
+static void same_batch_twice_same_payload(void **state)
+{
+    sv_fx_t *f = *state;
+    char first[600], bag[600], *out = NULL;
+
+    sv_start(f);
+    drop_example(f, "WO-1_same", "account = ACME\n");
+    assert_int_equal(sv_wait_job(f, "WO-1_same", "done", DEADLINE_S), 1);
+    /* The same configuration again from scratch: the outputs moved
+     * aside, a new catalog and spool, the same batch. */
+    sv_stop(f, SIGTERM, PAGE_TIMEOUT + 10);
+    snprintf(first, sizeof(first), "%s/first", f->root);
+    assert_int_equal(t_run(NULL, "mv '%s' '%s' && rm -rf '%s'* '%s/spool'",
+                           f->out, first, f->db, f->root),
+                     0);
+    sv_cli_ok(f, "account add ACME --name 'Acme Records'");
+    sv_cli_ok(f, "workorder add WO-1 --account ACME");
+    sv_start(f);
+    drop_example(f, "WO-1_same", "account = ACME\n");
+    assert_int_equal(sv_wait_job(f, "WO-1_same", "done", DEADLINE_S), 1);
+    snprintf(bag, sizeof(bag), "%s/ACME/WO-1/job-1", f->out);
+    snprintf(first, sizeof(first), "%s/first/ACME/WO-1/job-1", f->root);
+    assert_int_equal(t_run(&out, "python3 - '%s' '%s' 2>&1 <<'EOF'\n%sEOF",
+                           first, bag, same_check),
+                     0);
+    assert_string_equal(out, "same 5\n");
+    free(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -368,6 +441,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(no_bag_profile_keeps_outputs_in_data,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(same_batch_twice_same_payload, setup,
+                                        teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
