@@ -600,6 +600,9 @@ static void profile_key(parse_state_t *st, const char *section, pm_profile_t *p,
                       sizeof(p->organization) - 1);
         else
             snprintf(p->organization, sizeof(p->organization), "%s", v);
+    } else if (strcmp(key, "keep_days") == 0) {
+        if (parse_int(v, 0, 100000, &p->keep_days) != 0)
+            add_error(st, section, key, "expected days 0..100000, got '%s'", v);
     } else if (strcmp(key, "tiff_master") == 0) {
         if ((x = pm_tiff_master_parse(v)) < 0)
             add_error(st, section, key,

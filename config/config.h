@@ -76,6 +76,9 @@ typedef struct pm_profile {
     int bag; /* publish a job folder as a BagIt bag (docs/archival.md) */
     char organization[128];       /* the bag's Source-Organization */
     pm_tiff_master_t tiff_master; /* data/job-<id>.tif, or none */
+    int keep_days; /* `pagemill janitor` removes a verified job's spooled
+                    * originals and page artifacts this many days after
+                    * it finished; 0: kept for ever */
 } pm_profile_t;
 
 /* Default name of the marker that completes a folder batch. */

@@ -71,10 +71,12 @@ static int setup(void **state)
     if (f == NULL)
         return -1;
     if (sv_fx_init(f, t_tmpdir()) != 0 ||
-        sv_write_config(f, PAGE_TIMEOUT,
-                        "\n[profile default]\norganization = City Records "
-                        "Centre\n\n[profile loose]\nbag = no\n"
-                        "tiff_master = g4+deflate\n") != 0) {
+        sv_write_config(
+            f, PAGE_TIMEOUT,
+            "\n[profile default]\norganization = City Records "
+            "Centre\n\n[profile loose]\nbag = no\n"
+            "tiff_master = g4+deflate\n\n[profile keep]\nkeep_days = 3\n") !=
+            0) {
         pm_free(f);
         return -1;
     }
@@ -434,6 +436,112 @@ static void same_batch_twice_same_payload(void **state)
     free(out);
 }
 
+/* A one-page batch `name` of profile keep: a typed page saying `what`
+ * (pages differ, or the second batch is held as a duplicate). */
+static void drop_letter(const sv_fx_t *f, const char *name, const char *what)
+{
+    const char *const lines[] = {"RETENTION OF SPOOLED FILES", what, NULL};
+    char dir[512], path[600];
+
+    snprintf(dir, sizeof(dir), "%s/%s", f->scans, name);
+    assert_int_equal(pm_mkdir_p(dir), 0);
+    snprintf(path, sizeof(path), "%s/p001.tif", dir);
+    sv_page(path, lines);
+    snprintf(path, sizeof(path), "%s/batch.ini", dir);
+    sv_write_text(path, "account = ACME\nprofile = keep\n");
+}
+
+/* 1 when the spool still holds job `id`'s batch `name` and its pages. */
+static int spooled(const sv_fx_t *f, const char *name, long long id)
+{
+    int batch =
+        t_run(NULL, "test -d \"$(echo '%s/spool/%s'.*)\"", f->root, name) == 0;
+    int pages = t_run(NULL, "test -d '%s/spool/job-%lld'", f->root, id) == 0;
+
+    assert_int_equal(batch, pages); /* both or neither */
+    return batch;
+}
+
+/* Runs `pagemill janitor`; its exit status, its output in *out. */
+static int janitor(const sv_fx_t *f, char **out)
+{
+    return t_run(out, "'%s' janitor --config '%s' 2>&1", PM_BINARY, f->ini);
+}
+
+/* The catalog's events of job `id` as text. */
+static char *events_of(const sv_fx_t *f, long long id)
+{
+    char args[64], *text;
+    json_t *job;
+
+    snprintf(args, sizeof(args), "job show %lld", id);
+    job = sv_cli_json(f, args);
+    text = json_dumps(job, 0);
+    json_decref(job);
+    assert_non_null(text);
+    return text;
+}
+
+/*
+ * keep_days = 3: the janitor removes a done job's spooled originals and
+ * page artifacts only once it finished 3 days ago (aged here in the
+ * catalog) and its bag verifies, recording "retention.removed"; a job
+ * whose bag is invalid keeps everything and gets "bag.invalid".
+ */
+static void janitor_removes_after_keep_days(void **state)
+{
+    sv_fx_t *f = *state;
+    char bag[600], *out = NULL, *ev;
+    long long a, b;
+
+    sv_start(f);
+    drop_letter(f, "WO-1_keep", "THE JANITOR REMOVES THEM");
+    a = sv_wait_job(f, "WO-1_keep", "done", DEADLINE_S);
+    drop_letter(f, "WO-1_bad", "AN INVALID BAG KEEPS THEM");
+    b = sv_wait_job(f, "WO-1_bad", "done", DEADLINE_S);
+    assert_true(spooled(f, "WO-1_keep", a) && spooled(f, "WO-1_bad", b));
+
+    /* Fresh: nothing is old enough. */
+    assert_int_equal(janitor(f, &out), 0);
+    free(out);
+    assert_true(spooled(f, "WO-1_keep", a) && spooled(f, "WO-1_bad", b));
+
+    /* Three days and a minute old; job b's bag damaged. */
+    assert_int_equal(t_run(NULL,
+                           "sqlite3 '%s' 'UPDATE jobs SET finished_at = "
+                           "finished_at - 3 * 86400 - 60'",
+                           f->db),
+                     0);
+    assert_int_equal(
+        t_run(NULL, "echo x >'%s/ACME/WO-1/job-%lld/data/x.txt'", f->out, b),
+        0);
+    assert_int_equal(janitor(f, &out), 1); /* an invalid bag */
+    if (strstr(out, "spooled files of 1 job removed, 1 kept") == NULL)
+        fail_msg("janitor said:\n%s", out);
+    free(out);
+    assert_false(spooled(f, "WO-1_keep", a));
+    assert_true(spooled(f, "WO-1_bad", b));
+    ev = events_of(f, a);
+    assert_non_null(strstr(ev, "retention.removed"));
+    assert_non_null(strstr(ev, "removed after 3 days"));
+    free(ev);
+    ev = events_of(f, b);
+    assert_non_null(strstr(ev, "bag.invalid"));
+    assert_null(strstr(ev, "retention.removed"));
+    free(ev);
+    /* The published bag of job a is untouched and still valid; a second
+     * run finds nothing more to remove. */
+    snprintf(bag, sizeof(bag), "%s/ACME/WO-1/job-%lld", f->out, a);
+    assert_int_equal(verify(&out, bag), 0);
+    free(out);
+    assert_int_equal(
+        t_run(NULL, "rm '%s/ACME/WO-1/job-%lld/data/x.txt'", f->out, b), 0);
+    assert_int_equal(janitor(f, &out), 0);
+    assert_non_null(strstr(out, "spooled files of 1 job removed, 0 kept"));
+    free(out);
+    assert_false(spooled(f, "WO-1_bad", b));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -443,7 +551,11 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(same_batch_twice_same_payload, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(janitor_removes_after_keep_days, setup,
+                                        teardown),
     };
 
+    if (getenv("PM_TEST_FILTER") != NULL)
+        cmocka_set_test_filter(getenv("PM_TEST_FILTER"));
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
