@@ -78,6 +78,7 @@ void pm_profile_defaults(pm_profile_t *p)
     p->pdfa_part = 2;
     p->bag = 1;
     snprintf(p->organization, sizeof(p->organization), "pagemill");
+    p->tiff_master = PM_TIFF_G4_JPEG;
 }
 
 pm_config_t *pm_config_new(void)
@@ -191,6 +192,21 @@ int pm_compression_parse(const char *s)
 {
     for (int i = 0; i < 2; i++)
         if (strcasecmp(s, compression_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+static const char *tiff_master_names[] = {"off", "g4+jpeg", "g4+deflate"};
+
+const char *pm_tiff_master_name(pm_tiff_master_t t)
+{
+    return (unsigned)t < 3 ? tiff_master_names[t] : "?";
+}
+
+int pm_tiff_master_parse(const char *s)
+{
+    for (int i = 0; i < 3; i++)
+        if (strcasecmp(s, tiff_master_names[i]) == 0)
             return i;
     return -1;
 }
@@ -621,6 +637,15 @@ static void profile_key(parse_state_t *st, const char *section, pm_profile_t *p,
                       sizeof(p->organization) - 1);
         else
             snprintf(p->organization, sizeof(p->organization), "%s", v);
+    } else if (strcmp(key, "keep_days") == 0) {
+        if (parse_int(v, 0, 100000, &p->keep_days) != 0)
+            add_error(st, section, key, "expected days 0..100000, got '%s'", v);
+    } else if (strcmp(key, "tiff_master") == 0) {
+        if ((x = pm_tiff_master_parse(v)) < 0)
+            add_error(st, section, key,
+                      "expected off, g4+jpeg or g4+deflate, got '%s'", v);
+        else
+            p->tiff_master = (pm_tiff_master_t)x;
     } else if (strcmp(key, "bill_blank") == 0) {
         if (parse_bool(v, &p->bill_blank) != 0)
             add_error(st, section, key, "expected yes or no, got '%s'", v);

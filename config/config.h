@@ -39,6 +39,14 @@ typedef enum {
                             * background at a third of the resolution */
 } pm_compression_t;
 
+/* The bag's multi-page TIFF master (docs/archival.md): bitonal pages are
+ * always G4; gray and colour pages keep their JPEG or are deflated. */
+typedef enum {
+    PM_TIFF_OFF = 0,
+    PM_TIFF_G4_JPEG,    /* the page's JPEG as is (JPEG 2000: deflated) */
+    PM_TIFF_G4_DEFLATE, /* decoded pixels, deflated */
+} pm_tiff_master_t;
+
 /* What to do to every page. Plain data: copied freely, sent to workers. */
 typedef struct pm_profile {
     char name[PM_PROFILE_NAME_MAX];
@@ -68,6 +76,10 @@ typedef struct pm_profile {
     int pdfa_part; /* 1: PDF/A-1b (PDF 1.4), 2: PDF/A-2b (the default) */
     int bag;       /* publish a job folder as a BagIt bag (docs/archival.md) */
     char organization[128]; /* the bag's Source-Organization */
+    pm_tiff_master_t tiff_master; /* data/job-<id>.tif, or none */
+    int keep_days; /* `pagemill janitor` removes a verified job's spooled
+                    * originals and page artifacts this many days after
+                    * it finished; 0: kept for ever */
 } pm_profile_t;
 
 /* Default name of the marker that completes a folder batch. */
@@ -198,6 +210,9 @@ const char *pm_compression_name(pm_compression_t c);
 int pm_color_mode_parse(const char *s);
 int pm_gray_codec_parse(const char *s);
 int pm_compression_parse(const char *s);
+/* "off", "g4+jpeg", "g4+deflate"; the parser returns -1 if unknown. */
+const char *pm_tiff_master_name(pm_tiff_master_t t);
+int pm_tiff_master_parse(const char *s);
 
 /* Tesseract's language data folder when neither [pagemill] tessdata nor
  * $TESSDATA_PREFIX names one (Debian's tesseract-ocr 5). */

@@ -82,4 +82,7 @@ int pm_bag_verify(const char *dir, void (*problem)(void *, const char *),
 /* `pagemill verify PATH... | --all [--config FILE]` (verify.c). */
 int pm_verify_main(int argc, char **argv);
 
+/* `pagemill janitor`: retention of spooled files (janitor.c). */
+int pm_janitor_main(int argc, char **argv);
+
 #endif /* PM_PIPELINE_BAG_H */

@@ -432,6 +432,7 @@ static void submit_assembly(convert_t *c, size_t di)
     t.title = d->name;
     t.pdf = d->pdf;
     t.txt = d->txt;
+    t.tif = NULL; /* convert writes no archival master */
     t.icc_profile = c->cfg->icc_profile;
     line = pm_proto_assemble_task(c->page_tasks + (long long)di, &t, d->pages,
                                   d->npages, c->profile);

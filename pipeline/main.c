@@ -48,6 +48,7 @@ static const char usage_text[] =
     "  convert       convert scans to searchable PDF/A (one-shot)\n"
     "  config check  validate a configuration file\n"
     "  verify        check published BagIt bags (PATH... or --all)\n"
+    "  janitor       remove verified jobs' spooled files after keep_days\n"
     "  account       add and list customer accounts\n"
     "  workorder     add, list, show, close work orders; set their fee\n"
     "  job           list, show, retry, release and cancel jobs\n"
@@ -250,6 +251,8 @@ static int dispatch(int argc, char **argv)
         return pm_verify_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "selftest") == 0)
         return pm_selftest_main(argc - 1, argv + 1);
+    if (strcmp(argv[1], "janitor") == 0)
+        return pm_janitor_main(argc - 1, argv + 1);
     if (pm_cli_handles(argv[1]))
         return pm_cli_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "config") == 0 && argc >= 3 &&

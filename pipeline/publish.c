@@ -231,6 +231,23 @@ static int write_alto(pm_bag_t *bag, const pm_job_outputs_t *o, char *why,
     return err;
 }
 
+/* data/job-<id>.tif, when the profile wrote one (one read). */
+static int add_master(pm_bag_t *bag, int64_t job)
+{
+    char *rel = pm_asprintf("data/job-%lld.tif", (long long)job);
+    char *path = rel ? pm_asprintf("%s/%s", bag->dir, rel) : NULL;
+    struct stat st;
+    int err = path == NULL ? PM_ENOMEM : 0;
+
+    if (err == 0 && lstat(path, &st) == 0)
+        err = pm_bag_add_file(bag, rel);
+    else if (err == 0 && errno != ENOENT)
+        err = -errno;
+    pm_free(path);
+    pm_free(rel);
+    return err;
+}
+
 /* The PDF (digest known), the text (one read), events.json, the tags. */
 static int write_bag(pm_bag_t *bag, const pm_job_outputs_t *o,
                      pm_bag_info_t *info, char *why, size_t size)
@@ -245,6 +262,8 @@ static int write_bag(pm_bag_t *bag, const pm_job_outputs_t *o,
         err = pm_bag_add_known(bag, pdf, o->pdf_sha256);
     if (err == 0 && (err = pm_bag_add_file(bag, txt)) != 0)
         what = txt;
+    if (err == 0 && (err = add_master(bag, info->job)) != 0)
+        what = "TIFF master";
     if (err == 0 && (err = pm_bag_write(bag, "metadata/events.json", events,
                                         strlen(events))) != 0)
         what = "metadata/events.json";

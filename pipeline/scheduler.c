@@ -565,12 +565,15 @@ static int submit_assembly(pm__serve_t *s, assembly_t *a)
     d.pdf = pm_job_output(a->tmp, a->job, "pdf");
     d.txt = pm_job_output(a->tmp, a->job, "txt");
     d.icc_profile = s->cfg->icc_profile;
+    d.tif = p->tiff_master != PM_TIFF_OFF ? pm_job_output(a->tmp, a->job, "tif")
+                                          : NULL;
     line = d.title && d.pdf && d.txt
                ? pm_proto_assemble_task(e->id, &d, a->pages, a->npages, p)
                : NULL;
     pm_free(d.title);
     pm_free(d.pdf);
     pm_free(d.txt);
+    pm_free(d.tif);
     if (pm_pool_submit(s->pool, e->id, line, 1) != 0) {
         inflight_free(inflight_take(s, e->id));
         return PM_ENOMEM;

@@ -60,6 +60,8 @@ PACKAGES=(
     # PDF/A-1b validated by Apache PDFBox Preflight in the tests (a Java
     # runtime and the two libraries Preflight loads that Java 17 lacks)
     default-jre-headless libpdfbox2-java libactivation-java libjaxb-api-java
+    # the TIFF master checks in tests (tiffinfo)
+    libtiff-tools
     # benchmark tooling: the sqlite3 shell fills the billing benchmark's
     # catalog; jq reads pagemill's JSON (bench-service, bench-billing)
     sqlite3 jq

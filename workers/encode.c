@@ -178,6 +178,29 @@ int pm__write_vips(pm_engine_t *eng, const pm_profile_t *p, PIX *pix, int xres,
     return 0;
 }
 
+/* The TIFF master's image of an mrc page (tiff_master.c): the whole page
+ * before the split, as JPEG `path_base`.page.jpg, when the profile writes
+ * a master. */
+static int mrc_master(pm_engine_t *eng, const pm_profile_t *p,
+                      const pm_page_image_t *img, const char *path_base)
+{
+    char *out;
+    long long bytes = 0;
+    int err;
+
+    if (p->tiff_master == PM_TIFF_OFF)
+        return 0;
+    out = pm_asprintf("%s.page.jpg", path_base);
+    if (out == NULL)
+        return PM_ENOMEM;
+    err = pm__write_vips(eng, p, img->pix, img->xres, img->yres, out,
+                         PM_IMG_JPEG, &bytes);
+    if (err)
+        unlink(out);
+    pm_free(out);
+    return err;
+}
+
 int pm_encode_page(pm_engine_t *eng, const pm_profile_t *p,
                    const pm_page_image_t *img, const char *path_base,
                    char **path, pm_img_codec_t *codec, long long *bytes)
@@ -189,7 +212,8 @@ int pm_encode_page(pm_engine_t *eng, const pm_profile_t *p,
     *bytes = 0;
     if (img->kind != PM_KIND_BITONAL && p->compression == PM_COMPRESS_MRC) {
         *codec = PM_IMG_MRC;
-        return pm__encode_mrc(eng, p, img, path_base, path, bytes);
+        err = mrc_master(eng, p, img, path_base);
+        return err ? err : pm__encode_mrc(eng, p, img, path_base, path, bytes);
     }
     if (img->kind == PM_KIND_BITONAL)
         *codec = PM_IMG_G4;

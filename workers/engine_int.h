@@ -146,6 +146,12 @@ int pm__encode_mrc(pm_engine_t *eng, const pm_profile_t *p,
                    const pm_page_image_t *img, const char *path_base,
                    char **path, long long *bytes);
 
+/* Writes d->tif, the multi-page TIFF master of the converted (ok) pages
+ * in order, as d->tiff_master says (tiff_master.c); 0, or an error naming
+ * the file with the detail on `eng`. */
+int pm__tiff_master_write(pm_engine_t *eng, const pm_doc_task_t *d,
+                          const pm_page_result_t *pages, size_t npages);
+
 /* An MRC page artifact as the assembly embeds it (mrc.c): the background
  * and up to PM_MRC_MASKS text masks, each drawn in its own colour. */
 #define PM_MRC_MASKS 8

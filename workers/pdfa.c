@@ -10,15 +10,19 @@
  * the document: the first page's GlyphLessFont is copied in once and shared
  * by every page, and the catalog gets XMP metadata (pdfaid part 2 or 1, B), an
  * sRGB OutputIntent with its ICC profile, and an Info dictionary that
- * agrees with the XMP. qpdf writes the trailer /ID.
+ * agrees with the XMP. qpdf writes the trailer /ID from the content.
+ * The XMP's DocumentID and InstanceID are derived from the content too
+ * (the title and every page's content stream, text layer and image size
+ * included), so the same pages give the same document: only the dates,
+ * and the /ID that digests them, differ (docs/archival.md).
  *
  * The document is written to a temp name, fsynced and renamed.
  */
 #include <assert.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -45,6 +49,7 @@ typedef struct assembly {
     qpdf_oh fonts; /* /Font dictionary in `out`, 0 until found */
     int pages;
     int part; /* PDF/A part: 1 (PDF 1.4, no JPEG 2000) or 2 */
+    EVP_MD_CTX *ids; /* digest the XMP's ids are derived from */
 } assembly_t;
 
 /* Returns qpdf's pending error text (borrowed until the next qpdf call). */
@@ -371,6 +376,19 @@ static char *page_content(double pw, double ph, const char *masks,
     return buf;
 }
 
+/* Adds a page's content stream and image facts to the ids' digest. */
+static void id_digest(assembly_t *a, const char *content, size_t len,
+                      const pm_page_result_t *pg)
+{
+    char facts[128];
+    int n = snprintf(facts, sizeof(facts), "page %d %dx%d %dx%d %d %lld\n",
+                     a->pages + 1, pg->width, pg->height, pg->xres, pg->yres,
+                     (int)pg->codec, pg->bytes);
+
+    EVP_DigestUpdate(a->ids, content, len);
+    EVP_DigestUpdate(a->ids, facts, (size_t)n);
+}
+
 static int add_page(assembly_t *a, const pm_page_result_t *pg)
 {
     qpdf_data q = a->out;
@@ -425,6 +443,7 @@ static int add_page(assembly_t *a, const pm_page_result_t *pg)
     qpdf_oh_replace_key(
         q, page, "/Contents",
         new_stream(q, (unsigned char *)content, clen, NULL, NULL));
+    id_digest(a, content, clen, pg);
     pm_free(content);
     page = qpdf_make_indirect_object(q, page);
     if (qpdf_has_error(q) ||
@@ -476,17 +495,14 @@ static char *xml_escape(const char *s)
     return dst;
 }
 
-static void make_uuid(char out[37])
+/* A UUID of the 16 bytes at `md` (version 8, RFC 9562: custom, here
+ * SHA-256 of the content). */
+static void make_uuid(const unsigned char *md, char out[37])
 {
     unsigned char b[16];
 
-    if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b)) {
-        /* No entropy source: time and pid still make it unique enough. */
-        long long t = (long long)time(NULL) ^ ((long long)getpid() << 32);
-        for (int i = 0; i < 16; i++)
-            b[i] = (unsigned char)(t >> ((i % 8) * 8)) ^ (unsigned char)i;
-    }
-    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
+    memcpy(b, md, sizeof(b));
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x80); /* version 8 */
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
     snprintf(out, 37,
              "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x"
@@ -495,16 +511,23 @@ static void make_uuid(char out[37])
              b[11], b[12], b[13], b[14], b[15]);
 }
 
-static char *xmp_packet(const char *title, const char *iso_date, int pages,
-                        int part)
+static char *xmp_packet(assembly_t *a, const char *title, const char *iso_date,
+                        int pages)
 {
     char uuid[37], inst[37], *esc, *xmp;
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned mdlen = 0;
 
     esc = xml_escape(title);
     if (esc == NULL)
         return NULL;
-    make_uuid(uuid);
-    make_uuid(inst);
+    EVP_DigestUpdate(a->ids, title, strlen(title));
+    if (EVP_DigestFinal_ex(a->ids, md, &mdlen) != 1 || mdlen < 32) {
+        pm_free(esc);
+        return NULL;
+    }
+    make_uuid(md, uuid);
+    make_uuid(md + 16, inst);
     xmp = pm_asprintf(
         "<?xpacket begin=\"\xEF\xBB\xBF\" id=\"W5M0MpCehiHzreSzNTczkc9d\"?>\n"
         "<x:xmpmeta xmlns:x=\"adobe:ns:meta/\">\n"
@@ -533,7 +556,7 @@ static char *xmp_packet(const char *title, const char *iso_date, int pages,
         " </rdf:RDF>\n"
         "</x:xmpmeta>\n"
         "<?xpacket end=\"w\"?>\n",
-        part, esc, PM_VERSION, iso_date, iso_date, iso_date, PM_VERSION, uuid,
+        a->part, esc, PM_VERSION, iso_date, iso_date, iso_date, PM_VERSION, uuid,
         inst, pages);
     pm_free(esc);
     return xmp;
@@ -562,7 +585,7 @@ static int add_metadata(assembly_t *a, const char *title, const char *icc_path)
                                "ICC profile %s: %s (install icc-profiles-free "
                                "or set icc_profile)",
                                icc_path, pm_strerror(err));
-    xmp = xmp_packet(title, iso, a->pages, a->part);
+    xmp = xmp_packet(a, title, iso, a->pages);
     if (xmp == NULL) {
         pm_free(icc);
         return PM_ENOMEM;
@@ -709,6 +732,13 @@ int pm_assemble_doc(pm_engine_t *eng, const pm_doc_task_t *d,
     eng->errmsg[0] = '\0';
     a.eng = eng;
     a.part = d->pdfa_part == 1 ? 1 : 2;
+    a.ids = EVP_MD_CTX_new();
+    if (a.ids == NULL || EVP_DigestInit_ex(a.ids, EVP_sha256(), NULL) != 1) {
+        EVP_MD_CTX_free(a.ids);
+        memset(r, 0, sizeof(*r));
+        r->error = pm_strdup("out of memory");
+        return PM_ENOMEM;
+    }
     a.out = qpdf_init();
     qpdf_silence_errors(a.out);
     if (qpdf_empty_pdf(a.out) & QPDF_ERRORS) {
@@ -726,11 +756,14 @@ int pm_assemble_doc(pm_engine_t *eng, const pm_doc_task_t *d,
         err = write_pdf(&a, d->pdf);
     if (err == 0)
         err = write_text(eng, d->txt, pages, npages);
+    if (err == 0 && d->tif != NULL && d->tiff_master != PM_TIFF_OFF)
+        err = pm__tiff_master_write(eng, d, pages, npages);
 out:
     qpdf_cleanup(&a.out); /* before the font source it may reference */
     if (a.font_src != NULL)
         qpdf_cleanup(&a.font_src);
     pm_free(a.font_src_buf);
+    EVP_MD_CTX_free(a.ids);
     r->ok = err == 0;
     r->pages = a.pages;
     r->ms = pm__since(t0);

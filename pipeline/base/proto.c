@@ -100,6 +100,7 @@ void pm_doc_task_cleanup(pm_doc_task_t *t)
     pm_free(t->title);
     pm_free(t->pdf);
     pm_free(t->txt);
+    pm_free(t->tif);
     pm_free(t->icc_profile);
     memset(t, 0, sizeof(*t));
 }
@@ -176,6 +177,12 @@ static json_t *profile_json(const pm_profile_t *p)
     }
     if (o != NULL && p->pdfa_part != 2 &&
         json_object_set_new(o, "pdfa_part", json_integer(p->pdfa_part))) {
+        json_decref(o);
+        return NULL;
+    }
+    if (o != NULL && p->tiff_master != PM_TIFF_OFF &&
+        json_object_set_new(o, "tiff_master",
+                            json_string(pm_tiff_master_name(p->tiff_master)))) {
         json_decref(o);
         return NULL;
     }
@@ -319,11 +326,12 @@ char *pm_proto_assemble_task(long long task, const pm_doc_task_t *d,
     }
     if (arr == NULL)
         return NULL;
-    return dump_line(json_pack("{s:s, s:I, s:{s:s, s:s, s:s, s:s}, s:o, s:o}",
-                               "op", "assemble", "task", (json_int_t)task,
-                               "doc", "title", d->title, "pdf", d->pdf, "txt",
-                               d->txt, "icc_profile", d->icc_profile, "pages",
-                               arr, "profile", profile_json(p)));
+    return dump_line(json_pack(
+        "{s:s, s:I, s:{s:s, s:s, s:s, s:s, s:s*}, s:o, "
+        "s:o}",
+        "op", "assemble", "task", (json_int_t)task, "doc", "title", d->title,
+        "pdf", d->pdf, "txt", d->txt, "icc_profile", d->icc_profile, "tif",
+        d->tif, "pages", arr, "profile", profile_json(p)));
 }
 
 char *pm_proto_ready(int pid)
@@ -443,6 +451,7 @@ static void get_enum(reader_t *rd, json_t *o, const char *key,
 static const char *color_mode_names[] = {"auto", "bitonal", "gray"};
 static const char *gray_codec_names[] = {"jpeg", "jp2"};
 static const char *compression_names[] = {"plain", "mrc"};
+static const char *tiff_master_names[] = {"off", "g4+jpeg", "g4+deflate"};
 
 static void read_profile(reader_t *rd, json_t *o, pm_profile_t *p)
 {
@@ -481,6 +490,13 @@ static void read_profile(reader_t *rd, json_t *o, pm_profile_t *p)
         if (p->pdfa_part != 1 && p->pdfa_part != 2 && rd->what == NULL)
             rd->what = "pdfa_part";
     }
+        json_decref(o);
+        return NULL;
+    }
+    x = PM_TIFF_OFF; /* optional: absent is off */
+    if (get_str(rd, o, "tiff_master", 0) != NULL)
+        get_enum(rd, o, "tiff_master", tiff_master_names, 3, &x);
+    p->tiff_master = (pm_tiff_master_t)x;
     p->jpeg_quality = (int)get_int(rd, o, "jpeg_quality");
     p->jp2_quality = (int)get_int(rd, o, "jp2_quality");
     p->fallback_dpi = (int)get_int(rd, o, "fallback_dpi");
@@ -595,6 +611,7 @@ static void read_assemble(reader_t *rd, json_t *root, pm_proto_msg_t *m)
     m->doc.pdf = dup_str(rd, doc, "pdf", 1);
     m->doc.txt = dup_str(rd, doc, "txt", 1);
     m->doc.icc_profile = dup_str(rd, doc, "icc_profile", 1);
+    m->doc.tif = dup_str(rd, doc, "tif", 0);
     m->npages = json_array_size(pages);
     m->pages = pm_calloc(m->npages, sizeof(*m->pages));
     if (m->pages == NULL) {
@@ -655,6 +672,7 @@ static void read_message(reader_t *rd, json_t *root, const char *op,
         m->type = PM_MSG_ASSEMBLE;
         read_profile(rd, json_object_get(root, "profile"), &m->profile);
         read_assemble(rd, root, m);
+        m->doc.tiff_master = m->profile.tiff_master;
     } else if (strcmp(op, "result") == 0) {
         if (json_object_get(root, "page") != NULL) {
             m->type = PM_MSG_PAGE_RESULT;

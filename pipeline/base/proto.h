@@ -128,6 +128,9 @@ typedef struct pm_doc_task {
     char *pdf;         /* final PDF path */
     char *txt;         /* final text path */
     char *icc_profile; /* sRGB ICC profile for the OutputIntent */
+    char *tif;         /* TIFF master path, or NULL: none (the profile's
+                        * tiff_master says how) */
+    pm_tiff_master_t tiff_master; /* from the profile */
     int pdfa_part;     /* 1: PDF/A-1b; 2 (or 0): PDF/A-2b. Not sent: the
                         * worker takes it from the message's profile */
 } pm_doc_task_t;

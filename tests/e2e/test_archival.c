@@ -11,11 +11,13 @@
  * outputs in data/ without the tag files. The real binary and workers on
  * the five real scans of examples/WO-2026-0001.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
+#include <leptonica/allheaders.h>
 
 #include "lib/servelib.h"
 #include "lib/testlib.h"
@@ -69,9 +71,12 @@ static int setup(void **state)
     if (f == NULL)
         return -1;
     if (sv_fx_init(f, t_tmpdir()) != 0 ||
-        sv_write_config(f, PAGE_TIMEOUT,
-                        "\n[profile default]\norganization = City Records "
-                        "Centre\n\n[profile loose]\nbag = no\n") != 0) {
+        sv_write_config(
+            f, PAGE_TIMEOUT,
+            "\n[profile default]\norganization = City Records "
+            "Centre\n\n[profile loose]\nbag = no\n"
+            "tiff_master = g4+deflate\n\n[profile keep]\nkeep_days = 3\n") !=
+            0) {
         pm_free(f);
         return -1;
     }
@@ -180,6 +185,65 @@ static const char alto_check[] =
     "assert words > 100, words\n"
     "print('alto', words)\n";
 
+/* Occurrences of `needle` in `s`. */
+static int count_of(const char *s, const char *needle)
+{
+    int n = 0;
+
+    for (const char *p = s; (p = strstr(p, needle)) != NULL; p++)
+        n++;
+    return n;
+}
+
+/*
+ * The TIFF master data/job-<id>.tif: tiffinfo shows five pages, upright,
+ * with their resolution, G4 for the bitonal pages and `other` (JPEG or
+ * deflate) for the rest; each page decoded (Leptonica through libtiff)
+ * has exactly the pixels of the PDF's page image decoded by poppler
+ * (pdfimages -png), in the PDF's page order.
+ */
+static void check_master(const char *root, const char *bag, long long id,
+                         const char *other)
+{
+    char tif[700], pdf[700], png[800], *out = NULL;
+
+    snprintf(tif, sizeof(tif), "%s/data/job-%lld.tif", bag, id);
+    snprintf(pdf, sizeof(pdf), "%s/data/job-%lld.pdf", bag, id);
+    assert_int_equal(t_run(&out, "tiffinfo '%s' 2>&1", tif), 0);
+    assert_int_equal(count_of(out, "TIFF Directory at offset"), 5);
+    assert_true(count_of(out, "Compression Scheme: CCITT Group 4") >= 1);
+    assert_true(count_of(out, other) >= 1);
+    assert_int_equal(count_of(out, "Compression Scheme: CCITT Group 4") +
+                         count_of(out, other),
+                     5);
+    assert_int_equal(count_of(out, "Orientation: row 0 top, col 0 lhs"), 5);
+    assert_int_equal(count_of(out, "pixels/inch"), 5);
+    assert_null(strstr(out, "Resolution: 0,"));
+    free(out);
+    assert_int_equal(t_run(NULL,
+                           "rm -rf '%s/img' && mkdir '%s/img' && "
+                           "pdfimages -png '%s' '%s/img/p'",
+                           root, root, pdf, root),
+                     0);
+    for (int i = 0; i < 5; i++) {
+        PIX *a = pixReadTiff(tif, i), *b;
+        l_int32 same = 0;
+
+        snprintf(png, sizeof(png), "%s/img/p-%03d.png", root, i);
+        b = pixRead(png);
+        assert_non_null(a);
+        assert_non_null(b);
+        if (pixGetDepth(a) != pixGetDepth(b) || pixEqual(a, b, &same) != 0 ||
+            !same)
+            fail_msg("page %d of %s: %dx%dx%d, not the PDF's %dx%dx%d image",
+                     i + 1, tif, pixGetWidth(a), pixGetHeight(a),
+                     pixGetDepth(a), pixGetWidth(b), pixGetHeight(b),
+                     pixGetDepth(b));
+        pixDestroy(&a);
+        pixDestroy(&b);
+    }
+}
+
 /* events.json: every input's intake SHA-256 and the software versions. */
 static void check_events(const char *bag)
 {
@@ -232,8 +296,9 @@ static void real_job_is_a_valid_bag(void **state)
     assert_int_equal(pm_bag_verify(bag, count_fault, &faults), 0);
     assert_int_equal(
         t_run(&out, "python3 - '%s' <<'EOF'\n%sEOF", bag, python_check), 0);
-    assert_string_equal(out, "ok 4\n"); /* PDF, text, report, ALTO */
+    assert_string_equal(out, "ok 5\n"); /* PDF, text, report, ALTO, TIFF */
     free(out);
+    check_master(f->root, bag, id, "Compression Scheme: JPEG");
     check_info(bag, id);
     check_events(bag);
     assert_int_equal(
@@ -295,6 +360,186 @@ static void no_bag_profile_keeps_outputs_in_data(void **state)
     assert_false(t_exists(path));
     snprintf(path, sizeof(path), "%s/manifest-sha256.txt", dir);
     assert_false(t_exists(path));
+    /* Its TIFF master deflates the gray and colour pages: lossless. */
+    check_master(f->root, dir, id, "Compression Scheme: AdobeDeflate");
+}
+
+/*
+ * Two conversions of the same batch with the same configuration: every
+ * payload file is byte for byte the same but for the fields
+ * docs/archival.md lists (the PDF's dates and the /ID digesting them;
+ * the report's times, the job's uid and catalog id, the PDF's SHA-256
+ * that follows its dates, and the spool folder's arrival time in each
+ * page's source path). Everything else is compared byte for byte.
+ */
+static const char same_check[] =
+    "import json, os, re, sys\n"
+    "a, b = sys.argv[1], sys.argv[2]\n"
+    "def pdf(p):\n"
+    "    s = open(p, 'rb').read()\n"
+    "    s = re.sub(rb\"D:\\d{14}\\+00'00'\", b'D:date', s)\n"
+    "    s = re.sub(rb'\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d"
+    "\\+00:00', b'date', s)\n"
+    "    return re.sub(rb'/ID \\[<[0-9a-f]+><[0-9a-f]+>\\]', b'/ID', s)\n"
+    "TIMES = {'job_uid', 'catalog_id', 'pdf_sha256', 'assembly_ms', 'ms'}\n"
+    "def strip(o):\n"
+    "    if isinstance(o, dict):\n"
+    "        return {k: strip(v) for k, v in o.items() if k not in TIMES\n"
+    "                and not (k == 'src' and isinstance(v, str))}\n"
+    "    if isinstance(o, list):\n"
+    "        return [strip(v) for v in o]\n"
+    "    return o\n"
+    "def src(o):\n"
+    "    return [re.sub(r'\\.\\d{8}T\\d{6}Z/', '.TIME/', p['src'])\n"
+    "            for p in o['page_results']]\n"
+    "names = sorted(os.listdir(os.path.join(a, 'data')))\n"
+    "assert names == sorted(os.listdir(os.path.join(b, 'data'))), names\n"
+    "assert len(names) == 5, names\n"
+    "for n in names:\n"
+    "    pa, pb = os.path.join(a, 'data', n), os.path.join(b, 'data', n)\n"
+    "    if n.endswith('.pdf'):\n"
+    "        assert pdf(pa) == pdf(pb), n\n"
+    "    elif n.endswith('.pages.json'):\n"
+    "        ja, jb = json.load(open(pa)), json.load(open(pb))\n"
+    "        assert strip(ja) == strip(jb), n\n"
+    "        assert src(ja) == src(jb), n\n"
+    "    else:\n"
+    "        assert open(pa, 'rb').read() == open(pb, 'rb').read(), n\n"
+    "print('same', len(names))\n";
+
+static void same_batch_twice_same_payload(void **state)
+{
+    sv_fx_t *f = *state;
+    char first[600], bag[600], *out = NULL;
+
+    sv_start(f);
+    drop_example(f, "WO-1_same", "account = ACME\n");
+    assert_int_equal(sv_wait_job(f, "WO-1_same", "done", DEADLINE_S), 1);
+    /* The same configuration again from scratch: the outputs moved
+     * aside, a new catalog and spool, the same batch. */
+    sv_stop(f, SIGTERM, PAGE_TIMEOUT + 10);
+    snprintf(first, sizeof(first), "%s/first", f->root);
+    assert_int_equal(t_run(NULL, "mv '%s' '%s' && rm -rf '%s'* '%s/spool'",
+                           f->out, first, f->db, f->root),
+                     0);
+    sv_cli_ok(f, "account add ACME --name 'Acme Records'");
+    sv_cli_ok(f, "workorder add WO-1 --account ACME");
+    sv_start(f);
+    drop_example(f, "WO-1_same", "account = ACME\n");
+    assert_int_equal(sv_wait_job(f, "WO-1_same", "done", DEADLINE_S), 1);
+    snprintf(bag, sizeof(bag), "%s/ACME/WO-1/job-1", f->out);
+    snprintf(first, sizeof(first), "%s/first/ACME/WO-1/job-1", f->root);
+    assert_int_equal(t_run(&out, "python3 - '%s' '%s' 2>&1 <<'EOF'\n%sEOF",
+                           first, bag, same_check),
+                     0);
+    assert_string_equal(out, "same 5\n");
+    free(out);
+}
+
+/* A one-page batch `name` of profile keep: a typed page saying `what`
+ * (pages differ, or the second batch is held as a duplicate). */
+static void drop_letter(const sv_fx_t *f, const char *name, const char *what)
+{
+    const char *const lines[] = {"RETENTION OF SPOOLED FILES", what, NULL};
+    char dir[512], path[600];
+
+    snprintf(dir, sizeof(dir), "%s/%s", f->scans, name);
+    assert_int_equal(pm_mkdir_p(dir), 0);
+    snprintf(path, sizeof(path), "%s/p001.tif", dir);
+    sv_page(path, lines);
+    snprintf(path, sizeof(path), "%s/batch.ini", dir);
+    sv_write_text(path, "account = ACME\nprofile = keep\n");
+}
+
+/* 1 when the spool still holds job `id`'s batch `name` and its pages. */
+static int spooled(const sv_fx_t *f, const char *name, long long id)
+{
+    int batch =
+        t_run(NULL, "test -d \"$(echo '%s/spool/%s'.*)\"", f->root, name) == 0;
+    int pages = t_run(NULL, "test -d '%s/spool/job-%lld'", f->root, id) == 0;
+
+    assert_int_equal(batch, pages); /* both or neither */
+    return batch;
+}
+
+/* Runs `pagemill janitor`; its exit status, its output in *out. */
+static int janitor(const sv_fx_t *f, char **out)
+{
+    return t_run(out, "'%s' janitor --config '%s' 2>&1", PM_BINARY, f->ini);
+}
+
+/* The catalog's events of job `id` as text. */
+static char *events_of(const sv_fx_t *f, long long id)
+{
+    char args[64], *text;
+    json_t *job;
+
+    snprintf(args, sizeof(args), "job show %lld", id);
+    job = sv_cli_json(f, args);
+    text = json_dumps(job, 0);
+    json_decref(job);
+    assert_non_null(text);
+    return text;
+}
+
+/*
+ * keep_days = 3: the janitor removes a done job's spooled originals and
+ * page artifacts only once it finished 3 days ago (aged here in the
+ * catalog) and its bag verifies, recording "retention.removed"; a job
+ * whose bag is invalid keeps everything and gets "bag.invalid".
+ */
+static void janitor_removes_after_keep_days(void **state)
+{
+    sv_fx_t *f = *state;
+    char bag[600], *out = NULL, *ev;
+    long long a, b;
+
+    sv_start(f);
+    drop_letter(f, "WO-1_keep", "THE JANITOR REMOVES THEM");
+    a = sv_wait_job(f, "WO-1_keep", "done", DEADLINE_S);
+    drop_letter(f, "WO-1_bad", "AN INVALID BAG KEEPS THEM");
+    b = sv_wait_job(f, "WO-1_bad", "done", DEADLINE_S);
+    assert_true(spooled(f, "WO-1_keep", a) && spooled(f, "WO-1_bad", b));
+
+    /* Fresh: nothing is old enough. */
+    assert_int_equal(janitor(f, &out), 0);
+    free(out);
+    assert_true(spooled(f, "WO-1_keep", a) && spooled(f, "WO-1_bad", b));
+
+    /* Three days and a minute old; job b's bag damaged. */
+    assert_int_equal(t_run(NULL,
+                           "sqlite3 '%s' 'UPDATE jobs SET finished_at = "
+                           "finished_at - 3 * 86400 - 60'",
+                           f->db),
+                     0);
+    assert_int_equal(
+        t_run(NULL, "echo x >'%s/ACME/WO-1/job-%lld/data/x.txt'", f->out, b),
+        0);
+    assert_int_equal(janitor(f, &out), 1); /* an invalid bag */
+    if (strstr(out, "spooled files of 1 job removed, 1 kept") == NULL)
+        fail_msg("janitor said:\n%s", out);
+    free(out);
+    assert_false(spooled(f, "WO-1_keep", a));
+    assert_true(spooled(f, "WO-1_bad", b));
+    ev = events_of(f, a);
+    assert_non_null(strstr(ev, "retention.removed"));
+    assert_non_null(strstr(ev, "removed after 3 days"));
+    free(ev);
+    ev = events_of(f, b);
+    assert_non_null(strstr(ev, "bag.invalid"));
+    assert_null(strstr(ev, "retention.removed"));
+    free(ev);
+    /* The published bag of job a is untouched and still valid; a second
+     * run finds nothing more to remove. */
+    snprintf(bag, sizeof(bag), "%s/ACME/WO-1/job-%lld", f->out, a);
+    assert_int_equal(verify(&out, bag), 0);
+    free(out);
+    assert_int_equal(
+        t_run(NULL, "rm '%s/ACME/WO-1/job-%lld/data/x.txt'", f->out, b), 0);
+    assert_int_equal(janitor(f, &out), 0);
+    assert_non_null(strstr(out, "spooled files of 1 job removed, 0 kept"));
+    free(out);
+    assert_false(spooled(f, "WO-1_bad", b));
 }
 
 int main(void)
@@ -304,7 +549,13 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(no_bag_profile_keeps_outputs_in_data,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(same_batch_twice_same_payload, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(janitor_removes_after_keep_days, setup,
+                                        teardown),
     };
 
+    if (getenv("PM_TEST_FILTER") != NULL)
+        cmocka_set_test_filter(getenv("PM_TEST_FILTER"));
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -461,6 +461,7 @@ static void served_mrc_page_keeps_both_images(void **state)
     sv_fx_t *f = *state;
     char path[600];
     image_t img[MAX_IMAGES];
+    char *out = NULL;
     long long id;
     int n, bg;
 
@@ -482,6 +483,16 @@ static void served_mrc_page_keeps_both_images(void **state)
         if (i != bg)
             assert_int_equal(img[i].width, 1065);
     assert_true(abs(img[bg].width - 1065 / 3) <= 1);
+
+    /* The TIFF master holds the whole page before the split, full size,
+     * as JPEG: not the mask, not the background. */
+    snprintf(path, sizeof(path), "%s/ACME/WO-1/job-%lld/data/job-%lld.tif",
+             f->out, id, id);
+    assert_int_equal(t_run(&out, "tiffinfo '%s' 2>&1", path), 0);
+    assert_non_null(strstr(out, "Image Width: 1065 "));
+    assert_non_null(strstr(out, "Compression Scheme: JPEG"));
+    assert_null(strstr(out, "CCITT"));
+    free(out);
 }
 
 int main(void)

@@ -36,6 +36,7 @@ static void odd_profile(pm_profile_t *p)
     p->color_mode = PM_COLOR_GRAY;
     p->gray_codec = PM_CODEC_JP2;
     p->compression = PM_COMPRESS_MRC;
+    p->tiff_master = PM_TIFF_G4_DEFLATE;
     p->jpeg_quality = 61;
     p->jp2_quality = 77;
     p->fallback_dpi = 204;
@@ -58,6 +59,7 @@ static void assert_profile_equal(const pm_profile_t *a, const pm_profile_t *b)
     assert_int_equal(a->color_mode, b->color_mode);
     assert_int_equal(a->gray_codec, b->gray_codec);
     assert_int_equal(a->compression, b->compression);
+    assert_int_equal(a->tiff_master, b->tiff_master);
     assert_int_equal(a->jpeg_quality, b->jpeg_quality);
     assert_int_equal(a->jp2_quality, b->jp2_quality);
     assert_int_equal(a->fallback_dpi, b->fallback_dpi);
@@ -237,6 +239,7 @@ static void assemble_task_round_trips(void **state)
     d.pdf = pm_strdup("/out/WO-2026-0001.pdf");
     d.txt = pm_strdup("/out/WO-2026-0001.txt");
     d.icc_profile = pm_strdup(PM_DEFAULT_ICC);
+    d.tif = pm_strdup("/out/WO-2026-0001.tif");
     for (int i = 0; i < 3; i++)
         odd_result(&pages[i], i);
     odd_profile(&p);
@@ -248,6 +251,8 @@ static void assemble_task_round_trips(void **state)
     assert_string_equal(m.doc.pdf, d.pdf);
     assert_string_equal(m.doc.txt, d.txt);
     assert_string_equal(m.doc.icc_profile, d.icc_profile);
+    assert_string_equal(m.doc.tif, d.tif);
+    assert_int_equal(m.doc.tiff_master, p.tiff_master);
     assert_int_equal(m.npages, 3);
     for (int i = 0; i < 3; i++)
         assert_result_equal(&m.pages[i], &pages[i]);

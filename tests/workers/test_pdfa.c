@@ -1024,6 +1024,75 @@ static void pages_render_like_their_images(void **state)
 }
 
 /* A document in which no page converted is refused, with no file. */
+/* Page `i` of the TIFF master `tif` equals the page artifact `pg` decoded
+ * (the image the PDF embeds). */
+static void master_page_is(const char *tif, int i, const pm_page_result_t *pg)
+{
+    PIX *a = pixReadTiff(tif, i), *b = pixRead(pg->image);
+    l_int32 same = 0, xres = 0, yres = 0;
+
+    assert_non_null(a);
+    assert_non_null(b);
+    if (pixGetDepth(a) != pixGetDepth(b) || pixEqual(a, b, &same) != 0 || !same)
+        fail_msg("master page %d: %dx%dx%d, not %s's %dx%dx%d", i + 1,
+                 pixGetWidth(a), pixGetHeight(a), pixGetDepth(a), pg->image,
+                 pixGetWidth(b), pixGetHeight(b), pixGetDepth(b));
+    pixGetResolution(a, &xres, &yres);
+    assert_int_equal(xres, pg->xres);
+    assert_int_equal(yres, pg->yres);
+    pixDestroy(&a);
+    pixDestroy(&b);
+}
+
+/* The TIFF master of a G4 page, a colour JPEG page (YCbCr in the TIFF)
+ * and a JPEG 2000 colour page (deflated): three pages in order, each the
+ * pixels of its page artifact, upright, with the page's resolution. */
+static void tiff_master_holds_the_page_images(void **state)
+{
+    pm_page_result_t pages[3];
+    pm_page_task_t t = {0};
+    pm_doc_task_t d = {0};
+    pm_doc_result_t r;
+    pm_profile_t p;
+    char *out = NULL;
+
+    (void)state;
+    require_document();
+    t_profile(&p);
+    t.page = 2;
+    t.src = (char *)t_data("leptonica/prog/cat.007.jpg");
+    t.out_base = pm_asprintf("%s/master-colour", fx.dir);
+    pages[0] = fx.pages[0];
+    if (pm_process_page(fx.eng, &p, &t, &pages[1]) != 0)
+        fail_msg("colour page: %s", pages[1].error);
+    assert_int_equal(pages[1].codec, PM_IMG_JPEG);
+    assert_int_equal(pages[1].kind, PM_KIND_COLOR);
+    pages[2] = fx.pages[COLOUR];
+    d.title = (char *)TITLE;
+    d.pdf = pm_asprintf("%s/master.pdf", fx.dir);
+    d.txt = pm_asprintf("%s/master.txt", fx.dir);
+    d.tif = pm_asprintf("%s/master.tif", fx.dir);
+    d.icc_profile = (char *)PM_DEFAULT_ICC;
+    d.tiff_master = PM_TIFF_G4_JPEG;
+    if (pm_assemble_doc(fx.eng, &d, pages, 3, &r) != 0)
+        fail_msg("assembly: %s", r.error);
+    RUN_OK(&out, "tiffinfo '%s' 2>&1", d.tif);
+    assert_non_null(strstr(out, "Compression Scheme: CCITT Group 4"));
+    assert_non_null(strstr(out, "Compression Scheme: JPEG"));
+    assert_non_null(strstr(out, "Photometric Interpretation: YCbCr"));
+    assert_non_null(strstr(out, "Compression Scheme: AdobeDeflate"));
+    assert_non_null(strstr(out, "Page Number: 2-3"));
+    free(out);
+    for (int i = 0; i < 3; i++)
+        master_page_is(d.tif, i, &pages[i]);
+    pm_doc_result_cleanup(&r);
+    pm_page_result_cleanup(&pages[1]);
+    pm_free(t.out_base);
+    pm_free(d.pdf);
+    pm_free(d.txt);
+    pm_free(d.tif);
+}
+
 static void no_converted_page_is_an_error(void **state)
 {
     pm_page_result_t none[1];
@@ -1168,6 +1237,7 @@ int main(void)
         cmocka_unit_test(word_boxes_lie_on_the_ink),
         cmocka_unit_test(page_renders_as_the_scan),
         cmocka_unit_test(pages_render_like_their_images),
+        cmocka_unit_test(tiff_master_holds_the_page_images),
         cmocka_unit_test(no_converted_page_is_an_error),
         cmocka_unit_test(assembly_failures_leave_nothing),
         cmocka_unit_test(long_title_is_not_truncated),
