@@ -75,7 +75,7 @@ typedef struct pm_profile {
                                      * (0: never for confidence) */
     int pdfa_part; /* 1: PDF/A-1b (PDF 1.4), 2: PDF/A-2b (the default) */
     int bag;       /* publish a job folder as a BagIt bag (docs/archival.md) */
-    char organization[128]; /* the bag's Source-Organization */
+    char organization[128];       /* the bag's Source-Organization */
     pm_tiff_master_t tiff_master; /* data/job-<id>.tif, or none */
     int keep_days; /* `pagemill janitor` removes a verified job's spooled
                     * originals and page artifacts this many days after

@@ -495,9 +495,8 @@ static int start_loop(pm__serve_t *s)
            s->agents_only ? " for assembly only (local_workers = 0: pages "
                             "go to node agents)"
                           : "",
-           s->nwatches,
-           pm_catalog_shown(s->cfg->catalog, shown, sizeof(shown)), s->spool,
-           s->output);
+           s->nwatches, pm_catalog_shown(s->cfg->catalog, shown, sizeof(shown)),
+           s->spool, s->output);
     pm__notify_ready(s);
     return 0;
 }

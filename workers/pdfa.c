@@ -48,7 +48,7 @@ typedef struct assembly {
     unsigned char *font_src_buf;
     qpdf_oh fonts; /* /Font dictionary in `out`, 0 until found */
     int pages;
-    int part; /* PDF/A part: 1 (PDF 1.4, no JPEG 2000) or 2 */
+    int part;        /* PDF/A part: 1 (PDF 1.4, no JPEG 2000) or 2 */
     EVP_MD_CTX *ids; /* digest the XMP's ids are derived from */
 } assembly_t;
 
@@ -556,8 +556,8 @@ static char *xmp_packet(assembly_t *a, const char *title, const char *iso_date,
         " </rdf:RDF>\n"
         "</x:xmpmeta>\n"
         "<?xpacket end=\"w\"?>\n",
-        a->part, esc, PM_VERSION, iso_date, iso_date, iso_date, PM_VERSION, uuid,
-        inst, pages);
+        a->part, esc, PM_VERSION, iso_date, iso_date, iso_date, PM_VERSION,
+        uuid, inst, pages);
     pm_free(esc);
     return xmp;
 }

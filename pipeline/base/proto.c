@@ -490,9 +490,6 @@ static void read_profile(reader_t *rd, json_t *o, pm_profile_t *p)
         if (p->pdfa_part != 1 && p->pdfa_part != 2 && rd->what == NULL)
             rd->what = "pdfa_part";
     }
-        json_decref(o);
-        return NULL;
-    }
     x = PM_TIFF_OFF; /* optional: absent is off */
     if (get_str(rd, o, "tiff_master", 0) != NULL)
         get_enum(rd, o, "tiff_master", tiff_master_names, 3, &x);

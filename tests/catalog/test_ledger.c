@@ -317,7 +317,7 @@ static int64_t ledger_job(pm_catalog_t *cat, const char *wo, int npages,
     for (i = 0; i < npages; i++) {
         snprintf(src[i], sizeof(src[i]), "/spool/%u/p%d.tif", seed, i + 1);
         snprintf(sha[i], sizeof(sha[i]), "%08x%056x", seed, (unsigned)i);
-        pages[i] = (pm_page_input_t){src[i], 0, sha[i]};
+        pages[i] = (pm_page_input_t){src[i], 0, sha[i], 0};
     }
     assert_int_equal(
         pm_job_create(cat, &j, pages, (size_t)npages, "intake", &id), 0);
