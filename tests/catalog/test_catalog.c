@@ -32,6 +32,7 @@
 #include "catalog/billing.h"
 #include "catalog/catalog.h"
 #include "catalog/catalog_int.h"
+#include "lib/cattest.h"
 #include "lib/pgtest.h"
 #include "lib/testlib.h"
 #include "pipeline/base/pm.h"
@@ -98,43 +99,15 @@ static const sqlite3_mem_methods pm_sqlite_mem = {
 
 /* ---- helpers ---- */
 
-static int saved_threshold;
-
-/* Silences the catalog's error log while a test provokes errors. */
-static void quiet(void)
-{
-    saved_threshold = pm_log_threshold;
-    pm_log_threshold = PM_LOG_ERROR + 1;
-}
-
-static void loud(void)
-{
-    pm_log_threshold = saved_threshold;
-}
-
-/* The PostgreSQL group's server; use_pg while that group runs. */
-static pgt_t pg_server;
-static int use_pg;
-
-/* A fresh empty database on the PostgreSQL group's server. */
-static void pg_fresh(char *url, size_t size)
-{
-    static int seq;
-    char name[32];
-
-    snprintf(name, sizeof(name), "t%d", ++seq);
-    assert_int_equal(pgt_fresh_db(&pg_server, name, url, size), 0);
-}
-
 /* A new empty catalog of the backend under test. */
 static pm_catalog_t *open_mem(void)
 {
     pm_catalog_t *cat = NULL;
     char url[256];
 
-    if (use_pg)
-        pg_fresh(url, sizeof(url));
-    assert_int_equal(pm_catalog_open(use_pg ? url : ":memory:", &cat), 0);
+    if (ct_use_pg)
+        ct_pg_fresh(url, sizeof(url));
+    assert_int_equal(pm_catalog_open(ct_use_pg ? url : ":memory:", &cat), 0);
     assert_non_null(cat);
     return cat;
 }
@@ -154,9 +127,9 @@ static const char *shared_catalog(void)
 {
     static char url[256];
 
-    if (!use_pg)
+    if (!ct_use_pg)
         return temp_catalog();
-    pg_fresh(url, sizeof(url));
+    ct_pg_fresh(url, sizeof(url));
     return url;
 }
 
@@ -214,54 +187,10 @@ static int64_t new_job(pm_catalog_t *cat, int npages, unsigned seed,
     return new_job_work(cat, npages, seed, hold, NULL);
 }
 
-static pm_page_metrics_t metrics(int blank)
-{
-    pm_page_metrics_t m = {
-        .width = 2550,
-        .height = 3300,
-        .xres = 300,
-        .yres = 300,
-        .skew = 0.25,
-        .blank = blank,
-        .words = blank ? 0 : 312,
-        .confidence = 91.5,
-        .kind = "bitonal",
-        .codec = "g4",
-        .bytes = 48213,
-        .ms_total = 1234.5,
-        .orient_osd = 1,
-        .image = "pages/0001.tif",
-    };
-    return m;
-}
-
-/* Claims the next task for `owner` at `now`; returns it (caller cleans). */
-static pm_task_t claim(pm_catalog_t *cat, const char *owner, int64_t now)
-{
-    pm_task_t t;
-
-    assert_int_equal(pm_task_claim(cat, owner, LEASE, now, &t), 0);
-    assert_int_equal(t.state, PM_TASK_RUNNING);
-    assert_string_equal(t.lease_owner, owner);
-    return t;
-}
-
-/* Claims and completes one page; returns its job. */
-static int64_t claim_complete(pm_catalog_t *cat, int64_t now, int blank)
-{
-    pm_page_metrics_t m = metrics(blank);
-    pm_task_t t = claim(cat, "w1", now);
-    int64_t job = t.job;
-
-    assert_int_equal(pm_task_complete(cat, t.id, t.attempts, &m, now), 0);
-    pm_task_cleanup(&t);
-    return job;
-}
-
 /* Claims and fails pages until one reaches failed (max_attempts 1). */
 static void claim_fail(pm_catalog_t *cat, int64_t now, const char *why)
 {
-    pm_task_t t = claim(cat, "w1", now);
+    pm_task_t t = ct_claim(cat, "w1", now);
 
     assert_int_equal(pm_task_fail(cat, t.id, t.attempts, why, 1, now), 0);
     pm_task_cleanup(&t);
@@ -479,9 +408,9 @@ static void newer_schema_is_refused(void **state)
         raw_exec(db, "INSERT INTO schema_migrations VALUES (999, 1)", NULL),
         SQLITE_OK);
     sqlite3_close(db);
-    quiet();
+    ct_quiet();
     assert_int_equal(pm_catalog_open(path, &cat), PM_ECATALOG);
-    loud();
+    ct_loud();
     assert_null(cat);
     t_tmpdir_cleanup();
 }
@@ -803,7 +732,7 @@ static void held_job_is_never_claimed(void **state)
     assert_int_equal(pm_job_release(cat, id, "operator:jane"), PM_EINVAL);
     assert_non_null(strstr(pm_catalog_errmsg(cat), "held"));
     assert_int_equal(pm_job_release(cat, id + 1, "operator:jane"), PM_ENOENT);
-    t = claim(cat, "w1", T0);
+    t = ct_claim(cat, "w1", T0);
     assert_int_equal(t.job, id);
     assert_int_equal(job_state(cat, id), PM_JOB_RUNNING);
     pm_task_cleanup(&t);
@@ -824,9 +753,9 @@ static void oldest_job_goes_first_among_equals(void **state)
     young = new_job(cat, 2, 2, NULL);
     /* Nothing is running between claims: the oldest job wins each time
      * until it has nothing left, pages in order. */
-    assert_int_equal(claim_complete(cat, T0, 0), old);
-    assert_int_equal(claim_complete(cat, T0, 0), old);
-    assert_int_equal(claim_complete(cat, T0, 0), young);
+    assert_int_equal(ct_claim_complete(cat, T0, 0), old);
+    assert_int_equal(ct_claim_complete(cat, T0, 0), old);
+    assert_int_equal(ct_claim_complete(cat, T0, 0), young);
     pm_catalog_close(cat);
 }
 
@@ -839,7 +768,7 @@ static void oldest_job_goes_first_among_equals(void **state)
 static void claims_interleave_jobs_fairly(void **state)
 {
     pm_catalog_t *cat = open_mem();
-    pm_page_metrics_t m = metrics(0);
+    pm_page_metrics_t m = ct_metrics(0);
     const char *owners[2] = {"w1", "w2"};
     pm_task_t held[2];
     int64_t big, small;
@@ -850,7 +779,7 @@ static void claims_interleave_jobs_fairly(void **state)
     big = new_job(cat, 50, 1, NULL);
     small = new_job(cat, 3, 2, NULL);
     for (w = 0; w < 2; w++) {
-        held[w] = claim(cat, owners[w], T0);
+        held[w] = ct_claim(cat, owners[w], T0);
         claims++;
     }
     assert_int_equal(held[0].job, big); /* oldest first among equals */
@@ -862,7 +791,7 @@ static void claims_interleave_jobs_fairly(void **state)
         assert_int_equal(
             pm_task_complete(cat, held[w].id, held[w].attempts, &m, T0), 0);
         pm_task_cleanup(&held[w]);
-        held[w] = claim(cat, owners[w], T0);
+        held[w] = ct_claim(cat, owners[w], T0);
         claims++;
         /* pages of each job go in order */
         assert_true(held[w].page > last_page[held[w].job == big ? 1 : 2]);
@@ -886,7 +815,7 @@ static void claims_interleave_jobs_fairly(void **state)
 static void claims_take_the_largest_page_of_the_fair_job(void **state)
 {
     pm_catalog_t *cat = open_mem();
-    pm_page_metrics_t m = metrics(0);
+    pm_page_metrics_t m = ct_metrics(0);
     const int64_t work_a[4] = {100, 400, 200, 400};
     const int64_t work_b[3] = {0, 900, 50};
     const char *owners[2] = {"w1", "w2"};
@@ -908,7 +837,7 @@ static void claims_take_the_largest_page_of_the_fair_job(void **state)
                 pm_task_complete(cat, held[w].id, held[w].attempts, &m, T0), 0);
             pm_task_cleanup(&held[w]);
         }
-        held[w] = claim(cat, owners[w], T0);
+        held[w] = ct_claim(cat, owners[w], T0);
         if (held[w].job != (want[k][0] ? b : a) || held[w].page != want[k][1])
             fail_msg("claim %d: job %lld page %d, want job %lld page %d", k + 1,
                      (long long)held[w].job, held[w].page,
@@ -923,21 +852,21 @@ static void claims_take_the_largest_page_of_the_fair_job(void **state)
 static void lapsed_lease_is_reclaimed_and_old_owner_fenced(void **state)
 {
     pm_catalog_t *cat = open_mem();
-    pm_page_metrics_t m = metrics(0);
+    pm_page_metrics_t m = ct_metrics(0);
     pm_task_t a, b, *v;
     int64_t job;
     size_t n;
 
     (void)state;
     job = new_job(cat, 1, 1, NULL);
-    a = claim(cat, "w1", T0);
+    a = ct_claim(cat, "w1", T0);
     assert_int_equal(a.attempts, 1);
     assert_int_equal(a.lease_until, T0 + LEASE);
     /* Still leased: nobody else may take it. */
     assert_int_equal(pm_task_claim(cat, "w2", LEASE, T0 + LEASE, &b),
                      PM_ENOENT);
 
-    b = claim(cat, "w2", T0 + LEASE + 1);
+    b = ct_claim(cat, "w2", T0 + LEASE + 1);
     assert_int_equal(b.id, a.id);
     assert_int_equal(b.attempts, 2);
     assert_int_equal(count_events(cat, job, "page.reclaimed"), 1);
@@ -968,14 +897,14 @@ static void lapsed_lease_is_reclaimed_and_old_owner_fenced(void **state)
 static void second_completion_is_stale(void **state)
 {
     pm_catalog_t *cat = open_mem();
-    pm_page_metrics_t m = metrics(0);
+    pm_page_metrics_t m = ct_metrics(0);
     pm_task_t t, *v;
     int64_t job;
     size_t n;
 
     (void)state;
     job = new_job(cat, 1, 1, NULL);
-    t = claim(cat, "w1", T0);
+    t = ct_claim(cat, "w1", T0);
     assert_int_equal(pm_task_complete(cat, t.id, t.attempts, &m, T0 + 5), 0);
     assert_int_equal(pm_task_complete(cat, t.id, t.attempts, &m, T0 + 6),
                      -ESTALE);
@@ -1006,14 +935,14 @@ static void renew_extends_the_lease(void **state)
 
     (void)state;
     new_job(cat, 1, 1, NULL);
-    t = claim(cat, "w1", T0);
+    t = ct_claim(cat, "w1", T0);
     assert_int_equal(pm_task_renew(cat, t.id, t.attempts, LEASE, T0 + 50), 0);
     assert_int_equal(pm_task_claim(cat, "w2", LEASE, T0 + 100, &other),
                      PM_ENOENT);
     assert_int_equal(pm_task_renew(cat, t.id, t.attempts + 1, LEASE, T0 + 50),
                      -ESTALE);
     assert_int_equal(pm_task_renew(cat, 4242, 1, LEASE, T0), PM_ENOENT);
-    other = claim(cat, "w2", T0 + 111);
+    other = ct_claim(cat, "w2", T0 + 111);
     assert_int_equal(other.attempts, 2);
     pm_task_cleanup(&other);
     pm_task_cleanup(&t);
@@ -1031,7 +960,7 @@ static void fail_requeues_until_max_attempts(void **state)
     (void)state;
     job = new_job(cat, 1, 1, NULL);
     for (i = 1; i <= 3; i++) {
-        t = claim(cat, "w1", T0 + i);
+        t = ct_claim(cat, "w1", T0 + i);
         assert_int_equal(t.attempts, i);
         assert_int_equal(
             pm_task_fail(cat, t.id, t.attempts, "tesseract crashed", 3, T0 + i),
@@ -1060,7 +989,7 @@ static void expired_leases_are_requeued_then_failed(void **state)
 
     (void)state;
     job = new_job(cat, 2, 1, NULL);
-    t = claim(cat, "w1", T0);
+    t = ct_claim(cat, "w1", T0);
     pm_task_cleanup(&t);
     assert_int_equal(pm_task_requeue_expired(cat, T0 + LEASE, 2, &count), 0);
     assert_int_equal(count, 0);
@@ -1072,7 +1001,7 @@ static void expired_leases_are_requeued_then_failed(void **state)
     assert_non_null(strstr(v[0].error, "lease of w1 expired"));
     pm_task_list_free(v, n);
 
-    t = claim(cat, "w2", T0 + 100); /* page 1 again, attempt 2 */
+    t = ct_claim(cat, "w2", T0 + 100); /* page 1 again, attempt 2 */
     assert_int_equal(t.page, 1);
     assert_int_equal(t.attempts, 2);
     pm_task_cleanup(&t);
@@ -1093,7 +1022,7 @@ static void expired_leases_are_requeued_then_failed(void **state)
 static void requeue_all_running_ignores_the_lease(void **state)
 {
     pm_catalog_t *cat = open_mem();
-    pm_page_metrics_t m = metrics(0);
+    pm_page_metrics_t m = ct_metrics(0);
     pm_task_t t, *v;
     int64_t job;
     size_t n;
@@ -1101,12 +1030,12 @@ static void requeue_all_running_ignores_the_lease(void **state)
 
     (void)state;
     job = new_job(cat, 3, 1, NULL);
-    t = claim(cat, "coordinator:a:1", T0);
+    t = ct_claim(cat, "coordinator:a:1", T0);
     pm_task_cleanup(&t);
-    t = claim(cat, "coordinator:a:1", T0);
+    t = ct_claim(cat, "coordinator:a:1", T0);
     assert_int_equal(pm_task_complete(cat, t.id, t.attempts, &m, T0), 0);
     pm_task_cleanup(&t);
-    t = claim(cat, "coordinator:a:1", T0); /* page 3, attempt 1 */
+    t = ct_claim(cat, "coordinator:a:1", T0); /* page 3, attempt 1 */
     pm_task_cleanup(&t);
     /* Leases are live until T0 + LEASE; requeue anyway. */
     assert_int_equal(
@@ -1132,7 +1061,7 @@ static void requeue_all_running_ignores_the_lease(void **state)
 static void coordinator_restarts_do_not_use_up_attempts(void **state)
 {
     pm_catalog_t *cat = open_mem();
-    pm_page_metrics_t m = metrics(0);
+    pm_page_metrics_t m = ct_metrics(0);
     pm_task_t t, *v;
     char owner[32];
     int64_t job, now = T0;
@@ -1143,7 +1072,7 @@ static void coordinator_restarts_do_not_use_up_attempts(void **state)
     job = new_job(cat, 2, 1, NULL);
     for (i = 1; i <= 5; i++) {
         snprintf(owner, sizeof(owner), "coordinator:%d", i);
-        t = claim(cat, owner, now++);
+        t = ct_claim(cat, owner, now++);
         assert_int_equal(t.page, 1);
         assert_true(t.attempts > prev); /* the token keeps growing */
         prev = t.attempts;
@@ -1161,12 +1090,12 @@ static void coordinator_restarts_do_not_use_up_attempts(void **state)
     assert_int_equal(count_events(cat, job, "page.failed"), 0);
 
     /* The page's own failure counts: one requeue, then failed. */
-    t = claim(cat, "coordinator:6", now++);
+    t = ct_claim(cat, "coordinator:6", now++);
     assert_int_equal(t.attempts, 6);
     assert_int_equal(
         pm_task_fail(cat, t.id, t.attempts, "worker crashed", 2, now++), 0);
     pm_task_cleanup(&t);
-    t = claim(cat, "coordinator:6", now++);
+    t = ct_claim(cat, "coordinator:6", now++);
     assert_int_equal(t.page, 1);
     assert_int_equal(
         pm_task_fail(cat, t.id, t.attempts, "worker crashed", 2, now++), 0);
@@ -1177,14 +1106,14 @@ static void coordinator_restarts_do_not_use_up_attempts(void **state)
 
     /* Page 2: restarts, then it completes. */
     for (i = 0; i < 5; i++) {
-        t = claim(cat, "coordinator:6", now++);
+        t = ct_claim(cat, "coordinator:6", now++);
         assert_int_equal(t.page, 2);
         pm_task_cleanup(&t);
         assert_int_equal(
             pm_task_requeue_all_running(cat, "coordinator:7", now++, &count),
             0);
     }
-    t = claim(cat, "coordinator:7", now++);
+    t = ct_claim(cat, "coordinator:7", now++);
     assert_int_equal(t.page, 2);
     assert_int_equal(pm_task_complete(cat, t.id, t.attempts, &m, now++), 0);
     pm_task_cleanup(&t);
@@ -1208,7 +1137,7 @@ static void collect_finished_advances_jobs(void **state)
     good = new_job(cat, 2, 1, NULL);
     bad = new_job(cat, 3, 2, NULL);
     for (i = 0; i < 2; i++)
-        assert_int_equal(claim_complete(cat, T0, 0), good);
+        assert_int_equal(ct_claim_complete(cat, T0, 0), good);
     /* Nothing is finished while bad has pages left. */
     assert_int_equal(pm_job_collect_finished(cat, T0, &ids, &n), 0);
     assert_int_equal(n, 1);
@@ -1216,7 +1145,7 @@ static void collect_finished_advances_jobs(void **state)
     pm_free(ids);
     assert_int_equal(job_state(cat, bad), PM_JOB_QUEUED);
 
-    assert_int_equal(claim_complete(cat, T0, 0), bad);
+    assert_int_equal(ct_claim_complete(cat, T0, 0), bad);
     claim_fail(cat, T0, "cannot decode: bad TIFF directory");
     assert_int_equal(collect(cat, T0), 1); /* good stays assembling */
     assert_int_equal(job_state(cat, bad), PM_JOB_RUNNING);
@@ -1256,7 +1185,7 @@ static void assembly_failure_fails_the_job(void **state)
 
     (void)state;
     new_job(cat, 1, 1, NULL);
-    job = claim_complete(cat, T0, 0);
+    job = ct_claim_complete(cat, T0, 0);
     assert_int_equal(collect(cat, T0), 1);
     assert_int_equal(pm_job_fail(cat, job, "qpdf: disk full", T0), 0);
     assert_int_equal(pm_job_get(cat, job, &j), 0);
@@ -1274,16 +1203,16 @@ static void assembly_failure_fails_the_job(void **state)
 static void retry_requeues_only_failed_pages(void **state)
 {
     pm_catalog_t *cat = open_mem();
-    pm_page_metrics_t m = metrics(0);
+    pm_page_metrics_t m = ct_metrics(0);
     pm_task_t t, *v;
     int64_t job;
     size_t n;
 
     (void)state;
     job = new_job(cat, 4, 1, NULL);
-    claim_complete(cat, T0, 0);      /* page 1 */
+    ct_claim_complete(cat, T0, 0);   /* page 1 */
     claim_fail(cat, T0, "bad page"); /* page 2 */
-    claim_complete(cat, T0, 0);      /* page 3 */
+    ct_claim_complete(cat, T0, 0);   /* page 3 */
     claim_fail(cat, T0, "bad page"); /* page 4 */
     collect(cat, T0);
     assert_int_equal(job_state(cat, job), PM_JOB_FAILED);
@@ -1299,7 +1228,7 @@ static void retry_requeues_only_failed_pages(void **state)
     assert_int_equal(v[3].state, PM_TASK_QUEUED);
     pm_task_list_free(v, n);
 
-    t = claim(cat, "w1", T0 + 10);
+    t = ct_claim(cat, "w1", T0 + 10);
     assert_int_equal(t.page, 2);
     /* A fresh attempt budget, but the fencing token keeps growing, so
      * the worker that failed attempt 1 can never complete attempt 2. */
@@ -1311,10 +1240,10 @@ static void retry_requeues_only_failed_pages(void **state)
     assert_int_equal(v[1].state, PM_TASK_FAILED); /* budget 1, used 1 */
     pm_task_list_free(v, n);
 
-    claim_complete(cat, T0, 0); /* page 4 */
+    ct_claim_complete(cat, T0, 0); /* page 4 */
     collect(cat, T0);
     assert_int_equal(pm_job_retry(cat, job, "operator:jane"), 0);
-    claim_complete(cat, T0, 0); /* page 2 */
+    ct_claim_complete(cat, T0, 0); /* page 2 */
     finish(cat, job, T0 + 20);
     assert_int_equal(billable(cat, job, 1), 4);
     assert_int_equal(count_events(cat, job, "job.retried"), 2);
@@ -1324,14 +1253,14 @@ static void retry_requeues_only_failed_pages(void **state)
 static void cancel_stops_everything(void **state)
 {
     pm_catalog_t *cat = open_mem();
-    pm_page_metrics_t m = metrics(0);
+    pm_page_metrics_t m = ct_metrics(0);
     int64_t job, done_job;
     pm_task_t t;
 
     (void)state;
     job = new_job(cat, 3, 1, NULL);
-    claim_complete(cat, T0, 0);
-    t = claim(cat, "w1", T0);
+    ct_claim_complete(cat, T0, 0);
+    t = ct_claim(cat, "w1", T0);
     assert_int_equal(pm_job_cancel(cat, job, "operator:jane", "wrong box"), 0);
     assert_int_equal(job_state(cat, job), PM_JOB_CANCELLED);
     /* The worker's late result is refused; nothing more is claimed. */
@@ -1345,7 +1274,7 @@ static void cancel_stops_everything(void **state)
 
     /* A done job can be cancelled too: its pages stop counting. */
     done_job = new_job(cat, 1, 2, NULL);
-    claim_complete(cat, T0, 0);
+    ct_claim_complete(cat, T0, 0);
     finish(cat, done_job, T0);
     assert_int_equal(billable(cat, 0, 1), 1);
     assert_int_equal(pm_job_cancel(cat, done_job, "operator:jane", NULL), 0);
@@ -1364,12 +1293,12 @@ static void billable_counts_done_jobs_and_honours_blank(void **state)
 
     (void)state;
     job = new_job(cat, 4, 1, NULL);
-    claim_complete(cat, T0, 0);
-    claim_complete(cat, T0, 1); /* page 2 is blank */
-    claim_complete(cat, T0, 0);
-    claim_complete(cat, T0, 0);
+    ct_claim_complete(cat, T0, 0);
+    ct_claim_complete(cat, T0, 1); /* page 2 is blank */
+    ct_claim_complete(cat, T0, 0);
+    ct_claim_complete(cat, T0, 0);
     other = new_job(cat, 2, 2, NULL);
-    claim_complete(cat, T0, 0);
+    ct_claim_complete(cat, T0, 0);
     collect(cat, T0);
     assert_int_equal(billable(cat, job, 1), 0); /* assembling: not yet */
     assert_int_equal(pm_job_finish(cat, job, "/out/1", T0), 0);
@@ -1393,14 +1322,14 @@ static void status_reports_the_numbers(void **state)
 
     (void)state;
     done = new_job(cat, 3, 1, NULL);
-    claim_complete(cat, T0 - 1000, 0); /* in the last hour */
-    claim_complete(cat, T0 - 100, 0);  /* in the last 5 minutes */
-    claim_complete(cat, T0 - 10, 0);
+    ct_claim_complete(cat, T0 - 1000, 0); /* in the last hour */
+    ct_claim_complete(cat, T0 - 100, 0);  /* in the last 5 minutes */
+    ct_claim_complete(cat, T0 - 10, 0);
     finish(cat, done, T0);
     new_job(cat, 4, 2, NULL);        /* page 1 running, 3 queued */
     new_job(cat, 2, 3, NULL);        /* page 1 failed, 1 queued */
     new_job(cat, 5, 4, "duplicate"); /* held: its pages are not waiting */
-    t = claim(cat, "w1", T0);
+    t = ct_claim(cat, "w1", T0);
     pm_task_cleanup(&t);
     claim_fail(cat, T0, "x"); /* the fairest claim is the third job's */
 
@@ -1437,7 +1366,7 @@ static void *claimer_run(void *arg)
 {
     claimer_t *c = arg;
     const struct timespec work = {.tv_nsec = 200000}; /* 0.2 ms */
-    pm_page_metrics_t m = metrics(0);
+    pm_page_metrics_t m = ct_metrics(0);
     pm_catalog_t *cat = NULL;
     pm_task_t t;
     int err;
@@ -1578,7 +1507,7 @@ static void claim_stays_cheap_with_100k_tasks(void **state)
     pm__catalog_stmt_counter(cat, "claim_pick", SQLITE_STMTSTATUS_VM_STEP, 1);
     pm__catalog_stmt_counter(cat, "claim_pick", SQLITE_STMTSTATUS_FULLSCAN_STEP,
                              1);
-    t = claim(cat, "w1", T0);
+    t = ct_claim(cat, "w1", T0);
     assert_int_equal(t.job, big);
     assert_int_equal(t.page, 99991);
     pm_task_cleanup(&t);
@@ -1610,7 +1539,7 @@ static void open_fails_cleanly_when_memory_runs_out(void **state)
     int n, rc, streak = 0, failures = 0, version;
 
     (void)state;
-    quiet();
+    ct_quiet();
     /* Every allocation point of the first 500 (opening, configuring, the
      * first migrations), then every 7th: each open costs all of them, so
      * stepping by one through the thousands of the later migrations and
@@ -1634,7 +1563,7 @@ static void open_fails_cleanly_when_memory_runs_out(void **state)
         }
         assert_int_equal(sqlite3_memory_used(), base);
     }
-    loud();
+    ct_loud();
     if (getenv("PM_SHOW_PLAN") != NULL)
         printf("open: %d allocation points failed cleanly\n", failures);
     assert_true(failures > 50); /* SQLite's allocations were reached */
@@ -1649,7 +1578,7 @@ static void open_fails_cleanly_when_memory_runs_out(void **state)
 static void complete_is_all_or_nothing_when_memory_runs_out(void **state)
 {
     pm_catalog_t *cat = open_mem();
-    pm_page_metrics_t m = metrics(0);
+    pm_page_metrics_t m = ct_metrics(0);
     pm_task_t t, *v;
     int64_t job;
     size_t nt;
@@ -1657,7 +1586,7 @@ static void complete_is_all_or_nothing_when_memory_runs_out(void **state)
 
     (void)state;
     job = new_job(cat, 1, 1, NULL);
-    t = claim(cat, "w1", T0);
+    t = ct_claim(cat, "w1", T0);
     for (n = 1; rc != 0 && n < 100000; n++) {
         pm_alloc_fail_at(n);
         rc = pm_task_complete(cat, t.id, t.attempts, &m, T0);
@@ -1827,7 +1756,7 @@ static void schema_1_catalog_is_migrated_to_the_latest(void **state)
     (void)state;
     assert_int_equal(pm_catalog_open(path, &cat), 0);
     job = new_job(cat, 1, 1, NULL);
-    claim_complete(cat, T0, 0);
+    ct_claim_complete(cat, T0, 0);
     finish(cat, job, T0);
     pm_catalog_close(cat);
     /* Back to what a schema-1 build left. */
@@ -1899,7 +1828,7 @@ static void catalog_and_jobs_have_identities(void **state)
     assert_int_equal(pm_job_uid(cat, b, u2), 0);
     assert_string_not_equal(u1, u2);
     assert_int_equal(pm_job_uid(cat, 999, u2), PM_ENOENT);
-    claim_complete(cat, T0, 0);
+    ct_claim_complete(cat, T0, 0);
     collect(cat, T0);
     memset(sha64, 'a', 64);
     sha64[64] = '\0';
@@ -1968,23 +1897,6 @@ static void billing_queries_use_indexes(void **state)
 
 /* ---- the PostgreSQL backend ---- */
 
-static int pg_group_setup(void **state)
-{
-    (void)state;
-    if (pgt_start(&pg_server) != 0)
-        return -1; /* PostgreSQL missing or broken: every test fails */
-    use_pg = 1;
-    return 0;
-}
-
-static int pg_group_teardown(void **state)
-{
-    (void)state;
-    use_pg = 0;
-    pgt_stop(&pg_server);
-    return 0;
-}
-
 /* Runs `sql` on a connection of our own; returns the error text ("" on
  * success), a new string. */
 static char *pg_raw(const char *url, const char *sql)
@@ -2012,7 +1924,7 @@ static void pg_open_applies_every_migration_once(void **state)
     int version = -1;
 
     (void)state;
-    pg_fresh(url, sizeof(url));
+    ct_pg_fresh(url, sizeof(url));
     assert_int_equal(pm_catalog_open(url, &cat), 0);
     assert_string_equal(pm_catalog_backend_name(cat), "PostgreSQL");
     assert_int_equal(pm_catalog_schema_version(cat, &version), 0);
@@ -2061,7 +1973,7 @@ static void pg_schema_has_sqlite_tables_and_columns(void **state)
     sqlite3_close(db);
     t_tmpdir_cleanup();
 
-    pg_fresh(url, sizeof(url));
+    ct_pg_fresh(url, sizeof(url));
     assert_int_equal(pm_catalog_open(url, &cat), 0);
     pm_catalog_close(cat);
     conn = PQconnectdb(url);
@@ -2139,7 +2051,7 @@ static void pg_catalog_and_jobs_have_identities(void **state)
     int64_t a, b, n = -1;
 
     (void)state;
-    pg_fresh(url, sizeof(url));
+    ct_pg_fresh(url, sizeof(url));
     assert_int_equal(pm_catalog_open(url, &cat), 0);
     assert_int_equal(pm_catalog_installation_id(cat, id), 0);
     assert_int_equal(strlen(id), 32);
@@ -2183,7 +2095,7 @@ static void pg_coordinator_lock_is_exclusive(void **state)
     int err = -EBUSY;
 
     (void)state;
-    pg_fresh(url, sizeof(url));
+    ct_pg_fresh(url, sizeof(url));
     assert_int_equal(pm_catalog_open(url, &a), 0);
     assert_int_equal(pm_catalog_open(url, &b), 0);
     assert_int_equal(pm_catalog_lock_coordinator(a, &holder), 0);
@@ -2273,13 +2185,13 @@ static void pg_checks_find_broken_invariants(void **state)
     int ok;
 
     (void)state;
-    pg_fresh(url, sizeof(url));
+    ct_pg_fresh(url, sizeof(url));
     assert_int_equal(pm_catalog_open(url, &cat), 0);
     a = new_job(cat, 2, 1, NULL);
-    claim_complete(cat, T0, 0);
-    claim_complete(cat, T0, 0);
+    ct_claim_complete(cat, T0, 0);
+    ct_claim_complete(cat, T0, 0);
     b = new_job(cat, 1, 2, NULL);
-    t = claim(cat, "w1", T0);
+    t = ct_claim(cat, "w1", T0);
     pm_task_cleanup(&t);
     pg_must(url, "CREATE EXTENSION amcheck", 0);
     for (int quick = 0; quick < 2; quick++) {
@@ -2323,14 +2235,14 @@ static void pg_open_fails_cleanly_without_a_server(void **state)
     char url[128];
 
     (void)state;
-    quiet();
+    ct_quiet();
     snprintf(url, sizeof(url),
              "postgresql://postgres:secret@127.0.0.1:%d/none"
              "?connect_timeout=5",
-             pg_server.port == 1 ? 2 : 1); /* nothing listens there */
+             ct_pg.port == 1 ? 2 : 1); /* nothing listens there */
     assert_int_equal(pm_catalog_open(url, &cat), PM_ECATALOG);
     assert_null(cat);
-    loud();
+    ct_loud();
 }
 
 int main(void)
@@ -2432,7 +2344,7 @@ int main(void)
     }
     pm_catalog_close(cat);
     failed = cmocka_run_group_tests_name("sqlite", tests, NULL, NULL);
-    failed += cmocka_run_group_tests_name("postgresql", pg_tests,
-                                          pg_group_setup, pg_group_teardown);
+    failed += cmocka_run_group_tests_name(
+        "postgresql", pg_tests, ct_pg_group_setup, ct_pg_group_teardown);
     return failed;
 }

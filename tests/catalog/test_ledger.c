@@ -24,6 +24,7 @@
 #include "catalog/billing.h"
 #include "catalog/catalog.h"
 #include "catalog/monitor.h"
+#include "lib/cattest.h"
 #include "lib/pgtest.h"
 #include "lib/testlib.h"
 #include "pipeline/base/pm.h"
@@ -37,25 +38,7 @@
 /* Most seconds a test waits for another session to reach a lock. */
 #define WAIT_S 120
 
-static int saved_threshold;
-
-/* Silences the catalog's error log while a test provokes errors. */
-static void quiet(void)
-{
-    saved_threshold = pm_log_threshold;
-    pm_log_threshold = PM_LOG_ERROR + 1;
-}
-
-static void loud(void)
-{
-    pm_log_threshold = saved_threshold;
-}
-
 /* ---- the backend under test ---- */
-
-/* The PostgreSQL group's server; use_pg while that group runs. */
-static pgt_t pg_server;
-static int use_pg;
 
 /* The test's catalog: an SQLite file in the test's temp folder, or a
  * fresh PostgreSQL database. */
@@ -64,17 +47,12 @@ static char ledger_db[4096];
 /* Names a new catalog for the test (state: its temp folder). */
 static void new_catalog(void **state)
 {
-    static int seq;
-    char name[32];
-
-    if (!use_pg) {
+    if (!ct_use_pg) {
         snprintf(ledger_db, sizeof(ledger_db), "%s/catalog.db",
                  (const char *)*state);
         return;
     }
-    snprintf(name, sizeof(name), "l%d", ++seq);
-    assert_int_equal(
-        pgt_fresh_db(&pg_server, name, ledger_db, sizeof(ledger_db)), 0);
+    ct_pg_fresh(ledger_db, sizeof(ledger_db));
 }
 
 static pm_catalog_t *open_catalog(void)
@@ -93,7 +71,7 @@ static char *raw_sql(const char *sql)
 {
     char *msg;
 
-    if (use_pg) {
+    if (ct_use_pg) {
         PGconn *conn = PQconnectdb(ledger_db);
         PGresult *r;
 
@@ -131,7 +109,7 @@ static int64_t raw_int(const char *sql)
 {
     int64_t v;
 
-    if (use_pg) {
+    if (ct_use_pg) {
         PGconn *conn = PQconnectdb(ledger_db);
         PGresult *r;
 
@@ -167,50 +145,10 @@ static void add_account(pm_catalog_t *cat, const char *code)
     assert_true(id > 0);
 }
 
-static pm_page_metrics_t metrics(int blank)
-{
-    pm_page_metrics_t m = {
-        .width = 2550,
-        .height = 3300,
-        .xres = 300,
-        .yres = 300,
-        .blank = blank,
-        .words = blank ? 0 : 312,
-        .kind = "bitonal",
-        .codec = "g4",
-        .bytes = 48213,
-        .ms_total = 1234.5,
-        .image = "pages/0001.tif",
-    };
-    return m;
-}
-
-/* Claims the next task for `owner` at `now`; returns it (caller cleans). */
-static pm_task_t claim(pm_catalog_t *cat, const char *owner, int64_t now)
-{
-    pm_task_t t;
-
-    assert_int_equal(pm_task_claim(cat, owner, LEASE, now, &t), 0);
-    assert_int_equal(t.state, PM_TASK_RUNNING);
-    return t;
-}
-
-/* Claims and completes one page; returns its job. */
-static int64_t claim_complete(pm_catalog_t *cat, int64_t now, int blank)
-{
-    pm_page_metrics_t m = metrics(blank);
-    pm_task_t t = claim(cat, "w1", now);
-    int64_t job = t.job;
-
-    assert_int_equal(pm_task_complete(cat, t.id, t.attempts, &m, now), 0);
-    pm_task_cleanup(&t);
-    return job;
-}
-
 /* Claims and fails pages until one reaches failed (max_attempts 1). */
 static void claim_fail(pm_catalog_t *cat, int64_t now, const char *why)
 {
-    pm_task_t t = claim(cat, "w1", now);
+    pm_task_t t = ct_claim(cat, "w1", now);
 
     assert_int_equal(pm_task_fail(cat, t.id, t.attempts, why, 1, now), 0);
     pm_task_cleanup(&t);
@@ -329,7 +267,7 @@ static int64_t ledger_job(pm_catalog_t *cat, const char *wo, int npages,
     if (finished == 0)
         return id;
     for (i = 0; i < npages; i++)
-        assert_int_equal(claim_complete(cat, finished, i < blanks), id);
+        assert_int_equal(ct_claim_complete(cat, finished, i < blanks), id);
     finish(cat, id, finished);
     return id;
 }
@@ -370,9 +308,9 @@ static void fee_schedule_keeps_history_and_refuses_bad_dates(void **state)
     int64_t id;
 
     /* The same code and date twice. */
-    quiet();
+    ct_quiet();
     assert_int_equal(pm_fee_add(cat, &f, "cli:clerk", T0, &id), -EEXIST);
-    loud();
+    ct_loud();
     add_fee(cat, "STD", 9000, 100000, "2026-11-15");
     assert_int_equal(pm_fee_list(cat, "STD", &v, &n), 0);
     assert_int_equal(n, 2);
@@ -434,7 +372,7 @@ static void report_recomputes_from_billable_pages(void **state)
     claim_fail(cat, day("2026-11-05", 0), "corrupt");
     collect(cat, day("2026-11-05", 0));
     ledger_job(cat, "WO-A", 2, 0, 0, t_nov, 0);
-    t = claim(cat, "w1", day("2026-11-06", 0));
+    t = ct_claim(cat, "w1", day("2026-11-06", 0));
     assert_int_equal(pm_job_cancel(cat, t.job, "cli:test", "wrong box"), 0);
     pm_task_cleanup(&t);
 
@@ -585,14 +523,14 @@ static void close_freezes_the_month_and_cancel_adjusts_later(void **state)
     assert_int_equal(open_n, 2);
 
     /* Refused: a month not begun, and unfinished jobs (listed). */
-    quiet();
+    ct_quiet();
     assert_int_equal(
         pm_billing_close(cat, "2027-01", 0, "cli:clerk", dec2, &ids, &nids),
         PM_EINVAL);
     assert_int_equal(
         pm_billing_close(cat, "2026-11", 0, "cli:clerk", dec2, &ids, &nids),
         PM_EINVAL);
-    loud();
+    ct_loud();
     assert_int_equal(nids, 1);
     assert_int_equal(ids[0], late);
     pm_free(ids);
@@ -615,7 +553,7 @@ static void close_freezes_the_month_and_cancel_adjusts_later(void **state)
     assert_int_equal(count_events(cat, 0, "billing.closed"), 1);
     v = lines_of(cat, "2026-11", &n);
     assert_lines_equal(open_v, open_n, v, n);
-    quiet();
+    ct_quiet();
     assert_int_equal(
         pm_billing_close(cat, "2026-11", 1, "cli:clerk", dec2, NULL, NULL),
         -EEXIST);
@@ -623,11 +561,11 @@ static void close_freezes_the_month_and_cancel_adjusts_later(void **state)
     f.effective_from = day("2026-11-20", 0);
     assert_int_equal(pm_fee_add(cat, &f, "cli:clerk", dec2, &fee_id),
                      PM_EINVAL);
-    loud();
+    ct_loud();
     add_fee(cat, "STD", 9000, 100000, "2026-12-01");
 
     /* The late job finishes in November's last hour: December's bill. */
-    assert_int_equal(claim_complete(cat, day("2026-11-30", 23), 0), late);
+    assert_int_equal(ct_claim_complete(cat, day("2026-11-30", 23), 0), late);
     finish(cat, late, day("2026-11-30", 23));
     assert_int_equal(pm_job_get(cat, late, &j), 0);
     assert_string_equal(j.billing_month, "2026-12");
@@ -641,14 +579,14 @@ static void close_freezes_the_month_and_cancel_adjusts_later(void **state)
                                        "cli:clerk", dec2, month),
                      0);
     assert_string_equal(month, "2026-12");
-    quiet();
+    ct_quiet();
     assert_int_equal(
         pm_billing_adjust(cat, late + 100, 2, "x", "cli:clerk", dec2, month),
         PM_ENOENT);
     assert_int_equal(
         pm_billing_adjust(cat, a, 2, "x", "cli:clerk", dec2, month),
         PM_EINVAL); /* cancelled */
-    loud();
+    ct_loud();
     w = lines_of(cat, "2026-12", &nw);
     assert_int_equal(nw, 3);
     /* The late job at December's price, then the adjustments by job. */
@@ -713,11 +651,11 @@ static void close_refuses_unpriced_lines(void **state)
     assert_false(v[0].priced);
     assert_int_equal(v[0].amount_mc, 0);
     pm_billing_line_list_free(v, n);
-    quiet();
+    ct_quiet();
     assert_int_equal(pm_billing_close(cat, "2026-11", 1, "cli:clerk",
                                       day("2026-12-01", 0), NULL, NULL),
                      PM_EINVAL);
-    loud();
+    ct_loud();
     assert_non_null(strstr(pm_catalog_errmsg(cat), "no price"));
     assert_int_equal(pm_workorder_set_fee(cat, "WO-X", "BIG", "cli:clerk"), 0);
     assert_int_equal(pm_billing_close(cat, "2026-11", 0, "cli:clerk",
@@ -751,10 +689,10 @@ static void billing_timezone_is_fixed_at_first_use(void **state)
     assert_string_equal(tz, "America/Chicago");
     assert_int_equal(
         pm_catalog_billing_timezone(cat, "America/Chicago", tz, sizeof(tz)), 0);
-    quiet();
+    ct_quiet();
     assert_int_equal(pm_catalog_billing_timezone(cat, "UTC", tz, sizeof(tz)),
                      PM_EINVAL);
-    loud();
+    ct_loud();
     assert_non_null(strstr(pm_catalog_errmsg(cat), "America/Chicago"));
     assert_int_equal(count_events(cat, 0, "billing.timezone"), 1);
     pm_catalog_close(cat);
@@ -769,11 +707,11 @@ static void billing_timezone_is_checked_before_it_is_recorded(void **state)
 
     new_catalog(state);
     cat = open_catalog();
-    quiet();
+    ct_quiet();
     assert_int_equal(
         pm_catalog_billing_timezone(cat, "zone.tab", tz, sizeof(tz)),
         PM_EINVAL);
-    loud();
+    ct_loud();
     assert_non_null(strstr(pm_catalog_errmsg(cat), "zone.tab"));
     assert_int_equal(count_events(cat, 0, "billing.timezone"), 0);
     assert_int_equal(
@@ -900,7 +838,7 @@ static void finish_racing_a_close_is_billed_once(void **state)
         assert_int_equal(pm_month_bounds(month, &start, &end), 0);
         pm_month_next(month, next);
         job = ledger_job(cat, "WO-A", 1, 0, 0, start, 0);
-        assert_int_equal(claim_complete(cat, start + 60, 0), job);
+        assert_int_equal(ct_claim_complete(cat, start + 60, 0), job);
         collect(cat, start + 60);
         assert_int_equal(job_state(cat, job), PM_JOB_ASSEMBLING);
         a.job = job;
@@ -979,7 +917,7 @@ static void pg_finish_waits_for_a_close_under_way(void **state)
 
     add_workorder(cat, "WO-A", "STD");
     job = ledger_job(cat, "WO-A", 1, 0, 0, nov, 0);
-    assert_int_equal(claim_complete(cat, nov + 60, 0), job);
+    assert_int_equal(ct_claim_complete(cat, nov + 60, 0), job);
     collect(cat, nov + 60);
     closer = pg_begin();
     pg_do(closer, "SELECT pg_advisory_xact_lock(" BILLING_KEY ")");
@@ -1020,7 +958,7 @@ static void pg_close_waits_for_billing_under_way(void **state)
 
     add_workorder(cat, "WO-A", "STD");
     job = ledger_job(cat, "WO-A", 1, 0, 0, nov, 0);
-    assert_int_equal(claim_complete(cat, nov + 60, 0), job);
+    assert_int_equal(ct_claim_complete(cat, nov + 60, 0), job);
     collect(cat, nov + 60);
     finisher = pg_begin();
     pg_do(finisher, "SELECT pg_advisory_xact_lock_shared(" BILLING_KEY ")");
@@ -1108,11 +1046,11 @@ static void months_follow_the_billing_time_zone(void **state)
     assert_string_equal(j.billing_month, "2026-11");
     pm_job_cleanup(&j);
     assert_int_equal(job_lines(cat, "2026-11", done), 1);
-    quiet();
+    ct_quiet();
     assert_int_equal(pm_billing_close(cat, "2026-11", 0, "cli:clerk",
                                       dec1 + 86400, &ids, &nids),
                      PM_EINVAL);
-    loud();
+    ct_loud();
     assert_int_equal(nids, 1);
     assert_int_equal(ids[0], queued);
     pm_free(ids);
@@ -1121,7 +1059,7 @@ static void months_follow_the_billing_time_zone(void **state)
     assert_int_equal(pm_billing_close(cat, "2026-11", 1, "cli:clerk",
                                       dec1 + 86400, NULL, NULL),
                      0);
-    assert_int_equal(claim_complete(cat, dec1 + 6 * 3600, 0), queued);
+    assert_int_equal(ct_claim_complete(cat, dec1 + 6 * 3600, 0), queued);
     finish(cat, queued, dec1 + 6 * 3600);
     assert_int_equal(pm_job_get(cat, queued, &j), 0);
     assert_string_equal(j.billing_month, "2026-12");
@@ -1149,10 +1087,10 @@ static void tokens_keep_only_hashes_and_names(void **state)
         pm_token_add(cat, "ops", PM_ROLE_ADMIN, sha_b, "cli:t", T0), 0);
     assert_int_equal(
         pm_token_add(cat, "desk", PM_ROLE_SUPERVISOR, sha_a, "cli:t", T0), 0);
-    quiet();
+    ct_quiet();
     assert_int_equal(
         pm_token_add(cat, "desk", PM_ROLE_ADMIN, sha_b, "cli:t", T0), -EEXIST);
-    loud();
+    ct_loud();
     assert_non_null(strstr(pm_catalog_errmsg(cat), "desk"));
     assert_int_equal(
         pm_token_add(cat, "x y", PM_ROLE_ADMIN, sha_b, "cli:t", T0), PM_EINVAL);
@@ -1188,11 +1126,11 @@ static void query_only_handle_refuses_writes(void **state)
     assert_int_equal(
         pm_token_add(cat, "desk", PM_ROLE_SUPERVISOR, sha_a, "cli:t", T0), 0);
     assert_int_equal(pm_catalog_query_only(cat), 0);
-    quiet();
+    ct_quiet();
     assert_true(pm_token_add(cat, "x", PM_ROLE_ADMIN, sha_b, "t", T0) < 0);
     assert_true(pm_fee_add(cat, &f, "t", T0, &id) < 0);
     assert_true(pm_catalog_billing_timezone(cat, "UTC", tz, sizeof(tz)) < 0);
-    loud();
+    ct_loud();
     assert_int_equal(pm_token_list(cat, &v, &n), 0);
     assert_int_equal(n, 1);
     pm_token_list_free(v, n);
@@ -1202,23 +1140,6 @@ static void query_only_handle_refuses_writes(void **state)
 }
 
 /* ---- groups ---- */
-
-static int pg_group_setup(void **state)
-{
-    (void)state;
-    if (pgt_start(&pg_server) != 0)
-        return -1; /* PostgreSQL missing or broken: every test fails */
-    use_pg = 1;
-    return 0;
-}
-
-static int pg_group_teardown(void **state)
-{
-    (void)state;
-    use_pg = 0;
-    pgt_stop(&pg_server);
-    return 0;
-}
 
 /* The billing time zone back to UTC whatever a test left. */
 static int teardown(void **state)
@@ -1256,7 +1177,7 @@ int main(void)
     int failed;
 
     failed = cmocka_run_group_tests_name("sqlite", tests, NULL, NULL);
-    failed += cmocka_run_group_tests_name("postgresql", pg_tests,
-                                          pg_group_setup, pg_group_teardown);
+    failed += cmocka_run_group_tests_name(
+        "postgresql", pg_tests, ct_pg_group_setup, ct_pg_group_teardown);
     return failed;
 }

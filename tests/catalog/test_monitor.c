@@ -14,6 +14,7 @@
 
 #include "catalog/catalog.h"
 #include "catalog/monitor.h"
+#include "lib/cattest.h"
 #include "lib/pgtest.h"
 #include "lib/testlib.h"
 #include "pipeline/base/pm.h"
@@ -25,20 +26,14 @@ static const char sha_a[] =
 static const char sha_b[] =
     "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210";
 
-/* The PostgreSQL group's server; use_pg while that group runs. */
-static pgt_t pg_server;
-static int use_pg;
-
 /* A new catalog of the backend under test. */
 static pm_catalog_t *open_cat(void)
 {
-    static int seq;
-    char path[512], name[32];
+    char path[512];
     pm_catalog_t *cat = NULL;
 
-    if (use_pg) {
-        snprintf(name, sizeof(name), "m%d", ++seq);
-        assert_int_equal(pgt_fresh_db(&pg_server, name, path, sizeof(path)), 0);
+    if (ct_use_pg) {
+        ct_pg_fresh(path, sizeof(path));
     } else {
         snprintf(path, sizeof(path), "%s/catalog.db", t_tmpdir());
     }
@@ -365,23 +360,6 @@ static void query_only_refuses_writes(void **state)
     t_tmpdir_cleanup();
 }
 
-static int pg_group_setup(void **state)
-{
-    (void)state;
-    if (pgt_start(&pg_server) != 0)
-        return -1; /* PostgreSQL missing or broken: every test fails */
-    use_pg = 1;
-    return 0;
-}
-
-static int pg_group_teardown(void **state)
-{
-    (void)state;
-    use_pg = 0;
-    pgt_stop(&pg_server);
-    return 0;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -410,7 +388,7 @@ int main(void)
 
     pm_log_init_from_env();
     failed = cmocka_run_group_tests_name("sqlite", tests, NULL, NULL);
-    failed += cmocka_run_group_tests_name("postgresql", pg_tests,
-                                          pg_group_setup, pg_group_teardown);
+    failed += cmocka_run_group_tests_name(
+        "postgresql", pg_tests, ct_pg_group_setup, ct_pg_group_teardown);
     return failed;
 }

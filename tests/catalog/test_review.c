@@ -17,6 +17,7 @@
 
 #include "catalog/catalog.h"
 #include "catalog/catalog_int.h"
+#include "lib/cattest.h"
 #include "lib/pgtest.h"
 #include "lib/testlib.h"
 #include "pipeline/base/pm.h"
@@ -33,9 +34,6 @@ static int64_t now_s = T0;
 #define SHA_N "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee"
 #define SHA_P "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
-/* The PostgreSQL group's server; use_pg while that group runs. */
-static pgt_t pg_server;
-static int use_pg;
 /* The URL of the PostgreSQL database open_mem() made last. */
 static char pg_url[256];
 
@@ -43,19 +41,17 @@ static char pg_url[256];
  * work order WO-1. */
 static pm_catalog_t *open_mem(void)
 {
-    static int seq;
     pm_catalog_t *cat = NULL;
     pm_account_t a = {.code = (char *)"CITY", .name = (char *)"City"};
     pm_workorder_t w = {.number = (char *)"WO-1", .account = (char *)"CITY"};
-    char url[256], name[32];
+    char url[256];
     int64_t id;
 
-    if (use_pg) {
-        snprintf(name, sizeof(name), "r%d", ++seq);
-        assert_int_equal(pgt_fresh_db(&pg_server, name, url, sizeof(url)), 0);
+    if (ct_use_pg) {
+        ct_pg_fresh(url, sizeof(url));
         snprintf(pg_url, sizeof(pg_url), "%s", url);
     }
-    assert_int_equal(pm_catalog_open(use_pg ? url : ":memory:", &cat), 0);
+    assert_int_equal(pm_catalog_open(ct_use_pg ? url : ":memory:", &cat), 0);
     assert_int_equal(pm_account_add(cat, &a, "cli:test", &id), 0);
     assert_int_equal(pm_workorder_add(cat, &w, "cli:test", &id), 0);
     return cat;
@@ -449,23 +445,6 @@ static void request_waits_for_the_jobs_row(void **state)
     pm_catalog_close(cat);
 }
 
-static int pg_group_setup(void **state)
-{
-    (void)state;
-    if (pgt_start(&pg_server) != 0)
-        return -1; /* PostgreSQL missing or broken: every test fails */
-    use_pg = 1;
-    return 0;
-}
-
-static int pg_group_teardown(void **state)
-{
-    (void)state;
-    use_pg = 0;
-    pgt_stop(&pg_server);
-    return 0;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -486,7 +465,7 @@ int main(void)
     };
     int failed = cmocka_run_group_tests_name("sqlite", tests, NULL, NULL);
 
-    failed += cmocka_run_group_tests_name("postgresql", pg_tests,
-                                          pg_group_setup, pg_group_teardown);
+    failed += cmocka_run_group_tests_name(
+        "postgresql", pg_tests, ct_pg_group_setup, ct_pg_group_teardown);
     return failed;
 }

@@ -1,0 +1,92 @@
+/*
+ * cattest.c: the catalog tests' shared fixture (cattest.h).
+ */
+#include "lib/cattest.h"
+
+#include <stdio.h>
+
+#include "pipeline/base/pm.h"
+
+pgt_t ct_pg;
+int ct_use_pg;
+
+static int saved_threshold;
+
+int ct_pg_group_setup(void **state)
+{
+    (void)state;
+    if (pgt_start(&ct_pg) != 0)
+        return -1; /* PostgreSQL missing or broken: every test fails */
+    ct_use_pg = 1;
+    return 0;
+}
+
+int ct_pg_group_teardown(void **state)
+{
+    (void)state;
+    ct_use_pg = 0;
+    pgt_stop(&ct_pg);
+    return 0;
+}
+
+void ct_pg_fresh(char *url, size_t size)
+{
+    static int seq;
+    char name[32];
+
+    snprintf(name, sizeof(name), "t%d", ++seq);
+    assert_int_equal(pgt_fresh_db(&ct_pg, name, url, size), 0);
+}
+
+void ct_quiet(void)
+{
+    saved_threshold = pm_log_threshold;
+    pm_log_threshold = PM_LOG_ERROR + 1;
+}
+
+void ct_loud(void)
+{
+    pm_log_threshold = saved_threshold;
+}
+
+pm_page_metrics_t ct_metrics(int blank)
+{
+    pm_page_metrics_t m = {
+        .width = 2550,
+        .height = 3300,
+        .xres = 300,
+        .yres = 300,
+        .skew = 0.25,
+        .blank = blank,
+        .words = blank ? 0 : 312,
+        .confidence = 91.5,
+        .kind = "bitonal",
+        .codec = "g4",
+        .bytes = 48213,
+        .ms_total = 1234.5,
+        .orient_osd = 1,
+        .image = "pages/0001.tif",
+    };
+    return m;
+}
+
+pm_task_t ct_claim(pm_catalog_t *cat, const char *owner, int64_t now)
+{
+    pm_task_t t;
+
+    assert_int_equal(pm_task_claim(cat, owner, CT_LEASE, now, &t), 0);
+    assert_int_equal(t.state, PM_TASK_RUNNING);
+    assert_string_equal(t.lease_owner, owner);
+    return t;
+}
+
+int64_t ct_claim_complete(pm_catalog_t *cat, int64_t now, int blank)
+{
+    pm_page_metrics_t m = ct_metrics(blank);
+    pm_task_t t = ct_claim(cat, "w1", now);
+    int64_t job = t.job;
+
+    assert_int_equal(pm_task_complete(cat, t.id, t.attempts, &m, now), 0);
+    pm_task_cleanup(&t);
+    return job;
+}

@@ -1,0 +1,47 @@
+/*
+ * cattest.h: what the catalog tests that run on both backends share
+ * (tests/catalog/test_catalog.c, test_ledger.c, test_review.c,
+ * test_monitor.c): the PostgreSQL group's private server and its fresh
+ * databases (pgtest.h), the group's setup and teardown, the catalog's log
+ * silenced while a test provokes errors, a converted page's metrics and
+ * claiming a page. Failures fail the current cmocka test.
+ */
+#ifndef PM_TESTS_CATTEST_H
+#define PM_TESTS_CATTEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "catalog/catalog.h"
+#include "lib/pgtest.h"
+#include "lib/testlib.h"
+
+#define CT_LEASE 60 /* seconds: the lease ct_claim takes */
+
+/* The PostgreSQL group's server; ct_use_pg is set while that group runs
+ * (ct_pg_group_setup to ct_pg_group_teardown). */
+extern pgt_t ct_pg;
+extern int ct_use_pg;
+
+/* cmocka group setup: starts the server (a failure fails every test of
+ * the group: PostgreSQL missing is never a skip) and sets ct_use_pg. */
+int ct_pg_group_setup(void **state);
+/* cmocka group teardown: clears ct_use_pg and stops the server. */
+int ct_pg_group_teardown(void **state);
+/* A fresh empty database on the group's server; its URL into url. */
+void ct_pg_fresh(char *url, size_t size);
+
+/* Silences the catalog's error log while a test provokes errors, and
+ * restores it. */
+void ct_quiet(void);
+void ct_loud(void);
+
+/* The metrics of a converted bitonal Letter page (blank or not). */
+pm_page_metrics_t ct_metrics(int blank);
+/* Claims the next task for `owner` at `now` (lease CT_LEASE); returns it
+ * (caller cleans). */
+pm_task_t ct_claim(pm_catalog_t *cat, const char *owner, int64_t now);
+/* Claims and completes one page as "w1"; returns its job. */
+int64_t ct_claim_complete(pm_catalog_t *cat, int64_t now, int blank);
+
+#endif /* PM_TESTS_CATTEST_H */
