@@ -60,7 +60,7 @@ static pm_catalog_t *open_mem(void)
 /* A job of `n` pages /spool/b/p<i>.tif with digests from `seed`. */
 static int64_t new_job(pm_catalog_t *cat, int n, char seed)
 {
-    pm_page_input_t pages[4];
+    pm_page_input_t pages[4] = {0};
     char src[4][32], sha[4][65];
     pm_job_t j = {.workorder = (char *)"WO-1",
                   .profile = (char *)"default",

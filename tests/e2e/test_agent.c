@@ -172,7 +172,7 @@ static void wait_log(const agent_t *a, const char *text)
 /* A job of work order WO-1 of the example pages named in `files`. */
 static int64_t add_job(pm_catalog_t *cat, const char *const *files, size_t n)
 {
-    pm_page_input_t pages[8];
+    pm_page_input_t pages[8] = {0};
     char paths[8][512], sums[8][PM_SHA256_HEX];
     pm_job_t j = {.workorder = (char *)"WO-1",
                   .account = (char *)"ACME",

@@ -225,7 +225,7 @@ static int64_t make_job(pm_catalog_t *cat, int npages, const char *hold)
     char wo[] = "WO-1", acct[] = "CITY", batch[] = "WO-1_box17",
          src_dir[] = "/spool/WO-1_box17";
     char srcs[4][64], shas[4][65], reason[64];
-    pm_page_input_t pages[4];
+    pm_page_input_t pages[4] = {0};
     pm_job_t j = {0};
     int64_t id = 0;
 
