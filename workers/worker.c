@@ -77,7 +77,6 @@ static int do_assemble(pm_engine_t *eng, pm_proto_msg_t *m, FILE *out)
     pm_doc_result_t r;
     int err;
 
-    m->doc.pdfa_part = m->profile.pdfa_part;
     pm_assemble_doc(eng, &m->doc, m->pages, m->npages, &r);
     if (!r.ok)
         pm_log(PM_LOG_ERROR, "worker", "task=%lld assembly failed: %s", m->task,

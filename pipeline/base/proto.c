@@ -670,6 +670,7 @@ static void read_message(reader_t *rd, json_t *root, const char *op,
         read_profile(rd, json_object_get(root, "profile"), &m->profile);
         read_assemble(rd, root, m);
         m->doc.tiff_master = m->profile.tiff_master;
+        m->doc.pdfa_part = m->profile.pdfa_part;
     } else if (strcmp(op, "result") == 0) {
         if (json_object_get(root, "page") != NULL) {
             m->type = PM_MSG_PAGE_RESULT;

@@ -131,8 +131,7 @@ typedef struct pm_doc_task {
     char *tif;         /* TIFF master path, or NULL: none (the profile's
                         * tiff_master says how) */
     pm_tiff_master_t tiff_master; /* from the profile */
-    int pdfa_part; /* 1: PDF/A-1b; 2 (or 0): PDF/A-2b. Not sent: the
-                    * worker takes it from the message's profile */
+    int pdfa_part; /* 1: PDF/A-1b; 2 (or 0): PDF/A-2b; from the profile */
 } pm_doc_task_t;
 
 typedef struct pm_doc_result {

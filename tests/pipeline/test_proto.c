@@ -253,6 +253,7 @@ static void assemble_task_round_trips(void **state)
     assert_string_equal(m.doc.icc_profile, d.icc_profile);
     assert_string_equal(m.doc.tif, d.tif);
     assert_int_equal(m.doc.tiff_master, p.tiff_master);
+    assert_int_equal(m.doc.pdfa_part, 1); /* the profile's, as 1b */
     assert_int_equal(m.npages, 3);
     for (int i = 0; i < 3; i++)
         assert_result_equal(&m.pages[i], &pages[i]);
