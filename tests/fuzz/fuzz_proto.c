@@ -23,6 +23,8 @@ static char *reserialise(const pm_proto_msg_t *m)
         return pm_proto_ready(m->pid);
     case PM_MSG_QUIT:
         return pm_proto_quit();
+    case PM_MSG_WARM:
+        return pm_proto_warm(m->warm);
     case PM_MSG_PAGE_RESULT:
         return pm_proto_page_result(m->task, &m->result);
     case PM_MSG_DOC_RESULT:
