@@ -133,15 +133,6 @@ static const char *shared_catalog(void)
     return url;
 }
 
-static void add_account(pm_catalog_t *cat, const char *code)
-{
-    pm_account_t a = {.code = (char *)code, .name = (char *)"City Archive"};
-    int64_t id;
-
-    assert_int_equal(pm_account_add(cat, &a, "cli:test", &id), 0);
-    assert_true(id > 0);
-}
-
 /*
  * Creates a job of `npages` pages (scan_0001.tif ... frame 0) whose
  * checksums are derived from `seed` (same seed, same checksums), held
@@ -187,66 +178,12 @@ static int64_t new_job(pm_catalog_t *cat, int npages, unsigned seed,
     return new_job_work(cat, npages, seed, hold, NULL);
 }
 
-/* Claims and fails pages until one reaches failed (max_attempts 1). */
-static void claim_fail(pm_catalog_t *cat, int64_t now, const char *why)
-{
-    pm_task_t t = ct_claim(cat, "w1", now);
-
-    assert_int_equal(pm_task_fail(cat, t.id, t.attempts, why, 1, now), 0);
-    pm_task_cleanup(&t);
-}
-
-static pm_job_state_t job_state(pm_catalog_t *cat, int64_t id)
-{
-    pm_job_t j;
-    pm_job_state_t s;
-
-    assert_int_equal(pm_job_get(cat, id, &j), 0);
-    s = j.state;
-    pm_job_cleanup(&j);
-    return s;
-}
-
-/* collect_finished, returning how many jobs are assembling. */
-static size_t collect(pm_catalog_t *cat, int64_t now)
-{
-    int64_t *ids = NULL;
-    size_t n = 0;
-
-    assert_int_equal(pm_job_collect_finished(cat, now, &ids, &n), 0);
-    pm_free(ids);
-    return n;
-}
-
-/* Takes an all-done job through assembly to done. */
-static void finish(pm_catalog_t *cat, int64_t job, int64_t now)
-{
-    collect(cat, now);
-    assert_int_equal(job_state(cat, job), PM_JOB_ASSEMBLING);
-    assert_int_equal(pm_job_finish(cat, job, "/out/CITY/WO/1", now), 0);
-    assert_int_equal(job_state(cat, job), PM_JOB_DONE);
-}
-
 static int64_t billable(pm_catalog_t *cat, int64_t job, int bill_blank)
 {
     int64_t n = -1;
 
     assert_int_equal(pm_billable_count(cat, job, bill_blank, &n), 0);
     return n;
-}
-
-/* How many events of `kind` job `job` has. */
-static int count_events(pm_catalog_t *cat, int64_t job, const char *kind)
-{
-    pm_event_t *ev;
-    size_t n, i;
-    int count = 0;
-
-    assert_int_equal(pm_event_list(cat, job, 0, &ev, &n), 0);
-    for (i = 0; i < n; i++)
-        count += strcmp(ev[i].kind, kind) == 0;
-    pm_event_list_free(ev, n);
-    return count;
 }
 
 /* Runs one SQL statement on a raw connection; returns SQLite's code. */
@@ -322,7 +259,7 @@ static void reopen_keeps_data_and_applies_nothing(void **state)
 
     (void)state;
     assert_int_equal(pm_catalog_open(path, &cat), 0);
-    add_account(cat, "CITY");
+    ct_add_account(cat, "CITY");
     pm_catalog_close(cat);
 
     /* Mark the recorded migrations: a re-applied one would show. */
@@ -378,7 +315,7 @@ static void coordinator_lock_is_exclusive(void **state)
     assert_non_null(strstr(pm_catalog_errmsg(b), path));
     assert_non_null(strstr(pm_catalog_errmsg(b), "catalog.db.lock"));
     /* Refused, the handle still works. */
-    add_account(b, "CITY");
+    ct_add_account(b, "CITY");
 
     pm_catalog_close(a);
     assert_int_equal(pm_catalog_lock_coordinator(b, &holder), 0);
@@ -503,7 +440,7 @@ static void accounts_add_get_list(void **state)
     assert_int_equal(pm_account_add(cat, &a, "cli:root", &id2), -EEXIST);
     assert_int_equal(id2, 0);
     assert_non_null(strstr(pm_catalog_errmsg(cat), "CITY"));
-    add_account(cat, "ARCHDIOCESE");
+    ct_add_account(cat, "ARCHDIOCESE");
 
     assert_int_equal(pm_account_get(cat, "CITY", &got), 0);
     assert_int_equal(got.id, id);
@@ -520,7 +457,7 @@ static void accounts_add_get_list(void **state)
     assert_null(v[0].contact);
     assert_string_equal(v[1].code, "CITY");
     pm_account_list_free(v, n);
-    assert_int_equal(count_events(cat, 0, "account.added"), 2);
+    assert_int_equal(ct_count_events(cat, 0, "account.added"), 2);
     pm_catalog_close(cat);
 }
 
@@ -537,8 +474,8 @@ static void workorders_add_get_list_close(void **state)
     (void)state;
     assert_int_equal(pm_workorder_add(cat, &w, "cli:root", &id), PM_ENOENT);
     assert_non_null(strstr(pm_catalog_errmsg(cat), "CITY"));
-    add_account(cat, "CITY");
-    add_account(cat, "OTHER");
+    ct_add_account(cat, "CITY");
+    ct_add_account(cat, "OTHER");
     assert_int_equal(pm_workorder_add(cat, &w, "cli:root", &id), 0);
     assert_true(id > 0);
     assert_int_equal(pm_workorder_add(cat, &w, "cli:root", &id), -EEXIST);
@@ -572,7 +509,7 @@ static void workorders_add_get_list_close(void **state)
                      PM_EINVAL);
     assert_non_null(strstr(pm_catalog_errmsg(cat), "already closed"));
     assert_int_equal(pm_workorder_close(cat, "WO-X", "cli:root"), PM_ENOENT);
-    assert_int_equal(count_events(cat, 0, "workorder.closed"), 1);
+    assert_int_equal(ct_count_events(cat, 0, "workorder.closed"), 1);
     pm_catalog_close(cat);
 }
 
@@ -610,7 +547,7 @@ static void job_create_records_pages_and_event(void **state)
     }
     assert_string_equal(t[2].src, "/spool/b/scan_0003.tif");
     pm_task_list_free(t, n);
-    assert_int_equal(count_events(cat, id, "job.created"), 1);
+    assert_int_equal(ct_count_events(cat, id, "job.created"), 1);
     assert_int_equal(pm_job_get(cat, id + 1, &j), PM_ENOENT);
     pm_catalog_close(cat);
 }
@@ -635,7 +572,7 @@ static void job_create_refuses_bad_input(void **state)
     assert_int_equal(pm_job_list(cat, -1, NULL, 0, &v, &n), 0);
     assert_int_equal(n, 0);
     pm_job_list_free(v, n);
-    assert_int_equal(count_events(cat, 0, "job.created"), 0);
+    assert_int_equal(ct_count_events(cat, 0, "job.created"), 0);
     pm_catalog_close(cat);
 }
 
@@ -720,7 +657,7 @@ static void held_job_is_never_claimed(void **state)
 
     (void)state;
     id = new_job(cat, 2, 1, "unknown work order");
-    assert_int_equal(job_state(cat, id), PM_JOB_HELD);
+    assert_int_equal(ct_job_state(cat, id), PM_JOB_HELD);
     assert_int_equal(pm_task_claim(cat, "w1", LEASE, T0, &t), PM_ENOENT);
     assert_int_equal(pm_task_claim(cat, "w1", LEASE, T0 + 999999, &t),
                      PM_ENOENT);
@@ -734,10 +671,10 @@ static void held_job_is_never_claimed(void **state)
     assert_int_equal(pm_job_release(cat, id + 1, "operator:jane"), PM_ENOENT);
     t = ct_claim(cat, "w1", T0);
     assert_int_equal(t.job, id);
-    assert_int_equal(job_state(cat, id), PM_JOB_RUNNING);
+    assert_int_equal(ct_job_state(cat, id), PM_JOB_RUNNING);
     pm_task_cleanup(&t);
-    assert_int_equal(count_events(cat, id, "job.released"), 1);
-    assert_int_equal(count_events(cat, id, "job.started"), 1);
+    assert_int_equal(ct_count_events(cat, id, "job.released"), 1);
+    assert_int_equal(ct_count_events(cat, id, "job.started"), 1);
     pm_catalog_close(cat);
 }
 
@@ -869,7 +806,7 @@ static void lapsed_lease_is_reclaimed_and_old_owner_fenced(void **state)
     b = ct_claim(cat, "w2", T0 + LEASE + 1);
     assert_int_equal(b.id, a.id);
     assert_int_equal(b.attempts, 2);
-    assert_int_equal(count_events(cat, job, "page.reclaimed"), 1);
+    assert_int_equal(ct_count_events(cat, job, "page.reclaimed"), 1);
 
     /* The first owner comes back: everything it says is refused. */
     assert_int_equal(
@@ -886,7 +823,7 @@ static void lapsed_lease_is_reclaimed_and_old_owner_fenced(void **state)
 
     assert_int_equal(
         pm_task_complete(cat, b.id, b.attempts, &m, T0 + LEASE + 3), 0);
-    finish(cat, job, T0 + 100);
+    ct_finish(cat, job, T0 + 100);
     assert_int_equal(billable(cat, job, 1), 1);
     pm_task_cleanup(&a);
     pm_task_cleanup(&b);
@@ -923,7 +860,7 @@ static void second_completion_is_stale(void **state)
     assert_int_equal(v[0].m.orient_osd, 1);
     assert_int_equal(v[0].m.dpi_fallback, 0);
     pm_task_list_free(v, n);
-    finish(cat, job, T0 + 10);
+    ct_finish(cat, job, T0 + 10);
     assert_int_equal(billable(cat, job, 1), 1);
     pm_catalog_close(cat);
 }
@@ -973,8 +910,8 @@ static void fail_requeues_until_max_attempts(void **state)
         pm_task_list_free(v, n);
     }
     assert_int_equal(pm_task_claim(cat, "w1", LEASE, T0 + 9, &t), PM_ENOENT);
-    assert_int_equal(count_events(cat, job, "page.requeued"), 2);
-    assert_int_equal(count_events(cat, job, "page.failed"), 1);
+    assert_int_equal(ct_count_events(cat, job, "page.requeued"), 2);
+    assert_int_equal(ct_count_events(cat, job, "page.failed"), 1);
     assert_int_equal(pm_task_fail(cat, 1, 3, "x", 0, T0), PM_EINVAL);
     pm_catalog_close(cat);
 }
@@ -1011,8 +948,8 @@ static void expired_leases_are_requeued_then_failed(void **state)
     assert_int_equal(v[0].state, PM_TASK_FAILED);
     assert_int_equal(v[1].state, PM_TASK_QUEUED);
     pm_task_list_free(v, n);
-    assert_int_equal(count_events(cat, job, "page.requeued"), 1);
-    assert_int_equal(count_events(cat, job, "page.failed"), 1);
+    assert_int_equal(ct_count_events(cat, job, "page.requeued"), 1);
+    assert_int_equal(ct_count_events(cat, job, "page.failed"), 1);
     pm_catalog_close(cat);
 }
 
@@ -1047,8 +984,8 @@ static void requeue_all_running_ignores_the_lease(void **state)
     assert_int_equal(v[2].state, PM_TASK_QUEUED);
     assert_non_null(strstr(v[0].error, "lease of coordinator:a:1 abandoned"));
     pm_task_list_free(v, n);
-    assert_int_equal(count_events(cat, job, "page.requeued"), 2);
-    assert_int_equal(count_events(cat, job, "page.failed"), 0);
+    assert_int_equal(ct_count_events(cat, job, "page.requeued"), 2);
+    assert_int_equal(ct_count_events(cat, job, "page.failed"), 0);
     assert_int_equal(pm_task_requeue_all_running(cat, NULL, T0, &count),
                      PM_EINVAL);
     pm_catalog_close(cat);
@@ -1087,7 +1024,7 @@ static void coordinator_restarts_do_not_use_up_attempts(void **state)
         /* An abandoned attempt's late result is refused. */
         assert_int_equal(pm_task_complete(cat, 1, prev, &m, now), -ESTALE);
     }
-    assert_int_equal(count_events(cat, job, "page.failed"), 0);
+    assert_int_equal(ct_count_events(cat, job, "page.failed"), 0);
 
     /* The page's own failure counts: one requeue, then failed. */
     t = ct_claim(cat, "coordinator:6", now++);
@@ -1143,14 +1080,14 @@ static void collect_finished_advances_jobs(void **state)
     assert_int_equal(n, 1);
     assert_int_equal(ids[0], good);
     pm_free(ids);
-    assert_int_equal(job_state(cat, bad), PM_JOB_QUEUED);
+    assert_int_equal(ct_job_state(cat, bad), PM_JOB_QUEUED);
 
     assert_int_equal(ct_claim_complete(cat, T0, 0), bad);
-    claim_fail(cat, T0, "cannot decode: bad TIFF directory");
-    assert_int_equal(collect(cat, T0), 1); /* good stays assembling */
-    assert_int_equal(job_state(cat, bad), PM_JOB_RUNNING);
-    claim_fail(cat, T0, "page timeout");
-    assert_int_equal(collect(cat, T0), 1);
+    ct_claim_fail(cat, T0, "cannot decode: bad TIFF directory");
+    assert_int_equal(ct_collect(cat, T0), 1); /* good stays assembling */
+    assert_int_equal(ct_job_state(cat, bad), PM_JOB_RUNNING);
+    ct_claim_fail(cat, T0, "page timeout");
+    assert_int_equal(ct_collect(cat, T0), 1);
 
     assert_int_equal(pm_job_get(cat, bad, &j), 0);
     assert_int_equal(j.state, PM_JOB_FAILED);
@@ -1161,7 +1098,7 @@ static void collect_finished_advances_jobs(void **state)
                         "TIFF directory; page 3 (scan_0003.tif frame 1): page "
                         "timeout");
     pm_job_cleanup(&j);
-    assert_int_equal(count_events(cat, bad, "job.failed"), 1);
+    assert_int_equal(ct_count_events(cat, bad, "job.failed"), 1);
 
     /* finish/fail are fenced on assembling. */
     assert_int_equal(pm_job_finish(cat, bad, "/out", T0), PM_EINVAL);
@@ -1172,7 +1109,7 @@ static void collect_finished_advances_jobs(void **state)
     assert_int_equal(j.finished_at, T0 + 5);
     assert_string_equal(j.output_path, "/out/good");
     pm_job_cleanup(&j);
-    assert_int_equal(collect(cat, T0), 0);
+    assert_int_equal(ct_collect(cat, T0), 0);
     assert_int_equal(pm_job_finish(cat, 999, "/out", T0), PM_ENOENT);
     pm_catalog_close(cat);
 }
@@ -1186,7 +1123,7 @@ static void assembly_failure_fails_the_job(void **state)
     (void)state;
     new_job(cat, 1, 1, NULL);
     job = ct_claim_complete(cat, T0, 0);
-    assert_int_equal(collect(cat, T0), 1);
+    assert_int_equal(ct_collect(cat, T0), 1);
     assert_int_equal(pm_job_fail(cat, job, "qpdf: disk full", T0), 0);
     assert_int_equal(pm_job_get(cat, job, &j), 0);
     assert_int_equal(j.state, PM_JOB_FAILED);
@@ -1194,8 +1131,8 @@ static void assembly_failure_fails_the_job(void **state)
     pm_job_cleanup(&j);
     /* A retry with no failed pages goes straight back to assembly. */
     assert_int_equal(pm_job_retry(cat, job, "operator:jane"), 0);
-    assert_int_equal(collect(cat, T0), 1);
-    finish(cat, job, T0);
+    assert_int_equal(ct_collect(cat, T0), 1);
+    ct_finish(cat, job, T0);
     assert_int_equal(billable(cat, job, 0), 1);
     pm_catalog_close(cat);
 }
@@ -1210,12 +1147,12 @@ static void retry_requeues_only_failed_pages(void **state)
 
     (void)state;
     job = new_job(cat, 4, 1, NULL);
-    ct_claim_complete(cat, T0, 0);   /* page 1 */
-    claim_fail(cat, T0, "bad page"); /* page 2 */
-    ct_claim_complete(cat, T0, 0);   /* page 3 */
-    claim_fail(cat, T0, "bad page"); /* page 4 */
-    collect(cat, T0);
-    assert_int_equal(job_state(cat, job), PM_JOB_FAILED);
+    ct_claim_complete(cat, T0, 0);      /* page 1 */
+    ct_claim_fail(cat, T0, "bad page"); /* page 2 */
+    ct_claim_complete(cat, T0, 0);      /* page 3 */
+    ct_claim_fail(cat, T0, "bad page"); /* page 4 */
+    ct_collect(cat, T0);
+    assert_int_equal(ct_job_state(cat, job), PM_JOB_FAILED);
     assert_int_equal(pm_job_retry(cat, job, "operator:jane"), 0);
     assert_int_equal(pm_job_retry(cat, job, "operator:jane"), PM_EINVAL);
     assert_non_null(strstr(pm_catalog_errmsg(cat), "failed"));
@@ -1241,12 +1178,12 @@ static void retry_requeues_only_failed_pages(void **state)
     pm_task_list_free(v, n);
 
     ct_claim_complete(cat, T0, 0); /* page 4 */
-    collect(cat, T0);
+    ct_collect(cat, T0);
     assert_int_equal(pm_job_retry(cat, job, "operator:jane"), 0);
     ct_claim_complete(cat, T0, 0); /* page 2 */
-    finish(cat, job, T0 + 20);
+    ct_finish(cat, job, T0 + 20);
     assert_int_equal(billable(cat, job, 1), 4);
-    assert_int_equal(count_events(cat, job, "job.retried"), 2);
+    assert_int_equal(ct_count_events(cat, job, "job.retried"), 2);
     pm_catalog_close(cat);
 }
 
@@ -1262,20 +1199,20 @@ static void cancel_stops_everything(void **state)
     ct_claim_complete(cat, T0, 0);
     t = ct_claim(cat, "w1", T0);
     assert_int_equal(pm_job_cancel(cat, job, "operator:jane", "wrong box"), 0);
-    assert_int_equal(job_state(cat, job), PM_JOB_CANCELLED);
+    assert_int_equal(ct_job_state(cat, job), PM_JOB_CANCELLED);
     /* The worker's late result is refused; nothing more is claimed. */
     assert_int_equal(pm_task_complete(cat, t.id, t.attempts, &m, T0), -ESTALE);
     pm_task_cleanup(&t);
     assert_int_equal(pm_task_claim(cat, "w1", LEASE, T0, &t), PM_ENOENT);
-    assert_int_equal(collect(cat, T0), 0);
+    assert_int_equal(ct_collect(cat, T0), 0);
     assert_int_equal(pm_job_cancel(cat, job, "operator:jane", NULL), PM_EINVAL);
     assert_int_equal(billable(cat, job, 1), 0);
-    assert_int_equal(count_events(cat, job, "job.cancelled"), 1);
+    assert_int_equal(ct_count_events(cat, job, "job.cancelled"), 1);
 
     /* A done job can be cancelled too: its pages stop counting. */
     done_job = new_job(cat, 1, 2, NULL);
     ct_claim_complete(cat, T0, 0);
-    finish(cat, done_job, T0);
+    ct_finish(cat, done_job, T0);
     assert_int_equal(billable(cat, 0, 1), 1);
     assert_int_equal(pm_job_cancel(cat, done_job, "operator:jane", NULL), 0);
     assert_int_equal(pm_job_cancel(cat, 999, "operator:jane", NULL), PM_ENOENT);
@@ -1299,7 +1236,7 @@ static void billable_counts_done_jobs_and_honours_blank(void **state)
     ct_claim_complete(cat, T0, 0);
     other = new_job(cat, 2, 2, NULL);
     ct_claim_complete(cat, T0, 0);
-    collect(cat, T0);
+    ct_collect(cat, T0);
     assert_int_equal(billable(cat, job, 1), 0); /* assembling: not yet */
     assert_int_equal(pm_job_finish(cat, job, "/out/1", T0), 0);
     assert_int_equal(billable(cat, job, 0), 3);
@@ -1325,13 +1262,13 @@ static void status_reports_the_numbers(void **state)
     ct_claim_complete(cat, T0 - 1000, 0); /* in the last hour */
     ct_claim_complete(cat, T0 - 100, 0);  /* in the last 5 minutes */
     ct_claim_complete(cat, T0 - 10, 0);
-    finish(cat, done, T0);
+    ct_finish(cat, done, T0);
     new_job(cat, 4, 2, NULL);        /* page 1 running, 3 queued */
     new_job(cat, 2, 3, NULL);        /* page 1 failed, 1 queued */
     new_job(cat, 5, 4, "duplicate"); /* held: its pages are not waiting */
     t = ct_claim(cat, "w1", T0);
     pm_task_cleanup(&t);
-    claim_fail(cat, T0, "x"); /* the fairest claim is the third job's */
+    ct_claim_fail(cat, T0, "x"); /* the fairest claim is the third job's */
 
     assert_int_equal(pm_catalog_status(cat, T0, &s), 0);
     assert_int_equal(s.running_pages, 1);
@@ -1426,7 +1363,7 @@ static void concurrent_claimers_never_share_a_page(void **state)
     assert_int_equal(c[0].n + c[1].n, RACE_PAGES);
     for (k = 1; k <= RACE_PAGES; k++)
         assert_int_equal(seen[k], 1);
-    finish(cat, job, T0);
+    ct_finish(cat, job, T0);
     assert_int_equal(billable(cat, job, 1), RACE_PAGES);
     pm_catalog_close(cat);
     t_tmpdir_cleanup();
@@ -1600,7 +1537,7 @@ static void complete_is_all_or_nothing_when_memory_runs_out(void **state)
     }
     assert_int_equal(rc, 0);
     pm_task_cleanup(&t);
-    finish(cat, job, T0);
+    ct_finish(cat, job, T0);
     assert_int_equal(billable(cat, job, 1), 1);
     pm_catalog_close(cat);
 }
@@ -1637,13 +1574,13 @@ static void job_create_is_all_or_nothing_when_memory_runs_out(void **state)
         assert_int_equal(pm_job_list(cat, -1, NULL, 0, &v, &nj), 0);
         assert_int_equal(nj, 0);
         pm_job_list_free(v, nj);
-        assert_int_equal(count_events(cat, 0, "job.created"), 0);
+        assert_int_equal(ct_count_events(cat, 0, "job.created"), 0);
     }
     assert_int_equal(rc, 0);
     assert_int_equal(pm_task_list(cat, id, &t, &nt), 0);
     assert_int_equal(nt, 3);
     pm_task_list_free(t, nt);
-    assert_int_equal(count_events(cat, id, "job.created"), 1);
+    assert_int_equal(ct_count_events(cat, id, "job.created"), 1);
     pm_catalog_close(cat);
 }
 
@@ -1757,7 +1694,7 @@ static void schema_1_catalog_is_migrated_to_the_latest(void **state)
     assert_int_equal(pm_catalog_open(path, &cat), 0);
     job = new_job(cat, 1, 1, NULL);
     ct_claim_complete(cat, T0, 0);
-    finish(cat, job, T0);
+    ct_finish(cat, job, T0);
     pm_catalog_close(cat);
     /* Back to what a schema-1 build left. */
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
@@ -1829,7 +1766,7 @@ static void catalog_and_jobs_have_identities(void **state)
     assert_string_not_equal(u1, u2);
     assert_int_equal(pm_job_uid(cat, 999, u2), PM_ENOENT);
     ct_claim_complete(cat, T0, 0);
-    collect(cat, T0);
+    ct_collect(cat, T0);
     memset(sha64, 'a', 64);
     sha64[64] = '\0';
     assert_int_equal(pm_job_finish_doc(cat, a, "/out/1", sha64, 1, T0), 0);
@@ -1929,13 +1866,13 @@ static void pg_open_applies_every_migration_once(void **state)
     assert_string_equal(pm_catalog_backend_name(cat), "PostgreSQL");
     assert_int_equal(pm_catalog_schema_version(cat, &version), 0);
     assert_int_equal(version, PM__CATALOG_SCHEMA_VERSION);
-    add_account(cat, "CITY");
+    ct_add_account(cat, "CITY");
 
     /* A second handle, while the first is open, applies nothing. */
     assert_int_equal(pm_catalog_open(url, &again), 0);
     assert_int_equal(pm_catalog_schema_version(again, &version), 0);
     assert_int_equal(version, PM__CATALOG_SCHEMA_VERSION);
-    assert_int_equal(count_events(again, 0, "account.added"), 1);
+    assert_int_equal(ct_count_events(again, 0, "account.added"), 1);
     pm_catalog_close(again);
     pm_catalog_close(cat);
     pm_catalog_close(NULL);

@@ -136,69 +136,6 @@ static int64_t raw_int(const char *sql)
 
 /* ---- helpers ---- */
 
-static void add_account(pm_catalog_t *cat, const char *code)
-{
-    pm_account_t a = {.code = (char *)code, .name = (char *)"City Archive"};
-    int64_t id;
-
-    assert_int_equal(pm_account_add(cat, &a, "cli:test", &id), 0);
-    assert_true(id > 0);
-}
-
-/* Claims and fails pages until one reaches failed (max_attempts 1). */
-static void claim_fail(pm_catalog_t *cat, int64_t now, const char *why)
-{
-    pm_task_t t = ct_claim(cat, "w1", now);
-
-    assert_int_equal(pm_task_fail(cat, t.id, t.attempts, why, 1, now), 0);
-    pm_task_cleanup(&t);
-}
-
-static pm_job_state_t job_state(pm_catalog_t *cat, int64_t id)
-{
-    pm_job_t j;
-    pm_job_state_t s;
-
-    assert_int_equal(pm_job_get(cat, id, &j), 0);
-    s = j.state;
-    pm_job_cleanup(&j);
-    return s;
-}
-
-/* collect_finished, returning how many jobs are assembling. */
-static size_t collect(pm_catalog_t *cat, int64_t now)
-{
-    int64_t *ids = NULL;
-    size_t n = 0;
-
-    assert_int_equal(pm_job_collect_finished(cat, now, &ids, &n), 0);
-    pm_free(ids);
-    return n;
-}
-
-/* Takes an all-done job through assembly to done. */
-static void finish(pm_catalog_t *cat, int64_t job, int64_t now)
-{
-    collect(cat, now);
-    assert_int_equal(job_state(cat, job), PM_JOB_ASSEMBLING);
-    assert_int_equal(pm_job_finish(cat, job, "/out/CITY/WO/1", now), 0);
-    assert_int_equal(job_state(cat, job), PM_JOB_DONE);
-}
-
-/* How many events of `kind` job `job` has. */
-static int count_events(pm_catalog_t *cat, int64_t job, const char *kind)
-{
-    pm_event_t *ev;
-    size_t n, i;
-    int count = 0;
-
-    assert_int_equal(pm_event_list(cat, job, 0, &ev, &n), 0);
-    for (i = 0; i < n; i++)
-        count += strcmp(ev[i].kind, kind) == 0;
-    pm_event_list_free(ev, n);
-    return count;
-}
-
 /* A day in the billing time zone (UTC here) plus `hours`. */
 static int64_t day(const char *date, int hours)
 {
@@ -268,7 +205,7 @@ static int64_t ledger_job(pm_catalog_t *cat, const char *wo, int npages,
         return id;
     for (i = 0; i < npages; i++)
         assert_int_equal(ct_claim_complete(cat, finished, i < blanks), id);
-    finish(cat, id, finished);
+    ct_finish(cat, id, finished);
     return id;
 }
 
@@ -282,7 +219,7 @@ static pm_catalog_t *ledger_catalog(void **state)
     new_catalog(state);
     assert_int_equal(pm_billing_set_timezone("UTC"), 0);
     cat = open_catalog();
-    add_account(cat, "CITY");
+    ct_add_account(cat, "CITY");
     add_fee(cat, "STD", 8125, 100000, "2026-10-01");
     add_fee(cat, "BIG", 5000, 0, "2026-10-01");
     return cat;
@@ -322,7 +259,7 @@ static void fee_schedule_keeps_history_and_refuses_bad_dates(void **state)
     assert_int_equal(n, 3);
     pm_fee_list_free(v, n);
     assert_int_equal(pm_fee_list(cat, "NOPE", &v, &n), PM_ENOENT);
-    assert_int_equal(count_events(cat, 0, "fee.added"), 3);
+    assert_int_equal(ct_count_events(cat, 0, "fee.added"), 3);
     /* A work order's fee code must exist. */
     {
         pm_workorder_t w = {.number = (char *)"WO-2",
@@ -340,7 +277,7 @@ static void fee_schedule_keeps_history_and_refuses_bad_dates(void **state)
     assert_int_equal(pm_workorder_set_fee(cat, "WO-9", "STD", "cli:clerk"),
                      PM_ENOENT);
     assert_int_equal(pm_workorder_set_fee(cat, "WO-1", "STD", "cli:clerk"), 0);
-    assert_int_equal(count_events(cat, 0, "workorder.fee_set"), 1);
+    assert_int_equal(ct_count_events(cat, 0, "workorder.fee_set"), 1);
     pm_catalog_close(cat);
 }
 
@@ -369,8 +306,8 @@ static void report_recomputes_from_billable_pages(void **state)
     jobs[5] = ledger_job(cat, "WO-B", 2, 0, 0, t_nov, day("2026-12-01", 0));
     /* A failed job and a cancelled one bill nothing. */
     ledger_job(cat, "WO-A", 1, 0, 0, t_nov, 0);
-    claim_fail(cat, day("2026-11-05", 0), "corrupt");
-    collect(cat, day("2026-11-05", 0));
+    ct_claim_fail(cat, day("2026-11-05", 0), "corrupt");
+    ct_collect(cat, day("2026-11-05", 0));
     ledger_job(cat, "WO-A", 2, 0, 0, t_nov, 0);
     t = ct_claim(cat, "w1", day("2026-11-06", 0));
     assert_int_equal(pm_job_cancel(cat, t.job, "cli:test", "wrong box"), 0);
@@ -550,7 +487,7 @@ static void close_freezes_the_month_and_cancel_adjusts_later(void **state)
     /* 16 x 0.08125 = 1.30; 3 pages: the 1.00 minimum. */
     assert_int_equal(p.total_cents, 130 + 100);
     pm_billing_period_cleanup(&p);
-    assert_int_equal(count_events(cat, 0, "billing.closed"), 1);
+    assert_int_equal(ct_count_events(cat, 0, "billing.closed"), 1);
     v = lines_of(cat, "2026-11", &n);
     assert_lines_equal(open_v, open_n, v, n);
     ct_quiet();
@@ -566,14 +503,14 @@ static void close_freezes_the_month_and_cancel_adjusts_later(void **state)
 
     /* The late job finishes in November's last hour: December's bill. */
     assert_int_equal(ct_claim_complete(cat, day("2026-11-30", 23), 0), late);
-    finish(cat, late, day("2026-11-30", 23));
+    ct_finish(cat, late, day("2026-11-30", 23));
     assert_int_equal(pm_job_get(cat, late, &j), 0);
     assert_string_equal(j.billing_month, "2026-12");
     pm_job_cleanup(&j);
 
     /* Cancelling a job billed in November credits it in December. */
     assert_int_equal(pm_job_cancel(cat, a, "cli:clerk", "billed in error"), 0);
-    assert_int_equal(count_events(cat, a, "billing.adjustment"), 1);
+    assert_int_equal(ct_count_events(cat, a, "billing.adjustment"), 1);
     /* A rework: two more pages of job b, debited. */
     assert_int_equal(pm_billing_adjust(cat, b, 2, "two pages rescanned",
                                        "cli:clerk", dec2, month),
@@ -680,11 +617,11 @@ static void billing_timezone_is_fixed_at_first_use(void **state)
     /* Without a configuration nothing is recorded. */
     assert_int_equal(pm_catalog_billing_timezone(cat, NULL, tz, sizeof(tz)), 0);
     assert_string_equal(tz, "UTC");
-    assert_int_equal(count_events(cat, 0, "billing.timezone"), 0);
+    assert_int_equal(ct_count_events(cat, 0, "billing.timezone"), 0);
     assert_int_equal(
         pm_catalog_billing_timezone(cat, "America/Chicago", tz, sizeof(tz)), 0);
     assert_string_equal(tz, "America/Chicago");
-    assert_int_equal(count_events(cat, 0, "billing.timezone"), 1);
+    assert_int_equal(ct_count_events(cat, 0, "billing.timezone"), 1);
     assert_int_equal(pm_catalog_billing_timezone(cat, NULL, tz, sizeof(tz)), 0);
     assert_string_equal(tz, "America/Chicago");
     assert_int_equal(
@@ -694,7 +631,7 @@ static void billing_timezone_is_fixed_at_first_use(void **state)
                      PM_EINVAL);
     ct_loud();
     assert_non_null(strstr(pm_catalog_errmsg(cat), "America/Chicago"));
-    assert_int_equal(count_events(cat, 0, "billing.timezone"), 1);
+    assert_int_equal(ct_count_events(cat, 0, "billing.timezone"), 1);
     pm_catalog_close(cat);
 }
 
@@ -713,7 +650,7 @@ static void billing_timezone_is_checked_before_it_is_recorded(void **state)
         PM_EINVAL);
     ct_loud();
     assert_non_null(strstr(pm_catalog_errmsg(cat), "zone.tab"));
-    assert_int_equal(count_events(cat, 0, "billing.timezone"), 0);
+    assert_int_equal(ct_count_events(cat, 0, "billing.timezone"), 0);
     assert_int_equal(
         pm_catalog_billing_timezone(cat, "Europe/Berlin", tz, sizeof(tz)), 0);
     assert_string_equal(tz, "Europe/Berlin");
@@ -817,7 +754,7 @@ static void two_handles_closing_one_month_one_wins(void **state)
         assert_int_equal(raw_int(sql), 1);
         pm_month_next(month, month);
     }
-    assert_int_equal(count_events(cat, 0, "billing.closed"), 6);
+    assert_int_equal(ct_count_events(cat, 0, "billing.closed"), 6);
     pm_catalog_close(cat);
 }
 
@@ -839,8 +776,8 @@ static void finish_racing_a_close_is_billed_once(void **state)
         pm_month_next(month, next);
         job = ledger_job(cat, "WO-A", 1, 0, 0, start, 0);
         assert_int_equal(ct_claim_complete(cat, start + 60, 0), job);
-        collect(cat, start + 60);
-        assert_int_equal(job_state(cat, job), PM_JOB_ASSEMBLING);
+        ct_collect(cat, start + 60);
+        assert_int_equal(ct_job_state(cat, job), PM_JOB_ASSEMBLING);
         a.job = job;
         a.at = start + 120;
         b.at = end + 86400;
@@ -918,7 +855,7 @@ static void pg_finish_waits_for_a_close_under_way(void **state)
     add_workorder(cat, "WO-A", "STD");
     job = ledger_job(cat, "WO-A", 1, 0, 0, nov, 0);
     assert_int_equal(ct_claim_complete(cat, nov + 60, 0), job);
-    collect(cat, nov + 60);
+    ct_collect(cat, nov + 60);
     closer = pg_begin();
     pg_do(closer, "SELECT pg_advisory_xact_lock(" BILLING_KEY ")");
     pg_do(closer, "INSERT INTO billing_periods (month, closed_at, closed_by, "
@@ -959,7 +896,7 @@ static void pg_close_waits_for_billing_under_way(void **state)
     add_workorder(cat, "WO-A", "STD");
     job = ledger_job(cat, "WO-A", 1, 0, 0, nov, 0);
     assert_int_equal(ct_claim_complete(cat, nov + 60, 0), job);
-    collect(cat, nov + 60);
+    ct_collect(cat, nov + 60);
     finisher = pg_begin();
     pg_do(finisher, "SELECT pg_advisory_xact_lock_shared(" BILLING_KEY ")");
     snprintf(sql, sizeof(sql),
@@ -1018,7 +955,7 @@ static void pg_adjust_waits_for_a_cancel_under_way(void **state)
     pm_catalog_close(a.cat);
     assert_int_equal(a.rc, PM_EINVAL);
     assert_non_null(strstr(a.msg, "cancelled"));
-    assert_int_equal(count_events(cat, job, "billing.adjustment"), 0);
+    assert_int_equal(ct_count_events(cat, job, "billing.adjustment"), 0);
     pm_catalog_close(cat);
 }
 
@@ -1060,7 +997,7 @@ static void months_follow_the_billing_time_zone(void **state)
                                       dec1 + 86400, NULL, NULL),
                      0);
     assert_int_equal(ct_claim_complete(cat, dec1 + 6 * 3600, 0), queued);
-    finish(cat, queued, dec1 + 6 * 3600);
+    ct_finish(cat, queued, dec1 + 6 * 3600);
     assert_int_equal(pm_job_get(cat, queued, &j), 0);
     assert_string_equal(j.billing_month, "2026-12");
     pm_job_cleanup(&j);
@@ -1107,7 +1044,7 @@ static void tokens_keep_only_hashes_and_names(void **state)
     assert_string_equal(v[1].name, "ops");
     assert_int_equal(v[1].role, PM_ROLE_ADMIN);
     pm_token_list_free(v, n);
-    assert_int_equal(count_events(cat, 0, "token.added"), 2);
+    assert_int_equal(ct_count_events(cat, 0, "token.added"), 2);
     pm_catalog_close(cat);
 }
 

@@ -4,6 +4,7 @@
 #include "lib/cattest.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "pipeline/base/pm.h"
 
@@ -89,4 +90,63 @@ int64_t ct_claim_complete(pm_catalog_t *cat, int64_t now, int blank)
     assert_int_equal(pm_task_complete(cat, t.id, t.attempts, &m, now), 0);
     pm_task_cleanup(&t);
     return job;
+}
+
+void ct_add_account(pm_catalog_t *cat, const char *code)
+{
+    pm_account_t a = {.code = (char *)code, .name = (char *)"City Archive"};
+    int64_t id;
+
+    assert_int_equal(pm_account_add(cat, &a, "cli:test", &id), 0);
+    assert_true(id > 0);
+}
+
+void ct_claim_fail(pm_catalog_t *cat, int64_t now, const char *why)
+{
+    pm_task_t t = ct_claim(cat, "w1", now);
+
+    assert_int_equal(pm_task_fail(cat, t.id, t.attempts, why, 1, now), 0);
+    pm_task_cleanup(&t);
+}
+
+pm_job_state_t ct_job_state(pm_catalog_t *cat, int64_t id)
+{
+    pm_job_t j;
+    pm_job_state_t s;
+
+    assert_int_equal(pm_job_get(cat, id, &j), 0);
+    s = j.state;
+    pm_job_cleanup(&j);
+    return s;
+}
+
+size_t ct_collect(pm_catalog_t *cat, int64_t now)
+{
+    int64_t *ids = NULL;
+    size_t n = 0;
+
+    assert_int_equal(pm_job_collect_finished(cat, now, &ids, &n), 0);
+    pm_free(ids);
+    return n;
+}
+
+void ct_finish(pm_catalog_t *cat, int64_t job, int64_t now)
+{
+    ct_collect(cat, now);
+    assert_int_equal(ct_job_state(cat, job), PM_JOB_ASSEMBLING);
+    assert_int_equal(pm_job_finish(cat, job, "/out/CITY/WO/1", now), 0);
+    assert_int_equal(ct_job_state(cat, job), PM_JOB_DONE);
+}
+
+int ct_count_events(pm_catalog_t *cat, int64_t job, const char *kind)
+{
+    pm_event_t *ev;
+    size_t n, i;
+    int count = 0;
+
+    assert_int_equal(pm_event_list(cat, job, 0, &ev, &n), 0);
+    for (i = 0; i < n; i++)
+        count += strcmp(ev[i].kind, kind) == 0;
+    pm_event_list_free(ev, n);
+    return count;
 }

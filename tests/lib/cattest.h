@@ -3,8 +3,9 @@
  * (tests/catalog/test_catalog.c, test_ledger.c, test_review.c,
  * test_monitor.c): the PostgreSQL group's private server and its fresh
  * databases (pgtest.h), the group's setup and teardown, the catalog's log
- * silenced while a test provokes errors, a converted page's metrics and
- * claiming a page. Failures fail the current cmocka test.
+ * silenced while a test provokes errors, a converted page's metrics,
+ * claiming, failing and finishing pages and jobs, and reading them back.
+ * Failures fail the current cmocka test.
  */
 #ifndef PM_TESTS_CATTEST_H
 #define PM_TESTS_CATTEST_H
@@ -43,5 +44,18 @@ pm_page_metrics_t ct_metrics(int blank);
 pm_task_t ct_claim(pm_catalog_t *cat, const char *owner, int64_t now);
 /* Claims and completes one page as "w1"; returns its job. */
 int64_t ct_claim_complete(pm_catalog_t *cat, int64_t now, int blank);
+
+/* Account `code` ("City Archive"). */
+void ct_add_account(pm_catalog_t *cat, const char *code);
+/* Claims a page as "w1" and fails it for good (max_attempts 1). */
+void ct_claim_fail(pm_catalog_t *cat, int64_t now, const char *why);
+/* The state of job `id`. */
+pm_job_state_t ct_job_state(pm_catalog_t *cat, int64_t id);
+/* pm_job_collect_finished: how many jobs it moved to assembling. */
+size_t ct_collect(pm_catalog_t *cat, int64_t now);
+/* Takes an all-done job through assembly to done. */
+void ct_finish(pm_catalog_t *cat, int64_t job, int64_t now);
+/* How many events of `kind` job `job` has. */
+int ct_count_events(pm_catalog_t *cat, int64_t job, const char *kind);
 
 #endif /* PM_TESTS_CATTEST_H */
