@@ -4,9 +4,7 @@
  * every writer, here a state change first locks its job's row (SELECT
  * ... FOR UPDATE), so two sessions never both move one job.
  */
-#include <ctype.h>
 #include <errno.h>
-#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -14,13 +12,11 @@
 #include "catalog/billing.h"
 #include "catalog/billing_int.h"
 #include "catalog/catalog.h"
+#include "catalog/job_rules.h"
 #include "catalog/ledger_rules.h"
 #include "catalog/pg_int.h"
 #include "catalog/rules.h"
 #include "pipeline/base/pm.h"
-
-/* How many failed pages a failed job's error names before "and N more". */
-#define MAX_FAILED_PAGES_NAMED 20
 
 /* ---- statements: the SQL this file runs, prepared at open ---- */
 
@@ -225,37 +221,6 @@ static int read_job(const PGresult *r, int row, void *item)
     return 0;
 }
 
-/* Copies a SHA-256 in hex to out[65], lower-cased; -1 if it is not one. */
-static int normalize_sha256(const char *in, char out[65])
-{
-    int i;
-
-    for (i = 0; in != NULL && i < 64 && isxdigit((unsigned char)in[i]); i++)
-        out[i] = (char)tolower((unsigned char)in[i]);
-    out[i] = '\0';
-    return i == 64 && in[64] == '\0' ? 0 : -1;
-}
-
-static int check_pages(pm__pg_t *pg, const pm_page_input_t *pages,
-                       size_t npages)
-{
-    char sha[65];
-    size_t i;
-
-    if (npages == 0 || npages > INT_MAX)
-        return pm__pg_msg(pg, PM_EINVAL, "a job needs 1 to %d pages", INT_MAX);
-    for (i = 0; i < npages; i++) {
-        if (pages[i].src == NULL || pages[i].frame < 0)
-            return pm__pg_msg(pg, PM_EINVAL, "page %zu has no source file",
-                              i + 1);
-        if (normalize_sha256(pages[i].sha256, sha) != 0)
-            return pm__pg_msg(pg, PM_EINVAL,
-                              "page %zu: the checksum is not 64 hex digits",
-                              i + 1);
-    }
-    return 0;
-}
-
 static int insert_job(pm__pg_t *pg, const pm_job_t *j, size_t npages,
                       int64_t now, int64_t *id)
 {
@@ -293,7 +258,7 @@ static int insert_tasks(pm__pg_t *pg, int64_t job, const pm_page_input_t *pages,
     int err = 0;
 
     for (i = 0; err == 0 && i < npages; i++) {
-        normalize_sha256(pages[i].sha256, sha); /* checked already */
+        pm__job_sha256_normalize(pages[i].sha256, sha); /* checked already */
         p.n = 0;
         pm__pg_int(&p, job);
         pm__pg_int(&p, (int64_t)i + 1);
@@ -318,12 +283,10 @@ int pm__pg_job_create(pm_catalog_t *cat, const pm_job_t *j,
     *id = 0;
     if (j->workorder == NULL || actor == NULL)
         return pm__pg_msg(pg, PM_EINVAL, "a job needs a work order and actor");
-    err = check_pages(pg, pages, npages);
+    err = pm__job_check_pages(cat, pages, npages);
     if (err != 0)
         return err;
-    detail = j->hold_reason
-                 ? pm_asprintf("%zu pages, held: %s", npages, j->hold_reason)
-                 : pm_asprintf("%zu pages", npages);
+    detail = pm__job_created_detail(j, npages);
     if (detail == NULL)
         return pm__pg_msg(pg, PM_ENOMEM, "out of memory");
     err = pm__pg_tx_begin(pg);
@@ -355,14 +318,12 @@ int pm__pg_job_find_duplicate(pm_catalog_t *cat, const pm_page_input_t *pages,
     int err;
 
     *job = 0;
-    for (i = 0; i < npages; i++)
-        if (normalize_sha256(pages[i].sha256, sha) != 0)
-            return pm__pg_msg(pg, PM_EINVAL,
-                              "page %zu: the checksum is not 64 hex digits",
-                              i + 1);
+    err = pm__job_check_checksums(cat, pages, npages);
+    if (err != 0)
+        return err;
     err = pm__pg_tx_begin_read(pg);
     for (i = 0; err == 0 && i < npages; i++) {
-        normalize_sha256(pages[i].sha256, sha);
+        pm__job_sha256_normalize(pages[i].sha256, sha);
         if (strcmp(sha, prev) == 0) /* frames of one file */
             continue;
         memcpy(prev, sha, sizeof(prev));
@@ -568,72 +529,50 @@ int pm__pg_job_cancel(pm_catalog_t *cat, int64_t id, const char *actor,
 
 /* ---- finishing jobs ---- */
 
-/* The last path component, for naming a page's file to a person. */
-static const char *base_name(const char *path)
-{
-    const char *slash = path ? strrchr(path, '/') : NULL;
-
-    return slash ? slash + 1 : path ? path : "?";
-}
-
-/* Writes into *text (new string, NULL when none failed) what failed on
- * each failed page of `job`: "page 3 (scan_0003.tif frame 1): why". */
-static int failed_pages_text(pm__pg_t *pg, int64_t job, char **text)
+/* Adds each failed page of `job` to f. */
+static int failed_pages(pm_catalog_t *cat, int64_t job, pm__failed_pages_t *f)
 {
     pm__pg_params_t p = {.n = 0};
-    pm_buf_t b = {0};
     PGresult *r;
-    int rows, i, err;
+    int err;
 
-    *text = NULL;
     pm__pg_int(&p, job);
-    err = pm__pg_run(pg, PM__PG_JOBS, ST_TASKS_FAILED, &p, &r);
+    err = pm__pg_run(pm__pg(cat), PM__PG_JOBS, ST_TASKS_FAILED, &p, &r);
     if (err != 0)
         return err;
-    rows = PQntuples(r);
-    for (i = 0; i < rows && i < MAX_FAILED_PAGES_NAMED; i++)
-        /* frames are 0-based in the catalog, 1-based for people */
-        pm_buf_printf(&b, "%spage %lld (%s frame %lld): %s", b.len ? "; " : "",
-                      (long long)pm__pg_int64(r, i, 0),
-                      base_name(PQgetvalue(r, i, 1)),
-                      (long long)pm__pg_int64(r, i, 2) + 1,
-                      PQgetisnull(r, i, 3) ? "failed" : PQgetvalue(r, i, 3));
+    for (int i = 0; i < PQntuples(r); i++)
+        pm__failed_pages_add(f, pm__pg_int64(r, i, 0), PQgetvalue(r, i, 1),
+                             pm__pg_int64(r, i, 2),
+                             PQgetisnull(r, i, 3) ? NULL : PQgetvalue(r, i, 3));
     PQclear(r);
-    if (rows > MAX_FAILED_PAGES_NAMED)
-        pm_buf_printf(&b, "; and %d more failed pages",
-                      rows - MAX_FAILED_PAGES_NAMED);
-    if (b.oom) {
-        pm_free(b.s);
-        return pm__pg_msg(pg, PM_ENOMEM, "out of memory");
-    }
-    *text = b.s;
     return 0;
 }
 
-/* A job with nothing left to run: failed if a page failed, else on to
- * assembly. */
-static int job_settle(pm__pg_t *pg, int64_t job, int64_t now)
+static int set_state_io(pm_catalog_t *cat, int64_t job, pm_job_state_t s,
+                        int64_t now)
 {
-    char *failed = NULL;
-    int err;
-
-    err = failed_pages_text(pg, job, &failed);
-    if (err != 0)
-        return err;
-    if (failed != NULL) {
-        err = job_set_failed(pg, job, failed, now);
-        if (err == 0)
-            err = pm__pg_event_insert(pg, now, "catalog", "job.failed", job, 0,
-                                      failed);
-    } else {
-        err = job_set_state(pg, job, PM_JOB_ASSEMBLING, now);
-        if (err == 0)
-            err = pm__pg_event_insert(pg, now, "catalog", "job.assembling", job,
-                                      0, NULL);
-    }
-    pm_free(failed);
-    return err;
+    return job_set_state(pm__pg(cat), job, s, now);
 }
+
+static int set_failed_io(pm_catalog_t *cat, int64_t job, const char *why,
+                         int64_t now)
+{
+    return job_set_failed(pm__pg(cat), job, why, now);
+}
+
+static int event_insert_io(pm_catalog_t *cat, int64_t at, const char *actor,
+                           const char *kind, int64_t job, int page,
+                           const char *detail)
+{
+    return pm__pg_event_insert(pm__pg(cat), at, actor, kind, job, page, detail);
+}
+
+static const pm__job_io_t job_io = {
+    .failed_pages = failed_pages,
+    .set_state = set_state_io,
+    .set_failed = set_failed_io,
+    .event_insert = event_insert_io,
+};
 
 static int read_id(const PGresult *r, int row, void *item)
 {
@@ -670,7 +609,7 @@ int pm__pg_job_collect_finished(pm_catalog_t *cat, int64_t now, int64_t **ids,
         return err;
     err = collect_ids(pg, ST_JOB_FINISHED, &done, &ndone);
     for (i = 0; err == 0 && i < ndone; i++)
-        err = job_settle(pg, done[i], now);
+        err = pm__job_settle(&job_io, cat, done[i], now);
     pm_free(done);
     if (err == 0)
         err = collect_ids(pg, ST_JOB_ASSEMBLING, ids, n);

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "catalog/catalog.h"
+#include "catalog/job_rules.h"
 #include "catalog/pg_int.h"
 #include "pipeline/base/pm.h"
 
@@ -88,18 +89,6 @@ const pm__pgsql_table_t pm__pg_records = {stmts, ST_COUNT};
 static int64_t wall_clock(void)
 {
     return (int64_t)time(NULL);
-}
-
-/* Nonzero, with the reason as the message, when `s` may not be an
- * identifier of `kind` (pm_ident_check). */
-static int ident_refused(pm__pg_t *pg, pm_ident_kind_t kind, const char *s)
-{
-    char why[200];
-
-    if (pm_ident_check(kind, s, why, sizeof(why)) == 0)
-        return 0;
-    pm__pg_msg(pg, PM_EINVAL, "%s", why);
-    return 1;
 }
 
 /* Runs an INSERT ... RETURNING id; *id is the new row's. */
@@ -228,7 +217,7 @@ int pm__pg_account_add(pm_catalog_t *cat, const pm_account_t *a,
     *id = 0;
     if (a->code == NULL || a->name == NULL || actor == NULL)
         return pm__pg_msg(pg, PM_EINVAL, "an account needs a code and a name");
-    if (ident_refused(pg, PM_IDENT_ACCOUNT, a->code))
+    if (pm__ident_refused(cat, PM_IDENT_ACCOUNT, a->code))
         return PM_EINVAL;
     pm__pg_text(&p, a->code);
     pm__pg_text(&p, a->name);
@@ -334,7 +323,7 @@ int pm__pg_workorder_add(pm_catalog_t *cat, const pm_workorder_t *w,
     if (w->number == NULL || w->account == NULL || actor == NULL)
         return pm__pg_msg(pg, PM_EINVAL,
                           "a work order needs a number and an account");
-    if (ident_refused(pg, PM_IDENT_WORKORDER, w->number))
+    if (pm__ident_refused(cat, PM_IDENT_WORKORDER, w->number))
         return PM_EINVAL;
     pm__pg_text(&p, w->number);
     pm__pg_text(&p, w->account);

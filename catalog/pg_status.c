@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "catalog/catalog.h"
+#include "catalog/job_rules.h"
 #include "catalog/pg_int.h"
 #include "catalog/rules.h"
 #include "pipeline/base/pm.h"
@@ -72,32 +73,8 @@ static int status_jobs(pm__pg_t *pg, pm_status_t *s)
 
     if (err != 0)
         return err;
-    for (int i = 0; i < PQntuples(r); i++) {
-        int64_t count = pm__pg_int64(r, i, 1);
-
-        switch (pm_job_state_parse(PQgetvalue(r, i, 0))) {
-        case PM_JOB_QUEUED:
-            s->jobs_queued = count;
-            break;
-        case PM_JOB_RUNNING:
-            s->jobs_running = count;
-            break;
-        case PM_JOB_ASSEMBLING:
-            s->jobs_assembling = count;
-            break;
-        case PM_JOB_HELD:
-            s->jobs_held = count;
-            break;
-        case PM_JOB_FAILED:
-            s->jobs_failed = count;
-            break;
-        case PM_JOB_DONE:
-            s->jobs_done = count;
-            break;
-        default:
-            break;
-        }
-    }
+    for (int i = 0; i < PQntuples(r); i++)
+        pm__status_count_jobs(s, PQgetvalue(r, i, 0), pm__pg_int64(r, i, 1));
     PQclear(r);
     return 0;
 }
@@ -109,12 +86,8 @@ static int status_pages(pm__pg_t *pg, pm_status_t *s)
 
     if (err != 0)
         return err;
-    for (int i = 0; i < PQntuples(r); i++) {
-        if (pm_task_state_parse(PQgetvalue(r, i, 0)) == PM_TASK_QUEUED)
-            s->queued_pages = pm__pg_int64(r, i, 1);
-        else
-            s->running_pages = pm__pg_int64(r, i, 1);
-    }
+    for (int i = 0; i < PQntuples(r); i++)
+        pm__status_count_pages(s, PQgetvalue(r, i, 0), pm__pg_int64(r, i, 1));
     PQclear(r);
     return 0;
 }
@@ -181,14 +154,6 @@ int pm__pg_billable_count(pm_catalog_t *cat, int64_t job, int bill_blank,
 
 /* ---- workers ---- */
 
-static pm_worker_state_t worker_state_parse(const char *name)
-{
-    for (int i = PM_WORKER_STARTING; i <= PM_WORKER_BUSY; i++)
-        if (strcmp(name, pm_worker_state_name((pm_worker_state_t)i)) == 0)
-            return (pm_worker_state_t)i;
-    return PM_WORKER_STARTING;
-}
-
 static int worker_insert(pm__pg_t *pg, const char *owner,
                          const pm_worker_info_t *w, int64_t now)
 {
@@ -239,7 +204,7 @@ static int read_worker(const PGresult *r, int row, void *item)
     memset(w, 0, sizeof(*w));
     w->slot = (int)pm__pg_int64(r, row, 1);
     w->pid = (int)pm__pg_int64(r, row, 2);
-    w->state = worker_state_parse(PQgetvalue(r, row, 3));
+    w->state = pm__worker_state_parse(PQgetvalue(r, row, 3));
     w->job = pm__pg_int64(r, row, 4);
     w->page = (int)pm__pg_int64(r, row, 5);
     w->started_at = pm__pg_int64(r, row, 6);

@@ -196,9 +196,6 @@ int pm__sqlite_backup(sqlite3 *src, const char *from, const char *dest,
 int pm__event_insert(pm_catalog_t *cat, int64_t at, const char *actor,
                      const char *kind, int64_t job, int page,
                      const char *detail);
-/* sqlite_records.c: PM_EINVAL with the reason when `s` may not be an
- * identifier of `kind`. */
-int pm__ident_refused(pm_catalog_t *cat, pm_ident_kind_t kind, const char *s);
 /* sqlite_records.c: 0 when fee code `code` has a price, else PM_ENOENT
  * with a message. */
 int pm__fee_exists(pm_catalog_t *cat, const char *code);

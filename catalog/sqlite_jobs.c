@@ -4,9 +4,7 @@
  * release, retry and cancel, and finishing: collecting jobs whose pages
  * are all finished, done (with the billing month) or failed.
  */
-#include <ctype.h>
 #include <errno.h>
-#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -15,11 +13,9 @@
 #include "catalog/billing.h"
 #include "catalog/billing_int.h"
 #include "catalog/catalog.h"
+#include "catalog/job_rules.h"
 #include "catalog/sqlite_int.h"
 #include "pipeline/base/pm.h"
-
-/* How many failed pages a failed job's error names before "and N more". */
-#define MAX_FAILED_PAGES_NAMED 20
 
 /* ---- statements: the SQL this file runs, prepared at open ---- */
 
@@ -187,38 +183,6 @@ static int read_job(sqlite3_stmt *st, void *item)
     return 0;
 }
 
-/* Copies a SHA-256 in hex to out[65], lower-cased; -1 if it is not one. */
-static int normalize_sha256(const char *in, char out[65])
-{
-    int i;
-
-    for (i = 0; in != NULL && i < 64 && isxdigit((unsigned char)in[i]); i++)
-        out[i] = (char)tolower((unsigned char)in[i]);
-    out[i] = '\0';
-    return i == 64 && in[64] == '\0' ? 0 : -1;
-}
-
-static int check_pages(pm_catalog_t *cat, const pm_page_input_t *pages,
-                       size_t npages)
-{
-    char sha[65];
-    size_t i;
-
-    if (npages == 0 || npages > INT_MAX)
-        return pm__catalog_msg(cat, PM_EINVAL, "a job needs 1 to %d pages",
-                               INT_MAX);
-    for (i = 0; i < npages; i++) {
-        if (pages[i].src == NULL || pages[i].frame < 0)
-            return pm__catalog_msg(cat, PM_EINVAL,
-                                   "page %zu has no source file", i + 1);
-        if (normalize_sha256(pages[i].sha256, sha) != 0)
-            return pm__catalog_msg(
-                cat, PM_EINVAL, "page %zu: the checksum is not 64 hex digits",
-                i + 1);
-    }
-    return 0;
-}
-
 static int insert_job(pm_catalog_t *cat, const pm_job_t *j, size_t npages,
                       int64_t now, int64_t *id)
 {
@@ -257,7 +221,7 @@ static int insert_tasks(pm_catalog_t *cat, int64_t job,
     int err = 0;
 
     for (i = 0; err == 0 && i < npages; i++) {
-        normalize_sha256(pages[i].sha256, sha); /* checked already */
+        pm__job_sha256_normalize(pages[i].sha256, sha); /* checked already */
         if (sqlite3_bind_int64(st, 1, job) ||
             sqlite3_bind_int(st, 2, (int)i + 1) ||
             pm__sql_bind_text(st, 3, pages[i].src) ||
@@ -283,12 +247,10 @@ int pm__sqlite_job_create(pm_catalog_t *cat, const pm_job_t *j,
     if (j->workorder == NULL || actor == NULL)
         return pm__catalog_msg(cat, PM_EINVAL,
                                "a job needs a work order and actor");
-    err = check_pages(cat, pages, npages);
+    err = pm__job_check_pages(cat, pages, npages);
     if (err != 0)
         return err;
-    detail = j->hold_reason
-                 ? pm_asprintf("%zu pages, held: %s", npages, j->hold_reason)
-                 : pm_asprintf("%zu pages", npages);
+    detail = pm__job_created_detail(j, npages);
     if (detail == NULL)
         return pm__catalog_nomem(cat);
     err = pm__sql_tx_begin(cat);
@@ -318,14 +280,12 @@ int pm__sqlite_job_find_duplicate(pm_catalog_t *cat,
     int err;
 
     *job = 0;
-    for (i = 0; i < npages; i++)
-        if (normalize_sha256(pages[i].sha256, sha) != 0)
-            return pm__catalog_msg(
-                cat, PM_EINVAL, "page %zu: the checksum is not 64 hex digits",
-                i + 1);
+    err = pm__job_check_checksums(cat, pages, npages);
+    if (err != 0)
+        return err;
     err = pm__sql_tx_begin_read(cat);
     for (i = 0; err == 0 && i < npages; i++) {
-        normalize_sha256(pages[i].sha256, sha);
+        pm__job_sha256_normalize(pages[i].sha256, sha);
         if (strcmp(sha, prev) == 0) /* frames of one file */
             continue;
         memcpy(prev, sha, sizeof(prev));
@@ -530,77 +490,31 @@ int pm__sqlite_job_cancel(pm_catalog_t *cat, int64_t id, const char *actor,
 
 /* ---- finishing jobs ---- */
 
-/* The last path component, for naming a page's file to a person. */
-static const char *base_name(const char *path)
-{
-    const char *slash = path ? strrchr(path, '/') : NULL;
-
-    return slash ? slash + 1 : path ? path : "?";
-}
-
-/* Writes into *text (new string, NULL when none failed) what failed on
- * each failed page of `job`: "page 3 (scan_0003.tif frame 1): why". */
-static int failed_pages_text(pm_catalog_t *cat, int64_t job, char **text)
+/* Adds each failed page of `job` to f. */
+static int failed_pages(pm_catalog_t *cat, int64_t job, pm__failed_pages_t *f)
 {
     sqlite3_stmt *st = STMT(cat, ST_TASKS_FAILED);
-    pm_buf_t b = {0};
-    const char *err_text;
-    int rc, count = 0, err = 0;
+    int rc, err = 0;
 
-    *text = NULL;
     if (sqlite3_bind_int64(st, 1, job))
         return pm__sql_bind_fail(cat, st);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (++count > MAX_FAILED_PAGES_NAMED)
-            continue;
-        err_text = (const char *)sqlite3_column_text(st, 3);
-        /* frames are 0-based in the catalog, 1-based for people */
-        pm_buf_printf(&b, "%spage %d (%s frame %d): %s", b.len ? "; " : "",
-                      sqlite3_column_int(st, 0),
-                      base_name((const char *)sqlite3_column_text(st, 1)),
-                      sqlite3_column_int(st, 2) + 1,
-                      err_text ? err_text : "failed");
-    }
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        pm__failed_pages_add(f, sqlite3_column_int(st, 0),
+                             (const char *)sqlite3_column_text(st, 1),
+                             sqlite3_column_int(st, 2),
+                             (const char *)sqlite3_column_text(st, 3));
     if (rc != SQLITE_DONE)
         err = pm__sql_fail(cat);
     pm__sql_stmt_done(st);
-    if (err == 0 && count > MAX_FAILED_PAGES_NAMED)
-        pm_buf_printf(&b, "; and %d more failed pages",
-                      count - MAX_FAILED_PAGES_NAMED);
-    if (err == 0 && b.oom)
-        err = pm__catalog_nomem(cat);
-    if (err != 0) {
-        pm_free(b.s);
-        return err;
-    }
-    *text = b.s;
-    return 0;
-}
-
-/* A job with nothing left to run: failed if a page failed, else on to
- * assembly. */
-static int job_settle(pm_catalog_t *cat, int64_t job, int64_t now)
-{
-    char *failed = NULL;
-    int err;
-
-    err = failed_pages_text(cat, job, &failed);
-    if (err != 0)
-        return err;
-    if (failed != NULL) {
-        err = job_set_failed(cat, job, failed, now);
-        if (err == 0)
-            err = pm__event_insert(cat, now, "catalog", "job.failed", job, 0,
-                                   failed);
-    } else {
-        err = job_set_state(cat, job, PM_JOB_ASSEMBLING, now);
-        if (err == 0)
-            err = pm__event_insert(cat, now, "catalog", "job.assembling", job,
-                                   0, NULL);
-    }
-    pm_free(failed);
     return err;
 }
+
+static const pm__job_io_t job_io = {
+    .failed_pages = failed_pages,
+    .set_state = job_set_state,
+    .set_failed = job_set_failed,
+    .event_insert = pm__event_insert,
+};
 
 int pm__sqlite_job_collect_finished(pm_catalog_t *cat, int64_t now,
                                     int64_t **ids, size_t *n)
@@ -617,7 +531,7 @@ int pm__sqlite_job_collect_finished(pm_catalog_t *cat, int64_t now,
     err = pm__sql_collect(cat, STMT(cat, ST_JOB_FINISHED), sizeof(int64_t),
                           pm__sql_read_id, NULL, (void **)&done, &ndone);
     for (i = 0; err == 0 && i < ndone; i++)
-        err = job_settle(cat, done[i], now);
+        err = pm__job_settle(&job_io, cat, done[i], now);
     pm_free(done);
     if (err == 0)
         err =

@@ -8,6 +8,7 @@
 #include <sqlite3.h>
 
 #include "catalog/catalog.h"
+#include "catalog/job_rules.h"
 #include "catalog/sqlite_int.h"
 #include "pipeline/base/pm.h"
 
@@ -202,18 +203,6 @@ static int read_account(sqlite3_stmt *st, void *item)
         return PM_ENOMEM;
     }
     return 0;
-}
-
-/* Nonzero, with the reason as the catalog's message, when `s` may not be
- * an identifier of `kind` (pm_ident_check). */
-int pm__ident_refused(pm_catalog_t *cat, pm_ident_kind_t kind, const char *s)
-{
-    char why[200];
-
-    if (pm_ident_check(kind, s, why, sizeof(why)) == 0)
-        return 0;
-    pm__catalog_msg(cat, PM_EINVAL, "%s", why);
-    return 1;
 }
 
 int pm__sqlite_account_add(pm_catalog_t *cat, const pm_account_t *a,

@@ -8,6 +8,7 @@
 #include <sqlite3.h>
 
 #include "catalog/catalog.h"
+#include "catalog/job_rules.h"
 #include "catalog/sqlite_int.h"
 #include "pipeline/base/pm.h"
 
@@ -62,32 +63,9 @@ static int status_jobs(pm_catalog_t *cat, pm_status_t *s)
     sqlite3_stmt *st = STMT(cat, ST_STATUS_JOBS);
     int rc, err = 0;
 
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        int64_t count = sqlite3_column_int64(st, 1);
-
-        switch (pm_job_state_parse((const char *)sqlite3_column_text(st, 0))) {
-        case PM_JOB_QUEUED:
-            s->jobs_queued = count;
-            break;
-        case PM_JOB_RUNNING:
-            s->jobs_running = count;
-            break;
-        case PM_JOB_ASSEMBLING:
-            s->jobs_assembling = count;
-            break;
-        case PM_JOB_HELD:
-            s->jobs_held = count;
-            break;
-        case PM_JOB_FAILED:
-            s->jobs_failed = count;
-            break;
-        case PM_JOB_DONE:
-            s->jobs_done = count;
-            break;
-        default:
-            break;
-        }
-    }
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        pm__status_count_jobs(s, (const char *)sqlite3_column_text(st, 0),
+                              sqlite3_column_int64(st, 1));
     if (rc != SQLITE_DONE)
         err = pm__sql_fail(cat);
     pm__sql_stmt_done(st);
@@ -99,13 +77,9 @@ static int status_pages(pm_catalog_t *cat, pm_status_t *s)
     sqlite3_stmt *st = STMT(cat, ST_STATUS_PAGES);
     int rc, err = 0;
 
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (pm_task_state_parse((const char *)sqlite3_column_text(st, 0)) ==
-            PM_TASK_QUEUED)
-            s->queued_pages = sqlite3_column_int64(st, 1);
-        else
-            s->running_pages = sqlite3_column_int64(st, 1);
-    }
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        pm__status_count_pages(s, (const char *)sqlite3_column_text(st, 0),
+                               sqlite3_column_int64(st, 1));
     if (rc != SQLITE_DONE)
         err = pm__sql_fail(cat);
     pm__sql_stmt_done(st);
@@ -148,23 +122,6 @@ int pm__sqlite_catalog_status(pm_catalog_t *cat, int64_t now, pm_status_t *out)
 }
 
 /* ---- workers ---- */
-
-static const char *const worker_state_names[] = {"starting", "idle", "busy"};
-
-const char *pm_worker_state_name(pm_worker_state_t s)
-{
-    if ((unsigned)s >= sizeof(worker_state_names) / sizeof(char *))
-        return "?";
-    return worker_state_names[s];
-}
-
-static pm_worker_state_t worker_state_parse(const char *name)
-{
-    for (size_t i = 0; name != NULL && i < 3; i++)
-        if (strcmp(name, worker_state_names[i]) == 0)
-            return (pm_worker_state_t)i;
-    return PM_WORKER_STARTING;
-}
 
 static int worker_insert(pm_catalog_t *cat, const char *owner,
                          const pm_worker_info_t *w, int64_t now)
@@ -217,7 +174,7 @@ static int read_worker(sqlite3_stmt *st, void *item)
     memset(w, 0, sizeof(*w));
     w->slot = sqlite3_column_int(st, 1);
     w->pid = sqlite3_column_int(st, 2);
-    w->state = worker_state_parse((const char *)sqlite3_column_text(st, 3));
+    w->state = pm__worker_state_parse((const char *)sqlite3_column_text(st, 3));
     w->job = sqlite3_column_int64(st, 4);
     w->page = sqlite3_column_int(st, 5);
     w->started_at = sqlite3_column_int64(st, 6);

@@ -1,0 +1,113 @@
+/*
+ * job_rules.h: the jobs' glue that is the same on every backend. Checking
+ * a new job's pages, the text a failed job's error names its failed pages
+ * with, settling a job whose pages have all finished (failed or on to
+ * assembly), the counts `status` adds up, the workers' state names and
+ * the identifier check: the SQL under them is the backends' (sqlite_*.c,
+ * pg_*.c), the decisions and the words said are here. A backend hands
+ * the settling a table of its primitives (pm__job_io_t), as
+ * ledger_rules.h does for the ledger. Never used outside catalog/.
+ */
+#ifndef PM_CATALOG_JOB_RULES_H
+#define PM_CATALOG_JOB_RULES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "catalog/catalog.h"
+#include "pipeline/base/buf.h"
+
+/* How many failed pages a failed job's error names before "and N more". */
+#define PM__FAILED_PAGES_NAMED 20
+
+/*
+ * Copies a SHA-256 in hex to out[65], lower-cased; -1 (out holds what
+ * was hex) if `in` is not one. Accepts NULL.
+ */
+int pm__job_sha256_normalize(const char *in, char out[65]);
+
+/*
+ * 0 when `pages` can make a job (1 to INT_MAX pages, each with a source
+ * file and a SHA-256); else PM_EINVAL with the handle's message naming
+ * the page.
+ */
+int pm__job_check_pages(pm_catalog_t *cat, const pm_page_input_t *pages,
+                        size_t npages);
+
+/*
+ * PM_EINVAL with the handle's message naming the first page whose
+ * checksum is not a SHA-256; 0 when all are.
+ */
+int pm__job_check_checksums(pm_catalog_t *cat, const pm_page_input_t *pages,
+                            size_t npages);
+
+/*
+ * The detail of a new job's "job.created" event ("12 pages", "12 pages,
+ * held: why"): a new string the caller frees with pm_free; NULL when out
+ * of memory.
+ */
+char *pm__job_created_detail(const pm_job_t *j, size_t npages);
+
+/* The failed pages of one job, added one at a time in page order. */
+typedef struct pm__failed_pages {
+    pm_buf_t b;
+    int count;
+} pm__failed_pages_t;
+
+/*
+ * Adds one failed page (its number, source file, 0-based frame and
+ * error, NULL when none was said) to f: "page 3 (scan_0003.tif frame 1):
+ * why". The strings are borrowed.
+ */
+void pm__failed_pages_add(pm__failed_pages_t *f, int64_t page, const char *src,
+                          int64_t frame, const char *error);
+
+/*
+ * Ends f: stores in *text the pages' text, a new string the caller frees
+ * with pm_free, or NULL when no page was added; PM_ENOMEM (and *text
+ * NULL) when the text ran out of memory. f is empty again after.
+ */
+int pm__failed_pages_end(pm__failed_pages_t *f, char **text);
+
+/*
+ * A backend's primitives for settling jobs, each inside the caller's
+ * transaction, 0 or a negative code with the handle's message set.
+ */
+typedef struct pm__job_io {
+    /* Adds each failed page of `job` to f (pm__failed_pages_add), in
+     * page order. */
+    int (*failed_pages)(pm_catalog_t *cat, int64_t job, pm__failed_pages_t *f);
+    int (*set_state)(pm_catalog_t *cat, int64_t job, pm_job_state_t s,
+                     int64_t now);
+    /* Sets the job failed, with `why` as its error. */
+    int (*set_failed)(pm_catalog_t *cat, int64_t job, const char *why,
+                      int64_t now);
+    int (*event_insert)(pm_catalog_t *cat, int64_t at, const char *actor,
+                        const char *kind, int64_t job, int page,
+                        const char *detail);
+} pm__job_io_t;
+
+/*
+ * Settles job `job`, which has nothing left to run: failed, its error
+ * naming its failed pages, if a page failed; else on to assembly. Each
+ * with its event.
+ */
+int pm__job_settle(const pm__job_io_t *io, pm_catalog_t *cat, int64_t job,
+                   int64_t now);
+
+/* Adds to s the `count` jobs in state `state` (a job state's name; an
+ * unknown one, or cancelled, counts nowhere). */
+void pm__status_count_jobs(pm_status_t *s, const char *state, int64_t count);
+
+/* Adds to s the `count` pages in task state `state` (queued, else
+ * running). */
+void pm__status_count_pages(pm_status_t *s, const char *state, int64_t count);
+
+/* The worker state named `name`; starting for NULL or an unknown name. */
+pm_worker_state_t pm__worker_state_parse(const char *name);
+
+/* Nonzero, with the reason as the handle's message (PM_EINVAL), when `s`
+ * may not be an identifier of `kind` (pm_ident_check). */
+int pm__ident_refused(pm_catalog_t *cat, pm_ident_kind_t kind, const char *s);
+
+#endif /* PM_CATALOG_JOB_RULES_H */
