@@ -1,8 +1,10 @@
 /*
- * cli_int.h: what the catalog commands share between cli.c (accounts,
- * work orders, jobs, status, and the command table and option parsing)
- * and cli_billing.c (fees and billing): one run of a command, and the
- * output helpers every command prints through. Not used elsewhere.
+ * cli_int.h: what the catalog commands share between cli.c (the command
+ * table and option parsing) and the files of the command families
+ * (cli_account.c, cli_job.c, cli_status.c, cli_billing.c, cli_review.c,
+ * cli_token.c): one run of a command, the output helpers every command
+ * prints through (cli_out.c), and each family's commands. Not used
+ * elsewhere.
  */
 #ifndef PM_PIPELINE_CLI_INT_H
 #define PM_PIPELINE_CLI_INT_H
@@ -53,6 +55,8 @@ const char *cli_fmt_time(char buf[32], int64_t t);
 const char *cli_fmt_int(char buf[24], long long v);
 /* "label:   value" with the labels aligned. */
 void cli_kv(const char *label, const char *value);
+/* cli_kv() for a field that is usually unset: prints nothing for NULL. */
+void cli_kv_opt(const char *label, const char *value);
 
 /* A header row and rows of cells (first lines only), each column as wide
  * as its widest cell; columns marked 'r' in `align` are right-aligned. */
@@ -69,14 +73,37 @@ void cli_table_init(table_t *t, const char *const *heads, size_t ncols,
 void cli_table_row(table_t *t, const char *const *cells);
 /* Prints the table, or `none` when it has no rows, and releases it. */
 int cli_table_emit(const cli_t *c, table_t *t, const char *none);
+/* Prints the table's rows (the header first), aligned. */
+void cli_table_print(const table_t *t);
+/* Releases the table's cells. */
+void cli_table_cleanup(table_t *t);
 
 /* A JSON string (null for NULL; non-UTF-8 bytes become '?'). */
 json_t *cli_jstr(const char *s);
 json_t *cli_jtime(int64_t t);
+/* The first line of `s` as a JSON string, or null. */
+json_t *cli_jline(const char *s);
 json_t *cli_jlist(const void *v, size_t n, size_t size,
                   json_t *(*one)(const void *));
 /* Prints `doc` (and takes it) as the command's one JSON document. */
 int cli_emit_json(const cli_t *c, json_t *doc);
+
+/* ---- accounts and work orders (cli_account.c) ---- */
+
+int cli_account_add(cli_t *c);
+int cli_account_list(cli_t *c);
+int cli_workorder_add(cli_t *c);
+int cli_workorder_list(cli_t *c);
+int cli_workorder_show(cli_t *c);
+int cli_workorder_close(cli_t *c);
+
+/* ---- jobs (cli_job.c) ---- */
+
+int cli_job_list(cli_t *c);
+int cli_job_show(cli_t *c);
+int cli_job_retry(cli_t *c);
+int cli_job_release(cli_t *c);
+int cli_job_cancel(cli_t *c);
 
 /* ---- the fee and billing commands (cli_billing.c) ---- */
 
@@ -93,7 +120,10 @@ int cli_billing_adjust(cli_t *c);
 int cli_job_list_review(cli_t *c);
 int cli_job_replace_page(cli_t *c);
 
-/* ---- status beyond the queue (cli_status.c) ---- */
+/* ---- status (cli_status.c) ---- */
+
+/* `pagemill status`. */
+int cli_status(cli_t *c);
 
 /* `status` exit codes beyond 0, 1 and 2 (docs: README, --help). */
 #define CLI_STATUS_JOB_FAILED  3 /* the service runs; a job has failed */

@@ -8,7 +8,7 @@
  * selftest-words.txt, the words each page must read as) through every
  * profile, with `pagemill convert` into a temporary folder, and checks
  * the outputs (selftest_doc.c). One line per check goes into a pass/fail
- * table (the catalog commands' table printer, cli.c).
+ * table (the catalog commands' table printer, cli_out.c).
  *
  * It never opens the configured catalog and never writes into a
  * configured folder: the permissions are read from the folders' modes,
