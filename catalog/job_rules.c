@@ -8,9 +8,9 @@
 #include <assert.h>
 #include <ctype.h>
 #include <limits.h>
+#include <stdio.h>
 #include <string.h>
 
-#include "catalog/ledger_rules.h"
 #include "catalog/rules.h"
 #include "pipeline/base/pm.h"
 
@@ -142,16 +142,183 @@ int pm__job_settle(const pm__job_io_t *io, pm_catalog_t *cat, int64_t job,
     if (failed != NULL) {
         err = io->set_failed(cat, job, failed, now);
         if (err == 0)
-            err = io->event_insert(cat, now, "catalog", "job.failed", job, 0,
-                                   failed);
+            err = io->ledger->event_insert(cat, now, "catalog", "job.failed",
+                                           job, 0, failed);
     } else {
         err = io->set_state(cat, job, PM_JOB_ASSEMBLING, now);
         if (err == 0)
-            err = io->event_insert(cat, now, "catalog", "job.assembling", job,
-                                   0, NULL);
+            err = io->ledger->event_insert(cat, now, "catalog",
+                                           "job.assembling", job, 0, NULL);
     }
     pm_free(failed);
     return err;
+}
+
+/* ---- the operator's and the assembler's state changes ---- */
+
+#define STATE_BIT(s) (1u << (s))
+
+/* Inside a transaction: PM_ENOENT if job `id` does not exist, PM_EINVAL
+ * (with `rule` in the message) if its state is not in `allowed`. */
+static int job_expect(const pm__job_io_t *io, pm_catalog_t *cat, int64_t id,
+                      unsigned allowed, const char *rule, int *state)
+{
+    char name[32] = "";
+    int err;
+
+    *state = -1;
+    err = io->state_lock(cat, id, name);
+    if (err == PM_ENOENT)
+        return pm__ledger_msg(cat, PM_ENOENT, "no job %lld", (long long)id);
+    if (err != 0)
+        return err;
+    *state = pm_job_state_parse(name);
+    if (*state < 0 || !(allowed & STATE_BIT(*state)))
+        return pm__ledger_msg(cat, PM_EINVAL, "job %lld is %s: %s",
+                              (long long)id, name, rule);
+    return 0;
+}
+
+/* The billing lock, shared, where the backend has one (ledger_rules.h). */
+static int lock_shared(const pm__job_io_t *io, pm_catalog_t *cat)
+{
+    return io->ledger->lock != NULL ? io->ledger->lock(cat, 0) : 0;
+}
+
+static int pages_ready(const pm__job_io_t *io, pm_catalog_t *cat, int64_t id)
+{
+    return io->pages_ready != NULL ? io->pages_ready(cat, id) : 0;
+}
+
+int pm__job_release(const pm__job_io_t *io, pm_catalog_t *cat, int64_t id,
+                    const char *actor)
+{
+    int64_t now = io->ledger->wall_clock();
+    int state, err;
+
+    if (actor == NULL)
+        return pm__ledger_msg(cat, PM_EINVAL, "release needs an actor");
+    err = io->ledger->tx_begin(cat);
+    if (err != 0)
+        return err;
+    err = job_expect(io, cat, id, STATE_BIT(PM_JOB_HELD),
+                     "only a held job can be released", &state);
+    if (err == 0)
+        err = io->requeue(cat, id, now);
+    if (err == 0)
+        err = io->ledger->event_insert(cat, now, actor, "job.released", id, 0,
+                                       NULL);
+    if (err == 0)
+        err = pages_ready(io, cat, id);
+    return io->ledger->tx_end(cat, err);
+}
+
+int pm__job_retry(const pm__job_io_t *io, pm_catalog_t *cat, int64_t id,
+                  const char *actor)
+{
+    int64_t now = io->ledger->wall_clock();
+    int state, pages = 0, err;
+    char detail[64];
+
+    if (actor == NULL)
+        return pm__ledger_msg(cat, PM_EINVAL, "retry needs an actor");
+    err = io->ledger->tx_begin(cat);
+    if (err != 0)
+        return err;
+    err = job_expect(io, cat, id, STATE_BIT(PM_JOB_FAILED),
+                     "only a failed job can be retried", &state);
+    if (err == 0)
+        err = io->tasks_retry(cat, id, &pages);
+    if (err == 0)
+        err = io->requeue(cat, id, now);
+    snprintf(detail, sizeof(detail), "%d failed pages queued again", pages);
+    if (err == 0)
+        err = io->ledger->event_insert(cat, now, actor, "job.retried", id, 0,
+                                       detail);
+    if (err == 0)
+        err = pages_ready(io, cat, id);
+    return io->ledger->tx_end(cat, err);
+}
+
+int pm__job_cancel(const pm__job_io_t *io, pm_catalog_t *cat, int64_t id,
+                   const char *actor, const char *reason)
+{
+    unsigned allowed = ~STATE_BIT(PM_JOB_CANCELLED);
+    int64_t now = io->ledger->wall_clock();
+    int state, err;
+
+    if (actor == NULL)
+        return pm__ledger_msg(cat, PM_EINVAL, "cancel needs an actor");
+    err = io->ledger->tx_begin(cat);
+    if (err != 0)
+        return err;
+    /* Before the job's row: a close waits for this cancel, or this
+     * cancel for the close (ledger_rules.h). */
+    err = lock_shared(io, cat);
+    if (err == 0)
+        err = job_expect(io, cat, id, allowed, "a job is cancelled only once",
+                         &state);
+    /* A done job billed in a closed month is credited in an open one;
+     * one whose month is open just drops out of its lines. */
+    if (err == 0 && state == PM_JOB_DONE)
+        err = pm__ledger_cancel_credit(io->ledger, cat, id, reason, actor, now);
+    /* Running pages lose their lease: their results will be refused. */
+    if (err == 0)
+        err = io->tasks_unlease(cat, id);
+    if (err == 0)
+        err = io->set_state(cat, id, PM_JOB_CANCELLED, now);
+    if (err == 0)
+        err = io->ledger->event_insert(cat, now, actor, "job.cancelled", id, 0,
+                                       reason);
+    return io->ledger->tx_end(cat, err);
+}
+
+int pm__job_finish_doc(const pm__job_io_t *io, pm_catalog_t *cat, int64_t id,
+                       const char *output_path, const char *pdf_sha256,
+                       int pdf_pages, int64_t now)
+{
+    char month[PM_MONTH_SIZE];
+    int state, err;
+
+    err = io->ledger->tx_begin(cat);
+    if (err != 0)
+        return err;
+    /* Before the job's row: billed in a month a close has not read yet,
+     * or after the close committed (ledger_rules.h). */
+    err = lock_shared(io, cat);
+    if (err == 0)
+        err = job_expect(io, cat, id, STATE_BIT(PM_JOB_ASSEMBLING),
+                         "only an assembling job can finish", &state);
+    /* Billed in the month it finished, or the first open one after. */
+    if (err == 0)
+        err = pm__ledger_billing_month(io->ledger, cat, now, month);
+    if (err == 0)
+        err = io->set_done(cat, id, output_path, pdf_sha256, pdf_pages, month,
+                           now);
+    if (err == 0)
+        err = io->ledger->event_insert(cat, now, "catalog", "job.done", id, 0,
+                                       output_path);
+    return io->ledger->tx_end(cat, err);
+}
+
+int pm__job_fail(const pm__job_io_t *io, pm_catalog_t *cat, int64_t id,
+                 const char *why, int64_t now)
+{
+    int state, err;
+
+    if (why == NULL)
+        why = "assembly failed";
+    err = io->ledger->tx_begin(cat);
+    if (err != 0)
+        return err;
+    err = job_expect(io, cat, id, STATE_BIT(PM_JOB_ASSEMBLING),
+                     "only an assembling job can fail assembly", &state);
+    if (err == 0)
+        err = io->set_failed(cat, id, why, now);
+    if (err == 0)
+        err = io->ledger->event_insert(cat, now, "catalog", "job.failed", id, 0,
+                                       why);
+    return io->ledger->tx_end(cat, err);
 }
 
 /* ---- status ---- */

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "catalog/catalog.h"
+#include "catalog/ledger_rules.h"
 #include "pipeline/base/buf.h"
 
 /* How many failed pages a failed job's error names before "and N more". */
@@ -70,10 +71,18 @@ void pm__failed_pages_add(pm__failed_pages_t *f, int64_t page, const char *src,
 int pm__failed_pages_end(pm__failed_pages_t *f, char **text);
 
 /*
- * A backend's primitives for settling jobs, each inside the caller's
- * transaction, 0 or a negative code with the handle's message set.
+ * A backend's primitives for a job's state changes, each inside the
+ * caller's transaction, 0 or a negative code with the handle's message
+ * set unless it says otherwise.
  */
 typedef struct pm__job_io {
+    /* Transactions, the billing lock, events, the clock, billing months
+     * and cancel credits: the backend's ledger primitives. */
+    const pm__ledger_io_t *ledger;
+    /* Reads (and, where rows can be locked, locks until the transaction
+     * ends) the state of job `job` into name[32]: PM_ENOENT, with no
+     * message, when there is no such job. */
+    int (*state_lock)(pm_catalog_t *cat, int64_t job, char name[32]);
     /* Adds each failed page of `job` to f (pm__failed_pages_add), in
      * page order. */
     int (*failed_pages)(pm_catalog_t *cat, int64_t job, pm__failed_pages_t *f);
@@ -82,9 +91,20 @@ typedef struct pm__job_io {
     /* Sets the job failed, with `why` as its error. */
     int (*set_failed)(pm_catalog_t *cat, int64_t job, const char *why,
                       int64_t now);
-    int (*event_insert)(pm_catalog_t *cat, int64_t at, const char *actor,
-                        const char *kind, int64_t job, int page,
-                        const char *detail);
+    /* Queues the job again (no hold reason, no error). */
+    int (*requeue)(pm_catalog_t *cat, int64_t job, int64_t now);
+    /* Queues its failed pages again with a fresh attempt budget; *pages
+     * is how many. */
+    int (*tasks_retry)(pm_catalog_t *cat, int64_t job, int *pages);
+    /* Takes the lease of its running pages (their results are refused). */
+    int (*tasks_unlease)(pm_catalog_t *cat, int64_t job);
+    /* Sets the job done, billed in `month` (unless it was already). */
+    int (*set_done)(pm_catalog_t *cat, int64_t job, const char *output_path,
+                    const char *pdf_sha256, int pdf_pages, const char *month,
+                    int64_t now);
+    /* Tells whoever claims pages that the job has some; NULL when the
+     * backend's claimers poll (SQLite). */
+    int (*pages_ready)(pm_catalog_t *cat, int64_t job);
 } pm__job_io_t;
 
 /*
@@ -94,6 +114,20 @@ typedef struct pm__job_io {
  */
 int pm__job_settle(const pm__job_io_t *io, pm_catalog_t *cat, int64_t job,
                    int64_t now);
+
+/* The operations of catalog.h, on a backend's primitives: each one
+ * transaction. */
+int pm__job_release(const pm__job_io_t *io, pm_catalog_t *cat, int64_t id,
+                    const char *actor);
+int pm__job_retry(const pm__job_io_t *io, pm_catalog_t *cat, int64_t id,
+                  const char *actor);
+int pm__job_cancel(const pm__job_io_t *io, pm_catalog_t *cat, int64_t id,
+                   const char *actor, const char *reason);
+int pm__job_finish_doc(const pm__job_io_t *io, pm_catalog_t *cat, int64_t id,
+                       const char *output_path, const char *pdf_sha256,
+                       int pdf_pages, int64_t now);
+int pm__job_fail(const pm__job_io_t *io, pm_catalog_t *cat, int64_t id,
+                 const char *why, int64_t now);
 
 /* Adds to s the `count` jobs in state `state` (a job state's name; an
  * unknown one, or cancelled, counts nowhere). */

@@ -142,8 +142,6 @@ static int notify_pages(pm__pg_t *pg, int64_t job)
     return err;
 }
 
-#define STATE_BIT(s) (1u << (s))
-
 /* ---- shared ---- */
 
 static int64_t wall_clock(void)
@@ -385,35 +383,28 @@ int pm__pg_job_list(pm_catalog_t *cat, int state, const char *workorder,
                           (void **)out, n);
 }
 
-/* Inside a transaction: locks job `id`'s row; PM_ENOENT if it does not
- * exist, PM_EINVAL (with `rule`) if its state is not in `allowed`. */
-static int job_expect(pm__pg_t *pg, int64_t id, unsigned allowed,
-                      const char *rule, int *state)
+/* Reads job `id`'s state into name[32], locking its row until the
+ * transaction ends; PM_ENOENT, no message, when there is no such job. */
+static int state_lock(pm_catalog_t *cat, int64_t id, char name[32])
 {
     pm__pg_params_t p = {.n = 0};
-    char name[32];
     PGresult *r;
     int err;
 
-    *state = -1;
+    name[0] = '\0';
     pm__pg_int(&p, id);
-    err = pm__pg_run(pg, PM__PG_JOBS, ST_JOB_STATE, &p, &r);
+    err = pm__pg_run(pm__pg(cat), PM__PG_JOBS, ST_JOB_STATE, &p, &r);
     if (err != 0)
         return err;
-    if (PQntuples(r) == 0) {
-        PQclear(r);
-        return pm__pg_msg(pg, PM_ENOENT, "no job %lld", (long long)id);
-    }
-    snprintf(name, sizeof(name), "%s", PQgetvalue(r, 0, 0));
+    if (PQntuples(r) == 0)
+        err = PM_ENOENT;
+    else
+        snprintf(name, 32, "%s", PQgetvalue(r, 0, 0));
     PQclear(r);
-    *state = pm_job_state_parse(name);
-    if (*state < 0 || !(allowed & STATE_BIT(*state)))
-        return pm__pg_msg(pg, PM_EINVAL, "job %lld is %s: %s", (long long)id,
-                          name, rule);
-    return 0;
+    return err;
 }
 
-static int job_set_state(pm__pg_t *pg, int64_t id, pm_job_state_t s,
+static int job_set_state(pm_catalog_t *cat, int64_t id, pm_job_state_t s,
                          int64_t now)
 {
     pm__pg_params_t p = {.n = 0};
@@ -421,19 +412,19 @@ static int job_set_state(pm__pg_t *pg, int64_t id, pm_job_state_t s,
     pm__pg_int(&p, id);
     pm__pg_text(&p, pm_job_state_name(s));
     pm__pg_int(&p, now);
-    return pm__pg_exec(pg, PM__PG_JOBS, ST_JOB_SET_STATE, &p, NULL);
+    return pm__pg_exec(pm__pg(cat), PM__PG_JOBS, ST_JOB_SET_STATE, &p, NULL);
 }
 
-static int job_requeue(pm__pg_t *pg, int64_t id, int64_t now)
+static int job_requeue(pm_catalog_t *cat, int64_t id, int64_t now)
 {
     pm__pg_params_t p = {.n = 0};
 
     pm__pg_int(&p, id);
     pm__pg_int(&p, now);
-    return pm__pg_exec(pg, PM__PG_JOBS, ST_JOB_REQUEUE, &p, NULL);
+    return pm__pg_exec(pm__pg(cat), PM__PG_JOBS, ST_JOB_REQUEUE, &p, NULL);
 }
 
-static int job_set_failed(pm__pg_t *pg, int64_t id, const char *why,
+static int job_set_failed(pm_catalog_t *cat, int64_t id, const char *why,
                           int64_t now)
 {
     pm__pg_params_t p = {.n = 0};
@@ -441,90 +432,7 @@ static int job_set_failed(pm__pg_t *pg, int64_t id, const char *why,
     pm__pg_int(&p, id);
     pm__pg_text(&p, why);
     pm__pg_int(&p, now);
-    return pm__pg_exec(pg, PM__PG_JOBS, ST_JOB_SET_FAILED, &p, NULL);
-}
-
-int pm__pg_job_release(pm_catalog_t *cat, int64_t id, const char *actor)
-{
-    pm__pg_t *pg = pm__pg(cat);
-    int64_t now = wall_clock();
-    int state, err;
-
-    if (actor == NULL)
-        return pm__pg_msg(pg, PM_EINVAL, "release needs an actor");
-    err = pm__pg_tx_begin(pg);
-    if (err != 0)
-        return err;
-    err = job_expect(pg, id, STATE_BIT(PM_JOB_HELD),
-                     "only a held job can be released", &state);
-    if (err == 0)
-        err = job_requeue(pg, id, now);
-    if (err == 0)
-        err = pm__pg_event_insert(pg, now, actor, "job.released", id, 0, NULL);
-    if (err == 0)
-        err = notify_pages(pg, id);
-    return pm__pg_tx_end(pg, err);
-}
-
-int pm__pg_job_retry(pm_catalog_t *cat, int64_t id, const char *actor)
-{
-    pm__pg_t *pg = pm__pg(cat);
-    int64_t now = wall_clock();
-    int state, pages = 0, err;
-    char detail[64];
-
-    if (actor == NULL)
-        return pm__pg_msg(pg, PM_EINVAL, "retry needs an actor");
-    err = pm__pg_tx_begin(pg);
-    if (err != 0)
-        return err;
-    err = job_expect(pg, id, STATE_BIT(PM_JOB_FAILED),
-                     "only a failed job can be retried", &state);
-    if (err == 0)
-        err = run_for_job(pg, ST_TASKS_RETRY, id, &pages);
-    if (err == 0)
-        err = job_requeue(pg, id, now);
-    snprintf(detail, sizeof(detail), "%d failed pages queued again", pages);
-    if (err == 0)
-        err = pm__pg_event_insert(pg, now, actor, "job.retried", id, 0, detail);
-    if (err == 0)
-        err = notify_pages(pg, id);
-    return pm__pg_tx_end(pg, err);
-}
-
-int pm__pg_job_cancel(pm_catalog_t *cat, int64_t id, const char *actor,
-                      const char *reason)
-{
-    pm__pg_t *pg = pm__pg(cat);
-    unsigned allowed = ~STATE_BIT(PM_JOB_CANCELLED);
-    int64_t now = wall_clock();
-    int state, err;
-
-    if (actor == NULL)
-        return pm__pg_msg(pg, PM_EINVAL, "cancel needs an actor");
-    err = pm__pg_tx_begin(pg);
-    if (err != 0)
-        return err;
-    /* Before the job's row: a close waits for this cancel, or this
-     * cancel for the close (pg_ledger.c). */
-    err = pm__pg_ledger_lock(pg, 0);
-    if (err == 0)
-        err =
-            job_expect(pg, id, allowed, "a job is cancelled only once", &state);
-    /* A done job billed in a closed month is credited in an open one;
-     * one whose month is open just drops out of its lines. */
-    if (err == 0 && state == PM_JOB_DONE)
-        err = pm__ledger_cancel_credit(&pm__pg_ledger_io, cat, id, reason,
-                                       actor, now);
-    /* Running pages lose their lease: their results will be refused. */
-    if (err == 0)
-        err = run_for_job(pg, ST_TASKS_UNLEASE, id, NULL);
-    if (err == 0)
-        err = job_set_state(pg, id, PM_JOB_CANCELLED, now);
-    if (err == 0)
-        err =
-            pm__pg_event_insert(pg, now, actor, "job.cancelled", id, 0, reason);
-    return pm__pg_tx_end(pg, err);
+    return pm__pg_exec(pm__pg(cat), PM__PG_JOBS, ST_JOB_SET_FAILED, &p, NULL);
 }
 
 /* ---- finishing jobs ---- */
@@ -548,31 +456,68 @@ static int failed_pages(pm_catalog_t *cat, int64_t job, pm__failed_pages_t *f)
     return 0;
 }
 
-static int set_state_io(pm_catalog_t *cat, int64_t job, pm_job_state_t s,
-                        int64_t now)
+static int tasks_retry(pm_catalog_t *cat, int64_t job, int *pages)
 {
-    return job_set_state(pm__pg(cat), job, s, now);
+    return run_for_job(pm__pg(cat), ST_TASKS_RETRY, job, pages);
 }
 
-static int set_failed_io(pm_catalog_t *cat, int64_t job, const char *why,
-                         int64_t now)
+static int tasks_unlease(pm_catalog_t *cat, int64_t job)
 {
-    return job_set_failed(pm__pg(cat), job, why, now);
+    return run_for_job(pm__pg(cat), ST_TASKS_UNLEASE, job, NULL);
 }
 
-static int event_insert_io(pm_catalog_t *cat, int64_t at, const char *actor,
-                           const char *kind, int64_t job, int page,
-                           const char *detail)
+static int set_done(pm_catalog_t *cat, int64_t id, const char *output_path,
+                    const char *pdf_sha256, int pdf_pages, const char *month,
+                    int64_t now)
 {
-    return pm__pg_event_insert(pm__pg(cat), at, actor, kind, job, page, detail);
+    pm__pg_params_t p = {.n = 0};
+
+    pm__pg_int(&p, id);
+    pm__pg_text(&p, output_path);
+    pm__pg_int(&p, now);
+    pm__pg_text(&p, month);
+    pm__pg_text(&p, pdf_sha256);
+    if (pdf_pages >= 0)
+        pm__pg_int(&p, pdf_pages);
+    else
+        pm__pg_text(&p, NULL);
+    return pm__pg_exec(pm__pg(cat), PM__PG_JOBS, ST_JOB_SET_DONE, &p, NULL);
 }
 
+static int pages_ready(pm_catalog_t *cat, int64_t job)
+{
+    return notify_pages(pm__pg(cat), job);
+}
+
+/* PostgreSQL's primitives for job_rules.c. */
 static const pm__job_io_t job_io = {
+    .ledger = &pm__pg_ledger_io,
+    .state_lock = state_lock,
     .failed_pages = failed_pages,
-    .set_state = set_state_io,
-    .set_failed = set_failed_io,
-    .event_insert = event_insert_io,
+    .set_state = job_set_state,
+    .set_failed = job_set_failed,
+    .requeue = job_requeue,
+    .tasks_retry = tasks_retry,
+    .tasks_unlease = tasks_unlease,
+    .set_done = set_done,
+    .pages_ready = pages_ready,
 };
+
+int pm__pg_job_release(pm_catalog_t *cat, int64_t id, const char *actor)
+{
+    return pm__job_release(&job_io, cat, id, actor);
+}
+
+int pm__pg_job_retry(pm_catalog_t *cat, int64_t id, const char *actor)
+{
+    return pm__job_retry(&job_io, cat, id, actor);
+}
+
+int pm__pg_job_cancel(pm_catalog_t *cat, int64_t id, const char *actor,
+                      const char *reason)
+{
+    return pm__job_cancel(&job_io, cat, id, actor, reason);
+}
 
 static int read_id(const PGresult *r, int row, void *item)
 {
@@ -632,56 +577,11 @@ int pm__pg_job_finish_doc(pm_catalog_t *cat, int64_t id,
                           const char *output_path, const char *pdf_sha256,
                           int pdf_pages, int64_t now)
 {
-    pm__pg_t *pg = pm__pg(cat);
-    pm__pg_params_t p = {.n = 0};
-    char month[PM_MONTH_SIZE];
-    int state, err;
-
-    err = pm__pg_tx_begin(pg);
-    if (err != 0)
-        return err;
-    /* Before the job's row: billed in a month a close has not read yet,
-     * or after the close committed (pg_ledger.c). */
-    err = pm__pg_ledger_lock(pg, 0);
-    if (err == 0)
-        err = job_expect(pg, id, STATE_BIT(PM_JOB_ASSEMBLING),
-                         "only an assembling job can finish", &state);
-    /* Billed in the month it finished, or the first open one after. */
-    if (err == 0)
-        err = pm__ledger_billing_month(&pm__pg_ledger_io, cat, now, month);
-    if (err == 0) {
-        pm__pg_int(&p, id);
-        pm__pg_text(&p, output_path);
-        pm__pg_int(&p, now);
-        pm__pg_text(&p, month);
-        pm__pg_text(&p, pdf_sha256);
-        if (pdf_pages >= 0)
-            pm__pg_int(&p, pdf_pages);
-        else
-            pm__pg_text(&p, NULL);
-        err = pm__pg_exec(pg, PM__PG_JOBS, ST_JOB_SET_DONE, &p, NULL);
-    }
-    if (err == 0)
-        err = pm__pg_event_insert(pg, now, "catalog", "job.done", id, 0,
-                                  output_path);
-    return pm__pg_tx_end(pg, err);
+    return pm__job_finish_doc(&job_io, cat, id, output_path, pdf_sha256,
+                              pdf_pages, now);
 }
 
 int pm__pg_job_fail(pm_catalog_t *cat, int64_t id, const char *why, int64_t now)
 {
-    pm__pg_t *pg = pm__pg(cat);
-    int state, err;
-
-    if (why == NULL)
-        why = "assembly failed";
-    err = pm__pg_tx_begin(pg);
-    if (err != 0)
-        return err;
-    err = job_expect(pg, id, STATE_BIT(PM_JOB_ASSEMBLING),
-                     "only an assembling job can fail assembly", &state);
-    if (err == 0)
-        err = job_set_failed(pg, id, why, now);
-    if (err == 0)
-        err = pm__pg_event_insert(pg, now, "catalog", "job.failed", id, 0, why);
-    return pm__pg_tx_end(pg, err);
+    return pm__job_fail(&job_io, cat, id, why, now);
 }

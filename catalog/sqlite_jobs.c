@@ -350,31 +350,21 @@ void pm_job_list_free(pm_job_t *v, size_t n)
     pm__sql_free_items(v, n, sizeof(*v), job_cleanup_v);
 }
 
-#define STATE_BIT(s) (1u << (s))
-
-/* Inside a transaction: PM_ENOENT if job `id` does not exist, PM_EINVAL
- * (with `rule` in the message) if its state is not in `allowed`. */
-static int job_expect(pm_catalog_t *cat, int64_t id, unsigned allowed,
-                      const char *rule, int *state)
+/* Reads job `id`'s state into name[32]; PM_ENOENT, no message, when
+ * there is no such job. */
+static int state_lock(pm_catalog_t *cat, int64_t id, char name[32])
 {
     sqlite3_stmt *st = STMT(cat, ST_JOB_STATE);
-    char name[32];
     int err;
 
-    *state = -1;
+    name[0] = '\0';
     if (sqlite3_bind_int64(st, 1, id))
         return pm__sql_bind_fail(cat, st);
     err = pm__sql_first_row(cat, st);
     if (err <= 0)
-        return err == 0 ? pm__catalog_msg(cat, PM_ENOENT, "no job %lld",
-                                          (long long)id)
-                        : err;
-    pm__sql_col_name(st, 0, name, sizeof(name));
+        return err == 0 ? PM_ENOENT : err;
+    pm__sql_col_name(st, 0, name, 32);
     pm__sql_stmt_done(st);
-    *state = pm_job_state_parse(name);
-    if (*state < 0 || !(allowed & STATE_BIT(*state)))
-        return pm__catalog_msg(cat, PM_EINVAL, "job %lld is %s: %s",
-                               (long long)id, name, rule);
     return 0;
 }
 
@@ -420,72 +410,32 @@ static int run_for_job(pm_catalog_t *cat, int which, int64_t job, int *changes)
     return pm__sql_run_changes(cat, st, changes);
 }
 
-int pm__sqlite_job_release(pm_catalog_t *cat, int64_t id, const char *actor)
+static int tasks_retry(pm_catalog_t *cat, int64_t job, int *pages)
 {
-    int64_t now = pm__wall_clock();
-    int state, err;
-
-    if (actor == NULL)
-        return pm__catalog_msg(cat, PM_EINVAL, "release needs an actor");
-    err = pm__sql_tx_begin(cat);
-    if (err != 0)
-        return err;
-    err = job_expect(cat, id, STATE_BIT(PM_JOB_HELD),
-                     "only a held job can be released", &state);
-    if (err == 0)
-        err = job_requeue(cat, id, now);
-    if (err == 0)
-        err = pm__event_insert(cat, now, actor, "job.released", id, 0, NULL);
-    return pm__sql_tx_end(cat, err);
+    return run_for_job(cat, ST_TASKS_RETRY, job, pages);
 }
 
-int pm__sqlite_job_retry(pm_catalog_t *cat, int64_t id, const char *actor)
+static int tasks_unlease(pm_catalog_t *cat, int64_t job)
 {
-    int64_t now = pm__wall_clock();
-    int state, pages = 0, err;
-    char detail[64];
+    int changes;
 
-    if (actor == NULL)
-        return pm__catalog_msg(cat, PM_EINVAL, "retry needs an actor");
-    err = pm__sql_tx_begin(cat);
-    if (err != 0)
-        return err;
-    err = job_expect(cat, id, STATE_BIT(PM_JOB_FAILED),
-                     "only a failed job can be retried", &state);
-    if (err == 0)
-        err = run_for_job(cat, ST_TASKS_RETRY, id, &pages);
-    if (err == 0)
-        err = job_requeue(cat, id, now);
-    snprintf(detail, sizeof(detail), "%d failed pages queued again", pages);
-    if (err == 0)
-        err = pm__event_insert(cat, now, actor, "job.retried", id, 0, detail);
-    return pm__sql_tx_end(cat, err);
+    return run_for_job(cat, ST_TASKS_UNLEASE, job, &changes);
 }
 
-int pm__sqlite_job_cancel(pm_catalog_t *cat, int64_t id, const char *actor,
-                          const char *reason)
+static int set_done(pm_catalog_t *cat, int64_t id, const char *output_path,
+                    const char *pdf_sha256, int pdf_pages, const char *month,
+                    int64_t now)
 {
-    unsigned allowed = ~STATE_BIT(PM_JOB_CANCELLED);
-    int64_t now = pm__wall_clock();
-    int state, changes, err;
+    sqlite3_stmt *st = STMT(cat, ST_JOB_SET_DONE);
 
-    if (actor == NULL)
-        return pm__catalog_msg(cat, PM_EINVAL, "cancel needs an actor");
-    err = pm__sql_tx_begin(cat);
-    if (err != 0)
-        return err;
-    err = job_expect(cat, id, allowed, "a job is cancelled only once", &state);
-    /* A done job billed in a closed month is credited in an open one. */
-    if (err == 0 && state == PM_JOB_DONE)
-        err = pm__cancel_credit(cat, id, reason, actor, now);
-    /* Running pages lose their lease: their results will be refused. */
-    if (err == 0)
-        err = run_for_job(cat, ST_TASKS_UNLEASE, id, &changes);
-    if (err == 0)
-        err = job_set_state(cat, id, PM_JOB_CANCELLED, now);
-    if (err == 0)
-        err = pm__event_insert(cat, now, actor, "job.cancelled", id, 0, reason);
-    return pm__sql_tx_end(cat, err);
+    if (sqlite3_bind_int64(st, 1, id) ||
+        pm__sql_bind_text(st, 2, output_path) ||
+        sqlite3_bind_int64(st, 3, now) || pm__sql_bind_text(st, 4, month) ||
+        pm__sql_bind_text(st, 5, pdf_sha256) ||
+        (pdf_pages >= 0 ? sqlite3_bind_int(st, 6, pdf_pages)
+                        : sqlite3_bind_null(st, 6)))
+        return pm__sql_bind_fail(cat, st);
+    return pm__sql_run(cat, st);
 }
 
 /* ---- finishing jobs ---- */
@@ -509,12 +459,35 @@ static int failed_pages(pm_catalog_t *cat, int64_t job, pm__failed_pages_t *f)
     return err;
 }
 
+/* SQLite's primitives for job_rules.c: its claimers poll, so no wake. */
 static const pm__job_io_t job_io = {
+    .ledger = &pm__sqlite_ledger_io,
+    .state_lock = state_lock,
     .failed_pages = failed_pages,
     .set_state = job_set_state,
     .set_failed = job_set_failed,
-    .event_insert = pm__event_insert,
+    .requeue = job_requeue,
+    .tasks_retry = tasks_retry,
+    .tasks_unlease = tasks_unlease,
+    .set_done = set_done,
+    .pages_ready = NULL,
 };
+
+int pm__sqlite_job_release(pm_catalog_t *cat, int64_t id, const char *actor)
+{
+    return pm__job_release(&job_io, cat, id, actor);
+}
+
+int pm__sqlite_job_retry(pm_catalog_t *cat, int64_t id, const char *actor)
+{
+    return pm__job_retry(&job_io, cat, id, actor);
+}
+
+int pm__sqlite_job_cancel(pm_catalog_t *cat, int64_t id, const char *actor,
+                          const char *reason)
+{
+    return pm__job_cancel(&job_io, cat, id, actor, reason);
+}
 
 int pm__sqlite_job_collect_finished(pm_catalog_t *cat, int64_t now,
                                     int64_t **ids, size_t *n)
@@ -556,50 +529,12 @@ int pm__sqlite_job_finish_doc(pm_catalog_t *cat, int64_t id,
                               const char *output_path, const char *pdf_sha256,
                               int pdf_pages, int64_t now)
 {
-    sqlite3_stmt *st = STMT(cat, ST_JOB_SET_DONE);
-    char month[PM_MONTH_SIZE];
-    int state, err;
-
-    err = pm__sql_tx_begin(cat);
-    if (err != 0)
-        return err;
-    err = job_expect(cat, id, STATE_BIT(PM_JOB_ASSEMBLING),
-                     "only an assembling job can finish", &state);
-    /* Billed in the month it finished, or the first open one after. */
-    if (err == 0)
-        err = pm__billing_month(cat, now, month);
-    if (err == 0) {
-        if (sqlite3_bind_int64(st, 1, id) ||
-            pm__sql_bind_text(st, 2, output_path) ||
-            sqlite3_bind_int64(st, 3, now) || pm__sql_bind_text(st, 4, month) ||
-            pm__sql_bind_text(st, 5, pdf_sha256) ||
-            (pdf_pages >= 0 ? sqlite3_bind_int(st, 6, pdf_pages)
-                            : sqlite3_bind_null(st, 6)))
-            err = pm__sql_bind_fail(cat, st);
-        else
-            err = pm__sql_run(cat, st);
-    }
-    if (err == 0)
-        err = pm__event_insert(cat, now, "catalog", "job.done", id, 0,
-                               output_path);
-    return pm__sql_tx_end(cat, err);
+    return pm__job_finish_doc(&job_io, cat, id, output_path, pdf_sha256,
+                              pdf_pages, now);
 }
 
 int pm__sqlite_job_fail(pm_catalog_t *cat, int64_t id, const char *why,
                         int64_t now)
 {
-    int state, err;
-
-    if (why == NULL)
-        why = "assembly failed";
-    err = pm__sql_tx_begin(cat);
-    if (err != 0)
-        return err;
-    err = job_expect(cat, id, STATE_BIT(PM_JOB_ASSEMBLING),
-                     "only an assembling job can fail assembly", &state);
-    if (err == 0)
-        err = job_set_failed(cat, id, why, now);
-    if (err == 0)
-        err = pm__event_insert(cat, now, "catalog", "job.failed", id, 0, why);
-    return pm__sql_tx_end(cat, err);
+    return pm__job_fail(&job_io, cat, id, why, now);
 }

@@ -165,11 +165,13 @@ static int fake_event(pm_catalog_t *cat, int64_t at, const char *actor,
     return fake_call(cat, what);
 }
 
+static const pm__ledger_io_t fake_ledger = {.event_insert = fake_event};
+
 static const pm__job_io_t fake_io = {
+    .ledger = &fake_ledger,
     .failed_pages = fake_failed_pages,
     .set_state = fake_set_state,
     .set_failed = fake_set_failed,
-    .event_insert = fake_event,
 };
 
 static void settle_without_failed_pages_assembles(void **state)
