@@ -389,3 +389,50 @@ int pm__ident_refused(pm_catalog_t *cat, pm_ident_kind_t kind, const char *s)
     pm__ledger_msg(cat, PM_EINVAL, "%s", why);
     return 1;
 }
+
+/* ---- the records' argument checks ---- */
+
+int pm__check_job_id(pm_catalog_t *cat, int64_t job)
+{
+    if (job < 0)
+        return pm__ledger_msg(cat, PM_EINVAL, "bad job id %lld",
+                              (long long)job);
+    return 0;
+}
+
+int pm__check_event(pm_catalog_t *cat, const char *actor, const char *kind,
+                    int64_t job, int page)
+{
+    if (actor == NULL || kind == NULL || job < 0 || page < 0)
+        return pm__ledger_msg(cat, PM_EINVAL,
+                              "an event needs an actor and a kind");
+    return 0;
+}
+
+int pm__check_account(pm_catalog_t *cat, const pm_account_t *a,
+                      const char *actor)
+{
+    if (a->code == NULL || a->name == NULL || actor == NULL)
+        return pm__ledger_msg(cat, PM_EINVAL,
+                              "an account needs a code and a name");
+    return pm__ident_refused(cat, PM_IDENT_ACCOUNT, a->code) ? PM_EINVAL : 0;
+}
+
+int pm__check_workorder(pm_catalog_t *cat, const pm_workorder_t *w,
+                        const char *actor)
+{
+    if (w->number == NULL || w->account == NULL || actor == NULL)
+        return pm__ledger_msg(cat, PM_EINVAL,
+                              "a work order needs a number and an account");
+    return pm__ident_refused(cat, PM_IDENT_WORKORDER, w->number) ? PM_EINVAL
+                                                                 : 0;
+}
+
+int pm__check_workorder_close(pm_catalog_t *cat, const char *number,
+                              const char *actor)
+{
+    if (number == NULL || actor == NULL)
+        return pm__ledger_msg(cat, PM_EINVAL,
+                              "closing needs a number and an actor");
+    return 0;
+}

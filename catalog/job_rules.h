@@ -1,11 +1,13 @@
 /*
- * job_rules.h: the jobs' glue that is the same on every backend. Checking
- * a new job's pages, the text a failed job's error names its failed pages
- * with, settling a job whose pages have all finished (failed or on to
- * assembly), the counts `status` adds up, the workers' state names and
- * the identifier check: the SQL under them is the backends' (sqlite_*.c,
- * pg_*.c), the decisions and the words said are here. A backend hands
- * the settling a table of its primitives (pm__job_io_t), as
+ * job_rules.h: the jobs' glue that is the same on every backend. The
+ * steps of a job's state changes (release, retry, cancel, finish, fail),
+ * checking a new job's pages, the text a failed job's error names its
+ * failed pages with, settling a job whose pages have all finished
+ * (failed or on to assembly), the counts `status` adds up, the workers'
+ * state names, and the records' argument and identifier checks: the SQL
+ * under them is the backends' (sqlite_*.c, pg_*.c), the order of the
+ * steps, the decisions and the words said are here. A backend hands
+ * these functions a table of its primitives (pm__job_io_t), as
  * ledger_rules.h does for the ledger. Never used outside catalog/.
  */
 #ifndef PM_CATALOG_JOB_RULES_H
@@ -143,5 +145,17 @@ pm_worker_state_t pm__worker_state_parse(const char *name);
 /* Nonzero, with the reason as the handle's message (PM_EINVAL), when `s`
  * may not be an identifier of `kind` (pm_ident_check). */
 int pm__ident_refused(pm_catalog_t *cat, pm_ident_kind_t kind, const char *s);
+
+/* The argument checks of the records (catalog.h): 0, or PM_EINVAL with
+ * the handle's message saying what is missing or wrong. */
+int pm__check_job_id(pm_catalog_t *cat, int64_t job);
+int pm__check_event(pm_catalog_t *cat, const char *actor, const char *kind,
+                    int64_t job, int page);
+int pm__check_account(pm_catalog_t *cat, const pm_account_t *a,
+                      const char *actor);
+int pm__check_workorder(pm_catalog_t *cat, const pm_workorder_t *w,
+                        const char *actor);
+int pm__check_workorder_close(pm_catalog_t *cat, const char *number,
+                              const char *actor);
 
 #endif /* PM_CATALOG_JOB_RULES_H */

@@ -152,8 +152,9 @@ int pm__pg_event_add(pm_catalog_t *cat, const char *actor, const char *kind,
     pm__pg_t *pg = pm__pg(cat);
     int err;
 
-    if (actor == NULL || kind == NULL || job < 0 || page < 0)
-        return pm__pg_msg(pg, PM_EINVAL, "an event needs an actor and a kind");
+    err = pm__check_event(cat, actor, kind, job, page);
+    if (err != 0)
+        return err;
     err = pm__pg_event_insert(pg, wall_clock(), actor, kind, job, page, detail);
     if (err == PM_ENOENT)
         pm__pg_msg(pg, err, "no job %lld", (long long)job);
@@ -170,8 +171,8 @@ int pm__pg_event_list(pm_catalog_t *cat, int64_t job, size_t limit,
 
     *out = NULL;
     *n = 0;
-    if (job < 0)
-        return pm__pg_msg(pg, PM_EINVAL, "bad job id %lld", (long long)job);
+    if (pm__check_job_id(cat, job) != 0)
+        return PM_EINVAL;
     pm__pg_limit(&p, limit);
     if (job != 0)
         pm__pg_int(&p, job);
@@ -215,10 +216,9 @@ int pm__pg_account_add(pm_catalog_t *cat, const pm_account_t *a,
     int err;
 
     *id = 0;
-    if (a->code == NULL || a->name == NULL || actor == NULL)
-        return pm__pg_msg(pg, PM_EINVAL, "an account needs a code and a name");
-    if (pm__ident_refused(cat, PM_IDENT_ACCOUNT, a->code))
-        return PM_EINVAL;
+    err = pm__check_account(cat, a, actor);
+    if (err != 0)
+        return err;
     pm__pg_text(&p, a->code);
     pm__pg_text(&p, a->name);
     pm__pg_text(&p, a->contact);
@@ -320,11 +320,9 @@ int pm__pg_workorder_add(pm_catalog_t *cat, const pm_workorder_t *w,
     int err;
 
     *id = 0;
-    if (w->number == NULL || w->account == NULL || actor == NULL)
-        return pm__pg_msg(pg, PM_EINVAL,
-                          "a work order needs a number and an account");
-    if (pm__ident_refused(cat, PM_IDENT_WORKORDER, w->number))
-        return PM_EINVAL;
+    err = pm__check_workorder(cat, w, actor);
+    if (err != 0)
+        return err;
     pm__pg_text(&p, w->number);
     pm__pg_text(&p, w->account);
     pm__pg_text(&p, w->fee_code);
@@ -412,8 +410,9 @@ int pm__pg_workorder_close(pm_catalog_t *cat, const char *number,
     int64_t now = wall_clock();
     int changes = 0, err;
 
-    if (number == NULL || actor == NULL)
-        return pm__pg_msg(pg, PM_EINVAL, "closing needs a number and an actor");
+    err = pm__check_workorder_close(cat, number, actor);
+    if (err != 0)
+        return err;
     pm__pg_text(&p, number);
     pm__pg_int(&p, now);
     err = pm__pg_tx_begin(pg);

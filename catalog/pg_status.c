@@ -138,8 +138,8 @@ int pm__pg_billable_count(pm_catalog_t *cat, int64_t job, int bill_blank,
     int err;
 
     *count = 0;
-    if (job < 0)
-        return pm__pg_msg(pg, PM_EINVAL, "bad job id %lld", (long long)job);
+    if (pm__check_job_id(cat, job) != 0)
+        return PM_EINVAL;
     if (job != 0)
         pm__pg_int(&p, job);
     pm__pg_int(&p, bill_blank != 0);

@@ -15,6 +15,7 @@
 
 #include "catalog/billing.h"
 #include "catalog/catalog.h"
+#include "catalog/job_rules.h"
 #include "catalog/ledger_rules.h"
 #include "catalog/rules.h"
 #include "catalog/sqlite_int.h"
@@ -564,9 +565,8 @@ int pm__sqlite_billable_count(pm_catalog_t *cat, int64_t job, int bill_blank,
     int i = 1;
 
     *count = 0;
-    if (job < 0)
-        return pm__catalog_msg(cat, PM_EINVAL, "bad job id %lld",
-                               (long long)job);
+    if (pm__check_job_id(cat, job) != 0)
+        return PM_EINVAL;
     if ((job != 0 && sqlite3_bind_int64(st, i++, job)) ||
         sqlite3_bind_int(st, i, bill_blank != 0))
         return pm__sql_bind_fail(cat, st);

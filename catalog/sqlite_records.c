@@ -136,11 +136,10 @@ int pm__event_insert(pm_catalog_t *cat, int64_t at, const char *actor,
 int pm__sqlite_event_add(pm_catalog_t *cat, const char *actor, const char *kind,
                          int64_t job, int page, const char *detail)
 {
-    int err;
+    int err = pm__check_event(cat, actor, kind, job, page);
 
-    if (actor == NULL || kind == NULL || job < 0 || page < 0)
-        return pm__catalog_msg(cat, PM_EINVAL,
-                               "an event needs an actor and a kind");
+    if (err != 0)
+        return err;
     err =
         pm__event_insert(cat, pm__wall_clock(), actor, kind, job, page, detail);
     if (err == PM_ENOENT)
@@ -155,9 +154,8 @@ int pm__sqlite_event_list(pm_catalog_t *cat, int64_t job, size_t limit,
 
     *out = NULL;
     *n = 0;
-    if (job < 0)
-        return pm__catalog_msg(cat, PM_EINVAL, "bad job id %lld",
-                               (long long)job);
+    if (pm__check_job_id(cat, job) != 0)
+        return PM_EINVAL;
     st = STMT(cat, job == 0 ? ST_EVENT_LIST_ALL : ST_EVENT_LIST_JOB);
     if (pm__sql_bind_limit(st, 1, limit) ||
         (job != 0 && sqlite3_bind_int64(st, 2, job)))
@@ -213,12 +211,9 @@ int pm__sqlite_account_add(pm_catalog_t *cat, const pm_account_t *a,
     int err;
 
     *id = 0;
-    if (a->code == NULL || a->name == NULL || actor == NULL)
-        return pm__catalog_msg(cat, PM_EINVAL,
-                               "an account needs a code and a name");
-    if (pm__ident_refused(cat, PM_IDENT_ACCOUNT, a->code))
-        return PM_EINVAL;
-    err = pm__sql_tx_begin(cat);
+    err = pm__check_account(cat, a, actor);
+    if (err == 0)
+        err = pm__sql_tx_begin(cat);
     if (err != 0)
         return err;
     if (pm__sql_bind_text(st, 1, a->code) ||
@@ -330,12 +325,9 @@ int pm__sqlite_workorder_add(pm_catalog_t *cat, const pm_workorder_t *w,
     int changes = 0, err;
 
     *id = 0;
-    if (w->number == NULL || w->account == NULL || actor == NULL)
-        return pm__catalog_msg(cat, PM_EINVAL,
-                               "a work order needs a number and an account");
-    if (pm__ident_refused(cat, PM_IDENT_WORKORDER, w->number))
-        return PM_EINVAL;
-    err = pm__sql_tx_begin(cat);
+    err = pm__check_workorder(cat, w, actor);
+    if (err == 0)
+        err = pm__sql_tx_begin(cat);
     if (err != 0)
         return err;
     if (w->fee_code != NULL)
@@ -423,10 +415,9 @@ int pm__sqlite_workorder_close(pm_catalog_t *cat, const char *number,
     int64_t now = pm__wall_clock();
     int changes = 0, err;
 
-    if (number == NULL || actor == NULL)
-        return pm__catalog_msg(cat, PM_EINVAL,
-                               "closing needs a number and an actor");
-    err = pm__sql_tx_begin(cat);
+    err = pm__check_workorder_close(cat, number, actor);
+    if (err == 0)
+        err = pm__sql_tx_begin(cat);
     if (err != 0)
         return err;
     if (pm__sql_bind_text(st, 1, number) || sqlite3_bind_int64(st, 2, now))

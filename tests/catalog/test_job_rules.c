@@ -4,9 +4,10 @@
  * counted from 1, file names without folders, running out of memory),
  * settling a job through a recording table of primitives (failed with its
  * pages named, or on to assembly; a primitive's error passed on), the
- * checks of a new job's pages, the status counts and the workers' state
- * names. A SQLite catalog in a temp folder holds the messages; the
- * backends' own use of these is test_catalog.c's, on both backends.
+ * checks of a new job's pages, the status counts, the workers' state
+ * names and the records' argument checks. A SQLite catalog in a temp
+ * folder holds the messages; the backends' own use of these is
+ * test_catalog.c's, on both backends.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -332,6 +333,42 @@ static void identifiers_refused_with_the_reason(void **state)
     close_catalog(cat);
 }
 
+static void records_arguments_are_checked(void **state)
+{
+    pm_catalog_t *cat = open_catalog();
+    char code[] = "ACME", name[] = "Acme", bad[] = "-x";
+    pm_account_t a = {.code = code, .name = name};
+    pm_workorder_t w = {.number = code, .account = code};
+
+    (void)state;
+    assert_int_equal(pm__check_job_id(cat, 0), 0);
+    assert_int_equal(pm__check_job_id(cat, -3), PM_EINVAL);
+    assert_string_equal(pm_catalog_errmsg(cat), "bad job id -3");
+    assert_int_equal(pm__check_event(cat, "op", "note", 0, 0), 0);
+    assert_int_equal(pm__check_event(cat, "op", NULL, 0, 0), PM_EINVAL);
+    assert_string_equal(pm_catalog_errmsg(cat),
+                        "an event needs an actor and a kind");
+    assert_int_equal(pm__check_account(cat, &a, "op"), 0);
+    assert_int_equal(pm__check_account(cat, &a, NULL), PM_EINVAL);
+    assert_string_equal(pm_catalog_errmsg(cat),
+                        "an account needs a code and a name");
+    a.code = bad;
+    assert_int_equal(pm__check_account(cat, &a, "op"), PM_EINVAL);
+    assert_int_equal(pm__check_workorder(cat, &w, "op"), 0);
+    w.account = NULL;
+    assert_int_equal(pm__check_workorder(cat, &w, "op"), PM_EINVAL);
+    assert_string_equal(pm_catalog_errmsg(cat),
+                        "a work order needs a number and an account");
+    w.account = code;
+    w.number = bad;
+    assert_int_equal(pm__check_workorder(cat, &w, "op"), PM_EINVAL);
+    assert_int_equal(pm__check_workorder_close(cat, "WO-1", "op"), 0);
+    assert_int_equal(pm__check_workorder_close(cat, NULL, "op"), PM_EINVAL);
+    assert_string_equal(pm_catalog_errmsg(cat),
+                        "closing needs a number and an actor");
+    close_catalog(cat);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -348,6 +385,7 @@ int main(void)
         cmocka_unit_test(status_counts_land_in_their_fields),
         cmocka_unit_test(worker_states_parse_their_names),
         cmocka_unit_test(identifiers_refused_with_the_reason),
+        cmocka_unit_test(records_arguments_are_checked),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
