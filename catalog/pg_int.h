@@ -251,8 +251,8 @@ int pm__pg_task_renew(pm_catalog_t *cat, int64_t id, int attempt, int lease_s,
                       int64_t now);
 int pm__pg_task_claim_n(pm_catalog_t *cat, const char *owner, int lease_s,
                         int64_t now, size_t max, pm_task_t **out, size_t *n);
-int pm__pg_task_renew_n(pm_catalog_t *cat, pm_lease_t *v, size_t n,
-                        int lease_s, int64_t now);
+int pm__pg_task_renew_n(pm_catalog_t *cat, pm_lease_t *v, size_t n, int lease_s,
+                        int64_t now);
 int pm__pg_task_complete(pm_catalog_t *cat, int64_t id, int attempt,
                          const pm_page_metrics_t *m, int64_t now);
 int pm__pg_task_fail(pm_catalog_t *cat, int64_t id, int attempt,

@@ -334,8 +334,8 @@ static int claimable(pm__pg_t *pg, int64_t now)
 }
 
 /* One claim statement: its tasks into *out (*n of them, maybe 0). */
-static int claim_once(pm__pg_t *pg, const char *owner, int lease_s,
-                      int64_t now, size_t max, pm_task_t **out, size_t *n)
+static int claim_once(pm__pg_t *pg, const char *owner, int lease_s, int64_t now,
+                      size_t max, pm_task_t **out, size_t *n)
 {
     pm__pg_params_t p = {.n = 0};
     PGresult *r;
@@ -474,8 +474,8 @@ int pm__pg_task_renew(pm_catalog_t *cat, int64_t id, int attempt, int lease_s,
     return pm__pg_tx_end(pg, err);
 }
 
-int pm__pg_task_renew_n(pm_catalog_t *cat, pm_lease_t *v, size_t n,
-                        int lease_s, int64_t now)
+int pm__pg_task_renew_n(pm_catalog_t *cat, pm_lease_t *v, size_t n, int lease_s,
+                        int64_t now)
 {
     pm__pg_t *pg = pm__pg(cat);
     pm__pg_params_t p = {.n = 0};

@@ -422,8 +422,7 @@ int pm__sqlite_task_claim(pm_catalog_t *cat, const char *owner, int lease_s,
 /* SQLite has one writer at a time: the claims one after the other in one
  * transaction are exactly `max` claims in a row. */
 int pm__sqlite_task_claim_n(pm_catalog_t *cat, const char *owner, int lease_s,
-                            int64_t now, size_t max, pm_task_t **out,
-                            size_t *n)
+                            int64_t now, size_t max, pm_task_t **out, size_t *n)
 {
     pm_task_t *v;
     size_t k = 0;
