@@ -321,7 +321,8 @@ static size_t free_slots(const agent_t *a)
 }
 
 /* Claims for the free slots, all in one pm_task_claim_n; 1 when the
- * no-op mode filled them all (the queue may have more). */
+ * no-op mode found pages (the queue may have more: a claim racing other
+ * agents' takes fewer than it asked for, not none). */
 static int claim_round(agent_t *a)
 {
     size_t slots = free_slots(a), n = 0;
@@ -346,7 +347,7 @@ static int claim_round(agent_t *a)
             submit(a, &v[i]);
     }
     pm_task_list_free(v, n);
-    return a->noop && n == slots && a->cat != NULL && !a->draining;
+    return a->noop && n > 0 && a->cat != NULL && !a->draining;
 }
 
 static void on_noop_idle(uv_idle_t *h)
