@@ -4,11 +4,13 @@
  * requeues. The same contract and rules (catalog/rules.h) as
  * sqlite_queue.c; what differs is that many claimers may run at once.
  *
- * A claim reads the fair order's candidates (as SQLite does), then locks
- * the lowest claimable page of the fairest job with FOR UPDATE SKIP
- * LOCKED: a page another session is claiming is skipped, never waited
- * for, and when a job has nothing left unlocked the next fairest is
- * tried. Completing, failing and renewing lock the task's row before the
+ * A claim is one statement for up to n pages (ST_CLAIM_N): the fair
+ * order of rules.h (pm_rules_claim_fairer, pm_rules_page_first) written
+ * over pages, each candidate locked with FOR UPDATE SKIP LOCKED, so a
+ * page another session is claiming is skipped, never waited for.
+ * test_claim_n checks it takes what rules.c's order takes on SQLite.
+ * Completing is one statement too, its fence checked against
+ * pm_rules_fence; failing and renewing lock the task's row before the
  * fence reads it, so a result and a reclaim never both win. The fencing
  * token is page_tasks.attempts, as in SQLite.
  */
