@@ -359,10 +359,39 @@ void pm_task_cleanup(pm_task_t *t);
 int pm_task_claim(pm_catalog_t *cat, const char *owner, int lease_s,
                   int64_t now, pm_task_t *out);
 
+/*
+ * Claims up to `max` (>= 1) page tasks for `owner` in ONE transaction, each
+ * with a lease until now + lease_s: the tasks, in the order, that `max`
+ * pm_task_claim calls in a row would take (the fair order is kept: each
+ * page taken counts as running for its job's next one). On PostgreSQL a
+ * page another session is claiming is skipped, never waited for. *out is
+ * a new array of *n (1..max) tasks (pm_task_list_free); PM_ENOENT, *out
+ * NULL, when nothing is claimable.
+ */
+int pm_task_claim_n(pm_catalog_t *cat, const char *owner, int lease_s,
+                    int64_t now, size_t max, pm_task_t **out, size_t *n);
+
 /* Extends a lease; -ESTALE when the task is no longer ours (attempt
  * changed or state not running). */
 int pm_task_renew(pm_catalog_t *cat, int64_t id, int attempt, int lease_s,
                   int64_t now);
+
+/* A lease to renew: the task and the attempt holding it; `ok` is the
+ * answer. */
+typedef struct pm_lease {
+    int64_t task;
+    int attempt;
+    int ok; /* 1 renewed; 0 the task is no longer this attempt's */
+} pm_lease_t;
+
+/*
+ * Renews the leases v[0..n) until now + lease_s in ONE transaction (one
+ * statement on PostgreSQL), each fenced like pm_task_renew: v[i].ok is 1
+ * where renewed, 0 where pm_task_renew would have said -ESTALE. 0, or an
+ * error with nothing renewed.
+ */
+int pm_task_renew_n(pm_catalog_t *cat, pm_lease_t *v, size_t n, int lease_s,
+                    int64_t now);
 
 /*
  * Marks a page done with its metrics AND writes its billable row (primary

@@ -145,9 +145,16 @@ int pm__catalog_pragma(pm_catalog_t *cat, const char *name, char *buf,
       (pm_catalog_t *cat, const char *owner, int lease_s, int64_t now,        \
        pm_task_t *out),                                                       \
       (cat, owner, lease_s, now, out))                                        \
+    X(task_claim_n,                                                           \
+      (pm_catalog_t *cat, const char *owner, int lease_s, int64_t now,        \
+       size_t max, pm_task_t **out, size_t *n),                               \
+      (cat, owner, lease_s, now, max, out, n))                                \
     X(task_renew,                                                             \
       (pm_catalog_t *cat, int64_t id, int attempt, int lease_s, int64_t now), \
       (cat, id, attempt, lease_s, now))                                       \
+    X(task_renew_n,                                                           \
+      (pm_catalog_t *cat, pm_lease_t *v, size_t n, int lease_s, int64_t now), \
+      (cat, v, n, lease_s, now))                                              \
     X(task_complete,                                                          \
       (pm_catalog_t *cat, int64_t id, int attempt,                            \
        const pm_page_metrics_t *m, int64_t now),                              \

@@ -8,7 +8,8 @@
  *   pg_schema.c   the numbered migrations in PostgreSQL's dialect
  *   pg_records.c  events, accounts, work orders
  *   pg_jobs.c     jobs: create, find, list, operator actions, finish
- *   pg_queue.c    page tasks: the fair claim (SKIP LOCKED), leases, fencing
+ *   pg_queue.c    page tasks: the fair claim (one statement, SKIP LOCKED,
+ *                 several pages), leases, fencing
  *   pg_status.c   status counts, billable counts and the workers table
  *   pg_identity.c installation id, job uids, job count
  *   pg_fees.c     the billing time zone, fee codes, a work order's fee
@@ -248,6 +249,10 @@ int pm__pg_task_claim(pm_catalog_t *cat, const char *owner, int lease_s,
                       int64_t now, pm_task_t *out);
 int pm__pg_task_renew(pm_catalog_t *cat, int64_t id, int attempt, int lease_s,
                       int64_t now);
+int pm__pg_task_claim_n(pm_catalog_t *cat, const char *owner, int lease_s,
+                        int64_t now, size_t max, pm_task_t **out, size_t *n);
+int pm__pg_task_renew_n(pm_catalog_t *cat, pm_lease_t *v, size_t n, int lease_s,
+                        int64_t now);
 int pm__pg_task_complete(pm_catalog_t *cat, int64_t id, int attempt,
                          const pm_page_metrics_t *m, int64_t now);
 int pm__pg_task_fail(pm_catalog_t *cat, int64_t id, int attempt,

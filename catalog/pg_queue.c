@@ -4,14 +4,17 @@
  * requeues. The same contract and rules (catalog/rules.h) as
  * sqlite_queue.c; what differs is that many claimers may run at once.
  *
- * A claim reads the fair order's candidates (as SQLite does), then locks
- * the lowest claimable page of the fairest job with FOR UPDATE SKIP
- * LOCKED: a page another session is claiming is skipped, never waited
- * for, and when a job has nothing left unlocked the next fairest is
- * tried. Completing, failing and renewing lock the task's row before the
+ * A claim is one statement for up to n pages (ST_CLAIM_N): the fair
+ * order of rules.h (pm_rules_claim_fairer, pm_rules_page_first) written
+ * over pages, each candidate locked with FOR UPDATE SKIP LOCKED, so a
+ * page another session is claiming is skipped, never waited for.
+ * test_claim_n checks it takes what rules.c's order takes on SQLite.
+ * Completing is one statement too, its fence checked against
+ * pm_rules_fence; failing and renewing lock the task's row before the
  * fence reads it, so a result and a reclaim never both win. The fencing
  * token is page_tasks.attempts, as in SQLite.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,25 +28,21 @@
 /* ---- statements: the SQL this file runs, prepared at open ---- */
 
 enum {
-    ST_JOB_START,
-    ST_CLAIM_PICK,
-    ST_CLAIM_LOCK,
-    ST_CLAIM_EVENT,
-    ST_CLAIM_TAKE,
-    ST_TASK_GET,
+    ST_CLAIM_N,
+    ST_CLAIMABLE,
     ST_TASK_LIST,
     ST_TASK_FENCE,
     ST_TASK_RENEW,
-    ST_TASK_DONE,
+    ST_TASK_RENEW_N,
+    ST_TASK_COMPLETE,
     ST_TASK_SET_STATE,
     ST_TASK_FAIL_EVENT,
-    ST_BILLABLE_ADD,
     ST_EXPIRED,
     ST_ORPHANED,
     ST_COUNT
 };
 
-#define TASK_COLS                                                          \
+#define TASK_FIELDS                                                        \
     "t.id, t.job, t.page, t.src, t.frame, t.sha256, t.state, t.attempts, " \
     "t.lease_owner, coalesce(t.lease_until, 0), t.error, t.width, "        \
     "t.height, t.xres, t.yres, t.rotation, t.orient_confidence, t.skew, "  \
@@ -52,7 +51,14 @@ enum {
     "t.ms_blank, t.ms_ocr, t.ms_encode, t.ms_total, t.image, t.text_pdf, " \
     "t.text, coalesce(t.finished_at, 0), coalesce(t.orient_osd, 0), "      \
     "coalesce(t.dpi_fallback, 0), t.review, t.orient_method, "             \
-    "t.orient_evidence FROM page_tasks t"
+    "t.orient_evidence"
+#define TASK_COLS TASK_FIELDS " FROM page_tasks t"
+
+/* A page that may be claimed at $1 (now): queued, or running under a
+ * lapsed lease. */
+#define CLAIMABLE                                                      \
+    "(t.state = 'queued' OR (t.state = 'running' AND t.lease_until < " \
+    "$1::bigint))"
 
 /* Why an abandoned lease is given up, evaluated on the task's row. */
 #define LEASE_ORPHANED                                                    \
@@ -65,43 +71,59 @@ enum {
     "attempts || ')'"
 
 static const pm__pgsql_t stmts[ST_COUNT] = {
-    [ST_JOB_START] = {"job_start",
-                      "UPDATE jobs SET state = 'running', updated_at = "
-                      "$2::bigint WHERE id = $1::bigint AND state = 'queued'"},
-    /* The fair claim's candidates ($1 = now), as in sqlite_queue.c. */
-    [ST_CLAIM_PICK] = {"claim_pick",
-                       "WITH cand AS (SELECT j.id AS job, "
-                       "(SELECT min(t.page) FROM page_tasks t WHERE "
-                       "t.state = 'queued' AND t.job = j.id) AS q, "
-                       "(SELECT min(t.page) FROM page_tasks t WHERE "
-                       "t.state = 'running' AND t.job = j.id AND "
-                       "t.lease_until < $1::bigint) AS l, "
-                       "(SELECT count(*) FROM page_tasks t WHERE "
-                       "t.state = 'running' AND t.job = j.id AND "
-                       "t.lease_until >= $1::bigint) AS r "
-                       "FROM jobs j WHERE j.state IN ('queued', 'running')) "
-                       "SELECT job, coalesce(q, 0), coalesce(l, 0), r "
-                       "FROM cand WHERE q IS NOT NULL OR l IS NOT NULL"},
-    /* The claimable page of job $1 that no other session is claiming
-     * and pm_rules_page_first puts first (the largest work estimate, then
-     * the lowest page), locked until the transaction ends. */
-    [ST_CLAIM_LOCK] = {"claim_lock",
-                       "SELECT id, state FROM page_tasks WHERE job = "
-                       "$1::bigint AND (state = 'queued' OR (state = "
-                       "'running' AND lease_until < $2::bigint)) ORDER BY "
-                       "work DESC, page LIMIT 1 FOR UPDATE SKIP LOCKED"},
-    [ST_CLAIM_EVENT] = {"claim_event",
-                        "INSERT INTO events (at, actor, kind, job, page, "
-                        "detail) SELECT $2::bigint, $3, 'page.reclaimed', "
-                        "job, page, 'lease of ' || coalesce(lease_owner, "
-                        "'?') || ' lapsed at attempt ' || attempts "
-                        "FROM page_tasks WHERE id = $1::bigint"},
-    [ST_CLAIM_TAKE] = {"claim_take",
-                       "UPDATE page_tasks SET state = 'running', "
-                       "attempts = attempts + 1, lease_owner = $2, "
-                       "lease_until = $3::bigint WHERE id = $1::bigint"},
-    [ST_TASK_GET] = {"task_get",
-                     "SELECT " TASK_COLS " WHERE t.id = $1::bigint"},
+    /*
+     * The claim, in one statement ($1 = now, $2 = owner, $3 = the lease's
+     * end, $4 = how many, $5 = candidates per job). The fair order of
+     * pm_rules_claim_fairer over pages, not just jobs: the k-th page
+     * (pm_rules_page_first's order) of a job with r pages running is
+     * claimed at level r + k, and claims in a row take the lowest level,
+     * then the oldest job; so the first $4 candidates by (level, job,
+     * rank) are what $4 claims in a row would take. Each job offers its
+     * first $5 claimable pages (a seek in page_tasks_work); the pages
+     * another session holds are skipped (SKIP LOCKED) and the next ones
+     * taken. The locked rows are re-checked (still claimable) and read
+     * from there on, never from the statement's snapshot. Then a lapsed
+     * lease taken over is an event, the pages are taken (the attempt, the
+     * fencing token, grows), queued jobs start (their rows locked in id
+     * order, so two claims never deadlock on them) with an event, and the
+     * tasks come back in claim order.
+     */
+    [ST_CLAIM_N] =
+        {"claim_n",
+         "WITH act AS (SELECT j.id AS job, (SELECT count(*) FROM page_tasks "
+         "t WHERE t.state = 'running' AND t.job = j.id AND t.lease_until >= "
+         "$1::bigint) AS r FROM jobs j WHERE j.state IN ('queued', "
+         "'running')), "
+         "cand AS (SELECT c.id, a.job, a.r + c.rn AS lvl, c.rn FROM act a "
+         "CROSS JOIN LATERAL (SELECT t.id, row_number() OVER (ORDER BY "
+         "t.work DESC, t.page) AS rn FROM page_tasks t WHERE t.job = a.job "
+         "AND " CLAIMABLE " ORDER BY t.work DESC, t.page LIMIT $5::bigint) "
+         "c), "
+         "pick AS (SELECT t.id, t.job, t.page, t.state, t.lease_owner, "
+         "t.attempts, c.lvl, c.rn FROM page_tasks t JOIN cand c ON c.id = "
+         "t.id WHERE " CLAIMABLE " ORDER BY c.lvl, c.job, c.rn LIMIT "
+         "$4::bigint FOR UPDATE OF t SKIP LOCKED), "
+         "ev AS (INSERT INTO events (at, actor, kind, job, page, detail) "
+         "SELECT $1::bigint, $2, 'page.reclaimed', job, page, 'lease of ' "
+         "|| coalesce(lease_owner, '?') || ' lapsed at attempt ' || "
+         "attempts FROM pick WHERE state = 'running' ORDER BY lvl, job, rn), "
+         "take AS (UPDATE page_tasks t SET state = 'running', attempts = "
+         "t.attempts + 1, lease_owner = $2, lease_until = $3::bigint FROM "
+         "pick p WHERE t.id = p.id RETURNING t.*), "
+         "js AS (UPDATE jobs j SET state = 'running', updated_at = "
+         "$1::bigint FROM (SELECT id FROM jobs WHERE id IN (SELECT job FROM "
+         "pick) AND state = 'queued' ORDER BY id FOR UPDATE) q WHERE j.id = "
+         "q.id RETURNING j.id), "
+         "jev AS (INSERT INTO events (at, actor, kind, job, detail) SELECT "
+         "$1::bigint, $2, 'job.started', id, NULL FROM js ORDER BY id) "
+         "SELECT " TASK_FIELDS " FROM take t JOIN pick p ON p.id = t.id "
+         "ORDER BY p.lvl, p.job, p.rn"},
+    /* Whether anything is claimable at $1 (after a claim that found all
+     * of it held by other sessions). */
+    [ST_CLAIMABLE] = {"claimable",
+                      "SELECT EXISTS (SELECT 1 FROM page_tasks t JOIN jobs j "
+                      "ON j.id = t.job WHERE j.state IN ('queued', "
+                      "'running') AND " CLAIMABLE ")"},
     [ST_TASK_LIST] = {"task_list", "SELECT " TASK_COLS
                                    " WHERE t.job = $1::bigint ORDER BY t.page"},
     /* Locks the task's row for the rest of the transaction. */
@@ -113,9 +135,32 @@ static const pm__pgsql_t stmts[ST_COUNT] = {
     [ST_TASK_RENEW] = {"task_renew",
                        "UPDATE page_tasks SET lease_until = $2::bigint "
                        "WHERE id = $1::bigint"},
-    [ST_TASK_DONE] =
-        {"task_done",
-         "UPDATE page_tasks SET state = 'done', width = $2::bigint, "
+    /* Every lease of $1 (task ids) held by the attempts of $2 renewed
+     * until $3, fenced like task_fence (pm_rules_fence: the task running
+     * at that attempt in a running job); the rows renewed come back. */
+    [ST_TASK_RENEW_N] = {"task_renew_n",
+                         "UPDATE page_tasks t SET lease_until = $3::bigint "
+                         "FROM unnest($1::bigint[], $2::bigint[]) AS "
+                         "r(id, attempt), jobs j WHERE t.id = r.id AND "
+                         "t.attempts = r.attempt AND t.state = 'running' "
+                         "AND j.id = t.job AND j.state = 'running' "
+                         "RETURNING t.id"},
+    /*
+     * A page's completion in one statement ($1 = task, $33 = attempt):
+     * the fence locks the task's row and reads it (the newest version,
+     * not the snapshot's), the page is marked done with its metrics only
+     * when pm_rules_fence would allow it (running at that attempt in a
+     * running job), and its billable row follows in the same statement:
+     * both or neither. The fence's row and whether the page was billed
+     * come back. A second billable row for a page fails the statement
+     * (primary key): nothing is written.
+     */
+    [ST_TASK_COMPLETE] =
+        {"task_complete",
+         "WITH f AS (SELECT t.id, t.job, t.page, t.state, t.attempts, "
+         "j.state AS job_state FROM page_tasks t JOIN jobs j ON j.id = t.job "
+         "WHERE t.id = $1::bigint FOR UPDATE OF t), "
+         "d AS (UPDATE page_tasks SET state = 'done', width = $2::bigint, "
          "height = $3::bigint, xres = $4::bigint, yres = $5::bigint, "
          "rotation = $6::bigint, orient_confidence = $7::float8, "
          "skew = $8::float8, skew_confidence = $9::float8, "
@@ -128,7 +173,13 @@ static const pm__pgsql_t stmts[ST_COUNT] = {
          "text_pdf = $25, text = $26, error = NULL, lease_until = NULL, "
          "finished_at = $27::bigint, orient_osd = $28::bigint, "
          "dpi_fallback = $29::bigint, review = $30, orient_method = $31, "
-         "orient_evidence = $32 WHERE id = $1::bigint"},
+         "orient_evidence = $32 WHERE id IN (SELECT id FROM f WHERE state = "
+         "'running' AND attempts = $33::bigint AND job_state = 'running') "
+         "RETURNING job, page), "
+         "b AS (INSERT INTO billable_pages (job, page, blank, created_at) "
+         "SELECT job, page, $10::bigint, $27::bigint FROM d RETURNING 1) "
+         "SELECT job, page, state, attempts, job_state, (SELECT count(*) "
+         "FROM b) FROM f"},
     [ST_TASK_SET_STATE] = {"task_set_state",
                            "UPDATE page_tasks SET state = $2, error = $3, "
                            "lease_owner = NULL, lease_until = NULL "
@@ -139,11 +190,6 @@ static const pm__pgsql_t stmts[ST_COUNT] = {
                             "'catalog'), $3, job, page, 'attempt ' || "
                             "attempts || ': ' || $4 FROM page_tasks "
                             "WHERE id = $1::bigint"},
-    /* Plain INSERT: a second row for a page is a bug, and fails loudly. */
-    [ST_BILLABLE_ADD] = {"billable_add",
-                         "INSERT INTO billable_pages (job, page, blank, "
-                         "created_at) SELECT job, page, $2::bigint, "
-                         "$3::bigint FROM page_tasks WHERE id = $1::bigint"},
     /* Lease expiry ($1 = now, $2 = max attempts) in one statement: its
      * parts share one snapshot, so the events name exactly the tasks
      * requeued, read before they change; tasks being claimed right now
@@ -262,166 +308,124 @@ static int read_task(const PGresult *r, int row, void *item)
     return 0;
 }
 
-static int task_get(pm__pg_t *pg, int64_t id, pm_task_t *out)
+/* Candidates per job a claim of `max` pages looks at: enough to skip the
+ * pages other sessions are claiming at the same moment. */
+static int64_t claim_per_job(size_t max)
 {
-    pm__pg_params_t p = {.n = 0};
-    int err;
-
-    pm__pg_int(&p, id);
-    err = pm__pg_get_one(pg, PM__PG_QUEUE, ST_TASK_GET, &p, read_task, out);
-    if (err == PM_ENOENT)
-        pm__pg_msg(pg, err, "no page task %lld", (long long)id);
-    return err;
+    return (int64_t)max * 2 + 8;
 }
 
-/* The fair claim's candidates, into a new array *v of *n. */
-static int claim_candidates(pm__pg_t *pg, int64_t now, pm_claim_cand_t **v,
-                            size_t *n)
+/* Times a claim that found every claimable page held by other sessions
+ * tries again before it says there is nothing (they commit in a moment). */
+#define CLAIM_TRIES 5
+
+/* 1 when some page is claimable at `now`, 0 when none, or an error. */
+static int claimable(pm__pg_t *pg, int64_t now)
 {
     pm__pg_params_t p = {.n = 0};
     PGresult *r;
-    int rows, i, err;
-
-    *v = NULL;
-    *n = 0;
-    pm__pg_int(&p, now);
-    err = pm__pg_run(pg, PM__PG_QUEUE, ST_CLAIM_PICK, &p, &r);
-    if (err != 0)
-        return err;
-    rows = PQntuples(r);
-    if (rows > 0 && (*v = pm_calloc((size_t)rows, sizeof(**v))) == NULL) {
-        PQclear(r);
-        return pm__pg_msg(pg, PM_ENOMEM, "out of memory");
-    }
-    for (i = 0; i < rows; i++) {
-        (*v)[i].job = pm__pg_int64(r, i, 0);
-        (*v)[i].queued_page = (int)pm__pg_int64(r, i, 1);
-        (*v)[i].lapsed_page = (int)pm__pg_int64(r, i, 2);
-        (*v)[i].running = pm__pg_int64(r, i, 3);
-    }
-    PQclear(r);
-    *n = (size_t)rows;
-    return 0;
-}
-
-/* Locks job `job`'s first claimable page (pm_rules_page_first) no one
- * else is claiming: 1
- * with *id and whether its lease lapsed, 0 when there is none. */
-static int claim_lock(pm__pg_t *pg, int64_t job, int64_t now, int64_t *id,
-                      int *lapsed)
-{
-    pm__pg_params_t p = {.n = 0};
-    PGresult *r;
-    int err, found;
-
-    pm__pg_int(&p, job);
-    pm__pg_int(&p, now);
-    err = pm__pg_run(pg, PM__PG_QUEUE, ST_CLAIM_LOCK, &p, &r);
-    if (err != 0)
-        return err;
-    found = PQntuples(r) > 0;
-    if (found) {
-        *id = pm__pg_int64(r, 0, 0);
-        *lapsed = strcmp(PQgetvalue(r, 0, 1), "running") == 0;
-    }
-    PQclear(r);
-    return found;
-}
-
-/* Picks and locks the next claimable task in fair order: the fairest
- * job first, the next fairest when all of its claimable pages are being
- * claimed by others. PM_ENOENT when there is nothing to claim. */
-static int claim_pick(pm__pg_t *pg, int64_t now, int64_t *job, int64_t *id,
-                      int *lapsed)
-{
-    pm_claim_cand_t *v;
-    size_t n;
-    long best;
     int err;
 
-    err = claim_candidates(pg, now, &v, &n);
-    while (err == 0 && (best = pm_rules_claim_pick(v, n)) >= 0) {
-        err = claim_lock(pg, v[best].job, now, id, lapsed);
-        if (err == 1) {
-            *job = v[best].job;
-            pm_free(v);
-            return 0;
-        }
-        v[best].queued_page = v[best].lapsed_page = 0; /* all taken */
-    }
-    pm_free(v);
-    if (err == 0)
-        err = pm__pg_msg(pg, PM_ENOENT, "no page task to claim");
+    pm__pg_int(&p, now);
+    err = pm__pg_run(pg, PM__PG_QUEUE, ST_CLAIMABLE, &p, &r);
+    if (err != 0)
+        return err;
+    err = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+    PQclear(r);
     return err;
 }
 
-/* Gives task `id` to `owner`; a lapsed lease taken over is an event. */
-static int claim_take(pm__pg_t *pg, const char *owner, int64_t id, int lapsed,
-                      int64_t until, int64_t now)
+/* One claim statement: its tasks into *out (*n of them, maybe 0). */
+static int claim_once(pm__pg_t *pg, const char *owner, int lease_s, int64_t now,
+                      size_t max, pm_task_t **out, size_t *n)
 {
     pm__pg_params_t p = {.n = 0};
+    PGresult *r;
     int err;
 
-    if (lapsed) {
-        pm__pg_int(&p, id);
-        pm__pg_int(&p, now);
-        pm__pg_text(&p, owner);
-        err = pm__pg_exec(pg, PM__PG_QUEUE, ST_CLAIM_EVENT, &p, NULL);
-        if (err != 0)
-            return err;
-    }
-    p.n = 0;
-    pm__pg_int(&p, id);
+    pm__pg_int(&p, now);
     pm__pg_text(&p, owner);
-    pm__pg_int(&p, until);
-    return pm__pg_exec(pg, PM__PG_QUEUE, ST_CLAIM_TAKE, &p, NULL);
+    pm__pg_int(&p, now + lease_s);
+    pm__pg_int(&p, (int64_t)max);
+    pm__pg_int(&p, claim_per_job(max));
+    err = pm__pg_run(pg, PM__PG_QUEUE, ST_CLAIM_N, &p, &r);
+    if (err != 0)
+        return err;
+    return pm__pg_collect(pg, r, sizeof(pm_task_t), read_task, task_cleanup_v,
+                          (void **)out, n);
 }
 
-/* Moves a queued job to running on its first claim. */
-static int job_start(pm__pg_t *pg, int64_t job, const char *owner, int64_t now)
+int pm__pg_task_claim_n(pm_catalog_t *cat, const char *owner, int lease_s,
+                        int64_t now, size_t max, pm_task_t **out, size_t *n)
 {
-    pm__pg_params_t p = {.n = 0};
-    int changes = 0, err;
+    pm__pg_t *pg = pm__pg(cat);
+    int err = 0, tries;
 
-    pm__pg_int(&p, job);
-    pm__pg_int(&p, now);
-    err = pm__pg_exec(pg, PM__PG_QUEUE, ST_JOB_START, &p, &changes);
-    if (err == 0 && changes > 0)
-        err = pm__pg_event_insert(pg, now, owner, "job.started", job, 0, NULL);
-    return err;
+    *out = NULL;
+    *n = 0;
+    if (owner == NULL || lease_s <= 0 || max == 0 || max > INT32_MAX)
+        return pm__pg_msg(pg, PM_EINVAL,
+                          "a claim needs an owner, a lease and a count");
+    for (tries = 0; tries < CLAIM_TRIES; tries++) {
+        err = claim_once(pg, owner, lease_s, now, max, out, n);
+        if (err != 0 || *n > 0)
+            return err;
+        err = claimable(pg, now);
+        if (err <= 0)
+            break;
+    }
+    if (err < 0)
+        return err;
+    return pm__pg_msg(pg, PM_ENOENT,
+                      err == 0 ? "no page task to claim"
+                               : "every claimable page task is being "
+                                 "claimed by another session");
 }
 
 int pm__pg_task_claim(pm_catalog_t *cat, const char *owner, int lease_s,
                       int64_t now, pm_task_t *out)
 {
-    pm__pg_t *pg = pm__pg(cat);
-    int64_t job = 0, id = 0;
-    int lapsed = 0, err;
+    pm_task_t *v = NULL;
+    size_t n = 0;
+    int err;
 
     memset(out, 0, sizeof(*out));
-    if (owner == NULL || lease_s <= 0)
-        return pm__pg_msg(pg, PM_EINVAL, "a claim needs an owner and a lease");
-    err = pm__pg_tx_begin(pg);
+    err = pm__pg_task_claim_n(cat, owner, lease_s, now, 1, &v, &n);
     if (err != 0)
         return err;
-    err = claim_pick(pg, now, &job, &id, &lapsed);
-    if (err == 0)
-        err = claim_take(pg, owner, id, lapsed, now + lease_s, now);
-    if (err == 0)
-        err = job_start(pg, job, owner, now);
-    if (err == 0)
-        err = task_get(pg, id, out);
-    err = pm__pg_tx_end(pg, err);
-    if (err != 0)
-        pm_task_cleanup(out);
-    return err;
+    assert(n == 1);
+    *out = v[0]; /* the strings move with it */
+    pm_free(v);
+    return 0;
 }
 
 /* What the fence read about a task. */
 typedef struct {
     int64_t job;
     int page, attempts, base;
+    char state[16], job_state[16];
 } fence_t;
+
+/* pm_rules_fence on what the fence read: 0 when the task is running
+ * under `attempt` in a running job, else -ESTALE with the reason. */
+static int fence_verdict(pm__pg_t *pg, const fence_t *f, int attempt)
+{
+    switch (pm_rules_fence(pm_task_state_parse(f->state), f->attempts, attempt,
+                           pm_job_state_parse(f->job_state))) {
+    case PM_FENCE_OK:
+        return 0;
+    case PM_FENCE_STALE:
+        return pm__pg_msg(pg, -ESTALE,
+                          "job %lld page %d: attempt %d is stale (the page is "
+                          "%s at attempt %d)",
+                          (long long)f->job, f->page, attempt, f->state,
+                          f->attempts);
+    case PM_FENCE_JOB_STOPPED:
+        break;
+    }
+    return pm__pg_msg(pg, -ESTALE, "job %lld page %d: the job is %s",
+                      (long long)f->job, f->page, f->job_state);
+}
 
 /* Inside a transaction: locks task `id`; 0 when it is running under
  * `attempt` in a running job, -ESTALE when it is not ours any more,
@@ -429,7 +433,6 @@ typedef struct {
 static int task_fence(pm__pg_t *pg, int64_t id, int attempt, fence_t *f)
 {
     pm__pg_params_t p = {.n = 0};
-    char state[16], job_state[16];
     PGresult *r;
     int err;
 
@@ -443,26 +446,12 @@ static int task_fence(pm__pg_t *pg, int64_t id, int attempt, fence_t *f)
     }
     f->job = pm__pg_int64(r, 0, 0);
     f->page = (int)pm__pg_int64(r, 0, 1);
-    snprintf(state, sizeof(state), "%s", PQgetvalue(r, 0, 2));
+    snprintf(f->state, sizeof(f->state), "%s", PQgetvalue(r, 0, 2));
     f->attempts = (int)pm__pg_int64(r, 0, 3);
     f->base = (int)pm__pg_int64(r, 0, 4);
-    snprintf(job_state, sizeof(job_state), "%s", PQgetvalue(r, 0, 5));
+    snprintf(f->job_state, sizeof(f->job_state), "%s", PQgetvalue(r, 0, 5));
     PQclear(r);
-    switch (pm_rules_fence(pm_task_state_parse(state), f->attempts, attempt,
-                           pm_job_state_parse(job_state))) {
-    case PM_FENCE_OK:
-        return 0;
-    case PM_FENCE_STALE:
-        return pm__pg_msg(pg, -ESTALE,
-                          "job %lld page %d: attempt %d is stale (the page is "
-                          "%s at attempt %d)",
-                          (long long)f->job, f->page, attempt, state,
-                          f->attempts);
-    case PM_FENCE_JOB_STOPPED:
-        break;
-    }
-    return pm__pg_msg(pg, -ESTALE, "job %lld page %d: the job is %s",
-                      (long long)f->job, f->page, job_state);
+    return fence_verdict(pg, f, attempt);
 }
 
 int pm__pg_task_renew(pm_catalog_t *cat, int64_t id, int attempt, int lease_s,
@@ -487,77 +476,128 @@ int pm__pg_task_renew(pm_catalog_t *cat, int64_t id, int attempt, int lease_s,
     return pm__pg_tx_end(pg, err);
 }
 
-static int task_done(pm__pg_t *pg, int64_t id, const pm_page_metrics_t *m,
-                     int64_t now)
+int pm__pg_task_renew_n(pm_catalog_t *cat, pm_lease_t *v, size_t n, int lease_s,
+                        int64_t now)
 {
+    pm__pg_t *pg = pm__pg(cat);
     pm__pg_params_t p = {.n = 0};
+    char *ids = NULL, *attempts = NULL;
+    PGresult *r = NULL;
+    size_t i, size = n * 24 + 3;
+    int err = 0, k;
 
-    pm__pg_int(&p, id);
-    pm__pg_int(&p, m->width);
-    pm__pg_int(&p, m->height);
-    pm__pg_int(&p, m->xres);
-    pm__pg_int(&p, m->yres);
-    pm__pg_int(&p, m->rotation);
-    pm__pg_double(&p, m->orient_confidence);
-    pm__pg_double(&p, m->skew);
-    pm__pg_double(&p, m->skew_confidence);
-    pm__pg_int(&p, m->blank != 0);
-    pm__pg_double(&p, m->ink_ratio);
-    pm__pg_int(&p, m->words);
-    pm__pg_double(&p, m->confidence);
-    pm__pg_text(&p, m->kind);
-    pm__pg_text(&p, m->codec);
-    pm__pg_int(&p, m->bytes);
-    pm__pg_double(&p, m->ms_decode);
-    pm__pg_double(&p, m->ms_orient);
-    pm__pg_double(&p, m->ms_deskew);
-    pm__pg_double(&p, m->ms_blank);
-    pm__pg_double(&p, m->ms_ocr);
-    pm__pg_double(&p, m->ms_encode);
-    pm__pg_double(&p, m->ms_total);
-    pm__pg_text(&p, m->image);
-    pm__pg_text(&p, m->text_pdf);
-    pm__pg_text(&p, m->text);
-    pm__pg_int(&p, now);
-    pm__pg_int(&p, m->orient_osd != 0);
-    pm__pg_int(&p, m->dpi_fallback != 0);
-    pm__pg_text(&p, m->review);
-    pm__pg_text(&p, m->orient_method);
-    pm__pg_text(&p, m->orient_evidence);
-    return pm__pg_exec(pg, PM__PG_QUEUE, ST_TASK_DONE, &p, NULL);
+    if (lease_s <= 0 || (v == NULL && n > 0))
+        return pm__pg_msg(pg, PM_EINVAL, "a lease must be positive");
+    for (i = 0; i < n; i++)
+        v[i].ok = 0;
+    if (n == 0)
+        return 0;
+    ids = pm_malloc(size);
+    attempts = pm_malloc(size);
+    if (ids == NULL || attempts == NULL)
+        err = pm__pg_msg(pg, PM_ENOMEM, "out of memory");
+    for (i = 0, k = 0; err == 0 && i < n; i++) /* "{1,2}": fits in size */
+        k += snprintf(ids + k, size - (size_t)k, "%s%lld", i ? "," : "{",
+                      (long long)v[i].task);
+    for (i = 0, k = 0; err == 0 && i < n; i++)
+        k += snprintf(attempts + k, size - (size_t)k, "%s%d", i ? "," : "{",
+                      v[i].attempt);
+    if (err == 0) {
+        strcat(ids, "}");
+        strcat(attempts, "}");
+        pm__pg_text(&p, ids);
+        pm__pg_text(&p, attempts);
+        pm__pg_int(&p, now + lease_s);
+        err = pm__pg_run(pg, PM__PG_QUEUE, ST_TASK_RENEW_N, &p, &r);
+    }
+    for (k = 0; err == 0 && k < PQntuples(r); k++)
+        for (i = 0; i < n; i++)
+            if (v[i].task == pm__pg_int64(r, k, 0))
+                v[i].ok = 1;
+    PQclear(r);
+    pm_free(ids);
+    pm_free(attempts);
+    return err;
 }
 
-static int billable_add(pm__pg_t *pg, int64_t id, int blank, int64_t now)
+/* The parameters of the completion of task `id` at `attempt`. */
+static void complete_params(pm__pg_params_t *p, int64_t id, int attempt,
+                            const pm_page_metrics_t *m, int64_t now)
 {
-    pm__pg_params_t p = {.n = 0};
-
-    pm__pg_int(&p, id);
-    pm__pg_int(&p, blank);
-    pm__pg_int(&p, now);
-    return pm__pg_exec(pg, PM__PG_QUEUE, ST_BILLABLE_ADD, &p, NULL);
+    pm__pg_int(p, id);
+    pm__pg_int(p, m->width);
+    pm__pg_int(p, m->height);
+    pm__pg_int(p, m->xres);
+    pm__pg_int(p, m->yres);
+    pm__pg_int(p, m->rotation);
+    pm__pg_double(p, m->orient_confidence);
+    pm__pg_double(p, m->skew);
+    pm__pg_double(p, m->skew_confidence);
+    pm__pg_int(p, m->blank != 0);
+    pm__pg_double(p, m->ink_ratio);
+    pm__pg_int(p, m->words);
+    pm__pg_double(p, m->confidence);
+    pm__pg_text(p, m->kind);
+    pm__pg_text(p, m->codec);
+    pm__pg_int(p, m->bytes);
+    pm__pg_double(p, m->ms_decode);
+    pm__pg_double(p, m->ms_orient);
+    pm__pg_double(p, m->ms_deskew);
+    pm__pg_double(p, m->ms_blank);
+    pm__pg_double(p, m->ms_ocr);
+    pm__pg_double(p, m->ms_encode);
+    pm__pg_double(p, m->ms_total);
+    pm__pg_text(p, m->image);
+    pm__pg_text(p, m->text_pdf);
+    pm__pg_text(p, m->text);
+    pm__pg_int(p, now);
+    pm__pg_int(p, m->orient_osd != 0);
+    pm__pg_int(p, m->dpi_fallback != 0);
+    pm__pg_text(p, m->review);
+    pm__pg_text(p, m->orient_method);
+    pm__pg_text(p, m->orient_evidence);
+    pm__pg_int(p, attempt);
 }
 
+/* One statement, one round trip, its own transaction (ST_TASK_COMPLETE);
+ * what it decided is checked against pm_rules_fence. */
 int pm__pg_task_complete(pm_catalog_t *cat, int64_t id, int attempt,
                          const pm_page_metrics_t *m, int64_t now)
 {
     pm__pg_t *pg = pm__pg(cat);
+    pm__pg_params_t p = {.n = 0};
     fence_t f = {0};
+    PGresult *r;
+    int64_t billed;
     int err;
 
     if (m == NULL)
         return pm__pg_msg(pg, PM_EINVAL, "a completed page needs metrics");
-    err = pm__pg_tx_begin(pg);
+    complete_params(&p, id, attempt, m, now);
+    err = pm__pg_run(pg, PM__PG_QUEUE, ST_TASK_COMPLETE, &p, &r);
+    if (err == -EEXIST)
+        return pm__pg_msg(pg, err, "page task %lld is billed already",
+                          (long long)id);
     if (err != 0)
         return err;
-    err = task_fence(pg, id, attempt, &f);
-    if (err == 0)
-        err = task_done(pg, id, m, now);
-    if (err == 0)
-        err = billable_add(pg, id, m->blank != 0, now);
-    if (err == -EEXIST)
-        pm__pg_msg(pg, err, "job %lld page %d is billed already",
-                   (long long)f.job, f.page);
-    return pm__pg_tx_end(pg, err);
+    if (PQntuples(r) == 0) {
+        PQclear(r);
+        return pm__pg_msg(pg, PM_ENOENT, "no page task %lld", (long long)id);
+    }
+    f.job = pm__pg_int64(r, 0, 0);
+    f.page = (int)pm__pg_int64(r, 0, 1);
+    snprintf(f.state, sizeof(f.state), "%s", PQgetvalue(r, 0, 2));
+    f.attempts = (int)pm__pg_int64(r, 0, 3);
+    snprintf(f.job_state, sizeof(f.job_state), "%s", PQgetvalue(r, 0, 4));
+    billed = pm__pg_int64(r, 0, 5);
+    PQclear(r);
+    err = fence_verdict(pg, &f, attempt);
+    if ((err == 0) != (billed == 1))
+        return pm__pg_msg(pg, PM_ECATALOG,
+                          "job %lld page %d: the completion and the fence "
+                          "disagree (attempt %d, %lld billable row(s))",
+                          (long long)f.job, f.page, attempt, (long long)billed);
+    return err;
 }
 
 /* Records a failed attempt: an event, then queued or failed. */

@@ -384,11 +384,27 @@ static int job_start(pm_catalog_t *cat, int64_t job, const char *owner,
     return err;
 }
 
-int pm__sqlite_task_claim(pm_catalog_t *cat, const char *owner, int lease_s,
-                          int64_t now, pm_task_t *out)
+/* Inside a transaction: claims the next task in fair order into *out. */
+static int claim_one(pm_catalog_t *cat, const char *owner, int lease_s,
+                     int64_t now, pm_task_t *out)
 {
     int64_t job = 0, id = 0;
     int page = 0, err;
+
+    err = claim_pick(cat, now, &job, &page);
+    if (err == 0)
+        err = claim_take(cat, owner, job, page, now + lease_s, now, &id);
+    if (err == 0)
+        err = job_start(cat, job, owner, now);
+    if (err == 0)
+        err = task_get(cat, id, out);
+    return err;
+}
+
+int pm__sqlite_task_claim(pm_catalog_t *cat, const char *owner, int lease_s,
+                          int64_t now, pm_task_t *out)
+{
+    int err;
 
     memset(out, 0, sizeof(*out));
     if (owner == NULL || lease_s <= 0)
@@ -397,17 +413,43 @@ int pm__sqlite_task_claim(pm_catalog_t *cat, const char *owner, int lease_s,
     err = pm__sql_tx_begin(cat);
     if (err != 0)
         return err;
-    err = claim_pick(cat, now, &job, &page);
-    if (err == 0)
-        err = claim_take(cat, owner, job, page, now + lease_s, now, &id);
-    if (err == 0)
-        err = job_start(cat, job, owner, now);
-    if (err == 0)
-        err = task_get(cat, id, out);
-    err = pm__sql_tx_end(cat, err);
+    err = pm__sql_tx_end(cat, claim_one(cat, owner, lease_s, now, out));
     if (err != 0)
         pm_task_cleanup(out);
     return err;
+}
+
+/* SQLite has one writer at a time: the claims one after the other in one
+ * transaction are exactly `max` claims in a row. */
+int pm__sqlite_task_claim_n(pm_catalog_t *cat, const char *owner, int lease_s,
+                            int64_t now, size_t max, pm_task_t **out, size_t *n)
+{
+    pm_task_t *v;
+    size_t k = 0;
+    int err;
+
+    *out = NULL;
+    *n = 0;
+    if (owner == NULL || lease_s <= 0 || max == 0)
+        return pm__catalog_msg(cat, PM_EINVAL,
+                               "a claim needs an owner, a lease and a count");
+    v = pm_calloc(max, sizeof(*v));
+    if (v == NULL)
+        return pm__catalog_msg(cat, PM_ENOMEM, "out of memory");
+    err = pm__sql_tx_begin(cat);
+    while (err == 0 && k < max &&
+           (err = claim_one(cat, owner, lease_s, now, &v[k])) == 0)
+        k++;
+    if (err == PM_ENOENT && k > 0)
+        err = 0; /* fewer than asked for */
+    err = pm__sql_tx_end(cat, err);
+    if (err != 0) {
+        pm_task_list_free(v, k);
+        return err;
+    }
+    *out = v;
+    *n = k;
+    return 0;
 }
 
 /* What the fence read about a task. */
@@ -477,6 +519,36 @@ int pm__sqlite_task_renew(pm_catalog_t *cat, int64_t id, int attempt,
             err = pm__sql_run(cat, st);
     }
     return pm__sql_tx_end(cat, err);
+}
+
+int pm__sqlite_task_renew_n(pm_catalog_t *cat, pm_lease_t *v, size_t n,
+                            int lease_s, int64_t now)
+{
+    sqlite3_stmt *st = STMT(cat, ST_TASK_RENEW);
+    fence_t f;
+    int err;
+
+    if (lease_s <= 0 || (v == NULL && n > 0))
+        return pm__catalog_msg(cat, PM_EINVAL, "a lease must be positive");
+    err = pm__sql_tx_begin(cat);
+    for (size_t i = 0; err == 0 && i < n; i++) {
+        v[i].ok = 0;
+        err = task_fence(cat, v[i].task, v[i].attempt, &f);
+        if (err == -ESTALE || err == PM_ENOENT) {
+            err = 0; /* not ours any more */
+            continue;
+        }
+        if (err == 0 && (sqlite3_bind_int64(st, 1, v[i].task) ||
+                         sqlite3_bind_int64(st, 2, now + lease_s)))
+            err = pm__sql_bind_fail(cat, st);
+        else if (err == 0)
+            err = pm__sql_run(cat, st);
+        v[i].ok = err == 0;
+    }
+    err = pm__sql_tx_end(cat, err);
+    for (size_t i = 0; err != 0 && i < n; i++)
+        v[i].ok = 0;
+    return err;
 }
 
 static int bind_metrics(sqlite3_stmt *st, const pm_page_metrics_t *m)

@@ -5,11 +5,13 @@
  * exactly as the coordinator's scheduler does (pagework.c), but nothing
  * else: intake, assembly and publishing stay with the coordinator.
  *
- *   claim:     up to its free slots, with a lease of --lease seconds
- *              (pm_task_claim: a queued page or one whose lease lapsed).
- *   heartbeat: every lease/3 renews the lease of every page on a worker
- *              (fenced by the attempt: a renewal refused means the page
- *              was taken back and its result will be dropped).
+ *   claim:     all its free slots in one pm_task_claim_n, with a lease
+ *              of --lease seconds (queued pages or ones whose lease
+ *              lapsed, in the fair order).
+ *   heartbeat: every lease/3 renews the leases of all the pages on its
+ *              workers in one pm_task_renew_n (each fenced by its attempt:
+ *              a renewal refused means the page was taken back and its
+ *              result will be dropped).
  *   results:   pm_task_complete (page and billable row, one fenced
  *              transaction) or pm_task_fail.
  *   wake-ups:  LISTEN (pm_queue_listen) on the catalog's socket through a
@@ -318,30 +320,34 @@ static size_t free_slots(const agent_t *a)
     return a->noop ? PM__AGENT_NOOP_BATCH : pm_pool_idle(a->pool);
 }
 
-/* Claims while there are free slots; 1 when the queue had more. */
+/* Claims for the free slots, all in one pm_task_claim_n; 1 when the
+ * no-op mode found pages (the queue may have more: a claim racing other
+ * agents' takes fewer than it asked for, not none). */
 static int claim_round(agent_t *a)
 {
-    size_t slots = free_slots(a);
-    pm_task_t t;
+    size_t slots = free_slots(a), n = 0;
+    pm_task_t *v = NULL;
     int err;
 
-    for (; slots > 0 && a->cat != NULL && !a->draining; slots--) {
-        err = pm_task_claim(a->cat, a->owner, a->lease_s, now_s(), &t);
-        if (err == PM_ENOENT)
-            return 0;
-        if (err != 0) {
-            if (!check_lost(a))
-                pm_log(PM_LOG_ERROR, "agent", "claim: %s",
-                       pm_catalog_errmsg(a->cat));
-            return 0;
-        }
-        if (a->noop)
-            complete_noop(a, &t);
-        else
-            submit(a, &t);
-        pm_task_cleanup(&t);
+    if (slots == 0 || a->cat == NULL || a->draining)
+        return 0;
+    err = pm_task_claim_n(a->cat, a->owner, a->lease_s, now_s(), slots, &v, &n);
+    if (err == PM_ENOENT)
+        return 0;
+    if (err != 0) {
+        if (!check_lost(a))
+            pm_log(PM_LOG_ERROR, "agent", "claim: %s",
+                   pm_catalog_errmsg(a->cat));
+        return 0;
     }
-    return a->noop && a->cat != NULL && !a->draining;
+    for (size_t i = 0; i < n; i++) {
+        if (a->noop && a->cat != NULL)
+            complete_noop(a, &v[i]);
+        else if (!a->noop)
+            submit(a, &v[i]);
+    }
+    pm_task_list_free(v, n);
+    return a->noop && n > 0 && a->cat != NULL && !a->draining;
 }
 
 static void on_noop_idle(uv_idle_t *h)
@@ -371,25 +377,41 @@ static void claim(agent_t *a)
     } while (n > 0 && a->cat != NULL && pm_pool_idle(a->pool) > 0);
 }
 
-/* Renews the lease of every page on a worker, every third of the lease. */
+/* Renews the lease of every page on a worker, every third of the lease,
+ * in one pm_task_renew_n. */
 static void heartbeat(agent_t *a)
 {
     int64_t now = now_s();
-    int err;
+    pm_lease_t *v;
+    size_t n = 0, i = 0;
+    const agent_page_t *e;
 
     if (now - a->renewed_at < (a->lease_s + 2) / 3)
         return;
     a->renewed_at = now;
-    for (agent_page_t *e = a->pages; e != NULL && a->cat != NULL; e = e->next) {
-        err = pm_task_renew(a->cat, e->task, e->attempt, a->lease_s, now);
-        if (err == PM_ESTALE)
+    for (e = a->pages; e != NULL; e = e->next)
+        n++;
+    if (n == 0 || (v = pm_calloc(n, sizeof(*v))) == NULL)
+        return; /* out of memory: the next tick tries again */
+    for (e = a->pages; e != NULL; e = e->next, i++) {
+        v[i].task = e->task;
+        v[i].attempt = e->attempt;
+    }
+    if (pm_task_renew_n(a->cat, v, n, a->lease_s, now) != 0) {
+        if (!check_lost(a))
+            pm_log(PM_LOG_WARN, "agent", "renewing %zu lease(s): %s", n,
+                   pm_catalog_errmsg(a->cat));
+        a->renewed_at = 0; /* again at the next tick */
+        pm_free(v);
+        return;
+    }
+    for (e = a->pages, i = 0; e != NULL; e = e->next, i++)
+        if (!v[i].ok)
             pm_log(PM_LOG_WARN, "agent",
                    "job=%lld page=%d attempt %d: lease lost (taken back); "
                    "its result will be dropped",
                    (long long)e->job, e->page, e->attempt);
-        else if (err != 0 && check_lost(a))
-            return;
-    }
+    pm_free(v);
 }
 
 /* The pool's result callback. */

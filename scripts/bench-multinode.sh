@@ -2,8 +2,8 @@
 # Queue benchmark for node agents: page tasks claimed and completed per
 # second by 1, 2, 4 and 8 `pagemill agent --bench-noop` processes, on
 # PostgreSQL and on SQLite. The queue alone: no-op agents complete every
-# page they claim at once, with empty metrics (one claim transaction and
-# one completion transaction, with its billable row, per page).
+# page they claim at once, with empty metrics (one claim of up to 64 pages,
+# pm_task_claim_n, then one completion, with its billable row, per page).
 #
 # usage: scripts/bench-multinode.sh [--build DIR] [--work DIR] [--pages N]
 #                                   [--jobs N] [--agents "1 2 4 8"]
