@@ -60,11 +60,12 @@ void pm_catalog_close(pm_catalog_t *cat);
  * Makes this handle the catalog's one coordinator until it is closed: the
  * queue's recovery (pm_task_requeue_all_running) takes every coordinator
  * lease for a dead one, so a second coordinator on the same catalog must
- * not start. SQLite: an exclusive flock on "<catalog>.lock" (holding the
- * holder's pid), released by pm_catalog_close or the process's end; a
- * catalog in memory needs none. -EBUSY when another handle holds it,
- * with *holder its pid (0 if unknown) and errmsg naming the catalog, the
- * pid and the lock file; else *holder is 0.
+ * not start (on PostgreSQL it waits and tries again: pipeline/standby.c).
+ * SQLite: an exclusive flock on "<catalog>.lock" (holding the holder's pid),
+ * released by pm_catalog_close or the process's end; a catalog in memory needs
+ * none. -EBUSY when another handle holds it, with *holder its pid (0 if
+ * unknown) and errmsg naming the catalog, the pid and the lock file; else
+ * *holder is 0.
  */
 int pm_catalog_lock_coordinator(pm_catalog_t *cat, long *holder);
 
