@@ -58,13 +58,14 @@ void pm_catalog_close(pm_catalog_t *cat);
 
 /*
  * Makes this handle the catalog's one coordinator until it is closed: the
- * queue's recovery (pm_task_requeue_all_running) takes every running
+ * queue's recovery (pm_task_requeue_all_running) takes every coordinator
  * lease for a dead one, so a second coordinator on the same catalog must
- * not start. SQLite: an exclusive flock on "<catalog>.lock" (holding the
- * holder's pid), released by pm_catalog_close or the process's end; a
- * catalog in memory needs none. -EBUSY when another handle holds it,
- * with *holder its pid (0 if unknown) and errmsg naming the catalog, the
- * pid and the lock file; else *holder is 0.
+ * not start (on PostgreSQL it waits and tries again: pipeline/standby.c).
+ * SQLite: an exclusive flock on "<catalog>.lock" (holding the holder's pid),
+ * released by pm_catalog_close or the process's end; a catalog in memory needs
+ * none. -EBUSY when another handle holds it, with *holder its pid (0 if
+ * unknown) and errmsg naming the catalog, the pid and the lock file; else
+ * *holder is 0.
  */
 int pm_catalog_lock_coordinator(pm_catalog_t *cat, long *holder);
 
@@ -415,13 +416,23 @@ int pm_task_requeue_expired(pm_catalog_t *cat, int64_t now, int max_attempts,
                             int *n);
 
 /*
- * Puts EVERY running task back in the queue, whatever its lease says, with
- * an event by `actor` per task; *n is how many. For a coordinator starting
- * over a catalog that only one coordinator uses (SQLite): every running
- * lease belonged to one that is gone. The stop was not the page's fault:
- * the attempt does not count against max_attempts (unlike a lapsed lease
- * or pm_task_fail), but the fencing token still grows at the next claim,
- * so a result of the abandoned attempt is refused.
+ * The lease owner a coordinator's own workers claim under:
+ * "coordinator:<host>:<pid>". Node agents claim as "agent:<node>:<pid>".
+ */
+#define PM_COORDINATOR_OWNER "coordinator:"
+
+/*
+ * Puts back in the queue every running task a coordinator's own workers
+ * hold (lease owner beginning PM_COORDINATOR_OWNER), whatever its lease
+ * says, with an event by `actor` per task; *n is how many. For a
+ * coordinator starting over a catalog only one coordinator uses at a
+ * time (the coordinator lock): every coordinator lease belonged to one
+ * that is gone. Node agents' leases are left alone: a live agent's page
+ * completes, a dead agent's lapses (pm_task_requeue_expired). The stop
+ * was not the page's fault: the attempt does not count against
+ * max_attempts (unlike a lapsed lease or pm_task_fail), but the fencing
+ * token still grows at the next claim, so a result of the abandoned
+ * attempt is refused.
  */
 int pm_task_requeue_all_running(pm_catalog_t *cat, const char *actor,
                                 int64_t now, int *n);

@@ -65,6 +65,10 @@ enum {
     "'lease of ' || coalesce(lease_owner, '?') || ' abandoned: its ' || " \
     "'coordinator stopped (attempt ' || attempts || ')'"
 
+/* A running task a coordinator's own worker held: a coordinator that
+ * starts holds the coordinator lock, so its predecessor is gone. */
+#define ORPHANED "lease_owner LIKE '" PM_COORDINATOR_OWNER "%'"
+
 /* Why an expired lease is given up, evaluated on the task's row. */
 #define LEASE_EXPIRED                                                       \
     "'lease of ' || coalesce(lease_owner, '?') || ' expired (attempt ' || " \
@@ -207,11 +211,13 @@ static const pm__pgsql_t stmts[ST_COUNT] = {
                     "'failed' ELSE 'queued' END, error = " LEASE_EXPIRED
                     ", lease_owner = NULL, lease_until = NULL WHERE id IN "
                     "(SELECT id FROM x)"},
-    /* Every running lease abandoned ($1 = now, $2 = the new
-     * coordinator): the attempt is refunded, the token keeps growing. */
+    /* Every coordinator lease abandoned ($1 = now, $2 = the new
+     * coordinator); agents' leases stay: the attempt is refunded, the token
+     * keeps growing. */
     [ST_ORPHANED] = {"orphaned",
                      "WITH x AS (SELECT id FROM page_tasks WHERE state = "
-                     "'running' FOR UPDATE), ev AS (INSERT INTO events (at, "
+                     "'running' AND " ORPHANED
+                     " FOR UPDATE), ev AS (INSERT INTO events (at, "
                      "actor, kind, job, page, detail) SELECT $1::bigint, $2, "
                      "'page.requeued', job, page, " LEASE_ORPHANED
                      " FROM page_tasks WHERE id IN (SELECT id FROM x) ORDER "

@@ -63,6 +63,10 @@ enum {
     "'lease of ' || coalesce(lease_owner, '?') || ' abandoned: its ' || " \
     "'coordinator stopped (attempt ' || attempts || ')'"
 
+/* A running task a coordinator's own worker held: a coordinator that
+ * starts holds the coordinator lock, so its predecessor is gone. */
+#define ORPHANED "lease_owner LIKE '" PM_COORDINATOR_OWNER "%'"
+
 /* Why an expired lease is given up, evaluated on the task's row. */
 #define LEASE_EXPIRED                                                       \
     "'lease of ' || coalesce(lease_owner, '?') || ' expired (attempt ' || " \
@@ -172,17 +176,18 @@ static const pm__sql_t stmts[ST_COUNT] = {
      * coordinator). Same order as above. The page is not at fault: the
      * attempt is refunded (attempts_base + 1) while the fencing token
      * keeps growing, so no restart ever fails a page. */
-    [ST_ORPHAN_EVENTS] = {"orphan_events",
-                          "INSERT INTO events (at, actor, kind, job, page, "
-                          "detail) SELECT ?1, ?2, 'page.requeued', job, "
-                          "page, " LEASE_ORPHANED
-                          " FROM page_tasks WHERE state = 'running'"},
+    [ST_ORPHAN_EVENTS] =
+        {"orphan_events",
+         "INSERT INTO events (at, actor, kind, job, page, "
+         "detail) SELECT ?1, ?2, 'page.requeued', job, "
+         "page, " LEASE_ORPHANED
+         " FROM page_tasks WHERE state = 'running' AND " ORPHANED},
     [ST_ORPHAN_REQUEUE] = {"orphan_requeue",
                            "UPDATE page_tasks SET state = 'queued', "
                            "attempts_base = attempts_base + 1, "
                            "error = " LEASE_ORPHANED
                            ", lease_owner = NULL, lease_until = NULL "
-                           "WHERE state = 'running'"},
+                           "WHERE state = 'running' AND " ORPHANED},
 };
 
 const pm__sql_table_t pm__sql_queue = {stmts, ST_COUNT};

@@ -51,6 +51,10 @@ static const char usage_text[] =
     "\n"
     "  -c, --config FILE  configuration file (INI; required)\n"
     "\n"
+    "On a PostgreSQL catalog ([catalog] url) that another coordinator holds,\n"
+    "waits as a standby, runs nothing, and takes over within about a second\n"
+    "of that one stopping or dying. On an SQLite catalog it is refused.\n"
+    "\n"
     "Signals: SIGTERM or SIGINT finish the pages under way (at most\n"
     "page_timeout seconds) and exit 0; SIGHUP reloads profiles and hot\n"
     "folders. Exit status: 0 stopped by a signal; 2 usage or configuration\n"
@@ -84,6 +88,7 @@ static void close_all(pm__serve_t *s)
     close_handle((uv_handle_t *)&s->sig_term);
     close_handle((uv_handle_t *)&s->sig_int);
     close_handle((uv_handle_t *)&s->sig_hup);
+    pm__standby_stop(s);
     pm__sched_stop(s);
     pm__intake_stop(s);
     pm__intake_close(s);
@@ -236,7 +241,11 @@ static void on_signal(uv_signal_t *h, int signum)
 {
     pm__serve_t *s = h->data;
 
-    if (signum == SIGHUP)
+    if (signum == SIGHUP && s->standby)
+        pm_log(PM_LOG_INFO, "serve",
+               "SIGHUP on standby: nothing to reload; the configuration "
+               "read at start is used when this coordinator takes over");
+    else if (signum == SIGHUP)
         reload(s);
     else
         begin_drain(s, signum);
@@ -306,16 +315,21 @@ static int billing_zone(pm__serve_t *s)
 }
 
 /* One coordinator per catalog: a second one would take the first's
- * running pages for abandoned (pm__sched_recover) and run them twice. */
+ * running pages for abandoned (pm__sched_recover) and run them twice. On
+ * PostgreSQL the second one waits as a standby (standby.c); on SQLite
+ * (one machine) it is refused. */
 static int coordinator_lock(pm__serve_t *s)
 {
     long holder;
     int err = pm_catalog_lock_coordinator(s->cat, &holder);
 
+    if (err == -EBUSY && pm_catalog_is_url(s->catalog_path))
+        return pm__standby_start(s, holder);
     if (err == -EBUSY)
         pm_log(PM_LOG_ERROR, "serve",
                "refusing to start: %s. Stop that one first, or give this "
-               "one another catalog",
+               "one another catalog (a standby coordinator needs a "
+               "PostgreSQL catalog)",
                pm_catalog_errmsg(s->cat));
     else if (err != 0)
         pm_log(PM_LOG_ERROR, "serve", "refusing to start: %s",
@@ -371,9 +385,14 @@ static int open_state(pm__serve_t *s)
                s->catalog_path, s->catalog_path);
         return err;
     }
-    err = coordinator_lock(s);
-    if (err == 0)
-        err = pm__ident_check(s);
+    return coordinator_lock(s);
+}
+
+/* Once the coordinator lock is ours: identity, zone, folders, recovery. */
+static int take_charge(pm__serve_t *s)
+{
+    int err = pm__ident_check(s);
+
     if (err == 0)
         err = billing_zone(s);
     if (err != 0)
@@ -501,6 +520,20 @@ static int start_loop(pm__serve_t *s)
     return 0;
 }
 
+int pm__serve_activate(pm__serve_t *s)
+{
+    int err = take_charge(s);
+
+    if (err == 0)
+        err = start_loop(s);
+    if (err != 0) {
+        s->failed = 1;
+        s->draining = 1;
+        close_all(s);
+    }
+    return err;
+}
+
 static void serve_cleanup(pm__serve_t *s)
 {
     pm_catalog_close(s->cat);
@@ -528,11 +561,11 @@ static int run(pm__serve_t *s)
     uv_timer_init(s->loop, &s->drain_timer);
     s->drain_timer.data = s;
     err = open_state(s);
-    if (err == 0)
-        err = start_loop(s);
     if (err != 0) {
         s->draining = 1;
         close_all(s);
+    } else if (!s->standby) {
+        err = pm__serve_activate(s);
     }
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);

@@ -7,6 +7,7 @@
  *   intake.c     hot folders -> jobs: watch, scan, count, hash, take
  *   scheduler.c  catalog -> workers -> catalog: claim, results, assembly,
  *                publish
+ *   standby.c    a second coordinator on PostgreSQL waits for the lock
  *   space.c      a full volume: pause, look again with backoff, resume
  *   http*.c      the web interface ([http]; http_int.h), on threads of its
  *                own that reach the loop only through a uv_async_t
@@ -37,6 +38,9 @@
 /* Period of the scheduler's tick (released jobs, lapsed leases, the
  * workers table). */
 #define PM__TICK_MS 500
+
+/* How often a standby coordinator tries the coordinator lock. */
+#define PM__STANDBY_POLL_MS 1000
 
 /* The tick writes the pool's workers to the catalog when they changed,
  * and at least this often otherwise (status calls rows older than 30 s
@@ -153,6 +157,16 @@ struct pm__serve {
     int draining; /* no scanning or claiming; finishing what runs */
     int stopped;  /* handles closed, the loop is winding down */
     int failed;   /* the catalog failed a check: exit 1 after the drain */
+
+    /* standby.c: waiting for the coordinator lock (PostgreSQL) */
+    int standby;              /* waiting: nothing else runs */
+    int standby_lost;         /* the connection is down (logged once) */
+    long standby_holder;      /* the active coordinator's pid, 0 unknown */
+    uint64_t standby_since;   /* uv_now when the wait began */
+    int64_t standby_started;  /* wall clock of the same */
+    int64_t standby_reported; /* wall clock of the last row written */
+    uv_timer_t standby_timer;
+    char standby_owner[320]; /* "standby:<hostname>:<pid>" */
 };
 
 /* ---- intake.c ---- */
@@ -336,6 +350,21 @@ void pm__http_tick(pm__serve_t *s);
 
 /* The catalog failed a check while running: drain, then exit 1. */
 void pm__serve_fail(pm__serve_t *s);
+
+/* The coordinator's start once it holds the coordinator lock: identity,
+ * billing zone, folders, recovery, workers, intake, scheduler. On failure
+ * everything is closed, the exit status is 1, and the error returned. */
+int pm__serve_activate(pm__serve_t *s);
+
+/* ---- standby.c ---- */
+
+/* The lock is held by coordinator `holder` (pid, 0 unknown) on a
+ * PostgreSQL catalog: waits, trying it on a timer, and calls
+ * pm__serve_activate once it is ours. 0 (or a negative code). */
+int pm__standby_start(pm__serve_t *s, long holder);
+
+/* Stops waiting (the timer closed, the standby's row cleared). */
+void pm__standby_stop(pm__serve_t *s);
 
 /* ---- notify.c: sd_notify(3) under systemd ---- */
 

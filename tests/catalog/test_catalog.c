@@ -991,6 +991,56 @@ static void requeue_all_running_ignores_the_lease(void **state)
     pm_catalog_close(cat);
 }
 
+/* A coordinator's restart requeues only coordinators' leases: a node
+ * agent's page keeps running under its lease (renewed and completed at
+ * its attempt); an agent's lapsed lease is left to the
+ * lease expiry, which counts the attempt. */
+static void requeue_all_running_spares_agents_leases(void **state)
+{
+    pm_catalog_t *cat = open_mem();
+    pm_page_metrics_t m = ct_metrics(0);
+    pm_task_t a, c, gone, *v;
+    int64_t job;
+    size_t n;
+    int count = -1;
+
+    (void)state;
+    job = new_job(cat, 3, 1, NULL);
+    a = ct_claim(cat, "agent:n1:10", T0);
+    c = ct_claim(cat, "coordinator:a:1", T0);
+    gone = ct_claim(cat, "agent:n2:20", T0 - 2 * LEASE); /* lapsed */
+    assert_int_equal(
+        pm_task_requeue_all_running(cat, "coordinator:b:2", T0 + 1, &count), 0);
+    assert_int_equal(count, 1);
+    assert_int_equal(pm_task_list(cat, job, &v, &n), 0);
+    for (size_t i = 0; i < n; i++) {
+        if (v[i].id == c.id)
+            assert_int_equal(v[i].state, PM_TASK_QUEUED);
+        else
+            assert_int_equal(v[i].state, PM_TASK_RUNNING);
+    }
+    pm_task_list_free(v, n);
+    assert_int_equal(ct_count_events(cat, job, "page.requeued"), 1);
+    /* The live agent goes on: renewed, completed, billed once. */
+    assert_int_equal(pm_task_renew(cat, a.id, a.attempts, LEASE, T0 + 2), 0);
+    assert_int_equal(pm_task_complete(cat, a.id, a.attempts, &m, T0 + 3), 0);
+    /* The dead agent's page comes back with the lease expiry. */
+    assert_int_equal(pm_task_requeue_expired(cat, T0 + 4, 3, &count), 0);
+    assert_int_equal(count, 1);
+    assert_int_equal(pm_task_list(cat, job, &v, &n), 0);
+    for (size_t i = 0; i < n; i++) {
+        if (v[i].id == gone.id)
+            assert_int_equal(v[i].state, PM_TASK_QUEUED);
+        if (v[i].id == a.id)
+            assert_int_equal(v[i].state, PM_TASK_DONE);
+    }
+    pm_task_list_free(v, n);
+    pm_task_cleanup(&a);
+    pm_task_cleanup(&c);
+    pm_task_cleanup(&gone);
+    pm_catalog_close(cat);
+}
+
 /* Coordinator restarts, however many, never use up a page's attempts:
  * with max_attempts 2, a page survives five restarts mid-page, each
  * abandoned attempt is fenced off, and the page completes. Its own
@@ -2207,6 +2257,7 @@ int main(void)
         cmocka_unit_test(fail_requeues_until_max_attempts),
         cmocka_unit_test(expired_leases_are_requeued_then_failed),
         cmocka_unit_test(requeue_all_running_ignores_the_lease),
+        cmocka_unit_test(requeue_all_running_spares_agents_leases),
         cmocka_unit_test(coordinator_restarts_do_not_use_up_attempts),
         cmocka_unit_test(collect_finished_advances_jobs),
         cmocka_unit_test(assembly_failure_fails_the_job),
@@ -2251,6 +2302,7 @@ int main(void)
         cmocka_unit_test(fail_requeues_until_max_attempts),
         cmocka_unit_test(expired_leases_are_requeued_then_failed),
         cmocka_unit_test(requeue_all_running_ignores_the_lease),
+        cmocka_unit_test(requeue_all_running_spares_agents_leases),
         cmocka_unit_test(coordinator_restarts_do_not_use_up_attempts),
         cmocka_unit_test(collect_finished_advances_jobs),
         cmocka_unit_test(assembly_failure_fails_the_job),
