@@ -58,6 +58,10 @@ int pm_engine_warm(pm_engine_t *eng, const char *list);
 double pm_engine_load_ms(const pm_engine_t *eng);
 int pm_engine_loads(const pm_engine_t *eng);
 
+/* Pages Tesseract OSD looked at since the engine was opened, for the
+ * orientation or the script (script.c). */
+int pm_engine_osd_runs(const pm_engine_t *eng);
+
 /* Releases the engine and its Tesseract instances. Accepts NULL. */
 void pm_engine_close(pm_engine_t *eng);
 
@@ -191,9 +195,14 @@ int pm_deskew_page(pm_engine_t *eng, const pm_profile_t *p,
 int pm_blank_check(pm_engine_t *eng, const pm_profile_t *p, struct Pix *binary,
                    int res, int *blank, double *ink_ratio);
 
+/* A word Tesseract read at a confidence below this is doubtful
+ * (pm_ocr_out_t.doubtful). */
+#define PM_OCR_DOUBTFUL_CONF 50
+
 /* OCR results for one page. */
 typedef struct pm_ocr_out {
     int words;
+    int doubtful;      /* words below PM_OCR_DOUBTFUL_CONF */
     double confidence; /* mean word confidence 0..100, 0 with no words */
     char *text;        /* UTF-8, owned; pm_free */
 } pm_ocr_out_t;
@@ -203,12 +212,12 @@ typedef struct pm_ocr_out {
  * Tesseract, on the part of the page inside `area` (borrowed; NULL for the
  * whole page). Fills `out`; when `pdf_base` is not NULL also writes
  * pdf_base + ".pdf", a one-page text-only PDF (Tesseract's renderer) of the
- * whole page whose invisible words line up with the image, and
- * pdf_base + ".alto.xml", the page's ALTO <Page> element.
+ * whole page whose invisible words line up with the image, and, when
+ * `alto` is set, pdf_base + ".alto.xml", the page's ALTO <Page> element.
  */
 int pm_ocr_page(pm_engine_t *eng, const pm_profile_t *p, struct Pix *pix,
                 struct Box *area, int xres, int yres, const char *pdf_base,
-                pm_ocr_out_t *out);
+                int alto, pm_ocr_out_t *out);
 
 /*
  * Encodes `img->pix` to `path_base` + ".tif" (G4, bitonal), ".jpg" or ".jp2"

@@ -26,6 +26,7 @@ struct pm_engine {
     int osd_failed;   /* osd.traineddata could not be loaded */
     double load_ms;   /* spent in Tesseract's Init, OCR and OSD */
     int loads;        /* instances initialised */
+    int osd_runs;     /* pages OSD looked at (pm__osd_detect) */
     char errmsg[1024];
     /* The JPEG stream of the PDF page last decoded natively (pdf.c), for
      * the encode stage to keep byte for byte; NULL for any other page. */

@@ -124,8 +124,8 @@ void pm__ocr_close(pm_engine_t *eng)
     eng->ocr = NULL;
 }
 
-/* Word count and mean word confidence, from one call (the per-word
- * iterator costs ~0.1 s on a dense page). */
+/* Word count, doubtful words and mean word confidence, from one call
+ * (the per-word iterator costs ~0.1 s on a dense page). */
 static void count_words(TessBaseAPI *api, pm_ocr_out_t *out)
 {
     int *conf = TessBaseAPIAllWordConfidences(api);
@@ -134,8 +134,10 @@ static void count_words(TessBaseAPI *api, pm_ocr_out_t *out)
 
     if (conf == NULL)
         return;
-    for (; conf[n] >= 0; n++)
+    for (; conf[n] >= 0; n++) {
         sum += conf[n];
+        out->doubtful += conf[n] < PM_OCR_DOUBTFUL_CONF;
+    }
     TessDeleteIntArray(conf);
     out->words = n;
     out->confidence = n > 0 ? sum / n : 0;
@@ -181,7 +183,8 @@ static int write_alto(pm_engine_t *eng, const char *pdf_base)
 }
 
 int pm_ocr_page(pm_engine_t *eng, const pm_profile_t *p, PIX *pix, BOX *area,
-                int xres, int yres, const char *pdf_base, pm_ocr_out_t *out)
+                int xres, int yres, const char *pdf_base, int alto,
+                pm_ocr_out_t *out)
 {
     char *text;
     int err;
@@ -212,7 +215,7 @@ int pm_ocr_page(pm_engine_t *eng, const pm_profile_t *p, PIX *pix, BOX *area,
     err = out->text == NULL ? PM_ENOMEM : 0;
     if (err == 0 && pdf_base != NULL)
         err = write_text_pdf(eng, pdf_base);
-    if (err == 0 && pdf_base != NULL)
+    if (err == 0 && pdf_base != NULL && alto)
         err = write_alto(eng, pdf_base);
     TessBaseAPIClear(eng->ocr);
     if (err) {

@@ -80,16 +80,42 @@ static double stage_ms(const pm_engine_t *eng, double t0, double loaded,
     return pm__since(t0) - load;
 }
 
+/* OSD is asked for the script of a page the fast check settled only when
+ * the reading gives reason to doubt it: fewer than SCRIPT_ASK_WORDS words,
+ * a mean word confidence below SCRIPT_ASK_CONF, or more than one word in
+ * SCRIPT_ASK_DOUBTFUL below PM_OCR_DOUBTFUL_CONF. Measured with `eng` on
+ * the benchmark batch and the shared data's other scripts (docs/
+ * resolution.md): Latin pages 60-976 words at 80-96 with at most 12%
+ * doubtful; the Hebrew and Devanagari pages 28 and 41 with 84% and 61%. */
+#define SCRIPT_ASK_WORDS    20
+#define SCRIPT_ASK_CONF     70.0
+#define SCRIPT_ASK_DOUBTFUL 4
+
+static int reading_in_doubt(const pm_ocr_out_t *ocr)
+{
+    return ocr->words < SCRIPT_ASK_WORDS || ocr->confidence < SCRIPT_ASK_CONF ||
+           ocr->doubtful * SCRIPT_ASK_DOUBTFUL > ocr->words;
+}
+
 /* The script of a page OCR read, when orientation did not ask OSD (the
- * fast check settled it): the coordinator holds pages in a script the
- * profile's languages do not read for review (pm_review_reason). */
+ * fast check settled it) and the reading is in doubt: the coordinator
+ * holds pages in a script the profile's languages do not read for review
+ * (pm_review_reason). A page the profile's languages plainly read is in
+ * a script they read; its script stays unnamed (NULL) and OSD's 0.3-1.3 s
+ * is saved. */
 static int page_script(pm_engine_t *eng, const pm_page_image_t *img,
-                       pm_page_result_t *r)
+                       const pm_ocr_out_t *ocr, pm_page_result_t *r)
 {
     pm_osd_t osd;
 
     if (r->orient_osd) /* OSD ran: its script, if sure, is in r */
         return 0;
+    if (!reading_in_doubt(ocr)) {
+        pm_log(PM_LOG_DEBUG, "script",
+               "%s: %d words at %.0f, %d doubtful: no OSD for the script",
+               r->src, ocr->words, ocr->confidence, ocr->doubtful);
+        return 0;
+    }
     if (!pm__osd_detect(eng, img->binary, img->yres, &osd) ||
         osd.script[0] == '\0')
         return 0;
@@ -102,7 +128,7 @@ static int run_stages(pm_engine_t *eng, const pm_profile_t *p,
                       const pm_page_task_t *t, pm_page_result_t *r,
                       pm_page_image_t *img)
 {
-    pm_ocr_out_t ocr = {0, 0, NULL};
+    pm_ocr_out_t ocr = {0, 0, 0, NULL};
     PIX *pix = NULL;
     double t0, loaded;
     int err;
@@ -140,9 +166,9 @@ static int run_stages(pm_engine_t *eng, const pm_profile_t *p,
     loaded = eng->load_ms;
     if (p->ocr && !r->blank) {
         err = pm_ocr_page(eng, p, img->pix, img->content, img->xres, img->yres,
-                          t->out_base, &ocr);
+                          t->out_base, t->sha256 != NULL, &ocr);
         if (!err)
-            err = page_script(eng, img, r);
+            err = page_script(eng, img, &ocr, r);
         if (!err) {
             r->words = ocr.words;
             r->confidence = ocr.confidence;

@@ -112,6 +112,7 @@ int pm__osd_detect(pm_engine_t *eng, PIX *binary, int res, pm_osd_t *out)
     memset(out, 0, sizeof(*out));
     if (pm__osd_ready(eng) != 0)
         return 0; /* logged once; pages still convert */
+    eng->osd_runs++;
     TessBaseAPISetImage2(eng->osd, binary);
     TessBaseAPISetSourceResolution(eng->osd, res);
     ok = TessBaseAPIDetectOrientationScript(eng->osd, &out->orient_deg,
@@ -126,4 +127,9 @@ int pm__osd_detect(pm_engine_t *eng, PIX *binary, int res, pm_osd_t *out)
         snprintf(out->script, sizeof(out->script), "%s", name);
     TessBaseAPIClear(eng->osd);
     return ok;
+}
+
+int pm_engine_osd_runs(const pm_engine_t *eng)
+{
+    return eng->osd_runs;
 }

@@ -229,7 +229,7 @@ static void magazine_zones_match_ground_truth(void **state)
 
         assert_non_null(zone);
         assert_int_equal(
-            pm_ocr_page(t_engine, &p, zone, NULL, 300, 300, NULL, &ocr), 0);
+            pm_ocr_page(t_engine, &p, zone, NULL, 300, 300, NULL, 0, &ocr), 0);
         grown = pm_realloc(all, len + strlen(ocr.text) + 2);
         assert_non_null(grown);
         all = grown;
@@ -264,7 +264,7 @@ static char *read_phototest(PIX *pix, double *cer)
     assert_non_null(gold);
     t_profile(&p);
     assert_int_equal(pm_ocr_page(t_engine, &p, pix, NULL, pixGetXRes(pix),
-                                 pixGetYRes(pix), NULL, &ocr),
+                                 pixGetYRes(pix), NULL, 0, &ocr),
                      0);
     *cer = t_cer(gold, ocr.text);
     pm_free(gold);
@@ -310,7 +310,7 @@ static void empty_page_has_no_words(void **state)
     assert_non_null(white);
     pixSetResolution(white, 300, 300);
     assert_int_equal(
-        pm_ocr_page(t_engine, &p, white, NULL, 300, 300, NULL, &ocr), 0);
+        pm_ocr_page(t_engine, &p, white, NULL, 300, 300, NULL, 0, &ocr), 0);
     assert_int_equal(ocr.words, 0);
     assert_true(ocr.confidence == 0);
     assert_non_null(ocr.text);
@@ -333,13 +333,14 @@ static void missing_language_fails_cleanly(void **state)
     page = t_text_page(1200, 800, 300, lines);
     snprintf(p.languages, sizeof(p.languages), "xxx");
     assert_int_equal(
-        pm_ocr_page(t_engine, &p, page, NULL, 300, 300, NULL, &ocr), PM_EOCR);
+        pm_ocr_page(t_engine, &p, page, NULL, 300, 300, NULL, 0, &ocr),
+        PM_EOCR);
     assert_null(ocr.text);
     assert_non_null(strstr(pm_engine_errmsg(t_engine), "'xxx'"));
 
     snprintf(p.languages, sizeof(p.languages), "eng");
     assert_int_equal(
-        pm_ocr_page(t_engine, &p, page, NULL, 300, 300, NULL, &ocr), 0);
+        pm_ocr_page(t_engine, &p, page, NULL, 300, 300, NULL, 0, &ocr), 0);
     printf("# after recovery: %d words: %s", ocr.words, ocr.text);
     assert_true(ocr.words >= 3);
     pm_free(ocr.text);

@@ -48,7 +48,7 @@ static double phototest_cer(const pm_profile_t *p, const pm_page_image_t *img)
 
     assert_non_null(gold);
     assert_int_equal(pm_ocr_page(t_engine, p, img->pix, NULL, img->xres,
-                                 img->yres, NULL, &ocr),
+                                 img->yres, NULL, 0, &ocr),
                      0);
     cer = t_cer(gold, ocr.text);
     pm_free(ocr.text);
