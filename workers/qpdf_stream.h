@@ -7,9 +7,11 @@
  * The assembly (pdfa.c) builds a skeleton PDF with qpdf's C API: every
  * large stream is empty, with its /Filter and /DecodeParms as they must
  * be written, and a PM_QPDF_SOURCE_KEY entry [(path) offset length]
- * saying where its (encoded) bytes are. pm_qpdf_stream_write() opens the
- * skeleton, gives each such stream a qpdf StreamDataProvider reading
- * those bytes and writes the document with QPDFWriter straight to a file.
+ * saying where its (encoded) bytes are; the skeleton is written with
+ * stream compression off, so that no filter is added to them.
+ * pm_qpdf_stream_write() opens the skeleton, gives each such stream a qpdf
+ * StreamDataProvider reading those bytes and writes the document with
+ * QPDFWriter straight to a file.
  */
 #ifndef PM_WORKERS_QPDF_STREAM_H
 #define PM_WORKERS_QPDF_STREAM_H
