@@ -16,9 +16,20 @@
  * included), so the same pages give the same document: only the dates,
  * and the /ID that digests them, differ (docs/archival.md).
  *
+ * Memory stays bounded whatever the page count: no page's bytes are held
+ * in memory past its own add_page(). qpdf's C API builds a skeleton
+ * document whose image and content streams are empty and say where their
+ * bytes are (PM_QPDF_SOURCE_KEY: the page's JPEG or JPEG 2000 artifact
+ * itself, or the assembly's spool file beside the PDF for what is made
+ * here: content streams, G4 strips, deflated JPEGs); qpdf_stream.cc then
+ * writes the document, reading each stream from its file as it goes.
+ * Each text-layer PDF is open only while its page is added.
+ *
  * The document is written to a temp name, fsynced and renamed.
  */
 #include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +43,7 @@
 
 #include "pipeline/base/pm.h"
 #include "workers/engine_int.h"
+#include "workers/qpdf_stream.h"
 
 #ifndef PM_VERSION
 #define PM_VERSION "dev"
@@ -41,12 +53,24 @@
 /* The operators that draw an MRC page's masks: one line each. */
 #define MRC_DRAW_SIZE (PM_MRC_MASKS * 160)
 
+#define SPOOL_CHUNK (64u << 10)
+
+/* The file beside the PDF that holds the streams made here, and its
+ * length (the offset of the next one). */
+typedef struct spool {
+    char *path;
+    int fd;
+    long long end;
+} spool_t;
+
 typedef struct assembly {
     pm_engine_t *eng;
     qpdf_data out;
-    qpdf_data font_src; /* text PDF whose font the pages share; kept open */
+    qpdf_data font_src; /* text PDF whose font the pages share; kept open
+                         * until the skeleton is written */
     unsigned char *font_src_buf;
-    qpdf_oh fonts; /* /Font dictionary in `out`, 0 until found */
+    int fonts_id, fonts_gen; /* /Font dictionary in `out`, 0 until found */
+    spool_t spool;
     int pages;
     int part;        /* PDF/A part: 1 (PDF 1.4, no JPEG 2000) or 2 */
     EVP_MD_CTX *ids; /* digest the XMP's ids are derived from */
@@ -88,7 +112,11 @@ static int adopt_fonts(assembly_t *a, qpdf_data td, qpdf_oh fonts,
         return pm__engine_fail(a->eng, PM_EPDF, "%s: cannot copy font: %s",
                                path,
                                qpdf_err(qpdf_has_error(td) ? td : a->out));
-    a->fonts = dict;
+    /* Indirect, shared by every page, and found again by its number
+     * after each page's handles are released. */
+    dict = qpdf_make_indirect_object(a->out, dict);
+    a->fonts_id = qpdf_oh_get_object_id(a->out, dict);
+    a->fonts_gen = qpdf_oh_get_generation(a->out, dict);
     return 0;
 }
 
@@ -122,7 +150,7 @@ static int read_text_layer(assembly_t *a, const char *path, text_layer_t *tl)
     if (qpdf_oh_get_page_content_data(td, page, &tl->content, &tl->len) &
         QPDF_ERRORS)
         goto bad;
-    if (a->fonts == 0) {
+    if (a->fonts_id == 0) {
         fonts = qpdf_oh_get_key(td, qpdf_oh_get_key(td, page, "/Resources"),
                                 "/Font");
         if (qpdf_oh_is_dictionary(td, fonts)) {
@@ -168,59 +196,193 @@ static qpdf_oh new_stream(qpdf_data q, const unsigned char *data, size_t len,
     return s;
 }
 
+/* ---- spool: the streams made here, beside the PDF ---- */
+
+static int spool_open(assembly_t *a, const char *pdf)
+{
+    int err = pm_tmp_create(pdf, &a->spool.path, &a->spool.fd);
+
+    if (err)
+        return pm__engine_fail(a->eng, err, "%s: cannot create a temp file: %s",
+                               pdf, pm_strerror(err));
+    return 0;
+}
+
+static void spool_close(assembly_t *a)
+{
+    if (a->spool.fd >= 0)
+        close(a->spool.fd);
+    a->spool.fd = -1;
+    if (a->spool.path != NULL)
+        unlink(a->spool.path);
+    pm_free(a->spool.path);
+    a->spool.path = NULL;
+}
+
+static int spool_write(assembly_t *a, const void *data, size_t len)
+{
+    int err = pm_write_all(a->spool.fd, data, len);
+
+    if (err)
+        return pm__engine_fail(a->eng, err, "%s: cannot write: %s",
+                               a->spool.path, pm_strerror(err));
+    a->spool.end += (long long)len;
+    return 0;
+}
+
+/* Drops what was written to the spool after offset `end`. */
+static int spool_rewind(assembly_t *a, long long end)
+{
+    if (ftruncate(a->spool.fd, (off_t)end) != 0 ||
+        lseek(a->spool.fd, (off_t)end, SEEK_SET) < 0)
+        return pm__engine_fail(a->eng, -errno, "%s: cannot truncate: %s",
+                               a->spool.path, strerror(errno));
+    a->spool.end = end;
+    return 0;
+}
+
+/* A stream of `q`, empty in the skeleton, whose bytes (encoded with
+ * `filter`) are the `len` bytes of the file `path` at `off`. */
+static qpdf_oh sourced_stream(qpdf_data q, const char *path, long long off,
+                              long long len, const char *filter,
+                              const char *parms)
+{
+    static const unsigned char none[1];
+    qpdf_oh s = qpdf_oh_new_stream(q), src = qpdf_oh_new_array(q);
+
+    qpdf_oh_replace_stream_data(
+        q, s, none, 0, filter ? qpdf_oh_parse(q, filter) : qpdf_oh_new_null(q),
+        parms ? qpdf_oh_parse(q, parms) : qpdf_oh_new_null(q));
+    qpdf_oh_append_item(q, src, qpdf_oh_new_string(q, path));
+    qpdf_oh_append_item(q, src, qpdf_oh_new_integer(q, off));
+    qpdf_oh_append_item(q, src, qpdf_oh_new_integer(q, len));
+    qpdf_oh_replace_key(q, qpdf_oh_get_dict(q, s), PM_QPDF_SOURCE_KEY, src);
+    return s;
+}
+
+/* A stream of the `len` bytes at `data`, by way of the spool. */
+static int spool_stream(assembly_t *a, const void *data, size_t len,
+                        const char *filter, const char *parms, qpdf_oh *out)
+{
+    long long off = a->spool.end;
+    int err = spool_write(a, data, len);
+
+    if (err == 0)
+        *out = sourced_stream(a->out, a->spool.path, off, (long long)len,
+                              filter, parms);
+    return err;
+}
+
+/* Deflates the chunk `z` holds (all of the file with Z_FINISH) onto the
+ * spool; 0, 1 once the output passed `limit` bytes, or an error. */
+static int deflate_chunk(assembly_t *a, z_stream *z, int flush,
+                         unsigned char *out, long long start, long long limit)
+{
+    int err = 0;
+
+    do {
+        z->next_out = out;
+        z->avail_out = SPOOL_CHUNK;
+        deflate(z, flush); /* no error possible with these arguments */
+        err = spool_write(a, out, SPOOL_CHUNK - z->avail_out);
+        if (err == 0 && a->spool.end - start > limit)
+            return 1;
+    } while (err == 0 && z->avail_out == 0);
+    return err;
+}
+
 /*
  * The entropy-coded data of a JPEG repeats itself wherever the page is
  * plain paper: deflated, a scanned text page's JPEG is 2-20% smaller, with
- * nothing lost (OCRmyPDF's optimiser does the same). Returns the deflated
- * copy when it saves at least 1%, else NULL (also when out of memory: the
- * JPEG is then embedded as it is).
+ * nothing lost (OCRmyPDF's optimiser does the same). Deflates the `len`
+ * bytes of the file `path` open as `fd` onto the spool, a chunk at a time:
+ * 1 with its place in *off and *zlen when that saves at least 1%, 0 when
+ * not (the spool as it was; also when out of memory: the JPEG is then
+ * embedded as it is), or an error naming the file.
  */
-static unsigned char *deflated_jpeg(const unsigned char *data, size_t len,
-                                    size_t *outlen)
+static int spool_deflate(assembly_t *a, const char *path, int fd, long long len,
+                         long long *off, long long *zlen)
 {
-    uLongf n = compressBound((uLong)len);
-    unsigned char *z = len < (1u << 30) ? pm_malloc(n) : NULL;
+    unsigned char *in = pm_malloc(SPOOL_CHUNK), *out = pm_malloc(SPOOL_CHUNK);
+    long long start = a->spool.end, limit = len - len / 100;
+    int err = 0, flush = Z_NO_FLUSH;
+    z_stream z;
 
-    if (z == NULL)
-        return NULL;
-    if (compress2(z, &n, data, (uLong)len, Z_BEST_COMPRESSION) != Z_OK ||
-        n > len - len / 100) {
-        pm_free(z);
-        return NULL;
+    memset(&z, 0, sizeof(z));
+    if (in == NULL || out == NULL ||
+        deflateInit(&z, Z_BEST_COMPRESSION) != Z_OK) {
+        pm_free(in);
+        pm_free(out);
+        return 0;
     }
-    *outlen = n;
-    return z;
+    while (err == 0 && flush != Z_FINISH) {
+        ssize_t n = read(fd, in, SPOOL_CHUNK);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            err = pm__engine_fail(a->eng, -errno, "%s: cannot read: %s", path,
+                                  strerror(errno));
+            break;
+        }
+        z.next_in = in;
+        z.avail_in = (uInt)n;
+        flush = n == 0 ? Z_FINISH : Z_NO_FLUSH;
+        err = deflate_chunk(a, &z, flush, out, start, limit);
+    }
+    deflateEnd(&z);
+    pm_free(in);
+    pm_free(out);
+    if (err == 0) {
+        *off = start;
+        *zlen = a->spool.end - start;
+        return 1;
+    }
+    return err < 0 ? err : spool_rewind(a, start);
 }
 
 /* Embeds the JPEG or JPEG 2000 file at `path` as an image stream (a JPEG
- * deflated when that saves bytes); 0 or an error naming the file. */
+ * deflated when that saves bytes), read from its file when the document
+ * is written; 0 or an error naming the file. */
 static int file_stream(assembly_t *a, const char *path, pm_img_codec_t codec,
                        qpdf_oh *out)
 {
-    qpdf_data q = a->out;
-    unsigned char *data = NULL, *z;
-    size_t len = 0, zlen = 0;
-    int err = pm_read_file(path, MAX_ARTIFACT, &data, &len);
+    struct stat st;
+    long long off = 0, zlen = 0;
+    int fd, z = 0;
 
-    if (err)
-        return pm__engine_fail(a->eng, err, "%s: cannot read: %s", path,
-                               pm_strerror(err));
-    if (codec == PM_IMG_JP2 && a->part == 1) {
-        pm_free(data);
+    if (codec == PM_IMG_JP2 && a->part == 1)
         return pm__engine_fail(a->eng, PM_EINVAL,
                                "%s: a JPEG 2000 page cannot go into a PDF/A-1 "
                                "document (use gray_codec = jpeg or pdfa = 2b)",
                                path);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        int err = -errno;
+
+        if (fd >= 0)
+            close(fd);
+        return pm__engine_fail(a->eng, err, "%s: cannot read: %s", path,
+                               pm_strerror(err));
     }
-    z = codec == PM_IMG_JPEG ? deflated_jpeg(data, len, &zlen) : NULL;
-    if (z != NULL)
-        *out = new_stream(q, z, zlen, "[/FlateDecode /DCTDecode]", NULL);
+    if (st.st_size > (off_t)MAX_ARTIFACT) {
+        close(fd);
+        return pm__engine_fail(a->eng, PM_EINVAL,
+                               "%s: cannot read: larger than %u bytes", path,
+                               MAX_ARTIFACT);
+    }
+    if (codec == PM_IMG_JPEG)
+        z = spool_deflate(a, path, fd, (long long)st.st_size, &off, &zlen);
+    close(fd);
+    if (z < 0)
+        return z;
+    if (z > 0)
+        *out = sourced_stream(a->out, a->spool.path, off, zlen,
+                              "[/FlateDecode /DCTDecode]", NULL);
     else
-        *out = new_stream(q, data, len,
-                          codec == PM_IMG_JPEG ? "/DCTDecode" : "/JPXDecode",
-                          NULL);
-    pm_free(z);
-    pm_free(data);
+        *out = sourced_stream(
+            a->out, path, 0, (long long)st.st_size,
+            codec == PM_IMG_JPEG ? "/DCTDecode" : "/JPXDecode", NULL);
     return 0;
 }
 
@@ -246,14 +408,14 @@ static void image_dict(qpdf_data q, qpdf_oh img, int w, int h, const char *cs,
 
 /* A G4 stream of w x h pixels, black (the ink) as 0: painted when drawn
  * as an image mask. */
-static qpdf_oh g4_stream(qpdf_data q, const unsigned char *data, size_t len,
-                         int w, int h)
+static int g4_stream(assembly_t *a, const unsigned char *data, size_t len,
+                     int w, int h, qpdf_oh *out)
 {
     char parms[128];
 
     snprintf(parms, sizeof(parms),
              "<< /K -1 /Columns %d /Rows %d /BlackIs1 false >>", w, h);
-    return new_stream(q, data, len, "/CCITTFaxDecode", parms);
+    return spool_stream(a, data, len, "/CCITTFaxDecode", parms, out);
 }
 
 /* Creates the image XObject for one page, embedding its stream as is (a
@@ -271,8 +433,10 @@ static int image_xobject(assembly_t *a, const pm_page_result_t *pg,
         err = pm_encode_read_g4(a->eng, pg->image, &data, &len, &w, &h);
         if (err)
             return err;
-        img = g4_stream(q, data, len, w, h);
+        err = g4_stream(a, data, len, w, h, &img);
         pm_free(data);
+        if (err)
+            return err;
     } else {
         err = file_stream(a, pg->image, pg->codec, &img);
         if (err)
@@ -319,7 +483,9 @@ static int mrc_xobjects(assembly_t *a, const pm_page_result_t *pg, qpdf_oh *bg,
         const pm_mrc_mask_t *k = &m.masks[i];
         char paint[64];
 
-        mask[i] = g4_stream(q, k->data, k->len, k->width, k->height);
+        err = g4_stream(a, k->data, k->len, k->width, k->height, &mask[i]);
+        if (err)
+            break;
         image_dict(q, mask[i], k->width, k->height, NULL, 1);
         if (m.ncomp == 3)
             snprintf(paint, sizeof(paint), "%.4f %.4f %.4f rg",
@@ -393,7 +559,7 @@ static int add_page(assembly_t *a, const pm_page_result_t *pg)
 {
     qpdf_data q = a->out;
     text_layer_t tl;
-    qpdf_oh img = 0, mask[PM_MRC_MASKS], page, res, xobj, box;
+    qpdf_oh img = 0, mask[PM_MRC_MASKS], page, res, xobj, box, cs = 0;
     double pw = pg->width * 72.0 / pg->xres, ph = pg->height * 72.0 / pg->yres;
     char *content, draw[MRC_DRAW_SIZE];
     size_t clen = 0;
@@ -437,19 +603,25 @@ static int add_page(assembly_t *a, const pm_page_result_t *pg)
         qpdf_oh_replace_key(q, xobj, name, mask[i]);
     }
     qpdf_oh_replace_key(q, res, "/XObject", xobj);
-    if (a->fonts != 0 && tl.width > 0)
-        qpdf_oh_replace_key(q, res, "/Font", a->fonts);
+    if (a->fonts_id != 0 && tl.width > 0)
+        qpdf_oh_replace_key(
+            q, res, "/Font",
+            qpdf_get_object_by_id(q, a->fonts_id, a->fonts_gen));
     qpdf_oh_replace_key(q, page, "/Resources", res);
-    qpdf_oh_replace_key(
-        q, page, "/Contents",
-        new_stream(q, (unsigned char *)content, clen, NULL, NULL));
-    id_digest(a, content, clen, pg);
+    err = spool_stream(a, content, clen, NULL, NULL, &cs);
+    if (err == 0) {
+        qpdf_oh_replace_key(q, page, "/Contents", cs);
+        id_digest(a, content, clen, pg);
+    }
     pm_free(content);
+    if (err)
+        return err;
     page = qpdf_make_indirect_object(q, page);
     if (qpdf_has_error(q) ||
         (qpdf_add_page(q, q, page, QPDF_FALSE) & QPDF_ERRORS))
         return pm__engine_fail(a->eng, PM_EPDF, "page %d: %s", pg->page,
                                qpdf_err(q));
+    qpdf_oh_release_all(q); /* handles are per page; the objects stay */
     a->pages++;
     return 0;
 }
@@ -632,89 +804,123 @@ static int add_metadata(assembly_t *a, const char *title, const char *icc_path)
     return 0;
 }
 
-static int write_pdf(assembly_t *a, const char *path)
+/* Writes the skeleton (every sourced stream empty, nothing decoded or
+ * compressed) to the new temp file *skel beside `path`. */
+static int write_skeleton(assembly_t *a, const char *path, char **skel)
 {
-    char *tmp = NULL;
-    int err = pm_tmp_create(path, &tmp, NULL); /* new: no link followed */
+    int err = pm_tmp_create(path, skel, NULL); /* new: no link followed */
 
     if (err != 0)
         return pm__engine_fail(a->eng, err, "%s: cannot create a temp file: %s",
                                path, pm_strerror(err));
-    if (qpdf_init_write(a->out, tmp) & QPDF_ERRORS) {
-        err =
-            pm__engine_fail(a->eng, PM_EPDF, "%s: %s", path, qpdf_err(a->out));
-        unlink(tmp);
-        goto out;
-    }
-    qpdf_set_compress_streams(a->out, QPDF_TRUE);
+    if (qpdf_init_write(a->out, *skel) & QPDF_ERRORS)
+        return pm__engine_fail(a->eng, PM_EPDF, "%s: %s", *skel,
+                               qpdf_err(a->out));
+    qpdf_set_compress_streams(a->out, QPDF_FALSE);
+    qpdf_set_decode_level(a->out, qpdf_dl_none);
     qpdf_set_object_stream_mode(a->out, qpdf_o_disable);
-    /* PDF/A (ISO 19005-1 and -2, 6.1.7): an end-of-line marker before
-     * every `endstream`, which qpdf leaves out unless asked. */
-    qpdf_set_newline_before_endstream(a->out, QPDF_TRUE);
-    /* PDF/A-1 is PDF 1.4: no object or cross-reference streams (off above)
-     * and no JPEG 2000 (refused per page); PDF/A-2 is PDF 1.7. */
-    if (a->part == 1)
-        qpdf_force_pdf_version(a->out, "1.4");
-    else
-        qpdf_set_minimum_pdf_version(a->out, "1.7");
-    qpdf_set_deterministic_ID(a->out, QPDF_TRUE);
-    if (qpdf_write(a->out) & QPDF_ERRORS) {
-        err =
-            pm__engine_fail(a->eng, PM_EPDF, "%s: %s", path, qpdf_err(a->out));
-        unlink(tmp);
-        goto out;
+    if (qpdf_write(a->out) & QPDF_ERRORS)
+        return pm__engine_fail(a->eng, PM_EPDF, "%s: %s", *skel,
+                               qpdf_err(a->out));
+    return 0;
+}
+
+/* The skeleton, then the document from it with each stream read from its
+ * file (qpdf_stream.cc: the writer's settings, PDF/A's included). */
+static int write_pdf(assembly_t *a, const char *path)
+{
+    char *skel = NULL, *tmp = NULL, msg[1024];
+    int err = write_skeleton(a, path, &skel);
+
+    /* The skeleton has all it needs: the text layer's font too. */
+    qpdf_cleanup(&a->out);
+    if (a->font_src != NULL)
+        qpdf_cleanup(&a->font_src);
+    pm_free(a->font_src_buf);
+    a->font_src_buf = NULL;
+    if (err == 0) {
+        err = pm_tmp_create(path, &tmp, NULL);
+        if (err)
+            pm__engine_fail(a->eng, err, "%s: cannot create a temp file: %s",
+                            path, pm_strerror(err));
     }
-    err = pm_commit_file(tmp, path);
-    if (err)
-        pm__engine_fail(a->eng, err, "%s: %s", path, pm_strerror(err));
-out:
+    if (err == 0 &&
+        pm_qpdf_stream_write(skel, tmp, a->part, msg, sizeof(msg)) != 0)
+        err = pm__engine_fail(a->eng, PM_EPDF, "%s: %s", path, msg);
+    if (err == 0) {
+        err = pm_commit_file(tmp, path);
+        if (err)
+            pm__engine_fail(a->eng, err, "%s: %s", path, pm_strerror(err));
+    } else if (tmp != NULL) {
+        unlink(tmp);
+    }
+    if (skel != NULL)
+        unlink(skel);
+    pm_free(skel);
     pm_free(tmp);
     return err;
 }
 
 /* ---- text sidecar ---- */
 
+/* Appends the text file `path` to the open `fd`, a chunk at a time. */
+static int append_text(pm_engine_t *eng, int fd, const char *path,
+                       const char *tmp)
+{
+    unsigned char buf[SPOOL_CHUNK / 4];
+    int in = open(path, O_RDONLY | O_CLOEXEC), err = 0;
+    ssize_t n;
+
+    if (in < 0)
+        return pm__engine_fail(eng, -errno, "%s: %s", path, strerror(errno));
+    while (err == 0 && (n = read(in, buf, sizeof(buf))) != 0) {
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            err = pm__engine_fail(eng, -errno, "%s: %s", path, strerror(errno));
+            break;
+        }
+        err = pm_write_all(fd, buf, (size_t)n);
+        if (err)
+            pm__engine_fail(eng, err, "%s: %s", tmp, pm_strerror(err));
+    }
+    close(in);
+    return err;
+}
+
+/* The pages' texts, separated by form feeds as the tesseract CLI does,
+ * copied a chunk at a time to a temp file then renamed to `path`. */
 static int write_text(pm_engine_t *eng, const char *path,
                       const pm_page_result_t *pages, size_t npages)
 {
-    char *all = NULL;
-    size_t len = 0;
-    int err = 0, first = 1;
+    char *tmp = NULL;
+    int fd = -1, err = pm_tmp_create(path, &tmp, &fd), first = 1;
 
+    if (err)
+        return pm__engine_fail(eng, err, "%s: cannot create a temp file: %s",
+                               path, pm_strerror(err));
     for (size_t i = 0; i < npages && err == 0; i++) {
-        unsigned char *t = NULL;
-        size_t tlen = 0;
-        char *grown;
-
         if (!pages[i].ok || pages[i].text == NULL)
             continue;
-        err = pm_read_file(pages[i].text, MAX_ARTIFACT, &t, &tlen);
-        if (err) {
-            pm__engine_fail(eng, err, "%s: %s", pages[i].text,
-                            pm_strerror(err));
-            break;
+        if (!first) {
+            err = pm_write_all(fd, "\f", 1);
+            if (err)
+                pm__engine_fail(eng, err, "%s: %s", tmp, pm_strerror(err));
         }
-        /* Pages are separated by form feeds, as the tesseract CLI does. */
-        grown = pm_realloc(all, len + tlen + 2);
-        if (grown == NULL) {
-            pm_free(t);
-            err = PM_ENOMEM;
-            break;
-        }
-        all = grown;
-        if (!first)
-            all[len++] = '\f';
-        memcpy(all + len, t, tlen);
-        len += tlen;
+        if (err == 0)
+            err = append_text(eng, fd, pages[i].text, tmp);
         first = 0;
-        pm_free(t);
     }
+    if (close(fd) != 0 && err == 0)
+        err = pm__engine_fail(eng, -errno, "%s: %s", tmp, strerror(errno));
     if (err == 0) {
-        err = pm_write_file_atomic(path, all ? all : "", len);
+        err = pm_commit_file(tmp, path);
         if (err)
             pm__engine_fail(eng, err, "%s: %s", path, pm_strerror(err));
+    } else {
+        unlink(tmp);
     }
-    pm_free(all);
+    pm_free(tmp);
     return err;
 }
 
@@ -739,12 +945,14 @@ int pm_assemble_doc(pm_engine_t *eng, const pm_doc_task_t *d,
         r->error = pm_strdup("out of memory");
         return PM_ENOMEM;
     }
+    a.spool.fd = -1;
     a.out = qpdf_init();
     qpdf_silence_errors(a.out);
     if (qpdf_empty_pdf(a.out) & QPDF_ERRORS) {
         err = pm__engine_fail(eng, PM_EPDF, "qpdf: %s", qpdf_err(a.out));
         goto out;
     }
+    err = spool_open(&a, d->pdf);
     for (size_t i = 0; i < npages && err == 0; i++)
         if (pages[i].ok)
             err = add_page(&a, &pages[i]);
@@ -759,10 +967,12 @@ int pm_assemble_doc(pm_engine_t *eng, const pm_doc_task_t *d,
     if (err == 0 && d->tif != NULL && d->tiff_master != PM_TIFF_OFF)
         err = pm__tiff_master_write(eng, d, pages, npages);
 out:
-    qpdf_cleanup(&a.out); /* before the font source it may reference */
+    if (a.out != NULL) /* before the font source it may reference */
+        qpdf_cleanup(&a.out);
     if (a.font_src != NULL)
         qpdf_cleanup(&a.font_src);
     pm_free(a.font_src_buf);
+    spool_close(&a);
     EVP_MD_CTX_free(a.ids);
     r->ok = err == 0;
     r->pages = a.pages;
