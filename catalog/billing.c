@@ -12,6 +12,7 @@
  */
 #include "catalog/billing.h"
 
+#include <assert.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -108,6 +109,25 @@ int pm_money_line(int64_t billable, int64_t unit_mc, int64_t min_mc,
         a = min_mc;
     *amount_mc = a;
     return PM_OK;
+}
+
+void pm_money_min_note(const pm_billing_line_t *l, char *buf, size_t size)
+{
+    char unit[32], product[32], min[32];
+    int64_t mc;
+
+    assert(size > 0);
+    buf[0] = '\0';
+    if (!l->min_applied ||
+        __builtin_mul_overflow(l->billable_pages, l->unit_price_mc, &mc))
+        return;
+    pm_money_format_mc(l->unit_price_mc, unit, sizeof(unit));
+    pm_money_format_cents(pm_money_round_cents(mc), product, sizeof(product));
+    pm_money_format_cents(pm_money_round_cents(l->min_charge_mc), min,
+                          sizeof(min));
+    snprintf(buf, size, "%lld page%s x %s = %s; minimum %s applies",
+             (long long)l->billable_pages, l->billable_pages == 1 ? "" : "s",
+             unit, product, min);
 }
 
 /* ---- the billing time zone ---- */

@@ -54,6 +54,13 @@ int64_t pm_money_round_cents(int64_t mc);
 int pm_money_line(int64_t billable, int64_t unit_mc, int64_t min_mc,
                   int64_t *amount_mc);
 
+/*
+ * Explains a line whose minimum charge applies (min_applied): "12 pages x
+ * 0.10000 = 1.20; minimum 5.00 applies", into buf. Empty for any other
+ * line. The figure a clerk reads on reports and invoices.
+ */
+void pm_money_min_note(const pm_billing_line_t *l, char *buf, size_t size);
+
 /* ---- months, dates, time zone ---- */
 
 #define PM_MONTH_SIZE 8  /* "YYYY-MM" and its NUL */

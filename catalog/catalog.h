@@ -707,6 +707,9 @@ typedef struct pm_billing_line {
     int64_t blank_pages;
     int64_t billable_pages; /* pages, less blanks unless the job bills them */
     int64_t unit_price_mc, min_charge_mc;
+    int min_applied;      /* a job's amount is its fee's minimum charge,
+                             not billable pages x unit price (set by the
+                             ledger's rule, both backends) */
     int64_t amount_mc;    /* exact */
     int64_t amount_cents; /* rounded once */
     int64_t finished_at;  /* the job's */

@@ -68,6 +68,22 @@ int pm__ledger_billing_month(const pm__ledger_io_t *io, pm_catalog_t *cat,
     return err;
 }
 
+/*
+ * Whether a line's amount is its fee's minimum charge rather than billable
+ * pages x unit price: a priced job whose product is below the minimum
+ * (pm_money_line's rule; an adjustment never has a minimum of its own).
+ */
+static void mark_minimum(pm_billing_line_t *l)
+{
+    int64_t product;
+
+    l->min_applied = l->kind == PM_LINE_JOB && l->priced &&
+                     l->billable_pages >= 0 &&
+                     !__builtin_mul_overflow(l->billable_pages,
+                                             l->unit_price_mc, &product) &&
+                     product < l->min_charge_mc;
+}
+
 /* One month's lines: frozen when it is closed, else computed. */
 static int month_lines(const pm__ledger_io_t *io, pm_catalog_t *cat,
                        const char *month, const char *account,
@@ -81,8 +97,10 @@ static int month_lines(const pm__ledger_io_t *io, pm_catalog_t *cat,
     err = io->month_closed(cat, month, &closed);
     if (err == 0)
         err = io->month_lines(cat, month, closed, account, workorder, out, n);
-    for (size_t i = 0; err == 0 && i < *n; i++)
+    for (size_t i = 0; err == 0 && i < *n; i++) {
         memcpy((*out)[i].month, month, PM_MONTH_SIZE);
+        mark_minimum(&(*out)[i]);
+    }
     return err;
 }
 

@@ -22,6 +22,7 @@
 
 #include <ini.h>
 
+#include "config/config_int.h"
 #include "pipeline/base/buf.h"
 #include "pipeline/base/pm.h"
 
@@ -145,6 +146,7 @@ void pm_config_free(pm_config_t *cfg)
     pm_free(cfg->http.cert);
     pm_free(cfg->http.key);
     pm_free(cfg->alerts.command);
+    pm__config_invoice_cleanup(&cfg->invoice);
     pm_free(cfg->profiles);
     for (size_t i = 0; i < cfg->nhotfolders; i++)
         hotfolder_cfg_cleanup(&cfg->hotfolders[i]);
@@ -995,6 +997,21 @@ static void check_http(parse_state_t *st)
     }
 }
 
+/* [invoice] and [archive] (config_ops.c). */
+static void ops_key(parse_state_t *st, const char *section, const char *key,
+                    const char *v)
+{
+    char why[256];
+    int err = section[0] == 'i'
+                  ? pm__config_invoice_key(st->cfg, key, v, why, sizeof(why))
+                  : pm__config_archive_key(st->cfg, key, v, why, sizeof(why));
+
+    if (err == PM_ENOMEM)
+        st->oom = 1;
+    else if (err != 0)
+        add_error(st, section, key, "%s", why);
+}
+
 static int on_entry(void *user, const char *section, const char *key,
                     const char *value)
 {
@@ -1024,13 +1041,16 @@ static int on_entry(void *user, const char *section, const char *key,
         http_key(st, key, value);
     } else if (strcmp(section, "alerts") == 0) {
         alerts_key(st, key, value);
+    } else if (strcmp(section, "invoice") == 0 ||
+               strcmp(section, "archive") == 0) {
+        ops_key(st, section, key, value);
     } else if (*section == '\0') {
         add_error(st, "", key, "key outside any section");
     } else {
         add_error(st, section, key,
                   "unknown section (expected [pagemill], [catalog], "
-                  "[billing], [http], [alerts], [profile NAME] or "
-                  "[hotfolder NAME])");
+                  "[billing], [invoice], [http], [alerts], [archive], "
+                  "[profile NAME] or [hotfolder NAME])");
     }
     return 1; /* keep going: report every error */
 }
@@ -1172,6 +1192,28 @@ static void resolve_paths(parse_state_t *st)
         err = resolve_one(dir, &c->hotfolders[i].path);
     st->oom |= err != 0;
     pm_free(dir);
+}
+
+int pm_config_load_or_defaults(const char *who, const char *path,
+                               pm_config_t **out)
+{
+    char *errors = NULL;
+    int err;
+
+    assert(who != NULL && out != NULL);
+    if (path == NULL) {
+        *out = pm_config_new();
+        err = *out != NULL ? 0 : PM_ENOMEM;
+    } else {
+        err = pm_config_load(path, out, &errors);
+    }
+    if (err != 0 && errors != NULL)
+        fprintf(stderr, "%s", errors);
+    else if (err != 0)
+        fprintf(stderr, "pagemill %s: %s: %s\n", who,
+                path != NULL ? path : "built-in defaults", pm_strerror(err));
+    pm_free(errors);
+    return err;
 }
 
 int pm_config_load(const char *path, pm_config_t **out, char **errors)

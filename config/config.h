@@ -142,6 +142,32 @@ typedef struct pm_alerts_cfg {
 #define PM_DEFAULT_ALERT_WORKER_RESTARTS 3
 #define PM_DEFAULT_ALERT_REPEAT_MINUTES  60
 
+/*
+ * [invoice]: what the invoice PDF says of its issuer and how it shows
+ * money (docs/billing.md). Every key is optional.
+ */
+#define PM_INVOICE_ADDRESS_MAX 4
+typedef struct pm_invoice_cfg {
+    char *issuer; /* NULL: [billing] issuer, else "pagemill" */
+    char *address[PM_INVOICE_ADDRESS_MAX]; /* `address =`, one per line */
+    size_t naddress;
+    char *tax_id;          /* "Tax ID: ..." under the address, or NULL */
+    char currency[4];      /* ISO 4217 code ("EUR"), "" when none */
+    char *currency_symbol; /* put before amounts ("€"), or NULL */
+    int a4;                /* page_size = A4 (default letter) */
+    char *payment_terms;   /* under the total, or NULL */
+} pm_invoice_cfg_t;
+
+/*
+ * [archive]: the care `pagemill serve` takes of the archive on its own
+ * (docs/archival.md): the janitor's retention and the fixity check of
+ * every published bag, each every N hours (0: off).
+ */
+typedef struct pm_archive_cfg {
+    double janitor_every_hours; /* as `pagemill janitor` does */
+    double verify_every_hours;  /* as `pagemill verify --all` does */
+} pm_archive_cfg_t;
+
 /* Process-wide settings plus the profiles and hot folders. */
 typedef struct pm_config {
     int workers;            /* 0: one per core */
@@ -166,6 +192,8 @@ typedef struct pm_config {
     int integrity_check_minutes;
     pm_http_cfg_t http;
     pm_alerts_cfg_t alerts;
+    pm_invoice_cfg_t invoice;
+    pm_archive_cfg_t archive;
 
     pm_profile_t *profiles;
     size_t nprofiles;
@@ -191,6 +219,15 @@ pm_config_t *pm_config_new(void);
  * per problem: "FILE:LINE: [section] key: what is wrong".
  */
 int pm_config_load(const char *path, pm_config_t **out, char **errors);
+
+/*
+ * A command's "--config FILE, or the defaults": loads `path`, or returns
+ * the built-in defaults when it is NULL. On failure prints what is wrong
+ * to stderr (the file's faults, or "pagemill WHO: PATH: reason"), leaves
+ * *out NULL and returns the error; the command then exits 2.
+ */
+int pm_config_load_or_defaults(const char *who, const char *path,
+                               pm_config_t **out);
 
 /* Frees a configuration. Accepts NULL. */
 void pm_config_free(pm_config_t *cfg);

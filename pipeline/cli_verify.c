@@ -139,16 +139,12 @@ static int verify_all(const char *config, const char *catalog)
 {
     const char *user = getenv("USER");
     pm_config_t *cfg = NULL;
-    char *errors = NULL, *actor;
+    char *actor;
     walk_t w = {0};
-    int err = config ? pm_config_load(config, &cfg, &errors)
-                     : ((cfg = pm_config_new()) ? 0 : PM_ENOMEM);
+    int err = pm_config_load_or_defaults("verify", config, &cfg);
 
-    if (err != 0) {
-        fprintf(stderr, "%s", errors ? errors : pm_strerror(err));
-        pm_free(errors);
+    if (err != 0)
         return PM_EXIT_USAGE;
-    }
     catalog = catalog ? catalog : cfg->catalog;
     err = pm_catalog_open(catalog, &w.cat);
     if (err != 0) {

@@ -121,6 +121,7 @@ void pm__http_tick(pm__serve_t *s)
         snap.workers_busy += v[i].task >= 0;
     }
     snap.worker_restarts = pm_pool_restarts(s->pool, 0, NULL);
+    snap.fixity_failures = s->fixity_failures;
     memcpy(snap.txn, s->txn, sizeof(snap.txn));
     pthread_mutex_lock(&h->snap_lock);
     h->snap = snap;

@@ -51,7 +51,8 @@ typedef struct pm__http_snap {
     int paused;          /* a full volume: no claims */
     int catalog_failing; /* the last write of the workers table failed */
     int workers, workers_ready, workers_busy;
-    int64_t worker_restarts;           /* workers replaced since the start */
+    int64_t worker_restarts; /* workers replaced since the start */
+    int64_t fixity_failures; /* invalid bags [archive]'s checks found */
     pm__txn_hist_t txn[PM__TXN_KINDS]; /* catalog write latency */
 } pm__http_snap_t;
 

@@ -131,6 +131,10 @@ static void service(pm_buf_t *t, const pm__http_snap_t *s)
     single(t, "pagemill_worker_restarts_total", "counter",
            "Workers replaced since the service started.",
            (long long)s->worker_restarts);
+    single(t, "pagemill_fixity_failures_total", "counter",
+           "Published bags the scheduled fixity check ([archive] "
+           "verify_every_hours) found invalid since the service started.",
+           (long long)s->fixity_failures);
     single(t, "pagemill_draining", "gauge", "1 while the service stops.",
            s->draining);
     single(t, "pagemill_paused_for_space", "gauge",

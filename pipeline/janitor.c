@@ -160,18 +160,14 @@ static int run(const char *config, const char *catalog)
 {
     const char *user = getenv("USER");
     pm_config_t *cfg = NULL;
-    char *errors = NULL, *actor = NULL;
+    char *actor = NULL;
     sweep_t s = {0};
     pm_job_t *jobs = NULL;
     size_t n = 0;
-    int err = config ? pm_config_load(config, &cfg, &errors)
-                     : ((cfg = pm_config_new()) ? 0 : PM_ENOMEM);
+    int err = pm_config_load_or_defaults("janitor", config, &cfg);
 
-    if (err != 0) {
-        fprintf(stderr, "%s", errors ? errors : pm_strerror(err));
-        pm_free(errors);
+    if (err != 0)
         return PM_EXIT_USAGE;
-    }
     s.cfg = cfg;
     s.spool = realpath(cfg->spool, NULL);
     catalog = catalog ? catalog : cfg->catalog;

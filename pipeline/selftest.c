@@ -639,17 +639,8 @@ static int set_user(selftest_t *s, const char *name)
  * PM_EXIT_USAGE. */
 static int set_up(selftest_t *s)
 {
-    char *errors = NULL;
-    int err = pm_config_load(s->config, &s->cfg, &errors);
-
-    if (err != 0) {
-        fprintf(stderr, "%s", errors ? errors : "");
-        if (errors == NULL)
-            fprintf(stderr, "pagemill selftest: %s: %s\n", s->config,
-                    pm_strerror(err));
-        pm_free(errors);
+    if (pm_config_load_or_defaults("selftest", s->config, &s->cfg) != 0)
         return PM_EXIT_USAGE;
-    }
     s->exe = pm_malloc(PATH_MAX);
     ssize_t n = s->exe ? readlink("/proc/self/exe", s->exe, PATH_MAX - 1) : -1;
     if (n <= 0) {

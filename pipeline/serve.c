@@ -82,6 +82,7 @@ static void close_all(pm__serve_t *s)
     s->stopped = 1;
     pm__http_stop(s);
     pm__alerts_stop(s);
+    pm__archive_stop(s);
     close_handle((uv_handle_t *)&s->drain_timer);
     close_handle((uv_handle_t *)&s->watchdog_timer);
     close_handle((uv_handle_t *)&s->check_timer);
@@ -503,6 +504,8 @@ static int start_loop(pm__serve_t *s)
         err = pm__http_start(s);
     if (err == 0)
         err = pm__alerts_start(s);
+    if (err == 0)
+        err = pm__archive_start(s);
     if (err != 0)
         return err;
     pm__sched_start(s);

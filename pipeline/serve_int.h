@@ -9,6 +9,8 @@
  *                publish
  *   standby.c    a second coordinator on PostgreSQL waits for the lock
  *   space.c      a full volume: pause, look again with backoff, resume
+ *   archive_care.c  [archive]: the janitor and the fixity check on a
+ *                schedule, as child processes
  *   http*.c      the web interface ([http]; http_int.h), on threads of its
  *                own that reach the loop only through a uv_async_t
  *
@@ -150,6 +152,10 @@ struct pm__serve {
     /* alerts.c: [alerts], or NULL */
     struct pm__alerts *alerts;
 
+    /* archive_care.c: [archive]'s schedule, or NULL */
+    struct pm__archive *archive;
+    int64_t fixity_failures; /* invalid bags its fixity checks found */
+
     /* serve.c */
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t drain_timer;
@@ -214,6 +220,16 @@ void pm__alert(pm__serve_t *s, const char *kind, const char *subject,
 
 /* A page finished (done or failed): the queue is moving. */
 void pm__alerts_progress(pm__serve_t *s);
+
+/* ---- archive_care.c ---- */
+
+/* Starts [archive]'s timers (the janitor and the fixity check as child
+ * processes) when the config turns either on. 0, or an error logged. */
+int pm__archive_start(pm__serve_t *s);
+
+/* Stops the timers; a child still running goes on alone. Accepts a serve
+ * without [archive]. */
+void pm__archive_stop(pm__serve_t *s);
 
 /* ---- scheduler.c ---- */
 

@@ -37,6 +37,8 @@ got=$(stat -c %U:%G:%a /etc/pagemill/pagemill.ini)
 [ -f "$unit" ] || fail "no $unit"
 [ "$(readlink "$wants")" = "$unit" ] || fail "the unit is not enabled ($wants)"
 pagemill config check /etc/pagemill/pagemill.ini
+alert=/usr/share/doc/pagemill/examples/pagemill-alert.sh # the sample's command
+[ -f "$alert" ] && [ -x "$alert" ] || fail "$alert is not an executable file"
 
 echo "deb: pagemill selftest as the pagemill user"
 runuser -u pagemill -- pagemill selftest --config /etc/pagemill/pagemill.ini ||

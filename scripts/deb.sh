@@ -60,10 +60,14 @@ for f in ./usr/bin/pagemill ./usr/share/man/man1/pagemill.1.gz \
     ./etc/pagemill/pagemill.ini ./lib/systemd/system/pagemill.service \
     ./usr/share/doc/pagemill/copyright ./usr/share/doc/pagemill/changelog.gz \
     ./usr/share/doc/pagemill/operations.md \
+    ./usr/share/doc/pagemill/examples/pagemill-alert.sh \
     ./usr/share/pagemill/samples/selftest-words.txt \
     ./usr/share/pagemill/samples/p001.tif ./usr/share/pagemill/samples/p005.tif; do
     grep -q " $f\$" <<<"$contents" || fail "the package has no $f"
 done
+# The sample configuration's alert command: there and executable.
+grep -q '^-rwxr-xr-x .* ./usr/share/doc/pagemill/examples/pagemill-alert.sh$' \
+    <<<"$contents" || fail "pagemill-alert.sh is not an executable file"
 depends=$(dpkg-deb -f "$deb" Depends)
 for p in adduser tesseract-ocr-eng tesseract-ocr-osd icc-profiles-free \
     libtesseract5 liblept5 libvips42 libqpdf29 libsqlite3-0 libpq5; do

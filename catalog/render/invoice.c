@@ -1,8 +1,8 @@
 /*
  * invoice.c: pm_invoice_write (render.h). A month's lines become one PDF
- * invoice per account, drawn with cairo on US letter pages in DejaVu Sans
- * (cairo's toy text API, so pdftotext reads the text back), and one CSV
- * for the accounting system. docs/billing.md describes both.
+ * invoice per account, drawn with cairo on US letter or A4 pages
+ * ([invoice] page_size) in DejaVu Sans (cairo's toy text API, so pdftotext
+ * reads the text back), and one CSV for the accounting system. docs/billing.md describes both.
  *
  * An invoice has a row per work order and fee code (jobs, billable pages,
  * amount) and a row per adjustment (with its note); its total is the sum
@@ -28,22 +28,25 @@
 #include "catalog/render/render.h"
 #include "pipeline/base/pm.h"
 
-/* US letter in points, and the printable box inside the margins. */
-#define PAGE_W  612.0
-#define PAGE_H  792.0
-#define MARGIN  54.0
-#define RIGHT   (PAGE_W - MARGIN)
-#define BOTTOM  (PAGE_H - MARGIN - 24.0) /* the footer goes below */
-#define ROW_H   16.0
-#define FONT    "DejaVu Sans"
-#define BODY_PT 10.0
+/* US letter and A4 in points, and the printable box inside the margins
+ * of month_ctx_t m's pages. */
+#define LETTER_W  612.0
+#define LETTER_H  792.0
+#define A4_W      595.276
+#define A4_H      841.89
+#define MARGIN    54.0
+#define RIGHT(m)  ((m)->page_w - MARGIN)
+#define BOTTOM(m) ((m)->page_h - MARGIN - 24.0) /* the footer goes below */
+#define ROW_H     16.0
+#define FONT      "DejaVu Sans"
+#define BODY_PT   10.0
 
 /* Table columns: left edges of text columns, right edges of numbers. */
-#define COL_WO     MARGIN
-#define COL_FEE    250.0
-#define COL_JOBS_R 380.0
-#define COL_PAGE_R 470.0
-#define COL_AMT_R  RIGHT
+#define COL_WO       MARGIN
+#define COL_FEE      250.0
+#define COL_JOBS_R   380.0
+#define COL_PAGE_R   470.0
+#define COL_AMT_R(m) RIGHT(m)
 
 /* One invoice row: a work order under one fee code, or one adjustment. */
 typedef struct {
@@ -51,6 +54,9 @@ typedef struct {
     const char *note; /* adjustments: why */
     int adjustment, priced;
     int64_t jobs, billable, cents;
+    /* A job billed at its fee's minimum charge has a row of its own, with
+     * the figure explained under it. */
+    char min_note[160];
 } inv_row_t;
 
 /* One account's invoice. Strings are borrowed from the lines and
@@ -65,6 +71,8 @@ typedef struct {
 /* What every invoice of the month shares. */
 typedef struct {
     const char *month, *issuer;
+    const pm_issuer_t *who; /* the rest of [invoice]; may be NULL */
+    double page_w, page_h;
     const pm_billing_period_t *period; /* may be NULL: open */
     char first_day[PM_DATE_SIZE], last_day[PM_DATE_SIZE];
     char date_iso[32]; /* the PDF's creation and modification date */
@@ -108,9 +116,11 @@ static inv_row_t *invoice_row(invoice_t *inv, const pm_billing_line_t *l)
     inv_row_t *row;
     size_t i;
 
-    for (i = 0; l->kind == PM_LINE_JOB && i < inv->nrows; i++) {
+    for (i = 0; l->kind == PM_LINE_JOB && !l->min_applied && i < inv->nrows;
+         i++) {
         row = &inv->rows[i];
-        if (!row->adjustment && same_str(row->workorder, l->workorder) &&
+        if (!row->adjustment && row->min_note[0] == '\0' &&
+            same_str(row->workorder, l->workorder) &&
             same_str(row->fee_code, l->fee_code) &&
             row->priced == (l->priced != 0))
             return row;
@@ -121,6 +131,13 @@ static inv_row_t *invoice_row(invoice_t *inv, const pm_billing_line_t *l)
     row->note = l->note;
     row->adjustment = l->kind == PM_LINE_ADJUSTMENT;
     row->priced = l->priced != 0;
+    if (l->min_applied) {
+        char why[128];
+
+        pm_money_min_note(l, why, sizeof(why));
+        snprintf(row->min_note, sizeof(row->min_note),
+                 "Minimum charge, job %lld: %s", (long long)l->job, why);
+    }
     return row;
 }
 
@@ -237,12 +254,60 @@ static void text_fit(cairo_t *cr, double x, double y, const char *s,
     text_at(cr, x, y, fit(cr, s, maxw, buf, sizeof(buf)));
 }
 
-static void rule(cairo_t *cr, double y)
+static void rule(cairo_t *cr, const month_ctx_t *m, double y)
 {
     cairo_set_line_width(cr, 0.6);
     cairo_move_to(cr, MARGIN, y);
-    cairo_line_to(cr, RIGHT, y);
+    cairo_line_to(cr, RIGHT(m), y);
     cairo_stroke(cr);
+}
+
+/* An amount in cents as the invoice shows it: after the currency symbol
+ * when [invoice] has one ("€13.62", "-€0.81"). */
+static const char *money(const month_ctx_t *m, int64_t cents, char *buf,
+                         size_t size)
+{
+    const char *sym = m->who != NULL ? m->who->currency_symbol : NULL;
+    char num[32];
+
+    pm_money_format_cents(cents, num, sizeof(num));
+    if (sym == NULL || sym[0] == '\0')
+        snprintf(buf, size, "%s", num);
+    else if (num[0] == '-')
+        snprintf(buf, size, "-%s%s", sym, num + 1);
+    else
+        snprintf(buf, size, "%s%s", sym, num);
+    return buf;
+}
+
+/* The amount column's head: "Amount", or "Amount (EUR)". */
+static const char *amount_head(const month_ctx_t *m, char *buf, size_t size)
+{
+    const char *code = m->who != NULL ? m->who->currency : NULL;
+
+    if (code == NULL || code[0] == '\0')
+        snprintf(buf, size, "Amount");
+    else
+        snprintf(buf, size, "Amount (%s)", code);
+    return buf;
+}
+
+/* The issuer's address lines and tax id under its name, from y on. */
+static void draw_issuer(cairo_t *cr, const month_ctx_t *m, double y)
+{
+    char buf[160];
+    size_t i;
+
+    if (m->who == NULL)
+        return;
+    font(cr, 0, BODY_PT - 1);
+    for (i = 0; i < m->who->naddress && i < 4; i++, y += 12)
+        text_fit(cr, MARGIN, y, m->who->address[i], 280);
+    if (m->who->tax_id != NULL) {
+        snprintf(buf, sizeof(buf), "Tax ID: %s", m->who->tax_id);
+        text_fit(cr, MARGIN, y, buf, 280);
+    }
+    font(cr, 0, BODY_PT);
 }
 
 /* Issuer, title, number, period, state, and who is billed. Returns the y
@@ -255,20 +320,21 @@ static double draw_head(cairo_t *cr, const month_ctx_t *m, const invoice_t *inv)
 
     font(cr, 1, 16);
     text_fit(cr, MARGIN, y, m->issuer, 300);
+    draw_issuer(cr, m, y + 16);
     font(cr, 1, 24);
-    text_right(cr, RIGHT, y + 4, "Invoice");
+    text_right(cr, RIGHT(m), y + 4, "Invoice");
     font(cr, 0, BODY_PT);
     snprintf(buf, sizeof(buf), "Invoice number: %s-%s", m->month, inv->code);
-    text_right(cr, RIGHT, y + 24, buf);
+    text_right(cr, RIGHT(m), y + 24, buf);
     snprintf(buf, sizeof(buf), "Period: %s to %s", m->first_day, m->last_day);
-    text_right(cr, RIGHT, y + 38, buf);
+    text_right(cr, RIGHT(m), y + 38, buf);
     if (p != NULL && p->closed) {
         pm_date_format(p->closed_at, day);
         snprintf(buf, sizeof(buf), "Issued: %s (month closed)", day);
-        text_right(cr, RIGHT, y + 52, buf);
+        text_right(cr, RIGHT(m), y + 52, buf);
     } else {
         font(cr, 1, 14);
-        text_right(cr, RIGHT, y + 56, "DRAFT (month open)");
+        text_right(cr, RIGHT(m), y + 56, "DRAFT (month open)");
     }
 
     y += 84;
@@ -286,26 +352,30 @@ static double draw_head(cairo_t *cr, const month_ctx_t *m, const invoice_t *inv)
 }
 
 /* The table header at y; returns the y of the first row. */
-static double draw_table_head(cairo_t *cr, double y)
+static double draw_table_head(cairo_t *cr, const month_ctx_t *m, double y)
 {
+    char buf[32];
+
     font(cr, 1, BODY_PT);
     text_at(cr, COL_WO, y, "Work order");
     text_at(cr, COL_FEE, y, "Fee code");
     text_right(cr, COL_JOBS_R, y, "Jobs");
     text_right(cr, COL_PAGE_R, y, "Billable pages");
-    text_right(cr, COL_AMT_R, y, "Amount");
-    rule(cr, y + 5);
+    text_right(cr, COL_AMT_R(m), y, amount_head(m, buf, sizeof(buf)));
+    rule(cr, m, y + 5);
     font(cr, 0, BODY_PT);
     return y + ROW_H + 4;
 }
 
-/* Height a row takes: adjustments have their note on a second line. */
+/* Height a row takes: adjustments and minimum charges have their note on
+ * a second line. */
 static double row_height(const inv_row_t *row)
 {
-    return row->adjustment ? 2 * ROW_H : ROW_H;
+    return row->adjustment || row->min_note[0] != '\0' ? 2 * ROW_H : ROW_H;
 }
 
-static void draw_row(cairo_t *cr, double y, const inv_row_t *row)
+static void draw_row(cairo_t *cr, const month_ctx_t *m, double y,
+                     const inv_row_t *row)
 {
     char buf[256], num[32];
 
@@ -322,14 +392,17 @@ static void draw_row(cairo_t *cr, double y, const inv_row_t *row)
     snprintf(num, sizeof(num), "%lld", (long long)row->billable);
     text_right(cr, COL_PAGE_R, y, num);
     if (row->priced)
-        pm_money_format_cents(row->cents, num, sizeof(num));
+        money(m, row->cents, num, sizeof(num));
     else
         snprintf(num, sizeof(num), "no price");
-    text_right(cr, COL_AMT_R, y, num);
-    if (row->adjustment) {
+    text_right(cr, COL_AMT_R(m), y, num);
+    if (row->adjustment || row->min_note[0] != '\0') {
         font(cr, 0, BODY_PT - 1);
-        snprintf(buf, sizeof(buf), "Note: %s", str_or(row->note, "-"));
-        text_fit(cr, COL_WO + 12, y + ROW_H - 2, buf, RIGHT - COL_WO - 12);
+        if (row->adjustment)
+            snprintf(buf, sizeof(buf), "Note: %s", str_or(row->note, "-"));
+        else
+            snprintf(buf, sizeof(buf), "%s", row->min_note);
+        text_fit(cr, COL_WO + 12, y + ROW_H - 2, buf, RIGHT(m) - COL_WO - 12);
         font(cr, 0, BODY_PT);
     }
 }
@@ -342,27 +415,34 @@ static void draw_footer(cairo_t *cr, const month_ctx_t *m, const invoice_t *inv,
     font(cr, 0, BODY_PT - 2);
     snprintf(buf, sizeof(buf), "Invoice %s-%s, page %d", m->month, inv->code,
              page);
-    text_right(cr, RIGHT, PAGE_H - MARGIN + 10, buf);
+    text_right(cr, RIGHT(m), m->page_h - MARGIN + 10, buf);
     font(cr, 0, BODY_PT);
 }
 
 /* The total in large type, and what it leaves out. */
-static void draw_total(cairo_t *cr, double y, const invoice_t *inv)
+static void draw_total(cairo_t *cr, const month_ctx_t *m, double y,
+                       const invoice_t *inv)
 {
-    char num[32], buf[128];
+    const char *terms = m->who != NULL ? m->who->payment_terms : NULL;
+    char num[48], buf[256];
 
-    rule(cr, y - ROW_H + 6);
-    pm_money_format_cents(inv->cents, num, sizeof(num));
+    rule(cr, m, y - ROW_H + 6);
+    money(m, inv->cents, num, sizeof(num));
     font(cr, 1, 18);
     text_at(cr, COL_FEE, y + 12, "Total");
-    text_right(cr, COL_AMT_R, y + 12, num);
+    text_right(cr, COL_AMT_R(m), y + 12, num);
     font(cr, 0, BODY_PT);
     if (inv->unpriced > 0) {
         snprintf(buf, sizeof(buf),
                  "%lld unpriced line(s) not included: the month cannot close "
                  "until they have a price.",
                  (long long)inv->unpriced);
-        text_fit(cr, MARGIN, y + 34, buf, RIGHT - MARGIN);
+        text_fit(cr, MARGIN, y + 34, buf, RIGHT(m) - MARGIN);
+        y += 14;
+    }
+    if (terms != NULL) {
+        snprintf(buf, sizeof(buf), "Payment terms: %s", terms);
+        text_fit(cr, MARGIN, y + 34, buf, RIGHT(m) - MARGIN);
     }
 }
 
@@ -375,24 +455,25 @@ static void draw_invoice(cairo_t *cr, const month_ctx_t *m,
     int page = 1;
 
     cairo_set_source_rgb(cr, 0, 0, 0);
-    y = draw_table_head(cr, draw_head(cr, m, inv));
+    y = draw_table_head(cr, m, draw_head(cr, m, inv));
     for (i = 0; i < inv->nrows; i++) {
-        if (y + row_height(&inv->rows[i]) > BOTTOM) {
+        if (y + row_height(&inv->rows[i]) > BOTTOM(m)) {
             draw_footer(cr, m, inv, page++);
             cairo_show_page(cr);
             font(cr, 1, 12);
             text_at(cr, MARGIN, MARGIN + 12, "Invoice (continued)");
-            y = draw_table_head(cr, MARGIN + 40);
+            y = draw_table_head(cr, m, MARGIN + 40);
         }
-        draw_row(cr, y, &inv->rows[i]);
+        draw_row(cr, m, y, &inv->rows[i]);
         y += row_height(&inv->rows[i]);
     }
-    if (y + 40 > BOTTOM) { /* the total needs room of its own */
+    /* The total needs room of its own (and its payment terms). */
+    if (y + (m->who != NULL && m->who->payment_terms ? 54 : 40) > BOTTOM(m)) {
         draw_footer(cr, m, inv, page++);
         cairo_show_page(cr);
         y = MARGIN + 40;
     }
-    draw_total(cr, y + ROW_H, inv);
+    draw_total(cr, m, y + ROW_H, inv);
     draw_footer(cr, m, inv, page);
     cairo_show_page(cr);
 }
@@ -419,7 +500,8 @@ static int write_pdf(const char *dir, const month_ctx_t *m,
     char *path = NULL, *title = NULL;
     int err = 0;
 
-    s = cairo_pdf_surface_create_for_stream(buf_write, &b, PAGE_W, PAGE_H);
+    s = cairo_pdf_surface_create_for_stream(buf_write, &b, m->page_w,
+                                            m->page_h);
     title = pm_asprintf("Invoice %s %s", m->month, inv->code);
     if (title == NULL) {
         err = PM_ENOMEM;
@@ -493,8 +575,8 @@ static void export_invoice(pm_buf_t *b, const month_ctx_t *m,
                    r->adjustment ? "adjustment" : "line", r->fee_code, r->jobs,
                    r->billable, r->priced, r->cents,
                    r->adjustment ? str_or(r->note, "")
-                   : r->priced   ? ""
-                                 : "unpriced");
+                   : !r->priced  ? "unpriced"
+                                 : r->min_note);
     }
     if (inv->unpriced > 0)
         snprintf(note, sizeof(note), "%lld unpriced lines not included",
@@ -522,6 +604,9 @@ static int month_ctx_init(month_ctx_t *m, const char *month,
     m->period = period;
     m->issuer =
         issuer != NULL && issuer->name != NULL ? issuer->name : "pagemill";
+    m->who = issuer;
+    m->page_w = issuer != NULL && issuer->a4 ? A4_W : LETTER_W;
+    m->page_h = issuer != NULL && issuer->a4 ? A4_H : LETTER_H;
     pm_date_format(start, m->first_day);
     pm_date_format(end - 1, m->last_day);
     t = (time_t)(period != NULL && period->closed ? period->closed_at : start);

@@ -50,7 +50,14 @@ int pm_billing_render(const pm_billing_report_t *r, pm_bill_format_t fmt,
 
 /* Who issues the invoices (from the configuration); borrowed. */
 typedef struct pm_issuer {
-    const char *name; /* "County Records Center"; NULL: "pagemill" */
+    const char *name;           /* "County Records Center"; NULL: "pagemill" */
+    const char *const *address; /* lines under the name */
+    size_t naddress;
+    const char *tax_id;          /* "Tax ID: ..." or NULL */
+    const char *currency;        /* ISO 4217 code, NULL or "": none shown */
+    const char *currency_symbol; /* before amounts, or NULL */
+    const char *payment_terms;   /* under the total, or NULL */
+    int a4;                      /* A4 pages; else US letter */
 } pm_issuer_t;
 
 /*

@@ -177,6 +177,7 @@ typedef struct {
     const char *cell[MAXCOL];
     char num[MAXCOL][32];
     const char *note; /* printed on its own line under the row */
+    char note_buf[160];
 } row_t;
 
 typedef struct {
@@ -275,6 +276,19 @@ static void row_totals(row_t *row, size_t c, const totals_t *t)
     row_cents(row, c + 4, t->cents);
 }
 
+/* "minimum charge: 12 pages x 0.10000 = 1.20; minimum 5.00 applies" for a
+ * line whose minimum applies, else NULL. */
+static const char *min_note(const pm_billing_line_t *l, char *buf, size_t size)
+{
+    char why[128];
+
+    if (!l->min_applied)
+        return NULL;
+    pm_money_min_note(l, why, sizeof(why));
+    snprintf(buf, size, "minimum charge: %s", why);
+    return buf;
+}
+
 static void line_row(row_t *row, const pm_billing_line_t *l, int months)
 {
     size_t c = 0;
@@ -301,6 +315,8 @@ static void line_row(row_t *row, const pm_billing_line_t *l, int months)
     }
     if (l->kind == PM_LINE_ADJUSTMENT)
         row->note = str_or(l->note, "(no note)");
+    else if (l->min_applied)
+        row->note = min_note(l, row->note_buf, sizeof(row->note_buf));
 }
 
 static void wo_row(row_t *row, const wo_total_t *w, int months)
@@ -464,7 +480,7 @@ static void csv_total(pm_buf_t *b, const char *month, const char *type,
 
 static void csv_line(pm_buf_t *b, const pm_billing_line_t *l)
 {
-    char num[6][32];
+    char num[6][32], min[160];
     const char *f[12];
 
     snprintf(num[0], sizeof(num[0]), "%lld", (long long)l->job);
@@ -484,7 +500,7 @@ static void csv_line(pm_buf_t *b, const pm_billing_line_t *l)
     f[8] = num[3];
     f[9] = l->priced ? num[4] : "-";
     f[10] = l->priced ? num[5] : "-";
-    f[11] = l->note;
+    f[11] = l->min_applied ? min_note(l, min, sizeof(min)) : l->note;
     pm__buf_csv_row(b, f, 12);
 }
 
@@ -574,6 +590,8 @@ static json_t *jpriced(const pm_billing_line_t *l, json_t *v)
 static json_t *json_line(const pm_billing_line_t *l)
 {
     json_t *o = json_object();
+    char min[160];
+    const char *note = l->min_applied ? min_note(l, min, sizeof(min)) : l->note;
 
     if (jset(o, "month", json_string(l->month)) ||
         jset(o, "kind",
@@ -589,10 +607,12 @@ static json_t *json_line(const pm_billing_line_t *l)
         jset(o, "billable_pages", jint(l->billable_pages)) ||
         jset(o, "unit_price_millicents", jpriced(l, jint(l->unit_price_mc))) ||
         jset(o, "min_charge_millicents", jpriced(l, jint(l->min_charge_mc))) ||
+        jset(o, "min_charge_applied",
+             jpriced(l, json_boolean(l->min_applied))) ||
         jset(o, "amount_millicents", jpriced(l, jint(l->amount_mc))) ||
         jset(o, "amount_cents", jpriced(l, jint(l->amount_cents))) ||
         jset(o, "amount", jpriced(l, jcents(l->amount_cents))) ||
-        jset(o, "note", jstr(l->note))) {
+        jset(o, "note", jstr(note))) {
         json_decref(o);
         return NULL;
     }

@@ -312,6 +312,9 @@ static pm_billing_line_t mkline(const char *month, pm_line_kind_t kind,
         assert_int_equal(pm_money_line(billable, unit_mc, min_mc, &l.amount_mc),
                          0);
         l.amount_cents = pm_money_round_cents(l.amount_mc);
+        /* As the ledger marks it (ledger_rules.c). */
+        l.min_applied =
+            kind == PM_LINE_JOB && billable >= 0 && billable * unit_mc < min_mc;
     }
     l.finished_at = NOV_UTC + job * 3600;
     l.note = (char *)note;
@@ -321,6 +324,8 @@ static pm_billing_line_t mkline(const char *month, pm_line_kind_t kind,
 #define CITY_NAME   "City Archive"
 #define COUNTY_NAME "Smith, \"Jones\" & Co"
 #define CREDIT_NOTE "credit for job 7 of 2026-10, \"rework\""
+#define MIN_NOTE \
+    "minimum charge: 10 pages x 0.08125 = 0.81; minimum 5.00 applies"
 
 /*
  * November: CITY's WO-1 has two jobs (the second raised to its minimum)
@@ -414,6 +419,8 @@ static void report_table_shows_state_lines_and_totals(void **state)
     assert_null(strstr(t, "MONTH")); /* one month: no month column */
     assert_non_null(strstr(t, "7 adj"));
     assert_non_null(strstr(t, "note: " CREDIT_NOTE "\n"));
+    /* Job 12's 5.00 is its minimum, not 10 pages at the unit price. */
+    assert_non_null(strstr(t, "note: " MIN_NOTE "\n"));
     assert_non_null(strstr(t, "0.08125"));
     assert_non_null(strstr(t, "9.43\n"));
     assert_non_null(strstr(t, "13.62\n")); /* WO-1's total */
@@ -482,6 +489,8 @@ static void report_csv_quotes_and_totals(void **state)
                                "pages,blank_pages,billable_pages,unit_price,"
                                "amount,note\r\n2026-11,line,CITY,WO-1,11,STD,"
                                "120,4,116,0.08125,9.43,\r\n"));
+    assert_non_null(strstr(c, "2026-11,line,CITY,WO-1,12,STD,10,0,10,0.08125,"
+                              "5.00," MIN_NOTE "\r\n"));
     assert_non_null(strstr(c, "2026-11,adjustment,CITY,WO-1,7,STD,-10,0,-10,"
                               "0.08125,-0.81,\"credit for job 7 of 2026-10, "
                               "\"\"rework\"\"\"\r\n"));
@@ -554,7 +563,17 @@ static void report_json_reads_back_with_the_same_totals(void **state)
     assert_true(json_is_null(json_object_get(l, "unit_price_millicents")));
     assert_true(json_is_null(json_object_get(l, "amount")));
     assert_true(json_is_null(json_object_get(l, "fee_code")));
+    assert_true(json_is_null(json_object_get(l, "min_charge_applied")));
+    l = json_array_get(lines, 0); /* above its minimum (none) */
+    assert_true(json_is_false(json_object_get(l, "min_charge_applied")));
+    assert_true(json_is_null(json_object_get(l, "note")));
+    l = json_array_get(lines, 1); /* raised to its minimum */
+    assert_true(json_is_true(json_object_get(l, "min_charge_applied")));
+    assert_string_equal(json_string_value(json_object_get(l, "note")),
+                        MIN_NOTE);
+    assert_int_equal(jget_int(l, "amount_cents", NULL), 500);
     l = json_array_get(lines, 2);
+    assert_true(json_is_false(json_object_get(l, "min_charge_applied")));
     assert_string_equal(json_string_value(json_object_get(l, "kind")),
                         "adjustment");
     assert_string_equal(json_string_value(json_object_get(l, "note")),
@@ -648,7 +667,7 @@ static void make_accounts(void)
     accts[1].name = (char *)COUNTY_NAME;
 }
 
-static const pm_issuer_t issuer = {"County Records Center"};
+static const pm_issuer_t issuer = {.name = "County Records Center"};
 
 /* Writes November's invoices into `dir`; returns how many files. */
 static int write_november(const char *dir, const pm_billing_period_t *p)
@@ -746,8 +765,13 @@ static void invoice_shows_account_period_and_export_total(void **state)
                                "account_code,account_name,work_order,"
                                "line_type,fee_code,jobs,billable_pages,"
                                "amount,note\r\n")) == 0);
+    /* Job 12, at its minimum, has a row of its own that says so. */
     assert_non_null(strstr(csv, "2026-11,2026-11-CITY,AR-1001,CITY,"
-                                "City Archive,WO-1,line,STD,2,126,14.43,\r\n"));
+                                "City Archive,WO-1,line,STD,1,116,9.43,\r\n"));
+    assert_non_null(strstr(csv, "2026-11,2026-11-CITY,AR-1001,CITY,"
+                                "City Archive,WO-1,line,STD,1,10,5.00,"
+                                "\"Minimum charge, job 12: 10 pages x "
+                                "0.08125 = 0.81; minimum 5.00 applies\"\r\n"));
     assert_non_null(strstr(csv, "2026-11,2026-11-CITY,AR-1001,CITY,"
                                 "City Archive,WO-1,adjustment,STD,0,-10,"
                                 "-0.81,\""
@@ -770,6 +794,8 @@ static void invoice_shows_account_period_and_export_total(void **state)
     assert_non_null(strstr(city, "Jane Roe"));
     assert_non_null(strstr(city, "2026-11-01 to 2026-11-30"));
     assert_non_null(strstr(city, "rework"));
+    assert_non_null(strstr(city, "Minimum charge, job 12: 10 pages x 0.08125 "
+                                 "= 0.81; minimum 5.00 applies"));
     assert_non_null(strstr(city, export_total(csv, "CITY")));
     assert_null(strstr(city, "DRAFT"));
     county = pdf_text(dir, "invoice-2026-11-COUNTY.pdf");
@@ -783,6 +809,57 @@ static void invoice_shows_account_period_and_export_total(void **state)
                            "grep -q 'Title: *Invoice 2026-11 CITY'",
                            dir),
                      0);
+}
+
+/* [invoice]'s settings on the PDF: issuer, address, tax id, currency,
+ * payment terms, and A4 pages. */
+static void invoice_uses_the_invoice_settings(void **state)
+{
+    static const char *const address[] = {"12 Archive Lane",
+                                          "1010 Wien, Österreich"};
+    const pm_issuer_t eu = {.name = "Landesarchiv Süd",
+                            .address = address,
+                            .naddress = 2,
+                            .tax_id = "ATU12345678",
+                            .currency = "EUR",
+                            .currency_symbol = "€",
+                            .payment_terms = "Net 30 days",
+                            .a4 = 1};
+    const char *dir = *state;
+    pm_billing_period_t p = nov_closed();
+    char *city = NULL, *info = NULL;
+    int written = 0;
+
+    make_november();
+    make_accounts();
+    assert_int_equal(
+        pm_invoice_write(dir, "2026-11", &p, nov, 5, accts, 2, &eu, &written),
+        0);
+    city = pdf_text(dir, "invoice-2026-11-CITY.pdf");
+    if (getenv("T_SHOW"))
+        printf("%s", city);
+    assert_non_null(strstr(city, "Landesarchiv Süd"));
+    assert_non_null(strstr(city, "12 Archive Lane"));
+    assert_non_null(strstr(city, "1010 Wien, Österreich"));
+    assert_non_null(strstr(city, "Tax ID: ATU12345678"));
+    assert_non_null(strstr(city, "Amount (EUR)"));
+    assert_non_null(strstr(city, "€13.62")); /* the total */
+    assert_non_null(strstr(city, "-€0.81")); /* the credit */
+    assert_non_null(strstr(city, "Payment terms: Net 30 days"));
+    assert_int_equal(t_run(&info, "pdfinfo '%s/invoice-2026-11-CITY.pdf'", dir),
+                     0);
+    if (strstr(info, "(A4)") == NULL)
+        fail_msg("not A4:\n%s", info);
+    free(info);
+    free(city);
+    /* Without settings: US letter, plain amounts. */
+    assert_int_equal(write_november(dir, &p), 3);
+    info = NULL;
+    assert_int_equal(t_run(&info, "pdfinfo '%s/invoice-2026-11-CITY.pdf'", dir),
+                     0);
+    if (strstr(info, "(letter)") == NULL)
+        fail_msg("not letter:\n%s", info);
+    free(info);
 }
 
 static void invoice_files_are_the_same_bytes_twice(void **state)
@@ -962,6 +1039,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(
             invoice_shows_account_period_and_export_total, t_tmpdir_setup,
             t_tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(invoice_uses_the_invoice_settings,
+                                        tmp_setup, t_tmpdir_teardown),
         cmocka_unit_test_setup_teardown(invoice_files_are_the_same_bytes_twice,
                                         tmp_setup, t_tmpdir_teardown),
         cmocka_unit_test_setup_teardown(invoice_is_a_draft_while_open,

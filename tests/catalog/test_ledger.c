@@ -234,6 +234,58 @@ static pm_billing_line_t *lines_of(pm_catalog_t *cat, const char *month,
     return v;
 }
 
+/*
+ * A job whose amount is its fee's minimum charge is marked as such, open
+ * and frozen alike; a job above its minimum, one under a fee without a
+ * minimum, and the credit of a cancelled job are not.
+ */
+static void minimum_charge_is_marked(void **state)
+{
+    pm_catalog_t *cat = ledger_catalog(state);
+    int64_t t_nov = day("2026-11-01", 0), small, big, none;
+    pm_billing_line_t *v;
+    char month[8];
+    size_t n, i;
+
+    add_workorder(cat, "WO-A", "STD");
+    add_workorder(cat, "WO-B", "BIG");
+    /* 3 billable x 0.08125 = 0.24: the 1.00 minimum applies. */
+    small = ledger_job(cat, "WO-A", 5, 2, 0, t_nov, day("2026-11-03", 9));
+    /* 16 x 0.08125 = 1.30: above it. */
+    big = ledger_job(cat, "WO-A", 16, 0, 0, t_nov, day("2026-11-04", 9));
+    none = ledger_job(cat, "WO-B", 1, 0, 0, t_nov, day("2026-11-05", 9));
+    for (int frozen = 0; frozen < 2; frozen++) {
+        v = lines_of(cat, "2026-11", &n);
+        assert_int_equal(n, 3);
+        for (i = 0; i < n; i++) {
+            assert_int_equal(v[i].min_applied, v[i].job == small);
+            if (v[i].job == small)
+                assert_int_equal(v[i].amount_cents, 100);
+            else
+                assert_true(v[i].job == big || v[i].job == none);
+        }
+        pm_billing_line_list_free(v, n);
+        if (!frozen)
+            assert_int_equal(pm_billing_close(cat, "2026-11", 0, "cli:clerk",
+                                              day("2026-12-02", 0), NULL, NULL),
+                             0);
+    }
+    /* Its credit in December has no minimum of its own. */
+    assert_int_equal(pm_job_cancel(cat, small, "cli:clerk", "billed in error"),
+                     0);
+    assert_int_equal(pm_billing_adjust(cat, big, 2, "rescanned", "cli:clerk",
+                                       day("2026-12-03", 0), month),
+                     0);
+    v = lines_of(cat, "2026-12", &n);
+    assert_int_equal(n, 2);
+    for (i = 0; i < n; i++) {
+        assert_int_equal(v[i].kind, PM_LINE_ADJUSTMENT);
+        assert_int_equal(v[i].min_applied, 0);
+    }
+    pm_billing_line_list_free(v, n);
+    pm_catalog_close(cat);
+}
+
 static void fee_schedule_keeps_history_and_refuses_bad_dates(void **state)
 {
     pm_catalog_t *cat = ledger_catalog(state);
@@ -1091,6 +1143,7 @@ static int teardown(void **state)
 #define BOTH_BACKENDS                                                   \
     LEDGER_TEST(fee_schedule_keeps_history_and_refuses_bad_dates),      \
         LEDGER_TEST(report_recomputes_from_billable_pages),             \
+        LEDGER_TEST(minimum_charge_is_marked),                          \
         LEDGER_TEST(fee_change_mid_month_prices_by_finish_date),        \
         LEDGER_TEST(close_freezes_the_month_and_cancel_adjusts_later),  \
         LEDGER_TEST(close_refuses_unpriced_lines),                      \

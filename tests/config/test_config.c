@@ -523,6 +523,93 @@ static void pdfa_level_is_validated(void **state)
     t_tmpdir_cleanup();
 }
 
+static void invoice_and_archive_are_validated(void **state)
+{
+    const char *dir, *path;
+    pm_config_t *cfg = NULL;
+    char *errors = NULL;
+
+    (void)state;
+    dir = t_tmpdir();
+    path = write_conf(dir, "inv.ini",
+                      "[invoice]\n"
+                      "issuer = Landesarchiv Süd\n"
+                      "address = 12 Archive Lane\n"
+                      "address = 1010 Wien\n"
+                      "tax_id = ATU12345678\n"
+                      "currency = EUR\n"
+                      "currency_symbol = €\n"
+                      "page_size = A4\n"
+                      "payment_terms = Net 30 days\n"
+                      "[archive]\n"
+                      "janitor_every_hours = 24\n"
+                      "verify_every_hours = 0.5\n");
+    assert_int_equal(pm_config_load(path, &cfg, &errors), 0);
+    assert_null(errors);
+    assert_string_equal(cfg->invoice.issuer, "Landesarchiv Süd");
+    assert_int_equal(cfg->invoice.naddress, 2);
+    assert_string_equal(cfg->invoice.address[1], "1010 Wien");
+    assert_string_equal(cfg->invoice.tax_id, "ATU12345678");
+    assert_string_equal(cfg->invoice.currency, "EUR");
+    assert_string_equal(cfg->invoice.currency_symbol, "€");
+    assert_int_equal(cfg->invoice.a4, 1);
+    assert_string_equal(cfg->invoice.payment_terms, "Net 30 days");
+    assert_true(cfg->archive.janitor_every_hours == 24);
+    assert_true(cfg->archive.verify_every_hours == 0.5);
+    pm_config_free(cfg);
+    cfg = NULL;
+
+    path = write_conf(dir, "bad.ini",
+                      "[invoice]\n"                     /* 1 */
+                      "currency = euro\n"               /* 2 */
+                      "currency_symbol = 1 $\n"         /* 3 */
+                      "page_size = A3\n"                /* 4 */
+                      "issuer =\n"                      /* 5 */
+                      "address = a\n"                   /* 6 */
+                      "address = b\n"                   /* 7 */
+                      "address = c\n"                   /* 8 */
+                      "address = d\n"                   /* 9 */
+                      "address = e\n"                   /* 10: a fifth */
+                      "colour = blue\n"                 /* 11 */
+                      "[archive]\n"                     /* 12 */
+                      "verify_every_hours = -1\n"       /* 13 */
+                      "janitor_every_hours = daily\n"   /* 14 */
+                      "verify_every_hours = 0.0001\n"); /* 15 */
+    assert_int_equal(pm_config_load(path, &cfg, &errors), PM_ECONFIG);
+    assert_null(cfg);
+    expect_error(errors, path, 2, "invoice", "currency");
+    expect_error(errors, path, 3, "invoice", "currency_symbol");
+    expect_error(errors, path, 4, "invoice", "page_size");
+    expect_error(errors, path, 5, "invoice", "issuer");
+    expect_error(errors, path, 10, "invoice", "address");
+    expect_error(errors, path, 11, "invoice", "colour");
+    expect_error(errors, path, 13, "archive", "verify_every_hours");
+    expect_error(errors, path, 14, "archive", "janitor_every_hours");
+    expect_error(errors, path, 15, "archive", "verify_every_hours");
+    assert_non_null(strstr(errors, "expected A4 or letter, got 'A3'"));
+    assert_non_null(strstr(errors, "ISO 4217"));
+    assert_int_equal(count_lines(errors), 9);
+    pm_free(errors);
+    t_tmpdir_cleanup();
+}
+
+/* A command's --config FILE or the defaults. */
+static void load_or_defaults(void **state)
+{
+    pm_config_t *cfg = NULL;
+
+    (void)state;
+    assert_int_equal(pm_config_load_or_defaults("test", NULL, &cfg), 0);
+    assert_non_null(cfg);
+    assert_int_equal(cfg->nprofiles, 1);
+    pm_config_free(cfg);
+    cfg = NULL;
+    assert_int_equal(
+        pm_config_load_or_defaults("test", "/nonexistent/pagemill.ini", &cfg),
+        -ENOENT);
+    assert_null(cfg);
+}
+
 /* A line longer than inih's buffer (a deep tessdata path) is either
  * taken whole or refused with its own line number; either way the lines
  * after it keep theirs. */
@@ -1344,6 +1431,8 @@ int main(void)
         cmocka_unit_test(missing_languages_are_named),
         cmocka_unit_test(mrc_compression_is_validated),
         cmocka_unit_test(pdfa_level_is_validated),
+        cmocka_unit_test(invoice_and_archive_are_validated),
+        cmocka_unit_test(load_or_defaults),
         cmocka_unit_test(tessdata_folder_is_tesseracts),
     };
 

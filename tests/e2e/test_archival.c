@@ -19,6 +19,7 @@
 #include <jansson.h>
 #include <leptonica/allheaders.h>
 
+#include "lib/httplib.h"
 #include "lib/servelib.h"
 #include "lib/testlib.h"
 #include "pipeline/bag.h"
@@ -26,6 +27,7 @@
 
 #define DEADLINE_S   600.0 /* five real pages OCR'd on a loaded machine */
 #define PAGE_TIMEOUT 240
+#define CARE_S       180.0 /* [archive]'s runs, every 1.8 s, to show */
 #define EXAMPLE      PM_SOURCE_DIR "/examples/WO-2026-0001"
 
 /* An independent check of a bag: bagit.txt, every manifest and tag
@@ -542,6 +544,121 @@ static void janitor_removes_after_keep_days(void **state)
     assert_false(spooled(f, "WO-1_bad", b));
 }
 
+/* Lines of the alert log `path` whose "alert" is `kind` and whose message
+ * has `needle`. */
+static int alerts_with(const char *path, const char *kind, const char *needle)
+{
+    char *text = t_slurp(path), *line, *save = NULL;
+    int n = 0;
+
+    if (text == NULL)
+        return 0;
+    for (line = strtok_r(text, "\n", &save); line != NULL;
+         line = strtok_r(NULL, "\n", &save)) {
+        json_t *o = json_loads(line, 0, NULL);
+
+        if (o == NULL)
+            fail_msg("alert line is not JSON: %s", line);
+        n += strcmp(sv_jstr(o, "alert"), kind) == 0 &&
+             strstr(sv_jstr(o, "message"), needle) != NULL;
+        json_decref(o);
+    }
+    free(text);
+    return n;
+}
+
+/* pagemill_fixity_failures_total in /metrics. */
+static long long fixity_metric(int port)
+{
+    const char *name = "\npagemill_fixity_failures_total ";
+    ht_resp_t r;
+    const char *p;
+    long long n;
+
+    ht_request(port, "GET", "/metrics", NULL, NULL, &r);
+    assert_int_equal(r.status, 200);
+    p = strstr(r.body, name);
+    assert_non_null(p);
+    n = atoll(p + strlen(name));
+    ht_free(&r);
+    return n;
+}
+
+/*
+ * [archive]: the service runs the fixity check and the janitor itself on
+ * its schedule. A published bag with one byte flipped raises one
+ * `fixity` alert naming the file, counted in /metrics; the spool of a
+ * job past keep_days is removed by the service's janitor.
+ */
+static void serve_cares_for_the_archive(void **state)
+{
+    sv_fx_t *f = *state;
+    char extra[1600], log[400], pdf[700], *name = NULL;
+    double until;
+    long long a, b;
+    int port;
+
+    snprintf(log, sizeof(log), "%s/alerts.jsonl", f->root);
+    snprintf(extra, sizeof(extra),
+             "\n[profile keep]\nkeep_days = 3\n"
+             "\n[archive]\njanitor_every_hours = 0.0005\n"
+             "verify_every_hours = 0.0005\n"
+             "\n[alerts]\ncommand = cat >> '%s'\nstall_minutes = 0\n"
+             "min_free_mb = 0\nworker_restarts = 0\n"
+             "\n[http]\nlisten = 127.0.0.1:0\n",
+             log);
+    assert_int_equal(sv_write_config(f, PAGE_TIMEOUT, extra), 0);
+    sv_start(f);
+    port = ht_port_from_log(f->log, DEADLINE_S);
+    drop_letter(f, "WO-1_old", "THE SERVICE REMOVES THEM");
+    a = sv_wait_job(f, "WO-1_old", "done", DEADLINE_S);
+    drop_letter(f, "WO-1_flip", "ONE BYTE FLIPPED");
+    b = sv_wait_job(f, "WO-1_flip", "done", DEADLINE_S);
+    assert_int_equal(fixity_metric(port), 0);
+    assert_int_equal(alerts_with(log, "fixity", ""), 0);
+
+    /* Job a aged past keep_days; one byte of job b's PDF flipped. */
+    assert_int_equal(t_run(NULL,
+                           "sqlite3 '%s' 'UPDATE jobs SET finished_at = "
+                           "finished_at - 3 * 86400 - 60 WHERE id = %lld'",
+                           f->db, a),
+                     0);
+    assert_int_equal(t_run(&name,
+                           "cd '%s/ACME/WO-1/job-%lld/data' && "
+                           "ls *.pdf | head -1 | tr -d '\\n'",
+                           f->out, b),
+                     0);
+    snprintf(pdf, sizeof(pdf), "%s/ACME/WO-1/job-%lld/data/%s", f->out, b,
+             name);
+    assert_int_equal(
+        t_run(NULL,
+              "python3 -c \"import sys; p = sys.argv[1]; d = "
+              "bytearray(open(p, 'rb').read()); d[len(d) // 2] ^= 1; "
+              "open(p, 'wb').write(d)\" '%s'",
+              pdf),
+        0);
+
+    for (until = sv_now_s() + CARE_S;
+         alerts_with(log, "fixity", name) == 0 || spooled(f, "WO-1_old", a);) {
+        if (sv_now_s() > until)
+            fail_msg("no fixity alert naming %s in %s, or job %lld still "
+                     "spooled (service log: %s)",
+                     name, log, a, f->log);
+        sv_nap_ms(200);
+    }
+    assert_true(spooled(f, "WO-1_flip", b)); /* an invalid bag keeps it */
+    until = sv_now_s() + CARE_S;
+    while (fixity_metric(port) < 1) {
+        if (sv_now_s() > until)
+            fail_msg("pagemill_fixity_failures_total stays 0");
+        sv_nap_ms(200);
+    }
+    /* Checks go on; the alert is not repeated within repeat_minutes. */
+    sv_nap_ms(4000);
+    assert_int_equal(alerts_with(log, "fixity", name), 1);
+    free(name);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -552,6 +669,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(same_batch_twice_same_payload, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(janitor_removes_after_keep_days, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(serve_cares_for_the_archive, setup,
                                         teardown),
     };
 
