@@ -499,6 +499,7 @@ static void second_service_on_a_catalog_is_refused(void **state)
              (long)f->pid);
     assert_log(&second, text);
     assert_log(&second, "catalog.db is in use");
+    assert_log(&second, "a standby coordinator needs a PostgreSQL catalog");
 
     /* The first one still runs its queue. */
     drop_batch(f, "WO-1_first", 2);

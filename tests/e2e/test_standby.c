@@ -37,6 +37,13 @@
 
 static pgt_t pg;
 
+/* What a test started, stopped by teardown should the test fail. */
+static sv_fx_t *cur;      /* the test's fixture */
+static sv_fx_t second;    /* a second coordinator on it */
+static pid_t started[4];  /* agents */
+static char logs[4][600]; /* their logs */
+static int nstarted;
+
 typedef struct agent {
     char node[32];
     char log[600];
@@ -47,6 +54,42 @@ static int group_setup(void **state)
 {
     (void)state;
     return pgt_start(&pg);
+}
+
+static int log_count(const char *path, const char *text);
+
+static int sanitizer_said(const char *path)
+{
+    return log_count(path, "Sanitizer") + log_count(path, "runtime error");
+}
+
+/* Kills what the test left running; the fixture's logs must hold no
+ * sanitizer report. */
+static int teardown(void **state)
+{
+    int rc = 0;
+
+    (void)state;
+    for (int i = 0; i < nstarted; i++) {
+        if (started[i] > 0 && kill(started[i], SIGKILL) == 0)
+            waitpid(started[i], NULL, 0);
+        if (sanitizer_said(logs[i]) > 0) {
+            fprintf(stderr, "sanitizer report in %s\n", logs[i]);
+            rc = -1;
+        }
+    }
+    nstarted = 0;
+    if (second.pid > 0 && kill(second.pid, SIGKILL) == 0)
+        waitpid(second.pid, NULL, 0);
+    if (second.root[0] != '\0' && sanitizer_said(second.log) > 0) {
+        fprintf(stderr, "sanitizer report in %s\n", second.log);
+        rc = -1;
+    }
+    memset(&second, 0, sizeof(second));
+    if (cur != NULL && sv_fx_delete(cur, PAGE_TIMEOUT) != 0)
+        rc = -1;
+    cur = NULL;
+    return rc;
 }
 
 static int group_teardown(void **state)
@@ -66,6 +109,7 @@ static sv_fx_t *fixture(const char *extra)
 
     assert_non_null(f);
     assert_int_equal(sv_fx_init(f, t_tmpdir()), 0);
+    cur = f;
     snprintf(name, sizeof(name), "standby%d", ++n);
     assert_int_equal(pgt_fresh_db(&pg, name, f->db, sizeof(f->db)), 0);
     assert_int_equal(sv_write_config(f, PAGE_TIMEOUT, extra), 0);
@@ -98,6 +142,16 @@ static void agent_start(agent_t *a, const sv_fx_t *f, const char *node,
         _exit(127);
     }
     a->pid = pid;
+    assert_true(nstarted < 4);
+    snprintf(logs[nstarted], sizeof(logs[0]), "%s", a->log);
+    started[nstarted++] = pid;
+}
+
+static void reaped(pid_t pid)
+{
+    for (int i = 0; i < nstarted; i++)
+        if (started[i] == pid)
+            started[i] = 0;
 }
 
 /* SIGTERM (it must exit 0) or SIGKILL; reaped either way. */
@@ -112,6 +166,8 @@ static void agent_stop(agent_t *a, int sig)
     assert_int_equal(kill(a->pid, sig), 0);
     while (sv_now_s() < until && (r = waitpid(a->pid, &status, WNOHANG)) == 0)
         sv_nap_ms(50);
+    if (r == a->pid)
+        reaped(a->pid);
     a->pid = 0;
     assert_true(r > 0);
     if (sig == SIGTERM) {
@@ -234,7 +290,7 @@ static void assert_all_done(const sv_fx_t *f, long long id, int pages,
  * the first one's kill -9; then it converts a batch. */
 static void standby_takes_over_when_the_coordinator_dies(void **state)
 {
-    sv_fx_t *f = fixture("workers = 1\n"), b;
+    sv_fx_t *f = fixture("workers = 1\n"), *b = &second;
     char *status;
     double killed, took;
     long long id;
@@ -244,31 +300,30 @@ static void standby_takes_over_when_the_coordinator_dies(void **state)
     t_require_data();
     sv_start(f);
     sv_wait_log(f, "started as coordinator:", DEADLINE_S);
-    b = *f;
-    b.pid = 0;
-    snprintf(b.log, sizeof(b.log), "%s/serve-b.log", f->root);
-    sv_start(&b);
-    sv_wait_log(&b, "standby: the catalog", DEADLINE_S);
+    *b = *f;
+    b->pid = 0;
+    snprintf(b->log, sizeof(b->log), "%s/serve-b.log", f->root);
+    sv_start(b);
+    sv_wait_log(b, "standby: the catalog", DEADLINE_S);
     status = sv_cli_text(f, "status --json");
     assert_non_null(strstr(status, "\"standby:"));
     pm_free(status);
-    assert_int_equal(log_count(b.log, "started as"), 0);
+    assert_int_equal(log_count(b->log, "started as"), 0);
 
     killed = sv_now_s();
     assert_int_equal(sv_stop(f, SIGKILL, 10), SIGKILL);
-    sv_wait_log(&b, "coordinator lock is free", DEADLINE_S);
+    sv_wait_log(b, "coordinator lock is free", DEADLINE_S);
     took = sv_now_s() - killed;
-    sv_wait_log(&b, "started as coordinator:", DEADLINE_S);
+    sv_wait_log(b, "started as coordinator:", DEADLINE_S);
     printf("standby took over %.2f s after the kill, started %.2f s after\n",
            took, sv_now_s() - killed);
     assert_true(took < 10.0);
 
-    drop_batch(&b, "WO-1_standby", 2);
-    id = sv_wait_job(&b, "WO-1_standby", "done", DEADLINE_S);
-    assert_all_done(&b, id, 2, &attempt);
+    drop_batch(b, "WO-1_standby", 2);
+    id = sv_wait_job(b, "WO-1_standby", "done", DEADLINE_S);
+    assert_all_done(b, id, 2, &attempt);
     assert_int_equal(attempt, 1);
-    assert_int_equal(sv_stop(&b, SIGTERM, PAGE_TIMEOUT + 10), 0);
-    assert_int_equal(sv_fx_delete(f, PAGE_TIMEOUT), 0);
+    assert_int_equal(sv_stop(b, SIGTERM, PAGE_TIMEOUT + 10), 0);
 }
 
 /* The coordinator restarts while an agent converts a page: the agent's
@@ -299,7 +354,6 @@ static void coordinator_restart_spares_the_agents_page(void **state)
     assert_int_equal(log_count(f->log, "previous coordinator requeued"), 0);
     agent_stop(&a, SIGTERM);
     assert_int_equal(sv_stop(f, SIGTERM, PAGE_TIMEOUT + 10), 0);
-    assert_int_equal(sv_fx_delete(f, PAGE_TIMEOUT), 0);
 }
 
 /* A pure coordinator and two agents: every page of several batches done
@@ -347,15 +401,16 @@ static void two_agents_and_a_pure_coordinator(void **state)
     agent_stop(&a, SIGTERM); /* the one still alive */
     agent_stop(&b, SIGTERM);
     assert_int_equal(sv_stop(f, SIGTERM, PAGE_TIMEOUT + 10), 0);
-    assert_int_equal(sv_fx_delete(f, PAGE_TIMEOUT), 0);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(standby_takes_over_when_the_coordinator_dies),
-        cmocka_unit_test(coordinator_restart_spares_the_agents_page),
-        cmocka_unit_test(two_agents_and_a_pure_coordinator),
+        cmocka_unit_test_teardown(standby_takes_over_when_the_coordinator_dies,
+                                  teardown),
+        cmocka_unit_test_teardown(coordinator_restart_spares_the_agents_page,
+                                  teardown),
+        cmocka_unit_test_teardown(two_agents_and_a_pure_coordinator, teardown),
     };
 
     /* PM_TEST_FILTER=coordinator_restart* runs only the tests matching. */
