@@ -164,6 +164,8 @@ static int run_stages(pm_engine_t *eng, const pm_profile_t *p,
     /* A blank page has no words to find; it still gets a text layer. */
     t0 = pm_now_ms();
     loaded = eng->load_ms;
+    /* The ALTO only for the service's tasks (they carry a digest), whose
+     * bag publishes it; convert publishes none. */
     if (p->ocr && !r->blank) {
         err = pm_ocr_page(eng, p, img->pix, img->content, img->xres, img->yres,
                           t->out_base, t->sha256 != NULL, &ocr);
