@@ -2,7 +2,8 @@
  * invoice.c: pm_invoice_write (render.h). A month's lines become one PDF
  * invoice per account, drawn with cairo on US letter or A4 pages
  * ([invoice] page_size) in DejaVu Sans (cairo's toy text API, so pdftotext
- * reads the text back), and one CSV for the accounting system. docs/billing.md describes both.
+ * reads the text back), and one CSV for the accounting system.
+ * docs/billing.md describes both, and the [invoice] settings.
  *
  * An invoice has a row per work order and fee code (jobs, billable pages,
  * amount) and a row per adjustment (with its note); its total is the sum

@@ -617,9 +617,11 @@ static void serve_cares_for_the_archive(void **state)
     assert_int_equal(fixity_metric(port), 0);
     assert_int_equal(alerts_with(log, "fixity", ""), 0);
 
-    /* Job a aged past keep_days; one byte of job b's PDF flipped. */
+    /* Job a aged past keep_days (waiting for the service's and its
+     * children's writes); one byte of job b's PDF flipped. */
     assert_int_equal(t_run(NULL,
-                           "sqlite3 '%s' 'UPDATE jobs SET finished_at = "
+                           "sqlite3 -cmd '.timeout 120000' '%s' "
+                           "'UPDATE jobs SET finished_at = "
                            "finished_at - 3 * 86400 - 60 WHERE id = %lld'",
                            f->db, a),
                      0);
