@@ -2,8 +2,8 @@
  * cli.h: the operator, supervisor and billing clerk commands over the
  * catalog: `pagemill account`, `workorder` (cli_account.c), `job`
  * (cli_job.c), `status` (cli_status.c) and `fee`, `billing`
- * (cli_billing.c), through one command table (cli.c). They read and change the catalog only;
- * they never start workers.
+ * (cli_billing.c), through one command table (cli.c). They read and change the
+ * catalog only; they never start workers.
  */
 #ifndef PM_PIPELINE_CLI_H
 #define PM_PIPELINE_CLI_H

@@ -267,15 +267,15 @@ int cli_billing_invoice(cli_t *c)
     pm_account_t *accounts = NULL;
     size_t nperiods = 0, nlines = 0, naccounts = 0;
     const pm_invoice_cfg_t *ic = &c->cfg->invoice;
-    pm_issuer_t issuer = {
-        .name = ic->issuer != NULL ? ic->issuer : c->cfg->billing_issuer,
-        .address = (const char *const *)ic->address,
-        .naddress = ic->naddress,
-        .tax_id = ic->tax_id,
-        .currency = ic->currency,
-        .currency_symbol = ic->currency_symbol,
-        .payment_terms = ic->payment_terms,
-        .a4 = ic->a4};
+    pm_issuer_t issuer = {.name = ic->issuer != NULL ? ic->issuer
+                                                     : c->cfg->billing_issuer,
+                          .address = (const char *const *)ic->address,
+                          .naddress = ic->naddress,
+                          .tax_id = ic->tax_id,
+                          .currency = ic->currency,
+                          .currency_symbol = ic->currency_symbol,
+                          .payment_terms = ic->payment_terms,
+                          .a4 = ic->a4};
     const char *month = c->opt['M'], *dir = c->opt['O'];
     struct stat st;
     int written = 0, rc, err;
