@@ -39,7 +39,7 @@ asan: deps
 	    --output-on-failure -j 2
 
 format:
-	clang-format -i $$(git ls-files '*.c' '*.h')
+	clang-format -i $$(git ls-files '*.c' '*.h' '*.cc')
 
 format-check:
 	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h' '*.cc')
