@@ -121,6 +121,11 @@ void pm__pg_text(pm__pg_params_t *p, const char *s);
 void pm__pg_int(pm__pg_params_t *p, int64_t v);
 /* Appends a double, exactly (17 significant digits). */
 void pm__pg_double(pm__pg_params_t *p, double v);
+/* Appends a page's metrics, width to text, in the order of the page
+ * tasks' columns; then its orientation and review fields (orient_osd,
+ * dpi_fallback, review, orient_method, orient_evidence). */
+void pm__pg_metrics(pm__pg_params_t *p, const pm_page_metrics_t *m);
+void pm__pg_metrics_review(pm__pg_params_t *p, const pm_page_metrics_t *m);
 /* Appends a LIMIT: 0 means none (NULL). */
 void pm__pg_limit(pm__pg_params_t *p, size_t limit);
 

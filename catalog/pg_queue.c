@@ -531,37 +531,9 @@ static void complete_params(pm__pg_params_t *p, int64_t id, int attempt,
                             const pm_page_metrics_t *m, int64_t now)
 {
     pm__pg_int(p, id);
-    pm__pg_int(p, m->width);
-    pm__pg_int(p, m->height);
-    pm__pg_int(p, m->xres);
-    pm__pg_int(p, m->yres);
-    pm__pg_int(p, m->rotation);
-    pm__pg_double(p, m->orient_confidence);
-    pm__pg_double(p, m->skew);
-    pm__pg_double(p, m->skew_confidence);
-    pm__pg_int(p, m->blank != 0);
-    pm__pg_double(p, m->ink_ratio);
-    pm__pg_int(p, m->words);
-    pm__pg_double(p, m->confidence);
-    pm__pg_text(p, m->kind);
-    pm__pg_text(p, m->codec);
-    pm__pg_int(p, m->bytes);
-    pm__pg_double(p, m->ms_decode);
-    pm__pg_double(p, m->ms_orient);
-    pm__pg_double(p, m->ms_deskew);
-    pm__pg_double(p, m->ms_blank);
-    pm__pg_double(p, m->ms_ocr);
-    pm__pg_double(p, m->ms_encode);
-    pm__pg_double(p, m->ms_total);
-    pm__pg_text(p, m->image);
-    pm__pg_text(p, m->text_pdf);
-    pm__pg_text(p, m->text);
+    pm__pg_metrics(p, m);
     pm__pg_int(p, now);
-    pm__pg_int(p, m->orient_osd != 0);
-    pm__pg_int(p, m->dpi_fallback != 0);
-    pm__pg_text(p, m->review);
-    pm__pg_text(p, m->orient_method);
-    pm__pg_text(p, m->orient_evidence);
+    pm__pg_metrics_review(p, m);
     pm__pg_int(p, attempt);
 }
 
