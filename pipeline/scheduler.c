@@ -1250,6 +1250,12 @@ static void on_tick(uv_timer_t *t)
     int n = 0, err;
 
     pm__http_tick(s);
+    /* A lost session took the coordinator lock along (PostgreSQL): a
+     * standby may be the coordinator now. */
+    if (!pm_catalog_connected(s->cat)) {
+        pm__serve_lost(s);
+        return;
+    }
     /* Draining: nothing new starts, but `pagemill status` still sees the
      * workers finishing their pages. */
     if (s->draining) {

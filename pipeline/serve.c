@@ -132,6 +132,26 @@ static void stop_now(pm__serve_t *s)
     pm__serve_maybe_stop(s);
 }
 
+void pm__serve_lost(pm__serve_t *s)
+{
+    char shown[512];
+
+    if (s->stopped)
+        return;
+    pm_log(PM_LOG_ERROR, "serve",
+           "lost its connection to the catalog %s: the coordinator lock went "
+           "with it and another coordinator may hold it now; stopping at "
+           "once (started again, this one waits as a standby)",
+           pm_catalog_shown(s->catalog_path, shown, sizeof(shown)));
+    s->failed = 1;
+    if (!s->draining) {
+        s->draining = 1;
+        pm__notify_stopping(s);
+        pm__intake_stop(s);
+    }
+    stop_now(s);
+}
+
 static void on_drain_timeout(uv_timer_t *t)
 {
     stop_now(t->data);

@@ -366,6 +366,10 @@ void pm__http_tick(pm__serve_t *s);
 
 /* The catalog failed a check while running: drain, then exit 1. */
 void pm__serve_fail(pm__serve_t *s);
+/* The catalog's connection is gone, and the coordinator lock with it:
+ * stops at once, no drain (nothing can be recorded any more), exit status
+ * a failure. */
+void pm__serve_lost(pm__serve_t *s);
 
 /* The coordinator's start once it holds the coordinator lock: identity,
  * billing zone, folders, recovery, workers, intake, scheduler. On failure

@@ -6,6 +6,8 @@
  *   - a second `serve` waits as a standby (its log and `status` say so)
  *     and takes over when the active one is killed with -9; the
  *     time from the kill to the takeover is printed;
+ *   - a coordinator whose database session is cut stops at once (the
+ *     standby has its lock by then);
  *   - a coordinator's restart leaves a node agent's running page alone:
  *     the agent completes it at its first attempt, billed once;
  *   - a pure coordinator (local_workers = 0) and two agents convert
@@ -326,6 +328,36 @@ static void standby_takes_over_when_the_coordinator_dies(void **state)
     assert_int_equal(sv_stop(b, SIGTERM, PAGE_TIMEOUT + 10), 0);
 }
 
+/* The active coordinator's database session is cut while its process
+ * lives: its coordinator lock went with the session and the standby takes
+ * over, so the old one stops at once, saying why, with a failure status
+ * (a supervisor restarts it, as a standby): never two coordinators. */
+static void coordinator_that_loses_the_catalog_stops(void **state)
+{
+    sv_fx_t *f = fixture("workers = 1\n"), *b = &second;
+    char app[64];
+    int status;
+
+    (void)state;
+    sv_start(f);
+    sv_wait_log(f, "started as coordinator:", DEADLINE_S);
+    *b = *f;
+    b->pid = 0;
+    snprintf(b->log, sizeof(b->log), "%s/serve-b.log", f->root);
+    sv_start(b);
+    sv_wait_log(b, "standby: the catalog", DEADLINE_S);
+
+    snprintf(app, sizeof(app), "pagemill:%ld", (long)f->pid);
+    assert_true(pgt_terminate(&pg, app) >= 1);
+    sv_wait_log(b, "started as coordinator:", DEADLINE_S);
+    status = sv_reap(f, 120);
+    if (status == -1)
+        fail_msg("the coordinator whose session was cut still runs");
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) != 0);
+    assert_true(log_count(f->log, "lost its connection to the catalog") > 0);
+    assert_int_equal(sv_stop(b, SIGTERM, PAGE_TIMEOUT + 10), 0);
+}
+
 /* The coordinator restarts while an agent converts a page: the agent's
  * lease is left alone, its page done at attempt 1, billed once. */
 static void coordinator_restart_spares_the_agents_page(void **state)
@@ -407,6 +439,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(standby_takes_over_when_the_coordinator_dies,
+                                  teardown),
+        cmocka_unit_test_teardown(coordinator_that_loses_the_catalog_stops,
                                   teardown),
         cmocka_unit_test_teardown(coordinator_restart_spares_the_agents_page,
                                   teardown),

@@ -361,3 +361,32 @@ int pgt_fresh_db(pgt_t *pg, const char *name, char *url, size_t size)
         pgt_url(pg, name, url, size);
     return rc;
 }
+
+int pgt_terminate(pgt_t *pg, const char *application_name)
+{
+    char admin[128];
+    const char *params[1] = {application_name};
+    PGconn *conn;
+    PGresult *r;
+    int n = -1;
+
+    pgt_url(pg, "postgres", admin, sizeof(admin));
+    conn = PQconnectdb(admin);
+    if (PQstatus(conn) != CONNECTION_OK) {
+        fprintf(stderr, "pgtest: %s: %s", admin, PQerrorMessage(conn));
+        PQfinish(conn);
+        return -1;
+    }
+    r = PQexecParams(conn,
+                     "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) "
+                     "FROM pg_stat_activity WHERE application_name = $1",
+                     1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+        n = atoi(PQgetvalue(r, 0, 0));
+    else
+        fprintf(stderr, "pgtest: terminate %s: %s", application_name,
+                PQerrorMessage(conn));
+    PQclear(r);
+    PQfinish(conn);
+    return n;
+}

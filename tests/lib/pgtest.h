@@ -34,6 +34,10 @@ void pgt_stop(pgt_t *pg);
  * its postgresql:// URL into url; 0, or -1 with the reason on stderr. */
 int pgt_fresh_db(pgt_t *pg, const char *name, char *url, size_t size);
 
+/* Ends every session whose application_name is `name`, as a cut network
+ * would: the number ended, or -1 with the reason on stderr. */
+int pgt_terminate(pgt_t *pg, const char *application_name);
+
 /* The URL of database `name` on the server. */
 void pgt_url(const pgt_t *pg, const char *name, char *url, size_t size);
 
