@@ -38,17 +38,18 @@ int pm_ident_check(pm_ident_kind_t kind, const char *s, char *why, size_t size)
     /* '_' ends a work order in a batch name (WO-2026-0142_box17). */
     const char *extra = kind == PM_IDENT_WORKORDER ? ".-" : "._-";
     const char *what = pm_ident_name(kind);
+    const char *a = strchr("aeiou", what[0]) != NULL ? "an" : "a";
     size_t n = s != NULL ? strlen(s) : 0;
     int max = kind == PM_IDENT_WORKORDER ? PM_IDENT_MAX : PM_CODE_MAX;
 
     assert(why != NULL && size > 0);
     why[0] = '\0';
     if (n == 0 || n > (size_t)max) {
-        snprintf(why, size, "a %s needs 1 to %d characters", what, max);
+        snprintf(why, size, "%s %s needs 1 to %d characters", a, what, max);
         return PM_EINVAL;
     }
     if (!is_alnum(s[0])) {
-        snprintf(why, size, "a %s must start with a letter or digit", what);
+        snprintf(why, size, "%s %s must start with a letter or digit", a, what);
         return PM_EINVAL;
     }
     for (size_t i = 1; i < n; i++) {

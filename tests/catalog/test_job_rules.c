@@ -329,7 +329,7 @@ static void identifiers_refused_with_the_reason(void **state)
     assert_int_equal(pm__ident_refused(cat, PM_IDENT_ACCOUNT, "ACME"), 0);
     assert_int_equal(pm__ident_refused(cat, PM_IDENT_ACCOUNT, "-x"), 1);
     assert_string_equal(pm_catalog_errmsg(cat),
-                        "a account code must start with a letter or digit");
+                        "an account code must start with a letter or digit");
     close_catalog(cat);
 }
 
