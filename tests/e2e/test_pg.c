@@ -98,17 +98,6 @@ static void drop_batch(const sv_fx_t *f, const char *name, int n, int blank_at)
     sv_write_text(path, "account = ACME\n");
 }
 
-static long long billable(const sv_fx_t *f, long long id)
-{
-    pm_catalog_t *cat = NULL;
-    int64_t n = -1;
-
-    assert_int_equal(pm_catalog_open(f->db, &cat), 0);
-    assert_int_equal(pm_billable_count(cat, id, 0, &n), 0);
-    pm_catalog_close(cat);
-    return n;
-}
-
 static void assert_bag(const sv_fx_t *f, long long id, int pages)
 {
     char path[600], args[700];
@@ -136,7 +125,7 @@ static void batch_on_postgresql_is_published_and_billed(void **state)
     drop_batch(f, "WO-1_pg", 3, 3);
     id = sv_wait_job(f, "WO-1_pg", "done", DEADLINE_S);
     assert_bag(f, id, 3);
-    assert_int_equal(billable(f, id), 2);
+    assert_int_equal(sv_billable(f, id), 2);
     gmtime_r(&now, &tm);
     strftime(args, sizeof(args), "billing report --month %Y-%m --format csv",
              &tm);
@@ -174,7 +163,7 @@ static void coordinator_killed_on_postgresql_resumes(void **state)
     assert_int_equal(sv_stop(f, SIGKILL, 10), SIGKILL);
     sv_start(f);
     assert_int_equal(sv_wait_job(f, "WO-1_crash", "done", DEADLINE_S), id);
-    assert_int_equal(billable(f, id), pages);
+    assert_int_equal(sv_billable(f, id), pages);
     j = sv_cli_json(f, args);
     json_array_foreach(json_object_get(j, "page_tasks"), i, t)
     {

@@ -112,17 +112,6 @@ static json_t *job_show(const sv_fx_t *f, long long id)
     return sv_cli_json(f, args);
 }
 
-static long long billable(const sv_fx_t *f, long long id)
-{
-    pm_catalog_t *cat = NULL;
-    int64_t n = -1;
-
-    assert_int_equal(pm_catalog_open(f->db, &cat), 0);
-    assert_int_equal(pm_billable_count(cat, id, 0, &n), 0);
-    pm_catalog_close(cat);
-    return n;
-}
-
 /* ---- outputs ---- */
 
 /* No ".tmp" name anywhere under `dir`. */
@@ -307,7 +296,7 @@ static void batch_becomes_published_job(void **state)
                "account = ACME\noperator = J. Smith\nexpected_pages = 3\n");
     id = sv_wait_job(f, "WO-1_box1", "done", DEADLINE_S);
     assert_published(f, id, 3);
-    assert_int_equal(billable(f, id), 2);
+    assert_int_equal(sv_billable(f, id), 2);
     j = job_show(f, id);
     assert_int_equal(sv_jint(j, "blank"), 1);
     assert_string_equal(sv_jstr(j, "operator"), "J. Smith");
@@ -402,12 +391,12 @@ static void duplicate_is_held_until_released(void **state)
     assert_int_equal(sv_jint(j, "duplicate_of"), first);
     assert_non_null(strstr(sv_jstr(j, "hold_reason"), "possible duplicate"));
     json_decref(j);
-    assert_int_equal(billable(f, dup), 0);
+    assert_int_equal(sv_billable(f, dup), 0);
     snprintf(args, sizeof(args), "job release %lld", dup);
     sv_cli_ok(f, args);
     assert_int_equal(sv_wait_job(f, "WO-1_again", "done", DEADLINE_S), dup);
     assert_published(f, dup, 2);
-    assert_int_equal(billable(f, dup), 2);
+    assert_int_equal(sv_billable(f, dup), 2);
 }
 
 /* hold_unknown: a batch for a work order not yet created is held; once
@@ -434,7 +423,7 @@ static void unknown_work_order_is_held(void **state)
     snprintf(path, sizeof(path), "%s/ACME/WO-77/job-%lld/data/job-%lld.pdf",
              f->out, id, id);
     assert_int_equal(t_pdf_pages(path), 1);
-    assert_int_equal(billable(f, id), 1);
+    assert_int_equal(sv_billable(f, id), 1);
 }
 
 /* Any page of job `id` tried more than once? */
@@ -480,7 +469,7 @@ static void killed_worker_page_is_retried(void **state)
     }
     assert_true(some_page_retried(f, id));
     assert_int_equal(sv_wait_job(f, "WO-1_kill", "done", DEADLINE_S), id);
-    assert_int_equal(billable(f, id), pages);
+    assert_int_equal(sv_billable(f, id), pages);
     assert_published(f, id, pages);
 }
 
@@ -519,7 +508,7 @@ static void corrupt_page_fails_the_job(void **state)
         }
     }
     json_decref(j);
-    assert_int_equal(billable(f, id), 0);
+    assert_int_equal(sv_billable(f, id), 0);
     snprintf(path, sizeof(path), "%s/ACME/WO-1/job-%lld", f->out, id);
     assert_false(t_exists(path));
     assert_no_tmp(f->out);
@@ -550,7 +539,7 @@ static void output_folder_error_names_the_path(void **state)
         fail_msg("job error '%s' does not name %s and '%s'",
                  sv_jstr(j, "error"), want, strerror(ENOTDIR));
     json_decref(j);
-    assert_int_equal(billable(f, id), 0);
+    assert_int_equal(sv_billable(f, id), 0);
 }
 
 /* Rewrites the fixture's configuration with its page_timeout line
@@ -619,7 +608,7 @@ static void hanging_page_hits_the_timeout(void **state)
         }
     }
     json_decref(j);
-    assert_int_equal(billable(f, id), 0);
+    assert_int_equal(sv_billable(f, id), 0);
     snprintf(path, sizeof(path), "%s/ACME/WO-1/job-%lld", f->out, id);
     assert_false(t_exists(path));
     assert_no_tmp(f->out);
@@ -673,7 +662,7 @@ static void coordinator_killed_mid_batch_resumes(void **state)
 
     sv_start(f);
     assert_int_equal(sv_wait_job(f, "WO-1_crash", "done", DEADLINE_S), id);
-    assert_int_equal(billable(f, id), pages);
+    assert_int_equal(sv_billable(f, id), pages);
     j = job_show(f, id);
     json_array_foreach(json_object_get(j, "page_tasks"), i, t)
     {
@@ -762,7 +751,7 @@ static void coordinator_restarts_do_not_use_up_attempts(void **state)
             assert_int_equal(sv_jint(t, "attempts"), 4);
     }
     json_decref(j);
-    assert_int_equal(billable(f, id), 2);
+    assert_int_equal(sv_billable(f, id), 2);
     assert_published(f, id, 2);
 }
 
@@ -851,7 +840,7 @@ static void sigterm_drains_and_exits_zero(void **state)
     assert_no_workers(f);
     sv_start(f);
     assert_int_equal(sv_wait_job(f, "WO-1_term", "done", DEADLINE_S), id);
-    assert_int_equal(billable(f, id), pages);
+    assert_int_equal(sv_billable(f, id), pages);
     assert_published(f, id, pages);
     assert_int_equal(sv_stop(f, SIGTERM, PAGE_TIMEOUT + 10), 0);
     assert_no_workers(f);

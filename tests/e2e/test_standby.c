@@ -226,17 +226,6 @@ static void drop_batch(const sv_fx_t *f, const char *name, int n)
     sv_write_text(path, "account = ACME\n");
 }
 
-static long long billable(const sv_fx_t *f, long long id)
-{
-    pm_catalog_t *cat = NULL;
-    int64_t n = -1;
-
-    assert_int_equal(pm_catalog_open(f->db, &cat), 0);
-    assert_int_equal(pm_billable_count(cat, id, 0, &n), 0);
-    pm_catalog_close(cat);
-    return n;
-}
-
 /* The id of a page of `job` running under a lease of `owner` (a
  * prefix), waiting for one; its attempt in *attempt, the lease's owner
  * in holder[64]. */
@@ -285,7 +274,7 @@ static void assert_all_done(const sv_fx_t *f, long long id, int pages,
             *max_attempt = (int)sv_jint(t, "attempts");
     }
     json_decref(j);
-    assert_int_equal(billable(f, id), pages);
+    assert_int_equal(sv_billable(f, id), pages);
 }
 
 /* A second coordinator waits, says so, and takes over within seconds of

@@ -16,6 +16,7 @@
 
 #include <leptonica/allheaders.h>
 
+#include "catalog/catalog.h"
 #include "pipeline/base/pm.h"
 
 /* ---- small helpers ---- */
@@ -386,4 +387,15 @@ void sv_wait_log(const sv_fx_t *f, const char *text, double secs)
         }
     }
     fail_msg("the log never said '%s':\n%s", text, log ? log : "");
+}
+
+long long sv_billable(const sv_fx_t *f, long long id)
+{
+    pm_catalog_t *cat = NULL;
+    int64_t n = -1;
+
+    assert_int_equal(pm_catalog_open(f->db, &cat), 0);
+    assert_int_equal(pm_billable_count(cat, id, 0, &n), 0);
+    pm_catalog_close(cat);
+    return n;
 }

@@ -124,4 +124,7 @@ long long sv_job_state(const sv_fx_t *f, const char *batch, char *seen);
 long long sv_wait_job(const sv_fx_t *f, const char *batch, const char *state,
                       double secs);
 
+/* The billable pages of job `id`, read from f's catalog (either backend). */
+long long sv_billable(const sv_fx_t *f, long long id);
+
 #endif /* PM_TESTS_SERVELIB_H */
