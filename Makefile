@@ -6,7 +6,7 @@ JOBS      ?= $(shell nproc)
 CMAKE_OPT ?=
 
 .PHONY: all deps build demo test stress asan format format-check bench \
-	bench-billing bench-service clean
+	bench-billing bench-service bench-multinode bench-multinode-real clean
 
 all: build
 
@@ -52,6 +52,12 @@ bench-service: build
 
 bench-billing: build
 	bash scripts/bench-billing.sh --build $(BUILD)
+
+bench-multinode: build
+	bash scripts/bench-multinode.sh --build $(BUILD)
+
+bench-multinode-real: build
+	bash scripts/bench-multinode-real.sh --build $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(ASAN)

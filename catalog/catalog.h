@@ -345,6 +345,10 @@ typedef struct pm_task {
     char *kind, *codec, *image, *text_pdf, *text;
     char *review, *orient_method, *orient_evidence;
     int64_t finished_at;
+    /* What a worker's page needs of its job's row, so that whoever
+     * claims it reads no job row a page: set by pm_task_claim and
+     * pm_task_claim_n only (NULL elsewhere). */
+    char *profile; /* the job's profile; "default" when it names none */
 } pm_task_t;
 
 void pm_task_cleanup(pm_task_t *t);
@@ -364,7 +368,8 @@ int pm_task_claim(pm_catalog_t *cat, const char *owner, int lease_s,
  * Claims up to `max` (>= 1) page tasks for `owner` in ONE transaction, each
  * with a lease until now + lease_s: the tasks, in the order, that `max`
  * pm_task_claim calls in a row would take (the fair order is kept: each
- * page taken counts as running for its job's next one). On PostgreSQL a
+ * page taken counts as running for its job's next one), each with its
+ * job's profile (pm_task_t.profile). On PostgreSQL a
  * page another session is claiming is skipped, never waited for. *out is
  * a new array of *n (1..max) tasks (pm_task_list_free); PM_ENOENT, *out
  * NULL, when nothing is claimable.
@@ -402,6 +407,25 @@ int pm_task_renew_n(pm_catalog_t *cat, pm_lease_t *v, size_t n, int lease_s,
  */
 int pm_task_complete(pm_catalog_t *cat, int64_t id, int attempt,
                      const pm_page_metrics_t *m, int64_t now);
+
+/* A completion for pm_task_complete_n: the task, its attempt and its
+ * metrics; `err` is the answer. */
+typedef struct pm_completion {
+    int64_t task;
+    int attempt;
+    const pm_page_metrics_t *m;
+    int err; /* what pm_task_complete would have returned */
+} pm_completion_t;
+
+/*
+ * Completes v[0..n) as n calls of pm_task_complete would, each in its own
+ * transaction, fenced by its attempt: v[i].err says what became of each
+ * (0, -ESTALE, PM_ENOENT...). On PostgreSQL they go in one round trip
+ * (libpq's pipeline mode). 0 when every v[i].err was set, else an error
+ * (the connection failed: what was not answered is PM_ECATALOG).
+ */
+int pm_task_complete_n(pm_catalog_t *cat, pm_completion_t *v, size_t n,
+                       int64_t now);
 
 /*
  * Records a failed attempt: the task goes back to queued while attempts <
@@ -457,6 +481,124 @@ int pm_queue_woken(pm_catalog_t *cat, int *n);
 /* 1 while the handle's connection to its database is up (always for a
  * file), 0 once it is lost: close the handle and open a new one. */
 int pm_catalog_connected(pm_catalog_t *cat);
+
+/*
+ * ---- without blocking the loop (catalog_async.c) ----
+ *
+ * For a caller on a libuv loop that must never wait on the network (the
+ * coordinator: its signals, timers and web interface run on the same
+ * loop). On PostgreSQL the connection is made with PQconnectStartParams
+ * and PQconnectPoll and its queries are sent with PQsendQueryPrepared,
+ * both driven by a uv_poll_t on the connection's socket, each operation
+ * bounded by `timeout_ms` (connection and setup, or the answer): a server
+ * that never answers costs the timeout (-ETIMEDOUT), never the loop. On
+ * SQLite the operation runs at once, synchronously, and its callback is
+ * called on the next turn of the loop.
+ *
+ * The callback is called exactly once, from the loop, never from within
+ * the call that started the operation, unless the operation is cancelled
+ * first; after it the operation is gone. A handle with an operation under
+ * way is used for nothing else until its callback.
+ */
+struct uv_loop_s;
+typedef struct pm_catalog_async pm_catalog_async_t;
+
+/* The default bound of an operation, in milliseconds. */
+#define PM_CATALOG_ASYNC_MS 10000
+
+/* Opened: err 0 and cat a new handle the caller owns (as from
+ * pm_catalog_open); else cat NULL, and `why` (borrowed, for the call's
+ * duration) says what failed, which has been logged too. */
+typedef void (*pm_catalog_open_cb)(void *data, int err, pm_catalog_t *cat,
+                                   const char *why);
+
+/* Opens `url_or_path` like pm_catalog_open (the session set up, the
+ * migrations applied, the statements prepared). *op (may be NULL) is the
+ * operation, for pm_catalog_async_cancel. 0, or PM_ENOMEM with no
+ * callback to come. */
+int pm_catalog_open_async(struct uv_loop_s *loop, const char *url_or_path,
+                          unsigned timeout_ms, pm_catalog_open_cb cb,
+                          void *data, pm_catalog_async_t **op);
+
+/* Tried: the outcome of pm_catalog_lock_coordinator (0, -EBUSY with the
+ * holder's pid or 0, another error with pm_catalog_errmsg). After
+ * -ETIMEDOUT the handle's connection is unusable (pm_catalog_connected
+ * says 0): close it. */
+typedef void (*pm_catalog_lock_cb)(void *data, int err, long holder);
+
+/* pm_catalog_lock_coordinator without waiting for the server. */
+int pm_catalog_lock_coordinator_async(pm_catalog_t *cat, struct uv_loop_s *loop,
+                                      unsigned timeout_ms,
+                                      pm_catalog_lock_cb cb, void *data,
+                                      pm_catalog_async_t **op);
+
+/* Abandons an operation under way (before its callback): the callback is
+ * never called; an open's half-made handle is closed; a handle whose
+ * query was under way is left unusable (close it). */
+void pm_catalog_async_cancel(pm_catalog_async_t *op);
+
+/*
+ * The queue's hot path without blocking the loop (catalog_async_hot.c):
+ * a lane runs operations on one handle one at a time, in the order they
+ * were given (a completion before the claim given after it). On
+ * PostgreSQL each is sent in libpq's pipeline mode and its answers read
+ * as the socket says they came, each bounded by the lane's timeout_ms:
+ * one that times out fails with -ETIMEDOUT and leaves the handle unusable
+ * (pm_catalog_connected says 0), and every operation behind it fails
+ * with PM_ECATALOG. The statements, fencing and results are those of the
+ * synchronous calls named. On SQLite each runs synchronously when given
+ * and its callback comes on a later turn of the loop.
+ *
+ * Each operation's callback is called exactly once, from the loop (never
+ * from the call that gave it), unless the lane is freed first; what it
+ * points at (v, out, n) must live until then. While a lane has
+ * operations its handle is used for nothing else. Each call returns 0,
+ * or PM_ENOMEM with no callback to come.
+ */
+typedef struct pm_catalog_lane pm_catalog_lane_t;
+typedef struct pm_worker_info pm_worker_info_t;
+
+/* An operation's outcome: what the synchronous call would have returned
+ * (its message in pm_catalog_errmsg until the next call on the handle). */
+typedef void (*pm_catalog_done_cb)(void *data, int err);
+
+int pm_catalog_lane_new(pm_catalog_t *cat, struct uv_loop_s *loop,
+                        unsigned timeout_ms, pm_catalog_lane_t **out);
+/* Operations given and not yet called back. */
+size_t pm_catalog_lane_pending(const pm_catalog_lane_t *lane);
+/* How long the operation under way has waited for the server (ms; 0 when
+ * none is, or on SQLite). */
+uint64_t pm_catalog_lane_waiting_ms(const pm_catalog_lane_t *lane);
+/* Drops the lane: no callback comes any more; a query under way leaves
+ * the handle unusable (close it). The handle is the caller's. */
+void pm_catalog_lane_free(pm_catalog_lane_t *lane);
+
+/* pm_task_claim_n, but one statement: what the fair order gives at once
+ * (at most `max`; the caller claims again for the rest); PM_ENOENT when
+ * none. *out and *n are set before the callback. */
+int pm_task_claim_n_async(pm_catalog_lane_t *lane, const char *owner,
+                          int lease_s, int64_t now, size_t max, pm_task_t **out,
+                          size_t *n, pm_catalog_done_cb cb, void *data);
+/* pm_task_renew_n of v[0..n). */
+int pm_task_renew_n_async(pm_catalog_lane_t *lane, pm_lease_t *v, size_t n,
+                          int lease_s, int64_t now, pm_catalog_done_cb cb,
+                          void *data);
+/* pm_task_complete_n of v[0..n) (their metrics live until the callback). */
+int pm_task_complete_n_async(pm_catalog_lane_t *lane, pm_completion_t *v,
+                             size_t n, int64_t now, pm_catalog_done_cb cb,
+                             void *data);
+/* pm_task_fail (`why` is copied). */
+int pm_task_fail_async(pm_catalog_lane_t *lane, int64_t id, int attempt,
+                       const char *why, int max_attempts, int64_t now,
+                       pm_catalog_done_cb cb, void *data);
+/* pm_task_requeue_expired; *n set before the callback. */
+int pm_task_requeue_expired_async(pm_catalog_lane_t *lane, int64_t now,
+                                  int max_attempts, int *n,
+                                  pm_catalog_done_cb cb, void *data);
+/* pm_worker_report (owner and rows are copied). */
+int pm_worker_report_async(pm_catalog_lane_t *lane, const char *owner,
+                           const pm_worker_info_t *v, size_t n, int64_t now,
+                           pm_catalog_done_cb cb, void *data);
 
 /*
  * Advances jobs whose pages are all finished: a job with any failed page
@@ -600,6 +742,7 @@ typedef struct pm_worker_info {
     int page;    /* busy on a page: its number; 0 for none or assembly */
     int64_t started_at;
     int64_t updated_at; /* filled by pm_worker_list (the report's `now`) */
+    double load1;       /* the machine's 1-minute load average; < 0 unknown */
 } pm_worker_info_t;
 
 /*
@@ -614,6 +757,48 @@ int pm_worker_report(pm_catalog_t *cat, const char *owner,
  * array the caller owns; free with pm_worker_list_free. */
 int pm_worker_list(pm_catalog_t *cat, pm_worker_info_t **out, size_t *n);
 void pm_worker_list_free(pm_worker_info_t *v, size_t n);
+
+/* ---- nodes: each coordinator and node agent, from its workers rows ---- */
+
+/* A node whose last report is older than this is stale: a coordinator
+ * rewrites its rows every 2 s, an agent every second. */
+#define PM_NODE_STALE_S 30
+
+typedef enum {
+    PM_NODE_UP = 0, /* reported in the last PM_NODE_STALE_S */
+    PM_NODE_STALE,  /* rows left by a process that stopped reporting */
+    PM_NODE_GONE,   /* no rows (a clean exit), but pages in the last hour */
+} pm_node_state_t;
+
+/* Returns "up", "stale" or "gone". */
+const char *pm_node_state_name(pm_node_state_t s);
+
+/* One process that runs workers: its lease owner, split into role
+ * ("coordinator", "agent", "standby", or "other" for an owner of another
+ * form), node
+ * (host) name and pid. */
+typedef struct pm_node_info {
+    char *owner;      /* "coordinator:<host>:<pid>" or "agent:<node>:<pid>" */
+    char *node;       /* the host or node name in owner (owner if none) */
+    const char *role; /* static */
+    int pid;          /* 0 when owner has none */
+    pm_node_state_t state;
+    int slots;          /* its workers rows */
+    int busy;           /* of them busy */
+    int64_t pages_hour; /* pages done under its lease in (now - 3600, now] */
+    int64_t heartbeat;  /* its rows' updated_at; 0 when gone */
+    double load1;       /* its 1-minute load average; < 0 unknown */
+} pm_node_info_t;
+
+/*
+ * Every owner of workers rows, stale ones included (state says so), and
+ * every owner without rows that completed pages in the last hour (gone),
+ * by owner. *out is a new array the caller owns; free with
+ * pm_node_list_free.
+ */
+int pm_node_list(pm_catalog_t *cat, int64_t now, pm_node_info_t **out,
+                 size_t *n);
+void pm_node_list_free(pm_node_info_t *v, size_t n);
 
 /* ---- billing ----
  *

@@ -15,10 +15,11 @@
 
 #include "catalog/catalog.h"
 #include "catalog/monitor.h"
+#include "catalog/paths.h"
 
 /* Number of the last migration in sqlite_schema.c (what a fresh open
  * reports). */
-#define PM__CATALOG_SCHEMA_VERSION 7
+#define PM__CATALOG_SCHEMA_VERSION 8
 
 /* The probes below are SQLite's: they take SQLite handles only. */
 
@@ -44,6 +45,16 @@ int pm__catalog_plan(pm_catalog_t *cat, const char *name, char **plan);
  */
 int pm__catalog_stmt_counter(pm_catalog_t *cat, const char *name, int op,
                              int reset);
+
+/*
+ * PostgreSQL: EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) of the catalog's
+ * prepared statement `name` (the names in the pg_*.c statement tables,
+ * e.g. "claim_n") with the n text parameters `params`, run on the
+ * catalog's own session in a transaction rolled back; the plan, one row
+ * per line, into *plan (the caller frees it with pm_free).
+ */
+int pm__pg_explain(pm_catalog_t *cat, const char *name,
+                   const char *const *params, int n, char **plan);
 
 /*
  * Reads `PRAGMA <name>` on the catalog's own connection (settings such as
@@ -159,6 +170,9 @@ int pm__catalog_pragma(pm_catalog_t *cat, const char *name, char *buf,
       (pm_catalog_t *cat, int64_t id, int attempt,                            \
        const pm_page_metrics_t *m, int64_t now),                              \
       (cat, id, attempt, m, now))                                             \
+    X(task_complete_n,                                                        \
+      (pm_catalog_t *cat, pm_completion_t *v, size_t n, int64_t now),         \
+      (cat, v, n, now))                                                       \
     X(task_fail,                                                              \
       (pm_catalog_t *cat, int64_t id, int attempt, const char *why,           \
        int max_attempts, int64_t now),                                        \
@@ -221,6 +235,9 @@ int pm__catalog_pragma(pm_catalog_t *cat, const char *name, char *buf,
     X(worker_list,                                                            \
       (pm_catalog_t *cat, pm_worker_info_t **out, size_t *n),                 \
       (cat, out, n))                                                          \
+    X(node_list,                                                              \
+      (pm_catalog_t *cat, int64_t now, pm_node_info_t **out, size_t *n),      \
+      (cat, now, out, n))                                                     \
     X(catalog_billing_timezone,                                               \
       (pm_catalog_t *cat, const char *configured, char *out, size_t size),    \
       (cat, configured, out, size))                                           \
@@ -283,7 +300,11 @@ int pm__catalog_pragma(pm_catalog_t *cat, const char *name, char *buf,
     X(monitor_breakdown,                                                      \
       (pm_catalog_t *cat, pm_monitor_by_t by, int64_t since,                  \
        pm_monitor_count_t **out, size_t *n),                                  \
-      (cat, by, since, out, n))
+      (cat, by, since, out, n))                                               \
+    X(catalog_rewrite_paths,                                                  \
+      (pm_catalog_t *cat, pm_path_map_fn map, void *arg, int dry_run,         \
+       pm_path_count_t *counts),                                              \
+      (cat, map, arg, dry_run, counts))
 /* clang-format on */
 
 #define PM__CATALOG_OP_FIELD(name, params, args) int(*name) params;
@@ -306,6 +327,40 @@ typedef struct pm__catalog_ops {
 } pm__catalog_ops_t;
 
 extern const pm__catalog_ops_t pm__sqlite_ops, pm__pg_ops;
+
+/* ---- rewriting the path columns (paths.h; paths.c drives it) ---- */
+
+/* One row of a path column: its id and its path (owned). */
+typedef struct pm__path_row {
+    int64_t id;
+    char *path;
+    char *to; /* what it becomes, owned; NULL: left */
+} pm__path_row_t;
+
+/* Rows read and written per batch. */
+#define PM__PATH_BATCH 500
+
+/* What each backend gives paths.c. */
+typedef struct pm__paths_io {
+    int (*tx_begin)(pm_catalog_t *cat);
+    /* A consistent read, for a dry run: it never holds writers back. */
+    int (*tx_begin_read)(pm_catalog_t *cat);
+    int (*tx_end)(pm_catalog_t *cat, int err);
+    /* Up to PM__PATH_BATCH rows of column `c` with a path (not NULL) and
+     * an id above `after`, by id, into rows[0..*n). */
+    int (*read)(pm_catalog_t *cat, const pm_path_column_t *c, int64_t after,
+                pm__path_row_t *rows, size_t *n);
+    /* Stores `to` of every row of rows[0..n) that has one. */
+    int (*write)(pm_catalog_t *cat, const pm_path_column_t *c,
+                 const pm__path_row_t *rows, size_t n);
+    /* Keeps `msg` as the handle's message; returns `err`. */
+    int (*set_msg)(pm_catalog_t *cat, int err, const char *msg);
+} pm__paths_io_t;
+
+/* pm_catalog_rewrite_paths on a backend's primitives. */
+int pm__paths_rewrite(pm_catalog_t *cat, const pm__paths_io_t *io,
+                      pm_path_map_fn map, void *arg, int dry_run,
+                      pm_path_count_t *counts);
 
 /* The backend's opens: a path (SQLite) or a postgresql:// URL. */
 int pm__sqlite_open(const char *path, pm_catalog_t **out);

@@ -142,6 +142,14 @@ void pm__status_count_pages(pm_status_t *s, const char *state, int64_t count);
 /* The worker state named `name`; starting for NULL or an unknown name. */
 pm_worker_state_t pm__worker_state_parse(const char *name);
 
+/* Completes the node rows v[0..n) a backend read (owner, slots, busy,
+ * heartbeat, load1, pages_hour): each one's role, node name and pid out of
+ * its owner, and its state at `now` (catalog/nodes.c). PM_ENOMEM. */
+int pm__node_fill(pm_node_info_t *v, size_t n, int64_t now);
+
+/* Frees one node row's strings and zeroes it (for pm__*_collect). */
+void pm__node_cleanup(void *item);
+
 /* Nonzero, with the reason as the handle's message (PM_EINVAL), when `s`
  * may not be an identifier of `kind` (pm_ident_check). */
 int pm__ident_refused(pm_catalog_t *cat, pm_ident_kind_t kind, const char *s);

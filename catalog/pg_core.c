@@ -24,26 +24,40 @@
 
 /* ---- statements: the SQL this file runs, prepared at open ---- */
 
-enum { ST_SCHEMA_VERSION, ST_LOCK_TRY, ST_LOCK_HOLDER, ST_COUNT };
+enum {
+    ST_SCHEMA_VERSION,
+    ST_LOCK_TRY,
+    ST_LOCK_HOLDER,
+    ST_LOCK_TRY_HOLDER,
+    ST_COUNT
+};
 
 /* The coordinator lock: a session advisory lock on this key (below
  * 2^32, so pg_locks shows it as objid with classid 0). */
 #define COORDINATOR_KEY "1885564783" /* "pmco" */
+
+/* The holder's session names its process (application_name). */
+#define LOCK_HOLDER_SQL                                 \
+    "SELECT a.application_name FROM pg_locks l JOIN "   \
+    "pg_stat_activity a ON a.pid = l.pid WHERE "        \
+    "l.locktype = 'advisory' AND l.granted AND "        \
+    "l.classid = 0 AND l.objid = " COORDINATOR_KEY      \
+    " AND l.objsubid = 1 AND l.database = (SELECT oid " \
+    "FROM pg_database WHERE datname = current_database())"
+
+const char pm__pg_lock_try_holder[] = "lock_try_holder";
 
 static const pm__pgsql_t stmts[ST_COUNT] = {
     [ST_SCHEMA_VERSION] = {"schema_version", "SELECT coalesce(max(version), 0) "
                                              "FROM schema_migrations"},
     [ST_LOCK_TRY] = {"lock_try",
                      "SELECT pg_try_advisory_lock(" COORDINATOR_KEY ")"},
-    /* The holder's session names its process (application_name). */
-    [ST_LOCK_HOLDER] = {"lock_holder",
-                        "SELECT a.application_name FROM pg_locks l JOIN "
-                        "pg_stat_activity a ON a.pid = l.pid WHERE "
-                        "l.locktype = 'advisory' AND l.granted AND "
-                        "l.classid = 0 AND l.objid = " COORDINATOR_KEY
-                        " AND l.objsubid = 1 AND l.database = (SELECT oid "
-                        "FROM pg_database WHERE datname = "
-                        "current_database())"},
+    [ST_LOCK_HOLDER] = {"lock_holder", LOCK_HOLDER_SQL},
+    /* Both in one round trip (catalog_async.c); the holder is read only
+     * when the lock was not taken. */
+    [ST_LOCK_TRY_HOLDER] = {pm__pg_lock_try_holder,
+                            "SELECT pg_try_advisory_lock(" COORDINATOR_KEY
+                            "), (" LOCK_HOLDER_SQL " LIMIT 1)"},
 };
 
 const pm__pgsql_table_t pm__pg_core = {stmts, ST_COUNT};
@@ -246,6 +260,21 @@ int pm__pg_tx_end(pm__pg_t *pg, int err)
     return err;
 }
 
+int pm__pg_cat_tx_begin(pm_catalog_t *cat)
+{
+    return pm__pg_tx_begin(pm__pg(cat));
+}
+
+int pm__pg_cat_tx_begin_read(pm_catalog_t *cat)
+{
+    return pm__pg_tx_begin_read(pm__pg(cat));
+}
+
+int pm__pg_cat_tx_end(pm_catalog_t *cat, int err)
+{
+    return pm__pg_tx_end(pm__pg(cat), err);
+}
+
 /* ---- rows ---- */
 
 int64_t pm__pg_int64(const PGresult *r, int row, int col)
@@ -323,8 +352,13 @@ int pm__pg_get_one(pm__pg_t *pg, int module, int i, const pm__pg_params_t *p,
 
 /* ---- lifetime ---- */
 
-/* Notices (a migration's "already exists, skipping") are not errors. */
-static void ignore_notice(void *arg, const char *message)
+const pm__pgsql_table_t *pm__pg_module(int m)
+{
+    assert(m >= 0 && m < PM__PG_NMODULES);
+    return registry[m];
+}
+
+void pm__pg_ignore_notice(void *arg, const char *message)
 {
     (void)arg;
     (void)message;
@@ -354,18 +388,44 @@ static int prepare_all(pm__pg_t *pg)
 
 /* UTC, and the session named after this process ("pagemill:<pid>"), so
  * the coordinator lock can say who holds it. */
-static int session_setup(pm__pg_t *pg)
+void pm__pg_app_name_sql(char *sql, size_t size)
+{
+    snprintf(sql, size, "SET application_name = 'pagemill:%ld'",
+             (long)getpid());
+}
+
+int pm__pg_session_setup(pm__pg_t *pg)
 {
     char sql[80];
     int err = pm__pg_exec_text(pg, "SET TIME ZONE 'UTC'");
 
-    snprintf(sql, sizeof(sql), "SET application_name = 'pagemill:%ld'",
-             (long)getpid());
+    pm__pg_app_name_sql(sql, sizeof(sql));
     return err != 0 ? err : pm__pg_exec_text(pg, sql);
+}
+
+void pm__pg_conn_params(const char *url, const char *keys[PM__PG_CONN_KEYS],
+                        const char *values[PM__PG_CONN_KEYS])
+{
+    static const char *const k[PM__PG_CONN_KEYS] = {"keepalives",
+                                                    "keepalives_idle",
+                                                    "keepalives_interval",
+                                                    "keepalives_count",
+                                                    "tcp_user_timeout",
+                                                    "dbname",
+                                                    NULL};
+    static const char *const v[PM__PG_CONN_KEYS - 1] = {"1", "10", "5", "3",
+                                                        "30000"};
+
+    for (int i = 0; i < PM__PG_CONN_KEYS; i++) {
+        keys[i] = k[i];
+        values[i] = i < PM__PG_CONN_KEYS - 2 ? v[i] : NULL;
+    }
+    values[PM__PG_CONN_KEYS - 2] = url; /* dbname, expanded: last wins */
 }
 
 int pm__pg_open(const char *url, pm_catalog_t **out)
 {
+    const char *keys[PM__PG_CONN_KEYS], *values[PM__PG_CONN_KEYS];
     char shown[512];
     pm__pg_t *pg;
     int err;
@@ -378,14 +438,15 @@ int pm__pg_open(const char *url, pm_catalog_t **out)
         return PM_ENOMEM;
     }
     pg->ops = &pm__pg_ops;
-    pg->conn = PQconnectdb(url);
+    pm__pg_conn_params(url, keys, values);
+    pg->conn = PQconnectdbParams(keys, values, 1);
     if (pg->conn == NULL)
         err = pm__pg_msg(pg, PM_ENOMEM, "out of memory");
     else if (PQstatus(pg->conn) != CONNECTION_OK)
         err = pm__pg_fail(pg, NULL);
     else {
-        PQsetNoticeProcessor(pg->conn, ignore_notice, NULL);
-        err = session_setup(pg);
+        PQsetNoticeProcessor(pg->conn, pm__pg_ignore_notice, NULL);
+        err = pm__pg_session_setup(pg);
     }
     if (err == 0)
         err = pm__pg_migrate(pg);
@@ -450,6 +511,20 @@ static long lock_holder(pm__pg_t *pg)
     return pid > 0 ? pid : 0;
 }
 
+/* -EBUSY, saying who holds the lock (0: unknown). */
+static int lock_busy(pm__pg_t *pg, long holder)
+{
+    if (holder > 0)
+        return pm__pg_msg(pg, -EBUSY,
+                          "the catalog %s is in use by another coordinator "
+                          "(pid %ld; advisory lock %s)",
+                          PQdb(pg->conn), holder, COORDINATOR_KEY);
+    return pm__pg_msg(pg, -EBUSY,
+                      "the catalog %s is in use by another coordinator (pid "
+                      "unknown; advisory lock %s)",
+                      PQdb(pg->conn), COORDINATOR_KEY);
+}
+
 int pm__pg_catalog_lock_coordinator(pm_catalog_t *cat, long *holder)
 {
     pm__pg_t *pg = pm__pg(cat);
@@ -469,13 +544,24 @@ int pm__pg_catalog_lock_coordinator(pm_catalog_t *cat, long *holder)
         return 0;
     }
     *holder = lock_holder(pg);
-    if (*holder > 0)
-        return pm__pg_msg(pg, -EBUSY,
-                          "the catalog %s is in use by another coordinator "
-                          "(pid %ld; advisory lock %s)",
-                          PQdb(pg->conn), *holder, COORDINATOR_KEY);
-    return pm__pg_msg(pg, -EBUSY,
-                      "the catalog %s is in use by another coordinator (pid "
-                      "unknown; advisory lock %s)",
-                      PQdb(pg->conn), COORDINATOR_KEY);
+    return lock_busy(pg, *holder);
+}
+
+int pm__pg_lock_answer(pm__pg_t *pg, const PGresult *r, long *holder)
+{
+    long pid = 0;
+
+    *holder = 0;
+    if (PQntuples(r) != 1 || PQnfields(r) != 2)
+        return pm__pg_msg(pg, PM_ECATALOG,
+                          "the coordinator lock: unexpected "
+                          "answer");
+    if (strcmp(PQgetvalue(r, 0, 0), "t") == 0) {
+        pg->locked = 1; /* until the session ends */
+        return 0;
+    }
+    if (!PQgetisnull(r, 0, 1) &&
+        sscanf(PQgetvalue(r, 0, 1), "pagemill:%ld", &pid) == 1 && pid > 0)
+        *holder = pid;
+    return lock_busy(pg, *holder);
 }

@@ -23,8 +23,9 @@
  * Each file keeps the SQL it runs beside the code that runs it, in a
  * table of named statements prepared once at open (PQprepare, under the
  * statement's name) and run with text parameters. The connection is
- * blocking for now; the coordinator's non-blocking use (uv_poll_t on its
- * socket) comes later. A handle is used by one thread at a time.
+ * blocking, but for the operations of catalog_async.c, which drive it
+ * from the caller's libuv loop (a uv_poll_t on its socket, a timeout).
+ * A handle is used by one thread at a time.
  */
 #ifndef PM_CATALOG_PG_INT_H
 #define PM_CATALOG_PG_INT_H
@@ -86,6 +87,7 @@ typedef struct pm__pg {
     const pm__catalog_ops_t *ops; /* &pm__pg_ops; first (catalog.c) */
     PGconn *conn;
     int locked;       /* holds the coordinator lock (pg_core.c) */
+    int broken;       /* an operation timed out: close the handle */
     char errmsg[512]; /* fixed, so saving an error never allocates */
 } pm__pg_t;
 
@@ -142,12 +144,30 @@ int pm__pg_exec(pm__pg_t *pg, int module, int i, const pm__pg_params_t *p,
 /* Runs SQL text with no parameters (setup and migrations only). */
 int pm__pg_exec_text(pm__pg_t *pg, const char *sql);
 
+/*
+ * The connection parameters of `url` for PQconnectdbParams /
+ * PQconnectStartParams (expand_dbname = 1): TCP keepalives (idle 10 s,
+ * then a probe every 5 s, 3 lost: gone) and tcp_user_timeout (30 s of
+ * data unacknowledged), then the URL, whose own settings of these win.
+ * So a call waiting on a server whose machine vanished (power, network)
+ * fails within about 30 s instead of waiting for ever for an answer to a
+ * request the kernel had acknowledged. keys[] and values[] end with NULL.
+ */
+#define PM__PG_CONN_KEYS 7
+void pm__pg_conn_params(const char *url, const char *keys[PM__PG_CONN_KEYS],
+                        const char *values[PM__PG_CONN_KEYS]);
+
 /* BEGIN; and COMMIT when err is 0, else (or when the commit fails)
  * ROLLBACK, returning the first error with its message kept. */
 int pm__pg_tx_begin(pm__pg_t *pg);
 /* A consistent read (REPEATABLE READ, READ ONLY). */
 int pm__pg_tx_begin_read(pm__pg_t *pg);
 int pm__pg_tx_end(pm__pg_t *pg, int err);
+/* The same on the catalog handle, for the rules' primitive tables
+ * (ledger_rules.h, paths.h). */
+int pm__pg_cat_tx_begin(pm_catalog_t *cat);
+int pm__pg_cat_tx_begin_read(pm_catalog_t *cat);
+int pm__pg_cat_tx_end(pm_catalog_t *cat, int err);
 
 /* ---- rows ---- */
 
@@ -172,6 +192,60 @@ int pm__pg_get_one(pm__pg_t *pg, int module, int i, const pm__pg_params_t *p,
  * backend-independent; this is for a failed collect). */
 void pm__pg_free_items(void *v, size_t n, size_t size,
                        pm__pg_cleanup_fn cleanup);
+
+/* ---- opening in steps (pg_core.c; catalog_async.c drives them) ---- */
+
+/* The statement registry: module m's table. */
+const pm__pgsql_table_t *pm__pg_module(int m);
+/* The session's setup (UTC, application_name "pagemill:<pid>"), blocking.
+ * `sql` gets the application_name's SET for a caller that sends it
+ * itself (at least 64 bytes). */
+int pm__pg_session_setup(pm__pg_t *pg);
+void pm__pg_app_name_sql(char *sql, size_t size);
+/* Notices (a migration's "already exists, skipping") are not errors. */
+void pm__pg_ignore_notice(void *arg, const char *message);
+/* The name of the statement that tries the coordinator lock and reads
+ * its holder in one round trip (pm__pg_lock_answer reads its row). */
+extern const char pm__pg_lock_try_holder[];
+/* Reads that statement's one row: 0 (and the handle locked) when the lock
+ * was taken, else -EBUSY with *holder and the message of
+ * pm_catalog_lock_coordinator. */
+int pm__pg_lock_answer(pm__pg_t *pg, const PGresult *r, long *holder);
+
+/* ---- the hot path's halves (catalog_async_hot.c drives them) ----
+ *
+ * In pipeline mode on a non-blocking connection: each *_send queues its
+ * statements and a Sync (one transaction), never waiting; each *_read
+ * takes one result of it (and clears it). The synchronous functions
+ * (pm__pg_task_claim_n and so on) run the same statements and readers. */
+
+/* One claim statement of up to `max` pages (pg_queue.c). */
+int pm__pg_claim_send(pm__pg_t *pg, const char *owner, int lease_s, int64_t now,
+                      size_t max);
+/* Its rows appended to *out (*n so far); *cut as in the claim. */
+int pm__pg_claim_read(pm__pg_t *pg, PGresult *r, pm_task_t **out, size_t *n,
+                      int *cut);
+/* The renewal of v[0..n) (n > 0; every ok cleared), and its rows. */
+int pm__pg_renew_n_send(pm__pg_t *pg, pm_lease_t *v, size_t n, int lease_s,
+                        int64_t now);
+void pm__pg_renew_n_read(PGresult *r, pm_lease_t *v, size_t n);
+/* Completion c, and its statement's result into c->err. */
+int pm__pg_complete_send(pm__pg_t *pg, const pm_completion_t *c, int64_t now);
+void pm__pg_complete_read(pm__pg_t *pg, PGresult *r, pm_completion_t *c);
+/* A failed attempt in two round trips of one transaction: BEGIN and the
+ * fence; its row read (0 and *final, or -ESTALE, PM_ENOENT); then the
+ * event, the state and COMMIT, or ROLLBACK. */
+int pm__pg_fail_fence_send(pm__pg_t *pg, int64_t id);
+int pm__pg_fail_fence_read(pm__pg_t *pg, PGresult *r, int64_t id, int attempt,
+                           int max_attempts, int *final);
+int pm__pg_fail_give_up_send(pm__pg_t *pg, int64_t id, int final,
+                             const char *why, int64_t now);
+int pm__pg_rollback_send(pm__pg_t *pg);
+/* The requeue of expired leases (its command's count is how many). */
+int pm__pg_expired_send(pm__pg_t *pg, int64_t now, int max_attempts);
+/* The coordinator's workers rows (pg_status.c). */
+int pm__pg_worker_report_send(pm__pg_t *pg, const char *owner,
+                              const pm_worker_info_t *v, size_t n, int64_t now);
 
 /* ---- across subsystems ---- */
 
@@ -258,6 +332,8 @@ int pm__pg_task_claim_n(pm_catalog_t *cat, const char *owner, int lease_s,
                         int64_t now, size_t max, pm_task_t **out, size_t *n);
 int pm__pg_task_renew_n(pm_catalog_t *cat, pm_lease_t *v, size_t n, int lease_s,
                         int64_t now);
+int pm__pg_task_complete_n(pm_catalog_t *cat, pm_completion_t *v, size_t n,
+                           int64_t now);
 int pm__pg_task_complete(pm_catalog_t *cat, int64_t id, int attempt,
                          const pm_page_metrics_t *m, int64_t now);
 int pm__pg_task_fail(pm_catalog_t *cat, int64_t id, int attempt,
@@ -274,6 +350,8 @@ int pm__pg_billable_count(pm_catalog_t *cat, int64_t job, int bill_blank,
 int pm__pg_worker_report(pm_catalog_t *cat, const char *owner,
                          const pm_worker_info_t *v, size_t n, int64_t now);
 int pm__pg_worker_list(pm_catalog_t *cat, pm_worker_info_t **out, size_t *n);
+int pm__pg_node_list(pm_catalog_t *cat, int64_t now, pm_node_info_t **out,
+                     size_t *n);
 int pm__pg_catalog_installation_id(pm_catalog_t *cat,
                                    char id[PM_CATALOG_ID_SIZE]);
 int pm__pg_catalog_job_count(pm_catalog_t *cat, int64_t *n);
@@ -334,5 +412,8 @@ int pm__pg_monitor_rejections(pm_catalog_t *cat, size_t limit, pm_event_t **out,
 int pm__pg_monitor_breakdown(pm_catalog_t *cat, pm_monitor_by_t by,
                              int64_t since, pm_monitor_count_t **out,
                              size_t *n);
+int pm__pg_catalog_rewrite_paths(pm_catalog_t *cat, pm_path_map_fn map,
+                                 void *arg, int dry_run,
+                                 pm_path_count_t *counts);
 
 #endif /* PM_CATALOG_PG_INT_H */

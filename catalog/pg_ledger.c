@@ -180,21 +180,6 @@ static int lock(pm_catalog_t *cat, int exclusive)
     return pm__pg_ledger_lock(pm__pg(cat), exclusive);
 }
 
-static int tx_begin(pm_catalog_t *cat)
-{
-    return pm__pg_tx_begin(pm__pg(cat));
-}
-
-static int tx_begin_read(pm_catalog_t *cat)
-{
-    return pm__pg_tx_begin_read(pm__pg(cat));
-}
-
-static int tx_end(pm_catalog_t *cat, int err)
-{
-    return pm__pg_tx_end(pm__pg(cat), err);
-}
-
 /* Whether `month` is closed, as the rules' pm_month_closed_fn (arg: the
  * catalog handle). */
 static int month_closed(void *arg, const char *month, int *closed)
@@ -530,9 +515,9 @@ int pm__pg_billing_adjust(pm_catalog_t *cat, int64_t job, int64_t billable,
 
 /* The primitives of this backend for ledger_rules.c (with pg_fees.c's). */
 const pm__ledger_io_t pm__pg_ledger_io = {
-    .tx_begin = tx_begin,
-    .tx_begin_read = tx_begin_read,
-    .tx_end = tx_end,
+    .tx_begin = pm__pg_cat_tx_begin,
+    .tx_begin_read = pm__pg_cat_tx_begin_read,
+    .tx_end = pm__pg_cat_tx_end,
     .lock = lock,
     .month_closed = month_closed,
     .month_lines = month_lines,

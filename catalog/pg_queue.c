@@ -77,32 +77,57 @@ enum {
 static const pm__pgsql_t stmts[ST_COUNT] = {
     /*
      * The claim, in one statement ($1 = now, $2 = owner, $3 = the lease's
-     * end, $4 = how many, $5 = candidates per job). The fair order of
+     * end, $4 = how many, $5 = candidates wanted). The fair order of
      * pm_rules_claim_fairer over pages, not just jobs: the k-th page
      * (pm_rules_page_first's order) of a job with r pages running is
      * claimed at level r + k, and claims in a row take the lowest level,
      * then the oldest job; so the first $4 candidates by (level, job,
-     * rank) are what $4 claims in a row would take. Each job offers its
-     * first $5 claimable pages (a seek in page_tasks_work); the pages
-     * another session holds are skipped (SKIP LOCKED) and the next ones
-     * taken. The locked rows are re-checked (still claimable) and read
-     * from there on, never from the statement's snapshot. Then a lapsed
-     * lease taken over is an event, the pages are taken (the attempt, the
-     * fencing token, grows), queued jobs start (their rows locked in id
-     * order, so two claims never deadlock on them) with an event, and the
-     * tasks come back in claim order.
+     * rank) are what $4 claims in a row would take. Only the jobs with a
+     * claimable page count (act, their running pages counted once), and
+     * only their candidates up to level l, the lowest level at which the
+     * jobs offer $5 candidates if each has enough pages (lim: over the
+     * jobs by r, the i-th bounds l at (N + the sum of their r) / i); so
+     * a job offers at most l - r of its first pages, each a seek in
+     * page_tasks_work (queued, then lapsed, merged), and a claim reads
+     * about $5 pages however many jobs are active. Every candidate below
+     * l is among them, so what is taken is a prefix of the fair order;
+     * cut says a job had more (pm__pg_task_claim_n claims the rest with
+     * another statement). The pages another session holds are skipped
+     * (SKIP LOCKED) and the next ones taken. The locked rows are
+     * re-checked (still claimable) and read from there on, never from
+     * the statement's snapshot. Then a lapsed lease taken over is an
+     * event, the pages are taken (the attempt, the fencing token, grows),
+     * queued jobs start (their rows locked in id order, so two claims
+     * never deadlock on them) with an event, and the tasks come back in
+     * claim order, with cut and the job's profile (what the page needs
+     * of the job's row, so the claimer reads none).
      */
     [ST_CLAIM_N] =
         {"claim_n",
-         "WITH act AS (SELECT j.id AS job, (SELECT count(*) FROM page_tasks "
-         "t WHERE t.state = 'running' AND t.job = j.id AND t.lease_until >= "
-         "$1::bigint) AS r FROM jobs j WHERE j.state IN ('queued', "
-         "'running')), "
-         "cand AS (SELECT c.id, a.job, a.r + c.rn AS lvl, c.rn FROM act a "
-         "CROSS JOIN LATERAL (SELECT t.id, row_number() OVER (ORDER BY "
-         "t.work DESC, t.page) AS rn FROM page_tasks t WHERE t.job = a.job "
-         "AND " CLAIMABLE " ORDER BY t.work DESC, t.page LIMIT $5::bigint) "
-         "c), "
+         "WITH act AS MATERIALIZED (SELECT j.id AS job, (SELECT count(*) "
+         "FROM page_tasks t WHERE t.state = 'running' AND t.job = j.id AND "
+         "t.lease_until >= $1::bigint) AS r FROM jobs j WHERE j.state IN "
+         "('queued', 'running') AND (EXISTS (SELECT 1 FROM page_tasks t "
+         "WHERE t.state = 'queued' AND t.job = j.id) OR EXISTS (SELECT 1 "
+         "FROM page_tasks t WHERE t.state = 'running' AND t.job = j.id AND "
+         "t.lease_until < $1::bigint))), "
+         "ord AS (SELECT r, row_number() OVER w AS i, sum(r) OVER w AS s "
+         "FROM act WINDOW w AS (ORDER BY r, job)), "
+         "lim AS (SELECT min(greatest(r + 1, ceil(($5::bigint + s) / "
+         "i)))::bigint AS l FROM ord), "
+         "dep AS (SELECT a.job, a.r, least($5::bigint, greatest(0, m.l - "
+         "a.r)) AS d FROM act a, lim m), "
+         "cand AS (SELECT c.id, a.job, a.r + c.rn AS lvl, c.rn, a.d FROM dep "
+         "a CROSS JOIN LATERAL (SELECT u.id, row_number() OVER (ORDER BY "
+         "u.work DESC, u.page) AS rn FROM ((SELECT t.id, t.work, t.page FROM "
+         "page_tasks t WHERE t.state = 'queued' AND t.job = a.job ORDER BY "
+         "t.work DESC, t.page LIMIT a.d) UNION ALL (SELECT t.id, t.work, "
+         "t.page FROM page_tasks t WHERE t.state = 'running' AND t.job = "
+         "a.job AND t.lease_until < $1::bigint ORDER BY t.work DESC, t.page "
+         "LIMIT a.d)) u ORDER BY u.work DESC, u.page LIMIT a.d) c WHERE a.d "
+         "> 0), "
+         "cut AS (SELECT EXISTS (SELECT 1 FROM dep WHERE d = 0) OR EXISTS "
+         "(SELECT 1 FROM cand WHERE rn = d AND d < $5::bigint) AS v), "
          "pick AS (SELECT t.id, t.job, t.page, t.state, t.lease_owner, "
          "t.attempts, c.lvl, c.rn FROM page_tasks t JOIN cand c ON c.id = "
          "t.id WHERE " CLAIMABLE " ORDER BY c.lvl, c.job, c.rn LIMIT "
@@ -120,8 +145,10 @@ static const pm__pgsql_t stmts[ST_COUNT] = {
          "q.id RETURNING j.id), "
          "jev AS (INSERT INTO events (at, actor, kind, job, detail) SELECT "
          "$1::bigint, $2, 'job.started', id, NULL FROM js ORDER BY id) "
-         "SELECT " TASK_FIELDS " FROM take t JOIN pick p ON p.id = t.id "
-         "ORDER BY p.lvl, p.job, p.rn"},
+         "SELECT " TASK_FIELDS ", (SELECT v FROM cut), (SELECT "
+         "coalesce(j.profile, 'default') FROM jobs j WHERE j.id = t.job) "
+         "FROM take t JOIN pick p ON p.id = t.id ORDER BY p.lvl, p.job, "
+         "p.rn"},
     /* Whether anything is claimable at $1 (after a claim that found all
      * of it held by other sessions). */
     [ST_CLAIMABLE] = {"claimable",
@@ -341,45 +368,164 @@ static int claimable(pm__pg_t *pg, int64_t now)
     return err;
 }
 
-/* One claim statement: its tasks into *out (*n of them, maybe 0). */
+/* The column of claim_n's rows saying whether the claim looked only at
+ * the lowest levels (after TASK_FIELDS). */
+#define CLAIM_CUT_COL 42
+/* The column of claim_n's rows holding the job's profile. */
+#define CLAIM_PROFILE_COL 43
+
+/* Reads a row of claim_n: the task and its job's profile. */
+static int read_claimed(const PGresult *r, int row, void *item)
+{
+    pm_task_t *t = item;
+    int err = read_task(r, row, item);
+
+    if (err == 0 && pm__pg_str(r, row, CLAIM_PROFILE_COL, &t->profile) != 0) {
+        pm_task_cleanup(t);
+        err = PM_ENOMEM;
+    }
+    return err;
+}
+
+/* Appends the k tasks of v to *out (*n of them so far); frees v. */
+static int claim_append(pm__pg_t *pg, pm_task_t *v, size_t k, pm_task_t **out,
+                        size_t *n)
+{
+    pm_task_t *all;
+
+    if (*n == 0 || k == 0) {
+        if (*n == 0) {
+            *out = v;
+            *n = k;
+        }
+        return 0;
+    }
+    all = pm_realloc(*out, (*n + k) * sizeof(*all));
+    if (all == NULL) {
+        pm_task_list_free(v, k);
+        return pm__pg_msg(pg, PM_ENOMEM, "out of memory");
+    }
+    memcpy(all + *n, v, k * sizeof(*v));
+    pm_free(v); /* the strings moved */
+    *out = all;
+    *n += k;
+    return 0;
+}
+
+/* The parameters of a claim statement (ST_CLAIM_N) of up to `max`. */
+static void claim_params(pm__pg_params_t *p, const char *owner, int lease_s,
+                         int64_t now, size_t max)
+{
+    pm__pg_int(p, now);
+    pm__pg_text(p, owner);
+    pm__pg_int(p, now + lease_s);
+    pm__pg_int(p, (int64_t)max);
+    pm__pg_int(p, claim_per_job(max));
+}
+
+/* Sends prepared statement `st` with `p` (pipeline mode). */
+static int send_stmt(pm__pg_t *pg, int st, const pm__pg_params_t *p)
+{
+    if (PQsendQueryPrepared(pg->conn, stmts[st].name, p->n, p->v, NULL, NULL,
+                            0) != 1)
+        return pm__pg_msg(pg, PM_ECATALOG, "sending %s: %s", stmts[st].name,
+                          PQerrorMessage(pg->conn));
+    return 0;
+}
+
+/* Sends a Sync (pipeline mode). */
+static int send_sync(pm__pg_t *pg)
+{
+    if (PQpipelineSync(pg->conn) != 1)
+        return pm__pg_msg(pg, PM_ECATALOG, "sending a sync: %s",
+                          PQerrorMessage(pg->conn));
+    return 0;
+}
+
+int pm__pg_claim_send(pm__pg_t *pg, const char *owner, int lease_s, int64_t now,
+                      size_t max)
+{
+    pm__pg_params_t p = {.n = 0};
+
+    if (owner == NULL || lease_s <= 0 || max == 0 || max > INT32_MAX)
+        return pm__pg_msg(pg, PM_EINVAL,
+                          "a claim needs an owner, a lease and a count");
+    claim_params(&p, owner, lease_s, now, max);
+    return send_stmt(pg, ST_CLAIM_N, &p) != 0 ? PM_ECATALOG : send_sync(pg);
+}
+
+int pm__pg_claim_read(pm__pg_t *pg, PGresult *r, pm_task_t **out, size_t *n,
+                      int *cut)
+{
+    pm_task_t *v = NULL;
+    size_t k = 0;
+    int err;
+
+    assert(PQntuples(r) == 0 || PQnfields(r) == CLAIM_PROFILE_COL + 1);
+    *cut =
+        PQntuples(r) > 0 && strcmp(PQgetvalue(r, 0, CLAIM_CUT_COL), "t") == 0;
+    err = pm__pg_collect(pg, r, sizeof(pm_task_t), read_claimed, task_cleanup_v,
+                         (void **)&v, &k);
+    if (err != 0)
+        return err;
+    return claim_append(pg, v, k, out, n);
+}
+
+/* One claim statement of up to `max` pages: its tasks appended to *out
+ * (*n of them so far); *cut is 1 when it looked only at the candidates of
+ * the lowest levels and some job had more. */
 static int claim_once(pm__pg_t *pg, const char *owner, int lease_s, int64_t now,
-                      size_t max, pm_task_t **out, size_t *n)
+                      size_t max, pm_task_t **out, size_t *n, int *cut)
 {
     pm__pg_params_t p = {.n = 0};
     PGresult *r;
     int err;
 
-    pm__pg_int(&p, now);
-    pm__pg_text(&p, owner);
-    pm__pg_int(&p, now + lease_s);
-    pm__pg_int(&p, (int64_t)max);
-    pm__pg_int(&p, claim_per_job(max));
+    claim_params(&p, owner, lease_s, now, max);
     err = pm__pg_run(pg, PM__PG_QUEUE, ST_CLAIM_N, &p, &r);
     if (err != 0)
         return err;
-    return pm__pg_collect(pg, r, sizeof(pm_task_t), read_task, task_cleanup_v,
-                          (void **)out, n);
+    return pm__pg_claim_read(pg, r, out, n, cut);
 }
 
+/* Statements one claim runs at most: rounds for the rest of a claim
+ * whose statement looked only at the lowest levels, and tries of one
+ * that found every candidate held by other sessions. */
+#define CLAIM_ROUNDS 8
+
+/*
+ * A claim of `max` pages: claim_n takes the first pages of the fair
+ * order among the candidates of the lowest levels; when that was fewer
+ * than `max` and some job had more candidates, the next statement takes
+ * the rest (one claim after another takes what one claim would). A
+ * claim that found nothing because other sessions hold every candidate
+ * tries again: they commit in a moment.
+ */
 int pm__pg_task_claim_n(pm_catalog_t *cat, const char *owner, int lease_s,
                         int64_t now, size_t max, pm_task_t **out, size_t *n)
 {
     pm__pg_t *pg = pm__pg(cat);
-    int err = 0, tries;
+    int err = 0, cut = 0, round, tries = 0;
 
     *out = NULL;
     *n = 0;
     if (owner == NULL || lease_s <= 0 || max == 0 || max > INT32_MAX)
         return pm__pg_msg(pg, PM_EINVAL,
                           "a claim needs an owner, a lease and a count");
-    for (tries = 0; tries < CLAIM_TRIES; tries++) {
-        err = claim_once(pg, owner, lease_s, now, max, out, n);
-        if (err != 0 || *n > 0)
-            return err;
-        err = claimable(pg, now);
-        if (err <= 0)
+    for (round = 0; round < CLAIM_ROUNDS && *n < max; round++) {
+        size_t before = *n;
+
+        err = claim_once(pg, owner, lease_s, now, max - *n, out, n, &cut);
+        if (err != 0 || (*n > before && !cut) || (*n == before && *n > 0))
+            break;
+        if (*n > before)
+            continue;
+        err = claimable(pg, now); /* none taken, none before */
+        if (err <= 0 || ++tries >= CLAIM_TRIES)
             break;
     }
+    if (*n > 0)
+        return 0; /* taken, leased and committed: the caller's */
     if (err < 0)
         return err;
     return pm__pg_msg(pg, PM_ENOENT,
@@ -436,16 +582,9 @@ static int fence_verdict(pm__pg_t *pg, const fence_t *f, int attempt)
 /* Inside a transaction: locks task `id`; 0 when it is running under
  * `attempt` in a running job, -ESTALE when it is not ours any more,
  * PM_ENOENT if there is no such task. */
-static int task_fence(pm__pg_t *pg, int64_t id, int attempt, fence_t *f)
+static int fence_read(pm__pg_t *pg, PGresult *r, int64_t id, int attempt,
+                      fence_t *f)
 {
-    pm__pg_params_t p = {.n = 0};
-    PGresult *r;
-    int err;
-
-    pm__pg_int(&p, id);
-    err = pm__pg_run(pg, PM__PG_QUEUE, ST_TASK_FENCE, &p, &r);
-    if (err != 0)
-        return err;
     if (PQntuples(r) == 0) {
         PQclear(r);
         return pm__pg_msg(pg, PM_ENOENT, "no page task %lld", (long long)id);
@@ -458,6 +597,19 @@ static int task_fence(pm__pg_t *pg, int64_t id, int attempt, fence_t *f)
     snprintf(f->job_state, sizeof(f->job_state), "%s", PQgetvalue(r, 0, 5));
     PQclear(r);
     return fence_verdict(pg, f, attempt);
+}
+
+static int task_fence(pm__pg_t *pg, int64_t id, int attempt, fence_t *f)
+{
+    pm__pg_params_t p = {.n = 0};
+    PGresult *r;
+    int err;
+
+    pm__pg_int(&p, id);
+    err = pm__pg_run(pg, PM__PG_QUEUE, ST_TASK_FENCE, &p, &r);
+    if (err != 0)
+        return err;
+    return fence_read(pg, r, id, attempt, f);
 }
 
 int pm__pg_task_renew(pm_catalog_t *cat, int64_t id, int attempt, int lease_s,
@@ -482,15 +634,77 @@ int pm__pg_task_renew(pm_catalog_t *cat, int64_t id, int attempt, int lease_s,
     return pm__pg_tx_end(pg, err);
 }
 
+/* The arrays of leases v[0..n) ("{1,2}"), task ids and attempts, into
+ * *ids and *attempts (the caller frees both). */
+static int renew_n_arrays(pm__pg_t *pg, const pm_lease_t *v, size_t n,
+                          char **ids, char **attempts)
+{
+    size_t i, size = n * 24 + 3;
+    int k;
+
+    *ids = pm_malloc(size);
+    *attempts = pm_malloc(size);
+    if (*ids == NULL || *attempts == NULL)
+        return pm__pg_msg(pg, PM_ENOMEM, "out of memory");
+    for (i = 0, k = 0; i < n; i++) /* "{1,2}": fits in size */
+        k += snprintf(*ids + k, size - (size_t)k, "%s%lld", i ? "," : "{",
+                      (long long)v[i].task);
+    for (i = 0, k = 0; i < n; i++)
+        k += snprintf(*attempts + k, size - (size_t)k, "%s%d", i ? "," : "{",
+                      v[i].attempt);
+    strcat(*ids, "}");
+    strcat(*attempts, "}");
+    return 0;
+}
+
+/* Runs (out non-NULL) or sends (pipeline mode) the renewal of v[0..n),
+ * n > 0. */
+static int renew_n_stmt(pm__pg_t *pg, const pm_lease_t *v, size_t n,
+                        int lease_s, int64_t now, PGresult **out)
+{
+    pm__pg_params_t p = {.n = 0};
+    char *ids = NULL, *attempts = NULL;
+    int err = renew_n_arrays(pg, v, n, &ids, &attempts);
+
+    if (err == 0) {
+        pm__pg_text(&p, ids);
+        pm__pg_text(&p, attempts);
+        pm__pg_int(&p, now + lease_s);
+        if (out != NULL)
+            err = pm__pg_run(pg, PM__PG_QUEUE, ST_TASK_RENEW_N, &p, out);
+        else if ((err = send_stmt(pg, ST_TASK_RENEW_N, &p)) == 0)
+            err = send_sync(pg);
+    }
+    pm_free(ids);
+    pm_free(attempts);
+    return err;
+}
+
+int pm__pg_renew_n_send(pm__pg_t *pg, pm_lease_t *v, size_t n, int lease_s,
+                        int64_t now)
+{
+    assert(n > 0 && lease_s > 0);
+    for (size_t i = 0; i < n; i++)
+        v[i].ok = 0;
+    return renew_n_stmt(pg, v, n, lease_s, now, NULL);
+}
+
+void pm__pg_renew_n_read(PGresult *r, pm_lease_t *v, size_t n)
+{
+    for (int k = 0; k < PQntuples(r); k++)
+        for (size_t i = 0; i < n; i++)
+            if (v[i].task == pm__pg_int64(r, k, 0))
+                v[i].ok = 1;
+    PQclear(r);
+}
+
 int pm__pg_task_renew_n(pm_catalog_t *cat, pm_lease_t *v, size_t n, int lease_s,
                         int64_t now)
 {
     pm__pg_t *pg = pm__pg(cat);
-    pm__pg_params_t p = {.n = 0};
-    char *ids = NULL, *attempts = NULL;
     PGresult *r = NULL;
-    size_t i, size = n * 24 + 3;
-    int err = 0, k;
+    size_t i;
+    int err;
 
     if (lease_s <= 0 || (v == NULL && n > 0))
         return pm__pg_msg(pg, PM_EINVAL, "a lease must be positive");
@@ -498,31 +712,9 @@ int pm__pg_task_renew_n(pm_catalog_t *cat, pm_lease_t *v, size_t n, int lease_s,
         v[i].ok = 0;
     if (n == 0)
         return 0;
-    ids = pm_malloc(size);
-    attempts = pm_malloc(size);
-    if (ids == NULL || attempts == NULL)
-        err = pm__pg_msg(pg, PM_ENOMEM, "out of memory");
-    for (i = 0, k = 0; err == 0 && i < n; i++) /* "{1,2}": fits in size */
-        k += snprintf(ids + k, size - (size_t)k, "%s%lld", i ? "," : "{",
-                      (long long)v[i].task);
-    for (i = 0, k = 0; err == 0 && i < n; i++)
-        k += snprintf(attempts + k, size - (size_t)k, "%s%d", i ? "," : "{",
-                      v[i].attempt);
-    if (err == 0) {
-        strcat(ids, "}");
-        strcat(attempts, "}");
-        pm__pg_text(&p, ids);
-        pm__pg_text(&p, attempts);
-        pm__pg_int(&p, now + lease_s);
-        err = pm__pg_run(pg, PM__PG_QUEUE, ST_TASK_RENEW_N, &p, &r);
-    }
-    for (k = 0; err == 0 && k < PQntuples(r); k++)
-        for (i = 0; i < n; i++)
-            if (v[i].task == pm__pg_int64(r, k, 0))
-                v[i].ok = 1;
-    PQclear(r);
-    pm_free(ids);
-    pm_free(attempts);
+    err = renew_n_stmt(pg, v, n, lease_s, now, &r);
+    if (err == 0)
+        pm__pg_renew_n_read(r, v, n);
     return err;
 }
 
@@ -537,27 +729,15 @@ static void complete_params(pm__pg_params_t *p, int64_t id, int attempt,
     pm__pg_int(p, attempt);
 }
 
-/* One statement, one round trip, its own transaction (ST_TASK_COMPLETE);
- * what it decided is checked against pm_rules_fence. */
-int pm__pg_task_complete(pm_catalog_t *cat, int64_t id, int attempt,
-                         const pm_page_metrics_t *m, int64_t now)
+/* What a completion's statement (ST_TASK_COMPLETE) of task `id` at
+ * `attempt` decided, from its rows `r` (cleared here), checked against
+ * pm_rules_fence. */
+static int complete_verdict(pm__pg_t *pg, PGresult *r, int64_t id, int attempt)
 {
-    pm__pg_t *pg = pm__pg(cat);
-    pm__pg_params_t p = {.n = 0};
     fence_t f = {0};
-    PGresult *r;
     int64_t billed;
     int err;
 
-    if (m == NULL)
-        return pm__pg_msg(pg, PM_EINVAL, "a completed page needs metrics");
-    complete_params(&p, id, attempt, m, now);
-    err = pm__pg_run(pg, PM__PG_QUEUE, ST_TASK_COMPLETE, &p, &r);
-    if (err == -EEXIST)
-        return pm__pg_msg(pg, err, "page task %lld is billed already",
-                          (long long)id);
-    if (err != 0)
-        return err;
     if (PQntuples(r) == 0) {
         PQclear(r);
         return pm__pg_msg(pg, PM_ENOENT, "no page task %lld", (long long)id);
@@ -578,25 +758,211 @@ int pm__pg_task_complete(pm_catalog_t *cat, int64_t id, int attempt,
     return err;
 }
 
+/* The error of a completion's statement that failed. */
+static int complete_failed(pm__pg_t *pg, int err, int64_t id)
+{
+    if (err == -EEXIST)
+        return pm__pg_msg(pg, err, "page task %lld is billed already",
+                          (long long)id);
+    return err;
+}
+
+/* One statement, one round trip, its own transaction (ST_TASK_COMPLETE);
+ * what it decided is checked against pm_rules_fence. */
+int pm__pg_task_complete(pm_catalog_t *cat, int64_t id, int attempt,
+                         const pm_page_metrics_t *m, int64_t now)
+{
+    pm__pg_t *pg = pm__pg(cat);
+    pm__pg_params_t p = {.n = 0};
+    PGresult *r;
+    int err;
+
+    if (m == NULL)
+        return pm__pg_msg(pg, PM_EINVAL, "a completed page needs metrics");
+    complete_params(&p, id, attempt, m, now);
+    err = pm__pg_run(pg, PM__PG_QUEUE, ST_TASK_COMPLETE, &p, &r);
+    if (err != 0)
+        return complete_failed(pg, err, id);
+    return complete_verdict(pg, r, id, attempt);
+}
+
+/* Completions sent at once in pipeline mode: at most this many. */
+#define COMPLETE_PIPELINE 64
+
+int pm__pg_complete_send(pm__pg_t *pg, const pm_completion_t *c, int64_t now)
+{
+    pm__pg_params_t p = {.n = 0};
+
+    complete_params(&p, c->task, c->attempt, c->m, now);
+    if (PQsendQueryPrepared(pg->conn, stmts[ST_TASK_COMPLETE].name, p.n, p.v,
+                            NULL, NULL, 0) != 1 ||
+        PQpipelineSync(pg->conn) != 1)
+        return pm__pg_msg(pg, PM_ECATALOG, "sending a completion: %s",
+                          PQerrorMessage(pg->conn));
+    return 0;
+}
+
+void pm__pg_complete_read(pm__pg_t *pg, PGresult *r, pm_completion_t *c)
+{
+    if (PQresultStatus(r) == PGRES_TUPLES_OK) {
+        c->err = complete_verdict(pg, r, c->task, c->attempt);
+    } else {
+        c->err = complete_failed(pg, pm__pg_fail(pg, r), c->task);
+        PQclear(r);
+    }
+}
+
+/* Reads the answer to completion c: its statement's result, the end of
+ * its results, then its Sync. 0 with c->err set, or the connection's
+ * error. */
+static int complete_read(pm__pg_t *pg, pm_completion_t *c)
+{
+    PGresult *r = PQgetResult(pg->conn), *end;
+    ExecStatusType s;
+
+    if (r == NULL)
+        return pm__pg_msg(pg, PM_ECATALOG, "no answer to a completion: %s",
+                          PQerrorMessage(pg->conn));
+    while ((end = PQgetResult(pg->conn)) != NULL)
+        PQclear(end);
+    pm__pg_complete_read(pg, r, c);
+    r = PQgetResult(pg->conn); /* the Sync */
+    s = r != NULL ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+    PQclear(r);
+    if (s != PGRES_PIPELINE_SYNC)
+        return pm__pg_msg(pg, PM_ECATALOG,
+                          "a completion's transaction did not end: %s",
+                          PQerrorMessage(pg->conn));
+    return 0;
+}
+
+/* Up to COMPLETE_PIPELINE completions in one round trip. */
+static int complete_pipeline(pm__pg_t *pg, pm_completion_t *v, size_t n,
+                             int64_t now)
+{
+    size_t i, sent = 0;
+    int err = 0, e;
+
+    assert(n <= COMPLETE_PIPELINE);
+    if (PQenterPipelineMode(pg->conn) != 1)
+        return pm__pg_msg(pg, PM_ECATALOG, "cannot enter pipeline mode: %s",
+                          PQerrorMessage(pg->conn));
+    for (i = 0; i < n && err == 0; i++)
+        if ((err = pm__pg_complete_send(pg, &v[i], now)) == 0)
+            sent++;
+    for (i = 0; i < sent; i++)
+        if ((e = complete_read(pg, &v[i])) != 0) {
+            err = err != 0 ? err : e;
+            break;
+        }
+    if (PQexitPipelineMode(pg->conn) != 1 && err == 0)
+        err = pm__pg_msg(pg, PM_ECATALOG, "cannot leave pipeline mode: %s",
+                         PQerrorMessage(pg->conn));
+    return err;
+}
+
+/*
+ * Completions that arrive together: each its own statement and its own
+ * transaction (a Sync after each), as pm__pg_task_complete, but sent in
+ * libpq's pipeline mode, one round trip for up to COMPLETE_PIPELINE of
+ * them.
+ */
+int pm__pg_task_complete_n(pm_catalog_t *cat, pm_completion_t *v, size_t n,
+                           int64_t now)
+{
+    pm__pg_t *pg = pm__pg(cat);
+    size_t i, k;
+    int err = 0;
+
+    if (v == NULL && n > 0)
+        return pm__pg_msg(pg, PM_EINVAL, "no completions");
+    for (i = 0; i < n; i++) {
+        if (v[i].m == NULL)
+            return pm__pg_msg(pg, PM_EINVAL, "a completed page needs metrics");
+        v[i].err = PM_ECATALOG; /* until answered */
+    }
+    for (i = 0; i < n && err == 0; i += k) {
+        k = n - i < COMPLETE_PIPELINE ? n - i : COMPLETE_PIPELINE;
+        err = complete_pipeline(pg, v + i, k, now);
+    }
+    return err;
+}
+
+/* The parameters of a failed attempt's two statements: its event, then
+ * its state (queued again, or failed for good). */
+static void give_up_params(pm__pg_params_t *event, pm__pg_params_t *state,
+                           int64_t id, int final, const char *why, int64_t now)
+{
+    event->n = state->n = 0;
+    pm__pg_int(event, id);
+    pm__pg_int(event, now);
+    pm__pg_text(event, final ? "page.failed" : "page.requeued");
+    pm__pg_text(event, why);
+    pm__pg_int(state, id);
+    pm__pg_text(state, final ? "failed" : "queued");
+    pm__pg_text(state, why);
+}
+
 /* Records a failed attempt: an event, then queued or failed. */
 static int task_give_up(pm__pg_t *pg, int64_t id, int final, const char *why,
                         int64_t now)
 {
-    pm__pg_params_t p = {.n = 0};
+    pm__pg_params_t event, state;
     int err;
 
+    give_up_params(&event, &state, id, final, why, now);
+    err = pm__pg_exec(pg, PM__PG_QUEUE, ST_TASK_FAIL_EVENT, &event, NULL);
+    return err != 0
+               ? err
+               : pm__pg_exec(pg, PM__PG_QUEUE, ST_TASK_SET_STATE, &state, NULL);
+}
+
+int pm__pg_fail_fence_send(pm__pg_t *pg, int64_t id)
+{
+    pm__pg_params_t p = {.n = 0};
+
     pm__pg_int(&p, id);
-    pm__pg_int(&p, now);
-    pm__pg_text(&p, final ? "page.failed" : "page.requeued");
-    pm__pg_text(&p, why);
-    err = pm__pg_exec(pg, PM__PG_QUEUE, ST_TASK_FAIL_EVENT, &p, NULL);
-    if (err != 0)
-        return err;
-    p.n = 0;
-    pm__pg_int(&p, id);
-    pm__pg_text(&p, final ? "failed" : "queued");
-    pm__pg_text(&p, why);
-    return pm__pg_exec(pg, PM__PG_QUEUE, ST_TASK_SET_STATE, &p, NULL);
+    if (PQsendQueryParams(pg->conn, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) != 1)
+        return pm__pg_msg(pg, PM_ECATALOG, "sending BEGIN: %s",
+                          PQerrorMessage(pg->conn));
+    return send_stmt(pg, ST_TASK_FENCE, &p) != 0 ? PM_ECATALOG : send_sync(pg);
+}
+
+int pm__pg_fail_fence_read(pm__pg_t *pg, PGresult *r, int64_t id, int attempt,
+                           int max_attempts, int *final)
+{
+    fence_t f;
+    int err = fence_read(pg, r, id, attempt, &f);
+
+    if (err == 0)
+        *final = pm_rules_attempts_spent(f.attempts, f.base, max_attempts);
+    return err;
+}
+
+int pm__pg_fail_give_up_send(pm__pg_t *pg, int64_t id, int final,
+                             const char *why, int64_t now)
+{
+    pm__pg_params_t event, state;
+    int err;
+
+    give_up_params(&event, &state, id, final, why, now);
+    err = send_stmt(pg, ST_TASK_FAIL_EVENT, &event);
+    if (err == 0)
+        err = send_stmt(pg, ST_TASK_SET_STATE, &state);
+    if (err == 0 && PQsendQueryParams(pg->conn, "COMMIT", 0, NULL, NULL, NULL,
+                                      NULL, 0) != 1)
+        err = pm__pg_msg(pg, PM_ECATALOG, "sending COMMIT: %s",
+                         PQerrorMessage(pg->conn));
+    return err != 0 ? err : send_sync(pg);
+}
+
+int pm__pg_rollback_send(pm__pg_t *pg)
+{
+    if (PQsendQueryParams(pg->conn, "ROLLBACK", 0, NULL, NULL, NULL, NULL, 0) !=
+        1)
+        return pm__pg_msg(pg, PM_ECATALOG, "sending ROLLBACK: %s",
+                          PQerrorMessage(pg->conn));
+    return send_sync(pg);
 }
 
 int pm__pg_task_fail(pm_catalog_t *cat, int64_t id, int attempt,
@@ -619,6 +985,17 @@ int pm__pg_task_fail(pm_catalog_t *cat, int64_t id, int attempt,
             pg, id, pm_rules_attempts_spent(f.attempts, f.base, max_attempts),
             why, now);
     return pm__pg_tx_end(pg, err);
+}
+
+int pm__pg_expired_send(pm__pg_t *pg, int64_t now, int max_attempts)
+{
+    pm__pg_params_t p = {.n = 0};
+
+    if (max_attempts < 1)
+        return pm__pg_msg(pg, PM_EINVAL, "max_attempts must be at least 1");
+    pm__pg_int(&p, now);
+    pm__pg_int(&p, max_attempts);
+    return send_stmt(pg, ST_EXPIRED, &p) != 0 ? PM_ECATALOG : send_sync(pg);
 }
 
 int pm__pg_task_requeue_expired(pm_catalog_t *cat, int64_t now,

@@ -348,10 +348,17 @@ static const char *const migration_7[] = {
     NULL,
 };
 
+/* Migration 8: a node's load average with its workers rows
+ * (sqlite_schema.c). */
+static const char *const migration_8[] = {
+    "ALTER TABLE workers ADD COLUMN load1 DOUBLE PRECISION",
+    NULL,
+};
+
 /* Migration n is migrations[n - 1], as in sqlite_schema.c. */
 static const char *const *const migrations[] = {
     migration_1, migration_2, migration_3, migration_4,
-    migration_5, migration_6, migration_7,
+    migration_5, migration_6, migration_7, migration_8,
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

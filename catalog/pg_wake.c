@@ -39,5 +39,7 @@ int pm__pg_queue_woken(pm_catalog_t *cat, int *n)
 
 int pm__pg_catalog_connected(pm_catalog_t *cat)
 {
-    return PQstatus(pm__pg(cat)->conn) == CONNECTION_OK;
+    pm__pg_t *pg = pm__pg(cat);
+
+    return !pg->broken && PQstatus(pg->conn) == CONNECTION_OK;
 }

@@ -39,6 +39,7 @@ enum {
     ST_EXPIRED_REQUEUE,
     ST_ORPHAN_EVENTS,
     ST_ORPHAN_REQUEUE,
+    ST_JOB_PROFILE,
     ST_COUNT
 };
 
@@ -188,6 +189,10 @@ static const pm__sql_t stmts[ST_COUNT] = {
                            "error = " LEASE_ORPHANED
                            ", lease_owner = NULL, lease_until = NULL "
                            "WHERE state = 'running' AND " ORPHANED},
+    /* What a claimed page needs of its job's row (pm_task_t.profile). */
+    [ST_JOB_PROFILE] = {"job_profile",
+                        "SELECT coalesce(profile, 'default') FROM jobs "
+                        "WHERE id = ?1"},
 };
 
 const pm__sql_table_t pm__sql_queue = {stmts, ST_COUNT};
@@ -214,6 +219,7 @@ void pm_task_cleanup(pm_task_t *t)
     pm_free(t->review);
     pm_free(t->orient_method);
     pm_free(t->orient_evidence);
+    pm_free(t->profile);
     memset(t, 0, sizeof(*t));
 }
 
@@ -389,7 +395,28 @@ static int job_start(pm_catalog_t *cat, int64_t job, const char *owner,
     return err;
 }
 
-/* Inside a transaction: claims the next task in fair order into *out. */
+/* The profile of claimed task t's job into t->profile. */
+static int claim_profile(pm_catalog_t *cat, pm_task_t *t)
+{
+    sqlite3_stmt *st = STMT(cat, ST_JOB_PROFILE);
+    int err;
+
+    if (sqlite3_bind_int64(st, 1, t->job))
+        return pm__sql_bind_fail(cat, st);
+    err = pm__sql_first_row(cat, st);
+    if (err <= 0)
+        return err == 0 ? pm__catalog_msg(cat, PM_ECATALOG,
+                                          "the job %lld of a claimed page "
+                                          "vanished",
+                                          (long long)t->job)
+                        : err;
+    err = pm__sql_col_str(st, 0, &t->profile);
+    pm__sql_stmt_done(st);
+    return err != 0 ? pm__catalog_msg(cat, PM_ENOMEM, "out of memory") : 0;
+}
+
+/* Inside a transaction: claims the next task in fair order into *out,
+ * with its job's profile. */
 static int claim_one(pm_catalog_t *cat, const char *owner, int lease_s,
                      int64_t now, pm_task_t *out)
 {
@@ -403,6 +430,10 @@ static int claim_one(pm_catalog_t *cat, const char *owner, int lease_s,
         err = job_start(cat, job, owner, now);
     if (err == 0)
         err = task_get(cat, id, out);
+    if (err == 0)
+        err = claim_profile(cat, out);
+    if (err != 0)
+        pm_task_cleanup(out); /* what task_get filled, for every caller */
     return err;
 }
 
@@ -632,6 +663,19 @@ int pm__sqlite_task_complete(pm_catalog_t *cat, int64_t id, int attempt,
         pm__catalog_msg(cat, err, "job %lld page %d is billed already",
                         (long long)f.job, f.page);
     return pm__sql_tx_end(cat, err);
+}
+
+/* One writer: the completions one after the other, each its own
+ * transaction. */
+int pm__sqlite_task_complete_n(pm_catalog_t *cat, pm_completion_t *v, size_t n,
+                               int64_t now)
+{
+    if (v == NULL && n > 0)
+        return pm__catalog_msg(cat, PM_EINVAL, "no completions");
+    for (size_t i = 0; i < n; i++)
+        v[i].err =
+            pm__sqlite_task_complete(cat, v[i].task, v[i].attempt, v[i].m, now);
+    return 0;
 }
 
 /* Records a failed attempt: an event, then queued or failed. */

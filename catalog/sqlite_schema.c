@@ -340,11 +340,22 @@ static const char *const migration_7[] = {
     NULL,
 };
 
+/*
+ * Migration 8: nodes. Each coordinator and node agent writes its
+ * machine's 1-minute load average with its workers rows (NULL: unknown),
+ * for the nodes `pagemill status`, the dashboard and /metrics show. A
+ * page's worker is its lease_owner, kept when it is done.
+ */
+static const char *const migration_8[] = {
+    "ALTER TABLE workers ADD COLUMN load1 REAL",
+    NULL,
+};
+
 /* Migration n is migrations[n - 1]. Append; never edit a shipped one.
  * Migration 5 (review flags, replaced pages) is in review.c. */
 static const char *const *const migrations[] = {
     migration_1,     migration_2, migration_3, migration_4,
-    pm__migration_5, migration_6, migration_7,
+    pm__migration_5, migration_6, migration_7, migration_8,
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -21,6 +21,7 @@ enum {
     ST_WORKERS_CLEAR,
     ST_WORKER_ADD,
     ST_WORKER_LIST,
+    ST_NODE_LIST,
     ST_COUNT
 };
 
@@ -42,12 +43,30 @@ static const pm__sql_t stmts[ST_COUNT] = {
                           "DELETE FROM workers WHERE owner = ?1"},
     [ST_WORKER_ADD] = {"worker_add",
                        "INSERT INTO workers (owner, slot, pid, state, job, "
-                       "page, started_at, updated_at) VALUES (?1, ?2, ?3, ?4, "
-                       "nullif(?5, 0), nullif(?6, 0), ?7, ?8)"},
+                       "page, started_at, updated_at, load1) VALUES (?1, ?2, "
+                       "?3, ?4, nullif(?5, 0), nullif(?6, 0), ?7, ?8, "
+                       "CASE WHEN ?9 >= 0 THEN ?9 END)"},
     [ST_WORKER_LIST] = {"worker_list",
                         "SELECT owner, slot, pid, state, coalesce(job, 0), "
-                        "coalesce(page, 0), started_at, updated_at FROM "
-                        "workers ORDER BY owner, slot"},
+                        "coalesce(page, 0), started_at, updated_at, load1 "
+                        "FROM workers ORDER BY owner, slot"},
+    /* Per owner: its rows, and the pages done under its lease in
+     * (?1, ?2]; then the owners without rows that did pages then. */
+    [ST_NODE_LIST] = {"node_list",
+                      "WITH w AS (SELECT owner, count(*) AS slots, "
+                      "sum(state = 'busy') AS busy, max(updated_at) AS hb, "
+                      "max(load1) AS load1 FROM workers GROUP BY owner), "
+                      "d AS (SELECT lease_owner AS owner, count(*) AS done "
+                      "FROM page_tasks WHERE finished_at > ?1 AND "
+                      "finished_at <= ?2 AND state = 'done' AND "
+                      "lease_owner IS NOT NULL GROUP BY lease_owner) "
+                      "SELECT owner, slots, busy, hb, load1, done FROM "
+                      "(SELECT w.owner, w.slots, w.busy, w.hb, "
+                      "coalesce(w.load1, -1) AS load1, coalesce(d.done, 0) "
+                      "AS done FROM w LEFT JOIN d ON d.owner = w.owner "
+                      "UNION ALL SELECT d.owner, 0, 0, 0, -1, d.done FROM d "
+                      "WHERE d.owner NOT IN (SELECT owner FROM w)) "
+                      "ORDER BY owner"},
 };
 
 const pm__sql_table_t pm__sql_status = {stmts, ST_COUNT};
@@ -133,7 +152,7 @@ static int worker_insert(pm_catalog_t *cat, const char *owner,
         pm__sql_bind_text(st, 4, pm_worker_state_name(w->state)) ||
         sqlite3_bind_int64(st, 5, w->job) || sqlite3_bind_int(st, 6, w->page) ||
         sqlite3_bind_int64(st, 7, w->started_at) ||
-        sqlite3_bind_int64(st, 8, now))
+        sqlite3_bind_int64(st, 8, now) || sqlite3_bind_double(st, 9, w->load1))
         return pm__sql_bind_fail(cat, st);
     return pm__sql_run(cat, st);
 }
@@ -179,6 +198,9 @@ static int read_worker(sqlite3_stmt *st, void *item)
     w->page = sqlite3_column_int(st, 5);
     w->started_at = sqlite3_column_int64(st, 6);
     w->updated_at = sqlite3_column_int64(st, 7);
+    w->load1 = sqlite3_column_type(st, 8) == SQLITE_NULL
+                   ? -1
+                   : sqlite3_column_double(st, 8);
     return pm__sql_col_str(st, 0, &w->owner);
 }
 
@@ -194,4 +216,40 @@ int pm__sqlite_worker_list(pm_catalog_t *cat, pm_worker_info_t **out, size_t *n)
 void pm_worker_list_free(pm_worker_info_t *v, size_t n)
 {
     pm__sql_free_items(v, n, sizeof(*v), worker_cleanup_v);
+}
+
+/* ---- nodes ---- */
+
+static int read_node(sqlite3_stmt *st, void *item)
+{
+    pm_node_info_t *n = item;
+
+    memset(n, 0, sizeof(*n));
+    n->slots = sqlite3_column_int(st, 1);
+    n->busy = sqlite3_column_int(st, 2);
+    n->heartbeat = sqlite3_column_int64(st, 3);
+    n->load1 = sqlite3_column_double(st, 4);
+    n->pages_hour = sqlite3_column_int64(st, 5);
+    return pm__sql_col_str(st, 0, &n->owner);
+}
+
+int pm__sqlite_node_list(pm_catalog_t *cat, int64_t now, pm_node_info_t **out,
+                         size_t *n)
+{
+    sqlite3_stmt *st = STMT(cat, ST_NODE_LIST);
+    int err;
+
+    *out = NULL;
+    *n = 0;
+    if (sqlite3_bind_int64(st, 1, now - 3600) || sqlite3_bind_int64(st, 2, now))
+        return pm__sql_bind_fail(cat, st);
+    err = pm__sql_collect(cat, st, sizeof(pm_node_info_t), read_node,
+                          pm__node_cleanup, (void **)out, n);
+    if (err == 0 && pm__node_fill(*out, *n, now) != 0) {
+        pm_node_list_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+        err = pm__catalog_nomem(cat);
+    }
+    return err;
 }

@@ -100,8 +100,30 @@ typedef struct pm_hotfolder_cfg {
                            for settle mode (marker = none) */
     int settle_seconds; /* quiet time in settle mode (and for files) */
     int hold_unknown;   /* hold batches for unknown work orders */
+    int poll;           /* watch = poll: no change events at all, only the
+                           scan timer (network shares may accept a watch
+                           but never report another machine's writes) */
+    int scan_seconds;   /* scan_seconds: period of the scan, 0: the
+                           default (PM_DEFAULT_SCAN_MS, or half of
+                           settle_seconds when shorter) */
     int line;           /* line of the section header in the file */
 } pm_hotfolder_cfg_t;
+
+/* Default period of the hot folder scan, in milliseconds. */
+#define PM_DEFAULT_SCAN_MS 2000
+
+/*
+ * One [volume NAME] section: shared storage this machine reaches at
+ * `path`. A path under it is recorded in the catalog as "NAME:rel/path"
+ * (config/volume.h), so machines that mount one share at different
+ * places agree on every path. Plain data, owned by the configuration.
+ */
+#define PM_VOLUME_NAME_MAX 32
+typedef struct pm_volume_cfg {
+    char *name; /* NAME: letters, digits, '_', '-', '.' */
+    char *path; /* absolute, normalized: no ".", no trailing slash */
+    int line;   /* line of the section header in the file */
+} pm_volume_cfg_t;
 
 /* Default of [http] listen, and of min_free_mb. */
 #define PM_DEFAULT_HTTP_HOST        "127.0.0.1"
@@ -199,6 +221,8 @@ typedef struct pm_config {
     size_t nprofiles;
     pm_hotfolder_cfg_t *hotfolders;
     size_t nhotfolders;
+    pm_volume_cfg_t *volumes;
+    size_t nvolumes;
 } pm_config_t;
 
 /* Fills `p` with the built-in "default" profile. */

@@ -12,8 +12,14 @@
  *              workers in one pm_task_renew_n (each fenced by its attempt:
  *              a renewal refused means the page was taken back and its
  *              result will be dropped).
- *   results:   pm_task_complete (page and billable row, one fenced
- *              transaction) or pm_task_fail.
+ *   results:   the successful ones that arrive in one turn of the loop are
+ *              gathered and completed together when the turn ends (a
+ *              uv_check_t, so a lone result waits for nothing): one
+ *              pm_task_complete_n, one round trip on PostgreSQL, each page
+ *              its own fenced transaction with its billable row; then one
+ *              claim for all the slots they freed. A failure is
+ *              pm_task_fail at once. The claim brings each page's job
+ *              profile, so no job row is read a page.
  *   wake-ups:  LISTEN (pm_queue_listen) on the catalog's socket through a
  *              uv_poll_t; a poll every --poll seconds as well, so a lost
  *              notification costs latency only. SQLite has no
@@ -35,6 +41,8 @@
  */
 #include "pipeline/agent.h"
 
+#include <assert.h>
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -47,6 +55,7 @@
 
 #include "catalog/catalog.h"
 #include "config/config.h"
+#include "config/volume.h"
 #include "pipeline/base/pm.h"
 #include "pipeline/pagework.h"
 #include "pipeline/pool.h"
@@ -57,6 +66,9 @@
 #define PM__AGENT_DEFAULT_POLL_S   2
 /* The tick: heartbeats, the workers table, the poll when due. */
 #define PM__AGENT_TICK_MS 1000
+/* The workers rows are written when one changed, else this often: their
+ * heartbeat (PM_NODE_STALE_S calls a node stale). */
+#define PM__AGENT_WORKERS_REFRESH_MS 5000
 /* Pages a no-op agent claims and completes per loop turn. */
 #define PM__AGENT_NOOP_BATCH 64
 
@@ -87,27 +99,32 @@ static const char usage_text[] =
     "second one stops at once. Exit status: 0 stopped by a signal; 2 usage\n"
     "or configuration error; 1 the workers could not start.\n";
 
-/* A page on a worker. */
+/* A page on a worker, then its result waiting for the turn's end. */
 typedef struct agent_page {
     long long id; /* pool task id */
     int64_t task; /* catalog page task */
     int attempt;  /* its fencing token */
     int64_t job;
     int page;
+    char *profile;         /* the job's, as the claim brought it */
+    pm__page_done_t done;  /* the result's metrics, once it arrived */
+    pm_page_result_t said; /* what its log line says (owns `review`) */
     struct agent_page *next;
 } agent_page_t;
 
 typedef struct agent {
     uv_loop_t *loop;
     pm_config_t *cfg;
-    const char *url; /* the catalog: --catalog, else the configuration's */
+    const char *url;  /* the catalog: --catalog, else the configuration's */
+    char shown[1024]; /* the same for logs, its password masked */
     char node[256];
     char owner[320]; /* "agent:<node>:<pid>": leases and workers rows */
     char exe[4096];
     int workers, lease_s, poll_s, noop;
-    pm_catalog_t *cat; /* NULL while the connection is down */
-    pm_pool_t *pool;   /* NULL with --bench-noop */
-    agent_page_t *pages;
+    pm_catalog_t *cat;      /* NULL while the connection is down */
+    pm_pool_t *pool;        /* NULL with --bench-noop */
+    agent_page_t *pages;    /* on workers */
+    agent_page_t *finished; /* results of this turn, in arrival order */
     long long next_id;
     int64_t renewed_at; /* wall clock of the last heartbeat */
     uint64_t polled_ms; /* uv_now of the last poll */
@@ -115,11 +132,17 @@ typedef struct agent {
     uv_poll_t wake;
     int wake_on;
     uv_idle_t noop_idle;
+    uv_check_t turn_end; /* completes the turn's results, then claims */
     uv_signal_t sig_term, sig_int;
     unsigned backoff_ms;
     int retries;
     int draining, stopped;
     long long done, failed, dropped;
+    long long complete_calls;  /* pm_task_complete_n calls for real pages */
+    pm_worker_info_t *wk_last; /* the rows last written, NULL: none */
+    size_t wk_nlast;
+    uint64_t wk_written_ms; /* uv_now of that write */
+    long long reports;      /* pm_worker_report calls */
 } agent_t;
 
 static void claim(agent_t *a);
@@ -140,6 +163,8 @@ static void close_catalog(agent_t *a)
     }
     pm_catalog_close(a->cat);
     a->cat = NULL;
+    pm_free(a->wk_last); /* written again once connected */
+    a->wk_last = NULL;
 }
 
 static void on_retry(uv_timer_t *t);
@@ -206,8 +231,8 @@ static int connect_catalog(agent_t *a)
     int err = pm_catalog_open(a->url, &cat);
 
     if (err != 0) {
-        pm_log(PM_LOG_ERROR, "agent", "cannot open the catalog %s: %s", a->url,
-               cat ? pm_catalog_errmsg(cat) : pm_strerror(err));
+        pm_log(PM_LOG_ERROR, "agent", "cannot open the catalog %s: %s",
+               a->shown, cat ? pm_catalog_errmsg(cat) : pm_strerror(err));
         pm_catalog_close(cat);
         return err;
     }
@@ -252,6 +277,16 @@ static agent_page_t *page_take(agent_t *a, long long id)
     return NULL;
 }
 
+static void page_free(agent_page_t *e)
+{
+    if (e == NULL)
+        return;
+    pm_free(e->profile);
+    pm__page_done_cleanup(&e->done);
+    pm_free(e->said.review);
+    pm_free(e);
+}
+
 static void fail_page(agent_t *a, const agent_page_t *e, const char *why,
                       int permanent)
 {
@@ -281,8 +316,11 @@ static void submit(agent_t *a, const pm_task_t *t)
         e->attempt = t->attempts;
         e->job = t->job;
         e->page = t->page;
-        line = pm__page_line(a->cat, a->cfg, a->cfg->spool, t, e->id, why,
-                             sizeof(why), &full);
+        assert(t->profile != NULL); /* the claim brings it */
+        e->profile = pm_strdup(t->profile);
+        if (e->profile != NULL)
+            line = pm__page_line(a->cat, a->cfg, a->cfg->spool, t, e->id, why,
+                                 sizeof(why), &full);
     }
     if (e == NULL || line == NULL || pm_pool_submit(a->pool, e->id, line, 0)) {
         agent_page_t f = {.task = t->id,
@@ -290,7 +328,7 @@ static void submit(agent_t *a, const pm_task_t *t)
                           .job = t->job,
                           .page = t->page};
         fail_page(a, &f, why, 0);
-        pm_free(e);
+        page_free(e);
         return;
     }
     e->next = a->pages;
@@ -299,19 +337,33 @@ static void submit(agent_t *a, const pm_task_t *t)
            (long long)t->job, t->page, t->attempts);
 }
 
-/* Completes claimed task `t` with an empty result (--bench-noop). */
-static void complete_noop(agent_t *a, const pm_task_t *t)
+/* Completes the n claimed tasks v with empty results (--bench-noop), all
+ * in one pm_task_complete_n. */
+static void complete_noop(agent_t *a, const pm_task_t *v, size_t n)
 {
+    pm_completion_t *c = pm_calloc(n, sizeof(*c));
     pm_page_metrics_t m;
     pm_page_result_t r;
+    size_t i;
 
+    if (c == NULL)
+        return; /* out of memory: the leases lapse, the pages are redone */
     memset(&r, 0, sizeof(r));
     pm__page_metrics(&r, &m);
-    if (pm_task_complete(a->cat, t->id, t->attempts, &m, now_s()) == 0)
-        a->done++;
-    else if (!check_lost(a))
-        pm_log(PM_LOG_WARN, "agent", "job=%lld page=%d: %s", (long long)t->job,
-               t->page, pm_catalog_errmsg(a->cat));
+    for (i = 0; i < n; i++)
+        c[i] = (pm_completion_t){
+            .task = v[i].id, .attempt = v[i].attempts, .m = &m};
+    if (pm_task_complete_n(a->cat, c, n, now_s()) != 0 && !check_lost(a))
+        pm_log(PM_LOG_WARN, "agent", "completing %zu page(s): %s", n,
+               pm_catalog_errmsg(a->cat));
+    for (i = 0; i < n; i++) {
+        if (c[i].err == 0)
+            a->done++;
+        else if (a->cat != NULL && c[i].err != PM_ECATALOG)
+            pm_log(PM_LOG_WARN, "agent", "job=%lld page=%d: not completed (%d)",
+                   (long long)v[i].job, v[i].page, c[i].err);
+    }
+    pm_free(c);
 }
 
 /* Free slots: idle workers, or a batch for the no-op mode. */
@@ -340,12 +392,10 @@ static int claim_round(agent_t *a)
                    pm_catalog_errmsg(a->cat));
         return 0;
     }
-    for (size_t i = 0; i < n; i++) {
-        if (a->noop && a->cat != NULL)
-            complete_noop(a, &v[i]);
-        else if (!a->noop)
-            submit(a, &v[i]);
-    }
+    if (a->noop && n > 0)
+        complete_noop(a, v, n);
+    for (size_t i = 0; !a->noop && i < n; i++)
+        submit(a, &v[i]);
     pm_task_list_free(v, n);
     return a->noop && n > 0 && a->cat != NULL && !a->draining;
 }
@@ -414,14 +464,120 @@ static void heartbeat(agent_t *a)
     pm_free(v);
 }
 
-/* The pool's result callback. */
+/* Why a completion was refused, for the log. */
+static const char *refusal(int err)
+{
+    if (err == -ESTALE)
+        return "stale (the page was taken back, or its job stopped)";
+    if (err == PM_ENOENT)
+        return "no such page task";
+    if (err == -EEXIST)
+        return "the page is billed already";
+    return pm_strerror(err);
+}
+
+/* Completes the results gathered this turn in one pm_task_complete_n,
+ * each fenced by its attempt and answered on its own. */
+static void complete_finished(agent_t *a)
+{
+    agent_page_t *list = a->finished, *e;
+    pm_completion_t *c;
+    size_t n = 0, i, ok = 0;
+    int err = PM_ENOMEM;
+
+    a->finished = NULL;
+    for (e = list; e != NULL; e = e->next)
+        n++;
+    if (n == 0)
+        return;
+    c = a->cat != NULL ? pm_calloc(n, sizeof(*c)) : NULL;
+    for (e = list, i = 0; c != NULL && e != NULL; e = e->next, i++)
+        c[i] = (pm_completion_t){
+            .task = e->task, .attempt = e->attempt, .m = &e->done.m};
+    if (c != NULL) {
+        err = pm_task_complete_n(a->cat, c, n, now_s());
+        a->complete_calls++;
+    }
+    for (e = list, i = 0; e != NULL; e = e->next, i++) {
+        if (c != NULL && c[i].err == 0) {
+            ok++;
+            a->done++;
+            pm__page_log_done("agent", e->job, e->page, e->attempt, &e->said);
+        } else if (c != NULL && c[i].err != PM_ECATALOG) {
+            pm_log(PM_LOG_WARN, "agent",
+                   "job=%lld page=%d attempt %d: result refused: %s",
+                   (long long)e->job, e->page, e->attempt, refusal(c[i].err));
+        } else {
+            a->dropped++;
+            pm_log(PM_LOG_WARN, "agent",
+                   "job=%lld page=%d: result dropped (%s); the page is done "
+                   "again once its lease lapses",
+                   (long long)e->job, e->page,
+                   a->cat == NULL ? "no catalog connection"
+                                  : "not recorded in the catalog");
+        }
+    }
+    if (n > 1)
+        pm_log(PM_LOG_INFO, "agent",
+               "%zu results in one completion call: %zu done, %zu not", n, ok,
+               n - ok);
+    if (c != NULL && err != 0 && !check_lost(a))
+        pm_log(PM_LOG_WARN, "agent", "completing %zu page(s): %s", n,
+               pm_catalog_errmsg(a->cat));
+    pm_free(c);
+    while ((e = list) != NULL) {
+        list = e->next;
+        page_free(e);
+    }
+}
+
+/* The end of a loop turn in which results arrived: complete them, then
+ * claim for the slots they freed. */
+static void on_turn_end(uv_check_t *h)
+{
+    agent_t *a = h->data;
+
+    uv_check_stop(h);
+    complete_finished(a);
+    claim(a);
+}
+
+/* Keeps successful result `res` of page e for the turn's end: its review
+ * flag under the job's profile, its metrics. 0, or an error (the result is
+ * then dropped). */
+static int keep_result(agent_t *a, agent_page_t *e, const pm_page_result_t *res)
+{
+    pm_page_result_t r = *res; /* borrowed, but for its review reason */
+    agent_page_t **tail = &a->finished;
+    int err;
+
+    r.review = NULL;
+    err = pm__page_review_as(a->cfg, e->profile, &r);
+    if (err == 0)
+        err = pm__page_done_init(a->cfg, &r, &e->done); /* borrows review */
+    if (err != 0) {
+        pm_free(r.review);
+        return err;
+    }
+    e->said.words = r.words;
+    e->said.blank = r.blank;
+    e->said.ms = r.ms;
+    e->said.review = r.review;
+    while (*tail != NULL)
+        tail = &(*tail)->next;
+    e->next = NULL;
+    *tail = e;
+    return 0;
+}
+
+/* The pool's result callback: a failure is recorded at once, a success
+ * kept for the turn's end (on_turn_end). */
 static void on_done(void *arg, long long task, const pm_proto_msg_t *m,
                     const char *why)
 {
     agent_t *a = arg;
     agent_page_t *e = page_take(a, task);
-    pm_page_result_t r;
-    int err;
+    int permanent;
 
     if (e == NULL)
         return;
@@ -432,60 +588,83 @@ static void on_done(void *arg, long long task, const pm_proto_msg_t *m,
                "the page is done again once its lease lapses",
                (long long)e->job, e->page);
     } else if (m == NULL || m->type != PM_MSG_PAGE_RESULT || !m->result.ok) {
-        fail_page(a, e,
-                  m == NULL                       ? why
-                  : m->type != PM_MSG_PAGE_RESULT ? "unexpected reply"
-                  : m->result.error               ? m->result.error
-                                                  : "failed",
-                  m != NULL && m->type == PM_MSG_PAGE_RESULT &&
-                      m->result.permanent);
+        const char *reason = pm__page_failure(m, why, &permanent);
+
+        fail_page(a, e, reason, permanent);
+    } else if (keep_result(a, e, &m->result) != 0) {
+        a->dropped++;
+        pm_log(PM_LOG_WARN, "agent",
+               "job=%lld page=%d: result dropped (out of memory); the page "
+               "is done again once its lease lapses",
+               (long long)e->job, e->page);
     } else {
-        r = m->result; /* borrowed, but for its review reason */
-        r.review = NULL;
-        err = pm__page_complete(a->cat, a->cfg, e->task, e->attempt, e->job, &r,
-                                now_s(), NULL);
-        if (err == 0) {
-            a->done++;
-            pm__page_log_done("agent", e->job, e->page, e->attempt, &r);
-        } else if (!check_lost(a)) {
-            pm_log(PM_LOG_WARN, "agent", "job=%lld page=%d: result dropped: %s",
-                   (long long)e->job, e->page, pm_catalog_errmsg(a->cat));
-        }
-        pm_free(r.review);
+        e = NULL; /* kept */
     }
-    pm_free(e);
-    claim(a);
+    page_free(e);
+    if (!a->stopped)
+        uv_check_start(&a->turn_end, on_turn_end);
 }
 
 /* ---- the node in the workers table ---- */
 
+/* 1 when rows `v` (`n`) need not be written: as last written, and the
+ * heartbeat not yet due. */
+static int report_skippable(const agent_t *a, const pm_worker_info_t *v,
+                            size_t n)
+{
+    return a->wk_last != NULL && n == a->wk_nlast &&
+           pm__worker_rows_equal(v, a->wk_last, n) &&
+           uv_now(a->loop) - a->wk_written_ms < PM__AGENT_WORKERS_REFRESH_MS;
+}
+
+static void fill_rows(const agent_t *a, const pm_pool_worker_t *pw,
+                      pm_worker_info_t *rows, size_t n)
+{
+    double load1 = pm__host_load1();
+
+    for (size_t i = 0; i < n; i++) {
+        const agent_page_t *e = a->pages;
+
+        while (e != NULL && e->id != pw[i].task)
+            e = e->next;
+        rows[i].slot = pw[i].id;
+        rows[i].pid = pw[i].pid;
+        rows[i].state = !pw[i].ready      ? PM_WORKER_STARTING
+                        : pw[i].task >= 0 ? PM_WORKER_BUSY
+                                          : PM_WORKER_IDLE;
+        rows[i].job = e ? e->job : 0;
+        rows[i].page = e ? e->page : 0;
+        rows[i].started_at = pw[i].started_at;
+        rows[i].load1 = load1;
+    }
+}
+
+/* Writes the workers rows when one changed or the heartbeat is due. */
 static void report_workers(agent_t *a)
 {
     size_t n = a->pool ? pm_pool_workers(a->pool, NULL, 0) : 0;
     pm_pool_worker_t *pw = pm_calloc(n + 1, sizeof(*pw));
     pm_worker_info_t *rows = pm_calloc(n + 1, sizeof(*rows));
 
-    if (pw != NULL && rows != NULL && a->cat != NULL) {
-        n = pm_pool_workers(a->pool, pw, n);
-        for (size_t i = 0; i < n; i++) {
-            const agent_page_t *e = a->pages;
-
-            while (e != NULL && e->id != pw[i].task)
-                e = e->next;
-            rows[i].slot = pw[i].id;
-            rows[i].pid = pw[i].pid;
-            rows[i].state = !pw[i].ready      ? PM_WORKER_STARTING
-                            : pw[i].task >= 0 ? PM_WORKER_BUSY
-                                              : PM_WORKER_IDLE;
-            rows[i].job = e ? e->job : 0;
-            rows[i].page = e ? e->page : 0;
-            rows[i].started_at = pw[i].started_at;
-        }
-        if (pm_worker_report(a->cat, a->owner, rows, n, now_s()) != 0 &&
-            !check_lost(a))
+    if (pw == NULL || rows == NULL || a->cat == NULL)
+        goto out; /* the next tick tries again */
+    n = pm_pool_workers(a->pool, pw, n);
+    fill_rows(a, pw, rows, n);
+    if (report_skippable(a, rows, n))
+        goto out;
+    a->reports++;
+    if (pm_worker_report(a->cat, a->owner, rows, n, now_s()) != 0) {
+        if (!check_lost(a))
             pm_log(PM_LOG_WARN, "agent", "workers table: %s",
                    pm_catalog_errmsg(a->cat));
+        goto out;
     }
+    pm_free(a->wk_last);
+    a->wk_last = rows;
+    a->wk_nlast = n;
+    a->wk_written_ms = uv_now(a->loop);
+    rows = NULL;
+out:
     pm_free(pw);
     pm_free(rows);
 }
@@ -506,10 +685,12 @@ static void stop(agent_t *a)
     close_handle((uv_handle_t *)&a->tick);
     close_handle((uv_handle_t *)&a->retry_timer);
     close_handle((uv_handle_t *)&a->noop_idle);
+    close_handle((uv_handle_t *)&a->turn_end);
     close_handle((uv_handle_t *)&a->sig_term);
     close_handle((uv_handle_t *)&a->sig_int);
     pm_pool_close(a->pool);
     a->pool = NULL;
+    complete_finished(a); /* results of this turn */
     if (a->cat != NULL &&
         pm_worker_report(a->cat, a->owner, NULL, 0, now_s()) != 0)
         pm_log(PM_LOG_WARN, "agent", "clearing the workers table: %s",
@@ -519,11 +700,13 @@ static void stop(agent_t *a)
         pm_log(PM_LOG_WARN, "agent",
                "job=%lld page=%d abandoned; done again once its lease lapses",
                (long long)e->job, e->page);
-        pm_free(e);
+        page_free(e);
     }
     close_catalog(a);
-    pm_log(PM_LOG_INFO, "agent", "stopped: %lld page(s) done, %lld failed",
-           a->done, a->failed);
+    pm_log(PM_LOG_INFO, "agent",
+           "stopped: %lld page(s) done, %lld failed, %lld dropped; %lld "
+           "completion call(s), %lld workers report(s)",
+           a->done, a->failed, a->dropped, a->complete_calls, a->reports);
 }
 
 static void on_tick(uv_timer_t *t)
@@ -534,7 +717,7 @@ static void on_tick(uv_timer_t *t)
     if (a->cat != NULL)
         heartbeat(a);
     if (a->draining) {
-        if (a->pages == NULL)
+        if (a->pages == NULL && a->finished == NULL)
             stop(a);
         return;
     }
@@ -642,7 +825,9 @@ static int start(agent_t *a)
     uv_timer_init(a->loop, &a->tick);
     uv_timer_init(a->loop, &a->retry_timer);
     uv_idle_init(a->loop, &a->noop_idle);
+    uv_check_init(a->loop, &a->turn_end);
     a->tick.data = a->retry_timer.data = a->noop_idle.data = a;
+    a->turn_end.data = a;
     uv_signal_init(a->loop, &a->sig_term);
     uv_signal_init(a->loop, &a->sig_int);
     a->sig_term.data = a->sig_int.data = a;
@@ -666,7 +851,7 @@ static int start(agent_t *a)
     pm_log(PM_LOG_INFO, "agent",
            "started as %s: node %s, %d slot(s)%s, lease %d s, catalog %s",
            a->owner, a->node, a->noop ? PM__AGENT_NOOP_BATCH : po.workers,
-           a->noop ? " (no-op benchmark mode)" : "", a->lease_s, a->url);
+           a->noop ? " (no-op benchmark mode)" : "", a->lease_s, a->shown);
     return 0;
 }
 
@@ -684,14 +869,17 @@ int pm_agent_main(int argc, char **argv)
     rc = parse_args(argc, argv, &a, &config);
     if (rc != 0)
         return rc > 0 ? PM_EXIT_OK : PM_EXIT_USAGE;
-    if (pm_config_load(config, &a.cfg, &errors) != 0) {
+    if (pm_config_load(config, &a.cfg, &errors) != 0 ||
+        pm_volume_check(a.cfg, &errors) != 0) {
         fprintf(stderr, "%s", errors ? errors : "");
+        pm_config_free(a.cfg);
         fprintf(stderr, "pagemill agent: cannot load %s\n", config);
         pm_free(errors);
         return PM_EXIT_USAGE;
     }
     if (a.url == NULL)
         a.url = a.cfg->catalog;
+    pm_catalog_shown(a.url, a.shown, sizeof(a.shown));
     signal(SIGPIPE, SIG_IGN); /* a dying worker must not take us along */
     uv_loop_init(&loop);
     a.loop = &loop;

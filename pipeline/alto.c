@@ -6,11 +6,15 @@
  */
 #include "pipeline/alto.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <tesseract/capi.h>
 
+#include "pipeline/bag.h"
+#include "pipeline/base/buf.h"
 #include "pipeline/base/pm.h"
 
 static const char head[] =
@@ -34,63 +38,52 @@ static const char head[] =
     "\t<Layout>\n";
 static const char tail[] = "\t</Layout>\n</alto>\n";
 
-typedef struct buf {
-    char *s;
-    size_t len, cap;
-} buf_t;
+/* Where the document goes: a file, a chunk at a time, hashed as written. */
+typedef struct out {
+    pm_hashed_file_t f;
+    const char *path; /* the temp file, for messages */
+    int err;
+} out_t;
 
-static int put(buf_t *b, const char *s, size_t n)
+static void put(out_t *o, const char *s, size_t n)
 {
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = (b->len + n + 1) * 2;
-        char *ns = pm_realloc(b->s, cap);
-
-        if (ns == NULL)
-            return PM_ENOMEM;
-        b->s = ns;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->len, s, n);
-    b->len += n;
-    b->s[b->len] = '\0';
-    return 0;
+    if (o->err == 0)
+        o->err = pm_hashed_put(&o->f, s, n);
 }
 
-static int puts_(buf_t *b, const char *s)
-{
-    return put(b, s, strlen(s));
-}
-
-/* Appends `in` with every `pat` in it replaced by `rep`. */
-static int replace_all(buf_t *b, const char *in, const char *pat,
-                       const char *rep)
+/* Writes `in` with every `pat` in it replaced by `rep` into `b`. */
+static void replace_all(pm_buf_t *b, const char *in, const char *pat,
+                        const char *rep)
 {
     const char *q;
-    int err = 0;
 
-    while (err == 0 && (q = strstr(in, pat)) != NULL) {
-        err = put(b, in, (size_t)(q - in));
-        if (err == 0)
-            err = puts_(b, rep);
+    while ((q = strstr(in, pat)) != NULL) {
+        pm_buf_add(b, in, (size_t)(q - in));
+        pm_buf_puts(b, rep);
         in = q + strlen(pat);
     }
-    return err ? err : puts_(b, in);
+    pm_buf_puts(b, in);
 }
 
-/* Page `page`'s element xml, its ids prefixed and its image number set. */
-static int put_page(buf_t *b, const char *xml, int page)
+/* Page `page`'s element xml, its ids prefixed and its image number set:
+ * one page in memory at a time. */
+static int put_page(out_t *o, const char *xml, int page)
 {
     char id[32], nr[48];
-    buf_t t = {0};
+    pm_buf_t t = {0}, u = {0};
     int err;
 
     snprintf(id, sizeof(id), " ID=\"p%d_", page);
     snprintf(nr, sizeof(nr), "PHYSICAL_IMG_NR=\"%d\"", page);
-    err = replace_all(&t, xml, " ID=\"", id);
+    replace_all(&t, xml, " ID=\"", id);
+    if (!t.oom)
+        replace_all(&u, t.s ? t.s : "", "PHYSICAL_IMG_NR=\"0\"", nr);
+    err = t.oom || u.oom ? PM_ENOMEM : 0;
     if (err == 0)
-        err = replace_all(b, t.s, "PHYSICAL_IMG_NR=\"0\"", nr);
-    pm_free(t.s);
-    return err;
+        put(o, u.s ? u.s : "", u.len);
+    pm_buf_cleanup(&t);
+    pm_buf_cleanup(&u);
+    return err ? err : o->err;
 }
 
 /* The ALTO file beside text PDF `pdf`: "x.pdf" -> "x.alto.xml". */
@@ -103,7 +96,7 @@ static char *alto_path(const char *pdf)
     return pm_asprintf("%s.alto.xml", pdf);
 }
 
-static int add_page(buf_t *b, const pm_page_result_t *r, char *why, size_t size)
+static int add_page(out_t *o, const pm_page_result_t *r, char *why, size_t size)
 {
     char *path = r->text_pdf ? alto_path(r->text_pdf) : NULL;
     unsigned char *xml = NULL;
@@ -113,46 +106,76 @@ static int add_page(buf_t *b, const pm_page_result_t *r, char *why, size_t size)
 
     if (err == 0 && path != NULL)
         err = pm_read_file(path, 256u << 20, &xml, &len);
-    if (err == 0 && xml != NULL)
-        err = put_page(b, (char *)xml, r->page);
-    else if (err == 0 || err == PM_ENOENT) {
+    if (err == 0 && xml != NULL) {
+        err = put_page(o, (char *)xml, r->page);
+    } else if (err == 0 || err == PM_ENOENT) {
         /* No text read: the page is there, empty (a page read before
          * ALTO was written is too). */
         snprintf(empty, sizeof(empty),
                  "\t\t<Page ID=\"p%d\" PHYSICAL_IMG_NR=\"%d\"/>\n", r->page,
                  r->page);
-        err = puts_(b, empty);
+        put(o, empty, strlen(empty));
+        err = o->err;
     }
     if (err != 0)
-        snprintf(why, size, "%s: %s", path ? path : "ALTO", pm_strerror(err));
+        snprintf(why, size, "%s: %s",
+                 o->err ? o->path
+                 : path ? path
+                        : "ALTO",
+                 pm_strerror(err));
     pm_free(xml);
     pm_free(path);
     return err;
 }
 
-int pm_alto_merge(const pm_page_result_t *pages, size_t n, char **out,
-                  size_t *len, char *why, size_t size)
+int pm_alto_write(const pm_page_result_t *pages, size_t n, const char *path,
+                  int *written, char sha256[PM_SHA256_HEX], char *why,
+                  size_t size)
 {
-    buf_t b = {0};
-    char *top = pm_asprintf(head, TessVersion());
-    int err = top == NULL ? PM_ENOMEM : puts_(&b, top), any = 0;
+    char *top = NULL, *tmp = NULL;
+    out_t o = {.f = {.fd = -1}};
+    int fd = -1, err = 0, any = 0;
 
-    *out = NULL;
-    *len = 0;
+    *written = 0;
+    sha256[0] = '\0';
     for (size_t i = 0; i < n; i++)
         any |= pages[i].text_pdf != NULL;
-    for (size_t i = 0; err == 0 && any && i < n; i++)
-        err = add_page(&b, &pages[i], why, size);
-    if (err == 0)
-        err = puts_(&b, tail);
-    pm_free(top);
-    if (err != 0 || !any) {
-        if (err == PM_ENOMEM)
-            snprintf(why, size, "out of memory");
-        pm_free(b.s);
+    if (!any)
+        return 0; /* nothing was read: no document */
+    top = pm_asprintf(head, TessVersion());
+    err = top == NULL ? PM_ENOMEM : pm_tmp_create(path, &tmp, &fd);
+    if (err == 0 && (err = pm_hashed_open(&o.f, fd)) != 0) {
+        close(fd);
+        unlink(tmp);
+    }
+    if (err != 0) {
+        snprintf(why, size, "%s: %s", path, pm_strerror(err));
+        pm_free(top);
+        pm_free(tmp);
         return err;
     }
-    *out = b.s;
-    *len = b.len;
-    return 0;
+    o.path = tmp;
+    put(&o, top, strlen(top));
+    err = o.err;
+    for (size_t i = 0; err == 0 && i < n; i++)
+        err = add_page(&o, &pages[i], why, size);
+    put(&o, tail, strlen(tail));
+    if (pm_hashed_close(&o.f, sha256) != 0 && err == 0) {
+        err = o.f.err;
+        snprintf(why, size, "%s: %s", tmp, pm_strerror(err));
+    }
+    if (close(fd) != 0 && err == 0) {
+        err = -errno;
+        snprintf(why, size, "%s: %s", tmp, pm_strerror(err));
+    }
+    if (err == 0 && (err = pm_commit_file(tmp, path)) != 0)
+        snprintf(why, size, "%s: %s", path, pm_strerror(err));
+    else if (err != 0)
+        unlink(tmp);
+    *written = err == 0;
+    if (err != 0)
+        sha256[0] = '\0';
+    pm_free(top);
+    pm_free(tmp);
+    return err;
 }

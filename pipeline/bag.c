@@ -33,7 +33,7 @@ static void hex_of(const unsigned char *md, unsigned len, char *hex)
 }
 
 /* SHA-256 of buf[len] as hex; 0 or PM_EIO. */
-static int sha256_buf(const void *buf, size_t len, char hex[PM_BAG_SHA256_SIZE])
+static int sha256_buf(const void *buf, size_t len, char hex[PM_SHA256_HEX])
 {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned mdlen = 0;
@@ -43,6 +43,48 @@ static int sha256_buf(const void *buf, size_t len, char hex[PM_BAG_SHA256_SIZE])
         return PM_EIO;
     hex_of(md, mdlen, hex);
     return 0;
+}
+
+int pm_hashed_open(pm_hashed_file_t *h, int fd)
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+
+    h->fd = fd;
+    h->md = md;
+    h->err = 0;
+    if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+        EVP_MD_CTX_free(md);
+        h->md = NULL;
+        return h->err = PM_ENOMEM;
+    }
+    return 0;
+}
+
+int pm_hashed_put(void *ctx, const char *buf, size_t len)
+{
+    pm_hashed_file_t *h = ctx;
+
+    assert(h->md != NULL || h->err != 0);
+    if (h->err == 0)
+        h->err = pm_write_all(h->fd, buf, len);
+    if (h->err == 0 && EVP_DigestUpdate(h->md, buf, len) != 1)
+        h->err = PM_EIO;
+    return h->err;
+}
+
+int pm_hashed_close(pm_hashed_file_t *h, char hex[PM_SHA256_HEX])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned len = 0;
+
+    hex[0] = '\0';
+    if (h->err == 0 && (EVP_DigestFinal_ex(h->md, md, &len) != 1 || len != 32))
+        h->err = PM_EIO;
+    if (h->err == 0)
+        hex_of(md, len, hex);
+    EVP_MD_CTX_free(h->md);
+    h->md = NULL;
+    return h->err;
 }
 
 int pm_bag_open(pm_bag_t *b, const char *dir)
@@ -90,7 +132,7 @@ static int record(pm_bag_t *b, const char *rel, const char *sha256,
     size_t *cap = payload ? &b->cap_payload : &b->cap_tags;
     pm_bag_entry_t *e;
 
-    assert(strlen(sha256) == PM_BAG_SHA256_SIZE - 1);
+    assert(strlen(sha256) == PM_SHA256_HEX - 1);
     if (*n == *cap) {
         size_t c = *cap ? *cap * 2 : 8;
         pm_bag_entry_t *nv = pm_realloc(*v, c * sizeof(**v));
@@ -104,7 +146,7 @@ static int record(pm_bag_t *b, const char *rel, const char *sha256,
     e->path = pm_strdup(rel);
     if (e->path == NULL)
         return PM_ENOMEM;
-    memcpy(e->sha256, sha256, PM_BAG_SHA256_SIZE);
+    memcpy(e->sha256, sha256, PM_SHA256_HEX);
     e->size = size;
     (*n)++;
     return 0;
@@ -145,7 +187,7 @@ int pm_bag_add_file(pm_bag_t *b, const char *rel)
 int pm_bag_write(pm_bag_t *b, const char *rel, const void *buf, size_t len)
 {
     char *path = pm_asprintf("%s/%s", b->dir, rel), *slash;
-    char hex[PM_BAG_SHA256_SIZE];
+    char hex[PM_SHA256_HEX];
     int err = path == NULL ? PM_ENOMEM : sha256_buf(buf, len, hex);
 
     if (err == 0 && (slash = strrchr(path, '/')) != NULL) {
@@ -334,7 +376,7 @@ static int parse_line(char *line, pm_bag_entry_t *e)
 
     while (hexval((unsigned char)p[n]) >= 0)
         n++;
-    if (n != PM_BAG_SHA256_SIZE - 1 || (p[n] != ' ' && p[n] != '\t'))
+    if (n != PM_SHA256_HEX - 1 || (p[n] != ' ' && p[n] != '\t'))
         return -1;
     for (size_t i = 0; i < n; i++)
         e->sha256[i] = (char)(p[i] >= 'A' && p[i] <= 'F' ? p[i] + 32 : p[i]);

@@ -17,13 +17,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Hex SHA-256 and its NUL. */
-#define PM_BAG_SHA256_SIZE 65
+#include "pipeline/base/pm.h"
 
 /* One line of a manifest: a file relative to the bag, and its digest. */
 typedef struct pm_bag_entry {
     char *path; /* "data/job-1.pdf", decoded (%0A, %0D, %25) */
-    char sha256[PM_BAG_SHA256_SIZE];
+    char sha256[PM_SHA256_HEX];
     int64_t size; /* bytes, or -1 when not known (read manifests) */
 } pm_bag_entry_t;
 
@@ -47,6 +46,26 @@ int pm_bag_add_known(pm_bag_t *b, const char *rel, const char *sha256);
 
 /* Records payload file `rel` already in place: hashed by one read. */
 int pm_bag_add_file(pm_bag_t *b, const char *rel);
+
+/* A file being written whose SHA-256 is computed from the bytes written
+ * (the payload files a job's publishing writes itself: never read back
+ * to hash). */
+typedef struct pm_hashed_file {
+    int fd;
+    void *md; /* the digest's state */
+    int err;  /* the first failure; later writes do nothing */
+} pm_hashed_file_t;
+
+/* Starts hashing what goes to the open file `fd` (borrowed). 0 or
+ * PM_ENOMEM. */
+int pm_hashed_open(pm_hashed_file_t *h, int fd);
+/* Writes and hashes buf[len] (a pm_report_out_t: ctx is the
+ * pm_hashed_file_t). 0 or the first failure. */
+int pm_hashed_put(void *ctx, const char *buf, size_t len);
+/* The digest of everything written (when no write failed), and the state
+ * released (the descriptor stays open). 0 or the first failure, with hex
+ * then "". */
+int pm_hashed_close(pm_hashed_file_t *h, char hex[PM_SHA256_HEX]);
 
 /* Writes `len` bytes to `rel` in the bag durably (payload when `rel`
  * starts with "data/", else a tag file) and records their SHA-256. */
@@ -78,6 +97,13 @@ void pm_bag_entries_free(pm_bag_entry_t *v, size_t n);
  * text naming the file. Returns the number of faults (0: valid). */
 int pm_bag_verify(const char *dir, void (*problem)(void *, const char *),
                   void *arg);
+
+/* As pm_bag_verify, with every file's SHA-256 (`fixity`) or without
+ * reading any file to hash it (the declaration, manifests, every listed
+ * file there, no stray payload file, the Payload-Oxum: what a writer
+ * checks before it publishes a bag whose digests it computed itself).
+ * Returns the number of faults, the first in why[size] ("" when none). */
+int pm_bag_check(const char *dir, int fixity, char *why, size_t size);
 
 /* `pagemill verify PATH... | --all [--config FILE]` (verify.c). */
 int pm_verify_main(int argc, char **argv);

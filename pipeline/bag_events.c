@@ -18,6 +18,7 @@
 #include <tiffio.h>
 #include <vips/vips.h>
 
+#include "config/volume.h"
 #include "pipeline/base/pm.h"
 
 #ifndef PM_VERSION
@@ -65,22 +66,44 @@ static json_t *event(const char *type, int64_t at, const char *detail,
                      "linkingObjects", objects);
 }
 
-/* The inputs: one object per page, its id (input-<page>), file, frame
- * and SHA-256. */
-static json_t *inputs(const pm_task_t *v, size_t n)
+/* One input: its id (input-<page>), file as the coordinator reaches it,
+ * frame and SHA-256. A file on a volume the coordinator does not
+ * configure stays as the catalog records it, with that volume named. */
+static json_t *input(const pm_config_t *cfg, const pm_task_t *t)
+{
+    char id[32], volume[PM_VOLUME_NAME_MAX];
+    int local;
+    char *file = pm_volume_shown(cfg, t->src, &local);
+    json_t *o;
+
+    if (t->src != NULL && file == NULL)
+        return NULL;
+    snprintf(id, sizeof(id), "input-%d", t->page);
+    o = json_pack("{s:s, s:i, s:s, s:i, s:{s:s, s:s?}}", "objectIdentifier", id,
+                  "page", t->page, "file", file ? file : "", "frame", t->frame,
+                  "fixity", "messageDigestAlgorithm", "SHA-256",
+                  "messageDigest", t->sha256);
+    if (o != NULL && !local &&
+        json_object_set_new(o, "unresolved_volume",
+                            json_string(pm_volume_name_of(
+                                t->src, volume, sizeof(volume)))) != 0) {
+        json_decref(o);
+        o = NULL;
+    }
+    pm_free(file);
+    return o;
+}
+
+/* The inputs: one object per page. */
+static json_t *inputs(const pm_config_t *cfg, const pm_task_t *v, size_t n)
 {
     json_t *a = json_array();
-    char id[32];
 
-    for (size_t i = 0; a && i < n; i++) {
-        snprintf(id, sizeof(id), "input-%d", v[i].page);
-        json_array_append_new(
-            a,
-            json_pack("{s:s, s:i, s:s, s:i, s:{s:s, s:s?}}", "objectIdentifier",
-                      id, "page", v[i].page, "file", v[i].src ? v[i].src : "",
-                      "frame", v[i].frame, "fixity", "messageDigestAlgorithm",
-                      "SHA-256", "messageDigest", v[i].sha256));
-    }
+    for (size_t i = 0; a && i < n; i++)
+        if (json_array_append_new(a, input(cfg, &v[i])) != 0) {
+            json_decref(a);
+            return NULL;
+        }
     return a;
 }
 
@@ -201,7 +224,8 @@ static json_t *events(const pm_job_t *j, const pm_task_t *v, size_t n,
     return a;
 }
 
-json_t *pm_bag_events(pm_catalog_t *cat, int64_t job, int64_t now)
+json_t *pm_bag_events(pm_catalog_t *cat, const pm_config_t *cfg, int64_t job,
+                      int64_t now)
 {
     pm_job_t j = {0};
     pm_task_t *v = NULL;
@@ -213,7 +237,7 @@ json_t *pm_bag_events(pm_catalog_t *cat, int64_t job, int64_t now)
             json_pack("{s:I, s:s?, s:s?, s:s?, s:o, s:o, s:o, s:o}", "job",
                       (json_int_t)job, "account", j.account, "work_order",
                       j.workorder, "batch", j.batch, "software",
-                      pm_bag_software(), "objects", inputs(v, n), "events",
+                      pm_bag_software(), "objects", inputs(cfg, v, n), "events",
                       events(&j, v, n, now), "catalog_events", trail(cat, job));
     pm_task_list_free(v, n);
     pm_job_cleanup(&j);

@@ -4,10 +4,10 @@
  * the catalog, and pm_cli_main. The commands themselves are by family:
  * cli_account.c (`account`, `workorder`), cli_job.c (`job`),
  * cli_status.c (`status`), cli_billing.c (`fee`, `billing`),
- * cli_review.c, cli_token.c; their output helpers are cli_out.c's. Each
- * subcommand parses its options, opens the catalog, makes one catalog
- * call or a few, and prints either aligned plain-text tables (times in
- * UTC ISO-8601) or, with --json, one JSON document on stdout.
+ * cli_review.c, cli_token.c, cli_volumes.c; their output helpers are
+ * cli_out.c's. Each subcommand parses its options, opens the catalog,
+ * makes one catalog call or a few, and prints either aligned plain-text
+ * tables (times in UTC ISO-8601) or, with --json, one JSON document on stdout.
  *
  * Nothing here decides anything the catalog does not: the rules (a job
  * can be retried only when failed, ...) and their wording live in
@@ -191,11 +191,28 @@ static const cmd_t cmds[] = {
     {"token", "list", "",
      "Lists the tokens (names and roles, never the tokens).\n", "", "", NULL,
      cli_token_list, 0},
+    {"volumes", "rewrite", "[--dry-run]",
+     "Rewrites the absolute paths of a catalog from before volumes into the\n"
+     "NAME:relative form of the [volume NAME] sections of --config (the\n"
+     "longest volume holding a path, as when paths are stored), in one\n"
+     "transaction: jobs (source, output), pages (file, image, text) and\n"
+     "replaced pages. Prints per column how many paths it rewrote, how\n"
+     "many were in the NAME: form already and how many lie under no\n"
+     "volume (left as they are, the first of them named). A second run\n"
+     "changes nothing. Refused while the service (a coordinator) runs on\n"
+     "the catalog; configure the volumes on every machine first.\n"
+     "\n"
+     "  --dry-run       count what it would rewrite; change nothing (works\n"
+     "                  while the service runs)\n",
+     "y", "", NULL, cli_volumes_rewrite, 0},
     {"status", NULL, "[--check]",
      "Shows the queue (pages queued and running), jobs by state, pages\n"
      "finished per minute over the last 5 and 60 minutes, the service's\n"
-     "workers, the failed jobs, the batches rejected most recently and,\n"
-     "with --config, the batches waiting in a hot folder for their marker.\n"
+     "workers, the nodes (each coordinator and agent: slots, busy workers,\n"
+     "pages done in the last hour, last heartbeat, load average; stale\n"
+     "and gone ones marked), the failed jobs, the batches rejected most\n"
+     "recently and, with --config, the batches waiting in a hot folder for\n"
+     "their marker.\n"
      "Works with the service down.\n"
      "\n"
      "  --check         also run the database integrity check and, with\n"
@@ -298,6 +315,7 @@ static const struct option all_opts[] = {
     {"pages", required_argument, NULL, 'P'},
     {"review", no_argument, NULL, 'R'},
     {"role", required_argument, NULL, 'G'},
+    {"dry-run", no_argument, NULL, 'y'},
     {NULL, 0, NULL, 0},
 };
 

@@ -19,10 +19,10 @@ static json_t *account_json(const void *p)
 {
     const pm_account_t *a = p;
 
-    return json_pack("{s:o, s:o, s:o, s:o, s:o}", "code", cli_jstr(a->code),
-                     "name", cli_jstr(a->name), "contact", cli_jstr(a->contact),
-                     "number", cli_jstr(a->account_number), "created",
-                     cli_jtime(a->created_at));
+    return json_pack(
+        "{s:o, s:o, s:o, s:o, s:o}", "code", pm_json_str(a->code), "name",
+        pm_json_str(a->name), "contact", pm_json_str(a->contact), "number",
+        pm_json_str(a->account_number), "created", pm_json_time(a->created_at));
 }
 
 int cli_account_add(cli_t *c)
@@ -89,10 +89,11 @@ static json_t *workorder_json(const void *p)
     const pm_workorder_t *w = p;
 
     return json_pack(
-        "{s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "number", cli_jstr(w->number),
-        "account", cli_jstr(w->account), "status", cli_jstr(w->status),
-        "fee_code", cli_jstr(w->fee_code), "created", cli_jtime(w->created_at),
-        "closed", cli_jtime(w->closed_at), "notes", cli_jstr(w->notes));
+        "{s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "number", pm_json_str(w->number),
+        "account", pm_json_str(w->account), "status", pm_json_str(w->status),
+        "fee_code", pm_json_str(w->fee_code), "created",
+        pm_json_time(w->created_at), "closed", pm_json_time(w->closed_at),
+        "notes", pm_json_str(w->notes));
 }
 
 /* --json after a change: the work order as it now is. */
@@ -181,7 +182,7 @@ static json_t *job_brief_json(const void *p)
     return json_pack("{s:I, s:s, s:i, s:i, s:i, s:o}", "id", (json_int_t)j->id,
                      "state", pm_job_state_name(j->state), "pages", j->pages,
                      "done", j->pages_done, "failed", j->pages_failed,
-                     "created", cli_jtime(j->created_at));
+                     "created", pm_json_time(j->created_at));
 }
 
 static int workorder_show_text(const cli_t *c, const pm_workorder_t *w,

@@ -72,12 +72,13 @@ static json_t *fee_json(const void *p)
     pm_money_format_mc(f->unit_price_mc, unit, sizeof(unit));
     pm_money_format_mc(f->min_charge_mc, min, sizeof(min));
     pm_date_format(f->effective_from, from);
-    return json_pack(
-        "{s:o, s:o, s:s, s:I, s:s, s:I, s:s, s:o}", "code", cli_jstr(f->code),
-        "description", cli_jstr(f->description), "unit_price", unit,
-        "unit_price_millicents", (json_int_t)f->unit_price_mc, "min_charge",
-        min, "min_charge_millicents", (json_int_t)f->min_charge_mc,
-        "effective_from", from, "created", cli_jtime(f->created_at));
+    return json_pack("{s:o, s:o, s:s, s:I, s:s, s:I, s:s, s:o}", "code",
+                     pm_json_str(f->code), "description",
+                     pm_json_str(f->description), "unit_price", unit,
+                     "unit_price_millicents", (json_int_t)f->unit_price_mc,
+                     "min_charge", min, "min_charge_millicents",
+                     (json_int_t)f->min_charge_mc, "effective_from", from,
+                     "created", pm_json_time(f->created_at));
 }
 
 int cli_fee_add(cli_t *c)
@@ -365,7 +366,7 @@ int cli_billing_close(cli_t *c)
     if (c->json)
         rc = cli_emit_json(
             c, json_pack("{s:s, s:o, s:s, s:b, s:I, s:s}", "month", p.month,
-                         "closed_at", cli_jtime(p.closed_at), "closed_by",
+                         "closed_at", pm_json_time(p.closed_at), "closed_by",
                          p.closed_by, "forced", p.forced, "lines",
                          (json_int_t)p.lines, "total", total));
     else {

@@ -2,8 +2,8 @@
  * cli_int.h: what the catalog commands share between cli.c (the command
  * table and option parsing) and the files of the command families
  * (cli_account.c, cli_job.c, cli_status.c, cli_billing.c, cli_review.c,
- * cli_token.c): one run of a command, the output helpers every command
- * prints through (cli_out.c), and each family's commands. Not used
+ * cli_token.c, cli_volumes.c): one run of a command, the output helpers every
+ * command prints through (cli_out.c), and each family's commands. Not used
  * elsewhere.
  */
 #ifndef PM_PIPELINE_CLI_INT_H
@@ -16,6 +16,7 @@
 
 #include "catalog/catalog.h"
 #include "config/config.h"
+#include "pipeline/json_view.h"
 #include "pipeline/waiting.h"
 
 /* A command asks to stop with success (after --help). */
@@ -78,9 +79,6 @@ void cli_table_print(const table_t *t);
 /* Releases the table's cells. */
 void cli_table_cleanup(table_t *t);
 
-/* A JSON string (null for NULL; non-UTF-8 bytes become '?'). */
-json_t *cli_jstr(const char *s);
-json_t *cli_jtime(int64_t t);
 /* The first line of `s` as a JSON string, or null. */
 json_t *cli_jline(const char *s);
 json_t *cli_jlist(const void *v, size_t n, size_t size,
@@ -147,5 +145,9 @@ void cli_status_print_extra(const cli_status_extra_t *x, int64_t now);
 
 int cli_token_add(cli_t *c);
 int cli_token_list(cli_t *c);
+
+/* ---- paths of a catalog from before volumes (cli_volumes.c) ---- */
+
+int cli_volumes_rewrite(cli_t *c);
 
 #endif /* PM_PIPELINE_CLI_INT_H */

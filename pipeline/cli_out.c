@@ -190,41 +190,14 @@ int cli_table_emit(const cli_t *c, table_t *t, const char *none)
 
 /* ---- JSON ---- */
 
-/* A JSON string for `s` (null for NULL). Bytes that are not UTF-8, which
- * JSON cannot carry, become '?'. NULL only when out of memory. */
-json_t *cli_jstr(const char *s)
-{
-    json_t *v;
-    char *copy;
-
-    if (s == NULL)
-        return json_null();
-    if (pm_utf8_valid(s))
-        return json_string(s);
-    copy = pm_strdup(s);
-    for (char *p = copy; p != NULL && *p; p++)
-        if ((unsigned char)*p >= 0x80)
-            *p = '?';
-    v = copy ? json_string(copy) : NULL;
-    pm_free(copy);
-    return v;
-}
-
 /* The first line of `s` as a JSON string, or null. */
 json_t *cli_jline(const char *s)
 {
     char *line = s ? clean(s, 1) : NULL;
-    json_t *v = s == NULL ? json_null() : line ? cli_jstr(line) : NULL;
+    json_t *v = s == NULL ? json_null() : line ? pm_json_str(line) : NULL;
 
     pm_free(line);
     return v;
-}
-
-json_t *cli_jtime(int64_t t)
-{
-    char buf[32];
-
-    return cli_jstr(cli_fmt_time(buf, t));
 }
 
 /* An array of one(item) for each of the n items of `size` bytes at v. */

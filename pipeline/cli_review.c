@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config/volume.h"
 #include "pipeline/base/pm.h"
 #include "pipeline/cli_int.h"
 #include "pipeline/counter.h"
@@ -29,9 +30,10 @@ static json_t *review_json(const void *p)
     const pm_review_job_t *r = p;
 
     return json_pack("{s:I, s:o, s:o, s:s, s:i, s:o}", "id", (json_int_t)r->job,
-                     "workorder", cli_jstr(r->workorder), "account",
-                     cli_jstr(r->account), "state", pm_job_state_name(r->state),
-                     "review_pages", r->pages, "reasons", cli_jstr(r->reasons));
+                     "workorder", pm_json_str(r->workorder), "account",
+                     pm_json_str(r->account), "state",
+                     pm_job_state_name(r->state), "review_pages", r->pages,
+                     "reasons", pm_json_str(r->reasons));
 }
 
 static int review_print(const cli_t *c, const pm_review_job_t *v, size_t n)
@@ -157,10 +159,12 @@ static int check_one_page(const cli_t *c, int fd, const char *file)
 /* The rescan's place in the spool: <spool>/job-<id>/rescans/
  * p<page>-<UTC time><extension>, the spool being the folder of the job's
  * batch. A new string, or NULL. */
-static char *rescan_path(const pm_job_t *j, int page, const char *file)
+static char *rescan_path(const pm_config_t *cfg, const pm_job_t *j, int page,
+                         const char *file)
 {
     const char *dot = strrchr(file, '.'), *slash = strrchr(file, '/');
-    char *spool = pm_strdup(j->source_path), *s, *path = NULL;
+    char *spool = pm_volume_local(cfg, j->source_path, "replace-page");
+    char *s, *path = NULL;
     char stamp[32];
     time_t now = time(NULL);
     struct tm tm;
@@ -220,14 +224,14 @@ static int record_replacement(cli_t *c, int fd, int page, const char *file)
 {
     pm_job_t j = {0};
     char sha[PM_SHA256_HEX], msg[PATH_MAX + 256];
-    char *dest = NULL;
+    char *dest = NULL, *stored = NULL;
     int64_t id = 0;
     int err, rc = PM_EXIT_OK;
 
     err = pm_job_get(c->cat, c->id, &j);
     if (err != 0)
         return cli_fail(c, err);
-    dest = j.source_path ? rescan_path(&j, page, file) : NULL;
+    dest = j.source_path ? rescan_path(c->cfg, &j, page, file) : NULL;
     if (dest == NULL) {
         pm_job_cleanup(&j);
         return refuse(c, PM_EXIT_FAILURE,
@@ -235,7 +239,9 @@ static int record_replacement(cli_t *c, int fd, int page, const char *file)
     }
     if (copy_rescan(fd, dest, sha, msg, sizeof(msg)) != 0) {
         rc = refuse(c, PM_EXIT_FAILURE, msg);
-    } else if ((err = pm_replace_request(c->cat, c->id, page, dest, sha,
+    } else if ((stored = pm_volume_stored(c->cfg, dest)) == NULL) {
+        rc = cli_fail(c, PM_ENOMEM);
+    } else if ((err = pm_replace_request(c->cat, c->id, page, stored, sha,
                                          c->actor, (int64_t)time(NULL), &id)) !=
                0) {
         unlink(dest);
@@ -251,6 +257,7 @@ static int record_replacement(cli_t *c, int fd, int page, const char *file)
                "(at its next start if it is not running)\n",
                (long long)c->id, page, (long long)id, dest, sha);
     }
+    pm_free(stored);
     pm_free(dest);
     pm_job_cleanup(&j);
     return rc;

@@ -1,11 +1,12 @@
 /*
  * cli_status.c: `pagemill status`: job and page counts, the recent rate,
- * the workers, failed jobs, pages flagged for review and --check's
- * report; and what it shows beyond the queue: batches waiting in a hot
- * folder for their marker (found by looking at the configured hot
- * folders, so only with --config), and the batches intake rejected most
- * recently (the catalog's batch.rejected events). All are read with the
- * service up or down. The command table is cli.c's.
+ * the workers, the nodes (each coordinator and agent: slots, busy, pages
+ * in the last hour, heartbeat, load), failed jobs, pages flagged for
+ * review and --check's report; and what it shows beyond the queue:
+ * batches waiting in a hot folder for their marker (found by looking at
+ * the configured hot folders, so only with --config), and the batches
+ * intake rejected most recently (the catalog's batch.rejected events).
+ * All are read with the service up or down. The command table is cli.c's.
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -16,6 +17,7 @@
 
 #include "catalog/catalog.h"
 #include "catalog/monitor.h"
+#include "config/volume.h"
 #include "pipeline/base/pm.h"
 #include "pipeline/cli_int.h"
 #include "pipeline/waiting.h"
@@ -24,17 +26,18 @@ static json_t *waiting_json(const void *p)
 {
     const pm_waiting_t *w = p;
 
-    return json_pack("{s:o, s:o, s:o}", "hotfolder", cli_jstr(w->hotfolder),
-                     "batch", cli_jstr(w->name), "since", cli_jtime(w->since));
+    return json_pack("{s:o, s:o, s:o}", "hotfolder", pm_json_str(w->hotfolder),
+                     "batch", pm_json_str(w->name), "since",
+                     pm_json_time(w->since));
 }
 
 static json_t *rejected_json(const void *p)
 {
     const pm_event_t *e = p;
 
-    return json_pack("{s:o, s:s, s:o}", "at", cli_jtime(e->at), "reason",
+    return json_pack("{s:o, s:s, s:o}", "at", pm_json_time(e->at), "reason",
                      pm_rejection_reason(e->detail), "detail",
-                     cli_jstr(e->detail));
+                     pm_json_str(e->detail));
 }
 
 int cli_status_json_extra(json_t *doc, const cli_status_extra_t *x)
@@ -88,6 +91,8 @@ typedef struct status_view {
     size_t norphans;
     pm_worker_info_t *workers; /* fresh rows only (see fresh_workers) */
     size_t nworkers;
+    pm_node_info_t *nodes; /* stale and gone ones too, marked */
+    size_t nnodes;
     int64_t review_pages, review_jobs; /* flagged for review */
     int64_t now;
     cli_status_extra_t x; /* waiting and rejected batches */
@@ -118,12 +123,45 @@ static json_t *worker_json(const void *p)
 {
     const pm_worker_info_t *w = p;
 
-    return json_pack(
-        "{s:o, s:i, s:i, s:s, s:o, s:o, s:I, s:I}", "owner", cli_jstr(w->owner),
-        "slot", w->slot, "pid", w->pid, "state", pm_worker_state_name(w->state),
-        "job", w->job ? json_integer(w->job) : json_null(), "page",
-        w->page ? json_integer(w->page) : json_null(), "started_at",
-        (json_int_t)w->started_at, "updated_at", (json_int_t)w->updated_at);
+    return json_pack("{s:o, s:i, s:i, s:s, s:o, s:o, s:I, s:I}", "owner",
+                     pm_json_str(w->owner), "slot", w->slot, "pid", w->pid,
+                     "state", pm_worker_state_name(w->state), "job",
+                     w->job ? json_integer(w->job) : json_null(), "page",
+                     w->page ? json_integer(w->page) : json_null(),
+                     "started_at", (json_int_t)w->started_at, "updated_at",
+                     (json_int_t)w->updated_at);
+}
+
+/* The nodes table: one row per coordinator or agent. */
+static int print_nodes(const cli_t *c, const status_view_t *v)
+{
+    static const char *const heads[] = {"NODE",    "ROLE",  "PID",
+                                        "STATE",   "SLOTS", "BUSY",
+                                        "PAGES/H", "LOAD",  "HEARTBEAT"};
+    char pid[24], slots[24], busy[24], pages[24], load[24], beat[40];
+    table_t t;
+
+    cli_table_init(&t, heads, 9, "llrlrrrrl");
+    for (size_t i = 0; i < v->nnodes; i++) {
+        const pm_node_info_t *n = &v->nodes[i];
+        const char *row[] = {n->node,
+                             n->role,
+                             n->pid > 0 ? cli_fmt_int(pid, n->pid) : NULL,
+                             pm_node_state_name(n->state),
+                             cli_fmt_int(slots, n->slots),
+                             cli_fmt_int(busy, n->busy),
+                             cli_fmt_int(pages, n->pages_hour),
+                             n->load1 >= 0 ? load : NULL,
+                             n->heartbeat > 0 ? beat : NULL};
+
+        snprintf(load, sizeof(load), "%.2f", n->load1);
+        snprintf(
+            beat, sizeof(beat), "%lld s ago",
+            (long long)(v->now > n->heartbeat ? v->now - n->heartbeat : 0));
+        cli_table_row(&t, row);
+    }
+    printf("\nnodes:\n");
+    return cli_table_emit(c, &t, "none");
 }
 
 /* "2 (1 busy: job 4 page 7, 1 idle), updated 1 s ago", or none. */
@@ -180,12 +218,12 @@ static json_t *failed_job_json(const void *p)
     const pm_job_t *j = p;
 
     return json_pack("{s:I, s:o, s:o}", "id", (json_int_t)j->id, "workorder",
-                     cli_jstr(j->workorder), "error", cli_jline(j->error));
+                     pm_json_str(j->workorder), "error", cli_jline(j->error));
 }
 
 static json_t *orphan_json(const void *p)
 {
-    return cli_jstr(*(char *const *)p);
+    return pm_json_str(*(char *const *)p);
 }
 
 static json_t *status_json(const status_view_t *v)
@@ -208,6 +246,20 @@ static json_t *status_json(const status_view_t *v)
         "workers",
         cli_jlist(v->workers, v->nworkers, sizeof(*v->workers), worker_json));
 
+    json_t *nodes = json_array();
+
+    for (size_t i = 0; nodes != NULL && i < v->nnodes; i++)
+        if (json_array_append_new(nodes, pm_json_node(&v->nodes[i], v->now))) {
+            json_decref(nodes);
+            nodes = NULL;
+        }
+    if (doc != NULL && json_object_set_new(doc, "nodes", nodes) != 0) {
+        json_decref(doc);
+        return NULL;
+    }
+    if (doc == NULL)
+        json_decref(nodes);
+
     if (doc != NULL &&
         (json_object_set_new(doc, "review",
                              json_pack("{s:I, s:I}", "pages",
@@ -221,7 +273,7 @@ static json_t *status_json(const status_view_t *v)
         json_object_set_new(
             doc, "integrity",
             json_pack("{s:b, s:o, s:o}", "ok", v->ok, "report",
-                      cli_jstr(v->report), "orphans",
+                      pm_json_str(v->report), "orphans",
                       cli_jlist(v->orphans, v->norphans, sizeof(*v->orphans),
                                 orphan_json))) != 0) {
         json_decref(doc);
@@ -281,8 +333,8 @@ static int spool_orphans(cli_t *c, status_view_t *v)
 {
     DIR *d = c->opt['c'] != NULL ? opendir(c->cfg->spool) : NULL;
     struct dirent *e;
+    char *path, *stored, **grown;
     int64_t job;
-    char *path, **grown;
     int err = 0;
 
     if (d == NULL)
@@ -291,7 +343,9 @@ static int spool_orphans(cli_t *c, status_view_t *v)
         if (e->d_name[0] == '.' || strncmp(e->d_name, "job-", 4) == 0)
             continue;
         path = pm_asprintf("%s/%s", c->cfg->spool, e->d_name);
-        err = path ? pm_job_by_source(c->cat, path, &job) : PM_ENOMEM;
+        stored = pm_volume_stored(c->cfg, path);
+        err = stored ? pm_job_by_source(c->cat, stored, &job) : PM_ENOMEM;
+        pm_free(stored);
         grown = err == 0 && job == 0
                     ? pm_realloc(v->orphans,
                                  (v->norphans + 1) * sizeof(*v->orphans))
@@ -328,6 +382,10 @@ static int status_text(const cli_t *c, const status_view_t *v)
         return cli_oom(c);
     }
     status_fields(v);
+    if (print_nodes(c, v) != PM_EXIT_OK) {
+        cli_table_cleanup(&t);
+        return PM_EXIT_FAILURE;
+    }
     printf("\nfailed jobs:\n");
     if (cli_table_emit(c, &t, "none") != PM_EXIT_OK)
         return PM_EXIT_FAILURE;
@@ -362,6 +420,8 @@ int cli_status(cli_t *c)
     if (err == 0)
         fresh_workers(&v);
     if (err == 0)
+        err = pm_node_list(c->cat, v.now, &v.nodes, &v.nnodes);
+    if (err == 0)
         err = pm_review_count(c->cat, &v.review_pages, &v.review_jobs);
     v.x.running = v.nworkers > 0;
     if (err == 0)
@@ -392,6 +452,7 @@ int cli_status(cli_t *c)
     pm_free(v.orphans);
     pm_job_list_free(v.failed, v.nfailed);
     pm_worker_list_free(v.workers, v.nworkers);
+    pm_node_list_free(v.nodes, v.nnodes);
     pm_free(v.report);
     return rc;
 }

@@ -79,9 +79,9 @@ static json_t *token_json(const void *p)
 {
     const pm_token_t *t = p;
 
-    return json_pack("{s:o, s:s, s:o}", "name", cli_jstr(t->name), "role",
+    return json_pack("{s:o, s:s, s:o}", "name", pm_json_str(t->name), "role",
                      pm_role_name(t->role), "created_at",
-                     cli_jtime(t->created_at));
+                     pm_json_time(t->created_at));
 }
 
 int cli_token_list(cli_t *c)

@@ -34,6 +34,8 @@
 typedef struct doc {
     char *name;
     char *pdf, *txt, *report;
+    char *spool; /* the pages handed to the assembly (proto.h), in the
+                  * work folder; removed when the assembly is done */
     pm_page_result_t *pages;
     int *attempts;
     size_t npages, finished;
@@ -299,7 +301,8 @@ static int write_report(const convert_t *c, const doc_t *d)
         .error = d->intake_error ? d->intake_error : d->result.error,
     };
 
-    return pm_report_write(d->report, pm_report_json(&r));
+    return pm_report_write_pages(d->report, pm_report_head_json(&r), d->pages,
+                                 d->npages, NULL);
 }
 
 static void print_summary(const doc_t *d)
@@ -420,7 +423,8 @@ static void submit_assembly(convert_t *c, size_t di)
     doc_t *d = &c->docs[di];
     pm_doc_task_t t = {0};
     size_t ok = 0;
-    char *line;
+    char *line, why[1024];
+    int err;
 
     for (size_t i = 0; i < d->npages; i++)
         ok += (size_t)d->pages[i].ok;
@@ -434,7 +438,16 @@ static void submit_assembly(convert_t *c, size_t di)
     t.txt = d->txt;
     t.tif = NULL; /* convert writes no archival master */
     t.icc_profile = c->cfg->icc_profile;
-    line = pm_proto_assemble_task(c->page_tasks + (long long)di, &t, d->pages,
+    d->spool = pm_asprintf("%s/d%zu.pages.jsonl", c->work_dir, di);
+    err = d->spool == NULL ? PM_ENOMEM
+                           : pm_page_spool_write(d->spool, d->pages, d->npages,
+                                                 why, sizeof(why));
+    if (err != 0) {
+        d->result.error = pm_strdup(err == PM_ENOMEM ? "out of memory" : why);
+        doc_finished(c, d);
+        return;
+    }
+    line = pm_proto_assemble_task(c->page_tasks + (long long)di, &t, d->spool,
                                   d->npages, c->profile);
     if (pm_pool_submit(c->pool, c->page_tasks + (long long)di, line, 1) != 0) {
         d->result.error = pm_strdup("out of memory");
@@ -519,6 +532,8 @@ static void on_task_done(void *arg, long long task, const pm_proto_msg_t *m,
         return;
     }
     d = &c->docs[task - c->page_tasks];
+    if (d->spool != NULL)
+        unlink(d->spool);
     if (m != NULL && m->type == PM_MSG_DOC_RESULT) {
         pm_free(d->result.error);
         d->result = m->doc_result;
@@ -625,6 +640,7 @@ static void convert_cleanup(convert_t *c)
         pm_free(d->pdf);
         pm_free(d->txt);
         pm_free(d->report);
+        pm_free(d->spool);
         pm_free(d->intake_error);
         pm_doc_result_cleanup(&d->result);
     }

@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config/volume.h"
 #include "pipeline/base/pm.h"
 #include "pipeline/http_int.h"
 #include "pipeline/serve_int.h"
@@ -620,7 +621,8 @@ static int start_daemon(pm__http_t *h, const pm_http_cfg_t *c)
     return 0;
 }
 
-/* A configuration holding copies of the hot folders of `cfg` only. */
+/* A configuration holding copies of the hot folders of `cfg` only (its
+ * volumes are copied after). */
 static pm_config_t *copy_hotfolders(const pm_config_t *cfg)
 {
     pm_config_t *c = pm_config_new();
@@ -694,6 +696,8 @@ int pm__http_start(pm__serve_t *s)
     h->min_free_bytes = (int64_t)c->min_free_mb << 20;
     h->hf_cfg = copy_hotfolders(s->cfg);
     err = h->output && h->catalog_path && h->hf_cfg ? 0 : PM_ENOMEM;
+    if (err == 0)
+        err = pm_volume_copy(h->hf_cfg, s->cfg);
     if (err == 0 && c->token_file != NULL)
         err = read_token_file(h, c->token_file);
     if (err == 0)

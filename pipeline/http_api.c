@@ -1,11 +1,16 @@
 /*
  * http_api.c: the routes of the web interface (docs/api.md has every
- * field): /healthz, /readyz, /metrics (http_metrics.c), /api/v1/status,
- * /api/v1/jobs, /api/v1/jobs/N, POST /api/v1/jobs/N/retry|cancel|release
- * and /api/v1/billing/report. Every input is checked before it is used:
- * path ids, query arguments and JSON bodies that are not what a route
- * takes get 400 and a message; values reach SQL only as bound values.
- * JSON is written with jansson, nowhere by hand.
+ * field) that read: /healthz, /readyz, /api/v1/status, /api/v1/jobs,
+ * /api/v1/jobs/N, /api/v1/breakdown, /api/v1/throughput and
+ * /api/v1/billing/report (the routes that act are in http_actions.c, the
+ * table of routes in http_route.c). Every input is checked before it is
+ * used: path ids and query arguments that are not what a route takes get
+ * 400 and a message; values reach SQL only as bound values.
+ * JSON is written with jansson, nowhere by hand. Paths the catalog
+ * records on a volume ("NAME:rel") are shown under this machine's folder
+ * for the volume (the volumes of the configuration at start), or as
+ * recorded where it has no such volume; `output_path_stored` is always
+ * the recorded form.
  */
 #include <errno.h>
 #include <microhttpd.h>
@@ -17,8 +22,10 @@
 
 #include "catalog/billing.h"
 #include "catalog/render/render.h"
+#include "config/volume.h"
 #include "pipeline/base/pm.h"
 #include "pipeline/http_int.h"
+#include "pipeline/json_view.h"
 #include "pipeline/waiting.h"
 
 /* Default and largest page of /api/v1/jobs. */
@@ -37,34 +44,7 @@
 /* Most minutes /api/v1/throughput covers (a day). */
 #define THROUGHPUT_MAX 1440
 
-/* Longest cancel reason. */
-#define REASON_MAX 500
-
-typedef void (*route_fn)(pm__http_req_t *q, pm__http_resp_t *r, int64_t id);
-
 /* ---- JSON values ---- */
-
-static json_t *jstr(const char *s)
-{
-    if (s == NULL)
-        return json_null();
-    if (!pm_utf8_valid(s))
-        return json_string("(not UTF-8)");
-    return json_string(s);
-}
-
-/* "2026-11-23T12:00:00Z", or null for 0. */
-static json_t *jtime(int64_t t)
-{
-    char buf[32];
-    time_t tt = (time_t)t;
-    struct tm tm;
-
-    if (t == 0 || gmtime_r(&tt, &tm) == NULL)
-        return json_null();
-    strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return json_string(buf);
-}
 
 static json_t *jid(int64_t id)
 {
@@ -80,23 +60,37 @@ static int64_t job_billable(const pm_job_t *j)
     return j->pages_done - (j->bill_blank ? 0 : j->pages_blank);
 }
 
-static json_t *job_json(const pm_job_t *j)
+/* A recorded path as this machine reaches it (or as recorded). */
+static json_t *jpath(const pm_config_t *cfg, const char *stored)
+{
+    int local;
+    char *shown = pm_volume_shown(cfg, stored, &local);
+    json_t *v = stored != NULL && shown == NULL ? NULL : pm_json_str(shown);
+
+    pm_free(shown);
+    return v;
+}
+
+static json_t *job_json(const pm_config_t *cfg, const pm_job_t *j)
 {
     return json_pack(
         "{s:I, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:i, s:i, s:i, s:i, s:I, "
-        "s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+        "s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
         "id", (json_int_t)j->id, "state", pm_job_state_name(j->state),
-        "work_order", jstr(j->workorder), "account", jstr(j->account),
-        "hot_folder", jstr(j->hotfolder), "profile", jstr(j->profile), "batch",
-        jstr(j->batch), "operator", jstr(j->operator_name), "pages", j->pages,
+        "work_order", pm_json_str(j->workorder), "account",
+        pm_json_str(j->account), "hot_folder", pm_json_str(j->hotfolder),
+        "profile", pm_json_str(j->profile), "batch", pm_json_str(j->batch),
+        "operator", pm_json_str(j->operator_name), "pages", j->pages,
         "pages_done", j->pages_done, "pages_failed", j->pages_failed,
         "pages_blank", j->pages_blank, "billable_pages",
         (json_int_t)job_billable(j), "billing_month",
         j->billing_month[0] ? json_string(j->billing_month) : json_null(),
-        "hold_reason", jstr(j->hold_reason), "error", jstr(j->error),
-        "duplicate_of", jid(j->duplicate_of), "output_path",
-        jstr(j->output_path), "created_at", jtime(j->created_at), "updated_at",
-        jtime(j->updated_at), "finished_at", jtime(j->finished_at));
+        "hold_reason", pm_json_str(j->hold_reason), "error",
+        pm_json_str(j->error), "duplicate_of", jid(j->duplicate_of),
+        "output_path", jpath(cfg, j->output_path), "output_path_stored",
+        pm_json_str(j->output_path), "created_at", pm_json_time(j->created_at),
+        "updated_at", pm_json_time(j->updated_at), "finished_at",
+        pm_json_time(j->finished_at));
 }
 
 static const char *base_name(const char *path)
@@ -114,14 +108,33 @@ static json_t *stage_times(const pm_page_metrics_t *m)
                      "encode", m->ms_encode, "total", m->ms_total);
 }
 
-static json_t *page_json(const pm_task_t *t)
+/* The input file's name: of its path here, or of the recorded one
+ * without its volume's name. */
+static json_t *source_name(const pm_config_t *cfg, const char *stored)
+{
+    int local;
+    char *shown = pm_volume_shown(cfg, stored, &local);
+    const char *name = base_name(shown);
+    json_t *v;
+
+    if (stored != NULL && shown == NULL)
+        return NULL;
+    if (!local && strchr(name, ':') != NULL)
+        name = strchr(name, ':') + 1; /* NAME:file at the volume's top */
+    v = pm_json_str(name);
+    pm_free(shown);
+    return v;
+}
+
+static json_t *page_json(const pm_config_t *cfg, const pm_task_t *t)
 {
     int done = t->state == PM_TASK_DONE;
     const pm_page_metrics_t *m = &t->m;
-    json_t *o = json_pack("{s:i, s:s, s:o, s:i, s:i, s:o}", "page", t->page,
-                          "state", pm_task_state_name(t->state), "source",
-                          jstr(base_name(t->src)), "frame", t->frame,
-                          "attempts", t->attempts, "error", jstr(t->error));
+    json_t *o =
+        json_pack("{s:i, s:s, s:o, s:i, s:i, s:o}", "page", t->page, "state",
+                  pm_task_state_name(t->state), "source",
+                  source_name(cfg, t->src), "frame", t->frame, "attempts",
+                  t->attempts, "error", pm_json_str(t->error));
 
     if (o == NULL || !done)
         return o;
@@ -132,9 +145,9 @@ static json_t *page_json(const pm_task_t *t)
                          m->blank, "confidence", m->confidence, "words",
                          m->words, "low_confidence",
                          !m->blank && m->confidence < LOW_CONFIDENCE, "kind",
-                         jstr(t->kind), "codec", jstr(t->codec), "bytes",
-                         (json_int_t)m->bytes, "ms", stage_times(m),
-                         "finished_at", jtime(t->finished_at))) != 0) {
+                         pm_json_str(t->kind), "codec", pm_json_str(t->codec),
+                         "bytes", (json_int_t)m->bytes, "ms", stage_times(m),
+                         "finished_at", pm_json_time(t->finished_at))) != 0) {
         json_decref(o);
         return NULL;
     }
@@ -144,7 +157,8 @@ static json_t *page_json(const pm_task_t *t)
 /* ---- arguments ---- */
 
 /* A decimal in lo..hi: 0, or -1. */
-static int parse_num(const char *s, long long lo, long long hi, long long *out)
+int pm__http_parse_num(const char *s, long long lo, long long hi,
+                       long long *out)
 {
     char *end;
     long long v;
@@ -169,7 +183,7 @@ static int num_arg(pm__http_req_t *q, pm__http_resp_t *r, const char *name,
     *out = def;
     if (v == NULL)
         return 0;
-    if (parse_num(v, lo, hi, out) == 0)
+    if (pm__http_parse_num(v, lo, hi, out) == 0)
         return 0;
     pm__http_error(r, MHD_HTTP_BAD_REQUEST, "%s: expected a number %lld..%lld",
                    name, lo, hi);
@@ -178,7 +192,7 @@ static int num_arg(pm__http_req_t *q, pm__http_resp_t *r, const char *name,
 
 /* ---- /healthz, /readyz ---- */
 
-static void healthz(pm__http_req_t *q, pm__http_resp_t *r, int64_t id)
+void pm__http_healthz(pm__http_req_t *q, pm__http_resp_t *r, int64_t id)
 {
     (void)q;
     (void)id;
@@ -190,7 +204,7 @@ static json_t *check(int ok, const char *detail)
     return json_pack("{s:b, s:s}", "ok", ok, "detail", detail);
 }
 
-static void readyz(pm__http_req_t *q, pm__http_resp_t *r, int64_t id)
+void pm__http_readyz(pm__http_req_t *q, pm__http_resp_t *r, int64_t id)
 {
     pm__http_t *h = q->h;
     pm__http_snap_t snap;
@@ -227,7 +241,8 @@ static void readyz(pm__http_req_t *q, pm__http_resp_t *r, int64_t id)
 
 /* ---- /api/v1/status ---- */
 
-static json_t *jobs_list(pm_catalog_t *cat, int state, int *err)
+static json_t *jobs_list(const pm_config_t *cfg, pm_catalog_t *cat, int state,
+                         int *err)
 {
     pm_job_t *v = NULL;
     size_t n = 0;
@@ -237,7 +252,7 @@ static json_t *jobs_list(pm_catalog_t *cat, int state, int *err)
     *err = pm_monitor_jobs(cat, state, STATUS_LIST_MAX, 0, &v, &n, &total);
     a = *err == 0 ? json_array() : NULL;
     for (size_t i = 0; a != NULL && i < n; i++)
-        json_array_append_new(a, job_json(&v[i]));
+        json_array_append_new(a, job_json(cfg, &v[i]));
     pm_job_list_free(v, n);
     return a;
 }
@@ -252,9 +267,9 @@ static json_t *rejections(pm_catalog_t *cat, int *err)
     a = *err == 0 ? json_array() : NULL;
     for (size_t i = 0; a != NULL && i < n; i++)
         json_array_append_new(a, json_pack("{s:o, s:s, s:o}", "at",
-                                           jtime(v[i].at), "reason",
+                                           pm_json_time(v[i].at), "reason",
                                            pm_rejection_reason(v[i].detail),
-                                           "detail", jstr(v[i].detail)));
+                                           "detail", pm_json_str(v[i].detail)));
     pm_event_list_free(v, n);
     return a;
 }
@@ -275,9 +290,24 @@ static json_t *workers(pm_catalog_t *cat, int64_t now, int *err)
                          "pid", v[i].pid, "state",
                          pm_worker_state_name(v[i].state), "job", jid(v[i].job),
                          "page", jid(v[i].page), "started_at",
-                         jtime(v[i].started_at)));
+                         pm_json_time(v[i].started_at)));
     }
     pm_worker_list_free(v, n);
+    return a;
+}
+
+/* Each coordinator and agent (pm_node_list), stale and gone ones marked. */
+static json_t *nodes(pm_catalog_t *cat, int64_t now, int *err)
+{
+    pm_node_info_t *v = NULL;
+    size_t n = 0;
+    json_t *a;
+
+    *err = pm_node_list(cat, now, &v, &n);
+    a = *err == 0 ? json_array() : NULL;
+    for (size_t i = 0; a != NULL && i < n; i++)
+        json_array_append_new(a, pm_json_node(&v[i], now));
+    pm_node_list_free(v, n);
     return a;
 }
 
@@ -293,11 +323,11 @@ static json_t *waiting(pm__http_t *h, int64_t now)
         a = json_array();
     for (size_t i = 0; a != NULL && i < n; i++)
         json_array_append_new(
-            a,
-            json_pack("{s:o, s:o, s:o, s:I}", "hot_folder",
-                      jstr(v[i].hotfolder), "batch", jstr(v[i].name), "since",
-                      jtime(v[i].since), "waiting_s",
-                      (json_int_t)(now > v[i].since ? now - v[i].since : 0)));
+            a, json_pack(
+                   "{s:o, s:o, s:o, s:I}", "hot_folder",
+                   pm_json_str(v[i].hotfolder), "batch", pm_json_str(v[i].name),
+                   "since", pm_json_time(v[i].since), "waiting_s",
+                   (json_int_t)(now > v[i].since ? now - v[i].since : 0)));
     pm_waiting_free(v, n);
     return a ? a : json_array();
 }
@@ -330,9 +360,10 @@ static json_t *review_jobs(pm_catalog_t *cat, int *err)
         json_array_append_new(
             a, json_pack("{s:I, s:o, s:o, s:s, s:i, s:o}", "id",
                          (json_int_t)v[i].job, "work_order",
-                         jstr(v[i].workorder), "account", jstr(v[i].account),
-                         "state", pm_job_state_name(v[i].state), "pages",
-                         v[i].pages, "reasons", jstr(v[i].reasons)));
+                         pm_json_str(v[i].workorder), "account",
+                         pm_json_str(v[i].account), "state",
+                         pm_job_state_name(v[i].state), "pages", v[i].pages,
+                         "reasons", pm_json_str(v[i].reasons)));
     pm_review_job_list_free(v, n);
     return a;
 }
@@ -347,6 +378,7 @@ static void status_build(pm__http_req_t *q, pm__http_resp_t *r)
     pm_status_t st;
     pm_monitor_t m;
     json_t *failed = NULL, *held = NULL, *rej = NULL, *wk = NULL, *rv = NULL;
+    json_t *nd = NULL, *doc;
     int err;
 
     pm__http_snap(q->h, &snap);
@@ -354,17 +386,20 @@ static void status_build(pm__http_req_t *q, pm__http_resp_t *r)
     if (err == 0)
         err = pm_monitor_counts(cat, &m);
     if (err == 0)
-        failed = jobs_list(cat, PM_JOB_FAILED, &err);
+        failed = jobs_list(q->h->hf_cfg, cat, PM_JOB_FAILED, &err);
     if (err == 0)
-        held = jobs_list(cat, PM_JOB_HELD, &err);
+        held = jobs_list(q->h->hf_cfg, cat, PM_JOB_HELD, &err);
     if (err == 0)
         rej = rejections(cat, &err);
     if (err == 0)
         wk = workers(cat, now, &err);
     if (err == 0)
         rv = review_jobs(cat, &err);
+    if (err == 0)
+        nd = nodes(cat, now, &err);
     pm__http_rd_unlock(q->h);
     if (err != 0) {
+        json_decref(nd);
         json_decref(rv);
         json_decref(failed);
         json_decref(held);
@@ -374,32 +409,36 @@ static void status_build(pm__http_req_t *q, pm__http_resp_t *r)
                        "the catalog cannot be read");
         return;
     }
-    pm__http_json(
-        r, MHD_HTTP_OK,
-        json_pack(
-            "{s:o, s:{s:b, s:b, s:I}, s:{s:I, s:I, s:o}, s:o, s:{s:I, s:I, "
-            "s:I}, s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:o}",
-            "now", jtime(now), "service", "draining", snap.draining,
-            "paused_for_space", snap.paused, "worker_restarts",
-            (json_int_t)snap.worker_restarts, "queue", "pages_queued",
-            (json_int_t)st.queued_pages, "pages_running",
-            (json_int_t)st.running_pages, "oldest_queued_age_s",
-            m.queue_oldest_at ? json_integer(now - m.queue_oldest_at)
-                              : json_null(),
-            "jobs", jobs_by_state(&m), "pages_finished", "last_5min",
-            (json_int_t)st.pages_last_5min, "last_60min",
-            (json_int_t)st.pages_last_60min, "per_hour_now",
-            (json_int_t)(st.pages_last_5min * 12), "billable_pages",
-            (json_int_t)m.billable_pages, "low_confidence_pages",
-            (json_int_t)m.low_confidence, "workers", wk, "failed_jobs", failed,
-            "held_jobs", held, "rejected_batches", rej, "waiting_batches",
-            waiting(q->h, now), "review_jobs", rv));
+    doc = json_pack(
+        "{s:o, s:{s:b, s:b, s:I}, s:{s:I, s:I, s:o}, s:o, s:{s:I, s:I, "
+        "s:I}, s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:o}",
+        "now", pm_json_time(now), "service", "draining", snap.draining,
+        "paused_for_space", snap.paused, "worker_restarts",
+        (json_int_t)snap.worker_restarts, "queue", "pages_queued",
+        (json_int_t)st.queued_pages, "pages_running",
+        (json_int_t)st.running_pages, "oldest_queued_age_s",
+        m.queue_oldest_at ? json_integer(now - m.queue_oldest_at) : json_null(),
+        "jobs", jobs_by_state(&m), "pages_finished", "last_5min",
+        (json_int_t)st.pages_last_5min, "last_60min",
+        (json_int_t)st.pages_last_60min, "per_hour_now",
+        (json_int_t)(st.pages_last_5min * 12), "billable_pages",
+        (json_int_t)m.billable_pages, "low_confidence_pages",
+        (json_int_t)m.low_confidence, "workers", wk, "failed_jobs", failed,
+        "held_jobs", held, "rejected_batches", rej, "waiting_batches",
+        waiting(q->h, now), "review_jobs", rv);
+    if (doc == NULL) {
+        json_decref(nd);
+    } else if (json_object_set_new(doc, "nodes", nd) != 0) {
+        json_decref(doc);
+        doc = NULL;
+    }
+    pm__http_json(r, MHD_HTTP_OK, doc);
 }
 
 /* /api/v1/status: the answer built at most PM__HTTP_CACHE_MS ago (counted
  * from when its read began), else a new one, built here by the first
  * request to find it old while the others wait for it. */
-static void status(pm__http_req_t *q, pm__http_resp_t *r, int64_t id)
+void pm__http_status(pm__http_req_t *q, pm__http_resp_t *r, int64_t id)
 {
     pm__http_t *h = q->h;
     uint64_t began;
@@ -437,7 +476,7 @@ static void status(pm__http_req_t *q, pm__http_resp_t *r, int64_t id)
 
 /* ---- /api/v1/jobs ---- */
 
-static void jobs(pm__http_req_t *q, pm__http_resp_t *r, int64_t id)
+void pm__http_jobs(pm__http_req_t *q, pm__http_resp_t *r, int64_t id)
 {
     const char *state_arg = pm__http_arg(q, "state");
     long long limit, offset;
@@ -467,7 +506,7 @@ static void jobs(pm__http_req_t *q, pm__http_resp_t *r, int64_t id)
     }
     a = json_array();
     for (size_t i = 0; a != NULL && i < n; i++)
-        json_array_append_new(a, job_json(&v[i]));
+        json_array_append_new(a, job_json(q->h->hf_cfg, &v[i]));
     pm_job_list_free(v, n);
     pm__http_json(r, MHD_HTTP_OK,
                   json_pack("{s:I, s:I, s:I, s:o}", "total", (json_int_t)total,
@@ -475,7 +514,8 @@ static void jobs(pm__http_req_t *q, pm__http_resp_t *r, int64_t id)
                             (json_int_t)offset, "jobs", a));
 }
 
-static json_t *job_detail(pm_catalog_t *cat, int64_t id, int *err)
+static json_t *job_detail(const pm_config_t *cfg, pm_catalog_t *cat, int64_t id,
+                          int *err)
 {
     pm_job_t j = {0};
     pm_task_t *t = NULL;
@@ -488,18 +528,18 @@ static json_t *job_detail(pm_catalog_t *cat, int64_t id, int *err)
     if (*err == 0) {
         pages = json_array();
         for (size_t i = 0; pages != NULL && i < n; i++)
-            json_array_append_new(pages, page_json(&t[i]));
-        doc = json_pack("{s:o, s:o}", "job", job_json(&j), "pages", pages);
+            json_array_append_new(pages, page_json(cfg, &t[i]));
+        doc = json_pack("{s:o, s:o}", "job", job_json(cfg, &j), "pages", pages);
     }
     pm_task_list_free(t, n);
     pm_job_cleanup(&j);
     return doc;
 }
 
-static void job(pm__http_req_t *q, pm__http_resp_t *r, int64_t id)
+void pm__http_job(pm__http_req_t *q, pm__http_resp_t *r, int64_t id)
 {
     int err;
-    json_t *doc = job_detail(pm__http_rd_lock(q->h), id, &err);
+    json_t *doc = job_detail(q->h->hf_cfg, pm__http_rd_lock(q->h), id, &err);
 
     pm__http_rd_unlock(q->h);
     if (err == PM_ENOENT)
@@ -509,136 +549,6 @@ static void job(pm__http_req_t *q, pm__http_resp_t *r, int64_t id)
                        "the catalog cannot be read");
     else
         pm__http_json(r, MHD_HTTP_OK, doc);
-}
-
-/* ---- JSON bodies ---- */
-
-/* The request's body as a JSON object (`shape` says more of it in the
- * message, e.g. " with number and account") whose keys are all among
- * keys[0..nkeys) (`takes` says which in the message): 0 and *out, a new
- * reference, or -1 with a 400 set. */
-static int body_object(pm__http_req_t *q, pm__http_resp_t *r, const char *shape,
-                       const char *const *keys, size_t nkeys, const char *takes,
-                       json_t **out)
-{
-    json_error_t jerr;
-    json_t *doc, *v;
-    const char *key;
-
-    *out = NULL;
-    doc = json_loadb(q->body, q->body_len, JSON_REJECT_DUPLICATES, &jerr);
-    if (doc == NULL || !json_is_object(doc)) {
-        pm__http_error(r, MHD_HTTP_BAD_REQUEST,
-                       "the body must be a JSON object%s%s%s", shape,
-                       doc ? "" : ": ", doc ? "" : jerr.text);
-        json_decref(doc);
-        return -1;
-    }
-    json_object_foreach(doc, key, v)
-    {
-        size_t k = 0;
-
-        while (k < nkeys && strcmp(key, keys[k]) != 0)
-            k++;
-        if (k == nkeys) {
-            pm__http_error(r, MHD_HTTP_BAD_REQUEST, "unknown key '%.64s' (%s)",
-                           key, takes);
-            json_decref(doc);
-            return -1;
-        }
-    }
-    *out = doc;
-    return 0;
-}
-
-/* Copies string member `key` of `doc` into dst[size] after checking it:
- * a string, valid UTF-8, fitting, and (kind > 0) a valid identifier.
- * Absent: dst stays "" and 0 unless `required`. -1 with a 400 set. */
-static int body_string(pm__http_resp_t *r, json_t *doc, const char *key,
-                       int kind, int required, char *dst, size_t size)
-{
-    json_t *v = json_object_get(doc, key);
-    char why[160];
-
-    if (v == NULL && !required)
-        return 0;
-    if (v == NULL || !json_is_string(v) || json_string_length(v) >= size ||
-        !pm_utf8_valid(json_string_value(v))) {
-        pm__http_error(r, MHD_HTTP_BAD_REQUEST,
-                       "%s: expected a string of at most %zu bytes%s", key,
-                       size - 1, required ? " (required)" : "");
-        return -1;
-    }
-    if (kind > 0 && pm_ident_check((pm_ident_kind_t)kind, json_string_value(v),
-                                   why, sizeof(why)) != 0) {
-        pm__http_error(r, MHD_HTTP_BAD_REQUEST, "%s: %s", key, why);
-        return -1;
-    }
-    snprintf(dst, size, "%s", json_string_value(v));
-    return 0;
-}
-
-/* ---- actions ---- */
-
-/* The action's JSON body: empty, or an object with only the keys a route
- * takes ("reason" for cancel). 0, or -1 with a 400 set. */
-static int action_body(pm__http_req_t *q, pm__http_resp_t *r, int reason_ok,
-                       pm__http_act_t *a)
-{
-    static const char *const keys[] = {"reason"};
-    json_t *doc;
-    int bad;
-
-    if (q->body_len == 0)
-        return 0;
-    if (body_object(q, r, "", keys, reason_ok ? 1 : 0,
-                    reason_ok ? "this action takes reason"
-                              : "this action takes none",
-                    &doc) != 0)
-        return -1;
-    bad = body_string(r, doc, "reason", 0, 0, a->reason, REASON_MAX + 1);
-    json_decref(doc);
-    return bad;
-}
-
-static void act(pm__http_req_t *q, pm__http_resp_t *r, int64_t id,
-                pm__http_act_kind_t kind)
-{
-    pm__http_act_t a;
-    int err;
-
-    memset(&a, 0, sizeof(a));
-    a.kind = kind;
-    a.job = id;
-    snprintf(a.actor, sizeof(a.actor), "%s", q->actor);
-    if (action_body(q, r, kind == PM__ACT_CANCEL, &a) != 0)
-        return;
-    err = pm__http_act(q->h, &a);
-    if (err == PM_ENOENT)
-        pm__http_error(r, MHD_HTTP_NOT_FOUND, "no job %lld", (long long)id);
-    else if (err == PM_EINVAL)
-        pm__http_error(r, MHD_HTTP_CONFLICT, "%s", a.msg);
-    else if (err == -ECANCELED)
-        pm__http_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "%s", a.msg);
-    else if (err != 0)
-        pm__http_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s", a.msg);
-    else
-        job(q, r, id);
-}
-
-static void retry(pm__http_req_t *q, pm__http_resp_t *r, int64_t id)
-{
-    act(q, r, id, PM__ACT_RETRY);
-}
-
-static void cancel(pm__http_req_t *q, pm__http_resp_t *r, int64_t id)
-{
-    act(q, r, id, PM__ACT_CANCEL);
-}
-
-static void release(pm__http_req_t *q, pm__http_resp_t *r, int64_t id)
-{
-    act(q, r, id, PM__ACT_RELEASE);
 }
 
 /* ---- /api/v1/breakdown ---- */
@@ -656,7 +566,7 @@ static json_t *counts_json(const pm_monitor_count_t *v, size_t n)
     return a;
 }
 
-static void breakdown(pm__http_req_t *q, pm__http_resp_t *r, int64_t id)
+void pm__http_breakdown(pm__http_req_t *q, pm__http_resp_t *r, int64_t id)
 {
     static const char *const keys[PM_BY_COUNT] = {"hot_folders", "accounts",
                                                   "operators"};
@@ -671,7 +581,7 @@ static void breakdown(pm__http_req_t *q, pm__http_resp_t *r, int64_t id)
         return;
     since = now - (int64_t)hours * 3600;
     doc = json_pack("{s:I, s:o}", "hours", (json_int_t)hours, "since",
-                    jtime(since));
+                    pm_json_time(since));
     cat = pm__http_rd_lock(q->h);
     for (int by = 0; err == 0 && by < PM_BY_COUNT; by++) {
         pm_monitor_count_t *v = NULL;
@@ -690,75 +600,6 @@ static void breakdown(pm__http_req_t *q, pm__http_resp_t *r, int64_t id)
         return;
     }
     pm__http_json(r, MHD_HTTP_OK, doc);
-}
-
-/* ---- POST /api/v1/workorders ---- */
-
-/* The body of a work order to add: number, account, optional fee_code
- * and notes, nothing else. 0, or -1 with a 400 set. */
-static int wo_body(pm__http_req_t *q, pm__http_resp_t *r, pm__http_act_t *a)
-{
-    static const char *const keys[] = {"number", "account", "fee_code",
-                                       "notes"};
-    json_t *doc;
-    int bad;
-
-    if (body_object(q, r, " with number and account", keys, 4,
-                    "a work order takes number, account, fee_code and notes",
-                    &doc) != 0)
-        return -1;
-    bad = body_string(r, doc, "number", PM_IDENT_WORKORDER, 1, a->number,
-                      sizeof(a->number)) ||
-          body_string(r, doc, "account", PM_IDENT_ACCOUNT, 1, a->account,
-                      sizeof(a->account)) ||
-          body_string(r, doc, "fee_code", PM_IDENT_FEE, 0, a->fee_code,
-                      sizeof(a->fee_code)) ||
-          body_string(r, doc, "notes", 0, 0, a->reason, REASON_MAX + 1);
-    json_decref(doc);
-    return bad ? -1 : 0;
-}
-
-static void workorder_add(pm__http_req_t *q, pm__http_resp_t *r, int64_t id)
-{
-    pm__http_act_t a;
-    pm_workorder_t w = {0};
-    pm_catalog_t *cat;
-    int err;
-
-    (void)id;
-    memset(&a, 0, sizeof(a));
-    a.kind = PM__ACT_WORKORDER_ADD;
-    snprintf(a.actor, sizeof(a.actor), "%s", q->actor);
-    if (wo_body(q, r, &a) != 0)
-        return;
-    err = pm__http_act(q->h, &a);
-    if (err == PM_ENOENT)
-        pm__http_error(r, MHD_HTTP_NOT_FOUND, "%s", a.msg);
-    else if (err == -EEXIST)
-        pm__http_error(r, MHD_HTTP_CONFLICT, "%s", a.msg);
-    else if (err == PM_EINVAL)
-        pm__http_error(r, MHD_HTTP_BAD_REQUEST, "%s", a.msg);
-    else if (err == -ECANCELED)
-        pm__http_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "%s", a.msg);
-    else if (err != 0)
-        pm__http_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s", a.msg);
-    if (err != 0)
-        return;
-    cat = pm__http_rd_lock(q->h);
-    err = pm_workorder_get(cat, a.number, &w);
-    pm__http_rd_unlock(q->h);
-    if (err != 0) {
-        pm__http_error(r, MHD_HTTP_SERVICE_UNAVAILABLE,
-                       "the catalog cannot be read");
-        return;
-    }
-    pm__http_json(r, MHD_HTTP_CREATED,
-                  json_pack("{s:I, s:s, s:s, s:o, s:s, s:o, s:o}", "id",
-                            (json_int_t)w.id, "number", w.number, "account",
-                            w.account, "fee_code", jstr(w.fee_code), "status",
-                            w.status, "notes", jstr(w.notes), "created_at",
-                            jtime(w.created_at)));
-    pm_workorder_cleanup(&w);
 }
 
 /* ---- /api/v1/billing/report ---- */
@@ -799,7 +640,7 @@ static int ident_arg(pm__http_req_t *q, pm__http_resp_t *r, const char *name,
     return -1;
 }
 
-static void billing_report(pm__http_req_t *q, pm__http_resp_t *r, int64_t id)
+void pm__http_billing_report(pm__http_req_t *q, pm__http_resp_t *r, int64_t id)
 {
     const char *from, *to, *account, *wo, *fmt_arg = pm__http_arg(q, "format");
     int fmt = fmt_arg ? pm_bill_format_parse(fmt_arg) : PM_BILL_JSON;
@@ -840,7 +681,7 @@ static void billing_report(pm__http_req_t *q, pm__http_resp_t *r, int64_t id)
     r->len = len;
 }
 
-static void throughput(pm__http_req_t *q, pm__http_resp_t *r, int64_t id)
+void pm__http_throughput(pm__http_req_t *q, pm__http_resp_t *r, int64_t id)
 {
     int64_t counts[THROUGHPUT_MAX], now = (int64_t)time(NULL);
     long long minutes;
@@ -863,130 +704,5 @@ static void throughput(pm__http_req_t *q, pm__http_resp_t *r, int64_t id)
         json_array_append_new(a, json_integer(counts[i]));
     pm__http_json(r, MHD_HTTP_OK,
                   json_pack("{s:I, s:o, s:o}", "minutes", (json_int_t)minutes,
-                            "until", jtime(now), "pages", a));
-}
-
-/* ---- routing ---- */
-
-typedef struct route {
-    const char *method;
-    const char *path;   /* whole path, or the part before the job id */
-    const char *suffix; /* after the id ("" for none); NULL: no id */
-    pm_role_t need;     /* 0: anyone, no token */
-    route_fn fn;        /* an API route, or NULL: */
-    void (*page)(pm__http_req_t *q, pm__http_resp_t *r); /* a page's */
-} route_t;
-
-#define JOBS_PREFIX "/api/v1/jobs/"
-
-static const route_t routes[] = {
-    {"GET", "/", NULL, 0, NULL, pm__http_dashboard},
-    {"GET", "/static/chart.min.js", NULL, 0, NULL, pm__http_chartjs},
-    {"GET", "/jobs/", "", 0, NULL, pm__http_job_page},
-    {"GET", "/healthz", NULL, 0, healthz, NULL},
-    {"GET", "/readyz", NULL, 0, readyz, NULL},
-    {"GET", "/metrics", NULL, PM_ROLE_SUPERVISOR, NULL, pm__http_metrics},
-    {"GET", "/api/v1/status", NULL, PM_ROLE_SUPERVISOR, status, NULL},
-    {"GET", "/api/v1/jobs", NULL, PM_ROLE_SUPERVISOR, jobs, NULL},
-    {"GET", "/api/v1/throughput", NULL, PM_ROLE_SUPERVISOR, throughput, NULL},
-    {"GET", JOBS_PREFIX, "", PM_ROLE_SUPERVISOR, job, NULL},
-    {"POST", JOBS_PREFIX, "/retry", PM_ROLE_ADMIN, retry, NULL},
-    {"POST", JOBS_PREFIX, "/cancel", PM_ROLE_ADMIN, cancel, NULL},
-    {"POST", JOBS_PREFIX, "/release", PM_ROLE_ADMIN, release, NULL},
-    {"GET", "/api/v1/breakdown", NULL, PM_ROLE_SUPERVISOR, breakdown, NULL},
-    {"POST", "/api/v1/workorders", NULL, PM_ROLE_ADMIN, workorder_add, NULL},
-    {"GET", "/api/v1/billing/report", NULL, PM_ROLE_BILLING, billing_report,
-     NULL},
-};
-
-#define NROUTES (sizeof(routes) / sizeof(routes[0]))
-
-/* Does route `rt` have this path? For id routes, *id_text is the id's
- * text (not yet checked). */
-static int path_matches(const route_t *rt, const char *path, char *id_text,
-                        size_t size)
-{
-    size_t n, seg;
-
-    if (rt->suffix == NULL)
-        return strcmp(path, rt->path) == 0;
-    n = strlen(rt->path);
-    if (strncmp(path, rt->path, n) != 0)
-        return 0;
-    seg = strcspn(path + n, "/");
-    if (seg == 0 || strcmp(path + n + seg, rt->suffix) != 0)
-        return 0;
-    snprintf(id_text, size, "%.*s", (int)(seg < size ? seg : size - 1),
-             path + n);
-    return 1;
-}
-
-/* The route for the request, or NULL; *wrong_method when the path is
- * known but not with this method. */
-static const route_t *find_route(const pm__http_req_t *q, char *id_text,
-                                 size_t size, int *wrong_method)
-{
-    const char *method = strcmp(q->method, "HEAD") == 0 ? "GET" : q->method;
-
-    *wrong_method = 0;
-    for (size_t i = 0; i < NROUTES; i++) {
-        if (!path_matches(&routes[i], q->path, id_text, size))
-            continue;
-        if (strcmp(routes[i].method, method) == 0)
-            return &routes[i];
-        *wrong_method = 1;
-    }
-    return NULL;
-}
-
-/* 0 when the request may use a route needing `need`; else the response
- * is set (401 without a valid token, 403 with too small a role). */
-static int authorize(const pm__http_req_t *q, pm__http_resp_t *r,
-                     pm_role_t need)
-{
-    if (need == 0)
-        return 0;
-    if (q->anonymous && need != PM_ROLE_ADMIN)
-        return 0; /* loopback and no token anywhere: reads are open */
-    if (q->role == 0) {
-        pm__http_error(r, MHD_HTTP_UNAUTHORIZED,
-                       q->anonymous ? "actions need an admin token"
-                                    : "a valid token is required");
-        return -1;
-    }
-    if (q->role < need) {
-        pm__http_error(r, MHD_HTTP_FORBIDDEN, "forbidden");
-        return -1;
-    }
-    return 0;
-}
-
-void pm__http_route(pm__http_req_t *q, pm__http_resp_t *r)
-{
-    char id_text[32] = "";
-    int wrong_method;
-    const route_t *rt = find_route(q, id_text, sizeof(id_text), &wrong_method);
-    long long id = 0;
-
-    /* Only the probes answer without a token: an unknown path says no
-     * more than a known one does. */
-    if (authorize(q, r, rt ? rt->need : PM_ROLE_SUPERVISOR) != 0)
-        return;
-    if (rt == NULL) {
-        if (wrong_method)
-            pm__http_error(r, MHD_HTTP_METHOD_NOT_ALLOWED,
-                           "method %s not allowed here", q->method);
-        else
-            pm__http_error(r, MHD_HTTP_NOT_FOUND, "no such resource");
-        return;
-    }
-    if (rt->suffix != NULL && parse_num(id_text, 1, INT64_MAX / 2, &id) != 0) {
-        pm__http_error(r, MHD_HTTP_BAD_REQUEST,
-                       "a job id is a positive whole number");
-        return;
-    }
-    if (rt->page != NULL)
-        rt->page(q, r);
-    else
-        rt->fn(q, r, (int64_t)id);
+                            "until", pm_json_time(now), "pages", a));
 }

@@ -1,5 +1,6 @@
 /*
- * http_dash.c: the dashboard page `/` and the Chart.js it uses, served
+ * http_dash.c: the dashboard page `/` (throughput, workers, nodes, jobs,
+ * failures, rejections, review, breakdowns) and the Chart.js it uses, served
  * locally from Debian's libjs-chart.js (records centres have no
  * internet), and the job page `/jobs/N`. The pages hold no data: its script
  * reads /api/v1/status, /api/v1/jobs and /api/v1/throughput every 2 s (and
@@ -55,6 +56,10 @@ static const char *const page[] = {
     "<h2 style=\"margin-top:8px\">jobs by state</h2><table><tbody "
     "id=\"states\"></tbody></table></div>\n",
 
+    "<div class=\"card\"><h2>nodes</h2><table><thead><tr><th>node</th>"
+    "<th>role</th><th>state</th><th>slots</th><th>busy</th>"
+    "<th>pages/hour</th><th>load</th><th>heartbeat</th></tr></thead>"
+    "<tbody id=\"nodes\"></tbody></table></div>\n"
     "<div class=\"card\"><h2>recent jobs</h2><table><thead><tr><th>job</th>"
     "<th>work order</th><th>account</th><th>pages</th><th>billable</th>"
     "<th>state</th><th>duration</th></tr></thead><tbody id=\"jobs\">"
@@ -128,6 +133,10 @@ static const char *const page[] = {
     "perMin>0?dur(60*q.pages_queued/perMin):'-');\n"
     "rows('workers',st.workers.map(w=>[w.slot,w.state,w.job,w.page,"
     "dur(since(w.started_at))]));\n"
+    "rows('nodes',st.nodes.map(n=>[n.node,n.role,n.state,n.slots,n.busy,"
+    "n.pages_last_hour,n.load1===null?null:n.load1.toFixed(2),"
+    "n.heartbeat_age_s===null?null:dur(n.heartbeat_age_s)+' ago']),"
+    "c=>c[2]!=='up');\n"
     "rows('states',Object.entries(st.jobs));\n"
     "rows('jobs',jobs.jobs.map(j=>[{href:'/jobs/'+j.id,text:j.id},"
     "j.work_order,j.account,j.pages,"

@@ -121,8 +121,9 @@ typedef struct pm__http {
     pm__file_token_t *ftokens;
     size_t nftokens;
 
-    /* The hot folders at start (a reload does not change this copy), for
-     * the batches waiting for their marker. */
+    /* The hot folders and volumes at start (a reload does not change this
+     * copy), for the batches waiting for their marker and the paths the
+     * job views show. */
     pm_config_t *hf_cfg;
 } pm__http_t;
 
@@ -169,10 +170,31 @@ uint64_t pm__http_now_ms(void);
 /* Copies the loop's snapshot. */
 void pm__http_snap(pm__http_t *h, pm__http_snap_t *out);
 
-/* ---- http_api.c ---- */
+/* ---- http_route.c ---- */
 
 /* Answers one request (the role was checked against its route there). */
 void pm__http_route(pm__http_req_t *q, pm__http_resp_t *r);
+
+/* ---- http_api.c: the routes that read (`id`: the path's job id) ---- */
+
+void pm__http_healthz(pm__http_req_t *q, pm__http_resp_t *r, int64_t id);
+void pm__http_readyz(pm__http_req_t *q, pm__http_resp_t *r, int64_t id);
+void pm__http_status(pm__http_req_t *q, pm__http_resp_t *r, int64_t id);
+void pm__http_jobs(pm__http_req_t *q, pm__http_resp_t *r, int64_t id);
+void pm__http_job(pm__http_req_t *q, pm__http_resp_t *r, int64_t id);
+void pm__http_breakdown(pm__http_req_t *q, pm__http_resp_t *r, int64_t id);
+void pm__http_throughput(pm__http_req_t *q, pm__http_resp_t *r, int64_t id);
+void pm__http_billing_report(pm__http_req_t *q, pm__http_resp_t *r, int64_t id);
+/* A whole number lo..hi in `s`: 0 and *out, or -1. */
+int pm__http_parse_num(const char *s, long long lo, long long hi,
+                       long long *out);
+
+/* ---- http_actions.c: the routes that change something ---- */
+
+void pm__http_retry(pm__http_req_t *q, pm__http_resp_t *r, int64_t id);
+void pm__http_cancel(pm__http_req_t *q, pm__http_resp_t *r, int64_t id);
+void pm__http_release(pm__http_req_t *q, pm__http_resp_t *r, int64_t id);
+void pm__http_workorder_add(pm__http_req_t *q, pm__http_resp_t *r, int64_t id);
 
 /* ---- http_dash.c ---- */
 

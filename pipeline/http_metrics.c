@@ -4,7 +4,9 @@
  * on the web interface's own connection, so they equal what `pagemill
  * job list` and the billing reports say; worker restarts and readiness
  * come from the loop's snapshot. Names and labels are in docs/api.md.
- * Label values are fixed words (states, stages, reasons), never input.
+ * Label values are fixed words (states, stages, reasons), never input,
+ * but for the nodes' names (host names or an agent's --node), which are
+ * escaped as the format says.
  */
 #include <microhttpd.h>
 #include <stdio.h>
@@ -172,12 +174,112 @@ static void transactions(pm_buf_t *t, const pm__http_snap_t *s)
     }
 }
 
+/* One node's series: every process of one role on one node (an agent
+ * restarted is a new process on the same node), summed. */
+typedef struct node_sum {
+    const char *node, *role;
+    int up, slots, busy;
+    long long pages, age; /* age: of the freshest heartbeat; -1 none */
+    double load1;         /* of the freshest heartbeat; < 0 unknown */
+} node_sum_t;
+
+static node_sum_t node_sum(const pm_node_info_t *v, size_t n, size_t first,
+                           int64_t now)
+{
+    node_sum_t x = {v[first].node, v[first].role, 0, 0, 0, 0, -1, -1};
+    int64_t beat = 0;
+
+    for (size_t i = first; i < n; i++) {
+        if (strcmp(v[i].node, x.node) != 0 || strcmp(v[i].role, x.role) != 0)
+            continue;
+        x.up |= v[i].state == PM_NODE_UP;
+        x.slots += v[i].slots;
+        x.busy += v[i].busy;
+        x.pages += v[i].pages_hour;
+        if (v[i].heartbeat > beat) {
+            beat = v[i].heartbeat;
+            x.age = now > beat ? (long long)(now - beat) : 0;
+            x.load1 = v[i].load1;
+        }
+    }
+    return x;
+}
+
+/* Whether v[i]'s node and role came before i (summed there already). */
+static int node_seen(const pm_node_info_t *v, size_t i)
+{
+    for (size_t k = 0; k < i; k++)
+        if (strcmp(v[k].node, v[i].node) == 0 &&
+            strcmp(v[k].role, v[i].role) == 0)
+            return 1;
+    return 0;
+}
+
+/* A sample labelled with a node: {node="...",role="..."}, the name
+ * escaped (backslash, double quote, line feed). */
+static void node_sample(pm_buf_t *t, const char *name, const node_sum_t *x)
+{
+    pm_buf_printf(t, "%s{node=\"", name);
+    for (const char *p = x->node; *p != '\0'; p++) {
+        if (*p == '\\' || *p == '"')
+            pm_buf_printf(t, "\\%c", *p);
+        else if (*p == '\n')
+            pm_buf_puts(t, "\\n");
+        else
+            pm_buf_add(t, p, 1);
+    }
+    pm_buf_printf(t, "\",role=\"%s\"} ", x->role);
+}
+
+/* Per node (pm_node_list): up, slots, busy workers, pages in the last
+ * hour, heartbeat age and load average (the last two when known). */
+static void nodes(pm_buf_t *t, const pm_node_info_t *v, size_t n, int64_t now)
+{
+    static const struct {
+        const char *name, *help;
+    } fam[] = {
+        {"pagemill_node_up", "1 while the node reports (its last heartbeat "
+                             "is under 30 s old)."},
+        {"pagemill_node_slots", "Worker slots of the node."},
+        {"pagemill_node_busy", "The node's workers busy on a page or job."},
+        {"pagemill_node_pages_last_hour",
+         "Pages the node completed in the last hour."},
+        {"pagemill_node_heartbeat_age_seconds",
+         "Seconds since the node last wrote its workers."},
+        {"pagemill_node_load1", "The node's 1-minute load average."},
+    };
+
+    for (size_t f = 0; f < sizeof(fam) / sizeof(fam[0]); f++) {
+        family(t, fam[f].name, "gauge", fam[f].help);
+        for (size_t i = 0; i < n; i++) {
+            node_sum_t x;
+
+            if (node_seen(v, i))
+                continue;
+            x = node_sum(v, n, i, now);
+            if ((f == 4 && x.age < 0) || (f == 5 && x.load1 < 0))
+                continue;
+            node_sample(t, fam[f].name, &x);
+            if (f == 5)
+                pm_buf_printf(t, "%.2f\n", x.load1);
+            else
+                pm_buf_printf(t, "%lld\n",
+                              f == 0   ? (long long)x.up
+                              : f == 1 ? (long long)x.slots
+                              : f == 2 ? (long long)x.busy
+                              : f == 3 ? x.pages
+                                       : x.age);
+        }
+    }
+}
+
 void pm__http_metrics(pm__http_req_t *q, pm__http_resp_t *r)
 {
     pm_catalog_t *cat = pm__http_rd_lock(q->h);
     int64_t now = (int64_t)time(NULL);
     pm_event_t *ev = NULL;
-    size_t nev = 0;
+    pm_node_info_t *nv = NULL;
+    size_t nev = 0, nn = 0;
     pm__http_snap_t snap;
     pm_monitor_t m;
     pm_buf_t t = {0};
@@ -187,9 +289,12 @@ void pm__http_metrics(pm__http_req_t *q, pm__http_resp_t *r)
     err = pm_monitor_read(cat, &m);
     if (err == 0)
         err = pm_monitor_rejections(cat, 0, &ev, &nev);
+    if (err == 0)
+        err = pm_node_list(cat, now, &nv, &nn);
     reads = q->h->reads;
     pm__http_rd_unlock(q->h);
     if (err != 0) {
+        pm_event_list_free(ev, nev);
         pm__http_error(r, MHD_HTTP_SERVICE_UNAVAILABLE,
                        "the catalog cannot be read");
         return;
@@ -201,11 +306,13 @@ void pm__http_metrics(pm__http_req_t *q, pm__http_resp_t *r)
     rejections(&t, ev, nev);
     service(&t, &snap);
     transactions(&t, &snap);
+    nodes(&t, nv, nn, now);
     single(&t, "pagemill_http_catalog_reads_total", "counter",
            "Reads of the catalog by the web interface since the service "
            "started (its own connection; this scrape's included).",
            reads);
     pm_event_list_free(ev, nev);
+    pm_node_list_free(nv, nn);
     if (pm_buf_take(&t, &r->body, &r->len) != 0) {
         pm__http_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
         return;

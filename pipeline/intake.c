@@ -1,15 +1,13 @@
 /*
  * intake.c: hot folders -> jobs, for `pagemill serve` (serve_int.h).
  *
- * Each hot folder is watched with uv_fs_event (a scan soon after anything
- * changes) and scanned on a timer as well, because network shares do not
- * deliver inotify. Intake is a queue of steps run one at a time, each in
- * two halves: the blocking half on libuv's thread pool (scanning folders,
- * counting frames, SHA-256 of every file, the rename into the spool, the
- * move into _rejected/) and the catalog half on the loop thread (work
- * order checks, duplicate check, pm_job_create, events). One step at a
- * time keeps the hot folder handles to one thread, and keeps batches in
- * the order they were found. Frames are counted by a child process
+ * Each hot folder is watched and scanned (intake_watch.c). Intake is a queue of
+ * steps run one at a time, each in two halves: the blocking half on libuv's
+ * thread pool (scanning folders, counting frames, SHA-256 of every file, the
+ * rename into the spool, the move into _rejected/) and the catalog half on the
+ * loop thread (work order checks, duplicate check, pm_job_create, events). One
+ * step at a time keeps the hot folder handles to one thread, and keeps batches
+ * in the order they were found. Frames are counted by a child process
  * (counter.h) given the descriptors intake checked: no image decoder runs
  * in the coordinator, so a hostile file can crash only that child, and
  * the batch is rejected naming the file.
@@ -40,14 +38,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "config/volume.h"
 #include "pipeline/base/buf.h"
 #include "pipeline/base/pm.h"
 #include "pipeline/counter.h"
 #include "pipeline/serve_int.h"
 
-#define SCAN_MAX_MS     2000 /* scan at least this often */
-#define SCAN_MIN_MS     200
-#define KICK_MS         200  /* after a filesystem event, let it settle */
 #define PATH_SHOWN      4096 /* a path escaped for a log line */
 #define ACTOR_INTAKE    "intake"
 #define COUNT_TIMEOUT_S 60 /* a frame counter is killed after this */
@@ -768,11 +764,44 @@ static int unspool(pm__intake_t *it)
     return err;
 }
 
+/* Frees what stored_paths made. */
+static void free_stored_paths(char *source, pm_page_input_t *v, size_t n)
+{
+    for (size_t k = 0; v != NULL && k < n; k++)
+        pm_free((char *)v[k].src);
+    pm_free(v);
+    pm_free(source);
+}
+
+/* The batch's paths as the catalog records them (config/volume.h): the
+ * spooled folder and, per page, its file. 0, or PM_ENOMEM (all freed). */
+static int stored_paths(const pm_config_t *cfg, pm__intake_t *it, char **source,
+                        pm_page_input_t **pages)
+{
+    pm_page_input_t *v = pm_calloc(it->npages + 1, sizeof(*v));
+    int err = v == NULL ? PM_ENOMEM : pm_volume_store(cfg, it->spooled, source);
+
+    for (size_t k = 0; err == 0 && k < it->npages; k++) {
+        v[k] = it->pages[k];
+        v[k].src = NULL;
+        err = pm_volume_store(cfg, it->pages[k].src, (char **)&v[k].src);
+    }
+    if (err != 0) {
+        free_stored_paths(*source, v, it->npages);
+        *source = NULL;
+        v = NULL;
+    }
+    *pages = v;
+    return err;
+}
+
 static void create_job(pm__serve_t *s, pm__intake_t *it)
 {
     char name[PM_ESCAPED_MAX];
     pm_batch_t *b = it->b;
     const pm_profile_t *p = pm_config_profile(s->cfg, b->profile);
+    pm_page_input_t *pages = NULL;
+    char *source = NULL;
     pm_job_t j = {0};
     int64_t id = 0;
     int err;
@@ -785,11 +814,14 @@ static void create_job(pm__serve_t *s, pm__intake_t *it)
     j.batch = b->name;
     j.operator_name = b->operator_name;
     j.notes = b->notes;
-    j.source_path = it->spooled;
     j.hold_reason = it->hold;
     j.duplicate_of = it->duplicate_of;
     j.bill_blank = p != NULL && p->bill_blank; /* fixed at intake */
-    err = pm_job_create(s->cat, &j, it->pages, it->npages, ACTOR_INTAKE, &id);
+    err = stored_paths(s->cfg, it, &source, &pages);
+    j.source_path = source;
+    if (err == 0)
+        err = pm_job_create(s->cat, &j, pages, it->npages, ACTOR_INTAKE, &id);
+    free_stored_paths(source, pages, it->npages);
     if (err != 0 &&
         (pm__space_err(err) || pm__space_text(pm_catalog_errmsg(s->cat))) &&
         unspool(it) == 0) {
@@ -916,9 +948,9 @@ static void pump(pm__serve_t *s)
     }
 }
 
-/* ---- watching ---- */
+/* ---- scans (intake_watch.c asks for them) ---- */
 
-static void request_scan(pm__serve_t *s)
+void pm__intake_request_scan(pm__serve_t *s)
 {
     pm__intake_t *it;
 
@@ -937,108 +969,6 @@ static void request_scan(pm__serve_t *s)
     pump(s);
 }
 
-static void on_scan_timer(uv_timer_t *t)
-{
-    request_scan(t->data);
-}
-
-static void on_fs_event(uv_fs_event_t *ev, const char *name, int events,
-                        int status)
-{
-    pm__watch_t *w = ev->data;
-
-    (void)name;
-    (void)events;
-    if (status == 0 && !w->s->draining)
-        uv_timer_start(&w->s->kick_timer, on_scan_timer, KICK_MS, 0);
-}
-
-static void on_watch_closed(uv_handle_t *h)
-{
-    pm__watch_t *w = h->data;
-
-    pm_hotfolder_close(w->hf);
-    pm_free(w);
-}
-
-static void close_watches(pm__watch_t **v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        uv_close((uv_handle_t *)&v[i]->ev, on_watch_closed);
-    pm_free(v);
-}
-
-/* Opens every hot folder of `cfg` into a new array (all or nothing). */
-static int open_watches(pm__serve_t *s, const pm_config_t *cfg,
-                        pm__watch_t ***out)
-{
-    pm__watch_t **v = pm_calloc(cfg->nhotfolders + 1, sizeof(*v));
-    int err = v == NULL ? PM_ENOMEM : 0;
-    size_t i;
-
-    *out = NULL;
-    for (i = 0; err == 0 && i < cfg->nhotfolders; i++) {
-        const pm_hotfolder_cfg_t *hc = &cfg->hotfolders[i];
-
-        v[i] = pm_calloc(1, sizeof(**v));
-        if (v[i] == NULL) {
-            err = PM_ENOMEM;
-            break;
-        }
-        v[i]->s = s;
-        err = pm_hotfolder_open(cfg, hc, &v[i]->hf);
-        if (err != 0) {
-            pm_log(PM_LOG_ERROR, "intake", "hot folder %s: cannot open %s: %s",
-                   hc->name, hc->path, pm_strerror(err));
-            pm_free(v[i]);
-            v[i] = NULL;
-            break;
-        }
-        uv_fs_event_init(s->loop, &v[i]->ev);
-        v[i]->ev.data = v[i];
-    }
-    if (err != 0 && v != NULL) {
-        close_watches(v, i);
-        return err;
-    }
-    *out = v;
-    return 0;
-}
-
-/* The scan period: 2 s, or half the shortest settle time if smaller. */
-static uint64_t scan_period(const pm_config_t *cfg)
-{
-    uint64_t ms = SCAN_MAX_MS;
-
-    for (size_t i = 0; i < cfg->nhotfolders; i++) {
-        uint64_t half = (uint64_t)cfg->hotfolders[i].settle_seconds * 500;
-
-        if (half < ms)
-            ms = half;
-    }
-    return ms < SCAN_MIN_MS ? SCAN_MIN_MS : ms;
-}
-
-static void start_watching(pm__serve_t *s)
-{
-    uint64_t period = scan_period(s->cfg);
-
-    for (size_t i = 0; i < s->nwatches; i++) {
-        pm__watch_t *w = s->watches[i];
-        const char *path = pm_hotfolder_cfg(w->hf)->path;
-        int err = uv_fs_event_start(&w->ev, on_fs_event, path, 0);
-
-        w->ev_started = err == 0;
-        if (err != 0)
-            pm_log(PM_LOG_WARN, "intake",
-                   "hot folder %s: no change events for %s (%s); scanning "
-                   "every %llu ms",
-                   pm_hotfolder_cfg(w->hf)->name, path, uv_strerror(err),
-                   (unsigned long long)period);
-    }
-    uv_timer_start(&s->scan_timer, on_scan_timer, 0, period);
-}
-
 /*
  * Batch folders in the spool that no job records: the coordinator stopped
  * between taking a batch and recording its job (milliseconds, but a power
@@ -1050,8 +980,8 @@ static void report_orphans(pm__serve_t *s)
     DIR *d = opendir(s->spool);
     struct dirent *e;
     char shown[PATH_SHOWN];
+    char *path, *stored;
     int64_t job;
-    char *path;
 
     if (d == NULL)
         return; /* created at the first take */
@@ -1059,9 +989,12 @@ static void report_orphans(pm__serve_t *s)
         if (e->d_name[0] == '.' || strncmp(e->d_name, "job-", 4) == 0)
             continue; /* hidden, or a job's work folder */
         path = pm_asprintf("%s/%s", s->spool, e->d_name);
-        if (path == NULL)
+        stored = NULL;
+        if (path == NULL || pm_volume_store(s->cfg, path, &stored) != 0) {
+            pm_free(path);
             break;
-        if (pm_job_by_source(s->cat, path, &job) == 0 && job == 0) {
+        }
+        if (pm_job_by_source(s->cat, stored, &job) == 0 && job == 0) {
             pm_log(PM_LOG_ERROR, "intake",
                    "%s: a batch in the spool with no job (the service "
                    "stopped while recording it); move it back into its hot "
@@ -1069,6 +1002,7 @@ static void report_orphans(pm__serve_t *s)
                    pm_escape_name(path, shown, sizeof(shown)));
             pm_event_add(s->cat, ACTOR_INTAKE, "intake.orphan", 0, 0, path);
         }
+        pm_free(stored);
         pm_free(path);
     }
     closedir(d);
@@ -1081,7 +1015,7 @@ int pm__intake_start(pm__serve_t *s)
     uv_timer_init(s->loop, &s->scan_timer);
     uv_timer_init(s->loop, &s->kick_timer);
     s->scan_timer.data = s->kick_timer.data = s;
-    err = open_watches(s, s->cfg, &s->watches);
+    err = pm__watch_open(s, s->cfg, &s->watches);
     if (err != 0)
         return err;
     s->nwatches = s->cfg->nhotfolders;
@@ -1094,18 +1028,8 @@ int pm__intake_start(pm__serve_t *s)
                s->cfg->hotfolders[i].name, s->cfg->hotfolders[i].path,
                s->cfg->hotfolders[i].marker ? "marker" : "settle mode");
     report_orphans(s);
-    start_watching(s);
+    pm__watch_start(s);
     return 0;
-}
-
-void pm__intake_stop(pm__serve_t *s)
-{
-    if (s->scan_timer.loop == NULL)
-        return; /* never started */
-    uv_timer_stop(&s->scan_timer);
-    uv_timer_stop(&s->kick_timer);
-    for (size_t i = 0; i < s->nwatches; i++)
-        uv_fs_event_stop(&s->watches[i]->ev);
 }
 
 void pm__intake_close(pm__serve_t *s)
@@ -1118,36 +1042,7 @@ void pm__intake_close(pm__serve_t *s)
         uv_close((uv_handle_t *)&s->scan_timer, NULL);
         uv_close((uv_handle_t *)&s->kick_timer, NULL);
     }
-    close_watches(s->watches, s->nwatches);
+    pm__watch_close(s->watches, s->nwatches);
     s->watches = NULL;
     s->nwatches = 0;
-}
-
-void pm__intake_apply_reload(pm__serve_t *s)
-{
-    pm_config_t *cfg = s->pending_cfg;
-    pm__watch_t **v;
-
-    if (cfg == NULL || pm__intake_busy(s))
-        return;
-    s->pending_cfg = NULL;
-    if (open_watches(s, cfg, &v) != 0) {
-        pm_log(PM_LOG_ERROR, "serve",
-               "reload of %s: keeping the old configuration", s->config_path);
-        pm_config_free(cfg);
-        return;
-    }
-    pm__intake_stop(s);
-    close_watches(s->watches, s->nwatches);
-    pm_config_free(s->cfg);
-    s->cfg = cfg;
-    s->watches = v;
-    s->nwatches = cfg->nhotfolders;
-    if (!s->draining)
-        start_watching(s);
-    pm__serve_rewarm(s);
-    pm_log(PM_LOG_INFO, "serve",
-           "configuration reloaded from %s: %zu profile(s), %zu hot "
-           "folder(s)",
-           s->config_path, cfg->nprofiles, cfg->nhotfolders);
 }

@@ -25,6 +25,7 @@
 
 #include "catalog/catalog.h"
 #include "config/config.h"
+#include "config/volume.h"
 #include "pipeline/bag.h"
 #include "pipeline/base/pm.h"
 
@@ -121,7 +122,7 @@ static int remove_one(sweep_t *s, const char *path, char **done)
     return 0;
 }
 
-static void sweep_job(sweep_t *s, const pm_job_t *j, int64_t now)
+static void sweep_local(sweep_t *s, const pm_job_t *j, int64_t now)
 {
     const pm_profile_t *p = pm_config_profile(s->cfg, j->profile);
     char *pages, *done = NULL, *detail;
@@ -154,6 +155,28 @@ static void sweep_job(sweep_t *s, const pm_job_t *j, int64_t now)
     }
     pm_free(done);
     pm_free(pages);
+}
+
+/* Sweeps job `stored` with its paths made this machine's (volume.h). */
+static void sweep_job(sweep_t *s, const pm_job_t *stored, int64_t now)
+{
+    pm_job_t local = *stored;
+
+    local.source_path = pm_volume_local(s->cfg, stored->source_path, "janitor");
+    local.output_path = pm_volume_local(s->cfg, stored->output_path, "janitor");
+    if ((stored->source_path && !local.source_path) ||
+        (stored->output_path && !local.output_path)) {
+        fprintf(stderr,
+                "pagemill janitor: job %lld: its paths do not resolve on "
+                "this machine; everything kept\n",
+                (long long)stored->id);
+        s->kept++;
+        s->bad++;
+    } else {
+        sweep_local(s, &local, now);
+    }
+    pm_free(local.source_path);
+    pm_free(local.output_path);
 }
 
 static int run(const char *config, const char *catalog)

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "config/config.h"
+#include "config/volume.h"
 #include "pipeline/agent.h"
 #include "pipeline/bag.h"
 #include "pipeline/base/pm.h"
@@ -57,6 +58,7 @@ static const char usage_text[] =
     "  status        queue depth, throughput and failed jobs\n"
     "  token         add and list access tokens of the web interface\n"
     "  backup        copy the live catalog, safely, to a new file\n"
+    "  volumes       rewrite an old catalog's paths into volume form\n"
     "  selftest      accept an install: convert the samples, check all\n"
     "  worker        page worker process (started by pagemill itself)\n"
     "  version       print the version\n"
@@ -83,6 +85,8 @@ static int config_check(int argc, char **argv)
     err = pm_config_load(argv[1], &cfg, &errors);
     if (err == 0) /* every profile's languages installed */
         err = pm_config_check_languages(cfg, NULL, &errors);
+    if (err == 0) /* every volume a folder on this machine */
+        err = pm_volume_check(cfg, &errors);
     if (err) {
         fputs(errors ? errors : pm_strerror(err), stderr);
         pm_free(errors);

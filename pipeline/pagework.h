@@ -17,7 +17,8 @@
 
 /*
  * The worker's task line (pool task `id`) for claimed page `t`: the job's
- * profile from `cfg`, artifacts under spool/job-<job>/pages/p<page>
+ * profile (t->profile, as the claim brought it; else read from the job's
+ * row) from `cfg`, artifacts under spool/job-<job>/pages/p<page>
  * (the folder is made). NULL with why[size] set when it cannot be made;
  * *full is set when that was for want of space (in the catalog or on the
  * spool).
@@ -32,9 +33,46 @@ char *pm__page_line(pm_catalog_t *cat, const pm_config_t *cfg,
 int pm__page_review(pm_catalog_t *cat, const pm_config_t *cfg, int64_t job,
                     pm_page_result_t *r);
 
+/* The same under profile `profile` (its name, as a claim brings it),
+ * reading nothing from the catalog. */
+int pm__page_review_as(const pm_config_t *cfg, const char *profile,
+                       pm_page_result_t *r);
+
+/* This machine's 1-minute load average for the workers rows; -1 when the
+ * system does not say. */
+double pm__host_load1(void);
+
+/* 1 when workers rows `a` and `b` (`n` each) say the same: slot, pid,
+ * state, job and page. The load average and the times are not compared:
+ * they alone do not make a report due. */
+int pm__worker_rows_equal(const pm_worker_info_t *a, const pm_worker_info_t *b,
+                          size_t n);
+
+/* Why a page's task failed, from its worker's reply `m` (NULL: none
+ * came, `why` says why): the result's error, "unexpected reply" or
+ * "failed"; *permanent when the worker said no attempt can succeed. Only
+ * for a reply that is not a successful page result. */
+const char *pm__page_failure(const pm_proto_msg_t *m, const char *why,
+                             int *permanent);
+
 /* The catalog metrics of page result `r` (borrowing its strings; the
  * orientation evidence is left NULL). */
 void pm__page_metrics(const pm_page_result_t *r, pm_page_metrics_t *m);
+
+/* What the catalog records of a page done: its metrics, whose strings
+ * are static names, the result's review, or held here. */
+typedef struct pm__page_done {
+    pm_page_metrics_t m;
+    char *evidence, *image, *text_pdf, *text; /* owned */
+} pm__page_done_t;
+
+/* Fills d from successful result `r`: its metrics, the orientation
+ * evidence and the artifacts' paths as the catalog records them
+ * (pm_volume_stored). m.review borrows r->review. 0 or PM_ENOMEM (d
+ * cleaned up). */
+int pm__page_done_init(const pm_config_t *cfg, const pm_page_result_t *r,
+                       pm__page_done_t *d);
+void pm__page_done_cleanup(pm__page_done_t *d);
 
 /*
  * Records successful result `r` of attempt `attempt` of page task `task`

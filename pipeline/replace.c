@@ -18,25 +18,44 @@
  *
  * One replacement at a time. Nothing is recorded until the new document
  * is in place, so a stop at any point leaves the request pending and the
- * next start does it again from the page. A page that fails (the file is
+ * next start does it again from the page; a job folder's finished
+ * outputs a stop left in its replacement temp folder (a swap cut between
+ * its two renames) are kept as <aside>-leftover, never removed
+ * (scheduler.c keep_leftover), and the record <aside>.json says which
+ * folder set aside is the previous published version and which an
+ * intermediate document (never recorded). A published folder a swap of
+ * two renames (no RENAME_EXCHANGE) left missing is put back from its
+ * aside before the redo. A page that fails (the file is
  * at fault) or an assembly that fails records the request failed and
  * leaves the published job as it was.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <glob.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
+#include <jansson.h>
+
+#include "config/volume.h"
+#include "pipeline/base/buf.h"
 #include "pipeline/base/pm.h"
+#include "pipeline/publish.h"
 #include "pipeline/serve_int.h"
+#include "workers/engine.h"
 
 struct pm__replace {
-    pm_replacement_t r;
+    pm_replacement_t r;    /* its paths as the catalog records them */
+    char *src, *old_src;   /* r's src and old_src on this machine */
     long long task;        /* pool task of its page, 0 once back */
     int attempts;          /* of its page (lost workers) */
     pm_page_result_t page; /* the page's result, once back */
     int publishing;        /* assembly and publishing under way */
     char aside[4096];      /* where the old published folder goes */
+    char *published;       /* the job's published folder, here */
     char stamp[32];        /* UTC time of the start, for names */
 };
 
@@ -50,6 +69,9 @@ static void replace_free(pm__serve_t *s)
     if (x == NULL)
         return;
     pm_replacement_cleanup(&x->r);
+    pm_free(x->src);
+    pm_free(x->old_src);
+    pm_free(x->published);
     pm_page_result_cleanup(&x->page);
     pm_free(x);
     s->replace = NULL;
@@ -87,7 +109,7 @@ static char *page_line(pm__serve_t *s, pm__replace_t *x, char *why, size_t size)
     p = pm_config_profile(s->cfg, j.profile ? j.profile : "default");
     dir = pm_asprintf("%s/job-%lld/pages", s->spool, (long long)x->r.job);
     pt.page = x->r.page;
-    pt.src = x->r.src;
+    pt.src = x->src;
     pt.frame = 0;
     pt.sha256 = x->r.sha256;
     pt.out_base =
@@ -123,7 +145,7 @@ static int submit_page(pm__serve_t *s, char *why, size_t size)
     x->attempts++;
     pm_log(PM_LOG_INFO, "replace",
            "job=%lld page=%d: replacing it with %s (requested by %s)",
-           (long long)x->r.job, x->r.page, x->r.src, x->r.actor);
+           (long long)x->r.job, x->r.page, x->src, x->r.actor);
     return 0;
 }
 
@@ -167,8 +189,118 @@ void pm__replace_run(pm__serve_t *s)
     gmtime_r(&now, &tm);
     strftime(x->stamp, sizeof(x->stamp), "%Y%m%dT%H%M%SZ", &tm);
     s->replace = x;
-    if (job_not_done(s, why, sizeof(why)) || submit_page(s, why, sizeof(why)))
+    x->src = pm_volume_local(s->cfg, x->r.src, "replace");
+    x->old_src = pm_volume_local(s->cfg, x->r.old_src, "replace");
+    if (x->src == NULL || x->old_src == NULL)
+        replace_failed(s, "a path of the request does not resolve here (see "
+                          "the log) or out of memory");
+    else if (job_not_done(s, why, sizeof(why)) ||
+             submit_page(s, why, sizeof(why)))
         replace_failed(s, why);
+}
+
+/* Appends `s` to a glob pattern, glob's own characters escaped. */
+static void glob_literal(pm_buf_t *b, const char *s)
+{
+    for (; *s; s++) {
+        if (strchr("*?[]\\", *s) != NULL)
+            pm_buf_add(b, "\\", 1);
+        pm_buf_add(b, s, 1);
+    }
+}
+
+/* What a job folder of the replacement's job holds, by the source its
+ * report names for the replaced page. */
+typedef enum folder_kind {
+    FOLDER_NONE,     /* no such folder */
+    FOLDER_OTHER,    /* not identified (no report, another page source) */
+    FOLDER_PREVIOUS, /* the page's old file: the published version the
+                      * catalog records until this replacement is done */
+    FOLDER_NEW       /* this request's rescan: assembled by this request */
+} folder_kind_t;
+
+static folder_kind_t folder_kind(const pm__replace_t *x, const char *dir)
+{
+    char *path = pm_job_output(dir, x->r.job, "pages.json");
+    json_t *doc = path ? json_load_file(path, 0, NULL) : NULL, *pg;
+    const char *src;
+    struct stat st;
+    folder_kind_t k = lstat(dir, &st) == 0 && S_ISDIR(st.st_mode) ? FOLDER_OTHER
+                                                                  : FOLDER_NONE;
+
+    pg = json_array_get(json_object_get(doc, "page_results"),
+                        (size_t)x->r.page - 1);
+    src = json_string_value(json_object_get(pg, "src"));
+    if (k == FOLDER_OTHER && src != NULL &&
+        (strcmp(src, x->src) == 0 || strcmp(src, x->r.src) == 0))
+        k = FOLDER_NEW;
+    else if (k == FOLDER_OTHER && src != NULL &&
+             (strcmp(src, x->old_src) == 0 || strcmp(src, x->r.old_src) == 0))
+        k = FOLDER_PREVIOUS;
+    json_decref(doc);
+    pm_free(path);
+    return k;
+}
+
+/* The newest folder `dir`/job-<id>-<time>-p<page> (an earlier attempt's
+ * aside) that holds the previous published version, or NULL. */
+static char *earlier_aside(const pm__replace_t *x, const char *dir)
+{
+    pm_buf_t b = {0};
+    char *pattern = NULL, *found = NULL;
+    glob_t g;
+
+    glob_literal(&b, dir);
+    pm_buf_printf(&b, "/job-%lld-*-p%d", (long long)x->r.job, x->r.page);
+    if (pm_buf_take(&b, &pattern, NULL) == 0 &&
+        glob(pattern, 0, NULL, &g) == 0) {
+        for (size_t i = g.gl_pathc; i-- > 0 && found == NULL;) /* newest */
+            if (folder_kind(x, g.gl_pathv[i]) == FOLDER_PREVIOUS)
+                found = pm_strdup(g.gl_pathv[i]);
+        globfree(&g);
+    }
+    pm_free(pattern);
+    return found;
+}
+
+/* Where a file system lacks RENAME_EXCHANGE a swap is two renames, the
+ * published folder to its aside, then the new one in its place: a stop
+ * between them leaves no published folder, the previous version under
+ * .replaced/ (folder `dir`) by an earlier attempt's name. It is put back
+ * (one rename that never replaces), so the redo swaps as any would.
+ * 0, or an error with why[size] when the folder is missing and no
+ * earlier attempt's aside holds the previous version. */
+static int restore_published(const pm__replace_t *x, const char *dir, char *why,
+                             size_t size)
+{
+    struct stat st;
+    char *found;
+    int err;
+
+    if (lstat(x->published, &st) == 0 || errno != ENOENT)
+        return 0;
+    found = earlier_aside(x, dir);
+    if (found == NULL) {
+        snprintf(why, size,
+                 "the published folder %s is missing, and no folder in %s "
+                 "holds the job's previous version",
+                 x->published, dir);
+        return PM_ENOENT;
+    }
+    err = pm_publish_rename(found, x->published);
+    if (err != 0)
+        snprintf(why, size,
+                 "the published folder %s is missing; cannot put back the "
+                 "previous version from %s: %s",
+                 x->published, found, pm_strerror(err));
+    else
+        pm_log(PM_LOG_WARN, "replace",
+               "job=%lld page=%d: the published folder %s was missing (a "
+               "swap cut between its two renames): the previous version "
+               "put back from %s",
+               (long long)x->r.job, x->r.page, x->published, found);
+    pm_free(found);
+    return err;
 }
 
 /* The page is back and good: flag it, then assemble and publish. */
@@ -183,13 +315,14 @@ static void page_back(pm__serve_t *s, const pm_page_result_t *r)
     if (err == 0)
         err = pm__sched_review(s, x->r.job, &x->page);
     if (err == 0 && (err = pm_job_get(s->cat, x->r.job, &j)) == 0)
-        out = j.output_path ? pm_strdup(j.output_path) : NULL;
+        out = pm_volume_local(s->cfg, j.output_path, "replace");
     if (err != 0 || out == NULL) {
         pm_job_cleanup(&j);
         replace_failed(s, err ? pm_catalog_errmsg(s->cat)
                               : "the job has no published folder");
         return;
     }
+    x->published = out;
     /* Beside the published folder: same file system, one rename. */
     snprintf(x->aside, sizeof(x->aside), "%s", out);
     if (strrchr(x->aside, '/') != NULL)
@@ -197,15 +330,16 @@ static void page_back(pm__serve_t *s, const pm_page_result_t *r)
     snprintf(x->aside + strlen(x->aside), sizeof(x->aside) - strlen(x->aside),
              "/.replaced");
     err = pm_mkdir_p(x->aside);
+    if (err != 0)
+        snprintf(why, sizeof(why), "cannot create %s: %s", x->aside,
+                 pm_strerror(err));
+    else
+        err = restore_published(x, x->aside, why, sizeof(why));
     snprintf(x->aside + strlen(x->aside), sizeof(x->aside) - strlen(x->aside),
              "/job-%lld-%s-p%d", (long long)x->r.job, x->stamp, x->r.page);
     if (err == 0)
         err = pm__sched_reassemble(s, x->r.job, &x->page, x->aside, why,
                                    sizeof(why));
-    else
-        snprintf(why, sizeof(why), "cannot create %s: %s", x->aside,
-                 pm_strerror(err));
-    pm_free(out);
     pm_job_cleanup(&j);
     if (err != 0)
         replace_failed(s, why);
@@ -232,7 +366,7 @@ int pm__replace_on_done(pm__serve_t *s, long long task, const pm_proto_msg_t *m,
         if (submit_page(s, buf, sizeof(buf)) != 0)
             replace_failed(s, buf);
     } else if (m == NULL || m->type != PM_MSG_PAGE_RESULT || !m->result.ok) {
-        snprintf(buf, sizeof(buf), "the rescan %s: %s", x->r.src,
+        snprintf(buf, sizeof(buf), "the rescan %s: %s", x->src,
                  m == NULL                       ? why
                  : m->type != PM_MSG_PAGE_RESULT ? "unexpected reply"
                  : m->result.error               ? m->result.error
@@ -244,12 +378,53 @@ int pm__replace_on_done(pm__serve_t *s, long long task, const pm_proto_msg_t *m,
     return 1;
 }
 
+/* 1 when file `path` has SHA-256 `sha` (hex). */
+static int has_digest(const char *path, const char *sha)
+{
+    char hex[PM_SHA256_HEX];
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), ok;
+
+    if (fd < 0)
+        return 0;
+    ok = sha != NULL && pm_sha256_fd(fd, hex, NULL, NULL) == 0 &&
+         strcmp(hex, sha) == 0;
+    close(fd);
+    return ok;
+}
+
+/* Page `page`'s old original (named `base`, SHA-256 `sha`) that an
+ * earlier attempt moved into `dir` and stopped before recording, or NULL.
+ * The newest of that name with that digest, so an original an earlier,
+ * recorded replacement kept is never taken for it. */
+static char *kept_before(const char *dir, int page, const char *base,
+                         const char *sha)
+{
+    pm_buf_t b = {0};
+    char *pattern = NULL, *found = NULL;
+    glob_t g;
+
+    /* The folder and the name matched as they are. */
+    glob_literal(&b, dir);
+    pm_buf_printf(&b, "/p%05d-*-", page);
+    glob_literal(&b, base);
+    if (pm_buf_take(&b, &pattern, NULL) == 0 &&
+        glob(pattern, 0, NULL, &g) == 0) {
+        for (size_t i = g.gl_pathc; i-- > 0 && found == NULL;) /* newest */
+            if (has_digest(g.gl_pathv[i], sha))
+                found = pm_strdup(g.gl_pathv[i]);
+        globfree(&g);
+    }
+    pm_free(pattern);
+    return found;
+}
+
 /* Moves the old page's original to spool/job-<id>/replaced/, unless
  * another page of the job is a frame of the same file. The new path (new
- * string) or NULL when it stays. */
+ * string) or NULL when it stays; when an earlier attempt moved it already,
+ * that path. */
 static char *keep_original(pm__serve_t *s, const pm__replace_t *x)
 {
-    const char *base = strrchr(x->r.old_src, '/');
+    const char *base = strrchr(x->old_src, '/');
     pm_task_t *v = NULL;
     size_t n = 0;
     char *dir, *dst = NULL;
@@ -266,18 +441,129 @@ static char *keep_original(pm__serve_t *s, const pm__replace_t *x)
     dir = pm_asprintf("%s/job-%lld/replaced", s->spool, (long long)x->r.job);
     if (dir != NULL && pm_mkdir_p(dir) == 0)
         dst = pm_asprintf("%s/p%05d-%s-%s", dir, x->r.page, x->stamp,
-                          base ? base + 1 : x->r.old_src);
-    if (dst != NULL && rename(x->r.old_src, dst) != 0) {
-        pm_log(PM_LOG_WARN, "replace",
-               "job=%lld page=%d: the old original %s stays where it is: "
-               "cannot move it to %s: %s",
-               (long long)x->r.job, x->r.page, x->r.old_src, dst,
-               strerror(errno));
+                          base ? base + 1 : x->old_src);
+    if (dst != NULL && rename(x->old_src, dst) != 0) {
+        int err = errno;
+
         pm_free(dst);
-        dst = NULL;
+        dst = err == ENOENT
+                  ? kept_before(dir, x->r.page, base ? base + 1 : x->old_src,
+                                x->r.old_sha256)
+                  : NULL;
+        if (dst == NULL)
+            pm_log(PM_LOG_WARN, "replace",
+                   "job=%lld page=%d: the old original %s stays where it "
+                   "is: cannot move it to %s: %s",
+                   (long long)x->r.job, x->r.page, x->old_src, dir,
+                   strerror(err));
     }
     pm_free(dir);
     return dst;
+}
+
+/* The folders a replacement set aside: the one its swap moved out of
+ * the published place, and <that>-leftover, what an earlier attempt's
+ * stop left in the temp folder (scheduler.c keep_leftover). Which holds
+ * the previous published version and which an intermediate document a
+ * stopped attempt assembled (never recorded) is read from their reports:
+ * the replaced page's source. */
+typedef struct set_aside {
+    char *leftover;
+    folder_kind_t aside_kind, leftover_kind;
+    const char *previous; /* the folder with the previous version, or NULL */
+} set_aside_t;
+
+static void set_aside_read(const pm__replace_t *x, set_aside_t *a)
+{
+    a->leftover = pm_asprintf("%s-leftover", x->aside);
+    a->aside_kind = folder_kind(x, x->aside);
+    a->leftover_kind = a->leftover ? folder_kind(x, a->leftover) : FOLDER_NONE;
+    a->previous = a->aside_kind == FOLDER_PREVIOUS      ? x->aside
+                  : a->leftover_kind == FOLDER_PREVIOUS ? a->leftover
+                                                        : NULL;
+}
+
+static const char *kind_text(folder_kind_t k)
+{
+    switch (k) {
+    case FOLDER_PREVIOUS:
+        return "the previous published version";
+    case FOLDER_NEW:
+        return "an intermediate document: assembled with this rescan by an "
+               "attempt a stop cut short, never recorded in the catalog";
+    case FOLDER_OTHER:
+        return "not identified (its report does not name the page's old "
+               "file or the rescan)";
+    case FOLDER_NONE:
+        break;
+    }
+    return "missing";
+}
+
+/* Adds {"folder", "holds", "recorded"} for `dir` to array `v` unless it
+ * is missing; "recorded" (in the catalog) is null when not identified. */
+static int record_folder(json_t *v, const char *dir, folder_kind_t k)
+{
+    if (k == FOLDER_NONE)
+        return 0;
+    return json_array_append_new(v, json_pack("{s:s, s:s, s:o}", "folder", dir,
+                                              "holds", kind_text(k), "recorded",
+                                              k == FOLDER_PREVIOUS ? json_true()
+                                              : k == FOLDER_NEW ? json_false()
+                                                                : json_null()));
+}
+
+/* The replacement's record beside its aside, <aside>.json: what is
+ * published now, and which folder set aside holds what. */
+static int write_record(const pm__replace_t *x, const set_aside_t *a,
+                        const char *sha, int pdf_pages, const char *kept)
+{
+    json_t *folders = json_array();
+    json_t *doc = json_pack(
+        "{s:I, s:i, s:I, s:s?, s:{s:s, s:s, s:i}, s:s?, s:o, s:s?}", "job",
+        (json_int_t)x->r.job, "page", x->r.page, "request", (json_int_t)x->r.id,
+        "requested_by", x->r.actor, "published", "folder", x->published,
+        "pdf_sha256", sha, "pdf_pages", pdf_pages, "previous_version",
+        a->previous, "set_aside", json_incref(folders), "old_original", kept);
+    char *path = pm_asprintf("%s.json", x->aside), *text = NULL;
+    int err = doc && path && folders ? 0 : PM_ENOMEM;
+
+    if (err == 0 && (record_folder(folders, x->aside, a->aside_kind) ||
+                     (a->leftover &&
+                      record_folder(folders, a->leftover, a->leftover_kind))))
+        err = PM_ENOMEM;
+    if (err == 0 &&
+        (text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER)) == NULL)
+        err = PM_ENOMEM;
+    if (err == 0)
+        err = pm_write_file_atomic(path, text, strlen(text));
+    if (err != 0)
+        pm_log(PM_LOG_WARN, "replace", "job=%lld: cannot write %s: %s",
+               (long long)x->r.job, path ? path : x->aside, pm_strerror(err));
+    free(text);
+    pm_free(path);
+    json_decref(folders);
+    json_decref(doc);
+    return err;
+}
+
+/* The log's words for the folders set aside, into buf[size]. */
+static void set_aside_text(const pm__replace_t *x, const set_aside_t *a,
+                           char *buf, size_t size)
+{
+    if (a->previous != NULL)
+        snprintf(buf, size, "the previous published version is at %s",
+                 a->previous);
+    else
+        snprintf(buf, size,
+                 "neither %s nor %s-leftover holds the previous published "
+                 "version as its report says (see the log above)",
+                 x->aside, x->aside);
+    if (a->aside_kind == FOLDER_NEW || a->leftover_kind == FOLDER_NEW)
+        snprintf(buf + strlen(buf), size - strlen(buf),
+                 "; %s holds an intermediate document an attempt a stop "
+                 "cut short assembled with this rescan (never recorded)",
+                 a->aside_kind == FOLDER_NEW ? x->aside : a->leftover);
 }
 
 /* The new document is in place: record it. */
@@ -287,12 +573,23 @@ static void record_done(pm__serve_t *s, const char *sha, int pdf_pages)
     pm_page_metrics_t m;
     char *evidence = pm_orient_evidence_text(&x->page);
     char *kept = keep_original(s, x);
+    char *kept_stored = pm_volume_stored(s->cfg, kept);
+    char *image = pm_volume_stored(s->cfg, x->page.image);
+    char *text_pdf = pm_volume_stored(s->cfg, x->page.text_pdf);
+    char *text = pm_volume_stored(s->cfg, x->page.text);
     int err;
 
     pm__sched_metrics(&x->page, &m);
     m.orient_evidence = evidence;
-    err = pm_replace_finish(s->cat, &x->r, &m, sha, pdf_pages, kept,
-                            pm__serve_now());
+    m.image = image;
+    m.text_pdf = text_pdf;
+    m.text = text;
+    if ((kept && !kept_stored) || (x->page.image && !image) ||
+        (x->page.text_pdf && !text_pdf) || (x->page.text && !text))
+        err = PM_ENOMEM;
+    else
+        err = pm_replace_finish(s->cat, &x->r, &m, sha, pdf_pages, kept_stored,
+                                pm__serve_now());
     if (err != 0) {
         pm_log(PM_LOG_ERROR, "replace",
                "job=%lld page=%d: published, but the catalog: %s%s",
@@ -300,21 +597,33 @@ static void record_done(pm__serve_t *s, const char *sha, int pdf_pages)
                err == PM_EINVAL || err == PM_ESTALE
                    ? ""
                    : " (the request stays pending and is done again)");
-        if (kept != NULL && rename(kept, x->r.old_src) != 0)
+        if (kept != NULL && rename(kept, x->old_src) != 0)
             pm_log(PM_LOG_ERROR, "replace", "cannot move %s back to %s: %s",
-                   kept, x->r.old_src, strerror(errno));
+                   kept, x->old_src, strerror(errno));
         if (err == PM_EINVAL) /* the job is no longer done */
             pm_replace_fail(s->cat, &x->r, pm_catalog_errmsg(s->cat),
                             pm__serve_now());
     } else {
+        set_aside_t a;
+        char where[3 * 4096 + 512];
+
+        set_aside_read(x, &a);
+        set_aside_text(x, &a, where, sizeof(where));
+        write_record(x, &a, sha, pdf_pages, kept);
         pm_log(PM_LOG_INFO, "replace",
                "job=%lld page=%d replaced: %d words%s%s; published (PDF "
-               "SHA-256 %s, %d pages); the old outputs are at %s",
+               "SHA-256 %s, %d pages); %s (record: %s.json)",
                (long long)x->r.job, x->r.page, x->page.words,
                x->page.review ? ", flagged for review: " : "",
-               x->page.review ? x->page.review : "", sha, pdf_pages, x->aside);
+               x->page.review ? x->page.review : "", sha, pdf_pages, where,
+               x->aside);
+        pm_free(a.leftover);
     }
     pm_free(kept);
+    pm_free(kept_stored);
+    pm_free(image);
+    pm_free(text_pdf);
+    pm_free(text);
     pm_free(evidence);
 }
 

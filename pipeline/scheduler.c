@@ -3,12 +3,15 @@
  * (serve_int.h). The catalog is the queue; this file only feeds the pool
  * on demand and writes back what came of each task.
  *
- *   claim:    while a worker is idle, pm_task_claim (the catalog's fair
- *             order) with a lease of page_timeout + 60 s, and submit the
- *             page; artifacts go to spool/job-<id>/pages/p<page>.
- *   results:  ok -> pm_task_complete (page done + billable row in one
- *             transaction, fenced by the attempt); failed or lost ->
- *             pm_task_fail, which requeues until [pagemill] max_attempts.
+ *   claim:    while workers are idle, one claim of that many pages (the
+ *             catalog's fair order) with a lease of page_timeout + 60 s,
+ *             and submit them; artifacts go to spool/job-<id>/pages/.
+ *   results:  ok -> a completion (page done + billable row in one
+ *             transaction, fenced by the attempt); failed or lost -> a
+ *             failure, which requeues until [pagemill] max_attempts.
+ *             Claims, results, the tick and the workers table are
+ *             sched_pages.c's, on the catalog's lane (never blocking the
+ *             loop); this file has the pool's results and assembly.
  *   assembly: jobs whose pages are all done are assembled on a worker
  *             (urgent) into output/<account>/<work order>/.job-<id>.tmp/;
  *             the PDF is checked (pages, SHA-256), the report names the
@@ -34,6 +37,7 @@
  * catalog task id and attempt (the fencing token), so a late result of an
  * attempt that was re-claimed meanwhile is dropped by the catalog.
  */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -44,28 +48,15 @@
 
 #include <jansson.h>
 
+#include "config/volume.h"
 #include "pipeline/bag_events.h"
 #include "pipeline/base/pm.h"
 #include "pipeline/pagework.h"
 #include "pipeline/publish.h"
 #include "pipeline/report.h"
-#include "pipeline/serve_int.h"
+#include "pipeline/scheduler_int.h"
 
 typedef struct pm__assembly assembly_t;
-
-/* A task handed to the pool: a page, or an assembly when `a` is set. */
-struct pm__inflight {
-    long long id; /* pool task id */
-    int64_t task; /* catalog page task */
-    int attempt;  /* its fencing token */
-    int64_t job;
-    int page;
-    char *src; /* the page's file, frame and digest, to hand it out again */
-    int frame;
-    char *sha256;
-    assembly_t *a;
-    pm__inflight_t *next;
-};
 
 /* One job being assembled and published. */
 struct pm__assembly {
@@ -74,6 +65,8 @@ struct pm__assembly {
     int64_t job;
     char *workorder, *account, *profile;
     char *tmp, *final; /* .job-<id>.tmp and job-<id> */
+    char *spool;       /* the pages for the worker, beside tmp (never in it:
+                        * all of tmp is published): .job-<id>.pages.jsonl */
     pm_page_result_t *pages;
     size_t npages;
     pm_doc_result_t result;
@@ -81,24 +74,23 @@ struct pm__assembly {
     int publishing; /* the publish (or recovery) step is on a pool thread */
     int err;        /* what it returned; PM_EEXIST: job-<id>/ is not ours */
     char uid[PM_CATALOG_ID_SIZE]; /* the job's */
-    char sha[PM_SHA256_HEX_SIZE]; /* its PDF's, once checked */
+    char sha[PM_SHA256_HEX];      /* its PDF's, once checked */
     int pdf_pages;
     char why[1024];         /* what went wrong, for the job's error */
     char *aside;            /* a replaced page's re-publication (replace.c):
                              * where the old folder goes; NULL for a new job */
     json_t *events;         /* the bag's metadata/events.json; NULL: no bag */
     char organization[128]; /* the bag's Source-Organization */
+    pm_publish_ms_t times;  /* the publish step's archival outputs */
     assembly_t *next;
 };
-
-static void collect(pm__serve_t *s);
 
 /* `s` as printable text for a log line, in buf[PM_ESCAPED_MAX]. */
 #define ESC(str, buf) pm_escape_name((str), (buf), sizeof(buf))
 
 /* ---- bookkeeping ---- */
 
-static pm__inflight_t *inflight_add(pm__serve_t *s)
+pm__inflight_t *pm__sched_inflight_add(pm__serve_t *s)
 {
     pm__inflight_t *e = pm_calloc(1, sizeof(*e));
 
@@ -111,7 +103,7 @@ static pm__inflight_t *inflight_add(pm__serve_t *s)
 }
 
 /* Unlinks and returns the entry for pool task `id`, or NULL. */
-static pm__inflight_t *inflight_take(pm__serve_t *s, long long id)
+pm__inflight_t *pm__sched_inflight_take(pm__serve_t *s, long long id)
 {
     for (pm__inflight_t **p = &s->inflight; *p != NULL; p = &(*p)->next) {
         if ((*p)->id == id) {
@@ -123,11 +115,12 @@ static pm__inflight_t *inflight_take(pm__serve_t *s, long long id)
     return NULL;
 }
 
-static void inflight_free(pm__inflight_t *e)
+void pm__sched_inflight_free(pm__inflight_t *e)
 {
     if (e != NULL) {
         pm_free(e->src);
         pm_free(e->sha256);
+        pm_free(e->profile);
     }
     pm_free(e);
 }
@@ -140,6 +133,11 @@ static assembly_t *assembly_find(const pm__serve_t *s, int64_t job)
     return NULL;
 }
 
+int pm__sched_assembling(void *arg, int64_t job)
+{
+    return assembly_find(arg, job) != NULL;
+}
+
 static void assembly_free(pm__serve_t *s, assembly_t *a)
 {
     for (assembly_t **p = &s->assemblies; *p != NULL; p = &(*p)->next) {
@@ -148,6 +146,9 @@ static void assembly_free(pm__serve_t *s, assembly_t *a)
             break;
         }
     }
+    if (a->spool != NULL)
+        unlink(a->spool);
+    pm_free(a->spool);
     pm_page_result_list_free(a->pages, a->npages);
     pm_doc_result_cleanup(&a->result);
     pm_free(a->workorder);
@@ -168,7 +169,7 @@ size_t pm__sched_busy(const pm__serve_t *s)
         n++;
     for (const assembly_t *a = s->assemblies; a != NULL; a = a->next)
         n += (size_t)a->publishing;
-    return n + pm__replace_busy(s);
+    return n + pm__sched_recording(s) + pm__replace_busy(s);
 }
 
 /* ---- pages ---- */
@@ -194,224 +195,6 @@ void pm__txn_record(pm__txn_hist_t *h, double ms)
     h->sum_ms += ms;
 }
 
-/* Records a failed attempt of a page; the catalog requeues or fails it
- * (at once when `permanent`: the file itself is at fault, and another
- * attempt would fail the same way). Returns what the catalog said
- * (-ENOSPC: it is full, nothing recorded). */
-static int fail_page(pm__serve_t *s, int64_t task, int attempt, int64_t job,
-                     int page, const char *why, int permanent)
-{
-    int err = pm_task_fail(s->cat, task, attempt, why,
-                           permanent ? 1 : s->max_attempts, pm__serve_now());
-    char esc[PM_ESCAPED_MAX];
-
-    if (permanent)
-        pm_log(PM_LOG_WARN, "sched",
-               "job=%lld page=%d failed (not retried: the file is at "
-               "fault): %s",
-               (long long)job, page, ESC(why, esc));
-    else
-        pm_log(PM_LOG_WARN, "sched",
-               "job=%lld page=%d attempt %d of %d failed: %s", (long long)job,
-               page, attempt, s->max_attempts, ESC(why, esc));
-    if (pm__space_err(err))
-        pm__space_lost(s, s->catalog_path);
-    else if (err == PM_ESTALE)
-        pm_log(PM_LOG_WARN, "sched", "job=%lld page=%d: dropped: %s",
-               (long long)job, page, pm_catalog_errmsg(s->cat));
-    else if (err != 0)
-        pm_log(PM_LOG_ERROR, "sched", "job=%lld page=%d: catalog: %s",
-               (long long)job, page, pm_catalog_errmsg(s->cat));
-    return err;
-}
-
-/* Keeps page `e` (its lease and attempt) until there is room again. */
-static void park(pm__serve_t *s, pm__inflight_t *e, const char *path)
-{
-    pm_log(PM_LOG_INFO, "sched",
-           "job=%lld page=%d attempt %d: waiting for space (not counted)",
-           (long long)e->job, e->page, e->attempt);
-    e->a = NULL;
-    e->next = s->parked;
-    s->parked = e;
-    pm__space_lost(s, path);
-}
-
-/* The page task line for claimed task `t`, or NULL with why[size] set;
- * *full is set when the page folder could not be made for want of
- * space. */
-static char *page_line(pm__serve_t *s, const pm_task_t *t, long long id,
-                       char *why, size_t size, int *full)
-{
-    return pm__page_line(s->cat, s->cfg, s->spool, t, id, why, size, full);
-}
-
-/* Hands claimed task `t` to the pool (or fails the attempt, or parks it
- * when the spool is full). */
-static void submit_page(pm__serve_t *s, const pm_task_t *t)
-{
-    pm__inflight_t *e = inflight_add(s);
-    char why[1024] = "out of memory";
-    int full = 0;
-    char *line = e ? page_line(s, t, e->id, why, sizeof(why), &full) : NULL;
-
-    if (e != NULL) {
-        e->task = t->id;
-        e->attempt = t->attempts;
-        e->job = t->job;
-        e->page = t->page;
-        e->frame = t->frame;
-        e->src = pm_strdup(t->src);
-        e->sha256 = t->sha256 ? pm_strdup(t->sha256) : NULL;
-    }
-    if (line == NULL && full && e != NULL && e->src != NULL &&
-        (t->sha256 == NULL || e->sha256 != NULL)) {
-        park(s, inflight_take(s, e->id), s->spool);
-        return;
-    }
-    if (line == NULL || e->src == NULL ||
-        pm_pool_submit(s->pool, e->id, line, 0) != 0) {
-        if (e != NULL)
-            inflight_free(inflight_take(s, e->id));
-        fail_page(s, t->id, t->attempts, t->job, t->page, why, 0);
-        return;
-    }
-    pm_log(PM_LOG_DEBUG, "sched", "job=%lld page=%d attempt %d: submitted",
-           (long long)t->job, t->page, t->attempts);
-}
-
-/* Renews the leases of the parked pages (a renewal refused means the
- * page is no longer ours: forgotten). With `all`, also hands out again
- * as many as there are idle workers. */
-static void unpark(pm__serve_t *s, int all)
-{
-    pm__inflight_t **p = &s->parked, *e;
-    int64_t now = pm__serve_now();
-    pm_task_t t;
-    int err;
-
-    if (!all && now - s->parked_renewed < PM__PARK_RENEW_S)
-        return;
-    s->parked_renewed = now;
-    while ((e = *p) != NULL) {
-        err = pm_task_renew(s->cat, e->task, e->attempt,
-                            s->page_timeout + PM__LEASE_SLACK, now);
-        if (pm__space_err(err))
-            return; /* the catalog is full: try again later */
-        if (err == 0 && !all) {
-            p = &e->next; /* renewed, and it stays parked */
-            continue;
-        }
-        if (err == 0 && pm_pool_idle(s->pool) == 0)
-            return;
-        *p = e->next;
-        if (err != 0) {
-            pm_log(PM_LOG_WARN, "sched", "job=%lld page=%d: dropped: %s",
-                   (long long)e->job, e->page, pm_catalog_errmsg(s->cat));
-        } else {
-            memset(&t, 0, sizeof(t));
-            t.id = e->task;
-            t.job = e->job;
-            t.page = e->page;
-            t.src = e->src;
-            t.frame = e->frame;
-            t.sha256 = e->sha256;
-            t.attempts = e->attempt;
-            submit_page(s, &t);
-        }
-        inflight_free(e);
-    }
-}
-
-void pm__sched_run(pm__serve_t *s)
-{
-    pm_task_t t;
-    int err;
-
-    if (s->draining || s->pool == NULL || pm__space_paused(s))
-        return;
-    unpark(s, 1);
-    pm__replace_run(s);
-    while (!s->agents_only && s->parked == NULL && !s->space.full &&
-           pm_pool_idle(s->pool) > 0) {
-        uint64_t t0 = uv_hrtime();
-
-        err = pm_task_claim(s->cat, s->owner, s->page_timeout + PM__LEASE_SLACK,
-                            pm__serve_now(), &t);
-        pm__txn_record(&s->txn[PM__TXN_CLAIM],
-                       (double)(uv_hrtime() - t0) / 1e6);
-        if (err == PM_ENOENT)
-            break;
-        if (pm__space_err(err)) {
-            pm__space_lost(s, s->catalog_path);
-            break;
-        }
-        if (err != 0) {
-            pm_log(PM_LOG_ERROR, "sched", "claim: %s",
-                   pm_catalog_errmsg(s->cat));
-            break;
-        }
-        submit_page(s, &t);
-        pm_task_cleanup(&t);
-    }
-}
-
-/* Records the outcome of page `e`; 1 when it was parked (the entry is
- * kept), else 0. */
-static int page_done(pm__serve_t *s, pm__inflight_t *e, const pm_proto_msg_t *m,
-                     const char *why)
-{
-    pm_page_result_t rr;
-    double ms = 0;
-    int err;
-
-    if (m != NULL && m->type == PM_MSG_PAGE_RESULT && !m->result.ok &&
-        (pm__space_text(m->result.error) || pm__space_low(s->spool))) {
-        /* Its artifacts did not fit: the spool's fault, not the page's. */
-        char esc[PM_ESCAPED_MAX];
-
-        pm_log(PM_LOG_DEBUG, "sched", "job=%lld page=%d: %s", (long long)e->job,
-               e->page, ESC(m->result.error ? m->result.error : "?", esc));
-        park(s, e, s->spool);
-        return 1;
-    }
-    if (m == NULL || m->type != PM_MSG_PAGE_RESULT || !m->result.ok) {
-        err = fail_page(s, e->task, e->attempt, e->job, e->page,
-                        m == NULL                       ? why
-                        : m->type != PM_MSG_PAGE_RESULT ? "unexpected reply"
-                        : m->result.error               ? m->result.error
-                                                        : "failed",
-                        m != NULL && m->type == PM_MSG_PAGE_RESULT &&
-                            m->result.permanent);
-        if (pm__space_err(err)) {
-            park(s, e, s->catalog_path);
-            return 1;
-        }
-        return 0;
-    }
-    rr = m->result; /* borrowed, but for its review reason */
-    rr.review = NULL;
-    err = pm__page_complete(s->cat, s->cfg, e->task, e->attempt, e->job, &rr,
-                            pm__serve_now(), &ms);
-    pm__txn_record(&s->txn[PM__TXN_COMPLETE], ms);
-    if (pm__space_err(err)) {
-        pm_free(rr.review);
-        park(s, e, s->catalog_path); /* done again once it has room */
-        return 1;
-    } else if (err == PM_ESTALE)
-        pm_log(PM_LOG_WARN, "sched", "job=%lld page=%d: result dropped: %s",
-               (long long)e->job, e->page, pm_catalog_errmsg(s->cat));
-    else if (err != 0)
-        pm_log(PM_LOG_ERROR, "sched", "job=%lld page=%d: catalog: %s",
-               (long long)e->job, e->page, pm_catalog_errmsg(s->cat));
-    else
-        pm__alerts_progress(s);
-    if (err == 0)
-        pm__page_log_done("sched", e->job, e->page, e->attempt, &rr);
-    pm_free(rr.review);
-    return 0;
-}
-
 /* The failed-job alert for `j`. */
 static void alert_job_failed(pm__serve_t *s, const pm_job_t *j)
 {
@@ -425,7 +208,7 @@ static void alert_job_failed(pm__serve_t *s, const pm_job_t *j)
 }
 
 /* Logs a job that the last collect failed. */
-static void note_job_failed(pm__serve_t *s, int64_t id)
+void pm__sched_note_job_failed(pm__serve_t *s, int64_t id)
 {
     pm_job_t j = {0};
     char esc[PM_ESCAPED_MAX];
@@ -483,8 +266,11 @@ static int plan_paths(pm__serve_t *s, const pm_job_t *j, assembly_t *a)
     return a->tmp != NULL && a->final != NULL ? 0 : PM_ENOMEM;
 }
 
-/* Page result `r` (zeroed) from catalog task `t`; 0 or PM_ENOMEM. */
-static int result_from_task(pm_page_result_t *r, const pm_task_t *t)
+/* Page result `r` (zeroed) from catalog task `t`, its paths this
+ * machine's (config/volume.h); 0, PM_ENOMEM, or PM_ECONFIG when a path's
+ * volume is not configured here (logged). */
+static int result_from_task(const pm_config_t *cfg, pm_page_result_t *r,
+                            const pm_task_t *t)
 {
     r->page = t->page;
     r->frame = t->frame;
@@ -517,17 +303,18 @@ static int result_from_task(pm_page_result_t *r, const pm_task_t *t)
     r->codec = pm_img_codec_parse(t->codec) >= 0
                    ? (pm_img_codec_t)pm_img_codec_parse(t->codec)
                    : PM_IMG_G4;
-    r->src = pm_strdup(t->src);
+    r->src = pm_volume_local(cfg, t->src, "assemble");
     r->error = t->error ? pm_strdup(t->error) : NULL;
-    r->image = t->image ? pm_strdup(t->image) : NULL;
-    r->text_pdf = t->text_pdf ? pm_strdup(t->text_pdf) : NULL;
-    r->text = t->text ? pm_strdup(t->text) : NULL;
+    r->image = pm_volume_local(cfg, t->image, "assemble");
+    r->text_pdf = pm_volume_local(cfg, t->text_pdf, "assemble");
+    r->text = pm_volume_local(cfg, t->text, "assemble");
     r->review = t->review ? pm_strdup(t->review) : NULL;
     pm_orient_evidence_parse(r, t->orient_method, t->orient_evidence);
-    if (r->src == NULL || (t->error && !r->error) || (t->image && !r->image) ||
-        (t->text_pdf && !r->text_pdf) || (t->text && !r->text) ||
-        (t->review && !r->review))
+    if ((t->error && !r->error) || (t->review && !r->review))
         return PM_ENOMEM;
+    if (r->src == NULL || (t->image && !r->image) ||
+        (t->text_pdf && !r->text_pdf) || (t->text && !r->text))
+        return pm_volume_is_stored(t->src) ? PM_ECONFIG : PM_ENOMEM;
     return 0;
 }
 
@@ -543,21 +330,47 @@ static int load_pages(pm__serve_t *s, assembly_t *a)
         err = PM_ENOMEM;
     for (size_t i = 0; err == 0 && i < n; i++) {
         a->npages++;
-        err = result_from_task(&a->pages[i], &v[i]);
+        err = result_from_task(s->cfg, &a->pages[i], &v[i]);
     }
     pm_task_list_free(v, n);
     return err;
 }
 
-/* The task line carries its pool task id: rewritten for each submit. */
+/* Writes the job's pages to its spool, a->tmp's name with ".pages.jsonl"
+ * for ".tmp", made new for each attempt. 0 or an error with a->why. */
+static int write_spool(assembly_t *a)
+{
+    size_t n = strlen(a->tmp);
+
+    assert(n > 4 && strcmp(a->tmp + n - 4, ".tmp") == 0);
+    if (a->spool == NULL)
+        a->spool = pm_asprintf("%.*s.pages.jsonl", (int)(n - 4), a->tmp);
+    if (a->spool == NULL) {
+        snprintf(a->why, sizeof(a->why), "out of memory");
+        return PM_ENOMEM;
+    }
+    return pm_page_spool_write(a->spool, a->pages, a->npages, a->why,
+                               sizeof(a->why));
+}
+
+/* The task line carries its pool task id: rewritten for each submit. 0,
+ * PM_ECONFIG when the job's profile is not configured, or the error of
+ * writing the spool (a->why says it). */
 static int submit_assembly(pm__serve_t *s, assembly_t *a)
 {
-    pm__inflight_t *e = inflight_add(s);
     const pm_profile_t *p = pm_config_profile(s->cfg, a->profile);
+    pm__inflight_t *e;
     pm_doc_task_t d = {0};
     char *line;
+    int err;
 
-    if (e == NULL || p == NULL)
+    if (p == NULL)
+        return PM_ECONFIG;
+    err = write_spool(a);
+    if (err != 0)
+        return err;
+    e = pm__sched_inflight_add(s);
+    if (e == NULL)
         return PM_ENOMEM;
     e->a = a;
     e->job = a->job;
@@ -568,14 +381,14 @@ static int submit_assembly(pm__serve_t *s, assembly_t *a)
     d.tif = p->tiff_master != PM_TIFF_OFF ? pm_job_output(a->tmp, a->job, "tif")
                                           : NULL;
     line = d.title && d.pdf && d.txt
-               ? pm_proto_assemble_task(e->id, &d, a->pages, a->npages, p)
+               ? pm_proto_assemble_task(e->id, &d, a->spool, a->npages, p)
                : NULL;
     pm_free(d.title);
     pm_free(d.pdf);
     pm_free(d.txt);
     pm_free(d.tif);
     if (pm_pool_submit(s->pool, e->id, line, 1) != 0) {
-        inflight_free(inflight_take(s, e->id));
+        pm__sched_inflight_free(pm__sched_inflight_take(s, e->id));
         return PM_ENOMEM;
     }
     return 0;
@@ -614,8 +427,12 @@ static void finish_job(pm__serve_t *s, const assembly_t *a)
 {
     int64_t billable = 0;
     char esc[PM_ESCAPED_MAX];
-    int err = pm_job_finish_doc(s->cat, a->job, a->final, a->sha, a->pdf_pages,
-                                pm__serve_now());
+    char *stored = pm_volume_stored(s->cfg, a->final);
+    int err = stored == NULL ? PM_ENOMEM
+                             : pm_job_finish_doc(s->cat, a->job, stored, a->sha,
+                                                 a->pdf_pages, pm__serve_now());
+
+    pm_free(stored);
 
     if (err != 0) {
         /* Still assembling: a later round finds the folder, checks it and
@@ -630,9 +447,11 @@ static void finish_job(pm__serve_t *s, const assembly_t *a)
     pm_billable_count(s->cat, a->job, 0, &billable);
     pm_log(PM_LOG_INFO, "sched",
            "job=%lld done: %zu pages, %lld billable, published to %s "
-           "(PDF SHA-256 %s)",
+           "(PDF SHA-256 %s); archival outputs: TIFF master %.1f ms, "
+           "ALTO %.1f ms, bag %.1f ms + %.1f ms after the report",
            (long long)a->job, a->npages, (long long)billable,
-           ESC(a->final, esc), a->sha);
+           ESC(a->final, esc), a->sha, a->result.tiff_ms, a->times.alto,
+           a->times.bag, a->times.finish);
 }
 
 /* Assembly of a job could not be written for want of space at `path`:
@@ -663,7 +482,7 @@ static int plan_bag(pm__serve_t *s, assembly_t *a)
         return 0;
     snprintf(a->organization, sizeof(a->organization), "%s",
              p != NULL ? p->organization : "pagemill");
-    a->events = pm_bag_events(s->cat, a->job, pm__serve_now());
+    a->events = pm_bag_events(s->cat, s->cfg, a->job, pm__serve_now());
     return a->events != NULL ? 0 : PM_ECATALOG;
 }
 
@@ -705,6 +524,7 @@ static assembly_t *assembly_new(pm__serve_t *s, int64_t id, const char **why)
 }
 
 static void verify_work(uv_work_t *req);
+static char *job_file(const assembly_t *a, const char *dir, const char *ext);
 static void publish_done(uv_work_t *req, int status);
 
 /* A new, empty .job-<id>.tmp: what a crash left is removed, then the
@@ -778,14 +598,50 @@ static void start_assembly(pm__serve_t *s, int64_t id)
         assembly_free(s, a);
         return;
     }
-    if (submit_assembly(s, a) != 0) {
-        fail_job(s, id, "the job's profile is not in the configuration");
+    err = submit_assembly(s, a);
+    if (pm__space_err(err)) { /* its page spool did not fit */
+        postpone(s, a, a->tmp, a->why);
+        return;
+    }
+    if (err != 0) {
+        fail_job(s, id,
+                 err == PM_ECONFIG
+                     ? "the job's profile is not in the configuration"
+                     : a->why);
         pm_rmtree(a->tmp);
         assembly_free(s, a);
         return;
     }
     pm_log(PM_LOG_INFO, "sched", "job=%lld assembling %zu pages into %s",
            (long long)id, a->npages, ESC(a->tmp, why_buf));
+}
+
+/* What a stop left in a replacement's temp folder: when it holds a job
+ * folder's outputs (its report, written last) it is the published folder
+ * a swap had exchanged, or a finished one not yet swapped in; either is
+ * kept beside the old outputs as <aside>-leftover, never removed. A half
+ * written folder is left to make_tmp. 0 or -errno with why[size]. */
+static int keep_leftover(const assembly_t *a, char *why, size_t size)
+{
+    char *report = job_file(a, a->tmp, "pages.json");
+    char *kept = pm_asprintf("%s-leftover", a->aside);
+    struct stat st;
+    int err = report && kept ? 0 : PM_ENOMEM;
+
+    if (err == 0 && lstat(report, &st) == 0 && S_ISREG(st.st_mode)) {
+        if (rename(a->tmp, kept) != 0) {
+            err = -errno;
+            snprintf(why, size, "cannot keep %s as %s: %s", a->tmp, kept,
+                     pm_strerror(err));
+        } else {
+            pm_log(PM_LOG_WARN, "sched",
+                   "job=%lld: a stop left finished outputs in %s: kept as %s",
+                   (long long)a->job, a->tmp, kept);
+        }
+    }
+    pm_free(report);
+    pm_free(kept);
+    return err;
 }
 
 int pm__sched_reassemble(pm__serve_t *s, int64_t job,
@@ -816,12 +672,15 @@ int pm__sched_reassemble(pm__serve_t *s, int64_t job,
         pm_page_result_cleanup(&a->pages[page->page - 1]);
         err = pm_page_result_copy(&a->pages[page->page - 1], page);
     }
-    if (err == 0)
+    if (err == 0 && (err = keep_leftover(a, why, size)) == 0)
         err = make_tmp(a, why, size);
-    else
+    else if (err == PM_ENOMEM)
         snprintf(why, size, "out of memory");
-    if (err == 0 && submit_assembly(s, a) != 0) {
-        snprintf(why, size, "the job's profile is not in the configuration");
+    if (err == 0 && (err = submit_assembly(s, a)) != 0) {
+        snprintf(why, size, "%s",
+                 err == PM_ECONFIG
+                     ? "the job's profile is not in the configuration"
+                     : a->why);
         pm_rmtree(a->tmp);
         err = PM_EINVAL;
     }
@@ -853,7 +712,7 @@ static json_t *job_report(const assembly_t *a)
                      .pages = a->pages,
                      .npages = a->npages,
                      .result = &a->result};
-    json_t *doc = name && pdf && txt ? pm_report_json(&r) : NULL;
+    json_t *doc = name && pdf && txt ? pm_report_head_json(&r) : NULL;
 
     if (doc != NULL) {
         json_object_set_new(doc, "job", json_integer(a->job));
@@ -899,7 +758,8 @@ static int write_outputs(pm__serve_t *s, assembly_t *a)
                                    .job = a->job,
                                    .pages = (int)a->npages},
                           .pages = a->pages,
-                          .npages = a->npages};
+                          .npages = a->npages,
+                          .times = &a->times};
     pm_doc_ident_t id;
     json_t *doc = job_report(a);
 
@@ -1072,7 +932,7 @@ static void publish_done(uv_work_t *req, int status)
 static void assembly_done(pm__serve_t *s, assembly_t *a,
                           const pm_proto_msg_t *m, const char *why)
 {
-    char *text;
+    char *text, why_buf[1024]; /* why, when a retry cannot start */
 
     if (m != NULL && m->type == PM_MSG_DOC_RESULT && m->doc_result.ok) {
         a->result = m->doc_result;
@@ -1083,10 +943,26 @@ static void assembly_done(pm__serve_t *s, assembly_t *a,
             return;
         why = "cannot queue the publish step";
     } else if (m == NULL && ++a->attempts < s->max_attempts && !s->draining) {
+        int err;
+
         pm_log(PM_LOG_WARN, "sched", "job=%lld assembly lost (%s); retrying",
                (long long)a->job, why);
-        if (submit_assembly(s, a) == 0)
+        /* What the lost worker had written is not this attempt's. */
+        err = make_tmp(a, why_buf, sizeof(why_buf));
+        if (err == 0) {
+            err = submit_assembly(s, a);
+            if (err == 0)
+                return;
+            snprintf(why_buf, sizeof(why_buf), "%s",
+                     err == PM_ECONFIG
+                         ? "the job's profile is not in the configuration"
+                         : a->why);
+        }
+        if (pm__space_err(err)) {
+            postpone(s, a, a->tmp, why_buf);
             return;
+        }
+        why = why_buf;
     } else if (m != NULL && m->type == PM_MSG_DOC_RESULT &&
                (pm__space_text(m->doc_result.error) || pm__space_low(a->tmp))) {
         postpone(s, a, a->tmp,
@@ -1106,8 +982,7 @@ static void assembly_done(pm__serve_t *s, assembly_t *a,
 
 /* ---- the loop side ---- */
 
-/* Settles finished jobs and starts assembling the ones ready for it. */
-static void collect(pm__serve_t *s)
+void pm__sched_collect(pm__serve_t *s)
 {
     int64_t *ids = NULL;
     size_t n = 0;
@@ -1141,185 +1016,24 @@ void pm__sched_on_done(void *arg, long long task, const pm_proto_msg_t *m,
         pm__serve_maybe_stop(s);
         return;
     }
-    e = inflight_take(s, task);
+    e = pm__sched_inflight_take(s, task);
     if (e == NULL)
         return;
     if (e->a != NULL) {
         assembly_done(s, e->a, m, why);
-    } else if (page_done(s, e, m, why) == 0) {
-        collect(s);
-        note_job_failed(s, e->job);
+        pm__sched_inflight_free(e);
     } else {
-        e = NULL; /* parked */
+        pm__sched_page_done(s, e, m, why); /* kept until recorded */
     }
-    inflight_free(e);
-    pm__sched_run(s);
+    pm__sched_claim(s);
     pm__serve_maybe_stop(s);
-}
-
-/* ---- workers in the catalog, for `pagemill status` ---- */
-
-static const pm__inflight_t *inflight_find(const pm__serve_t *s, long long id)
-{
-    for (const pm__inflight_t *e = s->inflight; e != NULL; e = e->next)
-        if (e->id == id)
-            return e;
-    return NULL;
-}
-
-/* The catalog row of pool worker `w`. */
-static void worker_row(const pm__serve_t *s, const pm_pool_worker_t *w,
-                       pm_worker_info_t *r)
-{
-    const pm__inflight_t *e = w->task >= 0 ? inflight_find(s, w->task) : NULL;
-
-    memset(r, 0, sizeof(*r));
-    r->slot = w->id;
-    r->pid = w->pid;
-    r->state = !w->ready      ? PM_WORKER_STARTING
-               : w->task >= 0 ? PM_WORKER_BUSY
-                              : PM_WORKER_IDLE;
-    r->job = e != NULL ? e->job : 0;
-    r->page = e != NULL && e->a == NULL ? e->page : 0;
-    r->started_at = w->started_at;
-}
-
-static int worker_rows_equal(const pm_worker_info_t *a,
-                             const pm_worker_info_t *b, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (a[i].slot != b[i].slot || a[i].pid != b[i].pid ||
-            a[i].state != b[i].state || a[i].job != b[i].job ||
-            a[i].page != b[i].page)
-            return 0;
-    return 1;
-}
-
-void pm__sched_report_workers(pm__serve_t *s)
-{
-    size_t n = pm_pool_workers(s->pool, NULL, 0);
-    pm_pool_worker_t *pw = pm_calloc(n + 1, sizeof(*pw));
-    pm_worker_info_t *rows = pm_calloc(n + 1, sizeof(*rows));
-    uint64_t now_ms = uv_now(s->loop);
-    int err;
-
-    if (pw == NULL || rows == NULL)
-        goto out; /* the next tick tries again */
-    n = pm_pool_workers(s->pool, pw, n);
-    for (size_t i = 0; i < n; i++)
-        worker_row(s, &pw[i], &rows[i]);
-    if (!s->wk_failing && s->wk_last != NULL && n == s->wk_nlast &&
-        worker_rows_equal(rows, s->wk_last, n) &&
-        now_ms - s->wk_written_ms < PM__WORKERS_REFRESH_MS)
-        goto out;
-    if ((err = pm_worker_report(s->cat, s->owner, rows, n, pm__serve_now())) !=
-        0) {
-        if (pm__space_err(err))
-            pm__space_lost(s, s->catalog_path); /* logged there */
-        else if (!s->wk_failing)
-            pm_log(PM_LOG_ERROR, "sched", "workers table: %s",
-                   pm_catalog_errmsg(s->cat));
-        s->wk_failing = 1;
-        goto out;
-    }
-    s->wk_failing = 0;
-    pm_free(s->wk_last);
-    s->wk_last = rows;
-    s->wk_nlast = n;
-    s->wk_written_ms = now_ms;
-    rows = NULL;
-out:
-    pm_free(pw);
-    pm_free(rows);
-}
-
-void pm__sched_clear_workers(pm__serve_t *s)
-{
-    if (s->cat != NULL && s->owner[0] != '\0' &&
-        pm_worker_report(s->cat, s->owner, NULL, 0, pm__serve_now()) != 0)
-        pm_log(PM_LOG_ERROR, "serve", "clearing the workers table: %s",
-               pm_catalog_errmsg(s->cat));
-    pm_free(s->wk_last);
-    s->wk_last = NULL;
-    s->wk_nlast = 0;
-}
-
-static void on_tick(uv_timer_t *t)
-{
-    pm__serve_t *s = t->data;
-    int n = 0, err;
-
-    pm__http_tick(s);
-    /* A lost session took the coordinator lock along (PostgreSQL): a
-     * standby may be the coordinator now. */
-    if (!pm_catalog_connected(s->cat)) {
-        pm__serve_lost(s);
-        return;
-    }
-    /* Draining: nothing new starts, but `pagemill status` still sees the
-     * workers finishing their pages. */
-    if (s->draining) {
-        pm__sched_report_workers(s);
-        return;
-    }
-    /* A full volume: only keep the parked pages' leases and look for
-     * space now and then. */
-    if (pm__space_paused(s)) {
-        unpark(s, 0);
-        pm__sched_report_workers(s);
-        return;
-    }
-    unpark(s, 0); /* their leases first: they must not lapse below */
-    err = pm_task_requeue_expired(s->cat, pm__serve_now(), s->max_attempts, &n);
-    if (pm__space_err(err))
-        pm__space_lost(s, s->catalog_path);
-    else if (err != 0)
-        pm_log(PM_LOG_ERROR, "sched", "lease expiry: %s",
-               pm_catalog_errmsg(s->cat));
-    else if (n > 0)
-        pm_log(PM_LOG_WARN, "sched", "%d page(s) whose lease lapsed requeued",
-               n);
-    collect(s);
-    pm__sched_run(s);
-    pm__sched_report_workers(s);
-}
-
-int pm__sched_recover(pm__serve_t *s)
-{
-    int n = 0;
-
-    if (pm_task_requeue_all_running(s->cat, s->owner, pm__serve_now(), &n) !=
-        0) {
-        pm_log(PM_LOG_ERROR, "serve", "requeue at start: %s",
-               pm_catalog_errmsg(s->cat));
-        return PM_ECATALOG;
-    }
-    if (n > 0)
-        pm_log(PM_LOG_WARN, "serve",
-               "%d page(s) left running by a previous coordinator requeued", n);
-    return 0;
-}
-
-void pm__sched_start(pm__serve_t *s)
-{
-    uv_timer_init(s->loop, &s->tick);
-    s->tick.data = s;
-    uv_timer_start(&s->tick, on_tick, 0, PM__TICK_MS);
-}
-
-void pm__sched_stop(pm__serve_t *s)
-{
-    if (s->tick.loop != NULL) {
-        uv_timer_stop(&s->tick);
-        if (!uv_is_closing((uv_handle_t *)&s->tick))
-            uv_close((uv_handle_t *)&s->tick, NULL);
-    }
 }
 
 void pm__sched_abandon(pm__serve_t *s)
 {
     pm__inflight_t *e;
 
+    pm__sched_pages_close(s); /* before the entries its callbacks name */
     pm__replace_abandon(s);
     while ((e = s->inflight) != NULL) {
         s->inflight = e->next;
@@ -1329,13 +1043,13 @@ void pm__sched_abandon(pm__serve_t *s)
             pm_log(PM_LOG_WARN, "serve",
                    "job=%lld page=%d abandoned; requeued at next start",
                    (long long)e->job, e->page);
-        inflight_free(e);
+        pm__sched_inflight_free(e);
     }
     while ((e = s->parked) != NULL) {
         s->parked = e->next;
         pm_log(PM_LOG_WARN, "serve",
                "job=%lld page=%d waited for space; requeued at next start",
                (long long)e->job, e->page);
-        inflight_free(e);
+        pm__sched_inflight_free(e);
     }
 }

@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "config/config.h"
+#include "config/volume.h"
 #include "pipeline/base/pm.h"
 #include "pipeline/cli_int.h"
 #include "pipeline/selftest_int.h"
@@ -426,6 +427,11 @@ static void check_trees(selftest_t *s)
     dev_t spool = 0, dev = 0;
 
     check_catalog(s);
+    for (size_t i = 0; i < s->cfg->nvolumes; i++) {
+        snprintf(subject, sizeof(subject), "volume %s",
+                 s->cfg->volumes[i].name);
+        check_tree(s, subject, s->cfg->volumes[i].path, &dev);
+    }
     check_tree(s, "spool", s->cfg->spool, &spool);
     check_tree(s, "output", s->cfg->output, &dev);
     for (size_t i = 0; i < s->cfg->nhotfolders; i++) {

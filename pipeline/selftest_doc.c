@@ -214,20 +214,6 @@ out:
 
 /* ---- the bag ---- */
 
-typedef struct faults {
-    char *why;
-    size_t size;
-    int n;
-} faults_t;
-
-static void bag_problem(void *arg, const char *text)
-{
-    faults_t *f = arg;
-
-    if (f->n++ == 0)
-        snprintf(f->why, f->size, "%s", text);
-}
-
 /* Moves dir/name into the bag's payload and records it. */
 static int add_payload(pm_bag_t *b, const char *dir, const char *name,
                        char *why, size_t size)
@@ -257,7 +243,6 @@ int pm__selftest_bag(const char *dir, const char *const *files, size_t n,
                           .account = "SELFTEST",
                           .work_order = "WO-SELFTEST",
                           .version = PM_VERSION};
-    faults_t f = {.why = why, .size = size};
     char *bagdir = pm_asprintf("%s/bag", dir);
     pm_bag_t b = {0};
     int err = bagdir ? 0 : PM_ENOMEM;
@@ -274,7 +259,7 @@ int pm__selftest_bag(const char *dir, const char *const *files, size_t n,
         err = add_payload(&b, dir, files[i], why, size);
     if (err == 0)
         err = pm_bag_finish(&b, &info, why, size);
-    if (err == 0 && pm_bag_verify(bagdir, bag_problem, &f) != 0)
+    if (err == 0 && pm_bag_check(bagdir, 1, why, size) != 0)
         err = -1;
     pm_bag_cleanup(&b);
     pm_free(bagdir);

@@ -25,19 +25,27 @@
  *            configuration, with an error in the log.
  *   catalog check failed while running (integrity_check_minutes): drain
  *            as on SIGTERM, then exit 1.
+ *   catalog session lost (PostgreSQL; its coordinator lock went with
+ *            it): stop at once, workers killed, then re-execute this
+ *            binary with --rejoin, same pid: it reconnects with backoff
+ *            and takes the lock, or waits as a standby (standby.c).
  */
 #include "pipeline/serve.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "catalog/billing.h"
+#include "config/volume.h"
 #include "pipeline/base/pm.h"
 #include "pipeline/serve_int.h"
 
@@ -54,6 +62,9 @@ static const char usage_text[] =
     "On a PostgreSQL catalog ([catalog] url) that another coordinator holds,\n"
     "waits as a standby, runs nothing, and takes over within about a second\n"
     "of that one stopping or dying. On an SQLite catalog it is refused.\n"
+    "A coordinator that loses its PostgreSQL session stops its work at once\n"
+    "and starts again by itself (same pid), reconnecting with backoff, then\n"
+    "coordinating or waiting as a standby.\n"
     "\n"
     "Signals: SIGTERM or SIGINT finish the pages under way (at most\n"
     "page_timeout seconds) and exit 0; SIGHUP reloads profiles and hot\n"
@@ -76,6 +87,13 @@ static void close_handle(uv_handle_t *h)
         uv_close(h, NULL);
 }
 
+static void close_signals(pm__serve_t *s)
+{
+    close_handle((uv_handle_t *)&s->sig_term);
+    close_handle((uv_handle_t *)&s->sig_int);
+    close_handle((uv_handle_t *)&s->sig_hup);
+}
+
 /* Closes every handle so uv_run can return. */
 static void close_all(pm__serve_t *s)
 {
@@ -86,9 +104,13 @@ static void close_all(pm__serve_t *s)
     close_handle((uv_handle_t *)&s->drain_timer);
     close_handle((uv_handle_t *)&s->watchdog_timer);
     close_handle((uv_handle_t *)&s->check_timer);
-    close_handle((uv_handle_t *)&s->sig_term);
-    close_handle((uv_handle_t *)&s->sig_int);
-    close_handle((uv_handle_t *)&s->sig_hup);
+    if (s->lost) { /* kept until the re-execution (rejoin) */
+        uv_unref((uv_handle_t *)&s->sig_term);
+        uv_unref((uv_handle_t *)&s->sig_int);
+        uv_unref((uv_handle_t *)&s->sig_hup);
+    } else {
+        close_signals(s);
+    }
     pm__standby_stop(s);
     pm__sched_stop(s);
     pm__intake_stop(s);
@@ -139,16 +161,35 @@ void pm__serve_lost(pm__serve_t *s)
     if (s->stopped)
         return;
     pm_log(PM_LOG_ERROR, "serve",
-           "lost its connection to the catalog %s: the coordinator lock went "
-           "with it and another coordinator may hold it now; stopping at "
-           "once (started again, this one waits as a standby)",
-           pm_catalog_shown(s->catalog_path, shown, sizeof(shown)));
+           "lost its connection to the catalog %s (%s): the coordinator lock "
+           "went with it and another coordinator may hold it now; stopping "
+           "its work at once (workers killed, their pages requeued by the "
+           "next coordinator), then reconnecting",
+           pm_catalog_shown(s->catalog_path, shown, sizeof(shown)),
+           pm_catalog_errmsg(s->hot != NULL && !pm_catalog_connected(s->hot)
+                                 ? s->hot
+                                 : s->cat));
     s->failed = 1;
+    s->lost = 1;
+    /* No STOPPING=1: the process stays the unit's main process. */
+    pm__notify_status(s, "lost the catalog; reconnecting");
     if (!s->draining) {
         s->draining = 1;
-        pm__notify_stopping(s);
         pm__intake_stop(s);
     }
+    stop_now(s);
+}
+
+void pm__serve_give_up(pm__serve_t *s, uint64_t ms)
+{
+    if (s->stopped)
+        return;
+    pm_log(PM_LOG_WARN, "serve",
+           "draining: the catalog has not answered for %llu ms: stopping now "
+           "(the page results it has not recorded are done again once "
+           "their leases lapse)",
+           (unsigned long long)ms);
+    s->cat_hung = 1;
     stop_now(s);
 }
 
@@ -197,7 +238,8 @@ static int load_config(const char *path, pm_config_t **cfg, int to_stderr)
     char *errors = NULL;
     int err = pm_config_load(path, cfg, &errors);
 
-    if (err == 0 && (err = pm_config_check_languages(*cfg, NULL, &errors))) {
+    if (err == 0 && ((err = pm_config_check_languages(*cfg, NULL, &errors)) ||
+                     (err = pm_volume_check(*cfg, &errors)))) {
         pm_config_free(*cfg);
         *cfg = NULL;
     }
@@ -262,10 +304,13 @@ static void on_signal(uv_signal_t *h, int signum)
 {
     pm__serve_t *s = h->data;
 
-    if (signum == SIGHUP && s->standby)
+    if (signum != SIGHUP)
+        s->signalled = 1; /* stopping: no rejoin either */
+    if (signum == SIGHUP && (s->standby || s->rejoin))
         pm_log(PM_LOG_INFO, "serve",
-               "SIGHUP on standby: nothing to reload; the configuration "
-               "read at start is used when this coordinator takes over");
+               "SIGHUP on standby (or reconnecting): nothing to reload; the "
+               "configuration read at start is used when this coordinator "
+               "takes over");
     else if (signum == SIGHUP)
         reload(s);
     else
@@ -274,19 +319,24 @@ static void on_signal(uv_signal_t *h, int signum)
 
 /* ---- starting ---- */
 
-static int parse_args(int argc, char **argv, const char **config)
+/* --rejoin is internal: the re-execution after a lost session (below). */
+static int parse_args(int argc, char **argv, const char **config, int *rejoin)
 {
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"help", no_argument, NULL, 'h'},
+        {"rejoin", no_argument, NULL, 'r'},
         {NULL, 0, NULL, 0}};
     int ch;
 
     *config = NULL;
+    *rejoin = 0;
     optind = 1;
     while ((ch = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
         if (ch == 'c') {
             *config = optarg;
+        } else if (ch == 'r') {
+            *rejoin = 1;
         } else if (ch == 'h') {
             fputs(usage_text, stdout);
             return 1;
@@ -386,6 +436,11 @@ static int open_state(pm__serve_t *s)
     err = pm__ident_precheck(s);
     if (err != 0)
         return err;
+    s->rejoin = s->rejoin && pm_catalog_is_url(s->catalog_path);
+    if (s->rejoin) { /* after a lost session: wait for the server */
+        pm__standby_rejoin(s);
+        return 0;
+    }
     err = pm_catalog_open(s->catalog_path, &s->cat);
     if (err != 0 && pm_catalog_is_url(s->catalog_path)) {
         pm_log(PM_LOG_ERROR, "serve",
@@ -407,6 +462,24 @@ static int open_state(pm__serve_t *s)
         return err;
     }
     return coordinator_lock(s);
+}
+
+void pm__serve_rejoined(pm__serve_t *s, int lock_err, long holder)
+{
+    /* The workers' rows the lost session could not clear (same owner:
+     * same pid), lest `status` show a second coordinator. */
+    if (pm_worker_report(s->cat, s->owner, NULL, 0, pm__serve_now()) != 0)
+        pm_log(PM_LOG_WARN, "serve", "rejoin: clearing the workers table: %s",
+               pm_catalog_errmsg(s->cat));
+    s->rejoin = 0; /* connected: a standby, or the coordinator */
+    if (lock_err == -EBUSY) {
+        pm__standby_start(s, holder);
+        return;
+    }
+    assert(lock_err == 0);
+    pm_log(PM_LOG_INFO, "serve",
+           "rejoin: the coordinator lock is free; taking over as %s", s->owner);
+    pm__serve_activate(s); /* a failure ends the loop, exit 1 */
 }
 
 /* Once the coordinator lock is ours: identity, zone, folders, recovery. */
@@ -528,7 +601,9 @@ static int start_loop(pm__serve_t *s)
         err = pm__archive_start(s);
     if (err != 0)
         return err;
-    pm__sched_start(s);
+    err = pm__sched_start(s);
+    if (err != 0)
+        return err;
     pm__integrity_start(s);
     pm_log(PM_LOG_INFO, "serve",
            "started as %s: %d worker(s)%s, %zu hot folder(s), catalog %s, "
@@ -568,29 +643,119 @@ static void serve_cleanup(pm__serve_t *s)
     pm__space_cleanup(s);
 }
 
+/* ---- rejoining after a lost session ---- */
+
+/* SIGTERM or SIGINT between the loop's end and the exec: no rejoin. A
+ * SIGHUP is moot: the new image reads the configuration again. */
+static volatile sig_atomic_t late_stop;
+
+static void on_late_signal(int signum)
+{
+    if (signum != SIGHUP)
+        late_stop = 1;
+}
+
+static void stop_signals_set(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGHUP);
+}
+
+/* The killed workers (and any other child): reaped, so none is left a
+ * zombie of the new image, which knows nothing of them. */
+static void reap_children(void)
+{
+    double until = pm_now_ms() + 10000;
+    struct timespec nap = {0, 10 * 1000 * 1000};
+    pid_t r;
+
+    while ((r = waitpid(-1, NULL, WNOHANG)) >= 0 || errno == EINTR) {
+        if (r == 0 && pm_now_ms() > until) {
+            pm_log(PM_LOG_WARN, "serve",
+                   "rejoin: a child process has not exited after 10 s");
+            return;
+        }
+        if (r == 0)
+            nanosleep(&nap, NULL);
+    }
+}
+
+/*
+ * Re-executes this binary as `serve --config FILE --rejoin`, same pid:
+ * fresh state, nothing of the lost coordinator kept but its open files
+ * without close-on-exec (stdio; libuv, libpq, SQLite and libmicrohttpd
+ * open theirs close-on-exec). Stop signals stay blocked across the exec,
+ * so one that comes meanwhile waits for the new image's handlers. Returns
+ * only when it did not (a signal came, or the exec failed: logged).
+ */
+static void rejoin_exec(pm__serve_t *s)
+{
+    char name[] = "pagemill", cmd[] = "serve", opt[] = "--config",
+         again[] = "--rejoin";
+    char *argv[] = {name, cmd, opt, (char *)s->config_path, again, NULL};
+    struct sigaction sa;
+    sigset_t set;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_late_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    stop_signals_set(&set);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    reap_children();
+    if (s->signalled || late_stop) {
+        pm_log(PM_LOG_INFO, "serve", "stopped by a signal: not reconnecting");
+        return;
+    }
+    pm_log(PM_LOG_INFO, "serve",
+           "rejoin: starting again (pid %ld) to reconnect to the catalog",
+           (long)getpid());
+    fflush(NULL);
+    execv("/proc/self/exe", argv);
+    pm_log(PM_LOG_ERROR, "serve",
+           "rejoin: cannot execute /proc/self/exe: %s; exiting (a supervisor "
+           "starts it again)",
+           strerror(errno));
+}
+
 static int run(pm__serve_t *s)
 {
     uv_loop_t loop;
+    sigset_t set;
     int err;
 
     if (uv_loop_init(&loop) != 0)
         return PM_EXIT_FAILURE;
     s->loop = &loop;
     /* Signals first: one that comes while the catalog opens is handled
-     * as soon as the loop runs. */
+     * as soon as the loop runs (and one that came while a lost
+     * coordinator re-executed itself, blocked until now). */
     start_signal(s, &s->sig_term, SIGTERM);
     start_signal(s, &s->sig_int, SIGINT);
     start_signal(s, &s->sig_hup, SIGHUP);
+    stop_signals_set(&set);
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
     uv_timer_init(s->loop, &s->drain_timer);
     s->drain_timer.data = s;
+    if (s->rejoin) /* systemd's watchdog: the unit was ready before */
+        pm__notify_watchdog(s);
     err = open_state(s);
     if (err != 0) {
         s->draining = 1;
         close_all(s);
-    } else if (!s->standby) {
+    } else if (!s->standby && !s->rejoin) {
         err = pm__serve_activate(s);
     }
     uv_run(&loop, UV_RUN_DEFAULT);
+    if (s->lost) {
+        rejoin_exec(s);
+        close_signals(s);
+        uv_run(&loop, UV_RUN_DEFAULT);
+    }
     uv_loop_close(&loop);
     return err != 0 || s->failed ? PM_EXIT_FAILURE : PM_EXIT_OK;
 }
@@ -599,12 +764,13 @@ int pm_serve_main(int argc, char **argv)
 {
     pm__serve_t s;
     const char *config;
-    int rc;
+    int rc, rejoin;
 
-    rc = parse_args(argc, argv, &config);
+    rc = parse_args(argc, argv, &config, &rejoin);
     if (rc != 0)
         return rc > 0 ? PM_EXIT_OK : PM_EXIT_USAGE;
     memset(&s, 0, sizeof(s));
+    s.rejoin = rejoin;
     if (load_config(config, &s.cfg, 1) != 0)
         return PM_EXIT_USAGE;
     s.config_path = config;

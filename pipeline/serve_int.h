@@ -44,6 +44,17 @@
 /* How often a standby coordinator tries the coordinator lock. */
 #define PM__STANDBY_POLL_MS 1000
 
+/* How long a standby or a rejoining coordinator waits for the server to
+ * connect (and set up its session) or to answer the lock's try before it
+ * gives the connection up and tries again: never on the loop itself. */
+#define PM__STANDBY_CONNECT_MS PM_CATALOG_ASYNC_MS
+#define PM__STANDBY_ANSWER_MS  5000
+
+/* A coordinator that lost its catalog session reconnects after this
+ * wait, doubled at each failure up to the last. */
+#define PM__REJOIN_FIRST_MS 500
+#define PM__REJOIN_MAX_MS   30000
+
 /* The tick writes the pool's workers to the catalog when they changed,
  * and at least this often otherwise (status calls rows older than 30 s
  * stale). */
@@ -134,6 +145,30 @@ struct pm__serve {
     pm__txn_hist_t txn[PM__TXN_KINDS]; /* catalog write latency */
     int64_t parked_renewed; /* wall clock of their last lease renewal */
 
+    /* sched_pages.c: the page half's catalog calls, on a lane (catalog.h:
+     * the queue's hot path without blocking the loop) */
+    pm_catalog_t *hot;       /* PostgreSQL: the hot path's own session; NULL on
+                                SQLite (the lane is on cat) */
+    pm_catalog_lane_t *lane; /* NULL before the start, after close */
+    pm__inflight_t *done_wait; /* results for the next completion */
+    pm__inflight_t *done_run;  /* the completion under way */
+    pm__inflight_t *failing;   /* failures under way */
+    pm_completion_t *done_v;   /* done_run's completions */
+    uint64_t done_t0;          /* uv_hrtime when it was given */
+    uint64_t wait_since;       /* uv_now when done_wait began */
+    int wait_told;             /* that wait was logged */
+    int claiming, ticking, reporting, renewing; /* an operation each */
+    int claim_again; /* claim once more after the claim under way */
+    uint64_t claim_t0;
+    pm_task_t *claimed; /* the claim's answer */
+    size_t nclaimed;
+    pm_lease_t *renew_v; /* the parked pages' renewal */
+    size_t renew_n;
+    int renew_all;             /* hand them out after it */
+    int expired_n;             /* the tick's requeue's answer */
+    pm_worker_info_t *wk_sent; /* the workers report under way */
+    size_t wk_nsent;
+
     /* replace.c */
     pm__replace_t *replace; /* the page replacement under way, or NULL */
 
@@ -160,9 +195,15 @@ struct pm__serve {
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t drain_timer;
     uv_timer_t watchdog_timer; /* notify.c: systemd's watchdog, if asked */
-    int draining; /* no scanning or claiming; finishing what runs */
-    int stopped;  /* handles closed, the loop is winding down */
-    int failed;   /* the catalog failed a check: exit 1 after the drain */
+    int draining;  /* no scanning or claiming; finishing what runs */
+    int stopped;   /* handles closed, the loop is winding down */
+    int failed;    /* the catalog failed a check: exit 1 after the drain */
+    int lost;      /* the catalog session went: rejoin once stopped */
+    int rejoin;    /* started by that re-execution (--rejoin), not yet
+                      connected: wait for the catalog with backoff
+                      instead of refusing */
+    int signalled; /* SIGTERM or SIGINT came: never rejoin */
+    int cat_hung;  /* a drain gave up on the catalog: no more calls */
 
     /* standby.c: waiting for the coordinator lock (PostgreSQL) */
     int standby;              /* waiting: nothing else runs */
@@ -172,7 +213,13 @@ struct pm__serve {
     int64_t standby_started;  /* wall clock of the same */
     int64_t standby_reported; /* wall clock of the last row written */
     uv_timer_t standby_timer;
-    char standby_owner[320]; /* "standby:<hostname>:<pid>" */
+    /* the connection or the lock's try under way (catalog.h: without
+     * blocking the loop), NULL when none */
+    pm_catalog_async_t *standby_op;
+    char standby_owner[320];    /* "standby:<hostname>:<pid>" */
+    uv_timer_t rejoin_timer;    /* --rejoin: the next try to connect */
+    unsigned rejoin_backoff_ms; /* its wait, doubling */
+    int rejoin_tries;
 };
 
 /* ---- intake.c ---- */
@@ -192,9 +239,27 @@ void pm__intake_close(pm__serve_t *s);
 /* True while an intake step is queued or running. */
 int pm__intake_busy(const pm__serve_t *s);
 
+/* Queues a scan of every hot folder unless one is queued or running (the
+ * timer asks again). */
+void pm__intake_request_scan(pm__serve_t *s);
+
+/* ---- intake_watch.c ---- */
+
 /* Swaps in s->pending_cfg when intake is idle: reopens the hot folders
  * (keeping the old ones if a new one cannot be opened). */
 void pm__intake_apply_reload(pm__serve_t *s);
+
+/* Opens every hot folder of `cfg` into a new array *out (all or
+ * nothing); 0 or an error, logged with the folder. */
+int pm__watch_open(pm__serve_t *s, const pm_config_t *cfg, pm__watch_t ***out);
+
+/* Starts the change events of the folders with watch = events and the
+ * scan timer. */
+void pm__watch_start(pm__serve_t *s);
+
+/* Closes the `n` watches of `v` (each freed once its handle closes) and
+ * frees `v`. */
+void pm__watch_close(pm__watch_t **v, size_t n);
 
 /* Has the workers load what the profiles now configured read (serve.c),
  * after a reload applied them, so no page of a new profile waits for its
@@ -236,8 +301,10 @@ void pm__archive_stop(pm__serve_t *s);
 /* At start: requeues the pages a previous coordinator left running. */
 int pm__sched_recover(pm__serve_t *s);
 
-/* Starts the tick; runs a first collect and claim round. */
-void pm__sched_start(pm__serve_t *s);
+/* Opens the hot path's lane (on PostgreSQL its own session) and starts
+ * the tick; runs a first collect and claim round. 0 or an error
+ * (logged). */
+int pm__sched_start(pm__serve_t *s);
 
 /* Stops the tick. */
 void pm__sched_stop(pm__serve_t *s);
@@ -367,9 +434,20 @@ void pm__http_tick(pm__serve_t *s);
 /* The catalog failed a check while running: drain, then exit 1. */
 void pm__serve_fail(pm__serve_t *s);
 /* The catalog's connection is gone, and the coordinator lock with it:
- * stops at once, no drain (nothing can be recorded any more), exit status
- * a failure. */
+ * stops at once, no drain (nothing can be recorded any more; the workers
+ * are killed), then re-executes itself with --rejoin (same pid), which
+ * reconnects with backoff and takes the lock or waits as a standby. */
 void pm__serve_lost(pm__serve_t *s);
+
+/* A drain whose catalog has not answered for `ms`: the results not yet
+ * recorded are given up (their pages are done again once their leases
+ * lapse) and the workers stopped now; no more catalog calls. */
+void pm__serve_give_up(pm__serve_t *s, uint64_t ms);
+
+/* --rejoin: the catalog is open again (s->cat) and the coordinator lock
+ * was tried: taken (lock_err 0), so it starts, or held by `holder`
+ * (-EBUSY), so it waits as a standby. */
+void pm__serve_rejoined(pm__serve_t *s, int lock_err, long holder);
 
 /* The coordinator's start once it holds the coordinator lock: identity,
  * billing zone, folders, recovery, workers, intake, scheduler. On failure
@@ -386,6 +464,13 @@ int pm__standby_start(pm__serve_t *s, long holder);
 /* Stops waiting (the timer closed, the standby's row cleared). */
 void pm__standby_stop(pm__serve_t *s);
 
+/* --rejoin: opens the catalog and tries the lock from a timer, without
+ * blocking the loop (each bounded by PM__STANDBY_CONNECT_MS or
+ * PM__STANDBY_ANSWER_MS), backing off from PM__REJOIN_FIRST_MS to
+ * PM__REJOIN_MAX_MS and logging each failed try, then calls
+ * pm__serve_rejoined. */
+void pm__standby_rejoin(pm__serve_t *s);
+
 /* ---- notify.c: sd_notify(3) under systemd ---- */
 
 /* READY=1, and WATCHDOG=1 every WatchdogSec/2 on the loop when systemd
@@ -393,6 +478,11 @@ void pm__standby_stop(pm__serve_t *s);
 void pm__notify_ready(pm__serve_t *s);
 /* STOPPING=1: the drain has begun. */
 void pm__notify_stopping(pm__serve_t *s);
+/* WATCHDOG=1 every WatchdogSec/2 when asked, as from pm__notify_ready,
+ * without READY=1 (a coordinator rejoining after a lost session). */
+void pm__notify_watchdog(pm__serve_t *s);
+/* STATUS=`status` (borrowed). */
+void pm__notify_status(pm__serve_t *s, const char *status);
 
 /* When draining and nothing is left running, closes everything so the
  * loop can end. Called after every completion. */

@@ -13,6 +13,12 @@
  * "standby:<host>:<pid>", so `pagemill status` lists it. A lost
  * connection is opened again at the next poll. An SQLite catalog keeps
  * refusing a second coordinator: one machine, one coordinator.
+ *
+ * The same path brings back a coordinator that lost its session (serve.c
+ * re-executed it with --rejoin): it opens the catalog from a timer,
+ * PM__REJOIN_FIRST_MS after each failure doubling up to PM__REJOIN_MAX_MS,
+ * each try and what failed in the log, then takes the lock if it is free
+ * (recovery requeues the pages it left running) or waits as a standby.
  */
 #include <assert.h>
 #include <errno.h>
@@ -53,33 +59,6 @@ static void log_holder(const pm__serve_t *s, char *shown, size_t size)
            PM__STANDBY_POLL_MS);
 }
 
-/* A lost connection: a new handle (the old session's lock attempts
- * held nothing). 0 when there is one to try the lock on. */
-static int reconnect(pm__serve_t *s)
-{
-    char shown[1024];
-    int err;
-
-    if (s->cat != NULL && pm_catalog_connected(s->cat))
-        return 0;
-    pm_catalog_close(s->cat);
-    s->cat = NULL;
-    err = pm_catalog_open(s->catalog_path, &s->cat);
-    if (err == 0) {
-        pm_log(PM_LOG_INFO, "serve", "standby: catalog reconnected");
-        s->standby_lost = 0;
-        return 0;
-    }
-    if (!s->standby_lost)
-        pm_log(PM_LOG_WARN, "serve",
-               "standby: catalog %s unreachable: %s; trying again",
-               pm_catalog_shown(s->catalog_path, shown, sizeof(shown)),
-               pm_strerror(err));
-    s->standby_lost = 1;
-    s->cat = NULL;
-    return err;
-}
-
 static void take_over(pm__serve_t *s)
 {
     uint64_t waited = uv_now(s->loop) - s->standby_since;
@@ -97,19 +76,28 @@ static void take_over(pm__serve_t *s)
     pm__serve_activate(s);
 }
 
-static void on_poll(uv_timer_t *t)
+/* The lock's try answered (or not). */
+static void on_locked(void *data, int err, long holder)
 {
-    pm__serve_t *s = t->data;
+    pm__serve_t *s = data;
     char shown[1024];
-    long holder = 0;
     int64_t now = pm__serve_now();
-    int err;
 
-    if (s->draining || s->stopped || reconnect(s) != 0)
+    s->standby_op = NULL;
+    if (s->draining || s->stopped)
         return;
-    err = pm_catalog_lock_coordinator(s->cat, &holder);
     if (err == 0) {
         take_over(s);
+        return;
+    }
+    if (err == -ETIMEDOUT || !pm_catalog_connected(s->cat)) {
+        pm_log(PM_LOG_WARN, "serve",
+               "standby: the lock's try on the catalog %s failed: %s; "
+               "connecting again",
+               pm_catalog_shown(s->catalog_path, shown, sizeof(shown)),
+               pm_catalog_errmsg(s->cat));
+        pm_catalog_close(s->cat); /* never waits on the server */
+        s->cat = NULL;
         return;
     }
     if (err != -EBUSY) {
@@ -122,7 +110,64 @@ static void on_poll(uv_timer_t *t)
         log_holder(s, shown, sizeof(shown));
     }
     if (now - s->standby_reported >= STANDBY_REPORT_S)
-        report(s, now);
+        report(s, now); /* the server answered a moment ago */
+}
+
+static void try_lock(pm__serve_t *s)
+{
+    int err = pm_catalog_lock_coordinator_async(
+        s->cat, s->loop, PM__STANDBY_ANSWER_MS, on_locked, s, &s->standby_op);
+
+    if (err != 0)
+        pm_log(PM_LOG_WARN, "serve", "standby: the coordinator lock: %s",
+               pm_strerror(err));
+}
+
+/* A new connection made (or not): the lock is tried on it at once. */
+static void on_opened(void *data, int err, pm_catalog_t *cat, const char *why)
+{
+    pm__serve_t *s = data;
+    char shown[1024];
+
+    s->standby_op = NULL;
+    if (err != 0) {
+        if (!s->standby_lost)
+            pm_log(PM_LOG_WARN, "serve",
+                   "standby: catalog %s unreachable: %s; trying again",
+                   pm_catalog_shown(s->catalog_path, shown, sizeof(shown)),
+                   why);
+        s->standby_lost = 1;
+        return;
+    }
+    s->cat = cat;
+    pm_log(PM_LOG_INFO, "serve", "standby: catalog reconnected");
+    s->standby_lost = 0;
+    if (!s->draining && !s->stopped)
+        try_lock(s);
+}
+
+/* Every PM__STANDBY_POLL_MS: a lost connection opened again (the old
+ * session's tries held nothing), else the lock tried; neither waits on
+ * the server, and one runs at a time. */
+static void on_poll(uv_timer_t *t)
+{
+    pm__serve_t *s = t->data;
+    int err;
+
+    if (s->draining || s->stopped || s->standby_op != NULL)
+        return;
+    if (s->cat != NULL && pm_catalog_connected(s->cat)) {
+        try_lock(s);
+        return;
+    }
+    pm_catalog_close(s->cat);
+    s->cat = NULL;
+    err =
+        pm_catalog_open_async(s->loop, s->catalog_path, PM__STANDBY_CONNECT_MS,
+                              on_opened, s, &s->standby_op);
+    if (err != 0)
+        pm_log(PM_LOG_WARN, "serve", "standby: reconnecting: %s",
+               pm_strerror(err));
 }
 
 int pm__standby_start(pm__serve_t *s, long holder)
@@ -146,17 +191,119 @@ int pm__standby_start(pm__serve_t *s, long holder)
     return 0;
 }
 
+static void on_rejoin(uv_timer_t *t);
+
+/* A try failed (logged by the catalog, or here): the next one later. */
+static void rejoin_later(pm__serve_t *s, const char *why)
+{
+    char shown[1024];
+
+    pm_log(PM_LOG_WARN, "serve",
+           "rejoin: attempt %d to reach the catalog %s failed (%s); trying "
+           "again in %u ms",
+           s->rejoin_tries,
+           pm_catalog_shown(s->catalog_path, shown, sizeof(shown)), why,
+           s->rejoin_backoff_ms);
+    uv_timer_start(&s->rejoin_timer, on_rejoin, s->rejoin_backoff_ms, 0);
+    s->rejoin_backoff_ms = s->rejoin_backoff_ms * 2 > PM__REJOIN_MAX_MS
+                               ? PM__REJOIN_MAX_MS
+                               : s->rejoin_backoff_ms * 2;
+}
+
+static void on_rejoin_locked(void *data, int err, long holder)
+{
+    pm__serve_t *s = data;
+    char why[600];
+
+    s->standby_op = NULL;
+    if (s->draining || s->stopped)
+        return;
+    if (err == 0 || err == -EBUSY) {
+        pm__serve_rejoined(s, err, holder);
+        return;
+    }
+    snprintf(why, sizeof(why), "the coordinator lock: %s",
+             pm_catalog_errmsg(s->cat));
+    pm_catalog_close(s->cat);
+    s->cat = NULL;
+    rejoin_later(s, why);
+}
+
+static void on_rejoin_opened(void *data, int err, pm_catalog_t *cat,
+                             const char *why)
+{
+    pm__serve_t *s = data;
+    char shown[1024];
+
+    s->standby_op = NULL;
+    if (err != 0) {
+        rejoin_later(s, pm_strerror(err));
+        return;
+    }
+    (void)why; /* logged by the catalog */
+    s->cat = cat;
+    pm_log(PM_LOG_INFO, "serve",
+           "rejoin: reconnected to the catalog %s after %d attempt(s)",
+           pm_catalog_shown(s->catalog_path, shown, sizeof(shown)),
+           s->rejoin_tries);
+    err = pm_catalog_lock_coordinator_async(
+        s->cat, s->loop, PM__STANDBY_ANSWER_MS, on_rejoin_locked, s,
+        &s->standby_op);
+    if (err != 0) {
+        pm_catalog_close(s->cat);
+        s->cat = NULL;
+        rejoin_later(s, pm_strerror(err));
+    }
+}
+
+static void on_rejoin(uv_timer_t *t)
+{
+    pm__serve_t *s = t->data;
+    int err;
+
+    if (s->draining || s->stopped)
+        return;
+    s->rejoin_tries++;
+    err =
+        pm_catalog_open_async(s->loop, s->catalog_path, PM__STANDBY_CONNECT_MS,
+                              on_rejoin_opened, s, &s->standby_op);
+    if (err != 0)
+        rejoin_later(s, pm_strerror(err));
+}
+
+void pm__standby_rejoin(pm__serve_t *s)
+{
+    char shown[1024];
+
+    pm_log(PM_LOG_INFO, "serve",
+           "rejoin: this coordinator lost its catalog session; reconnecting "
+           "to %s, then coordinating if the lock is free, else waiting as a "
+           "standby",
+           pm_catalog_shown(s->catalog_path, shown, sizeof(shown)));
+    pm__notify_status(s, "reconnecting to the catalog");
+    s->rejoin_backoff_ms = PM__REJOIN_FIRST_MS;
+    uv_timer_init(s->loop, &s->rejoin_timer);
+    s->rejoin_timer.data = s;
+    uv_timer_start(&s->rejoin_timer, on_rejoin, 0, 0);
+}
+
 void pm__standby_stop(pm__serve_t *s)
 {
     uv_handle_t *h = (uv_handle_t *)&s->standby_timer;
 
+    pm_catalog_async_cancel(s->standby_op); /* a query under way: broken */
+    s->standby_op = NULL;
+    if (h->loop != NULL && !uv_is_closing(h))
+        uv_close(h, NULL);
+    h = (uv_handle_t *)&s->rejoin_timer;
     if (h->loop != NULL && !uv_is_closing(h))
         uv_close(h, NULL);
     if (!s->standby)
         return;
     s->standby = 0;
-    if (s->cat != NULL && pm_worker_report(s->cat, s->standby_owner, NULL, 0,
-                                           pm__serve_now()) != 0)
+    if (s->cat != NULL && pm_catalog_connected(s->cat) &&
+        pm_worker_report(s->cat, s->standby_owner, NULL, 0, pm__serve_now()) !=
+            0)
         pm_log(PM_LOG_WARN, "serve", "standby: cannot clear its row: %s",
                pm_catalog_errmsg(s->cat));
 }

@@ -45,7 +45,9 @@
 #      per page (whole PDFs and their image streams as stored, qpdf --json),
 #      and reads where pagemill's time went: the stages of every page
 #      (.pages.json) and the run's timeline (the debug log of convert: inputs
-#      scanned, first page begun, last page back, done) against the wall time;
+#      scanned, first page begun, last page back, done) against the wall time,
+#      and the archival outputs' ms per page from the reports (convert writes
+#      no TIFF master, ALTO or bag: they read 0);
 #   5. prints the tables with the load average (uptime) of every run and
 #      writes them as markdown to WORK/bench-convert.md (for docs/benchmarks.md).
 

@@ -6,7 +6,8 @@
 #
 # Gives die, log, stem_of, bench_parse_args (the command line, from a list
 # of options), bench_resolve_dirs (WORK, BUILD and PAGEMILL from the
-# options), bench_compile, image_bytes and bench_build_batch, which builds
+# options), bench_compile, image_bytes, bench_archival (the archival outputs'
+# cost per page, from reports and a log) and bench_build_batch, which builds
 # the fixed page batch of scripts/bench-pages.txt into WORK/in/{bitonal,gray,
 # skewed} with one list per class in WORK/lists/CLASS.tsv (file, "tag",
 # ground truth or "-"). The caller sets, before calling bench_build_batch:
@@ -242,4 +243,87 @@ print(sum(val(o["stream"]["dict"].get("/Length"))
         t=$((t + n))
     done
     echo "$t"
+}
+
+# bench_profile_ini: the benchmarks' service profile, `[profile default]`
+# as in config/pagemill.ini.sample (OCR, orientation, deskew, colour auto).
+bench_profile_ini() {
+    cat <<'INI'
+[profile default]
+languages = eng
+ocr = yes
+ocr_psm = 3
+orient = yes
+orient_min_confidence = 2.0
+deskew = yes
+deskew_max_angle = 16
+deskew_min_confidence = 3.0
+blank_ink_ratio = 0.0005
+color_mode = auto
+gray_codec = jpeg
+jpeg_quality = 85
+jp2_quality = 45
+fallback_dpi = 300
+max_pixels = 400000000
+INI
+}
+
+# bench_archival WALL_S LOG REPORT...: the archival outputs' cost per page
+# (docs/benchmarks.md "Archival outputs per page") as a markdown table and
+# lines, for the documents whose reports (.pages.json) are given, made in
+# WALL_S seconds: the TIFF master (archival_ms.tiff_master, written by the
+# assembly), the ALTO (each page's, ms.alto in the report or the page's
+# "(ALTO N ms)" in LOG, plus archival_ms.alto: merging it in publishing)
+# and the bag with its checksums (archival_ms.bag, plus the "+ N ms after
+# the report" of the job's line in LOG); each in ms per page of one thread,
+# and their sum against the conversion's: its page work per page (the
+# pages' ms.total, the same thread time; the verdict) and its wall time per
+# page (WALL_S / pages, shorter by the workers running at once). LOG may be
+# "-" (none).
+bench_archival() {
+    python3 - "$@" <<'PYEOF'
+import json, re, sys
+
+wall, log, reports = float(sys.argv[1]), sys.argv[2], sys.argv[3:]
+page_alto, tail = {}, {}
+if log != "-":
+    for line in open(log, errors="replace"):
+        m = re.search(r"job=(\d+) page=(\d+) done \(attempt \d+\).*\(ALTO ([0-9.]+) ms\)", line)
+        if m:
+            page_alto[(int(m[1]), int(m[2]))] = float(m[3])
+        m = re.search(r"job=(\d+) done: .*bag [0-9.]+ ms \+ ([0-9.]+) ms after the report", line)
+        if m:
+            tail[int(m[1])] = float(m[2])
+pages = work = tiff = alto_pages = alto_merge = bag = 0.0
+for path in reports:
+    rep = json.load(open(path))
+    t = rep.get("archival_ms") or {}
+    job = rep.get("job")
+    pages += rep.get("pages", 0)
+    tiff += t.get("tiff_master", 0)
+    alto_merge += t.get("alto", 0)
+    bag += t.get("bag", 0) + tail.get(job, 0)
+    for p in rep.get("page_results", []):
+        ms = p.get("ms") or {}
+        work += ms.get("total", 0)
+        alto_pages += ms.get("alto", 0) or page_alto.get((job, p.get("page")), 0)
+if not pages or not work:
+    sys.exit("bench_archival: no pages in the reports")
+conv, per = wall * 1000 / pages, work / pages
+cells = [tiff / pages, (alto_pages + alto_merge) / pages, bag / pages]
+total = sum(cells)
+print("| pages | wall ms/page | page work ms/page | TIFF master | ALTO | bag + checksums "
+      "| archival sum | % of page work | % of wall |")
+print("|---|---|---|---|---|---|---|---|---|")
+print("| %d | %.1f | %.1f | %s | %.2f%% | %.2f%% |" % (
+    pages, conv, per, " | ".join("%.2f" % c for c in cells + [total]), 100 * total / per,
+    100 * total / conv))
+print()
+print("- ALTO: %.2f ms/page made and written by the workers (in their OCR time), %.2f ms/page "
+      "merged and written by publishing" % (alto_pages / pages, alto_merge / pages))
+print("- archival outputs: **%.2f%%** of the conversion's page work, thread time against thread "
+      "time (target < 5%%: %s); %.2f%% of its wall time per page, which the workers shorten by "
+      "running at once" % (100 * total / per, "met" if 100 * total / per < 5 else "NOT met",
+                           100 * total / conv))
+PYEOF
 }

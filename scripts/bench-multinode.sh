@@ -40,6 +40,8 @@ ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
 BENCH_NAME=bench-multinode
 # shellcheck source=scripts/bench-lib.sh
 source "$SCRIPT_DIR/bench-lib.sh"
+# shellcheck source=scripts/bench-pg.sh
+source "$SCRIPT_DIR/bench-pg.sh"
 
 BUILD=$ROOT/build
 WORK=
@@ -56,46 +58,16 @@ bench_parse_args "--build=BUILD --work=WORK --pages=PAGES --jobs=JOBS \
 bench_resolve_dirs
 PER_JOB=$((PAGES / JOBS))
 
-PG_BIN=${PM_PG_BINDIR:-$(dirname "$(ls -d /usr/lib/postgresql/*/bin/postgres | sort -V | tail -1)")}
-[[ -x $PG_BIN/postgres ]] || die "no PostgreSQL server (scripts/install-deps.sh)"
-PG_DIR=$WORK/pg
-PG_PORT=$((20000 + RANDOM % 20000))
-PG_PID=
 AGENT_PIDS=()
-AS=()
-[[ $(id -u) -eq 0 ]] && AS=(runuser -u nobody --)
 
 cleanup() {
     for p in "${AGENT_PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || :; done
-    # The postmaster itself (PG_PID may be runuser, which does not pass
-    # signals on).
-    [[ -f $PG_DIR/data/postmaster.pid ]] &&
-        kill -INT "$(head -1 "$PG_DIR/data/postmaster.pid")" 2>/dev/null || :
+    bench_pg_stop
     wait 2>/dev/null || :
 }
 trap cleanup EXIT
 
-pg_start() {
-    local durable=(-c fsync=off -c full_page_writes=off -c synchronous_commit=off)
-    ((DURABLE)) && durable=()
-    rm -rf "$PG_DIR"
-    mkdir -p "$PG_DIR"
-    [[ ${#AS[@]} -gt 0 ]] && chown nobody "$PG_DIR"
-    "${AS[@]}" "$PG_BIN/initdb" -D "$PG_DIR/data" -U postgres -A trust \
-        >"$WORK/initdb.log" 2>&1 || die "initdb failed: $WORK/initdb.log"
-    "${AS[@]}" "$PG_BIN/postgres" -D "$PG_DIR/data" -p "$PG_PORT" \
-        -c listen_addresses=127.0.0.1 -c unix_socket_directories="$PG_DIR" \
-        -c max_connections=40 "${durable[@]}" >"$WORK/postgres.log" 2>&1 &
-    PG_PID=$!
-    for _ in $(seq 600); do
-        psql -qAt -h 127.0.0.1 -p "$PG_PORT" -U postgres -c 'SELECT 1' \
-            postgres >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    die "PostgreSQL did not start: $WORK/postgres.log"
-}
-
-PG_URL() { printf 'postgresql://postgres@127.0.0.1:%s/bench' "$PG_PORT"; }
+PG_URL() { bench_pg_url bench; }
 
 pg_sql() { psql -qAt -v ON_ERROR_STOP=1 "$(PG_URL)" -c "$1"; }
 
@@ -104,8 +76,7 @@ pg_sql() { psql -qAt -v ON_ERROR_STOP=1 "$(PG_URL)" -c "$1"; }
 fresh_catalog() {
     local cat
     if [[ $1 == pg ]]; then
-        psql -qAt -h 127.0.0.1 -p "$PG_PORT" -U postgres postgres \
-            -c 'DROP DATABASE IF EXISTS bench' -c 'CREATE DATABASE bench' >/dev/null
+        bench_pg_createdb bench
         cat=$(PG_URL)
     else
         cat=$WORK/catalog.db
@@ -213,7 +184,7 @@ run() {
         'BEGIN { printf "%.0f %.2f %.3f %.3f\n", p / (b - a), b - a, ac * 1000 / p, sc * 1000 / p }'
 }
 
-pg_start
+if ((DURABLE)); then bench_pg_start --durable; else bench_pg_start; fi
 printf '[pagemill]\nspool = %s/spool\noutput = %s/out\n' "$WORK" "$WORK" \
     >"$WORK/bench.ini"
 OUT=$WORK/bench-multinode.md

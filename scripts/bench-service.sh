@@ -51,7 +51,9 @@
 #      the other: img2pdf -o B.img.pdf PAGES..., then ocrmypdf --jobs 2 --deskew
 #      --output-type pdfa --sidecar B.txt B.img.pdf B.pdf; where the service's
 #      time went (stages from the published .pages.json, page work / 2 against
-#      the wall time); uptime before and after;
+#      the wall time); the archival outputs' ms per page (TIFF master, ALTO,
+#      bag and checksums: bench_archival) against the wall time per page;
+#      uptime before and after;
 #   8. prints the results and writes them as markdown to WORK/bench-service.md.
 
 set -euo pipefail
@@ -193,22 +195,7 @@ catalog = $SVC/catalog.db
 spool = $SVC/spool
 output = $OUTPUT
 
-[profile default]
-languages = eng
-ocr = yes
-ocr_psm = 3
-orient = yes
-orient_min_confidence = 2.0
-deskew = yes
-deskew_max_angle = 16
-deskew_min_confidence = 3.0
-blank_ink_ratio = 0.0005
-color_mode = auto
-gray_codec = jpeg
-jpeg_quality = 85
-jp2_quality = 45
-fallback_dpi = 300
-max_pixels = 400000000
+$(bench_profile_ini)
 
 [hotfolder scans]
 path = $HOT
@@ -606,6 +593,13 @@ report_stream() {
                    ($wall | tonumber), (($wall | tonumber) - $work / 2)]
                   | map(. * 100 | round / 100 | tostring) | join(" | ")) + " |"' "${jsons[@]}"
     echo
+    echo "Archival outputs per page, in the same run: conversion = the stream's wall time / pages;"
+    echo "TIFF master (written by the assembly), ALTO (each page's by the workers, in their OCR time,"
+    echo "and its merge by publishing) and bag + checksums (publishing: digests, events.json, the tag"
+    echo "files and manifests), from the jobs' reports (archival_ms) and the service's log."
+    echo
+    bench_archival "$STREAM_S" "$SERVE_LOG" "${jsons[@]}"
+    echo
 }
 
 {
@@ -643,6 +637,11 @@ report_stream() {
         printf -- '- coordinator RSS: %.1f MiB at start, %.1f MiB after the batch\n' "$(mib "$RSS_START")" "$(mib "$RSS_FIXED")"
         echo "- job $FIXED_JOB: $FIXED_STATE, $FJ_DONE/$FJ_PAGES pages done, $FJ_FAILED failed; convert (before/after): $CONVERT_OK converted"
         echo "- text of the service's job-$FIXED_JOB.txt and convert's fixed.txt: $SAME_TEXT"
+        echo
+        echo "Archival outputs per page of the service's job (conversion = its wall time / pages;"
+        echo "convert writes none of them):"
+        echo
+        bench_archival "$FIXED_S" "$SERVE_LOG" "$FIXED_DIR/data/job-$FIXED_JOB.pages.json"
     fi
     report_stream
     if [[ ${#WAVE_PAGES[@]} -gt 0 ]]; then

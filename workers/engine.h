@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "config/config.h"
+#include "pipeline/base/pm.h"
 #include "pipeline/base/proto.h"
 
 struct Pix;
@@ -86,9 +87,6 @@ typedef struct pm_page_image {
 
 /* Releases both images and the box. Accepts a zeroed struct. */
 void pm_page_image_cleanup(pm_page_image_t *img);
-
-/* Room for a SHA-256 as 64 hex digits and a NUL. */
-#define PM_SHA256_HEX 65
 
 /*
  * Reads the open file `fd` (borrowed) to its end and writes its SHA-256
@@ -205,6 +203,7 @@ typedef struct pm_ocr_out {
     int doubtful;      /* words below PM_OCR_DOUBTFUL_CONF */
     double confidence; /* mean word confidence 0..100, 0 with no words */
     char *text;        /* UTF-8, owned; pm_free */
+    double alto_ms;    /* making and writing the ALTO element; 0: none */
 } pm_ocr_out_t;
 
 /*
@@ -272,14 +271,35 @@ int pm_encode_read_g4(pm_engine_t *eng, const char *path, unsigned char **data,
 int pm_process_page(pm_engine_t *eng, const pm_profile_t *p,
                     const pm_page_task_t *t, pm_page_result_t *r);
 
+/* A document's pages handed to the assembly one at a time, in order (a
+ * spool file read a line at a time, or an array). */
+typedef struct pm_page_source {
+    /* The next page into *r (zeroed first; the caller cleans it up): 1,
+     * 0 after the last, or a negative PM_* code with why[size]. */
+    int (*next)(void *ctx, pm_page_result_t *r, char *why, size_t size);
+    /* Back to the first page: 0 or a negative code with why[size]. */
+    int (*rewind)(void *ctx, char *why, size_t size);
+    void *ctx;
+} pm_page_source_t;
+
 /*
  * Assembles the converted pages (those with ok set; others are skipped) of
  * one document into d->pdf (PDF/A-2b: images as encoded, invisible text,
  * XMP, sRGB OutputIntent, document ID) and d->txt (page texts separated by
- * form feeds), each written to a temp name, fsynced and renamed.
+ * form feeds), each written to a temp name, fsynced and renamed. The
+ * pages are read from `src` once for each output, one page in memory at a
+ * time.
  */
+int pm_assemble_pages(pm_engine_t *eng, const pm_doc_task_t *d,
+                      const pm_page_source_t *src, pm_doc_result_t *r);
+
+/* pm_assemble_pages() of the array pages[0..npages-1]. */
 int pm_assemble_doc(pm_engine_t *eng, const pm_doc_task_t *d,
                     const pm_page_result_t *pages, size_t npages,
                     pm_doc_result_t *r);
+
+/* Milliseconds the TIFF master (tiff_master.c) took to write since the
+ * last call, 0 when none was written; the count starts again at 0. */
+double pm_engine_take_tiff_ms(pm_engine_t *eng);
 
 #endif /* PM_WORKERS_ENGINE_H */

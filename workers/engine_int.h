@@ -33,6 +33,7 @@ struct pm_engine {
     unsigned char *pdf_jpeg;
     size_t pdf_jpeg_len;
     int pdf_count_refuses_text; /* pm_engine_set_pdf_text() */
+    double tiff_ms; /* TIFF masters written (pm_engine_take_tiff_ms) */
 };
 
 /* The last message Leptonica or libtiff printed in this process (empty if
@@ -147,11 +148,19 @@ int pm__encode_mrc(pm_engine_t *eng, const pm_profile_t *p,
                    const pm_page_image_t *img, const char *path_base,
                    char **path, long long *bytes);
 
-/* Writes d->tif, the multi-page TIFF master of the converted (ok) pages
- * in order, as d->tiff_master says (tiff_master.c); 0, or an error naming
- * the file with the detail on `eng`. */
+/* Writes d->tif, the multi-page TIFF master of the `count` converted (ok)
+ * pages of `src` (rewound first) in order, as d->tiff_master says
+ * (tiff_master.c); 0, or an error naming the file with the detail on
+ * `eng`. */
 int pm__tiff_master_write(pm_engine_t *eng, const pm_doc_task_t *d,
-                          const pm_page_result_t *pages, size_t npages);
+                          const pm_page_source_t *src, int count);
+
+/* The next page of `src` into *pg (cleaned up first): 1, 0 after the
+ * last, or an error with the detail on `eng` (pdfa.c). */
+int pm__source_next(pm_engine_t *eng, const pm_page_source_t *src,
+                    pm_page_result_t *pg);
+/* Rewinds `src`: 0 or an error with the detail on `eng`. */
+int pm__source_rewind(pm_engine_t *eng, const pm_page_source_t *src);
 
 /* An MRC page artifact as the assembly embeds it (mrc.c): the background
  * and up to PM_MRC_MASKS text masks, each drawn in its own colour. */

@@ -20,6 +20,7 @@
 #include <leptonica/allheaders.h>
 
 #include "pipeline/base/pm.h"
+#include "workers/alto_page.h"
 #include "workers/engine_int.h"
 
 /*
@@ -164,11 +165,13 @@ static int write_text_pdf(pm_engine_t *eng, const char *pdf_base)
 }
 
 /* pdf_base + ".alto.xml": the page's ALTO <Page> element (Tesseract's
- * ALTO renderer without its document header), which publishing merges
- * into the job's ALTO document (docs/archival.md). */
-static int write_alto(pm_engine_t *eng, const char *pdf_base)
+ * ALTO renderer without its document header, alto_page.cc), which
+ * publishing merges into the job's ALTO document (docs/archival.md);
+ * width x height: the rectangle recognised. */
+static int write_alto(pm_engine_t *eng, const char *pdf_base, int width,
+                      int height)
 {
-    char *xml = TessBaseAPIGetAltoText(eng->ocr, 0);
+    char *xml = pm__alto_page(eng->ocr, width, height);
     char *path = pm_asprintf("%s.alto.xml", pdf_base);
     int err = xml == NULL || path == NULL
                   ? PM_ENOMEM
@@ -177,7 +180,7 @@ static int write_alto(pm_engine_t *eng, const char *pdf_base)
     if (err != 0)
         err = pm__engine_fail(eng, PM_EOCR, "OCR: cannot write %s: %s",
                               path ? path : "ALTO", pm_strerror(err));
-    TessDeleteText(xml);
+    pm_free(xml);
     pm_free(path);
     return err;
 }
@@ -187,7 +190,7 @@ int pm_ocr_page(pm_engine_t *eng, const pm_profile_t *p, PIX *pix, BOX *area,
                 pm_ocr_out_t *out)
 {
     char *text;
-    int err;
+    int err, w = pixGetWidth(pix), h = pixGetHeight(pix);
 
     (void)xres;
     memset(out, 0, sizeof(*out));
@@ -198,10 +201,13 @@ int pm_ocr_page(pm_engine_t *eng, const pm_profile_t *p, PIX *pix, BOX *area,
     TessBaseAPISetImage2(eng->ocr, pix);
     TessBaseAPISetSourceResolution(eng->ocr, yres);
     if (area != NULL) {
-        l_int32 x, y, w, h;
+        l_int32 x, y;
 
         /* Word boxes still come back in whole-page coordinates. */
         boxGetGeometry(area, &x, &y, &w, &h);
+        /* The rectangle as Tesseract clips it (the ALTO's Page size). */
+        w = w < pixGetWidth(pix) - x ? w : pixGetWidth(pix) - x;
+        h = h < pixGetHeight(pix) - y ? h : pixGetHeight(pix) - y;
         TessBaseAPISetRectangle(eng->ocr, x, y, w, h);
     }
     if (TessBaseAPIRecognize(eng->ocr, NULL) != 0) {
@@ -215,8 +221,12 @@ int pm_ocr_page(pm_engine_t *eng, const pm_profile_t *p, PIX *pix, BOX *area,
     err = out->text == NULL ? PM_ENOMEM : 0;
     if (err == 0 && pdf_base != NULL)
         err = write_text_pdf(eng, pdf_base);
-    if (err == 0 && pdf_base != NULL && alto)
-        err = write_alto(eng, pdf_base);
+    if (err == 0 && pdf_base != NULL && alto) {
+        double t0 = pm_now_ms();
+
+        err = write_alto(eng, pdf_base, w, h);
+        out->alto_ms = pm__since(t0);
+    }
     TessBaseAPIClear(eng->ocr);
     if (err) {
         pm_free(out->text);

@@ -128,7 +128,7 @@ static int run_stages(pm_engine_t *eng, const pm_profile_t *p,
                       const pm_page_task_t *t, pm_page_result_t *r,
                       pm_page_image_t *img)
 {
-    pm_ocr_out_t ocr = {0, 0, 0, NULL};
+    pm_ocr_out_t ocr = {0, 0, 0, NULL, 0};
     PIX *pix = NULL;
     double t0, loaded;
     int err;
@@ -174,6 +174,7 @@ static int run_stages(pm_engine_t *eng, const pm_profile_t *p,
         if (!err) {
             r->words = ocr.words;
             r->confidence = ocr.confidence;
+            r->ms.alto = ocr.alto_ms;
             r->text_pdf = pm_asprintf("%s.pdf", t->out_base);
             err = r->text_pdf == NULL ? PM_ENOMEM : 0;
         }
@@ -230,6 +231,21 @@ static int verified_stages(pm_engine_t *eng, const pm_profile_t *p,
     return err;
 }
 
+/* A worker killed while it wrote this page's artifacts (an attempt
+ * before this one) left their temp files: nothing else removes them. */
+static void sweep_artifacts(const char *base)
+{
+    int n = pm_tmp_sweep(base);
+
+    if (n > 0)
+        pm_log(PM_LOG_INFO, "worker",
+               "%s: removed %d temp file(s) an earlier attempt left", base, n);
+    else if (n < 0)
+        pm_log(PM_LOG_WARN, "worker",
+               "%s: cannot remove the temp files an earlier attempt left: %s",
+               base, pm_strerror(n));
+}
+
 int pm_process_page(pm_engine_t *eng, const pm_profile_t *p,
                     const pm_page_task_t *t, pm_page_result_t *r)
 {
@@ -245,6 +261,7 @@ int pm_process_page(pm_engine_t *eng, const pm_profile_t *p,
     r->src = pm_strdup(t->src);
     if (r->src == NULL)
         return PM_ENOMEM;
+    sweep_artifacts(t->out_base);
     err = verified_stages(eng, p, t, r, &img);
     if (img.pix != NULL) {
         r->kind = img.kind;

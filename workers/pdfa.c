@@ -5,25 +5,23 @@
  * Each page is its encoded image (the G4 strip, JPEG or JPEG 2000 file,
  * embedded byte for byte with the matching filter; a JPEG that deflates
  * by at least 1% is stored deflated, [/FlateDecode /DCTDecode], which
- * gives back the same bytes) under the invisible
- * text layer that Tesseract's renderer wrote for it. qpdf's library builds
- * the document: the first page's GlyphLessFont is copied in once and shared
- * by every page, and the catalog gets XMP metadata (pdfaid part 2 or 1, B), an
- * sRGB OutputIntent with its ICC profile, and an Info dictionary that
- * agrees with the XMP. qpdf writes the trailer /ID from the content.
- * The XMP's DocumentID and InstanceID are derived from the content too
- * (the title and every page's content stream, text layer and image size
- * included), so the same pages give the same document: only the dates,
- * and the /ID that digests them, differ (docs/archival.md).
+ * gives back the same bytes) under the invisible text layer that
+ * Tesseract's renderer wrote for it. The first page's GlyphLessFont is
+ * copied in once and shared by every page, and the catalog gets XMP
+ * metadata (pdfaid part 2 or 1, B), an sRGB OutputIntent with its ICC
+ * profile, and an Info dictionary that agrees with the XMP. The trailer
+ * /ID digests the file. The XMP's DocumentID and InstanceID are derived
+ * from the content too (the title and every page's content stream, text
+ * layer and image size included), so the same pages give the same
+ * document: only the dates, and the /ID that digests them, differ
+ * (docs/archival.md).
  *
- * Memory stays bounded whatever the page count: no page's bytes are held
- * in memory past its own add_page(). qpdf's C API builds a skeleton
- * document whose image and content streams are empty and say where their
- * bytes are (PM_QPDF_SOURCE_KEY: the page's JPEG or JPEG 2000 artifact
- * itself, or the assembly's spool file beside the PDF for what is made
- * here: content streams, G4 strips, deflated JPEGs); qpdf_stream.cc then
- * writes the document, reading each stream from its file as it goes.
- * Each text-layer PDF is open only while its page is added.
+ * Memory stays bounded whatever the page count: the document is written
+ * by pdf_writer.c as it is made, each page's objects when the page is
+ * added, then forgotten; what stays is 8 bytes a object (the
+ * cross-reference table) and 4 a page (the /Kids, written last with the
+ * catalog). Objects 1 and 2 are the catalog and the page tree. Each
+ * text-layer PDF is open in qpdf only while its page is added.
  *
  * The document is written to a temp name, fsynced and renamed.
  */
@@ -43,7 +41,7 @@
 
 #include "pipeline/base/pm.h"
 #include "workers/engine_int.h"
-#include "workers/qpdf_stream.h"
+#include "workers/pdf_writer.h"
 
 #ifndef PM_VERSION
 #define PM_VERSION "dev"
@@ -52,25 +50,23 @@
 #define MAX_ARTIFACT (512u << 20) /* no page image is this large */
 /* The operators that draw an MRC page's masks: one line each. */
 #define MRC_DRAW_SIZE (PM_MRC_MASKS * 160)
-
-#define SPOOL_CHUNK (64u << 10)
-
-/* The file beside the PDF that holds the streams made here, and its
- * length (the offset of the next one). */
-typedef struct spool {
-    char *path;
-    int fd;
-    long long end;
-} spool_t;
+#define TEXT_CHUNK    (16u << 10)
+#define MAX_FONTS     16 /* in the first text layer's /Font */
+#define OBJ_CATALOG   1
+#define OBJ_PAGES     2
+/* zlib level of the deflated JPEGs (docs/benchmarks.md, "Assembly of
+ * large documents"): on 7 gray scans 9 saved 5.81%, 6 5.79% and 1 5.59%
+ * of the JPEG bytes, for 104, 100 and 88 ms of CPU: a JPEG's bytes are
+ * all but random, and deflate costs about 25 ms a MiB at any level. */
+#define JPEG_ZLEVEL 6
+#define TEXT_ZLEVEL Z_DEFAULT_COMPRESSION /* content streams, ICC */
 
 typedef struct assembly {
     pm_engine_t *eng;
-    qpdf_data out;
-    qpdf_data font_src; /* text PDF whose font the pages share; kept open
-                         * until the skeleton is written */
-    unsigned char *font_src_buf;
-    int fonts_id, fonts_gen; /* /Font dictionary in `out`, 0 until found */
-    spool_t spool;
+    pm_pdfw_t w;
+    int fonts; /* the shared /Font dictionary's object, 0 until made */
+    int *kids; /* the pages' objects, pages of them */
+    int kids_cap;
     int pages;
     int part;        /* PDF/A part: 1 (PDF 1.4, no JPEG 2000) or 2 */
     EVP_MD_CTX *ids; /* digest the XMP's ids are derived from */
@@ -92,32 +88,44 @@ typedef struct text_layer {
     double width, height; /* MediaBox of the text page, points */
 } text_layer_t;
 
-/* Copies each (indirect) font of `fonts` into a new /Font dictionary of the
- * output document, which every page then shares. */
+/* Copies each (indirect) font of `fonts` and what it references into the
+ * document, and a /Font dictionary of them, which every page then
+ * shares. */
 static int adopt_fonts(assembly_t *a, qpdf_data td, qpdf_oh fonts,
                        const char *path)
 {
-    qpdf_oh dict = qpdf_oh_new_dictionary(a->out);
+    char name[MAX_FONTS][128];
+    int num[MAX_FONTS], n = 0, dict, err = 0;
 
     qpdf_oh_begin_dict_key_iter(td, fonts);
-    while (qpdf_oh_dict_more_keys(td)) {
+    while (n < MAX_FONTS && qpdf_oh_dict_more_keys(td)) {
         const char *key = qpdf_oh_dict_next_key(td);
-        qpdf_oh font = qpdf_oh_get_key(td, fonts, key);
-        if (!qpdf_oh_is_indirect(td, font))
-            continue;
-        qpdf_oh_replace_key(a->out, dict, key,
-                            qpdf_oh_copy_foreign_object(a->out, td, font));
+
+        if (strlen(key) < sizeof(name[0]))
+            snprintf(name[n++], sizeof(name[0]), "%s", key);
     }
-    if (qpdf_has_error(a->out) || qpdf_has_error(td))
-        return pm__engine_fail(a->eng, PM_EPDF, "%s: cannot copy font: %s",
-                               path,
-                               qpdf_err(qpdf_has_error(td) ? td : a->out));
-    /* Indirect, shared by every page, and found again by its number
-     * after each page's handles are released. */
-    dict = qpdf_make_indirect_object(a->out, dict);
-    a->fonts_id = qpdf_oh_get_object_id(a->out, dict);
-    a->fonts_gen = qpdf_oh_get_generation(a->out, dict);
-    return 0;
+    dict = pm__pdfw_new(&a->w);
+    if (dict < 0)
+        return dict;
+    for (int i = 0; i < n && err == 0; i++) {
+        qpdf_oh font = qpdf_oh_get_key(td, fonts, name[i]);
+
+        num[i] = 0;
+        if (qpdf_oh_is_indirect(td, font))
+            err = pm__pdfw_copy(&a->w, td, font, path, &num[i]);
+    }
+    if (err)
+        return err;
+    pm__pdfw_begin_obj(&a->w, dict);
+    pm__pdfw_write(&a->w, "<<", 2);
+    for (int i = 0; i < n; i++)
+        if (num[i] > 0)
+            pm__pdfw_printf(&a->w, " %s %d 0 R", name[i], num[i]);
+    pm__pdfw_write(&a->w, " >>", 3);
+    err = pm__pdfw_end(&a->w);
+    if (err == 0)
+        a->fonts = dict;
+    return err;
 }
 
 /* Reads the text-only page; on the first one also adopts its fonts. */
@@ -150,27 +158,20 @@ static int read_text_layer(assembly_t *a, const char *path, text_layer_t *tl)
     if (qpdf_oh_get_page_content_data(td, page, &tl->content, &tl->len) &
         QPDF_ERRORS)
         goto bad;
-    if (a->fonts_id == 0) {
+    err = 0;
+    if (a->fonts == 0) {
         fonts = qpdf_oh_get_key(td, qpdf_oh_get_key(td, page, "/Resources"),
                                 "/Font");
-        if (qpdf_oh_is_dictionary(td, fonts)) {
+        if (qpdf_oh_is_dictionary(td, fonts))
             err = adopt_fonts(a, td, fonts, path);
-            if (err) {
-                free(tl->content);
-                tl->content = NULL;
-                qpdf_cleanup(&td);
-                pm_free(buf);
-                return err;
-            }
-            /* Stream data is copied at write time: keep the source. */
-            a->font_src = td;
-            a->font_src_buf = buf;
-            return 0;
+        if (err) {
+            free(tl->content);
+            tl->content = NULL;
         }
     }
     qpdf_cleanup(&td);
     pm_free(buf);
-    return 0;
+    return err;
 
 bad:
     err = pm__engine_fail(a->eng, PM_EPDF, "%s: unreadable text layer: %s",
@@ -184,276 +185,146 @@ bad:
 
 /* ---- page image ---- */
 
-static qpdf_oh new_stream(qpdf_data q, const unsigned char *data, size_t len,
-                          const char *filter, const char *parms)
+/* The entries of an image XObject of w x h pixels in `cs` (NULL: none, an
+ * image mask) with `bpc` bits per component (0: none, JPEG 2000), after
+ * `filter` (its /Filter and /DecodeParms entries). */
+static void image_dict(char *buf, size_t size, const char *filter, int w, int h,
+                       const char *cs, int bpc)
 {
-    qpdf_oh s = qpdf_oh_new_stream(q);
+    int n = snprintf(buf, size,
+                     "%s /Type /XObject /Subtype /Image /Width %d /Height %d",
+                     filter, w, h);
 
-    qpdf_oh_replace_stream_data(
-        q, s, data, len,
-        filter ? qpdf_oh_parse(q, filter) : qpdf_oh_new_null(q),
-        parms ? qpdf_oh_parse(q, parms) : qpdf_oh_new_null(q));
-    return s;
-}
-
-/* ---- spool: the streams made here, beside the PDF ---- */
-
-static int spool_open(assembly_t *a, const char *pdf)
-{
-    int err = pm_tmp_create(pdf, &a->spool.path, &a->spool.fd);
-
-    if (err)
-        return pm__engine_fail(a->eng, err, "%s: cannot create a temp file: %s",
-                               pdf, pm_strerror(err));
-    return 0;
-}
-
-static void spool_close(assembly_t *a)
-{
-    if (a->spool.fd >= 0)
-        close(a->spool.fd);
-    a->spool.fd = -1;
-    if (a->spool.path != NULL)
-        unlink(a->spool.path);
-    pm_free(a->spool.path);
-    a->spool.path = NULL;
-}
-
-static int spool_write(assembly_t *a, const void *data, size_t len)
-{
-    int err = pm_write_all(a->spool.fd, data, len);
-
-    if (err)
-        return pm__engine_fail(a->eng, err, "%s: cannot write: %s",
-                               a->spool.path, pm_strerror(err));
-    a->spool.end += (long long)len;
-    return 0;
-}
-
-/* Drops what was written to the spool after offset `end`. */
-static int spool_rewind(assembly_t *a, long long end)
-{
-    if (ftruncate(a->spool.fd, (off_t)end) != 0 ||
-        lseek(a->spool.fd, (off_t)end, SEEK_SET) < 0)
-        return pm__engine_fail(a->eng, -errno, "%s: cannot truncate: %s",
-                               a->spool.path, strerror(errno));
-    a->spool.end = end;
-    return 0;
-}
-
-/* A stream of `q`, empty in the skeleton, whose bytes (encoded with
- * `filter`) are the `len` bytes of the file `path` at `off`. */
-static qpdf_oh sourced_stream(qpdf_data q, const char *path, long long off,
-                              long long len, const char *filter,
-                              const char *parms)
-{
-    static const unsigned char none[1];
-    qpdf_oh s = qpdf_oh_new_stream(q), src = qpdf_oh_new_array(q);
-
-    qpdf_oh_replace_stream_data(
-        q, s, none, 0, filter ? qpdf_oh_parse(q, filter) : qpdf_oh_new_null(q),
-        parms ? qpdf_oh_parse(q, parms) : qpdf_oh_new_null(q));
-    qpdf_oh_append_item(q, src, qpdf_oh_new_string(q, path));
-    qpdf_oh_append_item(q, src, qpdf_oh_new_integer(q, off));
-    qpdf_oh_append_item(q, src, qpdf_oh_new_integer(q, len));
-    qpdf_oh_replace_key(q, qpdf_oh_get_dict(q, s), PM_QPDF_SOURCE_KEY, src);
-    return s;
-}
-
-/* A stream of the `len` bytes at `data`, by way of the spool. */
-static int spool_stream(assembly_t *a, const void *data, size_t len,
-                        const char *filter, const char *parms, qpdf_oh *out)
-{
-    long long off = a->spool.end;
-    int err = spool_write(a, data, len);
-
-    if (err == 0)
-        *out = sourced_stream(a->out, a->spool.path, off, (long long)len,
-                              filter, parms);
-    return err;
-}
-
-/* Deflates the chunk `z` holds (all of the file with Z_FINISH) onto the
- * spool; 0, 1 once the output passed `limit` bytes, or an error. */
-static int deflate_chunk(assembly_t *a, z_stream *z, int flush,
-                         unsigned char *out, long long start, long long limit)
-{
-    int err = 0;
-
-    do {
-        z->next_out = out;
-        z->avail_out = SPOOL_CHUNK;
-        deflate(z, flush); /* no error possible with these arguments */
-        err = spool_write(a, out, SPOOL_CHUNK - z->avail_out);
-        if (err == 0 && a->spool.end - start > limit)
-            return 1;
-    } while (err == 0 && z->avail_out == 0);
-    return err;
+    assert(n > 0 && (size_t)n < size);
+    if (cs != NULL)
+        n += snprintf(buf + n, size - (size_t)n, " /ColorSpace %s", cs);
+    else
+        n += snprintf(buf + n, size - (size_t)n, " /ImageMask true");
+    if (bpc > 0)
+        n += snprintf(buf + n, size - (size_t)n, " /BitsPerComponent %d", bpc);
+    assert((size_t)n < size);
 }
 
 /*
  * The entropy-coded data of a JPEG repeats itself wherever the page is
  * plain paper: deflated, a scanned text page's JPEG is 2-20% smaller, with
  * nothing lost (OCRmyPDF's optimiser does the same). Deflates the `len`
- * bytes of the file `path` open as `fd` onto the spool, a chunk at a time:
- * 1 with its place in *off and *zlen when that saves at least 1%, 0 when
- * not (the spool as it was; also when out of memory: the JPEG is then
- * embedded as it is), or an error naming the file.
+ * bytes at `jpeg` into `out` (`len` bytes): its length when that saves at
+ * least 1%, else 0 (deflate stops as soon as it cannot).
  */
-static int spool_deflate(assembly_t *a, const char *path, int fd, long long len,
-                         long long *off, long long *zlen)
+static size_t deflate_jpeg(const unsigned char *jpeg, size_t len,
+                           unsigned char *out)
 {
-    unsigned char *in = pm_malloc(SPOOL_CHUNK), *out = pm_malloc(SPOOL_CHUNK);
-    long long start = a->spool.end, limit = len - len / 100;
-    int err = 0, flush = Z_NO_FLUSH;
     z_stream z;
+    size_t zlen = 0;
 
     memset(&z, 0, sizeof(z));
-    if (in == NULL || out == NULL ||
-        deflateInit(&z, Z_BEST_COMPRESSION) != Z_OK) {
-        pm_free(in);
-        pm_free(out);
-        return 0;
-    }
-    while (err == 0 && flush != Z_FINISH) {
-        ssize_t n = read(fd, in, SPOOL_CHUNK);
-
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            err = pm__engine_fail(a->eng, -errno, "%s: cannot read: %s", path,
-                                  strerror(errno));
-            break;
-        }
-        z.next_in = in;
-        z.avail_in = (uInt)n;
-        flush = n == 0 ? Z_FINISH : Z_NO_FLUSH;
-        err = deflate_chunk(a, &z, flush, out, start, limit);
-    }
+    if (deflateInit(&z, JPEG_ZLEVEL) != Z_OK)
+        return 0; /* out of memory: embedded as it is */
+    z.next_in = (unsigned char *)jpeg;
+    z.avail_in = (uInt)len;
+    z.next_out = out;
+    z.avail_out = (uInt)(len - len / 100);
+    if (deflate(&z, Z_FINISH) == Z_STREAM_END)
+        zlen = z.total_out;
     deflateEnd(&z);
-    pm_free(in);
-    pm_free(out);
-    if (err == 0) {
-        *off = start;
-        *zlen = a->spool.end - start;
-        return 1;
-    }
-    return err < 0 ? err : spool_rewind(a, start);
+    return zlen;
 }
 
-/* Embeds the JPEG or JPEG 2000 file at `path` as an image stream (a JPEG
- * deflated when that saves bytes), read from its file when the document
- * is written; 0 or an error naming the file. */
-static int file_stream(assembly_t *a, const char *path, pm_img_codec_t codec,
-                       qpdf_oh *out)
+/* Image object `num`: the JPEG file at `path` (deflated when that saves
+ * bytes) with the entries `dict`; 0 or an error naming the file. */
+static int jpeg_stream(assembly_t *a, int num, const char *path,
+                       const char *dict)
+{
+    unsigned char *jpeg = NULL, *z;
+    size_t len = 0, zlen = 0;
+    char entries[640];
+    int err = pm_read_file(path, MAX_ARTIFACT, &jpeg, &len);
+
+    if (err)
+        return pm__engine_fail(a->eng, err, "%s: cannot read: %s", path,
+                               pm_strerror(err));
+    z = pm_malloc(len + 1);
+    if (z != NULL)
+        zlen = deflate_jpeg(jpeg, len, z);
+    snprintf(entries, sizeof(entries), "/Filter %s %s",
+             zlen > 0 ? "[ /FlateDecode /DCTDecode ]" : "/DCTDecode", dict);
+    err = zlen > 0 ? pm__pdfw_stream(&a->w, num, entries, z, zlen)
+                   : pm__pdfw_stream(&a->w, num, entries, jpeg, len);
+    pm_free(z);
+    pm_free(jpeg);
+    return err;
+}
+
+/* Image object `num`: the JPEG 2000 file at `path`, read as it is
+ * written. */
+static int jp2_stream(assembly_t *a, int num, const char *path,
+                      const char *dict)
 {
     struct stat st;
-    long long off = 0, zlen = 0;
-    int fd, z = 0;
+    char entries[640];
+    int fd, err;
 
-    if (codec == PM_IMG_JP2 && a->part == 1)
+    if (a->part == 1)
         return pm__engine_fail(a->eng, PM_EINVAL,
                                "%s: a JPEG 2000 page cannot go into a PDF/A-1 "
                                "document (use gray_codec = jpeg or pdfa = 2b)",
                                path);
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0 || fstat(fd, &st) != 0) {
-        int err = -errno;
-
+        err = -errno;
         if (fd >= 0)
             close(fd);
         return pm__engine_fail(a->eng, err, "%s: cannot read: %s", path,
                                pm_strerror(err));
     }
-    if (st.st_size > (off_t)MAX_ARTIFACT) {
-        close(fd);
-        return pm__engine_fail(a->eng, PM_EINVAL,
-                               "%s: cannot read: larger than %u bytes", path,
-                               MAX_ARTIFACT);
-    }
-    if (codec == PM_IMG_JPEG)
-        z = spool_deflate(a, path, fd, (long long)st.st_size, &off, &zlen);
+    snprintf(entries, sizeof(entries), "/Filter /JPXDecode %s", dict);
+    err = pm__pdfw_stream_fd(&a->w, num, entries, fd, path,
+                             (long long)st.st_size);
     close(fd);
-    if (z < 0)
-        return z;
-    if (z > 0)
-        *out = sourced_stream(a->out, a->spool.path, off, zlen,
-                              "[/FlateDecode /DCTDecode]", NULL);
-    else
-        *out = sourced_stream(
-            a->out, path, 0, (long long)st.st_size,
-            codec == PM_IMG_JPEG ? "/DCTDecode" : "/JPXDecode", NULL);
-    return 0;
+    return err;
 }
 
-/* Makes `img` an image XObject of w x h pixels in `cs` (NULL: none, an
- * image mask) with `bpc` bits per component (0: none, JPEG 2000). */
-static void image_dict(qpdf_data q, qpdf_oh img, int w, int h, const char *cs,
-                       int bpc)
+/* Image object `num`: a G4 strip of w x h pixels, black (the ink) as 0:
+ * painted when drawn as an image mask (`cs` NULL) or as gray. */
+static int g4_stream(assembly_t *a, int num, const unsigned char *data,
+                     size_t len, int w, int h, const char *cs)
 {
-    qpdf_oh dict = qpdf_oh_get_dict(q, img);
+    char filter[160], dict[512];
 
-    qpdf_oh_replace_key(q, dict, "/Type", qpdf_oh_new_name(q, "/XObject"));
-    qpdf_oh_replace_key(q, dict, "/Subtype", qpdf_oh_new_name(q, "/Image"));
-    qpdf_oh_replace_key(q, dict, "/Width", qpdf_oh_new_integer(q, w));
-    qpdf_oh_replace_key(q, dict, "/Height", qpdf_oh_new_integer(q, h));
-    if (cs != NULL)
-        qpdf_oh_replace_key(q, dict, "/ColorSpace", qpdf_oh_new_name(q, cs));
-    else
-        qpdf_oh_replace_key(q, dict, "/ImageMask", qpdf_oh_new_bool(q, 1));
-    if (bpc > 0)
-        qpdf_oh_replace_key(q, dict, "/BitsPerComponent",
-                            qpdf_oh_new_integer(q, bpc));
+    snprintf(filter, sizeof(filter),
+             "/Filter /CCITTFaxDecode /DecodeParms << /K -1 /Columns %d "
+             "/Rows %d /BlackIs1 false >>",
+             w, h);
+    image_dict(dict, sizeof(dict), filter, w, h, cs, 1);
+    return pm__pdfw_stream(&a->w, num, dict, data, len);
 }
 
-/* A G4 stream of w x h pixels, black (the ink) as 0: painted when drawn
- * as an image mask. */
-static int g4_stream(assembly_t *a, const unsigned char *data, size_t len,
-                     int w, int h, qpdf_oh *out)
+/* Writes the image XObject of one page as object *num, embedding its
+ * stream as is (a JPEG deflated when that saves bytes). */
+static int image_xobject(assembly_t *a, const pm_page_result_t *pg, int *num)
 {
-    char parms[128];
-
-    snprintf(parms, sizeof(parms),
-             "<< /K -1 /Columns %d /Rows %d /BlackIs1 false >>", w, h);
-    return spool_stream(a, data, len, "/CCITTFaxDecode", parms, out);
-}
-
-/* Creates the image XObject for one page, embedding its stream as is (a
- * JPEG deflated when that saves bytes). */
-static int image_xobject(assembly_t *a, const pm_page_result_t *pg,
-                         qpdf_oh *out)
-{
-    qpdf_data q = a->out;
     unsigned char *data = NULL;
     size_t len = 0;
     int w = pg->width, h = pg->height, err;
-    qpdf_oh img;
+    char dict[512];
 
+    *num = pm__pdfw_new(&a->w);
+    if (*num < 0)
+        return *num;
     if (pg->codec == PM_IMG_G4) {
         err = pm_encode_read_g4(a->eng, pg->image, &data, &len, &w, &h);
-        if (err)
-            return err;
-        err = g4_stream(a, data, len, w, h, &img);
+        if (err == 0)
+            err = g4_stream(a, *num, data, len, w, h, "/DeviceGray");
         pm_free(data);
-        if (err)
-            return err;
-    } else {
-        err = file_stream(a, pg->image, pg->codec, &img);
-        if (err)
-            return err;
+        return err;
     }
-    image_dict(q, img, w, h,
-               pg->codec == PM_IMG_G4 || pg->kind != PM_KIND_COLOR
-                   ? "/DeviceGray"
-                   : "/DeviceRGB",
-               pg->codec == PM_IMG_JP2  ? 0
-               : pg->codec == PM_IMG_G4 ? 1
-                                        : 8);
-    if (qpdf_has_error(q))
-        return pm__engine_fail(a->eng, PM_EPDF, "%s: cannot embed: %s",
-                               pg->image, qpdf_err(q));
-    *out = img;
-    return 0;
+    image_dict(dict, sizeof(dict), "", w, h,
+               pg->kind != PM_KIND_COLOR ? "/DeviceGray" : "/DeviceRGB",
+               pg->codec == PM_IMG_JP2 ? 0 : 8);
+    if (pg->codec == PM_IMG_JP2)
+        return jp2_stream(a, *num, pg->image, dict + 1);
+    return jpeg_stream(a, *num, pg->image, dict + 1);
 }
 
 /*
@@ -462,31 +333,33 @@ static int image_xobject(assembly_t *a, const pm_page_result_t *pg,
  * operators that paint each mask in its colour over the page box pw x ph
  * ("q 0.1 0.1 0.1 rg ... cm /Im1 Do Q", or "0.1 g" for a gray page).
  */
-static int mrc_xobjects(assembly_t *a, const pm_page_result_t *pg, qpdf_oh *bg,
-                        qpdf_oh mask[PM_MRC_MASKS], int *n, double pw,
-                        double ph, char *draw, size_t draw_size)
+static int mrc_xobjects(assembly_t *a, const pm_page_result_t *pg, int *bg,
+                        int mask[PM_MRC_MASKS], int *n, double pw, double ph,
+                        char *draw, size_t draw_size)
 {
-    qpdf_data q = a->out;
     pm_mrc_page_t m;
     size_t used = 0;
+    char dict[512];
     int err = pm__mrc_read(a->eng, pg->image, &m);
 
     *n = 0;
     draw[0] = '\0';
     if (err)
         return err;
-    err = file_stream(a, m.background, PM_IMG_JPEG, bg);
-    if (err == 0)
-        image_dict(q, *bg, m.bg_width, m.bg_height,
-                   m.ncomp == 3 ? "/DeviceRGB" : "/DeviceGray", 8);
+    *bg = pm__pdfw_new(&a->w);
+    image_dict(dict, sizeof(dict), "", m.bg_width, m.bg_height,
+               m.ncomp == 3 ? "/DeviceRGB" : "/DeviceGray", 8);
+    err = *bg < 0 ? *bg : jpeg_stream(a, *bg, m.background, dict + 1);
     for (int i = 0; err == 0 && i < m.nmasks; i++) {
         const pm_mrc_mask_t *k = &m.masks[i];
         char paint[64];
 
-        err = g4_stream(a, k->data, k->len, k->width, k->height, &mask[i]);
+        mask[i] = pm__pdfw_new(&a->w);
+        err = mask[i] < 0 ? mask[i]
+                          : g4_stream(a, mask[i], k->data, k->len, k->width,
+                                      k->height, NULL);
         if (err)
             break;
-        image_dict(q, mask[i], k->width, k->height, NULL, 1);
         if (m.ncomp == 3)
             snprintf(paint, sizeof(paint), "%.4f %.4f %.4f rg",
                      k->fill[0] / 255.0, k->fill[1] / 255.0,
@@ -499,9 +372,6 @@ static int mrc_xobjects(assembly_t *a, const pm_page_result_t *pg, qpdf_oh *bg,
         assert(used < draw_size);
         *n = i + 1;
     }
-    if (err == 0 && qpdf_has_error(q))
-        err = pm__engine_fail(a->eng, PM_EPDF, "%s: cannot embed: %s",
-                              pg->image, qpdf_err(q));
     pm__mrc_page_cleanup(&m);
     return err;
 }
@@ -555,15 +425,50 @@ static void id_digest(assembly_t *a, const char *content, size_t len,
     EVP_DigestUpdate(a->ids, facts, (size_t)n);
 }
 
+/* Writes page object `num` drawing the image `img` (and the MRC masks
+ * mask[0..nmask-1]) with the content stream `cs`. */
+static int page_dict(assembly_t *a, int num, double pw, double ph, int img,
+                     const int *mask, int nmask, int fonts, int cs)
+{
+    pm_pdfw_t *w = &a->w;
+
+    pm__pdfw_begin_obj(w, num);
+    pm__pdfw_printf(w,
+                    "<< /Type /Page /Parent %d 0 R /MediaBox [ 0 0 %.4f %.4f ]"
+                    " /Resources << /XObject << /Im0 %d 0 R",
+                    OBJ_PAGES, pw, ph, img);
+    for (int i = 0; i < nmask; i++)
+        pm__pdfw_printf(w, " /Im%d %d 0 R", i + 1, mask[i]);
+    pm__pdfw_write(w, " >>", 3);
+    if (fonts > 0)
+        pm__pdfw_printf(w, " /Font %d 0 R", fonts);
+    pm__pdfw_printf(w, " >> /Contents %d 0 R >>", cs);
+    return pm__pdfw_end(w);
+}
+
+/* Remembers page object `num` for the /Kids. */
+static int add_kid(assembly_t *a, int num)
+{
+    if (a->pages == a->kids_cap) {
+        int cap = a->kids_cap ? 2 * a->kids_cap : 256;
+        int *k = pm_realloc(a->kids, (size_t)cap * sizeof(*k));
+
+        if (k == NULL)
+            return pm__engine_fail(a->eng, PM_ENOMEM, "out of memory");
+        a->kids = k;
+        a->kids_cap = cap;
+    }
+    a->kids[a->pages++] = num;
+    return 0;
+}
+
 static int add_page(assembly_t *a, const pm_page_result_t *pg)
 {
-    qpdf_data q = a->out;
     text_layer_t tl;
-    qpdf_oh img = 0, mask[PM_MRC_MASKS], page, res, xobj, box, cs = 0;
+    int img = 0, mask[PM_MRC_MASKS], page, cs, err, nmask = 0;
     double pw = pg->width * 72.0 / pg->xres, ph = pg->height * 72.0 / pg->yres;
     char *content, draw[MRC_DRAW_SIZE];
     size_t clen = 0;
-    int err, nmask = 0;
 
     memset(&tl, 0, sizeof(tl));
     if (pg->text_pdf != NULL) {
@@ -571,7 +476,10 @@ static int add_page(assembly_t *a, const pm_page_result_t *pg)
         if (err)
             return err;
     }
-    if (pg->codec == PM_IMG_MRC)
+    page = pm__pdfw_new(&a->w);
+    if (page < 0)
+        err = page;
+    else if (pg->codec == PM_IMG_MRC)
         err =
             mrc_xobjects(a, pg, &img, mask, &nmask, pw, ph, draw, sizeof(draw));
     else
@@ -583,47 +491,19 @@ static int add_page(assembly_t *a, const pm_page_result_t *pg)
     content = page_content(pw, ph, nmask > 0 ? draw : "", &tl, &clen);
     free(tl.content);
     if (content == NULL)
-        return PM_ENOMEM;
-
-    page = qpdf_oh_new_dictionary(q);
-    qpdf_oh_replace_key(q, page, "/Type", qpdf_oh_new_name(q, "/Page"));
-    box = qpdf_oh_new_array(q);
-    qpdf_oh_append_item(q, box, qpdf_oh_new_integer(q, 0));
-    qpdf_oh_append_item(q, box, qpdf_oh_new_integer(q, 0));
-    qpdf_oh_append_item(q, box, qpdf_oh_new_real_from_double(q, pw, 4));
-    qpdf_oh_append_item(q, box, qpdf_oh_new_real_from_double(q, ph, 4));
-    qpdf_oh_replace_key(q, page, "/MediaBox", box);
-    res = qpdf_oh_new_dictionary(q);
-    xobj = qpdf_oh_new_dictionary(q);
-    qpdf_oh_replace_key(q, xobj, "/Im0", img);
-    for (int i = 0; i < nmask; i++) {
-        char name[16];
-
-        snprintf(name, sizeof(name), "/Im%d", i + 1);
-        qpdf_oh_replace_key(q, xobj, name, mask[i]);
-    }
-    qpdf_oh_replace_key(q, res, "/XObject", xobj);
-    if (a->fonts_id != 0 && tl.width > 0)
-        qpdf_oh_replace_key(
-            q, res, "/Font",
-            qpdf_get_object_by_id(q, a->fonts_id, a->fonts_gen));
-    qpdf_oh_replace_key(q, page, "/Resources", res);
-    err = spool_stream(a, content, clen, NULL, NULL, &cs);
-    if (err == 0) {
-        qpdf_oh_replace_key(q, page, "/Contents", cs);
+        return pm__engine_fail(a->eng, PM_ENOMEM, "page %d: out of memory",
+                               pg->page);
+    cs = pm__pdfw_new(&a->w);
+    err = cs < 0 ? cs
+                 : pm__pdfw_stream_deflate(&a->w, cs, "", content, clen,
+                                           TEXT_ZLEVEL);
+    if (err == 0)
         id_digest(a, content, clen, pg);
-    }
     pm_free(content);
-    if (err)
-        return err;
-    page = qpdf_make_indirect_object(q, page);
-    if (qpdf_has_error(q) ||
-        (qpdf_add_page(q, q, page, QPDF_FALSE) & QPDF_ERRORS))
-        return pm__engine_fail(a->eng, PM_EPDF, "page %d: %s", pg->page,
-                               qpdf_err(q));
-    qpdf_oh_release_all(q); /* handles are per page; the objects stay */
-    a->pages++;
-    return 0;
+    if (err == 0)
+        err = page_dict(a, page, pw, ph, img, mask, nmask,
+                        tl.width > 0 ? a->fonts : 0, cs);
+    return err ? err : add_kid(a, page);
 }
 
 /* ---- document metadata ---- */
@@ -734,129 +614,147 @@ static char *xmp_packet(assembly_t *a, const char *title, const char *iso_date,
     return xmp;
 }
 
-static int add_metadata(assembly_t *a, const char *title, const char *icc_path)
+/* The OutputIntent's ICC profile (object `num`). */
+static int icc_stream(assembly_t *a, int num, const char *icc_path)
 {
-    qpdf_data q = a->out;
-    time_t now = time(NULL);
-    struct tm tm;
-    char iso[40], pdfdate[40], creator[64];
     unsigned char *icc = NULL;
     size_t icc_len = 0;
-    char *xmp;
-    qpdf_oh root, meta, iccs, intent, intents, info;
-    int err;
+    int err = pm_read_file(icc_path, 1u << 24, &icc, &icc_len);
 
-    gmtime_r(&now, &tm);
-    strftime(iso, sizeof(iso), "%Y-%m-%dT%H:%M:%S+00:00", &tm);
-    strftime(pdfdate, sizeof(pdfdate), "D:%Y%m%d%H%M%S+00'00'", &tm);
-    snprintf(creator, sizeof(creator), "pagemill %s", PM_VERSION);
-
-    err = pm_read_file(icc_path, 1u << 24, &icc, &icc_len);
     if (err)
         return pm__engine_fail(a->eng, err,
                                "ICC profile %s: %s (install icc-profiles-free "
                                "or set icc_profile)",
                                icc_path, pm_strerror(err));
-    xmp = xmp_packet(a, title, iso, a->pages);
-    if (xmp == NULL) {
-        pm_free(icc);
-        return PM_ENOMEM;
-    }
-    root = qpdf_get_root(q);
-
-    meta = new_stream(q, (unsigned char *)xmp, strlen(xmp), NULL, NULL);
-    qpdf_oh_replace_key(q, qpdf_oh_get_dict(q, meta), "/Type",
-                        qpdf_oh_new_name(q, "/Metadata"));
-    qpdf_oh_replace_key(q, qpdf_oh_get_dict(q, meta), "/Subtype",
-                        qpdf_oh_new_name(q, "/XML"));
-    qpdf_oh_replace_key(q, root, "/Metadata", meta);
-
-    iccs = new_stream(q, icc, icc_len, NULL, NULL);
-    qpdf_oh_replace_key(q, qpdf_oh_get_dict(q, iccs), "/N",
-                        qpdf_oh_new_integer(q, 3));
-    intent = qpdf_oh_new_dictionary(q);
-    qpdf_oh_replace_key(q, intent, "/Type",
-                        qpdf_oh_new_name(q, "/OutputIntent"));
-    qpdf_oh_replace_key(q, intent, "/S", qpdf_oh_new_name(q, "/GTS_PDFA1"));
-    qpdf_oh_replace_key(q, intent, "/OutputConditionIdentifier",
-                        qpdf_oh_new_string(q, "sRGB IEC61966-2.1"));
-    qpdf_oh_replace_key(q, intent, "/Info",
-                        qpdf_oh_new_string(q, "sRGB IEC61966-2.1"));
-    qpdf_oh_replace_key(q, intent, "/DestOutputProfile", iccs);
-    intents = qpdf_oh_new_array(q);
-    qpdf_oh_append_item(q, intents, intent);
-    qpdf_oh_replace_key(q, root, "/OutputIntents", intents);
-
-    info = qpdf_oh_new_dictionary(q);
-    qpdf_oh_replace_key(q, info, "/Title",
-                        qpdf_oh_new_unicode_string(q, title));
-    qpdf_oh_replace_key(q, info, "/Creator", qpdf_oh_new_string(q, creator));
-    qpdf_oh_replace_key(q, info, "/Producer", qpdf_oh_new_string(q, creator));
-    qpdf_oh_replace_key(q, info, "/CreationDate",
-                        qpdf_oh_new_string(q, pdfdate));
-    qpdf_oh_replace_key(q, info, "/ModDate", qpdf_oh_new_string(q, pdfdate));
-    qpdf_oh_replace_key(q, qpdf_get_trailer(q), "/Info",
-                        qpdf_make_indirect_object(q, info));
-    pm_free(xmp);
+    err =
+        pm__pdfw_stream_deflate(&a->w, num, "/N 3", icc, icc_len, TEXT_ZLEVEL);
     pm_free(icc);
-    if (qpdf_has_error(q))
-        return pm__engine_fail(a->eng, PM_EPDF, "metadata: %s", qpdf_err(q));
-    return 0;
+    return err;
 }
 
-/* Writes the skeleton (every sourced stream empty, nothing decoded or
- * compressed) to the new temp file *skel beside `path`. */
-static int write_skeleton(assembly_t *a, const char *path, char **skel)
+/* The Info dictionary (object `num`), agreeing with the XMP. */
+static int info_dict(assembly_t *a, int num, const char *title,
+                     const char *pdfdate)
 {
-    int err = pm_tmp_create(path, skel, NULL); /* new: no link followed */
+    pm_pdfw_t *w = &a->w;
 
-    if (err != 0)
-        return pm__engine_fail(a->eng, err, "%s: cannot create a temp file: %s",
-                               path, pm_strerror(err));
-    if (qpdf_init_write(a->out, *skel) & QPDF_ERRORS)
-        return pm__engine_fail(a->eng, PM_EPDF, "%s: %s", *skel,
-                               qpdf_err(a->out));
-    qpdf_set_compress_streams(a->out, QPDF_FALSE);
-    qpdf_set_decode_level(a->out, qpdf_dl_none);
-    qpdf_set_object_stream_mode(a->out, qpdf_o_disable);
-    if (qpdf_write(a->out) & QPDF_ERRORS)
-        return pm__engine_fail(a->eng, PM_EPDF, "%s: %s", *skel,
-                               qpdf_err(a->out));
-    return 0;
+    pm__pdfw_begin_obj(w, num);
+    pm__pdfw_write(w, "<< /Title ", 10);
+    pm__pdfw_text(w, title);
+    pm__pdfw_printf(w,
+                    " /Creator (pagemill %s) /Producer (pagemill %s)"
+                    " /CreationDate (%s) /ModDate (%s) >>",
+                    PM_VERSION, PM_VERSION, pdfdate, pdfdate);
+    return pm__pdfw_end(w);
 }
 
-/* The skeleton, then the document from it with each stream read from its
- * file (qpdf_stream.cc: the writer's settings, PDF/A's included). */
-static int write_pdf(assembly_t *a, const char *path)
+/* The page tree: every page's object, then the catalog. */
+static int catalog(assembly_t *a, int meta, int icc)
 {
-    char *skel = NULL, *tmp = NULL, msg[1024];
-    int err = write_skeleton(a, path, &skel);
+    pm_pdfw_t *w = &a->w;
 
-    /* The skeleton has all it needs: the text layer's font too. */
-    qpdf_cleanup(&a->out);
-    if (a->font_src != NULL)
-        qpdf_cleanup(&a->font_src);
-    pm_free(a->font_src_buf);
-    a->font_src_buf = NULL;
-    if (err == 0) {
-        err = pm_tmp_create(path, &tmp, NULL);
-        if (err)
-            pm__engine_fail(a->eng, err, "%s: cannot create a temp file: %s",
-                            path, pm_strerror(err));
+    pm__pdfw_begin_obj(w, OBJ_PAGES);
+    pm__pdfw_write(w, "<< /Type /Pages /Kids [", 23);
+    for (int i = 0; i < a->pages && w->err == 0; i++)
+        pm__pdfw_printf(w, "%s%d 0 R", i % 8 ? " " : "\n", a->kids[i]);
+    pm__pdfw_printf(w, " ] /Count %d >>", a->pages);
+    pm__pdfw_end(w);
+    pm__pdfw_begin_obj(w, OBJ_CATALOG);
+    pm__pdfw_printf(w,
+                    "<< /Type /Catalog /Pages %d 0 R /Metadata %d 0 R"
+                    " /OutputIntents [ << /Type /OutputIntent /S /GTS_PDFA1"
+                    " /OutputConditionIdentifier (sRGB IEC61966-2.1)"
+                    " /Info (sRGB IEC61966-2.1) /DestOutputProfile %d 0 R >> ]"
+                    " >>",
+                    OBJ_PAGES, meta, icc);
+    return pm__pdfw_end(w);
+}
+
+/* Ends the document: XMP, OutputIntent, Info, page tree, catalog, the
+ * cross-reference table and trailer. */
+static int finish_pdf(assembly_t *a, const char *title, const char *icc_path)
+{
+    time_t now = time(NULL);
+    struct tm tm;
+    char iso[40], pdfdate[40], *xmp;
+    int meta, icc, info, err;
+
+    gmtime_r(&now, &tm);
+    strftime(iso, sizeof(iso), "%Y-%m-%dT%H:%M:%S+00:00", &tm);
+    strftime(pdfdate, sizeof(pdfdate), "D:%Y%m%d%H%M%S+00'00'", &tm);
+    xmp = xmp_packet(a, title, iso, a->pages);
+    if (xmp == NULL)
+        return pm__engine_fail(a->eng, PM_ENOMEM, "metadata: out of memory");
+    meta = pm__pdfw_new(&a->w);
+    icc = pm__pdfw_new(&a->w);
+    info = pm__pdfw_new(&a->w);
+    /* PDF/A-1 (6.7.2): the metadata stream is not filtered. */
+    err = a->w.err
+              ? a->w.err
+              : pm__pdfw_stream(&a->w, meta, "/Type /Metadata /Subtype /XML",
+                                xmp, strlen(xmp));
+    pm_free(xmp);
+    if (err == 0)
+        err = icc_stream(a, icc, icc_path);
+    if (err == 0)
+        err = info_dict(a, info, title, pdfdate);
+    if (err == 0)
+        err = catalog(a, meta, icc);
+    if (err == 0)
+        err = pm__pdfw_finish(&a->w, OBJ_CATALOG, info);
+    return err;
+}
+
+/* Adds the converted pages of `src`, one in memory at a time. */
+static int add_pages(assembly_t *a, const pm_page_source_t *src)
+{
+    pm_page_result_t pg;
+    int more = 1, err = 0;
+
+    memset(&pg, 0, sizeof(pg));
+    while (err == 0 && more) {
+        more = pm__source_next(a->eng, src, &pg);
+        if (more < 0)
+            err = more;
+        else if (more > 0 && pg.ok)
+            err = add_page(a, &pg);
     }
-    if (err == 0 &&
-        pm_qpdf_stream_write(skel, tmp, a->part, msg, sizeof(msg)) != 0)
-        err = pm__engine_fail(a->eng, PM_EPDF, "%s: %s", path, msg);
+    pm_page_result_cleanup(&pg);
+    return err;
+}
+
+/* Writes the document to a temp file beside d->pdf, then renames it. */
+static int write_pdf(assembly_t *a, const pm_doc_task_t *d,
+                     const pm_page_source_t *src)
+{
+    char *tmp = NULL;
+    int fd = -1, err = pm_tmp_create(d->pdf, &tmp, &fd);
+
+    if (err)
+        return pm__engine_fail(a->eng, err, "%s: cannot create a temp file: %s",
+                               d->pdf, pm_strerror(err));
+    err =
+        pm__pdfw_begin(&a->w, a->eng, fd, d->pdf, a->part == 1 ? "1.4" : "1.7");
+    /* Numbered first: the catalog and the page tree, written last. */
+    if (err == 0 && (pm__pdfw_new(&a->w) != OBJ_CATALOG ||
+                     pm__pdfw_new(&a->w) != OBJ_PAGES))
+        err = a->w.err;
+    if (err == 0)
+        err = add_pages(a, src);
+    if (err == 0 && a->pages == 0)
+        err =
+            pm__engine_fail(a->eng, PM_EINVAL, "%s: no page converted", d->pdf);
+    if (err == 0)
+        err = finish_pdf(a, d->title, d->icc_profile);
+    if (close(fd) != 0 && err == 0)
+        err = pm__engine_fail(a->eng, -errno, "%s: %s", tmp, strerror(errno));
     if (err == 0) {
-        err = pm_commit_file(tmp, path);
+        err = pm_commit_file(tmp, d->pdf);
         if (err)
-            pm__engine_fail(a->eng, err, "%s: %s", path, pm_strerror(err));
-    } else if (tmp != NULL) {
+            pm__engine_fail(a->eng, err, "%s: %s", d->pdf, pm_strerror(err));
+    } else {
         unlink(tmp);
     }
-    if (skel != NULL)
-        unlink(skel);
-    pm_free(skel);
     pm_free(tmp);
     return err;
 }
@@ -867,7 +765,7 @@ static int write_pdf(assembly_t *a, const char *path)
 static int append_text(pm_engine_t *eng, int fd, const char *path,
                        const char *tmp)
 {
-    unsigned char buf[SPOOL_CHUNK / 4];
+    unsigned char buf[TEXT_CHUNK];
     int in = open(path, O_RDONLY | O_CLOEXEC), err = 0;
     ssize_t n;
 
@@ -888,19 +786,20 @@ static int append_text(pm_engine_t *eng, int fd, const char *path,
     return err;
 }
 
-/* The pages' texts, separated by form feeds as the tesseract CLI does,
- * copied a chunk at a time to a temp file then renamed to `path`. */
-static int write_text(pm_engine_t *eng, const char *path,
-                      const pm_page_result_t *pages, size_t npages)
+/* The texts of the pages of `src` (rewound first) to the open `fd`,
+ * separated by form feeds as the tesseract CLI does. */
+static int copy_texts(pm_engine_t *eng, int fd, const pm_page_source_t *src,
+                      const char *tmp)
 {
-    char *tmp = NULL;
-    int fd = -1, err = pm_tmp_create(path, &tmp, &fd), first = 1;
+    pm_page_result_t pg;
+    int err = pm__source_rewind(eng, src), first = 1, more = 1;
 
-    if (err)
-        return pm__engine_fail(eng, err, "%s: cannot create a temp file: %s",
-                               path, pm_strerror(err));
-    for (size_t i = 0; i < npages && err == 0; i++) {
-        if (!pages[i].ok || pages[i].text == NULL)
+    memset(&pg, 0, sizeof(pg));
+    while (err == 0 && more) {
+        more = pm__source_next(eng, src, &pg);
+        if (more < 0)
+            err = more;
+        if (more <= 0 || !pg.ok || pg.text == NULL)
             continue;
         if (!first) {
             err = pm_write_all(fd, "\f", 1);
@@ -908,9 +807,25 @@ static int write_text(pm_engine_t *eng, const char *path,
                 pm__engine_fail(eng, err, "%s: %s", tmp, pm_strerror(err));
         }
         if (err == 0)
-            err = append_text(eng, fd, pages[i].text, tmp);
+            err = append_text(eng, fd, pg.text, tmp);
         first = 0;
     }
+    pm_page_result_cleanup(&pg);
+    return err;
+}
+
+/* The pages' texts, copied a chunk at a time to a temp file then renamed
+ * to `path`. */
+static int write_text(pm_engine_t *eng, const char *path,
+                      const pm_page_source_t *src)
+{
+    char *tmp = NULL;
+    int fd = -1, err = pm_tmp_create(path, &tmp, &fd);
+
+    if (err)
+        return pm__engine_fail(eng, err, "%s: cannot create a temp file: %s",
+                               path, pm_strerror(err));
+    err = copy_texts(eng, fd, src, tmp);
     if (close(fd) != 0 && err == 0)
         err = pm__engine_fail(eng, -errno, "%s: %s", tmp, strerror(errno));
     if (err == 0) {
@@ -924,9 +839,62 @@ static int write_text(pm_engine_t *eng, const char *path,
     return err;
 }
 
-int pm_assemble_doc(pm_engine_t *eng, const pm_doc_task_t *d,
-                    const pm_page_result_t *pages, size_t npages,
-                    pm_doc_result_t *r)
+/* ---- page sources ---- */
+
+int pm__source_next(pm_engine_t *eng, const pm_page_source_t *src,
+                    pm_page_result_t *pg)
+{
+    char why[1024] = "";
+    int n;
+
+    pm_page_result_cleanup(pg);
+    n = src->next(src->ctx, pg, why, sizeof(why));
+    if (n < 0)
+        return pm__engine_fail(eng, n, "%s", why[0] ? why : pm_strerror(n));
+    return n;
+}
+
+int pm__source_rewind(pm_engine_t *eng, const pm_page_source_t *src)
+{
+    char why[1024] = "";
+    int err = src->rewind(src->ctx, why, sizeof(why));
+
+    if (err != 0)
+        return pm__engine_fail(eng, err, "%s", why[0] ? why : pm_strerror(err));
+    return 0;
+}
+
+/* An array of pages as a page source. */
+typedef struct array_source {
+    const pm_page_result_t *pages;
+    size_t n, next;
+} array_source_t;
+
+static int array_next(void *ctx, pm_page_result_t *r, char *why, size_t size)
+{
+    array_source_t *as = ctx;
+
+    memset(r, 0, sizeof(*r));
+    if (as->next == as->n)
+        return 0;
+    if (pm_page_result_copy(r, &as->pages[as->next]) != 0) {
+        snprintf(why, size, "page %zu: out of memory", as->next + 1);
+        return PM_ENOMEM;
+    }
+    as->next++;
+    return 1;
+}
+
+static int array_rewind(void *ctx, char *why, size_t size)
+{
+    (void)why;
+    (void)size;
+    ((array_source_t *)ctx)->next = 0;
+    return 0;
+}
+
+int pm_assemble_pages(pm_engine_t *eng, const pm_doc_task_t *d,
+                      const pm_page_source_t *src, pm_doc_result_t *r)
 {
     assembly_t a;
     double t0 = pm_now_ms();
@@ -945,34 +913,13 @@ int pm_assemble_doc(pm_engine_t *eng, const pm_doc_task_t *d,
         r->error = pm_strdup("out of memory");
         return PM_ENOMEM;
     }
-    a.spool.fd = -1;
-    a.out = qpdf_init();
-    qpdf_silence_errors(a.out);
-    if (qpdf_empty_pdf(a.out) & QPDF_ERRORS) {
-        err = pm__engine_fail(eng, PM_EPDF, "qpdf: %s", qpdf_err(a.out));
-        goto out;
-    }
-    err = spool_open(&a, d->pdf);
-    for (size_t i = 0; i < npages && err == 0; i++)
-        if (pages[i].ok)
-            err = add_page(&a, &pages[i]);
-    if (err == 0 && a.pages == 0)
-        err = pm__engine_fail(eng, PM_EINVAL, "%s: no page converted", d->pdf);
+    err = write_pdf(&a, d, src);
     if (err == 0)
-        err = add_metadata(&a, d->title, d->icc_profile);
-    if (err == 0)
-        err = write_pdf(&a, d->pdf);
-    if (err == 0)
-        err = write_text(eng, d->txt, pages, npages);
+        err = write_text(eng, d->txt, src);
     if (err == 0 && d->tif != NULL && d->tiff_master != PM_TIFF_OFF)
-        err = pm__tiff_master_write(eng, d, pages, npages);
-out:
-    if (a.out != NULL) /* before the font source it may reference */
-        qpdf_cleanup(&a.out);
-    if (a.font_src != NULL)
-        qpdf_cleanup(&a.font_src);
-    pm_free(a.font_src_buf);
-    spool_close(&a);
+        err = pm__tiff_master_write(eng, d, src, a.pages);
+    pm__pdfw_cleanup(&a.w);
+    pm_free(a.kids);
     EVP_MD_CTX_free(a.ids);
     r->ok = err == 0;
     r->pages = a.pages;
@@ -983,4 +930,14 @@ out:
         r->error = pm_strdup(pm_engine_errmsg(eng)[0] ? pm_engine_errmsg(eng)
                                                       : pm_strerror(err));
     return err;
+}
+
+int pm_assemble_doc(pm_engine_t *eng, const pm_doc_task_t *d,
+                    const pm_page_result_t *pages, size_t npages,
+                    pm_doc_result_t *r)
+{
+    array_source_t as = {pages, npages, 0};
+    pm_page_source_t src = {array_next, array_rewind, &as};
+
+    return pm_assemble_pages(eng, d, &src, r);
 }

@@ -253,15 +253,26 @@ static int add_page(pm_engine_t *eng, TIFF *tif, const pm_doc_task_t *d,
     return err;
 }
 
-int pm__tiff_master_write(pm_engine_t *eng, const pm_doc_task_t *d,
-                          const pm_page_result_t *pages, size_t npages)
+double pm_engine_take_tiff_ms(pm_engine_t *eng)
 {
+    double ms = eng->tiff_ms;
+
+    eng->tiff_ms = 0;
+    return ms;
+}
+
+static int write_master(pm_engine_t *eng, const pm_doc_task_t *d,
+                        const pm_page_source_t *src, int count)
+{
+    pm_page_result_t pg;
     char *tmp = NULL;
     TIFF *tif;
-    int err, count = 0, index = 0;
+    int err, index = 0, more = 1;
 
-    for (size_t i = 0; i < npages; i++)
-        count += pages[i].ok != 0;
+    memset(&pg, 0, sizeof(pg));
+    err = pm__source_rewind(eng, src);
+    if (err != 0)
+        return err;
     err = pm_tmp_create(d->tif, &tmp, NULL); /* new: no link followed */
     if (err != 0)
         return pm__engine_fail(eng, err, "%s: cannot create a temp file: %s",
@@ -271,9 +282,18 @@ int pm__tiff_master_write(pm_engine_t *eng, const pm_doc_task_t *d,
     if (tif == NULL)
         err = pm__engine_fail(eng, PM_EIO, "%s: cannot create: %s", tmp,
                               pm__lib_last()[0] ? pm__lib_last() : "libtiff");
-    for (size_t i = 0; tif != NULL && err == 0 && i < npages; i++)
-        if (pages[i].ok)
-            err = add_page(eng, tif, d, &pages[i], index++, count);
+    while (tif != NULL && err == 0 && more) {
+        more = pm__source_next(eng, src, &pg);
+        if (more < 0)
+            err = more;
+        else if (more > 0 && pg.ok && index >= count)
+            err = pm__engine_fail(eng, PM_EINVAL,
+                                  "TIFF master %s: more than %d pages", d->tif,
+                                  count);
+        else if (more > 0 && pg.ok)
+            err = add_page(eng, tif, d, &pg, index++, count);
+    }
+    pm_page_result_cleanup(&pg);
     if (tif != NULL)
         TIFFClose(tif);
     if (err == 0) {
@@ -284,5 +304,15 @@ int pm__tiff_master_write(pm_engine_t *eng, const pm_doc_task_t *d,
         unlink(tmp);
     }
     pm_free(tmp);
+    return err;
+}
+
+int pm__tiff_master_write(pm_engine_t *eng, const pm_doc_task_t *d,
+                          const pm_page_source_t *src, int count)
+{
+    double t0 = pm_now_ms();
+    int err = write_master(eng, d, src, count);
+
+    eng->tiff_ms += pm__since(t0);
     return err;
 }

@@ -9,10 +9,15 @@
  * PAGEMILL_TEST_HANG_MATCH is set and non-empty, a page task whose src
  * contains that substring is never processed; the worker sleeps until it
  * is killed, as a worker stuck on a pathological page would. The tests use
- * it to exercise the page timeout. A release build has no such code.
+ * it to exercise the page timeout. And when PAGEMILL_TEST_ASSEMBLY_DIE
+ * names a file that exists, an assembly task removes that file, starts
+ * its PDF's temp file as the writer does, and kills its own worker with
+ * SIGKILL: a worker killed mid-assembly, once. A release build has no such
+ * code.
  */
 #include "workers/worker.h"
 
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -48,8 +53,25 @@ static void test_hang_hook(long long task, const char *src)
     for (;;)
         sleep(60);
 }
+
+/* The other hook above: dies mid-assembly, once per flag file. */
+static void test_assembly_die_hook(const pm_doc_task_t *d)
+{
+    const char *flag = getenv("PAGEMILL_TEST_ASSEMBLY_DIE");
+    char *tmp = NULL;
+
+    if (flag == NULL || *flag == '\0' || unlink(flag) != 0)
+        return;
+    pm_log(PM_LOG_WARN, "worker",
+           "PAGEMILL_TEST_ASSEMBLY_DIE: killed while writing %s (test hook)",
+           d->pdf);
+    if (pm_tmp_create(d->pdf, &tmp, NULL) == 0)
+        pm_free(tmp);
+    raise(SIGKILL);
+}
 #else
 #define test_hang_hook(task, src) ((void)0)
+#define test_assembly_die_hook(d) ((void)0)
 #endif
 
 static int do_page(pm_engine_t *eng, pm_proto_msg_t *m, FILE *out)
@@ -72,12 +94,62 @@ static int do_page(pm_engine_t *eng, pm_proto_msg_t *m, FILE *out)
     return err;
 }
 
+/* The ASSEMBLE task's spool as a page source: it must hold the npages
+ * pages the task names, no more, no fewer (a spool cut short is never
+ * taken for a shorter document). */
+typedef struct spool_source {
+    pm_page_spool_t *sp;
+    const char *path;
+    size_t npages, read;
+} spool_source_t;
+
+static int spool_next(void *ctx, pm_page_result_t *r, char *why, size_t size)
+{
+    spool_source_t *ss = ctx;
+    int n = pm_page_spool_next(ss->sp, r, why, size);
+
+    if (n > 0 && ss->read == ss->npages) {
+        pm_page_result_cleanup(r);
+        snprintf(why, size, "%s: more than the %zu pages of the task", ss->path,
+                 ss->npages);
+        return PM_EPROTO;
+    }
+    if (n == 0 && ss->read < ss->npages) {
+        snprintf(why, size, "%s: %zu pages, the task has %zu", ss->path,
+                 ss->read, ss->npages);
+        return PM_EPROTO;
+    }
+    ss->read += n > 0;
+    return n;
+}
+
+static int spool_rewind(void *ctx, char *why, size_t size)
+{
+    spool_source_t *ss = ctx;
+
+    ss->read = 0;
+    return pm_page_spool_rewind(ss->sp, why, size);
+}
+
 static int do_assemble(pm_engine_t *eng, pm_proto_msg_t *m, FILE *out)
 {
+    spool_source_t ss = {NULL, m->spool, m->npages, 0};
+    pm_page_source_t src = {spool_next, spool_rewind, &ss};
     pm_doc_result_t r;
+    char why[1024];
     int err;
 
-    pm_assemble_doc(eng, &m->doc, m->pages, m->npages, &r);
+    test_assembly_die_hook(&m->doc);
+    pm_engine_take_tiff_ms(eng); /* none left from an earlier task */
+    err = pm_page_spool_open(m->spool, &ss.sp, why, sizeof(why));
+    if (err == 0) {
+        pm_assemble_pages(eng, &m->doc, &src, &r);
+    } else {
+        memset(&r, 0, sizeof(r));
+        r.error = pm_strdup(why);
+    }
+    pm_page_spool_close(ss.sp);
+    r.tiff_ms = pm_engine_take_tiff_ms(eng);
     if (!r.ok)
         pm_log(PM_LOG_ERROR, "worker", "task=%lld assembly failed: %s", m->task,
                r.error ? r.error : "?");

@@ -357,6 +357,48 @@ int pm_tmp_create(const char *path, char **tmp, int *fd)
     return 0;
 }
 
+/* Whether directory entry `name` is a temp file pm_tmp_create made for a
+ * file named `stem` or `stem`.<anything>: ".<stem>.<...>.tmp". */
+static int is_tmp_of(const char *name, const char *stem, size_t stemlen)
+{
+    size_t n = strlen(name);
+
+    return name[0] == '.' && n > stemlen + 6 &&
+           strncmp(name + 1, stem, stemlen) == 0 && name[stemlen + 1] == '.' &&
+           strcmp(name + n - 4, ".tmp") == 0;
+}
+
+int pm_tmp_sweep(const char *base)
+{
+    const char *slash = strrchr(base, '/');
+    const char *stem = slash != NULL ? slash + 1 : base;
+    size_t stemlen = strlen(stem);
+    char *dir = slash == NULL ? pm_strdup(".")
+                : slash == base
+                    ? pm_strdup("/")
+                    : pm_asprintf("%.*s", (int)(slash - base), base);
+    DIR *d = dir != NULL ? opendir(dir) : NULL;
+    struct dirent *e;
+    int removed = 0, err = 0;
+
+    if (dir == NULL)
+        return PM_ENOMEM;
+    if (d == NULL)
+        err = errno == ENOENT ? 0 : -errno;
+    while (d != NULL && stemlen > 0 && (e = readdir(d)) != NULL) {
+        if (!is_tmp_of(e->d_name, stem, stemlen))
+            continue;
+        if (unlinkat(dirfd(d), e->d_name, 0) == 0)
+            removed++;
+        else if (errno != ENOENT && err == 0)
+            err = -errno;
+    }
+    if (d != NULL)
+        closedir(d);
+    pm_free(dir);
+    return err != 0 ? err : removed;
+}
+
 /* fsync, rename over `path`, fsync the folder: the end of every durable
  * write. `fd` is `tmp_path` open (closed here). On failure unlinks tmp. */
 static int commit_fd(int fd, const char *tmp_path, const char *path)

@@ -138,6 +138,16 @@ int pm_fsync_parent(const char *path);
 int pm_tmp_create(const char *path, char **tmp, int *fd);
 
 /*
+ * Removes the temp files pm_tmp_create made, in the folder of `base`, for
+ * a file named as `base`'s last component or that name plus "." and
+ * anything (`.<name>[.<ext>].<random>.tmp`): what a writer killed before
+ * its rename left. For a writer that is the only one of those files (one
+ * worker per page, one assembly per job), before it writes them again.
+ * The number removed, or -errno (a missing folder is 0).
+ */
+int pm_tmp_sweep(const char *base);
+
+/*
  * Durable replace: writes `len` bytes to a new temp file beside `path`
  * (pm_tmp_create), fsyncs it, renames it over `path` and fsyncs the
  * directory. A symlink at `path` is replaced, never written through. 0 or
@@ -190,6 +200,10 @@ int pm_utf8_valid(const char *s);
 
 /* A buffer that holds any file name escaped by pm_escape_name(). */
 #define PM_ESCAPED_MAX 1024
+
+/* Room for a SHA-256 as 64 lower-case hex digits and a NUL (every digest
+ * pagemill records or compares). */
+#define PM_SHA256_HEX 65
 
 /*
  * Writes `s` (borrowed) into `buf` as printable, valid UTF-8 for logs,

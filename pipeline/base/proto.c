@@ -122,7 +122,7 @@ void pm_proto_msg_cleanup(pm_proto_msg_t *m)
 {
     pm_page_task_cleanup(&m->page);
     pm_doc_task_cleanup(&m->doc);
-    pm_page_result_list_free(m->pages, m->npages);
+    pm_free(m->spool);
     pm_page_result_cleanup(&m->result);
     pm_doc_result_cleanup(&m->doc_result);
     pm_free(m->warm);
@@ -199,6 +199,12 @@ static json_t *stage_json(const pm_stage_ms_t *ms)
     /* Only when there was a load: most pages have none. */
     if (o != NULL && ms->engine > 0 &&
         json_object_set_new(o, "engine", json_real(ms->engine)) != 0) {
+        json_decref(o);
+        return NULL;
+    }
+    /* Only pages that wrote an ALTO element (service tasks). */
+    if (o != NULL && ms->alto > 0 &&
+        json_object_set_new(o, "alto", json_real(ms->alto)) != 0) {
         json_decref(o);
         return NULL;
     }
@@ -312,26 +318,15 @@ char *pm_proto_page_task(long long task, const pm_page_task_t *t,
 }
 
 char *pm_proto_assemble_task(long long task, const pm_doc_task_t *d,
-                             const pm_page_result_t *pages, size_t npages,
+                             const char *spool, size_t npages,
                              const pm_profile_t *p)
 {
-    json_t *arr = json_array();
-
-    for (size_t i = 0; arr != NULL && i < npages; i++) {
-        if (json_array_append_new(arr, pm_proto_page_result_json(&pages[i])) !=
-            0) {
-            json_decref(arr);
-            arr = NULL;
-        }
-    }
-    if (arr == NULL)
-        return NULL;
-    return dump_line(json_pack(
-        "{s:s, s:I, s:{s:s, s:s, s:s, s:s, s:s*}, s:o, "
-        "s:o}",
-        "op", "assemble", "task", (json_int_t)task, "doc", "title", d->title,
-        "pdf", d->pdf, "txt", d->txt, "icc_profile", d->icc_profile, "tif",
-        d->tif, "pages", arr, "profile", profile_json(p)));
+    return dump_line(
+        json_pack("{s:s, s:I, s:{s:s, s:s, s:s, s:s, s:s*}, s:s, s:I, s:o}",
+                  "op", "assemble", "task", (json_int_t)task, "doc", "title",
+                  d->title, "pdf", d->pdf, "txt", d->txt, "icc_profile",
+                  d->icc_profile, "tif", d->tif, "spool", spool, "npages",
+                  (json_int_t)npages, "profile", profile_json(p)));
 }
 
 char *pm_proto_ready(int pid)
@@ -358,10 +353,11 @@ char *pm_proto_page_result(long long task, const pm_page_result_t *r)
 
 char *pm_proto_doc_result(long long task, const pm_doc_result_t *r)
 {
-    return dump_line(json_pack(
-        "{s:s, s:I, s:b, s:s?, s:{s:i, s:I, s:f}}", "op", "result", "task",
-        (json_int_t)task, "ok", r->ok, "error", r->error, "doc", "pages",
-        r->pages, "pdf_bytes", (json_int_t)r->pdf_bytes, "ms", r->ms));
+    return dump_line(json_pack("{s:s, s:I, s:b, s:s?, s:{s:i, s:I, s:f, s:f}}",
+                               "op", "result", "task", (json_int_t)task, "ok",
+                               r->ok, "error", r->error, "doc", "pages",
+                               r->pages, "pdf_bytes", (json_int_t)r->pdf_bytes,
+                               "ms", r->ms, "tiff_ms", r->tiff_ms));
 }
 
 /* ---- decoding ---- */
@@ -448,10 +444,19 @@ static void get_enum(reader_t *rd, json_t *o, const char *key,
         rd->what = key;
 }
 
-static const char *color_mode_names[] = {"auto", "bitonal", "gray"};
-static const char *gray_codec_names[] = {"jpeg", "jp2"};
-static const char *compression_names[] = {"plain", "mrc"};
-static const char *tiff_master_names[] = {"off", "g4+jpeg", "g4+deflate"};
+/* Reads a profile setting by config.h's names (one table each, in
+ * config.c); an unknown name is a bad field. */
+static void get_setting(reader_t *rd, json_t *o, const char *key,
+                        int (*parse)(const char *), int *out)
+{
+    const char *s = get_str(rd, o, key, 1);
+    int x = s != NULL ? parse(s) : -1;
+
+    if (x >= 0)
+        *out = x;
+    else if (s != NULL && rd->what == NULL)
+        rd->what = key;
+}
 
 static void read_profile(reader_t *rd, json_t *o, pm_profile_t *p)
 {
@@ -476,14 +481,14 @@ static void read_profile(reader_t *rd, json_t *o, pm_profile_t *p)
     p->deskew_min_confidence = get_num(rd, o, "deskew_min_confidence");
     p->blank_ink_ratio = get_num(rd, o, "blank_ink_ratio");
     x = (int)p->color_mode;
-    get_enum(rd, o, "color_mode", color_mode_names, 3, &x);
+    get_setting(rd, o, "color_mode", pm_color_mode_parse, &x);
     p->color_mode = (pm_color_mode_t)x;
     x = (int)p->gray_codec;
-    get_enum(rd, o, "gray_codec", gray_codec_names, 2, &x);
+    get_setting(rd, o, "gray_codec", pm_gray_codec_parse, &x);
     p->gray_codec = (pm_gray_codec_t)x;
     x = PM_COMPRESS_PLAIN; /* optional: lines from before it existed */
     if (get_str(rd, o, "compression", 0) != NULL)
-        get_enum(rd, o, "compression", compression_names, 2, &x);
+        get_setting(rd, o, "compression", pm_compression_parse, &x);
     p->compression = (pm_compression_t)x;
     if (json_object_get(o, "pdfa_part") != NULL) { /* optional: 2 if absent */
         p->pdfa_part = (int)get_int(rd, o, "pdfa_part");
@@ -492,7 +497,7 @@ static void read_profile(reader_t *rd, json_t *o, pm_profile_t *p)
     }
     x = PM_TIFF_OFF; /* optional: absent is off */
     if (get_str(rd, o, "tiff_master", 0) != NULL)
-        get_enum(rd, o, "tiff_master", tiff_master_names, 3, &x);
+        get_setting(rd, o, "tiff_master", pm_tiff_master_parse, &x);
     p->tiff_master = (pm_tiff_master_t)x;
     p->jpeg_quality = (int)get_int(rd, o, "jpeg_quality");
     p->jp2_quality = (int)get_int(rd, o, "jp2_quality");
@@ -517,6 +522,8 @@ static void read_stage_ms(reader_t *rd, json_t *o, pm_stage_ms_t *ms)
     ms->total = get_num(rd, o, "total");
     if (json_object_get(o, "engine") != NULL) /* optional */
         ms->engine = get_num(rd, o, "engine");
+    if (json_object_get(o, "alto") != NULL) /* optional */
+        ms->alto = get_num(rd, o, "alto");
 }
 
 /* The optional orientation evidence (set_orient_evidence). */
@@ -596,12 +603,10 @@ static void read_page_result(reader_t *rd, json_t *o, pm_page_result_t *r)
 static void read_assemble(reader_t *rd, json_t *root, pm_proto_msg_t *m)
 {
     json_t *doc = json_object_get(root, "doc");
-    json_t *pages = json_object_get(root, "pages");
-    size_t i;
-    json_t *v;
+    long long n;
 
-    if (!json_is_object(doc) || !json_is_array(pages)) {
-        rd->what = "doc/pages";
+    if (!json_is_object(doc)) {
+        rd->what = "doc";
         return;
     }
     m->doc.title = dup_str(rd, doc, "title", 1);
@@ -609,14 +614,12 @@ static void read_assemble(reader_t *rd, json_t *root, pm_proto_msg_t *m)
     m->doc.txt = dup_str(rd, doc, "txt", 1);
     m->doc.icc_profile = dup_str(rd, doc, "icc_profile", 1);
     m->doc.tif = dup_str(rd, doc, "tif", 0);
-    m->npages = json_array_size(pages);
-    m->pages = pm_calloc(m->npages, sizeof(*m->pages));
-    if (m->pages == NULL) {
-        rd->oom = 1;
-        m->npages = 0;
-        return;
-    }
-    json_array_foreach(pages, i, v) read_page_result(rd, v, &m->pages[i]);
+    m->spool = dup_str(rd, root, "spool", 1);
+    n = get_int(rd, root, "npages");
+    if (n < 0)
+        rd->what = rd->what ? rd->what : "npages";
+    else
+        m->npages = (size_t)n;
 }
 
 static void read_doc_result(reader_t *rd, json_t *root, pm_proto_msg_t *m)
@@ -632,6 +635,8 @@ static void read_doc_result(reader_t *rd, json_t *root, pm_proto_msg_t *m)
     m->doc_result.pages = (int)get_int(rd, doc, "pages");
     m->doc_result.pdf_bytes = get_int(rd, doc, "pdf_bytes");
     m->doc_result.ms = get_num(rd, doc, "ms");
+    if (json_object_get(doc, "tiff_ms") != NULL) /* optional */
+        m->doc_result.tiff_ms = get_num(rd, doc, "tiff_ms");
 }
 
 static void read_message(reader_t *rd, json_t *root, const char *op,
@@ -684,21 +689,30 @@ static void read_message(reader_t *rd, json_t *root, const char *op,
     }
 }
 
+/* One line as JSON, or NULL with why in errbuf. */
+static json_t *load_line(const char *line, size_t len, char *errbuf,
+                         size_t errlen)
+{
+    json_error_t jerr;
+    json_t *root = json_loadb(line, len, 0, &jerr);
+
+    if (root == NULL)
+        snprintf(errbuf, errlen, "not JSON: %s (column %d)", jerr.text,
+                 jerr.column);
+    return root;
+}
+
 int pm_proto_parse(const char *line, size_t len, pm_proto_msg_t *m,
                    char *errbuf, size_t errlen)
 {
-    json_error_t jerr;
     json_t *root;
     const char *op;
     reader_t rd = {NULL, 0};
 
     memset(m, 0, sizeof(*m));
-    root = json_loadb(line, len, 0, &jerr);
-    if (root == NULL) {
-        snprintf(errbuf, errlen, "not JSON: %s (column %d)", jerr.text,
-                 jerr.column);
+    root = load_line(line, len, errbuf, errlen);
+    if (root == NULL)
         return PM_EPROTO;
-    }
     op = get_str(&rd, root, "op", 1);
     if (op != NULL)
         read_message(&rd, root, op, m);
@@ -711,6 +725,27 @@ int pm_proto_parse(const char *line, size_t len, pm_proto_msg_t *m,
         snprintf(errbuf, errlen, "missing or mistyped field '%s'", rd.what);
         pm_proto_msg_cleanup(m);
         return PM_EPROTO;
+    }
+    return 0;
+}
+
+int pm_proto_parse_page_result(const char *line, size_t len,
+                               pm_page_result_t *r, char *errbuf, size_t errlen)
+{
+    json_t *root;
+    reader_t rd = {NULL, 0};
+
+    memset(r, 0, sizeof(*r));
+    root = load_line(line, len, errbuf, errlen);
+    if (root == NULL)
+        return PM_EPROTO;
+    read_page_result(&rd, root, r);
+    json_decref(root);
+    if (rd.oom || rd.what != NULL) {
+        if (!rd.oom)
+            snprintf(errbuf, errlen, "missing or mistyped field '%s'", rd.what);
+        pm_page_result_cleanup(r);
+        return rd.oom ? PM_ENOMEM : PM_EPROTO;
     }
     return 0;
 }

@@ -5,8 +5,12 @@
  *
  *   coordinator -> worker
  *     {"op":"page", "task":ID, "page":{...page task...}, "profile":{...}}
- *     {"op":"assemble", "task":ID, "doc":{...}, "pages":[result...],
+ *     {"op":"assemble", "task":ID, "doc":{...}, "spool":PATH, "npages":N,
  *      "profile":{...}}
+ *       (the pages' results are in the spool file PATH, JSON Lines, one
+ *       page result a line, N lines: see pm_page_spool_* below; the
+ *       worker reads it a page at a time, so no message grows with the
+ *       page count)
  *   worker -> coordinator
  *     {"op":"ready", "pid":N}
  *     {"op":"result", "task":ID, "ok":true|false, "error":"...",
@@ -21,6 +25,7 @@
 #define PM_PROTO_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "config/config.h"
 
@@ -61,10 +66,13 @@ typedef enum {
 /* Stage timings, milliseconds. `engine` is the time the page waited for
  * Tesseract to load (a worker's first page for a language set, or OSD's
  * first page, unless the worker loaded them ahead): counted in `total`,
- * not in the stage that needed it; 0 on a warm worker. */
+ * not in the stage that needed it; 0 on a warm worker. `alto` is the time
+ * the page's ALTO element took to make and write (service tasks only),
+ * counted in `ocr` too; 0 when none was written. */
 typedef struct pm_stage_ms {
     double decode, orient, deskew, blank, ocr, encode, total;
     double engine;
+    double alto;
 } pm_stage_ms_t;
 
 /* One page to process: which frame of which file, where its artifacts go. */
@@ -139,7 +147,8 @@ typedef struct pm_doc_result {
     char *error;
     int pages;
     long long pdf_bytes;
-    double ms;
+    double ms;      /* the whole assembly, the TIFF master included */
+    double tiff_ms; /* of it, the TIFF master's; 0 when none was written */
 } pm_doc_result_t;
 
 void pm_page_task_cleanup(pm_page_task_t *t);
@@ -189,12 +198,12 @@ typedef enum {
 typedef struct pm_proto_msg {
     pm_msg_type_t type;
     long long task;
-    int pid;                 /* READY */
-    pm_profile_t profile;    /* PAGE, ASSEMBLE */
-    pm_page_task_t page;     /* PAGE */
-    pm_doc_task_t doc;       /* ASSEMBLE */
-    pm_page_result_t *pages; /* ASSEMBLE: the pages, in order */
-    size_t npages;
+    int pid;                    /* READY */
+    pm_profile_t profile;       /* PAGE, ASSEMBLE */
+    pm_page_task_t page;        /* PAGE */
+    pm_doc_task_t doc;          /* ASSEMBLE */
+    char *spool;                /* ASSEMBLE: the pages' spool file */
+    size_t npages;              /* ASSEMBLE: the pages it holds */
     pm_page_result_t result;    /* PAGE_RESULT */
     pm_doc_result_t doc_result; /* DOC_RESULT */
     char *warm; /* WARM: what to load now (pm_engine_warm's list) */
@@ -209,7 +218,7 @@ void pm_proto_msg_cleanup(pm_proto_msg_t *m);
 char *pm_proto_page_task(long long task, const pm_page_task_t *t,
                          const pm_profile_t *p);
 char *pm_proto_assemble_task(long long task, const pm_doc_task_t *d,
-                             const pm_page_result_t *pages, size_t npages,
+                             const char *spool, size_t npages,
                              const pm_profile_t *p);
 char *pm_proto_ready(int pid);
 char *pm_proto_quit(void);
@@ -230,5 +239,43 @@ int pm_proto_parse(const char *line, size_t len, pm_proto_msg_t *m,
  * string the caller owns. Used by the report writer. */
 struct json_t;
 struct json_t *pm_proto_page_result_json(const pm_page_result_t *r);
+
+/*
+ * The page spool (proto_spool.c): a document's page results for its
+ * assembly, one JSON object a line (pm_proto_page_result_json), in page
+ * order. The coordinator writes it beside the job's temp folder, never in
+ * it; the worker reads it a page at a time, once for each output.
+ */
+
+/* Writes pages[0..n-1] to a new spool file `path`: what is there first is
+ * removed (a crashed attempt's), then the file is made with an exclusive
+ * open that follows no link. 0 or a negative PM_* code with why[size]
+ * naming the file and the fault; a file half written is removed. */
+int pm_page_spool_write(const char *path, const pm_page_result_t *pages,
+                        size_t n, char *why, size_t size);
+
+/* Appends one page result as a line to `f`: 0, PM_ENOMEM or PM_EIO. */
+int pm_page_spool_put(FILE *f, const pm_page_result_t *r);
+
+typedef struct pm_page_spool pm_page_spool_t;
+
+/* Opens spool `path` for reading (no link followed). 0 or a negative
+ * code with why[size]. */
+int pm_page_spool_open(const char *path, pm_page_spool_t **out, char *why,
+                       size_t size);
+/* The next page into *r (zeroed first; the caller cleans it up): 1, 0 at
+ * the end, or a negative code with why[size] naming the file and line. */
+int pm_page_spool_next(pm_page_spool_t *sp, pm_page_result_t *r, char *why,
+                       size_t size);
+/* Back to the first page: 0 or a negative code with why[size]. */
+int pm_page_spool_rewind(pm_page_spool_t *sp, char *why, size_t size);
+/* Accepts NULL. */
+void pm_page_spool_close(pm_page_spool_t *sp);
+
+/* Parses one page result object (a spool line) into *r (zeroed first):
+ * 0, PM_EPROTO (detail in errbuf) or PM_ENOMEM. */
+int pm_proto_parse_page_result(const char *line, size_t len,
+                               pm_page_result_t *r, char *errbuf,
+                               size_t errlen);
 
 #endif /* PM_PROTO_H */

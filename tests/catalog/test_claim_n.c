@@ -5,8 +5,9 @@
  * pages takes what n claims in a row would (the fair order over jobs and
  * pages, lapsed leases, job starts and their events); claimers on their
  * own connections never get the same page; a stale attempt can neither
- * renew, complete nor bill. On PostgreSQL, a page another session is
- * claiming (its row locked) is skipped, not waited for.
+ * renew, complete nor bill; a claim brings its job's profile. On
+ * PostgreSQL, a page another session is claiming (its row locked) is
+ * skipped, not waited for.
  */
 #include <errno.h>
 #include <libpq-fe.h>
@@ -18,6 +19,7 @@
 #include <sqlite3.h>
 
 #include "catalog/catalog.h"
+#include "catalog/catalog_int.h"
 #include "lib/cattest.h"
 #include "lib/testlib.h"
 #include "pipeline/base/pm.h"
@@ -40,17 +42,17 @@ static pm_catalog_t *open_fresh(int k, char *where, size_t size)
     return cat;
 }
 
-/* A job of `npages` pages with work estimates `work` (NULL: all 0);
- * `seed` makes its checksums its own. */
-static int64_t new_job(pm_catalog_t *cat, int npages, unsigned seed,
-                       const int64_t *work)
+/* A job of `npages` pages with work estimates `work` (NULL: all 0) and
+ * profile `profile` (may be NULL); `seed` makes its checksums its own. */
+static int64_t new_job_as(pm_catalog_t *cat, int npages, unsigned seed,
+                          const int64_t *work, const char *profile)
 {
     pm_page_input_t *pages = calloc((size_t)npages, sizeof(*pages));
     char(*src)[32] = calloc((size_t)npages, sizeof(*src));
     char(*sha)[65] = calloc((size_t)npages, sizeof(*sha));
     pm_job_t j = {.workorder = (char *)"WO-2026-0142",
                   .account = (char *)"CITY",
-                  .profile = (char *)"default",
+                  .profile = (char *)profile,
                   .batch = (char *)"WO-2026-0142_box17"};
     int64_t id = 0;
 
@@ -70,6 +72,12 @@ static int64_t new_job(pm_catalog_t *cat, int npages, unsigned seed,
     free(src);
     free(sha);
     return id;
+}
+
+static int64_t new_job(pm_catalog_t *cat, int npages, unsigned seed,
+                       const int64_t *work)
+{
+    return new_job_as(cat, npages, seed, work, "default");
 }
 
 /* The billable rows of job `job` in the catalog at `where`, read on a
@@ -221,6 +229,91 @@ static void claim_n_takes_what_claims_in_a_row_take(void **state)
 }
 
 /*
+ * A claim brings what the page needs of its job's row, so the claimer
+ * reads none: the job's profile ("default" when it names none), with
+ * pm_task_claim_n and pm_task_claim alike; a task list has none.
+ */
+static void claim_brings_the_jobs_profile(void **state)
+{
+    static const int64_t work[2] = {9, 1}; /* page 1 first */
+    char where[256];
+    pm_catalog_t *cat = open_fresh(0, where, sizeof(where));
+    int64_t a = new_job_as(cat, 2, 1, work, "archive-300dpi");
+    int64_t b = new_job_as(cat, 2, 2, work, NULL);
+    pm_task_t *v, one;
+    size_t n;
+
+    (void)state;
+    assert_int_equal(pm_task_claim_n(cat, "w1", LEASE, T0, 3, &v, &n), 0);
+    assert_int_equal(n, 3); /* A1, B1, A2 */
+    for (size_t i = 0; i < n; i++) {
+        assert_non_null(v[i].profile);
+        assert_string_equal(v[i].profile,
+                            v[i].job == a ? "archive-300dpi" : "default");
+    }
+    assert_int_equal(v[1].job, b);
+    pm_task_list_free(v, n);
+    assert_int_equal(pm_task_claim(cat, "w1", LEASE, T0, &one), 0);
+    assert_int_equal(one.job, b);
+    assert_string_equal(one.profile, "default");
+    pm_task_cleanup(&one);
+    assert_int_equal(pm_task_list(cat, a, &v, &n), 0);
+    assert_int_equal(n, 2);
+    assert_null(v[0].profile);
+    pm_task_list_free(v, n);
+    pm_catalog_close(cat);
+    t_tmpdir_cleanup();
+}
+
+/*
+ * Ten jobs of one page and one of forty, none running: a claim of 30
+ * looks first only at the lowest levels (on PostgreSQL, the big job's
+ * first pages and the small jobs' one each, fewer than 30) and takes the
+ * rest in a second statement; all of it is what 30 claims in a row take.
+ */
+static void
+claim_n_across_small_jobs_takes_what_claims_in_a_row_take(void **state)
+{
+    char where[2][256], one[2048], many[2048];
+    int64_t job[2][11];
+    pm_catalog_t *cat[2];
+    pm_task_t row[30], *v;
+    size_t n, len = 0;
+
+    (void)state;
+    for (int k = 0; k < 2; k++) {
+        cat[k] = open_fresh(k, where[k], sizeof(where[k]));
+        for (int j = 0; j < 10; j++)
+            job[k][j] = new_job(cat[k], 1, (unsigned)j + 1, NULL);
+        job[k][10] = new_job(cat[k], 40, 11, NULL);
+    }
+    for (int i = 0; i < 30; i++) {
+        row[i] = ct_claim(cat[0], "w1", T0);
+        len += (size_t)snprintf(
+            one + len, sizeof(one) - len, "%s%lld:%d", i ? " " : "",
+            (long long)(row[i].job - job[0][0]), row[i].page);
+    }
+    assert_int_equal(pm_task_claim_n(cat[1], "w1", LEASE, T0, 30, &v, &n), 0);
+    assert_int_equal(n, 30);
+    len = 0;
+    for (size_t i = 0; i < n; i++)
+        len += (size_t)snprintf(many + len, sizeof(many) - len, "%s%lld:%d",
+                                i ? " " : "", (long long)(v[i].job - job[1][0]),
+                                v[i].page);
+    if (getenv("PM_SHOW_PLAN") != NULL)
+        printf("claims in a row: %s\none claim of 30: %s\n", one, many);
+    assert_string_equal(many, one);
+    for (int j = 0; j < 11; j++)
+        assert_int_equal(ct_count_events(cat[1], job[1][j], "job.started"), 1);
+    pm_task_list_free(v, n);
+    for (int i = 0; i < 30; i++)
+        pm_task_cleanup(&row[i]);
+    for (int k = 0; k < 2; k++)
+        pm_catalog_close(cat[k]);
+    t_tmpdir_cleanup();
+}
+
+/*
  * A claimed batch whose leases lapse is taken over by another claimer:
  * the first claimer's renewals are refused (ok = 0) and its completions
  * are stale and bill nothing, while the new holder renews and completes;
@@ -302,6 +395,64 @@ static void stale_batch_can_neither_renew_nor_bill(void **state)
     assert_int_equal(pm_task_renew_n(cat, lease, 1, 0, T0), PM_EINVAL);
     pm_task_list_free(a, na);
     pm_task_list_free(b, nb);
+    pm_catalog_close(cat);
+    t_tmpdir_cleanup();
+}
+
+/*
+ * Five completions at once (pm_task_complete_n; on PostgreSQL one round
+ * trip in pipeline mode): each its own transaction, answered one by one.
+ * Three pages done and billed; a stale attempt and a task that does not
+ * exist refused without touching the others; sent again, all stale,
+ * nothing billed twice.
+ */
+static void complete_n_answers_each_page(void **state)
+{
+    pm_page_metrics_t m = ct_metrics(0);
+    pm_completion_t c[5];
+    pm_task_t *v, *list;
+    char where[256];
+    pm_catalog_t *cat = open_fresh(0, where, sizeof(where));
+    int64_t job = new_job(cat, 4, 1, NULL);
+    size_t n, nl;
+
+    (void)state;
+    assert_int_equal(pm_task_claim_n(cat, "w1", LEASE, T0, 4, &v, &n), 0);
+    assert_int_equal(n, 4);
+    for (size_t i = 0; i < 4; i++)
+        c[i] = (pm_completion_t){
+            .task = v[i].id, .attempt = v[i].attempts, .m = &m, .err = 1};
+    c[1].attempt += 1; /* not this attempt's */
+    c[4] = (pm_completion_t){
+        .task = v[3].id + 1000, .attempt = 1, .m = &m, .err = 1};
+    ct_quiet();
+    assert_int_equal(pm_task_complete_n(cat, c, 5, T0 + 1), 0);
+    ct_loud();
+    assert_int_equal(c[0].err, 0);
+    assert_int_equal(c[1].err, -ESTALE);
+    assert_int_equal(c[2].err, 0);
+    assert_int_equal(c[3].err, 0);
+    assert_int_equal(c[4].err, PM_ENOENT);
+    assert_int_equal(billable(where, job), 3);
+    assert_int_equal(pm_task_list(cat, job, &list, &nl), 0);
+    for (size_t i = 0; i < nl; i++)
+        assert_int_equal(list[i].state, list[i].id == v[1].id ? PM_TASK_RUNNING
+                                                              : PM_TASK_DONE);
+    pm_task_list_free(list, nl);
+
+    /* Again: all stale (done, or not this attempt), nothing billed twice. */
+    ct_quiet();
+    assert_int_equal(pm_task_complete_n(cat, c, 4, T0 + 2), 0);
+    ct_loud();
+    for (size_t i = 0; i < 4; i++)
+        assert_int_equal(c[i].err, -ESTALE);
+    assert_int_equal(billable(where, job), 3);
+    /* The handle still works after its pipelines. */
+    assert_int_equal(pm_task_complete(cat, v[1].id, v[1].attempts, &m, T0 + 3),
+                     0);
+    assert_int_equal(billable(where, job), 4);
+    assert_int_equal(pm_task_complete_n(cat, c, 0, T0), 0);
+    pm_task_list_free(v, n);
     pm_catalog_close(cat);
     t_tmpdir_cleanup();
 }
@@ -482,18 +633,142 @@ static void pg_claim_skips_a_page_being_claimed(void **state)
     pm_catalog_close(cat);
 }
 
+/* ---- PostgreSQL: the claim's plan with many active jobs ---- */
+
+#define PROBE_JOBS  100
+#define PROBE_PAGES 100 /* per job */
+
+/* Runs `sql` on a connection of the test's own to the catalog at `where`. */
+static void raw_sql(const char *where, const char *sql)
+{
+    PGconn *c = PQconnectdb(where);
+    PGresult *r;
+
+    assert_int_equal(PQstatus(c), CONNECTION_OK);
+    r = PQexec(c, sql);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        fail_msg("%s: %s", sql, PQerrorMessage(c));
+    PQclear(r);
+    PQfinish(c);
+}
+
+/*
+ * The rows a plan (EXPLAIN ANALYZE's text) read from page_tasks: every
+ * node on the table, its rows and those its filters removed, times its
+ * loops.
+ */
+static long page_rows_read(const char *plan)
+{
+    long total = 0, loops = 0, rows, removed;
+    const char *line = plan, *end, *a;
+    int on_pages = 0;
+
+    for (; *line != '\0'; line = *end ? end + 1 : end) {
+        end = strchr(line, '\n');
+        if (end == NULL)
+            end = line + strlen(line);
+        a = strstr(line, "(actual ");
+        if (a != NULL && a < end) { /* a node: is it on page_tasks? */
+            const char *on = strstr(line, " on page_tasks ");
+
+            on_pages = on != NULL && on < a;
+            a = strstr(a, " rows=");
+            loops = 0;
+            if (on_pages && a != NULL &&
+                sscanf(a, " rows=%ld loops=%ld", &rows, &loops) == 2)
+                total += rows * loops;
+            continue;
+        }
+        a = strstr(line, "Rows Removed by ");
+        if (on_pages && a != NULL && a < end &&
+            sscanf(strchr(a, ':') + 1, "%ld", &removed) == 1)
+            total += removed * loops;
+    }
+    return total;
+}
+
+/* Claims 16 pages under EXPLAIN ANALYZE on `cat`'s session (rolled
+ * back): the rows it read from page_tasks. */
+static long probe_claim(pm_catalog_t *cat, const char *label)
+{
+    const char *params[] = {"1000000", "probe", "1000060", "16", "40"};
+    char *plan = NULL;
+    long rows;
+
+    assert_int_equal(pm__pg_explain(cat, "claim_n", params, 5, &plan), 0);
+    rows = page_rows_read(plan);
+    if (getenv("PM_SHOW_PLAN") != NULL)
+        printf("claim_n (%s): %ld page rows read\n%s", label, rows, plan);
+    assert_non_null(strstr(plan, "rows=16 "));
+    pm_free(plan);
+    return rows;
+}
+
+/*
+ * docs/scaling.md, performance probes: with 100 active jobs of 100
+ * pending pages each, a claim of 16 pages reads a few hundred rows of
+ * page_tasks (the jobs' first pages), never every pending page; with the
+ * planner's statistics and without, with the session's own plan and a
+ * generic one.
+ */
+static void pg_claim_reads_few_pages_with_many_jobs(void **state)
+{
+    char where[256], sql[512];
+    pm_catalog_t *cat, *generic;
+    long rows;
+
+    (void)state;
+    ct_pg_fresh(where, sizeof(where));
+    assert_int_equal(pm_catalog_open(where, &cat), 0);
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO jobs (workorder, account, profile, batch, state, "
+             "pages, created_at, updated_at) SELECT 'WO-1', 'ACME', "
+             "'default', 'b' || g, 'queued', %d, g, g FROM "
+             "generate_series(1, %d) g",
+             PROBE_PAGES, PROBE_JOBS);
+    raw_sql(where, sql);
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO page_tasks (job, page, src, frame, sha256) SELECT "
+             "j.id, g, '/spool/p.tif', 0, md5(j.id || ':' || g) || "
+             "md5(g || ':' || j.id) FROM jobs j, generate_series(1, %d) g",
+             PROBE_PAGES);
+    raw_sql(where, sql);
+    rows = probe_claim(cat, "no statistics");
+    assert_true(rows > 0);
+    assert_true(rows < PROBE_JOBS * PROBE_PAGES / 10);
+    raw_sql(where, "ANALYZE");
+    assert_true(probe_claim(cat, "statistics") < PROBE_JOBS * PROBE_PAGES / 10);
+    assert_int_equal(
+        setenv("PGOPTIONS", "-c plan_cache_mode=force_generic_plan", 1), 0);
+    assert_int_equal(pm_catalog_open(where, &generic), 0);
+    assert_int_equal(unsetenv("PGOPTIONS"), 0);
+    assert_true(probe_claim(generic, "generic plan") <
+                PROBE_JOBS * PROBE_PAGES / 10);
+    pm_catalog_close(generic);
+    pm_catalog_close(cat);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(claim_n_takes_what_claims_in_a_row_take),
+        cmocka_unit_test(claim_brings_the_jobs_profile),
+        cmocka_unit_test(
+            claim_n_across_small_jobs_takes_what_claims_in_a_row_take),
         cmocka_unit_test(stale_batch_can_neither_renew_nor_bill),
+        cmocka_unit_test(complete_n_answers_each_page),
         cmocka_unit_test(claimers_never_share_a_page),
     };
     const struct CMUnitTest pg_tests[] = {
         cmocka_unit_test(claim_n_takes_what_claims_in_a_row_take),
+        cmocka_unit_test(claim_brings_the_jobs_profile),
+        cmocka_unit_test(
+            claim_n_across_small_jobs_takes_what_claims_in_a_row_take),
         cmocka_unit_test(stale_batch_can_neither_renew_nor_bill),
+        cmocka_unit_test(complete_n_answers_each_page),
         cmocka_unit_test(claimers_never_share_a_page),
         cmocka_unit_test(pg_claim_skips_a_page_being_claimed),
+        cmocka_unit_test(pg_claim_reads_few_pages_with_many_jobs),
     };
     int failed;
 

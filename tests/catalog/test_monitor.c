@@ -41,26 +41,6 @@ static pm_catalog_t *open_cat(void)
     return cat;
 }
 
-static int64_t new_job(pm_catalog_t *cat, int npages, unsigned seed)
-{
-    pm_page_input_t pages[8];
-    char sha[8][65];
-    pm_job_t j = {.workorder = (char *)"WO-1",
-                  .account = (char *)"CITY",
-                  .profile = (char *)"default",
-                  .batch = (char *)"WO-1"};
-    int64_t id = 0;
-
-    assert_true(npages <= 8);
-    for (int i = 0; i < npages; i++) {
-        snprintf(sha[i], sizeof(sha[i]), "%08x%056x", seed, (unsigned)i);
-        pages[i] = (pm_page_input_t){"/spool/p.tif", i, sha[i], 0};
-    }
-    assert_int_equal(
-        pm_job_create(cat, &j, pages, (size_t)npages, "intake", &id), 0);
-    return id;
-}
-
 /* Claims the next page and completes it with `ms` for every stage. */
 static void complete_next(pm_catalog_t *cat, double ms, int blank,
                           double confidence)
@@ -119,7 +99,7 @@ static void tokens_keep_only_hashes(void **state)
 static void counts_equal_the_catalog(void **state)
 {
     pm_catalog_t *cat = open_cat();
-    int64_t a = new_job(cat, 3, 1), b = new_job(cat, 2, 2), billable;
+    int64_t a = ct_new_job(cat, 3, 1), b = ct_new_job(cat, 2, 2), billable;
     int64_t *ids = NULL;
     size_t nids = 0;
     pm_monitor_t m;
@@ -135,7 +115,7 @@ static void counts_equal_the_catalog(void **state)
     pm_free(ids);
     assert_int_equal(pm_job_finish(cat, a, "/out/a", T0), 0);
     assert_int_equal(pm_job_finish(cat, b, "/out/b", T0), 0);
-    new_job(cat, 2, 3); /* queued */
+    ct_new_job(cat, 2, 3); /* queued */
 
     assert_int_equal(pm_monitor_read(cat, &m), 0);
     assert_int_equal(pm_catalog_status(cat, T0, &st), 0);
@@ -184,7 +164,7 @@ static void job_pages_and_filters(void **state)
 
     (void)state;
     for (int i = 0; i < 7; i++)
-        ids[i] = new_job(cat, 1, (unsigned)i + 10);
+        ids[i] = ct_new_job(cat, 1, (unsigned)i + 10);
     assert_int_equal(pm_job_cancel(cat, ids[2], "t", NULL), 0);
     assert_int_equal(pm_monitor_jobs(cat, -1, 3, 0, &v, &n, &total), 0);
     assert_int_equal(total, 7);
@@ -245,7 +225,7 @@ static void throughput_by_minute(void **state)
     int64_t counts[3];
 
     (void)state;
-    new_job(cat, 2, 1);
+    ct_new_job(cat, 2, 1);
     complete_next(cat, 10, 0, 90);
     complete_next(cat, 10, 0, 90);
     /* Both finished at T0: the last of 3 minutes ending at T0 + 30. */
@@ -325,7 +305,7 @@ static void stage_buckets_hold_their_bounds(void **state)
     pm_monitor_t m;
 
     (void)state;
-    new_job(cat, 4, 7);
+    ct_new_job(cat, 4, 7);
     complete_next(cat, 5, 0, 90);        /* on the first bound */
     complete_next(cat, 5.000001, 0, 90); /* just above it */
     complete_next(cat, 30000, 0, 90);    /* on the last bound */
@@ -372,10 +352,8 @@ int main(void)
         cmocka_unit_test(query_only_refuses_writes),
         cmocka_unit_test(stage_buckets_hold_their_bounds),
     };
-
-    /* tokens_keep_only_hashes joins them when PostgreSQL has the
-     * tokens (docs/scaling.md). */
     const struct CMUnitTest pg_tests[] = {
+        cmocka_unit_test(tokens_keep_only_hashes),
         cmocka_unit_test(counts_equal_the_catalog),
         cmocka_unit_test(job_pages_and_filters),
         cmocka_unit_test(rejections_newest_first_with_reasons),

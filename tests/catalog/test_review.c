@@ -454,12 +454,11 @@ int main(void)
         cmocka_unit_test(billing_stays_as_it_was),
         cmocka_unit_test(failure_changes_nothing),
     };
-    /* billing_stays_as_it_was joins them when PostgreSQL has the fees
-     * and the ledger (docs/scaling.md). */
     const struct CMUnitTest pg_tests[] = {
         cmocka_unit_test(flag_is_stored_and_listed),
         cmocka_unit_test(request_is_refused_when_wrong),
         cmocka_unit_test(finish_updates_page_and_pdf_not_billing),
+        cmocka_unit_test(billing_stays_as_it_was),
         cmocka_unit_test(failure_changes_nothing),
         cmocka_unit_test(request_waits_for_the_jobs_row),
     };

@@ -669,9 +669,11 @@ static const char hotfolder_ini[] =
     "path = /srv/hot/quiet/\n"      /* 17 */
     "marker = None\n"               /* 18 */
     "settle_seconds = 1\n"          /* 19 */
-    "\n"                            /* 20 */
-    "[profile colour]\n"            /* 21 */
-    "color_mode = auto\n";          /* 22 */
+    "watch = Poll\n"                /* 20 */
+    "scan_seconds = 5\n"            /* 21 */
+    "\n"                            /* 22 */
+    "[profile colour]\n"            /* 23 */
+    "color_mode = auto\n";          /* 24 */
 
 static void valid_hot_folders_load(void **state)
 {
@@ -709,6 +711,8 @@ static void valid_hot_folders_load(void **state)
     assert_string_equal(h->marker, "batch.ini");
     assert_int_equal(h->settle_seconds, 30);
     assert_int_equal(h->hold_unknown, 0);
+    assert_int_equal(h->poll, 0); /* watch = events */
+    assert_int_equal(h->scan_seconds, 0);
     assert_int_equal(h->line, 13);
 
     /* marker = none (any case) is settle mode. */
@@ -716,6 +720,8 @@ static void valid_hot_folders_load(void **state)
     assert_non_null(h);
     assert_null(h->marker);
     assert_int_equal(h->settle_seconds, 1);
+    assert_int_equal(h->poll, 1);
+    assert_int_equal(h->scan_seconds, 5);
     assert_null(pm_config_hotfolder(cfg, "missing"));
     pm_config_free(cfg);
     t_tmpdir_cleanup();
@@ -1218,12 +1224,15 @@ static void bad_hot_folder_keys_are_refused(void **state)
                          "hold_unknown = later\n" /* 4: not yes/no */
                          "account =\n"            /* 5: empty */
                          "path =\n"               /* 6: empty */
-                         "watch = yes\n"          /* 7: unknown key */
+                         "watch = yes\n"          /* 7: not events/poll */
                          "[hotfolder]\n"          /* 8 */
                          "path = hot/b\n"         /* 9: no name */
                          "[pagemill]\n"           /* 10 */
-                         "spool =\n",             /* 11: empty */
-                         7);
+                         "spool =\n"              /* 11: empty */
+                         "[hotfolder c]\n"        /* 12 */
+                         "path = hot/c\n"         /* 13 */
+                         "scan_seconds = 0\n",    /* 14: 1..3600 */
+                         8);
     expect_error(errors, conf_path, 3, "hotfolder a", "marker");
     expect_error(errors, conf_path, 4, "hotfolder a", "hold_unknown");
     expect_error(errors, conf_path, 5, "hotfolder a", "account");
@@ -1231,6 +1240,7 @@ static void bad_hot_folder_keys_are_refused(void **state)
     expect_error(errors, conf_path, 7, "hotfolder a", "watch");
     expect_error(errors, conf_path, 9, "hotfolder", "path");
     expect_error(errors, conf_path, 11, "pagemill", "spool");
+    expect_error(errors, conf_path, 14, "hotfolder c", "scan_seconds");
     pm_free(errors);
     t_tmpdir_cleanup();
 }

@@ -6,10 +6,12 @@
  * make `pagemill verify` exit 1 naming the file; `verify --all` records
  * its result as a catalog event; the job's ALTO v4 document has a Page
  * per page, unique ids and each page's text's word count (well-formed by
- * xmllint; no ALTO schema on the machine to validate against); a
- * profile with `bag = no` publishes the
- * outputs in data/ without the tag files. The real binary and workers on
- * the five real scans of examples/WO-2026-0001.
+ * xmllint; no ALTO schema on the machine to validate against); a profile
+ * with `bag = no` publishes the outputs in data/ without the tag files;
+ * the report and the log carry the archival outputs' times (TIFF master,
+ * ALTO, bag); a worker killed mid-assembly leaves nothing in the bag its
+ * retry publishes. The real binary and workers on the five real scans of
+ * examples/WO-2026-0001.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -278,6 +280,53 @@ static void check_events(const char *bag)
     free(text);
 }
 
+/* A number member `key` of object `o`: fails the test unless it is
+ * there; returns it. */
+static double number_of(json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+
+    if (!json_is_number(v))
+        fail_msg("archival_ms has no number %s", key);
+    return json_number_value(v);
+}
+
+/*
+ * The archival outputs' times (docs/benchmarks.md): the report's
+ * archival_ms has the TIFF master's (a master was written: above 0), the
+ * ALTO's and the bag's, none negative, none above the assembly's or a
+ * minute; the log has each page's ALTO time and the job's line with all.
+ */
+static void check_times(const sv_fx_t *f, const char *bag, long long id)
+{
+    char path[700];
+    json_error_t jerr;
+    json_t *report, *times;
+    double assembly;
+    char *log;
+
+    snprintf(path, sizeof(path), "%s/data/job-%lld.pages.json", bag, id);
+    report = json_load_file(path, 0, &jerr);
+    assert_non_null(report);
+    times = json_object_get(report, "archival_ms");
+    if (!json_is_object(times))
+        fail_msg("%s has no archival_ms", path);
+    assembly = number_of(report, "assembly_ms");
+    assert_true(number_of(times, "tiff_master") > 0);
+    assert_true(number_of(times, "tiff_master") <= assembly);
+    assert_true(number_of(times, "alto") >= 0);
+    assert_true(number_of(times, "alto") < 60000);
+    assert_true(number_of(times, "bag") >= 0);
+    assert_true(number_of(times, "bag") < 60000);
+    json_decref(report);
+    log = t_slurp(f->log);
+    assert_non_null(log);
+    assert_true(count_of(log, " (ALTO ") >= 1);
+    if (strstr(log, "archival outputs: TIFF master ") == NULL)
+        fail_msg("no archival outputs' times in the log:\n%s", log);
+    free(log);
+}
+
 static void real_job_is_a_valid_bag(void **state)
 {
     sv_fx_t *f = *state;
@@ -303,6 +352,7 @@ static void real_job_is_a_valid_bag(void **state)
     check_master(f->root, bag, id, "Compression Scheme: JPEG");
     check_info(bag, id);
     check_events(bag);
+    check_times(f, bag, id);
     assert_int_equal(
         t_run(NULL, "python3 - '%s' %lld <<'EOF'\n%sEOF", bag, id, alto_check),
         0);
@@ -383,7 +433,8 @@ static const char same_check[] =
     "    s = re.sub(rb'\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d"
     "\\+00:00', b'date', s)\n"
     "    return re.sub(rb'/ID \\[<[0-9a-f]+><[0-9a-f]+>\\]', b'/ID', s)\n"
-    "TIMES = {'job_uid', 'catalog_id', 'pdf_sha256', 'assembly_ms', 'ms'}\n"
+    "TIMES = {'job_uid', 'catalog_id', 'pdf_sha256', 'assembly_ms', 'ms',\n"
+    "         'archival_ms'}\n"
     "def strip(o):\n"
     "    if isinstance(o, dict):\n"
     "        return {k: strip(v) for k, v in o.items() if k not in TIMES\n"
@@ -451,6 +502,41 @@ static void drop_letter(const sv_fx_t *f, const char *name, const char *what)
     sv_page(path, lines);
     snprintf(path, sizeof(path), "%s/batch.ini", dir);
     sv_write_text(path, "account = ACME\nprofile = keep\n");
+}
+
+/*
+ * A worker killed while it writes a job's PDF leaves its temp file in the
+ * job's temp folder; the retried assembly starts from a fresh folder, so
+ * the published bag holds only what its manifest lists, and no temp file
+ * is left anywhere in the output tree.
+ */
+static void assembly_killed_midway_publishes_a_clean_bag(void **state)
+{
+    sv_fx_t *f = *state;
+    char flag[600], bag[600], *out = NULL;
+    long long id;
+    int faults = 0, rc;
+
+    snprintf(flag, sizeof(flag), "%s/die-once", f->root);
+    sv_write_text(flag, "");
+    /* The service and its workers inherit the hook from the fork. */
+    assert_int_equal(setenv("PAGEMILL_TEST_ASSEMBLY_DIE", flag, 1), 0);
+    sv_start(f);
+    unsetenv("PAGEMILL_TEST_ASSEMBLY_DIE");
+    drop_letter(f, "WO-1_killed", "The assembling worker dies once");
+    id = sv_wait_job(f, "WO-1_killed", "done", DEADLINE_S);
+    sv_wait_log(f, "assembly lost", 10.0);
+    assert_int_equal(t_run(NULL, "test -e '%s'", flag), 1); /* hook fired */
+    snprintf(bag, sizeof(bag), "%s/ACME/WO-1/job-%lld", f->out, id);
+    rc = verify(&out, bag);
+    if (rc != 0)
+        print_message("%s", out);
+    assert_int_equal(rc, 0);
+    free(out);
+    assert_int_equal(pm_bag_verify(bag, count_fault, &faults), 0);
+    assert_int_equal(t_run(&out, "find '%s' -name '*.tmp'", f->out), 0);
+    assert_string_equal(out, "");
+    free(out);
 }
 
 /* 1 when the spool still holds job `id`'s batch `name` and its pages. */
@@ -666,6 +752,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(real_job_is_a_valid_bag, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(
+            assembly_killed_midway_publishes_a_clean_bag, setup, teardown),
         cmocka_unit_test_setup_teardown(no_bag_profile_keeps_outputs_in_data,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(same_batch_twice_same_payload, setup,

@@ -3,7 +3,8 @@
  * Chromium (Debian chromium) loads it from the real service on 127.0.0.1
  * with a supervisor token, lets its script run, and the test reads the
  * DOM Chromium dumps: the chart drawn (its canvas sized by Chart.js) and
- * refreshed, workers, jobs by state and job rows filled, and the chart's
+ * refreshed, workers, the service's node (slots, pages in the hour), jobs
+ * by state and job rows filled, and the chart's
  * total growing from 0 to the pages a real batch finished; the job page
  * lists the job's pages. A screenshot
  * is saved as dashboard.png in the test's working folder.
@@ -203,6 +204,19 @@ static void dashboard_shows_a_batch_in_a_browser(void **state)
                                 "</td><td>done</td>"));
     assert_non_null(strstr(dom, "<b id=\"hour\">3</b>"));
     assert_non_null(strstr(dom, "<td>done</td><td>1</td>"));
+    /* The service's own node: up, its two workers, the batch's pages
+     * (after the busy count). */
+    assert_int_equal(rows_in(dom, "nodes"), 1);
+    {
+        static const char head[] = "<td>coordinator</td><td>up</td><td>2"
+                                   "</td><td>";
+        const char *n = strstr(dom, head);
+
+        assert_non_null(n);
+        n = strstr(n + strlen(head), "</td>");
+        assert_non_null(n);
+        assert_int_equal(strncmp(n, "</td><td>3</td>", 15), 0);
+    }
     /* The job's flagged pages are in the review list. */
     assert_int_equal(rows_in(dom, "review"), 1);
     /* Pages by hot folder and account, over the hour, shift and day. */

@@ -238,6 +238,29 @@ static long long catalog_reads(fx_t *f)
     return n;
 }
 
+/* The per-node series of /metrics `m`: the service's own node (this
+ * host, as a coordinator) up, with its two slots, `pages` pages in the
+ * last hour, a fresh heartbeat and a load average. */
+static void node_series_are_the_services(json_t *m, long long pages)
+{
+    char host[256] = "localhost", key[400];
+
+    if (gethostname(host, sizeof(host)) != 0)
+        snprintf(host, sizeof(host), "localhost");
+    host[sizeof(host) - 1] = '\0';
+#define NODE_KEY(name)                                                    \
+    (snprintf(key, sizeof(key),                                           \
+              "pagemill_node_" name "{node=%s}{role=coordinator}", host), \
+     key)
+    assert_int_equal((long long)sample(m, NODE_KEY("up")), 1);
+    assert_int_equal((long long)sample(m, NODE_KEY("slots")), 2);
+    assert_int_equal((long long)sample(m, NODE_KEY("pages_last_hour")), pages);
+    assert_true(sample(m, NODE_KEY("busy")) >= 0);
+    assert_true(sample(m, NODE_KEY("heartbeat_age_seconds")) <= 30);
+    assert_true(sample(m, NODE_KEY("load1")) >= 0);
+#undef NODE_KEY
+}
+
 /* ---- tests ---- */
 
 /* A real batch converted while the API and /metrics are read: the
@@ -325,6 +348,7 @@ static void metrics_and_api_equal_the_catalog(void **state)
         sv_nap_ms(200);
     }
     assert_int_equal((long long)sample(m, "pagemill_workers{state=all}"), 2);
+    node_series_are_the_services(m, 3);
     json_decref(m);
 
     st = status_after(f, time(NULL));
@@ -338,6 +362,17 @@ static void metrics_and_api_equal_the_catalog(void **state)
                 "reason"),
         "unknown_work_order");
     assert_int_equal(sv_jint(st, "billable_pages"), 2);
+    {
+        json_t *nodes = json_object_get(st, "nodes");
+        json_t *n = json_array_get(nodes, 0);
+
+        assert_int_equal(json_array_size(nodes), 1);
+        assert_string_equal(sv_jstr(n, "role"), "coordinator");
+        assert_string_equal(sv_jstr(n, "state"), "up");
+        assert_int_equal(sv_jint(n, "slots"), 2);
+        assert_int_equal(sv_jint(n, "pages_last_hour"), 3);
+        assert_true(json_is_string(json_object_get(n, "heartbeat")));
+    }
     assert_int_equal(json_array_size(json_object_get(st, "waiting_batches")),
                      1);
     assert_string_equal(

@@ -10,10 +10,14 @@
  * and never spooled, so two empty batches are not held as duplicates of
  * each other; a symlink at the top of a hot folder is rejected visibly,
  * as a link; batch names with control characters or invalid UTF-8 reach
- * the log escaped; what the service creates is not world-readable; and a
- * service running as root says so at start.
+ * the log escaped; what the service creates is not world-readable; a
+ * service running as root says so at start; and a hot folder with watch
+ * = poll has no change events (only the scan timer, as on a network
+ * share), and a page still being written there is taken only once it
+ * has settled.
  */
 #include <dirent.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -361,6 +365,130 @@ static void corrupt_page_is_not_retried(void **state)
     assert_int_equal(sv_stop(f, SIGTERM, 40), 0);
 }
 
+/* ---- a polled hot folder ---- */
+
+static char polled[320]; /* watch = poll, settle mode, settle_seconds = 3 */
+
+static int setup_polled(void **state)
+{
+    sv_fx_t *f = pm_calloc(1, sizeof(*f));
+    char extra[1024];
+
+    if (f == NULL)
+        return -1;
+    if (sv_fx_init(f, t_tmpdir()) != 0)
+        goto fail;
+    snprintf(polled, sizeof(polled), "%s/hot/polled", f->root);
+    snprintf(extra, sizeof(extra),
+             "\n[hotfolder polled]\npath = %s\nmarker = none\n"
+             "settle_seconds = 3\nwatch = poll\nscan_seconds = 1\n",
+             polled);
+    if (pm_mkdir_p(polled) != 0 || sv_write_config(f, 30, extra) != 0)
+        goto fail;
+    *state = f;
+    sv_cli_ok(f, "account add ACME --name 'Acme Records'");
+    sv_cli_ok(f, "workorder add WO-1 --account ACME");
+    return 0;
+
+fail:
+    pm_free(f);
+    return -1;
+}
+
+/* The inotify watches the process `pid` holds, over all its descriptors
+ * (/proc/PID/fdinfo, read line by line: procfs files have no size). */
+static int inotify_watches(pid_t pid)
+{
+    char dir[64], path[400], line[512];
+    struct dirent *e;
+    int n = 0;
+    DIR *d;
+
+    snprintf(dir, sizeof(dir), "/proc/%ld/fdinfo", (long)pid);
+    d = opendir(dir);
+    assert_non_null(d);
+    while ((e = readdir(d)) != NULL) {
+        FILE *f;
+
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        if ((f = fopen(path, "r")) == NULL)
+            continue; /* closed meanwhile */
+        while (fgets(line, sizeof(line), f) != NULL)
+            n += strncmp(line, "inotify wd:", 11) == 0;
+        fclose(f);
+    }
+    closedir(d);
+    return n;
+}
+
+/* True while batch `name` is still in the polled hot folder as written:
+ * neither taken into the spool nor rejected (two stat calls, so the
+ * writer keeps its pace). */
+static int untaken(const char *name, const char *page)
+{
+    char rejected[700];
+
+    snprintf(rejected, sizeof(rejected), "%s/_rejected/%s", polled, name);
+    return !t_exists(rejected) && t_exists(page);
+}
+
+/* A poll-only folder (the service holds an inotify watch for the events
+ * folder `scans` only) takes a batch whose page grows across several
+ * scans only once it stops growing, whole. */
+static void polled_folder_takes_a_growing_page_once_settled(void **state)
+{
+    static const char *const lines[] = {"Polled share", NULL};
+    sv_fx_t *f = *state;
+    char src[400], dir[400], page[500];
+    unsigned char *data = NULL;
+    size_t len = 0, off = 0, chunk;
+    double until;
+    long long id;
+    int fd;
+
+    snprintf(src, sizeof(src), "%s/page.tif", f->root);
+    sv_page(src, lines);
+    assert_int_equal(pm_read_file(src, 1u << 26, &data, &len), 0);
+    assert_true(len > 1000);
+    sv_start(f);
+    until = sv_now_s() + DEADLINE_S;
+    while (inotify_watches(f->pid) == 0 && sv_now_s() < until)
+        sv_nap_ms(50); /* the service is watching */
+    assert_true(inotify_watches(f->pid) > 0);
+
+    /* Written over about four seconds, in ten pieces: every scan (each
+     * second) sees it changed within the last three, never settled. */
+    snprintf(dir, sizeof(dir), "%s/WO-1_grow", polled);
+    assert_int_equal(pm_mkdir_p(dir), 0);
+    snprintf(page, sizeof(page), "%s/p1.tif", dir);
+    fd = open(page, O_WRONLY | O_CREAT | O_EXCL, 0644);
+    assert_true(fd >= 0);
+    chunk = len / 10 + 1;
+    while (off < len) {
+        size_t n = len - off < chunk ? len - off : chunk;
+
+        assert_int_equal(write(fd, data + off, n), (ssize_t)n);
+        off += n;
+        assert_true(untaken("WO-1_grow", page));
+        if (off < len)
+            sv_nap_ms(400); /* the pace of a slow copy */
+    }
+    assert_int_equal(close(fd), 0);
+    pm_free(data);
+    id = sv_wait_job(f, "WO-1_grow", "done", DEADLINE_S);
+    assert_true(id > 0);
+    assert_int_equal(inotify_watches(f->pid), 1); /* scans' only */
+    sv_wait_log(f, "hot folder polled: watch = poll: no change events", 1);
+    assert_false(t_exists(page));
+    assert_int_equal(batches_in(polled), 0); /* nothing rejected either */
+    snprintf(page, sizeof(page), "%s/ACME/WO-1/job-%lld/data/job-%lld.pdf",
+             f->out, id, id);
+    assert_int_equal(t_pdf_pages(page), 1); /* the whole page, read */
+    assert_int_equal(sv_stop(f, SIGTERM, 40), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -376,6 +504,9 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(page_changed_after_intake_fails, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(
+            polled_folder_takes_a_growing_page_once_settled, setup_polled,
+            teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

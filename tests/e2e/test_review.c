@@ -14,6 +14,10 @@
  * symlink, an unsupported file and a multi-page file. With the service
  * down the request waits for its next start; a coordinator killed in the
  * middle of a replacement leaves it pending, and the restart does it once.
+ * A coordinator killed in the middle of the swap (test hook): after the
+ * exchange, the redo's record names the previous published version and
+ * the intermediate document apart; without RENAME_EXCHANGE, between the
+ * two renames, the redo puts the published folder back and finishes.
  */
 #include <errno.h>
 #include <signal.h>
@@ -21,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -176,6 +181,36 @@ static void wait_event(const sv_fx_t *f, long long id, const char *kind)
             fail_msg("job %lld: no %s event within %.0f s", id, kind,
                      DEADLINE_S);
         }
+        sv_nap_ms(200);
+    }
+}
+
+/* Waits for job `id`'s replacement to be done: fails at once, with its
+ * reason, when it failed instead. */
+static void wait_replaced(const sv_fx_t *f, long long id)
+{
+    double end = sv_now_s() + DEADLINE_S;
+    json_t *show, *e;
+    size_t i;
+
+    for (;;) {
+        show = job_show(f, id);
+        json_array_foreach(json_object_get(show, "events"), i, e)
+        {
+            const char *kind = sv_jstr(e, "kind");
+
+            if (strcmp(kind, "page.replace_failed") == 0)
+                fail_msg("job %lld: the replacement failed: %s", id,
+                         sv_jstr(e, "detail"));
+            if (strcmp(kind, "page.replaced") == 0) {
+                json_decref(show);
+                return;
+            }
+        }
+        json_decref(show);
+        if (sv_now_s() > end)
+            fail_msg("job %lld: no page.replaced event within %.0f s", id,
+                     DEADLINE_S);
         sv_nap_ms(200);
     }
 }
@@ -477,6 +512,253 @@ static void coordinator_killed_mid_replacement(void **state)
     pm_free(txt);
 }
 
+/*
+ * A stop between the two renames of a swap leaves the published folder
+ * in job-N.replace.tmp (the new one in its place): the next replacement
+ * keeps that folder beside the old outputs as <aside>-leftover instead of
+ * removing it. Simulated with a copy of the published folder, marked.
+ */
+static void outputs_left_by_a_stopped_swap_are_kept(void **state)
+{
+    sv_fx_t *f = *state;
+    static const char *const pages[] = {GOOD_PAGE, BAD_PAGE};
+    char args[1200], *txt, *txt0, *out = NULL;
+    long long id;
+
+    t_require_data();
+    sv_start(f);
+    drop_files(f, "WO-1_a", pages, 2);
+    id = sv_wait_job(f, "WO-1_a", "done", DEADLINE_S);
+    txt = out_file(f, id, "txt");
+    txt0 = t_slurp(txt);
+    assert_int_equal(t_run(NULL,
+                           "cd '%s/ACME/WO-1' && cp -a job-%lld "
+                           "job-%lld.replace.tmp && echo old >"
+                           "job-%lld.replace.tmp/data/MARK",
+                           f->out, id, id, id),
+                     0);
+    snprintf(args, sizeof(args), "job replace-page %lld 2 %s", id,
+             t_data(RESCAN_PAGE));
+    sv_cli_ok(f, args);
+    wait_event(f, id, "page.replaced");
+    assert_replaced(f, id, txt0);
+    sv_wait_log(f, "kept as", 10.0);
+    assert_int_equal(t_run(&out,
+                           "cat '%s'/ACME/WO-1/.replaced/*-leftover/data/MARK",
+                           f->out),
+                     0);
+    assert_string_equal(out, "old\n");
+    free(out);
+    assert_int_equal(sv_stop(f, SIGTERM, PAGE_TIMEOUT + 10), 0);
+    pm_free(txt0);
+    pm_free(txt);
+}
+
+/* The record of job `id`'s one replacement: .replaced/job-<id>-*-p2.json
+ * (new reference). */
+static json_t *replace_record(const sv_fx_t *f, long long id)
+{
+    char *out = NULL, *nl;
+    json_error_t jerr;
+    json_t *doc;
+
+    assert_int_equal(t_run(&out,
+                           "ls -d '%s'/ACME/WO-1/.replaced/job-%lld-*-p2.json",
+                           f->out, id),
+                     0);
+    nl = strchr(out, '\n');
+    assert_non_null(nl);
+    assert_string_equal(nl + 1, ""); /* one record */
+    *nl = '\0';
+    doc = json_load_file(out, 0, &jerr);
+    if (doc == NULL)
+        fail_msg("%s: %s", out, jerr.text);
+    free(out);
+    return doc;
+}
+
+/* The text file of the job folder `dir` (new string). */
+static char *folder_txt(const char *dir, long long id)
+{
+    char *path = pm_asprintf("%s/data/job-%lld.txt", dir, id);
+    char *text = t_slurp(path);
+
+    pm_free(path);
+    return text;
+}
+
+/* Drops a two-page job with the swap hook armed (and with no exchange
+ * when `no_exchange`), asks for page 2 to be replaced and waits for the
+ * coordinator to die in the middle of the swap; its id, and the
+ * published text before into *txt0. */
+static long long swap_cut(sv_fx_t *f, int no_exchange, char **txt0)
+{
+    static const char *const pages[] = {GOOD_PAGE, BAD_PAGE};
+    char flag[600], args[1200], *txt;
+    long long id;
+    int status;
+
+    snprintf(flag, sizeof(flag), "%s/swap-die-once", f->root);
+    sv_write_text(flag, "");
+    /* The service inherits the hooks from the fork. */
+    assert_int_equal(setenv("PAGEMILL_TEST_SWAP_DIE", flag, 1), 0);
+    if (no_exchange)
+        assert_int_equal(setenv("PAGEMILL_TEST_NO_EXCHANGE", "1", 1), 0);
+    sv_start(f);
+    unsetenv("PAGEMILL_TEST_SWAP_DIE");
+    drop_files(f, "WO-1_a", pages, 2);
+    id = sv_wait_job(f, "WO-1_a", "done", DEADLINE_S);
+    txt = out_file(f, id, "txt");
+    *txt0 = t_slurp(txt);
+    pm_free(txt);
+    snprintf(args, sizeof(args), "job replace-page %lld 2 %s", id,
+             t_data(RESCAN_PAGE));
+    sv_cli_ok(f, args);
+    status = sv_reap(f, DEADLINE_S);
+    if (status == -1)
+        fail_msg("the swap hook did not stop the coordinator");
+    assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    assert_int_equal(t_run(NULL, "test -e '%s'", flag), 1); /* hook fired */
+    assert_int_equal(count_events(f, id, "page.replaced"), 0);
+    return id;
+}
+
+/*
+ * A stop between the exchange of a replacement's swap and the move aside
+ * (the coordinator killed there by the test hook): the published folder
+ * holds a document assembled with the rescan that the catalog never
+ * recorded, the temp folder the previous published version. The redo
+ * keeps the latter as <aside>-leftover and moves the former aside; its
+ * record (.replaced/job-N-<time>-p2.json) and its log name the leftover
+ * as the previous published version and the aside as the intermediate,
+ * never recorded document.
+ */
+static void
+swap_stopped_after_the_exchange_names_the_previous_version(void **state)
+{
+    sv_fx_t *f = *state;
+    json_t *rec, *aside;
+    const char *prev, *inter;
+    char *txt0, *text;
+    long long id;
+
+    t_require_data();
+    id = swap_cut(f, 0, &txt0);
+    sv_start(f);
+    wait_replaced(f, id);
+    assert_replaced(f, id, txt0);
+    rec = replace_record(f, id);
+    prev = sv_jstr(rec, "previous_version");
+    assert_non_null(strstr(prev, "-leftover"));
+    text = folder_txt(prev, id);
+    assert_string_equal(text, txt0); /* what was published before */
+    pm_free(text);
+    assert_int_equal(json_array_size(json_object_get(rec, "set_aside")), 2);
+    aside = json_array_get(json_object_get(rec, "set_aside"), 0);
+    inter = sv_jstr(aside, "folder");
+    assert_null(strstr(inter, "-leftover"));
+    assert_non_null(strstr(sv_jstr(aside, "holds"), "intermediate"));
+    assert_true(json_is_false(json_object_get(aside, "recorded")));
+    text = folder_txt(inter, id);
+    assert_non_null(strstr(text, "Preludio")); /* assembled with the rescan */
+    pm_free(text);
+    aside = json_array_get(json_object_get(rec, "set_aside"), 1);
+    assert_string_equal(sv_jstr(aside, "folder"), prev);
+    assert_true(json_is_true(json_object_get(aside, "recorded")));
+    sv_wait_log(f, "the previous published version is at", 10.0);
+    sv_wait_log(f, "holds an intermediate document", 10.0);
+    assert_int_equal(sv_log_count(f->log, "the old outputs are at"), 0);
+    json_decref(rec);
+    assert_int_equal(sv_stop(f, SIGTERM, PAGE_TIMEOUT + 10), 0);
+    pm_free(txt0);
+}
+
+/*
+ * A file system without RENAME_EXCHANGE (the test hook refuses it, as NFS
+ * does with EINVAL): the swap is two renames, and a stop between them
+ * leaves no job-N/ at all, the previous version at the stopped attempt's
+ * aside and the new document in job-N.replace.tmp. The redo puts the
+ * previous version back and swaps again: job-N/ holds the new document,
+ * the previous version is kept under .replaced/ and the record says where.
+ */
+static void
+swap_without_exchange_stopped_between_renames_is_finished(void **state)
+{
+    sv_fx_t *f = *state;
+    char final[700], *txt0, *text;
+    const char *prev, *pub;
+    struct stat st;
+    json_t *rec;
+    long long id;
+
+    t_require_data();
+    id = swap_cut(f, 1, &txt0);
+    snprintf(final, sizeof(final), "%s/ACME/WO-1/job-%lld", f->out, id);
+    assert_int_equal(lstat(final, &st), -1); /* the state the stop left */
+    sv_start(f);                             /* still without the exchange */
+    unsetenv("PAGEMILL_TEST_NO_EXCHANGE");
+    wait_replaced(f, id);
+    assert_replaced(f, id, txt0);
+    sv_wait_log(f, "the previous version put back", 10.0);
+    rec = replace_record(f, id);
+    prev = sv_jstr(rec, "previous_version");
+    assert_null(strstr(prev, "-leftover"));
+    text = folder_txt(prev, id);
+    assert_string_equal(text, txt0);
+    pm_free(text);
+    pub = sv_jstr(json_object_get(rec, "published"), "folder");
+    snprintf(final, sizeof(final), "/ACME/WO-1/job-%lld", id);
+    assert_true(strlen(pub) > strlen(final) &&
+                strcmp(pub + strlen(pub) - strlen(final), final) == 0);
+    json_decref(rec);
+    assert_int_equal(sv_stop(f, SIGTERM, PAGE_TIMEOUT + 10), 0);
+    pm_free(txt0);
+}
+
+/*
+ * A stop between moving the old original into spool/job-N/replaced/ and
+ * recording the replacement: the next attempt finds the original there
+ * (by its name and its SHA-256) and records where it is, instead of
+ * recording that it stayed. Simulated by moving it there first.
+ */
+static void original_moved_by_a_stopped_attempt_is_recorded(void **state)
+{
+    sv_fx_t *f = *state;
+    static const char *const pages[] = {GOOD_PAGE, BAD_PAGE};
+    char args[1200], kept[1200], *text;
+    const char *src, *base;
+    long long id;
+    json_t *show;
+
+    t_require_data();
+    sv_start(f);
+    drop_files(f, "WO-1_a", pages, 2);
+    id = sv_wait_job(f, "WO-1_a", "done", DEADLINE_S);
+    show = job_show(f, id);
+    src =
+        sv_jstr(json_array_get(json_object_get(show, "page_tasks"), 1), "src");
+    base = strrchr(src, '/') + 1;
+    snprintf(kept, sizeof(kept),
+             "%s/spool/job-%lld/replaced/p00002-20260101T000000Z-%s", f->root,
+             id, base);
+    assert_int_equal(t_run(NULL,
+                           "mkdir -p '%s/spool/job-%lld/replaced' && mv '%s' "
+                           "'%s'",
+                           f->root, id, src, kept),
+                     0);
+    json_decref(show);
+    snprintf(args, sizeof(args), "job replace-page %lld 2 %s", id,
+             t_data(RESCAN_PAGE));
+    sv_cli_ok(f, args);
+    wait_event(f, id, "page.replaced");
+    show = job_show(f, id);
+    text = json_dumps(json_object_get(show, "events"), 0);
+    assert_non_null(strstr(text, "p00002-20260101T000000Z-"));
+    free(text);
+    json_decref(show);
+    assert_int_equal(sv_stop(f, SIGTERM, PAGE_TIMEOUT + 10), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -488,6 +770,16 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(coordinator_killed_mid_replacement,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(outputs_left_by_a_stopped_swap_are_kept,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            swap_stopped_after_the_exchange_names_the_previous_version, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(
+            swap_without_exchange_stopped_between_renames_is_finished, setup,
+            teardown),
+        cmocka_unit_test_setup_teardown(
+            original_moved_by_a_stopped_attempt_is_recorded, setup, teardown),
     };
 
     if (getenv("PM_TEST_FILTER") != NULL)

@@ -114,12 +114,14 @@ static json_t *job_show(const sv_fx_t *f, long long id)
 
 /* ---- outputs ---- */
 
-/* No ".tmp" name anywhere under `dir`. */
+/* No ".tmp" name anywhere under `dir`, nor an assembly's page spool. */
 static void assert_no_tmp(const char *dir)
 {
     char *out = NULL;
 
-    assert_int_equal(t_run(&out, "find '%s' -name '*.tmp'", dir), 0);
+    assert_int_equal(
+        t_run(&out, "find '%s' -name '*.tmp' -o -name '*.pages.jsonl'", dir),
+        0);
     if (out[0] != '\0')
         fail_msg("left behind: %s", out);
     free(out);

@@ -17,7 +17,7 @@ static char *reserialise(const pm_proto_msg_t *m)
     case PM_MSG_PAGE:
         return pm_proto_page_task(m->task, &m->page, &m->profile);
     case PM_MSG_ASSEMBLE:
-        return pm_proto_assemble_task(m->task, &m->doc, m->pages, m->npages,
+        return pm_proto_assemble_task(m->task, &m->doc, m->spool, m->npages,
                                       &m->profile);
     case PM_MSG_READY:
         return pm_proto_ready(m->pid);

@@ -150,3 +150,23 @@ int ct_count_events(pm_catalog_t *cat, int64_t job, const char *kind)
     pm_event_list_free(ev, n);
     return count;
 }
+
+int64_t ct_new_job(pm_catalog_t *cat, int npages, unsigned seed)
+{
+    pm_page_input_t pages[8];
+    char sha[8][65];
+    pm_job_t j = {.workorder = (char *)"WO-1",
+                  .account = (char *)"CITY",
+                  .profile = (char *)"default",
+                  .batch = (char *)"WO-1"};
+    int64_t id = 0;
+
+    assert_true(npages <= 8);
+    for (int i = 0; i < npages; i++) {
+        snprintf(sha[i], sizeof(sha[i]), "%08x%056x", seed, (unsigned)i);
+        pages[i] = (pm_page_input_t){"/spool/p.tif", i, sha[i], 0};
+    }
+    assert_int_equal(
+        pm_job_create(cat, &j, pages, (size_t)npages, "intake", &id), 0);
+    return id;
+}

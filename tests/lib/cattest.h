@@ -45,6 +45,10 @@ pm_task_t ct_claim(pm_catalog_t *cat, const char *owner, int64_t now);
 /* Claims and completes one page as "w1"; returns its job. */
 int64_t ct_claim_complete(pm_catalog_t *cat, int64_t now, int blank);
 
+/* A queued job of `npages` (at most 8) pages for WO-1 of CITY, profile
+ * "default"; each page's SHA-256 made from `seed` and its index, so jobs
+ * of different seeds are no duplicates. Returns its id. */
+int64_t ct_new_job(pm_catalog_t *cat, int npages, unsigned seed);
 /* Account `code` ("City Archive"). */
 void ct_add_account(pm_catalog_t *cat, const char *code);
 /* Claims a page as "w1" and fails it for good (max_attempts 1). */

@@ -11,6 +11,7 @@
 #include "lib/pgtest.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -288,25 +289,58 @@ static int remove_entry(const char *path, const struct stat *st, int flag,
     return 0;
 }
 
-void pgt_stop(pgt_t *pg)
+/* Stops the postmaster by its pid: a fast shutdown (every session ended,
+ * a checkpoint), SIGKILL after the deadline. 0, or -1 when it had to be
+ * killed. */
+static int halt(pgt_t *pg)
 {
     double deadline = now_s() + STOP_DEADLINE_S;
-    int status;
+    int status, rc = 0;
 
-    if (pg->pid > 0) {
-        kill(pg->pid, SIGINT); /* fast shutdown */
-        while (waitpid(pg->pid, &status, WNOHANG) == 0) {
-            if (now_s() > deadline) {
-                fprintf(stderr, "pgtest: postgres %d did not stop; killed\n",
-                        (int)pg->pid);
-                kill(pg->pid, SIGKILL);
-                waitpid(pg->pid, &status, 0);
-                break;
-            }
-            nap_ms(20);
+    if (pg->pid <= 0)
+        return 0;
+    kill(pg->pid, SIGINT); /* fast shutdown */
+    while (waitpid(pg->pid, &status, WNOHANG) == 0) {
+        if (now_s() > deadline) {
+            fprintf(stderr, "pgtest: postgres %d did not stop; killed\n",
+                    (int)pg->pid);
+            kill(pg->pid, SIGKILL);
+            waitpid(pg->pid, &status, 0);
+            rc = -1;
+            break;
         }
-        pg->pid = 0;
+        nap_ms(20);
     }
+    pg->pid = 0;
+    return rc;
+}
+
+int pgt_halt(pgt_t *pg)
+{
+    return halt(pg);
+}
+
+int pgt_resume(pgt_t *pg)
+{
+    char log[300];
+
+    if (pg->pid > 0 || pg->dir[0] == '\0' || run_postgres(pg) == 0)
+        return 0;
+    snprintf(log, sizeof(log), "%s/postgres.log", pg->dir);
+    fprintf(stderr, "pgtest: postgres would not start again on port %d\n",
+            pg->port);
+    show_log(log);
+    return -1;
+}
+
+int pgt_restart(pgt_t *pg)
+{
+    return halt(pg) == 0 && pgt_resume(pg) == 0 ? 0 : -1;
+}
+
+void pgt_stop(pgt_t *pg)
+{
+    halt(pg);
     if (pg->dir[0] != '\0')
         nftw(pg->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
     pg->dir[0] = '\0';
@@ -389,4 +423,45 @@ int pgt_terminate(pgt_t *pg, const char *application_name)
     PQclear(r);
     PQfinish(conn);
     return n;
+}
+
+/* The parent pid in /proc/<pid>/stat's line, or -1. */
+static long parent_of(const char *pid)
+{
+    char path[300], buf[512];
+    const char *rp;
+    FILE *fp;
+    long ppid = -1;
+
+    snprintf(path, sizeof(path), "/proc/%s/stat", pid);
+    fp = fopen(path, "r");
+    if (fp == NULL)
+        return -1;
+    if (fgets(buf, sizeof(buf), fp) == NULL)
+        buf[0] = '\0';
+    fclose(fp);
+    rp = strrchr(buf, ')');
+    if (rp == NULL || sscanf(rp + 1, " %*c %ld", &ppid) != 1)
+        return -1;
+    return ppid;
+}
+
+int pgt_signal(pgt_t *pg, int sig, int all)
+{
+    struct dirent *e;
+    DIR *d;
+
+    if (pg->pid <= 0 || kill(pg->pid, sig) != 0) {
+        fprintf(stderr, "pgtest: signal %d to the server (pid %ld): %s\n", sig,
+                (long)pg->pid, strerror(errno));
+        return -1;
+    }
+    d = all ? opendir("/proc") : NULL;
+    while (d != NULL && (e = readdir(d)) != NULL)
+        if (e->d_name[0] >= '1' && e->d_name[0] <= '9' &&
+            parent_of(e->d_name) == (long)pg->pid)
+            kill((pid_t)atol(e->d_name), sig); /* may have exited since */
+    if (d != NULL)
+        closedir(d);
+    return 0;
 }

@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -375,18 +376,282 @@ long long sv_wait_job(const sv_fx_t *f, const char *batch, const char *state,
 
 void sv_wait_log(const sv_fx_t *f, const char *text, double secs)
 {
+    sv_wait_text(f->log, text, secs);
+}
+
+void sv_wait_log_alive(sv_fx_t *f, const char *text, double secs)
+{
+    double until = sv_now_s() + secs;
+    int status = 0;
+
+    while (sv_log_count(f->log, text) == 0 && sv_now_s() < until) {
+        if (waitpid(f->pid, &status, WNOHANG) == f->pid) {
+            f->pid = 0;
+            fail_msg("the service exited (wait status %d) before its log "
+                     "said '%s': see %s",
+                     status, text, f->log);
+        }
+        sv_nap_ms(100);
+    }
+    sv_wait_text(f->log, text, 0); /* fails showing the log */
+}
+
+void sv_wait_text(const char *path, const char *text, double secs)
+{
     double until = sv_now_s() + secs;
     char *log = NULL;
 
-    for (; sv_now_s() < until; sv_nap_ms(100)) {
+    for (;;) { /* looks once at least */
         free(log);
-        log = t_slurp(f->log);
+        log = t_slurp(path);
         if (log != NULL && strstr(log, text) != NULL) {
             free(log);
             return;
         }
+        if (sv_now_s() >= until)
+            break;
+        sv_nap_ms(100);
     }
-    fail_msg("the log never said '%s':\n%s", text, log ? log : "");
+    fail_msg("%s never said '%s':\n%s", path, text, log ? log : "");
+}
+
+int sv_log_count(const char *path, const char *text)
+{
+    char *log = t_slurp(path);
+    int n = 0;
+
+    for (const char *p = log; p != NULL && (p = strstr(p, text)) != NULL;
+         p += strlen(text))
+        n++;
+    free(log);
+    return n;
+}
+
+int64_t sv_wait_running(const sv_fx_t *f, long long job, const char *owner,
+                        int *attempt, char *holder, double secs)
+{
+    pm_catalog_t *cat = NULL;
+    pm_task_t *v = NULL;
+    size_t n = 0;
+    int64_t id = 0;
+
+    assert_int_equal(pm_catalog_open(f->db, &cat), 0);
+    for (double until = sv_now_s() + secs; id == 0 && sv_now_s() < until;
+         sv_nap_ms(20)) {
+        assert_int_equal(pm_task_list(cat, job, &v, &n), 0);
+        for (size_t i = 0; i < n && id == 0; i++)
+            if (v[i].state == PM_TASK_RUNNING && v[i].lease_owner != NULL &&
+                strncmp(v[i].lease_owner, owner, strlen(owner)) == 0) {
+                id = v[i].id;
+                *attempt = v[i].attempts;
+                snprintf(holder, 64, "%s", v[i].lease_owner);
+            }
+        pm_task_list_free(v, n);
+    }
+    pm_catalog_close(cat);
+    if (id == 0)
+        fail_msg("job %lld: no page running under %s within %.0f s", job, owner,
+                 secs);
+    return id;
+}
+
+void sv_assert_all_done(const sv_fx_t *f, long long id, int pages,
+                        int *max_attempt)
+{
+    json_t *j, *t;
+    size_t i;
+    char args[64];
+
+    snprintf(args, sizeof(args), "job show %lld", id);
+    j = sv_cli_json(f, args);
+    *max_attempt = 0;
+    assert_int_equal(json_array_size(json_object_get(j, "page_tasks")), pages);
+    json_array_foreach(json_object_get(j, "page_tasks"), i, t)
+    {
+        assert_string_equal(sv_jstr(t, "state"), "done");
+        if (sv_jint(t, "attempts") > *max_attempt)
+            *max_attempt = (int)sv_jint(t, "attempts");
+    }
+    json_decref(j);
+    assert_int_equal(sv_billable(f, id), pages);
+}
+
+/* ---- batches ---- */
+
+/* The folder of batch `name` in the hot folder, created, into dir. */
+static void batch_dir(const sv_fx_t *f, const char *name, char *dir,
+                      size_t size)
+{
+    snprintf(dir, size, "%s/%s", f->scans, name);
+    assert_int_equal(pm_mkdir_p(dir), 0);
+}
+
+static void batch_marker(const char *dir)
+{
+    char path[600];
+
+    snprintf(path, sizeof(path), "%s/batch.ini", dir);
+    sv_write_text(path, "account = ACME\n");
+}
+
+void sv_drop_text_batch(const sv_fx_t *f, const char *name, int n)
+{
+    char dir[512], path[600], line[128];
+    const char *lines[] = {line, "pagemill test page", NULL};
+
+    batch_dir(f, name, dir, sizeof(dir));
+    for (int i = 0; i < n; i++) {
+        snprintf(line, sizeof(line), "Batch %s page %d", name, i + 1);
+        snprintf(path, sizeof(path), "%s/p%02d.tif", dir, i + 1);
+        sv_page(path, lines);
+    }
+    batch_marker(dir);
+}
+
+void sv_drop_scan_batch(const sv_fx_t *f, const char *name, int n)
+{
+    static const char *const scans[] = {"tesseract-test/testing/phototest.tif",
+                                        "tesseract-test/testing/eurotext.tif"};
+    char dir[512], path[600];
+
+    batch_dir(f, name, dir, sizeof(dir));
+    for (int i = 0; i < n; i++) {
+        snprintf(path, sizeof(path), "%s/p%02d.tif", dir, i + 1);
+        t_copy_file(t_data(scans[i % 2]), path);
+    }
+    batch_marker(dir);
+}
+
+/* ---- node agents ---- */
+
+#define SV_MAX_AGENTS 16
+#define SV_MAX_ARGS   16
+
+/* Every agent started, for sv_agents_cleanup. */
+static struct {
+    pid_t pid; /* 0 once reaped */
+    char log[600];
+} agents[SV_MAX_AGENTS];
+static int nagents;
+
+void sv_agent_start(sv_agent_t *a, const char *ini, const char *dir,
+                    const char *node, ...)
+{
+    const char *argv[SV_MAX_ARGS + 9] = {PM_BINARY, "agent", "--config",  ini,
+                                         "--node",  node,    "--workers", "1"};
+    int argc = 8;
+    va_list ap;
+    pid_t pid;
+
+    va_start(ap, node);
+    for (const char *arg; (arg = va_arg(ap, const char *)) != NULL;) {
+        assert_true(argc < 8 + SV_MAX_ARGS);
+        argv[argc++] = arg;
+    }
+    va_end(ap);
+    argv[argc] = NULL;
+    snprintf(a->node, sizeof(a->node), "%s", node);
+    snprintf(a->log, sizeof(a->log), "%s/%s.log", dir, node);
+    assert_true(nagents < SV_MAX_AGENTS);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int fd = open(a->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        execv(PM_BINARY, (char *const *)argv);
+        _exit(127);
+    }
+    a->pid = pid;
+    agents[nagents].pid = pid;
+    snprintf(agents[nagents].log, sizeof(agents[0].log), "%s", a->log);
+    nagents++;
+}
+
+static void agent_reaped(pid_t pid)
+{
+    for (int i = 0; i < nagents; i++)
+        if (agents[i].pid == pid)
+            agents[i].pid = 0;
+}
+
+static void show_file(const char *path)
+{
+    char *text = t_slurp(path);
+
+    fprintf(stderr, "---- %s ----\n%s\n", path, text ? text : "(none)");
+    free(text);
+}
+
+void sv_agent_stop(sv_agent_t *a, int sig, double secs)
+{
+    double until = sv_now_s() + secs;
+    int status = 0;
+    pid_t r = 0;
+
+    if (a->pid <= 0)
+        return;
+    assert_int_equal(kill(a->pid, sig), 0);
+    while (sv_now_s() < until && (r = waitpid(a->pid, &status, WNOHANG)) == 0)
+        sv_nap_ms(50);
+    if (r == a->pid)
+        agent_reaped(a->pid);
+    a->pid = 0;
+    if (r <= 0 ||
+        (sig == SIGTERM && (!WIFEXITED(status) || WEXITSTATUS(status) != 0)) ||
+        getenv("PM_SHOW_LOG") != NULL)
+        show_file(a->log);
+    if (r <= 0)
+        fail_msg("agent %s did not exit within %.0f s of signal %d", a->node,
+                 secs, sig);
+    if (sig == SIGTERM) {
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+    }
+}
+
+int sv_agent_freeze_on(sv_agent_t *a, const char *catalog, long long job,
+                       int64_t task, const char *holder, int attempt)
+{
+    pm_catalog_t *cat = NULL;
+    pm_task_t *v = NULL;
+    size_t n = 0;
+    int held = 0;
+
+    assert_true(a->pid > 0);
+    assert_int_equal(kill(a->pid, SIGSTOP), 0);
+    assert_int_equal(pm_catalog_open(catalog, &cat), 0);
+    assert_int_equal(pm_task_list(cat, job, &v, &n), 0);
+    pm_catalog_close(cat);
+    for (size_t i = 0; i < n; i++)
+        held |= v[i].id == task && v[i].state == PM_TASK_RUNNING &&
+                v[i].attempts == attempt && v[i].lease_owner != NULL &&
+                strcmp(v[i].lease_owner, holder) == 0;
+    pm_task_list_free(v, n);
+    if (!held)
+        assert_int_equal(kill(a->pid, SIGCONT), 0);
+    return held;
+}
+
+int sv_agents_cleanup(void)
+{
+    int rc = 0;
+
+    for (int i = 0; i < nagents; i++) {
+        if (agents[i].pid > 0 && kill(agents[i].pid, SIGKILL) == 0)
+            waitpid(agents[i].pid, NULL, 0);
+        if (sv_log_count(agents[i].log, "Sanitizer") +
+                sv_log_count(agents[i].log, "runtime error") >
+            0) {
+            fprintf(stderr, "sanitizer report in %s\n", agents[i].log);
+            rc = -1;
+        }
+    }
+    nagents = 0;
+    return rc;
 }
 
 long long sv_billable(const sv_fx_t *f, long long id)

@@ -5,13 +5,15 @@
  * spool, output and catalog; starting, signalling and reaping the
  * service and finding its workers; running the `pagemill` CLI on the
  * fixture and waiting for a batch's job through `job list --json`;
- * synthetic pages. Built on testlib.h; failures fail the current cmocka
- * test.
+ * synthetic pages and batches dropped into the hot folder; node agents
+ * (`pagemill agent`) started, stopped and cleaned up after. Built on
+ * testlib.h; failures fail the current cmocka test.
  */
 #ifndef PM_TESTS_SERVELIB_H
 #define PM_TESTS_SERVELIB_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include <jansson.h>
@@ -74,6 +76,14 @@ int sv_fx_fini(sv_fx_t *f, double secs);
 /* Waits up to `secs` until the service's log contains `text`; fails the
  * test, showing the log, when it never does. */
 void sv_wait_log(const sv_fx_t *f, const char *text, double secs);
+/* As sv_wait_log, but fails at once, with the wait status, when the
+ * service exits meanwhile (it must not). */
+void sv_wait_log_alive(sv_fx_t *f, const char *text, double secs);
+/* The same for the file `path` (another process's log). */
+void sv_wait_text(const char *path, const char *text, double secs);
+/* How often `text` occurs in the file `path` (0 when it cannot be
+ * read). */
+int sv_log_count(const char *path, const char *text);
 
 /* Forks and execs `pagemill serve --config f->ini`, its output appended
  * to f->log; sets f->pid. */
@@ -123,6 +133,59 @@ long long sv_job_state(const sv_fx_t *f, const char *batch, char *seen);
  * if the job fails when another state is wanted. */
 long long sv_wait_job(const sv_fx_t *f, const char *batch, const char *state,
                       double secs);
+
+/* Waits up to `secs` for a page of `job` running under a lease whose
+ * owner begins with `owner` (e.g. "agent:"); returns its task id, its
+ * attempt in *attempt and the lease's owner in holder[64]. Fails the test
+ * when none comes. */
+int64_t sv_wait_running(const sv_fx_t *f, long long job, const char *owner,
+                        int *attempt, char *holder, double secs);
+/* Asserts that job `id` has `pages` page tasks, every one done, and one
+ * billable row each; the highest attempt into *max_attempt. */
+void sv_assert_all_done(const sv_fx_t *f, long long id, int pages,
+                        int *max_attempt);
+
+/* Drops batch `name` into the scans hot folder: `n` pages of text
+ * naming the batch and the page (no two batches alike: intake holds a
+ * possible duplicate), then the marker (account ACME). */
+void sv_drop_text_batch(const sv_fx_t *f, const char *name, int n);
+/* The same with real scans, alternating Tesseract's phototest.tif and
+ * eurotext.tif from the test data (one such batch per catalog). */
+void sv_drop_scan_batch(const sv_fx_t *f, const char *name, int n);
+
+/* A node agent a test started. */
+typedef struct sv_agent {
+    char node[32];
+    char log[600]; /* its stdout and stderr */
+    pid_t pid;     /* 0 once reaped */
+} sv_agent_t;
+
+/*
+ * Starts `pagemill agent --config ini --node node --workers 1` and the
+ * further arguments (NULL-terminated), its output appended to
+ * dir/<node>.log; fills `a`. Every agent started is remembered for
+ * sv_agents_cleanup.
+ */
+void sv_agent_start(sv_agent_t *a, const char *ini, const char *dir,
+                    const char *node, ...) __attribute__((sentinel));
+/* Sends `sig` and waits up to `secs` for the exit, reaping it; with
+ * SIGTERM the agent must exit 0 (its pages finished). Shows its log on a
+ * bad exit or with PM_SHOW_LOG. Does nothing for an agent not running. */
+void sv_agent_stop(sv_agent_t *a, int sig, double secs);
+/*
+ * Stops agent `a` (SIGSTOP) and reads page task `task` of job `job` of
+ * `catalog` again:
+ * 1 when it is still running under lease owner `holder` at `attempt`, so
+ * the agent, frozen, can no longer complete it (kill it with
+ * sv_agent_stop(a, SIGKILL, ...) to have it die mid-page); otherwise the
+ * page ended between the caller's look and the stop: the agent is
+ * continued (SIGCONT) and 0 returned, for the caller to look again.
+ */
+int sv_agent_freeze_on(sv_agent_t *a, const char *catalog, long long job,
+                       int64_t task, const char *holder, int attempt);
+/* Kills and reaps every agent still running (a failed test's); -1 when
+ * any agent's log holds a sanitizer report, else 0. */
+int sv_agents_cleanup(void);
 
 /* The billable pages of job `id`, read from f's catalog (either backend). */
 long long sv_billable(const sv_fx_t *f, long long id);

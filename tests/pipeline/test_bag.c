@@ -6,6 +6,8 @@
  * a stray file, a wrong digest given to the writer, a damaged tag file
  * and a malformed manifest line are each found, naming the file.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,9 +40,9 @@ static int verify(const char *dir, seen_t *s)
 
 static const char pdf_text[] = "%PDF-1.7 not really\n";
 /* sha256sum of pdf_text */
-static char pdf_sha[PM_BAG_SHA256_SIZE];
+static char pdf_sha[PM_SHA256_HEX];
 
-static void sha_of(const char *path, char out[PM_BAG_SHA256_SIZE])
+static void sha_of(const char *path, char out[PM_SHA256_HEX])
 {
     char *sum = NULL;
 
@@ -233,6 +235,40 @@ static void not_a_bag(void **state)
     assert_non_null(strstr(s.text, "manifest-sha256.txt"));
 }
 
+/* A file hashed as it is written: the digest of what went out (SHA-256
+ * of "abc" in two writes); a write that fails gives an error and no
+ * digest, and the writes after it do nothing. */
+static void hashed_file_digests_what_was_written(void **state)
+{
+    const char *dir = *state;
+    char path[600], hex[PM_SHA256_HEX] = "x", *text;
+    pm_hashed_file_t h;
+    int fd;
+
+    snprintf(path, sizeof(path), "%s/abc", dir);
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(pm_hashed_open(&h, fd), 0);
+    assert_int_equal(pm_hashed_put(&h, "a", 1), 0);
+    assert_int_equal(pm_hashed_put(&h, "bc", 2), 0);
+    assert_int_equal(pm_hashed_close(&h, hex), 0);
+    close(fd);
+    assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223"
+                             "b00361a396177a9cb410ff61f20015ad");
+    text = t_slurp(path);
+    assert_string_equal(text, "abc");
+    pm_free(text);
+
+    fd = open(path, O_RDONLY); /* writes fail: EBADF */
+    assert_true(fd >= 0);
+    assert_int_equal(pm_hashed_open(&h, fd), 0);
+    assert_int_equal(pm_hashed_put(&h, "a", 1), -EBADF);
+    assert_int_equal(pm_hashed_put(&h, "b", 1), -EBADF);
+    assert_int_equal(pm_hashed_close(&h, hex), -EBADF);
+    close(fd);
+    assert_string_equal(hex, "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -250,6 +286,8 @@ int main(void)
                                         t_tmpdir_setup, t_tmpdir_teardown),
         cmocka_unit_test_setup_teardown(not_a_bag, t_tmpdir_setup,
                                         t_tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(hashed_file_digests_what_was_written,
+                                        t_tmpdir_setup, t_tmpdir_teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

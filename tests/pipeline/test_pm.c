@@ -479,6 +479,49 @@ static void tmp_create_is_exclusive_and_unpredictable(void **state)
     t_tmpdir_cleanup();
 }
 
+/* pm_tmp_sweep removes the temp files of `base` and of `base`.<ext>,
+ * only those: not another base's that shares its first characters, not
+ * the files themselves, not a link's target. */
+static void tmp_sweep_removes_only_its_base_temp_files(void **state)
+{
+    char base[400], path[512], other[512], victim[512], link[600];
+    char *t1 = NULL, *t2 = NULL, *t3 = NULL, *t4 = NULL;
+    const char *dir;
+
+    (void)state;
+    dir = t_tmpdir();
+    make_victim(dir, victim);
+    snprintf(base, sizeof(base), "%s/p00001", dir);
+    snprintf(path, sizeof(path), "%s.tif", base);
+    assert_int_equal(pm_write_file_atomic(path, "page", 4), 0);
+    assert_int_equal(pm_tmp_create(path, &t1, NULL), 0);
+    snprintf(path, sizeof(path), "%s.alto.xml", base);
+    assert_int_equal(pm_tmp_create(path, &t2, NULL), 0);
+    assert_int_equal(pm_tmp_create(base, &t3, NULL), 0);
+    snprintf(other, sizeof(other), "%s-r2.tif", base); /* a rescan's */
+    assert_int_equal(pm_tmp_create(other, &t4, NULL), 0);
+    snprintf(link, sizeof(link), "%s/.p00001.txt.000000000000.tmp", dir);
+    assert_int_equal(symlink(victim, link), 0);
+
+    assert_int_equal(pm_tmp_sweep(base), 4);
+    assert_false(t_exists(t1));
+    assert_false(t_exists(t2));
+    assert_false(t_exists(t3));
+    assert_false(t_exists(link));
+    assert_true(t_exists(t4));
+    expect_content(victim, "precious");
+    snprintf(path, sizeof(path), "%s.tif", base);
+    expect_content(path, "page");
+    assert_int_equal(pm_tmp_sweep(base), 0);
+    snprintf(path, sizeof(path), "%s/gone/p00001", dir);
+    assert_int_equal(pm_tmp_sweep(path), 0);
+    pm_free(t1);
+    pm_free(t2);
+    pm_free(t3);
+    pm_free(t4);
+    t_tmpdir_cleanup();
+}
+
 /* Files 0640 and folders 0750 (under a permissive umask): not
  * world-readable. */
 static void files_and_folders_are_not_world_readable(void **state)
@@ -689,6 +732,7 @@ int main(void)
         cmocka_unit_test(read_file_and_rmtree),
         cmocka_unit_test(write_file_atomic_never_writes_through_a_link),
         cmocka_unit_test(tmp_create_is_exclusive_and_unpredictable),
+        cmocka_unit_test(tmp_sweep_removes_only_its_base_temp_files),
         cmocka_unit_test(files_and_folders_are_not_world_readable),
         cmocka_unit_test(rmtree_never_follows_links),
         cmocka_unit_test(escape_name_shows_odd_bytes),

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <jansson.h>
@@ -109,6 +110,7 @@ static void odd_result(pm_page_result_t *r, int i)
     r->ms.ocr = 1234.5;
     r->ms.encode = 6.75;
     r->ms.total = 1248.1875;
+    r->ms.alto = 17.375;
 }
 
 static void assert_str_or_null_equal(const char *a, const char *b)
@@ -157,6 +159,7 @@ static void assert_result_equal(const pm_page_result_t *a,
     assert_true(a->ms.ocr == b->ms.ocr);
     assert_true(a->ms.encode == b->ms.encode);
     assert_true(a->ms.total == b->ms.total);
+    assert_true(a->ms.alto == b->ms.alto);
 }
 
 /* Parses a line the encoders made: one JSON object, one newline, at the
@@ -229,7 +232,6 @@ static void page_task_round_trips(void **state)
 static void assemble_task_round_trips(void **state)
 {
     pm_doc_task_t d = {0};
-    pm_page_result_t pages[3];
     pm_profile_t p;
     pm_proto_msg_t m;
     char *line;
@@ -240,10 +242,8 @@ static void assemble_task_round_trips(void **state)
     d.txt = pm_strdup("/out/WO-2026-0001.txt");
     d.icc_profile = pm_strdup(PM_DEFAULT_ICC);
     d.tif = pm_strdup("/out/WO-2026-0001.tif");
-    for (int i = 0; i < 3; i++)
-        odd_result(&pages[i], i);
     odd_profile(&p);
-    line = pm_proto_assemble_task(42, &d, pages, 3, &p);
+    line = pm_proto_assemble_task(42, &d, "/out/.job-1.pages.jsonl", 3, &p);
     parse_ok(line, &m);
     assert_int_equal(m.type, PM_MSG_ASSEMBLE);
     assert_true(m.task == 42);
@@ -255,23 +255,78 @@ static void assemble_task_round_trips(void **state)
     assert_int_equal(m.doc.tiff_master, p.tiff_master);
     assert_int_equal(m.doc.pdfa_part, 1); /* the profile's, as 1b */
     assert_int_equal(m.npages, 3);
-    for (int i = 0; i < 3; i++)
-        assert_result_equal(&m.pages[i], &pages[i]);
+    assert_string_equal(m.spool, "/out/.job-1.pages.jsonl");
     assert_profile_equal(&m.profile, &p);
     pm_proto_msg_cleanup(&m);
     pm_free(line);
 
     /* No pages at all. */
-    line = pm_proto_assemble_task(43, &d, NULL, 0, &p);
+    line = pm_proto_assemble_task(43, &d, "/s", 0, &p);
     parse_ok(line, &m);
     assert_int_equal(m.type, PM_MSG_ASSEMBLE);
     assert_int_equal(m.npages, 0);
     pm_proto_msg_cleanup(&m);
     pm_free(line);
+    pm_doc_task_cleanup(&d);
+}
+
+/* The page spool gives back every page as written, in order, and again
+ * after a rewind; a line cut short or mistyped is an error naming the
+ * file and line, never a shorter document. */
+static void page_spool_round_trips(void **state)
+{
+    const char *dir = *state;
+    char *path = pm_asprintf("%s/.job-1.pages.jsonl", dir), why[1024];
+    pm_page_result_t pages[3], r;
+    pm_page_spool_t *sp = NULL;
+    FILE *f;
 
     for (int i = 0; i < 3; i++)
+        odd_result(&pages[i], i);
+    /* What an earlier attempt left is replaced. */
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("left over\n", f);
+    fclose(f);
+    assert_int_equal(pm_page_spool_write(path, pages, 3, why, sizeof(why)), 0);
+    assert_int_equal(pm_page_spool_open(path, &sp, why, sizeof(why)), 0);
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < 3; i++) {
+            assert_int_equal(pm_page_spool_next(sp, &r, why, sizeof(why)), 1);
+            assert_result_equal(&r, &pages[i]);
+            pm_page_result_cleanup(&r);
+        }
+        assert_int_equal(pm_page_spool_next(sp, &r, why, sizeof(why)), 0);
+        assert_int_equal(pm_page_spool_rewind(sp, why, sizeof(why)), 0);
+    }
+    pm_page_spool_close(sp);
+
+    /* Cut short in the middle of its last line. */
+    f = fopen(path, "a");
+    assert_non_null(f);
+    fputs("{\"page\":4,", f);
+    fclose(f);
+    assert_int_equal(pm_page_spool_open(path, &sp, why, sizeof(why)), 0);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(pm_page_spool_next(sp, &r, why, sizeof(why)), 1);
+        pm_page_result_cleanup(&r);
+    }
+    assert_int_equal(pm_page_spool_next(sp, &r, why, sizeof(why)), PM_EPROTO);
+    assert_non_null(strstr(why, path));
+    assert_non_null(strstr(why, "line 4"));
+    pm_page_spool_close(sp);
+
+    /* A link is never followed. */
+    unlink(path);
+    assert_int_equal(symlink("/etc/passwd", path), 0);
+    assert_int_not_equal(pm_page_spool_open(path, &sp, why, sizeof(why)), 0);
+    assert_null(sp);
+    assert_non_null(strstr(why, path));
+    unlink(path);
+    assert_int_not_equal(pm_page_spool_open(path, &sp, why, sizeof(why)), 0);
+    for (int i = 0; i < 3; i++)
         pm_page_result_cleanup(&pages[i]);
-    pm_doc_task_cleanup(&d);
+    pm_free(path);
 }
 
 static void ready_and_quit_round_trip(void **state)
@@ -326,7 +381,7 @@ static void page_result_round_trips(void **state)
 
 static void doc_result_round_trips(void **state)
 {
-    pm_doc_result_t r = {0, NULL, 0, 0, 0};
+    pm_doc_result_t r = {0, NULL, 0, 0, 0, 0};
     pm_proto_msg_t m;
     char *line;
 
@@ -335,6 +390,7 @@ static void doc_result_round_trips(void **state)
     r.pages = 12;
     r.pdf_bytes = 6000000000LL;
     r.ms = 875.125;
+    r.tiff_ms = 81.5;
     line = pm_proto_doc_result(5, &r);
     parse_ok(line, &m);
     assert_int_equal(m.type, PM_MSG_DOC_RESULT);
@@ -344,6 +400,7 @@ static void doc_result_round_trips(void **state)
     assert_int_equal(m.doc_result.pages, 12);
     assert_true(m.doc_result.pdf_bytes == 6000000000LL);
     assert_true(m.doc_result.ms == 875.125);
+    assert_true(m.doc_result.tiff_ms == 81.5);
     pm_proto_msg_cleanup(&m);
     pm_free(line);
 
@@ -467,7 +524,7 @@ static void malformed_lines_are_eproto(void **state)
             fail_msg("line %zu: no reason given", i);
         /* The message is left clean. */
         assert_null(m.page.src);
-        assert_null(m.pages);
+        assert_null(m.spool);
         assert_null(m.result.src);
         pm_proto_msg_cleanup(&m);
     }
@@ -580,7 +637,7 @@ static void parse_out_of_memory_is_clean(void **state)
         odd_result(&pages[0], 0);
         odd_result(&pages[1], 1);
         pm_profile_defaults(&p);
-        lines[1] = pm_proto_assemble_task(3, &d, pages, 2, &p);
+        lines[1] = pm_proto_assemble_task(3, &d, "/s", 2, &p);
         pm_page_result_cleanup(&pages[0]);
         pm_page_result_cleanup(&pages[1]);
     }
@@ -611,7 +668,7 @@ static void parse_out_of_memory_is_clean(void **state)
             saw_enomem = 1;
             /* Cleaned up already; cleaning again is harmless. */
             assert_null(m.result.src);
-            assert_null(m.pages);
+            assert_null(m.spool);
             pm_proto_msg_cleanup(&m);
         }
         assert_int_equal(rc, 0);
@@ -673,6 +730,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(page_task_round_trips),
         cmocka_unit_test(assemble_task_round_trips),
+        cmocka_unit_test_setup_teardown(page_spool_round_trips, t_tmpdir_setup,
+                                        t_tmpdir_teardown),
         cmocka_unit_test(ready_and_quit_round_trip),
         cmocka_unit_test(page_result_round_trips),
         cmocka_unit_test(doc_result_round_trips),

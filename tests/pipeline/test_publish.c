@@ -2,7 +2,8 @@
  * test_publish.c: the file side of publishing (pipeline/publish.h) on
  * real files in a temp folder: a PDF's SHA-256 and page count, the
  * identity a job folder's report carries, and the rename that never
- * replaces a folder, not even an empty one (which rename(2) would).
+ * replaces a folder, not even an empty one (which rename(2) would), and
+ * the exact names of the page spools the sweep at start removes.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -62,7 +63,7 @@ static void write_pdf(const char *path, int pages)
 static void pdf_is_hashed_and_counted(void **state)
 {
     const char *dir = *state;
-    char pdf[512], bad[512], why[512], sha[PM_SHA256_HEX_SIZE], *want = NULL;
+    char pdf[512], bad[512], why[512], sha[PM_SHA256_HEX], *want = NULL;
     int pages = 0;
 
     snprintf(pdf, sizeof(pdf), "%s/doc.pdf", dir);
@@ -111,6 +112,42 @@ static void report_carries_the_identity(void **state)
     assert_int_equal(pm_doc_ident_read(path, &back), -ENOENT);
 }
 
+/* A bag is published only when it holds exactly what it lists: a temp
+ * file a killed writer left in data/ makes the publish fail, naming it. */
+static void stray_file_in_the_folder_is_refused(void **state)
+{
+    const char *dir = *state;
+    char path[600], why[1024] = "", sha[PM_SHA256_HEX];
+    json_t *events = json_array();
+    pm_job_outputs_t o = {.dir = dir,
+                          .pdf_sha256 = sha,
+                          .events = events,
+                          .info = {.organization = "o",
+                                   .account = "A",
+                                   .work_order = "W",
+                                   .job = 1,
+                                   .pages = 1}};
+    int pages = 0;
+
+    snprintf(path, sizeof(path), "%s/data", dir);
+    assert_int_equal(pm_mkdir_p(path), 0);
+    snprintf(path, sizeof(path), "%s/data/job-1.pdf", dir);
+    write_pdf(path, 1);
+    assert_int_equal(pm_pdf_inspect(path, sha, &pages, why, sizeof(why)), 0);
+    snprintf(path, sizeof(path), "%s/data/job-1.txt", dir);
+    assert_int_equal(pm_write_file_atomic(path, "text", 4), 0);
+    o.report = json_pack("{s:i}", "job", 1);
+    assert_int_equal(pm_publish_outputs(&o, why, sizeof(why)), 0);
+
+    snprintf(path, sizeof(path), "%s/data/.job-1.pdf.0123456789ab.tmp", dir);
+    assert_int_equal(pm_write_file_atomic(path, "", 0), 0);
+    o.report = json_pack("{s:i}", "job", 1);
+    assert_int_equal(pm_publish_outputs(&o, why, sizeof(why)), PM_EINVAL);
+    assert_non_null(strstr(why, path));
+    assert_non_null(strstr(why, "stray payload file"));
+    json_decref(events);
+}
+
 /* A folder with one file `name` in it. */
 static void folder_with(const char *dir, const char *name)
 {
@@ -119,6 +156,40 @@ static void folder_with(const char *dir, const char *name)
     assert_int_equal(pm_mkdir_p(dir), 0);
     snprintf(path, sizeof(path), "%s/%s", dir, name);
     assert_int_equal(pm_write_file_atomic(path, name, strlen(name)), 0);
+}
+
+/* A swap: the new folder in place, the old one aside; when the old one
+ * cannot go aside after the exchange, the two are exchanged back, so a
+ * caller that removes tmp (its own new outputs) never removes the old
+ * published folder. */
+static void swap_puts_the_old_aside_or_back(void **state)
+{
+    const char *dir = *state;
+    char tmp[512], final[512], aside[512], path[600];
+
+    snprintf(tmp, sizeof(tmp), "%s/job-1.replace.tmp", dir);
+    snprintf(final, sizeof(final), "%s/job-1", dir);
+    snprintf(aside, sizeof(aside), "%s/.replaced/job-1-a", dir);
+    folder_with(final, "old");
+    folder_with(tmp, "new");
+    snprintf(path, sizeof(path), "%s/.replaced", dir);
+    assert_int_equal(mkdir(path, 0755), 0);
+    assert_int_equal(pm_publish_swap(tmp, final, aside), 0);
+    snprintf(path, sizeof(path), "%s/new", final);
+    assert_true(t_exists(path));
+    snprintf(path, sizeof(path), "%s/old", aside);
+    assert_true(t_exists(path));
+    assert_false(t_exists(tmp));
+
+    /* The aside's folder is gone: the old (now "new") one stays published
+     * and the newer one is back in tmp. */
+    folder_with(tmp, "newer");
+    snprintf(aside, sizeof(aside), "%s/no-such-folder/job-1-b", dir);
+    assert_int_equal(pm_publish_swap(tmp, final, aside), -ENOENT);
+    snprintf(path, sizeof(path), "%s/new", final);
+    assert_true(t_exists(path));
+    snprintf(path, sizeof(path), "%s/newer", tmp);
+    assert_true(t_exists(path));
 }
 
 static void rename_never_replaces(void **state)
@@ -148,6 +219,29 @@ static void rename_never_replaces(void **state)
     assert_true(t_exists(path));
 }
 
+/* Only a page spool's exact name is taken for one: the sweep at start
+ * removes what this names, and nothing else. */
+static void spool_names_are_exact(void **state)
+{
+    (void)state;
+    assert_int_equal(pm_publish_spool_job(".job-7.pages.jsonl"), 7);
+    assert_int_equal(pm_publish_spool_job(".job-1234567.pages.jsonl"), 1234567);
+    assert_int_equal(pm_publish_spool_job("job-8.replace.pages.jsonl"), 8);
+    assert_int_equal(pm_publish_spool_job("job-7.pages.jsonl"), 0);
+    assert_int_equal(pm_publish_spool_job(".job-8.replace.pages.jsonl"), 0);
+    assert_int_equal(pm_publish_spool_job(".job-07.pages.jsonl"), 0);
+    assert_int_equal(pm_publish_spool_job(".job-0.pages.jsonl"), 0);
+    assert_int_equal(pm_publish_spool_job(".job-.pages.jsonl"), 0);
+    assert_int_equal(pm_publish_spool_job(".job-7.pages.jsonl.bak"), 0);
+    assert_int_equal(pm_publish_spool_job(".job-7.tmp"), 0);
+    assert_int_equal(pm_publish_spool_job(".job-7x.pages.jsonl"), 0);
+    assert_int_equal(pm_publish_spool_job(".job--7.pages.jsonl"), 0);
+    assert_int_equal(
+        pm_publish_spool_job(".job-99999999999999999999.pages.jsonl"), 0);
+    assert_int_equal(pm_publish_spool_job(""), 0);
+    assert_int_equal(pm_publish_spool_job("."), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -155,6 +249,11 @@ int main(void)
                                         t_tmpdir_setup, t_tmpdir_teardown),
         cmocka_unit_test_setup_teardown(report_carries_the_identity,
                                         t_tmpdir_setup, t_tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(stray_file_in_the_folder_is_refused,
+                                        t_tmpdir_setup, t_tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(swap_puts_the_old_aside_or_back,
+                                        t_tmpdir_setup, t_tmpdir_teardown),
+        cmocka_unit_test(spool_names_are_exact),
         cmocka_unit_test_setup_teardown(rename_never_replaces, t_tmpdir_setup,
                                         t_tmpdir_teardown),
     };

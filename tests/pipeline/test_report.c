@@ -2,15 +2,21 @@
  * test_report.c: pipeline/report.c, the per-document report: which pages
  * are flagged for review and why (pm_review_reason), and how the report
  * shows it (a review reason or null on every page, review_pages in the
- * totals).
+ * totals), and the report file's SHA-256 hashed as it is written.
  */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
 #include "config/config.h"
 #include "lib/testlib.h"
+#include "pipeline/base/pm.h"
 #include "pipeline/report.h"
+#include "workers/engine.h"
 
 static pm_page_result_t read_page(int words, double confidence)
 {
@@ -101,6 +107,111 @@ static void report_shows_reasons_and_count(void **state)
     json_decref(doc);
 }
 
+/* Collects what pm_report_emit writes. */
+typedef struct sink {
+    char *buf;
+    size_t len;
+    int pieces;
+} sink_t;
+
+static int to_sink(void *ctx, const char *buf, size_t len)
+{
+    sink_t *k = ctx;
+    char *grown = pm_realloc(k->buf, k->len + len + 1);
+
+    assert_non_null(grown);
+    memcpy(grown + k->len, buf, len);
+    k->buf = grown;
+    k->len += len;
+    k->buf[k->len] = '\0';
+    k->pieces++;
+    return 0;
+}
+
+/* The report written a page at a time has the bytes of the whole report
+ * dumped at once (pm_report_write's), for no pages, one and several, with
+ * members added after the pages (as serve adds the job's), and strings
+ * that hold what the page array's key looks like. */
+static void streamed_report_is_the_same_bytes(void **state)
+{
+    pm_page_result_t pages[3] = {read_page(300, 91), read_page(109, 47),
+                                 read_page(0, 0)};
+    pm_doc_result_t res = {.ok = 1, .pages = 3, .pdf_bytes = 1234, .ms = 5.5};
+    pm_report_t rep = {.document = "job-1 \n  \"page_results\": []",
+                       .profile = "default",
+                       .written = 1,
+                       .pdf = "job-1.pdf",
+                       .txt = "job-1.txt",
+                       .pages = pages,
+                       .result = &res};
+
+    (void)state;
+    pages[1].review = (char *)"mean OCR confidence 47 is below 60";
+    pages[2].ok = 0;
+    pages[2].error = (char *)"p3.tif frame 1: \"page_results\": [] broken";
+    pages[0].src = (char *)"/in/p1.tif";
+    pages[0].image = (char *)"/work/p1.tif"; /* left out of both */
+    for (size_t n = 0; n <= 3; n++) {
+        json_t *whole, *head;
+        char *want;
+        sink_t k = {NULL, 0, 0};
+
+        rep.npages = n;
+        whole = pm_report_json(&rep);
+        head = pm_report_head_json(&rep);
+        assert_non_null(whole);
+        assert_non_null(head);
+        json_object_set_new(whole, "job", json_integer(7));
+        json_object_set_new(head, "job", json_integer(7));
+        want = json_dumps(whole, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        assert_non_null(want);
+        assert_int_equal(pm_report_emit(head, pages, n, to_sink, &k), 0);
+        assert_string_equal(k.buf, want);
+        if (n > 0)
+            assert_true(k.pieces > (int)n); /* not one piece */
+        free(want);
+        pm_free(k.buf);
+        json_decref(whole);
+        json_decref(head);
+    }
+}
+
+/* The digest pm_report_write_pages gives is the written file's; a
+ * report that cannot be written gives none. */
+static void written_report_digest_is_the_files(void **state)
+{
+    const char *dir = *state;
+    pm_page_result_t pages[2] = {read_page(300, 91), read_page(12, 88)};
+    pm_doc_result_t res = {.ok = 1, .pages = 2, .pdf_bytes = 99, .ms = 1.5};
+    pm_report_t rep = {.document = "job-3",
+                       .profile = "default",
+                       .written = 1,
+                       .pdf = "job-3.pdf",
+                       .txt = "job-3.txt",
+                       .pages = pages,
+                       .npages = 2,
+                       .result = &res};
+    char path[600], sha[PM_SHA256_HEX] = "x", hex[PM_SHA256_HEX];
+    int fd;
+
+    snprintf(path, sizeof(path), "%s/job-3.pages.json", dir);
+    assert_int_equal(
+        pm_report_write_pages(path, pm_report_head_json(&rep), pages, 2, sha),
+        0);
+    fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(pm_sha256_fd(fd, hex, NULL, NULL), 0);
+    close(fd);
+    assert_int_equal(strlen(sha), 64);
+    assert_string_equal(sha, hex);
+
+    snprintf(path, sizeof(path), "%s/no-such-folder/job-3.pages.json", dir);
+    assert_int_not_equal(
+        pm_report_write_pages(path, pm_report_head_json(&rep), pages, 2, sha),
+        0);
+    assert_string_equal(sha, "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -108,6 +219,9 @@ int main(void)
         cmocka_unit_test(ink_without_words_is_flagged),
         cmocka_unit_test(blank_failed_and_unread_pages_are_not),
         cmocka_unit_test(report_shows_reasons_and_count),
+        cmocka_unit_test(streamed_report_is_the_same_bytes),
+        cmocka_unit_test_setup_teardown(written_report_digest_is_the_files,
+                                        t_tmpdir_setup, t_tmpdir_teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

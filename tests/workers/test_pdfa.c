@@ -1218,6 +1218,54 @@ static void long_title_is_not_truncated(void **state)
     pm_free(txt);
 }
 
+/*
+ * The same pages assembled twice give the same bytes but for the dates
+ * and the trailer /ID that digests them (docs/archival.md), in the form
+ * the reproducibility checks take out: `/ID [<hex><hex>]`.
+ */
+static void same_pages_same_bytes(void **state)
+{
+    char *pdf[2], *txt = pm_asprintf("%s/again.txt", fx.dir), *out = NULL;
+    pm_doc_task_t d = {0};
+    pm_doc_result_t r;
+
+    (void)state;
+    require_document();
+    for (int i = 0; i < 2; i++) {
+        pdf[i] = pm_asprintf("%s/again%d.pdf", fx.dir, i);
+        d.title = (char *)"Again";
+        d.pdf = pdf[i];
+        d.txt = txt;
+        d.icc_profile = (char *)PM_DEFAULT_ICC;
+        assert_int_equal(pm_assemble_doc(fx.eng, &d, fx.pages, NPAGES, &r), 0);
+        pm_doc_result_cleanup(&r);
+    }
+    RUN_OK(
+        &out,
+        "python3 - '%s' '%s' <<'EOF'\n"
+        "import re, sys\n"
+        "def pdf(p):\n"
+        "    s = open(p, 'rb').read()\n"
+        "    s = re.sub(rb\"D:\\d{14}\\+00'00'\", b'D:date', s)\n"
+        "    s = re.sub(rb'\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d"
+        "\\+00:00', b'date', s)\n"
+        "    n = len(re.findall(rb'/ID \\[<[0-9a-f]{32}><[0-9a-f]{32}>\\]', "
+        "s))\n"
+        "    assert n == 1, n\n"
+        "    return re.sub(rb'/ID \\[<[0-9a-f]+><[0-9a-f]+>\\]', b'/ID', s)\n"
+        "print('same' if pdf(sys.argv[1]) == pdf(sys.argv[2]) else 'differ')\n"
+        "EOF",
+        pdf[0], pdf[1]);
+    assert_string_equal(out, "same\n");
+    free(out);
+    for (int i = 0; i < 2; i++) {
+        unlink(pdf[i]);
+        pm_free(pdf[i]);
+    }
+    unlink(txt);
+    pm_free(txt);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1241,6 +1289,7 @@ int main(void)
         cmocka_unit_test(no_converted_page_is_an_error),
         cmocka_unit_test(assembly_failures_leave_nothing),
         cmocka_unit_test(long_title_is_not_truncated),
+        cmocka_unit_test(same_pages_same_bytes),
     };
 
     return cmocka_run_group_tests(tests, build_document, remove_document);

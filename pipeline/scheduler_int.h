@@ -1,0 +1,74 @@
+/*
+ * scheduler_int.h: what scheduler.c (assembly, the pool's results) and
+ * sched_pages.c (page dispatch on the catalog's lane) share.
+ */
+#ifndef PM_PIPELINE_SCHEDULER_INT_H
+#define PM_PIPELINE_SCHEDULER_INT_H
+
+#include "pipeline/pagework.h"
+#include "pipeline/serve_int.h"
+
+/* A task handed to the pool: a page, or an assembly when `a` is set. A
+ * page whose worker finished stays one until the catalog answered about
+ * its result (s->done_wait, s->done_run or s->failing). */
+struct pm__inflight {
+    long long id; /* pool task id */
+    int64_t task; /* catalog page task */
+    int attempt;  /* its fencing token */
+    int64_t job;
+    int page;
+    char *src; /* the page's file, frame and digest, to hand it out again */
+    int frame;
+    char *sha256;
+    char *profile; /* the job's profile (the claim's) */
+    struct pm__assembly *a;
+    pm__serve_t *s;
+    /* a successful result waiting for the catalog */
+    pm__page_done_t done;
+    int have_done;
+    int words, blank;
+    double ms_total, ms_engine, ms_alto;
+    char *review; /* the result's review reason, or NULL */
+    pm__inflight_t *next;
+};
+
+/* scheduler.c */
+pm__inflight_t *pm__sched_inflight_add(pm__serve_t *s);
+/* Unlinks and returns the entry for pool task `id`, or NULL. */
+pm__inflight_t *pm__sched_inflight_take(pm__serve_t *s, long long id);
+void pm__sched_inflight_free(pm__inflight_t *e);
+/* Settles finished jobs and starts assembling the ones ready for it. */
+void pm__sched_collect(pm__serve_t *s);
+/* Whether job `job` has an assembly in flight here (its page spool in
+ * use); `arg` is the pm__serve_t (pm_publish_sweep_spools' test). */
+int pm__sched_assembling(void *arg, int64_t job);
+/* Logs (and alerts) job `id` when the last collect failed it. */
+void pm__sched_note_job_failed(pm__serve_t *s, int64_t id);
+
+/* sched_pages.c */
+
+/* How long the coordinator waits for the catalog's answer to one
+ * operation of its hot path: past it the session counts as lost. */
+#define PM__HOT_MS PM_CATALOG_ASYNC_MS
+
+/* A drain gives up on the catalog when an operation has waited this long
+ * (ms): the results it has not recorded are done again once their leases
+ * lapse. */
+#define PM__DRAIN_CATALOG_MS 2000
+
+/* Records what came of page `e` (taken from the in-flight list, its
+ * worker done): its result goes to the catalog on the lane; `e` is kept
+ * until the answer (or parked). */
+void pm__sched_page_done(pm__serve_t *s, pm__inflight_t *e,
+                         const pm_proto_msg_t *m, const char *why);
+/* pm__sched_run without the page replacement's synchronous calls: for
+ * a caller the catalog has not just answered (a worker's result). */
+void pm__sched_claim(pm__serve_t *s);
+/* Pages whose results wait for the catalog, and a claim under way (a
+ * drain waits for its answer, so that what it took is said). */
+size_t pm__sched_recording(const pm__serve_t *s);
+/* Drops the lane (no callback comes any more) and the hot path's
+ * session, logging the results that were not recorded. */
+void pm__sched_pages_close(pm__serve_t *s);
+
+#endif
