@@ -346,18 +346,58 @@ static int one_fault(sv_fx_t *f, uint64_t *rng, int n)
     return 1;
 }
 
-/* Random faults 0.2-3 s apart until MAX_FAULTS or the job is done;
+/* Waits until every live worker holds one of job `id`'s pages (or the
+ * job has no page left to run); returns 1 if pages are running. A fault
+ * injected then costs an attempt whatever it kills: a fault aimed at a
+ * moment alone could land after the last page on a fast machine. */
+static long long pages_in_state(const sv_fx_t *f, long long id,
+                                const char *st)
+{
+    char sql[256];
+
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM page_tasks WHERE job = %lld AND "
+             "state = '%s'",
+             id, st);
+    return sql_int(f, sql);
+}
+
+static int wait_pages_running(const sv_fx_t *f, long long id)
+{
+    pid_t w[8];
+    double until = sv_now_s() + DEADLINE_S;
+
+    while (sv_now_s() < until) {
+        int nw = sv_worker_pids(f, w, 8);
+        long long running = pages_in_state(f, id, "running");
+        long long queued = pages_in_state(f, id, "queued");
+
+        if (running > 0 && (running >= nw || queued == 0))
+            return 1;
+        if (running <= 0 && queued <= 0)
+            return 0;
+        sv_nap_ms(20);
+    }
+    return 0;
+}
+
+/* Faults until MAX_FAULTS or the job is done: the first as soon as pages
+ * are running, the rest 0.2-3 s apart, each while pages are running;
  * returns how many landed. */
-static int random_faults(sv_fx_t *f, const char *batch, uint64_t seed)
+static int random_faults(sv_fx_t *f, const char *batch, long long id,
+                         uint64_t seed)
 {
     uint64_t rng = seed;
     char seen[64];
     int faults = 0;
 
     while (faults < MAX_FAULTS) {
-        sv_nap_ms(200 + (long)(rng_next(&rng) % 2801));
+        if (faults > 0)
+            sv_nap_ms(200 + (long)(rng_next(&rng) % 2801));
         sv_job_state(f, batch, seen);
         if (strcmp(seen, "done") == 0 || strcmp(seen, "failed") == 0)
+            break;
+        if (!wait_pages_running(f, id))
             break;
         faults += one_fault(f, &rng, faults + 1);
     }
@@ -398,7 +438,7 @@ static void exactly_once_under_random_kills(void **state)
     sv_start(f);
     drop_batch(ref, "set", pages, f->scans, "WO-A_box1");
     id = sv_wait_job(f, "WO-A_box1", NULL, DEADLINE_S);
-    faults = random_faults(f, "WO-A_box1", seed);
+    faults = random_faults(f, "WO-A_box1", id, seed);
     printf("[ INFO     ] %d fault(s) injected\n", faults);
     if (f->pid == 0)
         sv_start(f);
