@@ -134,3 +134,9 @@ int pm_catalog_connected(pm_catalog_t *cat)
         return 1;
     return ops_of(cat)->catalog_connected(cat);
 }
+
+void pm_catalog_answer_within(pm_catalog_t *cat, unsigned ms)
+{
+    if (ops_of(cat)->answer_within != NULL)
+        ops_of(cat)->answer_within(cat, ms);
+}

@@ -482,6 +482,14 @@ int pm_queue_woken(pm_catalog_t *cat, int *n);
  * file), 0 once it is lost: close the handle and open a new one. */
 int pm_catalog_connected(pm_catalog_t *cat);
 
+/* Bounds how long each synchronous call on `cat` waits for the server's
+ * answer: a server that has not answered within `ms` (0: no bound, the
+ * default) leaves the connection unusable, the call fails with
+ * PM_ECATALOG ("did not answer") and pm_catalog_connected says 0. For a
+ * caller on a loop that must not stop for long on a hung server (the
+ * coordinator). Nothing for a file: SQLite's waits are its busy timeout. */
+void pm_catalog_answer_within(pm_catalog_t *cat, unsigned ms);
+
 /*
  * ---- without blocking the loop (catalog_async.c) ----
  *

@@ -318,11 +318,12 @@ typedef struct pm__catalog_ops {
     /* Keeps `msg` as the handle's message; returns `err`. */
     int (*set_msg)(pm_catalog_t *cat, int err, const char *msg);
     /* Optional (NULL: the backend has none; catalog.c says so): the
-     * queue's wake-ups (pm_queue_listen, pm_queue_woken) and whether the
-     * connection is still up (NULL: always). */
+     * queue's wake-ups (pm_queue_listen, pm_queue_woken), whether the
+     * connection is still up (NULL: always) and the bound on an answer. */
     int (*queue_listen)(pm_catalog_t *cat, int *fd);
     int (*queue_woken)(pm_catalog_t *cat, int *n);
     int (*catalog_connected)(pm_catalog_t *cat);
+    void (*answer_within)(pm_catalog_t *cat, unsigned ms); /* NULL: none */
     PM__CATALOG_OPS(PM__CATALOG_OP_FIELD)
 } pm__catalog_ops_t;
 

@@ -11,10 +11,12 @@
 #include <assert.h>
 #include <errno.h>
 #include <libpq-fe.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "catalog/catalog.h"
@@ -187,27 +189,116 @@ void pm__pg_limit(pm__pg_params_t *p, size_t limit)
 
 /* ---- running statements ---- */
 
-int pm__pg_run(pm__pg_t *pg, int module, int i, const pm__pg_params_t *p,
-               PGresult **out)
+void pm__pg_answer_within(pm_catalog_t *cat, unsigned ms)
 {
-    PGresult *r;
+    pm__pg(cat)->answer_ms = ms;
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Waits for the whole answer to what was just sent, at most
+ * pg->answer_ms: 0 when PQgetResult will not block (the answer came, or
+ * the connection failed and libpq says so), else -ETIMEDOUT. */
+static int wait_answer(pm__pg_t *pg)
+{
+    int64_t until = now_ms() + (int64_t)pg->answer_ms;
+    int fd = PQsocket(pg->conn);
+
+    int unsent = PQflush(pg->conn); /* 1: some of it is still to go */
+
+    while (unsent == 1 || PQisBusy(pg->conn)) {
+        struct pollfd p = {.fd = fd,
+                           .events = POLLIN | (unsent == 1 ? POLLOUT : 0)};
+        int64_t left = until - now_ms();
+        int n;
+
+        if (left <= 0)
+            return -ETIMEDOUT;
+        n = poll(&p, 1, (int)left);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 || unsent < 0 || !PQconsumeInput(pg->conn))
+            return 0; /* PQgetResult reports the failure */
+        if (unsent == 1)
+            unsent = PQflush(pg->conn);
+    }
+    return 0;
+}
+
+/* The answer to what was just sent (`sent`: whether sending worked), as
+ * PQexec gives it: the last result, or the first that failed. Bounded
+ * by pg->answer_ms; a server that did not answer in time leaves the
+ * connection broken. On success *out is the result (PQclear it). */
+static int answer(pm__pg_t *pg, int sent, PGresult **out)
+{
+    PGresult *r, *kept = NULL;
     ExecStatusType s;
     int err;
 
+    *out = NULL;
+    if (!sent)
+        return pm__pg_fail(pg, NULL);
+    if (pg->answer_ms > 0 && wait_answer(pg) != 0) {
+        pg->broken = 1; /* a statement under way: the session is lost */
+        return pm__pg_msg(pg, PM_ECATALOG,
+                          "the server did not answer within %u ms",
+                          pg->answer_ms);
+    }
+    while ((r = PQgetResult(pg->conn)) != NULL) {
+        if (kept != NULL && PQresultStatus(kept) == PGRES_FATAL_ERROR) {
+            PQclear(r);
+            continue;
+        }
+        PQclear(kept);
+        kept = r;
+    }
+    s = kept != NULL ? PQresultStatus(kept) : PGRES_FATAL_ERROR;
+    if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
+        err = pm__pg_fail(pg, kept);
+        PQclear(kept); /* NULL-safe */
+        return err;
+    }
+    *out = kept;
+    return 0;
+}
+
+/* A handle whose statement went unanswered is not used again. */
+static int refuse_broken(pm__pg_t *pg)
+{
+    return pm__pg_msg(pg, PM_ECATALOG,
+                      "the catalog's session is unusable: the server did "
+                      "not answer an earlier statement in time");
+}
+
+int pm__pg_run(pm__pg_t *pg, int module, int i, const pm__pg_params_t *p,
+               PGresult **out)
+{
     assert(module >= 0 && module < PM__PG_NMODULES);
     assert(i >= 0 && i < registry[module]->n);
     *out = NULL;
-    r = PQexecPrepared(pg->conn, registry[module]->v[i].name,
-                       p != NULL ? p->n : 0, p != NULL ? p->v : NULL, NULL,
-                       NULL, 0);
-    s = r != NULL ? PQresultStatus(r) : PGRES_FATAL_ERROR;
-    if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
-        err = pm__pg_fail(pg, r);
-        PQclear(r); /* NULL-safe */
-        return err;
-    }
-    *out = r;
-    return 0;
+    if (pg->broken)
+        return refuse_broken(pg);
+    return answer(pg,
+                  PQsendQueryPrepared(pg->conn, registry[module]->v[i].name,
+                                      p != NULL ? p->n : 0,
+                                      p != NULL ? p->v : NULL, NULL, NULL, 0),
+                  out);
+}
+
+int pm__pg_run_text(pm__pg_t *pg, const char *sql, int n, const char *const *v,
+                    PGresult **out)
+{
+    *out = NULL;
+    if (pg->broken)
+        return refuse_broken(pg);
+    return answer(
+        pg, PQsendQueryParams(pg->conn, sql, n, NULL, v, NULL, NULL, 0), out);
 }
 
 int pm__pg_exec(pm__pg_t *pg, int module, int i, const pm__pg_params_t *p,
@@ -224,12 +315,12 @@ int pm__pg_exec(pm__pg_t *pg, int module, int i, const pm__pg_params_t *p,
 
 int pm__pg_exec_text(pm__pg_t *pg, const char *sql)
 {
-    PGresult *r = PQexec(pg->conn, sql);
-    ExecStatusType s = r != NULL ? PQresultStatus(r) : PGRES_FATAL_ERROR;
-    int err = 0;
+    PGresult *r;
+    int err;
 
-    if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK)
-        err = pm__pg_fail(pg, r);
+    if (pg->broken)
+        return refuse_broken(pg);
+    err = answer(pg, PQsendQuery(pg->conn, sql), &r);
     PQclear(r);
     return err;
 }
@@ -250,12 +341,16 @@ int pm__pg_tx_begin_read(pm__pg_t *pg)
 int pm__pg_tx_end(pm__pg_t *pg, int err)
 {
     PGresult *r;
+    char first[sizeof(pg->errmsg)];
 
     if (err == 0)
         err = pm__pg_exec_text(pg, "COMMIT");
-    if (err != 0 && PQtransactionStatus(pg->conn) != PQTRANS_IDLE) {
-        r = PQexec(pg->conn, "ROLLBACK"); /* keeps the first message */
-        PQclear(r);
+    if (err != 0 && !pg->broken &&
+        PQtransactionStatus(pg->conn) != PQTRANS_IDLE) {
+        memcpy(first, pg->errmsg, sizeof(first)); /* the first message */
+        if (answer(pg, PQsendQuery(pg->conn, "ROLLBACK"), &r) == 0)
+            PQclear(r);
+        memcpy(pg->errmsg, first, sizeof(first));
     }
     return err;
 }

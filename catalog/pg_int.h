@@ -45,6 +45,7 @@
 int pm__pg_queue_listen(pm_catalog_t *cat, int *fd);
 int pm__pg_queue_woken(pm_catalog_t *cat, int *n);
 int pm__pg_catalog_connected(pm_catalog_t *cat);
+void pm__pg_answer_within(pm_catalog_t *cat, unsigned ms);
 
 /* ---- statements, by module ---- */
 
@@ -86,9 +87,10 @@ extern const pm__pgsql_table_t pm__pg_review, pm__pg_monitor, pm__pg_check;
 typedef struct pm__pg {
     const pm__catalog_ops_t *ops; /* &pm__pg_ops; first (catalog.c) */
     PGconn *conn;
-    int locked;       /* holds the coordinator lock (pg_core.c) */
-    int broken;       /* an operation timed out: close the handle */
-    char errmsg[512]; /* fixed, so saving an error never allocates */
+    int locked;         /* holds the coordinator lock (pg_core.c) */
+    int broken;         /* an operation timed out: close the handle */
+    unsigned answer_ms; /* bound on a synchronous answer; 0: none */
+    char errmsg[512];   /* fixed, so saving an error never allocates */
 } pm__pg_t;
 
 /* The PostgreSQL handle behind a catalog handle. */
@@ -141,6 +143,9 @@ int pm__pg_run(pm__pg_t *pg, int module, int i, const pm__pg_params_t *p,
  * NULL) is how many rows it changed. */
 int pm__pg_exec(pm__pg_t *pg, int module, int i, const pm__pg_params_t *p,
                 int *changes);
+/* Runs SQL text with the n text parameters v, as pm__pg_run. */
+int pm__pg_run_text(pm__pg_t *pg, const char *sql, int n, const char *const *v,
+                    PGresult **out);
 /* Runs SQL text with no parameters (setup and migrations only). */
 int pm__pg_exec_text(pm__pg_t *pg, const char *sql);
 

@@ -13,25 +13,6 @@
 #include "pipeline/base/buf.h"
 #include "pipeline/base/pm.h"
 
-/* Runs `sql` with the n text parameters `v`: 0 and *out (PQclear it), or
- * the failure with its message kept. */
-static int run(pm__pg_t *pg, const char *sql, int n, const char *const *v,
-               PGresult **out)
-{
-    PGresult *r = PQexecParams(pg->conn, sql, n, NULL, v, NULL, NULL, 0);
-    ExecStatusType s = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
-    int err;
-
-    *out = NULL;
-    if (s == PGRES_TUPLES_OK || s == PGRES_COMMAND_OK) {
-        *out = r;
-        return 0;
-    }
-    err = pm__pg_fail(pg, r);
-    PQclear(r);
-    return err;
-}
-
 static int paths_read(pm_catalog_t *cat, const pm_path_column_t *c,
                       int64_t after, pm__path_row_t *rows, size_t *n)
 {
@@ -48,7 +29,7 @@ static int paths_read(pm_catalog_t *cat, const pm_path_column_t *c,
              c->column, c->table, c->column);
     snprintf(from, sizeof(from), "%lld", (long long)after);
     snprintf(limit, sizeof(limit), "%d", PM__PATH_BATCH);
-    err = run(pg, sql, 2, v, &r);
+    err = pm__pg_run_text(pg, sql, 2, v, &r);
     for (int i = 0; err == 0 && i < PQntuples(r) && *n < PM__PATH_BATCH; i++) {
         rows[*n].id = pm__pg_int64(r, i, 0);
         err = pm__pg_str(r, i, 1, &rows[*n].path);
@@ -101,7 +82,7 @@ static int paths_write(pm_catalog_t *cat, const pm_path_column_t *c,
     if (!ids.oom && !paths.oom) {
         v[0] = ids.s;
         v[1] = paths.s;
-        err = run(pg, sql, 2, v, &r);
+        err = pm__pg_run_text(pg, sql, 2, v, &r);
         PQclear(r);
     } else {
         err = pm__pg_msg(pg, PM_ENOMEM, "out of memory");

@@ -485,7 +485,10 @@ void pm__serve_rejoined(pm__serve_t *s, int lock_err, long holder)
 /* Once the coordinator lock is ours: identity, zone, folders, recovery. */
 static int take_charge(pm__serve_t *s)
 {
-    int err = pm__ident_check(s);
+    int err;
+
+    pm_catalog_answer_within(s->cat, PM__ANSWER_MS);
+    err = pm__ident_check(s);
 
     if (err == 0)
         err = billing_zone(s);

@@ -50,6 +50,14 @@
 #define PM__STANDBY_CONNECT_MS PM_CATALOG_ASYNC_MS
 #define PM__STANDBY_ANSWER_MS  5000
 
+/* The longest the coordinator's loop waits for the server to answer one
+ * of its synchronous catalog calls (intake, assembly, the web
+ * interface's actions...): a server that hangs past it costs the session
+ * (pm_catalog_answer_within), and the coordinator rejoins as when the
+ * session is lost, instead of stopping its loop until the server
+ * answers. */
+#define PM__ANSWER_MS PM_CATALOG_ASYNC_MS
+
 /* A coordinator that lost its catalog session reconnects after this
  * wait, doubled at each failure up to the last. */
 #define PM__REJOIN_FIRST_MS 500

@@ -16,6 +16,10 @@
  *     lock's try times out and the handle says it is no longer
  *     connected; closing it does not wait;
  *   - a cancelled open never calls back and leaks nothing;
+ *   - a synchronous call with a bound (pm_catalog_answer_within) on a
+ *     server that stops answering: fails within the bound saying so, the
+ *     handle no longer connected and the next call refused at once
+ *     (without one the call would wait until the server answers);
  *   - both opens set TCP keepalives and tcp_user_timeout on the socket
  *     (a server whose machine vanished is noticed), the URL's own
  *     settings winning.
@@ -340,6 +344,39 @@ static void lock_times_out_when_the_server_hangs(void **state)
     loop_close(&loop);
 }
 
+/* A synchronous call, bounded, while the server's every process is
+ * stopped: the coordinator's loop makes such calls. */
+static void bounded_call_gives_up_on_a_hung_server(void **state)
+{
+    char url[512];
+    pm_catalog_t *cat;
+    pm_account_t a = {0};
+    double t0, took;
+
+    (void)state;
+    catalog_url(url, sizeof(url));
+    assert_int_equal(pm_catalog_open(url, &cat), 0);
+    ct_add_account(cat, "CITY");
+    pm_catalog_answer_within(cat, 1500);
+    assert_int_equal(pm_account_get(cat, "CITY", &a), 0); /* answered */
+    pm_account_cleanup(&a);
+    assert_int_equal(pgt_signal(&ct_pg, SIGSTOP, 1), 0);
+    t0 = now_s();
+    int err = pm_account_get(cat, "CITY", &a);
+    took = now_s() - t0;
+    assert_int_equal(pgt_signal(&ct_pg, SIGCONT, 1), 0);
+    printf("hung server: the bounded call gave up after %.2f s\n", took);
+    assert_int_equal(err, PM_ECATALOG);
+    assert_true(took >= 1.4 && took < 10);
+    assert_non_null(strstr(pm_catalog_errmsg(cat), "did not answer within"));
+    assert_false(pm_catalog_connected(cat));
+    t0 = now_s();
+    assert_int_equal(pm_account_get(cat, "CITY", &a), PM_ECATALOG);
+    assert_true(now_s() - t0 < 1); /* not sent: the session is unusable */
+    assert_non_null(strstr(pm_catalog_errmsg(cat), "unusable"));
+    pm_catalog_close(cat);
+}
+
 /* An integer option of the catalog's socket. */
 static int sockopt(pm_catalog_t *cat, int level, int name)
 {
@@ -399,6 +436,7 @@ int main(void)
         cmocka_unit_test(refused_says_why),
         cmocka_unit_test(open_times_out_on_a_silent_server),
         cmocka_unit_test(lock_times_out_when_the_server_hangs),
+        cmocka_unit_test(bounded_call_gives_up_on_a_hung_server),
         cmocka_unit_test(sessions_notice_a_vanished_server),
     };
     int rc = cmocka_run_group_tests_name("sqlite", both, NULL, NULL);

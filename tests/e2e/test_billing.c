@@ -350,8 +350,7 @@ static int one_fault(sv_fx_t *f, uint64_t *rng, int n)
  * job has no page left to run); returns 1 if pages are running. A fault
  * injected then costs an attempt whatever it kills: a fault aimed at a
  * moment alone could land after the last page on a fast machine. */
-static long long pages_in_state(const sv_fx_t *f, long long id,
-                                const char *st)
+static long long pages_in_state(const sv_fx_t *f, long long id, const char *st)
 {
     char sql[256];
 

@@ -396,13 +396,16 @@ int pgt_fresh_db(pgt_t *pg, const char *name, char *url, size_t size)
     return rc;
 }
 
-int pgt_terminate(pgt_t *pg, const char *application_name)
+/* The first column of `sql`'s one row (with the one text parameter
+ * `param`, or none when NULL), run in the "postgres" database as the
+ * administrator; -1 with the reason on stderr when it fails. */
+static long long admin_int(pgt_t *pg, const char *sql, const char *param)
 {
     char admin[128];
-    const char *params[1] = {application_name};
+    const char *params[1] = {param};
     PGconn *conn;
     PGresult *r;
-    int n = -1;
+    long long v = -1;
 
     pgt_url(pg, "postgres", admin, sizeof(admin));
     conn = PQconnectdb(admin);
@@ -411,18 +414,34 @@ int pgt_terminate(pgt_t *pg, const char *application_name)
         PQfinish(conn);
         return -1;
     }
-    r = PQexecParams(conn,
-                     "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) "
-                     "FROM pg_stat_activity WHERE application_name = $1",
-                     1, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
-        n = atoi(PQgetvalue(r, 0, 0));
+    r = PQexecParams(conn, sql, param != NULL ? 1 : 0, NULL,
+                     param != NULL ? params : NULL, NULL, NULL, 0);
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
+        !PQgetisnull(r, 0, 0))
+        v = atoll(PQgetvalue(r, 0, 0));
     else
-        fprintf(stderr, "pgtest: terminate %s: %s", application_name,
-                PQerrorMessage(conn));
+        fprintf(stderr, "pgtest: %s: %s", sql, PQerrorMessage(conn));
     PQclear(r);
     PQfinish(conn);
-    return n;
+    return v;
+}
+
+int pgt_terminate(pgt_t *pg, const char *application_name)
+{
+    return (int)admin_int(pg,
+                          "SELECT count(*) FILTER (WHERE "
+                          "pg_terminate_backend(pid)) FROM pg_stat_activity "
+                          "WHERE application_name = $1",
+                          application_name);
+}
+
+pid_t pgt_lock_holder(pgt_t *pg)
+{
+    return (pid_t)admin_int(pg,
+                            "SELECT min(pid) FROM pg_locks WHERE locktype = "
+                            "'advisory' AND granted AND classid = 0 AND "
+                            "objid = 1885564783",
+                            NULL);
 }
 
 /* The parent pid in /proc/<pid>/stat's line, or -1. */
