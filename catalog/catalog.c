@@ -140,3 +140,9 @@ void pm_catalog_answer_within(pm_catalog_t *cat, unsigned ms)
     if (ops_of(cat)->answer_within != NULL)
         ops_of(cat)->answer_within(cat, ms);
 }
+
+void pm_catalog_interrupt(pm_catalog_t *cat)
+{
+    if (cat != NULL && ops_of(cat)->interrupt != NULL)
+        ops_of(cat)->interrupt(cat);
+}

@@ -490,6 +490,13 @@ int pm_catalog_connected(pm_catalog_t *cat);
  * coordinator). Nothing for a file: SQLite's waits are its busy timeout. */
 void pm_catalog_answer_within(pm_catalog_t *cat, unsigned ms);
 
+/* From a thread other than the one in a call on `cat`: makes that call
+ * (waiting on the server) fail at once, and the handle unusable
+ * (PostgreSQL: pm_catalog_connected says 0; close it). For a stop that
+ * must not wait on a server that does not answer. SQLite: the statement
+ * running is interrupted (sqlite3_interrupt), the handle stays usable. */
+void pm_catalog_interrupt(pm_catalog_t *cat);
+
 /*
  * ---- without blocking the loop (catalog_async.c) ----
  *

@@ -324,6 +324,7 @@ typedef struct pm__catalog_ops {
     int (*queue_woken)(pm_catalog_t *cat, int *n);
     int (*catalog_connected)(pm_catalog_t *cat);
     void (*answer_within)(pm_catalog_t *cat, unsigned ms); /* NULL: none */
+    void (*interrupt)(pm_catalog_t *cat);
     PM__CATALOG_OPS(PM__CATALOG_OP_FIELD)
 } pm__catalog_ops_t;
 

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -192,6 +193,16 @@ void pm__pg_limit(pm__pg_params_t *p, size_t limit)
 void pm__pg_answer_within(pm_catalog_t *cat, unsigned ms)
 {
     pm__pg(cat)->answer_ms = ms;
+}
+
+/* The socket shut down under the call: its wait ends, libpq reads the
+ * end of the stream, and the connection is bad from then on. */
+void pm__pg_interrupt(pm_catalog_t *cat)
+{
+    int fd = PQsocket(pm__pg(cat)->conn);
+
+    if (fd >= 0)
+        shutdown(fd, SHUT_RDWR);
 }
 
 static int64_t now_ms(void)
@@ -506,10 +517,11 @@ void pm__pg_conn_params(const char *url, const char *keys[PM__PG_CONN_KEYS],
                                                     "keepalives_interval",
                                                     "keepalives_count",
                                                     "tcp_user_timeout",
+                                                    "connect_timeout",
                                                     "dbname",
                                                     NULL};
-    static const char *const v[PM__PG_CONN_KEYS - 1] = {"1", "10", "5", "3",
-                                                        "30000"};
+    static const char *const v[PM__PG_CONN_KEYS - 1] = {"1", "10",    "5",
+                                                        "3", "30000", "10"};
 
     for (int i = 0; i < PM__PG_CONN_KEYS; i++) {
         keys[i] = k[i];

@@ -46,6 +46,7 @@ int pm__pg_queue_listen(pm_catalog_t *cat, int *fd);
 int pm__pg_queue_woken(pm_catalog_t *cat, int *n);
 int pm__pg_catalog_connected(pm_catalog_t *cat);
 void pm__pg_answer_within(pm_catalog_t *cat, unsigned ms);
+void pm__pg_interrupt(pm_catalog_t *cat);
 
 /* ---- statements, by module ---- */
 
@@ -156,9 +157,11 @@ int pm__pg_exec_text(pm__pg_t *pg, const char *sql);
  * data unacknowledged), then the URL, whose own settings of these win.
  * So a call waiting on a server whose machine vanished (power, network)
  * fails within about 30 s instead of waiting for ever for an answer to a
- * request the kernel had acknowledged. keys[] and values[] end with NULL.
+ * request the kernel had acknowledged; and connect_timeout (10 s), so a
+ * blocking open of a server that accepts and never answers gives up.
+ * keys[] and values[] end with NULL.
  */
-#define PM__PG_CONN_KEYS 7
+#define PM__PG_CONN_KEYS 8
 void pm__pg_conn_params(const char *url, const char *keys[PM__PG_CONN_KEYS],
                         const char *values[PM__PG_CONN_KEYS]);
 

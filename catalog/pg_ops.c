@@ -17,6 +17,7 @@ const pm__catalog_ops_t pm__pg_ops = {
     .queue_woken = pm__pg_queue_woken,
     .catalog_connected = pm__pg_catalog_connected,
     .answer_within = pm__pg_answer_within,
+    .interrupt = pm__pg_interrupt,
     .catalog_schema_version = pm__pg_catalog_schema_version,
     .catalog_lock_coordinator = pm__pg_catalog_lock_coordinator,
     .event_add = pm__pg_event_add,

@@ -438,6 +438,11 @@ fail_close_db:
     return err;
 }
 
+void pm__sqlite_interrupt(pm_catalog_t *cat)
+{
+    sqlite3_interrupt(cat->db); /* safe from another thread */
+}
+
 void pm__sqlite_close(pm_catalog_t *cat)
 {
     if (cat == NULL)

@@ -93,6 +93,7 @@ static inline sqlite3_stmt *pm__stmt(pm_catalog_t *cat, int module, int i)
 #define PM__SQLITE_OP_DECL(name, params, args) int pm__sqlite_##name params;
 PM__CATALOG_OPS(PM__SQLITE_OP_DECL)
 void pm__sqlite_close(pm_catalog_t *cat);
+void pm__sqlite_interrupt(pm_catalog_t *cat);
 const char *pm__sqlite_errmsg(const pm_catalog_t *cat);
 
 /* ---- errors: the detail lives on the handle ---- */

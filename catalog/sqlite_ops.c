@@ -11,4 +11,5 @@ const pm__catalog_ops_t pm__sqlite_ops = {.name = "SQLite",
                                           .close = pm__sqlite_close,
                                           .errmsg = pm__sqlite_errmsg,
                                           .set_msg = pm__catalog_set_msg,
+                                          .interrupt = pm__sqlite_interrupt,
                                           PM__CATALOG_OPS(SQLITE_OP)};

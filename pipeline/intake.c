@@ -4,23 +4,27 @@
  * Each hot folder is watched and scanned (intake_watch.c). Intake is a queue of
  * steps run one at a time, each in two halves: the blocking half on libuv's
  * thread pool (scanning folders, counting frames, SHA-256 of every file, the
- * rename into the spool, the move into _rejected/) and the catalog half on the
- * loop thread (work order checks, duplicate check, pm_job_create, events). One
- * step at a time keeps the hot folder handles to one thread, and keeps batches
- * in the order they were found. Frames are counted by a child process
- * (counter.h) given the descriptors intake checked: no image decoder runs
- * in the coordinator, so a hostile file can crash only that child, and
- * the batch is rejected naming the file.
+ * rename into the spool, the move into _rejected/, and every catalog call:
+ * work order check, duplicate check, pm_job_create, the rejection's event)
+ * and a short half on the loop thread (logs, alerts, the scheduler told).
+ * The catalog calls are made on intake's own session (s->intake_cat), so a
+ * catalog that answers slowly, or not at all, never stops the loop; each
+ * waits at most PM__ANSWER_MS, and a lost session is opened again by the
+ * next step. One step at a time keeps the hot folder handles and that
+ * session to one thread, and keeps batches in the order they were found. Frames
+ * are counted by a child process (counter.h) given the descriptors intake
+ * checked: no image decoder runs in the coordinator, so a hostile file can
+ * crash only that child, and the batch is rejected naming the file.
  *
  *   scan:   every hot folder -> one batch step per complete batch
- *   batch:  loop: error? work order known, open, same account? -> hold,
- *           reject or go on; thread: open each page (no symlink, the
- *           file listed) and hash that descriptor; open them so again and
- *           count their frames in a child (a file unreadable, or one the
- *           counter dies on, is rejected here, naming it); check
- *           expected_pages, take into the spool; loop: duplicate? ->
- *           pm_job_create
- *   reject: thread: move to _rejected/ with ERROR.txt; loop: event
+ *   batch:  loop: error? profile known? thread: work order known, open,
+ *           same account? -> hold, reject or go on; open each page (no
+ *           symlink, the file listed) and hash that descriptor; open them
+ *           so again and count their frames in a child (a file
+ *           unreadable, or one the counter dies on, is rejected here,
+ *           naming it); check expected_pages, take into the spool;
+ *           duplicate? -> pm_job_create; loop: log, scheduler
+ *   reject: thread: move to _rejected/ with ERROR.txt, event; loop: log
  *
  * Hashing happens before the take, so the batch spends as little time as
  * possible in the spool without a job (a crash in that window leaves it
@@ -79,8 +83,10 @@ struct pm__intake {
     magic_t *magic;  /* one per file: its first bytes */
     int64_t *pixels; /* one per file: of all its frames, 0: unknown */
     char *spooled;
-    int err;      /* the thread's step failed (logged by the thread) */
-    int rejected; /* the batch went to _rejected/ */
+    int err;        /* the thread's step failed (logged by the thread) */
+    int rejected;   /* the batch went to _rejected/ */
+    int space_lost; /* the catalog is full: the batch is back in its folder */
+    int64_t job;    /* the job recorded */
 };
 
 static void pump(pm__serve_t *s);
@@ -516,117 +522,54 @@ static int take(pm__intake_t *it)
     return 1;
 }
 
-static void batch_work(pm__intake_t *it)
+/* ---- the catalog, from the thread ---- */
+
+/* Intake's own catalog session (see the top), opened at the first need
+ * and again after it was lost: NULL when it cannot be (logged; the
+ * batch is tried again at the next scan). */
+static pm_catalog_t *intake_catalog(pm__serve_t *s)
 {
-    char *problems = NULL;
-    int *frames = NULL, swapped = 0;
-    size_t total = 0;
+    char shown[1024];
+    pm_catalog_t *cat = s->intake_cat;
     int err;
 
-    err = hash_files(it, &problems, &swapped);
-    if (err == 0 && problems != NULL) {
-        reject_here(it, problems, swapped ? what_swapped : what_unreadable);
-        return;
+    if (cat != NULL && pm_catalog_connected(cat))
+        return cat;
+    pm_catalog_close(cat); /* NULL-safe */
+    s->intake_cat = NULL;
+    cat = NULL;
+    err = pm_catalog_open(s->catalog_path, &cat);
+    if (err != 0) {
+        pm_log(PM_LOG_ERROR, "intake", "cannot open the catalog %s: %s",
+               pm_catalog_shown(s->catalog_path, shown, sizeof(shown)),
+               cat != NULL ? pm_catalog_errmsg(cat) : pm_strerror(err));
+        pm_catalog_close(cat);
+        return NULL;
     }
-    pm_free(problems); /* lines before an error that ends the step */
-    problems = NULL;
-    if (err == 0)
-        err = count_pages(it, &frames, &total, &problems, &swapped);
-    if (err == 0 && problems != NULL) {
-        reject_here(it, problems, swapped ? what_swapped : what_unreadable);
-        problems = NULL;
-        err = 1;
-    }
-    pm_free(problems);
-    if (err == 0)
-        err = check_expected(it, total);
-    if (err == 0)
-        err = take(it);
-    if (err == 0)
-        err = list_pages(it, frames, total);
-    pm_free(frames);
-    if (err < 0)
-        it->err = 1; /* logged, or out of memory: the next scan tries again */
+    pm_catalog_answer_within(cat, PM__ANSWER_MS);
+    s->intake_cat = cat;
+    return cat;
 }
 
-static void reject_work(pm__intake_t *it)
+/* A batch that went to _rejected/: its "batch.rejected" event. */
+static void record_rejection(pm__intake_t *it)
 {
-    int err = pm_hotfolder_reject(it->w->hf, it->b, it->why, it->what);
-    char path[PATH_SHOWN];
-
-    it->rejected = err == 0;
-    it->err = err != 0;
-    if (err != 0)
-        pm_log(PM_LOG_ERROR, "intake", "%s: cannot reject %s: %s",
-               pm_hotfolder_cfg(it->w->hf)->name,
-               pm_escape_name(it->b->path, path, sizeof(path)),
-               pm_strerror(err));
-}
-
-static void on_work(uv_work_t *req)
-{
-    pm__intake_t *it = req->data;
-
-    switch (it->step) {
-    case STEP_SCAN:
-        scan_work(it);
-        break;
-    case STEP_BATCH:
-        batch_work(it);
-        break;
-    case STEP_REJECT:
-        reject_work(it);
-        break;
-    }
-}
-
-/* ---- the loop halves ---- */
-
-/* A new copy of `text` for one log line: its lines joined by "; ", each
- * escaped (pm_escape_name). NULL if out of memory. */
-static char *one_line(const char *text)
-{
-    char buf[PATH_SHOWN], *line, *out = NULL;
-
-    while (*text) {
-        size_t n = strcspn(text, "\n");
-
-        line = pm_asprintf("%.*s", (int)n, text);
-        if (line == NULL ||
-            add_line(&out, "%s", pm_escape_name(line, buf, sizeof(buf)))) {
-            pm_free(line);
-            pm_free(out);
-            return NULL;
-        }
-        pm_free(line);
-        text += n + (text[n] == '\n');
-    }
-    for (char *p = out; p != NULL && (p = strchr(p, '\n')) != NULL;)
-        *p = ';'; /* add_line's line breaks */
-    return out;
-}
-
-/* A batch that went to _rejected/: one log line and one event. */
-static void note_rejected(pm__serve_t *s, const pm__intake_t *it)
-{
+    pm__serve_t *s = it->s;
     const char *why = it->why ? it->why : it->b->error;
-    const char *hf = pm_hotfolder_cfg(it->w->hf)->name;
-    char name[PM_ESCAPED_MAX], *line, *detail;
+    char name[PM_ESCAPED_MAX], *detail;
+    pm_catalog_t *cat = intake_catalog(s);
 
+    if (cat == NULL)
+        return; /* logged */
     pm_escape_name(it->b->name, name, sizeof(name));
-    line = one_line(why ? why : "?");
-    pm_log(PM_LOG_WARN, "intake", "batch %s from %s rejected: %s", name, hf,
-           line ? line : "?");
-    pm_free(line);
     detail =
-        pm_asprintf("hot folder %s, batch %s: %s", hf, name, why ? why : "?");
+        pm_asprintf("hot folder %s, batch %s: %s",
+                    pm_hotfolder_cfg(it->w->hf)->name, name, why ? why : "?");
     if (detail == NULL ||
-        pm_event_add(s->cat, s->owner, "batch.rejected", 0, 0, detail) != 0)
+        pm_event_add(cat, s->owner, "batch.rejected", 0, 0, detail) != 0)
         pm_log(PM_LOG_ERROR, "intake", "cannot record the rejection: %s",
-               pm_catalog_errmsg(s->cat));
+               pm_catalog_errmsg(cat));
     pm_free(detail);
-    pm__alert(s, "batch_rejected", name, 0, "hot folder %s: %s", hf,
-              why ? why : "?");
 }
 
 static const char what_wo[] =
@@ -635,35 +578,35 @@ static const char what_wo[] =
     "the hot folder.";
 
 /* The work order decides: go on (with the account), hold, or reject.
- * Returns -1 when the catalog failed (the batch is left for the next
- * scan). */
-static int check_workorder(pm__serve_t *s, pm__intake_t *it)
+ * Returns -1 when the catalog failed (logged: the batch is left for the
+ * next scan). */
+static int check_workorder(pm__intake_t *it, pm_catalog_t *cat)
 {
     char name[PM_ESCAPED_MAX];
     pm_batch_t *b = it->b;
     pm_workorder_t wo = {0};
-    int err = pm_workorder_get(s->cat, b->work_order, &wo);
+    int err = pm_workorder_get(cat, b->work_order, &wo);
 
     if (err == PM_ENOENT && pm_hotfolder_cfg(it->w->hf)->hold_unknown) {
         it->hold = pm_asprintf("unknown work order %s", b->work_order);
         it->account = b->account ? pm_strdup(b->account) : NULL;
     } else if (err == PM_ENOENT) {
-        make_reject(
+        reject_here(
             it,
             pm_asprintf("work order %s is not in the catalog", b->work_order),
             what_wo);
     } else if (err != 0) {
         pm_log(PM_LOG_ERROR, "intake", "batch %s: work order %s: %s",
                pm_escape_name(b->name, name, sizeof(name)), b->work_order,
-               pm_catalog_errmsg(s->cat));
+               pm_catalog_errmsg(cat));
         return -1;
     } else if (strcmp(wo.status, "open") != 0) {
-        make_reject(it,
+        reject_here(it,
                     pm_asprintf("work order %s is %s: it takes no new batches",
                                 b->work_order, wo.status),
                     what_wo);
     } else if (b->account != NULL && strcmp(b->account, wo.account) != 0) {
-        make_reject(it,
+        reject_here(it,
                     pm_asprintf("the batch's account %s (batch.ini or the hot "
                                 "folder's) is not work order %s's account %s",
                                 b->account, b->work_order, wo.account),
@@ -675,46 +618,17 @@ static int check_workorder(pm__serve_t *s, pm__intake_t *it)
     return 0;
 }
 
-/* Before a batch step's thread half. 0 go on (maybe as a reject), -1
- * drop the step. */
-static int batch_precheck(pm__serve_t *s, pm__intake_t *it)
-{
-    pm_batch_t *b = it->b;
-    const pm_profile_t *p;
-
-    if (b->error != NULL) {
-        it->step = STEP_REJECT; /* with the batch's own why and what */
-        return 0;
-    }
-    p = pm_config_profile(s->cfg, b->profile);
-    if (p != NULL)
-        it->refuse_pdf_text = !p->pdf_text_redo;
-    if (p == NULL) {
-        make_reject(
-            it,
-            pm_asprintf("profile %s is not in the configuration", b->profile),
-            "Name a profile of the configuration in batch.ini and "
-            "move the batch back into the hot folder.");
-        return 0;
-    }
-    if (check_workorder(s, it) != 0) {
-        pm_hotfolder_forget(it->w->hf, b);
-        return -1;
-    }
-    return 0;
-}
-
 /* Holds the job as a possible duplicate when its files were seen before. */
-static void check_duplicate(pm__serve_t *s, pm__intake_t *it)
+static void check_duplicate(pm__intake_t *it, pm_catalog_t *cat)
 {
     char name[PM_ESCAPED_MAX];
     int64_t dup = 0;
     char *hold;
 
-    if (pm_job_find_duplicate(s->cat, it->pages, it->npages, &dup) != 0) {
+    if (pm_job_find_duplicate(cat, it->pages, it->npages, &dup) != 0) {
         pm_log(PM_LOG_ERROR, "intake", "batch %s: duplicate check: %s",
                pm_escape_name(it->b->name, name, sizeof(name)),
-               pm_catalog_errmsg(s->cat));
+               pm_catalog_errmsg(cat));
         return;
     }
     if (dup == 0)
@@ -729,7 +643,6 @@ static void check_duplicate(pm__serve_t *s, pm__intake_t *it)
     }
     it->duplicate_of = dup;
 }
-
 /* Moves `from` to `to` unless `to` exists; 0 or -errno (-EEXIST). */
 static int move_noreplace(const char *from, const char *to)
 {
@@ -795,18 +708,56 @@ static int stored_paths(const pm_config_t *cfg, pm__intake_t *it, char **source,
     return err;
 }
 
-static void create_job(pm__serve_t *s, pm__intake_t *it)
+/* The session was lost while recording the job of the batch spooled as
+ * `source`: the job may have been committed with its answer lost. Asked
+ * again on a new session: recorded (it->job), or not (the batch goes
+ * back to its hot folder, taken again at a later scan), or, when the
+ * catalog cannot say, the batch stays in the spool (the next start
+ * reports it if no job records it). Never rejected for the catalog's
+ * fault, never recorded twice. */
+static void settle_lost_answer(pm__intake_t *it, const char *source)
 {
     char name[PM_ESCAPED_MAX];
+    pm_catalog_t *cat = intake_catalog(it->s);
+    int64_t job = 0;
+    int err = cat != NULL ? pm_job_by_source(cat, source, &job) : PM_ECATALOG;
+
+    pm_escape_name(it->b->name, name, sizeof(name));
+    if (err == 0 && job > 0) {
+        it->job = job;
+        return;
+    }
+    it->err = 1;
+    if (err == 0 && unspool(it) == 0) { /* forgotten by the loop */
+        pm_log(PM_LOG_WARN, "intake",
+               "batch %s: not recorded (the catalog's session was lost); "
+               "back in the hot folder, taken again at a later scan",
+               name);
+        return;
+    }
+    pm_log(PM_LOG_ERROR, "intake",
+           "batch %s: the catalog's session was lost while recording its "
+           "job, and whether it was recorded cannot be told now; it stays "
+           "in the spool (%s); the next start reports it if no job records it",
+           name, source);
+}
+
+/* Records the job of a batch taken into the spool: it->job; or, when
+ * the catalog is full, the batch back in its hot folder
+ * (it->space_lost); or, when the catalog refuses it, the batch rejected
+ * so that it is not lost to a person. */
+static void record_job(pm__intake_t *it, pm_catalog_t *cat)
+{
+    char name[PM_ESCAPED_MAX];
+    pm__serve_t *s = it->s;
     pm_batch_t *b = it->b;
     const pm_profile_t *p = pm_config_profile(s->cfg, b->profile);
     pm_page_input_t *pages = NULL;
     char *source = NULL;
     pm_job_t j = {0};
-    int64_t id = 0;
     int err;
 
-    check_duplicate(s, it);
+    check_duplicate(it, cat);
     j.workorder = b->work_order;
     j.account = it->account;
     j.hotfolder = pm_hotfolder_cfg(it->w->hf)->name;
@@ -820,38 +771,170 @@ static void create_job(pm__serve_t *s, pm__intake_t *it)
     err = stored_paths(s->cfg, it, &source, &pages);
     j.source_path = source;
     if (err == 0)
-        err = pm_job_create(s->cat, &j, pages, it->npages, ACTOR_INTAKE, &id);
+        err = pm_job_create(cat, &j, pages, it->npages, ACTOR_INTAKE, &it->job);
+    if (err != 0 && source != NULL && !pm_catalog_connected(cat)) {
+        settle_lost_answer(it, source);
+        free_stored_paths(source, pages, it->npages);
+        return;
+    }
     free_stored_paths(source, pages, it->npages);
     if (err != 0 &&
-        (pm__space_err(err) || pm__space_text(pm_catalog_errmsg(s->cat))) &&
+        (pm__space_err(err) || pm__space_text(pm_catalog_errmsg(cat))) &&
         unspool(it) == 0) {
-        /* A full catalog: the batch waits in the hot folder, the service
-         * pauses until there is room, and the batch is taken again. */
-        pm__space_lost(s, s->cfg->catalog);
-        pm_hotfolder_forget(it->w->hf, it->b);
-        pm_log(PM_LOG_WARN, "intake",
-               "batch %s: not recorded (the catalog is full); back in the "
-               "hot folder until there is room",
-               pm_escape_name(it->b->name, name, sizeof(name)));
+        it->space_lost = 1; /* the loop pauses the service */
         return;
     }
     if (err != 0) {
-        /* Back out of the spool, so the batch is not lost to a person. */
         pm_log(PM_LOG_ERROR, "intake", "batch %s: cannot record the job: %s",
                pm_escape_name(b->name, name, sizeof(name)),
-               pm_catalog_errmsg(s->cat));
-        make_reject(it,
+               pm_catalog_errmsg(cat));
+        reject_here(it,
                     pm_asprintf("the catalog could not record the job: %s",
-                                pm_catalog_errmsg(s->cat)),
+                                pm_catalog_errmsg(cat)),
                     "Tell the system administrator; then move the batch "
                     "back into the hot folder.");
+    }
+}
+
+static void batch_work(pm__intake_t *it)
+{
+    char *problems = NULL;
+    int *frames = NULL, swapped = 0;
+    size_t total = 0;
+    pm_catalog_t *cat = intake_catalog(it->s);
+    int err;
+
+    if (cat == NULL || check_workorder(it, cat) != 0) {
+        it->err = 1; /* logged: the next scan tries again */
         return;
     }
-    pm_log(PM_LOG_INFO, "intake",
-           "job=%lld created from batch %s (%s): %zu pages, work order %s%s%s",
-           (long long)id, pm_escape_name(b->name, name, sizeof(name)),
-           j.hotfolder, it->npages, b->work_order, it->hold ? ", held: " : "",
-           it->hold ? it->hold : "");
+    if (it->rejected || it->err)
+        return;
+    err = hash_files(it, &problems, &swapped);
+    if (err == 0 && problems != NULL) {
+        reject_here(it, problems, swapped ? what_swapped : what_unreadable);
+        return;
+    }
+    pm_free(problems); /* lines before an error that ends the step */
+    problems = NULL;
+    if (err == 0)
+        err = count_pages(it, &frames, &total, &problems, &swapped);
+    if (err == 0 && problems != NULL) {
+        reject_here(it, problems, swapped ? what_swapped : what_unreadable);
+        problems = NULL;
+        err = 1;
+    }
+    pm_free(problems);
+    if (err == 0)
+        err = check_expected(it, total);
+    if (err == 0)
+        err = take(it);
+    if (err == 0)
+        err = list_pages(it, frames, total);
+    pm_free(frames);
+    if (err == 0)
+        record_job(it, cat);
+    if (err < 0)
+        it->err = 1; /* logged, or out of memory: the next scan tries again */
+}
+
+static void reject_work(pm__intake_t *it)
+{
+    int err = pm_hotfolder_reject(it->w->hf, it->b, it->why, it->what);
+    char path[PATH_SHOWN];
+
+    it->rejected = err == 0;
+    it->err = err != 0;
+    if (err != 0)
+        pm_log(PM_LOG_ERROR, "intake", "%s: cannot reject %s: %s",
+               pm_hotfolder_cfg(it->w->hf)->name,
+               pm_escape_name(it->b->path, path, sizeof(path)),
+               pm_strerror(err));
+}
+
+static void on_work(uv_work_t *req)
+{
+    pm__intake_t *it = req->data;
+
+    switch (it->step) {
+    case STEP_SCAN:
+        scan_work(it);
+        break;
+    case STEP_BATCH:
+        batch_work(it);
+        break;
+    case STEP_REJECT:
+        reject_work(it);
+        break;
+    }
+    if (it->rejected)
+        record_rejection(it);
+}
+
+/* ---- the loop halves ---- */
+
+/* A new copy of `text` for one log line: its lines joined by "; ", each
+ * escaped (pm_escape_name). NULL if out of memory. */
+static char *one_line(const char *text)
+{
+    char buf[PATH_SHOWN], *line, *out = NULL;
+
+    while (*text) {
+        size_t n = strcspn(text, "\n");
+
+        line = pm_asprintf("%.*s", (int)n, text);
+        if (line == NULL ||
+            add_line(&out, "%s", pm_escape_name(line, buf, sizeof(buf)))) {
+            pm_free(line);
+            pm_free(out);
+            return NULL;
+        }
+        pm_free(line);
+        text += n + (text[n] == '\n');
+    }
+    for (char *p = out; p != NULL && (p = strchr(p, '\n')) != NULL;)
+        *p = ';'; /* add_line's line breaks */
+    return out;
+}
+
+/* A batch that went to _rejected/ (its event recorded by the thread):
+ * one log line and the alert. */
+static void note_rejected(pm__serve_t *s, const pm__intake_t *it)
+{
+    const char *why = it->why ? it->why : it->b->error;
+    const char *hf = pm_hotfolder_cfg(it->w->hf)->name;
+    char name[PM_ESCAPED_MAX], *line;
+
+    pm_escape_name(it->b->name, name, sizeof(name));
+    line = one_line(why ? why : "?");
+    pm_log(PM_LOG_WARN, "intake", "batch %s from %s rejected: %s", name, hf,
+           line ? line : "?");
+    pm_free(line);
+    pm__alert(s, "batch_rejected", name, 0, "hot folder %s: %s", hf,
+              why ? why : "?");
+}
+
+/* Before a batch step's thread half (which checks the work order): the
+ * batch's own error, or its profile, may make it a reject step. */
+static void batch_precheck(pm__serve_t *s, pm__intake_t *it)
+{
+    pm_batch_t *b = it->b;
+    const pm_profile_t *p;
+
+    if (b->error != NULL) {
+        it->step = STEP_REJECT; /* with the batch's own why and what */
+        return;
+    }
+    p = pm_config_profile(s->cfg, b->profile);
+    if (p != NULL)
+        it->refuse_pdf_text = !p->pdf_text_redo;
+    if (p == NULL) {
+        make_reject(
+            it,
+            pm_asprintf("profile %s is not in the configuration", b->profile),
+            "Name a profile of the configuration in batch.ini and "
+            "move the batch back into the hot folder.");
+    }
 }
 
 /* Turns what a scan found into batch steps, in the order found. */
@@ -876,40 +959,51 @@ static void scan_done(pm__serve_t *s, pm__intake_t *it)
     }
 }
 
-/* After a batch step's thread half; returns 1 when `it` was requeued. */
-static int batch_done(pm__serve_t *s, pm__intake_t *it)
+/* After a batch step's thread half. */
+static void batch_done(pm__serve_t *s, pm__intake_t *it)
 {
+    char name[PM_ESCAPED_MAX];
+    pm_batch_t *b = it->b;
+
+    pm_escape_name(b->name, name, sizeof(name));
     if (it->rejected) {
         note_rejected(s, it);
     } else if (it->err) {
-        pm_hotfolder_forget(it->w->hf, it->b); /* try again next scan */
-    } else {
-        create_job(s, it);
-        if (it->step == STEP_REJECT) {
-            push(s, it, 1);
-            return 1;
-        }
+        pm_hotfolder_forget(it->w->hf, b); /* try again next scan */
+    } else if (it->space_lost) {
+        /* A full catalog: the batch waits in the hot folder, the service
+         * pauses until there is room, and the batch is taken again. */
+        pm__space_lost(s, s->cfg->catalog);
+        pm_hotfolder_forget(it->w->hf, b);
+        pm_log(PM_LOG_WARN, "intake",
+               "batch %s: not recorded (the catalog is full); back in the "
+               "hot folder until there is room",
+               name);
+    } else if (it->job > 0) {
+        pm_log(PM_LOG_INFO, "intake",
+               "job=%lld created from batch %s (%s): %zu pages, work order "
+               "%s%s%s",
+               (long long)it->job, name, pm_hotfolder_cfg(it->w->hf)->name,
+               it->npages, b->work_order, it->hold ? ", held: " : "",
+               it->hold ? it->hold : "");
         pm__sched_run(s);
     }
-    return 0;
 }
 
 static void on_after_work(uv_work_t *req, int status)
 {
     pm__intake_t *it = req->data;
     pm__serve_t *s = it->s;
-    int requeued = 0;
 
     (void)status;
     s->intake_running = NULL;
     if (it->step == STEP_SCAN)
         scan_done(s, it);
     else if (it->step == STEP_BATCH)
-        requeued = batch_done(s, it);
+        batch_done(s, it);
     else if (it->rejected)
         note_rejected(s, it);
-    if (!requeued)
-        item_free(it);
+    item_free(it);
     pm__intake_apply_reload(s);
     pump(s);
     pm__serve_maybe_stop(s);
@@ -933,10 +1027,8 @@ static void pump(pm__serve_t *s)
             item_free(it);
             continue;
         }
-        if (it->step == STEP_BATCH && batch_precheck(s, it) != 0) {
-            item_free(it);
-            continue;
-        }
+        if (it->step == STEP_BATCH)
+            batch_precheck(s, it);
         if (uv_queue_work(s->loop, &it->req, on_work, on_after_work) != 0) {
             pm_log(PM_LOG_ERROR, "intake", "cannot queue intake work");
             if (it->b != NULL)
@@ -1036,6 +1128,9 @@ void pm__intake_close(pm__serve_t *s)
 {
     pm__intake_t *it;
 
+    assert(s->intake_running == NULL); /* the thread's session is free */
+    pm_catalog_close(s->intake_cat);
+    s->intake_cat = NULL;
     while ((it = pop(s)) != NULL)
         item_free(it);
     if (s->scan_timer.loop != NULL) {

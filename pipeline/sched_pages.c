@@ -138,8 +138,7 @@ static void on_failed(void *data, int err)
                (long long)e->job, e->page, pm_catalog_errmsg(cat));
     }
     if (err == 0) {
-        pm__sched_collect(s);
-        pm__sched_note_job_failed(s, e->job);
+        pm__sched_collect(s, &e->job, 1);
     }
     entry_free(e);
     if (err == 0)
@@ -446,9 +445,7 @@ static void on_completed(void *data, int err)
     pm_free(s->done_v);
     s->done_v = NULL;
     if (err == 0) { /* the catalog answered: settle the jobs */
-        pm__sched_collect(s);
-        for (k = 0; k < nj; k++)
-            pm__sched_note_job_failed(s, jobs[k]);
+        pm__sched_collect(s, jobs, nj);
     }
     record_start(s);
     if (err == 0)
@@ -678,7 +675,7 @@ static void on_expired(void *data, int err)
                s->expired_n);
     if (s->draining || s->lane == NULL || !pm_catalog_connected(lane_cat(s)))
         return;
-    pm__sched_collect(s); /* the catalog answered a moment ago */
+    pm__sched_collect(s, NULL, 0);
     record_start(s);
     pm__sched_run(s);
     pm__sched_report_workers(s);

@@ -207,18 +207,14 @@ static void alert_job_failed(pm__serve_t *s, const pm_job_t *j)
               j->batch ? j->batch : "?", j->error ? j->error : "?");
 }
 
-/* Logs a job that the last collect failed. */
-void pm__sched_note_job_failed(pm__serve_t *s, int64_t id)
+/* Logs a job that a collection failed, and alerts. */
+static void note_job_failed(pm__serve_t *s, const pm_job_t *j)
 {
-    pm_job_t j = {0};
     char esc[PM_ESCAPED_MAX];
 
-    if (pm_job_get(s->cat, id, &j) == 0 && j.state == PM_JOB_FAILED) {
-        pm_log(PM_LOG_ERROR, "sched", "job=%lld failed: %s", (long long)id,
-               ESC(j.error ? j.error : "?", esc));
-        alert_job_failed(s, &j);
-    }
-    pm_job_cleanup(&j);
+    pm_log(PM_LOG_ERROR, "sched", "job=%lld failed: %s", (long long)j->id,
+           ESC(j->error ? j->error : "?", esc));
+    alert_job_failed(s, j);
 }
 
 /* ---- assembly ---- */
@@ -980,30 +976,100 @@ static void assembly_done(pm__serve_t *s, assembly_t *a,
     assembly_free(s, a);
 }
 
-/* ---- the loop side ---- */
+/* ---- collecting finished jobs, off the loop (catwork.c) ---- */
 
-void pm__sched_collect(pm__serve_t *s)
+/* Jobs whose pages may have ended them, told when a collection failed
+ * them; more than this wait for the next collection's check. */
+#define COLLECT_WATCH 64
+
+/* One collection: settle the jobs whose pages are all done (or failed),
+ * list the jobs to assemble, and read the watched jobs that failed. */
+typedef struct pm__collect {
+    int64_t now;
+    int64_t watch[COLLECT_WATCH];
+    size_t nwatch;
+    int64_t *ids; /* to assemble */
+    size_t n;
+    pm_job_t failed[COLLECT_WATCH];
+    size_t nfailed;
+} pm__collect_t;
+
+static int collect_work(pm_catalog_t *cat, void *arg)
 {
-    int64_t *ids = NULL;
-    size_t n = 0;
+    pm__collect_t *c = arg;
     int err;
+
+    err = pm_job_collect_finished(cat, c->now, &c->ids, &c->n);
+    for (size_t i = 0; err == 0 && i < c->nwatch; i++) {
+        pm_job_t *j = &c->failed[c->nfailed];
+
+        if (pm_job_get(cat, c->watch[i], j) == 0 && j->state == PM_JOB_FAILED)
+            c->nfailed++;
+        else
+            pm_job_cleanup(j);
+    }
+    return err;
+}
+
+static void collect_free(pm__collect_t *c)
+{
+    for (size_t i = 0; i < c->nfailed; i++)
+        pm_job_cleanup(&c->failed[i]);
+    pm_free(c->ids);
+    pm_free(c);
+}
+
+static void collect_done(pm__serve_t *s, void *arg, int err, const char *msg)
+{
+    pm__collect_t *c = arg;
+
+    if (s->collect_next == c)
+        s->collect_next = NULL;
+    for (size_t i = 0; i < c->nfailed; i++)
+        note_job_failed(s, &c->failed[i]);
+    if (err == -ECANCELED) {
+        /* closing: the next coordinator collects */
+    } else if (pm__space_err(err) || (err != 0 && pm__space_text(msg))) {
+        pm__space_lost(s, s->catalog_path);
+    } else if (err != 0) {
+        pm_log(PM_LOG_ERROR, "sched", "collect: %s", msg);
+    } else {
+        for (size_t i = 0; i < c->n && !s->draining && !s->space.full; i++)
+            if (assembly_find(s, c->ids[i]) == NULL)
+                start_assembly(s, c->ids[i]);
+    }
+    collect_free(c);
+}
+
+void pm__sched_collect(pm__serve_t *s, const int64_t *watch, size_t nwatch)
+{
+    pm__collect_t *c = s->collect_next;
 
     if (s->space.full)
         return;
-    err = pm_job_collect_finished(s->cat, pm__serve_now(), &ids, &n);
-    if (pm__space_err(err)) {
-        pm__space_lost(s, s->catalog_path);
-        return;
+    if (c == NULL || !pm__catwork_waiting(s, c)) { /* behind the one
+                                                       under way */
+        c = pm_calloc(1, sizeof(*c));
+        if (c == NULL)
+            return;
+        if (pm__catwork_give(s, collect_work, collect_done, c) != 0) {
+            pm_free(c);
+            return;
+        }
+        s->collect_next = c;
     }
-    if (err != 0) {
-        pm_log(PM_LOG_ERROR, "sched", "collect: %s", pm_catalog_errmsg(s->cat));
-        return;
+    c->now = pm__serve_now();
+    for (size_t i = 0; i < nwatch && c->nwatch < COLLECT_WATCH; i++) {
+        size_t k = 0;
+
+        while (k < c->nwatch && c->watch[k] != watch[i])
+            k++;
+        if (k == c->nwatch)
+            c->watch[c->nwatch++] = watch[i];
     }
-    for (size_t i = 0; i < n && !s->draining && !s->space.full; i++)
-        if (assembly_find(s, ids[i]) == NULL)
-            start_assembly(s, ids[i]);
-    pm_free(ids);
 }
+
+/* ---- the loop side ---- */
 
 void pm__sched_on_done(void *arg, long long task, const pm_proto_msg_t *m,
                        const char *why)

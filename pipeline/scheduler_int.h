@@ -37,13 +37,14 @@ pm__inflight_t *pm__sched_inflight_add(pm__serve_t *s);
 /* Unlinks and returns the entry for pool task `id`, or NULL. */
 pm__inflight_t *pm__sched_inflight_take(pm__serve_t *s, long long id);
 void pm__sched_inflight_free(pm__inflight_t *e);
-/* Settles finished jobs and starts assembling the ones ready for it. */
-void pm__sched_collect(pm__serve_t *s);
+/* Settles finished jobs and starts assembling the ones ready for it, off
+ * the loop (catwork.c); the `watch` jobs (nwatch of them) that it finds
+ * failed are logged and alerted. Merged into a collection given before
+ * that has not started. */
+void pm__sched_collect(pm__serve_t *s, const int64_t *watch, size_t nwatch);
 /* Whether job `job` has an assembly in flight here (its page spool in
  * use); `arg` is the pm__serve_t (pm_publish_sweep_spools' test). */
 int pm__sched_assembling(void *arg, int64_t job);
-/* Logs (and alerts) job `id` when the last collect failed it. */
-void pm__sched_note_job_failed(pm__serve_t *s, int64_t id);
 
 /* sched_pages.c */
 

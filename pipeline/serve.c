@@ -115,6 +115,7 @@ static void close_all(pm__serve_t *s)
     pm__sched_stop(s);
     pm__intake_stop(s);
     pm__intake_close(s);
+    pm__catwork_close(s);
     pm_pool_close(s->pool);
     s->pool = NULL;
     pm__sched_abandon(s); /* pages parked on a full volume */
@@ -125,7 +126,7 @@ static void close_all(pm__serve_t *s)
 void pm__serve_maybe_stop(pm__serve_t *s)
 {
     if (!s->draining || s->stopped || s->intake_running != NULL ||
-        s->checking || pm__sched_busy(s) > 0)
+        s->checking || pm__catwork_busy(s) || pm__sched_busy(s) > 0)
         return;
     close_all(s);
 }
@@ -151,6 +152,7 @@ static void stop_now(pm__serve_t *s)
     s->pool = NULL;
     uv_walk(s->loop, kill_process, NULL);
     pm__sched_abandon(s);
+    pm__catwork_interrupt(s);
     pm__serve_maybe_stop(s);
 }
 
@@ -776,10 +778,13 @@ int pm_serve_main(int argc, char **argv)
     s.rejoin = rejoin;
     if (load_config(config, &s.cfg, 1) != 0)
         return PM_EXIT_USAGE;
+    if (uv_mutex_init(&s.work_lock) != 0)
+        return PM_EXIT_FAILURE;
     s.config_path = config;
     /* A worker that dies while we write to it must not take us along. */
     signal(SIGPIPE, SIG_IGN);
     rc = run(&s);
     serve_cleanup(&s);
+    uv_mutex_destroy(&s.work_lock);
     return rc;
 }

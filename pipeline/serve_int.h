@@ -104,6 +104,7 @@ typedef struct pm__serve pm__serve_t;
 typedef struct pm__intake pm__intake_t;
 typedef struct pm__inflight pm__inflight_t;
 typedef struct pm__replace pm__replace_t;
+typedef struct pm__catwork pm__catwork_t;
 
 /* One hot folder being watched. */
 typedef struct pm__watch {
@@ -139,6 +140,8 @@ struct pm__serve {
     uv_timer_t kick_timer; /* a scan soon after a filesystem event */
     pm__intake_t *iq_head, *iq_tail; /* waiting intake steps */
     pm__intake_t *intake_running;    /* on a pool thread now */
+    pm_catalog_t *intake_cat;        /* intake's own session, used only by the
+                                        step on the pool thread (intake.c) */
 
     /* scheduler.c */
     uv_timer_t tick;
@@ -179,6 +182,15 @@ struct pm__serve {
 
     /* replace.c */
     pm__replace_t *replace; /* the page replacement under way, or NULL */
+
+    /* catwork.c: catalog work off the loop. work_lock guards the pointer
+     * work_cat, which the pool thread sets, for pm__catwork_interrupt. */
+    uv_mutex_t work_lock;
+    pm_catalog_t *work_cat; /* its own session, used only on the pool */
+    pm__catwork_t *work_head, *work_tail; /* waiting */
+    pm__catwork_t *work_running;          /* on a pool thread now */
+    int work_closed;
+    struct pm__collect *collect_next; /* the last collection given */
 
     /* space.c */
     pm__space_t space;
@@ -498,5 +510,32 @@ void pm__serve_maybe_stop(pm__serve_t *s);
 
 /* Wall clock, seconds since the epoch (catalog times). */
 int64_t pm__serve_now(void);
+
+/* ---- catwork.c: catalog work off the loop ---- */
+
+/* Runs on a pool thread with the work's own session: 0 or an error (the
+ * handle's message is passed on). */
+typedef int (*pm__catwork_fn)(pm_catalog_t *cat, void *arg);
+/* Runs on the loop afterwards: err and the catalog's message (-ECANCELED:
+ * never run, the serve is closing). Frees what arg owns. */
+typedef void (*pm__catwork_done_fn)(pm__serve_t *s, void *arg, int err,
+                                    const char *msg);
+
+/* Gives an item: fn on a pool thread, after the items given before it,
+ * then done on the loop. 0, or an error (done is not called). */
+int pm__catwork_give(pm__serve_t *s, pm__catwork_fn fn,
+                     pm__catwork_done_fn done, void *arg);
+/* 1 while the item given with `arg` waits (has not started): what arg
+ * holds may still change. */
+int pm__catwork_waiting(const pm__serve_t *s, const void *arg);
+/* 1 while an item runs on a pool thread (the serve's stop waits). */
+int pm__catwork_busy(const pm__serve_t *s);
+/* Drops the waiting items (done told -ECANCELED) and closes the session
+ * once no item runs. */
+void pm__catwork_close(pm__serve_t *s);
+/* Makes the item under way fail at once (pm_catalog_interrupt): for a
+ * stop that must not wait on a server that does not answer. Its work is
+ * a transaction: nothing of it stays. */
+void pm__catwork_interrupt(pm__serve_t *s);
 
 #endif /* PM_PIPELINE_SERVE_INT_H */

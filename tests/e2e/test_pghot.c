@@ -16,14 +16,19 @@
  * as the server: the SIGTERM was never handled. The time from SIGTERM to
  * the exit is printed.
  *
- * The calls the coordinator still makes synchronously are bounded
- * (pm_catalog_answer_within): with only its locked session's backend
- * stopped, a batch dropped (intake records it synchronously) costs the
- * coordinator its session within the bound; it says so, rejoins, and
- * exits promptly on SIGTERM. Before, its loop waited in libpq for as
- * long as the backend was stopped. The backend continued, the
- * coordinator starts again and takes the batch in, each page billed
- * once. PostgreSQL or the test data missing is a failure, never a skip.
+ * With only the coordinator's locked session's backend stopped, a
+ * batch dropped is still recorded: intake uses its own session, from its
+ * thread (before, intake recorded jobs on the locked session, on the
+ * loop, and the job was not created while the backend was stopped). The
+ * calls the coordinator still makes synchronously on that session are
+ * bounded (pm_catalog_answer_within): the first (the assembly's, once
+ * the pages are done: their collection runs off the loop too) costs the
+ * coordinator its session within the bound; it
+ * says so, rejoins, and exits promptly on SIGTERM. Before the bound, its
+ * loop waited in libpq for as long as the backend was stopped. The
+ * backend continued, the coordinator starts again and finishes the job,
+ * each page billed once. PostgreSQL or the test data missing is a failure,
+ * never a skip.
  */
 #include <dirent.h>
 #include <signal.h>
@@ -100,6 +105,51 @@ static int artifacts(const sv_fx_t *f)
     return atoi(line);
 }
 
+/* CPU time (clock ticks) process `pid` has used, or -1. */
+static long long cpu_ticks(pid_t pid)
+{
+    char path[64], buf[1024], *p;
+    unsigned long long ut, st;
+    FILE *fp;
+
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    fp = fopen(path, "r");
+    if (fp == NULL)
+        return -1;
+    p = fgets(buf, sizeof(buf), fp) != NULL ? strrchr(buf, ')') : NULL;
+    fclose(fp);
+    /* after the name: state ppid pgrp session tty tpgid flags minflt
+     * cminflt majflt cmajflt utime stime */
+    if (p == NULL || sscanf(p + 1,
+                            " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
+                            "%llu %llu",
+                            &ut, &st) != 2)
+        return -1;
+    return (long long)(ut + st);
+}
+
+/* Waits until a worker is busy with a page (its CPU time grows over a
+ * tenth of a second: an idle worker waits on its pipe). */
+static void wait_worker_busy(const sv_fx_t *f)
+{
+    pid_t w[8];
+    long long before[8];
+    double t0 = sv_now_s();
+
+    for (;;) {
+        int n = sv_worker_pids(f, w, 8);
+
+        for (int i = 0; i < n; i++)
+            before[i] = cpu_ticks(w[i]);
+        sv_nap_ms(100);
+        for (int i = 0; i < n; i++)
+            if (before[i] >= 0 && cpu_ticks(w[i]) >= before[i] + 3)
+                return;
+        if (sv_now_s() - t0 > DEADLINE_S)
+            fail_msg("no worker became busy");
+    }
+}
+
 static void stopped_server_does_not_hold_the_coordinator(void **state)
 {
     sv_fx_t *f = pm_calloc(1, sizeof(*f));
@@ -123,9 +173,11 @@ static void stopped_server_does_not_hold_the_coordinator(void **state)
     id = sv_wait_job(f, "WO-1_pghot", "running", DEADLINE_S);
     sv_wait_log(f, "done (attempt", DEADLINE_S); /* pages flow */
 
-    /* Stopped while both workers have a page. */
-    signal_server(SIGSTOP);
+    /* Stopped while a worker has a page (both may have just finished
+     * theirs, and claims wait for the server). */
     before = artifacts(f);
+    wait_worker_busy(f);
+    signal_server(SIGSTOP);
     t0 = sv_now_s();
     while (artifacts(f) == before) {
         if (sv_now_s() - t0 > DEADLINE_S)
@@ -203,6 +255,12 @@ static void hung_session_costs_the_coordinator_its_session(void **state)
     assert_int_equal(kill(stopped, SIGSTOP), 0);
     t0 = sv_now_s();
     sv_drop_scan_batch(f, "WO-1_pghung", 2);
+    /* Read through a session of the CLI's own, while the backend is
+     * still stopped. */
+    id = sv_wait_job(f, "WO-1_pghung", NULL, 120);
+    printf("the batch was recorded %.2f s after the drop, the locked "
+           "session stopped\n",
+           sv_now_s() - t0);
     sv_wait_log(f, "did not answer within", DEADLINE_S);
     sv_wait_log(f, "lost its connection to the catalog", DEADLINE_S);
     printf("a stopped session cost the coordinator its session after "
@@ -221,7 +279,7 @@ static void hung_session_costs_the_coordinator_its_session(void **state)
     assert_int_equal(kill(stopped, SIGCONT), 0);
     stopped = 0;
     sv_start(f);
-    id = sv_wait_job(f, "WO-1_pghung", "done", DEADLINE_S);
+    assert_int_equal(sv_wait_job(f, "WO-1_pghung", "done", DEADLINE_S), id);
     sv_assert_all_done(f, id, 2, &max_attempt);
     assert_int_equal(sv_log_count(f->log, "Sanitizer") +
                          sv_log_count(f->log, "runtime error"),
