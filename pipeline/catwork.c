@@ -87,6 +87,7 @@ static void on_after_work(uv_work_t *req, int status)
         w->err = -ECANCELED;
     w->done(s, w->arg, w->err, w->msg);
     pm_free(w);
+    pm__intake_apply_reload(s); /* waits while an item reads s->cfg */
     start_next(s);
     pm__serve_maybe_stop(s);
 }

@@ -157,8 +157,8 @@ void pm__intake_apply_reload(pm__serve_t *s)
     pm_config_t *cfg = s->pending_cfg;
     pm__watch_t **v;
 
-    if (cfg == NULL || pm__intake_busy(s))
-        return;
+    if (cfg == NULL || pm__intake_busy(s) || pm__catwork_busy(s))
+        return; /* their threads read s->cfg */
     s->pending_cfg = NULL;
     if (pm__watch_open(s, cfg, &v) != 0) {
         pm_log(PM_LOG_ERROR, "serve",

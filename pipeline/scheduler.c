@@ -133,9 +133,29 @@ static assembly_t *assembly_find(const pm__serve_t *s, int64_t job)
     return NULL;
 }
 
+/* ---- loading an assembly, off the loop (catwork.c) ---- */
+
+/* A job whose assembly is being read from the catalog. */
+typedef struct pm__load {
+    pm__serve_t *s;
+    int64_t job;
+    assembly_t *a; /* read; NULL: failed (why) */
+    int transient; /* the session failed, not the job: try again later */
+    char why[1024];
+    struct pm__load *next; /* s->loading */
+} pm__load_t;
+
+static pm__load_t *loading_find(const pm__serve_t *s, int64_t job)
+{
+    for (pm__load_t *l = s->loading; l != NULL; l = l->next)
+        if (l->job == job)
+            return l;
+    return NULL;
+}
+
 int pm__sched_assembling(void *arg, int64_t job)
 {
-    return assembly_find(arg, job) != NULL;
+    return assembly_find(arg, job) != NULL || loading_find(arg, job) != NULL;
 }
 
 static void assembly_free(pm__serve_t *s, assembly_t *a)
@@ -232,14 +252,14 @@ static char *safe_component(const char *v)
 
 /* The job's account: its own, else its work order's (a held job for a
  * work order created later), else "_unassigned". */
-static char *job_account(pm__serve_t *s, const pm_job_t *j)
+static char *job_account(pm_catalog_t *cat, const pm_job_t *j)
 {
     pm_workorder_t wo = {0};
     char *acct;
 
     if (j->account != NULL)
         return pm_strdup(j->account);
-    acct = pm_workorder_get(s->cat, j->workorder, &wo) == 0
+    acct = pm_workorder_get(cat, j->workorder, &wo) == 0
                ? pm_strdup(wo.account)
                : pm_strdup("_unassigned");
     pm_workorder_cleanup(&wo);
@@ -316,11 +336,11 @@ static int result_from_task(const pm_config_t *cfg, pm_page_result_t *r,
 
 /* The pages of a job (all done) as page results, for the assemble task
  * and the report. */
-static int load_pages(pm__serve_t *s, assembly_t *a)
+static int load_pages(pm__serve_t *s, pm_catalog_t *cat, assembly_t *a)
 {
     pm_task_t *v = NULL;
     size_t n = 0;
-    int err = pm_task_list(s->cat, a->job, &v, &n);
+    int err = pm_task_list(cat, a->job, &v, &n);
 
     if (err == 0 && (a->pages = pm_calloc(n + 1, sizeof(*a->pages))) == NULL)
         err = PM_ENOMEM;
@@ -468,9 +488,9 @@ static void postpone(pm__serve_t *s, assembly_t *a, const char *path,
 }
 
 /* Whether the job's folder is a bag (its profile's `bag`), and its
- * history for metadata/events.json, read from the catalog here on the
- * loop's thread: the publish step only writes it. */
-static int plan_bag(pm__serve_t *s, assembly_t *a)
+ * history for metadata/events.json, read from the catalog here: the
+ * publish step only writes it. */
+static int plan_bag(pm__serve_t *s, pm_catalog_t *cat, assembly_t *a)
 {
     const pm_profile_t *p = pm_config_profile(s->cfg, a->profile);
 
@@ -478,18 +498,21 @@ static int plan_bag(pm__serve_t *s, assembly_t *a)
         return 0;
     snprintf(a->organization, sizeof(a->organization), "%s",
              p != NULL ? p->organization : "pagemill");
-    a->events = pm_bag_events(s->cat, s->cfg, a->job, pm__serve_now());
+    a->events = pm_bag_events(cat, s->cfg, a->job, pm__serve_now());
     return a->events != NULL ? 0 : PM_ECATALOG;
 }
 
-/* Reads job `id` into a new assembly (not yet listed). */
-static assembly_t *assembly_new(pm__serve_t *s, int64_t id, const char **why)
+/* Reads job `id` into a new assembly (not yet listed) from `cat` (the
+ * loop's handle, or catwork's on a pool thread: s->cfg does not change
+ * while catwork runs). NULL with why[size] on failure. */
+static assembly_t *assembly_new(pm__serve_t *s, pm_catalog_t *cat, int64_t id,
+                                char *why, size_t size)
 {
     assembly_t *a = pm_calloc(1, sizeof(*a));
     pm_job_t j = {0};
-    int err = a == NULL ? PM_ENOMEM : pm_job_get(s->cat, id, &j);
+    int err = a == NULL ? PM_ENOMEM : pm_job_get(cat, id, &j);
 
-    *why = "out of memory";
+    snprintf(why, size, "out of memory");
     if (a != NULL) {
         a->s = s;
         a->job = id;
@@ -498,19 +521,19 @@ static assembly_t *assembly_new(pm__serve_t *s, int64_t id, const char **why)
     if (err == 0) {
         a->workorder = pm_strdup(j.workorder);
         a->profile = pm_strdup(j.profile ? j.profile : "default");
-        a->account = job_account(s, &j);
+        a->account = job_account(cat, &j);
         err = a->workorder && a->profile && a->account ? 0 : PM_ENOMEM;
     }
     if (err == 0)
-        err = pm_job_uid(s->cat, id, a->uid);
+        err = pm_job_uid(cat, id, a->uid);
     if (err == 0)
         err = plan_paths(s, &j, a);
     if (err == 0)
-        err = load_pages(s, a);
+        err = load_pages(s, cat, a);
     if (err == 0)
-        err = plan_bag(s, a);
+        err = plan_bag(s, cat, a);
     if (err == PM_ECATALOG || err == PM_ENOENT)
-        *why = pm_catalog_errmsg(s->cat);
+        snprintf(why, size, "%s", pm_catalog_errmsg(cat));
     pm_job_cleanup(&j);
     if (err != 0 && a != NULL) {
         assembly_free(s, a); /* not listed yet: only freed */
@@ -559,18 +582,15 @@ static int make_tmp(assembly_t *a, char *why, size_t size)
     return pm_job_output_dir(a->tmp, why, size);
 }
 
-static void start_assembly(pm__serve_t *s, int64_t id)
+/* Starts assembling the loaded `a` (taken): listed, then its folder
+ * checked or its pages given to a worker. */
+static void start_loaded(pm__serve_t *s, assembly_t *a)
 {
-    const char *why;
-    assembly_t *a = assembly_new(s, id, &why);
+    int64_t id = a->job;
     char why_buf[1024];
     struct stat st;
     int err;
 
-    if (a == NULL) {
-        fail_job(s, id, why);
-        return;
-    }
     a->next = s->assemblies;
     s->assemblies = a;
     if (lstat(a->final, &st) == 0) {
@@ -612,6 +632,60 @@ static void start_assembly(pm__serve_t *s, int64_t id)
            (long long)id, a->npages, ESC(a->tmp, why_buf));
 }
 
+static int load_work(pm_catalog_t *cat, void *arg)
+{
+    pm__load_t *l = arg;
+
+    l->a = assembly_new(l->s, cat, l->job, l->why, sizeof(l->why));
+    l->transient = l->a == NULL && !pm_catalog_connected(cat);
+    return 0; /* l->a and l->why say how it went */
+}
+
+static void load_done(pm__serve_t *s, void *arg, int err, const char *msg)
+{
+    pm__load_t *l = arg;
+
+    for (pm__load_t **p = &s->loading; *p != NULL; p = &(*p)->next) {
+        if (*p == l) {
+            *p = l->next;
+            break;
+        }
+    }
+    if (err == 0 && l->a != NULL && !s->draining && !s->space.full) {
+        start_loaded(s, l->a);
+        l->a = NULL;
+    } else if (err != 0 || l->transient) {
+        /* Closing, or the catalog failed: the job stays assembling and
+         * the next collection (or coordinator) tries again. */
+        if (err != -ECANCELED)
+            pm_log(PM_LOG_ERROR, "sched",
+                   "job=%lld: cannot read it for its assembly: %s",
+                   (long long)l->job, err != 0 ? msg : l->why);
+    } else if (l->a == NULL) {
+        fail_job(s, l->job, l->why);
+    }
+    if (l->a != NULL)
+        assembly_free(s, l->a); /* not listed: only freed */
+    pm_free(l);
+}
+
+/* Reads job `id` for its assembly off the loop, then starts it. */
+static void start_assembly(pm__serve_t *s, int64_t id)
+{
+    pm__load_t *l = pm_calloc(1, sizeof(*l));
+
+    if (l == NULL)
+        return; /* the next collection tries again */
+    l->s = s;
+    l->job = id;
+    if (pm__catwork_give(s, load_work, load_done, l) != 0) {
+        pm_free(l);
+        return;
+    }
+    l->next = s->loading;
+    s->loading = l;
+}
+
 /* What a stop left in a replacement's temp folder: when it holds a job
  * folder's outputs (its report, written last) it is the published folder
  * a swap had exchanged, or a finished one not yet swapped in; either is
@@ -644,19 +718,16 @@ int pm__sched_reassemble(pm__serve_t *s, int64_t job,
                          const pm_page_result_t *page, const char *aside,
                          char *why, size_t size)
 {
-    const char *what;
     assembly_t *a;
     int err;
 
-    if (assembly_find(s, job) != NULL) {
+    if (assembly_find(s, job) != NULL || loading_find(s, job) != NULL) {
         snprintf(why, size, "the job is being assembled already");
         return PM_EINVAL;
     }
-    a = assembly_new(s, job, &what);
-    if (a == NULL) {
-        snprintf(why, size, "%s", what);
+    a = assembly_new(s, s->cat, job, why, size);
+    if (a == NULL)
         return PM_ECATALOG;
-    }
     pm_free(a->tmp); /* never the one a new job's assembly uses */
     a->tmp = pm_asprintf("%s.replace.tmp", a->final);
     a->aside = pm_strdup(aside);
@@ -1035,7 +1106,8 @@ static void collect_done(pm__serve_t *s, void *arg, int err, const char *msg)
         pm_log(PM_LOG_ERROR, "sched", "collect: %s", msg);
     } else {
         for (size_t i = 0; i < c->n && !s->draining && !s->space.full; i++)
-            if (assembly_find(s, c->ids[i]) == NULL)
+            if (assembly_find(s, c->ids[i]) == NULL &&
+                loading_find(s, c->ids[i]) == NULL)
                 start_assembly(s, c->ids[i]);
     }
     collect_free(c);

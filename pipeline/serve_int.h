@@ -191,6 +191,7 @@ struct pm__serve {
     pm__catwork_t *work_running;          /* on a pool thread now */
     int work_closed;
     struct pm__collect *collect_next; /* the last collection given */
+    struct pm__load *loading;         /* assemblies being read */
 
     /* space.c */
     pm__space_t space;

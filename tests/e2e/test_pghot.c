@@ -21,9 +21,9 @@
  * thread (before, intake recorded jobs on the locked session, on the
  * loop, and the job was not created while the backend was stopped). The
  * calls the coordinator still makes synchronously on that session are
- * bounded (pm_catalog_answer_within): the first (the assembly's, once
- * the pages are done: their collection runs off the loop too) costs the
- * coordinator its session within the bound; it
+ * bounded (pm_catalog_answer_within): the first (the recording of the
+ * finished assembly: the collection and the assembly's reads run off the
+ * loop too) costs the coordinator its session within the bound; it
  * says so, rejoins, and exits promptly on SIGTERM. Before the bound, its
  * loop waited in libpq for as long as the backend was stopped. The
  * backend continued, the coordinator starts again and finishes the job,
