@@ -1,18 +1,19 @@
 /*
  * intake.c: hot folders -> jobs, for `pagemill serve` (serve_int.h).
  *
- * Each hot folder is watched and scanned (intake_watch.c). Intake is a queue of
- * steps run one at a time, each in two halves: the blocking half on libuv's
- * thread pool (scanning folders, counting frames, SHA-256 of every file, the
- * rename into the spool, the move into _rejected/, and every catalog call:
- * work order check, duplicate check, pm_job_create, the rejection's event)
- * and a short half on the loop thread (logs, alerts, the scheduler told).
- * The catalog calls are made on intake's own session (s->intake_cat), so a
- * catalog that answers slowly, or not at all, never stops the loop; each
- * waits at most PM__ANSWER_MS, and a lost session is opened again by the
- * next step. One step at a time keeps the hot folder handles and that
- * session to one thread, and keeps batches in the order they were found. Frames
- * are counted by a child process (counter.h) given the descriptors intake
+ * Each hot folder is watched and scanned (intake_watch.c). Intake is a
+ * queue of steps run one at a time, each in two halves: the blocking half
+ * on libuv's thread pool (scanning folders, counting frames, SHA-256 of
+ * every file, the rename into the spool, the move into _rejected/, and
+ * every catalog call: work order check, duplicate check, pm_job_create,
+ * the rejection's event) and a short half on the loop thread (logs,
+ * alerts, the scheduler told). The catalog calls (intake_record.c) are
+ * made on intake's own session (s->intake_cat), so a catalog that answers
+ * slowly, or not at all, never stops the loop; each waits at most
+ * PM__ANSWER_MS, and a lost session is opened again by the next step. One
+ * step at a time keeps the hot folder handles and that session to one
+ * thread, and keeps batches in the order they were found. Frames are
+ * counted by a child process (counter.h) given the descriptors intake
  * checked: no image decoder runs in the coordinator, so a hostile file can
  * crash only that child, and the batch is rejected naming the file.
  *
@@ -46,48 +47,9 @@
 #include "pipeline/base/buf.h"
 #include "pipeline/base/pm.h"
 #include "pipeline/counter.h"
-#include "pipeline/serve_int.h"
+#include "pipeline/intake_int.h"
 
-#define PATH_SHOWN      4096 /* a path escaped for a log line */
-#define ACTOR_INTAKE    "intake"
 #define COUNT_TIMEOUT_S 60 /* a frame counter is killed after this */
-
-typedef enum { STEP_SCAN, STEP_BATCH, STEP_REJECT } step_t;
-
-/* The first bytes of a page, read while hashing it. */
-typedef struct magic {
-    unsigned char b[16];
-    size_t n;
-} magic_t;
-
-struct pm__intake {
-    uv_work_t req;
-    pm__serve_t *s;
-    step_t step;
-    pm__intake_t *next;
-    int64_t now; /* scan: the scan clock, seconds */
-    /* scan: what each watch found (lists by index into s->watches) */
-    pm_batch_t **found;
-    /* batch and reject */
-    pm__watch_t *w;
-    pm_batch_t *b;    /* owned */
-    char *why, *what; /* reject with these (NULL: the batch's own) */
-    char *hold;       /* hold reason decided on the loop, or NULL */
-    int64_t duplicate_of;
-    char *account;
-    int refuse_pdf_text; /* the batch's profile refuses PDFs with text */
-    /* set by the thread */
-    pm_page_input_t *pages;
-    size_t npages;
-    char (*sha)[65]; /* one per file */
-    magic_t *magic;  /* one per file: its first bytes */
-    int64_t *pixels; /* one per file: of all its frames, 0: unknown */
-    char *spooled;
-    int err;        /* the thread's step failed (logged by the thread) */
-    int rejected;   /* the batch went to _rejected/ */
-    int space_lost; /* the catalog is full: the batch is back in its folder */
-    int64_t job;    /* the job recorded */
-};
 
 static void pump(pm__serve_t *s);
 
@@ -169,9 +131,7 @@ static void make_reject(pm__intake_t *it, char *why, const char *what)
 
 /* ---- the thread halves ---- */
 
-/* Rejects the batch now, from the thread, with `why` (taken) and `what`:
- * it->rejected, or it->err when that failed (the next scan tries again). */
-static void reject_here(pm__intake_t *it, char *why, const char *what)
+void pm__intake_reject_here(pm__intake_t *it, char *why, const char *what)
 {
     pm_free(it->why);
     it->why = why;
@@ -464,11 +424,12 @@ static int check_expected(pm__intake_t *it, size_t total)
 
     if (b->expected_pages < 0 || (size_t)b->expected_pages == total)
         return 0;
-    reject_here(it,
-                pm_asprintf("batch.ini says expected_pages = %ld, but the "
-                            "batch's %zu file(s) hold %zu page(s)",
-                            b->expected_pages, b->nfiles, total),
-                what_count);
+    pm__intake_reject_here(
+        it,
+        pm_asprintf("batch.ini says expected_pages = %ld, but the "
+                    "batch's %zu file(s) hold %zu page(s)",
+                    b->expected_pages, b->nfiles, total),
+        what_count);
     return 1;
 }
 
@@ -518,282 +479,8 @@ static int take(pm__intake_t *it)
     pm_batch_check_pages(it->b, &bad); /* which page, for the reason */
     if (swapped_line(&why, page_name(it->b, bad, name), err) != 0)
         return PM_ENOMEM;
-    reject_here(it, why, what_swapped);
+    pm__intake_reject_here(it, why, what_swapped);
     return 1;
-}
-
-/* ---- the catalog, from the thread ---- */
-
-/* Intake's own catalog session (see the top), opened at the first need
- * and again after it was lost: NULL when it cannot be (logged; the
- * batch is tried again at the next scan). */
-static pm_catalog_t *intake_catalog(pm__serve_t *s)
-{
-    char shown[1024];
-    pm_catalog_t *cat = s->intake_cat;
-    int err;
-
-    if (cat != NULL && pm_catalog_connected(cat))
-        return cat;
-    pm_catalog_close(cat); /* NULL-safe */
-    s->intake_cat = NULL;
-    cat = NULL;
-    err = pm_catalog_open(s->catalog_path, &cat);
-    if (err != 0) {
-        pm_log(PM_LOG_ERROR, "intake", "cannot open the catalog %s: %s",
-               pm_catalog_shown(s->catalog_path, shown, sizeof(shown)),
-               cat != NULL ? pm_catalog_errmsg(cat) : pm_strerror(err));
-        pm_catalog_close(cat);
-        return NULL;
-    }
-    pm_catalog_answer_within(cat, PM__ANSWER_MS);
-    s->intake_cat = cat;
-    return cat;
-}
-
-/* A batch that went to _rejected/: its "batch.rejected" event. */
-static void record_rejection(pm__intake_t *it)
-{
-    pm__serve_t *s = it->s;
-    const char *why = it->why ? it->why : it->b->error;
-    char name[PM_ESCAPED_MAX], *detail;
-    pm_catalog_t *cat = intake_catalog(s);
-
-    if (cat == NULL)
-        return; /* logged */
-    pm_escape_name(it->b->name, name, sizeof(name));
-    detail =
-        pm_asprintf("hot folder %s, batch %s: %s",
-                    pm_hotfolder_cfg(it->w->hf)->name, name, why ? why : "?");
-    if (detail == NULL ||
-        pm_event_add(cat, s->owner, "batch.rejected", 0, 0, detail) != 0)
-        pm_log(PM_LOG_ERROR, "intake", "cannot record the rejection: %s",
-               pm_catalog_errmsg(cat));
-    pm_free(detail);
-}
-
-static const char what_wo[] =
-    "Create the work order (pagemill workorder add NUMBER --account CODE) "
-    "or correct the batch name or batch.ini, and move the batch back into "
-    "the hot folder.";
-
-/* The work order decides: go on (with the account), hold, or reject.
- * Returns -1 when the catalog failed (logged: the batch is left for the
- * next scan). */
-static int check_workorder(pm__intake_t *it, pm_catalog_t *cat)
-{
-    char name[PM_ESCAPED_MAX];
-    pm_batch_t *b = it->b;
-    pm_workorder_t wo = {0};
-    int err = pm_workorder_get(cat, b->work_order, &wo);
-
-    if (err == PM_ENOENT && pm_hotfolder_cfg(it->w->hf)->hold_unknown) {
-        it->hold = pm_asprintf("unknown work order %s", b->work_order);
-        it->account = b->account ? pm_strdup(b->account) : NULL;
-    } else if (err == PM_ENOENT) {
-        reject_here(
-            it,
-            pm_asprintf("work order %s is not in the catalog", b->work_order),
-            what_wo);
-    } else if (err != 0) {
-        pm_log(PM_LOG_ERROR, "intake", "batch %s: work order %s: %s",
-               pm_escape_name(b->name, name, sizeof(name)), b->work_order,
-               pm_catalog_errmsg(cat));
-        return -1;
-    } else if (strcmp(wo.status, "open") != 0) {
-        reject_here(it,
-                    pm_asprintf("work order %s is %s: it takes no new batches",
-                                b->work_order, wo.status),
-                    what_wo);
-    } else if (b->account != NULL && strcmp(b->account, wo.account) != 0) {
-        reject_here(it,
-                    pm_asprintf("the batch's account %s (batch.ini or the hot "
-                                "folder's) is not work order %s's account %s",
-                                b->account, b->work_order, wo.account),
-                    what_wo);
-    } else {
-        it->account = pm_strdup(wo.account);
-    }
-    pm_workorder_cleanup(&wo);
-    return 0;
-}
-
-/* Holds the job as a possible duplicate when its files were seen before. */
-static void check_duplicate(pm__intake_t *it, pm_catalog_t *cat)
-{
-    char name[PM_ESCAPED_MAX];
-    int64_t dup = 0;
-    char *hold;
-
-    if (pm_job_find_duplicate(cat, it->pages, it->npages, &dup) != 0) {
-        pm_log(PM_LOG_ERROR, "intake", "batch %s: duplicate check: %s",
-               pm_escape_name(it->b->name, name, sizeof(name)),
-               pm_catalog_errmsg(cat));
-        return;
-    }
-    if (dup == 0)
-        return;
-    hold = it->hold
-               ? pm_asprintf("%s; possible duplicate of job %lld", it->hold,
-                             (long long)dup)
-               : pm_asprintf("possible duplicate of job %lld", (long long)dup);
-    if (hold != NULL) {
-        pm_free(it->hold);
-        it->hold = hold;
-    }
-    it->duplicate_of = dup;
-}
-/* Moves `from` to `to` unless `to` exists; 0 or -errno (-EEXIST). */
-static int move_noreplace(const char *from, const char *to)
-{
-    struct stat st;
-
-    if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0)
-        return 0;
-    if (errno != EINVAL && errno != ENOSYS)
-        return -errno;
-    if (lstat(to, &st) == 0) /* a file system without RENAME_NOREPLACE */
-        return -EEXIST;
-    return rename(from, to) == 0 ? 0 : -errno;
-}
-
-/* Puts a batch taken into the spool back where the operator left it (the
- * catalog could not record it for want of space, which is no fault of
- * the batch): 0, or -errno when it stays in the spool. */
-static int unspool(pm__intake_t *it)
-{
-    const char *hot = pm_hotfolder_cfg(it->w->hf)->path;
-    char *dst = pm_asprintf("%s/%s", hot, it->b->name);
-    char *src = it->b->is_file ? pm_asprintf("%s/%s", it->spooled, it->b->name)
-                               : pm_strdup(it->spooled);
-    int err = dst != NULL && src != NULL ? move_noreplace(src, dst) : PM_ENOMEM;
-
-    if (err == 0 && it->b->is_file)
-        rmdir(it->spooled);
-    if (err == 0)
-        err = pm_fsync_dir(hot);
-    pm_free(dst);
-    pm_free(src);
-    return err;
-}
-
-/* Frees what stored_paths made. */
-static void free_stored_paths(char *source, pm_page_input_t *v, size_t n)
-{
-    for (size_t k = 0; v != NULL && k < n; k++)
-        pm_free((char *)v[k].src);
-    pm_free(v);
-    pm_free(source);
-}
-
-/* The batch's paths as the catalog records them (config/volume.h): the
- * spooled folder and, per page, its file. 0, or PM_ENOMEM (all freed). */
-static int stored_paths(const pm_config_t *cfg, pm__intake_t *it, char **source,
-                        pm_page_input_t **pages)
-{
-    pm_page_input_t *v = pm_calloc(it->npages + 1, sizeof(*v));
-    int err = v == NULL ? PM_ENOMEM : pm_volume_store(cfg, it->spooled, source);
-
-    for (size_t k = 0; err == 0 && k < it->npages; k++) {
-        v[k] = it->pages[k];
-        v[k].src = NULL;
-        err = pm_volume_store(cfg, it->pages[k].src, (char **)&v[k].src);
-    }
-    if (err != 0) {
-        free_stored_paths(*source, v, it->npages);
-        *source = NULL;
-        v = NULL;
-    }
-    *pages = v;
-    return err;
-}
-
-/* The session was lost while recording the job of the batch spooled as
- * `source`: the job may have been committed with its answer lost. Asked
- * again on a new session: recorded (it->job), or not (the batch goes
- * back to its hot folder, taken again at a later scan), or, when the
- * catalog cannot say, the batch stays in the spool (the next start
- * reports it if no job records it). Never rejected for the catalog's
- * fault, never recorded twice. */
-static void settle_lost_answer(pm__intake_t *it, const char *source)
-{
-    char name[PM_ESCAPED_MAX];
-    pm_catalog_t *cat = intake_catalog(it->s);
-    int64_t job = 0;
-    int err = cat != NULL ? pm_job_by_source(cat, source, &job) : PM_ECATALOG;
-
-    pm_escape_name(it->b->name, name, sizeof(name));
-    if (err == 0 && job > 0) {
-        it->job = job;
-        return;
-    }
-    it->err = 1;
-    if (err == 0 && unspool(it) == 0) { /* forgotten by the loop */
-        pm_log(PM_LOG_WARN, "intake",
-               "batch %s: not recorded (the catalog's session was lost); "
-               "back in the hot folder, taken again at a later scan",
-               name);
-        return;
-    }
-    pm_log(PM_LOG_ERROR, "intake",
-           "batch %s: the catalog's session was lost while recording its "
-           "job, and whether it was recorded cannot be told now; it stays "
-           "in the spool (%s); the next start reports it if no job records it",
-           name, source);
-}
-
-/* Records the job of a batch taken into the spool: it->job; or, when
- * the catalog is full, the batch back in its hot folder
- * (it->space_lost); or, when the catalog refuses it, the batch rejected
- * so that it is not lost to a person. */
-static void record_job(pm__intake_t *it, pm_catalog_t *cat)
-{
-    char name[PM_ESCAPED_MAX];
-    pm__serve_t *s = it->s;
-    pm_batch_t *b = it->b;
-    const pm_profile_t *p = pm_config_profile(s->cfg, b->profile);
-    pm_page_input_t *pages = NULL;
-    char *source = NULL;
-    pm_job_t j = {0};
-    int err;
-
-    check_duplicate(it, cat);
-    j.workorder = b->work_order;
-    j.account = it->account;
-    j.hotfolder = pm_hotfolder_cfg(it->w->hf)->name;
-    j.profile = b->profile;
-    j.batch = b->name;
-    j.operator_name = b->operator_name;
-    j.notes = b->notes;
-    j.hold_reason = it->hold;
-    j.duplicate_of = it->duplicate_of;
-    j.bill_blank = p != NULL && p->bill_blank; /* fixed at intake */
-    err = stored_paths(s->cfg, it, &source, &pages);
-    j.source_path = source;
-    if (err == 0)
-        err = pm_job_create(cat, &j, pages, it->npages, ACTOR_INTAKE, &it->job);
-    if (err != 0 && source != NULL && !pm_catalog_connected(cat)) {
-        settle_lost_answer(it, source);
-        free_stored_paths(source, pages, it->npages);
-        return;
-    }
-    free_stored_paths(source, pages, it->npages);
-    if (err != 0 &&
-        (pm__space_err(err) || pm__space_text(pm_catalog_errmsg(cat))) &&
-        unspool(it) == 0) {
-        it->space_lost = 1; /* the loop pauses the service */
-        return;
-    }
-    if (err != 0) {
-        pm_log(PM_LOG_ERROR, "intake", "batch %s: cannot record the job: %s",
-               pm_escape_name(b->name, name, sizeof(name)),
-               pm_catalog_errmsg(cat));
-        reject_here(it,
-                    pm_asprintf("the catalog could not record the job: %s",
-                                pm_catalog_errmsg(cat)),
-                    "Tell the system administrator; then move the batch "
-                    "back into the hot folder.");
-    }
 }
 
 static void batch_work(pm__intake_t *it)
@@ -801,10 +488,10 @@ static void batch_work(pm__intake_t *it)
     char *problems = NULL;
     int *frames = NULL, swapped = 0;
     size_t total = 0;
-    pm_catalog_t *cat = intake_catalog(it->s);
+    pm_catalog_t *cat = pm__intake_catalog(it->s);
     int err;
 
-    if (cat == NULL || check_workorder(it, cat) != 0) {
+    if (cat == NULL || pm__intake_check_workorder(it, cat) != 0) {
         it->err = 1; /* logged: the next scan tries again */
         return;
     }
@@ -812,7 +499,8 @@ static void batch_work(pm__intake_t *it)
         return;
     err = hash_files(it, &problems, &swapped);
     if (err == 0 && problems != NULL) {
-        reject_here(it, problems, swapped ? what_swapped : what_unreadable);
+        pm__intake_reject_here(it, problems,
+                               swapped ? what_swapped : what_unreadable);
         return;
     }
     pm_free(problems); /* lines before an error that ends the step */
@@ -820,7 +508,8 @@ static void batch_work(pm__intake_t *it)
     if (err == 0)
         err = count_pages(it, &frames, &total, &problems, &swapped);
     if (err == 0 && problems != NULL) {
-        reject_here(it, problems, swapped ? what_swapped : what_unreadable);
+        pm__intake_reject_here(it, problems,
+                               swapped ? what_swapped : what_unreadable);
         problems = NULL;
         err = 1;
     }
@@ -833,7 +522,7 @@ static void batch_work(pm__intake_t *it)
         err = list_pages(it, frames, total);
     pm_free(frames);
     if (err == 0)
-        record_job(it, cat);
+        pm__intake_record_job(it, cat);
     if (err < 0)
         it->err = 1; /* logged, or out of memory: the next scan tries again */
 }
@@ -868,7 +557,7 @@ static void on_work(uv_work_t *req)
         break;
     }
     if (it->rejected)
-        record_rejection(it);
+        pm__intake_record_rejection(it);
 }
 
 /* ---- the loop halves ---- */

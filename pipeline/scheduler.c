@@ -56,35 +56,6 @@
 #include "pipeline/report.h"
 #include "pipeline/scheduler_int.h"
 
-typedef struct pm__assembly assembly_t;
-
-/* One job being assembled and published. */
-struct pm__assembly {
-    uv_work_t req; /* the publish step */
-    pm__serve_t *s;
-    int64_t job;
-    char *workorder, *account, *profile;
-    char *tmp, *final; /* .job-<id>.tmp and job-<id> */
-    char *spool;       /* the pages for the worker, beside tmp (never in it:
-                        * all of tmp is published): .job-<id>.pages.jsonl */
-    pm_page_result_t *pages;
-    size_t npages;
-    pm_doc_result_t result;
-    int attempts;
-    int publishing; /* the publish (or recovery) step is on a pool thread */
-    int err;        /* what it returned; PM_EEXIST: job-<id>/ is not ours */
-    char uid[PM_CATALOG_ID_SIZE]; /* the job's */
-    char sha[PM_SHA256_HEX];      /* its PDF's, once checked */
-    int pdf_pages;
-    char why[1024];         /* what went wrong, for the job's error */
-    char *aside;            /* a replaced page's re-publication (replace.c):
-                             * where the old folder goes; NULL for a new job */
-    json_t *events;         /* the bag's metadata/events.json; NULL: no bag */
-    char organization[128]; /* the bag's Source-Organization */
-    pm_publish_ms_t times;  /* the publish step's archival outputs */
-    assembly_t *next;
-};
-
 /* `s` as printable text for a log line, in buf[PM_ESCAPED_MAX]. */
 #define ESC(str, buf) pm_escape_name((str), (buf), sizeof(buf))
 
@@ -542,8 +513,6 @@ static assembly_t *assembly_new(pm__serve_t *s, pm_catalog_t *cat, int64_t id,
     return a;
 }
 
-static void verify_work(uv_work_t *req);
-static char *job_file(const assembly_t *a, const char *dir, const char *ext);
 static void publish_done(uv_work_t *req, int status);
 
 /* A new, empty .job-<id>.tmp: what a crash left is removed, then the
@@ -597,7 +566,8 @@ static void start_loaded(pm__serve_t *s, assembly_t *a)
         /* This job's, published before a crash and not yet recorded, or
          * another document: checked on a pool thread, never replaced. */
         a->publishing =
-            uv_queue_work(s->loop, &a->req, verify_work, publish_done) == 0;
+            uv_queue_work(s->loop, &a->req, pm__assembly_verify_work,
+                          publish_done) == 0;
         if (!a->publishing) {
             fail_job(s, id, "cannot queue the check of its output folder");
             assembly_free(s, a);
@@ -693,7 +663,7 @@ static void start_assembly(pm__serve_t *s, int64_t id)
  * written folder is left to make_tmp. 0 or -errno with why[size]. */
 static int keep_leftover(const assembly_t *a, char *why, size_t size)
 {
-    char *report = job_file(a, a->tmp, "pages.json");
+    char *report = pm__assembly_file(a, a->tmp, "pages.json");
     char *kept = pm_asprintf("%s-leftover", a->aside);
     struct stat st;
     int err = report && kept ? 0 : PM_ENOMEM;
@@ -764,186 +734,7 @@ int pm__sched_reassemble(pm__serve_t *s, int64_t job,
     return 0;
 }
 
-/* ---- publishing: report, fsync, one rename ---- */
-
-static json_t *job_report(const assembly_t *a)
-{
-    char *name = pm_asprintf("job-%lld", (long long)a->job);
-    char *pdf = pm_job_output(a->final, a->job, "pdf");
-    char *txt = pm_job_output(a->final, a->job, "txt");
-    pm_report_t r = {.document = name,
-                     .profile = a->profile,
-                     .written = 1,
-                     .pdf = pdf,
-                     .txt = txt,
-                     .pages = a->pages,
-                     .npages = a->npages,
-                     .result = &a->result};
-    json_t *doc = name && pdf && txt ? pm_report_head_json(&r) : NULL;
-
-    if (doc != NULL) {
-        json_object_set_new(doc, "job", json_integer(a->job));
-        json_object_set_new(doc, "work_order", json_string(a->workorder));
-        json_object_set_new(doc, "account", json_string(a->account));
-    }
-    pm_free(name);
-    pm_free(pdf);
-    pm_free(txt);
-    return doc;
-}
-
-/* The report of job folder `dir`, or its PDF. */
-static char *job_file(const assembly_t *a, const char *dir, const char *ext)
-{
-    return pm_job_output(dir, a->job, ext);
-}
-
-/* Checks the assembled PDF: pages as the job has, and its SHA-256. */
-static int check_pdf(assembly_t *a, const char *pdf)
-{
-    int err =
-        pm_pdf_inspect(pdf, a->sha, &a->pdf_pages, a->why, sizeof(a->why));
-
-    if (err == 0 && a->pdf_pages != (int)a->npages) {
-        snprintf(a->why, sizeof(a->why), "%s has %d pages, the job %zu", pdf,
-                 a->pdf_pages, a->npages);
-        err = PM_EPDF;
-    }
-    return err;
-}
-
-/* The report, with whose document this is, and the bag around the
- * outputs when the profile wants one. */
-static int write_outputs(pm__serve_t *s, assembly_t *a)
-{
-    pm_job_outputs_t o = {.dir = a->tmp,
-                          .pdf_sha256 = a->sha,
-                          .events = a->events,
-                          .info = {.organization = a->organization,
-                                   .account = a->account,
-                                   .work_order = a->workorder,
-                                   .job = a->job,
-                                   .pages = (int)a->npages},
-                          .pages = a->pages,
-                          .npages = a->npages,
-                          .times = &a->times};
-    pm_doc_ident_t id;
-    json_t *doc = job_report(a);
-
-    memset(&id, 0, sizeof(id));
-    memcpy(id.job_uid, a->uid, sizeof(id.job_uid));
-    memcpy(id.catalog_id, s->catalog_id, sizeof(id.catalog_id));
-    memcpy(id.pdf_sha256, a->sha, sizeof(id.pdf_sha256));
-    id.pdf_pages = a->pdf_pages;
-    if (doc != NULL && pm_doc_ident_add(doc, &id) != 0) {
-        json_decref(doc);
-        doc = NULL;
-    }
-    o.report = doc;
-    return pm_publish_outputs(&o, a->why, sizeof(a->why));
-}
-
-/* Check, report, fsync, one rename that never replaces, fsync. */
-static void publish_work(uv_work_t *req)
-{
-    assembly_t *a = req->data;
-    char *pdf = job_file(a, a->tmp, "pdf");
-    int err = pdf ? check_pdf(a, pdf) : PM_ENOMEM;
-
-    if (err == 0)
-        err = write_outputs(a->s, a);
-    if (err == 0)
-        err = pm_fsync_dir(a->tmp);
-    if (err == 0 && a->aside != NULL) {
-        err = pm_publish_swap(a->tmp, a->final, a->aside);
-        if (err != 0)
-            snprintf(a->why, sizeof(a->why),
-                     "cannot swap it in for %s (old outputs to %s): %s",
-                     a->final, a->aside, pm_strerror(err));
-    } else if (err == 0) {
-        err = pm_publish_rename(a->tmp, a->final);
-        if (err == PM_EEXIST)
-            snprintf(a->why, sizeof(a->why),
-                     "it appeared while the job was assembled");
-    }
-    if (err == 0)
-        err = pm_fsync_parent(a->final);
-    pm_free(pdf);
-    a->err = err;
-}
-
-/* Whether the existing job-<id>/ is this job's, whole: its report names
- * the job's uid, and its PDF has the SHA-256 and pages the report (and
- * the job) say. Sets a->sha and a->pdf_pages when it is. */
-static int verify_folder(assembly_t *a, const char *report, const char *pdf)
-{
-    pm_doc_ident_t id;
-    int err = pm_doc_ident_read(report, &id);
-
-    if (err != 0) {
-        snprintf(a->why, sizeof(a->why),
-                 "it has no report naming its job (%s: %s)", report,
-                 err == PM_EINVAL ? "no job_uid, catalog_id and PDF checksum"
-                                  : pm_strerror(err));
-        return PM_EEXIST;
-    }
-    if (strcmp(id.job_uid, a->uid) != 0) {
-        snprintf(a->why, sizeof(a->why),
-                 "it holds job uid %s of catalog %s; this job is uid %s of "
-                 "catalog %s",
-                 id.job_uid, id.catalog_id, a->uid, a->s->catalog_id);
-        return PM_EEXIST;
-    }
-    if (pm_pdf_inspect(pdf, a->sha, &a->pdf_pages, a->why, sizeof(a->why)))
-        return PM_EEXIST;
-    if (strcmp(a->sha, id.pdf_sha256) != 0 || a->pdf_pages != id.pdf_pages ||
-        a->pdf_pages != (int)a->npages) {
-        snprintf(a->why, sizeof(a->why),
-                 "its PDF (SHA-256 %s, %d pages) is not the one its report "
-                 "names (%s, %d pages) for this job's %zu pages",
-                 a->sha, a->pdf_pages, id.pdf_sha256, id.pdf_pages, a->npages);
-        return PM_EEXIST;
-    }
-    return 0;
-}
-
-/* File `ext` of the published folder: in data/, or beside data/ in a
- * folder published before bags (docs/archival.md). */
-static char *found_file(const assembly_t *a, const char *ext)
-{
-    char *path = job_file(a, a->final, ext), *old;
-
-    if (path == NULL || access(path, F_OK) == 0)
-        return path;
-    old = pm_asprintf("%s/job-%lld.%s", a->final, (long long)a->job, ext);
-    if (old != NULL && access(old, F_OK) == 0) {
-        pm_free(path);
-        return old;
-    }
-    pm_free(old);
-    return path;
-}
-
-static void verify_work(uv_work_t *req)
-{
-    assembly_t *a = req->data;
-    char *pdf = found_file(a, "pdf");
-    char *report = found_file(a, "pages.json");
-
-    a->err = pdf && report ? verify_folder(a, report, pdf) : PM_ENOMEM;
-    pm_free(pdf);
-    pm_free(report);
-}
-
-/* The job's error when its job-<id>/ folder is there and not its own. */
-static char *not_ours(const assembly_t *a)
-{
-    return pm_asprintf("output folder %s already exists and is not this "
-                       "job's output (%s); it was left as it is. Move it "
-                       "away (it may come from a catalog that was replaced "
-                       "or restored), then run `pagemill job retry %lld`",
-                       a->final, a->why, (long long)a->job);
-}
+/* ---- publishing (its pool thread side: sched_publish.c) ---- */
 
 /* The end of a replaced page's re-publication (replace.c records it). */
 static void republished(pm__serve_t *s, assembly_t *a, int err)
@@ -983,7 +774,7 @@ static void publish_done(uv_work_t *req, int status)
         return;
     } else {
         why = a->err == PM_EEXIST
-                  ? not_ours(a)
+                  ? pm__assembly_not_ours(a)
                   : pm_asprintf("cannot publish to %s: %s", a->final,
                                 a->why[0]
                                     ? a->why
@@ -1005,7 +796,8 @@ static void assembly_done(pm__serve_t *s, assembly_t *a,
         a->result = m->doc_result;
         a->result.error = NULL;
         a->publishing =
-            uv_queue_work(s->loop, &a->req, publish_work, publish_done) == 0;
+            uv_queue_work(s->loop, &a->req, pm__assembly_publish_work,
+                          publish_done) == 0;
         if (a->publishing)
             return;
         why = "cannot queue the publish step";

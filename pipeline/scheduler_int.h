@@ -1,12 +1,57 @@
 /*
- * scheduler_int.h: what scheduler.c (assembly, the pool's results) and
- * sched_pages.c (page dispatch on the catalog's lane) share.
+ * scheduler_int.h: what scheduler.c (assembly, the pool's results),
+ * sched_pages.c (page dispatch on the catalog's lane) and sched_publish.c
+ * (publishing, on the thread pool) share.
  */
 #ifndef PM_PIPELINE_SCHEDULER_INT_H
 #define PM_PIPELINE_SCHEDULER_INT_H
 
+#include <jansson.h>
+
 #include "pipeline/pagework.h"
+#include "pipeline/publish.h"
 #include "pipeline/serve_int.h"
+
+/* ---- a job's assembly (scheduler.c, sched_publish.c) ---- */
+
+typedef struct pm__assembly assembly_t;
+
+/* One job being assembled and published. */
+struct pm__assembly {
+    uv_work_t req; /* the publish step */
+    pm__serve_t *s;
+    int64_t job;
+    char *workorder, *account, *profile;
+    char *tmp, *final; /* .job-<id>.tmp and job-<id> */
+    char *spool;       /* the pages for the worker, beside tmp (never in it:
+                        * all of tmp is published): .job-<id>.pages.jsonl */
+    pm_page_result_t *pages;
+    size_t npages;
+    pm_doc_result_t result;
+    int attempts;
+    int publishing; /* the publish (or recovery) step is on a pool thread */
+    int err;        /* what it returned; PM_EEXIST: job-<id>/ is not ours */
+    char uid[PM_CATALOG_ID_SIZE]; /* the job's */
+    char sha[PM_SHA256_HEX];      /* its PDF's, once checked */
+    int pdf_pages;
+    char why[1024];         /* what went wrong, for the job's error */
+    char *aside;            /* a replaced page's re-publication (replace.c):
+                             * where the old folder goes; NULL for a new job */
+    json_t *events;         /* the bag's metadata/events.json; NULL: no bag */
+    char organization[128]; /* the bag's Source-Organization */
+    pm_publish_ms_t times;  /* the publish step's archival outputs */
+    assembly_t *next;
+};
+
+/* Its pool thread steps (sched_publish.c), a->err their result, a->why
+ * what went wrong: publish the assembled a->tmp as a->final (or swap it
+ * in, for a re-publication), or check the a->final already there. */
+void pm__assembly_publish_work(uv_work_t *req);
+void pm__assembly_verify_work(uv_work_t *req);
+/* File `ext` of job folder `dir` (pm_job_output). */
+char *pm__assembly_file(const assembly_t *a, const char *dir, const char *ext);
+/* The job's error when its job-<id>/ folder is there and not its own. */
+char *pm__assembly_not_ours(const assembly_t *a);
 
 /* A task handed to the pool: a page, or an assembly when `a` is set. A
  * page whose worker finished stays one until the catalog answered about
