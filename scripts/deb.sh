@@ -73,8 +73,11 @@ for p in adduser tesseract-ocr-eng tesseract-ocr-osd icc-profiles-free \
     libtesseract5 liblept5 libvips42 libqpdf29 libsqlite3-0 libpq5; do
     grep -q "$p" <<<"$depends" || fail "Depends lacks $p: $depends"
 done
-dpkg-deb --ctrl-tarfile "$deb" | tar -tf - | grep -q '^./conffiles$' ||
-    fail "the package has no conffiles"
+# Extracted, not piped into grep -q: with pipefail, a reader that stops
+# early gives its writer SIGPIPE, and the check failed on a good package.
+rm -rf "$build/control"
+dpkg-deb -e "$deb" "$build/control"
+[ -s "$build/control/conffiles" ] || fail "the package has no conffiles"
 
 echo "== deb: lintian"
 lintian --fail-on error,warning "$deb" ||
