@@ -547,6 +547,17 @@ int pm_catalog_lock_coordinator_async(pm_catalog_t *cat, struct uv_loop_s *loop,
                                       pm_catalog_lock_cb cb, void *data,
                                       pm_catalog_async_t **op);
 
+/* Whether the coordinator lock that `cat` took is still its session's:
+ * one round trip on the session, which pg_locks must list as holding it.
+ * The callback gets 0 (holder 0), -ENOLCK when the session answered
+ * without it, or the failure (-ETIMEDOUT: not answered within
+ * timeout_ms, the handle unusable). SQLite: 0 (the lock is the
+ * process's until it ends). For a coordinator that must learn that its
+ * session, and so its lock, is gone before a standby acts on it. */
+int pm_catalog_lock_check_async(pm_catalog_t *cat, struct uv_loop_s *loop,
+                                unsigned timeout_ms, pm_catalog_lock_cb cb,
+                                void *data, pm_catalog_async_t **op);
+
 /* Abandons an operation under way (before its callback): the callback is
  * never called; an open's half-made handle is closed; a handle whose
  * query was under way is left unusable (close it). */

@@ -32,14 +32,15 @@
 #include "catalog/pg_int.h"
 #include "pipeline/base/pm.h"
 
-enum op_kind { OP_OPEN, OP_LOCK };
+enum op_kind { OP_OPEN, OP_LOCK, OP_LOCK_CHECK };
 
 enum op_step {
     STEP_DELIVER, /* done already (SQLite, or failed at once): report it */
     STEP_CONNECT, /* PQconnectPoll */
     STEP_SETUP,   /* SETs, then the schema version */
     STEP_PREPARE, /* every statement prepared */
-    STEP_LOCK     /* the coordinator lock tried, its holder read */
+    STEP_LOCK,    /* the coordinator lock tried, its holder read */
+    STEP_CHECK    /* whether the session still holds the lock */
 };
 
 static const char *const step_names[] = {
@@ -48,6 +49,7 @@ static const char *const step_names[] = {
     [STEP_SETUP] = "setting up the session",
     [STEP_PREPARE] = "preparing the statements",
     [STEP_LOCK] = "trying the coordinator lock",
+    [STEP_CHECK] = "checking the coordinator lock",
 };
 
 struct pm_catalog_async {
@@ -294,6 +296,11 @@ static void read_row(pm_catalog_async_t *op, const PGresult *r)
         op->version = pm__pg_int64(r, 0, 0);
     else if (op->step == STEP_LOCK && op->err == 0)
         op->err = pm__pg_lock_answer(pg, r, &op->holder);
+    else if (op->step == STEP_CHECK && op->err == 0 &&
+             (PQntuples(r) != 1 || pm__pg_int64(r, 0, 0) < 1))
+        op->err = pm__pg_msg(pg, -ENOLCK,
+                             "the session no longer holds the coordinator "
+                             "lock");
 }
 
 /* One result of the pipeline. */
@@ -529,12 +536,12 @@ int pm_catalog_open_async(struct uv_loop_s *loop, const char *url_or_path,
     return 0;
 }
 
-int pm_catalog_lock_coordinator_async(pm_catalog_t *cat, struct uv_loop_s *loop,
-                                      unsigned timeout_ms,
-                                      pm_catalog_lock_cb cb, void *data,
-                                      pm_catalog_async_t **out)
+/* The lock's try (OP_LOCK) or check (OP_LOCK_CHECK) on `cat`. */
+static int start_lock(int kind, pm_catalog_t *cat, struct uv_loop_s *loop,
+                      unsigned timeout_ms, pm_catalog_lock_cb cb, void *data,
+                      pm_catalog_async_t **out)
 {
-    pm_catalog_async_t *op = op_new(loop, OP_LOCK, timeout_ms, data);
+    pm_catalog_async_t *op = op_new(loop, kind, timeout_ms, data);
     PGconn *conn;
     int ok;
 
@@ -546,18 +553,21 @@ int pm_catalog_lock_coordinator_async(pm_catalog_t *cat, struct uv_loop_s *loop,
     op->cat = cat;
     if (out != NULL)
         *out = op;
-    if (!is_pg(cat) || pm__pg(cat)->locked) {
-        op->err = pm_catalog_lock_coordinator(cat, &op->holder);
+    if (!is_pg(cat) || (kind == OP_LOCK && pm__pg(cat)->locked)) {
+        /* SQLite's lock is the process's own: held until it ends */
+        op->err =
+            kind == OP_LOCK ? pm_catalog_lock_coordinator(cat, &op->holder) : 0;
         deliver_soon(op);
         return 0;
     }
     conn = pm__pg(cat)->conn;
-    op->step = STEP_LOCK;
+    op->step = kind == OP_LOCK ? STEP_LOCK : STEP_CHECK;
     op->starting = 1;
     uv_timer_start(&op->timer, on_timeout, timeout_ms, 0);
     ok = PQsetnonblocking(conn, 1) == 0 && PQenterPipelineMode(conn) == 1 &&
-         PQsendQueryPrepared(conn, pm__pg_lock_try_holder, 0, NULL, NULL, NULL,
-                             0) &&
+         PQsendQueryPrepared(
+             conn, kind == OP_LOCK ? pm__pg_lock_try_holder : pm__pg_lock_held,
+             0, NULL, NULL, NULL, 0) &&
          sync_point(op);
     if (!ok) {
         op->err = pm__pg_fail(pm__pg(cat), NULL);
@@ -568,4 +578,19 @@ int pm_catalog_lock_coordinator_async(pm_catalog_t *cat, struct uv_loop_s *loop,
     }
     op->starting = 0;
     return 0;
+}
+
+int pm_catalog_lock_coordinator_async(pm_catalog_t *cat, struct uv_loop_s *loop,
+                                      unsigned timeout_ms,
+                                      pm_catalog_lock_cb cb, void *data,
+                                      pm_catalog_async_t **out)
+{
+    return start_lock(OP_LOCK, cat, loop, timeout_ms, cb, data, out);
+}
+
+int pm_catalog_lock_check_async(pm_catalog_t *cat, struct uv_loop_s *loop,
+                                unsigned timeout_ms, pm_catalog_lock_cb cb,
+                                void *data, pm_catalog_async_t **out)
+{
+    return start_lock(OP_LOCK_CHECK, cat, loop, timeout_ms, cb, data, out);
 }

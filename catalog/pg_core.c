@@ -32,6 +32,7 @@ enum {
     ST_LOCK_TRY,
     ST_LOCK_HOLDER,
     ST_LOCK_TRY_HOLDER,
+    ST_LOCK_HELD,
     ST_COUNT
 };
 
@@ -49,6 +50,7 @@ enum {
     "FROM pg_database WHERE datname = current_database())"
 
 const char pm__pg_lock_try_holder[] = "lock_try_holder";
+const char pm__pg_lock_held[] = "lock_held";
 
 static const pm__pgsql_t stmts[ST_COUNT] = {
     [ST_SCHEMA_VERSION] = {"schema_version", "SELECT coalesce(max(version), 0) "
@@ -61,6 +63,13 @@ static const pm__pgsql_t stmts[ST_COUNT] = {
     [ST_LOCK_TRY_HOLDER] = {pm__pg_lock_try_holder,
                             "SELECT pg_try_advisory_lock(" COORDINATOR_KEY
                             "), (" LOCK_HOLDER_SQL " LIMIT 1)"},
+    /* Whether this session still holds it (catalog_async.c). */
+    [ST_LOCK_HELD] =
+        {pm__pg_lock_held,
+         "SELECT count(*) FROM pg_locks WHERE locktype = "
+         "'advisory' AND granted AND classid = 0 AND objid = " COORDINATOR_KEY
+         " AND objsubid = 1 AND pid = "
+         "pg_backend_pid()"},
 };
 
 const pm__pgsql_table_t pm__pg_core = {stmts, ST_COUNT};

@@ -215,6 +215,9 @@ void pm__pg_ignore_notice(void *arg, const char *message);
 /* The name of the statement that tries the coordinator lock and reads
  * its holder in one round trip (pm__pg_lock_answer reads its row). */
 extern const char pm__pg_lock_try_holder[];
+/* The statement that counts the coordinator locks the session holds (one
+ * row, one column: 1 while it holds it). */
+extern const char pm__pg_lock_held[];
 /* Reads that statement's one row: 0 (and the handle locked) when the lock
  * was taken, else -EBUSY with *holder and the message of
  * pm_catalog_lock_coordinator. */

@@ -47,6 +47,7 @@ typedef struct pm__alerts {
     recent_t recent[MAX_RECENT];
     size_t nrecent;
     uint64_t progress_ms;    /* uv_now of the last page finished (or start) */
+    int stall_asking;        /* the stall check's question is with catwork */
     long long restarts_seen; /* the pool's restart count at the last check */
     int handles;             /* open handles, the timer's included */
 } pm__alerts_t;
@@ -260,10 +261,11 @@ void pm__alert(pm__serve_t *s, const char *kind, const char *subject,
     pm_escape_name(raw, message, sizeof(message)); /* one line, UTF-8 */
     snprintf(event, sizeof(event), "alert.%s", kind);
     detail = pm_asprintf("%s: %s", subject, message);
-    if (detail == NULL ||
-        pm_event_add(s->cat, s->owner, event, job, 0, detail) != 0)
+    if (detail != NULL) /* off the loop; a failure is logged */
+        pm__catwork_event(s, "alerts", s->owner, event, job, detail);
+    else
         pm_log(PM_LOG_ERROR, "alerts", "cannot record alert %s: %s", kind,
-               pm_catalog_errmsg(s->cat));
+               pm_strerror(PM_ENOMEM));
     pm_free(detail);
     if (a->nrunning >= MAX_RUNNING) {
         pm_log(PM_LOG_ERROR, "alerts",
@@ -286,26 +288,61 @@ void pm__alerts_progress(pm__serve_t *s)
 
 /* ---- the periodic conditions ---- */
 
-static void check_stall(pm__alerts_t *a)
-{
-    pm__serve_t *s = a->s;
-    uint64_t limit = (uint64_t)s->cfg->alerts.stall_minutes * 60000u;
-    uint64_t now = uv_now(s->loop);
+typedef struct {
     pm_status_t st;
+} stall_t;
 
-    if (limit == 0 || now - a->progress_ms < limit)
-        return;
-    if (pm_catalog_status(s->cat, pm__serve_now(), &st) != 0)
-        return;
-    if (st.queued_pages + st.running_pages == 0) {
-        a->progress_ms = now; /* idle is not stalled */
-        return;
+static int stall_work(pm_catalog_t *cat, void *arg)
+{
+    stall_t *q = arg;
+
+    return pm_catalog_status(cat, pm__serve_now(), &q->st);
+}
+
+/* The catalog's answer: stalled when pages wait and none finished since
+ * the question (the alerts may have stopped since: s->alerts NULL). */
+static void stall_done(pm__serve_t *s, void *arg, int err, const char *msg)
+{
+    stall_t *q = arg;
+    pm__alerts_t *a = s->alerts;
+    uint64_t limit;
+
+    (void)msg;
+    if (a != NULL)
+        a->stall_asking = 0;
+    if (a == NULL || a->stopping || err != 0)
+        goto out;
+    limit = (uint64_t)s->cfg->alerts.stall_minutes * 60000u;
+    if (limit == 0 || uv_now(s->loop) - a->progress_ms < limit)
+        goto out; /* a page finished meanwhile */
+    if (q->st.queued_pages + q->st.running_pages == 0) {
+        a->progress_ms = uv_now(s->loop); /* idle is not stalled */
+        goto out;
     }
     pm__alert(s, "queue_stalled", "queue", 0,
               "%lld page(s) queued and %lld running, none finished for %d "
               "minute(s)",
-              (long long)st.queued_pages, (long long)st.running_pages,
+              (long long)q->st.queued_pages, (long long)q->st.running_pages,
               s->cfg->alerts.stall_minutes);
+out:
+    pm_free(q);
+}
+
+/* No page finished for stall_minutes: whether pages wait is asked of the
+ * catalog off the loop (catwork.c). */
+static void check_stall(pm__alerts_t *a)
+{
+    pm__serve_t *s = a->s;
+    uint64_t limit = (uint64_t)s->cfg->alerts.stall_minutes * 60000u;
+    stall_t *q;
+
+    if (limit == 0 || uv_now(s->loop) - a->progress_ms < limit ||
+        a->stall_asking || (q = pm_calloc(1, sizeof(*q))) == NULL)
+        return;
+    if (pm__catwork_give(s, stall_work, stall_done, q) != 0)
+        pm_free(q);
+    else
+        a->stall_asking = 1;
 }
 
 static void check_space(pm__alerts_t *a, const char *what, const char *path)

@@ -33,42 +33,50 @@ struct pm__catwork {
     pm__catwork_t *next;
 };
 
-/* The session of the items, opened when needed (on the pool thread). */
-static pm_catalog_t *work_catalog(pm__catwork_t *w)
+pm_catalog_t *pm__session_open(pm__serve_t *s, pm_catalog_t **slot,
+                               uv_mutex_t *lock, char *msg, size_t size)
 {
-    pm__serve_t *s = w->s;
-    pm_catalog_t *cat = s->work_cat;
+    pm_catalog_t *cat = *slot;
+    char shown[1024];
     int err;
 
     if (cat != NULL && pm_catalog_connected(cat))
         return cat;
-    uv_mutex_lock(&s->work_lock);
+    if (lock != NULL)
+        uv_mutex_lock(lock);
     pm_catalog_close(cat); /* NULL-safe; never waits on the server */
-    s->work_cat = NULL;
-    uv_mutex_unlock(&s->work_lock);
+    *slot = NULL;
+    if (lock != NULL)
+        uv_mutex_unlock(lock);
     cat = NULL;
     err = pm_catalog_open(s->catalog_path, &cat);
     if (err != 0) {
-        w->err = err;
-        snprintf(w->msg, sizeof(w->msg), "cannot open the catalog: %s",
+        snprintf(msg, size, "cannot open the catalog %s: %s",
+                 pm_catalog_shown(s->catalog_path, shown, sizeof(shown)),
                  cat != NULL ? pm_catalog_errmsg(cat) : pm_strerror(err));
         pm_catalog_close(cat);
         return NULL;
     }
     pm_catalog_answer_within(cat, PM__ANSWER_MS);
-    uv_mutex_lock(&s->work_lock);
-    s->work_cat = cat;
-    uv_mutex_unlock(&s->work_lock);
+    if (lock != NULL)
+        uv_mutex_lock(lock);
+    *slot = cat;
+    if (lock != NULL)
+        uv_mutex_unlock(lock);
     return cat;
 }
 
 static void on_work(uv_work_t *req)
 {
     pm__catwork_t *w = req->data;
-    pm_catalog_t *cat = work_catalog(w);
+    pm__serve_t *s = w->s;
+    pm_catalog_t *cat = pm__session_open(s, &s->work_cat, &s->work_lock, w->msg,
+                                         sizeof(w->msg));
 
-    if (cat == NULL)
-        return; /* w->err and w->msg say why */
+    if (cat == NULL) {
+        w->err = PM_ECATALOG;
+        return; /* w->msg says why */
+    }
     w->err = w->fn(cat, w->arg);
     if (w->err != 0)
         snprintf(w->msg, sizeof(w->msg), "%s", pm_catalog_errmsg(cat));
@@ -148,8 +156,23 @@ int pm__catwork_busy(const pm__serve_t *s)
     return s->work_running != NULL;
 }
 
+/* Drops the waiting items: their callbacks are told -ECANCELED. */
+static void drop_waiting(pm__serve_t *s)
+{
+    pm__catwork_t *w;
+
+    while ((w = s->work_head) != NULL) {
+        s->work_head = w->next;
+        if (s->work_head == NULL)
+            s->work_tail = NULL;
+        w->done(s, w->arg, -ECANCELED, "stopped");
+        pm_free(w);
+    }
+}
+
 void pm__catwork_interrupt(pm__serve_t *s)
 {
+    drop_waiting(s);
     uv_mutex_lock(&s->work_lock);
     if (s->work_running != NULL)
         pm_catalog_interrupt(s->work_cat); /* NULL-safe */
@@ -158,17 +181,64 @@ void pm__catwork_interrupt(pm__serve_t *s)
 
 void pm__catwork_close(pm__serve_t *s)
 {
-    pm__catwork_t *w;
-
     s->work_closed = 1;
-    while ((w = s->work_head) != NULL) {
-        s->work_head = w->next;
-        w->done(s, w->arg, -ECANCELED, "closed");
-        pm_free(w);
+    drop_waiting(s);
+}
+
+/* ---- an event, recorded off the loop ---- */
+
+typedef struct {
+    char *actor, *kind, *detail, *what;
+    int64_t job;
+} event_item_t;
+
+static void event_free(event_item_t *e)
+{
+    pm_free(e->actor);
+    pm_free(e->kind);
+    pm_free(e->detail);
+    pm_free(e->what);
+    pm_free(e);
+}
+
+static int event_work(pm_catalog_t *cat, void *arg)
+{
+    event_item_t *e = arg;
+
+    return pm_event_add(cat, e->actor, e->kind, e->job, 0, e->detail);
+}
+
+static void event_done(pm__serve_t *s, void *arg, int err, const char *msg)
+{
+    event_item_t *e = arg;
+
+    (void)s;
+    if (err != 0)
+        pm_log(PM_LOG_ERROR, e->what, "cannot record event %s: %s", e->kind,
+               err == -ECANCELED ? "stopped before it was recorded" : msg);
+    event_free(e);
+}
+
+void pm__catwork_event(pm__serve_t *s, const char *what, const char *actor,
+                       const char *kind, int64_t job, const char *detail)
+{
+    event_item_t *e = pm_calloc(1, sizeof(*e));
+    int err = PM_ENOMEM;
+
+    if (e != NULL) {
+        e->actor = pm_strdup(actor);
+        e->kind = pm_strdup(kind);
+        e->detail = pm_strdup(detail);
+        e->what = pm_strdup(what);
+        e->job = job;
+        if (e->actor && e->kind && e->detail && e->what)
+            err = pm__catwork_give(s, event_work, event_done, e);
     }
-    s->work_tail = NULL;
-    if (s->work_running == NULL) { /* else closed by the serve's end */
-        pm_catalog_close(s->work_cat);
-        s->work_cat = NULL;
+    if (err != 0) {
+        pm_log(PM_LOG_ERROR, what, "cannot record event %s: %s", kind,
+               err == -ECANCELED ? "the service is stopping"
+                                 : pm_strerror(err));
+        if (e != NULL)
+            event_free(e);
     }
 }

@@ -12,6 +12,7 @@
  * loopback with no token anywhere, reads are open and actions refused.
  */
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -129,16 +130,20 @@ void pm__http_tick(pm__serve_t *s)
     pthread_mutex_unlock(&h->snap_lock);
 }
 
-static int act_run(pm__serve_t *s, pm__http_act_t *a)
+/* An action, on catwork's session (catwork.c): `arg` is the
+ * pm__http_act_t, which the waiting request thread owns until done. */
+static int act_work(pm_catalog_t *cat, void *arg)
 {
+    pm__http_act_t *a = arg;
+
     switch (a->kind) {
     case PM__ACT_RETRY:
-        return pm_job_retry(s->cat, a->job, a->actor);
+        return pm_job_retry(cat, a->job, a->actor);
     case PM__ACT_CANCEL:
-        return pm_job_cancel(s->cat, a->job, a->actor,
+        return pm_job_cancel(cat, a->job, a->actor,
                              a->reason[0] ? a->reason : NULL);
     case PM__ACT_RELEASE:
-        return pm_job_release(s->cat, a->job, a->actor);
+        return pm_job_release(cat, a->job, a->actor);
     case PM__ACT_WORKORDER_ADD: {
         pm_workorder_t w = {0};
 
@@ -146,19 +151,49 @@ static int act_run(pm__serve_t *s, pm__http_act_t *a)
         w.account = a->account;
         w.fee_code = a->fee_code[0] ? a->fee_code : NULL;
         w.notes = a->reason[0] ? a->reason : NULL;
-        return pm_workorder_add(s->cat, &w, a->actor, &a->job);
+        return pm_workorder_add(cat, &w, a->actor, &a->job);
     }
     }
     return PM_EINVAL;
 }
 
-/* On the loop: carries out every queued action, in order. */
+/* On the loop: the action's answer goes to its waiting request. */
+static void act_done(pm__serve_t *s, void *arg, int err, const char *msg)
+{
+    pm__http_act_t *a = arg;
+    pm__http_t *h = s->http;
+    const char *text = err == -ECANCELED ? "the service is stopping" : msg;
+
+    /* The web interface stops only once catwork has nothing in hand
+     * (pm__serve_maybe_stop), so the request still waits for this. */
+    assert(h != NULL);
+
+    if (a->kind == PM__ACT_WORKORDER_ADD)
+        pm_log(err ? PM_LOG_WARN : PM_LOG_INFO, "http",
+               "add work order %s for %s by %s: %s", a->number, a->account,
+               a->actor, err ? text : "done");
+    else
+        pm_log(err ? PM_LOG_WARN : PM_LOG_INFO, "http", "%s job %lld by %s: %s",
+               a->kind == PM__ACT_RETRY    ? "retry"
+               : a->kind == PM__ACT_CANCEL ? "cancel"
+                                           : "release",
+               (long long)a->job, a->actor, err ? text : "done");
+    pthread_mutex_lock(&h->act_lock);
+    a->err = err;
+    snprintf(a->msg, sizeof(a->msg), "%s", err ? text : "");
+    a->done = 1;
+    pthread_cond_broadcast(&h->act_cond);
+    pthread_mutex_unlock(&h->act_lock);
+    if (err == 0 && !s->draining && !s->stopped)
+        pm__sched_run(s);
+}
+
+/* On the loop: gives every queued action to catwork, in order. */
 static void on_async(uv_async_t *async)
 {
     pm__http_t *h = async->data;
     pm__serve_t *s = h->s;
     pm__http_act_t *a, *next;
-    int acted = 0;
 
     pthread_mutex_lock(&h->act_lock);
     a = h->act_head;
@@ -167,32 +202,13 @@ static void on_async(uv_async_t *async)
         t->taken = 1;
     pthread_mutex_unlock(&h->act_lock);
     for (; a != NULL; a = next) {
-        int err = act_run(s, a);
+        int err;
 
         next = a->next;
-        if (a->kind == PM__ACT_WORKORDER_ADD)
-            pm_log(err ? PM_LOG_WARN : PM_LOG_INFO, "http",
-                   "add work order %s for %s by %s: %s", a->number, a->account,
-                   a->actor, err ? pm_catalog_errmsg(s->cat) : "done");
-        else
-            pm_log(err ? PM_LOG_WARN : PM_LOG_INFO, "http",
-                   "%s job %lld by %s: %s",
-                   a->kind == PM__ACT_RETRY    ? "retry"
-                   : a->kind == PM__ACT_CANCEL ? "cancel"
-                                               : "release",
-                   (long long)a->job, a->actor,
-                   err ? pm_catalog_errmsg(s->cat) : "done");
-        pthread_mutex_lock(&h->act_lock);
-        a->err = err;
-        snprintf(a->msg, sizeof(a->msg), "%s",
-                 err ? pm_catalog_errmsg(s->cat) : "");
-        a->done = 1;
-        pthread_cond_broadcast(&h->act_cond);
-        pthread_mutex_unlock(&h->act_lock);
-        acted |= err == 0;
+        err = pm__catwork_give(s, act_work, act_done, a);
+        if (err != 0)
+            act_done(s, a, err, "out of memory");
     }
-    if (acted && !s->draining && !s->stopped)
-        pm__sched_run(s);
 }
 
 int pm__http_act(pm__http_t *h, pm__http_act_t *a)

@@ -24,25 +24,12 @@
  * batch is tried again at the next scan). */
 pm_catalog_t *pm__intake_catalog(pm__serve_t *s)
 {
-    char shown[1024];
-    pm_catalog_t *cat = s->intake_cat;
-    int err;
+    char msg[2048];
+    pm_catalog_t *cat =
+        pm__session_open(s, &s->intake_cat, NULL, msg, sizeof(msg));
 
-    if (cat != NULL && pm_catalog_connected(cat))
-        return cat;
-    pm_catalog_close(cat); /* NULL-safe */
-    s->intake_cat = NULL;
-    cat = NULL;
-    err = pm_catalog_open(s->catalog_path, &cat);
-    if (err != 0) {
-        pm_log(PM_LOG_ERROR, "intake", "cannot open the catalog %s: %s",
-               pm_catalog_shown(s->catalog_path, shown, sizeof(shown)),
-               cat != NULL ? pm_catalog_errmsg(cat) : pm_strerror(err));
-        pm_catalog_close(cat);
-        return NULL;
-    }
-    pm_catalog_answer_within(cat, PM__ANSWER_MS);
-    s->intake_cat = cat;
+    if (cat == NULL)
+        pm_log(PM_LOG_ERROR, "intake", "%s", msg);
     return cat;
 }
 

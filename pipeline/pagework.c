@@ -35,6 +35,10 @@ char *pm__page_line(pm_catalog_t *cat, const pm_config_t *cfg,
     *full = 0;
     snprintf(why, size, "out of memory");
     /* A claim brings the job's profile; else the job's row says it. */
+    if (t->profile == NULL && cat == NULL) {
+        snprintf(why, size, "the claim did not bring the job's profile");
+        return NULL;
+    }
     if (t->profile == NULL && (err = pm_job_get(cat, t->job, &job)) != 0) {
         *full = no_room(err);
         snprintf(why, size, "cannot read the job from the catalog: %s",

@@ -18,10 +18,10 @@
 /*
  * The worker's task line (pool task `id`) for claimed page `t`: the job's
  * profile (t->profile, as the claim brought it; else read from the job's
- * row) from `cfg`, artifacts under spool/job-<job>/pages/p<page>
- * (the folder is made). NULL with why[size] set when it cannot be made;
- * *full is set when that was for want of space (in the catalog or on the
- * spool).
+ * row with `cat`, unless it is NULL) from `cfg`, artifacts under
+ * spool/job-<job>/pages/p<page> (the folder is made). NULL with why[size] set
+ * when it cannot be made; *full is set when that was for want of space (in the
+ * catalog or on the spool).
  */
 char *pm__page_line(pm_catalog_t *cat, const pm_config_t *cfg,
                     const char *spool, const pm_task_t *t, long long id,

@@ -43,6 +43,7 @@
 #include "config/volume.h"
 #include "pipeline/base/buf.h"
 #include "pipeline/base/pm.h"
+#include "pipeline/pagework.h"
 #include "pipeline/publish.h"
 #include "pipeline/serve_int.h"
 #include "workers/engine.h"
@@ -57,24 +58,103 @@ struct pm__replace {
     char aside[4096];      /* where the old published folder goes */
     char *published;       /* the job's published folder, here */
     char stamp[32];        /* UTC time of the start, for names */
+    /* read with the request (off the loop) */
+    char *profile;        /* the job's */
+    char *output_path;    /* the job's published folder, as recorded */
+    pm_job_state_t state; /* the job's */
+    int shared;           /* another page of the job is a frame of old_src */
+    /* the catalog work under way (catwork.c): x stays until its answer */
+    int busy, abandoned;
+    char why[1024];           /* a failure to record */
+    pm_page_metrics_t m;      /* the new page's, for the record */
+    char *kept, *kept_stored; /* where the old original went, or NULL */
+    char sha[PM_SHA256_HEX];  /* the new document's */
+    int pdf_pages;
 };
 
 /* `s` as printable text for a log line, in buf[PM_ESCAPED_MAX]. */
 #define ESC(str, buf) pm_escape_name((str), (buf), sizeof(buf))
 
+static void replace_destroy(pm__replace_t *x)
+{
+    pm_replacement_cleanup(&x->r);
+    pm_free(x->src);
+    pm_free(x->old_src);
+    pm_free(x->published);
+    pm_free(x->profile);
+    pm_free(x->output_path);
+    pm_free((char *)x->m.orient_evidence);
+    pm_free((char *)x->m.image);
+    pm_free((char *)x->m.text_pdf);
+    pm_free((char *)x->m.text);
+    pm_free(x->kept);
+    pm_free(x->kept_stored);
+    pm_page_result_cleanup(&x->page);
+    pm_free(x);
+}
+
+/* Ends the replacement under way here; one with catwork is freed by its
+ * answer. */
 static void replace_free(pm__serve_t *s)
 {
     pm__replace_t *x = s->replace;
 
     if (x == NULL)
         return;
-    pm_replacement_cleanup(&x->r);
-    pm_free(x->src);
-    pm_free(x->old_src);
-    pm_free(x->published);
-    pm_page_result_cleanup(&x->page);
-    pm_free(x);
     s->replace = NULL;
+    if (x->busy)
+        x->abandoned = 1;
+    else
+        replace_destroy(x);
+}
+
+/* Gives x's catalog work to catwork: 0, or the error logged and x ended. */
+static int give(pm__serve_t *s, pm__catwork_fn fn, pm__catwork_done_fn done)
+{
+    pm__replace_t *x = s->replace;
+    int err = pm__catwork_give(s, fn, done, x);
+
+    if (err != 0) {
+        pm_log(PM_LOG_ERROR, "replace",
+               "job=%lld page=%d: %s (the request stays pending)",
+               (long long)x->r.job, x->r.page,
+               err == -ECANCELED ? "the service is stopping" : "out of memory");
+        replace_free(s);
+        return err;
+    }
+    x->busy = 1;
+    return 0;
+}
+
+/* A catwork answer for x: 1 when x is still the replacement under way. */
+static int answered(pm__serve_t *s, pm__replace_t *x)
+{
+    x->busy = 0;
+    if (x->abandoned) {
+        replace_destroy(x);
+        return 0;
+    }
+    return s->replace == x;
+}
+
+static int fail_work(pm_catalog_t *cat, void *arg)
+{
+    pm__replace_t *x = arg;
+
+    return pm_replace_fail(cat, &x->r, x->why, pm__serve_now());
+}
+
+static void fail_done(pm__serve_t *s, void *arg, int err, const char *msg)
+{
+    pm__replace_t *x = arg;
+
+    if (err != 0)
+        pm_log(PM_LOG_ERROR, "replace",
+               "job=%lld: cannot record the failure: %s (the request stays "
+               "pending)",
+               (long long)x->r.job, err == -ECANCELED ? "stopped" : msg);
+    if (answered(s, x))
+        replace_free(s);
 }
 
 /* Records the replacement failed (the published job is unchanged). */
@@ -85,28 +165,19 @@ static void replace_failed(pm__serve_t *s, const char *why)
 
     pm_log(PM_LOG_ERROR, "replace", "job=%lld page=%d: replacement failed: %s",
            (long long)x->r.job, x->r.page, ESC(why, esc));
-    if (pm_replace_fail(s->cat, &x->r, why, pm__serve_now()) != 0)
-        pm_log(PM_LOG_ERROR, "replace", "job=%lld: catalog: %s",
-               (long long)x->r.job, pm_catalog_errmsg(s->cat));
-    replace_free(s);
+    snprintf(x->why, sizeof(x->why), "%s", why);
+    give(s, fail_work, fail_done);
 }
 
 /* The page task line of the replacement's page, or NULL with why. */
 static char *page_line(pm__serve_t *s, pm__replace_t *x, char *why, size_t size)
 {
-    const pm_profile_t *p = NULL;
+    const pm_profile_t *p = pm_config_profile(s->cfg, x->profile);
     pm_page_task_t pt = {0};
-    pm_job_t j = {0};
     char *dir = NULL, *line = NULL;
     int err;
 
     snprintf(why, size, "out of memory");
-    if (pm_job_get(s->cat, x->r.job, &j) != 0) {
-        snprintf(why, size, "cannot read the job: %s",
-                 pm_catalog_errmsg(s->cat));
-        return NULL;
-    }
-    p = pm_config_profile(s->cfg, j.profile ? j.profile : "default");
     dir = pm_asprintf("%s/job-%lld/pages", s->spool, (long long)x->r.job);
     pt.page = x->r.page;
     pt.src = x->src;
@@ -124,7 +195,6 @@ static char *page_line(pm__serve_t *s, pm__replace_t *x, char *why, size_t size)
         line = pm_proto_page_task(x->task, &pt, p);
     pm_free(pt.out_base);
     pm_free(dir);
-    pm_job_cleanup(&j);
     return line;
 }
 
@@ -149,28 +219,77 @@ static int submit_page(pm__serve_t *s, char *why, size_t size)
     return 0;
 }
 
-/* 1 with why when the job is no longer done (cancelled since the
- * request): the request fails rather than wait for ever. */
-static int job_not_done(pm__serve_t *s, char *why, size_t size)
+/* The oldest pending request and what of its job the replacement needs,
+ * on catwork's session. */
+static int next_work(pm_catalog_t *cat, void *arg)
 {
+    pm__replace_t *x = arg;
     pm_job_t j = {0};
-    int err = pm_job_get(s->cat, s->replace->r.job, &j), bad;
+    pm_task_t *v = NULL;
+    size_t n = 0;
+    int err = pm_replace_next(cat, &x->r);
 
-    bad = err == 0 && j.state != PM_JOB_DONE;
-    if (bad)
-        snprintf(why, size, "job %lld is %s, no longer done", (long long)j.id,
-                 pm_job_state_name(j.state));
+    if (err == 0)
+        err = pm_job_get(cat, x->r.job, &j);
+    if (err == 0) {
+        x->state = j.state;
+        x->profile = pm_strdup(j.profile ? j.profile : "default");
+        x->output_path = j.output_path ? pm_strdup(j.output_path) : NULL;
+        err = x->profile != NULL && (x->output_path || !j.output_path)
+                  ? 0
+                  : PM_ENOMEM;
+    }
+    /* The old original is kept aside only when no other page of the job
+     * is a frame of it (and when its pages cannot be read, it stays). */
+    if (err == 0 && pm_task_list(cat, x->r.job, &v, &n) != 0)
+        x->shared = 1;
+    for (size_t i = 0; err == 0 && i < n; i++)
+        x->shared |= v[i].page != x->r.page && v[i].src &&
+                     strcmp(v[i].src, x->r.old_src) == 0;
+    pm_task_list_free(v, n);
     pm_job_cleanup(&j);
-    return bad;
+    return err;
+}
+
+static void next_done(pm__serve_t *s, void *arg, int err, const char *msg)
+{
+    pm__replace_t *x = arg;
+    char why[1024];
+    time_t now = time(NULL);
+    struct tm tm;
+
+    if (!answered(s, x))
+        return;
+    if (err != 0) {
+        if (err != PM_ENOENT && err != -ECANCELED)
+            pm_log(PM_LOG_ERROR, "replace", "catalog: %s", msg);
+        replace_free(s);
+        return;
+    }
+    if (s->draining) {
+        replace_free(s); /* still pending: done at the next start */
+        return;
+    }
+    gmtime_r(&now, &tm);
+    strftime(x->stamp, sizeof(x->stamp), "%Y%m%dT%H%M%SZ", &tm);
+    x->src = pm_volume_local(s->cfg, x->r.src, "replace");
+    x->old_src = pm_volume_local(s->cfg, x->r.old_src, "replace");
+    if (x->src == NULL || x->old_src == NULL) {
+        replace_failed(s, "a path of the request does not resolve here (see "
+                          "the log) or out of memory");
+    } else if (x->state != PM_JOB_DONE) {
+        /* cancelled since the request: it fails rather than wait */
+        snprintf(why, sizeof(why), "job %lld is %s, no longer done",
+                 (long long)x->r.job, pm_job_state_name(x->state));
+        replace_failed(s, why);
+    } else if (submit_page(s, why, sizeof(why)) != 0) {
+        replace_failed(s, why);
+    }
 }
 
 void pm__replace_run(pm__serve_t *s)
 {
     pm__replace_t *x;
-    char why[1024];
-    time_t now = time(NULL);
-    struct tm tm;
-    int err;
 
     if (s->replace != NULL || s->draining || s->pool == NULL ||
         pm__space_paused(s) || pm_pool_idle(s->pool) == 0)
@@ -178,25 +297,11 @@ void pm__replace_run(pm__serve_t *s)
     x = pm_calloc(1, sizeof(*x));
     if (x == NULL)
         return;
-    err = pm_replace_next(s->cat, &x->r);
-    if (err != 0) {
-        if (err != PM_ENOENT)
-            pm_log(PM_LOG_ERROR, "replace", "catalog: %s",
-                   pm_catalog_errmsg(s->cat));
-        pm_free(x);
-        return;
-    }
-    gmtime_r(&now, &tm);
-    strftime(x->stamp, sizeof(x->stamp), "%Y%m%dT%H%M%SZ", &tm);
     s->replace = x;
-    x->src = pm_volume_local(s->cfg, x->r.src, "replace");
-    x->old_src = pm_volume_local(s->cfg, x->r.old_src, "replace");
-    if (x->src == NULL || x->old_src == NULL)
-        replace_failed(s, "a path of the request does not resolve here (see "
-                          "the log) or out of memory");
-    else if (job_not_done(s, why, sizeof(why)) ||
-             submit_page(s, why, sizeof(why)))
-        replace_failed(s, why);
+    if (pm__catwork_give(s, next_work, next_done, x) != 0)
+        replace_free(s); /* stopping: nothing was taken */
+    else
+        x->busy = 1;
 }
 
 /* Appends `s` to a glob pattern, glob's own characters escaped. */
@@ -307,18 +412,16 @@ static int restore_published(const pm__replace_t *x, const char *dir, char *why,
 static void page_back(pm__serve_t *s, const pm_page_result_t *r)
 {
     pm__replace_t *x = s->replace;
-    pm_job_t j = {0};
     char why[1024], *out = NULL;
     int err = pm_page_result_copy(&x->page, r);
 
     x->page.page = x->r.page;
     if (err == 0)
-        err = pm__sched_review(s, x->r.job, &x->page);
-    if (err == 0 && (err = pm_job_get(s->cat, x->r.job, &j)) == 0)
-        out = pm_volume_local(s->cfg, j.output_path, "replace");
+        err = pm__page_review_as(s->cfg, x->profile, &x->page);
+    if (err == 0 && x->output_path != NULL)
+        out = pm_volume_local(s->cfg, x->output_path, "replace");
     if (err != 0 || out == NULL) {
-        pm_job_cleanup(&j);
-        replace_failed(s, err ? pm_catalog_errmsg(s->cat)
+        replace_failed(s, err ? pm_strerror(err)
                               : "the job has no published folder");
         return;
     }
@@ -340,8 +443,9 @@ static void page_back(pm__serve_t *s, const pm_page_result_t *r)
     if (err == 0)
         err = pm__sched_reassemble(s, x->r.job, &x->page, x->aside, why,
                                    sizeof(why));
-    pm_job_cleanup(&j);
-    if (err != 0)
+    if (err == -ECANCELED)
+        replace_free(s); /* stopping: still pending */
+    else if (err != 0)
         replace_failed(s, why);
     else
         x->publishing = 1;
@@ -425,18 +529,9 @@ static char *kept_before(const char *dir, int page, const char *base,
 static char *keep_original(pm__serve_t *s, const pm__replace_t *x)
 {
     const char *base = strrchr(x->old_src, '/');
-    pm_task_t *v = NULL;
-    size_t n = 0;
     char *dir, *dst = NULL;
-    int shared = 0;
 
-    if (pm_task_list(s->cat, x->r.job, &v, &n) != 0)
-        shared = 1;
-    for (size_t i = 0; i < n; i++)
-        shared |= v[i].page != x->r.page && v[i].src &&
-                  strcmp(v[i].src, x->r.old_src) == 0;
-    pm_task_list_free(v, n);
-    if (shared || strcmp(x->r.old_src, x->r.src) == 0)
+    if (x->shared || strcmp(x->r.old_src, x->r.src) == 0)
         return NULL;
     dir = pm_asprintf("%s/job-%lld/replaced", s->spool, (long long)x->r.job);
     if (dir != NULL && pm_mkdir_p(dir) == 0)
@@ -566,65 +661,84 @@ static void set_aside_text(const pm__replace_t *x, const set_aside_t *a,
                  a->aside_kind == FOLDER_NEW ? x->aside : a->leftover);
 }
 
-/* The new document is in place: record it. */
-static void record_done(pm__serve_t *s, const char *sha, int pdf_pages)
+static int finish_work(pm_catalog_t *cat, void *arg)
 {
-    pm__replace_t *x = s->replace;
-    pm_page_metrics_t m;
-    char *evidence = pm_orient_evidence_text(&x->page);
-    char *kept = keep_original(s, x);
-    char *kept_stored = pm_volume_stored(s->cfg, kept);
-    char *image = pm_volume_stored(s->cfg, x->page.image);
-    char *text_pdf = pm_volume_stored(s->cfg, x->page.text_pdf);
-    char *text = pm_volume_stored(s->cfg, x->page.text);
-    int err;
+    pm__replace_t *x = arg;
+    int err = pm_replace_finish(cat, &x->r, &x->m, x->sha, x->pdf_pages,
+                                x->kept_stored, pm__serve_now());
 
-    pm__sched_metrics(&x->page, &m);
-    m.orient_evidence = evidence;
-    m.image = image;
-    m.text_pdf = text_pdf;
-    m.text = text;
-    if ((kept && !kept_stored) || (x->page.image && !image) ||
-        (x->page.text_pdf && !text_pdf) || (x->page.text && !text))
-        err = PM_ENOMEM;
-    else
-        err = pm_replace_finish(s->cat, &x->r, &m, sha, pdf_pages, kept_stored,
-                                pm__serve_now());
+    if (err == PM_EINVAL) { /* the job is no longer done */
+        snprintf(x->why, sizeof(x->why), "%s", pm_catalog_errmsg(cat));
+        pm_replace_fail(cat, &x->r, x->why, pm__serve_now());
+    }
+    return err;
+}
+
+static void finish_done(pm__serve_t *s, void *arg, int err, const char *msg)
+{
+    pm__replace_t *x = arg;
+
     if (err != 0) {
         pm_log(PM_LOG_ERROR, "replace",
                "job=%lld page=%d: published, but the catalog: %s%s",
-               (long long)x->r.job, x->r.page, pm_catalog_errmsg(s->cat),
+               (long long)x->r.job, x->r.page,
+               err == -ECANCELED  ? "stopped before it recorded it"
+               : err == PM_EINVAL ? x->why
+                                  : msg,
                err == PM_EINVAL || err == PM_ESTALE
                    ? ""
                    : " (the request stays pending and is done again)");
-        if (kept != NULL && rename(kept, x->old_src) != 0)
+        if (x->kept != NULL && rename(x->kept, x->old_src) != 0)
             pm_log(PM_LOG_ERROR, "replace", "cannot move %s back to %s: %s",
-                   kept, x->old_src, strerror(errno));
-        if (err == PM_EINVAL) /* the job is no longer done */
-            pm_replace_fail(s->cat, &x->r, pm_catalog_errmsg(s->cat),
-                            pm__serve_now());
+                   x->kept, x->old_src, strerror(errno));
     } else {
         set_aside_t a;
         char where[3 * 4096 + 512];
 
         set_aside_read(x, &a);
         set_aside_text(x, &a, where, sizeof(where));
-        write_record(x, &a, sha, pdf_pages, kept);
+        write_record(x, &a, x->sha, x->pdf_pages, x->kept);
         pm_log(PM_LOG_INFO, "replace",
                "job=%lld page=%d replaced: %d words%s%s; published (PDF "
                "SHA-256 %s, %d pages); %s (record: %s.json)",
                (long long)x->r.job, x->r.page, x->page.words,
                x->page.review ? ", flagged for review: " : "",
-               x->page.review ? x->page.review : "", sha, pdf_pages, where,
-               x->aside);
+               x->page.review ? x->page.review : "", x->sha, x->pdf_pages,
+               where, x->aside);
         pm_free(a.leftover);
     }
-    pm_free(kept);
-    pm_free(kept_stored);
-    pm_free(image);
-    pm_free(text_pdf);
-    pm_free(text);
-    pm_free(evidence);
+    if (answered(s, x))
+        replace_free(s);
+}
+
+/* The new document is in place: record it, off the loop. */
+static void record_done(pm__serve_t *s, const char *sha, int pdf_pages)
+{
+    pm__replace_t *x = s->replace;
+    pm_page_metrics_t *m = &x->m;
+
+    snprintf(x->sha, sizeof(x->sha), "%s", sha ? sha : "");
+    x->pdf_pages = pdf_pages;
+    x->kept = keep_original(s, x);
+    pm__sched_metrics(&x->page, m);
+    m->orient_evidence = pm_orient_evidence_text(&x->page);
+    m->image = pm_volume_stored(s->cfg, x->page.image);
+    m->text_pdf = pm_volume_stored(s->cfg, x->page.text_pdf);
+    m->text = pm_volume_stored(s->cfg, x->page.text);
+    x->kept_stored = pm_volume_stored(s->cfg, x->kept);
+    if ((x->kept && !x->kept_stored) || (x->page.image && !m->image) ||
+        (x->page.text_pdf && !m->text_pdf) || (x->page.text && !m->text)) {
+        pm_log(PM_LOG_ERROR, "replace",
+               "job=%lld page=%d: published, but out of memory recording it "
+               "(the request stays pending and is done again)",
+               (long long)x->r.job, x->r.page);
+        if (x->kept != NULL && rename(x->kept, x->old_src) != 0)
+            pm_log(PM_LOG_ERROR, "replace", "cannot move %s back to %s: %s",
+                   x->kept, x->old_src, strerror(errno));
+        replace_free(s);
+        return;
+    }
+    give(s, finish_work, finish_done);
 }
 
 void pm__replace_published(pm__serve_t *s, int err, const char *why,
@@ -632,21 +746,25 @@ void pm__replace_published(pm__serve_t *s, int err, const char *why,
 {
     if (s->replace == NULL)
         return;
-    if (err == 0)
-        record_done(s, sha, pdf_pages);
-    else if (pm__space_err(err))
-        pm_log(PM_LOG_INFO, "replace", "job=%lld page=%d: waits for space (%s)",
-               (long long)s->replace->r.job, s->replace->r.page, why);
-    else {
-        replace_failed(s, why);
+    s->replace->publishing = 0;
+    if (err == 0) {
+        record_done(s, sha, pdf_pages); /* ends it once recorded */
         return;
     }
-    replace_free(s);
+    if (pm__space_err(err) || err == -EAGAIN) {
+        pm_log(PM_LOG_INFO, "replace",
+               "job=%lld page=%d: stays pending, tried again later (%s)",
+               (long long)s->replace->r.job, s->replace->r.page, why);
+        replace_free(s);
+        return;
+    }
+    replace_failed(s, why);
 }
 
 size_t pm__replace_busy(const pm__serve_t *s)
 {
-    return s->replace != NULL && s->replace->task != 0;
+    /* its page on a worker, or its catalog work (a drain waits for it) */
+    return s->replace != NULL && (s->replace->task != 0 || s->replace->busy);
 }
 
 void pm__replace_abandon(pm__serve_t *s)

@@ -211,7 +211,8 @@ static void submit_page(pm__serve_t *s, const pm_task_t *t)
     e->src = pm_strdup(t->src);
     e->sha256 = t->sha256 ? pm_strdup(t->sha256) : NULL;
     e->profile = t->profile ? pm_strdup(t->profile) : NULL;
-    line = pm__page_line(s->cat, s->cfg, s->spool, t, e->id, why, sizeof(why),
+    /* never the locked session: the claim brought the profile */
+    line = pm__page_line(NULL, s->cfg, s->spool, t, e->id, why, sizeof(why),
                          &full);
     if (line == NULL && full && e->src != NULL &&
         (t->sha256 == NULL || e->sha256 != NULL)) {
@@ -648,11 +649,19 @@ out:
 
 void pm__sched_clear_workers(pm__serve_t *s)
 {
-    if (s->cat != NULL && s->owner[0] != '\0' && !s->cat_hung &&
-        pm_catalog_connected(s->cat) &&
-        pm_worker_report(s->cat, s->owner, NULL, 0, pm__serve_now()) != 0)
+    /* Not after a drain gave up on the server. Else catwork's session
+     * when it has one (idle now: the loop is ending), so a locked session
+     * that hangs does not hold the exit. */
+    pm_catalog_t *cat = s->cat_hung ? NULL
+                        : s->work_cat != NULL && s->work_running == NULL &&
+                                pm_catalog_connected(s->work_cat)
+                            ? s->work_cat
+                            : s->cat;
+
+    if (cat != NULL && s->owner[0] != '\0' && pm_catalog_connected(cat) &&
+        pm_worker_report(cat, s->owner, NULL, 0, pm__serve_now()) != 0)
         pm_log(PM_LOG_ERROR, "serve", "clearing the workers table: %s",
-               pm_catalog_errmsg(s->cat));
+               pm_catalog_errmsg(cat));
     pm_free(s->wk_last);
     s->wk_last = NULL;
     s->wk_nlast = 0;
@@ -695,6 +704,7 @@ static void on_tick(uv_timer_t *t)
         pm__serve_lost(s);
         return;
     }
+    pm__standby_check_lock(s);
     tell_wait(s);
     /* Draining while the catalog does not answer: what it has not
      * recorded cannot be, so the drain stops now (serve.c). */

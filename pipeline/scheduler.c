@@ -113,6 +113,10 @@ typedef struct pm__load {
     assembly_t *a; /* read; NULL: failed (why) */
     int transient; /* the session failed, not the job: try again later */
     char why[1024];
+    /* a replaced page's re-publication (replace.c): the new page and
+     * where the old folder goes; aside NULL for a job's assembly */
+    pm_page_result_t page;
+    char *aside;
     struct pm__load *next; /* s->loading */
 } pm__load_t;
 
@@ -126,7 +130,8 @@ static pm__load_t *loading_find(const pm__serve_t *s, int64_t job)
 
 int pm__sched_assembling(void *arg, int64_t job)
 {
-    return assembly_find(arg, job) != NULL || loading_find(arg, job) != NULL;
+    return assembly_find(arg, job) != NULL || loading_find(arg, job) != NULL ||
+           pm__sched_ending(arg, job);
 }
 
 static void assembly_free(pm__serve_t *s, assembly_t *a)
@@ -160,7 +165,8 @@ size_t pm__sched_busy(const pm__serve_t *s)
         n++;
     for (const assembly_t *a = s->assemblies; a != NULL; a = a->next)
         n += (size_t)a->publishing;
-    return n + pm__sched_recording(s) + pm__replace_busy(s);
+    return n + pm__sched_recording(s) + pm__replace_busy(s) +
+           pm__sched_ends_busy(s);
 }
 
 /* ---- pages ---- */
@@ -168,11 +174,6 @@ size_t pm__sched_busy(const pm__serve_t *s)
 void pm__sched_metrics(const pm_page_result_t *r, pm_page_metrics_t *m)
 {
     pm__page_metrics(r, m);
-}
-
-int pm__sched_review(pm__serve_t *s, int64_t job, pm_page_result_t *r)
-{
-    return pm__page_review(s->cat, s->cfg, job, r);
 }
 
 const double pm__txn_bucket_ms[PM__TXN_BUCKETS] = {0.5, 1,  2,   5,   10,
@@ -186,8 +187,7 @@ void pm__txn_record(pm__txn_hist_t *h, double ms)
     h->sum_ms += ms;
 }
 
-/* The failed-job alert for `j`. */
-static void alert_job_failed(pm__serve_t *s, const pm_job_t *j)
+void pm__sched_alert_job_failed(pm__serve_t *s, const pm_job_t *j)
 {
     char subject[32];
 
@@ -205,7 +205,7 @@ static void note_job_failed(pm__serve_t *s, const pm_job_t *j)
 
     pm_log(PM_LOG_ERROR, "sched", "job=%lld failed: %s", (long long)j->id,
            ESC(j->error ? j->error : "?", esc));
-    alert_job_failed(s, j);
+    pm__sched_alert_job_failed(s, j);
 }
 
 /* ---- assembly ---- */
@@ -381,24 +381,6 @@ static int submit_assembly(pm__serve_t *s, assembly_t *a)
     return 0;
 }
 
-static void fail_job(pm__serve_t *s, int64_t id, const char *why)
-{
-    char esc[PM_ESCAPED_MAX];
-    pm_job_t j = {0};
-    int err;
-
-    pm_log(PM_LOG_ERROR, "sched", "job=%lld failed: %s", (long long)id,
-           ESC(why, esc));
-    if ((err = pm_job_fail(s->cat, id, why, pm__serve_now())) != 0)
-        pm_log(PM_LOG_ERROR, "sched", "job=%lld: catalog: %s", (long long)id,
-               pm_catalog_errmsg(s->cat));
-    else if (pm_job_get(s->cat, id, &j) == 0)
-        alert_job_failed(s, &j);
-    pm_job_cleanup(&j);
-    if (pm__space_err(err))
-        pm__space_lost(s, s->catalog_path);
-}
-
 /* An assembly or publish that failed: the job fails, or for a replaced
  * page's re-publication the replacement does (the job stays done). */
 static void assembly_fail(pm__serve_t *s, const assembly_t *a, int err,
@@ -407,38 +389,7 @@ static void assembly_fail(pm__serve_t *s, const assembly_t *a, int err,
     if (a->aside != NULL)
         pm__replace_published(s, err, why, NULL, 0);
     else
-        fail_job(s, a->job, why);
-}
-
-static void finish_job(pm__serve_t *s, const assembly_t *a)
-{
-    int64_t billable = 0;
-    char esc[PM_ESCAPED_MAX];
-    char *stored = pm_volume_stored(s->cfg, a->final);
-    int err = stored == NULL ? PM_ENOMEM
-                             : pm_job_finish_doc(s->cat, a->job, stored, a->sha,
-                                                 a->pdf_pages, pm__serve_now());
-
-    pm_free(stored);
-
-    if (err != 0) {
-        /* Still assembling: a later round finds the folder, checks it and
-         * records the job done. */
-        pm_log(PM_LOG_ERROR, "sched", "job=%lld: published to %s, but: %s",
-               (long long)a->job, ESC(a->final, esc),
-               pm_catalog_errmsg(s->cat));
-        if (pm__space_err(err))
-            pm__space_lost(s, s->catalog_path);
-        return;
-    }
-    pm_billable_count(s->cat, a->job, 0, &billable);
-    pm_log(PM_LOG_INFO, "sched",
-           "job=%lld done: %zu pages, %lld billable, published to %s "
-           "(PDF SHA-256 %s); archival outputs: TIFF master %.1f ms, "
-           "ALTO %.1f ms, bag %.1f ms + %.1f ms after the report",
-           (long long)a->job, a->npages, (long long)billable,
-           ESC(a->final, esc), a->sha, a->result.tiff_ms, a->times.alto,
-           a->times.bag, a->times.finish);
+        pm__sched_end_failed(s, a->job, why);
 }
 
 /* Assembly of a job could not be written for want of space at `path`:
@@ -569,7 +520,8 @@ static void start_loaded(pm__serve_t *s, assembly_t *a)
             uv_queue_work(s->loop, &a->req, pm__assembly_verify_work,
                           publish_done) == 0;
         if (!a->publishing) {
-            fail_job(s, id, "cannot queue the check of its output folder");
+            pm__sched_end_failed(s, id,
+                                 "cannot queue the check of its output folder");
             assembly_free(s, a);
         }
         return;
@@ -580,7 +532,7 @@ static void start_loaded(pm__serve_t *s, assembly_t *a)
         return;
     }
     if (err != 0) {
-        fail_job(s, id, why_buf);
+        pm__sched_end_failed(s, id, why_buf);
         assembly_free(s, a);
         return;
     }
@@ -590,10 +542,10 @@ static void start_loaded(pm__serve_t *s, assembly_t *a)
         return;
     }
     if (err != 0) {
-        fail_job(s, id,
-                 err == PM_ECONFIG
-                     ? "the job's profile is not in the configuration"
-                     : a->why);
+        pm__sched_end_failed(
+            s, id,
+            err == PM_ECONFIG ? "the job's profile is not in the configuration"
+                              : a->why);
         pm_rmtree(a->tmp);
         assembly_free(s, a);
         return;
@@ -611,6 +563,16 @@ static int load_work(pm_catalog_t *cat, void *arg)
     return 0; /* l->a and l->why say how it went */
 }
 
+static void reassemble_loaded(pm__serve_t *s, pm__load_t *l, int err,
+                              const char *msg);
+
+static void load_free(pm__load_t *l)
+{
+    pm_page_result_cleanup(&l->page);
+    pm_free(l->aside);
+    pm_free(l);
+}
+
 static void load_done(pm__serve_t *s, void *arg, int err, const char *msg)
 {
     pm__load_t *l = arg;
@@ -620,6 +582,11 @@ static void load_done(pm__serve_t *s, void *arg, int err, const char *msg)
             *p = l->next;
             break;
         }
+    }
+    if (l->aside != NULL) {
+        reassemble_loaded(s, l, err, msg);
+        load_free(l);
+        return;
     }
     if (err == 0 && l->a != NULL && !s->draining && !s->space.full) {
         start_loaded(s, l->a);
@@ -632,11 +599,25 @@ static void load_done(pm__serve_t *s, void *arg, int err, const char *msg)
                    "job=%lld: cannot read it for its assembly: %s",
                    (long long)l->job, err != 0 ? msg : l->why);
     } else if (l->a == NULL) {
-        fail_job(s, l->job, l->why);
+        pm__sched_end_failed(s, l->job, l->why);
     }
     if (l->a != NULL)
         assembly_free(s, l->a); /* not listed: only freed */
-    pm_free(l);
+    load_free(l);
+}
+
+/* Reads job `l->job` for its assembly off the loop: 0, or an error (l
+ * is the caller's still). */
+static int load(pm__serve_t *s, pm__load_t *l)
+{
+    int err;
+
+    l->s = s;
+    if ((err = pm__catwork_give(s, load_work, load_done, l)) != 0)
+        return err;
+    l->next = s->loading;
+    s->loading = l;
+    return 0;
 }
 
 /* Reads job `id` for its assembly off the loop, then starts it. */
@@ -646,14 +627,9 @@ static void start_assembly(pm__serve_t *s, int64_t id)
 
     if (l == NULL)
         return; /* the next collection tries again */
-    l->s = s;
     l->job = id;
-    if (pm__catwork_give(s, load_work, load_done, l) != 0) {
-        pm_free(l);
-        return;
-    }
-    l->next = s->loading;
-    s->loading = l;
+    if (load(s, l) != 0)
+        load_free(l);
 }
 
 /* What a stop left in a replacement's temp folder: when it holds a job
@@ -688,33 +664,72 @@ int pm__sched_reassemble(pm__serve_t *s, int64_t job,
                          const pm_page_result_t *page, const char *aside,
                          char *why, size_t size)
 {
-    assembly_t *a;
+    pm__load_t *l;
     int err;
 
     if (assembly_find(s, job) != NULL || loading_find(s, job) != NULL) {
         snprintf(why, size, "the job is being assembled already");
         return PM_EINVAL;
     }
-    a = assembly_new(s, s->cat, job, why, size);
-    if (a == NULL)
-        return PM_ECATALOG;
+    l = pm_calloc(1, sizeof(*l));
+    err = l != NULL ? pm_page_result_copy(&l->page, page) : PM_ENOMEM;
+    if (err == 0 && (l->aside = pm_strdup(aside)) == NULL)
+        err = PM_ENOMEM;
+    if (err == 0) {
+        l->job = job;
+        err = load(s, l);
+    }
+    if (err != 0) {
+        snprintf(why, size, "%s",
+                 err == -ECANCELED ? "the service is stopping"
+                                   : "out of memory");
+        if (l != NULL)
+            load_free(l);
+    }
+    return err;
+}
+
+/* The job of a replaced page read (load_done): its assembly starts with
+ * the new page in place; what fails goes to pm__replace_published. */
+static void reassemble_loaded(pm__serve_t *s, pm__load_t *l, int err,
+                              const char *msg)
+{
+    const pm_page_result_t *page = &l->page;
+    assembly_t *a = l->a;
+    char why[1200];
+
+    l->a = NULL;
+    if (err != 0 || l->transient || s->draining) {
+        /* Stopping, or the catalog failed: the request stays pending. */
+        snprintf(why, sizeof(why), "cannot read the job: %s",
+                 err == -ECANCELED || s->draining ? "the service is stopping"
+                 : err != 0                       ? msg
+                                                  : l->why);
+        if (a != NULL)
+            assembly_free(s, a);
+        pm__replace_published(s, -EAGAIN, why, NULL, 0);
+        return;
+    }
+    if (a == NULL) {
+        pm__replace_published(s, PM_ECATALOG, l->why, NULL, 0);
+        return;
+    }
     pm_free(a->tmp); /* never the one a new job's assembly uses */
     a->tmp = pm_asprintf("%s.replace.tmp", a->final);
-    a->aside = pm_strdup(aside);
+    a->aside = pm_strdup(l->aside);
     err =
         a->tmp && a->aside && page->page >= 1 && (size_t)page->page <= a->npages
             ? 0
             : PM_ENOMEM;
+    snprintf(why, sizeof(why), "out of memory");
     if (err == 0) {
         pm_page_result_cleanup(&a->pages[page->page - 1]);
         err = pm_page_result_copy(&a->pages[page->page - 1], page);
     }
-    if (err == 0 && (err = keep_leftover(a, why, size)) == 0)
-        err = make_tmp(a, why, size);
-    else if (err == PM_ENOMEM)
-        snprintf(why, size, "out of memory");
+    if (err == 0 && (err = keep_leftover(a, why, sizeof(why))) == 0)
+        err = make_tmp(a, why, sizeof(why));
     if (err == 0 && (err = submit_assembly(s, a)) != 0) {
-        snprintf(why, size, "%s",
+        snprintf(why, sizeof(why), "%s",
                  err == PM_ECONFIG
                      ? "the job's profile is not in the configuration"
                      : a->why);
@@ -723,15 +738,14 @@ int pm__sched_reassemble(pm__serve_t *s, int64_t job,
     }
     if (err != 0) {
         assembly_free(s, a); /* not listed: only freed */
-        return err;
+        pm__replace_published(s, err, why, NULL, 0);
+        return;
     }
     a->next = s->assemblies;
     s->assemblies = a;
     pm_log(PM_LOG_INFO, "sched",
-           "job=%lld assembling again with page %d "
-           "replaced",
-           (long long)job, page->page);
-    return 0;
+           "job=%lld assembling again with page %d replaced", (long long)l->job,
+           page->page);
 }
 
 /* ---- publishing (its pool thread side: sched_publish.c) ---- */
@@ -765,7 +779,7 @@ static void publish_done(uv_work_t *req, int status)
         return;
     }
     if (status == 0 && a->err == 0) {
-        finish_job(s, a);
+        pm__sched_end_done(s, a);
     } else if (a->err != PM_EEXIST &&
                (pm__space_err(a->err) || pm__space_text(a->why) ||
                 pm__space_low(a->tmp))) {
@@ -779,7 +793,7 @@ static void publish_done(uv_work_t *req, int status)
                                 a->why[0]
                                     ? a->why
                                     : pm_strerror(status ? status : a->err));
-        fail_job(s, a->job, why ? why : "cannot publish");
+        pm__sched_end_failed(s, a->job, why ? why : "cannot publish");
         pm_free(why);
         pm_rmtree(a->tmp);
     }
@@ -965,6 +979,7 @@ void pm__sched_abandon(pm__serve_t *s)
 
     pm__sched_pages_close(s); /* before the entries its callbacks name */
     pm__replace_abandon(s);
+    pm__sched_ends_abandon(s);
     while ((e = s->inflight) != NULL) {
         s->inflight = e->next;
         if (e->a != NULL && !e->a->publishing)

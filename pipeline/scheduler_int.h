@@ -91,6 +91,24 @@ void pm__sched_collect(pm__serve_t *s, const int64_t *watch, size_t nwatch);
  * use); `arg` is the pm__serve_t (pm_publish_sweep_spools' test). */
 int pm__sched_assembling(void *arg, int64_t job);
 
+/* The failed-job alert for `j`. */
+void pm__sched_alert_job_failed(pm__serve_t *s, const pm_job_t *j);
+
+/* sched_end.c: a job's end, recorded off the loop (catwork.c). The job
+ * published as a->final (its document checked: a->sha, a->pdf_pages) is
+ * recorded done; */
+void pm__sched_end_done(pm__serve_t *s, const assembly_t *a);
+/* job `job` is recorded failed with `why` (logged now). A record that
+ * fails leaves the job assembling, for the next collection. */
+void pm__sched_end_failed(pm__serve_t *s, int64_t job, const char *why);
+/* Whether job `job`'s end is being recorded. */
+int pm__sched_ending(const pm__serve_t *s, int64_t job);
+/* The ends being recorded that a drain waits for. */
+size_t pm__sched_ends_busy(const pm__serve_t *s);
+/* A drain that gave up waits for them no more (catwork's close drops the
+ * ones not started: their jobs stay assembling). */
+void pm__sched_ends_abandon(pm__serve_t *s);
+
 /* sched_pages.c */
 
 /* How long the coordinator waits for the catalog's answer to one

@@ -639,6 +639,9 @@ int pm__serve_activate(pm__serve_t *s)
 
 static void serve_cleanup(pm__serve_t *s)
 {
+    assert(s->work_running == NULL); /* the loop ran until it returned */
+    pm_catalog_close(s->work_cat);
+    s->work_cat = NULL;
     pm_catalog_close(s->cat);
     pm_config_free(s->cfg);
     pm_config_free(s->pending_cfg);

@@ -44,6 +44,10 @@
 /* How often a standby coordinator tries the coordinator lock. */
 #define PM__STANDBY_POLL_MS 1000
 
+/* How often the active coordinator checks that its session still holds
+ * the lock (pm__standby_check_lock). */
+#define PM__LOCK_CHECK_MS 2000
+
 /* How long a standby or a rejoining coordinator waits for the server to
  * connect (and set up its session) or to answer the lock's try before it
  * gives the connection up and tries again: never on the loop itself. */
@@ -105,6 +109,7 @@ typedef struct pm__intake pm__intake_t;
 typedef struct pm__inflight pm__inflight_t;
 typedef struct pm__replace pm__replace_t;
 typedef struct pm__catwork pm__catwork_t;
+typedef struct pm__end pm__end_t;
 
 /* One hot folder being watched. */
 typedef struct pm__watch {
@@ -192,6 +197,7 @@ struct pm__serve {
     int work_closed;
     struct pm__collect *collect_next; /* the last collection given */
     struct pm__load *loading;         /* assemblies being read */
+    pm__end_t *ending; /* jobs whose end is being recorded (sched_end.c) */
 
     /* space.c */
     pm__space_t space;
@@ -237,6 +243,7 @@ struct pm__serve {
     /* the connection or the lock's try under way (catalog.h: without
      * blocking the loop), NULL when none */
     pm_catalog_async_t *standby_op;
+    uint64_t lock_checked_ms;   /* uv_now of the active one's last check */
     char standby_owner[320];    /* "standby:<hostname>:<pid>" */
     uv_timer_t rejoin_timer;    /* --rejoin: the next try to connect */
     unsigned rejoin_backoff_ms; /* its wait, doubling */
@@ -334,11 +341,6 @@ void pm__sched_stop(pm__serve_t *s);
  * draining). */
 void pm__sched_run(pm__serve_t *s);
 
-/* Sets r->review (freeing what it held) when page result `r` of job `job`
- * needs a person's look under the job's profile (pm_review_reason), else
- * NULL. 0 or PM_ENOMEM. */
-int pm__sched_review(pm__serve_t *s, int64_t job, pm_page_result_t *r);
-
 /* The pool's result callback (arg is the serve). */
 void pm__sched_on_done(void *arg, long long task, const pm_proto_msg_t *m,
                        const char *why);
@@ -365,9 +367,11 @@ void pm__sched_metrics(const pm_page_result_t *r, pm_page_metrics_t *m);
 /*
  * Assembles done job `job` again with page `page` (copied) in place of
  * its page page->page, and publishes it by swapping the new folder in for
- * job-<id>/ (pm_publish_swap; the old one goes to `aside`, borrowed), then
- * calls pm__replace_published. 0, or an error with why[size] (nothing
- * started).
+ * job-<id>/ (pm_publish_swap; the old one goes to `aside`, copied), then
+ * calls pm__replace_published. The job is read off the loop (catwork.c).
+ * 0, or an error with why[size] (nothing started); once started, a
+ * failure also goes to pm__replace_published (-EAGAIN: the catalog could
+ * not be read or the service stops; the request stays pending).
  */
 int pm__sched_reassemble(pm__serve_t *s, int64_t job,
                          const pm_page_result_t *page, const char *aside,
@@ -385,8 +389,8 @@ int pm__replace_on_done(pm__serve_t *s, long long task, const pm_proto_msg_t *m,
                         const char *why);
 
 /* What came of the re-publication: err 0 with the new PDF's SHA-256 and
- * pages, -ENOSPC (left pending, tried again later) or another error with
- * why. */
+ * pages, -ENOSPC or -EAGAIN (left pending, tried again later) or another
+ * error with why. */
 void pm__replace_published(pm__serve_t *s, int err, const char *why,
                            const char *sha, int pdf_pages);
 
@@ -482,8 +486,17 @@ int pm__serve_activate(pm__serve_t *s);
  * pm__serve_activate once it is ours. 0 (or a negative code). */
 int pm__standby_start(pm__serve_t *s, long holder);
 
-/* Stops waiting (the timer closed, the standby's row cleared). */
+/* Stops waiting (the timer closed, the standby's row cleared), or the
+ * lock's check under way. */
 void pm__standby_stop(pm__serve_t *s);
+
+/* The active coordinator on PostgreSQL (from its tick): at most every
+ * PM__LOCK_CHECK_MS, asks without blocking (bounded by PM__ANSWER_MS)
+ * whether its session still holds the coordinator lock. The loop's own
+ * work no longer uses that session, so this is how a session the server
+ * ended, or one that stopped answering, is found before a standby takes
+ * the lock: pm__serve_lost follows. */
+void pm__standby_check_lock(pm__serve_t *s);
 
 /* --rejoin: opens the catalog and tries the lock from a timer, without
  * blocking the loop (each bounded by PM__STANDBY_CONNECT_MS or
@@ -534,9 +547,20 @@ int pm__catwork_busy(const pm__serve_t *s);
 /* Drops the waiting items (done told -ECANCELED) and closes the session
  * once no item runs. */
 void pm__catwork_close(pm__serve_t *s);
-/* Makes the item under way fail at once (pm_catalog_interrupt): for a
- * stop that must not wait on a server that does not answer. Its work is
- * a transaction: nothing of it stays. */
+/* Drops the waiting items (done told -ECANCELED) and makes the one under
+ * way fail at once (pm_catalog_interrupt): for a stop that must not wait
+ * on a server that does not answer. An item's work is a transaction or
+ * only reads: nothing of it stays. */
 void pm__catwork_interrupt(pm__serve_t *s);
+/* Records event `kind` (detail copied) as an item; a failure is logged
+ * under `what`. */
+void pm__catwork_event(pm__serve_t *s, const char *what, const char *actor,
+                       const char *kind, int64_t job, const char *detail);
+/* An off-loop session in *slot (catwork's, intake's): the one there while
+ * connected, else a new one (each answer bounded by PM__ANSWER_MS), or
+ * NULL with msg[size]. `lock`, when not NULL, guards the writes to *slot
+ * (read by another thread). */
+pm_catalog_t *pm__session_open(pm__serve_t *s, pm_catalog_t **slot,
+                               uv_mutex_t *lock, char *msg, size_t size);
 
 #endif /* PM_PIPELINE_SERVE_INT_H */

@@ -287,6 +287,37 @@ void pm__standby_rejoin(pm__serve_t *s)
     uv_timer_start(&s->rejoin_timer, on_rejoin, 0, 0);
 }
 
+/* ---- the active coordinator's own lock ---- */
+
+static void on_lock_checked(void *data, int err, long holder)
+{
+    pm__serve_t *s = data;
+
+    (void)holder;
+    s->standby_op = NULL;
+    s->lock_checked_ms = uv_now(s->loop);
+    if (err == 0 || s->stopped)
+        return;
+    pm_log(PM_LOG_ERROR, "serve", "checking the coordinator lock: %s",
+           pm_catalog_errmsg(s->cat));
+    pm__serve_lost(s);
+}
+
+void pm__standby_check_lock(pm__serve_t *s)
+{
+    int err;
+
+    if (s->standby || s->draining || s->stopped || s->standby_op != NULL ||
+        !pm_catalog_is_url(s->catalog_path) ||
+        uv_now(s->loop) - s->lock_checked_ms < PM__LOCK_CHECK_MS)
+        return;
+    err = pm_catalog_lock_check_async(s->cat, s->loop, PM__ANSWER_MS,
+                                      on_lock_checked, s, &s->standby_op);
+    if (err != 0)
+        pm_log(PM_LOG_WARN, "serve", "checking the coordinator lock: %s",
+               pm_strerror(err));
+}
+
 void pm__standby_stop(pm__serve_t *s)
 {
     uv_handle_t *h = (uv_handle_t *)&s->standby_timer;

@@ -286,6 +286,48 @@ static void hung_session_costs_the_coordinator_its_session(void **state)
                      0);
 }
 
+/* The server ends the locked session of an idle coordinator (the lock
+ * goes with it): the coordinator, whose loop no longer uses that session
+ * for its work, finds out by checking the lock, stops and rejoins,
+ * holding the lock again on a new session. */
+static void ended_lock_session_is_noticed(void **state)
+{
+    sv_fx_t *f = pm_calloc(1, sizeof(*f));
+    pid_t before, after = -1;
+    double t0;
+
+    (void)state;
+    assert_non_null(f);
+    assert_int_equal(sv_fx_init(f, t_tmpdir()), 0);
+    cur = f;
+    assert_int_equal(pgt_fresh_db(&pg, "pgended", f->db, sizeof(f->db)), 0);
+    assert_int_equal(sv_write_config(f, PAGE_TIMEOUT, ""), 0);
+    sv_start(f);
+    sv_wait_log(f, "started as coordinator:", DEADLINE_S);
+    before = pgt_lock_holder(&pg);
+    assert_true(before > 0);
+    t0 = sv_now_s();
+    assert_int_equal(pgt_terminate_lock_holder(&pg), 1);
+    sv_wait_log(f, "lost its connection to the catalog", 120);
+    printf("the coordinator noticed its locked session ended after %.2f s\n",
+           sv_now_s() - t0);
+    assert_true(sv_log_count(f->log, "checking the coordinator lock") > 0);
+    sv_wait_log(f, "rejoin: reconnected", DEADLINE_S);
+    for (t0 = sv_now_s(); sv_now_s() - t0 < 120;) {
+        after = pgt_lock_holder(&pg);
+        if (after > 0 && after != before)
+            break;
+        sv_nap_ms(100);
+    }
+    printf("the lock is held again, by backend %d (was %d)\n", (int)after,
+           (int)before);
+    assert_true(after > 0 && after != before);
+    assert_int_equal(sv_stop(f, SIGTERM, 60), 0);
+    assert_int_equal(sv_log_count(f->log, "Sanitizer") +
+                         sv_log_count(f->log, "runtime error"),
+                     0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -293,6 +335,7 @@ int main(void)
                                   teardown),
         cmocka_unit_test_teardown(
             hung_session_costs_the_coordinator_its_session, teardown),
+        cmocka_unit_test_teardown(ended_lock_session_is_noticed, teardown),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

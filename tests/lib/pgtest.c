@@ -435,6 +435,16 @@ int pgt_terminate(pgt_t *pg, const char *application_name)
                           application_name);
 }
 
+int pgt_terminate_lock_holder(pgt_t *pg)
+{
+    return (int)admin_int(pg,
+                          "SELECT count(*) FILTER (WHERE "
+                          "pg_terminate_backend(pid)) FROM pg_locks WHERE "
+                          "locktype = 'advisory' AND granted AND classid = 0 "
+                          "AND objid = 1885564783",
+                          NULL);
+}
+
 pid_t pgt_lock_holder(pgt_t *pg)
 {
     return (pid_t)admin_int(pg,

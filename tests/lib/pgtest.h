@@ -52,6 +52,10 @@ int pgt_fresh_db(pgt_t *pg, const char *name, char *url, size_t size);
  * would: the number ended, or -1 with the reason on stderr. */
 int pgt_terminate(pgt_t *pg, const char *application_name);
 
+/* Ends only the session that holds the coordinator lock: the number
+ * ended, or -1 with the reason on stderr. */
+int pgt_terminate_lock_holder(pgt_t *pg);
+
 /* The pid of the session's backend that holds the coordinator lock (its
  * key: catalog/pg_core.c), or -1 when none does. */
 pid_t pgt_lock_holder(pgt_t *pg);
