@@ -98,6 +98,9 @@ static void close_signals(pm__serve_t *s)
 static void close_all(pm__serve_t *s)
 {
     s->stopped = 1;
+    /* First: what waits for catwork (a web action's request thread,
+     * which the web interface's stop joins) is told it will not run. */
+    pm__catwork_close(s);
     pm__http_stop(s);
     pm__alerts_stop(s);
     pm__archive_stop(s);
@@ -115,7 +118,6 @@ static void close_all(pm__serve_t *s)
     pm__sched_stop(s);
     pm__intake_stop(s);
     pm__intake_close(s);
-    pm__catwork_close(s);
     pm_pool_close(s->pool);
     s->pool = NULL;
     pm__sched_abandon(s); /* pages parked on a full volume */

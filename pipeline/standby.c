@@ -140,6 +140,8 @@ static void on_opened(void *data, int err, pm_catalog_t *cat, const char *why)
         return;
     }
     s->cat = cat;
+    /* its synchronous calls (the standby's row) bounded too */
+    pm_catalog_answer_within(cat, PM__ANSWER_MS);
     pm_log(PM_LOG_INFO, "serve", "standby: catalog reconnected");
     s->standby_lost = 0;
     if (!s->draining && !s->stopped)
@@ -242,6 +244,8 @@ static void on_rejoin_opened(void *data, int err, pm_catalog_t *cat,
     }
     (void)why; /* logged by the catalog */
     s->cat = cat;
+    /* its synchronous calls (the standby's row) bounded too */
+    pm_catalog_answer_within(cat, PM__ANSWER_MS);
     pm_log(PM_LOG_INFO, "serve",
            "rejoin: reconnected to the catalog %s after %d attempt(s)",
            pm_catalog_shown(s->catalog_path, shown, sizeof(shown)),

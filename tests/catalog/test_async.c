@@ -137,6 +137,15 @@ static void opens_and_locks(void **state)
     assert_int_equal(o.calls, 0);
     run_until(&loop, &o);
     assert_int_equal(o.err, 0);
+    /* the lock's check: held, and the handle blocking again after it */
+    memset(&o, 0, sizeof(o));
+    assert_int_equal(
+        pm_catalog_lock_check_async(a, &loop, 30000, on_lock, &o, NULL), 0);
+    assert_int_equal(o.calls, 0);
+    run_until(&loop, &o);
+    assert_int_equal(o.err, 0);
+    assert_int_equal(pm_job_list(a, -1, NULL, 0, &jobs, &n), 0);
+    pm_job_list_free(jobs, n);
 
     /* SQLite's second handle in this process would share the lock's
      * file: the refusal is shown on PostgreSQL, whose lock is a
@@ -151,6 +160,13 @@ static void opens_and_locks(void **state)
         assert_int_equal(p.holder, (long)getpid());
         assert_non_null(strstr(pm_catalog_errmsg(b), "in use by another"));
         assert_true(pm_catalog_connected(b));
+        /* a session that does not hold the lock is told so */
+        memset(&p, 0, sizeof(p));
+        assert_int_equal(
+            pm_catalog_lock_check_async(b, &loop, 30000, on_lock, &p, NULL), 0);
+        run_until(&loop, &p);
+        assert_int_equal(p.err, -ENOLCK);
+        assert_non_null(strstr(pm_catalog_errmsg(b), "no longer holds"));
         /* blocking again: the synchronous API works on it */
         assert_int_equal(pm_job_list(b, -1, NULL, 0, &jobs, &n), 0);
         pm_job_list_free(jobs, n);
