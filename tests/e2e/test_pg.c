@@ -7,7 +7,8 @@
  * Covered: a batch becomes a done job, published as a bag that verifies,
  * one billable row per non-blank page; kill -9 of the coordinator
  * mid-batch and a restart finish the job with every page done and
- * billed exactly once; billing reads the month from PostgreSQL.
+ * billed exactly once; billing reads the month from PostgreSQL; a page
+ * of a done job replaced by a rescan, billing untouched.
  * PostgreSQL not installed is a failure, never a skip.
  */
 #include <signal.h>
@@ -173,11 +174,55 @@ static void coordinator_killed_on_postgresql_resumes(void **state)
     assert_bag(f, id, pages);
 }
 
+/* The published PDF's SHA-256 (new string). */
+static char *published_sha(const sv_fx_t *f, long long id)
+{
+    char *out = NULL;
+
+    assert_int_equal(t_run(&out,
+                           "sha256sum '%s/ACME/WO-1/job-%lld/data/job-%lld.pdf'"
+                           " | cut -c1-64",
+                           f->out, id, id),
+                     0);
+    return out;
+}
+
+/* A page of a done job replaced by a rescan through the coordinator on
+ * PostgreSQL (its reads and records on catwork's session): the new
+ * document is published as a bag that verifies; billing is untouched. */
+static void page_replaced_on_postgresql(void **state)
+{
+    sv_fx_t *f = *state;
+    long long id;
+    char *before, *after, args[700];
+
+    t_require_data();
+    records(f);
+    sv_start(f);
+    drop_batch(f, "WO-1_rep", 2, 0);
+    id = sv_wait_job(f, "WO-1_rep", "done", DEADLINE_S);
+    before = published_sha(f, id);
+    snprintf(args, sizeof(args), "job replace-page %lld 2 %s", id,
+             t_data(TESTING "phototest.tif"));
+    sv_cli_ok(f, args);
+    sv_wait_replaced(f, id, DEADLINE_S);
+    after = published_sha(f, id);
+    printf("job %lld: PDF %.12s... replaced by %.12s...\n", id, before, after);
+    assert_string_not_equal(before, after);
+    assert_bag(f, id, 2);
+    assert_int_equal(sv_billable(f, id), 2);
+    pm_free(before);
+    pm_free(after);
+    assert_int_equal(sv_stop(f, SIGTERM, PAGE_TIMEOUT + 10), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(
             batch_on_postgresql_is_published_and_billed, setup, teardown),
+        cmocka_unit_test_setup_teardown(page_replaced_on_postgresql, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(
             coordinator_killed_on_postgresql_resumes, setup, teardown),
     };

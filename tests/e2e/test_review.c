@@ -185,36 +185,6 @@ static void wait_event(const sv_fx_t *f, long long id, const char *kind)
     }
 }
 
-/* Waits for job `id`'s replacement to be done: fails at once, with its
- * reason, when it failed instead. */
-static void wait_replaced(const sv_fx_t *f, long long id)
-{
-    double end = sv_now_s() + DEADLINE_S;
-    json_t *show, *e;
-    size_t i;
-
-    for (;;) {
-        show = job_show(f, id);
-        json_array_foreach(json_object_get(show, "events"), i, e)
-        {
-            const char *kind = sv_jstr(e, "kind");
-
-            if (strcmp(kind, "page.replace_failed") == 0)
-                fail_msg("job %lld: the replacement failed: %s", id,
-                         sv_jstr(e, "detail"));
-            if (strcmp(kind, "page.replaced") == 0) {
-                json_decref(show);
-                return;
-            }
-        }
-        json_decref(show);
-        if (sv_now_s() > end)
-            fail_msg("job %lld: no page.replaced event within %.0f s", id,
-                     DEADLINE_S);
-        sv_nap_ms(200);
-    }
-}
-
 /* `pagemill ARGS` must exit 2 with `text` in its stderr. */
 static void refused(const sv_fx_t *f, const char *args, const char *text)
 {
@@ -645,7 +615,7 @@ swap_stopped_after_the_exchange_names_the_previous_version(void **state)
     t_require_data();
     id = swap_cut(f, 0, &txt0);
     sv_start(f);
-    wait_replaced(f, id);
+    sv_wait_replaced(f, id, DEADLINE_S);
     assert_replaced(f, id, txt0);
     rec = replace_record(f, id);
     prev = sv_jstr(rec, "previous_version");
@@ -697,7 +667,7 @@ swap_without_exchange_stopped_between_renames_is_finished(void **state)
     assert_int_equal(lstat(final, &st), -1); /* the state the stop left */
     sv_start(f);                             /* still without the exchange */
     unsetenv("PAGEMILL_TEST_NO_EXCHANGE");
-    wait_replaced(f, id);
+    sv_wait_replaced(f, id, DEADLINE_S);
     assert_replaced(f, id, txt0);
     sv_wait_log(f, "the previous version put back", 10.0);
     rec = replace_record(f, id);

@@ -354,6 +354,36 @@ long long sv_job_state(const sv_fx_t *f, const char *batch, char *seen)
     return id;
 }
 
+void sv_wait_replaced(const sv_fx_t *f, long long id, double secs)
+{
+    double end = sv_now_s() + secs;
+    json_t *show, *e;
+    char args[64];
+    size_t i;
+
+    snprintf(args, sizeof(args), "job show %lld", id);
+    for (;;) {
+        show = sv_cli_json(f, args);
+        json_array_foreach(json_object_get(show, "events"), i, e)
+        {
+            const char *kind = sv_jstr(e, "kind");
+
+            if (strcmp(kind, "page.replace_failed") == 0)
+                fail_msg("job %lld: the replacement failed: %s", id,
+                         sv_jstr(e, "detail"));
+            if (strcmp(kind, "page.replaced") == 0) {
+                json_decref(show);
+                return;
+            }
+        }
+        json_decref(show);
+        if (sv_now_s() > end)
+            fail_msg("job %lld: no page.replaced event within %.0f s", id,
+                     secs);
+        sv_nap_ms(200);
+    }
+}
+
 long long sv_wait_job(const sv_fx_t *f, const char *batch, const char *state,
                       double secs)
 {

@@ -128,6 +128,11 @@ json_t *sv_find_job(const sv_fx_t *f, const char *batch);
 /* The state of batch's job ("" when there is none yet) into seen[64];
  * returns its id, or 0. */
 long long sv_job_state(const sv_fx_t *f, const char *batch, char *seen);
+/* Waits up to `secs` for job `id`'s page replacement to be done (its
+ * "page.replaced" event): fails at once, with its reason, when it failed
+ * ("page.replace_failed"). */
+void sv_wait_replaced(const sv_fx_t *f, long long id, double secs);
+
 /* Waits up to `secs` until the job of `batch` exists and is in `state`
  * (NULL: any); returns its id. Fails naming what it last saw, at once
  * if the job fails when another state is wanted. */
