@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -208,6 +209,10 @@ static void settle_lost_answer(pm__intake_t *it, const char *source)
 
     pm_escape_name(it->b->name, name, sizeof(name));
     if (err == 0 && job > 0) {
+        pm_log(PM_LOG_WARN, "intake",
+               "batch %s: the catalog's session was lost with the answer; "
+               "job %lld was recorded, found on a new session",
+               name, (long long)job);
         it->job = job;
         return;
     }
@@ -225,6 +230,42 @@ static void settle_lost_answer(pm__intake_t *it, const char *source)
            "in the spool (%s); the next start reports it if no job records it",
            name, source);
 }
+
+#ifdef PM_TEST_HOOKS
+/* Test hook (test builds only, like publish.c's): PAGEMILL_TEST_CUT_RECORD
+ * names a flag file holding "before" or "after"; the first job record
+ * that finds it removes it and cuts intake's session there (before the
+ * job's statements, or after their commit, its answer lost), as a network
+ * cut would. 1 when it cut. */
+static int test_cut(pm_catalog_t *cat, const char *when)
+{
+    const char *flag = getenv("PAGEMILL_TEST_CUT_RECORD");
+    char what[16] = "";
+    FILE *fp;
+
+    if (flag == NULL || *flag == '\0' || (fp = fopen(flag, "re")) == NULL)
+        return 0;
+    if (fgets(what, sizeof(what), fp) == NULL)
+        what[0] = '\0';
+    fclose(fp);
+    what[strcspn(what, "\n")] = '\0';
+    if (strcmp(what, when) != 0 || unlink(flag) != 0)
+        return 0;
+    pm_log(PM_LOG_WARN, "intake",
+           "PAGEMILL_TEST_CUT_RECORD: intake's session cut %s the job's "
+           "record (test hook)",
+           when);
+    pm_catalog_interrupt(cat);
+    if (strcmp(when, "after") == 0) { /* the session learns it is gone */
+        int64_t none = 0;
+
+        (void)pm_job_by_source(cat, "", &none);
+    }
+    return 1;
+}
+#else
+#define test_cut(cat, when) 0
+#endif
 
 /* Records the job of a batch taken into the spool: it->job; or, when
  * the catalog is full, the batch back in its hot folder
@@ -254,8 +295,12 @@ void pm__intake_record_job(pm__intake_t *it, pm_catalog_t *cat)
     j.bill_blank = p != NULL && p->bill_blank; /* fixed at intake */
     err = stored_paths(s->cfg, it, &source, &pages);
     j.source_path = source;
-    if (err == 0)
+    if (err == 0) {
+        (void)test_cut(cat, "before");
         err = pm_job_create(cat, &j, pages, it->npages, ACTOR_INTAKE, &it->job);
+    }
+    if (err == 0 && test_cut(cat, "after"))
+        err = PM_ECATALOG; /* committed; the answer "lost" */
     if (err != 0 && source != NULL && !pm_catalog_connected(cat)) {
         settle_lost_answer(it, source);
         free_stored_paths(source, pages, it->npages);

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -216,12 +217,77 @@ static void page_replaced_on_postgresql(void **state)
     assert_int_equal(sv_stop(f, SIGTERM, PAGE_TIMEOUT + 10), 0);
 }
 
+/* The jobs recorded for batch `name`. */
+static int jobs_of(const sv_fx_t *f, const char *name)
+{
+    json_t *list = sv_cli_json(f, "job list"), *it;
+    size_t i;
+    int n = 0;
+
+    json_array_foreach(list, i, it)
+    {
+        n += strcmp(sv_jstr(it, "batch"), name) == 0;
+    }
+    json_decref(list);
+    return n;
+}
+
+/* Intake's session cut (the test hook PAGEMILL_TEST_CUT_RECORD) `when`
+ * ("before" the job's statements, or "after" their commit, the answer
+ * lost): the batch is recorded exactly once and converted, never
+ * rejected; `said` is what the log must say about it. */
+static void cut_record(sv_fx_t *f, const char *when, const char *said)
+{
+    char flag[600], name[64];
+    long long id;
+
+    t_require_data();
+    snprintf(name, sizeof(name), "WO-1_cut%s", when);
+    snprintf(flag, sizeof(flag), "%s/cut-record", f->root);
+    sv_write_text(flag, when);
+    assert_int_equal(setenv("PAGEMILL_TEST_CUT_RECORD", flag, 1), 0);
+    records(f);
+    sv_start(f);
+    unsetenv("PAGEMILL_TEST_CUT_RECORD");
+    drop_batch(f, name, 2, 0);
+    id = sv_wait_job(f, name, "done", DEADLINE_S);
+    assert_true(access(flag, F_OK) != 0); /* the hook fired */
+    assert_true(sv_log_count(f->log, "PAGEMILL_TEST_CUT_RECORD") > 0);
+    assert_true(sv_log_count(f->log, said) > 0);
+    assert_int_equal(jobs_of(f, name), 1);
+    assert_int_equal(sv_log_count(f->log, "rejected"), 0);
+    assert_int_equal(sv_billable(f, id), 2);
+    assert_bag(f, id, 2);
+    printf("cut %s the record: job %lld recorded once, done, 2 billable\n",
+           when, id);
+    assert_int_equal(sv_stop(f, SIGTERM, PAGE_TIMEOUT + 10), 0);
+}
+
+/* The job was committed and the answer lost: found by its source on a
+ * new session and carried on (before intake's own session, a lost
+ * answer rejected the batch: "the catalog could not record the job"). */
+static void record_answer_lost_is_found(void **state)
+{
+    cut_record(*state, "after", "found on a new session");
+}
+
+/* The session was cut before the job's statements: not recorded, the
+ * batch goes back to its hot folder and is taken again. */
+static void record_cut_before_goes_back(void **state)
+{
+    cut_record(*state, "before", "back in the hot folder");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(
             batch_on_postgresql_is_published_and_billed, setup, teardown),
         cmocka_unit_test_setup_teardown(page_replaced_on_postgresql, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(record_answer_lost_is_found, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(record_cut_before_goes_back, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(
             coordinator_killed_on_postgresql_resumes, setup, teardown),
