@@ -11,13 +11,16 @@
  * or not at all, delays the work and never the loop: its timers, signals
  * and web interface go on.
  *
- * Items given while one runs wait in a queue. Closing drops the waiting
- * ones (their callbacks are told -ECANCELED); the one running is waited
- * for by the serve's stop (pm__catwork_busy).
+ * Items given while one runs wait in a queue. The serve's stop waits for
+ * the running and the waiting ones (pm__catwork_busy); a stop that gives
+ * up, and closing, drop the waiting ones (their callbacks are told
+ * -ECANCELED), and the one running is interrupted.
  */
 #include <assert.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "pipeline/base/pm.h"
 #include "pipeline/serve_int.h"
@@ -66,6 +69,21 @@ pm_catalog_t *pm__session_open(pm__serve_t *s, pm_catalog_t **slot,
     return cat;
 }
 
+#ifdef PM_TEST_HOOKS
+/* Test hook (test builds only): PAGEMILL_TEST_CATWORK_MS makes every item
+ * take at least that long, as a catalog that answers slowly would, so
+ * that items wait behind each other. */
+static void test_slow(void)
+{
+    const char *ms = getenv("PAGEMILL_TEST_CATWORK_MS");
+
+    if (ms != NULL && atol(ms) > 0)
+        usleep((useconds_t)atol(ms) * 1000u);
+}
+#else
+#define test_slow() ((void)0)
+#endif
+
 static void on_work(uv_work_t *req)
 {
     pm__catwork_t *w = req->data;
@@ -77,12 +95,13 @@ static void on_work(uv_work_t *req)
         w->err = PM_ECATALOG;
         return; /* w->msg says why */
     }
+    test_slow();
     w->err = w->fn(cat, w->arg);
     if (w->err != 0)
         snprintf(w->msg, sizeof(w->msg), "%s", pm_catalog_errmsg(cat));
 }
 
-static void start_next(pm__serve_t *s);
+static int start_next(pm__serve_t *s, const pm__catwork_t *given);
 
 static void on_after_work(uv_work_t *req, int status)
 {
@@ -95,12 +114,18 @@ static void on_after_work(uv_work_t *req, int status)
         w->err = -ECANCELED;
     w->done(s, w->arg, w->err, w->msg);
     pm_free(w);
+    if (s->stopped)
+        return;                 /* the callback's stop closed everything */
     pm__intake_apply_reload(s); /* waits while an item reads s->cfg */
-    start_next(s);
+    start_next(s, NULL);
     pm__serve_maybe_stop(s);
 }
 
-static void start_next(pm__serve_t *s)
+/* Starts the next waiting item when none runs. An item that cannot be
+ * queued is told so through its callback, except `given` (the one just
+ * given): its giver is told by the return value instead, so that no
+ * callback runs within pm__catwork_give. */
+static int start_next(pm__serve_t *s, const pm__catwork_t *given)
 {
     pm__catwork_t *w;
 
@@ -111,11 +136,16 @@ static void start_next(pm__serve_t *s)
         w->next = NULL;
         if (uv_queue_work(s->loop, &w->req, on_work, on_after_work) == 0) {
             s->work_running = w;
-            return;
+            return 0;
+        }
+        if (w == given) {
+            pm_free(w);
+            return PM_ENOMEM;
         }
         w->done(s, w->arg, PM_ENOMEM, "cannot queue catalog work");
         pm_free(w);
     }
+    return 0;
 }
 
 int pm__catwork_give(pm__serve_t *s, pm__catwork_fn fn,
@@ -139,8 +169,7 @@ int pm__catwork_give(pm__serve_t *s, pm__catwork_fn fn,
     else
         s->work_head = w;
     s->work_tail = w;
-    start_next(s);
-    return 0;
+    return start_next(s, w);
 }
 
 int pm__catwork_waiting(const pm__serve_t *s, const void *arg)
@@ -152,6 +181,11 @@ int pm__catwork_waiting(const pm__serve_t *s, const void *arg)
 }
 
 int pm__catwork_busy(const pm__serve_t *s)
+{
+    return s->work_running != NULL || s->work_head != NULL;
+}
+
+int pm__catwork_running(const pm__serve_t *s)
 {
     return s->work_running != NULL;
 }

@@ -157,7 +157,8 @@ void pm__intake_apply_reload(pm__serve_t *s)
     pm_config_t *cfg = s->pending_cfg;
     pm__watch_t **v;
 
-    if (cfg == NULL || pm__intake_busy(s) || pm__catwork_busy(s))
+    if (cfg == NULL || s->stopped || pm__intake_busy(s) ||
+        pm__catwork_running(s))
         return; /* their threads read s->cfg */
     s->pending_cfg = NULL;
     if (pm__watch_open(s, cfg, &v) != 0) {

@@ -65,8 +65,11 @@ struct pm__replace {
     int shared;           /* another page of the job is a frame of old_src */
     /* the catalog work under way (catwork.c): x stays until its answer */
     int busy, abandoned;
-    char why[1024];           /* a failure to record */
-    pm_page_metrics_t m;      /* the new page's, for the record */
+    int have_r;          /* next_work read the request */
+    int transient;       /* its failure was the session's */
+    int fail_err;        /* finish_work's pm_replace_fail, after PM_EINVAL */
+    char why[1024];      /* a failure to record */
+    pm_page_metrics_t m; /* the new page's, for the record */
     char *kept, *kept_stored; /* where the old original went, or NULL */
     char sha[PM_SHA256_HEX];  /* the new document's */
     int pdf_pages;
@@ -112,9 +115,11 @@ static void replace_free(pm__serve_t *s)
 static int give(pm__serve_t *s, pm__catwork_fn fn, pm__catwork_done_fn done)
 {
     pm__replace_t *x = s->replace;
-    int err = pm__catwork_give(s, fn, done, x);
+    int err;
 
-    if (err != 0) {
+    x->busy = 1;
+    if ((err = pm__catwork_give(s, fn, done, x)) != 0) {
+        x->busy = 0;
         pm_log(PM_LOG_ERROR, "replace",
                "job=%lld page=%d: %s (the request stays pending)",
                (long long)x->r.job, x->r.page,
@@ -122,7 +127,6 @@ static int give(pm__serve_t *s, pm__catwork_fn fn, pm__catwork_done_fn done)
         replace_free(s);
         return err;
     }
-    x->busy = 1;
     return 0;
 }
 
@@ -229,8 +233,10 @@ static int next_work(pm_catalog_t *cat, void *arg)
     size_t n = 0;
     int err = pm_replace_next(cat, &x->r);
 
-    if (err == 0)
+    if (err == 0) {
+        x->have_r = 1;
         err = pm_job_get(cat, x->r.job, &j);
+    }
     if (err == 0) {
         x->state = j.state;
         x->profile = pm_strdup(j.profile ? j.profile : "default");
@@ -248,6 +254,7 @@ static int next_work(pm_catalog_t *cat, void *arg)
                      strcmp(v[i].src, x->r.old_src) == 0;
     pm_task_list_free(v, n);
     pm_job_cleanup(&j);
+    x->transient = err != 0 && !pm_catalog_connected(cat);
     return err;
 }
 
@@ -260,6 +267,14 @@ static void next_done(pm__serve_t *s, void *arg, int err, const char *msg)
 
     if (!answered(s, x))
         return;
+    if (err != 0 && x->have_r && !x->transient && err != -ECANCELED) {
+        /* the request is there and its job cannot be read: it fails
+         * rather than hold the requests behind it */
+        snprintf(why, sizeof(why), "cannot read job %lld: %s",
+                 (long long)x->r.job, msg);
+        replace_failed(s, why);
+        return;
+    }
     if (err != 0) {
         if (err != PM_ENOENT && err != -ECANCELED)
             pm_log(PM_LOG_ERROR, "replace", "catalog: %s", msg);
@@ -298,10 +313,11 @@ void pm__replace_run(pm__serve_t *s)
     if (x == NULL)
         return;
     s->replace = x;
-    if (pm__catwork_give(s, next_work, next_done, x) != 0)
+    x->busy = 1;
+    if (pm__catwork_give(s, next_work, next_done, x) != 0) {
+        x->busy = 0;
         replace_free(s); /* stopping: nothing was taken */
-    else
-        x->busy = 1;
+    }
 }
 
 /* Appends `s` to a glob pattern, glob's own characters escaped. */
@@ -661,6 +677,14 @@ static void set_aside_text(const pm__replace_t *x, const set_aside_t *a,
                  a->aside_kind == FOLDER_NEW ? x->aside : a->leftover);
 }
 
+/* The old original back where the catalog says it is (not recorded). */
+static void put_back(const pm__replace_t *x)
+{
+    if (x->kept != NULL && rename(x->kept, x->old_src) != 0)
+        pm_log(PM_LOG_ERROR, "replace", "cannot move %s back to %s: %s",
+               x->kept, x->old_src, strerror(errno));
+}
+
 static int finish_work(pm_catalog_t *cat, void *arg)
 {
     pm__replace_t *x = arg;
@@ -669,7 +693,7 @@ static int finish_work(pm_catalog_t *cat, void *arg)
 
     if (err == PM_EINVAL) { /* the job is no longer done */
         snprintf(x->why, sizeof(x->why), "%s", pm_catalog_errmsg(cat));
-        pm_replace_fail(cat, &x->r, x->why, pm__serve_now());
+        x->fail_err = pm_replace_fail(cat, &x->r, x->why, pm__serve_now());
     }
     return err;
 }
@@ -685,12 +709,10 @@ static void finish_done(pm__serve_t *s, void *arg, int err, const char *msg)
                err == -ECANCELED  ? "stopped before it recorded it"
                : err == PM_EINVAL ? x->why
                                   : msg,
-               err == PM_EINVAL || err == PM_ESTALE
+               (err == PM_EINVAL && x->fail_err == 0) || err == PM_ESTALE
                    ? ""
                    : " (the request stays pending and is done again)");
-        if (x->kept != NULL && rename(x->kept, x->old_src) != 0)
-            pm_log(PM_LOG_ERROR, "replace", "cannot move %s back to %s: %s",
-                   x->kept, x->old_src, strerror(errno));
+        put_back(x);
     } else {
         set_aside_t a;
         char where[3 * 4096 + 512];
@@ -732,13 +754,20 @@ static void record_done(pm__serve_t *s, const char *sha, int pdf_pages)
                "job=%lld page=%d: published, but out of memory recording it "
                "(the request stays pending and is done again)",
                (long long)x->r.job, x->r.page);
-        if (x->kept != NULL && rename(x->kept, x->old_src) != 0)
-            pm_log(PM_LOG_ERROR, "replace", "cannot move %s back to %s: %s",
-                   x->kept, x->old_src, strerror(errno));
+        put_back(x);
         replace_free(s);
         return;
     }
-    give(s, finish_work, finish_done);
+    x->busy = 1; /* x stays through give's failure, to put it back */
+    if (pm__catwork_give(s, finish_work, finish_done, x) != 0) {
+        x->busy = 0;
+        pm_log(PM_LOG_ERROR, "replace",
+               "job=%lld page=%d: published, but the service is stopping "
+               "(the request stays pending and is done again)",
+               (long long)x->r.job, x->r.page);
+        put_back(x);
+        replace_free(s);
+    }
 }
 
 void pm__replace_published(pm__serve_t *s, int err, const char *why,

@@ -105,8 +105,7 @@ static void end_done(pm__serve_t *s, void *arg, int err, const char *msg)
     }
     if (err != 0 && pm__space_err(e->err))
         pm__space_lost(s, s->catalog_path);
-    end_free(e);
-    pm__serve_maybe_stop(s);
+    end_free(e); /* catwork (or end_give's caller) sees to the stop */
 }
 
 static void end_give(pm__serve_t *s, pm__end_t *e)

@@ -667,7 +667,7 @@ int pm__sched_reassemble(pm__serve_t *s, int64_t job,
     pm__load_t *l;
     int err;
 
-    if (assembly_find(s, job) != NULL || loading_find(s, job) != NULL) {
+    if (pm__sched_assembling(s, job)) {
         snprintf(why, size, "the job is being assembled already");
         return PM_EINVAL;
     }
@@ -912,8 +912,7 @@ static void collect_done(pm__serve_t *s, void *arg, int err, const char *msg)
         pm_log(PM_LOG_ERROR, "sched", "collect: %s", msg);
     } else {
         for (size_t i = 0; i < c->n && !s->draining && !s->space.full; i++)
-            if (assembly_find(s, c->ids[i]) == NULL &&
-                loading_find(s, c->ids[i]) == NULL)
+            if (!pm__sched_assembling(s, c->ids[i]))
                 start_assembly(s, c->ids[i]);
     }
     collect_free(c);

@@ -536,16 +536,20 @@ typedef void (*pm__catwork_done_fn)(pm__serve_t *s, void *arg, int err,
                                     const char *msg);
 
 /* Gives an item: fn on a pool thread, after the items given before it,
- * then done on the loop. 0, or an error (done is not called). */
+ * then done on the loop (never from within this call). 0, or an error
+ * (done is not called). */
 int pm__catwork_give(pm__serve_t *s, pm__catwork_fn fn,
                      pm__catwork_done_fn done, void *arg);
 /* 1 while the item given with `arg` waits (has not started): what arg
  * holds may still change. */
 int pm__catwork_waiting(const pm__serve_t *s, const void *arg);
-/* 1 while an item runs on a pool thread (the serve's stop waits). */
+/* 1 while an item runs on a pool thread or waits (the serve's stop
+ * waits for them). */
 int pm__catwork_busy(const pm__serve_t *s);
-/* Drops the waiting items (done told -ECANCELED) and closes the session
- * once no item runs. */
+/* 1 while an item runs on a pool thread (it may read s->cfg). */
+int pm__catwork_running(const pm__serve_t *s);
+/* Drops the waiting items (done told -ECANCELED) and refuses new ones;
+ * the session is closed at the serve's end (serve_cleanup). */
 void pm__catwork_close(pm__serve_t *s);
 /* Drops the waiting items (done told -ECANCELED) and makes the one under
  * way fail at once (pm_catalog_interrupt): for a stop that must not wait

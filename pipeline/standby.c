@@ -300,7 +300,7 @@ static void on_lock_checked(void *data, int err, long holder)
     (void)holder;
     s->standby_op = NULL;
     s->lock_checked_ms = uv_now(s->loop);
-    if (err == 0 || s->stopped)
+    if (err == 0 || s->stopped || s->lost)
         return;
     pm_log(PM_LOG_ERROR, "serve", "checking the coordinator lock: %s",
            pm_catalog_errmsg(s->cat));
@@ -311,7 +311,9 @@ void pm__standby_check_lock(pm__serve_t *s)
 {
     int err;
 
-    if (s->standby || s->draining || s->stopped || s->standby_op != NULL ||
+    /* during a drain too: its job ends and replacements are recorded
+     * while it lasts, and must not be beside a standby's work */
+    if (s->standby || s->stopped || s->lost || s->standby_op != NULL ||
         !pm_catalog_is_url(s->catalog_path) ||
         uv_now(s->loop) - s->lock_checked_ms < PM__LOCK_CHECK_MS)
         return;

@@ -308,6 +308,54 @@ static void batch_becomes_published_job(void **state)
     assert_int_equal(sv_stop(f, SIGTERM, PAGE_TIMEOUT + 10), 0);
 }
 
+/* The coordinator's catalog work answers slowly (the test hook
+ * PAGEMILL_TEST_CATWORK_MS), so a collection waits in front of a job's
+ * end: each job is still assembled, published and recorded once (before,
+ * a collection that read a job as assembling while its end waited started
+ * its assembly again: "published ..., but" the job was no longer
+ * assembling). */
+static void slow_catalog_work_ends_each_job_once(void **state)
+{
+    sv_fx_t *f = *state;
+    long long id[3];
+    char name[32];
+
+    t_require_data();
+    assert_int_equal(setenv("PAGEMILL_TEST_CATWORK_MS", "700", 1), 0);
+    sv_start(f);
+    unsetenv("PAGEMILL_TEST_CATWORK_MS");
+    for (int i = 0; i < 3; i++) { /* small pages, none a duplicate */
+        char dir[512], path[600], text[64];
+
+        snprintf(name, sizeof(name), "WO-1_slow%d", i);
+        snprintf(dir, sizeof(dir), "%s/%s", f->scans, name);
+        assert_int_equal(pm_mkdir_p(dir), 0);
+        for (int k = 1; k <= 2; k++) {
+            snprintf(path, sizeof(path), "%s/p%d.tif", dir, k);
+            snprintf(text, sizeof(text), "Batch %d page %d", i, k);
+            small_page(path, text);
+        }
+        snprintf(path, sizeof(path), "%s/batch.ini", dir);
+        sv_write_text(path, "account = ACME\n");
+    }
+    for (int i = 0; i < 3; i++) {
+        snprintf(name, sizeof(name), "WO-1_slow%d", i);
+        id[i] = sv_wait_job(f, name, "done", DEADLINE_S);
+    }
+    assert_int_equal(sv_stop(f, SIGTERM, PAGE_TIMEOUT + 10), 0);
+    for (int i = 0; i < 3; i++) {
+        char line[64];
+
+        assert_published(f, id[i], 2);
+        assert_int_equal(sv_billable(f, id[i]), 2);
+        snprintf(line, sizeof(line), "job=%lld done:", id[i]);
+        assert_int_equal(sv_log_count(f->log, line), 1);
+        snprintf(line, sizeof(line), "job=%lld assembling", id[i]);
+        assert_int_equal(sv_log_count(f->log, line), 1);
+    }
+    assert_int_equal(sv_log_count(f->log, ", but"), 0);
+}
+
 /* Settle mode: a file still being written is never taken. */
 static void settle_mode_waits_until_quiet(void **state)
 {
@@ -966,6 +1014,8 @@ static void spool_batch_without_job_is_reported(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(slow_catalog_work_ends_each_job_once,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(batch_becomes_published_job, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(settle_mode_waits_until_quiet, setup,
