@@ -66,7 +66,7 @@ struct pm__replace {
     /* the catalog work under way (catwork.c): x stays until its answer */
     int busy, abandoned;
     int have_r;          /* next_work read the request */
-    int transient;       /* its failure was the session's */
+    int transient;       /* its failure was the session's (or memory) */
     int fail_err;        /* finish_work's pm_replace_fail, after PM_EINVAL */
     char why[1024];      /* a failure to record */
     pm_page_metrics_t m; /* the new page's, for the record */
@@ -254,7 +254,7 @@ static int next_work(pm_catalog_t *cat, void *arg)
                      strcmp(v[i].src, x->r.old_src) == 0;
     pm_task_list_free(v, n);
     pm_job_cleanup(&j);
-    x->transient = err != 0 && !pm_catalog_connected(cat);
+    x->transient = err != 0 && (err == PM_ENOMEM || !pm_catalog_connected(cat));
     return err;
 }
 
