@@ -8,8 +8,8 @@
  * slowly delays the record, never the loop.
  *
  * Until its item answered, the job counts as being assembled here
- * (pm__sched_assembling: no collection starts it again) and as work in
- * hand (pm__sched_busy: a drain waits for it). A record that fails
+ * (pm__sched_assembling: no collection starts it again); a drain waits
+ * for the item as for any catwork (pm__catwork_busy). A record that fails
  * leaves the job assembling; the next collection finds the published
  * folder, checks it and records the job done (or fails it again).
  */
@@ -24,7 +24,6 @@
 #define ESC(v, buf) pm_escape_name((v), (buf), sizeof(buf))
 
 struct pm__end {
-    pm__serve_t *s;
     int64_t job;
     char *stored; /* done: the folder as the catalog stores it; NULL: failed */
     char sha[PM_SHA256_HEX];
@@ -35,7 +34,6 @@ struct pm__end {
     pm_job_t j;       /* failed: read back, for its alert */
     int have_j;
     int err;         /* the record's */
-    int abandoned;   /* a drain gave up on it: no longer busy */
     pm__end_t *next; /* s->ending */
 };
 
@@ -112,7 +110,6 @@ static void end_give(pm__serve_t *s, pm__end_t *e)
 {
     int err;
 
-    e->s = s;
     if (e->text == NULL) {
         pm_log(PM_LOG_ERROR, "sched",
                "job=%lld: out of memory recording its end (it stays "
@@ -181,19 +178,4 @@ int pm__sched_ending(const pm__serve_t *s, int64_t job)
         if (e->job == job)
             return 1;
     return 0;
-}
-
-size_t pm__sched_ends_busy(const pm__serve_t *s)
-{
-    size_t n = 0;
-
-    for (const pm__end_t *e = s->ending; e != NULL; e = e->next)
-        n += !e->abandoned;
-    return n;
-}
-
-void pm__sched_ends_abandon(pm__serve_t *s)
-{
-    for (pm__end_t *e = s->ending; e != NULL; e = e->next)
-        e->abandoned = 1; /* catwork's close cancels the waiting ones */
 }

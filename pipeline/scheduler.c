@@ -165,8 +165,7 @@ size_t pm__sched_busy(const pm__serve_t *s)
         n++;
     for (const assembly_t *a = s->assemblies; a != NULL; a = a->next)
         n += (size_t)a->publishing;
-    return n + pm__sched_recording(s) + pm__replace_busy(s) +
-           pm__sched_ends_busy(s);
+    return n + pm__sched_recording(s) + pm__replace_busy(s);
 }
 
 /* ---- pages ---- */
@@ -978,7 +977,6 @@ void pm__sched_abandon(pm__serve_t *s)
 
     pm__sched_pages_close(s); /* before the entries its callbacks name */
     pm__replace_abandon(s);
-    pm__sched_ends_abandon(s);
     while ((e = s->inflight) != NULL) {
         s->inflight = e->next;
         if (e->a != NULL && !e->a->publishing)

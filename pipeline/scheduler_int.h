@@ -103,11 +103,6 @@ void pm__sched_end_done(pm__serve_t *s, const assembly_t *a);
 void pm__sched_end_failed(pm__serve_t *s, int64_t job, const char *why);
 /* Whether job `job`'s end is being recorded. */
 int pm__sched_ending(const pm__serve_t *s, int64_t job);
-/* The ends being recorded that a drain waits for. */
-size_t pm__sched_ends_busy(const pm__serve_t *s);
-/* A drain that gave up waits for them no more (catwork's close drops the
- * ones not started: their jobs stay assembling). */
-void pm__sched_ends_abandon(pm__serve_t *s);
 
 /* sched_pages.c */
 
